@@ -1,0 +1,197 @@
+package flow
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"sort"
+)
+
+// MatchField is one field of a match: an exact value, or a value under a
+// mask (Mask nil means exact). Value and Mask are big-endian, Spec.Bytes long.
+type MatchField struct {
+	Field string
+	Value []byte
+	Mask  []byte
+}
+
+// Match is a set of match fields, kept in canonical field order with at most
+// one entry per field. Build it with M and the value helpers.
+type Match []MatchField
+
+// M builds a canonical match from fields.
+func M(fields ...MatchField) Match {
+	m := Match(append([]MatchField(nil), fields...))
+	m.Canonicalize()
+	return m
+}
+
+// Canonicalize sorts the fields and drops all-ones masks, so that equal
+// matches compare equal however they were built or decoded.
+func (m Match) Canonicalize() {
+	for i := range m {
+		if m[i].Mask != nil && allOnes(m[i].Mask) {
+			m[i].Mask = nil
+		}
+	}
+	sort.SliceStable(m, func(i, j int) bool { return FieldOrder(m[i].Field) < FieldOrder(m[j].Field) })
+}
+
+func allOnes(b []byte) bool {
+	for _, x := range b {
+		if x != 0xff {
+			return false
+		}
+	}
+	return true
+}
+
+// Get returns the match on field, if present.
+func (m Match) Get(field string) (MatchField, bool) {
+	for _, f := range m {
+		if f.Field == field {
+			return f, true
+		}
+	}
+	return MatchField{}, false
+}
+
+// Equal reports whether two canonical matches are the same.
+func (m Match) Equal(o Match) bool {
+	if len(m) != len(o) {
+		return false
+	}
+	for i := range m {
+		if m[i].Field != o[i].Field || !bytes.Equal(m[i].Value, o[i].Value) || !bytes.Equal(m[i].Mask, o[i].Mask) {
+			return false
+		}
+	}
+	return true
+}
+
+// Value helpers: each returns the big-endian bytes of a field value.
+
+// U8 encodes an 8-bit value.
+func U8(v uint8) []byte { return []byte{v} }
+
+// U16 encodes a 16-bit value.
+func U16(v uint16) []byte { b := make([]byte, 2); binary.BigEndian.PutUint16(b, v); return b }
+
+// U32 encodes a 32-bit value.
+func U32(v uint32) []byte { b := make([]byte, 4); binary.BigEndian.PutUint32(b, v); return b }
+
+// U64 encodes a 64-bit value.
+func U64(v uint64) []byte { b := make([]byte, 8); binary.BigEndian.PutUint64(b, v); return b }
+
+// MAC encodes an Ethernet address.
+func MAC(m net.HardwareAddr) []byte { return append([]byte(nil), m...) }
+
+// IP encodes an IPv4 (4 bytes) or IPv6 (16 bytes) address.
+func IP(a netip.Addr) []byte { s := a.AsSlice(); return s }
+
+// Exact builds an exact-match field.
+func Exact(field string, value []byte) MatchField { return MatchField{Field: field, Value: value} }
+
+// Masked builds a masked-match field.
+func Masked(field string, value, mask []byte) MatchField {
+	return MatchField{Field: field, Value: value, Mask: mask}
+}
+
+// Special output ports (OpenFlow 1.3).
+const (
+	PortInPort     uint32 = 0xfffffff8
+	PortController uint32 = 0xfffffffd
+	PortLocal      uint32 = 0xfffffffe
+	PortAny        uint32 = 0xffffffff
+)
+
+// Well-known values.
+const (
+	EthTypeIPv4 uint16 = 0x0800
+	EthTypeARP  uint16 = 0x0806
+	EthTypeIPv6 uint16 = 0x86dd
+	EthTypeVLAN uint16 = 0x8100
+	VIDPresent  uint16 = 0x1000 // OFPVID_PRESENT
+	ProtoICMPv6 uint8  = 58
+)
+
+// Action is one OpenFlow action in an apply-actions list or a group bucket.
+type Action interface{ isAction() }
+
+// Output sends the packet to a port (or PortInPort, PortController...).
+type Output struct {
+	Port   uint32
+	MaxLen uint16 // for PortController
+}
+
+// SetField sets a field to a value (OFPAT_SET_FIELD; Nicira fields are
+// encoded with their NXM class and are OVS-only).
+type SetField struct {
+	Field string
+	Value []byte
+}
+
+// Move copies Bits bits from Src[SrcOfs:] to Dst[DstOfs:] (Nicira
+// NXAST_REG_MOVE; OVS only).
+type Move struct {
+	Src, Dst       string
+	SrcOfs, DstOfs int
+	Bits           int
+}
+
+// PushVLAN pushes an 802.1Q (or 802.1ad) header with the given TPID.
+type PushVLAN struct{ EtherType uint16 }
+
+// PopVLAN pops the outermost VLAN header.
+type PopVLAN struct{}
+
+// Group sends the packet to a group.
+type Group struct{ ID uint32 }
+
+func (Output) isAction()   {}
+func (SetField) isAction() {}
+func (Move) isAction()     {}
+func (PushVLAN) isAction() {}
+func (PopVLAN) isAction()  {}
+func (Group) isAction()    {}
+
+// Flow is one flow entry. Table is a pipeline table name; the pipeline maps
+// it to a number for a given switch profile. Actions run as apply-actions,
+// then metadata is written, then the packet goes to Goto (if set).
+type Flow struct {
+	Table    string
+	Priority uint16
+	Match    Match
+	Actions  []Action
+	// WriteMetadata, when MetadataMask is non-zero, writes metadata.
+	WriteMetadata uint64
+	MetadataMask  uint64
+	Goto          string // next table name, or "" to end the pipeline
+	Cookie        uint64
+}
+
+// GroupType is an OpenFlow group type.
+type GroupType uint8
+
+const (
+	GroupAll          GroupType = 0
+	GroupSelect       GroupType = 1
+	GroupIndirect     GroupType = 2
+	GroupFastFailover GroupType = 3
+)
+
+// Bucket is one group bucket.
+type Bucket struct {
+	Weight     uint16
+	WatchPort  uint32 // PortAny when unused
+	WatchGroup uint32
+	Actions    []Action
+}
+
+// GroupEntry is one group table entry.
+type GroupEntry struct {
+	ID      uint32
+	Type    GroupType
+	Buckets []Bucket
+}
