@@ -1,0 +1,19 @@
+// Package conn owns nva's per-switch OpenFlow 1.3 connection layer: the
+// listener that accepts switches (plain TCP, TLS or a unix socket), the
+// hello/version negotiation, the features and port-description handshake,
+// one strictly ordered reader per switch, a single serialized writer, xid
+// allocation with reply futures (including multipart accumulation and
+// OFPT_ERROR matching), barriers that report the errors of the messages sent
+// before them, echo keepalive with a dead interval, the port table fed by
+// port-status events, ONF bundles (atomic commits over OpenFlow 1.3), and
+// role requests.
+//
+// It uses antrea.io/libOpenflow's openflow13 package only as a codec for
+// message bodies. Framing, length validation and all dispatch are done here:
+// every frame is length-checked before any libOpenflow parser sees it, and
+// the parsers run under recover, so a malformed message closes only the
+// connection of the switch that sent it.
+//
+// What the messages mean (flows, groups, reconciliation) is not this
+// package's business; see package ofctl and ofctl/codec.
+package conn

@@ -1,0 +1,258 @@
+package conn
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"antrea.io/libOpenflow/openflow13"
+	"antrea.io/libOpenflow/util"
+)
+
+// flowStatsRequestBody encodes an ofp_flow_stats_request with an empty match.
+func flowStatsRequestBody(tableID uint8, cookie, cookieMask uint64) []byte {
+	b := make([]byte, 40)
+	b[0] = tableID
+	binary.BigEndian.PutUint32(b[4:8], openflow13.P_ANY)
+	binary.BigEndian.PutUint32(b[8:12], openflow13.OFPG_ANY)
+	binary.BigEndian.PutUint64(b[16:24], cookie)
+	binary.BigEndian.PutUint64(b[24:32], cookieMask)
+	binary.BigEndian.PutUint16(b[32:34], 1) // OFPMT_OXM
+	binary.BigEndian.PutUint16(b[34:36], 4) // empty match, padded to 8
+	return b
+}
+
+// FlowStatsRaw returns the ofp_flow_stats entries (one byte slice each,
+// bounds-checked) of the flows in tableID (openflow13.OFPTT_ALL for all)
+// whose cookie matches cookie under cookieMask.
+func (s *Switch) FlowStatsRaw(ctx context.Context, tableID uint8, cookie, cookieMask uint64) ([][]byte, error) {
+	body, err := s.Multipart(ctx, openflow13.MultipartType_Flow, flowStatsRequestBody(tableID, cookie, cookieMask))
+	if err != nil {
+		return nil, fmt.Errorf("flow stats: %w", err)
+	}
+	return splitFlowStats(body)
+}
+
+// FlowStats is FlowStatsRaw decoded with libOpenflow's FlowStats codec.
+func (s *Switch) FlowStats(ctx context.Context, tableID uint8, cookie, cookieMask uint64) ([]*openflow13.FlowStats, error) {
+	entries, err := s.FlowStatsRaw(ctx, tableID, cookie, cookieMask)
+	if err != nil {
+		return nil, err
+	}
+	return decodeFlowStats(entries)
+}
+
+func splitFlowStats(body []byte) ([][]byte, error) {
+	var out [][]byte
+	for off := 0; off < len(body); {
+		if len(body)-off < 56 {
+			return nil, fmt.Errorf("%w: flow stats entry truncated at offset %d", ErrMalformed, off)
+		}
+		l := int(binary.BigEndian.Uint16(body[off:]))
+		if l < 56 || off+l > len(body) {
+			return nil, fmt.Errorf("%w: flow stats entry length %d at offset %d", ErrMalformed, l, off)
+		}
+		e := body[off : off+l]
+		ml := int(binary.BigEndian.Uint16(e[50:52]))
+		if ml < 4 || 48+(ml+7)/8*8 > l {
+			return nil, fmt.Errorf("%w: flow stats match length %d in entry of %d bytes", ErrMalformed, ml, l)
+		}
+		out = append(out, e)
+		off += l
+	}
+	return out, nil
+}
+
+func decodeFlowStats(entries [][]byte) ([]*openflow13.FlowStats, error) {
+	out := make([]*openflow13.FlowStats, 0, len(entries))
+	for i, e := range entries {
+		fs := openflow13.NewFlowStats()
+		if err := safeCall("flow stats", func() error { return fs.UnmarshalBinary(e) }); err != nil {
+			return nil, fmt.Errorf("flow stats entry %d: %w", i, err)
+		}
+		out = append(out, fs)
+	}
+	return out, nil
+}
+
+// GroupDesc returns every group on the switch (OFPMP_GROUP_DESC).
+func (s *Switch) GroupDesc(ctx context.Context) ([]*GroupDesc, error) {
+	body, err := s.Multipart(ctx, openflow13.MultipartType_GroupDesc, nil)
+	if err != nil {
+		return nil, fmt.Errorf("group desc: %w", err)
+	}
+	return parseGroupDesc(body)
+}
+
+func parseGroupDesc(body []byte) ([]*GroupDesc, error) {
+	var out []*GroupDesc
+	for off := 0; off < len(body); {
+		if len(body)-off < 8 {
+			return nil, fmt.Errorf("%w: group desc entry truncated at offset %d", ErrMalformed, off)
+		}
+		l := int(binary.BigEndian.Uint16(body[off:]))
+		if l < 8 || off+l > len(body) {
+			return nil, fmt.Errorf("%w: group desc entry length %d at offset %d", ErrMalformed, l, off)
+		}
+		e := body[off : off+l]
+		g := &GroupDesc{Type: e[2], GroupID: binary.BigEndian.Uint32(e[4:8]), Raw: append([]byte(nil), e...)}
+		for p := 8; p < l; {
+			if l-p < 16 {
+				return nil, fmt.Errorf("%w: group %d bucket truncated", ErrMalformed, g.GroupID)
+			}
+			bl := int(binary.BigEndian.Uint16(e[p:]))
+			if bl < 16 || p+bl > l {
+				return nil, fmt.Errorf("%w: group %d bucket length %d", ErrMalformed, g.GroupID, bl)
+			}
+			var bk openflow13.Bucket
+			if err := safeCall("bucket", func() error { return bk.UnmarshalBinary(e[p : p+bl]) }); err != nil {
+				return nil, fmt.Errorf("group %d: %w", g.GroupID, err)
+			}
+			g.Buckets = append(g.Buckets, bk)
+			p += bl
+		}
+		out = append(out, g)
+		off += l
+	}
+	return out, nil
+}
+
+// PortDesc queries the ports (OFPMP_PORT_DESC) and replaces the port table
+// with the answer, in order with port-status events.
+func (s *Switch) PortDesc(ctx context.Context) ([]PortInfo, error) {
+	var ports []PortInfo
+	var perr error
+	_, err := s.multipart(ctx, openflow13.MultipartType_PortDesc, nil, func(c *call) {
+		ports, perr = parsePortDesc(c.body)
+		if perr == nil {
+			s.setPorts(ports)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("port desc: %w", err)
+	}
+	return ports, perr
+}
+
+func parsePortDesc(body []byte) ([]PortInfo, error) {
+	if len(body)%64 != 0 {
+		return nil, fmt.Errorf("%w: port desc body of %d bytes is not a multiple of 64", ErrMalformed, len(body))
+	}
+	out := make([]PortInfo, 0, len(body)/64)
+	for off := 0; off < len(body); off += 64 {
+		p, err := decodePort(body[off : off+64])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (s *Switch) setPorts(ports []PortInfo) {
+	m := make(map[uint32]PortInfo, len(ports))
+	for _, p := range ports {
+		m[p.Number] = p
+	}
+	s.mu.Lock()
+	s.ports = m
+	s.mu.Unlock()
+}
+
+// Bundle applies msgs atomically with an ONF bundle (OpenFlow 1.4 bundles
+// as the ONF extension to OpenFlow 1.3 that OVS implements): open, one
+// BUNDLE_ADD per message, a barrier to learn whether any add was refused
+// (then the bundle is discarded), commit. Either all messages take effect or
+// none does. The returned error is a *BatchError carrying the per-message
+// OpenFlow errors when the switch named the failing messages, and wraps the
+// commit's own error.
+func (s *Switch) Bundle(ctx context.Context, msgs []util.Message) error {
+	inner := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		b, err := encode(m, 0)
+		if err != nil {
+			return fmt.Errorf("bundle message %d: %w", i, err)
+		}
+		inner[i] = b
+	}
+	id := s.nextBundle.Add(1)
+	const flags = bundleFlagAtomic | bundleFlagOrdered
+	if err := s.bundleCtl(ctx, id, bundleOpenRequest, bundleOpenReply, flags); err != nil {
+		return fmt.Errorf("bundle %d open: %w", id, err)
+	}
+	sink := &call{kind: kindSink, done: make(chan struct{})}
+	var xids []uint32
+	defer func() {
+		s.mu.Lock()
+		for _, x := range xids {
+			if s.calls[x] == sink {
+				delete(s.calls, x)
+			}
+		}
+		s.mu.Unlock()
+	}()
+	sinkErrs := func() []*OFError {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return append([]*OFError(nil), sink.errs...)
+	}
+	discard := func(cause error) error {
+		if err := s.bundleCtl(context.WithoutCancel(ctx), id, bundleDiscardRequest, bundleDiscardReply, flags); err != nil {
+			s.log.Warn("bundle discard failed", "bundle", id, "error", err)
+		}
+		return cause
+	}
+	for i, in := range inner {
+		xid, err := s.sendBundleAdd(id, flags, in, sink)
+		if err != nil {
+			return fmt.Errorf("bundle %d add %d: %w", id, i, err)
+		}
+		xids = append(xids, xid)
+	}
+	if err := s.plainBarrier(ctx); err != nil {
+		return discard(fmt.Errorf("bundle %d: barrier after adds: %w", id, err))
+	}
+	if errs := sinkErrs(); len(errs) > 0 {
+		return discard(fmt.Errorf("bundle %d: adds refused, bundle discarded: %w", id, &BatchError{Errors: errs}))
+	}
+	if err := s.bundleCtl(ctx, id, bundleCommitRequest, bundleCommitReply, flags); err != nil {
+		if errs := sinkErrs(); len(errs) > 0 {
+			return fmt.Errorf("bundle %d commit: %w", id, errors.Join(err, &BatchError{Errors: errs}))
+		}
+		return fmt.Errorf("bundle %d commit: %w", id, err)
+	}
+	return nil
+}
+
+func (s *Switch) sendBundleAdd(id uint32, flags uint16, inner []byte, sink *call) (uint32, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	xid := s.allocXidLocked()
+	b, err := bundleAdd(id, flags, inner, xid)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.register(sink, xid); err != nil {
+		return 0, err
+	}
+	if err := s.writeLocked(b); err != nil {
+		return 0, err
+	}
+	return xid, nil
+}
+
+func (s *Switch) bundleCtl(ctx context.Context, id uint32, typ, wantReply, flags uint16) error {
+	raw, err := s.requestBytes(ctx, bundleControl(id, typ, flags, 0))
+	if err != nil {
+		return err
+	}
+	if len(raw) < 24 || binary.BigEndian.Uint32(raw[8:12]) != onfExperimenter ||
+		binary.BigEndian.Uint32(raw[12:16]) != onftBundleControl {
+		return fmt.Errorf("%w: unexpected reply to bundle control", ErrMalformed)
+	}
+	if got := binary.BigEndian.Uint16(raw[20:22]); got != wantReply || binary.BigEndian.Uint32(raw[16:20]) != id {
+		return fmt.Errorf("%w: bundle control reply type %d for bundle %d, want %d for %d", ErrMalformed, got, binary.BigEndian.Uint32(raw[16:20]), wantReply, id)
+	}
+	return nil
+}

@@ -1,0 +1,721 @@
+package conn
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"antrea.io/libOpenflow/openflow13"
+	"antrea.io/libOpenflow/util"
+)
+
+// maxPendingErrors bounds the errors kept for a Barrier that nobody sends.
+const maxPendingErrors = 4096
+
+// maxMultipartBytes bounds one accumulated multipart reply.
+const maxMultipartBytes = 256 << 20
+
+type callKind uint8
+
+const (
+	kindReply     callKind = iota // one reply message of type want
+	kindMultipart                 // multipart replies of mpType until !MORE
+	kindBarrier                   // barrier reply; collects its epoch's errors
+	kindSink                      // never answered; collects errors for its xids
+)
+
+// call is an outstanding request (a future).
+type call struct {
+	xid    uint32
+	kind   callKind
+	want   uint8  // kindReply: expected reply type (Type_Experimenter matches any experimenter)
+	mpType uint16 // kindMultipart
+	body   []byte // kindMultipart: concatenated reply bodies
+	errs   []*OFError
+	raw    []byte
+	err    error
+	done   chan struct{}
+	// onComplete runs in the reader goroutine, before done is closed,
+	// so that its effects are ordered with later messages.
+	onComplete func(c *call)
+}
+
+// Switch is one connected OpenFlow 1.3 switch. All methods are safe for
+// concurrent use.
+type Switch struct {
+	conn net.Conn
+	opts Options
+	log  *slog.Logger
+
+	wmu     sync.Mutex // serializes xid allocation and writes: wire order == xid order
+	nextXid uint32
+
+	mu        sync.Mutex
+	calls     map[uint32]*call
+	barriers  []*call // pending barriers in xid (wire) order
+	openErrs  []*OFError
+	dropped   uint64
+	features  Features
+	ports     map[uint32]PortInfo
+	subs      map[int]func(PortEvent)
+	subSeq    int
+	errState  ErrorState
+	err       error
+	closeOnce sync.Once
+	done      chan struct{}
+
+	lastRecv   atomic.Int64 // unix nanoseconds
+	nextBundle atomic.Uint32
+	events     *eventQueue
+}
+
+func newSwitch(c net.Conn, opts Options) *Switch {
+	opts = opts.withDefaults()
+	s := &Switch{
+		conn:    c,
+		opts:    opts,
+		log:     opts.Logger.With("remote", c.RemoteAddr().String()),
+		calls:   make(map[uint32]*call),
+		ports:   make(map[uint32]PortInfo),
+		subs:    make(map[int]func(PortEvent)),
+		done:    make(chan struct{}),
+		events:  newEventQueue(),
+		nextXid: 0x10000,
+	}
+	s.lastRecv.Store(time.Now().UnixNano())
+	return s
+}
+
+// DPID is the datapath ID from the FEATURES_REPLY.
+func (s *Switch) DPID() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.features.DPID }
+
+// Features returns the switch's FEATURES_REPLY.
+func (s *Switch) Features() Features { s.mu.Lock(); defer s.mu.Unlock(); return s.features }
+
+// RemoteAddr is the switch's address.
+func (s *Switch) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+
+// String identifies the switch in logs.
+func (s *Switch) String() string {
+	return fmt.Sprintf("dpid=%016x@%s", s.DPID(), s.RemoteAddr())
+}
+
+// Done is closed when the connection has ended.
+func (s *Switch) Done() <-chan struct{} { return s.done }
+
+// Err returns why the connection ended, or nil while it is up.
+func (s *Switch) Err() error {
+	select {
+	case <-s.done:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.err
+	default:
+		return nil
+	}
+}
+
+// Close ends the connection. Pending calls fail with ErrClosed.
+func (s *Switch) Close() error {
+	s.closeWith(fmt.Errorf("%w by controller", ErrClosed))
+	return nil
+}
+
+// ErrorState returns the count and text of the OpenFlow errors received.
+func (s *Switch) ErrorState() ErrorState { s.mu.Lock(); defer s.mu.Unlock(); return s.errState }
+
+// Ports returns a copy of the port table, keyed by port number.
+func (s *Switch) Ports() map[uint32]PortInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[uint32]PortInfo, len(s.ports))
+	for k, v := range s.ports {
+		out[k] = v
+	}
+	return out
+}
+
+// PortByName looks a port up by name.
+func (s *Switch) PortByName(name string) (PortInfo, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.ports {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return PortInfo{}, false
+}
+
+// SubscribePorts calls fn for every later port-status event of this switch,
+// in arrival order, on the switch's event goroutine (fn must not block for
+// long). The returned function cancels the subscription.
+func (s *Switch) SubscribePorts(fn func(PortEvent)) (cancel func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.subSeq
+	s.subSeq++
+	s.subs[id] = fn
+	return func() { s.mu.Lock(); delete(s.subs, id); s.mu.Unlock() }
+}
+
+func closedErr(cause error) error {
+	if cause == nil || errors.Is(cause, ErrClosed) {
+		if cause == nil {
+			return ErrClosed
+		}
+		return cause
+	}
+	return fmt.Errorf("%w: %w", ErrClosed, cause)
+}
+
+func (s *Switch) closeWith(cause error) {
+	s.closeOnce.Do(func() {
+		_ = s.conn.Close()
+		s.mu.Lock()
+		s.err = closedErr(cause)
+		calls := s.calls
+		s.calls = make(map[uint32]*call)
+		s.barriers = nil
+		s.mu.Unlock()
+		seen := map[*call]bool{}
+		for _, c := range calls {
+			if !seen[c] && c.kind != kindSink {
+				seen[c] = true
+				c.err = s.err
+				close(c.done)
+			}
+		}
+		close(s.done)
+		s.events.close()
+		s.log.Info("openflow connection closed", "dpid", fmt.Sprintf("%016x", s.features.DPID), "cause", cause)
+	})
+}
+
+// --- writing ----------------------------------------------------------------
+
+// writeLocked writes b; the caller holds wmu.
+func (s *Switch) writeLocked(b []byte) error {
+	select {
+	case <-s.done:
+		return s.Err()
+	default:
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
+	if _, err := s.conn.Write(b); err != nil {
+		s.closeWith(fmt.Errorf("write: %w", err))
+		return s.Err()
+	}
+	return nil
+}
+
+// allocXidLocked returns the next xid; the caller holds wmu. Zero is skipped.
+func (s *Switch) allocXidLocked() uint32 {
+	s.nextXid++
+	if s.nextXid == 0 {
+		s.nextXid++
+	}
+	return s.nextXid
+}
+
+// sendBytes stamps a fresh xid into b, registers c (if any) for it and
+// writes b, all under the write lock so that wire order equals xid order.
+func (s *Switch) sendBytes(b []byte, c *call) (uint32, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	xid := s.allocXidLocked()
+	binary.BigEndian.PutUint32(b[4:8], xid)
+	if c != nil {
+		if err := s.register(c, xid); err != nil {
+			return 0, err
+		}
+	}
+	if err := s.writeLocked(b); err != nil {
+		return 0, err
+	}
+	return xid, nil
+}
+
+func (s *Switch) register(c *call, xid uint32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	if c.kind != kindSink {
+		c.xid = xid
+	}
+	s.calls[xid] = c
+	if c.kind == kindBarrier {
+		c.errs = s.openErrs
+		s.openErrs = nil
+		s.barriers = append(s.barriers, c)
+	}
+	return nil
+}
+
+// Send writes msg without waiting for an answer and returns the xid it was
+// given (the message's own xid is overwritten). An OFPT_ERROR for that xid
+// is counted, logged, passed to Options.OnError and returned by the next
+// Barrier call, inside a *BatchError.
+func (s *Switch) Send(msg util.Message) (uint32, error) {
+	b, err := encode(msg, 0)
+	if err != nil {
+		return 0, err
+	}
+	return s.sendBytes(b, nil)
+}
+
+// wait blocks until c completes or ctx ends.
+func (s *Switch) wait(ctx context.Context, c *call) error {
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		s.abandon(c)
+		return ctx.Err()
+	}
+}
+
+// abandon unregisters a call whose caller gave up. A barrier's collected
+// errors move on to the next barrier (or back to the open epoch), so they
+// are not lost.
+func (s *Switch) abandon(c *call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.calls[c.xid] == c {
+		delete(s.calls, c.xid)
+	}
+	if c.kind != kindBarrier {
+		return
+	}
+	for i, b := range s.barriers {
+		if b == c {
+			s.barriers = append(s.barriers[:i], s.barriers[i+1:]...)
+			if i < len(s.barriers) {
+				s.barriers[i].errs = append(c.errs, s.barriers[i].errs...)
+			} else {
+				s.openErrs = append(c.errs, s.openErrs...)
+			}
+			return
+		}
+	}
+}
+
+// replyType maps request types to the reply type they expect.
+var replyType = map[uint8]uint8{
+	openflow13.Type_EchoRequest:           openflow13.Type_EchoReply,
+	openflow13.Type_FeaturesRequest:       openflow13.Type_FeaturesReply,
+	openflow13.Type_GetConfigRequest:      openflow13.Type_GetConfigReply,
+	openflow13.Type_BarrierRequest:        openflow13.Type_BarrierReply,
+	openflow13.Type_QueueGetConfigRequest: openflow13.Type_QueueGetConfigReply,
+	openflow13.Type_RoleRequest:           openflow13.Type_RoleReply,
+	openflow13.Type_GetAsyncRequest:       openflow13.Type_GetAsyncReply,
+	openflow13.Type_Experimenter:          openflow13.Type_Experimenter,
+}
+
+// RequestRaw sends msg and returns the raw reply matched by xid. An
+// OFPT_ERROR with that xid is returned as *OFError. Messages that have no
+// reply (flow-mod, group-mod, ...) are refused: use Send and Barrier.
+// Multipart requests are refused: use Multipart.
+func (s *Switch) RequestRaw(ctx context.Context, msg util.Message) ([]byte, error) {
+	b, err := encode(msg, 0)
+	if err != nil {
+		return nil, err
+	}
+	return s.requestBytes(ctx, b)
+}
+
+func (s *Switch) requestBytes(ctx context.Context, b []byte) ([]byte, error) {
+	if b[1] == openflow13.Type_MultiPartRequest {
+		return nil, errors.New("openflow request: use Multipart for multipart requests")
+	}
+	want, ok := replyType[b[1]]
+	if !ok {
+		return nil, fmt.Errorf("openflow request: message type %d has no reply; use Send and Barrier", b[1])
+	}
+	c := &call{kind: kindReply, want: want, done: make(chan struct{})}
+	if _, err := s.sendBytes(b, c); err != nil {
+		return nil, err
+	}
+	if err := s.wait(ctx, c); err != nil {
+		return nil, err
+	}
+	return c.raw, nil
+}
+
+// Request sends msg and returns the reply decoded by libOpenflow's
+// openflow13 codec (see RequestRaw for the rules). If libOpenflow cannot
+// decode the reply, the error wraps ErrMalformed; use RequestRaw then.
+func (s *Switch) Request(ctx context.Context, msg util.Message) (util.Message, error) {
+	raw, err := s.RequestRaw(ctx, msg)
+	if err != nil {
+		return nil, err
+	}
+	m, err := safeParse(raw)
+	if err == nil && m == nil {
+		err = fmt.Errorf("%w: libOpenflow cannot decode message type %d", ErrMalformed, raw[1])
+	}
+	return m, err
+}
+
+// Barrier sends a BARRIER_REQUEST and waits for its reply. It returns a
+// *BatchError listing the OpenFlow errors received for messages sent with
+// Send since the previous Barrier (by any caller), or nil if they all
+// succeeded.
+func (s *Switch) Barrier(ctx context.Context) error {
+	b := header(openflow13.Type_BarrierRequest, headerLen, 0)
+	c := &call{kind: kindBarrier, done: make(chan struct{})}
+	if _, err := s.sendBytes(b, c); err != nil {
+		return err
+	}
+	if err := s.wait(ctx, c); err != nil {
+		return err
+	}
+	if len(c.errs) > 0 {
+		return &BatchError{Errors: c.errs}
+	}
+	return nil
+}
+
+// plainBarrier waits for a barrier reply without taking over the errors of
+// other callers' Send calls.
+func (s *Switch) plainBarrier(ctx context.Context) error {
+	_, err := s.requestBytes(ctx, header(openflow13.Type_BarrierRequest, headerLen, 0))
+	return err
+}
+
+// Multipart sends a multipart request of type mpType with the given
+// request body and returns the bodies of all reply parts concatenated (the
+// entries of every part, in order; OFPMPF_REPLY_MORE parts are accumulated
+// until the last one).
+func (s *Switch) Multipart(ctx context.Context, mpType uint16, body []byte) ([]byte, error) {
+	return s.multipart(ctx, mpType, body, nil)
+}
+
+func (s *Switch) multipart(ctx context.Context, mpType uint16, body []byte, onComplete func(*call)) ([]byte, error) {
+	if mpHeaderLen+len(body) > maxMsgLen {
+		return nil, fmt.Errorf("multipart request body of %d bytes is too large", len(body))
+	}
+	c := &call{kind: kindMultipart, mpType: mpType, done: make(chan struct{}), onComplete: onComplete}
+	if _, err := s.sendBytes(multipartRequest(mpType, body, 0), c); err != nil {
+		return nil, err
+	}
+	if err := s.wait(ctx, c); err != nil {
+		return nil, err
+	}
+	return c.body, nil
+}
+
+// SetRole sends an OFPT_ROLE_REQUEST and returns the role and generation
+// the switch reports.
+func (s *Switch) SetRole(ctx context.Context, role Role, generation uint64) (Role, uint64, error) {
+	raw, err := s.requestBytes(ctx, roleRequest(role, generation, 0))
+	if err != nil {
+		return 0, 0, fmt.Errorf("role request %s gen %d: %w", role, generation, err)
+	}
+	if len(raw) < 24 {
+		return 0, 0, fmt.Errorf("%w: role reply of %d bytes", ErrMalformed, len(raw))
+	}
+	return Role(binary.BigEndian.Uint32(raw[8:12])), binary.BigEndian.Uint64(raw[16:24]), nil
+}
+
+// --- reading ----------------------------------------------------------------
+
+func (s *Switch) readLoop() {
+	defer func() {
+		if r := recover(); r != nil {
+			s.closeWith(fmt.Errorf("%w: reader panic: %v", ErrMalformed, r))
+		}
+	}()
+	for {
+		b, err := readFrame(s.conn)
+		if err != nil {
+			s.closeWith(fmt.Errorf("read: %w", err))
+			return
+		}
+		if err := s.handleFrame(b); err != nil {
+			s.closeWith(err)
+			return
+		}
+	}
+}
+
+// handleFrame dispatches one received message, strictly in arrival order.
+// A non-nil error means the connection must be closed.
+func (s *Switch) handleFrame(b []byte) error {
+	if b[0] != ofVersion {
+		return fmt.Errorf("%w: version %d after negotiating OpenFlow 1.3", ErrMalformed, b[0])
+	}
+	s.lastRecv.Store(time.Now().UnixNano())
+	xid := xidOf(b)
+	switch b[1] {
+	case openflow13.Type_Hello:
+		s.log.Debug("ignoring HELLO after handshake")
+		return nil
+	case openflow13.Type_Error:
+		e, err := decodeError(b)
+		if err != nil {
+			return err
+		}
+		s.handleError(e)
+		return nil
+	case openflow13.Type_EchoRequest:
+		reply := append([]byte(nil), b...)
+		reply[1] = openflow13.Type_EchoReply
+		s.wmu.Lock()
+		err := s.writeLocked(reply)
+		s.wmu.Unlock()
+		if err != nil {
+			return err
+		}
+		return nil
+	case openflow13.Type_EchoReply:
+		s.mu.Lock()
+		c := s.calls[xid]
+		s.mu.Unlock()
+		if c != nil {
+			s.completeReply(c, b)
+		}
+		return nil
+	case openflow13.Type_PortStatus:
+		ev, err := decodePortStatus(b)
+		if err != nil {
+			return err
+		}
+		s.applyPortEvent(ev)
+		return nil
+	case openflow13.Type_MultiPartReply:
+		if len(b) < mpHeaderLen {
+			return fmt.Errorf("%w: multipart reply of %d bytes", ErrMalformed, len(b))
+		}
+		s.handleMultipart(b)
+		return nil
+	}
+	s.mu.Lock()
+	c := s.calls[xid]
+	s.mu.Unlock()
+	if c != nil && c.kind != kindSink && c.kind != kindMultipart {
+		s.completeReply(c, b)
+		return nil
+	}
+	// Unsolicited: packet-in, flow-removed, experimenter messages, ...
+	msg := Message{Type: b[1], Xid: xid, Raw: b}
+	if f := s.opts.OnMessage; f != nil {
+		s.events.push(func() { f(s, msg) })
+	} else {
+		s.log.Debug("unsolicited openflow message", "type", b[1], "xid", xid, "len", len(b))
+	}
+	return nil
+}
+
+func (s *Switch) completeReply(c *call, b []byte) {
+	want := c.want
+	if c.kind == kindBarrier {
+		want = openflow13.Type_BarrierReply
+	}
+	if b[1] != want {
+		s.finish(c, nil, fmt.Errorf("%w: reply to xid %d has type %d, want %d", ErrMalformed, c.xid, b[1], want))
+		return
+	}
+	s.finish(c, b, nil)
+}
+
+// finish completes c (once) and unregisters it.
+func (s *Switch) finish(c *call, raw []byte, err error) {
+	s.mu.Lock()
+	if s.calls[c.xid] != c {
+		s.mu.Unlock()
+		return // already completed, abandoned or failed by close
+	}
+	delete(s.calls, c.xid)
+	if c.kind == kindBarrier {
+		for i, x := range s.barriers {
+			if x == c {
+				s.barriers = append(s.barriers[:i], s.barriers[i+1:]...)
+				break
+			}
+		}
+	}
+	s.mu.Unlock()
+	c.raw, c.err = raw, err
+	if c.onComplete != nil && err == nil {
+		c.onComplete(c)
+	}
+	close(c.done)
+}
+
+func (s *Switch) handleMultipart(b []byte) {
+	xid := xidOf(b)
+	mpType := binary.BigEndian.Uint16(b[8:10])
+	flags := binary.BigEndian.Uint16(b[10:12])
+	s.mu.Lock()
+	c := s.calls[xid]
+	s.mu.Unlock()
+	if c == nil || c.kind != kindMultipart {
+		s.log.Debug("multipart reply for unknown xid", "xid", xid, "type", mpType)
+		return
+	}
+	if mpType != c.mpType {
+		s.finish(c, nil, fmt.Errorf("%w: multipart reply type %d to request type %d", ErrMalformed, mpType, c.mpType))
+		return
+	}
+	if len(c.body)+len(b)-mpHeaderLen > maxMultipartBytes {
+		s.finish(c, nil, fmt.Errorf("multipart reply exceeds %d bytes", maxMultipartBytes))
+		return
+	}
+	c.body = append(c.body, b[mpHeaderLen:]...)
+	if flags&openflow13.OFPMPF_REPLY_MORE == 0 {
+		s.finish(c, nil, nil)
+	}
+}
+
+func (s *Switch) handleError(e *OFError) {
+	s.mu.Lock()
+	s.errState.Count++
+	s.errState.Last = e.Error()
+	s.errState.LastAt = time.Now()
+	c := s.calls[e.Xid]
+	var target *call
+	switch {
+	case c == nil:
+		// A Send'ed message: it belongs to the first pending barrier sent
+		// after it, or to the next barrier to be sent.
+		for _, b := range s.barriers {
+			if int32(e.Xid-b.xid) < 0 {
+				target = b
+				break
+			}
+		}
+		if target != nil {
+			target.errs = append(target.errs, e)
+		} else if len(s.openErrs) < maxPendingErrors {
+			s.openErrs = append(s.openErrs, e)
+		} else {
+			s.dropped++
+		}
+	case c.kind == kindSink:
+		c.errs = append(c.errs, e)
+	}
+	s.mu.Unlock()
+	s.log.Warn("openflow error from switch", "dpid", fmt.Sprintf("%016x", s.DPID()), "error", e.Error())
+	if f := s.opts.OnError; f != nil {
+		s.events.push(func() { f(s, e) })
+	}
+	if c != nil && c.kind != kindSink {
+		s.finish(c, nil, e)
+	}
+}
+
+func (s *Switch) applyPortEvent(ev PortEvent) {
+	s.mu.Lock()
+	if ev.Reason == PortDeleted {
+		delete(s.ports, ev.Port.Number)
+	} else {
+		s.ports[ev.Port.Number] = ev.Port
+	}
+	subs := make([]func(PortEvent), 0, len(s.subs))
+	for _, f := range s.subs {
+		subs = append(subs, f)
+	}
+	s.mu.Unlock()
+	s.log.Info("port status", "dpid", fmt.Sprintf("%016x", s.DPID()), "reason", ev.Reason, "port", ev.Port.Number, "name", ev.Port.Name, "link_up", ev.Port.LinkUp)
+	s.events.push(func() {
+		if f := s.opts.OnPortStatus; f != nil {
+			f(s, ev)
+		}
+		for _, f := range subs {
+			f(ev)
+		}
+	})
+}
+
+// keepalive sends echo requests and enforces the dead interval.
+func (s *Switch) keepalive() {
+	tick := s.opts.EchoInterval
+	if d := s.opts.DeadInterval / 4; d < tick {
+		tick = d
+	}
+	if tick < time.Millisecond {
+		tick = time.Millisecond
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	lastEcho := time.Now()
+	for {
+		select {
+		case <-s.done:
+			return
+		case now := <-t.C:
+			idle := now.Sub(time.Unix(0, s.lastRecv.Load()))
+			if idle >= s.opts.DeadInterval {
+				s.closeWith(fmt.Errorf("%w: nothing received for %s", ErrDeadInterval, idle.Round(time.Millisecond)))
+				return
+			}
+			if now.Sub(lastEcho) >= s.opts.EchoInterval {
+				lastEcho = now
+				if _, err := s.sendBytes(header(openflow13.Type_EchoRequest, headerLen, 0), nil); err != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+// --- event delivery ---------------------------------------------------------
+
+// eventQueue delivers callbacks in order on one goroutine, without ever
+// blocking the reader.
+type eventQueue struct {
+	mu     sync.Mutex
+	q      []func()
+	wake   chan struct{}
+	closed bool
+}
+
+func newEventQueue() *eventQueue { return &eventQueue{wake: make(chan struct{}, 1)} }
+
+func (e *eventQueue) push(f func()) {
+	e.mu.Lock()
+	e.q = append(e.q, f)
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *eventQueue) close() {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run delivers events until the queue is closed and drained.
+func (e *eventQueue) run() {
+	for {
+		e.mu.Lock()
+		q, closed := e.q, e.closed
+		e.q = nil
+		e.mu.Unlock()
+		for _, f := range q {
+			f()
+		}
+		if closed && len(q) == 0 {
+			return
+		}
+		if len(q) == 0 {
+			<-e.wake
+		}
+	}
+}
