@@ -1,0 +1,227 @@
+package ovsdb
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Tunnel types nva configures. They are the OVS interface types of the same
+// names.
+const (
+	TunnelVXLAN  = "vxlan"
+	TunnelGENEVE = "geneve"
+	TunnelGRE    = "gre"
+)
+
+// Datapath types.
+const (
+	DatapathSystem = "system"
+	DatapathNetdev = "netdev"
+)
+
+// Controller row settings nva enforces on every controller target it manages.
+const (
+	// ControllerInactivityProbeMS is the OpenFlow inactivity probe interval:
+	// OVS's default, written explicitly so a hand-edited 0 (disabled) or a
+	// huge value is repaired.
+	ControllerInactivityProbeMS = 5000
+	// ControllerMaxBackoffMS bounds OVS's reconnect backoff towards nva so a
+	// restarted controller is reconnected within about a second instead of
+	// OVS's default of up to 8 s.
+	ControllerMaxBackoffMS = 1000
+)
+
+// External-ID keys nva writes.
+const (
+	// OwnedKey marks a row nva inserted (value "true"); Remove deletes only
+	// such rows.
+	OwnedKey = "nva-owned"
+	// origPrefix prefixes the keys that record a pre-existing bridge's
+	// settings before nva first changed them.
+	origPrefix          = "nva-orig-"
+	origFailMode        = origPrefix + "fail-mode"
+	origProtocols       = origPrefix + "protocols"
+	origDatapathType    = origPrefix + "datapath-type"
+	origDatapathID      = origPrefix + "datapath-id"
+	origControllers     = origPrefix + "controllers"
+	datapathIDConfigKey = "datapath-id"
+)
+
+// Tunnel is one flow-based tunnel port on the bridge: one per encapsulation
+// in use. The port is created with options remote_ip=flow and key=flow, so the
+// OpenFlow pipeline chooses the remote VTEP (tun_dst) and the VNI (tun_id) per
+// flow.
+type Tunnel struct {
+	Name    string            // port and interface name, e.g. "nva-vxlan"
+	Type    string            // vxlan | geneve | gre
+	LocalIP string            // optional options:local_ip (underlay source address)
+	Options map[string]string // optional extra interface options (e.g. dst_port); may not override remote_ip, key or local_ip
+}
+
+// Desired is what nva wants on one NVE's Open vSwitch.
+type Desired struct {
+	NVE          string      // NVE name, for logs and status
+	Endpoint     string      // OVSDB endpoint: unix:PATH | tcp:HOST:PORT | ssl:HOST:PORT
+	Bridge       string      // integration bridge, e.g. br-int
+	DatapathType string      // system | netdev (empty: leave the bridge's value; "system" on creation)
+	DatapathID   string      // 16 hex digits -> other_config:datapath-id (empty: not managed)
+	Controllers  []string    // OpenFlow targets, e.g. "tcp:198.18.255.1:6653": exactly these are set
+	Tunnels      []Tunnel    // one per encapsulation in use
+	Interfaces   []string    // VAP interfaces that must be ports on the bridge (added as system ports if absent)
+	TLS          *tls.Config // client TLS configuration for ssl: endpoints
+}
+
+var (
+	ifNameRE     = regexp.MustCompile(`^[A-Za-z0-9_.:@-]{1,15}$`)
+	bridgeNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+	dpidRE       = regexp.MustCompile(`^[0-9a-fA-F]{16}$`)
+)
+
+// reservedOptions are the tunnel options nva sets itself.
+var reservedOptions = []string{"remote_ip", "key", "local_ip"}
+
+// Validate reports every problem with d, naming the field at fault.
+func (d Desired) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if d.NVE == "" {
+		bad("nve", "must not be empty")
+	}
+	if err := validateEndpoint(d.Endpoint); err != nil {
+		bad("endpoint", "%v", err)
+	} else if strings.HasPrefix(d.Endpoint, "ssl:") && d.TLS == nil {
+		bad("tls", "an ssl: endpoint needs a TLS configuration")
+	}
+	if !bridgeNameRE.MatchString(d.Bridge) {
+		bad("bridge", "%q is not a valid bridge name (1-15 characters of letters, digits, _ . -)", d.Bridge)
+	}
+	switch d.DatapathType {
+	case "", DatapathSystem, DatapathNetdev:
+	default:
+		bad("datapath_type", "%q is not one of system, netdev", d.DatapathType)
+	}
+	if d.DatapathID != "" && !dpidRE.MatchString(d.DatapathID) {
+		bad("datapath_id", "%q is not 16 hexadecimal digits", d.DatapathID)
+	}
+	seenCtl := map[string]bool{}
+	for i, c := range d.Controllers {
+		if err := validateControllerTarget(c); err != nil {
+			bad(fmt.Sprintf("controllers[%d]", i), "%v", err)
+		}
+		if seenCtl[c] {
+			bad(fmt.Sprintf("controllers[%d]", i), "duplicate target %q", c)
+		}
+		seenCtl[c] = true
+	}
+	names := map[string]string{d.Bridge: "bridge"}
+	seenType := map[string]bool{}
+	for i, t := range d.Tunnels {
+		f := fmt.Sprintf("tunnels[%d]", i)
+		if !ifNameRE.MatchString(t.Name) {
+			bad(f+".name", "%q is not a valid interface name", t.Name)
+		} else if other, dup := names[t.Name]; dup {
+			bad(f+".name", "%q is already used by %s", t.Name, other)
+		}
+		names[t.Name] = f
+		switch t.Type {
+		case TunnelVXLAN, TunnelGENEVE, TunnelGRE:
+		default:
+			bad(f+".type", "%q is not one of vxlan, geneve, gre", t.Type)
+		}
+		if seenType[t.Type] {
+			bad(f+".type", "a %s tunnel is already listed (one port per encapsulation)", t.Type)
+		}
+		seenType[t.Type] = true
+		if t.LocalIP != "" {
+			if _, err := netip.ParseAddr(t.LocalIP); err != nil {
+				bad(f+".local_ip", "%q is not an IP address", t.LocalIP)
+			}
+		}
+		for k := range t.Options {
+			if slices.Contains(reservedOptions, k) {
+				bad(f+".options", "%q is set by nva and may not be overridden", k)
+			}
+		}
+	}
+	for i, n := range d.Interfaces {
+		f := fmt.Sprintf("interfaces[%d]", i)
+		if !ifNameRE.MatchString(n) {
+			bad(f, "%q is not a valid interface name", n)
+		} else if other, dup := names[n]; dup {
+			bad(f, "%q is already used by %s", n, other)
+		}
+		names[n] = f
+	}
+	return errors.Join(errs...)
+}
+
+func validateEndpoint(ep string) error {
+	scheme, rest, ok := strings.Cut(ep, ":")
+	if !ok || rest == "" {
+		return fmt.Errorf("%q is not unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT", ep)
+	}
+	switch scheme {
+	case "unix":
+		return nil
+	case "tcp", "ssl":
+		return validateHostPort(rest)
+	default:
+		return fmt.Errorf("%q: unsupported scheme %q (want unix, tcp or ssl)", ep, scheme)
+	}
+}
+
+func validateHostPort(hp string) error {
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		return fmt.Errorf("%q: %v", hp, err)
+	}
+	if host == "" {
+		return fmt.Errorf("%q: missing host", hp)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("%q: bad port %q", hp, port)
+	}
+	return nil
+}
+
+// validateControllerTarget accepts the active OpenFlow connection methods of
+// ovs-vswitchd: tcp:HOST:PORT, ssl:HOST:PORT and unix:PATH.
+func validateControllerTarget(t string) error {
+	scheme, rest, ok := strings.Cut(t, ":")
+	if !ok || rest == "" {
+		return fmt.Errorf("%q is not tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH", t)
+	}
+	switch scheme {
+	case "unix":
+		return nil
+	case "tcp", "ssl":
+		// OVS writes IPv6 hosts in brackets, which SplitHostPort accepts.
+		return validateHostPort(rest)
+	default:
+		return fmt.Errorf("%q: unsupported scheme %q", t, scheme)
+	}
+}
+
+// tunnelOptions is the exact options map nva wants on a tunnel interface.
+func (t Tunnel) tunnelOptions() map[string]string {
+	o := make(map[string]string, len(t.Options)+3)
+	for k, v := range t.Options {
+		o[k] = v
+	}
+	o["remote_ip"] = "flow"
+	o["key"] = "flow"
+	if t.LocalIP != "" {
+		o["local_ip"] = t.LocalIP
+	}
+	return o
+}

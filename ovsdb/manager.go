@@ -1,0 +1,560 @@
+package ovsdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Status is the OVSDB-side state of one NVE, pushed to the Manager's
+// callback whenever it changes.
+type Status struct {
+	NVE         string
+	Connected   bool              // the OVSDB session is up and its monitor cache is populated
+	LastError   string            // the current problem, "" once an ensure succeeds
+	Updated     time.Time         // when this status last changed
+	OFPorts     map[string]uint32 // interface name -> OpenFlow port number (only values > 0)
+	Links       map[string]bool   // interface name -> link_state is "up"
+	Errors      map[string]string // interface name -> the Interface row's error column, when set
+	BridgeReady bool              // the bridge exists and matches the desired state
+}
+
+// equal compares everything but Updated.
+func (s Status) equal(o Status) bool {
+	return s.NVE == o.NVE && s.Connected == o.Connected && s.LastError == o.LastError &&
+		s.BridgeReady == o.BridgeReady && maps.Equal(s.OFPorts, o.OFPorts) &&
+		maps.Equal(s.Links, o.Links) && maps.Equal(s.Errors, o.Errors)
+}
+
+func (s Status) clone() Status {
+	s.OFPorts = maps.Clone(s.OFPorts)
+	s.Links = maps.Clone(s.Links)
+	s.Errors = maps.Clone(s.Errors)
+	return s
+}
+
+// Stats counts one NVE's OVSDB activity since it was first synced.
+type Stats struct {
+	Connects     uint64 // successful connections (the first one and every reconnect)
+	Ensures      uint64 // times the cache was compared with the desired state
+	Transactions uint64 // transactions sent (ensure and remove)
+}
+
+// Option configures a Manager.
+type Option func(*Manager)
+
+// WithClock sets the clock used for Status.Updated.
+func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
+
+// WithBackoff sets the reconnect/retry backoff bounds (defaults 200ms, 10s).
+func WithBackoff(min, max time.Duration) Option {
+	return func(m *Manager) { m.backoffMin, m.backoffMax = min, max }
+}
+
+// WithProbeInterval sets how often an idle OVSDB session is checked with an
+// echo request (default 5s); a failed echo drops and re-establishes it.
+func WithProbeInterval(d time.Duration) Option { return func(m *Manager) { m.probeInterval = d } }
+
+// Manager manages the Open vSwitch of every NVE over OVSDB: one client,
+// monitor cache and goroutine per NVE.
+type Manager struct {
+	log           *slog.Logger
+	onStatus      func(Status)
+	now           func() time.Time
+	backoffMin    time.Duration
+	backoffMax    time.Duration
+	probeInterval time.Duration
+	opTimeout     time.Duration // bound on one connect or transaction
+	settleTimeout time.Duration // how long to wait for a transaction to show in the cache
+
+	mu      sync.Mutex
+	workers map[string]*worker
+	closed  bool
+}
+
+// NewManager returns a Manager that logs to logger and calls onStatus (from
+// the NVE's goroutine; it must not block for long) whenever an NVE's status
+// changes. onStatus may be nil.
+func NewManager(logger *slog.Logger, onStatus func(Status), opts ...Option) *Manager {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if onStatus == nil {
+		onStatus = func(Status) {}
+	}
+	m := &Manager{
+		log:           logger,
+		onStatus:      onStatus,
+		now:           time.Now,
+		backoffMin:    200 * time.Millisecond,
+		backoffMax:    10 * time.Second,
+		probeInterval: 5 * time.Second,
+		opTimeout:     10 * time.Second,
+		settleTimeout: 2 * time.Second,
+		workers:       map[string]*worker{},
+	}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
+}
+
+// Sync hands the desired state of one NVE to its goroutine, creating the
+// goroutine and its OVSDB client on first use, and returns at once. The state
+// is applied idempotently: when OVS already matches, nothing is written. An
+// invalid Desired is reported in the NVE's Status and otherwise ignored (the
+// previous desired state stays in force). ctx is not retained.
+func (m *Manager) Sync(ctx context.Context, d Desired) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	w := m.workers[d.NVE]
+	if w == nil {
+		w = newWorker(m, d.NVE)
+		m.workers[d.NVE] = w
+		go w.run()
+	}
+	m.mu.Unlock()
+	w.offer(d)
+}
+
+// Remove takes nva's configuration off the NVE and forgets it: tunnel ports,
+// VAP ports and controllers nva added are deleted, the bridge too if nva
+// created it; a pre-existing bridge gets its recorded settings back. Then the
+// client is closed. It blocks until done or ctx ends; the error says what
+// could not be removed (the NVE is forgotten either way).
+func (m *Manager) Remove(ctx context.Context, nve string) error {
+	m.mu.Lock()
+	w := m.workers[nve]
+	delete(m.workers, nve)
+	m.mu.Unlock()
+	if w == nil {
+		return nil
+	}
+	req := removeReq{ctx: ctx, errc: make(chan error, 1)}
+	select {
+	case w.removeCh <- req:
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		w.cancel()
+		<-w.done
+		return fmt.Errorf("remove NVE %s: %w", nve, ctx.Err())
+	}
+	err := <-req.errc
+	<-w.done
+	return err
+}
+
+// Status returns the last status of an NVE.
+func (m *Manager) Status(nve string) (Status, bool) {
+	m.mu.Lock()
+	w := m.workers[nve]
+	m.mu.Unlock()
+	if w == nil {
+		return Status{}, false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.status.clone(), true
+}
+
+// Stats returns an NVE's counters.
+func (m *Manager) Stats(nve string) (Stats, bool) {
+	m.mu.Lock()
+	w := m.workers[nve]
+	m.mu.Unlock()
+	if w == nil {
+		return Stats{}, false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stats, true
+}
+
+// Close stops every NVE's goroutine and closes its client. It leaves the
+// switches configured: flows and settings survive a controller restart.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	m.closed = true
+	ws := make([]*worker, 0, len(m.workers))
+	for _, w := range m.workers {
+		ws = append(ws, w)
+	}
+	m.workers = map[string]*worker{}
+	m.mu.Unlock()
+	for _, w := range ws {
+		w.cancel()
+	}
+	for _, w := range ws {
+		<-w.done
+	}
+}
+
+type removeReq struct {
+	ctx  context.Context
+	errc chan error
+}
+
+// worker is the goroutine of one NVE. Fields below mu are shared; the rest
+// belong to the goroutine.
+type worker struct {
+	m         *Manager
+	name      string
+	log       *slog.Logger
+	ctx       context.Context
+	cancel    context.CancelFunc
+	desiredCh chan Desired
+	removeCh  chan removeReq
+	done      chan struct{}
+
+	desired Desired
+	have    bool
+	conn    *conn
+	backoff time.Duration
+	retry   *time.Timer
+
+	mu     sync.Mutex
+	status Status
+	stats  Stats
+}
+
+func newWorker(m *Manager, nve string) *worker {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &worker{
+		m:         m,
+		name:      nve,
+		log:       m.log.With("nve", nve),
+		ctx:       ctx,
+		cancel:    cancel,
+		desiredCh: make(chan Desired, 1),
+		removeCh:  make(chan removeReq),
+		done:      make(chan struct{}),
+		backoff:   m.backoffMin,
+		status:    Status{NVE: nve, OFPorts: map[string]uint32{}, Links: map[string]bool{}, Errors: map[string]string{}},
+	}
+}
+
+// offer replaces any pending desired state with d.
+func (w *worker) offer(d Desired) {
+	for {
+		select {
+		case w.desiredCh <- d:
+			return
+		default:
+		}
+		select {
+		case <-w.desiredCh:
+		default:
+		}
+	}
+}
+
+func (w *worker) run() {
+	defer close(w.done)
+	defer w.dropConn()
+	probe := time.NewTicker(w.m.probeInterval)
+	defer probe.Stop()
+	for {
+		var kick, lost <-chan struct{}
+		if w.conn != nil {
+			kick, lost = w.conn.kick, w.conn.lost
+		}
+		var retry <-chan time.Time
+		if w.retry != nil {
+			retry = w.retry.C
+		}
+		select {
+		case <-w.ctx.Done():
+			return
+		case req := <-w.removeCh:
+			req.errc <- w.remove(req.ctx)
+			return
+		case d := <-w.desiredCh:
+			w.apply(d)
+		case <-kick:
+			w.reconcile()
+		case <-lost:
+			w.lost(errors.New("OVSDB connection lost"))
+		case <-retry:
+			w.retry = nil
+			w.reconcile()
+		case <-probe.C:
+			w.probe()
+		}
+	}
+}
+
+func (w *worker) apply(d Desired) {
+	if err := d.Validate(); err != nil {
+		w.log.Warn("invalid desired OVSDB state", "err", err)
+		w.setStatus(func(s *Status) { s.LastError = "invalid desired state: " + err.Error() })
+		return
+	}
+	old, had := w.desired, w.have
+	if had && w.conn != nil && (old.Endpoint != d.Endpoint || old.TLS != d.TLS) {
+		w.log.Info("OVSDB endpoint changed", "from", old.Endpoint, "to", d.Endpoint)
+		w.dropConn()
+	}
+	if had && w.conn != nil && old.Bridge != d.Bridge {
+		// The NVE moved to another bridge: take nva's state off the old one.
+		if err := w.transactRemove(w.ctx, old.Bridge); err != nil {
+			w.log.Warn("cleaning up previous bridge", "bridge", old.Bridge, "err", err)
+		}
+	}
+	w.desired, w.have = d, true
+	w.reconcile()
+}
+
+// reconcile connects if needed and ensures the desired state.
+func (w *worker) reconcile() {
+	if !w.have {
+		return
+	}
+	if w.conn == nil {
+		if err := w.connect(); err != nil {
+			w.fail(err)
+			return
+		}
+	}
+	if err := w.ensure(); err != nil {
+		if errors.Is(err, errNotConnected) {
+			w.lost(err)
+			return
+		}
+		w.fail(err)
+	}
+}
+
+var errNotConnected = errors.New("not connected")
+
+// ensure compares the cache with the desired state and, when they differ,
+// applies the difference in one transaction, then waits for the monitor to
+// show the result.
+func (w *worker) ensure() error {
+	c := w.conn
+	snap, err := c.snapshot()
+	if err != nil {
+		return err
+	}
+	p := planEnsure(snap, w.desired)
+	w.count(func(st *Stats) { st.Ensures++ })
+	converged := p.empty()
+	if !converged {
+		w.log.Info("ensuring OVSDB state", "bridge", w.desired.Bridge, "operations", len(p.ops), "summary", summarize(p.ops))
+		ctx, cancel := context.WithTimeout(w.ctx, w.m.opTimeout)
+		err := c.transact(ctx, p.ops)
+		cancel()
+		w.count(func(st *Stats) { st.Transactions++ })
+		if err != nil {
+			return fmt.Errorf("ensure bridge %s: %w", w.desired.Bridge, err)
+		}
+		snap, p, converged = w.settle(c)
+	}
+	w.publish(snap, p, converged)
+	if !converged {
+		w.schedule()
+		return nil
+	}
+	w.backoff = w.m.backoffMin
+	return nil
+}
+
+// settle waits until the monitor cache shows a state that needs no more
+// operations, or the settle timeout passes.
+func (w *worker) settle(c *conn) (*snapshot, *plan, bool) {
+	deadline := time.NewTimer(w.m.settleTimeout)
+	defer deadline.Stop()
+	for {
+		snap, err := c.snapshot()
+		if err != nil {
+			return newSnapshot(), &plan{}, false
+		}
+		p := planEnsure(snap, w.desired)
+		if p.empty() {
+			return snap, p, true
+		}
+		select {
+		case <-c.kick:
+		case <-c.lost:
+			return snap, p, false
+		case <-deadline.C:
+			return snap, p, false
+		case <-w.ctx.Done():
+			return snap, p, false
+		}
+	}
+}
+
+// publish derives the status from a snapshot and its plan.
+func (w *worker) publish(snap *snapshot, p *plan, converged bool) {
+	ofports, links, ifErrs, found := statusOf(snap, w.desired.Bridge)
+	w.setStatus(func(s *Status) {
+		s.Connected = true
+		s.OFPorts, s.Links, s.Errors = ofports, links, ifErrs
+		s.BridgeReady = found && converged && len(p.problems) == 0
+		switch {
+		case len(p.problems) > 0:
+			s.LastError = strings.Join(p.problems, "; ")
+		case !converged:
+			s.LastError = "OVSDB state has not converged yet"
+		default:
+			s.LastError = ""
+		}
+	})
+}
+
+func (w *worker) connect() error {
+	ctx, cancel := context.WithTimeout(w.ctx, w.m.opTimeout)
+	defer cancel()
+	c, err := dial(ctx, w.desired, w.log)
+	if err != nil {
+		return err
+	}
+	w.conn = c
+	w.count(func(st *Stats) { st.Connects++ })
+	w.log.Info("OVSDB connected", "endpoint", w.desired.Endpoint)
+	return nil
+}
+
+func (w *worker) dropConn() {
+	if w.conn != nil {
+		w.conn.close()
+		w.conn = nil
+	}
+}
+
+// lost handles a dropped session: the client is discarded and a new one is
+// dialled after the backoff; the fresh monitor then triggers a full ensure.
+func (w *worker) lost(err error) {
+	w.log.Warn("OVSDB session lost", "err", err)
+	w.dropConn()
+	w.setStatus(func(s *Status) {
+		s.Connected = false
+		s.BridgeReady = false
+		s.LastError = err.Error()
+	})
+	w.schedule()
+}
+
+func (w *worker) fail(err error) {
+	w.log.Warn("OVSDB ensure failed", "err", err, "retry_in", w.backoff)
+	w.setStatus(func(s *Status) {
+		s.Connected = w.conn != nil
+		if w.conn == nil {
+			s.BridgeReady = false
+		}
+		s.LastError = err.Error()
+	})
+	w.schedule()
+}
+
+// schedule arms the retry timer with the current backoff and doubles it.
+func (w *worker) schedule() {
+	if w.retry != nil {
+		w.retry.Stop()
+	}
+	w.retry = time.NewTimer(w.backoff)
+	w.backoff = min(2*w.backoff, w.m.backoffMax)
+}
+
+func (w *worker) probe() {
+	if w.conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(w.ctx, w.m.probeInterval)
+	defer cancel()
+	if err := w.conn.client.Echo(ctx); err != nil {
+		if w.ctx.Err() != nil {
+			return
+		}
+		w.lost(fmt.Errorf("OVSDB echo: %w", err))
+	}
+}
+
+// remove takes nva's state off the NVE's bridge, then closes the client.
+func (w *worker) remove(ctx context.Context) error {
+	if !w.have {
+		return nil
+	}
+	if w.conn == nil {
+		cctx, cancel := context.WithTimeout(ctx, w.m.opTimeout)
+		c, err := dial(cctx, w.desired, w.log)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("remove NVE %s: %w", w.name, err)
+		}
+		w.conn = c
+	}
+	if err := w.transactRemove(ctx, w.desired.Bridge); err != nil {
+		return fmt.Errorf("remove NVE %s: %w", w.name, err)
+	}
+	w.log.Info("removed nva's OVSDB state", "bridge", w.desired.Bridge)
+	return nil
+}
+
+func (w *worker) transactRemove(ctx context.Context, bridge string) error {
+	snap, err := w.conn.snapshot()
+	if err != nil {
+		return err
+	}
+	p := planRemove(snap, bridge)
+	if p.empty() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.m.opTimeout)
+	defer cancel()
+	w.count(func(st *Stats) { st.Transactions++ })
+	if err := w.conn.transact(ctx, p.ops); err != nil {
+		return fmt.Errorf("bridge %s: %w", bridge, err)
+	}
+	return nil
+}
+
+func (w *worker) count(f func(*Stats)) {
+	w.mu.Lock()
+	f(&w.stats)
+	w.mu.Unlock()
+}
+
+// setStatus applies f and pushes the result if anything changed.
+func (w *worker) setStatus(f func(*Status)) {
+	w.mu.Lock()
+	next := w.status.clone()
+	f(&next)
+	if next.equal(w.status) {
+		w.mu.Unlock()
+		return
+	}
+	next.Updated = w.m.now()
+	w.status = next
+	out := next.clone()
+	w.mu.Unlock()
+	w.m.onStatus(out)
+}
+
+// summarize names the operations of a transaction for the log.
+func summarize(ops []opLike) string {
+	counts := map[string]int{}
+	for _, o := range ops {
+		counts[o.Op+" "+o.Table]++
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s x%d", k, counts[k]))
+	}
+	return strings.Join(parts, ", ")
+}

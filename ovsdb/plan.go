@@ -1,0 +1,490 @@
+package ovsdb
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+
+	wire "github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/nva-project/nva/ovsdb/vswitch"
+)
+
+// snapshot is a consistent copy of the monitored rows of one OVSDB, keyed by
+// row UUID. Planning is a pure function of a snapshot and a Desired value.
+type snapshot struct {
+	root        *vswitch.OpenvSwitch
+	bridges     map[string]*vswitch.Bridge
+	ports       map[string]*vswitch.Port
+	ifaces      map[string]*vswitch.Interface
+	controllers map[string]*vswitch.Controller
+}
+
+func newSnapshot() *snapshot {
+	return &snapshot{
+		bridges:     map[string]*vswitch.Bridge{},
+		ports:       map[string]*vswitch.Port{},
+		ifaces:      map[string]*vswitch.Interface{},
+		controllers: map[string]*vswitch.Controller{},
+	}
+}
+
+func (s *snapshot) bridgeByName(name string) *vswitch.Bridge {
+	for _, b := range s.bridges {
+		if b.Name == name {
+			return b
+		}
+	}
+	return nil
+}
+
+// ifaceHome is where an interface lives: its port and that port's bridge
+// (either may be nil if the rows are not referenced).
+type ifaceHome struct {
+	iface  *vswitch.Interface
+	port   *vswitch.Port
+	bridge *vswitch.Bridge
+}
+
+// ifaceIndex maps every interface name to where it lives.
+func (s *snapshot) ifaceIndex() map[string]ifaceHome {
+	portBridge := map[string]*vswitch.Bridge{}
+	for _, b := range s.bridges {
+		for _, pu := range b.Ports {
+			portBridge[pu] = b
+		}
+	}
+	idx := map[string]ifaceHome{}
+	for pu, p := range s.ports {
+		for _, iu := range p.Interfaces {
+			if i := s.ifaces[iu]; i != nil {
+				idx[i.Name] = ifaceHome{iface: i, port: p, bridge: portBridge[pu]}
+			}
+		}
+	}
+	for _, i := range s.ifaces {
+		if _, ok := idx[i.Name]; !ok {
+			idx[i.Name] = ifaceHome{iface: i}
+		}
+	}
+	return idx
+}
+
+func owned(ext map[string]string) bool { return ext[OwnedKey] == "true" }
+
+// txn accumulates the operations of one transaction.
+type txn struct {
+	ops []wire.Operation
+	n   int
+}
+
+func (t *txn) empty() bool { return len(t.ops) == 0 }
+
+// insert adds an insert operation and returns the row's named UUID, usable as
+// a reference elsewhere in the same transaction.
+func (t *txn) insert(table string, row wire.Row) string {
+	t.n++
+	name := fmt.Sprintf("nva_row%d", t.n)
+	t.ops = append(t.ops, wire.Operation{Op: wire.OperationInsert, Table: table, Row: row, UUIDName: name})
+	return name
+}
+
+func whereUUID(uuid string) []wire.Condition {
+	return []wire.Condition{wire.NewCondition("_uuid", wire.ConditionEqual, wire.UUID{GoUUID: uuid})}
+}
+
+func (t *txn) update(table, uuid string, row wire.Row) {
+	if len(row) == 0 {
+		return
+	}
+	t.ops = append(t.ops, wire.Operation{Op: wire.OperationUpdate, Table: table, Row: row, Where: whereUUID(uuid)})
+}
+
+func (t *txn) mutate(table, uuid string, muts ...wire.Mutation) {
+	if len(muts) == 0 {
+		return
+	}
+	t.ops = append(t.ops, wire.Operation{Op: wire.OperationMutate, Table: table, Mutations: muts, Where: whereUUID(uuid)})
+}
+
+// OVSDB value encodings.
+
+func strSet(v ...string) wire.OvsSet {
+	s := make([]any, 0, len(v))
+	for _, x := range v {
+		s = append(s, x)
+	}
+	return wire.OvsSet{GoSet: s}
+}
+
+func uuidSet(v ...string) wire.OvsSet {
+	s := make([]any, 0, len(v))
+	for _, x := range v {
+		s = append(s, wire.UUID{GoUUID: x})
+	}
+	return wire.OvsSet{GoSet: s}
+}
+
+func strMap(m map[string]string) wire.OvsMap {
+	g := make(map[any]any, len(m))
+	for k, v := range m {
+		g[k] = v
+	}
+	return wire.OvsMap{GoMap: g}
+}
+
+func ownedIDs() wire.OvsMap { return strMap(map[string]string{OwnedKey: "true"}) }
+
+// setRefs adds a mutation deleting del and inserting add to a set-of-UUID
+// column.
+func setRefs(column string, del, add []string) []wire.Mutation {
+	var m []wire.Mutation
+	if len(del) > 0 {
+		sort.Strings(del)
+		m = append(m, *wire.NewMutation(column, wire.MutateOperationDelete, uuidSet(del...)))
+	}
+	if len(add) > 0 {
+		m = append(m, *wire.NewMutation(column, wire.MutateOperationInsert, uuidSet(add...)))
+	}
+	return m
+}
+
+// plan is the result of comparing a snapshot with a Desired value.
+type plan struct {
+	txn
+	problems []string // conflicts nva will not resolve by itself (reported in status)
+	bridge   *vswitch.Bridge
+}
+
+// planEnsure computes the minimal operations that make snapshot s match d.
+// It returns an empty plan when they already agree.
+func planEnsure(s *snapshot, d Desired) *plan {
+	p := &plan{bridge: s.bridgeByName(d.Bridge)}
+	if p.bridge == nil {
+		p.createBridge(s, d)
+		return p
+	}
+	p.ensureBridge(s, d)
+	return p
+}
+
+func controllerRow(target string) wire.Row {
+	return wire.Row{
+		"target":           target,
+		"connection_mode":  strSet("out-of-band"),
+		"inactivity_probe": wire.OvsSet{GoSet: []any{ControllerInactivityProbeMS}},
+		"max_backoff":      wire.OvsSet{GoSet: []any{ControllerMaxBackoffMS}},
+		"external_ids":     ownedIDs(),
+	}
+}
+
+// addPort inserts an nva-owned interface and its port and returns the port's
+// named UUID.
+func (p *plan) addPort(name, ifType string, options map[string]string) string {
+	row := wire.Row{"name": name, "external_ids": ownedIDs()}
+	if ifType != "" {
+		row["type"] = ifType
+	}
+	if len(options) > 0 {
+		row["options"] = strMap(options)
+	}
+	iu := p.insert(vswitch.InterfaceTable, row)
+	return p.insert(vswitch.PortTable, wire.Row{"name": name, "interfaces": uuidSet(iu), "external_ids": ownedIDs()})
+}
+
+// placeable reports whether an interface named name may be added to bridge
+// brName, recording a problem if it lives on another bridge.
+func (p *plan) placeable(idx map[string]ifaceHome, name, brName string) (onBridge bool, ok bool) {
+	h, exists := idx[name]
+	if !exists || h.port == nil {
+		return false, true
+	}
+	if h.bridge != nil && h.bridge.Name == brName {
+		return true, true
+	}
+	if h.bridge != nil {
+		p.problems = append(p.problems, fmt.Sprintf("interface %q is a port of bridge %q, not %q", name, h.bridge.Name, brName))
+		return false, false
+	}
+	return false, true
+}
+
+func (p *plan) createBridge(s *snapshot, d Desired) {
+	idx := s.ifaceIndex()
+	if h, ok := idx[d.Bridge]; ok && h.bridge != nil {
+		p.problems = append(p.problems, fmt.Sprintf("cannot create bridge %q: an interface of that name is a port of bridge %q", d.Bridge, h.bridge.Name))
+		return
+	}
+	ports := []string{p.addPort(d.Bridge, "internal", nil)}
+	for _, t := range d.Tunnels {
+		if _, ok := p.placeable(idx, t.Name, d.Bridge); ok {
+			ports = append(ports, p.addPort(t.Name, t.Type, t.tunnelOptions()))
+		}
+	}
+	for _, n := range d.Interfaces {
+		if _, ok := p.placeable(idx, n, d.Bridge); ok {
+			ports = append(ports, p.addPort(n, "", nil))
+		}
+	}
+	var ctls []string
+	for _, c := range d.Controllers {
+		ctls = append(ctls, p.insert(vswitch.ControllerTable, controllerRow(c)))
+	}
+	row := wire.Row{
+		"name":         d.Bridge,
+		"fail_mode":    strSet(vswitch.BridgeFailModeSecure),
+		"protocols":    strSet(vswitch.BridgeProtocolsOpenflow13),
+		"ports":        uuidSet(ports...),
+		"controller":   uuidSet(ctls...),
+		"external_ids": ownedIDs(),
+	}
+	if d.DatapathType != "" {
+		row["datapath_type"] = d.DatapathType
+	}
+	if d.DatapathID != "" {
+		row["other_config"] = strMap(map[string]string{datapathIDConfigKey: strings.ToLower(d.DatapathID)})
+	}
+	bu := p.insert(vswitch.BridgeTable, row)
+	if s.root == nil {
+		p.insert(vswitch.OpenvSwitchTable, wire.Row{"bridges": uuidSet(bu)})
+		return
+	}
+	p.mutate(vswitch.OpenvSwitchTable, s.root.UUID, setRefs("bridges", nil, []string{bu})...)
+}
+
+func effectiveDatapathType(t string) string {
+	if t == "" {
+		return DatapathSystem
+	}
+	return t
+}
+
+func (p *plan) ensureBridge(s *snapshot, d Desired) {
+	b := p.bridge
+	bridgeOwned := owned(b.ExternalIDs)
+	orig := map[string]string{} // settings of a foreign bridge before nva's first change
+	upd := wire.Row{}
+	var muts []wire.Mutation
+
+	if d.DatapathType != "" && effectiveDatapathType(b.DatapathType) != d.DatapathType {
+		upd["datapath_type"] = d.DatapathType
+		orig[origDatapathType] = b.DatapathType
+	}
+	if b.FailMode == nil || *b.FailMode != vswitch.BridgeFailModeSecure {
+		upd["fail_mode"] = strSet(vswitch.BridgeFailModeSecure)
+		cur := ""
+		if b.FailMode != nil {
+			cur = *b.FailMode
+		}
+		orig[origFailMode] = cur
+	}
+	if len(b.Protocols) != 1 || b.Protocols[0] != vswitch.BridgeProtocolsOpenflow13 {
+		upd["protocols"] = strSet(vswitch.BridgeProtocolsOpenflow13)
+		cur := slices.Clone(b.Protocols)
+		sort.Strings(cur)
+		orig[origProtocols] = strings.Join(cur, ",")
+	}
+	if want := strings.ToLower(d.DatapathID); want != "" && b.OtherConfig[datapathIDConfigKey] != want {
+		muts = append(muts,
+			*wire.NewMutation("other_config", wire.MutateOperationDelete, strSet(datapathIDConfigKey)),
+			*wire.NewMutation("other_config", wire.MutateOperationInsert, strMap(map[string]string{datapathIDConfigKey: want})))
+		orig[origDatapathID] = b.OtherConfig[datapathIDConfigKey]
+	}
+
+	// Controllers: exactly the desired targets, each with nva's settings.
+	want := map[string]bool{}
+	for _, c := range d.Controllers {
+		want[c] = true
+	}
+	kept := map[string]bool{}
+	var delCtl, addCtl, foreignTargets []string
+	cus := slices.Clone(b.Controller)
+	sort.Strings(cus)
+	for _, cu := range cus {
+		c := s.controllers[cu]
+		if c == nil {
+			continue
+		}
+		if !want[c.Target] || kept[c.Target] {
+			delCtl = append(delCtl, cu)
+			if !owned(c.ExternalIDs) {
+				foreignTargets = append(foreignTargets, c.Target)
+			}
+			continue
+		}
+		kept[c.Target] = true
+		cupd := wire.Row{}
+		if c.ConnectionMode == nil || *c.ConnectionMode != vswitch.ControllerConnectionModeOutOfBand {
+			cupd["connection_mode"] = strSet(vswitch.ControllerConnectionModeOutOfBand)
+		}
+		if c.InactivityProbe == nil || *c.InactivityProbe != ControllerInactivityProbeMS {
+			cupd["inactivity_probe"] = wire.OvsSet{GoSet: []any{ControllerInactivityProbeMS}}
+		}
+		if c.MaxBackoff == nil || *c.MaxBackoff != ControllerMaxBackoffMS {
+			cupd["max_backoff"] = wire.OvsSet{GoSet: []any{ControllerMaxBackoffMS}}
+		}
+		p.update(vswitch.ControllerTable, cu, cupd)
+	}
+	for _, c := range d.Controllers {
+		if !kept[c] {
+			addCtl = append(addCtl, p.insert(vswitch.ControllerTable, controllerRow(c)))
+		}
+	}
+	if len(foreignTargets) > 0 {
+		sort.Strings(foreignTargets)
+		orig[origControllers] = strings.Join(foreignTargets, ",")
+	}
+	muts = append(muts, setRefs("controller", delCtl, addCtl)...)
+
+	// Ports: tunnels and VAP interfaces; nva-owned ports no longer wanted go.
+	idx := s.ifaceIndex()
+	wantPorts := map[string]bool{b.Name: true}
+	var addPorts []string
+	for _, t := range d.Tunnels {
+		wantPorts[t.Name] = true
+		onBridge, ok := p.placeable(idx, t.Name, b.Name)
+		switch {
+		case !ok:
+		case !onBridge:
+			addPorts = append(addPorts, p.addPort(t.Name, t.Type, t.tunnelOptions()))
+		default:
+			i := idx[t.Name].iface
+			iupd := wire.Row{}
+			if i.Type != t.Type {
+				iupd["type"] = t.Type
+			}
+			if opts := t.tunnelOptions(); !maps.Equal(i.Options, opts) {
+				iupd["options"] = strMap(opts)
+			}
+			p.update(vswitch.InterfaceTable, i.UUID, iupd)
+		}
+	}
+	for _, n := range d.Interfaces {
+		wantPorts[n] = true
+		if onBridge, ok := p.placeable(idx, n, b.Name); ok && !onBridge {
+			addPorts = append(addPorts, p.addPort(n, "", nil))
+		}
+	}
+	var delPorts []string
+	for _, pu := range b.Ports {
+		port := s.ports[pu]
+		if port == nil || !owned(port.ExternalIDs) || wantPorts[port.Name] {
+			continue
+		}
+		delPorts = append(delPorts, pu)
+	}
+	muts = append(muts, setRefs("ports", delPorts, addPorts)...)
+
+	if !bridgeOwned && len(orig) > 0 {
+		// Map "insert" never overwrites a key, so only the first change of
+		// each setting is recorded.
+		muts = append(muts, *wire.NewMutation("external_ids", wire.MutateOperationInsert, strMap(orig)))
+	}
+	p.update(vswitch.BridgeTable, b.UUID, upd)
+	p.mutate(vswitch.BridgeTable, b.UUID, muts...)
+}
+
+// planRemove computes the operations that take nva's configuration off
+// bridge brName: an nva-created bridge is deleted with everything on it;
+// on a foreign bridge only nva-owned ports and controllers are removed and the
+// recorded original settings are restored.
+func planRemove(s *snapshot, brName string) *plan {
+	p := &plan{bridge: s.bridgeByName(brName)}
+	b := p.bridge
+	if b == nil {
+		return p
+	}
+	if owned(b.ExternalIDs) {
+		if s.root != nil {
+			p.mutate(vswitch.OpenvSwitchTable, s.root.UUID, setRefs("bridges", []string{b.UUID}, nil)...)
+		}
+		return p
+	}
+	var delPorts, delCtl, addCtl []string
+	for _, pu := range b.Ports {
+		if port := s.ports[pu]; port != nil && owned(port.ExternalIDs) {
+			delPorts = append(delPorts, pu)
+		}
+	}
+	for _, cu := range b.Controller {
+		if c := s.controllers[cu]; c != nil && owned(c.ExternalIDs) {
+			delCtl = append(delCtl, cu)
+		}
+	}
+	upd := wire.Row{}
+	var muts []wire.Mutation
+	var origKeys []string
+	for k, v := range b.ExternalIDs {
+		if !strings.HasPrefix(k, origPrefix) {
+			continue
+		}
+		origKeys = append(origKeys, k)
+		switch k {
+		case origFailMode:
+			if v == "" {
+				upd["fail_mode"] = strSet()
+			} else {
+				upd["fail_mode"] = strSet(v)
+			}
+		case origProtocols:
+			if v == "" {
+				upd["protocols"] = strSet()
+			} else {
+				upd["protocols"] = strSet(strings.Split(v, ",")...)
+			}
+		case origDatapathType:
+			upd["datapath_type"] = v
+		case origDatapathID:
+			muts = append(muts, *wire.NewMutation("other_config", wire.MutateOperationDelete, strSet(datapathIDConfigKey)))
+			if v != "" {
+				muts = append(muts, *wire.NewMutation("other_config", wire.MutateOperationInsert, strMap(map[string]string{datapathIDConfigKey: v})))
+			}
+		case origControllers:
+			for _, t := range strings.Split(v, ",") {
+				if t != "" {
+					addCtl = append(addCtl, p.insert(vswitch.ControllerTable, wire.Row{"target": t}))
+				}
+			}
+		}
+	}
+	muts = append(muts, setRefs("ports", delPorts, nil)...)
+	muts = append(muts, setRefs("controller", delCtl, addCtl)...)
+	if len(origKeys) > 0 {
+		sort.Strings(origKeys)
+		muts = append(muts, *wire.NewMutation("external_ids", wire.MutateOperationDelete, strSet(origKeys...)))
+	}
+	p.update(vswitch.BridgeTable, b.UUID, upd)
+	p.mutate(vswitch.BridgeTable, b.UUID, muts...)
+	return p
+}
+
+// statusOf reads the bridge's interfaces' ofports, link states and errors.
+func statusOf(s *snapshot, brName string) (ofports map[string]uint32, links map[string]bool, errs map[string]string, found bool) {
+	ofports, links, errs = map[string]uint32{}, map[string]bool{}, map[string]string{}
+	b := s.bridgeByName(brName)
+	if b == nil {
+		return ofports, links, errs, false
+	}
+	for _, pu := range b.Ports {
+		port := s.ports[pu]
+		if port == nil {
+			continue
+		}
+		for _, iu := range port.Interfaces {
+			i := s.ifaces[iu]
+			if i == nil {
+				continue
+			}
+			if i.Ofport != nil && *i.Ofport > 0 {
+				ofports[i.Name] = uint32(*i.Ofport)
+			}
+			links[i.Name] = i.LinkState != nil && *i.LinkState == vswitch.InterfaceLinkStateUp
+			if i.Error != nil && *i.Error != "" {
+				errs[i.Name] = *i.Error
+			}
+		}
+	}
+	return ofports, links, errs, true
+}
