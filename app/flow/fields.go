@@ -16,7 +16,14 @@ const (
 	ClassNXM0       uint16 = 0x0000 // Nicira NXM_OF_* (OVS)
 	ClassNXM1       uint16 = 0x0001 // Nicira NXM_NX_* (OVS only)
 	ClassOpenFlow13 uint16 = 0x8000 // OFPXMC_OPENFLOW_BASIC
+	// ClassExperimenter is OFPXMC_EXPERIMENTER: the OXM header is followed by
+	// a 32-bit experimenter ID (FieldSpec.Experimenter), then the value.
+	ClassExperimenter uint16 = 0xffff
 )
+
+// ExperimenterEricsson is the experimenter ID of the ERICOXM_OF_* fields
+// (nd_reserved, nd_options_type) that Open vSwitch 2.11+ understands.
+const ExperimenterEricsson uint32 = 0x00d0f0
 
 // FieldSpec describes one match/set field: its name (the one ovs-ofctl
 // accepts), width, OXM identity and text format.
@@ -30,6 +37,8 @@ type FieldSpec struct {
 	// Nicira is true for fields only Open vSwitch understands (NXM class);
 	// a strict OF1.3 profile may not use them.
 	Nicira bool
+	// Experimenter is the experimenter ID when Class is ClassExperimenter.
+	Experimenter uint32
 }
 
 // Field names. Every field nva uses is declared here and nowhere else.
@@ -62,6 +71,14 @@ const (
 	Reg1       = "reg1"
 	Reg2       = "reg2"
 	Reg3       = "reg3"
+	UDPSrc     = "udp_src"
+	UDPDst     = "udp_dst"
+	// NDReserved is the 32-bit reserved word of an ND message, whose top bits
+	// are the neighbor advertisement's R, S, O flags (ERICOXM, OVS 2.11+).
+	NDReserved = "nd_reserved"
+	// NDOptionsType is the type of the ND message's link-layer address
+	// option: 1 source, 2 target (ERICOXM, OVS 2.11+).
+	NDOptionsType = "nd_options_type"
 )
 
 var fieldSpecs = []FieldSpec{
@@ -94,6 +111,11 @@ var fieldSpecs = []FieldSpec{
 	{Name: Reg1, Bits: 32, Bytes: 4, Class: ClassNXM1, Field: 1, Format: FormatHex, Nicira: true},
 	{Name: Reg2, Bits: 32, Bytes: 4, Class: ClassNXM1, Field: 2, Format: FormatHex, Nicira: true},
 	{Name: Reg3, Bits: 32, Bytes: 4, Class: ClassNXM1, Field: 3, Format: FormatHex, Nicira: true},
+	// Added after the first registry; appended so existing orders stay put.
+	{Name: UDPSrc, Bits: 16, Bytes: 2, Class: ClassOpenFlow13, Field: 15, Format: FormatDec},
+	{Name: UDPDst, Bits: 16, Bytes: 2, Class: ClassOpenFlow13, Field: 16, Format: FormatDec},
+	{Name: NDReserved, Bits: 32, Bytes: 4, Class: ClassExperimenter, Field: 1, Format: FormatHex, Nicira: true, Experimenter: ExperimenterEricsson},
+	{Name: NDOptionsType, Bits: 8, Bytes: 1, Class: ClassExperimenter, Field: 2, Format: FormatDec, Nicira: true, Experimenter: ExperimenterEricsson},
 }
 
 var (
