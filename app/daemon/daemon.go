@@ -1,0 +1,380 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nva-project/nva/store"
+	"github.com/nva-project/nva/web"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Component is a part of the daemon started after the store opens: the
+// OpenFlow southbound, the OVSDB manager, later the UI's event feed. Start
+// must not block; ctx is canceled when the daemon stops, after which the
+// daemon calls Close if the component implements io.Closer.
+//
+// A component that also implements web.Realizer, web.FlowReporter or
+// web.StatusReporter is registered with the REST server (the first of each
+// kind wins), and one implementing MetricsComponent exports its metrics on
+// /metrics.
+type Component interface {
+	Start(ctx context.Context, st *store.Store) error
+}
+
+// MetricsComponent is a Component with Prometheus metrics.
+type MetricsComponent interface {
+	RegisterMetrics(prometheus.Registerer) error
+}
+
+// Config is everything Start needs: the operator's Settings plus what only
+// code can provide.
+type Config struct {
+	Settings
+
+	// Logger defaults to a text logger on stderr at Settings.LogLevel.
+	Logger *slog.Logger
+	// Southbound components, started in order after the store opens.
+	Southbound []Component
+	// ApplyTimeout bounds one Raft apply (the store's default if zero).
+	ApplyTimeout time.Duration
+	// HTTPClient is used to join a cluster and by the store to reach
+	// other members (http.DefaultClient-like if nil).
+	HTTPClient *http.Client
+	// InMemory keeps Raft state in memory (tests only; nothing survives
+	// Close).
+	InMemory bool
+	// ShutdownTimeout bounds the graceful HTTP shutdown (5s if zero).
+	ShutdownTimeout time.Duration
+}
+
+// Daemon is a running nva node.
+type Daemon struct {
+	cfg    Config
+	log    *slog.Logger
+	st     *store.Store
+	web    *web.Server
+	http   *http.Server
+	ln     net.Listener
+	apiURL string
+
+	cancel   context.CancelFunc
+	comps    []Component
+	serveErr chan error
+	joined   chan struct{}
+	wg       sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Run starts the daemon and serves until ctx is canceled (SIGINT/SIGTERM in
+// cmd/nva) or the API server fails, then shuts down gracefully.
+func Run(ctx context.Context, cfg Config) error {
+	d, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		d.log.Info("shutting down", "reason", context.Cause(ctx))
+	case runErr = <-d.serveErr:
+		d.log.Error("REST API server failed", "err", runErr)
+	}
+	return errors.Join(runErr, d.Close())
+}
+
+// hasState reports whether dir holds anything (Raft state from an earlier
+// run). A missing or empty directory means a new node.
+func hasState(dir string) (bool, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("data dir: %w", err)
+	}
+	return len(ents) > 0, nil
+}
+
+// Start opens the store, starts the southbound components and serves the
+// REST API; with Settings.Join it joins the cluster in the background.
+// ctx bounds only the start-up; stop the daemon with Close.
+func Start(ctx context.Context, cfg Config) (*Daemon, error) {
+	if err := cfg.Settings.Complete(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if cfg.Logger == nil {
+		l, err := NewLogger(os.Stderr, cfg.LogFormat, cfg.LogLevel)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Logger = l
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 5 * time.Second
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 1), joined: make(chan struct{})}
+
+	bootstrap := cfg.Bootstrap
+	if !bootstrap && len(cfg.JoinURLs()) == 0 {
+		existing, err := hasState(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		// The embedded default: a brand-new node with nowhere to join
+		// founds a single-node cluster.
+		bootstrap = !existing || cfg.InMemory
+	}
+
+	ln, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return nil, fmt.Errorf("REST API listener: %w", err)
+	}
+	d.ln = ln
+	d.apiURL = cfg.APIAdvertise
+	if d.apiURL == "" {
+		d.apiURL = "http://" + advertiseHostPort(ln.Addr().String(), "")
+		d.cfg.APIAdvertise = d.apiURL
+	}
+
+	if !cfg.InMemory {
+		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+	}
+	st, err := store.Open(ctx, store.Config{
+		NodeID:       cfg.NodeID,
+		DataDir:      cfg.DataDir,
+		RaftAddr:     cfg.RaftAddr,
+		APIAddr:      d.apiURL,
+		OpenFlowAddr: cfg.OpenFlowAdvertise,
+		Bootstrap:    bootstrap,
+		InMemory:     cfg.InMemory,
+		Logger:       cfg.Logger.With("component", "store"),
+		ApplyTimeout: cfg.ApplyTimeout,
+		HTTPClient:   cfg.HTTPClient,
+	})
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("opening store: %w", err)
+	}
+	d.st = st
+
+	compCtx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	opts := web.Options{Backend: st, NodeID: cfg.NodeID, Logger: cfg.Logger.With("component", "api")}
+	var metricComps []MetricsComponent
+	for i, c := range cfg.Southbound {
+		if err := c.Start(compCtx, st); err != nil {
+			d.comps = cfg.Southbound[:i]
+			d.Close()
+			return nil, fmt.Errorf("starting component %T: %w", c, err)
+		}
+		if r, ok := c.(web.Realizer); ok && opts.Realizer == nil {
+			opts.Realizer = r
+		}
+		if f, ok := c.(web.FlowReporter); ok && opts.FlowReporter == nil {
+			opts.FlowReporter = f
+		}
+		if s, ok := c.(web.StatusReporter); ok && opts.StatusReporter == nil {
+			opts.StatusReporter = s
+		}
+		if m, ok := c.(MetricsComponent); ok {
+			metricComps = append(metricComps, m)
+		}
+	}
+	d.comps = cfg.Southbound
+
+	srv, err := web.New(opts)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	for _, m := range metricComps {
+		if err := m.RegisterMetrics(srv.Registry()); err != nil {
+			d.Close()
+			return nil, fmt.Errorf("registering metrics of %T: %w", m, err)
+		}
+	}
+	d.web = srv
+	d.http = &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := d.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.serveErr <- err
+		}
+	}()
+	d.log.Info("nva started", "node_id", cfg.NodeID, "api", d.apiURL, "raft", cfg.RaftAddr,
+		"openflow", cfg.OpenFlowAdvertise, "data_dir", cfg.DataDir, "bootstrap", bootstrap)
+
+	if urls := cfg.JoinURLs(); len(urls) > 0 {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.joinLoop(compCtx, urls)
+		}()
+	} else {
+		close(d.joined)
+	}
+	return d, nil
+}
+
+// APIURL is the base URL of this node's REST API (the advertised one).
+func (d *Daemon) APIURL() string { return d.apiURL }
+
+// Store is the node's store.
+func (d *Daemon) Store() *store.Store { return d.st }
+
+// Web is the node's REST server.
+func (d *Daemon) Web() *web.Server { return d.web }
+
+// Joined is closed once the node has been accepted into the cluster given
+// by Settings.Join (immediately when there is nothing to join).
+func (d *Daemon) Joined() <-chan struct{} { return d.joined }
+
+// Close stops the API server gracefully, stops the components and closes
+// the store. It is safe to call more than once.
+func (d *Daemon) Close() error {
+	d.closeOnce.Do(func() {
+		var errs []error
+		if d.http != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout)
+			if err := d.http.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("REST API shutdown: %w", err))
+				d.http.Close()
+			}
+			cancel()
+		} else if d.ln != nil {
+			d.ln.Close()
+		}
+		if d.cancel != nil {
+			d.cancel()
+		}
+		for i := len(d.comps) - 1; i >= 0; i-- {
+			if c, ok := d.comps[i].(io.Closer); ok {
+				if err := c.Close(); err != nil {
+					errs = append(errs, fmt.Errorf("closing component %T: %w", d.comps[i], err))
+				}
+			}
+		}
+		d.wg.Wait()
+		if d.st != nil {
+			if err := d.st.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("closing store: %w", err))
+			}
+		}
+		d.closeErr = errors.Join(errs...)
+		d.log.Info("nva stopped", "node_id", d.cfg.NodeID)
+	})
+	return d.closeErr
+}
+
+// joinLoop asks a member to add this node as a voter, trying each URL in
+// turn with exponential backoff until one accepts or ctx ends.
+func (d *Daemon) joinLoop(ctx context.Context, urls []string) {
+	me := web.ClusterNode{ID: d.cfg.NodeID, APIAddr: d.apiURL, RaftAddr: d.cfg.RaftAddr, OpenFlowAddr: d.cfg.OpenFlowAdvertise}
+	backoff := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		for _, u := range urls {
+			err := d.joinOnce(ctx, u, me)
+			if err == nil {
+				d.log.Info("joined cluster", "via", u, "attempt", attempt)
+				close(d.joined)
+				return
+			}
+			var perm permanentError
+			if errors.As(err, &perm) {
+				d.log.Error("cluster refused to add this node; not retrying", "via", u, "err", err)
+				return
+			}
+			d.log.Warn("join failed; will retry", "via", u, "attempt", attempt, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if backoff *= 2; backoff > 10*time.Second {
+			backoff = 10 * time.Second
+		}
+	}
+}
+
+type permanentError struct{ error }
+
+func (d *Daemon) joinOnce(ctx context.Context, base string, me web.ClusterNode) error {
+	// Already a member with the same Raft address (a restart)? Then there
+	// is nothing to ask for.
+	if cv, err := d.getCluster(ctx, base); err == nil {
+		for _, n := range cv.Nodes {
+			if n.ID == me.ID && n.RaftAddr == me.RaftAddr {
+				return nil
+			}
+		}
+	}
+	body, _ := json.Marshal(me)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/cluster/join", bytes.NewReader(body))
+	if err != nil {
+		return permanentError{err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := d.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 == 2 {
+		return nil
+	}
+	err = fmt.Errorf("POST %s/api/v1/cluster/join: %s: %s", base, resp.Status, bytes.TrimSpace(b))
+	if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnprocessableEntity {
+		return permanentError{err}
+	}
+	return err
+}
+
+func (d *Daemon) getCluster(ctx context.Context, base string) (*web.ClusterView, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/cluster", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := d.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET cluster: %s", resp.Status)
+	}
+	var cv web.ClusterView
+	if err := json.NewDecoder(resp.Body).Decode(&cv); err != nil {
+		return nil, err
+	}
+	return &cv, nil
+}

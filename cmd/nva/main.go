@@ -1,0 +1,44 @@
+// Command nva is the network virtualization authority daemon. With no
+// flags it bootstraps a single-node cluster in ./nva-data and serves the
+// REST API on 127.0.0.1:8080; see `nva -h` for the cluster flags, each of
+// which also has an NVA_* environment variable and a YAML config key.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/nva-project/nva/app/daemon"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stderr))
+}
+
+func run(args []string, lookup func(string) (string, bool), stderr io.Writer) int {
+	settings, err := daemon.LoadSettings(args, lookup, stderr)
+	if errors.Is(err, daemon.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "nva: %v\n", err)
+		return 2
+	}
+	logger, err := daemon.NewLogger(stderr, settings.LogFormat, settings.LogLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "nva: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := daemon.Run(ctx, daemon.Config{Settings: settings, Logger: logger}); err != nil {
+		logger.Error("nva failed", "err", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,323 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/nva-project/nva/app/model"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// field binds a create/update flag to a JSON path of the object.
+type field struct {
+	flag  string
+	path  string // dotted JSON path: "bum.group"
+	kind  string // "string", "int", "uint", "strings"
+	usage string
+}
+
+// kindSpec describes one resource for the CLI.
+type kindSpec struct {
+	name    string // "vn"
+	plural  string // "vns"
+	long    string
+	fields  []field
+	filters []string // list query filters, also flags of list
+	header  []string
+	row     func(json.RawMessage) ([]string, error)
+}
+
+var vnKind = kindSpec{
+	name: "vn", plural: "vns", long: "virtual networks",
+	fields: []field{
+		{"vni", "vni", "uint", "VXLAN/GENEVE network identifier 1-16777215 (allocated when omitted)"},
+		{"service", "service", "string", "service: l2, l3 or l2l3"},
+		{"encap", "encap", "string", "encapsulation: vxlan, geneve or gre"},
+		{"bum", "bum.mode", "string", "BUM delivery: replicate or multicast"},
+		{"bum-group", "bum.group", "string", "underlay multicast group (with --bum multicast)"},
+		{"tenant", "tenant", "string", "tenant name"},
+		{"mtu", "mtu", "int", "tenant MTU (576-9000, 0 = default)"},
+		{"unknown-arp", "unknown_arp", "string", "ARP/ND for unknown targets: flood or drop"},
+	},
+	filters: []string{"tenant"},
+	header:  []string{"NAME", "VNI", "SERVICE", "ENCAP", "BUM", "TENANT", "MTU", "REVISION"},
+	row: func(raw json.RawMessage) ([]string, error) {
+		var v model.VN
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, err
+		}
+		bum := string(v.BUM.Mode)
+		if v.BUM.Group != "" {
+			bum += " " + v.BUM.Group
+		}
+		return []string{v.Name, strconv.FormatUint(uint64(v.VNI), 10), string(v.Service), string(v.Encap), bum,
+			v.Tenant, intOrEmpty(v.MTU), strconv.FormatUint(v.Revision, 10)}, nil
+	},
+}
+
+var nveKind = kindSpec{
+	name: "nve", plural: "nves", long: "network virtualization edges (hypervisor vswitches, ToR switches)",
+	fields: []field{
+		{"kind", "kind", "string", "ovs (hypervisor Open vSwitch) or openflow (hardware switch)"},
+		{"underlay-ip", "underlay_ips", "strings", "underlay (tunnel endpoint) IP; repeat or comma-separate"},
+		{"ovsdb", "ovsdb", "string", "OVSDB endpoint for kind ovs: unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT"},
+		{"bridge", "bridge", "string", "integration bridge (default br-int)"},
+		{"datapath-type", "datapath_type", "string", "datapath type: system or netdev"},
+		{"datapath-id", "datapath_id", "string", "datapath ID, 16 hex digits (required for kind openflow)"},
+	},
+	filters: []string{"kind"},
+	header:  []string{"NAME", "KIND", "UNDERLAY", "DATAPATH-ID", "BRIDGE", "OVSDB", "STATUS"},
+	row: func(raw json.RawMessage) ([]string, error) {
+		var v struct {
+			model.NVE
+			Status json.RawMessage `json:"status"`
+		}
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, err
+		}
+		return []string{v.Name, string(v.Kind), strings.Join(v.UnderlayIPs, ","), v.DatapathID, v.Bridge, v.OVSDB, statusSummary(v.Status)}, nil
+	},
+}
+
+var portKind = kindSpec{
+	name: "port", plural: "ports", long: "tenant-system ports attached to a VN on an NVE",
+	fields: []field{
+		{"vn", "vn", "string", "virtual network"},
+		{"nve", "nve", "string", "NVE the tenant system is attached to"},
+		{"interface", "interface", "string", "interface name on the NVE (e.g. the OVS port)"},
+		{"mac", "mac", "string", "unicast MAC address"},
+		{"ip", "ips", "strings", "IPv4/IPv6 address; repeat or comma-separate"},
+		{"vlan", "vlan", "int", "access VLAN (0 = untagged)"},
+	},
+	filters: []string{"vn", "nve"},
+	header:  []string{"NAME", "VN", "NVE", "INTERFACE", "MAC", "IPS", "VLAN", "REVISION"},
+	row: func(raw json.RawMessage) ([]string, error) {
+		var v model.Port
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, err
+		}
+		return []string{v.Name, v.VN, v.NVE, v.Interface, v.MAC, strings.Join(v.IPs, ","), intOrEmpty(v.VLAN), strconv.FormatUint(v.Revision, 10)}, nil
+	},
+}
+
+func intOrEmpty(i int) string {
+	if i == 0 {
+		return ""
+	}
+	return strconv.Itoa(i)
+}
+
+// statusSummary renders a southbound status object briefly: its "state"
+// or "connected" member when present.
+func statusSummary(raw json.RawMessage) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil {
+		return strings.Trim(string(raw), `"`)
+	}
+	for _, k := range []string{"state", "status"} {
+		if s, ok := m[k].(string); ok {
+			return s
+		}
+	}
+	if c, ok := m["connected"].(bool); ok {
+		if c {
+			return "connected"
+		}
+		return "disconnected"
+	}
+	return ""
+}
+
+func addFieldFlags(fs *pflag.FlagSet, fields []field) {
+	for _, f := range fields {
+		switch f.kind {
+		case "string":
+			fs.String(f.flag, "", f.usage)
+		case "int":
+			fs.Int(f.flag, 0, f.usage)
+		case "uint":
+			fs.Uint32(f.flag, 0, f.usage)
+		case "strings":
+			fs.StringSlice(f.flag, nil, f.usage)
+		}
+	}
+}
+
+// fieldBody builds a JSON object from the flags the user set, and only
+// those: the create body (server defaults fill the rest) or the merge
+// patch of update.
+func fieldBody(fs *pflag.FlagSet, fields []field) (map[string]any, error) {
+	body := map[string]any{}
+	for _, f := range fields {
+		if !fs.Changed(f.flag) {
+			continue
+		}
+		var v any
+		var err error
+		switch f.kind {
+		case "string":
+			v, err = fs.GetString(f.flag)
+		case "int":
+			v, err = fs.GetInt(f.flag)
+		case "uint":
+			v, err = fs.GetUint32(f.flag)
+		case "strings":
+			var ss []string
+			ss, err = fs.GetStringSlice(f.flag)
+			if ss == nil {
+				ss = []string{}
+			}
+			v = ss
+		}
+		if err != nil {
+			return nil, err
+		}
+		m := body
+		parts := strings.Split(f.path, ".")
+		for _, p := range parts[:len(parts)-1] {
+			sub, ok := m[p].(map[string]any)
+			if !ok {
+				sub = map[string]any{}
+				m[p] = sub
+			}
+			m = sub
+		}
+		m[parts[len(parts)-1]] = v
+	}
+	return body, nil
+}
+
+func (a *app) resourceCmd(k kindSpec) *cobra.Command {
+	cmd := &cobra.Command{Use: k.name, Short: "Manage " + k.long}
+	base := "/api/v1/" + k.plural
+
+	printItems := func(c *cobra.Command, raws []json.RawMessage) error {
+		rows := make([][]string, 0, len(raws))
+		for _, r := range raws {
+			row, err := k.row(r)
+			if err != nil {
+				return fmt.Errorf("decoding %s: %w", k.name, err)
+			}
+			rows = append(rows, row)
+		}
+		return printTable(c.OutOrStdout(), k.header, rows)
+	}
+	printOne := func(c *cobra.Command, raw []byte) error {
+		if a.g.output == "json" {
+			return printJSON(c.OutOrStdout(), raw)
+		}
+		return printItems(c, []json.RawMessage{raw})
+	}
+
+	create := &cobra.Command{
+		Use:   "create NAME [flags]",
+		Short: "Create a " + k.name,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			body, err := fieldBody(c.Flags(), k.fields)
+			if err != nil {
+				return err
+			}
+			body["name"] = args[0]
+			raw, err := a.client().do(c.Context(), http.MethodPost, base, a.writeQuery(), body)
+			if err != nil {
+				return err
+			}
+			return printOne(c, raw)
+		},
+	}
+	addFieldFlags(create.Flags(), k.fields)
+
+	update := &cobra.Command{
+		Use:   "update NAME [flags]",
+		Short: "Change the given fields of a " + k.name + " (JSON merge patch)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			body, err := fieldBody(c.Flags(), k.fields)
+			if err != nil {
+				return err
+			}
+			if len(body) == 0 {
+				return fmt.Errorf("nothing to update: give at least one field flag (see --help)")
+			}
+			raw, err := a.client().do(c.Context(), http.MethodPatch, base+"/"+url.PathEscape(args[0]), a.writeQuery(), body)
+			if err != nil {
+				return err
+			}
+			return printOne(c, raw)
+		},
+	}
+	addFieldFlags(update.Flags(), k.fields)
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List " + k.plural,
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			q := a.readQuery()
+			for _, f := range k.filters {
+				if c.Flags().Changed(f) {
+					v, _ := c.Flags().GetString(f)
+					q.Set(f, v)
+				}
+			}
+			raw, err := a.client().do(c.Context(), http.MethodGet, base, q, nil)
+			if err != nil {
+				return err
+			}
+			if a.g.output == "json" {
+				return printJSON(c.OutOrStdout(), raw)
+			}
+			var l struct {
+				Items []json.RawMessage `json:"items"`
+			}
+			if err := json.Unmarshal(raw, &l); err != nil {
+				return fmt.Errorf("decoding list: %w", err)
+			}
+			return printItems(c, l.Items)
+		},
+	}
+	for _, f := range k.filters {
+		list.Flags().String(f, "", "only "+k.plural+" with this "+f)
+	}
+
+	get := &cobra.Command{
+		Use:   "get NAME",
+		Short: "Show a " + k.name,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			raw, err := a.client().do(c.Context(), http.MethodGet, base+"/"+url.PathEscape(args[0]), a.readQuery(), nil)
+			if err != nil {
+				return err
+			}
+			return printOne(c, raw)
+		},
+	}
+
+	del := &cobra.Command{
+		Use:     "delete NAME",
+		Aliases: []string{"rm"},
+		Short:   "Delete a " + k.name,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if _, err := a.client().do(c.Context(), http.MethodDelete, base+"/"+url.PathEscape(args[0]), a.writeQuery(), nil); err != nil {
+				return err
+			}
+			if a.g.output == "json" {
+				return printJSON(c.OutOrStdout(), []byte(fmt.Sprintf(`{"deleted":%q}`, args[0])))
+			}
+			fmt.Fprintf(c.OutOrStdout(), "%s %s deleted\n", k.name, args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, get, update, del)
+	return cmd
+}

@@ -1,0 +1,66 @@
+package web
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/store"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Backend is what the REST API needs from the store. *store.Store
+// implements it; tests may wrap it to inject failures.
+type Backend interface {
+	Snapshot() *model.Snapshot
+	ConsistentSnapshot(ctx context.Context) (*model.Snapshot, error)
+
+	CreateVN(ctx context.Context, reqID string, vn model.VN) (*model.VN, error)
+	UpdateVN(ctx context.Context, reqID string, vn model.VN) (*model.VN, error)
+	DeleteVN(ctx context.Context, reqID, name string) (uint64, error)
+	CreateNVE(ctx context.Context, reqID string, nve model.NVE) (*model.NVE, error)
+	UpdateNVE(ctx context.Context, reqID string, nve model.NVE) (*model.NVE, error)
+	DeleteNVE(ctx context.Context, reqID, name string) (uint64, error)
+	CreatePort(ctx context.Context, reqID string, p model.Port) (*model.Port, error)
+	UpdatePort(ctx context.Context, reqID string, p model.Port) (*model.Port, error)
+	DeletePort(ctx context.Context, reqID, name string) (uint64, error)
+
+	Cluster(ctx context.Context) (store.ClusterInfo, error)
+	Join(ctx context.Context, node store.NodeInfo) error
+	RemoveNode(ctx context.Context, id string) error
+	IsLeader() bool
+	AppliedIndex() uint64
+}
+
+// MetricsRegisterer is implemented by backends that export their own
+// metrics (the store's Raft state, term, commit index, apply latency).
+type MetricsRegisterer interface {
+	RegisterMetrics(prometheus.Registerer) error
+}
+
+// InternalHandlerProvider is implemented by backends that serve
+// node-to-node endpoints (leader forwarding, read index); the server mounts
+// the handler at /internal/.
+type InternalHandlerProvider interface {
+	InternalHandler() http.Handler
+}
+
+// Realizer reports when the NVEs have installed the state of a store
+// index. With one configured, writes with ?wait=realized block until
+// WaitRealized returns; laggards names the NVEs that had not caught up when
+// ctx expired.
+type Realizer interface {
+	WaitRealized(ctx context.Context, index uint64) (laggards []string, err error)
+}
+
+// FlowReporter returns the flows installed on (or compiled for) an NVE,
+// served at GET /api/v1/nves/{name}/flows.
+type FlowReporter interface {
+	NVEFlows(ctx context.Context, nve string) (any, error)
+}
+
+// StatusReporter returns the live status of an NVE (connection, tunnels,
+// last sync); it is merged into NVE responses as "status".
+type StatusReporter interface {
+	NVEStatus(nve string) any
+}

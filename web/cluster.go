@@ -1,0 +1,134 @@
+package web
+
+import (
+	"net"
+	"net/http"
+
+	"github.com/gorilla/mux"
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/store"
+)
+
+// Health is the body of GET /api/v1/health.
+type Health struct {
+	Status       string `json:"status"` // "ok" or "no_leader"
+	NodeID       string `json:"node_id"`
+	Leader       string `json:"leader,omitempty"`
+	LeaderKnown  bool   `json:"leader_known"`
+	IsLeader     bool   `json:"is_leader"`
+	Term         uint64 `json:"term,omitempty"`
+	AppliedIndex uint64 `json:"applied_index"`
+	Error        string `json:"error,omitempty"`
+}
+
+// ClusterNode is one member in GET /api/v1/cluster; it is also the body
+// of POST /api/v1/cluster/join.
+type ClusterNode struct {
+	ID           string `json:"id"`
+	APIAddr      string `json:"api_addr,omitempty"`
+	RaftAddr     string `json:"raft_addr"`
+	OpenFlowAddr string `json:"openflow_addr,omitempty"`
+	State        string `json:"state,omitempty"`
+	Voter        bool   `json:"voter"`
+	Leader       bool   `json:"leader,omitempty"`
+}
+
+// ClusterView is the body of GET /api/v1/cluster.
+type ClusterView struct {
+	Leader string        `json:"leader"`
+	Term   uint64        `json:"term"`
+	Nodes  []ClusterNode `json:"nodes"`
+}
+
+func clusterView(ci store.ClusterInfo) ClusterView {
+	v := ClusterView{Leader: ci.Leader, Term: ci.Term, Nodes: []ClusterNode{}}
+	for _, n := range ci.Nodes {
+		v.Nodes = append(v.Nodes, ClusterNode{
+			ID: n.ID, APIAddr: n.APIAddr, RaftAddr: n.RaftAddr, OpenFlowAddr: n.OpenFlowAddr,
+			State: n.State, Voter: n.Voter, Leader: ci.Leader != "" && n.ID == ci.Leader,
+		})
+	}
+	return v
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	h := Health{NodeID: s.nodeID, IsLeader: s.be.IsLeader(), AppliedIndex: s.be.AppliedIndex()}
+	ci, err := s.be.Cluster(r.Context())
+	if err == nil {
+		h.Leader, h.Term = ci.Leader, ci.Term
+	} else {
+		h.Error = err.Error()
+	}
+	h.LeaderKnown = h.Leader != ""
+	if !h.LeaderKnown {
+		h.Status = "no_leader"
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, h)
+		return
+	}
+	h.Status = "ok"
+	writeJSON(w, http.StatusOK, h)
+}
+
+func (s *Server) handleCluster(w http.ResponseWriter, r *http.Request) {
+	ci, err := s.be.Cluster(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, clusterView(ci))
+}
+
+func validHostPort(s string) bool {
+	h, p, err := net.SplitHostPort(s)
+	return err == nil && p != "" && h != ""
+}
+
+func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req ClusterNode
+	if err := decodeStrict(body, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	var fe model.FieldErrors
+	if !model.ValidName(req.ID) {
+		fe.Add("id", "must be 1-63 characters of letters, digits, '_', '.', '-'")
+	}
+	if !validHostPort(req.RaftAddr) {
+		fe.Add("raft_addr", "must be HOST:PORT reachable by the other members")
+	}
+	if req.OpenFlowAddr != "" && !validHostPort(req.OpenFlowAddr) {
+		fe.Add("openflow_addr", "must be HOST:PORT")
+	}
+	if req.State != "" || req.Leader {
+		fe.Add("state", "is reported by the cluster and cannot be set")
+	}
+	if err := fe.Err(); err != nil {
+		writeError(w, err)
+		return
+	}
+	node := store.NodeInfo{ID: req.ID, APIAddr: req.APIAddr, RaftAddr: req.RaftAddr, OpenFlowAddr: req.OpenFlowAddr, Voter: true}
+	if err := s.be.Join(r.Context(), node); err != nil {
+		writeError(w, err)
+		return
+	}
+	if ci, err := s.be.Cluster(r.Context()); err == nil {
+		writeJSON(w, http.StatusOK, clusterView(ci))
+		return
+	}
+	writeJSON(w, http.StatusOK, ClusterView{Nodes: []ClusterNode{req}})
+}
+
+func (s *Server) handleRemoveNode(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	if err := s.be.RemoveNode(r.Context(), id); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,9 @@
+// Package web owns nva's northbound HTTP surface: the versioned REST API
+// (/api/v1: health, cluster membership, VNs, NVEs, ports, topology, NVE
+// flows), the Prometheus endpoint (/metrics) and the mount point of the
+// store's internal cluster endpoints (/internal/). It translates HTTP to
+// calls on a Backend (the Raft store) and domain errors (*model.Error) to
+// the documented status codes and error bodies. Southbound features plug in
+// through the small optional interfaces Realizer, FlowReporter and
+// StatusReporter. There is no web UI yet.
+package web

@@ -1,0 +1,355 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/nva-project/nva/app/model"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// RequestIDHeader carries the client's idempotency key. The server
+// generates one when it is absent and always echoes it; a write retried
+// with the same ID is applied once.
+const RequestIDHeader = "X-Request-ID"
+
+// RevisionHeader is set on successful writes to the store (Raft) index of
+// the change.
+const RevisionHeader = "X-Revision"
+
+// DefaultWaitTimeout bounds ?wait=realized when no ?timeout= is given.
+const DefaultWaitTimeout = 10 * time.Second
+
+// Options configures a Server. Backend is required; the rest is optional.
+type Options struct {
+	Backend Backend
+	// NodeID is reported by /api/v1/health.
+	NodeID string
+	Logger *slog.Logger
+
+	Realizer       Realizer
+	FlowReporter   FlowReporter
+	StatusReporter StatusReporter
+
+	// WaitTimeout is the default of ?timeout= for ?wait=realized
+	// (DefaultWaitTimeout if zero).
+	WaitTimeout time.Duration
+	// Now is the clock used for latency metrics and logs (time.Now if nil).
+	Now func() time.Time
+}
+
+// Server is the REST API v1 plus /metrics and /internal/. It is an
+// http.Handler.
+type Server struct {
+	be          Backend
+	nodeID      string
+	log         *slog.Logger
+	realizer    Realizer
+	flows       FlowReporter
+	status      StatusReporter
+	waitTimeout time.Duration
+	now         func() time.Time
+
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+
+	handler http.Handler
+}
+
+// New builds a Server with its own Prometheus registry, registering the
+// backend's metrics when it implements MetricsRegisterer.
+func New(opts Options) (*Server, error) {
+	if opts.Backend == nil {
+		return nil, errors.New("web: Options.Backend is required")
+	}
+	s := &Server{
+		be:          opts.Backend,
+		nodeID:      opts.NodeID,
+		log:         opts.Logger,
+		realizer:    opts.Realizer,
+		flows:       opts.FlowReporter,
+		status:      opts.StatusReporter,
+		waitTimeout: opts.WaitTimeout,
+		now:         opts.Now,
+		reg:         prometheus.NewRegistry(),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.waitTimeout <= 0 {
+		s.waitTimeout = DefaultWaitTimeout
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "nva", Subsystem: "api", Name: "requests_total",
+		Help: "REST API requests by route template, method and status code.",
+	}, []string{"route", "method", "code"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "nva", Subsystem: "api", Name: "request_duration_seconds",
+		Help:    "REST API request latency by route template and method.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"route", "method"})
+	for _, c := range []prometheus.Collector{
+		s.requests, s.latency,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := s.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("web: registering metrics: %w", err)
+		}
+	}
+	if mr, ok := opts.Backend.(MetricsRegisterer); ok {
+		if err := mr.RegisterMetrics(s.reg); err != nil {
+			return nil, fmt.Errorf("web: registering backend metrics: %w", err)
+		}
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Registry is the server's Prometheus registry (served at /metrics), for
+// other components to register their collectors.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) routes() http.Handler {
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, newAPIError(http.StatusNotFound, CodeNotFound, "", "no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, newAPIError(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", "method %s is not allowed on %s", r.Method, r.URL.Path))
+	})
+	r.Use(routeTemplateMiddleware)
+
+	api := r.PathPrefix("/api/v1").Subrouter()
+	api.HandleFunc("/health", s.handleHealth).Methods(http.MethodGet)
+	api.HandleFunc("/cluster", s.handleCluster).Methods(http.MethodGet)
+	api.HandleFunc("/cluster/join", s.handleJoin).Methods(http.MethodPost)
+	api.HandleFunc("/cluster/nodes/{id}", s.handleRemoveNode).Methods(http.MethodDelete)
+	api.HandleFunc("/topology", s.handleTopology).Methods(http.MethodGet)
+	api.HandleFunc("/nves/{name}/flows", s.handleFlows).Methods(http.MethodGet)
+	registerResource(s, api, s.vnResource())
+	registerResource(s, api, s.nveResource())
+	registerResource(s, api, s.portResource())
+
+	r.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})).Methods(http.MethodGet)
+	if ih, ok := s.be.(InternalHandlerProvider); ok {
+		if h := ih.InternalHandler(); h != nil {
+			r.PathPrefix("/internal/").Handler(h)
+		}
+	}
+	return s.instrument(r)
+}
+
+type ctxKey int
+
+const (
+	keyReqInfo ctxKey = iota
+)
+
+// reqInfo is filled in as a request passes through the stack.
+type reqInfo struct {
+	id    string
+	route string
+}
+
+func infoFrom(ctx context.Context) *reqInfo {
+	if ri, ok := ctx.Value(keyReqInfo).(*reqInfo); ok {
+		return ri
+	}
+	return &reqInfo{}
+}
+
+// requestID returns the request's X-Request-ID (given or generated).
+func requestID(r *http.Request) string { return infoFrom(r.Context()).id }
+
+func routeTemplateMiddleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cr := mux.CurrentRoute(r); cr != nil {
+			if t, err := cr.GetPathTemplate(); err == nil {
+				infoFrom(r.Context()).route = t
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (sr *statusRecorder) WriteHeader(code int) {
+	if sr.status == 0 {
+		sr.status = code
+	}
+	sr.ResponseWriter.WriteHeader(code)
+}
+
+func (sr *statusRecorder) Write(b []byte) (int, error) {
+	if sr.status == 0 {
+		sr.status = http.StatusOK
+	}
+	return sr.ResponseWriter.Write(b)
+}
+
+func (sr *statusRecorder) Unwrap() http.ResponseWriter { return sr.ResponseWriter }
+
+func newRequestID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// instrument wraps the router with request IDs, panic recovery, metrics and
+// debug request logging.
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.now()
+		ri := &reqInfo{id: r.Header.Get(RequestIDHeader)}
+		rec := &statusRecorder{ResponseWriter: w}
+		ctx := context.WithValue(r.Context(), keyReqInfo, ri)
+		r = r.WithContext(ctx)
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "request_id", ri.id, "panic", p)
+				if rec.status == 0 {
+					writeError(rec, newAPIError(http.StatusInternalServerError, CodeInternal, "", "internal error"))
+				}
+			}
+			route := ri.route
+			if route == "" {
+				route = "unmatched"
+			}
+			code := rec.status
+			if code == 0 {
+				code = http.StatusOK
+			}
+			d := s.now().Sub(start)
+			s.requests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()
+			s.latency.WithLabelValues(route, r.Method).Observe(d.Seconds())
+			s.log.Debug("http request", "method", r.Method, "path", r.URL.Path, "route", route,
+				"status", code, "duration", d, "request_id", ri.id, "remote", r.RemoteAddr)
+		}()
+		if ri.id == "" {
+			ri.id = newRequestID()
+		} else if !validRequestID(ri.id) {
+			ri.id = newRequestID()
+			rec.Header().Set(RequestIDHeader, ri.id)
+			writeError(rec, badRequest(RequestIDHeader, "%s must be 1-128 printable ASCII characters without spaces", RequestIDHeader))
+			return
+		}
+		rec.Header().Set(RequestIDHeader, ri.id)
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// snapshot reads the store, linearizably with ?consistent=true.
+func (s *Server) snapshot(r *http.Request) (*model.Snapshot, error) {
+	c := r.URL.Query().Get("consistent")
+	if c == "" {
+		return s.be.Snapshot(), nil
+	}
+	consistent, err := strconv.ParseBool(c)
+	if err != nil {
+		return nil, badRequest("consistent", "consistent must be true or false, not %q", c)
+	}
+	if !consistent {
+		return s.be.Snapshot(), nil
+	}
+	return s.be.ConsistentSnapshot(r.Context())
+}
+
+// waitOpts parses ?wait= and ?timeout=.
+func (s *Server) waitOpts(r *http.Request) (wait bool, timeout time.Duration, err error) {
+	q := r.URL.Query()
+	switch w := q.Get("wait"); w {
+	case "":
+	case "realized":
+		wait = true
+	default:
+		return false, 0, badRequest("wait", "wait must be \"realized\", not %q", w)
+	}
+	timeout = s.waitTimeout
+	if t := q.Get("timeout"); t != "" {
+		d, perr := time.ParseDuration(t)
+		if perr != nil {
+			n, nerr := strconv.ParseFloat(t, 64)
+			if nerr != nil {
+				return false, 0, badRequest("timeout", "timeout must be a duration such as 10s, not %q", t)
+			}
+			d = time.Duration(n * float64(time.Second))
+		}
+		if d <= 0 {
+			return false, 0, badRequest("timeout", "timeout must be positive")
+		}
+		timeout = d
+	}
+	return wait, timeout, nil
+}
+
+// finishWrite completes a committed write: it sets the revision header,
+// waits for realization when asked, and writes the response (body may be
+// nil for 204).
+func (s *Server) finishWrite(w http.ResponseWriter, r *http.Request, wait bool, timeout time.Duration, status int, index uint64, body any) {
+	w.Header().Set(RevisionHeader, strconv.FormatUint(index, 10))
+	if wait && s.realizer != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		laggards, err := s.realizer.WaitRealized(ctx, index)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+				ae := newAPIError(http.StatusGatewayTimeout, CodeNotRealized, "",
+					"the change was committed at revision %d but not realized within %s by: %s",
+					index, timeout, strings.Join(laggards, ", "))
+				ae.Laggards = laggards
+				if ae.Laggards == nil {
+					ae.Laggards = []string{}
+				}
+				writeError(w, ae)
+				return
+			}
+			writeError(w, fmt.Errorf("the change was committed at revision %d; waiting for realization failed: %w", index, err))
+			return
+		}
+	}
+	if body == nil {
+		w.WriteHeader(status)
+		return
+	}
+	writeJSON(w, status, body)
+}

@@ -1,0 +1,108 @@
+package web
+
+import (
+	"net/http"
+	"sort"
+
+	"github.com/gorilla/mux"
+	"github.com/nva-project/nva/app/model"
+)
+
+// Tunnel is a pair of NVEs that share at least one VN (A < B by name).
+type Tunnel struct {
+	A   string   `json:"a"`
+	B   string   `json:"b"`
+	VNs []string `json:"vns"`
+}
+
+// TopologyNVE is an NVE in the topology view: the stored object, its live
+// status when known, and the VNs it hosts.
+type TopologyNVE struct {
+	NVEView
+	VNs []string `json:"vns"`
+}
+
+// Topology is the body of GET /api/v1/topology, computed from one snapshot.
+type Topology struct {
+	Revision uint64        `json:"revision"`
+	NVEs     []TopologyNVE `json:"nves"`
+	VNs      []*model.VN   `json:"vns"`
+	Ports    []*model.Port `json:"ports"`
+	Tunnels  []Tunnel      `json:"tunnels"`
+}
+
+// BuildTopology computes the topology view of a snapshot; status may be
+// nil.
+func BuildTopology(snap *model.Snapshot, status StatusReporter) Topology {
+	t := Topology{Revision: snap.Revision, NVEs: []TopologyNVE{}, VNs: snap.SortedVNs(), Ports: snap.SortedPorts(), Tunnels: []Tunnel{}}
+	nves := snap.SortedNVEs()
+	hosted := map[string]map[string]bool{}
+	for _, n := range nves {
+		v := TopologyNVE{NVEView: NVEView{NVE: n}, VNs: snap.VNsOn(n.Name)}
+		if v.VNs == nil {
+			v.VNs = []string{}
+		}
+		if status != nil {
+			v.Status = status.NVEStatus(n.Name)
+		}
+		t.NVEs = append(t.NVEs, v)
+		hosted[n.Name] = map[string]bool{}
+		for _, vn := range v.VNs {
+			hosted[n.Name][vn] = true
+		}
+	}
+	for i, a := range nves {
+		for _, b := range nves[i+1:] {
+			var shared []string
+			for vn := range hosted[a.Name] {
+				if hosted[b.Name][vn] {
+					shared = append(shared, vn)
+				}
+			}
+			if len(shared) > 0 {
+				sort.Strings(shared)
+				t.Tunnels = append(t.Tunnels, Tunnel{A: a.Name, B: b.Name, VNs: shared})
+			}
+		}
+	}
+	if t.VNs == nil {
+		t.VNs = []*model.VN{}
+	}
+	if t.Ports == nil {
+		t.Ports = []*model.Port{}
+	}
+	return t
+}
+
+func (s *Server) handleTopology(w http.ResponseWriter, r *http.Request) {
+	snap, err := s.snapshot(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, BuildTopology(snap, s.status))
+}
+
+func (s *Server) handleFlows(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["name"]
+	snap, err := s.snapshot(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if _, ok := snap.NVEs[name]; !ok {
+		writeError(w, newAPIError(http.StatusNotFound, CodeNotFound, "", "nve %q not found", name))
+		return
+	}
+	if s.flows == nil {
+		writeError(w, newAPIError(http.StatusNotImplemented, CodeNotImplemented, "",
+			"flow reporting is not available on this node (no southbound configured)"))
+		return
+	}
+	out, err := s.flows.NVEFlows(r.Context(), name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
