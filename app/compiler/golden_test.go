@@ -1,0 +1,135 @@
+package compiler_test
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nva-project/nva/app/compiler"
+	"github.com/nva-project/nva/app/compiler/scenario"
+	"github.com/nva-project/nva/app/flow"
+	"github.com/nva-project/nva/app/pipeline"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// render is the golden text of one NVE's result: flows with table names,
+// then groups, then warnings.
+func render(t *testing.T, nve string, r compiler.Result) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "## nve %s: %d flows, %d groups\n", nve, len(r.Flows), len(r.Groups))
+	txt, err := flow.FormatFlows(r.Flows, flow.TextOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.WriteString(txt)
+	b.WriteString(flow.FormatGroups(r.Groups))
+	for _, w := range r.Warnings {
+		b.WriteString("# warning: " + w + "\n")
+	}
+	return b.String()
+}
+
+func compileAll(t *testing.T, d *scenario.Domain) (string, map[string]compiler.Result) {
+	t.Helper()
+	prof := pipeline.OVS()
+	var b strings.Builder
+	out := map[string]compiler.Result{}
+	for _, nve := range d.NVENames() {
+		r, err := compiler.Compile(d.Input(nve), prof)
+		if err != nil {
+			t.Fatalf("compile %s: %v", nve, err)
+		}
+		if err := pipeline.Check(prof, r.Flows, r.Groups); err != nil {
+			t.Fatalf("compiled %s breaks the pipeline contract: %v", nve, err)
+		}
+		out[nve] = r
+		b.WriteString(render(t, nve, r))
+	}
+	return b.String(), out
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./app/compiler -update to create it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs from the compiled flows (run with -update to accept):\n%s", path, lineDiff(string(want), got))
+	}
+}
+
+// lineDiff lists lines only in a ("-") or only in b ("+"), in order.
+func lineDiff(a, b string) string {
+	as, bs := strings.Split(a, "\n"), strings.Split(b, "\n")
+	inA, inB := map[string]int{}, map[string]int{}
+	for _, l := range as {
+		inA[l]++
+	}
+	for _, l := range bs {
+		inB[l]++
+	}
+	var out strings.Builder
+	for _, l := range as {
+		if inB[l] == 0 {
+			out.WriteString("-" + l + "\n")
+		}
+	}
+	for _, l := range bs {
+		if inA[l] == 0 {
+			out.WriteString("+" + l + "\n")
+		}
+	}
+	return out.String()
+}
+
+func TestGoldenOneVNOneNVE(t *testing.T) {
+	got, _ := compileAll(t, scenario.OneVNOneNVE())
+	golden(t, "one_vn_one_nve", got)
+}
+
+func TestGoldenTwoVNsThreeNVEs(t *testing.T) {
+	got, _ := compileAll(t, scenario.TwoVNsThreeNVEs())
+	golden(t, "two_vns_three_nves", got)
+}
+
+func TestGoldenPartialVN(t *testing.T) {
+	got, _ := compileAll(t, scenario.PartialVN())
+	golden(t, "partial_vn", got)
+}
+
+func TestGoldenIPv6Ports(t *testing.T) {
+	got, _ := compileAll(t, scenario.IPv6Ports())
+	golden(t, "ipv6_ports", got)
+}
+
+// TestGoldenPortRemoval records what removing a port changes on every NVE:
+// the golden file is the per-NVE line diff between before and after.
+func TestGoldenPortRemoval(t *testing.T) {
+	d := scenario.TwoVNsThreeNVEs()
+	_, before := compileAll(t, d)
+	d.Remove("b3")
+	_, after := compileAll(t, d)
+	var b strings.Builder
+	b.WriteString("# remove port b3 (blue, hv3): per-NVE diff, - removed, + added\n")
+	for _, nve := range d.NVENames() {
+		fmt.Fprintf(&b, "## nve %s\n", nve)
+		b.WriteString(lineDiff(render(t, nve, before[nve]), render(t, nve, after[nve])))
+	}
+	golden(t, "port_removal", b.String())
+}

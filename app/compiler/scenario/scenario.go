@@ -1,0 +1,206 @@
+// Package scenario builds small, valid model snapshots and compiler inputs
+// for the compiler's golden tests, the packet simulator's tests and the
+// southbound's tests. It is test support: nothing in the daemon uses it.
+package scenario
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/nva-project/nva/app/compiler"
+	"github.com/nva-project/nva/app/model"
+)
+
+// Domain is a mutable description of a domain that yields snapshots and
+// per-NVE compiler inputs. OpenFlow port numbers are assigned per NVE in
+// the order interfaces are added, starting at 1; tunnel ports get 100
+// (vxlan), 101 (geneve), 102 (gre).
+type Domain struct {
+	VNs     map[string]*model.VN
+	NVEs    map[string]*model.NVE
+	Ports   map[string]*model.Port
+	ofports map[string]map[string]uint32
+	rev     uint64
+}
+
+// New returns an empty domain.
+func New() *Domain {
+	return &Domain{VNs: map[string]*model.VN{}, NVEs: map[string]*model.NVE{}, Ports: map[string]*model.Port{}, ofports: map[string]map[string]uint32{}}
+}
+
+// TunnelOFPort is the OpenFlow port number the scenarios give the tunnel
+// port of an encapsulation.
+func TunnelOFPort(e model.Encap) uint32 {
+	switch e {
+	case model.EncapGENEVE:
+		return 101
+	case model.EncapGRE:
+		return 102
+	}
+	return 100
+}
+
+func (d *Domain) bump() uint64 { d.rev++; return d.rev }
+
+// VN adds a VN (defaulted and validated; panics on invalid input, since
+// scenarios are fixed test data).
+func (d *Domain) VN(name string, vni uint32, opts ...func(*model.VN)) *Domain {
+	v := &model.VN{Name: name, VNI: vni}
+	for _, o := range opts {
+		o(v)
+	}
+	v.Defaults()
+	must(v.Validate())
+	v.Revision = d.bump()
+	d.VNs[name] = v
+	return d
+}
+
+// NVE adds an OVS NVE with one underlay IP.
+func (d *Domain) NVE(name, underlay string) *Domain {
+	n := &model.NVE{Name: name, UnderlayIPs: []string{underlay}, OVSDB: "unix:/run/" + name + "/db.sock", DatapathID: fmt.Sprintf("%016x", len(d.NVEs)+1)}
+	n.Defaults()
+	must(n.Validate())
+	n.Revision = d.bump()
+	d.NVEs[name] = n
+	d.ofports[name] = map[string]uint32{}
+	return d
+}
+
+// Port adds a port on interface iface (its OpenFlow port is assigned now).
+func (d *Domain) Port(name, vn, nve, iface, mac string, vlan int, ips ...string) *Domain {
+	p := &model.Port{Name: name, VN: vn, NVE: nve, Interface: iface, MAC: mac, VLAN: vlan, IPs: ips}
+	p.Defaults()
+	must(p.Validate())
+	if _, ok := d.VNs[vn]; !ok {
+		panic("scenario: unknown VN " + vn)
+	}
+	ofp, ok := d.ofports[nve]
+	if !ok {
+		panic("scenario: unknown NVE " + nve)
+	}
+	if _, ok := ofp[iface]; !ok {
+		ofp[iface] = uint32(len(ofp) + 1)
+	}
+	p.Revision = d.bump()
+	d.Ports[name] = p
+	return d
+}
+
+// Remove deletes a port (its interface keeps its OpenFlow port number, as
+// OVS does until the interface is deleted).
+func (d *Domain) Remove(port string) *Domain {
+	delete(d.Ports, port)
+	d.bump()
+	return d
+}
+
+// Snapshot returns a snapshot of the domain (deep enough that later changes
+// to d do not show in it).
+func (d *Domain) Snapshot() *model.Snapshot {
+	s := &model.Snapshot{Revision: d.rev, VNs: map[string]*model.VN{}, NVEs: map[string]*model.NVE{}, Ports: map[string]*model.Port{}}
+	for k, v := range d.VNs {
+		c := *v
+		s.VNs[k] = &c
+	}
+	for k, v := range d.NVEs {
+		c := *v
+		c.UnderlayIPs = append([]string(nil), v.UnderlayIPs...)
+		s.NVEs[k] = &c
+	}
+	for k, v := range d.Ports {
+		c := *v
+		c.IPs = append([]string(nil), v.IPs...)
+		s.Ports[k] = &c
+	}
+	return s
+}
+
+// Input returns the compiler input for one NVE, with every encapsulation's
+// tunnel port present.
+func (d *Domain) Input(nve string) compiler.Input {
+	ofp := map[string]uint32{}
+	for k, v := range d.ofports[nve] {
+		ofp[k] = v
+	}
+	tun := map[model.Encap]uint32{}
+	for _, e := range model.Encaps {
+		tun[e] = TunnelOFPort(e)
+	}
+	return compiler.Input{Snapshot: d.Snapshot(), NVE: nve, OFPorts: ofp, Tunnels: tun}
+}
+
+// OFPort returns the OpenFlow port of an interface on an NVE.
+func (d *Domain) OFPort(nve, iface string) uint32 {
+	p, ok := d.ofports[nve][iface]
+	if !ok {
+		panic("scenario: no interface " + iface + " on " + nve)
+	}
+	return p
+}
+
+// NVENames returns the NVE names, sorted.
+func (d *Domain) NVENames() []string {
+	var out []string
+	for n := range d.NVEs {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Encap sets a VN's encapsulation.
+func Encap(e model.Encap) func(*model.VN) { return func(v *model.VN) { v.Encap = e } }
+
+// UnknownDrop makes a VN drop ARP/ND for unknown targets.
+func UnknownDrop(v *model.VN) { v.Unknown = model.UnknownDrop }
+
+func must(err error) {
+	if err != nil {
+		panic("scenario: " + err.Error())
+	}
+}
+
+// Standard scenarios, shared by the golden and simulator tests.
+
+// OneVNOneNVE: VN blue (VNI 100) with two ports on hv1, one untagged and
+// one on VLAN 10.
+func OneVNOneNVE() *Domain {
+	return New().VN("blue", 100).NVE("hv1", "198.18.0.1").
+		Port("a", "blue", "hv1", "tap-a", "02:00:00:00:01:01", 0, "10.0.0.1").
+		Port("b", "blue", "hv1", "tap-b", "02:00:00:00:01:02", 10, "10.0.0.2")
+}
+
+// TwoVNsThreeNVEs: VN blue (vxlan, VNI 100) on hv1, hv2, hv3; VN red
+// (geneve, VNI 200, unknown ARP dropped) on hv1 and hv2, reusing blue's
+// IP addresses (VNs are separate address spaces).
+func TwoVNsThreeNVEs() *Domain {
+	return New().VN("blue", 100).VN("red", 200, Encap(model.EncapGENEVE), UnknownDrop).
+		NVE("hv1", "198.18.0.1").NVE("hv2", "198.18.0.2").NVE("hv3", "198.18.0.3").
+		Port("b1", "blue", "hv1", "tap-b1", "02:00:00:00:01:01", 0, "10.0.0.1").
+		Port("b2", "blue", "hv2", "tap-b2", "02:00:00:00:01:02", 0, "10.0.0.2").
+		Port("b3", "blue", "hv3", "tap-b3", "02:00:00:00:01:03", 0, "10.0.0.3").
+		Port("r1", "red", "hv1", "tap-r1", "02:00:00:00:02:01", 0, "10.0.0.1").
+		Port("r2", "red", "hv2", "tap-r2", "02:00:00:00:02:02", 0, "10.0.0.2")
+}
+
+// PartialVN: VN blue on hv1 and hv2 only, VN green only on hv3; hv3 must
+// get nothing of blue, and blue's flood groups must not reach hv3.
+func PartialVN() *Domain {
+	return New().VN("blue", 100).VN("green", 300).
+		NVE("hv1", "198.18.0.1").NVE("hv2", "198.18.0.2").NVE("hv3", "198.18.0.3").
+		Port("b1", "blue", "hv1", "tap-b1", "02:00:00:00:01:01", 0, "10.0.0.1").
+		Port("b1b", "blue", "hv1", "tap-b1b", "02:00:00:00:01:11", 0, "10.0.0.11").
+		Port("b2", "blue", "hv2", "tap-b2", "02:00:00:00:01:02", 0, "10.0.0.2").
+		Port("g3", "green", "hv3", "tap-g3", "02:00:00:00:03:03", 0, "10.3.0.3")
+}
+
+// IPv6Ports: VN six (gre, VNI 600) on hv1 and hv2 with dual-stack and
+// IPv6-only ports.
+func IPv6Ports() *Domain {
+	return New().VN("six", 600, Encap(model.EncapGRE)).
+		NVE("hv1", "198.18.0.1").NVE("hv2", "198.18.0.2").
+		Port("s1", "six", "hv1", "tap-s1", "02:00:00:00:06:01", 0, "2001:db8:6::1", "10.6.0.1").
+		Port("s2", "six", "hv2", "tap-s2", "02:00:00:00:06:02", 0, "2001:db8:6::2", "fe80::2").
+		Port("s3", "six", "hv1", "tap-s3", "02:00:00:00:06:03", 20, "2001:db8:6::3")
+}
