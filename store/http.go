@@ -1,0 +1,306 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nva-project/nva/app/model"
+)
+
+// Internal API paths (the REST server mounts InternalHandler at "/internal/").
+const (
+	pathApply     = "/internal/v1/apply"
+	pathReadIndex = "/internal/v1/read-index"
+	pathJoin      = "/internal/v1/join"
+	pathRemove    = "/internal/v1/remove"
+	pathStatus    = "/internal/v1/status"
+
+	// headerForwarded marks a request forwarded by another node: the
+	// receiver handles it only as the leader and never forwards it again.
+	headerForwarded = "X-Nva-Forwarded-By"
+
+	maxInternalBody = 4 << 20
+)
+
+// wireError is the body of every non-2xx internal response.
+type wireError struct {
+	Message  string       `json:"message"`
+	NoLeader bool         `json:"no_leader,omitempty"`
+	Domain   *model.Error `json:"domain,omitempty"`
+}
+
+type readIndexResponse struct {
+	Index uint64 `json:"index"`
+}
+
+// Status is what /internal/v1/status reports about one node.
+type Status struct {
+	ID           string `json:"id"`
+	State        string `json:"state"`
+	Term         uint64 `json:"term"`
+	Leader       string `json:"leader"`
+	AppliedIndex uint64 `json:"applied_index"`
+	CommitIndex  uint64 `json:"commit_index"`
+}
+
+// InternalHandler serves the node-to-node API under /internal/v1/: apply
+// (a forwarded write, leader only), read-index (leader only), join and
+// remove (forwarded to the leader unless already forwarded) and status.
+func (s *Store) InternalHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+pathApply, s.handleApply)
+	mux.HandleFunc("GET "+pathReadIndex, s.handleReadIndex)
+	mux.HandleFunc("POST "+pathJoin, s.handleJoin)
+	mux.HandleFunc("POST "+pathRemove, s.handleRemove)
+	mux.HandleFunc("GET "+pathStatus, s.handleStatus)
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func statusForKind(k model.ErrorKind) int {
+	switch k {
+	case model.KindNotFound:
+		return http.StatusNotFound
+	case model.KindConflict:
+		return http.StatusConflict
+	default:
+		return http.StatusUnprocessableEntity
+	}
+}
+
+// writeError maps an error onto the internal wire format.
+func (s *Store) writeError(w http.ResponseWriter, err error) {
+	if e, ok := model.AsError(err); ok {
+		writeJSON(w, statusForKind(e.Kind), wireError{Message: e.Error(), Domain: e})
+		return
+	}
+	if retryable(err) || errors.Is(err, ErrNoLeader) {
+		writeJSON(w, http.StatusServiceUnavailable, wireError{Message: err.Error(), NoLeader: true})
+		return
+	}
+	if errors.Is(err, ErrClosed) {
+		writeJSON(w, http.StatusServiceUnavailable, wireError{Message: err.Error(), NoLeader: true})
+		return
+	}
+	writeJSON(w, http.StatusInternalServerError, wireError{Message: err.Error()})
+}
+
+func (s *Store) handleApply(w http.ResponseWriter, r *http.Request) {
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxInternalBody+1))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, wireError{Message: "read command: " + err.Error()})
+		return
+	}
+	if len(data) > maxInternalBody {
+		writeJSON(w, http.StatusRequestEntityTooLarge, wireError{Message: "command too large"})
+		return
+	}
+	if _, err := decodeCommand(data); err != nil && !errors.Is(err, errSkipCommand) {
+		writeJSON(w, http.StatusBadRequest, wireError{Message: err.Error()})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ApplyTimeout)
+	defer cancel()
+	res, err := s.applyAsLeader(ctx, data)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Store) handleReadIndex(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ApplyTimeout)
+	defer cancel()
+	idx, err := s.leaderReadIndex(ctx)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, readIndexResponse{Index: idx})
+}
+
+func decodeNode(w http.ResponseWriter, r *http.Request) (NodeInfo, bool) {
+	var n NodeInfo
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	if err := dec.Decode(&n); err != nil {
+		writeJSON(w, http.StatusBadRequest, wireError{Message: "decode node: " + err.Error()})
+		return n, false
+	}
+	return n, true
+}
+
+func (s *Store) handleJoin(w http.ResponseWriter, r *http.Request) {
+	n, ok := decodeNode(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ApplyTimeout)
+	defer cancel()
+	var err error
+	if r.Header.Get(headerForwarded) != "" {
+		err = s.joinAsLeader(ctx, n)
+	} else {
+		err = s.Join(ctx, n)
+	}
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Store) handleRemove(w http.ResponseWriter, r *http.Request) {
+	n, ok := decodeNode(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ApplyTimeout)
+	defer cancel()
+	var err error
+	if r.Header.Get(headerForwarded) != "" {
+		err = s.removeAsLeader(ctx, n.ID)
+	} else {
+		err = s.RemoveNode(ctx, n.ID)
+	}
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Store) handleStatus(w http.ResponseWriter, r *http.Request) {
+	_, lid := s.raft.LeaderWithID()
+	writeJSON(w, http.StatusOK, Status{
+		ID:           s.cfg.NodeID,
+		State:        raftStateName(s.raft.State()),
+		Term:         s.raft.CurrentTerm(),
+		Leader:       string(lid),
+		AppliedIndex: s.AppliedIndex(),
+		CommitIndex:  s.raft.CommitIndex(),
+	})
+}
+
+// --- client side ---
+
+// do sends one internal request and decodes a 2xx JSON answer into out (if
+// not nil). Transport failures and 503 are retryable (errRetry); domain
+// errors come back as *model.Error.
+func doInternal(ctx context.Context, client *http.Client, from, method, url, ctype string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("internal request %s: %w", url, err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if from != "" {
+		req.Header.Set(headerForwarded, from)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return errRetry{fmt.Errorf("%s %s: %w", method, url, err)}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxInternalBody))
+	if err != nil {
+		return errRetry{fmt.Errorf("%s %s: read response: %w", method, url, err)}
+	}
+	if resp.StatusCode/100 == 2 {
+		if out == nil || resp.StatusCode == http.StatusNoContent {
+			return nil
+		}
+		if err := json.Unmarshal(raw, out); err != nil {
+			return fmt.Errorf("%s %s: decode response: %w", method, url, err)
+		}
+		return nil
+	}
+	var we wireError
+	_ = json.Unmarshal(raw, &we)
+	if we.Domain != nil {
+		return we.Domain
+	}
+	msg := we.Message
+	if msg == "" {
+		msg = strings.TrimSpace(string(raw))
+	}
+	err = fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, msg)
+	if resp.StatusCode == http.StatusServiceUnavailable || we.NoLeader {
+		return errRetry{err}
+	}
+	return err
+}
+
+func joinURL(api, path string) string { return strings.TrimRight(api, "/") + path }
+
+func (s *Store) forwardApply(ctx context.Context, api string, data []byte) (*result, error) {
+	var res result
+	if err := doInternal(ctx, s.client, s.cfg.NodeID, http.MethodPost, joinURL(api, pathApply), "application/octet-stream", data, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (s *Store) forwardReadIndex(ctx context.Context, api string) (uint64, error) {
+	var ri readIndexResponse
+	if err := doInternal(ctx, s.client, s.cfg.NodeID, http.MethodGet, joinURL(api, pathReadIndex), "", nil, &ri); err != nil {
+		return 0, err
+	}
+	return ri.Index, nil
+}
+
+func (s *Store) forwardJSON(ctx context.Context, api, path string, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return doInternal(ctx, s.client, s.cfg.NodeID, http.MethodPost, joinURL(api, path), "application/json", body, nil)
+}
+
+func (s *Store) probeStatus(ctx context.Context, api string) (Status, error) {
+	var st Status
+	err := doInternal(ctx, s.client, "", http.MethodGet, joinURL(api, pathStatus), "", nil, &st)
+	return st, err
+}
+
+// RequestJoin asks the cluster member at memberAPI (a REST base URL such as
+// "http://10.0.0.1:8080", serving InternalHandler) to add n as a voter. The
+// member forwards the request to the leader. It retries while the cluster
+// has no leader, until ctx ends. A nil client uses one with timeouts.
+func RequestJoin(ctx context.Context, client *http.Client, memberAPI string, n NodeInfo) error {
+	if client == nil {
+		client = &http.Client{Timeout: 15 * time.Second}
+	}
+	body, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	backoff := 100 * time.Millisecond
+	for {
+		err := doInternal(ctx, client, "", http.MethodPost, joinURL(memberAPI, pathJoin), "application/json", body, nil)
+		if err == nil || !retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("join via %s: %w (last: %v)", memberAPI, ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		if backoff < 2*time.Second {
+			backoff *= 2
+		}
+	}
+}

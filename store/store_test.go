@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/nva-project/nva/app/model"
+)
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("NVA_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func fastConfig(t *testing.T, id string) Config {
+	return Config{
+		NodeID:             id,
+		Logger:             testLogger(t).With("test", t.Name()),
+		ApplyTimeout:       3 * time.Second,
+		HeartbeatTimeout:   100 * time.Millisecond,
+		ElectionTimeout:    100 * time.Millisecond,
+		LeaderLeaseTimeout: 100 * time.Millisecond,
+		CommitTimeout:      5 * time.Millisecond,
+	}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func openMem(t *testing.T) *Store {
+	t.Helper()
+	cfg := fastConfig(t, "n1")
+	cfg.InMemory, cfg.Bootstrap = true, true
+	s, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	waitFor(t, 5*time.Second, "leadership", s.IsLeader)
+	return s
+}
+
+func testNVE(name, ip string) model.NVE {
+	return model.NVE{Name: name, UnderlayIPs: []string{ip}, OVSDB: "unix:/run/openvswitch/db.sock"}
+}
+
+func TestSingleNodeCRUD(t *testing.T) {
+	ctx := context.Background()
+	s := openMem(t)
+	vn, err := s.CreateVN(ctx, "", model.VN{Name: "blue"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vn.VNI != 1 || vn.Encap != model.EncapVXLAN || vn.Revision == 0 {
+		t.Fatalf("created VN = %+v, want VNI 1, vxlan, a revision", vn)
+	}
+	nve, err := s.CreateNVE(ctx, "", testNVE("hv1", "192.0.2.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nve.DatapathID != "00004e5600000001" {
+		t.Fatalf("datapath id = %q", nve.DatapathID)
+	}
+	p, err := s.CreatePort(ctx, "", model.Port{Name: "vm1", VN: "blue", NVE: "hv1", Interface: "tap1", MAC: "02:00:00:00:00:01", IPs: []string{"10.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteVN(ctx, "", "blue"); err == nil {
+		t.Fatal("deleting a VN with ports succeeded")
+	} else if e, ok := model.AsError(err); !ok || e.Kind != model.KindConflict || !reflect.DeepEqual(e.Blocking, []string{"vm1"}) {
+		t.Fatalf("delete VN with ports: %v (%#v)", err, e)
+	}
+	snap := s.Snapshot()
+	if snap.Revision != s.AppliedIndex() || snap.Ports["vm1"] == nil || snap.Ports["vm1"].Revision != p.Revision {
+		t.Fatalf("snapshot %+v does not hold the port", snap)
+	}
+	cs, err := s.ConsistentSnapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.Revision < p.Revision {
+		t.Fatalf("consistent snapshot at %d, before the write at %d", cs.Revision, p.Revision)
+	}
+	if _, err := s.DeletePort(ctx, "", "vm1"); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := s.DeleteVN(ctx, "", "blue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx <= p.Revision {
+		t.Fatalf("delete index %d not after %d", idx, p.Revision)
+	}
+	if _, ok := s.Snapshot().VNs["blue"]; ok {
+		t.Fatal("VN still present after delete")
+	}
+	if _, err := s.UpdateVN(ctx, "", model.VN{Name: "nope"}); !isKind(err, model.KindNotFound) {
+		t.Fatalf("update of missing VN: %v", err)
+	}
+	var ne *model.Error
+	if _, err := s.CreateVN(ctx, "", model.VN{Name: "bad name!"}); !errors.As(err, &ne) || ne.Kind != model.KindInvalid || ne.Field != "name" {
+		t.Fatalf("invalid name: %v", err)
+	}
+}
+
+func isKind(err error, k model.ErrorKind) bool {
+	e, ok := model.AsError(err)
+	return ok && e.Kind == k
+}
