@@ -184,7 +184,7 @@ func (s *Switch) handshake(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("send hello: %w", err)
 	}
-	b, err := readFrame(s.conn)
+	b, err := readFrame(s.conn, 0)
 	if err != nil {
 		return fmt.Errorf("read hello: %w", err)
 	}

@@ -435,7 +435,7 @@ func (s *Switch) readLoop() {
 		}
 	}()
 	for {
-		b, err := readFrame(s.conn)
+		b, err := readFrame(s.conn, ofVersion)
 		if err != nil {
 			s.closeWith(fmt.Errorf("read: %w", err))
 			return

@@ -34,11 +34,15 @@ const (
 
 // readFrame reads one OpenFlow message: the 8-byte header, a length check
 // (8..65535, and the header's length field must cover the header), then the
-// body. It returns the whole message. The version is not checked here.
-func readFrame(r io.Reader) ([]byte, error) {
+// body. It returns the whole message. A non-zero version is checked
+// before the body is read, so garbage is detected early.
+func readFrame(r io.Reader, version uint8) ([]byte, error) {
 	var h [headerLen]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return nil, err
+	}
+	if version != 0 && h[0] != version {
+		return nil, fmt.Errorf("%w: version %d after negotiating OpenFlow 1.3", ErrMalformed, h[0])
 	}
 	n := int(binary.BigEndian.Uint16(h[2:4]))
 	if n < headerLen || n > maxMsgLen {
