@@ -220,9 +220,8 @@ func TestKeepaliveAndDeadInterval(t *testing.T) {
 }
 
 func TestRepliesMatchedByXidOutOfOrder(t *testing.T) {
-	var async []Message
-	got := make(chan struct{}, 4)
-	h := newHarness(t, Options{OnMessage: func(sw *Switch, m Message) { async = append(async, m); got <- struct{}{} }})
+	got := make(chan Message, 4)
+	h := newHarness(t, Options{OnMessage: func(sw *Switch, m Message) { got <- m }})
 	f, sw := h.connect(7)
 	ctx := context.Background()
 
@@ -247,10 +246,9 @@ func TestRepliesMatchedByXidOutOfOrder(t *testing.T) {
 	cfgReq := f.expect(openflow13.Type_GetConfigRequest)
 
 	// Unsolicited messages in between, then replies in reverse order.
-	pin := openflow13.NewPacketIn()
-	pin.Header.Xid = xidOf(roleReq) // same xid as a pending request, but a different type: must not complete it
+	// A packet-in carrying the xid of a pending request must not complete it.
 	pinRaw := []byte{4, openflow13.Type_PacketIn, 0, 8, 0, 0, 0, 0}
-	binary.BigEndian.PutUint32(pinRaw[4:8], 0)
+	binary.BigEndian.PutUint32(pinRaw[4:8], xidOf(roleReq))
 	f.writeRaw(pinRaw)
 	cfg := openflow13.NewSetConfig()
 	cfg.Header.Type = openflow13.Type_GetConfigReply
@@ -271,12 +269,12 @@ func TestRepliesMatchedByXidOutOfOrder(t *testing.T) {
 		t.Fatalf("SetRole = %v %d %v", role, gen, err)
 	}
 	select {
-	case <-got:
+	case m := <-got:
+		if m.Type != openflow13.Type_PacketIn {
+			t.Fatalf("async message type %d", m.Type)
+		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("packet-in not delivered to OnMessage")
-	}
-	if async[0].Type != openflow13.Type_PacketIn {
-		t.Fatalf("async message type %d", async[0].Type)
 	}
 }
 
@@ -347,8 +345,8 @@ func flowMod(cookie uint64) *openflow13.FlowMod {
 }
 
 func TestBarrierReturnsErrorsOfItsEpoch(t *testing.T) {
-	var onErr []*OFError
-	h := newHarness(t, Options{OnError: func(sw *Switch, e *OFError) { onErr = append(onErr, e) }})
+	onErr := make(chan *OFError, 16)
+	h := newHarness(t, Options{OnError: func(sw *Switch, e *OFError) { onErr <- e }})
 	f, sw := h.connect(7)
 	ctx := context.Background()
 
@@ -406,13 +404,16 @@ func TestBarrierReturnsErrorsOfItsEpoch(t *testing.T) {
 	if st.Count != 3 || st.Last == "" || st.LastAt.IsZero() {
 		t.Errorf("ErrorState = %+v", st)
 	}
-	// OnError runs on the event goroutine; give it a moment.
-	deadline := time.Now().Add(5 * time.Second)
-	for len(onErr) < 3 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if len(onErr) != 3 {
-		t.Errorf("OnError called %d times, want 3", len(onErr))
+	// OnError runs on the event goroutine, in arrival order.
+	for i, want := range []uint32{xids[1], xids[3], late} {
+		select {
+		case e := <-onErr:
+			if e.Xid != want {
+				t.Errorf("OnError %d xid %d, want %d", i, e.Xid, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("OnError %d not called", i)
+		}
 	}
 }
 

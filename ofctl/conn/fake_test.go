@@ -255,4 +255,3 @@ func recv(t *testing.T, ch <-chan error) error {
 		return nil
 	}
 }
-

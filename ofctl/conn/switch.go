@@ -480,8 +480,8 @@ func (s *Switch) handleFrame(b []byte) error {
 		s.mu.Lock()
 		c := s.calls[xid]
 		s.mu.Unlock()
-		if c != nil {
-			s.completeReply(c, b)
+		if c != nil && c.expects(b[1]) {
+			s.finish(c, b, nil)
 		}
 		return nil
 	case openflow13.Type_PortStatus:
@@ -501,11 +501,13 @@ func (s *Switch) handleFrame(b []byte) error {
 	s.mu.Lock()
 	c := s.calls[xid]
 	s.mu.Unlock()
-	if c != nil && c.kind != kindSink && c.kind != kindMultipart {
-		s.completeReply(c, b)
+	if c != nil && c.expects(b[1]) {
+		s.finish(c, b, nil)
 		return nil
 	}
 	// Unsolicited: packet-in, flow-removed, experimenter messages, ...
+	// (also a message that happens to carry a pending request's xid but is
+	// not of the type that request expects).
 	msg := Message{Type: b[1], Xid: xid, Raw: b}
 	if f := s.opts.OnMessage; f != nil {
 		s.events.push(func() { f(s, msg) })
@@ -515,16 +517,15 @@ func (s *Switch) handleFrame(b []byte) error {
 	return nil
 }
 
-func (s *Switch) completeReply(c *call, b []byte) {
-	want := c.want
-	if c.kind == kindBarrier {
-		want = openflow13.Type_BarrierReply
+// expects reports whether a message of type typ answers c.
+func (c *call) expects(typ uint8) bool {
+	switch c.kind {
+	case kindReply:
+		return c.want == typ
+	case kindBarrier:
+		return typ == openflow13.Type_BarrierReply
 	}
-	if b[1] != want {
-		s.finish(c, nil, fmt.Errorf("%w: reply to xid %d has type %d, want %d", ErrMalformed, c.xid, b[1], want))
-		return
-	}
-	s.finish(c, b, nil)
+	return false
 }
 
 // finish completes c (once) and unregisters it.
