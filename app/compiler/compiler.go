@@ -117,7 +117,9 @@ const (
 	PrioNormal    = 100 // the ordinary flows of a table
 	PrioNeighDrop = 100 // neighbor: unknown-target drop
 	PrioAnswer    = 200 // neighbor: responders
-	PrioNoAnswer  = 300 // neighbor: requests that must not be answered
+	PrioNoAnswer  = 300 // neighbor: probes and DAD, never answered
+	PrioOwnAddr   = 310 // neighbor: a port asking for its own address
+	PrioNoSLL     = 290 // neighbor: NS without a source link-layer option
 )
 
 // NDReservedSO is the NA flags word nva's responder sets: Solicited and
@@ -430,14 +432,14 @@ func (c *compiler) neighbor(st *vnState) {
 	// option, and a port's requests for its own addresses.
 	fwd(PrioNoAnswer, meta, arp, req, flow.Exact(flow.ARPSPA, flow.IP(ipv4Zero)))
 	fwd(PrioNoAnswer, meta, ip6, icmp6, ns, flow.Exact(flow.IPv6Src, flow.IP(ipv6Zero)))
-	fwd(PrioNoAnswer, meta, ip6, icmp6, ns, flow.Exact(flow.NDSLL, flow.MAC(make(net.HardwareAddr, 6))))
+	fwd(PrioNoSLL, meta, ip6, icmp6, ns, flow.Exact(flow.NDSLL, flow.MAC(make(net.HardwareAddr, 6))))
 	for _, v := range st.local {
 		in := flow.Exact(flow.InPort, flow.U32(v.ofp))
 		for _, a := range v.addrs {
 			if a.Is4() {
-				fwd(PrioNoAnswer, in, meta, arp, req, flow.Exact(flow.ARPTPA, flow.IP(a)))
+				fwd(PrioOwnAddr, in, meta, arp, req, flow.Exact(flow.ARPTPA, flow.IP(a)))
 			} else {
-				fwd(PrioNoAnswer, in, meta, ip6, icmp6, ns, flow.Exact(flow.NDTarget, flow.IP(a)))
+				fwd(PrioOwnAddr, in, meta, ip6, icmp6, ns, flow.Exact(flow.NDTarget, flow.IP(a)))
 			}
 		}
 	}

@@ -1,0 +1,279 @@
+// Package sim owns nva's packet simulator: it walks a packet through
+// compiled flows and groups the way an OpenFlow 1.3 switch does (tables by
+// priority with masked matches, apply-actions, write-metadata, goto, group
+// buckets as independent copies) and reports every output with the
+// packet's resulting fields, plus a readable trace. Tests use it to check
+// what the compiled pipeline does to real packet shapes without a switch.
+// It also reports what OpenFlow leaves undefined (two matching flows of the
+// same priority) as errors.
+package sim
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/nva-project/nva/app/flow"
+	"github.com/nva-project/nva/app/pipeline"
+)
+
+// Switch is a simulated switch holding one NVE's flows and groups.
+type Switch struct {
+	prof   pipeline.Profile
+	tables map[string][]flow.Flow // by table, highest priority first
+	groups map[uint32]flow.GroupEntry
+	first  string
+}
+
+// New loads flows and groups into a simulated switch of profile prof.
+func New(prof pipeline.Profile, flows []flow.Flow, groups []flow.GroupEntry) (*Switch, error) {
+	s := &Switch{prof: prof, tables: map[string][]flow.Flow{}, groups: map[uint32]flow.GroupEntry{}}
+	if len(prof.Tables) == 0 {
+		return nil, fmt.Errorf("sim: profile %s has no tables", prof.Name)
+	}
+	first := prof.Tables[0]
+	for _, t := range prof.Tables {
+		if t.Number < first.Number {
+			first = t
+		}
+	}
+	s.first = first.Name
+	for _, f := range flows {
+		if _, ok := prof.Table(f.Table); !ok {
+			return nil, fmt.Errorf("sim: flow %s: unknown table", f)
+		}
+		s.tables[f.Table] = append(s.tables[f.Table], f)
+	}
+	for t := range s.tables {
+		fs := s.tables[t]
+		sort.SliceStable(fs, func(i, j int) bool { return fs[i].Priority > fs[j].Priority })
+	}
+	for _, g := range groups {
+		s.groups[g.ID] = g
+	}
+	return s, nil
+}
+
+// Output is one packet leaving the switch.
+type Output struct {
+	// Port is the port it leaves on (IN_PORT resolved to the ingress port;
+	// flow.PortController for packet-ins).
+	Port uint32
+	// ToInPort is true when it left through the IN_PORT action.
+	ToInPort bool
+	Packet   Packet
+}
+
+// Result is what the switch did with one packet.
+type Result struct {
+	Outputs []Output
+	Trace   []string
+	// Errors lists behaviour OpenFlow leaves undefined or the switch would
+	// reject (ambiguous matches, actions on absent fields, loops).
+	Errors []string
+}
+
+// Dropped reports whether no copy of the packet left the switch.
+func (r Result) Dropped() bool { return len(r.Outputs) == 0 }
+
+// Ports returns the output ports, sorted.
+func (r Result) Ports() []uint32 {
+	out := make([]uint32, len(r.Outputs))
+	for i, o := range r.Outputs {
+		out[i] = o.Port
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TraceText returns the trace, one step a line.
+func (r Result) TraceText() string {
+	var b bytes.Buffer
+	for _, l := range r.Trace {
+		b.WriteString(l + "\n")
+	}
+	for _, e := range r.Errors {
+		b.WriteString("ERROR: " + e + "\n")
+	}
+	return b.String()
+}
+
+type run struct {
+	s   *Switch
+	res *Result
+}
+
+func (r *run) tracef(depth int, format string, args ...any) {
+	pad := bytes.Repeat([]byte("  "), depth)
+	r.res.Trace = append(r.res.Trace, string(pad)+fmt.Sprintf(format, args...))
+}
+
+func (r *run) errorf(format string, args ...any) {
+	r.res.Errors = append(r.res.Errors, fmt.Sprintf(format, args...))
+}
+
+// Run sends p into the switch's first table and returns what came out.
+func (s *Switch) Run(p Packet) Result {
+	var res Result
+	r := &run{s: s, res: &res}
+	pkt := p.Clone()
+	pkt.Fields[flow.InPort] = flow.U32(pkt.InPort)
+	r.tracef(0, "packet in_port=%d: %s", pkt.InPort, pkt)
+	r.table(s.first, pkt, 0, 0)
+	if res.Dropped() {
+		r.tracef(0, "result: dropped")
+	}
+	for _, o := range res.Outputs {
+		r.tracef(0, "result: output port %d: %s", o.Port, o.Packet)
+	}
+	return res
+}
+
+// Matches reports whether packet p matches m.
+func Matches(m flow.Match, p Packet) bool {
+	for _, f := range m {
+		v, ok := p.Fields[f.Field]
+		if !ok || len(v) != len(f.Value) {
+			return false
+		}
+		for i := range v {
+			mask := byte(0xff)
+			if f.Mask != nil {
+				mask = f.Mask[i]
+			}
+			if v[i]&mask != f.Value[i]&mask {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (r *run) table(name string, p Packet, depth, steps int) {
+	if steps > 64 {
+		r.errorf("more than 64 table steps: loop")
+		return
+	}
+	num, _ := r.s.prof.Number(name)
+	var hit *flow.Flow
+	for i := range r.s.tables[name] {
+		f := &r.s.tables[name][i]
+		if !Matches(f.Match, p) {
+			continue
+		}
+		if hit == nil {
+			hit = f
+			continue
+		}
+		if f.Priority == hit.Priority {
+			r.errorf("table %s: ambiguous: %s and %s both match at priority %d", name, hit, f, f.Priority)
+		}
+		break
+	}
+	if hit == nil {
+		r.tracef(depth, "table %s(%d): no match: table miss drops", name, num)
+		return
+	}
+	r.tracef(depth, "table %s(%d): %s", name, num, hit)
+	r.actions(hit.Actions, &p, depth+1)
+	if hit.MetadataMask != 0 {
+		md := be64(p.Fields[flow.Metadata])
+		md = md&^hit.MetadataMask | hit.WriteMetadata&hit.MetadataMask
+		p.Fields[flow.Metadata] = flow.U64(md)
+	}
+	if hit.Goto != "" {
+		r.table(hit.Goto, p, depth, steps+1)
+	} else if len(hit.Actions) == 0 {
+		r.tracef(depth+1, "drop")
+	}
+}
+
+func be64(b []byte) uint64 {
+	var v uint64
+	for _, x := range b {
+		v = v<<8 | uint64(x)
+	}
+	return v
+}
+
+func (r *run) actions(as []flow.Action, p *Packet, depth int) {
+	for _, a := range as {
+		switch a := a.(type) {
+		case flow.Output:
+			port := a.Port
+			toIn := false
+			switch {
+			case port == flow.PortInPort:
+				port, toIn = p.InPort, true
+			case port == p.InPort:
+				r.tracef(depth, "output:%d is the ingress port: not sent (use IN_PORT)", port)
+				continue
+			}
+			r.tracef(depth, "output to port %d", port)
+			r.res.Outputs = append(r.res.Outputs, Output{Port: port, ToInPort: toIn, Packet: p.Clone()})
+		case flow.SetField:
+			if _, ok := p.Fields[a.Field]; !ok {
+				r.errorf("set_field %s on a packet without that field", a.Field)
+				continue
+			}
+			if a.Field == flow.VlanVID && be64(p.Fields[flow.VlanVID])&uint64(flow.VIDPresent) == 0 {
+				r.errorf("set_field vlan_vid on an untagged packet")
+				continue
+			}
+			p.Fields[a.Field] = append([]byte(nil), a.Value...)
+			r.tracef(depth, "%s", flow.FormatAction(a))
+		case flow.Move:
+			src, ok1 := p.Fields[a.Src]
+			dst, ok2 := p.Fields[a.Dst]
+			if !ok1 || !ok2 {
+				r.errorf("move %s->%s on a packet without those fields", a.Src, a.Dst)
+				continue
+			}
+			p.Fields[a.Dst] = moveBits(src, dst, a.SrcOfs, a.DstOfs, a.Bits)
+			r.tracef(depth, "%s", flow.FormatAction(a))
+		case flow.PushVLAN:
+			if be64(p.Fields[flow.VlanVID])&uint64(flow.VIDPresent) != 0 {
+				r.errorf("push_vlan on a tagged packet (QinQ) is not simulated")
+				continue
+			}
+			p.Fields[flow.VlanVID] = flow.U16(flow.VIDPresent)
+			r.tracef(depth, "%s", flow.FormatAction(a))
+		case flow.PopVLAN:
+			if be64(p.Fields[flow.VlanVID])&uint64(flow.VIDPresent) == 0 {
+				r.errorf("pop_vlan on an untagged packet")
+				continue
+			}
+			p.Fields[flow.VlanVID] = flow.U16(0)
+			r.tracef(depth, "pop_vlan")
+		case flow.Group:
+			g, ok := r.s.groups[a.ID]
+			if !ok {
+				r.errorf("group %d does not exist", a.ID)
+				continue
+			}
+			r.tracef(depth, "group:%d (%d buckets)", a.ID, len(g.Buckets))
+			for i, b := range g.Buckets {
+				c := p.Clone()
+				r.tracef(depth+1, "bucket %d:", i)
+				r.actions(b.Actions, &c, depth+2)
+			}
+		default:
+			r.errorf("unknown action %T", a)
+		}
+	}
+}
+
+// moveBits copies n bits from src (starting at bit srcOfs, counted from the
+// least significant bit) into a copy of dst at dstOfs.
+func moveBits(src, dst []byte, srcOfs, dstOfs, n int) []byte {
+	out := append([]byte(nil), dst...)
+	bit := func(b []byte, i int) byte { return b[len(b)-1-i/8] >> (i % 8) & 1 }
+	for i := 0; i < n; i++ {
+		v := bit(src, srcOfs+i)
+		j := dstOfs + i
+		idx := len(out) - 1 - j/8
+		out[idx] = out[idx]&^(1<<(j%8)) | v<<(j%8)
+	}
+	return out
+}
