@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -222,7 +223,10 @@ func (f *fsm) apply(idx uint64, c *command) (*result, *Event) {
 		old, n, e := st.putNode(*b.Node)
 		res.Node, res.Err = n, e
 		if e == nil {
-			ev = &Event{Kind: KindNode, Op: OpPut, Name: n.ID, Old: old, New: n}
+			ev = &Event{Kind: KindNode, Op: OpPut, Name: n.ID, New: n}
+			if old != nil {
+				ev.Old = old
+			}
 		}
 	case cmdRemoveNode:
 		old, e := st.removeNode(b.Name)
@@ -334,7 +338,8 @@ type fsmSnapshot struct {
 }
 
 // Snapshot implements raft.FSM: it captures the (immutable) object pointers
-// under the lock; Persist streams them without it.
+// under the lock, in name order so equal states give equal streams; Persist
+// streams them without it.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -351,6 +356,10 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	for _, n := range f.st.nodes {
 		s.nodes = append(s.nodes, n)
 	}
+	sort.Slice(s.vns, func(i, j int) bool { return s.vns[i].Name < s.vns[j].Name })
+	sort.Slice(s.nves, func(i, j int) bool { return s.nves[i].Name < s.nves[j].Name })
+	sort.Slice(s.ports, func(i, j int) bool { return s.ports[i].Name < s.ports[j].Name })
+	sort.Slice(s.nodes, func(i, j int) bool { return s.nodes[i].ID < s.nodes[j].ID })
 	s.reqs = f.dedup.entries()
 	return s, nil
 }

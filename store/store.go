@@ -62,7 +62,8 @@ type Config struct {
 	// (no-op when state exists).
 	Bootstrap bool
 	// InMemory keeps the log, stable and snapshot stores in memory (tests).
-	// With RaftAddr == "" the transport is in-memory too.
+	// With RaftAddr == "" the transport is in-memory too. Unless timing
+	// knobs are set, an in-memory node uses short raft timeouts (150ms).
 	InMemory     bool
 	Logger       *slog.Logger
 	ApplyTimeout time.Duration // default 5s; also how long a write waits for a leader
@@ -143,6 +144,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.client = &http.Client{Transport: tr, Timeout: cfg.ApplyTimeout + 5*time.Second}
 	}
 
+	if cfg.InMemory {
+		// In-memory stores are for tests and throw-away nodes: elect fast.
+		if cfg.HeartbeatTimeout == 0 && cfg.ElectionTimeout == 0 && cfg.LeaderLeaseTimeout == 0 {
+			cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 150*time.Millisecond, 150*time.Millisecond, 100*time.Millisecond
+		}
+		if cfg.CommitTimeout == 0 {
+			cfg.CommitTimeout = 5 * time.Millisecond
+		}
+		s.cfg = cfg
+	}
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
 	rc.Logger = newHCLog(log, "raft")

@@ -1,0 +1,526 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"maps"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/nva-project/nva/app/model"
+)
+
+// harness drives an fsm directly with encoded commands at increasing
+// indexes, as raft would.
+type harness struct {
+	t   *testing.T
+	f   *fsm
+	idx uint64
+}
+
+func newHarness(t *testing.T) *harness {
+	return &harness{t: t, f: newFSM(nil, 0)}
+}
+
+func encode(t *testing.T, typ cmdType, b cmdBody) []byte {
+	t.Helper()
+	data, err := encodeCommand(typ, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// raw applies an encoded command and returns the FSM's response.
+func (h *harness) raw(data []byte) any {
+	h.idx++
+	return h.f.Apply(&raft.Log{Index: h.idx, Type: raft.LogCommand, Data: data})
+}
+
+// do applies one command and returns its result.
+func (h *harness) do(typ cmdType, b cmdBody) *result {
+	h.t.Helper()
+	r, ok := h.raw(encode(h.t, typ, b)).(*result)
+	if !ok {
+		h.t.Fatalf("%s: FSM did not return a result", typ)
+	}
+	return r
+}
+
+// ok applies one command that must succeed.
+func (h *harness) ok(typ cmdType, b cmdBody) *result {
+	h.t.Helper()
+	r := h.do(typ, b)
+	if r.Err != nil {
+		h.t.Fatalf("%s: unexpected error %v", typ, r.Err)
+	}
+	return r
+}
+
+func vnCmd(v model.VN) cmdBody     { return cmdBody{VN: &v} }
+func nveCmd(n model.NVE) cmdBody   { return cmdBody{NVE: &n} }
+func portCmd(p model.Port) cmdBody { return cmdBody{Port: &p} }
+func nameCmd(name string) cmdBody  { return cmdBody{Name: name} }
+func ofNVE(name, ip, dpid string) model.NVE {
+	return model.NVE{Name: name, Kind: model.NVEOpenFlow, UnderlayIPs: []string{ip}, DatapathID: dpid}
+}
+
+func port(name, vn, nve, iface, mac string, vlan int, ips ...string) model.Port {
+	return model.Port{Name: name, VN: vn, NVE: nve, Interface: iface, MAC: mac, VLAN: vlan, IPs: ips}
+}
+
+// cloneState copies the state's maps. Objects are immutable, so this is a
+// full copy for comparison purposes.
+func cloneState(s *state) *state {
+	sets := func(m map[string]map[string]struct{}) map[string]map[string]struct{} {
+		out := make(map[string]map[string]struct{}, len(m))
+		for k, v := range m {
+			out[k] = maps.Clone(v)
+		}
+		return out
+	}
+	return &state{
+		vns: maps.Clone(s.vns), nves: maps.Clone(s.nves), ports: maps.Clone(s.ports), nodes: maps.Clone(s.nodes),
+		byVNI: maps.Clone(s.byVNI), byDPID: maps.Clone(s.byDPID), byUnderlay: maps.Clone(s.byUnderlay),
+		byMAC: maps.Clone(s.byMAC), byIP: maps.Clone(s.byIP), byAttach: maps.Clone(s.byAttach),
+		portsOfVN: sets(s.portsOfVN), portsOfNVE: sets(s.portsOfNVE),
+	}
+}
+
+// checkIndexes rebuilds every index from the primary maps and compares.
+func checkIndexes(t *testing.T, s *state) {
+	t.Helper()
+	r := newState()
+	for _, v := range s.vns {
+		r.putVN(v)
+	}
+	for _, n := range s.nves {
+		r.putNVE(n)
+	}
+	for _, p := range s.ports {
+		r.putPort(p)
+	}
+	r.nodes = s.nodes
+	if !reflect.DeepEqual(r, s) {
+		t.Fatalf("indexes out of sync with the objects:\nhave %+v\nwant %+v", s, r)
+	}
+}
+
+// seed builds a state with two VNs, two NVEs and two ports.
+func seed(h *harness) {
+	h.ok(cmdCreateVN, vnCmd(model.VN{Name: "blue"}))          // vni 1
+	h.ok(cmdCreateVN, vnCmd(model.VN{Name: "red", VNI: 100})) // vni 100
+	h.ok(cmdCreateNVE, nveCmd(testNVE("hv1", "192.0.2.1")))   // dpid ...01
+	h.ok(cmdCreateNVE, nveCmd(ofNVE("tor1", "192.0.2.9", "00:00:00:00:00:00:00:99")))
+	h.ok(cmdCreatePort, portCmd(port("p1", "blue", "hv1", "tap1", "02:00:00:00:00:01", 0, "10.0.0.1", "2001:db8::1")))
+	h.ok(cmdCreatePort, portCmd(port("p2", "red", "tor1", "eth1", "02:00:00:00:00:02", 10, "10.0.0.2")))
+}
+
+func TestApplyRejections(t *testing.T) {
+	cases := []struct {
+		name     string
+		typ      cmdType
+		body     cmdBody
+		kind     model.ErrorKind
+		field    string
+		blocking []string
+	}{
+		{"vn duplicate name", cmdCreateVN, vnCmd(model.VN{Name: "blue", VNI: 7}), model.KindConflict, "name", nil},
+		{"vn duplicate vni", cmdCreateVN, vnCmd(model.VN{Name: "green", VNI: 100}), model.KindConflict, "vni", nil},
+		{"vn invalid vni", cmdCreateVN, vnCmd(model.VN{Name: "green", VNI: model.MaxVNI + 1}), model.KindInvalid, "vni", nil},
+		{"vn invalid encap", cmdCreateVN, vnCmd(model.VN{Name: "green", Encap: "stt"}), model.KindInvalid, "encap", nil},
+		{"vn update missing", cmdUpdateVN, vnCmd(model.VN{Name: "green"}), model.KindNotFound, "", nil},
+		{"vn update to taken vni", cmdUpdateVN, vnCmd(model.VN{Name: "blue", VNI: 100}), model.KindConflict, "vni", nil},
+		{"vn delete missing", cmdDeleteVN, nameCmd("green"), model.KindNotFound, "", nil},
+		{"vn delete with ports", cmdDeleteVN, nameCmd("blue"), model.KindConflict, "", []string{"p1", "p3"}},
+		{"nve duplicate name", cmdCreateNVE, nveCmd(testNVE("hv1", "192.0.2.50")), model.KindConflict, "name", nil},
+		{"nve duplicate datapath id", cmdCreateNVE, nveCmd(ofNVE("tor2", "192.0.2.10", "00004e5600000001")), model.KindConflict, "datapath_id", nil},
+		{"nve duplicate underlay ip", cmdCreateNVE, nveCmd(model.NVE{Name: "hv2", UnderlayIPs: []string{"192.0.2.2", "192.0.2.1"}, OVSDB: "tcp:192.0.2.2:6640"}), model.KindConflict, "underlay_ips[1]", nil},
+		{"nve openflow without dpid", cmdCreateNVE, nveCmd(ofNVE("tor2", "192.0.2.10", "")), model.KindInvalid, "datapath_id", nil},
+		{"nve update missing", cmdUpdateNVE, nveCmd(testNVE("hv9", "192.0.2.99")), model.KindNotFound, "", nil},
+		{"nve update to taken underlay", cmdUpdateNVE, nveCmd(testNVE("hv1", "192.0.2.9")), model.KindConflict, "underlay_ips[0]", nil},
+		{"nve delete missing", cmdDeleteNVE, nameCmd("hv9"), model.KindNotFound, "", nil},
+		{"nve delete with ports", cmdDeleteNVE, nameCmd("hv1"), model.KindConflict, "", []string{"p1", "p3"}},
+		{"port duplicate name", cmdCreatePort, portCmd(port("p1", "blue", "hv1", "tap9", "02:00:00:00:00:09", 0)), model.KindConflict, "name", nil},
+		{"port missing vn", cmdCreatePort, portCmd(port("p9", "green", "hv1", "tap9", "02:00:00:00:00:09", 0)), model.KindReference, "vn", nil},
+		{"port missing nve", cmdCreatePort, portCmd(port("p9", "blue", "hv9", "tap9", "02:00:00:00:00:09", 0)), model.KindReference, "nve", nil},
+		{"port duplicate mac in vn", cmdCreatePort, portCmd(port("p9", "blue", "hv1", "tap9", "02:00:00:00:00:01", 0)), model.KindConflict, "mac", nil},
+		{"port duplicate mac other spelling", cmdCreatePort, portCmd(port("p9", "blue", "hv1", "tap9", "02-00-00-00-00-01", 0)), model.KindConflict, "mac", nil},
+		{"port duplicate ip in vn", cmdCreatePort, portCmd(port("p9", "blue", "hv1", "tap9", "02:00:00:00:00:09", 0, "10.0.0.9", "10.0.0.1")), model.KindConflict, "ips[1]", nil},
+		{"port duplicate ipv6 other spelling", cmdCreatePort, portCmd(port("p9", "blue", "hv1", "tap9", "02:00:00:00:00:09", 0, "2001:DB8:0::1")), model.KindConflict, "ips[0]", nil},
+		{"port duplicate attachment", cmdCreatePort, portCmd(port("p9", "red", "tor1", "eth1", "02:00:00:00:00:09", 10)), model.KindConflict, "interface", nil},
+		{"port invalid mac", cmdCreatePort, portCmd(port("p9", "blue", "hv1", "tap9", "01:00:00:00:00:09", 0)), model.KindInvalid, "mac", nil},
+		{"port update missing", cmdUpdatePort, portCmd(port("p9", "blue", "hv1", "tap9", "02:00:00:00:00:09", 0)), model.KindNotFound, "", nil},
+		{"port update to taken ip", cmdUpdatePort, portCmd(port("p3", "blue", "hv1", "tap3", "02:00:00:00:00:03", 0, "10.0.0.1")), model.KindConflict, "ips[0]", nil},
+		{"port update to missing vn", cmdUpdatePort, portCmd(port("p3", "green", "hv1", "tap3", "02:00:00:00:00:03", 0)), model.KindReference, "vn", nil},
+		{"port delete missing", cmdDeletePort, nameCmd("p9"), model.KindNotFound, "", nil},
+		{"node remove missing", cmdRemoveNode, nameCmd("n9"), model.KindNotFound, "", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			seed(h)
+			h.ok(cmdCreatePort, portCmd(port("p3", "blue", "hv1", "tap3", "02:00:00:00:00:03", 0, "10.0.0.3")))
+			before := cloneState(h.f.st)
+			_, events := h.f.snapshotAndWatch(t.Context())
+			r := h.do(tc.typ, tc.body)
+			if r.Err == nil {
+				t.Fatalf("accepted: %+v", r)
+			}
+			if r.Err.Kind != tc.kind || r.Err.Field != tc.field || !reflect.DeepEqual(r.Err.Blocking, tc.blocking) {
+				t.Fatalf("error = %#v (%v), want kind %s field %q blocking %v", r.Err, r.Err, tc.kind, tc.field, tc.blocking)
+			}
+			if r.VN != nil || r.NVE != nil || r.Port != nil {
+				t.Fatalf("rejected command returned an object: %+v", r)
+			}
+			if !reflect.DeepEqual(before, h.f.st) {
+				t.Fatal("a rejected command changed the state")
+			}
+			select {
+			case ev := <-events:
+				t.Fatalf("a rejected command produced event %+v", ev)
+			default:
+			}
+			if h.f.appliedIndex() != h.idx {
+				t.Fatalf("applied index %d, want %d (rejections still consume their index)", h.f.appliedIndex(), h.idx)
+			}
+		})
+	}
+}
+
+func TestApplyAcceptsWhatIsNotAConflict(t *testing.T) {
+	h := newHarness(t)
+	seed(h)
+	// The same MAC and IP in a different VN, the same interface on another
+	// VLAN, and a port updated onto its own values are all fine.
+	h.ok(cmdCreatePort, portCmd(port("p4", "red", "hv1", "tap1", "02:00:00:00:00:01", 20, "10.0.0.1")))
+	h.ok(cmdUpdatePort, portCmd(port("p1", "blue", "hv1", "tap1", "02:00:00:00:00:01", 0, "10.0.0.1", "2001:db8::1")))
+	// Moving p1 to a new IP frees the old one for another port.
+	h.ok(cmdUpdatePort, portCmd(port("p1", "blue", "hv1", "tap1", "02:00:00:00:00:01", 0, "10.0.0.11")))
+	h.ok(cmdCreatePort, portCmd(port("p5", "blue", "hv1", "tap5", "02:00:00:00:00:05", 0, "10.0.0.1", "2001:db8::1")))
+	// Updating an NVE keeps its assigned datapath ID and may change underlay.
+	r := h.ok(cmdUpdateNVE, nveCmd(testNVE("hv1", "192.0.2.11")))
+	if r.NVE.DatapathID != "00004e5600000001" {
+		t.Fatalf("update lost the datapath id: %q", r.NVE.DatapathID)
+	}
+	h.ok(cmdCreateNVE, nveCmd(testNVE("hv3", "192.0.2.1"))) // freed underlay IP
+	// Updating a VN with VNI 0 keeps its VNI.
+	r = h.ok(cmdUpdateVN, vnCmd(model.VN{Name: "red", MTU: 1400}))
+	if r.VN.VNI != 100 || r.VN.MTU != 1400 || r.VN.Revision != h.idx {
+		t.Fatalf("updated VN = %+v", r.VN)
+	}
+	checkIndexes(t, h.f.st)
+	// Deleting everything leaves every index empty.
+	for _, p := range []string{"p1", "p2", "p4", "p5"} {
+		h.ok(cmdDeletePort, nameCmd(p))
+	}
+	for _, n := range []string{"hv1", "hv3", "tor1"} {
+		h.ok(cmdDeleteNVE, nameCmd(n))
+	}
+	for _, v := range []string{"blue", "red"} {
+		h.ok(cmdDeleteVN, nameCmd(v))
+	}
+	if !reflect.DeepEqual(h.f.st, newState()) {
+		t.Fatalf("state not empty after deleting everything: %+v", h.f.st)
+	}
+}
+
+func TestAllocation(t *testing.T) {
+	h := newHarness(t)
+	h.ok(cmdCreateVN, vnCmd(model.VN{Name: "a", VNI: 1}))
+	h.ok(cmdCreateVN, vnCmd(model.VN{Name: "b", VNI: 3}))
+	for _, want := range []struct {
+		name string
+		vni  uint32
+	}{{"c", 2}, {"d", 4}, {"e", 5}} {
+		r := h.ok(cmdCreateVN, vnCmd(model.VN{Name: want.name}))
+		if r.VN.VNI != want.vni {
+			t.Fatalf("vn %s got VNI %d, want %d", want.name, r.VN.VNI, want.vni)
+		}
+	}
+	h.ok(cmdDeleteVN, nameCmd("a"))
+	if r := h.ok(cmdCreateVN, vnCmd(model.VN{Name: "f"})); r.VN.VNI != 1 {
+		t.Fatalf("freed VNI 1 not reused: got %d", r.VN.VNI)
+	}
+
+	// Datapath IDs: lowest unused from 0x00004e5600000001; user-given
+	// openflow IDs in the range are skipped.
+	h.ok(cmdCreateNVE, nveCmd(ofNVE("tor", "192.0.2.100", "0x00004e5600000002")))
+	want := []string{"00004e5600000001", "00004e5600000003", "00004e5600000004"}
+	for i, w := range want {
+		r := h.ok(cmdCreateNVE, nveCmd(testNVE(fmt.Sprintf("hv%d", i), fmt.Sprintf("192.0.2.%d", i+1))))
+		if r.NVE.DatapathID != w {
+			t.Fatalf("hv%d got datapath id %s, want %s", i, r.NVE.DatapathID, w)
+		}
+		if r.NVE.Bridge != "br-int" || r.NVE.DatapathType != "system" {
+			t.Fatalf("defaults not applied: %+v", r.NVE)
+		}
+	}
+	h.ok(cmdDeleteNVE, nameCmd("hv0"))
+	if r := h.ok(cmdCreateNVE, nveCmd(testNVE("hv9", "192.0.2.9"))); r.NVE.DatapathID != want[0] {
+		t.Fatalf("freed datapath id not reused: %s", r.NVE.DatapathID)
+	}
+	checkIndexes(t, h.f.st)
+}
+
+func TestRequestIDDedupe(t *testing.T) {
+	h := newHarness(t)
+	_, events := h.f.snapshotAndWatch(t.Context())
+	body := vnCmd(model.VN{Name: "blue"})
+	body.ReqID = "req-1"
+	first := h.ok(cmdCreateVN, body)
+	again := h.do(cmdCreateVN, body) // a retry: applied once, original result
+	if again != first && !reflect.DeepEqual(again, first) {
+		t.Fatalf("retry result %+v, want the original %+v", again, first)
+	}
+	if again.Err != nil || again.Index != first.Index {
+		t.Fatalf("retry got %+v", again)
+	}
+	if n := len(h.f.st.vns); n != 1 {
+		t.Fatalf("%d VNs after a retried create", n)
+	}
+	if ev := <-events; ev.Name != "blue" || ev.Index != first.Index {
+		t.Fatalf("event %+v", ev)
+	}
+	select {
+	case ev := <-events:
+		t.Fatalf("a deduplicated retry produced event %+v", ev)
+	default:
+	}
+	// A rejected command is remembered too: its retry gets the same error
+	// even after the state would allow it.
+	bad := portCmd(port("p1", "blue", "hv1", "tap1", "02:00:00:00:00:01", 0))
+	bad.ReqID = "req-2"
+	r1 := h.do(cmdCreatePort, bad)
+	h.ok(cmdCreateNVE, nveCmd(testNVE("hv1", "192.0.2.1")))
+	r2 := h.do(cmdCreatePort, bad)
+	if r1.Err == nil || !reflect.DeepEqual(r1, r2) {
+		t.Fatalf("retry of a rejected command: %+v then %+v", r1, r2)
+	}
+	// The same ID on a different request is refused.
+	other := vnCmd(model.VN{Name: "red"})
+	other.ReqID = "req-1"
+	if r := h.do(cmdCreateVN, other); r.Err == nil || r.Err.Kind != model.KindConflict || !strings.Contains(r.Err.Message, "request ID") {
+		t.Fatalf("reused request ID: %+v", r)
+	}
+	if _, ok := h.f.st.vns["red"]; ok {
+		t.Fatal("a request with a reused ID was applied")
+	}
+}
+
+func TestDedupeTableIsBounded(t *testing.T) {
+	h := &harness{t: t, f: newFSM(nil, 3)}
+	for i := range 4 {
+		b := vnCmd(model.VN{Name: fmt.Sprintf("vn%d", i)})
+		b.ReqID = fmt.Sprintf("r%d", i)
+		h.ok(cmdCreateVN, b)
+	}
+	if got := len(h.f.dedup.byID); got != 3 {
+		t.Fatalf("table holds %d entries, want 3", got)
+	}
+	// r0 was evicted: its retry is applied again (and conflicts); r3 is
+	// still remembered.
+	b := vnCmd(model.VN{Name: "vn0"})
+	b.ReqID = "r0"
+	if r := h.do(cmdCreateVN, b); r.Err == nil || r.Err.Kind != model.KindConflict {
+		t.Fatalf("evicted request: %+v", r)
+	}
+	b = vnCmd(model.VN{Name: "vn3"})
+	b.ReqID = "r3"
+	if r := h.do(cmdCreateVN, b); r.Err != nil {
+		t.Fatalf("remembered request: %+v", r.Err)
+	}
+	ids := []string{}
+	for _, e := range h.f.dedup.entries() {
+		ids = append(ids, e.ReqID)
+	}
+	if want := []string{"r2", "r3", "r0"}; !reflect.DeepEqual(ids, want) {
+		t.Fatalf("table order %v, want %v", ids, want)
+	}
+}
+
+type bufSink struct {
+	bytes.Buffer
+	canceled, closed bool
+}
+
+func (b *bufSink) ID() string    { return "test" }
+func (b *bufSink) Cancel() error { b.canceled = true; return nil }
+func (b *bufSink) Close() error  { b.closed = true; return nil }
+
+func persist(t *testing.T, f *fsm) []byte {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink bufSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	if !sink.closed || sink.canceled {
+		t.Fatalf("sink closed=%v canceled=%v", sink.closed, sink.canceled)
+	}
+	return sink.Bytes()
+}
+
+func TestSnapshotRestoreRoundTrip(t *testing.T) {
+	h := newHarness(t)
+	seed(h)
+	h.ok(cmdPutNode, cmdBody{ReqID: "node-1", Node: &NodeInfo{ID: "n1", APIAddr: "http://127.0.0.1:8080", RaftAddr: "127.0.0.1:7000", OpenFlowAddr: "127.0.0.1:6653"}})
+	dup := vnCmd(model.VN{Name: "green"})
+	dup.ReqID = "green-1"
+	created := h.ok(cmdCreateVN, dup)
+	h.ok(cmdUpdatePort, portCmd(port("p1", "blue", "hv1", "tap1", "02:00:00:00:00:01", 0, "10.0.0.5")))
+	h.ok(cmdDeleteVN, nameCmd("green"))
+
+	data := persist(t, h.f)
+	// The stream is one JSON value per object, not one blob.
+	if lines := bytes.Count(data, []byte("\n")); lines < 2+6+1+1 {
+		t.Fatalf("snapshot has %d records:\n%s", lines, data)
+	}
+
+	g := newFSM(nil, 0)
+	_, events := g.snapshotAndWatch(t.Context())
+	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(g.st, h.f.st) {
+		t.Fatalf("restored state differs:\nhave %+v\nwant %+v", g.st, h.f.st)
+	}
+	if !reflect.DeepEqual(g.dedup.entries(), h.f.dedup.entries()) {
+		t.Fatal("restored request-ID table differs")
+	}
+	if g.appliedIndex() != h.idx {
+		t.Fatalf("restored applied index %d, want %d", g.appliedIndex(), h.idx)
+	}
+	if !reflect.DeepEqual(g.snapshot(), h.f.snapshot()) {
+		t.Fatal("restored snapshot view differs")
+	}
+	checkIndexes(t, g.st)
+	if ev, ok := <-events; !ok || ev.Kind != KindReset {
+		t.Fatalf("watcher got %+v (open=%v) on restore, want a reset", ev, ok)
+	}
+	if _, ok := <-events; ok {
+		t.Fatal("watch channel not closed after reset")
+	}
+	// Equal states give equal streams.
+	if again := persist(t, g); !bytes.Equal(again, data) {
+		t.Fatalf("snapshot of the restored state differs:\n%s\n---\n%s", again, data)
+	}
+	// The request-ID table survived: the retried create returns its
+	// original result instead of creating green again.
+	h2 := &harness{t: t, f: g, idx: h.idx}
+	if r := h2.do(cmdCreateVN, dup); r.Err != nil || r.Index != created.Index {
+		t.Fatalf("retry after restore: %+v", r)
+	}
+	if _, ok := g.st.vns["green"]; ok {
+		t.Fatal("retried create after restore was applied again")
+	}
+}
+
+func TestRestoreRejectsTruncatedSnapshot(t *testing.T) {
+	h := newHarness(t)
+	seed(h)
+	data := persist(t, h.f)
+	cut := data[:bytes.LastIndex(data[:len(data)-1], []byte("\n"))+1] // drop the trailer
+	g := newFSM(nil, 0)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(cut))); err == nil {
+		t.Fatal("truncated snapshot restored without error")
+	}
+	if len(g.st.vns) != 0 {
+		t.Fatal("a failed restore changed the state")
+	}
+}
+
+func TestWatchEventsInOrder(t *testing.T) {
+	h := newHarness(t)
+	h.ok(cmdCreateVN, vnCmd(model.VN{Name: "blue"}))
+	snap, events := h.f.snapshotAndWatch(t.Context())
+	if snap.Revision != 1 || len(snap.VNs) != 1 {
+		t.Fatalf("snapshot %+v", snap)
+	}
+	h.ok(cmdUpdateVN, vnCmd(model.VN{Name: "blue", MTU: 1500}))
+	h.ok(cmdCreateNVE, nveCmd(testNVE("hv1", "192.0.2.1")))
+	h.ok(cmdDeleteVN, nameCmd("blue"))
+	h.ok(cmdPutNode, cmdBody{Node: &NodeInfo{ID: "n1"}})
+	want := []struct {
+		idx            uint64
+		kind, op, name string
+		hasOld, hasNew bool
+	}{
+		{2, KindVN, OpPut, "blue", true, true},
+		{3, KindNVE, OpPut, "hv1", false, true},
+		{4, KindVN, OpDelete, "blue", true, false},
+		{5, KindNode, OpPut, "n1", false, true},
+	}
+	for _, w := range want {
+		ev := <-events
+		if ev.Index != w.idx || ev.Kind != w.kind || ev.Op != w.op || ev.Name != w.name || (ev.Old != nil) != w.hasOld || (ev.New != nil) != w.hasNew {
+			t.Fatalf("event %+v, want %+v", ev, w)
+		}
+	}
+	if old := (<-chan Event)(events); len(old) != 0 {
+		t.Fatalf("%d unexpected extra events", len(old))
+	}
+}
+
+func TestWatchOverflowResets(t *testing.T) {
+	h := newHarness(t)
+	_, events := h.f.snapshotAndWatch(t.Context())
+	for i := range watchBuffer + 1 {
+		h.ok(cmdPutNode, cmdBody{Node: &NodeInfo{ID: fmt.Sprintf("n%d", i)}})
+	}
+	ev, ok := <-events
+	if !ok || ev.Kind != KindReset || ev.Index != h.idx {
+		t.Fatalf("slow consumer got %+v (open=%v), want a reset at %d", ev, ok, h.idx)
+	}
+	if _, ok := <-events; ok {
+		t.Fatal("channel not closed after the reset")
+	}
+	if len(h.f.hub.subs) != 0 {
+		t.Fatal("reset watcher still registered")
+	}
+}
+
+func TestUnknownCommands(t *testing.T) {
+	h := newHarness(t)
+	seed(h)
+	before := cloneState(h.f.st)
+	body := []byte(`{"req_id":"x"}`)
+	// Unknown type with the ignore flag: skipped, state unchanged, index
+	// consumed.
+	if r := h.raw(append([]byte{0xff, 1}, body...)); r != nil {
+		t.Fatalf("ignorable unknown command returned %v", r)
+	}
+	// Known type, unknown version, with the ignore flag: skipped too.
+	if r := h.raw(append([]byte{byte(cmdCreateVN | flagIgnoreUnknown), 9}, body...)); r != nil {
+		t.Fatalf("ignorable unknown version returned %v", r)
+	}
+	// Without the flag: an error, and nothing changes.
+	for _, data := range [][]byte{
+		append([]byte{0x7f, 1}, body...),
+		append([]byte{byte(cmdCreateVN), 2}, body...),
+		{byte(cmdCreateVN)},
+		append([]byte{byte(cmdCreateVN), 1}, body...), // no vn in the body
+		append([]byte{byte(cmdCreateVN), 1}, `{"vn":`...),
+	} {
+		r := h.raw(data)
+		if err, ok := r.(error); !ok {
+			t.Fatalf("command %x: got %v, want an error", data, r)
+		} else if _, isDomain := model.AsError(err); isDomain {
+			t.Fatalf("command %x: got a domain error %v", data, err)
+		}
+	}
+	if !reflect.DeepEqual(before, h.f.st) {
+		t.Fatal("unknown commands changed the state")
+	}
+	if h.f.appliedIndex() != h.idx {
+		t.Fatalf("applied index %d, want %d", h.f.appliedIndex(), h.idx)
+	}
+}
