@@ -1,0 +1,280 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"antrea.io/libOpenflow/openflow13"
+	"antrea.io/libOpenflow/util"
+)
+
+// ovs is one private ovsdb-server + ovs-vswitchd pair in a temp dir.
+type ovs struct {
+	t   *testing.T
+	dir string
+}
+
+func requireOVS(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run ovs-vswitchd")
+	}
+	for _, b := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("Open vSwitch binary %s not found", b)
+		}
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		t.Skip("no /dev/net/tun for the userspace datapath")
+	}
+}
+
+func startOVS(t *testing.T) *ovs {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "nvaconn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &ovs{t: t, dir: dir}
+	t.Cleanup(o.stop)
+	o.run("ovsdb-tool", "create", filepath.Join(dir, "conf.db"), "/usr/share/openvswitch/vswitch.ovsschema")
+	o.run("ovsdb-server", filepath.Join(dir, "conf.db"), "--remote=punix:"+o.sock(),
+		"--pidfile="+filepath.Join(dir, "ovsdb-server.pid"), "--log-file="+filepath.Join(dir, "ovsdb-server.log"), "--detach")
+	o.vsctl("--no-wait", "init")
+	o.run("ovs-vswitchd", "unix:"+o.sock(),
+		"--pidfile="+filepath.Join(dir, "ovs-vswitchd.pid"), "--log-file="+filepath.Join(dir, "ovs-vswitchd.log"), "--detach")
+	return o
+}
+
+func (o *ovs) sock() string { return filepath.Join(o.dir, "db.sock") }
+
+func (o *ovs) run(name string, args ...string) string {
+	o.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "OVS_RUNDIR="+o.dir, "OVS_LOGDIR="+o.dir, "OVS_DBDIR="+o.dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		o.t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func (o *ovs) vsctl(args ...string) string {
+	o.t.Helper()
+	return o.run("ovs-vsctl", append([]string{"--db=unix:" + o.sock(), "--timeout=20"}, args...)...)
+}
+
+func (o *ovs) ofctl(args ...string) string {
+	o.t.Helper()
+	// ovs-ofctl reaches the bridge through its management socket in OVS_RUNDIR.
+	return o.run("ovs-ofctl", append([]string{"-O", "OpenFlow13"}, args...)...)
+}
+
+func (o *ovs) stop() {
+	if o.t.Failed() {
+		if b, err := os.ReadFile(filepath.Join(o.dir, "ovs-vswitchd.log")); err == nil {
+			o.t.Logf("ovs-vswitchd.log:\n%s", b)
+		}
+	}
+	for _, d := range []string{"ovs-vswitchd", "ovsdb-server"} {
+		b, err := os.ReadFile(filepath.Join(o.dir, d+".pid"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 1 {
+			continue
+		}
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		deadline := time.Now().Add(5 * time.Second)
+		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if syscall.Kill(pid, 0) == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	_ = os.RemoveAll(o.dir)
+}
+
+func outputFlow(cookie uint64, inPort, outPort uint32) *openflow13.FlowMod {
+	fm := openflow13.NewFlowMod()
+	fm.Cookie, fm.Priority = cookie, 100
+	fm.Match.AddField(*openflow13.NewInPortField(inPort))
+	ia := openflow13.NewInstrApplyActions()
+	ia.AddAction(openflow13.NewActionOutput(outPort), false)
+	fm.AddInstruction(ia)
+	return fm
+}
+
+func groupFlow(cookie uint64, inPort, group uint32) *openflow13.FlowMod {
+	fm := openflow13.NewFlowMod()
+	fm.Cookie, fm.Priority = cookie, 200
+	fm.Match.AddField(*openflow13.NewInPortField(inPort))
+	ia := openflow13.NewInstrApplyActions()
+	ia.AddAction(openflow13.NewActionGroup(group), false)
+	fm.AddInstruction(ia)
+	return fm
+}
+
+func TestRealOVS(t *testing.T) {
+	requireOVS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	rec := newRecorder()
+	l, err := Listen(ctx, "127.0.0.1:0", nil, rec, Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { l.Close(); <-l.Done() }()
+
+	o := startOVS(t)
+	br := fmt.Sprintf("nvc%d", os.Getpid()%100000)
+	p1, p2 := br+"a", br+"b"
+	o.vsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=netdev", "protocols=OpenFlow13",
+		"fail_mode=secure", "other_config:datapath-id=00000000000abc01",
+		"--", "add-port", br, p1, "--", "set", "interface", p1, "type=internal", "ofport_request=5")
+	defer o.vsctl("--if-exists", "del-br", br)
+	o.vsctl("set-controller", br, "tcp:"+l.Addr().String(), "--", "set", "controller", br, "connection_mode=out-of-band")
+
+	sw := rec.waitConnected(t)
+	if sw.DPID() != 0xabc01 {
+		t.Fatalf("DPID = %016x, want 0000000000abc01", sw.DPID())
+	}
+	if p, ok := sw.PortByName(p1); !ok || p.Number != 5 {
+		t.Fatalf("port %s = %+v, %v (ports %v)", p1, p, ok, sw.Ports())
+	}
+	if p, ok := sw.Ports()[openflow13.P_LOCAL]; !ok || p.Name != br {
+		t.Fatalf("LOCAL port = %+v, %v", p, ok)
+	}
+	if role, _, err := sw.SetRole(ctx, RoleMaster, 1); err != nil || role != RoleMaster {
+		t.Fatalf("SetRole master = %v, %v", role, err)
+	}
+
+	t.Run("flow-mod, barrier, flow stats", func(t *testing.T) {
+		if _, err := sw.Send(outputFlow(0x1111, 5, openflow13.P_LOCAL)); err != nil {
+			t.Fatal(err)
+		}
+		if err := sw.Barrier(ctx); err != nil {
+			t.Fatalf("barrier: %v", err)
+		}
+		stats, err := sw.FlowStats(ctx, 0, 0x1111, ^uint64(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stats) != 1 || stats[0].Cookie != 0x1111 || stats[0].Priority != 100 || len(stats[0].Instructions) != 1 {
+			t.Fatalf("flow stats = %+v", stats)
+		}
+		if dump := o.ofctl("dump-flows", br, "cookie=0x1111/-1"); !strings.Contains(dump, "in_port="+p1) && !strings.Contains(dump, "in_port=5") {
+			t.Fatalf("ovs-ofctl does not show the flow:\n%s", dump)
+		}
+	})
+
+	t.Run("bad flow-mod error returned by barrier", func(t *testing.T) {
+		x1, _ := sw.Send(outputFlow(0x2221, 5, openflow13.P_LOCAL))
+		bad, _ := sw.Send(groupFlow(0x2222, 5, 999)) // group 999 does not exist
+		x3, _ := sw.Send(outputFlow(0x2223, 6, openflow13.P_LOCAL))
+		err := sw.Barrier(ctx)
+		var be *BatchError
+		if !errors.As(err, &be) {
+			t.Fatalf("barrier = %v, want *BatchError", err)
+		}
+		if xs := be.Xids(); len(xs) != 1 || xs[0] != bad {
+			t.Fatalf("failed xids %v, want [%d] (good ones %d, %d)", xs, bad, x1, x3)
+		}
+		t.Logf("switch said: %v", be.Errors[0])
+		if be.Errors[0].Type != openflow13.ET_BAD_ACTION {
+			t.Errorf("error type %d, want BAD_ACTION", be.Errors[0].Type)
+		}
+		if st := sw.ErrorState(); st.Count == 0 || st.Last == "" {
+			t.Errorf("ErrorState = %+v", st)
+		}
+		stats, err := sw.FlowStats(ctx, openflow13.OFPTT_ALL, 0x2220, 0xfff0)
+		if err != nil || len(stats) != 2 {
+			t.Fatalf("good flows of the batch: %d, %v", len(stats), err)
+		}
+	})
+
+	t.Run("bundle commits atomically", func(t *testing.T) {
+		if err := sw.Bundle(ctx, []util.Message{outputFlow(0x3331, 7, openflow13.P_LOCAL), outputFlow(0x3332, 8, openflow13.P_LOCAL)}); err != nil {
+			t.Fatalf("bundle: %v", err)
+		}
+		stats, err := sw.FlowStats(ctx, 0, 0x3330, 0xfff0)
+		if err != nil || len(stats) != 2 {
+			t.Fatalf("bundle flows: %d, %v", len(stats), err)
+		}
+		err = sw.Bundle(ctx, []util.Message{outputFlow(0x4441, 9, openflow13.P_LOCAL), groupFlow(0x4442, 10, 999)})
+		var oe *OFError
+		if !errors.As(err, &oe) {
+			t.Fatalf("bundle with a bad flow = %v, want an OpenFlow error", err)
+		}
+		t.Logf("bundle refused: %v", err)
+		stats, err = sw.FlowStats(ctx, 0, 0x4440, 0xfff0)
+		if err != nil || len(stats) != 0 {
+			t.Fatalf("a refused bundle left %d flows (%v)", len(stats), err)
+		}
+	})
+
+	t.Run("group desc", func(t *testing.T) {
+		o.ofctl("add-group", br, "group_id=7,type=all,bucket=output:5,bucket=output:LOCAL")
+		groups, err := sw.GroupDesc(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(groups) != 1 || groups[0].GroupID != 7 || groups[0].Type != openflow13.OFPGT_ALL || len(groups[0].Buckets) != 2 {
+			t.Fatalf("groups = %+v", groups)
+		}
+		if out, ok := groups[0].Buckets[0].Actions[0].(*openflow13.ActionOutput); !ok || out.Port != 5 {
+			t.Fatalf("bucket 0 action = %#v", groups[0].Buckets[0].Actions[0])
+		}
+	})
+
+	t.Run("port status events", func(t *testing.T) {
+		events := make(chan PortEvent, 64)
+		defer sw.SubscribePorts(func(ev PortEvent) { events <- ev })()
+		waitEvent := func(reason PortReason, name string) PortEvent {
+			t.Helper()
+			timeout := time.After(20 * time.Second)
+			for {
+				select {
+				case ev := <-events:
+					if ev.Reason == reason && ev.Port.Name == name {
+						return ev
+					}
+				case <-timeout:
+					t.Fatalf("no %v event for %s", reason, name)
+				}
+			}
+		}
+		o.vsctl("add-port", br, p2, "--", "set", "interface", p2, "type=internal", "ofport_request=6")
+		if ev := waitEvent(PortAdded, p2); ev.Port.Number != 6 {
+			t.Fatalf("added port number %d, want 6", ev.Port.Number)
+		}
+		if p, ok := sw.PortByName(p2); !ok || p.Number != 6 {
+			t.Fatalf("port table lacks %s: %v", p2, sw.Ports())
+		}
+		o.vsctl("del-port", br, p2)
+		waitEvent(PortDeleted, p2)
+		if _, ok := sw.Ports()[6]; ok {
+			t.Fatalf("port 6 still in the table after delete")
+		}
+	})
+
+	t.Run("port desc refresh", func(t *testing.T) {
+		ports, err := sw.PortDesc(ctx)
+		if err != nil || len(ports) != 2 {
+			t.Fatalf("PortDesc = %v, %v", ports, err)
+		}
+	})
+}
