@@ -1,0 +1,147 @@
+package codec
+
+import (
+	"fmt"
+
+	"antrea.io/libOpenflow/openflow13"
+
+	"github.com/nva-project/nva/app/flow"
+)
+
+// rawValue is a util.Message carrying a field value (or mask) as the raw
+// big-endian bytes the IR already holds, so every registry field encodes
+// the same way whatever libOpenflow's per-field types look like.
+type rawValue []byte
+
+func (r *rawValue) Len() uint16 { return uint16(len(*r)) }
+
+func (r *rawValue) MarshalBinary() ([]byte, error) { return append([]byte(nil), (*r)...), nil }
+
+func (r *rawValue) UnmarshalBinary(b []byte) error {
+	*r = append(rawValue(nil), b...)
+	return nil
+}
+
+// legacyAliases maps the older NXM headers of fields nva knows under an OXM
+// identity to their registry name, so a switch that answers with the
+// Nicira header of a field still decodes to the same IR.
+var legacyAliases = map[[2]uint16]string{
+	{flow.ClassNXM0, 1}:  flow.EthDst,
+	{flow.ClassNXM0, 2}:  flow.EthSrc,
+	{flow.ClassNXM0, 3}:  flow.EthType,
+	{flow.ClassNXM0, 6}:  flow.IPProto,
+	{flow.ClassNXM0, 7}:  flow.IPv4Src,
+	{flow.ClassNXM0, 8}:  flow.IPv4Dst,
+	{flow.ClassNXM0, 15}: flow.ARPOp,
+	{flow.ClassNXM0, 16}: flow.ARPSPA,
+	{flow.ClassNXM0, 17}: flow.ARPTPA,
+	{flow.ClassNXM1, 16}: flow.TunID,
+	{flow.ClassNXM1, 17}: flow.ARPSHA,
+	{flow.ClassNXM1, 18}: flow.ARPTHA,
+	{flow.ClassNXM1, 19}: flow.IPv6Src,
+	{flow.ClassNXM1, 20}: flow.IPv6Dst,
+	{flow.ClassNXM1, 21}: flow.ICMPv6Type,
+	{flow.ClassNXM1, 22}: flow.ICMPv6Code,
+	{flow.ClassNXM1, 23}: flow.NDTarget,
+	{flow.ClassNXM1, 24}: flow.NDSLL,
+	{flow.ClassNXM1, 25}: flow.NDTLL,
+}
+
+// specFor finds the registry spec for an OXM/NXM (class, field) pair.
+func specFor(class uint16, field uint8) (*flow.FieldSpec, error) {
+	if s, ok := flow.SpecByOXM(class, field); ok {
+		return s, nil
+	}
+	if name, ok := legacyAliases[[2]uint16{class, uint16(field)}]; ok {
+		if s, ok := flow.Spec(name); ok {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("field class 0x%04x field %d is not in nva's field registry", class, field)
+}
+
+// spec looks a field up by name and applies the Nicira policy.
+func (c *Codec) spec(name, use string) (*flow.FieldSpec, error) {
+	s, ok := flow.Spec(name)
+	if !ok {
+		return nil, fmt.Errorf("%s: unknown field %q", use, name)
+	}
+	if s.Nicira && !c.opts.AllowNicira {
+		return nil, fmt.Errorf("%s: field %q is a Nicira extension, not allowed by this profile", use, name)
+	}
+	return s, nil
+}
+
+// oxmField builds a libOpenflow match field for a registry field.
+func oxmField(s *flow.FieldSpec, value, mask []byte) (openflow13.MatchField, error) {
+	if len(value) != s.Bytes {
+		return openflow13.MatchField{}, fmt.Errorf("field %s: value is %d bytes, want %d", s.Name, len(value), s.Bytes)
+	}
+	v := rawValue(append([]byte(nil), value...))
+	mf := openflow13.MatchField{Class: s.Class, Field: s.Field, Length: uint8(s.Bytes), Value: &v}
+	if mask != nil {
+		if len(mask) != s.Bytes {
+			return openflow13.MatchField{}, fmt.Errorf("field %s: mask is %d bytes, want %d", s.Name, len(mask), s.Bytes)
+		}
+		m := rawValue(append([]byte(nil), mask...))
+		mf.HasMask = true
+		mf.Mask = &m
+		mf.Length = uint8(2 * s.Bytes)
+	}
+	return mf, nil
+}
+
+// headerOnly builds a field header (no value), as reg_move references it.
+func headerOnly(s *flow.FieldSpec) *openflow13.MatchField {
+	return &openflow13.MatchField{Class: s.Class, Field: s.Field, Length: uint8(s.Bytes)}
+}
+
+// encodeMatch converts a canonical IR match.
+func (c *Codec) encodeMatch(m flow.Match) (openflow13.Match, error) {
+	out := *openflow13.NewMatch()
+	seen := map[string]bool{}
+	for _, f := range m {
+		if seen[f.Field] {
+			return out, fmt.Errorf("match: field %q appears twice", f.Field)
+		}
+		seen[f.Field] = true
+		s, err := c.spec(f.Field, "match")
+		if err != nil {
+			return out, err
+		}
+		mf, err := oxmField(s, f.Value, f.Mask)
+		if err != nil {
+			return out, fmt.Errorf("match: %w", err)
+		}
+		out.AddField(mf)
+	}
+	return out, nil
+}
+
+// canonicalMatch returns a canonical copy: value bits outside the mask
+// cleared, all-zero masks (wildcards) dropped with their field, all-ones
+// masks dropped, fields in registry order.
+func canonicalMatch(m flow.Match) flow.Match {
+	var out flow.Match
+	for _, f := range m {
+		nf := flow.MatchField{Field: f.Field, Value: append([]byte(nil), f.Value...)}
+		if f.Mask != nil {
+			nf.Mask = append([]byte(nil), f.Mask...)
+			zero := true
+			for i := range nf.Mask {
+				if i < len(nf.Value) {
+					nf.Value[i] &= nf.Mask[i]
+				}
+				if nf.Mask[i] != 0 {
+					zero = false
+				}
+			}
+			if zero {
+				continue
+			}
+		}
+		out = append(out, nf)
+	}
+	out.Canonicalize()
+	return out
+}
