@@ -46,7 +46,7 @@ type List struct {
 	Items []any `json:"items"`
 }
 
-func registerResource[T any](s *Server, api *mux.Router, res *resource[T]) {
+func registerResource[T any](s *Server, api prefixed, res *resource[T]) {
 	coll := "/" + res.plural
 	item := coll + "/{name}"
 	api.HandleFunc(coll, listHandler(s, res)).Methods(http.MethodGet)

@@ -138,7 +138,9 @@ func (s *Server) routes() http.Handler {
 	})
 	r.Use(routeTemplateMiddleware)
 
-	api := r.PathPrefix("/api/v1").Subrouter()
+	// Routes are registered on the root router, not a subrouter: gorilla/mux
+	// answers 404 instead of 405 for a method mismatch inside a subrouter.
+	api := prefixed{r, "/api/v1"}
 	api.HandleFunc("/health", s.handleHealth).Methods(http.MethodGet)
 	api.HandleFunc("/cluster", s.handleCluster).Methods(http.MethodGet)
 	api.HandleFunc("/cluster/join", s.handleJoin).Methods(http.MethodPost)
@@ -156,6 +158,16 @@ func (s *Server) routes() http.Handler {
 		}
 	}
 	return s.instrument(r)
+}
+
+// prefixed registers routes under a path prefix on one router.
+type prefixed struct {
+	r      *mux.Router
+	prefix string
+}
+
+func (p prefixed) HandleFunc(path string, f func(http.ResponseWriter, *http.Request)) *mux.Route {
+	return p.r.HandleFunc(p.prefix+path, f)
 }
 
 type ctxKey int
