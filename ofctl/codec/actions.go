@@ -56,6 +56,12 @@ func (c *Codec) encodeAction(a flow.Action) (openflow13.Action, error) {
 		if err != nil {
 			return nil, err
 		}
+		if _, _, x := wireClass(src); x {
+			return nil, fmt.Errorf("move %s->%s: reg_move of experimenter fields is not supported", a.Src, a.Dst)
+		}
+		if _, _, x := wireClass(dst); x {
+			return nil, fmt.Errorf("move %s->%s: reg_move of experimenter fields is not supported", a.Src, a.Dst)
+		}
 		if a.Bits <= 0 || a.SrcOfs < 0 || a.DstOfs < 0 ||
 			a.SrcOfs+a.Bits > src.Bits || a.DstOfs+a.Bits > dst.Bits {
 			return nil, fmt.Errorf("move %s[%d..+%d]->%s[%d..]: bit range outside the fields (%d and %d bits)",

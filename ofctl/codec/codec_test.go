@@ -337,3 +337,28 @@ func TestDecodeMalformed(t *testing.T) {
 		}
 	}
 }
+
+// Every field of app/flow's registry is exercised as a match field by the
+// shape tables (so the round-trip and ofp-print tests cover it); a field
+// added to the registry without a shape fails here.
+func TestShapesCoverRegistry(t *testing.T) {
+	matched, set := map[string]bool{}, map[string]bool{}
+	for _, c := range allFlowCases() {
+		for _, m := range c.f.Match {
+			matched[m.Field] = true
+		}
+		for _, a := range c.f.Actions {
+			if s, ok := a.(flow.SetField); ok {
+				set[s.Field] = true
+			}
+		}
+	}
+	for _, s := range flow.Specs() {
+		if !matched[s.Name] {
+			t.Errorf("registry field %s has no match shape", s.Name)
+		}
+		if !set[s.Name] && s.Name != flow.InPort && s.Name != flow.EthType && s.Name != flow.IPProto {
+			t.Errorf("registry field %s has no set_field shape", s.Name)
+		}
+	}
+}

@@ -184,13 +184,19 @@ func decodeOXM(b []byte) (s *flow.FieldSpec, value, mask []byte, n int, err erro
 	field := b[2] >> 1
 	hasMask := b[2]&1 == 1
 	l := int(b[3])
-	if class == oxmClassExperiment {
-		return nil, nil, nil, 0, fmt.Errorf("experimenter OXM (field %d) is not in nva's field registry", field)
-	}
 	if 4+l > len(b) {
 		return nil, nil, nil, 0, malformed("OXM class %#x field %d length %d overruns", class, field, l)
 	}
-	s, err = specFor(class, field)
+	body := b[4 : 4+l]
+	if class == oxmClassExperiment {
+		if l < 4 {
+			return nil, nil, nil, 0, malformed("experimenter OXM field %d length %d", field, l)
+		}
+		s, err = specForExperimenter(binary.BigEndian.Uint32(body), field)
+		body = body[4:]
+	} else {
+		s, err = specFor(class, field)
+	}
 	if err != nil {
 		return nil, nil, nil, 0, err
 	}
@@ -198,12 +204,12 @@ func decodeOXM(b []byte) (s *flow.FieldSpec, value, mask []byte, n int, err erro
 	if hasMask {
 		want *= 2
 	}
-	if l != want {
+	if len(body) != want {
 		return nil, nil, nil, 0, malformed("OXM %s length %d, want %d", s.Name, l, want)
 	}
-	value = append([]byte(nil), b[4:4+s.Bytes]...)
+	value = append([]byte(nil), body[:s.Bytes]...)
 	if hasMask {
-		mask = append([]byte(nil), b[4+s.Bytes:4+2*s.Bytes]...)
+		mask = append([]byte(nil), body[s.Bytes:]...)
 	}
 	return s, value, mask, 4 + l, nil
 }
@@ -212,7 +218,7 @@ func decodeOXM(b []byte) (s *flow.FieldSpec, value, mask []byte, n int, err erro
 func decodeOXMHeader(b []byte) (*flow.FieldSpec, error) {
 	class := binary.BigEndian.Uint16(b[0:])
 	if class == oxmClassExperiment {
-		return nil, fmt.Errorf("experimenter OXM reference is not in nva's field registry")
+		return nil, fmt.Errorf("experimenter OXM reference (field %d) is not supported in moves", b[2]>>1)
 	}
 	return specFor(class, b[2]>>1)
 }

@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"antrea.io/libOpenflow/openflow13"
@@ -49,8 +50,11 @@ var legacyAliases = map[[2]uint16]string{
 
 // specFor finds the registry spec for an OXM/NXM (class, field) pair.
 func specFor(class uint16, field uint8) (*flow.FieldSpec, error) {
-	if s, ok := flow.SpecByOXM(class, field); ok {
+	if s, ok := flow.SpecByOXM(class, field); ok && s.Class != flow.ClassExperimenter {
 		return s, nil
+	}
+	if class == classEricsson {
+		return specForExperimenter(flow.ExperimenterEricsson, field)
 	}
 	if name, ok := legacyAliases[[2]uint16{class, uint16(field)}]; ok {
 		if s, ok := flow.Spec(name); ok {
@@ -58,6 +62,34 @@ func specFor(class uint16, field uint8) (*flow.FieldSpec, error) {
 		}
 	}
 	return nil, fmt.Errorf("field class 0x%04x field %d is not in nva's field registry", class, field)
+}
+
+// classEricsson is the OXM class of the ERICOXM_OF_* fields (nd_reserved,
+// nd_options_type). Open vSwitch encodes them as a plain OXM class 0x1000
+// — not as an experimenter OXM (class 0xffff + experimenter ID), which it
+// rejects with OFPBMC_BAD_FIELD (checked with ovs-ofctl ofp-print, OVS
+// 3.1). The registry describes them by experimenter ID 0x00d0f0; both
+// spellings map here.
+const classEricsson uint16 = 0x1000
+
+// wireClass is the OXM class a field is sent with, and the experimenter ID
+// to put after the header when it is a true experimenter OXM.
+func wireClass(s *flow.FieldSpec) (class uint16, exp uint32, hasExp bool) {
+	if s.Class == flow.ClassExperimenter {
+		if s.Experimenter == flow.ExperimenterEricsson {
+			return classEricsson, 0, false
+		}
+		return s.Class, s.Experimenter, true
+	}
+	return s.Class, 0, false
+}
+
+// specForExperimenter finds the registry spec of an experimenter OXM.
+func specForExperimenter(exp uint32, field uint8) (*flow.FieldSpec, error) {
+	if s, ok := flow.SpecByOXM(flow.ClassExperimenter, field); ok && s.Experimenter == exp {
+		return s, nil
+	}
+	return nil, fmt.Errorf("experimenter %#x field %d is not in nva's field registry", exp, field)
 }
 
 // spec looks a field up by name and applies the Nicira policy.
@@ -77,8 +109,17 @@ func oxmField(s *flow.FieldSpec, value, mask []byte) (openflow13.MatchField, err
 	if len(value) != s.Bytes {
 		return openflow13.MatchField{}, fmt.Errorf("field %s: value is %d bytes, want %d", s.Name, len(value), s.Bytes)
 	}
-	v := rawValue(append([]byte(nil), value...))
-	mf := openflow13.MatchField{Class: s.Class, Field: s.Field, Length: uint8(s.Bytes), Value: &v}
+	// An experimenter OXM (class 0xffff) carries its 32-bit experimenter
+	// ID between header and value, counted in the length. libOpenflow's
+	// MatchField does not write that ID, so it travels as the first four
+	// bytes of the value here.
+	class, exp, hasExp := wireClass(s)
+	var prefix []byte
+	if hasExp {
+		prefix = binary.BigEndian.AppendUint32(nil, exp)
+	}
+	v := rawValue(append(prefix, value...))
+	mf := openflow13.MatchField{Class: class, Field: s.Field, Length: uint8(len(prefix) + s.Bytes), Value: &v}
 	if mask != nil {
 		if len(mask) != s.Bytes {
 			return openflow13.MatchField{}, fmt.Errorf("field %s: mask is %d bytes, want %d", s.Name, len(mask), s.Bytes)
@@ -86,14 +127,15 @@ func oxmField(s *flow.FieldSpec, value, mask []byte) (openflow13.MatchField, err
 		m := rawValue(append([]byte(nil), mask...))
 		mf.HasMask = true
 		mf.Mask = &m
-		mf.Length = uint8(2 * s.Bytes)
+		mf.Length = uint8(len(prefix) + 2*s.Bytes)
 	}
 	return mf, nil
 }
 
 // headerOnly builds a field header (no value), as reg_move references it.
 func headerOnly(s *flow.FieldSpec) *openflow13.MatchField {
-	return &openflow13.MatchField{Class: s.Class, Field: s.Field, Length: uint8(s.Bytes)}
+	class, _, _ := wireClass(s)
+	return &openflow13.MatchField{Class: class, Field: s.Field, Length: uint8(s.Bytes)}
 }
 
 // encodeMatch converts a canonical IR match.

@@ -90,6 +90,9 @@ func matchCases() []flowCase {
 		{"reg1/mask", flow.Flow{Match: flow.M(flow.Masked(flow.Reg1, flow.U32(0x10000), flow.U32(0xffff0000)))}, "reg1=0x10000/0xffff0000"},
 		{"reg2", flow.Flow{Match: flow.M(flow.Exact(flow.Reg2, flow.U32(0xffffffff)))}, "reg2=0xffffffff"},
 		{"reg3", flow.Flow{Match: flow.M(flow.Exact(flow.Reg3, flow.U32(1)))}, "reg3=0x1"},
+		{"udp_src/dst", flow.Flow{Match: flow.M(ethIPv4, flow.Exact(flow.IPProto, flow.U8(17)), flow.Exact(flow.UDPSrc, flow.U16(68)), flow.Exact(flow.UDPDst, flow.U16(67)))}, "udp,tp_src=68,tp_dst=67"},
+		{"nd_reserved", flow.Flow{Match: flow.M(ethIPv6, icmp6, flow.Exact(flow.ICMPv6Type, flow.U8(136)), flow.Exact(flow.NDReserved, flow.U32(0x60000000)))}, "icmp6,icmp_type=136,nd_reserved=0x60000000"},
+		{"nd_options_type", flow.Flow{Match: flow.M(ethIPv6, icmp6, flow.Exact(flow.ICMPv6Type, flow.U8(135)), flow.Exact(flow.NDOptionsType, flow.U8(1)))}, "icmp6,icmp_type=135,nd_options_type=1"},
 		{"empty", flow.Flow{}, ""},
 	}
 	return out
@@ -152,6 +155,19 @@ func actionCases() []flowCase {
 				flow.SetField{Field: flow.NDTarget, Value: ip("2001:db8::3")},
 				flow.Output{Port: flow.PortInPort}}},
 			"icmp6,icmp_type=135,nd_target=2001:db8::3,actions=move:NXM_NX_IPV6_SRC[]->NXM_NX_IPV6_DST[],set_field:2001:db8::3->ipv6_src,set_field:136->icmpv6_type,set_field:0->icmpv6_code,set_field:2001:db8::3->nd_target,in_port"},
+		{"nd responder ericoxm", flow.Flow{
+			Match: flow.M(ethIPv6, icmp6, flow.Exact(flow.ICMPv6Type, flow.U8(135)), flow.Exact(flow.NDOptionsType, flow.U8(1))),
+			Actions: []flow.Action{
+				flow.SetField{Field: flow.ICMPv6Type, Value: flow.U8(136)},
+				flow.SetField{Field: flow.NDReserved, Value: flow.U32(0x60000000)},
+				flow.SetField{Field: flow.NDOptionsType, Value: flow.U8(2)},
+				flow.SetField{Field: flow.NDSLL, Value: mac("02:00:00:00:00:03")}}},
+			"icmp6,icmp_type=135,nd_options_type=1,actions=set_field:136->icmpv6_type,set_field:0x60000000->nd_reserved,set_field:2->nd_options_type,set_field:02:00:00:00:00:03->nd_sll"},
+		{"set ipv6 dst", flow.Flow{Match: flow.M(ethIPv6), Actions: []flow.Action{flow.SetField{Field: flow.IPv6Dst, Value: ip("2001:db8::9")}}},
+			"ipv6,actions=set_field:2001:db8::9->ipv6_dst"},
+		{"set udp ports", flow.Flow{Match: flow.M(ethIPv4, flow.Exact(flow.IPProto, flow.U8(17))), Actions: []flow.Action{
+			flow.SetField{Field: flow.UDPSrc, Value: flow.U16(1)}, flow.SetField{Field: flow.UDPDst, Value: flow.U16(2)}}},
+			"udp,actions=set_field:1->udp_src,set_field:2->udp_dst"},
 		// OVS checks set_field prerequisites against the match: nd_tll
 		// can only be set on a flow matching neighbor advertisements.
 		{"nd tll", flow.Flow{
