@@ -154,8 +154,10 @@ func (l *ovsLab) cleanup() {
 			}
 		}
 	}
+	// SIGKILL: the lab is thrown away, so a graceful exit (which takes
+	// ovs-vswitchd over a second) buys nothing.
 	for _, d := range []string{"ovs-vswitchd", "ovsdb-server"} {
-		if err := stopByPidfile(l.pidfile(d), syscall.SIGTERM); err != nil {
+		if err := stopByPidfile(l.pidfile(d), syscall.SIGKILL); err != nil {
 			l.t.Logf("stopping %s: %v", d, err)
 		}
 	}
@@ -198,13 +200,30 @@ func stopPid(pid int, sig syscall.Signal) error {
 		return fmt.Errorf("kill %d: %w", pid, err)
 	}
 	for i := 0; i < 100; i++ {
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		if !alive(pid) {
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
 	return fmt.Errorf("process %d did not exit after signal %v", pid, sig)
+}
+
+// alive reports whether pid is a live process; a zombie (exited, not yet
+// reaped by its adoptive parent) counts as gone.
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'Z' {
+		return false
+	}
+	return true
 }
 
 // sweepStaleLabs removes namespaces left by earlier test processes that died
@@ -221,7 +240,7 @@ func sweepStaleLabs(t *testing.T) {
 		}
 		pidStr, _, _ := strings.Cut(strings.TrimPrefix(name, labPrefix), "-")
 		pid, err := strconv.Atoi(pidStr)
-		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
+		if err != nil || pid == os.Getpid() || alive(pid) {
 			continue // ours, or its test process is still running
 		}
 		out, _ := exec.Command("ip", "netns", "pids", name).Output()
