@@ -1,0 +1,478 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nva-project/nva/app/flow"
+	"github.com/nva-project/nva/integration/lab"
+)
+
+// nvaCookieMatch selects nva's flows for ovs-ofctl.
+var nvaCookieMatch = fmt.Sprintf("cookie=%#x/%#x", flow.NVACookie, flow.CookieTagMask)
+
+// TestOverlay drives nva only through its REST API against three real
+// Open vSwitch hypervisors and checks what tenant systems experience. The
+// subtests share one lab and run in order; the ones that change the
+// topology (controller restart, mobility) come last.
+func TestOverlay(t *testing.T) {
+	requireLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	start := time.Now()
+	o := newOverlay(t, ctx)
+	o.waitConverged()
+	t.Logf("overlay of %d VNs, %d tenants on 3 NVEs converged in %v", len(vnSpecs), len(tenantSpecs), time.Since(start).Round(time.Millisecond))
+
+	t.Run("Reachability", o.testReachability)
+	t.Run("ARPSuppression", o.testARPSuppression)
+	t.Run("BroadcastScope", o.testBroadcastScope)
+	t.Run("GENEVEAndGRE", o.testOtherEncaps)
+	t.Run("TCPTransfer", o.testTCP)
+	t.Run("FlowDrift", o.testFlowDrift)
+	t.Run("TunnelPortDrift", o.testTunnelPortDrift)
+	t.Run("ControllerRestart", o.testControllerRestart)
+	t.Run("Mobility", o.testMobility)
+}
+
+// testReachability: every pair in the same VN pings, on the same NVE and
+// across NVEs; no pair across blue and red does, even where both VNs use
+// the same IP (the answer then comes from the sender's own VN).
+func (o *overlay) testReachability(t *testing.T) {
+	var names []string
+	for _, ts := range tenantSpecs {
+		if ts.vn == "blue" || ts.vn == "red" {
+			names = append(names, ts.name)
+		}
+	}
+	type cell struct {
+		ok  bool
+		err error
+	}
+	res := make(map[[2]string]cell)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 6)
+	for _, a := range names {
+		for _, b := range names {
+			if a == b {
+				continue
+			}
+			wg.Add(1)
+			go func(a, b string) {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				ta, tb := o.tenants[a], o.tenants[b]
+				var c cell
+				switch {
+				case ta.vn == tb.vn:
+					_, c.err = o.expectReach(a, tb.ip, 5*time.Second)
+					c.ok = c.err == nil
+				case o.owner(ta.vn, tb.ip) != "":
+					// The same IP exists in a's VN: a must reach that
+					// tenant, never b.
+					_, c.err = o.expectReach(a, tb.ip, 5*time.Second)
+					c.ok = false
+					if n, _ := o.l.Neighbor(o.ctx, a, tb.ip); strings.Contains(n, tb.mac) {
+						c.ok = true
+						c.err = fmt.Errorf("%s resolved %s to %s's MAC across VNs: %s", a, tb.ip, b, n)
+					}
+				default:
+					r, err := o.l.Ping(o.ctx, a, tb.ip, 2)
+					c.err = err
+					c.ok = err == nil && r.Received > 0
+					if c.ok {
+						c.err = fmt.Errorf("%s (%s) reached %s (%s) across VNs: %v", a, ta.vn, b, tb.vn, r)
+					}
+				}
+				mu.Lock()
+				res[[2]string{a, b}] = c
+				mu.Unlock()
+			}(a, b)
+		}
+	}
+	wg.Wait()
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "reachability (row pings column's IP and gets that tenant's answer):\n%-10s", "")
+	for _, b := range names {
+		fmt.Fprintf(&sb, " %-14s", b+"/"+o.tenants[b].vn)
+	}
+	sb.WriteString("\n")
+	for _, a := range names {
+		fmt.Fprintf(&sb, "%-10s", a+"/"+o.tenants[a].vn)
+		for _, b := range names {
+			mark := "-"
+			if a != b {
+				mark = "no"
+				if res[[2]string{a, b}].ok {
+					mark = "YES"
+				}
+			}
+			fmt.Fprintf(&sb, " %-14s", mark)
+		}
+		sb.WriteString("\n")
+	}
+	t.Log(sb.String())
+	for _, a := range names {
+		for _, b := range names {
+			if a == b {
+				continue
+			}
+			c := res[[2]string{a, b}]
+			same := o.tenants[a].vn == o.tenants[b].vn
+			if c.ok != same {
+				t.Errorf("%s -> %s: reachable=%v, want %v: %v", a, b, c.ok, same, c.err)
+			} else if same && c.err != nil {
+				t.Errorf("%s -> %s: %v", a, b, c.err)
+			}
+		}
+	}
+}
+
+// startUnderlayCaptures captures with the same filter on every
+// hypervisor's underlay link (fabric side).
+func (o *overlay) startUnderlayCaptures(t *testing.T, filter func(hv *lab.Hypervisor) string) map[int]*lab.Capture {
+	t.Helper()
+	caps := map[int]*lab.Capture{}
+	for _, hv := range o.l.Hypervisors() {
+		c, err := o.l.StartCapture(o.ctx, o.l.UnderlayPoint(hv.Index), filter(hv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		caps[hv.Index] = c
+	}
+	return caps
+}
+
+func stopCaptures(t *testing.T, caps map[int]*lab.Capture) map[int][]string {
+	t.Helper()
+	out := map[int][]string{}
+	for i, c := range caps {
+		p, err := c.Stop()
+		if err != nil {
+			t.Error(err)
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// testARPSuppression: a tenant resolving a known neighbour on another NVE
+// gets its answer from its own NVE; no encapsulated ARP crosses the
+// underlay.
+func (o *overlay) testARPSuppression(t *testing.T) {
+	caps := o.startUnderlayCaptures(t, func(*lab.Hypervisor) string {
+		return lab.UnderlayFilter("vxlan", 0, 0x0806, false)
+	})
+	pairs := [][2]string{{"b1", "b3"}, {"b3", "b4"}, {"r1", "r2"}}
+	for _, p := range pairs {
+		if err := o.l.FlushNeighbors(o.ctx, p[0]); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := o.l.Neighbor(o.ctx, p[0], o.tenants[p[1]].ip); strings.Contains(n, "lladdr") {
+			t.Fatalf("%s still has a neighbour entry after flush: %s", p[0], n)
+		}
+		if _, err := o.expectReach(p[0], o.tenants[p[1]].ip, 5*time.Second); err != nil {
+			t.Error(err)
+		}
+	}
+	for hv, pkts := range stopCaptures(t, caps) {
+		if len(pkts) != 0 {
+			t.Errorf("encapsulated ARP on hv%d's underlay while resolving known neighbours:\n%s", hv, strings.Join(pkts, "\n"))
+		}
+	}
+}
+
+// testBroadcastScope: a broadcast of red (on hv1 and hv2) reaches hv2 and
+// never hv3; one of blue reaches hv2 and hv3. Inside the NVEs it reaches
+// only tenants of the same VN. ARP for an address nobody has is flooded
+// the same way.
+func (o *overlay) testBroadcastScope(t *testing.T) {
+	type want struct{ hv2, hv3 bool }
+	cases := []struct {
+		from    string
+		vni     uint32
+		want    want
+		sameVN  string // a tenant of from's VN on another NVE: must see it
+		otherVN string // a tenant of another VN on from's NVE: must not
+	}{
+		{"r1", 1002, want{hv2: true, hv3: false}, "r2", "b2"},
+		{"b1", 1001, want{hv2: true, hv3: true}, "b4", "r1"},
+	}
+	for _, c := range cases {
+		t.Run(c.from, func(t *testing.T) {
+			from := o.tenants[c.from]
+			for _, kind := range []struct {
+				name      string
+				etherType uint16
+				send      func() error
+			}{
+				{"icmp-broadcast", 0x0800, func() error {
+					_, err := o.l.Exec(o.ctx, c.from, "ping", "-b", "-n", "-q", "-c", "3", "-i", "0.2", "-W", "1", "192.0.2.255")
+					if err != nil && !strings.Contains(err.Error(), "exit status 1") {
+						return err
+					}
+					return nil
+				}},
+				{"arp-unknown", 0x0806, func() error {
+					_, err := o.l.Ping(o.ctx, c.from, "192.0.2.99", 1)
+					return err
+				}},
+			} {
+				caps := o.startUnderlayCaptures(t, func(hv *lab.Hypervisor) string {
+					return "dst host " + hv.UnderlayIP.String() + " and " + lab.UnderlayFilter("vxlan", c.vni, kind.etherType, true)
+				})
+				seen, err := o.l.StartCapture(o.ctx, o.l.TenantPoint(c.sameVN), "ether src "+from.mac+" and ether broadcast")
+				if err != nil {
+					t.Fatal(err)
+				}
+				notSeen, err := o.l.StartCapture(o.ctx, o.l.TenantPoint(c.otherVN), "ether src "+from.mac)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := kind.send(); err != nil {
+					t.Fatal(err)
+				}
+				got := stopCaptures(t, caps)
+				s, _ := seen.Stop()
+				ns, _ := notSeen.Stop()
+				for hv, w := range map[int]bool{2: c.want.hv2, 3: c.want.hv3} {
+					if w && len(got[hv]) == 0 {
+						t.Errorf("%s %s from %s did not reach hv%d", from.vn, kind.name, c.from, hv)
+					}
+					if !w && len(got[hv]) != 0 {
+						t.Errorf("%s %s from %s reached hv%d, which hosts no %s port:\n%s", from.vn, kind.name, c.from, hv, from.vn, strings.Join(got[hv], "\n"))
+					}
+				}
+				if len(got[1]) != 0 {
+					t.Errorf("%s %s from %s came back to its own NVE hv1:\n%s", from.vn, kind.name, c.from, strings.Join(got[1], "\n"))
+				}
+				if len(s) == 0 {
+					t.Errorf("%s %s from %s did not reach %s (same VN, other NVE)", from.vn, kind.name, c.from, c.sameVN)
+				}
+				if len(ns) != 0 {
+					t.Errorf("%s %s from %s reached %s of another VN:\n%s", from.vn, kind.name, c.from, c.otherVN, strings.Join(ns, "\n"))
+				}
+			}
+		})
+	}
+}
+
+// testOtherEncaps: the GENEVE and GRE VNs carry traffic with their own
+// encapsulation and VNI, and reuse blue's IPs without crossing into it.
+func (o *overlay) testOtherEncaps(t *testing.T) {
+	for _, c := range []struct{ vn, a, b string }{{"green", "g1", "g2"}, {"gold", "o1", "o2"}} {
+		t.Run(o.vns[c.vn].encap, func(t *testing.T) {
+			v := o.vns[c.vn]
+			ta, tb := o.tenants[c.a], o.tenants[c.b]
+			capt, err := o.l.StartCapture(o.ctx, o.l.UnderlayPoint(ta.hv), lab.UnderlayFilter(v.encap, v.vni, 0x0800, false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := o.expectReach(c.a, tb.ip, 10*time.Second); err != nil {
+				t.Error(err)
+			}
+			r, err := o.l.Ping(o.ctx, c.a, tb.ip, 3)
+			if err != nil || r.Lost() != 0 {
+				t.Errorf("%s -> %s over %s: %v %v", c.a, c.b, v.encap, r, err)
+			}
+			pkts, err := capt.Stop()
+			if err != nil {
+				t.Error(err)
+			}
+			if len(pkts) < 6 {
+				t.Errorf("%d %s packets with VNI %d on hv%d's underlay, want >= 6 (3 requests, 3 replies):\n%s",
+					len(pkts), v.encap, v.vni, ta.hv, strings.Join(pkts, "\n"))
+			}
+		})
+	}
+}
+
+// testTCP: an iperf3 TCP transfer with full 1500-byte tenant frames across
+// NVEs succeeds (the underlay carries frames larger than 1500 bytes).
+func (o *overlay) testTCP(t *testing.T) {
+	big, err := o.l.StartCapture(o.ctx, o.l.UnderlayPoint(1), "greater 1540 and "+lab.UnderlayFilter("vxlan", 1001, 0x0800, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := o.l.Iperf(o.ctx, "b1", "b3", 3*time.Second)
+	pkts, _ := big.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("iperf3 b1 (hv1) -> b3 (hv2) through nva's pipeline: %v", r)
+	if r.Bytes < 10<<20 {
+		t.Errorf("TCP transfer moved only %d bytes", r.Bytes)
+	}
+	if len(pkts) == 0 {
+		t.Errorf("no encapsulated frame over 1540 bytes on the underlay: tenants did not use their 1500-byte MTU")
+	}
+}
+
+// testFlowDrift: nva's flows deleted behind its back on one NVE come back
+// and traffic recovers.
+func (o *overlay) testFlowDrift(t *testing.T) {
+	before := o.nvaFlows(2)
+	if len(before) == 0 {
+		t.Fatal("no nva flows on hv2")
+	}
+	if _, err := o.l.Ofctl(o.ctx, 2, "del-flows", lab.IntegrationBridge, nvaCookieMatch); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(o.nvaFlows(2)); n != 0 {
+		t.Fatalf("%d nva flows left after del-flows", n)
+	}
+	start := time.Now()
+	err := lab.WaitFor(o.ctx, 90*time.Second, 250*time.Millisecond, func() (bool, error) {
+		return slices.Equal(o.nvaFlows(2), before), nil
+	})
+	if err != nil {
+		after := o.nvaFlows(2)
+		t.Fatalf("hv2's flows not restored (%d of %d back): %v", len(after), len(before), err)
+	}
+	t.Logf("%d flows deleted on hv2 restored in %v", len(before), time.Since(start).Round(time.Millisecond))
+	if _, err := o.expectReach("b1", o.tenants["b3"].ip, 10*time.Second); err != nil {
+		t.Error(err)
+	}
+}
+
+// testTunnelPortDrift: a tunnel port deleted by hand in OVSDB comes back.
+func (o *overlay) testTunnelPortDrift(t *testing.T) {
+	if o.manualBridges {
+		t.Skip("nva does not manage OVSDB yet (br-int was prepared by hand): tunnel ports are not nva's to restore")
+	}
+	port := lab.TunnelPorts["vxlan"]
+	if _, err := o.l.Vsctl(o.ctx, 2, "del-port", lab.IntegrationBridge, port); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err := lab.WaitFor(o.ctx, 60*time.Second, 250*time.Millisecond, func() (bool, error) {
+		_, err := o.l.OFPort(o.ctx, 2, port)
+		return err == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("%s not restored on hv2: %v", port, err)
+	}
+	t.Logf("%s restored on hv2 in %v", port, time.Since(start).Round(time.Millisecond))
+	if _, err := o.expectReach("b1", o.tenants["b3"].ip, 30*time.Second); err != nil {
+		t.Error(err)
+	}
+}
+
+// testControllerRestart: a 50 packets/s ping across NVEs loses nothing
+// while nva is stopped, started again and reconciles; the flows are the
+// same afterwards.
+func (o *overlay) testControllerRestart(t *testing.T) {
+	var before [][]string
+	for i := 1; i <= 3; i++ {
+		before = append(before, o.nvaFlows(i))
+	}
+	const pps, seconds = 50, 14
+	s, err := o.l.StartPingStream("b1", o.tenants["b4"].ip, time.Second/pps, pps*seconds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if err := o.nva.Stop(); err != nil {
+		t.Error(err)
+	}
+	time.Sleep(3 * time.Second)
+	restart := time.Now()
+	if err := o.nva.Start(o.ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("nva healthy %v after restart", time.Since(restart).Round(time.Millisecond))
+	r, err := s.Wait(o.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("continuous ping b1 -> b4 across the restart: %v", r)
+	if r.Transmitted != pps*seconds || r.Lost() != 0 {
+		t.Errorf("ping across controller restart: %v; want %d sent, 0 lost\n%s", r, pps*seconds, strings.Join(r.Unanswered(), "\n"))
+	}
+	// After reconciling, the NVEs hold the same flows as before.
+	err = lab.WaitFor(o.ctx, 30*time.Second, 250*time.Millisecond, func() (bool, error) {
+		for i := 1; i <= 3; i++ {
+			if !slices.Equal(o.nvaFlows(i), before[i-1]) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		for i := 1; i <= 3; i++ {
+			t.Errorf("hv%d flows after restart differ: %s", i, diffLines(before[i-1], o.nvaFlows(i)))
+		}
+	}
+}
+
+// diffLines summarizes the lines only in a and only in b.
+func diffLines(a, b []string) string {
+	in := func(s []string, x string) bool { return slices.Contains(s, x) }
+	var onlyA, onlyB []string
+	for _, x := range a {
+		if !in(b, x) {
+			onlyA = append(onlyA, "- "+x)
+		}
+	}
+	for _, x := range b {
+		if !in(a, x) {
+			onlyB = append(onlyB, "+ "+x)
+		}
+	}
+	sort.Strings(onlyA)
+	sort.Strings(onlyB)
+	return strings.Join(append(onlyA, onlyB...), "\n")
+}
+
+// testMobility: b3 moves from hv2 to hv3 (its port is PATCHed to the new
+// NVE and interface); connectivity from b1 (hv1) and b4 (hv3) returns. The
+// time from the write to the first successful ping is printed.
+func (o *overlay) testMobility(t *testing.T) {
+	const name = "b3"
+	ts := o.tenants[name]
+	if err := o.l.MoveTenant(o.ctx, name, 3); err != nil {
+		t.Fatal(err)
+	}
+	if o.manualBridges {
+		_, _ = o.l.Vsctl(o.ctx, 2, "--if-exists", "del-port", lab.IntegrationBridge, "vm-"+name)
+		if _, err := o.l.AttachTenant(o.ctx, name, lab.IntegrationBridge); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	if _, err := o.nva.Client.Do(o.ctx, http.MethodPatch, lab.Realized("/api/v1/ports/"+name, realizeTimeout),
+		map[string]any{"nve": "hv3", "interface": "vm-" + name}, nil); err != nil {
+		t.Fatal(err)
+	}
+	realized := time.Since(start)
+	d, err := o.expectReach("b1", ts.ip, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := realized + d
+	t.Logf("mobility: %s moved hv2 -> hv3; PATCH realized in %v, first ping b1 -> %s answered %v after the write",
+		name, realized.Round(time.Millisecond), name, total.Round(time.Millisecond))
+	fmt.Printf("mobility: time from PATCH to first successful ping: %v\n", total.Round(time.Millisecond))
+	ts.hv = 3
+	o.tenants[name] = ts
+	for _, peer := range []string{"b2", "b4"} {
+		if _, err := o.expectReach(peer, ts.ip, 10*time.Second); err != nil {
+			t.Error(err)
+		}
+	}
+	// hv2 keeps no port of b3 and no flow for its MAC.
+	for _, f := range o.nvaFlows(2) {
+		if strings.Contains(f, ts.mac) {
+			t.Errorf("hv2 still has a flow for %s's MAC after the move: %s", name, f)
+		}
+	}
+}
