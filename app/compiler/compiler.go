@@ -32,7 +32,9 @@
 //     answered in the switch and sent back out of the ingress VAP. An IPv6
 //     neighbor solicitation (with a source link-layer option) for a known
 //     address gets a solicited+override advertisement built the same way
-//     (nd_reserved, nd_options_type: OVS 2.11+ ERICOXM fields); profiles
+//     (nd_reserved, nd_options_type: OVS 2.11+ ERICOXM experimenter
+//     fields; the target link-layer address is set in table nd_advert,
+//     since OVS allows setting nd_tll only where the match says NA); profiles
 //     without that capability send such NS to the controller. Requests a
 //     port makes for its own address (gratuitous ARP), ARP probes, DAD NS
 //     from :: and NS without a source link-layer option are not answered
@@ -285,7 +287,7 @@ func (c *compiler) vns() []*vnState {
 
 func (c *compiler) build() {
 	vns := c.vns()
-	for _, t := range []string{pipeline.Classify, pipeline.PortSecurity, pipeline.Neighbor, pipeline.L2Forward, pipeline.Reply} {
+	for _, t := range []string{pipeline.Classify, pipeline.PortSecurity, pipeline.Neighbor, pipeline.NDAdvert, pipeline.L2Forward, pipeline.Reply} {
 		c.add(flow.Flow{Table: t, Priority: PrioDrop})
 	}
 	for _, st := range vns {
@@ -461,7 +463,10 @@ func (c *compiler) neighbor(st *vnState) {
 			f := flow.Flow{Table: pipeline.Neighbor, Priority: PrioAnswer,
 				Match: flow.M(meta, ip6, icmp6, ns, flow.Exact(flow.NDTarget, flow.IP(a)))}
 			if c.prof.NDInSwitch {
-				f.Actions, f.Goto = ndAdvert(mac, a), pipeline.Reply
+				f.Actions, f.Goto = ndAdvert(mac, a), pipeline.NDAdvert
+				c.add(flow.Flow{Table: pipeline.NDAdvert, Priority: PrioNormal,
+					Match:   flow.M(meta, ip6, icmp6, flow.Exact(flow.ICMPv6Type, flow.U8(136)), flow.Exact(flow.NDTarget, flow.IP(a))),
+					Actions: []flow.Action{flow.SetField{Field: flow.NDTLL, Value: flow.MAC(mac)}}, Goto: pipeline.Reply})
 			} else {
 				f.Actions = []flow.Action{flow.Output{Port: flow.PortController, MaxLen: 0xffff}}
 			}
@@ -488,19 +493,22 @@ func arpReply(mac net.HardwareAddr, ip netip.Addr) []flow.Action {
 }
 
 // ndAdvert turns a neighbor solicitation for ip (with a source link-layer
-// option) into the solicited advertisement "ip is at mac": the option
-// becomes a target link-layer option carrying mac, the type becomes 136,
-// the flags S and O, and the addresses are swapped. OVS updates the ICMPv6
-// checksum; the hop limit stays 255.
+// option) into the solicited advertisement "ip is at mac", in two steps
+// because OVS accepts set_field nd_tll only in a flow that matches
+// icmpv6_type=136: here the addresses are swapped, the type becomes 136,
+// the flags S and O, and the source link-layer option becomes a target
+// link-layer option; the nd_advert table then writes mac into it. OVS
+// updates the ICMPv6 checksum; the hop limit stays 255. Verified on OVS
+// 3.1's userspace datapath: the kernel of the soliciting host accepts the
+// advertisement (TestRealOVSAnswersARPAndND).
 func ndAdvert(mac net.HardwareAddr, ip netip.Addr) []flow.Action {
 	return []flow.Action{
 		flow.Move{Src: flow.EthSrc, Dst: flow.EthDst, Bits: 48},
 		flow.SetField{Field: flow.EthSrc, Value: flow.MAC(mac)},
 		flow.Move{Src: flow.IPv6Src, Dst: flow.IPv6Dst, Bits: 128},
 		flow.SetField{Field: flow.IPv6Src, Value: flow.IP(ip)},
-		flow.SetField{Field: flow.NDSLL, Value: flow.MAC(mac)},
-		flow.SetField{Field: flow.NDOptionsType, Value: flow.U8(2)},
 		flow.SetField{Field: flow.ICMPv6Type, Value: flow.U8(136)},
+		flow.SetField{Field: flow.NDOptionsType, Value: flow.U8(2)},
 		flow.SetField{Field: flow.NDReserved, Value: flow.U32(NDReservedSO)},
 	}
 }

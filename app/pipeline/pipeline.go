@@ -26,6 +26,10 @@ const (
 	// Neighbor answers ARP requests and IPv6 neighbor solicitations for
 	// addresses known in the VN, and applies the VN's unknown-target policy.
 	Neighbor = "neighbor"
+	// NDAdvert completes a neighbor advertisement Neighbor turned a
+	// solicitation into: it sets the target link-layer address, which OVS
+	// only allows in a flow that matches icmpv6_type=136.
+	NDAdvert = "nd_advert"
 	// L2Forward forwards by destination MAC within the VN: local VAP,
 	// tunnel to the remote NVE, or the VN's BUM group.
 	L2Forward = "l2_forward"
@@ -177,10 +181,17 @@ func OVS() Profile {
 				Match: []string{flow.InPort, flow.Metadata, flow.EthType, flow.ARPOp, flow.ARPSPA, flow.ARPTPA,
 					flow.IPProto, flow.IPv6Src, flow.ICMPv6Type, flow.ICMPv6Code, flow.NDTarget, flow.NDSLL},
 				Set: []string{flow.EthSrc, flow.EthDst, flow.ARPOp, flow.ARPSHA, flow.ARPTHA, flow.ARPSPA, flow.ARPTPA,
-					flow.ICMPv6Type, flow.NDSLL, flow.NDOptionsType, flow.NDReserved, flow.IPv6Src, flow.IPv6Dst},
+					flow.ICMPv6Type, flow.NDOptionsType, flow.NDReserved, flow.IPv6Src, flow.IPv6Dst},
 				Read:   []string{flow.EthSrc, flow.ARPSHA, flow.ARPSPA, flow.IPv6Src},
-				Goto:   []string{L2Forward, Reply},
+				Goto:   []string{NDAdvert, L2Forward, Reply},
 				Output: true, // CONTROLLER, for profiles/fallbacks that punt
+			},
+			{
+				Name: NDAdvert, Number: 25,
+				Doc:   "neighbor advertisement built by neighbor -> target link-layer address of the known target",
+				Match: []string{flow.Metadata, flow.EthType, flow.IPProto, flow.ICMPv6Type, flow.NDTarget},
+				Set:   []string{flow.NDTLL},
+				Goto:  []string{Reply},
 			},
 			{
 				Name: L2Forward, Number: 30,

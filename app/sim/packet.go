@@ -157,6 +157,9 @@ func NeighborSolicitation(inPort uint32, srcMAC, src, target string) Packet {
 	p.Fields[flow.ICMPv6Code] = flow.U8(0)
 	p.Fields[flow.NDTarget] = ip(target)
 	p.Fields[flow.NDReserved] = flow.U32(0)
+	// As in OVS's flow key, an ND packet has both link-layer address
+	// fields; the one its message type does not carry is zero.
+	p.Fields[flow.NDTLL] = mac("00:00:00:00:00:00")
 	if netip.MustParseAddr(src).IsUnspecified() {
 		p.Fields[flow.NDSLL] = mac("00:00:00:00:00:00")
 		p.Fields[flow.NDOptionsType] = flow.U8(0)

@@ -278,7 +278,7 @@ func TestNeighborSolicitationAnsweredInSwitch(t *testing.T) {
 		flow.EthSrc: "02:00:00:00:06:02", flow.EthDst: s1mac,
 		flow.IPv6Src: "2001:db8:6::2", flow.IPv6Dst: "fe80::1",
 		flow.ICMPv6Type: "136", flow.NDTarget: "2001:db8:6::2",
-		flow.NDSLL: "02:00:00:00:06:02", flow.NDOptionsType: "2", flow.NDReserved: "0x60000000",
+		flow.NDTLL: "02:00:00:00:06:02", flow.NDOptionsType: "2", flow.NDReserved: "0x60000000",
 	} {
 		wantField(t, o, f, v)
 	}
@@ -286,7 +286,7 @@ func TestNeighborSolicitationAnsweredInSwitch(t *testing.T) {
 	r = hv1.run(t, sim.NeighborSolicitation(s3, "02:00:00:00:06:03", "2001:db8:6::3", "fe80::2").Tagged(20))
 	wantPorts(t, r, s3)
 	wantField(t, r.Outputs[0], flow.VlanVID, "0x1014")
-	wantField(t, r.Outputs[0], flow.NDSLL, "02:00:00:00:06:02")
+	wantField(t, r.Outputs[0], flow.NDTLL, "02:00:00:00:06:02")
 	// Unknown targets are flooded (policy flood): s3 and the GRE tunnel.
 	r = hv1.run(t, sim.NeighborSolicitation(s1, s1mac, "fe80::1", "2001:db8:6::99"))
 	wantPorts(t, r, s3, scenario.TunnelOFPort(model.EncapGRE))
