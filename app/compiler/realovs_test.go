@@ -123,7 +123,10 @@ func TestRealOVSAnswersARPAndND(t *testing.T) {
 		t.Fatalf("installed %d nva flows, want %d:\n%s", n, len(r.Flows), installed)
 	}
 
-	ten := func(args ...string) string { t.Helper(); return sh("ip", append([]string{"netns", "exec", tenNS}, args...)...) }
+	ten := func(args ...string) string {
+		t.Helper()
+		return sh("ip", append([]string{"netns", "exec", tenNS}, args...)...)
+	}
 	ten("ip", "link", "set", "lo", "up")
 	ten("ip", "link", "set", "eth0", "address", tenMAC)
 	ten("ip", "link", "set", "eth0", "up")

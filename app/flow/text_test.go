@@ -23,7 +23,9 @@ func TestFormatFlowNamesAndNumbers(t *testing.T) {
 	if got := f.String(); got != want {
 		t.Errorf("named:\n got %s\nwant %s", got, want)
 	}
-	num := func(n string) (uint8, bool) { return map[string]uint8{"classify": 0, "port_security": 10}[n], n == "classify" || n == "port_security" }
+	num := func(n string) (uint8, bool) {
+		return map[string]uint8{"classify": 0, "port_security": 10}[n], n == "classify" || n == "port_security"
+	}
 	got, err := FormatFlow(f, TextOptions{TableNumber: num, Cookie: true})
 	if err != nil {
 		t.Fatal(err)
