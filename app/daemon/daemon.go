@@ -166,7 +166,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		OpenFlowAddr: cfg.OpenFlowAdvertise,
 		Bootstrap:    bootstrap,
 		InMemory:     cfg.InMemory,
-		Logger:       cfg.Logger.With("component", "store"),
+		Logger:       cfg.Logger,
 		ApplyTimeout: cfg.ApplyTimeout,
 		HTTPClient:   cfg.HTTPClient,
 	})

@@ -33,7 +33,7 @@ type apiError struct {
 func (e *apiError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.body.Message)
-	if e.body.Field != "" && !strings.Contains(e.body.Message, e.body.Field) {
+	if e.body.Field != "" {
 		fmt.Fprintf(&b, " (field %s)", e.body.Field)
 	}
 	if len(e.body.Blocking) > 0 && !strings.Contains(e.body.Message, e.body.Blocking[0]) {

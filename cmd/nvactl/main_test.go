@@ -1,0 +1,282 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/store"
+	"github.com/nva-project/nva/web"
+)
+
+// server runs the real REST API over a real in-memory store.
+func server(t *testing.T, opts ...func(*web.Options)) (*httptest.Server, *store.Store) {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{NodeID: "n1", InMemory: true, Bootstrap: true, RaftAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for !st.IsLeader() {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	o := web.Options{Backend: st, NodeID: "n1"}
+	for _, f := range opts {
+		f(&o)
+	}
+	srv, err := web.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	return ts, st
+}
+
+type cli struct {
+	t   *testing.T
+	env map[string]string
+}
+
+// run executes nvactl and returns exit code, stdout and stderr.
+func (c cli) run(args ...string) (int, string, string) {
+	c.t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb, func(k string) (string, bool) { v, ok := c.env[k]; return v, ok })
+	return code, out.String(), errb.String()
+}
+
+// ok runs nvactl and fails the test on a non-zero exit.
+func (c cli) ok(args ...string) string {
+	c.t.Helper()
+	code, out, errs := c.run(args...)
+	if code != 0 {
+		c.t.Fatalf("nvactl %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+func (c cli) fails(wantInErr string, args ...string) string {
+	c.t.Helper()
+	code, out, errs := c.run(args...)
+	if code == 0 {
+		c.t.Fatalf("nvactl %s succeeded, want failure; stdout %s", strings.Join(args, " "), out)
+	}
+	if !strings.Contains(errs, wantInErr) {
+		c.t.Errorf("nvactl %s: stderr %q, want it to contain %q", strings.Join(args, " "), errs, wantInErr)
+	}
+	return errs
+}
+
+func fieldsOf(line string) []string { return strings.Fields(line) }
+
+// row finds the table row whose first column is name.
+func row(t *testing.T, table, name string) []string {
+	t.Helper()
+	for _, l := range strings.Split(table, "\n") {
+		if f := fieldsOf(l); len(f) > 0 && f[0] == name {
+			return f
+		}
+	}
+	t.Fatalf("no row %q in:\n%s", name, table)
+	return nil
+}
+
+func TestVNCommands(t *testing.T) {
+	ts, st := server(t)
+	c := cli{t, map[string]string{"NVA_SERVER": ts.URL}}
+
+	out := c.ok("vn", "create", "blue", "--vni", "100", "--encap", "geneve", "--tenant", "acme")
+	if r := row(t, out, "blue"); r[1] != "100" || r[3] != "geneve" || r[5] != "acme" {
+		t.Errorf("create output row %v", r)
+	}
+	c.ok("vn", "create", "red") // VNI allocated
+	if vn := st.Snapshot().VNs["red"]; vn == nil || vn.VNI == 0 {
+		t.Fatalf("red not stored with an allocated VNI: %+v", vn)
+	}
+
+	out = c.ok("vn", "list")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || fieldsOf(lines[0])[0] != "NAME" || fieldsOf(lines[1])[0] != "blue" || fieldsOf(lines[2])[0] != "red" {
+		t.Errorf("vn list:\n%s", out)
+	}
+	out = c.ok("vn", "list", "--tenant", "acme")
+	if strings.Contains(out, "red") || !strings.Contains(out, "blue") {
+		t.Errorf("vn list --tenant acme:\n%s", out)
+	}
+
+	var l struct{ Items []model.VN }
+	if err := json.Unmarshal([]byte(c.ok("vn", "list", "-o", "json")), &l); err != nil || len(l.Items) != 2 {
+		t.Errorf("vn list -o json: %v %+v", err, l)
+	}
+	var vn model.VN
+	if err := json.Unmarshal([]byte(c.ok("vn", "get", "blue", "-o", "json", "--consistent")), &vn); err != nil || vn.VNI != 100 || vn.Encap != "geneve" {
+		t.Errorf("vn get -o json: %v %+v", err, vn)
+	}
+
+	// update sends only the flags given.
+	c.ok("vn", "update", "blue", "--mtu", "1450", "--bum", "multicast", "--bum-group", "239.1.1.1")
+	got := st.Snapshot().VNs["blue"]
+	if got.MTU != 1450 || got.BUM.Mode != "multicast" || got.BUM.Group != "239.1.1.1" || got.VNI != 100 || got.Tenant != "acme" || got.Encap != "geneve" {
+		t.Errorf("after update: %+v", got)
+	}
+	c.fails("nothing to update", "vn", "update", "blue")
+
+	out = c.ok("vn", "delete", "red")
+	if !strings.Contains(out, "vn red deleted") {
+		t.Errorf("delete output %q", out)
+	}
+	if _, ok := st.Snapshot().VNs["red"]; ok {
+		t.Error("red still stored")
+	}
+}
+
+func TestNVEAndPortCommands(t *testing.T) {
+	ts, st := server(t)
+	c := cli{t, map[string]string{"NVA_SERVER": ts.URL}}
+	c.ok("vn", "create", "blue", "--vni", "100")
+	out := c.ok("nve", "create", "hv1", "--underlay-ip", "192.0.2.1", "--ovsdb", "unix:/run/openvswitch/db.sock", "--datapath-type", "netdev")
+	if r := row(t, out, "hv1"); r[1] != "ovs" || r[2] != "192.0.2.1" || len(r[3]) != 16 || r[4] != "br-int" {
+		t.Errorf("nve create row %v", r)
+	}
+	c.ok("nve", "create", "hv2", "--underlay-ip", "192.0.2.2,192.0.2.22", "--ovsdb", "tcp:192.0.2.2:6640")
+	if n := st.Snapshot().NVEs["hv2"]; n == nil || len(n.UnderlayIPs) != 2 {
+		t.Fatalf("hv2 = %+v", n)
+	}
+	c.ok("port", "create", "p1", "--vn", "blue", "--nve", "hv1", "--interface", "veth1", "--mac", "02:00:00:00:00:01", "--ip", "10.0.0.1")
+	c.ok("port", "create", "p2", "--vn", "blue", "--nve", "hv2", "--interface", "veth2", "--mac", "02:00:00:00:00:02", "--ip", "10.0.0.2", "--ip", "2001:db8::2", "--vlan", "10")
+	p2 := st.Snapshot().Ports["p2"]
+	if p2 == nil || strings.Join(p2.IPs, ",") != "10.0.0.2,2001:db8::2" || p2.VLAN != 10 {
+		t.Fatalf("p2 = %+v", p2)
+	}
+	out = c.ok("port", "list", "--nve", "hv2")
+	if strings.Contains(out, "p1") || row(t, out, "p2")[5] != "10.0.0.2,2001:db8::2" {
+		t.Errorf("port list --nve hv2:\n%s", out)
+	}
+	c.ok("port", "update", "p2", "--ip", "10.0.0.20")
+	if p := st.Snapshot().Ports["p2"]; strings.Join(p.IPs, ",") != "10.0.0.20" || p.VLAN != 10 || p.MAC != "02:00:00:00:00:02" {
+		t.Errorf("after port update: %+v", p)
+	}
+	c.ok("nve", "update", "hv1", "--bridge", "br-nva")
+	if n := st.Snapshot().NVEs["hv1"]; n.Bridge != "br-nva" || n.DatapathType != "netdev" {
+		t.Errorf("after nve update: %+v", n)
+	}
+	out = c.ok("nve", "get", "hv1")
+	if row(t, out, "hv1")[4] != "br-nva" {
+		t.Errorf("nve get:\n%s", out)
+	}
+
+	// API errors print the message and field and exit non-zero.
+	errs := c.fails("field vn", "port", "create", "p3", "--vn", "green", "--nve", "hv1", "--interface", "v3", "--mac", "02:00:00:00:00:03")
+	if !strings.Contains(errs, "422") {
+		t.Errorf("reference error lacks the status: %s", errs)
+	}
+	c.fails("p1", "vn", "delete", "blue")                                 // 409 naming the port in the way
+	c.fails("409", "port", "create", "p9", "--vn", "blue", "--nve", "hv2", "--interface", "v9", "--mac", "02:00:00:00:00:01")
+	c.fails("not found", "port", "get", "nope")
+	c.fails("mtu", "vn", "update", "blue", "--mtu", "5")
+	c.fails("field tenant", "vn", "update", "blue", "--tenant", "bad name!")
+	if vn := st.Snapshot().VNs["blue"]; vn.Tenant != "" || vn.MTU != 0 {
+		t.Errorf("rejected updates changed blue: %+v", vn)
+	}
+	c.ok("port", "delete", "p1")
+	c.ok("port", "rm", "p2")
+	c.ok("vn", "delete", "blue")
+	if s := st.Snapshot(); len(s.VNs)+len(s.Ports) != 0 {
+		t.Errorf("left: %d VNs, %d ports", len(s.VNs), len(s.Ports))
+	}
+}
+
+func TestClusterCommands(t *testing.T) {
+	ts, _ := server(t)
+	c := cli{t, nil}
+	out := c.ok("cluster", "status", "--server", ts.URL)
+	if !strings.Contains(out, "leader: n1") || row(t, out, "n1*")[1] != "leader" {
+		t.Errorf("cluster status:\n%s", out)
+	}
+	var cv web.ClusterView
+	if err := json.Unmarshal([]byte(c.ok("cluster", "status", "--server", ts.URL, "-o", "json")), &cv); err != nil || cv.Leader != "n1" {
+		t.Errorf("cluster status -o json: %v %+v", err, cv)
+	}
+
+	n2, err := store.Open(context.Background(), store.Config{NodeID: "n2", InMemory: true, RaftAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n2.Close() })
+	c.fails("raft_addr", "cluster", "join", "n2", "--server", ts.URL)
+	c.ok("cluster", "join", "n2", "--raft-addr", n2.RaftAddr(), "--server", ts.URL)
+	out = c.ok("cluster", "status", "--server", ts.URL)
+	if r := row(t, out, "n2"); r[2] != "true" || r[len(r)-1] != "-" && !strings.Contains(out, n2.RaftAddr()) {
+		t.Errorf("after join:\n%s", out)
+	}
+	c.ok("cluster", "remove", "n2", "--server", ts.URL)
+	out = c.ok("cluster", "status", "--server", ts.URL)
+	if strings.Contains(out, "n2") {
+		t.Errorf("after remove:\n%s", out)
+	}
+}
+
+type slowRealizer struct{}
+
+func (slowRealizer) WaitRealized(ctx context.Context, index uint64) ([]string, error) {
+	<-ctx.Done()
+	return []string{"hv9"}, ctx.Err()
+}
+
+func TestWaitRealizedFlag(t *testing.T) {
+	ts, st := server(t, func(o *web.Options) { o.Realizer = slowRealizer{} })
+	c := cli{t, map[string]string{"NVA_SERVER": ts.URL}}
+	c.ok("vn", "create", "blue")
+	errs := c.fails("hv9", "vn", "create", "red", "--wait-realized", "--wait-timeout", "100ms")
+	if !strings.Contains(errs, "not_realized") || !strings.Contains(errs, "504") {
+		t.Errorf("wait-realized timeout error: %s", errs)
+	}
+	// The write was committed even though it was not realized in time.
+	if _, ok := st.Snapshot().VNs["red"]; !ok {
+		t.Error("red not committed")
+	}
+}
+
+func TestClientErrors(t *testing.T) {
+	c := cli{t, map[string]string{"NVA_SERVER": "http://127.0.0.1:1"}}
+	c.fails("127.0.0.1:1", "vn", "list")
+	c.fails("--output", "vn", "list", "-o", "yaml")
+	c.fails("--server", "vn", "list", "--server", "ftp://x")
+	c.fails("accepts 1 arg", "vn", "get")
+	c.fails("unknown flag", "vn", "create", "x", "--colour", "red")
+}
+
+// noLeader fails writes as a store without quorum does.
+type noLeader struct{ *store.Store }
+
+func (noLeader) CreateVN(ctx context.Context, id string, v model.VN) (*model.VN, error) {
+	return nil, store.ErrNoLeader
+}
+
+func TestRetriesWhileNoLeader(t *testing.T) {
+	_, st := server(t)
+	srv, err := web.New(web.Options{Backend: noLeader{st}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nl := httptest.NewServer(srv)
+	defer nl.Close()
+	var slept int
+	a := &app{g: globals{server: nl.URL, timeout: time.Second}}
+	cl := a.client()
+	cl.sleep = func(ctx context.Context, d time.Duration) error { slept++; return nil }
+	_, err = cl.do(context.Background(), "POST", "/api/v1/vns", nil, map[string]any{"name": "x"})
+	if err == nil || !strings.Contains(err.Error(), "503") || slept != 3 {
+		t.Errorf("err %v after %d retries, want 503 after 3", err, slept)
+	}
+}
