@@ -14,6 +14,7 @@ import (
 	"github.com/nva-project/nva/app/compiler/scenario"
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/pipeline"
+	"github.com/nva-project/nva/app/sim"
 )
 
 // TestRealOVSAnswersARPAndND installs one NVE's compiled flows in a real
@@ -112,8 +113,12 @@ func TestRealOVSAnswersARPAndND(t *testing.T) {
 		t.Fatal(err)
 	}
 	ff, gf := filepath.Join(dir, "flows.txt"), filepath.Join(dir, "groups.txt")
-	os.WriteFile(ff, []byte(flows), 0o644)
-	os.WriteFile(gf, []byte(flow.FormatGroups(r.Groups)), 0o644)
+	if err := os.WriteFile(ff, []byte(flows), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(gf, []byte(flow.FormatGroups(r.Groups)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	mgmt := "unix:" + filepath.Join(dir, "br-int.mgmt")
 	sh("ovs-ofctl", "-O", "OpenFlow13", "del-flows", mgmt)
 	sh("ovs-ofctl", "-O", "OpenFlow13", "add-groups", mgmt, gf)
@@ -153,5 +158,36 @@ func TestRealOVSAnswersARPAndND(t *testing.T) {
 	if got := neigh("-6", "2001:db8:42::2"); !strings.Contains(got, remoteMAC) {
 		t.Errorf("NS for a known remote address: neighbor entry %q, want lladdr %s\n%s", got,
 			remoteMAC, sh("ovs-ofctl", "-O", "OpenFlow13", "dump-flows", mgmt))
+	}
+
+	// The same packets through the simulator and ofproto/trace: both drop,
+	// or both send something out.
+	sw, err := sim.New(prof, r.Flows, r.Groups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := d.OFPort("hv1", ovsIf)
+	for name, p := range map[string]sim.Packet{
+		"known ARP":        sim.ARPRequest(in, tenMAC, "198.19.42.1", "198.19.42.2"),
+		"spoofed ARP":      sim.ARPRequest(in, tenMAC, "198.19.42.9", "198.19.42.2"),
+		"spoofed MAC":      sim.IPv4(in, "02:00:00:00:0a:09", remoteMAC, "198.19.42.1", "198.19.42.2"),
+		"tagged on access": sim.IPv4(in, tenMAC, remoteMAC, "198.19.42.1", "198.19.42.2").Tagged(3),
+		"known NS":         sim.NeighborSolicitation(in, tenMAC, "2001:db8:42::1", "2001:db8:42::2"),
+		"unknown unicast":  sim.IPv4(in, tenMAC, "02:00:00:00:0a:77", "198.19.42.1", "198.19.42.7"),
+		"foreign tunnel":   sim.IPv4(0, remoteMAC, tenMAC, "198.19.42.2", "198.19.42.1").FromTunnel(scenario.TunnelOFPort("vxlan"), 4242, "198.18.0.9"),
+		"tunnel to local":  sim.IPv4(0, remoteMAC, tenMAC, "198.19.42.2", "198.19.42.1").FromTunnel(scenario.TunnelOFPort("vxlan"), 4242, "198.18.0.2"),
+		"tunnel wrong VNI": sim.IPv4(0, remoteMAC, tenMAC, "198.19.42.2", "198.19.42.1").FromTunnel(scenario.TunnelOFPort("vxlan"), 4243, "198.18.0.2"),
+	} {
+		res := sw.Run(p)
+		tr := run(ovsEnv, "ovs-appctl", "ofproto/trace", "br-int", p.TraceFlow())
+		i := strings.LastIndex(tr, "Datapath actions:")
+		if i < 0 {
+			t.Errorf("%s: no datapath actions in trace:\n%s", name, tr)
+			continue
+		}
+		acts := strings.TrimSpace(strings.SplitN(tr[i+len("Datapath actions:"):], "\n", 2)[0])
+		if (acts == "drop") != res.Dropped() {
+			t.Errorf("%s: OVS datapath actions %q but simulator dropped=%v\nsim:\n%sovs:\n%s", name, acts, res.Dropped(), res.TraceText(), tr)
+		}
 	}
 }

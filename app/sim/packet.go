@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/nva-project/nva/app/flow"
@@ -181,4 +182,43 @@ func (p Packet) FromTunnel(tunnelPort uint32, vni uint64, tunSrc string) Packet 
 	c := p.With(flow.TunID, flow.U64(vni)).With(flow.TunIPv4Src, ip(tunSrc)).With(flow.InPort, flow.U32(tunnelPort))
 	c.InPort = tunnelPort
 	return c
+}
+
+// TraceFlow renders the packet as the flow argument of
+// `ovs-appctl ofproto/trace BRIDGE FLOW`, so that the same packet can be
+// traced through a real switch: in_port, the Ethernet, VLAN (as dl_vlan),
+// ARP, IP, ICMPv6/ND and tunnel fields it has. Pipeline state (metadata,
+// registers), unset tunnel fields and absent (zero) ND link-layer
+// options are left out.
+func (p Packet) TraceFlow() string {
+	skip := map[string]bool{flow.Metadata: true, flow.Reg0: true, flow.Reg1: true, flow.Reg2: true, flow.Reg3: true,
+		flow.VlanVID: true, flow.InPort: true, flow.NDReserved: true, flow.NDOptionsType: true}
+	names := make([]string, 0, len(p.Fields))
+	for k := range p.Fields {
+		if !skip[k] {
+			names = append(names, k)
+		}
+	}
+	sort.Slice(names, func(i, j int) bool { return flow.FieldOrder(names[i]) < flow.FieldOrder(names[j]) })
+	parts := []string{"in_port=" + flow.FormatValue(flow.InPort, flow.U32(p.InPort))}
+	if v := p.Fields[flow.VlanVID]; len(v) == 2 && v[0]&0x10 != 0 {
+		parts = append(parts, "dl_vlan="+strconv.Itoa(int(v[0]&0x0f)<<8|int(v[1])))
+	}
+	for _, n := range names {
+		v := p.Fields[n]
+		if (n == flow.TunID || n == flow.TunIPv4Src || n == flow.TunIPv4Dst || n == flow.NDSLL || n == flow.NDTLL) && allZero(v) {
+			continue
+		}
+		parts = append(parts, n+"="+flow.FormatValue(n, v))
+	}
+	return strings.Join(parts, ",")
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }
