@@ -25,6 +25,7 @@ const (
 	CodeTooLarge         = "payload_too_large"
 	CodeUnsupportedMedia = "unsupported_media_type"
 	CodeNoLeader         = "no_leader"
+	CodeUnavailable      = "unavailable" // 503: the node is shutting down
 	CodeTimeout          = "timeout"
 	CodeNotRealized      = "not_realized"
 	CodeNotImplemented   = "not_implemented"
@@ -98,6 +99,11 @@ func toAPIError(err error) *APIError {
 		errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		e := newAPIError(http.StatusServiceUnavailable, CodeNoLeader, "",
 			"no cluster leader is available; retry the request: %v", err)
+		e.retryAfter = "1"
+		return e
+	case errors.Is(err, store.ErrClosed), errors.Is(err, raft.ErrRaftShutdown):
+		e := newAPIError(http.StatusServiceUnavailable, CodeUnavailable, "",
+			"this node is shutting down; retry on another member: %v", err)
 		e.retryAfter = "1"
 		return e
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, raft.ErrEnqueueTimeout):

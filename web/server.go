@@ -274,7 +274,11 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			d := s.now().Sub(start)
 			s.requests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()
 			s.latency.WithLabelValues(route, r.Method).Observe(d.Seconds())
-			s.log.Debug("http request", "method", r.Method, "path", r.URL.Path, "route", route,
+			level := slog.LevelDebug
+			if code >= 500 {
+				level = slog.LevelWarn
+			}
+			s.log.Log(r.Context(), level, "http request", "method", r.Method, "path", r.URL.Path, "route", route,
 				"status", code, "duration", d, "request_id", ri.id, "remote", r.RemoteAddr)
 		}()
 		if ri.id == "" {

@@ -180,7 +180,7 @@ func TestNVEAndPortCommands(t *testing.T) {
 	if !strings.Contains(errs, "422") {
 		t.Errorf("reference error lacks the status: %s", errs)
 	}
-	c.fails("p1", "vn", "delete", "blue")                                 // 409 naming the port in the way
+	c.fails("p1", "vn", "delete", "blue") // 409 naming the port in the way
 	c.fails("409", "port", "create", "p9", "--vn", "blue", "--nve", "hv2", "--interface", "v9", "--mac", "02:00:00:00:00:01")
 	c.fails("not found", "port", "get", "nope")
 	c.fails("mtu", "vn", "update", "blue", "--mtu", "5")
