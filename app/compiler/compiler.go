@@ -213,6 +213,7 @@ func (c *compiler) vns() []*vnState {
 		}
 		macs := map[string]string{}
 		ips := map[netip.Addr]string{}
+		usedIfVN := map[uint32]string{} // ofport -> port name, within this VN
 		for _, p := range s.PortsIn(name) {
 			mac := p.HardwareAddr()
 			if len(mac) != 6 {
@@ -238,7 +239,13 @@ func (c *compiler) vns() []*vnState {
 				c.warn("port %s: interface %s VLAN %d already attached as port %s; skipped", p.Name, p.Interface, p.VLAN, o)
 				continue
 			}
+			if o, dup := usedIfVN[ofp]; dup {
+				// The reply table identifies a VAP by (in_port, VN).
+				c.warn("port %s: interface %s already attached to VN %s as port %s (another VLAN); one VAP per interface and VN; skipped", p.Name, p.Interface, name, o)
+				continue
+			}
 			usedVAP[key] = p.Name
+			usedIfVN[ofp] = p.Name
 			var addrs []netip.Addr
 			for _, a := range p.Addrs() {
 				if o, dup := ips[a]; dup && o != p.Name {
