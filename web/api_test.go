@@ -249,6 +249,8 @@ func TestErrors(t *testing.T) {
 		{"patch malformed", "PATCH", "/api/v1/vns/blue", `{`, nil, 400, CodeBadRequest, "", ""},
 		{"bad wait", "POST", "/api/v1/vns?wait=forever", `{"name":"x"}`, nil, 400, CodeBadRequest, "wait", ""},
 		{"bad timeout", "POST", "/api/v1/vns?wait=realized&timeout=soon", `{"name":"x"}`, nil, 400, CodeBadRequest, "timeout", ""},
+		{"huge timeout", "POST", "/api/v1/vns?wait=realized&timeout=24h", `{"name":"x"}`, nil, 400, CodeBadRequest, "timeout", ""},
+		{"array body", "POST", "/api/v1/vns", `[{"name":"x"}]`, nil, 400, CodeBadRequest, "", ""},
 		{"bad consistent", "GET", "/api/v1/vns?consistent=maybe", ``, nil, 400, CodeBadRequest, "consistent", ""},
 		{"join unknown field", "POST", "/api/v1/cluster/join", `{"id":"n2","raft_addr":"127.0.0.1:1","x":1}`, nil, 400, CodeBadRequest, "x", ""},
 

@@ -126,6 +126,8 @@ func decodeError(err error) *APIError {
 	switch {
 	case errors.As(err, &se):
 		return badRequest("", "malformed JSON at byte %d: %v", se.Offset, se)
+	case errors.As(err, &te) && te.Field == "":
+		return badRequest("", "request body must be a JSON object, not a JSON %s", te.Value)
 	case errors.As(err, &te):
 		f := te.Field
 		return badRequest(f, "field %q: cannot use JSON %s as %s", f, te.Value, te.Type)

@@ -31,6 +31,9 @@ const RevisionHeader = "X-Revision"
 // DefaultWaitTimeout bounds ?wait=realized when no ?timeout= is given.
 const DefaultWaitTimeout = 10 * time.Second
 
+// MaxWaitTimeout is the largest ?timeout= accepted.
+const MaxWaitTimeout = 10 * time.Minute
+
 // Options configures a Server. Backend is required; the rest is optional.
 type Options struct {
 	Backend Backend
@@ -330,8 +333,8 @@ func (s *Server) waitOpts(r *http.Request) (wait bool, timeout time.Duration, er
 			}
 			d = time.Duration(n * float64(time.Second))
 		}
-		if d <= 0 {
-			return false, 0, badRequest("timeout", "timeout must be positive")
+		if d <= 0 || d > MaxWaitTimeout {
+			return false, 0, badRequest("timeout", "timeout must be positive and at most %s", MaxWaitTimeout)
 		}
 		timeout = d
 	}
