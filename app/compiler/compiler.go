@@ -194,7 +194,27 @@ func (c *compiler) vns() []*vnState {
 	s := c.in.Snapshot
 	var out []*vnState
 	usedVAP := map[[2]uint32]string{} // (ofport, vlan) -> port name
-	for _, name := range s.VNsOn(c.in.NVE) {
+	// One pass over the ports: the VNs this NVE hosts, and their ports.
+	hosted := map[string]bool{}
+	byVN := map[string][]*model.Port{}
+	for _, p := range s.Ports {
+		if p.NVE == c.in.NVE {
+			hosted[p.VN] = true
+		}
+	}
+	for _, p := range s.Ports {
+		if hosted[p.VN] {
+			byVN[p.VN] = append(byVN[p.VN], p)
+		}
+	}
+	names := make([]string, 0, len(hosted))
+	for n := range hosted {
+		names = append(names, n)
+		ps := byVN[n]
+		sort.Slice(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name })
+	}
+	sort.Strings(names)
+	for _, name := range names {
 		vn, ok := s.VNs[name]
 		if !ok {
 			c.warn("VN %s: referenced by ports but not in the snapshot; skipped", name)
@@ -214,7 +234,11 @@ func (c *compiler) vns() []*vnState {
 		macs := map[string]string{}
 		ips := map[netip.Addr]string{}
 		usedIfVN := map[uint32]string{} // ofport -> port name, within this VN
-		for _, p := range s.PortsIn(name) {
+		nveSet := map[string]bool{}
+		for _, p := range byVN[name] {
+			nveSet[p.NVE] = true
+		}
+		for _, p := range byVN[name] {
 			mac := p.HardwareAddr()
 			if len(mac) != 6 {
 				c.warn("port %s: invalid MAC %q; skipped", p.Name, p.MAC)
@@ -262,7 +286,12 @@ func (c *compiler) vns() []*vnState {
 			continue
 		}
 		st.tunnel, st.hasTun = c.in.Tunnels[vn.Encap]
-		for _, nveName := range s.NVEsHosting(name) {
+		nves := make([]string, 0, len(nveSet))
+		for n := range nveSet {
+			nves = append(nves, n)
+		}
+		sort.Strings(nves)
+		for _, nveName := range nves {
 			if nveName == c.in.NVE {
 				continue
 			}

@@ -180,3 +180,32 @@ func TestTunnelPortName(t *testing.T) {
 		t.Error("flood group IDs collide")
 	}
 }
+
+// BenchmarkCompileLargeDomain compiles one NVE of a domain with 100 NVEs,
+// 200 VNs and 4000 ports, where the NVE hosts 10 VNs.
+func BenchmarkCompileLargeDomain(b *testing.B) {
+	d := scenario.New()
+	for n := 0; n < 100; n++ {
+		d.NVE(fmt.Sprintf("hv%d", n), fmt.Sprintf("198.18.%d.%d", n/200, 1+n%200))
+	}
+	for v := 0; v < 200; v++ {
+		d.VN(fmt.Sprintf("vn%d", v), uint32(1000+v))
+	}
+	for i := 0; i < 4000; i++ {
+		v, n := i%200, (i/200+i)%100
+		d.Port(fmt.Sprintf("p%d", i), fmt.Sprintf("vn%d", v), fmt.Sprintf("hv%d", n), fmt.Sprintf("tap%d", i),
+			fmt.Sprintf("02:00:00:%02x:%02x:%02x", i>>16&0xff, i>>8&0xff, i&0xff), 0, fmt.Sprintf("10.%d.%d.%d", v/250, v%250, 1+i/200))
+	}
+	in := d.Input("hv0")
+	prof := pipeline.OVS()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r, err := compiler.Compile(in, prof)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i == 0 {
+			b.ReportMetric(float64(len(r.Flows)), "flows")
+		}
+	}
+}

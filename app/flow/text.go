@@ -63,7 +63,10 @@ func hexBytes(v []byte) string {
 // FormatMatch renders a match as comma-separated field=value[/mask] in
 // canonical field order ("" for match-all).
 func FormatMatch(m Match) string {
-	c := M(m...)
+	c := m
+	if !canonical(m) {
+		c = M(m...)
+	}
 	parts := make([]string, 0, len(c))
 	for _, f := range c {
 		s := f.Field + "=" + FormatValue(f.Field, f.Value)
@@ -77,6 +80,18 @@ func FormatMatch(m Match) string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, ",")
+}
+
+func canonical(m Match) bool {
+	for i := range m {
+		if m[i].Mask != nil && allOnes(m[i].Mask) {
+			return false
+		}
+		if i > 0 && FieldOrder(m[i-1].Field) > FieldOrder(m[i].Field) {
+			return false
+		}
+	}
+	return true
 }
 
 func formatPort(p uint32) string {
