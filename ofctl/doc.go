@@ -1,0 +1,30 @@
+// Package ofctl owns nva's OpenFlow southbound: the daemon component that
+// listens for NVE switches (through ofctl/conn), maps each switch's
+// datapath ID to the NVE with that ID in the store, compiles that NVE's
+// desired flows and groups (app/compiler) and keeps the switch equal to
+// them by reconciliation (ofctl/reconcile, ofctl/codec):
+//
+//   - on (re)connect: read the switch's flows (only those carrying nva's
+//     cookie tag) and groups, diff, send the minimal adds, modifies and
+//     deletes, then a barrier. A switch is never cleared: flows that are
+//     already right are not touched, so traffic keeps flowing across
+//     controller restarts.
+//   - on every store change: recompile only the NVEs the change affects
+//     (those hosting a changed VN or port before or after the change, and
+//     the peers of a changed NVE) and send only the difference; also on
+//     port-status events, since OpenFlow port numbers come from the
+//     switch's own port table (interfaces by name, tunnel ports by
+//     compiler.TunnelPortName), so no OVSDB is needed.
+//   - periodically (Config.AuditInterval): re-read the installed state and
+//     repair drift.
+//
+// Changes that remove and add state at once (a port moving, a VN changing
+// encapsulation) are sent in an ONF bundle so the switch applies them
+// atomically; pure additions are sent as plain messages.
+//
+// Realization: for every NVE the southbound tracks the store revision whose
+// state the switch last acknowledged with a barrier (or a bundle commit);
+// WaitRealized waits until every connected NVE affected by the changes up
+// to a revision has caught up. A switch whose datapath ID no NVE claims
+// stays connected, is reported as unclaimed, and is never written to.
+package ofctl

@@ -1,0 +1,73 @@
+package ofctl
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the southbound's Prometheus collectors. They exist (and
+// count) whether or not RegisterMetrics was called.
+type metrics struct {
+	flowMods    *prometheus.CounterVec
+	groupMods   *prometheus.CounterVec
+	errors      *prometheus.CounterVec
+	reconcile   *prometheus.HistogramVec
+	connected   prometheus.Gauge
+	unclaimed   prometheus.Gauge
+	repairs     prometheus.Counter
+	bundles     prometheus.Counter
+	syncs       *prometheus.CounterVec
+	allCollects []prometheus.Collector
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		flowMods: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "nva", Subsystem: "southbound", Name: "flow_mods_total",
+			Help: "OpenFlow flow-mod messages sent to NVEs, by operation (add, modify, replace, delete).",
+		}, []string{"op"}),
+		groupMods: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "nva", Subsystem: "southbound", Name: "group_mods_total",
+			Help: "OpenFlow group-mod messages sent to NVEs, by operation (add, modify, delete).",
+		}, []string{"op"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "nva", Subsystem: "southbound", Name: "errors_total",
+			Help: "Southbound errors, by kind (openflow: OFPT_ERROR from a switch; read, compile, encode, apply: a failed reconciliation step).",
+		}, []string{"kind"}),
+		reconcile: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "nva", Subsystem: "southbound", Name: "reconcile_duration_seconds",
+			Help:    "Time to reconcile one NVE (compile, optionally read installed state, diff, send, barrier), by trigger.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"trigger"}),
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "nva", Subsystem: "southbound", Name: "connected_switches",
+			Help: "OpenFlow switches connected (claimed by an NVE or not).",
+		}),
+		unclaimed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "nva", Subsystem: "southbound", Name: "unclaimed_switches",
+			Help: "Connected OpenFlow switches whose datapath ID no NVE claims.",
+		}),
+		repairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "nva", Subsystem: "southbound", Name: "audit_repairs_total",
+			Help: "Flow and group changes sent by audits to repair drift on a switch.",
+		}),
+		bundles: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "nva", Subsystem: "southbound", Name: "bundles_total",
+			Help: "Atomic bundles committed.",
+		}),
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "nva", Subsystem: "southbound", Name: "reconciles_total",
+			Help: "NVE reconciliations, by result (ok, error, noop).",
+		}, []string{"result"}),
+	}
+	m.allCollects = []prometheus.Collector{m.flowMods, m.groupMods, m.errors, m.reconcile, m.connected, m.unclaimed, m.repairs, m.bundles, m.syncs}
+	return m
+}
+
+// RegisterMetrics registers the southbound's metrics (the daemon's
+// MetricsComponent interface).
+func (s *Southbound) RegisterMetrics(reg prometheus.Registerer) error {
+	for _, c := range s.m.allCollects {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,533 @@
+package ofctl
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/app/pipeline"
+	"github.com/nva-project/nva/ofctl/codec"
+	"github.com/nva-project/nva/ofctl/conn"
+	"github.com/nva-project/nva/ofctl/reconcile"
+	"github.com/nva-project/nva/store"
+)
+
+// Defaults.
+const (
+	DefaultListenAddr    = ":6653"
+	DefaultAuditInterval = 10 * time.Second
+	DefaultOpTimeout     = 30 * time.Second
+	DefaultRetryInterval = 2 * time.Second
+)
+
+// Ticker is the part of *time.Ticker the southbound uses, so tests can
+// drive audits by hand.
+type Ticker interface {
+	C() <-chan time.Time
+	Stop()
+}
+
+type realTicker struct{ t *time.Ticker }
+
+func (r realTicker) C() <-chan time.Time { return r.t.C }
+func (r realTicker) Stop()               { r.t.Stop() }
+
+// Config configures the southbound.
+type Config struct {
+	// ListenAddr is where switches connect: "host:port", "tcp:host:port"
+	// or "unix:/path" (DefaultListenAddr if empty; port 0 picks one, see
+	// Addr).
+	ListenAddr string
+	// TLS, when set, requires TLS on every switch connection.
+	TLS *tls.Config
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// AuditInterval is how often installed state is re-read and drift
+	// repaired (DefaultAuditInterval if 0; negative disables audits).
+	AuditInterval time.Duration
+	// Profile is the switch profile NVEs are compiled for (pipeline.OVS()
+	// if its Name is empty). Nicira extensions are encoded only when the
+	// profile allows them.
+	Profile pipeline.Profile
+	// Conn tunes the connection layer (keepalive, timeouts). Its
+	// OnPortStatus and OnError callbacks, if set, are called in addition
+	// to the southbound's own.
+	Conn conn.Options
+	// Generation goes into every flow cookie (see flow.MakeCookie).
+	Generation uint16
+	// OpTimeout bounds one reconciliation's switch I/O (DefaultOpTimeout
+	// if 0).
+	OpTimeout time.Duration
+	// RetryInterval is the delay before a failed reconciliation is retried
+	// (DefaultRetryInterval if 0).
+	RetryInterval time.Duration
+	// PortNumbers, if set, supplies OpenFlow port numbers by interface name
+	// for an NVE (e.g. from OVSDB); they override the switch's port table.
+	PortNumbers func(nve string) map[string]uint32
+	// NewTicker creates the audit ticker (time.NewTicker if nil).
+	NewTicker func(d time.Duration) Ticker
+	// Now is the clock for status timestamps (time.Now if nil).
+	Now func() time.Time
+}
+
+// source is what the southbound needs from the store.
+type source interface {
+	SnapshotAndWatch(ctx context.Context) (*model.Snapshot, <-chan store.Event)
+	Snapshot() *model.Snapshot
+}
+
+// Southbound is the OpenFlow southbound component. Create it with New,
+// start it with Start; it implements the daemon's Component and
+// MetricsComponent interfaces and the web server's Realizer, FlowReporter
+// and StatusReporter.
+type Southbound struct {
+	cfg   Config
+	log   *slog.Logger
+	prof  pipeline.Profile
+	codec *codec.Codec
+	diff  reconcile.Options
+	m     *metrics
+
+	src    source
+	ln     *conn.Listener
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	refreshMu sync.Mutex // serializes refresh
+
+	mu       sync.Mutex
+	started  bool
+	snap     *model.Snapshot
+	seen     uint64        // store revision of snap
+	changed  chan struct{} // closed and replaced whenever realization state changes
+	switches map[uint64]*worker
+	nves     map[string]*nveState
+}
+
+// nveState is the southbound's record of one NVE, guarded by
+// Southbound.mu.
+type nveState struct {
+	sync      string // SyncInSync, SyncPending, SyncError, SyncDisconnected
+	lastErr   string
+	lastErrAt time.Time
+	errCount  uint64
+	lastSync  time.Time
+	realized  uint64
+	pending   []uint64 // unrealized store revisions that affect it, ascending
+	flowMods  uint64
+	groupMods uint64
+	lastPlan  string
+	warnings  []string
+}
+
+// Sync states.
+const (
+	SyncInSync       = "in_sync"
+	SyncPending      = "pending"
+	SyncError        = "error"
+	SyncDisconnected = "disconnected"
+	SyncUnclaimed    = "unclaimed"
+)
+
+// New returns a southbound with cfg's defaults applied. It does nothing
+// until Start.
+func New(cfg Config) *Southbound {
+	if cfg.ListenAddr == "" {
+		cfg.ListenAddr = DefaultListenAddr
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.AuditInterval == 0 {
+		cfg.AuditInterval = DefaultAuditInterval
+	}
+	if cfg.Profile.Name == "" {
+		cfg.Profile = pipeline.OVS()
+	}
+	if cfg.OpTimeout <= 0 {
+		cfg.OpTimeout = DefaultOpTimeout
+	}
+	if cfg.RetryInterval <= 0 {
+		cfg.RetryInterval = DefaultRetryInterval
+	}
+	if cfg.NewTicker == nil {
+		cfg.NewTicker = func(d time.Duration) Ticker { return realTicker{time.NewTicker(d)} }
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Conn.Logger == nil {
+		cfg.Conn.Logger = cfg.Logger
+	}
+	s := &Southbound{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "ofctl"),
+		prof:     cfg.Profile,
+		codec:    codec.New(codec.Options{AllowNicira: cfg.Profile.Extensions}),
+		diff:     reconcile.Options{OwnsGroup: ownsGroup},
+		m:        newMetrics(),
+		changed:  make(chan struct{}),
+		switches: map[uint64]*worker{},
+		nves:     map[string]*nveState{},
+	}
+	return s
+}
+
+// ownsGroup: nva's group IDs are the compiler's FloodGroupID range (a
+// 24-bit VNI shifted left by one, plus one bit). Groups outside it belong
+// to someone else and are never deleted.
+func ownsGroup(id uint32) bool { return id <= 0x1ffffff }
+
+// Start opens the OpenFlow listener and starts following the store. It
+// does not block; everything stops when ctx ends or Close is called.
+func (s *Southbound) Start(ctx context.Context, st *store.Store) error {
+	if st == nil {
+		return errors.New("ofctl: nil store")
+	}
+	return s.start(ctx, st)
+}
+
+func (s *Southbound) start(ctx context.Context, src source) error {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return errors.New("ofctl: already started")
+	}
+	s.started = true
+	s.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(ctx)
+	s.ctx, s.cancel, s.src = ctx, cancel, src
+	snap, events := src.SnapshotAndWatch(ctx)
+	s.mu.Lock()
+	s.snap, s.seen = snap, snap.Revision
+	s.mu.Unlock()
+
+	opts := s.cfg.Conn
+	userPS, userErr := opts.OnPortStatus, opts.OnError
+	opts.OnPortStatus = func(sw *conn.Switch, ev conn.PortEvent) {
+		s.onPortStatus(sw, ev)
+		if userPS != nil {
+			userPS(sw, ev)
+		}
+	}
+	opts.OnError = func(sw *conn.Switch, e *conn.OFError) {
+		s.m.errors.WithLabelValues("openflow").Inc()
+		if userErr != nil {
+			userErr(sw, e)
+		}
+	}
+	ln, err := conn.Listen(ctx, s.cfg.ListenAddr, s.cfg.TLS, s, opts)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("ofctl: %w", err)
+	}
+	s.ln = ln
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.watchLoop(ctx, events) }()
+	if s.cfg.AuditInterval > 0 {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.auditLoop(ctx) }()
+	}
+	s.log.Info("openflow southbound started", "addr", ln.Addr().String(), "profile", s.prof.Name, "audit_interval", s.cfg.AuditInterval)
+	return nil
+}
+
+// Addr is the listener's bound address (nil before Start).
+func (s *Southbound) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Close stops the listener, the store watch and every switch connection,
+// and waits for them. Flows stay on the switches.
+func (s *Southbound) Close() error {
+	if s.cancel == nil {
+		return nil
+	}
+	s.cancel()
+	if s.ln != nil {
+		s.ln.Close()
+		<-s.ln.Done()
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// watchLoop follows the store: every batch of events triggers a refresh
+// (snapshot diff, affected NVEs, kicks). A reset re-subscribes.
+func (s *Southbound) watchLoop(ctx context.Context, events <-chan store.Event) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok || ev.Kind == store.KindReset {
+				if ctx.Err() != nil {
+					return
+				}
+				if !ok {
+					// The store closed the watch; back off before
+					// re-subscribing so a closed store doesn't spin.
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(time.Second):
+					}
+				}
+				var snap *model.Snapshot
+				snap, events = s.src.SnapshotAndWatch(ctx)
+				s.refreshTo(snap, "store reset")
+				continue
+			}
+			// Coalesce whatever else is queued.
+		drain:
+			for {
+				select {
+				case ev2, ok := <-events:
+					if !ok || ev2.Kind == store.KindReset {
+						break drain
+					}
+				default:
+					break drain
+				}
+			}
+			s.refresh("store change")
+		}
+	}
+}
+
+// refresh takes the store's current snapshot and applies it.
+func (s *Southbound) refresh(reason string) {
+	s.refreshTo(s.src.Snapshot(), reason)
+}
+
+// refreshTo makes snap current: computes the NVEs the difference affects,
+// records the revision as pending for the connected ones, re-evaluates
+// which switch belongs to which NVE, and kicks the workers concerned.
+func (s *Southbound) refreshTo(snap *model.Snapshot, reason string) {
+	if snap == nil {
+		return
+	}
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if snap.Revision < s.seen {
+		return
+	}
+	old := s.snap
+	affected := affectedNVEs(old, snap)
+	s.snap, s.seen = snap, snap.Revision
+	for _, w := range s.switches {
+		name := claimant(snap, w.dpid)
+		if name != w.nve {
+			s.log.Info("switch claim changed", "dpid", fmt.Sprintf("%016x", w.dpid), "from", w.nve, "to", name)
+			if w.nve != "" {
+				s.state(w.nve).sync = SyncDisconnected
+				s.state(w.nve).pending = nil
+			}
+			w.nve = name
+			w.full = true
+			if name != "" {
+				affected[name] = true
+			}
+		}
+		if w.nve != "" && affected[w.nve] {
+			st := s.state(w.nve)
+			st.addPending(snap.Revision)
+			if st.sync == SyncInSync {
+				st.sync = SyncPending
+			}
+			w.kickLocked(reason)
+		}
+	}
+	s.updateGaugesLocked()
+	s.broadcastLocked()
+}
+
+func (st *nveState) addPending(rev uint64) {
+	if n := len(st.pending); n > 0 && st.pending[n-1] >= rev {
+		return
+	}
+	st.pending = append(st.pending, rev)
+	if len(st.pending) > 1024 {
+		// Collapsing to the oldest is conservative: the NVE stays a
+		// laggard for every revision from there on until it catches up.
+		st.pending = st.pending[:1]
+	}
+}
+
+func (s *Southbound) state(name string) *nveState {
+	st, ok := s.nves[name]
+	if !ok {
+		st = &nveState{sync: SyncDisconnected}
+		s.nves[name] = st
+	}
+	return st
+}
+
+func (s *Southbound) broadcastLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *Southbound) updateGaugesLocked() {
+	var un int
+	for _, w := range s.switches {
+		if w.nve == "" {
+			un++
+		}
+	}
+	s.m.connected.Set(float64(len(s.switches)))
+	s.m.unclaimed.Set(float64(un))
+}
+
+// claimant is the NVE whose datapath ID is dpid ("" if none; the first by
+// name if several claim it).
+func claimant(snap *model.Snapshot, dpid uint64) string {
+	if snap == nil {
+		return ""
+	}
+	for _, n := range snap.SortedNVEs() {
+		if n.DPID() == dpid && dpid != 0 {
+			return n.Name
+		}
+	}
+	return ""
+}
+
+// affectedNVEs lists the NVEs whose compiled state may differ between two
+// snapshots: for a changed port, the NVEs hosting its VN before or after
+// (and its own NVE before and after); for a changed VN, the NVEs hosting
+// it; for a changed NVE, itself and every NVE sharing a VN with it (its
+// underlay IPs are in their tunnel flows). Objects are compared by
+// identity: the store replaces an object when it changes.
+func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
+	out := map[string]bool{}
+	if old == nil {
+		for n := range cur.NVEs {
+			out[n] = true
+		}
+		return out
+	}
+	hosting := func(vn string) {
+		for _, n := range old.NVEsHosting(vn) {
+			out[n] = true
+		}
+		for _, n := range cur.NVEsHosting(vn) {
+			out[n] = true
+		}
+	}
+	for name, p := range cur.Ports {
+		if op := old.Ports[name]; op != p {
+			out[p.NVE] = true
+			hosting(p.VN)
+			if op != nil {
+				out[op.NVE] = true
+				hosting(op.VN)
+			}
+		}
+	}
+	for name, op := range old.Ports {
+		if _, ok := cur.Ports[name]; !ok {
+			out[op.NVE] = true
+			hosting(op.VN)
+		}
+	}
+	for name, v := range cur.VNs {
+		if old.VNs[name] != v {
+			hosting(name)
+		}
+	}
+	for name := range old.VNs {
+		if _, ok := cur.VNs[name]; !ok {
+			hosting(name)
+		}
+	}
+	peers := func(snap *model.Snapshot, nve string) {
+		for _, vn := range snap.VNsOn(nve) {
+			hosting(vn)
+		}
+	}
+	for name, n := range cur.NVEs {
+		if old.NVEs[name] != n {
+			out[name] = true
+			peers(old, name)
+			peers(cur, name)
+		}
+	}
+	for name := range old.NVEs {
+		if _, ok := cur.NVEs[name]; !ok {
+			out[name] = true
+			peers(old, name)
+		}
+	}
+	return out
+}
+
+// auditLoop kicks every claimed switch for a full re-read on each tick.
+func (s *Southbound) auditLoop(ctx context.Context) {
+	t := s.cfg.NewTicker(s.cfg.AuditInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			s.Audit()
+		}
+	}
+}
+
+// Audit makes every connected, claimed switch re-read its installed state
+// and repair any drift now (the audit ticker calls it).
+func (s *Southbound) Audit() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range s.switches {
+		if w.nve != "" {
+			w.full = true
+			w.audit = true
+			w.kickLocked("audit")
+		}
+	}
+}
+
+func (s *Southbound) onPortStatus(sw *conn.Switch, ev conn.PortEvent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w := s.switches[sw.DPID()]; w != nil && w.sw == sw && w.nve != "" {
+		w.kickLocked("port " + ev.Reason.String() + " " + ev.Port.Name)
+	}
+}
+
+// Unclaimed lists the connected switches no NVE claims.
+func (s *Southbound) Unclaimed() []UnclaimedSwitch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []UnclaimedSwitch
+	for _, w := range s.switches {
+		if w.nve == "" {
+			out = append(out, UnclaimedSwitch{DatapathID: model.FormatDatapathID(w.dpid), Remote: w.sw.RemoteAddr().String()})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].DatapathID < out[j].DatapathID })
+	return out
+}
+
+// UnclaimedSwitch is a connected switch whose datapath ID no NVE has.
+type UnclaimedSwitch struct {
+	DatapathID string `json:"datapath_id"`
+	Remote     string `json:"remote"`
+}

@@ -1,0 +1,435 @@
+package ofctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"antrea.io/libOpenflow/openflow13"
+	"antrea.io/libOpenflow/util"
+
+	"github.com/nva-project/nva/app/compiler"
+	"github.com/nva-project/nva/app/flow"
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/ofctl/codec"
+	"github.com/nva-project/nva/ofctl/conn"
+	"github.com/nva-project/nva/ofctl/reconcile"
+)
+
+// worker reconciles one connected switch. Fields marked (mu) are guarded
+// by Southbound.mu; the rest belong to the worker goroutine.
+type worker struct {
+	sw   *conn.Switch
+	dpid uint64
+	kick chan struct{} // capacity 1: kicks coalesce
+
+	nve     string // (mu) claimed NVE, "" when unclaimed
+	full    bool   // (mu) re-read installed state before diffing
+	audit   bool   // (mu) this run is an audit (drift repairs are counted)
+	trigger string // (mu) why the next run happens
+
+	have            bool // installed* reflect the switch
+	haveFor         string
+	installed       []flow.Flow
+	installedGroups []flow.GroupEntry
+}
+
+func (w *worker) kickLocked(reason string) {
+	if w.trigger == "" {
+		w.trigger = reason
+	}
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// SwitchConnected implements conn.Handler: it registers the switch and
+// runs its worker until the connection ends.
+func (s *Southbound) SwitchConnected(sw *conn.Switch) {
+	dpid := sw.DPID()
+	w := &worker{sw: sw, dpid: dpid, kick: make(chan struct{}, 1), full: true}
+	s.mu.Lock()
+	prev := s.switches[dpid]
+	s.switches[dpid] = w
+	w.nve = claimant(s.snap, dpid)
+	if w.nve != "" {
+		st := s.state(w.nve)
+		st.sync = SyncPending
+		st.pending = nil
+		st.addPending(s.seen)
+	}
+	w.kickLocked("connect")
+	s.updateGaugesLocked()
+	s.broadcastLocked()
+	s.mu.Unlock()
+	if prev != nil && prev.sw != sw {
+		s.log.Info("switch reconnected; closing its previous connection", "dpid", fmt.Sprintf("%016x", dpid))
+		prev.sw.Close()
+	}
+	if w.nve == "" {
+		s.log.Warn("switch connected with a datapath ID no NVE claims; leaving it untouched",
+			"dpid", model.FormatDatapathID(dpid), "remote", sw.RemoteAddr().String())
+	} else {
+		s.log.Info("switch connected", "nve", w.nve, "dpid", model.FormatDatapathID(dpid), "remote", sw.RemoteAddr().String())
+	}
+	s.runWorker(w)
+}
+
+// SwitchDisconnected implements conn.Handler.
+func (s *Southbound) SwitchDisconnected(sw *conn.Switch, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.switches[sw.DPID()]
+	if w == nil || w.sw != sw {
+		return
+	}
+	delete(s.switches, sw.DPID())
+	if w.nve != "" {
+		st := s.state(w.nve)
+		st.sync = SyncDisconnected
+		st.pending = nil
+		if err != nil && !errors.Is(err, context.Canceled) {
+			st.lastErr = "disconnected: " + err.Error()
+			st.lastErrAt = s.cfg.Now()
+		}
+	}
+	s.log.Info("switch disconnected", "nve", w.nve, "dpid", model.FormatDatapathID(w.dpid), "error", err)
+	s.updateGaugesLocked()
+	s.broadcastLocked()
+}
+
+func (s *Southbound) runWorker(w *worker) {
+	ctx := s.ctx
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.sw.Done():
+			return
+		case <-w.kick:
+		}
+		s.syncOnce(ctx, w)
+	}
+}
+
+// syncOnce runs one reconciliation of w's switch against its NVE's
+// desired state at the current store revision.
+func (s *Southbound) syncOnce(ctx context.Context, w *worker) {
+	s.mu.Lock()
+	if s.switches[w.dpid] != w {
+		s.mu.Unlock()
+		return
+	}
+	name, full, audit, trigger := w.nve, w.full, w.audit, w.trigger
+	w.full, w.audit, w.trigger = false, false, ""
+	snap, target := s.snap, s.seen
+	s.mu.Unlock()
+	if name == "" {
+		return // unclaimed: never written to
+	}
+	if !w.have || w.haveFor != name {
+		full = true
+	}
+	if trigger == "" {
+		trigger = "kick"
+	}
+	start := time.Now()
+	plan, warnings, err := s.reconcileNVE(ctx, w, name, snap, full)
+	kind := "store"
+	switch {
+	case audit:
+		kind = "audit"
+	case trigger == "connect":
+		kind = "connect"
+	}
+	s.m.reconcile.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.state(name)
+	st.warnings = warnings
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		s.m.syncs.WithLabelValues("error").Inc()
+		st.sync = SyncError
+		st.lastErr = err.Error()
+		st.lastErrAt = s.cfg.Now()
+		st.errCount++
+		s.log.Warn("reconcile failed", "nve", name, "trigger", trigger, "error", err)
+		// Retry with a full re-read: the switch may hold part of the plan.
+		time.AfterFunc(s.cfg.RetryInterval, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.switches[w.dpid] == w {
+				w.full = true
+				w.kickLocked("retry")
+			}
+		})
+		s.broadcastLocked()
+		return
+	}
+	if plan.Empty() {
+		s.m.syncs.WithLabelValues("noop").Inc()
+	} else {
+		s.m.syncs.WithLabelValues("ok").Inc()
+		st.lastPlan = plan.String()
+		if audit {
+			s.m.repairs.Add(float64(plan.Len()))
+			s.log.Warn("audit repaired drift", "nve", name, "plan", plan.String())
+		} else {
+			s.log.Info("reconciled", "nve", name, "trigger", trigger, "plan", plan.String(), "took", time.Since(start))
+		}
+	}
+	// Realized only if the claim did not change meanwhile.
+	if w.nve == name && s.switches[w.dpid] == w {
+		if target > st.realized {
+			st.realized = target
+		}
+		i := 0
+		for i < len(st.pending) && st.pending[i] <= target {
+			i++
+		}
+		st.pending = st.pending[i:]
+		if len(st.pending) == 0 {
+			st.sync = SyncInSync
+		} else {
+			st.sync = SyncPending
+		}
+		st.lastSync = s.cfg.Now()
+	}
+	s.broadcastLocked()
+}
+
+// portNumbers is the interface-name → OpenFlow port map of a switch, with
+// the configured external source on top.
+func (s *Southbound) portNumbers(sw *conn.Switch, nve string) map[string]uint32 {
+	out := map[string]uint32{}
+	if sw != nil {
+		for no, p := range sw.Ports() {
+			if no == 0 || no > openflow13.P_MAX {
+				continue // LOCAL and other reserved ports
+			}
+			out[p.Name] = no
+		}
+	}
+	if s.cfg.PortNumbers != nil {
+		for n, no := range s.cfg.PortNumbers(nve) {
+			out[n] = no
+		}
+	}
+	return out
+}
+
+// compile computes nve's desired state with the switch's port numbers.
+func (s *Southbound) compile(snap *model.Snapshot, nve string, sw *conn.Switch) (compiler.Result, error) {
+	ports := s.portNumbers(sw, nve)
+	tunnels := map[model.Encap]uint32{}
+	for _, e := range model.Encaps {
+		if no, ok := ports[compiler.TunnelPortName(e)]; ok {
+			tunnels[e] = no
+		}
+	}
+	return compiler.Compile(compiler.Input{Snapshot: snap, NVE: nve, OFPorts: ports, Tunnels: tunnels, Generation: s.cfg.Generation}, s.prof)
+}
+
+// undecodable marks an installed flow whose instructions nva's IR cannot
+// represent: no desired flow has this goto, so it is replaced or deleted.
+const undecodable = "\x00undecodable"
+
+// tableName maps a table number to the profile's name ("" if none).
+func (s *Southbound) tableName(n uint8) string {
+	name, _ := s.prof.NameOf(n)
+	return name
+}
+
+// readInstalled reads nva's flows (by cookie tag) and all groups.
+func (s *Southbound) readInstalled(ctx context.Context, sw *conn.Switch) ([]installedFlow, []flow.GroupEntry, error) {
+	entries, err := sw.FlowStatsRaw(ctx, openflow13.OFPTT_ALL, flow.NVACookie, flow.CookieTagMask)
+	if err != nil {
+		return nil, nil, err
+	}
+	var flows []installedFlow
+	for _, e := range entries {
+		f, st, err := codec.DecodeFlowStatsEntry(e, s.tableName)
+		var pe *codec.PartialError
+		switch {
+		case errors.As(err, &pe):
+			f.Goto = undecodable
+		case err != nil:
+			s.m.errors.WithLabelValues("read").Inc()
+			s.log.Warn("installed flow not decodable; left alone", "error", err)
+			continue
+		}
+		flows = append(flows, installedFlow{Flow: f, Stats: st})
+	}
+	gds, err := sw.GroupDesc(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var groups []flow.GroupEntry
+	for _, gd := range gds {
+		g, err := codec.DecodeGroupDescEntry(gd.Raw)
+		var pe *codec.PartialError
+		switch {
+		case errors.As(err, &pe):
+			g = flow.GroupEntry{ID: gd.GroupID, Type: flow.GroupType(0xff)} // differs from any desired group
+		case err != nil:
+			s.m.errors.WithLabelValues("read").Inc()
+			s.log.Warn("installed group not decodable; left alone", "group", gd.GroupID, "error", err)
+			continue
+		}
+		groups = append(groups, g)
+	}
+	return flows, groups, nil
+}
+
+type installedFlow struct {
+	Flow  flow.Flow
+	Stats codec.FlowStats
+}
+
+// reconcileNVE compiles, diffs (re-reading the switch when full) and sends
+// the plan; on success the worker's installed state is the desired state.
+func (s *Southbound) reconcileNVE(ctx context.Context, w *worker, name string, snap *model.Snapshot, full bool) (reconcile.Plan, []string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+	defer cancel()
+	res, err := s.compile(snap, name, w.sw)
+	if err != nil {
+		s.m.errors.WithLabelValues("compile").Inc()
+		return reconcile.Plan{}, nil, fmt.Errorf("compile: %w", err)
+	}
+	if full {
+		flows, groups, err := s.readInstalled(ctx, w.sw)
+		if err != nil {
+			s.m.errors.WithLabelValues("read").Inc()
+			w.have = false
+			return reconcile.Plan{}, res.Warnings, fmt.Errorf("read installed state: %w", err)
+		}
+		w.installed = w.installed[:0]
+		for _, f := range flows {
+			w.installed = append(w.installed, f.Flow)
+		}
+		w.installedGroups = groups
+		w.have, w.haveFor = true, name
+	}
+	plan := s.diff.Diff(res.Flows, w.installed, res.Groups, w.installedGroups)
+	for _, c := range plan.Conflicts {
+		s.log.Warn("compiled state conflict", "nve", name, "conflict", c)
+	}
+	if plan.Empty() {
+		return plan, res.Warnings, nil
+	}
+	msgs, err := s.encodePlan(plan)
+	if err != nil {
+		s.m.errors.WithLabelValues("encode").Inc()
+		return plan, res.Warnings, fmt.Errorf("encode: %w", err)
+	}
+	if err := s.send(ctx, w.sw, plan, msgs); err != nil {
+		s.m.errors.WithLabelValues("apply").Inc()
+		w.have = false
+		return plan, res.Warnings, err
+	}
+	s.countPlan(name, plan)
+	// The switch now holds the desired state (plus groups nva doesn't own).
+	w.installed = w.installed[:0]
+	for _, f := range res.Flows {
+		w.installed = append(w.installed, codec.Canonical(f))
+	}
+	keep := map[uint32]bool{}
+	for _, g := range res.Groups {
+		keep[g.ID] = true
+	}
+	groups := append([]flow.GroupEntry(nil), res.Groups...)
+	for _, g := range w.installedGroups {
+		if !keep[g.ID] && !ownsGroup(g.ID) {
+			groups = append(groups, g)
+		}
+	}
+	w.installedGroups = groups
+	return plan, res.Warnings, nil
+}
+
+// atomic says whether a plan must be applied as one transaction: it
+// changes or removes existing state and has more than one message (e.g. a
+// port moving: its old flows go, its new ones come, groups change).
+func atomic(p reconcile.Plan) bool {
+	changes := len(p.FlowModifies) + len(p.FlowDeletes) + len(p.GroupModifies) + len(p.GroupDeletes)
+	return changes > 0 && p.Len() > 1
+}
+
+// send applies the messages: in a bundle when the plan must be atomic,
+// otherwise as plain messages followed by a barrier. Either way the switch
+// has acknowledged the whole plan when send returns nil.
+func (s *Southbound) send(ctx context.Context, sw *conn.Switch, plan reconcile.Plan, msgs []util.Message) error {
+	if atomic(plan) {
+		if err := sw.Bundle(ctx, msgs); err != nil {
+			return fmt.Errorf("bundle of %d messages: %w", len(msgs), err)
+		}
+		s.m.bundles.Inc()
+		return nil
+	}
+	for i, m := range msgs {
+		if _, err := sw.Send(m); err != nil {
+			return fmt.Errorf("send message %d of %d: %w", i+1, len(msgs), err)
+		}
+	}
+	if err := sw.Barrier(ctx); err != nil {
+		return fmt.Errorf("barrier after %d messages: %w", len(msgs), err)
+	}
+	return nil
+}
+
+// encodePlan encodes a plan's steps in order.
+func (s *Southbound) encodePlan(p reconcile.Plan) ([]util.Message, error) {
+	msgs := make([]util.Message, 0, p.Len())
+	for _, st := range p.Steps() {
+		var m util.Message
+		var err error
+		switch st.Kind {
+		case reconcile.AddGroup:
+			m, err = s.codec.EncodeGroupMod(st.Group, codec.GroupAdd)
+		case reconcile.ModifyGroup:
+			m, err = s.codec.EncodeGroupMod(st.Group, codec.GroupModify)
+		case reconcile.DeleteGroup:
+			m, err = s.codec.EncodeGroupMod(st.Group, codec.GroupDelete)
+		case reconcile.AddFlow, reconcile.ReplaceFlow:
+			m, err = s.codec.EncodeFlowMod(st.Flow, s.prof.Number, codec.FlowAdd)
+		case reconcile.ModifyFlow:
+			m, err = s.codec.EncodeFlowMod(st.Flow, s.prof.Number, codec.FlowModifyStrict)
+		case reconcile.DeleteFlow:
+			m, err = s.codec.EncodeFlowMod(st.Flow, s.prof.Number, codec.FlowDeleteStrict)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", st.Kind, err)
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+func (s *Southbound) countPlan(name string, p reconcile.Plan) {
+	var replace, modify int
+	for _, m := range p.FlowModifies {
+		if m.CookieChanged {
+			replace++
+		} else {
+			modify++
+		}
+	}
+	s.m.flowMods.WithLabelValues("add").Add(float64(len(p.FlowAdds)))
+	s.m.flowMods.WithLabelValues("modify").Add(float64(modify))
+	s.m.flowMods.WithLabelValues("replace").Add(float64(replace))
+	s.m.flowMods.WithLabelValues("delete").Add(float64(len(p.FlowDeletes)))
+	s.m.groupMods.WithLabelValues("add").Add(float64(len(p.GroupAdds)))
+	s.m.groupMods.WithLabelValues("modify").Add(float64(len(p.GroupModifies)))
+	s.m.groupMods.WithLabelValues("delete").Add(float64(len(p.GroupDeletes)))
+	s.mu.Lock()
+	st := s.state(name)
+	st.flowMods += uint64(len(p.FlowAdds) + len(p.FlowModifies) + len(p.FlowDeletes))
+	st.groupMods += uint64(len(p.GroupAdds) + len(p.GroupModifies) + len(p.GroupDeletes))
+	s.mu.Unlock()
+}
