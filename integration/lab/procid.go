@@ -115,3 +115,45 @@ func readPidfile(path string) (int, error) {
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
+
+// WriteOwnerFile records the calling process (pid and start time) in path,
+// for StopOwner of another process to find it.
+func WriteOwnerFile(path string) error {
+	return os.WriteFile(path, []byte(selfID().String()+"\n"), 0o644)
+}
+
+// StopOwner stops the process recorded in path by WriteOwnerFile if it is
+// still that same process: SIGTERM, then SIGKILL after grace. It reports
+// whether a live process was found, and removes the file.
+func StopOwner(path string, grace time.Duration) (bool, error) {
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(path)
+	id, err := parseProcID(strings.TrimSpace(string(b)))
+	if err != nil {
+		return false, err
+	}
+	if !id.alive() {
+		return false, nil
+	}
+	id.terminate(grace)
+	return true, nil
+}
+
+// OwnerAlive reports whether the process recorded in path is running.
+func OwnerAlive(path string) (int, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	id, err := parseProcID(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, false
+	}
+	return id.PID, id.alive()
+}

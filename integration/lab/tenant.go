@@ -197,3 +197,31 @@ func (l *Lab) Neighbor(ctx context.Context, tenant, ip string) (string, error) {
 	out, err := l.Exec(ctx, tenant, "ip", "neigh", "show", ip)
 	return strings.TrimSpace(out), err
 }
+
+// AddBareInterface creates a veth pair inside hypervisor hv, ifname and
+// its peer "x"+ifname, both up and in no namespace of their own: an
+// interface nva can attach as a port when no traffic is needed (benchmarks
+// with many ports). ifname is at most 14 characters.
+func (l *Lab) AddBareInterface(ctx context.Context, hv int, ifname string) error {
+	if len(ifname) > 14 {
+		return fmt.Errorf("lab: interface name %q longer than 14 characters", ifname)
+	}
+	ns := l.HV(hv).NS
+	for _, s := range [][]string{
+		{"link", "add", ifname, "type", "veth", "peer", "name", "x" + ifname},
+		{"link", "set", ifname, "up"},
+		{"link", "set", "x" + ifname, "up"},
+	} {
+		if _, err := ipCmd(ctx, ns, s...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteInterface deletes an interface (and its veth peer) in hypervisor
+// hv.
+func (l *Lab) DeleteInterface(ctx context.Context, hv int, ifname string) error {
+	_, err := ipCmd(ctx, l.HV(hv).NS, "link", "del", ifname)
+	return err
+}

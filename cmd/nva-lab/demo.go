@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nva-project/nva/integration/lab"
+)
+
+// The demo's overlay: two VXLAN VNs sharing 192.0.2.0/24 with identical
+// IPs, on three hypervisors; red is not on hv3.
+var demoVNs = []lab.VNSpec{
+	{Name: "blue", VNI: 1001, Encap: "vxlan"},
+	{Name: "red", VNI: 1002, Encap: "vxlan"},
+}
+
+var demoTenants = []lab.TenantSpec{
+	{Name: "b1", VN: "blue", HV: 1, IP: "192.0.2.11", MAC: "02:00:00:00:01:01"},
+	{Name: "b2", VN: "blue", HV: 1, IP: "192.0.2.12", MAC: "02:00:00:00:01:02"},
+	{Name: "b3", VN: "blue", HV: 2, IP: "192.0.2.13", MAC: "02:00:00:00:01:03"},
+	{Name: "b4", VN: "blue", HV: 3, IP: "192.0.2.14", MAC: "02:00:00:00:01:04"},
+	{Name: "r1", VN: "red", HV: 1, IP: "192.0.2.11", MAC: "02:00:00:00:02:01"},
+	{Name: "r2", VN: "red", HV: 2, IP: "192.0.2.12", MAC: "02:00:00:00:02:02"},
+	{Name: "r3", VN: "red", HV: 2, IP: "192.0.2.23", MAC: "02:00:00:00:02:03"},
+}
+
+func demoPidfile() string { return filepath.Join(lab.BaseDir(), "demo.owner") }
+
+func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	nvaPath := fs.String("nva", "", "nva binary (default: build cmd/nva into a temporary directory)")
+	api := fs.String("api", "127.0.0.1:8080", "REST API listen address of the demo's nva")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if reason := lab.Requirements(); reason != "" {
+		return fmt.Errorf("cannot run a lab: %s", reason)
+	}
+	if pid, alive := lab.OwnerAlive(demoPidfile()); alive {
+		return fmt.Errorf("a demo is already running (pid %d); stop it with Ctrl-C there or `make demo-down`", pid)
+	}
+	logger := log.New(stderr, "demo: ", log.Ltime|log.Lmicroseconds)
+	bin, cleanBin, err := nvaBinary(ctx, *nvaPath, logger.Printf)
+	if err != nil {
+		return err
+	}
+	defer cleanBin()
+
+	l, err := lab.Create(ctx, lab.Options{Hypervisors: 3, Logf: logger.Printf})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		logger.Printf("removing the lab")
+		if err := l.Close(); err != nil {
+			logger.Printf("cleanup: %v", err)
+		}
+	}()
+	if err := lab.WriteOwnerFile(demoPidfile()); err != nil {
+		return err
+	}
+	defer os.Remove(demoPidfile())
+	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: bin, APIAddr: *api, LogLevel: "info"})
+	if err != nil {
+		return err
+	}
+	logger.Printf("nva running (log %s)", n.Proc().Log)
+	ov, err := lab.NewOverlay(ctx, l, n, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	for _, v := range demoVNs {
+		if err := ov.AddVN(ctx, v); err != nil {
+			return err
+		}
+		logger.Printf("VN %s: VNI %d, %s", v.Name, v.VNI, v.Encap)
+	}
+	for _, ts := range demoTenants {
+		if err := ov.AddTenant(ctx, ts); err != nil {
+			return err
+		}
+		logger.Printf("tenant %s: VN %s on hv%d, %s %s", ts.Name, ts.VN, ts.HV, ts.IP, ts.MAC)
+	}
+	var names []string
+	for _, ts := range demoTenants {
+		names = append(names, ts.Name)
+	}
+	// Let the overlay converge before judging it.
+	for _, a := range demoTenants {
+		for _, b := range demoTenants {
+			if a.Name != b.Name && a.VN == b.VN {
+				_, _ = ov.ExpectReach(ctx, a.Name, b.IP, 15*time.Second)
+			}
+		}
+	}
+	cells := ov.Matrix(ctx, names, 5*time.Second)
+	ok := true
+	var problems []string
+	for _, c := range cells {
+		if c.Reached != c.Want || c.Err != nil {
+			ok = false
+			problems = append(problems, fmt.Sprintf("  %s -> %s: %v", c.From, c.To, c.Err))
+		}
+	}
+	base := "http://" + n.APIAddr
+	fmt.Fprintf(stdout, "\nReachability (row pings column's IP; yes = the column tenant itself answered):\n%s\n", ov.FormatMatrix(names, cells))
+	if ok {
+		fmt.Fprintln(stdout, "The matrix is exactly the intended one: every pair in the same VN reaches each other, no pair across VNs does (blue and red share 192.0.2.0/24 and the IPs .11 and .12).")
+	} else {
+		fmt.Fprintf(stdout, "UNEXPECTED reachability (marked !):\n%s\n", strings.Join(problems, "\n"))
+	}
+	fmt.Fprintf(stdout, `
+nva REST API:  %[1]s/api/v1   (topology: %[1]s/api/v1/topology, NVEs: %[1]s/api/v1/nves)
+web UI:        %[1]s/
+nva log:       %[2]s
+Try:           ip netns exec %[3]st-b1 ping 192.0.2.13
+               curl -s %[1]s/api/v1/nves/hv1/flows
+Press Ctrl-C to stop the demo and remove everything.
+`, base, n.Proc().Log, l.Prefix)
+	select {
+	case <-ctx.Done():
+	case <-n.Proc().Done():
+		logger.Printf("nva exited: %v", n.Proc().Err())
+	}
+	return nil
+}
+
+func demoDown(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo-down", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("needs root")
+	}
+	found, err := lab.StopOwner(demoPidfile(), 30*time.Second)
+	if err != nil {
+		return err
+	}
+	if found {
+		fmt.Fprintln(stdout, "stopped the running demo")
+	}
+	if err := lab.Sweep(ctx, func(f string, a ...any) { fmt.Fprintf(stdout, f+"\n", a...) }); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "no demo lab left")
+	return nil
+}
