@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,13 +23,18 @@ type client struct {
 	base  string
 	http  *http.Client
 	sleep func(context.Context, time.Duration) error
+	// attempts bounds tries after 503 (no leader yet); 0 means 4.
+	attempts int
 }
 
 // apiError is an error response of the API.
 type apiError struct {
 	status int
 	body   web.APIError
+	raw    []byte
 }
+
+func asAPIError(err error, target **apiError) bool { return errors.As(err, target) }
 
 func (e *apiError) Error() string {
 	var b strings.Builder
@@ -71,7 +77,10 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 		u += "?" + query.Encode()
 	}
 	reqID := newRequestID()
-	const attempts = 4
+	attempts := c.attempts
+	if attempts <= 0 {
+		attempts = 4
+	}
 	for attempt := 1; ; attempt++ {
 		var rd io.Reader
 		if payload != nil {
@@ -102,7 +111,7 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 		if resp.StatusCode/100 == 2 {
 			return b, nil
 		}
-		ae := &apiError{status: resp.StatusCode}
+		ae := &apiError{status: resp.StatusCode, raw: b}
 		var eb web.ErrorBody
 		if json.Unmarshal(b, &eb) == nil && eb.Error.Message != "" {
 			ae.body = eb.Error

@@ -280,3 +280,68 @@ func TestRetriesWhileNoLeader(t *testing.T) {
 		t.Errorf("err %v after %d retries, want 503 after 3", err, slept)
 	}
 }
+
+type flowsAndStatus struct{}
+
+func (flowsAndStatus) NVEFlows(ctx context.Context, nve string) (any, error) {
+	return []string{"table=0 priority=0 actions=drop", "table=0 priority=10 in_port=1 actions=goto_table:1"}, nil
+}
+
+func (flowsAndStatus) NVEStatus(nve string) any { return map[string]any{"connected": nve == "hv1"} }
+
+func TestTopologyFlowsHealth(t *testing.T) {
+	ts, _ := server(t, func(o *web.Options) { o.FlowReporter = flowsAndStatus{}; o.StatusReporter = flowsAndStatus{} })
+	c := cli{t, map[string]string{"NVA_SERVER": ts.URL}}
+	c.ok("vn", "create", "blue")
+	c.ok("nve", "create", "hv1", "--underlay-ip", "192.0.2.1", "--ovsdb", "unix:/a")
+	c.ok("nve", "create", "hv2", "--underlay-ip", "192.0.2.2", "--ovsdb", "unix:/b")
+	c.ok("port", "create", "p1", "--vn", "blue", "--nve", "hv1", "--interface", "v1", "--mac", "02:00:00:00:00:01")
+	c.ok("port", "create", "p2", "--vn", "blue", "--nve", "hv2", "--interface", "v2", "--mac", "02:00:00:00:00:02")
+
+	out := c.ok("topology")
+	if r := row(t, out, "hv1"); r[2] != "blue" || r[3] != "connected" {
+		t.Errorf("topology hv1 row %v", r)
+	}
+	if r := row(t, out, "hv2"); r[3] != "disconnected" {
+		t.Errorf("topology hv2 row %v", r)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if last := fieldsOf(lines[len(lines)-1]); strings.Join(last, " ") != "hv1 hv2 blue" {
+		t.Errorf("tunnel row %v in\n%s", last, out)
+	}
+	if out := c.ok("nve", "list"); row(t, out, "hv1")[6] != "connected" {
+		t.Errorf("nve list status:\n%s", out)
+	}
+
+	out = c.ok("nve", "flows", "hv1")
+	if out != "table=0 priority=0 actions=drop\ntable=0 priority=10 in_port=1 actions=goto_table:1\n" {
+		t.Errorf("nve flows:\n%s", out)
+	}
+	c.fails("not found", "nve", "flows", "hv9")
+
+	out = c.ok("cluster", "health")
+	if !strings.Contains(out, "node n1: ok, leader n1") {
+		t.Errorf("health: %s", out)
+	}
+}
+
+func TestHealthWithoutLeader(t *testing.T) {
+	_, st := server(t)
+	srv, err := web.New(web.Options{Backend: noLeaderCluster{noLeader{st}}, NodeID: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	c := cli{t, map[string]string{"NVA_SERVER": ts.URL}}
+	code, out, errs := c.run("cluster", "health")
+	if code == 0 || !strings.Contains(out, "no_leader, leader (none)") || !strings.Contains(errs, "no leader") {
+		t.Errorf("health without leader: exit %d, out %q, err %q", code, out, errs)
+	}
+}
+
+type noLeaderCluster struct{ noLeader }
+
+func (noLeaderCluster) Cluster(ctx context.Context) (store.ClusterInfo, error) {
+	return store.ClusterInfo{}, store.ErrNoLeader
+}

@@ -63,7 +63,11 @@ func newRootCmd(lookup func(string) (string, bool)) *cobra.Command {
 	pf.DurationVar(&a.g.waitTimeout, "wait-timeout", 10*time.Second, "how long --wait-realized waits")
 	pf.BoolVar(&a.g.consistent, "consistent", false, "on reads, read through the leader (linearizable)")
 
-	root.AddCommand(a.resourceCmd(vnKind), a.resourceCmd(nveKind), a.resourceCmd(portKind), a.clusterCmd())
+	nve := a.resourceCmd(nveKind)
+	nve.AddCommand(a.flowsCmd())
+	cluster := a.clusterCmd()
+	cluster.AddCommand(a.healthCmd())
+	root.AddCommand(a.resourceCmd(vnKind), nve, a.resourceCmd(portKind), cluster, a.topologyCmd())
 	return root
 }
 
