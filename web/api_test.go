@@ -208,6 +208,20 @@ func TestRequestIDEchoAndDedupe(t *testing.T) {
 	}
 	// A different ID is a new write and conflicts.
 	e.must(409, "POST", "/api/v1/vns", `{"name":"blue"}`, RequestIDHeader, "other-456")
+	// Reusing an ID for a different request is refused, not silently answered.
+	if r := e.must(409, "POST", "/api/v1/vns", `{"name":"green"}`, RequestIDHeader, "retry-123"); !strings.Contains(r.err().Message, "request ID") {
+		t.Errorf("reused request ID: %s", r.body)
+	}
+	if _, ok := e.st.Snapshot().VNs["green"]; ok {
+		t.Error("green created under a reused request ID")
+	}
+	// A retried PATCH (same ID) is applied once: the same revision comes back.
+	var p1, p2 model.VN
+	e.must(200, "PATCH", "/api/v1/vns/blue", `{"mtu":1400}`, RequestIDHeader, "patch-1").decode(t, &p1)
+	e.must(200, "PATCH", "/api/v1/vns/blue", `{"mtu":1400}`, RequestIDHeader, "patch-1").decode(t, &p2)
+	if p1.Revision != p2.Revision || p2.MTU != 1400 {
+		t.Errorf("retried patch: first %+v, retry %+v", p1, p2)
+	}
 	// A retried delete is applied once too.
 	e.must(204, "DELETE", "/api/v1/vns/blue", "", RequestIDHeader, "del-1")
 	e.must(204, "DELETE", "/api/v1/vns/blue", "", RequestIDHeader, "del-1")
