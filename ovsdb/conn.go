@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/ovn-kubernetes/libovsdb/cache"
@@ -120,8 +121,30 @@ func (c *conn) close() {
 	c.client.Close()
 }
 
-// snapshot copies the monitored rows out of the cache.
+// errConflict means the database changed between reading the cache and
+// the transaction (a guard failed); the ensure is simply recomputed.
+var errConflict = errors.New("database changed concurrently")
+
+// errInconsistent means the cache kept changing while it was being read.
+var errInconsistent = errors.New("OVSDB cache did not settle to a consistent state")
+
+// snapshot copies the monitored rows out of the cache, re-reading while an
+// update is half applied.
 func (c *conn) snapshot() (*snapshot, error) {
+	for i := 0; i < 200; i++ {
+		s, err := c.read()
+		if err != nil {
+			return nil, err
+		}
+		if s.consistent() {
+			return s, nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return nil, errInconsistent
+}
+
+func (c *conn) read() (*snapshot, error) {
 	tc := c.client.Cache()
 	if tc == nil || !c.client.Connected() {
 		return nil, errNotConnected
@@ -170,6 +193,9 @@ func (c *conn) transact(ctx context.Context, ops []wire.Operation) error {
 	if err != nil {
 		msgs := make([]string, 0, len(opErrs))
 		for _, e := range opErrs {
+			if _, ok := e.(*wire.TimedOut); ok && e.Operation() != nil && e.Operation().Op == wire.OperationWait {
+				return fmt.Errorf("transact: %w", errConflict)
+			}
 			msgs = append(msgs, e.Error())
 		}
 		if len(msgs) == 0 {

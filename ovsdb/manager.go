@@ -326,11 +326,19 @@ func (w *worker) reconcile() {
 		}
 	}
 	if err := w.ensure(); err != nil {
-		if errors.Is(err, errNotConnected) {
+		switch {
+		case errors.Is(err, errNotConnected):
 			w.lost(err)
-			return
+		case errors.Is(err, errConflict), errors.Is(err, errInconsistent):
+			// Transient: recompute from the next cache state.
+			w.log.Debug("OVSDB ensure raced a concurrent change", "err", err)
+			if w.retry != nil {
+				w.retry.Stop()
+			}
+			w.retry = time.NewTimer(w.m.backoffMin)
+		default:
+			w.fail(err)
 		}
-		w.fail(err)
 	}
 }
 

@@ -72,6 +72,47 @@ func (s *snapshot) ifaceIndex() map[string]ifaceHome {
 	return idx
 }
 
+// consistent reports whether every reference between the snapshot's rows
+// resolves and every non-root row is referenced. The libovsdb cache applies
+// one update table by table, so a snapshot read while an update is being
+// applied can mix old and new rows; such a snapshot fails this check.
+func (s *snapshot) consistent() bool {
+	refPorts, refIfaces, refCtls := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	if s.root != nil {
+		for _, bu := range s.root.Bridges {
+			if s.bridges[bu] == nil {
+				return false
+			}
+		}
+	}
+	for _, b := range s.bridges {
+		for _, pu := range b.Ports {
+			if s.ports[pu] == nil {
+				return false
+			}
+			refPorts[pu] = true
+		}
+		for _, cu := range b.Controller {
+			if s.controllers[cu] == nil {
+				return false
+			}
+			refCtls[cu] = true
+		}
+	}
+	for pu, p := range s.ports {
+		if !refPorts[pu] {
+			return false
+		}
+		for _, iu := range p.Interfaces {
+			if s.ifaces[iu] == nil {
+				return false
+			}
+			refIfaces[iu] = true
+		}
+	}
+	return len(refIfaces) == len(s.ifaces) && len(refCtls) == len(s.controllers)
+}
+
 func owned(ext map[string]string) bool { return ext[OwnedKey] == "true" }
 
 // txn accumulates the operations of one transaction.
@@ -100,6 +141,20 @@ func (t *txn) update(table, uuid string, row wire.Row) {
 		return
 	}
 	t.ops = append(t.ops, wire.Operation{Op: wire.OperationUpdate, Table: table, Row: row, Where: whereUUID(uuid)})
+}
+
+// guard adds a wait operation asserting that the row still has the given
+// column values, so a transaction computed from a stale cache fails (and is
+// recomputed) instead of acting on a state that is gone.
+func (t *txn) guard(table, uuid string, row wire.Row) {
+	cols := make([]string, 0, len(row))
+	for c := range row {
+		cols = append(cols, c)
+	}
+	sort.Strings(cols)
+	zero := 0
+	t.ops = append(t.ops, wire.Operation{Op: wire.OperationWait, Table: table, Where: whereUUID(uuid),
+		Columns: cols, Until: string(wire.WaitConditionEqual), Rows: []wire.Row{row}, Timeout: &zero})
 }
 
 func (t *txn) mutate(table, uuid string, muts ...wire.Mutation) {
@@ -251,6 +306,7 @@ func (p *plan) createBridge(s *snapshot, d Desired) {
 		p.insert(vswitch.OpenvSwitchTable, wire.Row{"bridges": uuidSet(bu)})
 		return
 	}
+	p.guard(vswitch.OpenvSwitchTable, s.root.UUID, wire.Row{"bridges": uuidSet(s.root.Bridges...)})
 	p.mutate(vswitch.OpenvSwitchTable, s.root.UUID, setRefs("bridges", nil, []string{bu})...)
 }
 
@@ -376,6 +432,9 @@ func (p *plan) ensureBridge(s *snapshot, d Desired) {
 		delPorts = append(delPorts, pu)
 	}
 	muts = append(muts, setRefs("ports", delPorts, addPorts)...)
+	if len(delCtl)+len(addCtl)+len(delPorts)+len(addPorts) > 0 {
+		p.guard(vswitch.BridgeTable, b.UUID, wire.Row{"ports": uuidSet(b.Ports...), "controller": uuidSet(b.Controller...)})
+	}
 
 	if !bridgeOwned && len(orig) > 0 {
 		// Map "insert" never overwrites a key, so only the first change of
@@ -451,6 +510,9 @@ func planRemove(s *snapshot, brName string) *plan {
 	}
 	muts = append(muts, setRefs("ports", delPorts, nil)...)
 	muts = append(muts, setRefs("controller", delCtl, addCtl)...)
+	if len(delPorts)+len(delCtl)+len(addCtl) > 0 {
+		p.guard(vswitch.BridgeTable, b.UUID, wire.Row{"ports": uuidSet(b.Ports...), "controller": uuidSet(b.Controller...)})
+	}
 	if len(origKeys) > 0 {
 		sort.Strings(origKeys)
 		muts = append(muts, *wire.NewMutation("external_ids", wire.MutateOperationDelete, strSet(origKeys...)))
