@@ -24,12 +24,18 @@
 //     255.255.255.255:67, ARP probes (arp_spa 0.0.0.0, RFC 5227), IPv6
 //     link-local sources (fe80::/10, any interface ID since hosts use
 //     stable-privacy addresses, but only from the port's MAC), and DAD
-//     neighbor solicitations and MLD reports from ::. A port with no IPv4
+//     neighbor solicitations and MLD reports from ::. Neighbor
+//     advertisements must speak for the port itself (source and target
+//     among its IPv6 addresses or link-local, target link-layer address its
+//     MAC or absent), so a port cannot poison others' neighbor caches.
+//     A port with no IPv4
 //     (IPv6) bound therefore gets no IPv4 (global IPv6) traffic through:
 //     nva is the authority on addresses, so bind them on the port.
 //     Other ethertypes are dropped.
 //   - neighbor: an ARP request for an IPv4 address of any port in the VN is
-//     answered in the switch and sent back out of the ingress VAP. An IPv6
+//     answered in the switch and sent back out of the ingress VAP (table
+//     reply re-tags it with the VAP's VLAN); profiles without ARPInSwitch
+//     send such requests to the controller instead. An IPv6
 //     neighbor solicitation (with a source link-layer option) for a known
 //     address gets a solicited+override advertisement built the same way
 //     (nd_reserved, nd_options_type: OVS 2.11+ ERICOXM experimenter
@@ -117,6 +123,8 @@ const (
 	PrioVNDefault = 1   // neighbor: per-VN pass to forwarding
 	PrioBUM       = 50  // l2_forward: multicast/broadcast
 	PrioNormal    = 100 // the ordinary flows of a table
+	PrioNAAllow   = 110 // port_security: NAs a port may send
+	PrioNADrop    = 105 // port_security: every other NA from the port
 	PrioNeighDrop = 100 // neighbor: unknown-target drop
 	PrioAnswer    = 200 // neighbor: responders
 	PrioNoAnswer  = 300 // neighbor: probes and DAD, never answered
@@ -442,7 +450,29 @@ func (c *compiler) portSecurity(st *vnState, v vap) {
 		}
 		pass(ip6, flow.Exact(flow.IPv6Src, flow.IP(a)))
 	}
-	pass(ip6, flow.Masked(flow.IPv6Src, flow.IP(linkLocal.Addr()), prefixMask(linkLocal)))
+	llMatch := flow.Masked(flow.IPv6Src, flow.IP(linkLocal.Addr()), prefixMask(linkLocal))
+	pass(ip6, llMatch)
+	// Neighbor advertisements may only speak for the port itself: source
+	// and target among its IPv6 addresses or link-local, target link-layer
+	// address its MAC (or absent). Any other NA from the port is dropped.
+	own6 := []flow.MatchField{llMatch}
+	for _, a := range v.addrs {
+		if a.Is6() && !linkLocal.Contains(a) {
+			own6 = append(own6, flow.Exact(flow.IPv6Src, flow.IP(a)))
+		}
+	}
+	na := flow.Exact(flow.ICMPv6Type, flow.U8(136))
+	for _, src := range own6 {
+		for _, tgt := range own6 {
+			tgt := flow.MatchField{Field: flow.NDTarget, Value: tgt.Value, Mask: tgt.Mask}
+			for _, tll := range []net.HardwareAddr{v.mac, make(net.HardwareAddr, 6)} {
+				c.add(flow.Flow{Table: pipeline.PortSecurity, Priority: PrioNAAllow,
+					Match: flow.M(append(append([]flow.MatchField(nil), base...), ip6, icmp6, na, src, tgt, flow.Exact(flow.NDTLL, flow.MAC(tll)))...),
+					Goto:  pipeline.Neighbor})
+			}
+		}
+	}
+	c.add(flow.Flow{Table: pipeline.PortSecurity, Priority: PrioNADrop, Match: flow.M(append(append([]flow.MatchField(nil), base...), ip6, icmp6, na)...)})
 	pass(ip6, flow.Exact(flow.IPv6Src, flow.IP(ipv6Zero)), icmp6, flow.Exact(flow.ICMPv6Type, flow.U8(135))) // DAD NS
 	pass(ip6, flow.Exact(flow.IPv6Src, flow.IP(ipv6Zero)), icmp6, flow.Exact(flow.ICMPv6Type, flow.U8(143))) // MLDv2 report during DAD
 }
@@ -491,9 +521,14 @@ func (c *compiler) neighbor(st *vnState) {
 			}
 			seen[a] = true
 			if a.Is4() {
-				c.add(flow.Flow{Table: pipeline.Neighbor, Priority: PrioAnswer,
-					Match:   flow.M(meta, arp, req, flow.Exact(flow.ARPTPA, flow.IP(a))),
-					Actions: arpReply(mac, a), Goto: pipeline.Reply})
+				f := flow.Flow{Table: pipeline.Neighbor, Priority: PrioAnswer,
+					Match: flow.M(meta, arp, req, flow.Exact(flow.ARPTPA, flow.IP(a)))}
+				if c.prof.ARPInSwitch {
+					f.Actions, f.Goto = arpReply(mac, a), pipeline.Reply
+				} else {
+					f.Actions = []flow.Action{flow.Output{Port: flow.PortController, MaxLen: 0xffff}}
+				}
+				c.add(f)
 				continue
 			}
 			f := flow.Flow{Table: pipeline.Neighbor, Priority: PrioAnswer,

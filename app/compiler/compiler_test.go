@@ -88,13 +88,14 @@ func TestStateOnlyForHostedVNs(t *testing.T) {
 		t.Errorf("remote port on a known NVE changed the group count")
 	}
 	// A local port is also bounded: classify, reply, l2 unicast, ARP
-	// responder, own-address exemption, and its port-security flows (8 for
-	// one IPv4: probe, DHCP, ARP, IPv4, link-local, DAD NS, MLD, +0).
+	// responder, own-address exemption, and its port-security flows (10
+	// for one IPv4: ARP probe, DHCP, ARP, IPv4, link-local, DAD NS, MLD,
+	// link-local NA with and without TLL, other NAs dropped).
 	before := len(r.Flows)
 	d.Port("b3x", "blue", "hv3", "tap-b3x", "02:00:00:00:01:33", 0, "10.0.0.33")
 	r2 := compile(t, d.Input("hv3"))
-	if got := len(r2.Flows) - before; got != 12 {
-		t.Errorf("local port added %d flows, want 12:\n%s", got, lineDiff(text(t, r), text(t, r2)))
+	if got := len(r2.Flows) - before; got != 15 {
+		t.Errorf("local port added %d flows, want 15:\n%s", got, lineDiff(text(t, r), text(t, r2)))
 	}
 }
 
@@ -167,6 +168,26 @@ func TestNDToControllerWithoutInSwitchND(t *testing.T) {
 	res := sw.Run(sim.NeighborSolicitation(d.OFPort("hv1", "tap-s1"), "02:00:00:00:06:01", "fe80::1", "2001:db8:6::2"))
 	if len(res.Outputs) != 1 || res.Outputs[0].Port != flow.PortController {
 		t.Fatalf("known NS not sent to the controller only:\n%s", res.TraceText())
+	}
+}
+
+// TestARPToControllerWithoutInSwitchARP: a profile that cannot build ARP
+// replies sends known requests to the controller, never floods them.
+func TestARPToControllerWithoutInSwitchARP(t *testing.T) {
+	prof := pipeline.OVS()
+	prof.ARPInSwitch = false
+	d := scenario.TwoVNsThreeNVEs()
+	r, err := compiler.Compile(d.Input("hv1"), prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, err := sim.New(prof, r.Flows, r.Groups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := sw.Run(sim.ARPRequest(d.OFPort("hv1", "tap-b1"), "02:00:00:00:01:01", "10.0.0.1", "10.0.0.3"))
+	if len(res.Outputs) != 1 || res.Outputs[0].Port != flow.PortController {
+		t.Fatalf("known ARP request not sent to the controller only:\n%s", res.TraceText())
 	}
 }
 

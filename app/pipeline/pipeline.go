@@ -169,10 +169,10 @@ func OVS() Profile {
 			},
 			{
 				Name: PortSecurity, Number: 10,
-				Doc: "source MAC, ARP sha/spa, IPv4/IPv6 source must match the VAP's bindings; else drop",
+				Doc: "source MAC, ARP sha/spa, IPv4/IPv6 source, NA target/tll must match the VAP's bindings; else drop",
 				Match: []string{flow.InPort, flow.Metadata, flow.EthSrc, flow.EthDst, flow.EthType,
 					flow.ARPSHA, flow.ARPSPA, flow.IPv4Src, flow.IPv4Dst, flow.IPProto, flow.UDPSrc, flow.UDPDst,
-					flow.IPv6Src, flow.ICMPv6Type},
+					flow.IPv6Src, flow.ICMPv6Type, flow.NDTarget, flow.NDTLL},
 				Goto: []string{Neighbor},
 			},
 			{

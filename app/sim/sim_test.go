@@ -292,6 +292,18 @@ func TestNeighborSolicitationAnsweredInSwitch(t *testing.T) {
 	wantPorts(t, r, s3, scenario.TunnelOFPort(model.EncapGRE))
 	// Spoofed IPv6 source from s1 (s3's address) is dropped.
 	wantPorts(t, hv1.run(t, sim.IPv6(s1, s1mac, "02:00:00:00:06:03", "2001:db8:6::3", "2001:db8:6::1")))
+	// Neighbor advertisements: s1 may advertise itself, not s3.
+	na := func(src, target, tll string) sim.Packet {
+		p := sim.IPv6(s1, s1mac, "33:33:00:00:00:01", src, "ff02::1").
+			With(flow.IPProto, flow.U8(flow.ProtoICMPv6)).With(flow.ICMPv6Type, flow.U8(136)).With(flow.ICMPv6Code, flow.U8(0)).
+			With(flow.NDTarget, flow.IP(netip.MustParseAddr(target))).With(flow.NDSLL, mustMAC("00:00:00:00:00:00")).
+			With(flow.NDTLL, mustMAC(tll)).With(flow.NDReserved, flow.U32(0x20000000)).With(flow.NDOptionsType, flow.U8(2))
+		return p
+	}
+	wantPorts(t, hv1.run(t, na("2001:db8:6::1", "2001:db8:6::1", s1mac)), s3, scenario.TunnelOFPort(model.EncapGRE))
+	wantPorts(t, hv1.run(t, na("fe80::1", "fe80::1", s1mac)), s3, scenario.TunnelOFPort(model.EncapGRE))
+	wantPorts(t, hv1.run(t, na("2001:db8:6::1", "2001:db8:6::3", s1mac)))               // claims s3's address
+	wantPorts(t, hv1.run(t, na("2001:db8:6::1", "2001:db8:6::1", "02:00:00:00:06:03"))) // points at s3's MAC
 	// s1's real global address passes to s3 (tagged).
 	r = hv1.run(t, sim.IPv6(s1, s1mac, "02:00:00:00:06:03", "2001:db8:6::1", "2001:db8:6::3"))
 	wantPorts(t, r, s3)
