@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -95,17 +96,23 @@ func Run(ctx context.Context, cfg Config) error {
 	return errors.Join(runErr, d.Close())
 }
 
-// hasState reports whether dir holds anything (Raft state from an earlier
-// run). A missing or empty directory means a new node.
+// raftLogFile is the store's Raft log inside the data dir. Should the
+// store rename it, auto-bootstrap would be attempted on every start, which
+// is harmless: the store ignores Bootstrap when Raft state exists.
+const raftLogFile = "raft.db"
+
+// hasState reports whether dir holds a Raft log from an earlier run. A node
+// started with --join that was never added also has one, so restarting it
+// without --join does not found a second cluster.
 func hasState(dir string) (bool, error) {
-	ents, err := os.ReadDir(dir)
+	_, err := os.Stat(filepath.Join(dir, raftLogFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("data dir: %w", err)
 	}
-	return len(ents) > 0, nil
+	return true, nil
 }
 
 // Start opens the store, starts the southbound components and serves the

@@ -267,3 +267,41 @@ func TestStartFailsOnBusyPort(t *testing.T) {
 		t.Errorf("Start on a busy port: %v", err)
 	}
 }
+
+// TestNoAutoBootstrapWithState: a node whose data dir holds a Raft log but
+// no cluster (it was started with --join and never added) must not found a
+// cluster of its own when restarted without --join.
+func TestNoAutoBootstrapWithState(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, "n2", dir, freeAddr(t))
+	cfg.Join = "http://127.0.0.1:1" // nothing there: never joined
+	cfg.ApplyTimeout = 300 * time.Millisecond
+	d, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if ok, _ := hasState(dir); !ok {
+		t.Fatal("no raft state written")
+	}
+	cfg.Join = ""
+	d, err = Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	time.Sleep(1500 * time.Millisecond) // several election timeouts
+	if d.Store().IsLeader() {
+		t.Error("restarted unjoined node bootstrapped a cluster of its own")
+	}
+	code, body := call(t, "GET", d.APIURL()+"/api/v1/health", "")
+	if code != 503 {
+		t.Errorf("health: %d %s, want 503 (no leader)", code, body)
+	}
+	// A fresh, empty data dir with files of other programs still bootstraps.
+	other := t.TempDir()
+	os.WriteFile(filepath.Join(other, "README"), []byte("x"), 0o600)
+	if ok, _ := hasState(other); ok {
+		t.Error("unrelated files counted as raft state")
+	}
+}
