@@ -1,0 +1,600 @@
+package ofctl
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nva-project/nva/app/compiler"
+	"github.com/nva-project/nva/app/flow"
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/app/pipeline"
+	"github.com/nva-project/nva/store"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// These tests run the southbound against a real ovs-vswitchd (userspace
+// datapath) in a private run directory: one ovsdb-server + ovs-vswitchd,
+// bridge br-int in secure fail mode pointing at the southbound, a
+// flow-based VXLAN port and internal ports as VAPs. They need root and the
+// Open vSwitch binaries, and skip otherwise.
+
+func requireOVS(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run ovs-vswitchd")
+	}
+	for _, b := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("Open vSwitch binary %s not found", b)
+		}
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		t.Skip("no /dev/net/tun for the userspace datapath")
+	}
+}
+
+type ovsLab struct {
+	t   *testing.T
+	dir string
+}
+
+func startOVS(t *testing.T) *ovsLab {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "nvaofctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &ovsLab{t: t, dir: dir}
+	t.Cleanup(o.stop)
+	o.run("ovsdb-tool", "create", filepath.Join(dir, "conf.db"), "/usr/share/openvswitch/vswitch.ovsschema")
+	o.run("ovsdb-server", filepath.Join(dir, "conf.db"), "--remote=punix:"+o.sock(),
+		"--pidfile="+filepath.Join(dir, "ovsdb-server.pid"), "--log-file="+filepath.Join(dir, "ovsdb-server.log"), "--detach")
+	o.vsctl("--no-wait", "init")
+	o.run("ovs-vswitchd", "unix:"+o.sock(),
+		"--pidfile="+filepath.Join(dir, "ovs-vswitchd.pid"), "--log-file="+filepath.Join(dir, "ovs-vswitchd.log"), "--detach")
+	return o
+}
+
+func (o *ovsLab) sock() string { return filepath.Join(o.dir, "db.sock") }
+
+func (o *ovsLab) run(name string, args ...string) string {
+	o.t.Helper()
+	out, err := o.try(name, args...)
+	if err != nil {
+		o.t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (o *ovsLab) try(name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "OVS_RUNDIR="+o.dir, "OVS_LOGDIR="+o.dir, "OVS_DBDIR="+o.dir)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (o *ovsLab) vsctl(args ...string) string {
+	o.t.Helper()
+	return o.run("ovs-vsctl", append([]string{"--db=unix:" + o.sock(), "--timeout=20"}, args...)...)
+}
+
+func (o *ovsLab) ofctl(args ...string) string {
+	o.t.Helper()
+	return o.run("ovs-ofctl", append([]string{"-O", "OpenFlow13"}, args...)...)
+}
+
+func (o *ovsLab) stop() {
+	if o.t.Failed() {
+		if b, err := os.ReadFile(filepath.Join(o.dir, "ovs-vswitchd.log")); err == nil {
+			o.t.Logf("ovs-vswitchd.log (tail):\n%s", tail(string(b), 60))
+		}
+		if out, err := o.try("ovs-ofctl", "-O", "OpenFlow13", "dump-flows", "br-int"); err == nil {
+			o.t.Logf("br-int flows at failure:\n%s", out)
+		}
+	}
+	for _, d := range []string{"ovs-vswitchd", "ovsdb-server"} {
+		b, err := os.ReadFile(filepath.Join(o.dir, d+".pid"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 1 {
+			continue
+		}
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		deadline := time.Now().Add(5 * time.Second)
+		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if syscall.Kill(pid, 0) == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	_ = os.RemoveAll(o.dir)
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// bridge creates a netdev bridge with the given datapath ID pointing at
+// the controller address, in secure fail mode, out-of-band.
+func (o *ovsLab) bridge(name string, dpid uint64, ctrl string) {
+	o.vsctl("add-br", name, "--", "set", "bridge", name, "datapath_type=netdev", "protocols=OpenFlow13", "fail_mode=secure",
+		"other_config:datapath-id="+model.FormatDatapathID(dpid),
+		"--", "set-controller", name, "tcp:"+ctrl,
+		"--", "set", "controller", name, "connection_mode=out-of-band", "max_backoff=1000", "inactivity_probe=5000")
+}
+
+// lab wires a store, a southbound and one OVS bridge (the NVE hv1).
+type lab struct {
+	t       *testing.T
+	ctx     context.Context
+	ovs     *ovsLab
+	st      *store.Store
+	sb      *Southbound
+	addr    string
+	prefix  string
+	dpid    uint64
+	ifaces  []string
+	ticks   chan time.Time
+	profile pipeline.Profile
+}
+
+type manualTicker struct{ c chan time.Time }
+
+func (m manualTicker) C() <-chan time.Time { return m.c }
+func (manualTicker) Stop()                 {}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func newLab(t *testing.T) *lab {
+	t.Helper()
+	requireOVS(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	st, err := store.Open(ctx, store.Config{NodeID: "t", InMemory: true, Bootstrap: true, Logger: slog.New(slog.DiscardHandler),
+		ApplyTimeout: 3 * time.Second, HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
+		LeaderLeaseTimeout: 100 * time.Millisecond, CommitTimeout: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	waitFor(t, 5*time.Second, "store leadership", st.IsLeader)
+	l := &lab{t: t, ctx: ctx, st: st, ovs: startOVS(t), dpid: 0x00000000000a0001, ticks: make(chan time.Time), profile: pipeline.OVS()}
+	l.prefix = fmt.Sprintf("nvo%d", os.Getpid()%100000)
+	return l
+}
+
+// startSouthbound starts a (new) southbound instance on l.addr (or a free
+// port the first time).
+func (l *lab) startSouthbound() *Southbound {
+	l.t.Helper()
+	addr := l.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	sb := New(Config{ListenAddr: addr, Logger: testLogger(l.t), AuditInterval: time.Hour, RetryInterval: 200 * time.Millisecond,
+		NewTicker: func(time.Duration) Ticker { return manualTicker{l.ticks} }})
+	if err := sb.Start(l.ctx, l.st); err != nil {
+		l.t.Fatal(err)
+	}
+	l.t.Cleanup(func() { _ = sb.Close() })
+	l.addr = sb.Addr().String()
+	l.sb = sb
+	return sb
+}
+
+func (l *lab) iface(i int) string { return fmt.Sprintf("%sv%d", l.prefix, i) }
+
+// setup creates the bridge with the tunnel port and three VAP interfaces,
+// and the store objects: VN blue on hv1 (two ports) and hv2 (one port).
+func (l *lab) setup() {
+	l.t.Helper()
+	ctx := l.ctx
+	l.ovs.bridge("br-int", l.dpid, l.addr)
+	l.ovs.vsctl("add-port", "br-int", compiler.TunnelPortName(model.EncapVXLAN), "--", "set", "interface", compiler.TunnelPortName(model.EncapVXLAN),
+		"type=vxlan", "options:remote_ip=flow", "options:key=flow", "ofport_request=100")
+	for i := 1; i <= 3; i++ {
+		l.ovs.vsctl("add-port", "br-int", l.iface(i), "--", "set", "interface", l.iface(i), "type=internal", fmt.Sprintf("ofport_request=%d", i))
+	}
+	must(l.t, func() error {
+		_, err := l.st.CreateVN(ctx, "", model.VN{Name: "blue", VNI: 5001})
+		return err
+	})
+	must(l.t, func() error {
+		_, err := l.st.CreateNVE(ctx, "", model.NVE{Name: "hv1", UnderlayIPs: []string{"198.18.0.1"}, OVSDB: "unix:" + l.ovs.sock(),
+			DatapathType: "netdev", DatapathID: model.FormatDatapathID(l.dpid)})
+		return err
+	})
+	must(l.t, func() error {
+		_, err := l.st.CreateNVE(ctx, "", model.NVE{Name: "hv2", UnderlayIPs: []string{"198.18.0.2"}, OVSDB: "unix:/nonexistent/db.sock",
+			DatapathType: "netdev", DatapathID: "00000000000a0002"})
+		return err
+	})
+	l.port("p1", "hv1", l.iface(1), "02:00:00:00:01:01", "198.51.100.11")
+	l.port("p2", "hv1", l.iface(2), "02:00:00:00:01:02", "198.51.100.12")
+	l.port("p3", "hv2", "eth0", "02:00:00:00:02:01", "198.51.100.21")
+}
+
+func (l *lab) port(name, nve, iface, mac, ip string) uint64 {
+	l.t.Helper()
+	var rev uint64
+	must(l.t, func() error {
+		p, err := l.st.CreatePort(l.ctx, "", model.Port{Name: name, VN: "blue", NVE: nve, Interface: iface, MAC: mac, IPs: []string{ip}})
+		if err == nil {
+			rev = p.Revision
+		}
+		return err
+	})
+	return rev
+}
+
+func must(t *testing.T, f func() error) {
+	t.Helper()
+	if err := f(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// realized waits until hv1 has acknowledged the store's current revision.
+func (l *lab) realized() {
+	l.t.Helper()
+	ctx, cancel := context.WithTimeout(l.ctx, 15*time.Second)
+	defer cancel()
+	idx := l.st.AppliedIndex()
+	waitFor(l.t, 15*time.Second, "hv1 connected", func() bool { return l.sb.status("hv1").OpenFlow.Connected })
+	if lag, err := l.sb.WaitRealized(ctx, idx); err != nil {
+		l.t.Fatalf("revision %d not realized (laggards %v): %v; status %+v", idx, lag, err, l.sb.status("hv1").OpenFlow)
+	}
+}
+
+// desired compiles hv1's state the way the southbound must have, with the
+// port numbers the bridge really has (ofport_request).
+func (l *lab) desired() compiler.Result {
+	l.t.Helper()
+	ports := map[string]uint32{compiler.TunnelPortName(model.EncapVXLAN): 100}
+	for i := 1; i <= 3; i++ {
+		ports[l.iface(i)] = uint32(i)
+	}
+	res, err := compiler.Compile(compiler.Input{Snapshot: l.st.Snapshot(), NVE: "hv1", OFPorts: ports,
+		Tunnels: map[model.Encap]uint32{model.EncapVXLAN: 100}}, l.profile)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return res
+}
+
+// assertSwitchEqualsDesired checks, with ovs-ofctl alone, that br-int holds
+// exactly the desired flows (diff-flows against the compiled flows written
+// in ovs-ofctl syntax) and groups.
+func (l *lab) assertSwitchEqualsDesired() {
+	l.t.Helper()
+	res := l.desired()
+	text, err := l.profile.Text(res.Flows, true)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	file := filepath.Join(l.ovs.dir, "desired.flows")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+	out, err := l.ovs.try("ovs-ofctl", "-O", "OpenFlow13", "diff-flows", "br-int", file)
+	if err != nil || strings.TrimSpace(out) != "" {
+		l.t.Fatalf("br-int differs from the desired flows (- installed only, + desired only): %v\n%s", err, out)
+	}
+	if n := strings.Count(l.ovs.ofctl("dump-flows", "br-int"), "cookie="); n != len(res.Flows) {
+		l.t.Fatalf("br-int has %d flows, desired %d", n, len(res.Flows))
+	}
+	// Groups: OVS's own rendering of what is installed against OVS's
+	// rendering of the desired groups.
+	want := []string{}
+	for _, g := range res.Groups {
+		out := l.ovs.ofctl("parse-group", flow.FormatGroup(g))
+		i := strings.Index(out, "ADD ")
+		if i < 0 {
+			l.t.Fatalf("parse-group %s: %s", flow.FormatGroup(g), out)
+		}
+		want = append(want, strings.TrimSpace(out[i+4:]))
+	}
+	got := []string{}
+	for _, line := range strings.Split(l.ovs.ofctl("dump-groups", "br-int"), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "group_id=") {
+			got = append(got, line)
+		}
+	}
+	sort.Strings(want)
+	sort.Strings(got)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		l.t.Fatalf("groups differ\ninstalled:\n%s\ndesired:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+var durationRE = regexp.MustCompile(`duration=([0-9.]+)s`)
+var packetsRE = regexp.MustCompile(`n_packets=([0-9]+)`)
+
+// flowAges returns each installed flow's duration and packet count, keyed
+// by its dump-flows text without counters.
+func (l *lab) flowAges() map[string][2]float64 {
+	out := map[string][2]float64{}
+	for _, line := range strings.Split(l.ovs.ofctl("dump-flows", "br-int"), "\n") {
+		d := durationRE.FindStringSubmatch(line)
+		p := packetsRE.FindStringSubmatch(line)
+		if d == nil || p == nil {
+			continue
+		}
+		key := regexp.MustCompile(` (duration|n_packets|n_bytes|idle_age|hard_age)=[^,]*,`).ReplaceAllString(line, "")
+		dv, _ := strconv.ParseFloat(d[1], 64)
+		pv, _ := strconv.ParseFloat(p[1], 64)
+		out[strings.TrimSpace(key)] = [2]float64{dv, pv}
+	}
+	return out
+}
+
+func TestRealOVS(t *testing.T) {
+	l := newLab(t)
+	sb := l.startSouthbound()
+	l.setup()
+
+	t.Run("initial install equals desired", func(t *testing.T) {
+		l.realized()
+		l.assertSwitchEqualsDesired()
+		st := sb.status("hv1").OpenFlow
+		if st.Sync != SyncInSync || st.DatapathID != model.FormatDatapathID(l.dpid) || st.FlowModsSent == 0 {
+			t.Fatalf("status %+v", st)
+		}
+		rep, err := sb.NVEFlows(l.ctx, "hv1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr := rep.(*FlowReport)
+		if !fr.InstalledKnown || !fr.Diff.InSync || len(fr.Installed) != len(fr.Desired) || len(fr.Desired) == 0 ||
+			!strings.Contains(strings.Join(fr.Desired, "\n"), "table=classify") {
+			t.Fatalf("flow report: in_sync %v, %d desired, %d installed, diff %+v", fr.Diff.InSync, len(fr.Desired), len(fr.Installed), fr.Diff)
+		}
+	})
+
+	// Send one ARP request from p1 through the pipeline so counters move.
+	arp := "ffffffffffff020000000101080600010800060400010200000001" + "01c633640b000000000000c6336415"
+	l.ovs.ofctl("packet-out", "br-int", "in_port=1,packet="+arp+",actions=table")
+	before := l.flowAges()
+	var hit int
+	for _, v := range before {
+		if v[1] > 0 {
+			hit++
+		}
+	}
+	if hit == 0 {
+		t.Fatalf("the test packet hit no flow:\n%s", l.ovs.ofctl("dump-flows", "br-int"))
+	}
+
+	t.Run("restart leaves flows untouched", func(t *testing.T) {
+		if err := sb.Close(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1200 * time.Millisecond)
+		sb = l.startSouthbound()
+		l.realized()
+		st := sb.status("hv1").OpenFlow
+		if st.FlowModsSent != 0 || st.GroupModsSent != 0 {
+			t.Fatalf("restart sent %d flow mods and %d group mods for an unchanged store", st.FlowModsSent, st.GroupModsSent)
+		}
+		after := l.flowAges()
+		if len(after) != len(before) {
+			t.Fatalf("%d flows before restart, %d after", len(before), len(after))
+		}
+		for k, b := range before {
+			a, ok := after[k]
+			if !ok {
+				t.Fatalf("flow %s gone after restart", k)
+			}
+			if a[0] < b[0]+1 || a[1] != b[1] {
+				t.Fatalf("flow %s was re-created: duration %.3f -> %.3f, packets %v -> %v", k, b[0], a[0], b[1], a[1])
+			}
+		}
+		l.assertSwitchEqualsDesired()
+	})
+
+	t.Run("store change sends a minimal diff", func(t *testing.T) {
+		agesBefore := l.flowAges()
+		prev := sb.status("hv1").OpenFlow
+		beforeDesired := l.desired()
+		l.port("p4", "hv1", l.iface(3), "02:00:00:00:01:03", "198.51.100.13")
+		l.realized()
+		l.assertSwitchEqualsDesired()
+		afterDesired := l.desired()
+		st := sb.status("hv1").OpenFlow
+		sent := st.FlowModsSent - prev.FlowModsSent
+		// The minimal diff is the set of flows whose text changed.
+		changed := flowTextDiff(t, l.profile, beforeDesired.Flows, afterDesired.Flows)
+		if int(sent) != changed {
+			t.Fatalf("sent %d flow mods, the desired state changed by %d flows (last change %q)", sent, changed, st.LastChange)
+		}
+		// Flows not part of the change kept their age.
+		after := l.flowAges()
+		var kept int
+		for k, b := range agesBefore {
+			if a, ok := after[k]; ok {
+				if a[0] < b[0] {
+					t.Fatalf("untouched flow %s was re-created", k)
+				}
+				kept++
+			}
+		}
+		if kept == 0 {
+			t.Fatal("no flow survived a one-port change")
+		}
+	})
+
+	t.Run("port move is atomic", func(t *testing.T) {
+		bundles := counterValue(t, sb.m.bundles)
+		// p3 moves from hv2 onto hv1 (interface v3 is taken by p4, so
+		// first delete p4).
+		if _, err := l.st.DeletePort(l.ctx, "", "p4"); err != nil {
+			t.Fatal(err)
+		}
+		l.realized()
+		p3 := l.st.Snapshot().Ports["p3"]
+		moved := *p3
+		moved.NVE, moved.Interface, moved.Revision = "hv1", l.iface(3), 0
+		if _, err := l.st.UpdatePort(l.ctx, "", moved); err != nil {
+			t.Fatal(err)
+		}
+		l.realized()
+		l.assertSwitchEqualsDesired()
+		if got := counterValue(t, sb.m.bundles); got < bundles+2 {
+			t.Fatalf("bundles committed %v -> %v: the removal and the move should each be atomic", bundles, got)
+		}
+	})
+
+	t.Run("audit repairs drift and leaves foreign flows", func(t *testing.T) {
+		// Delete one of nva's flows by hand, add a stale nva-tagged flow
+		// and a foreign one.
+		res := l.desired()
+		victim := res.Flows[len(res.Flows)/2]
+		vt, err := flow.FormatFlow(victim, flow.TextOptions{TableNumber: l.profile.Number})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.ovs.ofctl("--strict", "del-flows", "br-int", strings.SplitN(vt, ",actions=", 2)[0])
+		stale := fmt.Sprintf("table=30,priority=7,cookie=%#x,dl_dst=02:00:00:00:09:09,actions=drop", flow.MakeCookie(0, 0xabcdef))
+		foreign := "table=30,priority=8,cookie=0x1234,dl_dst=02:00:00:00:09:0a,actions=drop"
+		l.ovs.ofctl("add-flow", "br-int", stale)
+		l.ovs.ofctl("add-flow", "br-int", foreign)
+		l.ovs.ofctl("del-groups", "br-int", fmt.Sprintf("group_id=%d", res.Groups[0].ID))
+		l.ovs.ofctl("add-group", "br-int", "group_id=0x70000000,type=all,bucket=output:1")
+		if out, _ := l.ovs.try("ovs-ofctl", "-O", "OpenFlow13", "diff-flows", "br-int", filepath.Join(l.ovs.dir, "desired.flows")); strings.TrimSpace(out) == "" {
+			t.Fatal("drift was not created")
+		}
+		l.ticks <- time.Now() // one audit
+		waitFor(t, 10*time.Second, "audit repair", func() bool {
+			out := l.ovs.ofctl("dump-flows", "br-int", "cookie=0x1234/-1")
+			if !strings.Contains(out, "dl_dst=02:00:00:00:09:0a") {
+				t.Fatalf("the audit removed a foreign flow:\n%s", out)
+			}
+			d, _ := l.ovs.try("ovs-ofctl", "-O", "OpenFlow13", "diff-flows", "br-int", filepath.Join(l.ovs.dir, "desired.flows"))
+			lines := strings.Split(strings.TrimSpace(d), "\n")
+			return len(lines) == 1 && strings.Contains(lines[0], "cookie=0x1234")
+		})
+		if out := l.ovs.ofctl("dump-groups", "br-int"); !strings.Contains(out, "group_id=1879048192") || !strings.Contains(out, fmt.Sprintf("group_id=%d,", res.Groups[0].ID)) {
+			t.Fatalf("groups after audit:\n%s", out)
+		}
+		l.ovs.ofctl("--strict", "del-flows", "br-int", "table=30,priority=8,dl_dst=02:00:00:00:09:0a")
+		l.ovs.ofctl("del-groups", "br-int", "group_id=0x70000000")
+		l.assertSwitchEqualsDesired()
+		if counterValue(t, sb.m.repairs) < 3 {
+			t.Fatalf("audit repairs counted %v", counterValue(t, sb.m.repairs))
+		}
+	})
+
+	t.Run("unclaimed switch stays connected and untouched", func(t *testing.T) {
+		l.ovs.bridge("br-x", 0x00000000000b0001, l.addr)
+		l.ovs.ofctl("add-flow", "br-x", "priority=5,actions=drop")
+		waitFor(t, 15*time.Second, "unclaimed switch", func() bool { return len(sb.Unclaimed()) == 1 })
+		if u := sb.Unclaimed()[0]; u.DatapathID != "00000000000b0001" {
+			t.Fatalf("unclaimed %+v", u)
+		}
+		time.Sleep(300 * time.Millisecond)
+		out := l.ovs.ofctl("dump-flows", "br-x")
+		if n := strings.Count(out, "cookie="); n != 1 || !strings.Contains(out, "priority=5") {
+			t.Fatalf("unclaimed bridge was written to:\n%s", out)
+		}
+		// Claiming it (an NVE with that datapath ID) makes nva install it.
+		must(t, func() error {
+			_, err := l.st.CreateNVE(l.ctx, "", model.NVE{Name: "hv3", UnderlayIPs: []string{"198.18.0.3"}, OVSDB: "unix:/nonexistent/db.sock",
+				DatapathType: "netdev", DatapathID: "00000000000b0001"})
+			return err
+		})
+		waitFor(t, 10*time.Second, "claimed switch synced", func() bool {
+			return len(sb.Unclaimed()) == 0 && sb.status("hv3").OpenFlow.Sync == SyncInSync
+		})
+		out = l.ovs.ofctl("dump-flows", "br-x")
+		if !strings.Contains(out, "priority=5 actions=drop") || !strings.Contains(out, "cookie=0x4e56") {
+			t.Fatalf("claimed bridge: foreign flow kept and nva's base flows expected:\n%s", out)
+		}
+	})
+}
+
+// flowTextDiff counts the flow-mods a minimal diff needs between two
+// desired states: keys added, keys removed, and kept keys whose text
+// (actions, cookie) changed.
+func flowTextDiff(t *testing.T, p pipeline.Profile, a, b []flow.Flow) int {
+	t.Helper()
+	index := func(fs []flow.Flow) map[string]string {
+		m := map[string]string{}
+		for _, f := range fs {
+			s, err := flow.FormatFlow(f, flow.TextOptions{TableNumber: p.Number, Cookie: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[fmt.Sprintf("%s/%d/%s", f.Table, f.Priority, flow.FormatMatch(f.Match))] = s
+		}
+		return m
+	}
+	ia, ib := index(a), index(b)
+	n := 0
+	for k, sb := range ib {
+		if sa, ok := ia[k]; !ok || sa != sb {
+			n++
+		}
+	}
+	for k := range ia {
+		if _, ok := ib[k]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
+func counterValue(t *testing.T, c prometheus.Collector) float64 {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 16)
+	c.Collect(ch)
+	close(ch)
+	var sum float64
+	for m := range ch {
+		var d dto.Metric
+		if err := m.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Counter != nil {
+			sum += d.Counter.GetValue()
+		}
+	}
+	return sum
+}
