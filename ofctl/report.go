@@ -173,9 +173,9 @@ type InstalledRow struct {
 // DiffSummary lists the differences between desired and installed.
 type DiffSummary struct {
 	InSync          bool     `json:"in_sync"`
-	Missing         []string `json:"missing,omitempty"`   // desired, not installed
-	Differ          []string `json:"differ,omitempty"`    // installed with other actions/cookie (desired form)
-	Extra           []string `json:"extra,omitempty"`     // installed nva flows not desired
+	Missing         []string `json:"missing,omitempty"` // desired, not installed
+	Differ          []string `json:"differ,omitempty"`  // installed with other actions/cookie (desired form)
+	Extra           []string `json:"extra,omitempty"`   // installed nva flows not desired
 	GroupsMissing   []uint32 `json:"groups_missing,omitempty"`
 	GroupsDiffer    []uint32 `json:"groups_differ,omitempty"`
 	GroupsExtra     []uint32 `json:"groups_extra,omitempty"`
