@@ -6,9 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +30,7 @@ func TestRealOVSAnswersARPAndND(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces, ovs-vswitchd)")
 	}
-	for _, b := range []string{"ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovsdb-tool", "ip"} {
+	for _, b := range []string{"ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl", "ovsdb-tool", "ip", "ping"} {
 		if _, err := exec.LookPath(b); err != nil {
 			t.Skipf("%s not installed", b)
 		}
@@ -185,7 +183,7 @@ func TestRealOVSAnswersARPAndND(t *testing.T) {
 	} {
 		res := sw.Run(p)
 		tr := run(ovsEnv, "ovs-appctl", "ofproto/trace", "br-int", p.TraceFlow())
-		got := tracePorts(tr, p.InPort)
+		got := sim.OFProtoTracePorts(tr, p.InPort)
 		if want := res.Ports(); !slices.Equal(got, want) {
 			t.Errorf("%s: OVS outputs to %v, simulator to %v\nsim:\n%sovs:\n%s", name, got, want, res.TraceText(), tr)
 		}
@@ -203,32 +201,4 @@ func neighborAdvert(in uint32, mac, src, target, tll string) sim.Packet {
 		With(flow.NDSLL, make([]byte, 6)).With(flow.NDTLL, sim.Eth(0, tll, tll, 0).Get(flow.EthSrc)).
 		With(flow.NDOptionsType, flow.U8(2))
 	return p
-}
-
-var traceOutput = regexp.MustCompile(`^\s*(output:(\d+)|IN_PORT)\s*$`)
-
-// tracePorts lists the OpenFlow ports an ofproto/trace sends the packet to
-// (whether or not the datapath can then deliver it: a tunnel output with
-// no underlay route still counts), sorted; outputs OVS skips because they
-// are the ingress port are left out, as the simulator does.
-func tracePorts(trace string, inPort uint32) []uint32 {
-	lines := strings.Split(trace, "\n")
-	var out []uint32
-	for i, l := range lines {
-		m := traceOutput.FindStringSubmatch(l)
-		if m == nil {
-			continue
-		}
-		if i+1 < len(lines) && strings.Contains(lines[i+1], "skipping output to input port") {
-			continue
-		}
-		if m[1] == "IN_PORT" {
-			out = append(out, inPort)
-			continue
-		}
-		n, _ := strconv.ParseUint(m[2], 10, 32)
-		out = append(out, uint32(n))
-	}
-	slices.Sort(out)
-	return out
 }
