@@ -164,3 +164,12 @@ func TestProfileText(t *testing.T) {
 		t.Error("unknown table rendered")
 	}
 }
+
+func TestDescribe(t *testing.T) {
+	d := pipeline.OVS().Describe()
+	for _, want := range []string{"table 0 classify:", "table 25 nd_advert:", "goto: port_security,l2_forward", "extensions=true"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("Describe lacks %q:\n%s", want, d)
+		}
+	}
+}

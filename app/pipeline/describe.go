@@ -1,0 +1,31 @@
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Describe renders the profile's tables and contracts as text, one table
+// per block in packet order (for documentation, the CLI and the API).
+func (p Profile) Describe() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "profile %s (extensions=%v, arp_in_switch=%v, nd_in_switch=%v, flow_tunnels=%v)\n",
+		p.Name, p.Extensions, p.ARPInSwitch, p.NDInSwitch, p.Tunnels)
+	list := func(s []string) string {
+		if len(s) == 0 {
+			return "-"
+		}
+		return strings.Join(s, ",")
+	}
+	for _, t := range p.Tables {
+		fmt.Fprintf(&b, "table %d %s: %s\n", t.Number, t.Name, t.Doc)
+		fmt.Fprintf(&b, "  match: %s\n  set: %s\n  move from: %s\n  goto: %s\n", list(t.Match), list(t.Set), list(t.Read), list(t.Goto))
+		fmt.Fprintf(&b, "  output=%v group=%v vlan=%v write_metadata=%v\n", t.Output, t.Group, t.VLAN, t.WriteMetadata)
+	}
+	types := make([]string, len(p.Groups.Types))
+	for i, ty := range p.Groups.Types {
+		types[i] = fmt.Sprint(ty)
+	}
+	fmt.Fprintf(&b, "groups: types %s; buckets may set %s; vlan=%v\n", list(types), list(p.Groups.Set), p.Groups.VLAN)
+	return b.String()
+}
