@@ -1,0 +1,180 @@
+package ofctl
+
+import (
+	"context"
+	"errors"
+	"io"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/nva-project/nva/app/daemon"
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/web"
+)
+
+// The southbound plugs into the daemon and the REST server.
+var (
+	_ daemon.Component        = (*Southbound)(nil)
+	_ daemon.MetricsComponent = (*Southbound)(nil)
+	_ web.Realizer            = (*Southbound)(nil)
+	_ web.FlowReporter        = (*Southbound)(nil)
+	_ web.StatusReporter      = (*Southbound)(nil)
+	_ io.Closer               = (*Southbound)(nil)
+)
+
+// snap builds a snapshot; ports are "name:vn:nve".
+func snap(rev uint64, nves []string, vns []string, ports ...[3]string) *model.Snapshot {
+	s := &model.Snapshot{Revision: rev, VNs: map[string]*model.VN{}, NVEs: map[string]*model.NVE{}, Ports: map[string]*model.Port{}}
+	for i, n := range nves {
+		s.NVEs[n] = &model.NVE{Name: n, DatapathID: model.FormatDatapathID(uint64(i + 1))}
+	}
+	for _, v := range vns {
+		s.VNs[v] = &model.VN{Name: v}
+	}
+	for _, p := range ports {
+		s.Ports[p[0]] = &model.Port{Name: p[0], VN: p[1], NVE: p[2]}
+	}
+	return s
+}
+
+// next copies a snapshot (sharing unchanged objects, as the store does).
+func next(s *model.Snapshot) *model.Snapshot {
+	n := &model.Snapshot{Revision: s.Revision + 1, VNs: map[string]*model.VN{}, NVEs: map[string]*model.NVE{}, Ports: map[string]*model.Port{}}
+	for k, v := range s.VNs {
+		n.VNs[k] = v
+	}
+	for k, v := range s.NVEs {
+		n.NVEs[k] = v
+	}
+	for k, v := range s.Ports {
+		n.Ports[k] = v
+	}
+	return n
+}
+
+func names(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestAffectedNVEs(t *testing.T) {
+	base := snap(10, []string{"hv1", "hv2", "hv3", "hv4"}, []string{"blue", "red"},
+		[3]string{"b1", "blue", "hv1"}, [3]string{"b2", "blue", "hv2"}, [3]string{"r3", "red", "hv3"})
+	cases := []struct {
+		name   string
+		change func(*model.Snapshot)
+		want   []string
+	}{
+		{"nothing", func(*model.Snapshot) {}, nil},
+		{"port changed in blue", func(s *model.Snapshot) {
+			p := *s.Ports["b1"]
+			p.MAC = "02:00:00:00:00:99"
+			s.Ports["b1"] = &p
+		}, []string{"hv1", "hv2"}},
+		{"port added to red on hv1", func(s *model.Snapshot) { s.Ports["r1"] = &model.Port{Name: "r1", VN: "red", NVE: "hv1"} }, []string{"hv1", "hv3"}},
+		{"port removed", func(s *model.Snapshot) { delete(s.Ports, "r3") }, []string{"hv3"}},
+		{"port moves blue hv2 -> hv4", func(s *model.Snapshot) {
+			p := *s.Ports["b2"]
+			p.NVE = "hv4"
+			s.Ports["b2"] = &p
+		}, []string{"hv1", "hv2", "hv4"}},
+		{"VN changed", func(s *model.Snapshot) { s.VNs["red"] = &model.VN{Name: "red", Encap: model.EncapGENEVE} }, []string{"hv3"}},
+		{"NVE underlay changed", func(s *model.Snapshot) {
+			n := *s.NVEs["hv2"]
+			n.UnderlayIPs = []string{"198.18.0.9"}
+			s.NVEs["hv2"] = &n
+		}, []string{"hv1", "hv2"}},
+		{"idle NVE added", func(s *model.Snapshot) { s.NVEs["hv5"] = &model.NVE{Name: "hv5"} }, []string{"hv5"}},
+	}
+	for _, c := range cases {
+		n := next(base)
+		c.change(n)
+		if got := names(affectedNVEs(base, n)); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: affected %v, want %v", c.name, got, c.want)
+		}
+	}
+	// No previous snapshot: everything.
+	if got := names(affectedNVEs(nil, base)); len(got) != 4 {
+		t.Errorf("first snapshot: %v", got)
+	}
+}
+
+func TestClaimant(t *testing.T) {
+	s := snap(1, []string{"hv1", "hv2"}, nil)
+	if claimant(s, 2) != "hv2" || claimant(s, 7) != "" || claimant(s, 0) != "" || claimant(nil, 1) != "" {
+		t.Fatal("claimant mapping wrong")
+	}
+}
+
+// WaitRealized waits only for connected NVEs with an unrealized change up
+// to the index, and names them when it times out.
+func TestWaitRealizedLaggards(t *testing.T) {
+	s := New(Config{})
+	s.snap, s.seen = snap(20, []string{"hv1", "hv2", "hv3"}, nil), 20
+	s.switches[1] = &worker{dpid: 1, nve: "hv1", kick: make(chan struct{}, 1)}
+	s.switches[2] = &worker{dpid: 2, nve: "hv2", kick: make(chan struct{}, 1)}
+	s.switches[9] = &worker{dpid: 9, kick: make(chan struct{}, 1)} // unclaimed
+	s.state("hv1").pending = []uint64{15, 18}
+	s.state("hv2").pending = []uint64{19}
+	s.state("hv3").pending = []uint64{12} // not connected: never waited for
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	lag, err := s.WaitRealized(ctx, 18)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) || !reflect.DeepEqual(lag, []string{"hv1"}) {
+		t.Fatalf("index 18: laggards %v, err %v", lag, err)
+	}
+	if lag, err := s.WaitRealized(context.Background(), 14); err != nil || lag != nil {
+		t.Fatalf("index 14 (before any pending change): %v %v", lag, err)
+	}
+	// hv1 catches up while we wait for index 19.
+	done := make(chan []string)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		lag, _ := s.WaitRealized(ctx, 19)
+		done <- lag
+	}()
+	time.Sleep(20 * time.Millisecond)
+	s.mu.Lock()
+	s.state("hv1").pending = nil
+	s.broadcastLocked()
+	s.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	s.mu.Lock()
+	s.state("hv2").pending = nil
+	s.broadcastLocked()
+	s.mu.Unlock()
+	if lag := <-done; lag != nil {
+		t.Fatalf("index 19 after both caught up: laggards %v", lag)
+	}
+}
+
+func TestPendingCollapse(t *testing.T) {
+	var st nveState
+	for i := uint64(1); i <= 2000; i++ {
+		st.addPending(i)
+	}
+	st.addPending(5) // older revisions are ignored
+	if len(st.pending) > 1024 || st.pending[0] > 1000 {
+		t.Fatalf("pending %d entries starting at %d", len(st.pending), st.pending[0])
+	}
+}
+
+func TestStatusOfUnknownNVE(t *testing.T) {
+	s := New(Config{})
+	s.snap = snap(1, []string{"hv1"}, nil)
+	st := s.NVEStatus("hv1").(Status)
+	if st.OpenFlow.Connected || st.OpenFlow.Sync != SyncDisconnected || st.OpenFlow.DatapathID != "0000000000000001" {
+		t.Fatalf("status %+v", st)
+	}
+	if _, err := s.NVEFlows(context.Background(), "nope"); err == nil {
+		t.Fatal("flows of an unknown NVE")
+	}
+}
