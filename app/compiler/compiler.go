@@ -170,6 +170,9 @@ func Compile(in Input, prof pipeline.Profile) (Result, error) {
 		return Result{}, fmt.Errorf("compile %s: profile %s is not supported yet (the compiler needs extensions and flow-based tunnels)", in.NVE, prof.Name)
 	}
 	c := &compiler{in: in, prof: prof}
+	if n := in.Snapshot.NVEs[in.NVE]; n.Kind == model.NVEOpenFlow && prof.Extensions {
+		c.warn("NVE %s is a hardware OpenFlow switch but profile %s uses extensions", in.NVE, prof.Name)
+	}
 	c.build()
 	for i := range c.flows {
 		c.flows[i].SetCookie(in.Generation)
