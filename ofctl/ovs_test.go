@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/app/pipeline"
+	"github.com/nva-project/nva/app/sim"
 	"github.com/nva-project/nva/store"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -386,6 +388,51 @@ func TestRealOVS(t *testing.T) {
 		if !fr.InstalledKnown || !fr.Diff.InSync || len(fr.Installed) != len(fr.Desired) || len(fr.Desired) == 0 ||
 			!strings.Contains(strings.Join(fr.Desired, "\n"), "table=classify") {
 			t.Fatalf("flow report: in_sync %v, %d desired, %d installed, diff %+v", fr.Diff.InSync, len(fr.Desired), len(fr.Installed), fr.Diff)
+		}
+	})
+
+	t.Run("ofproto/trace agrees with the simulator", func(t *testing.T) {
+		res := l.desired()
+		sw, err := sim.New(l.profile, res.Flows, res.Groups)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const m1, m2, m3 = "02:00:00:00:01:01", "02:00:00:00:01:02", "02:00:00:00:02:01"
+		tun := uint32(100)
+		packets := map[string]sim.Packet{
+			"ARP for a known IP answered locally": sim.ARPRequest(1, m1, "198.51.100.11", "198.51.100.21"),
+			"ARP for an unknown IP flooded":       sim.ARPRequest(1, m1, "198.51.100.11", "198.51.100.99"),
+			"unicast to a local port":             sim.IPv4(1, m1, m2, "198.51.100.11", "198.51.100.12"),
+			"unicast to a remote port":            sim.IPv4(1, m1, m3, "198.51.100.11", "198.51.100.21"),
+			"broadcast":                           sim.IPv4(1, m1, "ff:ff:ff:ff:ff:ff", "198.51.100.11", "198.51.100.255"),
+			"spoofed source MAC":                  sim.IPv4(1, "02:00:00:00:01:99", m2, "198.51.100.11", "198.51.100.12"),
+			"spoofed source IP":                   sim.IPv4(1, m1, m2, "198.51.100.99", "198.51.100.12"),
+			"from the tunnel to a local port":     sim.IPv4(tun, m3, m1, "198.51.100.21", "198.51.100.11").FromTunnel(tun, 5001, "198.18.0.2"),
+			"tunnel broadcast stays local":        sim.IPv4(tun, m3, "ff:ff:ff:ff:ff:ff", "198.51.100.21", "198.51.100.255").FromTunnel(tun, 5001, "198.18.0.2"),
+			"tunnel with a foreign VNI":           sim.IPv4(tun, m3, m1, "198.51.100.21", "198.51.100.11").FromTunnel(tun, 5002, "198.18.0.2"),
+			"tunnel from an unknown NVE":          sim.IPv4(tun, m3, m1, "198.51.100.21", "198.51.100.11").FromTunnel(tun, 5001, "198.18.0.77"),
+		}
+		var outputs int
+		for name, p := range packets {
+			r := sw.Run(p)
+			tf := p.TraceFlow()
+			if p.InPort == tun {
+				// OVS only treats a packet as tunnelled when tun_dst is
+				// set: it arrived addressed to this NVE.
+				tf += ",tun_dst=198.18.0.1"
+			}
+			tr := l.ovs.run("ovs-appctl", "ofproto/trace", "br-int", tf)
+			got := sim.OFProtoTracePorts(tr, p.InPort)
+			if want := r.Ports(); !slices.Equal(got, want) {
+				t.Errorf("%s: OVS outputs to %v, simulator to %v\nsim:\n%sovs:\n%s", name, got, want, r.TraceText(), tr)
+			}
+			outputs += len(got)
+			if name == "unicast to a remote port" && (!strings.Contains(tr, "set_field:0x1389->tun_id") || !strings.Contains(tr, "set_field:198.18.0.2->tun_dst")) {
+				t.Errorf("%s: the trace does not encapsulate with VNI 5001 toward 198.18.0.2:\n%s", name, tr)
+			}
+		}
+		if outputs == 0 {
+			t.Fatal("no packet left the switch in either model")
 		}
 	})
 
