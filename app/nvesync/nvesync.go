@@ -1,0 +1,277 @@
+// Package nvesync keeps every Open vSwitch NVE's OVSDB configuration in
+// step with the store: for each NVE of kind ovs it derives the desired
+// bridge, controller targets (every cluster member's advertised OpenFlow
+// address), one flow-based tunnel port per encapsulation its VNs use, and
+// the VAP interfaces of its ports, and hands that to the ovsdb manager. It
+// is a daemon component; it also reports each NVE's combined OVSDB and
+// OpenFlow status to the REST API.
+package nvesync
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nva-project/nva/app/compiler"
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/ovsdb"
+	"github.com/nva-project/nva/store"
+)
+
+// OVSDB is the part of the ovsdb manager nvesync drives.
+type OVSDB interface {
+	Sync(ctx context.Context, d ovsdb.Desired)
+	Remove(ctx context.Context, nve string) error
+	Status(nve string) (ovsdb.Status, bool)
+	Close()
+}
+
+// OpenFlowStatus reports an NVE's OpenFlow-side status (the southbound).
+type OpenFlowStatus interface {
+	NVEStatus(nve string) any
+}
+
+// Source is the part of the store nvesync reads.
+type Source interface {
+	Snapshot() *model.Snapshot
+	SnapshotAndWatch(ctx context.Context) (*model.Snapshot, <-chan store.Event)
+	Nodes() []store.NodeInfo
+	IsLeader() bool
+}
+
+// Syncer is the component. Only the Raft leader manages OVSDB, so that two
+// members never fight over one switch's configuration: a node that gains
+// leadership opens an ovsdb manager and ensures every NVE; one that loses it
+// closes its manager (which leaves the switches' configuration as it is).
+type Syncer struct {
+	newDB func() OVSDB
+	of    OpenFlowStatus
+	log   *slog.Logger
+	tick  time.Duration
+
+	mu      sync.Mutex
+	db      OVSDB             // nil while not leader
+	applied map[string]string // NVE name -> fingerprint of the last Desired sent
+	wg      sync.WaitGroup
+}
+
+// New returns a Syncer that opens OVSDB managers with newDB. of may be nil.
+func New(newDB func() OVSDB, of OpenFlowStatus, log *slog.Logger) *Syncer {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Syncer{newDB: newDB, of: of, log: log, tick: time.Second, applied: map[string]string{}}
+}
+
+// Start implements the daemon's Component: it follows the store until ctx
+// ends.
+func (s *Syncer) Start(ctx context.Context, st *store.Store) error {
+	return s.start(ctx, st)
+}
+
+func (s *Syncer) start(ctx context.Context, src Source) error {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.run(ctx, src)
+		s.mu.Lock()
+		if s.db != nil {
+			s.db.Close()
+			s.db = nil
+		}
+		s.mu.Unlock()
+	}()
+	return nil
+}
+
+// Close waits until the follow loop has ended (after the daemon's context
+// is canceled) and its manager is closed.
+func (s *Syncer) Close() error { s.wg.Wait(); return nil }
+
+func (s *Syncer) run(ctx context.Context, src Source) {
+	t := time.NewTicker(s.tick)
+	defer t.Stop()
+	for ctx.Err() == nil {
+		snap, events := src.SnapshotAndWatch(ctx)
+		s.apply(ctx, snap, src)
+	follow:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C: // leadership changes arrive with no event
+				s.apply(ctx, src.Snapshot(), src)
+			case ev, ok := <-events:
+				if !ok || ev.Kind == "reset" {
+					break follow
+				}
+				s.apply(ctx, src.Snapshot(), src)
+			}
+		}
+	}
+}
+
+// Desired derives the OVSDB configuration of one ovs NVE from a snapshot
+// and the cluster's members.
+func Desired(snap *model.Snapshot, nve *model.NVE, nodes []store.NodeInfo) ovsdb.Desired {
+	d := ovsdb.Desired{
+		NVE:          nve.Name,
+		Endpoint:     nve.OVSDB,
+		Bridge:       nve.Bridge,
+		DatapathType: nve.DatapathType,
+		DatapathID:   nve.DatapathID,
+	}
+	seen := map[string]bool{}
+	for _, n := range nodes {
+		if n.OpenFlowAddr == "" {
+			continue
+		}
+		t := "tcp:" + n.OpenFlowAddr
+		if !seen[t] {
+			seen[t] = true
+			d.Controllers = append(d.Controllers, t)
+		}
+	}
+	sort.Strings(d.Controllers)
+	local := ""
+	if ips := nve.UnderlayIPs; len(ips) > 0 {
+		local = ips[0]
+	}
+	encaps := map[model.Encap]bool{}
+	ifaces := map[string]bool{}
+	for _, p := range snap.PortsOn(nve.Name) {
+		if vn, ok := snap.VNs[p.VN]; ok {
+			encaps[vn.Encap] = true
+		}
+		ifaces[p.Interface] = true
+	}
+	for _, e := range model.Encaps {
+		if encaps[e] {
+			d.Tunnels = append(d.Tunnels, ovsdb.Tunnel{Name: compiler.TunnelPortName(e), Type: string(e), LocalIP: local})
+		}
+	}
+	for i := range ifaces {
+		d.Interfaces = append(d.Interfaces, i)
+	}
+	sort.Strings(d.Interfaces)
+	return d
+}
+
+func fingerprint(d ovsdb.Desired) string {
+	var b []byte
+	add := func(s string) { b = append(b, s...); b = append(b, 0) }
+	add(d.Endpoint)
+	add(d.Bridge)
+	add(d.DatapathType)
+	add(d.DatapathID)
+	for _, c := range d.Controllers {
+		add("c" + c)
+	}
+	for _, t := range d.Tunnels {
+		add("t" + t.Name + "/" + t.Type + "/" + t.LocalIP)
+	}
+	for _, i := range d.Interfaces {
+		add("i" + i)
+	}
+	return string(b)
+}
+
+func (s *Syncer) apply(ctx context.Context, snap *model.Snapshot, src Source) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !src.IsLeader() {
+		if s.db != nil {
+			s.log.Info("no longer the leader: leaving OVSDB management to the new leader")
+			s.db.Close()
+			s.db = nil
+			s.applied = map[string]string{}
+		}
+		return
+	}
+	if s.db == nil {
+		s.log.Info("leader: managing the NVEs' OVSDB configuration")
+		s.db = s.newDB()
+	}
+	nodes := src.Nodes()
+	want := map[string]bool{}
+	for _, nve := range snap.SortedNVEs() {
+		if nve.Kind != model.NVEOVS {
+			continue
+		}
+		want[nve.Name] = true
+		d := Desired(snap, nve, nodes)
+		fp := fingerprint(d)
+		if s.applied[nve.Name] == fp {
+			continue
+		}
+		s.applied[nve.Name] = fp
+		s.log.Debug("ovsdb sync", "nve", nve.Name, "tunnels", len(d.Tunnels), "interfaces", len(d.Interfaces))
+		s.db.Sync(ctx, d)
+	}
+	for name := range s.applied {
+		if want[name] {
+			continue
+		}
+		delete(s.applied, name)
+		s.log.Info("nve removed: removing nva's OVSDB configuration", "nve", name)
+		if err := s.db.Remove(ctx, name); err != nil {
+			s.log.Warn("ovsdb remove", "nve", name, "err", err)
+		}
+	}
+}
+
+// Status is what the REST API shows as an NVE's "status".
+type Status struct {
+	OVSDB    *OVSDBStatus `json:"ovsdb,omitempty"`
+	OpenFlow any          `json:"openflow,omitempty"`
+}
+
+// OVSDBStatus is the OVSDB half of Status.
+type OVSDBStatus struct {
+	Connected   bool             `json:"connected"`
+	BridgeReady bool             `json:"bridge_ready"`
+	LastError   string           `json:"last_error,omitempty"`
+	Ports       map[string]PortS `json:"ports,omitempty"`
+}
+
+// PortS is one interface's state on the NVE.
+type PortS struct {
+	OFPort uint32 `json:"ofport,omitempty"`
+	LinkUp bool   `json:"link_up"`
+	Error  string `json:"error,omitempty"`
+}
+
+// NVEStatus implements web.StatusReporter.
+func (s *Syncer) NVEStatus(nve string) any {
+	var out Status
+	s.mu.Lock()
+	db := s.db
+	s.mu.Unlock()
+	if db == nil {
+		// Not the leader: the leader's API has the OVSDB side.
+	} else if st, ok := db.Status(nve); ok {
+		o := &OVSDBStatus{Connected: st.Connected, BridgeReady: st.BridgeReady, LastError: st.LastError, Ports: map[string]PortS{}}
+		for name, no := range st.OFPorts {
+			p := o.Ports[name]
+			p.OFPort = no
+			o.Ports[name] = p
+		}
+		for name, up := range st.Links {
+			p := o.Ports[name]
+			p.LinkUp = up
+			o.Ports[name] = p
+		}
+		for name, e := range st.Errors {
+			p := o.Ports[name]
+			p.Error = e
+			o.Ports[name] = p
+		}
+		out.OVSDB = o
+	}
+	if s.of != nil {
+		out.OpenFlow = s.of.NVEStatus(nve)
+	}
+	return out
+}

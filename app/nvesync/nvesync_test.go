@@ -1,0 +1,200 @@
+package nvesync
+
+import (
+	"context"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/ovsdb"
+	"github.com/nva-project/nva/store"
+)
+
+func testSnap() *model.Snapshot {
+	return &model.Snapshot{
+		VNs: map[string]*model.VN{
+			"blue": {Name: "blue", VNI: 100, Encap: model.EncapVXLAN},
+			"red":  {Name: "red", VNI: 200, Encap: model.EncapGENEVE},
+		},
+		NVEs: map[string]*model.NVE{
+			"hv1": {Name: "hv1", Kind: model.NVEOVS, UnderlayIPs: []string{"198.18.0.1"}, OVSDB: "unix:/tmp/hv1.sock", Bridge: "br-int", DatapathType: "netdev", DatapathID: "00004e5600000001"},
+			"hv2": {Name: "hv2", Kind: model.NVEOVS, UnderlayIPs: []string{"198.18.0.2"}, OVSDB: "unix:/tmp/hv2.sock", Bridge: "br-int", DatapathType: "netdev", DatapathID: "00004e5600000002"},
+			"tor": {Name: "tor", Kind: model.NVEOpenFlow, UnderlayIPs: []string{"198.18.0.9"}, DatapathID: "0000000000000009"},
+		},
+		Ports: map[string]*model.Port{
+			"a": {Name: "a", VN: "blue", NVE: "hv1", Interface: "veth-a"},
+			"b": {Name: "b", VN: "red", NVE: "hv1", Interface: "veth-b"},
+			"c": {Name: "c", VN: "blue", NVE: "hv2", Interface: "veth-c"},
+		},
+	}
+}
+
+var testNodes = []store.NodeInfo{{ID: "n1", OpenFlowAddr: "198.19.0.1:6653"}, {ID: "n2", OpenFlowAddr: "198.19.0.2:6653"}, {ID: "n3"}}
+
+func TestDesired(t *testing.T) {
+	s := testSnap()
+	got := Desired(s, s.NVEs["hv1"], testNodes)
+	want := ovsdb.Desired{
+		NVE: "hv1", Endpoint: "unix:/tmp/hv1.sock", Bridge: "br-int", DatapathType: "netdev", DatapathID: "00004e5600000001",
+		Controllers: []string{"tcp:198.19.0.1:6653", "tcp:198.19.0.2:6653"},
+		Tunnels: []ovsdb.Tunnel{
+			{Name: "nva-vxlan", Type: "vxlan", LocalIP: "198.18.0.1"},
+			{Name: "nva-geneve", Type: "geneve", LocalIP: "198.18.0.1"},
+		},
+		Interfaces: []string{"veth-a", "veth-b"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Desired(hv1) =\n%+v\nwant\n%+v", got, want)
+	}
+	if err := got.Validate(); err != nil {
+		t.Fatalf("derived Desired does not validate: %v", err)
+	}
+	// hv2 hosts only blue: only the VXLAN tunnel port.
+	got2 := Desired(s, s.NVEs["hv2"], testNodes)
+	if len(got2.Tunnels) != 1 || got2.Tunnels[0].Type != "vxlan" || !reflect.DeepEqual(got2.Interfaces, []string{"veth-c"}) {
+		t.Fatalf("Desired(hv2) = %+v", got2)
+	}
+}
+
+type fakeDB struct {
+	mu      sync.Mutex
+	syncs   []ovsdb.Desired
+	removed []string
+	closed  bool
+}
+
+func (f *fakeDB) Sync(_ context.Context, d ovsdb.Desired) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.syncs = append(f.syncs, d)
+}
+func (f *fakeDB) Remove(_ context.Context, nve string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removed = append(f.removed, nve)
+	return nil
+}
+func (f *fakeDB) Status(nve string) (ovsdb.Status, bool) {
+	return ovsdb.Status{NVE: nve, Connected: true, OFPorts: map[string]uint32{"veth-a": 3}, Links: map[string]bool{"veth-a": true}}, true
+}
+func (f *fakeDB) Close() { f.mu.Lock(); f.closed = true; f.mu.Unlock() }
+func (f *fakeDB) snapshot() ([]ovsdb.Desired, []string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]ovsdb.Desired(nil), f.syncs...), append([]string(nil), f.removed...), f.closed
+}
+
+type fakeSrc struct {
+	mu     sync.Mutex
+	snap   *model.Snapshot
+	events chan store.Event
+	leader atomic.Bool
+}
+
+func (f *fakeSrc) Snapshot() *model.Snapshot { f.mu.Lock(); defer f.mu.Unlock(); return f.snap }
+func (f *fakeSrc) SnapshotAndWatch(ctx context.Context) (*model.Snapshot, <-chan store.Event) {
+	return f.Snapshot(), f.events
+}
+func (f *fakeSrc) Nodes() []store.NodeInfo { return testNodes }
+func (f *fakeSrc) IsLeader() bool          { return f.leader.Load() }
+func (f *fakeSrc) set(s *model.Snapshot, idx uint64) {
+	f.mu.Lock()
+	f.snap = s
+	f.mu.Unlock()
+	f.events <- store.Event{Index: idx, Kind: "port", Op: "put"}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSyncerFollowsStoreAsLeaderOnly(t *testing.T) {
+	src := &fakeSrc{snap: testSnap(), events: make(chan store.Event, 16)}
+	var dbs []*fakeDB
+	var mu sync.Mutex
+	s := New(func() OVSDB {
+		mu.Lock()
+		defer mu.Unlock()
+		d := &fakeDB{}
+		dbs = append(dbs, d)
+		return d
+	}, nil, nil)
+	s.tick = 10 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.start(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	// A follower opens no manager at all.
+	time.Sleep(50 * time.Millisecond)
+	mu.Lock()
+	if len(dbs) != 0 {
+		t.Fatalf("follower opened an OVSDB manager")
+	}
+	mu.Unlock()
+
+	src.leader.Store(true)
+	eventually(t, "the leader to sync both ovs NVEs", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(dbs) != 1 {
+			return false
+		}
+		syncs, _, _ := dbs[0].snapshot()
+		return len(syncs) == 2
+	})
+	db := dbs[0]
+	syncs, _, _ := db.snapshot()
+	if syncs[0].NVE != "hv1" || syncs[1].NVE != "hv2" {
+		t.Fatalf("synced %s, %s; the openflow NVE must not be synced", syncs[0].NVE, syncs[1].NVE)
+	}
+
+	// An unrelated event with no change to hv1/hv2's desired state sends nothing.
+	src.set(testSnap(), 10)
+	time.Sleep(50 * time.Millisecond)
+	if syncs, _, _ := db.snapshot(); len(syncs) != 2 {
+		t.Fatalf("an unchanged desired state was re-sent: %d syncs", len(syncs))
+	}
+
+	// Moving port c to hv1 changes both NVEs.
+	s2 := testSnap()
+	s2.Ports["c"] = &model.Port{Name: "c", VN: "blue", NVE: "hv1", Interface: "veth-c"}
+	src.set(s2, 11)
+	eventually(t, "both NVEs re-synced", func() bool { syncs, _, _ := db.snapshot(); return len(syncs) == 4 })
+	syncs, _, _ = db.snapshot()
+	if !reflect.DeepEqual(syncs[2].Interfaces, []string{"veth-a", "veth-b", "veth-c"}) || len(syncs[3].Interfaces) != 0 || len(syncs[3].Tunnels) != 0 {
+		t.Fatalf("after the move: hv1 %+v, hv2 %+v", syncs[2], syncs[3])
+	}
+
+	// Deleting hv2 removes nva's configuration from it.
+	s3 := testSnap()
+	delete(s3.Ports, "c")
+	delete(s3.NVEs, "hv2")
+	src.set(s3, 12)
+	eventually(t, "hv2 removed", func() bool { _, rm, _ := db.snapshot(); return reflect.DeepEqual(rm, []string{"hv2"}) })
+
+	// Status merges the OVSDB side.
+	st := s.NVEStatus("hv1").(Status)
+	if st.OVSDB == nil || !st.OVSDB.Connected || st.OVSDB.Ports["veth-a"] != (PortS{OFPort: 3, LinkUp: true}) {
+		t.Fatalf("status = %+v", st.OVSDB)
+	}
+
+	// Losing leadership closes the manager.
+	src.leader.Store(false)
+	eventually(t, "manager closed", func() bool { _, _, closed := db.snapshot(); return closed })
+	if st := s.NVEStatus("hv1").(Status); st.OVSDB != nil {
+		t.Fatalf("a follower reported OVSDB status")
+	}
+	cancel()
+	s.Close()
+}
