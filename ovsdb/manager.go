@@ -42,6 +42,7 @@ func (s Status) clone() Status {
 // Stats counts one NVE's OVSDB activity since it was first synced.
 type Stats struct {
 	Connects     uint64 // successful connections (the first one and every reconnect)
+	ConnectFails uint64 // failed connection attempts
 	Ensures      uint64 // times the cache was compared with the desired state
 	Transactions uint64 // transactions sent (ensure and remove)
 }
@@ -218,6 +219,7 @@ type worker struct {
 
 	desired Desired
 	have    bool
+	invalid string // why the last Sync was rejected, until a valid one arrives
 	conn    *conn
 	backoff time.Duration
 	retry   *time.Timer
@@ -296,9 +298,11 @@ func (w *worker) run() {
 func (w *worker) apply(d Desired) {
 	if err := d.Validate(); err != nil {
 		w.log.Warn("invalid desired OVSDB state", "err", err)
-		w.setStatus(func(s *Status) { s.LastError = "invalid desired state: " + err.Error() })
+		w.invalid = "invalid desired state: " + err.Error()
+		w.setStatus(func(s *Status) { s.LastError = w.errorText(s.LastError) })
 		return
 	}
+	w.invalid = ""
 	old, had := w.desired, w.have
 	if had && w.conn != nil && (old.Endpoint != d.Endpoint || old.TLS != d.TLS) {
 		w.log.Info("OVSDB endpoint changed", "from", old.Endpoint, "to", d.Endpoint)
@@ -321,6 +325,7 @@ func (w *worker) reconcile() {
 	}
 	if w.conn == nil {
 		if err := w.connect(); err != nil {
+			w.count(func(st *Stats) { st.ConnectFails++ })
 			w.fail(err)
 			return
 		}
@@ -411,11 +416,11 @@ func (w *worker) publish(snap *snapshot, p *plan, converged bool) {
 		s.BridgeReady = found && converged && len(p.problems) == 0
 		switch {
 		case len(p.problems) > 0:
-			s.LastError = strings.Join(p.problems, "; ")
+			s.LastError = w.errorText(strings.Join(p.problems, "; "))
 		case !converged:
-			s.LastError = "OVSDB state has not converged yet"
+			s.LastError = w.errorText("OVSDB state has not converged yet")
 		default:
-			s.LastError = ""
+			s.LastError = w.errorText("")
 		}
 	})
 }
@@ -448,7 +453,7 @@ func (w *worker) lost(err error) {
 	w.setStatus(func(s *Status) {
 		s.Connected = false
 		s.BridgeReady = false
-		s.LastError = err.Error()
+		s.LastError = w.errorText(err.Error())
 	})
 	w.schedule()
 }
@@ -460,7 +465,7 @@ func (w *worker) fail(err error) {
 		if w.conn == nil {
 			s.BridgeReady = false
 		}
-		s.LastError = err.Error()
+		s.LastError = w.errorText(err.Error())
 	})
 	w.schedule()
 }
@@ -531,6 +536,18 @@ func (w *worker) count(f func(*Stats)) {
 	w.mu.Lock()
 	f(&w.stats)
 	w.mu.Unlock()
+}
+
+// errorText prefixes msg with the rejection of the last Sync, if any, so
+// that neither hides the other.
+func (w *worker) errorText(msg string) string {
+	if w.invalid == "" {
+		return msg
+	}
+	if msg == "" || strings.HasPrefix(msg, w.invalid) {
+		return w.invalid
+	}
+	return w.invalid + "; " + msg
 }
 
 // setStatus applies f and pushes the result if anything changed.
