@@ -33,6 +33,9 @@ const (
 type wireError struct {
 	Message  string       `json:"message"`
 	NoLeader bool         `json:"no_leader,omitempty"`
+	// MaybeApplied: the command reached the leader's log before the
+	// failure and may still be committed.
+	MaybeApplied bool `json:"maybe_applied,omitempty"`
 	Domain   *model.Error `json:"domain,omitempty"`
 }
 
@@ -87,7 +90,7 @@ func (s *Store) writeError(w http.ResponseWriter, err error) {
 		return
 	}
 	if retryable(err) || errors.Is(err, ErrNoLeader) {
-		writeJSON(w, http.StatusServiceUnavailable, wireError{Message: err.Error(), NoLeader: true})
+		writeJSON(w, http.StatusServiceUnavailable, wireError{Message: err.Error(), NoLeader: true, MaybeApplied: maybeApplied(err)})
 		return
 	}
 	if errors.Is(err, ErrClosed) {
@@ -238,6 +241,9 @@ func doInternal(ctx context.Context, client *http.Client, from, method, url, cty
 		msg = strings.TrimSpace(string(raw))
 	}
 	err = fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, msg)
+	if we.MaybeApplied {
+		return errMaybeApplied{err}
+	}
 	if resp.StatusCode == http.StatusServiceUnavailable || we.NoLeader {
 		return errRetry{err}
 	}

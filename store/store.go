@@ -482,9 +482,22 @@ type errRetry struct{ err error }
 func (e errRetry) Error() string { return e.err.Error() }
 func (e errRetry) Unwrap() error { return e.err }
 
+// errMaybeApplied marks a failure after the command reached a leader's log:
+// it may still be committed once a quorum is back. Retrying is safe (the
+// request ID makes the FSM apply it once).
+type errMaybeApplied struct{ err error }
+
+func (e errMaybeApplied) Error() string { return e.err.Error() }
+func (e errMaybeApplied) Unwrap() error { return e.err }
+
+func maybeApplied(err error) bool {
+	var m errMaybeApplied
+	return errors.As(err, &m)
+}
+
 func retryable(err error) bool {
 	var r errRetry
-	return errors.As(err, &r) ||
+	return errors.As(err, &r) || maybeApplied(err) ||
 		errors.Is(err, raft.ErrNotLeader) ||
 		errors.Is(err, raft.ErrLeadershipLost) ||
 		errors.Is(err, raft.ErrLeadershipTransferInProgress) ||
@@ -522,6 +535,7 @@ func (s *Store) withLeader(ctx context.Context, what string, local func(context.
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ApplyTimeout)
 	defer cancel()
 	last := errors.New("no leader elected")
+	maybe := false
 	backoff := 10 * time.Millisecond
 	for {
 		if s.ctx.Err() != nil {
@@ -547,15 +561,20 @@ func (s *Store) withLeader(ctx context.Context, what string, local func(context.
 		if !retryable(err) {
 			return err
 		}
+		maybe = maybe || maybeApplied(err)
 		if ctx.Err() == nil || !errors.Is(err, context.DeadlineExceeded) {
 			last = err
 		}
 		select {
 		case <-ctx.Done():
-			if perr := parent.Err(); perr != nil {
-				return fmt.Errorf("%s: %w", what, perr)
+			note := ""
+			if maybe {
+				note = "; the write reached a leader's log and may still be applied when a quorum is back (retrying with the same request ID is safe)"
 			}
-			return fmt.Errorf("%s: %w within %s (last: %v)", what, ErrNoLeader, s.cfg.ApplyTimeout, last)
+			if errors.Is(parent.Err(), context.Canceled) {
+				return fmt.Errorf("%s: %w%s", what, parent.Err(), note)
+			}
+			return fmt.Errorf("%s: %w within %s (last: %v)%s", what, ErrNoLeader, s.cfg.ApplyTimeout, last, note)
 		case <-s.ctx.Done():
 			return ErrClosed
 		case <-changed:
@@ -617,10 +636,10 @@ func (s *Store) applyAsLeader(ctx context.Context, data []byte) (*result, error)
 	}
 	f := s.raft.Apply(data, timeLeft(ctx, s.cfg.ApplyTimeout))
 	if err := waitFuture(ctx, f); err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w: timed out waiting for the write to commit; it may still be applied (retry with the same request ID)", ErrNoLeader)
+		if errors.Is(err, raft.ErrRaftShutdown) || errors.Is(err, raft.ErrEnqueueTimeout) {
+			return nil, err
 		}
-		return nil, err
+		return nil, errMaybeApplied{fmt.Errorf("commit: %w", err)}
 	}
 	switch r := f.Response().(type) {
 	case *result:

@@ -122,3 +122,128 @@ func isKind(err error, k model.ErrorKind) bool {
 	e, ok := model.AsError(err)
 	return ok && e.Kind == k
 }
+
+func TestNoLeaderTimesOut(t *testing.T) {
+	cfg := fastConfig(t, "lonely")
+	cfg.InMemory = true // never bootstrapped, never joined: no leader
+	cfg.ApplyTimeout = 300 * time.Millisecond
+	s, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.CreateVN(context.Background(), "", model.VN{Name: "blue"}); !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("write without a leader: %v, want ErrNoLeader", err)
+	}
+	if _, err := s.ConsistentSnapshot(context.Background()); !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("consistent read without a leader: %v, want ErrNoLeader", err)
+	}
+	// The caller's own cancellation is reported as such, not as no leader.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.CreateVN(ctx, "", model.VN{Name: "blue"}); !errors.Is(err, context.Canceled) || errors.Is(err, ErrNoLeader) {
+		t.Fatalf("canceled write: %v", err)
+	}
+	// Stateless validation fails fast, without needing a leader.
+	if _, err := s.CreateVN(context.Background(), "", model.VN{Name: ""}); !isKind(err, model.KindInvalid) {
+		t.Fatalf("invalid write: %v", err)
+	}
+}
+
+func TestStoreWatch(t *testing.T) {
+	ctx := context.Background()
+	s := openMem(t)
+	if _, err := s.CreateVN(ctx, "", model.VN{Name: "blue"}); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	snap, events := s.SnapshotAndWatch(wctx)
+	if snap.VNs["blue"] == nil {
+		t.Fatalf("watch snapshot misses blue: %+v", snap)
+	}
+	red, err := s.CreateVN(ctx, "", model.VN{Name: "red"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev Event
+	for ev = range events {
+		if ev.Kind == KindVN {
+			break
+		}
+	}
+	if ev.Index <= snap.Revision || ev.Index != red.Revision || ev.New.(*model.VN).Name != "red" {
+		t.Fatalf("event %+v after snapshot %d, want red at %d", ev, snap.Revision, red.Revision)
+	}
+	cancel()
+	for range events { // drains, then sees the close
+	}
+	_, events2 := s.SnapshotAndWatch(ctx)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range events2 {
+	}
+}
+
+func TestDiskRestartRecoversState(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	open := func() *Store {
+		cfg := fastConfig(t, "n1")
+		cfg.DataDir, cfg.RaftAddr, cfg.Bootstrap = dir, "127.0.0.1:0", true
+		cfg.APIAddr = "http://127.0.0.1:1"
+		s, err := Open(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 5*time.Second, "leadership", s.IsLeader)
+		return s
+	}
+	s := open()
+	if _, err := s.CreateVN(ctx, "", model.VN{Name: "blue", VNI: 42}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateNVE(ctx, "", testNVE("hv1", "192.0.2.1")); err != nil {
+		t.Fatal(err)
+	}
+	// Part of the state goes into a snapshot, the rest stays in the log.
+	if err := s.raft.Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreatePort(ctx, "retry-me", model.Port{Name: "vm1", VN: "blue", NVE: "hv1", Interface: "tap1", MAC: "02:00:00:00:00:01"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "own node metadata", func() bool { _, ok := s.fsm.node("n1"); return ok })
+	want := s.Snapshot()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = open() // Bootstrap again is a no-op on existing state
+	defer s.Close()
+	if err := s.WaitApplied(ctx, want.Revision); err != nil {
+		t.Fatal(err)
+	}
+	got := s.Snapshot()
+	if !reflect.DeepEqual(got.VNs, want.VNs) || !reflect.DeepEqual(got.NVEs, want.NVEs) || !reflect.DeepEqual(got.Ports, want.Ports) {
+		t.Fatalf("recovered state differs:\n got %+v\nwant %+v", got, want)
+	}
+	if _, ok := s.fsm.node("n1"); !ok {
+		t.Fatal("node metadata not recovered")
+	}
+	// The request-ID table was recovered too.
+	p, err := s.CreatePort(ctx, "retry-me", model.Port{Name: "vm1", VN: "blue", NVE: "hv1", Interface: "tap1", MAC: "02:00:00:00:00:01"})
+	if err != nil || p.Revision != want.Ports["vm1"].Revision {
+		t.Fatalf("retried write after restart: %+v, %v", p, err)
+	}
+	if _, err := s.CreateVN(ctx, "", model.VN{Name: "red"}); err != nil {
+		t.Fatalf("write after restart: %v", err)
+	}
+	info, err := s.Cluster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Leader != "n1" || len(info.Nodes) != 1 || info.Nodes[0].State != "leader" || !info.Nodes[0].Voter || info.Nodes[0].APIAddr != "http://127.0.0.1:1" {
+		t.Fatalf("cluster %+v", info)
+	}
+}

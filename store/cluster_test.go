@@ -1,0 +1,334 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nva-project/nva/app/model"
+)
+
+// testNode is one in-process cluster member: a store over a real TCP raft
+// transport and its InternalHandler on a real HTTP listener.
+type testNode struct {
+	t        *testing.T
+	id       string
+	dir      string
+	raftAddr string
+	apiAddr  string // host:port of the HTTP listener, kept across restarts
+	srv      *httptest.Server
+	handler  atomic.Pointer[http.Handler]
+	s        *Store
+}
+
+func (n *testNode) url() string { return "http://" + n.apiAddr }
+
+func clusterConfig(t *testing.T, id string) Config {
+	cfg := fastConfig(t, id)
+	// Short, but not so short that a loaded 2-core CI machine flaps.
+	cfg.ApplyTimeout = 4 * time.Second
+	cfg.HeartbeatTimeout = 400 * time.Millisecond
+	cfg.ElectionTimeout = 400 * time.Millisecond
+	cfg.LeaderLeaseTimeout = 200 * time.Millisecond
+	// Compact aggressively so a node that was down catches up through an
+	// installed snapshot, not only the log.
+	cfg.SnapshotThreshold = 8
+	cfg.SnapshotInterval = 100 * time.Millisecond
+	cfg.TrailingLogs = 4
+	return cfg
+}
+
+// start (re)starts the node's HTTP listener and store from its data dir.
+func (n *testNode) start(bootstrap bool) {
+	n.t.Helper()
+	addr := n.apiAddr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ { // the old socket may linger briefly
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		n.t.Fatalf("%s: listen %s: %v", n.id, addr, err)
+	}
+	n.apiAddr = ln.Addr().String()
+	n.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := n.handler.Load(); h != nil {
+			(*h).ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+	}))
+	n.srv.Listener.Close()
+	n.srv.Listener = ln
+	n.srv.Start()
+
+	cfg := clusterConfig(n.t, n.id)
+	cfg.DataDir, cfg.Bootstrap = n.dir, bootstrap
+	cfg.RaftAddr = n.raftAddr
+	if cfg.RaftAddr == "" {
+		cfg.RaftAddr = "127.0.0.1:0"
+	}
+	cfg.APIAddr = n.url()
+	cfg.OpenFlowAddr = "127.0.0.1:6653"
+	s, err := Open(context.Background(), cfg)
+	if err != nil {
+		n.t.Fatalf("%s: open: %v", n.id, err)
+	}
+	n.s = s
+	n.raftAddr = s.RaftAddr()
+	h := s.InternalHandler()
+	n.handler.Store(&h)
+}
+
+// kill stops the store and its HTTP listener.
+func (n *testNode) kill() {
+	n.t.Helper()
+	if n.s == nil {
+		return
+	}
+	n.handler.Store(nil)
+	n.srv.CloseClientConnections()
+	n.srv.Close()
+	if err := n.s.Close(); err != nil {
+		n.t.Errorf("%s: close: %v", n.id, err)
+	}
+	n.s = nil
+}
+
+func leaderOf(nodes []*testNode) *testNode {
+	for _, n := range nodes {
+		if n.s != nil && n.s.IsLeader() {
+			return n
+		}
+	}
+	return nil
+}
+
+func TestThreeNodeCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test skipped in -short mode")
+	}
+	ctx := context.Background()
+	nodes := make([]*testNode, 3)
+	for i := range nodes {
+		nodes[i] = &testNode{t: t, id: fmt.Sprintf("n%d", i+1), dir: t.TempDir()}
+	}
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			n.kill()
+		}
+	})
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+
+	// n1 bootstraps and records its own metadata once it leads.
+	n1.start(true)
+	waitFor(t, 10*time.Second, "n1 leadership and metadata", func() bool {
+		id, api := n1.s.Leader()
+		return id == "n1" && api == n1.url()
+	})
+	// n2 joins through the leader's Store API; n3 through n2's internal
+	// HTTP endpoint (a follower, which forwards to the leader).
+	n2.start(false)
+	if err := n1.s.Join(ctx, n2.s.Self()); err != nil {
+		t.Fatalf("join n2: %v", err)
+	}
+	n3.start(false)
+	waitFor(t, 10*time.Second, "n2 to know the leader", func() bool { _, api := n2.s.Leader(); return api != "" })
+	jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := RequestJoin(jctx, nil, n2.url(), n3.s.Self()); err != nil {
+		t.Fatalf("join n3 via n2: %v", err)
+	}
+	cancel()
+	waitFor(t, 10*time.Second, "a 3-voter cluster with every node reachable", func() bool {
+		info, err := n3.s.Cluster(ctx)
+		if err != nil || info.Leader != "n1" || len(info.Nodes) != 3 {
+			return false
+		}
+		for _, n := range info.Nodes {
+			if !n.Voter || n.APIAddr == "" || (n.State != "leader" && n.State != "follower") {
+				return false
+			}
+		}
+		return true
+	})
+	// Rejoining is idempotent.
+	if err := n3.s.Join(ctx, n3.s.Self()); err != nil {
+		t.Fatalf("rejoin n3: %v", err)
+	}
+
+	// Writes through a follower are forwarded to the leader.
+	var acked []string // VN names acknowledged to a client
+	var lastRev uint64
+	write := func(via *testNode, name string) {
+		t.Helper()
+		vn, err := via.s.CreateVN(ctx, "", model.VN{Name: name})
+		if err != nil {
+			t.Fatalf("create %s via %s: %v", name, via.id, err)
+		}
+		acked = append(acked, name)
+		lastRev = vn.Revision
+	}
+	for i := range 5 {
+		write(n2, fmt.Sprintf("vn-a%d", i))
+	}
+	if _, err := n2.s.CreateNVE(ctx, "", testNVE("hv1", "192.0.2.1")); err != nil {
+		t.Fatal(err)
+	}
+	p, err := n3.s.CreatePort(ctx, "", model.Port{Name: "vm1", VN: "vn-a0", NVE: "hv1", Interface: "tap1", MAC: "02:00:00:00:00:01", IPs: []string{"10.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastRev = p.Revision
+	// Domain errors survive the forward with their kind, field and
+	// blocking list.
+	_, err = n2.s.CreateVN(ctx, "", model.VN{Name: "vn-a0"})
+	if e, ok := model.AsError(err); !ok || e.Kind != model.KindConflict || e.Field != "name" {
+		t.Fatalf("duplicate via follower: %v (%#v)", err, e)
+	}
+	_, err = n3.s.DeleteVN(ctx, "", "vn-a0")
+	if e, ok := model.AsError(err); !ok || e.Kind != model.KindConflict || !reflect.DeepEqual(e.Blocking, []string{"vm1"}) {
+		t.Fatalf("blocked delete via follower: %v (%#v)", err, e)
+	}
+	_, err = n2.s.CreatePort(ctx, "", model.Port{Name: "vm2", VN: "nope", NVE: "hv1", Interface: "tap2", MAC: "02:00:00:00:00:02"})
+	if e, ok := model.AsError(err); !ok || e.Kind != model.KindReference || e.Field != "vn" {
+		t.Fatalf("bad reference via follower: %v (%#v)", err, e)
+	}
+	// A retried forwarded write with the same request ID is applied once.
+	first, err := n3.s.CreateVN(ctx, "client-req-1", model.VN{Name: "vn-once"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := n2.s.CreateVN(ctx, "client-req-1", model.VN{Name: "vn-once"})
+	if err != nil || again.Revision != first.Revision {
+		t.Fatalf("retry via another follower: %+v, %v (first at %d)", again, err, first.Revision)
+	}
+	acked = append(acked, "vn-once")
+
+	// A consistent read on a follower sees every acknowledged write.
+	snap, err := n3.s.ConsistentSnapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Revision < lastRev || snap.Ports["vm1"] == nil {
+		t.Fatalf("consistent read on n3 at %d misses writes up to %d", snap.Revision, lastRev)
+	}
+	for _, name := range acked {
+		if snap.VNs[name] == nil {
+			t.Fatalf("consistent read on n3 misses %s", name)
+		}
+	}
+
+	// Kill the leader: a new one is elected and every acknowledged write is
+	// readable on every remaining node.
+	n1.kill()
+	waitFor(t, 10*time.Second, "a new leader", func() bool {
+		l := leaderOf(nodes)
+		return l != nil && l != n1
+	})
+	for i := range 20 { // enough to compact the log past what n1 has
+		write(n2, fmt.Sprintf("vn-b%d", i))
+	}
+	for _, n := range []*testNode{n2, n3} {
+		snap, err := n.s.ConsistentSnapshot(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", n.id, err)
+		}
+		for _, name := range acked {
+			if snap.VNs[name] == nil {
+				t.Fatalf("%s lost acknowledged write %s", n.id, name)
+			}
+		}
+	}
+
+	// The killed node restarts from its data dir and catches up.
+	n1.start(true) // bootstrap is a no-op on existing state
+	want, err := n2.s.ConsistentSnapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	if err := n1.s.WaitApplied(wctx, want.Revision); err != nil {
+		t.Fatalf("n1 did not catch up: %v", err)
+	}
+	cancel()
+	got := n1.s.Snapshot()
+	if !reflect.DeepEqual(got.VNs, want.VNs) || !reflect.DeepEqual(got.NVEs, want.NVEs) || !reflect.DeepEqual(got.Ports, want.Ports) {
+		t.Fatalf("n1 state after catch-up differs from the leader's")
+	}
+	write(n1, "vn-after-restart") // n1 is a follower now, or leads again
+
+	// Two nodes down: no quorum. Keep the current leader alive so that
+	// the writes reach a node that was leader a moment ago.
+	leader := leaderOf(nodes)
+	if leader == nil {
+		waitFor(t, 10*time.Second, "a leader", func() bool { return leaderOf(nodes) != nil })
+		leader = leaderOf(nodes)
+	}
+	survivor := leader
+	for _, n := range nodes {
+		if n != survivor {
+			n.kill()
+		}
+	}
+	noQuorumWrite := func(name string) {
+		t.Helper()
+		start := time.Now()
+		_, err := survivor.s.CreateVN(ctx, "", model.VN{Name: name})
+		elapsed := time.Since(start)
+		if !errors.Is(err, ErrNoLeader) {
+			t.Fatalf("write without quorum: %v, want ErrNoLeader", err)
+		}
+		if limit := survivor.s.cfg.ApplyTimeout + time.Second; elapsed > limit {
+			t.Fatalf("write without quorum took %s, more than %s", elapsed, limit)
+		}
+		if survivor.s.Snapshot().VNs[name] != nil {
+			t.Fatal("a write rejected for lack of quorum was applied")
+		}
+	}
+	// Right after the loss the survivor may still believe it leads; the
+	// write fails with ErrNoLeader within the timeout. (If it had already
+	// reached the log, its outcome is unknown, as in any Raft system: the
+	// error says so, and a retry with the same request ID is safe.)
+	noQuorumWrite("vn-at-the-loss")
+	// Once the loss is known (the leader stepped down), a write changes
+	// nothing at all, even after quorum returns.
+	waitFor(t, 5*time.Second, "the survivor to step down", func() bool { return !survivor.s.IsLeader() })
+	noQuorumWrite("vn-no-quorum")
+	if _, err := survivor.s.ConsistentSnapshot(ctx); !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("consistent read without quorum: %v, want ErrNoLeader", err)
+	}
+	var other *testNode
+	for _, n := range nodes {
+		if n != survivor {
+			other = n
+			break
+		}
+	}
+	other.start(false)
+	waitFor(t, 15*time.Second, "a leader after quorum returns", func() bool { return leaderOf(nodes) != nil })
+	snap, err = other.s.ConsistentSnapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.VNs["vn-no-quorum"] != nil {
+		t.Fatal("the write rejected without quorum appeared after quorum returned")
+	}
+	for _, name := range acked {
+		if snap.VNs[name] == nil {
+			t.Fatalf("acknowledged write %s missing after quorum returned", name)
+		}
+	}
+}
