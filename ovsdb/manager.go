@@ -459,7 +459,7 @@ func (w *worker) lost(err error) {
 }
 
 func (w *worker) fail(err error) {
-	w.log.Warn("OVSDB ensure failed", "err", err, "retry_in", w.backoff)
+	w.log.Warn("OVSDB sync failed", "err", err, "retry_in", w.backoff)
 	w.setStatus(func(s *Status) {
 		s.Connected = w.conn != nil
 		if w.conn == nil {
