@@ -3,6 +3,7 @@ package ofctl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"sort"
@@ -11,7 +12,9 @@ import (
 
 	"github.com/nva-project/nva/app/daemon"
 	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/ofctl/conn"
 	"github.com/nva-project/nva/web"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The southbound plugs into the daemon and the REST server.
@@ -170,11 +173,51 @@ func TestPendingCollapse(t *testing.T) {
 func TestStatusOfUnknownNVE(t *testing.T) {
 	s := New(Config{})
 	s.snap = snap(1, []string{"hv1"}, nil)
-	st := s.NVEStatus("hv1").(Status)
-	if st.OpenFlow.Connected || st.OpenFlow.Sync != SyncDisconnected || st.OpenFlow.DatapathID != "0000000000000001" {
+	st := s.NVEStatus("hv1").(OpenFlowStatus)
+	if st.Connected || st.Sync != SyncDisconnected || st.DatapathID != "0000000000000001" {
 		t.Fatalf("status %+v", st)
 	}
 	if _, err := s.NVEFlows(context.Background(), "nope"); err == nil {
 		t.Fatal("flows of an unknown NVE")
+	}
+}
+
+func TestRegisterMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := New(Config{})
+	if err := s.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	s.m.flowMods.WithLabelValues("add").Add(3)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, mf := range mfs {
+		found[mf.GetName()] = true
+	}
+	for _, n := range []string{"nva_southbound_flow_mods_total", "nva_southbound_connected_switches", "nva_southbound_unclaimed_switches"} {
+		if !found[n] {
+			t.Errorf("metric %s not exported (have %v)", n, found)
+		}
+	}
+	// A second southbound on the same registry is refused, not silently merged.
+	if err := New(Config{}).RegisterMetrics(reg); err == nil {
+		t.Error("duplicate registration accepted")
+	}
+}
+
+func TestBundlesUnsupported(t *testing.T) {
+	open := fmt.Errorf("bundle 1 open: %w", &conn.OFError{Type: 1, Code: 1})
+	if !bundlesUnsupported(open) {
+		t.Error("BAD_REQUEST/BAD_TYPE on open not recognized")
+	}
+	refused := fmt.Errorf("bundle 1: adds refused: %w", &conn.BatchError{Errors: []*conn.OFError{{Type: 1, Code: 1}}})
+	if bundlesUnsupported(refused) {
+		t.Error("refused content taken for missing bundle support")
+	}
+	if bundlesUnsupported(errors.New("x")) {
+		t.Error("plain error")
 	}
 }

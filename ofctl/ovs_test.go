@@ -279,9 +279,9 @@ func (l *lab) realized() {
 	ctx, cancel := context.WithTimeout(l.ctx, 15*time.Second)
 	defer cancel()
 	idx := l.st.AppliedIndex()
-	waitFor(l.t, 15*time.Second, "hv1 connected", func() bool { return l.sb.status("hv1").OpenFlow.Connected })
+	waitFor(l.t, 15*time.Second, "hv1 connected", func() bool { return l.sb.status("hv1").Connected })
 	if lag, err := l.sb.WaitRealized(ctx, idx); err != nil {
-		l.t.Fatalf("revision %d not realized (laggards %v): %v; status %+v", idx, lag, err, l.sb.status("hv1").OpenFlow)
+		l.t.Fatalf("revision %d not realized (laggards %v): %v; status %+v", idx, lag, err, l.sb.status("hv1"))
 	}
 }
 
@@ -376,7 +376,7 @@ func TestRealOVS(t *testing.T) {
 	t.Run("initial install equals desired", func(t *testing.T) {
 		l.realized()
 		l.assertSwitchEqualsDesired()
-		st := sb.status("hv1").OpenFlow
+		st := sb.status("hv1")
 		if st.Sync != SyncInSync || st.DatapathID != model.FormatDatapathID(l.dpid) || st.FlowModsSent == 0 {
 			t.Fatalf("status %+v", st)
 		}
@@ -457,7 +457,7 @@ func TestRealOVS(t *testing.T) {
 		time.Sleep(1200 * time.Millisecond)
 		sb = l.startSouthbound()
 		l.realized()
-		st := sb.status("hv1").OpenFlow
+		st := sb.status("hv1")
 		if st.FlowModsSent != 0 || st.GroupModsSent != 0 {
 			t.Fatalf("restart sent %d flow mods and %d group mods for an unchanged store", st.FlowModsSent, st.GroupModsSent)
 		}
@@ -479,13 +479,13 @@ func TestRealOVS(t *testing.T) {
 
 	t.Run("store change sends a minimal diff", func(t *testing.T) {
 		agesBefore := l.flowAges()
-		prev := sb.status("hv1").OpenFlow
+		prev := sb.status("hv1")
 		beforeDesired := l.desired()
 		l.port("p4", "hv1", l.iface(3), "02:00:00:00:01:03", "198.51.100.13")
 		l.realized()
 		l.assertSwitchEqualsDesired()
 		afterDesired := l.desired()
-		st := sb.status("hv1").OpenFlow
+		st := sb.status("hv1")
 		sent := st.FlowModsSent - prev.FlowModsSent
 		// The minimal diff is the set of flows whose text changed.
 		changed := flowTextDiff(t, l.profile, beforeDesired.Flows, afterDesired.Flows)
@@ -588,7 +588,7 @@ func TestRealOVS(t *testing.T) {
 			return err
 		})
 		waitFor(t, 10*time.Second, "claimed switch synced", func() bool {
-			return len(sb.Unclaimed()) == 0 && sb.status("hv3").OpenFlow.Sync == SyncInSync
+			return len(sb.Unclaimed()) == 0 && sb.status("hv3").Sync == SyncInSync
 		})
 		out = l.ovs.ofctl("dump-flows", "br-x")
 		if !strings.Contains(out, "priority=5 actions=drop") || !strings.Contains(out, "cookie=0x4e56") {

@@ -66,12 +66,8 @@ func (s *Southbound) laggardsLocked(index uint64) []string {
 	return out
 }
 
-// Status is an NVE's southbound status, merged into the API's NVE view.
-type Status struct {
-	OpenFlow OpenFlowStatus `json:"openflow"`
-}
-
-// OpenFlowStatus is the OpenFlow side of an NVE's status.
+// OpenFlowStatus is the OpenFlow side of an NVE's status (what NVEStatus
+// returns; the daemon shows it under the NVE's status.openflow).
 type OpenFlowStatus struct {
 	Connected  bool   `json:"connected"`
 	DatapathID string `json:"datapath_id,omitempty"`
@@ -99,10 +95,10 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-// NVEStatus returns an NVE's southbound status (a Status).
+// NVEStatus returns an NVE's OpenFlow status (an OpenFlowStatus).
 func (s *Southbound) NVEStatus(nve string) any { return s.status(nve) }
 
-func (s *Southbound) status(nve string) Status {
+func (s *Southbound) status(nve string) OpenFlowStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.state(nve)
@@ -129,7 +125,7 @@ func (s *Southbound) status(nve string) Status {
 	} else {
 		o.Sync = SyncDisconnected
 	}
-	return Status{OpenFlow: o}
+	return o
 }
 
 func (s *Southbound) workerFor(nve string) *worker {
@@ -212,7 +208,7 @@ func (s *Southbound) NVEFlows(ctx context.Context, nve string) (any, error) {
 	if _, ok := snap.NVEs[nve]; !ok {
 		return nil, &model.Error{Kind: model.KindNotFound, Field: "nve", Message: fmt.Sprintf("nve %q not found", nve)}
 	}
-	rep := &FlowReport{NVE: nve, Profile: s.prof.Name, Revision: snap.Revision, Status: s.status(nve).OpenFlow}
+	rep := &FlowReport{NVE: nve, Profile: s.prof.Name, Revision: snap.Revision, Status: s.status(nve)}
 	var sw = w
 	res, err := s.compile(snap, nve, nil)
 	if sw != nil {

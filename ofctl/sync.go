@@ -29,6 +29,7 @@ type worker struct {
 	audit   bool   // (mu) this run is an audit (drift repairs are counted)
 	trigger string // (mu) why the next run happens
 
+	noBundles       bool // the switch refused to open a bundle
 	have            bool // installed* reflect the switch
 	haveFor         string
 	installed       []flow.Flow
@@ -328,7 +329,7 @@ func (s *Southbound) reconcileNVE(ctx context.Context, w *worker, name string, s
 		s.m.errors.WithLabelValues("encode").Inc()
 		return plan, res.Warnings, fmt.Errorf("encode: %w", err)
 	}
-	if err := s.send(ctx, w.sw, plan, msgs); err != nil {
+	if err := s.send(ctx, w, plan, msgs); err != nil {
 		s.m.errors.WithLabelValues("apply").Inc()
 		w.have = false
 		return plan, res.Warnings, err
@@ -364,13 +365,21 @@ func atomic(p reconcile.Plan) bool {
 // send applies the messages: in a bundle when the plan must be atomic,
 // otherwise as plain messages followed by a barrier. Either way the switch
 // has acknowledged the whole plan when send returns nil.
-func (s *Southbound) send(ctx context.Context, sw *conn.Switch, plan reconcile.Plan, msgs []util.Message) error {
-	if atomic(plan) {
-		if err := sw.Bundle(ctx, msgs); err != nil {
+func (s *Southbound) send(ctx context.Context, w *worker, plan reconcile.Plan, msgs []util.Message) error {
+	sw := w.sw
+	if atomic(plan) && !w.noBundles {
+		err := sw.Bundle(ctx, msgs)
+		if err == nil {
+			s.m.bundles.Inc()
+			return nil
+		}
+		if !bundlesUnsupported(err) {
 			return fmt.Errorf("bundle of %d messages: %w", len(msgs), err)
 		}
-		s.m.bundles.Inc()
-		return nil
+		// The switch refused to open a bundle, so nothing was applied:
+		// fall back to plain messages (not atomic) from now on.
+		s.log.Warn("switch does not support bundles; changes will not be atomic", "dpid", model.FormatDatapathID(w.dpid), "error", err)
+		w.noBundles = true
 	}
 	for i, m := range msgs {
 		if _, err := sw.Send(m); err != nil {
@@ -381,6 +390,19 @@ func (s *Southbound) send(ctx context.Context, sw *conn.Switch, plan reconcile.P
 		return fmt.Errorf("barrier after %d messages: %w", len(msgs), err)
 	}
 	return nil
+}
+
+// bundlesUnsupported tells a refused bundle open (BAD_REQUEST: the switch
+// doesn't know the ONF bundle experimenter messages) from a bundle whose
+// content was refused.
+func bundlesUnsupported(err error) bool {
+	var be *conn.BatchError
+	if errors.As(err, &be) {
+		return false
+	}
+	var oe *conn.OFError
+	return errors.As(err, &oe) && oe.Type == openflow13.ET_BAD_REQUEST &&
+		(oe.Code == openflow13.BRC_BAD_TYPE || oe.Code == openflow13.BRC_BAD_EXPERIMENTER || oe.Code == openflow13.BRC_BAD_EXP_TYPE)
 }
 
 // encodePlan encodes a plan's steps in order.
