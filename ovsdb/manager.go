@@ -22,7 +22,7 @@ type Status struct {
 	OFPorts     map[string]uint32 // interface name -> OpenFlow port number (only values > 0)
 	Links       map[string]bool   // interface name -> link_state is "up"
 	Errors      map[string]string // interface name -> the Interface row's error column, when set
-	BridgeReady bool              // the bridge exists and matches the desired state
+	BridgeReady bool              // the bridge, its settings, controllers and tunnel ports match the desired state
 }
 
 // equal compares everything but Updated.
@@ -413,7 +413,9 @@ func (w *worker) publish(snap *snapshot, p *plan, converged bool) {
 	w.setStatus(func(s *Status) {
 		s.Connected = true
 		s.OFPorts, s.Links, s.Errors = ofports, links, ifErrs
-		s.BridgeReady = found && converged && len(p.problems) == 0
+		// A VAP that cannot be attached is reported but does not make the
+		// bridge itself unready.
+		s.BridgeReady = found && converged && !p.blocking
 		switch {
 		case len(p.problems) > 0:
 			s.LastError = w.errorText(strings.Join(p.problems, "; "))

@@ -210,6 +210,7 @@ func setRefs(column string, del, add []string) []wire.Mutation {
 type plan struct {
 	txn
 	problems []string // conflicts nva will not resolve by itself (reported in status)
+	blocking bool     // a problem keeps the bridge itself (not just a VAP) from being ready
 	bridge   *vswitch.Bridge
 }
 
@@ -251,7 +252,7 @@ func (p *plan) addPort(name, ifType string, options map[string]string) string {
 
 // placeable reports whether an interface named name may be added to bridge
 // brName, recording a problem if it lives on another bridge.
-func (p *plan) placeable(idx map[string]ifaceHome, name, brName string) (onBridge bool, ok bool) {
+func (p *plan) placeable(idx map[string]ifaceHome, name, brName string, blocking bool) (onBridge bool, ok bool) {
 	h, exists := idx[name]
 	if !exists || h.port == nil {
 		return false, true
@@ -261,6 +262,7 @@ func (p *plan) placeable(idx map[string]ifaceHome, name, brName string) (onBridg
 	}
 	if h.bridge != nil {
 		p.problems = append(p.problems, fmt.Sprintf("interface %q is a port of bridge %q, not %q", name, h.bridge.Name, brName))
+		p.blocking = p.blocking || blocking
 		return false, false
 	}
 	return false, true
@@ -270,16 +272,17 @@ func (p *plan) createBridge(s *snapshot, d Desired) {
 	idx := s.ifaceIndex()
 	if h, ok := idx[d.Bridge]; ok && h.bridge != nil {
 		p.problems = append(p.problems, fmt.Sprintf("cannot create bridge %q: an interface of that name is a port of bridge %q", d.Bridge, h.bridge.Name))
+		p.blocking = true
 		return
 	}
 	ports := []string{p.addPort(d.Bridge, "internal", nil)}
 	for _, t := range d.Tunnels {
-		if _, ok := p.placeable(idx, t.Name, d.Bridge); ok {
+		if _, ok := p.placeable(idx, t.Name, d.Bridge, true); ok {
 			ports = append(ports, p.addPort(t.Name, t.Type, t.tunnelOptions()))
 		}
 	}
 	for _, n := range d.Interfaces {
-		if _, ok := p.placeable(idx, n, d.Bridge); ok {
+		if _, ok := p.placeable(idx, n, d.Bridge, false); ok {
 			ports = append(ports, p.addPort(n, "", nil))
 		}
 	}
@@ -400,7 +403,7 @@ func (p *plan) ensureBridge(s *snapshot, d Desired) {
 	var addPorts []string
 	for _, t := range d.Tunnels {
 		wantPorts[t.Name] = true
-		onBridge, ok := p.placeable(idx, t.Name, b.Name)
+		onBridge, ok := p.placeable(idx, t.Name, b.Name, true)
 		switch {
 		case !ok:
 		case !onBridge:
@@ -419,7 +422,7 @@ func (p *plan) ensureBridge(s *snapshot, d Desired) {
 	}
 	for _, n := range d.Interfaces {
 		wantPorts[n] = true
-		if onBridge, ok := p.placeable(idx, n, b.Name); ok && !onBridge {
+		if onBridge, ok := p.placeable(idx, n, b.Name, false); ok && !onBridge {
 			addPorts = append(addPorts, p.addPort(n, "", nil))
 		}
 	}

@@ -300,8 +300,15 @@ func TestPlanRefusesToStealInterface(t *testing.T) {
 	if !p.empty() {
 		t.Errorf("plan moves the interface: %v", opSummary(p.ops))
 	}
-	if len(p.problems) != 1 || !strings.Contains(p.problems[0], `"br-other"`) {
-		t.Errorf("problems = %q", p.problems)
+	if len(p.problems) != 1 || !strings.Contains(p.problems[0], `"br-other"`) || p.blocking {
+		t.Errorf("problems = %q (blocking %v), want one non-blocking problem naming br-other", p.problems, p.blocking)
+	}
+	// The same conflict for a tunnel port blocks the bridge.
+	s.ifaces["if-nva-vxlan"].Name = "nva-vxlan"
+	other.Ports = append(other.Ports, "port-nva-vxlan")
+	b.Ports = slices.DeleteFunc(b.Ports, func(u string) bool { return u == "port-nva-vxlan" })
+	if p := planEnsure(s, d); !p.blocking || len(p.problems) != 2 {
+		t.Errorf("tunnel conflict: problems = %q, blocking %v", p.problems, p.blocking)
 	}
 }
 
