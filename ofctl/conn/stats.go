@@ -54,9 +54,12 @@ func splitFlowStats(body []byte) ([][]byte, error) {
 			return nil, fmt.Errorf("%w: flow stats entry length %d at offset %d", ErrMalformed, l, off)
 		}
 		e := body[off : off+l]
-		ml := int(binary.BigEndian.Uint16(e[50:52]))
-		if ml < 4 || 48+(ml+7)/8*8 > l {
-			return nil, fmt.Errorf("%w: flow stats match length %d in entry of %d bytes", ErrMalformed, ml, l)
+		ml, err := checkMatch(e[48:])
+		if err != nil {
+			return nil, fmt.Errorf("flow stats entry at offset %d: %w", off, err)
+		}
+		if err := checkInstructions(e[48+ml:]); err != nil {
+			return nil, fmt.Errorf("flow stats entry at offset %d: %w", off, err)
 		}
 		out = append(out, e)
 		off += l
@@ -104,6 +107,9 @@ func parseGroupDesc(body []byte) ([]*GroupDesc, error) {
 			bl := int(binary.BigEndian.Uint16(e[p:]))
 			if bl < 16 || p+bl > l {
 				return nil, fmt.Errorf("%w: group %d bucket length %d", ErrMalformed, g.GroupID, bl)
+			}
+			if err := checkActions(e[p+16 : p+bl]); err != nil {
+				return nil, fmt.Errorf("group %d: %w", g.GroupID, err)
 			}
 			var bk openflow13.Bucket
 			if err := safeCall("bucket", func() error { return bk.UnmarshalBinary(e[p : p+bl]) }); err != nil {

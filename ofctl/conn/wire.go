@@ -66,6 +66,9 @@ func safeParse(b []byte) (msg util.Message, err error) {
 	if len(b) < headerLen || int(binary.BigEndian.Uint16(b[2:4])) != len(b) {
 		return nil, fmt.Errorf("%w: length field does not match %d bytes", ErrMalformed, len(b))
 	}
+	if err := checkForLibOpenflow(b); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			msg, err = nil, fmt.Errorf("%w: libOpenflow parser panicked on type %d: %v", ErrMalformed, b[1], r)
