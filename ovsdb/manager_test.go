@@ -388,3 +388,26 @@ func TestRemoveDeletesOnlyNvaRows(t *testing.T) {
 		t.Errorf("Controller rows after Remove: %q, want only the operator's", n)
 	}
 }
+
+// A VAP interface named before its device exists is added anyway; its error
+// shows in the status, and its ofport appears once the device is created.
+func TestVAPInterfaceCreatedLater(t *testing.T) {
+	l := newOVSLab(t)
+	m, _ := newTestManager(t)
+	d := labDesired(l)
+	d.Interfaces = []string{"vap-late"}
+	m.Sync(context.Background(), d)
+	waitFor(t, waitLong, "missing device reported", func() (bool, string) {
+		st, _ := m.Status("hv1")
+		return st.BridgeReady && st.Errors["vap-late"] != "" && st.OFPorts["vap-late"] == 0, fmt.Sprintf("%+v", st)
+	})
+	l.addVeth("vap-late", "vap-late-p")
+	st := waitReady(t, m, "hv1", "vap-late")
+	if st.Errors["vap-late"] != "" {
+		t.Errorf("error still reported after the device appeared: %q", st.Errors["vap-late"])
+	}
+	waitFor(t, waitLong, "vap-late link up", func() (bool, string) {
+		st, _ := m.Status("hv1")
+		return st.Links["vap-late"], fmt.Sprintf("%+v", st.Links)
+	})
+}
