@@ -25,6 +25,7 @@ var (
 	_ web.FlowReporter        = (*Southbound)(nil)
 	_ web.StatusReporter      = (*Southbound)(nil)
 	_ io.Closer               = (*Southbound)(nil)
+	_ conn.Handler            = (*Southbound)(nil)
 )
 
 // snap builds a snapshot; ports are "name:vn:nve".

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -21,6 +22,8 @@ import (
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/app/pipeline"
 	"github.com/nva-project/nva/app/sim"
+	"github.com/nva-project/nva/ofctl/codec"
+	"github.com/nva-project/nva/ofctl/reconcile"
 	"github.com/nva-project/nva/store"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -380,6 +383,33 @@ func TestRealOVS(t *testing.T) {
 		if st.Sync != SyncInSync || st.DatapathID != model.FormatDatapathID(l.dpid) || st.FlowModsSent == 0 {
 			t.Fatalf("status %+v", st)
 		}
+		// What OVS reports in flow stats and group descriptions decodes to
+		// exactly the desired canonical IR.
+		sb.mu.Lock()
+		w := sb.switches[l.dpid]
+		sb.mu.Unlock()
+		inst, groups, err := sb.readInstalled(l.ctx, w.sw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := l.desired()
+		want := map[string]string{}
+		for _, f := range res.Flows {
+			want[reconcile.Key(f)] = flowString(t, codec.Canonical(f))
+		}
+		if len(inst) != len(want) {
+			t.Fatalf("read %d flows, desired %d", len(inst), len(want))
+		}
+		for _, f := range inst {
+			if got := flowString(t, f.Flow); want[reconcile.Key(f.Flow)] != got {
+				t.Fatalf("installed flow decodes to\n %s\nwant\n %s", got, want[reconcile.Key(f.Flow)])
+			}
+		}
+		flow.SortGroups(groups)
+		if !reflect.DeepEqual(groups, canonicalGroups(res.Groups)) {
+			t.Fatalf("installed groups decode to %v, want %v", groups, canonicalGroups(res.Groups))
+		}
+
 		rep, err := sb.NVEFlows(l.ctx, "hv1")
 		if err != nil {
 			t.Fatal(err)
@@ -644,4 +674,22 @@ func counterValue(t *testing.T, c prometheus.Collector) float64 {
 		}
 	}
 	return sum
+}
+
+func flowString(t *testing.T, f flow.Flow) string {
+	t.Helper()
+	s, err := flow.FormatFlow(f, flow.TextOptions{Cookie: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func canonicalGroups(gs []flow.GroupEntry) []flow.GroupEntry {
+	out := make([]flow.GroupEntry, len(gs))
+	for i, g := range gs {
+		out[i] = codec.CanonicalGroup(g)
+	}
+	flow.SortGroups(out)
+	return out
 }
