@@ -93,14 +93,22 @@ func stopCaptures(t *testing.T, caps map[int]*lab.Capture) map[int][]string {
 // gets its answer from its own NVE; no encapsulated ARP crosses the
 // underlay.
 func (o *overlay) testARPSuppression(t *testing.T) {
-	caps := o.startUnderlayCaptures(t, func(*lab.Hypervisor) string {
-		return lab.UnderlayFilter("vxlan", 0, 0x0806, false)
-	})
 	pairs := [][2]string{{"b1", "b3"}, {"b3", "b4"}, {"r1", "r2"}}
+	var targets []string
 	for _, p := range pairs {
-		if err := o.l.FlushNeighbors(o.ctx, p[0]); err != nil {
+		targets = append(targets, o.tenant(p[1]).IP)
+	}
+	// Forget every neighbour first, so that no tenant is still resolving
+	// something else (e.g. an unknown address of the previous test).
+	for _, ts := range tenantSpecs {
+		if err := o.l.FlushNeighbors(o.ctx, ts.Name); err != nil {
 			t.Fatal(err)
 		}
+	}
+	caps := o.startUnderlayCaptures(t, func(*lab.Hypervisor) string {
+		return lab.UnderlayARPFilter("vxlan", targets...)
+	})
+	for _, p := range pairs {
 		if n, _ := o.l.Neighbor(o.ctx, p[0], o.tenant(p[1]).IP); strings.Contains(n, "lladdr") {
 			t.Fatalf("%s still has a neighbour entry after flush: %s", p[0], n)
 		}
@@ -110,7 +118,7 @@ func (o *overlay) testARPSuppression(t *testing.T) {
 	}
 	for hv, pkts := range stopCaptures(t, caps) {
 		if len(pkts) != 0 {
-			t.Errorf("encapsulated ARP on hv%d's underlay while resolving known neighbours:\n%s", hv, strings.Join(pkts, "\n"))
+			t.Errorf("encapsulated ARP for a known address on hv%d's underlay:\n%s", hv, strings.Join(pkts, "\n"))
 		}
 	}
 }

@@ -9,8 +9,9 @@ import (
 	"github.com/nva-project/nva/integration/lab"
 )
 
-// nvaBin is the nva binary the tests run, built once by TestMain when the
-// machine can run labs ("" otherwise: the tests skip).
+// nvaBin is the nva binary the tests run: $NVA_E2E_NVA if set (e.g. the
+// bin/nva that `make build` made), otherwise cmd/nva built once by TestMain
+// when the machine can run labs ("" otherwise: the tests skip).
 var nvaBin string
 
 func TestMain(m *testing.M) {
@@ -18,7 +19,13 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	if lab.Requirements() == "" {
+	if bin := os.Getenv("NVA_E2E_NVA"); bin != "" && lab.Requirements() == "" {
+		if _, err := os.Stat(bin); err != nil {
+			fmt.Fprintln(os.Stderr, "integration: NVA_E2E_NVA:", err)
+			return 1
+		}
+		nvaBin = bin
+	} else if lab.Requirements() == "" {
 		dir, err := os.MkdirTemp("", "nva-e2e-bin")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "integration:", err)

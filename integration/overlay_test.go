@@ -95,8 +95,12 @@ func (o *overlay) waitConverged() {
 			if a.Name == b.Name || a.VN != b.VN {
 				continue
 			}
-			if _, err := o.expectReach(a.Name, b.IP, realizeTimeout); err != nil {
+			d, err := o.expectReach(a.Name, b.IP, realizeTimeout)
+			if err != nil {
 				o.t.Fatalf("overlay did not converge: %v", err)
+			}
+			if d > time.Second {
+				o.t.Logf("%s -> %s (%s) first answered after %v", a.Name, b.Name, b.IP, d.Round(time.Millisecond))
 			}
 		}
 	}

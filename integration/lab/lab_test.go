@@ -25,6 +25,10 @@ func TestUnderlayFilter(t *testing.T) {
 		{"gre", 5, 0x0800, false, "ip proto 47 and ip[24:4] = 0x5 and ip[40:2] = 0x0800"},
 		{"bogus", 0, 0, false, "false"},
 	}
+	if got, want := UnderlayARPFilter("vxlan", "192.0.2.13", "192.0.2.14"),
+		"udp dst port 4789 and udp[28:2] = 0x0806 and (udp[54:4] = 0xc000020d or udp[54:4] = 0xc000020e)"; got != want {
+		t.Errorf("UnderlayARPFilter = %q, want %q", got, want)
+	}
 	for _, c := range cases {
 		if got := UnderlayFilter(c.encap, c.vni, c.et, c.bcast); got != c.want {
 			t.Errorf("UnderlayFilter(%q,%d,%#x,%v) = %q, want %q", c.encap, c.vni, c.et, c.bcast, got, c.want)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -286,49 +287,67 @@ func (c *Capture) Stop() ([]string, error) {
 		}
 		pkts = append(pkts, line)
 	}
-	if !strings.Contains(c.b.stderr.String(), "packets captured") {
+	if !strings.Contains(c.b.stderr.String(), " captured") {
 		return pkts, fmt.Errorf("lab: tcpdump on %s did not end cleanly: %s", c.At.If, c.b.stderr.String())
 	}
 	return pkts, nil
 }
 
+// encapLayout returns the BPF expression selecting an encapsulation's
+// packets, the expression of its VNI field and value shift, and the BPF
+// base and offset where the inner Ethernet frame starts. VXLAN and GENEVE
+// offsets assume no GENEVE options; GRE offsets assume a 20-byte IPv4
+// header and a GRE header with only the key (as OVS sends with key=flow).
+func encapLayout(encap string) (base, vniField string, vniShift uint, innerProto string, innerOff int, ok bool) {
+	switch encap {
+	case "vxlan":
+		return "udp dst port 4789", "udp[12:4] & 0xffffff00", 8, "udp", 16, true
+	case "geneve":
+		return "udp dst port 6081", "udp[12:4] & 0xffffff00", 8, "udp", 16, true
+	case "gre":
+		return "ip proto 47", "ip[24:4]", 0, "ip", 28, true
+	}
+	return "", "", 0, "", 0, false
+}
+
 // UnderlayFilter builds a tcpdump filter for encapsulated frames on the
 // underlay: encap is "vxlan", "geneve" or "gre"; vni 0 matches any VNI;
 // innerEtherType 0 matches any inner ethertype (0x0806 is ARP);
-// innerBroadcast restricts to frames to ff:ff:ff:ff:ff:ff. VXLAN and GENEVE
-// offsets assume no GENEVE options; GRE offsets assume a 20-byte IPv4
-// header and a GRE header with only the key (as OVS sends with key=flow).
+// innerBroadcast restricts to frames to ff:ff:ff:ff:ff:ff.
 func UnderlayFilter(encap string, vni uint32, innerEtherType uint16, innerBroadcast bool) string {
-	var base, vniField, inner string
-	switch encap {
-	case "vxlan":
-		base, vniField, inner = "udp dst port 4789", "udp[12:4] & 0xffffff00", "udp[16"
-	case "geneve":
-		base, vniField, inner = "udp dst port 6081", "udp[12:4] & 0xffffff00", "udp[16"
-	case "gre":
-		base, vniField, inner = "ip proto 47", "ip[24:4]", "ip[28"
-	default:
+	base, vniField, shift, proto, off, ok := encapLayout(encap)
+	if !ok {
 		return "false"
 	}
 	parts := []string{base}
 	if vni != 0 {
-		v := vni << 8
-		if encap == "gre" {
-			v = vni
-		}
-		parts = append(parts, fmt.Sprintf("%s = 0x%x", vniField, v))
-	}
-	off := func(delta int) string {
-		// inner is "udp[16" or "ip[28": add delta to the number.
-		i := strings.IndexByte(inner, '[')
-		n, _ := strconv.Atoi(inner[i+1:])
-		return fmt.Sprintf("%s[%d", inner[:i], n+delta)
+		parts = append(parts, fmt.Sprintf("%s = 0x%x", vniField, vni<<shift))
 	}
 	if innerBroadcast {
-		parts = append(parts, off(0)+":4] = 0xffffffff", off(4)+":2] = 0xffff")
+		parts = append(parts, fmt.Sprintf("%s[%d:4] = 0xffffffff", proto, off), fmt.Sprintf("%s[%d:2] = 0xffff", proto, off+4))
 	}
 	if innerEtherType != 0 {
-		parts = append(parts, fmt.Sprintf("%s:2] = 0x%04x", off(12), innerEtherType))
+		parts = append(parts, fmt.Sprintf("%s[%d:2] = 0x%04x", proto, off+12, innerEtherType))
 	}
 	return strings.Join(parts, " and ")
+}
+
+// UnderlayARPFilter builds a tcpdump filter for encapsulated ARP packets
+// (any VNI) whose target protocol address is one of targets (IPv4).
+func UnderlayARPFilter(encap string, targets ...string) string {
+	_, _, _, proto, off, ok := encapLayout(encap)
+	if !ok || len(targets) == 0 {
+		return "false"
+	}
+	var ors []string
+	for _, t := range targets {
+		a, err := netip.ParseAddr(t)
+		if err != nil || !a.Is4() {
+			return "false"
+		}
+		b := a.As4()
+		// Inner Ethernet header (14) + ARP target protocol address (24).
+		ors = append(ors, fmt.Sprintf("%s[%d:4] = 0x%02x%02x%02x%02x", proto, off+38, b[0], b[1], b[2], b[3]))
+	}
+	return UnderlayFilter(encap, 0, 0x0806, false) + " and (" + strings.Join(ors, " or ") + ")"
 }
