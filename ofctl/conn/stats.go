@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"antrea.io/libOpenflow/openflow13"
 	"antrea.io/libOpenflow/util"
@@ -35,6 +36,8 @@ func (s *Switch) FlowStatsRaw(ctx context.Context, tableID uint8, cookie, cookie
 }
 
 // FlowStats is FlowStatsRaw decoded with libOpenflow's FlowStats codec.
+// Entries libOpenflow cannot decode (e.g. experimenter instructions) make it
+// fail with ErrMalformed; FlowStatsRaw still returns them.
 func (s *Switch) FlowStats(ctx context.Context, tableID uint8, cookie, cookieMask uint64) ([]*openflow13.FlowStats, error) {
 	entries, err := s.FlowStatsRaw(ctx, tableID, cookie, cookieMask)
 	if err != nil {
@@ -53,23 +56,28 @@ func splitFlowStats(body []byte) ([][]byte, error) {
 		if l < 56 || off+l > len(body) {
 			return nil, fmt.Errorf("%w: flow stats entry length %d at offset %d", ErrMalformed, l, off)
 		}
-		e := body[off : off+l]
-		ml, err := checkMatch(e[48:])
-		if err != nil {
-			return nil, fmt.Errorf("flow stats entry at offset %d: %w", off, err)
-		}
-		if err := checkInstructions(e[48+ml:]); err != nil {
-			return nil, fmt.Errorf("flow stats entry at offset %d: %w", off, err)
-		}
-		out = append(out, e)
+		out = append(out, body[off:off+l])
 		off += l
 	}
 	return out, nil
 }
 
+// checkFlowStatsEntry validates the match and instructions of one entry
+// (as split by splitFlowStats) before libOpenflow decodes it.
+func checkFlowStatsEntry(e []byte) error {
+	ml, err := checkMatch(e[48:])
+	if err != nil {
+		return err
+	}
+	return checkInstructions(e[48+ml:])
+}
+
 func decodeFlowStats(entries [][]byte) ([]*openflow13.FlowStats, error) {
 	out := make([]*openflow13.FlowStats, 0, len(entries))
 	for i, e := range entries {
+		if err := checkFlowStatsEntry(e); err != nil {
+			return nil, fmt.Errorf("flow stats entry %d: %w", i, err)
+		}
 		fs := openflow13.NewFlowStats()
 		if err := safeCall("flow stats", func() error { return fs.UnmarshalBinary(e) }); err != nil {
 			return nil, fmt.Errorf("flow stats entry %d: %w", i, err)
@@ -204,7 +212,9 @@ func (s *Switch) Bundle(ctx context.Context, msgs []util.Message) error {
 		return append([]*OFError(nil), sink.errs...)
 	}
 	discard := func(cause error) error {
-		if err := s.bundleCtl(context.WithoutCancel(ctx), id, bundleDiscardRequest, bundleDiscardReply, flags); err != nil {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := s.bundleCtl(dctx, id, bundleDiscardRequest, bundleDiscardReply, flags); err != nil {
 			s.log.Warn("bundle discard failed", "bundle", id, "error", err)
 		}
 		return cause

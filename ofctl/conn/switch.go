@@ -194,7 +194,7 @@ func (s *Switch) closeWith(cause error) {
 		}
 		close(s.done)
 		s.events.close()
-		s.log.Info("openflow connection closed", "dpid", fmt.Sprintf("%016x", s.features.DPID), "cause", cause)
+		s.log.Info("openflow connection closed", "dpid", fmt.Sprintf("%016x", s.DPID()), "cause", cause)
 	})
 }
 
@@ -320,10 +320,13 @@ var replyType = map[uint8]uint8{
 	openflow13.Type_Experimenter:          openflow13.Type_Experimenter,
 }
 
-// RequestRaw sends msg and returns the raw reply matched by xid. An
-// OFPT_ERROR with that xid is returned as *OFError. Messages that have no
-// reply (flow-mod, group-mod, ...) are refused: use Send and Barrier.
-// Multipart requests are refused: use Multipart.
+// RequestRaw sends msg and returns the raw reply matched by xid (and by
+// the reply type the request calls for). An OFPT_ERROR with that xid is
+// returned as *OFError. Messages that have no reply (flow-mod, group-mod,
+// ...) are refused: use Send and Barrier. Multipart requests are refused:
+// use Multipart. An experimenter message is answered by the next
+// experimenter message with its xid; do not Request experimenter messages
+// that have no reply (ctx is then the only way out).
 func (s *Switch) RequestRaw(ctx context.Context, msg util.Message) ([]byte, error) {
 	b, err := encode(msg, 0)
 	if err != nil {

@@ -119,8 +119,16 @@ func checkForLibOpenflow(b []byte) error {
 		body := b[mpHeaderLen:]
 		switch binary.BigEndian.Uint16(b[8:10]) {
 		case openflow13.MultipartType_Flow:
-			_, err := splitFlowStats(body)
-			return err
+			entries, err := splitFlowStats(body)
+			if err != nil {
+				return err
+			}
+			for _, e := range entries {
+				if err := checkFlowStatsEntry(e); err != nil {
+					return err
+				}
+			}
+			return nil
 		case openflow13.MultipartType_Desc, openflow13.MultipartType_Aggregate,
 			openflow13.MultipartType_Table, openflow13.MultipartType_Port, openflow13.MultipartType_Queue:
 			return nil
