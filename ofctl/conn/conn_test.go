@@ -632,3 +632,86 @@ func TestListenerCloseEndsEverything(t *testing.T) {
 		t.Error("listener still accepting")
 	}
 }
+
+func TestHandshakeTimeout(t *testing.T) {
+	h := newHarness(t, Options{HandshakeTimeout: 200 * time.Millisecond})
+	f := h.dial() // never says hello
+	waitClosed(t, f.c)
+	// One that says hello but never answers FEATURES_REQUEST.
+	f = h.dial()
+	f.write(hello13())
+	waitClosed(t, f.c)
+	select {
+	case sw := <-h.rec.connected:
+		t.Fatalf("switch %v announced without a handshake", sw)
+	default:
+	}
+}
+
+func TestAbandonedBarrierPassesErrorsOn(t *testing.T) {
+	h := newHarness(t, Options{})
+	f, sw := h.connect(7)
+	x, _ := sw.Send(flowMod(1))
+	ctx, cancel := context.WithCancel(context.Background())
+	b1 := async(func() error { return sw.Barrier(ctx) })
+	f.expect(openflow13.Type_FlowMod)
+	bar1 := f.expect(openflow13.Type_BarrierRequest)
+	f.sendError(x, openflow13.ET_FLOW_MOD_FAILED, openflow13.FMFC_OVERLAP)
+	// Make sure the error was dispatched before abandoning the barrier.
+	for deadline := time.Now().Add(5 * time.Second); sw.ErrorState().Count == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("error not dispatched")
+		}
+	}
+	cancel()
+	if err := recv(t, b1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("abandoned barrier: %v", err)
+	}
+	f.reply(openflow13.Type_BarrierReply, xidOf(bar1)) // late reply: ignored
+	b2 := async(func() error { return sw.Barrier(context.Background()) })
+	f.reply(openflow13.Type_BarrierReply, xidOf(f.expect(openflow13.Type_BarrierRequest)))
+	var be *BatchError
+	if err := recv(t, b2); !errors.As(err, &be) || len(be.Errors) != 1 || be.Errors[0].Xid != x {
+		t.Fatalf("next barrier: %v, want the abandoned barrier's error", err)
+	}
+}
+
+func TestGroupDescParsing(t *testing.T) {
+	h := newHarness(t, Options{})
+	f, sw := h.connect(7)
+	bkt := openflow13.NewBucket()
+	bkt.AddAction(openflow13.NewActionOutput(5))
+	bb, _ := bkt.MarshalBinary()
+	entry := append([]byte{0, byte(8 + len(bb)), openflow13.OFPGT_SELECT, 0, 0, 0, 0, 9}, bb...)
+	var groups []*GroupDesc
+	ch := async(func() error { var err error; groups, err = sw.GroupDesc(context.Background()); return err })
+	req := f.expect(openflow13.Type_MultiPartRequest)
+	f.writeRaw(mpReply(openflow13.MultipartType_GroupDesc, xidOf(req), true, entry))
+	f.writeRaw(mpReply(openflow13.MultipartType_GroupDesc, xidOf(req), false, entry))
+	if err := recv(t, ch); err != nil {
+		t.Fatal(err)
+	}
+	if len(groups) != 2 || groups[0].GroupID != 9 || groups[0].Type != openflow13.OFPGT_SELECT || len(groups[0].Buckets) != 1 ||
+		!bytes.Equal(groups[1].Raw, entry) {
+		t.Fatalf("groups = %+v", groups)
+	}
+	if out, ok := groups[0].Buckets[0].Actions[0].(*openflow13.ActionOutput); !ok || out.Port != 5 {
+		t.Fatalf("bucket action %#v", groups[0].Buckets[0].Actions[0])
+	}
+	// A bucket with an impossible action length fails GroupDesc, not GroupDescRaw.
+	bad := append([]byte(nil), entry...)
+	binary.BigEndian.PutUint16(bad[8+16+2:], 3)
+	ch = async(func() error { _, err := sw.GroupDesc(context.Background()); return err })
+	req = f.expect(openflow13.Type_MultiPartRequest)
+	f.writeRaw(mpReply(openflow13.MultipartType_GroupDesc, xidOf(req), false, bad))
+	if err := recv(t, ch); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("GroupDesc with bad action: %v", err)
+	}
+	var raw [][]byte
+	ch = async(func() error { var err error; raw, err = sw.GroupDescRaw(context.Background()); return err })
+	req = f.expect(openflow13.Type_MultiPartRequest)
+	f.writeRaw(mpReply(openflow13.MultipartType_GroupDesc, xidOf(req), false, bad))
+	if err := recv(t, ch); err != nil || len(raw) != 1 || !bytes.Equal(raw[0], bad) {
+		t.Fatalf("GroupDescRaw = %d entries, %v", len(raw), err)
+	}
+}

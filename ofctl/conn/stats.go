@@ -87,7 +87,9 @@ func decodeFlowStats(entries [][]byte) ([]*openflow13.FlowStats, error) {
 	return out, nil
 }
 
-// GroupDesc returns every group on the switch (OFPMP_GROUP_DESC).
+// GroupDesc returns every group on the switch (OFPMP_GROUP_DESC), with the
+// buckets decoded by libOpenflow; it fails with ErrMalformed if libOpenflow
+// cannot decode a bucket (GroupDescRaw does not).
 func (s *Switch) GroupDesc(ctx context.Context) ([]*GroupDesc, error) {
 	body, err := s.Multipart(ctx, openflow13.MultipartType_GroupDesc, nil)
 	if err != nil {
@@ -96,8 +98,18 @@ func (s *Switch) GroupDesc(ctx context.Context) ([]*GroupDesc, error) {
 	return parseGroupDesc(body)
 }
 
-func parseGroupDesc(body []byte) ([]*GroupDesc, error) {
-	var out []*GroupDesc
+// GroupDescRaw returns the ofp_group_desc entries (one byte slice each,
+// framing checked, buckets not decoded) of every group on the switch.
+func (s *Switch) GroupDescRaw(ctx context.Context) ([][]byte, error) {
+	body, err := s.Multipart(ctx, openflow13.MultipartType_GroupDesc, nil)
+	if err != nil {
+		return nil, fmt.Errorf("group desc: %w", err)
+	}
+	return splitGroupDesc(body)
+}
+
+func splitGroupDesc(body []byte) ([][]byte, error) {
+	var out [][]byte
 	for off := 0; off < len(body); {
 		if len(body)-off < 8 {
 			return nil, fmt.Errorf("%w: group desc entry truncated at offset %d", ErrMalformed, off)
@@ -106,7 +118,20 @@ func parseGroupDesc(body []byte) ([]*GroupDesc, error) {
 		if l < 8 || off+l > len(body) {
 			return nil, fmt.Errorf("%w: group desc entry length %d at offset %d", ErrMalformed, l, off)
 		}
-		e := body[off : off+l]
+		out = append(out, body[off:off+l])
+		off += l
+	}
+	return out, nil
+}
+
+func parseGroupDesc(body []byte) ([]*GroupDesc, error) {
+	entries, err := splitGroupDesc(body)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*GroupDesc, 0, len(entries))
+	for _, e := range entries {
+		l := len(e)
 		g := &GroupDesc{Type: e[2], GroupID: binary.BigEndian.Uint32(e[4:8]), Raw: append([]byte(nil), e...)}
 		for p := 8; p < l; {
 			if l-p < 16 {
@@ -127,7 +152,6 @@ func parseGroupDesc(body []byte) ([]*GroupDesc, error) {
 			p += bl
 		}
 		out = append(out, g)
-		off += l
 	}
 	return out, nil
 }
