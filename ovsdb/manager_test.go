@@ -97,22 +97,27 @@ func unquote(s string) string {
 	return s
 }
 
-// controllers lists the Controller rows of a bridge as "target mode probe backoff owned".
+// controllers lists the Controller rows of a bridge as "target mode probe
+// backoff external_ids". One ovs-vsctl run reads the bridge and the rows in
+// one transaction, so it is consistent even while nva rewrites them.
 func (l *ovsLab) controllers(bridge string) []string {
 	l.t.Helper()
-	uuids := strings.Trim(l.vsctl("get", "Bridge", bridge, "controller"), "[]")
-	var out []string
-	for _, u := range strings.Split(uuids, ",") {
-		u = strings.TrimSpace(u)
-		if u == "" {
-			continue
-		}
-		row := l.vsctl("--format=csv", "--data=bare", "--no-headings",
-			"--columns=target,connection_mode,inactivity_probe,max_backoff,external_ids", "list", "Controller", u)
-		out = append(out, strings.ReplaceAll(row, ",", " "))
+	out := l.vsctl("--format=csv", "--data=bare", "--no-headings", "get", "Bridge", bridge, "controller",
+		"--", "--columns=_uuid,target,connection_mode,inactivity_probe,max_backoff,external_ids", "list", "Controller")
+	lines := strings.Split(out, "\n")
+	onBridge := map[string]bool{}
+	for _, u := range strings.Split(strings.Trim(lines[0], "[]"), ",") {
+		onBridge[strings.TrimSpace(u)] = true
 	}
-	sort.Strings(out)
-	return out
+	var rows []string
+	for _, line := range lines[1:] {
+		uuid, rest, _ := strings.Cut(line, ",")
+		if onBridge[uuid] {
+			rows = append(rows, strings.ReplaceAll(rest, ",", " "))
+		}
+	}
+	sort.Strings(rows)
+	return rows
 }
 
 func (l *ovsLab) ports(bridge string) []string {
