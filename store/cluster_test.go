@@ -331,4 +331,51 @@ func TestThreeNodeCluster(t *testing.T) {
 			t.Fatalf("acknowledged write %s missing after quorum returned", name)
 		}
 	}
+
+	// Replace the dead member: it shows as unreachable, then is removed
+	// through a follower (forwarded to the leader), and the two remaining
+	// voters keep taking writes.
+	var dead *testNode
+	for _, n := range nodes {
+		if n.s == nil {
+			dead = n
+		}
+	}
+	info, err := other.s.Cluster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range info.Nodes {
+		if n.ID == dead.id && n.State != "unreachable" {
+			t.Fatalf("dead node %s has state %q", n.ID, n.State)
+		}
+	}
+	var follower *testNode
+	waitFor(t, 10*time.Second, "a leader and a follower", func() bool {
+		l := leaderOf(nodes)
+		follower = nil
+		for _, n := range []*testNode{survivor, other} {
+			if n != l {
+				follower = n
+			}
+		}
+		return l != nil && follower != nil
+	})
+	if err := follower.s.RemoveNode(ctx, dead.id); err != nil {
+		t.Fatalf("remove %s via %s: %v", dead.id, follower.id, err)
+	}
+	info, err = follower.s.Cluster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Nodes) != 2 {
+		t.Fatalf("cluster after removal: %+v", info)
+	}
+	if _, ok := follower.s.fsm.node(dead.id); ok {
+		t.Fatal("removed node's metadata is still there")
+	}
+	if err := follower.s.RemoveNode(ctx, dead.id); !isKind(err, model.KindNotFound) {
+		t.Fatalf("removing it again: %v", err)
+	}
+	write(follower, "vn-two-voters")
 }

@@ -31,12 +31,12 @@ const (
 
 // wireError is the body of every non-2xx internal response.
 type wireError struct {
-	Message  string       `json:"message"`
-	NoLeader bool         `json:"no_leader,omitempty"`
+	Message  string `json:"message"`
+	NoLeader bool   `json:"no_leader,omitempty"`
 	// MaybeApplied: the command reached the leader's log before the
 	// failure and may still be committed.
-	MaybeApplied bool `json:"maybe_applied,omitempty"`
-	Domain   *model.Error `json:"domain,omitempty"`
+	MaybeApplied bool         `json:"maybe_applied,omitempty"`
+	Domain       *model.Error `json:"domain,omitempty"`
 }
 
 type readIndexResponse struct {

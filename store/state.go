@@ -405,7 +405,7 @@ func (s *state) putNode(n NodeInfo) (old, nw *NodeInfo, _ *model.Error) {
 	if n.ID == "" {
 		return nil, nil, model.Errorf(model.KindInvalid, "id", "node id is required")
 	}
-	n.State = ""
+	n.State, n.Voter = "", false // both come from raft, not from the FSM
 	old = s.nodes[n.ID]
 	s.nodes[n.ID] = &n
 	return old, &n, nil

@@ -111,6 +111,9 @@ type Store struct {
 // single-voter cluster; otherwise it recovers its state from DataDir and
 // waits to hear from (or to be added by) the leader.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
 	if cfg.NodeID == "" {
 		return nil, errors.New("store: node ID is required")
 	}
@@ -456,7 +459,12 @@ func (s *Store) ConsistentSnapshot(ctx context.Context) (*model.Snapshot, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.WaitApplied(ctx, idx); err != nil {
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.ApplyTimeout)
+	defer cancel()
+	if err := s.WaitApplied(wctx, idx); err != nil {
+		if ctx.Err() == nil && wctx.Err() != nil {
+			return nil, fmt.Errorf("consistent read: %w: not caught up with the leader's index %d within %s", ErrNoLeader, idx, s.cfg.ApplyTimeout)
+		}
 		return nil, err
 	}
 	return s.Snapshot(), nil
@@ -815,6 +823,10 @@ func (s *Store) joinAsLeader(ctx context.Context, n NodeInfo) error {
 		return err
 	}
 	id, addr := raft.ServerID(n.ID), raft.ServerAddress(n.RaftAddr)
+	self := s.trans.LocalAddr()
+	if (id == raft.ServerID(s.cfg.NodeID)) != (addr == self) {
+		return model.Errorf(model.KindConflict, "id", "node %q at %s clashes with the leader (%s at %s)", id, addr, s.cfg.NodeID, self)
+	}
 	present := false
 	for _, srv := range cf.Configuration().Servers {
 		switch {
@@ -879,6 +891,17 @@ func (s *Store) removeAsLeader(ctx context.Context, id string) error {
 	_, known := s.fsm.node(id)
 	if !member && !known {
 		return model.Errorf(model.KindNotFound, "", "node %q not found", id)
+	}
+	if member {
+		voters := 0
+		for _, srv := range cf.Configuration().Servers {
+			if srv.Suffrage == raft.Voter && srv.ID != raft.ServerID(id) {
+				voters++
+			}
+		}
+		if voters == 0 {
+			return model.Errorf(model.KindConflict, "id", "node %q is the last voter; removing it would destroy the cluster", id)
+		}
 	}
 	if known {
 		// Metadata first: a leader removing itself cannot write afterwards.
