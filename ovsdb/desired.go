@@ -75,7 +75,7 @@ type Desired struct {
 	Controllers  []string    // OpenFlow targets, e.g. "tcp:198.18.255.1:6653": exactly these are set
 	Tunnels      []Tunnel    // one per encapsulation in use
 	Interfaces   []string    // VAP interfaces that must be ports on the bridge (added as system ports if absent)
-	TLS          *tls.Config // client TLS configuration for ssl: endpoints
+	TLS          *tls.Config // client TLS configuration for ssl: endpoints; a different pointer reconnects
 }
 
 var (

@@ -220,6 +220,7 @@ type worker struct {
 	desired Desired
 	have    bool
 	invalid string // why the last Sync was rejected, until a valid one arrives
+	opErr   string // the current operational problem ("" when none)
 	conn    *conn
 	backoff time.Duration
 	retry   *time.Timer
@@ -299,7 +300,7 @@ func (w *worker) apply(d Desired) {
 	if err := d.Validate(); err != nil {
 		w.log.Warn("invalid desired OVSDB state", "err", err)
 		w.invalid = "invalid desired state: " + err.Error()
-		w.setStatus(func(s *Status) { s.LastError = w.errorText(s.LastError) })
+		w.setStatus(func(s *Status) { s.LastError = w.errorText(w.opErr) })
 		return
 	}
 	w.invalid = ""
@@ -543,13 +544,15 @@ func (w *worker) count(f func(*Stats)) {
 // errorText prefixes msg with the rejection of the last Sync, if any, so
 // that neither hides the other.
 func (w *worker) errorText(msg string) string {
-	if w.invalid == "" {
+	w.opErr = msg
+	switch {
+	case w.invalid == "":
 		return msg
-	}
-	if msg == "" || strings.HasPrefix(msg, w.invalid) {
+	case msg == "":
 		return w.invalid
+	default:
+		return w.invalid + "; " + msg
 	}
-	return w.invalid + "; " + msg
 }
 
 // setStatus applies f and pushes the result if anything changed.
