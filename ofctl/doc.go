@@ -22,6 +22,13 @@
 // encapsulation) are sent in an ONF bundle so the switch applies them
 // atomically; pure additions are sent as plain messages.
 //
+// In a cluster every node runs the southbound and every switch connects to
+// every node, but only the Raft leader writes. Other nodes observe: on the
+// same triggers they read the switch and compare it with their own desired
+// state, so realization (and the flow and status reports) work on any node
+// and a new leader takes over with a fresh read. A switch therefore never
+// sees two controllers fighting over a transition.
+//
 // Realization: for every NVE the southbound tracks the store revision whose
 // state the switch last acknowledged with a barrier (or a bundle commit);
 // WaitRealized waits until every connected NVE affected by the changes up

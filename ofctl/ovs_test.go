@@ -599,6 +599,50 @@ func TestRealOVS(t *testing.T) {
 		}
 	})
 
+	t.Run("a follower observes and never writes", func(t *testing.T) {
+		f := New(Config{ListenAddr: "127.0.0.1:0", Logger: testLogger(t), AuditInterval: time.Hour,
+			NewTicker: func(time.Duration) Ticker { return manualTicker{make(chan time.Time)} }})
+		if err := f.start(l.ctx, followerSource{l.st}); err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		l.ovs.vsctl("--", "set", "bridge", "br-int", "controller=@c1,@c2",
+			"--", "--id=@c1", "create", "controller", "target=\"tcp:"+l.addr+"\"", "connection_mode=out-of-band", "max_backoff=1000",
+			"--", "--id=@c2", "create", "controller", "target=\"tcp:"+f.Addr().String()+"\"", "connection_mode=out-of-band", "max_backoff=1000")
+		waitFor(t, 15*time.Second, "follower sees hv1 in sync", func() bool { return f.status("hv1").Sync == SyncInSync })
+		// A change: the follower's WaitRealized returns once the leader
+		// has installed it, and the follower sent nothing.
+		rev := l.port("p6", "hv2", "eth1", "02:00:00:00:02:06", "198.51.100.26")
+		ctx, cancel := context.WithTimeout(l.ctx, 15*time.Second)
+		defer cancel()
+		if lag, err := f.WaitRealized(ctx, rev); err != nil {
+			t.Fatalf("follower: revision %d not realized (laggards %v): %v", rev, lag, err)
+		}
+		l.realized()
+		l.assertSwitchEqualsDesired()
+		// Drift: the follower notices but does not repair; the leader does.
+		res := l.desired()
+		victim, err := flow.FormatFlow(res.Flows[1], flow.TextOptions{TableNumber: l.profile.Number})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.ovs.ofctl("--strict", "del-flows", "br-int", strings.SplitN(victim, ",actions=", 2)[0])
+		f.Audit()
+		waitFor(t, 10*time.Second, "follower notices drift", func() bool { return f.status("hv1").Sync == SyncPending })
+		time.Sleep(300 * time.Millisecond)
+		if out := l.ovs.ofctl("dump-flows", "br-int"); strings.Count(out, "cookie=") != len(res.Flows)-1 {
+			t.Fatalf("the follower repaired drift (%d flows, want %d)", strings.Count(out, "cookie="), len(res.Flows)-1)
+		}
+		l.ticks <- time.Now() // leader audit
+		waitFor(t, 10*time.Second, "follower sees the repair", func() bool { return f.status("hv1").Sync == SyncInSync })
+		l.assertSwitchEqualsDesired()
+		if st := f.status("hv1"); st.FlowModsSent != 0 || st.GroupModsSent != 0 || !st.Connected {
+			t.Fatalf("follower status %+v", st)
+		}
+		l.ovs.vsctl("set-controller", "br-int", "tcp:"+l.addr)
+		l.ovs.vsctl("set", "controller", "br-int", "connection_mode=out-of-band", "max_backoff=1000")
+	})
+
 	t.Run("unclaimed switch stays connected and untouched", func(t *testing.T) {
 		l.ovs.bridge("br-x", 0x00000000000b0001, l.addr)
 		l.ovs.ofctl("add-flow", "br-x", "priority=5,actions=drop")
@@ -693,3 +737,8 @@ func canonicalGroups(gs []flow.GroupEntry) []flow.GroupEntry {
 	flow.SortGroups(out)
 	return out
 }
+
+// followerSource is the store as seen from a node that is not the leader.
+type followerSource struct{ *store.Store }
+
+func (followerSource) IsLeader() bool { return false }

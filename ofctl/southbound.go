@@ -81,6 +81,9 @@ type Config struct {
 type source interface {
 	SnapshotAndWatch(ctx context.Context) (*model.Snapshot, <-chan store.Event)
 	Snapshot() *model.Snapshot
+	// IsLeader reports whether this node is the Raft leader: only the
+	// leader writes to switches (see Southbound).
+	IsLeader() bool
 }
 
 // Southbound is the OpenFlow southbound component. Create it with New,
@@ -105,6 +108,7 @@ type Southbound struct {
 
 	mu       sync.Mutex
 	started  bool
+	leader   bool // this node writes to switches
 	snap     *model.Snapshot
 	seen     uint64        // store revision of snap
 	changed  chan struct{} // closed and replaced whenever realization state changes
@@ -209,6 +213,7 @@ func (s *Southbound) start(ctx context.Context, src source) error {
 	snap, events := src.SnapshotAndWatch(ctx)
 	s.mu.Lock()
 	s.snap, s.seen = snap, snap.Revision
+	s.leader = src.IsLeader()
 	s.mu.Unlock()
 
 	opts := s.cfg.Conn
@@ -237,6 +242,8 @@ func (s *Southbound) start(ctx context.Context, src source) error {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.auditLoop(ctx) }()
 	}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.leaderLoop(ctx) }()
 	s.log.Info("openflow southbound started", "addr", ln.Addr().String(), "profile", s.prof.Name, "audit_interval", s.cfg.AuditInterval)
 	return nil
 }
@@ -474,6 +481,34 @@ func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 		}
 	}
 	return out
+}
+
+// leaderLoop follows Raft leadership: when this node becomes (or stops
+// being) the leader, every switch is re-read and reconciled (or merely
+// observed).
+func (s *Southbound) leaderLoop(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l := s.src.IsLeader()
+		s.mu.Lock()
+		if l != s.leader {
+			s.leader = l
+			s.log.Info("southbound role changed", "writes_to_switches", l)
+			for _, w := range s.switches {
+				if w.nve != "" {
+					w.full = true
+					w.kickLocked("leadership change")
+				}
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 // auditLoop kicks every claimed switch for a full re-read on each tick.

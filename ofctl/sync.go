@@ -29,8 +29,9 @@ type worker struct {
 	audit   bool   // (mu) this run is an audit (drift repairs are counted)
 	trigger string // (mu) why the next run happens
 
-	noBundles       bool // the switch refused to open a bundle
-	have            bool // installed* reflect the switch
+	noBundles       bool          // the switch refused to open a bundle
+	observeDelay    time.Duration // follower: next re-check delay
+	have            bool          // installed* reflect the switch
 	haveFor         string
 	installed       []flow.Flow
 	installedGroups []flow.GroupEntry
@@ -125,10 +126,14 @@ func (s *Southbound) syncOnce(ctx context.Context, w *worker) {
 	}
 	name, full, audit, trigger := w.nve, w.full, w.audit, w.trigger
 	w.full, w.audit, w.trigger = false, false, ""
-	snap, target := s.snap, s.seen
+	snap, target, leader := s.snap, s.seen, s.leader
 	s.mu.Unlock()
 	if name == "" {
 		return // unclaimed: never written to
+	}
+	if !leader {
+		s.observeOnce(ctx, w, name, snap, target)
+		return
 	}
 	if !w.have || w.haveFor != name {
 		full = true
@@ -185,24 +190,82 @@ func (s *Southbound) syncOnce(ctx context.Context, w *worker) {
 			s.log.Info("reconciled", "nve", name, "trigger", trigger, "plan", plan.String(), "took", time.Since(start))
 		}
 	}
-	// Realized only if the claim did not change meanwhile.
-	if w.nve == name && s.switches[w.dpid] == w {
-		if target > st.realized {
-			st.realized = target
-		}
-		i := 0
-		for i < len(st.pending) && st.pending[i] <= target {
-			i++
-		}
-		st.pending = st.pending[i:]
-		if len(st.pending) == 0 {
-			st.sync = SyncInSync
-		} else {
-			st.sync = SyncPending
-		}
-		st.lastSync = s.cfg.Now()
-	}
+	s.realizeLocked(w, name, st, target)
 	s.broadcastLocked()
+}
+
+// observeOnce is a follower's reconciliation: read the switch, compare it
+// with the desired state, write nothing. In sync means realized; otherwise
+// it looks again later (the leader is applying the change), backing off up
+// to the audit interval.
+func (s *Southbound) observeOnce(ctx context.Context, w *worker, name string, snap *model.Snapshot, target uint64) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+	defer cancel()
+	w.have = false // a follower's cache would go stale: always re-read
+	res, err := s.compile(snap, name, w.sw)
+	var plan reconcile.Plan
+	if err == nil {
+		var inst []installedFlow
+		var groups []flow.GroupEntry
+		inst, groups, err = s.readInstalled(ctx, w.sw)
+		if err == nil {
+			flows := make([]flow.Flow, len(inst))
+			for i, f := range inst {
+				flows[i] = f.Flow
+			}
+			plan = s.diff.Diff(res.Flows, flows, res.Groups, groups)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ctx.Err() != nil && err != nil {
+		return
+	}
+	st := s.state(name)
+	if err == nil && plan.Empty() {
+		w.observeDelay = 0
+		s.realizeLocked(w, name, st, target)
+		s.broadcastLocked()
+		return
+	}
+	if err != nil {
+		st.lastErr, st.lastErrAt = "observe: "+err.Error(), s.cfg.Now()
+	}
+	st.sync = SyncPending
+	if w.observeDelay == 0 {
+		w.observeDelay = 50 * time.Millisecond
+	} else if w.observeDelay *= 2; s.cfg.AuditInterval > 0 && w.observeDelay > s.cfg.AuditInterval {
+		w.observeDelay = s.cfg.AuditInterval
+	}
+	time.AfterFunc(w.observeDelay, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.switches[w.dpid] == w {
+			w.kickLocked("observe")
+		}
+	})
+	s.broadcastLocked()
+}
+
+// realizeLocked records that w's switch holds NVE name's state at target.
+func (s *Southbound) realizeLocked(w *worker, name string, st *nveState, target uint64) {
+	if w.nve != name || s.switches[w.dpid] != w {
+		return // the claim changed meanwhile
+	}
+	if target > st.realized {
+		st.realized = target
+	}
+	i := 0
+	for i < len(st.pending) && st.pending[i] <= target {
+		i++
+	}
+	st.pending = st.pending[i:]
+	if len(st.pending) == 0 {
+		st.sync = SyncInSync
+	} else {
+		st.sync = SyncPending
+	}
+	st.lastSync = s.cfg.Now()
 }
 
 // portNumbers is the interface-name → OpenFlow port map of a switch, with
