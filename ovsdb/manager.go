@@ -81,7 +81,8 @@ type Manager struct {
 
 // NewManager returns a Manager that logs to logger and calls onStatus (from
 // the NVE's goroutine; it must not block for long) whenever an NVE's status
-// changes. onStatus may be nil.
+// changes. onStatus may be nil; it must not call Remove or Close, which wait
+// for that goroutine.
 func NewManager(logger *slog.Logger, onStatus func(Status), opts ...Option) *Manager {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -344,6 +344,12 @@ func TestRemoveDeletesOnlyNvaRows(t *testing.T) {
 	if got := l.vsctl("get", "Bridge", "br-user", "fail_mode"); got != "secure" {
 		t.Fatalf("br-user fail_mode = %s, want secure", got)
 	}
+	if got := unquote(l.vsctl("get", "Bridge", "br-user", "other_config:datapath-id")); got != "00000000000000a1" {
+		t.Fatalf("br-user datapath-id = %s, want nva's 00000000000000a1", got)
+	}
+	if got := unquote(l.vsctl("get", "Bridge", "br-user", "external_ids:nva-orig-datapath-id")); got != "00000000000000ff" {
+		t.Fatalf("br-user recorded original datapath-id = %s, want 00000000000000ff", got)
+	}
 	if got := l.controllers("br-user"); len(got) != 1 || !strings.HasPrefix(got[0], "tcp:198.18.255.1:6653 ") {
 		t.Fatalf("br-user controllers = %q", got)
 	}
