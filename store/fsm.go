@@ -138,11 +138,8 @@ func (f *fsm) applyCommand(idx uint64, data []byte) any {
 		}
 	}
 	res, ev := f.apply(idx, c)
-	if res.Err == nil {
-		f.cache.Store(nil)
-		if ev != nil {
-			f.hub.publish(*ev)
-		}
+	if res.Err == nil && ev != nil {
+		f.hub.publish(*ev)
 	}
 	if c.Body.ReqID != "" {
 		f.dedup.add(&dedupEntry{ReqID: c.Body.ReqID, Hash: hash, Result: res})
@@ -150,9 +147,12 @@ func (f *fsm) applyCommand(idx uint64, data []byte) any {
 	return res
 }
 
+// advance records idx as applied (f.mu held for writing); the cached view
+// is dropped so that its Revision is always the applied index.
 func (f *fsm) advance(idx uint64) {
 	if idx > f.applied {
 		f.applied = idx
+		f.cache.Store(nil)
 		close(f.waitCh)
 		f.waitCh = make(chan struct{})
 	}
