@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,31 +62,52 @@ func (o *overlay) testReachability(t *testing.T) {
 	}
 }
 
-// startUnderlayCaptures captures with the same filter on every
-// hypervisor's underlay link (fabric side).
+// startUnderlayCaptures captures with a per-hypervisor filter on every
+// hypervisor's underlay link (fabric side), starting them in parallel.
 func (o *overlay) startUnderlayCaptures(t *testing.T, filter func(hv *lab.Hypervisor) string) map[int]*lab.Capture {
 	t.Helper()
-	caps := map[int]*lab.Capture{}
-	for _, hv := range o.l.Hypervisors() {
-		c, err := o.l.StartCapture(o.ctx, o.l.UnderlayPoint(hv.Index), filter(hv))
-		if err != nil {
-			t.Fatal(err)
-		}
-		caps[hv.Index] = c
+	hvs := o.l.Hypervisors()
+	caps := make([]*lab.Capture, len(hvs))
+	errs := make([]error, len(hvs))
+	var wg sync.WaitGroup
+	for i, hv := range hvs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			caps[i], errs[i] = o.l.StartCapture(o.ctx, o.l.UnderlayPoint(hv.Index), filter(hv))
+		}()
 	}
-	return caps
+	wg.Wait()
+	out := map[int]*lab.Capture{}
+	for i, hv := range hvs {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		out[hv.Index] = caps[i]
+	}
+	return out
 }
 
+// stopCaptures stops captures in parallel and returns their packets.
 func stopCaptures(t *testing.T, caps map[int]*lab.Capture) map[int][]string {
 	t.Helper()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	out := map[int][]string{}
 	for i, c := range caps {
-		p, err := c.Stop()
-		if err != nil {
-			t.Error(err)
-		}
-		out[i] = p
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := c.Stop()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				t.Error(err)
+			}
+			out[i] = p
+		}()
 	}
+	wg.Wait()
 	return out
 }
 
@@ -162,20 +184,23 @@ func (o *overlay) testBroadcastScope(t *testing.T) {
 				caps := o.startUnderlayCaptures(t, func(hv *lab.Hypervisor) string {
 					return "dst host " + hv.UnderlayIP.String() + " and " + lab.UnderlayFilter("vxlan", c.vni, kind.etherType, true)
 				})
+				// Tenant-side captures go in the same map under keys
+				// -1 (same VN, other NVE) and -2 (other VN, same NVE).
 				seen, err := o.l.StartCapture(o.ctx, o.l.TenantPoint(c.sameVN), "ether src "+from.MAC+" and ether broadcast")
 				if err != nil {
 					t.Fatal(err)
 				}
+				caps[-1] = seen
 				notSeen, err := o.l.StartCapture(o.ctx, o.l.TenantPoint(c.otherVN), "ether src "+from.MAC)
 				if err != nil {
 					t.Fatal(err)
 				}
+				caps[-2] = notSeen
 				if err := kind.send(); err != nil {
 					t.Fatal(err)
 				}
 				got := stopCaptures(t, caps)
-				s, _ := seen.Stop()
-				ns, _ := notSeen.Stop()
+				s, ns := got[-1], got[-2]
 				for hv, w := range map[int]bool{2: c.want.hv2, 3: c.want.hv3} {
 					if w && len(got[hv]) == 0 {
 						t.Errorf("%s %s from %s did not reach hv%d", from.VN, kind.name, c.from, hv)
