@@ -388,7 +388,7 @@ func TestRealOVS(t *testing.T) {
 		sb.mu.Lock()
 		w := sb.switches[l.dpid]
 		sb.mu.Unlock()
-		inst, groups, err := sb.readInstalled(l.ctx, w.sw)
+		inst, groups, err := sb.readInstalled(l.ctx, w.sw, l.profile)
 		if err != nil {
 			t.Fatal(err)
 		}

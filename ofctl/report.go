@@ -208,11 +208,12 @@ func (s *Southbound) NVEFlows(ctx context.Context, nve string) (any, error) {
 	if _, ok := snap.NVEs[nve]; !ok {
 		return nil, &model.Error{Kind: model.KindNotFound, Field: "nve", Message: fmt.Sprintf("nve %q not found", nve)}
 	}
-	rep := &FlowReport{NVE: nve, Profile: s.prof.Name, Revision: snap.Revision, Status: s.status(nve)}
+	prof := s.profileFor(snap, nve)
+	rep := &FlowReport{NVE: nve, Profile: prof.Name, Revision: snap.Revision, Status: s.status(nve)}
 	var sw = w
-	res, err := s.compile(snap, nve, nil)
+	res, err := s.compile(snap, nve, nil, prof)
 	if sw != nil {
-		res, err = s.compile(snap, nve, sw.sw)
+		res, err = s.compile(snap, nve, sw.sw, prof)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("compile %s: %w", nve, err)
@@ -222,7 +223,7 @@ func (s *Southbound) NVEFlows(ctx context.Context, nve string) (any, error) {
 	for i, f := range res.Flows {
 		desired[i] = codec.Canonical(f)
 	}
-	flow.SortFlows(desired, s.prof.Order)
+	flow.SortFlows(desired, prof.Order)
 	for _, f := range desired {
 		rep.Desired = append(rep.Desired, flowText(f))
 	}
@@ -238,7 +239,7 @@ func (s *Southbound) NVEFlows(ctx context.Context, nve string) (any, error) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
-	inst, groups, err := s.readInstalled(rctx, sw.sw)
+	inst, groups, err := s.readInstalled(rctx, sw.sw, prof)
 	if err != nil {
 		rep.ReadError = err.Error()
 		return rep, nil
@@ -251,7 +252,7 @@ func (s *Southbound) NVEFlows(ctx context.Context, nve string) (any, error) {
 		byKey[reconcile.Key(f.Flow)] = f
 	}
 	sorted := append([]flow.Flow(nil), instFlows...)
-	flow.SortFlows(sorted, s.prof.Order)
+	flow.SortFlows(sorted, prof.Order)
 	for _, f := range sorted {
 		st := byKey[reconcile.Key(f)].Stats
 		rep.Installed = append(rep.Installed, InstalledRow{Flow: flowText(f), Packets: st.Packets, Bytes: st.Bytes, DurationSec: st.DurationSec})

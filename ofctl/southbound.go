@@ -13,7 +13,6 @@ import (
 
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/app/pipeline"
-	"github.com/nva-project/nva/ofctl/codec"
 	"github.com/nva-project/nva/ofctl/conn"
 	"github.com/nva-project/nva/ofctl/reconcile"
 	"github.com/nva-project/nva/store"
@@ -56,6 +55,10 @@ type Config struct {
 	// if its Name is empty). Nicira extensions are encoded only when the
 	// profile allows them.
 	Profile pipeline.Profile
+	// ProfileFor, if set, picks the profile of each NVE (e.g. a strict
+	// OpenFlow 1.3 profile for kind "openflow"); a profile without a Name
+	// means Profile.
+	ProfileFor func(nve *model.NVE) pipeline.Profile
 	// Conn tunes the connection layer (keepalive, timeouts). Its
 	// OnPortStatus and OnError callbacks, if set, are called in addition
 	// to the southbound's own.
@@ -91,12 +94,11 @@ type source interface {
 // MetricsComponent interfaces and the web server's Realizer, FlowReporter
 // and StatusReporter.
 type Southbound struct {
-	cfg   Config
-	log   *slog.Logger
-	prof  pipeline.Profile
-	codec *codec.Codec
-	diff  reconcile.Options
-	m     *metrics
+	cfg  Config
+	log  *slog.Logger
+	prof pipeline.Profile
+	diff reconcile.Options
+	m    *metrics
 
 	src    source
 	ln     *conn.Listener
@@ -175,7 +177,6 @@ func New(cfg Config) *Southbound {
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "ofctl"),
 		prof:     cfg.Profile,
-		codec:    codec.New(codec.Options{AllowNicira: cfg.Profile.Extensions}),
 		diff:     reconcile.Options{OwnsGroup: ownsGroup},
 		m:        newMetrics(),
 		changed:  make(chan struct{}),

@@ -12,6 +12,7 @@ import (
 	"github.com/nva-project/nva/app/compiler"
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/app/pipeline"
 	"github.com/nva-project/nva/ofctl/codec"
 	"github.com/nva-project/nva/ofctl/conn"
 	"github.com/nva-project/nva/ofctl/reconcile"
@@ -202,12 +203,13 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, name string, sn
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
 	w.have = false // a follower's cache would go stale: always re-read
-	res, err := s.compile(snap, name, w.sw)
+	prof := s.profileFor(snap, name)
+	res, err := s.compile(snap, name, w.sw, prof)
 	var plan reconcile.Plan
 	if err == nil {
 		var inst []installedFlow
 		var groups []flow.GroupEntry
-		inst, groups, err = s.readInstalled(ctx, w.sw)
+		inst, groups, err = s.readInstalled(ctx, w.sw, prof)
 		if err == nil {
 			flows := make([]flow.Flow, len(inst))
 			for i, f := range inst {
@@ -288,8 +290,20 @@ func (s *Southbound) portNumbers(sw *conn.Switch, nve string) map[string]uint32 
 	return out
 }
 
+// profileFor is the switch profile of an NVE.
+func (s *Southbound) profileFor(snap *model.Snapshot, nve string) pipeline.Profile {
+	if s.cfg.ProfileFor != nil && snap != nil {
+		if n, ok := snap.NVEs[nve]; ok {
+			if p := s.cfg.ProfileFor(n); p.Name != "" {
+				return p
+			}
+		}
+	}
+	return s.prof
+}
+
 // compile computes nve's desired state with the switch's port numbers.
-func (s *Southbound) compile(snap *model.Snapshot, nve string, sw *conn.Switch) (compiler.Result, error) {
+func (s *Southbound) compile(snap *model.Snapshot, nve string, sw *conn.Switch, prof pipeline.Profile) (compiler.Result, error) {
 	ports := s.portNumbers(sw, nve)
 	tunnels := map[model.Encap]uint32{}
 	for _, e := range model.Encaps {
@@ -297,28 +311,26 @@ func (s *Southbound) compile(snap *model.Snapshot, nve string, sw *conn.Switch) 
 			tunnels[e] = no
 		}
 	}
-	return compiler.Compile(compiler.Input{Snapshot: snap, NVE: nve, OFPorts: ports, Tunnels: tunnels, Generation: s.cfg.Generation}, s.prof)
+	return compiler.Compile(compiler.Input{Snapshot: snap, NVE: nve, OFPorts: ports, Tunnels: tunnels, Generation: s.cfg.Generation}, prof)
 }
 
 // undecodable marks an installed flow whose instructions nva's IR cannot
 // represent: no desired flow has this goto, so it is replaced or deleted.
 const undecodable = "\x00undecodable"
 
-// tableName maps a table number to the profile's name ("" if none).
-func (s *Southbound) tableName(n uint8) string {
-	name, _ := s.prof.NameOf(n)
-	return name
-}
-
 // readInstalled reads nva's flows (by cookie tag) and all groups.
-func (s *Southbound) readInstalled(ctx context.Context, sw *conn.Switch) ([]installedFlow, []flow.GroupEntry, error) {
+func (s *Southbound) readInstalled(ctx context.Context, sw *conn.Switch, prof pipeline.Profile) ([]installedFlow, []flow.GroupEntry, error) {
+	tableName := func(n uint8) string {
+		name, _ := prof.NameOf(n)
+		return name
+	}
 	entries, err := sw.FlowStatsRaw(ctx, openflow13.OFPTT_ALL, flow.NVACookie, flow.CookieTagMask)
 	if err != nil {
 		return nil, nil, err
 	}
 	var flows []installedFlow
 	for _, e := range entries {
-		f, st, err := codec.DecodeFlowStatsEntry(e, s.tableName)
+		f, st, err := codec.DecodeFlowStatsEntry(e, tableName)
 		var pe *codec.PartialError
 		switch {
 		case errors.As(err, &pe):
@@ -361,13 +373,14 @@ type installedFlow struct {
 func (s *Southbound) reconcileNVE(ctx context.Context, w *worker, name string, snap *model.Snapshot, full bool) (reconcile.Plan, []string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
-	res, err := s.compile(snap, name, w.sw)
+	prof := s.profileFor(snap, name)
+	res, err := s.compile(snap, name, w.sw, prof)
 	if err != nil {
 		s.m.errors.WithLabelValues("compile").Inc()
 		return reconcile.Plan{}, nil, fmt.Errorf("compile: %w", err)
 	}
 	if full {
-		flows, groups, err := s.readInstalled(ctx, w.sw)
+		flows, groups, err := s.readInstalled(ctx, w.sw, prof)
 		if err != nil {
 			s.m.errors.WithLabelValues("read").Inc()
 			w.have = false
@@ -387,7 +400,7 @@ func (s *Southbound) reconcileNVE(ctx context.Context, w *worker, name string, s
 	if plan.Empty() {
 		return plan, res.Warnings, nil
 	}
-	msgs, err := s.encodePlan(plan)
+	msgs, err := s.encodePlan(plan, prof)
 	if err != nil {
 		s.m.errors.WithLabelValues("encode").Inc()
 		return plan, res.Warnings, fmt.Errorf("encode: %w", err)
@@ -469,24 +482,25 @@ func bundlesUnsupported(err error) bool {
 }
 
 // encodePlan encodes a plan's steps in order.
-func (s *Southbound) encodePlan(p reconcile.Plan) ([]util.Message, error) {
+func (s *Southbound) encodePlan(p reconcile.Plan, prof pipeline.Profile) ([]util.Message, error) {
+	c := codec.New(codec.Options{AllowNicira: prof.Extensions})
 	msgs := make([]util.Message, 0, p.Len())
 	for _, st := range p.Steps() {
 		var m util.Message
 		var err error
 		switch st.Kind {
 		case reconcile.AddGroup:
-			m, err = s.codec.EncodeGroupMod(st.Group, codec.GroupAdd)
+			m, err = c.EncodeGroupMod(st.Group, codec.GroupAdd)
 		case reconcile.ModifyGroup:
-			m, err = s.codec.EncodeGroupMod(st.Group, codec.GroupModify)
+			m, err = c.EncodeGroupMod(st.Group, codec.GroupModify)
 		case reconcile.DeleteGroup:
-			m, err = s.codec.EncodeGroupMod(st.Group, codec.GroupDelete)
+			m, err = c.EncodeGroupMod(st.Group, codec.GroupDelete)
 		case reconcile.AddFlow, reconcile.ReplaceFlow:
-			m, err = s.codec.EncodeFlowMod(st.Flow, s.prof.Number, codec.FlowAdd)
+			m, err = c.EncodeFlowMod(st.Flow, prof.Number, codec.FlowAdd)
 		case reconcile.ModifyFlow:
-			m, err = s.codec.EncodeFlowMod(st.Flow, s.prof.Number, codec.FlowModifyStrict)
+			m, err = c.EncodeFlowMod(st.Flow, prof.Number, codec.FlowModifyStrict)
 		case reconcile.DeleteFlow:
-			m, err = s.codec.EncodeFlowMod(st.Flow, s.prof.Number, codec.FlowDeleteStrict)
+			m, err = c.EncodeFlowMod(st.Flow, prof.Number, codec.FlowDeleteStrict)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", st.Kind, err)
