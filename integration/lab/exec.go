@@ -61,13 +61,13 @@ func Requirements() string {
 		return "needs root (network namespaces and Open vSwitch daemons)"
 	}
 	var missing []string
-	for _, b := range []string{"ip", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl", "ping", "tcpdump", "ethtool"} {
+	for _, b := range []string{"ip", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl", "ping", "tcpdump", "ethtool", "iperf3", "ss"} {
 		if _, err := exec.LookPath(b); err != nil {
 			missing = append(missing, b)
 		}
 	}
 	if len(missing) > 0 {
-		return "missing binaries: " + strings.Join(missing, ", ") + " (apt-get install openvswitch-switch iproute2 iputils-ping tcpdump ethtool)"
+		return "missing binaries: " + strings.Join(missing, ", ") + " (apt-get install openvswitch-switch iproute2 iputils-ping tcpdump ethtool iperf3)"
 	}
 	if _, err := os.Stat(schemaPath); err != nil {
 		return "missing OVS schema " + schemaPath
