@@ -94,7 +94,6 @@ type Store struct {
 
 	observer *raft.Observer
 	obsCh    chan raft.Observation
-	kick     chan struct{}
 
 	lmu      sync.Mutex
 	leaderCh chan struct{} // closed and replaced when the leader changes
@@ -133,7 +132,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		fsm:      newFSM(log.With("component", "fsm"), cfg.DedupSize),
 		client:   cfg.HTTPClient,
 		obsCh:    make(chan raft.Observation, 64),
-		kick:     make(chan struct{}, 1),
 		leaderCh: make(chan struct{}),
 		applyLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "nva_store_apply_duration_seconds",
@@ -318,7 +316,6 @@ func (s *Store) run() {
 			return
 		case <-s.obsCh:
 			s.signalLeaderChange()
-		case <-s.kick:
 		case <-tick.C:
 		}
 		if !s.selfRegistered() {
@@ -386,7 +383,7 @@ func (s *Store) registerSelf(ctx context.Context) error {
 		return err
 	}
 	if id, api := s.leaderAPI(); api != "" {
-		return s.forwardJSON(ctx, api, "/internal/v1/join", s.Self())
+		return s.forwardJSON(ctx, api, pathJoin, s.Self())
 	} else if id == "" {
 		return ErrNoLeader
 	}
@@ -811,7 +808,7 @@ func (s *Store) Join(ctx context.Context, n NodeInfo) error {
 	}
 	return s.withLeader(ctx, "join",
 		func(ctx context.Context) error { return s.joinAsLeader(ctx, n) },
-		func(ctx context.Context, api string) error { return s.forwardJSON(ctx, api, "/internal/v1/join", n) })
+		func(ctx context.Context, api string) error { return s.forwardJSON(ctx, api, pathJoin, n) })
 }
 
 func (s *Store) joinAsLeader(ctx context.Context, n NodeInfo) error {
@@ -870,7 +867,7 @@ func (s *Store) RemoveNode(ctx context.Context, id string) error {
 	return s.withLeader(ctx, "remove node",
 		func(ctx context.Context) error { return s.removeAsLeader(ctx, id) },
 		func(ctx context.Context, api string) error {
-			return s.forwardJSON(ctx, api, "/internal/v1/remove", NodeInfo{ID: id})
+			return s.forwardJSON(ctx, api, pathRemove, NodeInfo{ID: id})
 		})
 }
 
