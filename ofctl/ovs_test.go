@@ -742,3 +742,68 @@ func canonicalGroups(gs []flow.GroupEntry) []flow.GroupEntry {
 type followerSource struct{ *store.Store }
 
 func (followerSource) IsLeader() bool { return false }
+
+// termed adds a Raft term (for OpenFlow master/slave roles).
+type termed struct {
+	source
+	term uint64
+}
+
+func (t termed) Term() uint64 { return t.term }
+
+// With a Raft term available, the leader holds the OpenFlow master role
+// (generation = term), followers are slaves, and a deposed leader with an
+// older term is refused by the switch and writes nothing.
+func TestRealOVSRoles(t *testing.T) {
+	l := newLab(t)
+	start := func(src source) *Southbound {
+		s := New(Config{ListenAddr: "127.0.0.1:0", Logger: testLogger(t), AuditInterval: time.Hour,
+			NewTicker: func(time.Duration) Ticker { return manualTicker{make(chan time.Time)} }})
+		if err := s.start(l.ctx, src); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	leader := start(termed{l.st, 5})
+	follower := start(termed{followerSource{l.st}, 5})
+	stale := start(termed{l.st, 4}) // believes it leads, with an older term
+	l.sb, l.addr = leader, leader.Addr().String()
+	l.setup()
+	ctrl := func(name, addr string) []string {
+		return []string{"--", "--id=@" + name, "create", "controller", "target=\"tcp:" + addr + "\"", "connection_mode=out-of-band", "max_backoff=1000"}
+	}
+	args := []string{"--", "set", "bridge", "br-int", "controller=@a,@b"}
+	args = append(args, ctrl("a", leader.Addr().String())...)
+	args = append(args, ctrl("b", follower.Addr().String())...)
+	l.ovs.vsctl(args...)
+	l.realized()
+	waitFor(t, 15*time.Second, "follower in sync", func() bool { return follower.status("hv1").Sync == SyncInSync })
+	l.assertSwitchEqualsDesired()
+	waitFor(t, 15*time.Second, "roles in OVSDB", func() bool {
+		out := l.ovs.vsctl("--columns=target,role", "list", "controller")
+		return strings.Contains(out, "master") && strings.Contains(out, "slave")
+	})
+
+	// The stale leader joins: the switch refuses it the master role.
+	args = []string{"--", "set", "bridge", "br-int", "controller=@a,@b,@c"}
+	args = append(args, ctrl("a", leader.Addr().String())...)
+	args = append(args, ctrl("b", follower.Addr().String())...)
+	args = append(args, ctrl("c", stale.Addr().String())...)
+	l.ovs.vsctl(args...)
+	waitFor(t, 15*time.Second, "stale leader refused", func() bool {
+		st := stale.status("hv1")
+		return st.Connected && st.Sync == SyncError && strings.Contains(st.LastError, "role")
+	})
+	if st := stale.status("hv1"); st.FlowModsSent != 0 || st.GroupModsSent != 0 {
+		t.Fatalf("stale leader wrote: %+v", st)
+	}
+	// The real leader still works: a change is realized and installed.
+	rev := l.port("p5", "hv2", "eth5", "02:00:00:00:02:05", "198.51.100.25")
+	ctx, cancel := context.WithTimeout(l.ctx, 15*time.Second)
+	defer cancel()
+	if lag, err := leader.WaitRealized(ctx, rev); err != nil {
+		t.Fatalf("revision %d not realized: %v %v", rev, lag, err)
+	}
+	l.assertSwitchEqualsDesired()
+}

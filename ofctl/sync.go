@@ -32,6 +32,8 @@ type worker struct {
 
 	noBundles       bool          // the switch refused to open a bundle
 	observeDelay    time.Duration // follower: next re-check delay
+	role            conn.Role     // role last granted by the switch (RoleNoChange: none asked)
+	roleGen         uint64        // its generation
 	have            bool          // installed* reflect the switch
 	haveFor         string
 	installed       []flow.Flow
@@ -133,7 +135,19 @@ func (s *Southbound) syncOnce(ctx context.Context, w *worker) {
 		return // unclaimed: never written to
 	}
 	if !leader {
+		s.ensureRole(ctx, w, conn.RoleSlave)
 		s.observeOnce(ctx, w, name, snap, target)
+		return
+	}
+	if err := s.ensureRole(ctx, w, conn.RoleMaster); err != nil {
+		s.mu.Lock()
+		st := s.state(name)
+		st.sync, st.lastErr, st.lastErrAt = SyncError, err.Error(), s.cfg.Now()
+		st.errCount++
+		s.m.errors.WithLabelValues("role").Inc()
+		s.broadcastLocked()
+		s.mu.Unlock()
+		s.log.Warn("switch refused the master role; not writing", "nve", name, "error", err)
 		return
 	}
 	if !w.have || w.haveFor != name {
@@ -193,6 +207,38 @@ func (s *Southbound) syncOnce(ctx context.Context, w *worker) {
 	}
 	s.realizeLocked(w, name, st, target)
 	s.broadcastLocked()
+}
+
+// termSource is implemented by stores that expose their Raft term. With
+// it the leader claims the OpenFlow master role with the term as
+// generation ID and followers take the slave role, so a switch refuses
+// writes from a deposed leader that has not noticed yet. Without it no
+// role requests are sent (every controller stays "equal").
+type termSource interface{ Term() uint64 }
+
+// ensureRole asks the switch for role (once per role and term).
+func (s *Southbound) ensureRole(ctx context.Context, w *worker, role conn.Role) error {
+	ts, ok := s.src.(termSource)
+	if !ok {
+		return nil
+	}
+	gen := ts.Term()
+	if w.role == role && w.roleGen == gen {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+	defer cancel()
+	got, _, err := w.sw.SetRole(ctx, role, gen)
+	if err != nil {
+		w.role = conn.RoleNoChange
+		return fmt.Errorf("role %s generation %d: %w", role, gen, err)
+	}
+	if got != role {
+		w.role = conn.RoleNoChange
+		return fmt.Errorf("asked for role %s generation %d, switch granted %s", role, gen, got)
+	}
+	w.role, w.roleGen = role, gen
+	return nil
 }
 
 // observeOnce is a follower's reconciliation: read the switch, compare it
