@@ -27,7 +27,10 @@
 // same triggers they read the switch and compare it with their own desired
 // state, so realization (and the flow and status reports) work on any node
 // and a new leader takes over with a fresh read. A switch therefore never
-// sees two controllers fighting over a transition.
+// sees two controllers fighting over a transition. When the store exposes
+// its Raft term (a Term() uint64 method), the leader also claims the
+// OpenFlow master role with the term as generation ID and followers take
+// the slave role, so the switch itself refuses a deposed leader.
 //
 // Realization: for every NVE the southbound tracks the store revision whose
 // state the switch last acknowledged with a barrier (or a bundle commit);
