@@ -17,10 +17,43 @@ import (
 	"antrea.io/libOpenflow/util"
 )
 
-// ovs is one private ovsdb-server + ovs-vswitchd pair in a temp dir.
+// ovs is one private ovsdb-server + ovs-vswitchd pair in a temp dir and its
+// own network namespace: the userspace datapath creates a kernel tap device
+// named "ovs-netdev", so two netdev ovs-vswitchd in one namespace (say, this
+// test and another package's, run in parallel by go test ./...) collide.
+// The controller is reached over a unix socket inside the OVS run dir,
+// which works across namespaces.
 type ovs struct {
-	t   *testing.T
-	dir string
+	t     *testing.T
+	dir   string
+	netns string
+}
+
+const netnsPrefix = "nvct"
+
+// sweepStaleNetns deletes namespaces with our prefix whose owning test
+// process (the pid in the name) is gone.
+func sweepStaleNetns(t *testing.T) {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		name := fields[0]
+		pid, err := strconv.Atoi(strings.TrimPrefix(name, netnsPrefix))
+		if !strings.HasPrefix(name, netnsPrefix) || err != nil {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue
+		}
+		t.Logf("removing stale network namespace %s", name)
+		_ = exec.Command("ip", "netns", "delete", name).Run()
+	}
 }
 
 func requireOVS(t *testing.T) {
@@ -28,7 +61,7 @@ func requireOVS(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run ovs-vswitchd")
 	}
-	for _, b := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl"} {
+	for _, b := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ip"} {
 		if _, err := exec.LookPath(b); err != nil {
 			t.Skipf("Open vSwitch binary %s not found", b)
 		}
@@ -40,20 +73,27 @@ func requireOVS(t *testing.T) {
 
 func startOVS(t *testing.T) *ovs {
 	t.Helper()
+	sweepStaleNetns(t)
 	dir, err := os.MkdirTemp("", "nvaconn")
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &ovs{t: t, dir: dir}
+	o := &ovs{t: t, dir: dir, netns: fmt.Sprintf("%s%d", netnsPrefix, os.Getpid())}
 	t.Cleanup(o.stop)
+	_ = exec.Command("ip", "netns", "delete", o.netns).Run()
+	o.run("ip", "netns", "add", o.netns)
+	o.run("ip", "-n", o.netns, "link", "set", "lo", "up")
 	o.run("ovsdb-tool", "create", filepath.Join(dir, "conf.db"), "/usr/share/openvswitch/vswitch.ovsschema")
-	o.run("ovsdb-server", filepath.Join(dir, "conf.db"), "--remote=punix:"+o.sock(),
+	o.run("ip", "netns", "exec", o.netns, "ovsdb-server", filepath.Join(dir, "conf.db"), "--remote=punix:"+o.sock(),
 		"--pidfile="+filepath.Join(dir, "ovsdb-server.pid"), "--log-file="+filepath.Join(dir, "ovsdb-server.log"), "--detach")
 	o.vsctl("--no-wait", "init")
-	o.run("ovs-vswitchd", "unix:"+o.sock(),
+	o.run("ip", "netns", "exec", o.netns, "ovs-vswitchd", "unix:"+o.sock(),
 		"--pidfile="+filepath.Join(dir, "ovs-vswitchd.pid"), "--log-file="+filepath.Join(dir, "ovs-vswitchd.log"), "--detach")
 	return o
 }
+
+// controllerSocket is where the test's listener waits for this OVS.
+func (o *ovs) controllerSocket() string { return filepath.Join(o.dir, "nva.sock") }
 
 func (o *ovs) sock() string { return filepath.Join(o.dir, "db.sock") }
 
@@ -105,6 +145,7 @@ func (o *ovs) stop() {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+	_ = exec.Command("ip", "netns", "delete", o.netns).Run()
 	_ = os.RemoveAll(o.dir)
 }
 
@@ -132,23 +173,27 @@ func TestRealOVS(t *testing.T) {
 	requireOVS(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
+	o := startOVS(t)
 	rec := newRecorder()
-	l, err := Listen(ctx, "127.0.0.1:0", nil, rec, Options{Logger: testLogger(t)})
+	l, err := Listen(ctx, "unix:"+o.controllerSocket(), nil, rec, Options{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { l.Close(); <-l.Done() }()
-
-	o := startOVS(t)
 	br := fmt.Sprintf("nvc%d", os.Getpid()%100000)
 	p1, p2 := br+"a", br+"b"
 	o.vsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=netdev", "protocols=OpenFlow13",
 		"fail_mode=secure", "other_config:datapath-id=00000000000abc01",
 		"--", "add-port", br, p1, "--", "set", "interface", p1, "type=internal", "ofport_request=5")
 	defer o.vsctl("--if-exists", "del-br", br)
-	o.vsctl("set-controller", br, "tcp:"+l.Addr().String(), "--", "set", "controller", br, "connection_mode=out-of-band")
+	o.vsctl("set-controller", br, "unix:"+o.controllerSocket(), "--", "set", "controller", br, "connection_mode=out-of-band")
 
-	sw := rec.waitConnected(t)
+	var sw *Switch
+	select {
+	case sw = <-rec.connected:
+	case <-time.After(30 * time.Second):
+		t.Fatal("OVS did not connect")
+	}
 	if sw.DPID() != 0xabc01 {
 		t.Fatalf("DPID = %016x, want 0000000000abc01", sw.DPID())
 	}
