@@ -280,7 +280,7 @@ func TestRepliesMatchedByXidOutOfOrder(t *testing.T) {
 
 func async2(f func() error) <-chan error { return async(f) }
 
-func flowStatsEntry(t *testing.T, cookie uint64, prio uint16) []byte {
+func flowStatsEntry(t testing.TB, cookie uint64, prio uint16) []byte {
 	fs := openflow13.NewFlowStats()
 	fs.Cookie, fs.Priority, fs.TableId = cookie, prio, 3
 	fs.Match.AddField(*openflow13.NewInPortField(5))

@@ -18,7 +18,7 @@ import (
 // fakeSwitch is the switch side of a connection, written with the
 // libOpenflow codec.
 type fakeSwitch struct {
-	t *testing.T
+	t testing.TB
 	c net.Conn
 }
 
@@ -139,7 +139,7 @@ func newRecorder() *recorder {
 func (r *recorder) SwitchConnected(sw *Switch)               { r.connected <- sw }
 func (r *recorder) SwitchDisconnected(sw *Switch, err error) { r.disconnected <- err }
 
-func (r *recorder) waitConnected(t *testing.T) *Switch {
+func (r *recorder) waitConnected(t testing.TB) *Switch {
 	t.Helper()
 	select {
 	case sw := <-r.connected:
@@ -150,7 +150,7 @@ func (r *recorder) waitConnected(t *testing.T) *Switch {
 	}
 }
 
-func (r *recorder) waitDisconnected(t *testing.T) error {
+func (r *recorder) waitDisconnected(t testing.TB) error {
 	t.Helper()
 	select {
 	case err := <-r.disconnected:
@@ -161,22 +161,22 @@ func (r *recorder) waitDisconnected(t *testing.T) error {
 	}
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
 // harness is a listener on loopback TCP with a recorder.
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	l   *Listener
 	rec *recorder
 }
 
-func newHarness(t *testing.T, opts Options) *harness {
+func newHarness(t testing.TB, opts Options) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	rec := newRecorder()
@@ -217,7 +217,7 @@ func (h *harness) connect(dpid uint64, ports ...*openflow13.PhyPort) (*fakeSwitc
 }
 
 // waitClosed waits for c to be closed by the controller.
-func waitClosed(t *testing.T, c net.Conn) {
+func waitClosed(t testing.TB, c net.Conn) {
 	t.Helper()
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	buf := make([]byte, 4096)
@@ -245,7 +245,7 @@ func async(f func() error) <-chan error {
 	return ch
 }
 
-func recv(t *testing.T, ch <-chan error) error {
+func recv(t testing.TB, ch <-chan error) error {
 	t.Helper()
 	select {
 	case err := <-ch:
