@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -19,8 +20,9 @@ var nvaCookieMatch = fmt.Sprintf("cookie=%#x/%#x", flow.NVACookie, flow.CookieTa
 
 // TestOverlay drives nva only through its REST API against three real
 // Open vSwitch hypervisors and checks what tenant systems experience. The
-// subtests share one lab and run in order; the ones that change the
-// topology (controller restart, mobility) come last.
+// subtests share one lab and run in order; the ones that disturb the
+// NVEs (controller restart, drift, mobility) come last, the restart
+// first among them so that it starts from a settled state.
 func TestOverlay(t *testing.T) {
 	requireLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -30,15 +32,125 @@ func TestOverlay(t *testing.T) {
 	o.waitConverged()
 	t.Logf("overlay of %d VNs, %d tenants on 3 NVEs converged in %v", len(vnSpecs), len(tenantSpecs), time.Since(start).Round(time.Millisecond))
 
+	t.Run("ManagedOVS", o.testManagedOVS)
 	t.Run("Reachability", o.testReachability)
 	t.Run("ARPSuppression", o.testARPSuppression)
 	t.Run("BroadcastScope", o.testBroadcastScope)
 	t.Run("GENEVEAndGRE", o.testOtherEncaps)
 	t.Run("TCPTransfer", o.testTCP)
+	t.Run("ControllerRestart", o.testControllerRestart)
 	t.Run("FlowDrift", o.testFlowDrift)
 	t.Run("TunnelPortDrift", o.testTunnelPortDrift)
-	t.Run("ControllerRestart", o.testControllerRestart)
 	t.Run("Mobility", o.testMobility)
+}
+
+// testManagedOVS: what nva's OVSDB manager configured on every hypervisor
+// (bridge, controller, tunnel ports, VAPs) and what the API reports about
+// it (NVE status, topology tunnels).
+func (o *overlay) testManagedOVS(t *testing.T) {
+	encapsOn := map[int]map[string]bool{}
+	for _, ts := range tenantSpecs {
+		if encapsOn[ts.HV] == nil {
+			encapsOn[ts.HV] = map[string]bool{}
+		}
+		encapsOn[ts.HV][o.VN(ts.VN).Encap] = true
+	}
+	for _, hv := range o.l.Hypervisors() {
+		var nve struct {
+			DatapathID string `json:"datapath_id"`
+			Status     struct {
+				OVSDB struct {
+					Connected   bool `json:"connected"`
+					BridgeReady bool `json:"bridge_ready"`
+					Ports       map[string]struct {
+						OFPort uint32 `json:"ofport"`
+						LinkUp bool   `json:"link_up"`
+					} `json:"ports"`
+				} `json:"ovsdb"`
+				OpenFlow struct {
+					Connected bool `json:"connected"`
+				} `json:"openflow"`
+			} `json:"status"`
+		}
+		if _, err := o.nva.Client.Do(o.ctx, http.MethodGet, "/api/v1/nves/"+hv.Name, nil, &nve); err != nil {
+			t.Fatal(err)
+		}
+		get := func(args ...string) string {
+			out, err := o.l.Vsctl(o.ctx, hv.Index, args...)
+			if err != nil {
+				t.Errorf("%s: %v", hv.Name, err)
+			}
+			return strings.TrimSpace(out)
+		}
+		br := lab.IntegrationBridge
+		if v := get("get", "bridge", br, "fail_mode"); v != "secure" {
+			t.Errorf("%s: fail_mode %q, want secure", hv.Name, v)
+		}
+		if v := get("get", "bridge", br, "datapath_type"); v != "netdev" {
+			t.Errorf("%s: datapath_type %q, want netdev", hv.Name, v)
+		}
+		if v := get("get", "bridge", br, "protocols"); !strings.Contains(v, "OpenFlow13") {
+			t.Errorf("%s: protocols %q, want OpenFlow13", hv.Name, v)
+		}
+		if v := get("get", "bridge", br, "datapath_id"); !strings.Contains(v, nve.DatapathID) || nve.DatapathID == "" {
+			t.Errorf("%s: datapath_id %s, want nva's %q", hv.Name, v, nve.DatapathID)
+		}
+		ctl := get("--columns=target,connection_mode", "list", "controller")
+		if !strings.Contains(ctl, o.l.ControllerTarget()) || !strings.Contains(ctl, "out-of-band") {
+			t.Errorf("%s: controller %q, want target %s with connection_mode out-of-band", hv.Name, ctl, o.l.ControllerTarget())
+		}
+		for encap := range encapsOn[hv.Index] {
+			p := lab.TunnelPorts[encap]
+			if v := get("--if-exists", "get", "interface", p, "type"); v != encap {
+				t.Errorf("%s: tunnel port %s has type %q, want %s", hv.Name, p, v, encap)
+			}
+			opts := get("--if-exists", "get", "interface", p, "options")
+			if !strings.Contains(opts, "remote_ip=flow") || !strings.Contains(opts, "key=flow") {
+				t.Errorf("%s: tunnel port %s options %q, want remote_ip=flow and key=flow", hv.Name, p, opts)
+			}
+		}
+		ports := strings.Fields(get("list-ports", br))
+		for _, ts := range tenantSpecs {
+			if ts.HV != hv.Index {
+				continue
+			}
+			if !slices.Contains(ports, "vm-"+ts.Name) {
+				t.Errorf("%s: %s not attached to %s (ports %v)", hv.Name, "vm-"+ts.Name, br, ports)
+			}
+			ps, ok := nve.Status.OVSDB.Ports["vm-"+ts.Name]
+			if !ok || ps.OFPort == 0 || !ps.LinkUp {
+				t.Errorf("%s: API status of vm-%s = %+v (present %v), want an OpenFlow port number and link up", hv.Name, ts.Name, ps, ok)
+			}
+		}
+		if !nve.Status.OVSDB.Connected || !nve.Status.OVSDB.BridgeReady || !nve.Status.OpenFlow.Connected {
+			t.Errorf("%s: API status %+v, want OVSDB connected with the bridge ready and OpenFlow connected", hv.Name, nve.Status)
+		}
+	}
+	var topo struct {
+		Tunnels []struct {
+			A   string   `json:"a"`
+			B   string   `json:"b"`
+			VNs []string `json:"vns"`
+		} `json:"tunnels"`
+	}
+	if _, err := o.nva.Client.Do(o.ctx, http.MethodGet, "/api/v1/topology", nil, &topo); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, tu := range topo.Tunnels {
+		vns := slices.Clone(tu.VNs)
+		sort.Strings(vns)
+		got[tu.A+"-"+tu.B] = strings.Join(vns, ",")
+	}
+	want := map[string]string{"hv1-hv2": "blue,red", "hv1-hv3": "blue,green", "hv2-hv3": "blue,gold"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("topology tunnel %s carries %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("topology tunnels %v, want exactly %v", got, want)
+	}
 }
 
 // testReachability: every pair in the same VN pings, on the same NVE and
@@ -303,9 +415,6 @@ func (o *overlay) testFlowDrift(t *testing.T) {
 
 // testTunnelPortDrift: a tunnel port deleted by hand in OVSDB comes back.
 func (o *overlay) testTunnelPortDrift(t *testing.T) {
-	if o.ManualBridges {
-		t.Skip("nva does not manage OVSDB yet (br-int was prepared by hand): tunnel ports are not nva's to restore")
-	}
 	port := lab.TunnelPorts["vxlan"]
 	if _, err := o.l.Vsctl(o.ctx, 2, "del-port", lab.IntegrationBridge, port); err != nil {
 		t.Fatal(err)

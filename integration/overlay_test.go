@@ -54,7 +54,7 @@ func newOverlay(t *testing.T, ctx context.Context) *overlay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ov, err := lab.NewOverlay(ctx, l, n, 10*time.Second)
+	ov, err := lab.NewOverlay(ctx, l, n, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logger.Printf("nva running (log %s)", n.Proc().Log)
-	ov, err := lab.NewOverlay(ctx, l, n, 10*time.Second)
+	ov, err := lab.NewOverlay(ctx, l, n, 30*time.Second)
 	if err != nil {
 		return err
 	}

@@ -31,10 +31,6 @@ type TenantSpec struct {
 type Overlay struct {
 	Lab *Lab
 	NVA *NVA
-	// ManualBridges is true when nva did not create br-int itself (its
-	// OVSDB manager is not running): bridges were then prepared and
-	// interfaces attached by hand, which issue 3 allows for its tests.
-	ManualBridges bool
 	// RealizeTimeout is the ?timeout= of every write (30 s by default).
 	RealizeTimeout time.Duration
 
@@ -45,9 +41,8 @@ type Overlay struct {
 }
 
 // NewOverlay registers the lab's hypervisors as NVEs of nva (kind ovs,
-// their OVSDB sockets, br-int, userspace datapath) and waits for br-int to
-// appear on each. If nva does not create it within bridgeWait, the bridges
-// are prepared by hand with nva's datapath IDs and ManualBridges is set.
+// their OVSDB sockets, br-int, userspace datapath) and waits up to
+// bridgeWait for nva's OVSDB manager to create br-int on each.
 func NewOverlay(ctx context.Context, l *Lab, n *NVA, bridgeWait time.Duration) (*Overlay, error) {
 	o := &Overlay{Lab: l, NVA: n, RealizeTimeout: 30 * time.Second, vns: map[string]VNSpec{}, tenants: map[string]TenantSpec{}}
 	for _, hv := range l.Hypervisors() {
@@ -62,32 +57,18 @@ func NewOverlay(ctx context.Context, l *Lab, n *NVA, bridgeWait time.Duration) (
 			return nil, err
 		}
 	}
+	var missing []string
 	err := WaitFor(ctx, bridgeWait, 100*time.Millisecond, func() (bool, error) {
+		missing = nil
 		for _, hv := range l.Hypervisors() {
 			if _, err := l.Vsctl(ctx, hv.Index, "br-exists", IntegrationBridge); err != nil {
-				return false, nil
+				missing = append(missing, hv.Name)
 			}
 		}
-		return true, nil
+		return len(missing) == 0, nil
 	})
-	if err == nil {
-		return o, nil
-	}
-	o.ManualBridges = true
-	l.Logf("lab: nva did not create %s within %v (no OVSDB manager running): preparing bridges by hand", IntegrationBridge, bridgeWait)
-	for _, hv := range l.Hypervisors() {
-		var nve struct {
-			DatapathID string `json:"datapath_id"`
-		}
-		if _, err := n.Client.Do(ctx, http.MethodGet, "/api/v1/nves/"+hv.Name, nil, &nve); err != nil {
-			return nil, err
-		}
-		if nve.DatapathID == "" {
-			return nil, fmt.Errorf("lab: nve %s has no datapath_id", hv.Name)
-		}
-		if err := l.PrepareBridge(ctx, hv.Index, BridgeOptions{DatapathID: nve.DatapathID}); err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, fmt.Errorf("lab: nva did not create %s on %v: %w", IntegrationBridge, missing, err)
 	}
 	return o, nil
 }
@@ -116,18 +97,13 @@ func (o *Overlay) AddVN(ctx context.Context, v VNSpec) error {
 }
 
 // AddTenant creates the tenant system in the lab and its port through the
-// API (attaching the interface by hand first with ManualBridges).
+// API; nva attaches the interface to br-int.
 func (o *Overlay) AddTenant(ctx context.Context, ts TenantSpec) error {
 	if ts.Prefix == 0 {
 		ts.Prefix = 24
 	}
 	if _, err := o.Lab.AddTenant(ctx, ts.HV, ts.Name, ts.MAC, []string{fmt.Sprintf("%s/%d", ts.IP, ts.Prefix)}, 0); err != nil {
 		return err
-	}
-	if o.ManualBridges {
-		if _, err := o.Lab.AttachTenant(ctx, ts.Name, IntegrationBridge); err != nil {
-			return err
-		}
 	}
 	if err := o.Post(ctx, "/api/v1/ports", map[string]any{
 		"name":      ts.Name,
@@ -156,12 +132,6 @@ func (o *Overlay) MoveTenant(ctx context.Context, name string, hv int) (start ti
 	}
 	if err := o.Lab.MoveTenant(ctx, name, hv); err != nil {
 		return time.Time{}, 0, err
-	}
-	if o.ManualBridges {
-		_, _ = o.Lab.Vsctl(ctx, ts.HV, "--if-exists", "del-port", IntegrationBridge, "vm-"+name)
-		if _, err := o.Lab.AttachTenant(ctx, name, IntegrationBridge); err != nil {
-			return time.Time{}, 0, err
-		}
 	}
 	start = time.Now()
 	if err := o.Patch(ctx, "/api/v1/ports/"+name, map[string]any{"nve": fmt.Sprintf("hv%d", hv), "interface": "vm-" + name}); err != nil {
