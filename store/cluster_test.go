@@ -154,7 +154,7 @@ func TestThreeNodeCluster(t *testing.T) {
 	cancel()
 	waitFor(t, 10*time.Second, "a 3-voter cluster with every node reachable", func() bool {
 		info, err := n3.s.Cluster(ctx)
-		if err != nil || info.Leader != "n1" || len(info.Nodes) != 3 {
+		if err != nil || info.Leader == "" || len(info.Nodes) != 3 {
 			return false
 		}
 		for _, n := range info.Nodes {
@@ -169,6 +169,26 @@ func TestThreeNodeCluster(t *testing.T) {
 		t.Fatalf("rejoin n3: %v", err)
 	}
 
+	// Roles from here on: whoever leads now (leadership may have moved on a
+	// loaded machine) and the two followers.
+	var lead, fa, fb *testNode
+	waitFor(t, 10*time.Second, "a leader", func() bool { lead = leaderOf(nodes); return lead != nil })
+	for _, n := range nodes {
+		if n == lead {
+			continue
+		}
+		if fa == nil {
+			fa = n
+		} else {
+			fb = n
+		}
+	}
+
+	// A follower's watch sees the changes made through any node.
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	wsnap, events := fb.s.SnapshotAndWatch(wctx)
+
 	// Writes through a follower are forwarded to the leader.
 	var acked []string // VN names acknowledged to a client
 	var lastRev uint64
@@ -182,66 +202,118 @@ func TestThreeNodeCluster(t *testing.T) {
 		lastRev = vn.Revision
 	}
 	for i := range 5 {
-		write(n2, fmt.Sprintf("vn-a%d", i))
+		write(fa, fmt.Sprintf("vn-a%d", i))
 	}
-	if _, err := n2.s.CreateNVE(ctx, "", testNVE("hv1", "192.0.2.1")); err != nil {
+	// Read your writes: the follower's local view already has them.
+	if fa.s.Snapshot().VNs["vn-a4"] == nil {
+		t.Fatalf("%s's local snapshot misses the write it just forwarded", fa.id)
+	}
+	if _, err := fa.s.CreateNVE(ctx, "", testNVE("hv1", "192.0.2.1")); err != nil {
 		t.Fatal(err)
 	}
-	p, err := n3.s.CreatePort(ctx, "", model.Port{Name: "vm1", VN: "vn-a0", NVE: "hv1", Interface: "tap1", MAC: "02:00:00:00:00:01", IPs: []string{"10.0.0.1"}})
+	p, err := fb.s.CreatePort(ctx, "", model.Port{Name: "vm1", VN: "vn-a0", NVE: "hv1", Interface: "tap1", MAC: "02:00:00:00:00:01", IPs: []string{"10.0.0.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	lastRev = p.Revision
 	// Domain errors survive the forward with their kind, field and
 	// blocking list.
-	_, err = n2.s.CreateVN(ctx, "", model.VN{Name: "vn-a0"})
+	_, err = fa.s.CreateVN(ctx, "", model.VN{Name: "vn-a0"})
 	if e, ok := model.AsError(err); !ok || e.Kind != model.KindConflict || e.Field != "name" {
 		t.Fatalf("duplicate via follower: %v (%#v)", err, e)
 	}
-	_, err = n3.s.DeleteVN(ctx, "", "vn-a0")
+	_, err = fb.s.DeleteVN(ctx, "", "vn-a0")
 	if e, ok := model.AsError(err); !ok || e.Kind != model.KindConflict || !reflect.DeepEqual(e.Blocking, []string{"vm1"}) {
 		t.Fatalf("blocked delete via follower: %v (%#v)", err, e)
 	}
-	_, err = n2.s.CreatePort(ctx, "", model.Port{Name: "vm2", VN: "nope", NVE: "hv1", Interface: "tap2", MAC: "02:00:00:00:00:02"})
+	_, err = fa.s.CreatePort(ctx, "", model.Port{Name: "vm2", VN: "nope", NVE: "hv1", Interface: "tap2", MAC: "02:00:00:00:00:02"})
 	if e, ok := model.AsError(err); !ok || e.Kind != model.KindReference || e.Field != "vn" {
 		t.Fatalf("bad reference via follower: %v (%#v)", err, e)
 	}
 	// A retried forwarded write with the same request ID is applied once.
-	first, err := n3.s.CreateVN(ctx, "client-req-1", model.VN{Name: "vn-once"})
+	first, err := fb.s.CreateVN(ctx, "client-req-1", model.VN{Name: "vn-once"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := n2.s.CreateVN(ctx, "client-req-1", model.VN{Name: "vn-once"})
+	again, err := fa.s.CreateVN(ctx, "client-req-1", model.VN{Name: "vn-once"})
 	if err != nil || again.Revision != first.Revision {
 		t.Fatalf("retry via another follower: %+v, %v (first at %d)", again, err, first.Revision)
 	}
 	acked = append(acked, "vn-once")
 
+	// Concurrent writes through every node: all acknowledged, each with its
+	// own allocated VNI.
+	errs := make(chan error, 3*8)
+	for _, n := range nodes {
+		for i := range 8 {
+			go func() {
+				_, err := n.s.CreateVN(ctx, "", model.VN{Name: fmt.Sprintf("vn-c-%s-%d", n.id, i)})
+				errs <- err
+			}()
+		}
+	}
+	for range 3 * 8 {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent write: %v", err)
+		}
+	}
+	for _, n := range nodes {
+		for i := range 8 {
+			acked = append(acked, fmt.Sprintf("vn-c-%s-%d", n.id, i))
+		}
+	}
+
+	// The watch on fb delivered every VN write after its snapshot, in
+	// index order.
+	seen := map[string]bool{}
+	var prev uint64 = wsnap.Revision
+	for len(seen) < len(acked) {
+		select {
+		case ev := <-events:
+			if ev.Index <= prev {
+				t.Fatalf("watch event %d after %d", ev.Index, prev)
+			}
+			prev = ev.Index
+			if ev.Kind == KindVN && ev.Op == OpPut {
+				seen[ev.Name] = true
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("watch on %s saw %d of %d VN writes", fb.id, len(seen), len(acked))
+		}
+	}
+	wcancel()
+
 	// A consistent read on a follower sees every acknowledged write.
-	snap, err := n3.s.ConsistentSnapshot(ctx)
+	snap, err := fb.s.ConsistentSnapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if snap.Revision < lastRev || snap.Ports["vm1"] == nil {
-		t.Fatalf("consistent read on n3 at %d misses writes up to %d", snap.Revision, lastRev)
+		t.Fatalf("consistent read on %s at %d misses writes up to %d", fb.id, snap.Revision, lastRev)
 	}
+	vnis := map[uint32]string{}
 	for _, name := range acked {
-		if snap.VNs[name] == nil {
-			t.Fatalf("consistent read on n3 misses %s", name)
+		vn := snap.VNs[name]
+		if vn == nil {
+			t.Fatalf("consistent read on %s misses %s", fb.id, name)
 		}
+		if other, dup := vnis[vn.VNI]; dup {
+			t.Fatalf("%s and %s share VNI %d", name, other, vn.VNI)
+		}
+		vnis[vn.VNI] = name
 	}
 
 	// Kill the leader: a new one is elected and every acknowledged write is
 	// readable on every remaining node.
-	n1.kill()
+	lead.kill()
 	waitFor(t, 10*time.Second, "a new leader", func() bool {
 		l := leaderOf(nodes)
-		return l != nil && l != n1
+		return l != nil && l != lead
 	})
-	for i := range 20 { // enough to compact the log past what n1 has
-		write(n2, fmt.Sprintf("vn-b%d", i))
+	for i := range 20 { // enough to compact the log past what lead has
+		write(fa, fmt.Sprintf("vn-b%d", i))
 	}
-	for _, n := range []*testNode{n2, n3} {
+	for _, n := range []*testNode{fa, fb} {
 		snap, err := n.s.ConsistentSnapshot(ctx)
 		if err != nil {
 			t.Fatalf("%s: %v", n.id, err)
@@ -254,21 +326,21 @@ func TestThreeNodeCluster(t *testing.T) {
 	}
 
 	// The killed node restarts from its data dir and catches up.
-	n1.start(true) // bootstrap is a no-op on existing state
-	want, err := n2.s.ConsistentSnapshot(ctx)
+	lead.start(true) // bootstrap is a no-op on existing state
+	want, err := fa.s.ConsistentSnapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	if err := n1.s.WaitApplied(wctx, want.Revision); err != nil {
-		t.Fatalf("n1 did not catch up: %v", err)
+	catchCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	if err := lead.s.WaitApplied(catchCtx, want.Revision); err != nil {
+		t.Fatalf("%s did not catch up: %v", lead.id, err)
 	}
 	cancel()
-	got := n1.s.Snapshot()
+	got := lead.s.Snapshot()
 	if !reflect.DeepEqual(got.VNs, want.VNs) || !reflect.DeepEqual(got.NVEs, want.NVEs) || !reflect.DeepEqual(got.Ports, want.Ports) {
-		t.Fatalf("n1 state after catch-up differs from the leader's")
+		t.Fatalf("%s state after catch-up differs from the leader's", lead.id)
 	}
-	write(n1, "vn-after-restart") // n1 is a follower now, or leads again
+	write(lead, "vn-after-restart") // lead is a follower now, or leads again
 
 	// Two nodes down: no quorum. Keep the current leader alive so that
 	// the writes reach a node that was leader a moment ago.
@@ -371,7 +443,7 @@ func TestThreeNodeCluster(t *testing.T) {
 	if len(info.Nodes) != 2 {
 		t.Fatalf("cluster after removal: %+v", info)
 	}
-	if _, ok := follower.s.fsm.node(dead.id); ok {
+	if _, ok := follower.s.fsm.node(dead.id); ok { // read-your-writes on the follower
 		t.Fatal("removed node's metadata is still there")
 	}
 	if err := follower.s.RemoveNode(ctx, dead.id); !isKind(err, model.KindNotFound) {

@@ -39,6 +39,8 @@ type wireError struct {
 	Domain       *model.Error `json:"domain,omitempty"`
 }
 
+// readIndexResponse answers read-index, join and remove: the index the
+// caller should wait for.
 type readIndexResponse struct {
 	Index uint64 `json:"index"`
 }
@@ -152,17 +154,18 @@ func (s *Store) handleJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ApplyTimeout)
 	defer cancel()
+	var idx uint64
 	var err error
 	if r.Header.Get(headerForwarded) != "" {
-		err = s.joinAsLeader(ctx, n)
+		idx, err = s.joinAsLeader(ctx, n)
 	} else {
-		err = s.Join(ctx, n)
+		idx, err = s.join(ctx, n)
 	}
 	if err != nil {
 		s.writeError(w, err)
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	writeJSON(w, http.StatusOK, readIndexResponse{Index: idx})
 }
 
 func (s *Store) handleRemove(w http.ResponseWriter, r *http.Request) {
@@ -172,17 +175,18 @@ func (s *Store) handleRemove(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ApplyTimeout)
 	defer cancel()
+	var idx uint64
 	var err error
 	if r.Header.Get(headerForwarded) != "" {
-		err = s.removeAsLeader(ctx, n.ID)
+		idx, err = s.removeAsLeader(ctx, n.ID)
 	} else {
-		err = s.RemoveNode(ctx, n.ID)
+		idx, err = s.remove(ctx, n.ID)
 	}
 	if err != nil {
 		s.writeError(w, err)
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	writeJSON(w, http.StatusOK, readIndexResponse{Index: idx})
 }
 
 func (s *Store) handleStatus(w http.ResponseWriter, r *http.Request) {
@@ -268,12 +272,16 @@ func (s *Store) forwardReadIndex(ctx context.Context, api string) (uint64, error
 	return ri.Index, nil
 }
 
-func (s *Store) forwardJSON(ctx context.Context, api, path string, v any) error {
+// forwardJSON posts v to the leader's internal endpoint and returns the
+// index of the change it made.
+func (s *Store) forwardJSON(ctx context.Context, api, path string, v any) (uint64, error) {
 	body, err := json.Marshal(v)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return doInternal(ctx, s.client, s.cfg.NodeID, http.MethodPost, joinURL(api, path), "application/json", body, nil)
+	var ri readIndexResponse
+	err = doInternal(ctx, s.client, s.cfg.NodeID, http.MethodPost, joinURL(api, path), "application/json", body, &ri)
+	return ri.Index, err
 }
 
 func (s *Store) probeStatus(ctx context.Context, api string) (Status, error) {

@@ -383,7 +383,8 @@ func (s *Store) registerSelf(ctx context.Context) error {
 		return err
 	}
 	if id, api := s.leaderAPI(); api != "" {
-		return s.forwardJSON(ctx, api, pathJoin, s.Self())
+		_, err := s.forwardJSON(ctx, api, pathJoin, s.Self())
+		return err
 	} else if id == "" {
 		return ErrNoLeader
 	}
@@ -624,6 +625,10 @@ func (s *Store) propose(ctx context.Context, data []byte) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if res.Err == nil {
+		// Read your writes: a caller that reads this node next sees it.
+		s.catchUp(ctx, res.Index)
+	}
 	s.applyLatency.Observe(time.Since(start).Seconds())
 	return res, nil
 }
@@ -799,30 +804,55 @@ func precheckPort(p model.Port) error {
 
 // --- cluster membership ---
 
+// catchUp waits (at most ApplyTimeout) until this node has applied index, so
+// that a caller reading this node right after a forwarded change sees it.
+// The change is committed either way; a lagging node only logs.
+func (s *Store) catchUp(ctx context.Context, index uint64) {
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.ApplyTimeout)
+	defer cancel()
+	if err := s.WaitApplied(wctx, index); err != nil {
+		s.log.Debug("local state lags a committed change", "index", index, "err", err)
+	}
+}
+
 // Join adds a node as a voter (on a follower: through the leader) and records
 // its metadata. Re-joining with the same ID and raft address only updates the
 // metadata; the same ID on a new raft address replaces the old entry.
 func (s *Store) Join(ctx context.Context, n NodeInfo) error {
-	if n.ID == "" || n.RaftAddr == "" {
-		return model.Errorf(model.KindInvalid, "id", "join needs the node's id and raft address")
+	idx, err := s.join(ctx, n)
+	if err == nil {
+		s.catchUp(ctx, idx)
 	}
-	return s.withLeader(ctx, "join",
-		func(ctx context.Context) error { return s.joinAsLeader(ctx, n) },
-		func(ctx context.Context, api string) error { return s.forwardJSON(ctx, api, pathJoin, n) })
+	return err
 }
 
-func (s *Store) joinAsLeader(ctx context.Context, n NodeInfo) error {
+func (s *Store) join(ctx context.Context, n NodeInfo) (uint64, error) {
+	if n.ID == "" || n.RaftAddr == "" {
+		return 0, model.Errorf(model.KindInvalid, "id", "join needs the node's id and raft address")
+	}
+	var idx uint64
+	err := s.withLeader(ctx, "join",
+		func(ctx context.Context) (err error) { idx, err = s.joinAsLeader(ctx, n); return err },
+		func(ctx context.Context, api string) (err error) {
+			idx, err = s.forwardJSON(ctx, api, pathJoin, n)
+			return err
+		})
+	return idx, err
+}
+
+// joinAsLeader returns the index of the metadata command.
+func (s *Store) joinAsLeader(ctx context.Context, n NodeInfo) (uint64, error) {
 	if !s.IsLeader() {
-		return raft.ErrNotLeader
+		return 0, raft.ErrNotLeader
 	}
 	cf := s.raft.GetConfiguration()
 	if err := waitFuture(ctx, cf); err != nil {
-		return err
+		return 0, err
 	}
 	id, addr := raft.ServerID(n.ID), raft.ServerAddress(n.RaftAddr)
 	self := s.trans.LocalAddr()
 	if (id == raft.ServerID(s.cfg.NodeID)) != (addr == self) {
-		return model.Errorf(model.KindConflict, "id", "node %q at %s clashes with the leader (%s at %s)", id, addr, s.cfg.NodeID, self)
+		return 0, model.Errorf(model.KindConflict, "id", "node %q at %s clashes with the leader (%s at %s)", id, addr, s.cfg.NodeID, self)
 	}
 	present := false
 	for _, srv := range cf.Configuration().Servers {
@@ -832,13 +862,13 @@ func (s *Store) joinAsLeader(ctx context.Context, n NodeInfo) error {
 		case srv.ID == id || srv.Address == addr:
 			s.log.Info("replacing cluster member with a conflicting entry", "id", srv.ID, "addr", srv.Address)
 			if err := waitFuture(ctx, s.raft.RemoveServer(srv.ID, 0, timeLeft(ctx, s.cfg.ApplyTimeout))); err != nil {
-				return fmt.Errorf("remove stale member %s: %w", srv.ID, err)
+				return 0, fmt.Errorf("remove stale member %s: %w", srv.ID, err)
 			}
 		}
 	}
 	if !present {
 		if err := waitFuture(ctx, s.raft.AddVoter(id, addr, 0, timeLeft(ctx, s.cfg.ApplyTimeout))); err != nil {
-			return fmt.Errorf("add voter %s at %s: %w", id, addr, err)
+			return 0, fmt.Errorf("add voter %s at %s: %w", id, addr, err)
 		}
 		s.log.Info("added voter", "id", id, "raft_addr", addr)
 	}
@@ -846,38 +876,66 @@ func (s *Store) joinAsLeader(ctx context.Context, n NodeInfo) error {
 	meta.State, meta.Voter = "", false
 	data, err := encodeCommand(cmdPutNode, cmdBody{ReqID: newReqID(), Node: &meta})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	res, err := s.applyAsLeader(ctx, data)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if res.Err != nil {
-		return res.Err
+		return 0, res.Err
 	}
-	return nil
+	return res.Index, nil
 }
 
 // RemoveNode removes a member (on a follower: through the leader) and drops
-// its metadata.
+// its metadata. Removing an unknown node is a KindNotFound error, except on
+// an internal retry after a failure that may have removed it already.
 func (s *Store) RemoveNode(ctx context.Context, id string) error {
-	if id == "" {
-		return model.Errorf(model.KindInvalid, "id", "node id is required")
+	idx, err := s.remove(ctx, id)
+	if err == nil {
+		s.catchUp(ctx, idx)
 	}
-	return s.withLeader(ctx, "remove node",
-		func(ctx context.Context) error { return s.removeAsLeader(ctx, id) },
-		func(ctx context.Context, api string) error {
-			return s.forwardJSON(ctx, api, pathRemove, NodeInfo{ID: id})
-		})
+	return err
 }
 
-func (s *Store) removeAsLeader(ctx context.Context, id string) error {
+func (s *Store) remove(ctx context.Context, id string) (uint64, error) {
+	if id == "" {
+		return 0, model.Errorf(model.KindInvalid, "id", "node id is required")
+	}
+	var idx uint64
+	attempts := 0
+	err := s.withLeader(ctx, "remove node",
+		func(ctx context.Context) (err error) {
+			attempts++
+			idx, err = s.removeAsLeader(ctx, id)
+			return err
+		},
+		func(ctx context.Context, api string) (err error) {
+			attempts++
+			idx, err = s.forwardJSON(ctx, api, pathRemove, NodeInfo{ID: id})
+			return err
+		})
+	if attempts > 1 && isNotFound(err) {
+		return s.AppliedIndex(), nil // an earlier attempt did it
+	}
+	return idx, err
+}
+
+func isNotFound(err error) bool {
+	e, ok := model.AsError(err)
+	return ok && e.Kind == model.KindNotFound
+}
+
+// removeAsLeader returns the index of the metadata command (or the applied
+// index when there was no metadata).
+func (s *Store) removeAsLeader(ctx context.Context, id string) (uint64, error) {
 	if !s.IsLeader() {
-		return raft.ErrNotLeader
+		return 0, raft.ErrNotLeader
 	}
 	cf := s.raft.GetConfiguration()
 	if err := waitFuture(ctx, cf); err != nil {
-		return err
+		return 0, err
 	}
 	member := false
 	for _, srv := range cf.Configuration().Servers {
@@ -887,7 +945,7 @@ func (s *Store) removeAsLeader(ctx context.Context, id string) error {
 	}
 	_, known := s.fsm.node(id)
 	if !member && !known {
-		return model.Errorf(model.KindNotFound, "", "node %q not found", id)
+		return 0, model.Errorf(model.KindNotFound, "", "node %q not found", id)
 	}
 	if member {
 		voters := 0
@@ -897,26 +955,29 @@ func (s *Store) removeAsLeader(ctx context.Context, id string) error {
 			}
 		}
 		if voters == 0 {
-			return model.Errorf(model.KindConflict, "id", "node %q is the last voter; removing it would destroy the cluster", id)
+			return 0, model.Errorf(model.KindConflict, "id", "node %q is the last voter; removing it would destroy the cluster", id)
 		}
 	}
+	idx := s.AppliedIndex()
 	if known {
 		// Metadata first: a leader removing itself cannot write afterwards.
 		data, err := encodeCommand(cmdRemoveNode, cmdBody{ReqID: newReqID(), Name: id})
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if _, err := s.applyAsLeader(ctx, data); err != nil {
-			return err
+		res, err := s.applyAsLeader(ctx, data)
+		if err != nil {
+			return 0, err
 		}
+		idx = res.Index
 	}
 	if member {
 		if err := waitFuture(ctx, s.raft.RemoveServer(raft.ServerID(id), 0, timeLeft(ctx, s.cfg.ApplyTimeout))); err != nil {
-			return fmt.Errorf("remove server %s: %w", id, err)
+			return 0, fmt.Errorf("remove server %s: %w", id, err)
 		}
 		s.log.Info("removed cluster member", "id", id)
 	}
-	return nil
+	return idx, nil
 }
 
 func raftStateName(st raft.RaftState) string {
