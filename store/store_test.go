@@ -247,3 +247,27 @@ func TestDiskRestartRecoversState(t *testing.T) {
 		t.Fatalf("cluster %+v", info)
 	}
 }
+
+func TestOpenRejectsBadConfig(t *testing.T) {
+	ctx := context.Background()
+	for name, cfg := range map[string]Config{
+		"no node id":            {InMemory: true},
+		"no data dir":           {NodeID: "n1"},
+		"bad raft address":      {NodeID: "n1", DataDir: t.TempDir(), RaftAddr: "not-an-address"},
+		"unspecified host":      {NodeID: "n1", InMemory: true, RaftAddr: "0.0.0.0:0"},
+		"data dir under a file": {NodeID: "n1", DataDir: "/dev/null/x", RaftAddr: "127.0.0.1:0"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, err := Open(ctx, cfg)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open accepted the config")
+			}
+		})
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := Open(canceled, Config{NodeID: "n1", InMemory: true}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Open with a canceled context: %v", err)
+	}
+}
