@@ -164,6 +164,21 @@ func TestThreeNodeCluster(t *testing.T) {
 		}
 		return true
 	})
+	// Every member's local metadata read lists all three with addresses.
+	for _, n := range nodes {
+		waitFor(t, 10*time.Second, n.id+" to apply all node metadata", func() bool {
+			ms := n.s.Nodes()
+			if len(ms) != 3 {
+				return false
+			}
+			for i, m := range ms {
+				if m.ID != nodes[i].id || m.APIAddr != nodes[i].url() || m.RaftAddr != nodes[i].raftAddr || m.OpenFlowAddr == "" {
+					return false
+				}
+			}
+			return true
+		})
+	}
 	// Rejoining is idempotent.
 	if err := n3.s.Join(ctx, n3.s.Self()); err != nil {
 		t.Fatalf("rejoin n3: %v", err)
