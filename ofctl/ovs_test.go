@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func requireOVS(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run ovs-vswitchd")
 	}
-	for _, b := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl"} {
+	for _, b := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl", "ip"} {
 		if _, err := exec.LookPath(b); err != nil {
 			t.Skipf("Open vSwitch binary %s not found", b)
 		}
@@ -50,9 +51,44 @@ func requireOVS(t *testing.T) {
 	}
 }
 
+// ovsLab is one private ovsdb-server + ovs-vswitchd pair in a temp dir
+// (their OVS_RUNDIR) and its own network namespace: the userspace datapath
+// creates a tap device named "ovs-netdev", so two netdev ovs-vswitchd in
+// one namespace (another package's test run in parallel by go test ./...)
+// collide. Switches reach the southbound over unix sockets in the run dir,
+// which work across namespaces.
 type ovsLab struct {
-	t   *testing.T
-	dir string
+	t     *testing.T
+	dir   string
+	netns string
+}
+
+const netnsPrefix = "nvof"
+
+var netnsSeq atomic.Int32
+
+// sweepStaleNetns deletes namespaces with our prefix whose test process
+// (the pid in the name) is gone.
+func sweepStaleNetns(t *testing.T) {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], netnsPrefix) {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(f[0], netnsPrefix), "-", 2)[0])
+		if err != nil {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue
+		}
+		t.Logf("removing stale network namespace %s", f[0])
+		_ = exec.Command("ip", "netns", "delete", f[0]).Run()
+	}
 }
 
 func startOVS(t *testing.T) *ovsLab {
@@ -61,13 +97,17 @@ func startOVS(t *testing.T) *ovsLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &ovsLab{t: t, dir: dir}
+	sweepStaleNetns(t)
+	o := &ovsLab{t: t, dir: dir, netns: fmt.Sprintf("%s%d-%d", netnsPrefix, os.Getpid(), netnsSeq.Add(1))}
 	t.Cleanup(o.stop)
+	_ = exec.Command("ip", "netns", "delete", o.netns).Run()
+	o.run("ip", "netns", "add", o.netns)
+	o.run("ip", "-n", o.netns, "link", "set", "lo", "up")
 	o.run("ovsdb-tool", "create", filepath.Join(dir, "conf.db"), "/usr/share/openvswitch/vswitch.ovsschema")
-	o.run("ovsdb-server", filepath.Join(dir, "conf.db"), "--remote=punix:"+o.sock(),
+	o.run("ip", "netns", "exec", o.netns, "ovsdb-server", filepath.Join(dir, "conf.db"), "--remote=punix:"+o.sock(),
 		"--pidfile="+filepath.Join(dir, "ovsdb-server.pid"), "--log-file="+filepath.Join(dir, "ovsdb-server.log"), "--detach")
 	o.vsctl("--no-wait", "init")
-	o.run("ovs-vswitchd", "unix:"+o.sock(),
+	o.run("ip", "netns", "exec", o.netns, "ovs-vswitchd", "unix:"+o.sock(),
 		"--pidfile="+filepath.Join(dir, "ovs-vswitchd.pid"), "--log-file="+filepath.Join(dir, "ovs-vswitchd.log"), "--detach")
 	return o
 }
@@ -129,6 +169,7 @@ func (o *ovsLab) stop() {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+	_ = exec.Command("ip", "netns", "delete", o.netns).Run()
 	_ = os.RemoveAll(o.dir)
 }
 
@@ -145,7 +186,7 @@ func tail(s string, n int) string {
 func (o *ovsLab) bridge(name string, dpid uint64, ctrl string) {
 	o.vsctl("add-br", name, "--", "set", "bridge", name, "datapath_type=netdev", "protocols=OpenFlow13", "fail_mode=secure",
 		"other_config:datapath-id="+model.FormatDatapathID(dpid),
-		"--", "set-controller", name, "tcp:"+ctrl,
+		"--", "set-controller", name, ctrl,
 		"--", "set", "controller", name, "connection_mode=out-of-band", "max_backoff=1000", "inactivity_probe=5000")
 }
 
@@ -200,7 +241,7 @@ func (l *lab) startSouthbound() *Southbound {
 	l.t.Helper()
 	addr := l.addr
 	if addr == "" {
-		addr = "127.0.0.1:0"
+		addr = "unix:" + filepath.Join(l.ovs.dir, "nva.sock")
 	}
 	sb := New(Config{ListenAddr: addr, Logger: testLogger(l.t), AuditInterval: time.Hour, RetryInterval: 200 * time.Millisecond,
 		NewTicker: func(time.Duration) Ticker { return manualTicker{l.ticks} }})
@@ -208,7 +249,7 @@ func (l *lab) startSouthbound() *Southbound {
 		l.t.Fatal(err)
 	}
 	l.t.Cleanup(func() { _ = sb.Close() })
-	l.addr = sb.Addr().String()
+	l.addr = addr
 	l.sb = sb
 	return sb
 }
@@ -600,15 +641,15 @@ func TestRealOVS(t *testing.T) {
 	})
 
 	t.Run("a follower observes and never writes", func(t *testing.T) {
-		f := New(Config{ListenAddr: "127.0.0.1:0", Logger: testLogger(t), AuditInterval: time.Hour,
+		f := New(Config{ListenAddr: "unix:" + filepath.Join(l.ovs.dir, "follower.sock"), Logger: testLogger(t), AuditInterval: time.Hour,
 			NewTicker: func(time.Duration) Ticker { return manualTicker{make(chan time.Time)} }})
 		if err := f.start(l.ctx, followerSource{l.st}); err != nil {
 			t.Fatal(err)
 		}
 		defer f.Close()
 		l.ovs.vsctl("--", "set", "bridge", "br-int", "controller=@c1,@c2",
-			"--", "--id=@c1", "create", "controller", "target=\"tcp:"+l.addr+"\"", "connection_mode=out-of-band", "max_backoff=1000",
-			"--", "--id=@c2", "create", "controller", "target=\"tcp:"+f.Addr().String()+"\"", "connection_mode=out-of-band", "max_backoff=1000")
+			"--", "--id=@c1", "create", "controller", "target=\""+l.addr+"\"", "connection_mode=out-of-band", "max_backoff=1000",
+			"--", "--id=@c2", "create", "controller", "target=\""+target(f)+"\"", "connection_mode=out-of-band", "max_backoff=1000")
 		waitFor(t, 15*time.Second, "follower sees hv1 in sync", func() bool { return f.status("hv1").Sync == SyncInSync })
 		// A change: the follower's WaitRealized returns once the leader
 		// has installed it, and the follower sent nothing.
@@ -639,7 +680,7 @@ func TestRealOVS(t *testing.T) {
 		if st := f.status("hv1"); st.FlowModsSent != 0 || st.GroupModsSent != 0 || !st.Connected {
 			t.Fatalf("follower status %+v", st)
 		}
-		l.ovs.vsctl("set-controller", "br-int", "tcp:"+l.addr)
+		l.ovs.vsctl("set-controller", "br-int", l.addr)
 		l.ovs.vsctl("set", "controller", "br-int", "connection_mode=out-of-band", "max_backoff=1000")
 	})
 
@@ -738,6 +779,9 @@ func canonicalGroups(gs []flow.GroupEntry) []flow.GroupEntry {
 	return out
 }
 
+// target is the OVS controller target of a southbound's unix listener.
+func target(s *Southbound) string { return "unix:" + s.Addr().String() }
+
 // followerSource is the store as seen from a node that is not the leader.
 type followerSource struct{ *store.Store }
 
@@ -756,8 +800,8 @@ func (t termed) Term() uint64 { return t.term }
 // older term is refused by the switch and writes nothing.
 func TestRealOVSRoles(t *testing.T) {
 	l := newLab(t)
-	start := func(src source) *Southbound {
-		s := New(Config{ListenAddr: "127.0.0.1:0", Logger: testLogger(t), AuditInterval: time.Hour,
+	start := func(src source, sock string) *Southbound {
+		s := New(Config{ListenAddr: "unix:" + filepath.Join(l.ovs.dir, sock), Logger: testLogger(t), AuditInterval: time.Hour,
 			NewTicker: func(time.Duration) Ticker { return manualTicker{make(chan time.Time)} }})
 		if err := s.start(l.ctx, src); err != nil {
 			t.Fatal(err)
@@ -765,17 +809,17 @@ func TestRealOVSRoles(t *testing.T) {
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}
-	leader := start(termed{l.st, 5})
-	follower := start(termed{followerSource{l.st}, 5})
-	stale := start(termed{l.st, 4}) // believes it leads, with an older term
-	l.sb, l.addr = leader, leader.Addr().String()
+	leader := start(termed{l.st, 5}, "leader.sock")
+	follower := start(termed{followerSource{l.st}, 5}, "follower.sock")
+	stale := start(termed{l.st, 4}, "stale.sock") // believes it leads, with an older term
+	l.sb, l.addr = leader, target(leader)
 	l.setup()
 	ctrl := func(name, addr string) []string {
-		return []string{"--", "--id=@" + name, "create", "controller", "target=\"tcp:" + addr + "\"", "connection_mode=out-of-band", "max_backoff=1000"}
+		return []string{"--", "--id=@" + name, "create", "controller", "target=\"" + addr + "\"", "connection_mode=out-of-band", "max_backoff=1000"}
 	}
 	args := []string{"--", "set", "bridge", "br-int", "controller=@a,@b"}
-	args = append(args, ctrl("a", leader.Addr().String())...)
-	args = append(args, ctrl("b", follower.Addr().String())...)
+	args = append(args, ctrl("a", target(leader))...)
+	args = append(args, ctrl("b", target(follower))...)
 	l.ovs.vsctl(args...)
 	l.realized()
 	waitFor(t, 15*time.Second, "follower in sync", func() bool { return follower.status("hv1").Sync == SyncInSync })
@@ -787,9 +831,9 @@ func TestRealOVSRoles(t *testing.T) {
 
 	// The stale leader joins: the switch refuses it the master role.
 	args = []string{"--", "set", "bridge", "br-int", "controller=@a,@b,@c"}
-	args = append(args, ctrl("a", leader.Addr().String())...)
-	args = append(args, ctrl("b", follower.Addr().String())...)
-	args = append(args, ctrl("c", stale.Addr().String())...)
+	args = append(args, ctrl("a", target(leader))...)
+	args = append(args, ctrl("b", target(follower))...)
+	args = append(args, ctrl("c", target(stale))...)
 	l.ovs.vsctl(args...)
 	waitFor(t, 15*time.Second, "stale leader refused", func() bool {
 		st := stale.status("hv1")

@@ -476,10 +476,10 @@ func (s *Southbound) reconcileNVE(ctx context.Context, w *worker, name string, s
 	return plan, res.Warnings, nil
 }
 
-// atomic says whether a plan must be applied as one transaction: it
+// needsAtomic says whether a plan must be applied as one transaction: it
 // changes or removes existing state and has more than one message (e.g. a
 // port moving: its old flows go, its new ones come, groups change).
-func atomic(p reconcile.Plan) bool {
+func needsAtomic(p reconcile.Plan) bool {
 	changes := len(p.FlowModifies) + len(p.FlowDeletes) + len(p.GroupModifies) + len(p.GroupDeletes)
 	return changes > 0 && p.Len() > 1
 }
@@ -489,7 +489,7 @@ func atomic(p reconcile.Plan) bool {
 // has acknowledged the whole plan when send returns nil.
 func (s *Southbound) send(ctx context.Context, w *worker, plan reconcile.Plan, msgs []util.Message) error {
 	sw := w.sw
-	if atomic(plan) && !w.noBundles {
+	if needsAtomic(plan) && !w.noBundles {
 		err := sw.Bundle(ctx, msgs)
 		if err == nil {
 			s.m.bundles.Inc()
