@@ -14,3 +14,8 @@ func (s *Store) Nodes() []NodeInfo {
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
+
+// Term returns the node's current Raft term. The OpenFlow southbound uses
+// it as the generation ID of its master/slave role requests, so a switch
+// refuses a deposed leader.
+func (s *Store) Term() uint64 { return s.raft.CurrentTerm() }
