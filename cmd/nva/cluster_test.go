@@ -589,7 +589,8 @@ func testGracefulShutdown(t *testing.T, bin string) {
 
 // testEmbeddedDefault runs `nva` with no flags in an empty directory: it
 // must bootstrap a single node in ./nva-data, serve the API on
-// 127.0.0.1:8080 and keep a VN across a restart.
+// 127.0.0.1:8080 and keep a VN across a restart (stopped with Ctrl-C, i.e.
+// SIGINT, as the README says).
 func testEmbeddedDefault(t *testing.T, bin string) {
 	const api = "http://127.0.0.1:8080"
 	for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:8300", ":6653"} {
@@ -641,13 +642,14 @@ func testEmbeddedDefault(t *testing.T, bin string) {
 		t.Fatal(err)
 	}
 
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	// README: "Stop nva (Ctrl-C) and start it again: the VN is still there."
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	if code := p.waitExit(t, 20*time.Second); code != 0 {
-		t.Fatalf("exit code %d after SIGTERM (%v)", code, p.err)
+		t.Fatalf("exit code %d after SIGINT (%v)", code, p.err)
 	}
-	sw.lap("VN written, stopped")
+	sw.lap("VN written, stopped with SIGINT")
 
 	startProc(t, bin, dir, logPath)
 	waitHealthy()
