@@ -42,6 +42,7 @@ func TestOverlay(t *testing.T) {
 	t.Run("FlowDrift", o.testFlowDrift)
 	t.Run("TunnelPortDrift", o.testTunnelPortDrift)
 	t.Run("Mobility", o.testMobility)
+	t.Run("RealizedForwards", o.testRealizedForwards)
 }
 
 // testManagedOVS: what nva's OVSDB manager configured on every hypervisor
@@ -565,4 +566,37 @@ func (o *overlay) testMobility(t *testing.T) {
 			t.Errorf("hv2 still has a flow for %s's MAC after the move: %s", name, f)
 		}
 	}
+}
+
+// testRealizedForwards: a port created with ?wait=realized forwards as
+// soon as the write returns: its NVE already has flows for its OpenFlow
+// port, and a single ping right away is answered.
+func (o *overlay) testRealizedForwards(t *testing.T) {
+	ts := lab.TenantSpec{Name: "b5", VN: "blue", HV: 2, IP: "192.0.2.15", MAC: "02:00:00:00:01:05"}
+	start := time.Now()
+	if err := o.AddTenant(o.ctx, ts); err != nil {
+		t.Fatal(err)
+	}
+	realized := time.Since(start)
+	ofp, err := o.l.OFPort(o.ctx, ts.HV, "vm-"+ts.Name)
+	if err != nil {
+		t.Fatalf("the write was realized but vm-%s has no OpenFlow port: %v", ts.Name, err)
+	}
+	flows, err := o.l.DumpFlows(o.ctx, ts.HV, lab.IntegrationBridge, fmt.Sprintf("%s,in_port=%d", nvaCookieMatch, ofp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(flows) == 0 {
+		t.Errorf("POST /api/v1/ports?wait=realized returned after %v, but hv%d has no flow for vm-%s (OpenFlow port %d) yet",
+			realized.Round(time.Millisecond), ts.HV, ts.Name, ofp)
+	}
+	out, err := o.l.Exec(o.ctx, ts.Name, "ping", "-n", "-c", "1", "-W", "2", o.tenant("b1").IP)
+	if err != nil {
+		t.Errorf("a single ping b5 -> b1 right after the realized write got no answer: %v %s", err, out)
+	}
+	if _, err := o.expectReach(ts.Name, o.tenant("b1").IP, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("b5 created: write realized after %v, first answered ping %v after the write",
+		realized.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
