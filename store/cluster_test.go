@@ -245,6 +245,11 @@ func TestThreeNodeCluster(t *testing.T) {
 	if e, ok := model.AsError(err); !ok || e.Kind != model.KindReference || e.Field != "vn" {
 		t.Fatalf("bad reference via follower: %v (%#v)", err, e)
 	}
+	// So does a conditional update's revision conflict.
+	_, err = fa.s.UpdatePortIf(ctx, "", model.Port{Name: "vm1", VN: "vn-a0", NVE: "hv1", Interface: "tap1", MAC: "02:00:00:00:00:01", VLAN: 9}, p.Revision-1)
+	if !IsRevisionConflict(err) {
+		t.Fatalf("stale conditional update via follower: %v", err)
+	}
 	// A retried forwarded write with the same request ID is applied once.
 	first, err := fb.s.CreateVN(ctx, "client-req-1", model.VN{Name: "vn-once"})
 	if err != nil {

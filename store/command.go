@@ -70,6 +70,11 @@ type cmdBody struct {
 	NVE   *model.NVE  `json:"nve,omitempty"`
 	Port  *model.Port `json:"port,omitempty"`
 	Node  *NodeInfo   `json:"node,omitempty"`
+	// ExpectRevision makes an update conditional: it applies only if the
+	// stored object's Revision is still this one (0: unconditional, and
+	// absent from the encoding, so unconditional updates keep their bytes).
+	// Other command types ignore it.
+	ExpectRevision uint64 `json:"expect_revision,omitempty"`
 }
 
 // command is a decoded command.

@@ -31,6 +31,9 @@ func TestCommandEncodingGolden(t *testing.T) {
 	}{
 		{"create-vn", cmdCreateVN, cmdBody{ReqID: "r-create-vn", VN: vn}},
 		{"update-vn", cmdUpdateVN, cmdBody{ReqID: "r-update-vn", VN: vn}},
+		// A conditional update: the expected revision is the only
+		// difference from update-vn, whose bytes it leaves unchanged.
+		{"update-vn-expect-revision", cmdUpdateVN, cmdBody{ReqID: "r-update-vn", VN: vn, ExpectRevision: 42}},
 		{"delete-vn", cmdDeleteVN, cmdBody{ReqID: "r-delete-vn", Name: "blue"}},
 		{"create-nve", cmdCreateNVE, cmdBody{ReqID: "r-create-nve", NVE: nve}},
 		{"update-nve", cmdUpdateNVE, cmdBody{ReqID: "r-update-nve", NVE: nve}},

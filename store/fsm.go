@@ -127,8 +127,7 @@ func (f *fsm) applyCommand(idx uint64, data []byte) any {
 	}
 	var hash string
 	if c.Body.ReqID != "" {
-		sum := sha256.Sum256(data)
-		hash = hex.EncodeToString(sum[:])
+		hash = requestHash(c, data)
 		if e, ok := f.dedup.byID[c.Body.ReqID]; ok {
 			if e.Hash != hash {
 				return &result{Index: idx, Err: model.Errorf(model.KindConflict, "",
@@ -141,10 +140,33 @@ func (f *fsm) applyCommand(idx uint64, data []byte) any {
 	if res.Err == nil && ev != nil {
 		f.hub.publish(*ev)
 	}
-	if c.Body.ReqID != "" {
+	// A conditional update rejected because the object changed is not
+	// remembered: it changed nothing, and its caller retries it under the
+	// same request ID against the newer revision (a remembered rejection
+	// would answer that retry with itself, or refuse it as a different
+	// request).
+	if c.Body.ReqID != "" && !isRevisionConflict(res.Err) {
 		f.dedup.add(&dedupEntry{ReqID: c.Body.ReqID, Hash: hash, Result: res})
 	}
 	return res
+}
+
+// requestHash identifies a command's content for the request-ID table:
+// the sha256 of its encoding. The expected revision of a conditional update
+// is left out, so a retried PATCH, which re-reads the object and sends the
+// same change expecting a newer revision, is recognised as the same request
+// and answered with the first result. Unconditional commands hash exactly
+// as before the expected revision existed.
+func requestHash(c *command, data []byte) string {
+	if c.Body.ExpectRevision != 0 {
+		b := c.Body
+		b.ExpectRevision = 0
+		if d, err := encodeCommand(c.Type, b); err == nil {
+			data = d
+		}
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 // advance records idx as applied (f.mu held for writing); the cached view
@@ -172,7 +194,7 @@ func (f *fsm) apply(idx uint64, c *command) (*result, *Event) {
 			ev = &Event{Kind: KindVN, Op: OpPut, Name: v.Name, New: v}
 		}
 	case cmdUpdateVN:
-		old, v, e := st.updateVN(idx, *b.VN)
+		old, v, e := st.updateVN(idx, *b.VN, b.ExpectRevision)
 		res.VN, res.Err = v, e
 		if e == nil {
 			ev = &Event{Kind: KindVN, Op: OpPut, Name: v.Name, Old: old, New: v}
@@ -190,7 +212,7 @@ func (f *fsm) apply(idx uint64, c *command) (*result, *Event) {
 			ev = &Event{Kind: KindNVE, Op: OpPut, Name: n.Name, New: n}
 		}
 	case cmdUpdateNVE:
-		old, n, e := st.updateNVE(idx, *b.NVE)
+		old, n, e := st.updateNVE(idx, *b.NVE, b.ExpectRevision)
 		res.NVE, res.Err = n, e
 		if e == nil {
 			ev = &Event{Kind: KindNVE, Op: OpPut, Name: n.Name, Old: old, New: n}
@@ -208,7 +230,7 @@ func (f *fsm) apply(idx uint64, c *command) (*result, *Event) {
 			ev = &Event{Kind: KindPort, Op: OpPut, Name: p.Name, New: p}
 		}
 	case cmdUpdatePort:
-		old, p, e := st.updatePort(idx, *b.Port)
+		old, p, e := st.updatePort(idx, *b.Port, b.ExpectRevision)
 		res.Port, res.Err = p, e
 		if e == nil {
 			ev = &Event{Kind: KindPort, Op: OpPut, Name: p.Name, Old: old, New: p}

@@ -2,6 +2,8 @@ package store
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"maps"
@@ -522,5 +524,183 @@ func TestUnknownCommands(t *testing.T) {
 	}
 	if h.f.appliedIndex() != h.idx {
 		t.Fatalf("applied index %d, want %d", h.f.appliedIndex(), h.idx)
+	}
+}
+
+// TestConditionalUpdate covers updates that carry an expected revision: they
+// apply only while the object is still at that revision; any other
+// expectation is a conflict on field "revision" that changes nothing.
+func TestConditionalUpdate(t *testing.T) {
+	type target struct {
+		typ  cmdType
+		body func(expect uint64) cmdBody
+		rev  func(*state) uint64
+		kind string
+		name string
+	}
+	vn := target{cmdUpdateVN, func(e uint64) cmdBody {
+		b := vnCmd(model.VN{Name: "red", VNI: 100, MTU: 1400})
+		b.ExpectRevision = e
+		return b
+	}, func(s *state) uint64 { return s.vns["red"].Revision }, "vn", "red"}
+	nve := target{cmdUpdateNVE, func(e uint64) cmdBody {
+		b := nveCmd(testNVE("hv1", "192.0.2.11"))
+		b.ExpectRevision = e
+		return b
+	}, func(s *state) uint64 { return s.nves["hv1"].Revision }, "nve", "hv1"}
+	prt := target{cmdUpdatePort, func(e uint64) cmdBody {
+		b := portCmd(port("p2", "red", "tor1", "eth1", "02:00:00:00:00:02", 20, "10.0.0.2"))
+		b.ExpectRevision = e
+		return b
+	}, func(s *state) uint64 { return s.ports["p2"].Revision }, "port", "p2"}
+
+	cases := []struct {
+		name   string
+		tgt    target
+		expect func(cur uint64) uint64
+		ok     bool
+	}{
+		{"vn current revision", vn, func(c uint64) uint64 { return c }, true},
+		{"vn unconditional", vn, func(uint64) uint64 { return 0 }, true},
+		{"vn older revision", vn, func(c uint64) uint64 { return c - 1 }, false},
+		{"vn newer revision", vn, func(c uint64) uint64 { return c + 100 }, false},
+		{"nve current revision", nve, func(c uint64) uint64 { return c }, true},
+		{"nve unconditional", nve, func(uint64) uint64 { return 0 }, true},
+		{"nve older revision", nve, func(c uint64) uint64 { return 1 }, false},
+		{"port current revision", prt, func(c uint64) uint64 { return c }, true},
+		{"port unconditional", prt, func(uint64) uint64 { return 0 }, true},
+		{"port older revision", prt, func(c uint64) uint64 { return c - 1 }, false},
+		{"port newer revision", prt, func(c uint64) uint64 { return c + 1 }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			seed(h)
+			cur := tc.tgt.rev(h.f.st)
+			expect := tc.expect(cur)
+			before := cloneState(h.f.st)
+			_, events := h.f.snapshotAndWatch(t.Context())
+			r := h.do(tc.tgt.typ, tc.tgt.body(expect))
+			if tc.ok {
+				if r.Err != nil {
+					t.Fatalf("expecting revision %d of %d: %v", expect, cur, r.Err)
+				}
+				if got := tc.tgt.rev(h.f.st); got != h.idx {
+					t.Fatalf("revision after the update = %d, want %d", got, h.idx)
+				}
+				if ev := <-events; ev.Name != tc.tgt.name || ev.Index != h.idx {
+					t.Fatalf("event %+v", ev)
+				}
+				checkIndexes(t, h.f.st)
+				return
+			}
+			if r.Err == nil || r.Err.Kind != model.KindConflict || r.Err.Field != "revision" {
+				t.Fatalf("expecting revision %d of %d: got %+v, want a conflict on revision", expect, cur, r)
+			}
+			if !IsRevisionConflict(r.Err) {
+				t.Fatalf("IsRevisionConflict(%v) = false", r.Err)
+			}
+			for _, want := range []string{tc.tgt.kind, tc.tgt.name, fmt.Sprintf("revision %d", cur), fmt.Sprintf("revision %d", expect)} {
+				if !strings.Contains(r.Err.Message, want) {
+					t.Errorf("message %q does not name %q", r.Err.Message, want)
+				}
+			}
+			if r.VN != nil || r.NVE != nil || r.Port != nil {
+				t.Fatalf("rejected update returned an object: %+v", r)
+			}
+			if !reflect.DeepEqual(before, h.f.st) {
+				t.Fatal("a rejected conditional update changed the state")
+			}
+			select {
+			case ev := <-events:
+				t.Fatalf("a rejected update produced event %+v", ev)
+			default:
+			}
+		})
+	}
+
+	// The object's existence and the body's validity are judged first: a
+	// missing object is not found and a bad body invalid, whatever the
+	// expectation.
+	h := newHarness(t)
+	seed(h)
+	b := vnCmd(model.VN{Name: "green"})
+	b.ExpectRevision = 1
+	if r := h.do(cmdUpdateVN, b); r.Err == nil || r.Err.Kind != model.KindNotFound {
+		t.Fatalf("conditional update of a missing VN: %+v", r)
+	}
+	b = vnCmd(model.VN{Name: "red", MTU: 12})
+	b.ExpectRevision = 1
+	if r := h.do(cmdUpdateVN, b); r.Err == nil || r.Err.Kind != model.KindInvalid || r.Err.Field != "mtu" {
+		t.Fatalf("invalid conditional update: %+v", r)
+	}
+	// Other conflicts still apply to a conditional update at the right
+	// revision.
+	b = vnCmd(model.VN{Name: "red", VNI: 1})
+	b.ExpectRevision = h.f.st.vns["red"].Revision
+	if r := h.do(cmdUpdateVN, b); r.Err == nil || r.Err.Kind != model.KindConflict || r.Err.Field != "vni" {
+		t.Fatalf("conditional update to a taken VNI: %+v", r)
+	}
+}
+
+// TestConditionalUpdateRequestIDs: a conditional update rejected for its
+// revision is not remembered, so its retry under the same request ID, at
+// the newer revision, applies; a successful one is remembered without its
+// expected revision, so a client's retry that re-read the object gets the
+// first result.
+func TestConditionalUpdateRequestIDs(t *testing.T) {
+	h := newHarness(t)
+	seed(h)
+	rev := h.f.st.vns["red"].Revision
+	// Someone else changes red.
+	h.ok(cmdUpdateVN, vnCmd(model.VN{Name: "red", VNI: 100, Tenant: "acme"}))
+
+	stale := vnCmd(model.VN{Name: "red", VNI: 100, Tenant: "acme", MTU: 1400})
+	stale.ReqID, stale.ExpectRevision = "patch-1", rev
+	if r := h.do(cmdUpdateVN, stale); !isRevisionConflict(r.Err) {
+		t.Fatalf("stale update: %+v", r)
+	}
+	if _, ok := h.f.dedup.byID["patch-1"]; ok {
+		t.Fatal("a revision conflict was remembered")
+	}
+	// The retry re-read the object and expects its current revision.
+	retry := stale
+	retry.ExpectRevision = h.f.st.vns["red"].Revision
+	first := h.ok(cmdUpdateVN, retry)
+	if first.VN.MTU != 1400 || first.VN.Tenant != "acme" || first.VN.Revision != h.idx {
+		t.Fatalf("retried update = %+v", first.VN)
+	}
+	_, events := h.f.snapshotAndWatch(t.Context())
+	before := cloneState(h.f.st)
+	// The client, not having seen the answer, sends its PATCH again: the
+	// server re-reads red (now at first.Index) and sends the same object.
+	again := retry
+	again.ExpectRevision = first.Index
+	r := h.do(cmdUpdateVN, again)
+	if r.Err != nil || r.Index != first.Index || !reflect.DeepEqual(r.VN, first.VN) {
+		t.Fatalf("client retry = %+v, want the first result %+v", r, first)
+	}
+	if !reflect.DeepEqual(before, h.f.st) {
+		t.Fatal("a deduplicated retry changed the state")
+	}
+	select {
+	case ev := <-events:
+		t.Fatalf("a deduplicated retry produced event %+v", ev)
+	default:
+	}
+	// The same request ID with different content is still refused.
+	other := again
+	other.VN = &model.VN{Name: "red", VNI: 100, MTU: 1300}
+	if r := h.do(cmdUpdateVN, other); r.Err == nil || !strings.Contains(r.Err.Message, "request ID") {
+		t.Fatalf("reused request ID: %+v", r)
+	}
+	// An unconditional command's entry hashes its encoding as before.
+	plain := vnCmd(model.VN{Name: "blue", MTU: 1300})
+	plain.ReqID = "plain-1"
+	data := encode(t, cmdUpdateVN, plain)
+	h.raw(data)
+	sum := sha256.Sum256(data)
+	if e := h.f.dedup.byID["plain-1"]; e == nil || e.Hash != hex.EncodeToString(sum[:]) {
+		t.Fatalf("entry %+v, want the sha256 of the encoded command", e)
 	}
 }

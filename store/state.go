@@ -174,6 +174,35 @@ func asModelError(err error) *model.Error {
 	return model.Errorf(model.KindInvalid, "", "%v", err)
 }
 
+// revisionField is the Field of the conflict an update with a stale
+// expected revision is rejected with.
+const revisionField = "revision"
+
+// checkRevision rejects a conditional update (expect != 0) of an object
+// whose stored revision is no longer the expected one.
+func checkRevision(kind, name string, have, expect uint64) *model.Error {
+	if expect == 0 || expect == have {
+		return nil
+	}
+	return model.Errorf(model.KindConflict, revisionField,
+		"%s %q is at revision %d, not the expected revision %d: it changed since it was read", kind, name, have, expect)
+}
+
+// isRevisionConflict reports whether e is checkRevision's rejection.
+func isRevisionConflict(e *model.Error) bool {
+	return e != nil && e.Kind == model.KindConflict && e.Field == revisionField
+}
+
+// IsRevisionConflict reports whether err is the rejection of a conditional
+// update (UpdateVNIf, UpdateNVEIf, UpdatePortIf) because the object changed
+// since the expected revision: a *model.Error of KindConflict on field
+// "revision". It survives forwarding between nodes, which carries the
+// error as JSON.
+func IsRevisionConflict(err error) bool {
+	e, ok := model.AsError(err)
+	return ok && isRevisionConflict(e)
+}
+
 // --- VN ---
 
 func (s *state) allocVNI() (uint32, bool) {
@@ -208,7 +237,7 @@ func (s *state) createVN(idx uint64, in model.VN) (*model.VN, *model.Error) {
 	return &v, nil
 }
 
-func (s *state) updateVN(idx uint64, in model.VN) (old, nw *model.VN, _ *model.Error) {
+func (s *state) updateVN(idx uint64, in model.VN, expect uint64) (old, nw *model.VN, _ *model.Error) {
 	v := in
 	v.Defaults()
 	if err := v.Validate(); err != nil {
@@ -217,6 +246,9 @@ func (s *state) updateVN(idx uint64, in model.VN) (old, nw *model.VN, _ *model.E
 	old = s.vns[v.Name]
 	if old == nil {
 		return nil, nil, model.Errorf(model.KindNotFound, "", "vn %q not found", v.Name)
+	}
+	if e := checkRevision("vn", v.Name, old.Revision, expect); e != nil {
+		return nil, nil, e
 	}
 	if v.VNI == 0 {
 		v.VNI = old.VNI // 0 means "keep the allocated one"
@@ -296,7 +328,7 @@ func (s *state) createNVE(idx uint64, in model.NVE) (*model.NVE, *model.Error) {
 	return &n, nil
 }
 
-func (s *state) updateNVE(idx uint64, in model.NVE) (old, nw *model.NVE, _ *model.Error) {
+func (s *state) updateNVE(idx uint64, in model.NVE, expect uint64) (old, nw *model.NVE, _ *model.Error) {
 	n := in
 	n.UnderlayIPs = append([]string(nil), in.UnderlayIPs...)
 	n.Defaults()
@@ -306,6 +338,9 @@ func (s *state) updateNVE(idx uint64, in model.NVE) (old, nw *model.NVE, _ *mode
 	old = s.nves[n.Name]
 	if old == nil {
 		return nil, nil, model.Errorf(model.KindNotFound, "", "nve %q not found", n.Name)
+	}
+	if e := checkRevision("nve", n.Name, old.Revision, expect); e != nil {
+		return nil, nil, e
 	}
 	if e := s.checkNVE(&n, old.DatapathID); e != nil {
 		return nil, nil, e
@@ -371,7 +406,7 @@ func (s *state) createPort(idx uint64, in model.Port) (*model.Port, *model.Error
 	return &p, nil
 }
 
-func (s *state) updatePort(idx uint64, in model.Port) (old, nw *model.Port, _ *model.Error) {
+func (s *state) updatePort(idx uint64, in model.Port, expect uint64) (old, nw *model.Port, _ *model.Error) {
 	p := in
 	p.IPs = append([]string(nil), in.IPs...)
 	p.Defaults()
@@ -381,6 +416,9 @@ func (s *state) updatePort(idx uint64, in model.Port) (old, nw *model.Port, _ *m
 	old = s.ports[p.Name]
 	if old == nil {
 		return nil, nil, model.Errorf(model.KindNotFound, "", "port %q not found", p.Name)
+	}
+	if e := checkRevision("port", p.Name, old.Revision, expect); e != nil {
+		return nil, nil, e
 	}
 	if e := s.checkPort(&p); e != nil {
 		return nil, nil, e

@@ -697,10 +697,19 @@ func (s *Store) CreateVN(ctx context.Context, reqID string, vn model.VN) (*model
 
 // UpdateVN replaces an existing VN (by name). VNI 0 keeps the current VNI.
 func (s *Store) UpdateVN(ctx context.Context, reqID string, vn model.VN) (*model.VN, error) {
+	return s.UpdateVNIf(ctx, reqID, vn, 0)
+}
+
+// UpdateVNIf is UpdateVN made conditional: it applies only if the
+// stored object's Revision is still expectRev, and otherwise fails with a
+// *model.Error of KindConflict on field "revision" (IsRevisionConflict)
+// and changes nothing. expectRev 0 is unconditional. The check is made by
+// the FSM, so it is atomic with the update on every node.
+func (s *Store) UpdateVNIf(ctx context.Context, reqID string, vn model.VN, expectRev uint64) (*model.VN, error) {
 	if err := precheckVN(vn); err != nil {
 		return nil, err
 	}
-	res, err := s.write(ctx, cmdUpdateVN, cmdBody{ReqID: reqID, VN: &vn})
+	res, err := s.write(ctx, cmdUpdateVN, cmdBody{ReqID: reqID, VN: &vn, ExpectRevision: expectRev})
 	if err != nil {
 		return nil, err
 	}
@@ -727,10 +736,19 @@ func (s *Store) CreateNVE(ctx context.Context, reqID string, nve model.NVE) (*mo
 // UpdateNVE replaces an existing NVE (by name). An empty datapath_id keeps
 // the current one.
 func (s *Store) UpdateNVE(ctx context.Context, reqID string, nve model.NVE) (*model.NVE, error) {
+	return s.UpdateNVEIf(ctx, reqID, nve, 0)
+}
+
+// UpdateNVEIf is UpdateNVE made conditional: it applies only if the
+// stored object's Revision is still expectRev, and otherwise fails with a
+// *model.Error of KindConflict on field "revision" (IsRevisionConflict)
+// and changes nothing. expectRev 0 is unconditional. The check is made by
+// the FSM, so it is atomic with the update on every node.
+func (s *Store) UpdateNVEIf(ctx context.Context, reqID string, nve model.NVE, expectRev uint64) (*model.NVE, error) {
 	if err := precheckNVE(nve); err != nil {
 		return nil, err
 	}
-	res, err := s.write(ctx, cmdUpdateNVE, cmdBody{ReqID: reqID, NVE: &nve})
+	res, err := s.write(ctx, cmdUpdateNVE, cmdBody{ReqID: reqID, NVE: &nve, ExpectRevision: expectRev})
 	if err != nil {
 		return nil, err
 	}
@@ -756,10 +774,19 @@ func (s *Store) CreatePort(ctx context.Context, reqID string, p model.Port) (*mo
 
 // UpdatePort replaces an existing port (by name).
 func (s *Store) UpdatePort(ctx context.Context, reqID string, p model.Port) (*model.Port, error) {
+	return s.UpdatePortIf(ctx, reqID, p, 0)
+}
+
+// UpdatePortIf is UpdatePort made conditional: it applies only if the
+// stored object's Revision is still expectRev, and otherwise fails with a
+// *model.Error of KindConflict on field "revision" (IsRevisionConflict)
+// and changes nothing. expectRev 0 is unconditional. The check is made by
+// the FSM, so it is atomic with the update on every node.
+func (s *Store) UpdatePortIf(ctx context.Context, reqID string, p model.Port, expectRev uint64) (*model.Port, error) {
 	if err := precheckPort(p); err != nil {
 		return nil, err
 	}
-	res, err := s.write(ctx, cmdUpdatePort, cmdBody{ReqID: reqID, Port: &p})
+	res, err := s.write(ctx, cmdUpdatePort, cmdBody{ReqID: reqID, Port: &p, ExpectRevision: expectRev})
 	if err != nil {
 		return nil, err
 	}

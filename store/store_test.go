@@ -271,3 +271,65 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 		t.Fatalf("Open with a canceled context: %v", err)
 	}
 }
+
+func TestConditionalUpdates(t *testing.T) {
+	ctx := context.Background()
+	s := openMem(t)
+	vn, err := s.CreateVN(ctx, "", model.VN{Name: "blue"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nve, err := s.CreateNVE(ctx, "", testNVE("hv1", "192.0.2.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.CreatePort(ctx, "", model.Port{Name: "vm1", VN: "blue", NVE: "hv1", Interface: "tap1", MAC: "02:00:00:00:00:01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// At the revision read: applied.
+	v2, err := s.UpdateVNIf(ctx, "", model.VN{Name: "blue", MTU: 1400}, vn.Revision)
+	if err != nil || v2.MTU != 1400 || v2.Revision <= vn.Revision {
+		t.Fatalf("UpdateVNIf at the current revision: %+v, %v", v2, err)
+	}
+	// At the old revision again: the object changed, so a conflict on
+	// "revision" and nothing changes.
+	if _, err := s.UpdateVNIf(ctx, "", model.VN{Name: "blue", Tenant: "acme"}, vn.Revision); !IsRevisionConflict(err) {
+		t.Fatalf("UpdateVNIf at a stale revision: %v", err)
+	} else if e, _ := model.AsError(err); e.Kind != model.KindConflict || e.Field != "revision" {
+		t.Fatalf("stale update error %#v", e)
+	}
+	if got := s.Snapshot().VNs["blue"]; got.Tenant != "" || got.Revision != v2.Revision {
+		t.Fatalf("a rejected update changed blue: %+v", got)
+	}
+	// UpdateVN stays unconditional.
+	if _, err := s.UpdateVN(ctx, "", model.VN{Name: "blue", Tenant: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := s.UpdateNVEIf(ctx, "", testNVE("hv1", "192.0.2.11"), nve.Revision+1000); !IsRevisionConflict(err) {
+		t.Fatalf("UpdateNVEIf at a wrong revision: %v", err)
+	}
+	if n, err := s.UpdateNVEIf(ctx, "", testNVE("hv1", "192.0.2.11"), nve.Revision); err != nil || n.UnderlayIPs[0] != "192.0.2.11" {
+		t.Fatalf("UpdateNVEIf: %+v, %v", n, err)
+	}
+	moved := *p
+	moved.VLAN = 7
+	if _, err := s.UpdatePortIf(ctx, "", moved, p.Revision-1); !IsRevisionConflict(err) {
+		t.Fatalf("UpdatePortIf at a stale revision: %v", err)
+	}
+	if s.Snapshot().Ports["vm1"].VLAN != 0 {
+		t.Fatal("a rejected port update changed vm1")
+	}
+	if got, err := s.UpdatePortIf(ctx, "", moved, p.Revision); err != nil || got.VLAN != 7 {
+		t.Fatalf("UpdatePortIf: %+v, %v", got, err)
+	}
+	// Other errors are not revision conflicts.
+	if _, err := s.UpdatePortIf(ctx, "", model.Port{Name: "vm9", VN: "blue", NVE: "hv1", Interface: "tap9", MAC: "02:00:00:00:00:09"}, 1); IsRevisionConflict(err) || !isKind(err, model.KindNotFound) {
+		t.Fatalf("UpdatePortIf of a missing port: %v", err)
+	}
+	if IsRevisionConflict(nil) || IsRevisionConflict(errors.New("revision")) {
+		t.Fatal("IsRevisionConflict accepts a non-conflict")
+	}
+}
