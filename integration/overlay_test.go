@@ -11,7 +11,7 @@ import (
 // The overlay every end-to-end test builds through nva's REST API: three
 // hypervisors, two VXLAN VNs (blue, red) sharing the tenant subnet
 // 192.0.2.0/24 with identical IPs, a GENEVE VN and a GRE VN that reuse the
-// same addresses, eleven tenant systems. red is not on hv3, so its
+// same addresses, eleven tenant systems (b1 and b4 also with IPv6). red is not on hv3, so its
 // broadcast must never reach hv3.
 var vnSpecs = []lab.VNSpec{
 	{Name: "blue", VNI: 1001, Encap: "vxlan"},
@@ -21,10 +21,10 @@ var vnSpecs = []lab.VNSpec{
 }
 
 var tenantSpecs = []lab.TenantSpec{
-	{Name: "b1", VN: "blue", HV: 1, IP: "192.0.2.11", MAC: "02:00:00:00:01:01"},
+	{Name: "b1", VN: "blue", HV: 1, IP: "192.0.2.11", IP6: "2001:db8::11", MAC: "02:00:00:00:01:01"},
 	{Name: "b2", VN: "blue", HV: 1, IP: "192.0.2.12", MAC: "02:00:00:00:01:02"},
 	{Name: "b3", VN: "blue", HV: 2, IP: "192.0.2.13", MAC: "02:00:00:00:01:03"},
-	{Name: "b4", VN: "blue", HV: 3, IP: "192.0.2.14", MAC: "02:00:00:00:01:04"},
+	{Name: "b4", VN: "blue", HV: 3, IP: "192.0.2.14", IP6: "2001:db8::14", MAC: "02:00:00:00:01:04"},
 	{Name: "r1", VN: "red", HV: 1, IP: "192.0.2.11", MAC: "02:00:00:00:02:01"}, // same IP as b1
 	{Name: "r2", VN: "red", HV: 2, IP: "192.0.2.12", MAC: "02:00:00:00:02:02"}, // same IP as b2
 	{Name: "r3", VN: "red", HV: 2, IP: "192.0.2.23", MAC: "02:00:00:00:02:03"},

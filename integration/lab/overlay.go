@@ -23,6 +23,7 @@ type TenantSpec struct {
 	HV     int    // hypervisor index
 	IP     string // without prefix length
 	Prefix int    // prefix length of the tenant subnet (24 if 0)
+	IP6    string // optional IPv6 address (without prefix length; /64)
 	MAC    string
 }
 
@@ -102,7 +103,13 @@ func (o *Overlay) AddTenant(ctx context.Context, ts TenantSpec) error {
 	if ts.Prefix == 0 {
 		ts.Prefix = 24
 	}
-	if _, err := o.Lab.AddTenant(ctx, ts.HV, ts.Name, ts.MAC, []string{fmt.Sprintf("%s/%d", ts.IP, ts.Prefix)}, 0); err != nil {
+	addrs := []string{fmt.Sprintf("%s/%d", ts.IP, ts.Prefix)}
+	ips := []string{ts.IP}
+	if ts.IP6 != "" {
+		addrs = append(addrs, ts.IP6+"/64")
+		ips = append(ips, ts.IP6)
+	}
+	if _, err := o.Lab.AddTenant(ctx, ts.HV, ts.Name, ts.MAC, addrs, 0); err != nil {
 		return err
 	}
 	if err := o.Post(ctx, "/api/v1/ports", map[string]any{
@@ -111,7 +118,7 @@ func (o *Overlay) AddTenant(ctx context.Context, ts TenantSpec) error {
 		"nve":       fmt.Sprintf("hv%d", ts.HV),
 		"interface": "vm-" + ts.Name,
 		"mac":       ts.MAC,
-		"ips":       []string{ts.IP},
+		"ips":       ips,
 	}); err != nil {
 		return err
 	}
