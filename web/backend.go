@@ -10,19 +10,22 @@ import (
 )
 
 // Backend is what the REST API needs from the store. *store.Store
-// implements it; tests may wrap it to inject failures.
+// implements it; tests may wrap it to inject failures. The UpdateXIf
+// methods replace an object only if its revision is still expectRev (0:
+// unconditionally) and otherwise fail with an error for which
+// store.IsRevisionConflict is true; PATCH relies on that.
 type Backend interface {
 	Snapshot() *model.Snapshot
 	ConsistentSnapshot(ctx context.Context) (*model.Snapshot, error)
 
 	CreateVN(ctx context.Context, reqID string, vn model.VN) (*model.VN, error)
-	UpdateVN(ctx context.Context, reqID string, vn model.VN) (*model.VN, error)
+	UpdateVNIf(ctx context.Context, reqID string, vn model.VN, expectRev uint64) (*model.VN, error)
 	DeleteVN(ctx context.Context, reqID, name string) (uint64, error)
 	CreateNVE(ctx context.Context, reqID string, nve model.NVE) (*model.NVE, error)
-	UpdateNVE(ctx context.Context, reqID string, nve model.NVE) (*model.NVE, error)
+	UpdateNVEIf(ctx context.Context, reqID string, nve model.NVE, expectRev uint64) (*model.NVE, error)
 	DeleteNVE(ctx context.Context, reqID, name string) (uint64, error)
 	CreatePort(ctx context.Context, reqID string, p model.Port) (*model.Port, error)
-	UpdatePort(ctx context.Context, reqID string, p model.Port) (*model.Port, error)
+	UpdatePortIf(ctx context.Context, reqID string, p model.Port, expectRev uint64) (*model.Port, error)
 	DeletePort(ctx context.Context, reqID, name string) (uint64, error)
 
 	Cluster(ctx context.Context) (store.ClusterInfo, error)

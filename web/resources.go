@@ -2,12 +2,28 @@ package web
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/store"
 )
+
+// CodePreconditionFailed is the code of a 412: the object's revision does
+// not match the request's If-Match.
+const CodePreconditionFailed = "precondition_failed"
+
+// maxPatchAttempts bounds how often a PATCH without If-Match re-reads the
+// object and reapplies itself after a concurrent change (through another
+// node: PATCHes through one node are serialized per object).
+const maxPatchAttempts = 5
 
 // resource describes one collection of the API (vns, nves, ports) so the
 // five handlers are written once.
@@ -22,12 +38,17 @@ type resource[T any] struct {
 	// clear drops server-owned fields a client may not set (revision).
 	clear  func(*T)
 	create func(ctx context.Context, reqID string, v T) (*T, error)
-	update func(ctx context.Context, reqID string, v T) (*T, error)
+	// update replaces the object if its revision is still expectRev
+	// (0: unconditionally); otherwise store.IsRevisionConflict(err).
+	update func(ctx context.Context, reqID string, v T, expectRev uint64) (*T, error)
 	remove func(ctx context.Context, reqID, name string) (uint64, error)
 	// filter builds a list filter from the query (nil: no filtering).
 	filter func(*http.Request) func(*T) bool
 	// view renders an object for a response (nil: as is).
 	view func(*T) any
+
+	// patching serializes the PATCHes of one object on this node.
+	patching keyLocks
 }
 
 func (res *resource[T]) render(v *T) any {
@@ -90,6 +111,7 @@ func getHandler[T any](s *Server, res *resource[T]) http.HandlerFunc {
 			writeError(w, res.notFound(name))
 			return
 		}
+		setETag(w, res.revision(v))
 		writeJSON(w, http.StatusOK, res.render(v))
 	}
 }
@@ -118,6 +140,7 @@ func createHandler[T any](s *Server, res *resource[T]) http.HandlerFunc {
 			return
 		}
 		w.Header().Set("Location", "/api/v1/"+res.plural+"/"+url.PathEscape(res.nameOf(got)))
+		setETag(w, res.revision(got))
 		s.finishWrite(w, r, wait, timeout, http.StatusCreated, res.revision(got), res.render(got))
 	}
 }
@@ -154,45 +177,242 @@ func patchHandler[T any](s *Server, res *resource[T]) http.HandlerFunc {
 				return
 			}
 		}
-		// Read-modify-write against a linearizable read so a follower
-		// does not patch a stale copy.
-		snap, err := s.be.ConsistentSnapshot(r.Context())
+		cond, err := parseIfMatch(r.Header)
 		if err != nil {
 			writeError(w, err)
 			return
+		}
+		// PATCHes of one object through this node wait for each other, so
+		// they do not race each other's read-modify-write.
+		unlock, err := res.patching.lock(r.Context(), name)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		got, err := applyPatch(r.Context(), s, res, name, patch, cond, requestID(r), r.Header.Get(RequestIDHeader) != "")
+		unlock()
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		setETag(w, res.revision(got))
+		s.finishWrite(w, r, wait, timeout, http.StatusOK, res.revision(got), res.render(got))
+	}
+}
+
+// applyPatch is PATCH's read-modify-write: it reads the object (a
+// linearizable read, so a follower does not patch a stale copy), merges the
+// patch into it and replaces it on condition that its revision is still the
+// one read, which the FSM checks atomically with the write. Without
+// If-Match, a concurrent change makes it read and merge again (up to
+// maxPatchAttempts times), so concurrent PATCHes of different fields all
+// take effect. With If-Match the revision is the client's: a mismatch is a
+// 412 and nothing is retried. clientID says the request ID came from the
+// client, which may be retrying a PATCH that already succeeded.
+func applyPatch[T any](ctx context.Context, s *Server, res *resource[T], name string, patch map[string]any, cond ifMatch, reqID string, clientID bool) (*T, error) {
+	for attempt := 1; ; attempt++ {
+		snap, err := s.be.ConsistentSnapshot(ctx)
+		if err != nil {
+			return nil, err
 		}
 		cur, ok := res.lookup(snap, name)
 		if !ok {
-			writeError(w, res.notFound(name))
-			return
+			return nil, res.notFound(name)
 		}
-		doc, err := toJSONMap(cur)
+		have := res.revision(cur)
+		expect := have
+		if cond.present && !cond.any && !cond.matches(have) {
+			// Stale. Only a client retry of a PATCH that succeeded can
+			// still get an answer other than 412 (its first result, which
+			// the store keeps under the request ID), so only that is
+			// proposed, expecting the client's revision.
+			if !clientID || cond.first() == 0 {
+				return nil, preconditionFailed(res.kind, name, have, cond)
+			}
+			expect = cond.first()
+		}
+		v, err := mergeInto(cur, patch)
 		if err != nil {
-			writeError(w, err)
-			return
-		}
-		merged, err := toJSONMap(mergePatch(doc, patch))
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		mb, err := jsonBytes(merged)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		var v T
-		if err := decodeStrict(mb, &v); err != nil {
-			writeError(w, err)
-			return
+			return nil, err
 		}
 		res.clear(&v)
-		got, err := res.update(r.Context(), requestID(r), v)
-		if err != nil {
-			writeError(w, err)
-			return
+		got, err := res.update(ctx, reqID, v, expect)
+		if err == nil {
+			return got, nil
 		}
-		s.finishWrite(w, r, wait, timeout, http.StatusOK, res.revision(got), res.render(got))
+		if !store.IsRevisionConflict(err) {
+			return nil, err
+		}
+		if cond.present && !cond.any {
+			ae := toAPIError(err)
+			ae.status, ae.Code = http.StatusPreconditionFailed, CodePreconditionFailed
+			return nil, ae
+		}
+		if attempt == maxPatchAttempts {
+			return nil, newAPIError(http.StatusConflict, CodeConflict, "revision",
+				"%s %q changed concurrently %d times while this PATCH was applied; nothing was changed by it; retry the request: %v",
+				res.kind, name, attempt, err)
+		}
+		// The object changed through another node: read it again after
+		// a short random pause, so that PATCHes colliding there spread out.
+		if err := sleepCtx(ctx, rand.N(time.Millisecond<<attempt)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// mergeInto applies an RFC 7396 merge patch to a copy of cur.
+func mergeInto[T any](cur *T, patch map[string]any) (T, error) {
+	var v T
+	doc, err := toJSONMap(cur)
+	if err != nil {
+		return v, err
+	}
+	merged, err := toJSONMap(mergePatch(doc, patch))
+	if err != nil {
+		return v, err
+	}
+	mb, err := jsonBytes(merged)
+	if err != nil {
+		return v, err
+	}
+	if err := decodeStrict(mb, &v); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// setETag sets the strong entity tag of an object: its revision, quoted.
+func setETag(w http.ResponseWriter, rev uint64) {
+	w.Header().Set("ETag", `"`+strconv.FormatUint(rev, 10)+`"`)
+}
+
+// ifMatch is a parsed If-Match header (RFC 9110 13.1.1) whose entity tags
+// are object revisions: "12" (the ETag form) or a bare 12.
+type ifMatch struct {
+	present bool
+	any     bool     // "*": any current object matches
+	revs    []uint64 // the revisions listed, in order (0 never matches)
+	tags    []string // the header's tags, for messages
+}
+
+// matches reports whether rev satisfies the condition (strong comparison:
+// weak and non-numeric tags match nothing).
+func (c ifMatch) matches(rev uint64) bool {
+	if c.any {
+		return true
+	}
+	for _, r := range c.revs {
+		if r == rev && r != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// first returns the first revision listed (0 if none).
+func (c ifMatch) first() uint64 {
+	for _, r := range c.revs {
+		if r != 0 {
+			return r
+		}
+	}
+	return 0
+}
+
+// parseIfMatch reads If-Match. A malformed header is a 400 naming it.
+func parseIfMatch(h http.Header) (ifMatch, error) {
+	vals := h.Values("If-Match")
+	if len(vals) == 0 {
+		return ifMatch{}, nil
+	}
+	c := ifMatch{present: true}
+	for _, v := range vals {
+		for _, tag := range strings.Split(v, ",") {
+			tag = strings.TrimSpace(tag)
+			switch {
+			case tag == "":
+				continue
+			case tag == "*":
+				c.any = true
+			case strings.HasPrefix(tag, `W/"`) && strings.HasSuffix(tag, `"`) && len(tag) >= 4:
+				// A weak tag never matches under If-Match's strong comparison.
+			case strings.HasPrefix(tag, `"`) && strings.HasSuffix(tag, `"`) && len(tag) >= 2:
+				if rev, err := strconv.ParseUint(tag[1:len(tag)-1], 10, 64); err == nil {
+					c.revs = append(c.revs, rev)
+				}
+			default:
+				rev, err := strconv.ParseUint(tag, 10, 64)
+				if err != nil {
+					return ifMatch{}, badRequest("If-Match",
+						`If-Match must be "*" or the object's revision as an ETag ("12") or a number, not %q`, tag)
+				}
+				c.revs = append(c.revs, rev)
+			}
+			c.tags = append(c.tags, tag)
+		}
+	}
+	if len(c.tags) == 0 {
+		return ifMatch{}, badRequest("If-Match", "If-Match is empty")
+	}
+	return c, nil
+}
+
+func preconditionFailed(kind, name string, have uint64, c ifMatch) *APIError {
+	return newAPIError(http.StatusPreconditionFailed, CodePreconditionFailed, "revision",
+		"%s %q is at revision %d, not the If-Match revision %s: it changed since it was read; nothing was changed",
+		kind, name, have, strings.Join(c.tags, ", "))
+}
+
+// keyLocks is a set of per-key mutexes that waiters can give up on.
+type keyLocks struct {
+	mu    sync.Mutex
+	locks map[string]*keyLock
+}
+
+type keyLock struct {
+	ch   chan struct{} // holds a token while locked
+	refs int           // holders and waiters; the entry goes at 0
+}
+
+// lock takes key's lock, or returns ctx's error if ctx ends first.
+func (k *keyLocks) lock(ctx context.Context, key string) (unlock func(), err error) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyLock{}
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyLock{ch: make(chan struct{}, 1)}
+		k.locks[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	release := func() {
+		k.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+	select {
+	case l.ch <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-l.ch; release() }) }, nil
+	case <-ctx.Done():
+		release()
+		return nil, fmt.Errorf("waiting for another PATCH of %q: %w", key, ctx.Err())
 	}
 }
 
@@ -202,6 +422,12 @@ func deleteHandler[T any](s *Server, res *resource[T]) http.HandlerFunc {
 		wait, timeout, err := s.waitOpts(r)
 		if err != nil {
 			writeError(w, err)
+			return
+		}
+		// A precondition that is not checked must not be ignored: the
+		// client would delete an object that changed since it read it.
+		if len(r.Header.Values("If-Match")) > 0 {
+			writeError(w, badRequest("If-Match", "If-Match is supported on PATCH only; DELETE is unconditional"))
 			return
 		}
 		idx, err := res.remove(r.Context(), requestID(r), name)
@@ -225,7 +451,7 @@ func (s *Server) vnResource() *resource[model.VN] {
 		revision: func(v *model.VN) uint64 { return v.Revision },
 		clear:    func(v *model.VN) { v.Revision = 0 },
 		create:   s.be.CreateVN,
-		update:   s.be.UpdateVN,
+		update:   s.be.UpdateVNIf,
 		remove:   s.be.DeleteVN,
 		filter: func(r *http.Request) func(*model.VN) bool {
 			q := r.URL.Query()
@@ -265,7 +491,7 @@ func (s *Server) nveResource() *resource[model.NVE] {
 		revision: func(v *model.NVE) uint64 { return v.Revision },
 		clear:    func(v *model.NVE) { v.Revision = 0 },
 		create:   s.be.CreateNVE,
-		update:   s.be.UpdateNVE,
+		update:   s.be.UpdateNVEIf,
 		remove:   s.be.DeleteNVE,
 		filter: func(r *http.Request) func(*model.NVE) bool {
 			q := r.URL.Query()
@@ -291,7 +517,7 @@ func (s *Server) portResource() *resource[model.Port] {
 		revision: func(v *model.Port) uint64 { return v.Revision },
 		clear:    func(v *model.Port) { v.Revision = 0 },
 		create:   s.be.CreatePort,
-		update:   s.be.UpdatePort,
+		update:   s.be.UpdatePortIf,
 		remove:   s.be.DeletePort,
 		filter: func(r *http.Request) func(*model.Port) bool {
 			q := r.URL.Query()
