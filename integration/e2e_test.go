@@ -39,7 +39,8 @@ func TestOverlay(t *testing.T) {
 	t.Run("BroadcastScope", o.testBroadcastScope)
 	t.Run("GENEVEAndGRE", o.testOtherEncaps)
 	t.Run("TCPTransfer", o.testTCP)
-	t.Run("ControllerRestart", o.testControllerRestart)
+	t.Run("ControllerRestart", func(t *testing.T) { o.testControllerRestart(t, false) })
+	t.Run("ControllerCrash", func(t *testing.T) { o.testControllerRestart(t, true) })
 	t.Run("FlowDrift", o.testFlowDrift)
 	t.Run("TunnelPortDrift", o.testTunnelPortDrift)
 	t.Run("Mobility", o.testMobility)
@@ -502,7 +503,8 @@ func (o *overlay) testTunnelPortDrift(t *testing.T) {
 // across NVEs, lose nothing while nva is stopped, started again and
 // reconciles; nva leaves the hypervisors' OVSDB rows alone (no port is
 // deleted and re-added) and the NVEs end with the same flows as before.
-func (o *overlay) testControllerRestart(t *testing.T) {
+// With crash, nva is killed (SIGKILL) instead of stopped.
+func (o *overlay) testControllerRestart(t *testing.T, crash bool) {
 	var before [][]string
 	var ifaces []map[string]string
 	for i := 1; i <= 3; i++ {
@@ -520,7 +522,9 @@ func (o *overlay) testControllerRestart(t *testing.T) {
 		streams = append(streams, s)
 	}
 	time.Sleep(2 * time.Second)
-	if err := o.nva.Stop(); err != nil {
+	if crash {
+		o.nva.Kill()
+	} else if err := o.nva.Stop(); err != nil {
 		t.Error(err)
 	}
 	time.Sleep(3 * time.Second)
