@@ -285,6 +285,16 @@ func TestETagAndIfMatch(t *testing.T) {
 	if cur := e.st.Snapshot().VNs["blue"]; cur.Revision != first.Revision {
 		t.Fatalf("the retry was applied again: revision %d, first %d", cur.Revision, first.Revision)
 	}
+	// Once another write changed the object, the same ID would carry a
+	// different object: refused, and nothing changes.
+	e.must(200, "PATCH", "/api/v1/vns/blue", `{"tenant":"other"}`)
+	before = state(e.st)
+	if r := e.must(409, "PATCH", "/api/v1/vns/blue", `{"mtu":1450}`, "If-Match", etag(v.Revision), RequestIDHeader, "im-retry"); !strings.Contains(r.err().Message, "request ID") {
+		t.Errorf("retry after another change: %s", r.body)
+	}
+	if !sameState(before, state(e.st)) {
+		t.Fatal("a refused retry changed the store")
+	}
 
 	// Malformed If-Match is a 400; If-Match on a missing object is a 404;
 	// DELETE refuses If-Match rather than ignore it.

@@ -253,8 +253,9 @@ func applyPatch[T any](ctx context.Context, s *Server, res *resource[T], name st
 				"%s %q changed concurrently %d times while this PATCH was applied; nothing was changed by it; retry the request: %v",
 				res.kind, name, attempt, err)
 		}
-		// The object changed through another node: read it again after
-		// a short random pause, so that PATCHes colliding there spread out.
+		// Another writer changed the object (a PATCH through another
+		// node, or any other update): read it again after a short random
+		// pause, so that PATCHes colliding across nodes spread out.
 		if err := sleepCtx(ctx, rand.N(time.Millisecond<<attempt)); err != nil {
 			return nil, err
 		}
