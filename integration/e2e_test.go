@@ -628,6 +628,13 @@ func (o *overlay) testMobility(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// nva detaches the old VAP from hv2's bridge.
+	if err := lab.WaitFor(o.ctx, 15*time.Second, 200*time.Millisecond, func() (bool, error) {
+		out, err := o.l.Vsctl(o.ctx, 2, "list-ports", lab.IntegrationBridge)
+		return err == nil && !slices.Contains(strings.Fields(out), "vm-"+name), err
+	}); err != nil {
+		t.Errorf("vm-%s still on hv2's %s after the move: %v", name, lab.IntegrationBridge, err)
+	}
 	// blue has no port left on hv2, so hv2 must hold no flow for b3's MAC.
 	for _, f := range o.nvaFlows(2) {
 		if strings.Contains(strings.ToLower(f), ts.MAC) {
