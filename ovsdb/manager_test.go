@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nva-project/nva/internal/ovstest"
 )
 
 // Integration tests against a real ovsdb-server and ovs-vswitchd.
@@ -55,7 +56,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 func labDesired(l *ovsLab) Desired {
 	return Desired{
 		NVE:          "hv1",
-		Endpoint:     l.endpoint(),
+		Endpoint:     l.Endpoint(),
 		Bridge:       "br-nva",
 		DatapathType: DatapathNetdev,
 		DatapathID:   "00000000000000A1",
@@ -102,7 +103,7 @@ func unquote(s string) string {
 // one transaction, so it is consistent even while nva rewrites them.
 func (l *ovsLab) controllers(bridge string) []string {
 	l.t.Helper()
-	out := l.vsctl("--format=csv", "--data=bare", "--no-headings", "get", "Bridge", bridge, "controller",
+	out := l.Vsctl("--format=csv", "--data=bare", "--no-headings", "get", "Bridge", bridge, "controller",
 		"--", "--columns=_uuid,target,connection_mode,inactivity_probe,max_backoff,external_ids", "list", "Controller")
 	lines := strings.Split(out, "\n")
 	onBridge := map[string]bool{}
@@ -122,7 +123,7 @@ func (l *ovsLab) controllers(bridge string) []string {
 
 func (l *ovsLab) ports(bridge string) []string {
 	l.t.Helper()
-	out := l.vsctl("list-ports", bridge)
+	out := l.Vsctl("list-ports", bridge)
 	if out == "" {
 		return nil
 	}
@@ -147,13 +148,13 @@ func TestSyncConfiguresBridgeAndIsIdempotent(t *testing.T) {
 		{"other_config:datapath-id", "00000000000000a1"},
 		{"external_ids:nva-owned", "true"},
 	} {
-		if got := unquote(l.vsctl("get", "Bridge", "br-nva", c.col)); got != c.want {
+		if got := unquote(l.Vsctl("get", "Bridge", "br-nva", c.col)); got != c.want {
 			t.Errorf("Bridge br-nva %s = %q, want %q", c.col, got, c.want)
 		}
 	}
 	// ovs-vswitchd applied the datapath ID.
 	waitFor(t, waitLong, "datapath_id applied", func() (bool, string) {
-		got := unquote(l.vsctl("get", "Bridge", "br-nva", "datapath_id"))
+		got := unquote(l.Vsctl("get", "Bridge", "br-nva", "datapath_id"))
 		return got == "00000000000000a1", got
 	})
 	wantCtl := []string{
@@ -175,13 +176,13 @@ func TestSyncConfiguresBridgeAndIsIdempotent(t *testing.T) {
 		{"vap0", "external_ids:nva-owned", "true"},
 		{"nva-vxlan", "external_ids:nva-owned", "true"},
 	} {
-		if got := l.vsctl("get", "Interface", c.iface, c.col); unquote(got) != unquote(c.want) {
+		if got := l.Vsctl("get", "Interface", c.iface, c.col); unquote(got) != unquote(c.want) {
 			t.Errorf("Interface %s %s = %s, want %s", c.iface, c.col, got, c.want)
 		}
 	}
 	// Status carries the real ofports and link states.
 	for _, i := range []string{"nva-vxlan", "nva-gnv", "vap0"} {
-		want, err := strconv.Atoi(l.vsctl("get", "Interface", i, "ofport"))
+		want, err := strconv.Atoi(l.Vsctl("get", "Interface", i, "ofport"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -238,28 +239,28 @@ func TestDriftIsRepaired(t *testing.T) {
 	m.Sync(context.Background(), d)
 	waitReady(t, m, "hv1", "nva-vxlan")
 
-	l.vsctl("del-port", "br-nva", "nva-vxlan")
+	l.Vsctl("del-port", "br-nva", "nva-vxlan")
 	waitFor(t, waitLong, "tunnel port restored", func() (bool, string) {
-		out, err := l.tryVsctl("get", "Interface", "nva-vxlan", "options")
+		out, err := l.TryVsctl("get", "Interface", "nva-vxlan", "options")
 		return err == nil && out == "{key=flow, remote_ip=flow}", out
 	})
 	waitReady(t, m, "hv1", "nva-vxlan")
 
-	l.vsctl("set-fail-mode", "br-nva", "standalone")
-	l.vsctl("set", "Interface", "nva-gnv", "options:remote_ip=192.0.2.1")
-	l.vsctl("set-controller", "br-nva", "tcp:192.0.2.50:6653")
+	l.Vsctl("set-fail-mode", "br-nva", "standalone")
+	l.Vsctl("set", "Interface", "nva-gnv", "options:remote_ip=192.0.2.1")
+	l.Vsctl("set-controller", "br-nva", "tcp:192.0.2.50:6653")
 	waitFor(t, waitLong, "fail_mode, tunnel options and controllers restored", func() (bool, string) {
-		fm := l.vsctl("get", "Bridge", "br-nva", "fail_mode")
-		opts := l.vsctl("get", "Interface", "nva-gnv", "options")
+		fm := l.Vsctl("get", "Bridge", "br-nva", "fail_mode")
+		opts := l.Vsctl("get", "Interface", "nva-gnv", "options")
 		ctl := l.controllers("br-nva")
 		ok := fm == "secure" && opts == `{key=flow, local_ip="198.18.0.1", remote_ip=flow}` && len(ctl) == 2 &&
 			strings.HasPrefix(ctl[0], "tcp:198.18.255.1:6653 out-of-band") && strings.HasPrefix(ctl[1], "tcp:198.18.255.2:6653 out-of-band")
 		return ok, fmt.Sprintf("fail_mode=%s options=%s controllers=%q", fm, opts, ctl)
 	})
-	uuid := strings.Split(strings.Trim(l.vsctl("get", "Bridge", "br-nva", "controller"), "[]"), ",")[0]
-	l.vsctl("set", "Controller", uuid, "connection_mode=in-band")
+	uuid := strings.Split(strings.Trim(l.Vsctl("get", "Bridge", "br-nva", "controller"), "[]"), ",")[0]
+	l.Vsctl("set", "Controller", uuid, "connection_mode=in-band")
 	waitFor(t, waitLong, "connection_mode restored", func() (bool, string) {
-		got := l.vsctl("get", "Controller", uuid, "connection_mode")
+		got := l.Vsctl("get", "Controller", uuid, "connection_mode")
 		return got == "out-of-band", got
 	})
 }
@@ -273,35 +274,35 @@ func TestReconnectsAfterServerRestart(t *testing.T) {
 	waitReady(t, m, "hv1", "nva-vxlan", "nva-gnv")
 
 	// Plain restart: same database file, same socket.
-	l.stopDB()
+	l.StopDB()
 	waitFor(t, waitLong, "disconnect noticed", func() (bool, string) {
 		st, _ := m.Status("hv1")
 		return !st.Connected, fmt.Sprintf("%+v", st)
 	})
-	l.startDB()
+	l.StartDB()
 	waitFor(t, waitLong, "reconnected", func() (bool, string) {
 		s, _ := m.Stats("hv1")
 		st, _ := m.Status("hv1")
 		return s.Connects >= 2 && st.Connected && st.BridgeReady, fmt.Sprintf("%+v %+v", s, st)
 	})
 	// The new monitor is live: drift is still repaired.
-	l.vsctl("del-port", "br-nva", "nva-gnv")
+	l.Vsctl("del-port", "br-nva", "nva-gnv")
 	waitFor(t, waitLong, "tunnel port restored after reconnect", func() (bool, string) {
-		out, err := l.tryVsctl("get", "Interface", "nva-gnv", "type")
+		out, err := l.TryVsctl("get", "Interface", "nva-gnv", "type")
 		return err == nil && out == "geneve", out
 	})
 
 	// Restart with the database lost (a reinstalled hypervisor): nva
 	// rebuilds everything, including the Open_vSwitch root row.
-	l.stopDB()
-	if err := os.Rename(filepath.Join(l.dir, "conf.db"), filepath.Join(l.dir, "conf.db.old")); err != nil {
+	l.StopDB()
+	if err := os.Rename(l.DB(), l.DB()+".old"); err != nil {
 		t.Fatal(err)
 	}
-	l.must("ovsdb-tool", "create", filepath.Join(l.dir, "conf.db"), systemSchema)
-	l.startDB()
+	l.Run("ovsdb-tool", "create", l.DB(), ovstest.Schema)
+	l.StartDB()
 	waitFor(t, waitLong, "bridge rebuilt in the new database", func() (bool, string) {
 		st, _ := m.Status("hv1")
-		fm, err := l.tryVsctl("get", "Bridge", "br-nva", "fail_mode")
+		fm, err := l.TryVsctl("get", "Bridge", "br-nva", "fail_mode")
 		return err == nil && fm == "secure" && st.BridgeReady && st.OFPorts["nva-vxlan"] > 0 && st.OFPorts["nva-gnv"] > 0,
 			fmt.Sprintf("fail_mode=%q err=%v status=%+v", fm, err, st)
 	})
@@ -320,20 +321,20 @@ func TestRemoveDeletesOnlyNvaRows(t *testing.T) {
 	l := newOVSLab(t)
 	l.addVeth("vap0", "vap0-peer")
 	// An operator's bridge with its own port and controller.
-	l.vsctl("add-br", "br-user", "--", "set", "Bridge", "br-user", "datapath_type=netdev", "fail_mode=standalone",
+	l.Vsctl("add-br", "br-user", "--", "set", "Bridge", "br-user", "datapath_type=netdev", "fail_mode=standalone",
 		"other_config:datapath-id=00000000000000ff",
 		"--", "add-port", "br-user", "userport", "--", "set", "Interface", "userport", "type=internal",
 		"--", "set-controller", "br-user", "tcp:192.0.2.7:6653")
 	m, _ := newTestManager(t)
 	a := Desired{
-		NVE: "hv-a", Endpoint: l.endpoint(), Bridge: "br-user", DatapathType: DatapathNetdev,
+		NVE: "hv-a", Endpoint: l.Endpoint(), Bridge: "br-user", DatapathType: DatapathNetdev,
 		DatapathID:  "00000000000000a1",
 		Controllers: []string{"tcp:198.18.255.1:6653"},
 		Tunnels:     []Tunnel{{Name: "nva-vxlan", Type: TunnelVXLAN}},
 		Interfaces:  []string{"vap0", "userport"},
 	}
 	b := Desired{
-		NVE: "hv-b", Endpoint: l.endpoint(), Bridge: "br-nvb", DatapathType: DatapathNetdev,
+		NVE: "hv-b", Endpoint: l.Endpoint(), Bridge: "br-nvb", DatapathType: DatapathNetdev,
 		Controllers: []string{"tcp:198.18.255.1:6653"},
 		Tunnels:     []Tunnel{{Name: "nvb-gre", Type: TunnelGRE}},
 	}
@@ -341,19 +342,19 @@ func TestRemoveDeletesOnlyNvaRows(t *testing.T) {
 	m.Sync(context.Background(), b)
 	waitReady(t, m, "hv-a", "nva-vxlan", "vap0", "userport")
 	waitReady(t, m, "hv-b", "nvb-gre")
-	if got := l.vsctl("get", "Bridge", "br-user", "fail_mode"); got != "secure" {
+	if got := l.Vsctl("get", "Bridge", "br-user", "fail_mode"); got != "secure" {
 		t.Fatalf("br-user fail_mode = %s, want secure", got)
 	}
-	if got := unquote(l.vsctl("get", "Bridge", "br-user", "other_config:datapath-id")); got != "00000000000000a1" {
+	if got := unquote(l.Vsctl("get", "Bridge", "br-user", "other_config:datapath-id")); got != "00000000000000a1" {
 		t.Fatalf("br-user datapath-id = %s, want nva's 00000000000000a1", got)
 	}
-	if got := unquote(l.vsctl("get", "Bridge", "br-user", "external_ids:nva-orig-datapath-id")); got != "00000000000000ff" {
+	if got := unquote(l.Vsctl("get", "Bridge", "br-user", "external_ids:nva-orig-datapath-id")); got != "00000000000000ff" {
 		t.Fatalf("br-user recorded original datapath-id = %s, want 00000000000000ff", got)
 	}
 	if got := l.controllers("br-user"); len(got) != 1 || !strings.HasPrefix(got[0], "tcp:198.18.255.1:6653 ") {
 		t.Fatalf("br-user controllers = %q", got)
 	}
-	if _, err := l.tryVsctl("get", "Bridge", "br-user", "external_ids:nva-owned"); err == nil {
+	if _, err := l.TryVsctl("get", "Bridge", "br-user", "external_ids:nva-owned"); err == nil {
 		t.Error("nva marked the operator's bridge as its own")
 	}
 
@@ -378,7 +379,7 @@ func TestRemoveDeletesOnlyNvaRows(t *testing.T) {
 		{"other_config:datapath-id", "00000000000000ff"},
 		{"external_ids", "{}"},
 	} {
-		if got := unquote(l.vsctl("get", "Bridge", "br-user", c.col)); got != c.want {
+		if got := unquote(l.Vsctl("get", "Bridge", "br-user", c.col)); got != c.want {
 			t.Errorf("br-user %s after Remove = %q, want %q", c.col, got, c.want)
 		}
 	}
@@ -389,13 +390,13 @@ func TestRemoveDeletesOnlyNvaRows(t *testing.T) {
 	if err := m.Remove(ctx, "hv-b"); err != nil {
 		t.Fatalf("Remove hv-b: %v", err)
 	}
-	if out, err := l.tryVsctl("br-exists", "br-nvb"); err == nil {
+	if out, err := l.TryVsctl("br-exists", "br-nvb"); err == nil {
 		t.Errorf("nva-created bridge br-nvb survived Remove: %s", out)
 	}
-	if got := strings.Fields(l.vsctl("list-br")); !slices.Equal(got, []string{"br-user"}) {
+	if got := strings.Fields(l.Vsctl("list-br")); !slices.Equal(got, []string{"br-user"}) {
 		t.Errorf("bridges after Remove = %q, want [br-user]", got)
 	}
-	if n := l.vsctl("--columns=_uuid", "--format=csv", "--no-headings", "list", "Controller"); len(strings.Fields(n)) != 1 {
+	if n := l.Vsctl("--columns=_uuid", "--format=csv", "--no-headings", "list", "Controller"); len(strings.Fields(n)) != 1 {
 		t.Errorf("Controller rows after Remove: %q, want only the operator's", n)
 	}
 }

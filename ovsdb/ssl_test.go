@@ -14,9 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nva-project/nva/internal/ovstest"
 )
 
 // testPKI is a throw-away CA with one server and one client certificate.
@@ -92,7 +93,7 @@ func freeLoopbackPort(t *testing.T) int {
 // loopback address and requires a client certificate. No ovs-vswitchd runs,
 // so there are no ofports; the database state is what is checked.
 func TestSSLEndpoint(t *testing.T) {
-	needOVS(t)
+	ovstest.Require(t)
 	dir := t.TempDir()
 	pki := newTestPKI(t)
 	files := map[string][]byte{"ca.pem": pki.caPEM, "server.pem": pki.serverCert, "server-key.pem": pki.serverKey}
@@ -101,17 +102,15 @@ func TestSSLEndpoint(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	l := &ovsLab{t: t, dir: dir}
-	l.must("ovsdb-tool", "create", filepath.Join(dir, "conf.db"), systemSchema)
 	port := freeLoopbackPort(t)
-	l.sock = filepath.Join(dir, "db.sock") // for ovs-vsctl
-	l.must("ovsdb-server", filepath.Join(dir, "conf.db"), "--remote=punix:"+l.sock,
-		"--remote=pssl:"+strconv.Itoa(port)+":127.0.0.1",
-		"--private-key="+filepath.Join(dir, "server-key.pem"), "--certificate="+filepath.Join(dir, "server.pem"),
-		"--ca-cert="+filepath.Join(dir, "ca.pem"),
-		"--pidfile="+l.pidfile("ovsdb-server"), "--log-file="+filepath.Join(dir, "ovsdb-server.log"), "--detach")
-	t.Cleanup(func() { stopByPidfile(l.pidfile("ovsdb-server"), syscall.SIGKILL) })
-	l.vsctl("init")
+	// DBOnly: the server runs in this test's network namespace, so the
+	// Manager reaches its SSL remote on 127.0.0.1; the unix socket is for
+	// ovs-vsctl.
+	l := ovstest.Start(t, ovstest.Options{Prefix: labPrefix, DBOnly: true, DBArgs: []string{
+		"--remote=pssl:" + strconv.Itoa(port) + ":127.0.0.1",
+		"--private-key=" + filepath.Join(dir, "server-key.pem"), "--certificate=" + filepath.Join(dir, "server.pem"),
+		"--ca-cert=" + filepath.Join(dir, "ca.pem"),
+	}})
 
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(pki.caPEM)
@@ -124,10 +123,10 @@ func TestSSLEndpoint(t *testing.T) {
 	}
 	m.Sync(context.Background(), d)
 	waitReady(t, m, "hv-ssl")
-	if got := l.vsctl("get", "Interface", "ssl-vxlan", "options"); got != "{key=flow, remote_ip=flow}" {
+	if got := l.Vsctl("get", "Interface", "ssl-vxlan", "options"); got != "{key=flow, remote_ip=flow}" {
 		t.Errorf("tunnel options over ssl = %s", got)
 	}
-	if got := l.vsctl("get", "Bridge", "br-ssl", "fail_mode"); got != "secure" {
+	if got := l.Vsctl("get", "Bridge", "br-ssl", "fail_mode"); got != "secure" {
 		t.Errorf("fail_mode over ssl = %s", got)
 	}
 

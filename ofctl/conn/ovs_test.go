@@ -5,149 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"antrea.io/libOpenflow/openflow13"
 	"antrea.io/libOpenflow/util"
+	"github.com/nva-project/nva/internal/ovstest"
 )
-
-// ovs is one private ovsdb-server + ovs-vswitchd pair in a temp dir and its
-// own network namespace: the userspace datapath creates a kernel tap device
-// named "ovs-netdev", so two netdev ovs-vswitchd in one namespace (say, this
-// test and another package's, run in parallel by go test ./...) collide.
-// The controller is reached over a unix socket inside the OVS run dir,
-// which works across namespaces.
-type ovs struct {
-	t     *testing.T
-	dir   string
-	netns string
-}
-
-const netnsPrefix = "nvct"
-
-// sweepStaleNetns deletes namespaces with our prefix whose owning test
-// process (the pid in the name) is gone.
-func sweepStaleNetns(t *testing.T) {
-	out, err := exec.Command("ip", "netns", "list").Output()
-	if err != nil {
-		return
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) == 0 {
-			continue
-		}
-		name := fields[0]
-		pid, err := strconv.Atoi(strings.TrimPrefix(name, netnsPrefix))
-		if !strings.HasPrefix(name, netnsPrefix) || err != nil {
-			continue
-		}
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
-			continue
-		}
-		t.Logf("removing stale network namespace %s", name)
-		_ = exec.Command("ip", "netns", "delete", name).Run()
-	}
-}
-
-func requireOVS(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run ovs-vswitchd")
-	}
-	for _, b := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ip"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("Open vSwitch binary %s not found", b)
-		}
-	}
-	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		t.Skip("no /dev/net/tun for the userspace datapath")
-	}
-}
-
-func startOVS(t *testing.T) *ovs {
-	t.Helper()
-	sweepStaleNetns(t)
-	dir, err := os.MkdirTemp("", "nvaconn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &ovs{t: t, dir: dir, netns: fmt.Sprintf("%s%d", netnsPrefix, os.Getpid())}
-	t.Cleanup(o.stop)
-	_ = exec.Command("ip", "netns", "delete", o.netns).Run()
-	o.run("ip", "netns", "add", o.netns)
-	o.run("ip", "-n", o.netns, "link", "set", "lo", "up")
-	o.run("ovsdb-tool", "create", filepath.Join(dir, "conf.db"), "/usr/share/openvswitch/vswitch.ovsschema")
-	o.run("ip", "netns", "exec", o.netns, "ovsdb-server", filepath.Join(dir, "conf.db"), "--remote=punix:"+o.sock(),
-		"--pidfile="+filepath.Join(dir, "ovsdb-server.pid"), "--log-file="+filepath.Join(dir, "ovsdb-server.log"), "--detach")
-	o.vsctl("--no-wait", "init")
-	o.run("ip", "netns", "exec", o.netns, "ovs-vswitchd", "unix:"+o.sock(),
-		"--pidfile="+filepath.Join(dir, "ovs-vswitchd.pid"), "--log-file="+filepath.Join(dir, "ovs-vswitchd.log"), "--detach")
-	return o
-}
-
-// controllerSocket is where the test's listener waits for this OVS.
-func (o *ovs) controllerSocket() string { return filepath.Join(o.dir, "nva.sock") }
-
-func (o *ovs) sock() string { return filepath.Join(o.dir, "db.sock") }
-
-func (o *ovs) run(name string, args ...string) string {
-	o.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), "OVS_RUNDIR="+o.dir, "OVS_LOGDIR="+o.dir, "OVS_DBDIR="+o.dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		o.t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-func (o *ovs) vsctl(args ...string) string {
-	o.t.Helper()
-	return o.run("ovs-vsctl", append([]string{"--db=unix:" + o.sock(), "--timeout=20"}, args...)...)
-}
-
-func (o *ovs) ofctl(args ...string) string {
-	o.t.Helper()
-	// ovs-ofctl reaches the bridge through its management socket in OVS_RUNDIR.
-	return o.run("ovs-ofctl", append([]string{"-O", "OpenFlow13"}, args...)...)
-}
-
-func (o *ovs) stop() {
-	if o.t.Failed() {
-		if b, err := os.ReadFile(filepath.Join(o.dir, "ovs-vswitchd.log")); err == nil {
-			o.t.Logf("ovs-vswitchd.log:\n%s", b)
-		}
-	}
-	for _, d := range []string{"ovs-vswitchd", "ovsdb-server"} {
-		b, err := os.ReadFile(filepath.Join(o.dir, d+".pid"))
-		if err != nil {
-			continue
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || pid <= 1 {
-			continue
-		}
-		_ = syscall.Kill(pid, syscall.SIGTERM)
-		deadline := time.Now().Add(5 * time.Second)
-		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if syscall.Kill(pid, 0) == nil {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-	_ = exec.Command("ip", "netns", "delete", o.netns).Run()
-	_ = os.RemoveAll(o.dir)
-}
 
 func outputFlow(cookie uint64, inPort, outPort uint32) *openflow13.FlowMod {
 	fm := openflow13.NewFlowMod()
@@ -170,23 +36,25 @@ func groupFlow(cookie uint64, inPort, group uint32) *openflow13.FlowMod {
 }
 
 func TestRealOVS(t *testing.T) {
-	requireOVS(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	o := startOVS(t)
+	// The OVS runs in its own network namespace; the controller is reached
+	// over a unix socket inside its run dir, which works across namespaces.
+	o := ovstest.Start(t, ovstest.Options{Prefix: "nvct"})
+	ctlSock := filepath.Join(o.Dir(), "nva.sock")
 	rec := newRecorder()
-	l, err := Listen(ctx, "unix:"+o.controllerSocket(), nil, rec, Options{Logger: testLogger(t)})
+	l, err := Listen(ctx, "unix:"+ctlSock, nil, rec, Options{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { l.Close(); <-l.Done() }()
 	br := fmt.Sprintf("nvc%d", os.Getpid()%100000)
 	p1, p2 := br+"a", br+"b"
-	o.vsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=netdev", "protocols=OpenFlow13",
+	o.Vsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=netdev", "protocols=OpenFlow13",
 		"fail_mode=secure", "other_config:datapath-id=00000000000abc01",
 		"--", "add-port", br, p1, "--", "set", "interface", p1, "type=internal", "ofport_request=5")
-	defer o.vsctl("--if-exists", "del-br", br)
-	o.vsctl("set-controller", br, "unix:"+o.controllerSocket(), "--", "set", "controller", br, "connection_mode=out-of-band")
+	defer o.Vsctl("--if-exists", "del-br", br)
+	o.Vsctl("set-controller", br, "unix:"+ctlSock, "--", "set", "controller", br, "connection_mode=out-of-band")
 
 	var sw *Switch
 	select {
@@ -221,7 +89,7 @@ func TestRealOVS(t *testing.T) {
 		if len(stats) != 1 || stats[0].Cookie != 0x1111 || stats[0].Priority != 100 || len(stats[0].Instructions) != 1 {
 			t.Fatalf("flow stats = %+v", stats)
 		}
-		if dump := o.ofctl("dump-flows", br, "cookie=0x1111/-1"); !strings.Contains(dump, "in_port="+p1) && !strings.Contains(dump, "in_port=5") {
+		if dump := o.Ofctl("dump-flows", br, "cookie=0x1111/-1"); !strings.Contains(dump, "in_port="+p1) && !strings.Contains(dump, "in_port=5") {
 			t.Fatalf("ovs-ofctl does not show the flow:\n%s", dump)
 		}
 	})
@@ -272,7 +140,7 @@ func TestRealOVS(t *testing.T) {
 	})
 
 	t.Run("group desc", func(t *testing.T) {
-		o.ofctl("add-group", br, "group_id=7,type=all,bucket=output:5,bucket=output:LOCAL")
+		o.Ofctl("add-group", br, "group_id=7,type=all,bucket=output:5,bucket=output:LOCAL")
 		groups, err := sw.GroupDesc(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -302,14 +170,14 @@ func TestRealOVS(t *testing.T) {
 				}
 			}
 		}
-		o.vsctl("add-port", br, p2, "--", "set", "interface", p2, "type=internal", "ofport_request=6")
+		o.Vsctl("add-port", br, p2, "--", "set", "interface", p2, "type=internal", "ofport_request=6")
 		if ev := waitEvent(PortAdded, p2); ev.Port.Number != 6 {
 			t.Fatalf("added port number %d, want 6", ev.Port.Number)
 		}
 		if p, ok := sw.PortByName(p2); !ok || p.Number != 6 {
 			t.Fatalf("port table lacks %s: %v", p2, sw.Ports())
 		}
-		o.vsctl("del-port", br, p2)
+		o.Vsctl("del-port", br, p2)
 		waitEvent(PortDeleted, p2)
 		if _, ok := sw.Ports()[6]; ok {
 			t.Fatalf("port 6 still in the table after delete")
