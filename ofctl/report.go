@@ -14,7 +14,9 @@ import (
 
 // WaitRealized returns once every connected NVE affected by the store
 // changes up to index has acknowledged (barrier or bundle commit) a state
-// at least that recent. When ctx ends first it returns the names of the
+// at least that recent, with every port of the NVE at that state compiled
+// in (a port whose interface has no OpenFlow port yet keeps its NVE a
+// laggard, see realizeLocked). When ctx ends first it returns the names of the
 // NVEs that had not caught up, with ctx's error. NVEs that are not
 // connected are not waited for (their status says so).
 func (s *Southbound) WaitRealized(ctx context.Context, index uint64) ([]string, error) {
@@ -86,6 +88,10 @@ type OpenFlowStatus struct {
 	GroupModsSent  uint64   `json:"group_mods_sent"`
 	LastChange     string   `json:"last_change,omitempty"`
 	Warnings       []string `json:"warnings,omitempty"`
+	// Awaiting lists the NVE's ports (and tunnel ports) that have no
+	// OpenFlow port on the switch yet: their flows are not installed, so
+	// the revisions that added them are not realized.
+	Awaiting []string `json:"awaiting,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -113,6 +119,7 @@ func (s *Southbound) status(nve string) OpenFlowStatus {
 		GroupModsSent:    st.groupMods,
 		LastChange:       st.lastPlan,
 		Warnings:         st.warnings,
+		Awaiting:         st.awaiting,
 	}
 	if n, ok := s.snap.NVEs[nve]; ok && n.DatapathID != "" {
 		o.DatapathID = n.DatapathID
@@ -211,9 +218,9 @@ func (s *Southbound) NVEFlows(ctx context.Context, nve string) (any, error) {
 	prof := s.profileFor(snap, nve)
 	rep := &FlowReport{NVE: nve, Profile: prof.Name, Revision: snap.Revision, Status: s.status(nve)}
 	var sw = w
-	res, err := s.compile(snap, nve, nil, prof)
+	res, _, err := s.compile(snap, nve, nil, prof)
 	if sw != nil {
-		res, err = s.compile(snap, nve, sw.sw, prof)
+		res, _, err = s.compile(snap, nve, sw.sw, prof)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("compile %s: %w", nve, err)

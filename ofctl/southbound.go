@@ -72,7 +72,10 @@ type Config struct {
 	// (DefaultRetryInterval if 0).
 	RetryInterval time.Duration
 	// PortNumbers, if set, supplies OpenFlow port numbers by interface name
-	// for an NVE (e.g. from OVSDB); they override the switch's port table.
+	// for an NVE (e.g. from OVSDB); they complete the switch's port table
+	// (names the switch reports keep the switch's number). Call
+	// PortsChanged when what it returns changes, so the NVE is recompiled
+	// at once. It is called without the southbound's locks held.
 	PortNumbers func(nve string) map[string]uint32
 	// NewTicker creates the audit ticker (time.NewTicker if nil).
 	NewTicker func(d time.Duration) Ticker
@@ -107,6 +110,7 @@ type Southbound struct {
 	wg     sync.WaitGroup
 
 	refreshMu sync.Mutex // serializes refresh
+	readyTerm uint64     // leaderLoop only: the term whose barrier succeeded
 
 	mu       sync.Mutex
 	started  bool
@@ -132,6 +136,7 @@ type nveState struct {
 	groupMods uint64
 	lastPlan  string
 	warnings  []string
+	awaiting  []string // ports without an OpenFlow port yet (see unready)
 }
 
 // Sync states.
@@ -214,7 +219,10 @@ func (s *Southbound) start(ctx context.Context, src source) error {
 	snap, events := src.SnapshotAndWatch(ctx)
 	s.mu.Lock()
 	s.snap, s.seen = snap, snap.Revision
-	s.leader = src.IsLeader()
+	// With a barrier source, leadership counts only once the store has
+	// caught up (leaderLoop); until then the switches are only observed.
+	_, gated := src.(barrierSource)
+	s.leader = src.IsLeader() && !gated
 	s.mu.Unlock()
 
 	opts := s.cfg.Conn
@@ -484,19 +492,33 @@ func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 	return out
 }
 
+// barrierSource is implemented by stores that can tell when a new leader
+// has applied everything committed before its term (*store.Store: a Raft
+// barrier). With it the southbound writes to switches only after a
+// successful barrier in the current term, so a node that wins an election
+// while still replaying its log (a restart) never reconciles the switches
+// against a half-loaded store.
+type barrierSource interface {
+	Barrier(ctx context.Context) error
+	Term() uint64
+}
+
 // leaderLoop follows Raft leadership: when this node becomes (or stops
 // being) the leader, every switch is re-read and reconciled (or merely
-// observed).
+// observed). A new leader first waits for its store to catch up (see
+// barrierSource) and takes its snapshot after that.
 func (s *Southbound) leaderLoop(ctx context.Context) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
-		l := s.src.IsLeader()
+		l := s.src.IsLeader() && s.leaderReady(ctx)
 		s.mu.Lock()
 		if l != s.leader {
 			s.leader = l
@@ -510,6 +532,37 @@ func (s *Southbound) leaderLoop(ctx context.Context) {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// leaderReady reports whether this node, the Raft leader, has applied
+// everything committed before its term: a barrier once per term, after
+// which the southbound's snapshot is refreshed from the store.
+func (s *Southbound) leaderReady(ctx context.Context) bool {
+	bs, ok := s.src.(barrierSource)
+	if !ok {
+		return true
+	}
+	term := bs.Term()
+	if term == s.readyTerm {
+		return true
+	}
+	start := time.Now()
+	bctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+	err := bs.Barrier(bctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Info("leader, but the store has not caught up yet; switches are only observed", "term", term, "error", err)
+		}
+		return false
+	}
+	s.readyTerm = term
+	s.refresh("leader caught up")
+	s.mu.Lock()
+	rev := s.seen
+	s.mu.Unlock()
+	s.log.Info("leader: store caught up with the log; writing to switches", "term", term, "revision", rev, "took", time.Since(start))
+	return true
 }
 
 // auditLoop kicks every claimed switch for a full re-read on each tick.
@@ -540,11 +593,27 @@ func (s *Southbound) Audit() {
 	}
 }
 
+// onPortStatus: a port added, changed or removed on a switch changes the
+// port numbers its NVE is compiled with, so the NVE is recompiled and
+// reconciled now (the kick coalesces a burst of events into one run, which
+// reads the switch's port table as it is then).
 func (s *Southbound) onPortStatus(sw *conn.Switch, ev conn.PortEvent) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if w := s.switches[sw.DPID()]; w != nil && w.sw == sw && w.nve != "" {
 		w.kickLocked("port " + ev.Reason.String() + " " + ev.Port.Name)
+	}
+}
+
+// PortsChanged tells the southbound that what Config.PortNumbers returns
+// for NVE nve may have changed (e.g. OVSDB reported a new ofport): the
+// NVE's switch, if connected, is recompiled and reconciled now. It does
+// not block.
+func (s *Southbound) PortsChanged(nve string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w := s.workerFor(nve); w != nil {
+		w.kickLocked("port numbers of " + nve + " changed")
 	}
 }
 

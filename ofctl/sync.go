@@ -51,7 +51,12 @@ func (w *worker) kickLocked(reason string) {
 }
 
 // SwitchConnected implements conn.Handler: it registers the switch and
-// runs its worker until the connection ends.
+// starts its worker, which runs until the connection (or the southbound)
+// ends. It must return at once: the connection layer delivers the switch's
+// events (port status, errors) on this goroutine only after it returns, so
+// running the worker here would hold every port-status event back until
+// the switch disconnected, and a port attached after the connection would
+// only be compiled in by the next audit.
 func (s *Southbound) SwitchConnected(sw *conn.Switch) {
 	dpid := sw.DPID()
 	w := &worker{sw: sw, dpid: dpid, kick: make(chan struct{}, 1), full: true}
@@ -79,7 +84,8 @@ func (s *Southbound) SwitchConnected(sw *conn.Switch) {
 	} else {
 		s.log.Info("switch connected", "nve", w.nve, "dpid", model.FormatDatapathID(dpid), "remote", sw.RemoteAddr().String())
 	}
-	s.runWorker(w)
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.runWorker(w) }()
 }
 
 // SwitchDisconnected implements conn.Handler.
@@ -157,7 +163,7 @@ func (s *Southbound) syncOnce(ctx context.Context, w *worker) {
 		trigger = "kick"
 	}
 	start := time.Now()
-	plan, warnings, err := s.reconcileNVE(ctx, w, name, snap, full)
+	plan, warnings, wait, err := s.reconcileNVE(ctx, w, name, snap, full)
 	kind := "store"
 	switch {
 	case audit:
@@ -205,7 +211,7 @@ func (s *Southbound) syncOnce(ctx context.Context, w *worker) {
 			s.log.Info("reconciled", "nve", name, "trigger", trigger, "plan", plan.String(), "took", time.Since(start))
 		}
 	}
-	s.realizeLocked(w, name, st, target)
+	s.realizeLocked(w, name, st, target, wait)
 	s.broadcastLocked()
 }
 
@@ -250,7 +256,8 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, name string, sn
 	defer cancel()
 	w.have = false // a follower's cache would go stale: always re-read
 	prof := s.profileFor(snap, name)
-	res, err := s.compile(snap, name, w.sw, prof)
+	res, ports, err := s.compile(snap, name, w.sw, prof)
+	wait := unready(snap, name, ports)
 	var plan reconcile.Plan
 	if err == nil {
 		var inst []installedFlow
@@ -272,7 +279,7 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, name string, sn
 	st := s.state(name)
 	if err == nil && plan.Empty() {
 		w.observeDelay = 0
-		s.realizeLocked(w, name, st, target)
+		s.realizeLocked(w, name, st, target, wait)
 		s.broadcastLocked()
 		return
 	}
@@ -295,10 +302,24 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, name string, sn
 	s.broadcastLocked()
 }
 
-// realizeLocked records that w's switch holds NVE name's state at target.
-func (s *Southbound) realizeLocked(w *worker, name string, st *nveState, target uint64) {
+// realizeLocked records that w's switch holds NVE name's state at target,
+// as far as wait allows: while some of the NVE's ports (or a tunnel port its
+// VNs need) have no OpenFlow port yet, their flows are not on the switch,
+// so no revision from the oldest of them on counts as realized. Those
+// revisions stay pending (WaitRealized keeps waiting and names the NVE)
+// until a port-status event or an outside port-number source
+// (PortsChanged) has the NVE recompiled with the port.
+func (s *Southbound) realizeLocked(w *worker, name string, st *nveState, target uint64, wait unreadyState) {
 	if w.nve != name || s.switches[w.dpid] != w {
 		return // the claim changed meanwhile
+	}
+	st.awaiting = wait.names
+	if len(wait.names) > 0 && wait.since <= target {
+		if wait.since == 0 {
+			target = 0
+		} else {
+			target = wait.since - 1
+		}
 	}
 	if target > st.realized {
 		st.realized = target
@@ -316,8 +337,67 @@ func (s *Southbound) realizeLocked(w *worker, name string, st *nveState, target 
 	st.lastSync = s.cfg.Now()
 }
 
-// portNumbers is the interface-name → OpenFlow port map of a switch, with
-// the configured external source on top.
+// unreadyState is what keeps an NVE's compiled state short of the store's
+// (see unready).
+type unreadyState struct {
+	names []string // "port p1 (interface vm1)", "tunnel port nva-vxlan"
+	since uint64   // the oldest store revision they concern
+}
+
+// unready lists the ports of NVE nve in snap whose interface has no
+// OpenFlow port in ports (the compiler skips them), and the flow-based
+// tunnel ports its VNs need to reach their other NVEs that are missing;
+// since is the oldest revision of the objects concerned.
+func unready(snap *model.Snapshot, nve string, ports map[string]uint32) unreadyState {
+	var u unreadyState
+	if snap == nil {
+		return u
+	}
+	first := true
+	note := func(name string, rev uint64) {
+		u.names = append(u.names, name)
+		if first || rev < u.since {
+			u.since, first = rev, false
+		}
+	}
+	has := func(iface string) bool {
+		no, ok := ports[iface]
+		return ok && no != 0 && no < flow.PortInPort
+	}
+	for _, p := range snap.PortsOn(nve) {
+		if !has(p.Interface) {
+			note(fmt.Sprintf("port %s (interface %s)", p.Name, p.Interface), p.Revision)
+		}
+	}
+	for _, vn := range snap.VNsOn(nve) {
+		v, ok := snap.VNs[vn]
+		if !ok {
+			continue
+		}
+		tun := compiler.TunnelPortName(v.Encap)
+		if has(tun) {
+			continue
+		}
+		remote := false
+		rev := v.Revision
+		for _, p := range snap.PortsIn(vn) {
+			if p.NVE != nve {
+				remote = true
+			}
+			rev = min(rev, p.Revision)
+		}
+		if remote {
+			note(fmt.Sprintf("tunnel port %s (VN %s)", tun, vn), rev)
+		}
+	}
+	return u
+}
+
+// portNumbers is the interface-name → OpenFlow port map of a switch: its
+// own port table (what its flows match against), completed by the
+// configured outside source (OVSDB) for the names the table lacks, e.g. an
+// interface OVSDB reports before the switch's port-status event arrived, or
+// a name longer than an OpenFlow port name holds.
 func (s *Southbound) portNumbers(sw *conn.Switch, nve string) map[string]uint32 {
 	out := map[string]uint32{}
 	if sw != nil {
@@ -330,7 +410,9 @@ func (s *Southbound) portNumbers(sw *conn.Switch, nve string) map[string]uint32 
 	}
 	if s.cfg.PortNumbers != nil {
 		for n, no := range s.cfg.PortNumbers(nve) {
-			out[n] = no
+			if _, ok := out[n]; !ok && no != 0 && no <= openflow13.P_MAX {
+				out[n] = no
+			}
 		}
 	}
 	return out
@@ -348,8 +430,9 @@ func (s *Southbound) profileFor(snap *model.Snapshot, nve string) pipeline.Profi
 	return s.prof
 }
 
-// compile computes nve's desired state with the switch's port numbers.
-func (s *Southbound) compile(snap *model.Snapshot, nve string, sw *conn.Switch, prof pipeline.Profile) (compiler.Result, error) {
+// compile computes nve's desired state with the switch's port numbers; it
+// also returns the port numbers it used.
+func (s *Southbound) compile(snap *model.Snapshot, nve string, sw *conn.Switch, prof pipeline.Profile) (compiler.Result, map[string]uint32, error) {
 	ports := s.portNumbers(sw, nve)
 	tunnels := map[model.Encap]uint32{}
 	for _, e := range model.Encaps {
@@ -357,7 +440,8 @@ func (s *Southbound) compile(snap *model.Snapshot, nve string, sw *conn.Switch, 
 			tunnels[e] = no
 		}
 	}
-	return compiler.Compile(compiler.Input{Snapshot: snap, NVE: nve, OFPorts: ports, Tunnels: tunnels, Generation: s.cfg.Generation}, prof)
+	res, err := compiler.Compile(compiler.Input{Snapshot: snap, NVE: nve, OFPorts: ports, Tunnels: tunnels, Generation: s.cfg.Generation}, prof)
+	return res, ports, err
 }
 
 // undecodable marks an installed flow whose instructions nva's IR cannot
@@ -415,22 +499,28 @@ type installedFlow struct {
 }
 
 // reconcileNVE compiles, diffs (re-reading the switch when full) and sends
-// the plan; on success the worker's installed state is the desired state.
-func (s *Southbound) reconcileNVE(ctx context.Context, w *worker, name string, snap *model.Snapshot, full bool) (reconcile.Plan, []string, error) {
+// the plan; on success the worker's installed state is the desired state,
+// short of what the returned unreadyState names.
+func (s *Southbound) reconcileNVE(ctx context.Context, w *worker, name string, snap *model.Snapshot, full bool) (reconcile.Plan, []string, unreadyState, error) {
+	plan, warnings, ports, err := s.reconcileCompiled(ctx, w, name, snap, full)
+	return plan, warnings, unready(snap, name, ports), err
+}
+
+func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name string, snap *model.Snapshot, full bool) (reconcile.Plan, []string, map[string]uint32, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
 	prof := s.profileFor(snap, name)
-	res, err := s.compile(snap, name, w.sw, prof)
+	res, ports, err := s.compile(snap, name, w.sw, prof)
 	if err != nil {
 		s.m.errors.WithLabelValues("compile").Inc()
-		return reconcile.Plan{}, nil, fmt.Errorf("compile: %w", err)
+		return reconcile.Plan{}, nil, ports, fmt.Errorf("compile: %w", err)
 	}
 	if full {
 		flows, groups, err := s.readInstalled(ctx, w.sw, prof)
 		if err != nil {
 			s.m.errors.WithLabelValues("read").Inc()
 			w.have = false
-			return reconcile.Plan{}, res.Warnings, fmt.Errorf("read installed state: %w", err)
+			return reconcile.Plan{}, res.Warnings, ports, fmt.Errorf("read installed state: %w", err)
 		}
 		w.installed = w.installed[:0]
 		for _, f := range flows {
@@ -444,17 +534,17 @@ func (s *Southbound) reconcileNVE(ctx context.Context, w *worker, name string, s
 		s.log.Warn("compiled state conflict", "nve", name, "conflict", c)
 	}
 	if plan.Empty() {
-		return plan, res.Warnings, nil
+		return plan, res.Warnings, ports, nil
 	}
 	msgs, err := s.encodePlan(plan, prof)
 	if err != nil {
 		s.m.errors.WithLabelValues("encode").Inc()
-		return plan, res.Warnings, fmt.Errorf("encode: %w", err)
+		return plan, res.Warnings, ports, fmt.Errorf("encode: %w", err)
 	}
 	if err := s.send(ctx, w, plan, msgs); err != nil {
 		s.m.errors.WithLabelValues("apply").Inc()
 		w.have = false
-		return plan, res.Warnings, err
+		return plan, res.Warnings, ports, err
 	}
 	s.countPlan(name, plan)
 	// The switch now holds the desired state (plus groups nva doesn't own).
@@ -473,7 +563,7 @@ func (s *Southbound) reconcileNVE(ctx context.Context, w *worker, name string, s
 		}
 	}
 	w.installedGroups = groups
-	return plan, res.Warnings, nil
+	return plan, res.Warnings, ports, nil
 }
 
 // needsAtomic says whether a plan must be applied as one transaction: it

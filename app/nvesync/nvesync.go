@@ -39,22 +39,38 @@ type Source interface {
 	SnapshotAndWatch(ctx context.Context) (*model.Snapshot, <-chan store.Event)
 	Nodes() []store.NodeInfo
 	IsLeader() bool
+	// Term is the current Raft term and Barrier waits until this node,
+	// as leader, has applied everything committed before the call: a
+	// node that has just won an election (e.g. after a restart) may still
+	// be replaying its log, and its snapshot then lacks committed NVEs and
+	// ports.
+	Term() uint64
+	Barrier(ctx context.Context) error
 }
 
 // Syncer is the component. Only the Raft leader manages OVSDB, so that two
 // members never fight over one switch's configuration: a node that gains
-// leadership opens an ovsdb manager and ensures every NVE; one that loses it
-// closes its manager (which leaves the switches' configuration as it is).
+// leadership first waits until its store has applied everything committed
+// before (a barrier, once per term), then opens an ovsdb manager and
+// ensures every NVE; one that loses it closes its manager (which leaves the
+// switches' configuration as it is). So a restarting node never hands
+// OVSDB a half-loaded desired state, which would delete and re-add
+// interfaces and tunnel ports.
 type Syncer struct {
-	newDB func() OVSDB
-	of    OpenFlowStatus
-	log   *slog.Logger
-	tick  time.Duration
+	newDB   func() OVSDB
+	of      OpenFlowStatus
+	log     *slog.Logger
+	tick    time.Duration
+	timeout time.Duration // bound on one barrier
 
-	mu      sync.Mutex
-	db      OVSDB             // nil while not leader
-	applied map[string]string // NVE name -> fingerprint of the last Desired sent
-	wg      sync.WaitGroup
+	mu        sync.Mutex
+	db        OVSDB             // nil while not leader
+	applied   map[string]string // NVE name -> fingerprint of the last Desired sent
+	readyTerm uint64            // the term whose barrier succeeded (0: none)
+	wg        sync.WaitGroup
+
+	dbMu sync.Mutex // guards dbRd, so status readers never wait for apply
+	dbRd OVSDB      // == db
 }
 
 // New returns a Syncer that opens OVSDB managers with newDB. of may be nil.
@@ -62,7 +78,7 @@ func New(newDB func() OVSDB, of OpenFlowStatus, log *slog.Logger) *Syncer {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Syncer{newDB: newDB, of: of, log: log, tick: time.Second, applied: map[string]string{}}
+	return &Syncer{newDB: newDB, of: of, log: log, tick: time.Second, timeout: 10 * time.Second, applied: map[string]string{}}
 }
 
 // Start implements the daemon's Component: it follows the store until ctx
@@ -79,7 +95,7 @@ func (s *Syncer) start(ctx context.Context, src Source) error {
 		s.mu.Lock()
 		if s.db != nil {
 			s.db.Close()
-			s.db = nil
+			s.setDB(nil)
 		}
 		s.mu.Unlock()
 	}()
@@ -94,20 +110,20 @@ func (s *Syncer) run(ctx context.Context, src Source) {
 	t := time.NewTicker(s.tick)
 	defer t.Stop()
 	for ctx.Err() == nil {
-		snap, events := src.SnapshotAndWatch(ctx)
-		s.apply(ctx, snap, src)
+		_, events := src.SnapshotAndWatch(ctx)
+		s.apply(ctx, src)
 	follow:
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C: // leadership changes arrive with no event
-				s.apply(ctx, src.Snapshot(), src)
+				s.apply(ctx, src)
 			case ev, ok := <-events:
 				if !ok || ev.Kind == "reset" {
 					break follow
 				}
-				s.apply(ctx, src.Snapshot(), src)
+				s.apply(ctx, src)
 			}
 		}
 	}
@@ -178,21 +194,69 @@ func fingerprint(d ovsdb.Desired) string {
 	return string(b)
 }
 
-func (s *Syncer) apply(ctx context.Context, snap *model.Snapshot, src Source) {
+func (s *Syncer) setDB(db OVSDB) {
+	s.db = db
+	s.dbMu.Lock()
+	s.dbRd = db
+	s.dbMu.Unlock()
+}
+
+func (s *Syncer) currentDB() OVSDB {
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
+	return s.dbRd
+}
+
+// ready reports whether this node may manage OVSDB: it is the leader and
+// its store has applied everything committed before its term (one barrier
+// per term).
+func (s *Syncer) ready(ctx context.Context, src Source) bool {
+	if !src.IsLeader() {
+		return false
+	}
+	term := src.Term()
+	s.mu.Lock()
+	done := s.readyTerm == term
+	s.mu.Unlock()
+	if done {
+		return true
+	}
+	start := time.Now()
+	bctx, cancel := context.WithTimeout(ctx, s.timeout)
+	err := src.Barrier(bctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Info("leader, but the store has not caught up yet; OVSDB left alone", "term", term, "error", err)
+		}
+		return false
+	}
+	s.mu.Lock()
+	s.readyTerm = term
+	s.mu.Unlock()
+	s.log.Info("leader: store caught up with the log", "term", term, "took", time.Since(start))
+	return true
+}
+
+// apply hands every ovs NVE's desired state to OVSDB when this node leads
+// and its store has caught up; the snapshot is read after that check.
+func (s *Syncer) apply(ctx context.Context, src Source) {
+	leader := s.ready(ctx, src)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !src.IsLeader() {
+	if !leader {
 		if s.db != nil {
 			s.log.Info("no longer the leader: leaving OVSDB management to the new leader")
 			s.db.Close()
-			s.db = nil
+			s.setDB(nil)
 			s.applied = map[string]string{}
 		}
 		return
 	}
+	snap := src.Snapshot()
 	if s.db == nil {
-		s.log.Info("leader: managing the NVEs' OVSDB configuration")
-		s.db = s.newDB()
+		s.log.Info("leader: managing the NVEs' OVSDB configuration", "revision", snap.Revision)
+		s.setDB(s.newDB())
 	}
 	nodes := src.Nodes()
 	want := map[string]bool{}
@@ -243,12 +307,25 @@ type PortS struct {
 	Error  string `json:"error,omitempty"`
 }
 
+// PortNumbers returns the OpenFlow port number of each interface OVSDB
+// reports on NVE nve (nil when this node does not manage OVSDB). The
+// OpenFlow southbound uses it beside the switch's own port table.
+func (s *Syncer) PortNumbers(nve string) map[string]uint32 {
+	db := s.currentDB()
+	if db == nil {
+		return nil
+	}
+	st, ok := db.Status(nve)
+	if !ok {
+		return nil
+	}
+	return st.OFPorts
+}
+
 // NVEStatus implements web.StatusReporter.
 func (s *Syncer) NVEStatus(nve string) any {
 	var out Status
-	s.mu.Lock()
-	db := s.db
-	s.mu.Unlock()
+	db := s.currentDB()
 	if db == nil {
 		// Not the leader: the leader's API has the OVSDB side.
 	} else if st, ok := db.Status(nve); ok {

@@ -2,6 +2,7 @@ package nvesync
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -100,6 +101,13 @@ func (f *fakeSrc) SnapshotAndWatch(ctx context.Context) (*model.Snapshot, <-chan
 }
 func (f *fakeSrc) Nodes() []store.NodeInfo { return testNodes }
 func (f *fakeSrc) IsLeader() bool          { return f.leader.Load() }
+func (f *fakeSrc) Term() uint64            { return 1 }
+func (f *fakeSrc) Barrier(context.Context) error {
+	if !f.leader.Load() {
+		return errors.New("not the leader")
+	}
+	return nil
+}
 func (f *fakeSrc) set(s *model.Snapshot, idx uint64) {
 	f.mu.Lock()
 	f.snap = s
