@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -522,6 +523,11 @@ func (o *overlay) testControllerRestart(t *testing.T, crash bool) {
 		streams = append(streams, s)
 	}
 	time.Sleep(2 * time.Second)
+	logPath := o.nva.Proc().Log
+	var logFrom int64
+	if fi, err := os.Stat(logPath); err == nil {
+		logFrom = fi.Size()
+	}
 	if crash {
 		o.nva.Kill()
 	} else if err := o.nva.Stop(); err != nil {
@@ -568,6 +574,28 @@ func (o *overlay) testControllerRestart(t *testing.T, crash bool) {
 			}
 		}
 	}
+	// The store did not change, so the restarted nva must not have
+	// written anything: no flow mod (a delete and re-add of the same flow
+	// would leave the flows above equal) and no OVSDB transaction.
+	for _, line := range logSince(t, logPath, logFrom) {
+		if strings.Contains(line, "msg=reconciled ") || strings.Contains(line, `msg="audit repaired drift"`) ||
+			strings.Contains(line, `msg="ensuring OVSDB state"`) {
+			t.Errorf("nva changed an NVE across a restart with an unchanged store: %s", line)
+		}
+	}
+}
+
+// logSince returns the lines of the log file at path from byte offset on.
+func logSince(t *testing.T, path string, from int64) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from > int64(len(b)) {
+		from = 0
+	}
+	return strings.Split(strings.TrimRight(string(b[from:]), "\n"), "\n")
 }
 
 // interfaceUUIDs maps every interface on hypervisor hv's br-int to its

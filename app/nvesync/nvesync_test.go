@@ -206,3 +206,92 @@ func TestSyncerFollowsStoreAsLeaderOnly(t *testing.T) {
 	cancel()
 	s.Close()
 }
+
+// gatedSrc is a leader whose store is still replaying its log: the
+// snapshot lacks ports until Barrier returns (when the test opens the
+// gate), as after a restart.
+type gatedSrc struct {
+	*fakeSrc
+	gate     chan struct{}
+	full     *model.Snapshot
+	term     atomic.Uint64
+	barriers atomic.Int32
+}
+
+func (g *gatedSrc) Term() uint64 { return g.term.Load() }
+func (g *gatedSrc) Barrier(ctx context.Context) error {
+	g.barriers.Add(1)
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	g.mu.Lock()
+	g.snap = g.full
+	g.mu.Unlock()
+	return nil
+}
+
+// A node that leads while its store is half-loaded hands OVSDB nothing
+// until the barrier; then exactly the full desired state, once per NVE (a
+// restart with an unchanged store asks OVSDB for the same rows it had, so
+// no interface or tunnel port is removed and re-added), and one barrier
+// per term.
+func TestSyncerWaitsForBarrierAfterWinningLeadership(t *testing.T) {
+	full := testSnap()
+	half := testSnap()
+	delete(half.Ports, "b") // hv1's red port, hence its GENEVE tunnel
+	delete(half.Ports, "c") // hv2's only port
+	src := &gatedSrc{fakeSrc: &fakeSrc{snap: half, events: make(chan store.Event, 16)}, gate: make(chan struct{}), full: full}
+	src.term.Store(3)
+	src.leader.Store(true)
+	var mu sync.Mutex
+	var dbs []*fakeDB
+	s := New(func() OVSDB {
+		mu.Lock()
+		defer mu.Unlock()
+		d := &fakeDB{}
+		dbs = append(dbs, d)
+		return d
+	}, nil, nil)
+	s.tick = 10 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.start(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	n := len(dbs)
+	mu.Unlock()
+	if n != 0 {
+		t.Fatal("an OVSDB manager was opened before the store caught up")
+	}
+	if src.barriers.Load() == 0 {
+		t.Fatal("no barrier asked for")
+	}
+	close(src.gate)
+	eventually(t, "both ovs NVEs synced", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(dbs) != 1 {
+			return false
+		}
+		syncs, _, _ := dbs[0].snapshot()
+		return len(syncs) == 2
+	})
+	time.Sleep(100 * time.Millisecond) // more ticks: nothing more is sent
+	syncs, removed, _ := dbs[0].snapshot()
+	want := []ovsdb.Desired{Desired(full, full.NVEs["hv1"], testNodes), Desired(full, full.NVEs["hv2"], testNodes)}
+	if !reflect.DeepEqual(syncs, want) || len(removed) != 0 {
+		t.Fatalf("synced %+v, removed %v; want exactly %+v", syncs, removed, want)
+	}
+	if n := src.barriers.Load(); n != 1 {
+		t.Fatalf("%d barriers in one term, want 1", n)
+	}
+	// A new term (leadership lost and won again) asks for a new barrier.
+	src.term.Store(4)
+	eventually(t, "a barrier in the new term", func() bool { return src.barriers.Load() == 2 })
+	cancel()
+	s.Close()
+}
