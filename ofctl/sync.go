@@ -364,30 +364,36 @@ func unready(snap *model.Snapshot, nve string, ports map[string]uint32) unreadyS
 		no, ok := ports[iface]
 		return ok && no != 0 && no < flow.PortInPort
 	}
-	for _, p := range snap.PortsOn(nve) {
+	// One pass over the ports: this NVE's own, and per VN it hosts
+	// whether another NVE has a port in it and the oldest revision there.
+	type vnInfo struct {
+		local, remote bool
+		rev           uint64
+	}
+	vns := map[string]*vnInfo{}
+	for _, p := range snap.SortedPorts() {
+		vi := vns[p.VN]
+		if vi == nil {
+			vi = &vnInfo{rev: p.Revision}
+			vns[p.VN] = vi
+		}
+		vi.rev = min(vi.rev, p.Revision)
+		if p.NVE != nve {
+			vi.remote = true
+			continue
+		}
+		vi.local = true
 		if !has(p.Interface) {
 			note(fmt.Sprintf("port %s (interface %s)", p.Name, p.Interface), p.Revision)
 		}
 	}
-	for _, vn := range snap.VNsOn(nve) {
-		v, ok := snap.VNs[vn]
-		if !ok {
+	for _, vn := range snap.SortedVNs() {
+		vi := vns[vn.Name]
+		if vi == nil || !vi.local || !vi.remote {
 			continue
 		}
-		tun := compiler.TunnelPortName(v.Encap)
-		if has(tun) {
-			continue
-		}
-		remote := false
-		rev := v.Revision
-		for _, p := range snap.PortsIn(vn) {
-			if p.NVE != nve {
-				remote = true
-			}
-			rev = min(rev, p.Revision)
-		}
-		if remote {
-			note(fmt.Sprintf("tunnel port %s (VN %s)", tun, vn), rev)
+		if tun := compiler.TunnelPortName(vn.Encap); !has(tun) {
+			note(fmt.Sprintf("tunnel port %s (VN %s)", tun, vn.Name), min(vi.rev, vn.Revision))
 		}
 	}
 	return u
