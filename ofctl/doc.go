@@ -14,7 +14,10 @@
 //     the peers of a changed NVE) and send only the difference; also on
 //     port-status events, since OpenFlow port numbers come from the
 //     switch's own port table (interfaces by name, tunnel ports by
-//     compiler.TunnelPortName), so no OVSDB is needed.
+//     compiler.TunnelPortName), so no OVSDB is needed; when OVSDB is
+//     there (Config.PortNumbers, PortsChanged) its ofports complete the
+//     table and whichever source learns a new port first triggers the
+//     recompile.
 //   - periodically (Config.AuditInterval): re-read the installed state and
 //     repair drift.
 //
@@ -27,7 +30,11 @@
 // same triggers they read the switch and compare it with their own desired
 // state, so realization (and the flow and status reports) work on any node
 // and a new leader takes over with a fresh read. A switch therefore never
-// sees two controllers fighting over a transition. When the store exposes
+// sees two controllers fighting over a transition. A node that has just
+// won an election may still be replaying its Raft log (typically right
+// after a restart), so when the store offers a barrier (Barrier and Term)
+// the new leader keeps observing until a barrier in its term has
+// succeeded, and only then computes desired state and writes. When the store exposes
 // its Raft term (a Term() uint64 method), the leader also claims the
 // OpenFlow master role with the term as generation ID and followers take
 // the slave role, so the switch itself refuses a deposed leader.
@@ -35,6 +42,9 @@
 // Realization: for every NVE the southbound tracks the store revision whose
 // state the switch last acknowledged with a barrier (or a bundle commit);
 // WaitRealized waits until every connected NVE affected by the changes up
-// to a revision has caught up. A switch whose datapath ID no NVE claims
+// to a revision has caught up. An NVE whose port (or needed tunnel port)
+// has no OpenFlow port yet has not caught up with the revisions from that
+// port's on: its flows are not there, so it stays a laggard until the port
+// appears and is compiled in. A switch whose datapath ID no NVE claims
 // stays connected, is reported as unclaimed, and is never written to.
 package ofctl
