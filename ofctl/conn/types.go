@@ -14,8 +14,10 @@ import (
 
 // Handler is told about switches that completed the handshake and about
 // their disconnection. SwitchConnected runs on the connection's own
-// goroutine; it may block (for example to reconcile the switch) and may use
-// every Switch method. SwitchDisconnected is called exactly once for every
+// goroutine and may use every Switch method (requests, barriers), but the
+// switch's events (port status, errors, unsolicited messages) are delivered
+// only after it returns: long-running work belongs in a goroutine of the
+// handler's own. SwitchDisconnected is called exactly once for every
 // switch that was announced by SwitchConnected, after all of that switch's
 // events were delivered; err says why the connection ended.
 type Handler interface {
