@@ -27,6 +27,7 @@ var (
 	_ web.Realizer            = (*Southbound)(nil)
 	_ web.FlowReporter        = (*Southbound)(nil)
 	_ web.StatusReporter      = (*Southbound)(nil)
+	_ web.SwitchReporter      = (*Southbound)(nil)
 	_ io.Closer               = (*Southbound)(nil)
 	_ conn.Handler            = (*Southbound)(nil)
 )

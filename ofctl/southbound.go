@@ -631,6 +631,14 @@ func (s *Southbound) Unclaimed() []UnclaimedSwitch {
 	return out
 }
 
+// UnclaimedSwitches implements web.SwitchReporter: Unclaimed, never nil.
+func (s *Southbound) UnclaimedSwitches() any {
+	if u := s.Unclaimed(); u != nil {
+		return u
+	}
+	return []UnclaimedSwitch{}
+}
+
 // UnclaimedSwitch is a connected switch whose datapath ID no NVE has.
 type UnclaimedSwitch struct {
 	DatapathID string `json:"datapath_id"`

@@ -719,3 +719,34 @@ func TestMergePatch(t *testing.T) {
 }
 
 func decodeStrictAny(s string, v any) error { return decodeStrict([]byte(s), v) }
+
+type fakeSwitches []map[string]string
+
+func (f fakeSwitches) UnclaimedSwitches() any { return []map[string]string(f) }
+
+func TestUnclaimedSwitches(t *testing.T) {
+	plain := newEnv(t, nil)
+	if r := plain.do("GET", "/api/v1/switches/unclaimed", ""); r.status != 501 || r.err().Code != CodeNotImplemented {
+		t.Errorf("unclaimed without a southbound: %d %s", r.status, r.body)
+	}
+	var topo map[string]any
+	plain.must(200, "GET", "/api/v1/topology", "").decode(t, &topo)
+	if _, ok := topo["unclaimed_switches"]; ok {
+		t.Errorf("topology lists unclaimed switches without a southbound: %v", topo)
+	}
+
+	sw := fakeSwitches{{"datapath_id": "00000000000abc01", "remote": "198.19.0.10:40000"}}
+	e := newEnv(t, func(o *Options) { o.SwitchReporter = sw })
+	var l struct{ Items []map[string]string }
+	e.must(200, "GET", "/api/v1/switches/unclaimed", "").decode(t, &l)
+	if len(l.Items) != 1 || l.Items[0]["datapath_id"] != "00000000000abc01" {
+		t.Errorf("unclaimed = %+v", l)
+	}
+	var tp struct {
+		Unclaimed []map[string]string `json:"unclaimed_switches"`
+	}
+	e.must(200, "GET", "/api/v1/topology", "").decode(t, &tp)
+	if len(tp.Unclaimed) != 1 || tp.Unclaimed[0]["remote"] != "198.19.0.10:40000" {
+		t.Errorf("topology unclaimed = %+v", tp.Unclaimed)
+	}
+}

@@ -62,6 +62,13 @@ type FlowReporter interface {
 	NVEFlows(ctx context.Context, nve string) (any, error)
 }
 
+// SwitchReporter lists the connected switches no NVE claims (their
+// datapath ID matches no NVE), served at GET /api/v1/switches/unclaimed and
+// in the topology, so an operator sees a switch waiting to be registered.
+type SwitchReporter interface {
+	UnclaimedSwitches() any
+}
+
 // StatusReporter returns the live status of an NVE (connection, tunnels,
 // last sync); it is merged into NVE responses as "status".
 type StatusReporter interface {

@@ -44,6 +44,7 @@ type Options struct {
 	Realizer       Realizer
 	FlowReporter   FlowReporter
 	StatusReporter StatusReporter
+	SwitchReporter SwitchReporter
 
 	// WaitTimeout is the default of ?timeout= for ?wait=realized
 	// (DefaultWaitTimeout if zero).
@@ -61,6 +62,7 @@ type Server struct {
 	realizer    Realizer
 	flows       FlowReporter
 	status      StatusReporter
+	switches    SwitchReporter
 	waitTimeout time.Duration
 	now         func() time.Time
 
@@ -84,6 +86,7 @@ func New(opts Options) (*Server, error) {
 		realizer:    opts.Realizer,
 		flows:       opts.FlowReporter,
 		status:      opts.StatusReporter,
+		switches:    opts.SwitchReporter,
 		waitTimeout: opts.WaitTimeout,
 		now:         opts.Now,
 		reg:         prometheus.NewRegistry(),
@@ -149,6 +152,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("/cluster/join", s.handleJoin).Methods(http.MethodPost)
 	api.HandleFunc("/cluster/nodes/{id}", s.handleRemoveNode).Methods(http.MethodDelete)
 	api.HandleFunc("/topology", s.handleTopology).Methods(http.MethodGet)
+	api.HandleFunc("/switches/unclaimed", s.handleUnclaimed).Methods(http.MethodGet)
 	api.HandleFunc("/nves/{name}/flows", s.handleFlows).Methods(http.MethodGet)
 	registerResource(s, api, s.vnResource())
 	registerResource(s, api, s.nveResource())

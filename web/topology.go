@@ -29,6 +29,9 @@ type Topology struct {
 	VNs      []*model.VN   `json:"vns"`
 	Ports    []*model.Port `json:"ports"`
 	Tunnels  []Tunnel      `json:"tunnels"`
+	// UnclaimedSwitches are connected switches whose datapath ID no NVE
+	// has (present when the southbound reports them).
+	UnclaimedSwitches any `json:"unclaimed_switches,omitempty"`
 }
 
 // BuildTopology computes the topology view of a snapshot; status may be
@@ -80,7 +83,21 @@ func (s *Server) handleTopology(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, BuildTopology(snap, s.status))
+	t := BuildTopology(snap, s.status)
+	if s.switches != nil {
+		t.UnclaimedSwitches = s.switches.UnclaimedSwitches()
+	}
+	writeJSON(w, http.StatusOK, t)
+}
+
+// handleUnclaimed serves GET /api/v1/switches/unclaimed: {"items": [...]}.
+func (s *Server) handleUnclaimed(w http.ResponseWriter, r *http.Request) {
+	if s.switches == nil {
+		writeError(w, newAPIError(http.StatusNotImplemented, CodeNotImplemented, "",
+			"no OpenFlow southbound runs in this node"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": s.switches.UnclaimedSwitches()})
 }
 
 func (s *Server) handleFlows(w http.ResponseWriter, r *http.Request) {

@@ -25,8 +25,8 @@ import (
 // must not block; ctx is canceled when the daemon stops, after which the
 // daemon calls Close if the component implements io.Closer.
 //
-// A component that also implements web.Realizer, web.FlowReporter or
-// web.StatusReporter is registered with the REST server (the first of each
+// A component that also implements web.Realizer, web.FlowReporter,
+// web.StatusReporter or web.SwitchReporter is registered with the REST server (the first of each
 // kind wins), and one implementing MetricsComponent exports its metrics on
 // /metrics.
 type Component interface {
@@ -201,6 +201,9 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		}
 		if s, ok := c.(web.StatusReporter); ok && opts.StatusReporter == nil {
 			opts.StatusReporter = s
+		}
+		if s, ok := c.(web.SwitchReporter); ok && opts.SwitchReporter == nil {
+			opts.SwitchReporter = s
 		}
 		if m, ok := c.(MetricsComponent); ok {
 			metricComps = append(metricComps, m)

@@ -127,7 +127,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, `
 nva REST API:  %[1]s/api/v1   (topology: %[1]s/api/v1/topology, NVEs: %[1]s/api/v1/nves)
-web UI:        %[1]s/
+(the web topology UI is not built yet; /api/v1/topology is the data it will draw)
 nva log:       %[2]s
 Try:           ip netns exec %[3]st-b1 ping 192.0.2.13
                curl -s %[1]s/api/v1/nves/hv1/flows
