@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -13,8 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +20,7 @@ import (
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/app/pipeline"
 	"github.com/nva-project/nva/app/sim"
+	"github.com/nva-project/nva/internal/ovstest"
 	"github.com/nva-project/nva/ofctl/codec"
 	"github.com/nva-project/nva/ofctl/reconcile"
 	"github.com/nva-project/nva/store"
@@ -31,160 +29,15 @@ import (
 )
 
 // These tests run the southbound against a real ovs-vswitchd (userspace
-// datapath) in a private run directory: one ovsdb-server + ovs-vswitchd,
-// bridge br-int in secure fail mode pointing at the southbound, a
+// datapath) started by internal/ovstest in a private run directory and
+// network namespace: one ovsdb-server + ovs-vswitchd, bridge br-int in secure fail mode pointing at the southbound, a
 // flow-based VXLAN port and internal ports as VAPs. They need root and the
 // Open vSwitch binaries, and skip otherwise.
 
-func requireOVS(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run ovs-vswitchd")
-	}
-	for _, b := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovs-appctl", "ip"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("Open vSwitch binary %s not found", b)
-		}
-	}
-	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		t.Skip("no /dev/net/tun for the userspace datapath")
-	}
-}
-
-// ovsLab is one private ovsdb-server + ovs-vswitchd pair in a temp dir
-// (their OVS_RUNDIR) and its own network namespace: the userspace datapath
-// creates a tap device named "ovs-netdev", so two netdev ovs-vswitchd in
-// one namespace (another package's test run in parallel by go test ./...)
-// collide. Switches reach the southbound over unix sockets in the run dir,
-// which work across namespaces.
-type ovsLab struct {
-	t     *testing.T
-	dir   string
-	netns string
-}
-
-const netnsPrefix = "nvof"
-
-var netnsSeq atomic.Int32
-
-// sweepStaleNetns deletes namespaces with our prefix whose test process
-// (the pid in the name) is gone.
-func sweepStaleNetns(t *testing.T) {
-	out, err := exec.Command("ip", "netns", "list").Output()
-	if err != nil {
-		return
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || !strings.HasPrefix(f[0], netnsPrefix) {
-			continue
-		}
-		pid, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(f[0], netnsPrefix), "-", 2)[0])
-		if err != nil {
-			continue
-		}
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
-			continue
-		}
-		t.Logf("removing stale network namespace %s", f[0])
-		_ = exec.Command("ip", "netns", "delete", f[0]).Run()
-	}
-}
-
-func startOVS(t *testing.T) *ovsLab {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "nvaofctl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sweepStaleNetns(t)
-	o := &ovsLab{t: t, dir: dir, netns: fmt.Sprintf("%s%d-%d", netnsPrefix, os.Getpid(), netnsSeq.Add(1))}
-	t.Cleanup(o.stop)
-	_ = exec.Command("ip", "netns", "delete", o.netns).Run()
-	o.run("ip", "netns", "add", o.netns)
-	o.run("ip", "-n", o.netns, "link", "set", "lo", "up")
-	o.run("ovsdb-tool", "create", filepath.Join(dir, "conf.db"), "/usr/share/openvswitch/vswitch.ovsschema")
-	o.run("ip", "netns", "exec", o.netns, "ovsdb-server", filepath.Join(dir, "conf.db"), "--remote=punix:"+o.sock(),
-		"--pidfile="+filepath.Join(dir, "ovsdb-server.pid"), "--log-file="+filepath.Join(dir, "ovsdb-server.log"), "--detach")
-	o.vsctl("--no-wait", "init")
-	o.run("ip", "netns", "exec", o.netns, "ovs-vswitchd", "unix:"+o.sock(),
-		"--pidfile="+filepath.Join(dir, "ovs-vswitchd.pid"), "--log-file="+filepath.Join(dir, "ovs-vswitchd.log"), "--detach")
-	return o
-}
-
-func (o *ovsLab) sock() string { return filepath.Join(o.dir, "db.sock") }
-
-func (o *ovsLab) run(name string, args ...string) string {
-	o.t.Helper()
-	out, err := o.try(name, args...)
-	if err != nil {
-		o.t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
-func (o *ovsLab) try(name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), "OVS_RUNDIR="+o.dir, "OVS_LOGDIR="+o.dir, "OVS_DBDIR="+o.dir)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
-func (o *ovsLab) vsctl(args ...string) string {
-	o.t.Helper()
-	return o.run("ovs-vsctl", append([]string{"--db=unix:" + o.sock(), "--timeout=20"}, args...)...)
-}
-
-func (o *ovsLab) ofctl(args ...string) string {
-	o.t.Helper()
-	return o.run("ovs-ofctl", append([]string{"-O", "OpenFlow13"}, args...)...)
-}
-
-func (o *ovsLab) stop() {
-	if o.t.Failed() {
-		if b, err := os.ReadFile(filepath.Join(o.dir, "ovs-vswitchd.log")); err == nil {
-			o.t.Logf("ovs-vswitchd.log (tail):\n%s", tail(string(b), 60))
-		}
-		if out, err := o.try("ovs-ofctl", "-O", "OpenFlow13", "dump-flows", "br-int"); err == nil {
-			o.t.Logf("br-int flows at failure:\n%s", out)
-		}
-	}
-	for _, d := range []string{"ovs-vswitchd", "ovsdb-server"} {
-		b, err := os.ReadFile(filepath.Join(o.dir, d+".pid"))
-		if err != nil {
-			continue
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || pid <= 1 {
-			continue
-		}
-		_ = syscall.Kill(pid, syscall.SIGTERM)
-		deadline := time.Now().Add(5 * time.Second)
-		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if syscall.Kill(pid, 0) == nil {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-	_ = exec.Command("ip", "netns", "delete", o.netns).Run()
-	_ = os.RemoveAll(o.dir)
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
 // bridge creates a netdev bridge with the given datapath ID pointing at
 // the controller address, in secure fail mode, out-of-band.
-func (o *ovsLab) bridge(name string, dpid uint64, ctrl string) {
-	o.vsctl("add-br", name, "--", "set", "bridge", name, "datapath_type=netdev", "protocols=OpenFlow13", "fail_mode=secure",
+func bridge(o *ovstest.OVS, name string, dpid uint64, ctrl string) {
+	o.Vsctl("add-br", name, "--", "set", "bridge", name, "datapath_type=netdev", "protocols=OpenFlow13", "fail_mode=secure",
 		"other_config:datapath-id="+model.FormatDatapathID(dpid),
 		"--", "set-controller", name, ctrl,
 		"--", "set", "controller", name, "connection_mode=out-of-band", "max_backoff=1000", "inactivity_probe=5000")
@@ -194,7 +47,7 @@ func (o *ovsLab) bridge(name string, dpid uint64, ctrl string) {
 type lab struct {
 	t       *testing.T
 	ctx     context.Context
-	ovs     *ovsLab
+	ovs     *ovstest.OVS
 	st      *store.Store
 	sb      *Southbound
 	addr    string
@@ -219,7 +72,7 @@ func testLogger(t *testing.T) *slog.Logger {
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	requireOVS(t)
+	ovstest.Require(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	st, err := store.Open(ctx, store.Config{NodeID: "t", InMemory: true, Bootstrap: true, Logger: slog.New(slog.DiscardHandler),
@@ -230,7 +83,7 @@ func newLab(t *testing.T) *lab {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	waitFor(t, 5*time.Second, "store leadership", st.IsLeader)
-	l := &lab{t: t, ctx: ctx, st: st, ovs: startOVS(t), dpid: 0x00000000000a0001, ticks: make(chan time.Time), profile: pipeline.OVS()}
+	l := &lab{t: t, ctx: ctx, st: st, ovs: ovstest.Start(t, ovstest.Options{Prefix: "nvof"}), dpid: 0x00000000000a0001, ticks: make(chan time.Time), profile: pipeline.OVS()}
 	l.prefix = fmt.Sprintf("nvo%d", os.Getpid()%100000)
 	return l
 }
@@ -241,7 +94,7 @@ func (l *lab) startSouthbound() *Southbound {
 	l.t.Helper()
 	addr := l.addr
 	if addr == "" {
-		addr = "unix:" + filepath.Join(l.ovs.dir, "nva.sock")
+		addr = "unix:" + filepath.Join(l.ovs.Dir(), "nva.sock")
 	}
 	sb := New(Config{ListenAddr: addr, Logger: testLogger(l.t), AuditInterval: time.Hour, RetryInterval: 200 * time.Millisecond,
 		NewTicker: func(time.Duration) Ticker { return manualTicker{l.ticks} }})
@@ -261,18 +114,18 @@ func (l *lab) iface(i int) string { return fmt.Sprintf("%sv%d", l.prefix, i) }
 func (l *lab) setup() {
 	l.t.Helper()
 	ctx := l.ctx
-	l.ovs.bridge("br-int", l.dpid, l.addr)
-	l.ovs.vsctl("add-port", "br-int", compiler.TunnelPortName(model.EncapVXLAN), "--", "set", "interface", compiler.TunnelPortName(model.EncapVXLAN),
+	bridge(l.ovs, "br-int", l.dpid, l.addr)
+	l.ovs.Vsctl("add-port", "br-int", compiler.TunnelPortName(model.EncapVXLAN), "--", "set", "interface", compiler.TunnelPortName(model.EncapVXLAN),
 		"type=vxlan", "options:remote_ip=flow", "options:key=flow", "ofport_request=100")
 	for i := 1; i <= 3; i++ {
-		l.ovs.vsctl("add-port", "br-int", l.iface(i), "--", "set", "interface", l.iface(i), "type=internal", fmt.Sprintf("ofport_request=%d", i))
+		l.ovs.Vsctl("add-port", "br-int", l.iface(i), "--", "set", "interface", l.iface(i), "type=internal", fmt.Sprintf("ofport_request=%d", i))
 	}
 	must(l.t, func() error {
 		_, err := l.st.CreateVN(ctx, "", model.VN{Name: "blue", VNI: 5001})
 		return err
 	})
 	must(l.t, func() error {
-		_, err := l.st.CreateNVE(ctx, "", model.NVE{Name: "hv1", UnderlayIPs: []string{"198.18.0.1"}, OVSDB: "unix:" + l.ovs.sock(),
+		_, err := l.st.CreateNVE(ctx, "", model.NVE{Name: "hv1", UnderlayIPs: []string{"198.18.0.1"}, OVSDB: "unix:" + l.ovs.Sock(),
 			DatapathType: "netdev", DatapathID: model.FormatDatapathID(l.dpid)})
 		return err
 	})
@@ -355,22 +208,22 @@ func (l *lab) assertSwitchEqualsDesired() {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	file := filepath.Join(l.ovs.dir, "desired.flows")
+	file := filepath.Join(l.ovs.Dir(), "desired.flows")
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 		l.t.Fatal(err)
 	}
-	out, err := l.ovs.try("ovs-ofctl", "-O", "OpenFlow13", "diff-flows", "br-int", file)
+	out, err := l.ovs.Try("ovs-ofctl", "-O", "OpenFlow13", "diff-flows", "br-int", file)
 	if err != nil || strings.TrimSpace(out) != "" {
 		l.t.Fatalf("br-int differs from the desired flows (- installed only, + desired only): %v\n%s", err, out)
 	}
-	if n := strings.Count(l.ovs.ofctl("dump-flows", "br-int"), "cookie="); n != len(res.Flows) {
+	if n := strings.Count(l.ovs.Ofctl("dump-flows", "br-int"), "cookie="); n != len(res.Flows) {
 		l.t.Fatalf("br-int has %d flows, desired %d", n, len(res.Flows))
 	}
 	// Groups: OVS's own rendering of what is installed against OVS's
 	// rendering of the desired groups.
 	want := []string{}
 	for _, g := range res.Groups {
-		out := l.ovs.ofctl("parse-group", flow.FormatGroup(g))
+		out := l.ovs.Ofctl("parse-group", flow.FormatGroup(g))
 		i := strings.Index(out, "ADD ")
 		if i < 0 {
 			l.t.Fatalf("parse-group %s: %s", flow.FormatGroup(g), out)
@@ -378,7 +231,7 @@ func (l *lab) assertSwitchEqualsDesired() {
 		want = append(want, strings.TrimSpace(out[i+4:]))
 	}
 	got := []string{}
-	for _, line := range strings.Split(l.ovs.ofctl("dump-groups", "br-int"), "\n") {
+	for _, line := range strings.Split(l.ovs.Ofctl("dump-groups", "br-int"), "\n") {
 		line = strings.TrimSpace(line)
 		if strings.HasPrefix(line, "group_id=") {
 			got = append(got, line)
@@ -398,7 +251,7 @@ var packetsRE = regexp.MustCompile(`n_packets=([0-9]+)`)
 // by its dump-flows text without counters.
 func (l *lab) flowAges() map[string][2]float64 {
 	out := map[string][2]float64{}
-	for _, line := range strings.Split(l.ovs.ofctl("dump-flows", "br-int"), "\n") {
+	for _, line := range strings.Split(l.ovs.Ofctl("dump-flows", "br-int"), "\n") {
 		d := durationRE.FindStringSubmatch(line)
 		p := packetsRE.FindStringSubmatch(line)
 		if d == nil || p == nil {
@@ -492,7 +345,7 @@ func TestRealOVS(t *testing.T) {
 				// set: it arrived addressed to this NVE.
 				tf += ",tun_dst=198.18.0.1"
 			}
-			tr := l.ovs.run("ovs-appctl", "ofproto/trace", "br-int", tf)
+			tr := l.ovs.Appctl("ofproto/trace", "br-int", tf)
 			got := sim.OFProtoTracePorts(tr, p.InPort)
 			if want := r.Ports(); !slices.Equal(got, want) {
 				t.Errorf("%s: OVS outputs to %v, simulator to %v\nsim:\n%sovs:\n%s", name, got, want, r.TraceText(), tr)
@@ -509,7 +362,7 @@ func TestRealOVS(t *testing.T) {
 
 	// Send one ARP request from p1 through the pipeline so counters move.
 	arp := "ffffffffffff020000000101080600010800060400010200000001" + "01c633640b000000000000c6336415"
-	l.ovs.ofctl("packet-out", "br-int", "in_port=1,packet="+arp+",actions=table")
+	l.ovs.Ofctl("packet-out", "br-int", "in_port=1,packet="+arp+",actions=table")
 	before := l.flowAges()
 	var hit int
 	for _, v := range before {
@@ -518,7 +371,7 @@ func TestRealOVS(t *testing.T) {
 		}
 	}
 	if hit == 0 {
-		t.Fatalf("the test packet hit no flow:\n%s", l.ovs.ofctl("dump-flows", "br-int"))
+		t.Fatalf("the test packet hit no flow:\n%s", l.ovs.Ofctl("dump-flows", "br-int"))
 	}
 
 	t.Run("restart leaves flows untouched", func(t *testing.T) {
@@ -609,31 +462,31 @@ func TestRealOVS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l.ovs.ofctl("--strict", "del-flows", "br-int", strings.SplitN(vt, ",actions=", 2)[0])
+		l.ovs.Ofctl("--strict", "del-flows", "br-int", strings.SplitN(vt, ",actions=", 2)[0])
 		stale := fmt.Sprintf("table=30,priority=7,cookie=%#x,dl_dst=02:00:00:00:09:09,actions=drop", flow.MakeCookie(0, 0xabcdef))
 		foreign := "table=30,priority=8,cookie=0x1234,dl_dst=02:00:00:00:09:0a,actions=drop"
-		l.ovs.ofctl("add-flow", "br-int", stale)
-		l.ovs.ofctl("add-flow", "br-int", foreign)
-		l.ovs.ofctl("del-groups", "br-int", fmt.Sprintf("group_id=%d", res.Groups[0].ID))
-		l.ovs.ofctl("add-group", "br-int", "group_id=0x70000000,type=all,bucket=output:1")
-		if out, _ := l.ovs.try("ovs-ofctl", "-O", "OpenFlow13", "diff-flows", "br-int", filepath.Join(l.ovs.dir, "desired.flows")); strings.TrimSpace(out) == "" {
+		l.ovs.Ofctl("add-flow", "br-int", stale)
+		l.ovs.Ofctl("add-flow", "br-int", foreign)
+		l.ovs.Ofctl("del-groups", "br-int", fmt.Sprintf("group_id=%d", res.Groups[0].ID))
+		l.ovs.Ofctl("add-group", "br-int", "group_id=0x70000000,type=all,bucket=output:1")
+		if out, _ := l.ovs.Try("ovs-ofctl", "-O", "OpenFlow13", "diff-flows", "br-int", filepath.Join(l.ovs.Dir(), "desired.flows")); strings.TrimSpace(out) == "" {
 			t.Fatal("drift was not created")
 		}
 		l.ticks <- time.Now() // one audit
 		waitFor(t, 10*time.Second, "audit repair", func() bool {
-			out := l.ovs.ofctl("dump-flows", "br-int", "cookie=0x1234/-1")
+			out := l.ovs.Ofctl("dump-flows", "br-int", "cookie=0x1234/-1")
 			if !strings.Contains(out, "dl_dst=02:00:00:00:09:0a") {
 				t.Fatalf("the audit removed a foreign flow:\n%s", out)
 			}
-			d, _ := l.ovs.try("ovs-ofctl", "-O", "OpenFlow13", "diff-flows", "br-int", filepath.Join(l.ovs.dir, "desired.flows"))
+			d, _ := l.ovs.Try("ovs-ofctl", "-O", "OpenFlow13", "diff-flows", "br-int", filepath.Join(l.ovs.Dir(), "desired.flows"))
 			lines := strings.Split(strings.TrimSpace(d), "\n")
 			return len(lines) == 1 && strings.Contains(lines[0], "cookie=0x1234")
 		})
-		if out := l.ovs.ofctl("dump-groups", "br-int"); !strings.Contains(out, "group_id=1879048192") || !strings.Contains(out, fmt.Sprintf("group_id=%d,", res.Groups[0].ID)) {
+		if out := l.ovs.Ofctl("dump-groups", "br-int"); !strings.Contains(out, "group_id=1879048192") || !strings.Contains(out, fmt.Sprintf("group_id=%d,", res.Groups[0].ID)) {
 			t.Fatalf("groups after audit:\n%s", out)
 		}
-		l.ovs.ofctl("--strict", "del-flows", "br-int", "table=30,priority=8,dl_dst=02:00:00:00:09:0a")
-		l.ovs.ofctl("del-groups", "br-int", "group_id=0x70000000")
+		l.ovs.Ofctl("--strict", "del-flows", "br-int", "table=30,priority=8,dl_dst=02:00:00:00:09:0a")
+		l.ovs.Ofctl("del-groups", "br-int", "group_id=0x70000000")
 		l.assertSwitchEqualsDesired()
 		if counterValue(t, sb.m.repairs) < 3 {
 			t.Fatalf("audit repairs counted %v", counterValue(t, sb.m.repairs))
@@ -641,13 +494,13 @@ func TestRealOVS(t *testing.T) {
 	})
 
 	t.Run("a follower observes and never writes", func(t *testing.T) {
-		f := New(Config{ListenAddr: "unix:" + filepath.Join(l.ovs.dir, "follower.sock"), Logger: testLogger(t), AuditInterval: time.Hour,
+		f := New(Config{ListenAddr: "unix:" + filepath.Join(l.ovs.Dir(), "follower.sock"), Logger: testLogger(t), AuditInterval: time.Hour,
 			NewTicker: func(time.Duration) Ticker { return manualTicker{make(chan time.Time)} }})
 		if err := f.start(l.ctx, followerSource{l.st}); err != nil {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		l.ovs.vsctl("--", "set", "bridge", "br-int", "controller=@c1,@c2",
+		l.ovs.Vsctl("--", "set", "bridge", "br-int", "controller=@c1,@c2",
 			"--", "--id=@c1", "create", "controller", "target=\""+l.addr+"\"", "connection_mode=out-of-band", "max_backoff=1000",
 			"--", "--id=@c2", "create", "controller", "target=\""+target(f)+"\"", "connection_mode=out-of-band", "max_backoff=1000")
 		waitFor(t, 15*time.Second, "follower sees hv1 in sync", func() bool { return f.status("hv1").Sync == SyncInSync })
@@ -667,11 +520,11 @@ func TestRealOVS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l.ovs.ofctl("--strict", "del-flows", "br-int", strings.SplitN(victim, ",actions=", 2)[0])
+		l.ovs.Ofctl("--strict", "del-flows", "br-int", strings.SplitN(victim, ",actions=", 2)[0])
 		f.Audit()
 		waitFor(t, 10*time.Second, "follower notices drift", func() bool { return f.status("hv1").Sync == SyncPending })
 		time.Sleep(300 * time.Millisecond)
-		if out := l.ovs.ofctl("dump-flows", "br-int"); strings.Count(out, "cookie=") != len(res.Flows)-1 {
+		if out := l.ovs.Ofctl("dump-flows", "br-int"); strings.Count(out, "cookie=") != len(res.Flows)-1 {
 			t.Fatalf("the follower repaired drift (%d flows, want %d)", strings.Count(out, "cookie="), len(res.Flows)-1)
 		}
 		l.ticks <- time.Now() // leader audit
@@ -680,19 +533,19 @@ func TestRealOVS(t *testing.T) {
 		if st := f.status("hv1"); st.FlowModsSent != 0 || st.GroupModsSent != 0 || !st.Connected {
 			t.Fatalf("follower status %+v", st)
 		}
-		l.ovs.vsctl("set-controller", "br-int", l.addr)
-		l.ovs.vsctl("set", "controller", "br-int", "connection_mode=out-of-band", "max_backoff=1000")
+		l.ovs.Vsctl("set-controller", "br-int", l.addr)
+		l.ovs.Vsctl("set", "controller", "br-int", "connection_mode=out-of-band", "max_backoff=1000")
 	})
 
 	t.Run("unclaimed switch stays connected and untouched", func(t *testing.T) {
-		l.ovs.bridge("br-x", 0x00000000000b0001, l.addr)
-		l.ovs.ofctl("add-flow", "br-x", "priority=5,actions=drop")
+		bridge(l.ovs, "br-x", 0x00000000000b0001, l.addr)
+		l.ovs.Ofctl("add-flow", "br-x", "priority=5,actions=drop")
 		waitFor(t, 15*time.Second, "unclaimed switch", func() bool { return len(sb.Unclaimed()) == 1 })
 		if u := sb.Unclaimed()[0]; u.DatapathID != "00000000000b0001" {
 			t.Fatalf("unclaimed %+v", u)
 		}
 		time.Sleep(300 * time.Millisecond)
-		out := l.ovs.ofctl("dump-flows", "br-x")
+		out := l.ovs.Ofctl("dump-flows", "br-x")
 		if n := strings.Count(out, "cookie="); n != 1 || !strings.Contains(out, "priority=5") {
 			t.Fatalf("unclaimed bridge was written to:\n%s", out)
 		}
@@ -705,7 +558,7 @@ func TestRealOVS(t *testing.T) {
 		waitFor(t, 10*time.Second, "claimed switch synced", func() bool {
 			return len(sb.Unclaimed()) == 0 && sb.status("hv3").Sync == SyncInSync
 		})
-		out = l.ovs.ofctl("dump-flows", "br-x")
+		out = l.ovs.Ofctl("dump-flows", "br-x")
 		if !strings.Contains(out, "priority=5 actions=drop") || !strings.Contains(out, "cookie=0x4e56") {
 			t.Fatalf("claimed bridge: foreign flow kept and nva's base flows expected:\n%s", out)
 		}
@@ -801,7 +654,7 @@ func (t termed) Term() uint64 { return t.term }
 func TestRealOVSRoles(t *testing.T) {
 	l := newLab(t)
 	start := func(src source, sock string) *Southbound {
-		s := New(Config{ListenAddr: "unix:" + filepath.Join(l.ovs.dir, sock), Logger: testLogger(t), AuditInterval: time.Hour,
+		s := New(Config{ListenAddr: "unix:" + filepath.Join(l.ovs.Dir(), sock), Logger: testLogger(t), AuditInterval: time.Hour,
 			NewTicker: func(time.Duration) Ticker { return manualTicker{make(chan time.Time)} }})
 		if err := s.start(l.ctx, src); err != nil {
 			t.Fatal(err)
@@ -820,12 +673,12 @@ func TestRealOVSRoles(t *testing.T) {
 	args := []string{"--", "set", "bridge", "br-int", "controller=@a,@b"}
 	args = append(args, ctrl("a", target(leader))...)
 	args = append(args, ctrl("b", target(follower))...)
-	l.ovs.vsctl(args...)
+	l.ovs.Vsctl(args...)
 	l.realized()
 	waitFor(t, 15*time.Second, "follower in sync", func() bool { return follower.status("hv1").Sync == SyncInSync })
 	l.assertSwitchEqualsDesired()
 	waitFor(t, 15*time.Second, "roles in OVSDB", func() bool {
-		out := l.ovs.vsctl("--columns=target,role", "list", "controller")
+		out := l.ovs.Vsctl("--columns=target,role", "list", "controller")
 		return strings.Contains(out, "master") && strings.Contains(out, "slave")
 	})
 
@@ -834,7 +687,7 @@ func TestRealOVSRoles(t *testing.T) {
 	args = append(args, ctrl("a", target(leader))...)
 	args = append(args, ctrl("b", target(follower))...)
 	args = append(args, ctrl("c", target(stale))...)
-	l.ovs.vsctl(args...)
+	l.ovs.Vsctl(args...)
 	waitFor(t, 15*time.Second, "stale leader refused", func() bool {
 		st := stale.status("hv1")
 		return st.Connected && st.Sync == SyncError && strings.Contains(st.LastError, "role")
