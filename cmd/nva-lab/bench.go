@@ -1,15 +1,22 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -29,6 +36,8 @@ type sizeResult struct {
 	DetachLatencies    []time.Duration // per port DELETE, sorted
 	Installed          []time.Duration // per port: write until its flows are on its NVE, sorted
 	NotInstalled       int             // ports whose flows did not appear within the timeout
+	AfterAnswer        int             // ports whose flow event was read after their write's realized answer
+	MaxAfterAnswer     time.Duration   // the largest such gap
 	TotalAttachElapsed time.Duration
 }
 
@@ -129,13 +138,15 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	fmt.Fprintf(stdout, "\nnva bench: 3 hypervisors (userspace Open vSwitch), 1 VXLAN VN, 2 tenants + M ports spread over the hypervisors;\n"+
 		"every port is a POST /api/v1/ports?wait=realized, latency measured from the request to the answer;\n"+
-		"\"port flows on NVE\" is from a port's request until a flow matching its OpenFlow port is on its NVE (polled after all M writes).\n")
+		"\"port flows on NVE\" is from a port's request until OVS reports (ovs-ofctl monitor on its NVE's br-int) an nva flow matching its\n"+
+		"OpenFlow port added, timed as the event is read; \"event after answer\" counts ports whose event was read after the realized answer\n"+
+		"(OVS sends monitor updates on their own connection, so an event read just after the answer is not by itself a late flow; the log gives the largest gap).\n")
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nM\tp50 write→realized\tp99\tmax\tfailed\tp50 write→port flows on NVE\tp99\tmissing\tflows hv1/hv2/hv3\tgroups hv1/hv2/hv3\tp50 delete→realized")
+	fmt.Fprintln(tw, "\nM\tp50 write→realized\tp99\tmax\tfailed\tp50 write→port flows on NVE\tp99\tmissing\tevent after answer\tflows hv1/hv2/hv3\tgroups hv1/hv2/hv3\tp50 delete→realized")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%d\t%v\t%v\t%v\t%d\t%v\t%v\t%d\t%s\t%s\t%v\n", r.M,
+		fmt.Fprintf(tw, "%d\t%v\t%v\t%v\t%d\t%v\t%v\t%d\t%d\t%s\t%s\t%v\n", r.M,
 			round(percentile(r.Latencies, 0.5)), round(percentile(r.Latencies, 0.99)), round(percentile(r.Latencies, 1)), r.Failed,
-			round(percentile(r.Installed, 0.5)), round(percentile(r.Installed, 0.99)), r.NotInstalled,
+			round(percentile(r.Installed, 0.5)), round(percentile(r.Installed, 0.99)), r.NotInstalled, r.AfterAnswer,
 			joinInts(r.Flows), joinInts(r.Groups), round(percentile(r.DetachLatencies, 0.5)))
 	}
 	tw.Flush()
@@ -186,8 +197,15 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, logger *
 			return r, err
 		}
 	}
+	// What a tenant sees: when each port's own flows (in_port = its
+	// OpenFlow port) are added on its NVE, from OVS's flow monitors.
+	watch, err := startFlowWatch(ctx, l)
+	if err != nil {
+		return r, err
+	}
+	defer watch.stop()
+	starts, answers := make([]time.Time, m), make([]time.Time, m)
 	start := time.Now()
-	var starts []time.Time
 	for i := 0; i < m; i++ {
 		body := map[string]any{
 			"name":      fmt.Sprintf("p%d", i),
@@ -197,11 +215,12 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, logger *
 			"mac":       fmt.Sprintf("02:00:00:10:%02x:%02x", i/256, i%256),
 			"ips":       []string{fmt.Sprintf("203.0.113.%d", i+1)},
 		}
-		t0 := time.Now()
+		starts[i] = time.Now()
 		_, err := ov.NVA.Client.Do(ctx, http.MethodPost, lab.Realized("/api/v1/ports", ov.RealizeTimeout), body, nil)
-		d := time.Since(t0)
-		starts = append(starts, t0)
-		if err != nil {
+		d := time.Since(starts[i])
+		if err == nil {
+			answers[i] = time.Now()
+		} else {
 			r.Failed++
 			if r.FirstErr == nil {
 				r.FirstErr = err
@@ -213,9 +232,11 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, logger *
 		r.Latencies = append(r.Latencies, d)
 	}
 	r.TotalAttachElapsed = time.Since(start)
-	// What a tenant sees: when does each port's own classification flow
-	// (in_port = its OpenFlow port) appear on its NVE?
-	r.Installed, r.NotInstalled = waitPortFlows(ctx, l, m, hvOf, ifname, starts)
+	r.Installed, r.NotInstalled, r.AfterAnswer, r.MaxAfterAnswer, err = portInstallTimes(ctx, l, watch, hvOf, ifname, starts, answers)
+	if err != nil {
+		return r, err
+	}
+	watch.stop()
 	sort.Slice(r.Latencies, func(i, j int) bool { return r.Latencies[i] < r.Latencies[j] })
 	for _, hv := range l.Hypervisors() {
 		f, err := l.DumpFlows(ctx, hv.Index, lab.IntegrationBridge, nvaCookieMatch)
@@ -229,9 +250,9 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, logger *
 		r.Flows = append(r.Flows, len(f))
 		r.Groups = append(r.Groups, len(g))
 	}
-	logger.Printf("M=%d: attached in %v (p50 %v, p99 %v, %d failed), flows %s",
+	logger.Printf("M=%d: attached in %v (p50 %v, p99 %v, %d failed), flows %s; %d port flow events read after the answer, by up to %v",
 		m, r.TotalAttachElapsed.Round(time.Millisecond), round(percentile(r.Latencies, 0.5)),
-		round(percentile(r.Latencies, 0.99)), r.Failed, joinInts(r.Flows))
+		round(percentile(r.Latencies, 0.99)), r.Failed, joinInts(r.Flows), r.AfterAnswer, round(r.MaxAfterAnswer))
 	for i := 0; i < m; i++ {
 		t0 := time.Now()
 		_, err := ov.NVA.Client.Do(ctx, http.MethodDelete, lab.Realized(fmt.Sprintf("/api/v1/ports/p%d", i), ov.RealizeTimeout), nil, nil)
@@ -247,58 +268,206 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, logger *
 	return r, nil
 }
 
-// waitPortFlows polls every NVE (one flow dump and one interface list per
-// NVE per round) until each port i has an nva flow matching its OpenFlow
-// port, and returns each port's time from starts[i], plus how many never
-// got one within 60 s.
-func waitPortFlows(ctx context.Context, l *lab.Lab, m int, hvOf func(int) int, ifname func(int) string, starts []time.Time) ([]time.Duration, int) {
-	done := make([]time.Duration, m)
-	left := m
-	deadline := time.Now().Add(60 * time.Second)
-	for left > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-		now := time.Now()
-		ofports := map[int]map[string]int{}
-		flows := map[int]string{}
-		for _, hv := range l.Hypervisors() {
-			ofports[hv.Index] = map[string]int{}
-			out, err := l.Vsctl(ctx, hv.Index, "--format=csv", "--no-headings", "--columns=name,ofport", "list", "interface")
-			if err == nil {
-				for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-					if f := strings.Split(line, ","); len(f) == 2 {
-						if n, err := strconv.Atoi(f[1]); err == nil && n > 0 {
-							ofports[hv.Index][strings.Trim(f[0], `"`)] = n
-						}
-					}
+// installTimeout is how long a port's flows may take to appear on its NVE
+// before the port counts as missing.
+const installTimeout = 60 * time.Second
+
+// flowWatch records when nva's flows are added on each hypervisor's
+// br-int, as OVS itself reports them: one "ovs-ofctl monitor watch:"
+// per hypervisor (an OpenFlow flow monitor on the bridge's management
+// socket) streams every flow added to the bridge, and each ADDED event
+// carrying nva's cookie tag and an in_port is timestamped as it is read.
+// Nothing polls, so the times are not inflated by a polling interval.
+type flowWatch struct {
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+
+	mu    sync.Mutex
+	added map[[2]int][]time.Time // (hypervisor, OpenFlow port) → times nva flows matching it were added
+	errs  []error
+}
+
+var (
+	monitorEventRE = regexp.MustCompile(`event=ADDED .*\bcookie=(0x[0-9a-f]+)\b.*\bin_port=([0-9]+)\b`)
+	monitorReplyRE = regexp.MustCompile(`FLOW_MONITOR reply`)
+)
+
+// startFlowWatch starts a monitor on br-int of each hypervisor and returns
+// once every monitor has been answered by its switch, so no flow added
+// afterwards is missed.
+func startFlowWatch(ctx context.Context, l *lab.Lab) (*flowWatch, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &flowWatch{cancel: cancel, added: map[[2]int][]time.Time{}}
+	ready := make(chan error, len(l.Hypervisors())) // one per monitor: nil once answered, or why it ended before
+	for _, hv := range l.Hypervisors() {
+		hv := hv.Index
+		cmd := exec.CommandContext(ctx, "ovs-ofctl", "-O", "OpenFlow13", "monitor", l.BridgeTarget(hv, lab.IntegrationBridge), "watch:!initial")
+		// ovs-ofctl monitor opens a control socket in the run directory.
+		cmd.Env = append(os.Environ(), "OVS_RUNDIR="+l.HV(hv).Dir)
+		// It prints the reply to its request on standard output and the
+		// flow updates on standard error: read both as one stream.
+		out, pw := io.Pipe()
+		cmd.Stdout, cmd.Stderr = pw, pw
+		if err := cmd.Start(); err != nil {
+			w.stop()
+			return nil, fmt.Errorf("hv%d: ovs-ofctl monitor: %w", hv, err)
+		}
+		w.done.Add(2)
+		var waitErr error
+		go func() {
+			defer w.done.Done()
+			waitErr = cmd.Wait()
+			pw.Close()
+		}()
+		go func() {
+			defer w.done.Done()
+			sc := bufio.NewScanner(out)
+			sc.Buffer(make([]byte, 64*1024), 1024*1024)
+			answered := false
+			var last []string // the last lines that were not flow updates, for errors
+			for sc.Scan() {
+				now := time.Now()
+				line := sc.Text()
+				if !answered && monitorReplyRE.MatchString(line) {
+					answered = true
+					ready <- nil
 				}
+				m := monitorEventRE.FindStringSubmatch(line)
+				if m == nil {
+					if !monitorReplyRE.MatchString(line) {
+						last = append(last[max(0, len(last)-4):], line)
+					}
+					continue
+				}
+				cookie, err1 := strconv.ParseUint(m[1], 0, 64)
+				port, err2 := strconv.Atoi(m[2])
+				if err1 != nil || err2 != nil || !flow.IsNVACookie(cookie) {
+					continue
+				}
+				w.mu.Lock()
+				k := [2]int{hv, port}
+				w.added[k] = append(w.added[k], now)
+				w.mu.Unlock()
 			}
-			if fl, err := l.DumpFlows(ctx, hv.Index, lab.IntegrationBridge, nvaCookieMatch); err == nil {
-				flows[hv.Index] = strings.Join(fl, "\n") + "\n"
+			_, _ = io.Copy(io.Discard, out) // a scanner error: let ovs-ofctl end
+			if ctx.Err() != nil {
+				return
+			}
+			// The pipe closes after Wait has returned.
+			err := fmt.Errorf("hv%d: ovs-ofctl monitor ended: %v: %s", hv, waitErr, strings.Join(last, "\n"))
+			if !answered {
+				ready <- err
+			}
+			w.mu.Lock()
+			w.errs = append(w.errs, err)
+			w.mu.Unlock()
+		}()
+	}
+	timeout := time.After(10 * time.Second)
+	for range l.Hypervisors() {
+		select {
+		case err := <-ready:
+			if err != nil {
+				w.stop()
+				return nil, err
+			}
+		case <-timeout:
+			w.stop()
+			return nil, errors.New("ovs-ofctl monitor: no answer from every switch within 10s")
+		case <-ctx.Done():
+			w.stop()
+			return nil, ctx.Err()
+		}
+	}
+	return w, nil
+}
+
+// firstAdded is the first time, at or after t0, an nva flow matching
+// OpenFlow port ofport was added on hypervisor hv.
+func (w *flowWatch) firstAdded(hv, ofport int, t0 time.Time) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, at := range w.added[[2]int{hv, ofport}] {
+		if !at.Before(t0) {
+			return at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func (w *flowWatch) err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return errors.Join(w.errs...)
+}
+
+// stop ends the monitors and waits for their readers.
+func (w *flowWatch) stop() {
+	w.cancel()
+	w.done.Wait()
+}
+
+// portInstallTimes waits (up to installTimeout) until the flow watch has
+// seen, for each port i written at starts[i], an nva flow matching its
+// OpenFlow port added on its NVE, and returns the times from each write
+// to that event, sorted, the number of ports without one, how many ports'
+// events were read after their write had been answered realized
+// (answers[i], zero for a failed write), and the largest such gap.
+func portInstallTimes(ctx context.Context, l *lab.Lab, w *flowWatch, hvOf func(int) int, ifname func(int) string,
+	starts, answers []time.Time) (got []time.Duration, missing, afterAnswer int, maxAfter time.Duration, err error) {
+	m := len(starts)
+	deadline := time.Now().Add(installTimeout)
+	for {
+		// A port without an OpenFlow port yet (say, its write failed)
+		// counts as missing.
+		ofports := map[int]map[string]int{}
+		for _, hv := range l.Hypervisors() {
+			if ofports[hv.Index], err = interfaceOFPorts(ctx, l, hv.Index); err != nil {
+				return nil, 0, 0, 0, err
 			}
 		}
-		for i := 0; i < m; i++ {
-			if done[i] != 0 || i >= len(starts) {
-				continue
+		got, missing, afterAnswer, maxAfter = got[:0], 0, 0, 0
+		for i := range m {
+			ofport, ok := ofports[hvOf(i)][ifname(i)]
+			var at time.Time
+			if ok {
+				at, ok = w.firstAdded(hvOf(i), ofport, starts[i])
 			}
-			ofp, ok := ofports[hvOf(i)][ifname(i)]
 			if !ok {
+				missing++
 				continue
 			}
-			f := flows[hvOf(i)]
-			if strings.Contains(f, fmt.Sprintf("in_port=%d,", ofp)) || strings.Contains(f, fmt.Sprintf("in_port=%d ", ofp)) {
-				done[i] = now.Sub(starts[i])
-				left--
+			got = append(got, at.Sub(starts[i]))
+			if !answers[i].IsZero() && at.After(answers[i]) {
+				afterAnswer++
+				maxAfter = max(maxAfter, at.Sub(answers[i]))
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		if missing == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	var got []time.Duration
-	for _, d := range done {
-		if d != 0 {
-			got = append(got, d)
+	slices.Sort(got)
+	return got, missing, afterAnswer, maxAfter, w.err()
+}
+
+// interfaceOFPorts maps each interface of hypervisor hv that has an
+// OpenFlow port to its number.
+func interfaceOFPorts(ctx context.Context, l *lab.Lab, hv int) (map[string]int, error) {
+	out, err := l.Vsctl(ctx, hv, "--format=csv", "--no-headings", "--columns=name,ofport", "list", "interface")
+	if err != nil {
+		return nil, err
+	}
+	ports := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Split(line, ","); len(f) == 2 {
+			if n, err := strconv.Atoi(f[1]); err == nil && n > 0 {
+				ports[strings.Trim(f[0], `"`)] = n
+			}
 		}
 	}
-	sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
-	return got, left
+	return ports, nil
 }
 
 // baseline measures the same two-tenant TCP transfer on a lab without

@@ -9,7 +9,8 @@
 //	nva-lab demo-down
 //	    stops a running demo and removes any lab left behind.
 //	nva-lab bench [-nva bin/nva] [-sizes 10,50,200]
-//	    write→realized latency for attaching M ports, flows per NVE, and
+//	    write→realized latency for attaching M ports, the time from each
+//	    write until that port's flows are on its NVE, flows per NVE, and
 //	    tenant TCP throughput through nva's pipeline beside a plain
 //	    actions=NORMAL bridge, as a table.
 package main
