@@ -164,10 +164,25 @@ func (d Desired) Validate() error {
 	return errors.Join(errs...)
 }
 
+// validateEndpoint checks an OVSDB endpoint: unix:PATH, tcp:HOST:PORT or
+// ssl:HOST:PORT.
 func validateEndpoint(ep string) error {
-	scheme, rest, ok := strings.Cut(ep, ":")
+	return validateTarget(ep, "unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT")
+}
+
+// validateControllerTarget accepts the active OpenFlow connection methods of
+// ovs-vswitchd: tcp:HOST:PORT, ssl:HOST:PORT and unix:PATH. OVS writes IPv6
+// hosts in brackets, which SplitHostPort accepts.
+func validateControllerTarget(t string) error {
+	return validateTarget(t, "tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH")
+}
+
+// validateTarget checks the unix:/tcp:/ssl: connection forms OVS shares
+// between its database and OpenFlow connections; forms names them in errors.
+func validateTarget(t, forms string) error {
+	scheme, rest, ok := strings.Cut(t, ":")
 	if !ok || rest == "" {
-		return fmt.Errorf("%q is not unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT", ep)
+		return fmt.Errorf("%q is not %s", t, forms)
 	}
 	switch scheme {
 	case "unix":
@@ -175,7 +190,7 @@ func validateEndpoint(ep string) error {
 	case "tcp", "ssl":
 		return validateHostPort(rest)
 	default:
-		return fmt.Errorf("%q: unsupported scheme %q (want unix, tcp or ssl)", ep, scheme)
+		return fmt.Errorf("%q: unsupported scheme %q (want unix, tcp or ssl)", t, scheme)
 	}
 }
 
@@ -192,24 +207,6 @@ func validateHostPort(hp string) error {
 		return fmt.Errorf("%q: bad port %q", hp, port)
 	}
 	return nil
-}
-
-// validateControllerTarget accepts the active OpenFlow connection methods of
-// ovs-vswitchd: tcp:HOST:PORT, ssl:HOST:PORT and unix:PATH.
-func validateControllerTarget(t string) error {
-	scheme, rest, ok := strings.Cut(t, ":")
-	if !ok || rest == "" {
-		return fmt.Errorf("%q is not tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH", t)
-	}
-	switch scheme {
-	case "unix":
-		return nil
-	case "tcp", "ssl":
-		// OVS writes IPv6 hosts in brackets, which SplitHostPort accepts.
-		return validateHostPort(rest)
-	default:
-		return fmt.Errorf("%q: unsupported scheme %q", t, scheme)
-	}
 }
 
 // tunnelOptions is the exact options map nva wants on a tunnel interface.
