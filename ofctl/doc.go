@@ -32,12 +32,12 @@
 // and a new leader takes over with a fresh read. A switch therefore never
 // sees two controllers fighting over a transition. A node that has just
 // won an election may still be replaying its Raft log (typically right
-// after a restart), so when the store offers a barrier (Barrier and Term)
-// the new leader keeps observing until a barrier in its term has
-// succeeded, and only then computes desired state and writes. When the store exposes
-// its Raft term (a Term() uint64 method), the leader also claims the
-// OpenFlow master role with the term as generation ID and followers take
-// the slave role, so the switch itself refuses a deposed leader.
+// after a restart), so the new leader keeps observing until its store says
+// it has applied everything committed before its term (Source.LeaderReady:
+// one Raft barrier per term), and only then computes desired state and
+// writes. The leader also claims the OpenFlow master role with the Raft
+// term as generation ID and followers take the slave role, so the switch
+// itself refuses a deposed leader.
 //
 // Realization: for every NVE the southbound tracks the store revision whose
 // state the switch last acknowledged with a barrier (or a bundle commit);

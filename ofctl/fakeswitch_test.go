@@ -15,7 +15,6 @@ import (
 	"antrea.io/libOpenflow/openflow13"
 
 	"github.com/nva-project/nva/app/model"
-	"github.com/nva-project/nva/store"
 )
 
 // fakeBridge is an in-memory OpenFlow 1.3 switch for unit tests: it keeps
@@ -318,31 +317,35 @@ func waitCond(t testing.TB, timeout time.Duration, what string, cond func() bool
 }
 
 // fakeStore is a store for unit tests: a snapshot the test replaces (with
-// an event for each replacement) and leadership. It has no barrier; see
-// barrierStore.
+// an event for each replacement) and leadership, in term 1. As leader it
+// is always caught up; see barrierStore for one that is not.
 type fakeStore struct {
 	mu     sync.Mutex
 	snap   *model.Snapshot
-	events chan store.Event
+	events chan model.Change
 	leader bool
 }
 
 func newFakeStore(snap *model.Snapshot, leader bool) *fakeStore {
-	return &fakeStore{snap: snap, events: make(chan store.Event, 64), leader: leader}
+	return &fakeStore{snap: snap, events: make(chan model.Change, 64), leader: leader}
 }
 
-func (f *fakeStore) SnapshotAndWatch(context.Context) (*model.Snapshot, <-chan store.Event) {
+func (f *fakeStore) SnapshotAndWatch(context.Context) (*model.Snapshot, <-chan model.Change) {
 	return f.Snapshot(), f.events
 }
 func (f *fakeStore) Snapshot() *model.Snapshot { f.mu.Lock(); defer f.mu.Unlock(); return f.snap }
 func (f *fakeStore) IsLeader() bool            { f.mu.Lock(); defer f.mu.Unlock(); return f.leader }
+func (f *fakeStore) Term() uint64              { return 1 }
+func (f *fakeStore) LeaderReady(context.Context) (uint64, bool, error) {
+	return f.Term(), f.IsLeader(), nil
+}
 
 // set makes snap current and announces it.
 func (f *fakeStore) set(snap *model.Snapshot) {
 	f.mu.Lock()
 	f.snap = snap
 	f.mu.Unlock()
-	f.events <- store.Event{Index: snap.Revision, Kind: "port", Op: "put"}
+	f.events <- model.Change{Index: snap.Revision, Kind: "port", Op: "put"}
 }
 
 // barrierStore is a fakeStore with a Raft term and a barrier that waits
@@ -353,9 +356,28 @@ type barrierStore struct {
 	gate     chan struct{}
 	catchUp  *model.Snapshot
 	barriers atomic.Int32
+	readyMu  sync.Mutex
+	ready    bool
 }
 
 func (b *barrierStore) Term() uint64 { return 7 }
+
+// LeaderReady runs the barrier once per term, as the real store does.
+func (b *barrierStore) LeaderReady(ctx context.Context) (uint64, bool, error) {
+	if !b.IsLeader() {
+		return b.Term(), false, nil
+	}
+	b.readyMu.Lock()
+	defer b.readyMu.Unlock()
+	if b.ready {
+		return b.Term(), true, nil
+	}
+	if err := b.Barrier(ctx); err != nil {
+		return b.Term(), false, err
+	}
+	b.ready = true
+	return b.Term(), true, nil
+}
 
 func (b *barrierStore) Barrier(ctx context.Context) error {
 	b.barriers.Add(1)

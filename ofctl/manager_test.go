@@ -4,33 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"sort"
 	"testing"
 	"time"
 
-	"github.com/nva-project/nva/app/daemon"
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/app/pipeline"
 	"github.com/nva-project/nva/ofctl/conn"
 	"github.com/nva-project/nva/ofctl/reconcile"
-	"github.com/nva-project/nva/web"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// The southbound plugs into the daemon and the REST server.
-var (
-	_ daemon.Component        = (*Southbound)(nil)
-	_ daemon.MetricsComponent = (*Southbound)(nil)
-	_ web.Realizer            = (*Southbound)(nil)
-	_ web.FlowReporter        = (*Southbound)(nil)
-	_ web.StatusReporter      = (*Southbound)(nil)
-	_ web.SwitchReporter      = (*Southbound)(nil)
-	_ io.Closer               = (*Southbound)(nil)
-	_ conn.Handler            = (*Southbound)(nil)
-)
+// The southbound is the connection layer's handler. (How it plugs into
+// the daemon and the REST server is checked by the composition root.)
+var _ conn.Handler = (*Southbound)(nil)
 
 // snap builds a snapshot; ports are "name:vn:nve".
 func snap(rev uint64, nves []string, vns []string, ports ...[3]string) *model.Snapshot {
@@ -178,7 +167,7 @@ func TestPendingCollapse(t *testing.T) {
 func TestStatusOfUnknownNVE(t *testing.T) {
 	s := New(Config{})
 	s.snap = snap(1, []string{"hv1"}, nil)
-	st := s.NVEStatus("hv1").(OpenFlowStatus)
+	st := *s.OpenFlowStatus("hv1")
 	if st.Connected || st.Sync != SyncDisconnected || st.DatapathID != "0000000000000001" {
 		t.Fatalf("status %+v", st)
 	}

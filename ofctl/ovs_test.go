@@ -304,11 +304,10 @@ func TestRealOVS(t *testing.T) {
 			t.Fatalf("installed groups decode to %v, want %v", groups, canonicalGroups(res.Groups))
 		}
 
-		rep, err := sb.NVEFlows(l.ctx, "hv1")
+		fr, err := sb.NVEFlows(l.ctx, "hv1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		fr := rep.(*FlowReport)
 		if !fr.InstalledKnown || !fr.Diff.InSync || len(fr.Installed) != len(fr.Desired) || len(fr.Desired) == 0 ||
 			!strings.Contains(strings.Join(fr.Desired, "\n"), "table=classify") {
 			t.Fatalf("flow report: in_sync %v, %d desired, %d installed, diff %+v", fr.Diff.InSync, len(fr.Desired), len(fr.Installed), fr.Diff)
@@ -496,7 +495,7 @@ func TestRealOVS(t *testing.T) {
 	t.Run("a follower observes and never writes", func(t *testing.T) {
 		f := New(Config{ListenAddr: "unix:" + filepath.Join(l.ovs.Dir(), "follower.sock"), Logger: testLogger(t), AuditInterval: time.Hour,
 			NewTicker: func(time.Duration) Ticker { return manualTicker{make(chan time.Time)} }})
-		if err := f.start(l.ctx, followerSource{l.st}); err != nil {
+		if err := f.Start(l.ctx, followerSource{l.st}); err != nil {
 			t.Fatal(err)
 		}
 		defer f.Close()
@@ -639,10 +638,13 @@ func target(s *Southbound) string { return "unix:" + s.Addr().String() }
 type followerSource struct{ *store.Store }
 
 func (followerSource) IsLeader() bool { return false }
+func (f followerSource) LeaderReady(context.Context) (uint64, bool, error) {
+	return f.Term(), false, nil
+}
 
 // termed adds a Raft term (for OpenFlow master/slave roles).
 type termed struct {
-	source
+	Source
 	term uint64
 }
 
@@ -653,10 +655,10 @@ func (t termed) Term() uint64 { return t.term }
 // older term is refused by the switch and writes nothing.
 func TestRealOVSRoles(t *testing.T) {
 	l := newLab(t)
-	start := func(src source, sock string) *Southbound {
+	start := func(src Source, sock string) *Southbound {
 		s := New(Config{ListenAddr: "unix:" + filepath.Join(l.ovs.Dir(), sock), Logger: testLogger(t), AuditInterval: time.Hour,
 			NewTicker: func(time.Duration) Ticker { return manualTicker{make(chan time.Time)} }})
-		if err := s.start(l.ctx, src); err != nil {
+		if err := s.Start(l.ctx, src); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = s.Close() })

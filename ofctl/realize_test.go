@@ -47,7 +47,7 @@ func desiredCount(t *testing.T, snap *model.Snapshot, ports map[string]uint32) i
 	return len(res.Flows)
 }
 
-func startFake(t *testing.T, src source, cfg Config) *Southbound {
+func startFake(t *testing.T, src Source, cfg Config) *Southbound {
 	t.Helper()
 	if cfg.ListenAddr == "" {
 		cfg.ListenAddr = "unix:" + filepath.Join(t.TempDir(), "of.sock")
@@ -57,7 +57,7 @@ func startFake(t *testing.T, src source, cfg Config) *Southbound {
 	cfg.RetryInterval = 50 * time.Millisecond
 	sb := New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := sb.start(ctx, src); err != nil {
+	if err := sb.Start(ctx, src); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestRestartOnHalfLoadedStoreChangesNothing(t *testing.T) {
 	addr := "unix:" + filepath.Join(t.TempDir(), "of.sock")
 	ctx1, stop1 := context.WithCancel(context.Background())
 	sb1 := New(Config{ListenAddr: addr, Logger: testLogger(t), AuditInterval: -1})
-	if err := sb1.start(ctx1, first); err != nil {
+	if err := sb1.Start(ctx1, first); err != nil {
 		t.Fatal(err)
 	}
 	br.connect(addr)

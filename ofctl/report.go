@@ -9,6 +9,7 @@ import (
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/ofctl/codec"
+	"github.com/nva-project/nva/ofctl/conn"
 	"github.com/nva-project/nva/ofctl/reconcile"
 )
 
@@ -68,32 +69,6 @@ func (s *Southbound) laggardsLocked(index uint64) []string {
 	return out
 }
 
-// OpenFlowStatus is the OpenFlow side of an NVE's status (what NVEStatus
-// returns; the daemon shows it under the NVE's status.openflow).
-type OpenFlowStatus struct {
-	Connected  bool   `json:"connected"`
-	DatapathID string `json:"datapath_id,omitempty"`
-	Remote     string `json:"remote,omitempty"`
-	// Sync is in_sync, pending, error or disconnected.
-	Sync             string     `json:"sync"`
-	RealizedRevision uint64     `json:"realized_revision"`
-	LastSync         *time.Time `json:"last_sync,omitempty"`
-	LastError        string     `json:"last_error,omitempty"`
-	LastErrorAt      *time.Time `json:"last_error_at,omitempty"`
-	// ErrorCount counts failed reconciliations; OpenFlowErrors counts
-	// OFPT_ERROR messages on the current connection.
-	ErrorCount     uint64   `json:"error_count"`
-	OpenFlowErrors uint64   `json:"openflow_errors"`
-	FlowModsSent   uint64   `json:"flow_mods_sent"`
-	GroupModsSent  uint64   `json:"group_mods_sent"`
-	LastChange     string   `json:"last_change,omitempty"`
-	Warnings       []string `json:"warnings,omitempty"`
-	// Awaiting lists the NVE's ports (and tunnel ports) that have no
-	// OpenFlow port on the switch yet: their flows are not installed, so
-	// the revisions that added them are not realized.
-	Awaiting []string `json:"awaiting,omitempty"`
-}
-
 func timePtr(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
@@ -101,14 +76,17 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-// NVEStatus returns an NVE's OpenFlow status (an OpenFlowStatus).
-func (s *Southbound) NVEStatus(nve string) any { return s.status(nve) }
+// OpenFlowStatus returns the OpenFlow side of an NVE's status.
+func (s *Southbound) OpenFlowStatus(nve string) *model.OpenFlowStatus {
+	o := s.status(nve)
+	return &o
+}
 
-func (s *Southbound) status(nve string) OpenFlowStatus {
+func (s *Southbound) status(nve string) model.OpenFlowStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.state(nve)
-	o := OpenFlowStatus{
+	o := model.OpenFlowStatus{
 		Sync:             st.sync,
 		RealizedRevision: st.realized,
 		LastSync:         timePtr(st.lastSync),
@@ -144,49 +122,6 @@ func (s *Southbound) workerFor(nve string) *worker {
 	return nil
 }
 
-// FlowReport is the answer of GET /api/v1/nves/{name}/flows: desired and
-// installed flows and groups in ovs-ofctl syntax with table names, the
-// difference, and the sync state.
-type FlowReport struct {
-	NVE       string         `json:"nve"`
-	Profile   string         `json:"profile"`
-	Status    OpenFlowStatus `json:"status"`
-	Revision  uint64         `json:"revision"`
-	Desired   []string       `json:"desired"`
-	Installed []InstalledRow `json:"installed"`
-	// InstalledKnown is false when the switch is not connected (or could
-	// not be read); Installed is empty then.
-	InstalledKnown  bool     `json:"installed_known"`
-	DesiredGroups   []string `json:"desired_groups"`
-	InstalledGroups []string `json:"installed_groups"`
-	// Diff is what a reconciliation would send now.
-	Diff      DiffSummary `json:"diff"`
-	Warnings  []string    `json:"warnings,omitempty"`
-	ReadError string      `json:"read_error,omitempty"`
-}
-
-// InstalledRow is one installed flow with its counters.
-type InstalledRow struct {
-	Flow        string `json:"flow"`
-	Packets     uint64 `json:"n_packets"`
-	Bytes       uint64 `json:"n_bytes"`
-	DurationSec uint32 `json:"duration_sec"`
-}
-
-// DiffSummary lists the differences between desired and installed.
-type DiffSummary struct {
-	InSync          bool     `json:"in_sync"`
-	Missing         []string `json:"missing,omitempty"` // desired, not installed
-	Differ          []string `json:"differ,omitempty"`  // installed with other actions/cookie (desired form)
-	Extra           []string `json:"extra,omitempty"`   // installed nva flows not desired
-	GroupsMissing   []uint32 `json:"groups_missing,omitempty"`
-	GroupsDiffer    []uint32 `json:"groups_differ,omitempty"`
-	GroupsExtra     []uint32 `json:"groups_extra,omitempty"`
-	ForeignIgnored  int      `json:"foreign_ignored,omitempty"`
-	UnchangedFlows  int      `json:"unchanged_flows"`
-	PlannedMessages int      `json:"planned_messages"`
-}
-
 var textOpts = flow.TextOptions{Cookie: true}
 
 func flowText(f flow.Flow) string {
@@ -202,9 +137,9 @@ func flowText(f flow.Flow) string {
 	return t
 }
 
-// NVEFlows reports an NVE's desired and installed flows (a *FlowReport).
-// Installed state is read from the switch now when it is connected.
-func (s *Southbound) NVEFlows(ctx context.Context, nve string) (any, error) {
+// NVEFlows reports an NVE's desired and installed flows. Installed state is
+// read from the switch now when it is connected.
+func (s *Southbound) NVEFlows(ctx context.Context, nve string) (*model.FlowReport, error) {
 	s.mu.Lock()
 	snap := s.snap
 	w := s.workerFor(nve)
@@ -216,12 +151,12 @@ func (s *Southbound) NVEFlows(ctx context.Context, nve string) (any, error) {
 		return nil, &model.Error{Kind: model.KindNotFound, Field: "nve", Message: fmt.Sprintf("nve %q not found", nve)}
 	}
 	prof := s.profileFor(snap, nve)
-	rep := &FlowReport{NVE: nve, Profile: prof.Name, Revision: snap.Revision, Status: s.status(nve)}
-	var sw = w
-	res, _, err := s.compile(snap, nve, nil, prof)
-	if sw != nil {
-		res, _, err = s.compile(snap, nve, sw.sw, prof)
+	rep := &model.FlowReport{NVE: nve, Profile: prof.Name, Revision: snap.Revision, Status: s.status(nve)}
+	var sw *conn.Switch // the switch's port table, when connected
+	if w != nil {
+		sw = w.sw
 	}
+	res, _, err := s.compile(snap, nve, sw, prof)
 	if err != nil {
 		return nil, fmt.Errorf("compile %s: %w", nve, err)
 	}
@@ -239,14 +174,14 @@ func (s *Southbound) NVEFlows(ctx context.Context, nve string) (any, error) {
 	}
 	rep.Desired = nonNil(rep.Desired)
 	rep.DesiredGroups = nonNil(rep.DesiredGroups)
-	rep.Installed = []InstalledRow{}
+	rep.Installed = []model.InstalledRow{}
 	rep.InstalledGroups = []string{}
 	if sw == nil {
 		return rep, nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
-	inst, groups, err := s.readInstalled(rctx, sw.sw, prof)
+	inst, groups, err := s.readInstalled(rctx, sw, prof)
 	if err != nil {
 		rep.ReadError = err.Error()
 		return rep, nil
@@ -262,14 +197,14 @@ func (s *Southbound) NVEFlows(ctx context.Context, nve string) (any, error) {
 	flow.SortFlows(sorted, prof.Order)
 	for _, f := range sorted {
 		st := byKey[reconcile.Key(f)].Stats
-		rep.Installed = append(rep.Installed, InstalledRow{Flow: flowText(f), Packets: st.Packets, Bytes: st.Bytes, DurationSec: st.DurationSec})
+		rep.Installed = append(rep.Installed, model.InstalledRow{Flow: flowText(f), Packets: st.Packets, Bytes: st.Bytes, DurationSec: st.DurationSec})
 	}
 	flow.SortGroups(groups)
 	for _, g := range groups {
 		rep.InstalledGroups = append(rep.InstalledGroups, flow.FormatGroup(g))
 	}
 	plan := s.diff.Diff(res.Flows, instFlows, res.Groups, groups)
-	d := DiffSummary{InSync: plan.Empty(), ForeignIgnored: plan.Foreign, UnchangedFlows: plan.Unchanged, PlannedMessages: plan.Len()}
+	d := model.DiffSummary{InSync: plan.Empty(), ForeignIgnored: plan.Foreign, UnchangedFlows: plan.Unchanged, PlannedMessages: plan.Len()}
 	for _, f := range plan.FlowAdds {
 		d.Missing = append(d.Missing, flowText(f))
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/nva-project/nva/app/pipeline"
 	"github.com/nva-project/nva/ofctl/conn"
 	"github.com/nva-project/nva/ofctl/reconcile"
-	"github.com/nva-project/nva/store"
 )
 
 // Defaults.
@@ -83,13 +82,22 @@ type Config struct {
 	Now func() time.Time
 }
 
-// source is what the southbound needs from the store.
-type source interface {
-	SnapshotAndWatch(ctx context.Context) (*model.Snapshot, <-chan store.Event)
+// Source is what the southbound needs from the replicated store.
+type Source interface {
+	SnapshotAndWatch(ctx context.Context) (*model.Snapshot, <-chan model.Change)
 	Snapshot() *model.Snapshot
 	// IsLeader reports whether this node is the Raft leader: only the
 	// leader writes to switches (see Southbound).
 	IsLeader() bool
+	// Term is the current Raft term: the generation ID of the OpenFlow
+	// master/slave role requests, so a switch refuses a deposed leader.
+	Term() uint64
+	// LeaderReady reports whether this node, the leader, has applied
+	// everything committed before its term (the store runs one barrier per
+	// term). Until it has, the switches are only observed, so a node that
+	// wins an election while still replaying its log (a restart) never
+	// reconciles them against a half-loaded store.
+	LeaderReady(ctx context.Context) (term uint64, ready bool, err error)
 }
 
 // Southbound is the OpenFlow southbound component. Create it with New,
@@ -103,7 +111,7 @@ type Southbound struct {
 	diff reconcile.Options
 	m    *metrics
 
-	src    source
+	src    Source
 	ln     *conn.Listener
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -139,13 +147,13 @@ type nveState struct {
 	awaiting  []string // ports without an OpenFlow port yet (see unready)
 }
 
-// Sync states.
+// Sync states (see model.OpenFlowStatus).
 const (
-	SyncInSync       = "in_sync"
-	SyncPending      = "pending"
-	SyncError        = "error"
-	SyncDisconnected = "disconnected"
-	SyncUnclaimed    = "unclaimed"
+	SyncInSync       = model.SyncInSync
+	SyncPending      = model.SyncPending
+	SyncError        = model.SyncError
+	SyncDisconnected = model.SyncDisconnected
+	SyncUnclaimed    = model.SyncUnclaimed
 )
 
 // New returns a southbound with cfg's defaults applied. It does nothing
@@ -196,16 +204,12 @@ func New(cfg Config) *Southbound {
 // to someone else and are never deleted.
 func ownsGroup(id uint32) bool { return id <= 0x1ffffff }
 
-// Start opens the OpenFlow listener and starts following the store. It
-// does not block; everything stops when ctx ends or Close is called.
-func (s *Southbound) Start(ctx context.Context, st *store.Store) error {
-	if st == nil {
+// Start opens the OpenFlow listener and starts following src. It does not
+// block; everything stops when ctx ends or Close is called.
+func (s *Southbound) Start(ctx context.Context, src Source) error {
+	if src == nil {
 		return errors.New("ofctl: nil store")
 	}
-	return s.start(ctx, st)
-}
-
-func (s *Southbound) start(ctx context.Context, src source) error {
 	s.mu.Lock()
 	if s.started {
 		s.mu.Unlock()
@@ -219,10 +223,9 @@ func (s *Southbound) start(ctx context.Context, src source) error {
 	snap, events := src.SnapshotAndWatch(ctx)
 	s.mu.Lock()
 	s.snap, s.seen = snap, snap.Revision
-	// With a barrier source, leadership counts only once the store has
-	// caught up (leaderLoop); until then the switches are only observed.
-	_, gated := src.(barrierSource)
-	s.leader = src.IsLeader() && !gated
+	// Leadership counts only once the store has caught up (leaderLoop);
+	// until then the switches are only observed.
+	s.leader = false
 	s.mu.Unlock()
 
 	opts := s.cfg.Conn
@@ -282,13 +285,13 @@ func (s *Southbound) Close() error {
 
 // watchLoop follows the store: every batch of events triggers a refresh
 // (snapshot diff, affected NVEs, kicks). A reset re-subscribes.
-func (s *Southbound) watchLoop(ctx context.Context, events <-chan store.Event) {
+func (s *Southbound) watchLoop(ctx context.Context, events <-chan model.Change) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case ev, ok := <-events:
-			if !ok || ev.Kind == store.KindReset {
+			if !ok || ev.Kind == model.ChangeReset {
 				if ctx.Err() != nil {
 					return
 				}
@@ -311,7 +314,7 @@ func (s *Southbound) watchLoop(ctx context.Context, events <-chan store.Event) {
 			for {
 				select {
 				case ev2, ok := <-events:
-					if !ok || ev2.Kind == store.KindReset {
+					if !ok || ev2.Kind == model.ChangeReset {
 						break drain
 					}
 				default:
@@ -492,21 +495,10 @@ func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 	return out
 }
 
-// barrierSource is implemented by stores that can tell when a new leader
-// has applied everything committed before its term (*store.Store: a Raft
-// barrier). With it the southbound writes to switches only after a
-// successful barrier in the current term, so a node that wins an election
-// while still replaying its log (a restart) never reconciles the switches
-// against a half-loaded store.
-type barrierSource interface {
-	Barrier(ctx context.Context) error
-	Term() uint64
-}
-
 // leaderLoop follows Raft leadership: when this node becomes (or stops
 // being) the leader, every switch is re-read and reconciled (or merely
 // observed). A new leader first waits for its store to catch up (see
-// barrierSource) and takes its snapshot after that.
+// Source.LeaderReady) and takes its snapshot after that.
 func (s *Southbound) leaderLoop(ctx context.Context) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
@@ -538,23 +530,21 @@ func (s *Southbound) leaderLoop(ctx context.Context) {
 // everything committed before its term: a barrier once per term, after
 // which the southbound's snapshot is refreshed from the store.
 func (s *Southbound) leaderReady(ctx context.Context) bool {
-	bs, ok := s.src.(barrierSource)
-	if !ok {
-		return true
-	}
-	term := bs.Term()
-	if term == s.readyTerm {
-		return true
-	}
 	start := time.Now()
 	bctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
-	err := bs.Barrier(bctx)
+	term, ready, err := s.src.LeaderReady(bctx)
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Info("leader, but the store has not caught up yet; switches are only observed", "term", term, "error", err)
 		}
 		return false
+	}
+	if !ready {
+		return false
+	}
+	if term == s.readyTerm {
+		return true
 	}
 	s.readyTerm = term
 	s.refresh("leader caught up")
@@ -618,29 +608,23 @@ func (s *Southbound) PortsChanged(nve string) {
 }
 
 // Unclaimed lists the connected switches no NVE claims.
-func (s *Southbound) Unclaimed() []UnclaimedSwitch {
+func (s *Southbound) Unclaimed() []model.UnclaimedSwitch {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []UnclaimedSwitch
+	var out []model.UnclaimedSwitch
 	for _, w := range s.switches {
 		if w.nve == "" {
-			out = append(out, UnclaimedSwitch{DatapathID: model.FormatDatapathID(w.dpid), Remote: w.sw.RemoteAddr().String()})
+			out = append(out, model.UnclaimedSwitch{DatapathID: model.FormatDatapathID(w.dpid), Remote: w.sw.RemoteAddr().String()})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].DatapathID < out[j].DatapathID })
 	return out
 }
 
-// UnclaimedSwitches implements web.SwitchReporter: Unclaimed, never nil.
-func (s *Southbound) UnclaimedSwitches() any {
+// UnclaimedSwitches is Unclaimed, never nil (the REST API's list).
+func (s *Southbound) UnclaimedSwitches() []model.UnclaimedSwitch {
 	if u := s.Unclaimed(); u != nil {
 		return u
 	}
-	return []UnclaimedSwitch{}
-}
-
-// UnclaimedSwitch is a connected switch whose datapath ID no NVE has.
-type UnclaimedSwitch struct {
-	DatapathID string `json:"datapath_id"`
-	Remote     string `json:"remote"`
+	return []model.UnclaimedSwitch{}
 }

@@ -215,20 +215,9 @@ func (s *Southbound) syncOnce(ctx context.Context, w *worker) {
 	s.broadcastLocked()
 }
 
-// termSource is implemented by stores that expose their Raft term. With
-// it the leader claims the OpenFlow master role with the term as
-// generation ID and followers take the slave role, so a switch refuses
-// writes from a deposed leader that has not noticed yet. Without it no
-// role requests are sent (every controller stays "equal").
-type termSource interface{ Term() uint64 }
-
 // ensureRole asks the switch for role (once per role and term).
 func (s *Southbound) ensureRole(ctx context.Context, w *worker, role conn.Role) error {
-	ts, ok := s.src.(termSource)
-	if !ok {
-		return nil
-	}
-	gen := ts.Term()
+	gen := s.src.Term()
 	if w.role == role && w.roleGen == gen {
 		return nil
 	}

@@ -32,17 +32,9 @@ var ErrNoLeader = errors.New("no raft leader or no quorum")
 // ErrClosed is returned by operations on a closed Store.
 var ErrClosed = errors.New("store is closed")
 
-// NodeInfo describes one cluster member. The FSM stores it without State;
-// Cluster fills State and Voter from Raft.
-type NodeInfo struct {
-	ID           string `json:"id"`
-	APIAddr      string `json:"api_addr,omitempty"`
-	RaftAddr     string `json:"raft_addr,omitempty"`
-	OpenFlowAddr string `json:"openflow_addr,omitempty"`
-	// State is leader, follower, candidate, unknown or unreachable.
-	State string `json:"state,omitempty"`
-	Voter bool   `json:"voter"`
-}
+// NodeInfo describes one cluster member (model.Member). The FSM stores it
+// without State and Voter; Cluster fills both from Raft.
+type NodeInfo = model.Member
 
 // ClusterInfo is the cluster as this node sees it.
 type ClusterInfo struct {
@@ -97,6 +89,7 @@ type Store struct {
 
 	lmu      sync.Mutex
 	leaderCh chan struct{} // closed and replaced when the leader changes
+	gate     leaderGate    // LeaderReady's barrier-per-term record
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc

@@ -6,33 +6,22 @@ import (
 	"github.com/nva-project/nva/app/model"
 )
 
-// Event kinds and operations.
+// Event kinds and operations (the model's change kinds).
 const (
-	KindVN    = "vn"
-	KindNVE   = "nve"
-	KindPort  = "port"
-	KindNode  = "node"
-	KindReset = "reset"
+	KindVN    = model.ChangeVN
+	KindNVE   = model.ChangeNVE
+	KindPort  = model.ChangePort
+	KindNode  = model.ChangeNode
+	KindReset = model.ChangeReset
 
-	OpPut    = "put"
-	OpDelete = "delete"
+	OpPut    = model.OpPut
+	OpDelete = model.OpDelete
 )
 
-// Event is one change of the replicated state, at Raft index Index. Old and
-// New are *model.VN, *model.NVE, *model.Port or *NodeInfo (nil for a create's
-// Old and a delete's New); they are shared and must not be modified.
-//
-// Kind "reset" carries no object: the consumer fell behind (or the node
-// installed a snapshot from the leader) and must call SnapshotAndWatch again.
-// The channel is closed right after a reset event.
-type Event struct {
-	Index uint64
-	Kind  string
-	Op    string
-	Name  string
-	Old   any
-	New   any
-}
+// Event is one change of the replicated state: a model.Change, which is
+// what consumers outside the store (southbound, OVSDB sync, events stream)
+// see without importing the store.
+type Event = model.Change
 
 // watchBuffer is how many events a watcher may fall behind before it gets a
 // reset.

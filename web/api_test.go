@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/nva-project/nva/web/wire"
 	"strings"
 	"sync"
 	"testing"
@@ -23,8 +24,8 @@ func TestVNLifecycle(t *testing.T) {
 	if vn.VNI == 0 || vn.Encap != model.EncapGENEVE || vn.Service != model.ServiceL2 || vn.BUM.Mode != model.BUMReplicate || vn.Revision == 0 {
 		t.Errorf("created VN %+v: want allocated VNI, defaults and a revision", vn)
 	}
-	if got := r.header.Get(RevisionHeader); got != fmt.Sprint(vn.Revision) {
-		t.Errorf("%s = %q, want %d", RevisionHeader, got, vn.Revision)
+	if got := r.header.Get(wire.RevisionHeader); got != fmt.Sprint(vn.Revision) {
+		t.Errorf("%s = %q, want %d", wire.RevisionHeader, got, vn.Revision)
 	}
 	e.must(201, "POST", "/api/v1/vns", `{"name":"amber","vni":7}`)
 
@@ -54,7 +55,7 @@ func TestVNLifecycle(t *testing.T) {
 	}
 
 	d := e.must(204, "DELETE", "/api/v1/vns/blue", "")
-	if d.header.Get(RevisionHeader) == "" {
+	if d.header.Get(wire.RevisionHeader) == "" {
 		t.Error("delete has no revision header")
 	}
 	e.must(404, "GET", "/api/v1/vns/blue", "")
@@ -192,24 +193,24 @@ func TestPatchSemantics(t *testing.T) {
 func TestRequestIDEchoAndDedupe(t *testing.T) {
 	e := newEnv(t, nil)
 	r := e.must(200, "GET", "/api/v1/vns", "")
-	if len(r.header.Get(RequestIDHeader)) < 16 {
-		t.Errorf("generated request ID %q", r.header.Get(RequestIDHeader))
+	if len(r.header.Get(wire.RequestIDHeader)) < 16 {
+		t.Errorf("generated request ID %q", r.header.Get(wire.RequestIDHeader))
 	}
 	var a, b model.VN
-	r1 := e.must(201, "POST", "/api/v1/vns", `{"name":"blue"}`, RequestIDHeader, "retry-123")
+	r1 := e.must(201, "POST", "/api/v1/vns", `{"name":"blue"}`, wire.RequestIDHeader, "retry-123")
 	r1.decode(t, &a)
-	if r1.header.Get(RequestIDHeader) != "retry-123" {
-		t.Errorf("echoed request ID %q", r1.header.Get(RequestIDHeader))
+	if r1.header.Get(wire.RequestIDHeader) != "retry-123" {
+		t.Errorf("echoed request ID %q", r1.header.Get(wire.RequestIDHeader))
 	}
 	// The retry (same ID) is answered with the first result, not 409.
-	e.must(201, "POST", "/api/v1/vns", `{"name":"blue"}`, RequestIDHeader, "retry-123").decode(t, &b)
+	e.must(201, "POST", "/api/v1/vns", `{"name":"blue"}`, wire.RequestIDHeader, "retry-123").decode(t, &b)
 	if a.VNI != b.VNI || a.Revision != b.Revision {
 		t.Errorf("retry returned %+v, first %+v", b, a)
 	}
 	// A different ID is a new write and conflicts.
-	e.must(409, "POST", "/api/v1/vns", `{"name":"blue"}`, RequestIDHeader, "other-456")
+	e.must(409, "POST", "/api/v1/vns", `{"name":"blue"}`, wire.RequestIDHeader, "other-456")
 	// Reusing an ID for a different request is refused, not silently answered.
-	if r := e.must(409, "POST", "/api/v1/vns", `{"name":"green"}`, RequestIDHeader, "retry-123"); !strings.Contains(r.err().Message, "request ID") {
+	if r := e.must(409, "POST", "/api/v1/vns", `{"name":"green"}`, wire.RequestIDHeader, "retry-123"); !strings.Contains(r.err().Message, "request ID") {
 		t.Errorf("reused request ID: %s", r.body)
 	}
 	if _, ok := e.st.Snapshot().VNs["green"]; ok {
@@ -217,20 +218,20 @@ func TestRequestIDEchoAndDedupe(t *testing.T) {
 	}
 	// A retried PATCH (same ID) is applied once: the same revision comes back.
 	var p1, p2 model.VN
-	e.must(200, "PATCH", "/api/v1/vns/blue", `{"mtu":1400}`, RequestIDHeader, "patch-1").decode(t, &p1)
-	e.must(200, "PATCH", "/api/v1/vns/blue", `{"mtu":1400}`, RequestIDHeader, "patch-1").decode(t, &p2)
+	e.must(200, "PATCH", "/api/v1/vns/blue", `{"mtu":1400}`, wire.RequestIDHeader, "patch-1").decode(t, &p1)
+	e.must(200, "PATCH", "/api/v1/vns/blue", `{"mtu":1400}`, wire.RequestIDHeader, "patch-1").decode(t, &p2)
 	if p1.Revision != p2.Revision || p2.MTU != 1400 {
 		t.Errorf("retried patch: first %+v, retry %+v", p1, p2)
 	}
 	// A retried delete is applied once too.
-	e.must(204, "DELETE", "/api/v1/vns/blue", "", RequestIDHeader, "del-1")
-	e.must(204, "DELETE", "/api/v1/vns/blue", "", RequestIDHeader, "del-1")
-	e.must(404, "DELETE", "/api/v1/vns/blue", "", RequestIDHeader, "del-2")
+	e.must(204, "DELETE", "/api/v1/vns/blue", "", wire.RequestIDHeader, "del-1")
+	e.must(204, "DELETE", "/api/v1/vns/blue", "", wire.RequestIDHeader, "del-1")
+	e.must(404, "DELETE", "/api/v1/vns/blue", "", wire.RequestIDHeader, "del-2")
 	if n := len(e.st.Snapshot().VNs); n != 0 {
 		t.Errorf("%d VNs left", n)
 	}
-	bad := e.must(400, "GET", "/api/v1/vns", "", RequestIDHeader, "has space")
-	if bad.err().Field != RequestIDHeader {
+	bad := e.must(400, "GET", "/api/v1/vns", "", wire.RequestIDHeader, "has space")
+	if bad.err().Field != wire.RequestIDHeader {
 		t.Errorf("bad request ID error = %+v", bad.err())
 	}
 }
@@ -249,74 +250,74 @@ func TestErrors(t *testing.T) {
 		code, field        string
 		blocking           string
 	}{
-		{"malformed json", "POST", "/api/v1/vns", `{"name":`, nil, 400, CodeBadRequest, "", ""},
-		{"syntax error", "POST", "/api/v1/vns", `{"name" "x"}`, nil, 400, CodeBadRequest, "", ""},
-		{"empty body", "POST", "/api/v1/vns", ``, []string{"Content-Type", "application/json"}, 400, CodeBadRequest, "", ""},
-		{"trailing data", "POST", "/api/v1/vns", `{"name":"x"} {"name":"y"}`, nil, 400, CodeBadRequest, "", ""},
-		{"unknown field", "POST", "/api/v1/vns", `{"name":"x","colour":"red"}`, nil, 400, CodeBadRequest, "colour", ""},
-		{"unknown nested field", "POST", "/api/v1/vns", `{"name":"x","bum":{"mode":"replicate","ttl":3}}`, nil, 400, CodeBadRequest, "ttl", ""},
-		{"wrong type", "POST", "/api/v1/vns", `{"name":"x","vni":"ten"}`, nil, 400, CodeBadRequest, "vni", ""},
-		{"negative vni", "POST", "/api/v1/vns", `{"name":"x","vni":-1}`, nil, 400, CodeBadRequest, "vni", ""},
-		{"patch unknown field", "PATCH", "/api/v1/vns/blue", `{"colour":"red"}`, nil, 400, CodeBadRequest, "colour", ""},
-		{"patch null unknown field", "PATCH", "/api/v1/vns/blue", `{"colour":null}`, nil, 400, CodeBadRequest, "colour", ""},
-		{"patch not an object", "PATCH", "/api/v1/vns/blue", `[1,2]`, nil, 400, CodeBadRequest, "", ""},
-		{"patch malformed", "PATCH", "/api/v1/vns/blue", `{`, nil, 400, CodeBadRequest, "", ""},
-		{"bad wait", "POST", "/api/v1/vns?wait=forever", `{"name":"x"}`, nil, 400, CodeBadRequest, "wait", ""},
-		{"bad timeout", "POST", "/api/v1/vns?wait=realized&timeout=soon", `{"name":"x"}`, nil, 400, CodeBadRequest, "timeout", ""},
-		{"huge timeout", "POST", "/api/v1/vns?wait=realized&timeout=24h", `{"name":"x"}`, nil, 400, CodeBadRequest, "timeout", ""},
-		{"array body", "POST", "/api/v1/vns", `[{"name":"x"}]`, nil, 400, CodeBadRequest, "", ""},
-		{"bad consistent", "GET", "/api/v1/vns?consistent=maybe", ``, nil, 400, CodeBadRequest, "consistent", ""},
-		{"join unknown field", "POST", "/api/v1/cluster/join", `{"id":"n2","raft_addr":"127.0.0.1:1","x":1}`, nil, 400, CodeBadRequest, "x", ""},
+		{"malformed json", "POST", "/api/v1/vns", `{"name":`, nil, 400, wire.CodeBadRequest, "", ""},
+		{"syntax error", "POST", "/api/v1/vns", `{"name" "x"}`, nil, 400, wire.CodeBadRequest, "", ""},
+		{"empty body", "POST", "/api/v1/vns", ``, []string{"Content-Type", "application/json"}, 400, wire.CodeBadRequest, "", ""},
+		{"trailing data", "POST", "/api/v1/vns", `{"name":"x"} {"name":"y"}`, nil, 400, wire.CodeBadRequest, "", ""},
+		{"unknown field", "POST", "/api/v1/vns", `{"name":"x","colour":"red"}`, nil, 400, wire.CodeBadRequest, "colour", ""},
+		{"unknown nested field", "POST", "/api/v1/vns", `{"name":"x","bum":{"mode":"replicate","ttl":3}}`, nil, 400, wire.CodeBadRequest, "ttl", ""},
+		{"wrong type", "POST", "/api/v1/vns", `{"name":"x","vni":"ten"}`, nil, 400, wire.CodeBadRequest, "vni", ""},
+		{"negative vni", "POST", "/api/v1/vns", `{"name":"x","vni":-1}`, nil, 400, wire.CodeBadRequest, "vni", ""},
+		{"patch unknown field", "PATCH", "/api/v1/vns/blue", `{"colour":"red"}`, nil, 400, wire.CodeBadRequest, "colour", ""},
+		{"patch null unknown field", "PATCH", "/api/v1/vns/blue", `{"colour":null}`, nil, 400, wire.CodeBadRequest, "colour", ""},
+		{"patch not an object", "PATCH", "/api/v1/vns/blue", `[1,2]`, nil, 400, wire.CodeBadRequest, "", ""},
+		{"patch malformed", "PATCH", "/api/v1/vns/blue", `{`, nil, 400, wire.CodeBadRequest, "", ""},
+		{"bad wait", "POST", "/api/v1/vns?wait=forever", `{"name":"x"}`, nil, 400, wire.CodeBadRequest, "wait", ""},
+		{"bad timeout", "POST", "/api/v1/vns?wait=realized&timeout=soon", `{"name":"x"}`, nil, 400, wire.CodeBadRequest, "timeout", ""},
+		{"huge timeout", "POST", "/api/v1/vns?wait=realized&timeout=24h", `{"name":"x"}`, nil, 400, wire.CodeBadRequest, "timeout", ""},
+		{"array body", "POST", "/api/v1/vns", `[{"name":"x"}]`, nil, 400, wire.CodeBadRequest, "", ""},
+		{"bad consistent", "GET", "/api/v1/vns?consistent=maybe", ``, nil, 400, wire.CodeBadRequest, "consistent", ""},
+		{"join unknown field", "POST", "/api/v1/cluster/join", `{"id":"n2","raft_addr":"127.0.0.1:1","x":1}`, nil, 400, wire.CodeBadRequest, "x", ""},
 
-		{"get missing vn", "GET", "/api/v1/vns/green", ``, nil, 404, CodeNotFound, "", ""},
-		{"get missing nve", "GET", "/api/v1/nves/hv9", ``, nil, 404, CodeNotFound, "", ""},
-		{"get missing port", "GET", "/api/v1/ports/p9", ``, nil, 404, CodeNotFound, "", ""},
-		{"patch missing vn", "PATCH", "/api/v1/vns/green", `{"mtu":1400}`, nil, 404, CodeNotFound, "", ""},
-		{"patch missing port", "PATCH", "/api/v1/ports/p9", `{"vlan":3}`, nil, 404, CodeNotFound, "", ""},
-		{"delete missing vn", "DELETE", "/api/v1/vns/green", ``, nil, 404, CodeNotFound, "", ""},
-		{"delete missing nve", "DELETE", "/api/v1/nves/hv9", ``, nil, 404, CodeNotFound, "", ""},
-		{"delete missing port", "DELETE", "/api/v1/ports/p9", ``, nil, 404, CodeNotFound, "", ""},
-		{"flows of missing nve", "GET", "/api/v1/nves/hv9/flows", ``, nil, 404, CodeNotFound, "", ""},
-		{"no such endpoint", "GET", "/api/v1/widgets", ``, nil, 404, CodeNotFound, "", ""},
-		{"method not allowed", "PUT", "/api/v1/vns/blue", `{"name":"blue"}`, nil, 405, CodeMethodNotAllowed, "", ""},
+		{"get missing vn", "GET", "/api/v1/vns/green", ``, nil, 404, wire.CodeNotFound, "", ""},
+		{"get missing nve", "GET", "/api/v1/nves/hv9", ``, nil, 404, wire.CodeNotFound, "", ""},
+		{"get missing port", "GET", "/api/v1/ports/p9", ``, nil, 404, wire.CodeNotFound, "", ""},
+		{"patch missing vn", "PATCH", "/api/v1/vns/green", `{"mtu":1400}`, nil, 404, wire.CodeNotFound, "", ""},
+		{"patch missing port", "PATCH", "/api/v1/ports/p9", `{"vlan":3}`, nil, 404, wire.CodeNotFound, "", ""},
+		{"delete missing vn", "DELETE", "/api/v1/vns/green", ``, nil, 404, wire.CodeNotFound, "", ""},
+		{"delete missing nve", "DELETE", "/api/v1/nves/hv9", ``, nil, 404, wire.CodeNotFound, "", ""},
+		{"delete missing port", "DELETE", "/api/v1/ports/p9", ``, nil, 404, wire.CodeNotFound, "", ""},
+		{"flows of missing nve", "GET", "/api/v1/nves/hv9/flows", ``, nil, 404, wire.CodeNotFound, "", ""},
+		{"no such endpoint", "GET", "/api/v1/widgets", ``, nil, 404, wire.CodeNotFound, "", ""},
+		{"method not allowed", "PUT", "/api/v1/vns/blue", `{"name":"blue"}`, nil, 405, wire.CodeMethodNotAllowed, "", ""},
 
-		{"duplicate vn name", "POST", "/api/v1/vns", `{"name":"blue","vni":300}`, nil, 409, CodeConflict, "name", ""},
-		{"duplicate vni", "POST", "/api/v1/vns", `{"name":"green","vni":100}`, nil, 409, CodeConflict, "vni", "blue"},
-		{"duplicate nve name", "POST", "/api/v1/nves", `{"name":"hv1","underlay_ips":["192.0.2.7"],"ovsdb":"unix:/x"}`, nil, 409, CodeConflict, "name", ""},
-		{"duplicate port name", "POST", "/api/v1/ports", `{"name":"p1","vn":"blue","nve":"hv2","interface":"v9","mac":"02:00:00:00:00:09"}`, nil, 409, CodeConflict, "name", ""},
-		{"duplicate mac in vn", "POST", "/api/v1/ports", `{"name":"p9","vn":"blue","nve":"hv2","interface":"v9","mac":"02:00:00:00:00:01"}`, nil, 409, CodeConflict, "mac", "p1"},
-		{"duplicate ip in vn", "POST", "/api/v1/ports", `{"name":"p9","vn":"blue","nve":"hv2","interface":"v9","mac":"02:00:00:00:00:09","ips":["10.0.0.1"]}`, nil, 409, CodeConflict, "ips[0]", "p1"},
+		{"duplicate vn name", "POST", "/api/v1/vns", `{"name":"blue","vni":300}`, nil, 409, wire.CodeConflict, "name", ""},
+		{"duplicate vni", "POST", "/api/v1/vns", `{"name":"green","vni":100}`, nil, 409, wire.CodeConflict, "vni", "blue"},
+		{"duplicate nve name", "POST", "/api/v1/nves", `{"name":"hv1","underlay_ips":["192.0.2.7"],"ovsdb":"unix:/x"}`, nil, 409, wire.CodeConflict, "name", ""},
+		{"duplicate port name", "POST", "/api/v1/ports", `{"name":"p1","vn":"blue","nve":"hv2","interface":"v9","mac":"02:00:00:00:00:09"}`, nil, 409, wire.CodeConflict, "name", ""},
+		{"duplicate mac in vn", "POST", "/api/v1/ports", `{"name":"p9","vn":"blue","nve":"hv2","interface":"v9","mac":"02:00:00:00:00:01"}`, nil, 409, wire.CodeConflict, "mac", "p1"},
+		{"duplicate ip in vn", "POST", "/api/v1/ports", `{"name":"p9","vn":"blue","nve":"hv2","interface":"v9","mac":"02:00:00:00:00:09","ips":["10.0.0.1"]}`, nil, 409, wire.CodeConflict, "ips[0]", "p1"},
 		{"patch to duplicate vni", "PATCH", "/api/v1/vns/blue", `{"vni":100}`, nil, 0, "", "", ""}, // placeholder replaced below
-		{"delete vn with ports", "DELETE", "/api/v1/vns/blue", ``, nil, 409, CodeConflict, "", "p1"},
-		{"delete nve with ports", "DELETE", "/api/v1/nves/hv1", ``, nil, 409, CodeConflict, "", "p1"},
+		{"delete vn with ports", "DELETE", "/api/v1/vns/blue", ``, nil, 409, wire.CodeConflict, "", "p1"},
+		{"delete nve with ports", "DELETE", "/api/v1/nves/hv1", ``, nil, 409, wire.CodeConflict, "", "p1"},
 
-		{"body too large", "POST", "/api/v1/vns", big, nil, 413, CodeTooLarge, "", ""},
-		{"patch body too large", "PATCH", "/api/v1/vns/blue", big, nil, 413, CodeTooLarge, "", ""},
-		{"form content type", "POST", "/api/v1/vns", `name=x`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, CodeUnsupportedMedia, "", ""},
-		{"text content type", "PATCH", "/api/v1/vns/blue", `{"mtu":1400}`, []string{"Content-Type", "text/plain"}, 415, CodeUnsupportedMedia, "", ""},
-		{"join xml", "POST", "/api/v1/cluster/join", `<x/>`, []string{"Content-Type", "application/xml"}, 415, CodeUnsupportedMedia, "", ""},
+		{"body too large", "POST", "/api/v1/vns", big, nil, 413, wire.CodeTooLarge, "", ""},
+		{"patch body too large", "PATCH", "/api/v1/vns/blue", big, nil, 413, wire.CodeTooLarge, "", ""},
+		{"form content type", "POST", "/api/v1/vns", `name=x`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, wire.CodeUnsupportedMedia, "", ""},
+		{"text content type", "PATCH", "/api/v1/vns/blue", `{"mtu":1400}`, []string{"Content-Type", "text/plain"}, 415, wire.CodeUnsupportedMedia, "", ""},
+		{"join xml", "POST", "/api/v1/cluster/join", `<x/>`, []string{"Content-Type", "application/xml"}, 415, wire.CodeUnsupportedMedia, "", ""},
 
-		{"vni out of range", "POST", "/api/v1/vns", `{"name":"x","vni":16777216}`, nil, 422, CodeInvalid, "vni", ""},
-		{"bad encap", "POST", "/api/v1/vns", `{"name":"x","encap":"mpls"}`, nil, 422, CodeInvalid, "encap", ""},
-		{"bad name", "POST", "/api/v1/vns", `{"name":"-x"}`, nil, 422, CodeInvalid, "name", ""},
-		{"missing name", "POST", "/api/v1/vns", `{}`, nil, 422, CodeInvalid, "name", ""},
-		{"multicast without group", "POST", "/api/v1/vns", `{"name":"x","bum":{"mode":"multicast"}}`, nil, 422, CodeInvalid, "bum.group", ""},
-		{"nve without ovsdb", "POST", "/api/v1/nves", `{"name":"hv3","underlay_ips":["192.0.2.3"]}`, nil, 422, CodeInvalid, "ovsdb", ""},
-		{"nve bad underlay", "POST", "/api/v1/nves", `{"name":"hv3","underlay_ips":["nope"],"ovsdb":"unix:/x"}`, nil, 422, CodeInvalid, "underlay_ips[0]", ""},
-		{"port bad mac", "POST", "/api/v1/ports", `{"name":"p9","vn":"blue","nve":"hv1","interface":"v9","mac":"01:00:5e:00:00:01"}`, nil, 422, CodeInvalid, "mac", ""},
-		{"port unknown vn", "POST", "/api/v1/ports", `{"name":"p9","vn":"green","nve":"hv1","interface":"v9","mac":"02:00:00:00:00:09"}`, nil, 422, CodeReference, "vn", ""},
-		{"port unknown nve", "POST", "/api/v1/ports", `{"name":"p9","vn":"blue","nve":"hv9","interface":"v9","mac":"02:00:00:00:00:09"}`, nil, 422, CodeReference, "nve", ""},
-		{"patch port to unknown vn", "PATCH", "/api/v1/ports/p1", `{"vn":"green"}`, nil, 422, CodeReference, "vn", ""},
-		{"patch renames", "PATCH", "/api/v1/vns/blue", `{"name":"navy"}`, nil, 422, CodeInvalid, "name", ""},
-		{"patch invalid mtu", "PATCH", "/api/v1/vns/blue", `{"mtu":12}`, nil, 422, CodeInvalid, "mtu", ""},
-		{"join invalid", "POST", "/api/v1/cluster/join", `{"id":"","raft_addr":"nowhere"}`, nil, 422, CodeInvalid, "id", ""},
+		{"vni out of range", "POST", "/api/v1/vns", `{"name":"x","vni":16777216}`, nil, 422, wire.CodeInvalid, "vni", ""},
+		{"bad encap", "POST", "/api/v1/vns", `{"name":"x","encap":"mpls"}`, nil, 422, wire.CodeInvalid, "encap", ""},
+		{"bad name", "POST", "/api/v1/vns", `{"name":"-x"}`, nil, 422, wire.CodeInvalid, "name", ""},
+		{"missing name", "POST", "/api/v1/vns", `{}`, nil, 422, wire.CodeInvalid, "name", ""},
+		{"multicast without group", "POST", "/api/v1/vns", `{"name":"x","bum":{"mode":"multicast"}}`, nil, 422, wire.CodeInvalid, "bum.group", ""},
+		{"nve without ovsdb", "POST", "/api/v1/nves", `{"name":"hv3","underlay_ips":["192.0.2.3"]}`, nil, 422, wire.CodeInvalid, "ovsdb", ""},
+		{"nve bad underlay", "POST", "/api/v1/nves", `{"name":"hv3","underlay_ips":["nope"],"ovsdb":"unix:/x"}`, nil, 422, wire.CodeInvalid, "underlay_ips[0]", ""},
+		{"port bad mac", "POST", "/api/v1/ports", `{"name":"p9","vn":"blue","nve":"hv1","interface":"v9","mac":"01:00:5e:00:00:01"}`, nil, 422, wire.CodeInvalid, "mac", ""},
+		{"port unknown vn", "POST", "/api/v1/ports", `{"name":"p9","vn":"green","nve":"hv1","interface":"v9","mac":"02:00:00:00:00:09"}`, nil, 422, wire.CodeReference, "vn", ""},
+		{"port unknown nve", "POST", "/api/v1/ports", `{"name":"p9","vn":"blue","nve":"hv9","interface":"v9","mac":"02:00:00:00:00:09"}`, nil, 422, wire.CodeReference, "nve", ""},
+		{"patch port to unknown vn", "PATCH", "/api/v1/ports/p1", `{"vn":"green"}`, nil, 422, wire.CodeReference, "vn", ""},
+		{"patch renames", "PATCH", "/api/v1/vns/blue", `{"name":"navy"}`, nil, 422, wire.CodeInvalid, "name", ""},
+		{"patch invalid mtu", "PATCH", "/api/v1/vns/blue", `{"mtu":12}`, nil, 422, wire.CodeInvalid, "mtu", ""},
+		{"join invalid", "POST", "/api/v1/cluster/join", `{"id":"","raft_addr":"nowhere"}`, nil, 422, wire.CodeInvalid, "id", ""},
 	}
 	// A second VN lets a patch collide on VNI.
 	e.must(201, "POST", "/api/v1/vns", `{"name":"red","vni":200}`)
 	for i := range cases {
 		if cases[i].name == "patch to duplicate vni" {
 			cases[i].path, cases[i].body, cases[i].status, cases[i].code, cases[i].field, cases[i].blocking =
-				"/api/v1/vns/red", `{"vni":100}`, 409, CodeConflict, "vni", "blue"
+				"/api/v1/vns/red", `{"vni":100}`, 409, wire.CodeConflict, "vni", "blue"
 		}
 	}
 	for _, c := range cases {
@@ -400,12 +401,12 @@ func TestUnavailable(t *testing.T) {
 		{"GET", "/api/v1/cluster", ``},
 	} {
 		r := noLeader.do(req[0], req[1], req[2])
-		if r.status != 503 || r.err().Code != CodeNoLeader || r.header.Get("Retry-After") == "" {
+		if r.status != 503 || r.err().Code != wire.CodeNoLeader || r.header.Get("Retry-After") == "" {
 			t.Errorf("%s %s: %d %s (Retry-After %q), want 503 no_leader with Retry-After", req[0], req[1], r.status, r.body, r.header.Get("Retry-After"))
 		}
 	}
 	h := noLeader.do("GET", "/api/v1/health", "")
-	var hb Health
+	var hb wire.Health
 	h.decode(t, &hb)
 	if h.status != 503 || hb.LeaderKnown || hb.Status != "no_leader" || h.header.Get("Retry-After") == "" {
 		t.Errorf("health without leader: %d %s", h.status, h.body)
@@ -415,7 +416,7 @@ func TestUnavailable(t *testing.T) {
 
 	slow := newEnvWith(t, st, failing{st, fmt.Errorf("apply: %w", context.DeadlineExceeded)}, nil)
 	r := slow.do("POST", "/api/v1/vns", `{"name":"green"}`)
-	if r.status != 504 || r.err().Code != CodeTimeout {
+	if r.status != 504 || r.err().Code != wire.CodeTimeout {
 		t.Errorf("timeout: %d %s, want 504 timeout", r.status, r.body)
 	}
 	if !sameState(before, state(st)) {
@@ -452,7 +453,7 @@ func TestNoQuorum(t *testing.T) {
 	waitFor(t, func() bool { return !st.IsLeader() })
 	before := state(st)
 	r := e.do("POST", "/api/v1/vns", `{"name":"green"}`)
-	if r.status != 503 || r.err().Code != CodeNoLeader || r.header.Get("Retry-After") == "" {
+	if r.status != 503 || r.err().Code != wire.CodeNoLeader || r.header.Get("Retry-After") == "" {
 		t.Fatalf("write without quorum: %d %s", r.status, r.body)
 	}
 	if !sameState(before, state(st)) {
@@ -500,39 +501,39 @@ func TestWaitRealized(t *testing.T) {
 	}
 	r := e.do("PATCH", "/api/v1/vns/blue?wait=realized&timeout=50ms", `{"mtu":1400}`)
 	ae := r.err()
-	if r.status != 504 || ae.Code != CodeNotRealized || strings.Join(ae.Laggards, ",") != "hv2,hv3" {
+	if r.status != 504 || ae.Code != wire.CodeNotRealized || strings.Join(ae.Laggards, ",") != "hv2,hv3" {
 		t.Fatalf("not realized: %d %s", r.status, r.body)
 	}
 	// The write itself was committed.
 	var stored model.VN
 	e.must(200, "GET", "/api/v1/vns/blue", "").decode(t, &stored)
-	if stored.MTU != 1400 || r.header.Get(RevisionHeader) != fmt.Sprint(stored.Revision) {
-		t.Errorf("after unrealized patch: stored %+v, revision header %q", stored, r.header.Get(RevisionHeader))
+	if stored.MTU != 1400 || r.header.Get(wire.RevisionHeader) != fmt.Sprint(stored.Revision) {
+		t.Errorf("after unrealized patch: stored %+v, revision header %q", stored, r.header.Get(wire.RevisionHeader))
 	}
 	r = e.do("DELETE", "/api/v1/vns/red?wait=realized&timeout=0.05", "")
-	if r.status != 504 || r.err().Code != CodeNotRealized {
+	if r.status != 504 || r.err().Code != wire.CodeNotRealized {
 		t.Errorf("delete not realized: %d %s", r.status, r.body)
 	}
 }
 
 type fakeSouthbound struct{}
 
-func (fakeSouthbound) NVEFlows(ctx context.Context, nve string) (any, error) {
+func (fakeSouthbound) NVEFlows(ctx context.Context, nve string) (*model.FlowReport, error) {
 	if nve == "hv2" {
 		return nil, errors.New("switch not connected")
 	}
-	return map[string]any{"nve": nve, "flows": []string{"table=0, priority=0 actions=drop"}}, nil
+	return &model.FlowReport{NVE: nve, Desired: []string{"table=0, priority=0 actions=drop"}}, nil
 }
 
-func (fakeSouthbound) NVEStatus(nve string) any {
-	return map[string]any{"state": "connected:" + nve}
+func (fakeSouthbound) NVEStatus(nve string) *model.NVEStatus {
+	return &model.NVEStatus{OpenFlow: &model.OpenFlowStatus{Remote: "connected:" + nve}}
 }
 
 func TestFlowsAndStatus(t *testing.T) {
 	plain := newEnv(t, nil)
 	plain.seed()
 	r := plain.do("GET", "/api/v1/nves/hv1/flows", "")
-	if r.status != 501 || r.err().Code != CodeNotImplemented {
+	if r.status != 501 || r.err().Code != wire.CodeNotImplemented {
 		t.Errorf("flows without reporter: %d %s", r.status, r.body)
 	}
 	var n map[string]any
@@ -544,11 +545,11 @@ func TestFlowsAndStatus(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.FlowReporter = fakeSouthbound{}; o.StatusReporter = fakeSouthbound{} })
 	e.seed()
 	var flows struct {
-		NVE   string
-		Flows []string
+		NVE     string
+		Desired []string
 	}
 	e.must(200, "GET", "/api/v1/nves/hv1/flows", "").decode(t, &flows)
-	if flows.NVE != "hv1" || len(flows.Flows) != 1 {
+	if flows.NVE != "hv1" || len(flows.Desired) != 1 {
 		t.Errorf("flows = %+v", flows)
 	}
 	if r := e.do("GET", "/api/v1/nves/hv2/flows", ""); r.status != 500 || !strings.Contains(r.err().Message, "not connected") {
@@ -556,20 +557,20 @@ func TestFlowsAndStatus(t *testing.T) {
 	}
 	var nv struct {
 		Name   string
-		Status struct{ State string }
+		Status struct{ OpenFlow struct{ Remote string } }
 	}
 	e.must(200, "GET", "/api/v1/nves/hv1", "").decode(t, &nv)
-	if nv.Name != "hv1" || nv.Status.State != "connected:hv1" {
+	if nv.Name != "hv1" || nv.Status.OpenFlow.Remote != "connected:hv1" {
 		t.Errorf("NVE with status = %+v", nv)
 	}
 	var l struct {
 		Items []struct {
 			Name   string
-			Status struct{ State string }
+			Status struct{ OpenFlow struct{ Remote string } }
 		}
 	}
 	e.must(200, "GET", "/api/v1/nves", "").decode(t, &l)
-	if len(l.Items) != 2 || l.Items[1].Status.State != "connected:hv2" {
+	if len(l.Items) != 2 || l.Items[1].Status.OpenFlow.Remote != "connected:hv2" {
 		t.Errorf("NVE list with status = %+v", l.Items)
 	}
 }
@@ -587,12 +588,12 @@ func TestTopology(t *testing.T) {
 	} {
 		e.must(201, "POST", "/api/v1/ports", p)
 	}
-	var topo Topology
+	var topo wire.Topology
 	var raw struct {
 		NVEs []struct {
 			Name   string
 			VNs    []string
-			Status struct{ State string }
+			Status struct{ OpenFlow struct{ Remote string } }
 		}
 	}
 	r := e.must(200, "GET", "/api/v1/topology", "")
@@ -601,7 +602,7 @@ func TestTopology(t *testing.T) {
 	if len(topo.VNs) != 2 || len(topo.Ports) != 5 || len(raw.NVEs) != 3 || topo.Revision == 0 {
 		t.Fatalf("topology: %s", r.body)
 	}
-	if raw.NVEs[1].Name != "hv2" || strings.Join(raw.NVEs[1].VNs, ",") != "blue,red" || raw.NVEs[1].Status.State != "connected:hv2" {
+	if raw.NVEs[1].Name != "hv2" || strings.Join(raw.NVEs[1].VNs, ",") != "blue,red" || raw.NVEs[1].Status.OpenFlow.Remote != "connected:hv2" {
 		t.Errorf("hv2 in topology = %+v", raw.NVEs[1])
 	}
 	var tunnels []string
@@ -616,12 +617,12 @@ func TestTopology(t *testing.T) {
 
 func TestClusterRoutes(t *testing.T) {
 	e := newEnv(t, nil)
-	var h Health
+	var h wire.Health
 	e.must(200, "GET", "/api/v1/health", "").decode(t, &h)
 	if h.Status != "ok" || h.NodeID != "n1" || h.Leader != "n1" || !h.LeaderKnown || !h.IsLeader {
 		t.Errorf("health = %+v", h)
 	}
-	var cv ClusterView
+	var cv wire.ClusterView
 	e.must(200, "GET", "/api/v1/cluster", "").decode(t, &cv)
 	if cv.Leader != "n1" || cv.Term == 0 || len(cv.Nodes) != 1 || cv.Nodes[0].ID != "n1" || cv.Nodes[0].State != "leader" || !cv.Nodes[0].Leader || cv.Nodes[0].RaftAddr == "" {
 		t.Errorf("cluster = %+v", cv)
@@ -720,13 +721,13 @@ func TestMergePatch(t *testing.T) {
 
 func decodeStrictAny(s string, v any) error { return decodeStrict([]byte(s), v) }
 
-type fakeSwitches []map[string]string
+type fakeSwitches []model.UnclaimedSwitch
 
-func (f fakeSwitches) UnclaimedSwitches() any { return []map[string]string(f) }
+func (f fakeSwitches) UnclaimedSwitches() []model.UnclaimedSwitch { return f }
 
 func TestUnclaimedSwitches(t *testing.T) {
 	plain := newEnv(t, nil)
-	if r := plain.do("GET", "/api/v1/switches/unclaimed", ""); r.status != 501 || r.err().Code != CodeNotImplemented {
+	if r := plain.do("GET", "/api/v1/switches/unclaimed", ""); r.status != 501 || r.err().Code != wire.CodeNotImplemented {
 		t.Errorf("unclaimed without a southbound: %d %s", r.status, r.body)
 	}
 	var topo map[string]any
@@ -735,7 +736,7 @@ func TestUnclaimedSwitches(t *testing.T) {
 		t.Errorf("topology lists unclaimed switches without a southbound: %v", topo)
 	}
 
-	sw := fakeSwitches{{"datapath_id": "00000000000abc01", "remote": "198.19.0.10:40000"}}
+	sw := fakeSwitches{{DatapathID: "00000000000abc01", Remote: "198.19.0.10:40000"}}
 	e := newEnv(t, func(o *Options) { o.SwitchReporter = sw })
 	var l struct{ Items []map[string]string }
 	e.must(200, "GET", "/api/v1/switches/unclaimed", "").decode(t, &l)

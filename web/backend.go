@@ -2,11 +2,9 @@ package web
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/store"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Backend is what the REST API needs from the store. *store.Store
@@ -35,19 +33,6 @@ type Backend interface {
 	AppliedIndex() uint64
 }
 
-// MetricsRegisterer is implemented by backends that export their own
-// metrics (the store's Raft state, term, commit index, apply latency).
-type MetricsRegisterer interface {
-	RegisterMetrics(prometheus.Registerer) error
-}
-
-// InternalHandlerProvider is implemented by backends that serve
-// node-to-node endpoints (leader forwarding, read index); the server mounts
-// the handler at /internal/.
-type InternalHandlerProvider interface {
-	InternalHandler() http.Handler
-}
-
 // Realizer reports when the NVEs have installed the state of a store
 // index. With one configured, writes with ?wait=realized block until
 // WaitRealized returns; laggards names the NVEs that had not caught up when
@@ -59,18 +44,19 @@ type Realizer interface {
 // FlowReporter returns the flows installed on (or compiled for) an NVE,
 // served at GET /api/v1/nves/{name}/flows.
 type FlowReporter interface {
-	NVEFlows(ctx context.Context, nve string) (any, error)
+	NVEFlows(ctx context.Context, nve string) (*model.FlowReport, error)
 }
 
 // SwitchReporter lists the connected switches no NVE claims (their
 // datapath ID matches no NVE), served at GET /api/v1/switches/unclaimed and
 // in the topology, so an operator sees a switch waiting to be registered.
 type SwitchReporter interface {
-	UnclaimedSwitches() any
+	UnclaimedSwitches() []model.UnclaimedSwitch
 }
 
-// StatusReporter returns the live status of an NVE (connection, tunnels,
-// last sync); it is merged into NVE responses as "status".
+// StatusReporter returns the live status of an NVE (OVSDB and OpenFlow
+// connection, sync state); it is shown in NVE responses as "status". nil
+// means this node knows nothing live about the NVE.
 type StatusReporter interface {
-	NVEStatus(nve string) any
+	NVEStatus(nve string) *model.NVEStatus
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"github.com/nva-project/nva/web/wire"
 	"net"
 	"net/http"
 
@@ -9,41 +10,10 @@ import (
 	"github.com/nva-project/nva/store"
 )
 
-// Health is the body of GET /api/v1/health.
-type Health struct {
-	Status       string `json:"status"` // "ok" or "no_leader"
-	NodeID       string `json:"node_id"`
-	Leader       string `json:"leader,omitempty"`
-	LeaderKnown  bool   `json:"leader_known"`
-	IsLeader     bool   `json:"is_leader"`
-	Term         uint64 `json:"term,omitempty"`
-	AppliedIndex uint64 `json:"applied_index"`
-	Error        string `json:"error,omitempty"`
-}
-
-// ClusterNode is one member in GET /api/v1/cluster; it is also the body
-// of POST /api/v1/cluster/join.
-type ClusterNode struct {
-	ID           string `json:"id"`
-	APIAddr      string `json:"api_addr,omitempty"`
-	RaftAddr     string `json:"raft_addr"`
-	OpenFlowAddr string `json:"openflow_addr,omitempty"`
-	State        string `json:"state,omitempty"`
-	Voter        bool   `json:"voter"`
-	Leader       bool   `json:"leader,omitempty"`
-}
-
-// ClusterView is the body of GET /api/v1/cluster.
-type ClusterView struct {
-	Leader string        `json:"leader"`
-	Term   uint64        `json:"term"`
-	Nodes  []ClusterNode `json:"nodes"`
-}
-
-func clusterView(ci store.ClusterInfo) ClusterView {
-	v := ClusterView{Leader: ci.Leader, Term: ci.Term, Nodes: []ClusterNode{}}
+func clusterView(ci store.ClusterInfo) wire.ClusterView {
+	v := wire.ClusterView{Leader: ci.Leader, Term: ci.Term, Nodes: []wire.ClusterNode{}}
 	for _, n := range ci.Nodes {
-		v.Nodes = append(v.Nodes, ClusterNode{
+		v.Nodes = append(v.Nodes, wire.ClusterNode{
 			ID: n.ID, APIAddr: n.APIAddr, RaftAddr: n.RaftAddr, OpenFlowAddr: n.OpenFlowAddr,
 			State: n.State, Voter: n.Voter, Leader: ci.Leader != "" && n.ID == ci.Leader,
 		})
@@ -52,7 +22,7 @@ func clusterView(ci store.ClusterInfo) ClusterView {
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	h := Health{NodeID: s.nodeID, IsLeader: s.be.IsLeader(), AppliedIndex: s.be.AppliedIndex()}
+	h := wire.Health{NodeID: s.nodeID, IsLeader: s.be.IsLeader(), AppliedIndex: s.be.AppliedIndex()}
 	ci, err := s.be.Cluster(r.Context())
 	if err == nil {
 		h.Leader, h.Term = ci.Leader, ci.Term
@@ -90,7 +60,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	var req ClusterNode
+	var req wire.ClusterNode
 	if err := decodeStrict(body, &req); err != nil {
 		writeError(w, err)
 		return
@@ -121,7 +91,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, clusterView(ci))
 		return
 	}
-	writeJSON(w, http.StatusOK, ClusterView{Nodes: []ClusterNode{req}})
+	writeJSON(w, http.StatusOK, wire.ClusterView{Nodes: []wire.ClusterNode{req}})
 }
 
 func (s *Server) handleRemoveNode(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/nva-project/nva/web/wire"
 	"io"
 	"mime"
 	"net/http"
@@ -24,7 +25,7 @@ func checkJSONContentType(r *http.Request) *APIError {
 	if err == nil && (mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
 		return nil
 	}
-	return newAPIError(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "",
+	return newAPIError(http.StatusUnsupportedMediaType, wire.CodeUnsupportedMedia, "",
 		"Content-Type %q is not supported; send application/json", ct)
 }
 

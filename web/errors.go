@@ -5,50 +5,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/nva-project/nva/web/wire"
 	"io"
 	"net/http"
 	"strings"
 
-	"github.com/hashicorp/raft"
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/store"
 )
 
-// Error codes of the API's error bodies. They are part of the API contract.
-const (
-	CodeBadRequest       = "bad_request"
-	CodeInvalid          = "invalid"   // 422: a field's value is not acceptable
-	CodeReference        = "reference" // 422: a referenced VN/NVE does not exist
-	CodeNotFound         = "not_found"
-	CodeConflict         = "conflict"
-	CodeMethodNotAllowed = "method_not_allowed"
-	CodeTooLarge         = "payload_too_large"
-	CodeUnsupportedMedia = "unsupported_media_type"
-	CodeNoLeader         = "no_leader"
-	CodeUnavailable      = "unavailable" // 503: the node is shutting down
-	CodeTimeout          = "timeout"
-	CodeNotRealized      = "not_realized"
-	CodeNotImplemented   = "not_implemented"
-	CodeInternal         = "internal"
-)
-
-// ErrorBody is the JSON body of every error response:
-// {"error": {...}}.
-type ErrorBody struct {
-	Error APIError `json:"error"`
-}
-
-// APIError describes one failed request.
+// APIError describes one failed request: the body's detail plus the HTTP
+// status (and Retry-After) it is answered with.
 type APIError struct {
-	Code     string             `json:"code"`
-	Message  string             `json:"message"`
-	Field    string             `json:"field,omitempty"`
-	Fields   []model.FieldError `json:"fields,omitempty"`
-	Blocking []string           `json:"blocking,omitempty"`
-	Laggards []string           `json:"laggards,omitempty"`
+	wire.ErrorDetail
 
-	status     int    `json:"-"`
-	retryAfter string `json:"-"`
+	status     int
+	retryAfter string
 }
 
 func (e *APIError) Error() string {
@@ -59,11 +31,11 @@ func (e *APIError) Error() string {
 }
 
 func newAPIError(status int, code, field, format string, args ...any) *APIError {
-	return &APIError{status: status, Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
+	return &APIError{status: status, ErrorDetail: wire.ErrorDetail{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}}
 }
 
 func badRequest(field, format string, args ...any) *APIError {
-	return newAPIError(http.StatusBadRequest, CodeBadRequest, field, format, args...)
+	return newAPIError(http.StatusBadRequest, wire.CodeBadRequest, field, format, args...)
 }
 
 // toAPIError maps any error from decoding or the backend to its status and
@@ -74,45 +46,44 @@ func toAPIError(err error) *APIError {
 		return ae
 	}
 	if me, ok := model.AsError(err); ok {
-		out := &APIError{Message: me.Message, Field: me.Field, Fields: me.Fields, Blocking: me.Blocking}
+		out := &APIError{ErrorDetail: wire.ErrorDetail{Message: me.Message, Field: me.Field, Fields: me.Fields, Blocking: me.Blocking}}
 		switch me.Kind {
 		case model.KindInvalid:
-			out.status, out.Code = http.StatusUnprocessableEntity, CodeInvalid
+			out.status, out.Code = http.StatusUnprocessableEntity, wire.CodeInvalid
 		case model.KindReference:
-			out.status, out.Code = http.StatusUnprocessableEntity, CodeReference
+			out.status, out.Code = http.StatusUnprocessableEntity, wire.CodeReference
 		case model.KindNotFound:
-			out.status, out.Code = http.StatusNotFound, CodeNotFound
+			out.status, out.Code = http.StatusNotFound, wire.CodeNotFound
 		case model.KindConflict:
-			out.status, out.Code = http.StatusConflict, CodeConflict
+			out.status, out.Code = http.StatusConflict, wire.CodeConflict
 		default:
-			out.status, out.Code = http.StatusInternalServerError, CodeInternal
+			out.status, out.Code = http.StatusInternalServerError, wire.CodeInternal
 		}
 		return out
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return newAPIError(http.StatusRequestEntityTooLarge, CodeTooLarge, "",
+		return newAPIError(http.StatusRequestEntityTooLarge, wire.CodeTooLarge, "",
 			"request body is larger than %d bytes", mbe.Limit)
 	}
 	switch {
-	case errors.Is(err, store.ErrNoLeader), errors.Is(err, raft.ErrNotLeader),
-		errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
-		e := newAPIError(http.StatusServiceUnavailable, CodeNoLeader, "",
+	case store.IsNoLeader(err):
+		e := newAPIError(http.StatusServiceUnavailable, wire.CodeNoLeader, "",
 			"no cluster leader is available; retry the request: %v", err)
 		e.retryAfter = "1"
 		return e
-	case errors.Is(err, store.ErrClosed), errors.Is(err, raft.ErrRaftShutdown):
-		e := newAPIError(http.StatusServiceUnavailable, CodeUnavailable, "",
+	case store.IsClosed(err):
+		e := newAPIError(http.StatusServiceUnavailable, wire.CodeUnavailable, "",
 			"this node is shutting down; retry on another member: %v", err)
 		e.retryAfter = "1"
 		return e
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, raft.ErrEnqueueTimeout):
-		return newAPIError(http.StatusGatewayTimeout, CodeTimeout, "",
+	case store.IsTimeout(err):
+		return newAPIError(http.StatusGatewayTimeout, wire.CodeTimeout, "",
 			"the cluster did not commit the request in time; retry with the same X-Request-ID: %v", err)
 	case errors.Is(err, context.Canceled):
 		return newAPIError(499, "canceled", "", "request canceled: %v", err)
 	}
-	return newAPIError(http.StatusInternalServerError, CodeInternal, "", "%v", err)
+	return newAPIError(http.StatusInternalServerError, wire.CodeInternal, "", "%v", err)
 }
 
 // decodeError turns an encoding/json error into a 400 naming the field.
@@ -149,7 +120,7 @@ func writeError(w http.ResponseWriter, err error) *APIError {
 	if ae.retryAfter != "" {
 		w.Header().Set("Retry-After", ae.retryAfter)
 	}
-	writeJSON(w, ae.status, ErrorBody{Error: *ae})
+	writeJSON(w, ae.status, wire.ErrorBody{Error: ae.ErrorDetail})
 	return ae
 }
 
@@ -157,7 +128,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		b, _ = json.Marshal(ErrorBody{Error: APIError{Code: CodeInternal, Message: "encoding response: " + err.Error()}})
+		b, _ = json.Marshal(wire.ErrorBody{Error: wire.ErrorDetail{Code: wire.CodeInternal, Message: "encoding response: " + err.Error()}})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

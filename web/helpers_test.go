@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/nva-project/nva/web/wire"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -51,13 +52,16 @@ func newEnv(t *testing.T, mod func(*Options)) *testEnv {
 
 func newEnvWith(t *testing.T, st *store.Store, be Backend, mod func(*Options)) *testEnv {
 	t.Helper()
-	opts := Options{Backend: be, NodeID: "n1"}
+	opts := Options{Backend: be, NodeID: "n1", Internal: st.InternalHandler()}
 	if mod != nil {
 		mod(&opts)
 	}
 	srv, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if err := st.RegisterMetrics(srv.Registry()); err != nil {
+		t.Fatalf("store metrics: %v", err)
 	}
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
@@ -70,8 +74,8 @@ type resp struct {
 	body   []byte
 }
 
-func (r resp) err() APIError {
-	var eb ErrorBody
+func (r resp) err() wire.ErrorDetail {
+	var eb wire.ErrorBody
 	json.Unmarshal(r.body, &eb)
 	return eb.Error
 }

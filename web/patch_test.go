@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"github.com/nva-project/nva/web/wire"
 	"strconv"
 	"strings"
 	"sync"
@@ -183,7 +184,7 @@ func TestPatchRetriesAfterConcurrentChange(t *testing.T) {
 	be = &racing{Store: st, races: -1}
 	e = newEnvWith(t, st, be, nil)
 	r := e.must(409, "PATCH", "/api/v1/vns/blue", `{"mtu":1300}`)
-	if ae := r.err(); ae.Code != CodeConflict || ae.Field != "revision" || !strings.Contains(ae.Message, "retry") {
+	if ae := r.err(); ae.Code != wire.CodeConflict || ae.Field != "revision" || !strings.Contains(ae.Message, "retry") {
 		t.Fatalf("error %+v", ae)
 	}
 	if n := be.calls.Load(); n != maxPatchAttempts {
@@ -199,7 +200,7 @@ func TestPatchRetriesAfterConcurrentChange(t *testing.T) {
 	e = newEnvWith(t, st, be, nil)
 	cur := st.Snapshot().VNs["blue"]
 	r = e.must(412, "PATCH", "/api/v1/vns/blue", `{"mtu":1300}`, "If-Match", etag(cur.Revision))
-	if ae := r.err(); ae.Code != CodePreconditionFailed || ae.Field != "revision" || !strings.Contains(ae.Message, strconv.FormatUint(cur.Revision, 10)) {
+	if ae := r.err(); ae.Code != wire.CodePreconditionFailed || ae.Field != "revision" || !strings.Contains(ae.Message, strconv.FormatUint(cur.Revision, 10)) {
 		t.Fatalf("error %+v", ae)
 	}
 	if n := be.calls.Load(); n != 1 {
@@ -234,8 +235,8 @@ func TestETagAndIfMatch(t *testing.T) {
 	var v model.VN
 	r := e.must(200, "PATCH", "/api/v1/vns/blue", `{"mtu":1400}`, "If-Match", etag(old))
 	r.decode(t, &v)
-	if v.MTU != 1400 || v.Revision <= old || r.header.Get("ETag") != etag(v.Revision) || r.header.Get(RevisionHeader) != strconv.FormatUint(v.Revision, 10) {
-		t.Fatalf("If-Match current: %+v, ETag %q, X-Revision %q", v, r.header.Get("ETag"), r.header.Get(RevisionHeader))
+	if v.MTU != 1400 || v.Revision <= old || r.header.Get("ETag") != etag(v.Revision) || r.header.Get(wire.RevisionHeader) != strconv.FormatUint(v.Revision, 10) {
+		t.Fatalf("If-Match current: %+v, ETag %q, X-Revision %q", v, r.header.Get("ETag"), r.header.Get(wire.RevisionHeader))
 	}
 
 	// A stale If-Match is a 412 and changes nothing, with or without a
@@ -244,14 +245,14 @@ func TestETagAndIfMatch(t *testing.T) {
 	for _, hdr := range [][]string{
 		{"If-Match", etag(old)},
 		{"If-Match", strconv.FormatUint(old, 10)},
-		{"If-Match", etag(old), RequestIDHeader, "stale-1"},
+		{"If-Match", etag(old), wire.RequestIDHeader, "stale-1"},
 		{"If-Match", `W/` + etag(v.Revision)}, // weak tags never match
 		{"If-Match", `"blue"`},
 		{"If-Match", `"0"`},
 	} {
 		r := e.must(412, "PATCH", "/api/v1/vns/blue", `{"mtu":1300}`, hdr...)
 		ae := r.err()
-		if ae.Code != CodePreconditionFailed || ae.Field != "revision" || !strings.Contains(ae.Message, strconv.FormatUint(v.Revision, 10)) {
+		if ae.Code != wire.CodePreconditionFailed || ae.Field != "revision" || !strings.Contains(ae.Message, strconv.FormatUint(v.Revision, 10)) {
 			t.Errorf("%q: error %+v", hdr, ae)
 		}
 	}
@@ -277,8 +278,8 @@ func TestETagAndIfMatch(t *testing.T) {
 	// A client retrying a successful If-Match PATCH under its request ID
 	// gets the first answer, though its If-Match is stale by then.
 	var first, again model.VN
-	e.must(200, "PATCH", "/api/v1/vns/blue", `{"mtu":1450}`, "If-Match", etag(v.Revision), RequestIDHeader, "im-retry").decode(t, &first)
-	e.must(200, "PATCH", "/api/v1/vns/blue", `{"mtu":1450}`, "If-Match", etag(v.Revision), RequestIDHeader, "im-retry").decode(t, &again)
+	e.must(200, "PATCH", "/api/v1/vns/blue", `{"mtu":1450}`, "If-Match", etag(v.Revision), wire.RequestIDHeader, "im-retry").decode(t, &first)
+	e.must(200, "PATCH", "/api/v1/vns/blue", `{"mtu":1450}`, "If-Match", etag(v.Revision), wire.RequestIDHeader, "im-retry").decode(t, &again)
 	if first.Revision <= v.Revision || again != first {
 		t.Fatalf("retried If-Match PATCH: first %+v, retry %+v", first, again)
 	}
@@ -289,7 +290,7 @@ func TestETagAndIfMatch(t *testing.T) {
 	// different object: refused, and nothing changes.
 	e.must(200, "PATCH", "/api/v1/vns/blue", `{"tenant":"other"}`)
 	before = state(e.st)
-	if r := e.must(409, "PATCH", "/api/v1/vns/blue", `{"mtu":1450}`, "If-Match", etag(v.Revision), RequestIDHeader, "im-retry"); !strings.Contains(r.err().Message, "request ID") {
+	if r := e.must(409, "PATCH", "/api/v1/vns/blue", `{"mtu":1450}`, "If-Match", etag(v.Revision), wire.RequestIDHeader, "im-retry"); !strings.Contains(r.err().Message, "request ID") {
 		t.Errorf("retry after another change: %s", r.body)
 	}
 	if !sameState(before, state(e.st)) {

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"github.com/nva-project/nva/web/wire"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -15,10 +16,6 @@ import (
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/store"
 )
-
-// CodePreconditionFailed is the code of a 412: the object's revision does
-// not match the request's If-Match.
-const CodePreconditionFailed = "precondition_failed"
 
 // maxPatchAttempts bounds how often a PATCH without If-Match re-reads the
 // object and reapplies itself after a concurrent change (through another
@@ -59,7 +56,7 @@ func (res *resource[T]) render(v *T) any {
 }
 
 func (res *resource[T]) notFound(name string) *APIError {
-	return newAPIError(http.StatusNotFound, CodeNotFound, "", "%s %q not found", res.kind, name)
+	return newAPIError(http.StatusNotFound, wire.CodeNotFound, "", "%s %q not found", res.kind, name)
 }
 
 // List is the body of every collection GET.
@@ -172,7 +169,7 @@ func patchHandler[T any](s *Server, res *resource[T]) http.HandlerFunc {
 		}
 		if n, ok := patch["name"]; ok {
 			if str, isStr := n.(string); !isStr || str != name {
-				writeError(w, newAPIError(http.StatusUnprocessableEntity, CodeInvalid, "name",
+				writeError(w, newAPIError(http.StatusUnprocessableEntity, wire.CodeInvalid, "name",
 					"name cannot be changed (the %s is %q); create a new %s instead", res.kind, name, res.kind))
 				return
 			}
@@ -189,7 +186,7 @@ func patchHandler[T any](s *Server, res *resource[T]) http.HandlerFunc {
 			writeError(w, err)
 			return
 		}
-		got, err := applyPatch(r.Context(), s, res, name, patch, cond, requestID(r), r.Header.Get(RequestIDHeader) != "")
+		got, err := applyPatch(r.Context(), s, res, name, patch, cond, requestID(r), r.Header.Get(wire.RequestIDHeader) != "")
 		unlock()
 		if err != nil {
 			writeError(w, err)
@@ -245,11 +242,11 @@ func applyPatch[T any](ctx context.Context, s *Server, res *resource[T], name st
 		}
 		if cond.present && !cond.any {
 			ae := toAPIError(err)
-			ae.status, ae.Code = http.StatusPreconditionFailed, CodePreconditionFailed
+			ae.status, ae.Code = http.StatusPreconditionFailed, wire.CodePreconditionFailed
 			return nil, ae
 		}
 		if attempt == maxPatchAttempts {
-			return nil, newAPIError(http.StatusConflict, CodeConflict, "revision",
+			return nil, newAPIError(http.StatusConflict, wire.CodeConflict, "revision",
 				"%s %q changed concurrently %d times while this PATCH was applied; nothing was changed by it; retry the request: %v",
 				res.kind, name, attempt, err)
 		}
@@ -371,7 +368,7 @@ func parseIfMatch(h http.Header) (ifMatch, error) {
 }
 
 func preconditionFailed(kind, name string, have uint64, c ifMatch) *APIError {
-	return newAPIError(http.StatusPreconditionFailed, CodePreconditionFailed, "revision",
+	return newAPIError(http.StatusPreconditionFailed, wire.CodePreconditionFailed, "revision",
 		"%s %q is at revision %d, not the If-Match revision %s: it changed since it was read; nothing was changed",
 		kind, name, have, strings.Join(c.tags, ", "))
 }
@@ -465,15 +462,8 @@ func (s *Server) vnResource() *resource[model.VN] {
 	}
 }
 
-// NVEView is an NVE as the API renders it: the stored object plus, when a
-// StatusReporter is configured, its live status.
-type NVEView struct {
-	*model.NVE
-	Status any `json:"status,omitempty"`
-}
-
 func (s *Server) nveView(n *model.NVE) any {
-	v := NVEView{NVE: n}
+	v := wire.NVEView{NVE: n}
 	if s.status != nil {
 		v.Status = s.status.NVEStatus(n.Name)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/nva-project/nva/web/wire"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -19,24 +20,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// RequestIDHeader carries the client's idempotency key. The server
-// generates one when it is absent and always echoes it; a write retried
-// with the same ID is applied once.
-const RequestIDHeader = "X-Request-ID"
-
-// RevisionHeader is set on successful writes to the store (Raft) index of
-// the change.
-const RevisionHeader = "X-Revision"
-
 // DefaultWaitTimeout bounds ?wait=realized when no ?timeout= is given.
 const DefaultWaitTimeout = 10 * time.Second
 
 // MaxWaitTimeout is the largest ?timeout= accepted.
 const MaxWaitTimeout = 10 * time.Minute
 
-// Options configures a Server. Backend is required; the rest is optional.
+// Options configures a Server. Backend is required; a nil reporter means
+// this node has no such component (its endpoints answer 501).
 type Options struct {
 	Backend Backend
+	// Internal serves the node-to-node endpoints (leader forwarding, read
+	// index, join) mounted at /internal/; nil mounts nothing.
+	Internal http.Handler
 	// NodeID is reported by /api/v1/health.
 	NodeID string
 	Logger *slog.Logger
@@ -57,6 +53,7 @@ type Options struct {
 // http.Handler.
 type Server struct {
 	be          Backend
+	internal    http.Handler
 	nodeID      string
 	log         *slog.Logger
 	realizer    Realizer
@@ -73,14 +70,14 @@ type Server struct {
 	handler http.Handler
 }
 
-// New builds a Server with its own Prometheus registry, registering the
-// backend's metrics when it implements MetricsRegisterer.
+// New builds a Server with its own Prometheus registry (see Registry).
 func New(opts Options) (*Server, error) {
 	if opts.Backend == nil {
 		return nil, errors.New("web: Options.Backend is required")
 	}
 	s := &Server{
 		be:          opts.Backend,
+		internal:    opts.Internal,
 		nodeID:      opts.NodeID,
 		log:         opts.Logger,
 		realizer:    opts.Realizer,
@@ -118,17 +115,13 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("web: registering metrics: %w", err)
 		}
 	}
-	if mr, ok := opts.Backend.(MetricsRegisterer); ok {
-		if err := mr.RegisterMetrics(s.reg); err != nil {
-			return nil, fmt.Errorf("web: registering backend metrics: %w", err)
-		}
-	}
 	s.handler = s.routes()
 	return s, nil
 }
 
-// Registry is the server's Prometheus registry (served at /metrics), for
-// other components to register their collectors.
+// Registry is the server's Prometheus registry (served at /metrics): the
+// composition root registers the store's and the southbound's collectors
+// on it.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
 // ServeHTTP implements http.Handler.
@@ -137,10 +130,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 func (s *Server) routes() http.Handler {
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, newAPIError(http.StatusNotFound, CodeNotFound, "", "no such endpoint: %s %s", r.Method, r.URL.Path))
+		writeError(w, newAPIError(http.StatusNotFound, wire.CodeNotFound, "", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, newAPIError(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", "method %s is not allowed on %s", r.Method, r.URL.Path))
+		writeError(w, newAPIError(http.StatusMethodNotAllowed, wire.CodeMethodNotAllowed, "", "method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
 	r.Use(routeTemplateMiddleware)
 
@@ -159,10 +152,8 @@ func (s *Server) routes() http.Handler {
 	registerResource(s, api, s.portResource())
 
 	r.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})).Methods(http.MethodGet)
-	if ih, ok := s.be.(InternalHandlerProvider); ok {
-		if h := ih.InternalHandler(); h != nil {
-			r.PathPrefix("/internal/").Handler(h)
-		}
+	if s.internal != nil {
+		r.PathPrefix("/internal/").Handler(s.internal)
 	}
 	return s.instrument(r)
 }
@@ -256,7 +247,7 @@ func validRequestID(id string) bool {
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
-		ri := &reqInfo{id: r.Header.Get(RequestIDHeader)}
+		ri := &reqInfo{id: r.Header.Get(wire.RequestIDHeader)}
 		rec := &statusRecorder{ResponseWriter: w}
 		ctx := context.WithValue(r.Context(), keyReqInfo, ri)
 		r = r.WithContext(ctx)
@@ -267,7 +258,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 				}
 				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "request_id", ri.id, "panic", p)
 				if rec.status == 0 {
-					writeError(rec, newAPIError(http.StatusInternalServerError, CodeInternal, "", "internal error"))
+					writeError(rec, newAPIError(http.StatusInternalServerError, wire.CodeInternal, "", "internal error"))
 				}
 			}
 			route := ri.route
@@ -292,11 +283,11 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			ri.id = newRequestID()
 		} else if !validRequestID(ri.id) {
 			ri.id = newRequestID()
-			rec.Header().Set(RequestIDHeader, ri.id)
-			writeError(rec, badRequest(RequestIDHeader, "%s must be 1-128 printable ASCII characters without spaces", RequestIDHeader))
+			rec.Header().Set(wire.RequestIDHeader, ri.id)
+			writeError(rec, badRequest(wire.RequestIDHeader, "%s must be 1-128 printable ASCII characters without spaces", wire.RequestIDHeader))
 			return
 		}
-		rec.Header().Set(RequestIDHeader, ri.id)
+		rec.Header().Set(wire.RequestIDHeader, ri.id)
 		next.ServeHTTP(rec, r)
 	})
 }
@@ -349,14 +340,14 @@ func (s *Server) waitOpts(r *http.Request) (wait bool, timeout time.Duration, er
 // waits for realization when asked, and writes the response (body may be
 // nil for 204).
 func (s *Server) finishWrite(w http.ResponseWriter, r *http.Request, wait bool, timeout time.Duration, status int, index uint64, body any) {
-	w.Header().Set(RevisionHeader, strconv.FormatUint(index, 10))
+	w.Header().Set(wire.RevisionHeader, strconv.FormatUint(index, 10))
 	if wait && s.realizer != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		laggards, err := s.realizer.WaitRealized(ctx, index)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-				ae := newAPIError(http.StatusGatewayTimeout, CodeNotRealized, "",
+				ae := newAPIError(http.StatusGatewayTimeout, wire.CodeNotRealized, "",
 					"the change was committed at revision %d but not realized within %s by: %s",
 					index, timeout, strings.Join(laggards, ", "))
 				ae.Laggards = laggards

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"github.com/nva-project/nva/web/wire"
 	"net/http"
 	"sort"
 
@@ -8,40 +9,14 @@ import (
 	"github.com/nva-project/nva/app/model"
 )
 
-// Tunnel is a pair of NVEs that share at least one VN (A < B by name).
-type Tunnel struct {
-	A   string   `json:"a"`
-	B   string   `json:"b"`
-	VNs []string `json:"vns"`
-}
-
-// TopologyNVE is an NVE in the topology view: the stored object, its live
-// status when known, and the VNs it hosts.
-type TopologyNVE struct {
-	NVEView
-	VNs []string `json:"vns"`
-}
-
-// Topology is the body of GET /api/v1/topology, computed from one snapshot.
-type Topology struct {
-	Revision uint64        `json:"revision"`
-	NVEs     []TopologyNVE `json:"nves"`
-	VNs      []*model.VN   `json:"vns"`
-	Ports    []*model.Port `json:"ports"`
-	Tunnels  []Tunnel      `json:"tunnels"`
-	// UnclaimedSwitches are connected switches whose datapath ID no NVE
-	// has (present when the southbound reports them).
-	UnclaimedSwitches any `json:"unclaimed_switches,omitempty"`
-}
-
 // BuildTopology computes the topology view of a snapshot; status may be
 // nil.
-func BuildTopology(snap *model.Snapshot, status StatusReporter) Topology {
-	t := Topology{Revision: snap.Revision, NVEs: []TopologyNVE{}, VNs: snap.SortedVNs(), Ports: snap.SortedPorts(), Tunnels: []Tunnel{}}
+func BuildTopology(snap *model.Snapshot, status StatusReporter) wire.Topology {
+	t := wire.Topology{Revision: snap.Revision, NVEs: []wire.TopologyNVE{}, VNs: snap.SortedVNs(), Ports: snap.SortedPorts(), Tunnels: []wire.Tunnel{}}
 	nves := snap.SortedNVEs()
 	hosted := map[string]map[string]bool{}
 	for _, n := range nves {
-		v := TopologyNVE{NVEView: NVEView{NVE: n}, VNs: snap.VNsOn(n.Name)}
+		v := wire.TopologyNVE{NVEView: wire.NVEView{NVE: n}, VNs: snap.VNsOn(n.Name)}
 		if v.VNs == nil {
 			v.VNs = []string{}
 		}
@@ -64,7 +39,7 @@ func BuildTopology(snap *model.Snapshot, status StatusReporter) Topology {
 			}
 			if len(shared) > 0 {
 				sort.Strings(shared)
-				t.Tunnels = append(t.Tunnels, Tunnel{A: a.Name, B: b.Name, VNs: shared})
+				t.Tunnels = append(t.Tunnels, wire.Tunnel{A: a.Name, B: b.Name, VNs: shared})
 			}
 		}
 	}
@@ -93,7 +68,7 @@ func (s *Server) handleTopology(w http.ResponseWriter, r *http.Request) {
 // handleUnclaimed serves GET /api/v1/switches/unclaimed: {"items": [...]}.
 func (s *Server) handleUnclaimed(w http.ResponseWriter, r *http.Request) {
 	if s.switches == nil {
-		writeError(w, newAPIError(http.StatusNotImplemented, CodeNotImplemented, "",
+		writeError(w, newAPIError(http.StatusNotImplemented, wire.CodeNotImplemented, "",
 			"no OpenFlow southbound runs in this node"))
 		return
 	}
@@ -108,11 +83,11 @@ func (s *Server) handleFlows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, ok := snap.NVEs[name]; !ok {
-		writeError(w, newAPIError(http.StatusNotFound, CodeNotFound, "", "nve %q not found", name))
+		writeError(w, newAPIError(http.StatusNotFound, wire.CodeNotFound, "", "nve %q not found", name))
 		return
 	}
 	if s.flows == nil {
-		writeError(w, newAPIError(http.StatusNotImplemented, CodeNotImplemented, "",
+		writeError(w, newAPIError(http.StatusNotImplemented, wire.CodeNotImplemented, "",
 			"flow reporting is not available on this node (no southbound configured)"))
 		return
 	}

@@ -235,7 +235,7 @@ func (c *client) do(method, url, body string, hdr ...string) (response, error) {
 	return response{status: res.StatusCode, header: res.Header, body: b}, nil
 }
 
-// clusterView is GET /api/v1/cluster (web.ClusterView, decoded
+// clusterView is GET /api/v1/cluster (wire.ClusterView, decoded
 // independently so the test checks the wire format).
 type clusterView struct {
 	Leader string `json:"leader"`

@@ -13,7 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/nva-project/nva/app/daemon"
+	"github.com/nva-project/nva/cmd/nva/daemon"
 )
 
 func main() {
@@ -34,14 +34,9 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 		fmt.Fprintf(stderr, "nva: %v\n", err)
 		return 2
 	}
-	comps, err := southbound(settings, logger)
-	if err != nil {
-		logger.Error("nva: southbound", "err", err)
-		return 1
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := daemon.Run(ctx, daemon.Config{Settings: settings, Logger: logger, Southbound: comps}); err != nil {
+	if err := daemon.Run(ctx, daemon.Config{Settings: settings, Logger: logger, Southbound: daemon.OpenFlowAndOVSDB}); err != nil {
 		logger.Error("nva failed", "err", err)
 		return 1
 	}

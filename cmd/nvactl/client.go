@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nva-project/nva/web"
+	"github.com/nva-project/nva/web/wire"
 )
 
 // client talks to one nva REST API.
@@ -30,7 +30,7 @@ type client struct {
 // apiError is an error response of the API.
 type apiError struct {
 	status int
-	body   web.APIError
+	body   wire.ErrorDetail
 	raw    []byte
 }
 
@@ -98,7 +98,7 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 			req.Header.Set("Content-Type", ct)
 		}
 		req.Header.Set("Accept", "application/json")
-		req.Header.Set(web.RequestIDHeader, reqID)
+		req.Header.Set(wire.RequestIDHeader, reqID)
 		resp, err := c.http.Do(req)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", method, u, err)
@@ -112,7 +112,7 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 			return b, nil
 		}
 		ae := &apiError{status: resp.StatusCode, raw: b}
-		var eb web.ErrorBody
+		var eb wire.ErrorBody
 		if json.Unmarshal(b, &eb) == nil && eb.Error.Message != "" {
 			ae.body = eb.Error
 		} else {

@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/nva-project/nva/web"
+	"github.com/nva-project/nva/web/wire"
 	"github.com/spf13/cobra"
 )
 
@@ -26,7 +26,7 @@ func (a *app) clusterCmd() *cobra.Command {
 			if a.g.output == "json" {
 				return printJSON(c.OutOrStdout(), raw)
 			}
-			var cv web.ClusterView
+			var cv wire.ClusterView
 			if err := json.Unmarshal(raw, &cv); err != nil {
 				return fmt.Errorf("decoding cluster: %w", err)
 			}
@@ -47,7 +47,7 @@ func (a *app) clusterCmd() *cobra.Command {
 		},
 	}
 
-	var join web.ClusterNode
+	var join wire.ClusterNode
 	joinCmd := &cobra.Command{
 		Use:   "join ID --raft-addr HOST:PORT [--api-addr URL] [--openflow-addr HOST:PORT]",
 		Short: "Add a node to the cluster as a voter (nva --join does this itself)",

@@ -3,16 +3,17 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/nva-project/nva/app/model"
 	"net/http"
 	"net/url"
 	"strings"
 
-	"github.com/nva-project/nva/web"
+	"github.com/nva-project/nva/web/wire"
 	"github.com/spf13/cobra"
 )
 
 // flowsCmd is `nvactl nve flows NAME`: the NVE's flows as the southbound
-// reports them (JSON; a list of strings prints one flow per line).
+// reports them (the table output prints the desired flows, one per line).
 func (a *app) flowsCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "flows NAME",
@@ -24,9 +25,9 @@ func (a *app) flowsCmd() *cobra.Command {
 				return err
 			}
 			if a.g.output == "table" {
-				var lines []string
-				if json.Unmarshal(raw, &lines) == nil {
-					for _, l := range lines {
+				var rep model.FlowReport
+				if json.Unmarshal(raw, &rep) == nil {
+					for _, l := range rep.Desired {
 						fmt.Fprintln(c.OutOrStdout(), l)
 					}
 					return nil
@@ -60,7 +61,7 @@ func (a *app) topologyCmd() *cobra.Command {
 					VNs         []string        `json:"vns"`
 					Status      json.RawMessage `json:"status"`
 				} `json:"nves"`
-				Tunnels []web.Tunnel `json:"tunnels"`
+				Tunnels []wire.Tunnel `json:"tunnels"`
 			}
 			if err := json.Unmarshal(raw, &topo); err != nil {
 				return fmt.Errorf("decoding topology: %w", err)
@@ -107,7 +108,7 @@ func (a *app) healthCmd() *cobra.Command {
 					return perr
 				}
 			} else {
-				var h web.Health
+				var h wire.Health
 				if jerr := json.Unmarshal(raw, &h); jerr != nil {
 					return fmt.Errorf("decoding health: %w", jerr)
 				}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/nva-project/nva/web/wire"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -203,7 +204,7 @@ func TestClusterCommands(t *testing.T) {
 	if !strings.Contains(out, "leader: n1") || row(t, out, "n1*")[1] != "leader" {
 		t.Errorf("cluster status:\n%s", out)
 	}
-	var cv web.ClusterView
+	var cv wire.ClusterView
 	if err := json.Unmarshal([]byte(c.ok("cluster", "status", "--server", ts.URL, "-o", "json")), &cv); err != nil || cv.Leader != "n1" {
 		t.Errorf("cluster status -o json: %v %+v", err, cv)
 	}
@@ -283,11 +284,13 @@ func TestRetriesWhileNoLeader(t *testing.T) {
 
 type flowsAndStatus struct{}
 
-func (flowsAndStatus) NVEFlows(ctx context.Context, nve string) (any, error) {
-	return []string{"table=0 priority=0 actions=drop", "table=0 priority=10 in_port=1 actions=goto_table:1"}, nil
+func (flowsAndStatus) NVEFlows(ctx context.Context, nve string) (*model.FlowReport, error) {
+	return &model.FlowReport{NVE: nve, Desired: []string{"table=0 priority=0 actions=drop", "table=0 priority=10 in_port=1 actions=goto_table:1"}}, nil
 }
 
-func (flowsAndStatus) NVEStatus(nve string) any { return map[string]any{"connected": nve == "hv1"} }
+func (flowsAndStatus) NVEStatus(nve string) *model.NVEStatus {
+	return &model.NVEStatus{OpenFlow: &model.OpenFlowStatus{Connected: nve == "hv1"}}
+}
 
 func TestTopologyFlowsHealth(t *testing.T) {
 	ts, _ := server(t, func(o *web.Options) { o.FlowReporter = flowsAndStatus{}; o.StatusReporter = flowsAndStatus{} })

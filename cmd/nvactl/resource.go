@@ -112,28 +112,17 @@ func intOrEmpty(i int) string {
 	return strconv.Itoa(i)
 }
 
-// statusSummary renders a southbound status object briefly: its "state"
-// or "connected" member when present.
+// statusSummary renders an NVE's live status briefly: whether its
+// OpenFlow switch is connected.
 func statusSummary(raw json.RawMessage) string {
-	if len(raw) == 0 || string(raw) == "null" {
+	var st model.NVEStatus
+	if len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &st) != nil || st.OpenFlow == nil {
 		return ""
 	}
-	var m map[string]any
-	if json.Unmarshal(raw, &m) != nil {
-		return strings.Trim(string(raw), `"`)
+	if st.OpenFlow.Connected {
+		return "connected"
 	}
-	for _, k := range []string{"state", "status"} {
-		if s, ok := m[k].(string); ok {
-			return s
-		}
-	}
-	if c, ok := m["connected"].(bool); ok {
-		if c {
-			return "connected"
-		}
-		return "disconnected"
-	}
-	return ""
+	return "disconnected"
 }
 
 func addFieldFlags(fs *pflag.FlagSet, fields []field) {

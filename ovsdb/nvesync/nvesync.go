@@ -3,8 +3,8 @@
 // bridge, controller targets (every cluster member's advertised OpenFlow
 // address), one flow-based tunnel port per encapsulation its VNs use, and
 // the VAP interfaces of its ports, and hands that to the ovsdb manager. It
-// is a daemon component; it also reports each NVE's combined OVSDB and
-// OpenFlow status to the REST API.
+// also reports the OVSDB side of each NVE's status and the OpenFlow port
+// numbers OVSDB knows.
 package nvesync
 
 import (
@@ -17,7 +17,6 @@ import (
 	"github.com/nva-project/nva/app/compiler"
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/ovsdb"
-	"github.com/nva-project/nva/store"
 )
 
 // OVSDB is the part of the ovsdb manager nvesync drives.
@@ -28,24 +27,20 @@ type OVSDB interface {
 	Close()
 }
 
-// OpenFlowStatus reports an NVE's OpenFlow-side status (the southbound).
-type OpenFlowStatus interface {
-	NVEStatus(nve string) any
-}
-
-// Source is the part of the store nvesync reads.
+// Source is the part of the replicated store nvesync reads.
 type Source interface {
 	Snapshot() *model.Snapshot
-	SnapshotAndWatch(ctx context.Context) (*model.Snapshot, <-chan store.Event)
-	Nodes() []store.NodeInfo
+	SnapshotAndWatch(ctx context.Context) (*model.Snapshot, <-chan model.Change)
+	// Nodes are the cluster members: every member's OpenFlow address is
+	// a controller target of every bridge.
+	Nodes() []model.Member
 	IsLeader() bool
-	// Term is the current Raft term and Barrier waits until this node,
-	// as leader, has applied everything committed before the call: a
+	// LeaderReady reports whether this node, the leader, has applied
+	// everything committed before its term (one barrier per term): a
 	// node that has just won an election (e.g. after a restart) may still
 	// be replaying its log, and its snapshot then lacks committed NVEs and
 	// ports.
-	Term() uint64
-	Barrier(ctx context.Context) error
+	LeaderReady(ctx context.Context) (term uint64, ready bool, err error)
 }
 
 // Syncer is the component. Only the Raft leader manages OVSDB, so that two
@@ -58,7 +53,6 @@ type Source interface {
 // interfaces and tunnel ports.
 type Syncer struct {
 	newDB   func() OVSDB
-	of      OpenFlowStatus
 	log     *slog.Logger
 	tick    time.Duration
 	timeout time.Duration // bound on one barrier
@@ -66,28 +60,23 @@ type Syncer struct {
 	mu        sync.Mutex
 	db        OVSDB             // nil while not leader
 	applied   map[string]string // NVE name -> fingerprint of the last Desired sent
-	readyTerm uint64            // the term whose barrier succeeded (0: none)
+	readyTerm uint64            // the term in which LeaderReady first said yes (0: none)
 	wg        sync.WaitGroup
 
 	dbMu sync.Mutex // guards dbRd, so status readers never wait for apply
 	dbRd OVSDB      // == db
 }
 
-// New returns a Syncer that opens OVSDB managers with newDB. of may be nil.
-func New(newDB func() OVSDB, of OpenFlowStatus, log *slog.Logger) *Syncer {
+// New returns a Syncer that opens OVSDB managers with newDB.
+func New(newDB func() OVSDB, log *slog.Logger) *Syncer {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Syncer{newDB: newDB, of: of, log: log, tick: time.Second, timeout: 10 * time.Second, applied: map[string]string{}}
+	return &Syncer{newDB: newDB, log: log, tick: time.Second, timeout: 10 * time.Second, applied: map[string]string{}}
 }
 
-// Start implements the daemon's Component: it follows the store until ctx
-// ends.
-func (s *Syncer) Start(ctx context.Context, st *store.Store) error {
-	return s.start(ctx, st)
-}
-
-func (s *Syncer) start(ctx context.Context, src Source) error {
+// Start follows src until ctx ends; it does not block.
+func (s *Syncer) Start(ctx context.Context, src Source) error {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -120,7 +109,7 @@ func (s *Syncer) run(ctx context.Context, src Source) {
 			case <-t.C: // leadership changes arrive with no event
 				s.apply(ctx, src)
 			case ev, ok := <-events:
-				if !ok || ev.Kind == "reset" {
+				if !ok || ev.Kind == model.ChangeReset {
 					break follow
 				}
 				s.apply(ctx, src)
@@ -131,7 +120,7 @@ func (s *Syncer) run(ctx context.Context, src Source) {
 
 // Desired derives the OVSDB configuration of one ovs NVE from a snapshot
 // and the cluster's members.
-func Desired(snap *model.Snapshot, nve *model.NVE, nodes []store.NodeInfo) ovsdb.Desired {
+func Desired(snap *model.Snapshot, nve *model.NVE, nodes []model.Member) ovsdb.Desired {
 	d := ovsdb.Desired{
 		NVE:          nve.Name,
 		Endpoint:     nve.OVSDB,
@@ -211,19 +200,9 @@ func (s *Syncer) currentDB() OVSDB {
 // its store has applied everything committed before its term (one barrier
 // per term).
 func (s *Syncer) ready(ctx context.Context, src Source) bool {
-	if !src.IsLeader() {
-		return false
-	}
-	term := src.Term()
-	s.mu.Lock()
-	done := s.readyTerm == term
-	s.mu.Unlock()
-	if done {
-		return true
-	}
 	start := time.Now()
 	bctx, cancel := context.WithTimeout(ctx, s.timeout)
-	err := src.Barrier(bctx)
+	term, ready, err := src.LeaderReady(bctx)
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
@@ -231,10 +210,16 @@ func (s *Syncer) ready(ctx context.Context, src Source) bool {
 		}
 		return false
 	}
+	if !ready {
+		return false
+	}
 	s.mu.Lock()
+	first := s.readyTerm != term
 	s.readyTerm = term
 	s.mu.Unlock()
-	s.log.Info("leader: store caught up with the log", "term", term, "took", time.Since(start))
+	if first {
+		s.log.Info("leader: store caught up with the log", "term", term, "took", time.Since(start))
+	}
 	return true
 }
 
@@ -286,27 +271,6 @@ func (s *Syncer) apply(ctx context.Context, src Source) {
 	}
 }
 
-// Status is what the REST API shows as an NVE's "status".
-type Status struct {
-	OVSDB    *OVSDBStatus `json:"ovsdb,omitempty"`
-	OpenFlow any          `json:"openflow,omitempty"`
-}
-
-// OVSDBStatus is the OVSDB half of Status.
-type OVSDBStatus struct {
-	Connected   bool             `json:"connected"`
-	BridgeReady bool             `json:"bridge_ready"`
-	LastError   string           `json:"last_error,omitempty"`
-	Ports       map[string]PortS `json:"ports,omitempty"`
-}
-
-// PortS is one interface's state on the NVE.
-type PortS struct {
-	OFPort uint32 `json:"ofport,omitempty"`
-	LinkUp bool   `json:"link_up"`
-	Error  string `json:"error,omitempty"`
-}
-
 // PortNumbers returns the OpenFlow port number of each interface OVSDB
 // reports on NVE nve (nil when this node does not manage OVSDB). The
 // OpenFlow southbound uses it beside the switch's own port table.
@@ -322,33 +286,33 @@ func (s *Syncer) PortNumbers(nve string) map[string]uint32 {
 	return st.OFPorts
 }
 
-// NVEStatus implements web.StatusReporter.
-func (s *Syncer) NVEStatus(nve string) any {
-	var out Status
+// OVSDBStatus returns the OVSDB side of an NVE's status: nil when this
+// node does not manage OVSDB (a follower: the leader has it) or the NVE is
+// not an ovs NVE it manages.
+func (s *Syncer) OVSDBStatus(nve string) *model.OVSDBStatus {
 	db := s.currentDB()
 	if db == nil {
-		// Not the leader: the leader's API has the OVSDB side.
-	} else if st, ok := db.Status(nve); ok {
-		o := &OVSDBStatus{Connected: st.Connected, BridgeReady: st.BridgeReady, LastError: st.LastError, Ports: map[string]PortS{}}
-		for name, no := range st.OFPorts {
-			p := o.Ports[name]
-			p.OFPort = no
-			o.Ports[name] = p
-		}
-		for name, up := range st.Links {
-			p := o.Ports[name]
-			p.LinkUp = up
-			o.Ports[name] = p
-		}
-		for name, e := range st.Errors {
-			p := o.Ports[name]
-			p.Error = e
-			o.Ports[name] = p
-		}
-		out.OVSDB = o
+		return nil
 	}
-	if s.of != nil {
-		out.OpenFlow = s.of.NVEStatus(nve)
+	st, ok := db.Status(nve)
+	if !ok {
+		return nil
 	}
-	return out
+	o := &model.OVSDBStatus{Connected: st.Connected, BridgeReady: st.BridgeReady, LastError: st.LastError, Ports: map[string]model.PortStatus{}}
+	for name, no := range st.OFPorts {
+		p := o.Ports[name]
+		p.OFPort = no
+		o.Ports[name] = p
+	}
+	for name, up := range st.Links {
+		p := o.Ports[name]
+		p.LinkUp = up
+		o.Ports[name] = p
+	}
+	for name, e := range st.Errors {
+		p := o.Ports[name]
+		p.Error = e
+		o.Ports[name] = p
+	}
+	return o
 }

@@ -17,26 +17,8 @@ import (
 
 	"github.com/nva-project/nva/store"
 	"github.com/nva-project/nva/web"
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/nva-project/nva/web/wire"
 )
-
-// Component is a part of the daemon started after the store opens: the
-// OpenFlow southbound, the OVSDB manager, later the UI's event feed. Start
-// must not block; ctx is canceled when the daemon stops, after which the
-// daemon calls Close if the component implements io.Closer.
-//
-// A component that also implements web.Realizer, web.FlowReporter,
-// web.StatusReporter or web.SwitchReporter is registered with the REST server (the first of each
-// kind wins), and one implementing MetricsComponent exports its metrics on
-// /metrics.
-type Component interface {
-	Start(ctx context.Context, st *store.Store) error
-}
-
-// MetricsComponent is a Component with Prometheus metrics.
-type MetricsComponent interface {
-	RegisterMetrics(prometheus.Registerer) error
-}
 
 // Config is everything Start needs: the operator's Settings plus what only
 // code can provide.
@@ -45,8 +27,10 @@ type Config struct {
 
 	// Logger defaults to a text logger on stderr at Settings.LogLevel.
 	Logger *slog.Logger
-	// Southbound components, started in order after the store opens.
-	Southbound []Component
+	// Southbound builds what programs the NVEs once the store is open
+	// (OpenFlowAndOVSDB in production); nil runs the store and the REST
+	// API alone.
+	Southbound NewSouthbound
 	// ApplyTimeout bounds one Raft apply (the store's default if zero).
 	ApplyTimeout time.Duration
 	// HTTPClient is used to join a cluster and by the store to reach
@@ -70,7 +54,7 @@ type Daemon struct {
 	apiURL string
 
 	cancel   context.CancelFunc
-	comps    []Component
+	sb       *Southbound
 	serveErr chan error
 	joined   chan struct{}
 	wg       sync.WaitGroup
@@ -185,42 +169,10 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 
 	compCtx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
-	opts := web.Options{Backend: st, NodeID: cfg.NodeID, Logger: cfg.Logger.With("component", "api")}
-	var metricComps []MetricsComponent
-	for i, c := range cfg.Southbound {
-		if err := c.Start(compCtx, st); err != nil {
-			d.comps = cfg.Southbound[:i]
-			d.Close()
-			return nil, fmt.Errorf("starting component %T: %w", c, err)
-		}
-		if r, ok := c.(web.Realizer); ok && opts.Realizer == nil {
-			opts.Realizer = r
-		}
-		if f, ok := c.(web.FlowReporter); ok && opts.FlowReporter == nil {
-			opts.FlowReporter = f
-		}
-		if s, ok := c.(web.StatusReporter); ok && opts.StatusReporter == nil {
-			opts.StatusReporter = s
-		}
-		if s, ok := c.(web.SwitchReporter); ok && opts.SwitchReporter == nil {
-			opts.SwitchReporter = s
-		}
-		if m, ok := c.(MetricsComponent); ok {
-			metricComps = append(metricComps, m)
-		}
-	}
-	d.comps = cfg.Southbound
-
-	srv, err := web.New(opts)
+	srv, err := d.startSouthbound(compCtx)
 	if err != nil {
 		d.Close()
 		return nil, err
-	}
-	for _, m := range metricComps {
-		if err := m.RegisterMetrics(srv.Registry()); err != nil {
-			d.Close()
-			return nil, fmt.Errorf("registering metrics of %T: %w", m, err)
-		}
 	}
 	d.web = srv
 	d.http = &http.Server{
@@ -248,6 +200,38 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		close(d.joined)
 	}
 	return d, nil
+}
+
+// startSouthbound builds and starts the southbound (when configured) and
+// the REST server wired to it and to the store.
+func (d *Daemon) startSouthbound(ctx context.Context) (*web.Server, error) {
+	opts := web.Options{Backend: d.st, Internal: d.st.InternalHandler(), NodeID: d.cfg.NodeID, Logger: d.log.With("component", "api")}
+	if d.cfg.Southbound != nil {
+		sb, err := d.cfg.Southbound(d.st, d.cfg.Settings, d.log)
+		if err != nil {
+			return nil, fmt.Errorf("building the southbound: %w", err)
+		}
+		if sb.Start != nil {
+			if err := sb.Start(ctx); err != nil {
+				return nil, fmt.Errorf("starting the southbound: %w", err)
+			}
+		}
+		d.sb = sb
+		opts.Realizer, opts.FlowReporter, opts.StatusReporter, opts.SwitchReporter = sb.Realizer, sb.Flows, sb.Status, sb.Switches
+	}
+	srv, err := web.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.st.RegisterMetrics(srv.Registry()); err != nil {
+		return nil, fmt.Errorf("registering the store's metrics: %w", err)
+	}
+	if d.sb != nil && d.sb.Metrics != nil {
+		if err := d.sb.Metrics(srv.Registry()); err != nil {
+			return nil, fmt.Errorf("registering the southbound's metrics: %w", err)
+		}
+	}
+	return srv, nil
 }
 
 // APIURL is the base URL of this node's REST API (the advertised one).
@@ -281,11 +265,9 @@ func (d *Daemon) Close() error {
 		if d.cancel != nil {
 			d.cancel()
 		}
-		for i := len(d.comps) - 1; i >= 0; i-- {
-			if c, ok := d.comps[i].(io.Closer); ok {
-				if err := c.Close(); err != nil {
-					errs = append(errs, fmt.Errorf("closing component %T: %w", d.comps[i], err))
-				}
+		if d.sb != nil && d.sb.Close != nil {
+			if err := d.sb.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("closing the southbound: %w", err))
 			}
 		}
 		d.wg.Wait()
@@ -303,7 +285,7 @@ func (d *Daemon) Close() error {
 // joinLoop asks a member to add this node as a voter, trying each URL in
 // turn with exponential backoff until one accepts or ctx ends.
 func (d *Daemon) joinLoop(ctx context.Context, urls []string) {
-	me := web.ClusterNode{ID: d.cfg.NodeID, APIAddr: d.apiURL, RaftAddr: d.cfg.RaftAddr, OpenFlowAddr: d.cfg.OpenFlowAdvertise}
+	me := wire.ClusterNode{ID: d.cfg.NodeID, APIAddr: d.apiURL, RaftAddr: d.cfg.RaftAddr, OpenFlowAddr: d.cfg.OpenFlowAdvertise}
 	backoff := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		for _, u := range urls {
@@ -333,7 +315,7 @@ func (d *Daemon) joinLoop(ctx context.Context, urls []string) {
 
 type permanentError struct{ error }
 
-func (d *Daemon) joinOnce(ctx context.Context, base string, me web.ClusterNode) error {
+func (d *Daemon) joinOnce(ctx context.Context, base string, me wire.ClusterNode) error {
 	// Already a member with the same Raft address (a restart)? Then there
 	// is nothing to ask for.
 	if cv, err := d.getCluster(ctx, base); err == nil {
@@ -367,7 +349,7 @@ func (d *Daemon) joinOnce(ctx context.Context, base string, me web.ClusterNode) 
 	return err
 }
 
-func (d *Daemon) getCluster(ctx context.Context, base string) (*web.ClusterView, error) {
+func (d *Daemon) getCluster(ctx context.Context, base string) (*wire.ClusterView, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/cluster", nil)
@@ -382,7 +364,7 @@ func (d *Daemon) getCluster(ctx context.Context, base string) (*web.ClusterView,
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET cluster: %s", resp.Status)
 	}
-	var cv web.ClusterView
+	var cv wire.ClusterView
 	if err := json.NewDecoder(resp.Body).Decode(&cv); err != nil {
 		return nil, err
 	}

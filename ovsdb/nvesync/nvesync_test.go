@@ -2,7 +2,6 @@ package nvesync
 
 import (
 	"context"
-	"errors"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/ovsdb"
-	"github.com/nva-project/nva/store"
 )
 
 func testSnap() *model.Snapshot {
@@ -33,7 +31,7 @@ func testSnap() *model.Snapshot {
 	}
 }
 
-var testNodes = []store.NodeInfo{{ID: "n1", OpenFlowAddr: "198.19.0.1:6653"}, {ID: "n2", OpenFlowAddr: "198.19.0.2:6653"}, {ID: "n3"}}
+var testNodes = []model.Member{{ID: "n1", OpenFlowAddr: "198.19.0.1:6653"}, {ID: "n2", OpenFlowAddr: "198.19.0.2:6653"}, {ID: "n3"}}
 
 func TestDesired(t *testing.T) {
 	s := testSnap()
@@ -91,28 +89,24 @@ func (f *fakeDB) snapshot() ([]ovsdb.Desired, []string, bool) {
 type fakeSrc struct {
 	mu     sync.Mutex
 	snap   *model.Snapshot
-	events chan store.Event
+	events chan model.Change
 	leader atomic.Bool
 }
 
 func (f *fakeSrc) Snapshot() *model.Snapshot { f.mu.Lock(); defer f.mu.Unlock(); return f.snap }
-func (f *fakeSrc) SnapshotAndWatch(ctx context.Context) (*model.Snapshot, <-chan store.Event) {
+func (f *fakeSrc) SnapshotAndWatch(ctx context.Context) (*model.Snapshot, <-chan model.Change) {
 	return f.Snapshot(), f.events
 }
-func (f *fakeSrc) Nodes() []store.NodeInfo { return testNodes }
-func (f *fakeSrc) IsLeader() bool          { return f.leader.Load() }
-func (f *fakeSrc) Term() uint64            { return 1 }
-func (f *fakeSrc) Barrier(context.Context) error {
-	if !f.leader.Load() {
-		return errors.New("not the leader")
-	}
-	return nil
+func (f *fakeSrc) Nodes() []model.Member { return testNodes }
+func (f *fakeSrc) IsLeader() bool        { return f.leader.Load() }
+func (f *fakeSrc) LeaderReady(context.Context) (uint64, bool, error) {
+	return 1, f.leader.Load(), nil
 }
 func (f *fakeSrc) set(s *model.Snapshot, idx uint64) {
 	f.mu.Lock()
 	f.snap = s
 	f.mu.Unlock()
-	f.events <- store.Event{Index: idx, Kind: "port", Op: "put"}
+	f.events <- model.Change{Index: idx, Kind: "port", Op: "put"}
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -127,7 +121,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func TestSyncerFollowsStoreAsLeaderOnly(t *testing.T) {
-	src := &fakeSrc{snap: testSnap(), events: make(chan store.Event, 16)}
+	src := &fakeSrc{snap: testSnap(), events: make(chan model.Change, 16)}
 	var dbs []*fakeDB
 	var mu sync.Mutex
 	s := New(func() OVSDB {
@@ -136,11 +130,11 @@ func TestSyncerFollowsStoreAsLeaderOnly(t *testing.T) {
 		d := &fakeDB{}
 		dbs = append(dbs, d)
 		return d
-	}, nil, nil)
+	}, nil)
 	s.tick = 10 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := s.start(ctx, src); err != nil {
+	if err := s.Start(ctx, src); err != nil {
 		t.Fatal(err)
 	}
 	// A follower opens no manager at all.
@@ -192,15 +186,15 @@ func TestSyncerFollowsStoreAsLeaderOnly(t *testing.T) {
 	eventually(t, "hv2 removed", func() bool { _, rm, _ := db.snapshot(); return reflect.DeepEqual(rm, []string{"hv2"}) })
 
 	// Status merges the OVSDB side.
-	st := s.NVEStatus("hv1").(Status)
-	if st.OVSDB == nil || !st.OVSDB.Connected || st.OVSDB.Ports["veth-a"] != (PortS{OFPort: 3, LinkUp: true}) {
-		t.Fatalf("status = %+v", st.OVSDB)
+	st := s.OVSDBStatus("hv1")
+	if st == nil || !st.Connected || st.Ports["veth-a"] != (model.PortStatus{OFPort: 3, LinkUp: true}) {
+		t.Fatalf("status = %+v", st)
 	}
 
 	// Losing leadership closes the manager.
 	src.leader.Store(false)
 	eventually(t, "manager closed", func() bool { _, _, closed := db.snapshot(); return closed })
-	if st := s.NVEStatus("hv1").(Status); st.OVSDB != nil {
+	if st := s.OVSDBStatus("hv1"); st != nil {
 		t.Fatalf("a follower reported OVSDB status")
 	}
 	cancel()
@@ -212,13 +206,29 @@ func TestSyncerFollowsStoreAsLeaderOnly(t *testing.T) {
 // gate), as after a restart.
 type gatedSrc struct {
 	*fakeSrc
-	gate     chan struct{}
-	full     *model.Snapshot
-	term     atomic.Uint64
-	barriers atomic.Int32
+	gate      chan struct{}
+	full      *model.Snapshot
+	term      atomic.Uint64
+	readyTerm atomic.Uint64
+	barriers  atomic.Int32
 }
 
-func (g *gatedSrc) Term() uint64 { return g.term.Load() }
+// LeaderReady runs Barrier once per term, as the real store does.
+func (g *gatedSrc) LeaderReady(ctx context.Context) (uint64, bool, error) {
+	term := g.term.Load()
+	if !g.leader.Load() {
+		return term, false, nil
+	}
+	if g.readyTerm.Load() == term {
+		return term, true, nil
+	}
+	if err := g.Barrier(ctx); err != nil {
+		return term, false, err
+	}
+	g.readyTerm.Store(term)
+	return term, true, nil
+}
+
 func (g *gatedSrc) Barrier(ctx context.Context) error {
 	g.barriers.Add(1)
 	select {
@@ -242,7 +252,7 @@ func TestSyncerWaitsForBarrierAfterWinningLeadership(t *testing.T) {
 	half := testSnap()
 	delete(half.Ports, "b") // hv1's red port, hence its GENEVE tunnel
 	delete(half.Ports, "c") // hv2's only port
-	src := &gatedSrc{fakeSrc: &fakeSrc{snap: half, events: make(chan store.Event, 16)}, gate: make(chan struct{}), full: full}
+	src := &gatedSrc{fakeSrc: &fakeSrc{snap: half, events: make(chan model.Change, 16)}, gate: make(chan struct{}), full: full}
 	src.term.Store(3)
 	src.leader.Store(true)
 	var mu sync.Mutex
@@ -253,11 +263,11 @@ func TestSyncerWaitsForBarrierAfterWinningLeadership(t *testing.T) {
 		d := &fakeDB{}
 		dbs = append(dbs, d)
 		return d
-	}, nil, nil)
+	}, nil)
 	s.tick = 10 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := s.start(ctx, src); err != nil {
+	if err := s.Start(ctx, src); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)

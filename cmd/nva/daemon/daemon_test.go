@@ -16,7 +16,7 @@ import (
 
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/store"
-	"github.com/nva-project/nva/web"
+	"github.com/nva-project/nva/web/wire"
 )
 
 func freeAddr(t *testing.T) string {
@@ -105,7 +105,7 @@ func TestRestartKeepsState(t *testing.T) {
 	if code, body := call(t, "POST", d2.APIURL()+"/api/v1/vns", `{"name":"red"}`); code != 201 {
 		t.Errorf("write after restart: %d %s", code, body)
 	}
-	var h web.Health
+	var h wire.Health
 	_, body = call(t, "GET", d2.APIURL()+"/api/v1/health", "")
 	json.Unmarshal(body, &h)
 	if h.NodeID != "nva1" || h.Leader != "nva1" {
@@ -135,7 +135,7 @@ type fakeComponent struct {
 	waited  []uint64
 }
 
-func (f *fakeComponent) Start(ctx context.Context, st *store.Store) error {
+func (f *fakeComponent) start(ctx context.Context, st *store.Store) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.started, f.ctx, f.st = true, ctx, st
@@ -149,7 +149,19 @@ func (f *fakeComponent) Close() error {
 	return nil
 }
 
-func (f *fakeComponent) NVEStatus(nve string) any { return map[string]string{"state": "fake-" + nve} }
+func (f *fakeComponent) NVEStatus(nve string) *model.NVEStatus {
+	return &model.NVEStatus{OpenFlow: &model.OpenFlowStatus{Remote: "fake-" + nve}}
+}
+
+// southbound wires the fake into the daemon as the real one is wired.
+func (f *fakeComponent) southbound(st *store.Store, _ Settings, _ *slog.Logger) (*Southbound, error) {
+	return &Southbound{
+		Start:    func(ctx context.Context) error { return f.start(ctx, st) },
+		Close:    f.Close,
+		Realizer: f,
+		Status:   f,
+	}, nil
+}
 
 func (f *fakeComponent) WaitRealized(ctx context.Context, index uint64) ([]string, error) {
 	f.mu.Lock()
@@ -161,7 +173,7 @@ func (f *fakeComponent) WaitRealized(ctx context.Context, index uint64) ([]strin
 func TestSouthboundComponents(t *testing.T) {
 	fc := &fakeComponent{}
 	cfg := testConfig(t, "n1", t.TempDir(), freeAddr(t))
-	cfg.Southbound = []Component{fc}
+	cfg.Southbound = fc.southbound
 	d, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -175,10 +187,10 @@ func TestSouthboundComponents(t *testing.T) {
 	}
 	var n struct {
 		model.NVE
-		Status struct{ State string }
+		Status struct{ OpenFlow struct{ Remote string } }
 	}
 	json.Unmarshal(body, &n)
-	if n.Status.State != "fake-hv1" {
+	if n.Status.OpenFlow.Remote != "fake-hv1" {
 		t.Errorf("NVE status from component = %s", body)
 	}
 	fc.mu.Lock()
@@ -229,7 +241,7 @@ func TestJoin(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("read on leader: %d %s", code, body)
 	}
-	var cv web.ClusterView
+	var cv wire.ClusterView
 	_, body = call(t, "GET", d2.APIURL()+"/api/v1/cluster", "")
 	json.Unmarshal(body, &cv)
 	if cv.Leader != "n1" || len(cv.Nodes) != 2 || cv.Nodes[1].ID != "n2" || cv.Nodes[1].APIAddr != d2.APIURL() ||

@@ -1,0 +1,98 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"maps"
+	"sync"
+
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/ofctl"
+	"github.com/nva-project/nva/ovsdb"
+	"github.com/nva-project/nva/ovsdb/nvesync"
+	"github.com/nva-project/nva/store"
+	"github.com/nva-project/nva/web"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Southbound is what the daemon runs beside the store to program the NVEs,
+// as typed parts: how to start and stop it, and what it gives the REST API.
+// A nil reporter means the node has no such part (its endpoints answer 501).
+type Southbound struct {
+	// Start must not block; ctx is canceled when the daemon stops, after
+	// which Close is called (either may be nil).
+	Start func(ctx context.Context) error
+	Close func() error
+
+	Realizer web.Realizer
+	Flows    web.FlowReporter
+	Status   web.StatusReporter
+	Switches web.SwitchReporter
+	// Metrics registers the southbound's collectors on the API's registry.
+	Metrics func(prometheus.Registerer) error
+}
+
+// NewSouthbound builds a node's southbound on its opened store.
+type NewSouthbound func(st *store.Store, s Settings, log *slog.Logger) (*Southbound, error)
+
+// OpenFlowAndOVSDB is the production southbound: the OpenFlow 1.3
+// southbound (ofctl) listening on Settings.OpenFlowAddr, and OVSDB
+// management of ovs NVEs (nvesync over ovsdb managers).
+//
+// The two halves share what OVSDB learns about OpenFlow port numbers: the
+// southbound compiles an NVE with its switch's port table completed by the
+// ofports OVSDB reports (nvesync's PortNumbers), and an OVSDB status whose
+// ofports changed has the NVE recompiled at once (PortsChanged). So a VAP
+// interface nva attaches is compiled in as soon as either the switch's
+// port-status event or OVSDB reports its port. An NVE's status joins the
+// OVSDB side (known on the leader) and the OpenFlow side.
+func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southbound, error) {
+	var syncer *nvesync.Syncer
+	of := ofctl.New(ofctl.Config{ListenAddr: s.OpenFlowAddr, Logger: log,
+		PortNumbers: func(nve string) map[string]uint32 { return syncer.PortNumbers(nve) }})
+	var mu sync.Mutex
+	last := map[string]map[string]uint32{} // NVE -> ofports last reported
+	onStatus := func(st ovsdb.Status) {
+		mu.Lock()
+		changed := !maps.Equal(last[st.NVE], st.OFPorts)
+		if changed {
+			last[st.NVE] = maps.Clone(st.OFPorts)
+		}
+		mu.Unlock()
+		if changed {
+			of.PortsChanged(st.NVE)
+		}
+	}
+	syncer = nvesync.New(func() nvesync.OVSDB {
+		return ovsdb.NewManager(log.With("component", "ovsdb"), onStatus)
+	}, log.With("component", "nvesync"))
+	return &Southbound{
+		Start: func(ctx context.Context) error {
+			if err := syncer.Start(ctx, st); err != nil {
+				return err
+			}
+			return of.Start(ctx, st)
+		},
+		Close:    func() error { return errors.Join(of.Close(), syncer.Close()) },
+		Realizer: of,
+		Flows:    of,
+		Status:   nveStatus{ovsdb: syncer, openflow: of},
+		Switches: of,
+		Metrics:  of.RegisterMetrics,
+	}, nil
+}
+
+// nveStatus joins the two sides of an NVE's status.
+type nveStatus struct {
+	ovsdb interface {
+		OVSDBStatus(string) *model.OVSDBStatus
+	}
+	openflow interface {
+		OpenFlowStatus(string) *model.OpenFlowStatus
+	}
+}
+
+func (n nveStatus) NVEStatus(nve string) *model.NVEStatus {
+	return &model.NVEStatus{OVSDB: n.ovsdb.OVSDBStatus(nve), OpenFlow: n.openflow.OpenFlowStatus(nve)}
+}
