@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// run follows leadership changes: it wakes waiting writers and keeps this
+func (s *Store) run() {
+	defer s.wg.Done()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.obsCh:
+			s.signalLeaderChange()
+		case <-tick.C:
+		}
+		if !s.selfRegistered() {
+			ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ApplyTimeout)
+			if err := s.registerSelf(ctx); err != nil && s.ctx.Err() == nil {
+				s.log.Debug("recording own node metadata", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+func (s *Store) signalLeaderChange() {
+	s.lmu.Lock()
+	close(s.leaderCh)
+	s.leaderCh = make(chan struct{})
+	s.lmu.Unlock()
+}
+
+func (s *Store) leaderChanged() <-chan struct{} {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	return s.leaderCh
+}
+
+func (s *Store) inConfig() bool {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, srv := range f.Configuration().Servers {
+		if srv.ID == raft.ServerID(s.cfg.NodeID) {
+			return true
+		}
+	}
+	return false
+}
+
+// selfRegistered reports whether there is nothing to record: the FSM holds
+// this node's current metadata, or the node is not a member (yet).
+func (s *Store) selfRegistered() bool {
+	if have, ok := s.fsm.node(s.cfg.NodeID); ok && have == s.Self() {
+		return true
+	}
+	return !s.inConfig()
+}
+
+// registerSelf records this node's metadata: directly when leader (the
+// bootstrap node records itself this way), otherwise by re-joining through
+// the leader (a member whose API address changed across a restart).
+func (s *Store) registerSelf(ctx context.Context) error {
+	if s.IsLeader() {
+		_, err := s.write(ctx, cmdPutNode, cmdBody{Node: ptr(s.Self())})
+		return err
+	}
+	if id, api := s.leaderAPI(); api != "" {
+		_, err := s.forwardJSON(ctx, api, pathJoin, s.Self())
+		return err
+	} else if id == "" {
+		return ErrNoLeader
+	}
+	return nil
+}
+
+// IsLeader reports whether this node is the raft leader.
+func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// leaderAPI returns the leader's ID and its API address from node metadata.
+func (s *Store) leaderAPI() (id, api string) {
+	_, lid := s.raft.LeaderWithID()
+	if lid == "" {
+		return "", ""
+	}
+	n, _ := s.fsm.node(string(lid))
+	return string(lid), n.APIAddr
+}
+
+// Leader returns the current leader's ID and API address ("" if unknown).
+func (s *Store) Leader() (id, apiAddr string) { return s.leaderAPI() }
