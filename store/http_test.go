@@ -41,13 +41,13 @@ func TestInternalHandler(t *testing.T) {
 	defer srv.Close()
 
 	// A forwarded write is applied and answered with the FSM's result.
-	code, raw := post(t, srv.URL+pathApply, "application/octet-stream", encode(t, cmdCreateVN, cmdBody{ReqID: "a", VN: &model.VN{Name: "blue"}}))
+	code, raw := post(t, srv.URL+pathApply, "application/octet-stream", encode(t, &createVN{ReqID: "a", Obj: model.VN{Name: "blue"}}))
 	var res result
 	if err := json.Unmarshal(raw, &res); code != http.StatusOK || err != nil || res.VN == nil || res.VN.VNI != 1 || res.Index == 0 {
 		t.Fatalf("apply: %d %s", code, raw)
 	}
 	// A domain rejection travels inside the result, with its kind and field.
-	code, raw = post(t, srv.URL+pathApply, "application/octet-stream", encode(t, cmdCreateVN, cmdBody{ReqID: "b", VN: &model.VN{Name: "blue"}}))
+	code, raw = post(t, srv.URL+pathApply, "application/octet-stream", encode(t, &createVN{ReqID: "b", Obj: model.VN{Name: "blue"}}))
 	res = result{}
 	if err := json.Unmarshal(raw, &res); code != http.StatusOK || err != nil || res.Err == nil || res.Err.Kind != model.KindConflict || res.Err.Field != "name" {
 		t.Fatalf("conflicting apply: %d %s", code, raw)
@@ -115,7 +115,7 @@ func TestInternalHandlerNotLeader(t *testing.T) {
 	defer s.Close()
 	srv := httptest.NewServer(s.InternalHandler())
 	defer srv.Close()
-	code, raw := post(t, srv.URL+pathApply, "application/octet-stream", encode(t, cmdCreateVN, cmdBody{ReqID: "a", VN: &model.VN{Name: "blue"}}), headerForwarded, "n2")
+	code, raw := post(t, srv.URL+pathApply, "application/octet-stream", encode(t, &createVN{ReqID: "a", Obj: model.VN{Name: "blue"}}), headerForwarded, "n2")
 	var we wireError
 	if err := json.Unmarshal(raw, &we); code != http.StatusServiceUnavailable || err != nil || !we.NoLeader {
 		t.Fatalf("apply on a non-leader: %d %s", code, raw)

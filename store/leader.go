@@ -7,7 +7,9 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// run follows leadership changes: it wakes waiting writers and keeps this
+// run follows leadership changes: it wakes waiting writers, catches a new
+// leader's state up with its term, and keeps this node's metadata in the
+// FSM current.
 func (s *Store) run() {
 	defer s.wg.Done()
 	tick := time.NewTicker(500 * time.Millisecond)
@@ -20,6 +22,7 @@ func (s *Store) run() {
 			s.signalLeaderChange()
 		case <-tick.C:
 		}
+		s.catchUpTerm()
 		if !s.selfRegistered() {
 			ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ApplyTimeout)
 			if err := s.registerSelf(ctx); err != nil && s.ctx.Err() == nil {
@@ -41,6 +44,29 @@ func (s *Store) leaderChanged() <-chan struct{} {
 	s.lmu.Lock()
 	defer s.lmu.Unlock()
 	return s.leaderCh
+}
+
+// catchUpTerm runs a barrier once per term on a new leader, after which
+// its state holds every entry committed before its term (entries of its
+// own term are applied before they are acknowledged).
+func (s *Store) catchUpTerm() {
+	term := s.raft.CurrentTerm()
+	if !s.IsLeader() || s.currentTerm.Load() == term {
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ApplyTimeout)
+	defer cancel()
+	if err := waitFuture(ctx, s.raft.Barrier(s.cfg.ApplyTimeout)); err != nil {
+		s.log.Debug("barrier of a new term", "term", term, "err", err)
+		return
+	}
+	s.currentTerm.Store(term)
+}
+
+// stateCurrent reports whether this node leads with a state that holds
+// every acknowledged write, so that a command may be judged against it.
+func (s *Store) stateCurrent() bool {
+	return s.IsLeader() && s.currentTerm.Load() == s.raft.CurrentTerm()
 }
 
 func (s *Store) inConfig() bool {
@@ -70,7 +96,7 @@ func (s *Store) selfRegistered() bool {
 // the leader (a member whose API address changed across a restart).
 func (s *Store) registerSelf(ctx context.Context) error {
 	if s.IsLeader() {
-		_, err := s.write(ctx, cmdPutNode, cmdBody{Node: ptr(s.Self())})
+		_, err := s.write(ctx, &putNode{ReqID: newReqID(), Node: s.Self()})
 		return err
 	}
 	if id, api := s.leaderAPI(); api != "" {

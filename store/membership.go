@@ -70,9 +70,11 @@ func (s *Store) joinAsLeader(ctx context.Context, n NodeInfo) (uint64, error) {
 		}
 		s.log.Info("added voter", "id", id, "raft_addr", addr)
 	}
-	meta := n
-	meta.State, meta.Voter = "", false
-	data, err := encodeCommand(cmdPutNode, cmdBody{ReqID: newReqID(), Node: &meta})
+	put := &putNode{ReqID: newReqID(), Node: n}
+	if err := put.prepare(); err != nil {
+		return 0, err
+	}
+	data, err := encodeCommand(put)
 	if err != nil {
 		return 0, err
 	}
@@ -159,7 +161,7 @@ func (s *Store) removeAsLeader(ctx context.Context, id string) (uint64, error) {
 	idx := s.AppliedIndex()
 	if known {
 		// Metadata first: a leader removing itself cannot write afterwards.
-		data, err := encodeCommand(cmdRemoveNode, cmdBody{ReqID: newReqID(), Name: id})
+		data, err := encodeCommand(&removeNode{ReqID: newReqID(), ID: id})
 		if err != nil {
 			return 0, err
 		}

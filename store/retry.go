@@ -151,13 +151,17 @@ func (s *Store) propose(ctx context.Context, data []byte) (*result, error) {
 // applyAsLeader appends data to the raft log on this node, which must be
 // the leader, and waits for it to be applied. It first verifies leadership
 // with a quorum so that a leader cut off from its peers does not append a
-// write it cannot commit.
+// write it cannot commit, then rejects early what the FSM would reject
+// (see rejectEarly).
 func (s *Store) applyAsLeader(ctx context.Context, data []byte) (*result, error) {
 	if !s.IsLeader() {
 		return nil, raft.ErrNotLeader
 	}
 	if err := waitFuture(ctx, s.raft.VerifyLeader()); err != nil {
 		return nil, err
+	}
+	if e := s.rejectEarly(data); e != nil {
+		return &result{Index: s.AppliedIndex(), Err: e}, nil
 	}
 	f := s.raft.Apply(data, timeLeft(ctx, s.cfg.ApplyTimeout))
 	if err := waitFuture(ctx, f); err != nil {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -90,6 +91,9 @@ type Store struct {
 
 	lmu      sync.Mutex
 	leaderCh chan struct{} // closed and replaced when the leader changes
+	// currentTerm is the term in which this node, as leader, has applied
+	// every entry committed before (a barrier of that term completed).
+	currentTerm atomic.Uint64
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc

@@ -6,13 +6,19 @@ import (
 	"github.com/nva-project/nva/app/model"
 )
 
-// write encodes and proposes one command, returning domain errors as
-// *model.Error.
-func (s *Store) write(ctx context.Context, t cmdType, b cmdBody) (*result, error) {
-	if b.ReqID == "" {
-		b.ReqID = newReqID()
+// The write path: the node that takes a request prepares the command
+// (defaults and the stateless validation, so bad input costs no log entry
+// and the log holds complete objects), encodes it and proposes it through
+// the leader (retry.go), which rejects early what its current state already
+// refuses (rejectEarly); the FSM applies it in log order.
+
+// write prepares, encodes and proposes one command, returning domain
+// errors as *model.Error.
+func (s *Store) write(ctx context.Context, c command) (*result, error) {
+	if err := c.prepare(); err != nil {
+		return nil, err
 	}
-	data, err := encodeCommand(t, b)
+	data, err := encodeCommand(c)
 	if err != nil {
 		return nil, err
 	}
@@ -26,16 +32,67 @@ func (s *Store) write(ctx context.Context, t cmdType, b cmdBody) (*result, error
 	return res, nil
 }
 
-// CreateVN creates a VN; VNI 0 allocates the lowest free VNI.
-func (s *Store) CreateVN(ctx context.Context, reqID string, vn model.VN) (*model.VN, error) {
-	if err := precheckVN(vn); err != nil {
-		return nil, err
+// orNewReqID is reqID, or a fresh one for a request that came without.
+func orNewReqID(reqID string) string {
+	if reqID == "" {
+		return newReqID()
 	}
-	res, err := s.write(ctx, cmdCreateVN, cmdBody{ReqID: reqID, VN: &vn})
+	return reqID
+}
+
+// createObject, updateObject and deleteObject are the one write path of every object kind.
+
+func createObject[T any, K objectKind[T]](ctx context.Context, s *Store, reqID string, obj T) (*T, error) {
+	res, err := s.write(ctx, &createCmd[T, K]{ReqID: orNewReqID(reqID), Obj: obj})
 	if err != nil {
 		return nil, err
 	}
-	return res.VN, nil
+	var k K
+	return k.fromResult(res), nil
+}
+
+func updateObject[T any, K objectKind[T]](ctx context.Context, s *Store, reqID string, obj T, expectRev uint64) (*T, error) {
+	res, err := s.write(ctx, &updateCmd[T, K]{ReqID: orNewReqID(reqID), Obj: obj, ExpectRevision: expectRev})
+	if err != nil {
+		return nil, err
+	}
+	var k K
+	return k.fromResult(res), nil
+}
+
+func deleteObject[T any, K objectKind[T]](ctx context.Context, s *Store, reqID, name string) (uint64, error) {
+	res, err := s.write(ctx, &deleteCmd[T, K]{ReqID: orNewReqID(reqID), Name: name})
+	if err != nil {
+		return 0, err
+	}
+	return res.Index, nil
+}
+
+// rejectEarly judges an encoded command on the leader before it is
+// appended, so that what the FSM would reject costs no log entry: the
+// stateless rules again (a forwarded command was prepared by another
+// node), then, when this node's state holds every acknowledged write
+// (stateCurrent), the rules that depend on the state. nil means: append
+// it; the FSM has the last word either way.
+func (s *Store) rejectEarly(data []byte) *model.Error {
+	d, err := decodeCommand(data)
+	if err != nil {
+		return nil // the FSM skips or stops on it; handleApply refuses it
+	}
+	if err := d.cmd.prepare(); err != nil {
+		return asModelError(err)
+	}
+	if !s.stateCurrent() {
+		return nil
+	}
+	return s.fsm.check(d)
+}
+
+// The Store's write methods, each one line over the generic path.
+
+// CreateVN creates a VN; VNI 0 allocates the lowest free VNI.
+func (s *Store) CreateVN(ctx context.Context, reqID string, vn model.VN) (*model.VN, error) {
+	return createObject[model.VN, vnKind](ctx, s, reqID, vn)
 }
 
 // UpdateVN replaces an existing VN (by name). VNI 0 keeps the current VNI.
@@ -49,31 +106,17 @@ func (s *Store) UpdateVN(ctx context.Context, reqID string, vn model.VN) (*model
 // and changes nothing. expectRev 0 is unconditional. The check is made by
 // the FSM, so it is atomic with the update on every node.
 func (s *Store) UpdateVNIf(ctx context.Context, reqID string, vn model.VN, expectRev uint64) (*model.VN, error) {
-	if err := precheckVN(vn); err != nil {
-		return nil, err
-	}
-	res, err := s.write(ctx, cmdUpdateVN, cmdBody{ReqID: reqID, VN: &vn, ExpectRevision: expectRev})
-	if err != nil {
-		return nil, err
-	}
-	return res.VN, nil
+	return updateObject[model.VN, vnKind](ctx, s, reqID, vn, expectRev)
 }
 
 // DeleteVN deletes a VN that has no ports; it returns the raft index.
 func (s *Store) DeleteVN(ctx context.Context, reqID, name string) (uint64, error) {
-	return s.del(ctx, cmdDeleteVN, reqID, name)
+	return deleteObject[model.VN, vnKind](ctx, s, reqID, name)
 }
 
 // CreateNVE creates an NVE; an ovs NVE without datapath_id gets one.
 func (s *Store) CreateNVE(ctx context.Context, reqID string, nve model.NVE) (*model.NVE, error) {
-	if err := precheckNVE(nve); err != nil {
-		return nil, err
-	}
-	res, err := s.write(ctx, cmdCreateNVE, cmdBody{ReqID: reqID, NVE: &nve})
-	if err != nil {
-		return nil, err
-	}
-	return res.NVE, nil
+	return createObject[model.NVE, nveKind](ctx, s, reqID, nve)
 }
 
 // UpdateNVE replaces an existing NVE (by name). An empty datapath_id keeps
@@ -82,37 +125,19 @@ func (s *Store) UpdateNVE(ctx context.Context, reqID string, nve model.NVE) (*mo
 	return s.UpdateNVEIf(ctx, reqID, nve, 0)
 }
 
-// UpdateNVEIf is UpdateNVE made conditional: it applies only if the
-// stored object's Revision is still expectRev, and otherwise fails with a
-// *model.Error of KindConflict on field "revision" (IsRevisionConflict)
-// and changes nothing. expectRev 0 is unconditional. The check is made by
-// the FSM, so it is atomic with the update on every node.
+// UpdateNVEIf is UpdateNVE made conditional, as UpdateVNIf is.
 func (s *Store) UpdateNVEIf(ctx context.Context, reqID string, nve model.NVE, expectRev uint64) (*model.NVE, error) {
-	if err := precheckNVE(nve); err != nil {
-		return nil, err
-	}
-	res, err := s.write(ctx, cmdUpdateNVE, cmdBody{ReqID: reqID, NVE: &nve, ExpectRevision: expectRev})
-	if err != nil {
-		return nil, err
-	}
-	return res.NVE, nil
+	return updateObject[model.NVE, nveKind](ctx, s, reqID, nve, expectRev)
 }
 
 // DeleteNVE deletes an NVE that has no ports; it returns the raft index.
 func (s *Store) DeleteNVE(ctx context.Context, reqID, name string) (uint64, error) {
-	return s.del(ctx, cmdDeleteNVE, reqID, name)
+	return deleteObject[model.NVE, nveKind](ctx, s, reqID, name)
 }
 
 // CreatePort attaches a port; its VN and NVE must exist.
 func (s *Store) CreatePort(ctx context.Context, reqID string, p model.Port) (*model.Port, error) {
-	if err := precheckPort(p); err != nil {
-		return nil, err
-	}
-	res, err := s.write(ctx, cmdCreatePort, cmdBody{ReqID: reqID, Port: &p})
-	if err != nil {
-		return nil, err
-	}
-	return res.Port, nil
+	return createObject[model.Port, portKind](ctx, s, reqID, p)
 }
 
 // UpdatePort replaces an existing port (by name).
@@ -120,56 +145,12 @@ func (s *Store) UpdatePort(ctx context.Context, reqID string, p model.Port) (*mo
 	return s.UpdatePortIf(ctx, reqID, p, 0)
 }
 
-// UpdatePortIf is UpdatePort made conditional: it applies only if the
-// stored object's Revision is still expectRev, and otherwise fails with a
-// *model.Error of KindConflict on field "revision" (IsRevisionConflict)
-// and changes nothing. expectRev 0 is unconditional. The check is made by
-// the FSM, so it is atomic with the update on every node.
+// UpdatePortIf is UpdatePort made conditional, as UpdateVNIf is.
 func (s *Store) UpdatePortIf(ctx context.Context, reqID string, p model.Port, expectRev uint64) (*model.Port, error) {
-	if err := precheckPort(p); err != nil {
-		return nil, err
-	}
-	res, err := s.write(ctx, cmdUpdatePort, cmdBody{ReqID: reqID, Port: &p, ExpectRevision: expectRev})
-	if err != nil {
-		return nil, err
-	}
-	return res.Port, nil
+	return updateObject[model.Port, portKind](ctx, s, reqID, p, expectRev)
 }
 
 // DeletePort deletes a port; it returns the raft index.
 func (s *Store) DeletePort(ctx context.Context, reqID, name string) (uint64, error) {
-	return s.del(ctx, cmdDeletePort, reqID, name)
+	return deleteObject[model.Port, portKind](ctx, s, reqID, name)
 }
-
-func (s *Store) del(ctx context.Context, t cmdType, reqID, name string) (uint64, error) {
-	if name == "" {
-		return 0, model.Errorf(model.KindInvalid, "name", "name is required")
-	}
-	res, err := s.write(ctx, t, cmdBody{ReqID: reqID, Name: name})
-	if err != nil {
-		return 0, err
-	}
-	return res.Index, nil
-}
-
-// precheckVN, precheckNVE and precheckPort run the stateless validation on
-// a copy before anything is proposed, so bad input costs no log entry. The
-// FSM checks again, with the state.
-func precheckVN(v model.VN) error {
-	v.Defaults()
-	return v.Validate()
-}
-
-func precheckNVE(n model.NVE) error {
-	n.UnderlayIPs = append([]string(nil), n.UnderlayIPs...)
-	n.Defaults()
-	return n.Validate()
-}
-
-func precheckPort(p model.Port) error {
-	p.IPs = append([]string(nil), p.IPs...)
-	p.Defaults()
-	return p.Validate()
-}
-
-func ptr[T any](v T) *T { return &v }
