@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nva-project/nva/app/model"
 )
@@ -81,6 +82,8 @@ func (d *dedupTable) entries() []*dedupEntry {
 type fsm struct {
 	log       *slog.Logger
 	dedupSize int
+	// skipped counts commands skipped for their ignore flag.
+	skipped prometheus.Counter
 
 	mu      sync.RWMutex
 	st      *state
@@ -90,13 +93,26 @@ type fsm struct {
 	hub     hub
 	closed  bool // store shut down: no new watchers
 	cache   atomic.Pointer[model.Snapshot]
+
+	// halt is set, once, when a command cannot be decoded and may not be
+	// skipped; from then on nothing is applied (see halt).
+	halt    *FatalError
+	haltCh  chan struct{} // closed when halt is set
+	onFatal func(error)   // Config.OnFatal
 }
 
 func newFSM(log *slog.Logger, dedupSize int) *fsm {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &fsm{log: log, dedupSize: dedupSize, st: newState(), dedup: newDedupTable(dedupSize), waitCh: make(chan struct{})}
+	return &fsm{
+		log: log, dedupSize: dedupSize, st: newState(), dedup: newDedupTable(dedupSize),
+		waitCh: make(chan struct{}), haltCh: make(chan struct{}),
+		skipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nva_store_skipped_commands_total",
+			Help: "Committed commands this node skipped because it cannot decode them and they carry the ignore-if-unknown flag.",
+		}),
+	}
 }
 
 // Apply implements raft.FSM.
@@ -105,24 +121,26 @@ func (f *fsm) Apply(l *raft.Log) any {
 }
 
 // applyCommand applies one encoded command at raft index idx. It returns a
-// *result (domain errors inside), or an error for a command that cannot be
-// decoded; a skipped command returns nil.
+// *result (domain errors inside); nil for a skipped command; a *FatalError
+// for a command that cannot be decoded and may not be skipped, and for
+// every command after it.
 func (f *fsm) applyCommand(idx uint64, data []byte) any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	defer f.advance(idx)
-
+	if f.halt != nil {
+		return f.halt
+	}
 	d, err := decodeCommand(data)
 	if errors.Is(err, errSkipCommand) {
-		f.log.Warn("skipping unknown command with ignore flag", "index", idx, "type", fmt.Sprintf("0x%02x", data[0]))
+		f.skipped.Inc()
+		f.log.Warn("skipping a command this node cannot decode: it carries the ignore flag", "index", idx, "type", fmt.Sprintf("0x%02x", data[0]), "err", err)
+		f.advance(idx)
 		return nil
 	}
 	if err != nil {
-		// A command this node cannot understand and may not skip: most
-		// likely a newer leader; nothing is changed here. Upgrade the node.
-		f.log.Error("cannot apply command; state unchanged", "index", idx, "err", err)
-		return fmt.Errorf("apply index %d: %w", idx, err)
+		return f.stop(idx, data, err)
 	}
+	defer f.advance(idx)
 	reqID := d.cmd.requestID()
 	if reqID != "" {
 		if e, ok := f.dedup.byID[reqID]; ok {
@@ -151,10 +169,13 @@ func (f *fsm) applyCommand(idx uint64, data []byte) any {
 // check judges a decoded command against the current state without
 // changing it: the leader's early rejection. It answers nil (append it)
 // for a request ID the table knows, since the log answers a retry with its
-// first result.
+// first result, and once the FSM has halted.
 func (f *fsm) check(d decoded) *model.Error {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	if f.halt != nil {
+		return nil
+	}
 	if id := d.cmd.requestID(); id != "" && f.dedup.byID[id] != nil {
 		return nil
 	}

@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/nva-project/nva/app/model"
 )
@@ -578,40 +582,121 @@ func TestWatchOverflowResets(t *testing.T) {
 	}
 }
 
-func TestUnknownCommands(t *testing.T) {
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+// TestSkippedCommands: a command this node cannot decode that carries the
+// ignore flag is skipped: the state is unchanged, its index is consumed,
+// and the skip is counted.
+func TestSkippedCommands(t *testing.T) {
 	h := newHarness(t)
 	seed(h)
 	before := cloneState(h.f.st)
 	body := []byte(`{"req_id":"x"}`)
-	// Unknown type with the ignore flag: skipped, state unchanged, index
-	// consumed.
-	if r := h.raw(append([]byte{0xff, 1}, body...)); r != nil {
-		t.Fatalf("ignorable unknown command returned %v", r)
-	}
-	// Known type, unknown version, with the ignore flag: skipped too.
-	if r := h.raw(append([]byte{byte(cmdCreateVN | flagIgnoreUnknown), 9}, body...)); r != nil {
-		t.Fatalf("ignorable unknown version returned %v", r)
-	}
-	// Without the flag: an error, and nothing changes.
 	for _, data := range [][]byte{
-		append([]byte{0x7f, 1}, body...),
-		append([]byte{byte(cmdCreateVN), 2}, body...),
-		{byte(cmdCreateVN)},
-		append([]byte{byte(cmdCreateVN), 1}, body...), // no vn in the body
-		append([]byte{byte(cmdCreateVN), 1}, `{"vn":`...),
+		append([]byte{0xff, 1}, body...),                                      // unknown type
+		append([]byte{byte(cmdCreateVN | flagIgnoreUnknown), 9}, body...),     // known type, unknown version
+		append([]byte{byte(cmdCreateVN | flagIgnoreUnknown), 1}, `{"vn":`...), // a body it cannot read
 	} {
-		r := h.raw(data)
-		if err, ok := r.(error); !ok {
-			t.Fatalf("command %x: got %v, want an error", data, r)
-		} else if _, isDomain := model.AsError(err); isDomain {
-			t.Fatalf("command %x: got a domain error %v", data, err)
+		if r := h.raw(data); r != nil {
+			t.Fatalf("ignorable command %x returned %v", data, r)
 		}
 	}
 	if !reflect.DeepEqual(before, h.f.st) {
-		t.Fatal("unknown commands changed the state")
+		t.Fatal("skipped commands changed the state")
 	}
 	if h.f.appliedIndex() != h.idx {
 		t.Fatalf("applied index %d, want %d", h.f.appliedIndex(), h.idx)
+	}
+	if got := counterValue(t, h.f.skipped); got != 3 {
+		t.Fatalf("skipped counter = %v, want 3", got)
+	}
+	// A known command with the flag is applied as usual.
+	if r := h.raw(append([]byte{byte(cmdCreateVN | flagIgnoreUnknown), 1}, `{"req_id":"y","vn":{"name":"green"}}`...)); r.(*result).Err != nil {
+		t.Fatalf("known command with the flag: %+v", r)
+	}
+}
+
+// TestUndecodableCommandStopsTheFSM: a command that cannot be decoded and
+// lacks the ignore flag stops the FSM with a fatal error: nothing is
+// applied from it on, the applied index stays, every later command gets
+// the same error, snapshots and restores are refused, and the hook runs.
+func TestUndecodableCommandStopsTheFSM(t *testing.T) {
+	body := []byte(`{"req_id":"x"}`)
+	for name, data := range map[string][]byte{
+		"unknown type":    append([]byte{0x7f, 1}, body...),
+		"unknown version": append([]byte{byte(cmdCreateVN), 2}, body...),
+		"too short":       {byte(cmdCreateVN)},
+		"missing object":  append([]byte{byte(cmdCreateVN), 1}, body...),
+		"bad body":        append([]byte{byte(cmdCreateVN), 1}, `{"vn":`...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			fatal := make(chan error, 1)
+			h.f.onFatal = func(err error) { fatal <- err }
+			seed(h)
+			applied := h.idx
+			before := cloneState(h.f.st)
+			_, events := h.f.snapshotAndWatch(t.Context())
+
+			r := h.raw(data)
+			var fe *FatalError
+			if err, ok := r.(error); !ok || !errors.As(err, &fe) {
+				t.Fatalf("got %v, want a *FatalError", r)
+			}
+			if fe.Index != h.idx || fe.Type != data[0] || fe.Applied != applied || fe.Err == nil {
+				t.Fatalf("fatal error %+v", fe)
+			}
+			for _, want := range []string{fmt.Sprintf("index %d", h.idx), fmt.Sprintf("type 0x%02x", data[0]), "upgrade this node"} {
+				if !strings.Contains(fe.Error(), want) {
+					t.Errorf("%q does not say %q", fe.Error(), want)
+				}
+			}
+			select {
+			case err := <-fatal:
+				if err != fe {
+					t.Fatalf("OnFatal got %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("OnFatal not called")
+			}
+			select {
+			case <-h.f.haltCh:
+			default:
+				t.Fatal("halt channel not closed")
+			}
+			if h.f.err() != fe {
+				t.Fatalf("err() = %v", h.f.err())
+			}
+
+			// Frozen: a valid command after it is not applied either.
+			if r := h.raw(encode(t, &createVN{ReqID: "later", Obj: model.VN{Name: "green"}})); r != fe {
+				t.Fatalf("command after the halt: %v", r)
+			}
+			if !reflect.DeepEqual(before, h.f.st) {
+				t.Fatal("the state changed")
+			}
+			if h.f.appliedIndex() != applied {
+				t.Fatalf("applied index %d, want %d (frozen)", h.f.appliedIndex(), applied)
+			}
+			select {
+			case ev := <-events:
+				t.Fatalf("event %+v after the halt", ev)
+			default:
+			}
+			if _, err := h.f.Snapshot(); err != fe {
+				t.Fatalf("snapshot of a halted FSM: %v", err)
+			}
+			if err := h.f.Restore(io.NopCloser(strings.NewReader(""))); err != fe {
+				t.Fatalf("restore of a halted FSM: %v", err)
+			}
+		})
 	}
 }
 

@@ -148,6 +148,8 @@ func TestMetrics(t *testing.T) {
 		"nva_raft_last_contact_seconds":    0,
 		"nva_raft_applied_index":           float64(s.AppliedIndex()),
 		"nva_store_apply_duration_seconds": before + 1,
+		"nva_store_skipped_commands_total": 0,
+		"nva_store_halted":                 0,
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -172,6 +174,8 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 		switch {
 		case m.GetGauge() != nil:
 			got[mf.GetName()] = m.GetGauge().GetValue()
+		case m.GetCounter() != nil:
+			got[mf.GetName()] = m.GetCounter().GetValue()
 		case m.GetHistogram() != nil:
 			got[mf.GetName()] = float64(m.GetHistogram().GetSampleCount())
 		}

@@ -8,12 +8,13 @@ import (
 )
 
 // run follows leadership changes: it wakes waiting writers, catches a new
-// leader's state up with its term, and keeps this node's metadata in the
-// FSM current.
+// leader's state up with its term, hands leadership away from a halted
+// node, and keeps this node's metadata in the FSM current.
 func (s *Store) run() {
 	defer s.wg.Done()
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
+	var handedOff uint64 // the last term a halted node tried to hand away
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -21,6 +22,13 @@ func (s *Store) run() {
 		case <-s.obsCh:
 			s.signalLeaderChange()
 		case <-tick.C:
+		}
+		if s.fsm.err() != nil {
+			if term := s.raft.CurrentTerm(); s.IsLeader() && term != handedOff {
+				handedOff = term
+				s.stepDown()
+			}
+			continue
 		}
 		s.catchUpTerm()
 		if !s.selfRegistered() {
@@ -67,6 +75,14 @@ func (s *Store) catchUpTerm() {
 // every acknowledged write, so that a command may be judged against it.
 func (s *Store) stateCurrent() bool {
 	return s.IsLeader() && s.currentTerm.Load() == s.raft.CurrentTerm()
+}
+
+// stepDown hands leadership to another voter: a halted node cannot apply
+// what it would commit.
+func (s *Store) stepDown() {
+	if err := s.raft.LeadershipTransfer().Error(); err != nil {
+		s.log.Warn("halted node cannot hand leadership away", "err", err)
+	}
 }
 
 func (s *Store) inConfig() bool {

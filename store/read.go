@@ -13,12 +13,16 @@ import (
 // state (the revision of Snapshot()).
 func (s *Store) AppliedIndex() uint64 { return s.fsm.appliedIndex() }
 
-// WaitApplied blocks until this node has applied index (or ctx ends).
+// WaitApplied blocks until this node has applied index (or ctx ends). On
+// a node whose FSM has halted below index it fails with that *FatalError.
 func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
 	for {
 		cur, ch := s.fsm.waitChan()
 		if cur >= index {
 			return nil
+		}
+		if err := s.fsm.err(); err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():

@@ -75,6 +75,9 @@ func (s *Store) withLeader(ctx context.Context, what string, local func(context.
 		if s.ctx.Err() != nil {
 			return ErrClosed
 		}
+		if err := s.fsm.err(); err != nil {
+			return err // a halted node neither writes nor reads consistently
+		}
 		changed := s.leaderChanged()
 		var err error
 		if s.IsLeader() {
@@ -156,6 +159,9 @@ func (s *Store) propose(ctx context.Context, data []byte) (*result, error) {
 func (s *Store) applyAsLeader(ctx context.Context, data []byte) (*result, error) {
 	if !s.IsLeader() {
 		return nil, raft.ErrNotLeader
+	}
+	if err := s.fsm.err(); err != nil {
+		return nil, err
 	}
 	if err := waitFuture(ctx, s.raft.VerifyLeader()); err != nil {
 		return nil, err

@@ -26,10 +26,15 @@ type fsmSnapshot struct {
 
 // Snapshot implements raft.FSM: it captures the (immutable) object pointers
 // under the lock, in name order so equal states give equal streams; Persist
-// streams them without it.
+// streams them without it. A halted FSM refuses: its state lacks the
+// command it stopped at, and a snapshot labelled with a later index would
+// let Raft compact that command away for good.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	if f.halt != nil {
+		return nil, f.halt
+	}
 	s := &fsmSnapshot{revision: f.applied}
 	for _, v := range f.st.vns {
 		s.vns = append(s.vns, v)
@@ -127,9 +132,12 @@ func readSnapshot(r io.Reader, dedupSize int) (*state, *dedupTable, uint64, erro
 }
 
 // Restore implements raft.FSM: it replaces the whole state, and tells every
-// watcher to re-snapshot.
+// watcher to re-snapshot. A halted FSM stays halted.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	if err := f.err(); err != nil {
+		return err
+	}
 	st, dd, rev, err := readSnapshot(rc, f.dedupSize)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)

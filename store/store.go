@@ -74,6 +74,12 @@ type Config struct {
 	// DedupSize is how many request IDs the FSM remembers (default 10000).
 	// Every node of a cluster must use the same value.
 	DedupSize int
+	// OnFatal, if set, is called once, on its own goroutine, when this
+	// node's FSM stops for good: a committed command it cannot decode and
+	// may not skip (the error is a *FatalError). The node then applies
+	// nothing more; the daemon should exit non-zero so that the node is
+	// upgraded. Store.Fatal and Store.Err report the same.
+	OnFatal func(error)
 }
 
 // Store is one node of the replicated store.
