@@ -16,18 +16,18 @@ import (
 func BenchmarkFSMApplyPort(b *testing.B) {
 	f := newFSM(nil, 0)
 	var idx uint64
-	apply := func(typ cmdType, body cmdBody) {
+	apply := func(c command) {
 		idx++
-		data, _ := encodeCommand(typ, body)
+		data, _ := encodeCommand(c)
 		if r, ok := f.Apply(&raft.Log{Index: idx, Data: data}).(*result); !ok || r.Err != nil {
 			b.Fatalf("apply: %+v", r)
 		}
 	}
-	apply(cmdCreateVN, cmdBody{ReqID: "vn", VN: &model.VN{Name: "blue"}})
-	apply(cmdCreateNVE, cmdBody{ReqID: "nve", NVE: &model.NVE{Name: "hv1", UnderlayIPs: []string{"192.0.2.1"}, OVSDB: "unix:/run/db.sock"}})
+	apply(&createVN{ReqID: "vn", Obj: model.VN{Name: "blue"}})
+	apply(&createNVE{ReqID: "nve", Obj: model.NVE{Name: "hv1", UnderlayIPs: []string{"192.0.2.1"}, OVSDB: "unix:/run/db.sock"}})
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		apply(cmdCreatePort, cmdBody{ReqID: fmt.Sprintf("p%d", i), Port: &model.Port{
+		apply(&createPort{ReqID: fmt.Sprintf("p%d", i), Obj: model.Port{
 			Name: fmt.Sprintf("p%d", i), VN: "blue", NVE: "hv1", Interface: fmt.Sprintf("t%d", i),
 			MAC: fmt.Sprintf("02:00:%02x:%02x:%02x:%02x", byte(i>>24), byte(i>>16), byte(i>>8), byte(i)),
 		}})

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,83 +12,135 @@ import (
 	"github.com/nva-project/nva/app/model"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/ (of the version this code writes)")
 
-// TestCommandEncodingGolden pins the on-log bytes of every command type:
-// changing them breaks every existing cluster's log, so a diff here must be
-// a deliberate new version.
+// TestCommandEncodingGolden pins the on-log bytes of every command, per
+// version, in testdata/commands/v<version>/: changing them breaks every
+// existing cluster's log, so a diff here must be a deliberate new version.
+// Every registered command version has a golden file; the golden bytes
+// decode back to the same command. -update rewrites only the files of the
+// version this code writes: older versions are frozen.
 func TestCommandEncodingGolden(t *testing.T) {
-	vn := &model.VN{Name: "blue", VNI: 100, Service: model.ServiceL2, Encap: model.EncapVXLAN,
+	vn := model.VN{Name: "blue", VNI: 100, Service: model.ServiceL2, Encap: model.EncapVXLAN,
 		BUM: model.BUM{Mode: model.BUMMulticast, Group: "239.1.1.1"}, Tenant: "acme", MTU: 1450, Unknown: model.UnknownDrop}
-	nve := &model.NVE{Name: "hv1", Kind: model.NVEOVS, UnderlayIPs: []string{"192.0.2.1", "192.0.2.2"},
+	nve := model.NVE{Name: "hv1", Kind: model.NVEOVS, UnderlayIPs: []string{"192.0.2.1", "192.0.2.2"},
 		OVSDB: "unix:/run/openvswitch/db.sock", Bridge: "br-int", DatapathType: "netdev"}
-	port := &model.Port{Name: "vm1", VN: "blue", NVE: "hv1", Interface: "tap1", MAC: "02:00:00:00:00:01",
+	port := model.Port{Name: "vm1", VN: "blue", NVE: "hv1", Interface: "tap1", MAC: "02:00:00:00:00:01",
 		IPs: []string{"10.0.0.1", "2001:db8::1"}, VLAN: 10}
-	node := &NodeInfo{ID: "n2", APIAddr: "http://127.0.0.2:8080", RaftAddr: "127.0.0.2:7000", OpenFlowAddr: "127.0.0.2:6653"}
+	node := NodeInfo{ID: "n2", APIAddr: "http://127.0.0.2:8080", RaftAddr: "127.0.0.2:7000", OpenFlowAddr: "127.0.0.2:6653"}
 	cases := []struct {
-		file string
-		typ  cmdType
-		body cmdBody
+		file    string
+		version uint8
+		cmd     command
 	}{
-		{"create-vn", cmdCreateVN, cmdBody{ReqID: "r-create-vn", VN: vn}},
-		{"update-vn", cmdUpdateVN, cmdBody{ReqID: "r-update-vn", VN: vn}},
+		{"create-vn", 1, &createVN{ReqID: "r-create-vn", Obj: vn}},
+		{"update-vn", 1, &updateVN{ReqID: "r-update-vn", Obj: vn}},
 		// A conditional update: the expected revision is the only
 		// difference from update-vn, whose bytes it leaves unchanged.
-		{"update-vn-expect-revision", cmdUpdateVN, cmdBody{ReqID: "r-update-vn", VN: vn, ExpectRevision: 42}},
-		{"delete-vn", cmdDeleteVN, cmdBody{ReqID: "r-delete-vn", Name: "blue"}},
-		{"create-nve", cmdCreateNVE, cmdBody{ReqID: "r-create-nve", NVE: nve}},
-		{"update-nve", cmdUpdateNVE, cmdBody{ReqID: "r-update-nve", NVE: nve}},
-		{"delete-nve", cmdDeleteNVE, cmdBody{ReqID: "r-delete-nve", Name: "hv1"}},
-		{"create-port", cmdCreatePort, cmdBody{ReqID: "r-create-port", Port: port}},
-		{"update-port", cmdUpdatePort, cmdBody{ReqID: "r-update-port", Port: port}},
-		{"delete-port", cmdDeletePort, cmdBody{ReqID: "r-delete-port", Name: "vm1"}},
-		{"put-node", cmdPutNode, cmdBody{ReqID: "r-put-node", Node: node}},
-		{"remove-node", cmdRemoveNode, cmdBody{ReqID: "r-remove-node", Name: "n2"}},
+		{"update-vn-expect-revision", 1, &updateVN{ReqID: "r-update-vn", Obj: vn, ExpectRevision: 42}},
+		{"delete-vn", 1, &deleteVN{ReqID: "r-delete-vn", Name: "blue"}},
+		{"create-nve", 1, &createNVE{ReqID: "r-create-nve", Obj: nve}},
+		{"update-nve", 1, &updateNVE{ReqID: "r-update-nve", Obj: nve}},
+		{"delete-nve", 1, &deleteNVE{ReqID: "r-delete-nve", Name: "hv1"}},
+		{"create-port", 1, &createPort{ReqID: "r-create-port", Obj: port}},
+		{"update-port", 1, &updatePort{ReqID: "r-update-port", Obj: port}},
+		{"delete-port", 1, &deletePort{ReqID: "r-delete-port", Name: "vm1"}},
+		{"put-node", 1, &putNode{ReqID: "r-put-node", Node: node}},
+		{"remove-node", 1, &removeNode{ReqID: "r-remove-node", ID: "n2"}},
 	}
+	type key struct {
+		typ     cmdType
+		version uint8
+	}
+	covered := map[key]bool{}
 	for _, tc := range cases {
-		t.Run(tc.file, func(t *testing.T) {
-			got, err := encodeCommand(tc.typ, tc.body)
-			if err != nil {
-				t.Fatal(err)
+		t.Run(fmt.Sprintf("v%d/%s", tc.version, tc.file), func(t *testing.T) {
+			typ := tc.cmd.cmdType()
+			spec, ok := registry.lookup(typ, tc.version)
+			if !ok {
+				t.Fatalf("%s version %d is not registered", typ, tc.version)
 			}
-			if got[0] != byte(tc.typ) || got[1] != cmdVersion {
-				t.Fatalf("header % x, want %02x %02x", got[:2], byte(tc.typ), cmdVersion)
-			}
-			path := filepath.Join("testdata", "cmd-"+tc.file+".golden")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
+			covered[key{spec.typ, spec.version}] = true
+			path := filepath.Join("testdata", "commands", fmt.Sprintf("v%d", tc.version), tc.file+".golden")
+			if tc.version == cmdVersion {
+				got, err := encodeCommand(tc.cmd)
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("encoding changed:\n got % x\nwant % x\n got %q\nwant %q", got, want, got, want)
+				if got[0] != byte(typ) || got[1] != cmdVersion {
+					t.Fatalf("header % x, want %02x %02x", got[:2], byte(typ), cmdVersion)
+				}
+				if *update {
+					if err := os.WriteFile(path, got, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatalf("%v (run go test -update to create it)", err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("encoding changed:\n got % x\nwant % x\n got %q\nwant %q", got, want, got, want)
+				}
 			}
 			// The golden bytes decode back to the same command.
-			c, err := decodeCommand(want)
+			want, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Type != tc.typ || !reflect.DeepEqual(c.Body, tc.body) {
-				t.Fatalf("decoded %+v, want type %s body %+v", c, tc.typ, tc.body)
+			d, err := decodeCommand(want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(d.cmd, tc.cmd) {
+				t.Fatalf("decoded %#v, want %#v", d.cmd, tc.cmd)
 			}
 		})
+	}
+	for _, s := range registry.all() {
+		if !covered[key{s.typ, s.version}] {
+			t.Errorf("%s version %d has no golden file", s.name, s.version)
+		}
 	}
 }
 
 func TestCommandTypeNames(t *testing.T) {
 	seen := map[string]bool{}
-	for typ := cmdCreateVN; typ <= cmdRemoveNode; typ++ {
-		name := typ.String()
-		if seen[name] || name == "" || name[:4] == "type" {
-			t.Fatalf("type 0x%02x has name %q", uint8(typ), name)
+	for _, s := range registry.all() {
+		name := s.typ.String()
+		if name != s.name || name == "" || (seen[name] && registry.name(s.typ) != name) {
+			t.Fatalf("type 0x%02x has name %q, registered as %q", uint8(s.typ), name, s.name)
 		}
 		seen[name] = true
-		if (typ | flagIgnoreUnknown).String() != name {
+		if (s.typ | flagIgnoreUnknown).String() != name {
 			t.Fatalf("the ignore flag changes the name of %s", name)
 		}
+	}
+	if len(seen) != int(cmdRemoveNode) {
+		t.Fatalf("%d named types, want %d", len(seen), cmdRemoveNode)
+	}
+	if got := cmdType(0x7f).String(); got != "type-0x7f" {
+		t.Fatalf("unknown type is named %q", got)
+	}
+}
+
+// TestRegistryRefusesClashes: a type number used twice, or a version
+// registered twice, is caught when the registry is built.
+func TestRegistryRefusesClashes(t *testing.T) {
+	dec := registry.specs[cmdCreateVN][1].decode
+	for name, table := range map[string][]cmdSpec{
+		"two names":    {{cmdCreateVN, 1, "create-vn", dec}, {cmdCreateVN, 2, "make-vn", dec}},
+		"same version": {{cmdCreateVN, 1, "create-vn", dec}, {cmdCreateVN, 1, "create-vn", dec}},
+		"flag in type": {{cmdCreateVN | flagIgnoreUnknown, 1, "create-vn", dec}},
+		"type zero":    {{0, 1, "nothing", dec}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("newRegistry accepted the table")
+				}
+			}()
+			newRegistry(table)
+		})
 	}
 }

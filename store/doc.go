@@ -6,25 +6,76 @@
 // watch API (change events tagged with their Raft index) that the southbound
 // and the UI consume.
 //
-// # Commands
+// # Files
 //
-// A command is one type byte, one version byte and a JSON body carrying the
-// request ID (see command.go; golden bytes in testdata/). The type byte's
-// high bit means "ignore if unknown": a node that does not know the type or
-// version skips such a command; any other unknown command is an error and
-// changes nothing. Type numbers are never reused.
+// The Raft node: open.go (configuration, log stores, transport, bootstrap),
+// leader.go (leadership, its signalling, a new leader catching up with its
+// term), retry.go (proposing through the leader, forwarding, retries),
+// read.go (local and linearizable reads), write.go (the one write path of
+// every object kind), membership.go (join, remove, cluster view), http.go
+// (the node-to-node API), fatal.go (a node that must stop). The replicated
+// state: command.go and kinds.go (the commands and their rules),
+// registry.go (type bytes, versions, decoding), logtypes.go (the log's own
+// encoding), fsm.go (apply, request IDs), state.go (the indexed objects),
+// snapshot.go, watch.go.
+//
+// # Commands and the log format
+//
+// A command is one Go type (createVN, updateNVE, putNode, ...), registered
+// once in registry.go with its type byte, version, name and decoder; its
+// methods are its rules and its apply. On the log it is one type byte, one
+// version byte and a JSON body. The body is encoded with the log's own
+// types (logtypes.go), never with the model's REST types and tags, so
+// renaming an API field cannot change the log; golden bytes of every
+// command and version are in testdata/commands/, and a log and a snapshot
+// written by the first format, with the state they lead to, are frozen in
+// testdata/fixtures/v1/ and must keep replaying to that state.
+//
+// Version 1 stays the written format; there is no version 2. Its bytes
+// already say everything a command needs, and keeping them means a cluster
+// can be upgraded one node at a time: a node still running the previous
+// release decodes and applies every command a newer leader writes, with
+// the same result (the objects now arrive defaulted and validated, which
+// that release's FSM accepts unchanged), and the request-ID hashes, taken
+// over the logged bytes, agree across the versions. A version 2 would have
+// been unreadable to such a node. Version 1 was written when the FSM still
+// filled defaults, so a v1 object may leave fields empty or spell a MAC,
+// IP or datapath ID in any accepted way; the decoder gives such fields the
+// meaning version 1 gave them, with a frozen copy of those rules
+// (logtypes.go) that never follows the model's Defaults. A change that
+// needs different meaning for the same bytes is a new version.
+//
+// The type byte's high bit means "ignore if unknown": a node that cannot
+// decode such a command (unknown type or version, unreadable body) skips
+// it and counts it in nva_store_skipped_commands_total. Any other command
+// it cannot decode stops its FSM for good (FatalError): the state stays
+// at the index before it, nothing later is applied, writes and consistent
+// reads fail, leadership is handed away, no snapshot is taken (so the log
+// keeps the command), and Config.OnFatal, Store.Fatal and Store.Err report
+// it, so that the daemon exits and the node is upgraded. Skipping it, as
+// earlier versions did, would let the node's state silently differ from
+// the other members'. Type numbers are never reused.
 //
 // # Rules and results
 //
-// Every domain rule that depends on other objects (uniqueness of names,
-// VNIs, datapath IDs, underlay IPs, MACs and IPs within a VN, attachment
-// points; references from ports to VNs and NVEs; delete protection) and
-// every allocation (VNI, datapath ID) happens inside the FSM apply,
-// deterministically, so every node reaches the same verdict; a rejected
-// command changes nothing. Domain errors are *model.Error values. The FSM
-// remembers the last 10000 request IDs with their results (in snapshots
-// too), so a retried write is applied once and answers with its original
-// result; that is what makes retries across leader changes safe.
+// The stateless rules (defaults, validation) run before a command is
+// proposed: on the node that takes the request, and again on the leader,
+// which also judges the command against its state when that state holds
+// every acknowledged write (after a barrier in its term), so that bad input
+// and most conflicts cost no log entry. The FSM runs neither defaults nor
+// validation: what it does depends on the log alone. It keeps the rules
+// that must be judged in log order, against the state every node has at
+// that index: existence, uniqueness (names, VNIs, datapath IDs, underlay
+// IPs, MACs and IPs within a VN, attachment points), references from ports
+// to VNs and NVEs, delete protection, and the expected revision of a
+// conditional update; a rejected command changes nothing. Allocations are
+// part of a command's meaning and deterministic: a VN without VNI gets the
+// lowest free VNI, an NVE without datapath ID the lowest free one from
+// 0x00004e5600000001 (an update keeps the current one). Domain errors are
+// *model.Error values. The FSM remembers the last 10000 request IDs with
+// their results (in snapshots too), so a retried write is applied once and
+// answers with its original result; that is what makes retries across
+// leader changes safe.
 //
 // # Reads, writes and the cluster
 //

@@ -95,7 +95,9 @@ func (s *Store) writeError(w http.ResponseWriter, err error) {
 		writeJSON(w, http.StatusServiceUnavailable, wireError{Message: err.Error(), NoLeader: true, MaybeApplied: maybeApplied(err)})
 		return
 	}
-	if errors.Is(err, ErrClosed) {
+	// A halted node is no usable leader: the caller retries elsewhere.
+	var fatal *FatalError
+	if errors.Is(err, ErrClosed) || errors.As(err, &fatal) {
 		writeJSON(w, http.StatusServiceUnavailable, wireError{Message: err.Error(), NoLeader: true})
 		return
 	}

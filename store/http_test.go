@@ -41,13 +41,13 @@ func TestInternalHandler(t *testing.T) {
 	defer srv.Close()
 
 	// A forwarded write is applied and answered with the FSM's result.
-	code, raw := post(t, srv.URL+pathApply, "application/octet-stream", encode(t, cmdCreateVN, cmdBody{ReqID: "a", VN: &model.VN{Name: "blue"}}))
+	code, raw := post(t, srv.URL+pathApply, "application/octet-stream", encode(t, &createVN{ReqID: "a", Obj: model.VN{Name: "blue"}}))
 	var res result
 	if err := json.Unmarshal(raw, &res); code != http.StatusOK || err != nil || res.VN == nil || res.VN.VNI != 1 || res.Index == 0 {
 		t.Fatalf("apply: %d %s", code, raw)
 	}
 	// A domain rejection travels inside the result, with its kind and field.
-	code, raw = post(t, srv.URL+pathApply, "application/octet-stream", encode(t, cmdCreateVN, cmdBody{ReqID: "b", VN: &model.VN{Name: "blue"}}))
+	code, raw = post(t, srv.URL+pathApply, "application/octet-stream", encode(t, &createVN{ReqID: "b", Obj: model.VN{Name: "blue"}}))
 	res = result{}
 	if err := json.Unmarshal(raw, &res); code != http.StatusOK || err != nil || res.Err == nil || res.Err.Kind != model.KindConflict || res.Err.Field != "name" {
 		t.Fatalf("conflicting apply: %d %s", code, raw)
@@ -115,7 +115,7 @@ func TestInternalHandlerNotLeader(t *testing.T) {
 	defer s.Close()
 	srv := httptest.NewServer(s.InternalHandler())
 	defer srv.Close()
-	code, raw := post(t, srv.URL+pathApply, "application/octet-stream", encode(t, cmdCreateVN, cmdBody{ReqID: "a", VN: &model.VN{Name: "blue"}}), headerForwarded, "n2")
+	code, raw := post(t, srv.URL+pathApply, "application/octet-stream", encode(t, &createVN{ReqID: "a", Obj: model.VN{Name: "blue"}}), headerForwarded, "n2")
 	var we wireError
 	if err := json.Unmarshal(raw, &we); code != http.StatusServiceUnavailable || err != nil || !we.NoLeader {
 		t.Fatalf("apply on a non-leader: %d %s", code, raw)
@@ -148,6 +148,8 @@ func TestMetrics(t *testing.T) {
 		"nva_raft_last_contact_seconds":    0,
 		"nva_raft_applied_index":           float64(s.AppliedIndex()),
 		"nva_store_apply_duration_seconds": before + 1,
+		"nva_store_skipped_commands_total": 0,
+		"nva_store_halted":                 0,
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -172,6 +174,8 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 		switch {
 		case m.GetGauge() != nil:
 			got[mf.GetName()] = m.GetGauge().GetValue()
+		case m.GetCounter() != nil:
+			got[mf.GetName()] = m.GetCounter().GetValue()
 		case m.GetHistogram() != nil:
 			got[mf.GetName()] = float64(m.GetHistogram().GetSampleCount())
 		}

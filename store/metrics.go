@@ -9,8 +9,9 @@ import (
 
 // RegisterMetrics registers the store's metrics: raft state (0 follower,
 // 1 candidate, 2 leader, 3 shutdown), term, commit and applied index, seconds
-// since the last contact with the leader (0 on the leader), and the write
-// latency histogram.
+// since the last contact with the leader (0 on the leader), the write
+// latency histogram, the count of commands skipped for their ignore flag
+// (nva_store_skipped_commands_total), and whether the FSM has halted.
 func (s *Store) RegisterMetrics(reg prometheus.Registerer) error {
 	gauges := []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nva_raft_state", Help: "Raft state: 0 follower, 1 candidate, 2 leader, 3 shutdown."},
@@ -40,6 +41,14 @@ func (s *Store) RegisterMetrics(reg prometheus.Registerer) error {
 				return time.Since(lc).Seconds()
 			}),
 		s.applyLatency,
+		s.fsm.skipped,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nva_store_halted", Help: "1 when this node's FSM has stopped on a command it cannot decode (see store.FatalError): upgrade the node."},
+			func() float64 {
+				if s.fsm.err() != nil {
+					return 1
+				}
+				return 0
+			}),
 	}
 	for _, c := range gauges {
 		if err := reg.Register(c); err != nil {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
-	"strings"
 
 	"github.com/nva-project/nva/app/model"
 )
@@ -82,7 +81,7 @@ func (s *state) delVN(name string) {
 func (s *state) putNVE(n *model.NVE) {
 	s.delNVE(n.Name)
 	s.nves[n.Name] = n
-	if d := n.DPID(); d != 0 {
+	if d := dpidOf(n); d != 0 {
 		s.byDPID[d] = n.Name
 	}
 	for _, ip := range n.UnderlayIPs {
@@ -95,7 +94,7 @@ func (s *state) delNVE(name string) {
 	if old == nil {
 		return
 	}
-	if d := old.DPID(); d != 0 && s.byDPID[d] == name {
+	if d := dpidOf(old); d != 0 && s.byDPID[d] == name {
 		delete(s.byDPID, d)
 	}
 	for _, ip := range old.UnderlayIPs {
@@ -203,8 +202,11 @@ func IsRevisionConflict(err error) bool {
 	return ok && isRevisionConflict(e)
 }
 
-// --- VN ---
+// --- allocation ---
 
+// allocVNI returns the lowest free VNI. Allocation is part of a command's
+// meaning, so it must stay the lowest free one: every node replaying the
+// log has to pick the same.
 func (s *state) allocVNI() (uint32, bool) {
 	for v := uint32(1); v <= model.MaxVNI; v++ {
 		if _, used := s.byVNI[v]; !used {
@@ -214,69 +216,8 @@ func (s *state) allocVNI() (uint32, bool) {
 	return 0, false
 }
 
-func (s *state) createVN(idx uint64, in model.VN) (*model.VN, *model.Error) {
-	v := in
-	v.Defaults()
-	if err := v.Validate(); err != nil {
-		return nil, asModelError(err)
-	}
-	if _, ok := s.vns[v.Name]; ok {
-		return nil, model.Errorf(model.KindConflict, "name", "vn %q already exists", v.Name)
-	}
-	if v.VNI == 0 {
-		vni, ok := s.allocVNI()
-		if !ok {
-			return nil, model.Errorf(model.KindConflict, "vni", "no free VNI left")
-		}
-		v.VNI = vni
-	} else if owner, ok := s.byVNI[v.VNI]; ok {
-		return nil, model.Errorf(model.KindConflict, "vni", "vni %d is already used by vn %q", v.VNI, owner)
-	}
-	v.Revision = idx
-	s.putVN(&v)
-	return &v, nil
-}
-
-func (s *state) updateVN(idx uint64, in model.VN, expect uint64) (old, nw *model.VN, _ *model.Error) {
-	v := in
-	v.Defaults()
-	if err := v.Validate(); err != nil {
-		return nil, nil, asModelError(err)
-	}
-	old = s.vns[v.Name]
-	if old == nil {
-		return nil, nil, model.Errorf(model.KindNotFound, "", "vn %q not found", v.Name)
-	}
-	if e := checkRevision("vn", v.Name, old.Revision, expect); e != nil {
-		return nil, nil, e
-	}
-	if v.VNI == 0 {
-		v.VNI = old.VNI // 0 means "keep the allocated one"
-	} else if owner, ok := s.byVNI[v.VNI]; ok && owner != v.Name {
-		return nil, nil, model.Errorf(model.KindConflict, "vni", "vni %d is already used by vn %q", v.VNI, owner)
-	}
-	v.Revision = idx
-	s.putVN(&v)
-	return old, &v, nil
-}
-
-func (s *state) deleteVN(name string) (*model.VN, *model.Error) {
-	old := s.vns[name]
-	if old == nil {
-		return nil, model.Errorf(model.KindNotFound, "", "vn %q not found", name)
-	}
-	if ports := s.portsOfVN[name]; len(ports) > 0 {
-		names := sortedSet(ports)
-		e := model.Errorf(model.KindConflict, "", "vn %q still has %d port(s): %s", name, len(names), strings.Join(names, ", "))
-		e.Blocking = names
-		return nil, e
-	}
-	s.delVN(name)
-	return old, nil
-}
-
-// --- NVE ---
-
+// allocDPID returns the lowest free datapath ID from firstDPID up (the same
+// on every node, like allocVNI).
 func (s *state) allocDPID() (uint64, bool) {
 	for d := firstDPID; d != 0; d++ {
 		if _, used := s.byDPID[d]; !used {
@@ -286,174 +227,13 @@ func (s *state) allocDPID() (uint64, bool) {
 	return 0, false
 }
 
-// checkNVE checks the NVE's uniqueness against every other NVE and assigns a
-// datapath ID when needed (keep is the ID of the NVE being replaced, if any).
-func (s *state) checkNVE(n *model.NVE, keep string) *model.Error {
-	if n.DatapathID == "" && keep != "" {
-		n.DatapathID = keep
-	}
-	if n.DatapathID == "" {
-		// Validate guarantees only ovs NVEs get here without one.
-		d, ok := s.allocDPID()
-		if !ok {
-			return model.Errorf(model.KindConflict, "datapath_id", "no free datapath ID left")
-		}
-		n.DatapathID = model.FormatDatapathID(d)
-	} else if owner, ok := s.byDPID[n.DPID()]; ok && owner != n.Name {
-		return model.Errorf(model.KindConflict, "datapath_id", "datapath_id %s is already used by nve %q", n.DatapathID, owner)
-	}
-	for i, ip := range n.UnderlayIPs {
-		if owner, ok := s.byUnderlay[ip]; ok && owner != n.Name {
-			return model.Errorf(model.KindConflict, fmt.Sprintf("underlay_ips[%d]", i), "underlay IP %s is already used by nve %q", ip, owner)
-		}
-	}
-	return nil
+// dpidOf is an NVE's datapath ID as a number (0 if unset or unreadable),
+// read as version 1 of the log reads it (see parseDPIDv1), so the indexes
+// do not depend on model code that may change.
+func dpidOf(n *model.NVE) uint64 {
+	d, _ := parseDPIDv1(n.DatapathID)
+	return d
 }
 
-func (s *state) createNVE(idx uint64, in model.NVE) (*model.NVE, *model.Error) {
-	n := in
-	n.UnderlayIPs = append([]string(nil), in.UnderlayIPs...)
-	n.Defaults()
-	if err := n.Validate(); err != nil {
-		return nil, asModelError(err)
-	}
-	if _, ok := s.nves[n.Name]; ok {
-		return nil, model.Errorf(model.KindConflict, "name", "nve %q already exists", n.Name)
-	}
-	if e := s.checkNVE(&n, ""); e != nil {
-		return nil, e
-	}
-	n.Revision = idx
-	s.putNVE(&n)
-	return &n, nil
-}
-
-func (s *state) updateNVE(idx uint64, in model.NVE, expect uint64) (old, nw *model.NVE, _ *model.Error) {
-	n := in
-	n.UnderlayIPs = append([]string(nil), in.UnderlayIPs...)
-	n.Defaults()
-	if err := n.Validate(); err != nil {
-		return nil, nil, asModelError(err)
-	}
-	old = s.nves[n.Name]
-	if old == nil {
-		return nil, nil, model.Errorf(model.KindNotFound, "", "nve %q not found", n.Name)
-	}
-	if e := checkRevision("nve", n.Name, old.Revision, expect); e != nil {
-		return nil, nil, e
-	}
-	if e := s.checkNVE(&n, old.DatapathID); e != nil {
-		return nil, nil, e
-	}
-	n.Revision = idx
-	s.putNVE(&n)
-	return old, &n, nil
-}
-
-func (s *state) deleteNVE(name string) (*model.NVE, *model.Error) {
-	old := s.nves[name]
-	if old == nil {
-		return nil, model.Errorf(model.KindNotFound, "", "nve %q not found", name)
-	}
-	if ports := s.portsOfNVE[name]; len(ports) > 0 {
-		names := sortedSet(ports)
-		e := model.Errorf(model.KindConflict, "", "nve %q still has %d port(s): %s", name, len(names), strings.Join(names, ", "))
-		e.Blocking = names
-		return nil, e
-	}
-	s.delNVE(name)
-	return old, nil
-}
-
-// --- Port ---
-
-func (s *state) checkPort(p *model.Port) *model.Error {
-	if _, ok := s.vns[p.VN]; !ok {
-		return model.Errorf(model.KindReference, "vn", "vn %q does not exist", p.VN)
-	}
-	if _, ok := s.nves[p.NVE]; !ok {
-		return model.Errorf(model.KindReference, "nve", "nve %q does not exist", p.NVE)
-	}
-	if owner, ok := s.byMAC[vnKey{p.VN, p.MAC}]; ok && owner != p.Name {
-		return model.Errorf(model.KindConflict, "mac", "mac %s is already used by port %q in vn %q", p.MAC, owner, p.VN)
-	}
-	for i, ip := range p.IPs {
-		if owner, ok := s.byIP[vnKey{p.VN, ipKey(ip)}]; ok && owner != p.Name {
-			return model.Errorf(model.KindConflict, fmt.Sprintf("ips[%d]", i), "ip %s is already used by port %q in vn %q", ip, owner, p.VN)
-		}
-	}
-	if owner, ok := s.byAttach[attachKey{p.NVE, p.Interface, p.VLAN}]; ok && owner != p.Name {
-		return model.Errorf(model.KindConflict, "interface", "interface %s vlan %d on nve %q is already used by port %q", p.Interface, p.VLAN, p.NVE, owner)
-	}
-	return nil
-}
-
-func (s *state) createPort(idx uint64, in model.Port) (*model.Port, *model.Error) {
-	p := in
-	p.IPs = append([]string(nil), in.IPs...)
-	p.Defaults()
-	if err := p.Validate(); err != nil {
-		return nil, asModelError(err)
-	}
-	if _, ok := s.ports[p.Name]; ok {
-		return nil, model.Errorf(model.KindConflict, "name", "port %q already exists", p.Name)
-	}
-	if e := s.checkPort(&p); e != nil {
-		return nil, e
-	}
-	p.Revision = idx
-	s.putPort(&p)
-	return &p, nil
-}
-
-func (s *state) updatePort(idx uint64, in model.Port, expect uint64) (old, nw *model.Port, _ *model.Error) {
-	p := in
-	p.IPs = append([]string(nil), in.IPs...)
-	p.Defaults()
-	if err := p.Validate(); err != nil {
-		return nil, nil, asModelError(err)
-	}
-	old = s.ports[p.Name]
-	if old == nil {
-		return nil, nil, model.Errorf(model.KindNotFound, "", "port %q not found", p.Name)
-	}
-	if e := checkRevision("port", p.Name, old.Revision, expect); e != nil {
-		return nil, nil, e
-	}
-	if e := s.checkPort(&p); e != nil {
-		return nil, nil, e
-	}
-	p.Revision = idx
-	s.putPort(&p)
-	return old, &p, nil
-}
-
-func (s *state) deletePort(name string) (*model.Port, *model.Error) {
-	old := s.ports[name]
-	if old == nil {
-		return nil, model.Errorf(model.KindNotFound, "", "port %q not found", name)
-	}
-	s.delPort(name)
-	return old, nil
-}
-
-// --- nodes ---
-
-func (s *state) putNode(n NodeInfo) (old, nw *NodeInfo, _ *model.Error) {
-	if n.ID == "" {
-		return nil, nil, model.Errorf(model.KindInvalid, "id", "node id is required")
-	}
-	n.State, n.Voter = "", false // both come from raft, not from the FSM
-	old = s.nodes[n.ID]
-	s.nodes[n.ID] = &n
-	return old, &n, nil
-}
-
-func (s *state) removeNode(id string) (*NodeInfo, *model.Error) {
-	old := s.nodes[id]
-	if old == nil {
-		return nil, model.Errorf(model.KindNotFound, "", "node %q not found", id)
-	}
-	delete(s.nodes, id)
-	return old, nil
-}
+// formatDPID renders an allocated datapath ID: 16 lowercase hex digits.
+func formatDPID(d uint64) string { return fmt.Sprintf("%016x", d) }

@@ -333,3 +333,34 @@ func TestConditionalUpdates(t *testing.T) {
 		t.Fatal("IsRevisionConflict accepts a non-conflict")
 	}
 }
+
+// TestLeaderRejectsEarly: once the leader's state holds every
+// acknowledged write, a command its state already refuses is answered
+// without a log entry; a retry of an applied request still goes through
+// the log and gets its first result.
+func TestLeaderRejectsEarly(t *testing.T) {
+	ctx := context.Background()
+	s := openMem(t)
+	waitFor(t, 5*time.Second, "the leader's state to be current", s.stateCurrent)
+	first, err := s.CreateVN(ctx, "req-blue", model.VN{Name: "blue"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := s.raft.LastIndex()
+	if _, err := s.CreateVN(ctx, "", model.VN{Name: "blue"}); !isKind(err, model.KindConflict) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if _, err := s.UpdateVNIf(ctx, "", model.VN{Name: "blue", MTU: 1400}, first.Revision+1); !IsRevisionConflict(err) {
+		t.Fatalf("stale update: %v", err)
+	}
+	if _, err := s.DeletePort(ctx, "", "nope"); !isKind(err, model.KindNotFound) {
+		t.Fatalf("delete of a missing port: %v", err)
+	}
+	if got := s.raft.LastIndex(); got != last {
+		t.Fatalf("rejected writes reached the log: last index %d, was %d", got, last)
+	}
+	again, err := s.CreateVN(ctx, "req-blue", model.VN{Name: "blue"})
+	if err != nil || again.Revision != first.Revision {
+		t.Fatalf("retry: %+v, %v (first at %d)", again, err, first.Revision)
+	}
+}

@@ -1,0 +1,365 @@
+package store
+
+import (
+	"encoding/json"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/nva-project/nva/app/model"
+)
+
+// The log's own types. Commands, snapshots and remembered results are
+// encoded with these, never with the model's (REST) types and tags, so that
+// changing the API cannot change the log. Their JSON keys and field order
+// are frozen: they are the bytes every existing log and snapshot holds (the
+// golden files and the v1 fixtures under testdata/ pin them). Only the
+// conversions to and from the model may follow the model.
+
+// bodyV1 is the JSON body of every version-1 command: a union from which
+// each command takes its fields (registry.go).
+type bodyV1 struct {
+	ReqID string   `json:"req_id"`
+	Name  string   `json:"name,omitempty"` // deletes and remove-node
+	VN    *logVN   `json:"vn,omitempty"`
+	NVE   *logNVE  `json:"nve,omitempty"`
+	Port  *logPort `json:"port,omitempty"`
+	Node  *logNode `json:"node,omitempty"`
+	// ExpectRevision makes an update conditional (0: unconditional, and
+	// absent from the encoding, so unconditional updates keep their bytes).
+	ExpectRevision uint64 `json:"expect_revision,omitempty"`
+}
+
+type logVN struct {
+	Name     string `json:"name"`
+	VNI      uint32 `json:"vni"`
+	Service  string `json:"service"`
+	Encap    string `json:"encap"`
+	BUM      logBUM `json:"bum"`
+	Tenant   string `json:"tenant,omitempty"`
+	MTU      int    `json:"mtu,omitempty"`
+	Unknown  string `json:"unknown_arp"`
+	Revision uint64 `json:"revision,omitempty"`
+}
+
+type logBUM struct {
+	Mode  string `json:"mode"`
+	Group string `json:"group,omitempty"`
+}
+
+type logNVE struct {
+	Name         string   `json:"name"`
+	Kind         string   `json:"kind"`
+	UnderlayIPs  []string `json:"underlay_ips"`
+	OVSDB        string   `json:"ovsdb,omitempty"`
+	Bridge       string   `json:"bridge,omitempty"`
+	DatapathType string   `json:"datapath_type,omitempty"`
+	DatapathID   string   `json:"datapath_id,omitempty"`
+	Revision     uint64   `json:"revision,omitempty"`
+}
+
+type logPort struct {
+	Name      string   `json:"name"`
+	VN        string   `json:"vn"`
+	NVE       string   `json:"nve"`
+	Interface string   `json:"interface"`
+	MAC       string   `json:"mac"`
+	IPs       []string `json:"ips,omitempty"`
+	VLAN      int      `json:"vlan,omitempty"`
+	Revision  uint64   `json:"revision,omitempty"`
+}
+
+// logNode is a member's metadata. State and Voter are never meaningful in
+// the log (Raft owns both) but keep their keys: version 1 wrote them.
+type logNode struct {
+	ID           string `json:"id"`
+	APIAddr      string `json:"api_addr,omitempty"`
+	RaftAddr     string `json:"raft_addr,omitempty"`
+	OpenFlowAddr string `json:"openflow_addr,omitempty"`
+	State        string `json:"state,omitempty"`
+	Voter        bool   `json:"voter"`
+}
+
+type logError struct {
+	Kind     string          `json:"kind"`
+	Message  string          `json:"message"`
+	Field    string          `json:"field,omitempty"`
+	Fields   []logFieldError `json:"fields,omitempty"`
+	Blocking []string        `json:"blocking,omitempty"`
+}
+
+type logFieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// logResult is a command's result as the request-ID table keeps it in
+// snapshots (and as it crosses the forwarding hop).
+type logResult struct {
+	Index uint64    `json:"index"`
+	VN    *logVN    `json:"vn,omitempty"`
+	NVE   *logNVE   `json:"nve,omitempty"`
+	Port  *logPort  `json:"port,omitempty"`
+	Node  *logNode  `json:"node,omitempty"`
+	Err   *logError `json:"error,omitempty"`
+}
+
+// logRequest is one entry of the request-ID table in a snapshot.
+type logRequest struct {
+	ReqID  string     `json:"req_id"`
+	Hash   string     `json:"hash"`
+	Result *logResult `json:"result"`
+}
+
+// snapRecord is one element of a format-1 snapshot stream: exactly one
+// field is set. The stream is a header, the objects, the request-ID table
+// (oldest first), and a trailer that proves the stream is complete.
+type snapRecord struct {
+	Format   int         `json:"format,omitempty"`
+	Revision uint64      `json:"revision,omitempty"`
+	VN       *logVN      `json:"vn,omitempty"`
+	NVE      *logNVE     `json:"nve,omitempty"`
+	Port     *logPort    `json:"port,omitempty"`
+	Node     *logNode    `json:"node,omitempty"`
+	Req      *logRequest `json:"req,omitempty"`
+	End      bool        `json:"end,omitempty"`
+}
+
+// --- exact conversions (snapshots, results, encoding commands) ---
+
+func toLogVN(v *model.VN) *logVN {
+	if v == nil {
+		return nil
+	}
+	return &logVN{Name: v.Name, VNI: v.VNI, Service: string(v.Service), Encap: string(v.Encap),
+		BUM: logBUM{Mode: string(v.BUM.Mode), Group: v.BUM.Group}, Tenant: v.Tenant, MTU: v.MTU,
+		Unknown: string(v.Unknown), Revision: v.Revision}
+}
+
+func (v *logVN) model() *model.VN {
+	if v == nil {
+		return nil
+	}
+	return &model.VN{Name: v.Name, VNI: v.VNI, Service: model.Service(v.Service), Encap: model.Encap(v.Encap),
+		BUM: model.BUM{Mode: model.BUMMode(v.BUM.Mode), Group: v.BUM.Group}, Tenant: v.Tenant, MTU: v.MTU,
+		Unknown: model.UnknownPolicy(v.Unknown), Revision: v.Revision}
+}
+
+func toLogNVE(n *model.NVE) *logNVE {
+	if n == nil {
+		return nil
+	}
+	return &logNVE{Name: n.Name, Kind: string(n.Kind), UnderlayIPs: slices.Clone(n.UnderlayIPs), OVSDB: n.OVSDB,
+		Bridge: n.Bridge, DatapathType: n.DatapathType, DatapathID: n.DatapathID, Revision: n.Revision}
+}
+
+func (n *logNVE) model() *model.NVE {
+	if n == nil {
+		return nil
+	}
+	return &model.NVE{Name: n.Name, Kind: model.NVEKind(n.Kind), UnderlayIPs: slices.Clone(n.UnderlayIPs), OVSDB: n.OVSDB,
+		Bridge: n.Bridge, DatapathType: n.DatapathType, DatapathID: n.DatapathID, Revision: n.Revision}
+}
+
+func toLogPort(p *model.Port) *logPort {
+	if p == nil {
+		return nil
+	}
+	return &logPort{Name: p.Name, VN: p.VN, NVE: p.NVE, Interface: p.Interface, MAC: p.MAC,
+		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision}
+}
+
+func (p *logPort) model() *model.Port {
+	if p == nil {
+		return nil
+	}
+	return &model.Port{Name: p.Name, VN: p.VN, NVE: p.NVE, Interface: p.Interface, MAC: p.MAC,
+		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision}
+}
+
+func toLogNode(n *NodeInfo) *logNode {
+	if n == nil {
+		return nil
+	}
+	return &logNode{ID: n.ID, APIAddr: n.APIAddr, RaftAddr: n.RaftAddr, OpenFlowAddr: n.OpenFlowAddr, State: n.State, Voter: n.Voter}
+}
+
+func (n *logNode) model() *NodeInfo {
+	if n == nil {
+		return nil
+	}
+	return &NodeInfo{ID: n.ID, APIAddr: n.APIAddr, RaftAddr: n.RaftAddr, OpenFlowAddr: n.OpenFlowAddr, State: n.State, Voter: n.Voter}
+}
+
+func toLogError(e *model.Error) *logError {
+	if e == nil {
+		return nil
+	}
+	out := &logError{Kind: string(e.Kind), Message: e.Message, Field: e.Field, Blocking: slices.Clone(e.Blocking)}
+	for _, f := range e.Fields {
+		out.Fields = append(out.Fields, logFieldError{Field: f.Field, Message: f.Message})
+	}
+	return out
+}
+
+func (e *logError) model() *model.Error {
+	if e == nil {
+		return nil
+	}
+	out := &model.Error{Kind: model.ErrorKind(e.Kind), Message: e.Message, Field: e.Field, Blocking: slices.Clone(e.Blocking)}
+	for _, f := range e.Fields {
+		out.Fields = append(out.Fields, model.FieldError{Field: f.Field, Message: f.Message})
+	}
+	return out
+}
+
+func toLogResult(r *result) *logResult {
+	if r == nil {
+		return nil
+	}
+	return &logResult{Index: r.Index, VN: toLogVN(r.VN), NVE: toLogNVE(r.NVE), Port: toLogPort(r.Port),
+		Node: toLogNode(r.Node), Err: toLogError(r.Err)}
+}
+
+func (r *logResult) model() *result {
+	if r == nil {
+		return nil
+	}
+	return &result{Index: r.Index, VN: r.VN.model(), NVE: r.NVE.model(), Port: r.Port.model(),
+		Node: r.Node.model(), Err: r.Err.model()}
+}
+
+// MarshalJSON encodes a result with the log's types.
+func (r result) MarshalJSON() ([]byte, error) { return json.Marshal(toLogResult(&r)) }
+
+// UnmarshalJSON decodes a result encoded with the log's types.
+func (r *result) UnmarshalJSON(data []byte) error {
+	var lr logResult
+	if err := json.Unmarshal(data, &lr); err != nil {
+		return err
+	}
+	*r = *lr.model()
+	return nil
+}
+
+// --- version-1 command bodies ---
+
+func (vnKind) toV1(b *bodyV1, v *model.VN) { b.VN = toLogVN(v) }
+func (vnKind) fromV1(b *bodyV1) (model.VN, bool) {
+	if b.VN == nil {
+		return model.VN{}, false
+	}
+	return v1VN(*b.VN.model()), true
+}
+
+func (nveKind) toV1(b *bodyV1, n *model.NVE) { b.NVE = toLogNVE(n) }
+func (nveKind) fromV1(b *bodyV1) (model.NVE, bool) {
+	if b.NVE == nil {
+		return model.NVE{}, false
+	}
+	return v1NVE(*b.NVE.model()), true
+}
+
+func (portKind) toV1(b *bodyV1, p *model.Port) { b.Port = toLogPort(p) }
+func (portKind) fromV1(b *bodyV1) (model.Port, bool) {
+	if b.Port == nil {
+		return model.Port{}, false
+	}
+	return v1Port(*b.Port.model()), true
+}
+
+// The meaning of a version-1 object. Version 1 was written when the FSM
+// filled defaults itself, so an object in a v1 body may leave fields empty
+// (or spell a MAC, an IP or a datapath ID in any accepted way), and then
+// means what version 1's defaults made of it. Those rules are frozen here,
+// as they were: they must not follow model's Defaults, which may change.
+// The store now logs objects already defaulted (write.go), on which these
+// rules change nothing. A future change of the model's defaults that needs
+// an empty field to stay empty in the log needs a version 2.
+
+func v1VN(v model.VN) model.VN {
+	v.Service = model.Service(or(string(v.Service), "l2"))
+	v.Encap = model.Encap(or(string(v.Encap), "vxlan"))
+	v.BUM.Mode = model.BUMMode(or(string(v.BUM.Mode), "replicate"))
+	v.Unknown = model.UnknownPolicy(or(string(v.Unknown), "flood"))
+	return v
+}
+
+func v1NVE(n model.NVE) model.NVE {
+	n.Kind = model.NVEKind(or(string(n.Kind), "ovs"))
+	if n.Kind == "ovs" {
+		n.Bridge = or(n.Bridge, "br-int")
+		n.DatapathType = or(n.DatapathType, "system")
+	}
+	if d, ok := parseDPIDv1(n.DatapathID); ok {
+		n.DatapathID = formatDPID(d)
+	}
+	n.UnderlayIPs = slices.Clone(n.UnderlayIPs)
+	for i, ip := range n.UnderlayIPs {
+		if a, err := netip.ParseAddr(ip); err == nil {
+			n.UnderlayIPs[i] = a.String()
+		}
+	}
+	return n
+}
+
+func v1Port(p model.Port) model.Port {
+	if m, err := net.ParseMAC(p.MAC); err == nil && len(m) == 6 {
+		p.MAC = m.String()
+	}
+	p.IPs = slices.Clone(p.IPs)
+	for i, ip := range p.IPs {
+		if a, err := netip.ParseAddr(ip); err == nil {
+			p.IPs[i] = a.Unmap().String()
+		}
+	}
+	return p
+}
+
+// parseDPIDv1 reads a datapath ID as version 1 did: at most 16 hex digits,
+// optionally with a 0x prefix or colons between bytes.
+func parseDPIDv1(s string) (uint64, bool) {
+	t := strings.ToLower(strings.TrimPrefix(strings.ReplaceAll(s, ":", ""), "0x"))
+	if t == "" || len(t) > 16 {
+		return 0, false
+	}
+	d, err := strconv.ParseUint(t, 16, 64)
+	return d, err == nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// v1Node is the metadata a v1 put-node means: Raft's State and Voter are
+// dropped, as version 1 dropped them.
+func v1Node(n *logNode) NodeInfo {
+	return NodeInfo{ID: n.ID, APIAddr: n.APIAddr, RaftAddr: n.RaftAddr, OpenFlowAddr: n.OpenFlowAddr}
+}
+
+// v1 bodies of the commands.
+
+func (c *createCmd[T, K]) v1() *bodyV1 {
+	var k K
+	b := &bodyV1{ReqID: c.ReqID}
+	k.toV1(b, &c.Obj)
+	return b
+}
+
+func (c *updateCmd[T, K]) v1() *bodyV1 {
+	var k K
+	b := &bodyV1{ReqID: c.ReqID, ExpectRevision: c.ExpectRevision}
+	k.toV1(b, &c.Obj)
+	return b
+}
+
+func (c *deleteCmd[T, K]) v1() *bodyV1 { return &bodyV1{ReqID: c.ReqID, Name: c.Name} }
+
+func (c *putNode) v1() *bodyV1 { return &bodyV1{ReqID: c.ReqID, Node: toLogNode(&c.Node)} }
+
+func (c *removeNode) v1() *bodyV1 { return &bodyV1{ReqID: c.ReqID, Name: c.ID} }

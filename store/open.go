@@ -1,0 +1,223 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Open starts a store node. With Bootstrap and no existing state it forms a
+// single-voter cluster; otherwise it recovers its state from DataDir and
+// waits to hear from (or to be added by) the leader.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	cfg, err := withDefaults(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := newStore(cfg)
+	stores, err := s.openStores()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.openTransport(); err != nil {
+		s.closeStores()
+		return nil, err
+	}
+	s.raft, err = raft.NewRaft(raftConfig(cfg, s.log), s.fsm, stores.logs, stores.stable, stores.snaps, s.trans)
+	if err != nil {
+		s.closeTransport()
+		s.closeStores()
+		return nil, fmt.Errorf("store: start raft: %w", err)
+	}
+	if cfg.Bootstrap {
+		if err := s.bootstrap(stores); err != nil {
+			_ = s.raft.Shutdown().Error()
+			s.closeTransport()
+			s.closeStores()
+			return nil, fmt.Errorf("store: bootstrap: %w", err)
+		}
+	}
+	s.start()
+	s.log.Info("store opened", "raft_addr", s.trans.LocalAddr(), "data_dir", cfg.DataDir, "in_memory", cfg.InMemory, "bootstrap", cfg.Bootstrap)
+	return s, nil
+}
+
+// withDefaults checks cfg and fills what it leaves open.
+func withDefaults(cfg Config) (Config, error) {
+	if cfg.NodeID == "" {
+		return cfg, errors.New("store: node ID is required")
+	}
+	if !cfg.InMemory && cfg.DataDir == "" {
+		return cfg, errors.New("store: data directory is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ApplyTimeout <= 0 {
+		cfg.ApplyTimeout = 5 * time.Second
+	}
+	if cfg.InMemory {
+		// In-memory stores are for tests and throw-away nodes: elect fast.
+		if cfg.HeartbeatTimeout == 0 && cfg.ElectionTimeout == 0 && cfg.LeaderLeaseTimeout == 0 {
+			cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 150*time.Millisecond, 150*time.Millisecond, 100*time.Millisecond
+		}
+		if cfg.CommitTimeout == 0 {
+			cfg.CommitTimeout = 5 * time.Millisecond
+		}
+	}
+	return cfg, nil
+}
+
+// newStore builds the node around its FSM; nothing is opened yet.
+func newStore(cfg Config) *Store {
+	log := cfg.Logger.With("node", cfg.NodeID)
+	s := &Store{
+		cfg:      cfg,
+		log:      log,
+		fsm:      newFSM(log.With("component", "fsm"), cfg.DedupSize),
+		client:   cfg.HTTPClient,
+		obsCh:    make(chan raft.Observation, 64),
+		leaderCh: make(chan struct{}),
+		applyLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "nva_store_apply_duration_seconds",
+			Help:    "Time to commit and apply a write through the raft log (including forwarding to the leader).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+	}
+	s.fsm.onFatal = cfg.OnFatal
+	if s.client == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.DialContext = (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+		s.client = &http.Client{Transport: tr, Timeout: cfg.ApplyTimeout + 5*time.Second}
+	}
+	return s
+}
+
+// raftConfig is the raft configuration for cfg; zero knobs keep raft's
+// defaults.
+func raftConfig(cfg Config, log *slog.Logger) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = newHCLog(log, "raft")
+	setIf := func(dst *time.Duration, v time.Duration) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	setIf(&rc.HeartbeatTimeout, cfg.HeartbeatTimeout)
+	setIf(&rc.ElectionTimeout, cfg.ElectionTimeout)
+	setIf(&rc.LeaderLeaseTimeout, cfg.LeaderLeaseTimeout)
+	if rc.LeaderLeaseTimeout > rc.HeartbeatTimeout {
+		rc.LeaderLeaseTimeout = rc.HeartbeatTimeout
+	}
+	setIf(&rc.CommitTimeout, cfg.CommitTimeout)
+	setIf(&rc.SnapshotInterval, cfg.SnapshotInterval)
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
+	}
+	return rc
+}
+
+// raftStores are the log, stable and snapshot stores raft runs on.
+type raftStores struct {
+	logs   raft.LogStore
+	stable raft.StableStore
+	snaps  raft.SnapshotStore
+}
+
+// openStores opens the stores: in memory, or raft-boltdb (raft.db) and
+// file snapshots in the data directory.
+func (s *Store) openStores() (raftStores, error) {
+	cfg := s.cfg
+	if cfg.InMemory {
+		mem := raft.NewInmemStore()
+		return raftStores{logs: mem, stable: mem, snaps: raft.NewInmemSnapshotStore()}, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return raftStores{}, fmt.Errorf("store: data dir: %w", err)
+	}
+	path := filepath.Join(cfg.DataDir, "raft.db")
+	b, err := raftboltdb.New(raftboltdb.Options{Path: path})
+	if err != nil {
+		return raftStores{}, fmt.Errorf("store: open raft log %s: %w", path, err)
+	}
+	s.bolt = b
+	cached, err := raft.NewLogCache(512, b)
+	if err != nil {
+		s.closeStores()
+		return raftStores{}, fmt.Errorf("store: log cache: %w", err)
+	}
+	fss, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, newHCLog(s.log, "snapshots"))
+	if err != nil {
+		s.closeStores()
+		return raftStores{}, fmt.Errorf("store: snapshot store: %w", err)
+	}
+	return raftStores{logs: cached, stable: b, snaps: fss}, nil
+}
+
+// openTransport starts the raft transport: in memory for an in-memory node
+// without RaftAddr, TCP otherwise (port 0 advertises the bound port).
+func (s *Store) openTransport() error {
+	cfg := s.cfg
+	if cfg.InMemory && cfg.RaftAddr == "" {
+		_, s.trans = raft.NewInmemTransport(raft.ServerAddress("inmem-" + cfg.NodeID + "-" + newReqID()[:8]))
+		return nil
+	}
+	addr, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
+	if err != nil {
+		return fmt.Errorf("store: raft address %q: %w", cfg.RaftAddr, err)
+	}
+	var advertise net.Addr = addr
+	if addr.Port == 0 {
+		advertise = nil // the listener's address, once bound
+	}
+	t, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, 3, 10*time.Second, newHCLog(s.log, "raft-net"))
+	if err != nil {
+		return fmt.Errorf("store: raft transport on %s: %w", cfg.RaftAddr, err)
+	}
+	s.trans = t
+	return nil
+}
+
+// bootstrap forms a single-voter cluster of this node, unless the stores
+// already hold raft state.
+func (s *Store) bootstrap(st raftStores) error {
+	has, err := raft.HasExistingState(st.logs, st.stable, st.snaps)
+	if err != nil || has {
+		return err
+	}
+	return s.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
+		Suffrage: raft.Voter, ID: raft.ServerID(s.cfg.NodeID), Address: s.trans.LocalAddr(),
+	}}}).Error()
+}
+
+// start watches raft's leadership observations and runs the node's loop.
+func (s *Store) start() {
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.observer = raft.NewObserver(s.obsCh, false, func(o *raft.Observation) bool {
+		switch o.Data.(type) {
+		case raft.LeaderObservation, raft.RaftState:
+			return true
+		}
+		return false
+	})
+	s.raft.RegisterObserver(s.observer)
+	s.wg.Add(1)
+	go s.run()
+}

@@ -1,0 +1,104 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/nva-project/nva/app/model"
+)
+
+// AppliedIndex is the raft index of the last command applied to this node's
+// state (the revision of Snapshot()).
+func (s *Store) AppliedIndex() uint64 { return s.fsm.appliedIndex() }
+
+// WaitApplied blocks until this node has applied index (or ctx ends). On
+// a node whose FSM has halted below index it fails with that *FatalError.
+func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
+	for {
+		cur, ch := s.fsm.waitChan()
+		if cur >= index {
+			return nil
+		}
+		if err := s.fsm.err(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for index %d (applied %d): %w", index, cur, ctx.Err())
+		case <-s.ctx.Done():
+			return ErrClosed
+		case <-ch:
+		}
+	}
+}
+
+// Snapshot returns the local state: immutable and self-consistent, at
+// revision AppliedIndex(). It may lag the leader; see ConsistentSnapshot.
+func (s *Store) Snapshot() *model.Snapshot { return s.fsm.snapshot() }
+
+// SnapshotAndWatch returns the local snapshot at revision N and a channel
+// carrying every change with index > N, in order, with no gaps. The channel
+// is closed when ctx ends or the store closes. A consumer that falls more
+// than a few thousand events behind (or a node that installs a snapshot from
+// the leader) gets a single Event{Kind: "reset"}, after which the channel is
+// closed: call SnapshotAndWatch again and rebuild from the new snapshot.
+func (s *Store) SnapshotAndWatch(ctx context.Context) (*model.Snapshot, <-chan Event) {
+	return s.fsm.snapshotAndWatch(ctx)
+}
+
+// ConsistentSnapshot returns a snapshot that reflects every write
+// acknowledged before the call (linearizable read): on the leader after
+// VerifyLeader and a Barrier; on a follower after asking the leader for its
+// verified applied index (read index) and waiting to apply up to it.
+func (s *Store) ConsistentSnapshot(ctx context.Context) (*model.Snapshot, error) {
+	var idx uint64
+	err := s.withLeader(ctx, "consistent read",
+		func(ctx context.Context) error {
+			var err error
+			idx, err = s.leaderReadIndex(ctx)
+			return err
+		},
+		func(ctx context.Context, api string) error {
+			var err error
+			idx, err = s.forwardReadIndex(ctx, api)
+			return err
+		})
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.ApplyTimeout)
+	defer cancel()
+	if err := s.WaitApplied(wctx, idx); err != nil {
+		if ctx.Err() == nil && wctx.Err() != nil {
+			return nil, fmt.Errorf("consistent read: %w: not caught up with the leader's index %d within %s", ErrNoLeader, idx, s.cfg.ApplyTimeout)
+		}
+		return nil, err
+	}
+	return s.Snapshot(), nil
+}
+
+func (s *Store) leaderReadIndex(ctx context.Context) (uint64, error) {
+	if !s.IsLeader() {
+		return 0, raft.ErrNotLeader
+	}
+	if err := waitFuture(ctx, s.raft.VerifyLeader()); err != nil {
+		return 0, err
+	}
+	if err := waitFuture(ctx, s.raft.Barrier(timeLeft(ctx, s.cfg.ApplyTimeout))); err != nil {
+		return 0, err
+	}
+	return s.fsm.appliedIndex(), nil
+}
+
+// catchUp waits (at most ApplyTimeout) until this node has applied index, so
+// that a caller reading this node right after a forwarded change sees it.
+// The change is committed either way; a lagging node only logs.
+func (s *Store) catchUp(ctx context.Context, index uint64) {
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.ApplyTimeout)
+	defer cancel()
+	if err := s.WaitApplied(wctx, index); err != nil {
+		s.log.Debug("local state lags a committed change", "index", index, "err", err)
+	}
+}
