@@ -17,9 +17,12 @@ func IsNoLeader(err error) bool {
 		errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress)
 }
 
-// IsClosed reports whether err means that this node is shutting down.
+// IsClosed reports whether err means that this node is shutting down, or
+// that its state machine stopped for good (a *FatalError: the node must be
+// upgraded); either way another member may serve the request.
 func IsClosed(err error) bool {
-	return errors.Is(err, ErrClosed) || errors.Is(err, raft.ErrRaftShutdown)
+	var fe *FatalError
+	return errors.Is(err, ErrClosed) || errors.Is(err, raft.ErrRaftShutdown) || errors.As(err, &fe)
 }
 
 // IsTimeout reports whether err means that the cluster did not commit the
