@@ -293,7 +293,7 @@ describe('scale', () => {
 });
 
 describe('positions', () => {
-  it('stay put across events; new ports land near their NVE; new NVEs near a peer', () => {
+  it('stay put across events; new ports land near their NVE', () => {
     const m = loaded();
     const g0 = m.graph();
     const before = new Map(g0.nodes.map((n) => [n.id, { ...n.position! }]));
