@@ -8,12 +8,34 @@ PKGS_UNIT = $(shell $(GO) list ./... | grep -v /integration)
 # under CPU load (golang/go#75804) and fails with no failing input.
 FUZZTIME ?= 50000x
 
-.PHONY: all build run test unit integration fuzz lint deps clean demo demo-down bench
+.PHONY: all build run test unit integration fuzz lint deps clean demo demo-down bench ui ui-test
 
 all: build
 
-build:
+build: ui
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The web UI (web/ui, see its README): `npm ci` from the committed lockfile,
+# then tsc and vite build into web/ui/dist, which nva embeds (go:embed).
+# Needs Node.js >= 20.19 and npm. npm ci reruns only when the lockfile
+# changed, the build only when a UI source changed.
+UI_DIR   := web/ui
+UI_DEPS  := $(UI_DIR)/node_modules/.package-lock.json
+UI_SRC   := $(shell find $(UI_DIR) \( -path $(UI_DIR)/node_modules -o -path $(UI_DIR)/dist \) -prune -o -type f ! -name '*.go' -print)
+
+ui: $(UI_DIR)/dist/index.html
+
+$(UI_DEPS): $(UI_DIR)/package.json $(UI_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "make ui: needs Node.js >= 20.19 and npm"; exit 1; }
+	cd $(UI_DIR) && npm ci --no-audit --no-fund
+	@touch $@
+
+$(UI_DIR)/dist/index.html: $(UI_DEPS) $(UI_SRC)
+	cd $(UI_DIR) && npm run build
+
+# The UI's unit tests (vitest): the graph model, the flow table, the live connection.
+ui-test: $(UI_DEPS)
+	cd $(UI_DIR) && npm test
 
 # The embedded single-node default: data in ./nva-data, REST on 127.0.0.1:8080,
 # OpenFlow on :6653.
@@ -23,9 +45,9 @@ run: build
 deps:
 	@./scripts/install-deps.sh
 
-# Unit tests, then the real-Open-vSwitch integration suite (root; skipped with a
-# reason otherwise), then short fuzz runs of the OpenFlow decoders.
-test: deps lint unit integration fuzz
+# UI and Go unit tests, then the real-Open-vSwitch integration suite (root;
+# skipped with a reason otherwise), then short fuzz runs of the OpenFlow decoders.
+test: deps lint ui-test unit integration fuzz
 
 unit:
 	$(GO) test -count=1 -timeout 20m $(PKGS_UNIT)
