@@ -49,7 +49,7 @@ deps:
 # skipped with a reason otherwise), then short fuzz runs of the OpenFlow decoders.
 test: deps lint ui-test unit integration fuzz
 
-unit:
+unit: ui
 	$(GO) test -count=1 -timeout 20m $(PKGS_UNIT)
 
 # One package at a time: the real-OVS labs are CPU-bound on 2 cores.
@@ -63,7 +63,7 @@ fuzz:
 	$(GO) test -count=1 -run='^$$' -fuzz=FuzzDecodeFlowStatsEntry -fuzztime=$(FUZZTIME) ./ofctl/codec
 	$(GO) test -count=1 -run='^$$' -fuzz=FuzzDecodeGroupDescEntry -fuzztime=$(FUZZTIME) ./ofctl/codec
 
-lint:
+lint: ui
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/nva-project/nva/web/ui"
 	"github.com/nva-project/nva/web/wire"
 	"log/slog"
 	"net/http"
@@ -155,6 +156,12 @@ func (s *Server) routes() http.Handler {
 	if s.internal != nil {
 		r.PathPrefix("/internal/").Handler(s.internal)
 	}
+	// The web UI (web/ui, embedded) answers every path outside the API,
+	// /internal/ and /metrics (GET and HEAD).
+	r.MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool {
+		p := req.URL.Path
+		return !strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/internal/") && p != "/metrics"
+	}).Handler(ui.Handler())
 	return s.instrument(r)
 }
 
