@@ -418,10 +418,8 @@ func claimant(snap *model.Snapshot, dpid uint64) string {
 	if snap == nil {
 		return ""
 	}
-	for _, n := range snap.SortedNVEs() {
-		if n.DPID() == dpid && dpid != 0 {
-			return n.Name
-		}
+	if n := snap.NVEByDPID(dpid); n != nil {
+		return n.Name
 	}
 	return ""
 }
@@ -474,9 +472,11 @@ func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 			hosting(name)
 		}
 	}
+	// A peer that gained or lost a VN with the NVE had a port change,
+	// which hosting covered above for both snapshots.
 	peers := func(snap *model.Snapshot, nve string) {
-		for _, vn := range snap.VNsOn(nve) {
-			hosting(vn)
+		for _, p := range snap.Peers(nve) {
+			out[p.NVE] = true
 		}
 	}
 	for name, n := range cur.NVEs {

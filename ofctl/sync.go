@@ -353,36 +353,24 @@ func unready(snap *model.Snapshot, nve string, ports map[string]uint32) unreadyS
 		no, ok := ports[iface]
 		return ok && no != 0 && no < flow.PortInPort
 	}
-	// One pass over the ports: this NVE's own, and per VN it hosts
-	// whether another NVE has a port in it and the oldest revision there.
-	type vnInfo struct {
-		local, remote bool
-		rev           uint64
-	}
-	vns := map[string]*vnInfo{}
-	for _, p := range snap.SortedPorts() {
-		vi := vns[p.VN]
-		if vi == nil {
-			vi = &vnInfo{rev: p.Revision}
-			vns[p.VN] = vi
-		}
-		vi.rev = min(vi.rev, p.Revision)
-		if p.NVE != nve {
-			vi.remote = true
-			continue
-		}
-		vi.local = true
+	for _, p := range snap.PortsOn(nve) {
 		if !has(p.Interface) {
 			note(fmt.Sprintf("port %s (interface %s)", p.Name, p.Interface), p.Revision)
 		}
 	}
-	for _, vn := range snap.SortedVNs() {
-		vi := vns[vn.Name]
-		if vi == nil || !vi.local || !vi.remote {
+	// A VN this NVE hosts with another NVE needs its tunnel port; the
+	// wait dates from the VN's oldest port or the VN, whichever is older.
+	for _, name := range snap.VNsOn(nve) {
+		vn, ok := snap.VNs[name]
+		if !ok || len(snap.NVEsHosting(name)) < 2 {
 			continue
 		}
 		if tun := compiler.TunnelPortName(vn.Encap); !has(tun) {
-			note(fmt.Sprintf("tunnel port %s (VN %s)", tun, vn.Name), min(vi.rev, vn.Revision))
+			rev := vn.Revision
+			for _, p := range snap.PortsIn(name) {
+				rev = min(rev, p.Revision)
+			}
+			note(fmt.Sprintf("tunnel port %s (VN %s)", tun, vn.Name), rev)
 		}
 	}
 	return u

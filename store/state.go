@@ -106,6 +106,7 @@ func (s *state) delNVE(name string) {
 }
 
 func (s *state) putPort(p *model.Port) {
+	p.Parse() // MAC and IPs parsed once, here, for every snapshot after
 	s.delPort(p.Name)
 	s.ports[p.Name] = p
 	s.byMAC[vnKey{p.VN, p.MAC}] = p.Name

@@ -1,21 +1,19 @@
 package web
 
 import (
-	"github.com/nva-project/nva/web/wire"
 	"net/http"
-	"sort"
 
 	"github.com/gorilla/mux"
+
 	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/web/wire"
 )
 
 // BuildTopology computes the topology view of a snapshot; status may be
 // nil.
 func BuildTopology(snap *model.Snapshot, status StatusReporter) wire.Topology {
 	t := wire.Topology{Revision: snap.Revision, NVEs: []wire.TopologyNVE{}, VNs: snap.SortedVNs(), Ports: snap.SortedPorts(), Tunnels: []wire.Tunnel{}}
-	nves := snap.SortedNVEs()
-	hosted := map[string]map[string]bool{}
-	for _, n := range nves {
+	for _, n := range snap.SortedNVEs() {
 		v := wire.TopologyNVE{NVEView: wire.NVEView{NVE: n}, VNs: snap.VNsOn(n.Name)}
 		if v.VNs == nil {
 			v.VNs = []string{}
@@ -24,22 +22,11 @@ func BuildTopology(snap *model.Snapshot, status StatusReporter) wire.Topology {
 			v.Status = status.NVEStatus(n.Name)
 		}
 		t.NVEs = append(t.NVEs, v)
-		hosted[n.Name] = map[string]bool{}
-		for _, vn := range v.VNs {
-			hosted[n.Name][vn] = true
-		}
-	}
-	for i, a := range nves {
-		for _, b := range nves[i+1:] {
-			var shared []string
-			for vn := range hosted[a.Name] {
-				if hosted[b.Name][vn] {
-					shared = append(shared, vn)
-				}
-			}
-			if len(shared) > 0 {
-				sort.Strings(shared)
-				t.Tunnels = append(t.Tunnels, wire.Tunnel{A: a.Name, B: b.Name, VNs: shared})
+		// One tunnel per pair of known NVEs sharing a VN, listed from the
+		// first of the pair by name.
+		for _, p := range snap.Peers(n.Name) {
+			if _, known := snap.NVEs[p.NVE]; known && p.NVE > n.Name {
+				t.Tunnels = append(t.Tunnels, wire.Tunnel{A: n.Name, B: p.NVE, VNs: p.VNs})
 			}
 		}
 	}

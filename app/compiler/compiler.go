@@ -145,6 +145,7 @@ type vap struct {
 }
 
 type vnState struct {
+	name    string // the VN's name, as its ports refer to it
 	vn      *model.VN
 	local   []vap
 	ports   []*model.Port // all ports of the VN (deduped by MAC), by name
@@ -200,136 +201,147 @@ func (c *compiler) warn(format string, args ...any) {
 
 func (c *compiler) add(f flow.Flow) { c.flows = append(c.flows, f) }
 
-// vns resolves the VNs this NVE hosts, with their local VAPs and remotes.
+// vns resolves the VNs this NVE hosts (has a port in), in name order,
+// with their ports, local VAPs and remote NVEs. A VN it cannot compile is
+// skipped with a warning.
 func (c *compiler) vns() []*vnState {
-	s := c.in.Snapshot
 	var out []*vnState
-	usedVAP := map[[2]uint32]string{} // (ofport, vlan) -> port name
-	// One pass over the ports: the VNs this NVE hosts, and their ports.
-	hosted := map[string]bool{}
-	byVN := map[string][]*model.Port{}
-	for _, p := range s.Ports {
-		if p.NVE == c.in.NVE {
-			hosted[p.VN] = true
-		}
-	}
-	for _, p := range s.Ports {
-		if hosted[p.VN] {
-			byVN[p.VN] = append(byVN[p.VN], p)
-		}
-	}
-	names := make([]string, 0, len(hosted))
-	for n := range hosted {
-		names = append(names, n)
-		ps := byVN[n]
-		sort.Slice(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name })
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		vn, ok := s.VNs[name]
+	used := map[[2]uint32]string{} // (ofport, vlan) -> port name, across VNs
+	for _, name := range c.in.Snapshot.VNsOn(c.in.NVE) {
+		vn, ok := c.resolveVN(name)
 		if !ok {
-			c.warn("VN %s: referenced by ports but not in the snapshot; skipped", name)
 			continue
 		}
-		if vn.VNI == 0 || vn.VNI > model.MaxVNI {
-			c.warn("VN %s: VNI %d not allocated or out of range; skipped", name, vn.VNI)
-			continue
-		}
-		st := &vnState{vn: vn}
-		if vn.Service != model.ServiceL2 && vn.Service != "" {
-			c.warn("VN %s: service %s: only the L2 part is compiled", name, vn.Service)
-		}
-		if vn.BUM.Mode == model.BUMMulticast {
-			c.warn("VN %s: BUM mode multicast is not compiled yet; using head-end replication", name)
-		}
-		macs := map[string]string{}
-		ips := map[netip.Addr]string{}
-		usedIfVN := map[uint32]string{} // ofport -> port name, within this VN
-		nveSet := map[string]bool{}
-		for _, p := range byVN[name] {
-			nveSet[p.NVE] = true
-		}
-		for _, p := range byVN[name] {
-			mac := p.HardwareAddr()
-			if len(mac) != 6 {
-				c.warn("port %s: invalid MAC %q; skipped", p.Name, p.MAC)
-				continue
-			}
-			if o, dup := macs[mac.String()]; dup {
-				c.warn("port %s: MAC %s already used by port %s in VN %s; skipped", p.Name, mac, o, name)
-				continue
-			}
-			macs[mac.String()] = p.Name
-			st.ports = append(st.ports, p)
-			if p.NVE != c.in.NVE {
-				continue
-			}
-			ofp, ok := c.in.OFPorts[p.Interface]
-			if !ok || ofp == 0 || ofp >= flow.PortInPort {
-				c.warn("port %s: interface %s has no OpenFlow port on %s yet; skipped", p.Name, p.Interface, c.in.NVE)
-				continue
-			}
-			key := [2]uint32{ofp, uint32(p.VLAN)}
-			if o, dup := usedVAP[key]; dup {
-				c.warn("port %s: interface %s VLAN %d already attached as port %s; skipped", p.Name, p.Interface, p.VLAN, o)
-				continue
-			}
-			if o, dup := usedIfVN[ofp]; dup {
-				// The reply table identifies a VAP by (in_port, VN).
-				c.warn("port %s: interface %s already attached to VN %s as port %s (another VLAN); one VAP per interface and VN; skipped", p.Name, p.Interface, name, o)
-				continue
-			}
-			usedVAP[key] = p.Name
-			usedIfVN[ofp] = p.Name
-			var addrs []netip.Addr
-			for _, a := range p.Addrs() {
-				if o, dup := ips[a]; dup && o != p.Name {
-					c.warn("port %s: address %s already bound to port %s in VN %s; not bound", p.Name, a, o, name)
-					continue
-				}
-				ips[a] = p.Name
-				addrs = append(addrs, a)
-			}
-			st.local = append(st.local, vap{port: p, ofp: ofp, vlan: p.VLAN, mac: mac, addrs: addrs})
-		}
+		st := &vnState{name: name, vn: vn}
+		c.attachPorts(st, used)
 		if len(st.local) == 0 {
 			c.warn("VN %s: no port of %s has an OpenFlow port yet; VN not compiled", name, c.in.NVE)
 			continue
 		}
-		st.tunnel, st.hasTun = c.in.Tunnels[vn.Encap]
-		nves := make([]string, 0, len(nveSet))
-		for n := range nveSet {
-			nves = append(nves, n)
-		}
-		sort.Strings(nves)
-		for _, nveName := range nves {
-			if nveName == c.in.NVE {
-				continue
-			}
-			n, ok := s.NVEs[nveName]
-			if !ok {
-				c.warn("VN %s: NVE %s not in the snapshot; skipped", name, nveName)
-				continue
-			}
-			var ips []netip.Addr
-			for _, a := range n.UnderlayAddrs() {
-				if a.Is4() {
-					ips = append(ips, a)
-				}
-			}
-			if len(ips) == 0 {
-				c.warn("VN %s: NVE %s has no IPv4 underlay address; skipped", name, nveName)
-				continue
-			}
-			st.remotes = append(st.remotes, remoteNVE{nve: n, ips: ips})
-		}
-		if len(st.remotes) > 0 && !st.hasTun {
-			c.warn("VN %s: no %s tunnel port (%s) on %s; remote NVEs unreachable", name, vn.Encap, TunnelPortName(vn.Encap), c.in.NVE)
-			st.remotes = nil
-		}
+		c.findRemotes(st)
 		out = append(out, st)
 	}
 	return out
+}
+
+// resolveVN returns VN name if it can be compiled, warning about what of
+// it is not compiled yet.
+func (c *compiler) resolveVN(name string) (*model.VN, bool) {
+	vn, ok := c.in.Snapshot.VNs[name]
+	if !ok {
+		c.warn("VN %s: referenced by ports but not in the snapshot; skipped", name)
+		return nil, false
+	}
+	if vn.VNI == 0 || vn.VNI > model.MaxVNI {
+		c.warn("VN %s: VNI %d not allocated or out of range; skipped", name, vn.VNI)
+		return nil, false
+	}
+	if vn.Service != model.ServiceL2 && vn.Service != "" {
+		c.warn("VN %s: service %s: only the L2 part is compiled", name, vn.Service)
+	}
+	if vn.BUM.Mode == model.BUMMulticast {
+		c.warn("VN %s: BUM mode multicast is not compiled yet; using head-end replication", name)
+	}
+	return vn, true
+}
+
+// vapClaims is what the local VAPs of one VN have claimed so far.
+type vapClaims struct {
+	used  map[[2]uint32]string  // (ofport, vlan) -> port name, across VNs
+	ifVN  map[uint32]string     // ofport -> port name, within the VN
+	addrs map[netip.Addr]string // bound address -> port name, within the VN
+}
+
+// attachPorts fills st.ports with the VN's ports that have a valid MAC of
+// their own in the VN (the first by name keeps a duplicated MAC), and
+// st.local with the VAPs of those that are on this NVE.
+func (c *compiler) attachPorts(st *vnState, used map[[2]uint32]string) {
+	s, name := c.in.Snapshot, st.name
+	claims := vapClaims{used: used, ifVN: map[uint32]string{}, addrs: map[netip.Addr]string{}}
+	for _, p := range s.PortsIn(name) {
+		mac, ok := p.MACAddr()
+		if !ok {
+			c.warn("port %s: invalid MAC %q; skipped", p.Name, p.MAC)
+			continue
+		}
+		if o := s.PortByMAC(name, mac); o != p {
+			c.warn("port %s: MAC %s already used by port %s in VN %s; skipped", p.Name, net.HardwareAddr(mac[:]), o.Name, name)
+			continue
+		}
+		st.ports = append(st.ports, p)
+		if p.NVE != c.in.NVE {
+			continue
+		}
+		if v, ok := c.localVAP(st, p, mac, claims); ok {
+			st.local = append(st.local, v)
+		}
+	}
+}
+
+// localVAP makes the VAP of port p of this NVE, unless its interface has
+// no OpenFlow port yet or its (interface, VLAN) or interface in the VN is
+// already taken. Addresses another VAP of the VN bound first stay unbound.
+func (c *compiler) localVAP(st *vnState, p *model.Port, mac [6]byte, claims vapClaims) (vap, bool) {
+	ofp, ok := c.in.OFPorts[p.Interface]
+	if !ok || ofp == 0 || ofp >= flow.PortInPort {
+		c.warn("port %s: interface %s has no OpenFlow port on %s yet; skipped", p.Name, p.Interface, c.in.NVE)
+		return vap{}, false
+	}
+	key := [2]uint32{ofp, uint32(p.VLAN)}
+	if o, dup := claims.used[key]; dup {
+		c.warn("port %s: interface %s VLAN %d already attached as port %s; skipped", p.Name, p.Interface, p.VLAN, o)
+		return vap{}, false
+	}
+	if o, dup := claims.ifVN[ofp]; dup {
+		// The reply table identifies a VAP by (in_port, VN).
+		c.warn("port %s: interface %s already attached to VN %s as port %s (another VLAN); one VAP per interface and VN; skipped", p.Name, p.Interface, st.name, o)
+		return vap{}, false
+	}
+	claims.used[key] = p.Name
+	claims.ifVN[ofp] = p.Name
+	var addrs []netip.Addr
+	for _, a := range p.Addrs() {
+		if o, dup := claims.addrs[a]; dup && o != p.Name {
+			c.warn("port %s: address %s already bound to port %s in VN %s; not bound", p.Name, a, o, st.name)
+			continue
+		}
+		claims.addrs[a] = p.Name
+		addrs = append(addrs, a)
+	}
+	return vap{port: p, ofp: ofp, vlan: p.VLAN, mac: net.HardwareAddr(mac[:]), addrs: addrs}, true
+}
+
+// findRemotes fills st.remotes with the other NVEs hosting the VN that
+// have an IPv4 underlay address, and st.tunnel with the tunnel port of its
+// encapsulation; without that port the remotes are dropped.
+func (c *compiler) findRemotes(st *vnState) {
+	name := st.name
+	st.tunnel, st.hasTun = c.in.Tunnels[st.vn.Encap]
+	for _, nveName := range c.in.Snapshot.NVEsHosting(name) {
+		if nveName == c.in.NVE {
+			continue
+		}
+		n, ok := c.in.Snapshot.NVEs[nveName]
+		if !ok {
+			c.warn("VN %s: NVE %s not in the snapshot; skipped", name, nveName)
+			continue
+		}
+		var ips []netip.Addr
+		for _, a := range n.UnderlayAddrs() {
+			if a.Is4() {
+				ips = append(ips, a)
+			}
+		}
+		if len(ips) == 0 {
+			c.warn("VN %s: NVE %s has no IPv4 underlay address; skipped", name, nveName)
+			continue
+		}
+		st.remotes = append(st.remotes, remoteNVE{nve: n, ips: ips})
+	}
+	if len(st.remotes) > 0 && !st.hasTun {
+		c.warn("VN %s: no %s tunnel port (%s) on %s; remote NVEs unreachable", name, st.vn.Encap, TunnelPortName(st.vn.Encap), c.in.NVE)
+		st.remotes = nil
+	}
 }
 
 func (c *compiler) build() {
@@ -486,6 +498,8 @@ func (c *compiler) reply(st *vnState, v vap) {
 		Actions: toVAP(v, flow.PortInPort)})
 }
 
+// neighbor compiles a VN's ARP/ND table: what goes on to forwarding
+// unanswered, the responders, and the policy for unknown targets.
 func (c *compiler) neighbor(st *vnState) {
 	vni := st.vn.VNI
 	meta := metaVN(vni)
@@ -514,7 +528,22 @@ func (c *compiler) neighbor(st *vnState) {
 			}
 		}
 	}
-	// Answered: requests for any address bound in the VN.
+	c.responders(st)
+	if st.vn.Unknown == model.UnknownDrop {
+		c.add(flow.Flow{Table: pipeline.Neighbor, Priority: PrioNeighDrop, Match: flow.M(meta, arp, req)})
+		c.add(flow.Flow{Table: pipeline.Neighbor, Priority: PrioNeighDrop, Match: flow.M(meta, ip6, icmp6, ns)})
+	}
+}
+
+// responders answers ARP requests and neighbor solicitations for every
+// address bound in the VN (the first port by name to bind an address
+// answers for it), in the switch where the profile can, else by sending
+// them to the controller.
+func (c *compiler) responders(st *vnState) {
+	meta := metaVN(st.vn.VNI)
+	arp, req := ethType(flow.EthTypeARP), flow.Exact(flow.ARPOp, flow.U16(1))
+	ip6, icmp6 := ethType(flow.EthTypeIPv6), flow.Exact(flow.IPProto, flow.U8(flow.ProtoICMPv6))
+	ns := flow.Exact(flow.ICMPv6Type, flow.U8(135))
 	seen := map[netip.Addr]bool{}
 	for _, p := range st.ports {
 		mac := p.HardwareAddr()
@@ -546,10 +575,6 @@ func (c *compiler) neighbor(st *vnState) {
 			}
 			c.add(f)
 		}
-	}
-	if st.vn.Unknown == model.UnknownDrop {
-		c.add(flow.Flow{Table: pipeline.Neighbor, Priority: PrioNeighDrop, Match: flow.M(meta, arp, req)})
-		c.add(flow.Flow{Table: pipeline.Neighbor, Priority: PrioNeighDrop, Match: flow.M(meta, ip6, icmp6, ns)})
 	}
 }
 

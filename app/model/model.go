@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -106,6 +107,10 @@ type Port struct {
 	IPs       []string `json:"ips,omitempty"`
 	VLAN      int      `json:"vlan,omitempty"` // 0 = untagged
 	Revision  uint64   `json:"revision,omitempty"`
+
+	// parsed is MAC and IPs as typed values, filled by Parse (the store
+	// calls it when it stores a port). Unexported, so never serialized.
+	parsed *portAddrs
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
@@ -385,21 +390,79 @@ func (p *Port) Validate() error {
 	return fe.Err()
 }
 
-// HardwareAddr returns the port's MAC (nil if invalid).
-func (p *Port) HardwareAddr() net.HardwareAddr {
-	m, _ := net.ParseMAC(p.MAC)
-	return m
+// portAddrs is a port's MAC and IPs parsed once; it is immutable and
+// shared by every copy of the port. macText and ipText are the text it was
+// parsed from, so a copy whose MAC or IPs were edited after Parse is not
+// answered from a stale parse.
+type portAddrs struct {
+	macText string
+	ipText  []string
+	mac     [6]byte
+	macOK   bool
+	addrs   []netip.Addr
 }
 
-// Addrs returns the port's IPs as addresses, skipping invalid ones.
-func (p *Port) Addrs() []netip.Addr {
-	var out []netip.Addr
-	for _, s := range p.IPs {
-		if a, err := netip.ParseAddr(s); err == nil {
-			out = append(out, a.Unmap())
+func parsePortAddrs(mac string, ips []string) *portAddrs {
+	a := &portAddrs{macText: mac, ipText: slices.Clone(ips)}
+	if m, err := net.ParseMAC(mac); err == nil && len(m) == 6 {
+		a.mac, a.macOK = [6]byte(m), true
+	}
+	for _, s := range ips {
+		if ip, err := netip.ParseAddr(s); err == nil {
+			a.addrs = append(a.addrs, ip.Unmap())
 		}
 	}
-	return out
+	a.addrs = slices.Clip(a.addrs)
+	return a
+}
+
+// Parse parses the port's MAC and IPs into typed values, once, so that
+// MACAddr, HardwareAddr and Addrs answer without parsing text. The store
+// calls it when it stores a port (before the port is shared); a port that
+// was never parsed, or whose MAC or IPs changed since, is parsed on each
+// call instead, with the same answers. Parsing a port that is already
+// parsed and unchanged writes nothing.
+func (p *Port) Parse() {
+	if !p.parsedCurrent() {
+		p.parsed = parsePortAddrs(p.MAC, p.IPs)
+	}
+}
+
+func (p *Port) parsedCurrent() bool {
+	a := p.parsed
+	return a != nil && a.macText == p.MAC && slices.Equal(a.ipText, p.IPs)
+}
+
+// addrs returns the port's parsed addresses, from Parse if still current.
+func (p *Port) addrs() *portAddrs {
+	if p.parsedCurrent() {
+		return p.parsed
+	}
+	return parsePortAddrs(p.MAC, p.IPs)
+}
+
+// MACAddr returns the port's MAC as a value, and whether it is a valid
+// 6-byte Ethernet MAC.
+func (p *Port) MACAddr() ([6]byte, bool) {
+	a := p.addrs()
+	return a.mac, a.macOK
+}
+
+// HardwareAddr returns the port's MAC (nil unless it is a valid 6-byte
+// Ethernet MAC). The slice is the caller's own.
+func (p *Port) HardwareAddr() net.HardwareAddr {
+	m, ok := p.MACAddr()
+	if !ok {
+		return nil
+	}
+	return net.HardwareAddr(m[:])
+}
+
+// Addrs returns the port's IPs as addresses (IPv4-mapped IPv6 unmapped),
+// skipping invalid ones; nil if it has none. The slice is shared: callers
+// must not modify it.
+func (p *Port) Addrs() []netip.Addr {
+	return p.addrs().addrs
 }
 
 // UnderlayAddrs returns the NVE's underlay IPs as addresses.

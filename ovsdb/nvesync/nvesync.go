@@ -10,6 +10,7 @@ package nvesync
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -144,23 +145,23 @@ func Desired(snap *model.Snapshot, nve *model.NVE, nodes []model.Member) ovsdb.D
 	if ips := nve.UnderlayIPs; len(ips) > 0 {
 		local = ips[0]
 	}
+	// One flow-based tunnel port per encapsulation of the VNs it hosts.
 	encaps := map[model.Encap]bool{}
-	ifaces := map[string]bool{}
-	for _, p := range snap.PortsOn(nve.Name) {
-		if vn, ok := snap.VNs[p.VN]; ok {
+	for _, name := range snap.VNsOn(nve.Name) {
+		if vn, ok := snap.VNs[name]; ok {
 			encaps[vn.Encap] = true
 		}
-		ifaces[p.Interface] = true
 	}
 	for _, e := range model.Encaps {
 		if encaps[e] {
 			d.Tunnels = append(d.Tunnels, ovsdb.Tunnel{Name: compiler.TunnelPortName(e), Type: string(e), LocalIP: local})
 		}
 	}
-	for i := range ifaces {
-		d.Interfaces = append(d.Interfaces, i)
+	for _, p := range snap.PortsOn(nve.Name) {
+		d.Interfaces = append(d.Interfaces, p.Interface)
 	}
-	sort.Strings(d.Interfaces)
+	slices.Sort(d.Interfaces)
+	d.Interfaces = slices.Compact(d.Interfaces)
 	return d
 }
 

@@ -98,22 +98,23 @@ func (d *Domain) Remove(port string) *Domain {
 // Snapshot returns a snapshot of the domain (deep enough that later changes
 // to d do not show in it).
 func (d *Domain) Snapshot() *model.Snapshot {
-	s := &model.Snapshot{Revision: d.rev, VNs: map[string]*model.VN{}, NVEs: map[string]*model.NVE{}, Ports: map[string]*model.Port{}}
+	vns, nves, ports := map[string]*model.VN{}, map[string]*model.NVE{}, map[string]*model.Port{}
 	for k, v := range d.VNs {
 		c := *v
-		s.VNs[k] = &c
+		vns[k] = &c
 	}
 	for k, v := range d.NVEs {
 		c := *v
 		c.UnderlayIPs = append([]string(nil), v.UnderlayIPs...)
-		s.NVEs[k] = &c
+		nves[k] = &c
 	}
 	for k, v := range d.Ports {
 		c := *v
 		c.IPs = append([]string(nil), v.IPs...)
-		s.Ports[k] = &c
+		c.Parse() // as the store does when it stores a port
+		ports[k] = &c
 	}
-	return s
+	return model.NewSnapshot(d.rev, vns, nves, ports)
 }
 
 // Input returns the compiler input for one NVE, with every encapsulation's
