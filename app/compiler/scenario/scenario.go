@@ -119,7 +119,11 @@ func (d *Domain) Snapshot() *model.Snapshot {
 
 // Input returns the compiler input for one NVE, with every encapsulation's
 // tunnel port present.
-func (d *Domain) Input(nve string) compiler.Input {
+func (d *Domain) Input(nve string) compiler.Input { return d.InputAt(d.Snapshot(), nve) }
+
+// InputAt is Input over an already built snapshot (a large domain's
+// snapshot is built once and shared by every NVE's input).
+func (d *Domain) InputAt(snap *model.Snapshot, nve string) compiler.Input {
 	ofp := map[string]uint32{}
 	for k, v := range d.ofports[nve] {
 		ofp[k] = v
@@ -128,7 +132,7 @@ func (d *Domain) Input(nve string) compiler.Input {
 	for _, e := range model.Encaps {
 		tun[e] = TunnelOFPort(e)
 	}
-	return compiler.Input{Snapshot: d.Snapshot(), NVE: nve, OFPorts: ofp, Tunnels: tun}
+	return compiler.Input{Snapshot: snap, NVE: nve, OFPorts: ofp, Tunnels: tun}
 }
 
 // OFPort returns the OpenFlow port of an interface on an NVE.
