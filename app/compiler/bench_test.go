@@ -38,7 +38,6 @@ func benchDomain() *scenario.Domain {
 	return d
 }
 
-
 // BenchmarkCompile measures, at 1,000 NVEs / 1,000 VNs / 20,000 ports:
 //
 //   - full_nve: a from-scratch compile of one NVE (20 VNs, ~400 remote
