@@ -167,7 +167,7 @@ func Compile(in Input, prof pipeline.Profile) (Result, error) {
 	if _, ok := in.Snapshot.NVEs[in.NVE]; !ok {
 		return Result{}, &model.Error{Kind: model.KindNotFound, Field: "nve", Message: fmt.Sprintf("compile: NVE %q not in snapshot", in.NVE)}
 	}
-	if !prof.Extensions || !prof.Tunnels {
+	if !prof.Extensions || !prof.FlowTunnels {
 		return Result{}, fmt.Errorf("compile %s: profile %s is not supported yet (the compiler needs extensions and flow-based tunnels)", in.NVE, prof.Name)
 	}
 	c := &compiler{in: in, prof: prof}
@@ -362,16 +362,16 @@ func (c *compiler) build() {
 
 // metaVN matches the VN regardless of where the packet came from.
 func metaVN(vni uint32) flow.MatchField {
-	return flow.Masked(flow.Metadata, flow.U64(uint64(vni)), flow.U64(pipeline.MetaVNIMask))
+	return flow.Masked(flow.Metadata, flow.U64(uint64(vni)), flow.U64(pipeline.MetaVN.Mask()))
 }
 
 // metaVNFrom matches the VN and whether the packet came from a tunnel.
 func metaVNFrom(vni uint32, fromTunnel bool) flow.MatchField {
 	v := uint64(vni)
 	if fromTunnel {
-		v |= pipeline.MetaFromTunnel
+		v |= pipeline.MetaFromTunnel.Mask()
 	}
-	return flow.Masked(flow.Metadata, flow.U64(v), flow.U64(pipeline.MetaMask))
+	return flow.Masked(flow.Metadata, flow.U64(v), flow.U64(pipeline.MetaContext))
 }
 
 func vlanNone() flow.MatchField { return flow.Exact(flow.VlanVID, flow.U16(0)) }
@@ -402,7 +402,7 @@ func (c *compiler) classify(st *vnState) {
 	vni := st.vn.VNI
 	for _, v := range st.local {
 		f := flow.Flow{Table: pipeline.Classify, Priority: PrioNormal,
-			WriteMetadata: uint64(vni), MetadataMask: pipeline.MetaMask, Goto: pipeline.PortSecurity}
+			WriteMetadata: uint64(vni), MetadataMask: pipeline.MetaContext, Goto: pipeline.PortSecurity}
 		if v.vlan == 0 {
 			f.Match = flow.M(flow.Exact(flow.InPort, flow.U32(v.ofp)), vlanNone())
 		} else {
@@ -416,7 +416,7 @@ func (c *compiler) classify(st *vnState) {
 			c.add(flow.Flow{Table: pipeline.Classify, Priority: PrioNormal,
 				Match: flow.M(flow.Exact(flow.InPort, flow.U32(st.tunnel)), vlanNone(),
 					flow.Exact(flow.TunID, flow.U64(uint64(vni))), flow.Exact(flow.TunIPv4Src, flow.IP(ip))),
-				WriteMetadata: uint64(vni) | pipeline.MetaFromTunnel, MetadataMask: pipeline.MetaMask,
+				WriteMetadata: uint64(vni) | pipeline.MetaFromTunnel.Mask(), MetadataMask: pipeline.MetaContext,
 				Goto: pipeline.L2Forward})
 		}
 	}

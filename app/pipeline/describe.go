@@ -9,8 +9,8 @@ import (
 // per block in packet order (for documentation, the CLI and the API).
 func (p Profile) Describe() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "profile %s (extensions=%v, arp_in_switch=%v, nd_in_switch=%v, flow_tunnels=%v)\n",
-		p.Name, p.Extensions, p.ARPInSwitch, p.NDInSwitch, p.Tunnels)
+	fmt.Fprintf(&b, "profile %s (extensions=%v, flow_tunnels=%v, arp_in_switch=%v, nd_in_switch=%v, bundles=%v)\n",
+		p.Name, p.Extensions, p.FlowTunnels, p.ARPInSwitch, p.NDInSwitch, p.Bundles)
 	list := func(s []string) string {
 		if len(s) == 0 {
 			return "-"
@@ -19,6 +19,7 @@ func (p Profile) Describe() string {
 	}
 	for _, t := range p.Tables {
 		fmt.Fprintf(&b, "table %d %s: %s\n", t.Number, t.Name, t.Doc)
+		fmt.Fprintf(&b, "  stages: %s\n", list(t.Stages))
 		fmt.Fprintf(&b, "  match: %s\n  set: %s\n  move from: %s\n  goto: %s\n", list(t.Match), list(t.Set), list(t.Read), list(t.Goto))
 		fmt.Fprintf(&b, "  output=%v group=%v vlan=%v write_metadata=%v\n", t.Output, t.Group, t.VLAN, t.WriteMetadata)
 	}

@@ -37,8 +37,10 @@ func strict() pipeline.Profile {
 	return pipeline.Profile{
 		Name: "strict",
 		Tables: []pipeline.Table{
-			{Name: "in", Number: 0, Match: []string{flow.InPort, flow.VlanVID}, Goto: []string{"out"}, VLAN: true, WriteMetadata: true},
-			{Name: "out", Number: 1, Match: []string{flow.Metadata, flow.EthDst}, Set: []string{flow.VlanVID}, Output: true, Group: true, VLAN: true},
+			{Name: "in", Number: 0, Stages: []string{pipeline.Classify},
+				Contract: pipeline.Contract{Match: []string{flow.InPort, flow.VlanVID}, Goto: []string{"out"}, VLAN: true, WriteMetadata: true}},
+			{Name: "out", Number: 1, Stages: []string{pipeline.L2Forward},
+				Contract: pipeline.Contract{Match: []string{flow.Metadata, flow.EthDst}, Set: []string{flow.VlanVID}, Output: true, Group: true, VLAN: true}},
 		},
 		Groups: pipeline.GroupContract{Types: []flow.GroupType{flow.GroupAll}, Set: []string{flow.VlanVID}, VLAN: true},
 	}
