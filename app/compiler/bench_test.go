@@ -41,46 +41,63 @@ func benchDomain() *scenario.Domain {
 // BenchmarkCompile measures, at 1,000 NVEs / 1,000 VNs / 20,000 ports:
 //
 //   - full_nve: a from-scratch compile of one NVE (20 VNs, ~400 remote
-//     ports);
+//     ports; Compile, i.e. a fresh Cache);
 //   - port_change: the compile work one port change causes, per affected
 //     NVE (every NVE hosting the port's VN): the domain alternates between
 //     two snapshots that differ by one added port, and each iteration
-//     recompiles one affected NVE for the new snapshot.
+//     recompiles one affected NVE for the other snapshot with that NVE's
+//     Cache (the southbound's path: only the VN's slice is recompiled).
+//
+// Both run for the OVS and the strict OpenFlow 1.3 profile.
 func BenchmarkCompile(b *testing.B) {
 	d := benchDomain()
-	prof := pipeline.OVS()
 	const nve = "hv0000"
 	before := d.Snapshot()
-	b.Run("full_nve", func(b *testing.B) {
-		in := d.InputAt(before, nve)
-		for i := 0; i < b.N; i++ {
-			r, err := compiler.Compile(in, prof)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if i == 0 {
-				b.ReportMetric(float64(len(r.Flows)), "flows")
-			}
-		}
-	})
 	// One more port in vn0000, on hv0000: every NVE hosting vn0000 is
 	// affected (hv0000 locally, 19 others remotely).
 	d.Port("extra", "vn0000", nve, "tap-extra", "02:00:00:ff:00:01", 0, "10.0.0.200")
 	after := d.Snapshot()
 	affected := after.NVEsHosting("vn0000")
-	b.Run("port_change", func(b *testing.B) {
-		ins := make([][2]compiler.Input, len(affected))
-		for j, n := range affected {
-			ins[j] = [2]compiler.Input{d.InputAt(before, n), d.InputAt(after, n)}
-		}
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			j := i % len(affected)
-			in := ins[j][(i/len(affected))%2]
-			if _, err := compiler.Compile(in, prof); err != nil {
-				b.Fatal(err)
+	for _, prof := range []pipeline.Profile{pipeline.OVS(), pipeline.Strict()} {
+		b.Run(prof.Name+"/full_nve", func(b *testing.B) {
+			in := d.InputAt(before, nve)
+			for i := 0; i < b.N; i++ {
+				r, err := compiler.Compile(in, prof)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if i == 0 {
+					b.ReportMetric(float64(len(r.Flows)), "flows")
+				}
 			}
-		}
-		b.ReportMetric(float64(len(affected)), "affected_nves")
-	})
+		})
+		b.Run(prof.Name+"/port_change", func(b *testing.B) {
+			ins := make([][2]compiler.Input, len(affected))
+			caches := make([]*compiler.Cache, len(affected))
+			for j, n := range affected {
+				ins[j] = [2]compiler.Input{d.InputAt(before, n), d.InputAt(after, n)}
+				caches[j] = compiler.NewCache()
+				if _, err := caches[j].Compile(ins[j][0], prof); err != nil {
+					b.Fatal(err)
+				}
+			}
+			recompiled := 0
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				j := i % len(affected)
+				in := ins[j][(i/len(affected)+1)%2]
+				r, err := caches[j].Compile(in, prof)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, s := range r.Slices {
+					if s.Recompiled {
+						recompiled++
+					}
+				}
+			}
+			b.ReportMetric(float64(len(affected)), "affected_nves")
+			b.ReportMetric(float64(recompiled)/float64(b.N), "slices/op")
+		})
+	}
 }

@@ -16,13 +16,16 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
-// render is the golden text of one NVE's result: flows with table names,
-// then groups, then warnings.
-func render(t *testing.T, nve string, r compiler.Result) string {
+// render is the golden text of one NVE's result: flows with table names
+// (sorted by table, priority and match text, for people), then groups,
+// then warnings.
+func render(t *testing.T, prof pipeline.Profile, nve string, r compiler.Result) string {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "## nve %s: %d flows, %d groups\n", nve, len(r.Flows), len(r.Groups))
-	txt, err := flow.FormatFlows(r.Flows, flow.TextOptions{})
+	flows := append([]flow.Flow(nil), r.Flows...)
+	flow.SortFlows(flows, prof.Order)
+	txt, err := flow.FormatFlows(flows, flow.TextOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +51,7 @@ func compileAll(t *testing.T, d *scenario.Domain) (string, map[string]compiler.R
 			t.Fatalf("compiled %s breaks the pipeline contract: %v", nve, err)
 		}
 		out[nve] = r
-		b.WriteString(render(t, nve, r))
+		b.WriteString(render(t, prof, nve, r))
 	}
 	return b.String(), out
 }
@@ -129,7 +132,7 @@ func TestGoldenPortRemoval(t *testing.T) {
 	b.WriteString("# remove port b3 (blue, hv3): per-NVE diff, - removed, + added\n")
 	for _, nve := range d.NVENames() {
 		fmt.Fprintf(&b, "## nve %s\n", nve)
-		b.WriteString(lineDiff(render(t, nve, before[nve]), render(t, nve, after[nve])))
+		b.WriteString(lineDiff(render(t, pipeline.OVS(), nve, before[nve]), render(t, pipeline.OVS(), nve, after[nve])))
 	}
 	golden(t, "port_removal", b.String())
 }

@@ -233,7 +233,7 @@ func checkFlow(c *Checker, f flow.Flow, groupExists func(uint32) bool) []error {
 	t := tr.t
 	// Fields known to have one exact value, for prerequisite checks; set
 	// actions update it as OVS does when it validates actions.
-	known := make(map[string][]byte, len(f.Match)+4)
+	var known knownFields
 	var fieldSeen fieldSet
 	for _, m := range f.Match {
 		spec, ok := flow.Spec(m.Field)
@@ -265,15 +265,15 @@ func checkFlow(c *Checker, f flow.Flow, groupExists func(uint32) bool) []error {
 				}
 			}
 		} else {
-			known[m.Field] = m.Value
+			known.set(m.Field, m.Value)
 		}
 	}
 	for _, m := range f.Match {
-		if err := prereq(m.Field, known); err != nil {
+		if err := prereq(m.Field, &known); err != nil {
 			errs = append(errs, fmt.Errorf("match %s: %w", m.Field, err))
 		}
 	}
-	errs = append(errs, checkActions(p, f.Actions, tr.set, tr.read, t.Output, t.Group, t.VLAN, known)...)
+	errs = append(errs, checkActions(p, f.Actions, tr.set, tr.read, t.Output, t.Group, t.VLAN, &known)...)
 	for _, a := range f.Actions {
 		if g, ok := a.(flow.Group); ok && (groupExists == nil || !groupExists(g.ID)) {
 			errs = append(errs, fmt.Errorf("group %d does not exist", g.ID))
@@ -310,14 +310,14 @@ func checkGroup(p Profile, g flow.GroupEntry) []error {
 		errs = append(errs, fmt.Errorf("group ID %#x is reserved", g.ID))
 	}
 	for i, b := range g.Buckets {
-		for _, e := range checkActions(p, b.Actions, fieldsOf(p.Groups.Set), 0, true, false, p.Groups.VLAN, map[string][]byte{}) {
+		for _, e := range checkActions(p, b.Actions, fieldsOf(p.Groups.Set), 0, true, false, p.Groups.VLAN, &knownFields{}) {
 			errs = append(errs, fmt.Errorf("bucket %d: %w", i, e))
 		}
 	}
 	return errs
 }
 
-func checkActions(p Profile, acts []flow.Action, set, read fieldSet, output, group, vlan bool, known map[string][]byte) []error {
+func checkActions(p Profile, acts []flow.Action, set, read fieldSet, output, group, vlan bool, known *knownFields) []error {
 	var errs []error
 	for _, a := range acts {
 		switch a := a.(type) {
@@ -336,7 +336,7 @@ func checkActions(p Profile, acts []flow.Action, set, read fieldSet, output, gro
 			if a.EtherType != flow.EthTypeVLAN && a.EtherType != 0x88a8 {
 				errs = append(errs, fmt.Errorf("push_vlan ethertype %#x is not 0x8100 or 0x88a8", a.EtherType))
 			}
-			known[flow.VlanVID] = flow.U16(flow.VIDPresent)
+			known.set(flow.VlanVID, flow.U16(flow.VIDPresent))
 		case flow.PopVLAN:
 			if !vlan {
 				errs = append(errs, fmt.Errorf("pop_vlan not allowed here"))
@@ -359,7 +359,7 @@ func checkActions(p Profile, acts []flow.Action, set, read fieldSet, output, gro
 			if err := prereq(a.Field, known); err != nil {
 				errs = append(errs, fmt.Errorf("set_field %s: %w", a.Field, err))
 			}
-			known[a.Field] = a.Value
+			known.set(a.Field, a.Value)
 		case flow.Move:
 			if !p.Extensions {
 				errs = append(errs, fmt.Errorf("move is a Nicira extension, not allowed in strict profile %s", p.Name))
@@ -387,7 +387,7 @@ func checkActions(p Profile, acts []flow.Action, set, read fieldSet, output, gro
 					errs = append(errs, fmt.Errorf("move %s: %w", fld, err))
 				}
 			}
-			delete(known, a.Dst)
+			known.del(a.Dst)
 		default:
 			errs = append(errs, fmt.Errorf("unknown action %T", a))
 		}
@@ -395,10 +395,58 @@ func checkActions(p Profile, acts []flow.Action, set, read fieldSet, output, gro
 	return errs
 }
 
+// knownFields are the fields known to hold one exact value (a flow's exact
+// matches, updated by its set actions), for prerequisite checks. It lives
+// on the caller's stack: a flow has a handful of such fields.
+type knownFields struct {
+	n     int
+	names [24]string
+	vals  [24][]byte
+}
+
+func (k *knownFields) get(name string) ([]byte, bool) {
+	for i := 0; i < k.n; i++ {
+		if k.names[i] == name {
+			return k.vals[i], true
+		}
+	}
+	return nil, false
+}
+
+func (k *knownFields) set(name string, v []byte) {
+	for i := 0; i < k.n; i++ {
+		if k.names[i] == name {
+			k.vals[i] = v
+			return
+		}
+	}
+	if k.n < len(k.names) { // more fields than any valid flow has: not tracked
+		k.names[k.n], k.vals[k.n] = name, v
+		k.n++
+	}
+}
+
+func (k *knownFields) del(name string) {
+	for i := 0; i < k.n; i++ {
+		if k.names[i] == name {
+			k.n--
+			k.names[i], k.vals[i] = k.names[k.n], k.vals[k.n]
+			return
+		}
+	}
+}
+
 // prereq checks OpenFlow's prerequisites of a field against the fields
 // known to hold one exact value.
-func prereq(field string, known map[string][]byte) error {
-	is := func(f string, v []byte) bool { k, ok := known[f]; return ok && bytes.Equal(k, v) }
+func prereq(field string, known *knownFields) error {
+	switch field {
+	case flow.ARPOp, flow.ARPSPA, flow.ARPTPA, flow.ARPSHA, flow.ARPTHA, flow.IPv4Src, flow.IPv4Dst, flow.IPv6Src, flow.IPv6Dst,
+		flow.IPProto, flow.UDPSrc, flow.UDPDst, flow.ICMPv6Type, flow.ICMPv6Code, flow.NDTarget, flow.NDReserved, flow.NDOptionsType,
+		flow.NDSLL, flow.NDTLL:
+	default:
+		return nil // no prerequisite
+	}
+	is := func(f string, v []byte) bool { k, ok := known.get(f); return ok && bytes.Equal(k, v) }
 	ethIs := func(t uint16) bool { return is(flow.EthType, flow.U16(t)) }
 	need := func(ok bool, what string) error {
 		if !ok {
