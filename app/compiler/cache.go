@@ -19,15 +19,16 @@ import (
 // change to one VN costs that VN's slice plus the cheap per-NVE view and
 // merge. A Cache is not safe for concurrent use.
 type Cache struct {
-	key   string // profile, NVE and generation the slices are for
-	prof  pipeline.Profile
-	real  *pipeline.Realizer
-	check *pipeline.Checker
-	order map[string]int // table name -> position in packet order
-	gen   uint16
-	base  *sliceState
-	vns   map[string]*sliceState
-	vaps  map[vapKey]*model.Port // the last compile's VAPs
+	features []feature
+	key      string // profile, NVE and generation the slices are for
+	prof     pipeline.Profile
+	real     *pipeline.Realizer
+	check    *pipeline.Checker
+	order    map[string]int // table name -> position in packet order
+	gen      uint16
+	base     *sliceState
+	vns      map[string]*sliceState
+	vaps     map[vapKey]*model.Port // the last compile's VAPs
 	// last is the last compile's merged flows, each with its sort key and
 	// slice, so that the next merge only takes out the flows of slices
 	// that are gone and merges in the new ones.
@@ -76,7 +77,9 @@ func (a sortKey) compare(b sortKey) int {
 }
 
 // NewCache returns an empty cache.
-func NewCache() *Cache { return &Cache{vns: map[string]*sliceState{}} }
+func NewCache() *Cache { return newCacheWith(features) }
+
+func newCacheWith(fs []feature) *Cache { return &Cache{features: fs, vns: map[string]*sliceState{}} }
 
 // cacheKey identifies what a cache's slices depend on besides the view:
 // the profile (capabilities and realization), the NVE and the generation.
@@ -205,7 +208,7 @@ func VAPOf(in Input, inPort, vni uint32) (*model.Port, bool) {
 // cookies and sort order, checked against the profile's contracts.
 func (c *Cache) compileSlice(nc *nveCtx, v *vnView) (*sliceState, error) {
 	e := &emitter{}
-	for _, f := range features {
+	for _, f := range c.features {
 		e.cur = f
 		if v == nil {
 			f.NVE(nc, e)

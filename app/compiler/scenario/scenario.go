@@ -143,6 +143,13 @@ func (d *Domain) Update(name string, change func(*model.Port)) *Domain {
 	return d.Port(c.Name, c.VN, c.NVE, c.Interface, c.MAC, c.VLAN, c.IPs...)
 }
 
+// SetOFPort gives interface iface on NVE nve another OpenFlow port number
+// (as when OVS recreates an interface); no object of the store changes.
+func (d *Domain) SetOFPort(nve, iface string, port uint32) *Domain {
+	d.ofports[nve][iface] = port
+	return d
+}
+
 // Remove deletes a port (its interface keeps its OpenFlow port number, as
 // OVS does until the interface is deleted).
 func (d *Domain) Remove(port string) *Domain {
