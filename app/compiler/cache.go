@@ -29,37 +29,33 @@ type Cache struct {
 	base     *sliceState
 	vns      map[string]*sliceState
 	vaps     map[vapKey]*model.Port // the last compile's VAPs
-	// last is the last compile's merged flows, each with its sort key and
-	// slice, so that the next merge only takes out the flows of slices
-	// that are gone and merges in the new ones.
-	last run
-}
-
-// run is a sorted list of flows with their sort keys and slices.
-type run struct {
-	flows []flow.Flow
-	keys  []sortKey
-	from  []*sliceState // nil: every flow is one's
-	one   *sliceState
-}
-
-func (r *run) slice(i int) *sliceState {
-	if r.from == nil {
-		return r.one
-	}
-	return r.from[i]
+	// owner is the slice that owns each flow key of the last compile's
+	// slices: a flow two slices both define is an error (a slice checks
+	// its own duplicates). Updated by the slices that come and go.
+	owner map[flow.Key]*sliceState
+	live  map[*sliceState]bool // the last compile's slices
 }
 
 type vapKey struct{ ofp, vni uint32 }
 
-// sliceState is a compiled slice with its flows' sort keys.
+// sliceState is a compiled slice with its flows' keys and the segments
+// of its flows by (table, priority), for the merge.
 type sliceState struct {
 	Slice
-	keys []sortKey // parallel to Flows
+	keys []flow.Key // parallel to Flows
+	segs []segment
+	rank int // position in the last compile's slice list
 }
 
-// sortKey orders flows: table position, priority (highest first), then
-// binary match.
+// segment is a run of a slice's flows with one table and priority.
+type segment struct {
+	ord        int // table position in packet order
+	prio       uint16
+	start, end int
+}
+
+// sortKey orders flows within a slice: table position, priority (highest
+// first), then binary match.
 type sortKey struct {
 	ord   int
 	prio  uint16
@@ -112,7 +108,8 @@ func (c *Cache) reset(key string, prof pipeline.Profile, gen uint16) error {
 	for i, t := range prof.Tables {
 		c.order[t.Name] = i
 	}
-	c.base, c.vns, c.vaps, c.last = nil, map[string]*sliceState{}, nil, run{}
+	c.base, c.vns, c.vaps = nil, map[string]*sliceState{}, nil
+	c.owner, c.live = map[flow.Key]*sliceState{}, map[*sliceState]bool{}
 	return nil
 }
 
@@ -159,14 +156,19 @@ func (c *Cache) Compile(in Input, prof pipeline.Profile) (Result, error) {
 		next[v.name] = s
 		states = append(states, s)
 	}
-	res, merged, err := c.merge(states, fresh, view.warnings)
+	if err := c.claimKeys(states, fresh); err != nil {
+		c.key = "" // the key index is off: start over next time
+		return Result{}, fmt.Errorf("compile %s: pipeline contract violated: %w", in.NVE, err)
+	}
+	res, err := merge(states, view.warnings)
 	if err != nil {
+		c.key = ""
 		return Result{}, fmt.Errorf("compile %s: pipeline contract violated: %w", in.NVE, err)
 	}
 	for i, s := range states {
 		res.Slices[i].Recompiled = fresh[s]
 	}
-	c.vns, c.last = next, merged
+	c.vns = next
 	c.vaps = make(map[vapKey]*model.Port, len(view.vns))
 	for _, v := range view.vns {
 		for _, a := range v.local {
@@ -239,7 +241,8 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView) (*sliceState, error) {
 		s.VN, s.Fingerprint = v.name, v.fp
 		s.Warnings = append(s.Warnings, v.warnings...)
 	}
-	keys := make([]sortKey, len(flows))
+	keys := make([]flow.Key, len(flows))
+	sks := make([]sortKey, len(flows))
 	for i := range flows {
 		k := flow.KeyOf(flows[i])
 		flows[i].Cookie = flow.MakeCookie(c.gen, k.ID())
@@ -247,16 +250,20 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView) (*sliceState, error) {
 		if !ok {
 			ord = len(c.order)
 		}
-		keys[i] = sortKey{ord: ord, prio: k.Priority, match: k.Match}
+		keys[i], sks[i] = k, sortKey{ord: ord, prio: k.Priority, match: k.Match}
 	}
 	idx := make([]int, len(flows))
 	for i := range idx {
 		idx[i] = i
 	}
-	slices.SortFunc(idx, func(a, b int) int { return keys[a].compare(keys[b]) })
-	s.Flows, s.keys = make([]flow.Flow, len(flows)), make([]sortKey, len(flows))
+	slices.SortFunc(idx, func(a, b int) int { return sks[a].compare(sks[b]) })
+	s.Flows, s.keys = make([]flow.Flow, len(flows)), make([]flow.Key, len(flows))
 	for i, j := range idx {
 		s.Flows[i], s.keys[i] = flows[j], keys[j]
+		if sk := sks[j]; i == 0 || sk.ord != sks[idx[i-1]].ord || sk.prio != sks[idx[i-1]].prio {
+			s.segs = append(s.segs, segment{ord: sk.ord, prio: sk.prio, start: i})
+		}
+		s.segs[len(s.segs)-1].end = i + 1
 	}
 	s.Groups = e.groups
 	slices.SortFunc(s.Groups, func(a, b flow.GroupEntry) int { return cmp.Compare(a.ID, b.ID) })
@@ -294,114 +301,96 @@ func (c *Cache) checkSlice(s *sliceState) error {
 	return fmt.Errorf("%s: pipeline contract violated: %w", what, errors.Join(errs...))
 }
 
-// merge combines the sorted slices into one sorted result, failing on a
-// flow or group two slices both define. The flows are a k-way merge of
-// presorted runs: when few slices changed since the last compile, the
-// runs are the last result less the flows of slices that are gone, and
-// the new slices; otherwise every slice.
-func (c *Cache) merge(states []*sliceState, fresh map[*sliceState]bool, warnings []string) (Result, run, error) {
-	total, ngroups, nwarn := 0, 0, len(warnings)
+// claimKeys updates the flow-key index for this compile's slices: the
+// keys of slices that are gone are released, those of fresh slices
+// claimed; a key another live slice owns is a duplicate.
+func (c *Cache) claimKeys(states []*sliceState, fresh map[*sliceState]bool) error {
+	live := make(map[*sliceState]bool, len(states))
 	for _, s := range states {
+		live[s] = true
+	}
+	for s := range c.live {
+		if live[s] {
+			continue
+		}
+		for _, k := range s.keys {
+			if c.owner[k] == s {
+				delete(c.owner, k)
+			}
+		}
+	}
+	c.live = live
+	var errs []error
+	for _, s := range states {
+		if !fresh[s] {
+			continue
+		}
+		for i, k := range s.keys {
+			if o, ok := c.owner[k]; ok && o != s && live[o] {
+				errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", s.Flows[i], o.VN, s.VN))
+				continue
+			}
+			c.owner[k] = s
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// merge combines the slices into one result. Flows are sorted by table,
+// priority (highest first), slice (the NVE-wide one, then VNs by name)
+// and binary match: each slice is sorted, so the merge orders the slices'
+// (table, priority) segments and copies them whole.
+func merge(states []*sliceState, warnings []string) (Result, error) {
+	total, ngroups, nwarn, nsegs := 0, 0, len(warnings), 0
+	for i, s := range states {
+		s.rank = i
 		total += len(s.Flows)
 		ngroups += len(s.Groups)
 		nwarn += len(s.Warnings)
+		nsegs += len(s.segs)
 	}
 	res := Result{
+		Flows:    make([]flow.Flow, 0, total),
 		Groups:   make([]flow.GroupEntry, 0, ngroups),
 		Warnings: make([]string, 0, nwarn),
 		Slices:   make([]Slice, len(states)),
 	}
+	type ref struct {
+		seg  segment
+		rank int
+	}
+	segs := make([]ref, 0, nsegs)
 	for i, s := range states {
 		res.Slices[i] = s.Slice
 		res.Groups = append(res.Groups, s.Groups...)
 		res.Warnings = append(res.Warnings, s.Warnings...)
-	}
-	var runs []run
-	if len(c.last.flows) > 0 && 4*len(fresh) <= len(states) {
-		keep := make(map[*sliceState]bool, len(states))
-		for _, s := range states {
-			keep[s] = !fresh[s]
-		}
-		old := run{flows: make([]flow.Flow, 0, total), keys: make([]sortKey, 0, total), from: make([]*sliceState, 0, total)}
-		for i, f := range c.last.flows {
-			if s := c.last.slice(i); keep[s] {
-				old.flows, old.keys, old.from = append(old.flows, f), append(old.keys, c.last.keys[i]), append(old.from, s)
-			}
-		}
-		runs = append(runs, old)
-		for _, s := range states {
-			if fresh[s] {
-				runs = append(runs, run{flows: s.Flows, keys: s.keys, one: s})
-			}
-		}
-	} else {
-		for _, s := range states {
-			runs = append(runs, run{flows: s.Flows, keys: s.keys, one: s})
+		for _, g := range s.segs {
+			segs = append(segs, ref{g, i})
 		}
 	}
-	out, errs := mergeRuns(runs, total)
+	slices.SortFunc(segs, func(a, b ref) int {
+		if a.seg.ord != b.seg.ord {
+			return cmp.Compare(a.seg.ord, b.seg.ord)
+		}
+		if a.seg.prio != b.seg.prio {
+			return cmp.Compare(b.seg.prio, a.seg.prio)
+		}
+		return cmp.Compare(a.rank, b.rank)
+	})
+	for _, r := range segs {
+		res.Flows = append(res.Flows, states[r.rank].Flows[r.seg.start:r.seg.end]...)
+	}
 	slices.SortStableFunc(res.Groups, func(a, b flow.GroupEntry) int { return cmp.Compare(a.ID, b.ID) })
+	var errs []error
 	for i := 1; i < len(res.Groups); i++ {
 		if res.Groups[i].ID == res.Groups[i-1].ID {
 			errs = append(errs, fmt.Errorf("group %d: duplicate group ID across VNs", res.Groups[i].ID))
 		}
 	}
 	if len(errs) > 0 {
-		return Result{}, run{}, errors.Join(errs...)
+		return Result{}, errors.Join(errs...)
 	}
-	res.Flows = out.flows
 	res.Warnings = append(res.Warnings, warnings...)
 	slices.Sort(res.Warnings)
-	return res, out, nil
-}
-
-// mergeRuns k-way merges sorted runs (a binary min-heap of cursors by the
-// head flow's sort key), reporting flows that two runs share.
-func mergeRuns(runs []run, total int) (run, []error) {
-	out := run{flows: make([]flow.Flow, 0, total), keys: make([]sortKey, 0, total), from: make([]*sliceState, 0, total)}
-	type cursor struct{ r, i int }
-	h := make([]cursor, 0, len(runs))
-	less := func(a, b cursor) bool { return runs[a.r].keys[a.i].compare(runs[b.r].keys[b.i]) < 0 }
-	down := func(i int) {
-		for {
-			l, m := 2*i+1, i
-			if l < len(h) && less(h[l], h[m]) {
-				m = l
-			}
-			if r := l + 1; r < len(h) && less(h[r], h[m]) {
-				m = r
-			}
-			if m == i {
-				return
-			}
-			h[i], h[m] = h[m], h[i]
-			i = m
-		}
-	}
-	for ri, r := range runs {
-		if len(r.flows) > 0 {
-			h = append(h, cursor{ri, 0})
-		}
-	}
-	for i := len(h)/2 - 1; i >= 0; i-- {
-		down(i)
-	}
-	var errs []error
-	for len(h) > 0 {
-		cur := h[0]
-		r := &runs[cur.r]
-		k := r.keys[cur.i]
-		if n := len(out.keys); n > 0 && out.keys[n-1] == k {
-			errs = append(errs, fmt.Errorf("flow %s: duplicate (table, priority, match) across VNs", r.flows[cur.i]))
-		}
-		out.flows, out.keys, out.from = append(out.flows, r.flows[cur.i]), append(out.keys, k), append(out.from, r.slice(cur.i))
-		if cur.i+1 < len(r.flows) {
-			h[0].i++
-		} else {
-			h[0] = h[len(h)-1]
-			h = h[:len(h)-1]
-		}
-		down(0)
-	}
-	return out, errs
+	return res, nil
 }

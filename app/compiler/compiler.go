@@ -160,8 +160,10 @@ type RemoteTunnel struct {
 
 // Result is the desired state of one NVE.
 type Result struct {
-	// Flows are sorted by table (packet order), priority (highest first),
-	// then binary match (flow.Key.Match); cookies set.
+	// Flows are sorted by table (packet order), priority (highest
+	// first), slice (the NVE-wide one, then VNs by name), then binary
+	// match (flow.Key.Match); cookies set. (Reports and golden files sort
+	// by match text with flow.SortFlows.)
 	Flows  []flow.Flow
 	Groups []flow.GroupEntry // sorted by ID
 	// Warnings lists inputs that were skipped or only partly compiled, in

@@ -76,8 +76,7 @@ func buildView(in *Input, prof pipeline.Profile) *nveView {
 		v.attachLocal(st, used)
 		if len(st.local) == 0 {
 			// Not compiled; its ports' warnings are still worth giving.
-			v.complete(st)
-			v.warnings = append(v.warnings, st.warnings...)
+			v.ownPorts(st, v.warn)
 			v.warn("VN %s: no port of %s has an OpenFlow port yet; VN not compiled", name, in.NVE)
 			continue
 		}
@@ -115,8 +114,15 @@ func (v *nveView) attachLocal(st *vnView, used map[[2]uint32]string) {
 // complete fills in the rest of a VN's view: its ports that own their MAC
 // (warning about the others) and the remote NVEs it can reach.
 func (v *nveView) complete(st *vnView) {
-	s := v.in.Snapshot
 	warn := func(format string, args ...any) { st.warnings = append(st.warnings, fmt.Sprintf(format, args...)) }
+	v.ownPorts(st, warn)
+	v.findRemotes(st, warn)
+}
+
+// ownPorts fills st.ports with the VN's ports that have a valid MAC of
+// their own in the VN (the first by name keeps a duplicated MAC).
+func (v *nveView) ownPorts(st *vnView, warn func(string, ...any)) {
+	s := v.in.Snapshot
 	all := s.PortsIn(st.name)
 	st.ports = make([]*model.Port, 0, len(all))
 	for _, p := range all {
@@ -131,7 +137,6 @@ func (v *nveView) complete(st *vnView) {
 		}
 		st.ports = append(st.ports, p)
 	}
-	v.findRemotes(st, warn)
 }
 
 // resolveVN returns VN name if it can be compiled, warning about what of
