@@ -19,7 +19,14 @@ func (p Profile) Describe() string {
 	}
 	for _, t := range p.Tables {
 		fmt.Fprintf(&b, "table %d %s: %s\n", t.Number, t.Name, t.Doc)
-		fmt.Fprintf(&b, "  stages: %s\n", list(t.Stages))
+		for _, name := range t.Stages {
+			st, _ := StageByName(name)
+			next := st.Next
+			if next == "" {
+				next = "-"
+			}
+			fmt.Fprintf(&b, "  stage %s: miss %s, next %s\n", name, st.Miss, next)
+		}
 		fmt.Fprintf(&b, "  match: %s\n  set: %s\n  move from: %s\n  goto: %s\n", list(t.Match), list(t.Set), list(t.Read), list(t.Goto))
 		fmt.Fprintf(&b, "  output=%v group=%v vlan=%v write_metadata=%v\n", t.Output, t.Group, t.VLAN, t.WriteMetadata)
 	}
@@ -28,5 +35,12 @@ func (p Profile) Describe() string {
 		types[i] = fmt.Sprint(ty)
 	}
 	fmt.Fprintf(&b, "groups: types %s; buckets may set %s; vlan=%v\n", list(types), list(p.Groups.Set), p.Groups.VLAN)
+	var left []string
+	for _, st := range stages {
+		if !p.Realizes(st.Name) {
+			left = append(left, st.Name)
+		}
+	}
+	fmt.Fprintf(&b, "stages left out: %s\n", list(left))
 	return b.String()
 }
