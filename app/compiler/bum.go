@@ -31,8 +31,8 @@ func (bum) VN(c *vnCtx, out *emitter) {
 		local = append(local, bucket(toVAP(v, v.ofp)))
 	}
 	all := append(make([]flow.Bucket, 0, len(local)+len(c.remotes)), local...)
-	for _, r := range c.remotes {
-		all = append(all, bucket(toRemote(c.nveCtx, vni, r)))
+	for i := range c.remotes {
+		all = append(all, bucket(c.toRemote(i)))
 	}
 	gl, gt := FloodGroupID(vni, false), FloodGroupID(vni, true)
 	out.group(flow.GroupEntry{ID: gl, Type: flow.GroupAll, Buckets: all})

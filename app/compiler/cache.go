@@ -29,11 +29,18 @@ type Cache struct {
 	base     *sliceState
 	vns      map[string]*sliceState
 	vaps     map[vapKey]*model.Port // the last compile's VAPs
-	// owner is the slice that owns each flow key of the last compile's
-	// slices: a flow two slices both define is an error (a slice checks
-	// its own duplicates). Updated by the slices that come and go.
-	owner map[flow.Key]*sliceState
+	// owner is the flow that owns each flow key (by Key.Hash64) of the
+	// last compile's slices: a flow two slices both define is an error (a
+	// slice checks its own duplicates). Updated by the slices that come
+	// and go.
+	owner map[uint64]keyRef
 	live  map[*sliceState]bool // the last compile's slices
+}
+
+// keyRef is one flow of a slice.
+type keyRef struct {
+	s *sliceState
+	i int
 }
 
 type vapKey struct{ ofp, vni uint32 }
@@ -42,8 +49,9 @@ type vapKey struct{ ofp, vni uint32 }
 // of its flows by (table, priority), for the merge.
 type sliceState struct {
 	Slice
-	keys []flow.Key // parallel to Flows
-	segs []segment
+	keys   []flow.Key // parallel to Flows
+	hashes []uint64   // the keys' Hash64
+	segs   []segment
 	rank int // position in the last compile's slice list
 }
 
@@ -109,7 +117,7 @@ func (c *Cache) reset(key string, prof pipeline.Profile, gen uint16) error {
 		c.order[t.Name] = i
 	}
 	c.base, c.vns, c.vaps = nil, map[string]*sliceState{}, nil
-	c.owner, c.live = map[flow.Key]*sliceState{}, map[*sliceState]bool{}
+	c.owner, c.live = map[uint64]keyRef{}, map[*sliceState]bool{}
 	return nil
 }
 
@@ -210,12 +218,17 @@ func VAPOf(in Input, inPort, vni uint32) (*model.Port, bool) {
 // cookies and sort order, checked against the profile's contracts.
 func (c *Cache) compileSlice(nc *nveCtx, v *vnView) (*sliceState, error) {
 	e := &emitter{}
+	if v != nil {
+		// Roughly what a VN's features emit, to grow the list once or twice.
+		e.flows = make([]flow.Flow, 0, 8+4*len(v.ports)+16*len(v.local)+len(v.remotes))
+	}
+	vc := &vnCtx{nveCtx: nc, vnView: v}
 	for _, f := range c.features {
-		e.cur = f
+		e.use(f)
 		if v == nil {
 			f.NVE(nc, e)
 		} else {
-			f.VN(&vnCtx{nveCtx: nc, vnView: v}, e)
+			f.VN(vc, e)
 		}
 	}
 	if e.err != nil {
@@ -257,9 +270,9 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView) (*sliceState, error) {
 		idx[i] = i
 	}
 	slices.SortFunc(idx, func(a, b int) int { return sks[a].compare(sks[b]) })
-	s.Flows, s.keys = make([]flow.Flow, len(flows)), make([]flow.Key, len(flows))
+	s.Flows, s.keys, s.hashes = make([]flow.Flow, len(flows)), make([]flow.Key, len(flows)), make([]uint64, len(flows))
 	for i, j := range idx {
-		s.Flows[i], s.keys[i] = flows[j], keys[j]
+		s.Flows[i], s.keys[i], s.hashes[i] = flows[j], keys[j], keys[j].Hash64()
 		if sk := sks[j]; i == 0 || sk.ord != sks[idx[i-1]].ord || sk.prio != sks[idx[i-1]].prio {
 			s.segs = append(s.segs, segment{ord: sk.ord, prio: sk.prio, start: i})
 		}
@@ -303,7 +316,9 @@ func (c *Cache) checkSlice(s *sliceState) error {
 
 // claimKeys updates the flow-key index for this compile's slices: the
 // keys of slices that are gone are released, those of fresh slices
-// claimed; a key another live slice owns is a duplicate.
+// claimed; a key another live slice owns is a duplicate. (Two different
+// keys with one 64-bit hash would leave the second unindexed: a duplicate
+// of it would go unnoticed, nothing worse.)
 func (c *Cache) claimKeys(states []*sliceState, fresh map[*sliceState]bool) error {
 	live := make(map[*sliceState]bool, len(states))
 	for _, s := range states {
@@ -313,9 +328,9 @@ func (c *Cache) claimKeys(states []*sliceState, fresh map[*sliceState]bool) erro
 		if live[s] {
 			continue
 		}
-		for _, k := range s.keys {
-			if c.owner[k] == s {
-				delete(c.owner, k)
+		for _, h := range s.hashes {
+			if c.owner[h].s == s {
+				delete(c.owner, h)
 			}
 		}
 	}
@@ -325,12 +340,15 @@ func (c *Cache) claimKeys(states []*sliceState, fresh map[*sliceState]bool) erro
 		if !fresh[s] {
 			continue
 		}
-		for i, k := range s.keys {
-			if o, ok := c.owner[k]; ok && o != s && live[o] {
-				errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", s.Flows[i], o.VN, s.VN))
+		for i, h := range s.hashes {
+			o, ok := c.owner[h]
+			if ok && o.s != s && live[o.s] {
+				if o.s.keys[o.i] == s.keys[i] {
+					errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", s.Flows[i], o.s.VN, s.VN))
+				}
 				continue
 			}
-			c.owner[k] = s
+			c.owner[h] = keyRef{s, i}
 		}
 	}
 	return errors.Join(errs...)

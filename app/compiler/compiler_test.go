@@ -431,3 +431,34 @@ func BenchmarkCompileLargeDomain(b *testing.B) {
 		}
 	}
 }
+
+// TestDuplicateAcrossSlices: two VNs with one VNI would give two slices
+// the same flows; the compile fails naming both, as a from-scratch check
+// of the whole NVE did, and the cache recovers once fixed.
+func TestDuplicateAcrossSlices(t *testing.T) {
+	d := scenario.New().VN("blue", 100).VN("teal", 101).NVE("hv1", "198.18.0.1").NVE("hv2", "198.18.0.2").
+		Port("a", "blue", "hv1", "tap-a", "02:00:00:00:00:01", 0, "10.0.0.1").
+		Port("b", "teal", "hv1", "tap-b", "02:00:00:00:00:02", 0, "10.0.0.1").
+		Port("c", "blue", "hv2", "tap-c", "02:00:00:00:00:03", 0)
+	c := compiler.NewCache()
+	if _, err := c.Compile(d.Input("hv1"), pipeline.OVS()); err != nil {
+		t.Fatal(err)
+	}
+	d.VN("teal", 100) // now blue's VNI too
+	_, err := c.Compile(d.Input("hv1"), pipeline.OVS())
+	if err == nil || !strings.Contains(err.Error(), `in the slices of "blue" and "teal"`) {
+		t.Fatalf("duplicate VNI: %v", err)
+	}
+	if _, err := compiler.Compile(d.Input("hv1"), pipeline.OVS()); err == nil {
+		t.Fatal("from scratch: duplicate VNI compiled")
+	}
+	d.VN("teal", 102)
+	r, err := c.Compile(d.Input("hv1"), pipeline.OVS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := compiler.Compile(d.Input("hv1"), pipeline.OVS())
+	if text(t, r) != text(t, want) {
+		t.Error("cache did not recover after the fix")
+	}
+}

@@ -50,23 +50,41 @@ func (c *nveCtx) has(stage string) bool { return c.real.Realizes(stage) }
 type vnCtx struct {
 	*nveCtx
 	*vnView
+	toward [][]flow.Action // toRemote's answers, by remote
 }
 
 // vni is the VN's context ID.
 func (c *vnCtx) vni() uint32 { return c.vn.VNI }
 
+// toRemote returns the actions that send a packet of the VN into the
+// tunnel to its i-th remote NVE (c.remotes[i]), built once per slice and
+// shared by the flows and buckets that use them.
+func (c *vnCtx) toRemote(i int) []flow.Action {
+	if c.toward == nil {
+		c.toward = make([][]flow.Action, len(c.remotes))
+	}
+	if c.toward[i] == nil {
+		c.toward[i] = toRemote(c.nveCtx, c.vni(), c.remotes[i])
+	}
+	return c.toward[i]
+}
+
 // emitter collects one slice's flows, groups and warnings, feature by
 // feature.
 type emitter struct {
 	cur      feature
+	stages   []string // cur's stages
 	flows    []flow.Flow
 	groups   []flow.GroupEntry
 	warnings []string
 	err      error
 }
 
+// use makes f the feature emitting from now on.
+func (e *emitter) use(f feature) { e.cur, e.stages = f, f.Stages() }
+
 func (e *emitter) flow(f flow.Flow) {
-	if !slices.Contains(e.cur.Stages(), f.Table) {
+	if !slices.Contains(e.stages, f.Table) {
 		if e.err == nil {
 			e.err = fmt.Errorf("feature %s emitted a flow into stage %q, not one of its stages %v: %s", e.cur.Name(), f.Table, e.cur.Stages(), f)
 		}

@@ -27,20 +27,22 @@ func (l2Forwarding) VN(c *vnCtx, out *emitter) {
 	if len(c.remotes) == 0 {
 		return
 	}
-	remote := make(map[string]int, len(c.remotes))
+	// One action list per remote NVE, shared by the flows to its ports.
+	toward := make(map[string][]flow.Action, len(c.remotes))
 	for i, r := range c.remotes {
-		remote[r.nve.Name] = i
+		toward[r.nve.Name] = c.toRemote(i)
 	}
+	fromLocal := metaVNFrom(vni, false)
 	for _, p := range c.ports {
 		if p.NVE == c.nve {
 			continue
 		}
-		i, ok := remote[p.NVE]
+		acts, ok := toward[p.NVE]
 		if !ok {
 			continue // NVE unknown, without underlay, or no tunnel port (warned)
 		}
+		mac, _ := p.MACAddr()
 		out.flow(flow.Flow{Table: pipeline.L2Forward, Priority: PrioNormal,
-			Match:   flow.M(metaVNFrom(vni, false), flow.Exact(flow.EthDst, flow.MAC(p.HardwareAddr()))),
-			Actions: toRemote(c.nveCtx, vni, c.remotes[i])})
+			Match: flow.M(fromLocal, flow.Exact(flow.EthDst, mac[:])), Actions: acts})
 	}
 }

@@ -87,10 +87,11 @@ func responders(c *vnCtx, out *emitter) {
 			}
 			seen[a] = true
 			if a.Is4() {
+				ip := flow.IP(a)
 				f := flow.Flow{Table: pipeline.Neighbor, Priority: PrioAnswer,
-					Match: flow.M(meta, arp, req, flow.Exact(flow.ARPTPA, flow.IP(a)))}
+					Match: flow.M(meta, arp, req, flow.Exact(flow.ARPTPA, ip))}
 				if c.prof.ARPInSwitch {
-					f.Actions, f.Goto = arpReply(mac, a), pipeline.Reply
+					f.Actions, f.Goto = arpReply(mac, ip), pipeline.Reply
 				} else {
 					f.Actions = punt
 				}
@@ -112,16 +113,31 @@ func responders(c *vnCtx, out *emitter) {
 	}
 }
 
-// arpReply turns an ARP request for ip into the reply "ip is at mac".
-func arpReply(mac net.HardwareAddr, ip netip.Addr) []flow.Action {
+// The constant actions of the answers, built once (the IR is never
+// modified once built, so flows share them).
+var (
+	moveEthSrcToDst flow.Action = flow.Move{Src: flow.EthSrc, Dst: flow.EthDst, Bits: 48}
+	setARPOpReply   flow.Action = flow.SetField{Field: flow.ARPOp, Value: flow.U16(2)}
+	moveSHAToTHA    flow.Action = flow.Move{Src: flow.ARPSHA, Dst: flow.ARPTHA, Bits: 48}
+	moveSPAToTPA    flow.Action = flow.Move{Src: flow.ARPSPA, Dst: flow.ARPTPA, Bits: 32}
+	moveIPv6SrcDst  flow.Action = flow.Move{Src: flow.IPv6Src, Dst: flow.IPv6Dst, Bits: 128}
+	setICMPv6NA     flow.Action = flow.SetField{Field: flow.ICMPv6Type, Value: flow.U8(136)}
+	setOptionTLL    flow.Action = flow.SetField{Field: flow.NDOptionsType, Value: flow.U8(2)}
+	setNAFlagsSO    flow.Action = flow.SetField{Field: flow.NDReserved, Value: flow.U32(NDReservedSO)}
+)
+
+// arpReply turns an ARP request for ip (4 bytes) into the reply "ip is at
+// mac". The values are shared with the caller's flow.
+func arpReply(mac net.HardwareAddr, ip []byte) []flow.Action {
+	m := []byte(mac)
 	return []flow.Action{
-		flow.Move{Src: flow.EthSrc, Dst: flow.EthDst, Bits: 48},
-		flow.SetField{Field: flow.EthSrc, Value: flow.MAC(mac)},
-		flow.SetField{Field: flow.ARPOp, Value: flow.U16(2)},
-		flow.Move{Src: flow.ARPSHA, Dst: flow.ARPTHA, Bits: 48},
-		flow.SetField{Field: flow.ARPSHA, Value: flow.MAC(mac)},
-		flow.Move{Src: flow.ARPSPA, Dst: flow.ARPTPA, Bits: 32},
-		flow.SetField{Field: flow.ARPSPA, Value: flow.IP(ip)},
+		moveEthSrcToDst,
+		flow.SetField{Field: flow.EthSrc, Value: m},
+		setARPOpReply,
+		moveSHAToTHA,
+		flow.SetField{Field: flow.ARPSHA, Value: m},
+		moveSPAToTPA,
+		flow.SetField{Field: flow.ARPSPA, Value: ip},
 	}
 }
 
@@ -136,12 +152,12 @@ func arpReply(mac net.HardwareAddr, ip netip.Addr) []flow.Action {
 // advertisement (TestRealOVSAnswersARPAndND).
 func ndAdvert(mac net.HardwareAddr, ip netip.Addr) []flow.Action {
 	return []flow.Action{
-		flow.Move{Src: flow.EthSrc, Dst: flow.EthDst, Bits: 48},
+		moveEthSrcToDst,
 		flow.SetField{Field: flow.EthSrc, Value: flow.MAC(mac)},
-		flow.Move{Src: flow.IPv6Src, Dst: flow.IPv6Dst, Bits: 128},
+		moveIPv6SrcDst,
 		flow.SetField{Field: flow.IPv6Src, Value: flow.IP(ip)},
-		flow.SetField{Field: flow.ICMPv6Type, Value: flow.U8(136)},
-		flow.SetField{Field: flow.NDOptionsType, Value: flow.U8(2)},
-		flow.SetField{Field: flow.NDReserved, Value: flow.U32(NDReservedSO)},
+		setICMPv6NA,
+		setOptionTLL,
+		setNAFlagsSO,
 	}
 }

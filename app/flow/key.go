@@ -115,6 +115,23 @@ func (k Key) ID() uint32 {
 	return h
 }
 
+// Hash64 is a 64-bit FNV-1a hash of the Key, for indexes of many keys:
+// equal Keys have equal hashes.
+func (k Key) Hash64() uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(k.Table); i++ {
+		h = (h ^ uint64(k.Table[i])) * prime
+	}
+	h = (h ^ 0xff) * prime
+	h = (h ^ uint64(k.Priority>>8)) * prime
+	h = (h ^ uint64(k.Priority&0xff)) * prime
+	for i := 0; i < len(k.Match); i++ {
+		h = (h ^ uint64(k.Match[i])) * prime
+	}
+	return h
+}
+
 // Compare orders Keys by table name, priority (highest first), then
 // binary match: a total order for deterministic output.
 func (k Key) Compare(o Key) int {
