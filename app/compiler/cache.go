@@ -52,7 +52,7 @@ type sliceState struct {
 	keys   []flow.Key // parallel to Flows
 	hashes []uint64   // the keys' Hash64
 	segs   []segment
-	rank int // position in the last compile's slice list
+	rank   int // position in the last compile's slice list
 }
 
 // segment is a run of a slice's flows with one table and priority.
