@@ -93,7 +93,11 @@ func cacheKey(p pipeline.Profile, nve string, gen uint16) string {
 	b.WriteByte(0)
 	b.WriteString(p.Name)
 	for _, c := range []bool{p.Extensions, p.FlowTunnels, p.ARPInSwitch, p.NDInSwitch, p.Bundles} {
-		b.WriteByte(map[bool]byte{false: '0', true: '1'}[c])
+		if c {
+			b.WriteByte('1')
+		} else {
+			b.WriteByte('0')
+		}
 	}
 	b.WriteString(strconv.Itoa(int(gen)))
 	for _, t := range p.Tables {
@@ -124,7 +128,8 @@ func (c *Cache) reset(key string, prof pipeline.Profile, gen uint16) error {
 // Compile computes the desired flows and groups of in.NVE for profile prof,
 // recompiling only the slices whose inputs changed since the last call.
 // The Result equals Compile's for the same input. Its flows, groups and
-// slices share memory with the cache: read only.
+// slices share memory with the cache: read only. After an error the cache
+// starts over on the next call.
 func (c *Cache) Compile(in Input, prof pipeline.Profile) (Result, error) {
 	if in.Snapshot == nil {
 		return Result{}, fmt.Errorf("compile %s: nil snapshot", in.NVE)
@@ -144,6 +149,7 @@ func (c *Cache) Compile(in Input, prof pipeline.Profile) (Result, error) {
 	if c.base == nil {
 		s, err := c.compileSlice(nc, nil)
 		if err != nil {
+			c.key = "" // start over next time
 			return Result{}, fmt.Errorf("compile %s: %w", in.NVE, err)
 		}
 		c.base, fresh[s] = s, true
@@ -157,6 +163,7 @@ func (c *Cache) Compile(in Input, prof pipeline.Profile) (Result, error) {
 			view.complete(v)
 			var err error
 			if s, err = c.compileSlice(nc, v); err != nil {
+				c.key = "" // start over next time
 				return Result{}, fmt.Errorf("compile %s: %w", in.NVE, err)
 			}
 			fresh[s] = true
@@ -165,7 +172,7 @@ func (c *Cache) Compile(in Input, prof pipeline.Profile) (Result, error) {
 		states = append(states, s)
 	}
 	if err := c.claimKeys(states, fresh); err != nil {
-		c.key = "" // the key index is off: start over next time
+		c.key = ""
 		return Result{}, fmt.Errorf("compile %s: pipeline contract violated: %w", in.NVE, err)
 	}
 	res, err := merge(states, view.warnings)
