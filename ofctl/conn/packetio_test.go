@@ -115,18 +115,27 @@ func (p PacketIn) key() piKey {
 // still answered, and packet-ins beyond the queue are dropped and counted.
 func TestPacketInSlowHandlerDoesNotBlockReader(t *testing.T) {
 	release := make(chan struct{})
+	entered := make(chan struct{}, 64)
 	var handled atomic.Int64
 	h := newHarness(t, Options{
 		PacketInQueue: 4,
 		OnPacketIn: func(sw *Switch, pi PacketIn) {
+			entered <- struct{}{}
 			<-release
 			handled.Add(1)
 		},
 	})
 	f, sw := h.connect(7)
 	const sent = 50
-	for i := 0; i < sent; i++ {
-		f.writeRaw(packetInMsg(0, ReasonAction, 0, 0, [][]byte{oxm(oxmClassBasic, oxmInPort, u32(1))}, testFrame))
+	pi := packetInMsg(0, ReasonAction, 0, 0, [][]byte{oxm(oxmClassBasic, oxmInPort, u32(1))}, testFrame)
+	f.writeRaw(pi)
+	select { // the first one is in the handler, which blocks
+	case <-entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("first packet-in not delivered")
+	}
+	for i := 1; i < sent; i++ {
+		f.writeRaw(pi)
 	}
 	// The switch asks for an echo: the reader answers at once.
 	f.writeRaw(header(openflow13.Type_EchoRequest, 8, 0xabcd))
