@@ -1,6 +1,7 @@
 package ovsdb
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -14,22 +15,23 @@ const ControllerTargetForms = "HOST:PORT, tcp:HOST:PORT or ssl:HOST:PORT"
 // both the plain HOST:PORT form and the ovs-vsctl set-controller form: a
 // tcp:HOST:PORT or ssl:HOST:PORT target is used as is, a bare HOST:PORT
 // becomes tcp:HOST:PORT. The result is checked by the validator Desired
-// uses for controller targets; the error names the accepted forms.
+// uses for controller targets; the error says what is wrong with the
+// address (ControllerTargetForms names the accepted forms).
 func ControllerTarget(advertised string) (string, error) {
 	if advertised == "" {
-		return "", fmt.Errorf("empty OpenFlow address; want %s", ControllerTargetForms)
+		return "", errors.New("empty address")
 	}
 	t := advertised
 	scheme, _, _ := strings.Cut(advertised, ":")
 	switch scheme {
 	case "tcp", "ssl":
 	case "unix":
-		return "", fmt.Errorf("%q: a unix: socket is not an address the switches can reach; want %s", advertised, ControllerTargetForms)
+		return "", errors.New("a unix: socket is not an address the switches of other hosts can reach")
 	default:
 		t = "tcp:" + advertised
 	}
 	if err := validateControllerTarget(t); err != nil {
-		return "", fmt.Errorf("%q is not an OpenFlow address (%v); want %s", advertised, trimQuoted(err, t), ControllerTargetForms)
+		return "", errors.New(trimQuoted(err, t))
 	}
 	return t, nil
 }
