@@ -122,22 +122,7 @@ func LoadSettings(args []string, lookup func(string) (string, bool), out io.Writ
 	}
 	var fromFlags Settings
 	var configPath string
-	fs := flag.NewFlagSet("nva", flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.StringVar(&configPath, "config", "", "YAML config file (env NVA_CONFIG); keys are the flag names")
-	def := DefaultSettings()
-	for _, st := range settingList {
-		usage := fmt.Sprintf("%s (env %s)", st.usage, st.env())
-		if st.boo != nil {
-			fs.BoolVar(st.boo(&fromFlags), st.name, *st.boo(&def), usage)
-		} else {
-			fs.StringVar(st.str(&fromFlags), st.name, *st.str(&def), usage)
-		}
-	}
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: nva [flags]\n\nnva is the network virtualization authority daemon. With no flags it\nbootstraps a single-node cluster in %s and serves the REST API on %s.\n\nFlags:\n", DefaultDataDir, DefaultAPIAddr)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet(out, &fromFlags, &configPath)
 	if err := fs.Parse(args); err != nil {
 		return Settings{}, err
 	}
@@ -147,7 +132,7 @@ func LoadSettings(args []string, lookup func(string) (string, bool), out io.Writ
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	s := def
+	s := DefaultSettings()
 	origin := map[string]string{} // flag name -> where its value came from
 	if !set["config"] {
 		configPath, _ = lookup("NVA_CONFIG")
@@ -161,23 +146,8 @@ func LoadSettings(args []string, lookup func(string) (string, bool), out io.Writ
 			origin[k] = fmt.Sprintf("key %s in %s", k, configPath)
 		}
 	}
-	var errs []error
-	for _, st := range settingList {
-		v, ok := lookup(st.env())
-		if !ok {
-			continue
-		}
-		origin[st.name] = "environment " + st.env()
-		if st.boo != nil {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				errs = append(errs, &SettingError{Name: st.name, Value: v, Origin: origin[st.name], Reason: "not a boolean", Forms: st.forms})
-				continue
-			}
-			*st.boo(&s) = b
-		} else {
-			*st.str(&s) = v
-		}
+	if err := applyEnv(&s, lookup, origin); err != nil {
+		return Settings{}, err
 	}
 	for _, st := range settingList {
 		if !set[st.name] {
@@ -190,13 +160,55 @@ func LoadSettings(args []string, lookup func(string) (string, bool), out io.Writ
 			*st.str(&s) = *st.str(&fromFlags)
 		}
 	}
-	if len(errs) > 0 {
-		return Settings{}, errors.Join(errs...)
-	}
 	if err := s.complete(origin); err != nil {
 		return Settings{}, err
 	}
 	return s, nil
+}
+
+// newFlagSet defines --config and one flag per setting, parsed into
+// fromFlags and configPath.
+func newFlagSet(out io.Writer, fromFlags *Settings, configPath *string) *flag.FlagSet {
+	fs := flag.NewFlagSet("nva", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(configPath, "config", "", "YAML config file (env NVA_CONFIG); keys are the flag names")
+	def := DefaultSettings()
+	for _, st := range settingList {
+		usage := fmt.Sprintf("%s (env %s)", st.usage, st.env())
+		if st.boo != nil {
+			fs.BoolVar(st.boo(fromFlags), st.name, *st.boo(&def), usage)
+		} else {
+			fs.StringVar(st.str(fromFlags), st.name, *st.str(&def), usage)
+		}
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: nva [flags]\n\nnva is the network virtualization authority daemon. With no flags it\nbootstraps a single-node cluster in %s and serves the REST API on %s.\n\nFlags:\n", DefaultDataDir, DefaultAPIAddr)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// applyEnv sets what the NVA_* variables give and records their origin.
+func applyEnv(s *Settings, lookup func(string) (string, bool), origin map[string]string) error {
+	var errs []error
+	for _, st := range settingList {
+		v, ok := lookup(st.env())
+		if !ok {
+			continue
+		}
+		origin[st.name] = "environment " + st.env()
+		if st.boo == nil {
+			*st.str(s) = v
+			continue
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, &SettingError{Name: st.name, Value: v, Origin: origin[st.name], Reason: "not a boolean", Forms: st.forms})
+			continue
+		}
+		*st.boo(s) = b
+	}
+	return errors.Join(errs...)
 }
 
 var unknownKeyRE = regexp.MustCompile(`^line (\d+): field (.+) not found in type `)
