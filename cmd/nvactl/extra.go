@@ -97,7 +97,7 @@ func openFlowLine(st model.OpenFlowStatus) string {
 	parts := []string{orDash(st.Sync)}
 	if st.Connected {
 		parts = append(parts, "connected from "+orDash(st.Remote))
-	} else {
+	} else if st.Sync != model.SyncDisconnected {
 		parts = append(parts, "not connected")
 	}
 	if st.DatapathID != "" {

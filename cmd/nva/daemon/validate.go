@@ -230,6 +230,14 @@ func checkOpenFlowListen(v string) (string, error) {
 func checkOpenFlowAdvertise(v string) (string, error) {
 	t, err := ovsdb.ControllerTarget(v)
 	if err != nil {
+		// When the HOST:PORT part does not even parse, say so plainly.
+		hp := v
+		if scheme, rest, ok := strings.Cut(v, ":"); ok && (scheme == "tcp" || scheme == "ssl") {
+			hp = rest
+		}
+		if _, _, perr := splitHostPort(hp); perr != nil {
+			return v, perr
+		}
 		return v, err
 	}
 	_, hostPort, _ := strings.Cut(t, ":")
