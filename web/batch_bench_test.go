@@ -77,50 +77,43 @@ func post(b *testing.B, url string, body []byte) {
 // -benchtime=1x: one iteration is a whole load.
 func BenchmarkBulkLoad(b *testing.B) {
 	vns, nves, ports := bulkObjects()
-	b.Run(fmt.Sprintf("batch%d", bulkBatch), func(b *testing.B) {
-		for range b.N {
-			b.StopTimer()
-			ts, stop := bulkServer(b)
-			b.StartTimer()
-			start := time.Now()
-			send := func(items []wire.BatchItem) {
-				for len(items) > 0 {
-					n := min(bulkBatch, len(items))
-					body, _ := json.Marshal(wire.BatchRequest{Items: items[:n]})
-					post(b, ts.URL+"/api/v1/batch", body)
-					items = items[n:]
-				}
-			}
-			send(append(append([]wire.BatchItem{}, vns...), nves...))
-			portStart := time.Now()
-			send(ports)
-			reportBulk(b, start, portStart)
-			b.StopTimer()
-			stop()
-			b.StartTimer()
+	batches := func(b *testing.B, url string, items []wire.BatchItem) {
+		for len(items) > 0 {
+			n := min(bulkBatch, len(items))
+			body, _ := json.Marshal(wire.BatchRequest{Items: items[:n]})
+			post(b, url+"/api/v1/batch", body)
+			items = items[n:]
 		}
+	}
+	singles := func(b *testing.B, url string, items []wire.BatchItem) {
+		for _, it := range items {
+			post(b, url+"/api/v1/"+it.Kind+"s", it.Object)
+		}
+	}
+	b.Run(fmt.Sprintf("batch%d", bulkBatch), func(b *testing.B) {
+		bulkLoad(b, vns, nves, ports, batches)
 	})
 	b.Run("single", func(b *testing.B) {
-		for range b.N {
-			b.StopTimer()
-			ts, stop := bulkServer(b)
-			b.StartTimer()
-			start := time.Now()
-			send := func(items []wire.BatchItem) {
-				for _, it := range items {
-					post(b, ts.URL+"/api/v1/"+it.Kind+"s", it.Object)
-				}
-			}
-			send(vns)
-			send(nves)
-			portStart := time.Now()
-			send(ports)
-			reportBulk(b, start, portStart)
-			b.StopTimer()
-			stop()
-			b.StartTimer()
-		}
+		bulkLoad(b, vns, nves, ports, singles)
 	})
+}
+
+// bulkLoad loads vns and nves, then ports, into a fresh node per
+// iteration with send, and reports the rates.
+func bulkLoad(b *testing.B, vns, nves, ports []wire.BatchItem, send func(b *testing.B, url string, items []wire.BatchItem)) {
+	for range b.N {
+		b.StopTimer()
+		ts, stop := bulkServer(b)
+		b.StartTimer()
+		start := time.Now()
+		send(b, ts.URL, append(append([]wire.BatchItem{}, vns...), nves...))
+		portStart := time.Now()
+		send(b, ts.URL, ports)
+		reportBulk(b, start, portStart)
+		b.StopTimer()
+		stop()
+		b.StartTimer()
+	}
 }
 
 func reportBulk(b *testing.B, start, portStart time.Time) {
