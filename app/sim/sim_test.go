@@ -9,6 +9,7 @@ import (
 	"github.com/nva-project/nva/app/compiler/scenario"
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/app/neighbor"
 	"github.com/nva-project/nva/app/pipeline"
 	"github.com/nva-project/nva/app/sim"
 )
@@ -128,12 +129,12 @@ func (n *node) answer(t *testing.T, p sim.Packet) sim.Output {
 	return respond(t, n, o)
 }
 
-// respond is what the controller's responder does with a packet-in from
-// the neighbor stage: the VN from the metadata, the VAP from (in_port,
-// VN), the target's owner from the snapshot, and the reply sent by
-// packet-out to in_port, tagged with the VAP's VLAN. (A minimal builder
-// over the simulator's fields: app/neighbor, which builds the real
-// frames, is on another branch.)
+// respond is what the controller does with a packet-in from the neighbor
+// stage, as the southbound's responder does it: the VN from the metadata,
+// the VAP from (in_port, VN) (Cache.VAP, checked against VAPOf), the
+// request parsed and classified and the answer built by app/neighbor, the
+// target's owner looked up in the snapshot, and the answer sent by
+// packet-out to in_port, tagged with the VAP's VLAN (classify popped it).
 func respond(t *testing.T, n *node, pin sim.Output) sim.Output {
 	t.Helper()
 	vni := pipeline.VNIFromMetadata(pin.Metadata())
@@ -145,40 +146,32 @@ func respond(t *testing.T, n *node, pin sim.Output) sim.Output {
 	if alt, ok := compiler.VAPOf(n.in, in, vni); !ok || alt != vap {
 		t.Fatalf("VAPOf disagrees with Cache.VAP: %v %v", alt, vap)
 	}
-	req := pin.Packet
-	if v := req.Get(flow.VlanVID); v[0]&0x10 != 0 {
-		t.Fatalf("packet-in still tagged: %s", req)
+	frame, err := frameOf(pin.Packet)
+	if err != nil {
+		t.Fatalf("packet-in: %v: %s", err, pin.Packet)
 	}
-	get := func(f string) []byte { return req.Get(f) }
-	target := netip.Addr{}
-	nd := false
-	if tpa := get(flow.ARPTPA); tpa != nil {
-		target = netip.AddrFrom4([4]byte(tpa))
-	} else if tgt := get(flow.NDTarget); tgt != nil {
-		target, nd = netip.AddrFrom16([16]byte(tgt)), true
+	req, err := neighbor.Parse(frame)
+	if err != nil {
+		t.Fatalf("packet-in: %v", err)
 	}
-	owner := n.in.Snapshot.PortByIP(vap.VN, target)
+	if c := req.Class(); c != neighbor.Answerable {
+		t.Fatalf("the switch punted a request nva does not answer (%s): %s", c, pin.Packet)
+	}
+	owner := n.in.Snapshot.PortByIP(vap.VN, req.TargetIP)
 	if owner == nil {
-		t.Fatalf("packet-in for %s, unknown in VN %s: the switch punts only known targets", target, vap.VN)
+		t.Fatalf("packet-in for %s, unknown in VN %s: the switch punts only known targets", req.TargetIP, vap.VN)
 	}
-	mac := flow.MAC(owner.HardwareAddr())
-	reply := req.Clone()
-	reply.Fields[flow.EthDst], reply.Fields[flow.EthSrc] = get(flow.EthSrc), mac
-	if nd {
-		reply.Fields[flow.IPv6Dst], reply.Fields[flow.IPv6Src] = get(flow.IPv6Src), flow.IP(target)
-		reply.Fields[flow.ICMPv6Type] = flow.U8(136)
-		reply.Fields[flow.NDTLL], reply.Fields[flow.NDSLL] = mac, make([]byte, 6)
-		reply.Fields[flow.NDOptionsType] = flow.U8(2)
-		reply.Fields[flow.NDReserved] = flow.U32(compiler.NDReservedSO)
-	} else {
-		reply.Fields[flow.ARPOp] = flow.U16(2)
-		reply.Fields[flow.ARPTHA], reply.Fields[flow.ARPTPA] = get(flow.ARPSHA), get(flow.ARPSPA)
-		reply.Fields[flow.ARPSHA], reply.Fields[flow.ARPSPA] = mac, flow.IP(target)
+	answer, err := neighbor.Reply(req, owner.HardwareAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, err := packetOf(in, answer)
+	if err != nil {
+		t.Fatalf("answer: %v", err)
 	}
 	if vap.VLAN != 0 {
-		reply.Fields[flow.VlanVID] = flow.U16(flow.VIDPresent | uint16(vap.VLAN))
+		reply = reply.Tagged(vap.VLAN)
 	}
-	reply.Fields[flow.Metadata] = flow.U64(0)
 	return sim.Output{Port: in, ToInPort: true, Packet: reply}
 }
 
