@@ -21,6 +21,7 @@ import (
 type Cache struct {
 	features []feature
 	key      string // profile, NVE and generation the slices are for
+	keyHash  uint64 // its hash, part of every slice's fingerprint
 	prof     pipeline.Profile
 	real     *pipeline.Realizer
 	check    *pipeline.Checker
@@ -115,7 +116,9 @@ func (c *Cache) reset(key string, prof pipeline.Profile, gen uint16) error {
 	if err != nil {
 		return err
 	}
-	c.key, c.prof, c.real, c.check, c.gen = key, prof, prof.Realizer(), check, gen
+	h := newFNV()
+	h.str(key)
+	c.key, c.keyHash, c.prof, c.real, c.check, c.gen = key, uint64(h), prof, prof.Realizer(), check, gen
 	c.order = make(map[string]int, len(prof.Tables))
 	for i, t := range prof.Tables {
 		c.order[t.Name] = i
@@ -158,6 +161,10 @@ func (c *Cache) Compile(in Input, prof pipeline.Profile) (Result, error) {
 	states = append(states, c.base)
 	next := make(map[string]*sliceState, len(view.vns))
 	for _, v := range view.vns {
+		h := newFNV()
+		h.u64(c.keyHash)
+		h.u64(v.fp)
+		v.fp = uint64(h) // what the VN's slice reads, and the profile and generation
 		s := c.vns[v.name]
 		if s == nil || s.Fingerprint != v.fp {
 			view.complete(v)
@@ -254,9 +261,7 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView) (*sliceState, error) {
 			return nil, err
 		}
 		flows = append(miss, flows...)
-		h := newFNV()
-		h.str(c.key)
-		s.Fingerprint = uint64(h)
+		s.Fingerprint = c.keyHash
 	} else {
 		s.VN, s.Fingerprint = v.name, v.fp
 		s.Warnings = append(s.Warnings, v.warnings...)

@@ -184,9 +184,10 @@ type Slice struct {
 	// Warnings are the ones the slice's features raised (also in
 	// Result.Warnings).
 	Warnings []string
-	// Fingerprint hashes everything the slice was compiled from (and the
-	// profile and generation): equal fingerprints, equal slices. A
-	// reconciler diffs only slices whose fingerprint changed.
+	// Fingerprint hashes everything the slice was compiled from, with the
+	// NVE, profile and generation: equal fingerprints, equal slices
+	// (deterministic across processes). A reconciler diffs only slices
+	// whose fingerprint changed.
 	Fingerprint uint64
 	// Recompiled is true when this call compiled the slice, false when it
 	// came from the Cache.

@@ -462,3 +462,35 @@ func TestDuplicateAcrossSlices(t *testing.T) {
 		t.Error("cache did not recover after the fix")
 	}
 }
+
+// TestFingerprintsCoverProfileAndGeneration: a reconciler diffing slices
+// by fingerprint must see a new generation (new cookies) or profile.
+func TestFingerprintsCoverProfileAndGeneration(t *testing.T) {
+	d := scenario.TwoVNsThreeNVEs()
+	fps := func(in compiler.Input, prof pipeline.Profile) map[string]uint64 {
+		r, err := compiler.Compile(in, prof)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]uint64{}
+		for _, s := range r.Slices {
+			out[s.VN] = s.Fingerprint
+		}
+		return out
+	}
+	in := d.Input("hv1")
+	base := fps(in, pipeline.OVS())
+	in.Generation = 2
+	gen := fps(in, pipeline.OVS())
+	in.Generation = 0
+	strict := fps(in, pipeline.Strict())
+	again := fps(d.Input("hv1"), pipeline.OVS())
+	for vn, fp := range base {
+		if gen[vn] == fp || strict[vn] == fp {
+			t.Errorf("slice %q: fingerprint unchanged by generation or profile", vn)
+		}
+		if again[vn] != fp {
+			t.Errorf("slice %q: fingerprint not deterministic", vn)
+		}
+	}
+}
