@@ -25,6 +25,11 @@ type TenantSpec struct {
 	Prefix int    // prefix length of the tenant subnet (24 if 0)
 	IP6    string // optional IPv6 address (without prefix length; /64)
 	MAC    string
+	// AttachBridge, when set, is the bridge AddTenant adds the tenant's
+	// interface to itself before creating its port (for an NVE whose
+	// OVSDB nva does not manage, e.g. kind openflow); empty leaves that
+	// to nva's OVSDB manager.
+	AttachBridge string
 }
 
 // Overlay is a lab whose NVEs, VNs and ports were created through nva's
@@ -111,6 +116,11 @@ func (o *Overlay) AddTenant(ctx context.Context, ts TenantSpec) error {
 	}
 	if _, err := o.Lab.AddTenant(ctx, ts.HV, ts.Name, ts.MAC, addrs, 0); err != nil {
 		return err
+	}
+	if ts.AttachBridge != "" {
+		if _, err := o.Lab.AttachTenant(ctx, ts.Name, ts.AttachBridge); err != nil {
+			return err
+		}
 	}
 	if err := o.Post(ctx, "/api/v1/ports", map[string]any{
 		"name":      ts.Name,
