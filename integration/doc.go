@@ -13,6 +13,19 @@
 // drift repair (flows and a tunnel port deleted by hand); VM mobility; and
 // that a port written with ?wait=realized forwards at once.
 //
+// TestStrictNVE (issue 8's acceptance test) makes hypervisor hv1 play a
+// hardware OpenFlow 1.3 switch: the test configures its bridge by hand
+// (fixed datapath ID, one VXLAN tunnel port per remote named by nva's
+// convention, the tenants' interfaces), registers it as kind openflow and
+// connects it to nva through the strict OpenFlow 1.3 conformance proxy
+// internal/ofshim; hv2 and hv3 are ordinary ovs NVEs. Two VNs share the
+// same IPv4 and IPv6 addresses. It checks the profile nva reports and the
+// flows on the switch (tables 0-3, no Nicira extension), the IPv4 and IPv6
+// reachability matrices, that nva's packet-in responder answers ARP and ND
+// for known addresses (its counter grows, no encapsulated request leaves
+// the switch), zero loss across a graceful and a kill -9 restart of nva,
+// and that the shim refused nothing nva sent.
+//
 // Run them as root with Open vSwitch installed (they skip with the reason
 // otherwise):
 //

@@ -584,6 +584,9 @@ func (s *strictOverlay) testNeighborAnswers(t *testing.T) {
 		}
 	}
 	for _, r := range v6 {
+		if n, _ := s.l.Neighbor(s.ctx, r.from, s.tenant(r.to).IP6); strings.Contains(n, "lladdr") {
+			t.Fatalf("%s still has a neighbour entry after the flush: %s", r.from, n)
+		}
 		if err := s.expectReach6(r.from, s.tenant(r.to).IP6, r.to, 5*time.Second); err != nil {
 			t.Error(err)
 		}

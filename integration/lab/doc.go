@@ -18,6 +18,13 @@
 // nva-vxlan, nva-geneve and nva-gre and the controller target) for tests
 // that run without the OVSDB manager.
 //
+// A hypervisor can also play a hardware OpenFlow 1.3 switch (an NVE of
+// kind openflow): PrepareStrictBridge configures its br-int as a switch
+// administrator would (fixed datapath ID, per-remote tunnel ports named by
+// RemoteTunnelPort), TenantSpec.AttachBridge adds tenants' interfaces to
+// it, and StartShim runs the strict OpenFlow 1.3 conformance proxy
+// (internal/ofshim) that its controller target points at.
+//
 // Tenant systems are namespaces joined to a hypervisor by a veth pair whose
 // hypervisor end ("vm-<name>") is left outside any bridge: attaching it is
 // nva's job (or AttachTenant's, without nva).
