@@ -5,8 +5,12 @@
 // allocation with reply futures (including multipart accumulation and
 // OFPT_ERROR matching), barriers that report the errors of the messages sent
 // before them, echo keepalive with a dead interval, the port table fed by
-// port-status events, ONF bundles (atomic commits over OpenFlow 1.3), and
-// role requests.
+// port-status events, ONF bundles (atomic commits over OpenFlow 1.3), role
+// requests, and packet-in/packet-out: packet-ins decoded (in_port,
+// metadata, tunnel_id, data) and handed to Options.OnPacketIn on a bounded
+// per-switch queue of their own, packet-outs built from standard OpenFlow
+// 1.3 actions only (output, push/pop VLAN, set vlan_vid), whose errors
+// never land in another caller's Barrier.
 //
 // It uses antrea.io/libOpenflow's openflow13 package only as a codec for
 // message bodies. Framing, length validation and all dispatch are done here:

@@ -42,7 +42,8 @@ func FuzzReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		wd := time.AfterFunc(10*time.Second, func() { panic(fmt.Sprintf("FuzzReader stuck on %q", data)) })
 		defer wd.Stop()
-		s := newSwitch(discardConn{}, Options{Logger: slog.New(slog.DiscardHandler)})
+		s := newSwitch(discardConn{}, Options{Logger: slog.New(slog.DiscardHandler),
+			OnPacketIn: func(*Switch, PacketIn) {}, PacketInQueue: 2}) // decoded, queued, then dropped
 		// Pending calls at the xids the seeds use.
 		calls := []*call{
 			{kind: kindMultipart, mpType: openflow13.MultipartType_Flow, done: make(chan struct{})},
@@ -163,6 +164,9 @@ func fuzzSeeds(t *testing.T) map[string][]byte {
 		0, 32, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0,
 		0, 0, 0, 16, 0, 0, 0, 5, 0xff, 0xff, 0, 0, 0, 0, 0, 0}
 
+	packetIn := packetInMsg(0, ReasonAction, 1, 0x4e56, [][]byte{oxm(oxmClassBasic, oxmInPort, u32(5)),
+		oxm(0x0001, 0, u32(1)), oxm(oxmClassBasic, oxmTunnelID, u64(4242))}, testFrame)
+
 	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
 	return map[string][]byte{
 		"hello":                   hello,
@@ -185,6 +189,7 @@ func fuzzSeeds(t *testing.T) map[string][]byte {
 		"garbage":                 []byte("\x00\xff\x13\x37garbage that is not openflow at all"),
 		"flow_entry_bad_length":   mpReply(openflow13.MultipartType_Flow, 1, false, append([]byte{0, 8}, entries[2:]...)),
 		"group_desc_bucket_short": groupDesc[:20],
+		"packet_in":               packetIn,
 	}
 }
 

@@ -166,7 +166,9 @@ func serveConn(ctx context.Context, c net.Conn, h Handler, opts Options, track f
 	if h != nil {
 		h.SwitchConnected(s)
 	}
+	s.startPacketIns()
 	s.events.run() // delivers events until the connection is down and the queue drained
+	s.pins.wg.Wait()
 	if h != nil {
 		h.SwitchDisconnected(s, s.Err())
 	}

@@ -73,6 +73,8 @@ type Switch struct {
 	lastRecv   atomic.Int64 // unix nanoseconds
 	nextBundle atomic.Uint32
 	events     *eventQueue
+	pins       packetIns
+	pktOuts    xidRing // guarded by mu
 }
 
 func newSwitch(c net.Conn, opts Options) *Switch {
@@ -87,6 +89,9 @@ func newSwitch(c net.Conn, opts Options) *Switch {
 		done:    make(chan struct{}),
 		events:  newEventQueue(),
 		nextXid: 0x10000,
+	}
+	if opts.OnPacketIn != nil {
+		s.pins.ch = make(chan PacketIn, opts.PacketInQueue)
 	}
 	s.lastRecv.Store(time.Now().UnixNano())
 	return s
@@ -511,6 +516,10 @@ func (s *Switch) handleFrame(b []byte) error {
 	// Unsolicited: packet-in, flow-removed, experimenter messages, ...
 	// (also a message that happens to carry a pending request's xid but is
 	// not of the type that request expects).
+	if b[1] == openflow13.Type_PacketIn && s.opts.OnPacketIn != nil {
+		s.handlePacketIn(b)
+		return nil
+	}
 	msg := Message{Type: b[1], Xid: xid, Raw: b}
 	if f := s.opts.OnMessage; f != nil {
 		s.events.push(func() { f(s, msg) })
@@ -588,6 +597,9 @@ func (s *Switch) handleError(e *OFError) {
 	c := s.calls[e.Xid]
 	var target *call
 	switch {
+	case c == nil && s.pktOuts.has(e.Xid):
+		// A packet-out: reported through OnError only, never to a
+		// barrier, whose caller did not send it.
 	case c == nil:
 		// A Send'ed message: it belongs to the first pending barrier sent
 		// after it, or to the next barrier to be sent.

@@ -48,9 +48,23 @@ type Options struct {
 	// Barrier or Bundle caller).
 	OnError func(sw *Switch, err *OFError)
 	// OnMessage, if set, receives the asynchronous messages this package
-	// does not consume itself (packet-in, flow-removed, unknown
-	// experimenter messages, ...), in arrival order.
+	// does not consume itself (flow-removed, unknown experimenter
+	// messages, ..., and packet-ins when OnPacketIn is nil), in arrival
+	// order.
 	OnMessage func(sw *Switch, msg Message)
+	// OnPacketIn, if set, receives every decoded packet-in of every
+	// switch, in arrival order per switch, on a goroutine of that
+	// switch's own: a slow handler never delays the connection's reader,
+	// keepalive or other events. Packet-ins arriving while the handler's
+	// queue (PacketInQueue) is full are dropped and counted
+	// (Switch.PacketInStats), as a switch's own packet-in rate limiting
+	// would. Like the other events, delivery starts after
+	// Handler.SwitchConnected returns and ends before
+	// SwitchDisconnected is called.
+	OnPacketIn func(sw *Switch, pi PacketIn)
+	// PacketInQueue bounds the packet-ins waiting for OnPacketIn per
+	// switch (default 1024).
+	PacketInQueue int
 }
 
 func (o Options) withDefaults() Options {
@@ -68,6 +82,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
+	}
+	if o.PacketInQueue <= 0 {
+		o.PacketInQueue = defaultPacketInQueue
 	}
 	return o
 }
