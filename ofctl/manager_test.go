@@ -9,11 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
-	"github.com/nva-project/nva/app/pipeline"
 	"github.com/nva-project/nva/ofctl/conn"
-	"github.com/nva-project/nva/ofctl/reconcile"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -216,30 +213,3 @@ func TestBundlesUnsupported(t *testing.T) {
 	}
 }
 
-// A per-NVE profile: its codec options apply when the plan is encoded.
-func TestProfileFor(t *testing.T) {
-	strict := pipeline.OVS()
-	strict.Name, strict.Extensions = "strict", false
-	s := New(Config{ProfileFor: func(n *model.NVE) pipeline.Profile {
-		if n.Kind == model.NVEOpenFlow {
-			return strict
-		}
-		return pipeline.Profile{}
-	}})
-	sn := snap(1, []string{"hv1", "tor1"}, nil)
-	sn.NVEs["tor1"].Kind = model.NVEOpenFlow
-	if p := s.profileFor(sn, "tor1"); p.Name != "strict" {
-		t.Fatalf("tor1 profile %s", p.Name)
-	}
-	if p := s.profileFor(sn, "hv1"); p.Name != "ovs" {
-		t.Fatalf("hv1 profile %s", p.Name)
-	}
-	f := flow.Flow{Table: pipeline.L2Forward, Priority: 1, Actions: []flow.Action{flow.SetField{Field: flow.TunIPv4Dst, Value: []byte{198, 18, 0, 1}}}}
-	plan := reconcile.Diff([]flow.Flow{f}, nil, nil, nil)
-	if _, err := s.encodePlan(plan, s.profileFor(sn, "hv1")); err != nil {
-		t.Fatalf("ovs profile: %v", err)
-	}
-	if _, err := s.encodePlan(plan, s.profileFor(sn, "tor1")); err == nil {
-		t.Fatal("strict profile encoded a Nicira set-field")
-	}
-}

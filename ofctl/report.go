@@ -99,8 +99,13 @@ func (s *Southbound) status(nve string) model.OpenFlowStatus {
 		Warnings:         st.warnings,
 		Awaiting:         st.awaiting,
 	}
-	if n, ok := s.snap.NVEs[nve]; ok && n.DatapathID != "" {
-		o.DatapathID = n.DatapathID
+	if n, ok := s.snap.NVEs[nve]; ok {
+		if n.DatapathID != "" {
+			o.DatapathID = n.DatapathID
+		}
+		o.Profile = profileStatus(n)
+		o.Profile.TableCheck = st.tableCheck
+		o.TunnelPorts = st.tunnels
 	}
 	if w := s.workerFor(nve); w != nil {
 		o.Connected = true
@@ -150,7 +155,10 @@ func (s *Southbound) NVEFlows(ctx context.Context, nve string) (*model.FlowRepor
 	if _, ok := snap.NVEs[nve]; !ok {
 		return nil, &model.Error{Kind: model.KindNotFound, Field: "nve", Message: fmt.Sprintf("nve %q not found", nve)}
 	}
-	prof := s.profileFor(snap, nve)
+	prof, err := profileOf(snap, nve)
+	if err != nil {
+		return nil, fmt.Errorf("nve %s: %w", nve, err)
+	}
 	rep := &model.FlowReport{NVE: nve, Profile: prof.Name, Revision: snap.Revision, Status: s.status(nve)}
 	var sw *conn.Switch // the switch's port table, when connected
 	if w != nil {

@@ -31,6 +31,7 @@ type worker struct {
 	trigger string // (mu) why the next run happens
 
 	noBundles       bool          // the switch refused to open a bundle
+	tables          *tableFeatures // the switch's OFPMP_TABLE_FEATURES answer (nil: not asked yet)
 	observeDelay    time.Duration // follower: next re-check delay
 	role            conn.Role     // role last granted by the switch (RoleNoChange: none asked)
 	roleGen         uint64        // its generation
@@ -97,6 +98,7 @@ func (s *Southbound) SwitchDisconnected(sw *conn.Switch, err error) {
 		return
 	}
 	delete(s.switches, sw.DPID())
+	s.neigh.Forget(sw.DPID())
 	if w.nve != "" {
 		st := s.state(w.nve)
 		st.sync = SyncDisconnected
@@ -244,8 +246,15 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, name string, sn
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
 	w.have = false // a follower's cache would go stale: always re-read
-	prof := s.profileFor(snap, name)
-	res, ports, err := s.compile(snap, name, w.sw, prof)
+	var res compiler.Result
+	var ports portView
+	prof, err := profileOf(snap, name)
+	if err == nil {
+		err = s.checkSwitchTables(ctx, w, name, prof)
+	}
+	if err == nil {
+		res, ports, err = s.compile(snap, name, w.sw, prof)
+	}
 	wait := unready(snap, name, ports)
 	var plan reconcile.Plan
 	if err == nil {
@@ -303,6 +312,7 @@ func (s *Southbound) realizeLocked(w *worker, name string, st *nveState, target 
 		return // the claim changed meanwhile
 	}
 	st.awaiting = wait.names
+	st.tunnels = wait.tunnels
 	if len(wait.names) > 0 && wait.since <= target {
 		if wait.since == 0 {
 			target = 0
@@ -327,18 +337,22 @@ func (s *Southbound) realizeLocked(w *worker, name string, st *nveState, target 
 }
 
 // unreadyState is what keeps an NVE's compiled state short of the store's
-// (see unready).
+// (see unready), and the tunnel ports the compile saw.
 type unreadyState struct {
-	names []string // "port p1 (interface vm1)", "tunnel port nva-vxlan"
+	names []string // "port p1 (interface vm1)", "tunnel port nva-vxlan (VN blue)", "tunnel port nvxc6120002 (to NVE hv2)"
 	since uint64   // the oldest store revision they concern
+	// tunnels are the per-remote tunnel ports (profiles without flow
+	// tunnels), for the NVE's status.
+	tunnels []model.TunnelPortStatus
 }
 
 // unready lists the ports of NVE nve in snap whose interface has no
-// OpenFlow port in ports (the compiler skips them), and the flow-based
-// tunnel ports its VNs need to reach their other NVEs that are missing;
-// since is the oldest revision of the objects concerned.
-func unready(snap *model.Snapshot, nve string, ports map[string]uint32) unreadyState {
-	var u unreadyState
+// OpenFlow port in pv (the compiler skips them), and the tunnel ports its
+// VNs need to reach their other NVEs that are missing: the flow-based
+// port per encapsulation, or the port per remote NVE (pv.tunnels); since
+// is the oldest revision of the objects concerned.
+func unready(snap *model.Snapshot, nve string, pv portView) unreadyState {
+	u := unreadyState{tunnels: pv.tunnels}
 	if snap == nil {
 		return u
 	}
@@ -350,13 +364,21 @@ func unready(snap *model.Snapshot, nve string, ports map[string]uint32) unreadyS
 		}
 	}
 	has := func(iface string) bool {
-		no, ok := ports[iface]
+		no, ok := pv.ports[iface]
 		return ok && no != 0 && no < flow.PortInPort
 	}
 	for _, p := range snap.PortsOn(nve) {
 		if !has(p.Interface) {
 			note(fmt.Sprintf("port %s (interface %s)", p.Name, p.Interface), p.Revision)
 		}
+	}
+	if !pv.flowTunnels {
+		for _, tp := range pv.tunnels {
+			if tp.OFPort == 0 {
+				note(fmt.Sprintf("tunnel port %s (to NVE %s)", tp.Port, tp.Remote), pv.tunnelSince[tp.Remote])
+			}
+		}
+		return u
 	}
 	// A VN this NVE hosts with another NVE needs its tunnel port; the
 	// wait dates from the VN's oldest port or the VN, whichever is older.
@@ -401,30 +423,38 @@ func (s *Southbound) portNumbers(sw *conn.Switch, nve string) map[string]uint32 
 	return out
 }
 
-// profileFor is the switch profile of an NVE.
-func (s *Southbound) profileFor(snap *model.Snapshot, nve string) pipeline.Profile {
-	if s.cfg.ProfileFor != nil && snap != nil {
-		if n, ok := snap.NVEs[nve]; ok {
-			if p := s.cfg.ProfileFor(n); p.Name != "" {
-				return p
-			}
-		}
-	}
-	return s.prof
+// portView is what the southbound knows of a switch's ports when it
+// compiles an NVE for it.
+type portView struct {
+	ports       map[string]uint32 // interface name -> OpenFlow port (portNumbers)
+	flowTunnels bool              // the profile tunnels by flow (one port per encapsulation)
+	// Without flow tunnels: the per-remote tunnel ports (remoteTunnels),
+	// the warnings about remotes without one, and the revision from which
+	// each remote's port is needed.
+	tunnels     []model.TunnelPortStatus
+	warnings    []string
+	tunnelSince map[string]uint64
 }
 
-// compile computes nve's desired state with the switch's port numbers; it
-// also returns the port numbers it used.
-func (s *Southbound) compile(snap *model.Snapshot, nve string, sw *conn.Switch, prof pipeline.Profile) (compiler.Result, map[string]uint32, error) {
-	ports := s.portNumbers(sw, nve)
-	tunnels := map[model.Encap]uint32{}
-	for _, e := range model.Encaps {
-		if no, ok := ports[compiler.TunnelPortName(e)]; ok {
-			tunnels[e] = no
+// compile computes nve's desired state for profile prof with the switch's
+// port numbers; it also returns what it saw of the switch's ports.
+func (s *Southbound) compile(snap *model.Snapshot, nve string, sw *conn.Switch, prof pipeline.Profile) (compiler.Result, portView, error) {
+	pv := portView{ports: s.portNumbers(sw, nve), flowTunnels: flowTunnels(prof)}
+	in := compiler.Input{Snapshot: snap, NVE: nve, OFPorts: pv.ports, Generation: s.cfg.Generation}
+	if pv.flowTunnels {
+		in.Tunnels = map[model.Encap]uint32{}
+		for _, e := range model.Encaps {
+			if no, ok := pv.ports[compiler.TunnelPortName(e)]; ok {
+				in.Tunnels[e] = no
+			}
 		}
+	} else {
+		pv.tunnels, pv.warnings, pv.tunnelSince = remoteTunnels(snap, nve, pv.ports)
+		setRemoteTunnels(&in, tunnelPortMap(pv.tunnels))
 	}
-	res, err := compiler.Compile(compiler.Input{Snapshot: snap, NVE: nve, OFPorts: ports, Tunnels: tunnels, Generation: s.cfg.Generation}, prof)
-	return res, ports, err
+	res, err := compiler.Compile(in, prof)
+	res.Warnings = append(res.Warnings, pv.warnings...)
+	return res, pv, err
 }
 
 // undecodable marks an installed flow whose instructions nva's IR cannot
@@ -489,10 +519,18 @@ func (s *Southbound) reconcileNVE(ctx context.Context, w *worker, name string, s
 	return plan, warnings, unready(snap, name, ports), err
 }
 
-func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name string, snap *model.Snapshot, full bool) (reconcile.Plan, []string, map[string]uint32, error) {
+func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name string, snap *model.Snapshot, full bool) (reconcile.Plan, []string, portView, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
-	prof := s.profileFor(snap, name)
+	prof, err := profileOf(snap, name)
+	if err != nil {
+		s.m.errors.WithLabelValues("profile").Inc()
+		return reconcile.Plan{}, nil, portView{}, err
+	}
+	// Nothing is written to a switch whose tables do not fit the profile.
+	if err := s.checkSwitchTables(ctx, w, name, prof); err != nil {
+		return reconcile.Plan{}, nil, portView{}, err
+	}
 	res, ports, err := s.compile(snap, name, w.sw, prof)
 	if err != nil {
 		s.m.errors.WithLabelValues("compile").Inc()
@@ -524,7 +562,7 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		s.m.errors.WithLabelValues("encode").Inc()
 		return plan, res.Warnings, ports, fmt.Errorf("encode: %w", err)
 	}
-	if err := s.send(ctx, w, plan, msgs); err != nil {
+	if err := s.send(ctx, w, plan, msgs, prof); err != nil {
 		s.m.errors.WithLabelValues("apply").Inc()
 		w.have = false
 		return plan, res.Warnings, ports, err
@@ -557,11 +595,21 @@ func needsAtomic(p reconcile.Plan) bool {
 	return changes > 0 && p.Len() > 1
 }
 
-// send applies the messages: in a bundle when the plan must be atomic,
-// otherwise as plain messages followed by a barrier. Either way the switch
-// has acknowledged the whole plan when send returns nil.
-func (s *Southbound) send(ctx context.Context, w *worker, plan reconcile.Plan, msgs []util.Message) error {
+// send applies the messages. A profile with bundles (Open vSwitch) sends a
+// plan that must be atomic in one bundle, anything else as plain messages
+// followed by a barrier. A profile without bundles (strict OpenFlow 1.3)
+// sends plain messages only, in the plan's make-before-break order and
+// fenced by a barrier after each phase (groups added or changed, flows
+// added or changed, flows deleted, groups deleted), since a switch may
+// reorder messages between barriers: a flow never points to a group the
+// switch has not added, and nothing is deleted before its replacement is
+// in. Either way the switch has acknowledged the whole plan when send
+// returns nil.
+func (s *Southbound) send(ctx context.Context, w *worker, plan reconcile.Plan, msgs []util.Message, prof pipeline.Profile) error {
 	sw := w.sw
+	if !bundles(prof) {
+		return s.sendFenced(ctx, sw, plan, msgs)
+	}
 	if needsAtomic(plan) && !w.noBundles {
 		err := sw.Bundle(ctx, msgs)
 		if err == nil {
@@ -583,6 +631,42 @@ func (s *Southbound) send(ctx context.Context, w *worker, plan reconcile.Plan, m
 	}
 	if err := sw.Barrier(ctx); err != nil {
 		return fmt.Errorf("barrier after %d messages: %w", len(msgs), err)
+	}
+	return nil
+}
+
+// planPhases is the number of messages of each phase of a plan's Steps:
+// groups added or modified, flows added or modified, flows deleted,
+// groups deleted.
+func planPhases(p reconcile.Plan) []int {
+	return []int{
+		len(p.GroupAdds) + len(p.GroupModifies),
+		len(p.FlowAdds) + len(p.FlowModifies),
+		len(p.FlowDeletes),
+		len(p.GroupDeletes),
+	}
+}
+
+// sendFenced sends msgs (encoded from plan.Steps) phase by phase, each
+// non-empty phase followed by a barrier.
+func (s *Southbound) sendFenced(ctx context.Context, sw *conn.Switch, plan reconcile.Plan, msgs []util.Message) error {
+	i := 0
+	for _, n := range planPhases(plan) {
+		if n == 0 {
+			continue
+		}
+		if i+n > len(msgs) {
+			return fmt.Errorf("plan of %d steps encoded to %d messages", plan.Len(), len(msgs))
+		}
+		for _, m := range msgs[i : i+n] {
+			i++
+			if _, err := sw.Send(m); err != nil {
+				return fmt.Errorf("send message %d of %d: %w", i, len(msgs), err)
+			}
+		}
+		if err := sw.Barrier(ctx); err != nil {
+			return fmt.Errorf("barrier after message %d of %d: %w", i, len(msgs), err)
+		}
 	}
 	return nil
 }
