@@ -188,7 +188,8 @@ func TestRegisterMetrics(t *testing.T) {
 	for _, mf := range mfs {
 		found[mf.GetName()] = true
 	}
-	for _, n := range []string{"nva_southbound_flow_mods_total", "nva_southbound_connected_switches", "nva_southbound_unclaimed_switches"} {
+	for _, n := range []string{"nva_southbound_flow_mods_total", "nva_southbound_connected_switches", "nva_southbound_unclaimed_switches",
+		"nva_southbound_packet_ins_total", "nva_neighbor_answers_total", "nva_neighbor_drops_total"} {
 		if !found[n] {
 			t.Errorf("metric %s not exported (have %v)", n, found)
 		}
@@ -212,4 +213,3 @@ func TestBundlesUnsupported(t *testing.T) {
 		t.Error("plain error")
 	}
 }
-

@@ -30,12 +30,12 @@ type worker struct {
 	audit   bool   // (mu) this run is an audit (drift repairs are counted)
 	trigger string // (mu) why the next run happens
 
-	noBundles       bool          // the switch refused to open a bundle
+	noBundles       bool           // the switch refused to open a bundle
 	tables          *tableFeatures // the switch's OFPMP_TABLE_FEATURES answer (nil: not asked yet)
-	observeDelay    time.Duration // follower: next re-check delay
-	role            conn.Role     // role last granted by the switch (RoleNoChange: none asked)
-	roleGen         uint64        // its generation
-	have            bool          // installed* reflect the switch
+	observeDelay    time.Duration  // follower: next re-check delay
+	role            conn.Role      // role last granted by the switch (RoleNoChange: none asked)
+	roleGen         uint64         // its generation
+	have            bool           // installed* reflect the switch
 	haveFor         string
 	installed       []flow.Flow
 	installedGroups []flow.GroupEntry
