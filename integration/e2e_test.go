@@ -129,6 +129,22 @@ func (o *overlay) testManagedOVS(t *testing.T) {
 		if !nve.Status.OVSDB.Connected || !nve.Status.OVSDB.BridgeReady || !nve.Status.OpenFlow.Connected {
 			t.Errorf("%s: API status %+v, want OVSDB connected with the bridge ready and OpenFlow connected", hv.Name, nve.Status)
 		}
+		// The one-line summary agrees (polled: a reconciliation may be
+		// finishing).
+		var summary string
+		err := lab.WaitFor(o.ctx, 10*time.Second, 100*time.Millisecond, func() (bool, error) {
+			var n struct {
+				Status struct {
+					Summary string `json:"summary"`
+				} `json:"status"`
+			}
+			_, err := o.nva.Client.Do(o.ctx, http.MethodGet, "/api/v1/nves/"+hv.Name, nil, &n)
+			summary = n.Status.Summary
+			return err == nil && strings.HasPrefix(summary, "ok: in sync (revision "), err
+		})
+		if err != nil {
+			t.Errorf("%s: status summary %q, want \"ok: in sync (revision N)\": %v", hv.Name, summary, err)
+		}
 	}
 	var topo struct {
 		Tunnels []struct {

@@ -127,94 +127,132 @@ func (s *Southbound) runWorker(w *worker) {
 	}
 }
 
+// syncJob is what one run of syncOnce works on, taken from the worker
+// and the southbound under s.mu.
+type syncJob struct {
+	name    string // the claimed NVE ("" when unclaimed)
+	full    bool   // re-read the installed state first
+	audit   bool
+	trigger string
+	snap    *model.Snapshot
+	target  uint64 // the store revision snap is at
+	leader  bool
+}
+
+// kind labels the reconcile duration metric.
+func (j syncJob) kind() string {
+	switch {
+	case j.audit:
+		return "audit"
+	case j.trigger == "connect":
+		return "connect"
+	}
+	return "store"
+}
+
 // syncOnce runs one reconciliation of w's switch against its NVE's
-// desired state at the current store revision.
+// desired state at the current store revision: a follower only observes;
+// the leader takes the master role, reconciles and records the outcome.
 func (s *Southbound) syncOnce(ctx context.Context, w *worker) {
-	s.mu.Lock()
-	if s.switches[w.dpid] != w {
-		s.mu.Unlock()
-		return
+	j, ok := s.takeJob(w)
+	if !ok || j.name == "" {
+		return // replaced, or unclaimed: never written to
 	}
-	name, full, audit, trigger := w.nve, w.full, w.audit, w.trigger
-	w.full, w.audit, w.trigger = false, false, ""
-	snap, target, leader := s.snap, s.seen, s.leader
-	s.mu.Unlock()
-	if name == "" {
-		return // unclaimed: never written to
-	}
-	if !leader {
+	if !j.leader {
 		s.ensureRole(ctx, w, conn.RoleSlave)
-		s.observeOnce(ctx, w, name, snap, target)
+		s.observeOnce(ctx, w, j.name, j.snap, j.target)
 		return
 	}
 	if err := s.ensureRole(ctx, w, conn.RoleMaster); err != nil {
-		s.mu.Lock()
-		st := s.state(name)
-		st.sync, st.lastErr, st.lastErrAt = SyncError, err.Error(), s.cfg.Now()
-		st.errCount++
-		s.m.errors.WithLabelValues("role").Inc()
-		s.broadcastLocked()
-		s.mu.Unlock()
-		s.log.Warn("switch refused the master role; not writing", "nve", name, "error", err)
+		s.roleRefused(j.name, err)
 		return
 	}
-	if !w.have || w.haveFor != name {
-		full = true
+	if !w.have || w.haveFor != j.name {
+		j.full = true
 	}
-	if trigger == "" {
-		trigger = "kick"
+	if j.trigger == "" {
+		j.trigger = "kick"
 	}
 	start := time.Now()
-	plan, warnings, wait, err := s.reconcileNVE(ctx, w, name, snap, full)
-	kind := "store"
-	switch {
-	case audit:
-		kind = "audit"
-	case trigger == "connect":
-		kind = "connect"
-	}
-	s.m.reconcile.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+	plan, warnings, wait, err := s.reconcileNVE(ctx, w, j.name, j.snap, j.full)
+	s.m.reconcile.WithLabelValues(j.kind()).Observe(time.Since(start).Seconds())
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.state(name)
+	st := s.state(j.name)
 	st.warnings = warnings
 	if err != nil {
-		if ctx.Err() != nil {
-			return
+		if ctx.Err() == nil {
+			s.reconcileFailedLocked(w, j, st, err)
 		}
-		s.m.syncs.WithLabelValues("error").Inc()
-		st.sync = SyncError
-		st.lastErr = err.Error()
-		st.lastErrAt = s.cfg.Now()
-		st.errCount++
-		s.log.Warn("reconcile failed", "nve", name, "trigger", trigger, "error", err)
-		// Retry with a full re-read: the switch may hold part of the plan.
-		time.AfterFunc(s.cfg.RetryInterval, func() {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			if s.switches[w.dpid] == w {
-				w.full = true
-				w.kickLocked("retry")
-			}
-		})
-		s.broadcastLocked()
 		return
 	}
+	s.reconciledLocked(j, st, plan, start)
+	s.realizeLocked(w, j.name, st, j.target, wait)
+	s.broadcastLocked()
+}
+
+// takeJob takes w's pending run (and clears its flags); false when w is
+// no longer the switch's worker.
+func (s *Southbound) takeJob(w *worker) (syncJob, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.switches[w.dpid] != w {
+		return syncJob{}, false
+	}
+	j := syncJob{name: w.nve, full: w.full, audit: w.audit, trigger: w.trigger, snap: s.snap, target: s.seen, leader: s.leader}
+	w.full, w.audit, w.trigger = false, false, ""
+	return j, true
+}
+
+// roleRefused records that the switch of NVE name refused the master role:
+// nothing is written to it.
+func (s *Southbound) roleRefused(name string, err error) {
+	s.mu.Lock()
+	st := s.state(name)
+	st.sync, st.lastErr, st.lastErrAt = SyncError, err.Error(), s.cfg.Now()
+	st.errCount++
+	s.m.errors.WithLabelValues("role").Inc()
+	s.broadcastLocked()
+	s.mu.Unlock()
+	s.log.Warn("switch refused the master role; not writing", "nve", name, "error", err)
+}
+
+// reconcileFailedLocked records a failed reconciliation and schedules a
+// retry with a full re-read: the switch may hold part of the plan.
+func (s *Southbound) reconcileFailedLocked(w *worker, j syncJob, st *nveState, err error) {
+	s.m.syncs.WithLabelValues("error").Inc()
+	st.sync = SyncError
+	st.lastErr = err.Error()
+	st.lastErrAt = s.cfg.Now()
+	st.errCount++
+	s.log.Warn("reconcile failed", "nve", j.name, "trigger", j.trigger, "error", err)
+	time.AfterFunc(s.cfg.RetryInterval, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.switches[w.dpid] == w {
+			w.full = true
+			w.kickLocked("retry")
+		}
+	})
+	s.broadcastLocked()
+}
+
+// reconciledLocked counts and logs a successful reconciliation; an audit
+// that had to change something repaired drift.
+func (s *Southbound) reconciledLocked(j syncJob, st *nveState, plan reconcile.Plan, start time.Time) {
 	if plan.Empty() {
 		s.m.syncs.WithLabelValues("noop").Inc()
-	} else {
-		s.m.syncs.WithLabelValues("ok").Inc()
-		st.lastPlan = plan.String()
-		if audit {
-			s.m.repairs.Add(float64(plan.Len()))
-			s.log.Warn("audit repaired drift", "nve", name, "plan", plan.String())
-		} else {
-			s.log.Info("reconciled", "nve", name, "trigger", trigger, "plan", plan.String(), "took", time.Since(start))
-		}
+		return
 	}
-	s.realizeLocked(w, name, st, target, wait)
-	s.broadcastLocked()
+	s.m.syncs.WithLabelValues("ok").Inc()
+	st.lastPlan = plan.String()
+	if j.audit {
+		s.m.repairs.Add(float64(plan.Len()))
+		s.log.Warn("audit repaired drift", "nve", j.name, "plan", plan.String())
+	} else {
+		s.log.Info("reconciled", "nve", j.name, "trigger", j.trigger, "plan", plan.String(), "took", time.Since(start))
+	}
 }
 
 // ensureRole asks the switch for role (once per role and term).

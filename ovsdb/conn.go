@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -69,7 +71,7 @@ func dial(ctx context.Context, d Desired, log *slog.Logger) (*conn, error) {
 	}()
 	if err := cl.Connect(ctx); err != nil {
 		c.close()
-		return nil, fmt.Errorf("connect %s: %w", d.Endpoint, err)
+		return nil, connectError(d.Endpoint, err)
 	}
 	cl.Cache().AddEventHandler(&cache.EventHandlerFuncs{
 		AddFunc:    func(string, model.Model) { c.poke() },
@@ -102,6 +104,28 @@ func dial(ctx context.Context, d Desired, log *slog.Logger) (*conn, error) {
 		return nil, fmt.Errorf("monitor %s: %w", d.Endpoint, err)
 	}
 	return c, nil
+}
+
+// connectError is what a failed connect reports in the NVE's status while
+// the worker retries: the dial error an operator acts on ("dial unix
+// /run/openvswitch/db.sock: no such file or directory") rather than
+// libovsdb's nested prefixes; other failures (TLS, the handshake) keep
+// their full text.
+func connectError(endpoint string, err error) error {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "dial" {
+		return fmt.Errorf("connect %s: %w", endpoint, err)
+	}
+	cause := op.Err
+	var sc *os.SyscallError
+	if errors.As(cause, &sc) {
+		cause = sc.Err
+	}
+	addr := strings.TrimPrefix(strings.TrimPrefix(endpoint, "tcp:"), "unix:")
+	if op.Addr != nil {
+		addr = op.Addr.String()
+	}
+	return fmt.Errorf("dial %s %s: %w", op.Net, addr, cause)
 }
 
 func (c *conn) poke() {

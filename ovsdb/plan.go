@@ -320,13 +320,36 @@ func effectiveDatapathType(t string) string {
 	return t
 }
 
+// ensureBridge plans the changes that make the existing bridge p.bridge
+// match d: its settings, its controllers and its ports, in one guarded
+// update of the bridge row; a foreign bridge's original settings are
+// recorded in its external_ids before nva first changes them.
 func (p *plan) ensureBridge(s *snapshot, d Desired) {
 	b := p.bridge
-	bridgeOwned := owned(b.ExternalIDs)
 	orig := map[string]string{} // settings of a foreign bridge before nva's first change
+	upd, muts := bridgeSettings(b, d, orig)
+	delCtl, addCtl := p.ensureControllers(s, d, orig)
+	muts = append(muts, setRefs("controller", delCtl, addCtl)...)
+	delPorts, addPorts := p.ensurePorts(s, d)
+	muts = append(muts, setRefs("ports", delPorts, addPorts)...)
+	if len(delCtl)+len(addCtl)+len(delPorts)+len(addPorts) > 0 {
+		p.guard(vswitch.BridgeTable, b.UUID, wire.Row{"ports": uuidSet(b.Ports...), "controller": uuidSet(b.Controller...)})
+	}
+	if !owned(b.ExternalIDs) && len(orig) > 0 {
+		// Map "insert" never overwrites a key, so only the first change of
+		// each setting is recorded.
+		muts = append(muts, *wire.NewMutation("external_ids", wire.MutateOperationInsert, strMap(orig)))
+	}
+	p.update(vswitch.BridgeTable, b.UUID, upd)
+	p.mutate(vswitch.BridgeTable, b.UUID, muts...)
+}
+
+// bridgeSettings returns the bridge row's update (datapath type, fail
+// mode, protocols) and mutations (datapath ID) that make b match d, and
+// records in orig the value each one changes.
+func bridgeSettings(b *vswitch.Bridge, d Desired, orig map[string]string) (wire.Row, []wire.Mutation) {
 	upd := wire.Row{}
 	var muts []wire.Mutation
-
 	if d.DatapathType != "" && effectiveDatapathType(b.DatapathType) != d.DatapathType {
 		upd["datapath_type"] = d.DatapathType
 		orig[origDatapathType] = b.DatapathType
@@ -351,15 +374,21 @@ func (p *plan) ensureBridge(s *snapshot, d Desired) {
 			*wire.NewMutation("other_config", wire.MutateOperationInsert, strMap(map[string]string{datapathIDConfigKey: want})))
 		orig[origDatapathID] = b.OtherConfig[datapathIDConfigKey]
 	}
+	return upd, muts
+}
 
-	// Controllers: exactly the desired targets, each with nva's settings.
+// ensureControllers makes the bridge's controllers exactly the desired
+// targets, each with nva's settings: it updates the rows it keeps, inserts
+// the missing ones and returns the references to drop and add. The
+// targets of foreign controllers it drops are recorded in orig.
+func (p *plan) ensureControllers(s *snapshot, d Desired, orig map[string]string) (del, add []string) {
 	want := map[string]bool{}
 	for _, c := range d.Controllers {
 		want[c] = true
 	}
 	kept := map[string]bool{}
-	var delCtl, addCtl, foreignTargets []string
-	cus := slices.Clone(b.Controller)
+	var foreignTargets []string
+	cus := slices.Clone(p.bridge.Controller)
 	sort.Strings(cus)
 	for _, cu := range cus {
 		c := s.controllers[cu]
@@ -367,47 +396,57 @@ func (p *plan) ensureBridge(s *snapshot, d Desired) {
 			continue
 		}
 		if !want[c.Target] || kept[c.Target] {
-			delCtl = append(delCtl, cu)
+			del = append(del, cu)
 			if !owned(c.ExternalIDs) {
 				foreignTargets = append(foreignTargets, c.Target)
 			}
 			continue
 		}
 		kept[c.Target] = true
-		cupd := wire.Row{}
-		if c.ConnectionMode == nil || *c.ConnectionMode != vswitch.ControllerConnectionModeOutOfBand {
-			cupd["connection_mode"] = strSet(vswitch.ControllerConnectionModeOutOfBand)
-		}
-		if c.InactivityProbe == nil || *c.InactivityProbe != ControllerInactivityProbeMS {
-			cupd["inactivity_probe"] = wire.OvsSet{GoSet: []any{ControllerInactivityProbeMS}}
-		}
-		if c.MaxBackoff == nil || *c.MaxBackoff != ControllerMaxBackoffMS {
-			cupd["max_backoff"] = wire.OvsSet{GoSet: []any{ControllerMaxBackoffMS}}
-		}
-		p.update(vswitch.ControllerTable, cu, cupd)
+		p.update(vswitch.ControllerTable, cu, controllerSettings(c))
 	}
 	for _, c := range d.Controllers {
 		if !kept[c] {
-			addCtl = append(addCtl, p.insert(vswitch.ControllerTable, controllerRow(c)))
+			add = append(add, p.insert(vswitch.ControllerTable, controllerRow(c)))
 		}
 	}
 	if len(foreignTargets) > 0 {
 		sort.Strings(foreignTargets)
 		orig[origControllers] = strings.Join(foreignTargets, ",")
 	}
-	muts = append(muts, setRefs("controller", delCtl, addCtl)...)
+	return del, add
+}
 
-	// Ports: tunnels and VAP interfaces; nva-owned ports no longer wanted go.
+// controllerSettings is the update that gives a kept controller row nva's
+// connection mode, inactivity probe and backoff.
+func controllerSettings(c *vswitch.Controller) wire.Row {
+	cupd := wire.Row{}
+	if c.ConnectionMode == nil || *c.ConnectionMode != vswitch.ControllerConnectionModeOutOfBand {
+		cupd["connection_mode"] = strSet(vswitch.ControllerConnectionModeOutOfBand)
+	}
+	if c.InactivityProbe == nil || *c.InactivityProbe != ControllerInactivityProbeMS {
+		cupd["inactivity_probe"] = wire.OvsSet{GoSet: []any{ControllerInactivityProbeMS}}
+	}
+	if c.MaxBackoff == nil || *c.MaxBackoff != ControllerMaxBackoffMS {
+		cupd["max_backoff"] = wire.OvsSet{GoSet: []any{ControllerMaxBackoffMS}}
+	}
+	return cupd
+}
+
+// ensurePorts puts the tunnel ports (with their type and options) and the
+// VAP interfaces on the bridge, and returns the references to drop (the
+// nva-owned ports no longer wanted) and add.
+func (p *plan) ensurePorts(s *snapshot, d Desired) (del, add []string) {
+	b := p.bridge
 	idx := s.ifaceIndex()
 	wantPorts := map[string]bool{b.Name: true}
-	var addPorts []string
 	for _, t := range d.Tunnels {
 		wantPorts[t.Name] = true
 		onBridge, ok := p.placeable(idx, t.Name, b.Name, true)
 		switch {
 		case !ok:
 		case !onBridge:
-			addPorts = append(addPorts, p.addPort(t.Name, t.Type, t.tunnelOptions()))
+			add = append(add, p.addPort(t.Name, t.Type, t.tunnelOptions()))
 		default:
 			i := idx[t.Name].iface
 			iupd := wire.Row{}
@@ -423,35 +462,19 @@ func (p *plan) ensureBridge(s *snapshot, d Desired) {
 	for _, n := range d.Interfaces {
 		wantPorts[n] = true
 		if onBridge, ok := p.placeable(idx, n, b.Name, false); ok && !onBridge {
-			addPorts = append(addPorts, p.addPort(n, "", nil))
+			add = append(add, p.addPort(n, "", nil))
 		}
 	}
-	var delPorts []string
 	for _, pu := range b.Ports {
 		port := s.ports[pu]
 		if port == nil || !owned(port.ExternalIDs) || wantPorts[port.Name] {
 			continue
 		}
-		delPorts = append(delPorts, pu)
+		del = append(del, pu)
 	}
-	muts = append(muts, setRefs("ports", delPorts, addPorts)...)
-	if len(delCtl)+len(addCtl)+len(delPorts)+len(addPorts) > 0 {
-		p.guard(vswitch.BridgeTable, b.UUID, wire.Row{"ports": uuidSet(b.Ports...), "controller": uuidSet(b.Controller...)})
-	}
-
-	if !bridgeOwned && len(orig) > 0 {
-		// Map "insert" never overwrites a key, so only the first change of
-		// each setting is recorded.
-		muts = append(muts, *wire.NewMutation("external_ids", wire.MutateOperationInsert, strMap(orig)))
-	}
-	p.update(vswitch.BridgeTable, b.UUID, upd)
-	p.mutate(vswitch.BridgeTable, b.UUID, muts...)
+	return del, add
 }
 
-// planRemove computes the operations that take nva's configuration off
-// bridge brName: an nva-created bridge is deleted with everything on it;
-// on a foreign bridge only nva-owned ports and controllers are removed and the
-// recorded original settings are restored.
 func planRemove(s *snapshot, brName string) *plan {
 	p := &plan{bridge: s.bridgeByName(brName)}
 	b := p.bridge

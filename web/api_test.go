@@ -311,6 +311,7 @@ func TestErrors(t *testing.T) {
 		{"patch renames", "PATCH", "/api/v1/vns/blue", `{"name":"navy"}`, nil, 422, wire.CodeInvalid, "name", ""},
 		{"patch invalid mtu", "PATCH", "/api/v1/vns/blue", `{"mtu":12}`, nil, 422, wire.CodeInvalid, "mtu", ""},
 		{"join invalid", "POST", "/api/v1/cluster/join", `{"id":"","raft_addr":"nowhere"}`, nil, 422, wire.CodeInvalid, "id", ""},
+		{"join bad openflow addr", "POST", "/api/v1/cluster/join", `{"id":"n2","raft_addr":"127.0.0.1:1","openflow_addr":"bogus::"}`, nil, 422, wire.CodeInvalid, "openflow_addr", ""},
 	}
 	// A second VN lets a patch collide on VNI.
 	e.must(201, "POST", "/api/v1/vns", `{"name":"red","vni":200}`)
@@ -634,7 +635,7 @@ func TestClusterRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n2.Close() })
-	body := fmt.Sprintf(`{"id":"n2","raft_addr":%q,"openflow_addr":"127.0.0.2:6653"}`, n2.RaftAddr())
+	body := fmt.Sprintf(`{"id":"n2","raft_addr":%q,"openflow_addr":"tcp:127.0.0.2:6653"}`, n2.RaftAddr())
 	e.must(200, "POST", "/api/v1/cluster/join", body).decode(t, &cv)
 	if len(cv.Nodes) != 2 || cv.Nodes[1].ID != "n2" || !cv.Nodes[1].Voter || cv.Nodes[1].RaftAddr != n2.RaftAddr() {
 		t.Errorf("after join = %+v", cv)

@@ -4,6 +4,7 @@ import (
 	"github.com/nva-project/nva/web/wire"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/mux"
 	"github.com/nva-project/nva/app/model"
@@ -54,6 +55,17 @@ func validHostPort(s string) bool {
 	return err == nil && p != "" && h != ""
 }
 
+// validOpenFlowAddr accepts what nva --openflow-advertise does: HOST:PORT
+// or an OVS controller target tcp:HOST:PORT / ssl:HOST:PORT.
+func validOpenFlowAddr(s string) bool {
+	for _, p := range []string{"tcp:", "ssl:"} {
+		if rest, ok := strings.CutPrefix(s, p); ok {
+			return validHostPort(rest)
+		}
+	}
+	return validHostPort(s)
+}
+
 func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(w, r)
 	if err != nil {
@@ -72,8 +84,8 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 	if !validHostPort(req.RaftAddr) {
 		fe.Add("raft_addr", "must be HOST:PORT reachable by the other members")
 	}
-	if req.OpenFlowAddr != "" && !validHostPort(req.OpenFlowAddr) {
-		fe.Add("openflow_addr", "must be HOST:PORT")
+	if req.OpenFlowAddr != "" && !validOpenFlowAddr(req.OpenFlowAddr) {
+		fe.Add("openflow_addr", "must be HOST:PORT, tcp:HOST:PORT or ssl:HOST:PORT")
 	}
 	if req.State != "" || req.Leader {
 		fe.Add("state", "is reported by the cluster and cannot be set")

@@ -44,10 +44,14 @@ type node struct {
 func (n *node) url() string { return "http://" + n.api }
 
 // baseArgs are the documented per-node flags, without --bootstrap/--join.
+// The OpenFlow address is advertised in the ovs-vsctl set-controller form
+// (tcp:HOST:PORT), which the members record through the join API.
 func (n *node) baseArgs() []string {
 	return []string{"--node-id", n.id, "--data-dir", n.dataDir, "--api-addr", n.api,
-		"--raft-addr", n.raft, "--openflow-addr", n.openflow}
+		"--raft-addr", n.raft, "--openflow-addr", n.openflow, "--openflow-advertise", n.openflowTarget()}
 }
+
+func (n *node) openflowTarget() string { return "tcp:" + n.openflow }
 
 // ackedWrite is a write the API acknowledged with 201 and the object it
 // returned.
@@ -141,8 +145,8 @@ func (tc *cluster) waitView(timeout time.Duration, live, down []*node) *node {
 				if want == nil {
 					return fmt.Errorf("%s reports unknown node %q", n.id, m.ID)
 				}
-				if !m.Voter || m.RaftAddr != want.raft || m.APIAddr != want.url() {
-					return fmt.Errorf("%s reports %s as %+v; want a voter with raft %s and api %s", n.id, m.ID, m, want.raft, want.url())
+				if !m.Voter || m.RaftAddr != want.raft || m.APIAddr != want.url() || m.OpenFlowAddr != want.openflowTarget() {
+					return fmt.Errorf("%s reports %s as %+v; want a voter with raft %s, api %s and openflow %s", n.id, m.ID, m, want.raft, want.url(), want.openflowTarget())
 				}
 				wantState := "follower"
 				switch {

@@ -241,12 +241,13 @@ type clusterView struct {
 	Leader string `json:"leader"`
 	Term   uint64 `json:"term"`
 	Nodes  []struct {
-		ID       string `json:"id"`
-		APIAddr  string `json:"api_addr"`
-		RaftAddr string `json:"raft_addr"`
-		State    string `json:"state"`
-		Voter    bool   `json:"voter"`
-		Leader   bool   `json:"leader"`
+		ID           string `json:"id"`
+		APIAddr      string `json:"api_addr"`
+		RaftAddr     string `json:"raft_addr"`
+		OpenFlowAddr string `json:"openflow_addr"`
+		State        string `json:"state"`
+		Voter        bool   `json:"voter"`
+		Leader       bool   `json:"leader"`
 	} `json:"nodes"`
 }
 

@@ -2,6 +2,10 @@
 // flags it bootstraps a single-node cluster in ./nva-data and serves the
 // REST API on 127.0.0.1:8080; see `nva -h` for the cluster flags, each of
 // which also has an NVA_* environment variable and a YAML config key.
+//
+// Every setting is validated before anything starts: an invalid one exits
+// with status 2 and one line per problem, "nva: --flag: ...", naming the
+// value, what is wrong and the accepted forms.
 package main
 
 import (
@@ -11,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/nva-project/nva/cmd/nva/daemon"
@@ -26,7 +31,9 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "nva: %v\n", err)
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "nva: %s\n", line)
+		}
 		return 2
 	}
 	logger, err := daemon.NewLogger(stderr, settings.LogFormat, settings.LogLevel)

@@ -31,3 +31,31 @@ func TestUsageAndBadFlags(t *testing.T) {
 		t.Errorf("bad env: exit %d, output %q", code, out.String())
 	}
 }
+
+// TestInvalidSettingExits: a bad value exits 2 before anything starts,
+// naming the flag, the value and the accepted forms, one "nva: " line per
+// problem.
+func TestInvalidSettingExits(t *testing.T) {
+	none := func(string) (string, bool) { return "", false }
+	var out bytes.Buffer
+	code := run([]string{"--openflow-advertise", "bogus::", "--data-dir", t.TempDir()}, none, &out)
+	if code == 0 {
+		t.Fatalf("exit 0 for --openflow-advertise bogus::; output %q", out.String())
+	}
+	msg := out.String()
+	for _, want := range []string{"nva: --openflow-advertise: ", `"bogus::"`, "tcp:HOST:PORT", "NVA_OPENFLOW_ADVERTISE"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("output lacks %q: %q", want, msg)
+		}
+	}
+	if code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+
+	out.Reset()
+	code = run([]string{"--openflow-advertise", "bogus::", "--debug-addr", "6060"}, none, &out)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if code != 2 || len(lines) != 2 || !strings.HasPrefix(lines[0], "nva: --openflow-advertise: ") || !strings.HasPrefix(lines[1], "nva: --debug-addr: ") {
+		t.Errorf("two bad flags: exit %d, output %q", code, out.String())
+	}
+}

@@ -175,6 +175,10 @@ func TestNVEAndPortCommands(t *testing.T) {
 	if row(t, out, "hv1")[4] != "br-nva" {
 		t.Errorf("nve get:\n%s", out)
 	}
+	// Without a southbound the STATUS column still says why there is none.
+	if l := line(t, out, "hv1"); !strings.HasSuffix(l, "  unknown: the server reports no live status (it runs no southbound)") {
+		t.Errorf("nve get status without a southbound: %q", l)
+	}
 
 	// API errors print the message and field and exit non-zero.
 	errs := c.fails("field vn", "port", "create", "p3", "--vn", "green", "--nve", "hv1", "--interface", "v3", "--mac", "02:00:00:00:00:03")
@@ -285,11 +289,38 @@ func TestRetriesWhileNoLeader(t *testing.T) {
 type flowsAndStatus struct{}
 
 func (flowsAndStatus) NVEFlows(ctx context.Context, nve string) (*model.FlowReport, error) {
-	return &model.FlowReport{NVE: nve, Desired: []string{"table=0 priority=0 actions=drop", "table=0 priority=10 in_port=1 actions=goto_table:1"}}, nil
+	return &model.FlowReport{
+		NVE: nve, Profile: "ovs", Revision: 9,
+		Status:         model.OpenFlowStatus{Connected: true, Remote: "192.0.2.1:40000", DatapathID: "00004e5600000001", Sync: model.SyncPending, RealizedRevision: 7},
+		Desired:        []string{"table=0 priority=0 actions=drop", "table=0 priority=10 in_port=1 actions=goto_table:1"},
+		InstalledKnown: true,
+		Installed:      []model.InstalledRow{{Flow: "table=0 priority=0 actions=drop", Packets: 12, Bytes: 1500, DurationSec: 30}},
+		Diff:           model.DiffSummary{Missing: []string{"table=0 priority=10 in_port=1 actions=goto_table:1"}, UnchangedFlows: 1, PlannedMessages: 1},
+	}, nil
 }
 
+// NVEStatus: hv1's comes summarized as the daemon sends it; hv2's has no
+// summary (an older server), so nvactl summarizes it itself.
 func (flowsAndStatus) NVEStatus(nve string) *model.NVEStatus {
-	return &model.NVEStatus{OpenFlow: &model.OpenFlowStatus{Connected: nve == "hv1"}}
+	if nve == "hv1" {
+		return &model.NVEStatus{Summary: "ok: in sync (revision 7)", OpenFlow: &model.OpenFlowStatus{Connected: true, Sync: model.SyncInSync, RealizedRevision: 7}}
+	}
+	return &model.NVEStatus{
+		OVSDB:    &model.OVSDBStatus{LastError: "dial unix /b: no such file or directory"},
+		OpenFlow: &model.OpenFlowStatus{Sync: model.SyncDisconnected},
+	}
+}
+
+// line finds the table line whose first column is name.
+func line(t *testing.T, table, name string) string {
+	t.Helper()
+	for _, l := range strings.Split(table, "\n") {
+		if f := fieldsOf(l); len(f) > 0 && f[0] == name {
+			return l
+		}
+	}
+	t.Fatalf("no row %q in:\n%s", name, table)
+	return ""
 }
 
 func TestTopologyFlowsHealth(t *testing.T) {
@@ -301,24 +332,40 @@ func TestTopologyFlowsHealth(t *testing.T) {
 	c.ok("port", "create", "p1", "--vn", "blue", "--nve", "hv1", "--interface", "v1", "--mac", "02:00:00:00:00:01")
 	c.ok("port", "create", "p2", "--vn", "blue", "--nve", "hv2", "--interface", "v2", "--mac", "02:00:00:00:00:02")
 
+	const hv1Status, hv2Status = "ok: in sync (revision 7)", "ovsdb: connecting (dial unix /b: no such file or directory)"
 	out := c.ok("topology")
-	if r := row(t, out, "hv1"); r[2] != "blue" || r[3] != "connected" {
-		t.Errorf("topology hv1 row %v", r)
+	if r := row(t, out, "hv1"); r[2] != "blue" || !strings.HasSuffix(line(t, out, "hv1"), "  "+hv1Status) {
+		t.Errorf("topology hv1 row %q", line(t, out, "hv1"))
 	}
-	if r := row(t, out, "hv2"); r[3] != "disconnected" {
-		t.Errorf("topology hv2 row %v", r)
+	if l := line(t, out, "hv2"); !strings.HasSuffix(l, "  "+hv2Status) {
+		t.Errorf("topology hv2 row %q", l)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if last := fieldsOf(lines[len(lines)-1]); strings.Join(last, " ") != "hv1 hv2 blue" {
 		t.Errorf("tunnel row %v in\n%s", last, out)
 	}
-	if out := c.ok("nve", "list"); row(t, out, "hv1")[6] != "connected" {
+	out = c.ok("nve", "list")
+	if !strings.HasSuffix(line(t, out, "hv1"), "  "+hv1Status) || !strings.HasSuffix(line(t, out, "hv2"), "  "+hv2Status) {
 		t.Errorf("nve list status:\n%s", out)
 	}
 
 	out = c.ok("nve", "flows", "hv1")
-	if out != "table=0 priority=0 actions=drop\ntable=0 priority=10 in_port=1 actions=goto_table:1\n" {
-		t.Errorf("nve flows:\n%s", out)
+	for _, want := range []string{
+		"nve hv1  profile ovs  store revision 9\n",
+		"openflow: pending, connected from 192.0.2.1:40000, datapath 00004e5600000001, realized revision 7\n",
+		"        DESIRED  INSTALLED\nflows   2        1\ngroups  0        0\n",
+		"in sync: no: 1 missing (a reconciliation would send 1 messages)\n",
+		"missing (desired, not installed) (1):\n  table=0 priority=10 in_port=1 actions=goto_table:1\n",
+		"desired flows (2):\n  table=0 priority=0 actions=drop\n  table=0 priority=10 in_port=1 actions=goto_table:1\n",
+		"installed flows (1):\nPACKETS  BYTES  AGE  FLOW\n12       1500   30s  table=0 priority=0 actions=drop\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("nve flows lacks %q:\n%s", want, out)
+		}
+	}
+	var rep model.FlowReport
+	if err := json.Unmarshal([]byte(c.ok("nve", "flows", "hv1", "-o", "json")), &rep); err != nil || len(rep.Desired) != 2 || len(rep.Installed) != 1 {
+		t.Errorf("nve flows -o json: %v %+v", err, rep)
 	}
 	c.fails("not found", "nve", "flows", "hv9")
 

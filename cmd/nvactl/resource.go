@@ -80,7 +80,7 @@ var nveKind = kindSpec{
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return nil, err
 		}
-		return []string{v.Name, string(v.Kind), strings.Join(v.UnderlayIPs, ","), v.DatapathID, v.Bridge, v.OVSDB, statusSummary(v.Status)}, nil
+		return []string{v.Name, string(v.Kind), strings.Join(v.UnderlayIPs, ","), v.DatapathID, v.Bridge, v.OVSDB, statusSummary(&v.NVE, v.Status)}, nil
 	},
 }
 
@@ -112,17 +112,21 @@ func intOrEmpty(i int) string {
 	return strconv.Itoa(i)
 }
 
-// statusSummary renders an NVE's live status briefly: whether its
-// OpenFlow switch is connected.
-func statusSummary(raw json.RawMessage) string {
+// statusSummary is an NVE's STATUS column: the server's one-line summary
+// (model.SummarizeNVE), or the same summary computed here from a server
+// that sends none. Never empty.
+func statusSummary(nve *model.NVE, raw json.RawMessage) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "unknown: the server reports no live status (it runs no southbound)"
+	}
 	var st model.NVEStatus
-	if len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &st) != nil || st.OpenFlow == nil {
-		return ""
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return "unknown: undecodable status: " + err.Error()
 	}
-	if st.OpenFlow.Connected {
-		return "connected"
+	if st.Summary != "" {
+		return st.Summary
 	}
-	return "disconnected"
+	return model.SummarizeNVE(nve, &st, model.SummaryContext{})
 }
 
 func addFieldFlags(fs *pflag.FlagSet, fields []field) {
@@ -184,28 +188,40 @@ func fieldBody(fs *pflag.FlagSet, fields []field) (map[string]any, error) {
 	return body, nil
 }
 
+// resourceCmd is the command group of one kind of resource: create, list,
+// get, update and delete over its REST collection.
 func (a *app) resourceCmd(k kindSpec) *cobra.Command {
 	cmd := &cobra.Command{Use: k.name, Short: "Manage " + k.long}
-	base := "/api/v1/" + k.plural
+	cmd.AddCommand(a.createCmd(k), a.listCmd(k), a.getCmd(k), a.updateCmd(k), a.deleteCmd(k))
+	return cmd
+}
 
-	printItems := func(c *cobra.Command, raws []json.RawMessage) error {
-		rows := make([][]string, 0, len(raws))
-		for _, r := range raws {
-			row, err := k.row(r)
-			if err != nil {
-				return fmt.Errorf("decoding %s: %w", k.name, err)
-			}
-			rows = append(rows, row)
-		}
-		return printTable(c.OutOrStdout(), k.header, rows)
-	}
-	printOne := func(c *cobra.Command, raw []byte) error {
-		if a.g.output == "json" {
-			return printJSON(c.OutOrStdout(), raw)
-		}
-		return printItems(c, []json.RawMessage{raw})
-	}
+func (k kindSpec) base() string { return "/api/v1/" + k.plural }
 
+func (k kindSpec) path(name string) string { return k.base() + "/" + url.PathEscape(name) }
+
+// printItems prints objects as k's table.
+func (a *app) printItems(c *cobra.Command, k kindSpec, raws []json.RawMessage) error {
+	rows := make([][]string, 0, len(raws))
+	for _, r := range raws {
+		row, err := k.row(r)
+		if err != nil {
+			return fmt.Errorf("decoding %s: %w", k.name, err)
+		}
+		rows = append(rows, row)
+	}
+	return printTable(c.OutOrStdout(), k.header, rows)
+}
+
+// printOne prints one object as JSON or as a one-row table.
+func (a *app) printOne(c *cobra.Command, k kindSpec, raw []byte) error {
+	if a.g.output == "json" {
+		return printJSON(c.OutOrStdout(), raw)
+	}
+	return a.printItems(c, k, []json.RawMessage{raw})
+}
+
+func (a *app) createCmd(k kindSpec) *cobra.Command {
 	create := &cobra.Command{
 		Use:   "create NAME [flags]",
 		Short: "Create a " + k.name,
@@ -216,15 +232,18 @@ func (a *app) resourceCmd(k kindSpec) *cobra.Command {
 				return err
 			}
 			body["name"] = args[0]
-			raw, err := a.client().do(c.Context(), http.MethodPost, base, a.writeQuery(), body)
+			raw, err := a.client().do(c.Context(), http.MethodPost, k.base(), a.writeQuery(), body)
 			if err != nil {
 				return err
 			}
-			return printOne(c, raw)
+			return a.printOne(c, k, raw)
 		},
 	}
 	addFieldFlags(create.Flags(), k.fields)
+	return create
+}
 
+func (a *app) updateCmd(k kindSpec) *cobra.Command {
 	update := &cobra.Command{
 		Use:   "update NAME [flags]",
 		Short: "Change the given fields of a " + k.name + " (JSON merge patch)",
@@ -237,15 +256,18 @@ func (a *app) resourceCmd(k kindSpec) *cobra.Command {
 			if len(body) == 0 {
 				return fmt.Errorf("nothing to update: give at least one field flag (see --help)")
 			}
-			raw, err := a.client().do(c.Context(), http.MethodPatch, base+"/"+url.PathEscape(args[0]), a.writeQuery(), body)
+			raw, err := a.client().do(c.Context(), http.MethodPatch, k.path(args[0]), a.writeQuery(), body)
 			if err != nil {
 				return err
 			}
-			return printOne(c, raw)
+			return a.printOne(c, k, raw)
 		},
 	}
 	addFieldFlags(update.Flags(), k.fields)
+	return update
+}
 
+func (a *app) listCmd(k kindSpec) *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List " + k.plural,
@@ -258,7 +280,7 @@ func (a *app) resourceCmd(k kindSpec) *cobra.Command {
 					q.Set(f, v)
 				}
 			}
-			raw, err := a.client().do(c.Context(), http.MethodGet, base, q, nil)
+			raw, err := a.client().do(c.Context(), http.MethodGet, k.base(), q, nil)
 			if err != nil {
 				return err
 			}
@@ -271,33 +293,38 @@ func (a *app) resourceCmd(k kindSpec) *cobra.Command {
 			if err := json.Unmarshal(raw, &l); err != nil {
 				return fmt.Errorf("decoding list: %w", err)
 			}
-			return printItems(c, l.Items)
+			return a.printItems(c, k, l.Items)
 		},
 	}
 	for _, f := range k.filters {
 		list.Flags().String(f, "", "only "+k.plural+" with this "+f)
 	}
+	return list
+}
 
-	get := &cobra.Command{
+func (a *app) getCmd(k kindSpec) *cobra.Command {
+	return &cobra.Command{
 		Use:   "get NAME",
 		Short: "Show a " + k.name,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			raw, err := a.client().do(c.Context(), http.MethodGet, base+"/"+url.PathEscape(args[0]), a.readQuery(), nil)
+			raw, err := a.client().do(c.Context(), http.MethodGet, k.path(args[0]), a.readQuery(), nil)
 			if err != nil {
 				return err
 			}
-			return printOne(c, raw)
+			return a.printOne(c, k, raw)
 		},
 	}
+}
 
-	del := &cobra.Command{
+func (a *app) deleteCmd(k kindSpec) *cobra.Command {
+	return &cobra.Command{
 		Use:     "delete NAME",
 		Aliases: []string{"rm"},
 		Short:   "Delete a " + k.name,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if _, err := a.client().do(c.Context(), http.MethodDelete, base+"/"+url.PathEscape(args[0]), a.writeQuery(), nil); err != nil {
+			if _, err := a.client().do(c.Context(), http.MethodDelete, k.path(args[0]), a.writeQuery(), nil); err != nil {
 				return err
 			}
 			if a.g.output == "json" {
@@ -307,6 +334,4 @@ func (a *app) resourceCmd(k kindSpec) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(create, list, get, update, del)
-	return cmd
 }

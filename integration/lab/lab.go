@@ -459,13 +459,14 @@ func (l *Lab) ControllerIP() string { return l.ctrlIP.String() }
 // ControllerPort is the TCP port the controller should listen on.
 func (l *Lab) ControllerPort() int { return l.ctrlPort }
 
-// ControllerAddr is "ip:port" for the controller to listen on and for
-// nva's --openflow-advertise.
+// ControllerAddr is "ip:port" for the controller to listen on (nva's
+// --openflow-addr).
 func (l *Lab) ControllerAddr() string {
 	return netip.AddrPortFrom(l.ctrlIP, uint16(l.ctrlPort)).String()
 }
 
-// ControllerTarget is the OVS controller target "tcp:ip:port".
+// ControllerTarget is the OVS controller target "tcp:ip:port" (nva's
+// --openflow-advertise, in the ovs-vsctl set-controller form).
 func (l *Lab) ControllerTarget() string { return "tcp:" + l.ControllerAddr() }
 
 // FabricNS is the fabric namespace; the fabric side of hypervisor i's

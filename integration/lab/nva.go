@@ -108,7 +108,9 @@ func (n *NVA) Start(ctx context.Context) error {
 		"--api-addr", n.APIAddr,
 		"--raft-addr", n.Raft,
 		"--openflow-addr", n.l.ControllerAddr(),
-		"--openflow-advertise", n.l.ControllerAddr(),
+		// The ovs-vsctl set-controller form operators write; nva hands
+		// it to the bridges as is (the e2e tests check the target).
+		"--openflow-advertise", n.l.ControllerTarget(),
 		"--log-level", n.opts.LogLevel,
 	}
 	args = append(args, n.opts.ExtraArgs...)

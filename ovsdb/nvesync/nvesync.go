@@ -131,10 +131,14 @@ func Desired(snap *model.Snapshot, nve *model.NVE, nodes []model.Member) ovsdb.D
 	}
 	seen := map[string]bool{}
 	for _, n := range nodes {
-		if n.OpenFlowAddr == "" {
+		// A member advertises HOST:PORT or an OVS target (tcp:/ssl:);
+		// one the validator rejects (nva checks it at startup, so only
+		// an old record can be bad) is left out rather than making the
+		// whole desired state invalid.
+		t, err := ovsdb.ControllerTarget(n.OpenFlowAddr)
+		if err != nil {
 			continue
 		}
-		t := "tcp:" + n.OpenFlowAddr
 		if !seen[t] {
 			seen[t] = true
 			d.Controllers = append(d.Controllers, t)

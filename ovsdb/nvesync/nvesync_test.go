@@ -305,3 +305,25 @@ func TestSyncerWaitsForBarrierAfterWinningLeadership(t *testing.T) {
 	cancel()
 	s.Close()
 }
+
+// TestDesiredControllerForms: a member may advertise HOST:PORT or an OVS
+// controller target (tcp:/ssl:); the same target from two members is listed
+// once, and an address the validator rejects is left out instead of
+// invalidating every NVE's desired state.
+func TestDesiredControllerForms(t *testing.T) {
+	s := testSnap()
+	nodes := []model.Member{
+		{ID: "n1", OpenFlowAddr: "tcp:198.51.100.254:6653"},
+		{ID: "n2", OpenFlowAddr: "198.51.100.254:6653"},
+		{ID: "n3", OpenFlowAddr: "ssl:198.51.100.253:6653"},
+		{ID: "n4", OpenFlowAddr: "bogus::"},
+	}
+	got := Desired(s, s.NVEs["hv1"], nodes)
+	want := []string{"ssl:198.51.100.253:6653", "tcp:198.51.100.254:6653"}
+	if !reflect.DeepEqual(got.Controllers, want) {
+		t.Fatalf("controllers = %q, want %q", got.Controllers, want)
+	}
+	if err := got.Validate(); err != nil {
+		t.Fatalf("derived Desired does not validate: %v", err)
+	}
+}

@@ -8,8 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -41,6 +41,7 @@ type Settings struct {
 	Join              string `yaml:"join"`
 	LogFormat         string `yaml:"log-format"`
 	LogLevel          string `yaml:"log-level"`
+	DebugAddr         string `yaml:"debug-addr"`
 }
 
 // DefaultSettings returns the embedded default.
@@ -53,30 +54,56 @@ func DefaultSettings() Settings {
 }
 
 // setting binds one flag, its environment variable and its YAML key to a
-// field of Settings.
+// field of Settings, with the forms it accepts (see validate.go).
 type setting struct {
 	name  string // flag name and YAML key
 	usage string
+	forms string // the accepted forms, quoted by every error about it
 	str   func(*Settings) *string
 	boo   func(*Settings) *bool
 }
 
-func (st setting) env() string {
-	return "NVA_" + strings.ToUpper(strings.ReplaceAll(st.name, "-", "_"))
+func (st setting) env() string { return envName(st.name) }
+
+func envName(name string) string {
+	return "NVA_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
 var settingList = []setting{
-	{name: "node-id", usage: "unique ID of this node in the cluster", str: func(s *Settings) *string { return &s.NodeID }},
-	{name: "data-dir", usage: "directory for the Raft log, snapshots and state", str: func(s *Settings) *string { return &s.DataDir }},
-	{name: "api-addr", usage: "REST API listen address (host:port)", str: func(s *Settings) *string { return &s.APIAddr }},
-	{name: "api-advertise", usage: "REST API base URL the other members and clients use (default http://<api-addr>)", str: func(s *Settings) *string { return &s.APIAdvertise }},
-	{name: "raft-addr", usage: "Raft listen and advertised address (host:port)", str: func(s *Settings) *string { return &s.RaftAddr }},
-	{name: "openflow-addr", usage: "OpenFlow listen address for the switches", str: func(s *Settings) *string { return &s.OpenFlowAddr }},
-	{name: "openflow-advertise", usage: "OpenFlow address the switches are told to connect to (default: openflow-addr, with the API host when its host is empty or unspecified)", str: func(s *Settings) *string { return &s.OpenFlowAdvertise }},
-	{name: "bootstrap", usage: "bootstrap a new cluster with this node as its only voter", boo: func(s *Settings) *bool { return &s.Bootstrap }},
-	{name: "join", usage: "join the cluster through a member's REST API (http://host:port; comma-separated list allowed)", str: func(s *Settings) *string { return &s.Join }},
-	{name: "log-format", usage: "log format: text or json", str: func(s *Settings) *string { return &s.LogFormat }},
-	{name: "log-level", usage: "log level: debug, info, warn or error", str: func(s *Settings) *string { return &s.LogLevel }},
+	{name: "node-id", usage: "unique ID of this node in the cluster", forms: formsNodeID,
+		str: func(s *Settings) *string { return &s.NodeID }},
+	{name: "data-dir", usage: "directory for the Raft log, snapshots and state", forms: formsDataDir,
+		str: func(s *Settings) *string { return &s.DataDir }},
+	{name: "api-addr", usage: "REST API listen address (HOST:PORT or :PORT)", forms: formsListen,
+		str: func(s *Settings) *string { return &s.APIAddr }},
+	{name: "api-advertise", usage: "REST API base URL the other members and clients use (default http://<api-addr>)", forms: formsURL,
+		str: func(s *Settings) *string { return &s.APIAdvertise }},
+	{name: "raft-addr", usage: "Raft listen and advertised address (HOST:PORT the other members can dial)", forms: formsRaft,
+		str: func(s *Settings) *string { return &s.RaftAddr }},
+	{name: "openflow-addr", usage: "OpenFlow listen address for the switches (HOST:PORT, :PORT, tcp:HOST:PORT or unix:PATH)", forms: formsOpenFlowListen,
+		str: func(s *Settings) *string { return &s.OpenFlowAddr }},
+	{name: "openflow-advertise", usage: "OpenFlow address the switches are told to connect to: HOST:PORT, or an ovs-vsctl set-controller target tcp:HOST:PORT or ssl:HOST:PORT (default: openflow-addr, with the API host when its host is empty or unspecified)", forms: formsOpenFlowAdvertise,
+		str: func(s *Settings) *string { return &s.OpenFlowAdvertise }},
+	{name: "bootstrap", usage: "bootstrap a new cluster with this node as its only voter", forms: "true or false",
+		boo: func(s *Settings) *bool { return &s.Bootstrap }},
+	{name: "join", usage: "join the cluster through a member's REST API (http://host:port; comma-separated list allowed)", forms: formsJoin,
+		str: func(s *Settings) *string { return &s.Join }},
+	{name: "log-format", usage: "log format: text or json", forms: formsLogFormat,
+		str: func(s *Settings) *string { return &s.LogFormat }},
+	{name: "log-level", usage: "log level: debug, info, warn or error", forms: formsLogLevel,
+		str: func(s *Settings) *string { return &s.LogLevel }},
+	{name: "debug-addr", usage: "serve net/http/pprof on this address (off when empty; :PORT binds 127.0.0.1; a non-loopback HOST:PORT exposes profiling to the network)", forms: formsDebug,
+		str: func(s *Settings) *string { return &s.DebugAddr }},
+}
+
+// settingNamed returns the setting of a flag name.
+func settingNamed(name string) (setting, bool) {
+	for _, st := range settingList {
+		if st.name == name {
+			return st, true
+		}
+	}
+	return setting{}, false
 }
 
 // ErrHelp is returned by LoadSettings when -h/--help was given; usage has
@@ -86,148 +113,148 @@ var ErrHelp = flag.ErrHelp
 // LoadSettings resolves the daemon's settings from command-line args,
 // the environment (lookup, e.g. os.LookupEnv) and the YAML config file named
 // by --config or NVA_CONFIG. Precedence: flag > environment > file >
-// default. Usage and flag errors are written to out.
+// default. Every value is validated (see Complete); an error names the
+// flag, where the bad value came from and the accepted forms. Usage and
+// flag-syntax errors are written to out.
 func LoadSettings(args []string, lookup func(string) (string, bool), out io.Writer) (Settings, error) {
 	if lookup == nil {
 		lookup = func(string) (string, bool) { return "", false }
 	}
 	var fromFlags Settings
 	var configPath string
-	fs := flag.NewFlagSet("nva", flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.StringVar(&configPath, "config", "", "YAML config file (env NVA_CONFIG); keys are the flag names")
-	def := DefaultSettings()
-	for _, st := range settingList {
-		usage := fmt.Sprintf("%s (env %s)", st.usage, st.env())
-		if st.boo != nil {
-			fs.BoolVar(st.boo(&fromFlags), st.name, *st.boo(&def), usage)
-		} else {
-			fs.StringVar(st.str(&fromFlags), st.name, *st.str(&def), usage)
-		}
-	}
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: nva [flags]\n\nnva is the network virtualization authority daemon. With no flags it\nbootstraps a single-node cluster in %s and serves the REST API on %s.\n\nFlags:\n", DefaultDataDir, DefaultAPIAddr)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet(out, &fromFlags, &configPath)
 	if err := fs.Parse(args); err != nil {
 		return Settings{}, err
 	}
 	if fs.NArg() > 0 {
-		return Settings{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+		return Settings{}, fmt.Errorf("unexpected arguments: %s (nva takes only flags; see nva -h)", strings.Join(fs.Args(), " "))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	s := def
+	s := DefaultSettings()
+	origin := map[string]string{} // flag name -> where its value came from
 	if !set["config"] {
 		configPath, _ = lookup("NVA_CONFIG")
 	}
 	if configPath != "" {
-		if err := loadFile(configPath, &s); err != nil {
+		keys, err := loadFile(configPath, &s)
+		if err != nil {
 			return Settings{}, err
 		}
+		for _, k := range keys {
+			origin[k] = fmt.Sprintf("key %s in %s", k, configPath)
+		}
 	}
-	for _, st := range settingList {
-		v, ok := lookup(st.env())
-		if !ok {
-			continue
-		}
-		if st.boo != nil {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return Settings{}, fmt.Errorf("environment %s=%q: not a boolean", st.env(), v)
-			}
-			*st.boo(&s) = b
-		} else {
-			*st.str(&s) = v
-		}
+	if err := applyEnv(&s, lookup, origin); err != nil {
+		return Settings{}, err
 	}
 	for _, st := range settingList {
 		if !set[st.name] {
 			continue
 		}
+		origin[st.name] = "the command line"
 		if st.boo != nil {
 			*st.boo(&s) = *st.boo(&fromFlags)
 		} else {
 			*st.str(&s) = *st.str(&fromFlags)
 		}
 	}
-	if err := s.Complete(); err != nil {
+	if err := s.complete(origin); err != nil {
 		return Settings{}, err
 	}
 	return s, nil
 }
 
-func loadFile(path string, s *Settings) error {
+// newFlagSet defines --config and one flag per setting, parsed into
+// fromFlags and configPath.
+func newFlagSet(out io.Writer, fromFlags *Settings, configPath *string) *flag.FlagSet {
+	fs := flag.NewFlagSet("nva", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(configPath, "config", "", "YAML config file (env NVA_CONFIG); keys are the flag names")
+	def := DefaultSettings()
+	for _, st := range settingList {
+		usage := fmt.Sprintf("%s (env %s)", st.usage, st.env())
+		if st.boo != nil {
+			fs.BoolVar(st.boo(fromFlags), st.name, *st.boo(&def), usage)
+		} else {
+			fs.StringVar(st.str(fromFlags), st.name, *st.str(&def), usage)
+		}
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: nva [flags]\n\nnva is the network virtualization authority daemon. With no flags it\nbootstraps a single-node cluster in %s and serves the REST API on %s.\n\nFlags:\n", DefaultDataDir, DefaultAPIAddr)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// applyEnv sets what the NVA_* variables give and records their origin.
+func applyEnv(s *Settings, lookup func(string) (string, bool), origin map[string]string) error {
+	var errs []error
+	for _, st := range settingList {
+		v, ok := lookup(st.env())
+		if !ok {
+			continue
+		}
+		origin[st.name] = "environment " + st.env()
+		if st.boo == nil {
+			*st.str(s) = v
+			continue
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, &SettingError{Name: st.name, Value: v, Origin: origin[st.name], Reason: "not a boolean", Forms: st.forms})
+			continue
+		}
+		*st.boo(s) = b
+	}
+	return errors.Join(errs...)
+}
+
+var unknownKeyRE = regexp.MustCompile(`^line (\d+): field (.+) not found in type `)
+
+// loadFile reads the YAML config file into s and returns the keys it set.
+// Unknown keys are errors: a misspelt key would otherwise be ignored.
+func loadFile(path string, s *Settings) ([]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("config file: %w", err)
+		return nil, fmt.Errorf("--config: %w", err)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(s); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config file %s: %w", path, err)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, fmt.Errorf("--config: %s: %w", path, err)
+		}
+		var errs []error
+		for _, e := range te.Errors {
+			if m := unknownKeyRE.FindStringSubmatch(e); m != nil {
+				errs = append(errs, fmt.Errorf("--config: %s line %s: unknown key %q; the keys are the flag names: %s", path, m[1], m[2], keyNames()))
+			} else {
+				errs = append(errs, fmt.Errorf("--config: %s: %s", path, e))
+			}
+		}
+		return nil, errors.Join(errs...)
 	}
-	return nil
+	// The keys it set, for naming the origin of a bad value.
+	var keys map[string]yaml.Node
+	if err := yaml.Unmarshal(b, &keys); err != nil {
+		return nil, fmt.Errorf("--config: %s: %w", path, err)
+	}
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	return names, nil
 }
 
-// Complete validates the settings and fills the derived defaults
-// (api-advertise, openflow-advertise).
-func (s *Settings) Complete() error {
-	if s.NodeID == "" {
-		return errors.New("node-id must not be empty")
+func keyNames() string {
+	names := make([]string, len(settingList))
+	for i, st := range settingList {
+		names[i] = st.name
 	}
-	if s.DataDir == "" {
-		return errors.New("data-dir must not be empty")
-	}
-	if _, _, err := net.SplitHostPort(s.APIAddr); err != nil {
-		return fmt.Errorf("api-addr %q: %w", s.APIAddr, err)
-	}
-	if h, _, err := net.SplitHostPort(s.RaftAddr); err != nil || h == "" {
-		return fmt.Errorf("raft-addr %q must be HOST:PORT (the other members dial it)", s.RaftAddr)
-	}
-	if s.OpenFlowAddr != "" {
-		if _, _, err := net.SplitHostPort(s.OpenFlowAddr); err != nil {
-			return fmt.Errorf("openflow-addr %q: %w", s.OpenFlowAddr, err)
-		}
-	}
-	// With an ephemeral API port (":0", tests) the advertised URL is
-	// derived by Start from the bound listener.
-	if s.APIAdvertise == "" && !ephemeral(s.APIAddr) {
-		s.APIAdvertise = "http://" + advertiseHostPort(s.APIAddr, "")
-	}
-	apiHost := ""
-	if s.APIAdvertise != "" {
-		u, err := url.Parse(s.APIAdvertise)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("api-advertise %q must be an http:// or https:// URL", s.APIAdvertise)
-		}
-		s.APIAdvertise = strings.TrimRight(s.APIAdvertise, "/")
-		apiHost = u.Hostname()
-	} else if h, _, err := net.SplitHostPort(s.APIAddr); err == nil {
-		apiHost = h
-	}
-	if s.OpenFlowAdvertise == "" && s.OpenFlowAddr != "" {
-		s.OpenFlowAdvertise = advertiseHostPort(s.OpenFlowAddr, apiHost)
-	}
-	if s.Bootstrap && s.Join != "" {
-		return errors.New("bootstrap and join are mutually exclusive")
-	}
-	for _, j := range s.JoinURLs() {
-		ju, err := url.Parse(j)
-		if err != nil || (ju.Scheme != "http" && ju.Scheme != "https") || ju.Host == "" {
-			return fmt.Errorf("join %q must be an http:// or https:// URL of a member's REST API", j)
-		}
-	}
-	switch s.LogFormat {
-	case "text", "json":
-	default:
-		return fmt.Errorf("log-format %q must be text or json", s.LogFormat)
-	}
-	if _, err := ParseLevel(s.LogLevel); err != nil {
-		return err
-	}
-	return nil
+	return strings.Join(names, ", ")
 }
 
 // JoinURLs splits Join into member base URLs.

@@ -53,6 +53,9 @@ type Daemon struct {
 	ln     net.Listener
 	apiURL string
 
+	debugLn   net.Listener // --debug-addr, nil when off
+	debugHTTP *http.Server
+
 	cancel   context.CancelFunc
 	sb       *Southbound
 	serveErr chan error
@@ -100,16 +103,53 @@ func hasState(dir string) (bool, error) {
 }
 
 // Start opens the store, starts the southbound components and serves the
-// REST API; with Settings.Join it joins the cluster in the background.
-// ctx bounds only the start-up; stop the daemon with Close.
+// REST API (and, with Settings.DebugAddr, the profiling endpoints); with
+// Settings.Join it joins the cluster in the background. ctx bounds only
+// the start-up; stop the daemon with Close.
 func Start(ctx context.Context, cfg Config) (*Daemon, error) {
+	cfg, err := cfg.complete()
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 1), joined: make(chan struct{})}
+	for _, w := range cfg.Warnings() {
+		d.log.Warn(w)
+	}
+	bootstrap, err := d.shouldBootstrap()
+	if err != nil {
+		return nil, err
+	}
+	if err := d.listen(); err != nil {
+		return nil, err
+	}
+	if err := d.openStore(ctx, bootstrap); err != nil {
+		d.Close()
+		return nil, err
+	}
+	compCtx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	srv, err := d.startSouthbound(compCtx)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	d.serveAPI(srv)
+	d.serveDebug()
+	d.log.Info("nva started", "node_id", cfg.NodeID, "api", d.apiURL, "raft", cfg.RaftAddr,
+		"openflow", cfg.OpenFlowAdvertise, "data_dir", cfg.DataDir, "bootstrap", bootstrap, "debug", d.DebugAddr())
+	d.startJoin(compCtx)
+	return d, nil
+}
+
+// complete validates the settings and fills what the caller left zero.
+func (cfg Config) complete() (Config, error) {
 	if err := cfg.Settings.Complete(); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return cfg, fmt.Errorf("config: %w", err)
 	}
 	if cfg.Logger == nil {
 		l, err := NewLogger(os.Stderr, cfg.LogFormat, cfg.LogLevel)
 		if err != nil {
-			return nil, err
+			return cfg, err
 		}
 		cfg.Logger = l
 	}
@@ -119,34 +159,56 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 5 * time.Second
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 1), joined: make(chan struct{})}
+	return cfg, nil
+}
 
-	bootstrap := cfg.Bootstrap
-	if !bootstrap && len(cfg.JoinURLs()) == 0 {
-		existing, err := hasState(cfg.DataDir)
-		if err != nil {
-			return nil, err
-		}
-		// The embedded default: a brand-new node with nowhere to join
-		// founds a single-node cluster.
-		bootstrap = !existing || cfg.InMemory
+// shouldBootstrap decides whether this node founds a cluster: when told
+// to, and in the embedded default, a brand-new node with nowhere to join.
+func (d *Daemon) shouldBootstrap() (bool, error) {
+	if d.cfg.Bootstrap {
+		return true, nil
 	}
-
-	ln, err := net.Listen("tcp", cfg.APIAddr)
+	if len(d.cfg.JoinURLs()) > 0 {
+		return false, nil
+	}
+	existing, err := hasState(d.cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("REST API listener: %w", err)
+		return false, err
+	}
+	return !existing || d.cfg.InMemory, nil
+}
+
+// listen binds the REST API and, when configured, the debug listener, so
+// a busy port fails the start before the store is opened; it fixes the
+// advertised API URL when the port was ephemeral.
+func (d *Daemon) listen() error {
+	ln, err := net.Listen("tcp", d.cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("REST API listener: %w", err)
 	}
 	d.ln = ln
-	d.apiURL = cfg.APIAdvertise
+	d.apiURL = d.cfg.APIAdvertise
 	if d.apiURL == "" {
 		d.apiURL = "http://" + advertiseHostPort(ln.Addr().String(), "")
 		d.cfg.APIAdvertise = d.apiURL
 	}
+	if d.cfg.DebugAddr != "" {
+		dl, err := net.Listen("tcp", d.cfg.DebugAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--debug-addr listener: %w", err)
+		}
+		d.debugLn = dl
+	}
+	return nil
+}
 
+// openStore creates the data dir (unless in memory) and opens the store.
+func (d *Daemon) openStore(ctx context.Context, bootstrap bool) error {
+	cfg := d.cfg
 	if !cfg.InMemory {
 		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("data dir: %w", err)
+			return fmt.Errorf("data dir: %w", err)
 		}
 	}
 	st, err := store.Open(ctx, store.Config{
@@ -162,44 +224,42 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		HTTPClient:   cfg.HTTPClient,
 	})
 	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("opening store: %w", err)
+		return fmt.Errorf("opening store: %w", err)
 	}
 	d.st = st
+	return nil
+}
 
-	compCtx, cancel := context.WithCancel(context.Background())
-	d.cancel = cancel
-	srv, err := d.startSouthbound(compCtx)
-	if err != nil {
-		d.Close()
-		return nil, err
-	}
+// serveAPI serves the REST server on the API listener until Close.
+func (d *Daemon) serveAPI(srv *web.Server) {
 	d.web = srv
 	d.http = &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
 	}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := d.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := d.http.Serve(d.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.serveErr <- err
 		}
 	}()
-	d.log.Info("nva started", "node_id", cfg.NodeID, "api", d.apiURL, "raft", cfg.RaftAddr,
-		"openflow", cfg.OpenFlowAdvertise, "data_dir", cfg.DataDir, "bootstrap", bootstrap)
+}
 
-	if urls := cfg.JoinURLs(); len(urls) > 0 {
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			d.joinLoop(compCtx, urls)
-		}()
-	} else {
+// startJoin asks the members given by --join to add this node, in the
+// background; Joined is closed at once when there is nothing to join.
+func (d *Daemon) startJoin(ctx context.Context) {
+	urls := d.cfg.JoinURLs()
+	if len(urls) == 0 {
 		close(d.joined)
+		return
 	}
-	return d, nil
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.joinLoop(ctx, urls)
+	}()
 }
 
 // startSouthbound builds and starts the southbound (when configured) and
@@ -261,6 +321,11 @@ func (d *Daemon) Close() error {
 			cancel()
 		} else if d.ln != nil {
 			d.ln.Close()
+		}
+		if d.debugHTTP != nil {
+			d.debugHTTP.Close()
+		} else if d.debugLn != nil {
+			d.debugLn.Close()
 		}
 		if d.cancel != nil {
 			d.cancel()

@@ -317,3 +317,71 @@ func TestNoAutoBootstrapWithState(t *testing.T) {
 		t.Error("unrelated files counted as raft state")
 	}
 }
+
+// TestDebugAddr: --debug-addr serves net/http/pprof on its own listener
+// (never on the REST API), and Close closes it; it is off by default.
+func TestDebugAddr(t *testing.T) {
+	cfg := testConfig(t, "n1", t.TempDir(), freeAddr(t))
+	cfg.InMemory = true
+	d, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := d.DebugAddr(); a != "" {
+		t.Errorf("debug server on %s by default", a)
+	}
+	if code, _ := call(t, "GET", d.APIURL()+"/debug/pprof/", ""); code != http.StatusNotFound {
+		t.Errorf("REST API serves /debug/pprof/: %d", code)
+	}
+	d.Close()
+
+	cfg.DebugAddr = "127.0.0.1:0"
+	d, err = Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	base := "http://" + d.DebugAddr()
+	if !strings.HasPrefix(d.DebugAddr(), "127.0.0.1:") {
+		t.Fatalf("DebugAddr = %q", d.DebugAddr())
+	}
+	code, body := call(t, "GET", base+"/debug/pprof/", "")
+	if code != http.StatusOK || !strings.Contains(string(body), "goroutine") {
+		t.Fatalf("GET /debug/pprof/: %d %.200s", code, body)
+	}
+	code, body = call(t, "GET", base+"/debug/pprof/goroutine?debug=1", "")
+	if code != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
+		t.Errorf("goroutine profile: %d %.200s", code, body)
+	}
+	if code, _ := call(t, "GET", base+"/api/v1/health", ""); code == http.StatusOK {
+		t.Error("debug listener serves the REST API")
+	}
+	if code, _ := call(t, "GET", d.APIURL()+"/debug/pprof/", ""); code != http.StatusNotFound {
+		t.Errorf("REST API serves /debug/pprof/: %d", code)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := callNoFail(base + "/debug/pprof/"); err == nil {
+		t.Errorf("debug server still answering after Close (%d)", code)
+	}
+}
+
+// TestDebugAddrBusy: a busy --debug-addr fails the start, naming the flag,
+// before the store is opened.
+func TestDebugAddrBusy(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg := testConfig(t, "n1", t.TempDir(), freeAddr(t))
+	cfg.DebugAddr = l.Addr().String()
+	_, err = Start(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "--debug-addr") {
+		t.Errorf("Start with a busy debug address: %v", err)
+	}
+	if ok, _ := hasState(cfg.DataDir); ok {
+		t.Error("store opened although the debug listener failed")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 
 	"github.com/nva-project/nva/app/model"
@@ -77,14 +78,19 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 		Close:    func() error { return errors.Join(of.Close(), syncer.Close()) },
 		Realizer: of,
 		Flows:    of,
-		Status:   nveStatus{ovsdb: syncer, openflow: of},
+		Status:   nveStatus{src: st, ovsdb: syncer, openflow: of},
 		Switches: of,
 		Metrics:  of.RegisterMetrics,
 	}, nil
 }
 
-// nveStatus joins the two sides of an NVE's status.
+// nveStatus joins the two sides of an NVE's status and summarizes them.
 type nveStatus struct {
+	src interface {
+		Snapshot() *model.Snapshot
+		Nodes() []model.Member
+		IsLeader() bool
+	}
 	ovsdb interface {
 		OVSDBStatus(string) *model.OVSDBStatus
 	}
@@ -93,6 +99,26 @@ type nveStatus struct {
 	}
 }
 
-func (n nveStatus) NVEStatus(nve string) *model.NVEStatus {
-	return &model.NVEStatus{OVSDB: n.ovsdb.OVSDBStatus(nve), OpenFlow: n.openflow.OpenFlowStatus(nve)}
+func (n nveStatus) NVEStatus(name string) *model.NVEStatus {
+	st := &model.NVEStatus{OVSDB: n.ovsdb.OVSDBStatus(name), OpenFlow: n.openflow.OpenFlowStatus(name)}
+	if nve, ok := n.src.Snapshot().NVEs[name]; ok {
+		st.Summary = model.SummarizeNVE(nve, st, model.SummaryContext{
+			OVSDBOnLeader: !n.src.IsLeader(),
+			Controllers:   controllerTargets(n.src.Nodes()),
+		})
+	}
+	return st
+}
+
+// controllerTargets are the OpenFlow targets the NVEs are told to connect
+// to: every member's advertised address, as nvesync writes them.
+func controllerTargets(nodes []model.Member) []string {
+	var out []string
+	for _, m := range nodes {
+		if t, err := ovsdb.ControllerTarget(m.OpenFlowAddr); err == nil && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
