@@ -1,6 +1,7 @@
 package ofctl
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/nva-project/nva/app/model"
@@ -19,9 +20,24 @@ import (
 func profileFor(n *model.NVE) (pipeline.Profile, error) {
 	p, err := profileForNVE(string(n.Kind), n.Profile, n.TableIDs)
 	if err != nil {
-		return pipeline.Profile{}, fmt.Errorf("profile: %w", err)
+		return pipeline.Profile{}, &profileError{err}
 	}
 	return p, nil
+}
+
+// profileError is a profile that cannot be realized for an NVE.
+type profileError struct{ err error }
+
+func (e *profileError) Error() string { return "profile: " + e.err.Error() }
+func (e *profileError) Unwrap() error { return e.err }
+
+// isConfigError tells the errors that retrying cannot fix: the NVE's
+// profile cannot be realized, or its tables do not fit the switch. They
+// last until the NVE changes in the store or the switch reconnects.
+func isConfigError(err error) bool {
+	var pe *profileError
+	var te *tableMismatchError
+	return errors.As(err, &pe) || errors.As(err, &te)
 }
 
 // profileOf is profileFor of NVE nve in snap.

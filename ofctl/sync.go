@@ -70,6 +70,7 @@ func (s *Southbound) SwitchConnected(sw *conn.Switch) {
 		st.sync = SyncPending
 		st.pending = nil
 		st.addPending(s.seen)
+		st.tableCheck = "" // this connection's switch is asked afresh
 	}
 	w.kickLocked("connect")
 	s.updateGaugesLocked()
@@ -227,6 +228,12 @@ func (s *Southbound) reconcileFailedLocked(w *worker, j syncJob, st *nveState, e
 	st.lastErrAt = s.cfg.Now()
 	st.errCount++
 	s.log.Warn("reconcile failed", "nve", j.name, "trigger", j.trigger, "error", err)
+	if isConfigError(err) {
+		// Retrying changes nothing: the NVE's profile or the switch must
+		// change, and either kicks the worker (store change, reconnect).
+		s.broadcastLocked()
+		return
+	}
 	time.AfterFunc(s.cfg.RetryInterval, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
