@@ -31,59 +31,27 @@ import (
 // way out of this switch.
 
 // remoteTunnels resolves the tunnel port of every remote NVE nve shares a
-// VN with, against the switch's port names (ports). It returns them by
-// remote name, the warnings for remotes without a usable port, and, per
-// remote, the revision from which the port is needed (see unready).
+// VN with (model.Snapshot.TunnelPeers), against the switch's port names
+// (ports). It returns them in remote-name order, the warnings for remotes
+// without a usable port, and, per remote, the revision from which its port
+// is needed (see unready).
 func remoteTunnels(snap *model.Snapshot, nve string, ports map[string]uint32) (tps []model.TunnelPortStatus, warnings []string, since map[string]uint64) {
-	self, ok := snap.NVEs[nve]
-	if !ok {
-		return nil, nil, nil
-	}
 	since = map[string]uint64{}
-	for _, peer := range snap.Peers(nve) {
-		remote, ok := snap.NVEs[peer.NVE]
-		if !ok {
-			continue // a port names an NVE the store does not have
-		}
-		// The port's type follows the encapsulation of the shared VNs;
-		// one port per remote carries them all (tun_id tells them apart).
-		var encap model.Encap
-		var others []string
-		rev := remote.Revision
-		for _, name := range peer.VNs {
-			vn, ok := snap.VNs[name]
-			if !ok {
-				continue
-			}
-			rev = min(rev, vn.Revision)
-			for _, p := range snap.PortsIn(name) {
-				rev = min(rev, p.Revision)
-			}
-			switch {
-			case encap == "":
-				encap = vn.Encap
-			case vn.Encap != encap:
-				others = append(others, fmt.Sprintf("%s (%s)", vn.Name, vn.Encap))
-			}
-		}
-		if encap == "" {
-			continue
-		}
-		if len(others) > 0 {
+	for _, peer := range snap.TunnelPeers(nve) {
+		remote := peer.Remote.Name
+		if len(peer.OtherEncaps) > 0 {
 			warnings = append(warnings, fmt.Sprintf("VNs shared with NVE %s use several encapsulations: %s tunnels with %s, not %s (one tunnel port per remote)",
-				remote.Name, remote.Name, encap, strings.Join(others, ", ")))
+				remote, remote, peer.Encap, strings.Join(peer.OtherEncaps, ", ")))
 		}
-		tp := model.TunnelPortStatus{Remote: remote.Name, Encap: encap}
-		if port, ip, ok := self.TunnelPortFor(remote); ok {
-			tp.Port, tp.RemoteIP, tp.Source = port, ip, model.TunnelPortExplicit
-		} else {
-			addrs := remote.UnderlayAddrs()
-			if len(addrs) == 0 || !addrs[0].Is4() {
-				warnings = append(warnings, fmt.Sprintf("no tunnel port to NVE %s: it has no IPv4 underlay address", remote.Name))
+		tp := model.TunnelPortStatus{Remote: remote, Encap: peer.Encap, Port: peer.Port, Source: model.TunnelPortExplicit}
+		if peer.Port == "" {
+			if !peer.RemoteIP.Is4() {
+				warnings = append(warnings, fmt.Sprintf("no tunnel port to NVE %s: it has no IPv4 underlay address", remote))
 				continue
 			}
-			tp.Port, tp.RemoteIP, tp.Source = remoteTunnelPortName(encap, addrs[0]), addrs[0].String(), model.TunnelPortConvention
+			tp.Port, tp.Source = remoteTunnelPortName(peer.Encap, peer.RemoteIP), model.TunnelPortConvention
 		}
+		tp.RemoteIP = peer.RemoteIP.String()
 		if no, ok := ports[tp.Port]; ok && no != 0 && no < flow.PortInPort {
 			tp.OFPort = no
 		} else {
@@ -92,9 +60,9 @@ func remoteTunnels(snap *model.Snapshot, nve string, ports map[string]uint32) (t
 				hint = "its tunnel_ports names it; the switch reports no such port"
 			}
 			warnings = append(warnings, fmt.Sprintf("no tunnel port to NVE %s: the switch has no port %s (%s tunnel to %s; %s)",
-				remote.Name, tp.Port, encap, tp.RemoteIP, hint))
+				remote, tp.Port, peer.Encap, tp.RemoteIP, hint))
 		}
-		since[remote.Name] = rev
+		since[remote] = peer.Since
 		tps = append(tps, tp)
 	}
 	return tps, warnings, since
