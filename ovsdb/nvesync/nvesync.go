@@ -4,9 +4,9 @@
 // address), its tunnel ports — one flow-based port per encapsulation its VNs
 // use, or, when its profile has no flow-based tunnels (an Open vSwitch run
 // as a strict OpenFlow 1.3 switch), one port per remote NVE it shares a VN
-// with — and the VAP interfaces of its ports, and hands that to the ovsdb manager. It
-// also reports the OVSDB side of each NVE's status and the OpenFlow port
-// numbers OVSDB knows.
+// with — and the VAP interfaces of its ports, and hands that to the ovsdb
+// manager. It also reports the OVSDB side of each NVE's status and the
+// OpenFlow port numbers OVSDB knows.
 package nvesync
 
 import (
