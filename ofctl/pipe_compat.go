@@ -81,13 +81,15 @@ func tableStages(t pipeline.Table) []string { return []string{t.Name} }
 
 // remoteTunnelPortName stands in for compiler.RemoteTunnelPortName.
 func remoteTunnelPortName(e model.Encap, remote netip.Addr) string {
-	prefix := map[model.Encap]string{model.EncapVXLAN: "nvx", model.EncapGENEVE: "ngn", model.EncapGRE: "ngr"}[e]
+	prefix := map[model.Encap]string{model.EncapVXLAN: "nvx", model.EncapGENEVE: "nvg", model.EncapGRE: "nvr"}[e]
 	b := remote.As4()
 	return fmt.Sprintf("%s%02x%02x%02x%02x", prefix, b[0], b[1], b[2], b[3])
 }
 
-// setRemoteTunnels stands in for setting compiler.Input.RemoteTunnels.
-func setRemoteTunnels(in *compiler.Input, m map[string]uint32) { _, _ = in, m }
+// setRemoteTunnels stands in for setting compiler.Input.RemoteTunnels
+// (map[compiler.RemoteTunnel]uint32: the ports with an OFPort, by remote
+// NVE and encapsulation).
+func setRemoteTunnels(in *compiler.Input, tps []model.TunnelPortStatus) { _, _ = in, tps }
 
 // vniFromMetadata stands in for pipeline.VNIFromMetadata.
 func vniFromMetadata(md uint64) uint32 { return uint32(md & pipeline.MetaVNIMask) }

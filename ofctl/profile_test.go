@@ -115,28 +115,38 @@ func TestRemoteTunnelPorts(t *testing.T) {
 	toHV2 := remoteTunnelPortName(model.EncapVXLAN, netip.MustParseAddr("198.18.0.2"))
 	ports := map[string]uint32{"Ethernet1": 1, "Ethernet2": 2, toHV2: 50}
 	tps, warnings, since := remoteTunnels(snap, "tor1", ports)
+	toHV2g := remoteTunnelPortName(model.EncapGENEVE, netip.MustParseAddr("198.18.0.2"))
 	want := []model.TunnelPortStatus{
 		{Remote: "hv2", RemoteIP: "198.18.0.2", Encap: model.EncapVXLAN, Port: toHV2, Source: model.TunnelPortConvention, OFPort: 50},
+		{Remote: "hv2", RemoteIP: "198.18.0.2", Encap: model.EncapGENEVE, Port: toHV2g, Source: model.TunnelPortConvention},
 		{Remote: "hv3", RemoteIP: "198.18.0.3", Encap: model.EncapVXLAN, Port: "Tunnel3", Source: model.TunnelPortExplicit},
 	}
 	if !reflect.DeepEqual(tps, want) {
 		t.Fatalf("tunnel ports\n got %+v\nwant %+v", tps, want)
 	}
-	if len(warnings) != 2 || !strings.Contains(warnings[0], "several encapsulations") || !strings.Contains(warnings[0], "green (geneve)") ||
+	if len(warnings) != 2 || !strings.Contains(warnings[0], "no tunnel port to NVE hv2: the switch has no port "+toHV2g+" (geneve tunnel to 198.18.0.2 for VN green;") ||
 		!strings.Contains(warnings[1], "no tunnel port to NVE hv3") || !strings.Contains(warnings[1], "Tunnel3") {
 		t.Fatalf("warnings %q", warnings)
 	}
-	// hv2 shares blue (rev 2) and green (rev 3); hv3 shares blue only, and
-	// blue's oldest object is the VN itself.
-	if since["hv2"] != 2 || since["hv3"] != 2 {
-		t.Fatalf("since %v", since)
-	}
-	if m := tunnelPortMap(tps); !reflect.DeepEqual(m, map[string]uint32{"hv2": 50}) {
-		t.Fatalf("RemoteTunnels %v", m)
+	// blue (rev 2) is the oldest object needing the VXLAN ports; green
+	// (rev 3) the GENEVE one.
+	if want := map[string]uint64{"hv2/vxlan": 2, "hv2/geneve": 3, "hv3/vxlan": 2}; !reflect.DeepEqual(since, want) {
+		t.Fatalf("since %v, want %v", since, want)
 	}
 	u := unready(snap, "tor1", portView{ports: ports, tunnels: tps, tunnelSince: since})
-	if !reflect.DeepEqual(u.names, []string{"tunnel port Tunnel3 (to NVE hv3)"}) || u.since != 2 || len(u.tunnels) != 2 {
+	if !reflect.DeepEqual(u.names, []string{"tunnel port " + toHV2g + " (geneve to NVE hv2)", "tunnel port Tunnel3 (vxlan to NVE hv3)"}) || u.since != 2 || len(u.tunnels) != 3 {
 		t.Fatalf("unready %+v", u)
+	}
+
+	// One explicit port for a remote reached with two encapsulations: used
+	// for both, with a warning.
+	tor1 := *snap.NVEs["tor1"]
+	tor1.TunnelPorts = map[string]string{"198.18.0.2": "Tunnel2"}
+	snap2 := model.NewSnapshot(21, snap.VNs, map[string]*model.NVE{"tor1": &tor1, "hv2": snap.NVEs["hv2"], "hv3": snap.NVEs["hv3"]}, snap.Ports)
+	tps, warnings, _ = remoteTunnels(snap2, "tor1", map[string]uint32{"Tunnel2": 7})
+	if len(tps) != 3 || tps[0].OFPort != 7 || tps[1].OFPort != 7 || tps[1].Port != "Tunnel2" ||
+		!strings.Contains(warnings[0], "tunnel_ports names one port (Tunnel2) for NVE hv2, but VNs shared with it use vxlan and geneve") {
+		t.Fatalf("one explicit port for two encapsulations: %+v, %q", tps, warnings)
 	}
 
 	// The southbound's compile resolves them from the switch's port table
@@ -144,7 +154,7 @@ func TestRemoteTunnelPorts(t *testing.T) {
 	s := New(Config{PortNumbers: func(string) map[string]uint32 { return map[string]uint32{"Ethernet1": 1, "Tunnel3": 60} }})
 	strict, _ := profileFor(snap.NVEs["tor1"])
 	_, pv, _ := s.compile(snap, "tor1", nil, strict)
-	if pv.flowTunnels || len(pv.tunnels) != 2 || pv.tunnels[1].OFPort != 60 || pv.tunnels[0].OFPort != 0 {
+	if pv.flowTunnels || len(pv.tunnels) != 3 || pv.tunnels[2].OFPort != 60 || pv.tunnels[0].OFPort != 0 {
 		t.Fatalf("compile's port view %+v", pv)
 	}
 }

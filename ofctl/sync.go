@@ -384,7 +384,7 @@ func (s *Southbound) realizeLocked(w *worker, name string, st *nveState, target 
 // unreadyState is what keeps an NVE's compiled state short of the store's
 // (see unready), and the tunnel ports the compile saw.
 type unreadyState struct {
-	names []string // "port p1 (interface vm1)", "tunnel port nva-vxlan (VN blue)", "tunnel port nvxc6120002 (to NVE hv2)"
+	names []string // "port p1 (interface vm1)", "tunnel port nva-vxlan (VN blue)", "tunnel port nvxc6120002 (vxlan to NVE hv2)"
 	since uint64   // the oldest store revision they concern
 	// tunnels are the per-remote tunnel ports (profiles without flow
 	// tunnels), for the NVE's status.
@@ -420,7 +420,7 @@ func unready(snap *model.Snapshot, nve string, pv portView) unreadyState {
 	if !pv.flowTunnels {
 		for _, tp := range pv.tunnels {
 			if tp.OFPort == 0 {
-				note(fmt.Sprintf("tunnel port %s (to NVE %s)", tp.Port, tp.Remote), pv.tunnelSince[tp.Remote])
+				note(fmt.Sprintf("tunnel port %s (%s to NVE %s)", tp.Port, tp.Encap, tp.Remote), pv.tunnelSince[tunnelKey(tp.Remote, tp.Encap)])
 			}
 		}
 		return u
@@ -495,7 +495,7 @@ func (s *Southbound) compile(snap *model.Snapshot, nve string, sw *conn.Switch, 
 		}
 	} else {
 		pv.tunnels, pv.warnings, pv.tunnelSince = remoteTunnels(snap, nve, pv.ports)
-		setRemoteTunnels(&in, tunnelPortMap(pv.tunnels))
+		setRemoteTunnels(&in, pv.tunnels)
 	}
 	res, err := compiler.Compile(in, prof)
 	res.Warnings = append(res.Warnings, pv.warnings...)

@@ -10,43 +10,50 @@ import (
 
 // Per-remote tunnel ports. A profile without flow-based tunnels (the
 // strict OpenFlow 1.3 profile: OpenFlow 1.3 has no standard tunnel
-// destination field) reaches each remote NVE through a port of its own,
-// a logical tunnel port on the switch whose remote endpoint is fixed; the
-// flows set only tun_id (the VNI) and output to it. nva learns which port
-// reaches which remote from the switch's port table (port descriptions and
-// port-status events), by name:
+// destination field) reaches each remote NVE, per encapsulation, through a
+// port of its own, a logical tunnel port on the switch whose remote
+// endpoint is fixed; the flows set only tunnel_id (the VNI) and output to
+// it. nva learns which port reaches which remote from the switch's port
+// table (port descriptions and port-status events), by name:
 //
 //   - the NVE's tunnel_ports map, by the remote's underlay IP, if it names
 //     one of the remote's addresses (an explicit override, for switches
-//     whose tunnel interfaces have fixed names);
+//     whose tunnel interfaces have fixed names; it names the port for
+//     every encapsulation towards that remote);
 //   - otherwise the naming convention compiler.RemoteTunnelPortName(encap,
 //     first underlay IP of the remote), e.g. nvxc6120002 for VXLAN to
 //     198.18.0.2.
 //
 // On an Open vSwitch run with the strict profile (kind ovs, profile
 // openflow13) nva creates these ports itself over OVSDB, with the same
-// names (ovsdb/nvesync). A port appearing or disappearing is a port-status
-// event, which recompiles the NVE. A remote with no port is reported in
-// the NVE's status (tunnel_ports, warnings, awaiting): its traffic has no
-// way out of this switch.
+// names (ovsdb/nvesync; model.Snapshot.TunnelPeers is the rule both use).
+// A port appearing or disappearing is a port-status event, which
+// recompiles the NVE. A remote with no port is reported in the NVE's
+// status (tunnel_ports, warnings, awaiting): its VNs' traffic has no way
+// out of this switch towards it.
+
+// tunnelKey identifies a per-remote tunnel port: remote NVE and
+// encapsulation.
+func tunnelKey(remote string, e model.Encap) string { return remote + "/" + string(e) }
 
 // remoteTunnels resolves the tunnel port of every remote NVE nve shares a
-// VN with (model.Snapshot.TunnelPeers), against the switch's port names
-// (ports). It returns them in remote-name order, the warnings for remotes
-// without a usable port, and, per remote, the revision from which its port
-// is needed (see unready).
+// VN with, per encapsulation (model.Snapshot.TunnelPeers), against the
+// switch's port names (ports). It returns them in remote-name order, the
+// warnings for remotes without a usable port, and, by tunnelKey, the
+// revision from which each port is needed (see unready).
 func remoteTunnels(snap *model.Snapshot, nve string, ports map[string]uint32) (tps []model.TunnelPortStatus, warnings []string, since map[string]uint64) {
 	since = map[string]uint64{}
-	for _, peer := range snap.TunnelPeers(nve) {
+	peers := snap.TunnelPeers(nve)
+	for i, peer := range peers {
 		remote := peer.Remote.Name
-		if len(peer.OtherEncaps) > 0 {
-			warnings = append(warnings, fmt.Sprintf("VNs shared with NVE %s use several encapsulations: %s tunnels with %s, not %s (one tunnel port per remote)",
-				remote, remote, peer.Encap, strings.Join(peer.OtherEncaps, ", ")))
+		if peer.Port != "" && i > 0 && peers[i-1].Remote == peer.Remote {
+			warnings = append(warnings, fmt.Sprintf("tunnel_ports names one port (%s) for NVE %s, but VNs shared with it use %s and %s: the port's own encapsulation carries both",
+				peer.Port, remote, peers[i-1].Encap, peer.Encap))
 		}
 		tp := model.TunnelPortStatus{Remote: remote, Encap: peer.Encap, Port: peer.Port, Source: model.TunnelPortExplicit}
 		if peer.Port == "" {
 			if !peer.RemoteIP.Is4() {
-				warnings = append(warnings, fmt.Sprintf("no tunnel port to NVE %s: it has no IPv4 underlay address", remote))
+				warnings = append(warnings, fmt.Sprintf("no %s tunnel port to NVE %s: it has no IPv4 underlay address", peer.Encap, remote))
 				continue
 			}
 			tp.Port, tp.Source = remoteTunnelPortName(peer.Encap, peer.RemoteIP), model.TunnelPortConvention
@@ -59,23 +66,11 @@ func remoteTunnels(snap *model.Snapshot, nve string, ports map[string]uint32) (t
 			if tp.Source == model.TunnelPortExplicit {
 				hint = "its tunnel_ports names it; the switch reports no such port"
 			}
-			warnings = append(warnings, fmt.Sprintf("no tunnel port to NVE %s: the switch has no port %s (%s tunnel to %s; %s)",
-				remote, tp.Port, peer.Encap, tp.RemoteIP, hint))
+			warnings = append(warnings, fmt.Sprintf("no tunnel port to NVE %s: the switch has no port %s (%s tunnel to %s for VN %s; %s)",
+				remote, tp.Port, peer.Encap, tp.RemoteIP, strings.Join(peer.VNs, ", "), hint))
 		}
-		since[remote] = peer.Since
+		since[tunnelKey(remote, peer.Encap)] = peer.Since
 		tps = append(tps, tp)
 	}
 	return tps, warnings, since
-}
-
-// tunnelPortMap is the compiler's Input.RemoteTunnels: remote NVE name →
-// OpenFlow port number, for the remotes that have a port.
-func tunnelPortMap(tps []model.TunnelPortStatus) map[string]uint32 {
-	out := make(map[string]uint32, len(tps))
-	for _, tp := range tps {
-		if tp.OFPort != 0 {
-			out[tp.Remote] = tp.OFPort
-		}
-	}
-	return out
 }

@@ -6,10 +6,10 @@ import (
 	"testing"
 )
 
-// TestTunnelPeers: every NVE sharing a VN is a peer, with the first shared
-// VN's encapsulation (others listed), the address from tunnel_ports or the
-// remote's first underlay IP, the explicit port name if any, and the
-// oldest revision involved.
+// TestTunnelPeers: every NVE sharing a VN is a peer once per encapsulation
+// of the shared VNs, with the address from tunnel_ports or the remote's
+// first underlay IP, the explicit port name if any, and the oldest
+// revision involved.
 func TestTunnelPeers(t *testing.T) {
 	s := NewSnapshot(30,
 		map[string]*VN{
@@ -33,8 +33,9 @@ func TestTunnelPeers(t *testing.T) {
 		})
 	got := s.TunnelPeers("tor1")
 	want := []TunnelPeer{
-		{Remote: s.NVEs["hv2"], Encap: EncapVXLAN, OtherEncaps: []string{"green (geneve)"}, RemoteIP: netip.MustParseAddr("198.18.0.2"), Since: 3},
-		{Remote: s.NVEs["hv3"], Encap: EncapVXLAN, RemoteIP: netip.MustParseAddr("198.18.0.33"), Port: "Tunnel3", Since: 4},
+		{Remote: s.NVEs["hv2"], Encap: EncapVXLAN, VNs: []string{"blue"}, RemoteIP: netip.MustParseAddr("198.18.0.2"), Since: 4},
+		{Remote: s.NVEs["hv2"], Encap: EncapGENEVE, VNs: []string{"green"}, RemoteIP: netip.MustParseAddr("198.18.0.2"), Since: 3},
+		{Remote: s.NVEs["hv3"], Encap: EncapVXLAN, VNs: []string{"blue"}, RemoteIP: netip.MustParseAddr("198.18.0.33"), Port: "Tunnel3", Since: 4},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("TunnelPeers\n got %+v\nwant %+v", got, want)

@@ -22,7 +22,7 @@ func flowTunnels(n *model.NVE) bool {
 }
 
 func remoteTunnelPortName(e model.Encap, remote netip.Addr) string {
-	prefix := map[model.Encap]string{model.EncapVXLAN: "nvx", model.EncapGENEVE: "ngn", model.EncapGRE: "ngr"}[e]
+	prefix := map[model.Encap]string{model.EncapVXLAN: "nvx", model.EncapGENEVE: "nvg", model.EncapGRE: "nvr"}[e]
 	b := remote.As4()
 	return fmt.Sprintf("%s%02x%02x%02x%02x", prefix, b[0], b[1], b[2], b[3])
 }
