@@ -67,7 +67,9 @@ type Daemon struct {
 }
 
 // Run starts the daemon and serves until ctx is canceled (SIGINT/SIGTERM in
-// cmd/nva) or the API server fails, then shuts down gracefully.
+// cmd/nva), the API server fails, or the store's state machine stops for
+// good (a committed command this binary cannot decode: upgrade the node),
+// then shuts down gracefully; the last two return an error (exit 1).
 func Run(ctx context.Context, cfg Config) error {
 	d, err := Start(ctx, cfg)
 	if err != nil {
@@ -79,6 +81,9 @@ func Run(ctx context.Context, cfg Config) error {
 		d.log.Info("shutting down", "reason", context.Cause(ctx))
 	case runErr = <-d.serveErr:
 		d.log.Error("REST API server failed", "err", runErr)
+	case <-d.st.Fatal():
+		runErr = d.st.Err()
+		d.log.Error("the store stopped applying the Raft log; this node must be upgraded", "err", runErr)
 	}
 	return errors.Join(runErr, d.Close())
 }
