@@ -287,7 +287,7 @@ func TestRealOVS(t *testing.T) {
 			t.Fatal(err)
 		}
 		res := l.desired()
-		want := map[string]string{}
+		want := map[flow.Key]string{}
 		for _, f := range res.Flows {
 			want[reconcile.Key(f)] = flowString(t, codec.Canonical(f))
 		}

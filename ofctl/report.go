@@ -196,7 +196,7 @@ func (s *Southbound) NVEFlows(ctx context.Context, nve string) (*model.FlowRepor
 	}
 	rep.InstalledKnown = true
 	instFlows := make([]flow.Flow, len(inst))
-	byKey := map[string]installedFlow{}
+	byKey := map[flow.Key]installedFlow{}
 	for i, f := range inst {
 		instFlows[i] = f.Flow
 		byKey[reconcile.Key(f.Flow)] = f

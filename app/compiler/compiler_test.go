@@ -2,6 +2,9 @@ package compiler_test
 
 import (
 	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -141,13 +144,211 @@ func TestCompileErrors(t *testing.T) {
 	if e, ok := model.AsError(err); !ok || e.Kind != model.KindNotFound {
 		t.Errorf("unknown NVE: %v", err)
 	}
-	strict := pipeline.OVS()
-	strict.Name, strict.Extensions = "strict", false
-	if _, err := compiler.Compile(d.Input("hv1"), strict); err == nil {
-		t.Error("profile without extensions compiled")
+	// A profile that cannot do what it claims is refused, naming why.
+	bad := pipeline.OVS()
+	bad.Name, bad.Extensions = "bad", false
+	if _, err := compiler.Compile(d.Input("hv1"), bad); err == nil || !strings.Contains(err.Error(), "need extensions") {
+		t.Errorf("invalid profile: %v", err)
 	}
 	if _, err := compiler.Compile(compiler.Input{NVE: "hv1"}, pipeline.OVS()); err == nil {
 		t.Error("nil snapshot compiled")
+	}
+	// The strict profile compiles (it used to be refused).
+	if _, err := compiler.Compile(d.Input("hv1"), pipeline.Strict()); err != nil {
+		t.Errorf("strict profile: %v", err)
+	}
+}
+
+// TestStrictUsesStandardOpenFlowOnly: what the strict profile compiles
+// uses OXM fields of the specification and standard actions only, in at
+// most four tables, with tunnels through per-remote ports.
+func TestStrictUsesStandardOpenFlowOnly(t *testing.T) {
+	prof := pipeline.Strict()
+	std := func(field string) bool {
+		s, ok := flow.Spec(field)
+		return ok && !s.Nicira && s.Class == flow.ClassOpenFlow13
+	}
+	checkActs := func(where string, acts []flow.Action) {
+		for _, a := range acts {
+			switch a := a.(type) {
+			case flow.Move:
+				t.Errorf("%s: move (Nicira)", where)
+			case flow.SetField:
+				if !std(a.Field) {
+					t.Errorf("%s: set_field %s", where, a.Field)
+				}
+			case flow.Output, flow.Group, flow.PushVLAN, flow.PopVLAN:
+			default:
+				t.Errorf("%s: action %T", where, a)
+			}
+		}
+	}
+	for name, mk := range scenarios {
+		d := mk()
+		for _, nve := range d.NVENames() {
+			r, err := compiler.Compile(d.Input(nve), prof)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tables := map[string]bool{}
+			for _, f := range r.Flows {
+				tables[f.Table] = true
+				for _, m := range f.Match {
+					if !std(m.Field) {
+						t.Errorf("%s/%s: %s matches %s", name, nve, f, m.Field)
+					}
+				}
+				checkActs(name+"/"+nve+": "+f.String(), f.Actions)
+				if n, _ := prof.Number(f.Table); n > 3 {
+					t.Errorf("%s: table %d", f, n)
+				}
+			}
+			for _, g := range r.Groups {
+				for _, b := range g.Buckets {
+					checkActs(fmt.Sprintf("%s/%s group %d", name, nve, g.ID), b.Actions)
+				}
+			}
+			if len(tables) > 4 {
+				t.Errorf("%s/%s: %d tables", name, nve, len(tables))
+			}
+		}
+	}
+}
+
+// TestStrictMissingRemoteTunnel: a remote without a per-remote tunnel
+// port for the VN's encapsulation is skipped with a warning: no unicast
+// to its ports, no bucket, no classification from it.
+func TestStrictMissingRemoteTunnel(t *testing.T) {
+	d := scenario.TwoVNsThreeNVEs()
+	in := d.Input("hv1")
+	delete(in.RemoteTunnels, compiler.RemoteTunnel{NVE: "hv3", Encap: model.EncapVXLAN})
+	r, err := compiler.Compile(in, pipeline.Strict())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "VN blue: no vxlan tunnel port (nvxc6120003) to NVE hv3 on hv1; NVE hv3 unreachable"
+	if !slices.Contains(r.Warnings, want) {
+		t.Errorf("warnings %q lack %q", r.Warnings, want)
+	}
+	hv3 := fmt.Sprintf("output:%d", d.RemoteTunnelOFPort("hv3", model.EncapVXLAN))
+	hv2 := fmt.Sprintf("output:%d", d.RemoteTunnelOFPort("hv2", model.EncapVXLAN))
+	txt := text(t, r)
+	if strings.Contains(txt, hv3) || strings.Contains(txt, "02:00:00:00:01:03,actions") || !strings.Contains(txt, hv2) {
+		t.Errorf("hv3 still used, or hv2 lost:\n%s", txt)
+	}
+}
+
+func TestRemoteTunnelPortName(t *testing.T) {
+	ip := netip.MustParseAddr("198.18.0.2")
+	for e, want := range map[model.Encap]string{model.EncapVXLAN: "nvxc6120002", model.EncapGENEVE: "nvgc6120002", model.EncapGRE: "nvrc6120002"} {
+		if got := compiler.RemoteTunnelPortName(e, ip); got != want || len(got) > 15 {
+			t.Errorf("%s: %s", e, got)
+		}
+	}
+	if got := compiler.RemoteTunnelPortName(model.EncapVXLAN, netip.MustParseAddr("::ffff:10.0.0.1")); got != "nvx0a000001" {
+		t.Errorf("mapped IPv4: %s", got)
+	}
+	if got := compiler.RemoteTunnelPortName(model.EncapVXLAN, netip.MustParseAddr("2001:db8::1")); got != "" {
+		t.Errorf("IPv6: %q", got)
+	}
+	// RemoteTunnelPorts finds them by name among a switch's ports, for
+	// the NVEs sharing a VN only.
+	d := scenario.PartialVN()
+	ports := map[string]uint32{"tap-b1": 1, "nvxc6120002": 7, "nvgc6120002": 8, "nvxc6120003": 9, "nva-vxlan": 100}
+	got := compiler.RemoteTunnelPorts(d.Snapshot(), "hv1", ports)
+	want := map[compiler.RemoteTunnel]uint32{{NVE: "hv2", Encap: model.EncapVXLAN}: 7, {NVE: "hv2", Encap: model.EncapGENEVE}: 8}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("RemoteTunnelPorts = %v, want %v", got, want)
+	}
+}
+
+// TestCacheRecompilesOnlyChangedVN: a change to one VN recompiles only
+// that VN's slice, on the NVEs that host it; the result equals a
+// from-scratch compile.
+func TestCacheRecompilesOnlyChangedVN(t *testing.T) {
+	for _, prof := range profiles {
+		d := scenario.TwoVNsThreeNVEs()
+		caches := map[string]*compiler.Cache{}
+		for _, nve := range d.NVENames() {
+			caches[nve] = compiler.NewCache()
+			r, err := caches[nve].Compile(d.Input(nve), prof)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range r.Slices {
+				if !s.Recompiled {
+					t.Errorf("%s: first compile reused slice %q", nve, s.VN)
+				}
+			}
+		}
+		// Red (hv1, hv2) gets a new address on r2.
+		d.Update("r2", func(p *model.Port) { p.IPs = append(p.IPs, "10.0.0.22") })
+		for _, nve := range d.NVENames() {
+			in := d.Input(nve)
+			r, err := caches[nve].Compile(in, prof)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var recompiled []string
+			for _, s := range r.Slices {
+				if s.Recompiled {
+					recompiled = append(recompiled, s.VN)
+				}
+			}
+			want := []string{"red"}
+			if nve == "hv3" {
+				want = nil
+			}
+			if !slices.Equal(recompiled, want) {
+				t.Errorf("%s/%s: recompiled %q, want %q", prof.Name, nve, recompiled, want)
+			}
+			fresh, err := compiler.Compile(in, prof)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if text(t, r) != text(t, fresh) {
+				t.Errorf("%s/%s: memoized result differs:\n%s", prof.Name, nve, lineDiff(text(t, fresh), text(t, r)))
+			}
+		}
+		// Another generation recompiles everything (cookies change).
+		in := d.Input("hv1")
+		in.Generation = 9
+		r, err := caches["hv1"].Compile(in, prof)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range r.Slices {
+			if !s.Recompiled {
+				t.Errorf("%s: new generation reused slice %q", prof.Name, s.VN)
+			}
+		}
+		if flow.CookieGeneration(r.Flows[0].Cookie) != 9 {
+			t.Errorf("cookie generation %d", flow.CookieGeneration(r.Flows[0].Cookie))
+		}
+	}
+}
+
+// TestVAPOfPuntedPacket: the VAP a packet-in came from is named by
+// (in_port, VNI), including a trunk's VLAN.
+func TestVAPOfPuntedPacket(t *testing.T) {
+	d := scenario.New().VN("blue", 100).VN("red", 200).NVE("hv1", "198.18.0.1").
+		Port("tb", "blue", "hv1", "trunk0", "02:00:00:00:01:01", 10, "10.0.0.1").
+		Port("tr", "red", "hv1", "trunk0", "02:00:00:00:02:01", 20, "10.0.0.1")
+	in := d.Input("hv1")
+	c := compiler.NewCache()
+	if _, err := c.Compile(in, pipeline.Strict()); err != nil {
+		t.Fatal(err)
+	}
+	trunk := d.OFPort("hv1", "trunk0")
+	for vni, want := range map[uint32]string{100: "tb", 200: "tr"} {
+		p, ok := c.VAP(trunk, vni)
+		q, ok2 := compiler.VAPOf(in, trunk, vni)
+		if !ok || !ok2 || p.Name != want || q != p {
+			t.Errorf("VNI %d: %v %v", vni, p, q)
+		}
+	}
+	if _, ok := c.VAP(trunk, 300); ok {
+		t.Error("VAP of an unknown VN")
 	}
 }
 
@@ -227,6 +428,69 @@ func BenchmarkCompileLargeDomain(b *testing.B) {
 		}
 		if i == 0 {
 			b.ReportMetric(float64(len(r.Flows)), "flows")
+		}
+	}
+}
+
+// TestDuplicateAcrossSlices: two VNs with one VNI would give two slices
+// the same flows; the compile fails naming both, as a from-scratch check
+// of the whole NVE did, and the cache recovers once fixed.
+func TestDuplicateAcrossSlices(t *testing.T) {
+	d := scenario.New().VN("blue", 100).VN("teal", 101).NVE("hv1", "198.18.0.1").NVE("hv2", "198.18.0.2").
+		Port("a", "blue", "hv1", "tap-a", "02:00:00:00:00:01", 0, "10.0.0.1").
+		Port("b", "teal", "hv1", "tap-b", "02:00:00:00:00:02", 0, "10.0.0.1").
+		Port("c", "blue", "hv2", "tap-c", "02:00:00:00:00:03", 0)
+	c := compiler.NewCache()
+	if _, err := c.Compile(d.Input("hv1"), pipeline.OVS()); err != nil {
+		t.Fatal(err)
+	}
+	d.VN("teal", 100) // now blue's VNI too
+	_, err := c.Compile(d.Input("hv1"), pipeline.OVS())
+	if err == nil || !strings.Contains(err.Error(), `in the slices of "blue" and "teal"`) {
+		t.Fatalf("duplicate VNI: %v", err)
+	}
+	if _, err := compiler.Compile(d.Input("hv1"), pipeline.OVS()); err == nil {
+		t.Fatal("from scratch: duplicate VNI compiled")
+	}
+	d.VN("teal", 102)
+	r, err := c.Compile(d.Input("hv1"), pipeline.OVS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := compiler.Compile(d.Input("hv1"), pipeline.OVS())
+	if text(t, r) != text(t, want) {
+		t.Error("cache did not recover after the fix")
+	}
+}
+
+// TestFingerprintsCoverProfileAndGeneration: a reconciler diffing slices
+// by fingerprint must see a new generation (new cookies) or profile.
+func TestFingerprintsCoverProfileAndGeneration(t *testing.T) {
+	d := scenario.TwoVNsThreeNVEs()
+	fps := func(in compiler.Input, prof pipeline.Profile) map[string]uint64 {
+		r, err := compiler.Compile(in, prof)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]uint64{}
+		for _, s := range r.Slices {
+			out[s.VN] = s.Fingerprint
+		}
+		return out
+	}
+	in := d.Input("hv1")
+	base := fps(in, pipeline.OVS())
+	in.Generation = 2
+	gen := fps(in, pipeline.OVS())
+	in.Generation = 0
+	strict := fps(in, pipeline.Strict())
+	again := fps(d.Input("hv1"), pipeline.OVS())
+	for vn, fp := range base {
+		if gen[vn] == fp || strict[vn] == fp {
+			t.Errorf("slice %q: fingerprint unchanged by generation or profile", vn)
+		}
+		if again[vn] != fp {
+			t.Errorf("slice %q: fingerprint not deterministic", vn)
 		}
 	}
 }

@@ -16,13 +16,16 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
-// render is the golden text of one NVE's result: flows with table names,
-// then groups, then warnings.
-func render(t *testing.T, nve string, r compiler.Result) string {
+// render is the golden text of one NVE's result: flows with table names
+// (sorted by table, priority and match text, for people), then groups,
+// then warnings.
+func render(t *testing.T, prof pipeline.Profile, nve string, r compiler.Result) string {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "## nve %s: %d flows, %d groups\n", nve, len(r.Flows), len(r.Groups))
-	txt, err := flow.FormatFlows(r.Flows, flow.TextOptions{})
+	flows := append([]flow.Flow(nil), r.Flows...)
+	flow.SortFlows(flows, prof.Order)
+	txt, err := flow.FormatFlows(flows, flow.TextOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,9 +37,12 @@ func render(t *testing.T, nve string, r compiler.Result) string {
 	return b.String()
 }
 
-func compileAll(t *testing.T, d *scenario.Domain) (string, map[string]compiler.Result) {
+// profiles are the profiles every scenario is compiled for; golden files
+// live in testdata/<profile name>/.
+var profiles = []pipeline.Profile{pipeline.OVS(), pipeline.Strict()}
+
+func compileAll(t *testing.T, prof pipeline.Profile, d *scenario.Domain) (string, map[string]compiler.Result) {
 	t.Helper()
-	prof := pipeline.OVS()
 	var b strings.Builder
 	out := map[string]compiler.Result{}
 	for _, nve := range d.NVENames() {
@@ -48,16 +54,17 @@ func compileAll(t *testing.T, d *scenario.Domain) (string, map[string]compiler.R
 			t.Fatalf("compiled %s breaks the pipeline contract: %v", nve, err)
 		}
 		out[nve] = r
-		b.WriteString(render(t, nve, r))
+		b.WriteString(render(t, prof, nve, r))
 	}
 	return b.String(), out
 }
 
-func golden(t *testing.T, name, got string) {
+func golden(t *testing.T, prof pipeline.Profile, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
+	dir := filepath.Join("testdata", prof.Name)
+	path := filepath.Join(dir, name+".golden")
 	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
@@ -98,38 +105,43 @@ func lineDiff(a, b string) string {
 	return out.String()
 }
 
-func TestGoldenOneVNOneNVE(t *testing.T) {
-	got, _ := compileAll(t, scenario.OneVNOneNVE())
-	golden(t, "one_vn_one_nve", got)
+// scenarios are the golden scenarios, by golden file name.
+var scenarios = map[string]func() *scenario.Domain{
+	"one_vn_one_nve":     scenario.OneVNOneNVE,
+	"two_vns_three_nves": scenario.TwoVNsThreeNVEs,
+	"partial_vn":         scenario.PartialVN,
+	"ipv6_ports":         scenario.IPv6Ports,
 }
 
-func TestGoldenTwoVNsThreeNVEs(t *testing.T) {
-	got, _ := compileAll(t, scenario.TwoVNsThreeNVEs())
-	golden(t, "two_vns_three_nves", got)
-}
-
-func TestGoldenPartialVN(t *testing.T) {
-	got, _ := compileAll(t, scenario.PartialVN())
-	golden(t, "partial_vn", got)
-}
-
-func TestGoldenIPv6Ports(t *testing.T) {
-	got, _ := compileAll(t, scenario.IPv6Ports())
-	golden(t, "ipv6_ports", got)
+// TestGolden compiles every scenario for every profile and compares the
+// flows (table names, not numbers) with testdata/<profile>/<scenario>.golden.
+func TestGolden(t *testing.T) {
+	for _, prof := range profiles {
+		for name, d := range scenarios {
+			t.Run(prof.Name+"/"+name, func(t *testing.T) {
+				got, _ := compileAll(t, prof, d())
+				golden(t, prof, name, got)
+			})
+		}
+	}
 }
 
 // TestGoldenPortRemoval records what removing a port changes on every NVE:
 // the golden file is the per-NVE line diff between before and after.
 func TestGoldenPortRemoval(t *testing.T) {
-	d := scenario.TwoVNsThreeNVEs()
-	_, before := compileAll(t, d)
-	d.Remove("b3")
-	_, after := compileAll(t, d)
-	var b strings.Builder
-	b.WriteString("# remove port b3 (blue, hv3): per-NVE diff, - removed, + added\n")
-	for _, nve := range d.NVENames() {
-		fmt.Fprintf(&b, "## nve %s\n", nve)
-		b.WriteString(lineDiff(render(t, nve, before[nve]), render(t, nve, after[nve])))
+	for _, prof := range profiles {
+		t.Run(prof.Name, func(t *testing.T) {
+			d := scenario.TwoVNsThreeNVEs()
+			_, before := compileAll(t, prof, d)
+			d.Remove("b3")
+			_, after := compileAll(t, prof, d)
+			var b strings.Builder
+			b.WriteString("# remove port b3 (blue, hv3): per-NVE diff, - removed, + added\n")
+			for _, nve := range d.NVENames() {
+				fmt.Fprintf(&b, "## nve %s\n", nve)
+				b.WriteString(lineDiff(render(t, prof, nve, before[nve]), render(t, prof, nve, after[nve])))
+			}
+			golden(t, prof, "port_removal", b.String())
+		})
 	}
-	golden(t, "port_removal", b.String())
 }

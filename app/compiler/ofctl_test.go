@@ -14,7 +14,7 @@ import (
 )
 
 // TestOvsOfctlAcceptsText feeds every compiled flow and group, rendered
-// with the OVS profile's table numbers, to `ovs-ofctl parse-flows` /
+// with each profile's table numbers, to `ovs-ofctl parse-flows` /
 // `parse-group`, which apply the same syntax, prerequisite and
 // action-consistency checks as add-flows on a real bridge.
 func TestOvsOfctlAcceptsText(t *testing.T) {
@@ -22,8 +22,13 @@ func TestOvsOfctlAcceptsText(t *testing.T) {
 	if err != nil {
 		t.Skip("ovs-ofctl not installed")
 	}
-	prof := pipeline.OVS()
 	dir := t.TempDir()
+	for _, prof := range profiles {
+		testOvsOfctlAcceptsText(t, ofctl, dir, prof)
+	}
+}
+
+func testOvsOfctlAcceptsText(t *testing.T, ofctl, dir string, prof pipeline.Profile) {
 	for name, d := range map[string]*scenario.Domain{
 		"one": scenario.OneVNOneNVE(), "two": scenario.TwoVNsThreeNVEs(),
 		"partial": scenario.PartialVN(), "ipv6": scenario.IPv6Ports(),
@@ -37,7 +42,7 @@ func TestOvsOfctlAcceptsText(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ff := filepath.Join(dir, name+"-"+nve+".flows")
+			ff := filepath.Join(dir, prof.Name+"-"+name+"-"+nve+".flows")
 			if err := os.WriteFile(ff, []byte(txt), 0o644); err != nil {
 				t.Fatal(err)
 			}

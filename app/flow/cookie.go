@@ -1,16 +1,11 @@
 package flow
 
-import (
-	"hash/fnv"
-	"strconv"
-)
-
 // nva's cookie scheme. Every flow nva installs carries a 64-bit cookie:
 //
 //	bits 63..48  CookieTag (0x4e56, "NV"): the flow belongs to nva
 //	bits 47..32  generation: which compilation generation installed it
 //	bits 31..0   flow ID: FNV-1a of the flow's identity (table, priority,
-//	             canonical match), see ID
+//	             canonical binary match), see Key.ID
 //
 // The southbound selects nva's flows with cookie=CookieTag<<48 and
 // cookie_mask=CookieTagMask, so flows other agents install on the same
@@ -45,18 +40,11 @@ func CookieGeneration(c uint64) uint16 { return uint16(c >> 32) }
 // CookieID returns the flow ID of an nva cookie.
 func CookieID(c uint64) uint32 { return uint32(c) }
 
-// ID is a flow's 32-bit identity hash: FNV-1a over its table name,
-// priority and canonical match text. Two flows OpenFlow considers the same
-// entry (same table, priority, match) have the same ID.
-func ID(f Flow) uint32 {
-	h := fnv.New32a()
-	h.Write([]byte(f.Table))
-	h.Write([]byte{0})
-	h.Write([]byte(strconv.Itoa(int(f.Priority))))
-	h.Write([]byte{0})
-	h.Write([]byte(FormatMatch(f.Match)))
-	return h.Sum32()
-}
+// ID is a flow's 32-bit identity hash, KeyOf(f).ID(): two flows OpenFlow
+// considers the same entry (same table, priority, match) have the same ID.
+// (Until the flow Key, it hashed the match's text; the IDs, and so the
+// cookies of installed flows, changed once with it.)
+func ID(f Flow) uint32 { return KeyOf(f).ID() }
 
 // SetCookie sets f's cookie to nva's cookie for generation and f's ID.
 func (f *Flow) SetCookie(generation uint16) { f.Cookie = MakeCookie(generation, ID(*f)) }

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
-	"sort"
 )
 
 // MatchField is one field of a match: an exact value, or a value under a
@@ -35,7 +34,22 @@ func (m Match) Canonicalize() {
 			m[i].Mask = nil
 		}
 	}
-	sort.SliceStable(m, func(i, j int) bool { return FieldOrder(m[i].Field) < FieldOrder(m[j].Field) })
+	// Insertion sort (stable, no allocation): matches have a handful of
+	// fields, usually already in order.
+	var ordBuf [12]int
+	ords := ordBuf[:0]
+	if len(m) > len(ordBuf) {
+		ords = make([]int, 0, len(m))
+	}
+	for i := range m {
+		ords = append(ords, FieldOrder(m[i].Field))
+	}
+	for i := 1; i < len(m); i++ {
+		for j := i; j > 0 && ords[j-1] > ords[j]; j-- {
+			ords[j-1], ords[j] = ords[j], ords[j-1]
+			m[j-1], m[j] = m[j], m[j-1]
+		}
+	}
 }
 
 func allOnes(b []byte) bool {

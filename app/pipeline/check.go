@@ -9,44 +9,117 @@ import (
 	"github.com/nva-project/nva/app/flow"
 )
 
-// Validate checks the profile itself: unique table names and numbers,
-// every goto pointing at a later table of the profile, contract fields in
-// the flow registry, and no extension fields in a strict profile.
+// Validate checks the profile itself: unique table names and numbers;
+// known stages, each realized at most once; stages sharing a table only if
+// none reaches another (the merge rule) and at most as many as MetaStage
+// can select; every goto pointing at a higher-numbered table of the
+// profile; classify realized in the lowest-numbered table; contract fields
+// in the flow registry; no extension fields or moves without extensions;
+// and capabilities the tables can carry out (in-switch answers need
+// extensions and the stages that build replies, flow-based tunnels need
+// extensions).
 func (p Profile) Validate() error {
 	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("profile %s: "+format, append([]any{p.Name}, args...)...))
+	}
 	names := map[string]bool{}
 	numbers := map[uint8]string{}
+	stageTable := map[string]string{}
 	for _, t := range p.Tables {
 		if names[t.Name] {
-			errs = append(errs, fmt.Errorf("profile %s: duplicate table %q", p.Name, t.Name))
+			bad("duplicate table %q", t.Name)
 		}
 		names[t.Name] = true
 		if o, ok := numbers[t.Number]; ok {
-			errs = append(errs, fmt.Errorf("profile %s: tables %q and %q share number %d", p.Name, o, t.Name, t.Number))
+			bad("tables %q and %q share number %d", o, t.Name, t.Number)
 		}
 		numbers[t.Number] = t.Name
+		if t.Number > MaxTableID {
+			bad("table %s: number %d above %d", t.Name, t.Number, MaxTableID)
+		}
+		if len(t.Stages) > 1<<MetaStage.Bits {
+			bad("table %s realizes %d stages; metadata selects at most %d", t.Name, len(t.Stages), 1<<MetaStage.Bits)
+		}
+		for _, s := range t.Stages {
+			if _, ok := StageByName(s); !ok {
+				bad("table %s: unknown stage %q", t.Name, s)
+			}
+			if o, ok := stageTable[s]; ok {
+				bad("stage %s realized twice (tables %s and %s)", s, o, t.Name)
+			}
+			stageTable[s] = t.Name
+		}
 		for _, list := range [][]string{t.Match, t.Set, t.Read} {
 			for _, f := range list {
 				spec, ok := flow.Spec(f)
 				if !ok {
-					errs = append(errs, fmt.Errorf("profile %s: table %s: unknown field %q", p.Name, t.Name, f))
+					bad("table %s: unknown field %q", t.Name, f)
 				} else if spec.Nicira && !p.Extensions {
-					errs = append(errs, fmt.Errorf("profile %s: table %s: extension field %q in a strict profile", p.Name, t.Name, f))
+					bad("table %s: extension field %q in a profile without extensions", t.Name, f)
 				}
 			}
 		}
 		if len(t.Read) > 0 && !p.Extensions {
-			errs = append(errs, fmt.Errorf("profile %s: table %s: move needs extensions", p.Name, t.Name))
+			bad("table %s: move needs extensions", t.Name)
+		}
+		if t.Shared() && !slices.Contains(t.Match, flow.Metadata) {
+			bad("table %s realizes several stages but may not match metadata (their selector)", t.Name)
+		}
+	}
+	realized := map[string]bool{}
+	for s := range stageTable {
+		realized[s] = true
+	}
+	// The merge rule: stages of one table never reach each other.
+	for _, t := range p.Tables {
+		for _, s := range t.Stages {
+			st, ok := StageByName(s)
+			if !ok {
+				continue
+			}
+			for _, g := range targets(st, realized) {
+				if stageTable[g] == t.Name {
+					bad("table %s: stage %s goes to stage %s in the same table (only parallel stages may share a table)", t.Name, s, g)
+				}
+			}
 		}
 	}
 	for _, t := range p.Tables {
 		for _, g := range t.Goto {
 			n, ok := p.Number(g)
 			if !ok {
-				errs = append(errs, fmt.Errorf("profile %s: table %s: goto unknown table %q", p.Name, t.Name, g))
+				bad("table %s: goto unknown table %q", t.Name, g)
 			} else if n <= t.Number {
-				errs = append(errs, fmt.Errorf("profile %s: table %s (%d): goto %s (%d) is not forward", p.Name, t.Name, t.Number, g, n))
+				bad("table %s (%d): goto %s (%d) is not forward", t.Name, t.Number, g, n)
 			}
+		}
+	}
+	if len(p.Tables) > 0 {
+		if ct, ok := stageTable[Classify]; !ok {
+			bad("stage classify is not realized: packets have no way in")
+		} else {
+			for _, t := range p.Tables {
+				if n, _ := p.Number(ct); t.Number < n {
+					bad("table %s (%d) is before classify's table %s (%d), where packets enter", t.Name, t.Number, ct, n)
+				}
+			}
+		}
+	}
+	if p.ARPInSwitch && (!p.Extensions || !realized[Reply]) {
+		bad("ARP answers in the switch need extensions (move) and the reply stage")
+	}
+	if p.NDInSwitch && (!p.Extensions || !realized[NDAdvert] || !realized[Reply]) {
+		bad("ND answers in the switch need extensions and the nd_advert and reply stages")
+	}
+	if p.FlowTunnels && !p.Extensions {
+		bad("flow-based tunnels need extensions (tun_dst, tun_src)")
+	}
+	for _, f := range p.Groups.Set {
+		if spec, ok := flow.Spec(f); !ok {
+			bad("groups: unknown field %q", f)
+		} else if spec.Nicira && !p.Extensions {
+			bad("groups: extension field %q in a profile without extensions", f)
 		}
 	}
 	return errors.Join(errs...)
@@ -63,7 +136,8 @@ func (p Profile) Validate() error {
 // every violation found, each naming the flow or group at fault.
 func Check(p Profile, flows []flow.Flow, groups []flow.GroupEntry) error {
 	var errs []error
-	if err := p.Validate(); err != nil {
+	c, err := NewChecker(p)
+	if err != nil {
 		errs = append(errs, err)
 	}
 	groupIDs := map[uint32]bool{}
@@ -72,45 +146,108 @@ func Check(p Profile, flows []flow.Flow, groups []flow.GroupEntry) error {
 			errs = append(errs, fmt.Errorf("group %d: duplicate group ID", g.ID))
 		}
 		groupIDs[g.ID] = true
-		for _, e := range checkGroup(p, g) {
-			errs = append(errs, fmt.Errorf("group %d: %w", g.ID, e))
-		}
+		errs = append(errs, c.Group(g)...)
 	}
-	seen := map[string]bool{}
+	seen := make(map[flow.Key]bool, len(flows))
+	exists := func(id uint32) bool { return groupIDs[id] }
 	for _, f := range flows {
-		key := fmt.Sprintf("%s/%d/%s", f.Table, f.Priority, flow.FormatMatch(f.Match))
+		key := flow.KeyOf(f)
 		if seen[key] {
 			errs = append(errs, fmt.Errorf("flow %s: duplicate (table, priority, match)", f))
 		}
 		seen[key] = true
-		for _, e := range checkFlow(p, f, groupIDs) {
-			errs = append(errs, fmt.Errorf("flow %s: %w", f, e))
-		}
+		errs = append(errs, c.Flow(f, exists)...)
 	}
 	return errors.Join(errs...)
 }
 
-func checkFlow(p Profile, f flow.Flow, groupIDs map[uint32]bool) []error {
+// Checker checks flows and groups against one profile's contracts (Check
+// without the duplicate detection, for callers that check flows in parts
+// and know their keys). Build it once per profile.
+type Checker struct {
+	p      Profile
+	tables map[string]*tableRules
+}
+
+type tableRules struct {
+	t                Table
+	match, set, read fieldSet
+}
+
+// fieldSet is a set of registry fields by position (flow.FieldOrder).
+type fieldSet uint64
+
+func fieldsOf(names []string) fieldSet {
+	var s fieldSet
+	for _, n := range names {
+		if o := flow.FieldOrder(n); o < 64 {
+			s |= 1 << o
+		}
+	}
+	return s
+}
+
+func (s fieldSet) has(name string) bool {
+	o := flow.FieldOrder(name)
+	return o < 64 && s&(1<<o) != 0
+}
+
+// NewChecker validates p and returns its checker; with an invalid profile
+// it returns the validation error and a checker that still checks what it
+// can.
+func NewChecker(p Profile) (*Checker, error) {
+	c := &Checker{p: p, tables: make(map[string]*tableRules, len(p.Tables))}
+	for _, t := range p.Tables {
+		c.tables[t.Name] = &tableRules{t: t, match: fieldsOf(t.Match), set: fieldsOf(t.Set), read: fieldsOf(t.Read)}
+	}
+	return c, p.Validate()
+}
+
+// Flow checks one flow (see Check); groupExists says which group IDs exist.
+// Each error names the flow.
+func (c *Checker) Flow(f flow.Flow, groupExists func(uint32) bool) []error {
+	errs := checkFlow(c, f, groupExists)
+	for i, e := range errs {
+		errs[i] = fmt.Errorf("flow %s: %w", f, e)
+	}
+	return errs
+}
+
+// Group checks one group's type and buckets (see Check); each error names
+// the group.
+func (c *Checker) Group(g flow.GroupEntry) []error {
+	errs := checkGroup(c.p, g)
+	for i, e := range errs {
+		errs[i] = fmt.Errorf("group %d: %w", g.ID, e)
+	}
+	return errs
+}
+
+func checkFlow(c *Checker, f flow.Flow, groupExists func(uint32) bool) []error {
 	var errs []error
-	t, ok := p.Table(f.Table)
+	p := c.p
+	tr, ok := c.tables[f.Table]
 	if !ok {
 		return []error{fmt.Errorf("table %q is not in profile %s", f.Table, p.Name)}
 	}
+	t := tr.t
 	// Fields known to have one exact value, for prerequisite checks; set
 	// actions update it as OVS does when it validates actions.
-	known := map[string][]byte{}
-	fieldSeen := map[string]bool{}
+	var known knownFields
+	var fieldSeen fieldSet
 	for _, m := range f.Match {
-		if fieldSeen[m.Field] {
-			errs = append(errs, fmt.Errorf("field %s matched twice", m.Field))
-		}
-		fieldSeen[m.Field] = true
 		spec, ok := flow.Spec(m.Field)
 		if !ok {
 			errs = append(errs, fmt.Errorf("unknown match field %q", m.Field))
 			continue
 		}
-		if !slices.Contains(t.Match, m.Field) {
+		if fieldSeen.has(m.Field) {
+			errs = append(errs, fmt.Errorf("field %s matched twice", m.Field))
+		}
+		if o := flow.FieldOrder(m.Field); o < 64 {
+			fieldSeen |= 1 << o
+		}
+		if !tr.match.has(m.Field) {
 			errs = append(errs, fmt.Errorf("table %s may not match %s", t.Name, m.Field))
 		}
 		if spec.Nicira && !p.Extensions {
@@ -128,19 +265,17 @@ func checkFlow(p Profile, f flow.Flow, groupIDs map[uint32]bool) []error {
 				}
 			}
 		} else {
-			known[m.Field] = m.Value
+			known.set(m.Field, m.Value)
 		}
 	}
 	for _, m := range f.Match {
-		if err := prereq(m.Field, known); err != nil {
+		if err := prereq(m.Field, &known); err != nil {
 			errs = append(errs, fmt.Errorf("match %s: %w", m.Field, err))
 		}
 	}
-	for _, e := range checkActions(p, f.Actions, t.Set, t.Read, t.Output, t.Group, t.VLAN, known) {
-		errs = append(errs, e)
-	}
+	errs = append(errs, checkActions(p, f.Actions, tr.set, tr.read, t.Output, t.Group, t.VLAN, &known)...)
 	for _, a := range f.Actions {
-		if g, ok := a.(flow.Group); ok && !groupIDs[g.ID] {
+		if g, ok := a.(flow.Group); ok && (groupExists == nil || !groupExists(g.ID)) {
 			errs = append(errs, fmt.Errorf("group %d does not exist", g.ID))
 		}
 	}
@@ -153,12 +288,12 @@ func checkFlow(p Profile, f flow.Flow, groupIDs map[uint32]bool) []error {
 		}
 	}
 	if f.Goto != "" {
-		n, ok := p.Number(f.Goto)
+		g, ok := c.tables[f.Goto]
 		switch {
 		case !ok:
 			errs = append(errs, fmt.Errorf("goto table %q is not in profile %s", f.Goto, p.Name))
-		case n <= t.Number:
-			errs = append(errs, fmt.Errorf("goto %s (%d) from %s (%d) is not forward", f.Goto, n, t.Name, t.Number))
+		case g.t.Number <= t.Number:
+			errs = append(errs, fmt.Errorf("goto %s (%d) from %s (%d) is not forward", f.Goto, g.t.Number, t.Name, t.Number))
 		case !slices.Contains(t.Goto, f.Goto):
 			errs = append(errs, fmt.Errorf("table %s may not go to %s", t.Name, f.Goto))
 		}
@@ -175,14 +310,14 @@ func checkGroup(p Profile, g flow.GroupEntry) []error {
 		errs = append(errs, fmt.Errorf("group ID %#x is reserved", g.ID))
 	}
 	for i, b := range g.Buckets {
-		for _, e := range checkActions(p, b.Actions, p.Groups.Set, nil, true, false, p.Groups.VLAN, map[string][]byte{}) {
+		for _, e := range checkActions(p, b.Actions, fieldsOf(p.Groups.Set), 0, true, false, p.Groups.VLAN, &knownFields{}) {
 			errs = append(errs, fmt.Errorf("bucket %d: %w", i, e))
 		}
 	}
 	return errs
 }
 
-func checkActions(p Profile, acts []flow.Action, set, read []string, output, group, vlan bool, known map[string][]byte) []error {
+func checkActions(p Profile, acts []flow.Action, set, read fieldSet, output, group, vlan bool, known *knownFields) []error {
 	var errs []error
 	for _, a := range acts {
 		switch a := a.(type) {
@@ -201,7 +336,7 @@ func checkActions(p Profile, acts []flow.Action, set, read []string, output, gro
 			if a.EtherType != flow.EthTypeVLAN && a.EtherType != 0x88a8 {
 				errs = append(errs, fmt.Errorf("push_vlan ethertype %#x is not 0x8100 or 0x88a8", a.EtherType))
 			}
-			known[flow.VlanVID] = flow.U16(flow.VIDPresent)
+			known.set(flow.VlanVID, flow.U16(flow.VIDPresent))
 		case flow.PopVLAN:
 			if !vlan {
 				errs = append(errs, fmt.Errorf("pop_vlan not allowed here"))
@@ -212,7 +347,7 @@ func checkActions(p Profile, acts []flow.Action, set, read []string, output, gro
 				errs = append(errs, fmt.Errorf("set_field of unknown field %q", a.Field))
 				continue
 			}
-			if !slices.Contains(set, a.Field) {
+			if !set.has(a.Field) {
 				errs = append(errs, fmt.Errorf("may not set %s here", a.Field))
 			}
 			if spec.Nicira && !p.Extensions {
@@ -224,7 +359,7 @@ func checkActions(p Profile, acts []flow.Action, set, read []string, output, gro
 			if err := prereq(a.Field, known); err != nil {
 				errs = append(errs, fmt.Errorf("set_field %s: %w", a.Field, err))
 			}
-			known[a.Field] = a.Value
+			known.set(a.Field, a.Value)
 		case flow.Move:
 			if !p.Extensions {
 				errs = append(errs, fmt.Errorf("move is a Nicira extension, not allowed in strict profile %s", p.Name))
@@ -235,10 +370,10 @@ func checkActions(p Profile, acts []flow.Action, set, read []string, output, gro
 				errs = append(errs, fmt.Errorf("move between unknown fields %q -> %q", a.Src, a.Dst))
 				continue
 			}
-			if !slices.Contains(read, a.Src) {
+			if !read.has(a.Src) {
 				errs = append(errs, fmt.Errorf("may not move from %s here", a.Src))
 			}
-			if !slices.Contains(set, a.Dst) {
+			if !set.has(a.Dst) {
 				errs = append(errs, fmt.Errorf("may not move into %s here", a.Dst))
 			}
 			if (src.Nicira || dst.Nicira) && !p.Extensions {
@@ -252,7 +387,7 @@ func checkActions(p Profile, acts []flow.Action, set, read []string, output, gro
 					errs = append(errs, fmt.Errorf("move %s: %w", fld, err))
 				}
 			}
-			delete(known, a.Dst)
+			known.del(a.Dst)
 		default:
 			errs = append(errs, fmt.Errorf("unknown action %T", a))
 		}
@@ -260,10 +395,58 @@ func checkActions(p Profile, acts []flow.Action, set, read []string, output, gro
 	return errs
 }
 
+// knownFields are the fields known to hold one exact value (a flow's exact
+// matches, updated by its set actions), for prerequisite checks. It lives
+// on the caller's stack: a flow has a handful of such fields.
+type knownFields struct {
+	n     int
+	names [24]string
+	vals  [24][]byte
+}
+
+func (k *knownFields) get(name string) ([]byte, bool) {
+	for i := 0; i < k.n; i++ {
+		if k.names[i] == name {
+			return k.vals[i], true
+		}
+	}
+	return nil, false
+}
+
+func (k *knownFields) set(name string, v []byte) {
+	for i := 0; i < k.n; i++ {
+		if k.names[i] == name {
+			k.vals[i] = v
+			return
+		}
+	}
+	if k.n < len(k.names) { // more fields than any valid flow has: not tracked
+		k.names[k.n], k.vals[k.n] = name, v
+		k.n++
+	}
+}
+
+func (k *knownFields) del(name string) {
+	for i := 0; i < k.n; i++ {
+		if k.names[i] == name {
+			k.n--
+			k.names[i], k.vals[i] = k.names[k.n], k.vals[k.n]
+			return
+		}
+	}
+}
+
 // prereq checks OpenFlow's prerequisites of a field against the fields
 // known to hold one exact value.
-func prereq(field string, known map[string][]byte) error {
-	is := func(f string, v []byte) bool { k, ok := known[f]; return ok && bytes.Equal(k, v) }
+func prereq(field string, known *knownFields) error {
+	switch field {
+	case flow.ARPOp, flow.ARPSPA, flow.ARPTPA, flow.ARPSHA, flow.ARPTHA, flow.IPv4Src, flow.IPv4Dst, flow.IPv6Src, flow.IPv6Dst,
+		flow.IPProto, flow.UDPSrc, flow.UDPDst, flow.ICMPv6Type, flow.ICMPv6Code, flow.NDTarget, flow.NDReserved, flow.NDOptionsType,
+		flow.NDSLL, flow.NDTLL:
+	default:
+		return nil // no prerequisite
+	}
+	is := func(f string, v []byte) bool { k, ok := known.get(f); return ok && bytes.Equal(k, v) }
 	ethIs := func(t uint16) bool { return is(flow.EthType, flow.U16(t)) }
 	need := func(ok bool, what string) error {
 		if !ok {

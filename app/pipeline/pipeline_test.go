@@ -37,8 +37,10 @@ func strict() pipeline.Profile {
 	return pipeline.Profile{
 		Name: "strict",
 		Tables: []pipeline.Table{
-			{Name: "in", Number: 0, Match: []string{flow.InPort, flow.VlanVID}, Goto: []string{"out"}, VLAN: true, WriteMetadata: true},
-			{Name: "out", Number: 1, Match: []string{flow.Metadata, flow.EthDst}, Set: []string{flow.VlanVID}, Output: true, Group: true, VLAN: true},
+			{Name: "in", Number: 0, Stages: []string{pipeline.Classify},
+				Contract: pipeline.Contract{Match: []string{flow.InPort, flow.VlanVID}, Goto: []string{"out"}, VLAN: true, WriteMetadata: true}},
+			{Name: "out", Number: 1, Stages: []string{pipeline.L2Forward},
+				Contract: pipeline.Contract{Match: []string{flow.Metadata, flow.EthDst}, Set: []string{flow.VlanVID}, Output: true, Group: true, VLAN: true}},
 		},
 		Groups: pipeline.GroupContract{Types: []flow.GroupType{flow.GroupAll}, Set: []string{flow.VlanVID}, VLAN: true},
 	}
@@ -167,9 +169,17 @@ func TestProfileText(t *testing.T) {
 
 func TestDescribe(t *testing.T) {
 	d := pipeline.OVS().Describe()
-	for _, want := range []string{"table 0 classify:", "table 25 nd_advert:", "goto: port_security,l2_forward", "extensions=true"} {
+	for _, want := range []string{"table 0 classify:", "table 25 nd_advert:", "goto: port_security,l2_forward", "extensions=true",
+		"stage nd_advert: miss drop, next reply", "stages left out: -"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("Describe lacks %q:\n%s", want, d)
+		}
+	}
+	d = pipeline.Strict().Describe()
+	for _, want := range []string{"profile openflow13 (extensions=false", "table 3 l2_forward:", "stages left out: nd_advert,reply",
+		"goto: l2_forward\n", "match: in_port,vlan_vid,tun_id\n"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("strict Describe lacks %q:\n%s", want, d)
 		}
 	}
 }

@@ -2,10 +2,13 @@
 // compiled flows and groups the way an OpenFlow 1.3 switch does (tables by
 // priority with masked matches, apply-actions, write-metadata, goto, group
 // buckets as independent copies) and reports every output with the
-// packet's resulting fields, plus a readable trace. Tests use it to check
-// what the compiled pipeline does to real packet shapes without a switch.
-// It also reports what OpenFlow leaves undefined (two matching flows of the
-// same priority) as errors.
+// packet's resulting fields, plus a readable trace. A packet sent to the
+// controller shows as a packet-in ("to controller") with its in_port and
+// metadata, as the switch's packet-in message carries them. Tests use it
+// to check what the compiled pipeline does to real packet shapes without
+// a switch, for every profile (the first table is the profile's
+// lowest-numbered). It also reports what OpenFlow leaves undefined (two
+// matching flows of the same priority) as errors.
 package sim
 
 import (
@@ -62,7 +65,28 @@ type Output struct {
 	Port uint32
 	// ToInPort is true when it left through the IN_PORT action.
 	ToInPort bool
-	Packet   Packet
+	// Packet is the packet as it left, with the pipeline's fields
+	// (metadata) as they were at that point.
+	Packet Packet
+}
+
+// PacketIn reports whether the output is a packet-in (sent to the
+// controller).
+func (o Output) PacketIn() bool { return o.Port == flow.PortController }
+
+// Metadata returns the packet's metadata when it left: for a packet-in,
+// the metadata its match carries.
+func (o Output) Metadata() uint64 { return be64(o.Packet.Fields[flow.Metadata]) }
+
+// PacketIns returns the outputs that went to the controller.
+func (r Result) PacketIns() []Output {
+	var out []Output
+	for _, o := range r.Outputs {
+		if o.PacketIn() {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // Result is what the switch did with one packet.
@@ -125,6 +149,10 @@ func (s *Switch) Run(p Packet) Result {
 		r.tracef(0, "result: dropped")
 	}
 	for _, o := range res.Outputs {
+		if o.PacketIn() {
+			r.tracef(0, "result: to controller (packet-in in_port=%d metadata=%#x): %s", o.Packet.InPort, o.Metadata(), o.Packet)
+			continue
+		}
 		r.tracef(0, "result: output port %d: %s", o.Port, o.Packet)
 	}
 	return res
@@ -210,7 +238,11 @@ func (r *run) actions(as []flow.Action, p *Packet, depth int) {
 				r.tracef(depth, "output:%d is the ingress port: not sent (use IN_PORT)", port)
 				continue
 			}
-			r.tracef(depth, "output to port %d", port)
+			if port == flow.PortController {
+				r.tracef(depth, "to controller: packet-in in_port=%d metadata=%#x", p.InPort, be64(p.Fields[flow.Metadata]))
+			} else {
+				r.tracef(depth, "output to port %d", port)
+			}
 			r.res.Outputs = append(r.res.Outputs, Output{Port: port, ToInPort: toIn, Packet: p.Clone()})
 		case flow.SetField:
 			if _, ok := p.Fields[a.Field]; !ok {

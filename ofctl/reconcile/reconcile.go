@@ -12,12 +12,9 @@
 package reconcile
 
 import (
-	"encoding/hex"
 	"fmt"
 	"reflect"
 	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/ofctl/codec"
@@ -138,24 +135,10 @@ func (p Plan) Steps() []Step {
 	return out
 }
 
-// Key is a flow's OpenFlow identity: table, priority and canonical match.
-func Key(f flow.Flow) string {
-	var b strings.Builder
-	b.WriteString(f.Table)
-	b.WriteByte(0)
-	b.WriteString(strconv.Itoa(int(f.Priority)))
-	for _, m := range codec.Canonical(flow.Flow{Match: f.Match}).Match {
-		b.WriteByte(0)
-		b.WriteString(m.Field)
-		b.WriteByte('=')
-		b.WriteString(hex.EncodeToString(m.Value))
-		if m.Mask != nil {
-			b.WriteByte('/')
-			b.WriteString(hex.EncodeToString(m.Mask))
-		}
-	}
-	return b.String()
-}
+// Key is a flow's OpenFlow identity: table, priority and canonical match
+// (flow.KeyOf: binary, no text; the same canonical form as
+// codec.Canonical's match).
+func Key(f flow.Flow) flow.Key { return flow.KeyOf(f) }
 
 // SameInstructions reports whether two canonical flows with the same key
 // do the same thing (actions, metadata write, goto).
@@ -180,7 +163,7 @@ func (o Options) Diff(desired, installed []flow.Flow, desiredGroups, installedGr
 	}
 	var p Plan
 
-	inst := make(map[string]flow.Flow, len(installed))
+	inst := make(map[flow.Key]flow.Flow, len(installed))
 	for _, f := range installed {
 		if !owns(f.Cookie) {
 			p.Foreign++
@@ -188,7 +171,7 @@ func (o Options) Diff(desired, installed []flow.Flow, desiredGroups, installedGr
 		}
 		inst[Key(f)] = codec.Canonical(f)
 	}
-	seen := make(map[string]bool, len(desired))
+	seen := make(map[flow.Key]bool, len(desired))
 	for _, d := range desired {
 		k := Key(d)
 		if seen[k] {
@@ -209,13 +192,13 @@ func (o Options) Diff(desired, installed []flow.Flow, desiredGroups, installedGr
 			p.Unchanged++
 		}
 	}
-	var stale []string
+	var stale []flow.Key
 	for k := range inst {
 		if !seen[k] {
 			stale = append(stale, k)
 		}
 	}
-	sort.Strings(stale)
+	sort.Slice(stale, func(i, j int) bool { return stale[i].Compare(stale[j]) < 0 })
 	for _, k := range stale {
 		p.FlowDeletes = append(p.FlowDeletes, inst[k])
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/nva-project/nva/app/flow"
+	"github.com/nva-project/nva/ofctl/codec"
 )
 
 func mac(s string) []byte { m, _ := net.ParseMAC(s); return flow.MAC(m) }
@@ -199,6 +200,29 @@ func TestDeterministic(t *testing.T) {
 			if Key(p.FlowDeletes[j]) != Key(first.FlowDeletes[j]) {
 				t.Fatal("delete order depends on input order")
 			}
+		}
+	}
+}
+
+// TestKeyIsCanonical: the flow key pairs a desired flow with its
+// installed form however the switch reports the match (field order,
+// all-ones masks, bits outside the mask, zero masks), like codec.Canonical.
+func TestKeyIsCanonical(t *testing.T) {
+	md := flow.Masked(flow.Metadata, flow.U64(0x64), flow.U64(0xffffff))
+	want := flow.Flow{Table: "l2_forward", Priority: 100, Match: flow.M(md, flow.Exact(flow.EthDst, []byte{2, 0, 0, 0, 0, 1}))}
+	for name, m := range map[string]flow.Match{
+		"reordered":     {flow.Exact(flow.EthDst, []byte{2, 0, 0, 0, 0, 1}), md},
+		"all-ones mask": {md, flow.Masked(flow.EthDst, []byte{2, 0, 0, 0, 0, 1}, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})},
+		"value outside mask": {flow.Masked(flow.Metadata, flow.U64(0x7f000064), flow.U64(0xffffff)),
+			flow.Exact(flow.EthDst, []byte{2, 0, 0, 0, 0, 1})},
+		"zero mask": {md, flow.Exact(flow.EthDst, []byte{2, 0, 0, 0, 0, 1}), flow.Masked(flow.InPort, flow.U32(7), flow.U32(0))},
+	} {
+		f := flow.Flow{Table: want.Table, Priority: want.Priority, Match: m}
+		if Key(f) != Key(want) {
+			t.Errorf("%s: key differs", name)
+		}
+		if Key(codec.Canonical(f)) != Key(f) {
+			t.Errorf("%s: key differs from its canonical form's", name)
 		}
 	}
 }

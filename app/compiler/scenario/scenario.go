@@ -13,19 +13,23 @@ import (
 
 // Domain is a mutable description of a domain that yields snapshots and
 // per-NVE compiler inputs. OpenFlow port numbers are assigned per NVE in
-// the order interfaces are added, starting at 1; tunnel ports get 100
-// (vxlan), 101 (geneve), 102 (gre).
+// the order interfaces are added, starting at 1; flow-based tunnel ports
+// get 100 (vxlan), 101 (geneve), 102 (gre); the per-remote tunnel port
+// to the i-th NVE added (from 0) gets 1000 + 3i + 0 (vxlan), 1 (geneve)
+// or 2 (gre), on every NVE (see RemoteTunnelOFPort).
 type Domain struct {
 	VNs     map[string]*model.VN
 	NVEs    map[string]*model.NVE
 	Ports   map[string]*model.Port
 	ofports map[string]map[string]uint32
+	nveIdx  map[string]int
 	rev     uint64
 }
 
 // New returns an empty domain.
 func New() *Domain {
-	return &Domain{VNs: map[string]*model.VN{}, NVEs: map[string]*model.NVE{}, Ports: map[string]*model.Port{}, ofports: map[string]map[string]uint32{}}
+	return &Domain{VNs: map[string]*model.VN{}, NVEs: map[string]*model.NVE{}, Ports: map[string]*model.Port{},
+		ofports: map[string]map[string]uint32{}, nveIdx: map[string]int{}}
 }
 
 // TunnelOFPort is the OpenFlow port number the scenarios give the tunnel
@@ -38,6 +42,40 @@ func TunnelOFPort(e model.Encap) uint32 {
 		return 102
 	}
 	return 100
+}
+
+func encapIndex(e model.Encap) uint32 {
+	switch e {
+	case model.EncapGENEVE:
+		return 1
+	case model.EncapGRE:
+		return 2
+	}
+	return 0
+}
+
+// RemoteTunnelOFPort is the OpenFlow port number, on every NVE, of the
+// per-remote tunnel port (strict profile) to NVE remote with
+// encapsulation e.
+func (d *Domain) RemoteTunnelOFPort(remote string, e model.Encap) uint32 {
+	i, ok := d.nveIdx[remote]
+	if !ok {
+		panic("scenario: unknown NVE " + remote)
+	}
+	return 1000 + 3*uint32(i) + encapIndex(e)
+}
+
+// TunnelPeer returns the remote NVE and encapsulation of a per-remote
+// tunnel port number.
+func (d *Domain) TunnelPeer(port uint32) (string, model.Encap, bool) {
+	for n := range d.nveIdx {
+		for _, e := range model.Encaps {
+			if d.RemoteTunnelOFPort(n, e) == port {
+				return n, e, true
+			}
+		}
+	}
+	return "", "", false
 }
 
 func (d *Domain) bump() uint64 { d.rev++; return d.rev }
@@ -62,8 +100,13 @@ func (d *Domain) NVE(name, underlay string) *Domain {
 	n.Defaults()
 	must(n.Validate())
 	n.Revision = d.bump()
+	if _, ok := d.nveIdx[name]; !ok {
+		d.nveIdx[name] = len(d.nveIdx)
+	}
 	d.NVEs[name] = n
-	d.ofports[name] = map[string]uint32{}
+	if d.ofports[name] == nil {
+		d.ofports[name] = map[string]uint32{}
+	}
 	return d
 }
 
@@ -84,6 +127,26 @@ func (d *Domain) Port(name, vn, nve, iface, mac string, vlan int, ips ...string)
 	}
 	p.Revision = d.bump()
 	d.Ports[name] = p
+	return d
+}
+
+// Update changes a port (its interface's OpenFlow port is assigned if
+// new) and gives it a new revision, as the store does.
+func (d *Domain) Update(name string, change func(*model.Port)) *Domain {
+	p, ok := d.Ports[name]
+	if !ok {
+		panic("scenario: unknown port " + name)
+	}
+	c := *p
+	c.IPs = append([]string(nil), p.IPs...)
+	change(&c)
+	return d.Port(c.Name, c.VN, c.NVE, c.Interface, c.MAC, c.VLAN, c.IPs...)
+}
+
+// SetOFPort gives interface iface on NVE nve another OpenFlow port number
+// (as when OVS recreates an interface); no object of the store changes.
+func (d *Domain) SetOFPort(nve, iface string, port uint32) *Domain {
+	d.ofports[nve][iface] = port
 	return d
 }
 
@@ -118,8 +181,13 @@ func (d *Domain) Snapshot() *model.Snapshot {
 }
 
 // Input returns the compiler input for one NVE, with every encapsulation's
-// tunnel port present.
-func (d *Domain) Input(nve string) compiler.Input {
+// flow-based tunnel port and, for every NVE it shares a VN with, every
+// encapsulation's per-remote tunnel port present.
+func (d *Domain) Input(nve string) compiler.Input { return d.InputAt(d.Snapshot(), nve) }
+
+// InputAt is Input over an already built snapshot (a large domain's
+// snapshot is built once and shared by every NVE's input).
+func (d *Domain) InputAt(snap *model.Snapshot, nve string) compiler.Input {
 	ofp := map[string]uint32{}
 	for k, v := range d.ofports[nve] {
 		ofp[k] = v
@@ -128,7 +196,13 @@ func (d *Domain) Input(nve string) compiler.Input {
 	for _, e := range model.Encaps {
 		tun[e] = TunnelOFPort(e)
 	}
-	return compiler.Input{Snapshot: d.Snapshot(), NVE: nve, OFPorts: ofp, Tunnels: tun}
+	remote := map[compiler.RemoteTunnel]uint32{}
+	for _, p := range snap.Peers(nve) {
+		for _, e := range model.Encaps {
+			remote[compiler.RemoteTunnel{NVE: p.NVE, Encap: e}] = d.RemoteTunnelOFPort(p.NVE, e)
+		}
+	}
+	return compiler.Input{Snapshot: snap, NVE: nve, OFPorts: ofp, Tunnels: tun, RemoteTunnels: remote}
 }
 
 // OFPort returns the OpenFlow port of an interface on an NVE.

@@ -1,0 +1,48 @@
+package compiler
+
+import (
+	"github.com/nva-project/nva/app/flow"
+	"github.com/nva-project/nva/app/pipeline"
+)
+
+// classification maps ingress to VNs: a local VAP (in_port [+VLAN,
+// popped]) or a tunnel from a remote NVE hosting the VN (flow-based:
+// the encapsulation's port, tun_id and tun_src; strict: the per-remote
+// port and tunnel_id). It writes the VN context to metadata; local
+// traffic goes on to the next stage, tunnel arrivals jump to forwarding.
+type classification struct{}
+
+func (classification) Name() string     { return "classification" }
+func (classification) Stages() []string { return []string{pipeline.Classify} }
+
+func (classification) NVE(*nveCtx, *emitter) {}
+
+func (classification) VN(c *vnCtx, out *emitter) {
+	vni := c.vni()
+	for _, v := range c.local {
+		f := flow.Flow{Table: pipeline.Classify, Priority: PrioNormal,
+			WriteMetadata: metaContext(vni, false), MetadataMask: pipeline.MetaContext, Goto: pipeline.Next}
+		if v.vlan == 0 {
+			f.Match = flow.M(inPort(v.ofp), vlanNone())
+		} else {
+			f.Match = flow.M(inPort(v.ofp), vlanTag(v.vlan))
+			f.Actions = []flow.Action{flow.PopVLAN{}}
+		}
+		out.flow(f)
+	}
+	tunnel := func(m ...flow.MatchField) {
+		out.flow(flow.Flow{Table: pipeline.Classify, Priority: PrioNormal, Match: flow.M(m...),
+			WriteMetadata: metaContext(vni, true), MetadataMask: pipeline.MetaContext, Goto: pipeline.L2Forward})
+	}
+	tunID := flow.Exact(flow.TunID, flow.U64(uint64(vni)))
+	for _, r := range c.remotes {
+		if !c.prof.FlowTunnels {
+			// The port is the remote's own: it identifies the sender.
+			tunnel(inPort(r.port), vlanNone(), tunID)
+			continue
+		}
+		for _, ip := range r.ips {
+			tunnel(inPort(r.port), vlanNone(), tunID, flow.Exact(flow.TunIPv4Src, flow.IP(ip)))
+		}
+	}
+}

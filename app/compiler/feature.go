@@ -1,0 +1,100 @@
+package compiler
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/nva-project/nva/app/flow"
+	"github.com/nva-project/nva/app/pipeline"
+)
+
+// feature is one piece of what the compiler emits, in a file of its own.
+// It writes stage-level flows (Table: a stage it contributes to; Goto:
+// pipeline.Next, a stage it must jump to, or "") and reads only what its
+// context gives it: the profile's capabilities and realized stages, and
+// the VN as this NVE sees it. Adding a feature is a new file and an entry
+// in features; it touches no other feature.
+type feature interface {
+	// Name names the feature in errors.
+	Name() string
+	// Stages lists the pipeline stages the feature contributes flows to; a
+	// flow into another stage is a compiler error.
+	Stages() []string
+	// NVE emits the feature's NVE-wide flows and groups (the slice of VN
+	// "", compiled once per profile and generation).
+	NVE(c *nveCtx, out *emitter)
+	// VN emits the feature's flows and groups for one VN on the NVE.
+	VN(c *vnCtx, out *emitter)
+}
+
+// features are the compiler's features; their order does not matter.
+var features = []feature{
+	classification{},
+	portSecurity{},
+	neighborResponder{},
+	l2Forwarding{},
+	bum{},
+}
+
+// nveCtx is what features see of the NVE being compiled.
+type nveCtx struct {
+	nve  string // the NVE's name
+	prof pipeline.Profile
+	real *pipeline.Realizer
+}
+
+// has reports whether the profile realizes stage.
+func (c *nveCtx) has(stage string) bool { return c.real.Realizes(stage) }
+
+// vnCtx is what features see of one VN on the NVE.
+type vnCtx struct {
+	*nveCtx
+	*vnView
+	toward [][]flow.Action // toRemote's answers, by remote
+}
+
+// vni is the VN's context ID.
+func (c *vnCtx) vni() uint32 { return c.vn.VNI }
+
+// toRemote returns the actions that send a packet of the VN into the
+// tunnel to its i-th remote NVE (c.remotes[i]), built once per slice and
+// shared by the flows and buckets that use them.
+func (c *vnCtx) toRemote(i int) []flow.Action {
+	if c.toward == nil {
+		c.toward = make([][]flow.Action, len(c.remotes))
+	}
+	if c.toward[i] == nil {
+		c.toward[i] = toRemote(c.nveCtx, c.vni(), c.remotes[i])
+	}
+	return c.toward[i]
+}
+
+// emitter collects one slice's flows, groups and warnings, feature by
+// feature.
+type emitter struct {
+	cur      feature
+	stages   []string // cur's stages
+	flows    []flow.Flow
+	groups   []flow.GroupEntry
+	warnings []string
+	err      error
+}
+
+// use makes f the feature emitting from now on.
+func (e *emitter) use(f feature) { e.cur, e.stages = f, f.Stages() }
+
+func (e *emitter) flow(f flow.Flow) {
+	if !slices.Contains(e.stages, f.Table) {
+		if e.err == nil {
+			e.err = fmt.Errorf("feature %s emitted a flow into stage %q, not one of its stages %v: %s", e.cur.Name(), f.Table, e.cur.Stages(), f)
+		}
+		return
+	}
+	e.flows = append(e.flows, f)
+}
+
+func (e *emitter) group(g flow.GroupEntry) { e.groups = append(e.groups, g) }
+
+func (e *emitter) warn(format string, args ...any) {
+	e.warnings = append(e.warnings, fmt.Sprintf(format, args...))
+}

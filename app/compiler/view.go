@@ -1,0 +1,372 @@
+package compiler
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/nva-project/nva/app/flow"
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/app/pipeline"
+)
+
+// nveView is what one compile reads of the domain for an NVE: the VNs it
+// will compile, each with its local VAPs and a fingerprint of everything
+// its slice depends on. Building it costs the NVE's local ports plus one
+// pass over each hosted VN's ports and NVEs (names and revisions); a VN's
+// full view (its ports deduplicated, its remote NVEs) is built only when
+// its slice must be recompiled (vnView.complete).
+type nveView struct {
+	in       *Input
+	prof     pipeline.Profile
+	self     *model.NVE
+	vns      []*vnView // by name
+	warnings []string  // NVE-level and local attachment warnings
+}
+
+// vnView is one VN as the NVE compiles it.
+type vnView struct {
+	name    string
+	vn      *model.VN
+	local   []vap         // this NVE's VAPs of the VN
+	fp      uint64        // fingerprint of what the slice depends on
+	ports   []*model.Port // (complete) the VN's ports with a MAC of their own, by name
+	remotes []remoteNVE   // (complete) reachable NVEs hosting the VN, by name
+	// warnings are complete's: about the VN's ports and remotes. They
+	// depend only on what fp covers, so they are memoized with the slice.
+	warnings []string
+}
+
+// vap is a local port's virtual access point.
+type vap struct {
+	port  *model.Port
+	ofp   uint32
+	vlan  int
+	mac   net.HardwareAddr
+	addrs []netip.Addr // the addresses it binds (not bound first by another VAP of the VN)
+}
+
+// remoteNVE is another NVE hosting a VN, and how this NVE reaches it.
+type remoteNVE struct {
+	nve  *model.NVE
+	ips  []netip.Addr // IPv4 underlay addresses; tunnels go to ips[0]
+	port uint32       // the tunnel port to it (flow-based or per remote)
+}
+
+func (v *nveView) warn(format string, args ...any) {
+	v.warnings = append(v.warnings, fmt.Sprintf(format, args...))
+}
+
+// buildView resolves the VNs NVE in.NVE hosts (has a port in), in name
+// order, with their local VAPs (attached in VN then port name order: an
+// (interface, VLAN) is the first claimer's) and fingerprints. A VN it
+// cannot compile is skipped with a warning.
+func buildView(in *Input, prof pipeline.Profile) *nveView {
+	v := &nveView{in: in, prof: prof, self: in.Snapshot.NVEs[in.NVE]}
+	if v.self.Kind == model.NVEOpenFlow && prof.Extensions {
+		v.warn("NVE %s is a hardware OpenFlow switch but profile %s uses extensions", in.NVE, prof.Name)
+	}
+	used := map[[2]uint32]string{} // (ofport, vlan) -> port name, across VNs
+	for _, name := range in.Snapshot.VNsOn(in.NVE) {
+		vn, ok := v.resolveVN(name)
+		if !ok {
+			continue
+		}
+		st := &vnView{name: name, vn: vn}
+		v.attachLocal(st, used)
+		if len(st.local) == 0 {
+			// Not compiled; its ports' warnings are still worth giving.
+			v.ownPorts(st, v.warn)
+			v.warn("VN %s: no port of %s has an OpenFlow port yet; VN not compiled", name, in.NVE)
+			continue
+		}
+		st.fp = v.fingerprint(st)
+		v.vns = append(v.vns, st)
+	}
+	return v
+}
+
+// ownMAC returns a port's MAC if it is valid and the port is the one that
+// owns it in its VN (the first by name).
+func ownMAC(s *model.Snapshot, vn string, p *model.Port) ([6]byte, bool) {
+	mac, ok := p.MACAddr()
+	return mac, ok && s.PortByMAC(vn, mac) == p
+}
+
+// attachLocal fills st.local with the VAPs of the VN's ports on this NVE
+// that own their MAC in the VN (complete warns about the others).
+func (v *nveView) attachLocal(st *vnView, used map[[2]uint32]string) {
+	claims := vapClaims{used: used}
+	for _, p := range v.in.Snapshot.PortsAt(v.in.NVE, st.name) {
+		mac, ok := ownMAC(v.in.Snapshot, st.name, p)
+		if !ok {
+			continue
+		}
+		if claims.ifVN == nil {
+			claims.ifVN, claims.addrs = map[uint32]string{}, map[netip.Addr]string{}
+		}
+		if a, ok := v.localVAP(st, p, mac, claims); ok {
+			st.local = append(st.local, a)
+		}
+	}
+}
+
+// complete fills in the rest of a VN's view: its ports that own their MAC
+// (warning about the others) and the remote NVEs it can reach.
+func (v *nveView) complete(st *vnView) {
+	warn := func(format string, args ...any) { st.warnings = append(st.warnings, fmt.Sprintf(format, args...)) }
+	v.ownPorts(st, warn)
+	v.findRemotes(st, warn)
+}
+
+// ownPorts fills st.ports with the VN's ports that have a valid MAC of
+// their own in the VN (the first by name keeps a duplicated MAC).
+func (v *nveView) ownPorts(st *vnView, warn func(string, ...any)) {
+	s := v.in.Snapshot
+	all := s.PortsIn(st.name)
+	st.ports = make([]*model.Port, 0, len(all))
+	for _, p := range all {
+		mac, ok := p.MACAddr()
+		if !ok {
+			warn("port %s: invalid MAC %q; skipped", p.Name, p.MAC)
+			continue
+		}
+		if o := s.PortByMAC(st.name, mac); o != p {
+			warn("port %s: MAC %s already used by port %s in VN %s; skipped", p.Name, net.HardwareAddr(mac[:]), o.Name, st.name)
+			continue
+		}
+		st.ports = append(st.ports, p)
+	}
+}
+
+// resolveVN returns VN name if it can be compiled, warning about what of
+// it is not compiled yet.
+func (v *nveView) resolveVN(name string) (*model.VN, bool) {
+	vn, ok := v.in.Snapshot.VNs[name]
+	if !ok {
+		v.warn("VN %s: referenced by ports but not in the snapshot; skipped", name)
+		return nil, false
+	}
+	if vn.VNI == 0 || vn.VNI > model.MaxVNI {
+		v.warn("VN %s: VNI %d not allocated or out of range; skipped", name, vn.VNI)
+		return nil, false
+	}
+	if vn.Service != model.ServiceL2 && vn.Service != "" {
+		v.warn("VN %s: service %s: only the L2 part is compiled", name, vn.Service)
+	}
+	if vn.BUM.Mode == model.BUMMulticast {
+		v.warn("VN %s: BUM mode multicast is not compiled yet; using head-end replication", name)
+	}
+	return vn, true
+}
+
+// vapClaims is what the local VAPs of one VN have claimed so far.
+type vapClaims struct {
+	used  map[[2]uint32]string  // (ofport, vlan) -> port name, across VNs
+	ifVN  map[uint32]string     // ofport -> port name, within the VN
+	addrs map[netip.Addr]string // bound address -> port name, within the VN
+}
+
+// localVAP makes the VAP of port p of this NVE, unless its interface has
+// no OpenFlow port yet or its (interface, VLAN) or interface in the VN is
+// already taken. Addresses another VAP of the VN bound first stay unbound.
+func (v *nveView) localVAP(st *vnView, p *model.Port, mac [6]byte, claims vapClaims) (vap, bool) {
+	ofp, ok := v.in.OFPorts[p.Interface]
+	if !ok || ofp == 0 || ofp >= flow.PortInPort {
+		v.warn("port %s: interface %s has no OpenFlow port on %s yet; skipped", p.Name, p.Interface, v.in.NVE)
+		return vap{}, false
+	}
+	key := [2]uint32{ofp, uint32(p.VLAN)}
+	if o, dup := claims.used[key]; dup {
+		v.warn("port %s: interface %s VLAN %d already attached as port %s; skipped", p.Name, p.Interface, p.VLAN, o)
+		return vap{}, false
+	}
+	if o, dup := claims.ifVN[ofp]; dup {
+		// The reply stage and the controller's answers identify a VAP by
+		// (in_port, VN).
+		v.warn("port %s: interface %s already attached to VN %s as port %s (another VLAN); one VAP per interface and VN; skipped", p.Name, p.Interface, st.name, o)
+		return vap{}, false
+	}
+	claims.used[key] = p.Name
+	claims.ifVN[ofp] = p.Name
+	var addrs []netip.Addr
+	for _, a := range p.Addrs() {
+		if o, dup := claims.addrs[a]; dup && o != p.Name {
+			v.warn("port %s: address %s already bound to port %s in VN %s; not bound", p.Name, a, o, st.name)
+			continue
+		}
+		claims.addrs[a] = p.Name
+		addrs = append(addrs, a)
+	}
+	return vap{port: p, ofp: ofp, vlan: p.VLAN, mac: net.HardwareAddr(mac[:]), addrs: addrs}, true
+}
+
+// ipv4Underlay returns an NVE's IPv4 underlay addresses.
+func ipv4Underlay(n *model.NVE) []netip.Addr {
+	var ips []netip.Addr
+	for _, a := range n.UnderlayAddrs() {
+		if a.Is4() {
+			ips = append(ips, a)
+		}
+	}
+	return ips
+}
+
+// findRemotes fills st.remotes with the other NVEs hosting the VN that
+// have an IPv4 underlay address and a tunnel port to reach them: the
+// flow-based port of the VN's encapsulation, or (without flow-based
+// tunnels) the per-remote port of that encapsulation.
+func (v *nveView) findRemotes(st *vnView, warn func(string, ...any)) {
+	name, encap := st.name, st.vn.Encap
+	var shared uint32
+	hasShared := false
+	if v.prof.FlowTunnels {
+		shared, hasShared = v.in.Tunnels[encap]
+	}
+	for _, nveName := range v.in.Snapshot.NVEsHosting(name) {
+		if nveName == v.in.NVE {
+			continue
+		}
+		n, ok := v.in.Snapshot.NVEs[nveName]
+		if !ok {
+			warn("VN %s: NVE %s not in the snapshot; skipped", name, nveName)
+			continue
+		}
+		ips := ipv4Underlay(n)
+		if len(ips) == 0 {
+			warn("VN %s: NVE %s has no IPv4 underlay address; skipped", name, nveName)
+			continue
+		}
+		r := remoteNVE{nve: n, ips: ips, port: shared}
+		if !v.prof.FlowTunnels {
+			port, ok := v.in.RemoteTunnels[RemoteTunnel{NVE: nveName, Encap: encap}]
+			if !ok || port == 0 {
+				warn("VN %s: no %s tunnel port (%s) to NVE %s on %s; NVE %s unreachable", name, encap,
+					RemoteTunnelPortName(encap, ips[0]), nveName, v.in.NVE, nveName)
+				continue
+			}
+			r.port = port
+		}
+		st.remotes = append(st.remotes, r)
+	}
+	if v.prof.FlowTunnels && len(st.remotes) > 0 && !hasShared {
+		warn("VN %s: no %s tunnel port (%s) on %s; remote NVEs unreachable", name, encap, TunnelPortName(encap), v.in.NVE)
+		st.remotes = nil
+	}
+}
+
+// fnv64 is an FNV-1a hash written to field by field (no allocation).
+type fnv64 uint64
+
+func newFNV() fnv64 { return 14695981039346656037 }
+
+func (h *fnv64) byte(b byte) { *h = (*h ^ fnv64(b)) * 1099511628211 }
+
+func (h *fnv64) u64(v uint64) {
+	for i := 0; i < 8; i++ {
+		h.byte(byte(v >> (8 * i)))
+	}
+}
+
+func (h *fnv64) bool(b bool) {
+	if b {
+		h.byte(1)
+	} else {
+		h.byte(0)
+	}
+}
+
+func (h *fnv64) str(s string) {
+	for i := 0; i < len(s); i++ {
+		h.byte(s[i])
+	}
+	h.byte(0xff) // terminator: "ab"+"c" differs from "a"+"bc"
+}
+
+func (h *fnv64) strs(ss []string) {
+	h.u64(uint64(len(ss)))
+	for _, s := range ss {
+		h.str(s)
+	}
+}
+
+func (h *fnv64) addr(a netip.Addr) {
+	b := a.As16()
+	for _, x := range b {
+		h.byte(x)
+	}
+}
+
+// fingerprint hashes what a VN's slice is compiled from, without building
+// the VN's full view: the NVE and the VN; the VN's ports; the local VAPs
+// as attached (ports, OpenFlow ports, VLANs, bound addresses: these depend
+// on other VNs' claims too); and the NVEs hosting the VN with the tunnel
+// ports that reach them. Store objects are hashed by name and revision
+// (the store gives every change a new one); objects with revision 0
+// (built by hand) by content.
+func (v *nveView) fingerprint(st *vnView) uint64 {
+	h := newFNV()
+	s := v.in.Snapshot
+	h.str(v.in.NVE)
+	vn := st.vn
+	h.str(vn.Name)
+	if vn.Revision != 0 {
+		h.u64(vn.Revision)
+	} else {
+		h.u64(uint64(vn.VNI))
+		h.str(string(vn.Service))
+		h.str(string(vn.Encap))
+		h.str(string(vn.BUM.Mode))
+		h.str(vn.BUM.Group)
+		h.str(string(vn.Unknown))
+	}
+	ports := s.PortsIn(st.name)
+	h.u64(uint64(len(ports)))
+	for _, p := range ports {
+		h.str(p.Name)
+		if p.Revision != 0 {
+			h.u64(p.Revision)
+			continue
+		}
+		h.str(p.VN)
+		h.str(p.NVE)
+		h.str(p.Interface)
+		h.str(p.MAC)
+		h.strs(p.IPs)
+		h.u64(uint64(p.VLAN))
+	}
+	h.u64(uint64(len(st.local)))
+	for _, a := range st.local {
+		h.str(a.port.Name)
+		h.u64(uint64(a.ofp))
+		h.u64(uint64(a.vlan))
+		h.u64(uint64(len(a.addrs)))
+		for _, ip := range a.addrs {
+			h.addr(ip)
+		}
+	}
+	if v.prof.FlowTunnels {
+		port, ok := v.in.Tunnels[vn.Encap]
+		h.bool(ok)
+		h.u64(uint64(port))
+	}
+	for _, name := range s.NVEsHosting(st.name) {
+		h.str(name)
+		n, ok := s.NVEs[name]
+		h.bool(ok)
+		if !ok {
+			continue
+		}
+		if n.Revision != 0 {
+			h.u64(n.Revision)
+		} else {
+			h.strs(n.UnderlayIPs)
+		}
+		if !v.prof.FlowTunnels {
+			port, ok := v.in.RemoteTunnels[RemoteTunnel{NVE: name, Encap: vn.Encap}]
+			h.bool(ok)
+			h.u64(uint64(port))
+		}
+	}
+	return uint64(h)
+}

@@ -1,0 +1,249 @@
+package pipeline
+
+import (
+	"fmt"
+
+	"github.com/nva-project/nva/app/flow"
+)
+
+// Stage names of the L2 overlay pipeline, in packet order. The compiler's
+// features emit flows into stages; a Profile realizes stages onto tables
+// (one table per stage, several parallel stages in one table, or a stage
+// left out), and only the profile knows table numbers.
+const (
+	// Classify maps a packet's ingress (a VAP: port [+VLAN], or a tunnel
+	// port + tunnel ID) to its VN, written to metadata; anything else drops.
+	Classify = "classify"
+	// PortSecurity checks the source MAC/ARP/IPv4/IPv6 of frames from
+	// local VAPs against the port's bindings.
+	PortSecurity = "port_security"
+	// Neighbor answers ARP requests and IPv6 neighbor solicitations for
+	// addresses known in the VN (in the switch, or by sending them to the
+	// controller), and applies the VN's unknown-target policy.
+	Neighbor = "neighbor"
+	// NDAdvert completes a neighbor advertisement Neighbor turned a
+	// solicitation into: it sets the target link-layer address, which OVS
+	// only allows in a flow that matches icmpv6_type=136.
+	NDAdvert = "nd_advert"
+	// L2Forward forwards by destination MAC within the VN: local VAP,
+	// tunnel to the remote NVE, or the VN's BUM group.
+	L2Forward = "l2_forward"
+	// Reply sends a packet built by Neighbor back out of its ingress VAP,
+	// re-tagging it with the VAP's VLAN.
+	Reply = "reply"
+)
+
+// Next is the Goto of a flow that continues to its stage's next stage
+// (Stage.Next, or the first stage after it the profile realizes). Flows
+// say Next unless they must jump; the profile resolves it to a table.
+const Next = "+next"
+
+// Miss is what a stage does with a packet none of its flows match. The
+// profile realizes it as an explicit priority-0 flow.
+type Miss uint8
+
+// Miss policies.
+const (
+	MissDrop       Miss = iota // drop the packet
+	MissNext                   // continue to the next stage
+	MissController             // send the packet to the controller
+)
+
+func (m Miss) String() string {
+	switch m {
+	case MissDrop:
+		return "drop"
+	case MissNext:
+		return "next"
+	case MissController:
+		return "controller"
+	}
+	return fmt.Sprintf("miss(%d)", uint8(m))
+}
+
+// Contract says what flows may do. In a Stage, Goto lists the stages its
+// flows may jump to besides its next stage; in a realized Table, Goto
+// lists table names and the other lists are the union of its stages'
+// contracts less what the profile cannot do.
+type Contract struct {
+	// Match lists the fields flows may match.
+	Match []string
+	// Set lists the fields flows may set (set_field) or move into.
+	Set []string
+	// Read lists the fields flows may move from.
+	Read []string
+	// Goto lists where flows may continue (always later in the pipeline).
+	Goto []string
+	// Output allows output actions (to ports, IN_PORT, CONTROLLER).
+	Output bool
+	// Group allows group actions.
+	Group bool
+	// VLAN allows push_vlan/pop_vlan.
+	VLAN bool
+	// WriteMetadata allows the write-metadata instruction.
+	WriteMetadata bool
+}
+
+// Stage is one step of the pipeline, declared once for every profile: its
+// contract (with every field any profile may use: a profile without
+// extensions drops the extension fields and moves when it realizes the
+// stage), its miss policy and its default next stage ("" ends the
+// pipeline).
+type Stage struct {
+	Name string
+	Doc  string
+	Contract
+	Miss Miss
+	Next string
+}
+
+// stages is the pipeline, in packet order.
+var stages = []Stage{
+	{
+		Name: Classify,
+		Doc:  "ingress VAP (in_port[, vlan]) or tunnel (in_port, tun_id[, tun_src]) -> VN in metadata; else drop",
+		Contract: Contract{
+			Match:         []string{flow.InPort, flow.VlanVID, flow.TunID, flow.TunIPv4Src},
+			Goto:          []string{L2Forward}, // tunnel arrivals skip port security and the responder
+			VLAN:          true,
+			WriteMetadata: true,
+		},
+		Miss: MissDrop, Next: PortSecurity,
+	},
+	{
+		Name: PortSecurity,
+		Doc:  "source MAC, ARP sha/spa, IPv4/IPv6 source, NA target/tll must match the VAP's bindings; else drop",
+		Contract: Contract{
+			Match: []string{flow.InPort, flow.Metadata, flow.EthSrc, flow.EthDst, flow.EthType,
+				flow.ARPSHA, flow.ARPSPA, flow.IPv4Src, flow.IPv4Dst, flow.IPProto, flow.UDPSrc, flow.UDPDst,
+				flow.IPv6Src, flow.ICMPv6Type, flow.NDTarget, flow.NDTLL},
+		},
+		Miss: MissDrop, Next: Neighbor,
+	},
+	{
+		Name: Neighbor,
+		Doc:  "ARP/ND for targets known in the VN answered in the switch or sent to the controller; unknown targets per VN policy",
+		Contract: Contract{
+			Match: []string{flow.InPort, flow.Metadata, flow.EthType, flow.ARPOp, flow.ARPSPA, flow.ARPTPA,
+				flow.IPProto, flow.IPv6Src, flow.ICMPv6Type, flow.ICMPv6Code, flow.NDTarget, flow.NDSLL},
+			Set: []string{flow.EthSrc, flow.EthDst, flow.ARPOp, flow.ARPSHA, flow.ARPTHA, flow.ARPSPA, flow.ARPTPA,
+				flow.ICMPv6Type, flow.NDOptionsType, flow.NDReserved, flow.IPv6Src, flow.IPv6Dst},
+			Read:   []string{flow.EthSrc, flow.ARPSHA, flow.ARPSPA, flow.IPv6Src},
+			Goto:   []string{NDAdvert, Reply},
+			Output: true, // CONTROLLER, where the profile cannot answer
+		},
+		Miss: MissDrop, Next: L2Forward,
+	},
+	{
+		Name: NDAdvert,
+		Doc:  "neighbor advertisement built by neighbor -> target link-layer address of the known target",
+		Contract: Contract{
+			Match: []string{flow.Metadata, flow.EthType, flow.IPProto, flow.ICMPv6Type, flow.NDTarget},
+			Set:   []string{flow.NDTLL},
+		},
+		Miss: MissDrop, Next: Reply,
+	},
+	{
+		Name: L2Forward,
+		Doc:  "destination MAC in the VN -> local VAP, tunnel to the remote NVE, or the VN's BUM group; unknown unicast drops",
+		Contract: Contract{
+			Match:  []string{flow.Metadata, flow.EthDst},
+			Set:    []string{flow.VlanVID, flow.TunID, flow.TunIPv4Dst},
+			Output: true,
+			Group:  true,
+			VLAN:   true,
+		},
+		Miss: MissDrop,
+	},
+	{
+		Name: Reply,
+		Doc:  "packet built by neighbor -> back out of its ingress VAP (with the VAP's VLAN)",
+		Contract: Contract{
+			Match:  []string{flow.InPort, flow.Metadata},
+			Set:    []string{flow.VlanVID},
+			Output: true,
+			VLAN:   true,
+		},
+		Miss: MissDrop,
+	},
+}
+
+// Stages returns the pipeline's stages in packet order.
+func Stages() []Stage {
+	out := make([]Stage, len(stages))
+	copy(out, stages)
+	return out
+}
+
+// StageByName returns the named stage.
+func StageByName(name string) (Stage, bool) {
+	for _, s := range stages {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Stage{}, false
+}
+
+// stageIndex is a stage's position in packet order (-1 if unknown).
+func stageIndex(name string) int {
+	for i, s := range stages {
+		if s.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// MetaField is a named bit field of the OpenFlow metadata register, which
+// carries the pipeline's context from table to table. Metadata is
+// standard OpenFlow 1.3, so every profile uses the same layout.
+type MetaField struct {
+	Name   string
+	Offset uint // lowest bit
+	Bits   uint
+}
+
+// Mask is the field's bits in metadata.
+func (m MetaField) Mask() uint64 { return (1<<m.Bits - 1) << m.Offset }
+
+// Put returns v placed in the field's bits (bits of v beyond the field's
+// width are dropped).
+func (m MetaField) Put(v uint64) uint64 { return v << m.Offset & m.Mask() }
+
+// Get extracts the field's value from a metadata word.
+func (m MetaField) Get(metadata uint64) uint64 { return metadata & m.Mask() >> m.Offset }
+
+// The metadata layout.
+var (
+	// MetaVN is the VN's 24-bit context ID (the VNI), written by classify.
+	MetaVN = MetaField{Name: "vn", Offset: 0, Bits: 24}
+	// MetaFromTunnel is set when the packet arrived from an overlay
+	// tunnel (split horizon: such packets never go back into a tunnel).
+	MetaFromTunnel = MetaField{Name: "from_tunnel", Offset: 24, Bits: 1}
+	// MetaStage selects the stage of a table that realizes several
+	// stages: flows of such a table match it, and flows going there write
+	// it (see Realize).
+	MetaStage = MetaField{Name: "stage", Offset: 25, Bits: 3}
+	// MetaL3Domain is reserved for the L3 domain (VRF) of l3/l2l3 VNs;
+	// nothing writes it yet.
+	MetaL3Domain = MetaField{Name: "l3_domain", Offset: 32, Bits: 16}
+)
+
+// MetaFields lists the metadata layout.
+func MetaFields() []MetaField {
+	return []MetaField{MetaVN, MetaFromTunnel, MetaStage, MetaL3Domain}
+}
+
+// MetaContext is the metadata classify writes: the VN and whether the
+// packet came from a tunnel.
+var MetaContext = MetaVN.Mask() | MetaFromTunnel.Mask()
+
+// VNIFromMetadata returns the VNI of the VN a packet was classified into,
+// from its metadata (for example the metadata of a packet-in sent by the
+// neighbor stage).
+func VNIFromMetadata(metadata uint64) uint32 { return uint32(MetaVN.Get(metadata)) }
+
+// FromTunnelMetadata reports whether metadata says the packet arrived from
+// a tunnel.
+func FromTunnelMetadata(metadata uint64) bool { return MetaFromTunnel.Get(metadata) != 0 }
