@@ -18,7 +18,7 @@ import (
 // fields before accepting the NVE; an error here (a profile changed since)
 // is the NVE's error, and nothing is written to its switch.
 func profileFor(n *model.NVE) (pipeline.Profile, error) {
-	p, err := profileForNVE(string(n.Kind), n.Profile, n.TableIDs)
+	p, err := pipeline.ForNVE(string(n.Kind), n.Profile, n.TableIDs)
 	if err != nil {
 		return pipeline.Profile{}, &profileError{err}
 	}
@@ -63,14 +63,14 @@ func profileStatus(n *model.NVE) *model.ProfileStatus {
 		Name:        p.Name,
 		Forced:      n.Profile != "",
 		Extensions:  p.Extensions,
-		FlowTunnels: flowTunnels(p),
+		FlowTunnels: p.FlowTunnels,
 		ARPInSwitch: p.ARPInSwitch,
 		NDInSwitch:  p.NDInSwitch,
-		Bundles:     bundles(p),
+		Bundles:     p.Bundles,
 		Tables:      make([]model.ProfileTable, len(p.Tables)),
 	}
 	for i, t := range p.Tables {
-		ps.Tables[i] = model.ProfileTable{Name: t.Name, Number: t.Number, Stages: tableStages(t)}
+		ps.Tables[i] = model.ProfileTable{Name: t.Name, Number: t.Number, Stages: t.Stages}
 	}
 	return ps
 }

@@ -1,6 +1,7 @@
 package ofctl
 
 import (
+	"github.com/nva-project/nva/app/pipeline"
 	"net"
 
 	nd "github.com/nva-project/nva/app/neighbor"
@@ -95,7 +96,7 @@ func (s *Southbound) vapOf(dpid uint64, pi conn.PacketIn) (snap *model.Snapshot,
 		return nil, nil, nil, false
 	}
 	nve := claimant(snap, dpid)
-	vn = snap.VNByVNI(vniFromMetadata(pi.Match.Metadata))
+	vn = snap.VNByVNI(pipeline.VNIFromMetadata(pi.Match.Metadata))
 	if nve == "" || vn == nil || len(snap.PortsAt(nve, vn.Name)) == 0 {
 		return nil, nil, nil, false
 	}

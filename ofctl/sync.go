@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"antrea.io/libOpenflow/openflow13"
@@ -30,15 +31,25 @@ type worker struct {
 	audit   bool   // (mu) this run is an audit (drift repairs are counted)
 	trigger string // (mu) why the next run happens
 
-	noBundles       bool           // the switch refused to open a bundle
-	tables          *tableFeatures // the switch's OFPMP_TABLE_FEATURES answer (nil: not asked yet)
-	observeDelay    time.Duration  // follower: next re-check delay
-	role            conn.Role      // role last granted by the switch (RoleNoChange: none asked)
-	roleGen         uint64         // its generation
-	have            bool           // installed* reflect the switch
+	noBundles       bool            // the switch refused to open a bundle
+	tables          *tableFeatures  // the switch's OFPMP_TABLE_FEATURES answer (nil: not asked yet)
+	cache           *compiler.Cache // incremental compiles of the claimed NVE (it resets itself on another NVE or profile)
+	observeDelay    time.Duration   // follower: next re-check delay
+	role            conn.Role       // role last granted by the switch (RoleNoChange: none asked)
+	roleGen         uint64          // its generation
+	have            bool            // installed* reflect the switch
 	haveFor         string
 	installed       []flow.Flow
 	installedGroups []flow.GroupEntry
+}
+
+// compilerCache is the worker's compiler cache (the worker goroutine's
+// alone: a Cache is not safe for concurrent use).
+func (w *worker) compilerCache() *compiler.Cache {
+	if w.cache == nil {
+		w.cache = compiler.NewCache()
+	}
+	return w.cache
 }
 
 func (w *worker) kickLocked(reason string) {
@@ -298,7 +309,7 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, name string, sn
 		err = s.checkSwitchTables(ctx, w, name, prof)
 	}
 	if err == nil {
-		res, ports, err = s.compile(snap, name, w.sw, prof)
+		res, ports, err = s.compile(snap, name, w.sw, prof, w.compilerCache())
 	}
 	wait := unready(snap, name, ports)
 	var plan reconcile.Plan
@@ -483,8 +494,8 @@ type portView struct {
 
 // compile computes nve's desired state for profile prof with the switch's
 // port numbers; it also returns what it saw of the switch's ports.
-func (s *Southbound) compile(snap *model.Snapshot, nve string, sw *conn.Switch, prof pipeline.Profile) (compiler.Result, portView, error) {
-	pv := portView{ports: s.portNumbers(sw, nve), flowTunnels: flowTunnels(prof)}
+func (s *Southbound) compile(snap *model.Snapshot, nve string, sw *conn.Switch, prof pipeline.Profile, cache *compiler.Cache) (compiler.Result, portView, error) {
+	pv := portView{ports: s.portNumbers(sw, nve), flowTunnels: prof.FlowTunnels}
 	in := compiler.Input{Snapshot: snap, NVE: nve, OFPorts: pv.ports, Generation: s.cfg.Generation}
 	if pv.flowTunnels {
 		in.Tunnels = map[model.Encap]uint32{}
@@ -495,10 +506,23 @@ func (s *Southbound) compile(snap *model.Snapshot, nve string, sw *conn.Switch, 
 		}
 	} else {
 		pv.tunnels, pv.warnings, pv.tunnelSince = remoteTunnels(snap, nve, pv.ports)
-		setRemoteTunnels(&in, pv.tunnels)
+		in.RemoteTunnels = make(map[compiler.RemoteTunnel]uint32, len(pv.tunnels))
+		for _, tp := range pv.tunnels {
+			if tp.OFPort != 0 {
+				in.RemoteTunnels[compiler.RemoteTunnel{NVE: tp.Remote, Encap: tp.Encap}] = tp.OFPort
+			}
+		}
 	}
-	res, err := compiler.Compile(in, prof)
-	res.Warnings = append(res.Warnings, pv.warnings...)
+	var res compiler.Result
+	var err error
+	if cache != nil {
+		res, err = cache.Compile(in, prof)
+	} else {
+		res, err = compiler.Compile(in, prof)
+	}
+	// The cache's result is shared with it: the warnings are copied
+	// before anything is added.
+	res.Warnings = append(slices.Clip(res.Warnings), pv.warnings...)
 	return res, pv, err
 }
 
@@ -576,7 +600,7 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 	if err := s.checkSwitchTables(ctx, w, name, prof); err != nil {
 		return reconcile.Plan{}, nil, portView{}, err
 	}
-	res, ports, err := s.compile(snap, name, w.sw, prof)
+	res, ports, err := s.compile(snap, name, w.sw, prof, w.compilerCache())
 	if err != nil {
 		s.m.errors.WithLabelValues("compile").Inc()
 		return reconcile.Plan{}, nil, ports, fmt.Errorf("compile: %w", err)
@@ -652,7 +676,7 @@ func needsAtomic(p reconcile.Plan) bool {
 // returns nil.
 func (s *Southbound) send(ctx context.Context, w *worker, plan reconcile.Plan, msgs []util.Message, prof pipeline.Profile) error {
 	sw := w.sw
-	if !bundles(prof) {
+	if !prof.Bundles {
 		return s.sendFenced(ctx, sw, plan, msgs)
 	}
 	if needsAtomic(plan) && !w.noBundles {

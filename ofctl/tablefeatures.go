@@ -172,6 +172,7 @@ func checkTables(prof pipeline.Profile, nTables uint8, features map[uint8]*table
 	if features == nil {
 		return problems
 	}
+	meta := metadataBits(prof)
 	ids := make([]uint8, 0, len(features))
 	for id := range features {
 		ids = append(ids, id)
@@ -196,11 +197,11 @@ func checkTables(prof pipeline.Profile, nTables uint8, features map[uint8]*table
 				}
 			}
 		}
-		if slices.Contains(t.Match, flow.Metadata) && f.MetadataMatch&pipeline.MetaMask != pipeline.MetaMask {
-			missing = append(missing, fmt.Sprintf("match metadata bits %#x (the switch matches %#x)", pipeline.MetaMask, f.MetadataMatch))
+		if slices.Contains(t.Match, flow.Metadata) && f.MetadataMatch&meta != meta {
+			missing = append(missing, fmt.Sprintf("match metadata bits %#x (the switch matches %#x)", meta, f.MetadataMatch))
 		}
-		if t.WriteMetadata && f.MetadataWrite&pipeline.MetaMask != pipeline.MetaMask {
-			missing = append(missing, fmt.Sprintf("write metadata bits %#x (the switch writes %#x)", pipeline.MetaMask, f.MetadataWrite))
+		if t.WriteMetadata && f.MetadataWrite&meta != meta {
+			missing = append(missing, fmt.Sprintf("write metadata bits %#x (the switch writes %#x)", meta, f.MetadataWrite))
 		}
 		if f.NextTables != nil {
 			for _, g := range t.Goto {
@@ -215,6 +216,19 @@ func checkTables(prof pipeline.Profile, nTables uint8, features map[uint8]*table
 		}
 	}
 	return problems
+}
+
+// metadataBits are the metadata bits the profile's flows match and write:
+// the VN context, and the stage selector when a table realizes several
+// stages.
+func metadataBits(prof pipeline.Profile) uint64 {
+	bits := pipeline.MetaContext
+	for _, t := range prof.Tables {
+		if t.Shared() {
+			bits |= pipeline.MetaStage.Mask()
+		}
+	}
+	return bits
 }
 
 // matchesSpec reports whether an OXM ID the switch lists is the field.

@@ -2,6 +2,7 @@ package ofctl
 
 import (
 	"fmt"
+	"github.com/nva-project/nva/app/compiler"
 	"strings"
 
 	"github.com/nva-project/nva/app/flow"
@@ -56,18 +57,17 @@ func remoteTunnels(snap *model.Snapshot, nve string, ports map[string]uint32) (t
 				warnings = append(warnings, fmt.Sprintf("no %s tunnel port to NVE %s: it has no IPv4 underlay address", peer.Encap, remote))
 				continue
 			}
-			tp.Port, tp.Source = remoteTunnelPortName(peer.Encap, peer.RemoteIP), model.TunnelPortConvention
+			tp.Port, tp.Source = compiler.RemoteTunnelPortName(peer.Encap, peer.RemoteIP), model.TunnelPortConvention
 		}
 		tp.RemoteIP = peer.RemoteIP.String()
 		if no, ok := ports[tp.Port]; ok && no != 0 && no < flow.PortInPort {
 			tp.OFPort = no
-		} else {
-			hint := "create it, or name the switch's port for " + tp.RemoteIP + " in the NVE's tunnel_ports"
-			if tp.Source == model.TunnelPortExplicit {
-				hint = "its tunnel_ports names it; the switch reports no such port"
-			}
-			warnings = append(warnings, fmt.Sprintf("no tunnel port to NVE %s: the switch has no port %s (%s tunnel to %s for VN %s; %s)",
-				remote, tp.Port, peer.Encap, tp.RemoteIP, strings.Join(peer.VNs, ", "), hint))
+		} else if tp.Source == model.TunnelPortExplicit {
+			// A missing port by the convention the compiler warns about
+			// itself (per VN, naming the port); it does not know the
+			// names tunnel_ports gives.
+			warnings = append(warnings, fmt.Sprintf("no tunnel port to NVE %s: the switch has no port %s, which tunnel_ports names for %s (%s, VN %s)",
+				remote, tp.Port, tp.RemoteIP, peer.Encap, strings.Join(peer.VNs, ", ")))
 		}
 		since[tunnelKey(remote, peer.Encap)] = peer.Since
 		tps = append(tps, tp)

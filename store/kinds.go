@@ -2,8 +2,8 @@ package store
 
 import (
 	"fmt"
+	"github.com/nva-project/nva/app/pipeline"
 	"slices"
-	"strings"
 
 	"github.com/nva-project/nva/app/model"
 )
@@ -125,21 +125,17 @@ func (nveKind) prepare(n model.NVE) (model.NVE, error) {
 // the profiles cannot make a logged NVE fail to apply.
 func checkNVEProfile(n *model.NVE) error {
 	var fe model.FieldErrors
-	prof, err := profileForNVE(string(n.Kind), n.Profile, nil)
+	prof, err := pipeline.ForNVE(string(n.Kind), n.Profile, nil)
 	if err != nil {
 		fe.Add("profile", "%v", err)
 		return fe.Err()
 	}
 	if len(n.TableIDs) > 0 {
-		if _, err := profileForNVE(string(n.Kind), n.Profile, n.TableIDs); err != nil {
-			names := make([]string, len(prof.Tables))
-			for i, t := range prof.Tables {
-				names[i] = fmt.Sprintf("%s=%d", t.Name, t.Number)
-			}
-			fe.Add("table_ids", "%v (profile %s's tables in packet order: %s)", err, prof.Name, strings.Join(names, ", "))
+		if _, err := prof.WithTableIDs(n.TableIDs); err != nil {
+			fe.Add("table_ids", "%v", err)
 		}
 	}
-	if len(n.TunnelPorts) > 0 && flowTunnels(prof) {
+	if len(n.TunnelPorts) > 0 && prof.FlowTunnels {
 		fe.Add("tunnel_ports", "profile %s tunnels by flow (one port per encapsulation); per-remote tunnel ports are only used by profile %s", prof.Name, model.ProfileStrict)
 	}
 	return fe.Err()

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"github.com/nva-project/nva/app/pipeline"
 	"reflect"
 	"testing"
 
@@ -11,7 +12,7 @@ import (
 // the field, an NVE whose table_ids do not fit its profile or whose
 // tunnel_ports its profile cannot use; valid profile fields pass through.
 func TestNVEProfileChecked(t *testing.T) {
-	strict, err := profileForNVE(string(model.NVEOpenFlow), "", nil)
+	strict, err := pipeline.ForNVE(string(model.NVEOpenFlow), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -424,7 +424,7 @@ func (strictStatus) NVEStatus(nve string) *model.NVEStatus {
 func TestNVEProfileCommands(t *testing.T) {
 	ts, st := server(t, func(o *web.Options) { o.StatusReporter = strictStatus{} })
 	c := cli{t, map[string]string{"NVA_SERVER": ts.URL}}
-	last := pipeline.OVS().Tables[len(pipeline.OVS().Tables)-1].Name
+	last := pipeline.Strict().Tables[len(pipeline.Strict().Tables)-1].Name
 	c.ok("nve", "create", "tor1", "--kind", "openflow", "--datapath-id", "2a", "--underlay-ip", "192.0.2.9",
 		"--table-id", last+"=200", "--tunnel-port", "192.0.2.3=Tunnel3", "--tunnel-port", "192.0.2.4=Tunnel4")
 	n := st.Snapshot().NVEs["tor1"]

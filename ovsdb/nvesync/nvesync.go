@@ -11,6 +11,7 @@ package nvesync
 
 import (
 	"context"
+	"github.com/nva-project/nva/app/pipeline"
 	"log/slog"
 	"slices"
 	"sort"
@@ -164,6 +165,14 @@ func Desired(snap *model.Snapshot, nve *model.NVE, nodes []model.Member) ovsdb.D
 	return d
 }
 
+// flowTunnels reports whether NVE nve's switch profile tunnels by flow (an
+// NVE whose profile cannot be resolved, which the store refuses, is given
+// the flow-based ports of its kind's default).
+func flowTunnels(nve *model.NVE) bool {
+	p, err := pipeline.ForNVE(string(nve.Kind), nve.Profile, nil)
+	return err != nil || p.FlowTunnels
+}
+
 // flowBasedTunnels: one flow-based tunnel port per encapsulation of the
 // VNs the NVE hosts (the OVS profile sets the remote per flow).
 func flowBasedTunnels(snap *model.Snapshot, nve *model.NVE, local string) []ovsdb.Tunnel {
@@ -200,7 +209,7 @@ func perRemoteTunnels(snap *model.Snapshot, nve *model.NVE, local string) []ovsd
 			if !peer.RemoteIP.Is4() {
 				continue
 			}
-			name = remoteTunnelPortName(peer.Encap, peer.RemoteIP)
+			name = compiler.RemoteTunnelPortName(peer.Encap, peer.RemoteIP)
 		}
 		out = append(out, ovsdb.Tunnel{Name: name, Type: string(peer.Encap), LocalIP: local, RemoteIP: peer.RemoteIP.String()})
 	}

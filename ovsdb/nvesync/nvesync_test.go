@@ -2,6 +2,7 @@ package nvesync
 
 import (
 	"context"
+	"github.com/nva-project/nva/app/compiler"
 	"net/netip"
 	"reflect"
 	"sync"
@@ -79,7 +80,7 @@ func TestDesiredStrictProfile(t *testing.T) {
 	if !reflect.DeepEqual(got.Tunnels, want) {
 		t.Fatalf("tunnels\n got %+v\nwant %+v", got.Tunnels, want)
 	}
-	if got.Tunnels[0].Name != remoteTunnelPortName(model.EncapVXLAN, hv1Remote(s, "hv2")) {
+	if got.Tunnels[0].Name != compiler.RemoteTunnelPortName(model.EncapVXLAN, hv1Remote(s, "hv2")) {
 		t.Fatalf("port name %s is not the convention's", got.Tunnels[0].Name)
 	}
 	if err := got.Validate(); err != nil {
