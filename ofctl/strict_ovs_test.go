@@ -23,8 +23,10 @@ import (
 // southbound realizes the NVE with zero refused messages (plain messages,
 // no bundles, no Nicira encodings), the table check passes against OVS's
 // OFPMP_TABLE_FEATURES answer, the status maps the remote to its tunnel
-// port, and the namespace's kernel gets its ARP request for a known
-// remote address answered by nva (packet-in, packet-out).
+// port, and the namespace's kernel gets its ARP request and neighbor
+// solicitation for a known remote tenant answered by nva (packet-in,
+// packet-out); a controller restart rewrites nothing; the tunnel port
+// going away is noticed.
 func TestRealOVSStrictThroughShim(t *testing.T) {
 	ovstest.Require(t, "ping")
 	l := newLab(t)
@@ -48,6 +50,7 @@ func TestRealOVSStrictThroughShim(t *testing.T) {
 		"options:remote_ip="+remote.String(), "options:local_ip=198.18.0.1", "options:key=flow", "ofport_request=100")
 	l.ovs.Exec("ip", "link", "set", vap, "address", "02:00:00:00:01:01", "up")
 	l.ovs.Exec("ip", "addr", "add", "198.51.100.11/24", "dev", vap)
+	l.ovs.Exec("ip", "addr", "add", "2001:db8:51::11/64", "dev", vap, "nodad")
 
 	must(t, func() error { _, err := l.st.CreateVN(l.ctx, "", model.VN{Name: "blue", VNI: 5001}); return err })
 	must(t, func() error {
@@ -60,8 +63,12 @@ func TestRealOVSStrictThroughShim(t *testing.T) {
 			DatapathType: "netdev", DatapathID: "00000000000a0002"})
 		return err
 	})
-	l.port("p1", "hv1", vap, "02:00:00:00:01:01", "198.51.100.11")
-	l.port("p3", "hv2", "eth0", "02:00:00:00:02:01", "198.51.100.21")
+	for _, p := range []model.Port{
+		{Name: "p1", VN: "blue", NVE: "hv1", Interface: vap, MAC: "02:00:00:00:01:01", IPs: []string{"198.51.100.11", "2001:db8:51::11"}},
+		{Name: "p3", VN: "blue", NVE: "hv2", Interface: "eth0", MAC: "02:00:00:00:02:01", IPs: []string{"198.51.100.21", "2001:db8:51::21"}},
+	} {
+		must(t, func() error { _, err := l.st.CreatePort(l.ctx, "", p); return err })
+	}
 	l.realized()
 
 	st := sb.status("hv1")
@@ -79,21 +86,48 @@ func TestRealOVSStrictThroughShim(t *testing.T) {
 		t.Fatalf("extension actions or fields installed:\n%s", flows)
 	}
 
-	// The kernel resolves the remote tenant's address: nva answers.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		_, _ = l.ovs.Try("ip", "netns", "exec", l.ovs.Netns(), "ping", "-4", "-c", "1", "-W", "1", "198.51.100.21")
-		neigh := l.ovs.Exec("ip", "neigh", "show", "198.51.100.21", "dev", vap)
-		if strings.Contains(neigh, "lladdr 02:00:00:00:02:01") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kernel did not learn 198.51.100.21 (%q); packet-ins %v, shim refusals %v", neigh,
-				counterValue(t, sb.m.packetIns), shim.Refusals())
+	// The kernel resolves the remote tenant's addresses (ARP, then ND):
+	// nva answers.
+	for _, tc := range []struct{ ping, addr string }{{"-4", "198.51.100.21"}, {"-6", "2001:db8:51::21"}} {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			_, _ = l.ovs.Try("ip", "netns", "exec", l.ovs.Netns(), "ping", tc.ping, "-c", "1", "-W", "1", tc.addr)
+			neigh := l.ovs.Exec("ip", "neigh", "show", tc.addr, "dev", vap)
+			if strings.Contains(neigh, "lladdr 02:00:00:00:02:01") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("kernel did not learn %s (%q); packet-ins %v, shim refusals %v", tc.addr, neigh,
+					counterValue(t, sb.m.packetIns), shim.Refusals())
+			}
 		}
 	}
-	if n := metricValue(t, reg, "nva_neighbor_answers_total", "", ""); n < 1 {
+	if n := metricValue(t, reg, "nva_neighbor_answers_total", "", ""); n < 2 {
 		t.Fatalf("answers %v", n)
+	}
+	if got := shim.Refused(); len(got) != 0 {
+		t.Fatalf("the strict shim refused %v: %v", got, shim.Refusals())
+	}
+
+	// A controller restart changes nothing on the strict switch.
+	before := l.flowAges()
+	if err := sb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	sb = l.startSouthbound()
+	l.realized()
+	if st := sb.status("hv1"); st.FlowModsSent != 0 || st.GroupModsSent != 0 || st.Sync != SyncInSync {
+		t.Fatalf("restart: %d flow mods, %d group mods, sync %s", st.FlowModsSent, st.GroupModsSent, st.Sync)
+	}
+	after := l.flowAges()
+	if len(after) != len(before) || len(before) == 0 {
+		t.Fatalf("%d flows before restart, %d after", len(before), len(after))
+	}
+	for k, b := range before {
+		if a, ok := after[k]; !ok || a[0] < b[0]+1 {
+			t.Fatalf("flow %s re-created by the restart (%v -> %v)", k, b, a)
+		}
 	}
 	if got := shim.Refused(); len(got) != 0 {
 		t.Fatalf("the strict shim refused %v: %v", got, shim.Refusals())
