@@ -330,8 +330,10 @@ func TestDebugAddr(t *testing.T) {
 	if a := d.DebugAddr(); a != "" {
 		t.Errorf("debug server on %s by default", a)
 	}
-	if code, _ := call(t, "GET", d.APIURL()+"/debug/pprof/", ""); code != http.StatusNotFound {
-		t.Errorf("REST API serves /debug/pprof/: %d", code)
+	// The REST listener's catch-all is the web UI (index.html for any
+	// page path), never the profiler.
+	if _, body := call(t, "GET", d.APIURL()+"/debug/pprof/goroutine?debug=1", ""); strings.Contains(string(body), "goroutine profile") {
+		t.Errorf("REST API serves pprof: %.200s", body)
 	}
 	d.Close()
 
@@ -356,8 +358,10 @@ func TestDebugAddr(t *testing.T) {
 	if code, _ := call(t, "GET", base+"/api/v1/health", ""); code == http.StatusOK {
 		t.Error("debug listener serves the REST API")
 	}
-	if code, _ := call(t, "GET", d.APIURL()+"/debug/pprof/", ""); code != http.StatusNotFound {
-		t.Errorf("REST API serves /debug/pprof/: %d", code)
+	// The REST listener's catch-all is the web UI (index.html for any
+	// page path), never the profiler.
+	if _, body := call(t, "GET", d.APIURL()+"/debug/pprof/goroutine?debug=1", ""); strings.Contains(string(body), "goroutine profile") {
+		t.Errorf("REST API serves pprof: %.200s", body)
 	}
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
