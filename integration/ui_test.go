@@ -297,6 +297,53 @@ func (u *uiTest) screenshot(t *testing.T, name string) {
 	t.Logf("screenshot: %s (%d bytes)", path, len(png))
 }
 
+// clickNode clicks a drawn node where it is on the screen (fitting the
+// graph into the view first when the node is outside it).
+func (u *uiTest) clickNode(t *testing.T, id string) {
+	t.Helper()
+	u.waitIdle(t)
+	time.Sleep(400 * time.Millisecond) // an animated centre (300 ms) ends
+	rect := u.graphRect(t)
+	n := u.drawn(t).node(id)
+	if n == nil {
+		t.Fatalf("%s not drawn", id)
+	}
+	if in := func(p point) bool { return p.X > 10 && p.Y > 10 && p.X < rect.Width-10 && p.Y < rect.Height-10 }; !in(n.Rendered) {
+		u.fit(t)
+		if n = u.drawn(t).node(id); n == nil || !in(n.Rendered) {
+			t.Fatalf("%s is not in the view even after fit: %+v in %+v", id, n, rect)
+		}
+	}
+	u.do(t, chromedp.MouseClickXY(rect.Left+n.Rendered.X, rect.Top+n.Rendered.Y))
+}
+
+// clickBackground clicks the graph's empty top-left corner (inside the
+// fit padding): the selection is cleared.
+func (u *uiTest) clickBackground(t *testing.T) {
+	t.Helper()
+	rect := u.graphRect(t)
+	u.do(t, chromedp.MouseClickXY(rect.Left+6, rect.Top+6))
+	u.waitJS(t, "selection cleared", `nvaGraph.selected() === null && location.hash === ''`, 5*time.Second)
+}
+
+type rect struct{ Left, Top, Width, Height float64 }
+
+func (u *uiTest) graphRect(t *testing.T) rect {
+	t.Helper()
+	var r rect
+	u.mustEval(t, `(() => { const r = document.getElementById('graph').getBoundingClientRect(); return {left: r.left, top: r.top, width: r.width, height: r.height}; })()`, &r)
+	return r
+}
+
+// fit fits the whole graph into the view (after any animated centring,
+// which would otherwise carry on from the fitted view).
+func (u *uiTest) fit(t *testing.T) {
+	t.Helper()
+	time.Sleep(400 * time.Millisecond)
+	u.do(t, chromedp.Click(chromedp.ID("fit")))
+	time.Sleep(100 * time.Millisecond)
+}
+
 // ---- what the API says --------------------------------------------------
 
 type apiStatus struct {
@@ -531,7 +578,7 @@ func (u *uiTest) testMatchesTopology(t *testing.T) {
 	if live != "live" || rtext != fmt.Sprintf("rev %d", rev) {
 		t.Errorf("toolbar: %q, %q", live, rtext)
 	}
-	u.do(t, chromedp.Click(chromedp.ID("fit")))
+	u.fit(t)
 	u.screenshot(t, "ui-full.png")
 }
 
@@ -628,21 +675,15 @@ func (u *uiTest) testFilterAndSearch(t *testing.T) {
 	u.mustEval(t, `(() => { const s = document.getElementById('search'); s.value = ''; s.dispatchEvent(new Event('input')); return true; })()`, nil)
 	u.do(t, chromedp.SendKeys(chromedp.ID("search"), "02:00:00:00:51:03"+kb.Enter))
 	u.waitJS(t, "b3 selected by MAC", `nvaGraph.selected() && nvaGraph.selected().name === 'b3'`, 5*time.Second)
-	// Clear the selection (Escape the search, tap the background).
-	u.mustEval(t, `(() => { location.hash = ''; return true; })()`, nil)
+	u.mustEval(t, `(() => { const s = document.getElementById('search'); s.value = ''; s.blur(); return true; })()`, nil)
+	u.fit(t)
+	u.clickBackground(t)
 }
 
 // testFlowsPanel: clicking an NVE selects it and shows its flows, in sync
 // and as many as the API reports.
 func (u *uiTest) testFlowsPanel(t *testing.T) {
-	u.waitIdle(t)
-	var rect struct{ Left, Top float64 }
-	u.mustEval(t, `(() => { const r = document.getElementById('graph').getBoundingClientRect(); return {left: r.left, top: r.top}; })()`, &rect)
-	n := u.drawn(t).node("nve:hv1")
-	if n == nil {
-		t.Fatal("nve:hv1 not drawn")
-	}
-	u.do(t, chromedp.MouseClickXY(rect.Left+n.Rendered.X, rect.Top+n.Rendered.Y))
+	u.clickNode(t, "nve:hv1")
 	u.waitJS(t, "hv1 selected by a click", `nvaGraph.selected() && nvaGraph.selected().kind === 'nve' && nvaGraph.selected().name === 'hv1'`, 5*time.Second)
 	var flows struct {
 		Desired []string `json:"desired"`
@@ -665,10 +706,10 @@ func (u *uiTest) testFlowsPanel(t *testing.T) {
 	}
 	var details string
 	u.mustEval(t, `document.getElementById('details-body').textContent`, &details)
-	if !strings.Contains(details, "hv1") || !strings.Contains(details, "up") {
+	if !strings.Contains(details, "hv1") || !strings.Contains(details, "connected and in sync") {
 		t.Errorf("details of hv1: %.300s", details)
 	}
-	u.mustEval(t, `(() => { location.hash = ''; return true; })()`, nil)
+	u.clickBackground(t)
 }
 
 // testSwitchDown: stopping a hypervisor's ovs-vswitchd turns its NVE and
@@ -693,7 +734,12 @@ func (u *uiTest) testSwitchDown(t *testing.T) {
 		t.Errorf("with hv2 down: hv1, tunnel hv1-hv3 should stay up and hv2's ports be down: %v", u.drawn(t))
 	}
 	u.waitMatchesAPI(t, 10*time.Second)
+	// hv2 selected: the details panel says why it is down.
+	u.fit(t)
+	u.clickNode(t, "nve:hv2")
+	u.waitJS(t, "hv2's details say down", `document.getElementById('details-body').textContent.includes('OpenFlow not connected')`, 5*time.Second)
 	u.screenshot(t, "ui-down-hv2.png")
+	u.clickBackground(t)
 
 	if err := u.l.StartVswitchd(u.ctx, 2); err != nil {
 		t.Fatal(err)
@@ -721,6 +767,8 @@ func (u *uiTest) testRestartNVA(t *testing.T) {
 	}()
 	var snapBefore uint64
 	u.mustEval(t, `nvaGraph.snapshotRevision()`, &snapBefore)
+	u.waitIdle(t)
+	before := u.drawn(t)
 	if err := u.nva.Stop(); err != nil {
 		t.Fatalf("stopping nva: %v", err)
 	}
@@ -738,5 +786,12 @@ func (u *uiTest) testRestartNVA(t *testing.T) {
 	}
 	// The switches reconnect to the new process: wait until all is up.
 	u.waitAPIInSync(t, 60*time.Second)
-	u.waitMatchesAPI(t, 30*time.Second)
+	_, after := u.waitMatchesAPI(t, 30*time.Second)
+	// The new snapshot is the whole state (not a half-replayed log), so
+	// nothing was forgotten and re-placed.
+	for _, n := range before.Nodes {
+		if m := after.node(n.ID); m != nil && (m.Position.X-n.Position.X)*(m.Position.X-n.Position.X)+(m.Position.Y-n.Position.Y)*(m.Position.Y-n.Position.Y) > 25 {
+			t.Errorf("node %s moved across the restart: %+v -> %+v", n.ID, n.Position, m.Position)
+		}
+	}
 }

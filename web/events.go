@@ -124,7 +124,8 @@ func (e *sseWriter) flush() error {
 
 // handleEvents serves GET /api/v1/events: a Server-Sent Events stream
 // that starts with a snapshot (the aggregated topology, event id = its
-// revision) and then sends every change of the store (id = its Raft
+// revision, at least the cluster's committed state when the stream
+// opened) and then sends every change of the store (id = its Raft
 // index), NVE status changes, keep-alive pings, and a reset (after which
 // the server closes the stream) when the client must refetch. See API.md.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
@@ -142,6 +143,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		// Subscribed before the snapshot, so no change after it is missed.
 		statusCh = s.notifier.SubscribeStatus(ctx)
 	}
+	s.catchUp(ctx)
 	snap, changes := s.be.SnapshotAndWatch(ctx)
 
 	h := w.Header()
@@ -251,6 +253,24 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+	}
+}
+
+// eventsCatchUp bounds the wait for a consistent read before a stream's
+// snapshot.
+const eventsCatchUp = 5 * time.Second
+
+// catchUp waits until this node has applied everything committed before
+// the stream opened (a linearizable read: on a leader that has just been
+// elected or restarted, until it has replayed its log), so that the
+// snapshot is not a half-replayed state that the following changes
+// complete. Without a leader it gives up after eventsCatchUp and the
+// stream starts from the local state, which is what this node has.
+func (s *Server) catchUp(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, eventsCatchUp)
+	defer cancel()
+	if _, err := s.be.ConsistentSnapshot(cctx); err != nil && ctx.Err() == nil {
+		s.log.Info("events stream: starting from the local state, not a consistent read", "err", err)
 	}
 }
 

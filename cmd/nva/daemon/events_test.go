@@ -197,3 +197,41 @@ func TestStatusHub(t *testing.T) {
 	cancel1()
 	waitUntil(t, func() bool { return h.subscribers() == 1 })
 }
+
+// TestEventsAfterRestart: a stream opened right after a restart starts
+// from the replayed state, not from the empty state of a node that is
+// still replaying its log.
+func TestEventsAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, "n1", dir, freeAddr(t))
+	d, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, vn := range []string{"blue", "red", "green"} {
+		if code, body := call(t, "POST", d.APIURL()+"/api/v1/vns", `{"name":"`+vn+`"}`); code != 201 {
+			d.Close()
+			t.Fatalf("create VN: %d %s", code, body)
+		}
+	}
+	rev := d.Store().AppliedIndex()
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err = Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ev := <-openEvents(t, d.APIURL())
+	var topo struct {
+		Revision uint64
+		VNs      []struct{ Name string }
+	}
+	if err := json.Unmarshal([]byte(ev.data), &topo); err != nil || ev.typ != "snapshot" {
+		t.Fatalf("first event %+v: %v", ev, err)
+	}
+	if topo.Revision < rev || len(topo.VNs) != 3 {
+		t.Errorf("snapshot after restart: revision %d (before: %d), %d VNs, want 3", topo.Revision, rev, len(topo.VNs))
+	}
+}
