@@ -29,6 +29,7 @@ const (
 	cmdDeletePort cmdType = 0x09
 	cmdPutNode    cmdType = 0x0a
 	cmdRemoveNode cmdType = 0x0b
+	cmdBatch      cmdType = 0x0c // batch.go: an ordered list of the object commands above, applied all or nothing
 )
 
 func (t cmdType) String() string {
@@ -58,8 +59,9 @@ type command interface {
 	// check runs apply's guards against st and changes nothing.
 	check(st *state) *model.Error
 	// apply runs the guards and, when they pass, changes st at index idx.
-	// It returns the result and the change's event (nil when rejected).
-	apply(st *state, idx uint64) (*result, *Event)
+	// It returns the result and the change's events, in order (none when
+	// rejected; one per object changed, all with index idx).
+	apply(st *state, idx uint64) (*result, []Event)
 	// v1 renders the command as a version-1 body.
 	v1() *bodyV1
 }
@@ -145,7 +147,7 @@ func (c *createCmd[T, K]) check(st *state) *model.Error {
 	return e
 }
 
-func (c *createCmd[T, K]) apply(st *state, idx uint64) (*result, *Event) {
+func (c *createCmd[T, K]) apply(st *state, idx uint64) (*result, []Event) {
 	var k K
 	obj, e := c.admit(st)
 	if e != nil {
@@ -155,7 +157,7 @@ func (c *createCmd[T, K]) apply(st *state, idx uint64) (*result, *Event) {
 	k.put(st, obj)
 	res := &result{Index: idx}
 	k.setResult(res, obj)
-	return res, &Event{Index: idx, Kind: k.name(), Op: OpPut, Name: k.key(obj), New: obj}
+	return res, []Event{{Index: idx, Kind: k.name(), Op: OpPut, Name: k.key(obj), New: obj}}
 }
 
 // admit returns the stored object, the object to replace it with, or why
@@ -183,7 +185,7 @@ func (c *updateCmd[T, K]) check(st *state) *model.Error {
 	return e
 }
 
-func (c *updateCmd[T, K]) apply(st *state, idx uint64) (*result, *Event) {
+func (c *updateCmd[T, K]) apply(st *state, idx uint64) (*result, []Event) {
 	var k K
 	old, obj, e := c.admit(st)
 	if e != nil {
@@ -193,7 +195,7 @@ func (c *updateCmd[T, K]) apply(st *state, idx uint64) (*result, *Event) {
 	k.put(st, obj)
 	res := &result{Index: idx}
 	k.setResult(res, obj)
-	return res, &Event{Index: idx, Kind: k.name(), Op: OpPut, Name: k.key(obj), Old: old, New: obj}
+	return res, []Event{{Index: idx, Kind: k.name(), Op: OpPut, Name: k.key(obj), Old: old, New: obj}}
 }
 
 // admit returns the object to delete, or why it may not be deleted.
@@ -217,14 +219,14 @@ func (c *deleteCmd[T, K]) check(st *state) *model.Error {
 	return e
 }
 
-func (c *deleteCmd[T, K]) apply(st *state, idx uint64) (*result, *Event) {
+func (c *deleteCmd[T, K]) apply(st *state, idx uint64) (*result, []Event) {
 	var k K
 	old, e := c.admit(st)
 	if e != nil {
 		return &result{Index: idx, Err: e}, nil
 	}
 	k.del(st, c.Name)
-	return &result{Index: idx}, &Event{Index: idx, Kind: k.name(), Op: OpDelete, Name: c.Name, Old: old}
+	return &result{Index: idx}, []Event{{Index: idx, Kind: k.name(), Op: OpDelete, Name: c.Name, Old: old}}
 }
 
 // putNode records (or replaces) a cluster member's metadata.
@@ -255,18 +257,18 @@ func (c *putNode) admit() *model.Error {
 	return nil
 }
 
-func (c *putNode) apply(st *state, idx uint64) (*result, *Event) {
+func (c *putNode) apply(st *state, idx uint64) (*result, []Event) {
 	if e := c.admit(); e != nil {
 		return &result{Index: idx, Err: e}, nil
 	}
 	n := c.Node
 	old := st.nodes[n.ID]
 	st.nodes[n.ID] = &n
-	ev := &Event{Index: idx, Kind: KindNode, Op: OpPut, Name: n.ID, New: &n}
+	ev := Event{Index: idx, Kind: KindNode, Op: OpPut, Name: n.ID, New: &n}
 	if old != nil {
 		ev.Old = old
 	}
-	return &result{Index: idx, Node: &n}, ev
+	return &result{Index: idx, Node: &n}, []Event{ev}
 }
 
 // removeNode drops a member's metadata.
@@ -292,11 +294,11 @@ func (c *removeNode) check(st *state) *model.Error {
 	return nil
 }
 
-func (c *removeNode) apply(st *state, idx uint64) (*result, *Event) {
+func (c *removeNode) apply(st *state, idx uint64) (*result, []Event) {
 	old := st.nodes[c.ID]
 	if e := c.check(st); e != nil {
 		return &result{Index: idx, Err: e}, nil
 	}
 	delete(st.nodes, c.ID)
-	return &result{Index: idx}, &Event{Index: idx, Kind: KindNode, Op: OpDelete, Name: c.ID, Old: old}
+	return &result{Index: idx}, []Event{{Index: idx, Kind: KindNode, Op: OpDelete, Name: c.ID, Old: old}}
 }

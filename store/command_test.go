@@ -47,6 +47,13 @@ func TestCommandEncodingGolden(t *testing.T) {
 		{"delete-port", 1, &deletePort{ReqID: "r-delete-port", Name: "vm1"}},
 		{"put-node", 1, &putNode{ReqID: "r-put-node", Node: node}},
 		{"remove-node", 1, &removeNode{ReqID: "r-remove-node", ID: "n2"}},
+		// A batch: every object command as an item, in order, with the
+		// items' bodies as the single commands encode them.
+		{"batch", 1, &batchCmd{ReqID: "r-batch", Items: []batchItem{
+			&createVN{Obj: vn}, &createNVE{Obj: nve}, &createPort{Obj: port},
+			&updatePort{Obj: port, ExpectRevision: 42}, &updateVN{Obj: vn}, &updateNVE{Obj: nve},
+			&deletePort{Name: "vm1"}, &deleteNVE{Name: "hv1"}, &deleteVN{Name: "blue"},
+		}}},
 	}
 	type key struct {
 		typ     cmdType
@@ -116,8 +123,8 @@ func TestCommandTypeNames(t *testing.T) {
 			t.Fatalf("the ignore flag changes the name of %s", name)
 		}
 	}
-	if len(seen) != int(cmdRemoveNode) {
-		t.Fatalf("%d named types, want %d", len(seen), cmdRemoveNode)
+	if len(seen) != int(cmdBatch) {
+		t.Fatalf("%d named types, want %d", len(seen), cmdBatch)
 	}
 	if got := cmdType(0x7f).String(); got != "type-0x7f" {
 		t.Fatalf("unknown type is named %q", got)

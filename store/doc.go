@@ -14,10 +14,11 @@
 // read.go (local and linearizable reads), write.go (the one write path of
 // every object kind), membership.go (join, remove, cluster view), http.go
 // (the node-to-node API), fatal.go (a node that must stop). The replicated
-// state: command.go and kinds.go (the commands and their rules),
-// registry.go (type bytes, versions, decoding), logtypes.go (the log's own
-// encoding), fsm.go (apply, request IDs), state.go (the indexed objects),
-// snapshot.go, watch.go.
+// state: command.go and kinds.go (the commands and their rules), batch.go
+// (a batch of object commands, applied all or nothing), registry.go (type
+// bytes, versions, decoding), logtypes.go (the log's own encoding), fsm.go
+// (apply, request IDs), state.go (the indexed objects), snapshot.go,
+// watch.go.
 //
 // # Commands and the log format
 //
@@ -76,6 +77,15 @@
 // their results (in snapshots too), so a retried write is applied once and
 // answers with its original result; that is what makes retries across
 // leader changes safe.
+//
+// A batch (Store.Batch, at most MaxBatchItems items) is one command whose
+// items are the object commands above, each encoded as its own version-1
+// body: prepared item by item (every failing item reported, as
+// items[i].<field>), judged by the leader and applied by the FSM in item
+// order on the state itself, each item by its own rules against what the
+// items before it left, and undone in reverse order when any item fails,
+// so it changes everything or nothing. It publishes one event per item, all
+// at its index, and has one request ID.
 //
 // # Reads, writes and the cluster
 //

@@ -27,6 +27,10 @@ type result struct {
 	Port  *model.Port
 	Node  *NodeInfo
 	Err   *model.Error
+	// Items are a batch's per-item results, in the batch's order (each
+	// with the batch's Index; the object of a create or an update, nothing
+	// for a delete). A rejected batch has none: Err says why.
+	Items []*result
 }
 
 type dedupEntry struct {
@@ -151,9 +155,11 @@ func (f *fsm) applyCommand(idx uint64, data []byte) any {
 			return e.Result
 		}
 	}
-	res, ev := d.cmd.apply(f.st, idx)
-	if res.Err == nil && ev != nil {
-		f.hub.publish(*ev)
+	res, evs := d.cmd.apply(f.st, idx)
+	if res.Err == nil {
+		for _, ev := range evs {
+			f.hub.publish(ev)
+		}
 	}
 	// A conditional update rejected because the object changed is not
 	// remembered: it changed nothing, and its caller retries it under the
@@ -169,10 +175,12 @@ func (f *fsm) applyCommand(idx uint64, data []byte) any {
 // check judges a decoded command against the current state without
 // changing it: the leader's early rejection. It answers nil (append it)
 // for a request ID the table knows, since the log answers a retry with its
-// first result, and once the FSM has halted.
+// first result, and once the FSM has halted. It holds the write lock: a
+// batch is judged by applying its items and rolling them back (batch.go),
+// which no reader may see.
 func (f *fsm) check(d decoded) *model.Error {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.halt != nil {
 		return nil
 	}

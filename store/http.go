@@ -26,7 +26,9 @@ const (
 	// receiver handles it only as the leader and never forwards it again.
 	headerForwarded = "X-Nva-Forwarded-By"
 
-	maxInternalBody = 4 << 20
+	// maxInternalBody bounds a forwarded command and its answer: a batch
+	// of MaxBatchItems objects (the REST API takes up to 32 MiB of them).
+	maxInternalBody = 64 << 20
 )
 
 // wireError is the body of every non-2xx internal response.

@@ -30,6 +30,20 @@ type bodyV1 struct {
 	// ExpectRevision makes an update conditional (0: unconditional, and
 	// absent from the encoding, so unconditional updates keep their bytes).
 	ExpectRevision uint64 `json:"expect_revision,omitempty"`
+	// Items are a batch's operations, in order (batch.go).
+	Items []logBatchItem `json:"items,omitempty"`
+}
+
+// logBatchItem is one operation of a batch: the type byte of the object
+// command it is (create-vn 0x01 ... delete-port 0x09) and that command's
+// version-1 body without a request ID (the batch has the one request ID).
+type logBatchItem struct {
+	Type           uint8    `json:"type"`
+	Name           string   `json:"name,omitempty"` // deletes
+	VN             *logVN   `json:"vn,omitempty"`
+	NVE            *logNVE  `json:"nve,omitempty"`
+	Port           *logPort `json:"port,omitempty"`
+	ExpectRevision uint64   `json:"expect_revision,omitempty"`
 }
 
 type logVN struct {
@@ -104,6 +118,8 @@ type logResult struct {
 	Port  *logPort  `json:"port,omitempty"`
 	Node  *logNode  `json:"node,omitempty"`
 	Err   *logError `json:"error,omitempty"`
+	// Items: a batch's per-item results (its stored objects).
+	Items []*logResult `json:"items,omitempty"`
 }
 
 // logRequest is one entry of the request-ID table in a snapshot.
@@ -219,16 +235,24 @@ func toLogResult(r *result) *logResult {
 	if r == nil {
 		return nil
 	}
-	return &logResult{Index: r.Index, VN: toLogVN(r.VN), NVE: toLogNVE(r.NVE), Port: toLogPort(r.Port),
+	out := &logResult{Index: r.Index, VN: toLogVN(r.VN), NVE: toLogNVE(r.NVE), Port: toLogPort(r.Port),
 		Node: toLogNode(r.Node), Err: toLogError(r.Err)}
+	for _, it := range r.Items {
+		out.Items = append(out.Items, toLogResult(it))
+	}
+	return out
 }
 
 func (r *logResult) model() *result {
 	if r == nil {
 		return nil
 	}
-	return &result{Index: r.Index, VN: r.VN.model(), NVE: r.NVE.model(), Port: r.Port.model(),
+	out := &result{Index: r.Index, VN: r.VN.model(), NVE: r.NVE.model(), Port: r.Port.model(),
 		Node: r.Node.model(), Err: r.Err.model()}
+	for _, it := range r.Items {
+		out.Items = append(out.Items, it.model())
+	}
+	return out
 }
 
 // MarshalJSON encodes a result with the log's types.

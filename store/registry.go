@@ -31,6 +31,7 @@ var registry = newRegistry([]cmdSpec{
 	{cmdDeletePort, 1, "delete-port", decodeV1(decodeDelete[model.Port, portKind])},
 	{cmdPutNode, 1, "put-node", decodeV1(decodePutNode)},
 	{cmdRemoveNode, 1, "remove-node", decodeV1(decodeRemoveNode)},
+	{cmdBatch, 1, "batch", decodeV1(decodeBatch)},
 })
 
 // cmdSpec registers one version of one command type.

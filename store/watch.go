@@ -24,8 +24,9 @@ const (
 type Event = model.Change
 
 // watchBuffer is how many events a watcher may fall behind before it gets a
-// reset.
-const watchBuffer = 4096
+// reset. A batch publishes one event per item at once, so it holds the
+// largest batch (MaxBatchItems) with room to spare.
+const watchBuffer = 4096 + MaxBatchItems
 
 type watcher struct {
 	ch   chan Event

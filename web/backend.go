@@ -30,6 +30,8 @@ type Backend interface {
 	CreatePort(ctx context.Context, reqID string, p model.Port) (*model.Port, error)
 	UpdatePortIf(ctx context.Context, reqID string, p model.Port, expectRev uint64) (*model.Port, error)
 	DeletePort(ctx context.Context, reqID, name string) (uint64, error)
+	// Batch applies ops atomically, in order, as one Raft entry (POST /api/v1/batch).
+	Batch(ctx context.Context, reqID string, ops []store.BatchOp) (*store.BatchResult, error)
 
 	Cluster(ctx context.Context) (store.ClusterInfo, error)
 	Join(ctx context.Context, node store.NodeInfo) error

@@ -169,6 +169,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("/events", s.handleEvents).Methods(http.MethodGet)
 	api.HandleFunc("/switches/unclaimed", s.handleUnclaimed).Methods(http.MethodGet)
 	api.HandleFunc("/nves/{name}/flows", s.handleFlows).Methods(http.MethodGet)
+	api.HandleFunc("/batch", s.handleBatch).Methods(http.MethodPost)
 	registerResource(s, api, s.vnResource())
 	registerResource(s, api, s.nveResource())
 	registerResource(s, api, s.portResource())

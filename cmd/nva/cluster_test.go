@@ -597,6 +597,17 @@ func testGracefulShutdown(t *testing.T, bin string) {
 // SIGINT, as the README says).
 func testEmbeddedDefault(t *testing.T, bin string) {
 	const api = "http://127.0.0.1:8080"
+	// The default addresses are fixed, so two test runs on one machine
+	// (two CI checkouts at once) take turns here instead of racing for them.
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "nva-embedded-default.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatalf("lock the default addresses: %v", err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 	for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:8300", ":6653"} {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {

@@ -67,7 +67,7 @@ func newRootCmd(lookup func(string) (string, bool)) *cobra.Command {
 	nve.AddCommand(a.flowsCmd())
 	cluster := a.clusterCmd()
 	cluster.AddCommand(a.healthCmd())
-	root.AddCommand(a.resourceCmd(vnKind), nve, a.resourceCmd(portKind), cluster, a.topologyCmd())
+	root.AddCommand(a.resourceCmd(vnKind), nve, a.resourceCmd(portKind), cluster, a.topologyCmd(), a.applyCmd())
 	return root
 }
 

@@ -1,0 +1,142 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/store"
+	"github.com/nva-project/nva/web/wire"
+)
+
+// handleBatch is POST /api/v1/batch: the items are applied atomically, in
+// order, as one Raft entry (store.Batch). The body may be up to
+// wire.MaxBatchBodyBytes and hold up to wire.MaxBatchItems items (413
+// above). Errors name the item: items[3].mac. A body that does not decode
+// is a 400 listing every item object that does not; then the store checks
+// every item (422, every failing field listed) and the leader judges the
+// whole batch against its state (409/404/422 with every failing item), and
+// nothing is applied unless every item is. ?wait=realized waits for the
+// batch's revision as for any write.
+func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
+	wait, timeout, err := s.waitOpts(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if ae := checkJSONContentType(r); ae != nil {
+		writeError(w, ae)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxBatchBodyBytes))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req wire.BatchRequest
+	if err := decodeStrict(body, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if n := len(req.Items); n > wire.MaxBatchItems {
+		writeError(w, newAPIError(http.StatusRequestEntityTooLarge, wire.CodeTooLarge, "items",
+			"a batch holds at most %d items, not %d: split it", wire.MaxBatchItems, n))
+		return
+	}
+	ops, err := batchOps(req.Items)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	res, err := s.be.Batch(r.Context(), requestID(r), ops)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out, err := batchResponse(req.Items, res)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.finishWrite(w, r, wait, timeout, http.StatusOK, res.Revision, out)
+}
+
+// batchOps decodes every item's object strictly, as POST of that kind
+// does (revision dropped: the store sets it). Items whose kind is not
+// known keep no object: the store names the kind. Every object that does
+// not decode is reported, in one 400.
+func batchOps(items []wire.BatchItem) ([]store.BatchOp, error) {
+	ops := make([]store.BatchOp, len(items))
+	var bad model.FieldErrors
+	for i, it := range items {
+		op := store.BatchOp{Op: it.Op, Kind: it.Kind, Name: it.Name, ExpectRevision: it.IfRevision}
+		if len(it.Object) > 0 && string(it.Object) != "null" {
+			var err error
+			switch it.Kind {
+			case wire.KindVN:
+				op.VN, err = decodeObject[model.VN](it.Object, func(v *model.VN) { v.Revision = 0 })
+			case wire.KindNVE:
+				op.NVE, err = decodeObject[model.NVE](it.Object, func(v *model.NVE) { v.Revision = 0 })
+			case wire.KindPort:
+				op.Port, err = decodeObject[model.Port](it.Object, func(v *model.Port) { v.Revision = 0 })
+			}
+			if err != nil {
+				ae := toAPIError(err)
+				field := fmt.Sprintf("items[%d].object", i)
+				if ae.Field != "" {
+					field = fmt.Sprintf("items[%d].%s", i, ae.Field)
+				}
+				bad = append(bad, model.FieldError{Field: field, Message: ae.Message})
+			}
+		}
+		ops[i] = op
+	}
+	if len(bad) > 0 {
+		ae := newAPIError(http.StatusBadRequest, wire.CodeBadRequest, bad[0].Field,
+			"%d item object(s) do not decode, nothing applied: %s: %s", len(bad), bad[0].Field, bad[0].Message)
+		ae.Fields = bad
+		return nil, ae
+	}
+	return ops, nil
+}
+
+func decodeObject[T any](raw json.RawMessage, clear func(*T)) (*T, error) {
+	var v T
+	if err := decodeStrict(raw, &v); err != nil {
+		return nil, err
+	}
+	clear(&v)
+	return &v, nil
+}
+
+// batchResponse pairs the items with what the store did for each.
+func batchResponse(items []wire.BatchItem, res *store.BatchResult) (*wire.BatchResponse, error) {
+	if len(res.Items) != len(items) {
+		return nil, errors.New("the store answered a batch with a result per item missing")
+	}
+	out := &wire.BatchResponse{Revision: res.Revision, Items: make([]wire.BatchItemResult, len(items))}
+	for i, it := range items {
+		ir := wire.BatchItemResult{Op: it.Op, Kind: it.Kind, Name: it.Name}
+		var obj any
+		switch r := res.Items[i]; {
+		case r.VN != nil:
+			ir.Name, obj = r.VN.Name, r.VN
+		case r.NVE != nil:
+			ir.Name, obj = r.NVE.Name, r.NVE
+		case r.Port != nil:
+			ir.Name, obj = r.Port.Name, r.Port
+		}
+		if obj != nil {
+			b, err := json.Marshal(obj)
+			if err != nil {
+				return nil, fmt.Errorf("encoding items[%d]: %w", i, err)
+			}
+			ir.Object = b
+		}
+		out.Items[i] = ir
+	}
+	return out, nil
+}
