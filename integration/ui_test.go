@@ -271,6 +271,29 @@ func (u *uiTest) open(url string) {
 	}
 	u.waitJS(t, "the page goes live", `nvaGraph.liveState() === 'live' && nvaGraph.loaded()`, 30*time.Second)
 	u.waitIdle(t)
+	u.checkConsoleCapture(t)
+}
+
+// checkConsoleCapture proves that the console check sees errors: one
+// logged on purpose must arrive (and is then dropped).
+func (u *uiTest) checkConsoleCapture(t *testing.T) {
+	t.Helper()
+	const marker = "nva-ui-test: console capture check"
+	u.mustEval(t, `(() => { console.error('`+marker+`'); return true; })()`, nil)
+	err := lab.WaitFor(u.ctx, 10*time.Second, 20*time.Millisecond, func() (bool, error) {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		for i, m := range u.console {
+			if strings.Contains(m, marker) {
+				u.console = slices.Delete(u.console, i, i+1)
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("a console.error of the page did not reach the test: %v", err)
+	}
 }
 
 // waitIdle waits until no render or layout is pending.
