@@ -76,6 +76,16 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
+// StatusChanged returns a channel that is closed at the next change of
+// any NVE's realization or OpenFlow status (a switch connecting or
+// disconnecting, a sync starting or ending); call it again for the next.
+// The events stream uses it to send status changes as they happen.
+func (s *Southbound) StatusChanged() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
 // OpenFlowStatus returns the OpenFlow side of an NVE's status.
 func (s *Southbound) OpenFlowStatus(nve string) *model.OpenFlowStatus {
 	o := s.status(nve)
