@@ -13,6 +13,19 @@
 // drift repair (flows and a tunnel port deleted by hand); VM mobility; and
 // that a port written with ?wait=realized forwards at once.
 //
+// TestUI drives the embedded web UI in headless Chromium (Debian's
+// chromium, through chromedp) against the same kind of lab: the nodes and
+// edges drawn against the API's topology, a port appearing live (within a
+// second of its realized answer, nothing else moving) and disappearing,
+// the VN filter and search, an NVE's flows panel, a hypervisor's
+// ovs-vswitchd stopped and started (its NVE and tunnels down, then up),
+// and an nva restart (reconnecting, then live); any console error fails
+// it. Its screenshots go to NVA_E2E_OUT (default out/ui/ in the
+// repository). A root machine without chromium fails it rather than skip
+// (scripts/install-deps.sh installs it); NVA_E2E_CHROMIUM names another
+// browser binary. The nva binary must have been built with the UI (make
+// build).
+//
 // TestStrictNVE (issue 8's acceptance test) makes hypervisor hv1 play a
 // hardware OpenFlow 1.3 switch: the test configures its bridge by hand
 // (fixed datapath ID, one VXLAN tunnel port per remote named by nva's

@@ -21,9 +21,24 @@
 //   - periodically (Config.AuditInterval): re-read the installed state and
 //     repair drift.
 //
-// Changes that remove and add state at once (a port moving, a VN changing
-// encapsulation) are sent in an ONF bundle so the switch applies them
-// atomically; pure additions are sent as plain messages.
+// Each NVE is compiled for its switch profile (app/pipeline.ForNVE: kind
+// ovs -> the OVS profile, kind openflow -> the strict OpenFlow 1.3
+// profile, or the one the NVE's profile field forces, renumbered by its
+// table_ids; see profile.go), and the profile decides what the switch is
+// sent. On a profile with bundles (OVS), changes that remove and add state
+// at once (a port moving, a VN changing encapsulation) are sent in an ONF
+// bundle so the switch applies them atomically, and pure additions as
+// plain messages. A profile without bundles (strict) gets plain standard
+// messages only, in make-before-break order and fenced by a barrier after
+// each phase (see send); the codec encodes Nicira extensions only for a
+// profile with Extensions. Before anything is written, the profile's
+// tables are checked against the switch's OFPMP_TABLE_FEATURES answer
+// where it gives one (tablefeatures.go): a mismatch is the NVE's error.
+// A profile without flow-based tunnels reaches each remote NVE through a
+// tunnel port of its own, found by name in the switch's port table
+// (tunnels.go). A profile that cannot answer ARP and ND in the switch
+// punts known requests to the controller, and the leader answers them by
+// packet-out (responder.go, ofctl/neighbor).
 //
 // In a cluster every node runs the southbound and every switch connects to
 // every node, but only the Raft leader writes. Other nodes observe: on the

@@ -33,6 +33,14 @@ type fakeBridge struct {
 	groups map[uint32][]byte   // group desc entries
 	mods   map[string]int      // "flow add", "flow delete", "group modify", ...
 	conn   net.Conn
+	// seq is every flow mod, group mod and barrier in arrival order
+	// ("flow add", "barrier", ...).
+	seq []string
+	// tableFeatures are the OFPMP_TABLE_FEATURES entries the bridge
+	// answers with (none: an empty answer).
+	tableFeatures [][]byte
+	// packetOuts are the packet-out messages received.
+	packetOuts [][]byte
 }
 
 type fakeFlow struct {
@@ -139,6 +147,67 @@ func (b *fakeBridge) addPort(no uint32, name string) {
 	b.write(c, m)
 }
 
+// sequence returns the mods and barriers received so far, and forgets
+// them.
+func (b *fakeBridge) sequence() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := b.seq
+	b.seq = nil
+	return out
+}
+
+// sendPacketIn sends an OFPT_PACKET_IN (reason ACTION) from a flow with
+// cookie in table tableID, whose match carries in_port and, unless
+// metadata is 0, metadata.
+func (b *fakeBridge) sendPacketIn(cookie uint64, tableID uint8, inPort uint32, metadata uint64, data []byte) {
+	match := make([]byte, 4, 32)
+	binary.BigEndian.PutUint16(match[0:2], openflow13.MatchType_OXM)
+	match = binary.BigEndian.AppendUint32(match, 0x80000004) // in_port
+	match = binary.BigEndian.AppendUint32(match, inPort)
+	if metadata != 0 {
+		match = binary.BigEndian.AppendUint32(match, 0x80000408) // metadata
+		match = binary.BigEndian.AppendUint64(match, metadata)
+	}
+	binary.BigEndian.PutUint16(match[2:4], uint16(len(match)))
+	for len(match)%8 != 0 {
+		match = append(match, 0)
+	}
+	body := make([]byte, 16, 16+len(match)+2+len(data))
+	binary.BigEndian.PutUint32(body[0:4], 0xffffffff)
+	binary.BigEndian.PutUint16(body[4:6], uint16(len(data)))
+	body[6] = 1 // OFPR_ACTION
+	body[7] = tableID
+	binary.BigEndian.PutUint64(body[8:16], cookie)
+	body = append(body, match...)
+	body = append(body, 0, 0)
+	body = append(body, data...)
+	m := header(openflow13.Type_PacketIn, 8+len(body), 0)
+	copy(m[8:], body)
+	b.mu.Lock()
+	c := b.conn
+	b.mu.Unlock()
+	b.write(c, m)
+}
+
+// packetOut is a received packet-out: its in_port, actions (raw) and data.
+type packetOut struct {
+	inPort  uint32
+	actions []byte
+	data    []byte
+}
+
+func (b *fakeBridge) packetOutsReceived() []packetOut {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []packetOut
+	for _, m := range b.packetOuts {
+		alen := int(binary.BigEndian.Uint16(m[16:18]))
+		out = append(out, packetOut{inPort: binary.BigEndian.Uint32(m[12:16]), actions: m[24 : 24+alen], data: m[24+alen:]})
+	}
+	return out
+}
+
 func header(typ uint8, length int, xid uint32) []byte {
 	h := make([]byte, length)
 	h[0] = openflow13.VERSION
@@ -205,7 +274,14 @@ func (b *fakeBridge) handle(m []byte) [][]byte {
 	case openflow13.Type_RoleRequest:
 		return [][]byte{reply(openflow13.Type_RoleReply, m[8:])}
 	case openflow13.Type_BarrierRequest:
+		b.mu.Lock()
+		b.seq = append(b.seq, "barrier")
+		b.mu.Unlock()
 		return [][]byte{reply(openflow13.Type_BarrierReply, nil)}
+	case openflow13.Type_PacketOut:
+		b.mu.Lock()
+		b.packetOuts = append(b.packetOuts, append([]byte(nil), m...))
+		b.mu.Unlock()
 	case openflow13.Type_Experimenter:
 		// No ONF bundles here: BAD_REQUEST / BAD_EXPERIMENTER.
 		data := m
@@ -233,6 +309,10 @@ func (b *fakeBridge) handle(m []byte) [][]byte {
 			for _, g := range b.groups {
 				entries = append(entries, g)
 			}
+			b.mu.Unlock()
+		case openflow13.MultipartType_TableFeatures:
+			b.mu.Lock()
+			entries = append(entries, b.tableFeatures...)
 			b.mu.Unlock()
 		}
 		body := make([]byte, 8)
@@ -265,6 +345,8 @@ func (b *fakeBridge) flowMod(m []byte) {
 	key := string([]byte{f.table, byte(f.priority >> 8), byte(f.priority)}) + string(f.match)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.seq = append(b.seq, "flow "+map[uint8]string{openflow13.FC_ADD: "add", openflow13.FC_MODIFY: "modify",
+		openflow13.FC_MODIFY_STRICT: "modify", openflow13.FC_DELETE: "delete", openflow13.FC_DELETE_STRICT: "delete"}[m[25]])
 	switch m[25] {
 	case openflow13.FC_ADD:
 		b.mods["flow add"]++
@@ -291,6 +373,7 @@ func (b *fakeBridge) groupMod(m []byte) {
 	binary.BigEndian.PutUint16(e[0:2], uint16(len(e)))
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.seq = append(b.seq, "group "+map[uint16]string{openflow13.OFPGC_ADD: "add", openflow13.OFPGC_MODIFY: "modify", openflow13.OFPGC_DELETE: "delete"}[cmd])
 	switch cmd {
 	case openflow13.OFPGC_ADD:
 		b.mods["group add"]++

@@ -9,11 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
-	"github.com/nva-project/nva/app/pipeline"
 	"github.com/nva-project/nva/ofctl/conn"
-	"github.com/nva-project/nva/ofctl/reconcile"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -191,7 +188,8 @@ func TestRegisterMetrics(t *testing.T) {
 	for _, mf := range mfs {
 		found[mf.GetName()] = true
 	}
-	for _, n := range []string{"nva_southbound_flow_mods_total", "nva_southbound_connected_switches", "nva_southbound_unclaimed_switches"} {
+	for _, n := range []string{"nva_southbound_flow_mods_total", "nva_southbound_connected_switches", "nva_southbound_unclaimed_switches",
+		"nva_southbound_packet_ins_total", "nva_neighbor_answers_total", "nva_neighbor_drops_total"} {
 		if !found[n] {
 			t.Errorf("metric %s not exported (have %v)", n, found)
 		}
@@ -213,33 +211,5 @@ func TestBundlesUnsupported(t *testing.T) {
 	}
 	if bundlesUnsupported(errors.New("x")) {
 		t.Error("plain error")
-	}
-}
-
-// A per-NVE profile: its codec options apply when the plan is encoded.
-func TestProfileFor(t *testing.T) {
-	strict := pipeline.OVS()
-	strict.Name, strict.Extensions = "strict", false
-	s := New(Config{ProfileFor: func(n *model.NVE) pipeline.Profile {
-		if n.Kind == model.NVEOpenFlow {
-			return strict
-		}
-		return pipeline.Profile{}
-	}})
-	sn := snap(1, []string{"hv1", "tor1"}, nil)
-	sn.NVEs["tor1"].Kind = model.NVEOpenFlow
-	if p := s.profileFor(sn, "tor1"); p.Name != "strict" {
-		t.Fatalf("tor1 profile %s", p.Name)
-	}
-	if p := s.profileFor(sn, "hv1"); p.Name != "ovs" {
-		t.Fatalf("hv1 profile %s", p.Name)
-	}
-	f := flow.Flow{Table: pipeline.L2Forward, Priority: 1, Actions: []flow.Action{flow.SetField{Field: flow.TunIPv4Dst, Value: []byte{198, 18, 0, 1}}}}
-	plan := reconcile.Diff([]flow.Flow{f}, nil, nil, nil)
-	if _, err := s.encodePlan(plan, s.profileFor(sn, "hv1")); err != nil {
-		t.Fatalf("ovs profile: %v", err)
-	}
-	if _, err := s.encodePlan(plan, s.profileFor(sn, "tor1")); err == nil {
-		t.Fatal("strict profile encoded a Nicira set-field")
 	}
 }

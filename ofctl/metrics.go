@@ -14,6 +14,7 @@ type metrics struct {
 	repairs     prometheus.Counter
 	bundles     prometheus.Counter
 	syncs       *prometheus.CounterVec
+	packetIns   *prometheus.CounterVec
 	allCollects []prometheus.Collector
 }
 
@@ -29,7 +30,7 @@ func newMetrics() *metrics {
 		}, []string{"op"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "nva", Subsystem: "southbound", Name: "errors_total",
-			Help: "Southbound errors, by kind (openflow: OFPT_ERROR from a switch; read, compile, encode, apply: a failed reconciliation step).",
+			Help: "Southbound errors, by kind (openflow: OFPT_ERROR from a switch; profile: a profile that cannot be realized or does not fit the switch's tables; read, compile, encode, apply: a failed reconciliation step).",
 		}, []string{"kind"}),
 		reconcile: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "nva", Subsystem: "southbound", Name: "reconcile_duration_seconds",
@@ -56,8 +57,15 @@ func newMetrics() *metrics {
 			Namespace: "nva", Subsystem: "southbound", Name: "reconciles_total",
 			Help: "NVE reconciliations, by result (ok, error, noop).",
 		}, []string{"result"}),
+		packetIns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "nva", Subsystem: "southbound", Name: "packet_ins_total",
+			Help: "Packet-ins from switches, by result (neighbor: handed to the ARP/ND responder; foreign: not from nva's flows; not_leader, unclaimed: ignored; unexpected: nva's flow but no VN context).",
+		}, []string{"result"}),
 	}
-	m.allCollects = []prometheus.Collector{m.flowMods, m.groupMods, m.errors, m.reconcile, m.connected, m.unclaimed, m.repairs, m.bundles, m.syncs}
+	for _, r := range []string{packetInNeighbor, packetInForeign, packetInNotLeader, packetInUnclaimed, packetInUnexpected} {
+		m.packetIns.WithLabelValues(r)
+	}
+	m.allCollects = []prometheus.Collector{m.flowMods, m.groupMods, m.errors, m.reconcile, m.connected, m.unclaimed, m.repairs, m.bundles, m.syncs, m.packetIns}
 	return m
 }
 

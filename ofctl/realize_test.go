@@ -167,15 +167,16 @@ func TestRealizationWithOutsidePortNumbers(t *testing.T) {
 // NVEs would be unreachable).
 func TestUnready(t *testing.T) {
 	snap := overlaySnap(11, true)
-	u := unready(snap, "hv1", map[string]uint32{"v1": 1, "v2": 2, "nva-vxlan": 100})
+	pv := func(ports map[string]uint32) portView { return portView{ports: ports, flowTunnels: true} }
+	u := unready(snap, "hv1", pv(map[string]uint32{"v1": 1, "v2": 2, "nva-vxlan": 100}))
 	if len(u.names) != 0 {
 		t.Fatalf("all ports present: %v", u.names)
 	}
-	u = unready(snap, "hv1", map[string]uint32{"v1": 1})
+	u = unready(snap, "hv1", pv(map[string]uint32{"v1": 1}))
 	if !reflect.DeepEqual(u.names, []string{"port p2 (interface v2)", "tunnel port nva-vxlan (VN blue)"}) || u.since != 2 {
 		t.Fatalf("unready = %+v", u)
 	}
-	u = unready(snap, "hv1", map[string]uint32{"v2": 2, "nva-vxlan": 100, "v1": 0xfffffffe})
+	u = unready(snap, "hv1", pv(map[string]uint32{"v2": 2, "nva-vxlan": 100, "v1": 0xfffffffe}))
 	if !reflect.DeepEqual(u.names, []string{"port p1 (interface v1)"}) || u.since != 5 {
 		t.Fatalf("reserved port number: %+v", u)
 	}

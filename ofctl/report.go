@@ -76,6 +76,16 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
+// StatusChanged returns a channel that is closed at the next change of
+// any NVE's realization or OpenFlow status (a switch connecting or
+// disconnecting, a sync starting or ending); call it again for the next.
+// The events stream uses it to send status changes as they happen.
+func (s *Southbound) StatusChanged() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
 // OpenFlowStatus returns the OpenFlow side of an NVE's status.
 func (s *Southbound) OpenFlowStatus(nve string) *model.OpenFlowStatus {
 	o := s.status(nve)
@@ -99,8 +109,13 @@ func (s *Southbound) status(nve string) model.OpenFlowStatus {
 		Warnings:         st.warnings,
 		Awaiting:         st.awaiting,
 	}
-	if n, ok := s.snap.NVEs[nve]; ok && n.DatapathID != "" {
-		o.DatapathID = n.DatapathID
+	if n, ok := s.snap.NVEs[nve]; ok {
+		if n.DatapathID != "" {
+			o.DatapathID = n.DatapathID
+		}
+		o.Profile = profileStatus(n)
+		o.Profile.TableCheck = st.tableCheck
+		o.TunnelPorts = st.tunnels
 	}
 	if w := s.workerFor(nve); w != nil {
 		o.Connected = true
@@ -150,13 +165,16 @@ func (s *Southbound) NVEFlows(ctx context.Context, nve string) (*model.FlowRepor
 	if _, ok := snap.NVEs[nve]; !ok {
 		return nil, &model.Error{Kind: model.KindNotFound, Field: "nve", Message: fmt.Sprintf("nve %q not found", nve)}
 	}
-	prof := s.profileFor(snap, nve)
+	prof, err := profileOf(snap, nve)
+	if err != nil {
+		return nil, fmt.Errorf("nve %s: %w", nve, err)
+	}
 	rep := &model.FlowReport{NVE: nve, Profile: prof.Name, Revision: snap.Revision, Status: s.status(nve)}
 	var sw *conn.Switch // the switch's port table, when connected
 	if w != nil {
 		sw = w.sw
 	}
-	res, _, err := s.compile(snap, nve, sw, prof)
+	res, _, err := s.compile(snap, nve, sw, prof, nil) // not the worker's cache: another goroutine
 	if err != nil {
 		return nil, fmt.Errorf("compile %s: %w", nve, err)
 	}

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/nva-project/nva/app/model"
-	"github.com/nva-project/nva/app/pipeline"
 	"github.com/nva-project/nva/ofctl/conn"
+	"github.com/nva-project/nva/ofctl/neighbor"
 	"github.com/nva-project/nva/ofctl/reconcile"
 )
 
@@ -50,18 +50,17 @@ type Config struct {
 	// AuditInterval is how often installed state is re-read and drift
 	// repaired (DefaultAuditInterval if 0; negative disables audits).
 	AuditInterval time.Duration
-	// Profile is the switch profile NVEs are compiled for (pipeline.OVS()
-	// if its Name is empty). Nicira extensions are encoded only when the
-	// profile allows them.
-	Profile pipeline.Profile
-	// ProfileFor, if set, picks the profile of each NVE (e.g. a strict
-	// OpenFlow 1.3 profile for kind "openflow"); a profile without a Name
-	// means Profile.
-	ProfileFor func(nve *model.NVE) pipeline.Profile
 	// Conn tunes the connection layer (keepalive, timeouts). Its
 	// OnPortStatus and OnError callbacks, if set, are called in addition
-	// to the southbound's own.
+	// to the southbound's own; OnPacketIn is the southbound's (the ARP/ND
+	// responder) and must be nil.
 	Conn conn.Options
+	// NeighborRate is how many ARP requests and neighbor solicitations per
+	// second the controller-side responder answers for one switch (a token
+	// bucket of NeighborBurst); 0 means ofctl/neighbor's defaults (100/s,
+	// burst 200). Only switches whose profile punts them send any.
+	NeighborRate  float64
+	NeighborBurst int
 	// Generation goes into every flow cookie (see flow.MakeCookie).
 	Generation uint16
 	// OpTimeout bounds one reconciliation's switch I/O (DefaultOpTimeout
@@ -107,9 +106,10 @@ type Source interface {
 type Southbound struct {
 	cfg  Config
 	log  *slog.Logger
-	prof pipeline.Profile
 	diff reconcile.Options
 	m    *metrics
+	// neigh answers punted ARP requests and neighbor solicitations.
+	neigh *neighbor.Responder
 
 	src    Source
 	ln     *conn.Listener
@@ -145,6 +145,10 @@ type nveState struct {
 	lastPlan  string
 	warnings  []string
 	awaiting  []string // ports without an OpenFlow port yet (see unready)
+	// tunnels: the per-remote tunnel ports last compiled (profiles
+	// without flow tunnels); tableCheck: the table-features check.
+	tunnels    []model.TunnelPortStatus
+	tableCheck string
 }
 
 // Sync states (see model.OpenFlowStatus).
@@ -159,6 +163,12 @@ const (
 // New returns a southbound with cfg's defaults applied. It does nothing
 // until Start.
 func New(cfg Config) *Southbound {
+	if cfg.NeighborRate < 0 {
+		cfg.NeighborRate = 0
+	}
+	if cfg.NeighborBurst < 0 {
+		cfg.NeighborBurst = 0
+	}
 	if cfg.ListenAddr == "" {
 		cfg.ListenAddr = DefaultListenAddr
 	}
@@ -167,9 +177,6 @@ func New(cfg Config) *Southbound {
 	}
 	if cfg.AuditInterval == 0 {
 		cfg.AuditInterval = DefaultAuditInterval
-	}
-	if cfg.Profile.Name == "" {
-		cfg.Profile = pipeline.OVS()
 	}
 	if cfg.OpTimeout <= 0 {
 		cfg.OpTimeout = DefaultOpTimeout
@@ -189,13 +196,14 @@ func New(cfg Config) *Southbound {
 	s := &Southbound{
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "ofctl"),
-		prof:     cfg.Profile,
 		diff:     reconcile.Options{OwnsGroup: ownsGroup},
 		m:        newMetrics(),
 		changed:  make(chan struct{}),
 		switches: map[uint64]*worker{},
 		nves:     map[string]*nveState{},
 	}
+	s.neigh = s.newResponder()
+	s.m.allCollects = append(s.m.allCollects, s.neigh)
 	return s
 }
 
@@ -236,6 +244,11 @@ func (s *Southbound) Start(ctx context.Context, src Source) error {
 			userPS(sw, ev)
 		}
 	}
+	if opts.OnPacketIn != nil {
+		cancel()
+		return errors.New("ofctl: Config.Conn.OnPacketIn is the southbound's own (the ARP/ND responder); leave it nil")
+	}
+	opts.OnPacketIn = s.onPacketIn
 	opts.OnError = func(sw *conn.Switch, e *conn.OFError) {
 		s.m.errors.WithLabelValues("openflow").Inc()
 		if userErr != nil {
@@ -256,7 +269,7 @@ func (s *Southbound) Start(ctx context.Context, src Source) error {
 	}
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.leaderLoop(ctx) }()
-	s.log.Info("openflow southbound started", "addr", ln.Addr().String(), "profile", s.prof.Name, "audit_interval", s.cfg.AuditInterval)
+	s.log.Info("openflow southbound started", "addr", ln.Addr().String(), "audit_interval", s.cfg.AuditInterval)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"antrea.io/libOpenflow/openflow13"
@@ -30,14 +31,25 @@ type worker struct {
 	audit   bool   // (mu) this run is an audit (drift repairs are counted)
 	trigger string // (mu) why the next run happens
 
-	noBundles       bool          // the switch refused to open a bundle
-	observeDelay    time.Duration // follower: next re-check delay
-	role            conn.Role     // role last granted by the switch (RoleNoChange: none asked)
-	roleGen         uint64        // its generation
-	have            bool          // installed* reflect the switch
+	noBundles       bool            // the switch refused to open a bundle
+	tables          *tableFeatures  // the switch's OFPMP_TABLE_FEATURES answer (nil: not asked yet)
+	cache           *compiler.Cache // incremental compiles of the claimed NVE (it resets itself on another NVE or profile)
+	observeDelay    time.Duration   // follower: next re-check delay
+	role            conn.Role       // role last granted by the switch (RoleNoChange: none asked)
+	roleGen         uint64          // its generation
+	have            bool            // installed* reflect the switch
 	haveFor         string
 	installed       []flow.Flow
 	installedGroups []flow.GroupEntry
+}
+
+// compilerCache is the worker's compiler cache (the worker goroutine's
+// alone: a Cache is not safe for concurrent use).
+func (w *worker) compilerCache() *compiler.Cache {
+	if w.cache == nil {
+		w.cache = compiler.NewCache()
+	}
+	return w.cache
 }
 
 func (w *worker) kickLocked(reason string) {
@@ -69,6 +81,7 @@ func (s *Southbound) SwitchConnected(sw *conn.Switch) {
 		st.sync = SyncPending
 		st.pending = nil
 		st.addPending(s.seen)
+		st.tableCheck = "" // this connection's switch is asked afresh
 	}
 	w.kickLocked("connect")
 	s.updateGaugesLocked()
@@ -97,6 +110,7 @@ func (s *Southbound) SwitchDisconnected(sw *conn.Switch, err error) {
 		return
 	}
 	delete(s.switches, sw.DPID())
+	s.neigh.Forget(sw.DPID())
 	if w.nve != "" {
 		st := s.state(w.nve)
 		st.sync = SyncDisconnected
@@ -225,6 +239,12 @@ func (s *Southbound) reconcileFailedLocked(w *worker, j syncJob, st *nveState, e
 	st.lastErrAt = s.cfg.Now()
 	st.errCount++
 	s.log.Warn("reconcile failed", "nve", j.name, "trigger", j.trigger, "error", err)
+	if isConfigError(err) {
+		// Retrying changes nothing: the NVE's profile or the switch must
+		// change, and either kicks the worker (store change, reconnect).
+		s.broadcastLocked()
+		return
+	}
 	time.AfterFunc(s.cfg.RetryInterval, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -282,8 +302,15 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, name string, sn
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
 	w.have = false // a follower's cache would go stale: always re-read
-	prof := s.profileFor(snap, name)
-	res, ports, err := s.compile(snap, name, w.sw, prof)
+	var res compiler.Result
+	var ports portView
+	prof, err := profileOf(snap, name)
+	if err == nil {
+		err = s.checkSwitchTables(ctx, w, name, prof)
+	}
+	if err == nil {
+		res, ports, err = s.compile(snap, name, w.sw, prof, w.compilerCache())
+	}
 	wait := unready(snap, name, ports)
 	var plan reconcile.Plan
 	if err == nil {
@@ -341,6 +368,7 @@ func (s *Southbound) realizeLocked(w *worker, name string, st *nveState, target 
 		return // the claim changed meanwhile
 	}
 	st.awaiting = wait.names
+	st.tunnels = wait.tunnels
 	if len(wait.names) > 0 && wait.since <= target {
 		if wait.since == 0 {
 			target = 0
@@ -365,18 +393,22 @@ func (s *Southbound) realizeLocked(w *worker, name string, st *nveState, target 
 }
 
 // unreadyState is what keeps an NVE's compiled state short of the store's
-// (see unready).
+// (see unready), and the tunnel ports the compile saw.
 type unreadyState struct {
-	names []string // "port p1 (interface vm1)", "tunnel port nva-vxlan"
+	names []string // "port p1 (interface vm1)", "tunnel port nva-vxlan (VN blue)", "tunnel port nvxc6120002 (vxlan to NVE hv2)"
 	since uint64   // the oldest store revision they concern
+	// tunnels are the per-remote tunnel ports (profiles without flow
+	// tunnels), for the NVE's status.
+	tunnels []model.TunnelPortStatus
 }
 
 // unready lists the ports of NVE nve in snap whose interface has no
-// OpenFlow port in ports (the compiler skips them), and the flow-based
-// tunnel ports its VNs need to reach their other NVEs that are missing;
-// since is the oldest revision of the objects concerned.
-func unready(snap *model.Snapshot, nve string, ports map[string]uint32) unreadyState {
-	var u unreadyState
+// OpenFlow port in pv (the compiler skips them), and the tunnel ports its
+// VNs need to reach their other NVEs that are missing: the flow-based
+// port per encapsulation, or the port per remote NVE (pv.tunnels); since
+// is the oldest revision of the objects concerned.
+func unready(snap *model.Snapshot, nve string, pv portView) unreadyState {
+	u := unreadyState{tunnels: pv.tunnels}
 	if snap == nil {
 		return u
 	}
@@ -388,13 +420,21 @@ func unready(snap *model.Snapshot, nve string, ports map[string]uint32) unreadyS
 		}
 	}
 	has := func(iface string) bool {
-		no, ok := ports[iface]
+		no, ok := pv.ports[iface]
 		return ok && no != 0 && no < flow.PortInPort
 	}
 	for _, p := range snap.PortsOn(nve) {
 		if !has(p.Interface) {
 			note(fmt.Sprintf("port %s (interface %s)", p.Name, p.Interface), p.Revision)
 		}
+	}
+	if !pv.flowTunnels {
+		for _, tp := range pv.tunnels {
+			if tp.OFPort == 0 {
+				note(fmt.Sprintf("tunnel port %s (%s to NVE %s)", tp.Port, tp.Encap, tp.Remote), pv.tunnelSince[tunnelKey(tp.Remote, tp.Encap)])
+			}
+		}
+		return u
 	}
 	// A VN this NVE hosts with another NVE needs its tunnel port; the
 	// wait dates from the VN's oldest port or the VN, whichever is older.
@@ -439,30 +479,51 @@ func (s *Southbound) portNumbers(sw *conn.Switch, nve string) map[string]uint32 
 	return out
 }
 
-// profileFor is the switch profile of an NVE.
-func (s *Southbound) profileFor(snap *model.Snapshot, nve string) pipeline.Profile {
-	if s.cfg.ProfileFor != nil && snap != nil {
-		if n, ok := snap.NVEs[nve]; ok {
-			if p := s.cfg.ProfileFor(n); p.Name != "" {
-				return p
+// portView is what the southbound knows of a switch's ports when it
+// compiles an NVE for it.
+type portView struct {
+	ports       map[string]uint32 // interface name -> OpenFlow port (portNumbers)
+	flowTunnels bool              // the profile tunnels by flow (one port per encapsulation)
+	// Without flow tunnels: the per-remote tunnel ports (remoteTunnels),
+	// the warnings about remotes without one, and the revision from which
+	// each remote's port is needed.
+	tunnels     []model.TunnelPortStatus
+	warnings    []string
+	tunnelSince map[string]uint64
+}
+
+// compile computes nve's desired state for profile prof with the switch's
+// port numbers; it also returns what it saw of the switch's ports.
+func (s *Southbound) compile(snap *model.Snapshot, nve string, sw *conn.Switch, prof pipeline.Profile, cache *compiler.Cache) (compiler.Result, portView, error) {
+	pv := portView{ports: s.portNumbers(sw, nve), flowTunnels: prof.FlowTunnels}
+	in := compiler.Input{Snapshot: snap, NVE: nve, OFPorts: pv.ports, Generation: s.cfg.Generation}
+	if pv.flowTunnels {
+		in.Tunnels = map[model.Encap]uint32{}
+		for _, e := range model.Encaps {
+			if no, ok := pv.ports[compiler.TunnelPortName(e)]; ok {
+				in.Tunnels[e] = no
+			}
+		}
+	} else {
+		pv.tunnels, pv.warnings, pv.tunnelSince = remoteTunnels(snap, nve, pv.ports)
+		in.RemoteTunnels = make(map[compiler.RemoteTunnel]uint32, len(pv.tunnels))
+		for _, tp := range pv.tunnels {
+			if tp.OFPort != 0 {
+				in.RemoteTunnels[compiler.RemoteTunnel{NVE: tp.Remote, Encap: tp.Encap}] = tp.OFPort
 			}
 		}
 	}
-	return s.prof
-}
-
-// compile computes nve's desired state with the switch's port numbers; it
-// also returns the port numbers it used.
-func (s *Southbound) compile(snap *model.Snapshot, nve string, sw *conn.Switch, prof pipeline.Profile) (compiler.Result, map[string]uint32, error) {
-	ports := s.portNumbers(sw, nve)
-	tunnels := map[model.Encap]uint32{}
-	for _, e := range model.Encaps {
-		if no, ok := ports[compiler.TunnelPortName(e)]; ok {
-			tunnels[e] = no
-		}
+	var res compiler.Result
+	var err error
+	if cache != nil {
+		res, err = cache.Compile(in, prof)
+	} else {
+		res, err = compiler.Compile(in, prof)
 	}
-	res, err := compiler.Compile(compiler.Input{Snapshot: snap, NVE: nve, OFPorts: ports, Tunnels: tunnels, Generation: s.cfg.Generation}, prof)
-	return res, ports, err
+	// The cache's result is shared with it: the warnings are copied
+	// before anything is added.
+	res.Warnings = append(slices.Clip(res.Warnings), pv.warnings...)
+	return res, pv, err
 }
 
 // undecodable marks an installed flow whose instructions nva's IR cannot
@@ -527,11 +588,19 @@ func (s *Southbound) reconcileNVE(ctx context.Context, w *worker, name string, s
 	return plan, warnings, unready(snap, name, ports), err
 }
 
-func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name string, snap *model.Snapshot, full bool) (reconcile.Plan, []string, map[string]uint32, error) {
+func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name string, snap *model.Snapshot, full bool) (reconcile.Plan, []string, portView, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
-	prof := s.profileFor(snap, name)
-	res, ports, err := s.compile(snap, name, w.sw, prof)
+	prof, err := profileOf(snap, name)
+	if err != nil {
+		s.m.errors.WithLabelValues("profile").Inc()
+		return reconcile.Plan{}, nil, portView{}, err
+	}
+	// Nothing is written to a switch whose tables do not fit the profile.
+	if err := s.checkSwitchTables(ctx, w, name, prof); err != nil {
+		return reconcile.Plan{}, nil, portView{}, err
+	}
+	res, ports, err := s.compile(snap, name, w.sw, prof, w.compilerCache())
 	if err != nil {
 		s.m.errors.WithLabelValues("compile").Inc()
 		return reconcile.Plan{}, nil, ports, fmt.Errorf("compile: %w", err)
@@ -562,7 +631,7 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		s.m.errors.WithLabelValues("encode").Inc()
 		return plan, res.Warnings, ports, fmt.Errorf("encode: %w", err)
 	}
-	if err := s.send(ctx, w, plan, msgs); err != nil {
+	if err := s.send(ctx, w, plan, msgs, prof); err != nil {
 		s.m.errors.WithLabelValues("apply").Inc()
 		w.have = false
 		return plan, res.Warnings, ports, err
@@ -595,11 +664,21 @@ func needsAtomic(p reconcile.Plan) bool {
 	return changes > 0 && p.Len() > 1
 }
 
-// send applies the messages: in a bundle when the plan must be atomic,
-// otherwise as plain messages followed by a barrier. Either way the switch
-// has acknowledged the whole plan when send returns nil.
-func (s *Southbound) send(ctx context.Context, w *worker, plan reconcile.Plan, msgs []util.Message) error {
+// send applies the messages. A profile with bundles (Open vSwitch) sends a
+// plan that must be atomic in one bundle, anything else as plain messages
+// followed by a barrier. A profile without bundles (strict OpenFlow 1.3)
+// sends plain messages only, in the plan's make-before-break order and
+// fenced by a barrier after each phase (groups added or changed, flows
+// added or changed, flows deleted, groups deleted), since a switch may
+// reorder messages between barriers: a flow never points to a group the
+// switch has not added, and nothing is deleted before its replacement is
+// in. Either way the switch has acknowledged the whole plan when send
+// returns nil.
+func (s *Southbound) send(ctx context.Context, w *worker, plan reconcile.Plan, msgs []util.Message, prof pipeline.Profile) error {
 	sw := w.sw
+	if !prof.Bundles {
+		return s.sendFenced(ctx, sw, plan, msgs)
+	}
 	if needsAtomic(plan) && !w.noBundles {
 		err := sw.Bundle(ctx, msgs)
 		if err == nil {
@@ -621,6 +700,42 @@ func (s *Southbound) send(ctx context.Context, w *worker, plan reconcile.Plan, m
 	}
 	if err := sw.Barrier(ctx); err != nil {
 		return fmt.Errorf("barrier after %d messages: %w", len(msgs), err)
+	}
+	return nil
+}
+
+// planPhases is the number of messages of each phase of a plan's Steps:
+// groups added or modified, flows added or modified, flows deleted,
+// groups deleted.
+func planPhases(p reconcile.Plan) []int {
+	return []int{
+		len(p.GroupAdds) + len(p.GroupModifies),
+		len(p.FlowAdds) + len(p.FlowModifies),
+		len(p.FlowDeletes),
+		len(p.GroupDeletes),
+	}
+}
+
+// sendFenced sends msgs (encoded from plan.Steps) phase by phase, each
+// non-empty phase followed by a barrier.
+func (s *Southbound) sendFenced(ctx context.Context, sw *conn.Switch, plan reconcile.Plan, msgs []util.Message) error {
+	i := 0
+	for _, n := range planPhases(plan) {
+		if n == 0 {
+			continue
+		}
+		if i+n > len(msgs) {
+			return fmt.Errorf("plan of %d steps encoded to %d messages", plan.Len(), len(msgs))
+		}
+		for _, m := range msgs[i : i+n] {
+			i++
+			if _, err := sw.Send(m); err != nil {
+				return fmt.Errorf("send message %d of %d: %w", i, len(msgs), err)
+			}
+		}
+		if err := sw.Barrier(ctx); err != nil {
+			return fmt.Errorf("barrier after message %d of %d: %w", i, len(msgs), err)
+		}
 	}
 	return nil
 }

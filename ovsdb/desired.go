@@ -54,15 +54,19 @@ const (
 	datapathIDConfigKey = "datapath-id"
 )
 
-// Tunnel is one flow-based tunnel port on the bridge: one per encapsulation
-// in use. The port is created with options remote_ip=flow and key=flow, so the
-// OpenFlow pipeline chooses the remote VTEP (tun_dst) and the VNI (tun_id) per
-// flow.
+// Tunnel is one tunnel port on the bridge, created with options key=flow so
+// the OpenFlow pipeline sets the VNI (tun_id) per flow. Without RemoteIP it
+// is a flow-based port (remote_ip=flow: the pipeline also chooses the
+// remote VTEP per flow, with the Nicira tun_dst), one per encapsulation in
+// use. With RemoteIP it is a per-remote port (remote_ip=RemoteIP), one per
+// remote NVE: what a switch run with the strict OpenFlow 1.3 profile,
+// which has no standard tunnel destination field, outputs to.
 type Tunnel struct {
-	Name    string            // port and interface name, e.g. "nva-vxlan"
-	Type    string            // vxlan | geneve | gre
-	LocalIP string            // optional options:local_ip (underlay source address)
-	Options map[string]string // optional extra interface options (e.g. dst_port); may not override remote_ip, key or local_ip
+	Name     string            // port and interface name, e.g. "nva-vxlan" or "nvxc6120002"
+	Type     string            // vxlan | geneve | gre
+	LocalIP  string            // optional options:local_ip (underlay source address)
+	RemoteIP string            // per-remote port: options:remote_ip (empty: remote_ip=flow)
+	Options  map[string]string // optional extra interface options (e.g. dst_port); may not override remote_ip, key or local_ip
 }
 
 // Desired is what nva wants on one NVE's Open vSwitch.
@@ -73,7 +77,7 @@ type Desired struct {
 	DatapathType string      // system | netdev (empty: leave the bridge's value; "system" on creation)
 	DatapathID   string      // 16 hex digits -> other_config:datapath-id (empty: not managed)
 	Controllers  []string    // OpenFlow targets, e.g. "tcp:198.18.255.1:6653": exactly these are set
-	Tunnels      []Tunnel    // one per encapsulation in use
+	Tunnels      []Tunnel    // flow-based: one per encapsulation in use; per-remote: one per remote NVE
 	Interfaces   []string    // VAP interfaces that must be ports on the bridge (added as system ports if absent)
 	TLS          *tls.Config // client TLS configuration for ssl: endpoints; a different pointer reconnects
 }
@@ -124,6 +128,7 @@ func (d Desired) Validate() error {
 	}
 	names := map[string]string{d.Bridge: "bridge"}
 	seenType := map[string]bool{}
+	seenRemote := map[string]string{} // type + remote IP -> the tunnel with it
 	for i, t := range d.Tunnels {
 		f := fmt.Sprintf("tunnels[%d]", i)
 		if !ifNameRE.MatchString(t.Name) {
@@ -137,10 +142,18 @@ func (d Desired) Validate() error {
 		default:
 			bad(f+".type", "%q is not one of vxlan, geneve, gre", t.Type)
 		}
-		if seenType[t.Type] {
-			bad(f+".type", "a %s tunnel is already listed (one port per encapsulation)", t.Type)
+		if t.RemoteIP == "" {
+			if seenType[t.Type] {
+				bad(f+".type", "a flow-based %s tunnel is already listed (one port per encapsulation)", t.Type)
+			}
+			seenType[t.Type] = true
+		} else if a, err := netip.ParseAddr(t.RemoteIP); err != nil || a.IsUnspecified() || a.IsMulticast() {
+			bad(f+".remote_ip", "%q is not a unicast IP address", t.RemoteIP)
+		} else if other, dup := seenRemote[t.Type+" "+a.String()]; dup {
+			bad(f+".remote_ip", "%s already tunnels (%s) to %s", other, t.Type, a)
+		} else {
+			seenRemote[t.Type+" "+a.String()] = f
 		}
-		seenType[t.Type] = true
 		if t.LocalIP != "" {
 			if _, err := netip.ParseAddr(t.LocalIP); err != nil {
 				bad(f+".local_ip", "%q is not an IP address", t.LocalIP)
@@ -216,6 +229,9 @@ func (t Tunnel) tunnelOptions() map[string]string {
 		o[k] = v
 	}
 	o["remote_ip"] = "flow"
+	if t.RemoteIP != "" {
+		o["remote_ip"] = t.RemoteIP
+	}
 	o["key"] = "flow"
 	if t.LocalIP != "" {
 		o["local_ip"] = t.LocalIP

@@ -423,3 +423,50 @@ func TestVAPInterfaceCreatedLater(t *testing.T) {
 		return st.Links["vap-late"], fmt.Sprintf("%+v", st.Links)
 	})
 }
+
+// TestPerRemoteTunnelPorts: switching a bridge from a flow-based tunnel
+// port to per-remote ports (an Open vSwitch run with the strict OpenFlow
+// 1.3 profile) creates one port per remote with its remote_ip, key=flow
+// and local_ip, removes the flow-based one, and removes a remote's port
+// when it is no longer wanted.
+func TestPerRemoteTunnelPorts(t *testing.T) {
+	l := newOVSLab(t)
+	m, _ := newTestManager(t)
+	d := labDesired(l)
+	d.Interfaces = nil
+	d.Tunnels = d.Tunnels[:1]
+	m.Sync(context.Background(), d)
+	waitReady(t, m, "hv1", "nva-vxlan")
+
+	d2 := d
+	d2.Tunnels = []Tunnel{
+		{Name: "nvxc6120002", Type: TunnelVXLAN, LocalIP: "198.18.0.1", RemoteIP: "198.18.0.2"},
+		{Name: "nvxc6120003", Type: TunnelVXLAN, LocalIP: "198.18.0.1", RemoteIP: "198.18.0.3"},
+	}
+	m.Sync(context.Background(), d2)
+	st := waitReady(t, m, "hv1", "nvxc6120002", "nvxc6120003")
+	if got, want := l.ports("br-nva"), []string{"nvxc6120002", "nvxc6120003"}; !slices.Equal(got, want) {
+		t.Fatalf("ports = %q, want %q", got, want)
+	}
+	for _, c := range []struct{ iface, col, want string }{
+		{"nvxc6120002", "type", "vxlan"},
+		{"nvxc6120002", "options", `{key=flow, local_ip="198.18.0.1", remote_ip="198.18.0.2"}`},
+		{"nvxc6120003", "options", `{key=flow, local_ip="198.18.0.1", remote_ip="198.18.0.3"}`},
+		{"nvxc6120003", "external_ids:nva-owned", "true"},
+	} {
+		if got := l.Vsctl("get", "Interface", c.iface, c.col); unquote(got) != unquote(c.want) {
+			t.Errorf("Interface %s %s = %s, want %s", c.iface, c.col, got, c.want)
+		}
+	}
+	if _, ok := st.OFPorts["nva-vxlan"]; ok {
+		t.Errorf("status still lists the flow-based port: %+v", st.OFPorts)
+	}
+
+	d3 := d2
+	d3.Tunnels = d2.Tunnels[:1]
+	m.Sync(context.Background(), d3)
+	waitFor(t, waitLong, "the remote's port removed", func() (bool, string) {
+		got := l.ports("br-nva")
+		return slices.Equal(got, []string{"nvxc6120002"}), fmt.Sprint(got)
+	})
+}

@@ -33,6 +33,12 @@ func TestValidate(t *testing.T) {
 	if err := goodDesired().Validate(); err != nil {
 		t.Fatalf("valid desired rejected: %v", err)
 	}
+	perRemote := goodDesired()
+	perRemote.Tunnels = []Tunnel{{Name: "nvxc6120002", Type: TunnelVXLAN, RemoteIP: "198.18.0.2"}, {Name: "nvxc6120003", Type: TunnelVXLAN, RemoteIP: "198.18.0.3"},
+		{Name: "ngnc6120002", Type: TunnelGENEVE, RemoteIP: "198.18.0.2"}}
+	if err := perRemote.Validate(); err != nil {
+		t.Fatalf("per-remote tunnels rejected: %v", err)
+	}
 	for _, c := range []struct {
 		name  string
 		edit  func(*Desired)
@@ -50,6 +56,10 @@ func TestValidate(t *testing.T) {
 		{"tunnel type", func(d *Desired) { d.Tunnels[0].Type = "stt" }, "tunnels[0].type:"},
 		{"two vxlan", func(d *Desired) { d.Tunnels = append(d.Tunnels, Tunnel{Name: "t2", Type: TunnelVXLAN}) }, "tunnels[1].type:"},
 		{"local ip", func(d *Desired) { d.Tunnels[0].LocalIP = "198.18.0" }, "tunnels[0].local_ip:"},
+		{"remote ip", func(d *Desired) { d.Tunnels[0].RemoteIP = "224.0.0.1" }, "tunnels[0].remote_ip:"},
+		{"two ports to one remote", func(d *Desired) {
+			d.Tunnels = []Tunnel{{Name: "t1", Type: TunnelVXLAN, RemoteIP: "198.18.0.2"}, {Name: "t2", Type: TunnelVXLAN, RemoteIP: "198.18.0.2"}}
+		}, "tunnels[1].remote_ip:"},
 		{"reserved option", func(d *Desired) { d.Tunnels[0].Options = map[string]string{"key": "5"} }, "tunnels[0].options:"},
 		{"iface is tunnel", func(d *Desired) { d.Interfaces = []string{"nva-vxlan"} }, "interfaces[0]:"},
 		{"iface is bridge", func(d *Desired) { d.Interfaces = []string{"br-int"} }, "interfaces[0]:"},

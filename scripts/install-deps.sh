@@ -1,9 +1,23 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests need (real Open vSwitch, iproute2,
-# ping, tcpdump, ethtool, iperf3) when they are missing and we are root.
-# Never starts the distribution's Open vSwitch service: tests run their own
-# ovsdb-server/ovs-vswitchd per network namespace.
+# ping, tcpdump, ethtool, iperf3, and Debian's chromium for the web UI's
+# browser test) when they are missing and we are root. Never starts the
+# distribution's Open vSwitch service: tests run their own
+# ovsdb-server/ovs-vswitchd per network namespace. Checks that Node.js >=
+# 20.19 and npm are there (the web UI's build); it does not install them.
 set -euo pipefail
+
+# Node.js and npm build the web UI (make ui), which every build embeds.
+node_ok=0
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  if node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+    node_ok=1
+  fi
+fi
+if [ "$node_ok" != 1 ]; then
+  echo "install-deps: the web UI needs Node.js >= 20.19 and npm (found: node $(node --version 2>/dev/null || echo none), npm $(npm --version 2>/dev/null || echo none)); install them (e.g. from https://nodejs.org or Debian's nodejs and npm packages of a recent release) and run make test again" >&2
+  exit 1
+fi
 
 need=()
 command -v ovs-vswitchd >/dev/null 2>&1 || need+=(openvswitch-switch openvswitch-common)
@@ -12,6 +26,8 @@ command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
+# The browser test (integration TestUI) drives Debian's chromium headless.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -25,6 +25,11 @@ func TestCommandEncodingGolden(t *testing.T) {
 		BUM: model.BUM{Mode: model.BUMMulticast, Group: "239.1.1.1"}, Tenant: "acme", MTU: 1450, Unknown: model.UnknownDrop}
 	nve := model.NVE{Name: "hv1", Kind: model.NVEOVS, UnderlayIPs: []string{"192.0.2.1", "192.0.2.2"},
 		OVSDB: "unix:/run/openvswitch/db.sock", Bridge: "br-int", DatapathType: "netdev"}
+	// An NVE with the fields added after version 1 was frozen (optional
+	// keys; nve above, without them, keeps version 1's bytes).
+	strict := model.NVE{Name: "tor1", Kind: model.NVEOpenFlow, UnderlayIPs: []string{"192.0.2.9"}, DatapathID: "000000000000002a",
+		Profile: model.ProfileStrict, TableIDs: map[string]uint8{"b": 7, "a": 3},
+		TunnelPorts: map[string]string{"192.0.2.2": "Ethernet1/2", "192.0.2.1": "Ethernet1/1"}}
 	port := model.Port{Name: "vm1", VN: "blue", NVE: "hv1", Interface: "tap1", MAC: "02:00:00:00:00:01",
 		IPs: []string{"10.0.0.1", "2001:db8::1"}, VLAN: 10}
 	node := NodeInfo{ID: "n2", APIAddr: "http://127.0.0.2:8080", RaftAddr: "127.0.0.2:7000", OpenFlowAddr: "127.0.0.2:6653"}
@@ -41,6 +46,7 @@ func TestCommandEncodingGolden(t *testing.T) {
 		{"delete-vn", 1, &deleteVN{ReqID: "r-delete-vn", Name: "blue"}},
 		{"create-nve", 1, &createNVE{ReqID: "r-create-nve", Obj: nve}},
 		{"update-nve", 1, &updateNVE{ReqID: "r-update-nve", Obj: nve}},
+		{"update-nve-profile", 1, &updateNVE{ReqID: "r-update-nve", Obj: strict}},
 		{"delete-nve", 1, &deleteNVE{ReqID: "r-delete-nve", Name: "hv1"}},
 		{"create-port", 1, &createPort{ReqID: "r-create-port", Obj: port}},
 		{"update-port", 1, &updatePort{ReqID: "r-update-port", Obj: port}},

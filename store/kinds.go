@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"github.com/nva-project/nva/app/pipeline"
 	"slices"
 
 	"github.com/nva-project/nva/app/model"
@@ -109,7 +110,35 @@ func (nveKind) key(n *model.NVE) string       { return n.Name }
 func (nveKind) revision(n *model.NVE) *uint64 { return &n.Revision }
 func (nveKind) prepare(n model.NVE) (model.NVE, error) {
 	n.UnderlayIPs = slices.Clone(n.UnderlayIPs) // Defaults rewrites them in place
-	return prepared(n, (*model.NVE).Defaults, (*model.NVE).Validate)
+	n, err := prepared(n, (*model.NVE).Defaults, (*model.NVE).Validate)
+	if err != nil {
+		return n, err
+	}
+	return n, checkNVEProfile(&n)
+}
+
+// checkNVEProfile checks a valid NVE's profile fields against the switch
+// profiles (app/pipeline): the profile its kind and profile field select
+// exists, table_ids names that profile's tables and keeps them in packet
+// order, and tunnel_ports is only given to a profile without flow-based
+// tunnels. It runs before proposing, never in the FSM: a later change of
+// the profiles cannot make a logged NVE fail to apply.
+func checkNVEProfile(n *model.NVE) error {
+	var fe model.FieldErrors
+	prof, err := pipeline.ForNVE(string(n.Kind), n.Profile, nil)
+	if err != nil {
+		fe.Add("profile", "%v", err)
+		return fe.Err()
+	}
+	if len(n.TableIDs) > 0 {
+		if _, err := prof.WithTableIDs(n.TableIDs); err != nil {
+			fe.Add("table_ids", "%v", err)
+		}
+	}
+	if len(n.TunnelPorts) > 0 && prof.FlowTunnels {
+		fe.Add("tunnel_ports", "profile %s tunnels by flow (one port per encapsulation); per-remote tunnel ports are only used by profile %s", prof.Name, model.ProfileStrict)
+	}
+	return fe.Err()
 }
 func (nveKind) get(st *state, name string) *model.NVE { return st.nves[name] }
 func (nveKind) put(st *state, n *model.NVE)           { st.putNVE(n) }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -72,6 +73,13 @@ type logNVE struct {
 	DatapathType string   `json:"datapath_type,omitempty"`
 	DatapathID   string   `json:"datapath_id,omitempty"`
 	Revision     uint64   `json:"revision,omitempty"`
+	// Added after version 1 was frozen, as optional keys: an NVE without
+	// them encodes to the bytes version 1 wrote, and version 1 bytes decode
+	// to an NVE without them (the kind's default profile, the profile's
+	// table numbers, tunnel ports by the naming convention).
+	Profile     string            `json:"profile,omitempty"`
+	TableIDs    map[string]uint8  `json:"table_ids,omitempty"`
+	TunnelPorts map[string]string `json:"tunnel_ports,omitempty"`
 }
 
 type logPort struct {
@@ -168,7 +176,8 @@ func toLogNVE(n *model.NVE) *logNVE {
 		return nil
 	}
 	return &logNVE{Name: n.Name, Kind: string(n.Kind), UnderlayIPs: slices.Clone(n.UnderlayIPs), OVSDB: n.OVSDB,
-		Bridge: n.Bridge, DatapathType: n.DatapathType, DatapathID: n.DatapathID, Revision: n.Revision}
+		Bridge: n.Bridge, DatapathType: n.DatapathType, DatapathID: n.DatapathID, Revision: n.Revision,
+		Profile: n.Profile, TableIDs: nilIfEmpty(maps.Clone(n.TableIDs)), TunnelPorts: nilIfEmpty(maps.Clone(n.TunnelPorts))}
 }
 
 func (n *logNVE) model() *model.NVE {
@@ -176,7 +185,16 @@ func (n *logNVE) model() *model.NVE {
 		return nil
 	}
 	return &model.NVE{Name: n.Name, Kind: model.NVEKind(n.Kind), UnderlayIPs: slices.Clone(n.UnderlayIPs), OVSDB: n.OVSDB,
-		Bridge: n.Bridge, DatapathType: n.DatapathType, DatapathID: n.DatapathID, Revision: n.Revision}
+		Bridge: n.Bridge, DatapathType: n.DatapathType, DatapathID: n.DatapathID, Revision: n.Revision,
+		Profile: n.Profile, TableIDs: nilIfEmpty(maps.Clone(n.TableIDs)), TunnelPorts: nilIfEmpty(maps.Clone(n.TunnelPorts))}
+}
+
+// nilIfEmpty makes an empty map nil, so "absent" has one form in memory.
+func nilIfEmpty[M ~map[K]V, K comparable, V any](m M) M {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
 }
 
 func toLogPort(p *model.Port) *logPort {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/app/pipeline"
 	"github.com/nva-project/nva/store"
 )
 
@@ -102,6 +103,28 @@ func TestNVELifecycle(t *testing.T) {
 	}
 	e.must(204, "DELETE", "/api/v1/nves/tor1", "")
 	e.must(404, "GET", "/api/v1/nves/tor1", "")
+
+	// The profile fields: stored, shown, merged by PATCH, removed with null.
+	last := pipeline.OVS().Tables[len(pipeline.OVS().Tables)-1].Name
+	e.must(201, "POST", "/api/v1/nves", `{"name":"hv2","underlay_ips":["192.0.2.2"],"ovsdb":"unix:/x","profile":"openflow13",`+
+		`"tunnel_ports":{"192.0.2.1":"to-hv1"}}`).decode(t, &n)
+	if n.Profile != model.ProfileStrict || n.TunnelPorts["192.0.2.1"] != "to-hv1" || n.TableIDs != nil {
+		t.Errorf("created NVE %+v", n)
+	}
+	e.must(200, "PATCH", "/api/v1/nves/hv1", `{"table_ids":{"`+last+`":200}}`).decode(t, &p)
+	if p.TableIDs[last] != 200 || p.Profile != "" {
+		t.Errorf("patched table_ids: %+v", p)
+	}
+	var got map[string]any
+	e.must(200, "GET", "/api/v1/nves/hv1", "").decode(t, &got)
+	if ids, ok := got["table_ids"].(map[string]any); !ok || ids[last] != float64(200) {
+		t.Errorf("GET shows table_ids %v", got["table_ids"])
+	}
+	var unpinned model.NVE
+	e.must(200, "PATCH", "/api/v1/nves/hv1", `{"table_ids":{"`+last+`":null}}`).decode(t, &unpinned)
+	if unpinned.TableIDs != nil {
+		t.Errorf("table_ids after removing the only entry: %v", unpinned.TableIDs)
+	}
 }
 
 func TestPortLifecycleAndFilters(t *testing.T) {
@@ -304,6 +327,11 @@ func TestErrors(t *testing.T) {
 		{"multicast without group", "POST", "/api/v1/vns", `{"name":"x","bum":{"mode":"multicast"}}`, nil, 422, wire.CodeInvalid, "bum.group", ""},
 		{"nve without ovsdb", "POST", "/api/v1/nves", `{"name":"hv3","underlay_ips":["192.0.2.3"]}`, nil, 422, wire.CodeInvalid, "ovsdb", ""},
 		{"nve bad underlay", "POST", "/api/v1/nves", `{"name":"hv3","underlay_ips":["nope"],"ovsdb":"unix:/x"}`, nil, 422, wire.CodeInvalid, "underlay_ips[0]", ""},
+		{"nve unknown profile", "POST", "/api/v1/nves", `{"name":"hv3","underlay_ips":["192.0.2.3"],"ovsdb":"unix:/x","profile":"p4"}`, nil, 422, wire.CodeInvalid, "profile", ""},
+		{"nve unknown table", "POST", "/api/v1/nves", `{"name":"hv3","underlay_ips":["192.0.2.3"],"ovsdb":"unix:/x","table_ids":{"no_such_table":3}}`, nil, 422, wire.CodeInvalid, "table_ids", ""},
+		{"nve table OFPTT_ALL", "POST", "/api/v1/nves", `{"name":"hv3","underlay_ips":["192.0.2.3"],"ovsdb":"unix:/x","table_ids":{"x":255}}`, nil, 422, wire.CodeInvalid, "table_ids.x", ""},
+		{"nve tunnel ports with flow tunnels", "POST", "/api/v1/nves", `{"name":"hv3","underlay_ips":["192.0.2.3"],"ovsdb":"unix:/x","tunnel_ports":{"192.0.2.1":"t1"}}`, nil, 422, wire.CodeInvalid, "tunnel_ports", ""},
+		{"nve bad tunnel port key", "POST", "/api/v1/nves", `{"name":"hv3","kind":"openflow","datapath_id":"7","underlay_ips":["192.0.2.3"],"tunnel_ports":{"hv1":"t1"}}`, nil, 422, wire.CodeInvalid, "tunnel_ports.hv1", ""},
 		{"port bad mac", "POST", "/api/v1/ports", `{"name":"p9","vn":"blue","nve":"hv1","interface":"v9","mac":"01:00:5e:00:00:01"}`, nil, 422, wire.CodeInvalid, "mac", ""},
 		{"port unknown vn", "POST", "/api/v1/ports", `{"name":"p9","vn":"green","nve":"hv1","interface":"v9","mac":"02:00:00:00:00:09"}`, nil, 422, wire.CodeReference, "vn", ""},
 		{"port unknown nve", "POST", "/api/v1/ports", `{"name":"p9","vn":"blue","nve":"hv9","interface":"v9","mac":"02:00:00:00:00:09"}`, nil, 422, wire.CodeReference, "nve", ""},

@@ -15,6 +15,11 @@ import (
 type Backend interface {
 	Snapshot() *model.Snapshot
 	ConsistentSnapshot(ctx context.Context) (*model.Snapshot, error)
+	// SnapshotAndWatch returns the local snapshot at revision N and every
+	// later change, in order (the events stream); a model.ChangeReset
+	// means the watcher fell behind: take a new snapshot. The channel is
+	// closed when ctx ends, after a reset, or when the store closes.
+	SnapshotAndWatch(ctx context.Context) (*model.Snapshot, <-chan model.Change)
 
 	CreateVN(ctx context.Context, reqID string, vn model.VN) (*model.VN, error)
 	UpdateVNIf(ctx context.Context, reqID string, vn model.VN, expectRev uint64) (*model.VN, error)
@@ -61,4 +66,17 @@ type SwitchReporter interface {
 // means this node knows nothing live about the NVE.
 type StatusReporter interface {
 	NVEStatus(nve string) *model.NVEStatus
+}
+
+// StatusNotifier tells the events stream when the live status of NVEs may
+// have changed (OpenFlow connection and sync, OVSDB connection), so that
+// it sends status events without polling. The stream diffs every NVE's
+// status against what it sent and sends only the ones that changed, so a
+// notification may be spurious. Without one, the stream only re-reads the
+// status periodically (EventsOptions.StatusRecheck).
+type StatusNotifier interface {
+	// SubscribeStatus returns a channel that receives a value after any
+	// NVE's status may have changed, until ctx ends. Notifications are
+	// coalesced: the channel holds at most one.
+	SubscribeStatus(ctx context.Context) <-chan struct{}
 }

@@ -1,10 +1,13 @@
 // Package web owns nva's northbound HTTP surface: the versioned REST API
 // (/api/v1: health, cluster membership, VNs, NVEs, ports, topology, NVE
-// flows), the Prometheus endpoint (/metrics) and the mount point of the
+// flows, and the live event stream /api/v1/events the web UI follows), the
+// embedded web UI at /, the Prometheus endpoint (/metrics) and the mount point of the
 // store's internal cluster endpoints (/internal/). It translates HTTP to
 // calls on a Backend (the Raft store) and domain errors (*model.Error) to
 // the documented status codes and error bodies (web/wire holds the bodies
 // clients share). What the southbound reports reaches it as typed reporters
 // given explicitly in Options (Realizer, FlowReporter, StatusReporter,
-// SwitchReporter); a nil one means the node has no such component.
+// SwitchReporter, and StatusNotifier, which pushes status changes to the
+// event streams); a nil one means the node has no such component. Close
+// ends the open event streams before the HTTP server shuts down.
 package web

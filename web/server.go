@@ -42,6 +42,11 @@ type Options struct {
 	FlowReporter   FlowReporter
 	StatusReporter StatusReporter
 	SwitchReporter SwitchReporter
+	// StatusNotifier signals status changes to the events stream (with
+	// StatusReporter); nil: the stream re-reads status periodically.
+	StatusNotifier StatusNotifier
+	// Events tunes GET /api/v1/events.
+	Events EventsOptions
 
 	// WaitTimeout is the default of ?timeout= for ?wait=realized
 	// (DefaultWaitTimeout if zero).
@@ -61,6 +66,8 @@ type Server struct {
 	flows       FlowReporter
 	status      StatusReporter
 	switches    SwitchReporter
+	notifier    StatusNotifier
+	events      EventsOptions
 	waitTimeout time.Duration
 	now         func() time.Time
 
@@ -69,6 +76,10 @@ type Server struct {
 	latency  *prometheus.HistogramVec
 
 	handler http.Handler
+
+	// base ends with the server (Close): the events streams watch it.
+	base      context.Context
+	closeBase context.CancelFunc
 }
 
 // New builds a Server with its own Prometheus registry (see Registry).
@@ -85,10 +96,13 @@ func New(opts Options) (*Server, error) {
 		flows:       opts.FlowReporter,
 		status:      opts.StatusReporter,
 		switches:    opts.SwitchReporter,
+		notifier:    opts.StatusNotifier,
+		events:      opts.Events.withDefaults(),
 		waitTimeout: opts.WaitTimeout,
 		now:         opts.Now,
 		reg:         prometheus.NewRegistry(),
 	}
+	s.base, s.closeBase = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -125,6 +139,12 @@ func New(opts Options) (*Server, error) {
 // on it.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
+// Close ends the open event streams and refuses new ones (503). An
+// http.Server's Shutdown waits for active requests, so the owner calls
+// Close first: the streams then return promptly. Close does not stop
+// other requests.
+func (s *Server) Close() { s.closeBase() }
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
@@ -146,6 +166,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("/cluster/join", s.handleJoin).Methods(http.MethodPost)
 	api.HandleFunc("/cluster/nodes/{id}", s.handleRemoveNode).Methods(http.MethodDelete)
 	api.HandleFunc("/topology", s.handleTopology).Methods(http.MethodGet)
+	api.HandleFunc("/events", s.handleEvents).Methods(http.MethodGet)
 	api.HandleFunc("/switches/unclaimed", s.handleUnclaimed).Methods(http.MethodGet)
 	api.HandleFunc("/nves/{name}/flows", s.handleFlows).Methods(http.MethodGet)
 	api.HandleFunc("/batch", s.handleBatch).Methods(http.MethodPost)

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"regexp"
@@ -83,6 +84,22 @@ const (
 	NVEOpenFlow NVEKind = "openflow"
 )
 
+// Switch profiles an NVE may name in its Profile field to force one; the
+// profiles themselves (tables, what the switch may be sent) are
+// app/pipeline's.
+const (
+	// ProfileOVS is Open vSwitch with Nicira extensions and flow-based
+	// tunnel ports (the default of kind ovs).
+	ProfileOVS = "ovs"
+	// ProfileStrict is standard OpenFlow 1.3 only, with one tunnel port
+	// per remote NVE (the default of kind openflow).
+	ProfileStrict = "openflow13"
+)
+
+// Profiles lists the profile names NVE.Profile accepts ("" as well: the
+// kind's default).
+var Profiles = []string{ProfileOVS, ProfileStrict}
+
 // NVE is a network virtualization edge: a hypervisor vswitch or a ToR switch.
 type NVE struct {
 	Name         string   `json:"name"`
@@ -94,7 +111,21 @@ type NVE struct {
 	// DatapathID is 16 lowercase hex digits; assigned by nva for ovs NVEs,
 	// given by the user for openflow NVEs.
 	DatapathID string `json:"datapath_id,omitempty"`
-	Revision   uint64 `json:"revision,omitempty"`
+	// Profile forces the switch profile the NVE is compiled for ("": the
+	// kind's default, ovs for kind ovs and openflow13 for kind openflow).
+	// An Open vSwitch run as a strict OpenFlow 1.3 switch is kind ovs
+	// (nva keeps managing it over OVSDB) with profile openflow13.
+	Profile string `json:"profile,omitempty"`
+	// TableIDs pins table numbers by the profile's table names, for
+	// switches whose tables are fixed; tables not named keep the
+	// profile's numbers. The store checks it against the profile.
+	TableIDs map[string]uint8 `json:"table_ids,omitempty"`
+	// TunnelPorts names, by remote underlay IP, the port on this switch
+	// that tunnels to the NVE with that IP: an explicit override of the
+	// naming convention (compiler.RemoteTunnelPortName) for profiles
+	// without flow-based tunnels.
+	TunnelPorts map[string]string `json:"tunnel_ports,omitempty"`
+	Revision    uint64            `json:"revision,omitempty"`
 }
 
 // Port is a tenant system interface attached to a VN through a VAP on an NVE.
@@ -212,9 +243,42 @@ func (n *NVE) Defaults() {
 			n.UnderlayIPs[i] = a.String()
 		}
 	}
+	if len(n.TunnelPorts) > 0 {
+		tp := make(map[string]string, len(n.TunnelPorts))
+		for ip, port := range n.TunnelPorts {
+			// IPv4 text has one canonical form, so only IPv6 spellings
+			// (which Validate refuses) can collide here.
+			if a, err := netip.ParseAddr(ip); err == nil {
+				ip = a.String()
+			}
+			tp[ip] = port
+		}
+		n.TunnelPorts = tp
+	}
+	if n.TableIDs != nil && len(n.TableIDs) == 0 {
+		n.TableIDs = nil
+	}
+	if n.TunnelPorts != nil && len(n.TunnelPorts) == 0 {
+		n.TunnelPorts = nil
+	}
+}
+
+// TunnelPortFor returns the port name TunnelPorts gives for a remote NVE
+// (the first of its underlay IPs that has an entry).
+func (n *NVE) TunnelPortFor(remote *NVE) (name, remoteIP string, ok bool) {
+	for _, ip := range remote.UnderlayIPs {
+		if p, ok := n.TunnelPorts[ip]; ok {
+			return p, ip, true
+		}
+	}
+	return "", "", false
 }
 
 var ifaceRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,15}$`)
+
+// ofPortNameRE: an OpenFlow port name is at most 15 bytes (16 with the
+// NUL); hardware switches use names like "Ethernet1/3".
+var ofPortNameRE = regexp.MustCompile(`^[\x21-\x7e]{1,15}$`)
 
 // Validate checks a defaulted NVE.
 func (n *NVE) Validate() error {
@@ -275,8 +339,52 @@ func (n *NVE) Validate() error {
 			fe.Add("datapath_id", "must not be zero")
 		}
 	}
+	if n.Profile != "" && !slices.Contains(Profiles, n.Profile) {
+		fe.Add("profile", "must be one of %s (or empty for the kind's default)", strings.Join(Profiles, ", "))
+	}
+	for _, name := range slices.Sorted(maps.Keys(n.TableIDs)) {
+		f := "table_ids." + name
+		if name == "" {
+			f = "table_ids"
+		}
+		switch no := n.TableIDs[name]; {
+		case name == "":
+			fe.Add(f, "a table name must not be empty")
+		case no > MaxTableID:
+			fe.Add(f, "table %d is not a flow table (0-%d)", no, MaxTableID)
+		}
+	}
+	ports := map[string]string{}
+	for _, ip := range slices.Sorted(maps.Keys(n.TunnelPorts)) {
+		port := n.TunnelPorts[ip]
+		f := "tunnel_ports." + ip
+		a, err := netip.ParseAddr(ip)
+		switch {
+		case err != nil:
+			fe.Add(f, "%q is not an IP address (keys are remote NVEs' underlay IPs)", ip)
+		case !a.Is4():
+			fe.Add(f, "must be an IPv4 address (the tunnel ports use IPv4 underlays)")
+		case a.IsUnspecified() || a.IsMulticast() || a.IsLoopback():
+			fe.Add(f, "must be a unicast address")
+		case slices.Contains(n.UnderlayIPs, ip):
+			fe.Add(f, "%s is this NVE's own underlay IP", ip)
+		}
+		switch {
+		case !ofPortNameRE.MatchString(port):
+			fe.Add(f, "%q is not an OpenFlow port name (1-15 printable ASCII characters, no spaces)", port)
+		case n.Kind == NVEOVS && !ifaceRE.MatchString(port):
+			fe.Add(f, "%q is not an interface name nva can create on Open vSwitch (1-15 characters of letters, digits, '_', '.', ':', '-')", port)
+		case ports[port] != "":
+			fe.Add(f, "port %s already tunnels to %s (one port per remote)", port, ports[port])
+		}
+		ports[port] = ip
+	}
 	return fe.Err()
 }
+
+// MaxTableID is the largest OpenFlow flow table number (255 is
+// OFPTT_ALL).
+const MaxTableID = 254
 
 // ValidateOVSDBEndpoint checks unix:PATH, tcp:HOST:PORT, ssl:HOST:PORT.
 func ValidateOVSDBEndpoint(ep string) error {

@@ -102,6 +102,32 @@ func TestNVEValidate(t *testing.T) {
 		{"bad dp type", func(n *NVE) { n.DatapathType = "dpdk" }, []string{"datapath_type"}},
 		{"bad dpid", func(n *NVE) { n.DatapathID = "xyz" }, []string{"datapath_id"}},
 		{"zero dpid", func(n *NVE) { n.DatapathID = "0" }, []string{"datapath_id"}},
+		{"ovs run as a strict switch", func(n *NVE) { n.Profile = ProfileStrict }, nil},
+		{"openflow forced to ovs", func(n *NVE) {
+			n.Kind, n.OVSDB, n.DatapathID, n.Profile = NVEOpenFlow, "", "2a", ProfileOVS
+		}, nil},
+		{"unknown profile", func(n *NVE) { n.Profile = "p4" }, []string{"profile"}},
+		{"table ids", func(n *NVE) { n.TableIDs = map[string]uint8{"classify": 0, "l2_forward": 254} }, nil},
+		{"table id OFPTT_ALL", func(n *NVE) { n.TableIDs = map[string]uint8{"b": 1, "a": 255} }, []string{"table_ids.a"}},
+		{"empty table name", func(n *NVE) { n.TableIDs = map[string]uint8{"": 1} }, []string{"table_ids"}},
+		{"tunnel ports", func(n *NVE) {
+			n.Profile = ProfileStrict
+			n.TunnelPorts = map[string]string{"198.18.0.2": "vx-hv2", "198.18.0.3": "vx-hv3"}
+		}, nil},
+		{"hardware port names", func(n *NVE) {
+			n.Kind, n.OVSDB, n.DatapathID = NVEOpenFlow, "", "2a"
+			n.TunnelPorts = map[string]string{"198.18.0.2": "Ethernet1/3"}
+		}, nil},
+		{"ovs creates its tunnel ports", func(n *NVE) {
+			n.TunnelPorts = map[string]string{"198.18.0.2": "Ethernet1/3"}
+		}, []string{"tunnel_ports.198.18.0.2"}},
+		{"bad tunnel ports", func(n *NVE) {
+			n.TunnelPorts = map[string]string{
+				"x": "p1", "198.18.0.1": "p2", "2001:db8::1": "p3", "224.0.0.1": "p4",
+				"198.18.0.5": "a very long port name", "198.18.0.6": "p6", "198.18.0.7": "p6",
+			}
+		}, []string{"tunnel_ports.198.18.0.1", "tunnel_ports.198.18.0.5", "tunnel_ports.198.18.0.7",
+			"tunnel_ports.2001:db8::1", "tunnel_ports.224.0.0.1", "tunnel_ports.x"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,6 +139,26 @@ func TestNVEValidate(t *testing.T) {
 				t.Fatalf("fields = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestNVEDefaultsTunnelPorts(t *testing.T) {
+	n := NVE{Name: "hv", Kind: NVEOpenFlow, UnderlayIPs: []string{"198.18.0.1"}, DatapathID: "2a",
+		TunnelPorts: map[string]string{"2001:DB8::0001": "p1", "198.18.0.2": "p2"}, TableIDs: map[string]uint8{}}
+	n.Defaults()
+	want := map[string]string{"2001:db8::1": "p1", "198.18.0.2": "p2"}
+	if !reflect.DeepEqual(n.TunnelPorts, want) {
+		t.Fatalf("tunnel_ports = %v, want %v", n.TunnelPorts, want)
+	}
+	if n.TableIDs != nil {
+		t.Fatalf("an empty table_ids should default to nil (omitted), got %v", n.TableIDs)
+	}
+	remote := &NVE{Name: "hv2", UnderlayIPs: []string{"198.18.0.9", "198.18.0.2"}}
+	if p, ip, ok := n.TunnelPortFor(remote); !ok || p != "p2" || ip != "198.18.0.2" {
+		t.Fatalf("TunnelPortFor = %q %q %v, want p2 198.18.0.2 true", p, ip, ok)
+	}
+	if _, _, ok := n.TunnelPortFor(&NVE{Name: "hv3", UnderlayIPs: []string{"198.18.0.3"}}); ok {
+		t.Fatal("TunnelPortFor found a port for a remote without an entry")
 	}
 }
 

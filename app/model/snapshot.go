@@ -58,6 +58,7 @@ type index struct {
 	byMAC            map[macKey]*Port // first port by name with that MAC in the VN
 	byIP             map[ipKey]*Port  // first port by name with that IP in the VN
 	nveByDPID        map[uint64]*NVE  // first NVE by name with that datapath ID
+	vnByVNI          map[uint32]*VN   // first VN by name with that VNI
 }
 
 // vnPorts is the ports of one VN on one NVE.
@@ -175,6 +176,7 @@ func buildIndex(s *Snapshot) *index {
 		byMAC:     make(map[macKey]*Port, len(s.Ports)),
 		byIP:      make(map[ipKey]*Port, len(s.Ports)),
 		nveByDPID: make(map[uint64]*NVE, len(s.NVEs)),
+		vnByVNI:   make(map[uint32]*VN, len(s.VNs)),
 	}
 	ports := ix.ports
 	vnOf, nveOf := make([]string, len(ports)), make([]string, len(ports))
@@ -225,6 +227,11 @@ func buildIndex(s *Snapshot) *index {
 	for i := len(ix.nves) - 1; i >= 0; i-- {
 		if d := ix.nves[i].DPID(); d != 0 {
 			ix.nveByDPID[d] = ix.nves[i]
+		}
+	}
+	for i := len(ix.vns) - 1; i >= 0; i-- {
+		if v := ix.vns[i].VNI; v != 0 {
+			ix.vnByVNI[v] = ix.vns[i]
 		}
 	}
 	return ix
@@ -363,4 +370,13 @@ func (s *Snapshot) NVEByDPID(dpid uint64) *NVE {
 		return nil
 	}
 	return s.index().nveByDPID[dpid]
+}
+
+// VNByVNI returns the VN whose virtual network context ID is vni (nil if
+// none or if vni is 0; the first by name if several claim it).
+func (s *Snapshot) VNByVNI(vni uint32) *VN {
+	if vni == 0 {
+		return nil
+	}
+	return s.index().vnByVNI[vni]
 }

@@ -23,7 +23,7 @@ func randomDomain(r *rand.Rand, nVN, nNVE, nPort int) (map[string]*VN, map[strin
 	for i := 0; i < nVN; i++ {
 		if r.Intn(10) > 0 {
 			n := fmt.Sprintf("vn%d", i)
-			vns[n] = &VN{Name: n, VNI: uint32(i + 1)}
+			vns[n] = &VN{Name: n, VNI: uint32(i / 2)} // VNI 0 and shared VNIs too
 		}
 	}
 	for i := 0; i < nNVE; i++ {
@@ -161,6 +161,16 @@ func scanByDPID(s *Snapshot, dpid uint64) *NVE {
 	return best
 }
 
+func scanByVNI(s *Snapshot, vni uint32) *VN {
+	var best *VN
+	for _, v := range s.VNs {
+		if vni != 0 && v.VNI == vni && (best == nil || v.Name < best.Name) {
+			best = v
+		}
+	}
+	return best
+}
+
 // same compares slices, nil and empty alike.
 func same[T any](a, b []T) bool { return len(a) == 0 && len(b) == 0 || reflect.DeepEqual(a, b) }
 
@@ -234,6 +244,11 @@ func TestSnapshotIndexMatchesScan(t *testing.T) {
 		for d := uint64(0); d <= uint64(nNVE)+1; d++ {
 			if got, want := s.NVEByDPID(d), scanByDPID(s, d); got != want {
 				fail(fmt.Sprintf("NVEByDPID(%d)", d), got, want)
+			}
+		}
+		for v := uint32(0); v <= uint32(nVN)+1; v++ {
+			if got, want := s.VNByVNI(v), scanByVNI(s, v); got != want {
+				fail(fmt.Sprintf("VNByVNI(%d)", v), got, want)
 			}
 		}
 		for _, p := range ports {

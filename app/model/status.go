@@ -67,6 +67,13 @@ type OpenFlowStatus struct {
 	// OpenFlow port on the switch yet: their flows are not installed, so
 	// the revisions that added them are not realized.
 	Awaiting []string `json:"awaiting,omitempty"`
+	// Profile is the switch profile the NVE is compiled for, with its
+	// tables (see ProfileStatus).
+	Profile *ProfileStatus `json:"profile,omitempty"`
+	// TunnelPorts lists, for a profile without flow-based tunnels, the
+	// tunnel port to each remote NVE this NVE shares a VN with, as last
+	// compiled (remotes without one are also in Warnings and Awaiting).
+	TunnelPorts []TunnelPortStatus `json:"tunnel_ports,omitempty"`
 }
 
 // SummaryContext is what SummarizeNVE needs besides the status itself.

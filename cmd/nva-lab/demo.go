@@ -72,7 +72,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger.Printf("nva running (log %s)", n.Proc().Log)
+	logger.Printf("nva running (log %s); web UI http://%s/", n.Proc().Log, n.APIAddr)
 	ov, err := lab.NewOverlay(ctx, l, n, 30*time.Second)
 	if err != nil {
 		return err
@@ -126,8 +126,8 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "UNEXPECTED reachability (marked !):\n%s\n", strings.Join(problems, "\n"))
 	}
 	fmt.Fprintf(stdout, `
+nva web UI:    %[1]s/   (open it in a browser: the lab's NVEs, tunnels and tenant ports, live)
 nva REST API:  %[1]s/api/v1   (topology: %[1]s/api/v1/topology, NVEs: %[1]s/api/v1/nves)
-(the web topology UI is not built yet; /api/v1/topology is the data it will draw)
 nva log:       %[2]s
 Try:           ip netns exec %[3]st-b1 ping 192.0.2.13
                curl -s %[1]s/api/v1/nves/hv1/flows

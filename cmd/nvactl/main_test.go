@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"github.com/nva-project/nva/web/wire"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/app/pipeline"
 	"github.com/nva-project/nva/store"
 	"github.com/nva-project/nva/web"
 )
@@ -394,4 +396,75 @@ type noLeaderCluster struct{ noLeader }
 
 func (noLeaderCluster) Cluster(ctx context.Context) (store.ClusterInfo, error) {
 	return store.ClusterInfo{}, store.ErrNoLeader
+}
+
+// strictStatus reports tor1 as the southbound would for a strict NVE with
+// one remote lacking its tunnel port.
+type strictStatus struct{}
+
+func (strictStatus) NVEStatus(nve string) *model.NVEStatus {
+	if nve != "tor1" {
+		return nil
+	}
+	return &model.NVEStatus{Summary: "pending: waiting for OpenFlow ports: tunnel port Tunnel3 (to NVE hv3)", OpenFlow: &model.OpenFlowStatus{
+		Connected: true, Sync: model.SyncPending,
+		Profile: &model.ProfileStatus{Name: "openflow13", Tables: []model.ProfileTable{{Name: "ingress", Number: 0, Stages: []string{"classify", "port_security"}},
+			{Name: "forward", Number: 7, Stages: []string{"l2_forward"}}}, TableCheck: "ok"},
+		TunnelPorts: []model.TunnelPortStatus{
+			{Remote: "hv2", RemoteIP: "192.0.2.2", Encap: "vxlan", Port: "nvxc0000202", Source: "convention", OFPort: 5},
+			{Remote: "hv3", RemoteIP: "192.0.2.3", Encap: "vxlan", Port: "Tunnel3", Source: "tunnel_ports"},
+		},
+		Warnings: []string{"no tunnel port to NVE hv3: the switch has no port Tunnel3"},
+	}}
+}
+
+// TestNVEProfileCommands: create and update set the profile fields (KEY=
+// removes a map entry on update), list shows the PROFILE column, get shows
+// the profile in use, its tables, the table check and the tunnel ports.
+func TestNVEProfileCommands(t *testing.T) {
+	ts, st := server(t, func(o *web.Options) { o.StatusReporter = strictStatus{} })
+	c := cli{t, map[string]string{"NVA_SERVER": ts.URL}}
+	last := pipeline.Strict().Tables[len(pipeline.Strict().Tables)-1].Name
+	c.ok("nve", "create", "tor1", "--kind", "openflow", "--datapath-id", "2a", "--underlay-ip", "192.0.2.9",
+		"--table-id", last+"=200", "--tunnel-port", "192.0.2.3=Tunnel3", "--tunnel-port", "192.0.2.4=Tunnel4")
+	n := st.Snapshot().NVEs["tor1"]
+	if n.TableIDs[last] != 200 || n.TunnelPorts["192.0.2.3"] != "Tunnel3" || n.TunnelPorts["192.0.2.4"] != "Tunnel4" {
+		t.Fatalf("created %+v", n)
+	}
+	c.ok("nve", "create", "hv1", "--underlay-ip", "192.0.2.1", "--ovsdb", "unix:/a", "--profile", "openflow13")
+	if p := st.Snapshot().NVEs["hv1"].Profile; p != "openflow13" {
+		t.Fatalf("hv1 profile %q", p)
+	}
+	c.ok("nve", "update", "tor1", "--tunnel-port", "192.0.2.4=")
+	if tp := st.Snapshot().NVEs["tor1"].TunnelPorts; len(tp) != 1 || tp["192.0.2.3"] != "Tunnel3" {
+		t.Fatalf("after removing a tunnel port: %v", tp)
+	}
+	c.fails("table number", "nve", "update", "tor1", "--table-id", last+"=999")
+	c.fails("field table_ids", "nve", "update", "tor1", "--table-id", "no_such_table=3")
+
+	out := c.ok("nve", "list")
+	if r := row(t, out, "tor1"); r[6] != "openflow13" {
+		t.Errorf("PROFILE of tor1 in\n%s", out)
+	}
+	if r := row(t, out, "hv1"); r[6] != "openflow13" { // no status: the forced profile
+		t.Errorf("PROFILE of hv1 in\n%s", out)
+	}
+	// Lines compared with their runs of spaces collapsed (tabwriter).
+	spaces := regexp.MustCompile(` +`)
+	out = spaces.ReplaceAllString(c.ok("nve", "get", "tor1"), " ")
+	for _, want := range []string{
+		"\nprofile: openflow13 (the default of kind openflow)\n",
+		"\ntables: 0 ingress: classify, port_security\n 7 forward: l2_forward\n",
+		"\ntable check: ok\n",
+		"\n hv3 192.0.2.3 vxlan Tunnel3 tunnel_ports missing\n",
+		"\nwarning: no tunnel port to NVE hv3: the switch has no port Tunnel3\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("nve get tor1 lacks %q:\n%s", want, out)
+		}
+	}
+	out = spaces.ReplaceAllString(c.ok("nve", "get", "hv1"), " ")
+	if !strings.Contains(out, "\nprofile: openflow13 (the server reports no OpenFlow status)\n") {
+		t.Errorf("nve get hv1:\n%s", out)
+	}
 }

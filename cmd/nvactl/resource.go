@@ -17,7 +17,7 @@ import (
 type field struct {
 	flag  string
 	path  string // dotted JSON path: "bum.group"
-	kind  string // "string", "int", "uint", "strings"
+	kind  string // "string", "int", "uint", "strings", "map" (KEY=VALUE), "uint8map" (KEY=N)
 	usage string
 }
 
@@ -30,6 +30,8 @@ type kindSpec struct {
 	filters []string // list query filters, also flags of list
 	header  []string
 	row     func(json.RawMessage) ([]string, error)
+	// detail, if set, is printed under the one-row table of get.
+	detail func(json.RawMessage) (string, error)
 }
 
 var vnKind = kindSpec{
@@ -69,9 +71,12 @@ var nveKind = kindSpec{
 		{"bridge", "bridge", "string", "integration bridge (default br-int)"},
 		{"datapath-type", "datapath_type", "string", "datapath type: system or netdev"},
 		{"datapath-id", "datapath_id", "string", "datapath ID, 16 hex digits (required for kind openflow)"},
+		{"profile", "profile", "string", "switch profile: ovs or openflow13 (default: ovs for kind ovs, openflow13 for kind openflow)"},
+		{"table-id", "table_ids", "uint8map", "pin a table number: NAME=N (the profile's table names; repeat or comma-separate; NAME= removes the pin on update)"},
+		{"tunnel-port", "tunnel_ports", "map", "the port tunnelling to a remote NVE: REMOTE-UNDERLAY-IP=PORTNAME (profile openflow13; NAME= removes it on update)"},
 	},
 	filters: []string{"kind"},
-	header:  []string{"NAME", "KIND", "UNDERLAY", "DATAPATH-ID", "BRIDGE", "OVSDB", "STATUS"},
+	header:  []string{"NAME", "KIND", "UNDERLAY", "DATAPATH-ID", "BRIDGE", "OVSDB", "PROFILE", "STATUS"},
 	row: func(raw json.RawMessage) ([]string, error) {
 		var v struct {
 			model.NVE
@@ -80,8 +85,10 @@ var nveKind = kindSpec{
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return nil, err
 		}
-		return []string{v.Name, string(v.Kind), strings.Join(v.UnderlayIPs, ","), v.DatapathID, v.Bridge, v.OVSDB, statusSummary(&v.NVE, v.Status)}, nil
+		return []string{v.Name, string(v.Kind), strings.Join(v.UnderlayIPs, ","), v.DatapathID, v.Bridge, v.OVSDB,
+			profileName(&v.NVE, v.Status), statusSummary(&v.NVE, v.Status)}, nil
 	},
+	detail: nveDetail,
 }
 
 var portKind = kindSpec{
@@ -132,6 +139,8 @@ func statusSummary(nve *model.NVE, raw json.RawMessage) string {
 func addFieldFlags(fs *pflag.FlagSet, fields []field) {
 	for _, f := range fields {
 		switch f.kind {
+		case "map", "uint8map":
+			fs.StringToString(f.flag, nil, f.usage)
 		case "string":
 			fs.String(f.flag, "", f.usage)
 		case "int":
@@ -169,6 +178,8 @@ func fieldBody(fs *pflag.FlagSet, fields []field) (map[string]any, error) {
 				ss = []string{}
 			}
 			v = ss
+		case "map", "uint8map":
+			v, err = mapFlag(fs, f)
 		}
 		if err != nil {
 			return nil, err
@@ -232,6 +243,7 @@ func (a *app) createCmd(k kindSpec) *cobra.Command {
 				return err
 			}
 			body["name"] = args[0]
+			dropNulls(body) // NAME= means "remove" only in an update
 			raw, err := a.client().do(c.Context(), http.MethodPost, k.base(), a.writeQuery(), body)
 			if err != nil {
 				return err
@@ -312,7 +324,15 @@ func (a *app) getCmd(k kindSpec) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.printOne(c, k, raw)
+			if err := a.printOne(c, k, raw); err != nil || a.g.output == "json" || k.detail == nil {
+				return err
+			}
+			d, err := k.detail(raw)
+			if err != nil {
+				return fmt.Errorf("decoding %s: %w", k.name, err)
+			}
+			_, err = fmt.Fprint(c.OutOrStdout(), d)
+			return err
 		},
 	}
 }

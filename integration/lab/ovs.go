@@ -35,14 +35,52 @@ func startOVS(ctx context.Context, hv *Hypervisor) error {
 	if _, err := run(ctx, nil, "ovs-vsctl", "--db=unix:"+filepath.Join(hv.Dir, "db.sock"), "--no-wait", "init"); err != nil {
 		return err
 	}
-	if _, err := runIn(ctx, hv.NS, env, "ovs-vswitchd", "unix:"+filepath.Join(hv.Dir, "db.sock"),
+	return startVswitchd(ctx, hv)
+}
+
+func startVswitchd(ctx context.Context, hv *Hypervisor) error {
+	_, err := runIn(ctx, hv.NS, ovsEnv(hv), "ovs-vswitchd", "unix:"+filepath.Join(hv.Dir, "db.sock"),
 		"--unixctl="+filepath.Join(hv.Dir, "ovs-vswitchd.ctl"),
 		"--pidfile="+filepath.Join(hv.Dir, "ovs-vswitchd.pid"),
 		"--log-file="+filepath.Join(hv.Dir, "ovs-vswitchd.log"),
-		"--detach", "--no-chdir"); err != nil {
+		"--detach", "--no-chdir")
+	return err
+}
+
+// StopVswitchd stops hypervisor i's ovs-vswitchd, as a crashed or
+// stopped switch daemon: its OpenFlow connections drop and its datapath
+// stops forwarding, while its ovsdb-server (and so nva's OVSDB session)
+// keeps running. StartVswitchd brings it back.
+func (l *Lab) StopVswitchd(ctx context.Context, i int) error {
+	hv := l.HV(i)
+	pid, err := readPidfile(filepath.Join(hv.Dir, "ovs-vswitchd.pid"))
+	if err != nil {
+		return fmt.Errorf("lab: %s: ovs-vswitchd: %w", hv.Name, err)
+	}
+	killPID(pid, 5*time.Second)
+	return WaitFor(ctx, 10*time.Second, 20*time.Millisecond, func() (bool, error) {
+		_, err := os.Stat(filepath.Join(hv.Dir, "ovs-vswitchd.pid"))
+		return errors.Is(err, os.ErrNotExist), nil
+	})
+}
+
+// StartVswitchd starts hypervisor i's ovs-vswitchd again (after
+// StopVswitchd). It rebuilds the bridges from its database; the underlay
+// address of br-phy, whose userspace-datapath internal port is recreated,
+// is restored.
+func (l *Lab) StartVswitchd(ctx context.Context, i int) error {
+	hv := l.HV(i)
+	if err := startVswitchd(ctx, hv); err != nil {
 		return err
 	}
-	return nil
+	if err := waitLink(ctx, hv.NS, PhysBridge); err != nil {
+		return err
+	}
+	if _, err := ipCmd(ctx, hv.NS, "addr", "replace", hv.UnderlayIP.String()+"/24", "dev", PhysBridge); err != nil {
+		return err
+	}
+	_, err := ipCmd(ctx, hv.NS, "link", "set", PhysBridge, "up")
+	return err
 }
 
 // stopOVS stops the daemons whose pidfiles are in dir.

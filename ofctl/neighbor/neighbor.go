@@ -235,3 +235,17 @@ func (r *Responder) Forget(dpid uint64) {
 	delete(r.buckets, dpid)
 	r.mu.Unlock()
 }
+
+// Describe and Collect make the Responder a prometheus.Collector of its two
+// metrics, for a component that registers its collectors itself (the
+// southbound's RegisterMetrics) instead of passing Options.Registerer.
+func (r *Responder) Describe(ch chan<- *prometheus.Desc) {
+	r.answers.Describe(ch)
+	r.drops.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (r *Responder) Collect(ch chan<- prometheus.Metric) {
+	r.answers.Collect(ch)
+	r.drops.Collect(ch)
+}

@@ -1,14 +1,17 @@
 // Package nvesync keeps every Open vSwitch NVE's OVSDB configuration in
 // step with the store: for each NVE of kind ovs it derives the desired
 // bridge, controller targets (every cluster member's advertised OpenFlow
-// address), one flow-based tunnel port per encapsulation its VNs use, and
-// the VAP interfaces of its ports, and hands that to the ovsdb manager. It
-// also reports the OVSDB side of each NVE's status and the OpenFlow port
-// numbers OVSDB knows.
+// address), its tunnel ports — one flow-based port per encapsulation its VNs
+// use, or, when its profile has no flow-based tunnels (an Open vSwitch run
+// as a strict OpenFlow 1.3 switch), one port per remote NVE it shares a VN
+// with — and the VAP interfaces of its ports, and hands that to the ovsdb
+// manager. It also reports the OVSDB side of each NVE's status and the
+// OpenFlow port numbers OVSDB knows.
 package nvesync
 
 import (
 	"context"
+	"github.com/nva-project/nva/app/pipeline"
 	"log/slog"
 	"slices"
 	"sort"
@@ -149,7 +152,31 @@ func Desired(snap *model.Snapshot, nve *model.NVE, nodes []model.Member) ovsdb.D
 	if ips := nve.UnderlayIPs; len(ips) > 0 {
 		local = ips[0]
 	}
-	// One flow-based tunnel port per encapsulation of the VNs it hosts.
+	if flowTunnels(nve) {
+		d.Tunnels = flowBasedTunnels(snap, nve, local)
+	} else {
+		d.Tunnels = perRemoteTunnels(snap, nve, local)
+	}
+	for _, p := range snap.PortsOn(nve.Name) {
+		d.Interfaces = append(d.Interfaces, p.Interface)
+	}
+	slices.Sort(d.Interfaces)
+	d.Interfaces = slices.Compact(d.Interfaces)
+	return d
+}
+
+// flowTunnels reports whether NVE nve's switch profile tunnels by flow (an
+// NVE whose profile cannot be resolved, which the store refuses, is given
+// the flow-based ports of its kind's default).
+func flowTunnels(nve *model.NVE) bool {
+	p, err := pipeline.ForNVE(string(nve.Kind), nve.Profile, nil)
+	return err != nil || p.FlowTunnels
+}
+
+// flowBasedTunnels: one flow-based tunnel port per encapsulation of the
+// VNs the NVE hosts (the OVS profile sets the remote per flow).
+func flowBasedTunnels(snap *model.Snapshot, nve *model.NVE, local string) []ovsdb.Tunnel {
+	var out []ovsdb.Tunnel
 	encaps := map[model.Encap]bool{}
 	for _, name := range snap.VNsOn(nve.Name) {
 		if vn, ok := snap.VNs[name]; ok {
@@ -158,15 +185,35 @@ func Desired(snap *model.Snapshot, nve *model.NVE, nodes []model.Member) ovsdb.D
 	}
 	for _, e := range model.Encaps {
 		if encaps[e] {
-			d.Tunnels = append(d.Tunnels, ovsdb.Tunnel{Name: compiler.TunnelPortName(e), Type: string(e), LocalIP: local})
+			out = append(out, ovsdb.Tunnel{Name: compiler.TunnelPortName(e), Type: string(e), LocalIP: local})
 		}
 	}
-	for _, p := range snap.PortsOn(nve.Name) {
-		d.Interfaces = append(d.Interfaces, p.Interface)
+	return out
+}
+
+// perRemoteTunnels: for an Open vSwitch run with a profile without flow
+// tunnels (the strict OpenFlow 1.3 profile), one tunnel port per remote
+// NVE it shares a VN with (model.Snapshot.TunnelPeers), named as the
+// OpenFlow southbound looks for it (the NVE's tunnel_ports, else
+// compiler.RemoteTunnelPortName), with remote_ip fixed and key=flow.
+// Ports of remotes no longer shared are removed by the manager (it deletes
+// the nva-owned ports not listed).
+func perRemoteTunnels(snap *model.Snapshot, nve *model.NVE, local string) []ovsdb.Tunnel {
+	var out []ovsdb.Tunnel
+	for _, peer := range snap.TunnelPeers(nve.Name) {
+		if !peer.RemoteIP.IsValid() {
+			continue // the southbound reports it
+		}
+		name := peer.Port
+		if name == "" {
+			if !peer.RemoteIP.Is4() {
+				continue
+			}
+			name = compiler.RemoteTunnelPortName(peer.Encap, peer.RemoteIP)
+		}
+		out = append(out, ovsdb.Tunnel{Name: name, Type: string(peer.Encap), LocalIP: local, RemoteIP: peer.RemoteIP.String()})
 	}
-	slices.Sort(d.Interfaces)
-	d.Interfaces = slices.Compact(d.Interfaces)
-	return d
+	return out
 }
 
 func fingerprint(d ovsdb.Desired) string {
@@ -180,7 +227,7 @@ func fingerprint(d ovsdb.Desired) string {
 		add("c" + c)
 	}
 	for _, t := range d.Tunnels {
-		add("t" + t.Name + "/" + t.Type + "/" + t.LocalIP)
+		add("t" + t.Name + "/" + t.Type + "/" + t.LocalIP + "/" + t.RemoteIP)
 	}
 	for _, i := range d.Interfaces {
 		add("i" + i)

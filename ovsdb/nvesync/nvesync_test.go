@@ -2,6 +2,8 @@ package nvesync
 
 import (
 	"context"
+	"github.com/nva-project/nva/app/compiler"
+	"net/netip"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -57,6 +59,44 @@ func TestDesired(t *testing.T) {
 		t.Fatalf("Desired(hv2) = %+v", got2)
 	}
 }
+
+// TestDesiredStrictProfile: an Open vSwitch run with the strict profile
+// (kind ovs, profile openflow13) gets one tunnel port per remote NVE it
+// shares a VN with, named as the southbound looks for it (tunnel_ports,
+// else the convention), with the remote's address, and no flow-based
+// port; a remote that stops sharing a VN loses its port.
+func TestDesiredStrictProfile(t *testing.T) {
+	s := testSnap()
+	hv1 := *s.NVEs["hv1"]
+	hv1.Profile = model.ProfileStrict
+	hv1.TunnelPorts = map[string]string{"198.18.0.9": "to-tor"}
+	s.NVEs["hv1"] = &hv1
+	s.Ports["d"] = &model.Port{Name: "d", VN: "red", NVE: "tor", Interface: "Ethernet4"}
+	got := Desired(s, s.NVEs["hv1"], testNodes)
+	want := []ovsdb.Tunnel{
+		{Name: "nvxc6120002", Type: "vxlan", LocalIP: "198.18.0.1", RemoteIP: "198.18.0.2"},
+		{Name: "to-tor", Type: "geneve", LocalIP: "198.18.0.1", RemoteIP: "198.18.0.9"},
+	}
+	if !reflect.DeepEqual(got.Tunnels, want) {
+		t.Fatalf("tunnels\n got %+v\nwant %+v", got.Tunnels, want)
+	}
+	if got.Tunnels[0].Name != compiler.RemoteTunnelPortName(model.EncapVXLAN, hv1Remote(s, "hv2")) {
+		t.Fatalf("port name %s is not the convention's", got.Tunnels[0].Name)
+	}
+	if err := got.Validate(); err != nil {
+		t.Fatalf("derived Desired does not validate: %v", err)
+	}
+	if fingerprint(got) == fingerprint(Desired(testSnap(), testSnap().NVEs["hv1"], testNodes)) {
+		t.Fatal("the fingerprint does not see the change of tunnel ports")
+	}
+	delete(s.Ports, "c")
+	s = model.NewSnapshot(s.Revision, s.VNs, s.NVEs, s.Ports)
+	if got := Desired(s, s.NVEs["hv1"], testNodes); len(got.Tunnels) != 1 || got.Tunnels[0].Name != "to-tor" {
+		t.Fatalf("after hv2 left blue: %+v", got.Tunnels)
+	}
+}
+
+func hv1Remote(s *model.Snapshot, name string) netip.Addr { return s.NVEs[name].UnderlayAddrs()[0] }
 
 type fakeDB struct {
 	mu      sync.Mutex

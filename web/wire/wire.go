@@ -102,13 +102,32 @@ type TopologyNVE struct {
 	VNs []string `json:"vns"`
 }
 
+// VNSpan is one VN in the aggregated topology: how many NVEs host it (an
+// NVE hosts a VN when one of its ports is in it), how many ports it has,
+// and how many NVE pairs it spans (nves*(nves-1)/2; a pair sharing two VNs
+// counts in both).
+type VNSpan struct {
+	VN    string `json:"vn"`
+	NVEs  int    `json:"nves"`
+	Ports int    `json:"ports"`
+	Pairs int    `json:"pairs"`
+}
+
 // Topology is the body of GET /api/v1/topology, computed from one snapshot.
+// In the full form Tunnels lists every NVE pair sharing a VN (always
+// present, [] when there is none); in the aggregated form
+// (?tunnels=none, and the events stream's snapshot) Tunnels is nil and
+// omitted, and VNSpans summarizes the pairs per VN instead: at 1,000 NVEs
+// on one VN the pair list would have ~500,000 entries, which clients
+// derive from the ports when they need them.
 type Topology struct {
 	Revision uint64        `json:"revision"`
 	NVEs     []TopologyNVE `json:"nves"`
 	VNs      []*model.VN   `json:"vns"`
 	Ports    []*model.Port `json:"ports"`
-	Tunnels  []Tunnel      `json:"tunnels"`
+	Tunnels  []Tunnel      `json:"tunnels,omitzero"`
+	// VNSpans is set in the aggregated form only, one per VN (sorted).
+	VNSpans []VNSpan `json:"vn_spans,omitempty"`
 	// UnclaimedSwitches are connected switches whose datapath ID no NVE
 	// has (present when the node runs an OpenFlow southbound).
 	UnclaimedSwitches []model.UnclaimedSwitch `json:"unclaimed_switches,omitempty"`

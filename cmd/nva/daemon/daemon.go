@@ -283,6 +283,7 @@ func (d *Daemon) startSouthbound(ctx context.Context) (*web.Server, error) {
 		}
 		d.sb = sb
 		opts.Realizer, opts.FlowReporter, opts.StatusReporter, opts.SwitchReporter = sb.Realizer, sb.Flows, sb.Status, sb.Switches
+		opts.StatusNotifier = sb.Notifier
 	}
 	srv, err := web.New(opts)
 	if err != nil {
@@ -317,6 +318,10 @@ func (d *Daemon) Joined() <-chan struct{} { return d.joined }
 func (d *Daemon) Close() error {
 	d.closeOnce.Do(func() {
 		var errs []error
+		if d.web != nil {
+			// Ends the open event streams, which Shutdown would wait for.
+			d.web.Close()
+		}
 		if d.http != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout)
 			if err := d.http.Shutdown(ctx); err != nil {

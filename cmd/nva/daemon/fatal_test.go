@@ -55,7 +55,7 @@ func TestRunExitsWhenTheStoreHalts(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "upgrade this node") {
 			t.Fatalf("Run = %v, want the store's fatal error", err)
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(2 * time.Minute): // a bound for a loaded CI machine, not a timing assert
 		t.Fatal("Run did not stop on the undecodable command")
 	}
 }

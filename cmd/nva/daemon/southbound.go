@@ -5,8 +5,10 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/ofctl"
@@ -30,6 +32,8 @@ type Southbound struct {
 	Flows    web.FlowReporter
 	Status   web.StatusReporter
 	Switches web.SwitchReporter
+	// Notifier tells the events streams when Status may have changed.
+	Notifier web.StatusNotifier
 	// Metrics registers the southbound's collectors on the API's registry.
 	Metrics func(prometheus.Registerer) error
 }
@@ -47,8 +51,14 @@ type NewSouthbound func(st *store.Store, s Settings, log *slog.Logger) (*Southbo
 // ofports changed has the NVE recompiled at once (PortsChanged). So a VAP
 // interface nva attaches is compiled in as soon as either the switch's
 // port-status event or OVSDB reports its port. An NVE's status joins the
-// OVSDB side (known on the leader) and the OpenFlow side.
+// OVSDB side (known on the leader; a follower with an events stream open
+// reads it from the leader, see leaderOVSDB) and the OpenFlow side.
+//
+// Status changes are pushed to the events streams (Notifier): the OpenFlow
+// southbound's StatusChanged, every OVSDB status the manager reports, and
+// the manager closing when the node loses leadership.
 func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southbound, error) {
+	hub := newStatusHub()
 	var syncer *nvesync.Syncer
 	of := ofctl.New(ofctl.Config{ListenAddr: s.OpenFlowAddr, Logger: log,
 		PortNumbers: func(nve string) map[string]uint32 { return syncer.PortNumbers(nve) }})
@@ -64,22 +74,39 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 		if changed {
 			of.PortsChanged(st.NVE)
 		}
+		hub.notify()
 	}
 	syncer = nvesync.New(func() nvesync.OVSDB {
-		return ovsdb.NewManager(log.With("component", "ovsdb"), onStatus)
+		return closeNotifier{OVSDB: ovsdb.NewManager(log.With("component", "ovsdb"), onStatus), onClose: hub.notify}
 	}, log.With("component", "nvesync"))
+	// Node-to-node traffic has no TLS yet; once it has, this client takes
+	// the daemon's.
+	fill := &leaderOVSDB{src: st, client: &http.Client{Timeout: leaderPollTimeout}, hub: hub,
+		log: log.With("component", "status"), now: time.Now}
+	var wg sync.WaitGroup
 	return &Southbound{
 		Start: func(ctx context.Context) error {
 			if err := syncer.Start(ctx, st); err != nil {
 				return err
 			}
-			return of.Start(ctx, st)
+			if err := of.Start(ctx, st); err != nil {
+				return err
+			}
+			wg.Add(2)
+			go func() { defer wg.Done(); followStatusChanges(ctx, of.StatusChanged, hub) }()
+			go func() { defer wg.Done(); fill.run(ctx) }()
+			return nil
 		},
-		Close:    func() error { return errors.Join(of.Close(), syncer.Close()) },
+		Close: func() error {
+			err := errors.Join(of.Close(), syncer.Close())
+			wg.Wait()
+			return err
+		},
 		Realizer: of,
 		Flows:    of,
-		Status:   nveStatus{src: st, ovsdb: syncer, openflow: of},
+		Status:   nveStatus{src: st, ovsdb: syncer, leader: fill, openflow: of},
 		Switches: of,
+		Notifier: hub,
 		Metrics:  of.RegisterMetrics,
 	}, nil
 }
@@ -94,16 +121,25 @@ type nveStatus struct {
 	ovsdb interface {
 		OVSDBStatus(string) *model.OVSDBStatus
 	}
+	// leader is the leader's OVSDB side as a follower last read it (nil:
+	// none); used on a follower only.
+	leader interface {
+		OVSDBStatus(string) *model.OVSDBStatus
+	}
 	openflow interface {
 		OpenFlowStatus(string) *model.OpenFlowStatus
 	}
 }
 
 func (n nveStatus) NVEStatus(name string) *model.NVEStatus {
+	isLeader := n.src.IsLeader()
 	st := &model.NVEStatus{OVSDB: n.ovsdb.OVSDBStatus(name), OpenFlow: n.openflow.OpenFlowStatus(name)}
+	if st.OVSDB == nil && !isLeader && n.leader != nil {
+		st.OVSDB = n.leader.OVSDBStatus(name)
+	}
 	if nve, ok := n.src.Snapshot().NVEs[name]; ok {
 		st.Summary = model.SummarizeNVE(nve, st, model.SummaryContext{
-			OVSDBOnLeader: !n.src.IsLeader(),
+			OVSDBOnLeader: !isLeader,
 			Controllers:   controllerTargets(n.src.Nodes()),
 		})
 	}

@@ -169,6 +169,8 @@ const send = (res, type, data, id) => res.write(`event: ${type}\n${id !== undefi
 const broadcast = (type, data, id) => {
   for (const c of clients) send(c, type, data, id);
 };
+// Keep-alive, as nva sends it (the page reopens a stream silent for 45 s).
+setInterval(() => broadcast('ping', {}), 15000).unref();
 
 function randomEvent() {
   const r = Math.random();

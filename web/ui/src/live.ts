@@ -25,12 +25,20 @@ export interface LiveOptions {
    * /api/v1/events): fetch the topology once so the page is not empty.
    */
   fallback?(): Promise<void>;
+  /**
+   * A stream that delivers no event for this long is taken for dead
+   * (the server sends a ping every 15 s): it is closed and reopened.
+   * Default 45 s.
+   */
+  stallMs?: number;
   setTimer?(fn: () => void, ms: number): unknown;
   clearTimer?(t: unknown): void;
+  now?(): number;
 }
 
 const CLOSED = 2;
-export const EVENT_TYPES = ['snapshot', 'change', 'status', 'reset'] as const;
+export const EVENT_TYPES = ['snapshot', 'change', 'status', 'reset', 'ping'] as const;
+export const DEFAULT_STALL_MS = 45000;
 
 export class LiveClient {
   state: LiveState = 'connecting';
@@ -38,15 +46,19 @@ export class LiveClient {
   snapshots = 0;
   private es: EventSourceLike | null = null;
   private timer: unknown = null;
+  private watchdog: unknown = null;
+  private lastEvent = 0;
   private backoff = 1000;
   private gotSnapshot = false;
   private stopped = false;
-  private readonly o: Required<Pick<LiveOptions, 'setTimer' | 'clearTimer'>> & LiveOptions;
+  private readonly o: Required<Pick<LiveOptions, 'setTimer' | 'clearTimer' | 'now' | 'stallMs'>> & LiveOptions;
 
   constructor(o: LiveOptions) {
     this.o = {
       setTimer: (fn, ms) => setTimeout(fn, ms),
       clearTimer: (t) => clearTimeout(t as ReturnType<typeof setTimeout>),
+      now: () => Date.now(),
+      stallMs: DEFAULT_STALL_MS,
       ...o,
     };
   }
@@ -60,6 +72,8 @@ export class LiveClient {
     this.stopped = true;
     if (this.timer !== null) this.o.clearTimer(this.timer);
     this.timer = null;
+    if (this.watchdog !== null) this.o.clearTimer(this.watchdog);
+    this.watchdog = null;
     this.es?.close();
     this.es = null;
   }
@@ -75,9 +89,12 @@ export class LiveClient {
     this.gotSnapshot = false;
     const es = this.o.create(this.o.url);
     this.es = es;
+    this.lastEvent = this.o.now();
+    this.armWatchdog(this.o.stallMs);
     for (const type of EVENT_TYPES) {
       es.addEventListener(type, (ev) => {
         if (this.es !== es) return;
+        this.lastEvent = this.o.now();
         this.handle(type, ev);
       });
     }
@@ -93,6 +110,26 @@ export class LiveClient {
       }
       // Otherwise the browser reconnects by itself; the next snapshot says live.
     };
+  }
+
+  private armWatchdog(ms: number): void {
+    if (this.watchdog === null) this.watchdog = this.o.setTimer(() => this.checkStall(), ms);
+  }
+
+  /** Reopens a stream that has been silent for stallMs (no event, not even a ping). */
+  private checkStall(): void {
+    this.watchdog = null;
+    const es = this.es;
+    if (this.stopped || !es) return;
+    const idle = this.o.now() - this.lastEvent;
+    if (idle < this.o.stallMs) {
+      this.armWatchdog(this.o.stallMs - idle);
+      return;
+    }
+    es.close();
+    this.es = null;
+    this.set('reconnecting', `no event or keep-alive for ${Math.round(idle / 1000)} s`);
+    this.retry();
   }
 
   private retry(): void {

@@ -582,8 +582,19 @@ export interface NvaGraphApi {
   loaded(): boolean;
   /** "connecting", "live" or "reconnecting" (also the text of #live-state). */
   liveState(): LiveState;
-  /** Drawn nodes: id (nve:<name>, port:<name>, vn:<name>, sw:<dpid>), kind, label, classes (health: up/pending/down/error/unknown; ports: realized/...), position. */
-  nodes(): { id: string; kind: string; label: string; classes: string[]; position: { x: number; y: number }; data: Record<string, unknown> }[];
+  /**
+   * Drawn nodes: id (nve:<name>, port:<name>, vn:<name>, sw:<dpid>), kind, label, classes (health: up/pending/down/error/unknown;
+   * ports: realized/...), position (model coordinates), rendered (on screen, relative to #graph's top left: where to click).
+   */
+  nodes(): {
+    id: string;
+    kind: string;
+    label: string;
+    classes: string[];
+    position: { x: number; y: number };
+    rendered: { x: number; y: number };
+    data: Record<string, unknown>;
+  }[];
   /** Drawn edges: id (tun:<a>|<b>, att:<port>, mem:<vn>|<nve>), kind, ends, classes (tunnels: up/down). */
   edges(): { id: string; kind: string; source: string; target: string; classes: string[]; data: Record<string, unknown> }[];
   /** The drawn node or edge, or null. */
@@ -609,6 +620,7 @@ const api: NvaGraphApi = {
       label: String(n.data('label') ?? ''),
       classes: n.classes(),
       position: { ...n.position() },
+      rendered: { ...n.renderedPosition() },
       data: { ...n.data() },
     })),
   edges: () =>
