@@ -15,6 +15,7 @@ type metrics struct {
 	bundles     prometheus.Counter
 	syncs       *prometheus.CounterVec
 	packetIns   *prometheus.CounterVec
+	sliceDiffs  *prometheus.CounterVec
 	allCollects []prometheus.Collector
 }
 
@@ -61,11 +62,15 @@ func newMetrics() *metrics {
 			Namespace: "nva", Subsystem: "southbound", Name: "packet_ins_total",
 			Help: "Packet-ins from switches, by result (neighbor: handed to the ARP/ND responder; foreign: not from nva's flows; not_leader, unclaimed: ignored; unexpected: nva's flow but no VN context).",
 		}, []string{"result"}),
+		sliceDiffs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "nva", Subsystem: "southbound", Name: "diffs_total",
+			Help: "Desired-versus-installed diffs, by scope (changed_slices: only the compiler slices whose fingerprint changed since the last sync; full: everything, after a read of the switch or when the installed state is not known slice by slice).",
+		}, []string{"scope"}),
 	}
 	for _, r := range []string{packetInNeighbor, packetInForeign, packetInNotLeader, packetInUnclaimed, packetInUnexpected} {
 		m.packetIns.WithLabelValues(r)
 	}
-	m.allCollects = []prometheus.Collector{m.flowMods, m.groupMods, m.errors, m.reconcile, m.connected, m.unclaimed, m.repairs, m.bundles, m.syncs, m.packetIns}
+	m.allCollects = []prometheus.Collector{m.flowMods, m.groupMods, m.errors, m.reconcile, m.connected, m.unclaimed, m.repairs, m.bundles, m.syncs, m.packetIns, m.sliceDiffs}
 	return m
 }
 

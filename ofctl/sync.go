@@ -41,6 +41,18 @@ type worker struct {
 	haveFor         string
 	installed       []flow.Flow
 	installedGroups []flow.GroupEntry
+	// slices is what the switch holds per compiler slice (VN; "" for the
+	// NVE-wide one) when have is true and it was set after a sync of
+	// haveFor: the reconciler then diffs only the slices whose fingerprint
+	// changed (see sliceDiff).
+	slices map[string]installedSlice
+}
+
+// installedSlice is one compiler slice as the switch holds it.
+type installedSlice struct {
+	fingerprint uint64
+	flows       []flow.Flow // canonical, as installed
+	groups      []flow.GroupEntry
 }
 
 // compilerCache is the worker's compiler cache (the worker goroutine's
@@ -619,11 +631,19 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		w.installedGroups = groups
 		w.have, w.haveFor = true, name
 	}
-	plan := s.diff.Diff(res.Flows, w.installed, res.Groups, w.installedGroups)
+	var plan reconcile.Plan
+	if sd, ok := w.sliceDiff(res, name); ok && !full {
+		plan = s.diff.Diff(sd.flows, sd.installed, sd.groups, sd.installedGroups)
+		s.m.sliceDiffs.WithLabelValues("changed_slices").Inc()
+	} else {
+		plan = s.diff.Diff(res.Flows, w.installed, res.Groups, w.installedGroups)
+		s.m.sliceDiffs.WithLabelValues("full").Inc()
+	}
 	for _, c := range plan.Conflicts {
 		s.log.Warn("compiled state conflict", "nve", name, "conflict", c)
 	}
 	if plan.Empty() {
+		w.setSlices(res)
 		return plan, res.Warnings, ports, nil
 	}
 	msgs, err := s.encodePlan(plan, prof)
@@ -653,7 +673,77 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		}
 	}
 	w.installedGroups = groups
+	w.setSlices(res)
 	return plan, res.Warnings, ports, nil
+}
+
+// sliceInputs is the part of a reconciliation that changed: the desired
+// flows and groups of the slices whose fingerprint changed (or that are
+// new), and what the switch holds for those slices (or for slices that
+// are gone).
+type sliceInputs struct {
+	flows, installed        []flow.Flow
+	groups, installedGroups []flow.GroupEntry
+}
+
+// sliceDiff returns what to diff when the switch is known to hold exactly
+// the slices of the last sync (w.slices): the changed slices only, on both
+// sides together (so a flow that moves between two changed slices, e.g. a
+// port moved to another VN on the same interface, is one modify). An
+// unchanged slice costs nothing. ok is false when a full diff is needed:
+// installed state unknown, or a result without slices that add up to it.
+func (w *worker) sliceDiff(res compiler.Result, name string) (sliceInputs, bool) {
+	if !w.have || w.slices == nil || w.haveFor != name {
+		return sliceInputs{}, false
+	}
+	var in sliceInputs
+	n := 0
+	seen := make(map[string]bool, len(res.Slices))
+	for _, sl := range res.Slices {
+		n += len(sl.Flows)
+		seen[sl.VN] = true
+		old, had := w.slices[sl.VN]
+		if had && old.fingerprint == sl.Fingerprint {
+			continue
+		}
+		in.flows = append(in.flows, sl.Flows...)
+		in.groups = append(in.groups, sl.Groups...)
+		if had {
+			in.installed = append(in.installed, old.flows...)
+			in.installedGroups = append(in.installedGroups, old.groups...)
+		}
+	}
+	if n != len(res.Flows) {
+		return sliceInputs{}, false
+	}
+	for vn, old := range w.slices {
+		if !seen[vn] {
+			in.installed = append(in.installed, old.flows...)
+			in.installedGroups = append(in.installedGroups, old.groups...)
+		}
+	}
+	return in, true
+}
+
+// setSlices records that the switch now holds res, slice by slice.
+func (w *worker) setSlices(res compiler.Result) {
+	n := 0
+	for _, sl := range res.Slices {
+		n += len(sl.Flows)
+	}
+	if len(res.Slices) == 0 || n != len(res.Flows) {
+		w.slices = nil
+		return
+	}
+	m := make(map[string]installedSlice, len(res.Slices))
+	for _, sl := range res.Slices {
+		flows := make([]flow.Flow, len(sl.Flows))
+		for i, f := range sl.Flows {
+			flows[i] = codec.Canonical(f)
+		}
+		m[sl.VN] = installedSlice{fingerprint: sl.Fingerprint, flows: flows, groups: sl.Groups}
+	}
+	w.slices = m
 }
 
 // needsAtomic says whether a plan must be applied as one transaction: it
