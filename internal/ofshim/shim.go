@@ -296,13 +296,15 @@ func (p *pair) controllerToSwitch() error {
 				continue
 			}
 		}
+		// Counted before the write: whoever has seen the message arrive
+		// at the switch also sees it counted.
+		p.s.mu.Lock()
+		p.s.forwarded++
+		p.s.mu.Unlock()
 		_ = p.sw.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if _, err := p.sw.Write(b); err != nil {
 			return fmt.Errorf("to switch: %w", err)
 		}
-		p.s.mu.Lock()
-		p.s.forwarded++
-		p.s.mu.Unlock()
 	}
 }
 
