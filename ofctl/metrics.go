@@ -16,6 +16,7 @@ type metrics struct {
 	syncs       *prometheus.CounterVec
 	packetIns   *prometheus.CounterVec
 	sliceDiffs  *prometheus.CounterVec
+	planning    prometheus.Histogram
 	allCollects []prometheus.Collector
 }
 
@@ -66,11 +67,16 @@ func newMetrics() *metrics {
 			Namespace: "nva", Subsystem: "southbound", Name: "diffs_total",
 			Help: "Desired-versus-installed diffs, by scope (changed_slices: only the compiler slices whose fingerprint changed since the last sync; full: everything, after a read of the switch or when the installed state is not known slice by slice).",
 		}, []string{"scope"}),
+		planning: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "nva", Subsystem: "southbound", Name: "plan_duration_seconds",
+			Help:    "nva's own part of a reconciliation of one NVE: compile and diff, without reading or writing the switch.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
+		}),
 	}
 	for _, r := range []string{packetInNeighbor, packetInForeign, packetInNotLeader, packetInUnclaimed, packetInUnexpected} {
 		m.packetIns.WithLabelValues(r)
 	}
-	m.allCollects = []prometheus.Collector{m.flowMods, m.groupMods, m.errors, m.reconcile, m.connected, m.unclaimed, m.repairs, m.bundles, m.syncs, m.packetIns, m.sliceDiffs}
+	m.allCollects = []prometheus.Collector{m.flowMods, m.groupMods, m.errors, m.reconcile, m.connected, m.unclaimed, m.repairs, m.bundles, m.syncs, m.packetIns, m.sliceDiffs, m.planning}
 	return m
 }
 

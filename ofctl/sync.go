@@ -612,11 +612,13 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 	if err := s.checkSwitchTables(ctx, w, name, prof); err != nil {
 		return reconcile.Plan{}, nil, portView{}, err
 	}
+	planStart := time.Now()
 	res, ports, err := s.compile(snap, name, w.sw, prof, w.compilerCache())
 	if err != nil {
 		s.m.errors.WithLabelValues("compile").Inc()
 		return reconcile.Plan{}, nil, ports, fmt.Errorf("compile: %w", err)
 	}
+	planTime := time.Since(planStart)
 	if full {
 		flows, groups, err := s.readInstalled(ctx, w.sw, prof)
 		if err != nil {
@@ -632,12 +634,17 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		w.have, w.haveFor = true, name
 	}
 	var plan reconcile.Plan
+	diffStart := time.Now()
 	if sd, ok := w.sliceDiff(res, name); ok && !full {
 		plan = s.diff.Diff(sd.flows, sd.installed, sd.groups, sd.installedGroups)
 		s.m.sliceDiffs.WithLabelValues("changed_slices").Inc()
 	} else {
 		plan = s.diff.Diff(res.Flows, w.installed, res.Groups, w.installedGroups)
 		s.m.sliceDiffs.WithLabelValues("full").Inc()
+	}
+	if !full {
+		// nva's own part; a full run also waited for the switch's read.
+		s.m.planning.Observe((planTime + time.Since(diffStart)).Seconds())
 	}
 	for _, c := range plan.Conflicts {
 		s.log.Warn("compiled state conflict", "nve", name, "conflict", c)

@@ -39,6 +39,11 @@ type sizeResult struct {
 	AfterAnswer        int             // ports whose flow event was read after their write's realized answer
 	MaxAfterAnswer     time.Duration   // the largest such gap
 	TotalAttachElapsed time.Duration
+	// From nva's metrics over the attach phase (0 when nva exports none):
+	// the mean time of one NVE reconciliation (compile, diff, send,
+	// barrier: includes the switch's work) and of nva's own part of it
+	// (compile and diff).
+	MeanReconcile, MeanPlan time.Duration
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
@@ -142,12 +147,12 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"OpenFlow port added, timed as the event is read; \"event after answer\" counts ports whose event was read after the realized answer\n"+
 		"(OVS sends monitor updates on their own connection, so an event read just after the answer is not by itself a late flow; the log gives the largest gap).\n")
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nM\tp50 write→realized\tp99\tmax\tfailed\tp50 write→port flows on NVE\tp99\tmissing\tevent after answer\tflows hv1/hv2/hv3\tgroups hv1/hv2/hv3\tp50 delete→realized")
+	fmt.Fprintln(tw, "\nM\tp50 write→realized\tp99\tmax\tfailed\tp50 write→port flows on NVE\tp99\tmissing\tevent after answer\tflows hv1/hv2/hv3\tgroups hv1/hv2/hv3\tp50 delete→realized\tmean NVE reconcile\tof which nva (compile+diff)")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%d\t%v\t%v\t%v\t%d\t%v\t%v\t%d\t%d\t%s\t%s\t%v\n", r.M,
+		fmt.Fprintf(tw, "%d\t%v\t%v\t%v\t%d\t%v\t%v\t%d\t%d\t%s\t%s\t%v\t%v\t%v\n", r.M,
 			round(percentile(r.Latencies, 0.5)), round(percentile(r.Latencies, 0.99)), round(percentile(r.Latencies, 1)), r.Failed,
 			round(percentile(r.Installed, 0.5)), round(percentile(r.Installed, 0.99)), r.NotInstalled, r.AfterAnswer,
-			joinInts(r.Flows), joinInts(r.Groups), round(percentile(r.DetachLatencies, 0.5)))
+			joinInts(r.Flows), joinInts(r.Groups), round(percentile(r.DetachLatencies, 0.5)), round(r.MeanReconcile), round(r.MeanPlan))
 	}
 	tw.Flush()
 	for _, r := range rows {
@@ -164,6 +169,16 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	tw.Flush()
 	return nil
+}
+
+// meanOf is the mean of a histogram's observations between two scrapes.
+func meanOf(before, after map[string]float64, name string) time.Duration {
+	n := lab.MetricSum(after, name+"_count") - lab.MetricSum(before, name+"_count")
+	if n <= 0 {
+		return 0
+	}
+	sum := lab.MetricSum(after, name+"_sum") - lab.MetricSum(before, name+"_sum")
+	return time.Duration(sum / n * float64(time.Second))
 }
 
 func round(d time.Duration) time.Duration {
@@ -205,6 +220,7 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, logger *
 	}
 	defer watch.stop()
 	starts, answers := make([]time.Time, m), make([]time.Time, m)
+	before, _ := ov.NVA.Client.Metrics(ctx)
 	start := time.Now()
 	for i := 0; i < m; i++ {
 		body := map[string]any{
@@ -232,6 +248,10 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, logger *
 		r.Latencies = append(r.Latencies, d)
 	}
 	r.TotalAttachElapsed = time.Since(start)
+	if after, err := ov.NVA.Client.Metrics(ctx); err == nil && before != nil {
+		r.MeanReconcile = meanOf(before, after, "nva_southbound_reconcile_duration_seconds")
+		r.MeanPlan = meanOf(before, after, "nva_southbound_plan_duration_seconds")
+	}
 	r.Installed, r.NotInstalled, r.AfterAnswer, r.MaxAfterAnswer, err = portInstallTimes(ctx, l, watch, hvOf, ifname, starts, answers)
 	if err != nil {
 		return r, err
