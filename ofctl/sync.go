@@ -626,7 +626,9 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 			w.have = false
 			return reconcile.Plan{}, res.Warnings, ports, fmt.Errorf("read installed state: %w", err)
 		}
-		w.installed = w.installed[:0]
+		// What was read is the truth now: not the slices of the last sync.
+		w.slices = nil
+		w.installed = make([]flow.Flow, 0, len(flows))
 		for _, f := range flows {
 			w.installed = append(w.installed, f.Flow)
 		}
@@ -639,7 +641,7 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		plan = s.diff.Diff(sd.flows, sd.installed, sd.groups, sd.installedGroups)
 		s.m.sliceDiffs.WithLabelValues("changed_slices").Inc()
 	} else {
-		plan = s.diff.Diff(res.Flows, w.installed, res.Groups, w.installedGroups)
+		plan = s.diff.Diff(res.Flows, w.installedFlows(), res.Groups, w.installedGroups)
 		s.m.sliceDiffs.WithLabelValues("full").Inc()
 	}
 	if !full {
@@ -650,7 +652,9 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		s.log.Warn("compiled state conflict", "nve", name, "conflict", c)
 	}
 	if plan.Empty() {
-		w.setSlices(res)
+		if w.setSlices(res) {
+			w.installed = nil // the slices say it
+		}
 		return plan, res.Warnings, ports, nil
 	}
 	msgs, err := s.encodePlan(plan, prof)
@@ -664,10 +668,17 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		return plan, res.Warnings, ports, err
 	}
 	s.countPlan(name, plan)
-	// The switch now holds the desired state (plus groups nva doesn't own).
-	w.installed = w.installed[:0]
-	for _, f := range res.Flows {
-		w.installed = append(w.installed, codec.Canonical(f))
+	// The switch now holds the desired state (plus groups nva doesn't own):
+	// slice by slice when the result has slices (only changed ones are
+	// canonicalized again; the flat list is rebuilt from them when a full
+	// diff needs it), else as one list.
+	if w.setSlices(res) {
+		w.installed = nil
+	} else {
+		w.installed = w.installed[:0]
+		for _, f := range res.Flows {
+			w.installed = append(w.installed, codec.Canonical(f))
+		}
 	}
 	keep := map[uint32]bool{}
 	for _, g := range res.Groups {
@@ -680,7 +691,6 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		}
 	}
 	w.installedGroups = groups
-	w.setSlices(res)
 	return plan, res.Warnings, ports, nil
 }
 
@@ -732,18 +742,24 @@ func (w *worker) sliceDiff(res compiler.Result, name string) (sliceInputs, bool)
 	return in, true
 }
 
-// setSlices records that the switch now holds res, slice by slice.
-func (w *worker) setSlices(res compiler.Result) {
+// setSlices records that the switch now holds res, slice by slice (an
+// unchanged slice keeps its canonical flows); false when res has no slices
+// that add up to it (then w.slices is nil).
+func (w *worker) setSlices(res compiler.Result) bool {
 	n := 0
 	for _, sl := range res.Slices {
 		n += len(sl.Flows)
 	}
 	if len(res.Slices) == 0 || n != len(res.Flows) {
 		w.slices = nil
-		return
+		return false
 	}
 	m := make(map[string]installedSlice, len(res.Slices))
 	for _, sl := range res.Slices {
+		if old, ok := w.slices[sl.VN]; ok && old.fingerprint == sl.Fingerprint {
+			m[sl.VN] = old
+			continue
+		}
 		flows := make([]flow.Flow, len(sl.Flows))
 		for i, f := range sl.Flows {
 			flows[i] = codec.Canonical(f)
@@ -751,6 +767,21 @@ func (w *worker) setSlices(res compiler.Result) {
 		m[sl.VN] = installedSlice{fingerprint: sl.Fingerprint, flows: flows, groups: sl.Groups}
 	}
 	w.slices = m
+	return true
+}
+
+// installedFlows is what the switch holds as one list: the list read from
+// it (non-nil, possibly empty), or (after a sync recorded slice by slice,
+// which sets installed to nil) the slices' flows.
+func (w *worker) installedFlows() []flow.Flow {
+	if w.installed != nil || w.slices == nil {
+		return w.installed
+	}
+	var out []flow.Flow
+	for _, sl := range w.slices {
+		out = append(out, sl.flows...)
+	}
+	return out
 }
 
 // needsAtomic says whether a plan must be applied as one transaction: it
