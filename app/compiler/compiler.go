@@ -160,24 +160,29 @@ type RemoteTunnel struct {
 
 // Result is the desired state of one NVE.
 type Result struct {
-	// Flows are sorted by table (packet order), priority (highest
-	// first), slice (the NVE-wide one, then VNs by name), then binary
-	// match (flow.Key.Match); cookies set. (Reports and golden files sort
-	// by match text with flow.SortFlows.)
+	// Flows are the slices' flows concatenated in slice order (each
+	// slice sorted by table in packet order, priority highest first, then
+	// binary match flow.Key.Match); cookies set. (Reports and golden files
+	// sort by match text with flow.SortFlows.)
 	Flows  []flow.Flow
 	Groups []flow.GroupEntry // sorted by ID
 	// Warnings lists inputs that were skipped or only partly compiled, in
 	// a deterministic order (for logs and the API).
 	Warnings []string
-	// Slices partition Flows and Groups: the NVE-wide slice (VN "") first,
-	// then one per compiled VN by name. They share memory with the Cache
-	// that made them: read only.
+	// Slices partition Flows and Groups: the NVE-wide slice (Key "")
+	// first, then per compiled VN by name its shared part (Key: the VN's
+	// name) followed by its ports' parts (Key: VN + "/" + port, by port
+	// name). They share memory with the Cache that made them: read only.
 	Slices []Slice
 }
 
-// Slice is the part of an NVE's desired state one VN (or, with VN "", the
-// NVE itself) contributes.
+// Slice is the part of an NVE's desired state that the NVE itself (Key
+// and VN ""), a VN's shared part (Key = VN: its flood groups, tunnel
+// classification and per-VN neighbor policy) or one port of a VN (Key =
+// VN + "/" + port name: its VAP's flows if local, its answers, its
+// forwarding entry) contributes. Keys are unique within a Result.
 type Slice struct {
+	Key    string
 	VN     string
 	Flows  []flow.Flow       // sorted as Result.Flows
 	Groups []flow.GroupEntry // sorted by ID
