@@ -31,10 +31,10 @@ type Cache struct {
 	order    map[string]int // table name -> position in packet order
 	gen      uint16
 	base     *sliceState
-	parts    map[string]*sliceState // by Slice.Key: VNs' shared and port parts
-	epoch    uint64                 // this compile's number: a slice with it is live
-	lastVNs  []*vnView              // the last compile's VNs, for VAP
-	vaps     map[vapKey]*model.Port // built from lastVNs on demand
+	parts    map[partKey]*sliceState // VNs' shared and port parts
+	epoch    uint64                  // this compile's number: a slice with it is live
+	lastVNs  []*vnView               // the last compile's VNs, for VAP
+	vaps     map[vapKey]*model.Port  // built from lastVNs on demand
 	// owner is the flow that owns each flow key (by Key.Hash64) of the
 	// last compile's slices: a flow two slices both define is an error (a
 	// slice checks its own duplicates). Updated by the slices that come
@@ -49,6 +49,10 @@ type keyRef struct {
 }
 
 type vapKey struct{ ofp, vni uint32 }
+
+// partKey names a VN's shared part (port "") or one port's part: the
+// Slice.Key without building the string.
+type partKey struct{ vn, port string }
 
 // sliceState is a compiled slice with its flows' keys.
 type sliceState struct {
@@ -79,7 +83,7 @@ func (a sortKey) compare(b sortKey) int {
 // NewCache returns an empty cache.
 func NewCache() *Cache { return newCacheWith(features) }
 
-func newCacheWith(fs []feature) *Cache { return &Cache{features: fs, parts: map[string]*sliceState{}} }
+func newCacheWith(fs []feature) *Cache { return &Cache{features: fs, parts: map[partKey]*sliceState{}} }
 
 // cacheKey identifies what a cache's slices depend on besides the view:
 // the profile (capabilities and realization), the NVE and the generation.
@@ -118,7 +122,7 @@ func (c *Cache) reset(key string, prof pipeline.Profile, gen uint16) error {
 	for i, t := range prof.Tables {
 		c.order[t.Name] = i
 	}
-	c.base, c.parts, c.lastVNs, c.vaps = nil, map[string]*sliceState{}, nil, nil
+	c.base, c.parts, c.lastVNs, c.vaps = nil, map[partKey]*sliceState{}, nil, nil
 	c.owner = map[uint64]keyRef{}
 	return nil
 }
@@ -169,7 +173,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	}
 	states := make([]*sliceState, 0, n)
 	states = append(states, c.base)
-	use := func(key string, fp uint64, v *vnView, p *portPart) error {
+	use := func(key partKey, fp uint64, v *vnView, p *portPart) error {
 		s := c.parts[key]
 		if s != nil && s.Fingerprint == fp && s.epoch != c.epoch {
 			s.epoch = c.epoch
@@ -190,19 +194,21 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		return nil
 	}
 	for _, v := range view.vns {
-		if err := use(v.name, v.fp, v, nil); err != nil {
+		if err := use(partKey{v.name, ""}, v.fp, v, nil); err != nil {
 			return Result{}, err
 		}
 		for i := range v.parts {
-			if err := use(v.parts[i].key, v.parts[i].fp, v, &v.parts[i]); err != nil {
+			if err := use(partKey{v.name, v.parts[i].port.Name}, v.parts[i].fp, v, &v.parts[i]); err != nil {
 				return Result{}, err
 			}
 		}
 	}
-	for k, s := range c.parts {
-		if s.epoch != c.epoch {
-			gone = append(gone, s)
-			delete(c.parts, k)
+	if len(c.parts) != len(states)-1 { // some parts are gone
+		for k, s := range c.parts {
+			if s.epoch != c.epoch {
+				gone = append(gone, s)
+				delete(c.parts, k)
+			}
 		}
 	}
 	if err := c.claimKeys(fresh, gone); err != nil {
@@ -299,7 +305,7 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 		s.Key, s.VN, s.Fingerprint = v.name, v.name, v.fp
 		s.Warnings = append(s.Warnings, v.warnings...)
 	default:
-		s.Key, s.VN, s.Fingerprint = p.key, v.name, p.fp
+		s.Key, s.VN, s.Fingerprint = v.name+"/"+p.port.Name, v.name, p.fp
 	}
 	keys := make([]flow.Key, len(flows))
 	sks := make([]sortKey, len(flows))

@@ -17,15 +17,31 @@
 // the compiler's control flow. Features write stage names and
 // pipeline.Next; the profile's Realizer maps them onto tables.
 //
-// An NVE's desired state is a set of slices: one per VN it hosts, and one
-// NVE-wide slice (VN "": the stages' miss flows and the features' NVE-wide
-// flows). A slice reads only its VN, the VN's ports, the NVEs hosting it,
-// its local VAPs and the tunnel ports that reach them; its fingerprint
-// hashes the revisions of those (their content when a revision is 0),
-// and Cache recompiles a slice only when its fingerprint changes: a port
-// change recompiles that VN's slice on the NVEs hosting the VN, nothing
-// else. Flow identity is flow.Key, computed once per flow from the match's
-// bytes; text is rendered only for reports and golden files.
+// An NVE's desired state is a set of slices: the NVE-wide slice (Key
+// "": the stages' miss flows and the features' NVE-wide flows) and, per VN
+// it hosts, a shared part (Key: the VN's name: flood groups and their
+// flows, tunnel classification, the VN's neighbor defaults and unknown-
+// target policy) and one part per port of the VN (Key: VN + "/" + port:
+// its VAP's classification, port security, own-address and reply flows if
+// it is attached here, its answers, its L2 forwarding entry, local or
+// toward its remote NVE). Each has a fingerprint of exactly what it
+// reads, computed without building a flow: a port's part hashes the port
+// (name and revision), its VAP as attached (OpenFlow port, VLAN, bound
+// addresses), its remote NVE's tunnel port and first underlay address,
+// the addresses it answers for (it is the first port of the VN to bind
+// them) and the VN's VNI; the shared part hashes the VN, its local VAPs'
+// OpenFlow ports and VLANs and its remote NVEs as resolved (underlay
+// addresses, tunnel ports). Revisions stand for objects (their content is
+// hashed when the revision is 0), and every fingerprint includes the NVE,
+// profile and generation. Cache recompiles a slice only when its
+// fingerprint changes: a one-port change recompiles that port's part on
+// the NVEs hosting its VN, and the VN's shared part only where the VN's
+// local VAPs or remote NVEs changed. What stays proportional to the VN's
+// ports per compile is cheap and builds no flow: one pass over the VN's
+// ports (a few index lookups and a hash each), one map lookup per slice,
+// and the concatenation of the slices' flows into Result.Flows (a copy,
+// no sort). Flow identity is flow.Key, computed once per flow from the
+// match's bytes; text is rendered only for reports and golden files.
 //
 // # What is compiled
 //

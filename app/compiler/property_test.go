@@ -301,7 +301,10 @@ func TestOnePortChangeRecompilesItsPart(t *testing.T) {
 				}
 				return out
 			}
-			mac := func() string { n := next(); return fmt.Sprintf("02:00:00:%02x:%02x:%02x", n>>16&0xff, n>>8&0xff, n&0xff) }
+			mac := func() string {
+				n := next()
+				return fmt.Sprintf("02:00:00:%02x:%02x:%02x", n>>16&0xff, n>>8&0xff, n&0xff)
+			}
 			vlan := func() int { return []int{0, 0, 10, 20}[r.Intn(4)] }
 			var ports []string
 			addPort := func() string {

@@ -44,7 +44,6 @@ type vnView struct {
 // fingerprint of exactly that.
 type portPart struct {
 	port    *model.Port
-	key     string       // VN + "/" + port name
 	vap     *vap         // its VAP when it is attached on this NVE
 	remote  *remoteNVE   // the remote NVE hosting it, when reachable
 	answers []netip.Addr // the addresses it answers for (first port of the VN by name to bind them)
@@ -382,7 +381,7 @@ func (v *nveView) portParts(st *vnView) {
 	j := 0                                     // st.local and st.ports are both in name order
 	for i, p := range st.ports {
 		pp := &st.parts[i]
-		pp.port, pp.key = p, st.name+"/"+p.Name
+		pp.port = p
 		for j < len(st.local) && st.local[j].port.Name < p.Name {
 			j++
 		}
