@@ -80,7 +80,7 @@ func buildView(in *Input, prof pipeline.Profile, keyHash uint64) *nveView {
 	if v.self.Kind == model.NVEOpenFlow && prof.Extensions {
 		v.warn("NVE %s is a hardware OpenFlow switch but profile %s uses extensions", in.NVE, prof.Name)
 	}
-	used := map[[2]uint32]string{} // (ofport, vlan) -> port name, across VNs
+	used := make(map[[2]uint32]string, len(in.Snapshot.PortsOn(in.NVE))) // (ofport, vlan) -> port name, across VNs
 	for _, name := range in.Snapshot.VNsOn(in.NVE) {
 		vn, ok := v.resolveVN(name)
 		if !ok {
@@ -113,13 +113,15 @@ func ownMAC(s *model.Snapshot, vn string, p *model.Port) ([6]byte, bool) {
 // that own their MAC in the VN (complete warns about the others).
 func (v *nveView) attachLocal(st *vnView, used map[[2]uint32]string) {
 	claims := vapClaims{used: used}
-	for _, p := range v.in.Snapshot.PortsAt(v.in.NVE, st.name) {
+	ports := v.in.Snapshot.PortsAt(v.in.NVE, st.name)
+	for _, p := range ports {
 		mac, ok := ownMAC(v.in.Snapshot, st.name, p)
 		if !ok {
 			continue
 		}
 		if claims.ifVN == nil {
-			claims.ifVN, claims.addrs = map[uint32]string{}, map[netip.Addr]string{}
+			claims.ifVN, claims.addrs = make(map[uint32]string, len(ports)), make(map[netip.Addr]string, len(ports))
+			st.local = make([]vap, 0, len(ports))
 		}
 		if a, ok := v.localVAP(st, p, mac, claims); ok {
 			st.local = append(st.local, a)
