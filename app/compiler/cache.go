@@ -35,6 +35,7 @@ type Cache struct {
 	epoch    uint64                  // this compile's number: a slice with it is live
 	lastVNs  []*vnView               // the last compile's VNs, for VAP
 	vaps     map[vapKey]*model.Port  // built from lastVNs on demand
+	underlay map[string]underlayMemo // remote NVEs' parsed underlays, by name
 	// owner is the flow that owns each flow key (by Key.Hash64) of the
 	// last compile's slices: a flow two slices both define is an error (a
 	// slice checks its own duplicates). Updated by the slices that come
@@ -155,7 +156,10 @@ func (c *Cache) Compile(in Input, prof pipeline.Profile) (Result, error) {
 
 func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	c.epoch++
-	view := buildView(&in, prof, c.keyHash)
+	if c.underlay == nil || len(c.underlay) > 2*len(in.Snapshot.NVEs)+16 {
+		c.underlay = map[string]underlayMemo{} // (dropped NVEs' entries go with it)
+	}
+	view := buildView(&in, prof, c.keyHash, c.underlay)
 	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.real}
 	var fresh, gone []*sliceState
 	if c.base == nil {
@@ -244,7 +248,7 @@ func VAPOf(in Input, inPort, vni uint32) (*model.Port, bool) {
 	if in.Snapshot == nil || in.Snapshot.NVEs[in.NVE] == nil {
 		return nil, false
 	}
-	for _, v := range buildView(&in, pipeline.Profile{}, 0).vns {
+	for _, v := range buildView(&in, pipeline.Profile{}, 0, nil).vns {
 		if v.vn.VNI != vni {
 			continue
 		}

@@ -20,9 +20,10 @@ type nveView struct {
 	in       *Input
 	prof     pipeline.Profile
 	self     *model.NVE
-	keyHash  uint64    // the cache key's hash (profile, NVE, generation)
-	vns      []*vnView // by name
-	warnings []string  // NVE-level, local attachment and port warnings
+	keyHash  uint64                  // the cache key's hash (profile, NVE, generation)
+	underlay map[string]underlayMemo // the cache's parsed underlays (nil: parse every time)
+	vns      []*vnView               // by name
+	warnings []string                // NVE-level, local attachment and port warnings
 }
 
 // vnView is one VN as the NVE compiles it: its shared part (fp) and one
@@ -75,8 +76,8 @@ func (v *nveView) warn(format string, args ...any) {
 // (interface, VLAN) is the first claimer's), ports, remotes, parts and
 // fingerprints (keyHash, the cache key's hash, goes into each). A VN it
 // cannot compile is skipped with a warning.
-func buildView(in *Input, prof pipeline.Profile, keyHash uint64) *nveView {
-	v := &nveView{in: in, prof: prof, self: in.Snapshot.NVEs[in.NVE], keyHash: keyHash}
+func buildView(in *Input, prof pipeline.Profile, keyHash uint64, underlay map[string]underlayMemo) *nveView {
+	v := &nveView{in: in, prof: prof, self: in.Snapshot.NVEs[in.NVE], keyHash: keyHash, underlay: underlay}
 	if v.self.Kind == model.NVEOpenFlow && prof.Extensions {
 		v.warn("NVE %s is a hardware OpenFlow switch but profile %s uses extensions", in.NVE, prof.Name)
 	}
@@ -211,6 +212,26 @@ func (v *nveView) localVAP(st *vnView, p *model.Port, mac [6]byte, claims vapCla
 	return vap{port: p, ofp: ofp, vlan: p.VLAN, mac: net.HardwareAddr(mac[:]), addrs: addrs}, true
 }
 
+// underlayMemo is an NVE's IPv4 underlay as parsed at one revision.
+type underlayMemo struct {
+	rev uint64
+	ips []netip.Addr
+}
+
+// ipv4Underlay returns NVE n's IPv4 underlay addresses, parsed once per
+// revision when the view has the cache's memo (read only: shared).
+func (v *nveView) ipv4Underlay(n *model.NVE) []netip.Addr {
+	if v.underlay == nil || n.Revision == 0 {
+		return ipv4Underlay(n)
+	}
+	if m, ok := v.underlay[n.Name]; ok && m.rev == n.Revision {
+		return m.ips
+	}
+	ips := ipv4Underlay(n)
+	v.underlay[n.Name] = underlayMemo{rev: n.Revision, ips: ips}
+	return ips
+}
+
 // ipv4Underlay returns an NVE's IPv4 underlay addresses.
 func ipv4Underlay(n *model.NVE) []netip.Addr {
 	var ips []netip.Addr
@@ -242,7 +263,7 @@ func (v *nveView) findRemotes(st *vnView, warn func(string, ...any)) {
 			warn("VN %s: NVE %s not in the snapshot; skipped", name, nveName)
 			continue
 		}
-		ips := ipv4Underlay(n)
+		ips := v.ipv4Underlay(n)
 		if len(ips) == 0 {
 			warn("VN %s: NVE %s has no IPv4 underlay address; skipped", name, nveName)
 			continue
