@@ -36,6 +36,7 @@ type Cache struct {
 	lastVNs  []*vnView               // the last compile's VNs, for VAP
 	vaps     map[vapKey]*model.Port  // built from lastVNs on demand
 	underlay map[string]underlayMemo // remote NVEs' parsed underlays, by name
+	vnMemo   map[string]vnMemo       // the last compile's VNs: their slices by vnView.allFP
 	// owner is the flow that owns each flow key (by Key.Hash64) of the
 	// last compile's slices: a flow two slices both define is an error (a
 	// slice checks its own duplicates). Updated by the slices that come
@@ -50,6 +51,14 @@ type keyRef struct {
 }
 
 type vapKey struct{ ofp, vni uint32 }
+
+// vnMemo is one VN's slices (shared part, then its ports' parts) and port
+// warnings as the last compile made them, for vnView.allFP.
+type vnMemo struct {
+	fp       uint64
+	states   []*sliceState
+	warnings []string
+}
 
 // partKey names a VN's shared part (port "") or one port's part: the
 // Slice.Key without building the string.
@@ -123,7 +132,7 @@ func (c *Cache) reset(key string, prof pipeline.Profile, gen uint16) error {
 	for i, t := range prof.Tables {
 		c.order[t.Name] = i
 	}
-	c.base, c.parts, c.lastVNs, c.vaps = nil, map[partKey]*sliceState{}, nil, nil
+	c.base, c.parts, c.lastVNs, c.vaps, c.vnMemo = nil, map[partKey]*sliceState{}, nil, nil, nil
 	c.owner = map[uint64]keyRef{}
 	return nil
 }
@@ -197,7 +206,22 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		states = append(states, ns)
 		return nil
 	}
+	warnings := view.warnings
+	memo := make(map[string]vnMemo, len(view.vns))
 	for _, v := range view.vns {
+		if m, ok := c.vnMemo[v.name]; ok && m.fp == v.allFP {
+			// Nothing the VN's parts read changed: all of them are reused
+			// without resolving its ports.
+			for _, s := range m.states {
+				s.epoch = c.epoch
+			}
+			states = append(states, m.states...)
+			warnings = append(warnings, m.warnings...)
+			memo[v.name] = m
+			continue
+		}
+		view.complete(v)
+		first := len(states)
 		if err := use(partKey{v.name, ""}, v.fp, v, nil); err != nil {
 			return Result{}, err
 		}
@@ -206,6 +230,8 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 				return Result{}, err
 			}
 		}
+		warnings = append(warnings, v.portWarnings...)
+		memo[v.name] = vnMemo{fp: v.allFP, states: slices.Clip(states[first:]), warnings: v.portWarnings}
 	}
 	if len(c.parts) != len(states)-1 { // some parts are gone
 		for k, s := range c.parts {
@@ -218,11 +244,11 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	if err := c.claimKeys(fresh, gone); err != nil {
 		return Result{}, fmt.Errorf("pipeline contract violated: %w", err)
 	}
-	res, err := merge(states, fresh, view.warnings)
+	res, err := merge(states, fresh, warnings)
 	if err != nil {
 		return Result{}, fmt.Errorf("pipeline contract violated: %w", err)
 	}
-	c.lastVNs, c.vaps = view.vns, nil
+	c.lastVNs, c.vaps, c.vnMemo = view.vns, nil, memo
 	return res, nil
 }
 

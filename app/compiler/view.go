@@ -33,9 +33,16 @@ type vnView struct {
 	vn      *model.VN
 	local   []vap         // this NVE's VAPs of the VN, by port name
 	fp      uint64        // fingerprint of what the shared part reads
-	ports   []*model.Port // the VN's ports with a MAC of their own, by name
+	ports   []*model.Port // (complete) the VN's ports with a MAC of their own, by name
 	remotes []remoteNVE   // reachable NVEs hosting the VN, by name
-	parts   []portPart    // parallel to ports
+	parts   []portPart    // (complete) parallel to ports
+	// allFP hashes everything the VN's parts read (fp, the VN's ports by
+	// name and revision, its local VAPs as attached): when it is
+	// unchanged, so are all its parts, and complete is not needed.
+	allFP uint64
+	// portWarnings are complete's about the VN's ports (invalid or
+	// duplicated MACs): they depend on what allFP covers.
+	portWarnings []string
 	// warnings are findRemotes': about the VN's remotes. They depend only
 	// on what fp covers, so they are memoized with the shared part.
 	warnings []string
@@ -89,15 +96,15 @@ func buildView(in *Input, prof pipeline.Profile, keyHash uint64, underlay map[st
 		}
 		st := &vnView{name: name, vn: vn}
 		v.attachLocal(st, used)
-		v.ownPorts(st, v.warn)
 		if len(st.local) == 0 {
 			// Not compiled; its ports' warnings are given all the same.
+			v.ownPorts(st, v.warn)
 			v.warn("VN %s: no port of %s has an OpenFlow port yet; VN not compiled", name, in.NVE)
 			continue
 		}
 		v.findRemotes(st, func(format string, args ...any) { st.warnings = append(st.warnings, fmt.Sprintf(format, args...)) })
 		st.fp = v.sharedFingerprint(st)
-		v.portParts(st)
+		st.allFP = v.vnFingerprint(st)
 		v.vns = append(v.vns, st)
 	}
 	return v
@@ -384,6 +391,41 @@ func (v *nveView) sharedFingerprint(st *vnView) uint64 {
 		}
 	}
 	h.strs(st.warnings)
+	return uint64(h)
+}
+
+// complete fills in the VN's ports and their parts (with warnings about
+// the ports skipped).
+func (v *nveView) complete(st *vnView) {
+	v.ownPorts(st, func(format string, args ...any) {
+		st.portWarnings = append(st.portWarnings, fmt.Sprintf(format, args...))
+	})
+	v.portParts(st)
+}
+
+// vnFingerprint hashes everything a VN's parts read, without resolving
+// them: the shared part's fingerprint (profile, NVE, generation, the VN,
+// its remote NVEs as resolved), the VN's ports by name and revision (which
+// decide who owns a MAC and who answers for an address) and its local
+// VAPs as attached (port, OpenFlow port, VLAN, bound addresses).
+func (v *nveView) vnFingerprint(st *vnView) uint64 {
+	h := newFNV()
+	h.u64(st.fp)
+	ports := v.in.Snapshot.PortsIn(st.name)
+	h.u64(uint64(len(ports)))
+	for _, p := range ports {
+		h.port(p)
+	}
+	h.u64(uint64(len(st.local)))
+	for _, a := range st.local {
+		h.str(a.port.Name)
+		h.u64(uint64(a.ofp))
+		h.u64(uint64(a.vlan))
+		h.u64(uint64(len(a.addrs)))
+		for _, ip := range a.addrs {
+			h.addr(ip)
+		}
+	}
 	return uint64(h)
 }
 
