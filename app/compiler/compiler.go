@@ -36,11 +36,13 @@
 // profile and generation. Cache recompiles a slice only when its
 // fingerprint changes: a one-port change recompiles that port's part on
 // the NVEs hosting its VN, and the VN's shared part only where the VN's
-// local VAPs or remote NVEs changed. What stays proportional to the VN's
-// ports per compile is cheap and builds no flow: one pass over the VN's
-// ports (a few index lookups and a hash each), one map lookup per slice,
-// and the concatenation of the slices' flows into Result.Flows (a copy,
-// no sort). Flow identity is flow.Key, computed once per flow from the
+// local VAPs or remote NVEs changed. A VN whose ports (names and
+// revisions), local VAPs and remote NVEs are all unchanged reuses its
+// slices without resolving its ports. What stays proportional to a
+// changed VN's ports per compile is cheap and builds no flow: one pass
+// over them (a few index lookups and a hash each), one map lookup per
+// slice, and the concatenation of all slices' flows into Result.Flows (a
+// copy, no sort). Flow identity is flow.Key, computed once per flow from the
 // match's bytes; text is rendered only for reports and golden files.
 //
 // # What is compiled
