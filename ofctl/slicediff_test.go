@@ -42,8 +42,8 @@ func planSummary(p reconcile.Plan) []string {
 
 // A reconciliation that diffs only the changed slices plans exactly what a
 // full diff plans, over random changes (ports added, removed, re-addressed,
-// moved to another VN on the same interface; a VN's VNI changed; a remote
-// NVE's underlay changed), when the switch holds the last desired state.
+// moved to another VN on the same interface, moved to another NVE; a VN's
+// VNI changed; a remote NVE's underlay changed), when the switch holds the last desired state.
 func TestSliceDiffEqualsFullDiff(t *testing.T) {
 	rng := rand.New(rand.NewSource(8))
 	prof := pipeline.OVS()
@@ -101,7 +101,7 @@ func TestSliceDiffEqualsFullDiff(t *testing.T) {
 	install(compile(snap))
 
 	restricted := 0
-	for step := range 60 {
+	for step := range 120 {
 		next := &model.Snapshot{Revision: snap.Revision + 1, VNs: map[string]*model.VN{}, NVEs: map[string]*model.NVE{}, Ports: map[string]*model.Port{}}
 		for k, v := range snap.VNs {
 			next.VNs[k] = v
@@ -119,7 +119,7 @@ func TestSliceDiffEqualsFullDiff(t *testing.T) {
 		}
 		sort.Strings(names)
 		what := ""
-		switch op := rng.Intn(6); {
+		switch op := rng.Intn(8); {
 		case op == 0 || len(names) == 0:
 			p := newPort(rev)
 			next.Ports[p.Name] = p
@@ -137,6 +137,28 @@ func TestSliceDiffEqualsFullDiff(t *testing.T) {
 			p.VN, p.Revision = vnNames[rng.Intn(3)], rev // same interface, maybe another VN
 			next.Ports[p.Name] = &p
 			what = "move " + p.Name + " to " + p.VN
+		case op == 6:
+			// Surely another VN (its key VN/port changes: the old part goes,
+			// a new one comes, with flows that share keys across them).
+			p := *next.Ports[names[rng.Intn(len(names))]]
+			for p.VN == next.Ports[p.Name].VN {
+				p.VN = vnNames[rng.Intn(3)]
+			}
+			p.Revision = rev
+			next.Ports[p.Name] = &p
+			what = "move " + p.Name + " to another VN " + p.VN
+		case op == 7:
+			// Another NVE (local <-> remote) and, half the time, another VN.
+			p := *next.Ports[names[rng.Intn(len(names))]]
+			for old := p.NVE; p.NVE == old; {
+				p.NVE = fmt.Sprintf("hv%d", 1+rng.Intn(3))
+			}
+			if rng.Intn(2) == 0 {
+				p.VN = vnNames[rng.Intn(3)]
+			}
+			p.Revision = rev
+			next.Ports[p.Name] = &p
+			what = "move " + p.Name + " to " + p.NVE + " in " + p.VN
 		case op == 4:
 			vn := *next.VNs[vnNames[rng.Intn(3)]]
 			vn.VNI, vn.Revision = uint32(1000+step), rev
@@ -167,7 +189,7 @@ func TestSliceDiffEqualsFullDiff(t *testing.T) {
 	if restricted == 0 {
 		t.Error("no step diffed less than everything")
 	}
-	t.Logf("%d of 60 steps diffed only part of the flows", restricted)
+	t.Logf("%d of 120 steps diffed only part of the flows", restricted)
 
 	// Unknown installed state (after a failed send) means a full diff.
 	w.have = false

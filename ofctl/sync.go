@@ -41,8 +41,9 @@ type worker struct {
 	haveFor         string
 	installed       []flow.Flow
 	installedGroups []flow.GroupEntry
-	// slices is what the switch holds per compiler slice (VN; "" for the
-	// NVE-wide one) when have is true and it was set after a sync of
+	// slices is what the switch holds per compiler slice (by Slice.Key: ""
+	// for the NVE-wide one, a VN's name for its shared part, VN/port for a
+	// port's part) when have is true and it was set after a sync of
 	// haveFor: the reconciler then diffs only the slices whose fingerprint
 	// changed (see sliceDiff).
 	slices map[string]installedSlice
@@ -714,14 +715,15 @@ func (w *worker) sliceDiff(res compiler.Result, name string) (sliceInputs, bool)
 		return sliceInputs{}, false
 	}
 	var in sliceInputs
-	n := 0
-	seen := make(map[string]bool, len(res.Slices))
+	n, kept := 0, 0
 	for _, sl := range res.Slices {
 		n += len(sl.Flows)
-		seen[sl.VN] = true
-		old, had := w.slices[sl.VN]
-		if had && old.fingerprint == sl.Fingerprint {
-			continue
+		old, had := w.slices[sl.Key]
+		if had {
+			kept++
+			if old.fingerprint == sl.Fingerprint {
+				continue
+			}
 		}
 		in.flows = append(in.flows, sl.Flows...)
 		in.groups = append(in.groups, sl.Groups...)
@@ -733,18 +735,31 @@ func (w *worker) sliceDiff(res compiler.Result, name string) (sliceInputs, bool)
 	if n != len(res.Flows) {
 		return sliceInputs{}, false
 	}
-	for vn, old := range w.slices {
-		if !seen[vn] {
-			in.installed = append(in.installed, old.flows...)
-			in.installedGroups = append(in.installedGroups, old.groups...)
+	if kept < len(w.slices) { // some slices are gone
+		seen := sliceKeys(res)
+		for key, old := range w.slices {
+			if !seen[key] {
+				in.installed = append(in.installed, old.flows...)
+				in.installedGroups = append(in.installedGroups, old.groups...)
+			}
 		}
 	}
 	return in, true
 }
 
+// sliceKeys returns the keys of res's slices.
+func sliceKeys(res compiler.Result) map[string]bool {
+	seen := make(map[string]bool, len(res.Slices))
+	for _, sl := range res.Slices {
+		seen[sl.Key] = true
+	}
+	return seen
+}
+
 // setSlices records that the switch now holds res, slice by slice (an
-// unchanged slice keeps its canonical flows); false when res has no slices
-// that add up to it (then w.slices is nil).
+// unchanged slice keeps its canonical flows; the record is updated in
+// place, so the cost is the changed slices plus a lookup per slice);
+// false when res has no slices that add up to it (then w.slices is nil).
 func (w *worker) setSlices(res compiler.Result) bool {
 	n := 0
 	for _, sl := range res.Slices {
@@ -754,19 +769,27 @@ func (w *worker) setSlices(res compiler.Result) bool {
 		w.slices = nil
 		return false
 	}
-	m := make(map[string]installedSlice, len(res.Slices))
+	if w.slices == nil {
+		w.slices = make(map[string]installedSlice, len(res.Slices))
+	}
 	for _, sl := range res.Slices {
-		if old, ok := w.slices[sl.VN]; ok && old.fingerprint == sl.Fingerprint {
-			m[sl.VN] = old
+		if old, ok := w.slices[sl.Key]; ok && old.fingerprint == sl.Fingerprint {
 			continue
 		}
 		flows := make([]flow.Flow, len(sl.Flows))
 		for i, f := range sl.Flows {
 			flows[i] = codec.Canonical(f)
 		}
-		m[sl.VN] = installedSlice{fingerprint: sl.Fingerprint, flows: flows, groups: sl.Groups}
+		w.slices[sl.Key] = installedSlice{fingerprint: sl.Fingerprint, flows: flows, groups: sl.Groups}
 	}
-	w.slices = m
+	if len(w.slices) != len(res.Slices) { // some slices are gone
+		seen := sliceKeys(res)
+		for key := range w.slices {
+			if !seen[key] {
+				delete(w.slices, key)
+			}
+		}
+	}
 	return true
 }
 

@@ -122,3 +122,61 @@ func BenchmarkCompile(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCompileOneVN measures the lab bench's shape: one VN with M
+// ports spread over 3 NVEs (port i on NVE i%3), for M = 10, 50, 200 and
+// 1,000. Each iteration is the compile work one port change causes on one
+// affected NVE: the domain alternates between two snapshots that differ
+// by one added port (on hv1), and each of the 3 NVEs recompiles in turn
+// with its Cache. A one-port change should cost the same whatever M.
+func BenchmarkCompileOneVN(b *testing.B) {
+	for _, m := range []int{10, 50, 200, 1000} {
+		d := scenario.New()
+		nves := []string{"hv1", "hv2", "hv3"}
+		for i, n := range nves {
+			d.NVE(n, fmt.Sprintf("198.18.0.%d", 1+i))
+		}
+		d.VN("vn", 100)
+		for i := 0; i < m; i++ {
+			n := nves[i%3]
+			d.Port(fmt.Sprintf("p%05d", i), "vn", n, fmt.Sprintf("tap%d", i),
+				fmt.Sprintf("02:00:00:%02x:%02x:%02x", i>>16&0xff, i>>8&0xff, i&0xff), 0,
+				fmt.Sprintf("10.%d.%d.%d", i/62500, i/250%250, 1+i%250))
+		}
+		before := d.Snapshot()
+		d.Port("extra", "vn", "hv1", "tap-extra", "02:00:00:ff:00:01", 0, "10.255.0.1")
+		after := d.Snapshot()
+		for _, prof := range []pipeline.Profile{pipeline.OVS(), pipeline.Strict()} {
+			b.Run(fmt.Sprintf("%s/M=%d", prof.Name, m), func(b *testing.B) {
+				ins := make([][2]compiler.Input, len(nves))
+				caches := make([]*compiler.Cache, len(nves))
+				for j, n := range nves {
+					ins[j] = [2]compiler.Input{d.InputAt(before, n), d.InputAt(after, n)}
+					caches[j] = compiler.NewCache()
+					if _, err := caches[j].Compile(ins[j][0], prof); err != nil {
+						b.Fatal(err)
+					}
+				}
+				recompiled, flows := 0, 0
+				b.ResetTimer()
+				start := cpuTime()
+				for i := 0; i < b.N; i++ {
+					j := i % len(nves)
+					r, err := caches[j].Compile(ins[j][(i/len(nves)+1)%2], prof)
+					if err != nil {
+						b.Fatal(err)
+					}
+					for _, s := range r.Slices {
+						if s.Recompiled {
+							recompiled += len(s.Flows)
+						}
+					}
+					flows += len(r.Flows)
+				}
+				reportCPU(b, start)
+				b.ReportMetric(float64(flows)/float64(b.N), "flows")
+				b.ReportMetric(float64(recompiled)/float64(b.N), "recompiled_flows/op")
+			})
+		}
+	}
+}

@@ -18,6 +18,8 @@ func (bum) Stages() []string { return []string{pipeline.L2Forward} }
 
 func (bum) NVE(*nveCtx, *emitter) {}
 
+func (bum) Port(*portCtx, *emitter) {}
+
 var mcastBit = []byte{1, 0, 0, 0, 0, 0}
 
 func (bum) VN(c *vnCtx, out *emitter) {

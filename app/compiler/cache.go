@@ -14,10 +14,13 @@ import (
 )
 
 // Cache memoizes one NVE's slices between compiles: the southbound keeps
-// one per NVE and calls Compile with each new snapshot. A slice is
-// recompiled only when its fingerprint changes (see the package doc), so a
-// change to one VN costs that VN's slice plus the cheap per-NVE view and
-// merge. A Cache is not safe for concurrent use.
+// one per NVE and calls Compile with each new snapshot. A slice (the
+// NVE-wide one, a VN's shared part, or one port's part of a VN) is
+// recompiled only when its fingerprint changes (see the package doc), so
+// a change to one port costs that port's part on each NVE hosting its VN
+// (and the VN's shared part when the VN's local VAPs or remote NVEs
+// changed), plus the per-NVE view and the concatenation of the result. A
+// Cache is not safe for concurrent use.
 type Cache struct {
 	features []feature
 	key      string // profile, NVE and generation the slices are for
@@ -28,14 +31,17 @@ type Cache struct {
 	order    map[string]int // table name -> position in packet order
 	gen      uint16
 	base     *sliceState
-	vns      map[string]*sliceState
-	vaps     map[vapKey]*model.Port // the last compile's VAPs
+	parts    map[partKey]*sliceState // VNs' shared and port parts
+	epoch    uint64                  // this compile's number: a slice with it is live
+	lastVNs  []*vnView               // the last compile's VNs, for VAP
+	vaps     map[vapKey]*model.Port  // built from lastVNs on demand
+	underlay map[string]underlayMemo // remote NVEs' parsed underlays, by name
+	vnMemo   map[string]vnMemo       // the last compile's VNs: their slices by vnView.allFP
 	// owner is the flow that owns each flow key (by Key.Hash64) of the
 	// last compile's slices: a flow two slices both define is an error (a
 	// slice checks its own duplicates). Updated by the slices that come
 	// and go.
 	owner map[uint64]keyRef
-	live  map[*sliceState]bool // the last compile's slices
 }
 
 // keyRef is one flow of a slice.
@@ -46,21 +52,24 @@ type keyRef struct {
 
 type vapKey struct{ ofp, vni uint32 }
 
-// sliceState is a compiled slice with its flows' keys and the segments
-// of its flows by (table, priority), for the merge.
+// vnMemo is one VN's slices (shared part, then its ports' parts) and port
+// warnings as the last compile made them, for vnView.allFP.
+type vnMemo struct {
+	fp       uint64
+	states   []*sliceState
+	warnings []string
+}
+
+// partKey names a VN's shared part (port "") or one port's part: the
+// Slice.Key without building the string.
+type partKey struct{ vn, port string }
+
+// sliceState is a compiled slice with its flows' keys.
 type sliceState struct {
 	Slice
 	keys   []flow.Key // parallel to Flows
 	hashes []uint64   // the keys' Hash64
-	segs   []segment
-	rank   int // position in the last compile's slice list
-}
-
-// segment is a run of a slice's flows with one table and priority.
-type segment struct {
-	ord        int // table position in packet order
-	prio       uint16
-	start, end int
+	epoch  uint64     // the last compile that used it
 }
 
 // sortKey orders flows within a slice: table position, priority (highest
@@ -84,7 +93,7 @@ func (a sortKey) compare(b sortKey) int {
 // NewCache returns an empty cache.
 func NewCache() *Cache { return newCacheWith(features) }
 
-func newCacheWith(fs []feature) *Cache { return &Cache{features: fs, vns: map[string]*sliceState{}} }
+func newCacheWith(fs []feature) *Cache { return &Cache{features: fs, parts: map[partKey]*sliceState{}} }
 
 // cacheKey identifies what a cache's slices depend on besides the view:
 // the profile (capabilities and realization), the NVE and the generation.
@@ -123,8 +132,8 @@ func (c *Cache) reset(key string, prof pipeline.Profile, gen uint16) error {
 	for i, t := range prof.Tables {
 		c.order[t.Name] = i
 	}
-	c.base, c.vns, c.vaps = nil, map[string]*sliceState{}, nil
-	c.owner, c.live = map[uint64]keyRef{}, map[*sliceState]bool{}
+	c.base, c.parts, c.lastVNs, c.vaps, c.vnMemo = nil, map[partKey]*sliceState{}, nil, nil, nil
+	c.owner = map[uint64]keyRef{}
 	return nil
 }
 
@@ -146,57 +155,100 @@ func (c *Cache) Compile(in Input, prof pipeline.Profile) (Result, error) {
 			return Result{}, fmt.Errorf("compile %s: profile %s: %w", in.NVE, prof.Name, err)
 		}
 	}
-	view := buildView(&in, prof)
-	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.real}
-	fresh := map[*sliceState]bool{}
-	if c.base == nil {
-		s, err := c.compileSlice(nc, nil)
-		if err != nil {
-			c.key = "" // start over next time
-			return Result{}, fmt.Errorf("compile %s: %w", in.NVE, err)
-		}
-		c.base, fresh[s] = s, true
-	}
-	states := make([]*sliceState, 0, len(view.vns)+1)
-	states = append(states, c.base)
-	next := make(map[string]*sliceState, len(view.vns))
-	for _, v := range view.vns {
-		h := newFNV()
-		h.u64(c.keyHash)
-		h.u64(v.fp)
-		v.fp = uint64(h) // what the VN's slice reads, and the profile and generation
-		s := c.vns[v.name]
-		if s == nil || s.Fingerprint != v.fp {
-			view.complete(v)
-			var err error
-			if s, err = c.compileSlice(nc, v); err != nil {
-				c.key = "" // start over next time
-				return Result{}, fmt.Errorf("compile %s: %w", in.NVE, err)
-			}
-			fresh[s] = true
-		}
-		next[v.name] = s
-		states = append(states, s)
-	}
-	if err := c.claimKeys(states, fresh); err != nil {
-		c.key = ""
-		return Result{}, fmt.Errorf("compile %s: pipeline contract violated: %w", in.NVE, err)
-	}
-	res, err := merge(states, view.warnings)
+	res, err := c.compile(in, prof)
 	if err != nil {
-		c.key = ""
-		return Result{}, fmt.Errorf("compile %s: pipeline contract violated: %w", in.NVE, err)
+		c.key = "" // start over next time
+		return Result{}, fmt.Errorf("compile %s: %w", in.NVE, err)
 	}
-	for i, s := range states {
-		res.Slices[i].Recompiled = fresh[s]
+	return res, nil
+}
+
+func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
+	c.epoch++
+	if c.underlay == nil || len(c.underlay) > 2*len(in.Snapshot.NVEs)+16 {
+		c.underlay = map[string]underlayMemo{} // (dropped NVEs' entries go with it)
 	}
-	c.vns = next
-	c.vaps = make(map[vapKey]*model.Port, len(view.vns))
+	view := buildView(&in, prof, c.keyHash, c.underlay)
+	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.real}
+	var fresh, gone []*sliceState
+	if c.base == nil {
+		s, err := c.compileSlice(nc, nil, nil)
+		if err != nil {
+			return Result{}, err
+		}
+		c.base = s
+		fresh = append(fresh, s)
+	}
+	c.base.epoch = c.epoch
+	n := 1
 	for _, v := range view.vns {
-		for _, a := range v.local {
-			c.vaps[vapKey{a.ofp, v.vn.VNI}] = a.port
+		n += 1 + len(v.parts)
+	}
+	states := make([]*sliceState, 0, n)
+	states = append(states, c.base)
+	use := func(key partKey, fp uint64, v *vnView, p *portPart) error {
+		s := c.parts[key]
+		if s != nil && s.Fingerprint == fp && s.epoch != c.epoch {
+			s.epoch = c.epoch
+			states = append(states, s)
+			return nil
+		}
+		if s != nil && s.epoch != c.epoch {
+			gone = append(gone, s)
+		}
+		ns, err := c.compileSlice(nc, v, p)
+		if err != nil {
+			return err
+		}
+		ns.epoch = c.epoch
+		c.parts[key] = ns
+		fresh = append(fresh, ns)
+		states = append(states, ns)
+		return nil
+	}
+	warnings := view.warnings
+	memo := make(map[string]vnMemo, len(view.vns))
+	for _, v := range view.vns {
+		if m, ok := c.vnMemo[v.name]; ok && m.fp == v.allFP {
+			// Nothing the VN's parts read changed: all of them are reused
+			// without resolving its ports.
+			for _, s := range m.states {
+				s.epoch = c.epoch
+			}
+			states = append(states, m.states...)
+			warnings = append(warnings, m.warnings...)
+			memo[v.name] = m
+			continue
+		}
+		view.complete(v)
+		first := len(states)
+		if err := use(partKey{v.name, ""}, v.fp, v, nil); err != nil {
+			return Result{}, err
+		}
+		for i := range v.parts {
+			if err := use(partKey{v.name, v.parts[i].port.Name}, v.parts[i].fp, v, &v.parts[i]); err != nil {
+				return Result{}, err
+			}
+		}
+		warnings = append(warnings, v.portWarnings...)
+		memo[v.name] = vnMemo{fp: v.allFP, states: slices.Clip(states[first:]), warnings: v.portWarnings}
+	}
+	if len(c.parts) != len(states)-1 { // some parts are gone
+		for k, s := range c.parts {
+			if s.epoch != c.epoch {
+				gone = append(gone, s)
+				delete(c.parts, k)
+			}
 		}
 	}
+	if err := c.claimKeys(fresh, gone); err != nil {
+		return Result{}, fmt.Errorf("pipeline contract violated: %w", err)
+	}
+	res, err := merge(states, fresh, warnings)
+	if err != nil {
+		return Result{}, fmt.Errorf("pipeline contract violated: %w", err)
+	}
+	c.lastVNs, c.vaps, c.vnMemo = view.vns, nil, memo
 	return res, nil
 }
 
@@ -205,6 +257,14 @@ func (c *Cache) Compile(in Input, prof pipeline.Profile) (Result, error) {
 // came from (vni from pipeline.VNIFromMetadata). Answers go back out of
 // inPort, tagged with the port's VLAN when it has one.
 func (c *Cache) VAP(inPort, vni uint32) (*model.Port, bool) {
+	if c.vaps == nil {
+		c.vaps = map[vapKey]*model.Port{}
+		for _, v := range c.lastVNs {
+			for _, a := range v.local {
+				c.vaps[vapKey{a.ofp, v.vn.VNI}] = a.port
+			}
+		}
+	}
 	p, ok := c.vaps[vapKey{inPort, vni}]
 	return p, ok
 }
@@ -214,7 +274,7 @@ func VAPOf(in Input, inPort, vni uint32) (*model.Port, bool) {
 	if in.Snapshot == nil || in.Snapshot.NVEs[in.NVE] == nil {
 		return nil, false
 	}
-	for _, v := range buildView(&in, pipeline.Profile{}).vns {
+	for _, v := range buildView(&in, pipeline.Profile{}, 0, nil).vns {
 		if v.vn.VNI != vni {
 			continue
 		}
@@ -227,22 +287,30 @@ func VAPOf(in Input, inPort, vni uint32) (*model.Port, bool) {
 	return nil, false
 }
 
-// compileSlice compiles one VN's slice (the NVE-wide one when v is nil):
-// the features' flows realized onto the profile's tables, with keys,
-// cookies and sort order, checked against the profile's contracts.
-func (c *Cache) compileSlice(nc *nveCtx, v *vnView) (*sliceState, error) {
+// compileSlice compiles one slice: the NVE-wide one when v is nil, VN
+// v's shared part when p is nil, else port p's part of VN v. The
+// features' flows are realized onto the profile's tables, with keys,
+// cookies and sort order, and checked against the profile's contracts.
+func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, error) {
 	e := &emitter{}
-	if v != nil {
-		// Roughly what a VN's features emit, to grow the list once or twice.
-		e.flows = make([]flow.Flow, 0, 8+4*len(v.ports)+16*len(v.local)+len(v.remotes))
+	var vc *vnCtx
+	var pc *portCtx
+	switch {
+	case v == nil:
+	case p == nil:
+		vc = &vnCtx{nveCtx: nc, vnView: v}
+	default:
+		pc = &portCtx{nveCtx: nc, vni: v.vn.VNI, part: p}
 	}
-	vc := &vnCtx{nveCtx: nc, vnView: v}
 	for _, f := range c.features {
 		e.use(f)
-		if v == nil {
+		switch {
+		case v == nil:
 			f.NVE(nc, e)
-		} else {
+		case p == nil:
 			f.VN(vc, e)
+		default:
+			f.Port(pc, e)
 		}
 	}
 	if e.err != nil {
@@ -255,16 +323,19 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView) (*sliceState, error) {
 		}
 	}
 	s := &sliceState{}
-	if v == nil {
+	switch {
+	case v == nil:
 		miss, err := c.real.MissFlows()
 		if err != nil {
 			return nil, err
 		}
 		flows = append(miss, flows...)
 		s.Fingerprint = c.keyHash
-	} else {
-		s.VN, s.Fingerprint = v.name, v.fp
+	case p == nil:
+		s.Key, s.VN, s.Fingerprint = v.name, v.name, v.fp
 		s.Warnings = append(s.Warnings, v.warnings...)
+	default:
+		s.Key, s.VN, s.Fingerprint = v.name+"/"+p.port.Name, v.name, p.fp
 	}
 	keys := make([]flow.Key, len(flows))
 	sks := make([]sortKey, len(flows))
@@ -285,10 +356,6 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView) (*sliceState, error) {
 	s.Flows, s.keys, s.hashes = make([]flow.Flow, len(flows)), make([]flow.Key, len(flows)), make([]uint64, len(flows))
 	for i, j := range idx {
 		s.Flows[i], s.keys[i], s.hashes[i] = flows[j], keys[j], keys[j].Hash64()
-		if sk := sks[j]; i == 0 || sk.ord != sks[idx[i-1]].ord || sk.prio != sks[idx[i-1]].prio {
-			s.segs = append(s.segs, segment{ord: sk.ord, prio: sk.prio, start: i})
-		}
-		s.segs[len(s.segs)-1].end = i + 1
 	}
 	s.Groups = e.groups
 	slices.SortFunc(s.Groups, func(a, b flow.GroupEntry) int { return cmp.Compare(a.ID, b.ID) })
@@ -297,8 +364,9 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView) (*sliceState, error) {
 }
 
 // checkSlice checks a slice against the profile's contracts. A slice is
-// self-contained: its flows use only its own groups. Duplicates across
-// slices are found by merge.
+// self-contained: its flows use only its own groups, except that a port's
+// part may use its VN's flood groups (none does today). Duplicates across
+// slices are found by claimKeys.
 func (c *Cache) checkSlice(s *sliceState) error {
 	var errs []error
 	ids := make(map[uint32]bool, len(s.Groups))
@@ -320,43 +388,36 @@ func (c *Cache) checkSlice(s *sliceState) error {
 		return nil
 	}
 	what := "NVE-wide slice"
-	if s.VN != "" {
+	switch {
+	case s.Key == s.VN && s.VN != "":
 		what = "VN " + s.VN
+	case s.Key != "":
+		what = "port part " + s.Key
 	}
 	return fmt.Errorf("%s: pipeline contract violated: %w", what, errors.Join(errs...))
 }
 
 // claimKeys updates the flow-key index for this compile's slices: the
-// keys of slices that are gone are released, those of fresh slices
-// claimed; a key another live slice owns is a duplicate. (Two different
-// keys with one 64-bit hash would leave the second unindexed: a duplicate
-// of it would go unnoticed, nothing worse.)
-func (c *Cache) claimKeys(states []*sliceState, fresh map[*sliceState]bool) error {
-	live := make(map[*sliceState]bool, len(states))
-	for _, s := range states {
-		live[s] = true
-	}
-	for s := range c.live {
-		if live[s] {
-			continue
-		}
+// keys of slices that are gone (or replaced) are released, those of fresh
+// slices claimed; a key another live slice owns is a duplicate. (Two
+// different keys with one 64-bit hash would leave the second unindexed: a
+// duplicate of it would go unnoticed, nothing worse.) It costs the flows
+// of the slices that changed.
+func (c *Cache) claimKeys(fresh, gone []*sliceState) error {
+	for _, s := range gone {
 		for _, h := range s.hashes {
 			if c.owner[h].s == s {
 				delete(c.owner, h)
 			}
 		}
 	}
-	c.live = live
 	var errs []error
-	for _, s := range states {
-		if !fresh[s] {
-			continue
-		}
+	for _, s := range fresh {
 		for i, h := range s.hashes {
 			o, ok := c.owner[h]
-			if ok && o.s != s && live[o.s] {
+			if ok && o.s != s && o.s.epoch == c.epoch {
 				if o.s.keys[o.i] == s.keys[i] {
-					errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", s.Flows[i], o.s.VN, s.VN))
+					errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", s.Flows[i], o.s.Key, s.Key))
 				}
 				continue
 			}
@@ -366,18 +427,16 @@ func (c *Cache) claimKeys(states []*sliceState, fresh map[*sliceState]bool) erro
 	return errors.Join(errs...)
 }
 
-// merge combines the slices into one result. Flows are sorted by table,
-// priority (highest first), slice (the NVE-wide one, then VNs by name)
-// and binary match: each slice is sorted, so the merge orders the slices'
-// (table, priority) segments and copies them whole.
-func merge(states []*sliceState, warnings []string) (Result, error) {
-	total, ngroups, nwarn, nsegs := 0, 0, len(warnings), 0
-	for i, s := range states {
-		s.rank = i
+// merge combines the slices into one result: their flows concatenated in
+// slice order (each slice is sorted: no sort here), their groups sorted by
+// ID (only the NVE-wide slice and VNs' shared parts have groups) and
+// their warnings with the view's, sorted.
+func merge(states, fresh []*sliceState, warnings []string) (Result, error) {
+	total, ngroups, nwarn := 0, 0, len(warnings)
+	for _, s := range states {
 		total += len(s.Flows)
 		ngroups += len(s.Groups)
 		nwarn += len(s.Warnings)
-		nsegs += len(s.segs)
 	}
 	res := Result{
 		Flows:    make([]flow.Flow, 0, total),
@@ -385,30 +444,17 @@ func merge(states []*sliceState, warnings []string) (Result, error) {
 		Warnings: make([]string, 0, nwarn),
 		Slices:   make([]Slice, len(states)),
 	}
-	type ref struct {
-		seg  segment
-		rank int
+	for _, s := range fresh {
+		s.Recompiled = true // in res.Slices only: cleared below
 	}
-	segs := make([]ref, 0, nsegs)
 	for i, s := range states {
 		res.Slices[i] = s.Slice
+		res.Flows = append(res.Flows, s.Flows...)
 		res.Groups = append(res.Groups, s.Groups...)
 		res.Warnings = append(res.Warnings, s.Warnings...)
-		for _, g := range s.segs {
-			segs = append(segs, ref{g, i})
-		}
 	}
-	slices.SortFunc(segs, func(a, b ref) int {
-		if a.seg.ord != b.seg.ord {
-			return cmp.Compare(a.seg.ord, b.seg.ord)
-		}
-		if a.seg.prio != b.seg.prio {
-			return cmp.Compare(b.seg.prio, a.seg.prio)
-		}
-		return cmp.Compare(a.rank, b.rank)
-	})
-	for _, r := range segs {
-		res.Flows = append(res.Flows, states[r.rank].Flows[r.seg.start:r.seg.end]...)
+	for _, s := range fresh {
+		s.Recompiled = false
 	}
 	slices.SortStableFunc(res.Groups, func(a, b flow.GroupEntry) int { return cmp.Compare(a.ID, b.ID) })
 	var errs []error

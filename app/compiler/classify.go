@@ -17,19 +17,24 @@ func (classification) Stages() []string { return []string{pipeline.Classify} }
 
 func (classification) NVE(*nveCtx, *emitter) {}
 
+func (classification) Port(c *portCtx, out *emitter) {
+	v := c.part.vap
+	if v == nil {
+		return
+	}
+	f := flow.Flow{Table: pipeline.Classify, Priority: PrioNormal,
+		WriteMetadata: metaContext(c.vni, false), MetadataMask: pipeline.MetaContext, Goto: pipeline.Next}
+	if v.vlan == 0 {
+		f.Match = flow.M(inPort(v.ofp), vlanNone())
+	} else {
+		f.Match = flow.M(inPort(v.ofp), vlanTag(v.vlan))
+		f.Actions = []flow.Action{flow.PopVLAN{}}
+	}
+	out.flow(f)
+}
+
 func (classification) VN(c *vnCtx, out *emitter) {
 	vni := c.vni()
-	for _, v := range c.local {
-		f := flow.Flow{Table: pipeline.Classify, Priority: PrioNormal,
-			WriteMetadata: metaContext(vni, false), MetadataMask: pipeline.MetaContext, Goto: pipeline.Next}
-		if v.vlan == 0 {
-			f.Match = flow.M(inPort(v.ofp), vlanNone())
-		} else {
-			f.Match = flow.M(inPort(v.ofp), vlanTag(v.vlan))
-			f.Actions = []flow.Action{flow.PopVLAN{}}
-		}
-		out.flow(f)
-	}
 	tunnel := func(m ...flow.MatchField) {
 		out.flow(flow.Flow{Table: pipeline.Classify, Priority: PrioNormal, Match: flow.M(m...),
 			WriteMetadata: metaContext(vni, true), MetadataMask: pipeline.MetaContext, Goto: pipeline.L2Forward})

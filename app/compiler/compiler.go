@@ -17,15 +17,33 @@
 // the compiler's control flow. Features write stage names and
 // pipeline.Next; the profile's Realizer maps them onto tables.
 //
-// An NVE's desired state is a set of slices: one per VN it hosts, and one
-// NVE-wide slice (VN "": the stages' miss flows and the features' NVE-wide
-// flows). A slice reads only its VN, the VN's ports, the NVEs hosting it,
-// its local VAPs and the tunnel ports that reach them; its fingerprint
-// hashes the revisions of those (their content when a revision is 0),
-// and Cache recompiles a slice only when its fingerprint changes: a port
-// change recompiles that VN's slice on the NVEs hosting the VN, nothing
-// else. Flow identity is flow.Key, computed once per flow from the match's
-// bytes; text is rendered only for reports and golden files.
+// An NVE's desired state is a set of slices: the NVE-wide slice (Key
+// "": the stages' miss flows and the features' NVE-wide flows) and, per VN
+// it hosts, a shared part (Key: the VN's name: flood groups and their
+// flows, tunnel classification, the VN's neighbor defaults and unknown-
+// target policy) and one part per port of the VN (Key: VN + "/" + port:
+// its VAP's classification, port security, own-address and reply flows if
+// it is attached here, its answers, its L2 forwarding entry, local or
+// toward its remote NVE). Each has a fingerprint of exactly what it
+// reads, computed without building a flow: a port's part hashes the port
+// (name and revision), its VAP as attached (OpenFlow port, VLAN, bound
+// addresses), its remote NVE's tunnel port and first underlay address,
+// the addresses it answers for (it is the first port of the VN to bind
+// them) and the VN's VNI; the shared part hashes the VN, its local VAPs'
+// OpenFlow ports and VLANs and its remote NVEs as resolved (underlay
+// addresses, tunnel ports). Revisions stand for objects (their content is
+// hashed when the revision is 0), and every fingerprint includes the NVE,
+// profile and generation. Cache recompiles a slice only when its
+// fingerprint changes: a one-port change recompiles that port's part on
+// the NVEs hosting its VN, and the VN's shared part only where the VN's
+// local VAPs or remote NVEs changed. A VN whose ports (names and
+// revisions), local VAPs and remote NVEs are all unchanged reuses its
+// slices without resolving its ports. What stays proportional to a
+// changed VN's ports per compile is cheap and builds no flow: one pass
+// over them (a few index lookups and a hash each), one map lookup per
+// slice, and the concatenation of all slices' flows into Result.Flows (a
+// copy, no sort). Flow identity is flow.Key, computed once per flow from the
+// match's bytes; text is rendered only for reports and golden files.
 //
 // # What is compiled
 //
@@ -160,24 +178,29 @@ type RemoteTunnel struct {
 
 // Result is the desired state of one NVE.
 type Result struct {
-	// Flows are sorted by table (packet order), priority (highest
-	// first), slice (the NVE-wide one, then VNs by name), then binary
-	// match (flow.Key.Match); cookies set. (Reports and golden files sort
-	// by match text with flow.SortFlows.)
+	// Flows are the slices' flows concatenated in slice order (each
+	// slice sorted by table in packet order, priority highest first, then
+	// binary match flow.Key.Match); cookies set. (Reports and golden files
+	// sort by match text with flow.SortFlows.)
 	Flows  []flow.Flow
 	Groups []flow.GroupEntry // sorted by ID
 	// Warnings lists inputs that were skipped or only partly compiled, in
 	// a deterministic order (for logs and the API).
 	Warnings []string
-	// Slices partition Flows and Groups: the NVE-wide slice (VN "") first,
-	// then one per compiled VN by name. They share memory with the Cache
-	// that made them: read only.
+	// Slices partition Flows and Groups: the NVE-wide slice (Key "")
+	// first, then per compiled VN by name its shared part (Key: the VN's
+	// name) followed by its ports' parts (Key: VN + "/" + port, by port
+	// name). They share memory with the Cache that made them: read only.
 	Slices []Slice
 }
 
-// Slice is the part of an NVE's desired state one VN (or, with VN "", the
-// NVE itself) contributes.
+// Slice is the part of an NVE's desired state that the NVE itself (Key
+// and VN ""), a VN's shared part (Key = VN: its flood groups, tunnel
+// classification and per-VN neighbor policy) or one port of a VN (Key =
+// VN + "/" + port name: its VAP's flows if local, its answers, its
+// forwarding entry) contributes. Keys are unique within a Result.
 type Slice struct {
+	Key    string
 	VN     string
 	Flows  []flow.Flow       // sorted as Result.Flows
 	Groups []flow.GroupEntry // sorted by ID

@@ -262,9 +262,9 @@ func TestRemoteTunnelPortName(t *testing.T) {
 	}
 }
 
-// TestCacheRecompilesOnlyChangedVN: a change to one VN recompiles only
-// that VN's slice, on the NVEs that host it; the result equals a
-// from-scratch compile.
+// TestCacheRecompilesOnlyChangedVN: a change to one port recompiles only
+// that port's part of its VN, on the NVEs that host the VN; the result
+// equals a from-scratch compile.
 func TestCacheRecompilesOnlyChangedVN(t *testing.T) {
 	for _, prof := range profiles {
 		d := scenario.TwoVNsThreeNVEs()
@@ -292,10 +292,10 @@ func TestCacheRecompilesOnlyChangedVN(t *testing.T) {
 			var recompiled []string
 			for _, s := range r.Slices {
 				if s.Recompiled {
-					recompiled = append(recompiled, s.VN)
+					recompiled = append(recompiled, s.Key)
 				}
 			}
-			want := []string{"red"}
+			want := []string{"red/r2"}
 			if nve == "hv3" {
 				want = nil
 			}
@@ -474,7 +474,7 @@ func TestFingerprintsCoverProfileAndGeneration(t *testing.T) {
 		}
 		out := map[string]uint64{}
 		for _, s := range r.Slices {
-			out[s.VN] = s.Fingerprint
+			out[s.Key] = s.Fingerprint
 		}
 		return out
 	}

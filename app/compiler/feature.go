@@ -23,8 +23,15 @@ type feature interface {
 	// NVE emits the feature's NVE-wide flows and groups (the slice of VN
 	// "", compiled once per profile and generation).
 	NVE(c *nveCtx, out *emitter)
-	// VN emits the feature's flows and groups for one VN on the NVE.
+	// VN emits the feature's flows and groups for one VN on the NVE that
+	// do not belong to one port: the VN's shared part. It may read the VN,
+	// its remote NVEs, and of its local VAPs only their OpenFlow ports and
+	// VLANs (what the shared part's fingerprint covers).
 	VN(c *vnCtx, out *emitter)
+	// Port emits what one port of the VN contributes (c.part): its VAP's
+	// flows if it is attached here, its answers, its forwarding entry. It
+	// may read the port's part and the VN's VNI only.
+	Port(c *portCtx, out *emitter)
 }
 
 // features are the compiler's features; their order does not matter.
@@ -57,7 +64,7 @@ type vnCtx struct {
 func (c *vnCtx) vni() uint32 { return c.vn.VNI }
 
 // toRemote returns the actions that send a packet of the VN into the
-// tunnel to its i-th remote NVE (c.remotes[i]), built once per slice and
+// tunnel to its i-th remote NVE (c.remotes[i]), built once per part and
 // shared by the flows and buckets that use them.
 func (c *vnCtx) toRemote(i int) []flow.Action {
 	if c.toward == nil {
@@ -67,6 +74,13 @@ func (c *vnCtx) toRemote(i int) []flow.Action {
 		c.toward[i] = toRemote(c.nveCtx, c.vni(), c.remotes[i])
 	}
 	return c.toward[i]
+}
+
+// portCtx is what features see of one port's part.
+type portCtx struct {
+	*nveCtx
+	vni  uint32
+	part *portPart
 }
 
 // emitter collects one slice's flows, groups and warnings, feature by

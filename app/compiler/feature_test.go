@@ -35,8 +35,9 @@ type lldpGuard struct{ stage string }
 func (lldpGuard) Name() string          { return "lldp guard" }
 func (lldpGuard) Stages() []string      { return []string{pipeline.PortSecurity} }
 func (lldpGuard) NVE(*nveCtx, *emitter) {}
-func (g lldpGuard) VN(c *vnCtx, out *emitter) {
-	for _, v := range c.local {
+func (lldpGuard) VN(*vnCtx, *emitter)   {}
+func (g lldpGuard) Port(c *portCtx, out *emitter) {
+	if v := c.part.vap; v != nil {
 		out.flow(flow.Flow{Table: g.stage, Priority: 150, Match: flow.M(inPort(v.ofp), ethType(0x88cc))})
 	}
 }

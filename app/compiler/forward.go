@@ -17,32 +17,20 @@ func (l2Forwarding) Stages() []string { return []string{pipeline.L2Forward} }
 
 func (l2Forwarding) NVE(*nveCtx, *emitter) {}
 
-func (l2Forwarding) VN(c *vnCtx, out *emitter) {
-	vni := c.vni()
-	for _, v := range c.local {
+func (l2Forwarding) VN(*vnCtx, *emitter) {}
+
+func (l2Forwarding) Port(c *portCtx, out *emitter) {
+	if v := c.part.vap; v != nil {
 		out.flow(flow.Flow{Table: pipeline.L2Forward, Priority: PrioNormal,
-			Match:   flow.M(metaVN(vni), flow.Exact(flow.EthDst, flow.MAC(v.mac))),
-			Actions: toVAP(v, v.ofp)})
-	}
-	if len(c.remotes) == 0 {
+			Match:   flow.M(metaVN(c.vni), flow.Exact(flow.EthDst, flow.MAC(v.mac))),
+			Actions: toVAP(*v, v.ofp)})
 		return
 	}
-	// One action list per remote NVE, shared by the flows to its ports.
-	toward := make(map[string][]flow.Action, len(c.remotes))
-	for i, r := range c.remotes {
-		toward[r.nve.Name] = c.toRemote(i)
+	r := c.part.remote
+	if r == nil {
+		return // on this NVE without a VAP, or its NVE unknown, without underlay, or no tunnel port (warned)
 	}
-	fromLocal := metaVNFrom(vni, false)
-	for _, p := range c.ports {
-		if p.NVE == c.nve {
-			continue
-		}
-		acts, ok := toward[p.NVE]
-		if !ok {
-			continue // NVE unknown, without underlay, or no tunnel port (warned)
-		}
-		mac, _ := p.MACAddr()
-		out.flow(flow.Flow{Table: pipeline.L2Forward, Priority: PrioNormal,
-			Match: flow.M(fromLocal, flow.Exact(flow.EthDst, mac[:])), Actions: acts})
-	}
+	mac, _ := c.part.port.MACAddr()
+	out.flow(flow.Flow{Table: pipeline.L2Forward, Priority: PrioNormal,
+		Match: flow.M(metaVNFrom(c.vni, false), flow.Exact(flow.EthDst, mac[:])), Actions: toRemote(c.nveCtx, c.vni, *r)})
 }

@@ -29,8 +29,7 @@ func (neighborResponder) VN(c *vnCtx, out *emitter) {
 	if !c.has(pipeline.Neighbor) {
 		return
 	}
-	vni := c.vni()
-	meta := metaVN(vni)
+	meta := metaVN(c.vni())
 	arp, req := ethType(flow.EthTypeARP), flow.Exact(flow.ARPOp, flow.U16(1))
 	ip6, icmp6 := ethType(flow.EthTypeIPv6), flow.Exact(flow.IPProto, flow.U8(flow.ProtoICMPv6))
 	ns := flow.Exact(flow.ICMPv6Type, flow.U8(135))
@@ -40,76 +39,87 @@ func (neighborResponder) VN(c *vnCtx, out *emitter) {
 	// Everything else of the VN goes on to forwarding.
 	fwd(PrioVNDefault, meta)
 	// Not answered: ARP probes, DAD, NS without a source link-layer
-	// option, and a port's requests for its own addresses.
+	// option (and, per port, a port's requests for its own addresses).
 	fwd(PrioNoAnswer, meta, arp, req, flow.Exact(flow.ARPSPA, flow.IP(ipv4Zero)))
 	fwd(PrioNoAnswer, meta, ip6, icmp6, ns, flow.Exact(flow.IPv6Src, flow.IP(ipv6Zero)))
 	fwd(PrioNoSLL, meta, ip6, icmp6, ns, flow.Exact(flow.NDSLL, zeroMAC))
-	for _, v := range c.local {
-		in := inPort(v.ofp)
-		for _, a := range v.addrs {
-			if a.Is4() {
-				fwd(PrioOwnAddr, in, meta, arp, req, flow.Exact(flow.ARPTPA, flow.IP(a)))
-			} else {
-				fwd(PrioOwnAddr, in, meta, ip6, icmp6, ns, flow.Exact(flow.NDTarget, flow.IP(a)))
-			}
-		}
-		if c.has(pipeline.Reply) {
-			// Answers built in the switch go back out of their VAP.
-			out.flow(flow.Flow{Table: pipeline.Reply, Priority: PrioNormal,
-				Match: flow.M(in, meta), Actions: toVAP(v, flow.PortInPort)})
-		}
-	}
-	responders(c, out)
 	if c.vn.Unknown == model.UnknownDrop {
 		out.flow(flow.Flow{Table: pipeline.Neighbor, Priority: PrioNeighDrop, Match: flow.M(meta, arp, req)})
 		out.flow(flow.Flow{Table: pipeline.Neighbor, Priority: PrioNeighDrop, Match: flow.M(meta, ip6, icmp6, ns)})
 	}
 }
 
-// punt sends the packet to the controller, whole.
-var punt = []flow.Action{flow.Output{Port: flow.PortController, MaxLen: 0xffff}}
-
-// responders answers ARP requests and neighbor solicitations for every
-// address bound in the VN (the first port by name to bind an address
-// answers for it), in the switch where the profile can, else by sending
-// them to the controller.
-func responders(c *vnCtx, out *emitter) {
-	meta := metaVN(c.vni())
+// Port emits a local VAP's requests for its own addresses (forwarded
+// unanswered) and its reply flow, and the answers for the addresses the
+// port binds first in the VN.
+func (neighborResponder) Port(c *portCtx, out *emitter) {
+	if !c.has(pipeline.Neighbor) {
+		return
+	}
+	meta := metaVN(c.vni)
 	arp, req := ethType(flow.EthTypeARP), flow.Exact(flow.ARPOp, flow.U16(1))
 	ip6, icmp6 := ethType(flow.EthTypeIPv6), flow.Exact(flow.IPProto, flow.U8(flow.ProtoICMPv6))
 	ns := flow.Exact(flow.ICMPv6Type, flow.U8(135))
-	seen := map[netip.Addr]bool{}
-	for _, p := range c.ports {
-		mac := p.HardwareAddr()
-		for _, a := range p.Addrs() {
-			if seen[a] {
-				continue
-			}
-			seen[a] = true
+	if v := c.part.vap; v != nil {
+		in := inPort(v.ofp)
+		for _, a := range v.addrs {
 			if a.Is4() {
-				ip := flow.IP(a)
-				f := flow.Flow{Table: pipeline.Neighbor, Priority: PrioAnswer,
-					Match: flow.M(meta, arp, req, flow.Exact(flow.ARPTPA, ip))}
-				if c.prof.ARPInSwitch {
-					f.Actions, f.Goto = arpReply(mac, ip), pipeline.Reply
-				} else {
-					f.Actions = punt
-				}
-				out.flow(f)
-				continue
+				out.flow(flow.Flow{Table: pipeline.Neighbor, Priority: PrioOwnAddr, Goto: pipeline.Next,
+					Match: flow.M(in, meta, arp, req, flow.Exact(flow.ARPTPA, flow.IP(a)))})
+			} else {
+				out.flow(flow.Flow{Table: pipeline.Neighbor, Priority: PrioOwnAddr, Goto: pipeline.Next,
+					Match: flow.M(in, meta, ip6, icmp6, ns, flow.Exact(flow.NDTarget, flow.IP(a)))})
 			}
+		}
+		if c.has(pipeline.Reply) {
+			// Answers built in the switch go back out of their VAP.
+			out.flow(flow.Flow{Table: pipeline.Reply, Priority: PrioNormal,
+				Match: flow.M(in, meta), Actions: toVAP(*v, flow.PortInPort)})
+		}
+	}
+	responders(c, out)
+}
+
+// punt sends the packet to the controller, whole.
+var punt = []flow.Action{flow.Output{Port: flow.PortController, MaxLen: 0xffff}}
+
+// responders answers ARP requests and neighbor solicitations for the
+// addresses the port answers for (it is the first port of the VN by name
+// to bind them), in the switch where the profile can, else by sending
+// them to the controller.
+func responders(c *portCtx, out *emitter) {
+	if len(c.part.answers) == 0 {
+		return
+	}
+	meta := metaVN(c.vni)
+	arp, req := ethType(flow.EthTypeARP), flow.Exact(flow.ARPOp, flow.U16(1))
+	ip6, icmp6 := ethType(flow.EthTypeIPv6), flow.Exact(flow.IPProto, flow.U8(flow.ProtoICMPv6))
+	ns := flow.Exact(flow.ICMPv6Type, flow.U8(135))
+	mac := c.part.port.HardwareAddr()
+	for _, a := range c.part.answers {
+		if a.Is4() {
+			ip := flow.IP(a)
 			f := flow.Flow{Table: pipeline.Neighbor, Priority: PrioAnswer,
-				Match: flow.M(meta, ip6, icmp6, ns, flow.Exact(flow.NDTarget, flow.IP(a)))}
-			if c.prof.NDInSwitch {
-				f.Actions, f.Goto = ndAdvert(mac, a), pipeline.NDAdvert
-				out.flow(flow.Flow{Table: pipeline.NDAdvert, Priority: PrioNormal,
-					Match:   flow.M(meta, ip6, icmp6, flow.Exact(flow.ICMPv6Type, flow.U8(136)), flow.Exact(flow.NDTarget, flow.IP(a))),
-					Actions: []flow.Action{flow.SetField{Field: flow.NDTLL, Value: flow.MAC(mac)}}, Goto: pipeline.Next})
+				Match: flow.M(meta, arp, req, flow.Exact(flow.ARPTPA, ip))}
+			if c.prof.ARPInSwitch {
+				f.Actions, f.Goto = arpReply(mac, ip), pipeline.Reply
 			} else {
 				f.Actions = punt
 			}
 			out.flow(f)
+			continue
 		}
+		f := flow.Flow{Table: pipeline.Neighbor, Priority: PrioAnswer,
+			Match: flow.M(meta, ip6, icmp6, ns, flow.Exact(flow.NDTarget, flow.IP(a)))}
+		if c.prof.NDInSwitch {
+			f.Actions, f.Goto = ndAdvert(mac, a), pipeline.NDAdvert
+			out.flow(flow.Flow{Table: pipeline.NDAdvert, Priority: PrioNormal,
+				Match:   flow.M(meta, ip6, icmp6, flow.Exact(flow.ICMPv6Type, flow.U8(136)), flow.Exact(flow.NDTarget, flow.IP(a))),
+				Actions: []flow.Action{flow.SetField{Field: flow.NDTLL, Value: flow.MAC(mac)}}, Goto: pipeline.Next})
+		} else {
+			f.Actions = punt
+		}
+		out.flow(f)
 	}
 }
 

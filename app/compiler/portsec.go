@@ -23,13 +23,13 @@ func (portSecurity) NVE(c *nveCtx, out *emitter) {
 	}
 }
 
-func (portSecurity) VN(c *vnCtx, out *emitter) {
-	if !c.has(pipeline.PortSecurity) {
+func (portSecurity) VN(*vnCtx, *emitter) {}
+
+func (portSecurity) Port(c *portCtx, out *emitter) {
+	if c.part.vap == nil || !c.has(pipeline.PortSecurity) {
 		return
 	}
-	for _, v := range c.local {
-		portSecurityOf(c.vni(), v, out)
-	}
+	portSecurityOf(c.vni, *c.part.vap, out)
 }
 
 func portSecurityOf(vni uint32, v vap, out *emitter) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
@@ -11,30 +12,50 @@ import (
 )
 
 // nveView is what one compile reads of the domain for an NVE: the VNs it
-// will compile, each with its local VAPs and a fingerprint of everything
-// its slice depends on. Building it costs the NVE's local ports plus one
-// pass over each hosted VN's ports and NVEs (names and revisions); a VN's
-// full view (its ports deduplicated, its remote NVEs) is built only when
-// its slice must be recompiled (vnView.complete).
+// will compile, each with its local VAPs, remote NVEs and ports, and the
+// fingerprints of the VN's parts. Building it costs the NVE's local ports
+// plus one pass over each hosted VN's ports (name, revision, a few map
+// lookups: no flows) and NVEs.
 type nveView struct {
 	in       *Input
 	prof     pipeline.Profile
 	self     *model.NVE
-	vns      []*vnView // by name
-	warnings []string  // NVE-level and local attachment warnings
+	keyHash  uint64                  // the cache key's hash (profile, NVE, generation)
+	underlay map[string]underlayMemo // the cache's parsed underlays (nil: parse every time)
+	vns      []*vnView               // by name
+	warnings []string                // NVE-level, local attachment and port warnings
 }
 
-// vnView is one VN as the NVE compiles it.
+// vnView is one VN as the NVE compiles it: its shared part (fp) and one
+// part per port that owns its MAC in the VN (parts).
 type vnView struct {
 	name    string
 	vn      *model.VN
-	local   []vap         // this NVE's VAPs of the VN
-	fp      uint64        // fingerprint of what the slice depends on
+	local   []vap         // this NVE's VAPs of the VN, by port name
+	fp      uint64        // fingerprint of what the shared part reads
 	ports   []*model.Port // (complete) the VN's ports with a MAC of their own, by name
-	remotes []remoteNVE   // (complete) reachable NVEs hosting the VN, by name
-	// warnings are complete's: about the VN's ports and remotes. They
-	// depend only on what fp covers, so they are memoized with the slice.
+	remotes []remoteNVE   // reachable NVEs hosting the VN, by name
+	parts   []portPart    // (complete) parallel to ports
+	// allFP hashes everything the VN's parts read (fp, the VN's ports by
+	// name and revision, its local VAPs as attached): when it is
+	// unchanged, so are all its parts, and complete is not needed.
+	allFP uint64
+	// portWarnings are complete's about the VN's ports (invalid or
+	// duplicated MACs): they depend on what allFP covers.
+	portWarnings []string
+	// warnings are findRemotes': about the VN's remotes. They depend only
+	// on what fp covers, so they are memoized with the shared part.
 	warnings []string
+}
+
+// portPart is what one port of a VN contributes on this NVE, and the
+// fingerprint of exactly that.
+type portPart struct {
+	port    *model.Port
+	vap     *vap         // its VAP when it is attached on this NVE
+	remote  *remoteNVE   // the remote NVE hosting it, when reachable
+	answers []netip.Addr // the addresses it answers for (first port of the VN by name to bind them)
+	fp      uint64
 }
 
 // vap is a local port's virtual access point.
@@ -59,14 +80,15 @@ func (v *nveView) warn(format string, args ...any) {
 
 // buildView resolves the VNs NVE in.NVE hosts (has a port in), in name
 // order, with their local VAPs (attached in VN then port name order: an
-// (interface, VLAN) is the first claimer's) and fingerprints. A VN it
+// (interface, VLAN) is the first claimer's), ports, remotes, parts and
+// fingerprints (keyHash, the cache key's hash, goes into each). A VN it
 // cannot compile is skipped with a warning.
-func buildView(in *Input, prof pipeline.Profile) *nveView {
-	v := &nveView{in: in, prof: prof, self: in.Snapshot.NVEs[in.NVE]}
+func buildView(in *Input, prof pipeline.Profile, keyHash uint64, underlay map[string]underlayMemo) *nveView {
+	v := &nveView{in: in, prof: prof, self: in.Snapshot.NVEs[in.NVE], keyHash: keyHash, underlay: underlay}
 	if v.self.Kind == model.NVEOpenFlow && prof.Extensions {
 		v.warn("NVE %s is a hardware OpenFlow switch but profile %s uses extensions", in.NVE, prof.Name)
 	}
-	used := map[[2]uint32]string{} // (ofport, vlan) -> port name, across VNs
+	used := make(map[[2]uint32]string, len(in.Snapshot.PortsOn(in.NVE))) // (ofport, vlan) -> port name, across VNs
 	for _, name := range in.Snapshot.VNsOn(in.NVE) {
 		vn, ok := v.resolveVN(name)
 		if !ok {
@@ -75,12 +97,14 @@ func buildView(in *Input, prof pipeline.Profile) *nveView {
 		st := &vnView{name: name, vn: vn}
 		v.attachLocal(st, used)
 		if len(st.local) == 0 {
-			// Not compiled; its ports' warnings are still worth giving.
+			// Not compiled; its ports' warnings are given all the same.
 			v.ownPorts(st, v.warn)
 			v.warn("VN %s: no port of %s has an OpenFlow port yet; VN not compiled", name, in.NVE)
 			continue
 		}
-		st.fp = v.fingerprint(st)
+		v.findRemotes(st, func(format string, args ...any) { st.warnings = append(st.warnings, fmt.Sprintf(format, args...)) })
+		st.fp = v.sharedFingerprint(st)
+		st.allFP = v.vnFingerprint(st)
 		v.vns = append(v.vns, st)
 	}
 	return v
@@ -97,26 +121,20 @@ func ownMAC(s *model.Snapshot, vn string, p *model.Port) ([6]byte, bool) {
 // that own their MAC in the VN (complete warns about the others).
 func (v *nveView) attachLocal(st *vnView, used map[[2]uint32]string) {
 	claims := vapClaims{used: used}
-	for _, p := range v.in.Snapshot.PortsAt(v.in.NVE, st.name) {
+	ports := v.in.Snapshot.PortsAt(v.in.NVE, st.name)
+	for _, p := range ports {
 		mac, ok := ownMAC(v.in.Snapshot, st.name, p)
 		if !ok {
 			continue
 		}
 		if claims.ifVN == nil {
-			claims.ifVN, claims.addrs = map[uint32]string{}, map[netip.Addr]string{}
+			claims.ifVN, claims.addrs = make(map[uint32]string, len(ports)), make(map[netip.Addr]string, len(ports))
+			st.local = make([]vap, 0, len(ports))
 		}
 		if a, ok := v.localVAP(st, p, mac, claims); ok {
 			st.local = append(st.local, a)
 		}
 	}
-}
-
-// complete fills in the rest of a VN's view: its ports that own their MAC
-// (warning about the others) and the remote NVEs it can reach.
-func (v *nveView) complete(st *vnView) {
-	warn := func(format string, args ...any) { st.warnings = append(st.warnings, fmt.Sprintf(format, args...)) }
-	v.ownPorts(st, warn)
-	v.findRemotes(st, warn)
 }
 
 // ownPorts fills st.ports with the VN's ports that have a valid MAC of
@@ -201,6 +219,26 @@ func (v *nveView) localVAP(st *vnView, p *model.Port, mac [6]byte, claims vapCla
 	return vap{port: p, ofp: ofp, vlan: p.VLAN, mac: net.HardwareAddr(mac[:]), addrs: addrs}, true
 }
 
+// underlayMemo is an NVE's IPv4 underlay as parsed at one revision.
+type underlayMemo struct {
+	rev uint64
+	ips []netip.Addr
+}
+
+// ipv4Underlay returns NVE n's IPv4 underlay addresses, parsed once per
+// revision when the view has the cache's memo (read only: shared).
+func (v *nveView) ipv4Underlay(n *model.NVE) []netip.Addr {
+	if v.underlay == nil || n.Revision == 0 {
+		return ipv4Underlay(n)
+	}
+	if m, ok := v.underlay[n.Name]; ok && m.rev == n.Revision {
+		return m.ips
+	}
+	ips := ipv4Underlay(n)
+	v.underlay[n.Name] = underlayMemo{rev: n.Revision, ips: ips}
+	return ips
+}
+
 // ipv4Underlay returns an NVE's IPv4 underlay addresses.
 func ipv4Underlay(n *model.NVE) []netip.Addr {
 	var ips []netip.Addr
@@ -232,7 +270,7 @@ func (v *nveView) findRemotes(st *vnView, warn func(string, ...any)) {
 			warn("VN %s: NVE %s not in the snapshot; skipped", name, nveName)
 			continue
 		}
-		ips := ipv4Underlay(n)
+		ips := v.ipv4Underlay(n)
 		if len(ips) == 0 {
 			warn("VN %s: NVE %s has no IPv4 underlay address; skipped", name, nveName)
 			continue
@@ -297,43 +335,86 @@ func (h *fnv64) addr(a netip.Addr) {
 	}
 }
 
-// fingerprint hashes what a VN's slice is compiled from, without building
-// the VN's full view: the NVE and the VN; the VN's ports; the local VAPs
-// as attached (ports, OpenFlow ports, VLANs, bound addresses: these depend
-// on other VNs' claims too); and the NVEs hosting the VN with the tunnel
-// ports that reach them. Store objects are hashed by name and revision
-// (the store gives every change a new one); objects with revision 0
-// (built by hand) by content.
-func (v *nveView) fingerprint(st *vnView) uint64 {
-	h := newFNV()
-	s := v.in.Snapshot
-	h.str(v.in.NVE)
-	vn := st.vn
+// hashVN hashes a VN: by revision (the store gives every change a new
+// one), or by content when it is 0 (built by hand).
+func (h *fnv64) vn(vn *model.VN) {
 	h.str(vn.Name)
 	if vn.Revision != 0 {
 		h.u64(vn.Revision)
-	} else {
-		h.u64(uint64(vn.VNI))
-		h.str(string(vn.Service))
-		h.str(string(vn.Encap))
-		h.str(string(vn.BUM.Mode))
-		h.str(vn.BUM.Group)
-		h.str(string(vn.Unknown))
+		return
 	}
-	ports := s.PortsIn(st.name)
+	h.u64(uint64(vn.VNI))
+	h.str(string(vn.Service))
+	h.str(string(vn.Encap))
+	h.str(string(vn.BUM.Mode))
+	h.str(vn.BUM.Group)
+	h.str(string(vn.Unknown))
+}
+
+// port hashes a port by name and revision, or content when the revision
+// is 0.
+func (h *fnv64) port(p *model.Port) {
+	h.str(p.Name)
+	if p.Revision != 0 {
+		h.u64(p.Revision)
+		return
+	}
+	h.str(p.VN)
+	h.str(p.NVE)
+	h.str(p.Interface)
+	h.str(p.MAC)
+	h.strs(p.IPs)
+	h.u64(uint64(p.VLAN))
+}
+
+// sharedFingerprint hashes what a VN's shared part reads: the profile,
+// NVE and generation (keyHash); the VN; its local VAPs' OpenFlow ports and
+// VLANs (not which ports they are, nor their addresses); and its remote
+// NVEs as resolved (name, underlay addresses, tunnel port) with the
+// warnings about the others.
+func (v *nveView) sharedFingerprint(st *vnView) uint64 {
+	h := newFNV()
+	h.u64(v.keyHash)
+	h.vn(st.vn)
+	h.u64(uint64(len(st.local)))
+	for _, a := range st.local {
+		h.u64(uint64(a.ofp))
+		h.u64(uint64(a.vlan))
+	}
+	h.u64(uint64(len(st.remotes)))
+	for _, r := range st.remotes {
+		h.str(r.nve.Name)
+		h.u64(uint64(r.port))
+		h.u64(uint64(len(r.ips)))
+		for _, ip := range r.ips {
+			h.addr(ip)
+		}
+	}
+	h.strs(st.warnings)
+	return uint64(h)
+}
+
+// complete fills in the VN's ports and their parts (with warnings about
+// the ports skipped).
+func (v *nveView) complete(st *vnView) {
+	v.ownPorts(st, func(format string, args ...any) {
+		st.portWarnings = append(st.portWarnings, fmt.Sprintf(format, args...))
+	})
+	v.portParts(st)
+}
+
+// vnFingerprint hashes everything a VN's parts read, without resolving
+// them: the shared part's fingerprint (profile, NVE, generation, the VN,
+// its remote NVEs as resolved), the VN's ports by name and revision (which
+// decide who owns a MAC and who answers for an address) and its local
+// VAPs as attached (port, OpenFlow port, VLAN, bound addresses).
+func (v *nveView) vnFingerprint(st *vnView) uint64 {
+	h := newFNV()
+	h.u64(st.fp)
+	ports := v.in.Snapshot.PortsIn(st.name)
 	h.u64(uint64(len(ports)))
 	for _, p := range ports {
-		h.str(p.Name)
-		if p.Revision != 0 {
-			h.u64(p.Revision)
-			continue
-		}
-		h.str(p.VN)
-		h.str(p.NVE)
-		h.str(p.Interface)
-		h.str(p.MAC)
-		h.strs(p.IPs)
-		h.u64(uint64(p.VLAN))
+		h.port(p)
 	}
 	h.u64(uint64(len(st.local)))
 	for _, a := range st.local {
@@ -345,28 +426,91 @@ func (v *nveView) fingerprint(st *vnView) uint64 {
 			h.addr(ip)
 		}
 	}
-	if v.prof.FlowTunnels {
-		port, ok := v.in.Tunnels[vn.Encap]
-		h.bool(ok)
-		h.u64(uint64(port))
-	}
-	for _, name := range s.NVEsHosting(st.name) {
-		h.str(name)
-		n, ok := s.NVEs[name]
-		h.bool(ok)
-		if !ok {
-			continue
-		}
-		if n.Revision != 0 {
-			h.u64(n.Revision)
-		} else {
-			h.strs(n.UnderlayIPs)
-		}
-		if !v.prof.FlowTunnels {
-			port, ok := v.in.RemoteTunnels[RemoteTunnel{NVE: name, Encap: vn.Encap}]
-			h.bool(ok)
-			h.u64(uint64(port))
-		}
-	}
 	return uint64(h)
+}
+
+// portParts fills st.parts: for each of the VN's ports, its VAP (if
+// attached here), its remote NVE (if it is on a reachable one), the
+// addresses it answers for, and the fingerprint of exactly these with the
+// port itself and the VN's VNI. No flow is built.
+func (v *nveView) portParts(st *vnView) {
+	st.parts = make([]portPart, len(st.ports))
+	var remotes map[string]*remoteNVE
+	if len(st.remotes) > 0 {
+		remotes = make(map[string]*remoteNVE, len(st.remotes))
+		for i := range st.remotes {
+			remotes[st.remotes[i].nve.Name] = &st.remotes[i]
+		}
+	}
+	var firstBinder map[netip.Addr]*model.Port // built only if the snapshot's index cannot tell
+	j := 0                                     // st.local and st.ports are both in name order
+	for i, p := range st.ports {
+		pp := &st.parts[i]
+		pp.port = p
+		for j < len(st.local) && st.local[j].port.Name < p.Name {
+			j++
+		}
+		if j < len(st.local) && st.local[j].port == p {
+			pp.vap = &st.local[j]
+		}
+		if p.NVE != v.in.NVE {
+			pp.remote = remotes[p.NVE]
+		}
+		for _, a := range p.Addrs() {
+			if slices.Contains(pp.answers, a) {
+				continue
+			}
+			// The first port of the VN (by name) with a MAC of its own
+			// that binds a answers for it: the snapshot's index gives the
+			// first port of all; only if that one has no MAC of its own
+			// are the VN's ports looked through.
+			first := v.in.Snapshot.PortByIP(st.name, a)
+			if first != p && (first == nil || !v.ownsMAC(st.name, first)) {
+				if firstBinder == nil {
+					firstBinder = map[netip.Addr]*model.Port{}
+					for _, q := range st.ports {
+						for _, b := range q.Addrs() {
+							if _, ok := firstBinder[b]; !ok {
+								firstBinder[b] = q
+							}
+						}
+					}
+				}
+				first = firstBinder[a]
+			}
+			if first == p {
+				pp.answers = append(pp.answers, a)
+			}
+		}
+		h := newFNV()
+		h.u64(v.keyHash)
+		h.u64(uint64(st.vn.VNI))
+		h.port(p)
+		if a := pp.vap; a != nil {
+			h.byte(1)
+			h.u64(uint64(a.ofp))
+			h.u64(uint64(a.vlan))
+			h.u64(uint64(len(a.addrs)))
+			for _, ip := range a.addrs {
+				h.addr(ip)
+			}
+		}
+		if r := pp.remote; r != nil {
+			h.byte(2)
+			h.str(r.nve.Name)
+			h.u64(uint64(r.port))
+			h.addr(r.ips[0])
+		}
+		h.u64(uint64(len(pp.answers)))
+		for _, ip := range pp.answers {
+			h.addr(ip)
+		}
+		pp.fp = uint64(h)
+	}
+}
+
+// ownsMAC reports whether port p has a valid MAC of its own in VN vn.
+func (v *nveView) ownsMAC(vn string, p *model.Port) bool {
+	_, ok := ownMAC(v.in.Snapshot, vn, p)
+	return ok
 }
