@@ -75,17 +75,26 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	var runErr error
+	runErr := waitForStop(ctx, d.log, d.serveErr, d.st.Fatal(), d.st.Err)
+	return errors.Join(runErr, d.Close())
+}
+
+// waitForStop blocks until the daemon must stop: ctx canceled (nil), the
+// API server failed, or the store halted (fatalErr says why); the last two
+// are errors.
+func waitForStop(ctx context.Context, log *slog.Logger, serveErr <-chan error, fatal <-chan struct{}, fatalErr func() error) error {
 	select {
 	case <-ctx.Done():
-		d.log.Info("shutting down", "reason", context.Cause(ctx))
-	case runErr = <-d.serveErr:
-		d.log.Error("REST API server failed", "err", runErr)
-	case <-d.st.Fatal():
-		runErr = d.st.Err()
-		d.log.Error("the store stopped applying the Raft log; this node must be upgraded", "err", runErr)
+		log.Info("shutting down", "reason", context.Cause(ctx))
+		return nil
+	case err := <-serveErr:
+		log.Error("REST API server failed", "err", err)
+		return err
+	case <-fatal:
+		err := fatalErr()
+		log.Error("the store stopped applying the Raft log; this node must be upgraded", "err", err)
+		return err
 	}
-	return errors.Join(runErr, d.Close())
 }
 
 // raftLogFile is the store's Raft log inside the data dir. Should the

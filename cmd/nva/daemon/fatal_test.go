@@ -2,60 +2,46 @@ package daemon
 
 import (
 	"context"
-	"path/filepath"
-	"strings"
+	"errors"
+	"log/slog"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 )
 
-// A node whose Raft log holds a committed command this binary cannot
-// decode (and may not skip: a newer version's) does not serve a silently
-// diverged state: Run stops with the store's fatal error, so nva exits 1.
-func TestRunExitsWhenTheStoreHalts(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "nva-data")
-	cfg := testConfig(t, "nva1", dir, freeAddr(t))
-	d, err := Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, body := call(t, "POST", d.APIURL()+"/api/v1/vns", `{"name":"blue"}`); code != 201 {
-		d.Close()
-		t.Fatalf("create VN: %d %s", code, body)
-	}
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
+// The daemon stops with the store's fatal error when its state machine
+// halts (a committed command this binary cannot decode: the store's own
+// tests, e.g. TestStoreStopsOnUndecodableCommand, close Fatal() then), so
+// nva exits 1 instead of serving a frozen state; it stops cleanly on
+// cancel, and with the server's error when the API server fails.
+func TestWaitForStop(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	halt := errors.New("store: cannot apply the command at raft index 9: upgrade this node")
 
-	// Append, as a newer leader would have, a command of a type this
-	// version does not know and may not ignore (0x7f, no ignore flag).
-	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, raftLogFile)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	last, err := logs.LastIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var prev raft.Log
-	if err := logs.GetLog(last, &prev); err != nil {
-		t.Fatal(err)
-	}
-	if err := logs.StoreLog(&raft.Log{Index: last + 1, Term: prev.Term, Type: raft.LogCommand, Data: []byte{0x7f, 1, '{', '}'}}); err != nil {
-		t.Fatal(err)
-	}
-	logs.Close()
-
+	fatal := make(chan struct{})
 	done := make(chan error, 1)
-	go func() { done <- Run(context.Background(), cfg) }()
+	go func() {
+		done <- waitForStop(context.Background(), log, make(chan error), fatal, func() error { return halt })
+	}()
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "upgrade this node") {
-			t.Fatalf("Run = %v, want the store's fatal error", err)
-		}
-	case <-time.After(2 * time.Minute): // a bound for a loaded CI machine, not a timing assert
-		t.Fatal("Run did not stop on the undecodable command")
+		t.Fatalf("returned %v before anything happened", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(fatal)
+	if err := <-done; !errors.Is(err, halt) {
+		t.Fatalf("after the store halted: %v, want its fatal error", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := waitForStop(ctx, log, make(chan error), make(chan struct{}), func() error { return halt }); err != nil {
+		t.Fatalf("on cancel: %v, want nil", err)
+	}
+
+	serveErr := make(chan error, 1)
+	boom := errors.New("accept: too many open files")
+	serveErr <- boom
+	if err := waitForStop(context.Background(), log, serveErr, make(chan struct{}), func() error { return halt }); !errors.Is(err, boom) {
+		t.Fatalf("on a server failure: %v, want it", err)
 	}
 }
