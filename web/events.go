@@ -157,6 +157,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	st := newStreamStatus(s.status)
 	topo := s.topology(snap, true)
 	st.seed(topo)
+	unclaimed := unclaimedJSON(topo.UnclaimedSwitches)
 	out.buf.WriteString("retry: " + strconv.FormatInt(eventsRetry.Milliseconds(), 10) + "\n\n")
 	out.event("snapshot", snap.Revision, topo)
 	topo = wire.Topology{} // let it go: it may be large
@@ -241,6 +242,15 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			statusDue = nil
 			lastStatus = time.Now()
 			out.deadline()
+			// The unclaimed switches have no event of their own (they come
+			// and go as switches connect and NVEs are loaded, e.g. right
+			// after a restart): when the set differs from the snapshot's,
+			// the client takes a new snapshot.
+			if s.switches != nil && unclaimedJSON(s.switches.UnclaimedSwitches()) != unclaimed {
+				out.raw("reset", 0, []byte("{}"))
+				out.flush()
+				return
+			}
 			if n := st.diff(out); n > 0 {
 				if out.flush() != nil {
 					return
@@ -288,6 +298,16 @@ func (s *Server) writeChange(out *sseWriter, st *streamStatus, ev model.Change) 
 		st.track(ev.Name, ev.Op == model.OpPut)
 	}
 	out.event("change", ev.Index, ce)
+}
+
+// unclaimedJSON renders the unclaimed switches for comparison (nil and
+// empty alike).
+func unclaimedJSON(u []model.UnclaimedSwitch) string {
+	if len(u) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(u)
+	return string(b)
 }
 
 // streamStatus is one stream's record of the NVE status it has sent, so

@@ -390,3 +390,43 @@ func TestTopologyAggregated(t *testing.T) {
 		t.Errorf("bad tunnels: %s", r.body)
 	}
 }
+
+// switchList is a SwitchReporter whose answer the test changes.
+type switchList struct {
+	mu sync.Mutex
+	u  []model.UnclaimedSwitch
+}
+
+func (l *switchList) UnclaimedSwitches() []model.UnclaimedSwitch {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]model.UnclaimedSwitch(nil), l.u...)
+}
+
+func (l *switchList) set(u []model.UnclaimedSwitch) { l.mu.Lock(); l.u = u; l.mu.Unlock() }
+
+// TestEventsUnclaimedChange: the unclaimed switches have no event of their
+// own, so when they change (a restarted node claims its switches once its
+// NVEs are loaded) the stream resets and the next snapshot has the new set.
+func TestEventsUnclaimedChange(t *testing.T) {
+	fs := &fakeStatus{st: map[string]*model.NVEStatus{"hv1": connected(model.SyncInSync)}}
+	sw := &switchList{u: []model.UnclaimedSwitch{{DatapathID: "00000000000abc01", Remote: "198.19.0.1:1"}}}
+	e := newEnv(t, func(o *Options) {
+		o.StatusReporter = fs
+		o.SwitchReporter = sw
+		o.Events.StatusRecheck = 20 * time.Millisecond
+	})
+	e.seed()
+	s := e.openEvents()
+	if ev := s.next(); ev.typ != "snapshot" || !strings.Contains(ev.data, "00000000000abc01") {
+		t.Fatalf("want a snapshot with the unclaimed switch, got %+v", ev)
+	}
+	sw.set(nil) // claimed
+	if ev := s.next(); ev.typ != "reset" {
+		t.Fatalf("want reset after the unclaimed switches changed, got %+v", ev)
+	}
+	s2 := e.openEvents()
+	if ev := s2.next(); ev.typ != "snapshot" || strings.Contains(ev.data, "00000000000abc01") {
+		t.Fatalf("reconnect: want a snapshot without the switch, got %+v", ev)
+	}
+}
