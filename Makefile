@@ -8,7 +8,7 @@ PKGS_UNIT = $(shell $(GO) list ./... | grep -v /integration)
 # under CPU load (golang/go#75804) and fails with no failing input.
 FUZZTIME ?= 50000x
 
-.PHONY: all build run test unit integration fuzz lint deps clean demo demo-down bench ui ui-test
+.PHONY: all build run test unit integration fuzz lint deps clean demo demo-down bench bench-ovn ui ui-test
 
 all: build
 
@@ -79,6 +79,12 @@ demo-down: build
 # Write->realized latency, flows per NVE and tenant throughput vs plain OVS.
 bench: build
 	./$(BIN)/nva-lab bench -nva $(BIN)/nva
+
+# The same workload on nva and on OVN 23.03 (Debian's ovn-central and
+# ovn-host, installed on first use) in the same run, with the ratios.
+bench-ovn: build
+	./scripts/install-ovn.sh
+	./$(BIN)/nva-lab bench-ovn -nva $(BIN)/nva
 
 clean:
 	rm -rf $(BIN)
