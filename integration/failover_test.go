@@ -110,6 +110,31 @@ func (f *failoverLab) controllers(i int) (map[string]string, error) {
 	return roles, nil
 }
 
+// waitGeneration waits until every switch's master election generation
+// (read with a no-change role request) is term.
+func (f *failoverLab) waitGeneration(t *testing.T, term uint64) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var state string
+	err := lab.WaitFor(f.ctx, 30*time.Second, 20*time.Millisecond, func() (bool, error) {
+		for _, hv := range f.l.Hypervisors() {
+			a, err := f.l.RoleRequest(f.ctx, hv.Index, lab.IntegrationBridge, lab.RoleNoChange, 0)
+			if err != nil {
+				return false, err
+			}
+			if !a.HasGeneration || a.Generation != term {
+				state = fmt.Sprintf("%s: master election generation %d (known %v), want %d", hv.Name, a.Generation, a.HasGeneration, term)
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("the switches did not reach generation %d: %v (%s)", term, err, state)
+	}
+	return time.Since(start)
+}
+
 // waitMaster waits until every switch lists every member as a controller
 // target and reports leader's target as its master, and until the
 // switch's master election generation (read with a no-change role
@@ -217,9 +242,28 @@ func (f *failoverLab) round(t *testing.T, how, name string, hv int, ip, mac stri
 	if h.Term <= oldTerm {
 		t.Fatalf("new leader %s has term %d, not above the old leader's %d", lead.ID, h.Term, oldTerm)
 	}
+	// A write right after the failover, through a surviving follower
+	// (which forwards it to the new leader): the tenant's namespace is
+	// made and its port POSTed with ?wait=realized, so it returns once
+	// every switch has the port's flows.
+	via := f.cl.Others(old, lead)[0]
+	f.ov.NVA = f.cl.NVA(via)
+	wrote := time.Now()
+	if err := f.ov.AddTenant(ctx, lab.TenantSpec{Name: name, VN: "fo", HV: hv, IP: ip, MAC: mac}); err != nil {
+		t.Fatalf("attaching %s after the failover: %v", name, err)
+	}
+	realized := time.Since(wrote)
+
+	gen := f.waitGeneration(t, h.Term)
 	master := f.waitMaster(t, lead, h.Term)
-	t.Logf("%s of leader %s (term %d): %s elected %v later (term %d), master of every switch with generation %d %v after that",
-		how, old.ID, oldTerm, lead.ID, elected.Round(time.Millisecond), h.Term, h.Term, master.Round(time.Millisecond))
+	t.Logf("%s of leader %s (term %d): %s elected %v later (term %d); generation %d on every switch at most %v after that, and OVSDB's role column shows it master %v after that",
+		how, old.ID, oldTerm, lead.ID, elected.Round(time.Millisecond), h.Term, h.Term, (wrote.Sub(failedAt) - elected + realized + gen).Round(time.Millisecond), master.Round(time.Millisecond))
+	reach, err := f.ov.ExpectReach(ctx, "f1", ip, realizeTimeout)
+	if err != nil {
+		t.Fatalf("f1 -> %s (%s) after the failover: %v", name, ip, err)
+	}
+	t.Logf("%s: port %s attached through %s right after the election (%v after the failure): realized on the switches in %v; f1 reached it %v later",
+		how, name, via.ID, wrote.Sub(failedAt).Round(time.Millisecond), realized.Round(time.Millisecond), reach.Round(time.Millisecond))
 
 	// The switches refuse the deposed leader's generation.
 	for _, x := range f.l.Hypervisors() {
@@ -233,22 +277,6 @@ func (f *failoverLab) round(t *testing.T, how, name string, hv int, ip, mac stri
 			}
 		}
 	}
-
-	// A write right after the failover, through a surviving follower
-	// (which forwards it to the new leader), realized on the switches.
-	via := f.cl.Others(old, lead)[0]
-	f.ov.NVA = f.cl.NVA(via)
-	wrote := time.Now()
-	if err := f.ov.AddTenant(ctx, lab.TenantSpec{Name: name, VN: "fo", HV: hv, IP: ip, MAC: mac}); err != nil {
-		t.Fatalf("attaching %s after the failover: %v", name, err)
-	}
-	realized := time.Since(wrote)
-	reach, err := f.ov.ExpectReach(ctx, "f1", ip, realizeTimeout)
-	if err != nil {
-		t.Fatalf("f1 -> %s (%s) after the failover: %v", name, ip, err)
-	}
-	t.Logf("%s: port %s attached through %s %v after the failure was realized in %v; f1 reached it %v later",
-		how, name, via.ID, wrote.Sub(failedAt).Round(time.Millisecond), realized.Round(time.Millisecond), reach.Round(time.Millisecond))
 
 	switch how {
 	case "SIGKILL":

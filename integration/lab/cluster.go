@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -68,17 +71,9 @@ func (l *Lab) StartCluster(ctx context.Context, o ClusterOptions) (*Cluster, err
 	c := &Cluster{l: l, opts: o}
 	for i := 1; i <= o.Size; i++ {
 		m := &Member{ID: fmt.Sprintf("n%d", i), DataDir: filepath.Join(l.Dir, fmt.Sprintf("nva-n%d-data", i)), l: l, c: c}
-		var err error
-		if m.APIAddr, err = freeLoopbackPort(); err != nil {
+		if err := m.pickPorts(); err != nil {
 			return nil, err
 		}
-		if m.Raft, err = freeLoopbackPort(); err != nil {
-			return nil, err
-		}
-		if m.OpenFlowAddr, err = freePort(l.ctrlIP); err != nil {
-			return nil, err
-		}
-		m.Client = NewClient("http://" + m.APIAddr)
 		c.Members = append(c.Members, m)
 	}
 	l.OnDump(c.dump)
@@ -93,7 +88,52 @@ func (l *Lab) StartCluster(ctx context.Context, o ClusterOptions) (*Cluster, err
 	return c, nil
 }
 
-func freePort(ip netip.Addr) (string, error) {
+// pickPorts chooses the member's listen addresses. A member's addresses
+// stay the same across restarts (the Raft address is its identity in the
+// cluster), so they are taken below the kernel's ephemeral port range:
+// a port picked there and released could be taken by any outgoing
+// connection (the members' own Raft and HTTP dials) before nva binds it.
+func (m *Member) pickPorts() error {
+	var err error
+	lo := loopback()
+	if m.APIAddr, err = freeStablePort(lo); err != nil {
+		return err
+	}
+	if m.Raft, err = freeStablePort(lo); err != nil {
+		return err
+	}
+	if m.OpenFlowAddr, err = freeStablePort(m.l.ctrlIP); err != nil {
+		return err
+	}
+	m.Client = NewClient("http://" + m.APIAddr)
+	return nil
+}
+
+func loopback() netip.Addr { return netip.MustParseAddr("127.0.0.1") }
+
+// freeStablePort returns ip:port for a port that is free now and outside
+// the ephemeral range (between 20000 and its start), falling back to a
+// kernel-chosen one.
+func freeStablePort(ip netip.Addr) (string, error) {
+	first := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				first = n
+			}
+		}
+	}
+	if first > 20000+100 {
+		for range 50 {
+			port := 20000 + rand.IntN(first-20000)
+			ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, uint16(port)).String())
+			if err == nil {
+				addr := ln.Addr().String()
+				ln.Close()
+				return addr, nil
+			}
+		}
+	}
 	ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
 	if err != nil {
 		return "", fmt.Errorf("lab: picking a port on %s: %w", ip, err)
@@ -114,6 +154,22 @@ func (m *Member) URL() string { return "http://" + m.APIAddr }
 // start; the others join through member 1 (on a restart the daemon sees
 // it is already a member and asks nothing).
 func (m *Member) Start(ctx context.Context) error {
+	first := m.proc == nil
+	err := m.start(ctx)
+	// On its first start a member is no one's peer yet: if another
+	// process took one of its ports meanwhile, it may take others.
+	for try := 0; first && err != nil && strings.Contains(err.Error(), "address already in use") && try < 3; try++ {
+		m.l.logf("lab: %s: %v; picking other ports", m.ID, err)
+		m.proc = nil
+		if err = m.pickPorts(); err != nil {
+			return err
+		}
+		err = m.start(ctx)
+	}
+	return err
+}
+
+func (m *Member) start(ctx context.Context) error {
 	if m.proc != nil {
 		select {
 		case <-m.proc.Done():
