@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,7 +33,9 @@ import (
 // NVA_TORTURE=<duration> (make torture) runs it that long and adds network
 // partitions: the leader isolated, a follower isolated (the majority keeps
 // going), and single links cut (each side still sees the third member).
-// NVA_LIN_SEED fixes the seed of the clients' and the nemesis' choices.
+// NVA_LIN_SEED fixes the seed of the clients' and the nemesis' choices;
+// on failure porcupine's visualization of the history is written to
+// NVA_LIN_ARTIFACTS (a directory) or a new temporary directory.
 //
 // Pass/fail does not depend on timing: any schedule must be linearizable,
 // and the checker has no deadline.
@@ -113,15 +116,18 @@ func TestLinearizability(t *testing.T) {
 	}
 	res, info := porcupine.CheckOperationsVerbose(linModel, ops, 0)
 	if res != porcupine.Ok {
-		path := t.TempDir() + "/linearizability.html"
+		// Kept after the test (not t.TempDir): open it in a browser.
+		path := "(none: " + os.TempDir() + " not writable)"
+		if dir := os.Getenv("NVA_LIN_ARTIFACTS"); dir != "" {
+			path = filepath.Join(dir, "linearizability.html")
+		} else if dir, err := os.MkdirTemp("", "nva-linearizability-"); err == nil {
+			path = filepath.Join(dir, "linearizability.html")
+		}
 		if f, err := os.Create(path); err == nil {
-			_ = porcupine.Visualize(linModel, info, f)
-			f.Close()
-			if dir := os.Getenv("NVA_LIN_ARTIFACTS"); dir != "" {
-				if b, err := os.ReadFile(path); err == nil && os.WriteFile(dir+"/linearizability.html", b, 0o644) == nil {
-					path = dir + "/linearizability.html"
-				}
+			if err := porcupine.Visualize(linModel, info, f); err != nil {
+				t.Logf("visualization: %v", err)
 			}
+			f.Close()
 		}
 		t.Fatalf("history is not linearizable (%s, seed %d); porcupine's visualization: %s", res, seed, path)
 	}
