@@ -128,6 +128,9 @@ type Southbound struct {
 	changed  chan struct{} // closed and replaced whenever realization state changes
 	switches map[uint64]*worker
 	nves     map[string]*nveState
+	// refused: connected switches whose certificate the NVE their
+	// datapath ID names does not pin (identity.go); never in switches.
+	refused map[*conn.Switch]*refusedSwitch
 }
 
 // nveState is the southbound's record of one NVE, guarded by
@@ -362,6 +365,9 @@ func (s *Southbound) refreshTo(snap *model.Snapshot, reason string) {
 	affected := affectedNVEs(old, snap)
 	s.snap, s.seen = snap, snap.Revision
 	for _, w := range s.switches {
+		if s.demoteLocked(snap, w) { // identity.go: no longer matches its NVE's pin
+			continue
+		}
 		name := claimant(snap, w.dpid)
 		if name != w.nve {
 			s.log.Info("switch claim changed", "dpid", fmt.Sprintf("%016x", w.dpid), "from", w.nve, "to", name)
@@ -384,6 +390,7 @@ func (s *Southbound) refreshTo(snap *model.Snapshot, reason string) {
 			w.kickLocked(reason)
 		}
 	}
+	s.promoteLocked(snap)
 	s.updateGaugesLocked()
 	s.broadcastLocked()
 }
@@ -422,7 +429,7 @@ func (s *Southbound) updateGaugesLocked() {
 		}
 	}
 	s.m.connected.Set(float64(len(s.switches)))
-	s.m.unclaimed.Set(float64(un))
+	s.m.unclaimed.Set(float64(un + len(s.refused)))
 }
 
 // claimant is the NVE whose datapath ID is dpid ("" if none; the first by
@@ -627,9 +634,10 @@ func (s *Southbound) Unclaimed() []model.UnclaimedSwitch {
 	var out []model.UnclaimedSwitch
 	for _, w := range s.switches {
 		if w.nve == "" {
-			out = append(out, model.UnclaimedSwitch{DatapathID: model.FormatDatapathID(w.dpid), Remote: w.sw.RemoteAddr().String()})
+			out = append(out, unclaimedEntry(w.sw, "", ""))
 		}
 	}
+	out = append(out, s.refusedEntriesLocked()...)
 	sort.Slice(out, func(i, j int) bool { return out[i].DatapathID < out[j].DatapathID })
 	return out
 }
