@@ -38,7 +38,7 @@ ui-test: $(UI_DEPS)
 	cd $(UI_DIR) && npm test
 
 # The embedded single-node default: data in ./nva-data, REST on 127.0.0.1:8080,
-# OpenFlow on :6653.
+# OpenFlow on 127.0.0.1:6653 (loopback: see "TLS for switches" in the README).
 run: build
 	./$(BIN)/nva
 

@@ -19,7 +19,7 @@ import (
 
 // Defaults.
 const (
-	DefaultListenAddr    = ":6653"
+	DefaultListenAddr    = "127.0.0.1:6653"
 	DefaultAuditInterval = 10 * time.Second
 	DefaultOpTimeout     = 30 * time.Second
 	DefaultRetryInterval = 2 * time.Second
