@@ -1,0 +1,242 @@
+package integration
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/integration/lab"
+)
+
+// ovsPKI is an ovs-pki directory: its switch CA signs the switches'
+// certificates, its controller CA nva's.
+type ovsPKI struct {
+	t   *testing.T
+	dir string
+}
+
+func newOVSPKI(t *testing.T, ctx context.Context, dir string) *ovsPKI {
+	t.Helper()
+	if _, err := exec.LookPath("ovs-pki"); err != nil {
+		t.Skip("ovs-pki (Debian openvswitch-common) is not installed")
+	}
+	p := &ovsPKI{t: t, dir: dir}
+	p.run(ctx, "init")
+	return p
+}
+
+func (p *ovsPKI) run(ctx context.Context, args ...string) {
+	p.t.Helper()
+	a := append([]string{"--dir=" + filepath.Join(p.dir, "pki"), "--log=" + filepath.Join(p.dir, "ovs-pki.log"), "--force"}, args...)
+	cmd := exec.CommandContext(ctx, "ovs-pki", a...)
+	cmd.Dir = p.dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		p.t.Fatalf("ovs-pki %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// issue makes NAME-privkey.pem and NAME-cert.pem signed by the switch or
+// controller CA.
+func (p *ovsPKI) issue(ctx context.Context, name, ca string) (cert, key string) {
+	p.run(ctx, "req+sign", name, ca)
+	return filepath.Join(p.dir, name+"-cert.pem"), filepath.Join(p.dir, name+"-privkey.pem")
+}
+
+func (p *ovsPKI) caCert(ca string) string { return filepath.Join(p.dir, "pki", ca+"ca", "cacert.pem") }
+
+func readCert(t *testing.T, path string) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s: no PEM", path)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestTLS: nva with a TLS identity made by ovs-pki (a controller-CA
+// certificate; the switches' are signed by the switch CA). The two
+// hypervisors' Open vSwitch speak OpenFlow to nva over ssl: (nva tells
+// the bridges ssl:HOST:PORT) and serve OVSDB on pssl:, which nva manages
+// as ssl: endpoints; each NVE pins its switch's certificate (hv1 by
+// fingerprint, hv2 by subject). Tenants on the two hypervisors ping
+// through the overlay. Then an impostor on a third hypervisor, with a
+// certificate of the same switch CA, claims hv1's datapath ID: it stays
+// unclaimed (reported with the reason), gets no flows, and hv1 stays
+// connected and forwarding.
+func TestTLS(t *testing.T) {
+	requireLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l := lab.New(t, lab.Options{Hypervisors: 3})
+	start := time.Now()
+
+	pki := newOVSPKI(t, ctx, l.Dir)
+	nvaCert, nvaKey := pki.issue(ctx, "nva", "controller")
+	swCert := map[int][2]string{}
+	for i, name := range map[int]string{1: "hv1", 2: "hv2", 3: "impostor"} {
+		c, k := pki.issue(ctx, name, "switch")
+		swCert[i] = [2]string{c, k}
+	}
+	t.Logf("ovs-pki: CAs and 4 certificates in %v", time.Since(start).Round(time.Millisecond))
+	const ovsdbPort = "6640"
+	for i := 1; i <= 3; i++ {
+		// The switch's identity (also ovsdb-server's) and the CA it
+		// verifies nva by; OVSDB over TLS on the management address.
+		if _, err := l.Vsctl(ctx, i, "set-ssl", swCert[i][1], swCert[i][0], pki.caCert("controller")); err != nil {
+			t.Fatal(err)
+		}
+		if i < 3 {
+			if _, err := l.Vsctl(ctx, i, "set-manager", "pssl:"+ovsdbPort+":"+l.MgmtIP(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: nvaBin, LogLevel: "info", TLS: &lab.NVATLS{
+		Cert: nvaCert, Key: nvaKey, CA: pki.caCert("controller"), SwitchCA: pki.caCert("switch")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ov := lab.NewOverlayOnly(l, n)
+	ov.RealizeTimeout = realizeTimeout
+	hv1Leaf, hv2Leaf := readCert(t, swCert[1][0]), readCert(t, swCert[2][0])
+	pins := map[int]model.SwitchIdentity{
+		1: {Fingerprint: model.CertFingerprint(hv1Leaf)},
+		2: {Subject: "CN=" + hv2Leaf.Subject.CommonName + ",O=Open vSwitch"},
+	}
+	for i := 1; i <= 2; i++ {
+		if err := ov.AddOVSNVE(ctx, i, map[string]any{
+			"ovsdb":           "ssl:" + l.MgmtIP(i) + ":" + ovsdbPort,
+			"switch_identity": pins[i],
+		}, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// nva told the bridges to reach it over TLS, and they did.
+	target := "ssl:" + l.ControllerAddr()
+	for i := 1; i <= 2; i++ {
+		if got, err := l.Vsctl(ctx, i, "get", "controller", lab.IntegrationBridge, "target"); err != nil || strings.Trim(got, "\"\n") != target {
+			t.Fatalf("hv%d controller target %q (%v), want %s", i, got, err, target)
+		}
+	}
+	waitNVEConnected(t, ctx, n, 1, l.MgmtIP(1))
+	waitNVEConnected(t, ctx, n, 2, l.MgmtIP(2))
+
+	if err := ov.AddVN(ctx, lab.VNSpec{Name: "blue", VNI: 2001, Encap: "vxlan"}); err != nil {
+		t.Fatal(err)
+	}
+	tenants := []lab.TenantSpec{
+		{Name: "t1", VN: "blue", HV: 1, IP: "192.0.2.31", MAC: "02:00:00:00:31:01"},
+		{Name: "t2", VN: "blue", HV: 2, IP: "192.0.2.32", MAC: "02:00:00:00:31:02"},
+	}
+	for _, ts := range tenants {
+		if err := ov.AddTenant(ctx, ts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reach := func(when string) {
+		t.Helper()
+		for _, p := range [][2]int{{0, 1}, {1, 0}} {
+			if _, err := ov.ExpectReach(ctx, tenants[p[0]].Name, tenants[p[1]].IP, realizeTimeout); err != nil {
+				t.Fatalf("%s: %v", when, err)
+			}
+		}
+	}
+	reach("over TLS")
+	hv1Flows, err := l.DumpFlows(ctx, 1, lab.IntegrationBridge, nvaCookieMatch)
+	if err != nil || len(hv1Flows) == 0 {
+		t.Fatalf("hv1 has %d nva flows (%v)", len(hv1Flows), err)
+	}
+
+	// The impostor: hv3's Open vSwitch, with a valid switch-CA
+	// certificate of its own, presents hv1's datapath ID.
+	var hv1 struct {
+		DatapathID string `json:"datapath_id"`
+	}
+	if _, err := n.Client.Do(ctx, http.MethodGet, "/api/v1/nves/hv1", nil, &hv1); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.PrepareStrictBridge(ctx, 3, lab.StrictBridgeOptions{DatapathID: hv1.DatapathID, Controller: target}); err != nil {
+		t.Fatal(err)
+	}
+	var refused model.UnclaimedSwitch
+	err = lab.WaitFor(ctx, 30*time.Second, 100*time.Millisecond, func() (bool, error) {
+		var list struct {
+			Items []model.UnclaimedSwitch `json:"items"`
+		}
+		if _, err := n.Client.Do(ctx, http.MethodGet, "/api/v1/switches/unclaimed", nil, &list); err != nil {
+			return false, err
+		}
+		for _, u := range list.Items {
+			if strings.HasPrefix(u.Remote, l.MgmtIP(3)+":") {
+				refused = u
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("unclaimed: %+v", list.Items)
+	})
+	if err != nil {
+		t.Fatalf("the impostor is not reported: %v", err)
+	}
+	impLeaf := readCert(t, swCert[3][0])
+	if refused.NVE != "hv1" || refused.DatapathID != hv1.DatapathID || !strings.Contains(refused.Reason, "fingerprint") ||
+		refused.Fingerprint != model.CertFingerprint(impLeaf) {
+		t.Fatalf("impostor report %+v", refused)
+	}
+	t.Logf("impostor reported: %s", refused.Reason)
+	// The real hv1 stays connected and claimed, forwarding; the impostor
+	// has no nva flows.
+	waitNVEConnected(t, ctx, n, 1, l.MgmtIP(1))
+	reach("with the impostor connected")
+	if f, err := l.DumpFlows(ctx, 3, lab.IntegrationBridge, nvaCookieMatch); err != nil || len(f) != 0 {
+		t.Fatalf("impostor bridge has nva flows %q (%v)", f, err)
+	}
+	if after, err := l.DumpFlows(ctx, 1, lab.IntegrationBridge, nvaCookieMatch); err != nil || len(after) != len(hv1Flows) {
+		t.Fatalf("hv1 has %d nva flows with the impostor connected, had %d (%v)", len(after), len(hv1Flows), err)
+	}
+	t.Logf("TestTLS took %v", time.Since(start).Round(time.Millisecond))
+}
+
+// waitNVEConnected waits until NVE hv<i>'s switch is connected and claimed
+// over OpenFlow from the hypervisor's management address, and its OVSDB
+// session (ssl:) is up.
+func waitNVEConnected(t *testing.T, ctx context.Context, n *lab.NVA, i int, mgmtIP string) {
+	t.Helper()
+	var st struct {
+		Status struct {
+			OpenFlow *model.OpenFlowStatus `json:"openflow"`
+			OVSDB    *model.OVSDBStatus    `json:"ovsdb"`
+		} `json:"status"`
+	}
+	err := lab.WaitFor(ctx, 30*time.Second, 100*time.Millisecond, func() (bool, error) {
+		if _, err := n.Client.Do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/nves/hv%d", i), nil, &st); err != nil {
+			return false, err
+		}
+		of, db := st.Status.OpenFlow, st.Status.OVSDB
+		if of == nil || db == nil {
+			return false, fmt.Errorf("no status yet")
+		}
+		ok := of.Connected && strings.HasPrefix(of.Remote, mgmtIP+":") && db.Connected
+		return ok, fmt.Errorf("openflow connected %v from %s, ovsdb connected %v (%s)", of.Connected, of.Remote, db.Connected, db.LastError)
+	})
+	if err != nil {
+		t.Fatalf("hv%d: %v", i, err)
+	}
+}
