@@ -3,10 +3,8 @@ package integration
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -17,53 +15,9 @@ import (
 	"github.com/nva-project/nva/integration/lab"
 )
 
-// ovsPKI is an ovs-pki directory: its switch CA signs the switches'
-// certificates, its controller CA nva's.
-type ovsPKI struct {
-	t   *testing.T
-	dir string
-}
-
-func newOVSPKI(t *testing.T, ctx context.Context, dir string) *ovsPKI {
-	t.Helper()
-	if _, err := exec.LookPath("ovs-pki"); err != nil {
-		t.Skip("ovs-pki (Debian openvswitch-common) is not installed")
-	}
-	p := &ovsPKI{t: t, dir: dir}
-	p.run(ctx, "init")
-	return p
-}
-
-func (p *ovsPKI) run(ctx context.Context, args ...string) {
-	p.t.Helper()
-	a := append([]string{"--dir=" + filepath.Join(p.dir, "pki"), "--log=" + filepath.Join(p.dir, "ovs-pki.log"), "--force"}, args...)
-	cmd := exec.CommandContext(ctx, "ovs-pki", a...)
-	cmd.Dir = p.dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		p.t.Fatalf("ovs-pki %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-// issue makes NAME-privkey.pem and NAME-cert.pem signed by the switch or
-// controller CA.
-func (p *ovsPKI) issue(ctx context.Context, name, ca string) (cert, key string) {
-	p.run(ctx, "req+sign", name, ca)
-	return filepath.Join(p.dir, name+"-cert.pem"), filepath.Join(p.dir, name+"-privkey.pem")
-}
-
-func (p *ovsPKI) caCert(ca string) string { return filepath.Join(p.dir, "pki", ca+"ca", "cacert.pem") }
-
 func readCert(t *testing.T, path string) *x509.Certificate {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		t.Fatalf("%s: no PEM", path)
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
+	c, err := lab.ReadCertificate(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,30 +41,38 @@ func TestTLS(t *testing.T) {
 	l := lab.New(t, lab.Options{Hypervisors: 3})
 	start := time.Now()
 
-	pki := newOVSPKI(t, ctx, l.Dir)
-	nvaCert, nvaKey := pki.issue(ctx, "nva", "controller")
-	swCert := map[int][2]string{}
-	for i, name := range map[int]string{1: "hv1", 2: "hv2", 3: "impostor"} {
-		c, k := pki.issue(ctx, name, "switch")
-		swCert[i] = [2]string{c, k}
+	if _, err := exec.LookPath("ovs-pki"); err != nil {
+		t.Skip("ovs-pki (Debian openvswitch-common) is not installed")
 	}
-	t.Logf("ovs-pki: CAs and 4 certificates in %v", time.Since(start).Round(time.Millisecond))
-	const ovsdbPort = "6640"
-	for i := 1; i <= 3; i++ {
-		// The switch's identity (also ovsdb-server's) and the CA it
-		// verifies nva by; OVSDB over TLS on the management address.
-		if _, err := l.Vsctl(ctx, i, "set-ssl", swCert[i][1], swCert[i][0], pki.caCert("controller")); err != nil {
+	pki, err := lab.NewOVSPKI(ctx, filepath.Join(l.Dir, "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func(name, ca string) [2]string {
+		c, k, err := pki.Issue(ctx, name, ca)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if i < 3 {
-			if _, err := l.Vsctl(ctx, i, "set-manager", "pssl:"+ovsdbPort+":"+l.MgmtIP(i)); err != nil {
-				t.Fatal(err)
-			}
+		return [2]string{c, k}
+	}
+	nvaID := issue("nva", "controller")
+	swCert := map[int][2]string{1: issue("hv1", "switch"), 2: issue("hv2", "switch"), 3: issue("impostor", "switch")}
+	t.Logf("ovs-pki: CAs and 4 certificates in %v", time.Since(start).Round(time.Millisecond))
+	const ovsdbPort = 6640
+	for i := 1; i <= 3; i++ {
+		// The switch's identity (also ovsdb-server's) and the CA it
+		// verifies nva by; OVSDB over TLS on hv1 and hv2.
+		port := ovsdbPort
+		if i == 3 {
+			port = 0
+		}
+		if err := l.EnableSSL(ctx, i, swCert[i][0], swCert[i][1], pki.CACert("controller"), port); err != nil {
+			t.Fatal(err)
 		}
 	}
 
 	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: nvaBin, LogLevel: "info", TLS: &lab.NVATLS{
-		Cert: nvaCert, Key: nvaKey, CA: pki.caCert("controller"), SwitchCA: pki.caCert("switch")}})
+		Cert: nvaID[0], Key: nvaID[1], CA: pki.CACert("controller"), SwitchCA: pki.CACert("switch")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +85,7 @@ func TestTLS(t *testing.T) {
 	}
 	for i := 1; i <= 2; i++ {
 		if err := ov.AddOVSNVE(ctx, i, map[string]any{
-			"ovsdb":           "ssl:" + l.MgmtIP(i) + ":" + ovsdbPort,
+			"ovsdb":           l.SSLEndpoint(i, ovsdbPort),
 			"switch_identity": pins[i],
 		}, 30*time.Second); err != nil {
 			t.Fatal(err)
