@@ -428,7 +428,7 @@ func (s *Southbound) updateGaugesLocked() {
 			un++
 		}
 	}
-	s.m.connected.Set(float64(len(s.switches)))
+	s.m.connected.Set(float64(len(s.switches) + len(s.refused)))
 	s.m.unclaimed.Set(float64(un + len(s.refused)))
 }
 
