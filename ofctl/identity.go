@@ -126,10 +126,17 @@ func (s *Southbound) promoteLocked(snap *model.Snapshot) {
 // unclaimedEntry describes an unclaimed switch for the report.
 func unclaimedEntry(sw *conn.Switch, nve, reason string) model.UnclaimedSwitch {
 	u := model.UnclaimedSwitch{DatapathID: model.FormatDatapathID(sw.DPID()), Remote: sw.RemoteAddr().String(), NVE: nve, Reason: reason}
-	if c := sw.PeerCertificate(); c != nil {
-		u.Subject, u.Fingerprint = model.CertSubject(c), model.CertFingerprint(c)
-	}
+	u.Subject, u.Fingerprint = certIdentity(sw)
 	return u
+}
+
+// certIdentity is the subject and fingerprint of the certificate sw
+// presented ("" on a plain connection).
+func certIdentity(sw *conn.Switch) (subject, fingerprint string) {
+	if c := sw.PeerCertificate(); c != nil {
+		return model.CertSubject(c), model.CertFingerprint(c)
+	}
+	return "", ""
 }
 
 // refusedEntriesLocked lists the refused switches for Unclaimed.

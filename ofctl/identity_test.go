@@ -166,6 +166,9 @@ func TestSwitchIdentityImpostor(t *testing.T) {
 		t.Fatal("real switch got no flows")
 	}
 	realRemote := sb.status("hv1").Remote
+	if st := sb.status("hv1"); st.SwitchFingerprint != model.CertFingerprint(realLeaf) || !strings.Contains(st.SwitchSubject, "CN=hv1") {
+		t.Fatalf("status shows certificate %q %q", st.SwitchSubject, st.SwitchFingerprint)
+	}
 
 	// No certificate, or one of another CA: refused by the handshake.
 	if err := newFakeBridge(t, 1, ports).connectTLS(addr, nvaCA.pool, nil); err == nil {
@@ -257,4 +260,32 @@ func mapsEqual(a, b map[string]int) bool {
 		}
 	}
 	return true
+}
+
+// Over a plain connection (no TLS listener) a switch presents no
+// certificate: an NVE that pins one never claims it.
+func TestSwitchIdentityWithoutTLS(t *testing.T) {
+	src := newFakeStore(pinned(overlaySnap(10, false), "hv1", &model.SwitchIdentity{Subject: "CN=hv1"}), true)
+	sb := startFake(t, src, Config{})
+	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 100: "nva-vxlan"})
+	br.connect(sb.cfg.ListenAddr)
+	var u []model.UnclaimedSwitch
+	waitCond(t, 5*time.Second, "plain switch refused", func() bool {
+		u = sb.Unclaimed()
+		return len(u) == 1
+	})
+	if u[0].NVE != "hv1" || !strings.Contains(u[0].Reason, "presented none") || u[0].Fingerprint != "" {
+		t.Fatalf("report %+v", u[0])
+	}
+	if st := sb.status("hv1"); st.Connected {
+		t.Fatalf("hv1 claimed by a switch without a certificate: %+v", st)
+	}
+	// Unpinned, the same switch is claimed (the plain listener's rules).
+	src.set(pinned(src.Snapshot(), "hv1", nil))
+	if lag, err := waitRealized(t, sb, 12, 5*time.Second); err != nil {
+		t.Fatalf("unpinned: %v %v", lag, err)
+	}
+	if br.flowCount() == 0 || len(sb.Unclaimed()) != 0 {
+		t.Fatalf("unpinned: %d flows, unclaimed %+v, status %+v", br.flowCount(), sb.Unclaimed(), sb.status("hv1"))
+	}
 }
