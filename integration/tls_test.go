@@ -98,8 +98,11 @@ func TestTLS(t *testing.T) {
 			t.Fatalf("hv%d controller target %q (%v), want %s", i, got, err, target)
 		}
 	}
-	waitNVEConnected(t, ctx, n, 1, l.MgmtIP(1))
-	waitNVEConnected(t, ctx, n, 2, l.MgmtIP(2))
+	for i, leaf := range map[int]*x509.Certificate{1: hv1Leaf, 2: hv2Leaf} {
+		if of := waitNVEConnected(t, ctx, n, i, l.MgmtIP(i)); of.SwitchFingerprint != model.CertFingerprint(leaf) {
+			t.Fatalf("hv%d status shows certificate %s, want %s", i, of.SwitchFingerprint, model.CertFingerprint(leaf))
+		}
+	}
 
 	if err := ov.AddVN(ctx, lab.VNSpec{Name: "blue", VNI: 2001, Encap: "vxlan"}); err != nil {
 		t.Fatal(err)
@@ -179,7 +182,7 @@ func TestTLS(t *testing.T) {
 // waitNVEConnected waits until NVE hv<i>'s switch is connected and claimed
 // over OpenFlow from the hypervisor's management address, and its OVSDB
 // session (ssl:) is up.
-func waitNVEConnected(t *testing.T, ctx context.Context, n *lab.NVA, i int, mgmtIP string) {
+func waitNVEConnected(t *testing.T, ctx context.Context, n *lab.NVA, i int, mgmtIP string) *model.OpenFlowStatus {
 	t.Helper()
 	var st struct {
 		Status struct {
@@ -201,4 +204,5 @@ func waitNVEConnected(t *testing.T, ctx context.Context, n *lab.NVA, i int, mgmt
 	if err != nil {
 		t.Fatalf("hv%d: %v", i, err)
 	}
+	return st.Status.OpenFlow
 }
