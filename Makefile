@@ -8,7 +8,7 @@ PKGS_UNIT = $(shell $(GO) list ./... | grep -v /integration)
 # under CPU load (golang/go#75804) and fails with no failing input.
 FUZZTIME ?= 50000x
 
-.PHONY: all build run test unit integration fuzz lint deps clean demo demo-down demo-tls bench ui ui-test
+.PHONY: all build run test unit integration fuzz lint deps clean demo demo-down bench ui ui-test
 
 all: build
 
@@ -77,6 +77,7 @@ demo: build
 # per hypervisor by the switch CA; OpenFlow and OVSDB over TLS, each NVE
 # pinning its switch's certificate. See "TLS for switches" in the README.
 DEMO_PKI ?= nva-demo-pki
+.PHONY: demo-tls
 demo-tls: build
 	./$(BIN)/nva-lab demo -nva $(BIN)/nva -tls $(DEMO_PKI)
 
