@@ -93,7 +93,7 @@ func (s *Settings) checkSwitchTLS(origin map[string]string) []error {
 	return nil
 }
 
-// listenerPolicy: which listener flags bind where, and whether that
+// listeners: which listener flags bind where, and whether that
 // channel speaks TLS.
 func (s *Settings) listeners() []struct {
 	name, addr string
