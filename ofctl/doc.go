@@ -1,6 +1,9 @@
 // Package ofctl owns nva's OpenFlow southbound: the daemon component that
 // listens for NVE switches (through ofctl/conn), maps each switch's
-// datapath ID to the NVE with that ID in the store, compiles that NVE's
+// datapath ID to the NVE with that ID in the store (only when the switch
+// presents the certificate the NVE pins, if it pins one: identity.go;
+// over TLS the listener has already required a certificate of the switch
+// CA), compiles that NVE's
 // desired flows and groups (app/compiler) and keeps the switch equal to
 // them by reconciliation (ofctl/reconcile, ofctl/codec):
 //

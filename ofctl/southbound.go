@@ -19,7 +19,7 @@ import (
 
 // Defaults.
 const (
-	DefaultListenAddr    = ":6653"
+	DefaultListenAddr    = "127.0.0.1:6653"
 	DefaultAuditInterval = 10 * time.Second
 	DefaultOpTimeout     = 30 * time.Second
 	DefaultRetryInterval = 2 * time.Second
@@ -136,6 +136,10 @@ type Southbound struct {
 	// master role with its successor's generation, and the switch would
 	// grant it and demote the real leader.
 	leaderTerm uint64
+
+	// refused: connected switches whose certificate the NVE their
+	// datapath ID names does not pin (identity.go); never in switches.
+	refused map[*conn.Switch]*refusedSwitch
 }
 
 // nveState is the southbound's record of one NVE, guarded by
@@ -370,6 +374,9 @@ func (s *Southbound) refreshTo(snap *model.Snapshot, reason string) {
 	affected := affectedNVEs(old, snap)
 	s.snap, s.seen = snap, snap.Revision
 	for _, w := range s.switches {
+		if s.demoteLocked(snap, w) { // identity.go: no longer matches its NVE's pin
+			continue
+		}
 		name := claimant(snap, w.dpid)
 		if name != w.nve {
 			s.log.Info("switch claim changed", "dpid", fmt.Sprintf("%016x", w.dpid), "from", w.nve, "to", name)
@@ -392,6 +399,7 @@ func (s *Southbound) refreshTo(snap *model.Snapshot, reason string) {
 			w.kickLocked(reason)
 		}
 	}
+	s.promoteLocked(snap)
 	s.updateGaugesLocked()
 	s.broadcastLocked()
 }
@@ -429,8 +437,8 @@ func (s *Southbound) updateGaugesLocked() {
 			un++
 		}
 	}
-	s.m.connected.Set(float64(len(s.switches)))
-	s.m.unclaimed.Set(float64(un))
+	s.m.connected.Set(float64(len(s.switches) + len(s.refused)))
+	s.m.unclaimed.Set(float64(un + len(s.refused)))
 }
 
 // claimant is the NVE whose datapath ID is dpid ("" if none; the first by
@@ -638,9 +646,10 @@ func (s *Southbound) Unclaimed() []model.UnclaimedSwitch {
 	var out []model.UnclaimedSwitch
 	for _, w := range s.switches {
 		if w.nve == "" {
-			out = append(out, model.UnclaimedSwitch{DatapathID: model.FormatDatapathID(w.dpid), Remote: w.sw.RemoteAddr().String()})
+			out = append(out, unclaimedEntry(w.sw, "", ""))
 		}
 	}
+	out = append(out, s.refusedEntriesLocked()...)
 	sort.Slice(out, func(i, j int) bool { return out[i].DatapathID < out[j].DatapathID })
 	return out
 }

@@ -86,6 +86,10 @@ func (s *Southbound) SwitchConnected(sw *conn.Switch) {
 	dpid := sw.DPID()
 	w := &worker{sw: sw, dpid: dpid, kick: make(chan struct{}, 1), full: true}
 	s.mu.Lock()
+	if s.refuseLocked(sw) { // identity.go: a certificate its NVE does not pin
+		s.mu.Unlock()
+		return
+	}
 	prev := s.switches[dpid]
 	s.switches[dpid] = w
 	w.nve = claimant(s.snap, dpid)
@@ -118,6 +122,9 @@ func (s *Southbound) SwitchConnected(sw *conn.Switch) {
 func (s *Southbound) SwitchDisconnected(sw *conn.Switch, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.forgetRefusedLocked(sw) {
+		return
+	}
 	w := s.switches[sw.DPID()]
 	if w == nil || w.sw != sw {
 		return

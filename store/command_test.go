@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/nva-project/nva/app/model"
@@ -30,6 +31,9 @@ func TestCommandEncodingGolden(t *testing.T) {
 	strict := model.NVE{Name: "tor1", Kind: model.NVEOpenFlow, UnderlayIPs: []string{"192.0.2.9"}, DatapathID: "000000000000002a",
 		Profile: model.ProfileStrict, TableIDs: map[string]uint8{"b": 7, "a": 3},
 		TunnelPorts: map[string]string{"192.0.2.2": "Ethernet1/2", "192.0.2.1": "Ethernet1/1"}}
+	// An NVE pinning its switch's certificate (an optional key as well).
+	pinned := model.NVE{Name: "tor2", Kind: model.NVEOpenFlow, UnderlayIPs: []string{"192.0.2.10"}, DatapathID: "000000000000002b",
+		SwitchIdentity: &model.SwitchIdentity{Fingerprint: "sha256:" + strings.Repeat("0f", 32), Subject: "CN=tor2,O=Example"}}
 	port := model.Port{Name: "vm1", VN: "blue", NVE: "hv1", Interface: "tap1", MAC: "02:00:00:00:00:01",
 		IPs: []string{"10.0.0.1", "2001:db8::1"}, VLAN: 10}
 	node := NodeInfo{ID: "n2", APIAddr: "http://127.0.0.2:8080", RaftAddr: "127.0.0.2:7000", OpenFlowAddr: "127.0.0.2:6653"}
@@ -47,6 +51,7 @@ func TestCommandEncodingGolden(t *testing.T) {
 		{"create-nve", 1, &createNVE{ReqID: "r-create-nve", Obj: nve}},
 		{"update-nve", 1, &updateNVE{ReqID: "r-update-nve", Obj: nve}},
 		{"update-nve-profile", 1, &updateNVE{ReqID: "r-update-nve", Obj: strict}},
+		{"update-nve-identity", 1, &updateNVE{ReqID: "r-update-nve", Obj: pinned}},
 		{"delete-nve", 1, &deleteNVE{ReqID: "r-delete-nve", Name: "hv1"}},
 		{"create-port", 1, &createPort{ReqID: "r-create-port", Obj: port}},
 		{"update-port", 1, &updatePort{ReqID: "r-update-port", Obj: port}},

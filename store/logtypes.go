@@ -80,6 +80,27 @@ type logNVE struct {
 	Profile     string            `json:"profile,omitempty"`
 	TableIDs    map[string]uint8  `json:"table_ids,omitempty"`
 	TunnelPorts map[string]string `json:"tunnel_ports,omitempty"`
+	// SwitchIdentity (an optional key too): the certificate pin.
+	SwitchIdentity *logSwitchIdentity `json:"switch_identity,omitempty"`
+}
+
+type logSwitchIdentity struct {
+	Fingerprint string `json:"fingerprint,omitempty"`
+	Subject     string `json:"subject,omitempty"`
+}
+
+func toLogSwitchIdentity(id *model.SwitchIdentity) *logSwitchIdentity {
+	if id == nil {
+		return nil
+	}
+	return &logSwitchIdentity{Fingerprint: id.Fingerprint, Subject: id.Subject}
+}
+
+func (id *logSwitchIdentity) model() *model.SwitchIdentity {
+	if id == nil {
+		return nil
+	}
+	return &model.SwitchIdentity{Fingerprint: id.Fingerprint, Subject: id.Subject}
 }
 
 type logPort struct {
@@ -177,7 +198,8 @@ func toLogNVE(n *model.NVE) *logNVE {
 	}
 	return &logNVE{Name: n.Name, Kind: string(n.Kind), UnderlayIPs: slices.Clone(n.UnderlayIPs), OVSDB: n.OVSDB,
 		Bridge: n.Bridge, DatapathType: n.DatapathType, DatapathID: n.DatapathID, Revision: n.Revision,
-		Profile: n.Profile, TableIDs: nilIfEmpty(maps.Clone(n.TableIDs)), TunnelPorts: nilIfEmpty(maps.Clone(n.TunnelPorts))}
+		Profile: n.Profile, TableIDs: nilIfEmpty(maps.Clone(n.TableIDs)), TunnelPorts: nilIfEmpty(maps.Clone(n.TunnelPorts)),
+		SwitchIdentity: toLogSwitchIdentity(n.SwitchIdentity)}
 }
 
 func (n *logNVE) model() *model.NVE {
@@ -186,7 +208,8 @@ func (n *logNVE) model() *model.NVE {
 	}
 	return &model.NVE{Name: n.Name, Kind: model.NVEKind(n.Kind), UnderlayIPs: slices.Clone(n.UnderlayIPs), OVSDB: n.OVSDB,
 		Bridge: n.Bridge, DatapathType: n.DatapathType, DatapathID: n.DatapathID, Revision: n.Revision,
-		Profile: n.Profile, TableIDs: nilIfEmpty(maps.Clone(n.TableIDs)), TunnelPorts: nilIfEmpty(maps.Clone(n.TunnelPorts))}
+		Profile: n.Profile, TableIDs: nilIfEmpty(maps.Clone(n.TableIDs)), TunnelPorts: nilIfEmpty(maps.Clone(n.TunnelPorts)),
+		SwitchIdentity: n.SwitchIdentity.model()}
 }
 
 // nilIfEmpty makes an empty map nil, so "absent" has one form in memory.

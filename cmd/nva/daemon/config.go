@@ -22,7 +22,7 @@ const (
 	DefaultDataDir      = "./nva-data"
 	DefaultAPIAddr      = "127.0.0.1:8080"
 	DefaultRaftAddr     = "127.0.0.1:8300"
-	DefaultOpenFlowAddr = ":6653"
+	DefaultOpenFlowAddr = "127.0.0.1:6653"
 	DefaultLogFormat    = "text"
 	DefaultLogLevel     = "info"
 )
@@ -48,6 +48,12 @@ type Settings struct {
 	TLSCert string `yaml:"tls-cert"`
 	TLSKey  string `yaml:"tls-key"`
 	TLSCA   string `yaml:"tls-ca"`
+
+	// Switch TLS and the listener policy (switchtls.go): the CA of the
+	// switches' certificates, and the opt-out that lets a listener bind a
+	// non-loopback address without TLS.
+	SwitchCA       string `yaml:"switch-ca"`
+	InsecureListen bool   `yaml:"insecure-listen"`
 }
 
 // DefaultSettings returns the embedded default.
@@ -108,6 +114,12 @@ var settingList = []setting{
 		str: func(s *Settings) *string { return &s.TLSKey }},
 	{name: "tls-ca", usage: "PEM bundle of the cluster CA: every member's certificate must be signed by it", forms: formsPEMFile,
 		str: func(s *Settings) *string { return &s.TLSCA }},
+
+	// Switch TLS and the listener policy (switchtls.go).
+	{name: "switch-ca", usage: "PEM bundle of the CA that signs the switches' certificates (e.g. ovs-pki's switchca/cacert.pem): with TLS on, every OpenFlow switch and OVSDB ssl: server must present one (default --tls-ca)", forms: formsSwitchCA,
+		str: func(s *Settings) *string { return &s.SwitchCA }},
+	{name: "insecure-listen", usage: "allow --api-addr, --raft-addr and --openflow-addr to bind non-loopback addresses without TLS (labs only; logged loudly)", forms: "true or false",
+		boo: func(s *Settings) *bool { return &s.InsecureListen }},
 }
 
 // settingNamed returns the setting of a flag name.
