@@ -74,6 +74,7 @@ type Server struct {
 	waitTimeout time.Duration
 	now         func() time.Time
 	auth        *authConfig
+	router      *mux.Router // the routes, for the authorization table test
 
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -159,6 +160,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 func (s *Server) routes() http.Handler {
 	r := mux.NewRouter()
+	s.router = r
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newAPIError(http.StatusNotFound, wire.CodeNotFound, "", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
