@@ -125,9 +125,11 @@ type principal struct {
 	tenant    string     // RoleTenant
 }
 
-func (p principal) scoped() bool   { return p.role == model.RoleTenant }
-func (p principal) isAdmin() bool  { return p.role == model.RoleAdmin }
-func (p principal) mayWrite() bool { return p.role == model.RoleAdmin || p.role == model.RoleOperator || p.role == model.RoleTenant }
+func (p principal) scoped() bool  { return p.role == model.RoleTenant }
+func (p principal) isAdmin() bool { return p.role == model.RoleAdmin }
+func (p principal) mayWrite() bool {
+	return p.role == model.RoleAdmin || p.role == model.RoleOperator || p.role == model.RoleTenant
+}
 
 type principalKey struct{}
 
@@ -172,37 +174,37 @@ func (a access) allows(r model.Role) bool {
 // route missing here is admin-only (TestAuthorizationTable checks that
 // every route is listed).
 var routeAccess = map[string]access{
-	"GET /api/v1/health":                 accessPublic,
-	"POST /api/v1/session":               accessPublic,
-	"DELETE /api/v1/session":             accessPublic,
-	"GET /api/v1/session":                accessAny,
-	"GET /api/v1/cluster":                accessRead,
-	"POST /api/v1/cluster/join":          accessAdmin,
-	"DELETE /api/v1/cluster/nodes/{id}":  accessAdmin,
-	"GET /api/v1/topology":               accessAny,
-	"GET /api/v1/events":                 accessAny,
-	"GET /api/v1/switches/unclaimed":     accessRead,
-	"GET /api/v1/nves/{name}/flows":      accessRead,
-	"POST /api/v1/batch":                 accessWrite,
-	"GET /api/v1/vns":                    accessAny,
-	"POST /api/v1/vns":                   accessWrite,
-	"GET /api/v1/vns/{name}":             accessAny,
-	"PATCH /api/v1/vns/{name}":           accessWrite,
-	"DELETE /api/v1/vns/{name}":          accessWrite,
-	"GET /api/v1/ports":                  accessAny,
-	"POST /api/v1/ports":                 accessWrite,
-	"GET /api/v1/ports/{name}":           accessAny,
-	"PATCH /api/v1/ports/{name}":         accessWrite,
-	"DELETE /api/v1/ports/{name}":        accessWrite,
-	"GET /api/v1/nves":                   accessRead,
-	"POST /api/v1/nves":                  accessAdmin,
-	"GET /api/v1/nves/{name}":            accessRead,
-	"PATCH /api/v1/nves/{name}":          accessAdmin,
-	"DELETE /api/v1/nves/{name}":         accessAdmin,
-	"GET /api/v1/tokens":                 accessAdmin,
-	"POST /api/v1/tokens":                accessAdmin,
-	"DELETE /api/v1/tokens/{id}":         accessAdmin,
-	"GET /metrics":                       accessRead,
+	"GET /api/v1/health":                accessPublic,
+	"POST /api/v1/session":              accessPublic,
+	"DELETE /api/v1/session":            accessPublic,
+	"GET /api/v1/session":               accessAny,
+	"GET /api/v1/cluster":               accessRead,
+	"POST /api/v1/cluster/join":         accessAdmin,
+	"DELETE /api/v1/cluster/nodes/{id}": accessAdmin,
+	"GET /api/v1/topology":              accessAny,
+	"GET /api/v1/events":                accessAny,
+	"GET /api/v1/switches/unclaimed":    accessRead,
+	"GET /api/v1/nves/{name}/flows":     accessRead,
+	"POST /api/v1/batch":                accessWrite,
+	"GET /api/v1/vns":                   accessAny,
+	"POST /api/v1/vns":                  accessWrite,
+	"GET /api/v1/vns/{name}":            accessAny,
+	"PATCH /api/v1/vns/{name}":          accessWrite,
+	"DELETE /api/v1/vns/{name}":         accessWrite,
+	"GET /api/v1/ports":                 accessAny,
+	"POST /api/v1/ports":                accessWrite,
+	"GET /api/v1/ports/{name}":          accessAny,
+	"PATCH /api/v1/ports/{name}":        accessWrite,
+	"DELETE /api/v1/ports/{name}":       accessWrite,
+	"GET /api/v1/nves":                  accessRead,
+	"POST /api/v1/nves":                 accessAdmin,
+	"GET /api/v1/nves/{name}":           accessRead,
+	"PATCH /api/v1/nves/{name}":         accessAdmin,
+	"DELETE /api/v1/nves/{name}":        accessAdmin,
+	"GET /api/v1/tokens":                accessAdmin,
+	"POST /api/v1/tokens":               accessAdmin,
+	"DELETE /api/v1/tokens/{id}":        accessAdmin,
+	"GET /metrics":                      accessRead,
 }
 
 // routeAccessOf is the access of a matched route. The web UI's files

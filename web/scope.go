@@ -351,7 +351,7 @@ func (b scopedBackend) Batch(ctx context.Context, reqID string, ops []store.Batc
 	if err != nil {
 		return nil, err
 	}
-	vns := map[string]bool{}    // VN name -> in scope, as the items leave it
+	vns := map[string]bool{}     // VN name -> in scope, as the items leave it
 	ports := map[string]string{} // port name -> VN, as the items leave it
 	vnIn := func(name string) bool {
 		if in, ok := vns[name]; ok {
