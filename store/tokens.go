@@ -250,9 +250,10 @@ func (s *Store) CreateToken(ctx context.Context, reqID string, t model.Token) (*
 
 // BootstrapToken stores the cluster's first admin token. It fails with a
 // KindConflict *model.Error once the cluster has one (TokensBootstrapped),
-// even if that token was revoked since.
-func (s *Store) BootstrapToken(ctx context.Context, t model.Token) error {
-	_, err := s.write(ctx, &bootstrapToken{ReqID: newReqID(), Token: t})
+// even if that token was revoked since; retried with the same reqID after
+// an error it answers what the first attempt did, if that was committed.
+func (s *Store) BootstrapToken(ctx context.Context, reqID string, t model.Token) error {
+	_, err := s.write(ctx, &bootstrapToken{ReqID: orNewReqID(reqID), Token: t})
 	return err
 }
 

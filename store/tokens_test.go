@@ -129,10 +129,10 @@ func TestStoreTokens(t *testing.T) {
 		t.Fatal("a new store has tokens")
 	}
 	boot := testToken("00000000000000b0", model.RoleAdmin, "")
-	if err := s.BootstrapToken(ctx, boot); err != nil {
+	if err := s.BootstrapToken(ctx, "", boot); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.BootstrapToken(ctx, testToken("00000000000000b1", model.RoleAdmin, "")); !isKind(err, model.KindConflict) {
+	if err := s.BootstrapToken(ctx, "", testToken("00000000000000b1", model.RoleAdmin, "")); !isKind(err, model.KindConflict) {
 		t.Fatalf("second bootstrap: %v", err)
 	}
 	got, err := s.CreateToken(ctx, "", testToken("00000000000000c0", model.RoleTenant, "acme"))

@@ -1,0 +1,163 @@
+package daemon
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nva-project/nva/app/model"
+)
+
+func TestAuthSettings(t *testing.T) {
+	load := func(args ...string) (Settings, error) {
+		return LoadSettings(append([]string{"--data-dir", t.TempDir()}, args...), nil, nil)
+	}
+	s, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.AuthEnforced() {
+		t.Fatal("the loopback default requires tokens")
+	}
+	if got := strings.Join(s.Hostnames(), ","); got != "localhost,127.0.0.1,::1" {
+		t.Fatalf("default hostnames %q", got)
+	}
+	if s, _ = load("--auth"); !s.AuthEnforced() {
+		t.Fatal("--auth does not require tokens")
+	}
+	s, err = load("--api-addr", "10.0.0.1:8080")
+	if err != nil || !s.AuthEnforced() {
+		t.Fatalf("a non-loopback API without tokens: %v", err)
+	}
+	if got := s.Hostnames(); !contains(got, "10.0.0.1") {
+		t.Fatalf("hostnames %v lack the listen host", got)
+	}
+	s, err = load("--api-addr", ":8080", "--api-advertise", "https://nva.example:8443")
+	if err != nil || !s.AuthEnforced() || !contains(s.Hostnames(), "nva.example") {
+		t.Fatalf("all interfaces: %v %v", err, s.Hostnames())
+	}
+	if _, err := load("--api-addr", ":8080", "--auth=false"); err == nil || !strings.Contains(err.Error(), "--auth") {
+		t.Fatalf("--auth=false on all interfaces: %v", err)
+	}
+	s, err = load("--allowed-origins", "https://Console.example/, http://10.0.0.9:3000", "--api-hostnames", "NVA.example,[::1]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.AllowedOrigins != "https://console.example,http://10.0.0.9:3000" || strings.Join(s.Hostnames(), ",") != "nva.example,::1" {
+		t.Fatalf("origins %q hostnames %v", s.AllowedOrigins, s.Hostnames())
+	}
+	for _, bad := range [][]string{
+		{"--allowed-origins", "console.example"},
+		{"--allowed-origins", "https://console.example/app"},
+		{"--api-hostnames", "a/b"},
+	} {
+		if _, err := load(bad...); err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Fatalf("%v: %v", bad, err)
+		}
+	}
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestBootstrapTokenFile: a new cluster's first node writes its admin
+// token to <data-dir>/admin.token, mode 0600; the token is an admin's;
+// a restart makes no other; with --auth the API refuses requests without
+// it.
+func TestBootstrapTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, "n1", dir, freeAddr(t))
+	cfg.Auth = true
+	d, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, BootstrapTokenFile)
+	waitUntil(t, func() bool { return d.Store().TokensBootstrapped() })
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("%s has mode %v, want 0600", path, fi.Mode().Perm())
+	}
+	raw, _ := os.ReadFile(path)
+	bearer := strings.TrimSpace(string(raw))
+	id, _, ok := model.ParseToken(bearer)
+	if !ok {
+		t.Fatalf("%s holds %q", path, raw)
+	}
+	if tok, ok := d.Store().Token(id); !ok || tok.Role != model.RoleAdmin {
+		t.Fatalf("stored token %+v", tok)
+	}
+	if st, _ := call(t, "GET", d.APIURL()+"/api/v1/vns", ""); st != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", st)
+	}
+	req, _ := http.NewRequest("GET", d.APIURL()+"/api/v1/vns", nil)
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("bootstrap token: %d", res.StatusCode)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A restart keeps the token and makes none other, even once the
+	// bootstrap token is revoked.
+	cfg = testConfig(t, "n1", dir, cfg.RaftAddr)
+	d, err = Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	waitUntil(t, func() bool { _, ok := d.Store().Token(id); return ok })
+	if _, err := d.Store().RevokeToken(context.Background(), "", id); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err = Start(context.Background(), testConfig(t, "n1", dir, cfg.RaftAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	waitUntil(t, func() bool { return d.Store().IsLeader() && d.Store().TokensBootstrapped() })
+	if n := len(d.Store().Tokens()); n != 0 {
+		t.Fatalf("%d tokens after the bootstrap token was revoked and nva restarted", n)
+	}
+	if raw2, _ := os.ReadFile(path); string(raw2) != string(raw) {
+		t.Fatal("the token file was rewritten")
+	}
+}
+
+// TestTokenFile: --token-file must hold a token.
+func TestTokenFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "tok")
+	os.WriteFile(p, []byte("not a token\n"), 0o600)
+	if _, err := readTokenFile(p); err == nil || !strings.Contains(err.Error(), "--token-file") {
+		t.Fatalf("bad file: %v", err)
+	}
+	tok := model.FormatToken("0123456789abcdef", strings.Repeat("a", 64))
+	os.WriteFile(p, []byte(tok+"\n"), 0o600)
+	if got, err := readTokenFile(p); err != nil || got != tok {
+		t.Fatalf("%q %v", got, err)
+	}
+	if _, err := readTokenFile(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Fatal("missing file accepted")
+	}
+}
