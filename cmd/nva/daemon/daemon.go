@@ -438,6 +438,9 @@ func (d *Daemon) joinOnce(ctx context.Context, base string, me wire.ClusterNode)
 	if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnprocessableEntity {
 		return permanentError{err}
 	}
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return permanentError{fmt.Errorf("%w (the members require an admin token: --token-file)", err)}
+	}
 	return err
 }
 
