@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nva-project/nva/app/model"
 )
@@ -159,5 +161,60 @@ func TestTokenFile(t *testing.T) {
 	}
 	if _, err := readTokenFile(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Fatal("missing file accepted")
+	}
+}
+
+// fakeBootstrapper is a store whose bootstrap proposals fail as told.
+type fakeBootstrapper struct {
+	answers []error // one per BootstrapToken call; then nil
+	reqIDs  []string
+	toks    []model.Token
+	stored  map[string]*model.Token
+	done    bool
+}
+
+func (f *fakeBootstrapper) LeaderReady(context.Context) (uint64, bool, error) { return 1, true, nil }
+func (f *fakeBootstrapper) TokensBootstrapped() bool                          { return f.done }
+func (f *fakeBootstrapper) Token(id string) (*model.Token, bool) {
+	t, ok := f.stored[id]
+	return t, ok
+}
+func (f *fakeBootstrapper) BootstrapToken(_ context.Context, reqID string, t model.Token) error {
+	f.reqIDs, f.toks = append(f.reqIDs, reqID), append(f.toks, t)
+	var err error
+	if len(f.answers) > 0 {
+		err, f.answers = f.answers[0], f.answers[1:]
+	}
+	if err == nil {
+		f.stored[t.ID], f.done = &t, true
+	}
+	return err
+}
+
+// TestBootstrapAdminTokenRetries: a proposal that fails is retried with
+// the same token and request ID (a committed first attempt then answers
+// success), so the file always holds the stored token; a conflict (the
+// cluster has its token from elsewhere) removes the file this node wrote.
+func TestBootstrapAdminTokenRetries(t *testing.T) {
+	dir := t.TempDir()
+	f := &fakeBootstrapper{answers: []error{errors.New("timeout"), errors.New("no leader")}, stored: map[string]*model.Token{}}
+	bootstrapAdminToken(context.Background(), f, dir, time.Now, func(string, ...any) {})
+	if len(f.reqIDs) != 3 || f.reqIDs[0] != f.reqIDs[2] || f.toks[0].ID != f.toks[2].ID || f.toks[0].Hash != f.toks[2].Hash {
+		t.Fatalf("attempts %v with tokens %v", f.reqIDs, f.toks)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, BootstrapTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, secret, ok := model.ParseToken(strings.TrimSpace(string(raw)))
+	if !ok || f.stored[id] == nil || f.stored[id].Hash != model.HashSecret(secret) || f.stored[id].Role != model.RoleAdmin {
+		t.Fatalf("file %q does not hold the stored token %+v", raw, f.stored)
+	}
+
+	dir = t.TempDir()
+	f = &fakeBootstrapper{answers: []error{model.Errorf(model.KindConflict, "", "already")}, stored: map[string]*model.Token{}}
+	bootstrapAdminToken(context.Background(), f, dir, time.Now, func(string, ...any) {})
+	if _, err := os.Stat(filepath.Join(dir, BootstrapTokenFile)); !os.IsNotExist(err) {
+		t.Fatalf("the file of a token that lost the race is still there: %v", err)
 	}
 }
