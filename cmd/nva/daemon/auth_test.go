@@ -1,12 +1,15 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -217,4 +220,90 @@ func TestBootstrapAdminTokenRetries(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, BootstrapTokenFile)); !os.IsNotExist(err) {
 		t.Fatalf("the file of a token that lost the race is still there: %v", err)
 	}
+}
+
+// TestJoinWithToken: members that require tokens refuse a join without
+// one (not retried: a configuration error) and accept one with
+// --token-file's admin token; the joined member then authenticates the
+// cluster's tokens too.
+func TestJoinWithToken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two-node cluster")
+	}
+	ctx := context.Background()
+	c1 := testConfig(t, "n1", t.TempDir(), freeAddr(t))
+	c1.Bootstrap, c1.Auth = true, true
+	d1, err := Start(ctx, c1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d1.Close()
+	waitUntil(t, func() bool { return d1.Store().TokensBootstrapped() })
+	tokenFile := filepath.Join(c1.DataDir, BootstrapTokenFile)
+
+	c2 := testConfig(t, "n2", t.TempDir(), freeAddr(t))
+	c2.Join, c2.Auth = d1.APIURL(), true
+	var logs lockedBuffer
+	c2.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	refused, err := Start(ctx, c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The join loop gives up on the 401 at once.
+	waitUntil(t, func() bool { return strings.Contains(logs.String(), "not retrying") })
+	if !strings.Contains(logs.String(), "401") || !strings.Contains(logs.String(), "--token-file") {
+		t.Fatalf("refused join logged:\n%s", logs.String())
+	}
+	refused.Close()
+	if ci, err := d1.Store().Cluster(ctx); err != nil || len(ci.Nodes) != 1 {
+		t.Fatalf("the cluster after a refused join: %+v %v", ci, err)
+	}
+
+	c2 = testConfig(t, "n2", t.TempDir(), freeAddr(t))
+	c2.Join, c2.Auth, c2.TokenFile = d1.APIURL(), true, tokenFile
+	d2, err := Start(ctx, c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	select {
+	case <-d2.Joined():
+	case <-time.After(20 * time.Second):
+		t.Fatal("n2 did not join within 20s")
+	}
+	raw, _ := os.ReadFile(tokenFile)
+	id, _, _ := model.ParseToken(strings.TrimSpace(string(raw)))
+	waitUntil(t, func() bool { _, ok := d2.Store().Token(id); return ok })
+	req, _ := http.NewRequest("POST", d2.APIURL()+"/api/v1/vns", strings.NewReader(`{"name":"blue"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(raw)))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 201 {
+		t.Fatalf("write through the joined follower with the admin token: %d", res.StatusCode)
+	}
+	if st, _ := call(t, "GET", d2.APIURL()+"/api/v1/vns", ""); st != 401 {
+		t.Fatalf("the follower answers without a token: %d", st)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger and a reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
