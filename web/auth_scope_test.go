@@ -338,3 +338,58 @@ func equalJSON(a, b any) bool {
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
 }
+
+// TestTenantFilter: the store's changes as a tenant's stream sees them.
+func TestTenantFilter(t *testing.T) {
+	vn := func(name, tenant string) *model.VN { return &model.VN{Name: name, Tenant: tenant} }
+	nve := func(name string) *model.NVE {
+		return &model.NVE{Name: name, Kind: model.NVEOVS, UnderlayIPs: []string{"192.0.2.1"}, OVSDB: "unix:/x"}
+	}
+	port := func(name, vn, nve string) *model.Port { return &model.Port{Name: name, VN: vn, NVE: nve} }
+	snap := model.NewSnapshot(10,
+		map[string]*model.VN{"a": vn("a", "acme"), "b": vn("b", "beta")},
+		map[string]*model.NVE{"hv1": nve("hv1"), "hv2": nve("hv2")},
+		map[string]*model.Port{"pa": port("pa", "a", "hv1"), "pb": port("pb", "b", "hv2")})
+	f := newTenantFilter("acme", snap)
+	put := func(kind, name string, old, nw any) model.Change {
+		return model.Change{Index: 11, Kind: kind, Op: model.OpPut, Name: name, Old: old, New: nw}
+	}
+	del := func(kind, name string, old any) model.Change {
+		return model.Change{Index: 11, Kind: kind, Op: model.OpDelete, Name: name, Old: old}
+	}
+	show := func(evs []model.Change) string {
+		var out []string
+		for _, e := range evs {
+			s := e.Kind + ":" + e.Op + ":" + e.Name
+			if n, ok := e.New.(*model.NVE); ok && (n.OVSDB != "" || len(n.UnderlayIPs) != 0) {
+				s += "(internals!)"
+			}
+			out = append(out, s)
+		}
+		return strings.Join(out, ",")
+	}
+	for _, tc := range []struct {
+		ev   model.Change
+		want string
+	}{
+		{put(model.ChangeVN, "b2", nil, vn("b2", "beta")), ""},
+		{put(model.ChangeVN, "a2", nil, vn("a2", "acme")), "vn:put:a2"},
+		{put(model.ChangePort, "pb2", nil, port("pb2", "b", "hv1")), ""},
+		{put(model.ChangeNVE, "hv2", nve("hv2"), nve("hv2")), ""}, // hosts no port of acme
+		{put(model.ChangeNVE, "hv1", nve("hv1"), nve("hv1")), "nve:put:hv1"},
+		// The first acme port on hv2 brings hv2 (reduced) first.
+		{put(model.ChangePort, "pa2", nil, port("pa2", "a2", "hv2")), "nve:put:hv2,port:put:pa2"},
+		// Moving pa2 to hv1: hv2 has no acme port left and goes.
+		{put(model.ChangePort, "pa2", port("pa2", "a2", "hv2"), port("pa2", "a2", "hv1")), "port:put:pa2,nve:delete:hv2"},
+		{del(model.ChangePort, "pa2", port("pa2", "a2", "hv1")), "port:delete:pa2"},
+		{del(model.ChangeVN, "a2", vn("a2", "acme")), "vn:delete:a2"},
+		{put(model.ChangeNode, "n2", nil, nil), ""},
+		// A VN or a port leaving or entering the scope: take a new snapshot.
+		{put(model.ChangeVN, "b", vn("b", "beta"), vn("b", "acme")), "reset::"},
+		{put(model.ChangePort, "pa", port("pa", "a", "hv1"), port("pa", "b", "hv1")), "reset::"},
+	} {
+		if got := show(f.pass(tc.ev)); got != tc.want {
+			t.Errorf("%s %s %s: %q, want %q", tc.ev.Kind, tc.ev.Op, tc.ev.Name, got, tc.want)
+		}
+	}
+}
