@@ -178,50 +178,59 @@ type tokenBootstrapper interface {
 
 // bootstrapAdminToken creates the cluster's first admin token once this
 // node leads a cluster that has none yet (a new cluster's bootstrapping
-// node; on an older cluster its leader), writes it to
-// <data-dir>/admin.token (mode 0600) before proposing it, and returns.
-// It returns when the cluster has its bootstrap token, or ctx ends. The
-// secret is never logged.
+// node; on an older cluster its leader) and writes it to
+// <data-dir>/admin.token (mode 0600). The token is written first to
+// admin.token.new, proposed (retried with the same token and request ID,
+// so a committed attempt whose answer was lost counts), and renamed to
+// admin.token once stored: admin.token always holds a valid token, and a
+// crash at any point leaves a pending file that the next start finishes
+// (stored: renamed; not stored and the cluster bootstrapped otherwise:
+// removed; neither: proposed again). It returns when the cluster has its
+// bootstrap token, or ctx ends. The secret is never logged.
 func bootstrapAdminToken(ctx context.Context, st tokenBootstrapper, dir string, now func() time.Time, logf func(msg string, args ...any)) {
 	path := filepath.Join(dir, BootstrapTokenFile)
+	pending := path + ".new"
 	var tok model.Token
-	var reqID string
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if st.TokensBootstrapped() {
+		if tok.ID == "" {
+			tok = readPendingToken(pending)
+		}
+		switch _, stored := st.Token(tok.ID); {
+		case tok.ID != "" && stored:
+			if err := os.Rename(pending, path); err != nil {
+				logf("cannot move the bootstrap admin token into place; will retry", "path", path, "err", err)
+				break
+			}
+			logf("created the cluster's bootstrap admin token", "path", path, "token_id", tok.ID)
+			return
+		case st.TokensBootstrapped():
+			// Made by another node (or ours, since revoked): not ours to keep.
+			if tok.ID != "" {
+				os.Remove(pending)
+			}
 			return
 		}
-		if _, ready, _ := st.LeaderReady(ctx); ready && !st.TokensBootstrapped() {
+		if _, ready, _ := st.LeaderReady(ctx); ready {
 			if tok.ID == "" {
 				t, bearer, err := web.NewToken("bootstrap", model.RoleAdmin, "", func() model.Token { return model.Token{Created: now()} })
 				if err == nil {
-					err = writeSecretFile(path, []byte(bearer+"\n"))
+					err = writeSecretFile(pending, []byte(bearer+"\n"))
 				}
 				if err != nil {
-					logf("cannot write the bootstrap admin token; will retry", "path", path, "err", err)
+					logf("cannot write the bootstrap admin token; will retry", "path", pending, "err", err)
 				} else {
-					tok, reqID = t, "bootstrap-token-"+t.ID
+					tok = t
 				}
 			}
 			if tok.ID != "" {
 				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				err := st.BootstrapToken(cctx, reqID, tok)
+				err := st.BootstrapToken(cctx, "bootstrap-token-"+tok.ID, tok)
 				cancel()
+				// Stored or refused: the next round sees which in the state.
 				var me *model.Error
-				switch {
-				case err == nil:
-					logf("created the cluster's bootstrap admin token", "path", path, "token_id", tok.ID)
-					return
-				case errors.As(err, &me) && me.Kind == model.KindConflict:
-					// Another node made it first: the file is not it.
-					if _, ours := st.Token(tok.ID); !ours {
-						os.Remove(path)
-					}
-					return
-				default:
-					// Retried with the same token and request ID: a
-					// committed first attempt answers success.
+				if err != nil && !(errors.As(err, &me) && me.Kind == model.KindConflict) {
 					logf("bootstrap admin token not stored yet; will retry", "err", err)
 				}
 			}
@@ -232,6 +241,24 @@ func bootstrapAdminToken(ctx context.Context, st tokenBootstrapper, dir string, 
 		case <-tick.C:
 		}
 	}
+}
+
+// readPendingToken reads a pending bootstrap token file: the stored form
+// of the token it holds (zero if none or unreadable).
+func readPendingToken(path string) model.Token {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return model.Token{}
+	}
+	id, secret, ok := model.ParseToken(strings.TrimSpace(string(b)))
+	if !ok {
+		return model.Token{}
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return model.Token{}
+	}
+	return model.Token{ID: id, Name: "bootstrap", Role: model.RoleAdmin, Created: fi.ModTime(), Hash: model.HashSecret(secret)}
 }
 
 var _ tokenBootstrapper = (*store.Store)(nil)

@@ -87,7 +87,7 @@ func TestBootstrapTokenFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, BootstrapTokenFile)
-	waitUntil(t, func() bool { return d.Store().TokensBootstrapped() })
+	waitUntil(t, func() bool { _, err := os.Stat(path); return err == nil })
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -191,6 +191,10 @@ func (f *fakeBootstrapper) BootstrapToken(_ context.Context, reqID string, t mod
 	if err == nil {
 		f.stored[t.ID], f.done = &t, true
 	}
+	var me *model.Error
+	if errors.As(err, &me) && me.Kind == model.KindConflict {
+		f.done = true // another node's token
+	}
 	return err
 }
 
@@ -214,11 +218,39 @@ func TestBootstrapAdminTokenRetries(t *testing.T) {
 		t.Fatalf("file %q does not hold the stored token %+v", raw, f.stored)
 	}
 
+	if _, err := os.Stat(filepath.Join(dir, BootstrapTokenFile+".new")); !os.IsNotExist(err) {
+		t.Fatalf("the pending file is left: %v", err)
+	}
+
 	dir = t.TempDir()
 	f = &fakeBootstrapper{answers: []error{model.Errorf(model.KindConflict, "", "already")}, stored: map[string]*model.Token{}}
 	bootstrapAdminToken(context.Background(), f, dir, time.Now, func(string, ...any) {})
-	if _, err := os.Stat(filepath.Join(dir, BootstrapTokenFile)); !os.IsNotExist(err) {
-		t.Fatalf("the file of a token that lost the race is still there: %v", err)
+	for _, name := range []string{BootstrapTokenFile, BootstrapTokenFile + ".new"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Fatalf("%s of a token that lost the race is there: %v", name, err)
+		}
+	}
+
+	// A crash after the token was stored, before the rename: the next
+	// start moves the pending file into place and proposes nothing.
+	dir = t.TempDir()
+	id, secret = "00000000000000aa", strings.Repeat("1", 64)
+	os.WriteFile(filepath.Join(dir, BootstrapTokenFile+".new"), []byte(model.FormatToken(id, secret)+"\n"), 0o600)
+	f = &fakeBootstrapper{stored: map[string]*model.Token{id: {ID: id, Role: model.RoleAdmin, Hash: model.HashSecret(secret)}}, done: true}
+	bootstrapAdminToken(context.Background(), f, dir, time.Now, func(string, ...any) {})
+	if raw, err := os.ReadFile(filepath.Join(dir, BootstrapTokenFile)); err != nil || !strings.Contains(string(raw), id) || len(f.reqIDs) != 0 {
+		t.Fatalf("after a crash: %q %v, %d proposals", raw, err, len(f.reqIDs))
+	}
+	// A crash before it was stored: the pending token is proposed.
+	dir = t.TempDir()
+	os.WriteFile(filepath.Join(dir, BootstrapTokenFile+".new"), []byte(model.FormatToken(id, secret)+"\n"), 0o600)
+	f = &fakeBootstrapper{stored: map[string]*model.Token{}}
+	bootstrapAdminToken(context.Background(), f, dir, time.Now, func(string, ...any) {})
+	if len(f.toks) != 1 || f.toks[0].ID != id || f.toks[0].Hash != model.HashSecret(secret) {
+		t.Fatalf("the pending token was not proposed: %+v", f.toks)
+	}
+	if _, err := os.Stat(filepath.Join(dir, BootstrapTokenFile)); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -238,8 +270,8 @@ func TestJoinWithToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d1.Close()
-	waitUntil(t, func() bool { return d1.Store().TokensBootstrapped() })
 	tokenFile := filepath.Join(c1.DataDir, BootstrapTokenFile)
+	waitUntil(t, func() bool { _, err := os.Stat(tokenFile); return err == nil })
 
 	c2 := testConfig(t, "n2", t.TempDir(), freeAddr(t))
 	c2.Join, c2.Auth = d1.APIURL(), true
