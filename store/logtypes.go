@@ -33,6 +33,8 @@ type bodyV1 struct {
 	ExpectRevision uint64 `json:"expect_revision,omitempty"`
 	// Items are a batch's operations, in order (batch.go).
 	Items []logBatchItem `json:"items,omitempty"`
+	// Token is the token of create-token and bootstrap-token (tokens.go).
+	Token *logToken `json:"token,omitempty"`
 }
 
 // logBatchItem is one operation of a batch: the type byte of the object
@@ -170,6 +172,9 @@ type snapRecord struct {
 	Node     *logNode    `json:"node,omitempty"`
 	Req      *logRequest `json:"req,omitempty"`
 	End      bool        `json:"end,omitempty"`
+	// The token state (tokens.go), after the nodes.
+	Token              *logToken `json:"token,omitempty"`
+	TokensBootstrapped bool      `json:"tokens_bootstrapped,omitempty"`
 }
 
 // --- exact conversions (snapshots, results, encoding commands) ---

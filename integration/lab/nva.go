@@ -236,6 +236,9 @@ func (n *NVA) dumpAPI(dir string) {
 type Client struct {
 	Base string
 	HTTP *http.Client
+	// Token, when set, is sent as "Authorization: Bearer" (an nva that
+	// requires API tokens).
+	Token string
 }
 
 // NewClient returns a client for the API at base ("http://host:port").
@@ -277,6 +280,9 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) (in
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

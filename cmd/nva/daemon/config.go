@@ -54,6 +54,12 @@ type Settings struct {
 	// non-loopback address without TLS.
 	SwitchCA       string `yaml:"switch-ca"`
 	InsecureListen bool   `yaml:"insecure-listen"`
+
+	// API authentication and cross-site protection (auth.go).
+	Auth           bool   `yaml:"auth"`
+	AllowedOrigins string `yaml:"allowed-origins"`
+	APIHostnames   string `yaml:"api-hostnames"`
+	TokenFile      string `yaml:"token-file"`
 }
 
 // DefaultSettings returns the embedded default.
@@ -120,6 +126,16 @@ var settingList = []setting{
 		str: func(s *Settings) *string { return &s.SwitchCA }},
 	{name: "insecure-listen", usage: "allow --api-addr, --raft-addr and --openflow-addr to bind non-loopback addresses without TLS (labs only; logged loudly)", forms: "true or false",
 		boo: func(s *Settings) *bool { return &s.InsecureListen }},
+
+	// API authentication and cross-site protection (auth.go).
+	{name: "auth", usage: "require an API token on the REST API even when it listens on loopback only (always required on any other address)", forms: "true or false",
+		boo: func(s *Settings) *bool { return &s.Auth }},
+	{name: "allowed-origins", usage: "comma-separated web origins (scheme://host[:port]) besides the API's own that may send requests to it", forms: formsOrigins,
+		str: func(s *Settings) *string { return &s.AllowedOrigins }},
+	{name: "api-hostnames", usage: "comma-separated names the REST API answers to in the Host header, against DNS rebinding (default: the api-addr host, localhost, 127.0.0.1, ::1 and the api-advertise host)", forms: formsHostnames,
+		str: func(s *Settings) *string { return &s.APIHostnames }},
+	{name: "token-file", usage: "file holding the API token (role admin) this node presents to the members named by --join, when they require tokens", forms: formsTokenFile,
+		str: func(s *Settings) *string { return &s.TokenFile }},
 }
 
 // settingNamed returns the setting of a flag name.

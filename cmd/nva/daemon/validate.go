@@ -97,6 +97,7 @@ func (s *Settings) complete(origin map[string]string) error {
 	check("log-format", &s.LogFormat, checkLogFormat)
 	check("log-level", &s.LogLevel, checkLogLevel)
 	check("debug-addr", &s.DebugAddr, checkDebugAddr)
+	s.completeAuth(origin, bad)
 	if s.Bootstrap && s.Join != "" {
 		errs = append(errs, &SettingError{Name: "bootstrap", Value: "true", Origin: origin["bootstrap"],
 			Reason: "cannot be combined with --join: --bootstrap founds a new cluster, --join enters an existing one"})
