@@ -33,18 +33,18 @@ func TestAuthSettings(t *testing.T) {
 	if s, _ = load("--auth"); !s.AuthEnforced() {
 		t.Fatal("--auth does not require tokens")
 	}
-	s, err = load("--api-addr", "10.0.0.1:8080")
+	s, err = load("--api-addr", "10.0.0.1:8080", "--insecure-listen")
 	if err != nil || !s.AuthEnforced() {
 		t.Fatalf("a non-loopback API without tokens: %v", err)
 	}
 	if got := s.Hostnames(); !contains(got, "10.0.0.1") {
 		t.Fatalf("hostnames %v lack the listen host", got)
 	}
-	s, err = load("--api-addr", ":8080", "--api-advertise", "https://nva.example:8443")
+	s, err = load("--api-addr", ":8080", "--api-advertise", "https://nva.example:8443", "--insecure-listen")
 	if err != nil || !s.AuthEnforced() || !contains(s.Hostnames(), "nva.example") {
 		t.Fatalf("all interfaces: %v %v", err, s.Hostnames())
 	}
-	if _, err := load("--api-addr", ":8080", "--auth=false"); err == nil || !strings.Contains(err.Error(), "--auth") {
+	if _, err := load("--api-addr", ":8080", "--auth=false", "--insecure-listen"); err == nil || !strings.Contains(err.Error(), "--auth") {
 		t.Fatalf("--auth=false on all interfaces: %v", err)
 	}
 	s, err = load("--allowed-origins", "https://Console.example/, http://10.0.0.9:3000", "--api-hostnames", "NVA.example,[::1]")
