@@ -75,6 +75,11 @@ type Switch struct {
 	events     *eventQueue
 	pins       packetIns
 	pktOuts    xidRing // guarded by mu
+	// echoes carries echo replies from the reader to echoWriter, so the
+	// reader never waits for the write lock (a large flow-mod batch or a
+	// bundle being written by a reconciliation): it keeps reading, and
+	// every message it reads counts as liveness.
+	echoes chan []byte
 }
 
 func newSwitch(c net.Conn, opts Options) *Switch {
@@ -89,6 +94,7 @@ func newSwitch(c net.Conn, opts Options) *Switch {
 		done:    make(chan struct{}),
 		events:  newEventQueue(),
 		nextXid: 0x10000,
+		echoes:  make(chan []byte, echoQueue),
 	}
 	if opts.OnPacketIn != nil {
 		s.pins.ch = make(chan PacketIn, opts.PacketInQueue)
@@ -475,13 +481,14 @@ func (s *Switch) handleFrame(b []byte) error {
 		s.handleError(e)
 		return nil
 	case openflow13.Type_EchoRequest:
-		reply := append([]byte(nil), b...)
+		reply := b // readFrame's buffer: this frame's own
 		reply[1] = openflow13.Type_EchoReply
-		s.wmu.Lock()
-		err := s.writeLocked(reply)
-		s.wmu.Unlock()
-		if err != nil {
-			return err
+		select {
+		case s.echoes <- reply:
+		default:
+			// echoQueue replies are already waiting for the socket: the
+			// switch will see those (and ask again).
+			s.log.Debug("echo reply dropped: replies already queued", "xid", xid)
 		}
 		return nil
 	case openflow13.Type_EchoReply:
@@ -652,7 +659,30 @@ func (s *Switch) applyPortEvent(ev PortEvent) {
 	})
 }
 
-// keepalive sends echo requests and enforces the dead interval.
+// echoQueue bounds the echo replies waiting for echoWriter.
+const echoQueue = 8
+
+// echoWriter writes the echo replies the reader queued, on a goroutine of
+// its own: a reply may wait for the write lock, the reader never does.
+func (s *Switch) echoWriter() {
+	for {
+		select {
+		case <-s.done:
+			return
+		case reply := <-s.echoes:
+			s.wmu.Lock()
+			err := s.writeLocked(reply)
+			s.wmu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+// keepalive sends echo requests and enforces the dead interval: it runs on
+// its own goroutine, never behind reconciliation work, and anything the
+// reader receives (not only echo replies) counts as liveness.
 func (s *Switch) keepalive() {
 	tick := s.opts.EchoInterval
 	if d := s.opts.DeadInterval / 4; d < tick {
