@@ -5,18 +5,18 @@ import "github.com/prometheus/client_golang/prometheus"
 // metrics are the southbound's Prometheus collectors. They exist (and
 // count) whether or not RegisterMetrics was called.
 type metrics struct {
-	flowMods    *prometheus.CounterVec
-	groupMods   *prometheus.CounterVec
-	errors      *prometheus.CounterVec
-	reconcile   *prometheus.HistogramVec
-	connected   prometheus.Gauge
-	unclaimed   prometheus.Gauge
-	repairs     prometheus.Counter
-	bundles     prometheus.Counter
-	syncs       *prometheus.CounterVec
-	packetIns   *prometheus.CounterVec
-	sliceDiffs  *prometheus.CounterVec
-	planning    prometheus.Histogram
+	flowMods   *prometheus.CounterVec
+	groupMods  *prometheus.CounterVec
+	errors     *prometheus.CounterVec
+	reconcile  *prometheus.HistogramVec
+	connected  prometheus.Gauge
+	unclaimed  prometheus.Gauge
+	repairs    prometheus.Counter
+	bundles    prometheus.Counter
+	syncs      *prometheus.CounterVec
+	packetIns  *prometheus.CounterVec
+	sliceDiffs *prometheus.CounterVec
+	planning   prometheus.Histogram
 	// Audits: per switch, what one audit cost (read the switch, compare
 	// with what nva last installed) and how it ended; per round, how many
 	// switches it spreads over the interval.

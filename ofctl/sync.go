@@ -36,12 +36,12 @@ type worker struct {
 	running bool   // (mu) a pool goroutine runs it
 	again   bool   // (mu) kicked while running: queue it again after
 
-	noBundles       bool            // the switch refused to open a bundle
-	tables          *tableFeatures  // the switch's OFPMP_TABLE_FEATURES answer (nil: not asked yet)
-	cache           *compiler.Cache // incremental compiles of the claimed NVE (it resets itself on another NVE or profile)
-	observeDelay    time.Duration   // follower: next re-check delay
-	role            conn.Role       // role last granted by the switch (RoleNoChange: none asked)
-	roleGen         uint64          // its generation
+	noBundles    bool            // the switch refused to open a bundle
+	tables       *tableFeatures  // the switch's OFPMP_TABLE_FEATURES answer (nil: not asked yet)
+	cache        *compiler.Cache // incremental compiles of the claimed NVE (it resets itself on another NVE or profile)
+	observeDelay time.Duration   // follower: next re-check delay
+	role         conn.Role       // role last granted by the switch (RoleNoChange: none asked)
+	roleGen      uint64          // its generation
 	// What nva last installed on the switch (what the audit compares the
 	// switch with): have says installed* (or slices) reflect the switch,
 	// for NVE haveFor. installed is a list read from the switch, or the
