@@ -2,12 +2,17 @@ package ofctl
 
 import (
 	"fmt"
+	"log/slog"
 	"runtime"
 	"testing"
 
 	"github.com/nva-project/nva/app/compiler"
+	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/app/pipeline"
+	"github.com/nva-project/nva/ofctl/codec"
+	"github.com/nva-project/nva/ofctl/conn"
+	"github.com/nva-project/nva/ofctl/reconcile"
 )
 
 // fleetSnap is the issue-12 fleet layout for nves NVEs: 20 ports per NVE,
@@ -82,4 +87,106 @@ func BenchmarkInstalledState(b *testing.B) {
 		}
 	}
 	b.ReportMetric(perFlow, "bytes/flow")
+}
+
+// BenchmarkAudit measures one audit of an in-sync switch of the fleet
+// layout (816 flows, 20 groups) once its flows and groups are read: the
+// way an audit worked before (compile the NVE, from scratch or through
+// the warm per-switch cache, then diff the desired state against the
+// switch's report) and now: a report that hashes as the last one found
+// equal to the record is clean (the common case: nothing decoded), a
+// changed one is decoded and diffed against what nva last installed (the
+// record of cached slices; no compile).
+func BenchmarkAudit(b *testing.B) {
+	snap := fleetSnap(20)
+	prof := pipeline.OVS()
+	ofports := map[string]uint32{compiler.TunnelPortName(model.EncapVXLAN): 100}
+	for j := range 20 {
+		ofports[fmt.Sprintf("v%d", j+1)] = uint32(j + 1)
+	}
+	in := compiler.Input{Snapshot: snap, NVE: "hv0", OFPorts: ofports, Tunnels: map[model.Encap]uint32{model.EncapVXLAN: 100}}
+	w := &worker{}
+	res, err := w.compilerCache().Compile(in, prof)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !w.setSlices(res) {
+		b.Fatal("result without slices")
+	}
+	// The switch: the fake bridge, fed the encoded flow and group mods.
+	br := newFakeBridge(b, 1, nil)
+	c := codec.New(codec.Options{AllowNicira: prof.Extensions})
+	for _, g := range res.Groups {
+		m, err := c.EncodeGroupMod(g, codec.GroupAdd)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, _ := m.MarshalBinary()
+		br.groupMod(raw)
+	}
+	for _, f := range res.Flows {
+		m, err := c.EncodeFlowMod(f, prof.Number, codec.FlowAdd)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, _ := m.MarshalBinary()
+		br.flowMod(raw)
+	}
+	raw := rawInstalled{flows: br.statsEntries()}
+	for id, e := range br.groups {
+		raw.groups = append(raw.groups, &conn.GroupDesc{GroupID: id, Raw: e})
+	}
+	s := New(Config{Logger: slog.New(slog.DiscardHandler)})
+	b.Logf("%d flows, %d groups", len(raw.flows), len(raw.groups))
+	read := func() ([]flow.Flow, []flow.GroupEntry) {
+		inst, groups := s.decodeInstalled(raw, prof)
+		flows := make([]flow.Flow, len(inst))
+		for i, f := range inst {
+			flows[i] = f.Flow
+		}
+		return flows, groups
+	}
+	check := func(p reconcile.Plan) {
+		if !p.Empty() {
+			b.Fatalf("an in-sync switch differs: %s", p)
+		}
+	}
+	b.Run("before/compile-from-scratch", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			res, err := compiler.Compile(in, prof)
+			if err != nil {
+				b.Fatal(err)
+			}
+			flows, groups := read()
+			check(s.diff.Diff(res.Flows, flows, res.Groups, groups))
+		}
+	})
+	b.Run("before/warm-cache-compile", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			res, err := w.compilerCache().Compile(in, prof)
+			if err != nil {
+				b.Fatal(err)
+			}
+			flows, groups := read()
+			check(s.diff.Diff(res.Flows, flows, res.Groups, groups))
+		}
+	})
+	clean := s.reportHash(raw)
+	b.Run("after/report-unchanged", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if s.reportHash(raw) != clean {
+				b.Fatal("the same report hashes differently")
+			}
+		}
+	})
+	b.Run("after/report-changed-record-diff", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			flows, groups := read()
+			check(s.diff.Diff(w.installedFlows(), flows, res.Groups, groups))
+		}
+	})
 }

@@ -100,10 +100,16 @@ func TestBusyReconcilesDropNoSwitch(t *testing.T) {
 	const n = 48
 	const dead = time.Second
 	var hooks atomic.Int64
+	var heavy atomic.Bool
 	src := newFakeStore(busySnap(n), true)
 	sb, logs := startLogged(t, src, Config{PlanWorkers: 2,
 		Conn: conn.Options{EchoInterval: 50 * time.Millisecond, DeadInterval: dead}},
-		func() { hooks.Add(1); spin(20 * time.Millisecond) })
+		func() {
+			if heavy.Load() {
+				hooks.Add(1)
+				spin(20 * time.Millisecond)
+			}
+		})
 	bridges := make([]*fakeBridge, n)
 	for i := range bridges {
 		bridges[i] = newFakeBridge(t, uint64(i+1), map[uint32]string{1: "v1", 100: "nva-vxlan"})
@@ -133,14 +139,22 @@ func TestBusyReconcilesDropNoSwitch(t *testing.T) {
 		b.mu.Unlock()
 	}
 
-	hooksBefore := hooks.Load()
-	for end := time.Now().Add(3 * dead); time.Now().Before(end); {
+	// Load: every switch kicked over and over, each run burning 20 ms of
+	// CPU in its compile, for at least three dead intervals and at least
+	// 4n runs (however slowly a loaded machine gets through them).
+	heavy.Store(true)
+	start := time.Now()
+	for time.Since(start) < 3*dead || hooks.Load() < 4*n {
+		if time.Since(start) > 2*time.Minute {
+			t.Fatalf("only %d CPU-heavy runs in %v: the machine is too loaded for this test", hooks.Load(), time.Since(start))
+		}
 		for i := 1; i <= n; i++ {
 			sb.PortsChanged(fmt.Sprintf("hv%d", i))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	busy := hooks.Load() - hooksBefore
+	heavy.Store(false)
+	busy, took := hooks.Load(), time.Since(start)
 
 	sb.mu.Lock()
 	var dropped []string
@@ -156,12 +170,9 @@ func TestBusyReconcilesDropNoSwitch(t *testing.T) {
 		echoes += b.echoRequests
 		b.mu.Unlock()
 	}
-	t.Logf("%d CPU-heavy reconciliations (20 ms each) in %v; %d echo requests answered", busy, 3*dead, echoes-echoesBefore)
+	t.Logf("%d CPU-heavy reconciliations (20 ms each) in %v; %d echo requests answered", busy, took, echoes-echoesBefore)
 	if len(dropped) > 0 {
 		t.Fatalf("%d of %d healthy switches were disconnected while nva was busy: %v\n%s", len(dropped), n, dropped, logs)
-	}
-	if busy < 2*n {
-		t.Fatalf("only %d reconciliations ran under load: the test did not load the southbound", busy)
 	}
 	if echoes-echoesBefore < n {
 		t.Fatalf("only %d echo requests during the load: the keepalives did not run", echoes-echoesBefore)

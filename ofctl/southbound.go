@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net"
 	"slices"
@@ -145,7 +146,8 @@ type Southbound struct {
 	runq     []*worker  // (mu) workers waiting for a pool goroutine, FIFO
 	runCond  *sync.Cond // on mu: runq has work, or ctx ended
 
-	cpu chan struct{} // CPU slots (PlanWorkers), see cpuSlot
+	cpu  chan struct{} // CPU slots (PlanWorkers), see cpuSlot
+	seed maphash.Seed  // for reportHash
 	// planHook, when set (tests only), runs in the CPU slot of every
 	// reconciliation after the compile, before the diff.
 	planHook func()
@@ -229,6 +231,7 @@ func New(cfg Config) *Southbound {
 		switches: map[uint64]*worker{},
 		nves:     map[string]*nveState{},
 		cpu:      make(chan struct{}, cfg.PlanWorkers),
+		seed:     maphash.MakeSeed(),
 	}
 	s.runCond = sync.NewCond(&s.mu)
 	s.neigh = s.newResponder()
