@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/ofctl/conn"
 )
@@ -300,5 +302,88 @@ func TestRoleFailureTexts(t *testing.T) {
 		if got := roleFailure(err); got != want {
 			t.Errorf("roleFailure(%v) = %q, want %q", err, got, want)
 		}
+	}
+}
+
+// One tick starts an audit round: every connected, claimed switch is
+// audited once, spread over the interval (the round's size is reported),
+// and a clean audit compiles nothing.
+func TestAuditRound(t *testing.T) {
+	const n = 4
+	var compiles atomic.Int64
+	ticks := make(chan time.Time)
+	src := newFakeStore(busySnap(n), true)
+	sb, _ := startLogged(t, src, Config{AuditInterval: 200 * time.Millisecond,
+		NewTicker: func(time.Duration) Ticker { return manualTicker{ticks} }}, func() { compiles.Add(1) })
+	for i := 1; i <= n; i++ {
+		newFakeBridge(t, uint64(i), map[uint32]string{1: "v1", 100: "nva-vxlan"}).connect(sb.cfg.ListenAddr)
+	}
+	waitCond(t, 10*time.Second, "every NVE in sync", func() bool {
+		for i := 1; i <= n; i++ {
+			if sb.status(fmt.Sprintf("hv%d", i)).Sync != SyncInSync {
+				return false
+			}
+		}
+		return true
+	})
+	audits := func() float64 { return counterValue(t, sb.m.audits) }
+	before := compiles.Load()
+	ticks <- time.Now()
+	waitCond(t, 10*time.Second, "the round's audits", func() bool { return audits() >= n })
+	time.Sleep(300 * time.Millisecond) // past the round: nothing more is audited
+	if got := audits(); got != n {
+		t.Fatalf("%v audits in one round of %d switches", got, n)
+	}
+	if got := counterValue(t, sb.m.audits.WithLabelValues("clean")); got != n {
+		t.Fatalf("%v clean audits, want %d", got, n)
+	}
+	var g dto.Metric
+	if err := sb.m.auditRound.Write(&g); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.GetGauge().GetValue(); got != n {
+		t.Fatalf("audit_round_switches %v, want %d", got, n)
+	}
+	if got := compiles.Load() - before; got != 0 {
+		t.Fatalf("clean audits compiled %d times", got)
+	}
+}
+
+// A follower keeps the record of what it last saw in sync: its audits of
+// an unchanged switch compile nothing; drift makes it observe (and report
+// the NVE pending) without writing.
+func TestFollowerAudit(t *testing.T) {
+	addr := "unix:" + filepath.Join(t.TempDir(), "of.sock")
+	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 100: "nva-vxlan"})
+	leader, _ := startLogged(t, newFakeStore(overlaySnap(10, false), true), Config{ListenAddr: addr}, nil)
+	br.connect(addr)
+	if lag, err := waitRealized(t, leader, 10, 5*time.Second); err != nil {
+		t.Fatalf("leader: %v %v", lag, err)
+	}
+	want := br.flowCount()
+	br.disconnect()
+	_ = leader.Close()
+
+	f, _ := startLogged(t, newFakeStore(overlaySnap(10, false), false), Config{ListenAddr: addr}, nil)
+	br.connect(addr)
+	waitCond(t, 5*time.Second, "the follower sees hv1 in sync", func() bool { return f.status("hv1").Sync == SyncInSync })
+	f.Audit()
+	waitCond(t, 5*time.Second, "a clean follower audit", func() bool { return counterValue(t, f.m.audits.WithLabelValues("clean")) == 1 })
+	if full := counterValue(t, f.m.audits.WithLabelValues("full")); full != 0 {
+		t.Fatalf("the follower's audit of an unchanged switch recompiled (%v full audits)", full)
+	}
+	br.mu.Lock()
+	for k := range br.flows {
+		delete(br.flows, k)
+		break
+	}
+	br.mu.Unlock()
+	f.Audit()
+	waitCond(t, 5*time.Second, "the follower notices drift", func() bool { return f.status("hv1").Sync == SyncPending })
+	if got := br.flowCount(); got != want-1 {
+		t.Fatalf("the follower wrote to the switch: %d flows, want %d", got, want-1)
+	}
+	if mods := br.modCount(); mods["flow add"] != want {
+		t.Fatalf("mods %v: only the leader's %d adds expected", mods, want)
 	}
 }
