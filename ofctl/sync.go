@@ -1063,10 +1063,8 @@ func (s *Southbound) send(ctx context.Context, w *worker, plan reconcile.Plan, m
 		s.log.Warn("switch does not support bundles; changes will not be atomic", "dpid", model.FormatDatapathID(w.dpid), "error", err)
 		w.noBundles = true
 	}
-	for i, m := range msgs {
-		if _, err := sw.Send(m); err != nil {
-			return fmt.Errorf("send message %d of %d: %w", i+1, len(msgs), err)
-		}
+	if err := sw.SendAll(msgs); err != nil {
+		return fmt.Errorf("send %d messages: %w", len(msgs), err)
 	}
 	if err := sw.Barrier(ctx); err != nil {
 		return fmt.Errorf("barrier after %d messages: %w", len(msgs), err)
@@ -1097,12 +1095,10 @@ func (s *Southbound) sendFenced(ctx context.Context, sw *conn.Switch, plan recon
 		if i+n > len(msgs) {
 			return fmt.Errorf("plan of %d steps encoded to %d messages", plan.Len(), len(msgs))
 		}
-		for _, m := range msgs[i : i+n] {
-			i++
-			if _, err := sw.Send(m); err != nil {
-				return fmt.Errorf("send message %d of %d: %w", i, len(msgs), err)
-			}
+		if err := sw.SendAll(msgs[i : i+n]); err != nil {
+			return fmt.Errorf("send messages %d-%d of %d: %w", i+1, i+n, len(msgs), err)
 		}
+		i += n
 		if err := sw.Barrier(ctx); err != nil {
 			return fmt.Errorf("barrier after message %d of %d: %w", i, len(msgs), err)
 		}

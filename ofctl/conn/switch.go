@@ -283,6 +283,42 @@ func (s *Switch) Send(msg util.Message) (uint32, error) {
 	return s.sendBytes(b, nil)
 }
 
+// sendAllChunk bounds one write of SendAll.
+const sendAllChunk = 64 << 10
+
+// SendAll is Send for many messages: they get consecutive xids and are
+// written in as few writes as possible (chunks of up to 64 KiB), in order,
+// with no other message in between. OFPT_ERRORs for them are returned by
+// the next Barrier, as for Send. On an encoding error nothing is sent; on
+// a write error the connection is closed (some messages may have gone).
+func (s *Switch) SendAll(msgs []util.Message) error {
+	bufs := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		b, err := encode(m, 0)
+		if err != nil {
+			return fmt.Errorf("message %d of %d: %w", i+1, len(msgs), err)
+		}
+		bufs[i] = b
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	chunk := make([]byte, 0, sendAllChunk)
+	for _, b := range bufs {
+		if len(chunk) > 0 && len(chunk)+len(b) > sendAllChunk {
+			if err := s.writeLocked(chunk); err != nil {
+				return err
+			}
+			chunk = chunk[:0]
+		}
+		binary.BigEndian.PutUint32(b[4:8], s.allocXidLocked())
+		chunk = append(chunk, b...)
+	}
+	if len(chunk) > 0 {
+		return s.writeLocked(chunk)
+	}
+	return nil
+}
+
 // wait blocks until c completes or ctx ends.
 func (s *Switch) wait(ctx context.Context, c *call) error {
 	select {
