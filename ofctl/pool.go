@@ -22,7 +22,7 @@ func DefaultPlanWorkers() int { return max(1, runtime.GOMAXPROCS(0)) }
 
 // syncWorkersPerPlanWorker is the default ratio of pool goroutines (runs
 // in progress, most of them waiting for a switch's answer) to CPU slots.
-const syncWorkersPerPlanWorker = 8
+const syncWorkersPerPlanWorker = 16
 
 // kickLocked asks for a run of w because something changed (a store
 // change, a port event, a retry, ...): the run recompiles and diffs.

@@ -83,7 +83,7 @@ type Config struct {
 	// replies and keepalives never wait for it.
 	PlanWorkers int
 	// SyncWorkers bounds how many switches are reconciled at once,
-	// including the time spent waiting for their answers (8 ×
+	// including the time spent waiting for their answers (16 ×
 	// PlanWorkers if 0). More switches wait in a queue, each once however
 	// often it was kicked.
 	SyncWorkers int
