@@ -293,16 +293,18 @@ const sendAllChunk = 64 << 10
 // a write error the connection is closed (some messages may have gone).
 func (s *Switch) SendAll(msgs []util.Message) error {
 	bufs := make([][]byte, len(msgs))
+	total := 0
 	for i, m := range msgs {
 		b, err := encode(m, 0)
 		if err != nil {
 			return fmt.Errorf("message %d of %d: %w", i+1, len(msgs), err)
 		}
 		bufs[i] = b
+		total += len(b)
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	chunk := make([]byte, 0, sendAllChunk)
+	chunk := make([]byte, 0, min(total, sendAllChunk))
 	for _, b := range bufs {
 		if len(chunk) > 0 && len(chunk)+len(b) > sendAllChunk {
 			if err := s.writeLocked(chunk); err != nil {
