@@ -55,7 +55,7 @@ func newMetrics() *metrics {
 		}),
 		repairs: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "nva", Subsystem: "southbound", Name: "audit_repairs_total",
-			Help: "Flow and group changes sent by audits to repair drift on a switch.",
+			Help: "Flow and group entries an audit found differing from what nva last installed on a switch (drift), and repaired. Changes nva itself had pending are never counted.",
 		}),
 		bundles: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "nva", Subsystem: "southbound", Name: "bundles_total",
