@@ -86,3 +86,23 @@ func TestReaderNotBehindWriter(t *testing.T) {
 		t.Fatalf("echo reply xid %x", xidOf(r))
 	}
 }
+
+// The dead interval gives a starved process's reader until twice the
+// interval, and no longer.
+func TestDeadIntervalWhenLate(t *testing.T) {
+	const dead = time.Second
+	for _, c := range []struct {
+		idle       time.Duration
+		late, want bool
+	}{
+		{dead - time.Millisecond, false, false},
+		{dead, false, true},
+		{dead, true, false},
+		{2*dead - time.Millisecond, true, false},
+		{2 * dead, true, true},
+	} {
+		if got := expired(c.idle, dead, c.late); got != c.want {
+			t.Errorf("expired(%v, %v, late=%v) = %v, want %v", c.idle, dead, c.late, got, c.want)
+		}
+	}
+}

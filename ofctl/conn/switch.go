@@ -732,13 +732,17 @@ func (s *Switch) keepalive() {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	lastEcho := time.Now()
+	prev := lastEcho
 	for {
 		select {
 		case <-s.done:
 			return
-		case now := <-t.C:
+		case <-t.C:
+			now := time.Now()
+			late := now.Sub(prev) > 2*tick
+			prev = now
 			idle := now.Sub(time.Unix(0, s.lastRecv.Load()))
-			if idle >= s.opts.DeadInterval {
+			if expired(idle, s.opts.DeadInterval, late) {
 				s.closeWith(fmt.Errorf("%w: nothing received for %s", ErrDeadInterval, idle.Round(time.Millisecond)))
 				return
 			}
@@ -750,6 +754,19 @@ func (s *Switch) keepalive() {
 			}
 		}
 	}
+}
+
+// expired decides the dead interval: nothing received for dead. When the
+// keepalive itself ran late (late: its ticks came more than two apart, so
+// this process was starved of CPU and the reader may not have run either,
+// with the switch's messages waiting in the socket), the reader gets until
+// twice the dead interval: a switch is not declared dead because nva was
+// too busy to read it.
+func expired(idle, dead time.Duration, late bool) bool {
+	if late {
+		return idle >= 2*dead
+	}
+	return idle >= dead
 }
 
 // --- event delivery ---------------------------------------------------------
