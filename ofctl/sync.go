@@ -109,16 +109,17 @@ func (s *Southbound) SwitchConnected(sw *conn.Switch) {
 	w.kickLocked("connect")
 	s.updateGaugesLocked()
 	s.broadcastLocked()
+	nve := w.nve // w.nve is s.mu's: a store change may reassign it
 	s.mu.Unlock()
 	if prev != nil && prev.sw != sw {
 		s.log.Info("switch reconnected; closing its previous connection", "dpid", fmt.Sprintf("%016x", dpid))
 		prev.sw.Close()
 	}
-	if w.nve == "" {
+	if nve == "" {
 		s.log.Warn("switch connected with a datapath ID no NVE claims; leaving it untouched",
 			"dpid", model.FormatDatapathID(dpid), "remote", sw.RemoteAddr().String())
 	} else {
-		s.log.Info("switch connected", "nve", w.nve, "dpid", model.FormatDatapathID(dpid), "remote", sw.RemoteAddr().String())
+		s.log.Info("switch connected", "nve", nve, "dpid", model.FormatDatapathID(dpid), "remote", sw.RemoteAddr().String())
 	}
 }
 
