@@ -96,6 +96,16 @@ type Result struct {
 	// Errors lists behaviour OpenFlow leaves undefined or the switch would
 	// reject (ambiguous matches, actions on absent fields, loops).
 	Errors []string
+	// Steps are the tables the packet went through, in order, with the
+	// flow it matched in each (for structured traces).
+	Steps []Step
+}
+
+// Step is one table lookup: the table and the flow that matched (nil on a
+// table miss).
+type Step struct {
+	Table string
+	Flow  *flow.Flow
 }
 
 // Dropped reports whether no copy of the packet left the switch.
@@ -200,9 +210,11 @@ func (r *run) table(name string, p Packet, depth, steps int) {
 		break
 	}
 	if hit == nil {
+		r.res.Steps = append(r.res.Steps, Step{Table: name})
 		r.tracef(depth, "table %s(%d): no match: table miss drops", name, num)
 		return
 	}
+	r.res.Steps = append(r.res.Steps, Step{Table: name, Flow: hit})
 	r.tracef(depth, "table %s(%d): %s", name, num, hit)
 	r.actions(hit.Actions, &p, depth+1)
 	if hit.MetadataMask != 0 {
