@@ -205,6 +205,7 @@ var routeAccess = map[string]access{
 	"POST /api/v1/tokens":               accessAdmin,
 	"DELETE /api/v1/tokens/{id}":        accessAdmin,
 	"GET /metrics":                      accessRead,
+	"POST /api/v1/traces":               accessAny, // a tenant: from its own ports only (trace.go)
 }
 
 // routeAccessOf is the access of a matched route. The web UI's files

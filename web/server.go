@@ -45,6 +45,8 @@ type Options struct {
 	// StatusNotifier signals status changes to the events stream (with
 	// StatusReporter); nil: the stream re-reads status periodically.
 	StatusNotifier StatusNotifier
+	// Tracer serves POST /api/v1/traces (nil: 501).
+	Tracer Tracer
 	// Events tunes GET /api/v1/events.
 	Events EventsOptions
 
@@ -70,6 +72,7 @@ type Server struct {
 	status      StatusReporter
 	switches    SwitchReporter
 	notifier    StatusNotifier
+	tracer      Tracer
 	events      EventsOptions
 	waitTimeout time.Duration
 	now         func() time.Time
@@ -107,6 +110,7 @@ func New(opts Options) (*Server, error) {
 		status:      opts.StatusReporter,
 		switches:    opts.SwitchReporter,
 		notifier:    opts.StatusNotifier,
+		tracer:      opts.Tracer,
 		events:      opts.Events.withDefaults(),
 		waitTimeout: opts.WaitTimeout,
 		now:         opts.Now,
@@ -181,6 +185,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("/switches/unclaimed", s.handleUnclaimed).Methods(http.MethodGet)
 	api.HandleFunc("/nves/{name}/flows", s.handleFlows).Methods(http.MethodGet)
 	api.HandleFunc("/batch", s.handleBatch).Methods(http.MethodPost)
+	api.HandleFunc("/traces", s.handleTrace).Methods(http.MethodPost)
 	registerResource(s, api, s.vnResource())
 	registerResource(s, api, s.nveResource())
 	registerResource(s, api, s.portResource())

@@ -10,7 +10,7 @@
 //
 // The trace is of nva's desired state, not of a switch: OpenFlow port
 // numbers are assigned by the trace itself (interfaces in name order from
-// 1; tunnel ports above them), which changes no decision of the pipeline,
+// 1; tunnel ports from 10000), which changes no decision of the pipeline,
 // and every interface and tunnel port is taken as present. It does no
 // I/O and is deterministic.
 package trace
@@ -118,8 +118,14 @@ type Step struct {
 	Stages []string
 	// Flow is the matched flow (ovs-ofctl text), "" on a miss.
 	Flow string
-	// Decision is what happened: "goto T", "output", "drop", "miss".
+	// Decision is what the flow did: its actions and goto in ovs-ofctl
+	// text, "drop" or "miss: table-miss drops".
 	Decision string
+	// Verdict is the decision's kind: "goto" (Goto names the next table),
+	// "output" (actions, no goto), "drop" (an explicit drop flow) or
+	// "miss".
+	Verdict string
+	Goto    string
 }
 
 // Output is one copy leaving an NVE.
@@ -283,11 +289,6 @@ type tunnelPort struct {
 	remote string // per-remote ports only
 }
 
-// Port numbers of the trace's tunnel ports (above any interface's).
-const (
-	flowTunnelBase   = 0xff00_0000
-	remoteTunnelBase = 0xff10_0000
-)
 
 func encapIndex(e model.Encap) uint32 { return uint32(slices.Index(model.Encaps, e)) }
 
@@ -322,6 +323,13 @@ func (t *tracer) node(name string) (*node, error) {
 			n.portName[no] = p.Name
 		}
 	}
+	// Tunnel ports are numbered from 10000 (a power of ten above every
+	// interface's): the flow-based ones base+0..2, the per-remote ones
+	// base+10+4i+encap for the i-th NVE by name.
+	base := uint32(10000)
+	for uint32(len(ifaces)) >= base {
+		base *= 10
+	}
 	in := compiler.Input{Snapshot: t.snap, NVE: name, OFPorts: map[string]uint32{}}
 	for k, v := range n.ifaces {
 		in.OFPorts[k] = v
@@ -329,17 +337,16 @@ func (t *tracer) node(name string) (*node, error) {
 	if prof.FlowTunnels {
 		in.Tunnels = map[model.Encap]uint32{}
 		for _, e := range model.Encaps {
-			no := flowTunnelBase + encapIndex(e)
+			no := base + encapIndex(e)
 			in.Tunnels[e] = no
 			n.flowTun[e] = no
 			n.tunnels[no] = tunnelPort{encap: e}
 		}
 	} else {
 		in.RemoteTunnels = map[compiler.RemoteTunnel]uint32{}
-		for _, nv := range t.snap.SortedNVEs() {
-			idx := uint32(slices.IndexFunc(t.snap.SortedNVEs(), func(x *model.NVE) bool { return x.Name == nv.Name }))
+		for i, nv := range t.snap.SortedNVEs() {
 			for _, e := range model.Encaps {
-				no := remoteTunnelBase + 4*idx + encapIndex(e)
+				no := base + 10 + 4*uint32(i) + encapIndex(e)
 				rt := compiler.RemoteTunnel{NVE: nv.Name, Encap: e}
 				in.RemoteTunnels[rt] = no
 				n.byRemote[rt] = no
@@ -369,7 +376,7 @@ func (n *node) step(st sim.Step) Step {
 		s.Stages = []string{st.Table}
 	}
 	if st.Flow == nil {
-		s.Decision = "miss: table-miss drops"
+		s.Decision, s.Verdict = "miss: table-miss drops", "miss"
 		return s
 	}
 	f := st.Flow
@@ -380,6 +387,14 @@ func (n *node) step(st sim.Step) Step {
 	}
 	if f.Goto != "" {
 		parts = append(parts, "goto "+f.Goto)
+	}
+	switch {
+	case f.Goto != "":
+		s.Verdict, s.Goto = "goto", f.Goto
+	case len(f.Actions) > 0:
+		s.Verdict = "output"
+	default:
+		s.Verdict = "drop"
 	}
 	if len(parts) == 0 {
 		s.Decision = "drop"

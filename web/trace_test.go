@@ -1,0 +1,78 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/app/trace"
+	"github.com/nva-project/nva/web/wire"
+)
+
+type appTracer struct{}
+
+func (appTracer) Trace(_ context.Context, snap *model.Snapshot, req trace.Request) (*trace.Result, error) {
+	return trace.Run(snap, nil, req)
+}
+
+func TestTraceAPI(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Tracer = appTracer{} })
+	e.seed()
+	e.must(201, "POST", "/api/v1/ports", `{"name":"p2","vn":"blue","nve":"hv2","interface":"veth2","mac":"02:00:00:00:00:02","ips":["10.0.0.2"]}`)
+
+	r := e.must(200, "POST", "/api/v1/traces", `{"port":"p1","to_port":"p2","protocol":"udp","dst_port":53}`)
+	var res wire.TraceResult
+	if err := json.Unmarshal([]byte(r.body), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Dropped || len(res.Delivered) != 1 || res.Delivered[0].Port != "p2" || res.Delivered[0].NVE != "hv2" {
+		t.Fatalf("delivered %+v: %s", res.Delivered, r.body)
+	}
+	if len(res.Hops) != 2 || res.Hops[0].Outputs[0].Tunnel == nil || res.Hops[0].Outputs[0].Tunnel.RemoteIP != "192.0.2.2" {
+		t.Fatalf("hops: %s", r.body)
+	}
+	if res.Hops[0].Steps[0].Flow == "" {
+		t.Fatalf("no flow text for an admin: %s", r.body)
+	}
+
+	// A spoofed source MAC stops in port security.
+	r = e.must(200, "POST", "/api/v1/traces", `{"port":"p1","to_port":"p2","eth_src":"02:00:00:00:00:99"}`)
+	res = wire.TraceResult{}
+	if err := json.Unmarshal([]byte(r.body), &res); err != nil {
+		t.Fatal(err)
+	}
+	if !res.Dropped || len(res.Hops) != 1 || res.Hops[0].Drop == "" {
+		t.Fatalf("spoofed: %s", r.body)
+	}
+
+	// Bad input: 4xx naming the field.
+	for body, want := range map[string]struct {
+		status int
+		field  string
+	}{
+		`{}`:              {400, "port"},
+		`{"port":"nope"}`: {404, "port"},
+		`{"port":"p1","to_port":"p2","protocol":"sctp"}`: {400, "protocol"},
+		`{"port":"p1","bogus":1}`:                        {400, "bogus"},
+		`{"port":"p1","dst_ip":"10.0.0.2"}`:              {400, "eth_dst"},
+	} {
+		r := e.do("POST", "/api/v1/traces", body)
+		if r.status != want.status || r.err().Field != want.field {
+			t.Errorf("%s: %d %s, want %d naming %s", body, r.status, r.body, want.status, want.field)
+		}
+	}
+}
+
+func TestTraceTenantSeesNoUnderlay(t *testing.T) {
+	res := &trace.Result{Hops: []trace.Hop{{NVE: "hv1", Steps: []trace.Step{{Table: "classify", Flow: "table=0,in_port=1", Decision: "goto x", Verdict: "goto", Goto: "x"}},
+		Outputs: []trace.Output{{Tunnel: &trace.Tunnel{Encap: "vxlan", RemoteNVE: "hv2", RemoteIP: "192.0.2.2", VNI: 100}, Packet: "tun_dst=192.0.2.2"}}}}}
+	w := traceWire(res, true)
+	h := w.Hops[0]
+	if h.Steps[0].Flow != "" || h.Steps[0].Decision != "goto" || h.Outputs[0].Tunnel.RemoteIP != "" || h.Outputs[0].Packet != "" {
+		t.Fatalf("tenant view leaks the underlay: %+v", h)
+	}
+	if w = traceWire(res, false); w.Hops[0].Outputs[0].Tunnel.RemoteIP != "192.0.2.2" {
+		t.Fatalf("admin view: %+v", w.Hops[0])
+	}
+}
