@@ -58,6 +58,8 @@ type fakeFlow struct {
 	cookie   uint64
 	match    []byte // padded ofp_match
 	instr    []byte
+	// packets and bytes are the flow's counters (set by tests).
+	packets, bytes uint64
 }
 
 func newFakeBridge(t testing.TB, dpid uint64, ports map[uint32]string) *fakeBridge {
@@ -104,6 +106,8 @@ func (b *fakeBridge) statsEntries() [][]byte {
 		binary.BigEndian.PutUint16(e[16:18], f.hard)
 		binary.BigEndian.PutUint16(e[18:20], f.flags)
 		binary.BigEndian.PutUint64(e[24:32], f.cookie)
+		binary.BigEndian.PutUint64(e[32:40], f.packets)
+		binary.BigEndian.PutUint64(e[40:48], f.bytes)
 		e = append(e, f.match...)
 		e = append(e, f.instr...)
 		binary.BigEndian.PutUint16(e[0:2], uint16(len(e)))

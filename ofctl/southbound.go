@@ -94,6 +94,10 @@ type Config struct {
 	NewTicker func(d time.Duration) Ticker
 	// Now is the clock for status timestamps (time.Now if nil).
 	Now func() time.Time
+	// CounterInterval is how often the traffic counters are read from
+	// the connected switches (counters.go; 0 disables; PollCounters
+	// reads them once on demand).
+	CounterInterval time.Duration
 }
 
 // Source is what the southbound needs from the replicated store.
@@ -161,6 +165,8 @@ type Southbound struct {
 
 	cpu  chan struct{} // CPU slots (PlanWorkers), see cpuSlot
 	seed maphash.Seed  // for reportHash
+	ctr counterState // traffic counters (counters.go)
+
 	// planHook, when set (tests only), runs in the CPU slot of every
 	// reconciliation after the compile, before the diff.
 	planHook func()
@@ -326,6 +332,10 @@ func (s *Southbound) Start(ctx context.Context, src Source) error {
 	}
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.leaderLoop(ctx) }()
+	if s.cfg.CounterInterval > 0 {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.countersLoop(ctx) }()
+	}
 	s.log.Info("openflow southbound started", "addr", ln.Addr().String(), "audit_interval", s.cfg.AuditInterval,
 		"plan_workers", s.cfg.PlanWorkers, "sync_workers", s.cfg.SyncWorkers)
 	return nil

@@ -289,7 +289,6 @@ type tunnelPort struct {
 	remote string // per-remote ports only
 }
 
-
 func encapIndex(e model.Encap) uint32 { return uint32(slices.Index(model.Encaps, e)) }
 
 func (t *tracer) node(name string) (*node, error) {

@@ -1,0 +1,135 @@
+package ofctl
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nva-project/nva/app/compiler"
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/app/pipeline"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// setCounters gives the fake bridge's flows with cookie c the counters.
+func (b *fakeBridge) setCounters(c, packets, bytes uint64) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for k, f := range b.flows {
+		if f.cookie == c {
+			f.packets, f.bytes = packets, bytes
+			b.flows[k] = f
+			n++
+		}
+	}
+	return n
+}
+
+// The poller reads a connected switch's flow statistics and attributes
+// them to the port, the VN, the tunnel and the drop stage by cookie.
+func TestCountersFromFlowStats(t *testing.T) {
+	snap := overlaySnap(10, false)
+	src := newFakeStore(snap, true)
+	sb := startFake(t, src, Config{})
+	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 100: "nva-vxlan"})
+	br.connect(sb.cfg.ListenAddr)
+	if lag, err := waitRealized(t, sb, 10, 5*time.Second); err != nil {
+		t.Fatalf("not realized: %v %v", lag, err)
+	}
+	res, err := compiler.Compile(compiler.Input{Snapshot: snap, NVE: "hv1", OFPorts: map[string]uint32{"v1": 1, "nva-vxlan": 100},
+		Tunnels: map[model.Encap]uint32{model.EncapVXLAN: 100}}, pipeline.OVS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The compiled flows the counters land on.
+	var rx, tx, drop uint64
+	for _, sl := range res.Slices {
+		for _, f := range sl.Flows {
+			switch {
+			case sl.Key == "blue/p1" && f.Table == pipeline.Classify:
+				rx = f.Cookie
+			case sl.Key == "blue/p3" && f.Table == pipeline.L2Forward && len(f.Actions) > 0:
+				tx = f.Cookie
+			case f.Table == pipeline.PortSecurity && len(f.Actions) == 0 && f.Goto == "":
+				drop = f.Cookie
+			}
+		}
+	}
+	if rx == 0 || tx == 0 || drop == 0 {
+		t.Fatalf("compiled flows not found: rx %#x tx %#x drop %#x", rx, tx, drop)
+	}
+	for c, v := range map[uint64]uint64{rx: 12, tx: 10, drop: 2} {
+		if br.setCounters(c, v, v*98) != 1 {
+			t.Fatalf("flow with cookie %#x not installed once", c)
+		}
+	}
+	if got, enabled := sb.Counters(); len(got) != 0 || enabled {
+		t.Fatalf("before a poll: %+v (enabled %v)", got, enabled)
+	}
+	sb.PollCounters(context.Background())
+	got, _ := sb.Counters()
+	if len(got) != 1 || got[0].NVE.NVE != "hv1" {
+		t.Fatalf("counters %+v", got)
+	}
+	c := got[0]
+	if p := c.Ports["p1"]; p.Rx.Packets != 12 || p.Rx.Bytes != 12*98 || p.VN != "blue" {
+		t.Errorf("p1 %+v", p)
+	}
+	if v := c.VNs["blue"]; v.FromPorts.Packets != 12 {
+		t.Errorf("blue %+v", v)
+	}
+	if tu := c.Tunnels["hv2"]; tu.Tx.Packets != 10 {
+		t.Errorf("tunnel to hv2 %+v", tu)
+	}
+	if d := c.Drops[pipeline.PortSecurity]; d.Packets != 2 {
+		t.Errorf("drops %+v", c.Drops)
+	}
+	if c.Unattributed.Packets != 0 {
+		t.Errorf("unattributed %+v", c.Unattributed)
+	}
+
+	// The metrics: per VN, per tunnel, drops per stage; no per-port series.
+	reg := prometheus.NewRegistry()
+	if err := sb.RegisterCounterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			series[key] = m.GetCounter().GetValue()
+		}
+	}
+	for k, v := range map[string]float64{
+		"nva_drop_packets_total,nve=hv1,stage=port_security":       2,
+		"nva_vn_packets_total,source=ports,vn=blue":                12,
+		"nva_tunnel_packets_total,direction=tx,nve=hv1,remote=hv2": 10,
+		"nva_tunnel_bytes_total,direction=tx,nve=hv1,remote=hv2":   980,
+	} {
+		if got, ok := series[k]; !ok || got != v {
+			t.Errorf("metric %s = %v (present %v), want %v", k, got, ok, v)
+		}
+	}
+	for k := range series {
+		if strings.Contains(k, "p1") {
+			t.Errorf("per-port series %s", k)
+		}
+	}
+
+	// A disconnected switch's counters are forgotten.
+	br.disconnect()
+	waitCond(t, 5*time.Second, "hv1 disconnected", func() bool { return !sb.status("hv1").Connected })
+	sb.PollCounters(context.Background())
+	if got, _ := sb.Counters(); len(got) != 0 {
+		t.Fatalf("after disconnect: %+v", got)
+	}
+}
