@@ -31,28 +31,24 @@ import (
 
 // counterState is the last poll's result per NVE.
 type counterState struct {
+	poll   sync.Mutex // serializes PollCounters (the caches are not concurrent)
 	mu     sync.Mutex
 	byNVE  map[string]counters.NVE
-	at     map[string]time.Time
-	caches map[string]*compiler.Cache // poller goroutine only
+	round  time.Time                  // when the last poll round ended
+	caches map[string]*compiler.Cache // one poll at a time
 }
 
-// NVECounters is one NVE's counters with the time they were read.
-type NVECounters struct {
-	counters.NVE
-	At time.Time
-}
-
-// Counters returns the last counters read from each connected NVE,
-// by NVE name; enabled is false when polling is off.
-func (s *Southbound) Counters() (out []NVECounters, enabled bool) {
+// TrafficCounters returns the counters last read from each NVE connected
+// to this node, sorted by NVE, and when the last poll round ended (zero:
+// none yet); enabled is false when periodic polling is off.
+func (s *Southbound) TrafficCounters() (out []counters.NVE, at time.Time, enabled bool) {
 	s.ctr.mu.Lock()
 	defer s.ctr.mu.Unlock()
-	for n, c := range s.ctr.byNVE {
-		out = append(out, NVECounters{NVE: c, At: s.ctr.at[n]})
+	for _, c := range s.ctr.byNVE {
+		out = append(out, c)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].NVE.NVE < out[j].NVE.NVE })
-	return out, s.cfg.CounterInterval > 0
+	sort.Slice(out, func(i, j int) bool { return out[i].NVE < out[j].NVE })
+	return out, s.ctr.round, s.cfg.CounterInterval > 0
 }
 
 func (s *Southbound) countersLoop(ctx context.Context) {
@@ -72,6 +68,8 @@ func (s *Southbound) countersLoop(ctx context.Context) {
 // claimed switch once, one switch at a time; NVEs no longer connected
 // are forgotten.
 func (s *Southbound) PollCounters(ctx context.Context) {
+	s.ctr.poll.Lock()
+	defer s.ctr.poll.Unlock()
 	type target struct {
 		nve string
 		sw  *conn.Switch
@@ -99,18 +97,18 @@ func (s *Southbound) PollCounters(ctx context.Context) {
 		}
 		s.ctr.mu.Lock()
 		if s.ctr.byNVE == nil {
-			s.ctr.byNVE, s.ctr.at = map[string]counters.NVE{}, map[string]time.Time{}
+			s.ctr.byNVE = map[string]counters.NVE{}
 		}
-		s.ctr.byNVE[t.nve], s.ctr.at[t.nve] = c, s.now()
+		s.ctr.byNVE[t.nve] = c
 		s.ctr.mu.Unlock()
 	}
 	s.ctr.mu.Lock()
 	for n := range s.ctr.byNVE {
 		if !live[n] {
 			delete(s.ctr.byNVE, n)
-			delete(s.ctr.at, n)
 		}
 	}
+	s.ctr.round = s.now()
 	for n := range s.ctr.caches {
 		if !live[n] {
 			delete(s.ctr.caches, n)
@@ -226,11 +224,7 @@ func (c counterCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c counterCollector) Collect(ch chan<- prometheus.Metric) {
-	list, _ := c.s.Counters()
-	nves := make([]counters.NVE, len(list))
-	for i, n := range list {
-		nves[i] = n.NVE
-	}
+	nves, _, _ := c.s.TrafficCounters()
 	tot := counters.Sum(nves)
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)

@@ -65,12 +65,12 @@ func TestCountersFromFlowStats(t *testing.T) {
 			t.Fatalf("flow with cookie %#x not installed once", c)
 		}
 	}
-	if got, enabled := sb.Counters(); len(got) != 0 || enabled {
+	if got, _, enabled := sb.TrafficCounters(); len(got) != 0 || enabled {
 		t.Fatalf("before a poll: %+v (enabled %v)", got, enabled)
 	}
 	sb.PollCounters(context.Background())
-	got, _ := sb.Counters()
-	if len(got) != 1 || got[0].NVE.NVE != "hv1" {
+	got, at, _ := sb.TrafficCounters()
+	if len(got) != 1 || got[0].NVE != "hv1" || at.IsZero() {
 		t.Fatalf("counters %+v", got)
 	}
 	c := got[0]
@@ -129,7 +129,7 @@ func TestCountersFromFlowStats(t *testing.T) {
 	br.disconnect()
 	waitCond(t, 5*time.Second, "hv1 disconnected", func() bool { return !sb.status("hv1").Connected })
 	sb.PollCounters(context.Background())
-	if got, _ := sb.Counters(); len(got) != 0 {
+	if got, _, _ := sb.TrafficCounters(); len(got) != 0 {
 		t.Fatalf("after disconnect: %+v", got)
 	}
 }

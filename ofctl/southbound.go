@@ -165,7 +165,7 @@ type Southbound struct {
 
 	cpu  chan struct{} // CPU slots (PlanWorkers), see cpuSlot
 	seed maphash.Seed  // for reportHash
-	ctr counterState // traffic counters (counters.go)
+	ctr  counterState  // traffic counters (counters.go)
 
 	// planHook, when set (tests only), runs in the CPU slot of every
 	// reconciliation after the compile, before the diff.

@@ -206,6 +206,9 @@ var routeAccess = map[string]access{
 	"DELETE /api/v1/tokens/{id}":        accessAdmin,
 	"GET /metrics":                      accessRead,
 	"POST /api/v1/traces":               accessAny, // a tenant: from its own ports only (trace.go)
+	"GET /api/v1/counters":              accessRead,
+	"GET /api/v1/vns/{name}/counters":   accessAny, // scoped (counters.go)
+	"GET /api/v1/ports/{name}/counters": accessAny,
 }
 
 // routeAccessOf is the access of a matched route. The web UI's files

@@ -226,6 +226,12 @@ func TestAuthorizationTable(t *testing.T) {
 		// Traces: no tracer in this server: 501 once authorized and in scope.
 		{"POST", "/api/v1/traces", "/api/v1/traces", `{"port":"a-p1"}`, nil, all(501)},
 		{"POST", "/api/v1/traces", "/api/v1/traces", `{"port":"b-p1"}`, nil, rw(501, 501, 404)},
+		// Counters: no southbound in this server: 501 once authorized and in scope.
+		{"GET", "/api/v1/counters", "/api/v1/counters", "", nil, rw(501, 501, 403)},
+		{"GET", "/api/v1/vns/{name}/counters", "/api/v1/vns/a-net/counters", "", nil, all(501)},
+		{"GET", "/api/v1/vns/{name}/counters", "/api/v1/vns/b-net/counters", "", nil, rw(501, 501, 404)},
+		{"GET", "/api/v1/ports/{name}/counters", "/api/v1/ports/a-p1/counters", "", nil, all(501)},
+		{"GET", "/api/v1/ports/{name}/counters", "/api/v1/ports/b-p1/counters", "", nil, rw(501, 501, 404)},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {

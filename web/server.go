@@ -47,6 +47,8 @@ type Options struct {
 	StatusNotifier StatusNotifier
 	// Tracer serves POST /api/v1/traces (nil: 501).
 	Tracer Tracer
+	// Counters serves the traffic counters (nil: 501).
+	Counters CounterReporter
 	// Events tunes GET /api/v1/events.
 	Events EventsOptions
 
@@ -73,6 +75,7 @@ type Server struct {
 	switches    SwitchReporter
 	notifier    StatusNotifier
 	tracer      Tracer
+	counters    CounterReporter
 	events      EventsOptions
 	waitTimeout time.Duration
 	now         func() time.Time
@@ -111,6 +114,7 @@ func New(opts Options) (*Server, error) {
 		switches:    opts.SwitchReporter,
 		notifier:    opts.StatusNotifier,
 		tracer:      opts.Tracer,
+		counters:    opts.Counters,
 		events:      opts.Events.withDefaults(),
 		waitTimeout: opts.WaitTimeout,
 		now:         opts.Now,
@@ -186,6 +190,9 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("/nves/{name}/flows", s.handleFlows).Methods(http.MethodGet)
 	api.HandleFunc("/batch", s.handleBatch).Methods(http.MethodPost)
 	api.HandleFunc("/traces", s.handleTrace).Methods(http.MethodPost)
+	api.HandleFunc("/counters", s.handleCounters).Methods(http.MethodGet)
+	api.HandleFunc("/vns/{name}/counters", s.handleVNCounters).Methods(http.MethodGet)
+	api.HandleFunc("/ports/{name}/counters", s.handlePortCounters).Methods(http.MethodGet)
 	registerResource(s, api, s.vnResource())
 	registerResource(s, api, s.nveResource())
 	registerResource(s, api, s.portResource())

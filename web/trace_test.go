@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
+	"github.com/nva-project/nva/app/counters"
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/app/trace"
 	"github.com/nva-project/nva/web/wire"
@@ -75,4 +77,41 @@ func TestTraceTenantSeesNoUnderlay(t *testing.T) {
 	if w = traceWire(res, false); w.Hops[0].Outputs[0].Tunnel.RemoteIP != "192.0.2.2" {
 		t.Fatalf("admin view: %+v", w.Hops[0])
 	}
+}
+
+type fakeCounters struct{ nves []counters.NVE }
+
+func (f fakeCounters) TrafficCounters() ([]counters.NVE, time.Time, bool) {
+	return f.nves, time.Unix(1700000000, 0), true
+}
+
+func TestCountersAPI(t *testing.T) {
+	c := func(p uint64) counters.Count { return counters.Count{Packets: p, Bytes: p * 100} }
+	fc := fakeCounters{[]counters.NVE{
+		{NVE: "hv1", VNs: map[string]counters.VN{"blue": {FromPorts: c(5)}}, Ports: map[string]counters.Port{"p1": {VN: "blue", Rx: c(5)}},
+			Tunnels: map[string]counters.Tunnel{"hv2": {Tx: c(4)}}, Drops: map[string]counters.Count{"port_security": c(1)}},
+		{NVE: "hv2", VNs: map[string]counters.VN{"blue": {FromTunnels: c(4)}}, Ports: map[string]counters.Port{"p2": {VN: "blue", Tx: c(4)}},
+			Tunnels: map[string]counters.Tunnel{"hv1": {Rx: c(4)}}, Drops: map[string]counters.Count{}},
+	}}
+	e := newEnv(t, func(o *Options) { o.Counters = fc })
+	e.seed()
+	e.must(201, "POST", "/api/v1/ports", `{"name":"p2","vn":"blue","nve":"hv2","interface":"veth2","mac":"02:00:00:00:00:02","ips":["10.0.0.2"]}`)
+	var all wire.Counters
+	e.must(200, "GET", "/api/v1/counters", "").decode(t, &all)
+	if !all.Enabled || all.PolledAt == nil || len(all.NVEs) != 2 || all.VNs["blue"].FromPorts.Packets != 5 || all.VNs["blue"].FromTunnels.Packets != 4 ||
+		all.Tunnels["hv1->hv2"].Tx.Packets != 4 || all.Drops["port_security"].Packets != 1 {
+		t.Fatalf("counters %+v", all)
+	}
+	var vn wire.VNCountersReport
+	e.must(200, "GET", "/api/v1/vns/blue/counters", "").decode(t, &vn)
+	if vn.Counters.FromPorts.Bytes != 500 || vn.Ports["p1"].Rx.Packets != 5 || vn.Ports["p2"].Tx.Packets != 4 {
+		t.Fatalf("vn counters %+v", vn)
+	}
+	var port wire.PortCountersReport
+	e.must(200, "GET", "/api/v1/ports/p2/counters", "").decode(t, &port)
+	if port.Counters.Tx.Packets != 4 || port.Counters.VN != "blue" {
+		t.Fatalf("port counters %+v", port)
+	}
+	e.must(404, "GET", "/api/v1/ports/nope/counters", "")
+	e.must(404, "GET", "/api/v1/vns/nope/counters", "")
 }

@@ -60,6 +60,9 @@ type Settings struct {
 	AllowedOrigins string `yaml:"allowed-origins"`
 	APIHostnames   string `yaml:"api-hostnames"`
 	TokenFile      string `yaml:"token-file"`
+
+	// OAM (ofctl/counters.go): how often traffic counters are read.
+	CounterInterval string `yaml:"counter-interval"`
 }
 
 // DefaultSettings returns the embedded default.
@@ -136,7 +139,14 @@ var settingList = []setting{
 		str: func(s *Settings) *string { return &s.APIHostnames }},
 	{name: "token-file", usage: "file holding the API token (role admin) this node presents to the members named by --join, when they require tokens", forms: formsTokenFile,
 		str: func(s *Settings) *string { return &s.TokenFile }},
+
+	// OAM: traffic counters (ofctl/counters.go).
+	{name: "counter-interval", usage: "how often the traffic counters (per VN, port, tunnel, drop stage) are read from the connected switches' flow statistics; 0 turns polling off", forms: formsCounterInterval,
+		str: func(s *Settings) *string { return &s.CounterInterval }},
 }
+
+// DefaultCounterInterval is --counter-interval's default (when empty).
+const DefaultCounterInterval = "10s"
 
 // settingNamed returns the setting of a flag name.
 func settingNamed(name string) (setting, bool) {

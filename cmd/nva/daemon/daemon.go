@@ -301,6 +301,7 @@ func (d *Daemon) startSouthbound(ctx context.Context) (*web.Server, error) {
 		d.sb = sb
 		opts.Realizer, opts.FlowReporter, opts.StatusReporter, opts.SwitchReporter = sb.Realizer, sb.Flows, sb.Status, sb.Switches
 		opts.StatusNotifier = sb.Notifier
+		opts.Counters = sb.Counters
 	}
 	srv, err := web.New(opts)
 	if err != nil {

@@ -34,6 +34,8 @@ type Southbound struct {
 	Switches web.SwitchReporter
 	// Notifier tells the events streams when Status may have changed.
 	Notifier web.StatusNotifier
+	// Counters are the traffic counters (OAM).
+	Counters web.CounterReporter
 	// Metrics registers the southbound's collectors on the API's registry.
 	Metrics func(prometheus.Registerer) error
 }
@@ -71,7 +73,8 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 		ovsdbOpts = append(ovsdbOpts, ovsdb.WithClientTLS(ovsdbTLS))
 	}
 	of := ofctl.New(ofctl.Config{ListenAddr: s.OpenFlowAddr, TLS: ofTLS, Logger: log,
-		PortNumbers: func(nve string) map[string]uint32 { return syncer.PortNumbers(nve) }})
+		PortNumbers:     func(nve string) map[string]uint32 { return syncer.PortNumbers(nve) },
+		CounterInterval: s.CounterPollInterval()})
 	var mu sync.Mutex
 	last := map[string]map[string]uint32{} // NVE -> ofports last reported
 	onStatus := func(st ovsdb.Status) {
@@ -117,7 +120,10 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 		Status:   nveStatus{src: st, ovsdb: syncer, leader: fill, openflow: of},
 		Switches: of,
 		Notifier: hub,
-		Metrics:  of.RegisterMetrics,
+		Counters: of,
+		Metrics: func(r prometheus.Registerer) error {
+			return errors.Join(of.RegisterMetrics(r), of.RegisterCounterMetrics(r))
+		},
 	}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/ovsdb"
@@ -28,6 +29,7 @@ const (
 	formsLogLevel          = "debug, info, warn or error"
 	formsDebug             = "empty (off), :PORT (127.0.0.1) or HOST:PORT"
 	formsPEMFile           = "a readable PEM file; --tls-cert, --tls-key and --tls-ca are set together or not at all"
+	formsCounterInterval   = "a duration of at least 1s (e.g. 10s, 1m), or 0 (off)"
 	formsSwitchCA          = "a readable PEM file of CA certificates, with --tls-cert, --tls-key and --tls-ca set"
 )
 
@@ -97,6 +99,9 @@ func (s *Settings) complete(origin map[string]string) error {
 	check("log-format", &s.LogFormat, checkLogFormat)
 	check("log-level", &s.LogLevel, checkLogLevel)
 	check("debug-addr", &s.DebugAddr, checkDebugAddr)
+	if s.CounterInterval != "" {
+		check("counter-interval", &s.CounterInterval, checkCounterInterval)
+	}
 	s.completeAuth(origin, bad)
 	if s.Bootstrap && s.Join != "" {
 		errs = append(errs, &SettingError{Name: "bootstrap", Value: "true", Origin: origin["bootstrap"],
@@ -340,4 +345,27 @@ func loopback(h string) bool {
 	}
 	a, err := netip.ParseAddr(h)
 	return err == nil && a.IsLoopback()
+}
+
+// checkCounterInterval accepts 0 (off) or a duration of at least 1s.
+func checkCounterInterval(v string) (string, error) {
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		return v, errors.New("not a duration")
+	case d < 0 || (d > 0 && d < time.Second):
+		return v, errors.New("must be 0 (off) or at least 1s")
+	}
+	return d.String(), nil
+}
+
+// CounterPollInterval is the parsed --counter-interval (0: off;
+// DefaultCounterInterval when empty); call it on completed settings.
+func (s Settings) CounterPollInterval() time.Duration {
+	v := s.CounterInterval
+	if v == "" {
+		v = DefaultCounterInterval
+	}
+	d, _ := time.ParseDuration(v)
+	return d
 }

@@ -1,0 +1,134 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/nva-project/nva/app/counters"
+	"github.com/nva-project/nva/web/wire"
+)
+
+// CounterReporter supplies the traffic counters (app/counters) the
+// southbound last read from the NVEs connected to this node, when its
+// last poll round ended (zero: none yet) and whether polling is on.
+type CounterReporter interface {
+	TrafficCounters() (nves []counters.NVE, at time.Time, enabled bool)
+}
+
+func (s *Server) counterData(w http.ResponseWriter) ([]counters.NVE, *time.Time, bool, bool) {
+	if s.counters == nil {
+		writeError(w, newAPIError(http.StatusNotImplemented, wire.CodeNotImplemented, "",
+			"traffic counters are not available on this node (no southbound configured)"))
+		return nil, nil, false, false
+	}
+	nves, at, enabled := s.counters.TrafficCounters()
+	var atp *time.Time
+	if !at.IsZero() {
+		atp = &at
+	}
+	return nves, atp, enabled, true
+}
+
+func countWire(c counters.Count) wire.Count { return wire.Count{Packets: c.Packets, Bytes: c.Bytes} }
+
+func vnWire(v counters.VN) wire.VNCounters {
+	return wire.VNCounters{FromPorts: countWire(v.FromPorts), FromTunnels: countWire(v.FromTunnels)}
+}
+
+func portWire(p counters.Port) wire.PortCounters {
+	return wire.PortCounters{VN: p.VN, Rx: countWire(p.Rx), Tx: countWire(p.Tx)}
+}
+
+func tunnelWire(t counters.Tunnel) wire.TunnelCounters {
+	return wire.TunnelCounters{Tx: countWire(t.Tx), Rx: countWire(t.Rx)}
+}
+
+// handleCounters answers GET /api/v1/counters (admin, operator, reader).
+func (s *Server) handleCounters(w http.ResponseWriter, r *http.Request) {
+	nves, at, enabled, ok := s.counterData(w)
+	if !ok {
+		return
+	}
+	tot := counters.Sum(nves)
+	out := wire.Counters{Enabled: enabled, PolledAt: at, NVEs: []wire.NVECounters{},
+		VNs: map[string]wire.VNCounters{}, Ports: map[string]wire.PortCounters{}, Tunnels: map[string]wire.TunnelCounters{}, Drops: map[string]wire.Count{}}
+	for _, n := range nves {
+		wn := wire.NVECounters{NVE: n.NVE, VNs: map[string]wire.VNCounters{}, Ports: map[string]wire.PortCounters{},
+			Tunnels: map[string]wire.TunnelCounters{}, Drops: map[string]wire.Count{}, Unattributed: countWire(n.Unattributed)}
+		for k, v := range n.VNs {
+			wn.VNs[k] = vnWire(v)
+		}
+		for k, v := range n.Ports {
+			wn.Ports[k] = portWire(v)
+		}
+		for k, v := range n.Tunnels {
+			wn.Tunnels[k] = tunnelWire(v)
+		}
+		for k, v := range n.Drops {
+			wn.Drops[k] = countWire(v)
+		}
+		out.NVEs = append(out.NVEs, wn)
+	}
+	for k, v := range tot.VNs {
+		out.VNs[k] = vnWire(v)
+	}
+	for k, v := range tot.Ports {
+		out.Ports[k] = portWire(v)
+	}
+	for k, v := range tot.Tunnels {
+		out.Tunnels[k] = tunnelWire(v)
+	}
+	for k, v := range tot.Drops {
+		out.Drops[k] = countWire(v)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleVNCounters answers GET /api/v1/vns/{name}/counters (any role; a
+// tenant for its own VNs).
+func (s *Server) handleVNCounters(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["name"]
+	snap, err := s.snapshot(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if _, ok := snap.VNs[name]; !ok {
+		writeError(w, newAPIError(http.StatusNotFound, wire.CodeNotFound, "", "vn %q not found", name))
+		return
+	}
+	nves, at, enabled, ok := s.counterData(w)
+	if !ok {
+		return
+	}
+	tot := counters.Sum(nves)
+	out := wire.VNCountersReport{VN: name, Enabled: enabled, PolledAt: at, Counters: vnWire(tot.VNs[name]), Ports: map[string]wire.PortCounters{}}
+	for _, p := range snap.PortsIn(name) {
+		out.Ports[p.Name] = portWire(tot.Ports[p.Name])
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handlePortCounters answers GET /api/v1/ports/{name}/counters (any
+// role; a tenant for the ports of its VNs).
+func (s *Server) handlePortCounters(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["name"]
+	snap, err := s.snapshot(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	p, ok := snap.Ports[name]
+	if !ok {
+		writeError(w, newAPIError(http.StatusNotFound, wire.CodeNotFound, "", "port %q not found", name))
+		return
+	}
+	nves, at, enabled, ok := s.counterData(w)
+	if !ok {
+		return
+	}
+	c := counters.Sum(nves).Ports[name]
+	c.VN = p.VN
+	writeJSON(w, http.StatusOK, wire.PortCountersReport{Port: name, Enabled: enabled, PolledAt: at, Counters: portWire(c)})
+}
