@@ -4,7 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nva-project/nva/app/counters"
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/app/trace"
 	"github.com/nva-project/nva/web"
@@ -39,4 +41,37 @@ func TestTraceCommand(t *testing.T) {
 	if out := c.ok("-o", "json", "trace", "p1", "--to", "p2"); !strings.Contains(out, `"delivered"`) {
 		t.Errorf("json output:\n%s", out)
 	}
+}
+
+type fixedCounters struct{}
+
+func (fixedCounters) TrafficCounters() ([]counters.NVE, time.Time, bool) {
+	return []counters.NVE{{NVE: "hv1", VNs: map[string]counters.VN{"blue": {FromPorts: counters.Count{Packets: 7, Bytes: 700}}},
+		Ports:   map[string]counters.Port{"p1": {VN: "blue", Rx: counters.Count{Packets: 7, Bytes: 700}}},
+		Tunnels: map[string]counters.Tunnel{"hv2": {Tx: counters.Count{Packets: 6, Bytes: 600}}},
+		Drops:   map[string]counters.Count{"port_security": {Packets: 1, Bytes: 100}}}}, time.Now(), true
+}
+
+func TestCountersCommand(t *testing.T) {
+	ts, _ := server(t, func(o *web.Options) { o.Counters = fixedCounters{} })
+	c := cli{t, map[string]string{"NVA_SERVER": ts.URL}}
+	c.ok("vn", "create", "blue", "--vni", "100")
+	c.ok("nve", "create", "hv1", "--underlay-ip", "192.0.2.1", "--ovsdb", "unix:/run/openvswitch/db.sock")
+	c.ok("port", "create", "p1", "--vn", "blue", "--nve", "hv1", "--interface", "veth1", "--mac", "02:00:00:00:00:01", "--ip", "10.0.0.1")
+	out := c.ok("counters")
+	for _, want := range []string{"hv1->hv2", "6 pkts / 600 B", "port_security", "1 pkts / 100 B"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("counters output lacks %q:\n%s", want, out)
+		}
+	}
+	if r := row(t, out, "blue"); r[1] != "7" {
+		t.Errorf("blue row %v", r)
+	}
+	if r := row(t, c.ok("counters", "--port", "p1"), "p1"); r[1] != "blue" || r[2] != "7" {
+		t.Errorf("port row %v", r)
+	}
+	if out := c.ok("counters", "--vn", "blue"); !strings.Contains(out, "from ports 7 pkts / 700 B") {
+		t.Errorf("vn counters:\n%s", out)
+	}
+	c.fails("not found", "counters", "--port", "nope")
 }
