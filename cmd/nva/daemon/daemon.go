@@ -287,7 +287,7 @@ func (d *Daemon) startJoin(ctx context.Context) {
 func (d *Daemon) startSouthbound(ctx context.Context) (*web.Server, error) {
 	opts := web.Options{Backend: d.st, Internal: d.st.InternalHandler(), NodeID: d.cfg.NodeID, Logger: d.log.With("component", "api"),
 		Auth: d.authOptions()}
-	opts.Tracer = tracer{} // OAM: simulated traces (oam.go)
+	opts.Tracer = newTracer() // OAM: simulated traces (oam.go)
 	if d.cfg.Southbound != nil {
 		sb, err := d.cfg.Southbound(d.st, d.cfg.Settings, d.log)
 		if err != nil {

@@ -7,14 +7,24 @@ import (
 	"github.com/nva-project/nva/app/trace"
 )
 
+// maxConcurrentTraces bounds the traces computed at once: a trace
+// compiles every NVE it crosses from scratch (a broadcast crosses every
+// NVE of its VN), so many at once would take the CPU from the southbound.
+const maxConcurrentTraces = 2
+
 // tracer serves POST /api/v1/traces with app/trace: the pipeline of each
 // NVE is compiled for the profile its kind (or profile override) names.
 // It needs no southbound, so every member answers traces.
-type tracer struct{}
+type tracer struct{ slots chan struct{} }
 
-func (tracer) Trace(ctx context.Context, snap *model.Snapshot, req trace.Request) (*trace.Result, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+func newTracer() tracer { return tracer{slots: make(chan struct{}, maxConcurrentTraces)} }
+
+func (t tracer) Trace(ctx context.Context, snap *model.Snapshot, req trace.Request) (*trace.Result, error) {
+	select {
+	case t.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
+	defer func() { <-t.slots }()
 	return trace.Run(snap, trace.DefaultProfiles, req)
 }
