@@ -234,6 +234,9 @@ func Run(snap *model.Snapshot, profiles Profiles, req Request) (*Result, error) 
 			} else {
 				hop.Drop = fmt.Sprintf("dropped by an explicit drop flow in stage %s (table %s)", stage, last.Table)
 			}
+			if why := dropReasons[last.Stages[len(last.Stages)-1]]; why != "" {
+				hop.Drop += ": " + why
+			}
 		}
 		for _, o := range r.Outputs {
 			out := Output{Packet: o.Packet.String()}
@@ -263,6 +266,14 @@ func Run(snap *model.Snapshot, profiles Profiles, req Request) (*Result, error) 
 	}
 	res.Dropped = len(res.Delivered) == 0
 	return res, nil
+}
+
+// dropReasons says what a drop in a stage usually means.
+var dropReasons = map[string]string{
+	pipeline.Classify:     "not a known VAP or tunnel of a VN on this NVE",
+	pipeline.PortSecurity: "source MAC or address not the port's, or a frame type the port may not send",
+	pipeline.L2Forward:    "unknown unicast: no port of the VN has that destination MAC",
+	pipeline.Neighbor:     "ARP/ND for an unknown target, dropped by the VN's policy",
 }
 
 type tracer struct {

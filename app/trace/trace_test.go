@@ -142,3 +142,21 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestVLANVAP(t *testing.T) {
+	each(t, func(t *testing.T, profs trace.Profiles) {
+		snap := scenario.OneVNOneNVE().Snapshot() // b is on VLAN 10
+		r, err := trace.Run(snap, profs, trace.Request{Port: "b", ToPort: "a"})
+		if err != nil || r.Dropped || len(r.Delivered) != 1 || r.Delivered[0].Port != "a" || len(r.Hops) != 1 {
+			t.Fatalf("tagged b -> a: %+v %v", r, err)
+		}
+		if !strings.Contains(r.Packet, "vlan_vid=0x100a") {
+			t.Fatalf("b's frame is not tagged with its VLAN: %s", r.Packet)
+		}
+		untagged := 0
+		r, err = trace.Run(snap, profs, trace.Request{Port: "b", ToPort: "a", VLAN: &untagged})
+		if err != nil || !r.Dropped || !strings.Contains(r.Hops[0].Drop, "classify") {
+			t.Fatalf("untagged frame on b's VLAN VAP: %+v %v", r, err)
+		}
+	})
+}
