@@ -135,6 +135,21 @@ func TestCounters(t *testing.T) {
 	} else {
 		t.Logf("port_security drops: %d -> %d (+%d) after %d spoofed pings", b, a, a-b, S)
 	}
+	// The same counters as Prometheus metrics (no per-port series).
+	m, err := n.Client.Metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := m[`nva_drop_packets_total{nve="hv1",stage="port_security"}`]; v < float64(a) {
+		t.Errorf("metric port_security drops on hv1 %v, want at least %d: %v", v, a, lab.MetricSeries(m, "nva_drop_packets_total"))
+	}
+	if v := m[`nva_vn_packets_total{source="ports",vn="blue"}`]; v < float64(after.VNs["blue"].FromPorts.Packets) {
+		t.Errorf("metric blue from ports %v, want at least %d", v, after.VNs["blue"].FromPorts.Packets)
+	}
+	if v := m[`nva_tunnel_packets_total{direction="tx",nve="hv1",remote="hv2"}`]; v < float64(after.Tunnels["hv1->hv2"].Tx.Packets) {
+		t.Errorf("metric tunnel hv1->hv2 tx %v, want at least %d", v, after.Tunnels["hv1->hv2"].Tx.Packets)
+	}
+
 	tr = wire.TraceResult{}
 	if _, err := n.Client.Do(ctx, http.MethodPost, "/api/v1/traces", wire.TraceRequest{Port: "c1", ToPort: "c2", EthSrc: spoofed}, &tr); err != nil {
 		t.Fatal(err)
