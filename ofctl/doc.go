@@ -61,7 +61,10 @@
 // tunnel port of its own, found by name in the switch's port table
 // (tunnels.go). A profile that cannot answer ARP and ND in the switch
 // punts known requests to the controller, and the leader answers them by
-// packet-out (responder.go, ofctl/neighbor).
+// packet-out (responder.go, ofctl/neighbor). With Config.CounterInterval
+// every node reads the flow statistics of nva's flows from the switches
+// connected to it and attributes them to VNs, ports, tunnels and drop
+// stages (counters.go, app/counters).
 //
 // In a cluster every node runs the southbound and every switch connects to
 // every node, but only the Raft leader writes. Other nodes observe: on the

@@ -7,8 +7,10 @@
 // the documented status codes and error bodies (web/wire holds the bodies
 // clients share). What the southbound reports reaches it as typed reporters
 // given explicitly in Options (Realizer, FlowReporter, StatusReporter,
-// SwitchReporter, and StatusNotifier, which pushes status changes to the
-// event streams); a nil one means the node has no such component. Close
+// SwitchReporter, CounterReporter for the traffic counters, and
+// StatusNotifier, which pushes status changes to the event streams); a nil
+// one means the node has no such component. Simulated packet traces
+// (POST /api/v1/traces) go to a Tracer (app/trace, wired by the daemon). Close
 // ends the open event streams before the HTTP server shuts down.
 //
 // It also owns who may call what (auth.go, scope.go): bearer tokens and
