@@ -16,7 +16,8 @@ import (
 )
 
 // testNode is one in-process cluster member: a store over a real TCP raft
-// transport and its InternalHandler on a real HTTP listener.
+// transport (which serves the member API too) and a placeholder HTTP
+// listener standing for its REST API address.
 type testNode struct {
 	t        *testing.T
 	id       string
@@ -91,7 +92,7 @@ func (n *testNode) start(bootstrap bool) {
 	}
 	n.s = s
 	n.raftAddr = s.RaftAddr()
-	h := s.InternalHandler()
+	var h http.Handler = http.NotFoundHandler()
 	n.handler.Store(&h)
 }
 
@@ -141,8 +142,9 @@ func TestThreeNodeCluster(t *testing.T) {
 		id, api := n1.s.Leader()
 		return id == "n1" && api == n1.url()
 	})
-	// n2 joins through the leader's Store API; n3 through n2's internal
-	// HTTP endpoint (a follower, which forwards to the leader).
+	// n2 joins through the leader's Store API; n3 through n2's member API
+	// (a follower, which forwards to the leader). Each enters as a
+	// non-voter and is promoted once caught up.
 	n2.start(false)
 	if err := n1.s.Join(ctx, n2.s.Self()); err != nil {
 		t.Fatalf("join n2: %v", err)
@@ -150,7 +152,7 @@ func TestThreeNodeCluster(t *testing.T) {
 	n3.start(false)
 	waitFor(t, 10*time.Second, "n2 to know the leader", func() bool { _, api := n2.s.Leader(); return api != "" })
 	jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	if err := RequestJoin(jctx, nil, n2.url(), n3.s.Self()); err != nil {
+	if err := n3.s.JoinVia(jctx, n2.raftAddr); err != nil {
 		t.Fatalf("join n3 via n2: %v", err)
 	}
 	cancel()
