@@ -47,6 +47,8 @@ type Options struct {
 	StatusNotifier StatusNotifier
 	// Events tunes GET /api/v1/events.
 	Events EventsOptions
+	// Backup serves GET /api/v1/snapshot (admin only); nil answers 501.
+	Backup Backuper
 
 	// WaitTimeout is the default of ?timeout= for ?wait=realized
 	// (DefaultWaitTimeout if zero).
@@ -68,6 +70,7 @@ type Server struct {
 	switches    SwitchReporter
 	notifier    StatusNotifier
 	events      EventsOptions
+	backup      Backuper
 	waitTimeout time.Duration
 	now         func() time.Time
 
@@ -98,6 +101,7 @@ func New(opts Options) (*Server, error) {
 		switches:    opts.SwitchReporter,
 		notifier:    opts.StatusNotifier,
 		events:      opts.Events.withDefaults(),
+		backup:      opts.Backup,
 		waitTimeout: opts.WaitTimeout,
 		now:         opts.Now,
 		reg:         prometheus.NewRegistry(),
@@ -170,6 +174,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("/switches/unclaimed", s.handleUnclaimed).Methods(http.MethodGet)
 	api.HandleFunc("/nves/{name}/flows", s.handleFlows).Methods(http.MethodGet)
 	api.HandleFunc("/batch", s.handleBatch).Methods(http.MethodPost)
+	api.HandleFunc("/snapshot", s.handleBackup).Methods(http.MethodGet) // admin only: the whole store (backup.go)
 	registerResource(s, api, s.vnResource())
 	registerResource(s, api, s.nveResource())
 	registerResource(s, api, s.portResource())

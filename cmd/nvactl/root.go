@@ -24,6 +24,8 @@ type globals struct {
 	waitRealized bool
 	waitTimeout  time.Duration
 	consistent   bool
+	caCert       string // PEM CA bundle to trust for https:// (snapshot.go)
+	httpClient   *http.Client
 }
 
 type app struct {
@@ -52,6 +54,11 @@ func newRootCmd(lookup func(string) (string, bool)) *cobra.Command {
 				return fmt.Errorf("--server %q must be an http:// or https:// URL", a.g.server)
 			}
 			a.g.server = strings.TrimRight(a.g.server, "/")
+			hc, err := a.httpClient()
+			if err != nil {
+				return err
+			}
+			a.g.httpClient = hc
 			return nil
 		},
 	}
@@ -62,17 +69,23 @@ func newRootCmd(lookup func(string) (string, bool)) *cobra.Command {
 	pf.BoolVar(&a.g.waitRealized, "wait-realized", false, "on writes, wait until every NVE has installed the change")
 	pf.DurationVar(&a.g.waitTimeout, "wait-timeout", 10*time.Second, "how long --wait-realized waits")
 	pf.BoolVar(&a.g.consistent, "consistent", false, "on reads, read through the leader (linearizable)")
+	caCert, _ := lookup("NVA_CA_CERT")
+	pf.StringVar(&a.g.caCert, "ca-cert", caCert, "PEM CA certificate to trust for an https:// --server, e.g. the cluster CA of nva pki (env NVA_CA_CERT)")
 
 	nve := a.resourceCmd(nveKind)
 	nve.AddCommand(a.flowsCmd())
 	cluster := a.clusterCmd()
 	cluster.AddCommand(a.healthCmd())
-	root.AddCommand(a.resourceCmd(vnKind), nve, a.resourceCmd(portKind), cluster, a.topologyCmd(), a.applyCmd())
+	root.AddCommand(a.resourceCmd(vnKind), nve, a.resourceCmd(portKind), cluster, a.topologyCmd(), a.applyCmd(), a.snapshotCmd())
 	return root
 }
 
 func (a *app) client() *client {
-	return &client{base: a.g.server, http: &http.Client{Timeout: a.g.timeout + a.g.waitTimeout}, sleep: sleepCtx}
+	hc := a.g.httpClient
+	if hc == nil {
+		hc = &http.Client{Timeout: a.g.timeout + a.g.waitTimeout}
+	}
+	return &client{base: a.g.server, http: hc, sleep: sleepCtx}
 }
 
 func (a *app) readQuery() url.Values {

@@ -280,7 +280,7 @@ func (d *Daemon) serveAPI(srv *web.Server) {
 func (d *Daemon) startSouthbound(ctx context.Context) (*web.Server, error) {
 	// The member API is served by the store on the cluster port, never
 	// on the REST listener (cluster.go).
-	opts := web.Options{Backend: d.st, NodeID: d.cfg.NodeID, Logger: d.log.With("component", "api")}
+	opts := web.Options{Backend: d.st, Backup: d.st, NodeID: d.cfg.NodeID, Logger: d.log.With("component", "api")}
 	if d.cfg.Southbound != nil {
 		sb, err := d.cfg.Southbound(d.st, d.cfg.Settings, d.log)
 		if err != nil {
