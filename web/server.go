@@ -31,9 +31,6 @@ const MaxWaitTimeout = 10 * time.Minute
 // this node has no such component (its endpoints answer 501).
 type Options struct {
 	Backend Backend
-	// Internal serves the node-to-node endpoints (leader forwarding, read
-	// index, join) mounted at /internal/; nil mounts nothing.
-	Internal http.Handler
 	// NodeID is reported by /api/v1/health.
 	NodeID string
 	Logger *slog.Logger
@@ -57,11 +54,12 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Server is the REST API v1 plus /metrics and /internal/. It is an
+// Server is the REST API v1 plus /metrics (the members' /internal/ API is
+// served by the store on its cluster port, never here: /internal/ answers
+// 404). It is an
 // http.Handler.
 type Server struct {
 	be          Backend
-	internal    http.Handler
 	nodeID      string
 	log         *slog.Logger
 	realizer    Realizer
@@ -92,7 +90,6 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		be:          opts.Backend,
-		internal:    opts.Internal,
 		nodeID:      opts.NodeID,
 		log:         opts.Logger,
 		realizer:    opts.Realizer,
@@ -180,9 +177,6 @@ func (s *Server) routes() http.Handler {
 	registerResource(s, api, s.portResource())
 
 	r.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})).Methods(http.MethodGet)
-	if s.internal != nil {
-		r.PathPrefix("/internal/").Handler(s.internal)
-	}
 	// The web UI (web/ui, embedded) answers every path outside the API,
 	// /internal/ and /metrics (GET and HEAD).
 	r.MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool {
