@@ -103,8 +103,8 @@ func (s *Settings) complete(origin map[string]string) error {
 	}
 	errs = append(errs, s.checkTLS(origin)...)
 	errs = append(errs, s.checkCluster(origin)...)
-	if s.JoinToken != "" {
-		check("join-token", &s.JoinToken, checkJoinToken)
+	if _, err := checkJoinToken(s.JoinToken); s.JoinToken != "" && err != nil {
+		bad("join-token", "(redacted)", err.Error()) // never echo a secret
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
