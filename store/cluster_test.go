@@ -16,8 +16,9 @@ import (
 )
 
 // testNode is one in-process cluster member: a store over a real TCP raft
-// transport (which serves the member API too) and a placeholder HTTP
-// listener standing for its REST API address.
+// transport (which serves the member API on the cluster port) and a real
+// HTTP listener for its API address, serving InternalHandler too (as a
+// test fixture; the daemon never mounts it there).
 type testNode struct {
 	t        *testing.T
 	id       string
@@ -92,7 +93,7 @@ func (n *testNode) start(bootstrap bool) {
 	}
 	n.s = s
 	n.raftAddr = s.RaftAddr()
-	var h http.Handler = http.NotFoundHandler()
+	h := s.InternalHandler()
 	n.handler.Store(&h)
 }
 

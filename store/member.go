@@ -96,6 +96,10 @@ func loopbackAddr(hostport string) bool {
 	return err == nil && a.Unmap().IsLoopback()
 }
 
+// IsMember reports whether this node's raft configuration lists it (as a
+// voter or a non-voter): a restarted member has nothing to join.
+func (s *Store) IsMember() bool { return s.inConfig() }
+
 // JoinVia asks the cluster member whose cluster (raft) address is member
 // to add this node (its Self metadata), over the member API: the member
 // forwards the request to the leader, which adds the node as a non-voter
@@ -107,6 +111,17 @@ func (s *Store) JoinVia(ctx context.Context, member string) error {
 		return errors.New("store: join: this node has no network transport")
 	}
 	return requestJoin(ctx, s.client, s.cfg.MemberToken, s.memberURL(member), s.Self())
+}
+
+// RequestJoin posts a join of n to the member API at base (a URL serving
+// InternalHandler) with client (one with timeouts if nil) and no
+// credentials beyond what client presents; it retries like JoinVia. Tests
+// and tools use it; members use JoinVia, which presents their identity.
+func RequestJoin(ctx context.Context, client *http.Client, base string, n NodeInfo) error {
+	if client == nil {
+		client = &http.Client{Timeout: 15 * time.Second}
+	}
+	return requestJoin(ctx, client, "", base, n)
 }
 
 func requestJoin(ctx context.Context, client *http.Client, token, base string, n NodeInfo) error {

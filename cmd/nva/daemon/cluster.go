@@ -113,6 +113,11 @@ func (d *Daemon) startJoin(ctx context.Context) {
 func (d *Daemon) joinLoop(ctx context.Context, targets []string) {
 	backoff := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
+		if d.st.IsMember() { // a restart: the configuration lists this node
+			d.log.Info("already a cluster member; nothing to join")
+			close(d.joined)
+			return
+		}
 		for _, target := range targets {
 			err := d.joinOnce(ctx, target)
 			if err == nil {
