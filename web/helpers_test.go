@@ -52,7 +52,7 @@ func newEnv(t *testing.T, mod func(*Options)) *testEnv {
 
 func newEnvWith(t *testing.T, st *store.Store, be Backend, mod func(*Options)) *testEnv {
 	t.Helper()
-	opts := Options{Backend: be, NodeID: "n1", Internal: st.InternalHandler()}
+	opts := Options{Backend: be, NodeID: "n1"}
 	if mod != nil {
 		mod(&opts)
 	}
