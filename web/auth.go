@@ -204,6 +204,7 @@ var routeAccess = map[string]access{
 	"GET /api/v1/tokens":                accessAdmin,
 	"POST /api/v1/tokens":               accessAdmin,
 	"DELETE /api/v1/tokens/{id}":        accessAdmin,
+	"GET /api/v1/snapshot":              accessAdmin, // a backup of every tenant's objects (backup.go)
 	"GET /metrics":                      accessRead,
 }
 

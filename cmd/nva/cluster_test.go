@@ -58,7 +58,12 @@ func (n *node) baseArgs() []string {
 		"--raft-addr", n.raft, "--openflow-addr", n.openflow, "--openflow-advertise", n.openflowTarget()}, n.tlsArgs...)
 }
 
-func (n *node) openflowTarget() string { return "tcp:" + n.openflow }
+func (n *node) openflowTarget() string {
+	if len(n.tlsArgs) > 0 {
+		return "ssl:" + n.openflow // a node with a TLS identity speaks TLS to its switches
+	}
+	return "tcp:" + n.openflow
+}
 
 // ackedWrite is a write the API acknowledged with 201 and the object it
 // returned.

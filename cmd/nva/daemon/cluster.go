@@ -125,6 +125,11 @@ func (d *Daemon) joinLoop(ctx context.Context, targets []string) {
 				close(d.joined)
 				return
 			}
+			var perm permanentError
+			if errors.As(err, &perm) {
+				d.log.Error("cluster refused to add this node; not retrying", "via", target, "err", err)
+				return
+			}
 			d.log.Warn("join failed; will retry", "via", target, "attempt", attempt, "err", err)
 		}
 		select {
@@ -175,6 +180,9 @@ func (d *Daemon) clusterAddrs(ctx context.Context, base string) ([]string, error
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return nil, permanentError{fmt.Errorf("GET %s/api/v1/cluster: %s (the API requires an admin token: --token-file, or give --join the member's cluster address HOST:PORT)", base, resp.Status)}
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s/api/v1/cluster: %s", base, resp.Status)
 	}
@@ -198,3 +206,7 @@ func (d *Daemon) clusterAddrs(ctx context.Context, base string) ([]string, error
 	}
 	return out, nil
 }
+
+// permanentError is a join failure that retrying cannot fix (a
+// configuration error): the join loop gives up on it.
+type permanentError struct{ error }
