@@ -144,6 +144,7 @@ func (f *fakeSrc) IsLeader() bool        { return f.leader.Load() }
 func (f *fakeSrc) LeaderReady(context.Context) (uint64, bool, error) {
 	return 1, f.leader.Load(), nil
 }
+
 // set makes s current and sends the changes from the previous snapshot,
 // as the store's watch does: one event per changed object, with its old
 // and new version.
