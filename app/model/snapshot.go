@@ -1,7 +1,6 @@
 package model
 
 import (
-	"cmp"
 	"maps"
 	"net/netip"
 	"slices"
@@ -411,7 +410,9 @@ func (s *Snapshot) Peers(nve string) []Peer {
 			}
 		}
 	}
-	slices.SortFunc(pairs, func(a, b vnOnNVE) int { return cmp.Or(strings.Compare(a.nve, b.nve), strings.Compare(a.vn, b.vn)) })
+	// The VNs are visited in name order: a stable sort by peer leaves
+	// each peer's VNs in order.
+	slices.SortStableFunc(pairs, func(a, b vnOnNVE) int { return strings.Compare(a.nve, b.nve) })
 	out := []Peer{}
 	vns := make([]string, len(pairs)) // one array for every peer's VNs
 	for i, p := range pairs {
