@@ -97,6 +97,7 @@ type fsm struct {
 	hub     hub
 	closed  bool // store shut down: no new watchers
 	cache   atomic.Pointer[model.Snapshot]
+	views   viewState // what the next snapshot shares with the last (read.go)
 
 	// halt is set, once, when a command cannot be decoded and may not be
 	// skipped; from then on nothing is applied (see halt).
@@ -158,6 +159,7 @@ func (f *fsm) applyCommand(idx uint64, data []byte) any {
 	res, evs := d.cmd.apply(f.st, idx)
 	if res.Err == nil {
 		for _, ev := range evs {
+			f.views.changed(ev)
 			f.hub.publish(ev)
 		}
 	}
@@ -210,30 +212,6 @@ func (f *fsm) snapshot() *model.Snapshot {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.snapshotLocked()
-}
-
-// snapshotLocked needs f.mu held (read or write).
-func (f *fsm) snapshotLocked() *model.Snapshot {
-	if s := f.cache.Load(); s != nil {
-		return s
-	}
-	s := &model.Snapshot{
-		Revision: f.applied,
-		VNs:      make(map[string]*model.VN, len(f.st.vns)),
-		NVEs:     make(map[string]*model.NVE, len(f.st.nves)),
-		Ports:    make(map[string]*model.Port, len(f.st.ports)),
-	}
-	for k, v := range f.st.vns {
-		s.VNs[k] = v
-	}
-	for k, v := range f.st.nves {
-		s.NVEs[k] = v
-	}
-	for k, v := range f.st.ports {
-		s.Ports[k] = v
-	}
-	f.cache.CompareAndSwap(nil, s)
-	return s
 }
 
 func (f *fsm) nodes() map[string]NodeInfo {

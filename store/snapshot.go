@@ -153,6 +153,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer f.mu.Unlock()
 	f.st, f.dedup = st, dd
 	f.cache.Store(nil)
+	f.views.reset()
 	f.applied = rev
 	close(f.waitCh)
 	f.waitCh = make(chan struct{})

@@ -507,7 +507,7 @@ func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	s.finishWrite(w, r, false, 0, http.StatusNoContent, idx, nil)
+	s.finishWrite(w, r, false, 0, http.StatusNoContent, idx, nil, nil) // no NVE realizes a token
 }
 
 func (s *Server) session(p principal) wire.Session {

@@ -40,12 +40,13 @@ type Backend interface {
 	AppliedIndex() uint64
 }
 
-// Realizer reports when the NVEs have installed the state of a store
-// index. With one configured, writes with ?wait=realized block until
-// WaitRealized returns; laggards names the NVEs that had not caught up when
-// ctx expired.
+// Realizer reports when NVEs have installed the state of a store index.
+// With one configured, writes with ?wait=realized block until
+// WaitRealizedFor returns for the NVEs the write affects (nves, derived
+// from the write; no other NVE may hold it up); laggards names those that
+// had not caught up when ctx expired.
 type Realizer interface {
-	WaitRealized(ctx context.Context, index uint64) (laggards []string, err error)
+	WaitRealizedFor(ctx context.Context, index uint64, nves []string) (laggards []string, err error)
 }
 
 // FlowReporter returns the flows installed on (or compiled for) an NVE,

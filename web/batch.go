@@ -20,7 +20,7 @@ import (
 // every item (422, every failing field listed) and the leader judges the
 // whole batch against its state (409/404/422 with every failing item), and
 // nothing is applied unless every item is. ?wait=realized waits for the
-// batch's revision as for any write.
+// batch's revision as for any write, on the NVEs its items affect.
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	wait, timeout, err := s.waitOpts(r)
 	if err != nil {
@@ -51,6 +51,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	before := s.snapshotBefore(wait)
 	res, err := s.be.Batch(r.Context(), requestID(r), ops)
 	if err != nil {
 		writeError(w, err)
@@ -61,7 +62,8 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	s.finishWrite(w, r, wait, timeout, http.StatusOK, res.Revision, out)
+	nves := func() []string { return batchAffected(before, s.be.Snapshot(), ops, res) }
+	s.finishWrite(w, r, wait, timeout, http.StatusOK, res.Revision, nves, out)
 }
 
 // batchOps decodes every item's object strictly, as POST of that kind

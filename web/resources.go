@@ -131,6 +131,7 @@ func createHandler[T any](s *Server, res *resource[T]) http.HandlerFunc {
 			return
 		}
 		res.clear(&v)
+		before := s.snapshotBefore(wait)
 		got, err := res.create(r.Context(), requestID(r), v)
 		if err != nil {
 			writeError(w, err)
@@ -138,7 +139,7 @@ func createHandler[T any](s *Server, res *resource[T]) http.HandlerFunc {
 		}
 		w.Header().Set("Location", "/api/v1/"+res.plural+"/"+url.PathEscape(res.nameOf(got)))
 		setETag(w, res.revision(got))
-		s.finishWrite(w, r, wait, timeout, http.StatusCreated, res.revision(got), res.render(got))
+		s.finishWrite(w, r, wait, timeout, http.StatusCreated, res.revision(got), affectedBy(s, before, nil, false, got), res.render(got))
 	}
 }
 
@@ -186,6 +187,7 @@ func patchHandler[T any](s *Server, res *resource[T]) http.HandlerFunc {
 			writeError(w, err)
 			return
 		}
+		before := s.snapshotBefore(wait)
 		got, err := applyPatch(r.Context(), s, res, name, patch, cond, requestID(r), r.Header.Get(wire.RequestIDHeader) != "")
 		unlock()
 		if err != nil {
@@ -193,7 +195,8 @@ func patchHandler[T any](s *Server, res *resource[T]) http.HandlerFunc {
 			return
 		}
 		setETag(w, res.revision(got))
-		s.finishWrite(w, r, wait, timeout, http.StatusOK, res.revision(got), res.render(got))
+		old, _ := lookupIn(before, res, name)
+		s.finishWrite(w, r, wait, timeout, http.StatusOK, res.revision(got), affectedBy(s, before, old, true, got), res.render(got))
 	}
 }
 
@@ -428,12 +431,42 @@ func deleteHandler[T any](s *Server, res *resource[T]) http.HandlerFunc {
 			writeError(w, badRequest("If-Match", "If-Match is supported on PATCH only; DELETE is unconditional"))
 			return
 		}
+		before := s.snapshotBefore(wait)
 		idx, err := res.remove(r.Context(), requestID(r), name)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		s.finishWrite(w, r, wait, timeout, http.StatusNoContent, idx, nil)
+		old, _ := lookupIn(before, res, name)
+		s.finishWrite(w, r, wait, timeout, http.StatusNoContent, idx, affectedBy(s, before, old, true, nil), nil)
+	}
+}
+
+// lookupIn finds the object a PATCH or DELETE replaces in the snapshot
+// before it (nil: the request does not wait, or the snapshot lacks it).
+func lookupIn[T any](before *model.Snapshot, res *resource[T], name string) (*T, bool) {
+	if before == nil {
+		return nil, false
+	}
+	return res.lookup(before, name)
+}
+
+// affectedBy returns, for finishWrite, the NVEs a write of one object
+// affects (see affected): old is the object before, from the snapshot
+// before the write (nil: a create, or, with replaced, an update or delete
+// of an object that snapshot lacked), cur after (nil: deleted).
+func affectedBy[T any](s *Server, before *model.Snapshot, old *T, replaced bool, cur *T) func() []string {
+	return func() []string {
+		a := newAffected(before, s.be.Snapshot())
+		if old != nil {
+			a.add(old)
+		} else if replaced {
+			a.unknown()
+		}
+		if cur != nil {
+			a.add(cur)
+		}
+		return a.names()
 	}
 }
 

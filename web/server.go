@@ -379,12 +379,19 @@ func (s *Server) waitOpts(r *http.Request) (wait bool, timeout time.Duration, er
 
 // finishWrite completes a committed write: it sets the revision header,
 // waits for realization when asked, and writes the response (body may be
-// nil for 204).
-func (s *Server) finishWrite(w http.ResponseWriter, r *http.Request, wait bool, timeout time.Duration, status int, index uint64, body any) {
+// nil for 204). nves names the NVEs the write affects (see affected); it
+// is called only when the request waits for realization, and the NVEs it
+// names are the only ones waited for, reported in
+// wire.RealizedNVEsHeader.
+func (s *Server) finishWrite(w http.ResponseWriter, r *http.Request, wait bool, timeout time.Duration, status int, index uint64, nves func() []string, body any) {
 	w.Header().Set(wire.RevisionHeader, strconv.FormatUint(index, 10))
 	if wait && s.realizer != nil {
+		names := nves()
+		if len(names) > 0 {
+			w.Header().Set(wire.RealizedNVEsHeader, strings.Join(names, ","))
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
-		laggards, err := s.realizer.WaitRealized(ctx, index)
+		laggards, err := s.realizer.WaitRealizedFor(ctx, index, names)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
@@ -407,4 +414,14 @@ func (s *Server) finishWrite(w http.ResponseWriter, r *http.Request, wait bool, 
 		return
 	}
 	writeJSON(w, status, body)
+}
+
+// snapshotBefore is the local snapshot before a write that waits for
+// realization (nil when it does not wait): the objects the write replaces
+// or deletes are read from it (see affected).
+func (s *Server) snapshotBefore(wait bool) *model.Snapshot {
+	if !wait || s.realizer == nil {
+		return nil
+	}
+	return s.be.Snapshot()
 }

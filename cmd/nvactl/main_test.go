@@ -242,7 +242,7 @@ func TestClusterCommands(t *testing.T) {
 
 type slowRealizer struct{}
 
-func (slowRealizer) WaitRealized(ctx context.Context, index uint64) ([]string, error) {
+func (slowRealizer) WaitRealizedFor(ctx context.Context, index uint64, _ []string) ([]string, error) {
 	<-ctx.Done()
 	return []string{"hv9"}, ctx.Err()
 }
