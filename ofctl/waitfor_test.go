@@ -15,7 +15,7 @@ func TestWaitRealizedForListedOnly(t *testing.T) {
 	s := New(Config{})
 	s.snap, s.seen = snap(30, []string{"hv1", "hv2", "hv3", "far"}, nil), 30
 	for i, n := range []string{"hv1", "hv2", "hv3", "far"} {
-		s.switches[uint64(i+1)] = &worker{dpid: uint64(i + 1), nve: n, kick: make(chan struct{}, 1)}
+		s.switches[uint64(i+1)] = &worker{sb: s, dpid: uint64(i + 1), nve: n}
 	}
 	// far is (re)syncing from an old revision and never catches up.
 	s.state("far").pending, s.state("far").realized = []uint64{5}, 4
