@@ -22,6 +22,7 @@ type fsmSnapshot struct {
 	ports    []*model.Port
 	nodes    []*NodeInfo
 	reqs     []*dedupEntry
+	logTime  int64 // the request-ID table's clock
 }
 
 // Snapshot implements raft.FSM: it captures the (immutable) object pointers
@@ -53,6 +54,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	sort.Slice(s.ports, func(i, j int) bool { return s.ports[i].Name < s.ports[j].Name })
 	sort.Slice(s.nodes, func(i, j int) bool { return s.nodes[i].ID < s.nodes[j].ID })
 	s.reqs = f.dedup.entries()
+	s.logTime = f.dedup.now
 	return s, nil
 }
 
@@ -65,7 +67,7 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 			err = enc.Encode(&r)
 		}
 	}
-	put(snapRecord{Format: snapshotFormat, Revision: s.revision})
+	put(snapRecord{Format: snapshotFormat, Revision: s.revision, LogTime: s.logTime})
 	for _, v := range s.vns {
 		put(snapRecord{VN: toLogVN(v)})
 	}
@@ -79,7 +81,7 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 		put(snapRecord{Node: toLogNode(n)})
 	}
 	for _, r := range s.reqs {
-		put(snapRecord{Req: &logRequest{ReqID: r.ReqID, Hash: r.Hash, Result: toLogResult(r.Result)}})
+		put(snapRecord{Req: &logRequest{ReqID: r.ReqID, Hash: r.Hash, Result: toLogResult(r.Result), At: r.At}})
 	}
 	put(snapRecord{End: true})
 	return err
@@ -99,7 +101,7 @@ func (s *fsmSnapshot) Release() {}
 
 // readSnapshot decodes a snapshot stream into a fresh state and table. The
 // objects are taken exactly as written.
-func readSnapshot(r io.Reader, dedupSize int) (*state, *dedupTable, uint64, error) {
+func readSnapshot(r io.Reader, policy DedupPolicy) (*state, *dedupTable, uint64, error) {
 	dec := json.NewDecoder(r)
 	var hdr snapRecord
 	if err := dec.Decode(&hdr); err != nil {
@@ -108,7 +110,8 @@ func readSnapshot(r io.Reader, dedupSize int) (*state, *dedupTable, uint64, erro
 	if hdr.Format != snapshotFormat {
 		return nil, nil, 0, fmt.Errorf("snapshot format %d is not supported", hdr.Format)
 	}
-	st, dd := newState(), newDedupTable(dedupSize)
+	st, dd := newState(), newDedupTable(policy)
+	dd.observe(hdr.LogTime)
 	for {
 		var rec snapRecord
 		if err := dec.Decode(&rec); err != nil {
@@ -126,7 +129,7 @@ func readSnapshot(r io.Reader, dedupSize int) (*state, *dedupTable, uint64, erro
 		case rec.Node != nil:
 			st.nodes[rec.Node.ID] = rec.Node.model()
 		case rec.Req != nil:
-			dd.add(&dedupEntry{ReqID: rec.Req.ReqID, Hash: rec.Req.Hash, Result: rec.Req.Result.model()})
+			dd.add(&dedupEntry{ReqID: rec.Req.ReqID, Hash: rec.Req.Hash, Result: rec.Req.Result.model(), At: rec.Req.At})
 		}
 	}
 }
@@ -138,7 +141,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := f.err(); err != nil {
 		return err
 	}
-	st, dd, rev, err := readSnapshot(rc, f.dedupSize)
+	st, dd, rev, err := readSnapshot(rc, f.policy)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}

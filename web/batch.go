@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/nva-project/nva/app/model"
@@ -31,7 +30,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ae)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxBatchBodyBytes))
+	body, err := readLimited(w, r, wire.MaxBatchBodyBytes)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -48,6 +47,10 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	ops, err := batchOps(req.Items)
 	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.admitBatch(ops); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -101,6 +104,26 @@ func batchOps(items []wire.BatchItem) ([]store.BatchOp, error) {
 		return nil, ae
 	}
 	return ops, nil
+}
+
+// admitBatch checks the batch's NVE objects against the OVSDB endpoint
+// policy, as POST and PATCH do: a 422 naming every item refused.
+func (s *Server) admitBatch(ops []store.BatchOp) error {
+	var bad model.FieldErrors
+	for i, op := range ops {
+		if op.NVE == nil {
+			continue
+		}
+		if err := s.admitNVE(op.NVE); err != nil {
+			me, _ := model.AsError(err)
+			bad.Add(fmt.Sprintf("items[%d].%s", i, me.Field), "%s", me.Message)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return &model.Error{Kind: model.KindInvalid, Field: bad[0].Field, Fields: bad,
+		Message: fmt.Sprintf("%d item(s) refused, nothing applied: %s: %s", len(bad), bad[0].Field, bad[0].Message)}
 }
 
 func decodeObject[T any](raw json.RawMessage, clear func(*T)) (*T, error) {

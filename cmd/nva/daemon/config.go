@@ -14,6 +14,9 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/web"
 )
 
 // Defaults of the embedded single-node daemon.
@@ -42,6 +45,10 @@ type Settings struct {
 	LogFormat         string `yaml:"log-format"`
 	LogLevel          string `yaml:"log-level"`
 	DebugAddr         string `yaml:"debug-addr"`
+
+	// REST hardening and the OVSDB endpoint policy (sec-rest).
+	APIMaxConns string `yaml:"api-max-conns"`
+	OVSDBAllow  string `yaml:"ovsdb-allow"`
 }
 
 // DefaultSettings returns the embedded default.
@@ -50,6 +57,7 @@ func DefaultSettings() Settings {
 		NodeID: DefaultNodeID, DataDir: DefaultDataDir, APIAddr: DefaultAPIAddr,
 		RaftAddr: DefaultRaftAddr, OpenFlowAddr: DefaultOpenFlowAddr,
 		LogFormat: DefaultLogFormat, LogLevel: DefaultLogLevel,
+		APIMaxConns: strconv.Itoa(web.DefaultMaxConns), OVSDBAllow: model.DefaultOVSDBAllow,
 	}
 }
 
@@ -94,6 +102,12 @@ var settingList = []setting{
 		str: func(s *Settings) *string { return &s.LogLevel }},
 	{name: "debug-addr", usage: "serve net/http/pprof on this address (off when empty; :PORT binds 127.0.0.1; a non-loopback HOST:PORT exposes profiling to the network)", forms: formsDebug,
 		str: func(s *Settings) *string { return &s.DebugAddr }},
+
+	// REST hardening and the OVSDB endpoint policy (sec-rest).
+	{name: "api-max-conns", usage: "most REST API connections held open at once; more clients wait to be accepted", forms: formsMaxConns,
+		str: func(s *Settings) *string { return &s.APIMaxConns }},
+	{name: "ovsdb-allow", usage: "OVSDB endpoints an NVE may name (its \"ovsdb\" field); others are refused with 422", forms: model.OVSDBPolicyForms,
+		str: func(s *Settings) *string { return &s.OVSDBAllow }},
 }
 
 // settingNamed returns the setting of a flag name.

@@ -247,15 +247,12 @@ func (d *Daemon) openStore(ctx context.Context, bootstrap bool) error {
 // serveAPI serves the REST server on the API listener until Close.
 func (d *Daemon) serveAPI(srv *web.Server) {
 	d.web = srv
-	d.http = &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
-	}
+	d.http = web.NewHTTPServer(srv, web.HTTPOptions{ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)})
+	ln := web.LimitListener(d.ln, d.cfg.MaxConns())
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := d.http.Serve(d.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := d.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.serveErr <- err
 		}
 	}()
@@ -279,7 +276,8 @@ func (d *Daemon) startJoin(ctx context.Context) {
 // startSouthbound builds and starts the southbound (when configured) and
 // the REST server wired to it and to the store.
 func (d *Daemon) startSouthbound(ctx context.Context) (*web.Server, error) {
-	opts := web.Options{Backend: d.st, Internal: d.st.InternalHandler(), NodeID: d.cfg.NodeID, Logger: d.log.With("component", "api")}
+	opts := web.Options{Backend: d.st, Internal: d.st.InternalHandler(), NodeID: d.cfg.NodeID, Logger: d.log.With("component", "api"),
+		OVSDBAllow: d.cfg.OVSDBPolicy()}
 	if d.cfg.Southbound != nil {
 		sb, err := d.cfg.Southbound(d.st, d.cfg.Settings, d.log)
 		if err != nil {
