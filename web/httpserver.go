@@ -149,18 +149,15 @@ func writeTimeout(ctx context.Context) time.Duration {
 	return d
 }
 
-// holdOpen lets a request outlive the server's read and write timeouts:
-// it clears the connection's read deadline (the request is read by now;
-// past the deadline the server's background read would cancel the
-// request's context) and sets its write deadline to now+write, or clears
-// it when write is 0. The events stream and ?wait=realized use it; every
-// other request keeps the server's timeouts.
+// holdOpen lets a request outlive the server's write timeout: it sets
+// the connection's write deadline to now+write, or clears it when write
+// is 0. The events stream and ?wait=realized use it; every other request
+// keeps the server's timeouts. (The read timeout bounds reading the
+// request only: once its body is read, net/http clears the read deadline.)
 func holdOpen(w http.ResponseWriter, write time.Duration) {
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
 	var dl time.Time
 	if write > 0 {
 		dl = time.Now().Add(write)
 	}
-	_ = rc.SetWriteDeadline(dl)
+	_ = http.NewResponseController(w).SetWriteDeadline(dl)
 }
