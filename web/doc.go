@@ -10,4 +10,10 @@
 // SwitchReporter, and StatusNotifier, which pushes status changes to the
 // event streams); a nil one means the node has no such component. Close
 // ends the open event streams before the HTTP server shuts down.
+//
+// It also owns how that surface meets the network: NewHTTPServer (read,
+// write and idle timeouts; the event stream and ?wait=realized writes set
+// their own write deadlines), LimitListener (the connection cap), exact
+// JSON keys, no redirects for writes, and the OVSDB endpoint policy an
+// NVE must satisfy (Options.OVSDBAllow).
 package web
