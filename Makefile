@@ -8,7 +8,7 @@ PKGS_UNIT = $(shell $(GO) list ./... | grep -v /integration)
 # under CPU load (golang/go#75804) and fails with no failing input.
 FUZZTIME ?= 50000x
 
-.PHONY: all build run test unit integration fuzz lint deps clean demo demo-down bench ui ui-test
+.PHONY: all build run test unit integration fuzz lint deps clean demo demo-down bench bench-ovn ui ui-test torture
 
 all: build
 
@@ -63,6 +63,14 @@ fuzz:
 	$(GO) test -count=1 -run='^$$' -fuzz=FuzzDecodeFlowStatsEntry -fuzztime=$(FUZZTIME) ./ofctl/codec
 	$(GO) test -count=1 -run='^$$' -fuzz=FuzzDecodeGroupDescEntry -fuzztime=$(FUZZTIME) ./ofctl/codec
 
+# The linearizability test of the store (store/linearizability_test.go) run
+# for TORTURE (default 5m) with network partitions on top of the leader
+# kills and pauses: make torture TORTURE=30m. NVA_LIN_SEED=<n> replays a
+# run's choices (its seed is printed).
+TORTURE ?= 5m
+torture:
+	NVA_TORTURE=$(TORTURE) $(GO) test -count=1 -timeout 0 -run '^TestLinearizability$$' -v ./store/
+
 lint: ui
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
@@ -79,6 +87,12 @@ demo-down: build
 # Write->realized latency, flows per NVE and tenant throughput vs plain OVS.
 bench: build
 	./$(BIN)/nva-lab bench -nva $(BIN)/nva
+
+# The same workload on nva and on OVN 23.03 (Debian's ovn-central and
+# ovn-host, installed on first use) in the same run, with the ratios.
+bench-ovn: build
+	./scripts/install-ovn.sh
+	./$(BIN)/nva-lab bench-ovn -nva $(BIN)/nva
 
 clean:
 	rm -rf $(BIN)

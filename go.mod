@@ -6,6 +6,7 @@ replace antrea.io/libOpenflow => github.com/antrea-io/libOpenflow v0.15.0
 
 require (
 	antrea.io/libOpenflow v0.15.0
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/chromedp/chromedp v0.23.0
 	github.com/go-logr/logr v1.4.3
 	github.com/gorilla/mux v1.8.1

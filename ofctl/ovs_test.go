@@ -650,9 +650,31 @@ type termed struct {
 
 func (t termed) Term() uint64 { return t.term }
 
+// LeaderReady reports the term as the one this node leads in.
+func (t termed) LeaderReady(ctx context.Context) (uint64, bool, error) {
+	_, ok, err := t.Source.LeaderReady(ctx)
+	return t.term, ok, err
+}
+
+// deposed is a leader deposed while it could not hear it (paused,
+// partitioned): it still believes it leads in term led, and its Raft has
+// already heard the current term (its successor's) but not yet stepped
+// down.
+type deposed struct {
+	Source
+	led, current uint64
+}
+
+func (d deposed) Term() uint64 { return d.current }
+func (d deposed) LeaderReady(ctx context.Context) (uint64, bool, error) {
+	_, ok, err := d.Source.LeaderReady(ctx)
+	return d.led, ok, err
+}
+
 // With a Raft term available, the leader holds the OpenFlow master role
-// (generation = term), followers are slaves, and a deposed leader with an
-// older term is refused by the switch and writes nothing.
+// (generation = the term it leads in), followers are slaves, and a deposed
+// leader is refused by the switch and writes nothing, even once it has
+// heard its successor's term.
 func TestRealOVSRoles(t *testing.T) {
 	l := newLab(t)
 	start := func(src Source, sock string) *Southbound {
@@ -666,7 +688,9 @@ func TestRealOVSRoles(t *testing.T) {
 	}
 	leader := start(termed{l.st, 5}, "leader.sock")
 	follower := start(termed{followerSource{l.st}, 5}, "follower.sock")
-	stale := start(termed{l.st, 4}, "stale.sock") // believes it leads, with an older term
+	// Believes it leads in an older term, and has already heard the
+	// current one: its master request must carry the term it led in.
+	stale := start(deposed{l.st, 4, 5}, "stale.sock")
 	l.sb, l.addr = leader, target(leader)
 	l.setup()
 	ctrl := func(name, addr string) []string {

@@ -128,6 +128,14 @@ type Southbound struct {
 	changed  chan struct{} // closed and replaced whenever realization state changes
 	switches map[uint64]*worker
 	nves     map[string]*nveState
+
+	// leaderTerm (under mu) is the Raft term in which this node leads,
+	// valid while leader: the generation ID of its master role requests.
+	// Never the current term: a deposed leader that has already heard the
+	// new term but not yet stopped writing would otherwise claim the
+	// master role with its successor's generation, and the switch would
+	// grant it and demote the real leader.
+	leaderTerm uint64
 }
 
 // nveState is the southbound's record of one NVE, guarded by
@@ -525,6 +533,9 @@ func (s *Southbound) leaderLoop(ctx context.Context) {
 		}
 		l := s.src.IsLeader() && s.leaderReady(ctx)
 		s.mu.Lock()
+		if l {
+			s.leaderTerm = s.readyTerm
+		}
 		if l != s.leader {
 			s.leader = l
 			s.log.Info("southbound role changed", "writes_to_switches", l)

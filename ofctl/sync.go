@@ -162,6 +162,7 @@ type syncJob struct {
 	snap    *model.Snapshot
 	target  uint64 // the store revision snap is at
 	leader  bool
+	term    uint64 // leader: the term it leads in (the master role's generation)
 }
 
 // kind labels the reconcile duration metric.
@@ -184,11 +185,11 @@ func (s *Southbound) syncOnce(ctx context.Context, w *worker) {
 		return // replaced, or unclaimed: never written to
 	}
 	if !j.leader {
-		s.ensureRole(ctx, w, conn.RoleSlave)
+		s.ensureRole(ctx, w, conn.RoleSlave, s.src.Term())
 		s.observeOnce(ctx, w, j.name, j.snap, j.target)
 		return
 	}
-	if err := s.ensureRole(ctx, w, conn.RoleMaster); err != nil {
+	if err := s.ensureRole(ctx, w, conn.RoleMaster, j.term); err != nil {
 		s.roleRefused(j.name, err)
 		return
 	}
@@ -225,7 +226,7 @@ func (s *Southbound) takeJob(w *worker) (syncJob, bool) {
 	if s.switches[w.dpid] != w {
 		return syncJob{}, false
 	}
-	j := syncJob{name: w.nve, full: w.full, audit: w.audit, trigger: w.trigger, snap: s.snap, target: s.seen, leader: s.leader}
+	j := syncJob{name: w.nve, full: w.full, audit: w.audit, trigger: w.trigger, snap: s.snap, target: s.seen, leader: s.leader, term: s.leaderTerm}
 	w.full, w.audit, w.trigger = false, false, ""
 	return j, true
 }
@@ -286,9 +287,10 @@ func (s *Southbound) reconciledLocked(j syncJob, st *nveState, plan reconcile.Pl
 	}
 }
 
-// ensureRole asks the switch for role (once per role and term).
-func (s *Southbound) ensureRole(ctx context.Context, w *worker, role conn.Role) error {
-	gen := s.src.Term()
+// ensureRole asks the switch for role with generation gen (once per role
+// and generation): the master role with the term this node leads in, the
+// slave role with the current term.
+func (s *Southbound) ensureRole(ctx context.Context, w *worker, role conn.Role, gen uint64) error {
 	if w.role == role && w.roleGen == gen {
 		return nil
 	}

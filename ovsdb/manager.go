@@ -77,6 +77,8 @@ type Manager struct {
 	mu      sync.Mutex
 	workers map[string]*worker
 	closed  bool
+
+	writeGate func(ctx context.Context) error // see WithWriteGate (gate.go)
 }
 
 // NewManager returns a Manager that logs to logger and calls onStatus (from
@@ -366,7 +368,10 @@ func (w *worker) ensure() error {
 	if !converged {
 		w.log.Info("ensuring OVSDB state", "bridge", w.desired.Bridge, "operations", len(p.ops), "summary", summarize(p.ops))
 		ctx, cancel := context.WithTimeout(w.ctx, w.m.opTimeout)
-		err := c.transact(ctx, p.ops)
+		err := w.m.gate(ctx)
+		if err == nil {
+			err = c.transact(ctx, p.ops)
+		}
 		cancel()
 		w.count(func(st *Stats) { st.Transactions++ })
 		if err != nil {
@@ -529,6 +534,9 @@ func (w *worker) transactRemove(ctx context.Context, bridge string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.m.opTimeout)
 	defer cancel()
+	if err := w.m.gate(ctx); err != nil {
+		return err
+	}
 	w.count(func(st *Stats) { st.Transactions++ })
 	if err := w.conn.transact(ctx, p.ops); err != nil {
 		return fmt.Errorf("bridge %s: %w", bridge, err)

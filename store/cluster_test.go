@@ -26,6 +26,7 @@ type testNode struct {
 	srv      *httptest.Server
 	handler  atomic.Pointer[http.Handler]
 	s        *Store
+	faults   *Faults // optional: raft fault injection shared by the cluster
 }
 
 func (n *testNode) url() string { return "http://" + n.apiAddr }
@@ -83,6 +84,7 @@ func (n *testNode) start(bootstrap bool) {
 	}
 	cfg.APIAddr = n.url()
 	cfg.OpenFlowAddr = "127.0.0.1:6653"
+	cfg.Faults = n.faults
 	s, err := Open(context.Background(), cfg)
 	if err != nil {
 		n.t.Fatalf("%s: open: %v", n.id, err)

@@ -187,11 +187,13 @@ func (s *Store) openTransport() error {
 	if addr.Port == 0 {
 		advertise = nil // the listener's address, once bound
 	}
-	t, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, advertise, 3, 10*time.Second, newHCLog(s.log, "raft-net"))
+	stream, err := newStreamLayer(cfg.RaftAddr, advertise, cfg.RaftTLS, cfg.Faults)
 	if err != nil {
 		return fmt.Errorf("store: raft transport on %s: %w", cfg.RaftAddr, err)
 	}
-	s.trans = t
+	s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: newHCLog(s.log, "raft-net"),
+	})
 	return nil
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -75,6 +76,15 @@ type Config struct {
 	// nothing more; the daemon should exit non-zero so that the node is
 	// upgraded. Store.Fatal and Store.Err report the same.
 	OnFatal func(error)
+
+	// RaftTLS, if set, makes the raft transport mutual TLS: it holds this
+	// node's certificate (Certificates) and the cluster CA (RootCAs for
+	// dialing, ClientCAs for accepting); peers without a certificate of
+	// that CA are not heard. Nil is plain TCP.
+	RaftTLS *tls.Config
+	// Faults, if set, lets a test cut raft connections between members of
+	// one process (see Faults). Never set in production.
+	Faults *Faults
 }
 
 // Store is one node of the replicated store.

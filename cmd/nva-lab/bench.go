@@ -69,13 +69,9 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var sizes []int
-	for _, s := range strings.Split(*sizesFlag, ",") {
-		m, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || m < 1 || m > 250 {
-			return fmt.Errorf("-sizes: %q is not a number of ports between 1 and 250", s)
-		}
-		sizes = append(sizes, m)
+	sizes, err := parseSizes(*sizesFlag)
+	if err != nil {
+		return err
 	}
 	if reason := lab.Requirements(); reason != "" {
 		return fmt.Errorf("cannot run a lab: %s", reason)
@@ -86,24 +82,62 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer cleanBin()
-
-	l, err := lab.Create(ctx, lab.Options{Hypervisors: 3, Logf: logger.Printf})
+	iperfDur := time.Duration(*iperfSecs) * time.Second
+	rows, nvaTCP, err := benchNVA(ctx, bin, sizes, iperfDur, logger)
 	if err != nil {
 		return err
+	}
+	baseTCP, err := baseline(ctx, iperfDur, logger)
+	if err != nil {
+		logger.Printf("baseline: %v", err)
+	}
+	printNVATable(stdout, rows)
+	fmt.Fprintf(stdout, "\nTCP throughput, iperf3 %d s, tenant MTU 1500, hv1 -> hv2 over VXLAN (underlay MTU %d):\n", *iperfSecs, lab.DefaultUnderlayMTU)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  through nva's pipeline\t%.0f Mbit/s\t(%d retransmits)\n", nvaTCP.BitsPerSecond/1e6, nvaTCP.Retransmits)
+	fmt.Fprintf(tw, "  plain actions=NORMAL bridge\t%.0f Mbit/s\t(%d retransmits)\n", baseTCP.BitsPerSecond/1e6, baseTCP.Retransmits)
+	if baseTCP.BitsPerSecond > 0 {
+		fmt.Fprintf(tw, "  ratio nva / NORMAL\t%.2f\t\n", nvaTCP.BitsPerSecond/baseTCP.BitsPerSecond)
+	}
+	tw.Flush()
+	return nil
+}
+
+// parseSizes parses the -sizes flag.
+func parseSizes(v string) ([]int, error) {
+	var sizes []int
+	for _, s := range strings.Split(v, ",") {
+		m, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || m < 1 || m > 250 {
+			return nil, fmt.Errorf("-sizes: %q is not a number of ports between 1 and 250", s)
+		}
+		sizes = append(sizes, m)
+	}
+	return sizes, nil
+}
+
+// benchNVA runs nva's side on a lab of its own: TCP throughput between two
+// tenants, then the attach ramp for every size. The lab is gone when it
+// returns.
+func benchNVA(ctx context.Context, bin string, sizes []int, iperfDur time.Duration, logger *log.Logger) ([]sizeResult, lab.IperfResult, error) {
+	var nvaTCP lab.IperfResult
+	l, err := lab.Create(ctx, lab.Options{Hypervisors: 3, Logf: logger.Printf})
+	if err != nil {
+		return nil, nvaTCP, err
 	}
 	defer l.Close()
 	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: bin, LogLevel: "info"})
 	if err != nil {
-		return err
+		return nil, nvaTCP, err
 	}
 	ov, err := lab.NewOverlay(ctx, l, n, 30*time.Second)
 	if err != nil {
-		return err
+		return nil, nvaTCP, err
 	}
 	ov.RealizeTimeout = 60 * time.Second
 	const vni = 2001
 	if err := ov.AddVN(ctx, lab.VNSpec{Name: "bench", VNI: vni, Encap: "vxlan"}); err != nil {
-		return err
+		return nil, nvaTCP, err
 	}
 
 	// Throughput through nva's pipeline: one tenant on hv1, one on hv2.
@@ -112,13 +146,12 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{Name: "x2", VN: "bench", HV: 2, IP: "192.0.2.2", MAC: "02:00:00:00:0b:02"},
 	} {
 		if err := ov.AddTenant(ctx, ts); err != nil {
-			return err
+			return nil, nvaTCP, err
 		}
 	}
-	var nvaTCP lab.IperfResult
 	if _, err := ov.ExpectReach(ctx, "x1", "192.0.2.2", 30*time.Second); err != nil {
 		logger.Printf("x1 cannot reach x2 through nva (%v): no throughput figure", err)
-	} else if nvaTCP, err = l.Iperf(ctx, "x1", "x2", time.Duration(*iperfSecs)*time.Second); err != nil {
+	} else if nvaTCP, err = l.Iperf(ctx, "x1", "x2", iperfDur); err != nil {
 		logger.Printf("iperf3 through nva: %v", err)
 	}
 	logger.Printf("TCP through nva's pipeline: %v", nvaTCP)
@@ -127,20 +160,18 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, m := range sizes {
 		r, err := benchSize(ctx, l, ov, m, logger)
 		if err != nil {
-			return err
+			return rows, nvaTCP, err
 		}
 		rows = append(rows, r)
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return rows, nvaTCP, ctx.Err()
 		}
 	}
-	// Stop nva's lab before the baseline so the two do not share CPUs.
-	_ = l.Close()
-	baseTCP, err := baseline(ctx, time.Duration(*iperfSecs)*time.Second, logger)
-	if err != nil {
-		logger.Printf("baseline: %v", err)
-	}
+	return rows, nvaTCP, nil
+}
 
+// printNVATable prints nva's latency table.
+func printNVATable(stdout io.Writer, rows []sizeResult) {
 	fmt.Fprintf(stdout, "\nnva bench: 3 hypervisors (userspace Open vSwitch), 1 VXLAN VN, 2 tenants + M ports spread over the hypervisors;\n"+
 		"every port is a POST /api/v1/ports?wait=realized, latency measured from the request to the answer;\n"+
 		"\"port flows on NVE\" is from a port's request until OVS reports (ovs-ofctl monitor on its NVE's br-int) an nva flow matching its\n"+
@@ -160,15 +191,6 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "M=%d: first failed write: %v\n", r.M, r.FirstErr)
 		}
 	}
-	fmt.Fprintf(stdout, "\nTCP throughput, iperf3 %d s, tenant MTU 1500, hv1 -> hv2 over VXLAN (underlay MTU %d):\n", *iperfSecs, lab.DefaultUnderlayMTU)
-	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "  through nva's pipeline\t%.0f Mbit/s\t(%d retransmits)\n", nvaTCP.BitsPerSecond/1e6, nvaTCP.Retransmits)
-	fmt.Fprintf(tw, "  plain actions=NORMAL bridge\t%.0f Mbit/s\t(%d retransmits)\n", baseTCP.BitsPerSecond/1e6, baseTCP.Retransmits)
-	if baseTCP.BitsPerSecond > 0 {
-		fmt.Fprintf(tw, "  ratio nva / NORMAL\t%.2f\t\n", nvaTCP.BitsPerSecond/baseTCP.BitsPerSecond)
-	}
-	tw.Flush()
-	return nil
 }
 
 // meanOf is the mean of a histogram's observations between two scrapes.

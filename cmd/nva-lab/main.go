@@ -13,6 +13,10 @@
 //	    write until that port's flows are on its NVE, flows per NVE, and
 //	    tenant TCP throughput through nva's pipeline beside a plain
 //	    actions=NORMAL bridge, as a table.
+//	nva-lab bench-ovn [-nva bin/nva] [-sizes 10,50,200] [-ovn-encap geneve]
+//	    the bench workload on nva and then on OVN 23.03 (ovn-central,
+//	    ovn-host) in the same kind of lab, in one run: both tables and the
+//	    ratios nva / OVN.
 package main
 
 import (
@@ -39,6 +43,7 @@ commands:
   demo       run a 3-hypervisor demo of nva until Ctrl-C
   demo-down  stop a running demo and remove leftover labs
   bench      measure write->realized latency, flow counts and throughput
+  bench-ovn  the bench workload on nva and on OVN, side by side, with ratios
 
 Run "nva-lab <command> -h" for a command's flags. Needs root and Open vSwitch.`)
 }
@@ -58,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = demoDown(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = bench(ctx, args[1:], stdout, stderr)
+	case "bench-ovn":
+		err = benchOVNCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		usage(stdout)
 		return 0

@@ -46,6 +46,12 @@ type Settings struct {
 	LogLevel          string `yaml:"log-level"`
 	DebugAddr         string `yaml:"debug-addr"`
 
+	// TLS identity of this node (tls.go): its certificate and key, and the
+	// cluster CA that signs every member's certificate.
+	TLSCert string `yaml:"tls-cert"`
+	TLSKey  string `yaml:"tls-key"`
+	TLSCA   string `yaml:"tls-ca"`
+
 	// REST hardening and the OVSDB endpoint policy (sec-rest).
 	APIMaxConns string `yaml:"api-max-conns"`
 	OVSDBAllow  string `yaml:"ovsdb-allow"`
@@ -102,6 +108,14 @@ var settingList = []setting{
 		str: func(s *Settings) *string { return &s.LogLevel }},
 	{name: "debug-addr", usage: "serve net/http/pprof on this address (off when empty; :PORT binds 127.0.0.1; a non-loopback HOST:PORT exposes profiling to the network)", forms: formsDebug,
 		str: func(s *Settings) *string { return &s.DebugAddr }},
+
+	// TLS identity (tls.go).
+	{name: "tls-cert", usage: "PEM certificate of this node (server and client), signed by --tls-ca; with --tls-key and --tls-ca it turns on TLS", forms: formsPEMFile,
+		str: func(s *Settings) *string { return &s.TLSCert }},
+	{name: "tls-key", usage: "PEM private key of --tls-cert", forms: formsPEMFile,
+		str: func(s *Settings) *string { return &s.TLSKey }},
+	{name: "tls-ca", usage: "PEM bundle of the cluster CA: every member's certificate must be signed by it", forms: formsPEMFile,
+		str: func(s *Settings) *string { return &s.TLSCA }},
 
 	// REST hardening and the OVSDB endpoint policy (sec-rest).
 	{name: "api-max-conns", usage: "most REST API connections held open at once; more clients wait to be accepted", forms: formsMaxConns,

@@ -77,7 +77,7 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 		hub.notify()
 	}
 	syncer = nvesync.New(func() nvesync.OVSDB {
-		return closeNotifier{OVSDB: ovsdb.NewManager(log.With("component", "ovsdb"), onStatus), onClose: hub.notify}
+		return closeNotifier{OVSDB: ovsdb.NewManager(log.With("component", "ovsdb"), onStatus, ovsdb.WithWriteGate(st.VerifyLeader)), onClose: hub.notify}
 	}, log.With("component", "nvesync"))
 	// Node-to-node traffic has no TLS yet; once it has, this client takes
 	// the daemon's.

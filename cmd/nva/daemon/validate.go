@@ -28,6 +28,7 @@ const (
 	formsLogFormat         = "text or json"
 	formsLogLevel          = "debug, info, warn or error"
 	formsDebug             = "empty (off), :PORT (127.0.0.1) or HOST:PORT"
+	formsPEMFile           = "a readable PEM file; --tls-cert, --tls-key and --tls-ca are set together or not at all"
 	formsMaxConns          = "a number of connections, at least 1"
 )
 
@@ -104,6 +105,7 @@ func (s *Settings) complete(origin map[string]string) error {
 		errs = append(errs, &SettingError{Name: "bootstrap", Value: "true", Origin: origin["bootstrap"],
 			Reason: "cannot be combined with --join: --bootstrap founds a new cluster, --join enters an existing one"})
 	}
+	errs = append(errs, s.checkTLS(origin)...)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
