@@ -74,17 +74,18 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 func batchOps(items []wire.BatchItem) ([]store.BatchOp, error) {
 	ops := make([]store.BatchOp, len(items))
 	var bad model.FieldErrors
+	kc := newKeyChecker()
 	for i, it := range items {
 		op := store.BatchOp{Op: it.Op, Kind: it.Kind, Name: it.Name, ExpectRevision: it.IfRevision}
 		if len(it.Object) > 0 && string(it.Object) != "null" {
 			var err error
 			switch it.Kind {
 			case wire.KindVN:
-				op.VN, err = decodeObject[model.VN](it.Object, func(v *model.VN) { v.Revision = 0 })
+				op.VN, err = decodeObject[model.VN](kc, it.Object, func(v *model.VN) { v.Revision = 0 })
 			case wire.KindNVE:
-				op.NVE, err = decodeObject[model.NVE](it.Object, func(v *model.NVE) { v.Revision = 0 })
+				op.NVE, err = decodeObject[model.NVE](kc, it.Object, func(v *model.NVE) { v.Revision = 0 })
 			case wire.KindPort:
-				op.Port, err = decodeObject[model.Port](it.Object, func(v *model.Port) { v.Revision = 0 })
+				op.Port, err = decodeObject[model.Port](kc, it.Object, func(v *model.Port) { v.Revision = 0 })
 			}
 			if err != nil {
 				ae := toAPIError(err)
@@ -126,9 +127,9 @@ func (s *Server) admitBatch(ops []store.BatchOp) error {
 		Message: fmt.Sprintf("%d item(s) refused, nothing applied: %s: %s", len(bad), bad[0].Field, bad[0].Message)}
 }
 
-func decodeObject[T any](raw json.RawMessage, clear func(*T)) (*T, error) {
+func decodeObject[T any](kc *keyChecker, raw json.RawMessage, clear func(*T)) (*T, error) {
 	var v T
-	if err := decodeStrict(raw, &v); err != nil {
+	if err := decodeStrictWith(kc, raw, &v); err != nil {
 		return nil, err
 	}
 	clear(&v)

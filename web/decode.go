@@ -71,11 +71,13 @@ func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, e
 // alone would take {"Tenant":"t2"} for tenant, and would name an unknown
 // nested field without its path.
 func decodeStrict(b []byte, dst any) error {
-	raw, err := decodeGeneric(b)
-	if err != nil {
-		return err
-	}
-	if ae := checkKeys(raw, reflect.TypeOf(dst)); ae != nil {
+	return decodeStrictWith(newKeyChecker(), b, dst)
+}
+
+// decodeStrictWith is decodeStrict with a key checker shared by many
+// documents.
+func decodeStrictWith(kc *keyChecker, b []byte, dst any) error {
+	if ae := kc.checkDoc(b, reflect.TypeOf(dst)); ae != nil {
 		return ae
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
