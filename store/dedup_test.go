@@ -149,3 +149,39 @@ func TestRecorded(t *testing.T) {
 		t.Fatal("the empty ID is recorded")
 	}
 }
+
+// TestDedupMaxCountsBatchItems: Max bounds the results held, a batch
+// counting one per item (it holds every item's object), whatever Keep
+// says; the newest entry always stays.
+func TestDedupMaxCountsBatchItems(t *testing.T) {
+	h := &harness{t: t, f: newFSM(nil, DedupPolicy{Keep: 100, Window: time.Hour, Max: 5})}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h.at(t0, &deleteVN{ReqID: "d0", Name: "nope"})
+	h.at(t0, &batchCmd{ReqID: "b1", Items: []batchItem{
+		&createVN{Obj: model.VN{Name: "a"}}, &createVN{Obj: model.VN{Name: "b"}}, &createVN{Obj: model.VN{Name: "c"}},
+	}})
+	if got := remembered(h.f); !reflect.DeepEqual(got, []string{"d0", "b1"}) || h.f.dedup.weight != 4 {
+		t.Fatalf("table %v weighing %d", got, h.f.dedup.weight)
+	}
+	h.at(t0, &deleteVN{ReqID: "d1", Name: "nope"})
+	h.at(t0, &deleteVN{ReqID: "d2", Name: "nope"}) // 6 > 5: d0 goes
+	if got := remembered(h.f); !reflect.DeepEqual(got, []string{"b1", "d1", "d2"}) || h.f.dedup.weight != 5 {
+		t.Fatalf("table %v weighing %d", got, h.f.dedup.weight)
+	}
+	h.at(t0, &batchCmd{ReqID: "b2", Items: []batchItem{
+		&deleteVN{Name: "a"}, &deleteVN{Name: "b"}, &deleteVN{Name: "c"}, &createVN{Obj: model.VN{Name: "d"}},
+		&createVN{Obj: model.VN{Name: "e"}}, &createVN{Obj: model.VN{Name: "f"}},
+	}})
+	// b2 alone weighs 6 > 5: it stays, everything older goes.
+	if got := remembered(h.f); !reflect.DeepEqual(got, []string{"b2"}) || h.f.dedup.weight != 6 {
+		t.Fatalf("table %v weighing %d", got, h.f.dedup.weight)
+	}
+	// A restored table weighs the same.
+	g := newFSM(nil, DedupPolicy{Keep: 100, Window: time.Hour, Max: 5})
+	if err := g.Restore(io.NopCloser(bytes.NewReader(persist(t, h.f)))); err != nil {
+		t.Fatal(err)
+	}
+	if g.dedup.weight != h.f.dedup.weight {
+		t.Fatalf("restored weight %d, want %d", g.dedup.weight, h.f.dedup.weight)
+	}
+}

@@ -21,7 +21,8 @@ const (
 	// DefaultDedupWindow: beyond those, every ID written in the last 24 h
 	// of log time is remembered...
 	DefaultDedupWindow = 24 * time.Hour
-	// DefaultDedupMax: ...up to 1,000,000 IDs in all (the memory bound).
+	// DefaultDedupMax: ...up to 1,000,000 results in all, a batch counting
+	// one per item (the memory bound).
 	DefaultDedupMax = 1_000_000
 )
 
@@ -29,7 +30,8 @@ const (
 // write's result, so that a client retrying a write with the same
 // X-Request-ID gets its first result instead of a second application: an
 // ID is kept while it is among the last Keep IDs, or younger than Window,
-// and while the table holds no more than Max IDs. Age is log time: the
+// and while the table holds no more than Max results (a batch's counts
+// one per item, since it holds every item's object). Age is log time: the
 // time the leader appended the entry (raft.Log.AppendedAt, replicated with
 // it), never a node's clock, so every node keeps and drops the same IDs.
 // Every node of a cluster must use the same policy. Zero fields take the
@@ -94,6 +96,17 @@ type dedupTable struct {
 	// now is the latest log time seen (Unix nanoseconds), from the
 	// entries applied or restored: the table's clock.
 	now int64
+	// weight is the live entries' total weight (entryWeight).
+	weight int
+}
+
+// entryWeight is what an entry counts toward DedupPolicy.Max: one, or one
+// per item of a batch.
+func entryWeight(e *dedupEntry) int {
+	if e.Result != nil && len(e.Result.Items) > 1 {
+		return len(e.Result.Items)
+	}
+	return 1
 }
 
 func newDedupTable(pol DedupPolicy) *dedupTable {
@@ -127,11 +140,13 @@ func (d *dedupTable) add(e *dedupEntry) {
 	d.observe(e.At)
 	d.queue = append(d.queue, e)
 	d.byID[e.ReqID] = e
+	d.weight += entryWeight(e)
 	d.trim()
 }
 
 func (d *dedupTable) drop(e *dedupEntry) {
 	delete(d.byID, e.ReqID)
+	d.weight -= entryWeight(e)
 	for i := d.head; i < len(d.queue); i++ {
 		if d.queue[i] == e {
 			d.queue = append(d.queue[:i], d.queue[i+1:]...)
@@ -140,15 +155,17 @@ func (d *dedupTable) drop(e *dedupEntry) {
 	}
 }
 
-// trim drops the oldest entries while the table holds more than Max, or
-// more than Keep and the oldest is older than Window.
+// trim drops the oldest entries while they weigh more than Max, or the
+// table holds more than Keep and the oldest is older than Window. The
+// newest entry always stays.
 func (d *dedupTable) trim() {
 	for n := d.len(); n > 0; n-- {
 		oldest := d.queue[d.head]
-		if n <= d.pol.Max && (n <= d.pol.Keep || d.now-oldest.At <= int64(d.pol.Window)) {
+		if n == 1 || d.weight <= d.pol.Max && (n <= d.pol.Keep || d.now-oldest.At <= int64(d.pol.Window)) {
 			break
 		}
 		delete(d.byID, oldest.ReqID)
+		d.weight -= entryWeight(oldest)
 		d.queue[d.head] = nil
 		d.head++
 	}
