@@ -18,7 +18,7 @@
 // (a batch of object commands, applied all or nothing), registry.go (type
 // bytes, versions, decoding), logtypes.go (the log's own encoding), fsm.go
 // (apply, request IDs), state.go (the indexed objects), snapshot.go,
-// watch.go.
+// watch.go, tokens.go (the API tokens, hashed, and their commands).
 //
 // # Commands and the log format
 //

@@ -21,6 +21,7 @@ type fsmSnapshot struct {
 	nves     []*model.NVE
 	ports    []*model.Port
 	nodes    []*NodeInfo
+	tokens   []snapRecord
 	reqs     []*dedupEntry
 	logTime  int64 // the request-ID table's clock
 }
@@ -53,6 +54,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	sort.Slice(s.nves, func(i, j int) bool { return s.nves[i].Name < s.nves[j].Name })
 	sort.Slice(s.ports, func(i, j int) bool { return s.ports[i].Name < s.ports[j].Name })
 	sort.Slice(s.nodes, func(i, j int) bool { return s.nodes[i].ID < s.nodes[j].ID })
+	s.tokens = tokenRecords(&f.st.tokens)
 	s.reqs = f.dedup.entries()
 	s.logTime = f.dedup.now
 	return s, nil
@@ -79,6 +81,9 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 	}
 	for _, n := range s.nodes {
 		put(snapRecord{Node: toLogNode(n)})
+	}
+	for _, r := range s.tokens {
+		put(r)
 	}
 	for _, r := range s.reqs {
 		put(snapRecord{Req: &logRequest{ReqID: r.ReqID, Hash: r.Hash, Result: toLogResult(r.Result), At: r.At}})
@@ -130,6 +135,8 @@ func readSnapshot(r io.Reader, policy DedupPolicy) (*state, *dedupTable, uint64,
 			st.nodes[rec.Node.ID] = rec.Node.model()
 		case rec.Req != nil:
 			dd.add(&dedupEntry{ReqID: rec.Req.ReqID, Hash: rec.Req.Hash, Result: rec.Req.Result.model(), At: rec.Req.At})
+		default:
+			restoreTokenRecord(&st.tokens, &rec)
 		}
 	}
 }

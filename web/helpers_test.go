@@ -105,6 +105,9 @@ func (e *testEnv) do(method, path, body string, hdr ...string) resp {
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
+		if hdr[i] == "Host" {
+			req.Host = hdr[i+1] // net/http sends req.Host, not the header
+		}
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -59,6 +59,9 @@ type Options struct {
 	WaitTimeout time.Duration
 	// Now is the clock used for latency metrics and logs (time.Now if nil).
 	Now func() time.Time
+
+	// Auth configures tokens, roles and the cross-site checks (auth.go).
+	Auth AuthOptions
 }
 
 // Server is the REST API v1 plus /metrics and /internal/. It is an
@@ -77,6 +80,8 @@ type Server struct {
 	waitTimeout time.Duration
 	now         func() time.Time
 	ovsdbAllow  *model.OVSDBPolicy
+	auth        *authConfig
+	router      *mux.Router // the routes, for the authorization table test
 
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -94,8 +99,13 @@ func New(opts Options) (*Server, error) {
 	if opts.Backend == nil {
 		return nil, errors.New("web: Options.Backend is required")
 	}
+	auth, err := newAuthConfig(opts.Auth)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
-		be:          opts.Backend,
+		be:          scopedBackend{Backend: opts.Backend, auth: auth},
+		auth:        auth,
 		internal:    opts.Internal,
 		nodeID:      opts.NodeID,
 		log:         opts.Logger,
@@ -164,13 +174,14 @@ func (s *Server) routes() http.Handler {
 	// canonicalPaths cleans paths instead of mux, which would answer a
 	// 301 to writes too.
 	r.SkipClean(true)
+	s.router = r
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newAPIError(http.StatusNotFound, wire.CodeNotFound, "", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newAPIError(http.StatusMethodNotAllowed, wire.CodeMethodNotAllowed, "", "method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
-	r.Use(routeTemplateMiddleware)
+	r.Use(routeTemplateMiddleware, s.authorize)
 
 	// Routes are registered on the root router, not a subrouter: gorilla/mux
 	// answers 404 instead of 405 for a method mismatch inside a subrouter.
@@ -187,6 +198,7 @@ func (s *Server) routes() http.Handler {
 	registerResource(s, api, s.vnResource())
 	registerResource(s, api, s.nveResource())
 	registerResource(s, api, s.portResource())
+	s.authRoutes(api)
 
 	r.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})).Methods(http.MethodGet)
 	if s.internal != nil {
@@ -198,7 +210,7 @@ func (s *Server) routes() http.Handler {
 		p := req.URL.Path
 		return !strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/internal/") && p != "/metrics"
 	}).Handler(ui.Handler())
-	return s.instrument(canonicalPaths(r))
+	return s.instrument(s.crossSite(canonicalPaths(r)))
 }
 
 // canonicalPaths answers a request whose path is not in canonical form
@@ -376,8 +388,9 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 	})
 }
 
-// snapshot reads the store, linearizably with ?consistent=true.
-func (s *Server) snapshot(r *http.Request) (*model.Snapshot, error) {
+// unscopedSnapshot reads the store, linearizably with ?consistent=true
+// (snapshot scopes it to the request's principal).
+func (s *Server) unscopedSnapshot(r *http.Request) (*model.Snapshot, error) {
 	c := r.URL.Query().Get("consistent")
 	if c == "" {
 		return s.be.Snapshot(), nil

@@ -125,7 +125,10 @@ type NVE struct {
 	// naming convention (compiler.RemoteTunnelPortName) for profiles
 	// without flow-based tunnels.
 	TunnelPorts map[string]string `json:"tunnel_ports,omitempty"`
-	Revision    uint64            `json:"revision,omitempty"`
+	// SwitchIdentity pins the certificate the NVE's switch must present
+	// (identity.go); nil: any certificate the switch CA signed.
+	SwitchIdentity *SwitchIdentity `json:"switch_identity,omitempty"`
+	Revision       uint64          `json:"revision,omitempty"`
 }
 
 // Port is a tenant system interface attached to a VN through a VAP on an NVE.
@@ -261,6 +264,11 @@ func (n *NVE) Defaults() {
 	if n.TunnelPorts != nil && len(n.TunnelPorts) == 0 {
 		n.TunnelPorts = nil
 	}
+	if n.SwitchIdentity != nil {
+		id := *n.SwitchIdentity // the caller's pin stays as given
+		id.normalize()
+		n.SwitchIdentity = &id
+	}
 }
 
 // TunnelPortFor returns the port name TunnelPorts gives for a remote NVE
@@ -387,6 +395,7 @@ func (n *NVE) Validate() error {
 		}
 		ports[port] = ip
 	}
+	n.SwitchIdentity.validate(&fe)
 	return fe.Err()
 }
 

@@ -608,7 +608,7 @@ func testEmbeddedDefault(t *testing.T, bin string) {
 		t.Fatalf("lock the default addresses: %v", err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:8300", ":6653"} {
+	for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:8300", "127.0.0.1:6653"} {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Skipf("the embedded default's address %s is in use on this machine: %v", addr, err)

@@ -131,6 +131,8 @@ func Desired(snap *model.Snapshot, nve *model.NVE, nodes []model.Member) ovsdb.D
 		Bridge:       nve.Bridge,
 		DatapathType: nve.DatapathType,
 		DatapathID:   nve.DatapathID,
+		// ssl: endpoints: the server must present the pinned certificate.
+		SwitchIdentity: nve.SwitchIdentity,
 	}
 	seen := map[string]bool{}
 	for _, n := range nodes {
@@ -223,6 +225,9 @@ func fingerprint(d ovsdb.Desired) string {
 	add(d.Bridge)
 	add(d.DatapathType)
 	add(d.DatapathID)
+	if id := d.SwitchIdentity; id != nil {
+		add("p" + id.Fingerprint + "/" + id.Subject)
+	}
 	for _, c := range d.Controllers {
 		add("c" + c)
 	}

@@ -128,7 +128,9 @@ type Topology struct {
 	Tunnels  []Tunnel      `json:"tunnels,omitzero"`
 	// VNSpans is set in the aggregated form only, one per VN (sorted).
 	VNSpans []VNSpan `json:"vn_spans,omitempty"`
-	// UnclaimedSwitches are connected switches whose datapath ID no NVE
-	// has (present when the node runs an OpenFlow southbound).
+	// UnclaimedSwitches are connected switches no NVE claims: no NVE has
+	// their datapath ID, or the NVE that has it pins another certificate
+	// (switch_identity; see model.UnclaimedSwitch.Reason). Present when the
+	// node runs an OpenFlow southbound.
 	UnclaimedSwitches []model.UnclaimedSwitch `json:"unclaimed_switches,omitempty"`
 }

@@ -31,7 +31,7 @@ func TestDefaults(t *testing.T) {
 	}
 	want := Settings{
 		NodeID: "nva1", DataDir: "./nva-data", APIAddr: "127.0.0.1:8080", APIAdvertise: "http://127.0.0.1:8080",
-		RaftAddr: "127.0.0.1:8300", OpenFlowAddr: ":6653", OpenFlowAdvertise: "127.0.0.1:6653",
+		RaftAddr: "127.0.0.1:8300", OpenFlowAddr: "127.0.0.1:6653", OpenFlowAdvertise: "127.0.0.1:6653",
 		LogFormat: "text", LogLevel: "info",
 		APIMaxConns: "1024", OVSDBAllow: "unix:*,tcp:127.0.0.1:6640,tcp:[::1]:6640",
 	}
@@ -49,6 +49,7 @@ data-dir: /var/lib/nva-file
 api-addr: 10.0.0.1:9000
 raft-addr: 10.0.0.1:9300
 openflow-addr: 0.0.0.0:6633
+insecure-listen: true
 log-format: json
 log-level: warn
 `)
@@ -230,7 +231,9 @@ func TestValidation(t *testing.T) {
 		// The same value through each of the three sources.
 		for _, src := range []string{"flag", "env", "yaml"} {
 			var args []string
-			e := map[string]string{}
+			// The listener policy (non-loopback needs TLS or the opt-out)
+			// has its own test, TestInsecureListen.
+			e := map[string]string{"NVA_INSECURE_LISTEN": "true"}
 			switch src {
 			case "flag":
 				args = []string{"--" + c.flag + "=" + c.value}
@@ -310,8 +313,10 @@ func TestDerivedAdvertise(t *testing.T) {
 		want     string
 		warnings []string
 	}{
-		{[]string{"--openflow-addr", "tcp:0.0.0.0:6633", "--api-addr", "10.0.0.1:8080"}, "10.0.0.1:6633", nil},
-		{[]string{"--openflow-addr", "tcp:10.0.0.2:6633"}, "10.0.0.2:6633", nil},
+		{[]string{"--openflow-addr", "tcp:0.0.0.0:6633", "--api-addr", "10.0.0.1:8080", "--insecure-listen"}, "10.0.0.1:6633",
+			[]string{"INSECURE (--insecure-listen): --api-addr 10.0.0.1:8080", "INSECURE (--insecure-listen): --openflow-addr tcp:0.0.0.0:6633"}},
+		{[]string{"--openflow-addr", "tcp:10.0.0.2:6633", "--insecure-listen"}, "10.0.0.2:6633", []string{"--openflow-addr tcp:10.0.0.2:6633 accepts plain text"}},
+		{[]string{"--openflow-addr", "127.0.0.2:6633", "--insecure-listen"}, "127.0.0.2:6633", nil},
 		{[]string{"--openflow-addr", "unix:/run/of.sock"}, "", []string{"unix socket"}},
 		{[]string{"--openflow-advertise", "ssl:10.0.0.1:6653"}, "ssl:10.0.0.1:6653", []string{"plain TCP"}},
 		{[]string{"--debug-addr", "0.0.0.0:6060"}, "127.0.0.1:6653", []string{"--debug-addr 0.0.0.0:6060 is not a loopback address"}},

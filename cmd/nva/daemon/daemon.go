@@ -64,6 +64,8 @@ type Daemon struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	joinToken string // --token-file's token, sent with the join requests
 }
 
 // Run starts the daemon and serves until ctx is canceled (SIGINT/SIGTERM in
@@ -126,6 +128,9 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 1), joined: make(chan struct{})}
+	if d.joinToken, err = readTokenFile(cfg.TokenFile); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	for _, w := range cfg.Warnings() {
 		d.log.Warn(w)
 	}
@@ -152,6 +157,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	d.log.Info("nva started", "node_id", cfg.NodeID, "api", d.apiURL, "raft", cfg.RaftAddr,
 		"openflow", cfg.OpenFlowAdvertise, "data_dir", cfg.DataDir, "bootstrap", bootstrap, "debug", d.DebugAddr())
 	d.startJoin(compCtx)
+	d.startTokenBootstrap(compCtx)
 	return d, nil
 }
 
@@ -277,7 +283,7 @@ func (d *Daemon) startJoin(ctx context.Context) {
 // the REST server wired to it and to the store.
 func (d *Daemon) startSouthbound(ctx context.Context) (*web.Server, error) {
 	opts := web.Options{Backend: d.st, Internal: d.st.InternalHandler(), NodeID: d.cfg.NodeID, Logger: d.log.With("component", "api"),
-		OVSDBAllow: d.cfg.OVSDBPolicy()}
+		Auth: d.authOptions(), OVSDBAllow: d.cfg.OVSDBPolicy()}
 	if d.cfg.Southbound != nil {
 		sb, err := d.cfg.Southbound(d.st, d.cfg.Settings, d.log)
 		if err != nil {
@@ -415,6 +421,7 @@ func (d *Daemon) joinOnce(ctx context.Context, base string, me wire.ClusterNode)
 		return permanentError{err}
 	}
 	req.Header.Set("Content-Type", "application/json")
+	d.authorizeRequest(req)
 	resp, err := d.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return err
@@ -428,6 +435,9 @@ func (d *Daemon) joinOnce(ctx context.Context, base string, me wire.ClusterNode)
 	if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnprocessableEntity {
 		return permanentError{err}
 	}
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return permanentError{fmt.Errorf("%w (the members require an admin token: --token-file)", err)}
+	}
 	return err
 }
 
@@ -438,6 +448,7 @@ func (d *Daemon) getCluster(ctx context.Context, base string) (*wire.ClusterView
 	if err != nil {
 		return nil, err
 	}
+	d.authorizeRequest(req)
 	resp, err := d.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return nil, err

@@ -32,7 +32,7 @@ func freeAddr(t *testing.T) string {
 func testConfig(t *testing.T, id, dir, raftAddr string) Config {
 	t.Helper()
 	s := DefaultSettings()
-	s.NodeID, s.DataDir, s.APIAddr, s.RaftAddr, s.OpenFlowAddr = id, dir, "127.0.0.1:0", raftAddr, "0.0.0.0:6653"
+	s.NodeID, s.DataDir, s.APIAddr, s.RaftAddr, s.OpenFlowAddr = id, dir, "127.0.0.1:0", raftAddr, "127.0.0.1:6653"
 	var logger *slog.Logger
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

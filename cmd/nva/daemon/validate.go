@@ -29,6 +29,7 @@ const (
 	formsLogLevel          = "debug, info, warn or error"
 	formsDebug             = "empty (off), :PORT (127.0.0.1) or HOST:PORT"
 	formsPEMFile           = "a readable PEM file; --tls-cert, --tls-key and --tls-ca are set together or not at all"
+	formsSwitchCA          = "a readable PEM file of CA certificates, with --tls-cert, --tls-key and --tls-ca set"
 	formsMaxConns          = "a number of connections, at least 1"
 )
 
@@ -98,6 +99,7 @@ func (s *Settings) complete(origin map[string]string) error {
 	check("log-format", &s.LogFormat, checkLogFormat)
 	check("log-level", &s.LogLevel, checkLogLevel)
 	check("debug-addr", &s.DebugAddr, checkDebugAddr)
+	s.completeAuth(origin, bad)
 	// REST hardening and the OVSDB endpoint policy (sec-rest).
 	check("api-max-conns", &s.APIMaxConns, checkMaxConns)
 	check("ovsdb-allow", &s.OVSDBAllow, checkOVSDBAllow)
@@ -106,6 +108,8 @@ func (s *Settings) complete(origin map[string]string) error {
 			Reason: "cannot be combined with --join: --bootstrap founds a new cluster, --join enters an existing one"})
 	}
 	errs = append(errs, s.checkTLS(origin)...)
+	errs = append(errs, s.checkSwitchTLS(origin)...)
+	errs = append(errs, s.checkListeners(origin, errs)...)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -122,10 +126,12 @@ func (s *Settings) complete(origin map[string]string) error {
 	} else if h, _, err := net.SplitHostPort(s.APIAddr); err == nil {
 		apiHost = h
 	}
+	derived := false
 	if ofOK && s.OpenFlowAdvertise == "" && !strings.HasPrefix(s.OpenFlowAddr, "unix:") {
 		s.OpenFlowAdvertise = advertiseHostPort(strings.TrimPrefix(s.OpenFlowAddr, "tcp:"), apiHost)
+		derived = true
 	}
-	return nil
+	return s.completeOpenFlowTarget(origin, derived)
 }
 
 // Warnings are what a valid configuration still deserves a loud log line
@@ -135,9 +141,10 @@ func (s *Settings) Warnings() []string {
 	if h, _, err := net.SplitHostPort(s.DebugAddr); err == nil && s.DebugAddr != "" && !loopback(h) {
 		w = append(w, fmt.Sprintf("--debug-addr %s is not a loopback address: anyone who can reach it can profile this node and read its goroutine stacks", s.DebugAddr))
 	}
-	if strings.HasPrefix(s.OpenFlowAdvertise, "ssl:") {
+	if strings.HasPrefix(s.OpenFlowAdvertise, "ssl:") && !s.SwitchTLSEnabled() {
 		w = append(w, fmt.Sprintf("--openflow-advertise %s tells the switches to use TLS, but this node's OpenFlow listener (%s) is plain TCP: something in between must terminate TLS", s.OpenFlowAdvertise, s.OpenFlowAddr))
 	}
+	w = append(w, s.insecureWarnings()...)
 	if s.OpenFlowAdvertise == "" && strings.HasPrefix(s.OpenFlowAddr, "unix:") {
 		w = append(w, fmt.Sprintf("--openflow-addr %s is a unix socket and --openflow-advertise is not set: the OVS NVEs are not told to connect to this node", s.OpenFlowAddr))
 	}
