@@ -16,7 +16,9 @@ import (
 )
 
 // testNode is one in-process cluster member: a store over a real TCP raft
-// transport and its InternalHandler on a real HTTP listener.
+// transport (which serves the member API on the cluster port) and a real
+// HTTP listener for its API address, serving InternalHandler too (as a
+// test fixture; the daemon never mounts it there).
 type testNode struct {
 	t        *testing.T
 	id       string
@@ -141,8 +143,9 @@ func TestThreeNodeCluster(t *testing.T) {
 		id, api := n1.s.Leader()
 		return id == "n1" && api == n1.url()
 	})
-	// n2 joins through the leader's Store API; n3 through n2's internal
-	// HTTP endpoint (a follower, which forwards to the leader).
+	// n2 joins through the leader's Store API; n3 through n2's member API
+	// (a follower, which forwards to the leader). Each enters as a
+	// non-voter and is promoted once caught up.
 	n2.start(false)
 	if err := n1.s.Join(ctx, n2.s.Self()); err != nil {
 		t.Fatalf("join n2: %v", err)
@@ -150,7 +153,7 @@ func TestThreeNodeCluster(t *testing.T) {
 	n3.start(false)
 	waitFor(t, 10*time.Second, "n2 to know the leader", func() bool { _, api := n2.s.Leader(); return api != "" })
 	jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	if err := RequestJoin(jctx, nil, n2.url(), n3.s.Self()); err != nil {
+	if err := n3.s.JoinVia(jctx, n2.raftAddr); err != nil {
 		t.Fatalf("join n3 via n2: %v", err)
 	}
 	cancel()

@@ -96,8 +96,13 @@
 //
 // Snapshot is a local, immutable view; ConsistentSnapshot is linearizable
 // (leader: VerifyLeader and Barrier; follower: read index from the leader).
-// Writes on a follower are forwarded to the leader over InternalHandler's
-// /internal/v1/apply. With no leader or no quorum a write waits up to
+// Writes on a follower are forwarded to the leader over the member API's
+// /internal/v1/apply, which the store serves on its cluster port next to
+// raft (stream.go, member.go), with raft's mutual-TLS identity
+// (Config.RaftTLS) or Config.MemberToken, loopback-only without either.
+// Joining nodes enter as non-voters and are promoted once caught up
+// (promote.go); WriteBackup and RestoreBackup (backup.go) move the state
+// into a new cluster. With no leader or no quorum a write waits up to
 // Config.ApplyTimeout and then fails with ErrNoLeader; if it had already
 // reached a leader's log, the error says that it may still be applied once a
 // quorum is back (as in any Raft system) and a retry with the same request

@@ -26,7 +26,7 @@ import (
 func newServedEnv(t *testing.T, opts HTTPOptions, maxConns int, mod func(*Options)) *testEnv {
 	t.Helper()
 	st := openStore(t, "n1")
-	o := Options{Backend: st, NodeID: "n1", Internal: st.InternalHandler(), OVSDBAllow: model.MustOVSDBPolicy("*")}
+	o := Options{Backend: st, NodeID: "n1", OVSDBAllow: model.MustOVSDBPolicy("*")}
 	if mod != nil {
 		mod(&o)
 	}

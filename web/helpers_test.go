@@ -53,8 +53,8 @@ func newEnv(t *testing.T, mod func(*Options)) *testEnv {
 func newEnvWith(t *testing.T, st *store.Store, be Backend, mod func(*Options)) *testEnv {
 	t.Helper()
 	// The tests' NVEs name documentation addresses: allow any endpoint
-	// (TestOVSDBPolicy tests the default).
-	opts := Options{Backend: be, NodeID: "n1", Internal: st.InternalHandler(), OVSDBAllow: model.MustOVSDBPolicy("*")}
+	// (TestOVSDBEndpointPolicy tests the default).
+	opts := Options{Backend: be, NodeID: "n1", OVSDBAllow: model.MustOVSDBPolicy("*")}
 	if mod != nil {
 		mod(&opts)
 	}

@@ -32,9 +32,6 @@ const MaxWaitTimeout = 10 * time.Minute
 // this node has no such component (its endpoints answer 501).
 type Options struct {
 	Backend Backend
-	// Internal serves the node-to-node endpoints (leader forwarding, read
-	// index, join) mounted at /internal/; nil mounts nothing.
-	Internal http.Handler
 	// NodeID is reported by /api/v1/health.
 	NodeID string
 	Logger *slog.Logger
@@ -48,6 +45,8 @@ type Options struct {
 	StatusNotifier StatusNotifier
 	// Events tunes GET /api/v1/events.
 	Events EventsOptions
+	// Backup serves GET /api/v1/snapshot (admin only); nil answers 501.
+	Backup Backuper
 
 	// OVSDBAllow is the OVSDB endpoint policy an NVE's "ovsdb" field must
 	// satisfy on create, update and in a batch (422 on field ovsdb); nil
@@ -64,11 +63,12 @@ type Options struct {
 	Auth AuthOptions
 }
 
-// Server is the REST API v1 plus /metrics and /internal/. It is an
+// Server is the REST API v1 plus /metrics (the members' /internal/ API is
+// served by the store on its cluster port, never here: /internal/ answers
+// 404). It is an
 // http.Handler.
 type Server struct {
 	be          Backend
-	internal    http.Handler
 	nodeID      string
 	log         *slog.Logger
 	realizer    Realizer
@@ -77,6 +77,7 @@ type Server struct {
 	switches    SwitchReporter
 	notifier    StatusNotifier
 	events      EventsOptions
+	backup      Backuper
 	waitTimeout time.Duration
 	now         func() time.Time
 	ovsdbAllow  *model.OVSDBPolicy
@@ -106,7 +107,6 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		be:          scopedBackend{Backend: opts.Backend, auth: auth},
 		auth:        auth,
-		internal:    opts.Internal,
 		nodeID:      opts.NodeID,
 		log:         opts.Logger,
 		realizer:    opts.Realizer,
@@ -115,6 +115,7 @@ func New(opts Options) (*Server, error) {
 		switches:    opts.SwitchReporter,
 		notifier:    opts.StatusNotifier,
 		events:      opts.Events.withDefaults(),
+		backup:      opts.Backup,
 		waitTimeout: opts.WaitTimeout,
 		now:         opts.Now,
 		ovsdbAllow:  opts.OVSDBAllow,
@@ -195,15 +196,13 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("/switches/unclaimed", s.handleUnclaimed).Methods(http.MethodGet)
 	api.HandleFunc("/nves/{name}/flows", s.handleFlows).Methods(http.MethodGet)
 	api.HandleFunc("/batch", s.handleBatch).Methods(http.MethodPost)
+	api.HandleFunc("/snapshot", s.handleBackup).Methods(http.MethodGet) // admin only: the whole store (backup.go)
 	registerResource(s, api, s.vnResource())
 	registerResource(s, api, s.nveResource())
 	registerResource(s, api, s.portResource())
 	s.authRoutes(api)
 
 	r.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})).Methods(http.MethodGet)
-	if s.internal != nil {
-		r.PathPrefix("/internal/").Handler(s.internal)
-	}
 	// The web UI (web/ui, embedded) answers every path outside the API,
 	// /internal/ and /metrics (GET and HEAD).
 	r.MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool {

@@ -63,6 +63,9 @@ type Settings struct {
 	AllowedOrigins string `yaml:"allowed-origins"`
 	APIHostnames   string `yaml:"api-hostnames"`
 	TokenFile      string `yaml:"token-file"`
+	// Cluster security (cluster.go).
+	JoinToken       string `yaml:"join-token"`
+	InsecureCluster bool   `yaml:"insecure-cluster"`
 
 	// REST hardening and the OVSDB endpoint policy (sec-rest).
 	APIMaxConns string `yaml:"api-max-conns"`
@@ -112,7 +115,7 @@ var settingList = []setting{
 		str: func(s *Settings) *string { return &s.OpenFlowAdvertise }},
 	{name: "bootstrap", usage: "bootstrap a new cluster with this node as its only voter", forms: "true or false",
 		boo: func(s *Settings) *bool { return &s.Bootstrap }},
-	{name: "join", usage: "join the cluster through a member's REST API (http://host:port; comma-separated list allowed)", forms: formsJoin,
+	{name: "join", usage: "join the cluster through a member: its cluster address HOST:PORT (its --raft-addr), or its REST API URL (comma-separated list allowed)", forms: formsJoin,
 		str: func(s *Settings) *string { return &s.Join }},
 	{name: "log-format", usage: "log format: text or json", forms: formsLogFormat,
 		str: func(s *Settings) *string { return &s.LogFormat }},
@@ -144,6 +147,11 @@ var settingList = []setting{
 		str: func(s *Settings) *string { return &s.APIHostnames }},
 	{name: "token-file", usage: "file holding the API token (role admin) this node presents to the members named by --join, when they require tokens", forms: formsTokenFile,
 		str: func(s *Settings) *string { return &s.TokenFile }},
+	// Cluster security (cluster.go).
+	{name: "join-token", usage: "shared secret of the cluster's member API (joins, forwarding): every member sets the same; required with --insecure-cluster, optional with TLS", forms: formsJoinToken,
+		str: func(s *Settings) *string { return &s.JoinToken }},
+	{name: "insecure-cluster", usage: "allow a non-loopback --raft-addr without TLS (plain raft: anyone who reaches it can forge raft RPCs); needs --join-token", forms: "true or false",
+		boo: func(s *Settings) *bool { return &s.InsecureCluster }},
 
 	// REST hardening and the OVSDB endpoint policy (sec-rest).
 	{name: "api-max-conns", usage: "most REST API connections held open at once; more clients wait to be accepted", forms: formsMaxConns,

@@ -24,7 +24,8 @@ const (
 	formsOpenFlowListen    = "HOST:PORT, :PORT, tcp:HOST:PORT or unix:PATH"
 	formsOpenFlowAdvertise = ovsdb.ControllerTargetForms + " (ovs-vsctl set-controller syntax)"
 	formsURL               = "http://HOST[:PORT] or https://HOST[:PORT]"
-	formsJoin              = "comma-separated member REST API URLs, each " + formsURL
+	formsJoin              = "comma-separated members, each a cluster address HOST:PORT (the member's --raft-addr) or a REST API URL " + formsURL
+	formsJoinToken         = "a secret of at least 16 characters, without spaces"
 	formsLogFormat         = "text or json"
 	formsLogLevel          = "debug, info, warn or error"
 	formsDebug             = "empty (off), :PORT (127.0.0.1) or HOST:PORT"
@@ -110,6 +111,10 @@ func (s *Settings) complete(origin map[string]string) error {
 	errs = append(errs, s.checkTLS(origin)...)
 	errs = append(errs, s.checkSwitchTLS(origin)...)
 	errs = append(errs, s.checkListeners(origin, errs)...)
+	errs = append(errs, s.checkCluster(origin)...)
+	if _, err := checkJoinToken(s.JoinToken); s.JoinToken != "" && err != nil {
+		bad("join-token", "(redacted)", err.Error()) // never echo a secret
+	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -118,7 +123,7 @@ func (s *Settings) complete(origin map[string]string) error {
 	// port (":0", tests) the advertised URL is derived by Start from the
 	// bound listener.
 	if apiOK && s.APIAdvertise == "" && !ephemeral(s.APIAddr) {
-		s.APIAdvertise = "http://" + advertiseHostPort(s.APIAddr, "")
+		s.APIAdvertise = s.apiScheme() + "://" + advertiseHostPort(s.APIAddr, "")
 	}
 	apiHost := ""
 	if u, err := url.Parse(s.APIAdvertise); advOK && s.APIAdvertise != "" && err == nil {
@@ -137,7 +142,7 @@ func (s *Settings) complete(origin map[string]string) error {
 // Warnings are what a valid configuration still deserves a loud log line
 // for; Start logs them at warn level.
 func (s *Settings) Warnings() []string {
-	var w []string
+	w := s.clusterWarnings()
 	if h, _, err := net.SplitHostPort(s.DebugAddr); err == nil && s.DebugAddr != "" && !loopback(h) {
 		w = append(w, fmt.Sprintf("--debug-addr %s is not a loopback address: anyone who can reach it can profile this node and read its goroutine stacks", s.DebugAddr))
 	}
@@ -293,6 +298,9 @@ func checkJoin(v string) (string, error) {
 			continue
 		}
 		n, err := checkBaseURL(j)
+		if !strings.Contains(j, "://") {
+			n, err = checkRaft(j) // a member's cluster address
+		}
 		if err != nil && j != strings.TrimSpace(v) {
 			return v, fmt.Errorf("%q: %v", j, err)
 		}
@@ -318,6 +326,13 @@ func checkLogFormat(v string) (string, error) {
 func checkLogLevel(v string) (string, error) {
 	if _, err := ParseLevel(v); err != nil {
 		return v, errors.New("unknown log level")
+	}
+	return v, nil
+}
+
+func checkJoinToken(v string) (string, error) {
+	if len(v) < 16 || strings.ContainsAny(v, " \t\r\n") {
+		return v, errors.New("too short or contains white space")
 	}
 	return v, nil
 }
