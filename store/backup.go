@@ -64,7 +64,7 @@ func RestoreBackup(cfg RestoreConfig, r io.Reader) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("restore: read backup: %w", err)
 	}
-	if _, _, _, err := readSnapshot(bytes.NewReader(data), 0); err != nil {
+	if _, _, _, err := readSnapshot(bytes.NewReader(data), DedupPolicy{}); err != nil {
 		return 0, fmt.Errorf("restore: not a valid backup: %w", err)
 	}
 	filtered, rev, err := withoutMembers(data)

@@ -365,6 +365,9 @@ func TestThreeNodeCluster(t *testing.T) {
 	if !reflect.DeepEqual(got.VNs, want.VNs) || !reflect.DeepEqual(got.NVEs, want.NVEs) || !reflect.DeepEqual(got.Ports, want.Ports) {
 		t.Fatalf("%s state after catch-up differs from the leader's", lead.id)
 	}
+	// Its request-ID table, log-time clock included, is the one of a node
+	// that applied the same log live: every node forgets the same IDs.
+	sameDedup(t, lead, fa)
 	write(lead, "vn-after-restart") // lead is a follower now, or leads again
 
 	// Two nodes down: no quorum. Keep the current leader alive so that
@@ -475,4 +478,32 @@ func TestThreeNodeCluster(t *testing.T) {
 		t.Fatalf("removing it again: %v", err)
 	}
 	write(follower, "vn-two-voters")
+}
+
+// sameDedup checks that two nodes at the same applied index hold the same
+// request-ID table with the same log times (not zero: the leader's append
+// times reached both).
+func sameDedup(t *testing.T, a, b *testNode) {
+	t.Helper()
+	type row struct {
+		id, hash string
+		at       int64
+	}
+	read := func(n *testNode) (uint64, int64, []row) {
+		n.s.fsm.mu.RLock()
+		defer n.s.fsm.mu.RUnlock()
+		var rows []row
+		for _, e := range n.s.fsm.dedup.entries() {
+			rows = append(rows, row{e.ReqID, e.Hash, e.At})
+		}
+		return n.s.fsm.applied, n.s.fsm.dedup.now, rows
+	}
+	ai, an, ar := read(a)
+	bi, bn, br := read(b)
+	if ai != bi {
+		t.Fatalf("%s applied %d, %s %d", a.id, ai, b.id, bi)
+	}
+	if an == 0 || an != bn || len(ar) == 0 || !reflect.DeepEqual(ar, br) {
+		t.Fatalf("request-ID tables differ: %s clock %d, %d entries; %s clock %d, %d entries", a.id, an, len(ar), b.id, bn, len(br))
+	}
 }

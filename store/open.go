@@ -89,7 +89,7 @@ func newStore(cfg Config) *Store {
 	s := &Store{
 		cfg:      cfg,
 		log:      log,
-		fsm:      newFSM(log.With("component", "fsm"), cfg.DedupSize),
+		fsm:      newFSM(log.With("component", "fsm"), cfg.Dedup),
 		client:   cfg.HTTPClient,
 		obsCh:    make(chan raft.Observation, 64),
 		leaderCh: make(chan struct{}),

@@ -13,7 +13,7 @@ import (
 // 1,000 NVEs and 20,000 ports (20 per NVE; VN j spans NVEs j..j+9).
 func bigFSM(b *testing.B) (f *fsm, idx uint64) {
 	b.Helper()
-	f = newFSM(nil, 0)
+	f = newFSM(nil, DedupPolicy{})
 	apply := func(c command) {
 		idx++
 		data, err := encodeCommand(c)

@@ -68,9 +68,10 @@ type Config struct {
 	SnapshotThreshold  uint64
 	SnapshotInterval   time.Duration
 	TrailingLogs       uint64
-	// DedupSize is how many request IDs the FSM remembers (default 10000).
-	// Every node of a cluster must use the same value.
-	DedupSize int
+	// Dedup is how long the FSM remembers request IDs (see DedupPolicy;
+	// zero fields: the defaults). Every node of a cluster must use the
+	// same policy.
+	Dedup DedupPolicy
 	// OnFatal, if set, is called once, on its own goroutine, when this
 	// node's FSM stops for good: a committed command it cannot decode and
 	// may not skip (the error is a *FatalError). The node then applies

@@ -117,7 +117,7 @@ func TestSnapshotsFollowTheState(t *testing.T) {
 	if err := snap.(*fsmSnapshot).write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	g := newFSM(nil, 0)
+	g := newFSM(nil, DedupPolicy{})
 	g.snapshot() // a last snapshot the restore must forget
 	if err := g.Restore(io.NopCloser(&buf)); err != nil {
 		t.Fatal(err)

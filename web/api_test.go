@@ -279,7 +279,7 @@ func TestErrors(t *testing.T) {
 		{"empty body", "POST", "/api/v1/vns", ``, []string{"Content-Type", "application/json"}, 400, wire.CodeBadRequest, "", ""},
 		{"trailing data", "POST", "/api/v1/vns", `{"name":"x"} {"name":"y"}`, nil, 400, wire.CodeBadRequest, "", ""},
 		{"unknown field", "POST", "/api/v1/vns", `{"name":"x","colour":"red"}`, nil, 400, wire.CodeBadRequest, "colour", ""},
-		{"unknown nested field", "POST", "/api/v1/vns", `{"name":"x","bum":{"mode":"replicate","ttl":3}}`, nil, 400, wire.CodeBadRequest, "ttl", ""},
+		{"unknown nested field", "POST", "/api/v1/vns", `{"name":"x","bum":{"mode":"replicate","ttl":3}}`, nil, 400, wire.CodeBadRequest, "bum.ttl", ""},
 		{"wrong type", "POST", "/api/v1/vns", `{"name":"x","vni":"ten"}`, nil, 400, wire.CodeBadRequest, "vni", ""},
 		{"negative vni", "POST", "/api/v1/vns", `{"name":"x","vni":-1}`, nil, 400, wire.CodeBadRequest, "vni", ""},
 		{"patch unknown field", "PATCH", "/api/v1/vns/blue", `{"colour":"red"}`, nil, 400, wire.CodeBadRequest, "colour", ""},

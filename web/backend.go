@@ -30,6 +30,10 @@ type Backend interface {
 	CreatePort(ctx context.Context, reqID string, p model.Port) (*model.Port, error)
 	UpdatePortIf(ctx context.Context, reqID string, p model.Port, expectRev uint64) (*model.Port, error)
 	DeletePort(ctx context.Context, reqID, name string) (uint64, error)
+	// Recorded returns the first result of the write made under a request
+	// ID, if the store still remembers it (store.DedupPolicy): a PATCH
+	// retried after its object was deleted is answered from it.
+	Recorded(reqID string) (store.Recorded, bool)
 	// Batch applies ops atomically, in order, as one Raft entry (POST /api/v1/batch).
 	Batch(ctx context.Context, reqID string, ops []store.BatchOp) (*store.BatchResult, error)
 

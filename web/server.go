@@ -10,6 +10,7 @@ import (
 	"github.com/nva-project/nva/web/wire"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,11 @@ type Options struct {
 	// Backup serves GET /api/v1/snapshot (admin only); nil answers 501.
 	Backup Backuper
 
+	// OVSDBAllow is the OVSDB endpoint policy an NVE's "ovsdb" field must
+	// satisfy on create, update and in a batch (422 on field ovsdb); nil
+	// means model.DefaultOVSDBAllow.
+	OVSDBAllow *model.OVSDBPolicy
+
 	// WaitTimeout is the default of ?timeout= for ?wait=realized
 	// (DefaultWaitTimeout if zero).
 	WaitTimeout time.Duration
@@ -74,6 +80,7 @@ type Server struct {
 	backup      Backuper
 	waitTimeout time.Duration
 	now         func() time.Time
+	ovsdbAllow  *model.OVSDBPolicy
 	auth        *authConfig
 	router      *mux.Router // the routes, for the authorization table test
 
@@ -111,7 +118,11 @@ func New(opts Options) (*Server, error) {
 		backup:      opts.Backup,
 		waitTimeout: opts.WaitTimeout,
 		now:         opts.Now,
+		ovsdbAllow:  opts.OVSDBAllow,
 		reg:         prometheus.NewRegistry(),
+	}
+	if s.ovsdbAllow == nil {
+		s.ovsdbAllow = model.MustOVSDBPolicy(model.DefaultOVSDBAllow)
 	}
 	s.base, s.closeBase = context.WithCancel(context.Background())
 	if s.log == nil {
@@ -161,6 +172,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 func (s *Server) routes() http.Handler {
 	r := mux.NewRouter()
+	// canonicalPaths cleans paths instead of mux, which would answer a
+	// 301 to writes too.
+	r.SkipClean(true)
 	s.router = r
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newAPIError(http.StatusNotFound, wire.CodeNotFound, "", "no such endpoint: %s %s", r.Method, r.URL.Path))
@@ -195,7 +209,48 @@ func (s *Server) routes() http.Handler {
 		p := req.URL.Path
 		return !strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/internal/") && p != "/metrics"
 	}).Handler(ui.Handler())
-	return s.instrument(s.crossSite(r))
+	return s.instrument(s.crossSite(canonicalPaths(r)))
+}
+
+// canonicalPaths answers a request whose path is not in canonical form
+// (//x, /a/../b, /a/./b): a GET or HEAD is redirected to the canonical
+// path (301, as gorilla/mux would); any other method gets a 404 naming the
+// canonical path, because a client that follows a redirect may resend a
+// write as a GET, or to somewhere it did not mean. A trailing slash is
+// kept, and matches no API route.
+func canonicalPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		c := cleanPath(p)
+		if c == p {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			u := *r.URL
+			u.Path, u.RawPath = c, ""
+			http.Redirect(w, r, u.String(), http.StatusMovedPermanently)
+			return
+		}
+		writeError(w, newAPIError(http.StatusNotFound, wire.CodeNotFound, "",
+			"no such endpoint: %s %s is not a canonical path (%s is); writes are not redirected", r.Method, p, c))
+	})
+}
+
+// cleanPath is path.Clean keeping a trailing slash, rooted: gorilla/mux's
+// notion of a canonical path.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	c := path.Clean(p)
+	if p[len(p)-1] == '/' && c != "/" {
+		c += "/"
+	}
+	return c
 }
 
 // prefixed registers routes under a path prefix on one router.
@@ -389,6 +444,10 @@ func (s *Server) finishWrite(w http.ResponseWriter, r *http.Request, wait bool, 
 		names := nves()
 		if len(names) > 0 {
 			w.Header().Set(wire.RealizedNVEsHeader, strings.Join(names, ","))
+		}
+		if wt := writeTimeout(r.Context()); wt > 0 {
+			// The wait may be longer than the server's timeouts allow.
+			holdOpen(w, timeout+wt)
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		laggards, err := s.realizer.WaitRealizedFor(ctx, index, names)

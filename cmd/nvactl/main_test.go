@@ -32,7 +32,8 @@ func server(t *testing.T, opts ...func(*web.Options)) (*httptest.Server, *store.
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	o := web.Options{Backend: st, NodeID: "n1"}
+	// The tests' NVEs name documentation addresses: any OVSDB endpoint.
+	o := web.Options{Backend: st, NodeID: "n1", OVSDBAllow: model.MustOVSDBPolicy("*")}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -14,6 +14,9 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/web"
 )
 
 // Defaults of the embedded single-node daemon.
@@ -63,6 +66,10 @@ type Settings struct {
 	// Cluster security (cluster.go).
 	JoinToken       string `yaml:"join-token"`
 	InsecureCluster bool   `yaml:"insecure-cluster"`
+
+	// REST hardening and the OVSDB endpoint policy (sec-rest).
+	APIMaxConns string `yaml:"api-max-conns"`
+	OVSDBAllow  string `yaml:"ovsdb-allow"`
 }
 
 // DefaultSettings returns the embedded default.
@@ -71,6 +78,7 @@ func DefaultSettings() Settings {
 		NodeID: DefaultNodeID, DataDir: DefaultDataDir, APIAddr: DefaultAPIAddr,
 		RaftAddr: DefaultRaftAddr, OpenFlowAddr: DefaultOpenFlowAddr,
 		LogFormat: DefaultLogFormat, LogLevel: DefaultLogLevel,
+		APIMaxConns: strconv.Itoa(web.DefaultMaxConns), OVSDBAllow: model.DefaultOVSDBAllow,
 	}
 }
 
@@ -144,6 +152,12 @@ var settingList = []setting{
 		str: func(s *Settings) *string { return &s.JoinToken }},
 	{name: "insecure-cluster", usage: "allow a non-loopback --raft-addr without TLS (plain raft: anyone who reaches it can forge raft RPCs); needs --join-token", forms: "true or false",
 		boo: func(s *Settings) *bool { return &s.InsecureCluster }},
+
+	// REST hardening and the OVSDB endpoint policy (sec-rest).
+	{name: "api-max-conns", usage: "most REST API connections held open at once; more clients wait to be accepted", forms: formsMaxConns,
+		str: func(s *Settings) *string { return &s.APIMaxConns }},
+	{name: "ovsdb-allow", usage: "OVSDB endpoints an NVE may name (its \"ovsdb\" field); others are refused with 422", forms: model.OVSDBPolicyForms,
+		str: func(s *Settings) *string { return &s.OVSDBAllow }},
 }
 
 // settingNamed returns the setting of a flag name.

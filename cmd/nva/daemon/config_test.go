@@ -33,6 +33,7 @@ func TestDefaults(t *testing.T) {
 		NodeID: "nva1", DataDir: "./nva-data", APIAddr: "127.0.0.1:8080", APIAdvertise: "http://127.0.0.1:8080",
 		RaftAddr: "127.0.0.1:8300", OpenFlowAddr: "127.0.0.1:6653", OpenFlowAdvertise: "127.0.0.1:6653",
 		LogFormat: "text", LogLevel: "info",
+		APIMaxConns: "1024", OVSDBAllow: "unix:*,tcp:127.0.0.1:6640,tcp:[::1]:6640",
 	}
 	if s != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", s, want)

@@ -262,12 +262,8 @@ func (d *Daemon) openStore(ctx context.Context, bootstrap bool) error {
 // serveAPI serves the REST server on the API listener until Close.
 func (d *Daemon) serveAPI(srv *web.Server) {
 	d.web = srv
-	d.http = &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
-	}
-	ln := d.ln
+	d.http = web.NewHTTPServer(srv, web.HTTPOptions{ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)})
+	ln := web.LimitListener(d.ln, d.cfg.MaxConns())
 	if tc := apiTLS(d.nodeTLS); tc != nil {
 		d.http.TLSConfig = tc
 		ln = tls.NewListener(ln, tc) // HTTPS with the node certificate (cluster.go)
@@ -287,7 +283,7 @@ func (d *Daemon) startSouthbound(ctx context.Context) (*web.Server, error) {
 	// The member API is served by the store on the cluster port, never
 	// on the REST listener (cluster.go).
 	opts := web.Options{Backend: d.st, Backup: d.st, NodeID: d.cfg.NodeID, Logger: d.log.With("component", "api"),
-		Auth: d.authOptions()}
+		Auth: d.authOptions(), OVSDBAllow: d.cfg.OVSDBPolicy()}
 	if d.cfg.Southbound != nil {
 		sb, err := d.cfg.Southbound(d.st, d.cfg.Settings, d.log)
 		if err != nil {

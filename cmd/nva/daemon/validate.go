@@ -12,6 +12,7 @@ import (
 
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/ovsdb"
+	"github.com/nva-project/nva/web"
 )
 
 // The accepted forms of each setting, as its errors quote them.
@@ -30,6 +31,7 @@ const (
 	formsDebug             = "empty (off), :PORT (127.0.0.1) or HOST:PORT"
 	formsPEMFile           = "a readable PEM file; --tls-cert, --tls-key and --tls-ca are set together or not at all"
 	formsSwitchCA          = "a readable PEM file of CA certificates, with --tls-cert, --tls-key and --tls-ca set"
+	formsMaxConns          = "a number of connections, at least 1"
 )
 
 // SettingError is an invalid setting. Its message names the flag, the
@@ -99,6 +101,9 @@ func (s *Settings) complete(origin map[string]string) error {
 	check("log-level", &s.LogLevel, checkLogLevel)
 	check("debug-addr", &s.DebugAddr, checkDebugAddr)
 	s.completeAuth(origin, bad)
+	// REST hardening and the OVSDB endpoint policy (sec-rest).
+	check("api-max-conns", &s.APIMaxConns, checkMaxConns)
+	check("ovsdb-allow", &s.OVSDBAllow, checkOVSDBAllow)
 	if s.Bootstrap && s.Join != "" {
 		errs = append(errs, &SettingError{Name: "bootstrap", Value: "true", Origin: origin["bootstrap"],
 			Reason: "cannot be combined with --join: --bootstrap founds a new cluster, --join enters an existing one"})
@@ -355,4 +360,39 @@ func loopback(h string) bool {
 	}
 	a, err := netip.ParseAddr(h)
 	return err == nil && a.IsLoopback()
+}
+
+// checkMaxConns accepts a positive number of connections.
+func checkMaxConns(v string) (string, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 {
+		return v, errors.New("not a positive number")
+	}
+	return strconv.Itoa(n), nil
+}
+
+// checkOVSDBAllow parses the OVSDB endpoint policy.
+func checkOVSDBAllow(v string) (string, error) {
+	if _, err := model.ParseOVSDBPolicy(v); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+// MaxConns is api-max-conns as a number (a completed Settings holds a
+// valid one; DefaultMaxConns otherwise).
+func (s *Settings) MaxConns() int {
+	if n, err := strconv.Atoi(s.APIMaxConns); err == nil && n > 0 {
+		return n
+	}
+	return web.DefaultMaxConns
+}
+
+// OVSDBPolicy is ovsdb-allow parsed (a completed Settings holds a valid
+// one; the default policy otherwise, never a wider one).
+func (s *Settings) OVSDBPolicy() *model.OVSDBPolicy {
+	if p, err := model.ParseOVSDBPolicy(s.OVSDBAllow); err == nil {
+		return p
+	}
+	return model.MustOVSDBPolicy(model.DefaultOVSDBAllow)
 }
