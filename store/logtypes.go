@@ -158,6 +158,8 @@ type logRequest struct {
 	ReqID  string     `json:"req_id"`
 	Hash   string     `json:"hash"`
 	Result *logResult `json:"result"`
+	// At is the log time it was remembered at (Unix ns; absent: unknown).
+	At int64 `json:"at,omitempty"`
 }
 
 // snapRecord is one element of a format-1 snapshot stream: exactly one
@@ -166,6 +168,7 @@ type logRequest struct {
 type snapRecord struct {
 	Format   int         `json:"format,omitempty"`
 	Revision uint64      `json:"revision,omitempty"`
+	LogTime  int64       `json:"log_time,omitempty"` // header: the request-ID table's clock (Unix ns)
 	VN       *logVN      `json:"vn,omitempty"`
 	NVE      *logNVE     `json:"nve,omitempty"`
 	Port     *logPort    `json:"port,omitempty"`

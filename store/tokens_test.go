@@ -68,7 +68,7 @@ func TestTokenCommandsApply(t *testing.T) {
 	if bytes.Contains(data, []byte("s-0000000000000001")) {
 		t.Fatal("a secret reached the snapshot")
 	}
-	g := newFSM(nil, 0)
+	g := newFSM(nil, DedupPolicy{})
 	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
 		t.Fatal(err)
 	}

@@ -204,6 +204,7 @@ var routeAccess = map[string]access{
 	"GET /api/v1/tokens":                accessAdmin,
 	"POST /api/v1/tokens":               accessAdmin,
 	"DELETE /api/v1/tokens/{id}":        accessAdmin,
+	"GET /api/v1/snapshot":              accessAdmin, // a backup of every tenant's objects (backup.go)
 	"GET /metrics":                      accessRead,
 	"POST /api/v1/traces":               accessAny, // a tenant: from its own ports only (trace.go)
 	"GET /api/v1/counters":              accessRead,
@@ -510,7 +511,7 @@ func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	s.finishWrite(w, r, false, 0, http.StatusNoContent, idx, nil)
+	s.finishWrite(w, r, false, 0, http.StatusNoContent, idx, nil, nil) // no NVE realizes a token
 }
 
 func (s *Server) session(p principal) wire.Session {

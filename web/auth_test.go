@@ -223,6 +223,8 @@ func TestAuthorizationTable(t *testing.T) {
 		{"POST", "/api/v1/tokens", "/api/v1/tokens", `{"role":"tenant","tenant":"acme"}`, nil, rw(403, 403, 403).with("admin", 201)},
 		{"DELETE", "/api/v1/tokens/{id}", "/api/v1/tokens/{token}", "", mkToken, rw(403, 403, 403).with("admin", 204)},
 		{"GET", "/metrics", "/metrics", "", nil, rw(200, 200, 403)},
+		// Backups: admins only (this server has no backup support: 501).
+		{"GET", "/api/v1/snapshot", "/api/v1/snapshot", "", nil, rw(403, 403, 403).with("admin", 501)},
 		// Traces: no tracer in this server: 501 once authorized and in scope.
 		{"POST", "/api/v1/traces", "/api/v1/traces", `{"port":"a-p1"}`, nil, all(501)},
 		{"POST", "/api/v1/traces", "/api/v1/traces", `{"port":"b-p1"}`, nil, rw(501, 501, 404)},

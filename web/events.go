@@ -133,6 +133,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newAPIError(http.StatusServiceUnavailable, wire.CodeUnavailable, "", "this node is shutting down"))
 		return
 	}
+	// The stream outlives the server's write timeout: it sets a write
+	// deadline per batch of events instead (sseWriter.deadline).
+	holdOpen(w, 0)
 	// The stream ends with the request or when the server closes.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()

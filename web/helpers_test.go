@@ -52,7 +52,9 @@ func newEnv(t *testing.T, mod func(*Options)) *testEnv {
 
 func newEnvWith(t *testing.T, st *store.Store, be Backend, mod func(*Options)) *testEnv {
 	t.Helper()
-	opts := Options{Backend: be, NodeID: "n1", Internal: st.InternalHandler()}
+	// The tests' NVEs name documentation addresses: allow any endpoint
+	// (TestOVSDBEndpointPolicy tests the default).
+	opts := Options{Backend: be, NodeID: "n1", OVSDBAllow: model.MustOVSDBPolicy("*")}
 	if mod != nil {
 		mod(&opts)
 	}

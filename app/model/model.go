@@ -336,8 +336,16 @@ func (n *NVE) Validate() error {
 		if n.DatapathID == "" {
 			fe.Add("datapath_id", "is required for kind openflow")
 		}
+		// An openflow NVE is reached over OpenFlow only: nva manages no
+		// bridge on it, so these would be stored and never used.
 		if n.OVSDB != "" {
 			fe.Add("ovsdb", "is only allowed for kind ovs")
+		}
+		if n.Bridge != "" {
+			fe.Add("bridge", "is only allowed for kind ovs (nva manages no bridge on an openflow switch)")
+		}
+		if n.DatapathType != "" {
+			fe.Add("datapath_type", "is only allowed for kind ovs (nva manages no bridge on an openflow switch)")
 		}
 	}
 	if n.DatapathID != "" {

@@ -26,7 +26,7 @@ type globals struct {
 	waitTimeout  time.Duration
 	consistent   bool
 	token        string // --token / NVA_TOKEN
-	caCert       string // --ca-cert / NVA_CACERT
+	caCert       string // --ca-cert / NVA_CACERT (NVA_CA_CERT also read)
 }
 
 type app struct {
@@ -42,6 +42,9 @@ func newRootCmd(lookup func(string) (string, bool)) *cobra.Command {
 	}
 	token, _ := lookup("NVA_TOKEN")
 	caCert, _ := lookup("NVA_CACERT")
+	if caCert == "" {
+		caCert, _ = lookup("NVA_CA_CERT")
+	}
 	root := &cobra.Command{
 		Use:           "nvactl",
 		Short:         "Command-line client of the nva network virtualization authority",
@@ -77,7 +80,7 @@ func newRootCmd(lookup func(string) (string, bool)) *cobra.Command {
 	nve.AddCommand(a.flowsCmd())
 	cluster := a.clusterCmd()
 	cluster.AddCommand(a.healthCmd())
-	root.AddCommand(a.resourceCmd(vnKind), nve, a.resourceCmd(portKind), cluster, a.topologyCmd(), a.applyCmd(), a.tokenCmd(), a.traceCmd(), a.countersCmd())
+	root.AddCommand(a.resourceCmd(vnKind), nve, a.resourceCmd(portKind), cluster, a.topologyCmd(), a.applyCmd(), a.tokenCmd(), a.snapshotCmd(), a.traceCmd(), a.countersCmd())
 	return root
 }
 

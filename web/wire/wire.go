@@ -16,6 +16,11 @@ const RequestIDHeader = "X-Request-ID"
 // the change.
 const RevisionHeader = "X-Revision"
 
+// RealizedNVEsHeader is set on writes with ?wait=realized (when the
+// server has a southbound) to the NVEs the write affects, comma-separated
+// and sorted: the ones the server waited for (absent: none).
+const RealizedNVEsHeader = "X-Realized-NVEs"
+
 // Error codes of the API's error bodies. They are part of the API contract.
 const (
 	CodeBadRequest         = "bad_request"

@@ -265,8 +265,8 @@ var _ tokenBootstrapper = (*store.Store)(nil)
 
 // authorizeRequest adds --token-file's token to a request to a member.
 func (d *Daemon) authorizeRequest(req *http.Request) {
-	if d.joinToken != "" {
-		req.Header.Set("Authorization", "Bearer "+d.joinToken)
+	if d.apiToken != "" {
+		req.Header.Set("Authorization", "Bearer "+d.apiToken)
 	}
 }
 

@@ -14,6 +14,9 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/web"
 )
 
 // Defaults of the embedded single-node daemon.
@@ -60,6 +63,13 @@ type Settings struct {
 	AllowedOrigins string `yaml:"allowed-origins"`
 	APIHostnames   string `yaml:"api-hostnames"`
 	TokenFile      string `yaml:"token-file"`
+	// Cluster security (cluster.go).
+	JoinToken       string `yaml:"join-token"`
+	InsecureCluster bool   `yaml:"insecure-cluster"`
+
+	// REST hardening and the OVSDB endpoint policy (sec-rest).
+	APIMaxConns string `yaml:"api-max-conns"`
+	OVSDBAllow  string `yaml:"ovsdb-allow"`
 
 	// OAM (ofctl/counters.go): how often traffic counters are read.
 	CounterInterval string `yaml:"counter-interval"`
@@ -71,6 +81,7 @@ func DefaultSettings() Settings {
 		NodeID: DefaultNodeID, DataDir: DefaultDataDir, APIAddr: DefaultAPIAddr,
 		RaftAddr: DefaultRaftAddr, OpenFlowAddr: DefaultOpenFlowAddr,
 		LogFormat: DefaultLogFormat, LogLevel: DefaultLogLevel,
+		APIMaxConns: strconv.Itoa(web.DefaultMaxConns), OVSDBAllow: model.DefaultOVSDBAllow,
 	}
 }
 
@@ -107,7 +118,7 @@ var settingList = []setting{
 		str: func(s *Settings) *string { return &s.OpenFlowAdvertise }},
 	{name: "bootstrap", usage: "bootstrap a new cluster with this node as its only voter", forms: "true or false",
 		boo: func(s *Settings) *bool { return &s.Bootstrap }},
-	{name: "join", usage: "join the cluster through a member's REST API (http://host:port; comma-separated list allowed)", forms: formsJoin,
+	{name: "join", usage: "join the cluster through a member: its cluster address HOST:PORT (its --raft-addr), or its REST API URL (comma-separated list allowed)", forms: formsJoin,
 		str: func(s *Settings) *string { return &s.Join }},
 	{name: "log-format", usage: "log format: text or json", forms: formsLogFormat,
 		str: func(s *Settings) *string { return &s.LogFormat }},
@@ -139,6 +150,17 @@ var settingList = []setting{
 		str: func(s *Settings) *string { return &s.APIHostnames }},
 	{name: "token-file", usage: "file holding the API token (role admin) this node presents to the members named by --join, when they require tokens", forms: formsTokenFile,
 		str: func(s *Settings) *string { return &s.TokenFile }},
+	// Cluster security (cluster.go).
+	{name: "join-token", usage: "shared secret of the cluster's member API (joins, forwarding): every member sets the same; required with --insecure-cluster, optional with TLS", forms: formsJoinToken,
+		str: func(s *Settings) *string { return &s.JoinToken }},
+	{name: "insecure-cluster", usage: "allow a non-loopback --raft-addr without TLS (plain raft: anyone who reaches it can forge raft RPCs); needs --join-token", forms: "true or false",
+		boo: func(s *Settings) *bool { return &s.InsecureCluster }},
+
+	// REST hardening and the OVSDB endpoint policy (sec-rest).
+	{name: "api-max-conns", usage: "most REST API connections held open at once; more clients wait to be accepted", forms: formsMaxConns,
+		str: func(s *Settings) *string { return &s.APIMaxConns }},
+	{name: "ovsdb-allow", usage: "OVSDB endpoints an NVE may name (its \"ovsdb\" field); others are refused with 422", forms: model.OVSDBPolicyForms,
+		str: func(s *Settings) *string { return &s.OVSDBAllow }},
 
 	// OAM: traffic counters (ofctl/counters.go).
 	{name: "counter-interval", usage: "how often the traffic counters (per VN, port, tunnel, drop stage) are read from the connected switches' flow statistics; 0 turns polling off", forms: formsCounterInterval,

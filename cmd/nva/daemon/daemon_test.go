@@ -163,7 +163,7 @@ func (f *fakeComponent) southbound(st *store.Store, _ Settings, _ *slog.Logger) 
 	}, nil
 }
 
-func (f *fakeComponent) WaitRealized(ctx context.Context, index uint64) ([]string, error) {
+func (f *fakeComponent) WaitRealizedFor(ctx context.Context, index uint64, _ []string) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.waited = append(f.waited, index)

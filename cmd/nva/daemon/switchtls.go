@@ -103,10 +103,9 @@ func (s *Settings) listeners() []struct {
 		name, addr string
 		tls        bool
 	}{
-		// REST and Raft do not use the node's TLS identity yet on this
-		// branch; when they do, they report s.TLSEnabled() here.
-		{"api-addr", s.APIAddr, false},
-		{"raft-addr", s.RaftAddr, false},
+		// The REST API is HTTPS with the node's TLS identity. The cluster
+		// port (raft-addr) has its own, stricter rule: checkCluster.
+		{"api-addr", s.APIAddr, s.TLSEnabled()},
 		{"openflow-addr", s.OpenFlowAddr, s.SwitchTLSEnabled()},
 	}
 }
