@@ -9,11 +9,9 @@ import (
 	"time"
 
 	"antrea.io/libOpenflow/openflow13"
-	"github.com/nva-project/nva/app/compiler"
 	"github.com/nva-project/nva/app/counters"
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
-	"github.com/nva-project/nva/ofctl/conn"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -21,21 +19,19 @@ import (
 // reads the flow statistics of nva's flows (one OFPMP_FLOW request per
 // connected, claimed switch, cookie-filtered; the raw entries are not
 // decoded, only their cookie and counters read) and attributes them with
-// an index of the NVE's compiled flows. The index comes from the
-// counters' own compiler cache per NVE (incremental: after the first
-// poll, a poll recompiles only what changed), so the reconciliation's
-// state is never touched. Every member polls the switches connected to it
+// an index of the NVE's compiled flows: the reconciliation's last compile,
+// which the worker publishes (compiled.go), so counting costs no compile
+// and no compiler cache of its own. Every member polls the switches connected to it
 // (they connect to every member), so each member's API and metrics answer
 // without forwarding; the cost is one flow-stats round trip per switch
 // per interval per member, and a compile that holds a CPU slot.
 
 // counterState is the last poll's result per NVE.
 type counterState struct {
-	poll   sync.Mutex // serializes PollCounters (the caches are not concurrent)
-	mu     sync.Mutex
-	byNVE  map[string]counters.NVE
-	round  time.Time                  // when the last poll round ended
-	caches map[string]*compiler.Cache // one poll at a time
+	poll  sync.Mutex // serializes PollCounters
+	mu    sync.Mutex
+	byNVE map[string]counters.NVE
+	round time.Time // when the last poll round ended
 }
 
 // TrafficCounters returns the counters last read from each NVE connected
@@ -72,14 +68,14 @@ func (s *Southbound) PollCounters(ctx context.Context) {
 	defer s.ctr.poll.Unlock()
 	type target struct {
 		nve string
-		sw  *conn.Switch
+		w   *worker
 	}
 	s.mu.Lock()
 	snap := s.snap
 	var targets []target
 	for _, w := range s.switches {
 		if w.nve != "" {
-			targets = append(targets, target{w.nve, w.sw})
+			targets = append(targets, target{w.nve, w})
 		}
 	}
 	s.mu.Unlock()
@@ -87,7 +83,7 @@ func (s *Southbound) PollCounters(ctx context.Context) {
 	live := map[string]bool{}
 	for _, t := range targets {
 		live[t.nve] = true
-		c, err := s.pollNVE(ctx, t.nve, t.sw, snap)
+		c, err := s.pollNVE(ctx, t.nve, t.w, snap)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -109,11 +105,6 @@ func (s *Southbound) PollCounters(ctx context.Context) {
 		}
 	}
 	s.ctr.round = s.now()
-	for n := range s.ctr.caches {
-		if !live[n] {
-			delete(s.ctr.caches, n)
-		}
-	}
 	s.ctr.mu.Unlock()
 }
 
@@ -124,47 +115,32 @@ func (s *Southbound) now() time.Time {
 	return time.Now()
 }
 
-// pollNVE compiles nve with the counters' cache (holding a CPU slot),
-// reads its switch's flow statistics and attributes them.
-func (s *Southbound) pollNVE(ctx context.Context, nve string, sw *conn.Switch, snap *model.Snapshot) (counters.NVE, error) {
+// pollNVE reads nve's switch's flow statistics and attributes them with
+// the worker's last compile of nve (no compile of its own: the
+// reconciliation's result, published by the worker). An NVE whose worker
+// has not compiled it yet is skipped until the next round.
+func (s *Southbound) pollNVE(ctx context.Context, nve string, w *worker, snap *model.Snapshot) (counters.NVE, error) {
 	prof, err := profileOf(snap, nve)
 	if err != nil {
 		return counters.NVE{}, err
 	}
-	s.ctr.mu.Lock()
-	if s.ctr.caches == nil {
-		s.ctr.caches = map[string]*compiler.Cache{}
+	c := w.lastCompile(nve)
+	if c == nil {
+		return counters.NVE{}, fmt.Errorf("not compiled yet")
 	}
-	cache := s.ctr.caches[nve]
-	if cache == nil {
-		cache = compiler.NewCache()
-		s.ctr.caches[nve] = cache
-	}
-	s.ctr.mu.Unlock()
-	if !s.cpuSlot(ctx) {
-		return counters.NVE{}, ctx.Err()
-	}
-	res, pv, err := s.compile(snap, nve, sw, prof, cache)
-	var ix *counters.Index
-	if err == nil {
-		var tunnelPorts map[uint32]string
-		if !pv.flowTunnels {
-			tunnelPorts = map[uint32]string{}
-			for _, tp := range pv.tunnels {
-				if tp.OFPort != 0 {
-					tunnelPorts[tp.OFPort] = tp.Remote
-				}
+	var tunnelPorts map[uint32]string
+	if !c.ports.flowTunnels {
+		tunnelPorts = map[uint32]string{}
+		for _, tp := range c.ports.tunnels {
+			if tp.OFPort != 0 {
+				tunnelPorts[tp.OFPort] = tp.Remote
 			}
 		}
-		ix = counters.NewIndex(snap, nve, prof, res, tunnelPorts)
 	}
-	s.cpuDone()
-	if err != nil {
-		return counters.NVE{}, fmt.Errorf("compile: %w", err)
-	}
+	ix := counters.NewIndex(snap, nve, prof, c.res, tunnelPorts)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
-	raw, err := sw.FlowStatsRaw(ctx, openflow13.OFPTT_ALL, flow.NVACookie, flow.CookieTagMask)
+	raw, err := w.sw.FlowStatsRaw(ctx, openflow13.OFPTT_ALL, flow.NVACookie, flow.CookieTagMask)
 	if err != nil {
 		return counters.NVE{}, fmt.Errorf("flow stats: %w", err)
 	}

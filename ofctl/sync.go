@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"antrea.io/libOpenflow/openflow13"
@@ -58,6 +59,10 @@ type worker struct {
 	// haveFor: the reconciler then diffs only the slices whose fingerprint
 	// changed (see sliceDiff).
 	slices map[string]installedSlice
+	// compiled is the last compile of the claimed NVE (compiled.go), for
+	// readers on other goroutines (the traffic counters): its slices are
+	// the compiler cache's own, immutable.
+	compiled atomic.Pointer[compiledNVE]
 	// report is the hash of the last report (flows and groups as read)
 	// found equal to the record: while nothing is sent, an audit whose
 	// report hashes the same is clean without decoding or diffing
@@ -458,6 +463,9 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, j syncJob) {
 		}
 		res, ports, err = s.compile(snap, name, w.sw, prof, w.compilerCache())
 		s.cpuDone()
+		if err == nil {
+			w.publish(name, res, ports)
+		}
 	}
 	wait := unready(snap, name, ports)
 	var plan reconcile.Plan
@@ -838,6 +846,7 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		s.m.errors.WithLabelValues("compile").Inc()
 		return reconcile.Plan{}, nil, ports, fmt.Errorf("compile: %w", err)
 	}
+	w.publish(name, res, ports)
 	if s.planHook != nil {
 		s.planHook()
 	}

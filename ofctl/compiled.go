@@ -1,0 +1,29 @@
+package ofctl
+
+import "github.com/nva-project/nva/app/compiler"
+
+// compiledNVE is a worker's last compile of its NVE, published for readers
+// on other goroutines: the traffic counters attribute flow statistics by
+// cookie with it, so they need no compiler cache (nor compile) of their
+// own. Its Result's slices are the compiler cache's, immutable and
+// shared: publishing costs one pointer.
+type compiledNVE struct {
+	nve   string
+	res   compiler.Result
+	ports portView
+}
+
+// publish records the worker's last compile of nve.
+func (w *worker) publish(nve string, res compiler.Result, ports portView) {
+	w.compiled.Store(&compiledNVE{nve: nve, res: res, ports: ports})
+}
+
+// lastCompile is the worker's last compile of nve (nil: none yet, or of
+// another NVE).
+func (w *worker) lastCompile(nve string) *compiledNVE {
+	c := w.compiled.Load()
+	if c == nil || c.nve != nve {
+		return nil
+	}
+	return c
+}
