@@ -266,6 +266,12 @@ func (f *fsm) applyCommandAt(idx uint64, at int64, data []byte) any {
 	}
 	res, evs := d.cmd.apply(f.st, idx)
 	if res.Err == nil {
+		// The cached snapshot is stale from here on: drop it before the
+		// events go out, or a watcher woken by them could read the
+		// snapshot of before this change from the lock-free cache (and
+		// then wait for an event that already came). Readers now block on
+		// the lock until advance has run.
+		f.cache.Store(nil)
 		for _, ev := range evs {
 			f.views.changed(ev)
 			f.hub.publish(ev)

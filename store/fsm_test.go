@@ -864,3 +864,40 @@ func TestConditionalUpdateRequestIDs(t *testing.T) {
 		t.Fatalf("entry %+v, want the sha256 of the encoded command", e)
 	}
 }
+
+// TestWatchersNeverReadAStaleSnapshot: a watcher woken by a change's event
+// reads a snapshot that holds the change. (The events went out before the
+// cached snapshot was dropped, so a watcher could read the snapshot of
+// before the change from the lock-free cache, then wait for an event that
+// had already come: the fleet harness saw a southbound stuck at revision
+// 0 with every switch unclaimed.)
+func TestWatchersNeverReadAStaleSnapshot(t *testing.T) {
+	h := newHarness(t)
+	h.ok(&createVN{Obj: model.VN{Name: "blue"}})
+	_, events := h.f.snapshotAndWatch(t.Context())
+	const n = 300
+	stale := make(chan string, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < n; i++ {
+			ev := <-events
+			if s := h.f.snapshot(); s.Revision < ev.Index {
+				select {
+				case stale <- fmt.Sprintf("event at %d, snapshot at %d", ev.Index, s.Revision):
+				default:
+				}
+			}
+		}
+	}()
+	for i := 0; i < n; i++ {
+		h.f.snapshot() // a cached snapshot exists when the next change applies
+		h.ok(&updateVN{Obj: model.VN{Name: "blue", MTU: 1000 + i}})
+	}
+	<-done
+	select {
+	case s := <-stale:
+		t.Fatal(s)
+	default:
+	}
+}
