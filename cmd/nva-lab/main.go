@@ -13,6 +13,11 @@
 //	    write until that port's flows are on its NVE, flows per NVE, and
 //	    tenant TCP throughput through nva's pipeline beside a plain
 //	    actions=NORMAL bridge, as a table.
+//	nva-lab scale [-nva bin/nva] [-nves 10,100,1000] [-kind ovs|openflow] [-nodes 1|3]
+//	    the fleet benchmark: simulated OpenFlow 1.3 switches (and OVSDB
+//	    servers) against nva over real TCP, no root needed; prints a table
+//	    per size (bulk load, initial sync, attaches, idle, warm and cold
+//	    restart, leader failover).
 package main
 
 import (
@@ -39,8 +44,10 @@ commands:
   demo       run a 3-hypervisor demo of nva until Ctrl-C
   demo-down  stop a running demo and remove leftover labs
   bench      measure write->realized latency, flow counts and throughput
+  scale      the fleet benchmark: simulated switches against nva (no root)
 
-Run "nva-lab <command> -h" for a command's flags. Needs root and Open vSwitch.`)
+Run "nva-lab <command> -h" for a command's flags. demo and bench need root
+and Open vSwitch.`)
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -58,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = demoDown(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = bench(ctx, args[1:], stdout, stderr)
+	case "scale":
+		err = scale(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		usage(stdout)
 		return 0
