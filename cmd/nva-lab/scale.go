@@ -9,6 +9,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,8 +46,11 @@ type phaseResult struct {
 	Goroutines int       // leader, at the end (-1: unknown)
 	FlowMods   uint64    // flow and group mods the switches received
 	Dropped    uint64    // connections the switches lost without the fleet closing them
-	MaxSilence time.Duration
-	Load       string
+	// OVSDBDropped counts nva's OVSDB sessions that ended (ovs NVEs; a
+	// planned restart's are not counted).
+	OVSDBDropped uint64
+	MaxSilence   time.Duration
+	Load         string
 }
 
 // scaleResult is everything measured at one size.
@@ -125,6 +129,13 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		dir, err := os.MkdirTemp("", "nva-scale")
 		if err != nil {
 			return err
+		}
+		// libovsdb's server logs every update it cannot deliver to a
+		// closed session (nva restarting) through the standard logger:
+		// into the work directory with the nva logs.
+		if lf, err := os.Create(filepath.Join(dir, "fleet.log")); err == nil {
+			log.SetOutput(lf)
+			defer lf.Close()
 		}
 		sp := min(*span, n) // a small fleet: the largest span that divides the ports
 		for sp > 1 && *ports%sp != 0 {
@@ -301,6 +312,7 @@ type meter struct {
 	start time.Time
 	procs map[*nvaNode]procBase
 	sw    fleet.SwitchStats
+	ovsdb uint64 // OVSDB sessions ended before the phase
 }
 
 // procBase is a node's process at the start of a phase.
@@ -313,6 +325,7 @@ func (r *scaleRun) begin(name string) *meter {
 	r.logf("phase %s", name)
 	r.fl.ResetSilence()
 	m := &meter{r: r, name: name, start: time.Now(), procs: map[*nvaNode]procBase{}, sw: r.fl.Totals()}
+	_, m.ovsdb = r.fl.OVSDBSessions()
 	for _, n := range r.nodes {
 		if p := n.pid(); p != 0 {
 			if s, err := fleet.ReadProc(p); err == nil {
@@ -374,9 +387,13 @@ func (m *meter) end(ctx context.Context, elapsed time.Duration, detail string, e
 	sw := r.fl.Totals()
 	p.FlowMods = sw.FlowMods + sw.GroupMods - m.sw.FlowMods - m.sw.GroupMods
 	p.Dropped = sw.Dropped - m.sw.Dropped
+	_, ended := r.fl.OVSDBSessions()
+	p.OVSDBDropped = ended - m.ovsdb
 	p.MaxSilence = sw.MaxSilence
 	if err != nil {
-		r.logf("phase %s: %v", m.name, err)
+		r.logf("phase %s: %s %s: FAIL: %v", m.name, roundDur(p.Elapsed), p.Detail, err)
+	} else {
+		r.logf("phase %s: %s %s", m.name, roundDur(p.Elapsed), p.Detail)
 	}
 	r.res.Phases = append(r.res.Phases, p)
 	return &r.res.Phases[len(r.res.Phases)-1]
@@ -616,11 +633,18 @@ func (r *scaleRun) restart(ctx context.Context, name string, cold bool) {
 	// keep their other connections.
 	want := connects + uint64(r.cfg.Layout.NVEs)
 	el, err := r.waitSync(ctx, start, r.cfg.Nodes, want)
-	p := m.end(ctx, el, "", err)
-	if !cold && err == nil && p.FlowMods != 0 {
-		p.Err = fmt.Errorf("%d flow/group mods on a warm restart, want 0", p.FlowMods)
+	mods := m.mods()
+	if !cold && err == nil && mods != 0 {
+		err = fmt.Errorf("%d flow/group mods on a warm restart, want 0", mods)
 	}
-	p.Detail = fmt.Sprintf("%d mods; %d disconnects by the restart not counted", p.FlowMods, expected)
+	m.end(ctx, el, fmt.Sprintf("%d mods; %d disconnects by the restart not counted", mods, expected), err)
+}
+
+// mods is how many flow and group mods the switches received since the
+// phase began.
+func (m *meter) mods() uint64 {
+	t := m.r.fl.Totals()
+	return t.FlowMods + t.GroupMods - m.sw.FlowMods - m.sw.GroupMods
 }
 
 // settleDisconnects waits (at most 10s) until no switch has a connection
@@ -632,9 +656,11 @@ func (r *scaleRun) settleDisconnects(m *meter) uint64 {
 	for r.fl.Connected(r.cfg.Nodes) > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	time.Sleep(300 * time.Millisecond) // the OVSDB sessions end at the same time
 	t := r.fl.Totals()
 	n := t.Dropped - m.sw.Dropped
 	m.sw.Dropped = t.Dropped
+	_, m.ovsdb = r.fl.OVSDBSessions()
 	return n
 }
 
@@ -658,10 +684,9 @@ func (r *scaleRun) failover(ctx context.Context) {
 	}
 	detail := ""
 	if nl != nil {
-		detail = "new leader " + nl.id
+		detail = "new leader " + nl.id + ", "
 	}
-	p := m.end(ctx, el, detail, err)
-	p.Detail += fmt.Sprintf(", %d mods; %d disconnects by the crash not counted", p.FlowMods, expected)
+	m.end(ctx, el, detail+fmt.Sprintf("%d mods; %d disconnects by the crash not counted", m.mods(), expected), err)
 	if err := lead.start(ctx); err != nil {
 		r.logf("restarting %s after the failover: %v", lead.id, err)
 	}
@@ -688,7 +713,7 @@ func printPhases(w io.Writer, res *scaleResult) {
 	fmt.Fprintf(w, "\n%d NVEs (%s), %d ports each, VNs spanning %d, %d nva node(s); %d flows+groups on NVE 0's switch\n",
 		l.NVEs, l.Kind, l.PortsPerNVE, l.Span, res.Nodes, res.FlowsPerSwitch)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PHASE\tTIME\tDETAIL\tNVA CPU\tRSS (PEAK)\tGOROUTINES\tMODS\tDROPPED\tMAX SILENCE\tLOAD\tRESULT")
+	fmt.Fprintln(tw, "PHASE\tTIME\tDETAIL\tNVA CPU\tRSS (PEAK)\tGOROUTINES\tMODS\tDROPPED OF/OVSDB\tMAX SILENCE\tLOAD\tRESULT")
 	for _, p := range res.Phases {
 		result := "ok"
 		if p.Err != nil {
@@ -698,8 +723,8 @@ func printPhases(w io.Writer, res *scaleResult) {
 		if p.Goroutines >= 0 {
 			g = strconv.Itoa(p.Goroutines)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s (%s)\t%s\t%d\t%d\t%s\t%s\t%s\n", p.Name, roundDur(p.Elapsed), p.Detail, cpuText(p.CPU),
-			mib(p.RSS), mib(p.HWM), g, p.FlowMods, p.Dropped, roundDur(p.MaxSilence), p.Load, result)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s (%s)\t%s\t%d\t%d/%d\t%s\t%s\t%s\n", p.Name, roundDur(p.Elapsed), p.Detail, cpuText(p.CPU),
+			mib(p.RSS), mib(p.HWM), g, p.FlowMods, p.Dropped, p.OVSDBDropped, roundDur(p.MaxSilence), p.Load, result)
 	}
 	tw.Flush()
 	if n := len(res.TableMismatches); n > 0 {
@@ -716,7 +741,7 @@ func printSummary(w io.Writer, results []*scaleResult) {
 	}
 	fmt.Fprintln(w, "\nSummary (times: until every switch is in sync; CPU in % of one core, leader first)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NVEs\tbulk load\tinitial sync\tattach p50 / p99 / max\tCPU at rest\tRSS (peak)\tgoroutines\twarm restart (mods)\tcold restart\tfailover\tdropped\tload")
+	fmt.Fprintln(tw, "NVEs\tbulk load\tinitial sync\tattach p50 / p99 / max\tCPU at rest\tRSS (peak)\tgoroutines\twarm restart (mods)\tcold restart\tfailover\tdropped OF/OVSDB\tload")
 	for _, res := range results {
 		get := func(name string) string {
 			p := res.phase(name)
@@ -746,14 +771,15 @@ func printSummary(w io.Writer, results []*scaleResult) {
 		if p := res.phase("warm restart"); p != nil {
 			warm += fmt.Sprintf(" (%d)", p.FlowMods)
 		}
-		var dropped uint64
+		var dropped, ovsdbDropped uint64
 		load := ""
 		for _, p := range res.Phases {
 			dropped += p.Dropped
+			ovsdbDropped += p.OVSDBDropped
 			load = p.Load
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", res.Layout.NVEs, get("bulk load"), get("initial sync"), att, idle, rss, gor,
-			warm, get("cold restart"), get("leader failover"), dropped, load)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", res.Layout.NVEs, get("bulk load"), get("initial sync"), att, idle, rss, gor,
+			warm, get("cold restart"), get("leader failover"), dropped, ovsdbDropped, load)
 	}
 	tw.Flush()
 }

@@ -91,6 +91,17 @@ func (f *Fleet) Totals() SwitchStats {
 	return t
 }
 
+// OVSDBSessions adds up the simulated OVSDB servers' client sessions:
+// how many were opened and how many ended.
+func (f *Fleet) OVSDBSessions() (opened, ended uint64) {
+	for _, db := range f.DBs {
+		a, b := db.Sessions()
+		opened += a
+		ended += b
+	}
+	return opened, ended
+}
+
 // Connected is how many switches have at least want open controller
 // connections.
 func (f *Fleet) Connected(want int) int {

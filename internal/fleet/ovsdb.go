@@ -8,7 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/cenkalti/rpc2"
 
 	"github.com/google/uuid"
 	"github.com/ovn-kubernetes/libovsdb/database"
@@ -21,6 +24,12 @@ import (
 )
 
 const dbName = "Open_vSwitch"
+
+// The LOCAL port: OFPP_LOCAL in OpenFlow 1.3, 65534 in OVSDB's ofport.
+const (
+	ofppLocal      = 0xfffffffe
+	ofppLocalOVSDB = 65534
+)
 
 // OVSDB is a simulated hypervisor's database: libovsdb's in-memory OVSDB
 // server with Open vSwitch's schema, listening on a unix socket, and the
@@ -39,6 +48,8 @@ type OVSDB struct {
 	kick chan struct{}
 	done chan struct{}
 	wg   sync.WaitGroup
+
+	sessions, lost atomic.Uint64 // client sessions opened and ended
 
 	mu      sync.Mutex
 	ofports map[string]int // interface name -> the number it was given
@@ -74,6 +85,8 @@ func StartOVSDB(path string, sw *Switch) (*OVSDB, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.srv.OnConnect(func(*rpc2.Client) { o.sessions.Add(1) })
+	o.srv.OnDisConnect(func(*rpc2.Client) { o.lost.Add(1) })
 	if err := o.transact(ovsdb.Operation{Op: ovsdb.OperationInsert, Table: vswitch.OpenvSwitchTable, Row: ovsdb.Row{}}); err != nil {
 		return nil, fmt.Errorf("ovsdb root row: %w", err)
 	}
@@ -106,6 +119,10 @@ func (o *OVSDB) Err() error {
 	defer o.mu.Unlock()
 	return o.err
 }
+
+// Sessions is how many client sessions (nva's) were opened and how many
+// ended.
+func (o *OVSDB) Sessions() (opened, ended uint64) { return o.sessions.Load(), o.lost.Load() }
 
 // Close stops the server and the vswitchd part (the switch stays as is).
 func (o *OVSDB) Close() {
@@ -215,6 +232,16 @@ func (o *OVSDB) reconcile() error {
 		if i.row.Ofport != nil {
 			no = *i.row.Ofport
 		}
+		if i.row.Name == br.Name { // the bridge's own interface is LOCAL
+			if no != ofppLocalOVSDB {
+				update = append(update, ovsdb.Operation{
+					Op: ovsdb.OperationUpdate, Table: vswitch.InterfaceTable,
+					Where: []ovsdb.Condition{ovsdb.NewCondition("_uuid", ovsdb.ConditionEqual, ovsdb.UUID{GoUUID: i.uuid})},
+					Row:   ovsdb.Row{"ofport": ofppLocalOVSDB, "link_state": vswitch.InterfaceLinkStateUp, "admin_state": vswitch.InterfaceAdminStateUp},
+				})
+			}
+			continue
+		}
 		if no <= 0 {
 			switch {
 			case i.row.OfportRequest != nil && !used[*i.row.OfportRequest]:
@@ -236,7 +263,7 @@ func (o *OVSDB) reconcile() error {
 		ports = append(ports, Port{No: uint32(no), Name: i.row.Name})
 	}
 	o.mu.Unlock()
-	ports = append(ports, Port{No: 0xfffffffe, Name: br.Name}) // OFPP_LOCAL
+	ports = append(ports, Port{No: ofppLocal, Name: br.Name}) // every bridge has its LOCAL port
 	if len(update) > 0 {
 		if err := o.transact(update...); err != nil {
 			return fmt.Errorf("numbering interfaces: %w", err)
