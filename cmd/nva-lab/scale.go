@@ -618,10 +618,10 @@ func (r *scaleRun) idle(ctx context.Context) {
 	m.end(ctx, 0, "nothing changes", nil)
 }
 
-// restart stops the leader (every node of a cluster is restarted in
-// turn... no: a single node's restart is the point) and starts it again;
-// cold wipes the switches' tables while it is down. nva must bring every
-// switch back in sync; on a warm restart without a single flow-mod.
+// restart stops the leader and starts it again (in a cluster, another
+// node takes over meanwhile); cold also restarts every switch while it is
+// down (empty tables, new connections). nva must bring every switch back
+// in sync; on a warm restart without a single flow-mod.
 func (r *scaleRun) restart(ctx context.Context, name string, cold bool) {
 	lead := r.leader(ctx)
 	if lead == nil {
@@ -633,7 +633,7 @@ func (r *scaleRun) restart(ctx context.Context, name string, cold bool) {
 	lead.stop(false)
 	expected := r.settleDisconnects(m)
 	if cold {
-		r.fl.Wipe()
+		r.fl.Restart()
 	}
 	start := time.Now()
 	if err := lead.start(ctx); err != nil {
@@ -697,7 +697,11 @@ func (r *scaleRun) failover(ctx context.Context) {
 	if nl != nil {
 		detail = "new leader " + nl.id + ", "
 	}
-	m.end(ctx, el, detail+fmt.Sprintf("%d mods; %d disconnects by the crash not counted", m.mods(), expected), err)
+	mods := m.mods()
+	if err == nil && mods != 0 {
+		err = fmt.Errorf("%d flow/group mods on a failover, want 0 (the switches' tables were intact)", mods)
+	}
+	m.end(ctx, el, detail+fmt.Sprintf("%d mods; %d disconnects by the crash not counted", mods, expected), err)
 	if err := lead.start(ctx); err != nil {
 		r.logf("restarting %s after the failover: %v", lead.id, err)
 	}

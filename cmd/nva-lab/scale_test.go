@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,7 +45,9 @@ func TestScaleFleet(t *testing.T) {
 			}
 			res, err := runScale(ctx, cfg)
 			if res != nil {
-				printPhases(testWriter{t}, res)
+				var b strings.Builder
+				printPhases(&b, res)
+				t.Log(b.String())
 			}
 			if err != nil {
 				t.Fatalf("run: %v", err)
@@ -87,7 +90,3 @@ func TestScaleFleet(t *testing.T) {
 		})
 	}
 }
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }

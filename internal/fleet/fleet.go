@@ -124,10 +124,12 @@ func (f *Fleet) Tables() (flows, groups int) {
 	return flows, groups
 }
 
-// Wipe empties every switch's tables (a cold start of the fleet).
-func (f *Fleet) Wipe() {
+// Restart restarts every switch: empty tables, new connections (a cold
+// start of the fleet; the OVSDB servers keep their databases, as
+// ovsdb-server does when ovs-vswitchd restarts).
+func (f *Fleet) Restart() {
 	for _, sw := range f.Switches {
-		sw.Wipe()
+		sw.Restart()
 	}
 }
 

@@ -123,6 +123,12 @@ func (s *Switch) SetDatapathID(dpid uint64) {
 	if s.dpid.Swap(dpid) == dpid {
 		return
 	}
+	s.reconnect()
+}
+
+// reconnect closes the open connections (by the fleet: not counted as
+// dropped); the dial loops connect again.
+func (s *Switch) reconnect() {
 	s.mu.Lock()
 	ts := make([]*target, 0, len(s.targets))
 	for _, t := range s.targets {
@@ -228,13 +234,15 @@ func (s *Switch) Tables() (flows, groups int) {
 	return len(s.flows), len(s.groups)
 }
 
-// Wipe empties the flow and group tables, as a restart of the switch
-// would.
-func (s *Switch) Wipe() {
+// Restart is a restart of the switch: its flow and group tables are
+// emptied and its connections closed (by the fleet: not counted as
+// dropped); it connects again at once.
+func (s *Switch) Restart() {
 	s.mu.Lock()
 	s.flows = map[string]*flowEntry{}
 	s.groups = map[uint32][]byte{}
 	s.mu.Unlock()
+	s.reconnect()
 }
 
 // Ports returns the switch's ports, by number.
