@@ -177,7 +177,10 @@ func runScale(ctx context.Context, cfg scaleConfig) (*scaleResult, error) {
 	if r.logf == nil {
 		r.logf = func(string, ...any) {}
 	}
-	r.pollIv = time.Duration(100+cfg.Layout.NVEs) * time.Millisecond / 2 // 50 ms + 0.5 ms per NVE
+	// How often the NVE list is read while waiting for the fleet to be in
+	// sync: each read costs nva a status per NVE, so less often for a
+	// large fleet (50 ms + 1 ms per NVE, at most 1s).
+	r.pollIv = min(time.Second, time.Duration(50+cfg.Layout.NVEs)*time.Millisecond)
 	defer r.close()
 	if err := r.startNodes(ctx); err != nil {
 		return nil, err
@@ -556,9 +559,11 @@ func (r *scaleRun) attaches(ctx context.Context) {
 	m := r.begin("attach")
 	n := r.cfg.Layout.NVEs
 	var lat []time.Duration
+	onNVE := map[int]int{} // attaches so far per NVE
 	for i := 0; i < r.cfg.Attaches; i++ {
-		j := i * n / r.cfg.Attaches
-		k := i / n // the how-manyth attach on NVE j
+		j := i * n / r.cfg.Attaches // spread evenly over the fleet
+		k := onNVE[j]
+		onNVE[j]++
 		pt := r.cfg.Layout.AttachPort(j, k)
 		c := r.client(ctx)
 		t0 := time.Now()
