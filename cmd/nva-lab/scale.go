@@ -162,6 +162,7 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			logger.Printf("kept %s", dir)
 		}
 		if err != nil {
+			printSummary(stdout, results)
 			return fmt.Errorf("%d NVEs: %w", n, err)
 		}
 	}
@@ -423,10 +424,11 @@ func (r *scaleRun) bulkLoad(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	items := 0
+	items, retries := 0, 0
 	start := time.Now()
 	for i, b := range batches {
-		rev, err := r.client(ctx).Batch(ctx, b)
+		rev, n, err := r.client(ctx).Batch(ctx, fmt.Sprintf("nva-scale-%d-%d", start.UnixNano(), i), b, 30)
+		retries += n
 		if err != nil {
 			m.end(ctx, 0, "", fmt.Errorf("batch %d of %d: %w", i+1, len(batches), err))
 			return fmt.Errorf("bulk load: batch %d of %d: %w", i+1, len(batches), err)
@@ -436,7 +438,11 @@ func (r *scaleRun) bulkLoad(ctx context.Context) error {
 	}
 	el := time.Since(start)
 	ports := r.cfg.Layout.NVEs * r.cfg.Layout.PortsPerNVE
-	m.end(ctx, el, fmt.Sprintf("%d items in %d batch(es), %.0f ports/s", items, len(batches), float64(ports)/el.Seconds()), nil)
+	detail := fmt.Sprintf("%d items in %d batch(es), %.0f ports/s", items, len(batches), float64(ports)/el.Seconds())
+	if retries > 0 {
+		detail += fmt.Sprintf(", %d retries after 503", retries)
+	}
+	m.end(ctx, el, detail, nil)
 	return nil
 }
 

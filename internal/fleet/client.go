@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -42,6 +43,10 @@ func (e *APIError) Error() string {
 // Do sends in (JSON, nil: no body) and decodes a 2xx answer into out (nil:
 // discarded).
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	return c.do(ctx, method, path, "", in, out)
+}
+
+func (c *Client) do(ctx context.Context, method, path, requestID string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -56,6 +61,9 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if requestID != "" {
+		req.Header.Set(wire.RequestIDHeader, requestID)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -79,13 +87,27 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	return nil
 }
 
-// Batch posts one batch and returns its revision.
-func (c *Client) Batch(ctx context.Context, items []wire.BatchItem) (uint64, error) {
+// Batch posts one batch under request ID id and returns its revision. As
+// an orchestrator would, it retries (same ID, so the batch applies once)
+// while nva answers 503 or the connection fails, at most retries times, a
+// second apart; it returns how many retries it took.
+func (c *Client) Batch(ctx context.Context, id string, items []wire.BatchItem, retries int) (uint64, int, error) {
 	var resp wire.BatchResponse
-	if err := c.Do(ctx, http.MethodPost, "/api/v1/batch", wire.BatchRequest{Items: items}, &resp); err != nil {
-		return 0, err
+	for try := 0; ; try++ {
+		err := c.do(ctx, http.MethodPost, "/api/v1/batch", id, wire.BatchRequest{Items: items}, &resp)
+		if err == nil {
+			return resp.Revision, try, nil
+		}
+		var ae *APIError
+		if try >= retries || ctx.Err() != nil || (errors.As(err, &ae) && ae.Status != http.StatusServiceUnavailable) {
+			return 0, try, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, try, ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
-	return resp.Revision, nil
 }
 
 // NVEs lists the NVEs with their status.
