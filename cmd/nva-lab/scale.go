@@ -506,7 +506,11 @@ func (r *scaleRun) waitSync(ctx context.Context, start time.Time, minConns int, 
 				lastLog = time.Now()
 			}
 			if time.Now().After(deadline) {
-				return time.Since(start), fmt.Errorf("only %d of %d switches connected after %s (%d handshakes, want %d)", conn, r.cfg.Layout.NVEs, r.cfg.SyncTimeout, tot.Connects, connects)
+				err := fmt.Errorf("only %d of %d switches connected after %s (%d handshakes so far)", conn, r.cfg.Layout.NVEs, r.cfg.SyncTimeout, tot.Connects)
+				if conn == r.cfg.Layout.NVEs {
+					err = fmt.Errorf("%d handshakes after %s, want %d: not every switch reconnected", tot.Connects, r.cfg.SyncTimeout, connects)
+				}
+				return time.Since(start), err
 			}
 		}
 		if !sleepCtx(ctx, r.pollIv) {
