@@ -1,6 +1,7 @@
 // Command nva-lab runs nva against a lab of real Open vSwitch hypervisors
-// in network namespaces (package integration/lab). It needs root and Open
-// vSwitch (userspace datapath).
+// in network namespaces (package integration/lab; demo and bench need root
+// and Open vSwitch, userspace datapath), or against a fleet of simulated
+// switches (package internal/fleet; scale, no root).
 //
 //	nva-lab demo [-nva bin/nva] [-api 127.0.0.1:8080]
 //	    3 hypervisors, nva, two VNs sharing a tenant subnet with tenants,
