@@ -531,6 +531,9 @@ func (r *scaleRun) initialSync(ctx context.Context) {
 // small fleet, an even sample of a large one.
 const verifySample = 50
 
+// verifyBudget bounds the comparison when nva answers slowly.
+const verifyBudget = 2 * time.Minute
+
 // verifyTables compares switches with nva's flow report of their NVE: nva
 // must report it in sync, and the switch must hold exactly as many flows
 // and groups as nva desires.
@@ -539,11 +542,18 @@ func (r *scaleRun) verifyTables(ctx context.Context) {
 	n := len(r.fl.Switches)
 	step := max(1, (n+verifySample-1)/verifySample)
 	r.res.Verified = 0
+	budget := time.Now().Add(verifyBudget)
 	for j := 0; j < n; j += step {
+		if time.Now().After(budget) {
+			r.logf("comparing tables: stopped after %s (%d switches compared): nva answers flow reports too slowly", verifyBudget, r.res.Verified)
+			break
+		}
 		sw := r.fl.Switches[j]
 		r.res.Verified++
 		name := fleet.NVEName(j)
-		rep, err := c.Flows(ctx, name)
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		rep, err := c.Flows(rctx, name)
+		cancel()
 		if err != nil {
 			r.res.TableMismatches = append(r.res.TableMismatches, fmt.Sprintf("%s: %v", name, err))
 			continue
@@ -578,7 +588,9 @@ func (r *scaleRun) attaches(ctx context.Context) {
 		c := r.client(ctx)
 		t0 := time.Now()
 		var got model.Port
-		err := c.Do(ctx, http.MethodPost, "/api/v1/ports?wait=realized&timeout=60s", pt, &got)
+		actx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		err := c.Do(actx, http.MethodPost, "/api/v1/ports?wait=realized&timeout=60s", pt, &got)
+		cancel()
 		d := time.Since(t0)
 		if err != nil {
 			r.res.AttachFailed++
