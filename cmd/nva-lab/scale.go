@@ -580,7 +580,13 @@ func (r *scaleRun) attaches(ctx context.Context) {
 	n := r.cfg.Layout.NVEs
 	var lat []time.Duration
 	onNVE := map[int]int{} // attaches so far per NVE
+	budget := time.Now().Add(r.cfg.SyncTimeout)
 	for i := 0; i < r.cfg.Attaches; i++ {
+		if time.Now().After(budget) {
+			r.res.AttachFailed += r.cfg.Attaches - i
+			r.logf("attach: stopped after %s with %d attaches not tried", r.cfg.SyncTimeout, r.cfg.Attaches-i)
+			break
+		}
 		j := i * n / r.cfg.Attaches // spread evenly over the fleet
 		k := onNVE[j]
 		onNVE[j]++
