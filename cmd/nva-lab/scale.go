@@ -584,6 +584,9 @@ func (r *scaleRun) attaches(ctx context.Context) {
 	for i := 0; i < r.cfg.Attaches; i++ {
 		if time.Now().After(budget) {
 			r.res.AttachFailed += r.cfg.Attaches - i
+			if r.res.AttachFirstErr == nil {
+				r.res.AttachFirstErr = fmt.Errorf("not tried: the phase took more than %s", r.cfg.SyncTimeout)
+			}
 			r.logf("attach: stopped after %s with %d attaches not tried", r.cfg.SyncTimeout, r.cfg.Attaches-i)
 			break
 		}
