@@ -8,7 +8,7 @@ PKGS_UNIT = $(shell $(GO) list ./... | grep -v /integration)
 # under CPU load (golang/go#75804) and fails with no failing input.
 FUZZTIME ?= 50000x
 
-.PHONY: all build run test unit integration fuzz lint deps clean demo demo-down bench bench-ovn ui ui-test torture
+.PHONY: all build run test unit integration fuzz lint deps clean demo demo-down bench bench-ovn scale ui ui-test torture
 
 all: build
 
@@ -55,6 +55,7 @@ unit: ui
 # One package at a time: the real-OVS labs are CPU-bound on 2 cores.
 integration: build
 	NVA_E2E_NVA=$(CURDIR)/$(BIN)/nva $(GO) test -count=1 -p 1 -timeout 20m ./integration/...
+	NVA_E2E_NVA=$(CURDIR)/$(BIN)/nva $(GO) test -count=1 -timeout 20m -run TestScaleFleet ./cmd/nva-lab
 
 # Short fuzz runs (the seed corpora also run in `unit`): the OpenFlow
 # message reader and the decoders of what switches report.
@@ -102,6 +103,13 @@ bench: build
 bench-ovn: build
 	./scripts/install-ovn.sh
 	./$(BIN)/nva-lab bench-ovn -nva $(BIN)/nva
+
+# The fleet benchmark (no root needed): simulated OpenFlow 1.3 switches and
+# OVSDB servers against a real nva at each size; a table per size and a
+# summary (README, "Scale and performance"). SCALE_NVES=10,100 for a short run.
+SCALE_NVES ?= 10,100,1000
+scale: build
+	./$(BIN)/nva-lab scale -nva $(BIN)/nva -nves $(SCALE_NVES)
 
 clean:
 	rm -rf $(BIN)

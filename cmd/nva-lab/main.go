@@ -1,6 +1,7 @@
 // Command nva-lab runs nva against a lab of real Open vSwitch hypervisors
-// in network namespaces (package integration/lab). It needs root and Open
-// vSwitch (userspace datapath).
+// in network namespaces (package integration/lab; demo and bench need root
+// and Open vSwitch, userspace datapath), or against a fleet of simulated
+// switches (package internal/fleet; scale, no root).
 //
 //	nva-lab demo [-nva bin/nva] [-api 127.0.0.1:8080]
 //	    3 hypervisors, nva, two VNs sharing a tenant subnet with tenants,
@@ -17,6 +18,11 @@
 //	    the bench workload on nva and then on OVN 23.03 (ovn-central,
 //	    ovn-host) in the same kind of lab, in one run: both tables and the
 //	    ratios nva / OVN.
+//	nva-lab scale [-nva bin/nva] [-nves 10,100,1000] [-kind ovs|openflow] [-nodes 1|3]
+//	    the fleet benchmark: simulated OpenFlow 1.3 switches (and OVSDB
+//	    servers) against nva over real TCP, no root needed; prints a table
+//	    per size (bulk load, initial sync, attaches, idle, warm and cold
+//	    restart, leader failover).
 package main
 
 import (
@@ -44,8 +50,10 @@ commands:
   demo-down  stop a running demo and remove leftover labs
   bench      measure write->realized latency, flow counts and throughput
   bench-ovn  the bench workload on nva and on OVN, side by side, with ratios
+  scale      the fleet benchmark: simulated switches against nva (no root)
 
-Run "nva-lab <command> -h" for a command's flags. Needs root and Open vSwitch.`)
+Run "nva-lab <command> -h" for a command's flags. demo and bench need root
+and Open vSwitch.`)
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -65,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = bench(ctx, args[1:], stdout, stderr)
 	case "bench-ovn":
 		err = benchOVNCmd(ctx, args[1:], stdout, stderr)
+	case "scale":
+		err = scale(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		usage(stdout)
 		return 0

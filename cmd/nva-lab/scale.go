@@ -1,0 +1,844 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/internal/fleet"
+	"github.com/nva-project/nva/web/wire"
+)
+
+// scaleConfig is one run of the fleet harness at one size.
+type scaleConfig struct {
+	Bin         string
+	Layout      fleet.Layout
+	Nodes       int           // 1 or 3
+	Attaches    int           // single attaches timed
+	Idle        time.Duration // the at-rest measurement
+	SyncTimeout time.Duration // bound on every wait for the fleet to be in sync
+	LogLevel    string        // nva's --log-level
+	Dir         string        // data dirs, logs, sockets
+	Logf        func(string, ...any)
+}
+
+// phaseResult is one row of a size's table.
+type phaseResult struct {
+	Name    string
+	Elapsed time.Duration // the phase's own figure (time to sync, load time, ...)
+	Detail  string        // e.g. attach percentiles, ports/s
+	Err     error         // the phase did not reach its goal
+	// Over the phase, from the nva node(s) and the fleet:
+	CPU        []float64 // percent of one core, per node (leader first)
+	RSS, HWM   int64     // leader, at the end
+	Goroutines int       // leader, at the end (-1: unknown)
+	FlowMods   uint64    // flow and group mods the switches received
+	Dropped    uint64    // connections the switches lost without the fleet closing them
+	// OVSDBDropped counts nva's OVSDB sessions that ended (ovs NVEs; a
+	// planned restart's are not counted).
+	OVSDBDropped uint64
+	MaxSilence   time.Duration
+	Load         string
+}
+
+// scaleResult is everything measured at one size.
+type scaleResult struct {
+	Layout fleet.Layout
+	Nodes  int
+	Phases []phaseResult
+	// Correctness (the small-fleet check asserts these):
+	TableMismatches []string        // NVEs whose switch differs from nva's desired state
+	Verified        int             // switches compared with nva's flow report
+	AttachLatencies []time.Duration // sorted
+	AttachFailed    int
+	AttachFirstErr  error
+	FlowsPerSwitch  int // flows + groups of NVE 0's switch after the initial sync
+	FleetCPU        float64
+}
+
+func (r *scaleResult) phase(name string) *phaseResult {
+	for i := range r.Phases {
+		if r.Phases[i].Name == name {
+			return &r.Phases[i]
+		}
+	}
+	return nil
+}
+
+// scaleRun is the state of one run.
+type scaleRun struct {
+	cfg    scaleConfig
+	nodes  []*nvaNode
+	fl     *fleet.Fleet
+	res    *scaleResult
+	rev    uint64 // the revision every NVE must have realized
+	logf   func(string, ...any)
+	pollIv time.Duration
+}
+
+func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	nvaPath := fs.String("nva", "", "nva binary (default: build cmd/nva into a temporary directory)")
+	sizes := fs.String("nves", "10,100", "comma-separated fleet sizes (numbers of NVEs), each run with a fresh nva")
+	kind := fs.String("kind", "ovs", "NVE kind: ovs (simulated Open vSwitch with an OVSDB server each) or openflow (strict OpenFlow 1.3 switches)")
+	ports := fs.Int("ports", 20, "tenant ports per NVE")
+	span := fs.Int("span", 10, "NVEs each VN spans (one VN per NVE)")
+	nodes := fs.Int("nodes", 1, "nva nodes: 1, or 3 for a cluster (adds the leader-failover phase)")
+	attaches := fs.Int("attaches", 20, "single port attaches timed with ?wait=realized")
+	idle := fs.Duration("idle", 10*time.Second, "how long nva's CPU at rest is measured")
+	syncTimeout := fs.Duration("sync-timeout", 5*time.Minute, "bound on each wait for every switch to be in sync")
+	logLevel := fs.String("nva-log-level", "info", "nva's --log-level")
+	keep := fs.Bool("keep", false, "keep the data directories and nva's logs (printed at the end)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var ns []int
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 5000 {
+			return fmt.Errorf("-nves: %q is not a number of NVEs between 1 and 5000", s)
+		}
+		ns = append(ns, n)
+	}
+	if *nodes != 1 && *nodes != 3 {
+		return fmt.Errorf("-nodes: %d; want 1 or 3", *nodes)
+	}
+	if *attaches < 0 || *attaches > 1000 {
+		return fmt.Errorf("-attaches: %d is not between 0 and 1000", *attaches)
+	}
+	logger := log.New(stderr, "scale: ", log.Ltime|log.Lmicroseconds)
+	bin, cleanBin, err := nvaBinary(ctx, *nvaPath, logger.Printf)
+	if err != nil {
+		return err
+	}
+	defer cleanBin()
+	var results []*scaleResult
+	for _, n := range ns {
+		dir, err := os.MkdirTemp("", "nva-scale")
+		if err != nil {
+			return err
+		}
+		// libovsdb's server logs every update it cannot deliver to a
+		// closed session (nva restarting) through the standard logger:
+		// into the work directory with the nva logs.
+		if lf, err := os.Create(filepath.Join(dir, "fleet.log")); err == nil {
+			log.SetOutput(lf)
+			defer lf.Close()
+		}
+		sp := min(*span, n) // a small fleet: the largest span that divides the ports
+		for sp > 1 && *ports%sp != 0 {
+			sp--
+		}
+		cfg := scaleConfig{
+			Bin: bin, Nodes: *nodes, Attaches: *attaches, Idle: *idle, SyncTimeout: *syncTimeout,
+			LogLevel: *logLevel, Dir: dir, Logf: logger.Printf,
+			Layout: fleet.Layout{NVEs: n, PortsPerNVE: *ports, Span: sp, Kind: model.NVEKind(*kind), SparePorts: (*attaches + n - 1) / n},
+		}
+		if err := cfg.Layout.Check(); err != nil {
+			return err
+		}
+		logger.Printf("=== %d NVEs (%s, %d ports each, VNs spanning %d), %d node(s); work dir %s", n, *kind, *ports, cfg.Layout.Span, *nodes, dir)
+		res, err := runScale(ctx, cfg)
+		if res != nil {
+			printPhases(stdout, res)
+			results = append(results, res)
+		}
+		if !*keep {
+			os.RemoveAll(dir)
+		} else {
+			logger.Printf("kept %s", dir)
+		}
+		if err != nil {
+			printSummary(stdout, results)
+			return fmt.Errorf("%d NVEs: %w", n, err)
+		}
+	}
+	printSummary(stdout, results)
+	return nil
+}
+
+// runScale runs every phase at one size. A phase that misses its goal is
+// recorded in its row and the run goes on; an error is returned only when
+// the run cannot go on.
+func runScale(ctx context.Context, cfg scaleConfig) (*scaleResult, error) {
+	r := &scaleRun{cfg: cfg, logf: cfg.Logf, res: &scaleResult{Layout: cfg.Layout, Nodes: cfg.Nodes}}
+	if r.logf == nil {
+		r.logf = func(string, ...any) {}
+	}
+	// How often the NVE list is read while waiting for the fleet to be in
+	// sync: each read costs nva a status per NVE, so less often for a
+	// large fleet (50 ms + 1 ms per NVE, at most 1s).
+	r.pollIv = min(time.Second, time.Duration(50+cfg.Layout.NVEs)*time.Millisecond)
+	defer r.close()
+	if err := r.startNodes(ctx); err != nil {
+		return nil, err
+	}
+	var ofAddrs []string
+	for _, n := range r.nodes {
+		ofAddrs = append(ofAddrs, n.openflow)
+	}
+	fl, err := fleet.Start(cfg.Layout, ofAddrs, cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	r.fl = fl
+	fleetCPU0, _ := fleet.ReadProc(os.Getpid())
+
+	if err := r.bulkLoad(ctx); err != nil {
+		return r.res, err
+	}
+	r.initialSync(ctx)
+	r.verifyTables(ctx)
+	r.attaches(ctx)
+	r.idle(ctx)
+	r.restart(ctx, "warm restart", false)
+	r.restart(ctx, "cold restart", true)
+	if cfg.Nodes > 1 {
+		r.failover(ctx)
+	}
+	if fleetCPU1, err := fleet.ReadProc(os.Getpid()); err == nil {
+		r.res.FleetCPU = fleet.CPUPercent(fleetCPU0, fleetCPU1)
+	}
+	if err := r.fl.Err(); err != nil {
+		return r.res, err
+	}
+	return r.res, ctx.Err()
+}
+
+func (r *scaleRun) close() {
+	if r.fl != nil {
+		r.fl.Close()
+	}
+	for _, n := range r.nodes {
+		n.stop(false)
+	}
+}
+
+func (r *scaleRun) startNodes(ctx context.Context) error {
+	for i := 0; i < r.cfg.Nodes; i++ {
+		n, err := newNVANode(fmt.Sprintf("n%d", i+1), r.cfg.Bin, r.cfg.Dir, r.cfg.LogLevel)
+		if err != nil {
+			return err
+		}
+		if r.cfg.Nodes > 1 {
+			if i == 0 {
+				n.bootstrap = true
+			} else {
+				n.join = "http://" + r.nodes[0].api
+			}
+		}
+		r.nodes = append(r.nodes, n)
+		if err := n.start(ctx); err != nil {
+			return err
+		}
+		if i == 0 {
+			if _, err := r.waitLeader(ctx, 60*time.Second); err != nil {
+				return err
+			}
+		}
+	}
+	if r.cfg.Nodes > 1 { // every member joined and sees the leader
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			var view wire.ClusterView
+			err := r.nodes[0].client.Do(ctx, http.MethodGet, "/api/v1/cluster", nil, &view)
+			if err == nil && len(view.Nodes) == r.cfg.Nodes {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("cluster of %d did not form in 60s (last: %v, %d members)", r.cfg.Nodes, err, len(view.Nodes))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// leader is the running node that says it leads (nil: none); a single
+// node is its own leader while it runs (asking a starved node could take
+// longer than the question is worth).
+func (r *scaleRun) leader(ctx context.Context) *nvaNode {
+	if len(r.nodes) == 1 {
+		if r.nodes[0].running() {
+			return r.nodes[0]
+		}
+		return nil
+	}
+	for _, n := range r.nodes {
+		if !n.running() {
+			continue
+		}
+		hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		h, err := n.client.Health(hctx)
+		cancel()
+		if err == nil && h.IsLeader {
+			return n
+		}
+	}
+	return nil
+}
+
+func (r *scaleRun) waitLeader(ctx context.Context, timeout time.Duration) (*nvaNode, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		if l := r.leader(ctx); l != nil {
+			return l, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("no leader after %s", timeout)
+		}
+		if !sleepCtx(ctx, 50*time.Millisecond) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// --- measuring a phase ------------------------------------------------------
+
+type meter struct {
+	r     *scaleRun
+	name  string
+	start time.Time
+	procs map[*nvaNode]procBase
+	sw    fleet.SwitchStats
+	ovsdb uint64 // OVSDB sessions ended before the phase
+}
+
+// procBase is a node's process at the start of a phase.
+type procBase struct {
+	pid int
+	s   fleet.ProcSample
+}
+
+func (r *scaleRun) begin(name string) *meter {
+	r.logf("phase %s", name)
+	r.fl.ResetSilence()
+	m := &meter{r: r, name: name, start: time.Now(), procs: map[*nvaNode]procBase{}, sw: r.fl.Totals()}
+	_, m.ovsdb = r.fl.OVSDBSessions()
+	for _, n := range r.nodes {
+		if p := n.pid(); p != 0 {
+			if s, err := fleet.ReadProc(p); err == nil {
+				m.procs[n] = procBase{p, s}
+			}
+		}
+	}
+	return m
+}
+
+// end records the phase's row; elapsed is its own figure (0: the meter's
+// wall time).
+func (m *meter) end(ctx context.Context, elapsed time.Duration, detail string, err error) *phaseResult {
+	r := m.r
+	if elapsed == 0 {
+		elapsed = time.Since(m.start)
+	}
+	p := phaseResult{Name: m.name, Elapsed: elapsed, Detail: detail, Err: err, Goroutines: -1, Load: fleet.LoadAvg()}
+	lead := r.leader(ctx)
+	order := slices.Clone(r.nodes)
+	if lead != nil {
+		slices.SortStableFunc(order, func(a, b *nvaNode) int {
+			switch {
+			case a == lead:
+				return -1
+			case b == lead:
+				return 1
+			}
+			return 0
+		})
+	}
+	for _, n := range order {
+		b, ok := m.procs[n]
+		pid := n.pid()
+		if pid == 0 {
+			p.CPU = append(p.CPU, -1)
+			continue
+		}
+		s0 := b.s
+		if !ok || b.pid != pid {
+			// Restarted during the phase: measure from its start.
+			s0 = fleet.ProcSample{At: n.started}
+		}
+		s1, err := fleet.ReadProc(pid)
+		if err != nil {
+			p.CPU = append(p.CPU, -1)
+			continue
+		}
+		p.CPU = append(p.CPU, fleet.CPUPercent(s0, s1))
+		if n == order[0] {
+			p.RSS, p.HWM = s1.RSS, s1.HWM
+			gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if g, err := n.client.Goroutines(gctx); err == nil {
+				p.Goroutines = g
+			}
+			cancel()
+		}
+	}
+	sw := r.fl.Totals()
+	p.FlowMods = sw.FlowMods + sw.GroupMods - m.sw.FlowMods - m.sw.GroupMods
+	p.Dropped = sw.Dropped - m.sw.Dropped
+	_, ended := r.fl.OVSDBSessions()
+	p.OVSDBDropped = ended - m.ovsdb
+	p.MaxSilence = sw.MaxSilence
+	if err != nil {
+		r.logf("phase %s: %s %s: FAIL: %v", m.name, roundDur(p.Elapsed), p.Detail, err)
+	} else {
+		r.logf("phase %s: %s %s", m.name, roundDur(p.Elapsed), p.Detail)
+	}
+	r.res.Phases = append(r.res.Phases, p)
+	return &r.res.Phases[len(r.res.Phases)-1]
+}
+
+// --- the phases ---------------------------------------------------------------
+
+func (r *scaleRun) client(ctx context.Context) *fleet.Client {
+	if l := r.leader(ctx); l != nil {
+		return l.client
+	}
+	for _, n := range r.nodes {
+		if n.running() {
+			return n.client
+		}
+	}
+	return r.nodes[0].client
+}
+
+func (r *scaleRun) bulkLoad(ctx context.Context) error {
+	m := r.begin("bulk load")
+	batches, err := r.cfg.Layout.BatchItems(r.fl.OVSDBEndpoint, wire.MaxBatchItems)
+	if err != nil {
+		return err
+	}
+	items, retries := 0, 0
+	start := time.Now()
+	for i, b := range batches {
+		rev, n, err := r.client(ctx).Batch(ctx, fmt.Sprintf("nva-scale-%d-%d", start.UnixNano(), i), b, 30)
+		retries += n
+		if err != nil {
+			m.end(ctx, 0, "", fmt.Errorf("batch %d of %d: %w", i+1, len(batches), err))
+			return fmt.Errorf("bulk load: batch %d of %d: %w", i+1, len(batches), err)
+		}
+		r.rev = max(r.rev, rev)
+		items += len(b)
+	}
+	el := time.Since(start)
+	ports := r.cfg.Layout.NVEs * r.cfg.Layout.PortsPerNVE
+	detail := fmt.Sprintf("%d items in %d batch(es), %.0f ports/s", items, len(batches), float64(ports)/el.Seconds())
+	if retries > 0 {
+		detail += fmt.Sprintf(", %d retries after 503", retries)
+	}
+	m.end(ctx, el, detail, nil)
+	return nil
+}
+
+// inSync reports whether every NVE has realized r.rev with its switch
+// connected, and how many have not (with one of them, for the log).
+func (r *scaleRun) inSync(ctx context.Context) (bool, int, string) {
+	lead := r.leader(ctx)
+	if lead == nil {
+		return false, r.cfg.Layout.NVEs, "no leader"
+	}
+	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	nves, err := lead.client.NVEs(qctx)
+	cancel()
+	if err != nil {
+		return false, r.cfg.Layout.NVEs, err.Error()
+	}
+	behind, example := 0, ""
+	for _, n := range nves {
+		st := n.Status
+		ok := st != nil && st.OpenFlow != nil && st.OpenFlow.Connected && st.OpenFlow.Sync == model.SyncInSync && st.OpenFlow.RealizedRevision >= r.rev
+		if !ok {
+			behind++
+			if example == "" {
+				example = n.Name
+				if st != nil {
+					example += ": " + st.Summary
+				}
+			}
+		}
+	}
+	if len(nves) < r.cfg.Layout.NVEs {
+		behind += r.cfg.Layout.NVEs - len(nves)
+	}
+	return behind == 0, behind, example
+}
+
+// waitSync waits until every NVE is in sync at r.rev and every switch has
+// at least minConns controller connections and, when connects > 0, the
+// fleet completed that many handshakes in total.
+func (r *scaleRun) waitSync(ctx context.Context, start time.Time, minConns int, connects uint64) (time.Duration, error) {
+	deadline := start.Add(r.cfg.SyncTimeout)
+	lastLog := time.Now()
+	for {
+		conn := r.fl.Connected(minConns)
+		tot := r.fl.Totals()
+		if conn == r.cfg.Layout.NVEs && tot.Connects >= connects {
+			ok, behind, ex := r.inSync(ctx)
+			if ok {
+				return time.Since(start), nil
+			}
+			if time.Since(lastLog) > 10*time.Second {
+				r.logf("  %d NVEs not in sync yet (e.g. %s)", behind, ex)
+				lastLog = time.Now()
+			}
+			if time.Now().After(deadline) {
+				return time.Since(start), fmt.Errorf("%d NVEs not in sync after %s (e.g. %s)", behind, r.cfg.SyncTimeout, ex)
+			}
+		} else {
+			if time.Since(lastLog) > 10*time.Second {
+				r.logf("  %d of %d switches connected", conn, r.cfg.Layout.NVEs)
+				lastLog = time.Now()
+			}
+			if time.Now().After(deadline) {
+				err := fmt.Errorf("only %d of %d switches connected after %s (%d handshakes so far)", conn, r.cfg.Layout.NVEs, r.cfg.SyncTimeout, tot.Connects)
+				if conn == r.cfg.Layout.NVEs {
+					err = fmt.Errorf("%d handshakes after %s, want %d: not every switch reconnected", tot.Connects, r.cfg.SyncTimeout, connects)
+				}
+				return time.Since(start), err
+			}
+		}
+		if !sleepCtx(ctx, r.pollIv) {
+			return time.Since(start), ctx.Err()
+		}
+	}
+}
+
+func (r *scaleRun) initialSync(ctx context.Context) {
+	m := r.begin("initial sync")
+	el, err := r.waitSync(ctx, m.start, 1, 0)
+	flows, groups := r.fl.Tables()
+	m.end(ctx, el, fmt.Sprintf("%d flows, %d groups on the switches", flows, groups), err)
+}
+
+// verifySample is how many switches verifyTables compares at most (a
+// flow report costs nva about as much as a reconciliation): all of a
+// small fleet, an even sample of a large one.
+const verifySample = 50
+
+// verifyBudget bounds the comparison when nva answers slowly.
+const verifyBudget = 2 * time.Minute
+
+// verifyTables compares switches with nva's flow report of their NVE: nva
+// must report it in sync, and the switch must hold exactly as many flows
+// and groups as nva desires.
+func (r *scaleRun) verifyTables(ctx context.Context) {
+	c := r.client(ctx)
+	n := len(r.fl.Switches)
+	step := max(1, (n+verifySample-1)/verifySample)
+	r.res.Verified = 0
+	budget := time.Now().Add(verifyBudget)
+	for j := 0; j < n; j += step {
+		if time.Now().After(budget) {
+			r.logf("comparing tables: stopped after %s (%d switches compared): nva answers flow reports too slowly", verifyBudget, r.res.Verified)
+			break
+		}
+		sw := r.fl.Switches[j]
+		r.res.Verified++
+		name := fleet.NVEName(j)
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		rep, err := c.Flows(rctx, name)
+		cancel()
+		flows, groups := sw.Tables()
+		if j == 0 {
+			r.res.FlowsPerSwitch = flows + groups
+		}
+		if err != nil {
+			r.res.TableMismatches = append(r.res.TableMismatches, fmt.Sprintf("%s: %v", name, err))
+			continue
+		}
+		if !rep.Diff.InSync || !rep.InstalledKnown || flows != len(rep.Desired) || groups != len(rep.DesiredGroups) {
+			r.res.TableMismatches = append(r.res.TableMismatches, fmt.Sprintf("%s: switch has %d flows and %d groups, nva desires %d and %d (in sync %v, %d missing, %d differ, %d extra)",
+				name, flows, groups, len(rep.Desired), len(rep.DesiredGroups), rep.Diff.InSync, len(rep.Diff.Missing), len(rep.Diff.Differ), len(rep.Diff.Extra)))
+		}
+	}
+	if n := len(r.res.TableMismatches); n > 0 {
+		r.logf("tables differ from nva's desired state on %d NVEs, e.g. %s", n, r.res.TableMismatches[0])
+	}
+}
+
+func (r *scaleRun) attaches(ctx context.Context) {
+	if r.cfg.Attaches == 0 {
+		return
+	}
+	m := r.begin("attach")
+	n := r.cfg.Layout.NVEs
+	var lat []time.Duration
+	onNVE := map[int]int{} // attaches so far per NVE
+	budget := time.Now().Add(r.cfg.SyncTimeout)
+	for i := 0; i < r.cfg.Attaches; i++ {
+		if time.Now().After(budget) {
+			r.res.AttachFailed += r.cfg.Attaches - i
+			if r.res.AttachFirstErr == nil {
+				r.res.AttachFirstErr = fmt.Errorf("not tried: the phase took more than %s", r.cfg.SyncTimeout)
+			}
+			r.logf("attach: stopped after %s with %d attaches not tried", r.cfg.SyncTimeout, r.cfg.Attaches-i)
+			break
+		}
+		j := i * n / r.cfg.Attaches // spread evenly over the fleet
+		k := onNVE[j]
+		onNVE[j]++
+		pt := r.cfg.Layout.AttachPort(j, k)
+		c := r.client(ctx)
+		t0 := time.Now()
+		var got model.Port
+		actx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		err := c.Do(actx, http.MethodPost, "/api/v1/ports?wait=realized&timeout=60s", pt, &got)
+		cancel()
+		d := time.Since(t0)
+		if err != nil {
+			r.res.AttachFailed++
+			if r.res.AttachFirstErr == nil {
+				r.res.AttachFirstErr = fmt.Errorf("attach %s: %w", pt.Name, err)
+			}
+			continue
+		}
+		r.rev = max(r.rev, got.Revision)
+		lat = append(lat, d)
+	}
+	slices.Sort(lat)
+	r.res.AttachLatencies = lat
+	detail := fmt.Sprintf("%d done", len(lat))
+	if len(lat) > 0 {
+		detail = fmt.Sprintf("p50 %s p99 %s max %s (%d done)", roundDur(percentile(lat, 0.5)), roundDur(percentile(lat, 0.99)), roundDur(lat[len(lat)-1]), len(lat))
+	}
+	var err error
+	if r.res.AttachFailed > 0 {
+		err = fmt.Errorf("%d of %d attaches failed, first: %v", r.res.AttachFailed, r.cfg.Attaches, r.res.AttachFirstErr)
+	}
+	var total time.Duration
+	for _, d := range lat {
+		total += d
+	}
+	m.end(ctx, total, detail, err)
+}
+
+func roundDur(d time.Duration) time.Duration {
+	switch {
+	case d >= 10*time.Second:
+		return d.Round(100 * time.Millisecond)
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(100 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
+}
+
+func (r *scaleRun) idle(ctx context.Context) {
+	if r.cfg.Idle <= 0 {
+		return
+	}
+	// Let the attaches' work finish first.
+	if _, err := r.waitSync(ctx, time.Now(), 1, 0); err != nil {
+		r.logf("before idle: %v", err)
+	}
+	sleepCtx(ctx, 2*time.Second)
+	m := r.begin("idle")
+	sleepCtx(ctx, r.cfg.Idle)
+	m.end(ctx, 0, "nothing changes", nil)
+}
+
+// restart stops the leader and starts it again (in a cluster, another
+// node takes over meanwhile); cold also restarts every switch while it is
+// down (empty tables, new connections). nva must bring every switch back
+// in sync; on a warm restart without a single flow-mod.
+func (r *scaleRun) restart(ctx context.Context, name string, cold bool) {
+	lead := r.leader(ctx)
+	if lead == nil {
+		r.res.Phases = append(r.res.Phases, phaseResult{Name: name, Err: errors.New("no leader")})
+		return
+	}
+	m := r.begin(name)
+	connects := r.fl.Totals().Connects
+	lead.stop(false)
+	expected := r.settleDisconnects(m)
+	if cold {
+		r.fl.Restart()
+	}
+	start := time.Now()
+	if err := lead.start(ctx); err != nil {
+		m.end(ctx, 0, "", err)
+		return
+	}
+	// The switches of a single node reconnect to it; in a cluster they
+	// keep their other connections.
+	want := connects + uint64(r.cfg.Layout.NVEs)
+	el, err := r.waitSync(ctx, start, r.cfg.Nodes, want)
+	mods := m.mods()
+	if !cold && err == nil && mods != 0 {
+		err = fmt.Errorf("%d flow/group mods on a warm restart, want 0", mods)
+	}
+	m.end(ctx, el, fmt.Sprintf("%d mods; %d disconnects by the restart not counted", mods, expected), err)
+}
+
+// mods is how many flow and group mods the switches received since the
+// phase began.
+func (m *meter) mods() uint64 {
+	t := m.r.fl.Totals()
+	return t.FlowMods + t.GroupMods - m.sw.FlowMods - m.sw.GroupMods
+}
+
+// settleDisconnects waits (at most 10s) until no switch has a connection
+// to every node any more, after a node was stopped on purpose, and moves
+// the meter's base past the disconnects that caused: they are the
+// restart's, not drops. It returns how many there were.
+func (r *scaleRun) settleDisconnects(m *meter) uint64 {
+	deadline := time.Now().Add(10 * time.Second)
+	for r.fl.Connected(r.cfg.Nodes) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // the OVSDB sessions end at the same time
+	t := r.fl.Totals()
+	n := t.Dropped - m.sw.Dropped
+	m.sw.Dropped = t.Dropped
+	_, m.ovsdb = r.fl.OVSDBSessions()
+	return n
+}
+
+// failover kills the leader of a cluster (SIGKILL, a crash) and measures
+// until a new leader has every switch in sync; the old leader then comes
+// back as a follower.
+func (r *scaleRun) failover(ctx context.Context) {
+	lead := r.leader(ctx)
+	if lead == nil {
+		r.res.Phases = append(r.res.Phases, phaseResult{Name: "leader failover", Err: errors.New("no leader")})
+		return
+	}
+	m := r.begin("leader failover")
+	start := time.Now()
+	lead.stop(true)
+	expected := r.settleDisconnects(m)
+	nl, err := r.waitLeader(ctx, 60*time.Second)
+	var el time.Duration
+	if err == nil {
+		el, err = r.waitSync(ctx, start, r.cfg.Nodes-1, 0)
+	}
+	detail := ""
+	if nl != nil {
+		detail = "new leader " + nl.id + ", "
+	}
+	mods := m.mods()
+	if err == nil && mods != 0 {
+		err = fmt.Errorf("%d flow/group mods on a failover, want 0 (the switches' tables were intact)", mods)
+	}
+	m.end(ctx, el, detail+fmt.Sprintf("%d mods; %d disconnects by the crash not counted", mods, expected), err)
+	if err := lead.start(ctx); err != nil {
+		r.logf("restarting %s after the failover: %v", lead.id, err)
+	}
+}
+
+// --- output ---------------------------------------------------------------------
+
+func mib(b int64) string { return fmt.Sprintf("%d MiB", b>>20) }
+
+func cpuText(c []float64) string {
+	var parts []string
+	for _, v := range c {
+		if v < 0 {
+			parts = append(parts, "-")
+		} else {
+			parts = append(parts, fmt.Sprintf("%.0f%%", v))
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+func printPhases(w io.Writer, res *scaleResult) {
+	l := res.Layout
+	fmt.Fprintf(w, "\n%d NVEs (%s), %d ports each, VNs spanning %d, %d nva node(s); %d flows+groups on NVE 0's switch\n",
+		l.NVEs, l.Kind, l.PortsPerNVE, l.Span, res.Nodes, res.FlowsPerSwitch)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PHASE\tTIME\tDETAIL\tNVA CPU\tRSS (PEAK)\tGOROUTINES\tMODS\tDROPPED OF/OVSDB\tMAX SILENCE\tLOAD\tRESULT")
+	for _, p := range res.Phases {
+		result := "ok"
+		if p.Err != nil {
+			result = "FAIL: " + p.Err.Error()
+		}
+		g := "-"
+		if p.Goroutines >= 0 {
+			g = strconv.Itoa(p.Goroutines)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s (%s)\t%s\t%d\t%d/%d\t%s\t%s\t%s\n", p.Name, roundDur(p.Elapsed), p.Detail, cpuText(p.CPU),
+			mib(p.RSS), mib(p.HWM), g, p.FlowMods, p.Dropped, p.OVSDBDropped, roundDur(p.MaxSilence), p.Load, result)
+	}
+	tw.Flush()
+	if n := len(res.TableMismatches); n > 0 {
+		fmt.Fprintf(w, "tables differ from nva's desired state on %d NVEs, e.g. %s\n", n, res.TableMismatches[0])
+	} else {
+		fmt.Fprintf(w, "the tables of the %d switches compared (of %d) match nva's desired state\n", res.Verified, l.NVEs)
+	}
+	fmt.Fprintf(w, "the fleet (this process) used %.0f%% of a core over the run\n", res.FleetCPU)
+}
+
+func printSummary(w io.Writer, results []*scaleResult) {
+	if len(results) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nSummary (times: until every switch is in sync; CPU in % of one core, leader first)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NVEs\tbulk load\tinitial sync\tattach p50 / p99 / max\tCPU at rest\tRSS (peak)\tgoroutines\twarm restart (mods)\tcold restart\tfailover\tdropped OF/OVSDB\tload")
+	for _, res := range results {
+		get := func(name string) string {
+			p := res.phase(name)
+			if p == nil {
+				return "-"
+			}
+			s := roundDur(p.Elapsed).String()
+			if p.Err != nil {
+				s += " FAIL"
+			}
+			return s
+		}
+		att := "-"
+		if l := res.AttachLatencies; len(l) > 0 {
+			att = fmt.Sprintf("%s / %s / %s", roundDur(percentile(l, 0.5)), roundDur(percentile(l, 0.99)), roundDur(l[len(l)-1]))
+			if res.AttachFailed > 0 {
+				att += fmt.Sprintf(" (%d failed)", res.AttachFailed)
+			}
+		}
+		idle, rss, gor := "-", "-", "-"
+		if p := res.phase("idle"); p != nil {
+			idle = cpuText(p.CPU)
+			rss = fmt.Sprintf("%s (%s)", mib(p.RSS), mib(p.HWM))
+			gor = strconv.Itoa(p.Goroutines)
+		}
+		warm := get("warm restart")
+		if p := res.phase("warm restart"); p != nil {
+			warm += fmt.Sprintf(" (%d)", p.FlowMods)
+		}
+		var dropped, ovsdbDropped uint64
+		load := ""
+		for _, p := range res.Phases {
+			dropped += p.Dropped
+			ovsdbDropped += p.OVSDBDropped
+			load = p.Load
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", res.Layout.NVEs, get("bulk load"), get("initial sync"), att, idle, rss, gor,
+			warm, get("cold restart"), get("leader failover"), dropped, ovsdbDropped, load)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,931 @@
+package fleet
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"antrea.io/libOpenflow/openflow13"
+)
+
+// SwitchOptions configures a simulated switch.
+type SwitchOptions struct {
+	// Bundles makes the switch accept ONF bundles (Open vSwitch does); a
+	// switch without them refuses every experimenter message, as a strict
+	// hardware switch would.
+	Bundles bool
+	// NumTables is n_tables of the features reply and the tables of the
+	// table-features reply (default 254, Open vSwitch's).
+	NumTables uint8
+	// ProbeInterval is the inactivity probe: after this long with nothing
+	// received the switch sends an echo request, and after twice this long
+	// it drops the connection, as Open vSwitch does (default 5s; negative:
+	// no probe).
+	ProbeInterval time.Duration
+	// MaxBackoff bounds the wait between reconnect attempts (default 1s).
+	MaxBackoff time.Duration
+}
+
+// Port is one port of a switch: its OpenFlow number and name.
+type Port struct {
+	No   uint32
+	Name string
+}
+
+// SwitchStats is what a switch counted since it was created.
+type SwitchStats struct {
+	FlowMods, GroupMods uint64 // applied (also inside committed bundles)
+	Bundles             uint64 // committed bundles
+	Errors              uint64 // OFPT_ERROR messages the switch sent
+	Connects            uint64 // handshakes completed (hello and features)
+	// Dropped counts connections that ended without the fleet closing
+	// them: the controller closed or reset it, or the inactivity probe
+	// expired (also counted in ProbeTimeouts).
+	Dropped, ProbeTimeouts uint64
+	// MaxSilence is the longest gap on an established connection with
+	// nothing received from the controller.
+	MaxSilence time.Duration
+}
+
+// Switch is a simulated OpenFlow 1.3 switch: one flow table and group
+// table (kept across connections, like a bridge whose controller
+// restarts), its ports, and one connection per controller target.
+type Switch struct {
+	opts SwitchOptions
+	dpid atomic.Uint64
+
+	mu      sync.Mutex
+	ports   map[uint32]string
+	flows   map[string]*flowEntry // key: table, priority, padded match
+	groups  map[uint32][]byte     // ofp_group_desc entries
+	targets map[string]*target    // controller target -> its dial loop
+	closed  bool
+
+	flowMods, groupMods, bundles, errs atomic.Uint64
+	connects, dropped, probeTimeouts   atomic.Uint64
+	maxSilence                         atomic.Int64
+}
+
+type flowEntry struct {
+	table      uint8
+	priority   uint16
+	cookie     uint64
+	added      time.Time
+	idle, hard uint16
+	flags      uint16
+	match      []byte // padded ofp_match
+	instr      []byte
+	stats      []byte // the ofp_flow_stats entry, rendered once (duration 0)
+}
+
+type target struct {
+	addr   string
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu   sync.Mutex
+	conn *ofConn // nil while not connected
+}
+
+// NewSwitch returns a switch with datapath ID dpid (0: not known yet, see
+// SetDatapathID) and no ports and no controllers.
+func NewSwitch(dpid uint64, opts SwitchOptions) *Switch {
+	if opts.NumTables == 0 {
+		opts.NumTables = 254
+	}
+	if opts.ProbeInterval == 0 {
+		opts.ProbeInterval = 5 * time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = time.Second
+	}
+	s := &Switch{opts: opts, ports: map[uint32]string{}, flows: map[string]*flowEntry{},
+		groups: map[uint32][]byte{}, targets: map[string]*target{}}
+	s.dpid.Store(dpid)
+	return s
+}
+
+// DatapathID is the switch's datapath ID (0: not known yet).
+func (s *Switch) DatapathID() uint64 { return s.dpid.Load() }
+
+// SetDatapathID changes the datapath ID; open connections are closed (by
+// the fleet, not counted as dropped) so that they reconnect under the new
+// one.
+func (s *Switch) SetDatapathID(dpid uint64) {
+	if s.dpid.Swap(dpid) == dpid {
+		return
+	}
+	s.reconnect()
+}
+
+// reconnect closes the open connections (by the fleet: not counted as
+// dropped); the dial loops connect again.
+func (s *Switch) reconnect() {
+	s.mu.Lock()
+	ts := make([]*target, 0, len(s.targets))
+	for _, t := range s.targets {
+		ts = append(ts, t)
+	}
+	s.mu.Unlock()
+	for _, t := range ts {
+		t.mu.Lock()
+		if t.conn != nil {
+			t.conn.closeLocal()
+		}
+		t.mu.Unlock()
+	}
+}
+
+// SetControllers makes the switch keep one connection to each target
+// ("tcp:HOST:PORT" or "HOST:PORT"), dialing again after each loss, and
+// closes the connections to targets no longer listed. Nothing is dialed
+// while the datapath ID is 0.
+func (s *Switch) SetControllers(targets []string) {
+	want := map[string]bool{}
+	for _, t := range targets {
+		want[t] = true
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	var stop []*target
+	for addr, t := range s.targets {
+		if !want[addr] {
+			stop = append(stop, t)
+			delete(s.targets, addr)
+		}
+	}
+	for addr := range want {
+		if _, ok := s.targets[addr]; ok {
+			continue
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		t := &target{addr: addr, cancel: cancel, done: make(chan struct{})}
+		s.targets[addr] = t
+		go s.dialLoop(ctx, t)
+	}
+	s.mu.Unlock()
+	for _, t := range stop {
+		t.stop()
+	}
+}
+
+func (t *target) stop() {
+	t.cancel()
+	t.mu.Lock()
+	if t.conn != nil {
+		t.conn.closeLocal()
+	}
+	t.mu.Unlock()
+	<-t.done
+}
+
+// Close closes every connection and stops dialing.
+func (s *Switch) Close() {
+	s.mu.Lock()
+	s.closed = true
+	ts := s.targets
+	s.targets = map[string]*target{}
+	s.mu.Unlock()
+	for _, t := range ts {
+		t.stop()
+	}
+}
+
+// Connected is how many controller connections have completed the
+// handshake and are open.
+func (s *Switch) Connected() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, t := range s.targets {
+		t.mu.Lock()
+		if t.conn != nil && t.conn.ready.Load() {
+			n++
+		}
+		t.mu.Unlock()
+	}
+	return n
+}
+
+// Stats returns the switch's counters.
+func (s *Switch) Stats() SwitchStats {
+	return SwitchStats{
+		FlowMods: s.flowMods.Load(), GroupMods: s.groupMods.Load(), Bundles: s.bundles.Load(),
+		Errors: s.errs.Load(), Connects: s.connects.Load(), Dropped: s.dropped.Load(),
+		ProbeTimeouts: s.probeTimeouts.Load(), MaxSilence: time.Duration(s.maxSilence.Load()),
+	}
+}
+
+// Tables returns how many flows and groups the switch holds.
+func (s *Switch) Tables() (flows, groups int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.flows), len(s.groups)
+}
+
+// Restart is a restart of the switch: its flow and group tables are
+// emptied and its connections closed (by the fleet: not counted as
+// dropped); it connects again at once.
+func (s *Switch) Restart() {
+	s.mu.Lock()
+	s.flows = map[string]*flowEntry{}
+	s.groups = map[uint32][]byte{}
+	s.mu.Unlock()
+	s.reconnect()
+}
+
+// Ports returns the switch's ports, by number.
+func (s *Switch) Ports() []Port {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Port, 0, len(s.ports))
+	for no, name := range s.ports {
+		out = append(out, Port{No: no, Name: name})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].No < out[j].No })
+	return out
+}
+
+// SetPorts replaces the port table and sends a port-status message for
+// every port added, removed or renamed on every open connection.
+func (s *Switch) SetPorts(ports []Port) {
+	want := map[uint32]string{}
+	for _, p := range ports {
+		want[p.No] = p.Name
+	}
+	var msgs [][]byte
+	s.mu.Lock()
+	for no, name := range s.ports {
+		if w, ok := want[no]; !ok || w != name {
+			msgs = append(msgs, portStatus(openflow13.PR_DELETE, no, name))
+		}
+	}
+	for no, name := range want {
+		if old, ok := s.ports[no]; !ok || old != name {
+			msgs = append(msgs, portStatus(openflow13.PR_ADD, no, name))
+		}
+	}
+	s.ports = want
+	conns := s.connsLocked()
+	s.mu.Unlock()
+	for _, c := range conns {
+		for _, m := range msgs {
+			c.send(m)
+		}
+	}
+}
+
+func (s *Switch) connsLocked() []*ofConn {
+	var out []*ofConn
+	for _, t := range s.targets {
+		t.mu.Lock()
+		if t.conn != nil && t.conn.ready.Load() {
+			out = append(out, t.conn)
+		}
+		t.mu.Unlock()
+	}
+	return out
+}
+
+// dialLoop keeps one connection to t.addr until ctx ends.
+func (s *Switch) dialLoop(ctx context.Context, t *target) {
+	defer close(t.done)
+	addr := strings.TrimPrefix(t.addr, "tcp:")
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		if s.dpid.Load() == 0 {
+			if !sleepCtx(ctx, 100*time.Millisecond) {
+				return
+			}
+			continue
+		}
+		d := net.Dialer{Timeout: 5 * time.Second}
+		nc, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			if !sleepCtx(ctx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, s.opts.MaxBackoff)
+			continue
+		}
+		c := newOFConn(s, nc)
+		t.mu.Lock()
+		t.conn = c
+		t.mu.Unlock()
+		if ctx.Err() != nil { // stopped while dialing
+			c.closeLocal()
+		}
+		c.serve()
+		t.mu.Lock()
+		t.conn = nil
+		t.mu.Unlock()
+		if c.wasReady() {
+			backoff = 50 * time.Millisecond
+		}
+		if !sleepCtx(ctx, backoff) {
+			return
+		}
+		backoff = min(2*backoff, s.opts.MaxBackoff)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// --- one controller connection ------------------------------------------
+
+// Controller roles (ofp_controller_role).
+const (
+	roleNoChange = 0
+	roleEqual    = 1
+	roleMaster   = 2
+	roleSlave    = 3
+)
+
+type ofConn struct {
+	s  *Switch
+	nc net.Conn
+
+	wmu      sync.Mutex
+	ready    atomic.Bool // hello exchanged and features answered
+	local    atomic.Bool // closed by the fleet
+	lastRecv atomic.Int64
+	role     atomic.Uint32
+	xid      atomic.Uint32
+	bundles  map[uint32][][]byte // open bundle -> its inner messages (reader goroutine only)
+	readyOne atomic.Bool
+}
+
+func newOFConn(s *Switch, nc net.Conn) *ofConn {
+	c := &ofConn{s: s, nc: nc, bundles: map[uint32][][]byte{}}
+	c.role.Store(roleEqual)
+	return c
+}
+
+func (c *ofConn) closeLocal() {
+	c.local.Store(true)
+	c.nc.Close()
+}
+
+func (c *ofConn) wasReady() bool { return c.readyOne.Load() }
+
+func (c *ofConn) send(m []byte) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.nc.Write(m); err != nil {
+		c.nc.Close()
+	}
+}
+
+// serve runs the connection until it ends and counts how it ended.
+func (c *ofConn) serve() {
+	defer c.nc.Close()
+	c.lastRecv.Store(time.Now().UnixNano())
+	done := make(chan struct{})
+	defer close(done)
+	probeExpired := atomic.Bool{}
+	if p := c.s.opts.ProbeInterval; p > 0 {
+		go func() {
+			t := time.NewTicker(p / 5)
+			defer t.Stop()
+			probed := false
+			for {
+				select {
+				case <-done:
+					return
+				case now := <-t.C:
+					idle := now.Sub(time.Unix(0, c.lastRecv.Load()))
+					switch {
+					case idle >= 2*p:
+						probeExpired.Store(true)
+						c.nc.Close()
+						return
+					case idle >= p && !probed:
+						probed = true
+						c.send(header(openflow13.Type_EchoRequest, 8, c.nextXid()))
+					case idle < p:
+						probed = false
+					}
+				}
+			}
+		}()
+	}
+	hello := header(openflow13.Type_Hello, 16, c.nextXid())
+	binary.BigEndian.PutUint16(hello[8:10], 1) // OFPHET_VERSIONBITMAP
+	binary.BigEndian.PutUint16(hello[10:12], 8)
+	binary.BigEndian.PutUint32(hello[12:16], 1<<openflow13.VERSION)
+	c.send(hello)
+	err := c.readLoop()
+	switch {
+	case c.local.Load():
+	case probeExpired.Load():
+		c.s.probeTimeouts.Add(1)
+		c.s.dropped.Add(1)
+	case c.readyOne.Load() || !errors.Is(err, io.EOF):
+		c.s.dropped.Add(1)
+	}
+	c.ready.Store(false)
+}
+
+func (c *ofConn) nextXid() uint32 { return 0x80000000 | c.xid.Add(1) }
+
+func (c *ofConn) readLoop() error {
+	var hdr [8]byte
+	for {
+		if _, err := io.ReadFull(c.nc, hdr[:]); err != nil {
+			return err
+		}
+		now := time.Now().UnixNano()
+		if gap := time.Duration(now - c.lastRecv.Swap(now)); c.ready.Load() && gap > time.Duration(c.s.maxSilence.Load()) {
+			c.s.maxSilence.Store(int64(gap)) // racy max across switches' conns is fine: per switch, one reader updates at a time
+		}
+		n := int(binary.BigEndian.Uint16(hdr[2:4]))
+		if n < 8 {
+			return fmt.Errorf("message length %d", n)
+		}
+		m := make([]byte, n)
+		copy(m, hdr[:])
+		if _, err := io.ReadFull(c.nc, m[8:]); err != nil {
+			return err
+		}
+		if m[0] != openflow13.VERSION {
+			if m[1] == openflow13.Type_Hello {
+				continue // a hello of another version; the bitmap in ours says 1.3
+			}
+			c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_VERSION)
+			return fmt.Errorf("version %d", m[0])
+		}
+		c.handle(m)
+	}
+}
+
+func (c *ofConn) reply(req []byte, typ uint8, body []byte) {
+	r := header(typ, 8+len(body), binary.BigEndian.Uint32(req[4:8]))
+	copy(r[8:], body)
+	c.send(r)
+}
+
+func (c *ofConn) sendError(req []byte, typ, code uint16) {
+	c.s.errs.Add(1)
+	data := req
+	if len(data) > 64 {
+		data = data[:64]
+	}
+	body := make([]byte, 4, 4+len(data))
+	binary.BigEndian.PutUint16(body[0:2], typ)
+	binary.BigEndian.PutUint16(body[2:4], code)
+	c.reply(req, openflow13.Type_Error, append(body, data...))
+}
+
+func (c *ofConn) handle(m []byte) {
+	s := c.s
+	switch m[1] {
+	case openflow13.Type_Hello, openflow13.Type_EchoReply, openflow13.Type_SetConfig, openflow13.Type_PacketOut,
+		openflow13.Type_SetAsync, openflow13.Type_Error:
+	case openflow13.Type_EchoRequest:
+		c.reply(m, openflow13.Type_EchoReply, m[8:])
+	case openflow13.Type_FeaturesRequest:
+		body := make([]byte, 24)
+		binary.BigEndian.PutUint64(body[0:8], s.dpid.Load())
+		body[12] = s.opts.NumTables
+		binary.BigEndian.PutUint32(body[16:20], openflow13.C_FLOW_STATS|openflow13.C_TABLE_STATS|openflow13.C_PORT_STATS|openflow13.C_GROUP_STATS)
+		c.reply(m, openflow13.Type_FeaturesReply, body)
+		if !c.ready.Swap(true) {
+			c.readyOne.Store(true)
+			s.connects.Add(1)
+		}
+	case openflow13.Type_GetConfigRequest:
+		body := make([]byte, 4)
+		binary.BigEndian.PutUint16(body[2:4], 0xffff)
+		c.reply(m, openflow13.Type_GetConfigReply, body)
+	case openflow13.Type_RoleRequest:
+		c.roleRequest(m)
+	case openflow13.Type_BarrierRequest:
+		c.reply(m, openflow13.Type_BarrierReply, nil)
+	case openflow13.Type_MultiPartRequest:
+		c.multipart(m)
+	case openflow13.Type_FlowMod, openflow13.Type_GroupMod:
+		if c.role.Load() == roleSlave {
+			c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_IS_SLAVE)
+			return
+		}
+		s.mu.Lock()
+		typ, code, ok := s.applyLocked(m)
+		s.mu.Unlock()
+		if !ok {
+			c.sendError(m, typ, code)
+		}
+	case openflow13.Type_Experimenter:
+		c.experimenter(m)
+	default:
+		c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_TYPE)
+	}
+}
+
+func (c *ofConn) roleRequest(m []byte) {
+	if len(m) < 24 {
+		c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_LEN)
+		return
+	}
+	role := binary.BigEndian.Uint32(m[8:12])
+	switch role {
+	case roleNoChange:
+	case roleEqual, roleSlave:
+		c.role.Store(role)
+	case roleMaster:
+		// One master at a time: the others become slaves.
+		c.s.mu.Lock()
+		for _, o := range c.s.connsLocked() {
+			if o != c && o.role.Load() == roleMaster {
+				o.role.Store(roleSlave)
+			}
+		}
+		c.s.mu.Unlock()
+		c.role.Store(roleMaster)
+	default:
+		c.sendError(m, openflow13.ET_ROLE_REQUEST_FAILED, rrfcBadRole)
+		return
+	}
+	body := make([]byte, 16)
+	binary.BigEndian.PutUint32(body[0:4], c.role.Load())
+	copy(body[8:16], m[16:24])
+	c.reply(m, openflow13.Type_RoleReply, body)
+}
+
+// applyLocked applies a flow or group mod to the tables; on failure it
+// returns the error type and code to send.
+func (s *Switch) applyLocked(m []byte) (uint16, uint16, bool) {
+	if m[1] == openflow13.Type_GroupMod {
+		return s.groupModLocked(m)
+	}
+	return s.flowModLocked(m)
+}
+
+func (s *Switch) flowModLocked(m []byte) (uint16, uint16, bool) {
+	if len(m) < 56 {
+		return openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_LEN, false
+	}
+	mlen := int(binary.BigEndian.Uint16(m[50:52]))
+	padded := (mlen + 7) / 8 * 8
+	if mlen < 4 || 48+padded > len(m) {
+		return openflow13.PET_BAD_MATCH, openflow13.BMC_BAD_LEN, false
+	}
+	s.flowMods.Add(1)
+	cookie := binary.BigEndian.Uint64(m[8:16])
+	cookieMask := binary.BigEndian.Uint64(m[16:24])
+	table := m[24]
+	priority := binary.BigEndian.Uint16(m[30:32])
+	match := m[48 : 48+padded]
+	key := flowKey(table, priority, match)
+	switch m[25] {
+	case openflow13.FC_ADD:
+		if table >= s.opts.NumTables {
+			return openflow13.ET_FLOW_MOD_FAILED, openflow13.FMFC_BAD_TABLE_ID, false
+		}
+		f := &flowEntry{
+			table: table, priority: priority, cookie: cookie, added: time.Now(),
+			idle: binary.BigEndian.Uint16(m[26:28]), hard: binary.BigEndian.Uint16(m[28:30]),
+			flags: binary.BigEndian.Uint16(m[44:46]),
+			match: append([]byte(nil), match...), instr: append([]byte(nil), m[48+padded:]...),
+		}
+		f.render()
+		s.flows[key] = f
+	case openflow13.FC_MODIFY_STRICT:
+		if f, ok := s.flows[key]; ok && f.cookie&cookieMask == cookie&cookieMask {
+			f.instr = append([]byte(nil), m[48+padded:]...)
+			f.render()
+		}
+	case openflow13.FC_DELETE_STRICT:
+		if f, ok := s.flows[key]; ok && f.cookie&cookieMask == cookie&cookieMask {
+			delete(s.flows, key)
+		}
+	case openflow13.FC_MODIFY, openflow13.FC_DELETE:
+		// Non-strict: every flow of the table (or all tables) whose cookie
+		// matches, and whose match is this one or, for an empty match,
+		// any. (A real switch also takes supersets of a non-empty match;
+		// nva sends only strict modifies and deletes.)
+		for k, f := range s.flows {
+			if (table != openflow13.OFPTT_ALL && f.table != table) || f.cookie&cookieMask != cookie&cookieMask {
+				continue
+			}
+			if mlen > 4 && string(f.match) != string(match) {
+				continue
+			}
+			if m[25] == openflow13.FC_DELETE {
+				delete(s.flows, k)
+			} else {
+				f.instr = append([]byte(nil), m[48+padded:]...)
+				f.render()
+			}
+		}
+	default:
+		return openflow13.ET_FLOW_MOD_FAILED, openflow13.FMFC_BAD_COMMAND, false
+	}
+	return 0, 0, true
+}
+
+func flowKey(table uint8, priority uint16, match []byte) string {
+	b := make([]byte, 3, 3+len(match))
+	b[0] = table
+	binary.BigEndian.PutUint16(b[1:3], priority)
+	return string(append(b, match...))
+}
+
+// render builds the flow's ofp_flow_stats entry (counters and duration
+// zero).
+func (f *flowEntry) render() {
+	e := make([]byte, 48, 48+len(f.match)+len(f.instr))
+	e[2] = f.table
+	binary.BigEndian.PutUint16(e[12:14], f.priority)
+	binary.BigEndian.PutUint16(e[14:16], f.idle)
+	binary.BigEndian.PutUint16(e[16:18], f.hard)
+	binary.BigEndian.PutUint16(e[18:20], f.flags)
+	binary.BigEndian.PutUint64(e[24:32], f.cookie)
+	e = append(e, f.match...)
+	e = append(e, f.instr...)
+	binary.BigEndian.PutUint16(e[0:2], uint16(len(e)))
+	f.stats = e
+}
+
+func (s *Switch) groupModLocked(m []byte) (uint16, uint16, bool) {
+	if len(m) < 16 {
+		return openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_LEN, false
+	}
+	s.groupMods.Add(1)
+	cmd := binary.BigEndian.Uint16(m[8:10])
+	id := binary.BigEndian.Uint32(m[12:16])
+	e := make([]byte, 8, 8+len(m)-16)
+	e[2] = m[10]
+	binary.BigEndian.PutUint32(e[4:8], id)
+	e = append(e, m[16:]...)
+	binary.BigEndian.PutUint16(e[0:2], uint16(len(e)))
+	_, exists := s.groups[id]
+	switch cmd {
+	case openflow13.OFPGC_ADD:
+		if exists {
+			return openflow13.ET_GROUP_MOD_FAILED, openflow13.GMFC_GROUP_EXISTS, false
+		}
+		s.groups[id] = e
+	case openflow13.OFPGC_MODIFY:
+		if !exists {
+			return openflow13.ET_GROUP_MOD_FAILED, openflow13.GMFC_UNKNOWN_GROUP, false
+		}
+		s.groups[id] = e
+	case openflow13.OFPGC_DELETE:
+		if id == openflow13.OFPG_ALL {
+			s.groups = map[uint32][]byte{}
+		} else {
+			delete(s.groups, id)
+		}
+	default:
+		return openflow13.ET_GROUP_MOD_FAILED, openflow13.GMFC_BAD_COMMAND, false
+	}
+	return 0, 0, true
+}
+
+// --- multipart ------------------------------------------------------------
+
+// maxReplyBody is how much of a multipart reply goes into one message
+// before the rest follows (OFPMPF_REPLY_MORE): OpenFlow messages are at
+// most 65,535 bytes.
+const maxReplyBody = 65535 - 16
+
+func (c *ofConn) multipart(m []byte) {
+	if len(m) < 16 {
+		c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_LEN)
+		return
+	}
+	typ := binary.BigEndian.Uint16(m[8:10])
+	s := c.s
+	var entries [][]byte
+	switch typ {
+	case openflow13.MultipartType_Desc:
+		d := make([]byte, 1056)
+		copy(d[0:], "nva fleet")
+		copy(d[256:], "simulated OpenFlow 1.3 switch")
+		copy(d[512:], "internal/fleet")
+		copy(d[768:], fmt.Sprintf("%016x", s.dpid.Load()))
+		copy(d[800:], "simulated")
+		entries = [][]byte{d}
+	case openflow13.MultipartType_PortDesc:
+		for _, p := range s.Ports() {
+			entries = append(entries, portDesc(p.No, p.Name))
+		}
+	case openflow13.MultipartType_Flow:
+		if len(m) < 56 {
+			c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_LEN)
+			return
+		}
+		table := m[16]
+		cookie := binary.BigEndian.Uint64(m[32:40])
+		mask := binary.BigEndian.Uint64(m[40:48])
+		s.mu.Lock()
+		entries = make([][]byte, 0, len(s.flows))
+		for _, f := range s.flows {
+			if (table == openflow13.OFPTT_ALL || f.table == table) && f.cookie&mask == cookie&mask {
+				entries = append(entries, f.stats)
+			}
+		}
+		s.mu.Unlock()
+	case openflow13.MultipartType_GroupDesc:
+		s.mu.Lock()
+		for _, g := range s.groups {
+			entries = append(entries, g)
+		}
+		s.mu.Unlock()
+	case openflow13.MultipartType_TableFeatures:
+		if len(m) > 16 { // setting the tables is not supported
+			c.sendError(m, openflow13.ET_TABLE_FEATURES_FAILED, tffcEperm)
+			return
+		}
+		for t := 0; t < int(s.opts.NumTables); t++ {
+			entries = append(entries, tableFeatures(uint8(t)))
+		}
+	default:
+		c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_MULTIPART)
+		return
+	}
+	xid := binary.BigEndian.Uint32(m[4:8])
+	send := func(body []byte, more bool) {
+		r := header(openflow13.Type_MultiPartReply, 16+len(body), xid)
+		binary.BigEndian.PutUint16(r[8:10], typ)
+		if more {
+			binary.BigEndian.PutUint16(r[10:12], openflow13.OFPMPF_REPLY_MORE)
+		}
+		copy(r[16:], body)
+		c.send(r)
+	}
+	var body []byte
+	for _, e := range entries {
+		if len(body)+len(e) > maxReplyBody {
+			send(body, true)
+			body = body[:0]
+		}
+		body = append(body, e...)
+	}
+	send(body, false)
+}
+
+// tableFeatures is one ofp_table_features entry without properties (the
+// controller then checks nothing it would read from them).
+func tableFeatures(id uint8) []byte {
+	e := make([]byte, 64)
+	binary.BigEndian.PutUint16(e[0:2], 64)
+	e[2] = id
+	copy(e[8:40], fmt.Sprintf("table%d", id))
+	binary.BigEndian.PutUint64(e[40:48], ^uint64(0))
+	binary.BigEndian.PutUint64(e[48:56], ^uint64(0))
+	binary.BigEndian.PutUint32(e[60:64], 1000000)
+	return e
+}
+
+// --- ONF bundles (OpenFlow 1.3 extension 230) -----------------------------
+
+const (
+	onfExperimenter   = 0x4f4e4600
+	onftBundleControl = 2300
+	onftBundleAdd     = 2301
+
+	bundleOpenRequest    = 0
+	bundleCloseRequest   = 2
+	bundleCommitRequest  = 4
+	bundleDiscardRequest = 6
+)
+
+func (c *ofConn) experimenter(m []byte) {
+	if !c.s.opts.Bundles || len(m) < 24 || binary.BigEndian.Uint32(m[8:12]) != onfExperimenter {
+		c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_EXPERIMENTER)
+		return
+	}
+	id := binary.BigEndian.Uint32(m[16:20])
+	switch binary.BigEndian.Uint32(m[12:16]) {
+	case onftBundleAdd:
+		inner := m[24:]
+		if _, ok := c.bundles[id]; !ok || len(inner) < 8 || (inner[1] != openflow13.Type_FlowMod && inner[1] != openflow13.Type_GroupMod) {
+			c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_TYPE)
+			return
+		}
+		if c.role.Load() == roleSlave {
+			c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_IS_SLAVE)
+			return
+		}
+		c.bundles[id] = append(c.bundles[id], append([]byte(nil), inner...))
+	case onftBundleControl:
+		typ := binary.BigEndian.Uint16(m[20:22])
+		_, open := c.bundles[id]
+		switch typ {
+		case bundleOpenRequest:
+			if open {
+				c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_EPERM)
+				return
+			}
+			c.bundles[id] = nil
+		case bundleCloseRequest:
+		case bundleDiscardRequest:
+			delete(c.bundles, id)
+		case bundleCommitRequest:
+			if !open {
+				c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_EPERM)
+				return
+			}
+			msgs := c.bundles[id]
+			delete(c.bundles, id)
+			if !c.commit(msgs) {
+				c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_EPERM)
+				return
+			}
+		default:
+			c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_TYPE)
+			return
+		}
+		r := append([]byte(nil), m[:24]...)
+		binary.BigEndian.PutUint16(r[20:22], typ+1) // the reply of each request is the next type
+		binary.BigEndian.PutUint16(r[2:4], 24)
+		c.send(r)
+	default:
+		c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_EXP_TYPE)
+	}
+}
+
+// commit applies a bundle's messages all or nothing: on the first that
+// fails, the tables are restored and that message's error is sent.
+func (c *ofConn) commit(msgs [][]byte) bool {
+	s := c.s
+	s.mu.Lock()
+	savedFlows := make(map[string]*flowEntry, len(s.flows))
+	for k, f := range s.flows {
+		cp := *f
+		savedFlows[k] = &cp
+	}
+	savedGroups := make(map[uint32][]byte, len(s.groups))
+	for k, g := range s.groups {
+		savedGroups[k] = g
+	}
+	for _, in := range msgs {
+		if typ, code, ok := s.applyLocked(in); !ok {
+			s.flows, s.groups = savedFlows, savedGroups
+			s.mu.Unlock()
+			c.sendError(in, typ, code)
+			return false
+		}
+	}
+	s.mu.Unlock()
+	s.bundles.Add(1)
+	return true
+}
+
+// --- encoding helpers -----------------------------------------------------
+
+func header(typ uint8, length int, xid uint32) []byte {
+	h := make([]byte, length)
+	h[0] = openflow13.VERSION
+	h[1] = typ
+	binary.BigEndian.PutUint16(h[2:4], uint16(length))
+	binary.BigEndian.PutUint32(h[4:8], xid)
+	return h
+}
+
+func portDesc(no uint32, name string) []byte {
+	p := make([]byte, 64)
+	binary.BigEndian.PutUint32(p[0:4], no)
+	copy(p[8:14], []byte{0x02, 0xfe, byte(no >> 24), byte(no >> 16), byte(no >> 8), byte(no)})
+	copy(p[16:31], name)
+	binary.BigEndian.PutUint32(p[36:40], openflow13.PS_LIVE)
+	binary.BigEndian.PutUint32(p[40:44], openflow13.PF_10GB_FD|openflow13.PF_COPPER)
+	binary.BigEndian.PutUint32(p[56:60], 10000000)
+	binary.BigEndian.PutUint32(p[60:64], 10000000)
+	return p
+}
+
+func portStatus(reason uint8, no uint32, name string) []byte {
+	m := header(openflow13.Type_PortStatus, 80, 0)
+	m[8] = reason
+	copy(m[16:], portDesc(no, name))
+	return m
+}
+
+// Error codes libOpenflow does not name.
+const (
+	rrfcBadRole = 2 // OFPRRFC_BAD_ROLE
+	tffcEperm   = 5 // OFPTFFC_EPERM
+)
