@@ -55,9 +55,15 @@ func TestTLS(t *testing.T) {
 		}
 		return [2]string{c, k}
 	}
-	nvaID := issue("nva", "controller")
+	// nva's own identity from the cluster CA (nva pki: node certificate
+	// with the API's and the controller's addresses); the switches'
+	// from ovs-pki's switch CA, which nva trusts as --switch-ca.
+	nvaCert, nvaKey, clusterCA, err := lab.NVAPKI(ctx, nvaBin, filepath.Join(l.Dir, "nvapki"), "nva1", "127.0.0.1", l.ControllerIP())
+	if err != nil {
+		t.Fatal(err)
+	}
 	swCert := map[int][2]string{1: issue("hv1", "switch"), 2: issue("hv2", "switch"), 3: issue("impostor", "switch")}
-	t.Logf("ovs-pki: CAs and 4 certificates in %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("ovs-pki and nva pki: CAs and 4 certificates in %v", time.Since(start).Round(time.Millisecond))
 	const ovsdbPort = 6640
 	for i := 1; i <= 3; i++ {
 		// The switch's identity (also ovsdb-server's) and the CA it
@@ -66,13 +72,13 @@ func TestTLS(t *testing.T) {
 		if i == 3 {
 			port = 0
 		}
-		if err := l.EnableSSL(ctx, i, swCert[i][0], swCert[i][1], pki.CACert("controller"), port); err != nil {
+		if err := l.EnableSSL(ctx, i, swCert[i][0], swCert[i][1], clusterCA, port); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: nvaBin, LogLevel: "info", TLS: &lab.NVATLS{
-		Cert: nvaID[0], Key: nvaID[1], CA: pki.CACert("controller"), SwitchCA: pki.CACert("switch")}})
+		Cert: nvaCert, Key: nvaKey, CA: clusterCA, SwitchCA: pki.CACert("switch")}})
 	if err != nil {
 		t.Fatal(err)
 	}

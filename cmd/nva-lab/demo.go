@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -154,9 +155,9 @@ Press Ctrl-C to stop the demo and remove everything.
 	return nil
 }
 
-// demoTLS makes (or reuses) the lab PKI in dir with ovs-pki — nva's
-// certificate signed by the controller CA, one per hypervisor signed by the
-// switch CA —, gives every hypervisor's Open vSwitch its certificate (SSL
+// demoTLS makes (or reuses) the lab PKI in dir — nva's node certificate
+// from a cluster CA made with `nva pki` (dir/nva), one certificate per
+// hypervisor from ovs-pki's switch CA —, gives every hypervisor's Open vSwitch its certificate (SSL
 // table) and OVSDB on pssl:, starts nva with its TLS identity, and
 // registers the hypervisors as NVEs with ssl: OVSDB endpoints, each
 // pinning its switch's certificate by fingerprint.
@@ -166,7 +167,12 @@ func demoTLS(ctx context.Context, l *lab.Lab, bin, api, dir string, logger *log.
 	if err != nil {
 		return nil, nil, err
 	}
-	nvaCert, nvaKey, err := pki.Issue(ctx, "nva1", "controller")
+	apiHost, _, _ := net.SplitHostPort(api)
+	hosts := []string{"127.0.0.1", l.ControllerIP()}
+	if apiHost != "" && apiHost != "127.0.0.1" {
+		hosts = append(hosts, apiHost)
+	}
+	nvaCert, nvaKey, clusterCA, err := lab.NVAPKI(ctx, bin, filepath.Join(dir, "nva"), "nva1", hosts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -181,17 +187,17 @@ func demoTLS(ctx context.Context, l *lab.Lab, bin, api, dir string, logger *log.
 			return nil, nil, err
 		}
 		pins[hv.Index] = model.CertFingerprint(c)
-		if err := l.EnableSSL(ctx, hv.Index, cert, key, pki.CACert("controller"), ovsdbPort); err != nil {
+		if err := l.EnableSSL(ctx, hv.Index, cert, key, clusterCA, ovsdbPort); err != nil {
 			return nil, nil, err
 		}
 	}
-	logger.Printf("lab PKI in %s: controller CA %s, switch CA %s", dir, pki.CACert("controller"), pki.CACert("switch"))
+	logger.Printf("lab PKI in %s: cluster CA %s, switch CA %s", dir, clusterCA, pki.CACert("switch"))
 	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: bin, APIAddr: api, LogLevel: "info",
-		TLS: &lab.NVATLS{Cert: nvaCert, Key: nvaKey, CA: pki.CACert("controller"), SwitchCA: pki.CACert("switch")}})
+		TLS: &lab.NVATLS{Cert: nvaCert, Key: nvaKey, CA: clusterCA, SwitchCA: pki.CACert("switch")}})
 	if err != nil {
 		return nil, nil, err
 	}
-	logger.Printf("nva running with TLS (log %s); web UI http://%s/", n.Proc().Log, n.APIAddr)
+	logger.Printf("nva running with TLS (log %s); web UI https://%s/ (cluster CA %s)", n.Proc().Log, n.APIAddr, clusterCA)
 	ov := lab.NewOverlayOnly(l, n)
 	for _, hv := range l.Hypervisors() {
 		if err := ov.AddOVSNVE(ctx, hv.Index, map[string]any{"ovsdb": l.SSLEndpoint(hv.Index, ovsdbPort),

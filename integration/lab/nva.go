@@ -3,6 +3,8 @@ package lab
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,7 +69,10 @@ func (o *NVATLS) args(l *Lab) []string {
 		}
 	}
 	a := []string{"--tls-cert", o.Cert, "--tls-key", o.Key, "--tls-ca", o.CA,
-		"--openflow-advertise", "ssl:" + l.ControllerAddr()}
+		"--openflow-advertise", "ssl:" + l.ControllerAddr(),
+		// The hypervisors' OVSDB over TLS on their management addresses
+		// (198.19.0.0/16), besides the lab's unix sockets.
+		"--ovsdb-allow", "unix:*,ssl:198.19.0.0/16"}
 	if o.SwitchCA != "" {
 		a = append(a, "--switch-ca", o.SwitchCA)
 	}
@@ -106,7 +111,15 @@ func (l *Lab) StartNVA(ctx context.Context, o NVAOptions) (*NVA, error) {
 	if n.Raft, err = freeLoopbackPort(); err != nil {
 		return nil, err
 	}
-	n.Client = NewClient("http://" + n.APIAddr)
+	if o.TLS != nil {
+		// With a TLS identity the REST API is HTTPS with nva's
+		// certificate, signed by the cluster CA.
+		if n.Client, err = NewTLSClient("https://"+n.APIAddr, o.TLS.CA); err != nil {
+			return nil, err
+		}
+	} else {
+		n.Client = NewClient("http://" + n.APIAddr)
+	}
 	l.OnDump(n.dumpAPI)
 	if err := n.Start(ctx); err != nil {
 		return nil, err
@@ -244,6 +257,22 @@ type Client struct {
 // NewClient returns a client for the API at base ("http://host:port").
 func NewClient(base string) *Client {
 	return &Client{Base: strings.TrimRight(base, "/"), HTTP: &http.Client{Timeout: 2 * time.Minute}}
+}
+
+// NewTLSClient returns a client for an HTTPS API at base whose server
+// certificate the CA in caFile (PEM) signed.
+func NewTLSClient(base, caFile string) (*Client, error) {
+	pemCA, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("lab: API CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemCA) {
+		return nil, fmt.Errorf("lab: API CA %s: no PEM certificate", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &Client{Base: strings.TrimRight(base, "/"), HTTP: &http.Client{Timeout: 2 * time.Minute, Transport: tr}}, nil
 }
 
 // APIError is a non-2xx answer of the API.

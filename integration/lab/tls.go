@@ -100,3 +100,25 @@ func (l *Lab) EnableSSL(ctx context.Context, i int, cert, key, caCert string, ov
 func (l *Lab) SSLEndpoint(i, ovsdbPort int) string {
 	return "ssl:" + l.MgmtIP(i) + ":" + strconv.Itoa(ovsdbPort)
 }
+
+// NVAPKI makes (or reuses) a cluster CA with `nva pki` (bin is the nva
+// binary) in dir and issues node certificate name for hosts: nva's TLS
+// identity (server and client authentication, with the hosts as SANs, so
+// HTTPS clients can verify the API's address). It returns the
+// certificate, key and CA paths.
+func NVAPKI(ctx context.Context, bin, dir, name string, hosts ...string) (cert, key, ca string, err error) {
+	ca = filepath.Join(dir, "ca.crt")
+	if _, err := os.Stat(ca); err != nil {
+		if out, err := exec.CommandContext(ctx, bin, "pki", "init", "--dir", dir).CombinedOutput(); err != nil {
+			return "", "", "", fmt.Errorf("nva pki init: %w\n%s", err, out)
+		}
+	}
+	cert, key = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	if _, err := os.Stat(cert); err == nil {
+		return cert, key, ca, nil
+	}
+	if out, err := exec.CommandContext(ctx, bin, "pki", "issue", "--dir", dir, "--name", name, "--host", strings.Join(hosts, ",")).CombinedOutput(); err != nil {
+		return "", "", "", fmt.Errorf("nva pki issue: %w\n%s", err, out)
+	}
+	return cert, key, ca, nil
+}
