@@ -2,8 +2,8 @@ package store
 
 import (
 	"fmt"
-	"maps"
 	"github.com/nva-project/nva/app/pipeline"
+	"maps"
 	"slices"
 
 	"github.com/nva-project/nva/app/model"
