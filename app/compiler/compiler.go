@@ -302,6 +302,8 @@ const (
 	PrioNoAnswer  = 300 // neighbor: probes and DAD, never answered
 	PrioOwnAddr   = 310 // neighbor: a port asking for its own address
 	PrioNoSLL     = 290 // neighbor: NS without a source link-layer option
+	PrioToRoute   = 50  // neighbor: frames to the gateway MAC -> l3_route
+	PrioTTLDrop   = 200 // l3_route: TTL 0 or 1 (profiles that match nw_ttl)
 )
 
 // NDReservedSO is the NA flags word nva's responder sets: Solicited and
