@@ -184,9 +184,10 @@
 //     selector tells their flows apart), with standard actions only
 //     (dec_nw_ttl, set_field eth_src/eth_dst/tunnel_id, output to the
 //     per-remote tunnel port). Per-remote tunnel ports exist between NVEs
-//     that share a VN (model.Snapshot.TunnelPeers), so on the strict
-//     profile a route to an NVE sharing no VN with this one is left out
-//     with a warning naming the missing port.
+//     that share a VN or route to each other (model.Snapshot.TunnelPeers
+//     and RoutePeers), so the OVSDB side creates them for routing too; a
+//     route whose tunnel port is missing is left out with a warning naming
+//     the port.
 //   - l3 VNs flood nothing (no BUM group; ARP/ND for unknown targets
 //     dropped): their ports' and gateways' addresses are answered and
 //     their IP unicast is bridged by MAC or routed; l2l3 VNs do both.
@@ -317,11 +318,12 @@ func FirstIPv4(n *model.NVE) (netip.Addr, bool) {
 
 // RemoteTunnelPorts returns Input.RemoteTunnels for NVE nve from its
 // OpenFlow port numbers by interface name (port descriptions): for every
-// NVE sharing a VN with it and every encapsulation, the port named
-// RemoteTunnelPortName, if present.
+// NVE sharing a VN with it or routing to it (model.Snapshot.RoutePeers)
+// and every encapsulation, the port named RemoteTunnelPortName, if
+// present.
 func RemoteTunnelPorts(snap *model.Snapshot, nve string, ports map[string]uint32) map[RemoteTunnel]uint32 {
 	out := map[RemoteTunnel]uint32{}
-	for _, peer := range snap.Peers(nve) {
+	for _, peer := range append(snap.Peers(nve), snap.RoutePeers(nve)...) {
 		n, ok := snap.NVEs[peer.NVE]
 		if !ok {
 			continue

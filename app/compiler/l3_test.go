@@ -46,10 +46,6 @@ func TestCacheRoutesFollowOtherVNs(t *testing.T) {
 			if text(t, r) != text(t, fresh) {
 				t.Fatalf("%s/%s: memoized result differs:\n%s", prof.Name, what, lineDiff(text(t, fresh), text(t, r)))
 			}
-			// (On the strict profile hv3 has no tunnel port to hv2, which
-			// it shares no VN with: the route is warned about instead,
-			// and the warning changes the same part.)
-			present = present && prof.FlowTunnels
 			if has := strings.Contains(text(t, r), wantRoute); has != present {
 				t.Errorf("%s/%s: route %q present %v, want %v:\n%s", prof.Name, what, wantRoute, has, present, text(t, r))
 			}
@@ -58,11 +54,7 @@ func TestCacheRoutesFollowOtherVNs(t *testing.T) {
 		d.Port("d4", "db", "hv2", "tap-d4", "02:00:00:00:04:14", 0, "10.2.0.44")
 		step("add d4", []string{"web"}, route, true)
 		d.Update("d4", func(p *model.Port) { p.IPs = []string{"10.2.0.45"} })
-		want := []string{"web"}
-		if !prof.FlowTunnels {
-			want = nil // the warning about d4 stays the same: nothing of web changed
-		}
-		step("readdress d4", want, "ip_dst=10.2.0.45,actions=dec_ttl", true)
+		step("readdress d4", []string{"web"}, "ip_dst=10.2.0.45,actions=dec_ttl", true)
 		d.Update("o3", func(p *model.Port) { p.IPs = []string{"10.2.0.34"} })
 		step("other domain", nil, "10.2.0.34", false)
 		d.Remove("d4")

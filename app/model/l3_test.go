@@ -80,3 +80,40 @@ func TestCheckPortInVN(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRoutePeers: NVEs hosting VNs of one L3 domain are tunnel peers even
+// when they share no VN (the routing NVE tunnels in the destination VN);
+// VNs of another domain, or of none, make no peers.
+func TestRoutePeers(t *testing.T) {
+	sn := func(c, g string) []Subnet { return []Subnet{{CIDR: c, Gateway: g}} }
+	vns := map[string]*VN{
+		"web":   {Name: "web", VNI: 1, Service: ServiceL2L3, Encap: EncapVXLAN, Tenant: "acme", L3Domain: "prod", Subnets: sn("10.1.0.0/24", "10.1.0.1")},
+		"db":    {Name: "db", VNI: 2, Service: ServiceL3, Encap: EncapGENEVE, Tenant: "acme", L3Domain: "prod", Subnets: sn("10.2.0.0/24", "10.2.0.1")},
+		"other": {Name: "other", VNI: 3, Service: ServiceL2L3, Encap: EncapVXLAN, Tenant: "beta", L3Domain: "prod", Subnets: sn("10.2.0.0/24", "10.2.0.1")},
+	}
+	nves := map[string]*NVE{}
+	for i, n := range []string{"hv1", "hv2", "hv3"} {
+		nves[n] = &NVE{Name: n, UnderlayIPs: []string{[]string{"198.18.0.1", "198.18.0.2", "198.18.0.3"}[i]}}
+	}
+	ports := map[string]*Port{
+		"w1": {Name: "w1", VN: "web", NVE: "hv1", MAC: "02:00:00:00:00:01"},
+		"d2": {Name: "d2", VN: "db", NVE: "hv2", MAC: "02:00:00:00:00:02"},
+		"o3": {Name: "o3", VN: "other", NVE: "hv3", MAC: "02:00:00:00:00:03"},
+	}
+	s := NewSnapshot(1, vns, nves, ports)
+	rp := s.RoutePeers("hv1")
+	if len(rp) != 1 || rp[0].NVE != "hv2" || !slices.Equal(rp[0].VNs, []string{"db", "web"}) {
+		t.Fatalf("route peers of hv1: %+v", rp)
+	}
+	var got []string
+	for _, p := range s.TunnelPeers("hv2") {
+		got = append(got, p.Remote.Name+"/"+string(p.Encap)+"/"+p.VNs[0])
+	}
+	// hv1 -> hv2 carries db (geneve), hv2 -> hv1 carries web (vxlan).
+	if want := []string{"hv1/vxlan/web", "hv1/geneve/db"}; !slices.Equal(got, want) {
+		t.Fatalf("tunnel peers of hv2: %v, want %v", got, want)
+	}
+	if p := s.TunnelPeers("hv3"); len(p) != 0 {
+		t.Fatalf("hv3 (another tenant's domain) has tunnel peers: %+v", p)
+	}
+}

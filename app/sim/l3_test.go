@@ -1,10 +1,8 @@
 package sim_test
 
 import (
-	"strings"
 	"testing"
 
-	"github.com/nva-project/nva/app/compiler"
 	"github.com/nva-project/nva/app/compiler/scenario"
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
@@ -90,26 +88,13 @@ func TestRoutedPacket(t *testing.T) {
 
 // TestRoutedFromNonHostingNVE: hv3 hosts only web, hv2 only db; w3's
 // packet to d1 is routed on hv3 and accepted by hv2 (which hosts no
-// web port) into db. On the strict profile the two NVEs have no tunnel
-// port to each other (tunnel ports follow shared VNs): the route is left
-// out with a warning naming the missing port.
+// web port) into db. On the strict profile they have per-remote tunnel
+// ports to each other although they share no VN (model.Snapshot
+// RoutePeers).
 func TestRoutedFromNonHostingNVE(t *testing.T) {
 	forL3Profiles(t, func(t *testing.T, prof pipeline.Profile) {
 		d := scenario.RoutedDomain()
 		hv3, hv2 := load(t, prof, d, "hv3"), load(t, prof, d, "hv2")
-		if !prof.FlowTunnels {
-			res, err := compiler.Compile(d.Input("hv3"), prof)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !strings.Contains(strings.Join(res.Warnings, "\n"), "VN web: route to port d1: no vxlan tunnel port (nvxc6120002) to NVE hv2") {
-				t.Fatalf("no warning about the missing tunnel port: %q", res.Warnings)
-			}
-			if r := hv3.run(t, sim.IPv4(hv3.port("tap-w3"), "02:00:00:00:04:03", gwMAC, "10.1.0.13", "10.2.0.11")); !r.Dropped() {
-				t.Fatalf("routed without a tunnel port:\n%s", r.TraceText())
-			}
-			return
-		}
 		r := hv3.run(t, sim.IPv4(hv3.port("tap-w3"), "02:00:00:00:04:03", gwMAC, "10.1.0.13", "10.2.0.11"))
 		wantPorts(t, r, hv3.tun("hv2", model.EncapVXLAN))
 		r = hv2.run(t, hv2.fromTunnel(r.Outputs[0].Packet, "hv3", model.EncapVXLAN, 0x191))

@@ -197,10 +197,8 @@ func (d *Domain) InputAt(snap *model.Snapshot, nve string) compiler.Input {
 		tun[e] = TunnelOFPort(e)
 	}
 	remote := map[compiler.RemoteTunnel]uint32{}
-	for _, p := range snap.Peers(nve) {
-		for _, e := range model.Encaps {
-			remote[compiler.RemoteTunnel{NVE: p.NVE, Encap: e}] = d.RemoteTunnelOFPort(p.NVE, e)
-		}
+	for _, p := range snap.TunnelPeers(nve) { // (sharing a VN, or routing to each other)
+		remote[compiler.RemoteTunnel{NVE: p.Remote.Name, Encap: p.Encap}] = d.RemoteTunnelOFPort(p.Remote.Name, p.Encap)
 	}
 	return compiler.Input{Snapshot: snap, NVE: nve, OFPorts: ofp, Tunnels: tun, RemoteTunnels: remote}
 }
