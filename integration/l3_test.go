@@ -18,8 +18,9 @@ import (
 // hypervisors (the distributed anycast gateway routes on the ingress
 // hypervisor): the reply's TTL shows exactly one routed hop (63, not
 // Linux's 64), both ways. An address only beta's domain has stays
-// unreachable from acme. Routing between the VNs of a domain is allowed
-// by default (no inter-VN policy yet).
+// unreachable from acme, and a tenant system that moves to the other
+// hypervisor (and back) keeps its routed connectivity. Routing between
+// the VNs of a domain is allowed by default (no inter-VN policy yet).
 func TestL3(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -116,5 +117,22 @@ func TestL3(t *testing.T) {
 	}
 	if len(lines) != 0 {
 		t.Errorf("beta's bd saw acme's traffic:\n%s", fmt.Sprint(lines))
+	}
+
+	// ad moves to hv1 (now routed locally there, in one NVE) and keeps
+	// its routed connectivity, still one hop; then back to hv2.
+	for _, hv := range []int{1, 2} {
+		if _, _, err := ov.MoveTenant(ctx, "ad", hv); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.SetDefaultRoute(ctx, "ad", "10.10.2.1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Reachable(ctx, "aw", "10.10.2.10", realizeTimeout); err != nil {
+			t.Fatalf("aw -> ad after ad moved to hv%d: %v", hv, err)
+		}
+		if ttl, ok, err := l.PingTTL(ctx, "ad", "10.10.1.10"); err != nil || !ok || ttl != 63 {
+			t.Errorf("ad (on hv%d) -> aw: reply TTL %d, ok %v (%v), want 63", hv, ttl, ok, err)
+		}
 	}
 }
