@@ -38,7 +38,7 @@ ui-test: $(UI_DEPS)
 	cd $(UI_DIR) && npm test
 
 # The embedded single-node default: data in ./nva-data, REST on 127.0.0.1:8080,
-# OpenFlow on :6653.
+# OpenFlow on 127.0.0.1:6653 (loopback: see "TLS for switches" in the README).
 run: build
 	./$(BIN)/nva
 
@@ -79,6 +79,15 @@ lint: ui
 # Prints a reachability matrix and the API address; Ctrl-C removes everything.
 demo: build
 	./$(BIN)/nva-lab demo -nva $(BIN)/nva
+
+# The demo with TLS (root): a lab CA and certificates made with ovs-pki in
+# $(DEMO_PKI) (reused when present): nva's signed by the controller CA, one
+# per hypervisor by the switch CA; OpenFlow and OVSDB over TLS, each NVE
+# pinning its switch's certificate. See "TLS for switches" in the README.
+DEMO_PKI ?= nva-demo-pki
+.PHONY: demo-tls
+demo-tls: build
+	./$(BIN)/nva-lab demo -nva $(BIN)/nva -tls $(DEMO_PKI)
 
 # Removes a demo left behind (e.g. after kill -9).
 demo-down: build

@@ -1,6 +1,9 @@
 // Package ofctl owns nva's OpenFlow southbound: the daemon component that
 // listens for NVE switches (through ofctl/conn), maps each switch's
-// datapath ID to the NVE with that ID in the store, compiles that NVE's
+// datapath ID to the NVE with that ID in the store (only when the switch
+// presents the certificate the NVE pins, if it pins one: identity.go;
+// over TLS the listener has already required a certificate of the switch
+// CA), compiles that NVE's
 // desired flows and groups (app/compiler) and keeps the switch equal to
 // them by reconciliation (ofctl/reconcile, ofctl/codec):
 //
@@ -18,8 +21,28 @@
 //     there (Config.PortNumbers, PortsChanged) its ofports complete the
 //     table and whichever source learns a new port first triggers the
 //     recompile.
-//   - periodically (Config.AuditInterval): re-read the installed state and
-//     repair drift.
+//   - periodically (Config.AuditInterval): audit. Each interval is a
+//     round in which every switch is audited once, at its own phase (the
+//     round spreads them evenly, in datapath-ID order). An audit reads the
+//     switch and compares it with what nva last installed there (the
+//     worker's record: the compiler cache's slices of the last sync, by
+//     reference), not with a fresh compile: a report that hashes as the
+//     last one found equal is clean without even being decoded, a changed
+//     one is decoded and diffed (binary struct keys, no text). Only a
+//     difference from the record is drift (logged "audit repaired drift",
+//     counted in audit_repairs_total); a store change pending in the same
+//     run is installed but never counted as drift. The audits' cost is
+//     reported (audit_duration_seconds, audits_total,
+//     audit_round_switches).
+//
+// Work is event-driven and bounded (pool.go): a kick queues the switch's
+// worker once, a pool of Config.SyncWorkers goroutines runs the queue, and
+// the CPU-bound parts of a run (compile, decode, diff, encode) take one of
+// Config.PlanWorkers CPU slots (GOMAXPROCS by default), released while
+// waiting for the switch. The connection layer's readers, echo replies and
+// keepalives run on goroutines of their own and never wait for either, and
+// anything a switch sends counts as liveness, so a busy nva does not drop
+// healthy switches.
 //
 // Each NVE is compiled for its switch profile (app/pipeline.ForNVE: kind
 // ovs -> the OVS profile, kind openflow -> the strict OpenFlow 1.3

@@ -41,6 +41,12 @@ type fakeBridge struct {
 	tableFeatures [][]byte
 	// packetOuts are the packet-out messages received.
 	packetOuts [][]byte
+	// roleMode is how role requests are answered: "" grants them,
+	// "error" refuses them (OFPET_ROLE_REQUEST_FAILED), "silent" never
+	// answers, "close" closes the connection.
+	roleMode string
+	// echoRequests counts the echo requests received.
+	echoRequests int
 }
 
 type fakeFlow struct {
@@ -265,6 +271,9 @@ func (b *fakeBridge) handle(m []byte) [][]byte {
 	}
 	switch m[1] {
 	case openflow13.Type_EchoRequest:
+		b.mu.Lock()
+		b.echoRequests++
+		b.mu.Unlock()
 		return [][]byte{reply(openflow13.Type_EchoReply, m[8:])}
 	case openflow13.Type_FeaturesRequest:
 		body := make([]byte, 24)
@@ -272,6 +281,23 @@ func (b *fakeBridge) handle(m []byte) [][]byte {
 		body[12] = 254
 		return [][]byte{reply(openflow13.Type_FeaturesReply, body)}
 	case openflow13.Type_RoleRequest:
+		b.mu.Lock()
+		mode, c := b.roleMode, b.conn
+		b.mu.Unlock()
+		switch mode {
+		case "error":
+			body := make([]byte, 4, 4+len(m))
+			binary.BigEndian.PutUint16(body[0:2], openflow13.ET_ROLE_REQUEST_FAILED)
+			binary.BigEndian.PutUint16(body[2:4], 2) // OFPRRFC_BAD_ROLE
+			return [][]byte{reply(openflow13.Type_Error, append(body, m...))}
+		case "silent":
+			return nil
+		case "close":
+			if c != nil {
+				c.Close()
+			}
+			return nil
+		}
 		return [][]byte{reply(openflow13.Type_RoleReply, m[8:])}
 	case openflow13.Type_BarrierRequest:
 		b.mu.Lock()

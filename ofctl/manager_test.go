@@ -111,9 +111,9 @@ func TestClaimant(t *testing.T) {
 func TestWaitRealizedLaggards(t *testing.T) {
 	s := New(Config{})
 	s.snap, s.seen = snap(20, []string{"hv1", "hv2", "hv3"}, nil), 20
-	s.switches[1] = &worker{dpid: 1, nve: "hv1", kick: make(chan struct{}, 1)}
-	s.switches[2] = &worker{dpid: 2, nve: "hv2", kick: make(chan struct{}, 1)}
-	s.switches[9] = &worker{dpid: 9, kick: make(chan struct{}, 1)} // unclaimed
+	s.switches[1] = &worker{dpid: 1, nve: "hv1", sb: s}
+	s.switches[2] = &worker{dpid: 2, nve: "hv2", sb: s}
+	s.switches[9] = &worker{dpid: 9, sb: s} // unclaimed
 	s.state("hv1").pending = []uint64{15, 18}
 	s.state("hv2").pending = []uint64{19}
 	s.state("hv3").pending = []uint64{12} // not connected: never waited for

@@ -5,18 +5,24 @@ import "github.com/prometheus/client_golang/prometheus"
 // metrics are the southbound's Prometheus collectors. They exist (and
 // count) whether or not RegisterMetrics was called.
 type metrics struct {
-	flowMods    *prometheus.CounterVec
-	groupMods   *prometheus.CounterVec
-	errors      *prometheus.CounterVec
-	reconcile   *prometheus.HistogramVec
-	connected   prometheus.Gauge
-	unclaimed   prometheus.Gauge
-	repairs     prometheus.Counter
-	bundles     prometheus.Counter
-	syncs       *prometheus.CounterVec
-	packetIns   *prometheus.CounterVec
-	sliceDiffs  *prometheus.CounterVec
-	planning    prometheus.Histogram
+	flowMods   *prometheus.CounterVec
+	groupMods  *prometheus.CounterVec
+	errors     *prometheus.CounterVec
+	reconcile  *prometheus.HistogramVec
+	connected  prometheus.Gauge
+	unclaimed  prometheus.Gauge
+	repairs    prometheus.Counter
+	bundles    prometheus.Counter
+	syncs      *prometheus.CounterVec
+	packetIns  *prometheus.CounterVec
+	sliceDiffs *prometheus.CounterVec
+	planning   prometheus.Histogram
+	// Audits: per switch, what one audit cost (read the switch, compare
+	// with what nva last installed) and how it ended; per round, how many
+	// switches it spreads over the interval.
+	auditTime   prometheus.Histogram
+	audits      *prometheus.CounterVec
+	auditRound  prometheus.Gauge
 	allCollects []prometheus.Collector
 }
 
@@ -49,7 +55,7 @@ func newMetrics() *metrics {
 		}),
 		repairs: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "nva", Subsystem: "southbound", Name: "audit_repairs_total",
-			Help: "Flow and group changes sent by audits to repair drift on a switch.",
+			Help: "Flow and group entries an audit found differing from what nva last installed on a switch (drift), and repaired. Changes nva itself had pending are never counted.",
 		}),
 		bundles: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "nva", Subsystem: "southbound", Name: "bundles_total",
@@ -72,11 +78,27 @@ func newMetrics() *metrics {
 			Help:    "nva's own part of a reconciliation of one NVE: compile and diff, without reading or writing the switch.",
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
 		}),
+		auditTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "nva", Subsystem: "southbound", Name: "audit_duration_seconds",
+			Help:    "One switch's audit: reading its flows and groups and comparing them with what nva last installed (no compile). The sum over an audit interval is the audits' total cost.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		audits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "nva", Subsystem: "southbound", Name: "audits_total",
+			Help: "Switch audits, by result (clean: the switch holds what nva last installed; drift: it differs and was repaired; full: the installed state was not known, so the switch was re-read and reconciled in full; error: the read failed).",
+		}, []string{"result"}),
+		auditRound: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "nva", Subsystem: "southbound", Name: "audit_round_switches",
+			Help: "Switches the current audit round audits, spread evenly over the audit interval (the audits per interval).",
+		}),
+	}
+	for _, r := range []string{"clean", "drift", "full", "error"} {
+		m.audits.WithLabelValues(r)
 	}
 	for _, r := range []string{packetInNeighbor, packetInForeign, packetInNotLeader, packetInUnclaimed, packetInUnexpected} {
 		m.packetIns.WithLabelValues(r)
 	}
-	m.allCollects = []prometheus.Collector{m.flowMods, m.groupMods, m.errors, m.reconcile, m.connected, m.unclaimed, m.repairs, m.bundles, m.syncs, m.packetIns, m.sliceDiffs, m.planning}
+	m.allCollects = []prometheus.Collector{m.flowMods, m.groupMods, m.errors, m.reconcile, m.connected, m.unclaimed, m.repairs, m.bundles, m.syncs, m.packetIns, m.sliceDiffs, m.planning, m.auditTime, m.audits, m.auditRound}
 	return m
 }
 

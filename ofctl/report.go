@@ -122,6 +122,7 @@ func (s *Southbound) status(nve string) model.OpenFlowStatus {
 		o.DatapathID = model.FormatDatapathID(w.dpid)
 		o.Remote = w.sw.RemoteAddr().String()
 		o.OpenFlowErrors = w.sw.ErrorState().Count
+		o.SwitchSubject, o.SwitchFingerprint = certIdentity(w.sw)
 	} else {
 		o.Sync = SyncDisconnected
 	}

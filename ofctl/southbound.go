@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -19,7 +21,7 @@ import (
 
 // Defaults.
 const (
-	DefaultListenAddr    = ":6653"
+	DefaultListenAddr    = "127.0.0.1:6653"
 	DefaultAuditInterval = 10 * time.Second
 	DefaultOpTimeout     = 30 * time.Second
 	DefaultRetryInterval = 2 * time.Second
@@ -75,7 +77,20 @@ type Config struct {
 	// PortsChanged when what it returns changes, so the NVE is recompiled
 	// at once. It is called without the southbound's locks held.
 	PortNumbers func(nve string) map[string]uint32
-	// NewTicker creates the audit ticker (time.NewTicker if nil).
+	// PlanWorkers bounds how many reconciliations do CPU work (compile,
+	// decode the switch's report, diff, encode) at once
+	// (DefaultPlanWorkers, GOMAXPROCS, if 0). Connection readers, echo
+	// replies and keepalives never wait for it.
+	PlanWorkers int
+	// SyncWorkers bounds how many switches are reconciled at once,
+	// including the time spent waiting for their answers (16 ×
+	// PlanWorkers if 0). More switches wait in a queue, each once however
+	// often it was kicked.
+	SyncWorkers int
+	// NewTicker creates the audit ticker (time.NewTicker if nil). Each
+	// tick starts an audit round, which spreads the connected switches'
+	// audits evenly over AuditInterval, each at its own phase (by
+	// datapath ID).
 	NewTicker func(d time.Duration) Ticker
 	// Now is the clock for status timestamps (time.Now if nil).
 	Now func() time.Time
@@ -136,6 +151,19 @@ type Southbound struct {
 	// master role with its successor's generation, and the switch would
 	// grant it and demote the real leader.
 	leaderTerm uint64
+
+	// refused: connected switches whose certificate the NVE their
+	// datapath ID names does not pin (identity.go); never in switches.
+	refused map[*conn.Switch]*refusedSwitch
+
+	runq    []*worker  // (mu) workers waiting for a pool goroutine, FIFO
+	runCond *sync.Cond // on mu: runq has work, or ctx ended
+
+	cpu  chan struct{} // CPU slots (PlanWorkers), see cpuSlot
+	seed maphash.Seed  // for reportHash
+	// planHook, when set (tests only), runs in the CPU slot of every
+	// reconciliation after the compile, before the diff.
+	planHook func()
 }
 
 // nveState is the southbound's record of one NVE, guarded by
@@ -201,6 +229,12 @@ func New(cfg Config) *Southbound {
 	if cfg.Conn.Logger == nil {
 		cfg.Conn.Logger = cfg.Logger
 	}
+	if cfg.PlanWorkers <= 0 {
+		cfg.PlanWorkers = DefaultPlanWorkers()
+	}
+	if cfg.SyncWorkers <= 0 {
+		cfg.SyncWorkers = syncWorkersPerPlanWorker * cfg.PlanWorkers
+	}
 	s := &Southbound{
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "ofctl"),
@@ -209,7 +243,10 @@ func New(cfg Config) *Southbound {
 		changed:  make(chan struct{}),
 		switches: map[uint64]*worker{},
 		nves:     map[string]*nveState{},
+		cpu:      make(chan struct{}, cfg.PlanWorkers),
+		seed:     maphash.MakeSeed(),
 	}
+	s.runCond = sync.NewCond(&s.mu)
 	s.neigh = s.newResponder()
 	s.m.allCollects = append(s.m.allCollects, s.neigh)
 	return s
@@ -269,6 +306,18 @@ func (s *Southbound) Start(ctx context.Context, src Source) error {
 		return fmt.Errorf("ofctl: %w", err)
 	}
 	s.ln = ln
+	for range s.cfg.SyncWorkers {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.poolLoop(ctx) }()
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		<-ctx.Done()
+		s.mu.Lock()
+		s.runCond.Broadcast()
+		s.mu.Unlock()
+	}()
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.watchLoop(ctx, events) }()
 	if s.cfg.AuditInterval > 0 {
@@ -277,7 +326,8 @@ func (s *Southbound) Start(ctx context.Context, src Source) error {
 	}
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.leaderLoop(ctx) }()
-	s.log.Info("openflow southbound started", "addr", ln.Addr().String(), "audit_interval", s.cfg.AuditInterval)
+	s.log.Info("openflow southbound started", "addr", ln.Addr().String(), "audit_interval", s.cfg.AuditInterval,
+		"plan_workers", s.cfg.PlanWorkers, "sync_workers", s.cfg.SyncWorkers)
 	return nil
 }
 
@@ -370,6 +420,9 @@ func (s *Southbound) refreshTo(snap *model.Snapshot, reason string) {
 	affected := affectedNVEs(old, snap)
 	s.snap, s.seen = snap, snap.Revision
 	for _, w := range s.switches {
+		if s.demoteLocked(snap, w) { // identity.go: no longer matches its NVE's pin
+			continue
+		}
 		name := claimant(snap, w.dpid)
 		if name != w.nve {
 			s.log.Info("switch claim changed", "dpid", fmt.Sprintf("%016x", w.dpid), "from", w.nve, "to", name)
@@ -392,6 +445,7 @@ func (s *Southbound) refreshTo(snap *model.Snapshot, reason string) {
 			w.kickLocked(reason)
 		}
 	}
+	s.promoteLocked(snap)
 	s.updateGaugesLocked()
 	s.broadcastLocked()
 }
@@ -429,8 +483,8 @@ func (s *Southbound) updateGaugesLocked() {
 			un++
 		}
 	}
-	s.m.connected.Set(float64(len(s.switches)))
-	s.m.unclaimed.Set(float64(un))
+	s.m.connected.Set(float64(len(s.switches) + len(s.refused)))
+	s.m.unclaimed.Set(float64(un + len(s.refused)))
 }
 
 // claimant is the NVE whose datapath ID is dpid ("" if none; the first by
@@ -579,30 +633,85 @@ func (s *Southbound) leaderReady(ctx context.Context) bool {
 	return true
 }
 
-// auditLoop kicks every claimed switch for a full re-read on each tick.
+// auditLoop runs the audit rounds: each tick starts one, which audits
+// every connected, claimed switch once, spread evenly over the audit
+// interval in datapath-ID order (the first at once), so each switch is
+// audited at its own phase and never all at once. A round that has not
+// finished when the next tick comes is superseded by the new one.
 func (s *Southbound) auditLoop(ctx context.Context) {
 	t := s.cfg.NewTicker(s.cfg.AuditInterval)
 	defer t.Stop()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var (
+		round   []uint64
+		next    int
+		start   time.Time
+		spacing time.Duration
+		timerC  <-chan time.Time
+	)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C():
-			s.Audit()
+			round, next, start = s.auditOrder(), 0, time.Now()
+			if len(round) > 0 {
+				spacing = s.cfg.AuditInterval / time.Duration(len(round))
+			}
+			s.m.auditRound.Set(float64(len(round)))
+		case <-timerC:
+		}
+		now := time.Now()
+		for next < len(round) && !now.Before(start.Add(time.Duration(next)*spacing)) {
+			s.auditSwitch(round[next])
+			next++
+		}
+		timerC = nil
+		if next < len(round) {
+			timer.Reset(start.Add(time.Duration(next) * spacing).Sub(now))
+			timerC = timer.C
 		}
 	}
 }
 
+// auditOrder lists the connected, claimed switches by datapath ID.
+func (s *Southbound) auditOrder() []uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]uint64, 0, len(s.switches))
+	for dpid, w := range s.switches {
+		if w.nve != "" {
+			out = append(out, dpid)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// auditSwitch queues an audit of the switch with datapath ID dpid, if it
+// is still connected and claimed (an audit already queued is not queued
+// twice: audits never pile up).
+func (s *Southbound) auditSwitch(dpid uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w := s.switches[dpid]; w != nil && w.nve != "" {
+		w.audit = true
+		w.wakeLocked("audit")
+	}
+}
+
 // Audit makes every connected, claimed switch re-read its installed state
-// and repair any drift now (the audit ticker calls it).
+// and repair any drift now, all at once (the audit rounds of auditLoop
+// spread them instead).
 func (s *Southbound) Audit() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, w := range s.switches {
 		if w.nve != "" {
-			w.full = true
 			w.audit = true
-			w.kickLocked("audit")
+			w.wakeLocked("audit")
 		}
 	}
 }
@@ -638,9 +747,10 @@ func (s *Southbound) Unclaimed() []model.UnclaimedSwitch {
 	var out []model.UnclaimedSwitch
 	for _, w := range s.switches {
 		if w.nve == "" {
-			out = append(out, model.UnclaimedSwitch{DatapathID: model.FormatDatapathID(w.dpid), Remote: w.sw.RemoteAddr().String()})
+			out = append(out, unclaimedEntry(w.sw, "", ""))
 		}
 	}
+	out = append(out, s.refusedEntriesLocked()...)
 	sort.Slice(out, func(i, j int) bool { return out[i].DatapathID < out[j].DatapathID })
 	return out
 }

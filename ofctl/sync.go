@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"time"
 
@@ -19,25 +20,35 @@ import (
 	"github.com/nva-project/nva/ofctl/reconcile"
 )
 
-// worker reconciles one connected switch. Fields marked (mu) are guarded
-// by Southbound.mu; the rest belong to the worker goroutine.
+// worker is the reconciliation state of one connected switch. Fields
+// marked (mu) are guarded by Southbound.mu; the rest belong to the pool
+// goroutine running it (one at a time: see poolLoop).
 type worker struct {
+	sb   *Southbound
 	sw   *conn.Switch
 	dpid uint64
-	kick chan struct{} // capacity 1: kicks coalesce
 
 	nve     string // (mu) claimed NVE, "" when unclaimed
 	full    bool   // (mu) re-read installed state before diffing
-	audit   bool   // (mu) this run is an audit (drift repairs are counted)
+	audit   bool   // (mu) the next run audits the switch (see auditOnce)
+	work    bool   // (mu) something changed: the next run recompiles and diffs
 	trigger string // (mu) why the next run happens
+	queued  bool   // (mu) in Southbound.runq
+	running bool   // (mu) a pool goroutine runs it
+	again   bool   // (mu) kicked while running: queue it again after
 
-	noBundles       bool            // the switch refused to open a bundle
-	tables          *tableFeatures  // the switch's OFPMP_TABLE_FEATURES answer (nil: not asked yet)
-	cache           *compiler.Cache // incremental compiles of the claimed NVE (it resets itself on another NVE or profile)
-	observeDelay    time.Duration   // follower: next re-check delay
-	role            conn.Role       // role last granted by the switch (RoleNoChange: none asked)
-	roleGen         uint64          // its generation
-	have            bool            // installed* reflect the switch
+	noBundles    bool            // the switch refused to open a bundle
+	tables       *tableFeatures  // the switch's OFPMP_TABLE_FEATURES answer (nil: not asked yet)
+	cache        *compiler.Cache // incremental compiles of the claimed NVE (it resets itself on another NVE or profile)
+	observeDelay time.Duration   // follower: next re-check delay
+	role         conn.Role       // role last granted by the switch (RoleNoChange: none asked)
+	roleGen      uint64          // its generation
+	// What nva last installed on the switch (what the audit compares the
+	// switch with): have says installed* (or slices) reflect the switch,
+	// for NVE haveFor. installed is a list read from the switch, or the
+	// last compile's result when it had no slices; it is nil when slices
+	// say it.
+	have            bool
 	haveFor         string
 	installed       []flow.Flow
 	installedGroups []flow.GroupEntry
@@ -47,12 +58,21 @@ type worker struct {
 	// haveFor: the reconciler then diffs only the slices whose fingerprint
 	// changed (see sliceDiff).
 	slices map[string]installedSlice
+	// report is the hash of the last report (flows and groups as read)
+	// found equal to the record: while nothing is sent, an audit whose
+	// report hashes the same is clean without decoding or diffing
+	// anything. Zero when unknown.
+	report reportSum
 }
 
-// installedSlice is one compiler slice as the switch holds it.
+// installedSlice is one compiler slice as the switch holds it. Its flows
+// and groups are the compiler cache's own (compiler.Slice: immutable,
+// shared, never copied per switch): the record costs a map entry per
+// slice, not a copy of every flow. The diff canonicalizes them as it
+// compares (flow.KeyOf: binary struct keys, no text).
 type installedSlice struct {
 	fingerprint uint64
-	flows       []flow.Flow // canonical, as installed
+	flows       []flow.Flow
 	groups      []flow.GroupEntry
 }
 
@@ -65,27 +85,21 @@ func (w *worker) compilerCache() *compiler.Cache {
 	return w.cache
 }
 
-func (w *worker) kickLocked(reason string) {
-	if w.trigger == "" {
-		w.trigger = reason
-	}
-	select {
-	case w.kick <- struct{}{}:
-	default:
-	}
-}
-
 // SwitchConnected implements conn.Handler: it registers the switch and
-// starts its worker, which runs until the connection (or the southbound)
-// ends. It must return at once: the connection layer delivers the switch's
-// events (port status, errors) on this goroutine only after it returns, so
-// running the worker here would hold every port-status event back until
-// the switch disconnected, and a port attached after the connection would
-// only be compiled in by the next audit.
+// queues its first reconciliation on the pool (see poolLoop). It must
+// return at once: the connection layer delivers the switch's events (port
+// status, errors) on this goroutine only after it returns, so reconciling
+// here would hold every port-status event back until the switch
+// disconnected, and a port attached after the connection would only be
+// compiled in by the next audit.
 func (s *Southbound) SwitchConnected(sw *conn.Switch) {
 	dpid := sw.DPID()
-	w := &worker{sw: sw, dpid: dpid, kick: make(chan struct{}, 1), full: true}
+	w := &worker{sb: s, sw: sw, dpid: dpid, full: true}
 	s.mu.Lock()
+	if s.refuseLocked(sw) { // identity.go: a certificate its NVE does not pin
+		s.mu.Unlock()
+		return
+	}
 	prev := s.switches[dpid]
 	s.switches[dpid] = w
 	w.nve = claimant(s.snap, dpid)
@@ -99,25 +113,27 @@ func (s *Southbound) SwitchConnected(sw *conn.Switch) {
 	w.kickLocked("connect")
 	s.updateGaugesLocked()
 	s.broadcastLocked()
+	nve := w.nve // w.nve is s.mu's: a store change may reassign it
 	s.mu.Unlock()
 	if prev != nil && prev.sw != sw {
 		s.log.Info("switch reconnected; closing its previous connection", "dpid", fmt.Sprintf("%016x", dpid))
 		prev.sw.Close()
 	}
-	if w.nve == "" {
+	if nve == "" {
 		s.log.Warn("switch connected with a datapath ID no NVE claims; leaving it untouched",
 			"dpid", model.FormatDatapathID(dpid), "remote", sw.RemoteAddr().String())
 	} else {
-		s.log.Info("switch connected", "nve", w.nve, "dpid", model.FormatDatapathID(dpid), "remote", sw.RemoteAddr().String())
+		s.log.Info("switch connected", "nve", nve, "dpid", model.FormatDatapathID(dpid), "remote", sw.RemoteAddr().String())
 	}
-	s.wg.Add(1)
-	go func() { defer s.wg.Done(); s.runWorker(w) }()
 }
 
 // SwitchDisconnected implements conn.Handler.
 func (s *Southbound) SwitchDisconnected(sw *conn.Switch, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.forgetRefusedLocked(sw) {
+		return
+	}
 	w := s.switches[sw.DPID()]
 	if w == nil || w.sw != sw {
 		return
@@ -138,26 +154,13 @@ func (s *Southbound) SwitchDisconnected(sw *conn.Switch, err error) {
 	s.broadcastLocked()
 }
 
-func (s *Southbound) runWorker(w *worker) {
-	ctx := s.ctx
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.sw.Done():
-			return
-		case <-w.kick:
-		}
-		s.syncOnce(ctx, w)
-	}
-}
-
 // syncJob is what one run of syncOnce works on, taken from the worker
 // and the southbound under s.mu.
 type syncJob struct {
 	name    string // the claimed NVE ("" when unclaimed)
 	full    bool   // re-read the installed state first
-	audit   bool
+	audit   bool   // compare the switch with what nva last installed
+	work    bool   // something changed since the last run
 	trigger string
 	snap    *model.Snapshot
 	target  uint64 // the store revision snap is at
@@ -186,15 +189,38 @@ func (s *Southbound) syncOnce(ctx context.Context, w *worker) {
 	}
 	if !j.leader {
 		s.ensureRole(ctx, w, conn.RoleSlave, s.src.Term())
-		s.observeOnce(ctx, w, j.name, j.snap, j.target)
+		s.observeOnce(ctx, w, j)
 		return
 	}
 	if err := s.ensureRole(ctx, w, conn.RoleMaster, j.term); err != nil {
-		s.roleRefused(j.name, err)
+		s.roleFailed(j.name, err)
 		return
 	}
 	if !w.have || w.haveFor != j.name {
 		j.full = true
+	}
+	var drift reconcile.Plan
+	if j.audit {
+		if j.full {
+			// What is installed is not known: the full re-read below is
+			// the audit, and what it changes is not counted as drift.
+			s.m.audits.WithLabelValues("full").Inc()
+		} else {
+			var clean bool
+			var err error
+			drift, clean, err = s.auditOnce(ctx, w, j)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.mu.Lock()
+					s.reconcileFailedLocked(w, j, s.state(j.name), err)
+					s.mu.Unlock()
+				}
+				return
+			}
+			if clean && !j.work {
+				return // nothing changed on either side: nothing compiled
+			}
+		}
 	}
 	if j.trigger == "" {
 		j.trigger = "kick"
@@ -213,6 +239,12 @@ func (s *Southbound) syncOnce(ctx context.Context, w *worker) {
 		}
 		return
 	}
+	if !drift.Empty() {
+		// Only what the switch lost or gained against nva's own last
+		// install: changes nva had pending in the same run are not drift.
+		s.m.repairs.Add(float64(drift.Len()))
+		s.log.Warn("audit repaired drift", "nve", j.name, "drift", drift.String())
+	}
 	s.reconciledLocked(j, st, plan, start)
 	s.realizeLocked(w, j.name, st, j.target, wait)
 	s.broadcastLocked()
@@ -226,22 +258,50 @@ func (s *Southbound) takeJob(w *worker) (syncJob, bool) {
 	if s.switches[w.dpid] != w {
 		return syncJob{}, false
 	}
-	j := syncJob{name: w.nve, full: w.full, audit: w.audit, trigger: w.trigger, snap: s.snap, target: s.seen, leader: s.leader, term: s.leaderTerm}
-	w.full, w.audit, w.trigger = false, false, ""
+	j := syncJob{name: w.nve, full: w.full, audit: w.audit, work: w.work || w.full, trigger: w.trigger, snap: s.snap, target: s.seen, leader: s.leader, term: s.leaderTerm}
+	w.full, w.audit, w.work, w.trigger = false, false, false, ""
 	return j, true
 }
 
-// roleRefused records that the switch of NVE name refused the master role:
-// nothing is written to it.
-func (s *Southbound) roleRefused(name string, err error) {
+// errRoleNotGranted: the switch answered a role request with another role.
+var errRoleNotGranted = errors.New("switch granted another role")
+
+// roleFailure says what went wrong with a master role request, for the
+// log and the NVE's status: only an OpenFlow error in answer to it means
+// the switch refused the role.
+func roleFailure(err error) string {
+	var oe *conn.OFError
+	switch {
+	case errors.As(err, &oe):
+		return "switch refused the master role; not writing"
+	case errors.Is(err, errRoleNotGranted):
+		return "switch granted another role than master; not writing"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "switch did not answer the master role request in time; not writing"
+	case errors.Is(err, conn.ErrClosed):
+		return "connection closed during the master role request"
+	case errors.Is(err, context.Canceled):
+		return "master role request canceled"
+	}
+	return "master role request failed; not writing"
+}
+
+// roleFailed records that the switch of NVE name did not grant the master
+// role (refused it, did not answer, or went away): nothing is written to
+// it. A retry follows a timeout; a refusal waits for the next trigger (a
+// new term, a reconnect, a change).
+func (s *Southbound) roleFailed(name string, err error) {
+	what := roleFailure(err)
 	s.mu.Lock()
 	st := s.state(name)
-	st.sync, st.lastErr, st.lastErrAt = SyncError, err.Error(), s.cfg.Now()
-	st.errCount++
+	if !errors.Is(err, conn.ErrClosed) { // the disconnect records that itself
+		st.sync, st.lastErr, st.lastErrAt = SyncError, what+": "+err.Error(), s.cfg.Now()
+		st.errCount++
+	}
 	s.m.errors.WithLabelValues("role").Inc()
 	s.broadcastLocked()
 	s.mu.Unlock()
-	s.log.Warn("switch refused the master role; not writing", "nve", name, "error", err)
+	s.log.Warn(what, "nve", name, "error", err)
 }
 
 // reconcileFailedLocked records a failed reconciliation and schedules a
@@ -270,8 +330,8 @@ func (s *Southbound) reconcileFailedLocked(w *worker, j syncJob, st *nveState, e
 	s.broadcastLocked()
 }
 
-// reconciledLocked counts and logs a successful reconciliation; an audit
-// that had to change something repaired drift.
+// reconciledLocked counts and logs a successful reconciliation. (Drift is
+// counted by the audit that found it: see auditOnce.)
 func (s *Southbound) reconciledLocked(j syncJob, st *nveState, plan reconcile.Plan, start time.Time) {
 	if plan.Empty() {
 		s.m.syncs.WithLabelValues("noop").Inc()
@@ -279,12 +339,63 @@ func (s *Southbound) reconciledLocked(j syncJob, st *nveState, plan reconcile.Pl
 	}
 	s.m.syncs.WithLabelValues("ok").Inc()
 	st.lastPlan = plan.String()
-	if j.audit {
-		s.m.repairs.Add(float64(plan.Len()))
-		s.log.Warn("audit repaired drift", "nve", j.name, "plan", plan.String())
-	} else {
-		s.log.Info("reconciled", "nve", j.name, "trigger", j.trigger, "plan", plan.String(), "took", time.Since(start))
+	s.log.Info("reconciled", "nve", j.name, "trigger", j.trigger, "plan", plan.String(), "took", time.Since(start))
+}
+
+// auditOnce compares what w's switch reports with what nva last installed
+// on it (w's record: the cached slices of the last sync), without
+// compiling: clean when they are equal. A difference is drift, returned
+// as the plan that repairs it; the switch's report then becomes the
+// installed state the reconciliation that follows diffs against, so the
+// repair goes out with whatever change is pending in the same run, and
+// only the drift is counted as drift.
+func (s *Southbound) auditOnce(ctx context.Context, w *worker, j syncJob) (drift reconcile.Plan, clean bool, err error) {
+	start := time.Now()
+	prof, err := profileOf(j.snap, j.name)
+	if err != nil {
+		return reconcile.Plan{}, false, nil // the reconciliation reports it
 	}
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+	defer cancel()
+	raw, err := s.readRaw(rctx, w.sw)
+	if err != nil {
+		s.m.audits.WithLabelValues("error").Inc()
+		s.m.errors.WithLabelValues("read").Inc()
+		w.have = false
+		return reconcile.Plan{}, false, fmt.Errorf("audit: read installed state: %w", err)
+	}
+	report := s.reportHash(raw)
+	if report.valid() && report == w.report {
+		s.m.audits.WithLabelValues("clean").Inc()
+		s.m.auditTime.Observe(time.Since(start).Seconds())
+		return reconcile.Plan{}, true, nil
+	}
+	if !s.cpuSlot(ctx) {
+		return reconcile.Plan{}, false, ctx.Err()
+	}
+	inst, groups := s.decodeInstalled(raw, prof)
+	flows := make([]flow.Flow, len(inst))
+	for i, f := range inst {
+		flows[i] = f.Flow
+	}
+	var ownGroups []flow.GroupEntry
+	for _, g := range w.installedGroups {
+		if ownsGroup(g.ID) {
+			ownGroups = append(ownGroups, g)
+		}
+	}
+	drift = s.diff.Diff(w.installedFlows(), flows, ownGroups, groups)
+	s.cpuDone()
+	s.m.auditTime.Observe(time.Since(start).Seconds())
+	w.report = report // the record equals this report (now, if not before)
+	if drift.Empty() {
+		s.m.audits.WithLabelValues("clean").Inc()
+		return drift, true, nil
+	}
+	s.m.audits.WithLabelValues("drift").Inc()
+	w.slices = nil
+	w.installed, w.installedGroups = flows, groups
+	return drift, false, nil
 }
 
 // ensureRole asks the switch for role with generation gen (once per role
@@ -303,7 +414,7 @@ func (s *Southbound) ensureRole(ctx context.Context, w *worker, role conn.Role, 
 	}
 	if got != role {
 		w.role = conn.RoleNoChange
-		return fmt.Errorf("asked for role %s generation %d, switch granted %s", role, gen, got)
+		return fmt.Errorf("asked for role %s generation %d: %w: %s", role, gen, errRoleNotGranted, got)
 	}
 	w.role, w.roleGen = role, gen
 	return nil
@@ -313,32 +424,69 @@ func (s *Southbound) ensureRole(ctx context.Context, w *worker, role conn.Role, 
 // with the desired state, write nothing. In sync means realized; otherwise
 // it looks again later (the leader is applying the change), backing off up
 // to the audit interval.
-func (s *Southbound) observeOnce(ctx context.Context, w *worker, name string, snap *model.Snapshot, target uint64) {
+func (s *Southbound) observeOnce(ctx context.Context, w *worker, j syncJob) {
+	name, snap, target := j.name, j.snap, j.target
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
-	w.have = false // a follower's cache would go stale: always re-read
+	start := time.Now()
 	var res compiler.Result
 	var ports portView
+	var raw rawInstalled
 	prof, err := profileOf(snap, name)
 	if err == nil {
 		err = s.checkSwitchTables(ctx, w, name, prof)
 	}
 	if err == nil {
+		raw, err = s.readRaw(ctx, w.sw)
+	}
+	var report reportSum
+	if err == nil {
+		report = s.reportHash(raw)
+		if j.audit && !j.work && w.have && w.haveFor == name && report.valid() && report == w.report {
+			// The switch reports exactly what it held when this node last
+			// saw it in sync, and nothing changed here: still in sync.
+			s.m.audits.WithLabelValues("clean").Inc()
+			s.m.auditTime.Observe(time.Since(start).Seconds())
+			return
+		}
+	}
+	// Not known to be in sync any more: the record is rebuilt below.
+	w.have, w.report = false, reportSum{}
+	if err == nil {
+		if !s.cpuSlot(ctx) {
+			return
+		}
 		res, ports, err = s.compile(snap, name, w.sw, prof, w.compilerCache())
+		s.cpuDone()
 	}
 	wait := unready(snap, name, ports)
 	var plan reconcile.Plan
 	if err == nil {
-		var inst []installedFlow
-		var groups []flow.GroupEntry
-		inst, groups, err = s.readInstalled(ctx, w.sw, prof)
-		if err == nil {
-			flows := make([]flow.Flow, len(inst))
-			for i, f := range inst {
-				flows[i] = f.Flow
-			}
-			plan = s.diff.Diff(res.Flows, flows, res.Groups, groups)
+		if !s.cpuSlot(ctx) {
+			return
 		}
+		inst, groups := s.decodeInstalled(raw, prof)
+		flows := make([]flow.Flow, len(inst))
+		for i, f := range inst {
+			flows[i] = f.Flow
+		}
+		plan = s.diff.Diff(res.Flows, flows, res.Groups, groups)
+		s.cpuDone()
+		if plan.Empty() {
+			// The switch holds this node's desired state: that is the
+			// record the next audit compares with.
+			if w.setSlices(res) {
+				w.installed = nil
+			} else {
+				w.installed = res.Flows
+			}
+			w.installedGroups = res.Groups
+			w.have, w.haveFor, w.report = true, name, report
+		}
+	}
+	if j.audit {
+		s.m.audits.WithLabelValues("full").Inc()
+		s.m.auditTime.Observe(time.Since(start).Seconds())
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -547,16 +695,83 @@ const undecodable = "\x00undecodable"
 
 // readInstalled reads nva's flows (by cookie tag) and all groups.
 func (s *Southbound) readInstalled(ctx context.Context, sw *conn.Switch, prof pipeline.Profile) ([]installedFlow, []flow.GroupEntry, error) {
+	raw, err := s.readRaw(ctx, sw)
+	if err != nil {
+		return nil, nil, err
+	}
+	flows, groups := s.decodeInstalled(raw, prof)
+	return flows, groups, nil
+}
+
+// rawInstalled is what a switch reported of its flows (nva's, by cookie
+// tag) and groups, not decoded yet.
+type rawInstalled struct {
+	flows  [][]byte
+	groups []*conn.GroupDesc
+}
+
+// readRaw asks the switch for its flows and groups: I/O only, so it runs
+// outside the CPU slots.
+func (s *Southbound) readRaw(ctx context.Context, sw *conn.Switch) (rawInstalled, error) {
+	entries, err := sw.FlowStatsRaw(ctx, openflow13.OFPTT_ALL, flow.NVACookie, flow.CookieTagMask)
+	if err != nil {
+		return rawInstalled{}, err
+	}
+	gds, err := sw.GroupDesc(ctx)
+	if err != nil {
+		return rawInstalled{}, err
+	}
+	return rawInstalled{flows: entries, groups: gds}, nil
+}
+
+// reportSum identifies a switch's report (see reportHash); the zero value
+// is "unknown".
+type reportSum struct {
+	sum, xor uint64
+	n        int
+}
+
+func (r reportSum) valid() bool { return r != reportSum{} }
+
+// reportHash hashes a switch's report, independent of the order of its
+// entries: every flow entry without its counters (duration, packet and
+// byte counts), every group description as is. Equal hashes mean the
+// switch reported the same flows and groups (to 64-bit hash collisions),
+// at the cost of hashing the bytes, a fraction of decoding them.
+func (s *Southbound) reportHash(raw rawInstalled) reportSum {
+	r := reportSum{n: 1 + len(raw.flows) + len(raw.groups)<<32}
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	add := func(v uint64) { r.sum += v; r.xor ^= v * 0x9e3779b97f4a7c15 }
+	for _, e := range raw.flows {
+		h.Reset()
+		if len(e) >= 48 {
+			// length, table, pad | priority .. cookie | match, instructions
+			h.Write(e[0:4])
+			h.Write(e[12:32])
+			h.Write(e[48:])
+		} else {
+			h.Write(e)
+		}
+		add(h.Sum64())
+	}
+	for _, g := range raw.groups {
+		h.Reset()
+		h.WriteByte(0xff) // groups apart from flows
+		h.Write(g.Raw)
+		add(h.Sum64())
+	}
+	return r
+}
+
+// decodeInstalled decodes what readRaw read.
+func (s *Southbound) decodeInstalled(raw rawInstalled, prof pipeline.Profile) ([]installedFlow, []flow.GroupEntry) {
 	tableName := func(n uint8) string {
 		name, _ := prof.NameOf(n)
 		return name
 	}
-	entries, err := sw.FlowStatsRaw(ctx, openflow13.OFPTT_ALL, flow.NVACookie, flow.CookieTagMask)
-	if err != nil {
-		return nil, nil, err
-	}
-	var flows []installedFlow
-	for _, e := range entries {
+	flows := make([]installedFlow, 0, len(raw.flows))
+	for _, e := range raw.flows {
 		f, st, err := codec.DecodeFlowStatsEntry(e, tableName)
 		var pe *codec.PartialError
 		switch {
@@ -569,12 +784,8 @@ func (s *Southbound) readInstalled(ctx context.Context, sw *conn.Switch, prof pi
 		}
 		flows = append(flows, installedFlow{Flow: f, Stats: st})
 	}
-	gds, err := sw.GroupDesc(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
 	var groups []flow.GroupEntry
-	for _, gd := range gds {
+	for _, gd := range raw.groups {
 		g, err := codec.DecodeGroupDescEntry(gd.Raw)
 		var pe *codec.PartialError
 		switch {
@@ -587,7 +798,7 @@ func (s *Southbound) readInstalled(ctx context.Context, sw *conn.Switch, prof pi
 		}
 		groups = append(groups, g)
 	}
-	return flows, groups, nil
+	return flows, groups
 }
 
 type installedFlow struct {
@@ -615,21 +826,36 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 	if err := s.checkSwitchTables(ctx, w, name, prof); err != nil {
 		return reconcile.Plan{}, nil, portView{}, err
 	}
+	// CPU work (compile; decode, diff, encode) holds a CPU slot; waiting
+	// for the switch (the read, the send's barrier) does not.
+	if !s.cpuSlot(ctx) {
+		return reconcile.Plan{}, nil, portView{}, ctx.Err()
+	}
 	planStart := time.Now()
 	res, ports, err := s.compile(snap, name, w.sw, prof, w.compilerCache())
 	if err != nil {
+		s.cpuDone()
 		s.m.errors.WithLabelValues("compile").Inc()
 		return reconcile.Plan{}, nil, ports, fmt.Errorf("compile: %w", err)
 	}
+	if s.planHook != nil {
+		s.planHook()
+	}
 	planTime := time.Since(planStart)
 	if full {
-		flows, groups, err := s.readInstalled(ctx, w.sw, prof)
+		s.cpuDone()
+		raw, err := s.readRaw(ctx, w.sw)
 		if err != nil {
 			s.m.errors.WithLabelValues("read").Inc()
 			w.have = false
 			return reconcile.Plan{}, res.Warnings, ports, fmt.Errorf("read installed state: %w", err)
 		}
+		if !s.cpuSlot(ctx) {
+			return reconcile.Plan{}, res.Warnings, ports, ctx.Err()
+		}
+		flows, groups := s.decodeInstalled(raw, prof)
 		// What was read is the truth now: not the slices of the last sync.
+		w.report = s.reportHash(raw)
 		w.slices = nil
 		w.installed = make([]flow.Flow, 0, len(flows))
 		for _, f := range flows {
@@ -638,6 +864,12 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		w.installedGroups = groups
 		w.have, w.haveFor = true, name
 	}
+	slot := true
+	defer func() {
+		if slot {
+			s.cpuDone()
+		}
+	}()
 	var plan reconcile.Plan
 	diffStart := time.Now()
 	if sd, ok := w.sliceDiff(res, name); ok && !full {
@@ -665,6 +897,9 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		s.m.errors.WithLabelValues("encode").Inc()
 		return plan, res.Warnings, ports, fmt.Errorf("encode: %w", err)
 	}
+	s.cpuDone()
+	slot = false
+	w.report = reportSum{} // the switch changes: its next report is new
 	if err := s.send(ctx, w, plan, msgs, prof); err != nil {
 		s.m.errors.WithLabelValues("apply").Inc()
 		w.have = false
@@ -678,10 +913,7 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 	if w.setSlices(res) {
 		w.installed = nil
 	} else {
-		w.installed = w.installed[:0]
-		for _, f := range res.Flows {
-			w.installed = append(w.installed, codec.Canonical(f))
-		}
+		w.installed = res.Flows // the result's own list: read only, like the cache's slices
 	}
 	keep := map[uint32]bool{}
 	for _, g := range res.Groups {
@@ -758,10 +990,10 @@ func sliceKeys(res compiler.Result) map[string]bool {
 	return seen
 }
 
-// setSlices records that the switch now holds res, slice by slice (an
-// unchanged slice keeps its canonical flows; the record is updated in
-// place, so the cost is the changed slices plus a lookup per slice);
-// false when res has no slices that add up to it (then w.slices is nil).
+// setSlices records that the switch now holds res, slice by slice (by
+// reference to the compiler cache's slices, never a copy; the record is
+// updated in place, so the cost is a lookup per slice); false when res has
+// no slices that add up to it (then w.slices is nil).
 func (w *worker) setSlices(res compiler.Result) bool {
 	n := 0
 	for _, sl := range res.Slices {
@@ -775,14 +1007,9 @@ func (w *worker) setSlices(res compiler.Result) bool {
 		w.slices = make(map[string]installedSlice, len(res.Slices))
 	}
 	for _, sl := range res.Slices {
-		if old, ok := w.slices[sl.Key]; ok && old.fingerprint == sl.Fingerprint {
-			continue
-		}
-		flows := make([]flow.Flow, len(sl.Flows))
-		for i, f := range sl.Flows {
-			flows[i] = codec.Canonical(f)
-		}
-		w.slices[sl.Key] = installedSlice{fingerprint: sl.Fingerprint, flows: flows, groups: sl.Groups}
+		// Always the current reference: an equal slice the cache compiled
+		// anew must not keep the old one alive as well.
+		w.slices[sl.Key] = installedSlice{fingerprint: sl.Fingerprint, flows: sl.Flows, groups: sl.Groups}
 	}
 	if len(w.slices) != len(res.Slices) { // some slices are gone
 		seen := sliceKeys(res)
@@ -846,10 +1073,8 @@ func (s *Southbound) send(ctx context.Context, w *worker, plan reconcile.Plan, m
 		s.log.Warn("switch does not support bundles; changes will not be atomic", "dpid", model.FormatDatapathID(w.dpid), "error", err)
 		w.noBundles = true
 	}
-	for i, m := range msgs {
-		if _, err := sw.Send(m); err != nil {
-			return fmt.Errorf("send message %d of %d: %w", i+1, len(msgs), err)
-		}
+	if err := sw.SendAll(msgs); err != nil {
+		return fmt.Errorf("send %d messages: %w", len(msgs), err)
 	}
 	if err := sw.Barrier(ctx); err != nil {
 		return fmt.Errorf("barrier after %d messages: %w", len(msgs), err)
@@ -880,12 +1105,10 @@ func (s *Southbound) sendFenced(ctx context.Context, sw *conn.Switch, plan recon
 		if i+n > len(msgs) {
 			return fmt.Errorf("plan of %d steps encoded to %d messages", plan.Len(), len(msgs))
 		}
-		for _, m := range msgs[i : i+n] {
-			i++
-			if _, err := sw.Send(m); err != nil {
-				return fmt.Errorf("send message %d of %d: %w", i, len(msgs), err)
-			}
+		if err := sw.SendAll(msgs[i : i+n]); err != nil {
+			return fmt.Errorf("send messages %d-%d of %d: %w", i+1, i+n, len(msgs), err)
 		}
+		i += n
 		if err := sw.Barrier(ctx); err != nil {
 			return fmt.Errorf("barrier after message %d of %d: %w", i, len(msgs), err)
 		}

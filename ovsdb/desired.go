@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/nva-project/nva/app/model"
 )
 
 // Tunnel types nva configures. They are the OVS interface types of the same
@@ -80,6 +82,9 @@ type Desired struct {
 	Tunnels      []Tunnel    // flow-based: one per encapsulation in use; per-remote: one per remote NVE
 	Interfaces   []string    // VAP interfaces that must be ports on the bridge (added as system ports if absent)
 	TLS          *tls.Config // client TLS configuration for ssl: endpoints; a different pointer reconnects
+	// SwitchIdentity is the NVE's certificate pin: with WithClientTLS, an
+	// ssl: server must present a matching certificate (tls.go).
+	SwitchIdentity *model.SwitchIdentity
 }
 
 var (
@@ -103,7 +108,7 @@ func (d Desired) Validate() error {
 	if err := validateEndpoint(d.Endpoint); err != nil {
 		bad("endpoint", "%v", err)
 	} else if strings.HasPrefix(d.Endpoint, "ssl:") && d.TLS == nil {
-		bad("tls", "an ssl: endpoint needs a TLS configuration")
+		bad("tls", "an ssl: endpoint needs a TLS configuration (nva needs a TLS identity: its certificate, key and CA)")
 	}
 	if !bridgeNameRE.MatchString(d.Bridge) {
 		bad("bridge", "%q is not a valid bridge name (1-15 characters of letters, digits, _ . -)", d.Bridge)

@@ -10,6 +10,11 @@
 // Any change seen in the monitor (an out-of-band ovs-vsctl edit, a reconnect,
 // a new ofport) triggers another ensure, so drift is repaired.
 //
+// ssl: endpoints use the node's certificate as the client certificate and
+// verify the server as Open vSwitch verifies its peers: its chain against
+// the switch CA (no host name), and the NVE's certificate pin when it has
+// one (WithClientTLS, tls.go).
+//
 // What nva owns on an NVE: the integration bridge's OpenFlow settings
 // (datapath_type, fail_mode=secure, protocols=OpenFlow13,
 // other_config:datapath-id), its controller targets (connection_mode

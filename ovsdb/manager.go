@@ -2,6 +2,7 @@ package ovsdb
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -74,6 +75,11 @@ type Manager struct {
 	opTimeout     time.Duration // bound on one connect or transaction
 	settleTimeout time.Duration // how long to wait for a transaction to show in the cache
 
+	// clientTLS is the base configuration of ssl: sessions (tls.go);
+	// tlsByNVE the configuration made from it per NVE and pin (mu).
+	clientTLS *tls.Config
+	tlsByNVE  map[string]nveTLS
+
 	mu      sync.Mutex
 	workers map[string]*worker
 	closed  bool
@@ -120,6 +126,7 @@ func (m *Manager) Sync(ctx context.Context, d Desired) {
 		m.mu.Unlock()
 		return
 	}
+	d = m.withTLSLocked(d)
 	w := m.workers[d.NVE]
 	if w == nil {
 		w = newWorker(m, d.NVE)
@@ -139,6 +146,7 @@ func (m *Manager) Remove(ctx context.Context, nve string) error {
 	m.mu.Lock()
 	w := m.workers[nve]
 	delete(m.workers, nve)
+	delete(m.tlsByNVE, nve)
 	m.mu.Unlock()
 	if w == nil {
 		return nil

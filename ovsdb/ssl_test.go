@@ -9,14 +9,17 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/internal/ovstest"
 )
 
@@ -139,5 +142,72 @@ func TestSSLEndpoint(t *testing.T) {
 	waitFor(t, waitLong, "refused session reported", func() (bool, string) {
 		st, _ := m.Status("hv-nocert")
 		return !st.Connected && st.LastError != "", st.LastError
+	})
+}
+
+// TestSSLClientTLS is the daemon's configuration of ssl: endpoints
+// (WithClientTLS: nva's certificate as the client certificate, the switch
+// CA verifying the server, no host name check) with the NVE's certificate
+// pin: a matching pin connects, a mismatching one is refused and says why.
+func TestSSLClientTLS(t *testing.T) {
+	ovstest.Require(t)
+	dir := t.TempDir()
+	pki := newTestPKI(t)
+	files := map[string][]byte{"ca.pem": pki.caPEM, "server.pem": pki.serverCert, "server-key.pem": pki.serverKey}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	port := freeLoopbackPort(t)
+	ovstest.Start(t, ovstest.Options{Prefix: labPrefix, DBOnly: true, DBArgs: []string{
+		"--remote=pssl:" + strconv.Itoa(port) + ":127.0.0.1",
+		"--private-key=" + filepath.Join(dir, "server-key.pem"), "--certificate=" + filepath.Join(dir, "server.pem"),
+		"--ca-cert=" + filepath.Join(dir, "ca.pem"),
+	}})
+	block, _ := pem.Decode(pki.serverCert)
+	serverLeaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pki.caPEM)
+	h := slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})
+	m := NewManager(slog.New(h), nil, WithBackoff(50*time.Millisecond, time.Second),
+		WithClientTLS(&tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pki.client}}))
+	t.Cleanup(m.Close)
+	desired := func(nve string, pin *model.SwitchIdentity) Desired {
+		return Desired{NVE: nve, Endpoint: "ssl:127.0.0.1:" + strconv.Itoa(port), Bridge: "br-" + nve, DatapathType: DatapathNetdev,
+			SwitchIdentity: pin}
+	}
+
+	m.Sync(context.Background(), desired("pinned", &model.SwitchIdentity{Fingerprint: model.CertFingerprint(serverLeaf)}))
+	waitReady(t, m, "pinned")
+
+	m.Sync(context.Background(), desired("wrongpin", &model.SwitchIdentity{Subject: "CN=hv9"}))
+	waitFor(t, waitLong, "pin mismatch reported", func() (bool, string) {
+		st, _ := m.Status("wrongpin")
+		return !st.Connected && strings.Contains(st.LastError, "does not have CN=hv9"), st.LastError
+	})
+
+	// A server certificate of another CA is refused before any pin.
+	other := newTestPKI(t)
+	otherRoots := x509.NewCertPool()
+	otherRoots.AppendCertsFromPEM(other.caPEM)
+	m2 := NewManager(slog.New(h), nil, WithBackoff(50*time.Millisecond, time.Second),
+		WithClientTLS(&tls.Config{RootCAs: otherRoots, Certificates: []tls.Certificate{pki.client}}))
+	t.Cleanup(m2.Close)
+	m2.Sync(context.Background(), desired("otherca", nil))
+	waitFor(t, waitLong, "foreign CA reported", func() (bool, string) {
+		st, _ := m2.Status("otherca")
+		return !st.Connected && strings.Contains(st.LastError, "not signed by the switch CA"), st.LastError
+	})
+
+	// Without a client configuration an ssl: endpoint says what is missing.
+	m3, _ := newTestManager(t)
+	m3.Sync(context.Background(), desired("notls", nil))
+	waitFor(t, waitLong, "missing TLS identity reported", func() (bool, string) {
+		st, _ := m3.Status("notls")
+		return strings.Contains(st.LastError, "TLS identity"), st.LastError
 	})
 }

@@ -341,7 +341,7 @@ func TestBatchSnapshotReplaysEqual(t *testing.T) {
 	do(&updatePort{ReqID: "u", Obj: port("p1", "blue", "hv1", "tap1", "02:00:00:00:00:01", 0, "10.0.0.9")})
 
 	data := persist(t, h.f)
-	g := newFSM(nil, 0)
+	g := newFSM(nil, DedupPolicy{})
 	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +356,7 @@ func TestBatchSnapshotReplaysEqual(t *testing.T) {
 	if again := persist(t, g); !bytes.Equal(again, data) {
 		t.Fatalf("snapshot of the restored state differs:\n%s\n---\n%s", again, data)
 	}
-	replay := newFSM(nil, 0)
+	replay := newFSM(nil, DedupPolicy{})
 	for i, d := range logged {
 		replay.Apply(rawLog(uint64(i+1), d))
 	}

@@ -14,7 +14,7 @@ import (
 // BenchmarkFSMApplyPort measures one port create through decode, checks and
 // indexing, on a state that already holds b.N ports.
 func BenchmarkFSMApplyPort(b *testing.B) {
-	f := newFSM(nil, 0)
+	f := newFSM(nil, DedupPolicy{})
 	var idx uint64
 	apply := func(c command) {
 		idx++

@@ -16,7 +16,9 @@ import (
 )
 
 // testNode is one in-process cluster member: a store over a real TCP raft
-// transport and its InternalHandler on a real HTTP listener.
+// transport (which serves the member API on the cluster port) and a real
+// HTTP listener for its API address, serving InternalHandler too (as a
+// test fixture; the daemon never mounts it there).
 type testNode struct {
 	t        *testing.T
 	id       string
@@ -141,8 +143,9 @@ func TestThreeNodeCluster(t *testing.T) {
 		id, api := n1.s.Leader()
 		return id == "n1" && api == n1.url()
 	})
-	// n2 joins through the leader's Store API; n3 through n2's internal
-	// HTTP endpoint (a follower, which forwards to the leader).
+	// n2 joins through the leader's Store API; n3 through n2's member API
+	// (a follower, which forwards to the leader). Each enters as a
+	// non-voter and is promoted once caught up.
 	n2.start(false)
 	if err := n1.s.Join(ctx, n2.s.Self()); err != nil {
 		t.Fatalf("join n2: %v", err)
@@ -150,7 +153,7 @@ func TestThreeNodeCluster(t *testing.T) {
 	n3.start(false)
 	waitFor(t, 10*time.Second, "n2 to know the leader", func() bool { _, api := n2.s.Leader(); return api != "" })
 	jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	if err := RequestJoin(jctx, nil, n2.url(), n3.s.Self()); err != nil {
+	if err := n3.s.JoinVia(jctx, n2.raftAddr); err != nil {
 		t.Fatalf("join n3 via n2: %v", err)
 	}
 	cancel()
@@ -362,6 +365,9 @@ func TestThreeNodeCluster(t *testing.T) {
 	if !reflect.DeepEqual(got.VNs, want.VNs) || !reflect.DeepEqual(got.NVEs, want.NVEs) || !reflect.DeepEqual(got.Ports, want.Ports) {
 		t.Fatalf("%s state after catch-up differs from the leader's", lead.id)
 	}
+	// Its request-ID table, log-time clock included, is the one of a node
+	// that applied the same log live: every node forgets the same IDs.
+	sameDedup(t, lead, fa)
 	write(lead, "vn-after-restart") // lead is a follower now, or leads again
 
 	// Two nodes down: no quorum. Keep the current leader alive so that
@@ -472,4 +478,32 @@ func TestThreeNodeCluster(t *testing.T) {
 		t.Fatalf("removing it again: %v", err)
 	}
 	write(follower, "vn-two-voters")
+}
+
+// sameDedup checks that two nodes at the same applied index hold the same
+// request-ID table with the same log times (not zero: the leader's append
+// times reached both).
+func sameDedup(t *testing.T, a, b *testNode) {
+	t.Helper()
+	type row struct {
+		id, hash string
+		at       int64
+	}
+	read := func(n *testNode) (uint64, int64, []row) {
+		n.s.fsm.mu.RLock()
+		defer n.s.fsm.mu.RUnlock()
+		var rows []row
+		for _, e := range n.s.fsm.dedup.entries() {
+			rows = append(rows, row{e.ReqID, e.Hash, e.At})
+		}
+		return n.s.fsm.applied, n.s.fsm.dedup.now, rows
+	}
+	ai, an, ar := read(a)
+	bi, bn, br := read(b)
+	if ai != bi {
+		t.Fatalf("%s applied %d, %s %d", a.id, ai, b.id, bi)
+	}
+	if an == 0 || an != bn || len(ar) == 0 || !reflect.DeepEqual(ar, br) {
+		t.Fatalf("request-ID tables differ: %s clock %d, %d entries; %s clock %d, %d entries", a.id, an, len(ar), b.id, bn, len(br))
+	}
 }

@@ -30,6 +30,11 @@ const (
 	cmdPutNode    cmdType = 0x0a
 	cmdRemoveNode cmdType = 0x0b
 	cmdBatch      cmdType = 0x0c // batch.go: an ordered list of the object commands above, applied all or nothing
+
+	// API tokens (tokens.go); 0x10-0x13 are theirs.
+	cmdCreateToken    cmdType = 0x10
+	cmdRevokeToken    cmdType = 0x11
+	cmdBootstrapToken cmdType = 0x12
 )
 
 func (t cmdType) String() string {

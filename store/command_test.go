@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/nva-project/nva/app/model"
 )
@@ -35,9 +37,16 @@ func TestCommandEncodingGolden(t *testing.T) {
 	routed := model.VN{Name: "red", VNI: 101, Service: model.ServiceL2L3, Encap: model.EncapVXLAN,
 		BUM: model.BUM{Mode: model.BUMReplicate}, Tenant: "acme", Unknown: model.UnknownFlood, L3Domain: "prod",
 		Subnets: []model.Subnet{{CIDR: "10.1.0.0/24", Gateway: "10.1.0.1"}, {CIDR: "2001:db8:1::/64", Gateway: "2001:db8:1::1"}}}
+	// An NVE pinning its switch's certificate (an optional key as well).
+	pinned := model.NVE{Name: "tor2", Kind: model.NVEOpenFlow, UnderlayIPs: []string{"192.0.2.10"}, DatapathID: "000000000000002b",
+		SwitchIdentity: &model.SwitchIdentity{Fingerprint: "sha256:" + strings.Repeat("0f", 32), Subject: "CN=tor2,O=Example"}}
 	port := model.Port{Name: "vm1", VN: "blue", NVE: "hv1", Interface: "tap1", MAC: "02:00:00:00:00:01",
 		IPs: []string{"10.0.0.1", "2001:db8::1"}, VLAN: 10}
 	node := NodeInfo{ID: "n2", APIAddr: "http://127.0.0.2:8080", RaftAddr: "127.0.0.2:7000", OpenFlowAddr: "127.0.0.2:6653"}
+	tenantToken := model.Token{ID: "00112233aabbccdd", Name: "acme ci", Role: model.RoleTenant, Tenant: "acme",
+		Created: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC), Hash: model.HashSecret("secret")}
+	adminToken := model.Token{ID: "ffeeddccbbaa9988", Name: "bootstrap", Role: model.RoleAdmin,
+		Created: time.Date(2026, 11, 29, 10, 0, 1, 0, time.UTC), Hash: model.HashSecret("secret2")}
 	cases := []struct {
 		file    string
 		version uint8
@@ -53,6 +62,7 @@ func TestCommandEncodingGolden(t *testing.T) {
 		{"create-nve", 1, &createNVE{ReqID: "r-create-nve", Obj: nve}},
 		{"update-nve", 1, &updateNVE{ReqID: "r-update-nve", Obj: nve}},
 		{"update-nve-profile", 1, &updateNVE{ReqID: "r-update-nve", Obj: strict}},
+		{"update-nve-identity", 1, &updateNVE{ReqID: "r-update-nve", Obj: pinned}},
 		{"delete-nve", 1, &deleteNVE{ReqID: "r-delete-nve", Name: "hv1"}},
 		{"create-port", 1, &createPort{ReqID: "r-create-port", Obj: port}},
 		{"update-port", 1, &updatePort{ReqID: "r-update-port", Obj: port}},
@@ -66,6 +76,9 @@ func TestCommandEncodingGolden(t *testing.T) {
 			&updatePort{Obj: port, ExpectRevision: 42}, &updateVN{Obj: vn}, &updateNVE{Obj: nve},
 			&deletePort{Name: "vm1"}, &deleteNVE{Name: "hv1"}, &deleteVN{Name: "blue"},
 		}}},
+		{"create-token", 1, &createToken{ReqID: "r-create-token", Token: tenantToken}},
+		{"revoke-token", 1, &revokeToken{ReqID: "r-revoke-token", ID: "00112233aabbccdd"}},
+		{"bootstrap-token", 1, &bootstrapToken{ReqID: "r-bootstrap-token", Token: adminToken}},
 	}
 	type key struct {
 		typ     cmdType
@@ -135,8 +148,9 @@ func TestCommandTypeNames(t *testing.T) {
 			t.Fatalf("the ignore flag changes the name of %s", name)
 		}
 	}
-	if len(seen) != int(cmdBatch) {
-		t.Fatalf("%d named types, want %d", len(seen), cmdBatch)
+	// 0x01-0x0c (objects, nodes, batch) and 0x10-0x12 (tokens).
+	if want := int(cmdBatch) + 3; len(seen) != want {
+		t.Fatalf("%d named types, want %d", len(seen), want)
 	}
 	if got := cmdType(0x7f).String(); got != "type-0x7f" {
 		t.Fatalf("unknown type is named %q", got)

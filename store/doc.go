@@ -18,7 +18,7 @@
 // (a batch of object commands, applied all or nothing), registry.go (type
 // bytes, versions, decoding), logtypes.go (the log's own encoding), fsm.go
 // (apply, request IDs), state.go (the indexed objects), snapshot.go,
-// watch.go.
+// watch.go, tokens.go (the API tokens, hashed, and their commands).
 //
 // # Commands and the log format
 //
@@ -73,10 +73,15 @@
 // part of a command's meaning and deterministic: a VN without VNI gets the
 // lowest free VNI, an NVE without datapath ID the lowest free one from
 // 0x00004e5600000001 (an update keeps the current one). Domain errors are
-// *model.Error values. The FSM remembers the last 10000 request IDs with
-// their results (in snapshots too), so a retried write is applied once and
-// answers with its original result; that is what makes retries across
-// leader changes safe.
+// *model.Error values. The FSM remembers request IDs with their results
+// (in snapshots too) for at least 24 h of log time, and the last 10,000
+// whatever their age, up to 1,000,000 results, a batch counting one per
+// item (DedupPolicy; age is the leader's append
+// time, carried in the log, so every node forgets the same IDs), so a
+// retried write is applied once and answers with its original result;
+// that is what makes retries across leader changes and long partitions
+// safe. Recorded reads the table (a PATCH retried after its object was
+// deleted is answered from it).
 //
 // A batch (Store.Batch, at most MaxBatchItems items) is one command whose
 // items are the object commands above, each encoded as its own version-1
@@ -91,8 +96,13 @@
 //
 // Snapshot is a local, immutable view; ConsistentSnapshot is linearizable
 // (leader: VerifyLeader and Barrier; follower: read index from the leader).
-// Writes on a follower are forwarded to the leader over InternalHandler's
-// /internal/v1/apply. With no leader or no quorum a write waits up to
+// Writes on a follower are forwarded to the leader over the member API's
+// /internal/v1/apply, which the store serves on its cluster port next to
+// raft (stream.go, member.go), with raft's mutual-TLS identity
+// (Config.RaftTLS) or Config.MemberToken, loopback-only without either.
+// Joining nodes enter as non-voters and are promoted once caught up
+// (promote.go); WriteBackup and RestoreBackup (backup.go) move the state
+// into a new cluster. With no leader or no quorum a write waits up to
 // Config.ApplyTimeout and then fails with ErrNoLeader; if it had already
 // reached a leader's log, the error says that it may still be applied once a
 // quorum is back (as in any Raft system) and a retry with the same request

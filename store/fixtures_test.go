@@ -142,7 +142,7 @@ func TestReplayV1Fixtures(t *testing.T) {
 	}
 	entries := readFixtureLog(t)
 
-	replayed := newFSM(nil, 0)
+	replayed := newFSM(nil, DedupPolicy{})
 	for _, e := range entries {
 		data, err := base64.StdEncoding.DecodeString(e.Data)
 		if err != nil {
@@ -160,7 +160,7 @@ func TestReplayV1Fixtures(t *testing.T) {
 	sameJSON(t, "state after replaying the log", stateJSON(t, replayed), wantState)
 	checkIndexes(t, replayed.st)
 
-	restored := newFSM(nil, 0)
+	restored := newFSM(nil, DedupPolicy{})
 	if err := restored.Restore(io.NopCloser(bytes.NewReader(wantSnap))); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,8 +14,49 @@ import (
 	"github.com/nva-project/nva/app/model"
 )
 
-// defaultDedupSize is how many request IDs the FSM remembers.
-const defaultDedupSize = 10000
+// The request-ID window's defaults (DedupPolicy).
+const (
+	// DefaultDedupKeep: the last 10,000 request IDs are always remembered.
+	DefaultDedupKeep = 10_000
+	// DefaultDedupWindow: beyond those, every ID written in the last 24 h
+	// of log time is remembered...
+	DefaultDedupWindow = 24 * time.Hour
+	// DefaultDedupMax: ...up to 1,000,000 results in all, a batch counting
+	// one per item (the memory bound).
+	DefaultDedupMax = 1_000_000
+)
+
+// DedupPolicy is how long the FSM remembers a request ID, and with it the
+// write's result, so that a client retrying a write with the same
+// X-Request-ID gets its first result instead of a second application: an
+// ID is kept while it is among the last Keep IDs, or younger than Window,
+// and while the table holds no more than Max results (a batch's counts
+// one per item, since it holds every item's object). Age is log time: the
+// time the leader appended the entry (raft.Log.AppendedAt, replicated with
+// it), never a node's clock, so every node keeps and drops the same IDs.
+// Every node of a cluster must use the same policy. Zero fields take the
+// defaults.
+type DedupPolicy struct {
+	Keep   int
+	Window time.Duration
+	Max    int
+}
+
+func (p DedupPolicy) withDefaults() DedupPolicy {
+	if p.Keep <= 0 {
+		p.Keep = DefaultDedupKeep
+	}
+	if p.Window <= 0 {
+		p.Window = DefaultDedupWindow
+	}
+	if p.Max <= 0 {
+		p.Max = DefaultDedupMax
+	}
+	if p.Keep > p.Max {
+		p.Keep = p.Max
+	}
+	return p
+}
 
 // result is what applying one command produced. It is returned by the FSM,
 // remembered under the command's request ID, carried over the forwarding
@@ -37,45 +79,105 @@ type dedupEntry struct {
 	ReqID  string
 	Hash   string // identifies the request's content (decoded.hash)
 	Result *result
+	// At is the log time the entry was remembered at, in Unix
+	// nanoseconds (0: unknown, as in a snapshot written before times
+	// were kept; such an entry counts as old).
+	At int64
 }
 
-// dedupTable is a bounded FIFO map of request ID -> result.
+// dedupTable is the request-ID table: a map of request ID -> result and
+// the IDs in the order they were remembered (their At never decreases),
+// trimmed from the oldest by the policy.
 type dedupTable struct {
-	max   int
+	pol   DedupPolicy
 	byID  map[string]*dedupEntry
-	ring  []string
-	next  int
-	count int
+	queue []*dedupEntry // queue[head:] are the live entries, oldest first
+	head  int
+	// now is the latest log time seen (Unix nanoseconds), from the
+	// entries applied or restored: the table's clock.
+	now int64
+	// weight is the live entries' total weight (entryWeight).
+	weight int
 }
 
-func newDedupTable(max int) *dedupTable {
-	if max <= 0 {
-		max = defaultDedupSize
+// entryWeight is what an entry counts toward DedupPolicy.Max: one, or one
+// per item of a batch.
+func entryWeight(e *dedupEntry) int {
+	if e.Result != nil && len(e.Result.Items) > 1 {
+		return len(e.Result.Items)
 	}
-	return &dedupTable{max: max, byID: map[string]*dedupEntry{}, ring: make([]string, max)}
+	return 1
 }
 
+func newDedupTable(pol DedupPolicy) *dedupTable {
+	return &dedupTable{pol: pol.withDefaults(), byID: map[string]*dedupEntry{}}
+}
+
+// observe advances the table's clock to a log entry's time (0: unknown).
+func (d *dedupTable) observe(at int64) {
+	if at > d.now {
+		d.now = at
+	}
+}
+
+func (d *dedupTable) len() int { return len(d.queue) - d.head }
+
+// remember adds an entry at the table's current log time and drops what
+// the policy no longer keeps.
+func (d *dedupTable) remember(e *dedupEntry) {
+	e.At = d.now
+	d.add(e)
+}
+
+// add appends an entry as is (its At already set) and trims the table.
 func (d *dedupTable) add(e *dedupEntry) {
-	if old := d.ring[d.next]; old != "" {
-		delete(d.byID, old)
-	} else {
-		d.count++
+	if old := d.byID[e.ReqID]; old != nil {
+		// Not reached through apply (a known ID is answered, not
+		// remembered again); a snapshot holding an ID twice keeps the
+		// later entry.
+		d.drop(old)
 	}
-	d.ring[d.next] = e.ReqID
+	d.observe(e.At)
+	d.queue = append(d.queue, e)
 	d.byID[e.ReqID] = e
-	d.next = (d.next + 1) % d.max
+	d.weight += entryWeight(e)
+	d.trim()
+}
+
+func (d *dedupTable) drop(e *dedupEntry) {
+	delete(d.byID, e.ReqID)
+	d.weight -= entryWeight(e)
+	for i := d.head; i < len(d.queue); i++ {
+		if d.queue[i] == e {
+			d.queue = append(d.queue[:i], d.queue[i+1:]...)
+			return
+		}
+	}
+}
+
+// trim drops the oldest entries while they weigh more than Max, or the
+// table holds more than Keep and the oldest is older than Window. The
+// newest entry always stays.
+func (d *dedupTable) trim() {
+	for n := d.len(); n > 0; n-- {
+		oldest := d.queue[d.head]
+		if n == 1 || d.weight <= d.pol.Max && (n <= d.pol.Keep || d.now-oldest.At <= int64(d.pol.Window)) {
+			break
+		}
+		delete(d.byID, oldest.ReqID)
+		d.weight -= entryWeight(oldest)
+		d.queue[d.head] = nil
+		d.head++
+	}
+	if d.head > 1024 && d.head*2 > len(d.queue) {
+		d.queue = append([]*dedupEntry(nil), d.queue[d.head:]...)
+		d.head = 0
+	}
 }
 
 // entries returns the remembered entries, oldest first.
 func (d *dedupTable) entries() []*dedupEntry {
-	out := make([]*dedupEntry, 0, d.count)
-	for i := 0; i < d.max; i++ {
-		id := d.ring[(d.next+i)%d.max]
-		if id != "" {
-			out = append(out, d.byID[id])
-		}
-	}
-	return out
+	return append([]*dedupEntry(nil), d.queue[d.head:]...)
 }
 
 // fsm is the raft state machine: a thin layer that decodes commands and
@@ -84,8 +186,8 @@ func (d *dedupTable) entries() []*dedupEntry {
 // command depends on the log alone: it runs no defaults and no
 // validation (those ran before the command was proposed).
 type fsm struct {
-	log       *slog.Logger
-	dedupSize int
+	log    *slog.Logger
+	policy DedupPolicy
 	// skipped counts commands skipped for their ignore flag.
 	skipped prometheus.Counter
 
@@ -97,6 +199,7 @@ type fsm struct {
 	hub     hub
 	closed  bool // store shut down: no new watchers
 	cache   atomic.Pointer[model.Snapshot]
+	views   viewState // what the next snapshot shares with the last (read.go)
 
 	// halt is set, once, when a command cannot be decoded and may not be
 	// skipped; from then on nothing is applied (see halt).
@@ -105,12 +208,12 @@ type fsm struct {
 	onFatal func(error)   // Config.OnFatal
 }
 
-func newFSM(log *slog.Logger, dedupSize int) *fsm {
+func newFSM(log *slog.Logger, policy DedupPolicy) *fsm {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &fsm{
-		log: log, dedupSize: dedupSize, st: newState(), dedup: newDedupTable(dedupSize),
+		log: log, policy: policy, st: newState(), dedup: newDedupTable(policy),
 		waitCh: make(chan struct{}), haltCh: make(chan struct{}),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "nva_store_skipped_commands_total",
@@ -121,19 +224,25 @@ func newFSM(log *slog.Logger, dedupSize int) *fsm {
 
 // Apply implements raft.FSM.
 func (f *fsm) Apply(l *raft.Log) any {
-	return f.applyCommand(l.Index, l.Data)
+	var at int64
+	if !l.AppendedAt.IsZero() {
+		at = l.AppendedAt.UnixNano() // wall clock: the same on every node
+	}
+	return f.applyCommandAt(l.Index, at, l.Data)
 }
 
-// applyCommand applies one encoded command at raft index idx. It returns a
+// applyCommandAt applies one encoded command at raft index idx, appended
+// by the leader at log time at (Unix nanoseconds; 0: unknown). It returns a
 // *result (domain errors inside); nil for a skipped command; a *FatalError
 // for a command that cannot be decoded and may not be skipped, and for
 // every command after it.
-func (f *fsm) applyCommand(idx uint64, data []byte) any {
+func (f *fsm) applyCommandAt(idx uint64, at int64, data []byte) any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.halt != nil {
 		return f.halt
 	}
+	f.dedup.observe(at)
 	d, err := decodeCommand(data)
 	if errors.Is(err, errSkipCommand) {
 		f.skipped.Inc()
@@ -158,6 +267,7 @@ func (f *fsm) applyCommand(idx uint64, data []byte) any {
 	res, evs := d.cmd.apply(f.st, idx)
 	if res.Err == nil {
 		for _, ev := range evs {
+			f.views.changed(ev)
 			f.hub.publish(ev)
 		}
 	}
@@ -167,7 +277,7 @@ func (f *fsm) applyCommand(idx uint64, data []byte) any {
 	// would answer that retry with itself, or refuse it as a different
 	// request).
 	if reqID != "" && !isRevisionConflict(res.Err) {
-		f.dedup.add(&dedupEntry{ReqID: reqID, Hash: d.hash, Result: res})
+		f.dedup.remember(&dedupEntry{ReqID: reqID, Hash: d.hash, Result: res})
 	}
 	return res
 }
@@ -210,30 +320,6 @@ func (f *fsm) snapshot() *model.Snapshot {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.snapshotLocked()
-}
-
-// snapshotLocked needs f.mu held (read or write).
-func (f *fsm) snapshotLocked() *model.Snapshot {
-	if s := f.cache.Load(); s != nil {
-		return s
-	}
-	s := &model.Snapshot{
-		Revision: f.applied,
-		VNs:      make(map[string]*model.VN, len(f.st.vns)),
-		NVEs:     make(map[string]*model.NVE, len(f.st.nves)),
-		Ports:    make(map[string]*model.Port, len(f.st.ports)),
-	}
-	for k, v := range f.st.vns {
-		s.VNs[k] = v
-	}
-	for k, v := range f.st.nves {
-		s.NVEs[k] = v
-	}
-	for k, v := range f.st.ports {
-		s.Ports[k] = v
-	}
-	f.cache.CompareAndSwap(nil, s)
-	return s
 }
 
 func (f *fsm) nodes() map[string]NodeInfo {

@@ -30,7 +30,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T) *harness {
-	return &harness{t: t, f: newFSM(nil, 0)}
+	return &harness{t: t, f: newFSM(nil, DedupPolicy{})}
 }
 
 func encode(t *testing.T, c command) []byte {
@@ -419,7 +419,7 @@ func TestRequestIDDedupe(t *testing.T) {
 }
 
 func TestDedupeTableIsBounded(t *testing.T) {
-	h := &harness{t: t, f: newFSM(nil, 3)}
+	h := &harness{t: t, f: newFSM(nil, DedupPolicy{Keep: 3, Max: 3})}
 	for i := range 4 {
 		h.ok(&createVN{ReqID: fmt.Sprintf("r%d", i), Obj: model.VN{Name: fmt.Sprintf("vn%d", i)}})
 	}
@@ -484,7 +484,7 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 		t.Fatalf("snapshot has %d records:\n%s", lines, data)
 	}
 
-	g := newFSM(nil, 0)
+	g := newFSM(nil, DedupPolicy{})
 	_, events := g.snapshotAndWatch(t.Context())
 	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
 		t.Fatal(err)
@@ -528,7 +528,7 @@ func TestRestoreRejectsTruncatedSnapshot(t *testing.T) {
 	seed(h)
 	data := persist(t, h.f)
 	cut := data[:bytes.LastIndex(data[:len(data)-1], []byte("\n"))+1] // drop the trailer
-	g := newFSM(nil, 0)
+	g := newFSM(nil, DedupPolicy{})
 	if err := g.Restore(io.NopCloser(bytes.NewReader(cut))); err == nil {
 		t.Fatal("truncated snapshot restored without error")
 	}

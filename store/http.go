@@ -9,12 +9,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/nva-project/nva/app/model"
 )
 
-// Internal API paths (the REST server mounts InternalHandler at "/internal/").
+// Member API paths (served on the cluster port, see member.go).
 const (
 	pathApply     = "/internal/v1/apply"
 	pathReadIndex = "/internal/v1/read-index"
@@ -26,9 +25,20 @@ const (
 	// receiver handles it only as the leader and never forwards it again.
 	headerForwarded = "X-Nva-Forwarded-By"
 
-	// maxInternalBody bounds a forwarded command and its answer: a batch
-	// of MaxBatchItems objects (the REST API takes up to 32 MiB of them).
+	// maxInternalBody bounds a forwarded batch command and any answer: a
+	// batch of MaxBatchItems objects (the REST API takes up to 32 MiB of
+	// them).
 	maxInternalBody = 64 << 20
+	// maxCommandBody bounds any other forwarded command: one object, as
+	// the REST API's 1 MiB body limit.
+	maxCommandBody = 1 << 20
+	// maxIgnorableCommand bounds a command with the ignore-if-unknown
+	// flag: every node appends and replicates it even when none can
+	// decode it, so only small ones (a newer node's forward during a
+	// rolling upgrade) are taken.
+	maxIgnorableCommand = 4 << 10
+	// maxNodeBody bounds a join or remove request.
+	maxNodeBody = 64 << 10
 )
 
 // wireError is the body of every non-2xx internal response.
@@ -55,11 +65,16 @@ type Status struct {
 	Leader       string `json:"leader"`
 	AppliedIndex uint64 `json:"applied_index"`
 	CommitIndex  uint64 `json:"commit_index"`
+	// LastIndex is the last entry of the node's raft log: the leader
+	// promotes a non-voter once it is close to the leader's.
+	LastIndex uint64 `json:"last_index"`
 }
 
 // InternalHandler serves the node-to-node API under /internal/v1/: apply
 // (a forwarded write, leader only), read-index (leader only), join and
 // remove (forwarded to the leader unless already forwarded) and status.
+// It authenticates nobody: the store serves it on its cluster port behind
+// memberAuth (member.go); never mount it on a client-facing listener.
 func (s *Store) InternalHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+pathApply, s.handleApply)
@@ -116,6 +131,10 @@ func (s *Store) handleApply(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusRequestEntityTooLarge, wireError{Message: "command too large"})
 		return
 	}
+	if err := checkCommandSize(data); err != nil {
+		writeJSON(w, http.StatusRequestEntityTooLarge, wireError{Message: err.Error()})
+		return
+	}
 	if _, err := decodeCommand(data); err != nil && !errors.Is(err, errSkipCommand) {
 		writeJSON(w, http.StatusBadRequest, wireError{Message: err.Error()})
 		return
@@ -141,9 +160,36 @@ func (s *Store) handleReadIndex(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, readIndexResponse{Index: idx})
 }
 
+// checkCommandSize refuses a forwarded command larger than its kind may
+// be: ignorable ones beyond maxIgnorableCommand, batches beyond
+// maxInternalBody, anything else beyond maxCommandBody.
+func checkCommandSize(data []byte) error {
+	if len(data) == 0 {
+		return nil // decodeCommand says what is wrong
+	}
+	t := cmdType(data[0])
+	switch {
+	case t&flagIgnoreUnknown != 0 && len(data) > maxIgnorableCommand:
+		return fmt.Errorf("command %s with the ignore-if-unknown flag is %d bytes; at most %d are taken", t, len(data), maxIgnorableCommand)
+	case t&^flagIgnoreUnknown == cmdBatch:
+		return nil // bounded by the read
+	case len(data) > maxCommandBody:
+		return fmt.Errorf("command %s is %d bytes; at most %d are taken", t, len(data), maxCommandBody)
+	}
+	return nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only plain structs are marshalled
+	}
+	return b
+}
+
 func decodeNode(w http.ResponseWriter, r *http.Request) (NodeInfo, bool) {
 	var n NodeInfo
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxNodeBody))
 	if err := dec.Decode(&n); err != nil {
 		writeJSON(w, http.StatusBadRequest, wireError{Message: "decode node: " + err.Error()})
 		return n, false
@@ -202,6 +248,7 @@ func (s *Store) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Leader:       string(lid),
 		AppliedIndex: s.AppliedIndex(),
 		CommitIndex:  s.raft.CommitIndex(),
+		LastIndex:    s.raft.LastIndex(),
 	})
 }
 
@@ -210,7 +257,7 @@ func (s *Store) handleStatus(w http.ResponseWriter, r *http.Request) {
 // do sends one internal request and decodes a 2xx JSON answer into out (if
 // not nil). Transport failures and 503 are retryable (errRetry); domain
 // errors come back as *model.Error.
-func doInternal(ctx context.Context, client *http.Client, from, method, url, ctype string, body []byte, out any) error {
+func doInternal(ctx context.Context, client *http.Client, from, token, method, url, ctype string, body []byte, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("internal request %s: %w", url, err)
@@ -220,6 +267,9 @@ func doInternal(ctx context.Context, client *http.Client, from, method, url, cty
 	}
 	if from != "" {
 		req.Header.Set(headerForwarded, from)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -262,7 +312,7 @@ func joinURL(api, path string) string { return strings.TrimRight(api, "/") + pat
 
 func (s *Store) forwardApply(ctx context.Context, api string, data []byte) (*result, error) {
 	var res result
-	if err := doInternal(ctx, s.client, s.cfg.NodeID, http.MethodPost, joinURL(api, pathApply), "application/octet-stream", data, &res); err != nil {
+	if err := doInternal(ctx, s.client, s.cfg.NodeID, s.cfg.MemberToken, http.MethodPost, joinURL(api, pathApply), "application/octet-stream", data, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -270,7 +320,7 @@ func (s *Store) forwardApply(ctx context.Context, api string, data []byte) (*res
 
 func (s *Store) forwardReadIndex(ctx context.Context, api string) (uint64, error) {
 	var ri readIndexResponse
-	if err := doInternal(ctx, s.client, s.cfg.NodeID, http.MethodGet, joinURL(api, pathReadIndex), "", nil, &ri); err != nil {
+	if err := doInternal(ctx, s.client, s.cfg.NodeID, s.cfg.MemberToken, http.MethodGet, joinURL(api, pathReadIndex), "", nil, &ri); err != nil {
 		return 0, err
 	}
 	return ri.Index, nil
@@ -284,41 +334,12 @@ func (s *Store) forwardJSON(ctx context.Context, api, path string, v any) (uint6
 		return 0, err
 	}
 	var ri readIndexResponse
-	err = doInternal(ctx, s.client, s.cfg.NodeID, http.MethodPost, joinURL(api, path), "application/json", body, &ri)
+	err = doInternal(ctx, s.client, s.cfg.NodeID, s.cfg.MemberToken, http.MethodPost, joinURL(api, path), "application/json", body, &ri)
 	return ri.Index, err
 }
 
 func (s *Store) probeStatus(ctx context.Context, api string) (Status, error) {
 	var st Status
-	err := doInternal(ctx, s.client, "", http.MethodGet, joinURL(api, pathStatus), "", nil, &st)
+	err := doInternal(ctx, s.client, "", s.cfg.MemberToken, http.MethodGet, joinURL(api, pathStatus), "", nil, &st)
 	return st, err
-}
-
-// RequestJoin asks the cluster member at memberAPI (a REST base URL such as
-// "http://10.0.0.1:8080", serving InternalHandler) to add n as a voter. The
-// member forwards the request to the leader. It retries while the cluster
-// has no leader, until ctx ends. A nil client uses one with timeouts.
-func RequestJoin(ctx context.Context, client *http.Client, memberAPI string, n NodeInfo) error {
-	if client == nil {
-		client = &http.Client{Timeout: 15 * time.Second}
-	}
-	body, err := json.Marshal(n)
-	if err != nil {
-		return err
-	}
-	backoff := 100 * time.Millisecond
-	for {
-		err := doInternal(ctx, client, "", http.MethodPost, joinURL(memberAPI, pathJoin), "application/json", body, nil)
-		if err == nil || !retryable(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("join via %s: %w (last: %v)", memberAPI, ctx.Err(), err)
-		case <-time.After(backoff):
-		}
-		if backoff < 2*time.Second {
-			backoff *= 2
-		}
-	}
 }

@@ -120,11 +120,11 @@ func TestInternalHandlerNotLeader(t *testing.T) {
 	if err := json.Unmarshal(raw, &we); code != http.StatusServiceUnavailable || err != nil || !we.NoLeader {
 		t.Fatalf("apply on a non-leader: %d %s", code, raw)
 	}
-	// The client side turns that into a retryable error, and RequestJoin
-	// gives up when its context ends.
+	// The client side turns that into a retryable error, and a join
+	// request gives up when its context ends.
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	err = RequestJoin(ctx, nil, srv.URL, NodeInfo{ID: "n2", RaftAddr: "127.0.0.1:7002"})
+	err = requestJoin(ctx, http.DefaultClient, "", srv.URL, NodeInfo{ID: "n2", RaftAddr: "127.0.0.1:7002"})
 	if err == nil || !strings.Contains(err.Error(), "deadline") {
 		t.Fatalf("join through a leaderless node: %v", err)
 	}

@@ -121,8 +121,19 @@ func (s *Store) registerSelf(ctx context.Context) error {
 // IsLeader reports whether this node is the raft leader.
 func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
 
-// leaderAPI returns the leader's ID and its API address from node metadata.
+// leaderAPI returns the leader's ID and the base URL of its member API
+// (its raft address, member.go); "" without a network transport.
 func (s *Store) leaderAPI() (id, api string) {
+	addr, lid := s.raft.LeaderWithID()
+	if lid == "" || addr == "" || s.client == nil {
+		return string(lid), ""
+	}
+	return string(lid), s.memberURL(string(addr))
+}
+
+// Leader returns the current leader's ID and REST API address from node
+// metadata ("" if unknown).
+func (s *Store) Leader() (id, apiAddr string) {
 	_, lid := s.raft.LeaderWithID()
 	if lid == "" {
 		return "", ""
@@ -130,6 +141,3 @@ func (s *Store) leaderAPI() (id, api string) {
 	n, _ := s.fsm.node(string(lid))
 	return string(lid), n.APIAddr
 }
-
-// Leader returns the current leader's ID and API address ("" if unknown).
-func (s *Store) Leader() (id, apiAddr string) { return s.leaderAPI() }

@@ -33,6 +33,8 @@ type bodyV1 struct {
 	ExpectRevision uint64 `json:"expect_revision,omitempty"`
 	// Items are a batch's operations, in order (batch.go).
 	Items []logBatchItem `json:"items,omitempty"`
+	// Token is the token of create-token and bootstrap-token (tokens.go).
+	Token *logToken `json:"token,omitempty"`
 }
 
 // logBatchItem is one operation of a batch: the type byte of the object
@@ -114,6 +116,27 @@ type logNVE struct {
 	Profile     string            `json:"profile,omitempty"`
 	TableIDs    map[string]uint8  `json:"table_ids,omitempty"`
 	TunnelPorts map[string]string `json:"tunnel_ports,omitempty"`
+	// SwitchIdentity (an optional key too): the certificate pin.
+	SwitchIdentity *logSwitchIdentity `json:"switch_identity,omitempty"`
+}
+
+type logSwitchIdentity struct {
+	Fingerprint string `json:"fingerprint,omitempty"`
+	Subject     string `json:"subject,omitempty"`
+}
+
+func toLogSwitchIdentity(id *model.SwitchIdentity) *logSwitchIdentity {
+	if id == nil {
+		return nil
+	}
+	return &logSwitchIdentity{Fingerprint: id.Fingerprint, Subject: id.Subject}
+}
+
+func (id *logSwitchIdentity) model() *model.SwitchIdentity {
+	if id == nil {
+		return nil
+	}
+	return &model.SwitchIdentity{Fingerprint: id.Fingerprint, Subject: id.Subject}
 }
 
 type logPort struct {
@@ -169,6 +192,8 @@ type logRequest struct {
 	ReqID  string     `json:"req_id"`
 	Hash   string     `json:"hash"`
 	Result *logResult `json:"result"`
+	// At is the log time it was remembered at (Unix ns; absent: unknown).
+	At int64 `json:"at,omitempty"`
 }
 
 // snapRecord is one element of a format-1 snapshot stream: exactly one
@@ -177,12 +202,16 @@ type logRequest struct {
 type snapRecord struct {
 	Format   int         `json:"format,omitempty"`
 	Revision uint64      `json:"revision,omitempty"`
+	LogTime  int64       `json:"log_time,omitempty"` // header: the request-ID table's clock (Unix ns)
 	VN       *logVN      `json:"vn,omitempty"`
 	NVE      *logNVE     `json:"nve,omitempty"`
 	Port     *logPort    `json:"port,omitempty"`
 	Node     *logNode    `json:"node,omitempty"`
 	Req      *logRequest `json:"req,omitempty"`
 	End      bool        `json:"end,omitempty"`
+	// The token state (tokens.go), after the nodes.
+	Token              *logToken `json:"token,omitempty"`
+	TokensBootstrapped bool      `json:"tokens_bootstrapped,omitempty"`
 }
 
 // --- exact conversions (snapshots, results, encoding commands) ---
@@ -211,7 +240,8 @@ func toLogNVE(n *model.NVE) *logNVE {
 	}
 	return &logNVE{Name: n.Name, Kind: string(n.Kind), UnderlayIPs: slices.Clone(n.UnderlayIPs), OVSDB: n.OVSDB,
 		Bridge: n.Bridge, DatapathType: n.DatapathType, DatapathID: n.DatapathID, Revision: n.Revision,
-		Profile: n.Profile, TableIDs: nilIfEmpty(maps.Clone(n.TableIDs)), TunnelPorts: nilIfEmpty(maps.Clone(n.TunnelPorts))}
+		Profile: n.Profile, TableIDs: nilIfEmpty(maps.Clone(n.TableIDs)), TunnelPorts: nilIfEmpty(maps.Clone(n.TunnelPorts)),
+		SwitchIdentity: toLogSwitchIdentity(n.SwitchIdentity)}
 }
 
 func (n *logNVE) model() *model.NVE {
@@ -220,7 +250,8 @@ func (n *logNVE) model() *model.NVE {
 	}
 	return &model.NVE{Name: n.Name, Kind: model.NVEKind(n.Kind), UnderlayIPs: slices.Clone(n.UnderlayIPs), OVSDB: n.OVSDB,
 		Bridge: n.Bridge, DatapathType: n.DatapathType, DatapathID: n.DatapathID, Revision: n.Revision,
-		Profile: n.Profile, TableIDs: nilIfEmpty(maps.Clone(n.TableIDs)), TunnelPorts: nilIfEmpty(maps.Clone(n.TunnelPorts))}
+		Profile: n.Profile, TableIDs: nilIfEmpty(maps.Clone(n.TableIDs)), TunnelPorts: nilIfEmpty(maps.Clone(n.TunnelPorts)),
+		SwitchIdentity: n.SwitchIdentity.model()}
 }
 
 // nilIfEmpty makes an empty map nil, so "absent" has one form in memory.

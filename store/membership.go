@@ -13,9 +13,14 @@ import (
 	"github.com/nva-project/nva/app/model"
 )
 
-// Join adds a node as a voter (on a follower: through the leader) and records
-// its metadata. Re-joining with the same ID and raft address only updates the
-// metadata; the same ID on a new raft address replaces the old entry.
+// Join adds a node (on a follower: through the leader) and records its
+// metadata. A new node enters as a non-voter: it receives the log but
+// counts for no quorum, and the leader promotes it to voter once it has
+// caught up (promote.go), so a join naming a node that never answers
+// cannot take the quorum away; such a stale non-voter is removed like any
+// member. Re-joining with the same ID and raft address only updates the
+// metadata (a voter stays a voter); the same ID on a new raft address
+// replaces the old entry.
 func (s *Store) Join(ctx context.Context, n NodeInfo) error {
 	idx, err := s.join(ctx, n)
 	if err == nil {
@@ -56,7 +61,7 @@ func (s *Store) joinAsLeader(ctx context.Context, n NodeInfo) (uint64, error) {
 	for _, srv := range cf.Configuration().Servers {
 		switch {
 		case srv.ID == id && srv.Address == addr:
-			present = srv.Suffrage == raft.Voter
+			present = true
 		case srv.ID == id || srv.Address == addr:
 			s.log.Info("replacing cluster member with a conflicting entry", "id", srv.ID, "addr", srv.Address)
 			if err := waitFuture(ctx, s.raft.RemoveServer(srv.ID, 0, timeLeft(ctx, s.cfg.ApplyTimeout))); err != nil {
@@ -65,10 +70,10 @@ func (s *Store) joinAsLeader(ctx context.Context, n NodeInfo) (uint64, error) {
 		}
 	}
 	if !present {
-		if err := waitFuture(ctx, s.raft.AddVoter(id, addr, 0, timeLeft(ctx, s.cfg.ApplyTimeout))); err != nil {
-			return 0, fmt.Errorf("add voter %s at %s: %w", id, addr, err)
+		if err := waitFuture(ctx, s.raft.AddNonvoter(id, addr, 0, timeLeft(ctx, s.cfg.ApplyTimeout))); err != nil {
+			return 0, fmt.Errorf("add non-voter %s at %s: %w", id, addr, err)
 		}
-		s.log.Info("added voter", "id", id, "raft_addr", addr)
+		s.log.Info("added non-voter; it becomes a voter once it has caught up", "id", id, "raft_addr", addr)
 	}
 	put := &putNode{ReqID: newReqID(), Node: n}
 	if err := put.prepare(); err != nil {
@@ -190,7 +195,8 @@ func raftStateName(st raft.RaftState) string {
 
 // Cluster describes the members from the raft configuration and the node
 // metadata. Other members' states come from a short status probe of their
-// API address ("unreachable" when it fails, "unknown" without an address).
+// member API ("unreachable" when it fails, "unknown" without a network
+// transport).
 func (s *Store) Cluster(ctx context.Context) (ClusterInfo, error) {
 	cf := s.raft.GetConfiguration()
 	if err := waitFuture(ctx, cf); err != nil {
@@ -213,7 +219,7 @@ func (s *Store) Cluster(ctx context.Context) (ClusterInfo, error) {
 		switch {
 		case n.ID == s.cfg.NodeID:
 			info.Nodes[i].State = raftStateName(s.raft.State())
-		case n.APIAddr == "":
+		case s.client == nil:
 			info.Nodes[i].State = "unknown"
 		default:
 			wg.Add(1)
@@ -227,7 +233,7 @@ func (s *Store) Cluster(ctx context.Context) (ClusterInfo, error) {
 					return
 				}
 				info.Nodes[i].State = st.State
-			}(i, n.APIAddr)
+			}(i, s.memberURL(n.RaftAddr))
 		}
 	}
 	wg.Wait()

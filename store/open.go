@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -41,6 +40,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.closeTransport()
 		s.closeStores()
 		return nil, fmt.Errorf("store: start raft: %w", err)
+	}
+	if s.stream != nil {
+		s.serveMembers(s.stream)
 	}
 	if cfg.Bootstrap {
 		if err := s.bootstrap(stores); err != nil {
@@ -87,7 +89,7 @@ func newStore(cfg Config) *Store {
 	s := &Store{
 		cfg:      cfg,
 		log:      log,
-		fsm:      newFSM(log.With("component", "fsm"), cfg.DedupSize),
+		fsm:      newFSM(log.With("component", "fsm"), cfg.Dedup),
 		client:   cfg.HTTPClient,
 		obsCh:    make(chan raft.Observation, 64),
 		leaderCh: make(chan struct{}),
@@ -98,11 +100,6 @@ func newStore(cfg Config) *Store {
 		}),
 	}
 	s.fsm.onFatal = cfg.OnFatal
-	if s.client == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.DialContext = (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-		s.client = &http.Client{Transport: tr, Timeout: cfg.ApplyTimeout + 5*time.Second}
-	}
 	return s
 }
 
@@ -191,6 +188,7 @@ func (s *Store) openTransport() error {
 	if err != nil {
 		return fmt.Errorf("store: raft transport on %s: %w", cfg.RaftAddr, err)
 	}
+	s.stream = stream
 	s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: newHCLog(s.log, "raft-net"),
 	})
@@ -220,6 +218,7 @@ func (s *Store) start() {
 		return false
 	})
 	s.raft.RegisterObserver(s.observer)
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.run()
+	go s.promoteLoop()
 }

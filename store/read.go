@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
+	"sync"
 
 	"github.com/hashicorp/raft"
 
@@ -101,4 +103,91 @@ func (s *Store) catchUp(ctx context.Context, index uint64) {
 	if err := s.WaitApplied(wctx, index); err != nil {
 		s.log.Debug("local state lags a committed change", "index", index, "err", err)
 	}
+}
+
+// viewState is what the FSM needs to make each snapshot from the last one
+// instead of from scratch: the last snapshot, and the names of the VNs,
+// NVEs and ports changed since (every change the FSM applies publishes an
+// event naming it; a command that fails, and a batch the leader only
+// checks, leave the state as it was). A snapshot copies the state's map of
+// a kind only when that kind changed, and shares the last snapshot's map
+// otherwise; its index is derived from the last one's for the changed
+// names (model.Snapshot.Derive), sharing every part they do not touch.
+type viewState struct {
+	// mu serializes the making of snapshots, which runs under the FSM's
+	// read lock; changed and reset run under its write lock, so never
+	// beside it.
+	mu   sync.Mutex
+	last *model.Snapshot
+	ch   model.Changed
+}
+
+// maxViewChanges bounds the names recorded between two snapshots: past
+// it (no one has read a snapshot for that long) the next snapshot is made
+// from scratch, which a change that large would cost anyway.
+const maxViewChanges = 1 << 15
+
+// changed records an applied change (f.mu held for writing, so no
+// snapshot is being made).
+func (v *viewState) changed(ev Event) {
+	if v.last == nil {
+		return // the next snapshot is made from scratch
+	}
+	if len(v.ch.VNs)+len(v.ch.NVEs)+len(v.ch.Ports) >= maxViewChanges {
+		v.last, v.ch = nil, model.Changed{}
+		return
+	}
+	switch ev.Kind {
+	case KindVN:
+		v.ch.VNs = append(v.ch.VNs, ev.Name)
+	case KindNVE:
+		v.ch.NVEs = append(v.ch.NVEs, ev.Name)
+	case KindPort:
+		v.ch.Ports = append(v.ch.Ports, ev.Name)
+	}
+}
+
+// reset forgets the last snapshot: the state was replaced (Restore).
+func (v *viewState) reset() {
+	v.mu.Lock()
+	v.last, v.ch = nil, model.Changed{}
+	v.mu.Unlock()
+}
+
+// snapshotLocked returns the current snapshot, made at most once per
+// applied change (f.mu held, for reading or writing).
+func (f *fsm) snapshotLocked() *model.Snapshot {
+	if s := f.cache.Load(); s != nil {
+		return s
+	}
+	v := &f.views
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if s := f.cache.Load(); s != nil {
+		return s // another reader made it meanwhile
+	}
+	s := makeSnapshot(v.last, f.applied, f.st, v.ch)
+	v.last, v.ch = s, model.Changed{}
+	f.cache.Store(s)
+	return s
+}
+
+// makeSnapshot returns st as a snapshot at revision rev, given the last
+// snapshot (nil: none) and the names changed since: the maps of the kinds
+// that changed are copies of st's, the others the last snapshot's.
+func makeSnapshot(last *model.Snapshot, rev uint64, st *state, ch model.Changed) *model.Snapshot {
+	if last == nil {
+		return model.NewSnapshot(rev, maps.Clone(st.vns), maps.Clone(st.nves), maps.Clone(st.ports))
+	}
+	vns, nves, ports := last.VNs, last.NVEs, last.Ports
+	if len(ch.VNs) > 0 {
+		vns = maps.Clone(st.vns)
+	}
+	if len(ch.NVEs) > 0 {
+		nves = maps.Clone(st.nves)
+	}
+	if len(ch.Ports) > 0 {
+		ports = maps.Clone(st.ports)
+	}
+	return last.Derive(rev, vns, nves, ports, ch)
 }

@@ -19,7 +19,7 @@ const cmdVersion uint8 = 1
 // once: type byte, version, name, and the decoder that builds the typed
 // command (whose methods are its rules and its apply). Built once at init
 // from this table and never changed after.
-var registry = newRegistry([]cmdSpec{
+var registry = newRegistry(append([]cmdSpec{
 	{cmdCreateVN, 1, "create-vn", decodeV1(decodeCreate[model.VN, vnKind])},
 	{cmdUpdateVN, 1, "update-vn", decodeV1(decodeUpdate[model.VN, vnKind])},
 	{cmdDeleteVN, 1, "delete-vn", decodeV1(decodeDelete[model.VN, vnKind])},
@@ -32,7 +32,7 @@ var registry = newRegistry([]cmdSpec{
 	{cmdPutNode, 1, "put-node", decodeV1(decodePutNode)},
 	{cmdRemoveNode, 1, "remove-node", decodeV1(decodeRemoveNode)},
 	{cmdBatch, 1, "batch", decodeV1(decodeBatch)},
-})
+}, tokenSpecs...))
 
 // cmdSpec registers one version of one command type.
 type cmdSpec struct {

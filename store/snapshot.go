@@ -21,7 +21,9 @@ type fsmSnapshot struct {
 	nves     []*model.NVE
 	ports    []*model.Port
 	nodes    []*NodeInfo
+	tokens   []snapRecord
 	reqs     []*dedupEntry
+	logTime  int64 // the request-ID table's clock
 }
 
 // Snapshot implements raft.FSM: it captures the (immutable) object pointers
@@ -52,7 +54,9 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	sort.Slice(s.nves, func(i, j int) bool { return s.nves[i].Name < s.nves[j].Name })
 	sort.Slice(s.ports, func(i, j int) bool { return s.ports[i].Name < s.ports[j].Name })
 	sort.Slice(s.nodes, func(i, j int) bool { return s.nodes[i].ID < s.nodes[j].ID })
+	s.tokens = tokenRecords(&f.st.tokens)
 	s.reqs = f.dedup.entries()
+	s.logTime = f.dedup.now
 	return s, nil
 }
 
@@ -65,7 +69,7 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 			err = enc.Encode(&r)
 		}
 	}
-	put(snapRecord{Format: snapshotFormat, Revision: s.revision})
+	put(snapRecord{Format: snapshotFormat, Revision: s.revision, LogTime: s.logTime})
 	for _, v := range s.vns {
 		put(snapRecord{VN: toLogVN(v)})
 	}
@@ -78,8 +82,11 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 	for _, n := range s.nodes {
 		put(snapRecord{Node: toLogNode(n)})
 	}
+	for _, r := range s.tokens {
+		put(r)
+	}
 	for _, r := range s.reqs {
-		put(snapRecord{Req: &logRequest{ReqID: r.ReqID, Hash: r.Hash, Result: toLogResult(r.Result)}})
+		put(snapRecord{Req: &logRequest{ReqID: r.ReqID, Hash: r.Hash, Result: toLogResult(r.Result), At: r.At}})
 	}
 	put(snapRecord{End: true})
 	return err
@@ -99,7 +106,7 @@ func (s *fsmSnapshot) Release() {}
 
 // readSnapshot decodes a snapshot stream into a fresh state and table. The
 // objects are taken exactly as written.
-func readSnapshot(r io.Reader, dedupSize int) (*state, *dedupTable, uint64, error) {
+func readSnapshot(r io.Reader, policy DedupPolicy) (*state, *dedupTable, uint64, error) {
 	dec := json.NewDecoder(r)
 	var hdr snapRecord
 	if err := dec.Decode(&hdr); err != nil {
@@ -108,7 +115,8 @@ func readSnapshot(r io.Reader, dedupSize int) (*state, *dedupTable, uint64, erro
 	if hdr.Format != snapshotFormat {
 		return nil, nil, 0, fmt.Errorf("snapshot format %d is not supported", hdr.Format)
 	}
-	st, dd := newState(), newDedupTable(dedupSize)
+	st, dd := newState(), newDedupTable(policy)
+	dd.observe(hdr.LogTime)
 	for {
 		var rec snapRecord
 		if err := dec.Decode(&rec); err != nil {
@@ -126,7 +134,9 @@ func readSnapshot(r io.Reader, dedupSize int) (*state, *dedupTable, uint64, erro
 		case rec.Node != nil:
 			st.nodes[rec.Node.ID] = rec.Node.model()
 		case rec.Req != nil:
-			dd.add(&dedupEntry{ReqID: rec.Req.ReqID, Hash: rec.Req.Hash, Result: rec.Req.Result.model()})
+			dd.add(&dedupEntry{ReqID: rec.Req.ReqID, Hash: rec.Req.Hash, Result: rec.Req.Result.model(), At: rec.Req.At})
+		default:
+			restoreTokenRecord(&st.tokens, &rec)
 		}
 	}
 }
@@ -138,7 +148,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := f.err(); err != nil {
 		return err
 	}
-	st, dd, rev, err := readSnapshot(rc, f.dedupSize)
+	st, dd, rev, err := readSnapshot(rc, f.policy)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
@@ -146,6 +156,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer f.mu.Unlock()
 	f.st, f.dedup = st, dd
 	f.cache.Store(nil)
+	f.views.reset()
 	f.applied = rev
 	close(f.waitCh)
 	f.waitCh = make(chan struct{})

@@ -27,6 +27,8 @@ type state struct {
 	nves  map[string]*model.NVE
 	ports map[string]*model.Port
 	nodes map[string]*NodeInfo
+	// tokens are the API tokens (tokens.go).
+	tokens tokenState
 
 	byVNI      map[uint32]string
 	byDPID     map[uint64]string

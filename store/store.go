@@ -56,7 +56,9 @@ type Config struct {
 	InMemory     bool
 	Logger       *slog.Logger
 	ApplyTimeout time.Duration // default 5s; also how long a write waits for a leader
-	HTTPClient   *http.Client  // for forwarding to the leader
+	// HTTPClient, if set, replaces the member client (forwarding, join,
+	// status probes) that the store builds from RaftTLS; tests only.
+	HTTPClient *http.Client
 
 	// Raft timing and snapshot knobs; zero means the raft default.
 	HeartbeatTimeout   time.Duration
@@ -66,9 +68,10 @@ type Config struct {
 	SnapshotThreshold  uint64
 	SnapshotInterval   time.Duration
 	TrailingLogs       uint64
-	// DedupSize is how many request IDs the FSM remembers (default 10000).
-	// Every node of a cluster must use the same value.
-	DedupSize int
+	// Dedup is how long the FSM remembers request IDs (see DedupPolicy;
+	// zero fields: the defaults). Every node of a cluster must use the
+	// same policy.
+	Dedup DedupPolicy
 	// OnFatal, if set, is called once, on its own goroutine, when this
 	// node's FSM stops for good: a committed command it cannot decode and
 	// may not skip (the error is a *FatalError). The node then applies
@@ -79,8 +82,14 @@ type Config struct {
 	// RaftTLS, if set, makes the raft transport mutual TLS: it holds this
 	// node's certificate (Certificates) and the cluster CA (RootCAs for
 	// dialing, ClientCAs for accepting); peers without a certificate of
-	// that CA are not heard. Nil is plain TCP.
+	// that CA are not heard. Nil is plain TCP. The member API (member.go)
+	// shares the port and the identity.
 	RaftTLS *tls.Config
+	// MemberToken, if set, is a shared secret every caller of the member
+	// API (forwarding, join, remove, status) must present, and this node
+	// presents to the others: the authentication of joins when TLS is
+	// off. Every member must use the same one.
+	MemberToken string
 	// Faults, if set, lets a test cut raft connections between members of
 	// one process (see Faults). Never set in production.
 	Faults *Faults
@@ -94,7 +103,10 @@ type Store struct {
 	raft   *raft.Raft
 	trans  raft.Transport
 	bolt   *raftboltdb.BoltStore
-	client *http.Client
+	client *http.Client // member API client (member.go); nil without a network transport
+
+	stream     *streamLayer // nil with the in-memory transport
+	memberHTTP *http.Server
 
 	observer *raft.Observer
 	obsCh    chan raft.Observation
@@ -136,6 +148,7 @@ func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
 		s.cancel()
+		s.closeMembers()
 		s.raft.DeregisterObserver(s.observer)
 		if e := s.raft.Shutdown().Error(); e != nil {
 			err = fmt.Errorf("store: raft shutdown: %w", e)

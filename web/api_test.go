@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/nva-project/nva/web/wire"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -278,7 +279,7 @@ func TestErrors(t *testing.T) {
 		{"empty body", "POST", "/api/v1/vns", ``, []string{"Content-Type", "application/json"}, 400, wire.CodeBadRequest, "", ""},
 		{"trailing data", "POST", "/api/v1/vns", `{"name":"x"} {"name":"y"}`, nil, 400, wire.CodeBadRequest, "", ""},
 		{"unknown field", "POST", "/api/v1/vns", `{"name":"x","colour":"red"}`, nil, 400, wire.CodeBadRequest, "colour", ""},
-		{"unknown nested field", "POST", "/api/v1/vns", `{"name":"x","bum":{"mode":"replicate","ttl":3}}`, nil, 400, wire.CodeBadRequest, "ttl", ""},
+		{"unknown nested field", "POST", "/api/v1/vns", `{"name":"x","bum":{"mode":"replicate","ttl":3}}`, nil, 400, wire.CodeBadRequest, "bum.ttl", ""},
 		{"wrong type", "POST", "/api/v1/vns", `{"name":"x","vni":"ten"}`, nil, 400, wire.CodeBadRequest, "vni", ""},
 		{"negative vni", "POST", "/api/v1/vns", `{"name":"x","vni":-1}`, nil, 400, wire.CodeBadRequest, "vni", ""},
 		{"patch unknown field", "PATCH", "/api/v1/vns/blue", `{"colour":"red"}`, nil, 400, wire.CodeBadRequest, "colour", ""},
@@ -460,9 +461,10 @@ func (e *testEnv) seed2(st *store.Store) {
 	}
 }
 
-// TestNoQuorum uses a real store that lost its quorum: a second voter that
-// never answers is added, so the leader steps down and writes fail with
-// 503.
+// TestNoQuorum uses a real store that lost its quorum: a second node
+// joins, is promoted to voter once caught up, and stops, so the leader
+// steps down and writes fail with 503. (A node that never answers is
+// never promoted: it cannot take the quorum away.)
 func TestNoQuorum(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for a raft leader to step down")
@@ -476,9 +478,17 @@ func TestNoQuorum(t *testing.T) {
 	e := newEnvWith(t, st, st, nil)
 	waitFor(t, func() bool { return st.IsLeader() })
 	e.must(201, "POST", "/api/v1/vns", `{"name":"blue"}`)
-	// 127.0.0.1:9 (discard) has nothing listening: the new voter never
-	// acknowledges, and two voters need both for a quorum.
-	e.do("POST", "/api/v1/cluster/join", `{"id":"ghost","raft_addr":"127.0.0.1:9"}`)
+	n2, err := store.Open(context.Background(), store.Config{NodeID: "n2", InMemory: true, RaftAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.must(200, "POST", "/api/v1/cluster/join", fmt.Sprintf(`{"id":"n2","raft_addr":%q}`, n2.RaftAddr()))
+	waitFor(t, func() bool {
+		ci, err := st.Cluster(context.Background())
+		return err == nil && len(ci.Nodes) == 2 && ci.Nodes[0].Voter && ci.Nodes[1].Voter
+	})
+	// Two voters need both for a quorum.
+	n2.Close()
 	waitFor(t, func() bool { return !st.IsLeader() })
 	before := state(st)
 	r := e.do("POST", "/api/v1/vns", `{"name":"green"}`)
@@ -493,16 +503,26 @@ func TestNoQuorum(t *testing.T) {
 	}
 }
 
+// fakeRealizer records the waits; the NVEs in laggards never realize
+// anything (stuck), and a wait naming any of them times out naming those
+// (the others are never waited for, as in ofctl.WaitRealizedFor).
 type fakeRealizer struct {
 	mu       sync.Mutex
 	indexes  []uint64
+	nves     [][]string
 	laggards []string
 }
 
-func (f *fakeRealizer) WaitRealized(ctx context.Context, index uint64) ([]string, error) {
+func (f *fakeRealizer) WaitRealizedFor(ctx context.Context, index uint64, nves []string) ([]string, error) {
 	f.mu.Lock()
 	f.indexes = append(f.indexes, index)
-	lag := f.laggards
+	f.nves = append(f.nves, nves)
+	var lag []string
+	for _, n := range nves {
+		if slices.Contains(f.laggards, n) {
+			lag = append(lag, n)
+		}
+	}
 	f.mu.Unlock()
 	if len(lag) == 0 {
 		return nil, nil
@@ -519,19 +539,30 @@ func TestWaitRealized(t *testing.T) {
 	fr := &fakeRealizer{}
 	e := newEnv(t, func(o *Options) { o.Realizer = fr })
 	var vn model.VN
-	e.must(201, "POST", "/api/v1/vns?wait=realized", `{"name":"blue"}`).decode(t, &vn)
+	r := e.must(201, "POST", "/api/v1/vns?wait=realized", `{"name":"blue"}`)
+	r.decode(t, &vn)
+	if h, ok := r.header[wire.RealizedNVEsHeader]; ok {
+		t.Fatalf("a VN no NVE hosts affects none: %s = %q", wire.RealizedNVEsHeader, h)
+	}
 	e.must(201, "POST", "/api/v1/vns", `{"name":"red"}`) // no wait: not asked
 	fr.mu.Lock()
 	got := append([]uint64(nil), fr.indexes...)
-	fr.laggards = []string{"hv2", "hv3"}
 	fr.mu.Unlock()
 	if len(got) != 1 || got[0] != vn.Revision {
 		t.Fatalf("WaitRealized called with %v, want [%d]", got, vn.Revision)
 	}
-	r := e.do("PATCH", "/api/v1/vns/blue?wait=realized&timeout=50ms", `{"mtu":1400}`)
+	for _, n := range []string{"hv1", "hv2", "hv3"} {
+		e.must(201, "POST", "/api/v1/nves", `{"name":"`+n+`","underlay_ips":["192.0.2.`+n[2:]+`"],"ovsdb":"unix:/x"}`)
+	}
+	e.must(201, "POST", "/api/v1/ports", `{"name":"p2","vn":"blue","nve":"hv2","interface":"veth2","mac":"02:00:00:00:00:02"}`)
+	e.must(201, "POST", "/api/v1/ports", `{"name":"p3","vn":"blue","nve":"hv3","interface":"veth3","mac":"02:00:00:00:00:03"}`)
+	fr.mu.Lock()
+	fr.laggards = []string{"hv2", "hv3"}
+	fr.mu.Unlock()
+	r = e.do("PATCH", "/api/v1/vns/blue?wait=realized&timeout=50ms", `{"mtu":1400}`)
 	ae := r.err()
-	if r.status != 504 || ae.Code != wire.CodeNotRealized || strings.Join(ae.Laggards, ",") != "hv2,hv3" {
-		t.Fatalf("not realized: %d %s", r.status, r.body)
+	if r.status != 504 || ae.Code != wire.CodeNotRealized || strings.Join(ae.Laggards, ",") != "hv2,hv3" || r.header.Get(wire.RealizedNVEsHeader) != "hv2,hv3" {
+		t.Fatalf("not realized: %d %s %v", r.status, r.body, r.header)
 	}
 	// The write itself was committed.
 	var stored model.VN
@@ -539,9 +570,72 @@ func TestWaitRealized(t *testing.T) {
 	if stored.MTU != 1400 || r.header.Get(wire.RevisionHeader) != fmt.Sprint(stored.Revision) {
 		t.Errorf("after unrealized patch: stored %+v, revision header %q", stored, r.header.Get(wire.RevisionHeader))
 	}
-	r = e.do("DELETE", "/api/v1/vns/red?wait=realized&timeout=0.05", "")
+	r = e.do("DELETE", "/api/v1/ports/p3?wait=realized&timeout=0.05", "")
 	if r.status != 504 || r.err().Code != wire.CodeNotRealized {
 		t.Errorf("delete not realized: %d %s", r.status, r.body)
+	}
+	// hv1 hosts nothing of red: stuck hv2 and hv3 do not hold up its
+	// deletion.
+	e.must(204, "DELETE", "/api/v1/vns/red?wait=realized&timeout=0.05", "")
+}
+
+// TestWaitRealizedAffectedNVEs: ?wait=realized waits only for the NVEs the
+// write affects — an attach into a VN: its NVE and the NVEs hosting the VN;
+// a port moved: both NVEs; an NVE changed: itself and the NVEs sharing a
+// VN with it — reports them in X-Realized-NVEs, and is not held up by a
+// stuck NVE outside them; a stuck NVE among them holds it up until the
+// timeout, which names it.
+func TestWaitRealizedAffectedNVEs(t *testing.T) {
+	fr := &fakeRealizer{laggards: []string{"far"}}
+	e := newEnv(t, func(o *Options) { o.Realizer = fr })
+	e.must(201, "POST", "/api/v1/vns", `{"name":"blue"}`)
+	e.must(201, "POST", "/api/v1/vns", `{"name":"red"}`)
+	for i, n := range []string{"hv1", "hv2", "hv3", "hv4", "far"} {
+		e.must(201, "POST", "/api/v1/nves", fmt.Sprintf(`{"name":%q,"underlay_ips":["192.0.2.%d"],"ovsdb":"unix:/x"}`, n, i+1))
+	}
+	port := func(name, vn, nve string, mac int) string {
+		return fmt.Sprintf(`{"name":%q,"vn":%q,"nve":%q,"interface":"t-%s","mac":"02:00:00:00:00:%02x"}`, name, vn, nve, name, mac)
+	}
+	e.must(201, "POST", "/api/v1/ports", port("b1", "blue", "hv1", 1))
+	e.must(201, "POST", "/api/v1/ports", port("b2", "blue", "hv2", 2))
+	e.must(201, "POST", "/api/v1/ports", port("r1", "red", "far", 3))
+	e.must(201, "POST", "/api/v1/ports", port("r2", "red", "hv4", 4))
+
+	waited := func(r resp, want string) {
+		t.Helper()
+		if got := r.header.Get(wire.RealizedNVEsHeader); got != want {
+			t.Fatalf("%s = %q, want %q (%d %s)", wire.RealizedNVEsHeader, got, want, r.status, r.body)
+		}
+		fr.mu.Lock()
+		last := fr.nves[len(fr.nves)-1]
+		fr.mu.Unlock()
+		if strings.Join(last, ",") != want {
+			t.Fatalf("waited for %v, want %s", last, want)
+		}
+	}
+	// An attach into blue on hv3: hv3 and blue's hosts; far (stuck,
+	// only in red) is not waited for.
+	waited(e.must(201, "POST", "/api/v1/ports?wait=realized&timeout=5s", port("b3", "blue", "hv3", 5)), "hv1,hv2,hv3")
+	// b3 moves to hv4: the NVE it leaves, the one it joins, blue's hosts.
+	waited(e.must(200, "PATCH", "/api/v1/ports/b3?wait=realized&timeout=5s", `{"nve":"hv4","interface":"t-b3b"}`), "hv1,hv2,hv3,hv4")
+	// hv1's underlay changes: hv1 and its peers in blue.
+	waited(e.must(200, "PATCH", "/api/v1/nves/hv1?wait=realized&timeout=5s", `{"underlay_ips":["192.0.2.101"]}`), "hv1,hv2,hv4")
+	// A batch: the union of its items.
+	waited(e.must(200, "POST", "/api/v1/batch?wait=realized&timeout=5s", batchBody(t,
+		wire.BatchItem{Op: "delete", Kind: "port", Name: "b2"},
+		wire.BatchItem{Op: "create", Kind: "vn", Object: obj(`{"name":"green"}`)},
+		wire.BatchItem{Op: "create", Kind: "port", Object: obj(port("g1", "green", "hv3", 6))},
+	)), "hv1,hv2,hv3,hv4")
+
+	// far is related to a change in red: the wait times out naming it,
+	// and only it (hv4, in red too, is not stuck).
+	r := e.do("POST", "/api/v1/ports?wait=realized&timeout=50ms", port("r3", "red", "hv2", 7))
+	if ae := r.err(); r.status != 504 || ae.Code != wire.CodeNotRealized || strings.Join(ae.Laggards, ",") != "far" {
+		t.Fatalf("attach into red with far stuck: %d %s", r.status, r.body)
+	}
+	waited(r, "far,hv2,hv4")
+	if _, ok := e.st.Snapshot().Ports["r3"]; !ok {
+		t.Fatal("the unrealized attach was not committed")
 	}
 }
 
@@ -665,9 +759,14 @@ func TestClusterRoutes(t *testing.T) {
 	t.Cleanup(func() { n2.Close() })
 	body := fmt.Sprintf(`{"id":"n2","raft_addr":%q,"openflow_addr":"tcp:127.0.0.2:6653"}`, n2.RaftAddr())
 	e.must(200, "POST", "/api/v1/cluster/join", body).decode(t, &cv)
-	if len(cv.Nodes) != 2 || cv.Nodes[1].ID != "n2" || !cv.Nodes[1].Voter || cv.Nodes[1].RaftAddr != n2.RaftAddr() {
+	if len(cv.Nodes) != 2 || cv.Nodes[1].ID != "n2" || cv.Nodes[1].RaftAddr != n2.RaftAddr() {
 		t.Errorf("after join = %+v", cv)
 	}
+	// It joined as a non-voter; the leader promotes it once caught up.
+	waitFor(t, func() bool {
+		e.must(200, "GET", "/api/v1/cluster", "").decode(t, &cv)
+		return len(cv.Nodes) == 2 && cv.Nodes[1].Voter
+	})
 	// The joined node catches up with the cluster's state.
 	e.must(201, "POST", "/api/v1/vns", `{"name":"blue"}`)
 	waitFor(t, func() bool { _, ok := n2.Snapshot().VNs["blue"]; return ok })
@@ -679,16 +778,13 @@ func TestClusterRoutes(t *testing.T) {
 	}
 }
 
-func TestInternalHandlerMounted(t *testing.T) {
+// TestNoInternalRoutes: the members' API is never served on the REST
+// listener (issue 13: it was, unauthenticated).
+func TestNoInternalRoutes(t *testing.T) {
 	e := newEnv(t, nil)
-	var st struct {
-		ID    string
-		State string
-	}
-	e.must(200, "GET", "/internal/v1/status", "").decode(t, &st)
-	if st.ID != "n1" || st.State != "leader" {
-		t.Errorf("internal status = %+v", st)
-	}
+	e.must(404, "GET", "/internal/v1/status", "")
+	e.must(404, "POST", "/internal/v1/join", `{"id":"evil","raft_addr":"127.0.0.1:1"}`)
+	e.must(404, "POST", "/internal/v1/apply", "x")
 }
 
 func TestMetrics(t *testing.T) {

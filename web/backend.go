@@ -30,6 +30,10 @@ type Backend interface {
 	CreatePort(ctx context.Context, reqID string, p model.Port) (*model.Port, error)
 	UpdatePortIf(ctx context.Context, reqID string, p model.Port, expectRev uint64) (*model.Port, error)
 	DeletePort(ctx context.Context, reqID, name string) (uint64, error)
+	// Recorded returns the first result of the write made under a request
+	// ID, if the store still remembers it (store.DedupPolicy): a PATCH
+	// retried after its object was deleted is answered from it.
+	Recorded(reqID string) (store.Recorded, bool)
 	// Batch applies ops atomically, in order, as one Raft entry (POST /api/v1/batch).
 	Batch(ctx context.Context, reqID string, ops []store.BatchOp) (*store.BatchResult, error)
 
@@ -40,12 +44,13 @@ type Backend interface {
 	AppliedIndex() uint64
 }
 
-// Realizer reports when the NVEs have installed the state of a store
-// index. With one configured, writes with ?wait=realized block until
-// WaitRealized returns; laggards names the NVEs that had not caught up when
-// ctx expired.
+// Realizer reports when NVEs have installed the state of a store index.
+// With one configured, writes with ?wait=realized block until
+// WaitRealizedFor returns for the NVEs the write affects (nves, derived
+// from the write; no other NVE may hold it up); laggards names those that
+// had not caught up when ctx expired.
 type Realizer interface {
-	WaitRealized(ctx context.Context, index uint64) (laggards []string, err error)
+	WaitRealizedFor(ctx context.Context, index uint64, nves []string) (laggards []string, err error)
 }
 
 // FlowReporter returns the flows installed on (or compiled for) an NVE,

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/nva-project/nva/app/model"
@@ -20,7 +19,7 @@ import (
 // every item (422, every failing field listed) and the leader judges the
 // whole batch against its state (409/404/422 with every failing item), and
 // nothing is applied unless every item is. ?wait=realized waits for the
-// batch's revision as for any write.
+// batch's revision as for any write, on the NVEs its items affect.
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	wait, timeout, err := s.waitOpts(r)
 	if err != nil {
@@ -31,7 +30,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ae)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxBatchBodyBytes))
+	body, err := readLimited(w, r, wire.MaxBatchBodyBytes)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -51,6 +50,11 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if err := s.admitBatch(ops); err != nil {
+		writeError(w, err)
+		return
+	}
+	before := s.snapshotBefore(wait)
 	res, err := s.be.Batch(r.Context(), requestID(r), ops)
 	if err != nil {
 		writeError(w, err)
@@ -61,7 +65,8 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	s.finishWrite(w, r, wait, timeout, http.StatusOK, res.Revision, out)
+	nves := func() []string { return batchAffected(before, s.be.Snapshot(), ops, res) }
+	s.finishWrite(w, r, wait, timeout, http.StatusOK, res.Revision, nves, out)
 }
 
 // batchOps decodes every item's object strictly, as POST of that kind
@@ -71,17 +76,18 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 func batchOps(items []wire.BatchItem) ([]store.BatchOp, error) {
 	ops := make([]store.BatchOp, len(items))
 	var bad model.FieldErrors
+	kc := newKeyChecker()
 	for i, it := range items {
 		op := store.BatchOp{Op: it.Op, Kind: it.Kind, Name: it.Name, ExpectRevision: it.IfRevision}
 		if len(it.Object) > 0 && string(it.Object) != "null" {
 			var err error
 			switch it.Kind {
 			case wire.KindVN:
-				op.VN, err = decodeObject[model.VN](it.Object, func(v *model.VN) { v.Revision = 0 })
+				op.VN, err = decodeObject[model.VN](kc, it.Object, func(v *model.VN) { v.Revision = 0 })
 			case wire.KindNVE:
-				op.NVE, err = decodeObject[model.NVE](it.Object, func(v *model.NVE) { v.Revision = 0 })
+				op.NVE, err = decodeObject[model.NVE](kc, it.Object, func(v *model.NVE) { v.Revision = 0 })
 			case wire.KindPort:
-				op.Port, err = decodeObject[model.Port](it.Object, func(v *model.Port) { v.Revision = 0 })
+				op.Port, err = decodeObject[model.Port](kc, it.Object, func(v *model.Port) { v.Revision = 0 })
 			}
 			if err != nil {
 				ae := toAPIError(err)
@@ -103,9 +109,29 @@ func batchOps(items []wire.BatchItem) ([]store.BatchOp, error) {
 	return ops, nil
 }
 
-func decodeObject[T any](raw json.RawMessage, clear func(*T)) (*T, error) {
+// admitBatch checks the batch's NVE objects against the OVSDB endpoint
+// policy, as POST and PATCH do: a 422 naming every item refused.
+func (s *Server) admitBatch(ops []store.BatchOp) error {
+	var bad model.FieldErrors
+	for i, op := range ops {
+		if op.NVE == nil {
+			continue
+		}
+		if err := s.admitNVE(op.NVE); err != nil {
+			me, _ := model.AsError(err)
+			bad.Add(fmt.Sprintf("items[%d].%s", i, me.Field), "%s", me.Message)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return &model.Error{Kind: model.KindInvalid, Field: bad[0].Field, Fields: bad,
+		Message: fmt.Sprintf("%d item(s) refused, nothing applied: %s: %s", len(bad), bad[0].Field, bad[0].Message)}
+}
+
+func decodeObject[T any](kc *keyChecker, raw json.RawMessage, clear func(*T)) (*T, error) {
 	var v T
-	if err := decodeStrict(raw, &v); err != nil {
+	if err := decodeStrictWith(kc, raw, &v); err != nil {
 		return nil, err
 	}
 	clear(&v)

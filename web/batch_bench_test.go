@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/store"
 	"github.com/nva-project/nva/web/wire"
 )
@@ -50,7 +51,7 @@ func bulkServer(b *testing.B) (*httptest.Server, func()) {
 	for !st.IsLeader() {
 		time.Sleep(10 * time.Millisecond)
 	}
-	srv, err := New(Options{Backend: st, NodeID: "n1"})
+	srv, err := New(Options{Backend: st, NodeID: "n1", OVSDBAllow: model.MustOVSDBPolicy("tcp:10.0.0.0/8:6640")})
 	if err != nil {
 		b.Fatal(err)
 	}

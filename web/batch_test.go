@@ -219,7 +219,10 @@ func TestBatchWaitRealized(t *testing.T) {
 	if len(got) != 1 || got[0] != res.Revision {
 		t.Fatalf("WaitRealized called with %v, want [%d]", got, res.Revision)
 	}
+	e.must(201, "POST", "/api/v1/nves", `{"name":"hv2","underlay_ips":["192.0.2.2"],"ovsdb":"unix:/x"}`)
+	e.must(201, "POST", "/api/v1/ports", `{"name":"r2","vn":"red","nve":"hv2","interface":"t2","mac":"02:00:00:00:00:02"}`)
 	r := e.do("POST", "/api/v1/batch?wait=realized&timeout=50ms", batchBody(t,
+		wire.BatchItem{Op: "delete", Kind: "port", Name: "r2"},
 		wire.BatchItem{Op: "delete", Kind: "vn", Name: "red"},
 	))
 	if r.status != 504 || r.err().Code != wire.CodeNotRealized || strings.Join(r.err().Laggards, ",") != "hv2" {

@@ -3,10 +3,13 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"github.com/nva-project/nva/web/wire"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"reflect"
 	"strings"
 )
 
@@ -34,16 +37,49 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if ae := checkJSONContentType(r); ae != nil {
 		return nil, ae
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		return nil, toAPIError(err)
+	return readLimited(w, r, MaxBodyBytes)
+}
+
+// readLimited reads at most limit bytes of the body. A body that cannot
+// be read is the client's fault and answered as such: 413 above limit,
+// 408 when the connection's read deadline passes (a body sent too
+// slowly), 400 when it ends before its Content-Length or its chunked
+// framing is broken.
+func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err == nil {
+		return b, nil
 	}
-	return b, nil
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &mbe):
+		return nil, toAPIError(err)
+	case errors.As(err, &ne) && ne.Timeout():
+		return nil, newAPIError(http.StatusRequestTimeout, wire.CodeTimeout, "",
+			"the request body was not received in time: %v", err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, badRequest("", "the request body ended before its Content-Length (%d bytes): %v", r.ContentLength, err)
+	}
+	return nil, badRequest("", "reading the request body: %v", err)
 }
 
 // decodeStrict decodes one JSON value into dst, rejecting unknown fields
 // and trailing data.
+//
+// Keys are matched exactly, at every depth (checkKeys): encoding/json
+// alone would take {"Tenant":"t2"} for tenant, and would name an unknown
+// nested field without its path.
 func decodeStrict(b []byte, dst any) error {
+	return decodeStrictWith(newKeyChecker(), b, dst)
+}
+
+// decodeStrictWith is decodeStrict with a key checker shared by many
+// documents.
+func decodeStrictWith(kc *keyChecker, b []byte, dst any) error {
+	if ae := kc.checkDoc(b, reflect.TypeOf(dst)); ae != nil {
+		return ae
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -79,8 +115,9 @@ func mergePatch(target, patch any) any {
 	return tm
 }
 
-// decodePatch parses a merge-patch document; it must be a JSON object.
-func decodePatch(b []byte) (map[string]any, error) {
+// decodeGeneric parses one JSON value (numbers as json.Number) and
+// nothing after it.
+func decodeGeneric(b []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any
@@ -89,6 +126,15 @@ func decodePatch(b []byte) (map[string]any, error) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, badRequest("", "malformed JSON: unexpected data after the JSON value")
+	}
+	return v, nil
+}
+
+// decodePatch parses a merge-patch document; it must be a JSON object.
+func decodePatch(b []byte) (map[string]any, error) {
+	v, err := decodeGeneric(b)
+	if err != nil {
+		return nil, err
 	}
 	m, ok := v.(map[string]any)
 	if !ok {

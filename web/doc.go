@@ -10,4 +10,16 @@
 // SwitchReporter, and StatusNotifier, which pushes status changes to the
 // event streams); a nil one means the node has no such component. Close
 // ends the open event streams before the HTTP server shuts down.
+//
+// It also owns who may call what (auth.go, scope.go): bearer tokens and
+// the UI's session cookie mapped to roles (admin, operator, reader,
+// tenant), the access of every route, a tenant's scope (its VNs and their
+// ports, in reads, writes, batches and the event stream), the token and
+// session endpoints, and the cross-site checks (JSON writes, Origin, Host).
+//
+// It also owns how that surface meets the network: NewHTTPServer (read,
+// write and idle timeouts; the event stream and ?wait=realized writes set
+// their own write deadlines), LimitListener (the connection cap), exact
+// JSON keys, no redirects for writes, and the OVSDB endpoint policy an
+// NVE must satisfy (Options.OVSDBAllow).
 package web

@@ -133,6 +133,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newAPIError(http.StatusServiceUnavailable, wire.CodeUnavailable, "", "this node is shutting down"))
 		return
 	}
+	// The stream outlives the server's write timeout: it sets a write
+	// deadline per batch of events instead (sseWriter.deadline).
+	holdOpen(w, 0)
 	// The stream ends with the request or when the server closes.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -154,8 +157,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	out := &sseWriter{rc: http.NewResponseController(w), buf: bufio.NewWriterSize(w, 32<<10)}
 	out.deadline()
 
-	st := newStreamStatus(s.status)
-	topo := s.topology(snap, true)
+	st := newStreamStatus(s.statusFor(ctx))
+	topo := s.topology(ctx, snap, true)
 	st.seed(topo)
 	unclaimed := unclaimedJSON(topo.UnclaimedSwitches)
 	out.buf.WriteString("retry: " + strconv.FormatInt(eventsRetry.Milliseconds(), 10) + "\n\n")
@@ -246,7 +249,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			// and go as switches connect and NVEs are loaded, e.g. right
 			// after a restart): when the set differs from the snapshot's,
 			// the client takes a new snapshot.
-			if s.switches != nil && unclaimedJSON(s.switches.UnclaimedSwitches()) != unclaimed {
+			if sw := s.switchesFor(ctx); sw != nil && unclaimedJSON(sw.UnclaimedSwitches()) != unclaimed {
 				out.raw("reset", 0, []byte("{}"))
 				out.flush()
 				return

@@ -52,7 +52,9 @@ func newEnv(t *testing.T, mod func(*Options)) *testEnv {
 
 func newEnvWith(t *testing.T, st *store.Store, be Backend, mod func(*Options)) *testEnv {
 	t.Helper()
-	opts := Options{Backend: be, NodeID: "n1", Internal: st.InternalHandler()}
+	// The tests' NVEs name documentation addresses: allow any endpoint
+	// (TestOVSDBEndpointPolicy tests the default).
+	opts := Options{Backend: be, NodeID: "n1", OVSDBAllow: model.MustOVSDBPolicy("*")}
 	if mod != nil {
 		mod(&opts)
 	}
@@ -103,6 +105,9 @@ func (e *testEnv) do(method, path, body string, hdr ...string) resp {
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
+		if hdr[i] == "Host" {
+			req.Host = hdr[i+1] // net/http sends req.Host, not the header
+		}
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

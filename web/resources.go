@@ -43,6 +43,11 @@ type resource[T any] struct {
 	filter func(*http.Request) func(*T) bool
 	// view renders an object for a response (nil: as is).
 	view func(*T) any
+	// recorded picks this kind's object out of a remembered write result.
+	recorded func(store.Recorded) *T
+	// admit checks a created or updated object against this server's
+	// policies (nil: none); an error is the answer.
+	admit func(*T) error
 
 	// patching serializes the PATCHes of one object on this node.
 	patching keyLocks
@@ -131,6 +136,13 @@ func createHandler[T any](s *Server, res *resource[T]) http.HandlerFunc {
 			return
 		}
 		res.clear(&v)
+		if res.admit != nil {
+			if err := res.admit(&v); err != nil {
+				writeError(w, err)
+				return
+			}
+		}
+		before := s.snapshotBefore(wait)
 		got, err := res.create(r.Context(), requestID(r), v)
 		if err != nil {
 			writeError(w, err)
@@ -138,7 +150,7 @@ func createHandler[T any](s *Server, res *resource[T]) http.HandlerFunc {
 		}
 		w.Header().Set("Location", "/api/v1/"+res.plural+"/"+url.PathEscape(res.nameOf(got)))
 		setETag(w, res.revision(got))
-		s.finishWrite(w, r, wait, timeout, http.StatusCreated, res.revision(got), res.render(got))
+		s.finishWrite(w, r, wait, timeout, http.StatusCreated, res.revision(got), affectedBy(s, before, nil, false, got), res.render(got))
 	}
 }
 
@@ -186,6 +198,7 @@ func patchHandler[T any](s *Server, res *resource[T]) http.HandlerFunc {
 			writeError(w, err)
 			return
 		}
+		before := s.snapshotBefore(wait)
 		got, err := applyPatch(r.Context(), s, res, name, patch, cond, requestID(r), r.Header.Get(wire.RequestIDHeader) != "")
 		unlock()
 		if err != nil {
@@ -193,7 +206,8 @@ func patchHandler[T any](s *Server, res *resource[T]) http.HandlerFunc {
 			return
 		}
 		setETag(w, res.revision(got))
-		s.finishWrite(w, r, wait, timeout, http.StatusOK, res.revision(got), res.render(got))
+		old, _ := lookupIn(before, res, name)
+		s.finishWrite(w, r, wait, timeout, http.StatusOK, res.revision(got), affectedBy(s, before, old, true, got), res.render(got))
 	}
 }
 
@@ -214,6 +228,9 @@ func applyPatch[T any](ctx context.Context, s *Server, res *resource[T], name st
 		}
 		cur, ok := res.lookup(snap, name)
 		if !ok {
+			if clientID {
+				return retryGone(ctx, s, res, name, patch, reqID)
+			}
 			return nil, res.notFound(name)
 		}
 		have := res.revision(cur)
@@ -233,6 +250,11 @@ func applyPatch[T any](ctx context.Context, s *Server, res *resource[T], name st
 			return nil, err
 		}
 		res.clear(&v)
+		if res.admit != nil {
+			if err := res.admit(&v); err != nil {
+				return nil, err
+			}
+		}
 		got, err := res.update(ctx, reqID, v, expect)
 		if err == nil {
 			return got, nil
@@ -257,6 +279,37 @@ func applyPatch[T any](ctx context.Context, s *Server, res *resource[T], name st
 			return nil, err
 		}
 	}
+}
+
+// retryGone answers a PATCH, sent with the client's request ID, of an
+// object that no longer exists: it may be the retry of a PATCH that was
+// applied before the object was deleted (its client never saw the answer).
+// If the store remembers a write under that ID that stored this object,
+// the patch is merged into what that write stored and proposed again
+// under the same ID: the FSM answers a retry of the same request with its
+// first result, and refuses another request reusing the ID (409). Else
+// the object is not found.
+func retryGone[T any](ctx context.Context, s *Server, res *resource[T], name string, patch map[string]any, reqID string) (*T, error) {
+	rec, ok := s.be.Recorded(reqID)
+	if !ok || rec.Err != nil {
+		return nil, res.notFound(name)
+	}
+	prev := res.recorded(rec)
+	if prev == nil || res.nameOf(prev) != name {
+		return nil, newAPIError(http.StatusConflict, wire.CodeConflict, "",
+			"request ID %q was already used for a different request (%s %q does not exist)", reqID, res.kind, name)
+	}
+	v, err := mergeInto(prev, patch)
+	if err != nil {
+		return nil, err
+	}
+	res.clear(&v)
+	got, err := res.update(ctx, reqID, v, res.revision(prev))
+	if me, ok := model.AsError(err); ok && me.Kind == model.KindNotFound {
+		// The ID was forgotten between the two reads: nothing applied.
+		return nil, res.notFound(name)
+	}
+	return got, err
 }
 
 // mergeInto applies an RFC 7396 merge patch to a copy of cur.
@@ -428,12 +481,42 @@ func deleteHandler[T any](s *Server, res *resource[T]) http.HandlerFunc {
 			writeError(w, badRequest("If-Match", "If-Match is supported on PATCH only; DELETE is unconditional"))
 			return
 		}
+		before := s.snapshotBefore(wait)
 		idx, err := res.remove(r.Context(), requestID(r), name)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		s.finishWrite(w, r, wait, timeout, http.StatusNoContent, idx, nil)
+		old, _ := lookupIn(before, res, name)
+		s.finishWrite(w, r, wait, timeout, http.StatusNoContent, idx, affectedBy(s, before, old, true, nil), nil)
+	}
+}
+
+// lookupIn finds the object a PATCH or DELETE replaces in the snapshot
+// before it (nil: the request does not wait, or the snapshot lacks it).
+func lookupIn[T any](before *model.Snapshot, res *resource[T], name string) (*T, bool) {
+	if before == nil {
+		return nil, false
+	}
+	return res.lookup(before, name)
+}
+
+// affectedBy returns, for finishWrite, the NVEs a write of one object
+// affects (see affected): old is the object before, from the snapshot
+// before the write (nil: a create, or, with replaced, an update or delete
+// of an object that snapshot lacked), cur after (nil: deleted).
+func affectedBy[T any](s *Server, before *model.Snapshot, old *T, replaced bool, cur *T) func() []string {
+	return func() []string {
+		a := newAffected(before, s.be.Snapshot())
+		if old != nil {
+			a.add(old)
+		} else if replaced {
+			a.unknown()
+		}
+		if cur != nil {
+			a.add(cur)
+		}
+		return a.names()
 	}
 }
 
@@ -451,6 +534,7 @@ func (s *Server) vnResource() *resource[model.VN] {
 		create:   s.be.CreateVN,
 		update:   s.be.UpdateVNIf,
 		remove:   s.be.DeleteVN,
+		recorded: func(r store.Recorded) *model.VN { return r.VN },
 		filter: func(r *http.Request) func(*model.VN) bool {
 			q := r.URL.Query()
 			if !q.Has("tenant") {
@@ -470,6 +554,9 @@ func (s *Server) nveView(n *model.NVE) any {
 	return v
 }
 
+// admitNVE checks an NVE against the OVSDB endpoint policy.
+func (s *Server) admitNVE(n *model.NVE) error { return s.ovsdbAllow.CheckNVE(n) }
+
 func (s *Server) nveResource() *resource[model.NVE] {
 	return &resource[model.NVE]{
 		kind: "nve", plural: "nves",
@@ -484,6 +571,8 @@ func (s *Server) nveResource() *resource[model.NVE] {
 		create:   s.be.CreateNVE,
 		update:   s.be.UpdateNVEIf,
 		remove:   s.be.DeleteNVE,
+		recorded: func(r store.Recorded) *model.NVE { return r.NVE },
+		admit:    s.admitNVE,
 		filter: func(r *http.Request) func(*model.NVE) bool {
 			q := r.URL.Query()
 			if !q.Has("kind") {
@@ -510,6 +599,7 @@ func (s *Server) portResource() *resource[model.Port] {
 		create:   s.be.CreatePort,
 		update:   s.be.UpdatePortIf,
 		remove:   s.be.DeletePort,
+		recorded: func(r store.Recorded) *model.Port { return r.Port },
 		filter: func(r *http.Request) func(*model.Port) bool {
 			q := r.URL.Query()
 			hasVN, hasNVE := q.Has("vn"), q.Has("nve")

@@ -10,6 +10,7 @@ import (
 	"github.com/nva-project/nva/web/wire"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -31,9 +32,6 @@ const MaxWaitTimeout = 10 * time.Minute
 // this node has no such component (its endpoints answer 501).
 type Options struct {
 	Backend Backend
-	// Internal serves the node-to-node endpoints (leader forwarding, read
-	// index, join) mounted at /internal/; nil mounts nothing.
-	Internal http.Handler
 	// NodeID is reported by /api/v1/health.
 	NodeID string
 	Logger *slog.Logger
@@ -47,19 +45,30 @@ type Options struct {
 	StatusNotifier StatusNotifier
 	// Events tunes GET /api/v1/events.
 	Events EventsOptions
+	// Backup serves GET /api/v1/snapshot (admin only); nil answers 501.
+	Backup Backuper
+
+	// OVSDBAllow is the OVSDB endpoint policy an NVE's "ovsdb" field must
+	// satisfy on create, update and in a batch (422 on field ovsdb); nil
+	// means model.DefaultOVSDBAllow.
+	OVSDBAllow *model.OVSDBPolicy
 
 	// WaitTimeout is the default of ?timeout= for ?wait=realized
 	// (DefaultWaitTimeout if zero).
 	WaitTimeout time.Duration
 	// Now is the clock used for latency metrics and logs (time.Now if nil).
 	Now func() time.Time
+
+	// Auth configures tokens, roles and the cross-site checks (auth.go).
+	Auth AuthOptions
 }
 
-// Server is the REST API v1 plus /metrics and /internal/. It is an
+// Server is the REST API v1 plus /metrics (the members' /internal/ API is
+// served by the store on its cluster port, never here: /internal/ answers
+// 404). It is an
 // http.Handler.
 type Server struct {
 	be          Backend
-	internal    http.Handler
 	nodeID      string
 	log         *slog.Logger
 	realizer    Realizer
@@ -68,8 +77,12 @@ type Server struct {
 	switches    SwitchReporter
 	notifier    StatusNotifier
 	events      EventsOptions
+	backup      Backuper
 	waitTimeout time.Duration
 	now         func() time.Time
+	ovsdbAllow  *model.OVSDBPolicy
+	auth        *authConfig
+	router      *mux.Router // the routes, for the authorization table test
 
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -87,9 +100,13 @@ func New(opts Options) (*Server, error) {
 	if opts.Backend == nil {
 		return nil, errors.New("web: Options.Backend is required")
 	}
+	auth, err := newAuthConfig(opts.Auth)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
-		be:          opts.Backend,
-		internal:    opts.Internal,
+		be:          scopedBackend{Backend: opts.Backend, auth: auth},
+		auth:        auth,
 		nodeID:      opts.NodeID,
 		log:         opts.Logger,
 		realizer:    opts.Realizer,
@@ -98,9 +115,14 @@ func New(opts Options) (*Server, error) {
 		switches:    opts.SwitchReporter,
 		notifier:    opts.StatusNotifier,
 		events:      opts.Events.withDefaults(),
+		backup:      opts.Backup,
 		waitTimeout: opts.WaitTimeout,
 		now:         opts.Now,
+		ovsdbAllow:  opts.OVSDBAllow,
 		reg:         prometheus.NewRegistry(),
+	}
+	if s.ovsdbAllow == nil {
+		s.ovsdbAllow = model.MustOVSDBPolicy(model.DefaultOVSDBAllow)
 	}
 	s.base, s.closeBase = context.WithCancel(context.Background())
 	if s.log == nil {
@@ -150,13 +172,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 func (s *Server) routes() http.Handler {
 	r := mux.NewRouter()
+	// canonicalPaths cleans paths instead of mux, which would answer a
+	// 301 to writes too.
+	r.SkipClean(true)
+	s.router = r
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newAPIError(http.StatusNotFound, wire.CodeNotFound, "", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newAPIError(http.StatusMethodNotAllowed, wire.CodeMethodNotAllowed, "", "method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
-	r.Use(routeTemplateMiddleware)
+	r.Use(routeTemplateMiddleware, s.authorize)
 
 	// Routes are registered on the root router, not a subrouter: gorilla/mux
 	// answers 404 instead of 405 for a method mismatch inside a subrouter.
@@ -170,21 +196,61 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("/switches/unclaimed", s.handleUnclaimed).Methods(http.MethodGet)
 	api.HandleFunc("/nves/{name}/flows", s.handleFlows).Methods(http.MethodGet)
 	api.HandleFunc("/batch", s.handleBatch).Methods(http.MethodPost)
+	api.HandleFunc("/snapshot", s.handleBackup).Methods(http.MethodGet) // admin only: the whole store (backup.go)
 	registerResource(s, api, s.vnResource())
 	registerResource(s, api, s.nveResource())
 	registerResource(s, api, s.portResource())
+	s.authRoutes(api)
 
 	r.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})).Methods(http.MethodGet)
-	if s.internal != nil {
-		r.PathPrefix("/internal/").Handler(s.internal)
-	}
 	// The web UI (web/ui, embedded) answers every path outside the API,
 	// /internal/ and /metrics (GET and HEAD).
 	r.MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool {
 		p := req.URL.Path
 		return !strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/internal/") && p != "/metrics"
 	}).Handler(ui.Handler())
-	return s.instrument(r)
+	return s.instrument(s.crossSite(canonicalPaths(r)))
+}
+
+// canonicalPaths answers a request whose path is not in canonical form
+// (//x, /a/../b, /a/./b): a GET or HEAD is redirected to the canonical
+// path (301, as gorilla/mux would); any other method gets a 404 naming the
+// canonical path, because a client that follows a redirect may resend a
+// write as a GET, or to somewhere it did not mean. A trailing slash is
+// kept, and matches no API route.
+func canonicalPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		c := cleanPath(p)
+		if c == p {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			u := *r.URL
+			u.Path, u.RawPath = c, ""
+			http.Redirect(w, r, u.String(), http.StatusMovedPermanently)
+			return
+		}
+		writeError(w, newAPIError(http.StatusNotFound, wire.CodeNotFound, "",
+			"no such endpoint: %s %s is not a canonical path (%s is); writes are not redirected", r.Method, p, c))
+	})
+}
+
+// cleanPath is path.Clean keeping a trailing slash, rooted: gorilla/mux's
+// notion of a canonical path.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	c := path.Clean(p)
+	if p[len(p)-1] == '/' && c != "/" {
+		c += "/"
+	}
+	return c
 }
 
 // prefixed registers routes under a path prefix on one router.
@@ -321,8 +387,9 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 	})
 }
 
-// snapshot reads the store, linearizably with ?consistent=true.
-func (s *Server) snapshot(r *http.Request) (*model.Snapshot, error) {
+// unscopedSnapshot reads the store, linearizably with ?consistent=true
+// (snapshot scopes it to the request's principal).
+func (s *Server) unscopedSnapshot(r *http.Request) (*model.Snapshot, error) {
 	c := r.URL.Query().Get("consistent")
 	if c == "" {
 		return s.be.Snapshot(), nil
@@ -367,12 +434,23 @@ func (s *Server) waitOpts(r *http.Request) (wait bool, timeout time.Duration, er
 
 // finishWrite completes a committed write: it sets the revision header,
 // waits for realization when asked, and writes the response (body may be
-// nil for 204).
-func (s *Server) finishWrite(w http.ResponseWriter, r *http.Request, wait bool, timeout time.Duration, status int, index uint64, body any) {
+// nil for 204). nves names the NVEs the write affects (see affected); it
+// is called only when the request waits for realization, and the NVEs it
+// names are the only ones waited for, reported in
+// wire.RealizedNVEsHeader.
+func (s *Server) finishWrite(w http.ResponseWriter, r *http.Request, wait bool, timeout time.Duration, status int, index uint64, nves func() []string, body any) {
 	w.Header().Set(wire.RevisionHeader, strconv.FormatUint(index, 10))
 	if wait && s.realizer != nil {
+		names := nves()
+		if len(names) > 0 {
+			w.Header().Set(wire.RealizedNVEsHeader, strings.Join(names, ","))
+		}
+		if wt := writeTimeout(r.Context()); wt > 0 {
+			// The wait may be longer than the server's timeouts allow.
+			holdOpen(w, timeout+wt)
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
-		laggards, err := s.realizer.WaitRealized(ctx, index)
+		laggards, err := s.realizer.WaitRealizedFor(ctx, index, names)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
@@ -395,4 +473,14 @@ func (s *Server) finishWrite(w http.ResponseWriter, r *http.Request, wait bool, 
 		return
 	}
 	writeJSON(w, status, body)
+}
+
+// snapshotBefore is the local snapshot before a write that waits for
+// realization (nil when it does not wait): the objects the write replaces
+// or deletes are read from it (see affected).
+func (s *Server) snapshotBefore(wait bool) *model.Snapshot {
+	if !wait || s.realizer == nil {
+		return nil
+	}
+	return s.be.Snapshot()
 }

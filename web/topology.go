@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -83,10 +84,10 @@ func topologyForm(r *http.Request) (aggregate bool, err error) {
 
 // topology is the topology view served by GET /api/v1/topology and the
 // events stream's snapshot.
-func (s *Server) topology(snap *model.Snapshot, aggregate bool) wire.Topology {
-	t := buildTopology(snap, s.status, aggregate)
-	if s.switches != nil {
-		t.UnclaimedSwitches = s.switches.UnclaimedSwitches()
+func (s *Server) topology(ctx context.Context, snap *model.Snapshot, aggregate bool) wire.Topology {
+	t := buildTopology(snap, s.statusFor(ctx), aggregate)
+	if sw := s.switchesFor(ctx); sw != nil {
+		t.UnclaimedSwitches = sw.UnclaimedSwitches()
 	}
 	return t
 }
@@ -102,7 +103,7 @@ func (s *Server) handleTopology(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.topology(snap, aggregate))
+	writeJSON(w, http.StatusOK, s.topology(r.Context(), snap, aggregate))
 }
 
 // handleUnclaimed serves GET /api/v1/switches/unclaimed: {"items": [...]}.

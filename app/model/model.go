@@ -128,7 +128,10 @@ type NVE struct {
 	// naming convention (compiler.RemoteTunnelPortName) for profiles
 	// without flow-based tunnels.
 	TunnelPorts map[string]string `json:"tunnel_ports,omitempty"`
-	Revision    uint64            `json:"revision,omitempty"`
+	// SwitchIdentity pins the certificate the NVE's switch must present
+	// (identity.go); nil: any certificate the switch CA signed.
+	SwitchIdentity *SwitchIdentity `json:"switch_identity,omitempty"`
+	Revision       uint64          `json:"revision,omitempty"`
 }
 
 // Port is a tenant system interface attached to a VN through a VAP on an NVE.
@@ -266,6 +269,11 @@ func (n *NVE) Defaults() {
 	if n.TunnelPorts != nil && len(n.TunnelPorts) == 0 {
 		n.TunnelPorts = nil
 	}
+	if n.SwitchIdentity != nil {
+		id := *n.SwitchIdentity // the caller's pin stays as given
+		id.normalize()
+		n.SwitchIdentity = &id
+	}
 }
 
 // TunnelPortFor returns the port name TunnelPorts gives for a remote NVE
@@ -333,8 +341,16 @@ func (n *NVE) Validate() error {
 		if n.DatapathID == "" {
 			fe.Add("datapath_id", "is required for kind openflow")
 		}
+		// An openflow NVE is reached over OpenFlow only: nva manages no
+		// bridge on it, so these would be stored and never used.
 		if n.OVSDB != "" {
 			fe.Add("ovsdb", "is only allowed for kind ovs")
+		}
+		if n.Bridge != "" {
+			fe.Add("bridge", "is only allowed for kind ovs (nva manages no bridge on an openflow switch)")
+		}
+		if n.DatapathType != "" {
+			fe.Add("datapath_type", "is only allowed for kind ovs (nva manages no bridge on an openflow switch)")
 		}
 	}
 	if n.DatapathID != "" {
@@ -384,6 +400,7 @@ func (n *NVE) Validate() error {
 		}
 		ports[port] = ip
 	}
+	n.SwitchIdentity.validate(&fe)
 	return fe.Err()
 }
 

@@ -43,8 +43,18 @@ type DiffSummary struct {
 	PlannedMessages int      `json:"planned_messages"`
 }
 
-// UnclaimedSwitch is a connected switch whose datapath ID no NVE has.
+// UnclaimedSwitch is a connected switch no NVE claims: no NVE has its
+// datapath ID, or the NVE that has it pins a certificate (switch_identity)
+// the switch did not present.
 type UnclaimedSwitch struct {
 	DatapathID string `json:"datapath_id"`
 	Remote     string `json:"remote"`
+	// NVE and Reason are set when an NVE has the datapath ID but refused
+	// the switch: why (its certificate does not match the NVE's pin).
+	NVE    string `json:"nve,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Subject and Fingerprint describe the certificate the switch
+	// presented over TLS (what an NVE's switch_identity would pin).
+	Subject     string `json:"subject,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
 }

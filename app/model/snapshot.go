@@ -1,7 +1,7 @@
 package model
 
 import (
-	"cmp"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -16,10 +16,13 @@ import (
 // Its queries (SortedPorts, PortsIn, PortsOn, PortsAt, VNsOn, NVEsHosting,
 // Peers, PortByMAC, PortByIP, NVEByDPID, ...) are answered from one index,
 // built the first time any of them is asked (at most once per Snapshot,
-// safely from several goroutines; NewSnapshot builds it at once). The
+// safely from several goroutines; NewSnapshot builds it at once, Derive
+// derives it from a previous snapshot's for the objects that changed). The
 // index is the domain's one answer to "which NVEs share a VN": every layer
 // asks it instead of scanning the ports. Slices it returns are shared by
-// every caller and must not be modified.
+// every caller (and by snapshots derived from this one) and must not be
+// modified. Snapshots may share maps with each other (the store shares a
+// kind's map between revisions that did not change it).
 type Snapshot struct {
 	Revision uint64
 	VNs      map[string]*VN
@@ -39,42 +42,36 @@ func NewSnapshot(rev uint64, vns map[string]*VN, nves map[string]*NVE, ports map
 	return s
 }
 
-// index is what a Snapshot's queries read. The VN and NVE names the ports
-// use are numbered in name order (ids), so the per-VN and per-NVE lists
-// are slices by id and ascending ids are names in order. Every slice a
-// query returns is sorted by name and clipped (an append by a caller
-// copies rather than writes into it).
+// index is what a Snapshot's queries read: the objects in name order, and
+// the ports grouped by VN, by NVE and by (NVE, VN), keyed by name. Every
+// slice a query returns is sorted by name and clipped (an append by a
+// caller copies rather than writes into it).
+//
+// Its parts are never modified once built, so a snapshot derived from
+// another (Derive) shares every part a change does not touch: a port
+// change rebuilds only the entries of the port's VN and NVE (before and
+// after), and copies only the sorted port list and the per-name maps'
+// headers.
 type index struct {
 	vns   []*VN
 	nves  []*NVE
 	ports []*Port
 
-	vnID, nveID      map[string]int32 // names ports use -> id
-	vnName, nveName  []string         // id -> name
-	portsIn, portsOn [][]*Port        // by VN id, by NVE id
-	nvesOf, vnsOn    [][]int32        // by VN id: NVE ids; by NVE id: VN ids
-	nvesOfN, vnsOnN  [][]string       // the same, as names
-	at               [][]vnPorts      // by NVE id: its ports by VN, VN ids ascending
-	byMAC            map[macKey]*Port // first port by name with that MAC in the VN
-	byIP             map[ipKey]*Port  // first port by name with that IP in the VN
-	nveByDPID        map[uint64]*NVE  // first NVE by name with that datapath ID
-	vnByVNI          map[uint32]*VN   // first VN by name with that VNI
+	portsIn   map[string][]*Port              // by VN name
+	portsOn   map[string][]*Port              // by NVE name
+	at        map[string][]vnPorts            // by NVE name: its ports by VN, VN names ascending
+	vnsOn     map[string][]string             // by NVE name: the VNs it has ports of
+	nvesOf    map[string][]string             // by VN name: the NVEs with ports of it
+	byMAC     map[string]map[[6]byte]*Port    // by VN name: first port by name with that MAC
+	byIP      map[string]map[netip.Addr]*Port // by VN name: first port by name with that IP
+	nveByDPID map[uint64]*NVE                 // first NVE by name with that datapath ID
+	vnByVNI   map[uint32]*VN                  // first VN by name with that VNI
 }
 
 // vnPorts is the ports of one VN on one NVE.
 type vnPorts struct {
-	vn    int32
+	vn    string
 	ports []*Port
-}
-
-type macKey struct {
-	vn  int32
-	mac [6]byte
-}
-
-type ipKey struct {
-	vn int32
-	ip netip.Addr
 }
 
 func (s *Snapshot) index() *index {
@@ -92,149 +89,271 @@ func sortedValues[T any](m map[string]T, name func(T) string) []T {
 	return out
 }
 
-// numberNames gives each distinct name in names an id, in name order;
-// ids[i] is the id of names[i].
-func numberNames(names []string) (ids []int32, byName map[string]int32, sorted []string) {
-	byName = map[string]int32{}
-	for _, n := range names {
-		if _, ok := byName[n]; !ok {
-			byName[n] = 0
-			sorted = append(sorted, n)
+func portName(p *Port) string { return p.Name }
+
+// groupPorts groups ports (in name order) by key, each group in name order
+// and clipped, all in one array.
+func groupPorts(ports []*Port, key func(*Port) string) map[string][]*Port {
+	count := map[string]int{}
+	for _, p := range ports {
+		count[key(p)]++
+	}
+	all := make([]*Port, len(ports))
+	start, next := make(map[string]int, len(count)), 0
+	for _, p := range ports { // group starts in order of first appearance
+		k := key(p)
+		if _, ok := start[k]; !ok {
+			start[k] = next
+			next += count[k]
 		}
 	}
-	slices.Sort(sorted)
-	for i, n := range sorted {
-		byName[n] = int32(i)
+	fill := make(map[string]int, len(count))
+	for _, p := range ports {
+		k := key(p)
+		all[start[k]+fill[k]] = p
+		fill[k]++
 	}
-	ids = make([]int32, len(names))
-	for i, n := range names {
-		ids[i] = byName[n]
-	}
-	return ids, byName, slices.Clip(sorted)
-}
-
-// groupBy returns, for each key 0..n-1, the indexes i (ascending) with
-// keys[i] == key, all in one array.
-func groupBy(keys []int32, n int) [][]int32 {
-	start := make([]int, n+1)
-	for _, k := range keys {
-		start[k+1]++
-	}
-	for k := 0; k < n; k++ {
-		start[k+1] += start[k]
-	}
-	all, next := make([]int32, len(keys)), slices.Clone(start[:n])
-	for i, k := range keys {
-		all[next[k]] = int32(i)
-		next[k]++
-	}
-	out := make([][]int32, n)
-	for k := range out {
-		out[k] = all[start[k]:start[k+1]:start[k+1]]
+	out := make(map[string][]*Port, len(count))
+	for k, st := range start {
+		out[k] = all[st : st+count[k] : st+count[k]]
 	}
 	return out
 }
 
-// portsOf maps groups of port indexes to groups of ports, all in one
-// array.
-func portsOf(ports []*Port, groups [][]int32) [][]*Port {
-	all := make([]*Port, 0, len(ports))
-	out := make([][]*Port, len(groups))
-	for k, g := range groups {
-		start := len(all)
-		for _, i := range g {
-			all = append(all, ports[i])
+// runsByVN splits one NVE's ports (in name order) by VN: the runs, VN
+// names ascending, and those VN names.
+func runsByVN(ports []*Port) ([]vnPorts, []string) {
+	byVN := slices.Clone(ports)
+	slices.SortStableFunc(byVN, func(a, b *Port) int { return strings.Compare(a.VN, b.VN) })
+	var runs []vnPorts
+	var vns []string
+	for i, p := range byVN {
+		if i == 0 || byVN[i-1].VN != p.VN {
+			runs = append(runs, vnPorts{vn: p.VN})
+			vns = append(vns, p.VN)
 		}
-		out[k] = all[start:len(all):len(all)]
+		r := &runs[len(runs)-1]
+		r.ports = byVN[i-len(r.ports) : i+1 : i+1]
+	}
+	return slices.Clip(runs), slices.Clip(vns)
+}
+
+// nvesOfPorts is the sorted, distinct NVE names of ports.
+func nvesOfPorts(ports []*Port) []string {
+	out := make([]string, len(ports))
+	for i, p := range ports {
+		out[i] = p.NVE
+	}
+	slices.Sort(out)
+	return slices.Clip(slices.Compact(out))
+}
+
+// addrIndex indexes one VN's ports (in name order) by MAC and by IP, the
+// first by name winning (nil maps when none has one).
+func addrIndex(ports []*Port) (map[[6]byte]*Port, map[netip.Addr]*Port) {
+	var macs map[[6]byte]*Port
+	var ips map[netip.Addr]*Port
+	for i := len(ports) - 1; i >= 0; i-- {
+		p := ports[i]
+		a := p.addrs()
+		if a.macOK {
+			if macs == nil {
+				macs = make(map[[6]byte]*Port, len(ports))
+			}
+			macs[a.mac] = p
+		}
+		for _, ip := range a.addrs {
+			if ips == nil {
+				ips = make(map[netip.Addr]*Port, len(ports))
+			}
+			ips[ip] = p
+		}
+	}
+	return macs, ips
+}
+
+func dpidIndex(nves []*NVE) map[uint64]*NVE {
+	out := make(map[uint64]*NVE, len(nves))
+	for i := len(nves) - 1; i >= 0; i-- {
+		if d := nves[i].DPID(); d != 0 {
+			out[d] = nves[i]
+		}
 	}
 	return out
 }
 
-// namesOf maps lists of ids to lists of names, all in one array.
-func namesOf(lists [][]int32, names []string) [][]string {
-	total := 0
-	for _, l := range lists {
-		total += len(l)
-	}
-	all := make([]string, 0, total)
-	out := make([][]string, len(lists))
-	for k, l := range lists {
-		start := len(all)
-		for _, id := range l {
-			all = append(all, names[id])
+func vniIndex(vns []*VN) map[uint32]*VN {
+	out := make(map[uint32]*VN, len(vns))
+	for i := len(vns) - 1; i >= 0; i-- {
+		if v := vns[i].VNI; v != 0 {
+			out[v] = vns[i]
 		}
-		out[k] = all[start:len(all):len(all)]
 	}
 	return out
+}
+
+// setVN (setNVE) rebuilds the entries of VN vn (NVE nve) from its ports,
+// in name order (none: the entries go).
+func (ix *index) setVN(vn string, ports []*Port) {
+	if len(ports) == 0 {
+		delete(ix.portsIn, vn)
+		delete(ix.nvesOf, vn)
+		delete(ix.byMAC, vn)
+		delete(ix.byIP, vn)
+		return
+	}
+	ix.portsIn[vn] = ports
+	ix.nvesOf[vn] = nvesOfPorts(ports)
+	macs, ips := addrIndex(ports)
+	if macs != nil {
+		ix.byMAC[vn] = macs
+	} else {
+		delete(ix.byMAC, vn)
+	}
+	if ips != nil {
+		ix.byIP[vn] = ips
+	} else {
+		delete(ix.byIP, vn)
+	}
+}
+
+func (ix *index) setNVE(nve string, ports []*Port) {
+	if len(ports) == 0 {
+		delete(ix.portsOn, nve)
+		delete(ix.at, nve)
+		delete(ix.vnsOn, nve)
+		return
+	}
+	ix.portsOn[nve] = ports
+	ix.at[nve], ix.vnsOn[nve] = runsByVN(ports)
 }
 
 func buildIndex(s *Snapshot) *index {
 	ix := &index{
-		vns:       sortedValues(s.VNs, func(v *VN) string { return v.Name }),
-		nves:      sortedValues(s.NVEs, func(n *NVE) string { return n.Name }),
-		ports:     sortedValues(s.Ports, func(p *Port) string { return p.Name }),
-		byMAC:     make(map[macKey]*Port, len(s.Ports)),
-		byIP:      make(map[ipKey]*Port, len(s.Ports)),
-		nveByDPID: make(map[uint64]*NVE, len(s.NVEs)),
-		vnByVNI:   make(map[uint32]*VN, len(s.VNs)),
+		vns:   sortedValues(s.VNs, func(v *VN) string { return v.Name }),
+		nves:  sortedValues(s.NVEs, func(n *NVE) string { return n.Name }),
+		ports: sortedValues(s.Ports, portName),
 	}
-	ports := ix.ports
-	vnOf, nveOf := make([]string, len(ports)), make([]string, len(ports))
-	for i, p := range ports {
-		vnOf[i], nveOf[i] = p.VN, p.NVE
+	ix.portsIn = groupPorts(ix.ports, func(p *Port) string { return p.VN })
+	ix.portsOn = groupPorts(ix.ports, func(p *Port) string { return p.NVE })
+	ix.nvesOf = make(map[string][]string, len(ix.portsIn))
+	ix.byMAC = make(map[string]map[[6]byte]*Port, len(ix.portsIn))
+	ix.byIP = make(map[string]map[netip.Addr]*Port, len(ix.portsIn))
+	for vn, ports := range ix.portsIn {
+		ix.setVN(vn, ports)
 	}
-	vnIDs, vnID, vnName := numberNames(vnOf)
-	nveIDs, nveID, nveName := numberNames(nveOf)
-	ix.vnID, ix.vnName, ix.nveID, ix.nveName = vnID, vnName, nveID, nveName
-	// Ports are in name order, so every group of them is too.
-	inVN, onNVE := groupBy(vnIDs, len(vnName)), groupBy(nveIDs, len(nveName))
-	ix.portsIn, ix.portsOn = portsOf(ports, inVN), portsOf(ports, onNVE)
-
-	// Each NVE's ports by VN: its VNs, the VNs' NVEs (NVE ids ascend in
-	// this loop, so each VN's list comes out sorted), and the runs that
-	// answer PortsAt.
-	ix.vnsOn, ix.nvesOf, ix.at = make([][]int32, len(nveName)), make([][]int32, len(vnName)), make([][]vnPorts, len(nveName))
-	atAll := make([]*Port, 0, len(ports))
-	for nve, g := range onNVE {
-		byVN := slices.Clone(g)
-		slices.SortFunc(byVN, func(a, b int32) int { return cmp.Or(cmp.Compare(vnIDs[a], vnIDs[b]), cmp.Compare(a, b)) })
-		for i, pi := range byVN {
-			vn := vnIDs[pi]
-			if i == 0 || vnIDs[byVN[i-1]] != vn {
-				ix.vnsOn[nve] = append(ix.vnsOn[nve], vn)
-				ix.nvesOf[vn] = append(ix.nvesOf[vn], int32(nve))
-				ix.at[nve] = append(ix.at[nve], vnPorts{vn: vn})
-			}
-			atAll = append(atAll, ports[pi])
-			run := &ix.at[nve][len(ix.at[nve])-1]
-			run.ports = atAll[len(atAll)-len(run.ports)-1 : len(atAll) : len(atAll)]
-		}
+	ix.at = make(map[string][]vnPorts, len(ix.portsOn))
+	ix.vnsOn = make(map[string][]string, len(ix.portsOn))
+	for nve, ports := range ix.portsOn {
+		ix.setNVE(nve, ports)
 	}
-	ix.vnsOnN, ix.nvesOfN = namesOf(ix.vnsOn, vnName), namesOf(ix.nvesOf, nveName)
-
-	// Addresses: ports in reverse name order, so the first by name is the
-	// last to write its keys.
-	for i := len(ports) - 1; i >= 0; i-- {
-		p, vn := ports[i], vnIDs[i]
-		a := p.addrs()
-		if a.macOK {
-			ix.byMAC[macKey{vn, a.mac}] = p
-		}
-		for _, ip := range a.addrs {
-			ix.byIP[ipKey{vn, ip}] = p
-		}
-	}
-	for i := len(ix.nves) - 1; i >= 0; i-- {
-		if d := ix.nves[i].DPID(); d != 0 {
-			ix.nveByDPID[d] = ix.nves[i]
-		}
-	}
-	for i := len(ix.vns) - 1; i >= 0; i-- {
-		if v := ix.vns[i].VNI; v != 0 {
-			ix.vnByVNI[v] = ix.vns[i]
-		}
-	}
+	ix.nveByDPID = dpidIndex(ix.nves)
+	ix.vnByVNI = vniIndex(ix.vns)
 	return ix
+}
+
+// Changed names the objects that differ between two snapshots: created,
+// replaced or deleted. A name listed whose object did not change is
+// harmless.
+type Changed struct {
+	VNs, NVEs, Ports []string
+}
+
+// Derive returns the snapshot of these objects at revision rev, given that
+// they differ from s's only in the objects ch names (s nil: none to derive
+// from). Its index is derived from s's, sharing every part the change does
+// not touch (see index), in time proportional to the changed objects'
+// VNs and NVEs plus a copy of the sorted lists, instead of a full build;
+// a change of more than a quarter of the ports is built afresh. The maps
+// become the snapshot's, as with NewSnapshot.
+func (s *Snapshot) Derive(rev uint64, vns map[string]*VN, nves map[string]*NVE, ports map[string]*Port, ch Changed) *Snapshot {
+	out := &Snapshot{Revision: rev, VNs: vns, NVEs: nves, Ports: ports}
+	if s == nil || len(ch.Ports) > len(ports)/4+16 {
+		out.index()
+		return out
+	}
+	prev := s.index()
+	ix := *prev
+	if len(ch.VNs) > 0 {
+		ix.vns = patchSorted(prev.vns, ch.VNs, vns, func(v *VN) string { return v.Name })
+		ix.vnByVNI = vniIndex(ix.vns)
+	}
+	if len(ch.NVEs) > 0 {
+		ix.nves = patchSorted(prev.nves, ch.NVEs, nves, func(n *NVE) string { return n.Name })
+		ix.nveByDPID = dpidIndex(ix.nves)
+	}
+	if len(ch.Ports) > 0 {
+		names := slices.Compact(slices.Sorted(slices.Values(ch.Ports)))
+		ix.ports = patchSorted(prev.ports, names, ports, portName)
+		changed := make(map[string]bool, len(names))
+		touchedVN, touchedNVE := map[string]bool{}, map[string]bool{}
+		for _, name := range names {
+			changed[name] = true
+			for _, p := range []*Port{s.Ports[name], ports[name]} {
+				if p != nil {
+					touchedVN[p.VN], touchedNVE[p.NVE] = true, true
+				}
+			}
+		}
+		ix.portsIn, ix.nvesOf, ix.byMAC, ix.byIP = maps.Clone(prev.portsIn), maps.Clone(prev.nvesOf), maps.Clone(prev.byMAC), maps.Clone(prev.byIP)
+		ix.portsOn, ix.at, ix.vnsOn = maps.Clone(prev.portsOn), maps.Clone(prev.at), maps.Clone(prev.vnsOn)
+		for vn := range touchedVN {
+			ix.setVN(vn, patchGroup(prev.portsIn[vn], changed, names, ports, func(p *Port) bool { return p.VN == vn }))
+		}
+		for nve := range touchedNVE {
+			ix.setNVE(nve, patchGroup(prev.portsOn[nve], changed, names, ports, func(p *Port) bool { return p.NVE == nve }))
+		}
+	}
+	out.indexOnce.Do(func() { out.ix = &ix })
+	return out
+}
+
+// patchSorted returns old (sorted by name) with the objects named in
+// names replaced by their current version in cur (dropped when cur has
+// none), in name order: one merge pass.
+func patchSorted[T any](old []*T, names []string, cur map[string]*T, name func(*T) string) []*T {
+	names = slices.Compact(slices.Sorted(slices.Values(names)))
+	out := make([]*T, 0, len(old)+len(names))
+	i := 0
+	for _, n := range names {
+		for i < len(old) && name(old[i]) < n {
+			out = append(out, old[i])
+			i++
+		}
+		if i < len(old) && name(old[i]) == n {
+			i++ // replaced or deleted
+		}
+		if v := cur[n]; v != nil {
+			out = append(out, v)
+		}
+	}
+	return append(out, old[i:]...)
+}
+
+// patchGroup returns one group's ports (old, in name order) with the
+// changed ports (names, distinct) taken out and those of them that now
+// belong to it (keep) put in, in name order and clipped (nil when none).
+func patchGroup(old []*Port, changed map[string]bool, names []string, cur map[string]*Port, keep func(*Port) bool) []*Port {
+	out := make([]*Port, 0, len(old)+1)
+	for _, p := range old {
+		if !changed[p.Name] {
+			out = append(out, p)
+		}
+	}
+	added := false
+	for _, n := range names {
+		if p := cur[n]; p != nil && keep(p) {
+			out = append(out, p)
+			added = true
+		}
+	}
+	if added {
+		slices.SortFunc(out, func(a, b *Port) int { return strings.Compare(a.Name, b.Name) })
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return slices.Clip(out)
 }
 
 // SortedVNs returns the VNs ordered by name.
@@ -247,33 +366,15 @@ func (s *Snapshot) SortedNVEs() []*NVE { return s.index().nves }
 func (s *Snapshot) SortedPorts() []*Port { return s.index().ports }
 
 // PortsOn returns the ports attached on NVE nve, ordered by name.
-func (s *Snapshot) PortsOn(nve string) []*Port {
-	ix := s.index()
-	if id, ok := ix.nveID[nve]; ok {
-		return ix.portsOn[id]
-	}
-	return nil
-}
+func (s *Snapshot) PortsOn(nve string) []*Port { return s.index().portsOn[nve] }
 
 // PortsIn returns the ports of VN vn, ordered by name.
-func (s *Snapshot) PortsIn(vn string) []*Port {
-	ix := s.index()
-	if id, ok := ix.vnID[vn]; ok {
-		return ix.portsIn[id]
-	}
-	return nil
-}
+func (s *Snapshot) PortsIn(vn string) []*Port { return s.index().portsIn[vn] }
 
 // PortsAt returns the ports of VN vn attached on NVE nve, ordered by name.
 func (s *Snapshot) PortsAt(nve, vn string) []*Port {
-	ix := s.index()
-	n, ok1 := ix.nveID[nve]
-	v, ok2 := ix.vnID[vn]
-	if !ok1 || !ok2 {
-		return nil
-	}
-	runs := ix.at[n]
-	if i, ok := slices.BinarySearchFunc(runs, v, func(r vnPorts, v int32) int { return cmp.Compare(r.vn, v) }); ok {
+	runs := s.index().at[nve]
+	if i, ok := slices.BinarySearchFunc(runs, vn, func(r vnPorts, vn string) int { return strings.Compare(r.vn, vn) }); ok {
 		return runs[i].ports
 	}
 	return nil
@@ -281,23 +382,11 @@ func (s *Snapshot) PortsAt(nve, vn string) []*Port {
 
 // VNsOn returns the names of the VNs NVE nve hosts (has a port of), sorted.
 // A port's VN is named even if the snapshot has no such VN.
-func (s *Snapshot) VNsOn(nve string) []string {
-	ix := s.index()
-	if id, ok := ix.nveID[nve]; ok {
-		return ix.vnsOnN[id]
-	}
-	return nil
-}
+func (s *Snapshot) VNsOn(nve string) []string { return s.index().vnsOn[nve] }
 
 // NVEsHosting returns the names of the NVEs that have a port in VN vn,
 // sorted. A port's NVE is named even if the snapshot has no such NVE.
-func (s *Snapshot) NVEsHosting(vn string) []string {
-	ix := s.index()
-	if id, ok := ix.vnID[vn]; ok {
-		return ix.nvesOfN[id]
-	}
-	return nil
-}
+func (s *Snapshot) NVEsHosting(vn string) []string { return s.index().nvesOf[vn] }
 
 // Peer is another NVE that shares VNs with an NVE: the other end of the
 // tunnels those VNs need.
@@ -312,26 +401,24 @@ type Peer struct {
 // caller's own.
 func (s *Snapshot) Peers(nve string) []Peer {
 	ix := s.index()
-	id, ok := ix.nveID[nve]
-	if !ok {
-		return []Peer{}
-	}
-	// Every (peer, shared VN) pair, by peer and VN (ids: names in order).
+	// Every (peer, shared VN) pair, by peer and VN.
 	var pairs []vnOnNVE
-	for _, vn := range ix.vnsOn[id] {
+	for _, vn := range ix.vnsOn[nve] {
 		for _, n := range ix.nvesOf[vn] {
-			if n != id {
+			if n != nve {
 				pairs = append(pairs, vnOnNVE{n, vn})
 			}
 		}
 	}
-	slices.SortFunc(pairs, func(a, b vnOnNVE) int { return cmp.Or(cmp.Compare(a.nve, b.nve), cmp.Compare(a.vn, b.vn)) })
+	// The VNs are visited in name order: a stable sort by peer leaves
+	// each peer's VNs in order.
+	slices.SortStableFunc(pairs, func(a, b vnOnNVE) int { return strings.Compare(a.nve, b.nve) })
 	out := []Peer{}
 	vns := make([]string, len(pairs)) // one array for every peer's VNs
 	for i, p := range pairs {
-		vns[i] = ix.vnName[p.vn]
+		vns[i] = p.vn
 		if i == 0 || pairs[i-1].nve != p.nve {
-			out = append(out, Peer{NVE: ix.nveName[p.nve]})
+			out = append(out, Peer{NVE: p.nve})
 		}
 		last := &out[len(out)-1]
 		last.VNs = vns[i-len(last.VNs) : i+1 : i+1]
@@ -339,28 +426,20 @@ func (s *Snapshot) Peers(nve string) []Peer {
 	return out
 }
 
-type vnOnNVE struct{ nve, vn int32 }
+type vnOnNVE struct{ nve, vn string }
 
 // PortByMAC returns the port of VN vn with MAC mac (nil if none). The
 // store allows one per VN; should a snapshot hold several, the first by
 // name answers.
 func (s *Snapshot) PortByMAC(vn string, mac [6]byte) *Port {
-	ix := s.index()
-	if id, ok := ix.vnID[vn]; ok {
-		return ix.byMAC[macKey{id, mac}]
-	}
-	return nil
+	return s.index().byMAC[vn][mac]
 }
 
 // PortByIP returns the port of VN vn bound to address ip (IPv4-mapped
 // IPv6 is looked up as IPv4; nil if none). The store allows one per VN;
 // should a snapshot hold several, the first by name answers.
 func (s *Snapshot) PortByIP(vn string, ip netip.Addr) *Port {
-	ix := s.index()
-	if id, ok := ix.vnID[vn]; ok {
-		return ix.byIP[ipKey{id, ip.Unmap()}]
-	}
-	return nil
+	return s.index().byIP[vn][ip.Unmap()]
 }
 
 // NVEByDPID returns the NVE whose datapath ID is dpid (nil if none or if

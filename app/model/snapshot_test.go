@@ -3,6 +3,7 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand"
 	"net"
 	"net/netip"
@@ -188,68 +189,10 @@ func TestSnapshotIndexMatchesScan(t *testing.T) {
 		} else { // a literal: the index is built by the first query
 			s = &Snapshot{Revision: uint64(seed), VNs: vns, NVEs: nves, Ports: ports}
 		}
+		checkIndex(t, fmt.Sprintf("seed %d", seed), s, nVN, nNVE)
 		fail := func(what string, got, want any) {
 			t.Helper()
 			t.Fatalf("seed %d: %s = %v, want %v", seed, what, got, want)
-		}
-		if got, want := s.SortedVNs(), sortedValues(vns, func(v *VN) string { return v.Name }); !same(got, want) {
-			fail("SortedVNs", got, want)
-		}
-		if got, want := s.SortedNVEs(), sortedValues(nves, func(n *NVE) string { return n.Name }); !same(got, want) {
-			fail("SortedNVEs", got, want)
-		}
-		if got, want := s.SortedPorts(), scanPorts(s, func(*Port) bool { return true }); !same(got, want) {
-			fail("SortedPorts", got, want)
-		}
-		// One name past the generated ones, and one never generated.
-		for i := 0; i <= nVN+1; i++ {
-			vn := fmt.Sprintf("vn%d", i)
-			if got, want := s.PortsIn(vn), scanPorts(s, func(p *Port) bool { return p.VN == vn }); !same(got, want) {
-				fail("PortsIn("+vn+")", got, want)
-			}
-			if got, want := s.NVEsHosting(vn), scanSet(s, func(p *Port) (string, bool) { return p.NVE, p.VN == vn }); !same(got, want) {
-				fail("NVEsHosting("+vn+")", got, want)
-			}
-			for _, m := range []string{"02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03", "02:00:00:00:00:09"} {
-				mac, _ := parseMACText(m)
-				if got, want := s.PortByMAC(vn, mac), scanByMAC(s, vn, mac); got != want {
-					fail(fmt.Sprintf("PortByMAC(%s, %s)", vn, m), got, want)
-				}
-			}
-			for _, a := range []string{"10.0.0.1", "10.0.0.2", "::ffff:10.0.0.1", "2001:db8::1", "fe80::1", "10.0.0.3", "10.9.9.9"} {
-				ip := netip.MustParseAddr(a)
-				if got, want := s.PortByIP(vn, ip), scanByIP(s, vn, ip); got != want {
-					fail(fmt.Sprintf("PortByIP(%s, %s)", vn, a), got, want)
-				}
-			}
-		}
-		for i := 0; i <= nNVE+1; i++ {
-			nve := fmt.Sprintf("hv%d", i)
-			if got, want := s.PortsOn(nve), scanPorts(s, func(p *Port) bool { return p.NVE == nve }); !same(got, want) {
-				fail("PortsOn("+nve+")", got, want)
-			}
-			if got, want := s.VNsOn(nve), scanSet(s, func(p *Port) (string, bool) { return p.VN, p.NVE == nve }); !same(got, want) {
-				fail("VNsOn("+nve+")", got, want)
-			}
-			if got, want := s.Peers(nve), scanPeers(s, nve); !same(got, want) {
-				fail("Peers("+nve+")", got, want)
-			}
-			for j := 0; j <= nVN+1; j++ {
-				vn := fmt.Sprintf("vn%d", j)
-				if got, want := s.PortsAt(nve, vn), scanPorts(s, func(p *Port) bool { return p.NVE == nve && p.VN == vn }); !same(got, want) {
-					fail("PortsAt("+nve+", "+vn+")", got, want)
-				}
-			}
-		}
-		for d := uint64(0); d <= uint64(nNVE)+1; d++ {
-			if got, want := s.NVEByDPID(d), scanByDPID(s, d); got != want {
-				fail(fmt.Sprintf("NVEByDPID(%d)", d), got, want)
-			}
-		}
-		for v := uint32(0); v <= uint32(nVN)+1; v++ {
-			if got, want := s.VNByVNI(v), scanByVNI(s, v); got != want {
-				fail(fmt.Sprintf("VNByVNI(%d)", v), got, want)
-			}
 		}
 		for _, p := range ports {
 			mac, ok := p.MACAddr()
@@ -260,6 +203,148 @@ func TestSnapshotIndexMatchesScan(t *testing.T) {
 			if got, want := p.Addrs(), parseIPsText(p.IPs); !same(got, want) {
 				fail("Addrs of "+p.Name, got, want)
 			}
+		}
+	}
+}
+
+// checkIndex checks every answer of s's index against a scan of its
+// objects; names run one past the generated ones (vn0..vn<nVN>, hv0..).
+func checkIndex(t *testing.T, label string, s *Snapshot, nVN, nNVE int) {
+	t.Helper()
+	vns, nves := s.VNs, s.NVEs
+	fail := func(what string, got, want any) {
+		t.Helper()
+		t.Fatalf("%s: %s = %v, want %v", label, what, got, want)
+	}
+	if got, want := s.SortedVNs(), sortedValues(vns, func(v *VN) string { return v.Name }); !same(got, want) {
+		fail("SortedVNs", got, want)
+	}
+	if got, want := s.SortedNVEs(), sortedValues(nves, func(n *NVE) string { return n.Name }); !same(got, want) {
+		fail("SortedNVEs", got, want)
+	}
+	if got, want := s.SortedPorts(), scanPorts(s, func(*Port) bool { return true }); !same(got, want) {
+		fail("SortedPorts", got, want)
+	}
+	// One name past the generated ones, and one never generated.
+	for i := 0; i <= nVN+1; i++ {
+		vn := fmt.Sprintf("vn%d", i)
+		if got, want := s.PortsIn(vn), scanPorts(s, func(p *Port) bool { return p.VN == vn }); !same(got, want) {
+			fail("PortsIn("+vn+")", got, want)
+		}
+		if got, want := s.NVEsHosting(vn), scanSet(s, func(p *Port) (string, bool) { return p.NVE, p.VN == vn }); !same(got, want) {
+			fail("NVEsHosting("+vn+")", got, want)
+		}
+		for _, m := range []string{"02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03", "02:00:00:00:00:09"} {
+			mac, _ := parseMACText(m)
+			if got, want := s.PortByMAC(vn, mac), scanByMAC(s, vn, mac); got != want {
+				fail(fmt.Sprintf("PortByMAC(%s, %s)", vn, m), got, want)
+			}
+		}
+		for _, a := range []string{"10.0.0.1", "10.0.0.2", "::ffff:10.0.0.1", "2001:db8::1", "fe80::1", "10.0.0.3", "10.9.9.9"} {
+			ip := netip.MustParseAddr(a)
+			if got, want := s.PortByIP(vn, ip), scanByIP(s, vn, ip); got != want {
+				fail(fmt.Sprintf("PortByIP(%s, %s)", vn, a), got, want)
+			}
+		}
+	}
+	for i := 0; i <= nNVE+1; i++ {
+		nve := fmt.Sprintf("hv%d", i)
+		if got, want := s.PortsOn(nve), scanPorts(s, func(p *Port) bool { return p.NVE == nve }); !same(got, want) {
+			fail("PortsOn("+nve+")", got, want)
+		}
+		if got, want := s.VNsOn(nve), scanSet(s, func(p *Port) (string, bool) { return p.VN, p.NVE == nve }); !same(got, want) {
+			fail("VNsOn("+nve+")", got, want)
+		}
+		if got, want := s.Peers(nve), scanPeers(s, nve); !same(got, want) {
+			fail("Peers("+nve+")", got, want)
+		}
+		for j := 0; j <= nVN+1; j++ {
+			vn := fmt.Sprintf("vn%d", j)
+			if got, want := s.PortsAt(nve, vn), scanPorts(s, func(p *Port) bool { return p.NVE == nve && p.VN == vn }); !same(got, want) {
+				fail("PortsAt("+nve+", "+vn+")", got, want)
+			}
+		}
+	}
+	for d := uint64(0); d <= uint64(nNVE)+1; d++ {
+		if got, want := s.NVEByDPID(d), scanByDPID(s, d); got != want {
+			fail(fmt.Sprintf("NVEByDPID(%d)", d), got, want)
+		}
+	}
+	for v := uint32(0); v <= uint32(nVN)+1; v++ {
+		if got, want := s.VNByVNI(v), scanByVNI(s, v); got != want {
+			fail(fmt.Sprintf("VNByVNI(%d)", v), got, want)
+		}
+	}
+}
+
+// TestSnapshotDeriveMatchesScan: a snapshot derived from the previous one
+// through random changes (ports created, moved between VNs and NVEs,
+// readdressed, deleted; VNs and NVEs created, changed, deleted) answers
+// every query as a scan of its objects does, at every step, and the
+// snapshots it was derived from still answer as before (nothing shared was
+// modified).
+func TestSnapshotDeriveMatchesScan(t *testing.T) {
+	for _, seed := range []int64{1, 2, 3, 4, 5, 6, 7, 8} {
+		r := rand.New(rand.NewSource(seed))
+		nVN, nNVE := 1+r.Intn(6), 1+r.Intn(6)
+		vns, nves, ports := randomDomain(r, nVN, nNVE, 10+r.Intn(40))
+		s := NewSnapshot(1, vns, nves, ports)
+		var history []*Snapshot
+		for step := 0; step < 40; step++ {
+			vns, nves, ports = maps.Clone(s.VNs), maps.Clone(s.NVEs), maps.Clone(s.Ports)
+			var ch Changed
+			nv2, nn2, np2 := randomDomain(r, nVN, nNVE, 20)
+			for k := r.Intn(4); k >= 0; k-- {
+				switch r.Intn(10) {
+				case 0: // a VN replaced or deleted
+					name := fmt.Sprintf("vn%d", r.Intn(nVN+1))
+					if v, ok := nv2[name]; ok && r.Intn(3) > 0 {
+						vns[name] = v
+					} else {
+						delete(vns, name)
+					}
+					ch.VNs = append(ch.VNs, name)
+				case 1: // an NVE replaced or deleted
+					name := fmt.Sprintf("hv%d", r.Intn(nNVE+1))
+					if n, ok := nn2[name]; ok && r.Intn(3) > 0 {
+						nves[name] = n
+					} else {
+						delete(nves, name)
+					}
+					ch.NVEs = append(ch.NVEs, name)
+				case 2, 3: // a port deleted
+					for name := range ports {
+						delete(ports, name)
+						ch.Ports = append(ch.Ports, name)
+						break
+					}
+				default: // a port created or replaced (maybe moved)
+					for _, p := range np2 {
+						if r.Intn(2) == 0 {
+							if old, ok := ports[p.Name]; ok && r.Intn(2) == 0 {
+								c := *old
+								c.NVE, c.MAC = p.NVE, p.MAC
+								p = &c
+							}
+						}
+						ports[p.Name] = p
+						ch.Ports = append(ch.Ports, p.Name, p.Name) // repeats are harmless
+						break
+					}
+				}
+			}
+			if r.Intn(5) == 0 { // an unchanged name listed
+				for name := range ports {
+					ch.Ports = append(ch.Ports, name)
+					break
+				}
+			}
+			history = append(history, s)
+			s = s.Derive(uint64(step+2), vns, nves, ports, ch)
+			checkIndex(t, fmt.Sprintf("seed %d step %d", seed, step), s, nVN, nNVE)
+		}
+		for i, h := range history {
+			checkIndex(t, fmt.Sprintf("seed %d: snapshot %d after deriving from it", seed, i), h, nVN, nNVE)
 		}
 	}
 }

@@ -49,6 +49,10 @@ type OpenFlowStatus struct {
 	Connected  bool   `json:"connected"`
 	DatapathID string `json:"datapath_id,omitempty"`
 	Remote     string `json:"remote,omitempty"`
+	// SwitchSubject and SwitchFingerprint describe the certificate the
+	// connected switch presented over TLS (what switch_identity pins).
+	SwitchSubject     string `json:"switch_subject,omitempty"`
+	SwitchFingerprint string `json:"switch_fingerprint,omitempty"`
 	// Sync is in_sync, pending, error or disconnected.
 	Sync             string     `json:"sync"`
 	RealizedRevision uint64     `json:"realized_revision"`

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/integration/lab"
 )
 
@@ -38,6 +39,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	nvaPath := fs.String("nva", "", "nva binary (default: build cmd/nva into a temporary directory)")
 	api := fs.String("api", "127.0.0.1:8080", "REST API listen address of the demo's nva")
+	tlsDir := fs.String("tls", "", "run with TLS: make (or reuse) an ovs-pki lab CA and certificates in this directory; nva speaks OpenFlow over TLS to switches that present pinned certificates, and manages their OVSDB over ssl:")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -68,13 +70,18 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.Remove(demoPidfile())
-	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: bin, APIAddr: *api, LogLevel: "info"})
-	if err != nil {
-		return err
-	}
-	logger.Printf("nva running (log %s); web UI http://%s/", n.Proc().Log, n.APIAddr)
-	ov, err := lab.NewOverlay(ctx, l, n, 30*time.Second)
-	if err != nil {
+	var ov *lab.Overlay
+	var n *lab.NVA
+	if *tlsDir == "" {
+		n, err = l.StartNVA(ctx, lab.NVAOptions{Bin: bin, APIAddr: *api, LogLevel: "info"})
+		if err != nil {
+			return err
+		}
+		logger.Printf("nva running (log %s); web UI http://%s/", n.Proc().Log, n.APIAddr)
+		if ov, err = lab.NewOverlay(ctx, l, n, 30*time.Second); err != nil {
+			return err
+		}
+	} else if n, ov, err = demoTLS(ctx, l, bin, *api, *tlsDir, logger); err != nil {
 		return err
 	}
 	for _, v := range demoVNs {
@@ -133,12 +140,67 @@ Try:           ip netns exec %[3]st-b1 ping 192.0.2.13
                curl -s %[1]s/api/v1/nves/hv1/flows
 Press Ctrl-C to stop the demo and remove everything.
 `, base, n.Proc().Log, l.Prefix)
+	if *tlsDir != "" {
+		fmt.Fprintf(stdout, `TLS:           OpenFlow and OVSDB over TLS with the certificates in %[1]s (ovs-pki);
+               each NVE pins its switch's certificate: nvactl nve get hv1 --server %[2]s
+               refused switches: curl -s %[2]s/api/v1/switches/unclaimed
+`, *tlsDir, base)
+	}
 	select {
 	case <-ctx.Done():
 	case <-n.Proc().Done():
 		logger.Printf("nva exited: %v", n.Proc().Err())
 	}
 	return nil
+}
+
+// demoTLS makes (or reuses) the lab PKI in dir with ovs-pki — nva's
+// certificate signed by the controller CA, one per hypervisor signed by the
+// switch CA —, gives every hypervisor's Open vSwitch its certificate (SSL
+// table) and OVSDB on pssl:, starts nva with its TLS identity, and
+// registers the hypervisors as NVEs with ssl: OVSDB endpoints, each
+// pinning its switch's certificate by fingerprint.
+func demoTLS(ctx context.Context, l *lab.Lab, bin, api, dir string, logger *log.Logger) (*lab.NVA, *lab.Overlay, error) {
+	const ovsdbPort = 6640
+	pki, err := lab.NewOVSPKI(ctx, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	nvaCert, nvaKey, err := pki.Issue(ctx, "nva1", "controller")
+	if err != nil {
+		return nil, nil, err
+	}
+	pins := map[int]string{}
+	for _, hv := range l.Hypervisors() {
+		cert, key, err := pki.Issue(ctx, hv.Name, "switch")
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := lab.ReadCertificate(cert)
+		if err != nil {
+			return nil, nil, err
+		}
+		pins[hv.Index] = model.CertFingerprint(c)
+		if err := l.EnableSSL(ctx, hv.Index, cert, key, pki.CACert("controller"), ovsdbPort); err != nil {
+			return nil, nil, err
+		}
+	}
+	logger.Printf("lab PKI in %s: controller CA %s, switch CA %s", dir, pki.CACert("controller"), pki.CACert("switch"))
+	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: bin, APIAddr: api, LogLevel: "info",
+		TLS: &lab.NVATLS{Cert: nvaCert, Key: nvaKey, CA: pki.CACert("controller"), SwitchCA: pki.CACert("switch")}})
+	if err != nil {
+		return nil, nil, err
+	}
+	logger.Printf("nva running with TLS (log %s); web UI http://%s/", n.Proc().Log, n.APIAddr)
+	ov := lab.NewOverlayOnly(l, n)
+	for _, hv := range l.Hypervisors() {
+		if err := ov.AddOVSNVE(ctx, hv.Index, map[string]any{"ovsdb": l.SSLEndpoint(hv.Index, ovsdbPort),
+			"switch_identity": map[string]string{"fingerprint": pins[hv.Index]}}, 30*time.Second); err != nil {
+			return nil, nil, err
+		}
+		logger.Printf("NVE %s: OVSDB %s, switch certificate pinned %s", hv.Name, l.SSLEndpoint(hv.Index, ovsdbPort), pins[hv.Index])
+	}
+	return n, ov, nil
 }
 
 func demoDown(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -30,6 +30,7 @@ func TestCluster(t *testing.T) {
 	t.Run("ThreeNodes", func(t *testing.T) { testThreeNodes(t, bin) })
 	t.Run("SIGTERM", func(t *testing.T) { testGracefulShutdown(t, bin) })
 	t.Run("EmbeddedDefault", func(t *testing.T) { testEmbeddedDefault(t, bin) })
+	t.Run("TLS", func(t *testing.T) { testTLSCluster(t, bin) })
 }
 
 // node is one member of the test cluster.
@@ -39,19 +40,30 @@ type node struct {
 	dataDir, logPath        string
 	bootstrapped, joinedVia string // how it was first started
 	p                       *proc
+	tlsArgs                 []string // --tls-* flags of a TLS cluster (tls_cluster_test.go)
 }
 
-func (n *node) url() string { return "http://" + n.api }
+func (n *node) url() string {
+	if n.tlsArgs != nil {
+		return "https://" + n.api
+	}
+	return "http://" + n.api
+}
 
 // baseArgs are the documented per-node flags, without --bootstrap/--join.
 // The OpenFlow address is advertised in the ovs-vsctl set-controller form
 // (tcp:HOST:PORT), which the members record through the join API.
 func (n *node) baseArgs() []string {
-	return []string{"--node-id", n.id, "--data-dir", n.dataDir, "--api-addr", n.api,
-		"--raft-addr", n.raft, "--openflow-addr", n.openflow, "--openflow-advertise", n.openflowTarget()}
+	return append([]string{"--node-id", n.id, "--data-dir", n.dataDir, "--api-addr", n.api,
+		"--raft-addr", n.raft, "--openflow-addr", n.openflow, "--openflow-advertise", n.openflowTarget()}, n.tlsArgs...)
 }
 
-func (n *node) openflowTarget() string { return "tcp:" + n.openflow }
+func (n *node) openflowTarget() string {
+	if len(n.tlsArgs) > 0 {
+		return "ssl:" + n.openflow // a node with a TLS identity speaks TLS to its switches
+	}
+	return "tcp:" + n.openflow
+}
 
 // ackedWrite is a write the API acknowledged with 201 and the object it
 // returned.
@@ -608,7 +620,7 @@ func testEmbeddedDefault(t *testing.T, bin string) {
 		t.Fatalf("lock the default addresses: %v", err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:8300", ":6653"} {
+	for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:8300", "127.0.0.1:6653"} {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Skipf("the embedded default's address %s is in use on this machine: %v", addr, err)

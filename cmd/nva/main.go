@@ -3,6 +3,10 @@
 // REST API on 127.0.0.1:8080; see `nva -h` for the cluster flags, each of
 // which also has an NVA_* environment variable and a YAML config key.
 //
+// Subcommands: `nva pki init|issue` makes a lab CA and node certificates
+// for a TLS cluster; `nva restore --from FILE --data-dir DIR` prepares a
+// new node from a backup (nvactl snapshot save).
+//
 // Every setting is validated before anything starts: an invalid one exits
 // with status 2 and one line per problem, "nva: --flag: ...", naming the
 // value, what is wrong and the accepted forms.
@@ -26,6 +30,14 @@ func main() {
 }
 
 func run(args []string, lookup func(string) (string, bool), stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "pki": // pki.go: a lab CA and node certificates
+			return runPKI(args[1:], os.Stdout, stderr)
+		case "restore": // restore.go: a new cluster from a backup
+			return runRestore(args[1:], os.Stdout, stderr)
+		}
+	}
 	settings, err := daemon.LoadSettings(args, lookup, stderr)
 	if errors.Is(err, daemon.ErrHelp) {
 		return 0

@@ -25,6 +25,8 @@ type client struct {
 	sleep func(context.Context, time.Duration) error
 	// attempts bounds tries after 503 (no leader yet); 0 means 4.
 	attempts int
+	// token is sent as "Authorization: Bearer" when set.
+	token string
 }
 
 // apiError is an error response of the API.
@@ -98,6 +100,9 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 			req.Header.Set("Content-Type", ct)
 		}
 		req.Header.Set("Accept", "application/json")
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
 		req.Header.Set(wire.RequestIDHeader, reqID)
 		resp, err := c.http.Do(req)
 		if err != nil {

@@ -50,7 +50,7 @@ func (a *app) clusterCmd() *cobra.Command {
 	var join wire.ClusterNode
 	joinCmd := &cobra.Command{
 		Use:   "join ID --raft-addr HOST:PORT [--api-addr URL] [--openflow-addr HOST:PORT]",
-		Short: "Add a node to the cluster as a voter (nva --join does this itself)",
+		Short: "Add a node to the cluster: a non-voter until it has caught up, then a voter (nva --join does this itself)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			join.ID = args[0]

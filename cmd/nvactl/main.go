@@ -1,7 +1,9 @@
 // Command nvactl is the command-line client of nva's REST API v1: it
 // creates, lists, shows, updates and deletes VNs, NVEs and ports, and shows
-// and changes cluster membership. Output is a table by default, JSON with
-// -o json; the server is --server or NVA_SERVER (http://127.0.0.1:8080).
+// and changes cluster membership, and manages API tokens. Output is a table
+// by default, JSON with -o json; the server is --server or NVA_SERVER
+// (http://127.0.0.1:8080), the token --token or NVA_TOKEN, the CA of an
+// https:// server --ca-cert or NVA_CACERT.
 package main
 
 import (

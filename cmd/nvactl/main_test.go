@@ -33,7 +33,8 @@ func server(t *testing.T, opts ...func(*web.Options)) (*httptest.Server, *store.
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	o := web.Options{Backend: st, NodeID: "n1"}
+	// The tests' NVEs name documentation addresses: any OVSDB endpoint.
+	o := web.Options{Backend: st, NodeID: "n1", OVSDBAllow: model.MustOVSDBPolicy("*")}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -223,9 +224,16 @@ func TestClusterCommands(t *testing.T) {
 	t.Cleanup(func() { n2.Close() })
 	c.fails("raft_addr", "cluster", "join", "n2", "--server", ts.URL)
 	c.ok("cluster", "join", "n2", "--raft-addr", n2.RaftAddr(), "--server", ts.URL)
-	out = c.ok("cluster", "status", "--server", ts.URL)
-	if r := row(t, out, "n2"); r[2] != "true" || r[len(r)-1] != "-" && !strings.Contains(out, n2.RaftAddr()) {
-		t.Errorf("after join:\n%s", out)
+	// n2 enters as a non-voter and is promoted once it has caught up.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out = c.ok("cluster", "status", "--server", ts.URL)
+		r := row(t, out, "n2")
+		if r[2] == "true" && strings.Contains(out, n2.RaftAddr()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after join, n2 not a voter within 15s:\n%s", out)
+		}
 	}
 	c.ok("cluster", "remove", "n2", "--server", ts.URL)
 	out = c.ok("cluster", "status", "--server", ts.URL)
@@ -236,7 +244,7 @@ func TestClusterCommands(t *testing.T) {
 
 type slowRealizer struct{}
 
-func (slowRealizer) WaitRealized(ctx context.Context, index uint64) ([]string, error) {
+func (slowRealizer) WaitRealizedFor(ctx context.Context, index uint64, _ []string) ([]string, error) {
 	<-ctx.Done()
 	return []string{"hv9"}, ctx.Err()
 }

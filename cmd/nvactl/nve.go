@@ -135,6 +135,14 @@ func nveDetail(raw json.RawMessage) (string, error) {
 			fmt.Fprintf(tw, "table id:\t%s=%d (pinned)\n", k, v.TableIDs[k])
 		}
 	}
+	if id := v.SwitchIdentity; id != nil {
+		if id.Fingerprint != "" {
+			fmt.Fprintf(tw, "switch certificate:\t%s (pinned)\n", id.Fingerprint)
+		}
+		if id.Subject != "" {
+			fmt.Fprintf(tw, "switch subject:\t%s (pinned)\n", id.Subject)
+		}
+	}
 	if of != nil && len(of.TunnelPorts) > 0 {
 		fmt.Fprintln(tw, "tunnel ports:")
 		fmt.Fprintln(tw, "  REMOTE\tREMOTE-IP\tENCAP\tPORT\tSOURCE\tOFPORT")

@@ -76,6 +76,8 @@ var nveKind = kindSpec{
 		{"profile", "profile", "string", "switch profile: ovs or openflow13 (default: ovs for kind ovs, openflow13 for kind openflow)"},
 		{"table-id", "table_ids", "uint8map", "pin a table number: NAME=N (the profile's table names; repeat or comma-separate; NAME= removes the pin on update)"},
 		{"tunnel-port", "tunnel_ports", "map", "the port tunnelling to a remote NVE: REMOTE-UNDERLAY-IP=PORTNAME (profile openflow13; NAME= removes it on update)"},
+		{"switch-fingerprint", "switch_identity.fingerprint", "string", "pin the switch's TLS certificate: sha256:HEX (its SHA-256; a switch presenting another stays unclaimed)"},
+		{"switch-subject", "switch_identity.subject", "string", "pin the switch's certificate subject: TYPE=VALUE[,...] (CN, O, OU, C, ST, L, SERIALNUMBER)"},
 	},
 	filters: []string{"kind"},
 	header:  []string{"NAME", "KIND", "UNDERLAY", "DATAPATH-ID", "BRIDGE", "OVSDB", "PROFILE", "STATUS"},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,10 +25,13 @@ type globals struct {
 	waitRealized bool
 	waitTimeout  time.Duration
 	consistent   bool
+	token        string // --token / NVA_TOKEN
+	caCert       string // --ca-cert / NVA_CACERT (NVA_CA_CERT also read)
 }
 
 type app struct {
-	g globals
+	g   globals
+	tls *tls.Config // from --ca-cert
 }
 
 func newRootCmd(lookup func(string) (string, bool)) *cobra.Command {
@@ -35,6 +39,11 @@ func newRootCmd(lookup func(string) (string, bool)) *cobra.Command {
 	server := defaultServer
 	if v, ok := lookup("NVA_SERVER"); ok && v != "" {
 		server = v
+	}
+	token, _ := lookup("NVA_TOKEN")
+	caCert, _ := lookup("NVA_CACERT")
+	if caCert == "" {
+		caCert, _ = lookup("NVA_CA_CERT")
 	}
 	root := &cobra.Command{
 		Use:           "nvactl",
@@ -52,7 +61,9 @@ func newRootCmd(lookup func(string) (string, bool)) *cobra.Command {
 				return fmt.Errorf("--server %q must be an http:// or https:// URL", a.g.server)
 			}
 			a.g.server = strings.TrimRight(a.g.server, "/")
-			return nil
+			a.g.token = strings.TrimSpace(a.g.token)
+			a.tls, err = tlsConfig(a.g.caCert)
+			return err
 		},
 	}
 	pf := root.PersistentFlags()
@@ -62,17 +73,25 @@ func newRootCmd(lookup func(string) (string, bool)) *cobra.Command {
 	pf.BoolVar(&a.g.waitRealized, "wait-realized", false, "on writes, wait until every NVE has installed the change")
 	pf.DurationVar(&a.g.waitTimeout, "wait-timeout", 10*time.Second, "how long --wait-realized waits")
 	pf.BoolVar(&a.g.consistent, "consistent", false, "on reads, read through the leader (linearizable)")
+	pf.StringVar(&a.g.token, "token", token, "API token (nva_...) sent as a bearer token (env NVA_TOKEN)")
+	pf.StringVar(&a.g.caCert, "ca-cert", caCert, "PEM file of the CA that signed an https:// server's certificate (env NVA_CACERT)")
 
 	nve := a.resourceCmd(nveKind)
 	nve.AddCommand(a.flowsCmd())
 	cluster := a.clusterCmd()
 	cluster.AddCommand(a.healthCmd())
-	root.AddCommand(a.resourceCmd(vnKind), nve, a.resourceCmd(portKind), cluster, a.topologyCmd(), a.applyCmd())
+	root.AddCommand(a.resourceCmd(vnKind), nve, a.resourceCmd(portKind), cluster, a.topologyCmd(), a.applyCmd(), a.tokenCmd(), a.snapshotCmd())
 	return root
 }
 
 func (a *app) client() *client {
-	return &client{base: a.g.server, http: &http.Client{Timeout: a.g.timeout + a.g.waitTimeout}, sleep: sleepCtx}
+	hc := &http.Client{Timeout: a.g.timeout + a.g.waitTimeout}
+	if a.tls != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = a.tls
+		hc.Transport = tr
+	}
+	return &client{base: a.g.server, http: hc, sleep: sleepCtx, token: a.g.token}
 }
 
 func (a *app) readQuery() url.Values {

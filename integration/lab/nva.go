@@ -41,6 +41,37 @@ type NVAOptions struct {
 	ExtraArgs []string
 	// LogLevel is nva's --log-level (default "debug").
 	LogLevel string
+	// TLS, when set, gives nva a TLS identity: OpenFlow over TLS (the
+	// switches are told ssl:ControllerAddr) and OVSDB ssl: endpoints.
+	// Without it the lab's OpenFlow listener, on a non-loopback address,
+	// is plain TCP and nva runs with --insecure-listen (a lab).
+	TLS *NVATLS
+}
+
+// NVATLS are nva's TLS files (PEM): its certificate and key, the CA that
+// signs it (which the switches' SSL ca_cert must name), and the CA of the
+// switches' certificates (--switch-ca; empty: CA).
+type NVATLS struct {
+	Cert, Key, CA, SwitchCA string
+}
+
+// args are the nva flags of the TLS identity and the OpenFlow target.
+func (o *NVATLS) args(l *Lab) []string {
+	if o == nil {
+		return []string{
+			// The ovs-vsctl set-controller form operators write; nva
+			// hands it to the bridges as is (the e2e tests check the
+			// target).
+			"--openflow-advertise", l.ControllerTarget(),
+			"--insecure-listen",
+		}
+	}
+	a := []string{"--tls-cert", o.Cert, "--tls-key", o.Key, "--tls-ca", o.CA,
+		"--openflow-advertise", "ssl:" + l.ControllerAddr()}
+	if o.SwitchCA != "" {
+		a = append(a, "--switch-ca", o.SwitchCA)
+	}
+	return a
 }
 
 // NVA is a single-node nva daemon started by a lab: OpenFlow on the lab's
@@ -108,11 +139,9 @@ func (n *NVA) Start(ctx context.Context) error {
 		"--api-addr", n.APIAddr,
 		"--raft-addr", n.Raft,
 		"--openflow-addr", n.l.ControllerAddr(),
-		// The ovs-vsctl set-controller form operators write; nva hands
-		// it to the bridges as is (the e2e tests check the target).
-		"--openflow-advertise", n.l.ControllerTarget(),
 		"--log-level", n.opts.LogLevel,
 	}
+	args = append(args, n.opts.TLS.args(n.l)...)
 	args = append(args, n.opts.ExtraArgs...)
 	p, err := n.l.Spawn("nva", exec.Command(n.opts.Bin, args...))
 	if err != nil {
@@ -207,6 +236,9 @@ func (n *NVA) dumpAPI(dir string) {
 type Client struct {
 	Base string
 	HTTP *http.Client
+	// Token, when set, is sent as "Authorization: Bearer" (an nva that
+	// requires API tokens).
+	Token string
 }
 
 // NewClient returns a client for the API at base ("http://host:port").
@@ -248,6 +280,9 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) (in
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

@@ -29,6 +29,13 @@ func startOVS(ctx context.Context, hv *Hypervisor) error {
 		"--unixctl="+filepath.Join(hv.Dir, "ovsdb-server.ctl"),
 		"--pidfile="+filepath.Join(hv.Dir, "ovsdb-server.pid"),
 		"--log-file="+filepath.Join(hv.Dir, "ovsdb-server.log"),
+		// As Open vSwitch's own startup script does: remotes and SSL
+		// keys from the database, so `ovs-vsctl set-ssl` and
+		// `set-manager pssl:…` can turn on OVSDB over TLS (TestTLS).
+		"--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
+		"--private-key=db:Open_vSwitch,SSL,private_key",
+		"--certificate=db:Open_vSwitch,SSL,certificate",
+		"--ca-cert=db:Open_vSwitch,SSL,ca_cert",
 		"--detach", "--no-chdir"); err != nil {
 		return err
 	}

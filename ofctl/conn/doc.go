@@ -12,6 +12,13 @@
 // 1.3 actions only (output, push/pop VLAN, set vlan_vid), whose errors
 // never land in another caller's Barrier.
 //
+// Liveness never waits for the caller's work: per switch, the reader, the
+// echo-reply writer and the keepalive (echo requests, dead interval) are
+// goroutines of their own; the reader hands echo replies to the writer
+// instead of taking the write lock, so it keeps reading while a large
+// batch (SendAll) or bundle is being written, and any message received
+// counts as liveness.
+//
 // It uses antrea.io/libOpenflow's openflow13 package only as a codec for
 // message bodies. Framing, length validation and all dispatch are done here:
 // every frame is length-checked before any libOpenflow parser sees it, and

@@ -208,6 +208,7 @@ func (s *Switch) handshake(ctx context.Context) error {
 	_ = s.conn.SetDeadline(time.Time{})
 	s.lastRecv.Store(time.Now().UnixNano())
 	go s.readLoop()
+	go s.echoWriter()
 	go s.keepalive()
 
 	hctx, cancel := context.WithDeadline(ctx, deadline)

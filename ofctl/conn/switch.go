@@ -75,6 +75,11 @@ type Switch struct {
 	events     *eventQueue
 	pins       packetIns
 	pktOuts    xidRing // guarded by mu
+	// echoes carries echo replies from the reader to echoWriter, so the
+	// reader never waits for the write lock (a large flow-mod batch or a
+	// bundle being written by a reconciliation): it keeps reading, and
+	// every message it reads counts as liveness.
+	echoes chan []byte
 }
 
 func newSwitch(c net.Conn, opts Options) *Switch {
@@ -89,6 +94,7 @@ func newSwitch(c net.Conn, opts Options) *Switch {
 		done:    make(chan struct{}),
 		events:  newEventQueue(),
 		nextXid: 0x10000,
+		echoes:  make(chan []byte, echoQueue),
 	}
 	if opts.OnPacketIn != nil {
 		s.pins.ch = make(chan PacketIn, opts.PacketInQueue)
@@ -275,6 +281,44 @@ func (s *Switch) Send(msg util.Message) (uint32, error) {
 		return 0, err
 	}
 	return s.sendBytes(b, nil)
+}
+
+// sendAllChunk bounds one write of SendAll.
+const sendAllChunk = 64 << 10
+
+// SendAll is Send for many messages: they get consecutive xids and are
+// written in as few writes as possible (chunks of up to 64 KiB), in order,
+// with no other message in between. OFPT_ERRORs for them are returned by
+// the next Barrier, as for Send. On an encoding error nothing is sent; on
+// a write error the connection is closed (some messages may have gone).
+func (s *Switch) SendAll(msgs []util.Message) error {
+	bufs := make([][]byte, len(msgs))
+	total := 0
+	for i, m := range msgs {
+		b, err := encode(m, 0)
+		if err != nil {
+			return fmt.Errorf("message %d of %d: %w", i+1, len(msgs), err)
+		}
+		bufs[i] = b
+		total += len(b)
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	chunk := make([]byte, 0, min(total, sendAllChunk))
+	for _, b := range bufs {
+		if len(chunk) > 0 && len(chunk)+len(b) > sendAllChunk {
+			if err := s.writeLocked(chunk); err != nil {
+				return err
+			}
+			chunk = chunk[:0]
+		}
+		binary.BigEndian.PutUint32(b[4:8], s.allocXidLocked())
+		chunk = append(chunk, b...)
+	}
+	if len(chunk) > 0 {
+		return s.writeLocked(chunk)
+	}
+	return nil
 }
 
 // wait blocks until c completes or ctx ends.
@@ -475,13 +519,14 @@ func (s *Switch) handleFrame(b []byte) error {
 		s.handleError(e)
 		return nil
 	case openflow13.Type_EchoRequest:
-		reply := append([]byte(nil), b...)
+		reply := b // readFrame's buffer: this frame's own
 		reply[1] = openflow13.Type_EchoReply
-		s.wmu.Lock()
-		err := s.writeLocked(reply)
-		s.wmu.Unlock()
-		if err != nil {
-			return err
+		select {
+		case s.echoes <- reply:
+		default:
+			// echoQueue replies are already waiting for the socket: the
+			// switch will see those (and ask again).
+			s.log.Debug("echo reply dropped: replies already queued", "xid", xid)
 		}
 		return nil
 	case openflow13.Type_EchoReply:
@@ -652,7 +697,30 @@ func (s *Switch) applyPortEvent(ev PortEvent) {
 	})
 }
 
-// keepalive sends echo requests and enforces the dead interval.
+// echoQueue bounds the echo replies waiting for echoWriter.
+const echoQueue = 8
+
+// echoWriter writes the echo replies the reader queued, on a goroutine of
+// its own: a reply may wait for the write lock, the reader never does.
+func (s *Switch) echoWriter() {
+	for {
+		select {
+		case <-s.done:
+			return
+		case reply := <-s.echoes:
+			s.wmu.Lock()
+			err := s.writeLocked(reply)
+			s.wmu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+// keepalive sends echo requests and enforces the dead interval: it runs on
+// its own goroutine, never behind reconciliation work, and anything the
+// reader receives (not only echo replies) counts as liveness.
 func (s *Switch) keepalive() {
 	tick := s.opts.EchoInterval
 	if d := s.opts.DeadInterval / 4; d < tick {
@@ -664,13 +732,17 @@ func (s *Switch) keepalive() {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	lastEcho := time.Now()
+	prev := lastEcho
 	for {
 		select {
 		case <-s.done:
 			return
-		case now := <-t.C:
+		case <-t.C:
+			now := time.Now()
+			late := now.Sub(prev) > 2*tick
+			prev = now
 			idle := now.Sub(time.Unix(0, s.lastRecv.Load()))
-			if idle >= s.opts.DeadInterval {
+			if expired(idle, s.opts.DeadInterval, late) {
 				s.closeWith(fmt.Errorf("%w: nothing received for %s", ErrDeadInterval, idle.Round(time.Millisecond)))
 				return
 			}
@@ -682,6 +754,19 @@ func (s *Switch) keepalive() {
 			}
 		}
 	}
+}
+
+// expired decides the dead interval: nothing received for dead. When the
+// keepalive itself ran late (late: its ticks came more than two apart, so
+// this process was starved of CPU and the reader may not have run either,
+// with the switch's messages waiting in the socket), the reader gets until
+// twice the dead interval: a switch is not declared dead because nva was
+// too busy to read it.
+func expired(idle, dead time.Duration, late bool) bool {
+	if late {
+		return idle >= 2*dead
+	}
+	return idle >= dead
 }
 
 // --- event delivery ---------------------------------------------------------

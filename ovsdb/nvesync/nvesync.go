@@ -11,15 +11,16 @@ package nvesync
 
 import (
 	"context"
-	"github.com/nva-project/nva/app/pipeline"
 	"log/slog"
+	"maps"
 	"slices"
-	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/nva-project/nva/app/compiler"
 	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/app/pipeline"
 	"github.com/nva-project/nva/ovsdb"
 )
 
@@ -55,20 +56,68 @@ type Source interface {
 // switches' configuration as it is). So a restarting node never hands
 // OVSDB a half-loaded desired state, which would delete and re-add
 // interfaces and tunnel ports.
+//
+// Work follows change: after the first full pass, a store change has the
+// desired state derived again only for the NVEs it can touch (see note),
+// and an NVE whose derived state has the fingerprint last sent is not sent
+// again. The tick only checks leadership and re-derives a slice of the
+// NVEs (a safety net against a missed change, each NVE once per
+// recheckEvery), never all of them at once.
 type Syncer struct {
 	newDB   func() OVSDB
 	log     *slog.Logger
 	tick    time.Duration
 	timeout time.Duration // bound on one barrier
+	// recheckEvery is how long a full round of the safety re-check takes:
+	// each tick re-derives len(NVEs)*tick/recheckEvery of them.
+	recheckEvery time.Duration
 
 	mu        sync.Mutex
 	db        OVSDB             // nil while not leader
 	applied   map[string]string // NVE name -> fingerprint of the last Desired sent
 	readyTerm uint64            // the term in which LeaderReady first said yes (0: none)
+	dirty     dirtySet          // what the changes since the last pass touched
+	ctrls     []string          // the controller targets of the last pass
+	recheck   string            // the safety re-check resumes after this NVE name
+	tunMode   map[[2]string]bool
+	stats     Stats
 	wg        sync.WaitGroup
 
 	dbMu sync.Mutex // guards dbRd, so status readers never wait for apply
 	dbRd OVSDB      // == db
+}
+
+// Stats counts the syncer's work (tests and benchmarks read it).
+type Stats struct {
+	Passes   uint64 // passes over dirty NVEs (events, leadership, ticks)
+	Derived  uint64 // desired states derived
+	Synced   uint64 // desired states handed to OVSDB (fingerprint changed)
+	Repaired uint64 // of those, found by the safety re-check (a missed change)
+}
+
+// dirtySet is what the changes since the last pass touched, by the
+// question the next pass must ask the snapshot: all (every NVE: the first
+// pass, a reset, a member change), nves (these NVEs themselves), hostsOf
+// (every NVE hosting the VN: a VN changed, so their tunnel encapsulations
+// may have), peerHostsOf (the NVEs hosting the VN that tunnel per remote:
+// a port came or went, so their peers may have) and peersOf (the NVEs
+// sharing a VN with the NVE that tunnel per remote: its underlay or
+// tunnel ports changed).
+type dirtySet struct {
+	all                       bool
+	nves, hostsOf, peerHostOf map[string]bool
+	peersOf                   map[string]bool
+}
+
+func (d *dirtySet) add(m *map[string]bool, k string) {
+	if *m == nil {
+		*m = map[string]bool{}
+	}
+	(*m)[k] = true
+}
+
+func (d *dirtySet) empty() bool {
+	return !d.all && len(d.nves) == 0 && len(d.hostsOf) == 0 && len(d.peerHostOf) == 0 && len(d.peersOf) == 0
 }
 
 // New returns a Syncer that opens OVSDB managers with newDB.
@@ -76,7 +125,15 @@ func New(newDB func() OVSDB, log *slog.Logger) *Syncer {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Syncer{newDB: newDB, log: log, tick: time.Second, timeout: 10 * time.Second, applied: map[string]string{}}
+	return &Syncer{newDB: newDB, log: log, tick: time.Second, timeout: 10 * time.Second, recheckEvery: time.Minute,
+		applied: map[string]string{}, tunMode: map[[2]string]bool{}}
+}
+
+// Stats returns the work counted so far.
+func (s *Syncer) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
 }
 
 // Start follows src until ctx ends; it does not block.
@@ -104,35 +161,101 @@ func (s *Syncer) run(ctx context.Context, src Source) {
 	defer t.Stop()
 	for ctx.Err() == nil {
 		_, events := src.SnapshotAndWatch(ctx)
-		s.apply(ctx, src)
+		s.markAll()
+		s.apply(ctx, src, false)
 	follow:
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C: // leadership changes arrive with no event
-				s.apply(ctx, src)
+				s.apply(ctx, src, true)
 			case ev, ok := <-events:
 				if !ok || ev.Kind == model.ChangeReset {
 					break follow
 				}
-				s.apply(ctx, src)
+				s.note(ev)
+				// Take whatever else is queued into the same pass.
+				for more := true; more; {
+					select {
+					case ev, ok := <-events:
+						if !ok || ev.Kind == model.ChangeReset {
+							break follow
+						}
+						s.note(ev)
+					default:
+						more = false
+					}
+				}
+				s.apply(ctx, src, false)
 			}
 		}
+	}
+}
+
+func (s *Syncer) markAll() {
+	s.mu.Lock()
+	s.dirty = dirtySet{all: true}
+	s.mu.Unlock()
+}
+
+// note records what one store change can touch (its Old and New objects;
+// a VN, NVE or port change of an unexpected shape marks everything).
+func (s *Syncer) note(ev model.Change) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := &s.dirty
+	if d.all {
+		return
+	}
+	switch ev.Kind {
+	case model.ChangePort:
+		old, _ := ev.Old.(*model.Port)
+		cur, _ := ev.New.(*model.Port)
+		if old == nil && cur == nil {
+			d.all = true
+			return
+		}
+		// The port's NVE(s): its interfaces and VNs (flow-based tunnel
+		// encapsulations); the VN's hosts that tunnel per remote: the
+		// port may make or end the NVE's membership of the VN.
+		for _, p := range []*model.Port{old, cur} {
+			if p != nil {
+				d.add(&d.nves, p.NVE)
+				d.add(&d.peerHostOf, p.VN)
+			}
+		}
+	case model.ChangeVN:
+		if ev.Name == "" {
+			d.all = true
+			return
+		}
+		d.add(&d.hostsOf, ev.Name)
+	case model.ChangeNVE:
+		if ev.Name == "" {
+			d.all = true
+			return
+		}
+		d.add(&d.nves, ev.Name)
+		d.add(&d.peersOf, ev.Name)
+	case model.ChangeNode: // every bridge's controllers
+		d.all = true
+	default:
+		// Other kinds of state (none of it is an input of Desired) change
+		// no NVE's OVSDB configuration.
 	}
 }
 
 // Desired derives the OVSDB configuration of one ovs NVE from a snapshot
 // and the cluster's members.
 func Desired(snap *model.Snapshot, nve *model.NVE, nodes []model.Member) ovsdb.Desired {
-	d := ovsdb.Desired{
-		NVE:          nve.Name,
-		Endpoint:     nve.OVSDB,
-		Bridge:       nve.Bridge,
-		DatapathType: nve.DatapathType,
-		DatapathID:   nve.DatapathID,
-	}
-	seen := map[string]bool{}
+	return desired(snap, nve, controllers(nodes), flowTunnels(nve))
+}
+
+// controllers are the members' OpenFlow addresses as controller targets,
+// sorted and without repeats.
+func controllers(nodes []model.Member) []string {
+	var out []string
 	for _, n := range nodes {
 		// A member advertises HOST:PORT or an OVS target (tcp:/ssl:);
 		// one the validator rejects (nva checks it at startup, so only
@@ -142,22 +265,40 @@ func Desired(snap *model.Snapshot, nve *model.NVE, nodes []model.Member) ovsdb.D
 		if err != nil {
 			continue
 		}
-		if !seen[t] {
-			seen[t] = true
-			d.Controllers = append(d.Controllers, t)
-		}
+		out = append(out, t)
 	}
-	sort.Strings(d.Controllers)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// desired is Desired with the controllers and the NVE's tunnel mode
+// already known. It reads only the snapshot's indexes for the NVE (its
+// ports, its VNs, its tunnel peers).
+func desired(snap *model.Snapshot, nve *model.NVE, ctrls []string, flowTun bool) ovsdb.Desired {
+	d := ovsdb.Desired{
+		NVE:          nve.Name,
+		Endpoint:     nve.OVSDB,
+		Bridge:       nve.Bridge,
+		DatapathType: nve.DatapathType,
+		DatapathID:   nve.DatapathID,
+		Controllers:  slices.Clone(ctrls),
+		// ssl: endpoints: the server must present the pinned certificate.
+		SwitchIdentity: nve.SwitchIdentity,
+	}
 	local := ""
 	if ips := nve.UnderlayIPs; len(ips) > 0 {
 		local = ips[0]
 	}
-	if flowTunnels(nve) {
+	if flowTun {
 		d.Tunnels = flowBasedTunnels(snap, nve, local)
 	} else {
 		d.Tunnels = perRemoteTunnels(snap, nve, local)
 	}
-	for _, p := range snap.PortsOn(nve.Name) {
+	ports := snap.PortsOn(nve.Name)
+	if len(ports) > 0 {
+		d.Interfaces = make([]string, 0, len(ports))
+	}
+	for _, p := range ports {
 		d.Interfaces = append(d.Interfaces, p.Interface)
 	}
 	slices.Sort(d.Interfaces)
@@ -223,6 +364,9 @@ func fingerprint(d ovsdb.Desired) string {
 	add(d.Bridge)
 	add(d.DatapathType)
 	add(d.DatapathID)
+	if id := d.SwitchIdentity; id != nil {
+		add("p" + id.Fingerprint + "/" + id.Subject)
+	}
 	for _, c := range d.Controllers {
 		add("c" + c)
 	}
@@ -275,9 +419,13 @@ func (s *Syncer) ready(ctx context.Context, src Source) bool {
 	return true
 }
 
-// apply hands every ovs NVE's desired state to OVSDB when this node leads
-// and its store has caught up; the snapshot is read after that check.
-func (s *Syncer) apply(ctx context.Context, src Source) {
+// apply brings OVSDB in line with the store when this node leads and its
+// store has caught up (the snapshot is read after that check): it derives
+// the desired state of the NVEs the changes since the last pass touched
+// (every ovs NVE when it has just become the manager), and on a tick
+// (recheck) a slice of the others as well. Only a fingerprint that
+// differs from the one last sent is handed to OVSDB.
+func (s *Syncer) apply(ctx context.Context, src Source, recheck bool) {
 	leader := s.ready(ctx, src)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -288,39 +436,160 @@ func (s *Syncer) apply(ctx context.Context, src Source) {
 			s.setDB(nil)
 			s.applied = map[string]string{}
 		}
+		// Whatever changes meanwhile, the next manager starts with a
+		// full pass.
+		s.dirty = dirtySet{all: true}
 		return
 	}
 	snap := src.Snapshot()
 	if s.db == nil {
 		s.log.Info("leader: managing the NVEs' OVSDB configuration", "revision", snap.Revision)
 		s.setDB(s.newDB())
+		s.dirty.all = true
 	}
-	nodes := src.Nodes()
-	want := map[string]bool{}
+	ctrls := controllers(src.Nodes())
+	if !slices.Equal(ctrls, s.ctrls) {
+		s.ctrls = ctrls
+		s.dirty.all = true
+	}
+	if s.dirty.empty() && !recheck {
+		return
+	}
+	s.stats.Passes++
+	d := s.dirty
+	s.dirty = dirtySet{}
+	if d.all {
+		s.applyAll(ctx, snap)
+		return
+	}
+	for _, name := range s.expand(snap, d) {
+		s.applyOne(ctx, snap, name, false)
+	}
+	if recheck {
+		s.recheckSome(ctx, snap)
+	}
+}
+
+// expand answers the dirty set's questions from the snapshot's indexes:
+// the names of the NVEs to derive again, sorted.
+func (s *Syncer) expand(snap *model.Snapshot, d dirtySet) []string {
+	out := map[string]bool{}
+	for n := range d.nves {
+		out[n] = true
+	}
+	for vn := range d.hostsOf {
+		for _, n := range snap.NVEsHosting(vn) {
+			out[n] = true
+		}
+	}
+	for vn := range d.peerHostOf {
+		for _, n := range snap.NVEsHosting(vn) {
+			if nve := snap.NVEs[n]; nve != nil && nve.Kind == model.NVEOVS && !s.flowTunnels(nve) {
+				out[n] = true
+			}
+		}
+	}
+	for name := range d.peersOf {
+		for _, p := range snap.Peers(name) {
+			if nve := snap.NVEs[p.NVE]; nve != nil && nve.Kind == model.NVEOVS && !s.flowTunnels(nve) {
+				out[p.NVE] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(out))
+}
+
+// applyAll derives every ovs NVE and removes the configuration of NVEs
+// sent before that are gone (or no longer ovs).
+func (s *Syncer) applyAll(ctx context.Context, snap *model.Snapshot) {
 	for _, nve := range snap.SortedNVEs() {
-		if nve.Kind != model.NVEOVS {
-			continue
+		if nve.Kind == model.NVEOVS {
+			s.applyOne(ctx, snap, nve.Name, false)
 		}
-		want[nve.Name] = true
-		d := Desired(snap, nve, nodes)
-		fp := fingerprint(d)
-		if s.applied[nve.Name] == fp {
-			continue
-		}
-		s.applied[nve.Name] = fp
-		s.log.Debug("ovsdb sync", "nve", nve.Name, "tunnels", len(d.Tunnels), "interfaces", len(d.Interfaces))
-		s.db.Sync(ctx, d)
 	}
-	for name := range s.applied {
-		if want[name] {
-			continue
+	for _, name := range slices.Sorted(maps.Keys(s.applied)) {
+		if n := snap.NVEs[name]; n == nil || n.Kind != model.NVEOVS {
+			s.applyOne(ctx, snap, name, false)
+		}
+	}
+}
+
+// applyOne derives NVE name's desired state and hands it to OVSDB if it
+// differs from the one last sent; an NVE that is gone or no longer of
+// kind ovs has nva's configuration removed. recheck says the safety
+// re-check asks: a difference it finds is a change no event announced,
+// counted and logged as such.
+func (s *Syncer) applyOne(ctx context.Context, snap *model.Snapshot, name string, recheck bool) {
+	nve := snap.NVEs[name]
+	if nve == nil || nve.Kind != model.NVEOVS {
+		if _, ok := s.applied[name]; !ok {
+			return
 		}
 		delete(s.applied, name)
 		s.log.Info("nve removed: removing nva's OVSDB configuration", "nve", name)
 		if err := s.db.Remove(ctx, name); err != nil {
 			s.log.Warn("ovsdb remove", "nve", name, "err", err)
 		}
+		return
 	}
+	s.stats.Derived++
+	d := desired(snap, nve, s.ctrls, s.flowTunnels(nve))
+	fp := fingerprint(d)
+	if s.applied[name] == fp {
+		return
+	}
+	if recheck {
+		s.stats.Repaired++
+		s.log.Warn("ovsdb sync: the periodic re-check found a change no store event announced", "nve", name)
+	}
+	s.applied[name] = fp
+	s.stats.Synced++
+	s.log.Debug("ovsdb sync", "nve", name, "tunnels", len(d.Tunnels), "interfaces", len(d.Interfaces))
+	s.db.Sync(ctx, d)
+}
+
+// recheckSome re-derives the next slice of the NVEs in name order (so
+// each once per recheckEvery), a safety net against a change no event
+// announced; a gone NVE the events missed is removed the same way.
+func (s *Syncer) recheckSome(ctx context.Context, snap *model.Snapshot) {
+	nves := snap.SortedNVEs()
+	if len(nves) == 0 || s.recheckEvery <= 0 {
+		return
+	}
+	k := int((int64(len(nves))*int64(s.tick) + int64(s.recheckEvery) - 1) / int64(s.recheckEvery))
+	i, _ := slices.BinarySearchFunc(nves, s.recheck, func(n *model.NVE, name string) int { return strings.Compare(n.Name, name) })
+	if i < len(nves) && nves[i].Name == s.recheck {
+		i++
+	}
+	for j := 0; j < k && j < len(nves); j++ {
+		if i >= len(nves) {
+			i = 0
+			// The round wraps: NVEs sent before that the snapshot no
+			// longer has are removed here.
+			for _, name := range slices.Sorted(maps.Keys(s.applied)) {
+				if snap.NVEs[name] == nil {
+					s.applyOne(ctx, snap, name, true)
+				}
+			}
+		}
+		if nves[i].Kind == model.NVEOVS {
+			s.applyOne(ctx, snap, nves[i].Name, true)
+		}
+		s.recheck = nves[i].Name
+		i++
+	}
+}
+
+// flowTunnels is the package's flowTunnels, remembered per (kind,
+// profile): resolving a profile builds it (s.mu held).
+func (s *Syncer) flowTunnels(nve *model.NVE) bool {
+	k := [2]string{string(nve.Kind), nve.Profile}
+	ft, ok := s.tunMode[k]
+	if !ok {
+		ft = flowTunnels(nve)
+		s.tunMode[k] = ft
+	}
+	return ft
 }
 
 // PortNumbers returns the OpenFlow port number of each interface OVSDB

@@ -2,14 +2,16 @@ package nvesync
 
 import (
 	"context"
-	"github.com/nva-project/nva/app/compiler"
+	"maps"
 	"net/netip"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nva-project/nva/app/compiler"
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/ovsdb"
 )
@@ -142,11 +144,46 @@ func (f *fakeSrc) IsLeader() bool        { return f.leader.Load() }
 func (f *fakeSrc) LeaderReady(context.Context) (uint64, bool, error) {
 	return 1, f.leader.Load(), nil
 }
+
+// set makes s current and sends the changes from the previous snapshot,
+// as the store's watch does: one event per changed object, with its old
+// and new version.
 func (f *fakeSrc) set(s *model.Snapshot, idx uint64) {
 	f.mu.Lock()
+	old := f.snap
 	f.snap = s
 	f.mu.Unlock()
-	f.events <- model.Change{Index: idx, Kind: "port", Op: "put"}
+	for _, ev := range changes(old, s, idx) {
+		f.events <- ev
+	}
+}
+
+// changes lists the store events that turn snapshot a into b (objects
+// compared by value, in kind and name order).
+func changes(a, b *model.Snapshot, idx uint64) []model.Change {
+	var out []model.Change
+	out = append(out, diffKind(model.ChangeVN, a.VNs, b.VNs, idx)...)
+	out = append(out, diffKind(model.ChangeNVE, a.NVEs, b.NVEs, idx)...)
+	return append(out, diffKind(model.ChangePort, a.Ports, b.Ports, idx)...)
+}
+
+func diffKind[T any](kind string, a, b map[string]*T, idx uint64) []model.Change {
+	var out []model.Change
+	for _, name := range slices.Sorted(maps.Keys(b)) {
+		if old, ok := a[name]; !ok || !reflect.DeepEqual(old, b[name]) {
+			ev := model.Change{Index: idx, Kind: kind, Op: model.OpPut, Name: name, New: b[name]}
+			if ok {
+				ev.Old = old
+			}
+			out = append(out, ev)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(a)) {
+		if _, ok := b[name]; !ok {
+			out = append(out, model.Change{Index: idx, Kind: kind, Op: model.OpDelete, Name: name, Old: a[name]})
+		}
+	}
+	return out
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -367,3 +404,123 @@ func TestDesiredControllerForms(t *testing.T) {
 		t.Fatalf("derived Desired does not validate: %v", err)
 	}
 }
+
+// syncsByNVE counts the Syncs per NVE name.
+func syncsByNVE(db *fakeDB) map[string]int {
+	syncs, _, _ := db.snapshot()
+	out := map[string]int{}
+	for _, d := range syncs {
+		out[d.NVE]++
+	}
+	return out
+}
+
+// TestSyncerDerivesOnlyWhatAChangeTouches drives passes directly (no
+// goroutine, no clock): after the first full pass, a store change has the
+// desired state derived only for the NVEs it can touch — a port's own NVE
+// (flow-based tunnels), the hosts of its VN that tunnel per remote, the
+// per-remote peers of a changed NVE — and a tick re-derives only a slice.
+func TestSyncerDerivesOnlyWhatAChangeTouches(t *testing.T) {
+	vns, nves, ports := fleet(30)
+	// hv0001 and hv0005 tunnel per remote (strict profile); both host
+	// vn0000 (hv0000..hv0009).
+	for _, n := range []string{"hv0001", "hv0005"} {
+		c := *nves[n]
+		c.Profile = model.ProfileStrict
+		nves[n] = &c
+	}
+	snap0 := model.NewSnapshot(1, vns, nves, ports)
+	src := &fakeSrc{snap: snap0, events: make(chan model.Change, 64)}
+	src.leader.Store(true)
+	db := &fakeDB{}
+	s := New(func() OVSDB { return db }, nil)
+	s.recheckEvery = 10 * s.tick // a tick re-derives 3 of 30
+	ctx := context.Background()
+	s.markAll()
+	s.apply(ctx, src, false)
+	if st := s.Stats(); st.Derived != 30 || st.Synced != 30 {
+		t.Fatalf("first pass: %+v, want every NVE derived and synced once", st)
+	}
+	step := func(next *model.Snapshot, idx uint64) Stats {
+		t.Helper()
+		before := s.Stats()
+		evs := changes(src.Snapshot(), next, idx)
+		src.mu.Lock()
+		src.snap = next
+		src.mu.Unlock()
+		for _, ev := range evs {
+			s.note(ev)
+		}
+		s.apply(ctx, src, false)
+		after := s.Stats()
+		return Stats{Derived: after.Derived - before.Derived, Synced: after.Synced - before.Synced, Repaired: after.Repaired - before.Repaired}
+	}
+
+	// A port renamed on hv0003 (flow-based tunnels): hv0003, plus the
+	// per-remote hosts of its VN (vn0000: hv0001, hv0005), which are
+	// derived but unchanged.
+	p1 := maps.Clone(ports)
+	c := *p1["vn0000-hv0003-0"]
+	c.Interface = "renamed"
+	p1["vn0000-hv0003-0"] = &c
+	snap1 := model.NewSnapshot(2, vns, nves, p1)
+	if d := step(snap1, 2); d.Derived != 3 || d.Synced != 1 {
+		t.Fatalf("port renamed: %+v, want 3 derived (hv0003, hv0001, hv0005), 1 synced", d)
+	}
+
+	// hv0003's underlay changes: itself, and its per-remote peers
+	// (hv0001 and hv0005 share vn0000 with it) get the new remote_ip.
+	n2 := maps.Clone(nves)
+	h := *n2["hv0003"]
+	h.UnderlayIPs = []string{"192.0.2.33"}
+	n2["hv0003"] = &h
+	snap2 := model.NewSnapshot(3, vns, n2, p1)
+	before := len(mustSyncs(db))
+	if d := step(snap2, 3); d.Derived != 3 || d.Synced != 3 {
+		t.Fatalf("underlay changed: %+v, want 3 derived and synced", d)
+	}
+	for _, d := range mustSyncs(db)[before:] {
+		if d.NVE == "hv0001" && !slices.ContainsFunc(d.Tunnels, func(tu ovsdb.Tunnel) bool { return tu.RemoteIP == "192.0.2.33" }) {
+			t.Fatalf("hv0001's tunnels miss the new remote: %+v", d.Tunnels)
+		}
+	}
+
+	// A VN's encapsulation changes: every NVE hosting it.
+	v3 := maps.Clone(vns)
+	vn := *v3["vn0020"]
+	vn.Encap = model.EncapGENEVE
+	v3["vn0020"] = &vn
+	snap3 := model.NewSnapshot(4, v3, n2, p1)
+	if d := step(snap3, 4); d.Derived != 10 || d.Synced != 10 {
+		t.Fatalf("VN encap changed: %+v, want its 10 hosts derived and synced", d)
+	}
+
+	// Nothing changed: a pass with no event derives nothing; a tick
+	// re-derives a slice (3 of 30) and sends nothing.
+	if d := step(snap3, 5); d.Derived != 0 {
+		t.Fatalf("no change: %+v", d)
+	}
+	b := s.Stats()
+	s.apply(ctx, src, true)
+	if a := s.Stats(); a.Derived-b.Derived != 3 || a.Synced != b.Synced {
+		t.Fatalf("tick: derived %d, synced %d; want 3 and 0", a.Derived-b.Derived, a.Synced-b.Synced)
+	}
+
+	// A change no event announced is found within one round of ticks,
+	// and counted as a repair.
+	p4 := maps.Clone(p1)
+	c4 := *p4["vn0017-hv0020-0"]
+	c4.Interface = "sneaky"
+	p4["vn0017-hv0020-0"] = &c4
+	src.mu.Lock()
+	src.snap = model.NewSnapshot(6, v3, n2, p4)
+	src.mu.Unlock()
+	for i := 0; i < 10; i++ {
+		s.apply(ctx, src, true)
+	}
+	if st := s.Stats(); st.Repaired != 1 || syncsByNVE(db)["hv0020"] != 3 {
+		t.Fatalf("after a round of ticks: %+v, hv0020 synced %d times", st, syncsByNVE(db)["hv0020"])
+	}
+}
+
+func mustSyncs(db *fakeDB) []ovsdb.Desired { s, _, _ := db.snapshot(); return s }

@@ -16,6 +16,11 @@ const RequestIDHeader = "X-Request-ID"
 // the change.
 const RevisionHeader = "X-Revision"
 
+// RealizedNVEsHeader is set on writes with ?wait=realized (when the
+// server has a southbound) to the NVEs the write affects, comma-separated
+// and sorted: the ones the server waited for (absent: none).
+const RealizedNVEsHeader = "X-Realized-NVEs"
+
 // Error codes of the API's error bodies. They are part of the API contract.
 const (
 	CodeBadRequest         = "bad_request"
@@ -128,7 +133,9 @@ type Topology struct {
 	Tunnels  []Tunnel      `json:"tunnels,omitzero"`
 	// VNSpans is set in the aggregated form only, one per VN (sorted).
 	VNSpans []VNSpan `json:"vn_spans,omitempty"`
-	// UnclaimedSwitches are connected switches whose datapath ID no NVE
-	// has (present when the node runs an OpenFlow southbound).
+	// UnclaimedSwitches are connected switches no NVE claims: no NVE has
+	// their datapath ID, or the NVE that has it pins another certificate
+	// (switch_identity; see model.UnclaimedSwitch.Reason). Present when the
+	// node runs an OpenFlow southbound.
 	UnclaimedSwitches []model.UnclaimedSwitch `json:"unclaimed_switches,omitempty"`
 }

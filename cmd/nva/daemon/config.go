@@ -14,6 +14,9 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/web"
 )
 
 // Defaults of the embedded single-node daemon.
@@ -22,7 +25,7 @@ const (
 	DefaultDataDir      = "./nva-data"
 	DefaultAPIAddr      = "127.0.0.1:8080"
 	DefaultRaftAddr     = "127.0.0.1:8300"
-	DefaultOpenFlowAddr = ":6653"
+	DefaultOpenFlowAddr = "127.0.0.1:6653"
 	DefaultLogFormat    = "text"
 	DefaultLogLevel     = "info"
 )
@@ -48,6 +51,25 @@ type Settings struct {
 	TLSCert string `yaml:"tls-cert"`
 	TLSKey  string `yaml:"tls-key"`
 	TLSCA   string `yaml:"tls-ca"`
+
+	// Switch TLS and the listener policy (switchtls.go): the CA of the
+	// switches' certificates, and the opt-out that lets a listener bind a
+	// non-loopback address without TLS.
+	SwitchCA       string `yaml:"switch-ca"`
+	InsecureListen bool   `yaml:"insecure-listen"`
+
+	// API authentication and cross-site protection (auth.go).
+	Auth           bool   `yaml:"auth"`
+	AllowedOrigins string `yaml:"allowed-origins"`
+	APIHostnames   string `yaml:"api-hostnames"`
+	TokenFile      string `yaml:"token-file"`
+	// Cluster security (cluster.go).
+	JoinToken       string `yaml:"join-token"`
+	InsecureCluster bool   `yaml:"insecure-cluster"`
+
+	// REST hardening and the OVSDB endpoint policy (sec-rest).
+	APIMaxConns string `yaml:"api-max-conns"`
+	OVSDBAllow  string `yaml:"ovsdb-allow"`
 }
 
 // DefaultSettings returns the embedded default.
@@ -56,6 +78,7 @@ func DefaultSettings() Settings {
 		NodeID: DefaultNodeID, DataDir: DefaultDataDir, APIAddr: DefaultAPIAddr,
 		RaftAddr: DefaultRaftAddr, OpenFlowAddr: DefaultOpenFlowAddr,
 		LogFormat: DefaultLogFormat, LogLevel: DefaultLogLevel,
+		APIMaxConns: strconv.Itoa(web.DefaultMaxConns), OVSDBAllow: model.DefaultOVSDBAllow,
 	}
 }
 
@@ -92,7 +115,7 @@ var settingList = []setting{
 		str: func(s *Settings) *string { return &s.OpenFlowAdvertise }},
 	{name: "bootstrap", usage: "bootstrap a new cluster with this node as its only voter", forms: "true or false",
 		boo: func(s *Settings) *bool { return &s.Bootstrap }},
-	{name: "join", usage: "join the cluster through a member's REST API (http://host:port; comma-separated list allowed)", forms: formsJoin,
+	{name: "join", usage: "join the cluster through a member: its cluster address HOST:PORT (its --raft-addr), or its REST API URL (comma-separated list allowed)", forms: formsJoin,
 		str: func(s *Settings) *string { return &s.Join }},
 	{name: "log-format", usage: "log format: text or json", forms: formsLogFormat,
 		str: func(s *Settings) *string { return &s.LogFormat }},
@@ -108,6 +131,33 @@ var settingList = []setting{
 		str: func(s *Settings) *string { return &s.TLSKey }},
 	{name: "tls-ca", usage: "PEM bundle of the cluster CA: every member's certificate must be signed by it", forms: formsPEMFile,
 		str: func(s *Settings) *string { return &s.TLSCA }},
+
+	// Switch TLS and the listener policy (switchtls.go).
+	{name: "switch-ca", usage: "PEM bundle of the CA that signs the switches' certificates (e.g. ovs-pki's switchca/cacert.pem): with TLS on, every OpenFlow switch and OVSDB ssl: server must present one (default --tls-ca)", forms: formsSwitchCA,
+		str: func(s *Settings) *string { return &s.SwitchCA }},
+	{name: "insecure-listen", usage: "allow --api-addr, --raft-addr and --openflow-addr to bind non-loopback addresses without TLS (labs only; logged loudly)", forms: "true or false",
+		boo: func(s *Settings) *bool { return &s.InsecureListen }},
+
+	// API authentication and cross-site protection (auth.go).
+	{name: "auth", usage: "require an API token on the REST API even when it listens on loopback only (always required on any other address)", forms: "true or false",
+		boo: func(s *Settings) *bool { return &s.Auth }},
+	{name: "allowed-origins", usage: "comma-separated web origins (scheme://host[:port]) besides the API's own that may send requests to it", forms: formsOrigins,
+		str: func(s *Settings) *string { return &s.AllowedOrigins }},
+	{name: "api-hostnames", usage: "comma-separated names the REST API answers to in the Host header, against DNS rebinding (default: the api-addr host, localhost, 127.0.0.1, ::1 and the api-advertise host)", forms: formsHostnames,
+		str: func(s *Settings) *string { return &s.APIHostnames }},
+	{name: "token-file", usage: "file holding the API token (role admin) this node presents to the members named by --join, when they require tokens", forms: formsTokenFile,
+		str: func(s *Settings) *string { return &s.TokenFile }},
+	// Cluster security (cluster.go).
+	{name: "join-token", usage: "shared secret of the cluster's member API (joins, forwarding): every member sets the same; required with --insecure-cluster, optional with TLS", forms: formsJoinToken,
+		str: func(s *Settings) *string { return &s.JoinToken }},
+	{name: "insecure-cluster", usage: "allow a non-loopback --raft-addr without TLS (plain raft: anyone who reaches it can forge raft RPCs); needs --join-token", forms: "true or false",
+		boo: func(s *Settings) *bool { return &s.InsecureCluster }},
+
+	// REST hardening and the OVSDB endpoint policy (sec-rest).
+	{name: "api-max-conns", usage: "most REST API connections held open at once; more clients wait to be accepted", forms: formsMaxConns,
+		str: func(s *Settings) *string { return &s.APIMaxConns }},
+	{name: "ovsdb-allow", usage: "OVSDB endpoints an NVE may name (its \"ovsdb\" field); others are refused with 422", forms: model.OVSDBPolicyForms,
+		str: func(s *Settings) *string { return &s.OVSDBAllow }},
 }
 
 // settingNamed returns the setting of a flag name.

@@ -31,8 +31,9 @@ func TestDefaults(t *testing.T) {
 	}
 	want := Settings{
 		NodeID: "nva1", DataDir: "./nva-data", APIAddr: "127.0.0.1:8080", APIAdvertise: "http://127.0.0.1:8080",
-		RaftAddr: "127.0.0.1:8300", OpenFlowAddr: ":6653", OpenFlowAdvertise: "127.0.0.1:6653",
+		RaftAddr: "127.0.0.1:8300", OpenFlowAddr: "127.0.0.1:6653", OpenFlowAdvertise: "127.0.0.1:6653",
 		LogFormat: "text", LogLevel: "info",
+		APIMaxConns: "1024", OVSDBAllow: "unix:*,tcp:127.0.0.1:6640,tcp:[::1]:6640",
 	}
 	if s != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", s, want)
@@ -46,8 +47,9 @@ func TestPrecedence(t *testing.T) {
 node-id: file-node
 data-dir: /var/lib/nva-file
 api-addr: 10.0.0.1:9000
-raft-addr: 10.0.0.1:9300
+raft-addr: 127.0.0.2:9300
 openflow-addr: 0.0.0.0:6633
+insecure-listen: true
 log-format: json
 log-level: warn
 `)
@@ -57,7 +59,7 @@ log-level: warn
 		t.Fatal(err)
 	}
 	if s.NodeID != "file-node" || s.DataDir != "/var/lib/nva-file" || s.APIAddr != "10.0.0.1:9000" || s.LogFormat != "json" ||
-		s.LogLevel != "warn" || s.RaftAddr != "10.0.0.1:9300" || s.APIAdvertise != "http://10.0.0.1:9000" {
+		s.LogLevel != "warn" || s.RaftAddr != "127.0.0.2:9300" || s.APIAdvertise != "http://10.0.0.1:9000" {
 		t.Errorf("file: %+v", s)
 	}
 	// The OpenFlow advertise address takes the API host when it listens on 0.0.0.0.
@@ -116,7 +118,7 @@ func TestConfigErrors(t *testing.T) {
 		"bad env bool":      {env: map[string]string{"NVA_BOOTSTRAP": "sure"}, want: "NVA_BOOTSTRAP"},
 		"bad log format":    {args: []string{"--log-format", "xml"}, want: "log-format"},
 		"bad log level":     {env: map[string]string{"NVA_LOG_LEVEL": "loud"}, want: "log-level"},
-		"bad join":          {args: []string{"--join", "10.0.0.1:8080"}, want: "join"},
+		"bad join":          {args: []string{"--join", "ftp://10.0.0.1:8080"}, want: "join"},
 		"join and boot":     {args: []string{"--join", "http://10.0.0.1:8080", "--bootstrap"}, want: "cannot be combined with --join"},
 		"raft without host": {args: []string{"--raft-addr", ":8300"}, want: "raft-addr"},
 		"unknown flag":      {args: []string{"--colour"}, want: "colour"},
@@ -180,8 +182,10 @@ func TestValidation(t *testing.T) {
 		{"api-advertise", "http://:8080", false, "no host"},
 		{"api-advertise", "http://10.0.0.1:99999", false, "not a number"},
 		{"api-advertise", "http://10.0.0.1:8080/api", false, "base URL"},
-		{"raft-addr", "10.0.0.1:8300", true, ""},
-		{"raft-addr", "nva1.example:8300", true, ""},
+		{"raft-addr", "127.0.0.2:8300", true, ""},
+		{"raft-addr", "localhost:8300", true, ""},
+		{"raft-addr", "10.0.0.1:8300", false, "needs TLS"},
+		{"raft-addr", "nva1.example:8300", false, "needs TLS"},
 		{"raft-addr", ":8300", false, "give a host they can reach"},
 		{"raft-addr", "0.0.0.0:8300", false, "give a host they can reach"},
 		{"raft-addr", "[::]:8300", false, "give a host they can reach"},
@@ -206,7 +210,9 @@ func TestValidation(t *testing.T) {
 		{"openflow-advertise", "udp:198.51.100.254:6653", false, "too many colons"},
 		{"openflow-advertise", "a b:6653", false, "neither an IP address nor a DNS name"},
 		{"join", "http://10.0.0.1:8080/, https://10.0.0.2:8443", true, "http://10.0.0.1:8080,https://10.0.0.2:8443"},
-		{"join", "10.0.0.1:8080", false, "not an http:// or https:// URL"},
+		{"join", "10.0.0.1:8300", true, ""},
+		{"join", "10.0.0.1", false, "missing port"},
+		{"join", "0.0.0.0:8300", false, "give a host they can reach"},
 		{"join", "http://10.0.0.1:8080,ftp://10.0.0.2", false, `"ftp://10.0.0.2": not an http`},
 		{"join", ",", false, "no URL"},
 		{"log-format", "json", true, ""},
@@ -229,7 +235,9 @@ func TestValidation(t *testing.T) {
 		// The same value through each of the three sources.
 		for _, src := range []string{"flag", "env", "yaml"} {
 			var args []string
-			e := map[string]string{}
+			// The listener policy (non-loopback needs TLS or the opt-out)
+			// has its own test, TestInsecureListen.
+			e := map[string]string{"NVA_INSECURE_LISTEN": "true"}
 			switch src {
 			case "flag":
 				args = []string{"--" + c.flag + "=" + c.value}
@@ -309,8 +317,10 @@ func TestDerivedAdvertise(t *testing.T) {
 		want     string
 		warnings []string
 	}{
-		{[]string{"--openflow-addr", "tcp:0.0.0.0:6633", "--api-addr", "10.0.0.1:8080"}, "10.0.0.1:6633", nil},
-		{[]string{"--openflow-addr", "tcp:10.0.0.2:6633"}, "10.0.0.2:6633", nil},
+		{[]string{"--openflow-addr", "tcp:0.0.0.0:6633", "--api-addr", "10.0.0.1:8080", "--insecure-listen"}, "10.0.0.1:6633",
+			[]string{"INSECURE (--insecure-listen): --api-addr 10.0.0.1:8080", "INSECURE (--insecure-listen): --openflow-addr tcp:0.0.0.0:6633"}},
+		{[]string{"--openflow-addr", "tcp:10.0.0.2:6633", "--insecure-listen"}, "10.0.0.2:6633", []string{"--openflow-addr tcp:10.0.0.2:6633 accepts plain text"}},
+		{[]string{"--openflow-addr", "127.0.0.2:6633", "--insecure-listen"}, "127.0.0.2:6633", nil},
 		{[]string{"--openflow-addr", "unix:/run/of.sock"}, "", []string{"unix socket"}},
 		{[]string{"--openflow-advertise", "ssl:10.0.0.1:6653"}, "ssl:10.0.0.1:6653", []string{"plain TCP"}},
 		{[]string{"--debug-addr", "0.0.0.0:6060"}, "127.0.0.1:6653", []string{"--debug-addr 0.0.0.0:6060 is not a loopback address"}},

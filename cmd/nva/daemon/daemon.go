@@ -1,12 +1,10 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/nva-project/nva/store"
 	"github.com/nva-project/nva/web"
-	"github.com/nva-project/nva/web/wire"
 )
 
 // Config is everything Start needs: the operator's Settings plus what only
@@ -33,8 +30,9 @@ type Config struct {
 	Southbound NewSouthbound
 	// ApplyTimeout bounds one Raft apply (the store's default if zero).
 	ApplyTimeout time.Duration
-	// HTTPClient is used to join a cluster and by the store to reach
-	// other members (http.DefaultClient-like if nil).
+	// HTTPClient reads a --join URL's cluster view (a client trusting the
+	// cluster CA if nil). Members reach each other with the store's own
+	// client.
 	HTTPClient *http.Client
 	// InMemory keeps Raft state in memory (tests only; nothing survives
 	// Close).
@@ -53,6 +51,8 @@ type Daemon struct {
 	ln     net.Listener
 	apiURL string
 
+	nodeTLS *tls.Config // the node's TLS identity (Settings.NodeTLS), nil when off
+
 	debugLn   net.Listener // --debug-addr, nil when off
 	debugHTTP *http.Server
 
@@ -64,6 +64,8 @@ type Daemon struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	apiToken string // --token-file's token, sent with the join requests
 }
 
 // Run starts the daemon and serves until ctx is canceled (SIGINT/SIGTERM in
@@ -126,6 +128,12 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 1), joined: make(chan struct{})}
+	if d.apiToken, err = readTokenFile(cfg.TokenFile); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if d.nodeTLS, err = cfg.NodeTLS(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	for _, w := range cfg.Warnings() {
 		d.log.Warn(w)
 	}
@@ -152,6 +160,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	d.log.Info("nva started", "node_id", cfg.NodeID, "api", d.apiURL, "raft", cfg.RaftAddr,
 		"openflow", cfg.OpenFlowAdvertise, "data_dir", cfg.DataDir, "bootstrap", bootstrap, "debug", d.DebugAddr())
 	d.startJoin(compCtx)
+	d.startTokenBootstrap(compCtx)
 	return d, nil
 }
 
@@ -169,6 +178,9 @@ func (cfg Config) complete() (Config, error) {
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+		if node, err := cfg.NodeTLS(); err == nil && node != nil {
+			cfg.HTTPClient.Transport = &http.Transport{TLSClientConfig: node, TLSHandshakeTimeout: 10 * time.Second}
+		}
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 5 * time.Second
@@ -203,7 +215,7 @@ func (d *Daemon) listen() error {
 	d.ln = ln
 	d.apiURL = d.cfg.APIAdvertise
 	if d.apiURL == "" {
-		d.apiURL = "http://" + advertiseHostPort(ln.Addr().String(), "")
+		d.apiURL = d.cfg.apiScheme() + "://" + advertiseHostPort(ln.Addr().String(), "")
 		d.cfg.APIAdvertise = d.apiURL
 	}
 	if d.cfg.DebugAddr != "" {
@@ -235,7 +247,10 @@ func (d *Daemon) openStore(ctx context.Context, bootstrap bool) error {
 		InMemory:     cfg.InMemory,
 		Logger:       cfg.Logger,
 		ApplyTimeout: cfg.ApplyTimeout,
-		HTTPClient:   cfg.HTTPClient,
+		// Raft and the member API: mutual TLS with the node identity,
+		// and the join token (cluster.go).
+		RaftTLS:     d.nodeTLS,
+		MemberToken: cfg.JoinToken,
 	})
 	if err != nil {
 		return fmt.Errorf("opening store: %w", err)
@@ -247,39 +262,28 @@ func (d *Daemon) openStore(ctx context.Context, bootstrap bool) error {
 // serveAPI serves the REST server on the API listener until Close.
 func (d *Daemon) serveAPI(srv *web.Server) {
 	d.web = srv
-	d.http = &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+	d.http = web.NewHTTPServer(srv, web.HTTPOptions{ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)})
+	ln := web.LimitListener(d.ln, d.cfg.MaxConns())
+	if tc := apiTLS(d.nodeTLS); tc != nil {
+		d.http.TLSConfig = tc
+		ln = tls.NewListener(ln, tc) // HTTPS with the node certificate (cluster.go)
 	}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := d.http.Serve(d.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := d.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.serveErr <- err
 		}
-	}()
-}
-
-// startJoin asks the members given by --join to add this node, in the
-// background; Joined is closed at once when there is nothing to join.
-func (d *Daemon) startJoin(ctx context.Context) {
-	urls := d.cfg.JoinURLs()
-	if len(urls) == 0 {
-		close(d.joined)
-		return
-	}
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		d.joinLoop(ctx, urls)
 	}()
 }
 
 // startSouthbound builds and starts the southbound (when configured) and
 // the REST server wired to it and to the store.
 func (d *Daemon) startSouthbound(ctx context.Context) (*web.Server, error) {
-	opts := web.Options{Backend: d.st, Internal: d.st.InternalHandler(), NodeID: d.cfg.NodeID, Logger: d.log.With("component", "api")}
+	// The member API is served by the store on the cluster port, never
+	// on the REST listener (cluster.go).
+	opts := web.Options{Backend: d.st, Backup: d.st, NodeID: d.cfg.NodeID, Logger: d.log.With("component", "api"),
+		Auth: d.authOptions(), OVSDBAllow: d.cfg.OVSDBPolicy()}
 	if d.cfg.Southbound != nil {
 		sb, err := d.cfg.Southbound(d.st, d.cfg.Settings, d.log)
 		if err != nil {
@@ -364,93 +368,4 @@ func (d *Daemon) Close() error {
 		d.log.Info("nva stopped", "node_id", d.cfg.NodeID)
 	})
 	return d.closeErr
-}
-
-// joinLoop asks a member to add this node as a voter, trying each URL in
-// turn with exponential backoff until one accepts or ctx ends.
-func (d *Daemon) joinLoop(ctx context.Context, urls []string) {
-	me := wire.ClusterNode{ID: d.cfg.NodeID, APIAddr: d.apiURL, RaftAddr: d.cfg.RaftAddr, OpenFlowAddr: d.cfg.OpenFlowAdvertise}
-	backoff := 250 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		for _, u := range urls {
-			err := d.joinOnce(ctx, u, me)
-			if err == nil {
-				d.log.Info("joined cluster", "via", u, "attempt", attempt)
-				close(d.joined)
-				return
-			}
-			var perm permanentError
-			if errors.As(err, &perm) {
-				d.log.Error("cluster refused to add this node; not retrying", "via", u, "err", err)
-				return
-			}
-			d.log.Warn("join failed; will retry", "via", u, "attempt", attempt, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		if backoff *= 2; backoff > 10*time.Second {
-			backoff = 10 * time.Second
-		}
-	}
-}
-
-type permanentError struct{ error }
-
-func (d *Daemon) joinOnce(ctx context.Context, base string, me wire.ClusterNode) error {
-	// Already a member with the same Raft address (a restart)? Then there
-	// is nothing to ask for.
-	if cv, err := d.getCluster(ctx, base); err == nil {
-		for _, n := range cv.Nodes {
-			if n.ID == me.ID && n.RaftAddr == me.RaftAddr {
-				return nil
-			}
-		}
-	}
-	body, _ := json.Marshal(me)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/cluster/join", bytes.NewReader(body))
-	if err != nil {
-		return permanentError{err}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := d.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 == 2 {
-		return nil
-	}
-	err = fmt.Errorf("POST %s/api/v1/cluster/join: %s: %s", base, resp.Status, bytes.TrimSpace(b))
-	if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnprocessableEntity {
-		return permanentError{err}
-	}
-	return err
-}
-
-func (d *Daemon) getCluster(ctx context.Context, base string) (*wire.ClusterView, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/cluster", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := d.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET cluster: %s", resp.Status)
-	}
-	var cv wire.ClusterView
-	if err := json.NewDecoder(resp.Body).Decode(&cv); err != nil {
-		return nil, err
-	}
-	return &cv, nil
 }

@@ -32,7 +32,7 @@ func freeAddr(t *testing.T) string {
 func testConfig(t *testing.T, id, dir, raftAddr string) Config {
 	t.Helper()
 	s := DefaultSettings()
-	s.NodeID, s.DataDir, s.APIAddr, s.RaftAddr, s.OpenFlowAddr = id, dir, "127.0.0.1:0", raftAddr, "0.0.0.0:6653"
+	s.NodeID, s.DataDir, s.APIAddr, s.RaftAddr, s.OpenFlowAddr = id, dir, "127.0.0.1:0", raftAddr, "127.0.0.1:6653"
 	var logger *slog.Logger
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -163,7 +163,7 @@ func (f *fakeComponent) southbound(st *store.Store, _ Settings, _ *slog.Logger) 
 	}, nil
 }
 
-func (f *fakeComponent) WaitRealized(ctx context.Context, index uint64) ([]string, error) {
+func (f *fakeComponent) WaitRealizedFor(ctx context.Context, index uint64, _ []string) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.waited = append(f.waited, index)

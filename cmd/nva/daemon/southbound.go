@@ -60,7 +60,17 @@ type NewSouthbound func(st *store.Store, s Settings, log *slog.Logger) (*Southbo
 func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southbound, error) {
 	hub := newStatusHub()
 	var syncer *nvesync.Syncer
-	of := ofctl.New(ofctl.Config{ListenAddr: s.OpenFlowAddr, Logger: log,
+	// Switch TLS (switchtls.go): the OpenFlow listener's and the OVSDB
+	// client's configurations; nil without a TLS identity.
+	ofTLS, ovsdbTLS, err := s.SwitchTLS()
+	if err != nil {
+		return nil, err
+	}
+	var ovsdbOpts []ovsdb.Option
+	if ovsdbTLS != nil {
+		ovsdbOpts = append(ovsdbOpts, ovsdb.WithClientTLS(ovsdbTLS))
+	}
+	of := ofctl.New(ofctl.Config{ListenAddr: s.OpenFlowAddr, TLS: ofTLS, Logger: log,
 		PortNumbers: func(nve string) map[string]uint32 { return syncer.PortNumbers(nve) }})
 	var mu sync.Mutex
 	last := map[string]map[string]uint32{} // NVE -> ofports last reported
@@ -77,7 +87,7 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 		hub.notify()
 	}
 	syncer = nvesync.New(func() nvesync.OVSDB {
-		return closeNotifier{OVSDB: ovsdb.NewManager(log.With("component", "ovsdb"), onStatus, ovsdb.WithWriteGate(st.VerifyLeader)), onClose: hub.notify}
+		return closeNotifier{OVSDB: ovsdb.NewManager(log.With("component", "ovsdb"), onStatus, append(ovsdbOpts, ovsdb.WithWriteGate(st.VerifyLeader))...), onClose: hub.notify}
 	}, log.With("component", "nvesync"))
 	// Node-to-node traffic has no TLS yet; once it has, this client takes
 	// the daemon's.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/ovsdb"
+	"github.com/nva-project/nva/web"
 )
 
 // The accepted forms of each setting, as its errors quote them.
@@ -23,11 +24,14 @@ const (
 	formsOpenFlowListen    = "HOST:PORT, :PORT, tcp:HOST:PORT or unix:PATH"
 	formsOpenFlowAdvertise = ovsdb.ControllerTargetForms + " (ovs-vsctl set-controller syntax)"
 	formsURL               = "http://HOST[:PORT] or https://HOST[:PORT]"
-	formsJoin              = "comma-separated member REST API URLs, each " + formsURL
+	formsJoin              = "comma-separated members, each a cluster address HOST:PORT (the member's --raft-addr) or a REST API URL " + formsURL
+	formsJoinToken         = "a secret of at least 16 characters, without spaces"
 	formsLogFormat         = "text or json"
 	formsLogLevel          = "debug, info, warn or error"
 	formsDebug             = "empty (off), :PORT (127.0.0.1) or HOST:PORT"
 	formsPEMFile           = "a readable PEM file; --tls-cert, --tls-key and --tls-ca are set together or not at all"
+	formsSwitchCA          = "a readable PEM file of CA certificates, with --tls-cert, --tls-key and --tls-ca set"
+	formsMaxConns          = "a number of connections, at least 1"
 )
 
 // SettingError is an invalid setting. Its message names the flag, the
@@ -96,11 +100,21 @@ func (s *Settings) complete(origin map[string]string) error {
 	check("log-format", &s.LogFormat, checkLogFormat)
 	check("log-level", &s.LogLevel, checkLogLevel)
 	check("debug-addr", &s.DebugAddr, checkDebugAddr)
+	s.completeAuth(origin, bad)
+	// REST hardening and the OVSDB endpoint policy (sec-rest).
+	check("api-max-conns", &s.APIMaxConns, checkMaxConns)
+	check("ovsdb-allow", &s.OVSDBAllow, checkOVSDBAllow)
 	if s.Bootstrap && s.Join != "" {
 		errs = append(errs, &SettingError{Name: "bootstrap", Value: "true", Origin: origin["bootstrap"],
 			Reason: "cannot be combined with --join: --bootstrap founds a new cluster, --join enters an existing one"})
 	}
 	errs = append(errs, s.checkTLS(origin)...)
+	errs = append(errs, s.checkSwitchTLS(origin)...)
+	errs = append(errs, s.checkListeners(origin, errs)...)
+	errs = append(errs, s.checkCluster(origin)...)
+	if _, err := checkJoinToken(s.JoinToken); s.JoinToken != "" && err != nil {
+		bad("join-token", "(redacted)", err.Error()) // never echo a secret
+	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -109,7 +123,7 @@ func (s *Settings) complete(origin map[string]string) error {
 	// port (":0", tests) the advertised URL is derived by Start from the
 	// bound listener.
 	if apiOK && s.APIAdvertise == "" && !ephemeral(s.APIAddr) {
-		s.APIAdvertise = "http://" + advertiseHostPort(s.APIAddr, "")
+		s.APIAdvertise = s.apiScheme() + "://" + advertiseHostPort(s.APIAddr, "")
 	}
 	apiHost := ""
 	if u, err := url.Parse(s.APIAdvertise); advOK && s.APIAdvertise != "" && err == nil {
@@ -117,22 +131,25 @@ func (s *Settings) complete(origin map[string]string) error {
 	} else if h, _, err := net.SplitHostPort(s.APIAddr); err == nil {
 		apiHost = h
 	}
+	derived := false
 	if ofOK && s.OpenFlowAdvertise == "" && !strings.HasPrefix(s.OpenFlowAddr, "unix:") {
 		s.OpenFlowAdvertise = advertiseHostPort(strings.TrimPrefix(s.OpenFlowAddr, "tcp:"), apiHost)
+		derived = true
 	}
-	return nil
+	return s.completeOpenFlowTarget(origin, derived)
 }
 
 // Warnings are what a valid configuration still deserves a loud log line
 // for; Start logs them at warn level.
 func (s *Settings) Warnings() []string {
-	var w []string
+	w := s.clusterWarnings()
 	if h, _, err := net.SplitHostPort(s.DebugAddr); err == nil && s.DebugAddr != "" && !loopback(h) {
 		w = append(w, fmt.Sprintf("--debug-addr %s is not a loopback address: anyone who can reach it can profile this node and read its goroutine stacks", s.DebugAddr))
 	}
-	if strings.HasPrefix(s.OpenFlowAdvertise, "ssl:") {
+	if strings.HasPrefix(s.OpenFlowAdvertise, "ssl:") && !s.SwitchTLSEnabled() {
 		w = append(w, fmt.Sprintf("--openflow-advertise %s tells the switches to use TLS, but this node's OpenFlow listener (%s) is plain TCP: something in between must terminate TLS", s.OpenFlowAdvertise, s.OpenFlowAddr))
 	}
+	w = append(w, s.insecureWarnings()...)
 	if s.OpenFlowAdvertise == "" && strings.HasPrefix(s.OpenFlowAddr, "unix:") {
 		w = append(w, fmt.Sprintf("--openflow-addr %s is a unix socket and --openflow-advertise is not set: the OVS NVEs are not told to connect to this node", s.OpenFlowAddr))
 	}
@@ -281,6 +298,9 @@ func checkJoin(v string) (string, error) {
 			continue
 		}
 		n, err := checkBaseURL(j)
+		if !strings.Contains(j, "://") {
+			n, err = checkRaft(j) // a member's cluster address
+		}
 		if err != nil && j != strings.TrimSpace(v) {
 			return v, fmt.Errorf("%q: %v", j, err)
 		}
@@ -310,6 +330,13 @@ func checkLogLevel(v string) (string, error) {
 	return v, nil
 }
 
+func checkJoinToken(v string) (string, error) {
+	if len(v) < 16 || strings.ContainsAny(v, " \t\r\n") {
+		return v, errors.New("too short or contains white space")
+	}
+	return v, nil
+}
+
 // checkDebugAddr: empty is off; a bare :PORT binds 127.0.0.1, so profiling
 // reaches the network only when a host says so explicitly.
 func checkDebugAddr(v string) (string, error) {
@@ -333,4 +360,39 @@ func loopback(h string) bool {
 	}
 	a, err := netip.ParseAddr(h)
 	return err == nil && a.IsLoopback()
+}
+
+// checkMaxConns accepts a positive number of connections.
+func checkMaxConns(v string) (string, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 {
+		return v, errors.New("not a positive number")
+	}
+	return strconv.Itoa(n), nil
+}
+
+// checkOVSDBAllow parses the OVSDB endpoint policy.
+func checkOVSDBAllow(v string) (string, error) {
+	if _, err := model.ParseOVSDBPolicy(v); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+// MaxConns is api-max-conns as a number (a completed Settings holds a
+// valid one; DefaultMaxConns otherwise).
+func (s *Settings) MaxConns() int {
+	if n, err := strconv.Atoi(s.APIMaxConns); err == nil && n > 0 {
+		return n
+	}
+	return web.DefaultMaxConns
+}
+
+// OVSDBPolicy is ovsdb-allow parsed (a completed Settings holds a valid
+// one; the default policy otherwise, never a wider one).
+func (s *Settings) OVSDBPolicy() *model.OVSDBPolicy {
+	if p, err := model.ParseOVSDBPolicy(s.OVSDBAllow); err == nil {
+		return p
+	}
+	return model.MustOVSDBPolicy(model.DefaultOVSDBAllow)
 }

@@ -5,6 +5,7 @@
 
 import cytoscape, { type Core, type ElementDefinition, type LayoutOptions, type NodeSingular } from 'cytoscape';
 import fcose from 'cytoscape-fcose';
+import { describe, ensureSession } from './auth';
 import { apiErrorMessage, flowTable, type FlowTable } from './flows';
 import { LiveClient, type LiveState } from './live';
 import { GraphModel, selectionId, selectionOf, type Details, type Graph, type GraphStats, type SearchHit, type Sel } from './model';
@@ -536,6 +537,11 @@ cy.on('free', 'node', (ev) => {
 
 async function fetchTopologyOnce(): Promise<void> {
   const res = await fetch(`${API}/topology`, { headers: { Accept: 'application/json' } });
+  if (res.status === 401) {
+    // The session ended (token revoked): sign in again.
+    location.reload();
+    return;
+  }
   if (!res.ok) return;
   model.applySnapshot(await res.json());
   scheduleRender();
@@ -568,7 +574,13 @@ window.addEventListener('hashchange', () => {
   if (sel) select(sel, true);
 });
 
-live.start();
+// An nva that requires tokens asks for one first (auth.ts); the session
+// cookie then authenticates the fetches and the event stream.
+void ensureSession(API, (u, i) => fetch(u, i), document).then((s) => {
+  const who = document.getElementById('whoami');
+  if (who) who.textContent = describe(s);
+  live.start();
+});
 
 // ---- test API ----------------------------------------------------------
 

@@ -1,0 +1,87 @@
+package store
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/nva-project/nva/app/model"
+)
+
+// bigFSM is an FSM holding the issue-12 fleet at 1,000 NVEs: 1,000 VNs,
+// 1,000 NVEs and 20,000 ports (20 per NVE; VN j spans NVEs j..j+9).
+func bigFSM(b *testing.B) (f *fsm, idx uint64) {
+	b.Helper()
+	f = newFSM(nil, DedupPolicy{})
+	apply := func(c command) {
+		idx++
+		data, err := encodeCommand(c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r, ok := f.Apply(&raft.Log{Index: idx, Data: data}).(*result); !ok || r.Err != nil {
+			b.Fatalf("apply: %+v", r)
+		}
+	}
+	const n = 1000
+	for i := 0; i < n; i++ {
+		apply(&createNVE{Obj: model.NVE{Name: fmt.Sprintf("hv%04d", i), UnderlayIPs: []string{fmt.Sprintf("10.0.%d.%d", i>>8, i&255)}, OVSDB: "unix:/run/db.sock"}})
+		apply(&createVN{Obj: model.VN{Name: fmt.Sprintf("vn%04d", i)}})
+	}
+	var ops []batchItem
+	flush := func() {
+		apply(&batchCmd{Items: ops})
+		ops = nil
+	}
+	for i := 0; i < n; i++ {
+		for k := 0; k < 10; k++ {
+			for j := 0; j < 2; j++ {
+				host := fmt.Sprintf("hv%04d", (i+k)%n)
+				name := fmt.Sprintf("vn%04d-%s-%d", i, host, j)
+				m := i*20 + k*2 + j
+				ops = append(ops, &createPort{Obj: model.Port{Name: name, VN: fmt.Sprintf("vn%04d", i), NVE: host,
+					Interface: "t" + name, MAC: fmt.Sprintf("02:00:00:%02x:%02x:%02x", byte(m>>16), byte(m>>8), byte(m))}})
+			}
+		}
+		if len(ops) >= 2000 {
+			flush()
+		}
+	}
+	if len(ops) > 0 {
+		flush()
+	}
+	if got := len(f.snapshot().Ports); got != 20*n {
+		b.Fatalf("%d ports", got)
+	}
+	return f, idx
+}
+
+// BenchmarkWrite20kPorts measures one port update on a store holding
+// 20,000 ports, as a node pays for it: the FSM applies the command, then
+// the consumers read the new snapshot and ask its index (the southbound,
+// OVSDB sync and the events stream all do after every change).
+func BenchmarkWrite20kPorts(b *testing.B) {
+	f, idx := bigFSM(b)
+	const name = "vn0000-hv0000-0"
+	base := *f.snapshot().Ports[name]
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := base
+		p.Revision = 0
+		p.Interface = fmt.Sprintf("if%d", i)
+		idx++
+		data, err := encodeCommand(&updatePort{Obj: p})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r, ok := f.Apply(&raft.Log{Index: idx, Data: data}).(*result); !ok || r.Err != nil {
+			b.Fatalf("apply: %+v", r)
+		}
+		s := f.snapshot()
+		if len(s.PortsOn("hv0000")) != 20 {
+			b.Fatal("index")
+		}
+	}
+}
