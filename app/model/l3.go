@@ -235,3 +235,15 @@ func SubnetOverlap(a, b *VN) (int, int, bool) {
 	}
 	return 0, 0, false
 }
+
+// L3Domains returns the snapshot's routed VNs with subnets by DomainKey,
+// each list in name order (computed on each call: O(VNs)).
+func (s *Snapshot) L3Domains() map[string][]string {
+	out := map[string][]string{}
+	for _, v := range s.SortedVNs() {
+		if k := v.DomainKey(); k != "" && len(v.Subnets) > 0 {
+			out[k] = append(out[k], v.Name)
+		}
+	}
+	return out
+}
