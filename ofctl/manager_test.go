@@ -213,3 +213,20 @@ func TestBundlesUnsupported(t *testing.T) {
 		t.Error("plain error")
 	}
 }
+
+// TestAffectedNVEsL3Domain: a port change in a routed VN affects every
+// NVE hosting a VN of its L3 domain (they route to the port), not the
+// NVEs of another domain.
+func TestAffectedNVEsL3Domain(t *testing.T) {
+	base := snap(10, []string{"hv1", "hv2", "hv3"}, nil,
+		[3]string{"w1", "web", "hv1"}, [3]string{"d2", "db", "hv2"}, [3]string{"o3", "other", "hv3"})
+	sn := []model.Subnet{{CIDR: "10.0.0.0/24", Gateway: "10.0.0.1"}}
+	base.VNs["web"] = &model.VN{Name: "web", Service: model.ServiceL2L3, Tenant: "acme", L3Domain: "prod", Subnets: sn}
+	base.VNs["db"] = &model.VN{Name: "db", Service: model.ServiceL3, Tenant: "acme", L3Domain: "prod", Subnets: sn}
+	base.VNs["other"] = &model.VN{Name: "other", Service: model.ServiceL3, Tenant: "beta", L3Domain: "prod", Subnets: sn}
+	n := next(base)
+	n.Ports["d4"] = &model.Port{Name: "d4", VN: "db", NVE: "hv2"}
+	if got, want := names(affectedNVEs(base, n)), []string{"hv1", "hv2"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("port added to db: affected %v, want %v", got, want)
+	}
+}

@@ -125,6 +125,9 @@ func (s *Southbound) neighborLookup(dpid uint64, pi conn.PacketIn, req *nd.Reque
 	}
 	p := snap.PortByIP(vn.Name, req.TargetIP)
 	if p == nil {
+		if vn.Routed() && vn.IsGateway(req.TargetIP) { // the VN's distributed gateway
+			return net.HardwareAddr(model.GatewayMAC[:]), true
+		}
 		return nil, false
 	}
 	mac := p.HardwareAddr()

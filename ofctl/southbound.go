@@ -523,12 +523,24 @@ func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 		}
 		return out
 	}
+	var domains [2]map[string][]string // L3 domains of old and cur, built on first use
 	hosting := func(vn string) {
-		for _, n := range old.NVEsHosting(vn) {
-			out[n] = true
-		}
-		for _, n := range cur.NVEsHosting(vn) {
-			out[n] = true
+		for i, snap := range []*model.Snapshot{old, cur} {
+			for _, n := range snap.NVEsHosting(vn) {
+				out[n] = true
+			}
+			// A routed VN's ports are routed to from every NVE hosting a
+			// VN of its L3 domain (app/compiler's l3_route).
+			if v := snap.VNs[vn]; v != nil && v.DomainKey() != "" {
+				if domains[i] == nil {
+					domains[i] = snap.L3Domains()
+				}
+				for _, other := range domains[i][v.DomainKey()] {
+					for _, n := range snap.NVEsHosting(other) {
+						out[n] = true
+					}
+				}
+			}
 		}
 	}
 	for name, p := range cur.Ports {
@@ -561,6 +573,9 @@ func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 	// which hosting covered above for both snapshots.
 	peers := func(snap *model.Snapshot, nve string) {
 		for _, p := range snap.Peers(nve) {
+			out[p.NVE] = true
+		}
+		for _, p := range snap.RoutePeers(nve) { // its underlay IP is in their route flows
 			out[p.NVE] = true
 		}
 	}

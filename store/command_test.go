@@ -32,6 +32,11 @@ func TestCommandEncodingGolden(t *testing.T) {
 	strict := model.NVE{Name: "tor1", Kind: model.NVEOpenFlow, UnderlayIPs: []string{"192.0.2.9"}, DatapathID: "000000000000002a",
 		Profile: model.ProfileStrict, TableIDs: map[string]uint8{"b": 7, "a": 3},
 		TunnelPorts: map[string]string{"192.0.2.2": "Ethernet1/2", "192.0.2.1": "Ethernet1/1"}}
+	// A VN with the L3 fields added after version 1 was frozen (optional
+	// keys; vn above, without them, keeps version 1's bytes).
+	routed := model.VN{Name: "red", VNI: 101, Service: model.ServiceL2L3, Encap: model.EncapVXLAN,
+		BUM: model.BUM{Mode: model.BUMReplicate}, Tenant: "acme", Unknown: model.UnknownFlood, L3Domain: "prod",
+		Subnets: []model.Subnet{{CIDR: "10.1.0.0/24", Gateway: "10.1.0.1"}, {CIDR: "2001:db8:1::/64", Gateway: "2001:db8:1::1"}}}
 	// An NVE pinning its switch's certificate (an optional key as well).
 	pinned := model.NVE{Name: "tor2", Kind: model.NVEOpenFlow, UnderlayIPs: []string{"192.0.2.10"}, DatapathID: "000000000000002b",
 		SwitchIdentity: &model.SwitchIdentity{Fingerprint: "sha256:" + strings.Repeat("0f", 32), Subject: "CN=tor2,O=Example"}}
@@ -52,6 +57,7 @@ func TestCommandEncodingGolden(t *testing.T) {
 		// A conditional update: the expected revision is the only
 		// difference from update-vn, whose bytes it leaves unchanged.
 		{"update-vn-expect-revision", 1, &updateVN{ReqID: "r-update-vn", Obj: vn, ExpectRevision: 42}},
+		{"update-vn-l3", 1, &updateVN{ReqID: "r-update-vn", Obj: routed}},
 		{"delete-vn", 1, &deleteVN{ReqID: "r-delete-vn", Name: "blue"}},
 		{"create-nve", 1, &createNVE{ReqID: "r-create-nve", Obj: nve}},
 		{"update-nve", 1, &updateNVE{ReqID: "r-update-nve", Obj: nve}},

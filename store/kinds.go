@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"github.com/nva-project/nva/app/pipeline"
+	"maps"
 	"slices"
 
 	"github.com/nva-project/nva/app/model"
@@ -93,6 +94,32 @@ func (vnKind) admit(st *state, v, old *model.VN) *model.Error {
 	default:
 		if owner, ok := st.byVNI[v.VNI]; ok && owner != v.Name {
 			return model.Errorf(model.KindConflict, "vni", "vni %d is already used by vn %q", v.VNI, owner)
+		}
+	}
+	return admitVNL3(st, v)
+}
+
+// admitVNL3: within one L3 domain (tenant and l3_domain) no two VNs'
+// subnets overlap (across domains they may), and the VN's ports still
+// fall in its subnets.
+func admitVNL3(st *state, v *model.VN) *model.Error {
+	if dk := v.DomainKey(); dk != "" {
+		for _, name := range slices.Sorted(maps.Keys(st.vns)) {
+			o := st.vns[name]
+			if name == v.Name || o.DomainKey() != dk {
+				continue
+			}
+			if i, j, ok := model.SubnetOverlap(v, o); ok {
+				return model.Errorf(model.KindConflict, fmt.Sprintf("subnets[%d].cidr", i),
+					"subnet %s overlaps subnet %s of vn %q in l3_domain %q", v.Subnets[i].CIDR, o.Subnets[j].CIDR, name, v.L3Domain)
+			}
+		}
+	}
+	for _, pn := range slices.Sorted(maps.Keys(st.portsOfVN[v.Name])) {
+		if p := st.ports[pn]; p != nil {
+			if err := model.CheckPortInVN(p, v); err != nil {
+				return model.Errorf(model.KindConflict, "subnets", "port %q does not fit the new subnets: %s", pn, err.Message)
+			}
 		}
 	}
 	return nil
@@ -199,8 +226,12 @@ func (portKind) fromResult(r *result) *model.Port   { return r.Port }
 // admit: the port's VN and NVE exist; its MAC and IPs are unique within
 // its VN, and its attachment point (NVE, interface, VLAN) is its own.
 func (portKind) admit(st *state, p, _ *model.Port) *model.Error {
-	if _, ok := st.vns[p.VN]; !ok {
+	vn, ok := st.vns[p.VN]
+	if !ok {
 		return model.Errorf(model.KindReference, "vn", "vn %q does not exist", p.VN)
+	}
+	if err := model.CheckPortInVN(p, vn); err != nil {
+		return err
 	}
 	if _, ok := st.nves[p.NVE]; !ok {
 		return model.Errorf(model.KindReference, "nve", "nve %q does not exist", p.NVE)

@@ -59,7 +59,41 @@ type logVN struct {
 	MTU      int    `json:"mtu,omitempty"`
 	Unknown  string `json:"unknown_arp"`
 	Revision uint64 `json:"revision,omitempty"`
+	// Added after version 1 was frozen, as optional keys: a VN without
+	// them encodes to the bytes version 1 wrote, and version 1 bytes decode
+	// to a VN without them (no subnets, in no L3 domain).
+	Subnets  []logSubnet `json:"subnets,omitempty"`
+	L3Domain string      `json:"l3_domain,omitempty"`
 }
+
+type logSubnet struct {
+	CIDR    string `json:"cidr"`
+	Gateway string `json:"gateway"`
+}
+
+func toLogSubnets(ss []model.Subnet) []logSubnet {
+	if len(ss) == 0 {
+		return nil
+	}
+	out := make([]logSubnet, len(ss))
+	for i, s := range ss {
+		out[i] = logSubnet{CIDR: s.CIDR, Gateway: s.Gateway}
+	}
+	return out
+}
+
+func (l logSubnets) model() []model.Subnet {
+	if len(l) == 0 {
+		return nil
+	}
+	out := make([]model.Subnet, len(l))
+	for i, s := range l {
+		out[i] = model.Subnet{CIDR: s.CIDR, Gateway: s.Gateway}
+	}
+	return out
+}
+
+type logSubnets []logSubnet
 
 type logBUM struct {
 	Mode  string `json:"mode"`
@@ -188,7 +222,7 @@ func toLogVN(v *model.VN) *logVN {
 	}
 	return &logVN{Name: v.Name, VNI: v.VNI, Service: string(v.Service), Encap: string(v.Encap),
 		BUM: logBUM{Mode: string(v.BUM.Mode), Group: v.BUM.Group}, Tenant: v.Tenant, MTU: v.MTU,
-		Unknown: string(v.Unknown), Revision: v.Revision}
+		Unknown: string(v.Unknown), Revision: v.Revision, Subnets: toLogSubnets(v.Subnets), L3Domain: v.L3Domain}
 }
 
 func (v *logVN) model() *model.VN {
@@ -197,7 +231,7 @@ func (v *logVN) model() *model.VN {
 	}
 	return &model.VN{Name: v.Name, VNI: v.VNI, Service: model.Service(v.Service), Encap: model.Encap(v.Encap),
 		BUM: model.BUM{Mode: model.BUMMode(v.BUM.Mode), Group: v.BUM.Group}, Tenant: v.Tenant, MTU: v.MTU,
-		Unknown: model.UnknownPolicy(v.Unknown), Revision: v.Revision}
+		Unknown: model.UnknownPolicy(v.Unknown), Revision: v.Revision, Subnets: logSubnets(v.Subnets).model(), L3Domain: v.L3Domain}
 }
 
 func toLogNVE(n *model.NVE) *logNVE {

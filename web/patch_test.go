@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/nva-project/nva/web/wire"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -175,7 +176,7 @@ func TestPatchRetriesAfterConcurrentChange(t *testing.T) {
 		t.Errorf("%d conditional updates, want 3", n)
 	}
 	stored := st.Snapshot().VNs["blue"]
-	if got.MTU != 1400 || got.Tenant != "other-2" || *stored != got {
+	if got.MTU != 1400 || got.Tenant != "other-2" || !reflect.DeepEqual(*stored, got) {
 		t.Fatalf("answered %+v, stored %+v; want mtu 1400 and the other writer's tenant other-2", got, *stored)
 	}
 
@@ -280,7 +281,7 @@ func TestETagAndIfMatch(t *testing.T) {
 	var first, again model.VN
 	e.must(200, "PATCH", "/api/v1/vns/blue", `{"mtu":1450}`, "If-Match", etag(v.Revision), wire.RequestIDHeader, "im-retry").decode(t, &first)
 	e.must(200, "PATCH", "/api/v1/vns/blue", `{"mtu":1450}`, "If-Match", etag(v.Revision), wire.RequestIDHeader, "im-retry").decode(t, &again)
-	if first.Revision <= v.Revision || again != first {
+	if first.Revision <= v.Revision || !reflect.DeepEqual(again, first) {
 		t.Fatalf("retried If-Match PATCH: first %+v, retry %+v", first, again)
 	}
 	if cur := e.st.Snapshot().VNs["blue"]; cur.Revision != first.Revision {

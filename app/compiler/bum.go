@@ -23,6 +23,9 @@ func (bum) Port(*portCtx, *emitter) {}
 var mcastBit = []byte{1, 0, 0, 0, 0, 0}
 
 func (bum) VN(c *vnCtx, out *emitter) {
+	if !c.vn.Bridged() {
+		return // an l3 VN floods nothing: its ARP/ND is answered, its IP unicast
+	}
 	vni := c.vni()
 	mcast := flow.Masked(flow.EthDst, mcastBit, mcastBit)
 	bucket := func(acts []flow.Action) flow.Bucket {

@@ -10,8 +10,9 @@
 // The compiler is a set of features (feature.go), each in its own file
 // behind one small interface: classification (classify.go), port security
 // (portsec.go), the neighbor responder (neighbor.go), L2 forwarding
-// (forward.go) and BUM (bum.go). A feature says which pipeline stages it
-// contributes to, and emits its flows for the NVE and for one VN on it,
+// (forward.go), BUM (bum.go) and L3 routing (l3route.go). A feature says
+// which pipeline stages it contributes to, and emits its flows for the NVE
+// and for one VN on it,
 // given the profile's capabilities; capabilities change what a feature
 // emits (a responder in the switch or a punt to the controller), never
 // the compiler's control flow. Features write stage names and
@@ -130,9 +131,70 @@
 // an OpenFlow port number): its flows grow with its local ports and the
 // ports of its VNs, never with the whole domain.
 //
-// Not yet compiled (Result.Warnings says so when an input asks for it): the
-// L3 part of l3/l2l3 VNs (their L2 part is compiled), underlay-multicast BUM
-// (replication is used instead).
+// # L3 VNs: the distributed anycast gateway
+//
+// l3 and l2l3 VNs with subnets are routed by every NVE that hosts them
+// (RFC 8014 §5.4; l3route.go, l3view.go). The design, and why:
+//
+//   - One gateway MAC, model.GatewayMAC (02:4e:56:41:00:01), for every
+//     subnet of every VN on every NVE. MACs are scoped by VN, so nothing is
+//     gained by deriving one per domain, and a constant means a VM that
+//     moves keeps a valid neighbor entry for its gateway. The neighbor
+//     stage answers ARP and ND for each subnet's gateway address with it
+//     (in the switch, or on the strict profile by the controller, whose
+//     responder knows gateways too), at the answers' priority 200.
+//   - neighbor (priority 50, below the answers and the unknown-target
+//     drops) sends frames from local VAPs to the gateway MAC to the
+//     l3_route stage. There, per destination address: dec_ttl, eth_src :=
+//     the gateway MAC, eth_dst := the destination port's MAC (nva knows
+//     every port's MAC and addresses: no ARP on the data path, no packet
+//     ever waits for resolution), then delivery straight from the stage:
+//     output to the destination's VAP here (with its VLAN) or into the
+//     tunnel to the NVE hosting it with the destination VN's VNI. The
+//     stage ends the pipeline and its miss drops (unknown destinations).
+//   - Asymmetric routing: the ingress NVE routes, the egress NVE only
+//     bridges in the destination VN (its classify accepts the destination
+//     VN's VNI from the routing NVE, even one that hosts no port of that
+//     VN, and l2_forward delivers by MAC). Symmetric routing (IRB with a
+//     per-domain transit VNI, as EVPN does) exists to avoid needing every
+//     destination MAC on every ingress; nva knows every MAC anyway, so
+//     asymmetric needs no transit VNI, no second lookup on the egress and
+//     no per-domain state beyond the routes, and a routed packet crosses
+//     one routing hop (TTL-1) wherever its ends are.
+//   - Destinations are the ports of every VN of the source VN's L3 domain
+//     (model.VN.DomainKey: tenant + l3_domain), the source VN included (a
+//     VN with several subnets routes between them); their addresses inside
+//     their VN's subnets. A VN without a domain routes only within itself;
+//     VNs of different domains never reach each other (overlapping subnets
+//     across domains are therefore fine). Routing inside a domain is
+//     allowed by default: there is no inter-VN policy yet.
+//   - TTL: on OVS, flows matching nw_ttl 0 and 1 (priority 200) drop
+//     expired packets so their counters count them; the strict profile
+//     has no nw_ttl match, and dec_nw_ttl drops them itself (OpenFlow 1.3
+//     invalid TTL; nva asks for no invalid-TTL packet-ins). No ICMP time
+//     exceeded is sent.
+//   - Slices: the routes of a VN and the tunnels accepted from routing
+//     NVEs live in the VN's shared part; its fingerprint covers every
+//     destination port (name, revision, addresses, VNI, VAP or tunnel), so
+//     a port added to VN B recompiles VN A's shared part on an NVE hosting
+//     only A, and nothing of A on NVEs where A routes to nothing new.
+//   - Profiles: OVS realizes l3_route in table 26; the strict profile
+//     keeps four tables by realizing l3_route with l2_forward in table 3
+//     (both end the pipeline, so the merge rule allows it; the MetaStage
+//     selector tells their flows apart), with standard actions only
+//     (dec_nw_ttl, set_field eth_src/eth_dst/tunnel_id, output to the
+//     per-remote tunnel port). Per-remote tunnel ports exist between NVEs
+//     that share a VN or route to each other (model.Snapshot.TunnelPeers
+//     and RoutePeers), so the OVSDB side creates them for routing too; a
+//     route whose tunnel port is missing is left out with a warning naming
+//     the port.
+//   - l3 VNs flood nothing (no BUM group; ARP/ND for unknown targets
+//     dropped): their ports' and gateways' addresses are answered and
+//     their IP unicast is bridged by MAC or routed; l2l3 VNs do both.
+//
+// Not yet compiled (Result.Warnings says so when an input asks for it):
+// underlay-multicast BUM (replication is used instead); routed VNs without
+// subnets get no gateway.
 package compiler
 
 import (
@@ -256,11 +318,12 @@ func FirstIPv4(n *model.NVE) (netip.Addr, bool) {
 
 // RemoteTunnelPorts returns Input.RemoteTunnels for NVE nve from its
 // OpenFlow port numbers by interface name (port descriptions): for every
-// NVE sharing a VN with it and every encapsulation, the port named
-// RemoteTunnelPortName, if present.
+// NVE sharing a VN with it or routing to it (model.Snapshot.RoutePeers)
+// and every encapsulation, the port named RemoteTunnelPortName, if
+// present.
 func RemoteTunnelPorts(snap *model.Snapshot, nve string, ports map[string]uint32) map[RemoteTunnel]uint32 {
 	out := map[RemoteTunnel]uint32{}
-	for _, peer := range snap.Peers(nve) {
+	for _, peer := range append(snap.Peers(nve), snap.RoutePeers(nve)...) {
 		n, ok := snap.NVEs[peer.NVE]
 		if !ok {
 			continue
@@ -302,6 +365,8 @@ const (
 	PrioNoAnswer  = 300 // neighbor: probes and DAD, never answered
 	PrioOwnAddr   = 310 // neighbor: a port asking for its own address
 	PrioNoSLL     = 290 // neighbor: NS without a source link-layer option
+	PrioToRoute   = 50  // neighbor: frames to the gateway MAC -> l3_route
+	PrioTTLDrop   = 200 // l3_route: TTL 0 or 1 (profiles that match nw_ttl)
 )
 
 // NDReservedSO is the NA flags word nva's responder sets: Solicited and

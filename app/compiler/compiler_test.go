@@ -118,7 +118,7 @@ func TestWarningsAndSkips(t *testing.T) {
 	all := strings.Join(r.Warnings, "\n")
 	for _, w := range []string{
 		"port a2: interface tap-a2 has no OpenFlow port",
-		"VN blue: service l2l3: only the L2 part is compiled",
+		"VN blue: service l2l3 without subnets: no gateway, nothing routed",
 		"VN mc: BUM mode multicast is not compiled yet",
 		"no vxlan tunnel port (nva-vxlan)",
 	} {
@@ -177,7 +177,7 @@ func TestStrictUsesStandardOpenFlowOnly(t *testing.T) {
 				if !std(a.Field) {
 					t.Errorf("%s: set_field %s", where, a.Field)
 				}
-			case flow.Output, flow.Group, flow.PushVLAN, flow.PopVLAN:
+			case flow.Output, flow.Group, flow.PushVLAN, flow.PopVLAN, flow.DecTTL: // dec_ttl is OFPAT_DEC_NW_TTL
 			default:
 				t.Errorf("%s: action %T", where, a)
 			}

@@ -41,6 +41,7 @@ var features = []feature{
 	neighborResponder{},
 	l2Forwarding{},
 	bum{},
+	l3Routing{},
 }
 
 // nveCtx is what features see of the NVE being compiled.

@@ -111,6 +111,9 @@ var scenarios = map[string]func() *scenario.Domain{
 	"two_vns_three_nves": scenario.TwoVNsThreeNVEs,
 	"partial_vn":         scenario.PartialVN,
 	"ipv6_ports":         scenario.IPv6Ports,
+	"l3_routed_domain":   scenario.RoutedDomain,
+	"l3_two_tenants":     scenario.TwoTenants,
+	"l3_only_vn":         scenario.L3OnlyVN,
 }
 
 // TestGolden compiles every scenario for every profile and compares the

@@ -43,7 +43,8 @@ func (neighborResponder) VN(c *vnCtx, out *emitter) {
 	fwd(PrioNoAnswer, meta, arp, req, flow.Exact(flow.ARPSPA, flow.IP(ipv4Zero)))
 	fwd(PrioNoAnswer, meta, ip6, icmp6, ns, flow.Exact(flow.IPv6Src, flow.IP(ipv6Zero)))
 	fwd(PrioNoSLL, meta, ip6, icmp6, ns, flow.Exact(flow.NDSLL, zeroMAC))
-	if c.vn.Unknown == model.UnknownDrop {
+	if c.vn.Unknown == model.UnknownDrop || !c.vn.Bridged() {
+		// (An l3 VN floods nothing: unknown targets are dropped too.)
 		out.flow(flow.Flow{Table: pipeline.Neighbor, Priority: PrioNeighDrop, Match: flow.M(meta, arp, req)})
 		out.flow(flow.Flow{Table: pipeline.Neighbor, Priority: PrioNeighDrop, Match: flow.M(meta, ip6, icmp6, ns)})
 	}
@@ -91,12 +92,18 @@ func responders(c *portCtx, out *emitter) {
 	if len(c.part.answers) == 0 {
 		return
 	}
-	meta := metaVN(c.vni)
+	answer(c.nveCtx, c.vni, c.part.port.HardwareAddr(), c.part.answers, out)
+}
+
+// answer emits the flows that answer ARP requests and neighbor
+// solicitations in VN vni for addrs with mac: in the switch where the
+// profile can, else by sending them to the controller.
+func answer(c *nveCtx, vni uint32, mac net.HardwareAddr, addrs []netip.Addr, out *emitter) {
+	meta := metaVN(vni)
 	arp, req := ethType(flow.EthTypeARP), flow.Exact(flow.ARPOp, flow.U16(1))
 	ip6, icmp6 := ethType(flow.EthTypeIPv6), flow.Exact(flow.IPProto, flow.U8(flow.ProtoICMPv6))
 	ns := flow.Exact(flow.ICMPv6Type, flow.U8(135))
-	mac := c.part.port.HardwareAddr()
-	for _, a := range c.part.answers {
+	for _, a := range addrs {
 		if a.Is4() {
 			ip := flow.IP(a)
 			f := flow.Flow{Table: pipeline.Neighbor, Priority: PrioAnswer,

@@ -24,6 +24,7 @@ type nveView struct {
 	underlay map[string]underlayMemo // the cache's parsed underlays (nil: parse every time)
 	vns      []*vnView               // by name
 	warnings []string                // NVE-level, local attachment and port warnings
+	domains  map[string][]*model.VN  // routed VNs by L3 domain key (l3Domains)
 }
 
 // vnView is one VN as the NVE compiles it: its shared part (fp) and one
@@ -46,6 +47,15 @@ type vnView struct {
 	// warnings are findRemotes': about the VN's remotes. They depend only
 	// on what fp covers, so they are memoized with the shared part.
 	warnings []string
+	// routes are where the VN's distributed gateway routes to, and
+	// sources the NVEs routing into the VN (l3view.go); the shared part's
+	// fingerprint covers both.
+	routes  []route
+	sources []remoteNVE
+}
+
+func (st *vnView) warn(format string, args ...any) {
+	st.warnings = append(st.warnings, fmt.Sprintf(format, args...))
 }
 
 // portPart is what one port of a VN contributes on this NVE, and the
@@ -102,10 +112,13 @@ func buildView(in *Input, prof pipeline.Profile, keyHash uint64, underlay map[st
 			v.warn("VN %s: no port of %s has an OpenFlow port yet; VN not compiled", name, in.NVE)
 			continue
 		}
-		v.findRemotes(st, func(format string, args ...any) { st.warnings = append(st.warnings, fmt.Sprintf(format, args...)) })
+		v.findRemotes(st, st.warn)
+		v.vns = append(v.vns, st)
+	}
+	v.resolveL3()
+	for _, st := range v.vns {
 		st.fp = v.sharedFingerprint(st)
 		st.allFP = v.vnFingerprint(st)
-		v.vns = append(v.vns, st)
 	}
 	return v
 }
@@ -169,8 +182,8 @@ func (v *nveView) resolveVN(name string) (*model.VN, bool) {
 		v.warn("VN %s: VNI %d not allocated or out of range; skipped", name, vn.VNI)
 		return nil, false
 	}
-	if vn.Service != model.ServiceL2 && vn.Service != "" {
-		v.warn("VN %s: service %s: only the L2 part is compiled", name, vn.Service)
+	if vn.Routed() && len(vn.Subnets) == 0 {
+		v.warn("VN %s: service %s without subnets: no gateway, nothing routed", name, vn.Service)
 	}
 	if vn.BUM.Mode == model.BUMMulticast {
 		v.warn("VN %s: BUM mode multicast is not compiled yet; using head-end replication", name)
@@ -349,6 +362,13 @@ func (h *fnv64) vn(vn *model.VN) {
 	h.str(string(vn.BUM.Mode))
 	h.str(vn.BUM.Group)
 	h.str(string(vn.Unknown))
+	h.str(vn.Tenant)
+	h.str(vn.L3Domain)
+	h.u64(uint64(len(vn.Subnets)))
+	for _, sn := range vn.Subnets {
+		h.str(sn.CIDR)
+		h.str(sn.Gateway)
+	}
 }
 
 // port hashes a port by name and revision, or content when the revision
@@ -390,6 +410,7 @@ func (v *nveView) sharedFingerprint(st *vnView) uint64 {
 			h.addr(ip)
 		}
 	}
+	h.l3(st)
 	h.strs(st.warnings)
 	return uint64(h)
 }

@@ -79,6 +79,8 @@ const (
 	// NDOptionsType is the type of the ND message's link-layer address
 	// option: 1 source, 2 target (ERICOXM, OVS 2.11+).
 	NDOptionsType = "nd_options_type"
+	// IPTTL is the IPv4 TTL or IPv6 hop limit (NXM_NX_IP_TTL; OVS only).
+	IPTTL = "nw_ttl"
 )
 
 var fieldSpecs = []FieldSpec{
@@ -116,6 +118,7 @@ var fieldSpecs = []FieldSpec{
 	{Name: UDPDst, Bits: 16, Bytes: 2, Class: ClassOpenFlow13, Field: 16, Format: FormatDec},
 	{Name: NDReserved, Bits: 32, Bytes: 4, Class: ClassExperimenter, Field: 1, Format: FormatHex, Nicira: true, Experimenter: ExperimenterEricsson},
 	{Name: NDOptionsType, Bits: 8, Bytes: 1, Class: ClassExperimenter, Field: 2, Format: FormatDec, Nicira: true, Experimenter: ExperimenterEricsson},
+	{Name: IPTTL, Bits: 8, Bytes: 1, Class: ClassNXM1, Field: 29, Format: FormatDec, Nicira: true},
 }
 
 var (

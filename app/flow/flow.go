@@ -163,12 +163,19 @@ type PopVLAN struct{}
 // Group sends the packet to a group.
 type Group struct{ ID uint32 }
 
+// DecTTL decrements the IPv4 TTL or IPv6 hop limit (OFPAT_DEC_NW_TTL,
+// standard OpenFlow 1.3; "dec_ttl" in ovs-ofctl). A packet whose TTL is 0
+// or 1 is not decremented: the switch stops processing it (drops it, or
+// sends it to a controller that asked for invalid-TTL packet-ins).
+type DecTTL struct{}
+
 func (Output) isAction()   {}
 func (SetField) isAction() {}
 func (Move) isAction()     {}
 func (PushVLAN) isAction() {}
 func (PopVLAN) isAction()  {}
 func (Group) isAction()    {}
+func (DecTTL) isAction()   {}
 
 // Flow is one flow entry. Table is a pipeline table name; the pipeline maps
 // it to a number for a given switch profile. Actions run as apply-actions,

@@ -135,6 +135,8 @@ func FormatAction(a Action) string {
 		return "pop_vlan"
 	case Group:
 		return "group:" + strconv.FormatUint(uint64(a.ID), 10)
+	case DecTTL:
+		return "dec_ttl"
 	}
 	return fmt.Sprintf("unknown_action(%T)", a)
 }

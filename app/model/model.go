@@ -69,6 +69,9 @@ type VN struct {
 	Tenant  string        `json:"tenant,omitempty"`
 	MTU     int           `json:"mtu,omitempty"`
 	Unknown UnknownPolicy `json:"unknown_arp"` // ARP/ND for unknown targets: flood (default) or drop
+	// Subnets and L3Domain are the VN's L3 service (see l3.go).
+	Subnets  []Subnet `json:"subnets,omitempty"`
+	L3Domain string   `json:"l3_domain,omitempty"`
 	// Revision is the store (Raft) index of the last change; set by the store.
 	Revision uint64 `json:"revision,omitempty"`
 }
@@ -176,6 +179,7 @@ func (v *VN) Defaults() {
 	if v.Unknown == "" {
 		v.Unknown = UnknownFlood
 	}
+	v.defaultsL3()
 }
 
 // Validate checks a defaulted VN. A VNI of 0 means "allocate" and is allowed.
@@ -219,6 +223,7 @@ func (v *VN) Validate() error {
 	default:
 		fe.Add("unknown_arp", "must be one of flood, drop")
 	}
+	v.validateL3(&fe)
 	return fe.Err()
 }
 

@@ -1,6 +1,10 @@
 package model
 
-import "net/netip"
+import (
+	"maps"
+	"net/netip"
+	"slices"
+)
 
 // TunnelPeer is a remote NVE, with one encapsulation, that an NVE whose
 // profile has no flow-based tunnels reaches through a tunnel port of its
@@ -11,7 +15,9 @@ import "net/netip"
 type TunnelPeer struct {
 	Remote *NVE
 	// Encap is the port's encapsulation; VNs are the VNs of that
-	// encapsulation the two NVEs share, sorted.
+	// encapsulation the two NVEs share, or that one routes into for the
+	// other (routed VNs of one L3 domain: the routing NVE tunnels in the
+	// destination VN, see RoutePeers), sorted.
 	Encap Encap
 	VNs   []string
 	// RemoteIP is the address the port tunnels to: the key of the NVE's
@@ -28,15 +34,16 @@ type TunnelPeer struct {
 }
 
 // TunnelPeers returns the tunnel peers of NVE nve: for every NVE of the
-// snapshot that shares a VN with it (by name) and every encapsulation of
-// the VNs they share (in Encaps order), one peer.
+// snapshot that shares a VN with it or routes to it (RoutePeers), by name,
+// and every encapsulation of the VNs between them (in Encaps order), one
+// peer.
 func (s *Snapshot) TunnelPeers(nve string) []TunnelPeer {
 	self, ok := s.NVEs[nve]
 	if !ok {
 		return nil
 	}
 	var out []TunnelPeer
-	for _, peer := range s.Peers(nve) {
+	for _, peer := range mergePeers(s.Peers(nve), s.RoutePeers(nve)) {
 		remote, ok := s.NVEs[peer.NVE]
 		if !ok {
 			continue // a port names an NVE the snapshot does not have
@@ -70,6 +77,71 @@ func (s *Snapshot) TunnelPeers(nve string) []TunnelPeer {
 				out = append(out, *tp)
 			}
 		}
+	}
+	return out
+}
+
+// RoutePeers returns the NVEs that exchange routed traffic with NVE nve
+// without necessarily sharing a VN with it: for each routed VN x (with
+// subnets, in an L3 domain) nve hosts and each VN y of x's domain, every
+// other NVE hosting y, with both x and y (the routing NVE tunnels in the
+// destination VN: y toward the peer, x from it). By NVE name, VNs sorted
+// and unique; empty when nve hosts no VN of an L3 domain.
+func (s *Snapshot) RoutePeers(nve string) []Peer {
+	var domains map[string][]*VN
+	vnsOf := map[string]map[string]bool{}
+	for _, xn := range s.VNsOn(nve) {
+		x := s.VNs[xn]
+		if x == nil || x.DomainKey() == "" || len(x.Subnets) == 0 {
+			continue
+		}
+		if domains == nil {
+			domains = map[string][]*VN{}
+			for _, v := range s.SortedVNs() {
+				if k := v.DomainKey(); k != "" && len(v.Subnets) > 0 {
+					domains[k] = append(domains[k], v)
+				}
+			}
+		}
+		for _, y := range domains[x.DomainKey()] {
+			for _, n := range s.NVEsHosting(y.Name) {
+				if n == nve {
+					continue
+				}
+				if vnsOf[n] == nil {
+					vnsOf[n] = map[string]bool{}
+				}
+				vnsOf[n][x.Name], vnsOf[n][y.Name] = true, true
+			}
+		}
+	}
+	out := make([]Peer, 0, len(vnsOf))
+	for _, n := range slices.Sorted(maps.Keys(vnsOf)) {
+		out = append(out, Peer{NVE: n, VNs: slices.Sorted(maps.Keys(vnsOf[n]))})
+	}
+	return out
+}
+
+// mergePeers merges two peer lists sorted by NVE name, with the union of
+// their VNs (sorted).
+func mergePeers(a, b []Peer) []Peer {
+	if len(b) == 0 {
+		return a
+	}
+	byNVE := map[string]map[string]bool{}
+	for _, l := range [][]Peer{a, b} {
+		for _, p := range l {
+			if byNVE[p.NVE] == nil {
+				byNVE[p.NVE] = map[string]bool{}
+			}
+			for _, v := range p.VNs {
+				byNVE[p.NVE][v] = true
+			}
+		}
+	}
+	out := make([]Peer, 0, len(byNVE))
+	for _, n := range slices.Sorted(maps.Keys(byNVE)) {
+		out = append(out, Peer{NVE: n, VNs: slices.Sorted(maps.Keys(byNVE[n]))})
 	}
 	return out
 }

@@ -274,6 +274,9 @@ func checkFlow(c *Checker, f flow.Flow, groupExists func(uint32) bool) []error {
 		}
 	}
 	errs = append(errs, checkActions(p, f.Actions, tr.set, tr.read, t.Output, t.Group, t.VLAN, &known)...)
+	if !t.DecTTL && slices.ContainsFunc(f.Actions, func(a flow.Action) bool { _, ok := a.(flow.DecTTL); return ok }) {
+		errs = append(errs, fmt.Errorf("dec_ttl not allowed in table %s", t.Name))
+	}
 	for _, a := range f.Actions {
 		if g, ok := a.(flow.Group); ok && (groupExists == nil || !groupExists(g.ID)) {
 			errs = append(errs, fmt.Errorf("group %d does not exist", g.ID))
@@ -337,6 +340,10 @@ func checkActions(p Profile, acts []flow.Action, set, read fieldSet, output, gro
 				errs = append(errs, fmt.Errorf("push_vlan ethertype %#x is not 0x8100 or 0x88a8", a.EtherType))
 			}
 			known.set(flow.VlanVID, flow.U16(flow.VIDPresent))
+		case flow.DecTTL:
+			if !known.isIP() {
+				errs = append(errs, fmt.Errorf("dec_ttl on a flow that does not match eth_type ipv4 or ipv6"))
+			}
 		case flow.PopVLAN:
 			if !vlan {
 				errs = append(errs, fmt.Errorf("pop_vlan not allowed here"))
@@ -413,6 +420,12 @@ func (k *knownFields) get(name string) ([]byte, bool) {
 	return nil, false
 }
 
+// isIP reports whether the flow matches eth_type IPv4 or IPv6.
+func (k *knownFields) isIP() bool {
+	v, ok := k.get(flow.EthType)
+	return ok && (bytes.Equal(v, flow.U16(flow.EthTypeIPv4)) || bytes.Equal(v, flow.U16(flow.EthTypeIPv6)))
+}
+
 func (k *knownFields) set(name string, v []byte) {
 	for i := 0; i < k.n; i++ {
 		if k.names[i] == name {
@@ -442,7 +455,7 @@ func prereq(field string, known *knownFields) error {
 	switch field {
 	case flow.ARPOp, flow.ARPSPA, flow.ARPTPA, flow.ARPSHA, flow.ARPTHA, flow.IPv4Src, flow.IPv4Dst, flow.IPv6Src, flow.IPv6Dst,
 		flow.IPProto, flow.UDPSrc, flow.UDPDst, flow.ICMPv6Type, flow.ICMPv6Code, flow.NDTarget, flow.NDReserved, flow.NDOptionsType,
-		flow.NDSLL, flow.NDTLL:
+		flow.NDSLL, flow.NDTLL, flow.IPTTL:
 	default:
 		return nil // no prerequisite
 	}
@@ -462,7 +475,7 @@ func prereq(field string, known *knownFields) error {
 		return need(ethIs(flow.EthTypeIPv4), "eth_type=0x0800")
 	case flow.IPv6Src, flow.IPv6Dst:
 		return need(ethIs(flow.EthTypeIPv6), "eth_type=0x86dd")
-	case flow.IPProto:
+	case flow.IPProto, flow.IPTTL:
 		return need(ethIs(flow.EthTypeIPv4) || ethIs(flow.EthTypeIPv6), "eth_type=0x0800 or 0x86dd")
 	case flow.UDPSrc, flow.UDPDst:
 		return need((ethIs(flow.EthTypeIPv4) || ethIs(flow.EthTypeIPv6)) && is(flow.IPProto, flow.U8(17)), "ip_proto=17")

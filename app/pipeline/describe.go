@@ -28,7 +28,7 @@ func (p Profile) Describe() string {
 			fmt.Fprintf(&b, "  stage %s: miss %s, next %s\n", name, st.Miss, next)
 		}
 		fmt.Fprintf(&b, "  match: %s\n  set: %s\n  move from: %s\n  goto: %s\n", list(t.Match), list(t.Set), list(t.Read), list(t.Goto))
-		fmt.Fprintf(&b, "  output=%v group=%v vlan=%v write_metadata=%v\n", t.Output, t.Group, t.VLAN, t.WriteMetadata)
+		fmt.Fprintf(&b, "  output=%v group=%v vlan=%v write_metadata=%v dec_ttl=%v\n", t.Output, t.Group, t.VLAN, t.WriteMetadata, t.DecTTL)
 	}
 	types := make([]string, len(p.Groups.Types))
 	for i, ty := range p.Groups.Types {

@@ -267,6 +267,7 @@ func Realize(base Profile, specs []TableSpec) (Profile, error) {
 			c := realizeContract(st.Contract, p.Extensions)
 			t.Match, t.Set, t.Read = union(t.Match, c.Match), union(t.Set, c.Set), union(t.Read, c.Read)
 			t.Output, t.Group, t.VLAN, t.WriteMetadata = t.Output || c.Output, t.Group || c.Group, t.VLAN || c.VLAN, t.WriteMetadata || c.WriteMetadata
+			t.DecTTL = t.DecTTL || c.DecTTL
 			if st.Miss == MissController {
 				t.Output = true
 			}
@@ -333,20 +334,23 @@ var OVSTables = []TableSpec{
 	{Name: PortSecurity, Number: 10, Stages: []string{PortSecurity}},
 	{Name: Neighbor, Number: 20, Stages: []string{Neighbor}},
 	{Name: NDAdvert, Number: 25, Stages: []string{NDAdvert}},
+	{Name: L3Route, Number: 26, Stages: []string{L3Route}},
 	{Name: L2Forward, Number: 30, Stages: []string{L2Forward}},
 	{Name: Reply, Number: 40, Stages: []string{Reply}},
 }
 
-// StrictTables is the strict profile's realization: the four stages a
+// StrictTables is the strict profile's realization: the five stages a
 // standard OpenFlow 1.3 switch can do, in tables 0-3. nd_advert and reply
 // are left out: without move and the ND experimenter fields the switch
 // cannot build answers, so the neighbor stage sends known requests to the
-// controller.
+// controller. l3_route and l2_forward are parallel (both end the
+// pipeline; neighbor goes to one or the other), so they share table 3,
+// told apart by the MetaStage selector, and the profile keeps four tables.
 var StrictTables = []TableSpec{
 	{Name: Classify, Number: 0, Stages: []string{Classify}},
 	{Name: PortSecurity, Number: 1, Stages: []string{PortSecurity}},
 	{Name: Neighbor, Number: 2, Stages: []string{Neighbor}},
-	{Name: L2Forward, Number: 3, Stages: []string{L2Forward}},
+	{Name: L2Forward, Number: 3, Stages: []string{L2Forward, L3Route}},
 }
 
 // OVS is the profile of an Open vSwitch NVE (hypervisor br-int): every

@@ -78,7 +78,7 @@ func TestCheckRejectsContractViolations(t *testing.T) {
 		groups []flow.GroupEntry
 		want   string
 	}{
-		{"unknown table", ovs, []flow.Flow{{Table: "l3_route", Priority: 1}}, nil, "not in profile"},
+		{"unknown table", ovs, []flow.Flow{{Table: "policy", Priority: 1}}, nil, "not in profile"},
 		{"forbidden match field", ovs, []flow.Flow{{Table: pipeline.L2Forward, Priority: 1,
 			Match: flow.M(flow.Exact(flow.InPort, flow.U32(1)))}}, nil, "may not match in_port"},
 		{"forbidden set field", ovs, []flow.Flow{{Table: pipeline.L2Forward, Priority: 1,

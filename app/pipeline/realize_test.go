@@ -28,15 +28,16 @@ func TestRealizations(t *testing.T) {
 	}{
 		{pipeline.OVS(), `0 classify [classify] -> [port_security l2_forward]
 10 port_security [port_security] -> [neighbor]
-20 neighbor [neighbor] -> [nd_advert l2_forward reply]
+20 neighbor [neighbor] -> [nd_advert l3_route l2_forward reply]
 25 nd_advert [nd_advert] -> [reply]
+26 l3_route [l3_route] -> []
 30 l2_forward [l2_forward] -> []
 40 reply [reply] -> []
 `},
 		{pipeline.Strict(), `0 classify [classify] -> [port_security l2_forward]
 1 port_security [port_security] -> [neighbor]
 2 neighbor [neighbor] -> [l2_forward]
-3 l2_forward [l2_forward] -> []
+3 l2_forward [l2_forward l3_route] -> []
 `},
 	} {
 		if got := realization(c.prof); got != c.want {

@@ -25,6 +25,14 @@ const (
 	// solicitation into: it sets the target link-layer address, which OVS
 	// only allows in a flow that matches icmpv6_type=136.
 	NDAdvert = "nd_advert"
+	// L3Route routes IP packets a local VAP sent to the distributed
+	// anycast gateway's MAC (model.GatewayMAC) to a port of a VN of the
+	// same L3 domain: TTL decremented, MACs rewritten, delivered to the
+	// destination's VAP or tunnelled with the destination VN's VNI. The
+	// neighbor stage jumps here for frames to the gateway MAC; it ends
+	// the pipeline (its flows output), so a profile may realize it in
+	// one table with l2_forward.
+	L3Route = "l3_route"
 	// L2Forward forwards by destination MAC within the VN: local VAP,
 	// tunnel to the remote NVE, or the VN's BUM group.
 	L2Forward = "l2_forward"
@@ -82,6 +90,8 @@ type Contract struct {
 	VLAN bool
 	// WriteMetadata allows the write-metadata instruction.
 	WriteMetadata bool
+	// DecTTL allows dec_ttl (OFPAT_DEC_NW_TTL, standard OpenFlow 1.3).
+	DecTTL bool
 }
 
 // Stage is one step of the pipeline, declared once for every profile: its
@@ -122,14 +132,14 @@ var stages = []Stage{
 	},
 	{
 		Name: Neighbor,
-		Doc:  "ARP/ND for targets known in the VN answered in the switch or sent to the controller; unknown targets per VN policy",
+		Doc:  "ARP/ND for targets known in the VN (and its gateways) answered in the switch or sent to the controller; unknown targets per VN policy; frames to the gateway MAC -> l3_route",
 		Contract: Contract{
-			Match: []string{flow.InPort, flow.Metadata, flow.EthType, flow.ARPOp, flow.ARPSPA, flow.ARPTPA,
+			Match: []string{flow.InPort, flow.Metadata, flow.EthDst, flow.EthType, flow.ARPOp, flow.ARPSPA, flow.ARPTPA,
 				flow.IPProto, flow.IPv6Src, flow.ICMPv6Type, flow.ICMPv6Code, flow.NDTarget, flow.NDSLL},
 			Set: []string{flow.EthSrc, flow.EthDst, flow.ARPOp, flow.ARPSHA, flow.ARPTHA, flow.ARPSPA, flow.ARPTPA,
 				flow.ICMPv6Type, flow.NDOptionsType, flow.NDReserved, flow.IPv6Src, flow.IPv6Dst},
 			Read:   []string{flow.EthSrc, flow.ARPSHA, flow.ARPSPA, flow.IPv6Src},
-			Goto:   []string{NDAdvert, Reply},
+			Goto:   []string{NDAdvert, Reply, L3Route},
 			Output: true, // CONTROLLER, where the profile cannot answer
 		},
 		Miss: MissDrop, Next: L2Forward,
@@ -142,6 +152,18 @@ var stages = []Stage{
 			Set:   []string{flow.NDTLL},
 		},
 		Miss: MissDrop, Next: Reply,
+	},
+	{
+		Name: L3Route,
+		Doc:  "IP to the gateway MAC for a port of a VN of the same L3 domain -> dec_ttl, eth_src := gateway MAC, eth_dst := the port's MAC, to its VAP or tunnel with its VN's VNI; TTL 0/1 and unknown destinations drop",
+		Contract: Contract{
+			Match:  []string{flow.Metadata, flow.EthDst, flow.EthType, flow.IPv4Dst, flow.IPv6Dst, flow.IPTTL},
+			Set:    []string{flow.EthSrc, flow.EthDst, flow.VlanVID, flow.TunID, flow.TunIPv4Dst},
+			Output: true,
+			VLAN:   true,
+			DecTTL: true,
+		},
+		Miss: MissDrop,
 	},
 	{
 		Name: L2Forward,

@@ -118,6 +118,7 @@ func IPv4(inPort uint32, srcMAC, dstMAC, src, dst string) Packet {
 	p.Fields[flow.IPProto] = flow.U8(6)
 	p.Fields[flow.IPv4Src] = ip(src)
 	p.Fields[flow.IPv4Dst] = ip(dst)
+	p.Fields[flow.IPTTL] = flow.U8(64)
 	return p
 }
 
@@ -136,8 +137,12 @@ func IPv6(inPort uint32, srcMAC, dstMAC, src, dst string) Packet {
 	p.Fields[flow.IPProto] = flow.U8(6)
 	p.Fields[flow.IPv6Src] = ip(src)
 	p.Fields[flow.IPv6Dst] = ip(dst)
+	p.Fields[flow.IPTTL] = flow.U8(64)
 	return p
 }
+
+// WithTTL returns p with its IPv4 TTL or IPv6 hop limit set to ttl.
+func (p Packet) WithTTL(ttl uint8) Packet { return p.With(flow.IPTTL, flow.U8(ttl)) }
 
 // SolicitedNode returns the solicited-node multicast address of a and its
 // Ethernet multicast address.

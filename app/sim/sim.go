@@ -92,7 +92,9 @@ func (r Result) PacketIns() []Output {
 // Result is what the switch did with one packet.
 type Result struct {
 	Outputs []Output
-	Trace   []string
+	// TTLDrops counts packets dec_ttl dropped (TTL 0 or 1).
+	TTLDrops int
+	Trace    []string
 	// Errors lists behaviour OpenFlow leaves undefined or the switch would
 	// reject (ambiguous matches, actions on absent fields, loops).
 	Errors []string
@@ -216,7 +218,9 @@ func (r *run) table(name string, p Packet, depth, steps int) {
 	}
 	r.res.Steps = append(r.res.Steps, Step{Table: name, Flow: hit})
 	r.tracef(depth, "table %s(%d): %s", name, num, hit)
-	r.actions(hit.Actions, &p, depth+1)
+	if !r.actions(hit.Actions, &p, depth+1) {
+		return
+	}
 	if hit.MetadataMask != 0 {
 		md := be64(p.Fields[flow.Metadata])
 		md = md&^hit.MetadataMask | hit.WriteMetadata&hit.MetadataMask
@@ -237,7 +241,9 @@ func be64(b []byte) uint64 {
 	return v
 }
 
-func (r *run) actions(as []flow.Action, p *Packet, depth int) {
+// actions applies an action list; false when the packet's processing
+// stops there (dec_ttl of an expired TTL).
+func (r *run) actions(as []flow.Action, p *Packet, depth int) bool {
 	for _, a := range as {
 		switch a := a.(type) {
 		case flow.Output:
@@ -290,6 +296,22 @@ func (r *run) actions(as []flow.Action, p *Packet, depth int) {
 			}
 			p.Fields[flow.VlanVID] = flow.U16(0)
 			r.tracef(depth, "pop_vlan")
+		case flow.DecTTL:
+			ttl, ok := p.Fields[flow.IPTTL]
+			if !ok || len(ttl) != 1 {
+				r.errorf("dec_ttl on a packet without an IP TTL")
+				return false
+			}
+			if ttl[0] <= 1 {
+				// As OVS: no decrement, the rest of the actions and the
+				// goto are skipped (an invalid-TTL packet-in only to a
+				// controller that asked for one: nva does not).
+				r.tracef(depth, "dec_ttl: TTL %d: packet dropped", ttl[0])
+				r.res.TTLDrops++
+				return false
+			}
+			p.Fields[flow.IPTTL] = flow.U8(ttl[0] - 1)
+			r.tracef(depth, "dec_ttl")
 		case flow.Group:
 			g, ok := r.s.groups[a.ID]
 			if !ok {
@@ -306,6 +328,7 @@ func (r *run) actions(as []flow.Action, p *Packet, depth int) {
 			r.errorf("unknown action %T", a)
 		}
 	}
+	return true
 }
 
 // moveBits copies n bits from src (starting at bit srcOfs, counted from the

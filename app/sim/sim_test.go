@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"net"
 	"net/netip"
 	"slices"
 	"testing"
@@ -158,10 +159,16 @@ func respond(t *testing.T, n *node, pin sim.Output) sim.Output {
 		t.Fatalf("the switch punted a request nva does not answer (%s): %s", c, pin.Packet)
 	}
 	owner := n.in.Snapshot.PortByIP(vap.VN, req.TargetIP)
-	if owner == nil {
+	var mac net.HardwareAddr
+	switch vn := n.in.Snapshot.VNs[vap.VN]; {
+	case owner != nil:
+		mac = owner.HardwareAddr()
+	case vn.Routed() && vn.IsGateway(req.TargetIP):
+		mac = net.HardwareAddr(model.GatewayMAC[:]) // the distributed gateway, as the southbound answers it
+	default:
 		t.Fatalf("packet-in for %s, unknown in VN %s: the switch punts only known targets", req.TargetIP, vap.VN)
 	}
-	answer, err := neighbor.Reply(req, owner.HardwareAddr())
+	answer, err := neighbor.Reply(req, mac)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"github.com/nva-project/nva/web/wire"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -475,4 +476,24 @@ func TestNVEProfileCommands(t *testing.T) {
 	if !strings.Contains(out, "\nprofile: openflow13 (the server reports no OpenFlow status)\n") {
 		t.Errorf("nve get hv1:\n%s", out)
 	}
+}
+
+// TestVNL3Flags: --subnet and --l3-domain reach the store; a bad gateway
+// is refused naming its field.
+func TestVNL3Flags(t *testing.T) {
+	ts, st := server(t)
+	c := cli{t, map[string]string{"NVA_SERVER": ts.URL}}
+	c.ok("vn", "create", "web", "--service", "l2l3", "--tenant", "acme", "--l3-domain", "prod",
+		"--subnet", "10.0.1.0/24=10.0.1.1", "--subnet", "2001:db8:1::/64=2001:db8:1::1")
+	vn := st.Snapshot().VNs["web"]
+	want := []model.Subnet{{CIDR: "10.0.1.0/24", Gateway: "10.0.1.1"}, {CIDR: "2001:db8:1::/64", Gateway: "2001:db8:1::1"}}
+	if vn == nil || vn.L3Domain != "prod" || !reflect.DeepEqual(vn.Subnets, want) {
+		t.Fatalf("stored %+v", vn)
+	}
+	c.ok("vn", "update", "web", "--subnet", "10.0.2.0/24=10.0.2.254")
+	if vn := st.Snapshot().VNs["web"]; len(vn.Subnets) != 1 || vn.Subnets[0].Gateway != "10.0.2.254" {
+		t.Fatalf("after update %+v", vn)
+	}
+	c.fails("subnets[0].gateway", "vn", "update", "web", "--subnet", "10.0.2.0/24=10.0.3.1")
+	c.fails("CIDR=GATEWAY", "vn", "update", "web", "--subnet", "10.0.2.0/24")
 }

@@ -45,6 +45,8 @@ var vnKind = kindSpec{
 		{"tenant", "tenant", "string", "tenant name"},
 		{"mtu", "mtu", "int", "tenant MTU (576-9000, 0 = default)"},
 		{"unknown-arp", "unknown_arp", "string", "ARP/ND for unknown targets: flood or drop"},
+		{"subnet", "subnets", "subnets", "subnet with its gateway, CIDR=GATEWAY (repeat for several; IPv4 or IPv6; replaces the list on update)"},
+		{"l3-domain", "l3_domain", "string", "L3 domain (routing context of the tenant): VNs of one domain are routed between (service l3 or l2l3)"},
 	},
 	filters: []string{"tenant"},
 	header:  []string{"NAME", "VNI", "SERVICE", "ENCAP", "BUM", "TENANT", "MTU", "REVISION"},
@@ -151,6 +153,8 @@ func addFieldFlags(fs *pflag.FlagSet, fields []field) {
 			fs.Uint32(f.flag, 0, f.usage)
 		case "strings":
 			fs.StringSlice(f.flag, nil, f.usage)
+		case "subnets":
+			fs.StringArray(f.flag, nil, f.usage)
 		}
 	}
 }
@@ -182,6 +186,8 @@ func fieldBody(fs *pflag.FlagSet, fields []field) (map[string]any, error) {
 			v = ss
 		case "map", "uint8map":
 			v, err = mapFlag(fs, f)
+		case "subnets":
+			v, err = subnetsFlag(fs, f)
 		}
 		if err != nil {
 			return nil, err
@@ -356,4 +362,25 @@ func (a *app) deleteCmd(k kindSpec) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// subnetsFlag parses repeated CIDR=GATEWAY values into the VN's subnets
+// (an empty value clears them on update).
+func subnetsFlag(fs *pflag.FlagSet, f field) (any, error) {
+	vals, err := fs.GetStringArray(f.flag)
+	if err != nil {
+		return nil, err
+	}
+	out := []model.Subnet{}
+	for _, v := range vals {
+		if v == "" {
+			continue
+		}
+		cidr, gw, ok := strings.Cut(v, "=")
+		if !ok || cidr == "" || gw == "" {
+			return nil, fmt.Errorf("--%s %q: want CIDR=GATEWAY (like 10.0.1.0/24=10.0.1.1)", f.flag, v)
+		}
+		out = append(out, model.Subnet{CIDR: cidr, Gateway: gw})
+	}
+	return out, nil
 }

@@ -80,6 +80,8 @@ func (c *Codec) encodeAction(a flow.Action) (openflow13.Action, error) {
 		return c.encodeAction(*a)
 	case flow.PopVLAN, *flow.PopVLAN:
 		return openflow13.NewActionPopVlan(), nil
+	case flow.DecTTL, *flow.DecTTL:
+		return openflow13.NewActionDecNwTtl(), nil
 	case flow.Group:
 		return openflow13.NewActionGroup(a.ID), nil
 	case *flow.Group:
@@ -110,6 +112,8 @@ func canonicalActions(acts []flow.Action) []flow.Action {
 		case *flow.PopVLAN:
 			a = *x
 		case *flow.Group:
+			a = *x
+		case *flow.DecTTL:
 			a = *x
 		}
 		switch x := a.(type) {

@@ -30,6 +30,7 @@ const (
 	actPushVLAN        = 17
 	actPopVLAN         = 18
 	actGroup           = 22
+	actDecNwTTL        = 24
 	actSetField        = 25
 	actExperimenter    = 0xffff
 	nxVendor           = 0x00002320
@@ -263,6 +264,8 @@ func decodeOneAction(typ uint16, a []byte) (flow.Action, error) {
 		return flow.PushVLAN{EtherType: binary.BigEndian.Uint16(a[4:])}, nil
 	case actPopVLAN:
 		return flow.PopVLAN{}, nil
+	case actDecNwTTL:
+		return flow.DecTTL{}, nil
 	case actSetField:
 		s, v, mask, _, err := decodeOXM(a[4:])
 		if err != nil {

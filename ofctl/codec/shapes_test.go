@@ -163,6 +163,13 @@ func actionCases() []flowCase {
 				flow.SetField{Field: flow.NDOptionsType, Value: flow.U8(2)},
 				flow.SetField{Field: flow.NDSLL, Value: mac("02:00:00:00:00:03")}}},
 			"icmp6,icmp_type=135,nd_options_type=1,actions=set_field:136->icmpv6_type,set_field:0x60000000->nd_reserved,set_field:2->nd_options_type,set_field:02:00:00:00:00:03->nd_sll"},
+		{"routed ipv4", flow.Flow{Match: flow.M(ethIPv4, flow.Exact(flow.IPv4Dst, ip("10.0.2.5"))), Actions: []flow.Action{
+			flow.DecTTL{},
+			flow.SetField{Field: flow.EthSrc, Value: mac("02:4e:56:41:00:01")},
+			flow.SetField{Field: flow.EthDst, Value: mac("02:00:00:00:00:05")},
+			flow.Output{Port: 4}}},
+			"ip,nw_dst=10.0.2.5,actions=dec_ttl,set_field:02:4e:56:41:00:01->eth_src,set_field:02:00:00:00:00:05->eth_dst,output:4"},
+		{"ttl expired", flow.Flow{Match: flow.M(ethIPv6, flow.Exact(flow.IPTTL, flow.U8(1)))}, "ipv6,nw_ttl=1,actions=drop"},
 		{"set ipv6 dst", flow.Flow{Match: flow.M(ethIPv6), Actions: []flow.Action{flow.SetField{Field: flow.IPv6Dst, Value: ip("2001:db8::9")}}},
 			"ipv6,actions=set_field:2001:db8::9->ipv6_dst"},
 		{"set udp ports", flow.Flow{Match: flow.M(ethIPv4, flow.Exact(flow.IPProto, flow.U8(17))), Actions: []flow.Action{

@@ -197,10 +197,8 @@ func (d *Domain) InputAt(snap *model.Snapshot, nve string) compiler.Input {
 		tun[e] = TunnelOFPort(e)
 	}
 	remote := map[compiler.RemoteTunnel]uint32{}
-	for _, p := range snap.Peers(nve) {
-		for _, e := range model.Encaps {
-			remote[compiler.RemoteTunnel{NVE: p.NVE, Encap: e}] = d.RemoteTunnelOFPort(p.NVE, e)
-		}
+	for _, p := range snap.TunnelPeers(nve) { // (sharing a VN, or routing to each other)
+		remote[compiler.RemoteTunnel{NVE: p.Remote.Name, Encap: p.Encap}] = d.RemoteTunnelOFPort(p.Remote.Name, p.Encap)
 	}
 	return compiler.Input{Snapshot: snap, NVE: nve, OFPorts: ofp, Tunnels: tun, RemoteTunnels: remote}
 }
@@ -278,4 +276,63 @@ func IPv6Ports() *Domain {
 		Port("s1", "six", "hv1", "tap-s1", "02:00:00:00:06:01", 0, "2001:db8:6::1", "10.6.0.1").
 		Port("s2", "six", "hv2", "tap-s2", "02:00:00:00:06:02", 0, "2001:db8:6::2", "fe80::2").
 		Port("s3", "six", "hv1", "tap-s3", "02:00:00:00:06:03", 20, "2001:db8:6::3")
+}
+
+// Routed makes a VN an l2l3 VN of tenant's L3 domain with subnets given as
+// CIDR, gateway pairs.
+func Routed(tenant, domain string, cidrGW ...string) func(*model.VN) {
+	return func(v *model.VN) {
+		v.Service, v.Tenant, v.L3Domain = model.ServiceL2L3, tenant, domain
+		for i := 0; i+1 < len(cidrGW); i += 2 {
+			v.Subnets = append(v.Subnets, model.Subnet{CIDR: cidrGW[i], Gateway: cidrGW[i+1]})
+		}
+	}
+}
+
+// L3Only makes a VN an l3 VN (no L2 flooding).
+func L3Only(v *model.VN) { v.Service = model.ServiceL3 }
+
+// RoutedDomain: tenant acme's L3 domain prod with VN web (VNI 400,
+// 10.1.0.0/24 and 2001:db8:1::/64) and VN db (VNI 401, 10.2.0.0/24 and
+// 2001:db8:2::/64). hv1 hosts both (w1, and d2 on VLAN 30: routed
+// locally), hv2 only db (d1), hv3 only web (w3): hv2 accepts web's routed
+// traffic from hv3 without hosting web.
+func RoutedDomain() *Domain {
+	return New().
+		VN("web", 400, Routed("acme", "prod", "10.1.0.0/24", "10.1.0.1", "2001:db8:1::/64", "2001:db8:1::1")).
+		VN("db", 401, Routed("acme", "prod", "10.2.0.0/24", "10.2.0.1", "2001:db8:2::/64", "2001:db8:2::1")).
+		NVE("hv1", "198.18.0.1").NVE("hv2", "198.18.0.2").NVE("hv3", "198.18.0.3").
+		Port("w1", "web", "hv1", "tap-w1", "02:00:00:00:04:01", 0, "10.1.0.11", "2001:db8:1::11").
+		Port("d2", "db", "hv1", "tap-d2", "02:00:00:00:04:12", 30, "10.2.0.12").
+		Port("d1", "db", "hv2", "tap-d1", "02:00:00:00:04:11", 0, "10.2.0.11", "2001:db8:2::11").
+		Port("w3", "web", "hv3", "tap-w3", "02:00:00:00:04:03", 0, "10.1.0.13")
+}
+
+// TwoTenants: tenants acme and beta, each with an L3 domain prod of two
+// VNs with identical subnets and addresses (10.1.0.0/24, 10.2.0.0/24),
+// on hv1 and hv2 (each web VN on both, so the NVEs are tunnel peers on
+// the strict profile too); nothing is routed between the tenants.
+func TwoTenants() *Domain {
+	return New().
+		VN("a-web", 500, Routed("acme", "prod", "10.1.0.0/24", "10.1.0.1")).
+		VN("a-db", 501, Routed("acme", "prod", "10.2.0.0/24", "10.2.0.1")).
+		VN("b-web", 600, Routed("beta", "prod", "10.1.0.0/24", "10.1.0.1")).
+		VN("b-db", 601, Routed("beta", "prod", "10.2.0.0/24", "10.2.0.1")).
+		NVE("hv1", "198.18.0.1").NVE("hv2", "198.18.0.2").
+		Port("aw", "a-web", "hv1", "tap-aw", "02:00:00:00:05:01", 0, "10.1.0.10").
+		Port("ad", "a-db", "hv2", "tap-ad", "02:00:00:00:05:02", 0, "10.2.0.10").
+		Port("bw", "b-web", "hv1", "tap-bw", "02:00:00:00:06:01", 0, "10.1.0.10").
+		Port("bd", "b-db", "hv2", "tap-bd", "02:00:00:00:06:02", 0, "10.2.0.10").
+		Port("aw2", "a-web", "hv2", "tap-aw2", "02:00:00:00:05:03", 0, "10.1.0.20").
+		Port("bw2", "b-web", "hv2", "tap-bw2", "02:00:00:00:06:03", 0, "10.1.0.20")
+}
+
+// L3OnlyVN: VN flat (l3, VNI 700, 10.7.0.0/24, no domain) on hv1 and hv2:
+// no flood groups, ARP/ND answered for its ports and its gateway.
+func L3OnlyVN() *Domain {
+	return New().VN("flat", 700, L3Only, Routed("acme", "", "10.7.0.0/24", "10.7.0.1"), L3Only).
+		NVE("hv1", "198.18.0.1").NVE("hv2", "198.18.0.2").
+		Port("f1", "flat", "hv1", "tap-f1", "02:00:00:00:07:01", 0, "10.7.0.11").
+		Port("f2", "flat", "hv2", "tap-f2", "02:00:00:00:07:02", 0, "10.7.0.12").
+		Port("f3", "flat", "hv1", "tap-f3", "02:00:00:00:07:03", 0, "10.7.0.13")
 }

@@ -1,0 +1,91 @@
+package integration
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nva-project/nva/integration/lab"
+)
+
+// TestL3Strict is TestL3's routing with one hypervisor on the strict
+// OpenFlow 1.3 profile: hv1 plays a hardware switch (kind openflow,
+// behind the ofshim conformance proxy: standard OpenFlow 1.3, 4 tables,
+// one VXLAN tunnel port per remote, prepared by the test), hv2 is an
+// Open vSwitch NVE. acme's VN web (tenant aw on hv1) and its l3 VN db
+// (ad on hv2) share no hypervisor: each routes on its own side (hv1 with
+// dec_nw_ttl and set_field only, its gateway's ARP answered by nva's
+// controller), the reply shows one routed hop, and the shim refuses
+// nothing nva sent.
+func TestL3Strict(t *testing.T) {
+	requireLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	l := lab.New(t, lab.Options{Hypervisors: 2})
+	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: nvaBin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shim, err := l.StartShim(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = shim.Close() })
+	const dpid = "00000000000e8a03"
+	if err := l.PrepareStrictBridge(ctx, 1, lab.StrictBridgeOptions{
+		DatapathID: dpid, Controller: shim.Target(), Encap: "vxlan", Remotes: []int{2},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ov := lab.NewOverlayOnly(l, n)
+	ov.RealizeTimeout = realizeTimeout
+	if err := ov.AddOpenFlowNVE(ctx, 1, dpid, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ov.AddOVSNVE(ctx, 2, nil, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []lab.RoutedVNSpec{
+		{VNSpec: lab.VNSpec{Name: "web", VNI: 2101, Encap: "vxlan"}, Tenant: "acme", L3Domain: "prod",
+			Subnets: []lab.Subnet{{CIDR: "10.20.1.0/24", Gateway: "10.20.1.1"}}},
+		{VNSpec: lab.VNSpec{Name: "db", VNI: 2102, Encap: "vxlan"}, Service: "l3", Tenant: "acme", L3Domain: "prod",
+			Subnets: []lab.Subnet{{CIDR: "10.20.2.0/24", Gateway: "10.20.2.1"}}},
+	} {
+		if err := ov.AddRoutedVN(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ts := range []struct {
+		lab.TenantSpec
+		gw string
+	}{
+		{lab.TenantSpec{Name: "aw", VN: "web", HV: 1, IP: "10.20.1.10", MAC: "02:00:00:00:0c:01", AttachBridge: lab.IntegrationBridge}, "10.20.1.1"},
+		{lab.TenantSpec{Name: "ad", VN: "db", HV: 2, IP: "10.20.2.10", MAC: "02:00:00:00:0c:02"}, "10.20.2.1"},
+	} {
+		if err := ov.AddTenant(ctx, ts.TenantSpec); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.SetDefaultRoute(ctx, ts.Name, ts.gw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ from, to string }{{"aw", "10.20.2.10"}, {"ad", "10.20.1.10"}} {
+		if _, err := l.Reachable(ctx, c.from, c.to, realizeTimeout); err != nil {
+			t.Fatalf("%s -> %s: %v", c.from, c.to, err)
+		}
+		ttl, ok, err := l.PingTTL(ctx, c.from, c.to)
+		if err != nil || !ok || ttl != 63 {
+			t.Errorf("%s -> %s: reply TTL %d, ok %v (%v), want 63 (one routed hop)", c.from, c.to, ttl, ok, err)
+		}
+		t.Logf("%s -> %s: reply TTL %d", c.from, c.to, ttl)
+	}
+	if r := shim.Refused(); len(r) != 0 {
+		t.Errorf("the shim refused messages nva sent the strict switch: %v", r)
+		for _, x := range shim.Refusals() {
+			t.Errorf("  %v", x)
+		}
+	}
+	if shim.Forwarded() == 0 {
+		t.Errorf("the shim forwarded nothing: hv1 was not programmed through it")
+	}
+}
