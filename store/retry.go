@@ -69,7 +69,7 @@ func (s *Store) withLeader(ctx context.Context, what string, local func(context.
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ApplyTimeout)
 	defer cancel()
 	last := errors.New("no leader elected")
-	maybe := false
+	maybe, leading := false, false
 	backoff := 10 * time.Millisecond
 	for {
 		if s.ctx.Err() != nil {
@@ -80,7 +80,8 @@ func (s *Store) withLeader(ctx context.Context, what string, local func(context.
 		}
 		changed := s.leaderChanged()
 		var err error
-		if s.IsLeader() {
+		leading = s.IsLeader()
+		if leading {
 			err = local(ctx)
 		} else if id, api := s.leaderAPI(); api != "" {
 			err = remote(ctx, api)
@@ -110,6 +111,12 @@ func (s *Store) withLeader(ctx context.Context, what string, local func(context.
 			}
 			if errors.Is(parent.Err(), context.Canceled) {
 				return fmt.Errorf("%s: %w%s", what, parent.Err(), note)
+			}
+			if leading && errors.Is(err, context.DeadlineExceeded) {
+				// This node led all along: the cluster was too slow to
+				// commit (busy, or a follower quorum lagging), not
+				// leaderless.
+				return fmt.Errorf("%s: not committed within %s although this node leads: %w%s", what, s.cfg.ApplyTimeout, context.DeadlineExceeded, note)
 			}
 			return fmt.Errorf("%s: %w within %s (last: %v)%s", what, ErrNoLeader, s.cfg.ApplyTimeout, last, note)
 		case <-s.ctx.Done():

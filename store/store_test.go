@@ -364,3 +364,22 @@ func TestLeaderRejectsEarly(t *testing.T) {
 		t.Fatalf("retry: %+v, %v (first at %d)", again, err, first.Revision)
 	}
 }
+
+// TestBusyLeaderTimesOut: a write this node, the leader all along, could
+// not commit in time is a timeout (the cluster is busy), not "no leader".
+func TestBusyLeaderTimesOut(t *testing.T) {
+	cfg := fastConfig(t, "n1")
+	cfg.InMemory, cfg.Bootstrap = true, true
+	s, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitFor(t, 5*time.Second, "leadership", s.IsLeader)
+	// Far too little time to commit anything: as if the cluster were busy.
+	s.cfg.ApplyTimeout = time.Microsecond
+	_, err = s.CreateVN(context.Background(), "", model.VN{Name: "blue"})
+	if !IsTimeout(err) || IsNoLeader(err) || !s.IsLeader() {
+		t.Fatalf("busy leader's write: %v (timeout %v, no leader %v, leader %v)", err, IsTimeout(err), IsNoLeader(err), s.IsLeader())
+	}
+}
