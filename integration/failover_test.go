@@ -29,8 +29,14 @@ func TestFailover(t *testing.T) {
 	requireLab(t)
 	ctx := context.Background()
 	f := newFailoverLab(t, ctx)
-	f.round(t, "SIGKILL", "f3", 2, "192.0.2.13", "02:00:00:00:0f:03")
-	f.round(t, "SIGSTOP", "f4", 1, "192.0.2.14", "02:00:00:00:0f:04")
+	// The ports written right after each failover go to hv3, which carries
+	// no pinged tenant: adding an interface to a bridge makes Open
+	// vSwitch's userspace datapath reconfigure, which can drop a packet in
+	// flight on that hypervisor (seen once under CI load: one request
+	// each way, at the port's addition) — an artifact of the datapath,
+	// not of the failover this test is about.
+	f.round(t, "SIGKILL", "f3", 3, "192.0.2.13", "02:00:00:00:0f:03")
+	f.round(t, "SIGSTOP", "f4", 3, "192.0.2.14", "02:00:00:00:0f:04")
 }
 
 type failoverLab struct {
@@ -44,7 +50,7 @@ const failoverPPS = 50
 
 func newFailoverLab(t *testing.T, ctx context.Context) *failoverLab {
 	start := time.Now()
-	l := lab.New(t, lab.Options{Hypervisors: 2})
+	l := lab.New(t, lab.Options{Hypervisors: 3})
 	cl, err := l.StartCluster(ctx, lab.ClusterOptions{Bin: nvaBin})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +91,7 @@ func newFailoverLab(t *testing.T, ctx context.Context) *failoverLab {
 		t.Fatal(err)
 	}
 	f.waitMaster(t, lead, h.Term)
-	t.Logf("3-member cluster (leader %s, term %d), 2 hypervisors, overlay up in %v", lead.ID, h.Term, time.Since(start).Round(time.Millisecond))
+	t.Logf("3-member cluster (leader %s, term %d), %d hypervisors, overlay up in %v", lead.ID, h.Term, len(l.Hypervisors()), time.Since(start).Round(time.Millisecond))
 	return f
 }
 

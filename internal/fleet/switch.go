@@ -509,11 +509,13 @@ func (c *ofConn) handle(m []byte) {
 		binary.BigEndian.PutUint64(body[0:8], s.dpid.Load())
 		body[12] = s.opts.NumTables
 		binary.BigEndian.PutUint32(body[16:20], openflow13.C_FLOW_STATS|openflow13.C_TABLE_STATS|openflow13.C_PORT_STATS|openflow13.C_GROUP_STATS)
-		c.reply(m, openflow13.Type_FeaturesReply, body)
+		// Counted before the reply goes out: whoever reads the reply
+		// then sees the connection counted.
 		if !c.ready.Swap(true) {
 			c.readyOne.Store(true)
 			s.connects.Add(1)
 		}
+		c.reply(m, openflow13.Type_FeaturesReply, body)
 	case openflow13.Type_GetConfigRequest:
 		body := make([]byte, 4)
 		binary.BigEndian.PutUint16(body[2:4], 0xffff)
