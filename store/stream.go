@@ -351,6 +351,13 @@ func (f *Faults) track(from, to string, c net.Conn) net.Conn {
 	}
 	fc := &faultConn{Conn: c, f: f, from: from, to: to}
 	f.mu.Lock()
+	if f.cut[[2]string{from, to}] {
+		// Cut while this connection was being dialed (after the dial's
+		// own check): it never existed as far as the test is concerned.
+		f.mu.Unlock()
+		_ = c.Close()
+		return &faultConn{Conn: closedConn{c}, f: f, from: from, to: to}
+	}
 	if f.conns == nil {
 		f.conns = map[*faultConn]struct{}{}
 	}
@@ -358,6 +365,13 @@ func (f *Faults) track(from, to string, c net.Conn) net.Conn {
 	f.mu.Unlock()
 	return fc
 }
+
+// closedConn is a connection cut during its dial: every read and write
+// fails as on a dropped connection.
+type closedConn struct{ net.Conn }
+
+func (closedConn) Read([]byte) (int, error)  { return 0, net.ErrClosed }
+func (closedConn) Write([]byte) (int, error) { return 0, net.ErrClosed }
 
 type faultConn struct {
 	net.Conn
