@@ -616,7 +616,11 @@ func (r *scaleRun) attaches(ctx context.Context) {
 			}
 			continue
 		}
-		r.rev = max(r.rev, got.Revision)
+		// r.rev stays the load's: an attach is realized by the NVEs it
+		// affects (its answer waited for them), and the others, which it
+		// does not concern, keep reporting the revision they last
+		// realized. Pending work anywhere shows as a sync state other
+		// than in_sync, which inSync checks.
 		lat = append(lat, d)
 	}
 	slices.Sort(lat)
