@@ -21,6 +21,14 @@ import (
 // NVEs that had not caught up, with ctx's error. NVEs that are not
 // connected are not waited for (their status says so).
 func (s *Southbound) WaitRealized(ctx context.Context, index uint64) ([]string, error) {
+	return s.waitRealized(ctx, index, s.laggardsLocked)
+}
+
+// waitRealized waits until the southbound has seen index and laggards
+// (called under s.mu) names no NVE, or ctx ends (then it returns the last
+// laggards with ctx's error): the loop of WaitRealized and
+// WaitRealizedFor.
+func (s *Southbound) waitRealized(ctx context.Context, index uint64, laggards func(index uint64) []string) ([]string, error) {
 	for {
 		s.mu.Lock()
 		seen := s.seen
@@ -29,7 +37,7 @@ func (s *Southbound) WaitRealized(ctx context.Context, index uint64) ([]string, 
 			s.refresh("wait realized")
 		}
 		s.mu.Lock()
-		lag := s.laggardsLocked(index)
+		lag := laggards(index)
 		caughtUp := s.seen >= index
 		ch := s.changed
 		s.mu.Unlock()

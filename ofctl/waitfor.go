@@ -3,7 +3,6 @@ package ofctl
 import (
 	"context"
 	"slices"
-	"time"
 )
 
 // WaitRealizedFor is WaitRealized for the NVEs a write affects (nves; the
@@ -20,34 +19,7 @@ func (s *Southbound) WaitRealizedFor(ctx context.Context, index uint64, nves []s
 	for _, n := range nves {
 		want[n] = true
 	}
-	for {
-		s.mu.Lock()
-		seen := s.seen
-		s.mu.Unlock()
-		if seen < index && s.src != nil {
-			s.refresh("wait realized")
-		}
-		s.mu.Lock()
-		caughtUp := s.seen >= index
-		lag := s.laggardsForLocked(index, want)
-		ch := s.changed
-		s.mu.Unlock()
-		if caughtUp && len(lag) == 0 {
-			return nil, nil
-		}
-		var poll <-chan time.Time
-		if !caughtUp {
-			// As in WaitRealized: the watch event wakes us, the poll
-			// covers revisions that carry no event.
-			poll = time.After(50 * time.Millisecond)
-		}
-		select {
-		case <-ch:
-		case <-poll:
-		case <-ctx.Done():
-			return lag, ctx.Err()
-		}
-	}
+	return s.waitRealized(ctx, index, func(index uint64) []string { return s.laggardsForLocked(index, want) })
 }
 
 // laggardsForLocked lists the connected, claimed NVEs of want that have
