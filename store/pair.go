@@ -58,10 +58,24 @@ func admitPair(st *state, p *model.Port) *model.Error {
 	return nil
 }
 
-// indexPair records p's pair (after putPort).
+// indexPair records p's pair (after putPort). The addresses a pair
+// shares are owned in the indexes by the first of the two by name, so
+// the indexes do not depend on the order the ports were stored in.
 func (s *state) indexPair(p *model.Port) {
 	if p.Pair != "" {
 		s.pairedBy[p.Pair] = p.Name
+	}
+	q := s.pairPartnerOf(p)
+	if q == nil || q.VN != p.VN || q.Name > p.Name {
+		return
+	}
+	if k := (vnKey{q.VN, q.MAC}); q.MAC == p.MAC && s.byMAC[k] == p.Name {
+		s.byMAC[k] = q.Name
+	}
+	for _, ip := range q.IPs {
+		if k := (vnKey{q.VN, ipKey(ip)}); s.byIP[k] == p.Name {
+			s.byIP[k] = q.Name
+		}
 	}
 }
 
