@@ -339,14 +339,18 @@ func mcastMatch() flow.MatchField { return flow.Masked(flow.EthDst, mcastBit, mc
 
 // replicate emits a replicator's flows for BUM from tunnels: its local
 // VAPs (group gt) and a copy to each NVE assigned to it but the ingress.
+// Frames of a dual-homed system this replicator is the DF of go to the
+// system's split-horizon group instead of gt (and are re-replicated all
+// the same), at priorities above the ordinary ones.
 func (c *vnCtx) replicate(out *emitter, r *replication, gt uint32) {
 	vni := c.vni()
 	idx := map[string]int{}
 	for i := range c.remotes {
 		idx[c.remotes[i].nve.Name] = i
 	}
-	// copies returns the actions copying to the assigned NVEs but except.
-	copies := func(except string) []flow.Action {
+	// copies returns the actions copying to the assigned NVEs but except,
+	// then delivering to the local VAPs of group local.
+	copies := func(except string, local uint32) []flow.Action {
 		var acts []flow.Action
 		for _, n := range r.assigned {
 			i, ok := idx[n]
@@ -365,23 +369,43 @@ func (c *vnCtx) replicate(out *emitter, r *replication, gt uint32) {
 				acts = append(acts, c.toRemote(i)...)
 			}
 		}
-		return append(acts, flow.Group{ID: gt})
+		return append(acts, flow.Group{ID: local})
 	}
-	out.flow(flow.Flow{Table: pipeline.L2Forward, Priority: PrioBUM,
-		Match: flow.M(metaVNFrom(vni, true), mcastMatch()), Actions: copies("")})
-	if !c.prof.FlowTunnels {
-		return // per-remote ports: OpenFlow skips the ingress's own port
+	type split struct {
+		src   *flow.MatchField // eth_src of the dual-homed system (nil: every frame)
+		local uint32
+		prio  uint16 // added to PrioBUM
 	}
-	for _, n := range r.assigned {
-		i, ok := idx[n]
-		if !ok {
-			continue
+	splits := []split{{nil, gt, 0}}
+	for _, d := range c.dual {
+		if d.local >= 0 && d.df == c.nve {
+			mac := d.mac
+			src := flow.Exact(flow.EthSrc, mac[:])
+			splits = append(splits, split{&src, DualGroupID(vni, d.k, true), 1})
 		}
-		acts := copies(n)
-		for _, ip := range c.remotes[i].ips {
-			out.flow(flow.Flow{Table: pipeline.L2Forward, Priority: PrioBUM + 2,
-				Match:   flow.M(metaVNFrom(vni, true), mcastMatch(), flow.Exact(flow.TunIPv4Src, flow.IP(ip))),
-				Actions: acts})
+	}
+	for _, sp := range splits {
+		m := flow.M(metaVNFrom(vni, true), mcastMatch())
+		if sp.src != nil {
+			m = flow.M(metaVNFrom(vni, true), mcastMatch(), *sp.src)
+		}
+		out.flow(flow.Flow{Table: pipeline.L2Forward, Priority: PrioBUM + sp.prio, Match: m, Actions: copies("", sp.local)})
+		if !c.prof.FlowTunnels {
+			continue // per-remote ports: OpenFlow skips the ingress's own port
+		}
+		for _, n := range r.assigned {
+			i, ok := idx[n]
+			if !ok {
+				continue
+			}
+			acts := copies(n, sp.local)
+			for _, ip := range c.remotes[i].ips {
+				mm := flow.M(metaVNFrom(vni, true), mcastMatch(), flow.Exact(flow.TunIPv4Src, flow.IP(ip)))
+				if sp.src != nil {
+					mm = flow.M(metaVNFrom(vni, true), mcastMatch(), flow.Exact(flow.TunIPv4Src, flow.IP(ip)), *sp.src)
+				}
+				out.flow(flow.Flow{Table: pipeline.L2Forward, Priority: PrioBUM + 2 + sp.prio, Match: mm, Actions: acts})
+			}
 		}
 	}
 }
@@ -404,6 +428,9 @@ func (c *vnCtx) dualHomed(out *emitter, bucket func([]flow.Action) flow.Bucket) 
 			}
 			id := DualGroupID(vni, d.k, true)
 			out.group(flow.GroupEntry{ID: id, Type: flow.GroupAll, Buckets: others})
+			if c.repl != nil && !c.repl.fallback && c.repl.self {
+				continue // replicate's flows use the group
+			}
 			out.flow(flow.Flow{Table: pipeline.L2Forward, Priority: PrioBUM + 1,
 				Match:   flow.M(metaVNFrom(vni, true), mcastMatch(), flow.Exact(flow.EthSrc, mac[:])),
 				Actions: []flow.Action{flow.Group{ID: id}}})

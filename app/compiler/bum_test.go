@@ -11,7 +11,8 @@ import (
 
 // TestGoldenBUM records the flows of the dual-homing and replicator
 // scenarios, with every NVE up and with one NVE's switch down (hv1: a
-// dual-home NVE; hv5: a replicator), in testdata/<profile>/bum_*.golden.
+// dual-home NVE; hv5: a replicator), and of a system dual-homed to a
+// replicator that is its DF, in testdata/<profile>/bum_*.golden.
 func TestGoldenBUM(t *testing.T) {
 	cases := []struct {
 		name string
@@ -22,6 +23,7 @@ func TestGoldenBUM(t *testing.T) {
 		{"bum_dual_homed_hv1_down", scenario.DualHomed, map[string]bool{"hv1": true}},
 		{"bum_replicators", scenario.Replicators, nil},
 		{"bum_replicators_hv5_down", scenario.Replicators, map[string]bool{"hv5": true}},
+		{"bum_replicators_dual_homed_hv1_down", scenario.ReplicatorsDualHomed, map[string]bool{"hv1": true}},
 	}
 	for _, prof := range profiles {
 		for _, tc := range cases {

@@ -267,3 +267,39 @@ func TestMulticastModeLocalOnly(t *testing.T) {
 		}
 	})
 }
+
+// TestReplicatorModeDualHomed: in a replicator-mode VN, a system
+// dual-homed to a non-replicator and a replicator gets every broadcast
+// exactly once, whichever NVE is its DF and whichever NVE the frame
+// enters at; its own broadcasts reach every other port once and never
+// come back to it.
+func TestReplicatorModeDualHomed(t *testing.T) {
+	forProfiles(t, func(t *testing.T, prof pipeline.Profile) {
+		d := scenario.ReplicatorsDualHomed()
+		all := []string{"hv1", "hv2", "hv3", "hv4", "hv5"}
+		for _, down := range []map[string]bool{nil, {"hv1": true}, {"hv4": true}} {
+			f := loadFabric(t, prof, d, down)
+			for i, in := range all {
+				s := string(rune('1' + i))
+				dl := f.flood(t, in, "tap-b"+s, bcast("02:00:00:00:01:0"+s, "10.0.0."+s))
+				if n := dl.got["hv1/tap-t1"] + dl.got["hv4/tap-t4"]; n != 1 {
+					t.Fatalf("down %v: broadcast from %s reached the dual-homed system %d times: %v", down, in, n, dl.got)
+				}
+				for j, n := range all {
+					if n != in && dl.got[n+"/tap-b"+string(rune('1'+j))] != 1 {
+						t.Fatalf("down %v: broadcast from %s: %v; want every other port once", down, in, dl.got)
+					}
+				}
+			}
+			for _, at := range []string{"hv1/tap-t1", "hv4/tap-t4"} {
+				nve, iface, _ := cut(at)
+				dl := f.flood(t, nve, iface, bcast("02:00:00:00:01:aa", "10.0.0.10"))
+				want := map[string]int{}
+				for j, n := range all {
+					want[n+"/tap-b"+string(rune('1'+j))] = 1
+				}
+				wantGot(t, dl, want)
+			}
+		}
+	})
+}

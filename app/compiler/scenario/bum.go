@@ -40,3 +40,12 @@ func Replicators() *Domain {
 	}
 	return d
 }
+
+// ReplicatorsDualHomed is Replicators with tenant system t dual-homed to
+// hv1 (port t1, tap-t1) and hv4, a replicator (port t4, tap-t4, pair t1).
+func ReplicatorsDualHomed() *Domain {
+	d := Replicators().
+		Port("t1", "blue", "hv1", "tap-t1", "02:00:00:00:01:aa", 0, "10.0.0.10").
+		Port("t4", "blue", "hv4", "tap-t4", "02:00:00:00:01:aa", 0, "10.0.0.10")
+	return d.SetPair("t4", "t1")
+}
