@@ -268,6 +268,7 @@ func Realize(base Profile, specs []TableSpec) (Profile, error) {
 			t.Match, t.Set, t.Read = union(t.Match, c.Match), union(t.Set, c.Set), union(t.Read, c.Read)
 			t.Output, t.Group, t.VLAN, t.WriteMetadata = t.Output || c.Output, t.Group || c.Group, t.VLAN || c.VLAN, t.WriteMetadata || c.WriteMetadata
 			t.DecTTL = t.DecTTL || c.DecTTL
+			t.CT = t.CT || (c.CT && p.Extensions)
 			if st.Miss == MissController {
 				t.Output = true
 			}

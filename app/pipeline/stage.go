@@ -92,6 +92,9 @@ type Contract struct {
 	WriteMetadata bool
 	// DecTTL allows dec_ttl (OFPAT_DEC_NW_TTL, standard OpenFlow 1.3).
 	DecTTL bool
+	// CT allows the ct action (conntrack and NAT, a Nicira extension);
+	// its table= must be one of Goto.
+	CT bool
 }
 
 // Stage is one step of the pipeline, declared once for every profile: its
