@@ -52,6 +52,8 @@ type vnView struct {
 	// fingerprint covers both.
 	routes  []route
 	sources []remoteNVE
+	// policy is the VN's inter-VN policy (policy.go; nil: none applies).
+	policy *vnPolicy
 }
 
 func (st *vnView) warn(format string, args ...any) {
@@ -411,6 +413,7 @@ func (v *nveView) sharedFingerprint(st *vnView) uint64 {
 		}
 	}
 	h.l3(st)
+	h.policy(st)
 	h.strs(st.warnings)
 	return uint64(h)
 }
