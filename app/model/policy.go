@@ -259,3 +259,29 @@ func (s *Snapshot) DomainRules(domainKey string) []*PolicyRule {
 	})
 	return out
 }
+
+// ChangedPolicyDomains returns the L3 domain keys of the rules that differ
+// between two snapshots (created, replaced or deleted; compared by
+// identity, as the store replaces a rule when it changes), sorted.
+func ChangedPolicyDomains(old, cur *Snapshot) []string {
+	set := map[string]bool{}
+	for name, r := range cur.Policies {
+		if o := old.Policies[name]; o != r {
+			set[r.DomainKey()] = true
+			if o != nil {
+				set[o.DomainKey()] = true
+			}
+		}
+	}
+	for name, o := range old.Policies {
+		if _, ok := cur.Policies[name]; !ok {
+			set[o.DomainKey()] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
