@@ -65,3 +65,21 @@ func (l *Lab) PingTTL(ctx context.Context, from, toIP string) (ttl int, ok bool,
 	n, err := strconv.Atoi(m[1])
 	return n, err == nil, err
 }
+
+// AddPolicy creates an inter-VN policy rule through the API (the body of
+// POST /api/v1/policies) and waits for its realization.
+func (o *Overlay) AddPolicy(ctx context.Context, rule map[string]any) error {
+	return o.Post(ctx, "/api/v1/policies", rule)
+}
+
+// PingHops sends count echo requests from a tenant with IP TTL ttl
+// (ping -t) and returns how many replies came back.
+func (l *Lab) PingHops(ctx context.Context, from, toIP string, ttl, count int) (int, error) {
+	ns, err := l.tenantNS(from)
+	if err != nil {
+		return 0, err
+	}
+	out, _ := runIn(ctx, ns, nil, "ping", "-n", "-q", "-t", strconv.Itoa(ttl), "-c", strconv.Itoa(count), "-i", "0.2", "-W", "1", toIP)
+	r, err := parsePing(out)
+	return r.Received, err
+}
