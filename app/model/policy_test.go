@@ -109,3 +109,20 @@ func TestDomainRulesOrder(t *testing.T) {
 		t.Errorf("order %s, want b,d,a", got)
 	}
 }
+
+func TestChangedPolicyDomains(t *testing.T) {
+	a := &PolicyRule{Name: "a", Tenant: "t", L3Domain: "d1", Priority: 1}
+	b := &PolicyRule{Name: "b", Tenant: "t", L3Domain: "d2", Priority: 1}
+	b2 := &PolicyRule{Name: "b", Tenant: "t", L3Domain: "d3", Priority: 1}
+	c := &PolicyRule{Name: "c", Tenant: "u", L3Domain: "d1", Priority: 1}
+	old := NewSnapshot(1, nil, nil, nil)
+	old.Policies = map[string]*PolicyRule{"a": a, "b": b, "c": c}
+	cur := NewSnapshot(2, nil, nil, nil)
+	cur.Policies = map[string]*PolicyRule{"a": a, "b": b2} // b moved d2 -> d3, c deleted
+	if got := strings.Join(ChangedPolicyDomains(old, cur), ","); got != "t/d2,t/d3,u/d1" {
+		t.Errorf("changed domains %q", got)
+	}
+	if got := ChangedPolicyDomains(cur, cur); len(got) != 0 {
+		t.Errorf("no change: %v", got)
+	}
+}
