@@ -65,10 +65,11 @@ type vnPolicy struct {
 	rules  []*model.PolicyRule       // the domain's rules in evaluation order
 }
 
-// CTZone is the conntrack zone of an L3 domain: 1 + its lowest VNI modulo
-// 65535 (zones are 16 bits; two domains whose lowest VNIs differ by a
-// multiple of 65535 share a zone).
-func CTZone(lowestVNI uint32) uint16 { return uint16(1 + lowestVNI%65535) }
+// CTZone is the conntrack zone of an L3 domain's policy: 1 + its lowest
+// VNI modulo 0xefff, in 1..0xefff (zones are 16 bits; 0xf000 and up are
+// left to the L3 gateways' NAT). Two domains whose lowest VNIs differ by
+// a multiple of 0xefff share a zone.
+func CTZone(lowestVNI uint32) uint16 { return uint16(1 + lowestVNI%0xefff) }
 
 // findPolicy fills st.policy for a routed VN in an L3 domain with at least
 // one other VN.
