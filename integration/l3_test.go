@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -106,6 +107,13 @@ func TestL3(t *testing.T) {
 			t.Errorf("%s -> %s: reply TTL %d, want 63 (one routed hop)", c.from, c.to, ttl)
 		}
 		t.Logf("%s -> %s: reply TTL %d", c.from, c.to, ttl)
+	}
+	// TCP: 64 KiB each way over one routed connection across the
+	// hypervisors (both commit it: the replies are established).
+	if err := l.TCPEcho(ctx, "aw", "ad", "10.10.2.10", 5001); errors.Is(err, lab.ErrNoPython) {
+		t.Log("no python3: TCP across the policy not checked")
+	} else if err != nil {
+		t.Fatalf("TCP aw -> ad: %v", err)
 	}
 	// db starting a connection to web: no rule allows it.
 	if r, err := l.Ping(ctx, "ad", "10.10.1.10", 3); err != nil || r.Received != 0 {
