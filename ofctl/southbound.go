@@ -596,6 +596,20 @@ func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 			peers(old, name)
 		}
 	}
+	// A changed inter-VN policy rule: every NVE hosting a VN of its L3
+	// domain (app/model's policy.go).
+	for _, dk := range model.ChangedPolicyDomains(old, cur) {
+		for i, snap := range []*model.Snapshot{old, cur} {
+			if domains[i] == nil {
+				domains[i] = snap.L3Domains()
+			}
+			for _, vn := range domains[i][dk] {
+				for _, n := range snap.NVEsHosting(vn) {
+					out[n] = true
+				}
+			}
+		}
+	}
 	return out
 }
 

@@ -153,7 +153,7 @@ func addFieldFlags(fs *pflag.FlagSet, fields []field) {
 			fs.Int(f.flag, 0, f.usage)
 		case "uint":
 			fs.Uint32(f.flag, 0, f.usage)
-		case "strings":
+		case "strings", "ports":
 			fs.StringSlice(f.flag, nil, f.usage)
 		case "subnets":
 			fs.StringArray(f.flag, nil, f.usage)
@@ -190,6 +190,8 @@ func fieldBody(fs *pflag.FlagSet, fields []field) (map[string]any, error) {
 			v, err = mapFlag(fs, f)
 		case "subnets":
 			v, err = subnetsFlag(fs, f)
+		case "ports":
+			v, err = portsFlag(fs, f) // policy.go
 		}
 		if err != nil {
 			return nil, err
