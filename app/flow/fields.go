@@ -81,6 +81,9 @@ const (
 	NDOptionsType = "nd_options_type"
 	// IPTTL is the IPv4 TTL or IPv6 hop limit (NXM_NX_IP_TTL; OVS only).
 	IPTTL = "nw_ttl"
+	// IPDSCP is the IPv4/IPv6 DSCP (6 bits; OXM IP_DSCP). nva matches it
+	// only in live traces' temporary flows (app/trace TraceDSCP).
+	IPDSCP = "ip_dscp"
 )
 
 var fieldSpecs = []FieldSpec{
@@ -119,6 +122,7 @@ var fieldSpecs = []FieldSpec{
 	{Name: NDReserved, Bits: 32, Bytes: 4, Class: ClassExperimenter, Field: 1, Format: FormatHex, Nicira: true, Experimenter: ExperimenterEricsson},
 	{Name: NDOptionsType, Bits: 8, Bytes: 1, Class: ClassExperimenter, Field: 2, Format: FormatDec, Nicira: true, Experimenter: ExperimenterEricsson},
 	{Name: IPTTL, Bits: 8, Bytes: 1, Class: ClassNXM1, Field: 29, Format: FormatDec, Nicira: true},
+	{Name: IPDSCP, Bits: 6, Bytes: 1, Class: ClassOpenFlow13, Field: 8, Format: FormatDec},
 }
 
 var (
