@@ -50,13 +50,23 @@ const (
 	// liveCookieTag marks the shadow flows ("NT"); bits 47..32 carry the
 	// trace ID and 31..0 the shadowed flow's index (liveMissBit|table for
 	// a table's catch-all).
-	liveCookieTag  uint64 = 0x4e54
-	liveMissBit    uint32 = 0x80000000
-	liveBase       uint16 = 0x8000
-	liveFlowTimeout       = 30 // seconds
+	liveCookieTag   uint64 = 0x4e54
+	liveMissBit     uint32 = 0x80000000
+	liveBase        uint16 = 0x8000
+	liveFlowTimeout        = 30 // seconds
 	// DefaultLiveWait bounds how long a live trace waits for its packet.
 	DefaultLiveWait = 2 * time.Second
+	// liveSettleDefault is the wait between installing the shadow flows
+	// and sending the packet (OVS's default max-revalidator).
+	liveSettleDefault = 500 * time.Millisecond
 )
+
+func (s *Southbound) liveSettle() time.Duration {
+	if s.live.settle != 0 {
+		return s.live.settle
+	}
+	return liveSettleDefault
+}
 
 // ErrLiveNotLeader: live traces write to switches, which only the leader
 // does.
@@ -76,17 +86,18 @@ func isLiveCookie(c uint64) bool { return c>>48 == liveCookieTag }
 
 // liveState is the southbound's live trace state.
 type liveState struct {
-	slot chan struct{} // one trace at a time
-	cur  atomic.Pointer[liveSession]
-	ids  atomic.Uint32
+	slot   chan struct{} // one trace at a time
+	settle time.Duration // tests: the wait before the packet (0: liveSettleDefault)
+	cur    atomic.Pointer[liveSession]
+	ids    atomic.Uint32
 }
 
 // liveSession is one running trace.
 type liveSession struct {
-	id    uint16
-	nonce []byte
-	snap  *model.Snapshot
-	nves  map[uint64]*liveNVE // by datapath ID
+	id   uint16
+	pkt  *trace.LivePacket
+	snap *model.Snapshot
+	nves map[uint64]*liveNVE // by datapath ID
 
 	mu   sync.Mutex
 	obs  []trace.Observation
@@ -135,7 +146,7 @@ func (s *Southbound) LiveTrace(ctx context.Context, snap *model.Snapshot, pkt *t
 	if len(pkt.Nonce) < 8 {
 		return nil, fmt.Errorf("live trace: a nonce of at least 8 bytes is required")
 	}
-	sess := &liveSession{id: uint16(s.live.ids.Add(1)), nonce: slices.Clone(pkt.Nonce), snap: snap,
+	sess := &liveSession{id: uint16(s.live.ids.Add(1)), pkt: pkt, snap: snap,
 		nves: map[uint64]*liveNVE{}, wake: make(chan struct{}, 1)}
 	out := &trace.Observed{Unobserved: map[string]string{}}
 
@@ -193,6 +204,17 @@ func (s *Southbound) LiveTrace(ctx context.Context, snap *model.Snapshot, pkt *t
 		}
 	}
 
+	// OVS applies a flow table change to the flows its datapath has
+	// cached by revalidating them, asynchronously (the barrier does not
+	// wait for it): a cached flow that does not look at the DSCP would
+	// carry the marked packet past the shadow flows. Revalidation starts
+	// at once on a table change and runs at least every max-revalidator
+	// (500 ms by default); wait that long.
+	select {
+	case <-time.After(s.liveSettle()):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	s.live.cur.Store(sess)
 	defer s.live.cur.Store(nil)
 	if err := srcW.sw.PacketOut(ctx, inPort, []conn.Action{conn.OutputAction(conn.PortTable)}, pkt.Frame); err != nil {
@@ -202,7 +224,7 @@ func (s *Southbound) LiveTrace(ctx context.Context, snap *model.Snapshot, pkt *t
 	defer timer.Stop()
 	for {
 		sess.mu.Lock()
-		done := liveDone(sess.obs, out.Unobserved, observe)
+		done := liveDone(sess.obs, pkt.NVE, out.Unobserved, observe)
 		sess.mu.Unlock()
 		if done {
 			out.Complete = true
@@ -226,11 +248,13 @@ func (s *Southbound) LiveTrace(ctx context.Context, snap *model.Snapshot, pkt *t
 	return out, nil
 }
 
-// liveDone reports whether every path seen has ended: each NVE's last
-// observation is terminal, and every tunnel copy toward an observed NVE
-// was seen arriving there.
-func liveDone(obs []trace.Observation, unobserved map[string]string, observe []string) bool {
-	if len(obs) == 0 {
+// liveDone reports whether every path seen has ended: the packet was seen
+// entering the source NVE, each NVE's last observation is terminal, and
+// every tunnel copy toward an observed NVE was seen arriving there. (The
+// switches' packet-ins come in on separate connections: the remote NVE's
+// may come before the source's.)
+func liveDone(obs []trace.Observation, source string, unobserved map[string]string, observe []string) bool {
+	if !slices.ContainsFunc(obs, func(o trace.Observation) bool { return o.NVE == source && o.Arrival != "" }) {
 		return false
 	}
 	last := map[string]trace.Observation{}
@@ -385,7 +409,7 @@ func (s *Southbound) liveRemove(ctx context.Context, ln *liveNVE) error {
 // liveObserve handles a packet-in from a shadow flow.
 func (s *Southbound) liveObserve(sw *conn.Switch, pi conn.PacketIn) {
 	sess := s.live.cur.Load()
-	if sess == nil || uint16(pi.Cookie>>32) != sess.id || !bytes.Contains(pi.Data, sess.nonce) {
+	if sess == nil || uint16(pi.Cookie>>32) != sess.id || !sess.pkt.Is(pi.Data) {
 		s.m.packetIns.WithLabelValues(packetInTraceOther).Inc()
 		return
 	}

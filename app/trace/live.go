@@ -22,6 +22,7 @@ package trace
 // assembly and comparison of what the southbound observed.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -51,6 +52,33 @@ type LivePacket struct {
 	Nonce []byte
 	// IPv6 says the packet is IPv6 (else IPv4).
 	IPv6 bool
+	// SrcIP and DstIP are the packet's addresses (4 or 16 bytes).
+	SrcIP, DstIP []byte
+}
+
+// Is reports whether frame (as a switch reported it: its MACs, VLAN tags
+// and TTL may have changed on the way) is this trace's packet: it carries
+// the nonce and the packet's source and destination addresses. A
+// tenant's answer to it (an echo reply, an ICMP error quoting it) has
+// the addresses the other way round and is not taken for it.
+func (p *LivePacket) Is(frame []byte) bool {
+	if len(p.Nonce) == 0 || !bytes.Contains(frame, p.Nonce) || len(frame) < 14 {
+		return false
+	}
+	off := 12
+	et := binary.BigEndian.Uint16(frame[off:])
+	for (et == flow.EthTypeVLAN || et == 0x88a8) && len(frame) >= off+6 {
+		off += 4
+		et = binary.BigEndian.Uint16(frame[off:])
+	}
+	ip := frame[off+2:]
+	switch {
+	case et == flow.EthTypeIPv4 && !p.IPv6 && len(ip) >= 20:
+		return bytes.Equal(ip[12:16], p.SrcIP) && bytes.Equal(ip[16:20], p.DstIP)
+	case et == flow.EthTypeIPv6 && p.IPv6 && len(ip) >= 40:
+		return bytes.Equal(ip[8:24], p.SrcIP) && bytes.Equal(ip[24:40], p.DstIP)
+	}
+	return false
 }
 
 // LiveFrame checks that req can be traced live and builds its frame:
@@ -74,8 +102,12 @@ func LiveFrame(snap *model.Snapshot, req Request, tag uint16, nonce []byte) (*Li
 	if err != nil {
 		return nil, err
 	}
-	return &LivePacket{NVE: src.NVE, Interface: src.Interface, Frame: frame, Nonce: slices.Clone(nonce),
-		IPv6: p.Get(flow.IPv6Src) != nil}, nil
+	lp := &LivePacket{NVE: src.NVE, Interface: src.Interface, Frame: frame, Nonce: slices.Clone(nonce),
+		IPv6: p.Get(flow.IPv6Src) != nil, SrcIP: slices.Clone(p.Get(flow.IPv4Src)), DstIP: slices.Clone(p.Get(flow.IPv4Dst))}
+	if lp.IPv6 {
+		lp.SrcIP, lp.DstIP = slices.Clone(p.Get(flow.IPv6Src)), slices.Clone(p.Get(flow.IPv6Dst))
+	}
+	return lp, nil
 }
 
 // encodeFrame builds the Ethernet frame of an IP sim.Packet.
@@ -263,8 +295,49 @@ func Assemble(o *Observed) *LiveResult {
 			}
 		}
 	}
+	res.Hops = causalOrder(res.Hops)
 	res.Dropped = len(res.Delivered) == 0
 	return res
+}
+
+// causalOrder orders hops as the packet went: NVEs it entered from a
+// port first, then the NVEs their tunnel copies reached, breadth first
+// (the switches report on separate connections, so a remote NVE's
+// observations may come first); hops reached from nowhere observed last.
+func causalOrder(hops []Hop) []Hop {
+	byNVE := map[string]int{}
+	for i, h := range hops {
+		byNVE[h.NVE] = i
+	}
+	seen := make([]bool, len(hops))
+	var queue []int
+	for i, h := range hops {
+		if !strings.HasPrefix(h.Arrival, "tunnel") {
+			queue = append(queue, i)
+			seen[i] = true
+		}
+	}
+	out := make([]Hop, 0, len(hops))
+	for len(queue) > 0 {
+		i := queue[0]
+		queue = queue[1:]
+		out = append(out, hops[i])
+		for _, o := range hops[i].Outputs {
+			if o.Tunnel == nil {
+				continue
+			}
+			if j, ok := byNVE[o.Tunnel.RemoteNVE]; ok && !seen[j] {
+				seen[j] = true
+				queue = append(queue, j)
+			}
+		}
+	}
+	for i, h := range hops {
+		if !seen[i] {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // Compare lists where the simulated and the live trace disagree: an NVE
