@@ -129,15 +129,19 @@ func DropReason(stages []string, f *flow.Flow) string {
 	if len(stages) == 0 {
 		return f.Table
 	}
-	switch stages[len(stages)-1] {
-	case pipeline.PortSecurity:
-		return ReasonSpoofed
-	case pipeline.L2Forward:
-		return ReasonUnknownUnicast
-	case pipeline.Neighbor:
-		return ReasonUnknownNeighbor
-	case pipeline.Classify:
-		return ReasonUnknownIngress
+	// A table shared by parallel stages (l2_forward and l3_route on the
+	// strict profile) takes the first stage with a reason.
+	for _, st := range stages {
+		switch st {
+		case pipeline.PortSecurity:
+			return ReasonSpoofed
+		case pipeline.L2Forward:
+			return ReasonUnknownUnicast
+		case pipeline.Neighbor:
+			return ReasonUnknownNeighbor
+		case pipeline.Classify:
+			return ReasonUnknownIngress
+		}
 	}
 	return strings.Join(stages, "/")
 }
