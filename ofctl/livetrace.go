@@ -114,7 +114,9 @@ type liveNVE struct {
 	ifaces map[uint32]string // OpenFlow port -> interface
 	ports  map[string]string // interface -> tenant port name (first by name)
 	tuns   map[uint32]model.Encap
-	added  []flow.Flow // shadow flows installed
+	// remotes are the per-remote tunnel ports' remote NVEs.
+	remotes map[uint32]model.TunnelPortStatus
+	added   []flow.Flow // shadow flows installed
 }
 
 // LiveTrace injects pkt at its source VAP and observes it on the NVEs
@@ -273,10 +275,18 @@ func liveDone(obs []trace.Observation, source string, unobserved map[string]stri
 	}
 	want := map[string]int{}
 	for _, o := range obs {
+		var oneOf []string // buckets of a select/fast-failover group: one is taken
 		for _, x := range o.Outputs {
-			if x.Tunnel != nil && watched[x.Tunnel.RemoteNVE] {
+			switch {
+			case x.Tunnel == nil || !watched[x.Tunnel.RemoteNVE]:
+			case x.Candidate:
+				oneOf = append(oneOf, x.Tunnel.RemoteNVE)
+			default:
 				want[x.Tunnel.RemoteNVE]++
 			}
+		}
+		if len(oneOf) > 0 && !slices.ContainsFunc(oneOf, func(n string) bool { return arrivals[n] > 0 }) {
+			return false
 		}
 	}
 	for n, k := range want {
@@ -302,7 +312,7 @@ func (s *Southbound) liveShadow(ctx context.Context, sess *liveSession, w *worke
 	}
 	installed, groups := s.decodeInstalled(raw, prof)
 	ln := &liveNVE{nve: name, sw: w.sw, prof: prof, groups: map[uint32]flow.GroupEntry{},
-		ifaces: map[uint32]string{}, ports: map[string]string{}, tuns: map[uint32]model.Encap{}}
+		ifaces: map[uint32]string{}, ports: map[string]string{}, tuns: map[uint32]model.Encap{}, remotes: map[uint32]model.TunnelPortStatus{}}
 	for _, g := range groups {
 		ln.groups[g.ID] = g
 	}
@@ -311,6 +321,13 @@ func (s *Southbound) liveShadow(ctx context.Context, sess *liveSession, w *worke
 		for _, e := range model.Encaps {
 			if iface == compiler.TunnelPortName(e) {
 				ln.tuns[no] = e
+			}
+		}
+	}
+	if c := w.lastCompile(name); c != nil { // per-remote tunnel ports, as the reconciliation saw them
+		for _, tp := range c.ports.tunnels {
+			if tp.OFPort != 0 {
+				ln.tuns[tp.OFPort], ln.remotes[tp.OFPort] = tp.Encap, tp
 			}
 		}
 	}
@@ -494,7 +511,13 @@ func (ln *liveNVE) resolve(snap *model.Snapshot, acts []flow.Action, inPort uint
 				continue
 			}
 			for _, b := range g.Buckets {
-				out = append(out, ln.resolve(snap, b.Actions, inPort, tun, depth+1)...)
+				bo := ln.resolve(snap, b.Actions, inPort, tun, depth+1)
+				if g.Type == flow.GroupSelect || g.Type == flow.GroupFastFailover {
+					for i := range bo {
+						bo[i].Candidate = true
+					}
+				}
+				out = append(out, bo...)
 			}
 		case flow.Output:
 			port := a.Port
@@ -507,7 +530,9 @@ func (ln *liveNVE) resolve(snap *model.Snapshot, acts []flow.Action, inPort uint
 				out = append(out, trace.Output{Controller: true})
 			case ln.tuns[port] != "":
 				t := &trace.Tunnel{Encap: string(ln.tuns[port]), VNI: tun.id}
-				if tun.dst.IsValid() {
+				if tp, ok := ln.remotes[port]; ok {
+					t.RemoteNVE, t.RemoteIP = tp.Remote, tp.RemoteIP
+				} else if tun.dst.IsValid() {
 					t.RemoteIP = tun.dst.String()
 					t.RemoteNVE = trace.UnderlayNVE(snap, t.RemoteIP)
 				}

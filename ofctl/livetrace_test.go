@@ -171,3 +171,37 @@ func TestLiveTraceFakeSwitch(t *testing.T) {
 		t.Errorf("follower: %v", err)
 	}
 }
+
+// liveDone waits for the source, for every tunnel copy to arrive, for one
+// bucket of a select/fast-failover group to be taken, and for every NVE's
+// path to end.
+func TestLiveDone(t *testing.T) {
+	goto_ := trace.Step{Verdict: "goto"}
+	out := trace.Step{Verdict: "output"}
+	tun := func(nve string, cand bool) trace.Output {
+		return trace.Output{Candidate: cand, Tunnel: &trace.Tunnel{RemoteNVE: nve}}
+	}
+	src := trace.Observation{NVE: "hv1", Arrival: "port p1", Step: goto_}
+	srcOut := trace.Observation{NVE: "hv1", Step: out, Outputs: []trace.Output{tun("hv2", false)}}
+	remote := trace.Observation{NVE: "hv2", Arrival: "tunnel", Step: out}
+	watch := []string{"hv1", "hv2", "hv3"}
+	for _, c := range []struct {
+		name       string
+		obs        []trace.Observation
+		unobserved map[string]string
+		want       bool
+	}{
+		{"nothing", nil, nil, false},
+		{"remote first", []trace.Observation{remote}, nil, false},
+		{"source mid-pipeline", []trace.Observation{src}, nil, false},
+		{"tunnel copy not arrived", []trace.Observation{src, srcOut}, nil, false},
+		{"tunnel copy to an unobserved NVE", []trace.Observation{src, srcOut}, map[string]string{"hv2": "strict"}, true},
+		{"arrived", []trace.Observation{remote, src, srcOut}, nil, true},
+		{"one bucket taken", []trace.Observation{src, {NVE: "hv1", Step: out, Outputs: []trace.Output{tun("hv2", true), tun("hv3", true)}}, remote}, nil, true},
+		{"no bucket taken yet", []trace.Observation{src, {NVE: "hv1", Step: out, Outputs: []trace.Output{tun("hv2", true), tun("hv3", true)}}}, nil, false},
+	} {
+		if got := liveDone(c.obs, "hv1", c.unobserved, watch); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -295,9 +295,37 @@ func Assemble(o *Observed) *LiveResult {
 			}
 		}
 	}
+	pruneCandidates(res)
 	res.Hops = causalOrder(res.Hops)
 	res.Dropped = len(res.Delivered) == 0
 	return res
+}
+
+// pruneCandidates keeps, of the tunnel outputs that are buckets of a
+// select or fast-failover group, those toward an NVE the packet was seen
+// arriving at from a tunnel (where it really went), when there is one.
+func pruneCandidates(res *LiveResult) {
+	arrived := map[string]bool{}
+	for _, h := range res.Hops {
+		if strings.HasPrefix(h.Arrival, "tunnel") {
+			arrived[h.NVE] = true
+		}
+	}
+	for i := range res.Hops {
+		h := &res.Hops[i]
+		seen := false
+		for _, o := range h.Outputs {
+			if o.Candidate && o.Tunnel != nil && arrived[o.Tunnel.RemoteNVE] {
+				seen = true
+			}
+		}
+		if !seen {
+			continue
+		}
+		h.Outputs = slices.DeleteFunc(h.Outputs, func(o Output) bool {
+			return o.Candidate && o.Tunnel != nil && !arrived[o.Tunnel.RemoteNVE]
+		})
+	}
 }
 
 // causalOrder orders hops as the packet went: NVEs it entered from a

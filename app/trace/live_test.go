@@ -169,3 +169,19 @@ func TestAssembleAndCompare(t *testing.T) {
 		t.Fatalf("extra NVE: %v", m)
 	}
 }
+
+// Buckets of a select or fast-failover group are candidates: the live
+// result keeps the one the packet was seen taking.
+func TestAssembleKeepsTheBucketTaken(t *testing.T) {
+	to := func(nve string) trace.Output {
+		return trace.Output{Candidate: true, Tunnel: &trace.Tunnel{Encap: "vxlan", RemoteNVE: nve, VNI: 100}}
+	}
+	obs := &trace.Observed{Complete: true, Observations: []trace.Observation{
+		{NVE: "hv1", Arrival: "port b1", Step: step("l2_forward", "output"), Outputs: []trace.Output{to("hv2"), to("hv3")}},
+		{NVE: "hv3", Arrival: "tunnel (vxlan, VNI 100)", Step: step("l2_forward", "output"), Outputs: []trace.Output{{Port: "b3"}}},
+	}}
+	live := trace.Assemble(obs)
+	if o := live.Hops[0].Outputs; len(o) != 1 || o[0].Tunnel.RemoteNVE != "hv3" {
+		t.Fatalf("outputs %+v", o)
+	}
+}

@@ -137,6 +137,9 @@ type Output struct {
 	Controller bool
 	// ToInPort is true when it left by the port it came in on (Port).
 	ToInPort bool
+	// Candidate marks one bucket of a select or fast-failover group (live
+	// traces): the switch sends the packet by one of them only.
+	Candidate bool
 	// Tunnel is set when it left into a tunnel.
 	Tunnel *Tunnel
 	// Packet is the copy as it left.
