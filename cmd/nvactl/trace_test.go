@@ -47,9 +47,11 @@ type fixedCounters struct{}
 
 func (fixedCounters) TrafficCounters() ([]counters.NVE, time.Time, bool) {
 	return []counters.NVE{{NVE: "hv1", VNs: map[string]counters.VN{"blue": {FromPorts: counters.Count{Packets: 7, Bytes: 700}}},
-		Ports:   map[string]counters.Port{"p1": {VN: "blue", Rx: counters.Count{Packets: 7, Bytes: 700}}},
-		Tunnels: map[string]counters.Tunnel{"hv2": {Tx: counters.Count{Packets: 6, Bytes: 600}}},
-		Drops:   map[string]counters.Count{"port_security": {Packets: 1, Bytes: 100}}}}, time.Now(), true
+		Ports:       map[string]counters.Port{"p1": {VN: "blue", Rx: counters.Count{Packets: 7, Bytes: 700}}},
+		Tunnels:     map[string]counters.Tunnel{"hv2": {Tx: counters.Count{Packets: 6, Bytes: 600}}},
+		Drops:       map[string]counters.Count{"port_security": {Packets: 1, Bytes: 100}},
+		DropReasons: map[string]counters.Count{"spoofed": {Packets: 1, Bytes: 100}},
+		Interfaces:  map[string]counters.Iface{"nva-vxlan": {Kind: "tunnel", Tx: counters.Count{Packets: 9, Bytes: 900}, TxDropped: 2}}}}, time.Now(), true
 }
 
 func TestCountersCommand(t *testing.T) {
@@ -59,7 +61,7 @@ func TestCountersCommand(t *testing.T) {
 	c.ok("nve", "create", "hv1", "--underlay-ip", "192.0.2.1", "--ovsdb", "unix:/run/openvswitch/db.sock")
 	c.ok("port", "create", "p1", "--vn", "blue", "--nve", "hv1", "--interface", "veth1", "--mac", "02:00:00:00:00:01", "--ip", "10.0.0.1")
 	out := c.ok("counters")
-	for _, want := range []string{"hv1->hv2", "6 pkts / 600 B", "port_security", "1 pkts / 100 B"} {
+	for _, want := range []string{"hv1->hv2", "6 pkts / 600 B", "port_security", "1 pkts / 100 B", "spoofed", "hv1/nva-vxlan", "9 pkts / 900 B", "2/0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("counters output lacks %q:\n%s", want, out)
 		}
