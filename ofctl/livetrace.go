@@ -175,6 +175,9 @@ func (s *Southbound) LiveTrace(ctx context.Context, snap *model.Snapshot, pkt *t
 			}
 		}
 	}()
+	if !slices.Contains(observe, pkt.NVE) {
+		observe = append([]string{pkt.NVE}, observe...)
+	}
 	fam := flow.EthTypeIPv4
 	if pkt.IPv6 {
 		fam = flow.EthTypeIPv6
