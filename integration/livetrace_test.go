@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -17,8 +18,10 @@ import (
 // permitted packet (c1 -> c2 across the tunnel), a spoofed one (dropped
 // by port security on hv1) and a cross-VN one (c1 to a port of another
 // VN: never delivered there), the simulated and the live trace agree on
-// the NVEs crossed, the tables, the dropping stage and the outputs; the
-// temporary flows are gone afterwards.
+// the NVEs crossed, the tables, the dropping stage and the outputs. With
+// hv2's underlay link cut, the live trace sees the packet leave hv1 into
+// the tunnel and never arrive, and flags hv2. The temporary flows are
+// gone afterwards.
 func TestLiveTrace(t *testing.T) {
 	requireLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -129,6 +132,25 @@ func TestLiveTrace(t *testing.T) {
 		if d.Port == "r2" {
 			t.Errorf("cross-VN live: delivered to r2: %+v", tr.Live.Delivered)
 		}
+	}
+
+	// Underlay fault: hv2's underlay link is cut on the fabric. The
+	// simulation still delivers; the real packet leaves hv1 into the
+	// tunnel and never reaches hv2: the live trace is incomplete and the
+	// mismatch names hv2.
+	if out, err := exec.CommandContext(ctx, "ip", "-n", l.FabricNS(), "link", "set", "hv2", "down").CombinedOutput(); err != nil {
+		t.Fatalf("cutting hv2's underlay: %v %s", err, out)
+	}
+	tr = traceLive(wire.TraceRequest{Port: "c1", ToPort: "c2", WaitMS: 1500})
+	t.Logf("underlay cut: live %s (complete %v), mismatches %v", path(tr.Live.Hops), tr.Live.Complete, tr.Live.Mismatches)
+	if tr.Live.Match || tr.Live.Complete || !slices.Contains(tr.Live.Mismatches, "NVE hv2: the simulation reaches it; the live packet was not seen there") {
+		t.Errorf("underlay cut: want an incomplete live trace that misses hv2: %+v", tr.Live)
+	}
+	if len(tr.Live.Hops) != 1 || len(tr.Live.Hops[0].Outputs) != 1 || tr.Live.Hops[0].Outputs[0].Tunnel == nil {
+		t.Errorf("underlay cut: want hv1 sending into the tunnel: %+v", tr.Live.Hops)
+	}
+	if out, err := exec.CommandContext(ctx, "ip", "-n", l.FabricNS(), "link", "set", "hv2", "up").CombinedOutput(); err != nil {
+		t.Fatalf("restoring hv2's underlay: %v %s", err, out)
 	}
 
 	// The temporary flows are gone.
