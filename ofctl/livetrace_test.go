@@ -162,6 +162,19 @@ func TestLiveTraceFakeSwitch(t *testing.T) {
 		t.Errorf("live %+v", live)
 	}
 
+	// A packet never seen: a second one is sent, then the trace ends
+	// incomplete (and its shadows are removed all the same).
+	obs2, err := sb.LiveTrace(context.Background(), snap, pkt, []string{"hv1"}, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obs2.Complete || len(obs2.Observations) != 0 || len(obs2.Errors) != 2 || len(br.packetOutsReceived()) != 3 {
+		t.Errorf("unseen packet: %+v, %d packet-outs", obs2, len(br.packetOutsReceived()))
+	}
+	if n := len(br.liveShadows(t)); n != 0 {
+		t.Errorf("%d shadow flows left after the incomplete trace", n)
+	}
+
 	// A follower runs no live trace.
 	st.mu.Lock()
 	st.leader = false
