@@ -86,8 +86,8 @@ func TestLiveTrace(t *testing.T) {
 	agree := func(what string, tr wire.TraceResult) {
 		t.Helper()
 		lv := tr.Live
-		t.Logf("%s: simulated %s (dropped %v); live %s (dropped %v, complete %v)", what,
-			path(tr.Hops), tr.Dropped, path(lv.Hops), lv.Dropped, lv.Complete)
+		t.Logf("%s: simulated %s (dropped %v); live %s (dropped %v, complete %v, errors %v)", what,
+			path(tr.Hops), tr.Dropped, path(lv.Hops), lv.Dropped, lv.Complete, lv.Errors)
 		if !lv.Match || len(lv.Mismatches) > 0 || !lv.Complete {
 			t.Errorf("%s: live trace does not match: %v (errors %v, unobserved %v)", what, lv.Mismatches, lv.Errors, lv.Unobserved)
 		}
