@@ -8,7 +8,12 @@
 // VNI), and where every copy ended: a port, the controller, or a drop
 // (the stage that missed or the explicit drop flow).
 //
-// The trace is of nva's desired state, not of a switch: OpenFlow port
+// It also owns the pure part of live traces (live.go): the marked packet
+// a live trace injects, telling it apart in packet-ins, assembling what
+// the southbound observed into hops, and comparing that with the
+// simulation.
+//
+// The simulated trace is of nva's desired state, not of a switch: OpenFlow port
 // numbers are assigned by the trace itself (interfaces in name order from
 // 1; tunnel ports from 10000), which changes no decision of the pipeline,
 // and every interface and tunnel port is taken as present. It does no
