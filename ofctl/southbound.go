@@ -168,6 +168,7 @@ type Southbound struct {
 	cpu  chan struct{} // CPU slots (PlanWorkers), see cpuSlot
 	seed maphash.Seed  // for reportHash
 	ctr  counterState  // traffic counters (counters.go)
+	live liveState     // live packet traces (livetrace.go)
 
 	// planHook, when set (tests only), runs in the CPU slot of every
 	// reconciliation after the compile, before the diff.
@@ -253,6 +254,7 @@ func New(cfg Config) *Southbound {
 		nves:     map[string]*nveState{},
 		cpu:      make(chan struct{}, cfg.PlanWorkers),
 		seed:     maphash.MakeSeed(),
+		live:     liveState{slot: make(chan struct{}, 1)},
 	}
 	s.runCond = sync.NewCond(&s.mu)
 	s.neigh = s.newResponder()

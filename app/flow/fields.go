@@ -86,6 +86,9 @@ const (
 	TCPSrc  = "tcp_src"
 	TCPDst  = "tcp_dst"
 	CTState = "ct_state"
+	// IPDSCP is the IPv4/IPv6 DSCP (6 bits; OXM IP_DSCP). nva matches it
+	// only in live traces' temporary flows (app/trace TraceDSCP).
+	IPDSCP = "ip_dscp"
 )
 
 // Connection tracking state bits of CTState.
@@ -137,6 +140,7 @@ var fieldSpecs = []FieldSpec{
 	{Name: TCPSrc, Bits: 16, Bytes: 2, Class: ClassOpenFlow13, Field: 13, Format: FormatDec},
 	{Name: TCPDst, Bits: 16, Bytes: 2, Class: ClassOpenFlow13, Field: 14, Format: FormatDec},
 	{Name: CTState, Bits: 32, Bytes: 4, Class: ClassNXM1, Field: 105, Format: FormatHex, Nicira: true},
+	{Name: IPDSCP, Bits: 6, Bytes: 1, Class: ClassOpenFlow13, Field: 8, Format: FormatDec},
 }
 
 var (

@@ -173,6 +173,9 @@ func actionCases() []flowCase {
 			flow.Output{Port: 4}}},
 			"ip,nw_dst=10.0.2.5,actions=dec_ttl,set_field:02:4e:56:41:00:01->eth_src,set_field:02:00:00:00:00:05->eth_dst,output:4"},
 		{"ttl expired", flow.Flow{Match: flow.M(ethIPv6, flow.Exact(flow.IPTTL, flow.U8(1)))}, "ipv6,nw_ttl=1,actions=drop"},
+		// A live trace's shadow flow (ofctl/livetrace.go): the DSCP mark.
+		{"live trace mark", flow.Flow{Match: flow.M(ethIPv4, flow.Exact(flow.IPDSCP, flow.U8(63))),
+			Actions: []flow.Action{flow.Output{Port: flow.PortController, MaxLen: 0xffff}}}, "ip,nw_tos=252,actions=controller:65535"},
 		{"set ipv6 dst", flow.Flow{Match: flow.M(ethIPv6), Actions: []flow.Action{flow.SetField{Field: flow.IPv6Dst, Value: ip("2001:db8::9")}}},
 			"ipv6,actions=set_field:2001:db8::9->ipv6_dst"},
 		{"set udp ports", flow.Flow{Match: flow.M(ethIPv4, flow.Exact(flow.IPProto, flow.U8(17))), Actions: []flow.Action{
