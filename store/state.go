@@ -111,7 +111,9 @@ func (s *state) putPort(p *model.Port) {
 	p.Parse() // MAC and IPs parsed once, here, for every snapshot after
 	s.delPort(p.Name)
 	s.ports[p.Name] = p
-	s.byMAC[vnKey{p.VN, p.MAC}] = p.Name
+	if p.MAC != "" { // a VTEP VAP may have none (model.CheckPortOnNVE)
+		s.byMAC[vnKey{p.VN, p.MAC}] = p.Name
+	}
 	for _, ip := range p.IPs {
 		s.byIP[vnKey{p.VN, ipKey(ip)}] = p.Name
 	}

@@ -158,6 +158,9 @@ func (v *nveView) ownPorts(st *vnView, warn func(string, ...any)) {
 	st.ports = make([]*model.Port, 0, len(all))
 	for _, p := range all {
 		mac, ok := p.MACAddr()
+		if !ok && p.MAC == "" {
+			continue // a VTEP VAP: its hosts are learned, it has no MAC of its own
+		}
 		if !ok {
 			warn("port %s: invalid MAC %q; skipped", p.Name, p.MAC)
 			continue

@@ -298,9 +298,9 @@ func (n *NVE) Validate() error {
 	var fe FieldErrors
 	checkName(&fe, n.Name)
 	switch n.Kind {
-	case NVEOVS, NVEOpenFlow:
+	case NVEOVS, NVEOpenFlow, NVEVTEP:
 	default:
-		fe.Add("kind", "must be one of ovs, openflow")
+		fe.Add("kind", "must be one of ovs, openflow, vtep")
 	}
 	if len(n.UnderlayIPs) == 0 {
 		fe.Add("underlay_ips", "at least one underlay IP is required")
@@ -337,6 +337,8 @@ func (n *NVE) Validate() error {
 		default:
 			fe.Add("datapath_type", "must be one of system, netdev")
 		}
+	} else if n.Kind == NVEVTEP {
+		n.validateVTEP(&fe)
 	} else if n.Kind == NVEOpenFlow {
 		if n.DatapathID == "" {
 			fe.Add("datapath_id", "is required for kind openflow")
@@ -488,7 +490,7 @@ func (p *Port) Validate() error {
 	m, err := net.ParseMAC(p.MAC)
 	switch {
 	case p.MAC == "":
-		fe.Add("mac", "is required")
+		// Required unless the port is a VAP on a vtep NVE: CheckPortOnNVE.
 	case err != nil || len(m) != 6:
 		fe.Add("mac", "%q is not an Ethernet MAC address", p.MAC)
 	case m[0]&1 == 1:
