@@ -57,3 +57,44 @@ func CheckPortOnNVE(p *Port, nve *NVE, vn *VN) *Error {
 	}
 	return nil
 }
+
+// VTEPStatus is what a vtep NVE's status adds: whether its database holds
+// what nva wants, what could not be put there, and the MACs the VTEP has
+// learned on its physical ports in nva's VNs.
+type VTEPStatus struct {
+	InSync   bool          `json:"in_sync"`
+	Warnings []string      `json:"warnings,omitempty"`
+	Learned  []VTEPLearned `json:"learned,omitempty"`
+}
+
+// VTEPLearned is a MAC a VTEP learned (its Ucast_Macs_Local row).
+type VTEPLearned struct {
+	VN  string `json:"vn"`
+	MAC string `json:"mac"`
+	IP  string `json:"ip,omitempty"`
+}
+
+// summarizeVTEP is SummarizeNVE for a vtep NVE: its OVSDB side is all
+// there is (nva sends a VTEP no flows).
+func summarizeVTEP(nve *NVE, st *NVEStatus, c SummaryContext) string {
+	o := st.OVSDB
+	switch {
+	case o == nil && c.OVSDBOnLeader:
+		return "vtep: managed by the leader"
+	case o == nil:
+		return "vtep: pending: not synced yet"
+	case !o.Connected && o.LastError != "":
+		return "vtep: connecting (" + o.LastError + ")"
+	case !o.Connected:
+		return "vtep: connecting to " + nve.OVSDB
+	case o.LastError != "":
+		return "vtep: error: " + o.LastError
+	case !o.BridgeReady:
+		return "vtep: pending: updating the hardware_vtep tables"
+	}
+	s := "ok: vtep in sync"
+	if st.VTEP != nil && len(st.VTEP.Warnings) > 0 {
+		s += "; warning: " + st.VTEP.Warnings[0]
+	}
+	return s
+}

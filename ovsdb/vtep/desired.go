@@ -14,7 +14,10 @@ import (
 type Desired struct {
 	NVE      string
 	Endpoint string      // unix:, tcp: or ssl: address of the database
-	TLS      *tls.Config // for ssl: endpoints (nil otherwise)
+	TLS      *tls.Config // for ssl: endpoints (nil otherwise; set by the Syncer)
+	// Pin is the NVE's switch identity as text: a changed pin is a
+	// changed desired state (TLS is made from it).
+	Pin string
 	// TunnelIP selects the Physical_Switch whose tunnel_ips has it (the
 	// only one when the database has one switch).
 	TunnelIP string
@@ -47,9 +50,10 @@ type RemoteMAC struct {
 	Locator string // the other NVE's tunnel IP
 }
 
-// Equal reports whether two desired states ask for the same database.
+// Equal reports whether two desired states ask for the same database
+// (TLS is not compared: Pin stands for it).
 func (d Desired) Equal(o Desired) bool {
-	return d.NVE == o.NVE && d.Endpoint == o.Endpoint && d.TLS == o.TLS && d.TunnelIP == o.TunnelIP &&
+	return d.NVE == o.NVE && d.Endpoint == o.Endpoint && d.Pin == o.Pin && d.TunnelIP == o.TunnelIP &&
 		slices.EqualFunc(d.VNs, o.VNs, func(a, b VN) bool {
 			return a.Name == b.Name && a.VNI == b.VNI && slices.Equal(a.Bindings, b.Bindings) &&
 				slices.Equal(a.Remote, b.Remote) && slices.Equal(a.Flood, b.Flood)
@@ -71,6 +75,9 @@ func FromSnapshot(snap *model.Snapshot, name string, extra []ExtraMAC) (Desired,
 		return Desired{}, false
 	}
 	d := Desired{NVE: name, Endpoint: nve.OVSDB}
+	if id := nve.SwitchIdentity; id != nil {
+		d.Pin = id.Fingerprint + "|" + id.Subject
+	}
 	if len(nve.UnderlayIPs) > 0 {
 		d.TunnelIP = nve.UnderlayIPs[0]
 	}

@@ -2,7 +2,6 @@ package vtep
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	hw "github.com/nva-project/nva/ovsdb/hwvtep"
@@ -47,9 +46,6 @@ func (s Status) equal(o Status) bool {
 // Option configures a Manager.
 type Option func(*Manager)
 
-// WithClientTLS sets the TLS configuration of ssl: sessions.
-func WithClientTLS(c *tls.Config) Option { return func(m *Manager) { m.tls = c } }
-
 // WithBackoff sets the reconnect/retry backoff bounds (defaults 200ms, 10s).
 func WithBackoff(min, max time.Duration) Option {
 	return func(m *Manager) { m.backoffMin, m.backoffMax = min, max }
@@ -66,7 +62,6 @@ type Manager struct {
 	rep        Reporter
 	onStatus   func(Status)
 	now        func() time.Time
-	tls        *tls.Config
 	backoffMin time.Duration
 	backoffMax time.Duration
 	opTimeout  time.Duration
@@ -101,9 +96,6 @@ func (m *Manager) Sync(d Desired) {
 	defer m.mu.Unlock()
 	if m.closed {
 		return
-	}
-	if d.TLS == nil {
-		d.TLS = m.tls
 	}
 	w := m.workers[d.NVE]
 	if w == nil {

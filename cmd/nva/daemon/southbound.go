@@ -96,10 +96,14 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 	// the daemon's.
 	fill := &leaderOVSDB{src: st, client: &http.Client{Timeout: leaderPollTimeout}, hub: hub,
 		log: log.With("component", "status"), now: time.Now}
+	vteps := newVTEPSyncer(log, ovsdbTLS, vtepLearnedLog{log: log.With("component", "vtep")}, hub.notify)
 	var wg sync.WaitGroup
 	return &Southbound{
 		Start: func(ctx context.Context) error {
 			if err := syncer.Start(ctx, st); err != nil {
+				return err
+			}
+			if err := vteps.Start(ctx, st); err != nil {
 				return err
 			}
 			if err := of.Start(ctx, st); err != nil {
@@ -111,13 +115,13 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 			return nil
 		},
 		Close: func() error {
-			err := errors.Join(of.Close(), syncer.Close())
+			err := errors.Join(of.Close(), syncer.Close(), vteps.Close())
 			wg.Wait()
 			return err
 		},
 		Realizer: of,
 		Flows:    of,
-		Status:   nveStatus{src: st, ovsdb: syncer, leader: fill, openflow: of},
+		Status:   nveStatus{src: st, ovsdb: syncer, leader: fill, openflow: of, vtep: vteps},
 		Switches: of,
 		Notifier: hub,
 		Counters: of,
@@ -145,6 +149,10 @@ type nveStatus struct {
 	openflow interface {
 		OpenFlowStatus(string) *model.OpenFlowStatus
 	}
+	// vtep is the management of vtep NVEs (nil: none).
+	vtep interface {
+		Status(string) (*model.OVSDBStatus, *model.VTEPStatus)
+	}
 }
 
 func (n nveStatus) NVEStatus(name string) *model.NVEStatus {
@@ -153,7 +161,14 @@ func (n nveStatus) NVEStatus(name string) *model.NVEStatus {
 	if st.OVSDB == nil && !isLeader && n.leader != nil {
 		st.OVSDB = n.leader.OVSDBStatus(name)
 	}
-	if nve, ok := n.src.Snapshot().NVEs[name]; ok {
+	nve, ok := n.src.Snapshot().NVEs[name]
+	if ok && nve.Kind == model.NVEVTEP && n.vtep != nil {
+		// Only the leader manages VTEPs: a follower shows none (the
+		// summary says the leader manages it).
+		st.OVSDB, st.VTEP = n.vtep.Status(name)
+		st.OpenFlow = nil // nva speaks no OpenFlow to a VTEP
+	}
+	if ok {
 		st.Summary = model.SummarizeNVE(nve, st, model.SummaryContext{
 			OVSDBOnLeader: !isLeader,
 			Controllers:   controllerTargets(n.src.Nodes()),
