@@ -236,7 +236,7 @@ func (portKind) admit(st *state, p, _ *model.Port) *model.Error {
 	if _, ok := st.nves[p.NVE]; !ok {
 		return model.Errorf(model.KindReference, "nve", "nve %q does not exist", p.NVE)
 	}
-	if owner, ok := st.byMAC[vnKey{p.VN, p.MAC}]; ok && owner != p.Name {
+	if owner, ok := st.byMAC[vnKey{p.VN, p.MAC}]; ok && owner != p.Name && p.MAC != "" {
 		return model.Errorf(model.KindConflict, "mac", "mac %s is already used by port %q in vn %q", p.MAC, owner, p.VN)
 	}
 	for i, ip := range p.IPs {
