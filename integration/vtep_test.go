@@ -18,8 +18,9 @@ import (
 // a bare-metal host on VLAN 100 behind its physical port p1 pings a VM of
 // blue on an OVS hypervisor; it does not reach red (another VN on the same
 // hypervisor); a broadcast in blue reaches it and one in red does not; the
-// VTEP's database holds what nva wants and the MAC it learned is in the
-// NVE's status.
+// VTEP's database holds what nva wants; the MAC it learned is in the
+// NVE's status and becomes a learned endpoint that the hypervisor forwards
+// to the VTEP's tunnel IP.
 func TestVTEPBareMetal(t *testing.T) {
 	requireLab(t)
 	if reason := lab.VTEPRequirements(); reason != "" {
@@ -158,9 +159,26 @@ func TestVTEPBareMetal(t *testing.T) {
 		_, _ = n.Client.Do(ctx, http.MethodGet, "/api/v1/nves/"+v.Name, nil, &raw)
 		t.Fatalf("learned MAC in the VTEP's status: %v (%v)", err, fmt.Sprint(raw["status"]))
 	}
+	err = lab.WaitFor(ctx, 30*time.Second, 200*time.Millisecond, func() (bool, error) {
+		flows, err := l.DumpFlows(ctx, 1, lab.IntegrationBridge, "dl_dst="+bmMAC)
+		if err != nil {
+			return false, err
+		}
+		for _, f := range flows {
+			if strings.Contains(f, "tun_dst="+v.TunnelIP.String()) || strings.Contains(f, v.TunnelIP.String()+"->tun_dst") {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		flows, _ := l.DumpFlows(ctx, 1, lab.IntegrationBridge)
+		t.Fatalf("hv1 does not forward the learned MAC %s to the VTEP: %v\n%s", bmMAC, err, strings.Join(flows, "\n"))
+	}
 }
 
-// bareMetalPort is the VAP of bm1 on the VTEP: physical port p1, VLAN 100.
+// bareMetalPort is the VAP of bm1 on the VTEP: physical port p1, VLAN 100,
+// no MAC (the host behind it is learned).
 func bareMetalPort(nve string) map[string]any {
-	return map[string]any{"name": "bm1", "vn": "blue", "nve": nve, "interface": "p1", "vlan": 100, "mac": "02:00:00:00:0b:01", "ips": []string{"192.0.2.30"}}
+	return map[string]any{"name": "bm1", "vn": "blue", "nve": nve, "interface": "p1", "vlan": 100}
 }

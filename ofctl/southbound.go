@@ -569,6 +569,9 @@ func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 			hosting(name)
 		}
 	}
+	for _, vn := range model.LearnedChangedVNs(old, cur) { // learned endpoints moved (app/compiler/segment.go)
+		hosting(vn)
+	}
 	// A peer that gained or lost a VN with the NVE had a port change,
 	// which hosting covered above for both snapshots.
 	peers := func(snap *model.Snapshot, nve string) {

@@ -79,6 +79,12 @@ func TestCommandEncodingGolden(t *testing.T) {
 		{"create-token", 1, &createToken{ReqID: "r-create-token", Token: tenantToken}},
 		{"revoke-token", 1, &revokeToken{ReqID: "r-revoke-token", ID: "00112233aabbccdd"}},
 		{"bootstrap-token", 1, &bootstrapToken{ReqID: "r-bootstrap-token", Token: adminToken}},
+		{"report-learned", 1, &reportLearned{Report: model.LearnedReport{NVE: "hv1",
+			At: time.Date(2026, 11, 29, 10, 0, 2, 123456000, time.UTC), MACs: []model.LearnedMAC{
+				{VN: "blue", MAC: "02:00:00:00:10:01", Via: "seg1", IPs: []string{"10.0.0.50"}},
+				{VN: "blue", MAC: "02:00:00:00:10:02", Via: model.ViaVTEP, Gone: true},
+			}}}},
+		{"expire-learned", 1, &expireLearned{Before: time.Date(2026, 11, 29, 10, 5, 0, 0, time.UTC)}},
 	}
 	type key struct {
 		typ     cmdType
@@ -148,8 +154,9 @@ func TestCommandTypeNames(t *testing.T) {
 			t.Fatalf("the ignore flag changes the name of %s", name)
 		}
 	}
-	// 0x01-0x0c (objects, nodes, batch) and 0x10-0x12 (tokens).
-	if want := int(cmdBatch) + 3; len(seen) != want {
+	// 0x01-0x0c (objects, nodes, batch), 0x10-0x12 (tokens) and
+	// 0x38-0x39 (learned endpoints).
+	if want := int(cmdBatch) + 3 + 2; len(seen) != want {
 		t.Fatalf("%d named types, want %d", len(seen), want)
 	}
 	if got := cmdType(0x7f).String(); got != "type-0x7f" {

@@ -35,6 +35,8 @@ type bodyV1 struct {
 	Items []logBatchItem `json:"items,omitempty"`
 	// Token is the token of create-token and bootstrap-token (tokens.go).
 	Token *logToken `json:"token,omitempty"`
+	// Learned is the body of report-learned and expire-learned (learned.go).
+	Learned *logLearnedBody `json:"learned,omitempty"`
 }
 
 // logBatchItem is one operation of a batch: the type byte of the object
@@ -148,6 +150,9 @@ type logPort struct {
 	IPs       []string `json:"ips,omitempty"`
 	VLAN      int      `json:"vlan,omitempty"`
 	Revision  uint64   `json:"revision,omitempty"`
+	// Kind: added after version 1 was frozen, as an optional key (absent:
+	// a tenant system's port, as version 1 wrote every port).
+	Kind string `json:"kind,omitempty"`
 }
 
 // logNode is a member's metadata. State and Voter are never meaningful in
@@ -212,6 +217,9 @@ type snapRecord struct {
 	// The token state (tokens.go), after the nodes.
 	Token              *logToken `json:"token,omitempty"`
 	TokensBootstrapped bool      `json:"tokens_bootstrapped,omitempty"`
+	// The learned endpoints and conflicts (learned.go), after the tokens.
+	Learned         *logLearned         `json:"learned,omitempty"`
+	LearnedConflict *logLearnedConflict `json:"learned_conflict,omitempty"`
 }
 
 // --- exact conversions (snapshots, results, encoding commands) ---
@@ -267,7 +275,7 @@ func toLogPort(p *model.Port) *logPort {
 		return nil
 	}
 	return &logPort{Name: p.Name, VN: p.VN, NVE: p.NVE, Interface: p.Interface, MAC: p.MAC,
-		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision}
+		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision, Kind: p.Kind}
 }
 
 func (p *logPort) model() *model.Port {
@@ -275,7 +283,7 @@ func (p *logPort) model() *model.Port {
 		return nil
 	}
 	return &model.Port{Name: p.Name, VN: p.VN, NVE: p.NVE, Interface: p.Interface, MAC: p.MAC,
-		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision}
+		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision, Kind: p.Kind}
 }
 
 func toLogNode(n *NodeInfo) *logNode {

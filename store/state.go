@@ -29,6 +29,8 @@ type state struct {
 	nodes map[string]*NodeInfo
 	// tokens are the API tokens (tokens.go).
 	tokens tokenState
+	// learned are the learned endpoints and conflicts (learned.go).
+	learned learnedState
 
 	byVNI      map[uint32]string
 	byDPID     map[uint64]string
@@ -111,7 +113,7 @@ func (s *state) putPort(p *model.Port) {
 	p.Parse() // MAC and IPs parsed once, here, for every snapshot after
 	s.delPort(p.Name)
 	s.ports[p.Name] = p
-	if p.MAC != "" { // a VTEP VAP may have none (model.CheckPortOnNVE)
+	if p.MAC != "" { // a segment port or a VTEP VAP may have none
 		s.byMAC[vnKey{p.VN, p.MAC}] = p.Name
 	}
 	for _, ip := range p.IPs {

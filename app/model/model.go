@@ -143,7 +143,11 @@ type Port struct {
 	MAC       string   `json:"mac"`
 	IPs       []string `json:"ips,omitempty"`
 	VLAN      int      `json:"vlan,omitempty"` // 0 = untagged
-	Revision  uint64   `json:"revision,omitempty"`
+	// Kind is "" (a tenant system's VAP, with its MAC and IPs) or
+	// PortKindSegment (segment.go: an L2 gateway attachment to a
+	// physical segment, without a MAC of its own).
+	Kind     string `json:"kind,omitempty"`
+	Revision uint64 `json:"revision,omitempty"`
 
 	// parsed is MAC and IPs as typed values, filled by Parse (the store
 	// calls it when it stores a port). Unexported, so never serialized.
@@ -486,6 +490,10 @@ func (p *Port) Validate() error {
 		fe.Add("interface", "is required")
 	} else if !ifaceRE.MatchString(p.Interface) {
 		fe.Add("interface", "must be a valid interface name (1-15 characters)")
+	}
+	if p.Kind != "" {
+		p.validateKind(&fe)
+		return fe.Err()
 	}
 	m, err := net.ParseMAC(p.MAC)
 	switch {

@@ -28,8 +28,12 @@ type Snapshot struct {
 	VNs      map[string]*VN
 	NVEs     map[string]*NVE
 	Ports    map[string]*Port
+	// Learned are the learned endpoints (learned.go) by LearnedKey; nil:
+	// none. The store sets it before the snapshot is shared.
+	Learned map[string]*LearnedEndpoint
 
 	indexOnce sync.Once
+	learned   snapshotLearned
 	ix        *index
 }
 

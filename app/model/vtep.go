@@ -44,10 +44,13 @@ func (n *NVE) validateVTEP(fe *FieldErrors) {
 // use encap vxlan.
 func CheckPortOnNVE(p *Port, nve *NVE, vn *VN) *Error {
 	if nve.Kind != NVEVTEP {
-		if p.MAC == "" {
-			return Errorf(KindInvalid, "mac", "is required (only a VAP on a vtep NVE may omit it)")
+		if p.MAC == "" && p.Kind == "" {
+			return Errorf(KindInvalid, "mac", "is required (only a VAP on a vtep NVE or a segment port may omit it)")
 		}
 		return nil
+	}
+	if p.Kind != "" {
+		return Errorf(KindInvalid, "kind", "a port on hardware VTEP %q is a (physical port, vlan) VAP; kind %s is for OVS and OpenFlow NVEs", nve.Name, p.Kind)
 	}
 	if vn.Encap != EncapVXLAN {
 		return Errorf(KindInvalid, "vn", "vn %q uses encap %s; nve %q is a hardware VTEP, which supports only vxlan", vn.Name, vn.Encap, nve.Name)

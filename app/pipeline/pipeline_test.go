@@ -87,7 +87,7 @@ func TestCheckRejectsContractViolations(t *testing.T) {
 			Actions: []flow.Action{flow.Move{Src: flow.ARPTPA, Dst: flow.ARPSPA, Bits: 32}}}}, nil, "may not move from arp_tpa"},
 		{"move out of range", ovs, []flow.Flow{{Table: pipeline.Neighbor, Priority: 1, Match: flow.M(arp),
 			Actions: []flow.Action{flow.Move{Src: flow.ARPSPA, Dst: flow.ARPTPA, SrcOfs: 8, Bits: 32}}}}, nil, "out of range"},
-		{"output not allowed", ovs, []flow.Flow{{Table: pipeline.Classify, Priority: 1,
+		{"output not allowed", ovs, []flow.Flow{{Table: pipeline.PortSecurity, Priority: 1,
 			Actions: []flow.Action{flow.Output{Port: 1}}}}, nil, "output not allowed"},
 		{"group not allowed", ovs, []flow.Flow{{Table: pipeline.Reply, Priority: 1,
 			Actions: []flow.Action{flow.Group{ID: 1}}}}, []flow.GroupEntry{{ID: 1}}, "group action not allowed"},
@@ -177,7 +177,7 @@ func TestDescribe(t *testing.T) {
 	}
 	d = pipeline.Strict().Describe()
 	for _, want := range []string{"profile openflow13 (extensions=false", "table 3 l2_forward:", "stages left out: nd_advert,reply",
-		"goto: l2_forward\n", "match: in_port,vlan_vid,tun_id\n"} {
+		"goto: l2_forward\n", "match: in_port,vlan_vid,tun_id,eth_src\n"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("strict Describe lacks %q:\n%s", want, d)
 		}

@@ -113,10 +113,11 @@ var stages = []Stage{
 		Name: Classify,
 		Doc:  "ingress VAP (in_port[, vlan]) or tunnel (in_port, tun_id[, tun_src]) -> VN in metadata; else drop",
 		Contract: Contract{
-			Match:         []string{flow.InPort, flow.VlanVID, flow.TunID, flow.TunIPv4Src},
+			Match:         []string{flow.InPort, flow.VlanVID, flow.TunID, flow.TunIPv4Src, flow.EthSrc},
 			Goto:          []string{L2Forward}, // tunnel arrivals skip port security and the responder
 			VLAN:          true,
 			WriteMetadata: true,
+			Output:        true, // CONTROLLER: learning on L2 gateway segments (app/compiler/segment.go)
 		},
 		Miss: MissDrop, Next: PortSecurity,
 	},

@@ -60,16 +60,11 @@ func (d Desired) Equal(o Desired) bool {
 		}) && slices.Equal(d.Warnings, o.Warnings)
 }
 
-// ExtraMAC is a MAC of a VN that nva learned rather than was told (a
-// learned endpoint), behind the NVE named.
-type ExtraMAC struct {
-	VN, MAC, IP, NVE string
-}
-
-// FromSnapshot derives the desired state of vtep NVE name from snap; extra
-// are further MACs of the VNs (learned endpoints) to program like ports.
-// ok is false when snap has no such vtep NVE.
-func FromSnapshot(snap *model.Snapshot, name string, extra []ExtraMAC) (Desired, bool) {
+// FromSnapshot derives the desired state of vtep NVE name from snap: its
+// VNs' ports on other NVEs and the MACs learned at other NVEs (behind L2
+// gateway segments or other VTEPs) are its remote MACs. ok is false when
+// snap has no such vtep NVE.
+func FromSnapshot(snap *model.Snapshot, name string) (Desired, bool) {
 	nve := snap.NVEs[name]
 	if nve == nil || nve.Kind != model.NVEVTEP {
 		return Desired{}, false
@@ -128,13 +123,20 @@ func FromSnapshot(snap *model.Snapshot, name string, extra []ExtraMAC) (Desired,
 			macs[r.MAC] = true
 			v.Remote = append(v.Remote, r)
 		}
-		for _, e := range extra {
-			if e.VN != vnName || e.NVE == name || macs[e.MAC] {
-				continue
+		for _, e := range snap.LearnedIn(vnName) {
+			if e.NVE == name || macs[e.MAC] {
+				continue // learned here (the VTEP knows it), or a port's MAC
 			}
 			if loc := tunnelIP(snap.NVEs[e.NVE]); loc != "" {
+				r := RemoteMAC{MAC: e.MAC, Locator: loc}
+				for _, ip := range e.IPs {
+					if a, err := netip.ParseAddr(ip); err == nil && a.Is4() {
+						r.IP = a.String()
+						break
+					}
+				}
 				macs[e.MAC] = true
-				v.Remote = append(v.Remote, RemoteMAC{MAC: e.MAC, IP: e.IP, Locator: loc})
+				v.Remote = append(v.Remote, r)
 			}
 		}
 		slices.SortFunc(v.Remote, func(a, b RemoteMAC) int { return strings.Compare(a.MAC, b.MAC) })

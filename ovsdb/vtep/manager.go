@@ -51,6 +51,11 @@ func WithBackoff(min, max time.Duration) Option {
 	return func(m *Manager) { m.backoffMin, m.backoffMax = min, max }
 }
 
+// WithLearnedRefresh has the learned MACs reported again every d even
+// when unchanged (0, the default: only on change), so that a store that
+// ages learned endpoints by when they were last seen keeps the VTEP's.
+func WithLearnedRefresh(d time.Duration) Option { return func(m *Manager) { m.refresh = d } }
+
 // WithClock sets the clock of Status.Updated.
 func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
 
@@ -65,6 +70,7 @@ type Manager struct {
 	backoffMin time.Duration
 	backoffMax time.Duration
 	opTimeout  time.Duration
+	refresh    time.Duration
 
 	mu      sync.Mutex
 	workers map[string]*worker
@@ -188,6 +194,7 @@ type worker struct {
 
 	reported []Learned // last reported to the Reporter (nil with ok false: never)
 	repOK    bool
+	repAt    time.Time // when (m.now)
 }
 
 func (w *worker) current() (Desired, bool) {
@@ -243,6 +250,12 @@ func (w *worker) run() {
 // endpoint changes or the worker stops.
 func (w *worker) serve(c *conn, endpoint string) {
 	retry := w.m.backoffMin
+	var refresh <-chan time.Time
+	if w.m.refresh > 0 {
+		t := time.NewTicker(w.m.refresh)
+		defer t.Stop()
+		refresh = t.C
+	}
 	for {
 		d, removing := w.current()
 		if d.Endpoint != endpoint {
@@ -273,6 +286,7 @@ func (w *worker) serve(c *conn, endpoint string) {
 		case <-c.kick:
 		case <-w.offer:
 		case <-fire:
+		case <-refresh:
 		}
 		if timer != nil {
 			timer.Stop()
@@ -312,11 +326,13 @@ func (w *worker) ensure(c *conn, d Desired) error {
 		w.setStatus(func(s *Status) {
 			s.Connected, s.InSync, s.LastError, s.Warnings, s.Learned = true, len(p.ops) == 0, "", warnings, learned
 		})
-		if w.m.rep != nil && (!w.repOK || !slices.Equal(learned, w.reported)) {
+		now := w.m.now()
+		stale := w.m.refresh > 0 && len(learned) > 0 && now.Sub(w.repAt) >= w.m.refresh
+		if w.m.rep != nil && (!w.repOK || !slices.Equal(learned, w.reported) || stale) {
 			if err := w.m.rep.VTEPLearned(ctx, w.nve, learned); err != nil {
 				return fmt.Errorf("report learned MACs: %w", err)
 			}
-			w.reported, w.repOK = learned, true
+			w.reported, w.repOK, w.repAt = learned, true, now
 		}
 		return nil
 	}()

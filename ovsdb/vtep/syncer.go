@@ -33,9 +33,6 @@ type Source interface {
 // handed on.
 type Syncer struct {
 	newManager func() *Manager
-	// extra gives the learned endpoints of a snapshot to program on the
-	// VTEPs like ports (nil: none).
-	extra func(*model.Snapshot) []ExtraMAC
 	// tlsFor makes the TLS configuration of an ssl: endpoint (nil: none).
 	tlsFor func(*model.NVE) *tls.Config
 	log    *slog.Logger
@@ -47,14 +44,13 @@ type Syncer struct {
 	wg      sync.WaitGroup
 }
 
-// NewSyncer returns a Syncer that opens managers with newManager. extra
-// gives learned endpoints to program on the VTEPs, tlsFor the TLS
-// configuration of a VTEP's ssl: endpoint; either may be nil.
-func NewSyncer(newManager func() *Manager, extra func(*model.Snapshot) []ExtraMAC, tlsFor func(*model.NVE) *tls.Config, log *slog.Logger) *Syncer {
+// NewSyncer returns a Syncer that opens managers with newManager; tlsFor
+// makes the TLS configuration of a VTEP's ssl: endpoint (nil: none).
+func NewSyncer(newManager func() *Manager, tlsFor func(*model.NVE) *tls.Config, log *slog.Logger) *Syncer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Syncer{newManager: newManager, extra: extra, tlsFor: tlsFor, log: log, tick: time.Second, applied: map[string]Desired{}}
+	return &Syncer{newManager: newManager, tlsFor: tlsFor, log: log, tick: time.Second, applied: map[string]Desired{}}
 }
 
 // Start follows src until ctx ends; it does not block.
@@ -126,12 +122,8 @@ func (s *Syncer) apply(ctx context.Context, src Source) {
 		return
 	}
 	snap := src.Snapshot()
-	var extra []ExtraMAC
-	if s.extra != nil {
-		extra = s.extra(snap)
-	}
 	for _, nve := range snap.SortedNVEs() {
-		d, ok := FromSnapshot(snap, nve.Name, extra)
+		d, ok := FromSnapshot(snap, nve.Name)
 		if !ok {
 			continue
 		}

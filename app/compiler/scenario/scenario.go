@@ -21,6 +21,7 @@ type Domain struct {
 	VNs     map[string]*model.VN
 	NVEs    map[string]*model.NVE
 	Ports   map[string]*model.Port
+	Learned map[string]*model.LearnedEndpoint // segment.go
 	ofports map[string]map[string]uint32
 	nveIdx  map[string]int
 	rev     uint64
@@ -177,7 +178,9 @@ func (d *Domain) Snapshot() *model.Snapshot {
 		c.Parse() // as the store does when it stores a port
 		ports[k] = &c
 	}
-	return model.NewSnapshot(d.rev, vns, nves, ports)
+	s := model.NewSnapshot(d.rev, vns, nves, ports)
+	s.Learned = d.learnedCopy()
+	return s
 }
 
 // Input returns the compiler input for one NVE, with every encapsulation's

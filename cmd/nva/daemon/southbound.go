@@ -96,7 +96,7 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 	// the daemon's.
 	fill := &leaderOVSDB{src: st, client: &http.Client{Timeout: leaderPollTimeout}, hub: hub,
 		log: log.With("component", "status"), now: time.Now}
-	vteps := newVTEPSyncer(log, ovsdbTLS, vtepLearnedLog{log: log.With("component", "vtep")}, hub.notify)
+	vteps := newVTEPSyncer(log, ovsdbTLS, vtepLearned{st: st, now: time.Now}, hub.notify)
 	var wg sync.WaitGroup
 	return &Southbound{
 		Start: func(ctx context.Context) error {
