@@ -138,4 +138,7 @@ type Topology struct {
 	// (switch_identity; see model.UnclaimedSwitch.Reason). Present when the
 	// node runs an OpenFlow southbound.
 	UnclaimedSwitches []model.UnclaimedSwitch `json:"unclaimed_switches,omitempty"`
+	// VTEPs are the hardware VTEPs (NVEs of kind vtep) with their VAPs
+	// and learned MACs (vtep.go); [] when there is none.
+	VTEPs []TopologyVTEP `json:"vteps"`
 }
