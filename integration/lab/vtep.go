@@ -233,3 +233,33 @@ func (l *Lab) AddBareMetal(ctx context.Context, v *VTEP, name, port string, vlan
 // VTEPPoint is an interface in the VTEP's namespace (e.g. its physical
 // port) to capture on.
 func (v *VTEP) Point(ifname string) CapturePoint { return CapturePoint{NS: v.NS, If: ifname} }
+
+// AddVTEPNVE registers VTEP v with nva as an NVE of kind vtep.
+func (o *Overlay) AddVTEPNVE(ctx context.Context, v *VTEP) error {
+	return o.Post(ctx, "/api/v1/nves", map[string]any{"name": v.Name, "kind": "vtep",
+		"underlay_ips": []string{v.TunnelIP.String()}, "ovsdb": v.Endpoint()})
+}
+
+// AddBareMetal creates bare-metal host ts (ts.HV is ignored) behind VTEP
+// v's physical port port on VLAN vlan, and its VAP through the API:
+// (port, vlan) bound to ts.VN, without a MAC (nva learns it from the
+// VTEP). The host counts as a tenant of the overlay (Matrix, Owner).
+func (o *Overlay) AddBareMetal(ctx context.Context, v *VTEP, ts TenantSpec, port string, vlan int) error {
+	if ts.Prefix == 0 {
+		ts.Prefix = 24
+	}
+	ts.NVE = v.Name
+	if _, err := o.Lab.AddBareMetal(ctx, v, ts.Name, port, vlan, ts.MAC, []string{fmt.Sprintf("%s/%d", ts.IP, ts.Prefix)}); err != nil {
+		return err
+	}
+	if err := o.Post(ctx, "/api/v1/ports", map[string]any{
+		"name": ts.Name, "vn": ts.VN, "nve": v.Name, "interface": port, "vlan": vlan,
+	}); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	o.tenants[ts.Name] = ts
+	o.order = append(o.order, ts.Name)
+	o.mu.Unlock()
+	return nil
+}
