@@ -111,13 +111,13 @@ func (s *Syncer) apply(ctx context.Context, src Source) {
 	_, ready, err := src.LeaderReady(bctx)
 	cancel()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err != nil || !ready {
-		if s.m != nil {
+		m := s.m
+		s.m, s.applied = nil, map[string]Desired{}
+		s.mu.Unlock()
+		if m != nil {
 			s.log.Info("no longer the leader: leaving the VTEPs to the new leader")
-			s.m.Close()
-			s.m = nil
-			s.applied = map[string]Desired{}
+			m.Close()
 		}
 		return
 	}
@@ -140,13 +140,19 @@ func (s *Syncer) apply(ctx context.Context, src Source) {
 		}
 		s.m.Sync(d)
 	}
+	var gone []string
 	for _, name := range slices.Sorted(maps.Keys(s.applied)) {
-		if n := snap.NVEs[name]; n != nil && n.Kind == model.NVEVTEP {
-			continue
+		if n := snap.NVEs[name]; n == nil || n.Kind != model.NVEVTEP {
+			gone = append(gone, name)
+			delete(s.applied, name)
 		}
-		delete(s.applied, name)
+	}
+	m := s.m
+	s.mu.Unlock()
+	// Removing waits for the VTEP's session: status readers must not.
+	for _, name := range gone {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if err := s.m.Remove(rctx, name); err != nil {
+		if err := m.Remove(rctx, name); err != nil {
 			s.log.Warn("VTEP removed from nva but its configuration was not", "nve", name, "err", err)
 		}
 		cancel()
