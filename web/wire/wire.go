@@ -138,4 +138,7 @@ type Topology struct {
 	// (switch_identity; see model.UnclaimedSwitch.Reason). Present when the
 	// node runs an OpenFlow southbound.
 	UnclaimedSwitches []model.UnclaimedSwitch `json:"unclaimed_switches,omitempty"`
+	// Learned are the learned endpoints (MACs seen behind L2 gateway
+	// segments and VTEPs), by VN then MAC; absent when there are none.
+	Learned []*model.LearnedEndpoint `json:"learned,omitempty"`
 }

@@ -74,7 +74,10 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 	}
 	of := ofctl.New(ofctl.Config{ListenAddr: s.OpenFlowAddr, TLS: ofTLS, Logger: log,
 		PortNumbers:     func(nve string) map[string]uint32 { return syncer.PortNumbers(nve) },
-		CounterInterval: s.CounterPollInterval()})
+		CounterInterval: s.CounterPollInterval(),
+		// L2 gateway learning (learned.go): reports go to the store, MACs
+		// still sending are re-reported every third of --learned-age.
+		Learn: st, LearnRefresh: s.LearnedMaxAge() / 3})
 	var mu sync.Mutex
 	last := map[string]map[string]uint32{} // NVE -> ofports last reported
 	onStatus := func(st ovsdb.Status) {
@@ -105,7 +108,8 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 			if err := of.Start(ctx, st); err != nil {
 				return err
 			}
-			wg.Add(2)
+			wg.Add(3)
+			go func() { defer wg.Done(); expireLearned(ctx, st, s.LearnedMaxAge(), time.Now, log) }() // learned.go
 			go func() { defer wg.Done(); followStatusChanges(ctx, of.StatusChanged, hub) }()
 			go func() { defer wg.Done(); fill.run(ctx) }()
 			return nil

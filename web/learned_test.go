@@ -1,0 +1,47 @@
+package web
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/web/wire"
+)
+
+// TestLearnedAPI: a segment port is created over the API; MACs the store
+// learned behind it show in GET /vns/{vn}/learned, /learned and the
+// topology; a report of a known port's MAC shows as a conflict.
+func TestLearnedAPI(t *testing.T) {
+	st := openStore(t, "n1")
+	e := newEnvWith(t, st, st, func(o *Options) { o.Learned = st })
+	e.seed()
+	e.must(201, "POST", "/api/v1/ports", `{"name":"seg1","vn":"blue","nve":"hv2","interface":"eth1","vlan":100,"kind":"segment"}`)
+	if r := e.do("POST", "/api/v1/ports", `{"name":"seg2","vn":"blue","nve":"hv2","interface":"eth2","kind":"segment","mac":"02:00:00:00:00:09"}`); r.status != 422 || r.err().Field != "mac" {
+		t.Fatalf("segment port with a MAC: %d %+v", r.status, r.err())
+	}
+	at := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	if _, err := e.st.ReportLearned(context.Background(), model.LearnedReport{NVE: "hv2", At: at, MACs: []model.LearnedMAC{
+		{VN: "blue", MAC: "02:00:00:00:0a:01", Via: "seg1"},
+		{VN: "blue", MAC: "02:00:00:00:00:01", Via: "seg1"}, // p1's
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	var vn wire.LearnedReport
+	e.must(200, "GET", "/api/v1/vns/blue/learned", "").decode(t, &vn)
+	if len(vn.Learned) != 1 || vn.Learned[0].MAC != "02:00:00:00:0a:01" || vn.Learned[0].NVE != "hv2" || vn.Learned[0].Via != "seg1" ||
+		!vn.Learned[0].LastSeen.Equal(at) || len(vn.Conflicts) != 1 || vn.Conflicts[0].Port != "p1" || vn.ConflictsTotal != 1 {
+		t.Fatalf("learned %+v", vn)
+	}
+	var all wire.LearnedReport
+	e.must(200, "GET", "/api/v1/learned", "").decode(t, &all)
+	if len(all.Learned) != 1 || all.ConflictsTotal != 1 {
+		t.Fatalf("all learned %+v", all)
+	}
+	var topo wire.Topology
+	e.must(200, "GET", "/api/v1/topology", "").decode(t, &topo)
+	if len(topo.Learned) != 1 || topo.Learned[0].MAC != "02:00:00:00:0a:01" {
+		t.Fatalf("topology learned %+v", topo.Learned)
+	}
+	e.must(404, "GET", "/api/v1/vns/nope/learned", "")
+}
