@@ -100,3 +100,13 @@ func (s *Server) handleLearned(w http.ResponseWriter, r *http.Request) {
 	}
 	s.learnedReport(w, snap, "", !s.auth.principalFrom(r.Context()).scoped())
 }
+
+// learnedInVNs reports whether a learned-endpoint change is of one of vns.
+func learnedInVNs(ev model.Change, vns map[string]bool) bool {
+	for _, o := range []any{ev.Old, ev.New} {
+		if e, ok := o.(*model.LearnedEndpoint); ok && e != nil && vns[e.VN] {
+			return true
+		}
+	}
+	return false
+}

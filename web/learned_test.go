@@ -45,3 +45,19 @@ func TestLearnedAPI(t *testing.T) {
 	}
 	e.must(404, "GET", "/api/v1/vns/nope/learned", "")
 }
+
+// TestLearnedEventsScoped: a tenant's events stream carries learned
+// endpoint changes of its own VNs only.
+func TestLearnedEventsScoped(t *testing.T) {
+	f := &tenantFilter{tenant: "acme", vns: map[string]bool{"blue": true}}
+	mine := model.Change{Kind: model.ChangeLearned, Op: model.OpPut, Name: "blue/02:00:00:00:0a:01",
+		New: &model.LearnedEndpoint{VN: "blue", MAC: "02:00:00:00:0a:01", NVE: "hv1", Via: "seg1"}}
+	other := model.Change{Kind: model.ChangeLearned, Op: model.OpDelete, Name: "red/02:00:00:00:0a:02",
+		Old: &model.LearnedEndpoint{VN: "red", MAC: "02:00:00:00:0a:02", NVE: "hv1", Via: "seg2"}}
+	if got := f.pass(mine); len(got) != 1 {
+		t.Fatalf("own VN's change: %+v", got)
+	}
+	if got := f.pass(other); len(got) != 0 {
+		t.Fatalf("another VN's change passed: %+v", got)
+	}
+}

@@ -449,6 +449,11 @@ func (f *tenantFilter) pass(ev model.Change) []model.Change {
 	switch ev.Kind {
 	case model.ChangeReset:
 		return []model.Change{ev}
+	case model.ChangeLearned: // learned.go: the tenant's VNs' endpoints
+		if learnedInVNs(ev, f.vns) {
+			return []model.Change{ev}
+		}
+		return nil
 	case model.ChangeVN:
 		old, _ := ev.Old.(*model.VN)
 		nw, _ := ev.New.(*model.VN)
