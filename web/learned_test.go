@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +45,10 @@ func TestLearnedAPI(t *testing.T) {
 		t.Fatalf("topology learned %+v", topo.Learned)
 	}
 	e.must(404, "GET", "/api/v1/vns/nope/learned", "")
+	m := string(e.must(200, "GET", "/metrics", "").body)
+	if !strings.Contains(m, "nva_learned_endpoints 1\n") || !strings.Contains(m, "nva_learned_conflicts_total 1\n") {
+		t.Fatal("metrics lack the learned endpoints and conflicts")
+	}
 }
 
 // TestLearnedEventsScoped: a tenant's events stream carries learned
