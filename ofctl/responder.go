@@ -37,6 +37,7 @@ const (
 	packetInNotLeader  = "not_leader" // this node does not write to switches
 	packetInUnclaimed  = "unclaimed"  // no NVE claims the switch
 	packetInUnexpected = "unexpected" // from nva's flows, but not a punt nva answers
+	packetInLearn      = "learn"      // a segment's new source MAC (learn.go)
 )
 
 // newResponder builds the southbound's neighbor responder.
@@ -74,6 +75,18 @@ func (s *Southbound) onPacketIn(sw *conn.Switch, pi conn.PacketIn) {
 	case !leader:
 		s.m.packetIns.WithLabelValues(packetInNotLeader).Inc()
 		return
+	}
+	s.mu.Lock()
+	snap, nve := s.snap, w.nve
+	s.mu.Unlock()
+	if s.isLearnPunt(snap, nve, pi) { // learn.go: a segment's new source MAC
+		s.m.packetIns.WithLabelValues(packetInLearn).Inc()
+		if s.cfg.Learn != nil {
+			s.onLearnPacketIn(snap, nve, sw, pi)
+		}
+		return
+	}
+	switch {
 	case !pi.Match.HasMetadata:
 		// nva's punts always carry the VN in metadata.
 		s.m.packetIns.WithLabelValues(packetInUnexpected).Inc()

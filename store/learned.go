@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/nva-project/nva/app/model"
 )
 
@@ -371,4 +373,23 @@ func (s *Store) LearnedConflicts(vn string) ([]*model.LearnedConflict, uint64) {
 		return strings.Compare(model.LearnedKey(a.VN, a.MAC), model.LearnedKey(b.VN, b.MAC))
 	})
 	return out, s.fsm.st.learned.conflictsTotal
+}
+
+// learnedMetrics are the learned state's metrics (RegisterMetrics): how
+// many endpoints are learned, and the refused reports (conflicts with
+// known ports) since the cluster began.
+func (s *Store) learnedMetrics() []prometheus.Collector {
+	read := func(f func(*learnedState) float64) func() float64 {
+		return func() float64 {
+			s.fsm.mu.RLock()
+			defer s.fsm.mu.RUnlock()
+			return f(&s.fsm.st.learned)
+		}
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nva_learned_endpoints", Help: "MACs learned behind L2 gateway segments and VTEPs (learned endpoints), as this node has applied."},
+			read(func(ls *learnedState) float64 { return float64(len(ls.byKey)) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nva_learned_conflicts_total", Help: "Reports of a learned MAC that a known port owns (refused, not programmed), since the cluster began."},
+			read(func(ls *learnedState) float64 { return float64(ls.conflictsTotal) })),
+	}
 }

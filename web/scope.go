@@ -38,7 +38,9 @@ func tenantSnapshot(snap *model.Snapshot, tenant string) *model.Snapshot {
 			nves[p.NVE] = reducedNVE(n)
 		}
 	}
-	return model.NewSnapshot(snap.Revision, vns, nves, ports)
+	out := model.NewSnapshot(snap.Revision, vns, nves, ports)
+	out.Learned = tenantLearned(snap, vns) // learned.go
+	return out
 }
 
 // reducedNVE is what a tenant sees of an NVE its ports are on.
@@ -447,6 +449,11 @@ func (f *tenantFilter) pass(ev model.Change) []model.Change {
 	switch ev.Kind {
 	case model.ChangeReset:
 		return []model.Change{ev}
+	case model.ChangeLearned: // learned.go: the tenant's VNs' endpoints
+		if learnedInVNs(ev, f.vns) {
+			return []model.Change{ev}
+		}
+		return nil
 	case model.ChangeVN:
 		old, _ := ev.Old.(*model.VN)
 		nw, _ := ev.New.(*model.VN)

@@ -47,6 +47,8 @@ type Options struct {
 	Tracer Tracer
 	// Counters serves the traffic counters (nil: 501).
 	Counters CounterReporter
+	// Learned reports learned-MAC conflicts (learned.go; nil: 501).
+	Learned LearnedReporter
 	// Events tunes GET /api/v1/events.
 	Events EventsOptions
 	// Backup serves GET /api/v1/snapshot (admin only); nil answers 501.
@@ -82,6 +84,7 @@ type Server struct {
 	notifier    StatusNotifier
 	tracer      Tracer
 	counters    CounterReporter
+	learned     LearnedReporter
 	events      EventsOptions
 	backup      Backuper
 	waitTimeout time.Duration
@@ -122,6 +125,7 @@ func New(opts Options) (*Server, error) {
 		notifier:    opts.StatusNotifier,
 		tracer:      opts.Tracer,
 		counters:    opts.Counters,
+		learned:     opts.Learned,
 		events:      opts.Events.withDefaults(),
 		backup:      opts.Backup,
 		waitTimeout: opts.WaitTimeout,
@@ -209,6 +213,8 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("/counters", s.handleCounters).Methods(http.MethodGet)
 	api.HandleFunc("/vns/{name}/counters", s.handleVNCounters).Methods(http.MethodGet)
 	api.HandleFunc("/ports/{name}/counters", s.handlePortCounters).Methods(http.MethodGet)
+	api.HandleFunc("/learned", s.handleLearned).Methods(http.MethodGet)              // learned.go
+	api.HandleFunc("/vns/{name}/learned", s.handleVNLearned).Methods(http.MethodGet) // learned.go
 	registerResource(s, api, s.vnResource())
 	registerResource(s, api, s.nveResource())
 	registerResource(s, api, s.portResource())

@@ -55,6 +55,7 @@ func buildTopology(snap *model.Snapshot, status StatusReporter, aggregate bool) 
 	if t.Ports == nil {
 		t.Ports = []*model.Port{}
 	}
+	t.Learned = sortedLearned(snap, "") // learned.go
 	if aggregate {
 		t.VNSpans = []wire.VNSpan{}
 		for _, vn := range t.VNs {

@@ -115,8 +115,9 @@ type learnedDest struct {
 // resolveLearned fills st.learned with the VN's learned endpoints this NVE
 // forwards to (by MAC): learned through a segment VAP attached here, or on
 // a reachable remote NVE of the VN; a MAC a port of the VN owns, an
-// invalid one, or one learned here through a segment not attached here
-// is skipped. It also sets st.segments.
+// invalid one, one learned behind a segment port that no longer is one
+// of the VN on that NVE, or one learned here through a segment not
+// attached here is skipped. It also sets st.segments.
 func (v *nveView) resolveLearned(st *vnView) {
 	s := v.in.Snapshot
 	for _, p := range s.PortsIn(st.name) {
@@ -136,6 +137,13 @@ func (v *nveView) resolveLearned(st *vnView) {
 		mac, ok := e.MACAddr()
 		if !ok || s.PortByMAC(st.name, mac) != nil {
 			continue
+		}
+		if e.Via != model.ViaVTEP {
+			// Learned behind a segment port that is gone or moved: not
+			// forwarded (the store ages it out).
+			if p := s.Ports[e.Via]; p == nil || !p.IsSegment() || p.NVE != e.NVE || p.VN != st.name {
+				continue
+			}
 		}
 		d := learnedDest{ep: e, mac: mac, remote: -1}
 		if e.NVE == v.in.NVE {

@@ -52,6 +52,17 @@ func TestLearnedEndpointForwarding(t *testing.T) {
 			if !strings.Contains(hv1, fmt.Sprintf("eth_dst=02:00:00:00:0a:01,actions=push_vlan:0x8100,set_field:0x1064->vlan_vid,output:%d", seg)) {
 				t.Fatalf("learned MAC not delivered to the segment VAP (port %d, VLAN 100) on hv1:\n%s", seg, hv1)
 			}
+			// The segment port gone: its learned MAC is forwarded nowhere.
+			d2 := scenario.Segment().Remove("seg1")
+			for _, nve := range []string{"hv1", "hv2"} {
+				r, err := compiler.Compile(d2.Input(nve), prof)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s, _ := prof.Text(r.Flows, false); strings.Contains(s, "02:00:00:00:0a:01") {
+					t.Fatalf("%s forwards to a MAC learned behind a deleted segment:\n%s", nve, s)
+				}
+			}
 			d.Forget("blue", "02:00:00:00:0a:01")
 			if hv1, hv2 := text("hv1"), text("hv2"); strings.Contains(hv1, "02:00:00:00:0a:01") || strings.Contains(hv2, "02:00:00:00:0a:01") {
 				t.Fatalf("forgotten MAC still programmed:\nhv1:\n%s\nhv2:\n%s", hv1, hv2)

@@ -104,6 +104,7 @@ var portKind = kindSpec{
 		{"mac", "mac", "string", "unicast MAC address (optional on a vtep NVE: bare-metal hosts are learned)"},
 		{"ip", "ips", "strings", "IPv4/IPv6 address; repeat or comma-separate"},
 		{"vlan", "vlan", "int", "access VLAN (0 = untagged)"},
+		{"kind", "kind", "string", "port kind: empty (a tenant system) or segment (an L2 gateway to a physical segment: no MAC, its hosts' MACs are learned; see nvactl learned)"},
 	},
 	filters: []string{"vn", "nve"},
 	header:  []string{"NAME", "VN", "NVE", "INTERFACE", "MAC", "IPS", "VLAN", "REVISION"},
@@ -112,7 +113,11 @@ var portKind = kindSpec{
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return nil, err
 		}
-		return []string{v.Name, v.VN, v.NVE, v.Interface, v.MAC, strings.Join(v.IPs, ","), intOrEmpty(v.VLAN), strconv.FormatUint(v.Revision, 10)}, nil
+		mac := v.MAC
+		if v.Kind != "" {
+			mac = "(" + v.Kind + ")"
+		}
+		return []string{v.Name, v.VN, v.NVE, v.Interface, mac, strings.Join(v.IPs, ","), intOrEmpty(v.VLAN), strconv.FormatUint(v.Revision, 10)}, nil
 	},
 }
 

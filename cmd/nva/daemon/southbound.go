@@ -74,7 +74,10 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 	}
 	of := ofctl.New(ofctl.Config{ListenAddr: s.OpenFlowAddr, TLS: ofTLS, Logger: log,
 		PortNumbers:     func(nve string) map[string]uint32 { return syncer.PortNumbers(nve) },
-		CounterInterval: s.CounterPollInterval()})
+		CounterInterval: s.CounterPollInterval(),
+		// L2 gateway learning (learned.go): reports go to the store, MACs
+		// still sending are re-reported every third of --learned-age.
+		Learn: st, LearnRefresh: s.LearnedMaxAge() / 3})
 	var mu sync.Mutex
 	last := map[string]map[string]uint32{} // NVE -> ofports last reported
 	onStatus := func(st ovsdb.Status) {
@@ -96,7 +99,7 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 	// the daemon's.
 	fill := &leaderOVSDB{src: st, client: &http.Client{Timeout: leaderPollTimeout}, hub: hub,
 		log: log.With("component", "status"), now: time.Now}
-	vteps := newVTEPSyncer(log, ovsdbTLS, vtepLearned{st: st, now: time.Now}, hub.notify)
+	vteps := newVTEPSyncer(log, ovsdbTLS, vtepLearned{st: st, now: time.Now}, s.LearnedMaxAge(), hub.notify)
 	var wg sync.WaitGroup
 	return &Southbound{
 		Start: func(ctx context.Context) error {
@@ -109,7 +112,8 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 			if err := of.Start(ctx, st); err != nil {
 				return err
 			}
-			wg.Add(2)
+			wg.Add(3)
+			go func() { defer wg.Done(); expireLearned(ctx, st, s.LearnedMaxAge(), time.Now, log) }() // learned.go
 			go func() { defer wg.Done(); followStatusChanges(ctx, of.StatusChanged, hub) }()
 			go func() { defer wg.Done(); fill.run(ctx) }()
 			return nil

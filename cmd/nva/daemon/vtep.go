@@ -15,21 +15,22 @@ import (
 
 // vtepLearnedRefresh is how often a VTEP's learned MACs are reported
 // again while unchanged, so that the learned endpoints' last-seen time
-// keeps ahead of their ageing.
-const vtepLearnedRefresh = 30 * time.Second
+// keeps ahead of their ageing (--learned-age): every 30 s, or a third of
+// the age when that is shorter.
+func vtepLearnedRefresh(age time.Duration) time.Duration { return min(30*time.Second, age/3) }
 
 // newVTEPSyncer builds the management of the vtep NVEs (ovsdb/vtep): the
 // leader's VTEP manager, status changes pushed to the events streams
 // (notify), ssl: sessions verified like the hypervisors' (switch CA, the
 // NVE's pin), and the MACs the VTEPs learn handed to learned.
-func newVTEPSyncer(log *slog.Logger, base *tls.Config, learned vtep.Reporter, notify func()) *vtep.Syncer {
+func newVTEPSyncer(log *slog.Logger, base *tls.Config, learned vtep.Reporter, learnedAge time.Duration, notify func()) *vtep.Syncer {
 	var tlsFor func(*model.NVE) *tls.Config
 	if base != nil {
 		tlsFor = func(n *model.NVE) *tls.Config { return ovsdb.SwitchClientTLS(base, n.SwitchIdentity) }
 	}
 	return vtep.NewSyncer(func() *vtep.Manager {
 		return vtep.NewManager(log.With("component", "vtep"), learned, func(vtep.Status) { notify() },
-			vtep.WithLearnedRefresh(vtepLearnedRefresh))
+			vtep.WithLearnedRefresh(vtepLearnedRefresh(learnedAge)))
 	}, tlsFor, log.With("component", "vtep-sync"))
 }
 
