@@ -37,6 +37,8 @@ type bodyV1 struct {
 	Token *logToken `json:"token,omitempty"`
 	// Policy is the rule of the policy commands (policy.go).
 	Policy *logPolicy `json:"policy,omitempty"`
+	// Learned is the body of report-learned and expire-learned (learned.go).
+	Learned *logLearnedBody `json:"learned,omitempty"`
 }
 
 // logBatchItem is one operation of a batch: the type byte of the object
@@ -154,6 +156,9 @@ type logPort struct {
 	Revision  uint64   `json:"revision,omitempty"`
 	// Added after version 1 was frozen, as an optional key.
 	Pair string `json:"pair,omitempty"`
+	// Kind: added after version 1 was frozen, as an optional key (absent:
+	// a tenant system's port, as version 1 wrote every port).
+	Kind string `json:"kind,omitempty"`
 }
 
 // logNode is a member's metadata. State and Voter are never meaningful in
@@ -222,6 +227,9 @@ type snapRecord struct {
 	TokensBootstrapped bool      `json:"tokens_bootstrapped,omitempty"`
 	// A policy rule (policy.go), after the tokens.
 	Policy *logPolicy `json:"policy,omitempty"`
+	// The learned endpoints and conflicts (learned.go), after the tokens.
+	Learned         *logLearned         `json:"learned,omitempty"`
+	LearnedConflict *logLearnedConflict `json:"learned_conflict,omitempty"`
 }
 
 // --- exact conversions (snapshots, results, encoding commands) ---
@@ -277,7 +285,7 @@ func toLogPort(p *model.Port) *logPort {
 		return nil
 	}
 	return &logPort{Name: p.Name, VN: p.VN, NVE: p.NVE, Interface: p.Interface, MAC: p.MAC,
-		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision, Pair: p.Pair}
+		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision, Pair: p.Pair, Kind: p.Kind}
 }
 
 func (p *logPort) model() *model.Port {
@@ -285,7 +293,7 @@ func (p *logPort) model() *model.Port {
 		return nil
 	}
 	return &model.Port{Name: p.Name, VN: p.VN, NVE: p.NVE, Interface: p.Interface, MAC: p.MAC,
-		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision, Pair: p.Pair}
+		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision, Pair: p.Pair, Kind: p.Kind}
 }
 
 func toLogNode(n *NodeInfo) *logNode {

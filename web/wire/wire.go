@@ -138,4 +138,10 @@ type Topology struct {
 	// (switch_identity; see model.UnclaimedSwitch.Reason). Present when the
 	// node runs an OpenFlow southbound.
 	UnclaimedSwitches []model.UnclaimedSwitch `json:"unclaimed_switches,omitempty"`
+	// VTEPs are the hardware VTEPs (NVEs of kind vtep) with their VAPs
+	// and learned MACs (vtep.go); [] when there is none.
+	VTEPs []TopologyVTEP `json:"vteps"`
+	// Learned are the learned endpoints (MACs seen behind L2 gateway
+	// segments and VTEPs), by VN then MAC; absent when there are none.
+	Learned []*model.LearnedEndpoint `json:"learned,omitempty"`
 }
