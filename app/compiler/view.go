@@ -52,6 +52,10 @@ type vnView struct {
 	// fingerprint covers both.
 	routes  []route
 	sources []remoteNVE
+	// dual and repl are the VN's dual-homed systems and replication plan
+	// (bum.go); the shared part's fingerprint covers both.
+	dual []dualHome
+	repl *replication
 	// learned and segments are the VN's learned endpoints as compiled
 	// and whether it has a segment port anywhere (segment.go); the shared
 	// part's fingerprint covers both.
@@ -70,6 +74,7 @@ type portPart struct {
 	vap     *vap         // its VAP when it is attached on this NVE
 	remote  *remoteNVE   // the remote NVE hosting it, when reachable
 	answers []netip.Addr // the addresses it answers for (first port of the VN by name to bind them)
+	paired  bool         // one of a dual-homed pair: bum.go forwards to it when remote
 	// segs are the VN's segment VAPs on this NVE (segment.go: frames
 	// from them with this port's MAC are refused); shared by the parts.
 	segs []*vap
@@ -124,6 +129,7 @@ func buildView(in *Input, prof pipeline.Profile, keyHash uint64, underlay map[st
 			continue
 		}
 		v.findRemotes(st, st.warn)
+		v.planBUM(st)
 		v.vns = append(v.vns, st)
 	}
 	v.resolveL3()
@@ -141,7 +147,11 @@ func buildView(in *Input, prof pipeline.Profile, keyHash uint64, underlay map[st
 // owns it in its VN (the first by name).
 func ownMAC(s *model.Snapshot, vn string, p *model.Port) ([6]byte, bool) {
 	mac, ok := p.MACAddr()
-	return mac, ok && s.PortByMAC(vn, mac) == p
+	if !ok {
+		return mac, false
+	}
+	o := s.PortByMAC(vn, mac)
+	return mac, o == p || (o != nil && p.Pair != "" && s.PairPartner(p) == o) || (o != nil && o.Pair == p.Name && s.PairPartner(o) == p)
 }
 
 // attachLocal fills st.local with the VAPs of the VN's ports on this NVE
@@ -179,7 +189,8 @@ func (v *nveView) ownPorts(st *vnView, warn func(string, ...any)) {
 			warn("port %s: invalid MAC %q; skipped", p.Name, p.MAC)
 			continue
 		}
-		if o := s.PortByMAC(st.name, mac); o != p {
+		if _, own := ownMAC(s, st.name, p); !own {
+			o := s.PortByMAC(st.name, mac)
 			warn("port %s: MAC %s already used by port %s in VN %s; skipped", p.Name, net.HardwareAddr(mac[:]), o.Name, st.name)
 			continue
 		}
@@ -201,9 +212,6 @@ func (v *nveView) resolveVN(name string) (*model.VN, bool) {
 	}
 	if vn.Routed() && len(vn.Subnets) == 0 {
 		v.warn("VN %s: service %s without subnets: no gateway, nothing routed", name, vn.Service)
-	}
-	if vn.BUM.Mode == model.BUMMulticast {
-		v.warn("VN %s: BUM mode multicast is not compiled yet; using head-end replication", name)
 	}
 	return vn, true
 }
@@ -431,6 +439,7 @@ func (v *nveView) sharedFingerprint(st *vnView) uint64 {
 		}
 	}
 	h.l3(st)
+	h.bum(st)
 	h.learned(st)
 	h.strs(st.warnings)
 	return uint64(h)
@@ -500,6 +509,9 @@ func (v *nveView) portParts(st *vnView) {
 		if p.NVE != v.in.NVE {
 			pp.remote = remotes[p.NVE]
 		}
+		for _, d := range st.dual {
+			pp.paired = pp.paired || d.ports[0] == p || d.ports[1] == p
+		}
 		for _, a := range p.Addrs() {
 			if slices.Contains(pp.answers, a) {
 				continue
@@ -539,6 +551,7 @@ func (v *nveView) portParts(st *vnView) {
 				h.addr(ip)
 			}
 		}
+		h.bool(pp.paired)
 		if r := pp.remote; r != nil {
 			h.byte(2)
 			h.str(r.nve.Name)
