@@ -27,6 +27,7 @@ type Switch struct {
 	tables map[string][]flow.Flow // by table, highest priority first
 	groups map[uint32]flow.GroupEntry
 	first  string
+	down   map[uint32]bool // ports not live (liveness.go)
 }
 
 // New loads flows and groups into a simulated switch of profile prof.
@@ -319,7 +320,10 @@ func (r *run) actions(as []flow.Action, p *Packet, depth int) bool {
 				continue
 			}
 			r.tracef(depth, "group:%d (%d buckets)", a.ID, len(g.Buckets))
-			for i, b := range g.Buckets {
+			for i, b := range r.s.buckets(g, *p) {
+				if g.Type != flow.GroupAll {
+					r.tracef(depth+1, "%s", r.s.chosen(g, i))
+				}
 				c := p.Clone()
 				r.tracef(depth+1, "bucket %d:", i)
 				r.actions(b.Actions, &c, depth+2)
