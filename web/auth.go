@@ -210,6 +210,8 @@ var routeAccess = map[string]access{
 	"GET /api/v1/counters":              accessRead,
 	"GET /api/v1/vns/{name}/counters":   accessAny, // scoped (counters.go)
 	"GET /api/v1/ports/{name}/counters": accessAny,
+	// multihome (tunnels.go): infrastructure, not for tenant-scoped tokens
+	"GET /api/v1/tunnels": accessRead,
 }
 
 // routeAccessOf is the access of a matched route. The web UI's files

@@ -47,6 +47,8 @@ type Options struct {
 	Tracer Tracer
 	// Counters serves the traffic counters (nil: 501).
 	Counters CounterReporter
+	// Tunnels serves tunnel liveness and VAP signalling (nil: 501).
+	Tunnels TunnelReporter
 	// Events tunes GET /api/v1/events.
 	Events EventsOptions
 	// Backup serves GET /api/v1/snapshot (admin only); nil answers 501.
@@ -82,6 +84,7 @@ type Server struct {
 	notifier    StatusNotifier
 	tracer      Tracer
 	counters    CounterReporter
+	tunnels     TunnelReporter
 	events      EventsOptions
 	backup      Backuper
 	waitTimeout time.Duration
@@ -122,6 +125,7 @@ func New(opts Options) (*Server, error) {
 		notifier:    opts.StatusNotifier,
 		tracer:      opts.Tracer,
 		counters:    opts.Counters,
+		tunnels:     opts.Tunnels,
 		events:      opts.Events.withDefaults(),
 		backup:      opts.Backup,
 		waitTimeout: opts.WaitTimeout,
@@ -209,6 +213,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("/counters", s.handleCounters).Methods(http.MethodGet)
 	api.HandleFunc("/vns/{name}/counters", s.handleVNCounters).Methods(http.MethodGet)
 	api.HandleFunc("/ports/{name}/counters", s.handlePortCounters).Methods(http.MethodGet)
+	api.HandleFunc("/tunnels", s.handleTunnels).Methods(http.MethodGet) // tunnels.go
 	registerResource(s, api, s.vnResource())
 	registerResource(s, api, s.nveResource())
 	registerResource(s, api, s.portResource())

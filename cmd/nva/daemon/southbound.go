@@ -36,6 +36,8 @@ type Southbound struct {
 	Notifier web.StatusNotifier
 	// Counters are the traffic counters (OAM).
 	Counters web.CounterReporter
+	// Tunnels are tunnel liveness and VAP signalling (multihome.go).
+	Tunnels web.TunnelReporter
 	// Metrics registers the southbound's collectors on the API's registry.
 	Metrics func(prometheus.Registerer) error
 }
@@ -77,7 +79,11 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 		CounterInterval: s.CounterPollInterval()})
 	var mu sync.Mutex
 	last := map[string]map[string]uint32{} // NVE -> ofports last reported
+	// Tunnel liveness and VAP signalling (multihome.go).
+	mh := newMultihome(st, func(nve string) map[string]uint32 { return syncer.PortNumbers(nve) }, of.SetPortDown,
+		log.With("component", "multihome"), hub.notify)
 	onStatus := func(st ovsdb.Status) {
+		mh.observe(st)
 		mu.Lock()
 		changed := !maps.Equal(last[st.NVE], st.OFPorts)
 		if changed {
@@ -105,7 +111,8 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 			if err := of.Start(ctx, st); err != nil {
 				return err
 			}
-			wg.Add(2)
+			wg.Add(3)
+			go func() { defer wg.Done(); mh.run(ctx) }()
 			go func() { defer wg.Done(); followStatusChanges(ctx, of.StatusChanged, hub) }()
 			go func() { defer wg.Done(); fill.run(ctx) }()
 			return nil
@@ -117,12 +124,13 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 		},
 		Realizer: of,
 		Flows:    of,
-		Status:   nveStatus{src: st, ovsdb: syncer, leader: fill, openflow: of},
+		Status:   nveStatus{src: st, ovsdb: syncer, leader: fill, openflow: of, multihome: mh},
 		Switches: of,
 		Notifier: hub,
 		Counters: of,
+		Tunnels:  mh,
 		Metrics: func(r prometheus.Registerer) error {
-			return errors.Join(of.RegisterMetrics(r), of.RegisterCounterMetrics(r))
+			return errors.Join(of.RegisterMetrics(r), of.RegisterCounterMetrics(r), r.Register(mh))
 		},
 	}, nil
 }
@@ -145,6 +153,10 @@ type nveStatus struct {
 	openflow interface {
 		OpenFlowStatus(string) *model.OpenFlowStatus
 	}
+	// multihome adds tunnel liveness and signalled VAPs (nil: none).
+	multihome interface {
+		fill(name string, st *model.NVEStatus)
+	}
 }
 
 func (n nveStatus) NVEStatus(name string) *model.NVEStatus {
@@ -152,6 +164,9 @@ func (n nveStatus) NVEStatus(name string) *model.NVEStatus {
 	st := &model.NVEStatus{OVSDB: n.ovsdb.OVSDBStatus(name), OpenFlow: n.openflow.OpenFlowStatus(name)}
 	if st.OVSDB == nil && !isLeader && n.leader != nil {
 		st.OVSDB = n.leader.OVSDBStatus(name)
+	}
+	if n.multihome != nil {
+		n.multihome.fill(name, st)
 	}
 	if nve, ok := n.src.Snapshot().NVEs[name]; ok {
 		st.Summary = model.SummarizeNVE(nve, st, model.SummaryContext{
