@@ -26,6 +26,7 @@ func (s *Southbound) SetPortDown(ctx context.Context, nve string, port uint32, d
 		return fmt.Errorf("ofctl: NVE %s: switch has no port %d", nve, port)
 	}
 	pm := openflow13.NewPortMod(int(port))
+	pm.Header.Version = openflow13.VERSION
 	copy(pm.HWAddr, info.HWAddr)
 	pm.Mask = openflow13.PC_PORT_DOWN
 	if down {
