@@ -93,7 +93,10 @@ func (t *Tracker) Observe(snap *model.Snapshot, nve string, connected bool, bfd 
 	defer t.mu.Unlock()
 	t.connected[nve] = connected
 	var events []Event
-	paths := compiler.TunnelPaths(snap, nve)
+	var paths []compiler.Path
+	if anyMultipath(snap) {
+		paths = compiler.TunnelPaths(snap, nve)
+	}
 	seen := make(map[string]bool, len(paths))
 	for _, p := range paths {
 		k := pathKey{nve, p.Port}
@@ -124,10 +127,19 @@ func (t *Tracker) Observe(snap *model.Snapshot, nve string, connected bool, bfd 
 	}
 	// Pairs: every pair whose state may have changed, which is nve's and
 	// (for the fault, which reads connectivity) every pair toward nve.
-	for _, ts := range t.tunnelsLocked(snap) {
-		if ts.NVE != nve && ts.Remote != nve {
-			continue
+	pairs := t.tunnelsLocked(snap, nve)
+	remotes := map[string]bool{}
+	for _, p := range paths {
+		remotes[p.Remote] = true
+	}
+	for _, r := range slices.Sorted(maps.Keys(remotes)) {
+		for _, ts := range t.tunnelsLocked(snap, r) {
+			if ts.Remote == nve {
+				pairs = append(pairs, ts)
+			}
 		}
+	}
+	for _, ts := range pairs {
 		k := pairKey{ts.NVE, ts.Remote}
 		ps := t.pairs[k]
 		if ps == nil {
@@ -145,9 +157,14 @@ func (t *Tracker) Observe(snap *model.Snapshot, nve string, connected bool, bfd 
 // Tunnels returns the liveness of every multipath NVE pair of snap, by
 // NVE then remote name (each direction separately: each NVE's BFD view).
 func (t *Tracker) Tunnels(snap *model.Snapshot) []model.TunnelStatus {
+	return t.TunnelsOf(snap, "")
+}
+
+// TunnelsOf is Tunnels for the pairs from NVE nve only ("": every NVE).
+func (t *Tracker) TunnelsOf(snap *model.Snapshot, nve string) []model.TunnelStatus {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := t.tunnelsLocked(snap)
+	out := t.tunnelsLocked(snap, nve)
 	for i := range out {
 		if ps := t.pairs[pairKey{out[i].NVE, out[i].Remote}]; ps != nil && ps.state == out[i].State {
 			out[i].Since = ps.since
@@ -156,9 +173,16 @@ func (t *Tracker) Tunnels(snap *model.Snapshot) []model.TunnelStatus {
 	return out
 }
 
-func (t *Tracker) tunnelsLocked(snap *model.Snapshot) []model.TunnelStatus {
+// tunnelsLocked computes the pairs from NVE only ("": from every NVE).
+func (t *Tracker) tunnelsLocked(snap *model.Snapshot, only string) []model.TunnelStatus {
+	if !anyMultipath(snap) {
+		return nil
+	}
 	var out []model.TunnelStatus
 	for _, n := range snap.SortedNVEs() {
+		if only != "" && n.Name != only {
+			continue
+		}
 		var cur *model.TunnelStatus
 		for _, p := range compiler.TunnelPaths(snap, n.Name) {
 			if cur == nil || cur.Remote != p.Remote {
@@ -201,6 +225,17 @@ func (t *Tracker) tunnelsLocked(snap *model.Snapshot) []model.TunnelStatus {
 		}
 	}
 	return out
+}
+
+// anyMultipath reports whether some NVE of snap has multipath set (else
+// no pair is multipath and there is nothing to track).
+func anyMultipath(snap *model.Snapshot) bool {
+	for _, n := range snap.NVEs {
+		if n.Multipath != model.MultipathNone {
+			return true
+		}
+	}
+	return false
 }
 
 // VAPsDown returns the ports whose VAPs must be down: for every NVE and

@@ -198,11 +198,7 @@ func (m *multihome) fill(name string, st *model.NVEStatus) {
 	if snap == nil || !m.src.IsLeader() {
 		return
 	}
-	for _, t := range m.tracker.Tunnels(snap) {
-		if t.NVE == name {
-			st.Tunnels = append(st.Tunnels, t)
-		}
-	}
+	st.Tunnels = m.tracker.TunnelsOf(snap, name)
 	if st.OVSDB == nil {
 		return
 	}
