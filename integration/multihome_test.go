@@ -123,26 +123,32 @@ func TestMultihome(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Cut hv1's plane-0 link under a continuous ping (20 ms apart, 6 s).
+	// cutUnderPing cuts hv1's link on a plane under a continuous ping
+	// from m1 to m2 (20 ms apart, 4 s) and checks the longest
+	// interruption against the BFD detection time plus a 5 s margin.
 	const interval = 20 * time.Millisecond
-	ping, err := l.StartTimedPing("m1", "192.0.2.42", interval, 300)
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(1500 * time.Millisecond)
-	if err := l.SetUplink(ctx, 1, 0, false); err != nil {
-		t.Fatal(err)
-	}
-	res, err := ping.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	detect := time.Duration(nvesync.BFDDetectMult*nvesync.BFDIntervalMS) * time.Millisecond
-	gap := res.Interruption(interval)
-	t.Logf("ping across the cut of one uplink: %s; longest interruption %v (BFD detection time %v)", res.PingResult, gap, detect)
-	if res.Received == 0 || gap > detect+5*time.Second {
-		t.Fatalf("interruption %v exceeds the BFD detection time %v plus 5 s margin (%s)", gap, detect, res.PingResult)
+	cutUnderPing := func(mode string, plane int) {
+		t.Helper()
+		ping, err := l.StartTimedPing("m1", "192.0.2.42", interval, 200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		if err := l.SetUplink(ctx, 1, plane, false); err != nil {
+			t.Fatal(err)
+		}
+		res, err := ping.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gap := res.Interruption(interval)
+		t.Logf("%s: ping across the cut of hv1's plane-%d uplink: %s; longest interruption %v (BFD detection time %v)", mode, plane, res.PingResult, gap, detect)
+		if res.Received == 0 || gap > detect+5*time.Second {
+			t.Fatalf("%s: interruption %v exceeds the BFD detection time %v plus 5 s margin (%s)", mode, gap, detect, res.PingResult)
+		}
 	}
+	cutUnderPing("failover", 0)
 	tu = waitTunnels("path 0 of hv1->hv2 down, the pair up", 15*time.Second, func(tu wire.Tunnels) bool {
 		ts := pair(tu, "hv1", "hv2")
 		return ts.State == model.PathUp && len(ts.Paths) == 2 && ts.Paths[0].State == model.PathDown && ts.Paths[1].State == model.PathUp
@@ -204,5 +210,30 @@ func TestMultihome(t *testing.T) {
 	}
 	if _, err := ov.ExpectReach(ctx, "m1", "192.0.2.42", realizeTimeout); err != nil {
 		t.Fatal(err)
+	}
+
+	// Active-active: select groups whose buckets watch the path ports;
+	// the ping's flow is hashed onto one path, so each plane is cut in
+	// turn (one of the cuts hits the path in use) and traffic keeps
+	// flowing either way.
+	for i := 1; i <= 3; i++ {
+		if err := ov.Patch(ctx, fmt.Sprintf("/api/v1/nves/hv%d", i), map[string]any{"multipath": "active-active"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := lab.WaitFor(ctx, 15*time.Second, 200*time.Millisecond, func() (bool, error) {
+		groups, err := l.DumpGroups(ctx, 1, lab.IntegrationBridge)
+		g := strings.Join(groups, "\n")
+		return err == nil && strings.Contains(g, "type=select") && strings.Contains(g, "watch_port:"), err
+	}); err != nil {
+		groups, _ := l.DumpGroups(ctx, 1, lab.IntegrationBridge)
+		t.Fatalf("no select group watching the path ports on hv1: %v\n%s", err, strings.Join(groups, "\n"))
+	}
+	for plane := 0; plane <= 1; plane++ {
+		cutUnderPing("active-active", plane)
+		if err := l.SetUplink(ctx, 1, plane, true); err != nil {
+			t.Fatal(err)
+		}
+		waitTunnels("every path up again", 30*time.Second, allUp)
 	}
 }
