@@ -229,6 +229,16 @@ func TestMultihome(t *testing.T) {
 		groups, _ := l.DumpGroups(ctx, 1, lab.IntegrationBridge)
 		t.Fatalf("no select group watching the path ports on hv1: %v\n%s", err, strings.Join(groups, "\n"))
 	}
+	// What nva installed reads back as what it wants (select buckets keep
+	// their watch ports: no endless group rewrites).
+	var rep model.FlowReport
+	if err := lab.WaitFor(ctx, 15*time.Second, 200*time.Millisecond, func() (bool, error) {
+		rep = model.FlowReport{}
+		_, err := n.Client.Do(ctx, http.MethodGet, "/api/v1/nves/hv1/flows", nil, &rep)
+		return err == nil && rep.InstalledKnown && rep.Diff.InSync, err
+	}); err != nil {
+		t.Fatalf("hv1 not in sync after switching to active-active: %v; diff %+v", err, rep.Diff)
+	}
 	for plane := 0; plane <= 1; plane++ {
 		cutUnderPing("active-active", plane)
 		if err := l.SetUplink(ctx, 1, plane, true); err != nil {
