@@ -40,3 +40,22 @@ func (s *Southbound) SetPortDown(ctx context.Context, nve string, port uint32, d
 	}
 	return nil
 }
+
+// PortsAdminDown returns the OpenFlow ports of NVE nve's switch that are
+// administratively down (OFPPC_PORT_DOWN in its port table), and whether
+// the switch is connected to this node.
+func (s *Southbound) PortsAdminDown(nve string) ([]uint32, bool) {
+	s.mu.Lock()
+	w := s.workerFor(nve)
+	s.mu.Unlock()
+	if w == nil || w.sw == nil {
+		return nil, false
+	}
+	var out []uint32
+	for no, p := range w.sw.Ports() {
+		if !p.AdminUp {
+			out = append(out, no)
+		}
+	}
+	return out, true
+}

@@ -31,15 +31,19 @@ type multihome struct {
 	ports func(nve string) map[string]uint32
 	// setDown takes a port of an NVE's switch down or up.
 	setDown func(ctx context.Context, nve string, port uint32, down bool) error
-	log     *slog.Logger
-	notify  func()
-	now     func() time.Time
+	// portsDown lists the admin-down ports of an NVE's switch (false: not
+	// connected here); nil: no adoption.
+	portsDown func(nve string) ([]uint32, bool)
+	log       *slog.Logger
+	notify    func()
+	now       func() time.Time
 
 	kick chan struct{}
 
 	mu      sync.Mutex
 	vaps    map[string]*model.VAPSignalStatus // port name -> what nva applied (Down) or tries to
 	signals uint64                            // port-mods that took a VAP down
+	adopted map[string]bool                   // NVEs whose admin-down VAPs were adopted since leading
 }
 
 func newMultihome(src interface {
@@ -47,7 +51,8 @@ func newMultihome(src interface {
 	IsLeader() bool
 }, ports func(string) map[string]uint32, setDown func(context.Context, string, uint32, bool) error, log *slog.Logger, notify func()) *multihome {
 	return &multihome{src: src, tracker: liveness.New(time.Now), ports: ports, setDown: setDown, log: log,
-		notify: notify, now: time.Now, kick: make(chan struct{}, 1), vaps: map[string]*model.VAPSignalStatus{}}
+		notify: notify, now: time.Now, kick: make(chan struct{}, 1), vaps: map[string]*model.VAPSignalStatus{},
+		adopted: map[string]bool{}}
 }
 
 // observe feeds one OVSDB status to the tracker (from the manager's
@@ -88,6 +93,10 @@ func (m *multihome) run(ctx context.Context) {
 		}
 		if m.src.IsLeader() {
 			m.apply(ctx)
+		} else {
+			m.mu.Lock()
+			clear(m.adopted) // a later term adopts again
+			m.mu.Unlock()
 		}
 	}
 }
@@ -102,6 +111,7 @@ func (m *multihome) apply(ctx context.Context) {
 	for _, p := range m.tracker.VAPsDown(snap) {
 		want[p.Name] = p
 	}
+	m.adopt(snap)
 	m.mu.Lock()
 	type op struct {
 		port *model.Port
@@ -149,6 +159,41 @@ func (m *multihome) apply(ctx context.Context) {
 	}
 	if changed {
 		m.notify()
+	}
+}
+
+// adopt records, once per NVE and term, the VAPs its switch shows
+// administratively down as taken down by nva: a VAP a previous leader (or
+// this node before a restart) took down is brought back up once its NVE
+// has a live path again. nva treats a VAP's admin state as its own.
+func (m *multihome) adopt(snap *model.Snapshot) {
+	if m.portsDown == nil {
+		return
+	}
+	for _, n := range snap.SortedNVEs() {
+		m.mu.Lock()
+		done := m.adopted[n.Name]
+		m.mu.Unlock()
+		if done {
+			continue
+		}
+		down, ok := m.portsDown(n.Name)
+		if !ok {
+			continue // not connected yet: adopt when it is
+		}
+		isDown := map[uint32]bool{}
+		for _, no := range down {
+			isDown[no] = true
+		}
+		nums := m.ports(n.Name)
+		m.mu.Lock()
+		m.adopted[n.Name] = true
+		for _, p := range snap.PortsOn(n.Name) {
+			if no := nums[p.Interface]; no != 0 && isDown[no] && m.vaps[p.Name] == nil {
+				m.vaps[p.Name] = &model.VAPSignalStatus{Port: p.Name, VN: p.VN, NVE: p.NVE, Down: true, Since: m.now()}
+			}
+		}
+		m.mu.Unlock()
 	}
 }
 

@@ -108,3 +108,30 @@ func TestVAPSignalling(t *testing.T) {
 		t.Fatalf("signalled after recovery: %+v", vaps)
 	}
 }
+
+// TestVAPSignallingAdoptsDownPorts: a VAP its switch shows admin-down
+// when this node starts leading (taken down by a previous leader) is
+// brought back up when its NVE has live paths.
+func TestVAPSignallingAdoptsDownPorts(t *testing.T) {
+	d := scenario.MultihomeFailover()
+	snap := d.Snapshot()
+	mods := &portMods{}
+	ports := func(nve string) map[string]uint32 {
+		return map[string]uint32{"tap-" + map[string]string{"hv1": "b1", "hv2": "b2", "hv3": "b3"}[nve]: 1}
+	}
+	m := newMultihome(fixedSrc{snap}, ports, mods.set, slog.New(slog.DiscardHandler), func() {})
+	m.portsDown = func(nve string) ([]uint32, bool) {
+		if nve == "hv1" {
+			return []uint32{1}, true
+		}
+		return nil, true
+	}
+	for _, n := range []string{"hv1", "hv2", "hv3"} {
+		m.observe(ovsdb.Status{NVE: n, Connected: true, BFD: bfdAll(snap, n, "up")})
+	}
+	m.apply(context.Background())
+	m.apply(context.Background())
+	if got := mods.take(); !slices.Equal(got, []string{"hv1/1/up"}) {
+		t.Fatalf("port-mods %v, want hv1's adopted port 1 brought up once", got)
+	}
+}

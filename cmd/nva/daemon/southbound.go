@@ -82,6 +82,7 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 	// Tunnel liveness and VAP signalling (multihome.go).
 	mh := newMultihome(st, func(nve string) map[string]uint32 { return syncer.PortNumbers(nve) }, of.SetPortDown,
 		log.With("component", "multihome"), hub.notify)
+	mh.portsDown = of.PortsAdminDown
 	onStatus := func(st ovsdb.Status) {
 		mh.observe(st)
 		mu.Lock()
