@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -167,8 +168,8 @@ func (m *multihome) apply(ctx context.Context) {
 // this node before a restart) took down is brought back up once its NVE
 // has a live path again. nva treats a VAP's admin state as its own.
 func (m *multihome) adopt(snap *model.Snapshot) {
-	if m.portsDown == nil {
-		return
+	if m.portsDown == nil || !slices.ContainsFunc(snap.SortedNVEs(), func(n *model.NVE) bool { return n.Multipath != model.MultipathNone }) {
+		return // VAP signalling is not in use: leave every admin state alone
 	}
 	for _, n := range snap.SortedNVEs() {
 		m.mu.Lock()
@@ -189,7 +190,8 @@ func (m *multihome) adopt(snap *model.Snapshot) {
 		m.mu.Lock()
 		m.adopted[n.Name] = true
 		for _, p := range snap.PortsOn(n.Name) {
-			if no := nums[p.Interface]; no != 0 && isDown[no] && m.vaps[p.Name] == nil {
+			vn := snap.VNs[p.VN]
+			if no := nums[p.Interface]; no != 0 && isDown[no] && m.vaps[p.Name] == nil && vn != nil && vn.SignalsVAP() {
 				m.vaps[p.Name] = &model.VAPSignalStatus{Port: p.Name, VN: p.VN, NVE: p.NVE, Down: true, Since: m.now()}
 			}
 		}
