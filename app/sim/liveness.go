@@ -91,3 +91,18 @@ func (s *Switch) chosen(g flow.GroupEntry, i int) string {
 		flow.GroupSelect: "select", flow.GroupFastFailover: "fast_failover", flow.GroupIndirect: "indirect"}[g.Type],
 		len(g.Buckets)-len(down), len(g.Buckets), down)
 }
+
+// SetPortAdminDown takes a port administratively down (OFPPC_PORT_DOWN,
+// as nva's VAP error signalling does) or back up: the switch sends
+// nothing out of a down port, and a port that is down is not live either.
+func (s *Switch) SetPortAdminDown(port uint32, down bool) {
+	if s.adminDown == nil {
+		s.adminDown = map[uint32]bool{}
+	}
+	if down {
+		s.adminDown[port] = true
+	} else {
+		delete(s.adminDown, port)
+	}
+	s.SetPortLive(port, !down)
+}

@@ -2,10 +2,12 @@ package sim_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/nva-project/nva/app/compiler"
 	"github.com/nva-project/nva/app/compiler/scenario"
 	"github.com/nva-project/nva/app/flow"
+	"github.com/nva-project/nva/app/liveness"
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/app/pipeline"
 	"github.com/nva-project/nva/app/sim"
@@ -106,4 +108,52 @@ func TestPathArrivalsClassified(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestVAPSignalledDown: the liveness tracker, told that hv1 lost every
+// path, wants hv1's VAP b1 down; with that port down on hv1's simulated
+// switch, traffic from hv2 for b1 arriving on a path port is not
+// delivered, while hv2, which still reaches hv3, keeps its VAP and
+// delivers to it.
+func TestVAPSignalledDown(t *testing.T) {
+	d := scenario.MultihomeFailover()
+	snap := d.Snapshot()
+	tr := liveness.New(func() time.Time { return time.Unix(1700000000, 0) })
+	status := func(nve string, up func(p compiler.Path) bool) map[string]map[string]string {
+		out := map[string]map[string]string{}
+		for _, p := range compiler.TunnelPaths(snap, nve) {
+			if up(p) {
+				out[p.Port] = map[string]string{"state": "up", "forwarding": "true"}
+			} else {
+				out[p.Port] = map[string]string{"state": "down", "forwarding": "false", "diagnostic": "Control Detection Time Expired"}
+			}
+		}
+		return out
+	}
+	tr.Observe(snap, "hv1", true, status("hv1", func(compiler.Path) bool { return false }))
+	tr.Observe(snap, "hv2", true, status("hv2", func(p compiler.Path) bool { return p.Remote != "hv1" }))
+	tr.Observe(snap, "hv3", true, status("hv3", func(p compiler.Path) bool { return p.Remote != "hv1" }))
+	down := tr.VAPsDown(snap)
+	if len(down) != 1 || down[0].Name != "b1" {
+		t.Fatalf("VAPs down %v, want b1", down)
+	}
+	hv1 := load(t, pipeline.OVS(), d, "hv1")
+	hv1.sw.SetPortAdminDown(hv1.port(down[0].Interface), true)
+	for _, port := range pathPorts(t, d, "hv1", "hv2") {
+		in := udpFlow(0, 1000).With(flow.EthSrc, mustMAC("02:00:00:00:01:02")).With(flow.EthDst, mustMAC("02:00:00:00:01:01")).
+			FromTunnel(port, 100, "198.18.0.2")
+		if r := hv1.run(t, in); len(r.Outputs) != 0 {
+			t.Fatalf("delivered to a VAP that is down: %v", r.Ports())
+		}
+	}
+	hv2 := load(t, pipeline.OVS(), d, "hv2")
+	for _, port := range pathPorts(t, d, "hv2", "hv3") {
+		in := udpFlow(0, 1000).With(flow.EthSrc, mustMAC("02:00:00:00:01:03")).With(flow.EthDst, mustMAC("02:00:00:00:01:02")).
+			FromTunnel(port, 100, "198.18.0.3")
+		wantPorts(t, hv2.run(t, in), hv2.port("tap-b2"))
+	}
+	hv1.sw.SetPortAdminDown(hv1.port(down[0].Interface), false)
+	in := udpFlow(0, 1000).With(flow.EthSrc, mustMAC("02:00:00:00:01:02")).With(flow.EthDst, mustMAC("02:00:00:00:01:01")).
+		FromTunnel(pathPorts(t, d, "hv1", "hv2")[0], 100, "198.18.0.2")
+	wantPorts(t, hv1.run(t, in), hv1.port("tap-b1"))
 }
