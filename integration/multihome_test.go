@@ -112,6 +112,14 @@ func TestMultihome(t *testing.T) {
 	}
 	tu := waitTunnels("BFD up on every path", 30*time.Second, allUp)
 	t.Logf("paths hv1->hv2: %+v", pair(tu, "hv1", "hv2").Paths)
+	metrics, err := n.Client.Metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up, paths := lab.MetricSum(metrics, "nva_tunnel_up"), lab.MetricSum(metrics, "nva_tunnel_path_up"); up != 6 || paths != 12 {
+		t.Fatalf("metrics: nva_tunnel_up sums to %v (want 6 pairs up), nva_tunnel_path_up to %v (want 12 paths up): %v", up, paths,
+			lab.MetricSeries(metrics, "nva_tunnel_up"))
+	}
 	groups, err := l.DumpGroups(ctx, 1, lab.IntegrationBridge)
 	if err != nil {
 		t.Fatal(err)
@@ -176,6 +184,12 @@ func TestMultihome(t *testing.T) {
 		t.Fatalf("m1 keeps its carrier with hv1 cut off: %v (%s)", err, carrierOut)
 	}
 	t.Logf("m1 with hv1 cut off: %s", carrierOut)
+	if metrics, err = n.Client.Metrics(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if faults, down := lab.MetricSum(metrics, "nva_tunnel_fault"), lab.MetricSum(metrics, "nva_vap_signalled_down"); faults < 4 || down != 1 {
+		t.Errorf("metrics with hv1 cut off: nva_tunnel_fault sums to %v (want the 4 pairs to and from hv1), nva_vap_signalled_down to %v (want 1)", faults, down)
+	}
 	for _, other := range []string{"m2", "m3"} {
 		if up, out, err := l.LinkCarrier(ctx, other); err != nil || !up {
 			t.Fatalf("%s lost its carrier though its NVE still reaches another NVE of the VN: %v %s", other, err, out)
