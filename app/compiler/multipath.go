@@ -2,7 +2,9 @@ package compiler
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
@@ -140,19 +142,55 @@ func ipv4s(n *model.NVE) []netip.Addr {
 	return out
 }
 
-// TunnelPaths returns every tunnel path of NVE nve: for each of its tunnel
-// peers (model.Snapshot.TunnelPeers: by remote name, then encapsulation)
-// whose pair is multipath, PathsTo.
+// TunnelPaths returns every tunnel path of NVE nve: for each NVE it
+// shares a VN with or routes to (model.Snapshot.Peers, RoutePeers; by
+// name) and each encapsulation of the VNs between them (in model.Encaps
+// order) whose pair is multipath, PathsTo. Without any multipath NVE in
+// the snapshot it costs one look at each NVE.
 func TunnelPaths(snap *model.Snapshot, nve string) []Path {
 	self, ok := snap.NVEs[nve]
-	if !ok {
+	if !ok || !flowTunnelNVE(self) {
 		return nil
 	}
+	if self.Multipath == model.MultipathNone && !anyMultipathNVE(snap) {
+		return nil
+	}
+	byPeer := map[string]map[model.Encap]bool{}
+	for _, l := range [][]model.Peer{snap.Peers(nve), snap.RoutePeers(nve)} {
+		for _, p := range l {
+			for _, vn := range p.VNs {
+				if v, ok := snap.VNs[vn]; ok {
+					if byPeer[p.NVE] == nil {
+						byPeer[p.NVE] = map[model.Encap]bool{}
+					}
+					byPeer[p.NVE][v.Encap] = true
+				}
+			}
+		}
+	}
 	var out []Path
-	for _, peer := range snap.TunnelPeers(nve) {
-		out = append(out, PathsTo(self, peer.Remote, peer.Encap)...)
+	for _, name := range slices.Sorted(maps.Keys(byPeer)) {
+		remote, ok := snap.NVEs[name]
+		if !ok {
+			continue
+		}
+		for _, e := range model.Encaps {
+			if byPeer[name][e] {
+				out = append(out, PathsTo(self, remote, e)...)
+			}
+		}
 	}
 	return out
+}
+
+// anyMultipathNVE reports whether an NVE of snap has Multipath set.
+func anyMultipathNVE(snap *model.Snapshot) bool {
+	for _, n := range snap.NVEs {
+		if n.Multipath != model.MultipathNone {
+			return true
+		}
+	}
+	return false
 }
 
 // PathPortName is the interface name of the tunnel port of a path with
