@@ -91,7 +91,7 @@ func dial(ctx context.Context, d Desired, log *slog.Logger) (*conn, error) {
 			&br.Protocols, &br.OtherConfig, &br.ExternalIDs),
 		client.WithTable(&pt, &pt.Name, &pt.Interfaces, &pt.ExternalIDs),
 		client.WithTable(&ifc, &ifc.Name, &ifc.Type, &ifc.Options, &ifc.Ofport, &ifc.LinkState,
-			&ifc.Error, &ifc.ExternalIDs),
+			&ifc.Error, &ifc.ExternalIDs, &ifc.BFD, &ifc.BFDStatus),
 		client.WithTable(&ctl, &ctl.Target, &ctl.ConnectionMode, &ctl.InactivityProbe, &ctl.MaxBackoff,
 			&ctl.ExternalIDs),
 	)

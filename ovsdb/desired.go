@@ -69,6 +69,10 @@ type Tunnel struct {
 	LocalIP  string            // optional options:local_ip (underlay source address)
 	RemoteIP string            // per-remote port: options:remote_ip (empty: remote_ip=flow)
 	Options  map[string]string // optional extra interface options (e.g. dst_port); may not override remote_ip, key or local_ip
+	// BFD is the interface's bfd column (e.g. enable=true, min_tx=100):
+	// set exactly, for a per-remote port only (BFD needs a fixed
+	// remote_ip); nil or empty: none.
+	BFD map[string]string
 }
 
 // Desired is what nva wants on one NVE's Open vSwitch.
@@ -154,15 +158,20 @@ func (d Desired) Validate() error {
 			seenType[t.Type] = true
 		} else if a, err := netip.ParseAddr(t.RemoteIP); err != nil || a.IsUnspecified() || a.IsMulticast() {
 			bad(f+".remote_ip", "%q is not a unicast IP address", t.RemoteIP)
-		} else if other, dup := seenRemote[t.Type+" "+a.String()]; dup {
+		} else if other, dup := seenRemote[t.Type+" "+t.LocalIP+" "+a.String()]; dup {
 			bad(f+".remote_ip", "%s already tunnels (%s) to %s", other, t.Type, a)
 		} else {
-			seenRemote[t.Type+" "+a.String()] = f
+			// (one port per local and remote address: multihomed NVEs
+			// have one per path)
+			seenRemote[t.Type+" "+t.LocalIP+" "+a.String()] = f
 		}
 		if t.LocalIP != "" {
 			if _, err := netip.ParseAddr(t.LocalIP); err != nil {
 				bad(f+".local_ip", "%q is not an IP address", t.LocalIP)
 			}
+		}
+		if len(t.BFD) > 0 && t.RemoteIP == "" {
+			bad(f+".bfd", "BFD needs a per-remote port (a fixed remote_ip), not a flow-based one")
 		}
 		for k := range t.Options {
 			if slices.Contains(reservedOptions, k) {

@@ -24,19 +24,31 @@ type Status struct {
 	Links       map[string]bool   // interface name -> link_state is "up"
 	Errors      map[string]string // interface name -> the Interface row's error column, when set
 	BridgeReady bool              // the bridge, its settings, controllers and tunnel ports match the desired state
+	// BFD is the bfd_status column of every interface of the bridge that
+	// has one (BFD enabled), by interface name: state, forwarding,
+	// diagnostic, remote_state, flap_count, ... as Open vSwitch reports.
+	BFD map[string]map[string]string
 }
 
 // equal compares everything but Updated.
 func (s Status) equal(o Status) bool {
 	return s.NVE == o.NVE && s.Connected == o.Connected && s.LastError == o.LastError &&
 		s.BridgeReady == o.BridgeReady && maps.Equal(s.OFPorts, o.OFPorts) &&
-		maps.Equal(s.Links, o.Links) && maps.Equal(s.Errors, o.Errors)
+		maps.Equal(s.Links, o.Links) && maps.Equal(s.Errors, o.Errors) &&
+		maps.EqualFunc(s.BFD, o.BFD, maps.Equal[map[string]string])
 }
 
 func (s Status) clone() Status {
 	s.OFPorts = maps.Clone(s.OFPorts)
 	s.Links = maps.Clone(s.Links)
 	s.Errors = maps.Clone(s.Errors)
+	if s.BFD != nil {
+		bfd := make(map[string]map[string]string, len(s.BFD))
+		for k, v := range s.BFD {
+			bfd[k] = maps.Clone(v)
+		}
+		s.BFD = bfd
+	}
 	return s
 }
 
@@ -452,6 +464,7 @@ func (w *worker) publish(snap *snapshot, p *plan, converged bool) {
 	w.setStatus(func(s *Status) {
 		s.Connected = true
 		s.OFPorts, s.Links, s.Errors = ofports, links, ifErrs
+		s.BFD = bfdStatusOf(snap, w.desired.Bridge)
 		// A VAP that cannot be attached is reported but does not make the
 		// bridge itself unready.
 		s.BridgeReady = found && converged && !p.blocking

@@ -250,6 +250,16 @@ func (p *plan) addPort(name, ifType string, options map[string]string) string {
 	return p.insert(vswitch.PortTable, wire.Row{"name": name, "interfaces": uuidSet(iu), "external_ids": ownedIDs()})
 }
 
+// addTunnel inserts a tunnel port with its options and BFD settings.
+func (p *plan) addTunnel(t Tunnel) string {
+	row := wire.Row{"name": t.Name, "type": t.Type, "options": strMap(t.tunnelOptions()), "external_ids": ownedIDs()}
+	if len(t.BFD) > 0 {
+		row["bfd"] = strMap(t.BFD)
+	}
+	iu := p.insert(vswitch.InterfaceTable, row)
+	return p.insert(vswitch.PortTable, wire.Row{"name": t.Name, "interfaces": uuidSet(iu), "external_ids": ownedIDs()})
+}
+
 // placeable reports whether an interface named name may be added to bridge
 // brName, recording a problem if it lives on another bridge.
 func (p *plan) placeable(idx map[string]ifaceHome, name, brName string, blocking bool) (onBridge bool, ok bool) {
@@ -278,7 +288,7 @@ func (p *plan) createBridge(s *snapshot, d Desired) {
 	ports := []string{p.addPort(d.Bridge, "internal", nil)}
 	for _, t := range d.Tunnels {
 		if _, ok := p.placeable(idx, t.Name, d.Bridge, true); ok {
-			ports = append(ports, p.addPort(t.Name, t.Type, t.tunnelOptions()))
+			ports = append(ports, p.addTunnel(t))
 		}
 	}
 	for _, n := range d.Interfaces {
@@ -446,7 +456,7 @@ func (p *plan) ensurePorts(s *snapshot, d Desired) (del, add []string) {
 		switch {
 		case !ok:
 		case !onBridge:
-			add = append(add, p.addPort(t.Name, t.Type, t.tunnelOptions()))
+			add = append(add, p.addTunnel(t))
 		default:
 			i := idx[t.Name].iface
 			iupd := wire.Row{}
@@ -455,6 +465,9 @@ func (p *plan) ensurePorts(s *snapshot, d Desired) (del, add []string) {
 			}
 			if opts := t.tunnelOptions(); !maps.Equal(i.Options, opts) {
 				iupd["options"] = strMap(opts)
+			}
+			if len(i.BFD) != len(t.BFD) || (len(t.BFD) > 0 && !maps.Equal(i.BFD, t.BFD)) {
+				iupd["bfd"] = strMap(t.BFD)
 			}
 			p.update(vswitch.InterfaceTable, i.UUID, iupd)
 		}
@@ -575,4 +588,29 @@ func statusOf(s *snapshot, brName string) (ofports map[string]uint32, links map[
 		}
 	}
 	return ofports, links, errs, true
+}
+
+// bfdStatusOf returns the bfd_status of every interface of bridge brName
+// that has one, by interface name (nil when none has).
+func bfdStatusOf(s *snapshot, brName string) map[string]map[string]string {
+	b := s.bridgeByName(brName)
+	if b == nil {
+		return nil
+	}
+	var out map[string]map[string]string
+	for _, pu := range b.Ports {
+		port := s.ports[pu]
+		if port == nil {
+			continue
+		}
+		for _, iu := range port.Interfaces {
+			if i := s.ifaces[iu]; i != nil && len(i.BFDStatus) > 0 {
+				if out == nil {
+					out = map[string]map[string]string{}
+				}
+				out[i.Name] = maps.Clone(i.BFDStatus)
+			}
+		}
+	}
+	return out
 }

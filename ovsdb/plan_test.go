@@ -401,3 +401,25 @@ func BenchmarkPlanConverged(b *testing.B) {
 		}
 	}
 }
+
+// TestValidateBFD: BFD only on a per-remote port; two path ports to one
+// remote from different local addresses are fine.
+func TestValidateBFD(t *testing.T) {
+	d := goodDesired()
+	d.Tunnels = []Tunnel{{Name: "nva-vxlan", Type: TunnelVXLAN, BFD: map[string]string{"enable": "true"}}}
+	if err := d.Validate(); err == nil || !strings.Contains(err.Error(), "tunnels[0].bfd") {
+		t.Fatalf("BFD on a flow-based port: %v", err)
+	}
+	d.Tunnels = []Tunnel{
+		{Name: "nmxc61200030", Type: TunnelVXLAN, LocalIP: "198.18.0.1", RemoteIP: "198.18.0.3", BFD: map[string]string{"enable": "true"}},
+		{Name: "nmxc61200031", Type: TunnelVXLAN, LocalIP: "198.18.1.1", RemoteIP: "198.18.0.3", BFD: map[string]string{"enable": "true"}},
+	}
+	if err := d.Validate(); err != nil {
+		t.Fatalf("two paths to one remote: %v", err)
+	}
+	p := planEnsure(newSnapshot(), d)
+	b, _ := json.Marshal(p.ops)
+	if !strings.Contains(string(b), `"bfd"`) || !strings.Contains(string(b), `"enable","true"`) {
+		t.Fatalf("plan does not set the bfd column: %s", b)
+	}
+}

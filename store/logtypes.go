@@ -68,6 +68,8 @@ type logVN struct {
 	// to a VN without them (no subnets, in no L3 domain).
 	Subnets  []logSubnet `json:"subnets,omitempty"`
 	L3Domain string      `json:"l3_domain,omitempty"`
+	// VAPSignal (an optional key too, multihome): "" is link.
+	VAPSignal string `json:"vap_signal,omitempty"`
 }
 
 type logSubnet struct {
@@ -124,6 +126,8 @@ type logNVE struct {
 	TunnelPorts map[string]string `json:"tunnel_ports,omitempty"`
 	// SwitchIdentity (an optional key too): the certificate pin.
 	SwitchIdentity *logSwitchIdentity `json:"switch_identity,omitempty"`
+	// Multipath (an optional key too, multihome): "" is none.
+	Multipath string `json:"multipath,omitempty"`
 }
 
 type logSwitchIdentity struct {
@@ -240,7 +244,8 @@ func toLogVN(v *model.VN) *logVN {
 	}
 	return &logVN{Name: v.Name, VNI: v.VNI, Service: string(v.Service), Encap: string(v.Encap),
 		BUM: logBUM{Mode: string(v.BUM.Mode), Group: v.BUM.Group, Replicators: slices.Clone(v.BUM.Replicators)}, Tenant: v.Tenant, MTU: v.MTU,
-		Unknown: string(v.Unknown), Revision: v.Revision, Subnets: toLogSubnets(v.Subnets), L3Domain: v.L3Domain}
+		Unknown: string(v.Unknown), Revision: v.Revision, Subnets: toLogSubnets(v.Subnets), L3Domain: v.L3Domain,
+		VAPSignal: string(v.VAPSignal)}
 }
 
 func (v *logVN) model() *model.VN {
@@ -249,7 +254,8 @@ func (v *logVN) model() *model.VN {
 	}
 	return &model.VN{Name: v.Name, VNI: v.VNI, Service: model.Service(v.Service), Encap: model.Encap(v.Encap),
 		BUM: model.BUM{Mode: model.BUMMode(v.BUM.Mode), Group: v.BUM.Group, Replicators: slices.Clone(v.BUM.Replicators)}, Tenant: v.Tenant, MTU: v.MTU,
-		Unknown: model.UnknownPolicy(v.Unknown), Revision: v.Revision, Subnets: logSubnets(v.Subnets).model(), L3Domain: v.L3Domain}
+		Unknown: model.UnknownPolicy(v.Unknown), Revision: v.Revision, Subnets: logSubnets(v.Subnets).model(), L3Domain: v.L3Domain,
+		VAPSignal: model.VAPSignal(v.VAPSignal)}
 }
 
 func toLogNVE(n *model.NVE) *logNVE {
@@ -259,7 +265,7 @@ func toLogNVE(n *model.NVE) *logNVE {
 	return &logNVE{Name: n.Name, Kind: string(n.Kind), UnderlayIPs: slices.Clone(n.UnderlayIPs), OVSDB: n.OVSDB,
 		Bridge: n.Bridge, DatapathType: n.DatapathType, DatapathID: n.DatapathID, Revision: n.Revision,
 		Profile: n.Profile, TableIDs: nilIfEmpty(maps.Clone(n.TableIDs)), TunnelPorts: nilIfEmpty(maps.Clone(n.TunnelPorts)),
-		SwitchIdentity: toLogSwitchIdentity(n.SwitchIdentity)}
+		SwitchIdentity: toLogSwitchIdentity(n.SwitchIdentity), Multipath: string(n.Multipath)}
 }
 
 func (n *logNVE) model() *model.NVE {
@@ -269,7 +275,7 @@ func (n *logNVE) model() *model.NVE {
 	return &model.NVE{Name: n.Name, Kind: model.NVEKind(n.Kind), UnderlayIPs: slices.Clone(n.UnderlayIPs), OVSDB: n.OVSDB,
 		Bridge: n.Bridge, DatapathType: n.DatapathType, DatapathID: n.DatapathID, Revision: n.Revision,
 		Profile: n.Profile, TableIDs: nilIfEmpty(maps.Clone(n.TableIDs)), TunnelPorts: nilIfEmpty(maps.Clone(n.TunnelPorts)),
-		SwitchIdentity: n.SwitchIdentity.model()}
+		SwitchIdentity: n.SwitchIdentity.model(), Multipath: model.Multipath(n.Multipath)}
 }
 
 // nilIfEmpty makes an empty map nil, so "absent" has one form in memory.

@@ -217,6 +217,8 @@ var routeAccess = map[string]access{
 	"GET /api/v1/ports/{name}/counters": accessAny,
 	"GET /api/v1/learned":               accessAny, // scoped to the tenant's VNs (learned.go)
 	"GET /api/v1/vns/{name}/learned":    accessAny, // scoped (learned.go)
+	// multihome (tunnels.go): infrastructure, not for tenant-scoped tokens
+	"GET /api/v1/tunnels": accessRead,
 }
 
 // routeAccessOf is the access of a matched route. The web UI's files

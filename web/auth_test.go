@@ -236,6 +236,7 @@ func TestAuthorizationTable(t *testing.T) {
 		{"POST", "/api/v1/traces", "/api/v1/traces", `{"port":"b-p1"}`, nil, rw(501, 501, 404)},
 		// Counters: no southbound in this server: 501 once authorized and in scope.
 		{"GET", "/api/v1/counters", "/api/v1/counters", "", nil, rw(501, 501, 403)},
+		{"GET", "/api/v1/tunnels", "/api/v1/tunnels", "", nil, rw(501, 501, 403)},
 		{"GET", "/api/v1/vns/{name}/counters", "/api/v1/vns/a-net/counters", "", nil, all(501)},
 		{"GET", "/api/v1/vns/{name}/counters", "/api/v1/vns/b-net/counters", "", nil, rw(501, 501, 404)},
 		{"GET", "/api/v1/ports/{name}/counters", "/api/v1/ports/a-p1/counters", "", nil, all(501)},

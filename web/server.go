@@ -51,6 +51,8 @@ type Options struct {
 	LiveTracer LiveTracer
 	// Learned reports learned-MAC conflicts (learned.go; nil: 501).
 	Learned LearnedReporter
+	// Tunnels serves tunnel liveness and VAP signalling (nil: 501).
+	Tunnels TunnelReporter
 	// Events tunes GET /api/v1/events.
 	Events EventsOptions
 	// Backup serves GET /api/v1/snapshot (admin only); nil answers 501.
@@ -88,6 +90,7 @@ type Server struct {
 	counters    CounterReporter
 	liveTracer  LiveTracer
 	learned     LearnedReporter
+	tunnels     TunnelReporter
 	events      EventsOptions
 	backup      Backuper
 	waitTimeout time.Duration
@@ -130,6 +133,7 @@ func New(opts Options) (*Server, error) {
 		counters:    opts.Counters,
 		liveTracer:  opts.LiveTracer,
 		learned:     opts.Learned,
+		tunnels:     opts.Tunnels,
 		events:      opts.Events.withDefaults(),
 		backup:      opts.Backup,
 		waitTimeout: opts.WaitTimeout,
@@ -219,6 +223,7 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("/ports/{name}/counters", s.handlePortCounters).Methods(http.MethodGet)
 	api.HandleFunc("/learned", s.handleLearned).Methods(http.MethodGet)              // learned.go
 	api.HandleFunc("/vns/{name}/learned", s.handleVNLearned).Methods(http.MethodGet) // learned.go
+	api.HandleFunc("/tunnels", s.handleTunnels).Methods(http.MethodGet)              // tunnels.go
 	registerResource(s, api, s.vnResource())
 	registerResource(s, api, s.nveResource())
 	registerResource(s, api, s.portResource())

@@ -365,8 +365,10 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 
 // checkSlice checks a slice against the profile's contracts. A slice is
 // self-contained: its flows use only its own groups, except that a port's
-// part may use its VN's flood groups (none does today). Duplicates across
-// slices are found by claimKeys.
+// part may use its VN's flood groups (none does today) and path groups
+// (multipath.go: a port on a multipath remote is forwarded through its
+// VN's group toward that remote, which the VN's shared part owns).
+// Duplicates across slices are found by claimKeys.
 func (c *Cache) checkSlice(s *sliceState) error {
 	var errs []error
 	ids := make(map[uint32]bool, len(s.Groups))
@@ -377,7 +379,7 @@ func (c *Cache) checkSlice(s *sliceState) error {
 		ids[g.ID] = true
 		errs = append(errs, c.check.Group(g)...)
 	}
-	exists := func(id uint32) bool { return ids[id] }
+	exists := func(id uint32) bool { return ids[id] || (s.Key != s.VN && isPathGroup(id)) }
 	for i, f := range s.Flows {
 		if i > 0 && s.keys[i-1] == s.keys[i] {
 			errs = append(errs, fmt.Errorf("flow %s: duplicate (table, priority, match)", f))

@@ -44,6 +44,7 @@ var features = []feature{
 	l3Routing{},
 	l3Policy{},
 	segmentGateway{},
+	multipathFeature{},
 }
 
 // nveCtx is what features see of the NVE being compiled.

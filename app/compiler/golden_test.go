@@ -115,6 +115,9 @@ var scenarios = map[string]func() *scenario.Domain{
 	"l3_two_tenants":     scenario.TwoTenants,
 	"l3_only_vn":         scenario.L3OnlyVN,
 	"l3_policy":          scenario.PolicyDomain,
+	// multipath.go
+	"multihome_failover":      scenario.MultihomeFailover,
+	"multihome_active_active": scenario.MultihomeActiveActive,
 }
 
 // TestGolden compiles every scenario for every profile and compares the

@@ -161,6 +161,7 @@ func (v *nveView) tunnelTo(name string, encap model.Encap, warn func(string, ...
 			return remoteNVE{}, false
 		}
 		r.port = port
+		v.withPaths(&r, encap) // accepted on the path ports; sent by the flow-based port (no group)
 		return r, true
 	}
 	port, ok := v.in.RemoteTunnels[RemoteTunnel{NVE: name, Encap: encap}]
@@ -215,4 +216,5 @@ func (h *fnv64) remote(r remoteNVE) {
 	for _, ip := range r.ips {
 		h.addr(ip)
 	}
+	h.paths(r)
 }

@@ -100,6 +100,12 @@ type remoteNVE struct {
 	nve  *model.NVE
 	ips  []netip.Addr // IPv4 underlay addresses; tunnels go to ips[0]
 	port uint32       // the tunnel port to it (flow-based or per remote)
+	// paths are the OpenFlow ports of its tunnel paths, mode how they are
+	// used and group the VN's path group toward it (0: none, port is
+	// used) (multipath.go).
+	paths []uint32
+	mode  model.Multipath
+	group uint32
 }
 
 func (v *nveView) warn(format string, args ...any) {
@@ -331,8 +337,10 @@ func (v *nveView) findRemotes(st *vnView, warn func(string, ...any)) {
 			}
 			r.port = port
 		}
+		v.withPaths(&r, encap)
 		st.remotes = append(st.remotes, r)
 	}
+	v.assignPathGroups(st, warn)
 	if v.prof.FlowTunnels && len(st.remotes) > 0 && !hasShared {
 		warn("VN %s: no %s tunnel port (%s) on %s; remote NVEs unreachable", name, encap, TunnelPortName(encap), v.in.NVE)
 		st.remotes = nil
@@ -442,6 +450,7 @@ func (v *nveView) sharedFingerprint(st *vnView) uint64 {
 		for _, ip := range r.ips {
 			h.addr(ip)
 		}
+		h.paths(r)
 	}
 	h.l3(st)
 	h.bum(st)
@@ -563,6 +572,7 @@ func (v *nveView) portParts(st *vnView) {
 			h.str(r.nve.Name)
 			h.u64(uint64(r.port))
 			h.addr(r.ips[0])
+			h.u64(uint64(r.group))
 		}
 		h.u64(uint64(len(pp.answers)))
 		for _, ip := range pp.answers {

@@ -244,7 +244,7 @@ func FormatGroup(g GroupEntry) string {
 		if g.Type == GroupSelect {
 			fmt.Fprintf(&b, "weight:%d,", bk.Weight)
 		}
-		if g.Type == GroupFastFailover {
+		if g.Type == GroupFastFailover || g.Type == GroupSelect {
 			if bk.WatchPort != PortAny && bk.WatchPort != 0 {
 				fmt.Fprintf(&b, "watch_port:%d,", bk.WatchPort)
 			}

@@ -76,6 +76,10 @@ type VN struct {
 	// Subnets and L3Domain are the VN's L3 service (see l3.go).
 	Subnets  []Subnet `json:"subnets,omitempty"`
 	L3Domain string   `json:"l3_domain,omitempty"`
+	// VAPSignal is what an NVE does with its VAPs of the VN when it has no
+	// live tunnel path to any other NVE of the VN (multipath.go): "link"
+	// (the default) takes them down, "off" leaves them up.
+	VAPSignal VAPSignal `json:"vap_signal,omitempty"`
 	// Revision is the store (Raft) index of the last change; set by the store.
 	Revision uint64 `json:"revision,omitempty"`
 }
@@ -135,7 +139,14 @@ type NVE struct {
 	// SwitchIdentity pins the certificate the NVE's switch must present
 	// (identity.go); nil: any certificate the switch CA signed.
 	SwitchIdentity *SwitchIdentity `json:"switch_identity,omitempty"`
-	Revision       uint64          `json:"revision,omitempty"`
+	// Multipath asks for per-path tunnel ports with BFD toward every
+	// remote NVE (one path per pair of underlay addresses, multipath.go)
+	// and says how a VN's unicast uses them: "active-active" (a select
+	// group hashing flows over the live paths) or "failover" (a
+	// fast_failover group: the first live path). "" keeps one flow-based
+	// tunnel from the first underlay address, without liveness.
+	Multipath Multipath `json:"multipath,omitempty"`
+	Revision  uint64    `json:"revision,omitempty"`
 }
 
 // Port is a tenant system interface attached to a VN through a VAP on an NVE.
@@ -223,6 +234,7 @@ func (v *VN) Validate() error {
 		fe.Add("unknown_arp", "must be one of flood, drop")
 	}
 	v.validateL3(&fe)
+	v.validateVAPSignal(&fe)
 	return fe.Err()
 }
 
@@ -402,6 +414,7 @@ func (n *NVE) Validate() error {
 		ports[port] = ip
 	}
 	n.SwitchIdentity.validate(&fe)
+	n.validateMultipath(&fe)
 	return fe.Err()
 }
 

@@ -19,6 +19,9 @@ type NVEStatus struct {
 	OVSDB    *OVSDBStatus    `json:"ovsdb,omitempty"`
 	OpenFlow *OpenFlowStatus `json:"openflow,omitempty"`
 	VTEP     *VTEPStatus     `json:"vtep,omitempty"` // kind vtep (vtep.go)
+	// Tunnels is the liveness of the NVE's multipath tunnels to other
+	// NVEs (multipath.go), on the node that manages its OVSDB.
+	Tunnels []TunnelStatus `json:"tunnels,omitempty"`
 }
 
 // OVSDBStatus is the OVSDB side of an NVE's status.
@@ -34,6 +37,9 @@ type PortStatus struct {
 	OFPort uint32 `json:"ofport,omitempty"`
 	LinkUp bool   `json:"link_up"`
 	Error  string `json:"error,omitempty"`
+	// SignalledDown: nva took this VAP down because its NVE has no live
+	// path to any other NVE of the port's VN (multipath.go).
+	SignalledDown bool `json:"signalled_down,omitempty"`
 }
 
 // Sync states of an NVE's OpenFlow side.

@@ -323,7 +323,7 @@ func checkGroup(p Profile, g flow.GroupEntry) []error {
 		errs = append(errs, fmt.Errorf("group ID %#x is reserved", g.ID))
 	}
 	for i, b := range g.Buckets {
-		for _, e := range checkActions(p, b.Actions, fieldsOf(p.Groups.Set), 0, true, false, p.Groups.VLAN, &knownFields{}) {
+		for _, e := range checkActions(p, b.Actions, fieldsOf(p.Groups.Set), 0, true, p.Groups.Chain, p.Groups.VLAN, &knownFields{}) {
 			errs = append(errs, fmt.Errorf("bucket %d: %w", i, e))
 		}
 	}

@@ -70,6 +70,7 @@ type GroupContract struct {
 	Types []flow.GroupType
 	Set   []string // fields buckets may set
 	VLAN  bool     // buckets may push/pop VLANs
+	Chain bool     // buckets may go to another group (multipath path groups from flood buckets)
 }
 
 // Profile is a kind of switch: its capabilities and its tables.
@@ -300,7 +301,7 @@ func Realize(base Profile, specs []TableSpec) (Profile, error) {
 			}
 		}
 	}
-	p.Groups = GroupContract{Types: slices.Clone(base.Groups.Types), VLAN: base.Groups.VLAN,
+	p.Groups = GroupContract{Types: slices.Clone(base.Groups.Types), VLAN: base.Groups.VLAN, Chain: base.Groups.Chain,
 		Set: realizeContract(Contract{Set: base.Groups.Set}, p.Extensions).Set}
 	p.sortTables()
 	if err := p.Validate(); err != nil {
@@ -372,6 +373,7 @@ func OVS() Profile {
 			Types: []flow.GroupType{flow.GroupAll, flow.GroupSelect, flow.GroupFastFailover},
 			Set:   []string{flow.VlanVID, flow.TunID, flow.TunIPv4Dst},
 			VLAN:  true,
+			Chain: true,
 		},
 	}, OVSTables)
 }

@@ -23,11 +23,13 @@ import (
 
 // Switch is a simulated switch holding one NVE's flows and groups.
 type Switch struct {
-	prof   pipeline.Profile
-	tables map[string][]flow.Flow // by table, highest priority first
-	groups map[uint32]flow.GroupEntry
-	first  string
-	conns  map[ctKey]bool // conntrack.go: committed connections
+	prof      pipeline.Profile
+	tables    map[string][]flow.Flow // by table, highest priority first
+	groups    map[uint32]flow.GroupEntry
+	first     string
+	conns     map[ctKey]bool  // conntrack.go: committed connections
+	down      map[uint32]bool // ports not live (liveness.go)
+	adminDown map[uint32]bool // ports administratively down (liveness.go)
 }
 
 // New loads flows and groups into a simulated switch of profile prof.
@@ -259,6 +261,9 @@ func (r *run) actions(as []flow.Action, p *Packet, depth int) bool {
 			}
 			if port == flow.PortController {
 				r.tracef(depth, "to controller: packet-in in_port=%d metadata=%#x", p.InPort, be64(p.Fields[flow.Metadata]))
+			} else if r.s.adminDown[port] {
+				r.tracef(depth, "output to port %d: port administratively down, not sent", port)
+				continue
 			} else {
 				r.tracef(depth, "output to port %d", port)
 			}
@@ -320,7 +325,10 @@ func (r *run) actions(as []flow.Action, p *Packet, depth int) bool {
 				continue
 			}
 			r.tracef(depth, "group:%d (%d buckets)", a.ID, len(g.Buckets))
-			for i, b := range g.Buckets {
+			for i, b := range r.s.buckets(g, *p) {
+				if g.Type != flow.GroupAll {
+					r.tracef(depth+1, "%s", r.s.chosen(g, i))
+				}
 				c := p.Clone()
 				r.tracef(depth+1, "bucket %d:", i)
 				r.actions(b.Actions, &c, depth+2)

@@ -200,8 +200,9 @@ func Canonical(f flow.Flow) flow.Flow {
 }
 
 // CanonicalGroup returns the canonical form of g: watch port and group
-// only on fast-failover buckets (OFPP_ANY / OFPG_ANY elsewhere), weight
-// only on select buckets, canonical actions.
+// only on fast-failover and select buckets (OFPP_ANY / OFPG_ANY
+// elsewhere; Open vSwitch skips a select bucket whose watched port is not
+// live), weight only on select buckets, canonical actions.
 func CanonicalGroup(g flow.GroupEntry) flow.GroupEntry {
 	out := flow.GroupEntry{ID: g.ID, Type: g.Type}
 	for _, b := range g.Buckets {
@@ -209,9 +210,17 @@ func CanonicalGroup(g flow.GroupEntry) flow.GroupEntry {
 		if g.Type != flow.GroupSelect {
 			nb.Weight = 0
 		}
-		if g.Type != flow.GroupFastFailover {
+		if g.Type != flow.GroupFastFailover && g.Type != flow.GroupSelect {
 			nb.WatchPort = flow.PortAny
 			nb.WatchGroup = AnyGroup
+		}
+		if g.Type == flow.GroupSelect { // no watch: 0 means none
+			if nb.WatchPort == 0 {
+				nb.WatchPort = flow.PortAny
+			}
+			if nb.WatchGroup == 0 {
+				nb.WatchGroup = AnyGroup
+			}
 		}
 		out.Buckets = append(out.Buckets, nb)
 	}

@@ -291,6 +291,7 @@ func desired(snap *model.Snapshot, nve *model.NVE, ctrls []string, flowTun bool)
 	}
 	if flowTun {
 		d.Tunnels = flowBasedTunnels(snap, nve, local)
+		d.Tunnels = append(d.Tunnels, pathTunnels(snap, nve)...)
 	} else {
 		d.Tunnels = perRemoteTunnels(snap, nve, local)
 	}
@@ -372,6 +373,9 @@ func fingerprint(d ovsdb.Desired) string {
 	}
 	for _, t := range d.Tunnels {
 		add("t" + t.Name + "/" + t.Type + "/" + t.LocalIP + "/" + t.RemoteIP)
+		for _, k := range slices.Sorted(maps.Keys(t.BFD)) {
+			add("b" + k + "=" + t.BFD[k])
+		}
 	}
 	for _, i := range d.Interfaces {
 		add("i" + i)

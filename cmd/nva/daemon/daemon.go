@@ -301,6 +301,7 @@ func (d *Daemon) startSouthbound(ctx context.Context) (*web.Server, error) {
 		opts.StatusNotifier = sb.Notifier
 		opts.Counters = sb.Counters
 		opts.LiveTracer = sb.LiveTracer
+		opts.Tunnels = sb.Tunnels
 	}
 	srv, err := web.New(opts)
 	if err != nil {

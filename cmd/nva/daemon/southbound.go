@@ -38,6 +38,8 @@ type Southbound struct {
 	Counters web.CounterReporter
 	// LiveTracer runs live packet traces (OAM, oam.go).
 	LiveTracer web.LiveTracer
+	// Tunnels are tunnel liveness and VAP signalling (multihome.go).
+	Tunnels web.TunnelReporter
 	// Metrics registers the southbound's collectors on the API's registry.
 	Metrics func(prometheus.Registerer) error
 }
@@ -82,7 +84,12 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 		Learn: st, LearnRefresh: s.LearnedMaxAge() / 3})
 	var mu sync.Mutex
 	last := map[string]map[string]uint32{} // NVE -> ofports last reported
+	// Tunnel liveness and VAP signalling (multihome.go).
+	mh := newMultihome(st, func(nve string) map[string]uint32 { return syncer.PortNumbers(nve) }, of.SetPortDown,
+		log.With("component", "multihome"), hub.notify)
+	mh.portsDown = of.PortsAdminDown
 	onStatus := func(st ovsdb.Status) {
+		mh.observe(st)
 		mu.Lock()
 		changed := !maps.Equal(last[st.NVE], st.OFPorts)
 		if changed {
@@ -114,8 +121,9 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 			if err := of.Start(ctx, st); err != nil {
 				return err
 			}
-			wg.Add(3)
+			wg.Add(4)
 			go func() { defer wg.Done(); expireLearned(ctx, st, s.LearnedMaxAge(), time.Now, log) }() // learned.go
+			go func() { defer wg.Done(); mh.run(ctx) }()
 			go func() { defer wg.Done(); followStatusChanges(ctx, of.StatusChanged, hub) }()
 			go func() { defer wg.Done(); fill.run(ctx) }()
 			return nil
@@ -127,13 +135,14 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 		},
 		Realizer:   of,
 		Flows:      of,
-		Status:     nveStatus{src: st, ovsdb: syncer, leader: fill, openflow: of, vtep: vteps},
+		Status:     nveStatus{src: st, ovsdb: syncer, leader: fill, openflow: of, vtep: vteps, multihome: mh},
 		Switches:   of,
 		Notifier:   hub,
 		Counters:   of,
 		LiveTracer: liveTracer{of},
+		Tunnels:    mh,
 		Metrics: func(r prometheus.Registerer) error {
-			return errors.Join(of.RegisterMetrics(r), of.RegisterCounterMetrics(r))
+			return errors.Join(of.RegisterMetrics(r), of.RegisterCounterMetrics(r), r.Register(mh))
 		},
 	}, nil
 }
@@ -160,6 +169,10 @@ type nveStatus struct {
 	vtep interface {
 		Status(string) (*model.OVSDBStatus, *model.VTEPStatus)
 	}
+	// multihome adds tunnel liveness and signalled VAPs (nil: none).
+	multihome interface {
+		fill(name string, st *model.NVEStatus)
+	}
 }
 
 func (n nveStatus) NVEStatus(name string) *model.NVEStatus {
@@ -167,6 +180,9 @@ func (n nveStatus) NVEStatus(name string) *model.NVEStatus {
 	st := &model.NVEStatus{OVSDB: n.ovsdb.OVSDBStatus(name), OpenFlow: n.openflow.OpenFlowStatus(name)}
 	if st.OVSDB == nil && !isLeader && n.leader != nil {
 		st.OVSDB = n.leader.OVSDBStatus(name)
+	}
+	if n.multihome != nil {
+		n.multihome.fill(name, st)
 	}
 	nve, ok := n.src.Snapshot().NVEs[name]
 	if ok && nve.Kind == model.NVEVTEP && n.vtep != nil {
