@@ -35,9 +35,16 @@ func (bum) VN(c *vnCtx, out *emitter) {
 	for _, v := range c.local {
 		local = append(local, bucket(toVAP(v, v.ofp)))
 	}
+	for i, r := range c.remotes {
+		if r.link == linkDown { // split.go: a tNVE's ports are local to its nNVE
+			local = append(local, bucket(c.toRemote(i)))
+		}
+	}
 	all := append(make([]flow.Bucket, 0, len(local)+len(c.remotes)), local...)
-	for i := range c.remotes {
-		all = append(all, bucket(c.toRemote(i)))
+	for i, r := range c.remotes {
+		if r.link != linkDown {
+			all = append(all, bucket(c.toRemote(i)))
+		}
 	}
 	gl, gt := FloodGroupID(vni, false), FloodGroupID(vni, true)
 	out.group(flow.GroupEntry{ID: gl, Type: flow.GroupAll, Buckets: all})

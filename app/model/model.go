@@ -131,7 +131,11 @@ type NVE struct {
 	// SwitchIdentity pins the certificate the NVE's switch must present
 	// (identity.go); nil: any certificate the switch CA signed.
 	SwitchIdentity *SwitchIdentity `json:"switch_identity,omitempty"`
-	Revision       uint64          `json:"revision,omitempty"`
+	// AccessLink makes this NVE a split NVE's tNVE (split.go): it does
+	// not tunnel, it hands each VN's frames to its nNVE over an access
+	// link, one VLAN per VN.
+	AccessLink *AccessLink `json:"access_link,omitempty"`
+	Revision   uint64      `json:"revision,omitempty"`
 }
 
 // Port is a tenant system interface attached to a VN through a VAP on an NVE.
@@ -143,7 +147,12 @@ type Port struct {
 	MAC       string   `json:"mac"`
 	IPs       []string `json:"ips,omitempty"`
 	VLAN      int      `json:"vlan,omitempty"` // 0 = untagged
-	Revision  uint64   `json:"revision,omitempty"`
+	// VLANMode, AllowedVLANs and Untagged are the VAP's VLAN mode
+	// (split.go): access (the default: VLAN above) or passthrough.
+	VLANMode     VLANMode `json:"vlan_mode,omitempty"`
+	AllowedVLANs []int    `json:"allowed_vlans,omitempty"`
+	Untagged     bool     `json:"untagged,omitempty"`
+	Revision     uint64   `json:"revision,omitempty"`
 
 	// parsed is MAC and IPs as typed values, filled by Parse (the store
 	// calls it when it stores a port). Unexported, so never serialized.
@@ -274,6 +283,7 @@ func (n *NVE) Defaults() {
 		id.normalize()
 		n.SwitchIdentity = &id
 	}
+	n.defaultsAccessLink()
 }
 
 // TunnelPortFor returns the port name TunnelPorts gives for a remote NVE
@@ -401,6 +411,7 @@ func (n *NVE) Validate() error {
 		ports[port] = ip
 	}
 	n.SwitchIdentity.validate(&fe)
+	n.validateAccessLink(&fe)
 	return fe.Err()
 }
 
@@ -467,6 +478,7 @@ func (p *Port) Defaults() {
 			p.IPs[i] = a.Unmap().String()
 		}
 	}
+	p.defaultsVLANMode()
 }
 
 // Validate checks a defaulted port on its own; references to the VN and
@@ -517,6 +529,7 @@ func (p *Port) Validate() error {
 	if p.VLAN < 0 || p.VLAN > 4094 {
 		fe.Add("vlan", "must be between 0 (untagged) and 4094")
 	}
+	p.validateVLANMode(&fe)
 	return fe.Err()
 }
 
