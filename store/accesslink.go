@@ -185,3 +185,29 @@ func allocateLink(old *model.AccessLink, vns map[string]bool) (*model.AccessLink
 	}
 	return &l, changed
 }
+
+// logAccessLink is an access link in the log and snapshots (logtypes.go).
+type logAccessLink struct {
+	NNVE     string         `json:"nnve"`
+	Uplink   string         `json:"uplink"`
+	NNVEPort string         `json:"nnve_port"`
+	VLANPool string         `json:"vlan_pool,omitempty"`
+	VLANs    map[string]int `json:"vlans,omitempty"`
+	NextVLAN int            `json:"next_vlan,omitempty"`
+}
+
+func toLogAccessLink(l *model.AccessLink) *logAccessLink {
+	if l == nil {
+		return nil
+	}
+	return &logAccessLink{NNVE: l.NNVE, Uplink: l.Uplink, NNVEPort: l.NNVEPort, VLANPool: l.VLANPool,
+		VLANs: nilIfEmpty(maps.Clone(l.VLANs)), NextVLAN: l.NextVLAN}
+}
+
+func (l *logAccessLink) model() *model.AccessLink {
+	if l == nil {
+		return nil
+	}
+	return &model.AccessLink{NNVE: l.NNVE, Uplink: l.Uplink, NNVEPort: l.NNVEPort, VLANPool: l.VLANPool,
+		VLANs: nilIfEmpty(maps.Clone(l.VLANs)), NextVLAN: l.NextVLAN}
+}

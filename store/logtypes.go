@@ -118,6 +118,8 @@ type logNVE struct {
 	TunnelPorts map[string]string `json:"tunnel_ports,omitempty"`
 	// SwitchIdentity (an optional key too): the certificate pin.
 	SwitchIdentity *logSwitchIdentity `json:"switch_identity,omitempty"`
+	// AccessLink (optional too): a tNVE's access link (accesslink.go).
+	AccessLink *logAccessLink `json:"access_link,omitempty"`
 }
 
 type logSwitchIdentity struct {
@@ -148,6 +150,11 @@ type logPort struct {
 	IPs       []string `json:"ips,omitempty"`
 	VLAN      int      `json:"vlan,omitempty"`
 	Revision  uint64   `json:"revision,omitempty"`
+	// Added after version 1 was frozen, as optional keys (absent: access
+	// mode): the VAP's VLAN mode.
+	VLANMode     string `json:"vlan_mode,omitempty"`
+	AllowedVLANs []int  `json:"allowed_vlans,omitempty"`
+	Untagged     bool   `json:"untagged,omitempty"`
 }
 
 // logNode is a member's metadata. State and Voter are never meaningful in
@@ -241,7 +248,7 @@ func toLogNVE(n *model.NVE) *logNVE {
 	return &logNVE{Name: n.Name, Kind: string(n.Kind), UnderlayIPs: slices.Clone(n.UnderlayIPs), OVSDB: n.OVSDB,
 		Bridge: n.Bridge, DatapathType: n.DatapathType, DatapathID: n.DatapathID, Revision: n.Revision,
 		Profile: n.Profile, TableIDs: nilIfEmpty(maps.Clone(n.TableIDs)), TunnelPorts: nilIfEmpty(maps.Clone(n.TunnelPorts)),
-		SwitchIdentity: toLogSwitchIdentity(n.SwitchIdentity)}
+		SwitchIdentity: toLogSwitchIdentity(n.SwitchIdentity), AccessLink: toLogAccessLink(n.AccessLink)}
 }
 
 func (n *logNVE) model() *model.NVE {
@@ -251,7 +258,7 @@ func (n *logNVE) model() *model.NVE {
 	return &model.NVE{Name: n.Name, Kind: model.NVEKind(n.Kind), UnderlayIPs: slices.Clone(n.UnderlayIPs), OVSDB: n.OVSDB,
 		Bridge: n.Bridge, DatapathType: n.DatapathType, DatapathID: n.DatapathID, Revision: n.Revision,
 		Profile: n.Profile, TableIDs: nilIfEmpty(maps.Clone(n.TableIDs)), TunnelPorts: nilIfEmpty(maps.Clone(n.TunnelPorts)),
-		SwitchIdentity: n.SwitchIdentity.model()}
+		SwitchIdentity: n.SwitchIdentity.model(), AccessLink: n.AccessLink.model()}
 }
 
 // nilIfEmpty makes an empty map nil, so "absent" has one form in memory.
@@ -267,7 +274,8 @@ func toLogPort(p *model.Port) *logPort {
 		return nil
 	}
 	return &logPort{Name: p.Name, VN: p.VN, NVE: p.NVE, Interface: p.Interface, MAC: p.MAC,
-		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision}
+		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision,
+		VLANMode: string(p.VLANMode), AllowedVLANs: slices.Clone(p.AllowedVLANs), Untagged: p.Untagged}
 }
 
 func (p *logPort) model() *model.Port {
@@ -275,7 +283,8 @@ func (p *logPort) model() *model.Port {
 		return nil
 	}
 	return &model.Port{Name: p.Name, VN: p.VN, NVE: p.NVE, Interface: p.Interface, MAC: p.MAC,
-		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision}
+		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision,
+		VLANMode: model.VLANMode(p.VLANMode), AllowedVLANs: slices.Clone(p.AllowedVLANs), Untagged: p.Untagged}
 }
 
 func toLogNode(n *NodeInfo) *logNode {
