@@ -138,4 +138,7 @@ type Topology struct {
 	// (switch_identity; see model.UnclaimedSwitch.Reason). Present when the
 	// node runs an OpenFlow southbound.
 	UnclaimedSwitches []model.UnclaimedSwitch `json:"unclaimed_switches,omitempty"`
+	// AccessLinks are the split NVEs' access links with their per-VN
+	// VLANs (accesslink.go); absent when there are none.
+	AccessLinks []AccessLink `json:"access_links,omitempty"`
 }
