@@ -78,6 +78,11 @@ var nveKind = kindSpec{
 		{"tunnel-port", "tunnel_ports", "map", "the port tunnelling to a remote NVE: REMOTE-UNDERLAY-IP=PORTNAME (profile openflow13; NAME= removes it on update)"},
 		{"switch-fingerprint", "switch_identity.fingerprint", "string", "pin the switch's TLS certificate: sha256:HEX (its SHA-256; a switch presenting another stays unclaimed)"},
 		{"switch-subject", "switch_identity.subject", "string", "pin the switch's certificate subject: TYPE=VALUE[,...] (CN, O, OU, C, ST, L, SERIALNUMBER)"},
+		// Split NVE (accesslink.go): this NVE becomes a tNVE.
+		{"access-nnve", "access_link.nnve", "string", "split NVE: the nNVE (ToR) this hypervisor's uplink is cabled to; makes it a tNVE (no tunnels, one VLAN per VN on the link)"},
+		{"access-uplink", "access_link.uplink", "string", "split NVE: this NVE's uplink interface toward the nNVE"},
+		{"access-nnve-port", "access_link.nnve_port", "string", "split NVE: the nNVE's port the access link lands on"},
+		{"access-vlan-pool", "access_link.vlan_pool", "string", "split NVE: the VLANs nva may allocate on the link, e.g. 100-199,300 (default 2-4094)"},
 	},
 	filters: []string{"kind"},
 	header:  []string{"NAME", "KIND", "UNDERLAY", "DATAPATH-ID", "BRIDGE", "OVSDB", "PROFILE", "STATUS"},
@@ -104,6 +109,9 @@ var portKind = kindSpec{
 		{"mac", "mac", "string", "unicast MAC address"},
 		{"ip", "ips", "strings", "IPv4/IPv6 address; repeat or comma-separate"},
 		{"vlan", "vlan", "int", "access VLAN (0 = untagged)"},
+		{"vlan-mode", "vlan_mode", "string", "VAP VLAN mode: access (default; --vlan is the VLAN) or passthrough (tenant tags carried unchanged)"},
+		{"allowed-vlans", "allowed_vlans", "ints", "passthrough: tenant VLANs carried; repeat or comma-separate"},
+		{"untagged", "untagged", "bool", "passthrough: untagged frames are carried too"},
 	},
 	filters: []string{"vn", "nve"},
 	header:  []string{"NAME", "VN", "NVE", "INTERFACE", "MAC", "IPS", "VLAN", "REVISION"},
@@ -155,6 +163,10 @@ func addFieldFlags(fs *pflag.FlagSet, fields []field) {
 			fs.StringSlice(f.flag, nil, f.usage)
 		case "subnets":
 			fs.StringArray(f.flag, nil, f.usage)
+		case "ints":
+			fs.IntSlice(f.flag, nil, f.usage)
+		case "bool":
+			fs.Bool(f.flag, false, f.usage)
 		}
 	}
 }
@@ -188,6 +200,15 @@ func fieldBody(fs *pflag.FlagSet, fields []field) (map[string]any, error) {
 			v, err = mapFlag(fs, f)
 		case "subnets":
 			v, err = subnetsFlag(fs, f)
+		case "ints":
+			var is []int
+			is, err = fs.GetIntSlice(f.flag)
+			if is == nil {
+				is = []int{}
+			}
+			v = is
+		case "bool":
+			v, err = fs.GetBool(f.flag)
 		}
 		if err != nil {
 			return nil, err
