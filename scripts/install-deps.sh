@@ -28,6 +28,8 @@ command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 # The browser test (integration TestUI) drives Debian's chromium headless.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The split-NVE test (integration TestSplitNVE) sends 802.1Q frames with scapy.
+/usr/bin/python3 -c "import scapy" >/dev/null 2>&1 || need+=(python3-scapy)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
