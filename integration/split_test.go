@@ -25,6 +25,8 @@ import (
 //     and answers as itself, never as blue; an address only blue has is
 //     unreachable from red; a capture on hv2's access link shows the
 //     VLANs nva allocated.
+//   - Move: a tenant moves from tNVE hv2 to hv4 and back and keeps its
+//     reach; blue's VLAN on hv2's link is freed and a new one allocated.
 //   - QinQ: passthrough ports on tNVE hv2 and normal hv4 carry tenant
 //     VLAN 10 and 20 frames with their tags; on the access link they ride
 //     inside an 802.1ad S-tag with the link VLAN.
@@ -149,6 +151,30 @@ func TestSplitNVE(t *testing.T) {
 				len(pkts), seen, vlans["blue"].VLAN, vlans["red"].VLAN, first(pkts, 3))
 		}
 		t.Logf("hv2 access link: %d tagged ICMP frames, by VLAN %v; e.g. %q", len(pkts), seen, first(pkts, 1))
+	})
+
+	// A port moving from a split hypervisor to a normal one and back works
+	// like any move; blue's VLAN on hv2's link is freed and allocated anew.
+	t.Run("Move", func(t *testing.T) {
+		for _, hv := range []int{4, 2} {
+			if _, _, err := ov.MoveTenant(ctx, "b2", hv); err != nil {
+				t.Fatal(err)
+			}
+			for _, to := range []string{"192.0.2.11", "192.0.2.13", "192.0.2.14"} {
+				if _, err := l.Reachable(ctx, "b2", to, 20*time.Second); err != nil {
+					t.Errorf("b2 on hv%d -> %s: %v", hv, to, err)
+				}
+			}
+		}
+		var after wire.AccessLink
+		if _, err := n.Client.Do(ctx, http.MethodGet, "/api/v1/access-links/hv2", nil, &after); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range after.VLANs {
+			if v.VN == "blue" && (v.VLAN == vlans["blue"].VLAN || len(v.Ports) != 1) {
+				t.Errorf("blue on hv2's link after leaving and coming back: %+v (before: VLAN %d; next fit hands out another)", v, vlans["blue"].VLAN)
+			}
+		}
 	})
 
 	t.Run("QinQ", func(t *testing.T) {
