@@ -81,6 +81,9 @@ func admitPortOnTNVE(st *state, p *model.Port) *model.Error {
 	if n == nil || n.AccessLink == nil {
 		return nil
 	}
+	if p.Interface == n.AccessLink.Uplink {
+		return model.Errorf(model.KindConflict, "interface", "interface %s is the access-link uplink of tNVE %q", p.Interface, p.NVE)
+	}
 	if _, ok := n.AccessLink.VLANs[p.VN]; ok {
 		return nil
 	}

@@ -67,6 +67,10 @@ func TestAccessLinkAllocation(t *testing.T) {
 	if e := h.do(&createPort{Obj: port("y1", "gold", "hv1", "tap6", "02:00:00:00:00:06", 0)}).Err; e == nil || e.Kind != model.KindConflict || e.Field != "vn" {
 		t.Fatalf("port beyond the pool: %v", e)
 	}
+	// The uplink is not a VAP.
+	if e := h.do(&createPort{Obj: port("u1", "red", "hv1", "eth1", "02:00:00:00:00:07", 0)}).Err; e == nil || e.Field != "interface" {
+		t.Fatalf("port on the uplink: %v", e)
+	}
 	// A PUT of the NVE keeps the allocation (and cannot change it).
 	up := tnve("hv1", "192.0.2.1", "tor1", "p1", "100-102")
 	up.AccessLink.VLANs = map[string]int{"red": 100}

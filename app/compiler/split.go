@@ -111,6 +111,9 @@ func (v *nveView) uplink(st *vnView, warn func(string, ...any)) {
 	for _, a := range st.local {
 		qinq = qinq || a.pass
 	}
+	if st.vn.Routed() {
+		warn("VN %s: routed (%s) service across a split NVE's access link is not supported: only bridging crosses it", st.name, st.vn.Service)
+	}
 	st.remotes = append(st.remotes, remoteNVE{nve: nn, port: ofp, link: linkUp, vlan: vlan, qinq: qinq})
 }
 
