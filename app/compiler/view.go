@@ -55,6 +55,10 @@ type vnView struct {
 	// tagged: the VN has a passthrough VAP somewhere, so frames from
 	// tunnels may carry a tenant tag (split.go).
 	tagged bool
+	// dual and repl are the VN's dual-homed systems and replication plan
+	// (bum.go); the shared part's fingerprint covers both.
+	dual []dualHome
+	repl *replication
 }
 
 func (st *vnView) warn(format string, args ...any) {
@@ -68,6 +72,7 @@ type portPart struct {
 	vap     *vap         // its VAP when it is attached on this NVE
 	remote  *remoteNVE   // the remote NVE hosting it, when reachable
 	answers []netip.Addr // the addresses it answers for (first port of the VN by name to bind them)
+	paired  bool         // one of a dual-homed pair: bum.go forwards to it when remote
 	fp      uint64
 }
 
@@ -128,6 +133,7 @@ func buildView(in *Input, prof pipeline.Profile, keyHash uint64, underlay map[st
 		}
 		v.findRemotes(st, st.warn)
 		st.tagged = anyPassthrough(in.Snapshot.PortsIn(name))
+		v.planBUM(st)
 		v.vns = append(v.vns, st)
 	}
 	v.resolveL3()
@@ -142,7 +148,11 @@ func buildView(in *Input, prof pipeline.Profile, keyHash uint64, underlay map[st
 // owns it in its VN (the first by name).
 func ownMAC(s *model.Snapshot, vn string, p *model.Port) ([6]byte, bool) {
 	mac, ok := p.MACAddr()
-	return mac, ok && s.PortByMAC(vn, mac) == p
+	if !ok {
+		return mac, false
+	}
+	o := s.PortByMAC(vn, mac)
+	return mac, o == p || (o != nil && p.Pair != "" && s.PairPartner(p) == o) || (o != nil && o.Pair == p.Name && s.PairPartner(o) == p)
 }
 
 // attachLocal fills st.local with the VAPs of the VN's ports on this NVE
@@ -177,7 +187,8 @@ func (v *nveView) ownPorts(st *vnView, warn func(string, ...any)) {
 			warn("port %s: invalid MAC %q; skipped", p.Name, p.MAC)
 			continue
 		}
-		if o := s.PortByMAC(st.name, mac); o != p {
+		if _, own := ownMAC(s, st.name, p); !own {
+			o := s.PortByMAC(st.name, mac)
 			warn("port %s: MAC %s already used by port %s in VN %s; skipped", p.Name, net.HardwareAddr(mac[:]), o.Name, st.name)
 			continue
 		}
@@ -199,9 +210,6 @@ func (v *nveView) resolveVN(name string) (*model.VN, bool) {
 	}
 	if vn.Routed() && len(vn.Subnets) == 0 {
 		v.warn("VN %s: service %s without subnets: no gateway, nothing routed", name, vn.Service)
-	}
-	if vn.BUM.Mode == model.BUMMulticast {
-		v.warn("VN %s: BUM mode multicast is not compiled yet; using head-end replication", name)
 	}
 	return vn, true
 }
@@ -452,6 +460,7 @@ func (v *nveView) sharedFingerprint(st *vnView) uint64 {
 	}
 	h.l3(st)
 	h.bool(st.tagged)
+	h.bum(st)
 	h.strs(st.warnings)
 	return uint64(h)
 }
@@ -519,6 +528,9 @@ func (v *nveView) portParts(st *vnView) {
 		if p.NVE != v.in.NVE {
 			pp.remote = remotes[v.reachedVia(p.NVE)]
 		}
+		for _, d := range st.dual {
+			pp.paired = pp.paired || d.ports[0] == p || d.ports[1] == p
+		}
 		for _, a := range p.Addrs() {
 			if slices.Contains(pp.answers, a) {
 				continue
@@ -559,6 +571,7 @@ func (v *nveView) portParts(st *vnView) {
 				h.addr(ip)
 			}
 		}
+		h.bool(pp.paired)
 		if r := pp.remote; r != nil {
 			h.byte(2)
 			h.str(r.nve.Name)
