@@ -17,6 +17,13 @@ import (
 // dec_nw_ttl and set_field only, its gateway's ARP answered by nva's
 // controller), the reply shows one routed hop, and the shim refuses
 // nothing nva sent.
+//
+// Inter-VN policy: nothing is routed before a rule allows it. With web
+// -> db allowed, aw reaches ad: hv1 evaluates the rule statelessly (in
+// its neighbor table), hv2 commits the routed arrival to conntrack and
+// lets ad's reply back as established. ad starting a connection to aw is
+// denied (by hv2's policy) until a db -> web rule exists. TTL 1 is not
+// routed by the strict switch (dec_nw_ttl drops it).
 func TestL3Strict(t *testing.T) {
 	requireLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -69,6 +76,27 @@ func TestL3Strict(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if r, err := l.Ping(ctx, "aw", "10.20.2.10", 3); err != nil || r.Received != 0 {
+		t.Fatalf("aw -> ad routed before any policy rule: %+v (%v)", r, err)
+	}
+	rule := func(name, src, dst string, prio int) {
+		t.Helper()
+		if err := ov.AddPolicy(ctx, map[string]any{"name": name, "tenant": "acme", "l3_domain": "prod", "priority": prio,
+			"source": map[string]any{"vn": src}, "destination": map[string]any{"vn": dst}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rule("web-to-db", "web", "db", 100)
+	if _, err := l.Reachable(ctx, "aw", "10.20.2.10", realizeTimeout); err != nil {
+		t.Fatalf("aw -> ad with web -> db allowed: %v", err)
+	}
+	if r, err := l.Ping(ctx, "ad", "10.20.1.10", 3); err != nil || r.Received != 0 {
+		t.Fatalf("ad -> aw without a db -> web rule: %+v (%v)", r, err)
+	}
+	if n, err := l.PingHops(ctx, "aw", "10.20.2.10", 1, 3); err != nil || n != 0 {
+		t.Fatalf("aw -> ad with TTL 1: %d replies (%v), want none", n, err)
+	}
+	rule("db-to-web", "db", "web", 90)
 	for _, c := range []struct{ from, to string }{{"aw", "10.20.2.10"}, {"ad", "10.20.1.10"}} {
 		if _, err := l.Reachable(ctx, c.from, c.to, realizeTimeout); err != nil {
 			t.Fatalf("%s -> %s: %v", c.from, c.to, err)

@@ -13,7 +13,9 @@ import (
 // TestCounters: on two real OVS hypervisors with nva polling counters
 // every second, N pings between two tenants of one VN grow the sender's
 // and receiver's port counters, the VN's and the tunnel's by at least N,
-// a spoofed source MAC shows in the port-security drop counter, and the
+// the tunnel ports' own statistics (port stats) by at least N, a spoofed
+// source MAC shows in the port-security drop counter and as a "spoofed"
+// drop reason, and the
 // simulated trace of the same packets agrees (delivered; dropped in
 // port_security).
 func TestCounters(t *testing.T) {
@@ -103,6 +105,38 @@ func TestCounters(t *testing.T) {
 			t.Logf("%s: %d -> %d (+%d)", p.what, b, a, a-b)
 		}
 	}
+	// The switches' own statistics of the tunnel ports (every frame,
+	// flooded copies included) grow by at least N too: hv1's nva-vxlan
+	// sends the requests, hv2's receives them.
+	iface := func(c wire.Counters, nve, name string) wire.InterfaceCounters {
+		for _, x := range c.NVEs {
+			if x.NVE == nve {
+				return x.Interfaces[name]
+			}
+		}
+		return wire.InterfaceCounters{}
+	}
+	after = until(func(c wire.Counters) bool {
+		return iface(c, "hv1", "nva-vxlan").Tx.Packets >= iface(before, "hv1", "nva-vxlan").Tx.Packets+N &&
+			iface(c, "hv2", "nva-vxlan").Rx.Packets >= iface(before, "hv2", "nva-vxlan").Rx.Packets+N
+	})
+	for _, x := range []struct{ nve, dir string }{{"hv1", "tx"}, {"hv2", "rx"}} {
+		get := func(c wire.Counters) uint64 {
+			i := iface(c, x.nve, "nva-vxlan")
+			if x.dir == "tx" {
+				return i.Tx.Packets
+			}
+			return i.Rx.Packets
+		}
+		if b, a := get(before), get(after); a < b+N || iface(after, x.nve, "nva-vxlan").Kind != "tunnel" {
+			t.Errorf("tunnel port nva-vxlan on %s %s: %d -> %d, want growth of at least %d (%+v)", x.nve, x.dir, b, a, N, iface(after, x.nve, "nva-vxlan"))
+		} else {
+			t.Logf("tunnel port nva-vxlan on %s %s: %d -> %d (+%d)", x.nve, x.dir, b, a, a-b)
+		}
+	}
+	if i := iface(after, "hv1", "vm-c1"); i.Kind != "vap" || i.Rx.Packets < N {
+		t.Errorf("VAP interface vm-c1 on hv1: %+v, want rx of at least %d", i, N)
+	}
 	if after.Ports["c1"].Rx.Bytes < before.Ports["c1"].Rx.Bytes+N*98 {
 		t.Errorf("port c1 rx bytes %d -> %d, want at least %d more", before.Ports["c1"].Rx.Bytes, after.Ports["c1"].Rx.Bytes, N*98)
 	}
@@ -135,6 +169,10 @@ func TestCounters(t *testing.T) {
 	} else {
 		t.Logf("port_security drops: %d -> %d (+%d) after %d spoofed pings", b, a, a-b, S)
 	}
+	// The same drops by reason.
+	if rb, ra := base.DropReasons["spoofed"].Packets, spoof.DropReasons["spoofed"].Packets; ra-rb != a-b {
+		t.Errorf("spoofed drops %d -> %d, port_security drops %d -> %d: want the same growth", rb, ra, b, a)
+	}
 	// The same counters as Prometheus metrics (no per-port series).
 	m, err := n.Client.Metrics(ctx)
 	if err != nil {
@@ -142,6 +180,12 @@ func TestCounters(t *testing.T) {
 	}
 	if v := m[`nva_drop_packets_total{nve="hv1",stage="port_security"}`]; v < float64(a) {
 		t.Errorf("metric port_security drops on hv1 %v, want at least %d: %v", v, a, lab.MetricSeries(m, "nva_drop_packets_total"))
+	}
+	if v := m[`nva_drop_reason_packets_total{nve="hv1",reason="spoofed"}`]; v < float64(spoof.DropReasons["spoofed"].Packets) {
+		t.Errorf("metric spoofed drops on hv1 %v, want at least %d", v, spoof.DropReasons["spoofed"].Packets)
+	}
+	if v := m[`nva_tunnel_port_packets_total{direction="tx",nve="hv1",port="nva-vxlan"}`]; v < float64(iface(after, "hv1", "nva-vxlan").Tx.Packets) {
+		t.Errorf("metric tunnel port tx on hv1 %v, want at least %d", v, iface(after, "hv1", "nva-vxlan").Tx.Packets)
 	}
 	if v := m[`nva_vn_packets_total{source="ports",vn="blue"}`]; v < float64(after.VNs["blue"].FromPorts.Packets) {
 		t.Errorf("metric blue from ports %v, want at least %d", v, after.VNs["blue"].FromPorts.Packets)

@@ -148,7 +148,14 @@ func (s *Southbound) pollNVE(ctx context.Context, nve string, w *worker, snap *m
 	if err != nil {
 		return counters.NVE{}, err
 	}
-	return ix.Attribute(stats), nil
+	out := ix.Attribute(stats)
+	ifs, err := s.interfaceCounters(ctx, w, nve, c, snap)
+	if err != nil {
+		// The flow counters stand without them.
+		s.log.Debug("reading port statistics", "nve", nve, "err", err)
+	}
+	out.Interfaces = ifs
+	return out, nil
 }
 
 // rawFlowCounters reads the cookie, packet and byte counts of raw
@@ -170,8 +177,8 @@ func rawFlowCounters(raw [][]byte) ([]counters.Stat, error) {
 }
 
 // counterCollector exports the last counters as Prometheus metrics: per
-// VN (summed over the NVEs), per tunnel (NVE pair) and drops per stage
-// and NVE. Per-port counters are in the API only: at the 20,000-port
+// VN (summed over the NVEs), per tunnel (NVE pair), drops per stage and
+// per reason and NVE, and tunnel ports' own statistics. Per-port counters are in the API only: at the 20,000-port
 // scale target they would be 80,000 series per member.
 type counterCollector struct{ s *Southbound }
 
@@ -191,10 +198,23 @@ var (
 		[]string{"nve", "stage"}, nil)
 	descDropBytes = prometheus.NewDesc("nva_drop_bytes_total",
 		"Bytes dropped by an explicit drop flow, by NVE and pipeline stage.", []string{"nve", "stage"}, nil)
+	descDropReasonPackets = prometheus.NewDesc("nva_drop_reason_packets_total",
+		"Packets dropped by an explicit drop flow, by NVE and reason (spoofed, unknown_unicast, unknown_neighbor, unknown_ingress, ttl_expired, or the stage's name for other stages, e.g. a policy stage).",
+		[]string{"nve", "reason"}, nil)
+	descTunnelPortPackets = prometheus.NewDesc("nva_tunnel_port_packets_total",
+		"Packets through a tunnel port as the switch counts them (port statistics: every frame, flooded copies included), by NVE, port and direction (rx, tx).",
+		[]string{"nve", "port", "direction"}, nil)
+	descTunnelPortBytes = prometheus.NewDesc("nva_tunnel_port_bytes_total",
+		"Bytes through a tunnel port (port statistics), by NVE, port and direction.", []string{"nve", "port", "direction"}, nil)
+	descTunnelPortDropped = prometheus.NewDesc("nva_tunnel_port_dropped_total",
+		"Packets a tunnel port dropped (port statistics), by NVE, port and direction.", []string{"nve", "port", "direction"}, nil)
+	descTunnelPortErrors = prometheus.NewDesc("nva_tunnel_port_errors_total",
+		"Errors on a tunnel port (port statistics), by NVE, port and direction.", []string{"nve", "port", "direction"}, nil)
 )
 
 func (c counterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descVNPackets, descVNBytes, descTunnelPackets, descTunnelBytes, descDropPackets, descDropBytes} {
+	for _, d := range []*prometheus.Desc{descVNPackets, descVNBytes, descTunnelPackets, descTunnelBytes, descDropPackets, descDropBytes,
+		descDropReasonPackets, descTunnelPortPackets, descTunnelPortBytes, descTunnelPortDropped, descTunnelPortErrors} {
 		ch <- d
 	}
 }
@@ -221,6 +241,23 @@ func (c counterCollector) Collect(ch chan<- prometheus.Metric) {
 		for stage, d := range n.Drops {
 			counter(descDropPackets, d.Packets, n.NVE, stage)
 			counter(descDropBytes, d.Bytes, n.NVE, stage)
+		}
+		for reason, d := range n.DropReasons {
+			counter(descDropReasonPackets, d.Packets, n.NVE, reason)
+		}
+		// Tunnel ports only: VAP interfaces would be a series per port.
+		for name, i := range n.Interfaces {
+			if i.Kind != counters.IfaceTunnel {
+				continue
+			}
+			counter(descTunnelPortPackets, i.Rx.Packets, n.NVE, name, "rx")
+			counter(descTunnelPortPackets, i.Tx.Packets, n.NVE, name, "tx")
+			counter(descTunnelPortBytes, i.Rx.Bytes, n.NVE, name, "rx")
+			counter(descTunnelPortBytes, i.Tx.Bytes, n.NVE, name, "tx")
+			counter(descTunnelPortDropped, i.RxDropped, n.NVE, name, "rx")
+			counter(descTunnelPortDropped, i.TxDropped, n.NVE, name, "tx")
+			counter(descTunnelPortErrors, i.RxErrors, n.NVE, name, "rx")
+			counter(descTunnelPortErrors, i.TxErrors, n.NVE, name, "tx")
 		}
 	}
 }

@@ -65,6 +65,9 @@ func TestCountersFromFlowStats(t *testing.T) {
 			t.Fatalf("flow with cookie %#x not installed once", c)
 		}
 	}
+	br.mu.Lock()
+	br.portStats = map[uint32][8]uint64{100: {7, 9, 700, 900, 1, 3, 0, 2}, 1: {12, 11, 1200, 1100, 0, 0, 0, 0}, 4242: {1, 1, 1, 1, 1, 1, 1, 1}}
+	br.mu.Unlock()
 	if got, _, enabled := sb.TrafficCounters(); len(got) != 0 || enabled {
 		t.Fatalf("before a poll: %+v (enabled %v)", got, enabled)
 	}
@@ -85,6 +88,16 @@ func TestCountersFromFlowStats(t *testing.T) {
 	}
 	if d := c.Drops[pipeline.PortSecurity]; d.Packets != 2 {
 		t.Errorf("drops %+v", c.Drops)
+	}
+	if d := c.DropReasons["spoofed"]; d.Packets != 2 {
+		t.Errorf("drop reasons %+v", c.DropReasons)
+	}
+	// Port statistics of nva's interfaces (not of other ports).
+	if i := c.Interfaces["nva-vxlan"]; i.Kind != "tunnel" || i.Rx.Packets != 7 || i.Tx.Packets != 9 || i.Tx.Bytes != 900 || i.TxDropped != 3 || i.TxErrors != 2 {
+		t.Errorf("tunnel port %+v", i)
+	}
+	if i := c.Interfaces["v1"]; i.Kind != "vap" || i.Rx.Packets != 12 || i.Tx.Packets != 11 || len(c.Interfaces) != 2 {
+		t.Errorf("interfaces %+v", c.Interfaces)
 	}
 	if c.Unattributed.Packets != 0 {
 		t.Errorf("unattributed %+v", c.Unattributed)
@@ -110,17 +123,21 @@ func TestCountersFromFlowStats(t *testing.T) {
 		}
 	}
 	for k, v := range map[string]float64{
-		"nva_drop_packets_total,nve=hv1,stage=port_security":       2,
-		"nva_vn_packets_total,source=ports,vn=blue":                12,
-		"nva_tunnel_packets_total,direction=tx,nve=hv1,remote=hv2": 10,
-		"nva_tunnel_bytes_total,direction=tx,nve=hv1,remote=hv2":   980,
+		"nva_drop_packets_total,nve=hv1,stage=port_security":                2,
+		"nva_vn_packets_total,source=ports,vn=blue":                         12,
+		"nva_tunnel_packets_total,direction=tx,nve=hv1,remote=hv2":          10,
+		"nva_tunnel_bytes_total,direction=tx,nve=hv1,remote=hv2":            980,
+		"nva_drop_reason_packets_total,nve=hv1,reason=spoofed":              2,
+		"nva_tunnel_port_packets_total,direction=tx,nve=hv1,port=nva-vxlan": 9,
+		"nva_tunnel_port_dropped_total,direction=tx,nve=hv1,port=nva-vxlan": 3,
+		"nva_tunnel_port_errors_total,direction=tx,nve=hv1,port=nva-vxlan":  2,
 	} {
 		if got, ok := series[k]; !ok || got != v {
 			t.Errorf("metric %s = %v (present %v), want %v", k, got, ok, v)
 		}
 	}
 	for k := range series {
-		if strings.Contains(k, "p1") {
+		if strings.Contains(k, "p1") || strings.Contains(k, "=v1") {
 			t.Errorf("per-port series %s", k)
 		}
 	}

@@ -64,7 +64,10 @@
 // packet-out (responder.go, ofctl/neighbor). With Config.CounterInterval
 // every node reads the flow statistics of nva's flows from the switches
 // connected to it and attributes them to VNs, ports, tunnels and drop
-// stages (counters.go, app/counters).
+// stages and reasons, with the switches' port statistics of tunnel ports
+// and VAPs (counters.go, counters_ifaces.go, app/counters). The leader
+// runs live packet traces on OVS NVEs: a marked packet injected at a VAP
+// and observed through temporary shadow flows (livetrace.go, app/trace).
 //
 // In a cluster every node runs the southbound and every switch connects to
 // every node, but only the Raft leader writes. Other nodes observe: on the

@@ -47,6 +47,9 @@ type fakeBridge struct {
 	roleMode string
 	// echoRequests counts the echo requests received.
 	echoRequests int
+	// portStats are the port statistics the bridge answers with: rx/tx
+	// packets, rx/tx bytes, rx/tx dropped, rx/tx errors, by port.
+	portStats map[uint32][8]uint64
 }
 
 type fakeFlow struct {
@@ -334,6 +337,17 @@ func (b *fakeBridge) handle(m []byte) [][]byte {
 			b.mu.Unlock()
 		case openflow13.MultipartType_Flow:
 			entries = b.statsEntries()
+		case openflow13.MultipartType_Port:
+			b.mu.Lock()
+			for no, v := range b.portStats {
+				e := make([]byte, 112)
+				binary.BigEndian.PutUint32(e[0:4], no)
+				for i, x := range v {
+					binary.BigEndian.PutUint64(e[8+8*i:], x)
+				}
+				entries = append(entries, e)
+			}
+			b.mu.Unlock()
 		case openflow13.MultipartType_GroupDesc:
 			b.mu.Lock()
 			for _, g := range b.groups {

@@ -32,11 +32,13 @@ import (
 // Results of a packet-in (the result label of
 // nva_southbound_packet_ins_total).
 const (
-	packetInNeighbor   = "neighbor"   // handed to the responder
-	packetInForeign    = "foreign"    // not from one of nva's flows (cookie)
-	packetInNotLeader  = "not_leader" // this node does not write to switches
-	packetInUnclaimed  = "unclaimed"  // no NVE claims the switch
-	packetInUnexpected = "unexpected" // from nva's flows, but not a punt nva answers
+	packetInNeighbor   = "neighbor"    // handed to the responder
+	packetInForeign    = "foreign"     // not from one of nva's flows (cookie)
+	packetInNotLeader  = "not_leader"  // this node does not write to switches
+	packetInUnclaimed  = "unclaimed"   // no NVE claims the switch
+	packetInUnexpected = "unexpected"  // from nva's flows, but not a punt nva answers
+	packetInTrace      = "trace"       // a live trace's packet (livetrace.go)
+	packetInTraceOther = "trace_other" // from a live trace's flows, not its packet
 )
 
 // newResponder builds the southbound's neighbor responder.
@@ -58,6 +60,10 @@ func (s *Southbound) newResponder() *neighbor.Responder {
 
 // onPacketIn dispatches a packet-in from a switch.
 func (s *Southbound) onPacketIn(sw *conn.Switch, pi conn.PacketIn) {
+	if isLiveCookie(pi.Cookie) {
+		s.liveObserve(sw, pi)
+		return
+	}
 	if !flow.IsNVACookie(pi.Cookie) {
 		s.m.packetIns.WithLabelValues(packetInForeign).Inc()
 		return

@@ -168,6 +168,7 @@ type Southbound struct {
 	cpu  chan struct{} // CPU slots (PlanWorkers), see cpuSlot
 	seed maphash.Seed  // for reportHash
 	ctr  counterState  // traffic counters (counters.go)
+	live liveState     // live packet traces (livetrace.go)
 
 	// planHook, when set (tests only), runs in the CPU slot of every
 	// reconciliation after the compile, before the diff.
@@ -253,6 +254,7 @@ func New(cfg Config) *Southbound {
 		nves:     map[string]*nveState{},
 		cpu:      make(chan struct{}, cfg.PlanWorkers),
 		seed:     maphash.MakeSeed(),
+		live:     liveState{slot: make(chan struct{}, 1)},
 	}
 	s.runCond = sync.NewCond(&s.mu)
 	s.neigh = s.newResponder()
@@ -604,6 +606,20 @@ func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 		if _, ok := cur.NVEs[name]; !ok {
 			out[name] = true
 			peers(old, name)
+		}
+	}
+	// A changed inter-VN policy rule: every NVE hosting a VN of its L3
+	// domain (app/model's policy.go).
+	for _, dk := range model.ChangedPolicyDomains(old, cur) {
+		for i, snap := range []*model.Snapshot{old, cur} {
+			if domains[i] == nil {
+				domains[i] = snap.L3Domains()
+			}
+			for _, vn := range domains[i][dk] {
+				for _, n := range snap.NVEsHosting(vn) {
+					out[n] = true
+				}
+			}
 		}
 	}
 	return out

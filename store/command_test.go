@@ -47,6 +47,9 @@ func TestCommandEncodingGolden(t *testing.T) {
 		Created: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC), Hash: model.HashSecret("secret")}
 	adminToken := model.Token{ID: "ffeeddccbbaa9988", Name: "bootstrap", Role: model.RoleAdmin,
 		Created: time.Date(2026, 11, 29, 10, 0, 1, 0, time.UTC), Hash: model.HashSecret("secret2")}
+	rule := model.PolicyRule{Name: "web", Tenant: "acme", L3Domain: "prod", Priority: 100, Action: model.PolicyAllow,
+		Source: model.PolicyEndpoint{VN: "red"}, Dest: model.PolicyEndpoint{CIDR: "10.2.0.0/24"}, Protocol: model.ProtoTCP,
+		Ports: []model.PortRange{{From: 80, To: 80}, {From: 8000, To: 8080}}}
 	cases := []struct {
 		file    string
 		version uint8
@@ -79,6 +82,10 @@ func TestCommandEncodingGolden(t *testing.T) {
 		{"create-token", 1, &createToken{ReqID: "r-create-token", Token: tenantToken}},
 		{"revoke-token", 1, &revokeToken{ReqID: "r-revoke-token", ID: "00112233aabbccdd"}},
 		{"bootstrap-token", 1, &bootstrapToken{ReqID: "r-bootstrap-token", Token: adminToken}},
+		// Inter-VN policy rules (policy.go).
+		{"create-policy", 1, &createCmd[model.PolicyRule, policyKind]{ReqID: "r-create-policy", Obj: rule}},
+		{"update-policy", 1, &updateCmd[model.PolicyRule, policyKind]{ReqID: "r-update-policy", Obj: rule, ExpectRevision: 7}},
+		{"delete-policy", 1, &deleteCmd[model.PolicyRule, policyKind]{ReqID: "r-delete-policy", Name: "web"}},
 	}
 	type key struct {
 		typ     cmdType
@@ -148,8 +155,9 @@ func TestCommandTypeNames(t *testing.T) {
 			t.Fatalf("the ignore flag changes the name of %s", name)
 		}
 	}
-	// 0x01-0x0c (objects, nodes, batch) and 0x10-0x12 (tokens).
-	if want := int(cmdBatch) + 3; len(seen) != want {
+	// 0x01-0x0c (objects, nodes, batch), 0x10-0x12 (tokens) and
+	// 0x20-0x22 (policy rules).
+	if want := int(cmdBatch) + 3 + 3; len(seen) != want {
 		t.Fatalf("%d named types, want %d", len(seen), want)
 	}
 	if got := cmdType(0x7f).String(); got != "type-0x7f" {

@@ -68,7 +68,9 @@ type result struct {
 	NVE   *model.NVE
 	Port  *model.Port
 	Node  *NodeInfo
-	Err   *model.Error
+	// Policy is a policy rule command's rule (policy.go).
+	Policy *model.PolicyRule
+	Err    *model.Error
 	// Items are a batch's per-item results, in the batch's order (each
 	// with the batch's Index; the object of a create or an update, nothing
 	// for a delete). A rejected batch has none: Err says why.

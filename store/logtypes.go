@@ -35,6 +35,8 @@ type bodyV1 struct {
 	Items []logBatchItem `json:"items,omitempty"`
 	// Token is the token of create-token and bootstrap-token (tokens.go).
 	Token *logToken `json:"token,omitempty"`
+	// Policy is the rule of the policy commands (policy.go).
+	Policy *logPolicy `json:"policy,omitempty"`
 }
 
 // logBatchItem is one operation of a batch: the type byte of the object
@@ -196,6 +198,8 @@ type logResult struct {
 	Err   *logError `json:"error,omitempty"`
 	// Items: a batch's per-item results (its stored objects).
 	Items []*logResult `json:"items,omitempty"`
+	// Policy: a policy rule command's rule (policy.go).
+	Policy *logPolicy `json:"policy,omitempty"`
 }
 
 // logRequest is one entry of the request-ID table in a snapshot.
@@ -223,6 +227,8 @@ type snapRecord struct {
 	// The token state (tokens.go), after the nodes.
 	Token              *logToken `json:"token,omitempty"`
 	TokensBootstrapped bool      `json:"tokens_bootstrapped,omitempty"`
+	// A policy rule (policy.go), after the tokens.
+	Policy *logPolicy `json:"policy,omitempty"`
 }
 
 // --- exact conversions (snapshots, results, encoding commands) ---
@@ -332,7 +338,7 @@ func toLogResult(r *result) *logResult {
 		return nil
 	}
 	out := &logResult{Index: r.Index, VN: toLogVN(r.VN), NVE: toLogNVE(r.NVE), Port: toLogPort(r.Port),
-		Node: toLogNode(r.Node), Err: toLogError(r.Err)}
+		Node: toLogNode(r.Node), Err: toLogError(r.Err), Policy: toLogPolicy(r.Policy)}
 	for _, it := range r.Items {
 		out.Items = append(out.Items, toLogResult(it))
 	}
@@ -344,7 +350,7 @@ func (r *logResult) model() *result {
 		return nil
 	}
 	out := &result{Index: r.Index, VN: r.VN.model(), NVE: r.NVE.model(), Port: r.Port.model(),
-		Node: r.Node.model(), Err: r.Err.model()}
+		Node: r.Node.model(), Err: r.Err.model(), Policy: r.Policy.model()}
 	for _, it := range r.Items {
 		out.Items = append(out.Items, it.model())
 	}

@@ -12,6 +12,8 @@ type Recorded struct {
 	VN   *model.VN
 	NVE  *model.NVE
 	Port *model.Port
+	// Policy is a policy rule write's rule (policy.go).
+	Policy *model.PolicyRule
 	// Err is the domain error the write failed with (nil: it applied).
 	Err *model.Error
 }
@@ -37,5 +39,5 @@ func (s *Store) Recorded(reqID string) (Recorded, bool) {
 		return Recorded{}, false
 	}
 	r := e.Result
-	return Recorded{Index: r.Index, VN: r.VN, NVE: r.NVE, Port: r.Port, Err: r.Err}, true
+	return Recorded{Index: r.Index, VN: r.VN, NVE: r.NVE, Port: r.Port, Policy: r.Policy, Err: r.Err}, true
 }

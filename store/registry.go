@@ -32,7 +32,7 @@ var registry = newRegistry(append([]cmdSpec{
 	{cmdPutNode, 1, "put-node", decodeV1(decodePutNode)},
 	{cmdRemoveNode, 1, "remove-node", decodeV1(decodeRemoveNode)},
 	{cmdBatch, 1, "batch", decodeV1(decodeBatch)},
-}, tokenSpecs...))
+}, append(tokenSpecs, policySpecs...)...))
 
 // cmdSpec registers one version of one command type.
 type cmdSpec struct {

@@ -22,6 +22,7 @@ type fsmSnapshot struct {
 	ports    []*model.Port
 	nodes    []*NodeInfo
 	tokens   []snapRecord
+	policies []snapRecord
 	reqs     []*dedupEntry
 	logTime  int64 // the request-ID table's clock
 }
@@ -55,6 +56,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	sort.Slice(s.ports, func(i, j int) bool { return s.ports[i].Name < s.ports[j].Name })
 	sort.Slice(s.nodes, func(i, j int) bool { return s.nodes[i].ID < s.nodes[j].ID })
 	s.tokens = tokenRecords(&f.st.tokens)
+	s.policies = policyRecords(&f.st.policies)
 	s.reqs = f.dedup.entries()
 	s.logTime = f.dedup.now
 	return s, nil
@@ -83,6 +85,9 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 		put(snapRecord{Node: toLogNode(n)})
 	}
 	for _, r := range s.tokens {
+		put(r)
+	}
+	for _, r := range s.policies {
 		put(r)
 	}
 	for _, r := range s.reqs {
@@ -133,6 +138,8 @@ func readSnapshot(r io.Reader, policy DedupPolicy) (*state, *dedupTable, uint64,
 			st.putPort(rec.Port.model())
 		case rec.Node != nil:
 			st.nodes[rec.Node.ID] = rec.Node.model()
+		case rec.Policy != nil:
+			st.policies.put(rec.Policy.model())
 		case rec.Req != nil:
 			dd.add(&dedupEntry{ReqID: rec.Req.ReqID, Hash: rec.Req.Hash, Result: rec.Req.Result.model(), At: rec.Req.At})
 		default:

@@ -29,6 +29,8 @@ type state struct {
 	nodes map[string]*NodeInfo
 	// tokens are the API tokens (tokens.go).
 	tokens tokenState
+	// policies are the inter-VN policy rules (policy.go).
+	policies policyState
 
 	byVNI      map[uint32]string
 	byDPID     map[uint64]string

@@ -200,6 +200,11 @@ var routeAccess = map[string]access{
 	"GET /api/v1/ports/{name}":          accessAny,
 	"PATCH /api/v1/ports/{name}":        accessWrite,
 	"DELETE /api/v1/ports/{name}":       accessWrite,
+	"GET /api/v1/policies":              accessAny, // scoped like VNs (policy.go)
+	"POST /api/v1/policies":             accessWrite,
+	"GET /api/v1/policies/{name}":       accessAny,
+	"PATCH /api/v1/policies/{name}":     accessWrite,
+	"DELETE /api/v1/policies/{name}":    accessWrite,
 	"GET /api/v1/nves":                  accessRead,
 	"POST /api/v1/nves":                 accessAdmin,
 	"GET /api/v1/nves/{name}":           accessRead,

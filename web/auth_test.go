@@ -214,6 +214,12 @@ func TestAuthorizationTable(t *testing.T) {
 		{"PATCH", port, "/api/v1/ports/a-p1", `{"vn":"b-net"}`, nil, map[string]int{"reader": 403, "tenant": 422}},
 		{"DELETE", port, "/api/v1/ports/dp-{role}", "", mkPort, rw(403, 204, 204)},
 		{"DELETE", port, "/api/v1/ports/b-p1", "", nil, map[string]int{"reader": 403, "tenant": 404}},
+		// Policy rules (policy.go): scoped like VNs.
+		{"GET", "/api/v1/policies", "/api/v1/policies", "", nil, all(200)},
+		{"GET", "/api/v1/policies/{name}", "/api/v1/policies/nothing", "", nil, all(404)},
+		{"POST", "/api/v1/policies", "/api/v1/policies", `{"name":"pol-{role}","l3_domain":"prod","priority":{n}}`, nil, rw(403, 201, 201)},
+		{"PATCH", "/api/v1/policies/{name}", "/api/v1/policies/nothing", `{"action":"deny"}`, nil, rw(403, 404, 404)},
+		{"DELETE", "/api/v1/policies/{name}", "/api/v1/policies/nothing", "", nil, rw(403, 404, 404)},
 		// NVEs: read by all but tenants, written by admins.
 		{"GET", nves, nves, "", nil, rw(200, 200, 403)},
 		{"GET", nve, "/api/v1/nves/hv1", "", nil, rw(200, 200, 403)},

@@ -30,6 +30,10 @@ type Backend interface {
 	CreatePort(ctx context.Context, reqID string, p model.Port) (*model.Port, error)
 	UpdatePortIf(ctx context.Context, reqID string, p model.Port, expectRev uint64) (*model.Port, error)
 	DeletePort(ctx context.Context, reqID, name string) (uint64, error)
+	// Inter-VN policy rules (policy.go).
+	CreatePolicy(ctx context.Context, reqID string, r model.PolicyRule) (*model.PolicyRule, error)
+	UpdatePolicyIf(ctx context.Context, reqID string, r model.PolicyRule, expectRev uint64) (*model.PolicyRule, error)
+	DeletePolicy(ctx context.Context, reqID, name string) (uint64, error)
 	// Recorded returns the first result of the write made under a request
 	// ID, if the store still remembers it (store.DedupPolicy): a PATCH
 	// retried after its object was deleted is answered from it.

@@ -32,6 +32,28 @@ func (s *Server) counterData(w http.ResponseWriter) ([]counters.NVE, *time.Time,
 
 func countWire(c counters.Count) wire.Count { return wire.Count{Packets: c.Packets, Bytes: c.Bytes} }
 
+func countsWire(m map[string]counters.Count) map[string]wire.Count {
+	out := make(map[string]wire.Count, len(m))
+	for k, v := range m {
+		out[k] = countWire(v)
+	}
+	return out
+}
+
+// countersEvent is the events stream's counters event: the totals.
+func countersEvent(nves []counters.NVE, at *time.Time) wire.CountersEvent {
+	tot := counters.Sum(nves)
+	ev := wire.CountersEvent{PolledAt: at, VNs: map[string]wire.VNCounters{}, Tunnels: map[string]wire.TunnelCounters{},
+		Drops: countsWire(tot.Drops), DropReasons: countsWire(tot.DropReasons)}
+	for k, v := range tot.VNs {
+		ev.VNs[k] = vnWire(v)
+	}
+	for k, v := range tot.Tunnels {
+		ev.Tunnels[k] = tunnelWire(v)
+	}
+	return ev
+}
+
 func vnWire(v counters.VN) wire.VNCounters {
 	return wire.VNCounters{FromPorts: countWire(v.FromPorts), FromTunnels: countWire(v.FromTunnels)}
 }
@@ -52,10 +74,16 @@ func (s *Server) handleCounters(w http.ResponseWriter, r *http.Request) {
 	}
 	tot := counters.Sum(nves)
 	out := wire.Counters{Enabled: enabled, PolledAt: at, NVEs: []wire.NVECounters{},
-		VNs: map[string]wire.VNCounters{}, Ports: map[string]wire.PortCounters{}, Tunnels: map[string]wire.TunnelCounters{}, Drops: map[string]wire.Count{}}
+		VNs: map[string]wire.VNCounters{}, Ports: map[string]wire.PortCounters{}, Tunnels: map[string]wire.TunnelCounters{}, Drops: map[string]wire.Count{},
+		DropReasons: countsWire(tot.DropReasons)}
 	for _, n := range nves {
 		wn := wire.NVECounters{NVE: n.NVE, VNs: map[string]wire.VNCounters{}, Ports: map[string]wire.PortCounters{},
-			Tunnels: map[string]wire.TunnelCounters{}, Drops: map[string]wire.Count{}, Unattributed: countWire(n.Unattributed)}
+			Tunnels: map[string]wire.TunnelCounters{}, Drops: map[string]wire.Count{}, Unattributed: countWire(n.Unattributed),
+			DropReasons: countsWire(n.DropReasons), Interfaces: map[string]wire.InterfaceCounters{}}
+		for k, i := range n.Interfaces {
+			wn.Interfaces[k] = wire.InterfaceCounters{Kind: i.Kind, Rx: countWire(i.Rx), Tx: countWire(i.Tx),
+				RxDropped: i.RxDropped, TxDropped: i.TxDropped, RxErrors: i.RxErrors, TxErrors: i.TxErrors}
+		}
 		for k, v := range n.VNs {
 			wn.VNs[k] = vnWire(v)
 		}

@@ -20,6 +20,9 @@ const (
 	DefaultEventsKeepAlive      = 15 * time.Second
 	DefaultEventsStatusInterval = 200 * time.Millisecond
 	DefaultEventsStatusRecheck  = 5 * time.Second
+	// DefaultEventsCountersCheck is how often a stream looks for a new
+	// round of traffic counters to send (a counters event).
+	DefaultEventsCountersCheck = time.Second
 	// eventsWriteTimeout bounds one batch of writes to a client: a client
 	// that stops reading is dropped (it reconnects and refetches).
 	eventsWriteTimeout = 30 * time.Second
@@ -38,6 +41,10 @@ type EventsOptions struct {
 	// notification (changes no notifier reports, such as leadership);
 	// negative: never.
 	StatusRecheck time.Duration
+	// CountersCheck is how often a stream looks for a new round of
+	// traffic counters (sent as a counters event when the southbound has
+	// polled since the last one); negative: never.
+	CountersCheck time.Duration
 }
 
 func (o EventsOptions) withDefaults() EventsOptions {
@@ -49,6 +56,9 @@ func (o EventsOptions) withDefaults() EventsOptions {
 	}
 	if o.StatusRecheck == 0 {
 		o.StatusRecheck = DefaultEventsStatusRecheck
+	}
+	if o.CountersCheck == 0 {
+		o.CountersCheck = DefaultEventsCountersCheck
 	}
 	return o
 }
@@ -126,8 +136,9 @@ func (e *sseWriter) flush() error {
 // that starts with a snapshot (the aggregated topology, event id = its
 // revision, at least the cluster's committed state when the stream
 // opened) and then sends every change of the store (id = its Raft
-// index), NVE status changes, keep-alive pings, and a reset (after which
-// the server closes the stream) when the client must refetch. See API.md.
+// index), NVE status changes, the traffic counters after each poll round
+// (counters events), keep-alive pings, and a reset (after which the
+// server closes the stream) when the client must refetch. See API.md.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if s.base.Err() != nil {
 		writeError(w, newAPIError(http.StatusServiceUnavailable, wire.CodeUnavailable, "", "this node is shutting down"))
@@ -198,6 +209,16 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			statusTimer.Stop()
 		}
 	}()
+	// Counters events: the totals after each poll round, for every role
+	// but tenants (whose streams carry their VNs only; the counters are
+	// fleet-wide).
+	var countersTick <-chan time.Time
+	var countersSent time.Time
+	if s.counters != nil && o.CountersCheck > 0 && !s.auth.principalFrom(r.Context()).scoped() {
+		t := time.NewTicker(o.CountersCheck)
+		defer t.Stop()
+		countersTick = t.C
+	}
 
 	for {
 		select {
@@ -258,6 +279,17 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 				if out.flush() != nil {
 					return
 				}
+			}
+		case <-countersTick:
+			nves, at, enabled := s.counters.TrafficCounters()
+			if !enabled || at.IsZero() || !at.After(countersSent) {
+				continue
+			}
+			countersSent = at
+			out.deadline()
+			out.event("counters", 0, countersEvent(nves, &at))
+			if out.flush() != nil {
+				return
 			}
 		case <-ping.C:
 			out.deadline()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nva-project/nva/app/counters"
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/store"
 	"github.com/nva-project/nva/web/wire"
@@ -428,5 +429,35 @@ func TestEventsUnclaimedChange(t *testing.T) {
 	s2 := e.openEvents()
 	if ev := s2.next(); ev.typ != "snapshot" || strings.Contains(ev.data, "00000000000abc01") {
 		t.Fatalf("reconnect: want a snapshot without the switch, got %+v", ev)
+	}
+}
+
+// TestEventsCounters: after a poll round the stream sends a counters
+// event with the totals (once per round).
+func TestEventsCounters(t *testing.T) {
+	c := func(p uint64) counters.Count { return counters.Count{Packets: p, Bytes: p * 100} }
+	fc := fakeCounters{[]counters.NVE{
+		{NVE: "hv1", VNs: map[string]counters.VN{"blue": {FromPorts: c(5)}}, Tunnels: map[string]counters.Tunnel{"hv2": {Tx: c(4)}},
+			Drops: map[string]counters.Count{"port_security": c(1)}, DropReasons: map[string]counters.Count{counters.ReasonSpoofed: c(1)}},
+	}}
+	e := newEnv(t, func(o *Options) { o.Counters = fc; o.Events.CountersCheck = 10 * time.Millisecond })
+	e.seed()
+	s := e.openEvents()
+	if ev := s.next(); ev.typ != "snapshot" {
+		t.Fatalf("want snapshot, got %+v", ev)
+	}
+	ev := s.next()
+	var ce wire.CountersEvent
+	if err := json.Unmarshal([]byte(ev.data), &ce); err != nil || ev.typ != "counters" {
+		t.Fatalf("want counters, got %+v (%v)", ev, err)
+	}
+	if ce.VNs["blue"].FromPorts.Packets != 5 || ce.Tunnels["hv1->hv2"].Tx.Packets != 4 || ce.Drops["port_security"].Packets != 1 ||
+		ce.DropReasons[counters.ReasonSpoofed].Packets != 1 || ce.PolledAt == nil {
+		t.Fatalf("counters event %s", ev.data)
+	}
+	// The same round is not sent again: the next event is a change.
+	e.must(201, "POST", "/api/v1/ports", `{"name":"p2","vn":"blue","nve":"hv2","interface":"veth2","mac":"02:00:00:00:00:02","ips":["10.0.0.2"]}`)
+	if ev := s.next(); ev.typ != "change" {
+		t.Fatalf("want the port's change, got %+v", ev)
 	}
 }

@@ -67,6 +67,10 @@ func (a *affected) add(obj any) {
 			a.peers(a.before, v.Name)
 			a.peers(a.after, v.Name)
 		}
+	case *model.PolicyRule:
+		if v != nil {
+			a.policy(v) // policy.go
+		}
 	}
 }
 

@@ -47,6 +47,8 @@ type Options struct {
 	Tracer Tracer
 	// Counters serves the traffic counters (nil: 501).
 	Counters CounterReporter
+	// LiveTracer runs live traces (nil: live traces answer 501).
+	LiveTracer LiveTracer
 	// Events tunes GET /api/v1/events.
 	Events EventsOptions
 	// Backup serves GET /api/v1/snapshot (admin only); nil answers 501.
@@ -82,6 +84,7 @@ type Server struct {
 	notifier    StatusNotifier
 	tracer      Tracer
 	counters    CounterReporter
+	liveTracer  LiveTracer
 	events      EventsOptions
 	backup      Backuper
 	waitTimeout time.Duration
@@ -122,6 +125,7 @@ func New(opts Options) (*Server, error) {
 		notifier:    opts.StatusNotifier,
 		tracer:      opts.Tracer,
 		counters:    opts.Counters,
+		liveTracer:  opts.LiveTracer,
 		events:      opts.Events.withDefaults(),
 		backup:      opts.Backup,
 		waitTimeout: opts.WaitTimeout,
@@ -214,6 +218,7 @@ func (s *Server) routes() http.Handler {
 	registerResource(s, api, s.vnResource())
 	registerResource(s, api, s.nveResource())
 	registerResource(s, api, s.portResource())
+	registerResource(s, api, s.policyResource()) // policy.go
 	s.authRoutes(api)
 
 	r.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})).Methods(http.MethodGet)

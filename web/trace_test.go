@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -114,4 +115,86 @@ func TestCountersAPI(t *testing.T) {
 	}
 	e.must(404, "GET", "/api/v1/ports/nope/counters", "")
 	e.must(404, "GET", "/api/v1/vns/nope/counters", "")
+}
+
+// fakeLive answers live traces with canned observations (or an error).
+type fakeLive struct {
+	obs     *trace.Observed
+	err     error
+	observe []string
+	pkt     *trace.LivePacket
+}
+
+func (f *fakeLive) LiveTrace(_ context.Context, _ *model.Snapshot, pkt *trace.LivePacket, observe []string, _ time.Duration) (*trace.Observed, error) {
+	f.observe, f.pkt = observe, pkt
+	return f.obs, f.err
+}
+
+func (f *fakeLive) LiveTraceError(err error) int {
+	if err == errFakeNotLeader {
+		return 503
+	}
+	return 0
+}
+
+var errFakeNotLeader = errors.New("not the leader")
+
+func TestLiveTraceAPI(t *testing.T) {
+	// Without a live tracer: 501 naming live.
+	e := newEnv(t, func(o *Options) { o.Tracer = appTracer{} })
+	e.seed()
+	if r := e.do("POST", "/api/v1/traces", `{"port":"p1","eth_dst":"02:00:00:00:00:02","dst_ip":"10.0.0.2","live":true}`); r.status != 501 || r.err().Field != "live" {
+		t.Fatalf("no live tracer: %d %s", r.status, r.body)
+	}
+
+	fl := &fakeLive{}
+	e = newEnv(t, func(o *Options) { o.Tracer = appTracer{}; o.LiveTracer = fl })
+	e.seed()
+	e.must(201, "POST", "/api/v1/ports", `{"name":"p2","vn":"blue","nve":"hv2","interface":"veth2","mac":"02:00:00:00:00:02","ips":["10.0.0.2"]}`)
+	// The live packet was dropped by port security on hv1, unlike the
+	// simulated one: flagged.
+	fl.obs = &trace.Observed{Complete: true, Observations: []trace.Observation{
+		{NVE: "hv1", Arrival: "port p1 (interface veth1)", Step: trace.Step{Table: "classify", Stages: []string{"classify"}, Verdict: "goto", Flow: "f"}},
+		{NVE: "hv1", Step: trace.Step{Table: "port_security", Stages: []string{"port_security"}, Verdict: "drop", Flow: "f"}},
+	}}
+	r := e.must(200, "POST", "/api/v1/traces", `{"port":"p1","to_port":"p2","live":true}`)
+	var res wire.TraceResult
+	if err := json.Unmarshal([]byte(r.body), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Live == nil || res.Live.Match || len(res.Live.Mismatches) == 0 || !res.Live.Dropped || res.Dropped {
+		t.Fatalf("live: %s", r.body)
+	}
+	if len(fl.observe) != 2 || fl.observe[0] != "hv1" || fl.observe[1] != "hv2" || fl.pkt == nil || fl.pkt.NVE != "hv1" {
+		t.Fatalf("observed NVEs %v, packet %+v", fl.observe, fl.pkt)
+	}
+	// Agreement.
+	fl.obs = &trace.Observed{Complete: true, Observations: []trace.Observation{
+		{NVE: "hv1", Arrival: "port p1", Step: trace.Step{Table: "classify", Verdict: "goto"}},
+		{NVE: "hv1", Step: trace.Step{Table: "port_security", Verdict: "goto"}},
+		{NVE: "hv1", Step: trace.Step{Table: "neighbor", Verdict: "goto"}},
+		{NVE: "hv1", Step: trace.Step{Table: "l2_forward", Verdict: "output"}, Outputs: []trace.Output{{Tunnel: &trace.Tunnel{Encap: "vxlan", RemoteNVE: "hv2", VNI: res.Hops[0].Outputs[0].Tunnel.VNI}}}},
+		{NVE: "hv2", Arrival: "tunnel", Step: trace.Step{Table: "classify", Verdict: "goto"}},
+		{NVE: "hv2", Step: trace.Step{Table: "l2_forward", Verdict: "output"}, Outputs: []trace.Output{{Port: "p2"}}},
+	}}
+	r = e.must(200, "POST", "/api/v1/traces", `{"port":"p1","to_port":"p2","live":true}`)
+	res = wire.TraceResult{}
+	if err := json.Unmarshal([]byte(r.body), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Live == nil || !res.Live.Match || len(res.Live.Mismatches) != 0 || len(res.Live.Delivered) != 1 {
+		t.Fatalf("live agreement: %s", r.body)
+	}
+	// Errors: not the leader (503), bad wait, arp.
+	fl.err = errFakeNotLeader
+	if r := e.do("POST", "/api/v1/traces", `{"port":"p1","to_port":"p2","live":true}`); r.status != 503 || r.err().Field != "live" {
+		t.Fatalf("not leader: %d %s", r.status, r.body)
+	}
+	fl.err = nil
+	if r := e.do("POST", "/api/v1/traces", `{"port":"p1","to_port":"p2","live":true,"wait_ms":-1}`); r.status != 400 || r.err().Field != "wait_ms" {
+		t.Fatalf("wait_ms: %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/api/v1/traces", `{"port":"p1","protocol":"arp","dst_ip":"10.0.0.2","live":true}`); r.status != 400 || r.err().Field != "live" {
+		t.Fatalf("arp: %d %s", r.status, r.body)
+	}
 }

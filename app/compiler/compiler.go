@@ -166,8 +166,10 @@
 //     VN with several subnets routes between them); their addresses inside
 //     their VN's subnets. A VN without a domain routes only within itself;
 //     VNs of different domains never reach each other (overlapping subnets
-//     across domains are therefore fine). Routing inside a domain is
-//     allowed by default: there is no inter-VN policy yet.
+//     across domains are therefore fine). Between the VNs of a domain,
+//     routing is subject to the domain's inter-VN policy, default deny
+//     (policy.go: conntrack tables l3_conntrack and l3_policy before
+//     l3_route on OVS, stateless rules in neighbor on the strict profile).
 //   - TTL: on OVS, flows matching nw_ttl 0 and 1 (priority 200) drop
 //     expired packets so their counters count them; the strict profile
 //     has no nw_ttl match, and dec_nw_ttl drops them itself (OpenFlow 1.3
@@ -178,7 +180,8 @@
 //     destination port (name, revision, addresses, VNI, VAP or tunnel), so
 //     a port added to VN B recompiles VN A's shared part on an NVE hosting
 //     only A, and nothing of A on NVEs where A routes to nothing new.
-//   - Profiles: OVS realizes l3_route in table 26; the strict profile
+//   - Profiles: OVS realizes l3_route in table 29 (after the policy's 27
+//     and 28); the strict profile
 //     keeps four tables by realizing l3_route with l2_forward in table 3
 //     (both end the pipeline, so the merge rule allows it; the MetaStage
 //     selector tells their flows apart), with standard actions only

@@ -116,6 +116,7 @@ var scenarios = map[string]func() *scenario.Domain{
 	"l3_only_vn":         scenario.L3OnlyVN,
 	"split_nve":          scenario.SplitNVEs,
 	"split_qinq":         scenario.SplitQinQ,
+	"l3_policy":          scenario.PolicyDomain,
 }
 
 // TestGolden compiles every scenario for every profile and compares the

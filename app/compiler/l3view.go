@@ -56,6 +56,7 @@ func (v *nveView) resolveL3() {
 		}
 		v.findRoutes(st, byName)
 		v.findRouteSources(st)
+		v.findPolicy(st)
 	}
 }
 

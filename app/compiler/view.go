@@ -59,6 +59,8 @@ type vnView struct {
 	// (bum.go); the shared part's fingerprint covers both.
 	dual []dualHome
 	repl *replication
+	// policy is the VN's inter-VN policy (policy.go; nil: none applies).
+	policy *vnPolicy
 }
 
 func (st *vnView) warn(format string, args ...any) {
@@ -461,6 +463,7 @@ func (v *nveView) sharedFingerprint(st *vnView) uint64 {
 	h.l3(st)
 	h.bool(st.tagged)
 	h.bum(st)
+	h.policy(st)
 	h.strs(st.warnings)
 	return uint64(h)
 }

@@ -20,7 +20,12 @@
 //   - drops: every explicit drop flow (no actions, no goto), by the
 //     stage(s) of its table: port security, unknown unicast (l2_forward),
 //     unknown neighbor targets (neighbor), unknown VAPs or tunnels
-//     (classify).
+//     (classify), and any stage added later (a policy stage counts under
+//     its own name); and the same drops by reason (DropReason: TTL
+//     expiry told apart from the routing stage's other flows);
+//   - interfaces: the southbound adds the switch's port statistics of
+//     tunnel ports and VAP interfaces (every frame, flooded copies
+//     included, and the interface's own drops and errors).
 package counters
 
 import (
@@ -56,6 +61,12 @@ type NVE struct {
 	Ports   map[string]Port   `json:"ports"`
 	Tunnels map[string]Tunnel `json:"tunnels"` // by remote NVE
 	Drops   map[string]Count  `json:"drops"`   // by stage
+	// DropReasons is the same drops by why (DropReason).
+	DropReasons map[string]Count `json:"drop_reasons"`
+	// Interfaces are the switch's own statistics of nva's interfaces
+	// (tunnel ports and VAP interfaces), by interface name: every frame,
+	// flooded copies included, and what the interface dropped or failed.
+	Interfaces map[string]Iface `json:"interfaces,omitempty"`
 	// Unattributed counts nva flows whose cookie the compiled state does
 	// not know (installed by an older compile, about to be replaced).
 	Unattributed Count `json:"unattributed"`
@@ -80,6 +91,61 @@ type Tunnel struct {
 	Rx Count `json:"rx"` // received from it
 }
 
+// Interface kinds.
+const (
+	IfaceVAP    = "vap"
+	IfaceTunnel = "tunnel"
+)
+
+// Iface is an interface's statistics as its switch counts them
+// (OpenFlow port statistics).
+type Iface struct {
+	Kind      string `json:"kind"` // vap or tunnel
+	Rx        Count  `json:"rx"`
+	Tx        Count  `json:"tx"`
+	RxDropped uint64 `json:"rx_dropped"`
+	TxDropped uint64 `json:"tx_dropped"`
+	RxErrors  uint64 `json:"rx_errors"`
+	TxErrors  uint64 `json:"tx_errors"`
+}
+
+// Drop reasons (NVE.DropReasons): the stage a drop flow is in says why,
+// except TTL expiry (a drop flow that matches the TTL, in the routing
+// stage); a stage without a reason of its own (e.g. a policy stage) is
+// its own reason.
+const (
+	ReasonSpoofed         = "spoofed"          // port_security: not the port's addresses, or a frame type it may not send
+	ReasonUnknownUnicast  = "unknown_unicast"  // l2_forward: no port of the VN has the destination MAC (VN policy drop)
+	ReasonUnknownNeighbor = "unknown_neighbor" // neighbor: ARP/ND for an unknown target (VN policy drop)
+	ReasonUnknownIngress  = "unknown_ingress"  // classify: not a known VAP or tunnel of a VN here
+	ReasonTTLExpired      = "ttl_expired"      // a routed packet whose TTL ran out
+)
+
+// DropReason is why a drop flow of stages drops.
+func DropReason(stages []string, f *flow.Flow) string {
+	if _, ok := f.Match.Get(flow.IPTTL); ok {
+		return ReasonTTLExpired
+	}
+	if len(stages) == 0 {
+		return f.Table
+	}
+	// A table shared by parallel stages (l2_forward and l3_route on the
+	// strict profile) takes the first stage with a reason.
+	for _, st := range stages {
+		switch st {
+		case pipeline.PortSecurity:
+			return ReasonSpoofed
+		case pipeline.L2Forward:
+			return ReasonUnknownUnicast
+		case pipeline.Neighbor:
+			return ReasonUnknownNeighbor
+		case pipeline.Classify:
+			return ReasonUnknownIngress
+		}
+	}
+	return strings.Join(stages, "/")
+}
+
 type kind uint8
 
 const (
@@ -97,6 +163,7 @@ type attr struct {
 	port   string
 	remote string
 	stage  string
+	reason string
 }
 
 // Index maps an NVE's cookies to what their flows count.
@@ -137,7 +204,7 @@ func NewIndex(snap *model.Snapshot, nve string, prof pipeline.Profile, res compi
 			a := attr{vn: vn, port: port}
 			switch {
 			case len(f.Actions) == 0 && f.Goto == "":
-				a.kind, a.stage = kindDrop, stageName(stages[f.Table], f.Table)
+				a.kind, a.stage, a.reason = kindDrop, stageName(stages[f.Table], f.Table), DropReason(stages[f.Table], f)
 			case has(f.Table, pipeline.Classify) && port != "":
 				a.kind = kindPortRx
 			case has(f.Table, pipeline.Classify) && vn != "":
@@ -203,7 +270,8 @@ func (ix *Index) Len() int { return len(ix.byCookie) }
 // cookies the index does not know count as Unattributed; flows that
 // count nothing (port security passes, neighbor answers) are skipped.
 func (ix *Index) Attribute(stats []Stat) NVE {
-	out := NVE{NVE: ix.nve, VNs: map[string]VN{}, Ports: map[string]Port{}, Tunnels: map[string]Tunnel{}, Drops: map[string]Count{}}
+	out := NVE{NVE: ix.nve, VNs: map[string]VN{}, Ports: map[string]Port{}, Tunnels: map[string]Tunnel{}, Drops: map[string]Count{},
+		DropReasons: map[string]Count{}}
 	for _, s := range stats {
 		c := Count{Packets: s.Packets, Bytes: s.Bytes}
 		a, ok := ix.byCookie[s.Cookie]
@@ -242,6 +310,9 @@ func (ix *Index) Attribute(stats []Stat) NVE {
 			d := out.Drops[a.stage]
 			d.add(c)
 			out.Drops[a.stage] = d
+			r := out.DropReasons[a.reason]
+			r.add(c)
+			out.DropReasons[a.reason] = r
 		}
 	}
 	return out
@@ -254,11 +325,16 @@ type Total struct {
 	Ports   map[string]Port   `json:"ports"`
 	Tunnels map[string]Tunnel `json:"tunnels"`
 	Drops   map[string]Count  `json:"drops"`
+	// DropReasons are the drops by reason; Interfaces the interfaces'
+	// statistics keyed "nve/interface".
+	DropReasons map[string]Count `json:"drop_reasons"`
+	Interfaces  map[string]Iface `json:"interfaces"`
 }
 
 // Sum adds up NVEs' counters.
 func Sum(nves []NVE) Total {
-	t := Total{VNs: map[string]VN{}, Ports: map[string]Port{}, Tunnels: map[string]Tunnel{}, Drops: map[string]Count{}}
+	t := Total{VNs: map[string]VN{}, Ports: map[string]Port{}, Tunnels: map[string]Tunnel{}, Drops: map[string]Count{},
+		DropReasons: map[string]Count{}, Interfaces: map[string]Iface{}}
 	sort.Slice(nves, func(i, j int) bool { return nves[i].NVE < nves[j].NVE })
 	for _, n := range nves {
 		for k, v := range n.VNs {
@@ -285,6 +361,14 @@ func Sum(nves []NVE) Total {
 			x := t.Drops[k]
 			x.add(d)
 			t.Drops[k] = x
+		}
+		for k, d := range n.DropReasons {
+			x := t.DropReasons[k]
+			x.add(d)
+			t.DropReasons[k] = x
+		}
+		for k, i := range n.Interfaces {
+			t.Interfaces[n.NVE+"/"+k] = i
 		}
 	}
 	return t

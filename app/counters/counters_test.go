@@ -126,3 +126,28 @@ func TestAttribution(t *testing.T) {
 		})
 	}
 }
+
+// Drop reasons come from the stage, except TTL expiry; a stage nva adds
+// later (e.g. a policy stage) is counted under its own name.
+func TestDropReason(t *testing.T) {
+	ttl := flow.Flow{Table: "l3_route", Match: flow.M(flow.Exact(flow.EthType, flow.U16(flow.EthTypeIPv4)), flow.Exact(flow.IPTTL, flow.U8(1)))}
+	plain := flow.Flow{Table: "t"}
+	for _, c := range []struct {
+		stages []string
+		f      flow.Flow
+		want   string
+	}{
+		{[]string{pipeline.PortSecurity}, plain, counters.ReasonSpoofed},
+		{[]string{pipeline.L2Forward}, plain, counters.ReasonUnknownUnicast},
+		{[]string{pipeline.L2Forward, pipeline.L3Route}, plain, counters.ReasonUnknownUnicast},
+		{[]string{pipeline.Neighbor}, plain, counters.ReasonUnknownNeighbor},
+		{[]string{pipeline.Classify}, plain, counters.ReasonUnknownIngress},
+		{[]string{pipeline.L3Route}, ttl, counters.ReasonTTLExpired},
+		{[]string{"policy"}, plain, "policy"},
+		{nil, plain, "t"},
+	} {
+		if got := counters.DropReason(c.stages, &c.f); got != c.want {
+			t.Errorf("%v %s: %q, want %q", c.stages, c.f.String(), got, c.want)
+		}
+	}
+}

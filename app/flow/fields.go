@@ -81,6 +81,24 @@ const (
 	NDOptionsType = "nd_options_type"
 	// IPTTL is the IPv4 TTL or IPv6 hop limit (NXM_NX_IP_TTL; OVS only).
 	IPTTL = "nw_ttl"
+	// TCPDst is the TCP destination port; CTState the connection
+	// tracking state bits (NXM_NX_CT_STATE; OVS only, see CTNew...).
+	TCPSrc  = "tcp_src"
+	TCPDst  = "tcp_dst"
+	CTState = "ct_state"
+	// IPDSCP is the IPv4/IPv6 DSCP (6 bits; OXM IP_DSCP). nva matches it
+	// only in live traces' temporary flows (app/trace TraceDSCP).
+	IPDSCP = "ip_dscp"
+)
+
+// Connection tracking state bits of CTState.
+const (
+	CTNew         uint32 = 0x01
+	CTEstablished uint32 = 0x02
+	CTRelated     uint32 = 0x04
+	CTReply       uint32 = 0x08
+	CTInvalid     uint32 = 0x10
+	CTTracked     uint32 = 0x20
 )
 
 var fieldSpecs = []FieldSpec{
@@ -119,6 +137,10 @@ var fieldSpecs = []FieldSpec{
 	{Name: NDReserved, Bits: 32, Bytes: 4, Class: ClassExperimenter, Field: 1, Format: FormatHex, Nicira: true, Experimenter: ExperimenterEricsson},
 	{Name: NDOptionsType, Bits: 8, Bytes: 1, Class: ClassExperimenter, Field: 2, Format: FormatDec, Nicira: true, Experimenter: ExperimenterEricsson},
 	{Name: IPTTL, Bits: 8, Bytes: 1, Class: ClassNXM1, Field: 29, Format: FormatDec, Nicira: true},
+	{Name: TCPSrc, Bits: 16, Bytes: 2, Class: ClassOpenFlow13, Field: 13, Format: FormatDec},
+	{Name: TCPDst, Bits: 16, Bytes: 2, Class: ClassOpenFlow13, Field: 14, Format: FormatDec},
+	{Name: CTState, Bits: 32, Bytes: 4, Class: ClassNXM1, Field: 105, Format: FormatHex, Nicira: true},
+	{Name: IPDSCP, Bits: 6, Bytes: 1, Class: ClassOpenFlow13, Field: 8, Format: FormatDec},
 }
 
 var (

@@ -28,6 +28,10 @@ type Snapshot struct {
 	VNs      map[string]*VN
 	NVEs     map[string]*NVE
 	Ports    map[string]*Port
+	// Policies are the inter-VN policy rules by name (policy.go). They
+	// are not indexed; the store sets the map after building the
+	// snapshot and shares it between revisions that did not change it.
+	Policies map[string]*PolicyRule
 
 	indexOnce sync.Once
 	ix        *index

@@ -268,6 +268,7 @@ func Realize(base Profile, specs []TableSpec) (Profile, error) {
 			t.Match, t.Set, t.Read = union(t.Match, c.Match), union(t.Set, c.Set), union(t.Read, c.Read)
 			t.Output, t.Group, t.VLAN, t.WriteMetadata = t.Output || c.Output, t.Group || c.Group, t.VLAN || c.VLAN, t.WriteMetadata || c.WriteMetadata
 			t.DecTTL = t.DecTTL || c.DecTTL
+			t.CT = t.CT || (c.CT && p.Extensions)
 			if st.Miss == MissController {
 				t.Output = true
 			}
@@ -334,7 +335,10 @@ var OVSTables = []TableSpec{
 	{Name: PortSecurity, Number: 10, Stages: []string{PortSecurity}},
 	{Name: Neighbor, Number: 20, Stages: []string{Neighbor}},
 	{Name: NDAdvert, Number: 25, Stages: []string{NDAdvert}},
-	{Name: L3Route, Number: 26, Stages: []string{L3Route}},
+	// Inter-VN policy (27-28); l3_route moved from 26 to 29 to follow it.
+	{Name: L3Conntrack, Number: 27, Stages: []string{L3Conntrack}},
+	{Name: L3Policy, Number: 28, Stages: []string{L3Policy}},
+	{Name: L3Route, Number: 29, Stages: []string{L3Route}},
 	{Name: L2Forward, Number: 30, Stages: []string{L2Forward}},
 	{Name: Reply, Number: 40, Stages: []string{Reply}},
 }

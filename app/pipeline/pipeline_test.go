@@ -169,15 +169,15 @@ func TestProfileText(t *testing.T) {
 
 func TestDescribe(t *testing.T) {
 	d := pipeline.OVS().Describe()
-	for _, want := range []string{"table 0 classify:", "table 25 nd_advert:", "goto: port_security,l2_forward", "extensions=true",
+	for _, want := range []string{"table 0 classify:", "table 25 nd_advert:", "goto: port_security,l3_conntrack,l2_forward", "extensions=true",
 		"stage nd_advert: miss drop, next reply", "stages left out: -"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("Describe lacks %q:\n%s", want, d)
 		}
 	}
 	d = pipeline.Strict().Describe()
-	for _, want := range []string{"profile openflow13 (extensions=false", "table 3 l2_forward:", "stages left out: nd_advert,reply",
-		"goto: l2_forward\n", "match: in_port,vlan_vid,tun_id\n"} {
+	for _, want := range []string{"profile openflow13 (extensions=false", "table 3 l2_forward:", "stages left out: nd_advert,l3_conntrack,l3_policy,reply",
+		"goto: l2_forward\n", "match: in_port,vlan_vid,tun_id,eth_src\n"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("strict Describe lacks %q:\n%s", want, d)
 		}

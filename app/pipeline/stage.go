@@ -33,6 +33,17 @@ const (
 	// the pipeline (its flows output), so a profile may realize it in
 	// one table with l2_forward.
 	L3Route = "l3_route"
+	// L3Conntrack and L3Policy are the inter-VN policy of an L3 domain
+	// (app/compiler's policy.go), on profiles with connection tracking.
+	// L3Conntrack sends IP a local VAP sent to another VN of its domain
+	// through conntrack (the domain's zone) into L3Policy, and commits
+	// routed IP arriving from a tunnel (so replies routed here are
+	// established). L3Policy passes established and related packets to
+	// l3_route and evaluates the domain's rules for the others: allow
+	// commits and routes, deny and no rule drop. Profiles without them
+	// evaluate the rules statelessly in the neighbor stage.
+	L3Conntrack = "l3_conntrack"
+	L3Policy    = "l3_policy"
 	// L2Forward forwards by destination MAC within the VN: local VAP,
 	// tunnel to the remote NVE, or the VN's BUM group.
 	L2Forward = "l2_forward"
@@ -92,6 +103,9 @@ type Contract struct {
 	WriteMetadata bool
 	// DecTTL allows dec_ttl (OFPAT_DEC_NW_TTL, standard OpenFlow 1.3).
 	DecTTL bool
+	// CT allows the ct action (conntrack and NAT, a Nicira extension);
+	// its table= must be one of Goto.
+	CT bool
 }
 
 // Stage is one step of the pipeline, declared once for every profile: its
@@ -113,8 +127,8 @@ var stages = []Stage{
 		Name: Classify,
 		Doc:  "ingress VAP (in_port[, vlan]) or tunnel (in_port, tun_id[, tun_src]) -> VN in metadata; else drop",
 		Contract: Contract{
-			Match:         []string{flow.InPort, flow.VlanVID, flow.TunID, flow.TunIPv4Src},
-			Goto:          []string{L2Forward}, // tunnel arrivals skip port security and the responder
+			Match:         []string{flow.InPort, flow.VlanVID, flow.TunID, flow.TunIPv4Src, flow.EthSrc},
+			Goto:          []string{L2Forward, L3Conntrack}, // tunnel arrivals skip port security and the responder; routed ones (from the gateway MAC) are committed to conntrack
 			VLAN:          true,
 			WriteMetadata: true,
 		},
@@ -135,11 +149,12 @@ var stages = []Stage{
 		Doc:  "ARP/ND for targets known in the VN (and its gateways) answered in the switch or sent to the controller; unknown targets per VN policy; frames to the gateway MAC -> l3_route",
 		Contract: Contract{
 			Match: []string{flow.InPort, flow.Metadata, flow.EthDst, flow.EthType, flow.ARPOp, flow.ARPSPA, flow.ARPTPA,
-				flow.IPProto, flow.IPv6Src, flow.ICMPv6Type, flow.ICMPv6Code, flow.NDTarget, flow.NDSLL},
+				flow.IPProto, flow.IPv6Src, flow.ICMPv6Type, flow.ICMPv6Code, flow.NDTarget, flow.NDSLL,
+				flow.IPv4Src, flow.IPv4Dst, flow.IPv6Dst, flow.TCPDst, flow.UDPDst}, // the last: stateless inter-VN policy
 			Set: []string{flow.EthSrc, flow.EthDst, flow.ARPOp, flow.ARPSHA, flow.ARPTHA, flow.ARPSPA, flow.ARPTPA,
 				flow.ICMPv6Type, flow.NDOptionsType, flow.NDReserved, flow.IPv6Src, flow.IPv6Dst},
 			Read:   []string{flow.EthSrc, flow.ARPSHA, flow.ARPSPA, flow.IPv6Src},
-			Goto:   []string{NDAdvert, Reply, L3Route},
+			Goto:   []string{NDAdvert, Reply, L3Conntrack, L3Route},
 			Output: true, // CONTROLLER, where the profile cannot answer
 		},
 		Miss: MissDrop, Next: L2Forward,
@@ -152,6 +167,27 @@ var stages = []Stage{
 			Set:   []string{flow.NDTLL},
 		},
 		Miss: MissDrop, Next: Reply,
+	},
+	{
+		Name: L3Conntrack,
+		Doc:  "IP from a local VAP to another VN of its L3 domain -> ct(zone of the domain) -> l3_policy; routed IP from a tunnel -> ct(commit) -> l2_forward",
+		Contract: Contract{
+			Match: []string{flow.Metadata, flow.EthType},
+			Goto:  []string{L3Policy, L2Forward},
+			CT:    true,
+		},
+		Miss: MissDrop, Next: L3Policy,
+	},
+	{
+		Name: L3Policy,
+		Doc:  "tracked IP: established/related -> l3_route; else the L3 domain's rules by priority: allow -> ct(commit) -> l3_route, deny drops; no rule: drop (default deny)",
+		Contract: Contract{
+			Match: []string{flow.Metadata, flow.EthType, flow.CTState, flow.IPv4Src, flow.IPv4Dst, flow.IPv6Src, flow.IPv6Dst,
+				flow.IPProto, flow.TCPDst, flow.UDPDst},
+			Goto: []string{L3Route},
+			CT:   true,
+		},
+		Miss: MissDrop, Next: L3Route,
 	},
 	{
 		Name: L3Route,

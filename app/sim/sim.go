@@ -27,6 +27,7 @@ type Switch struct {
 	tables map[string][]flow.Flow // by table, highest priority first
 	groups map[uint32]flow.GroupEntry
 	first  string
+	conns  map[ctKey]bool // conntrack.go: committed connections
 }
 
 // New loads flows and groups into a simulated switch of profile prof.
@@ -326,6 +327,10 @@ func (r *run) actions(as []flow.Action, p *Packet, depth int) bool {
 				c := p.Clone()
 				r.tracef(depth+1, "bucket %d:", i)
 				r.actions(b.Actions, &c, depth+2)
+			}
+		case flow.CT:
+			if !r.conntrack(a, p, depth) {
+				return false
 			}
 		default:
 			r.errorf("unknown action %T", a)

@@ -8,7 +8,12 @@
 // VNI), and where every copy ended: a port, the controller, or a drop
 // (the stage that missed or the explicit drop flow).
 //
-// The trace is of nva's desired state, not of a switch: OpenFlow port
+// It also owns the pure part of live traces (live.go): the marked packet
+// a live trace injects, telling it apart in packet-ins, assembling what
+// the southbound observed into hops, and comparing that with the
+// simulation.
+//
+// The simulated trace is of nva's desired state, not of a switch: OpenFlow port
 // numbers are assigned by the trace itself (interfaces in name order from
 // 1; tunnel ports from 10000), which changes no decision of the pipeline,
 // and every interface and tunnel port is taken as present. It does no
@@ -135,6 +140,11 @@ type Output struct {
 	Port string
 	// Controller is true for a packet-in.
 	Controller bool
+	// ToInPort is true when it left by the port it came in on (Port).
+	ToInPort bool
+	// Candidate marks one bucket of a select or fast-failover group (live
+	// traces): the switch sends the packet by one of them only.
+	Candidate bool
 	// Tunnel is set when it left into a tunnel.
 	Tunnel *Tunnel
 	// Packet is the copy as it left.
@@ -227,16 +237,7 @@ func Run(snap *model.Snapshot, profiles Profiles, req Request) (*Result, error) 
 			hop.Steps = append(hop.Steps, n.step(st))
 		}
 		if r.Dropped() && len(hop.Steps) > 0 {
-			last := hop.Steps[len(hop.Steps)-1]
-			stage := strings.Join(last.Stages, "/")
-			if last.Flow == "" {
-				hop.Drop = fmt.Sprintf("miss in stage %s (table %s): no flow matched", stage, last.Table)
-			} else {
-				hop.Drop = fmt.Sprintf("dropped by an explicit drop flow in stage %s (table %s)", stage, last.Table)
-			}
-			if why := dropReasons[last.Stages[len(last.Stages)-1]]; why != "" {
-				hop.Drop += ": " + why
-			}
+			hop.Drop = DropReason(hop.Steps[len(hop.Steps)-1])
 		}
 		for _, o := range r.Outputs {
 			out := Output{Packet: o.Packet.String()}
@@ -249,6 +250,7 @@ func Run(snap *model.Snapshot, profiles Profiles, req Request) (*Result, error) 
 				kind := "port"
 				if o.ToInPort {
 					kind = "in_port"
+					out.ToInPort = true
 				}
 				res.Delivered = append(res.Delivered, Delivery{NVE: p.nve, Port: out.Port, Kind: kind})
 			default:
@@ -376,20 +378,23 @@ func (t *tracer) node(name string) (*node, error) {
 	return n, nil
 }
 
-func (n *node) step(st sim.Step) Step {
-	s := Step{Table: st.Table}
-	if tb, ok := n.prof.Table(st.Table); ok {
+func (n *node) step(st sim.Step) Step { return StepOf(n.prof, st.Table, st.Flow) }
+
+// StepOf describes one table lookup in prof: table is the table's name,
+// f the flow that matched (nil: a miss).
+func StepOf(prof pipeline.Profile, table string, f *flow.Flow) Step {
+	s := Step{Table: table}
+	if tb, ok := prof.Table(table); ok {
 		s.Number = tb.Number
 		s.Stages = slices.Clone(tb.Stages)
 	}
 	if len(s.Stages) == 0 {
-		s.Stages = []string{st.Table}
+		s.Stages = []string{table}
 	}
-	if st.Flow == nil {
+	if f == nil {
 		s.Decision, s.Verdict = "miss: table-miss drops", "miss"
 		return s
 	}
-	f := st.Flow
 	s.Flow = f.String()
 	var parts []string
 	if len(f.Actions) > 0 {
@@ -412,6 +417,23 @@ func (n *node) step(st sim.Step) Step {
 		s.Decision = strings.Join(parts, "; ")
 	}
 	return s
+}
+
+// DropReason says why a packet ended at step last with no output.
+func DropReason(last Step) string {
+	stage := strings.Join(last.Stages, "/")
+	var why string
+	if last.Flow == "" {
+		why = fmt.Sprintf("miss in stage %s (table %s): no flow matched", stage, last.Table)
+	} else {
+		why = fmt.Sprintf("dropped by an explicit drop flow in stage %s (table %s)", stage, last.Table)
+	}
+	if len(last.Stages) > 0 {
+		if r := dropReasons[last.Stages[len(last.Stages)-1]]; r != "" {
+			why += ": " + r
+		}
+	}
+	return why
 }
 
 // follow resolves a tunnel output to the remote NVE and the packet as
@@ -461,20 +483,7 @@ func (t *tracer) follow(n *node, o sim.Output) (*Tunnel, sim.Packet, error) {
 	return tun, p.FromTunnel(inPort, vni, srcIP), nil
 }
 
-func (t *tracer) nveByUnderlay(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ""
-	}
-	for _, n := range t.snap.SortedNVEs() {
-		for _, u := range n.UnderlayIPs {
-			if b, err := netip.ParseAddr(u); err == nil && b.Unmap() == a.Unmap() {
-				return n.Name
-			}
-		}
-	}
-	return ""
-}
+func (t *tracer) nveByUnderlay(ip string) string { return UnderlayNVE(t.snap, ip) }
 
 func be(b []byte) uint64 {
 	var v uint64

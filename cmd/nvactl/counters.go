@@ -88,6 +88,29 @@ func (a *app) countersCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintln(w)
+			rows = [][]string{}
+			for _, k := range sortedKeys(r.DropReasons) {
+				rows = append(rows, []string{k, countText(r.DropReasons[k])})
+			}
+			if err := printTable(w, []string{"DROP-REASON", "DROPPED"}, rows); err != nil {
+				return err
+			}
+			fmt.Fprintln(w)
+			// The tunnel ports' own statistics (every frame, flooded copies
+			// included, and the port's drops and errors).
+			rows = [][]string{}
+			for _, n := range r.NVEs {
+				for _, k := range sortedKeys(n.Interfaces) {
+					if i := n.Interfaces[k]; i.Kind == "tunnel" {
+						rows = append(rows, []string{n.NVE + "/" + k, countText(i.Tx), countText(i.Rx),
+							fmt.Sprintf("%d/%d", i.TxDropped, i.RxDropped), fmt.Sprintf("%d/%d", i.TxErrors, i.RxErrors)})
+					}
+				}
+			}
+			if err := printTable(w, []string{"TUNNEL-PORT", "TX", "RX", "DROPPED-TX/RX", "ERRORS-TX/RX"}, rows); err != nil {
+				return err
+			}
+			fmt.Fprintln(w)
 			return printPortCounters(w, r.Ports)
 		},
 	}

@@ -161,7 +161,7 @@ func addFieldFlags(fs *pflag.FlagSet, fields []field) {
 			fs.Int(f.flag, 0, f.usage)
 		case "uint":
 			fs.Uint32(f.flag, 0, f.usage)
-		case "strings":
+		case "strings", "ports":
 			fs.StringSlice(f.flag, nil, f.usage)
 		case "subnets":
 			fs.StringArray(f.flag, nil, f.usage)
@@ -211,6 +211,8 @@ func fieldBody(fs *pflag.FlagSet, fields []field) (map[string]any, error) {
 			v = is
 		case "bool":
 			v, err = fs.GetBool(f.flag)
+		case "ports":
+			v, err = portsFlag(fs, f) // policy.go
 		}
 		if err != nil {
 			return nil, err

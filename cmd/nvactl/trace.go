@@ -28,7 +28,12 @@ Examples:
   nvactl trace vm1 --to vm2                       # ICMP vm1 -> vm2
   nvactl trace vm1 --to vm2 --proto udp --dport 53
   nvactl trace vm1 --proto arp --dst-ip 10.0.0.7  # ARP request (broadcast)
-  nvactl trace vm1 --to vm2 --eth-src 02:00:00:00:99:99   # spoofed source`,
+  nvactl trace vm1 --to vm2 --eth-src 02:00:00:00:99:99   # spoofed source
+  nvactl trace vm1 --to vm2 --live                # also send a real marked packet
+
+With --live nva also injects the packet, marked with the DSCP codepoint 63
+nva reserves for traces, at the source VAP (OVS NVEs only) and reports where
+it really went on every NVE, and whether that matches the simulation.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			req.Port = args[0]
@@ -61,13 +66,41 @@ Examples:
 	f.Uint16Var(&req.SrcPort, "sport", 0, "UDP source port")
 	f.Uint16Var(&req.DstPort, "dport", 0, "UDP destination port")
 	f.Uint16Var(&req.ARPOp, "arp-op", 0, "ARP operation (default 1, request)")
+	f.BoolVar(&req.Live, "live", false, "also send a real packet (marked, DSCP 63) and observe it on the NVEs (OVS NVEs; not for arp)")
+	f.IntVar(&req.WaitMS, "wait-ms", 0, "with --live: how long to wait for the packet, in ms (default 2000)")
 	return cmd
 }
 
 func printTrace(w io.Writer, res *wire.TraceResult) {
 	fmt.Fprintf(w, "packet (VN %s): %s\n", res.VN, res.Packet)
-	for _, h := range res.Hops {
-		fmt.Fprintf(w, "\nNVE %s (profile %s), in by %s\n", h.NVE, h.Profile, h.Arrival)
+	printHops(w, res.Hops, res.Delivered, res.Dropped, res.Errors)
+	if l := res.Live; l != nil {
+		fmt.Fprintf(w, "\n=== live trace (the real packet) ===\n")
+		printHops(w, l.Hops, l.Delivered, l.Dropped, l.Errors)
+		for _, n := range sortedKeys(l.Unobserved) {
+			fmt.Fprintf(w, "unobserved: NVE %s: %s\n", n, l.Unobserved[n])
+		}
+		if !l.Complete {
+			fmt.Fprintln(w, "live: incomplete (the wait ran out with a path unfinished)")
+		}
+		if l.Match {
+			fmt.Fprintln(w, "live: MATCHES the simulation")
+		} else {
+			fmt.Fprintln(w, "live: DIFFERS from the simulation")
+			for _, m := range l.Mismatches {
+				fmt.Fprintf(w, "  mismatch: %s\n", m)
+			}
+		}
+	}
+}
+
+func printHops(w io.Writer, hops []wire.TraceHop, delivered []wire.TraceDelivery, dropped bool, errs []string) {
+	for _, h := range hops {
+		if h.Profile != "" {
+			fmt.Fprintf(w, "\nNVE %s (profile %s), in by %s\n", h.NVE, h.Profile, h.Arrival)
+		} else {
+			fmt.Fprintf(w, "\nNVE %s, in by %s\n", h.NVE, h.Arrival)
+		}
 		for _, s := range h.Steps {
 			fmt.Fprintf(w, "  %s (table %d, stage %s)\n", s.Table, s.Number, strings.Join(s.Stages, "/"))
 			if s.Flow != "" {
@@ -94,10 +127,10 @@ func printTrace(w io.Writer, res *wire.TraceResult) {
 		}
 	}
 	fmt.Fprintln(w)
-	if res.Dropped {
+	if dropped {
 		fmt.Fprintln(w, "result: dropped (no copy delivered)")
 	}
-	for _, d := range res.Delivered {
+	for _, d := range delivered {
 		where := "port " + d.Port
 		switch d.Kind {
 		case "controller":
@@ -107,7 +140,7 @@ func printTrace(w io.Writer, res *wire.TraceResult) {
 		}
 		fmt.Fprintf(w, "result: delivered on %s to %s\n", d.NVE, where)
 	}
-	for _, e := range res.Errors {
+	for _, e := range errs {
 		fmt.Fprintf(w, "error: %s\n", e)
 	}
 }

@@ -193,7 +193,7 @@ func TestEncodeErrors(t *testing.T) {
 		"unknown table":     {Table: "nope"},
 		"unknown goto":      {Table: "classify", Goto: "nope"},
 		"backwards goto":    {Table: "l2", Goto: "classify"},
-		"unknown field":     {Table: "classify", Match: flow.Match{{Field: "tcp_dst", Value: flow.U16(1)}}},
+		"unknown field":     {Table: "classify", Match: flow.Match{{Field: "sctp_dst", Value: flow.U16(1)}}},
 		"short value":       {Table: "classify", Match: flow.Match{flow.Exact(flow.InPort, flow.U16(1))}},
 		"short mask":        {Table: "classify", Match: flow.Match{flow.Masked(flow.Reg0, flow.U32(1), flow.U16(1))}},
 		"duplicate field":   {Table: "classify", Match: flow.Match{flow.Exact(flow.InPort, flow.U32(1)), flow.Exact(flow.InPort, flow.U32(2))}},
@@ -358,8 +358,9 @@ func TestShapesCoverRegistry(t *testing.T) {
 			t.Errorf("registry field %s has no match shape", s.Name)
 		}
 		// nw_ttl is only matched (TTL changes are dec_ttl): OVS turns a
-		// set_field of it into its own mod_nw_ttl action.
-		if !set[s.Name] && s.Name != flow.InPort && s.Name != flow.EthType && s.Name != flow.IPProto && s.Name != flow.IPTTL {
+		// set_field of it into its own mod_nw_ttl action. ip_dscp is only
+		// matched (live traces' mark).
+		if !set[s.Name] && s.Name != flow.InPort && s.Name != flow.EthType && s.Name != flow.IPProto && s.Name != flow.IPTTL && s.Name != flow.IPDSCP && s.Name != flow.CTState {
 			t.Errorf("registry field %s has no set_field shape", s.Name)
 		}
 	}

@@ -91,6 +91,9 @@ func matchCases() []flowCase {
 		{"reg2", flow.Flow{Match: flow.M(flow.Exact(flow.Reg2, flow.U32(0xffffffff)))}, "reg2=0xffffffff"},
 		{"reg3", flow.Flow{Match: flow.M(flow.Exact(flow.Reg3, flow.U32(1)))}, "reg3=0x1"},
 		{"udp_src/dst", flow.Flow{Match: flow.M(ethIPv4, flow.Exact(flow.IPProto, flow.U8(17)), flow.Exact(flow.UDPSrc, flow.U16(68)), flow.Exact(flow.UDPDst, flow.U16(67)))}, "udp,tp_src=68,tp_dst=67"},
+		{"tcp_src/dst", flow.Flow{Match: flow.M(ethIPv4, flow.Exact(flow.IPProto, flow.U8(6)), flow.Exact(flow.TCPSrc, flow.U16(40000)), flow.Exact(flow.TCPDst, flow.U16(80)))}, "tcp,tp_src=40000,tp_dst=80"},
+		{"tcp_dst/mask", flow.Flow{Match: flow.M(ethIPv4, flow.Exact(flow.IPProto, flow.U8(6)), flow.Masked(flow.TCPDst, flow.U16(0x1f40), flow.U16(0xfffc)))}, "tcp,tp_dst=0x1f40/0xfffc"},
+		{"ct_state", flow.Flow{Match: flow.M(ethIPv4, flow.Masked(flow.CTState, flow.U32(0x22), flow.U32(0x22)))}, "ct_state=+est+trk,ip"},
 		{"nd_reserved", flow.Flow{Match: flow.M(ethIPv6, icmp6, flow.Exact(flow.ICMPv6Type, flow.U8(136)), flow.Exact(flow.NDReserved, flow.U32(0x60000000)))}, "icmp6,icmp_type=136,nd_reserved=0x60000000"},
 		{"nd_options_type", flow.Flow{Match: flow.M(ethIPv6, icmp6, flow.Exact(flow.ICMPv6Type, flow.U8(135)), flow.Exact(flow.NDOptionsType, flow.U8(1)))}, "icmp6,icmp_type=135,nd_options_type=1"},
 		{"empty", flow.Flow{}, ""},
@@ -170,11 +173,17 @@ func actionCases() []flowCase {
 			flow.Output{Port: 4}}},
 			"ip,nw_dst=10.0.2.5,actions=dec_ttl,set_field:02:4e:56:41:00:01->eth_src,set_field:02:00:00:00:00:05->eth_dst,output:4"},
 		{"ttl expired", flow.Flow{Match: flow.M(ethIPv6, flow.Exact(flow.IPTTL, flow.U8(1)))}, "ipv6,nw_ttl=1,actions=drop"},
+		// A live trace's shadow flow (ofctl/livetrace.go): the DSCP mark.
+		{"live trace mark", flow.Flow{Match: flow.M(ethIPv4, flow.Exact(flow.IPDSCP, flow.U8(63))),
+			Actions: []flow.Action{flow.Output{Port: flow.PortController, MaxLen: 0xffff}}}, "ip,nw_tos=252,actions=controller:65535"},
 		{"set ipv6 dst", flow.Flow{Match: flow.M(ethIPv6), Actions: []flow.Action{flow.SetField{Field: flow.IPv6Dst, Value: ip("2001:db8::9")}}},
 			"ipv6,actions=set_field:2001:db8::9->ipv6_dst"},
 		{"set udp ports", flow.Flow{Match: flow.M(ethIPv4, flow.Exact(flow.IPProto, flow.U8(17))), Actions: []flow.Action{
 			flow.SetField{Field: flow.UDPSrc, Value: flow.U16(1)}, flow.SetField{Field: flow.UDPDst, Value: flow.U16(2)}}},
 			"udp,actions=set_field:1->udp_src,set_field:2->udp_dst"},
+		{"set tcp ports", flow.Flow{Match: flow.M(ethIPv4, flow.Exact(flow.IPProto, flow.U8(6))), Actions: []flow.Action{
+			flow.SetField{Field: flow.TCPSrc, Value: flow.U16(1)}, flow.SetField{Field: flow.TCPDst, Value: flow.U16(2)}}},
+			"tcp,actions=set_field:1->tcp_src,set_field:2->tcp_dst"},
 		// OVS checks set_field prerequisites against the match: nd_tll
 		// can only be set on a flow matching neighbor advertisements.
 		{"nd tll", flow.Flow{

@@ -32,12 +32,31 @@ type TunnelCounters struct {
 
 // NVECounters is one NVE's counters.
 type NVECounters struct {
-	NVE          string                    `json:"nve"`
-	VNs          map[string]VNCounters     `json:"vns"`
-	Ports        map[string]PortCounters   `json:"ports"`
-	Tunnels      map[string]TunnelCounters `json:"tunnels"` // by remote NVE
-	Drops        map[string]Count          `json:"drops"`   // by stage
-	Unattributed Count                     `json:"unattributed"`
+	NVE     string                    `json:"nve"`
+	VNs     map[string]VNCounters     `json:"vns"`
+	Ports   map[string]PortCounters   `json:"ports"`
+	Tunnels map[string]TunnelCounters `json:"tunnels"` // by remote NVE
+	Drops   map[string]Count          `json:"drops"`   // by stage
+	// DropReasons are the drops by reason (spoofed, unknown_unicast,
+	// unknown_neighbor, unknown_ingress, ttl_expired, or a stage's name).
+	DropReasons map[string]Count `json:"drop_reasons"`
+	// Interfaces are the switch's statistics of the tunnel ports and VAP
+	// interfaces, by interface name.
+	Interfaces   map[string]InterfaceCounters `json:"interfaces"`
+	Unattributed Count                        `json:"unattributed"`
+}
+
+// InterfaceCounters is an interface's statistics as its switch counts
+// them (OpenFlow port statistics): every frame, flooded copies included,
+// and the interface's own drops and errors.
+type InterfaceCounters struct {
+	Kind      string `json:"kind"` // vap or tunnel
+	Rx        Count  `json:"rx"`
+	Tx        Count  `json:"tx"`
+	RxDropped uint64 `json:"rx_dropped"`
+	TxDropped uint64 `json:"tx_dropped"`
+	RxErrors  uint64 `json:"rx_errors"`
+	TxErrors  uint64 `json:"tx_errors"`
 }
 
 // Counters is GET /api/v1/counters: the traffic counters this node last
@@ -51,6 +70,19 @@ type Counters struct {
 	Ports    map[string]PortCounters   `json:"ports"`
 	Tunnels  map[string]TunnelCounters `json:"tunnels"`
 	Drops    map[string]Count          `json:"drops"`
+	// DropReasons are the drops by reason, summed over the NVEs.
+	DropReasons map[string]Count `json:"drop_reasons"`
+}
+
+// CountersEvent is the data of the events stream's counters event
+// (GET /api/v1/events): the totals of GET /api/v1/counters without the
+// per-NVE and per-port detail, sent when a poll round has ended.
+type CountersEvent struct {
+	PolledAt    *time.Time                `json:"polled_at,omitempty"`
+	VNs         map[string]VNCounters     `json:"vns"`
+	Tunnels     map[string]TunnelCounters `json:"tunnels"`
+	Drops       map[string]Count          `json:"drops"`
+	DropReasons map[string]Count          `json:"drop_reasons"`
 }
 
 // VNCountersReport is GET /api/v1/vns/{name}/counters: the VN's traffic

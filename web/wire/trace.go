@@ -15,6 +15,12 @@ type TraceRequest struct {
 	SrcPort  uint16 `json:"src_port,omitempty"`
 	DstPort  uint16 `json:"dst_port,omitempty"`
 	ARPOp    uint16 `json:"arp_op,omitempty"`
+	// Live also injects the packet, marked, at the source VAP and
+	// observes it on the NVEs (OVS-profile NVEs; see LiveTrace).
+	Live bool `json:"live,omitempty"`
+	// WaitMS bounds the live trace's wait for its packet, in ms
+	// (default 2000, at most 10000).
+	WaitMS int `json:"wait_ms,omitempty"`
 }
 
 // TraceResult is the answer of POST /api/v1/traces.
@@ -25,6 +31,8 @@ type TraceResult struct {
 	Delivered []TraceDelivery `json:"delivered"`
 	Dropped   bool            `json:"dropped"`
 	Errors    []string        `json:"errors,omitempty"`
+	// Live is the live trace (requested with live: true).
+	Live *LiveTrace `json:"live,omitempty"`
 }
 
 // TraceDelivery is where one copy ended: a tenant port ("port", or

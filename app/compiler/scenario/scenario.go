@@ -24,6 +24,8 @@ type Domain struct {
 	ofports map[string]map[string]uint32
 	nveIdx  map[string]int
 	rev     uint64
+	// Policies are the inter-VN policy rules (Rule).
+	Policies map[string]*model.PolicyRule
 }
 
 // New returns an empty domain.
@@ -181,7 +183,34 @@ func (d *Domain) Snapshot() *model.Snapshot {
 		c.Parse() // as the store does when it stores a port
 		ports[k] = &c
 	}
-	return model.NewSnapshot(d.rev, vns, nves, ports)
+	s := model.NewSnapshot(d.rev, vns, nves, ports)
+	if len(d.Policies) > 0 {
+		s.Policies = map[string]*model.PolicyRule{}
+		for k, r := range d.Policies {
+			c := *r
+			s.Policies[k] = &c
+		}
+	}
+	return s
+}
+
+// Rule adds (or replaces) an inter-VN policy rule, defaulted and
+// validated.
+func (d *Domain) Rule(r model.PolicyRule) *Domain {
+	r.Defaults()
+	must(r.Validate())
+	if d.Policies == nil {
+		d.Policies = map[string]*model.PolicyRule{}
+	}
+	r.Revision = d.bump()
+	d.Policies[r.Name] = &r
+	return d
+}
+
+// Allow is a rule allowing everything from VN src to VN dst.
+func Allow(tenant, domain, name string, prio int, src, dst string) model.PolicyRule {
+	return model.PolicyRule{Name: name, Tenant: tenant, L3Domain: domain, Priority: prio, Action: model.PolicyAllow,
+		Source: model.PolicyEndpoint{VN: src}, Dest: model.PolicyEndpoint{VN: dst}}
 }
 
 // Input returns the compiler input for one NVE, with every encapsulation's
@@ -300,7 +329,9 @@ func L3Only(v *model.VN) { v.Service = model.ServiceL3 }
 // 10.1.0.0/24 and 2001:db8:1::/64) and VN db (VNI 401, 10.2.0.0/24 and
 // 2001:db8:2::/64). hv1 hosts both (w1, and d2 on VLAN 30: routed
 // locally), hv2 only db (d1), hv3 only web (w3): hv2 accepts web's routed
-// traffic from hv3 without hosting web.
+// traffic from hv3 without hosting web. One policy rule allows web to
+// db (any protocol): db reaches web only by replies (OVS) or not at all
+// (strict).
 func RoutedDomain() *Domain {
 	return New().
 		VN("web", 400, Routed("acme", "prod", "10.1.0.0/24", "10.1.0.1", "2001:db8:1::/64", "2001:db8:1::1")).
@@ -309,7 +340,8 @@ func RoutedDomain() *Domain {
 		Port("w1", "web", "hv1", "tap-w1", "02:00:00:00:04:01", 0, "10.1.0.11", "2001:db8:1::11").
 		Port("d2", "db", "hv1", "tap-d2", "02:00:00:00:04:12", 30, "10.2.0.12").
 		Port("d1", "db", "hv2", "tap-d1", "02:00:00:00:04:11", 0, "10.2.0.11", "2001:db8:2::11").
-		Port("w3", "web", "hv3", "tap-w3", "02:00:00:00:04:03", 0, "10.1.0.13")
+		Port("w3", "web", "hv3", "tap-w3", "02:00:00:00:04:03", 0, "10.1.0.13").
+		Rule(Allow("acme", "prod", "web-to-db", 100, "web", "db"))
 }
 
 // TwoTenants: tenants acme and beta, each with an L3 domain prod of two
@@ -328,7 +360,31 @@ func TwoTenants() *Domain {
 		Port("bw", "b-web", "hv1", "tap-bw", "02:00:00:00:06:01", 0, "10.1.0.10").
 		Port("bd", "b-db", "hv2", "tap-bd", "02:00:00:00:06:02", 0, "10.2.0.10").
 		Port("aw2", "a-web", "hv2", "tap-aw2", "02:00:00:00:05:03", 0, "10.1.0.20").
-		Port("bw2", "b-web", "hv2", "tap-bw2", "02:00:00:00:06:03", 0, "10.1.0.20")
+		Port("bw2", "b-web", "hv2", "tap-bw2", "02:00:00:00:06:03", 0, "10.1.0.20").
+		Rule(Allow("acme", "prod", "a-web-to-db", 100, "a-web", "a-db")).
+		Rule(Allow("beta", "prod", "b-web-to-db", 100, "b-web", "b-db"))
+}
+
+// PolicyDomain: RoutedDomain's VNs and ports with a policy of allow and
+// deny rules instead of its one rule: web may reach db by TCP 80 and
+// 8000-8080 from 10.1.0.0/24 (but never port 22, denied above), by ICMP,
+// and UDP 53 to 2001:db8:2::/64 from anywhere; db reaches web by replies
+// only (OVS) or not at all (strict).
+func PolicyDomain() *Domain {
+	d := RoutedDomain()
+	delete(d.Policies, "web-to-db")
+	return d.
+		Rule(model.PolicyRule{Name: "no-ssh", Tenant: "acme", L3Domain: "prod", Priority: 300, Action: model.PolicyDeny,
+			Source: model.PolicyEndpoint{VN: "web"}, Dest: model.PolicyEndpoint{VN: "db"}, Protocol: model.ProtoTCP,
+			Ports: []model.PortRange{{From: 22, To: 22}}}).
+		Rule(model.PolicyRule{Name: "http", Tenant: "acme", L3Domain: "prod", Priority: 200, Action: model.PolicyAllow,
+			Source: model.PolicyEndpoint{CIDR: "10.1.0.0/24"}, Dest: model.PolicyEndpoint{VN: "db"}, Protocol: model.ProtoTCP,
+			Ports: []model.PortRange{{From: 80, To: 80}, {From: 8000, To: 8003}}}).
+		Rule(model.PolicyRule{Name: "ping", Tenant: "acme", L3Domain: "prod", Priority: 100, Action: model.PolicyAllow,
+			Source: model.PolicyEndpoint{VN: "web"}, Dest: model.PolicyEndpoint{VN: "db"}, Protocol: model.ProtoICMP}).
+		Rule(model.PolicyRule{Name: "dns6", Tenant: "acme", L3Domain: "prod", Priority: 50, Action: model.PolicyAllow,
+			Dest: model.PolicyEndpoint{CIDR: "2001:db8:2::/64"}, Protocol: model.ProtoUDP,
+			Ports: []model.PortRange{{From: 53, To: 53}}})
 }
 
 // L3OnlyVN: VN flat (l3, VNI 700, 10.7.0.0/24, no domain) on hv1 and hv2:

@@ -299,6 +299,7 @@ func (d *Daemon) startSouthbound(ctx context.Context) (*web.Server, error) {
 		opts.Realizer, opts.FlowReporter, opts.StatusReporter, opts.SwitchReporter = sb.Realizer, sb.Flows, sb.Status, sb.Switches
 		opts.StatusNotifier = sb.Notifier
 		opts.Counters = sb.Counters
+		opts.LiveTracer = sb.LiveTracer
 	}
 	srv, err := web.New(opts)
 	if err != nil {

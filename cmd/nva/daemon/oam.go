@@ -2,9 +2,12 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"net/http"
 
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/app/trace"
+	"github.com/nva-project/nva/ofctl"
 )
 
 // maxConcurrentTraces bounds the traces computed at once: a trace
@@ -27,4 +30,21 @@ func (t tracer) Trace(ctx context.Context, snap *model.Snapshot, req trace.Reque
 	}
 	defer func() { <-t.slots }()
 	return trace.Run(snap, trace.DefaultProfiles, req)
+}
+
+// liveTracer serves live traces (POST /api/v1/traces with live: true)
+// with the southbound, and tells the API which of its errors are the
+// request's: not the leader (503: ask the leader), a source that cannot
+// be traced live (409).
+type liveTracer struct{ *ofctl.Southbound }
+
+func (liveTracer) LiveTraceError(err error) int {
+	var se *ofctl.LiveSourceError
+	switch {
+	case errors.Is(err, ofctl.ErrLiveNotLeader):
+		return http.StatusServiceUnavailable
+	case errors.As(err, &se):
+		return http.StatusConflict
+	}
+	return 0
 }

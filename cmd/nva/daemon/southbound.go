@@ -36,6 +36,8 @@ type Southbound struct {
 	Notifier web.StatusNotifier
 	// Counters are the traffic counters (OAM).
 	Counters web.CounterReporter
+	// LiveTracer runs live packet traces (OAM, oam.go).
+	LiveTracer web.LiveTracer
 	// Metrics registers the southbound's collectors on the API's registry.
 	Metrics func(prometheus.Registerer) error
 }
@@ -115,12 +117,13 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 			wg.Wait()
 			return err
 		},
-		Realizer: of,
-		Flows:    of,
-		Status:   nveStatus{src: st, ovsdb: syncer, leader: fill, openflow: of},
-		Switches: of,
-		Notifier: hub,
-		Counters: of,
+		Realizer:   of,
+		Flows:      of,
+		Status:     nveStatus{src: st, ovsdb: syncer, leader: fill, openflow: of},
+		Switches:   of,
+		Notifier:   hub,
+		Counters:   of,
+		LiveTracer: liveTracer{of},
 		Metrics: func(r prometheus.Registerer) error {
 			return errors.Join(of.RegisterMetrics(r), of.RegisterCounterMetrics(r))
 		},
