@@ -39,6 +39,7 @@ const (
 	packetInUnexpected = "unexpected"  // from nva's flows, but not a punt nva answers
 	packetInTrace      = "trace"       // a live trace's packet (livetrace.go)
 	packetInTraceOther = "trace_other" // from a live trace's flows, not its packet
+	packetInLearn      = "learn"       // a segment's new source MAC (learn.go)
 )
 
 // newResponder builds the southbound's neighbor responder.
@@ -80,6 +81,18 @@ func (s *Southbound) onPacketIn(sw *conn.Switch, pi conn.PacketIn) {
 	case !leader:
 		s.m.packetIns.WithLabelValues(packetInNotLeader).Inc()
 		return
+	}
+	s.mu.Lock()
+	snap, nve := s.snap, w.nve
+	s.mu.Unlock()
+	if s.isLearnPunt(snap, nve, pi) { // learn.go: a segment's new source MAC
+		s.m.packetIns.WithLabelValues(packetInLearn).Inc()
+		if s.cfg.Learn != nil {
+			s.onLearnPacketIn(snap, nve, sw, pi)
+		}
+		return
+	}
+	switch {
 	case !pi.Match.HasMetadata:
 		// nva's punts always carry the VN in metadata.
 		s.m.packetIns.WithLabelValues(packetInUnexpected).Inc()

@@ -99,6 +99,17 @@ type Config struct {
 	// the connected switches (counters.go; 0 disables; PollCounters
 	// reads them once on demand).
 	CounterInterval time.Duration
+
+	// L2 gateway learning (learn.go). Learn receives the MACs learned on
+	// segment ports (nil: learning packet-ins are counted and dropped);
+	// LearnRate and LearnBurst bound the learning packet-ins taken per
+	// switch (DefaultLearnRate, DefaultLearnBurst if 0); LearnRefresh is
+	// how often MACs still sending are re-reported (DefaultLearnRefresh
+	// if 0).
+	Learn        LearnSink
+	LearnRate    float64
+	LearnBurst   int
+	LearnRefresh time.Duration
 }
 
 // Source is what the southbound needs from the replicated store.
@@ -130,6 +141,8 @@ type Southbound struct {
 	m    *metrics
 	// neigh answers punted ARP requests and neighbor solicitations.
 	neigh *neighbor.Responder
+	// learn is the MAC learning of L2 gateway segments (learn.go).
+	learn *learner
 
 	src    Source
 	ln     *conn.Listener
@@ -244,6 +257,15 @@ func New(cfg Config) *Southbound {
 	if cfg.SyncWorkers <= 0 {
 		cfg.SyncWorkers = syncWorkersPerPlanWorker * cfg.PlanWorkers
 	}
+	if cfg.LearnRate <= 0 {
+		cfg.LearnRate = DefaultLearnRate
+	}
+	if cfg.LearnBurst <= 0 {
+		cfg.LearnBurst = DefaultLearnBurst
+	}
+	if cfg.LearnRefresh <= 0 {
+		cfg.LearnRefresh = DefaultLearnRefresh
+	}
 	s := &Southbound{
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "ofctl"),
@@ -259,6 +281,8 @@ func New(cfg Config) *Southbound {
 	s.runCond = sync.NewCond(&s.mu)
 	s.neigh = s.newResponder()
 	s.m.allCollects = append(s.m.allCollects, s.neigh)
+	s.learn = newLearner() // learn.go
+	s.m.allCollects = append(s.m.allCollects, s.learn.collectors()...)
 	return s
 }
 
@@ -340,6 +364,10 @@ func (s *Southbound) Start(ctx context.Context, src Source) error {
 	if s.cfg.CounterInterval > 0 {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.countersLoop(ctx) }()
+	}
+	if s.cfg.Learn != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.learnLoop(ctx) }()
 	}
 	s.log.Info("openflow southbound started", "addr", ln.Addr().String(), "audit_interval", s.cfg.AuditInterval,
 		"plan_workers", s.cfg.PlanWorkers, "sync_workers", s.cfg.SyncWorkers)
@@ -574,6 +602,9 @@ func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 		if _, ok := cur.VNs[name]; !ok {
 			hosting(name)
 		}
+	}
+	for _, vn := range model.LearnedChangedVNs(old, cur) { // learned endpoints moved (app/compiler/segment.go)
+		hosting(vn)
 	}
 	// A peer that gained or lost a VN with the NVE had a port change,
 	// which hosting covered above for both snapshots.

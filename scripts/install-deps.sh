@@ -26,6 +26,11 @@ command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
+# The hardware VTEP test (integration TestVTEPBareMetal) runs Debian's
+# ovs-vtep emulator (vtep-ctl, the hardware_vtep schema) with
+# /usr/bin/python3 and its python3-openvswitch.
+command -v vtep-ctl >/dev/null 2>&1 || need+=(openvswitch-vtep)
+/usr/bin/python3 -c 'import ovs.daemon' >/dev/null 2>&1 || need+=(python3-openvswitch)
 # The browser test (integration TestUI) drives Debian's chromium headless.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # The split-NVE test (integration TestSplitNVE) sends 802.1Q frames with scapy.

@@ -35,6 +35,10 @@ const (
 	cmdCreateToken    cmdType = 0x10
 	cmdRevokeToken    cmdType = 0x11
 	cmdBootstrapToken cmdType = 0x12
+
+	// Learned endpoints (learned.go); 0x38-0x3b are theirs.
+	cmdReportLearned cmdType = 0x38
+	cmdExpireLearned cmdType = 0x39
 )
 
 func (t cmdType) String() string {

@@ -86,6 +86,12 @@ func TestCommandEncodingGolden(t *testing.T) {
 		{"create-policy", 1, &createCmd[model.PolicyRule, policyKind]{ReqID: "r-create-policy", Obj: rule}},
 		{"update-policy", 1, &updateCmd[model.PolicyRule, policyKind]{ReqID: "r-update-policy", Obj: rule, ExpectRevision: 7}},
 		{"delete-policy", 1, &deleteCmd[model.PolicyRule, policyKind]{ReqID: "r-delete-policy", Name: "web"}},
+		{"report-learned", 1, &reportLearned{Report: model.LearnedReport{NVE: "hv1",
+			At: time.Date(2026, 11, 29, 10, 0, 2, 123456000, time.UTC), MACs: []model.LearnedMAC{
+				{VN: "blue", MAC: "02:00:00:00:10:01", Via: "seg1", IPs: []string{"10.0.0.50"}},
+				{VN: "blue", MAC: "02:00:00:00:10:02", Via: model.ViaVTEP, Gone: true},
+			}}}},
+		{"expire-learned", 1, &expireLearned{Before: time.Date(2026, 11, 29, 10, 5, 0, 0, time.UTC)}},
 	}
 	type key struct {
 		typ     cmdType
@@ -156,8 +162,8 @@ func TestCommandTypeNames(t *testing.T) {
 		}
 	}
 	// 0x01-0x0c (objects, nodes, batch), 0x10-0x12 (tokens) and
-	// 0x20-0x22 (policy rules).
-	if want := int(cmdBatch) + 3 + 3; len(seen) != want {
+	// 0x20-0x22 (policy rules), 0x38-0x39 (learned endpoints).
+	if want := int(cmdBatch) + 3 + 3 + 2; len(seen) != want {
 		t.Fatalf("%d named types, want %d", len(seen), want)
 	}
 	if got := cmdType(0x7f).String(); got != "type-0x7f" {

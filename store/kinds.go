@@ -101,6 +101,9 @@ func (vnKind) admit(st *state, v, old *model.VN) *model.Error {
 			return model.Errorf(model.KindReference, fmt.Sprintf("bum.replicators[%d]", i), "nve %q does not exist", r)
 		}
 	}
+	if err := admitVNVTEP(st, v); err != nil {
+		return err
+	}
 	return admitVNL3(st, v)
 }
 
@@ -146,6 +149,9 @@ func (nveKind) prepare(n model.NVE) (model.NVE, error) {
 	if err != nil {
 		return n, err
 	}
+	if n.Kind == model.NVEVTEP {
+		return n, nil // no OpenFlow profile: nva programs its hardware_vtep tables
+	}
 	return n, checkNVEProfile(&n)
 }
 
@@ -185,10 +191,13 @@ func (nveKind) fromResult(r *result) *model.NVE   { return r.NVE }
 // the lowest free one from firstDPID up; datapath IDs and underlay IPs are
 // unique across NVEs.
 func (nveKind) admit(st *state, n, old *model.NVE) *model.Error {
-	if n.DatapathID == "" && old != nil {
+	if n.DatapathID == "" && old != nil && n.Kind != model.NVEVTEP {
 		n.DatapathID = old.DatapathID
 	}
-	if n.DatapathID == "" {
+	if err := admitNVEVTEP(st, n, old); err != nil {
+		return err
+	}
+	if n.DatapathID == "" && n.Kind != model.NVEVTEP {
 		d, ok := st.allocDPID()
 		if !ok {
 			return model.Errorf(model.KindConflict, "datapath_id", "no free datapath ID left")
@@ -241,13 +250,17 @@ func (portKind) admit(st *state, p, _ *model.Port) *model.Error {
 	if err := model.CheckPortInVN(p, vn); err != nil {
 		return err
 	}
-	if _, ok := st.nves[p.NVE]; !ok {
+	nve, ok := st.nves[p.NVE]
+	if !ok {
 		return model.Errorf(model.KindReference, "nve", "nve %q does not exist", p.NVE)
 	}
 	if err := admitPair(st, p); err != nil {
 		return err
 	}
-	if owner, ok := st.byMAC[vnKey{p.VN, p.MAC}]; ok && !st.sharesWith(p, owner) {
+	if err := model.CheckPortOnNVE(p, nve, vn); err != nil {
+		return err
+	}
+	if owner, ok := st.byMAC[vnKey{p.VN, p.MAC}]; ok && p.MAC != "" && !st.sharesWith(p, owner) {
 		return model.Errorf(model.KindConflict, "mac", "mac %s is already used by port %q in vn %q", p.MAC, owner, p.VN)
 	}
 	for i, ip := range p.IPs {

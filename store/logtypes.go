@@ -37,6 +37,8 @@ type bodyV1 struct {
 	Token *logToken `json:"token,omitempty"`
 	// Policy is the rule of the policy commands (policy.go).
 	Policy *logPolicy `json:"policy,omitempty"`
+	// Learned is the body of report-learned and expire-learned (learned.go).
+	Learned *logLearnedBody `json:"learned,omitempty"`
 }
 
 // logBatchItem is one operation of a batch: the type byte of the object
@@ -161,6 +163,9 @@ type logPort struct {
 	Untagged     bool   `json:"untagged,omitempty"`
 	// Added after version 1 was frozen, as an optional key.
 	Pair string `json:"pair,omitempty"`
+	// Kind: added after version 1 was frozen, as an optional key (absent:
+	// a tenant system's port, as version 1 wrote every port).
+	Kind string `json:"kind,omitempty"`
 }
 
 // logNode is a member's metadata. State and Voter are never meaningful in
@@ -229,6 +234,9 @@ type snapRecord struct {
 	TokensBootstrapped bool      `json:"tokens_bootstrapped,omitempty"`
 	// A policy rule (policy.go), after the tokens.
 	Policy *logPolicy `json:"policy,omitempty"`
+	// The learned endpoints and conflicts (learned.go), after the tokens.
+	Learned         *logLearned         `json:"learned,omitempty"`
+	LearnedConflict *logLearnedConflict `json:"learned_conflict,omitempty"`
 }
 
 // --- exact conversions (snapshots, results, encoding commands) ---
@@ -285,7 +293,7 @@ func toLogPort(p *model.Port) *logPort {
 	}
 	return &logPort{Name: p.Name, VN: p.VN, NVE: p.NVE, Interface: p.Interface, MAC: p.MAC,
 		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision,
-		VLANMode: string(p.VLANMode), AllowedVLANs: slices.Clone(p.AllowedVLANs), Untagged: p.Untagged, Pair: p.Pair}
+		VLANMode: string(p.VLANMode), AllowedVLANs: slices.Clone(p.AllowedVLANs), Untagged: p.Untagged, Pair: p.Pair, Kind: p.Kind}
 }
 
 func (p *logPort) model() *model.Port {
@@ -294,7 +302,7 @@ func (p *logPort) model() *model.Port {
 	}
 	return &model.Port{Name: p.Name, VN: p.VN, NVE: p.NVE, Interface: p.Interface, MAC: p.MAC,
 		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision,
-		VLANMode: model.VLANMode(p.VLANMode), AllowedVLANs: slices.Clone(p.AllowedVLANs), Untagged: p.Untagged, Pair: p.Pair}
+		VLANMode: model.VLANMode(p.VLANMode), AllowedVLANs: slices.Clone(p.AllowedVLANs), Untagged: p.Untagged, Pair: p.Pair, Kind: p.Kind}
 }
 
 func toLogNode(n *NodeInfo) *logNode {

@@ -50,6 +50,7 @@ func (s *Store) RegisterMetrics(reg prometheus.Registerer) error {
 				return 0
 			}),
 	}
+	gauges = append(gauges, s.learnedMetrics()...) // learned.go
 	for _, c := range gauges {
 		if err := reg.Register(c); err != nil {
 			return err

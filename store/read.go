@@ -120,6 +120,8 @@ type viewState struct {
 	mu   sync.Mutex
 	last *model.Snapshot
 	ch   model.Changed
+	// learnedGen is the learned state's gen the last snapshot copied.
+	learnedGen uint64
 }
 
 // maxViewChanges bounds the names recorded between two snapshots: past
@@ -167,6 +169,13 @@ func (f *fsm) snapshotLocked() *model.Snapshot {
 		return s // another reader made it meanwhile
 	}
 	s := makeSnapshot(v.last, f.applied, f.st, v.ch)
+	// The learned endpoints (learned.go): copied when they changed.
+	if v.last != nil && v.learnedGen == f.st.learned.gen {
+		s.Learned = v.last.Learned
+	} else if len(f.st.learned.byKey) > 0 {
+		s.Learned = maps.Clone(f.st.learned.byKey)
+	}
+	v.learnedGen = f.st.learned.gen
 	v.last, v.ch = s, model.Changed{}
 	f.cache.Store(s)
 	return s

@@ -23,6 +23,7 @@ type fsmSnapshot struct {
 	nodes    []*NodeInfo
 	tokens   []snapRecord
 	policies []snapRecord
+	learned  []snapRecord // learned.go
 	reqs     []*dedupEntry
 	logTime  int64 // the request-ID table's clock
 }
@@ -57,6 +58,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	sort.Slice(s.nodes, func(i, j int) bool { return s.nodes[i].ID < s.nodes[j].ID })
 	s.tokens = tokenRecords(&f.st.tokens)
 	s.policies = policyRecords(&f.st.policies)
+	s.learned = learnedRecords(&f.st.learned)
 	s.reqs = f.dedup.entries()
 	s.logTime = f.dedup.now
 	return s, nil
@@ -88,6 +90,9 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 		put(r)
 	}
 	for _, r := range s.policies {
+		put(r)
+	}
+	for _, r := range s.learned {
 		put(r)
 	}
 	for _, r := range s.reqs {
@@ -143,7 +148,9 @@ func readSnapshot(r io.Reader, policy DedupPolicy) (*state, *dedupTable, uint64,
 		case rec.Req != nil:
 			dd.add(&dedupEntry{ReqID: rec.Req.ReqID, Hash: rec.Req.Hash, Result: rec.Req.Result.model(), At: rec.Req.At})
 		default:
-			restoreTokenRecord(&st.tokens, &rec)
+			if !restoreLearnedRecord(&st.learned, &rec) {
+				restoreTokenRecord(&st.tokens, &rec)
+			}
 		}
 	}
 }

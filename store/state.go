@@ -31,6 +31,8 @@ type state struct {
 	tokens tokenState
 	// policies are the inter-VN policy rules (policy.go).
 	policies policyState
+	// learned are the learned endpoints and conflicts (learned.go).
+	learned learnedState
 
 	byVNI      map[uint32]string
 	byDPID     map[uint64]string
@@ -115,7 +117,9 @@ func (s *state) putPort(p *model.Port) {
 	p.Parse() // MAC and IPs parsed once, here, for every snapshot after
 	s.delPort(p.Name)
 	s.ports[p.Name] = p
-	s.byMAC[vnKey{p.VN, p.MAC}] = p.Name
+	if p.MAC != "" { // a segment port or a VTEP VAP may have none
+		s.byMAC[vnKey{p.VN, p.MAC}] = p.Name
+	}
 	for _, ip := range p.IPs {
 		s.byIP[vnKey{p.VN, ipKey(ip)}] = p.Name
 	}

@@ -219,6 +219,8 @@ var routeAccess = map[string]access{
 	"GET /api/v1/counters":              accessRead,
 	"GET /api/v1/vns/{name}/counters":   accessAny, // scoped (counters.go)
 	"GET /api/v1/ports/{name}/counters": accessAny,
+	"GET /api/v1/learned":               accessAny, // scoped to the tenant's VNs (learned.go)
+	"GET /api/v1/vns/{name}/learned":    accessAny, // scoped (learned.go)
 }
 
 // routeAccessOf is the access of a matched route. The web UI's files

@@ -242,6 +242,10 @@ func TestAuthorizationTable(t *testing.T) {
 		{"GET", "/api/v1/vns/{name}/counters", "/api/v1/vns/b-net/counters", "", nil, rw(501, 501, 404)},
 		{"GET", "/api/v1/ports/{name}/counters", "/api/v1/ports/a-p1/counters", "", nil, all(501)},
 		{"GET", "/api/v1/ports/{name}/counters", "/api/v1/ports/b-p1/counters", "", nil, rw(501, 501, 404)},
+		// Learned endpoints: no reporter in this server: 501 once authorized and in scope.
+		{"GET", "/api/v1/learned", "/api/v1/learned", "", nil, all(501)},
+		{"GET", "/api/v1/vns/{name}/learned", "/api/v1/vns/a-net/learned", "", nil, all(501)},
+		{"GET", "/api/v1/vns/{name}/learned", "/api/v1/vns/b-net/learned", "", nil, rw(501, 501, 404)},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {

@@ -40,6 +40,7 @@ func tenantSnapshot(snap *model.Snapshot, tenant string) *model.Snapshot {
 	}
 	out := model.NewSnapshot(snap.Revision, vns, nves, ports)
 	out.Policies = tenantPolicies(snap, tenant) // policy.go
+	out.Learned = tenantLearned(snap, vns)      // learned.go
 	return out
 }
 
@@ -449,6 +450,11 @@ func (f *tenantFilter) pass(ev model.Change) []model.Change {
 	switch ev.Kind {
 	case model.ChangeReset:
 		return []model.Change{ev}
+	case model.ChangeLearned: // learned.go: the tenant's VNs' endpoints
+		if learnedInVNs(ev, f.vns) {
+			return []model.Change{ev}
+		}
+		return nil
 	case model.ChangeVN:
 		old, _ := ev.Old.(*model.VN)
 		nw, _ := ev.New.(*model.VN)

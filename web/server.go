@@ -49,6 +49,8 @@ type Options struct {
 	Counters CounterReporter
 	// LiveTracer runs live traces (nil: live traces answer 501).
 	LiveTracer LiveTracer
+	// Learned reports learned-MAC conflicts (learned.go; nil: 501).
+	Learned LearnedReporter
 	// Events tunes GET /api/v1/events.
 	Events EventsOptions
 	// Backup serves GET /api/v1/snapshot (admin only); nil answers 501.
@@ -85,6 +87,7 @@ type Server struct {
 	tracer      Tracer
 	counters    CounterReporter
 	liveTracer  LiveTracer
+	learned     LearnedReporter
 	events      EventsOptions
 	backup      Backuper
 	waitTimeout time.Duration
@@ -126,6 +129,7 @@ func New(opts Options) (*Server, error) {
 		tracer:      opts.Tracer,
 		counters:    opts.Counters,
 		liveTracer:  opts.LiveTracer,
+		learned:     opts.Learned,
 		events:      opts.Events.withDefaults(),
 		backup:      opts.Backup,
 		waitTimeout: opts.WaitTimeout,
@@ -215,6 +219,8 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("/ports/{name}/counters", s.handlePortCounters).Methods(http.MethodGet)
 	api.HandleFunc("/access-links", s.handleAccessLinks).Methods(http.MethodGet)       // accesslinks.go
 	api.HandleFunc("/access-links/{tnve}", s.handleAccessLink).Methods(http.MethodGet) // accesslinks.go
+	api.HandleFunc("/learned", s.handleLearned).Methods(http.MethodGet)                // learned.go
+	api.HandleFunc("/vns/{name}/learned", s.handleVNLearned).Methods(http.MethodGet)   // learned.go
 	registerResource(s, api, s.vnResource())
 	registerResource(s, api, s.nveResource())
 	registerResource(s, api, s.portResource())

@@ -49,12 +49,14 @@ func buildTopology(snap *model.Snapshot, status StatusReporter, aggregate bool) 
 		}
 	}
 	t.AccessLinks = BuildAccessLinks(snap) // accesslinks.go
+	t.VTEPs = topologyVTEPs(snap, t.NVEs)
 	if t.VNs == nil {
 		t.VNs = []*model.VN{}
 	}
 	if t.Ports == nil {
 		t.Ports = []*model.Port{}
 	}
+	t.Learned = sortedLearned(snap, "") // learned.go
 	if aggregate {
 		t.VNSpans = []wire.VNSpan{}
 		for _, vn := range t.VNs {

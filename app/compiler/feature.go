@@ -43,6 +43,7 @@ var features = []feature{
 	bum{},
 	l3Routing{},
 	l3Policy{},
+	segmentGateway{},
 }
 
 // nveCtx is what features see of the NVE being compiled.

@@ -61,6 +61,11 @@ type vnView struct {
 	repl *replication
 	// policy is the VN's inter-VN policy (policy.go; nil: none applies).
 	policy *vnPolicy
+	// learned and segments are the VN's learned endpoints as compiled
+	// and whether it has a segment port anywhere (segment.go); the shared
+	// part's fingerprint covers both.
+	learned  []learnedDest
+	segments bool
 }
 
 func (st *vnView) warn(format string, args ...any) {
@@ -90,6 +95,9 @@ type vap struct {
 	pass     bool
 	allowed  []int
 	untagged bool
+	// segment: the port is an L2 gateway segment attachment (no MAC, no
+	// addresses, no part of its own; segment.go compiles it).
+	segment bool
 }
 
 // remoteNVE is another NVE hosting a VN, and how this NVE reaches it.
@@ -140,6 +148,9 @@ func buildView(in *Input, prof pipeline.Profile, keyHash uint64, underlay map[st
 	}
 	v.resolveL3()
 	for _, st := range v.vns {
+		v.resolveLearned(st)
+	}
+	for _, st := range v.vns {
 		st.fp = v.sharedFingerprint(st)
 		st.allFP = v.vnFingerprint(st)
 	}
@@ -164,7 +175,7 @@ func (v *nveView) attachLocal(st *vnView, used map[[2]uint32]string) {
 	ports := v.in.Snapshot.PortsAt(v.in.NVE, st.name)
 	for _, p := range ports {
 		mac, ok := ownMAC(v.in.Snapshot, st.name, p)
-		if !ok {
+		if !ok && !p.IsSegment() {
 			continue
 		}
 		if claims.ifVN == nil {
@@ -184,7 +195,13 @@ func (v *nveView) ownPorts(st *vnView, warn func(string, ...any)) {
 	all := s.PortsIn(st.name)
 	st.ports = make([]*model.Port, 0, len(all))
 	for _, p := range all {
+		if p.IsSegment() {
+			continue // no MAC of its own (segment.go)
+		}
 		mac, ok := p.MACAddr()
+		if !ok && p.MAC == "" {
+			continue // a VTEP VAP: its hosts are learned, it has no MAC of its own
+		}
 		if !ok {
 			warn("port %s: invalid MAC %q; skipped", p.Name, p.MAC)
 			continue
@@ -257,6 +274,9 @@ func (v *nveView) localVAP(st *vnView, p *model.Port, mac [6]byte, claims vapCla
 		}
 		claims.addrs[a] = p.Name
 		addrs = append(addrs, a)
+	}
+	if p.IsSegment() {
+		return vap{port: p, ofp: ofp, vlan: p.VLAN, segment: true}, true
 	}
 	return vap{port: p, ofp: ofp, vlan: p.VLAN, mac: net.HardwareAddr(mac[:]), addrs: addrs,
 		pass: p.Passthrough(), allowed: p.AllowedVLANs, untagged: p.Untagged}, true
@@ -464,6 +484,7 @@ func (v *nveView) sharedFingerprint(st *vnView) uint64 {
 	h.bool(st.tagged)
 	h.bum(st)
 	h.policy(st)
+	h.learned(st)
 	h.strs(st.warnings)
 	return uint64(h)
 }

@@ -158,7 +158,11 @@ type Port struct {
 	Untagged     bool     `json:"untagged,omitempty"`
 	// Pair names the port that attaches the same tenant system to another
 	// NVE (dual-homing, bum.go): same VN, MAC and IPs, another NVE.
-	Pair     string `json:"pair,omitempty"`
+	Pair string `json:"pair,omitempty"`
+	// Kind is "" (a tenant system's VAP, with its MAC and IPs) or
+	// PortKindSegment (segment.go: an L2 gateway attachment to a
+	// physical segment, without a MAC of its own).
+	Kind     string `json:"kind,omitempty"`
 	Revision uint64 `json:"revision,omitempty"`
 
 	// parsed is MAC and IPs as typed values, filled by Parse (the store
@@ -303,9 +307,9 @@ func (n *NVE) Validate() error {
 	var fe FieldErrors
 	checkName(&fe, n.Name)
 	switch n.Kind {
-	case NVEOVS, NVEOpenFlow:
+	case NVEOVS, NVEOpenFlow, NVEVTEP:
 	default:
-		fe.Add("kind", "must be one of ovs, openflow")
+		fe.Add("kind", "must be one of ovs, openflow, vtep")
 	}
 	if len(n.UnderlayIPs) == 0 {
 		fe.Add("underlay_ips", "at least one underlay IP is required")
@@ -342,6 +346,8 @@ func (n *NVE) Validate() error {
 		default:
 			fe.Add("datapath_type", "must be one of system, netdev")
 		}
+	} else if n.Kind == NVEVTEP {
+		n.validateVTEP(&fe)
 	} else if n.Kind == NVEOpenFlow {
 		if n.DatapathID == "" {
 			fe.Add("datapath_id", "is required for kind openflow")
@@ -492,10 +498,14 @@ func (p *Port) Validate() error {
 	} else if !ifaceRE.MatchString(p.Interface) {
 		fe.Add("interface", "must be a valid interface name (1-15 characters)")
 	}
+	if p.Kind != "" {
+		p.validateKind(&fe)
+		return fe.Err()
+	}
 	m, err := net.ParseMAC(p.MAC)
 	switch {
 	case p.MAC == "":
-		fe.Add("mac", "is required")
+		// Required unless the port is a VAP on a vtep NVE: CheckPortOnNVE.
 	case err != nil || len(m) != 6:
 		fe.Add("mac", "%q is not an Ethernet MAC address", p.MAC)
 	case m[0]&1 == 1:

@@ -193,7 +193,7 @@ func TestPortValidate(t *testing.T) {
 		{"ok", func(p *Port) {}, nil},
 		{"no ips", func(p *Port) { p.IPs = nil }, nil},
 		{"vlan", func(p *Port) { p.VLAN = 4094 }, nil},
-		{"missing", func(p *Port) { *p = Port{} }, []string{"name", "vn", "nve", "interface", "mac"}},
+		{"missing", func(p *Port) { *p = Port{} }, []string{"name", "vn", "nve", "interface"}}, // mac: CheckPortOnNVE
 		{"bad iface", func(p *Port) { p.Interface = "has space" }, []string{"interface"}},
 		{"bad mac", func(p *Port) { p.MAC = "02:00" }, []string{"mac"}},
 		{"multicast mac", func(p *Port) { p.MAC = "01:00:5e:00:00:01" }, []string{"mac"}},

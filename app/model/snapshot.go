@@ -32,8 +32,12 @@ type Snapshot struct {
 	// are not indexed; the store sets the map after building the
 	// snapshot and shares it between revisions that did not change it.
 	Policies map[string]*PolicyRule
+	// Learned are the learned endpoints (learned.go) by LearnedKey; nil:
+	// none. The store sets it before the snapshot is shared.
+	Learned map[string]*LearnedEndpoint
 
 	indexOnce sync.Once
+	learned   snapshotLearned
 	ix        *index
 	splitOnce sync.Once   // split.go
 	split     *splitIndex // split.go

@@ -18,6 +18,7 @@ type NVEStatus struct {
 	Summary  string          `json:"summary"`
 	OVSDB    *OVSDBStatus    `json:"ovsdb,omitempty"`
 	OpenFlow *OpenFlowStatus `json:"openflow,omitempty"`
+	VTEP     *VTEPStatus     `json:"vtep,omitempty"` // kind vtep (vtep.go)
 }
 
 // OVSDBStatus is the OVSDB side of an NVE's status.
@@ -115,6 +116,9 @@ type SummaryContext struct {
 func SummarizeNVE(nve *NVE, st *NVEStatus, c SummaryContext) string {
 	if st == nil {
 		return "unknown: this node runs no southbound"
+	}
+	if nve.Kind == NVEVTEP {
+		return summarizeVTEP(nve, st, c)
 	}
 	follower := ""
 	if nve.Kind == NVEOVS {

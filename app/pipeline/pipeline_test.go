@@ -87,7 +87,7 @@ func TestCheckRejectsContractViolations(t *testing.T) {
 			Actions: []flow.Action{flow.Move{Src: flow.ARPTPA, Dst: flow.ARPSPA, Bits: 32}}}}, nil, "may not move from arp_tpa"},
 		{"move out of range", ovs, []flow.Flow{{Table: pipeline.Neighbor, Priority: 1, Match: flow.M(arp),
 			Actions: []flow.Action{flow.Move{Src: flow.ARPSPA, Dst: flow.ARPTPA, SrcOfs: 8, Bits: 32}}}}, nil, "out of range"},
-		{"output not allowed", ovs, []flow.Flow{{Table: pipeline.Classify, Priority: 1,
+		{"output not allowed", ovs, []flow.Flow{{Table: pipeline.PortSecurity, Priority: 1,
 			Actions: []flow.Action{flow.Output{Port: 1}}}}, nil, "output not allowed"},
 		{"group not allowed", ovs, []flow.Flow{{Table: pipeline.Reply, Priority: 1,
 			Actions: []flow.Action{flow.Group{ID: 1}}}}, []flow.GroupEntry{{ID: 1}}, "group action not allowed"},

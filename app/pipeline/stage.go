@@ -131,6 +131,7 @@ var stages = []Stage{
 			Goto:          []string{L2Forward, L3Conntrack}, // tunnel arrivals skip port security and the responder; routed ones (from the gateway MAC) are committed to conntrack
 			VLAN:          true,
 			WriteMetadata: true,
+			Output:        true, // CONTROLLER: learning on L2 gateway segments (app/compiler/segment.go)
 		},
 		Miss: MissDrop, Next: PortSecurity,
 	},

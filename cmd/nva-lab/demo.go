@@ -107,6 +107,11 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, ts := range demoTenants {
 		names = append(names, ts.Name)
 	}
+	bareMetal, err := demoVTEP(ctx, l, ov, logger) // demo_vtep.go
+	if err != nil {
+		return err
+	}
+	names = append(names, bareMetal...)
 	// Let the overlay converge (30 s at most in all) before judging it.
 	converge := time.Now().Add(30 * time.Second)
 	for _, a := range demoTenants {

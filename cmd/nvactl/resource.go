@@ -68,9 +68,9 @@ var vnKind = kindSpec{
 var nveKind = kindSpec{
 	name: "nve", plural: "nves", long: "network virtualization edges (hypervisor vswitches, ToR switches)",
 	fields: []field{
-		{"kind", "kind", "string", "ovs (hypervisor Open vSwitch) or openflow (hardware switch)"},
+		{"kind", "kind", "string", "ovs (hypervisor Open vSwitch), openflow (hardware OpenFlow switch) or vtep (hardware VTEP over OVSDB hardware_vtep)"},
 		{"underlay-ip", "underlay_ips", "strings", "underlay (tunnel endpoint) IP; repeat or comma-separate"},
-		{"ovsdb", "ovsdb", "string", "OVSDB endpoint for kind ovs: unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT"},
+		{"ovsdb", "ovsdb", "string", "OVSDB endpoint for kind ovs (Open_vSwitch) or vtep (hardware_vtep): unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT"},
 		{"bridge", "bridge", "string", "integration bridge (default br-int)"},
 		{"datapath-type", "datapath_type", "string", "datapath type: system or netdev"},
 		{"datapath-id", "datapath_id", "string", "datapath ID, 16 hex digits (required for kind openflow)"},
@@ -107,13 +107,14 @@ var portKind = kindSpec{
 		{"vn", "vn", "string", "virtual network"},
 		{"nve", "nve", "string", "NVE the tenant system is attached to"},
 		{"interface", "interface", "string", "interface name on the NVE (e.g. the OVS port)"},
-		{"mac", "mac", "string", "unicast MAC address"},
+		{"mac", "mac", "string", "unicast MAC address (optional on a vtep NVE: bare-metal hosts are learned)"},
 		{"ip", "ips", "strings", "IPv4/IPv6 address; repeat or comma-separate"},
 		{"vlan", "vlan", "int", "access VLAN (0 = untagged)"},
 		{"vlan-mode", "vlan_mode", "string", "VAP VLAN mode: access (default; --vlan is the VLAN) or passthrough (tenant tags carried unchanged)"},
 		{"allowed-vlans", "allowed_vlans", "ints", "passthrough: tenant VLANs carried; repeat or comma-separate"},
 		{"untagged", "untagged", "bool", "passthrough: untagged frames are carried too"},
 		{"pair", "pair", "string", "dual-homing: the port attaching the same tenant system (same VN, MAC, IPs) to another NVE"},
+		{"kind", "kind", "string", "port kind: empty (a tenant system) or segment (an L2 gateway to a physical segment: no MAC, its hosts' MACs are learned; see nvactl learned)"},
 	},
 	filters: []string{"vn", "nve"},
 	header:  []string{"NAME", "VN", "NVE", "INTERFACE", "MAC", "IPS", "VLAN", "REVISION"},
@@ -122,7 +123,11 @@ var portKind = kindSpec{
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return nil, err
 		}
-		return []string{v.Name, v.VN, v.NVE, v.Interface, v.MAC, strings.Join(v.IPs, ","), intOrEmpty(v.VLAN), strconv.FormatUint(v.Revision, 10)}, nil
+		mac := v.MAC
+		if v.Kind != "" {
+			mac = "(" + v.Kind + ")"
+		}
+		return []string{v.Name, v.VN, v.NVE, v.Interface, mac, strings.Join(v.IPs, ","), intOrEmpty(v.VLAN), strconv.FormatUint(v.Revision, 10)}, nil
 	},
 }
 

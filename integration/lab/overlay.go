@@ -30,6 +30,9 @@ type TenantSpec struct {
 	// OVSDB nva does not manage, e.g. kind openflow); empty leaves that
 	// to nva's OVSDB manager.
 	AttachBridge string
+	// NVE names where the tenant attaches when that is not hypervisor
+	// HV (a bare-metal host behind a VTEP: the VTEP's name).
+	NVE string
 }
 
 // Overlay is a lab whose NVEs, VNs and ports were created through nva's
@@ -296,6 +299,9 @@ func (o *Overlay) FormatMatrix(names []string, cells []Cell) string {
 	}
 	label := func(n string) string {
 		ts, _ := o.TenantSpec(n)
+		if ts.NVE != "" {
+			return fmt.Sprintf("%s/%s@%s", n, ts.VN, ts.NVE)
+		}
 		return fmt.Sprintf("%s/%s@hv%d", n, ts.VN, ts.HV)
 	}
 	w := 0

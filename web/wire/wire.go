@@ -141,4 +141,10 @@ type Topology struct {
 	// AccessLinks are the split NVEs' access links with their per-VN
 	// VLANs (accesslink.go); absent when there are none.
 	AccessLinks []AccessLink `json:"access_links,omitempty"`
+	// VTEPs are the hardware VTEPs (NVEs of kind vtep) with their VAPs
+	// and learned MACs (vtep.go); [] when there is none.
+	VTEPs []TopologyVTEP `json:"vteps"`
+	// Learned are the learned endpoints (MACs seen behind L2 gateway
+	// segments and VTEPs), by VN then MAC; absent when there are none.
+	Learned []*model.LearnedEndpoint `json:"learned,omitempty"`
 }

@@ -21,6 +21,7 @@ type Domain struct {
 	VNs     map[string]*model.VN
 	NVEs    map[string]*model.NVE
 	Ports   map[string]*model.Port
+	Learned map[string]*model.LearnedEndpoint // segment.go
 	ofports map[string]map[string]uint32
 	nveIdx  map[string]int
 	rev     uint64
@@ -191,6 +192,7 @@ func (d *Domain) Snapshot() *model.Snapshot {
 			s.Policies[k] = &c
 		}
 	}
+	s.Learned = d.learnedCopy()
 	return s
 }
 

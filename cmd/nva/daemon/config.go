@@ -73,6 +73,9 @@ type Settings struct {
 
 	// OAM (ofctl/counters.go): how often traffic counters are read.
 	CounterInterval string `yaml:"counter-interval"`
+
+	// L2 gateways (learned.go): how long a learned MAC lives unseen.
+	LearnedAge string `yaml:"learned-age"`
 }
 
 // DefaultSettings returns the embedded default.
@@ -165,6 +168,10 @@ var settingList = []setting{
 	// OAM: traffic counters (ofctl/counters.go).
 	{name: "counter-interval", usage: "how often the traffic counters (per VN, port, tunnel, drop stage) are read from the connected switches' flow statistics; 0 turns polling off", forms: formsCounterInterval,
 		str: func(s *Settings) *string { return &s.CounterInterval }},
+
+	// L2 gateways to physical segments (learned.go).
+	{name: "learned-age", usage: "how long a MAC learned on an L2 gateway segment (or reported by a VTEP) stays a learned endpoint without being seen again; MACs still sending are re-reported every third of it", forms: formsLearnedAge,
+		str: func(s *Settings) *string { return &s.LearnedAge }},
 }
 
 // DefaultCounterInterval is --counter-interval's default (when empty).

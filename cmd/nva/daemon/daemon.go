@@ -284,6 +284,7 @@ func (d *Daemon) startSouthbound(ctx context.Context) (*web.Server, error) {
 	// on the REST listener (cluster.go).
 	opts := web.Options{Backend: d.st, Backup: d.st, NodeID: d.cfg.NodeID, Logger: d.log.With("component", "api"),
 		Auth: d.authOptions(), OVSDBAllow: d.cfg.OVSDBPolicy()}
+	opts.Learned = d.st       // learned endpoints' conflicts (learned.go)
 	opts.Tracer = newTracer() // OAM: simulated traces (oam.go)
 	if d.cfg.Southbound != nil {
 		sb, err := d.cfg.Southbound(d.st, d.cfg.Settings, d.log)

@@ -76,7 +76,10 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 	}
 	of := ofctl.New(ofctl.Config{ListenAddr: s.OpenFlowAddr, TLS: ofTLS, Logger: log,
 		PortNumbers:     func(nve string) map[string]uint32 { return syncer.PortNumbers(nve) },
-		CounterInterval: s.CounterPollInterval()})
+		CounterInterval: s.CounterPollInterval(),
+		// L2 gateway learning (learned.go): reports go to the store, MACs
+		// still sending are re-reported every third of --learned-age.
+		Learn: st, LearnRefresh: s.LearnedMaxAge() / 3})
 	var mu sync.Mutex
 	last := map[string]map[string]uint32{} // NVE -> ofports last reported
 	onStatus := func(st ovsdb.Status) {
@@ -98,28 +101,33 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 	// the daemon's.
 	fill := &leaderOVSDB{src: st, client: &http.Client{Timeout: leaderPollTimeout}, hub: hub,
 		log: log.With("component", "status"), now: time.Now}
+	vteps := newVTEPSyncer(log, ovsdbTLS, vtepLearned{st: st, now: time.Now}, s.LearnedMaxAge(), hub.notify)
 	var wg sync.WaitGroup
 	return &Southbound{
 		Start: func(ctx context.Context) error {
 			if err := syncer.Start(ctx, st); err != nil {
 				return err
 			}
+			if err := vteps.Start(ctx, st); err != nil {
+				return err
+			}
 			if err := of.Start(ctx, st); err != nil {
 				return err
 			}
-			wg.Add(2)
+			wg.Add(3)
+			go func() { defer wg.Done(); expireLearned(ctx, st, s.LearnedMaxAge(), time.Now, log) }() // learned.go
 			go func() { defer wg.Done(); followStatusChanges(ctx, of.StatusChanged, hub) }()
 			go func() { defer wg.Done(); fill.run(ctx) }()
 			return nil
 		},
 		Close: func() error {
-			err := errors.Join(of.Close(), syncer.Close())
+			err := errors.Join(of.Close(), syncer.Close(), vteps.Close())
 			wg.Wait()
 			return err
 		},
 		Realizer:   of,
 		Flows:      of,
-		Status:     nveStatus{src: st, ovsdb: syncer, leader: fill, openflow: of},
+		Status:     nveStatus{src: st, ovsdb: syncer, leader: fill, openflow: of, vtep: vteps},
 		Switches:   of,
 		Notifier:   hub,
 		Counters:   of,
@@ -148,6 +156,10 @@ type nveStatus struct {
 	openflow interface {
 		OpenFlowStatus(string) *model.OpenFlowStatus
 	}
+	// vtep is the management of vtep NVEs (nil: none).
+	vtep interface {
+		Status(string) (*model.OVSDBStatus, *model.VTEPStatus)
+	}
 }
 
 func (n nveStatus) NVEStatus(name string) *model.NVEStatus {
@@ -156,7 +168,14 @@ func (n nveStatus) NVEStatus(name string) *model.NVEStatus {
 	if st.OVSDB == nil && !isLeader && n.leader != nil {
 		st.OVSDB = n.leader.OVSDBStatus(name)
 	}
-	if nve, ok := n.src.Snapshot().NVEs[name]; ok {
+	nve, ok := n.src.Snapshot().NVEs[name]
+	if ok && nve.Kind == model.NVEVTEP && n.vtep != nil {
+		// Only the leader manages VTEPs: a follower shows none (the
+		// summary says the leader manages it).
+		st.OVSDB, st.VTEP = n.vtep.Status(name)
+		st.OpenFlow = nil // nva speaks no OpenFlow to a VTEP
+	}
+	if ok {
 		st.Summary = model.SummarizeNVE(nve, st, model.SummaryContext{
 			OVSDBOnLeader: !isLeader,
 			Controllers:   controllerTargets(n.src.Nodes()),

@@ -105,6 +105,9 @@ func (s *Settings) complete(origin map[string]string) error {
 	if s.CounterInterval != "" {
 		check("counter-interval", &s.CounterInterval, checkCounterInterval)
 	}
+	if s.LearnedAge != "" { // learned.go
+		check("learned-age", &s.LearnedAge, checkLearnedAge)
+	}
 	s.completeAuth(origin, bad)
 	// REST hardening and the OVSDB endpoint policy (sec-rest).
 	check("api-max-conns", &s.APIMaxConns, checkMaxConns)
