@@ -17,7 +17,8 @@ import (
 // 100) in VN blue. The host reaches a VM of blue on hv2 and back; its MAC
 // becomes a learned endpoint at hv1 via seg1, programmed on hv2; while it
 // keeps sending it is refreshed; once it goes silent it ages out
-// (--learned-age 6s) and hv2's flow for it goes.
+// (--learned-age 6s) and hv2's flow for it goes. A second host using
+// vm1's MAC is refused and shown as a conflict.
 func TestL2GatewaySegment(t *testing.T) {
 	requireLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -126,5 +127,24 @@ func TestL2GatewaySegment(t *testing.T) {
 	}
 	if err := lab.WaitFor(ctx, 20*time.Second, 100*time.Millisecond, func() (bool, error) { return !hostFlow(2), nil }); err != nil {
 		t.Fatalf("hv2 still forwards to the aged-out MAC: %v", err)
+	}
+
+	// A host on the segment with vm1's MAC: refused (dropped in the
+	// switch) and shown as a conflict with port vm1; never learned.
+	if _, err := l.AddSegmentHost(ctx, 1, "br-seg", "host2", "02:00:00:00:01:21", "192.0.2.51/24", 100); err != nil {
+		t.Fatal(err)
+	}
+	var r wire.LearnedReport
+	if err := lab.WaitFor(ctx, 30*time.Second, 250*time.Millisecond, func() (bool, error) {
+		if _, err := l.Ping(ctx, "host2", "192.0.2.21", 1); err != nil {
+			return false, err
+		}
+		r = learned()
+		return len(r.Conflicts) == 1, nil
+	}); err != nil {
+		t.Fatalf("no conflict for vm1's MAC seen on the segment: %+v", r)
+	}
+	if c := r.Conflicts[0]; c.MAC != "02:00:00:00:01:21" || c.Port != "vm1" || c.NVE != "hv1" || c.Via != "seg1" || len(r.Learned) != 0 {
+		t.Fatalf("conflict %+v, learned %+v", c, r.Learned)
 	}
 }

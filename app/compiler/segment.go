@@ -28,7 +28,10 @@ import (
 // forwarded: the controller reports its source MAC to the store (see
 // ofctl's learner, which rate-limits and batches). A MAC learned there
 // (priority PrioLearnedSrc: in_port, VLAN and eth_src) is forwarded
-// without the copy. Learned endpoints (model.LearnedEndpoint) are then
+// without the copy. A frame from the segment whose source is the MAC of
+// a port of the VN (priority PrioSpoofedSrc) is punted the same way but
+// dropped: the known port wins, and the controller's report of the MAC
+// is recorded as a conflict. Learned endpoints (model.LearnedEndpoint) are then
 // forwarded like known ports' MACs on every NVE of the VN: to the segment
 // VAP on the learning NVE, into the tunnel to the learning NVE elsewhere
 // (only for frames from local VAPs: split horizon). A learned MAC that a
@@ -37,6 +40,7 @@ type segmentGateway struct{}
 
 // Priorities of segment.go.
 const (
+	PrioSpoofedSrc   = 120 // classify: a known port's MAC from a segment (punted, dropped)
 	PrioLearnedSrc   = 110 // classify: a learned source MAC from its segment
 	PrioUnknownFlood = 10  // l2_forward: unknown unicast in a VN with segments
 )
@@ -52,7 +56,58 @@ func (segmentGateway) Stages() []string {
 
 func (segmentGateway) NVE(*nveCtx, *emitter) {}
 
-func (segmentGateway) Port(*portCtx, *emitter) {}
+// Port refuses, on each segment of the VN here, frames whose source is
+// the port's MAC (priority PrioSpoofedSrc): a known port's MAC seen on a
+// segment is a spoofer, a loop or a host nva's record does not match. The
+// frame's headers go to the controller, which reports the MAC (the store
+// records a conflict with the port), and the frame is dropped.
+func (segmentGateway) Port(c *portCtx, out *emitter) {
+	if len(c.part.segs) == 0 {
+		return
+	}
+	mac, ok := c.part.port.MACAddr()
+	if !ok {
+		return
+	}
+	for _, v := range c.part.segs {
+		out.flow(flow.Flow{Table: pipeline.Classify, Priority: PrioSpoofedSrc,
+			Match:   flow.M(inPort(v.ofp), segmentVLAN(v), flow.Exact(flow.EthSrc, mac[:])),
+			Actions: []flow.Action{flow.Output{Port: flow.PortController, MaxLen: LearnMaxLen}}})
+	}
+}
+
+// segmentVLAN matches a segment VAP's VLAN (or untagged).
+func segmentVLAN(v *vap) flow.MatchField {
+	if v.vlan == 0 {
+		return vlanNone()
+	}
+	return vlanTag(v.vlan)
+}
+
+// segmentVAPs are the VN's segment VAPs on this NVE (nil: none).
+func segmentVAPs(st *vnView) []*vap {
+	var out []*vap
+	for i := range st.local {
+		if st.local[i].segment {
+			out = append(out, &st.local[i])
+		}
+	}
+	return out
+}
+
+// segments hashes segment VAPs as a port's part reads them (nothing when
+// there are none: parts of VNs without segments hash as before).
+func (h *fnv64) segments(segs []*vap) {
+	if len(segs) == 0 {
+		return
+	}
+	h.byte(3)
+	h.u64(uint64(len(segs)))
+	for _, v := range segs {
+		h.u64(uint64(v.ofp))
+		h.u64(uint64(v.vlan))
+	}
+}
 
 func (segmentGateway) VN(c *vnCtx, out *emitter) {
 	vni := c.vni()

@@ -80,7 +80,10 @@ type portPart struct {
 	remote  *remoteNVE   // the remote NVE hosting it, when reachable
 	answers []netip.Addr // the addresses it answers for (first port of the VN by name to bind them)
 	paired  bool         // one of a dual-homed pair: bum.go forwards to it when remote
-	fp      uint64
+	// segs are the VN's segment VAPs on this NVE (segment.go: frames
+	// from them with this port's MAC are refused); shared by the parts.
+	segs []*vap
+	fp   uint64
 }
 
 // vap is a local port's virtual access point.
@@ -539,10 +542,12 @@ func (v *nveView) portParts(st *vnView) {
 		}
 	}
 	var firstBinder map[netip.Addr]*model.Port // built only if the snapshot's index cannot tell
+	segs := segmentVAPs(st)                    // segment.go
 	j := 0                                     // st.local and st.ports are both in name order
 	for i, p := range st.ports {
 		pp := &st.parts[i]
 		pp.port = p
+		pp.segs = segs
 		for j < len(st.local) && st.local[j].port.Name < p.Name {
 			j++
 		}
@@ -609,6 +614,7 @@ func (v *nveView) portParts(st *vnView) {
 		for _, ip := range pp.answers {
 			h.addr(ip)
 		}
+		h.segments(segs)
 		pp.fp = uint64(h)
 	}
 }

@@ -65,6 +65,7 @@ func TestSegmentPortValidate(t *testing.T) {
 		"ips":  {func(p *Port) { p.IPs = []string{"10.0.0.1"} }, "ips"},
 		"vlan": {func(p *Port) { p.VLAN = 5000 }, "vlan"},
 		"kind": {func(p *Port) { p.Kind = "bogus" }, "kind"},
+		"pair": {func(p *Port) { p.Pair = "seg2" }, "pair"},
 	} {
 		p := base
 		c.change(&p)

@@ -25,6 +25,9 @@ func (p *Port) validateKind(fe *FieldErrors) {
 	if len(p.IPs) > 0 {
 		fe.Add("ips", "a segment port binds no addresses")
 	}
+	if p.Pair != "" {
+		fe.Add("pair", "a segment port attaches a segment, not one dual-homed system")
+	}
 	if p.VLAN < 0 || p.VLAN > 4094 {
 		fe.Add("vlan", "must be between 0 (untagged) and 4094")
 	}

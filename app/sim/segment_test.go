@@ -60,6 +60,11 @@ func testSegmentGateway(t *testing.T, prof pipeline.Profile) {
 	r = hv1.run(t, hv1.fromTunnel(sim.IPv4(0, "02:00:00:00:01:02", "02:00:00:00:0a:03", "10.0.0.2", "10.0.0.52"), "hv2", vxlan, 100))
 	wantPorts(t, r, seg, vm1)
 
+	// vm2's MAC sent from the segment is refused: punted (the store
+	// records the conflict), not forwarded.
+	r = hv1.run(t, sim.IPv4(seg, "02:00:00:00:01:02", "02:00:00:00:01:01", "10.0.0.2", "10.0.0.1").Tagged(100))
+	wantPorts(t, r, flow.PortController)
+
 	// vm2's own MAC reported behind the segment changes nothing: vm2
 	// stays reached through its own NVE.
 	r = hv1.run(t, sim.IPv4(vm1, "02:00:00:00:01:01", "02:00:00:00:01:02", "10.0.0.1", "10.0.0.2"))
