@@ -621,6 +621,16 @@ func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 			out[name] = true
 			peers(old, name)
 			peers(cur, name)
+			// A tNVE has no peers: its nNVE and every NVE of its VNs read
+			// its access link (the VLANs; who reaches its ports how).
+			for _, snap := range []*model.Snapshot{old, cur} {
+				if t := snap.NVEs[name]; t.IsTNVE() {
+					out[t.AccessLink.NNVE] = true
+					for _, vn := range snap.VNsOn(name) {
+						hosting(vn)
+					}
+				}
+			}
 		}
 	}
 	for name := range old.NVEs {

@@ -599,6 +599,19 @@ func unready(snap *model.Snapshot, nve string, pv portView) unreadyState {
 			note(fmt.Sprintf("port %s (interface %s)", p.Name, p.Interface), p.Revision)
 		}
 	}
+	// Split NVE: a tNVE needs its uplink instead of tunnel ports; an nNVE
+	// needs the ports its tNVEs' access links land on.
+	if n := snap.NVEs[nve]; n.IsTNVE() {
+		if len(snap.PortsOn(nve)) > 0 && !has(n.AccessLink.Uplink) {
+			note("access link uplink "+n.AccessLink.Uplink, n.Revision)
+		}
+		return u
+	}
+	for _, t := range snap.TNVEsOf(nve) {
+		if len(snap.PortsOn(t.Name)) > 0 && !has(t.AccessLink.NNVEPort) {
+			note(fmt.Sprintf("access link port %s (tNVE %s)", t.AccessLink.NNVEPort, t.Name), t.Revision)
+		}
+	}
 	if !pv.flowTunnels {
 		for _, tp := range pv.tunnels {
 			if tp.OFPort == 0 {

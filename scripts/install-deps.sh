@@ -33,6 +33,8 @@ command -v vtep-ctl >/dev/null 2>&1 || need+=(openvswitch-vtep)
 /usr/bin/python3 -c 'import ovs.daemon' >/dev/null 2>&1 || need+=(python3-openvswitch)
 # The browser test (integration TestUI) drives Debian's chromium headless.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The split-NVE test (integration TestSplitNVE) sends 802.1Q frames with scapy.
+/usr/bin/python3 -c "import scapy" >/dev/null 2>&1 || need+=(python3-scapy)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -268,6 +268,7 @@ func (f *fsm) applyCommandAt(idx uint64, at int64, data []byte) any {
 	}
 	res, evs := d.cmd.apply(f.st, idx)
 	if res.Err == nil {
+		evs = append(evs, f.st.reconcileAccessLinks(idx, evs)...) // accesslink.go
 		// The cached snapshot is stale from here on: drop it before the
 		// events go out, or a watcher woken by them could read the
 		// snapshot of before this change from the lock-free cache (and

@@ -211,7 +211,7 @@ func (nveKind) admit(st *state, n, old *model.NVE) *model.Error {
 			return model.Errorf(model.KindConflict, fmt.Sprintf("underlay_ips[%d]", i), "underlay IP %s is already used by nve %q", ip, owner)
 		}
 	}
-	return nil
+	return admitAccessLink(st, n, old) // accesslink.go
 }
 
 // --- Port ---
@@ -271,5 +271,5 @@ func (portKind) admit(st *state, p, _ *model.Port) *model.Error {
 	if owner, ok := st.byAttach[attachKey{p.NVE, p.Interface, p.VLAN}]; ok && owner != p.Name {
 		return model.Errorf(model.KindConflict, "interface", "interface %s vlan %d on nve %q is already used by port %q", p.Interface, p.VLAN, p.NVE, owner)
 	}
-	return nil
+	return admitPortOnTNVE(st, p) // accesslink.go
 }

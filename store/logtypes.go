@@ -128,6 +128,8 @@ type logNVE struct {
 	SwitchIdentity *logSwitchIdentity `json:"switch_identity,omitempty"`
 	// Multipath (an optional key too, multihome): "" is none.
 	Multipath string `json:"multipath,omitempty"`
+	// AccessLink (optional too): a tNVE's access link (accesslink.go).
+	AccessLink *logAccessLink `json:"access_link,omitempty"`
 }
 
 type logSwitchIdentity struct {
@@ -158,6 +160,11 @@ type logPort struct {
 	IPs       []string `json:"ips,omitempty"`
 	VLAN      int      `json:"vlan,omitempty"`
 	Revision  uint64   `json:"revision,omitempty"`
+	// Added after version 1 was frozen, as optional keys (absent: access
+	// mode): the VAP's VLAN mode.
+	VLANMode     string `json:"vlan_mode,omitempty"`
+	AllowedVLANs []int  `json:"allowed_vlans,omitempty"`
+	Untagged     bool   `json:"untagged,omitempty"`
 	// Added after version 1 was frozen, as an optional key.
 	Pair string `json:"pair,omitempty"`
 	// Kind: added after version 1 was frozen, as an optional key (absent:
@@ -265,7 +272,7 @@ func toLogNVE(n *model.NVE) *logNVE {
 	return &logNVE{Name: n.Name, Kind: string(n.Kind), UnderlayIPs: slices.Clone(n.UnderlayIPs), OVSDB: n.OVSDB,
 		Bridge: n.Bridge, DatapathType: n.DatapathType, DatapathID: n.DatapathID, Revision: n.Revision,
 		Profile: n.Profile, TableIDs: nilIfEmpty(maps.Clone(n.TableIDs)), TunnelPorts: nilIfEmpty(maps.Clone(n.TunnelPorts)),
-		SwitchIdentity: toLogSwitchIdentity(n.SwitchIdentity), Multipath: string(n.Multipath)}
+		SwitchIdentity: toLogSwitchIdentity(n.SwitchIdentity), Multipath: string(n.Multipath), AccessLink: toLogAccessLink(n.AccessLink)}
 }
 
 func (n *logNVE) model() *model.NVE {
@@ -275,7 +282,7 @@ func (n *logNVE) model() *model.NVE {
 	return &model.NVE{Name: n.Name, Kind: model.NVEKind(n.Kind), UnderlayIPs: slices.Clone(n.UnderlayIPs), OVSDB: n.OVSDB,
 		Bridge: n.Bridge, DatapathType: n.DatapathType, DatapathID: n.DatapathID, Revision: n.Revision,
 		Profile: n.Profile, TableIDs: nilIfEmpty(maps.Clone(n.TableIDs)), TunnelPorts: nilIfEmpty(maps.Clone(n.TunnelPorts)),
-		SwitchIdentity: n.SwitchIdentity.model(), Multipath: model.Multipath(n.Multipath)}
+		SwitchIdentity: n.SwitchIdentity.model(), Multipath: model.Multipath(n.Multipath), AccessLink: n.AccessLink.model()}
 }
 
 // nilIfEmpty makes an empty map nil, so "absent" has one form in memory.
@@ -291,7 +298,8 @@ func toLogPort(p *model.Port) *logPort {
 		return nil
 	}
 	return &logPort{Name: p.Name, VN: p.VN, NVE: p.NVE, Interface: p.Interface, MAC: p.MAC,
-		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision, Pair: p.Pair, Kind: p.Kind}
+		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision,
+		VLANMode: string(p.VLANMode), AllowedVLANs: slices.Clone(p.AllowedVLANs), Untagged: p.Untagged, Pair: p.Pair, Kind: p.Kind}
 }
 
 func (p *logPort) model() *model.Port {
@@ -299,7 +307,8 @@ func (p *logPort) model() *model.Port {
 		return nil
 	}
 	return &model.Port{Name: p.Name, VN: p.VN, NVE: p.NVE, Interface: p.Interface, MAC: p.MAC,
-		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision, Pair: p.Pair, Kind: p.Kind}
+		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision,
+		VLANMode: model.VLANMode(p.VLANMode), AllowedVLANs: slices.Clone(p.AllowedVLANs), Untagged: p.Untagged, Pair: p.Pair, Kind: p.Kind}
 }
 
 func toLogNode(n *NodeInfo) *logNode {

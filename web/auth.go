@@ -184,6 +184,10 @@ var routeAccess = map[string]access{
 	"GET /api/v1/topology":              accessAny,
 	"GET /api/v1/events":                accessAny,
 	"GET /api/v1/switches/unclaimed":    accessRead,
+	// Split NVEs' access links (accesslinks.go): scoped, a tenant sees
+	// NVEs reduced, so no links.
+	"GET /api/v1/access-links":          accessAny,
+	"GET /api/v1/access-links/{tnve}":   accessAny,
 	"GET /api/v1/nves/{name}/flows":     accessRead,
 	"POST /api/v1/batch":                accessWrite,
 	"GET /api/v1/vns":                   accessAny,

@@ -183,6 +183,8 @@ func TestAuthorizationTable(t *testing.T) {
 		{"GET", "/api/v1/events", "/api/v1/events", "", nil, all(200)},
 		// No southbound in this server: 501 once authorized.
 		{"GET", "/api/v1/switches/unclaimed", "/api/v1/switches/unclaimed", "", nil, rw(501, 501, 403)},
+		{"GET", "/api/v1/access-links", "/api/v1/access-links", "", nil, all(200)},
+		{"GET", "/api/v1/access-links/{tnve}", "/api/v1/access-links/hv1", "", nil, all(404)},
 		{"GET", "/api/v1/nves/{name}/flows", "/api/v1/nves/hv1/flows", "", nil, rw(501, 501, 403)},
 		{"POST", "/api/v1/batch", "/api/v1/batch", `{"items":[{"op":"create","kind":"vn","object":{"name":"bv-{role}"}},{"op":"create","kind":"port","object":` + batchPort + `}]}`, nil, rw(403, 200, 200)},
 		{"POST", "/api/v1/batch", "/api/v1/batch", `{"items":[{"op":"delete","kind":"port","name":"b-p1"}]}`, nil, map[string]int{"reader": 403, "tenant": 404}},

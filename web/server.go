@@ -221,9 +221,11 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("/counters", s.handleCounters).Methods(http.MethodGet)
 	api.HandleFunc("/vns/{name}/counters", s.handleVNCounters).Methods(http.MethodGet)
 	api.HandleFunc("/ports/{name}/counters", s.handlePortCounters).Methods(http.MethodGet)
-	api.HandleFunc("/learned", s.handleLearned).Methods(http.MethodGet)              // learned.go
-	api.HandleFunc("/vns/{name}/learned", s.handleVNLearned).Methods(http.MethodGet) // learned.go
-	api.HandleFunc("/tunnels", s.handleTunnels).Methods(http.MethodGet)              // tunnels.go
+	api.HandleFunc("/access-links", s.handleAccessLinks).Methods(http.MethodGet)       // accesslinks.go
+	api.HandleFunc("/access-links/{tnve}", s.handleAccessLink).Methods(http.MethodGet) // accesslinks.go
+	api.HandleFunc("/learned", s.handleLearned).Methods(http.MethodGet)                // learned.go
+	api.HandleFunc("/vns/{name}/learned", s.handleVNLearned).Methods(http.MethodGet)   // learned.go
+	api.HandleFunc("/tunnels", s.handleTunnels).Methods(http.MethodGet)                // tunnels.go
 	registerResource(s, api, s.vnResource())
 	registerResource(s, api, s.nveResource())
 	registerResource(s, api, s.portResource())

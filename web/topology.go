@@ -48,6 +48,7 @@ func buildTopology(snap *model.Snapshot, status StatusReporter, aggregate bool) 
 			}
 		}
 	}
+	t.AccessLinks = BuildAccessLinks(snap) // accesslinks.go
 	t.VTEPs = topologyVTEPs(snap, t.NVEs)
 	if t.VNs == nil {
 		t.VNs = []*model.VN{}

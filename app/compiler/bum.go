@@ -162,7 +162,8 @@ func dualHomes(s *model.Snapshot, vn string) [][2]*model.Port {
 
 // replicatorPlan computes VN vn's replicators and this NVE's assignment.
 func replicatorPlan(s *model.Snapshot, vn *model.VN, self string, down map[string]bool) replication {
-	hosting := s.NVEsHosting(vn.Name)
+	// A tNVE is reached through its nNVE (also listed): split.go.
+	hosting := slices.DeleteFunc(slices.Clone(s.NVEsHosting(vn.Name)), func(n string) bool { return s.NVEs[n].IsTNVE() })
 	var r replication
 	for _, n := range hosting {
 		if vn.IsReplicator(n) && !down[n] {
@@ -300,9 +301,17 @@ func (bum) VN(c *vnCtx, out *emitter) {
 	if repl != nil && repl.fallback {
 		repl = nil
 	}
+	for i, r := range c.remotes {
+		if r.link == linkDown { // split.go: a tNVE's ports are local to its nNVE
+			local = append(local, bucket(c.toRemote(i)))
+		}
+	}
 	for i := range c.remotes {
 		n := c.remotes[i].nve.Name
 		switch {
+		case c.remotes[i].link == linkDown: // in local above
+		case c.remotes[i].link == linkUp: // a tNVE floods up its uplink; its nNVE replicates
+			targets = append(targets, i)
 		case c.vn.BUM.Mode == model.BUMMulticast:
 		case repl == nil:
 			targets = append(targets, i)
@@ -358,6 +367,9 @@ func (c *vnCtx) replicate(out *emitter, r *replication, gt uint32) {
 				continue
 			}
 			rem := c.remotes[i]
+			if rem.link != linkNone {
+				continue // an access link: in the local group (split.go)
+			}
 			if c.prof.FlowTunnels {
 				// The copy leaves by the port it came in on: OpenFlow
 				// sends to the ingress port only through IN_PORT.

@@ -24,6 +24,13 @@ func (classification) Port(c *portCtx, out *emitter) {
 	}
 	f := flow.Flow{Table: pipeline.Classify, Priority: PrioNormal,
 		WriteMetadata: metaContext(c.vni, false), MetadataMask: pipeline.MetaContext, Goto: pipeline.Next}
+	if v.pass { // split.go: the tenant's tags stay on
+		for _, m := range passthroughMatches(*v) {
+			f.Match = m
+			out.flow(f)
+		}
+		return
+	}
 	if v.vlan == 0 {
 		f.Match = flow.M(inPort(v.ofp), vlanNone())
 	} else {
@@ -41,13 +48,25 @@ func (classification) VN(c *vnCtx, out *emitter) {
 	}
 	tunID := flow.Exact(flow.TunID, flow.U64(uint64(vni)))
 	for _, r := range c.remotes {
+		if r.link != linkNone { // split.go: an access link
+			m, acts, meta := linkClassify(vni, r)
+			out.flow(flow.Flow{Table: pipeline.Classify, Priority: PrioNormal, Match: m, Actions: acts,
+				WriteMetadata: meta, MetadataMask: pipeline.MetaContext, Goto: pipeline.L2Forward})
+			continue
+		}
+		// Inner frames are untagged, unless the VN has passthrough VAPs
+		// (split.go): then they may carry the tenant's tag.
+		vlan := []flow.MatchField{vlanNone()}
+		if c.tagged {
+			vlan = nil
+		}
 		if !c.prof.FlowTunnels {
 			// The port is the remote's own: it identifies the sender.
-			tunnel(inPort(r.port), vlanNone(), tunID)
+			tunnel(append([]flow.MatchField{inPort(r.port), tunID}, vlan...)...)
 			continue
 		}
 		for _, ip := range r.ips {
-			tunnel(inPort(r.port), vlanNone(), tunID, flow.Exact(flow.TunIPv4Src, flow.IP(ip)))
+			tunnel(append([]flow.MatchField{inPort(r.port), tunID, flow.Exact(flow.TunIPv4Src, flow.IP(ip))}, vlan...)...)
 		}
 	}
 }

@@ -34,6 +34,10 @@ func (l2Forwarding) Port(c *portCtx, out *emitter) {
 		return // on this NVE without a VAP, or its NVE unknown, without underlay, or no tunnel port (warned)
 	}
 	mac, _ := c.part.port.MACAddr()
+	from := metaVNFrom(c.vni, false)
+	if r.link == linkDown {
+		from = metaVN(c.vni) // an nNVE sends tunnel arrivals down its access links (split.go)
+	}
 	out.flow(flow.Flow{Table: pipeline.L2Forward, Priority: PrioNormal,
-		Match: flow.M(metaVNFrom(c.vni, false), flow.Exact(flow.EthDst, mac[:])), Actions: toRemote(c.nveCtx, c.vni, *r)})
+		Match: flow.M(from, flow.Exact(flow.EthDst, mac[:])), Actions: toRemote(c.nveCtx, c.vni, *r)})
 }

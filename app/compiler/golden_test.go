@@ -114,6 +114,8 @@ var scenarios = map[string]func() *scenario.Domain{
 	"l3_routed_domain":   scenario.RoutedDomain,
 	"l3_two_tenants":     scenario.TwoTenants,
 	"l3_only_vn":         scenario.L3OnlyVN,
+	"split_nve":          scenario.SplitNVEs,
+	"split_qinq":         scenario.SplitQinQ,
 	"l3_policy":          scenario.PolicyDomain,
 	// multipath.go
 	"multihome_failover":      scenario.MultihomeFailover,

@@ -53,6 +53,9 @@ func toVAP(v vap, port uint32) []flow.Action {
 // destination are set per packet; otherwise r.port is r's own tunnel port
 // and only the (standard) tunnel ID is set.
 func toRemote(c *nveCtx, vni uint32, r remoteNVE) []flow.Action {
+	if r.link != linkNone {
+		return toLink(r) // split.go
+	}
 	if r.group != 0 { // a multipath remote: its path group (multipath.go)
 		return []flow.Action{
 			flow.SetField{Field: flow.TunID, Value: flow.U64(uint64(vni))},

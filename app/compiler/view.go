@@ -52,6 +52,9 @@ type vnView struct {
 	// fingerprint covers both.
 	routes  []route
 	sources []remoteNVE
+	// tagged: the VN has a passthrough VAP somewhere, so frames from
+	// tunnels may carry a tenant tag (split.go).
+	tagged bool
 	// dual and repl are the VN's dual-homed systems and replication plan
 	// (bum.go); the shared part's fingerprint covers both.
 	dual []dualHome
@@ -90,6 +93,11 @@ type vap struct {
 	vlan  int
 	mac   net.HardwareAddr
 	addrs []netip.Addr // the addresses it binds (not bound first by another VAP of the VN)
+	// pass is a passthrough VAP (split.go): frames tagged with a VLAN of
+	// allowed (and untagged ones if untagged) are admitted with their tag.
+	pass     bool
+	allowed  []int
+	untagged bool
 	// segment: the port is an L2 gateway segment attachment (no MAC, no
 	// addresses, no part of its own; segment.go compiles it).
 	segment bool
@@ -106,6 +114,12 @@ type remoteNVE struct {
 	paths []uint32
 	mode  model.Multipath
 	group uint32
+	// link is linkNone for a tunnel; for a split NVE's access link
+	// (split.go) port is the link's port and frames carry vlan on it
+	// (an 802.1ad S-tag if qinq).
+	link linkKind
+	vlan int
+	qinq bool
 }
 
 func (v *nveView) warn(format string, args ...any) {
@@ -130,13 +144,14 @@ func buildView(in *Input, prof pipeline.Profile, keyHash uint64, underlay map[st
 		}
 		st := &vnView{name: name, vn: vn}
 		v.attachLocal(st, used)
-		if len(st.local) == 0 {
+		if len(st.local) == 0 && !v.hasDownlinks(name) {
 			// Not compiled; its ports' warnings are given all the same.
 			v.ownPorts(st, v.warn)
 			v.warn("VN %s: no port of %s has an OpenFlow port yet; VN not compiled", name, in.NVE)
 			continue
 		}
 		v.findRemotes(st, st.warn)
+		st.tagged = anyPassthrough(in.Snapshot.PortsIn(name))
 		v.planBUM(st)
 		v.vns = append(v.vns, st)
 	}
@@ -243,10 +258,12 @@ func (v *nveView) localVAP(st *vnView, p *model.Port, mac [6]byte, claims vapCla
 		v.warn("port %s: interface %s has no OpenFlow port on %s yet; skipped", p.Name, p.Interface, v.in.NVE)
 		return vap{}, false
 	}
-	key := [2]uint32{ofp, uint32(p.VLAN)}
-	if o, dup := claims.used[key]; dup {
-		v.warn("port %s: interface %s VLAN %d already attached as port %s; skipped", p.Name, p.Interface, p.VLAN, o)
-		return vap{}, false
+	keys := vapKeys(ofp, p)
+	for _, key := range keys {
+		if o, dup := claims.used[key]; dup {
+			v.warn("port %s: interface %s VLAN %d already attached as port %s; skipped", p.Name, p.Interface, key[1], o)
+			return vap{}, false
+		}
 	}
 	if o, dup := claims.ifVN[ofp]; dup {
 		// The reply stage and the controller's answers identify a VAP by
@@ -254,7 +271,9 @@ func (v *nveView) localVAP(st *vnView, p *model.Port, mac [6]byte, claims vapCla
 		v.warn("port %s: interface %s already attached to VN %s as port %s (another VLAN); one VAP per interface and VN; skipped", p.Name, p.Interface, st.name, o)
 		return vap{}, false
 	}
-	claims.used[key] = p.Name
+	for _, key := range keys {
+		claims.used[key] = p.Name
+	}
 	claims.ifVN[ofp] = p.Name
 	var addrs []netip.Addr
 	for _, a := range p.Addrs() {
@@ -268,7 +287,8 @@ func (v *nveView) localVAP(st *vnView, p *model.Port, mac [6]byte, claims vapCla
 	if p.IsSegment() {
 		return vap{port: p, ofp: ofp, vlan: p.VLAN, segment: true}, true
 	}
-	return vap{port: p, ofp: ofp, vlan: p.VLAN, mac: net.HardwareAddr(mac[:]), addrs: addrs}, true
+	return vap{port: p, ofp: ofp, vlan: p.VLAN, mac: net.HardwareAddr(mac[:]), addrs: addrs,
+		pass: p.Passthrough(), allowed: p.AllowedVLANs, untagged: p.Untagged}, true
 }
 
 // underlayMemo is an NVE's IPv4 underlay as parsed at one revision.
@@ -308,6 +328,10 @@ func ipv4Underlay(n *model.NVE) []netip.Addr {
 // tunnels) the per-remote port of that encapsulation.
 func (v *nveView) findRemotes(st *vnView, warn func(string, ...any)) {
 	name, encap := st.name, st.vn.Encap
+	if v.self.IsTNVE() {
+		v.uplink(st, warn) // split.go: a tNVE reaches everything over its uplink
+		return
+	}
 	var shared uint32
 	hasShared := false
 	if v.prof.FlowTunnels {
@@ -320,6 +344,14 @@ func (v *nveView) findRemotes(st *vnView, warn func(string, ...any)) {
 		n, ok := v.in.Snapshot.NVEs[nveName]
 		if !ok {
 			warn("VN %s: NVE %s not in the snapshot; skipped", name, nveName)
+			continue
+		}
+		if n.IsTNVE() {
+			// Reached through its nNVE (listed too), or over the access
+			// link if this NVE is that nNVE.
+			if n.AccessLink.NNVE == v.in.NVE {
+				v.downlink(st, n, warn)
+			}
 			continue
 		}
 		ips := v.ipv4Underlay(n)
@@ -341,9 +373,9 @@ func (v *nveView) findRemotes(st *vnView, warn func(string, ...any)) {
 		st.remotes = append(st.remotes, r)
 	}
 	v.assignPathGroups(st, warn)
-	if v.prof.FlowTunnels && len(st.remotes) > 0 && !hasShared {
+	if v.prof.FlowTunnels && !hasShared && slices.ContainsFunc(st.remotes, func(r remoteNVE) bool { return r.link == linkNone }) {
 		warn("VN %s: no %s tunnel port (%s) on %s; remote NVEs unreachable", name, encap, TunnelPortName(encap), v.in.NVE)
-		st.remotes = nil
+		st.remotes = slices.DeleteFunc(st.remotes, func(r remoteNVE) bool { return r.link == linkNone })
 	}
 }
 
@@ -426,6 +458,12 @@ func (h *fnv64) port(p *model.Port) {
 	h.str(p.MAC)
 	h.strs(p.IPs)
 	h.u64(uint64(p.VLAN))
+	h.str(string(p.VLANMode))
+	h.bool(p.Untagged)
+	h.u64(uint64(len(p.AllowedVLANs)))
+	for _, a := range p.AllowedVLANs {
+		h.u64(uint64(a))
+	}
 }
 
 // sharedFingerprint hashes what a VN's shared part reads: the profile,
@@ -441,11 +479,13 @@ func (v *nveView) sharedFingerprint(st *vnView) uint64 {
 	for _, a := range st.local {
 		h.u64(uint64(a.ofp))
 		h.u64(uint64(a.vlan))
+		h.vapMode(a)
 	}
 	h.u64(uint64(len(st.remotes)))
 	for _, r := range st.remotes {
 		h.str(r.nve.Name)
 		h.u64(uint64(r.port))
+		h.link(r)
 		h.u64(uint64(len(r.ips)))
 		for _, ip := range r.ips {
 			h.addr(ip)
@@ -453,6 +493,7 @@ func (v *nveView) sharedFingerprint(st *vnView) uint64 {
 		h.paths(r)
 	}
 	h.l3(st)
+	h.bool(st.tagged)
 	h.bum(st)
 	h.policy(st)
 	h.learned(st)
@@ -487,6 +528,7 @@ func (v *nveView) vnFingerprint(st *vnView) uint64 {
 		h.str(a.port.Name)
 		h.u64(uint64(a.ofp))
 		h.u64(uint64(a.vlan))
+		h.vapMode(a)
 		h.u64(uint64(len(a.addrs)))
 		for _, ip := range a.addrs {
 			h.addr(ip)
@@ -522,7 +564,7 @@ func (v *nveView) portParts(st *vnView) {
 			pp.vap = &st.local[j]
 		}
 		if p.NVE != v.in.NVE {
-			pp.remote = remotes[p.NVE]
+			pp.remote = remotes[v.reachedVia(p.NVE)]
 		}
 		for _, d := range st.dual {
 			pp.paired = pp.paired || d.ports[0] == p || d.ports[1] == p
@@ -561,6 +603,7 @@ func (v *nveView) portParts(st *vnView) {
 			h.byte(1)
 			h.u64(uint64(a.ofp))
 			h.u64(uint64(a.vlan))
+			h.vapMode(*a)
 			h.u64(uint64(len(a.addrs)))
 			for _, ip := range a.addrs {
 				h.addr(ip)
@@ -571,7 +614,10 @@ func (v *nveView) portParts(st *vnView) {
 			h.byte(2)
 			h.str(r.nve.Name)
 			h.u64(uint64(r.port))
-			h.addr(r.ips[0])
+			h.link(*r)
+			if len(r.ips) > 0 {
+				h.addr(r.ips[0])
+			}
 			h.u64(uint64(r.group))
 		}
 		h.u64(uint64(len(pp.answers)))

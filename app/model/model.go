@@ -146,7 +146,11 @@ type NVE struct {
 	// fast_failover group: the first live path). "" keeps one flow-based
 	// tunnel from the first underlay address, without liveness.
 	Multipath Multipath `json:"multipath,omitempty"`
-	Revision  uint64    `json:"revision,omitempty"`
+	// AccessLink makes this NVE a split NVE's tNVE (split.go): it does
+	// not tunnel, it hands each VN's frames to its nNVE over an access
+	// link, one VLAN per VN.
+	AccessLink *AccessLink `json:"access_link,omitempty"`
+	Revision   uint64      `json:"revision,omitempty"`
 }
 
 // Port is a tenant system interface attached to a VN through a VAP on an NVE.
@@ -158,6 +162,11 @@ type Port struct {
 	MAC       string   `json:"mac"`
 	IPs       []string `json:"ips,omitempty"`
 	VLAN      int      `json:"vlan,omitempty"` // 0 = untagged
+	// VLANMode, AllowedVLANs and Untagged are the VAP's VLAN mode
+	// (split.go): access (the default: VLAN above) or passthrough.
+	VLANMode     VLANMode `json:"vlan_mode,omitempty"`
+	AllowedVLANs []int    `json:"allowed_vlans,omitempty"`
+	Untagged     bool     `json:"untagged,omitempty"`
 	// Pair names the port that attaches the same tenant system to another
 	// NVE (dual-homing, bum.go): same VN, MAC and IPs, another NVE.
 	Pair string `json:"pair,omitempty"`
@@ -285,6 +294,7 @@ func (n *NVE) Defaults() {
 		id.normalize()
 		n.SwitchIdentity = &id
 	}
+	n.defaultsAccessLink()
 }
 
 // TunnelPortFor returns the port name TunnelPorts gives for a remote NVE
@@ -415,6 +425,7 @@ func (n *NVE) Validate() error {
 	}
 	n.SwitchIdentity.validate(&fe)
 	n.validateMultipath(&fe)
+	n.validateAccessLink(&fe)
 	return fe.Err()
 }
 
@@ -481,6 +492,7 @@ func (p *Port) Defaults() {
 			p.IPs[i] = a.Unmap().String()
 		}
 	}
+	p.defaultsVLANMode()
 }
 
 // Validate checks a defaulted port on its own; references to the VN and
@@ -535,6 +547,7 @@ func (p *Port) Validate() error {
 	if p.VLAN < 0 || p.VLAN > 4094 {
 		fe.Add("vlan", "must be between 0 (untagged) and 4094")
 	}
+	p.validateVLANMode(&fe)
 	p.validatePair(&fe)
 	return fe.Err()
 }

@@ -39,6 +39,8 @@ type Snapshot struct {
 	indexOnce sync.Once
 	learned   snapshotLearned
 	ix        *index
+	splitOnce sync.Once   // split.go
+	split     *splitIndex // split.go
 }
 
 // NewSnapshot returns the snapshot of these objects at revision rev, its
@@ -390,11 +392,23 @@ func (s *Snapshot) PortsAt(nve, vn string) []*Port {
 
 // VNsOn returns the names of the VNs NVE nve hosts (has a port of), sorted.
 // A port's VN is named even if the snapshot has no such VN.
-func (s *Snapshot) VNsOn(nve string) []string { return s.index().vnsOn[nve] }
+// An nNVE hosts the VNs of its tNVEs too (split.go).
+func (s *Snapshot) VNsOn(nve string) []string {
+	if s.hasSplit() {
+		return s.splitVNsOn(nve, s.index().vnsOn[nve])
+	}
+	return s.index().vnsOn[nve]
+}
 
 // NVEsHosting returns the names of the NVEs that have a port in VN vn,
 // sorted. A port's NVE is named even if the snapshot has no such NVE.
-func (s *Snapshot) NVEsHosting(vn string) []string { return s.index().nvesOf[vn] }
+// The nNVE of a tNVE with a port of vn is named too (split.go).
+func (s *Snapshot) NVEsHosting(vn string) []string {
+	if s.hasSplit() {
+		return s.splitNVEsHosting(s.index().nvesOf[vn])
+	}
+	return s.index().nvesOf[vn]
+}
 
 // Peer is another NVE that shares VNs with an NVE: the other end of the
 // tunnels those VNs need.
@@ -407,13 +421,23 @@ type Peer struct {
 // name, each with the VNs they share. It is computed from the index on
 // each call, in time proportional to the answer; the slices are the
 // caller's own.
+//
+// A tNVE has no peers and is nobody's: its nNVE tunnels for it (split.go).
 func (s *Snapshot) Peers(nve string) []Peer {
 	ix := s.index()
+	split := s.hasSplit()
+	vnsOn, hosting := func(n string) []string { return ix.vnsOn[n] }, func(vn string) []string { return ix.nvesOf[vn] }
+	if split {
+		if s.NVEs[nve].IsTNVE() {
+			return []Peer{}
+		}
+		vnsOn, hosting = s.VNsOn, s.NVEsHosting
+	}
 	// Every (peer, shared VN) pair, by peer and VN.
 	var pairs []vnOnNVE
-	for _, vn := range ix.vnsOn[nve] {
-		for _, n := range ix.nvesOf[vn] {
-			if n != nve {
+	for _, vn := range vnsOn(nve) {
+		for _, n := range hosting(vn) {
+			if n != nve && !(split && s.NVEs[n].IsTNVE()) {
 				pairs = append(pairs, vnOnNVE{n, vn})
 			}
 		}

@@ -76,10 +76,15 @@ func TestEngine(t *testing.T) {
 	if !r.Dropped() || !strings.Contains(r.TraceText(), "table miss") {
 		t.Errorf("table miss: %s", r.TraceText())
 	}
-	// Pushing a second tag (QinQ) is reported, not silently simulated.
+	// Pushing a second tag (QinQ) keeps the first beneath the new one.
 	r = sw.Run(Eth(1, "02:00:00:00:00:01", Broadcast, flow.EthTypeIPv4).Tagged(1))
-	if len(r.Errors) == 0 || !strings.Contains(r.Errors[0], "QinQ") {
-		t.Errorf("QinQ push not reported: %v", r.Errors)
+	if len(r.Errors) != 0 {
+		t.Errorf("QinQ push: %v", r.Errors)
+	}
+	for _, o := range r.Outputs {
+		if o.Port == 3 && (o.Packet.Text(flow.VlanVID) != "0x1007" || len(o.Packet.Inner) != 1 || o.Packet.Inner[0].VID != 0x1001) {
+			t.Errorf("QinQ push: outer %s inner %v", o.Packet.Text(flow.VlanVID), o.Packet.Inner)
+		}
 	}
 	if _, err := New(prof, []flow.Flow{{Table: "nope"}}, nil); err == nil {
 		t.Error("unknown table loaded")

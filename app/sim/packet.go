@@ -19,6 +19,29 @@ import (
 type Packet struct {
 	InPort uint32
 	Fields map[string][]byte
+	// OuterTPID is the TPID of the outer tag (0: 0x8100) when vlan_vid
+	// says the packet is tagged; Inner holds the tags beneath it (QinQ),
+	// outermost first. push_vlan on a tagged packet moves the outer tag
+	// into Inner; pop_vlan brings the first of Inner out.
+	OuterTPID uint16
+	Inner     []VLANTag
+}
+
+// VLANTag is one VLAN header beneath the outer one.
+type VLANTag struct {
+	TPID uint16
+	VID  uint16 // with flow.VIDPresent
+}
+
+// TPID returns the outer tag's TPID (0 when untagged).
+func (p Packet) TPID() uint16 {
+	if be64(p.Fields[flow.VlanVID])&uint64(flow.VIDPresent) == 0 {
+		return 0
+	}
+	if p.OuterTPID == 0 {
+		return flow.EthTypeVLAN
+	}
+	return p.OuterTPID
 }
 
 // NewPacket returns a packet arriving on inPort with only the
@@ -39,7 +62,7 @@ func NewPacket(inPort uint32) Packet {
 
 // Clone returns a deep copy.
 func (p Packet) Clone() Packet {
-	c := Packet{InPort: p.InPort, Fields: make(map[string][]byte, len(p.Fields))}
+	c := Packet{InPort: p.InPort, Fields: make(map[string][]byte, len(p.Fields)), OuterTPID: p.OuterTPID, Inner: append([]VLANTag(nil), p.Inner...)}
 	for k, v := range p.Fields {
 		c.Fields[k] = append([]byte(nil), v...)
 	}

@@ -289,10 +289,10 @@ func (r *run) actions(as []flow.Action, p *Packet, depth int) bool {
 			p.Fields[a.Dst] = moveBits(src, dst, a.SrcOfs, a.DstOfs, a.Bits)
 			r.tracef(depth, "%s", flow.FormatAction(a))
 		case flow.PushVLAN:
-			if be64(p.Fields[flow.VlanVID])&uint64(flow.VIDPresent) != 0 {
-				r.errorf("push_vlan on a tagged packet (QinQ) is not simulated")
-				continue
+			if t := p.TPID(); t != 0 { // QinQ: the outer tag goes beneath
+				p.Inner = append([]VLANTag{{TPID: t, VID: uint16(be64(p.Fields[flow.VlanVID]))}}, p.Inner...)
 			}
+			p.OuterTPID = a.EtherType
 			p.Fields[flow.VlanVID] = flow.U16(flow.VIDPresent)
 			r.tracef(depth, "%s", flow.FormatAction(a))
 		case flow.PopVLAN:
@@ -300,7 +300,10 @@ func (r *run) actions(as []flow.Action, p *Packet, depth int) bool {
 				r.errorf("pop_vlan on an untagged packet")
 				continue
 			}
-			p.Fields[flow.VlanVID] = flow.U16(0)
+			p.Fields[flow.VlanVID], p.OuterTPID = flow.U16(0), 0
+			if len(p.Inner) > 0 {
+				p.Fields[flow.VlanVID], p.OuterTPID, p.Inner = flow.U16(p.Inner[0].VID), p.Inner[0].TPID, p.Inner[1:]
+			}
 			r.tracef(depth, "pop_vlan")
 		case flow.DecTTL:
 			ttl, ok := p.Fields[flow.IPTTL]

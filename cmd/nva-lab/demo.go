@@ -17,7 +17,8 @@ import (
 )
 
 // The demo's overlay: two VXLAN VNs sharing 192.0.2.0/24 with identical
-// IPs, on three hypervisors; red is not on hv3.
+// IPs, on three hypervisors and a split one (hv4, a tNVE behind hv1:
+// demo_split.go); red is not on hv3.
 var demoVNs = []lab.VNSpec{
 	{Name: "blue", VNI: 1001, Encap: "vxlan"},
 	{Name: "red", VNI: 1002, Encap: "vxlan"},
@@ -31,6 +32,8 @@ var demoTenants = []lab.TenantSpec{
 	{Name: "r1", VN: "red", HV: 1, IP: "192.0.2.11", MAC: "02:00:00:00:02:01"},
 	{Name: "r2", VN: "red", HV: 2, IP: "192.0.2.12", MAC: "02:00:00:00:02:02"},
 	{Name: "r3", VN: "red", HV: 2, IP: "192.0.2.23", MAC: "02:00:00:00:02:03"},
+	{Name: "b5", VN: "blue", HV: demoSplitHV, IP: "192.0.2.15", MAC: "02:00:00:00:01:05"},
+	{Name: "r5", VN: "red", HV: demoSplitHV, IP: "192.0.2.25", MAC: "02:00:00:00:02:05"},
 }
 
 func demoPidfile() string { return filepath.Join(lab.BaseDir(), "demo.owner") }
@@ -57,7 +60,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cleanBin()
 
-	l, err := lab.Create(ctx, lab.Options{Hypervisors: 3, Logf: logger.Printf})
+	l, err := lab.Create(ctx, lab.Options{Hypervisors: demoSplitHV, Logf: logger.Printf})
 	if err != nil {
 		return err
 	}
@@ -83,6 +86,9 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	} else if n, ov, err = demoTLS(ctx, l, bin, *api, *tlsDir, logger); err != nil {
+		return err
+	}
+	if err := demoSplit(ctx, l, ov, logger); err != nil {
 		return err
 	}
 	for _, v := range demoVNs {
@@ -144,6 +150,7 @@ nva REST API:  %[1]s/api/v1   (topology: %[1]s/api/v1/topology, NVEs: %[1]s/api/
 nva log:       %[2]s
 Try:           ip netns exec %[3]st-b1 ping 192.0.2.13
                curl -s %[1]s/api/v1/nves/hv1/flows
+               curl -s %[1]s/api/v1/access-links   (hv4 is a split hypervisor behind hv1: a VLAN per VN)
 Press Ctrl-C to stop the demo and remove everything.
 `, base, n.Proc().Log, l.Prefix)
 	if *tlsDir != "" {

@@ -81,6 +81,11 @@ var nveKind = kindSpec{
 		{"switch-fingerprint", "switch_identity.fingerprint", "string", "pin the switch's TLS certificate: sha256:HEX (its SHA-256; a switch presenting another stays unclaimed)"},
 		{"switch-subject", "switch_identity.subject", "string", "pin the switch's certificate subject: TYPE=VALUE[,...] (CN, O, OU, C, ST, L, SERIALNUMBER)"},
 		{"multipath", "multipath", "string", "per-path BFD tunnels to every remote over all underlay IPs: active-active or failover (kind ovs, profile ovs)"},
+		// Split NVE (accesslink.go): this NVE becomes a tNVE.
+		{"access-nnve", "access_link.nnve", "string", "split NVE: the nNVE (ToR) this hypervisor's uplink is cabled to; makes it a tNVE (no tunnels, one VLAN per VN on the link)"},
+		{"access-uplink", "access_link.uplink", "string", "split NVE: this NVE's uplink interface toward the nNVE"},
+		{"access-nnve-port", "access_link.nnve_port", "string", "split NVE: the nNVE's port the access link lands on"},
+		{"access-vlan-pool", "access_link.vlan_pool", "string", "split NVE: the VLANs nva may allocate on the link, e.g. 100-199,300 (default 2-4094)"},
 	},
 	filters: []string{"kind"},
 	header:  []string{"NAME", "KIND", "UNDERLAY", "DATAPATH-ID", "BRIDGE", "OVSDB", "PROFILE", "STATUS"},
@@ -107,6 +112,9 @@ var portKind = kindSpec{
 		{"mac", "mac", "string", "unicast MAC address (optional on a vtep NVE: bare-metal hosts are learned)"},
 		{"ip", "ips", "strings", "IPv4/IPv6 address; repeat or comma-separate"},
 		{"vlan", "vlan", "int", "access VLAN (0 = untagged)"},
+		{"vlan-mode", "vlan_mode", "string", "VAP VLAN mode: access (default; --vlan is the VLAN) or passthrough (tenant tags carried unchanged)"},
+		{"allowed-vlans", "allowed_vlans", "ints", "passthrough: tenant VLANs carried; repeat or comma-separate"},
+		{"untagged", "untagged", "bool", "passthrough: untagged frames are carried too"},
 		{"pair", "pair", "string", "dual-homing: the port attaching the same tenant system (same VN, MAC, IPs) to another NVE"},
 		{"kind", "kind", "string", "port kind: empty (a tenant system) or segment (an L2 gateway to a physical segment: no MAC, its hosts' MACs are learned; see nvactl learned)"},
 	},
@@ -164,6 +172,10 @@ func addFieldFlags(fs *pflag.FlagSet, fields []field) {
 			fs.StringSlice(f.flag, nil, f.usage)
 		case "subnets":
 			fs.StringArray(f.flag, nil, f.usage)
+		case "ints":
+			fs.IntSlice(f.flag, nil, f.usage)
+		case "bool":
+			fs.Bool(f.flag, false, f.usage)
 		}
 	}
 }
@@ -197,6 +209,15 @@ func fieldBody(fs *pflag.FlagSet, fields []field) (map[string]any, error) {
 			v, err = mapFlag(fs, f)
 		case "subnets":
 			v, err = subnetsFlag(fs, f)
+		case "ints":
+			var is []int
+			is, err = fs.GetIntSlice(f.flag)
+			if is == nil {
+				is = []int{}
+			}
+			v = is
+		case "bool":
+			v, err = fs.GetBool(f.flag)
 		case "ports":
 			v, err = portsFlag(fs, f) // policy.go
 		}

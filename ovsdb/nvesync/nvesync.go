@@ -238,6 +238,13 @@ func (s *Syncer) note(ev model.Change) {
 		}
 		d.add(&d.nves, ev.Name)
 		d.add(&d.peersOf, ev.Name)
+		// A tNVE's change (its link, or a VN's VLAN coming or going on it)
+		// changes its nNVE's access ports and tunnel encapsulations.
+		for _, o := range []any{ev.Old, ev.New} {
+			if n, _ := o.(*model.NVE); n != nil && n.AccessLink != nil {
+				d.add(&d.nves, n.AccessLink.NNVE)
+			}
+		}
 	case model.ChangeNode: // every bridge's controllers
 		d.all = true
 	default:
@@ -302,9 +309,27 @@ func desired(snap *model.Snapshot, nve *model.NVE, ctrls []string, flowTun bool)
 	for _, p := range ports {
 		d.Interfaces = append(d.Interfaces, p.Interface)
 	}
+	d.Interfaces = append(d.Interfaces, accessLinkPorts(snap, nve)...)
+	if nve.IsTNVE() {
+		d.Tunnels = nil // a tNVE does not tunnel: its nNVE does
+	}
 	slices.Sort(d.Interfaces)
 	d.Interfaces = slices.Compact(d.Interfaces)
 	return d
+}
+
+// accessLinkPorts are the split-NVE access-link ports on NVE nve: its
+// uplink if it is a tNVE, the ports its tNVEs' links land on if it is an
+// nNVE.
+func accessLinkPorts(snap *model.Snapshot, nve *model.NVE) []string {
+	var out []string
+	if l := nve.AccessLink; l != nil {
+		out = append(out, l.Uplink)
+	}
+	for _, t := range snap.TNVEsOf(nve.Name) {
+		out = append(out, t.AccessLink.NNVEPort)
+	}
+	return out
 }
 
 // flowTunnels reports whether NVE nve's switch profile tunnels by flow (an

@@ -138,6 +138,9 @@ type Topology struct {
 	// (switch_identity; see model.UnclaimedSwitch.Reason). Present when the
 	// node runs an OpenFlow southbound.
 	UnclaimedSwitches []model.UnclaimedSwitch `json:"unclaimed_switches,omitempty"`
+	// AccessLinks are the split NVEs' access links with their per-VN
+	// VLANs (accesslink.go); absent when there are none.
+	AccessLinks []AccessLink `json:"access_links,omitempty"`
 	// VTEPs are the hardware VTEPs (NVEs of kind vtep) with their VAPs
 	// and learned MACs (vtep.go); [] when there is none.
 	VTEPs []TopologyVTEP `json:"vteps"`

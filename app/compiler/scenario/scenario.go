@@ -143,7 +143,11 @@ func (d *Domain) Update(name string, change func(*model.Port)) *Domain {
 	c := *p
 	c.IPs = append([]string(nil), p.IPs...)
 	change(&c)
-	return d.Port(c.Name, c.VN, c.NVE, c.Interface, c.MAC, c.VLAN, c.IPs...)
+	d.Port(c.Name, c.VN, c.NVE, c.Interface, c.MAC, c.VLAN, c.IPs...)
+	q := d.Ports[c.Name] // the VLAN mode too (split.go)
+	q.VLANMode, q.AllowedVLANs, q.Untagged = c.VLANMode, c.AllowedVLANs, c.Untagged
+	must(q.Validate())
+	return d
 }
 
 // SetOFPort gives interface iface on NVE nve another OpenFlow port number
