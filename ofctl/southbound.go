@@ -592,6 +592,7 @@ func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 			peers(old, name)
 		}
 	}
+	l3GatewayAffected(old, cur, out) // l3gateway.go
 	return out
 }
 

@@ -35,6 +35,8 @@ type bodyV1 struct {
 	Items []logBatchItem `json:"items,omitempty"`
 	// Token is the token of create-token and bootstrap-token (tokens.go).
 	Token *logToken `json:"token,omitempty"`
+	// L3Gateway is the object of the L3 gateway commands (l3gateway.go).
+	L3Gateway *logL3Gateway `json:"l3_gateway,omitempty"`
 }
 
 // logBatchItem is one operation of a batch: the type byte of the object
@@ -185,6 +187,8 @@ type logResult struct {
 	Err   *logError `json:"error,omitempty"`
 	// Items: a batch's per-item results (its stored objects).
 	Items []*logResult `json:"items,omitempty"`
+	// L3Gateway: an L3 gateway command's object (l3gateway.go).
+	L3Gateway *logL3Gateway `json:"l3_gateway,omitempty"`
 }
 
 // logRequest is one entry of the request-ID table in a snapshot.
@@ -212,6 +216,8 @@ type snapRecord struct {
 	// The token state (tokens.go), after the nodes.
 	Token              *logToken `json:"token,omitempty"`
 	TokensBootstrapped bool      `json:"tokens_bootstrapped,omitempty"`
+	// L3 gateways (l3gateway.go), after the tokens.
+	L3Gateway *logL3Gateway `json:"l3_gateway,omitempty"`
 }
 
 // --- exact conversions (snapshots, results, encoding commands) ---
@@ -319,7 +325,7 @@ func toLogResult(r *result) *logResult {
 		return nil
 	}
 	out := &logResult{Index: r.Index, VN: toLogVN(r.VN), NVE: toLogNVE(r.NVE), Port: toLogPort(r.Port),
-		Node: toLogNode(r.Node), Err: toLogError(r.Err)}
+		Node: toLogNode(r.Node), Err: toLogError(r.Err), L3Gateway: toLogL3Gateway(r.L3Gateway)}
 	for _, it := range r.Items {
 		out.Items = append(out.Items, toLogResult(it))
 	}
@@ -331,7 +337,7 @@ func (r *logResult) model() *result {
 		return nil
 	}
 	out := &result{Index: r.Index, VN: r.VN.model(), NVE: r.NVE.model(), Port: r.Port.model(),
-		Node: r.Node.model(), Err: r.Err.model()}
+		Node: r.Node.model(), Err: r.Err.model(), L3Gateway: r.L3Gateway.model()}
 	for _, it := range r.Items {
 		out.Items = append(out.Items, it.model())
 	}

@@ -176,6 +176,12 @@ func (f *fsm) snapshotLocked() *model.Snapshot {
 // snapshot (nil: none) and the names changed since: the maps of the kinds
 // that changed are copies of st's, the others the last snapshot's.
 func makeSnapshot(last *model.Snapshot, rev uint64, st *state, ch model.Changed) *model.Snapshot {
+	s := makeObjectSnapshot(last, rev, st, ch)
+	s.L3Gateways = l3GatewaysView(st) // (l3gateway.go)
+	return s
+}
+
+func makeObjectSnapshot(last *model.Snapshot, rev uint64, st *state, ch model.Changed) *model.Snapshot {
 	if last == nil {
 		return model.NewSnapshot(rev, maps.Clone(st.vns), maps.Clone(st.nves), maps.Clone(st.ports))
 	}

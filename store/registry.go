@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/nva-project/nva/app/model"
@@ -32,7 +33,7 @@ var registry = newRegistry(append([]cmdSpec{
 	{cmdPutNode, 1, "put-node", decodeV1(decodePutNode)},
 	{cmdRemoveNode, 1, "remove-node", decodeV1(decodeRemoveNode)},
 	{cmdBatch, 1, "batch", decodeV1(decodeBatch)},
-}, tokenSpecs...))
+}, slices.Concat(tokenSpecs, l3GatewayCommands)...)) // l3GatewayCommands: l3gateway.go
 
 // cmdSpec registers one version of one command type.
 type cmdSpec struct {

@@ -22,6 +22,7 @@ type fsmSnapshot struct {
 	ports    []*model.Port
 	nodes    []*NodeInfo
 	tokens   []snapRecord
+	gateways []snapRecord // L3 gateways (l3gateway.go)
 	reqs     []*dedupEntry
 	logTime  int64 // the request-ID table's clock
 }
@@ -55,6 +56,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	sort.Slice(s.ports, func(i, j int) bool { return s.ports[i].Name < s.ports[j].Name })
 	sort.Slice(s.nodes, func(i, j int) bool { return s.nodes[i].ID < s.nodes[j].ID })
 	s.tokens = tokenRecords(&f.st.tokens)
+	s.gateways = l3GatewayRecords(f.st)
 	s.reqs = f.dedup.entries()
 	s.logTime = f.dedup.now
 	return s, nil
@@ -83,6 +85,9 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 		put(snapRecord{Node: toLogNode(n)})
 	}
 	for _, r := range s.tokens {
+		put(r)
+	}
+	for _, r := range s.gateways {
 		put(r)
 	}
 	for _, r := range s.reqs {
@@ -133,6 +138,8 @@ func readSnapshot(r io.Reader, policy DedupPolicy) (*state, *dedupTable, uint64,
 			st.putPort(rec.Port.model())
 		case rec.Node != nil:
 			st.nodes[rec.Node.ID] = rec.Node.model()
+		case rec.L3Gateway != nil:
+			l3GatewayKind{}.put(st, rec.L3Gateway.model())
 		case rec.Req != nil:
 			dd.add(&dedupEntry{ReqID: rec.Req.ReqID, Hash: rec.Req.Hash, Result: rec.Req.Result.model(), At: rec.Req.At})
 		default:

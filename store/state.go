@@ -29,6 +29,8 @@ type state struct {
 	nodes map[string]*NodeInfo
 	// tokens are the API tokens (tokens.go).
 	tokens tokenState
+	// gateways are the L3 gateways (l3gateway.go).
+	gateways map[string]*model.L3Gateway
 
 	byVNI      map[uint32]string
 	byDPID     map[uint64]string

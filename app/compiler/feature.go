@@ -42,6 +42,7 @@ var features = []feature{
 	l2Forwarding{},
 	bum{},
 	l3Routing{},
+	l3GatewayFeature{}, // l3gateway.go
 }
 
 // nveCtx is what features see of the NVE being compiled.

@@ -25,6 +25,7 @@ type nveView struct {
 	vns      []*vnView               // by name
 	warnings []string                // NVE-level, local attachment and port warnings
 	domains  map[string][]*model.VN  // routed VNs by L3 domain key (l3Domains)
+	gws      []*vnView               // L3 gateway slices (l3gwview.go)
 }
 
 // vnView is one VN as the NVE compiles it: its shared part (fp) and one
@@ -52,6 +53,10 @@ type vnView struct {
 	// fingerprint covers both.
 	routes  []route
 	sources []remoteNVE
+	// gw is the VN's L3 gateway link; gwSlice, set only on a gateway
+	// slice (not a VN), its gateway (l3gwview.go).
+	gw      *gwLink
+	gwSlice *gwSlice
 }
 
 func (st *vnView) warn(format string, args ...any) {
@@ -116,6 +121,7 @@ func buildView(in *Input, prof pipeline.Profile, keyHash uint64, underlay map[st
 		v.vns = append(v.vns, st)
 	}
 	v.resolveL3()
+	v.resolveGateways() // l3gwview.go
 	for _, st := range v.vns {
 		st.fp = v.sharedFingerprint(st)
 		st.allFP = v.vnFingerprint(st)
@@ -411,6 +417,7 @@ func (v *nveView) sharedFingerprint(st *vnView) uint64 {
 		}
 	}
 	h.l3(st)
+	h.gwLink(st) // l3gwview.go
 	h.strs(st.warnings)
 	return uint64(h)
 }

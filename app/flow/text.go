@@ -137,6 +137,8 @@ func FormatAction(a Action) string {
 		return "group:" + strconv.FormatUint(uint64(a.ID), 10)
 	case DecTTL:
 		return "dec_ttl"
+	case CT:
+		return FormatCT(a, nil)
 	}
 	return fmt.Sprintf("unknown_action(%T)", a)
 }
@@ -181,7 +183,13 @@ func FormatFlow(f Flow, o TextOptions) (string, error) {
 	}
 	var acts []string
 	if len(f.Actions) > 0 {
-		acts = append(acts, FormatActions(f.Actions))
+		for _, a := range f.Actions {
+			if ct, ok := a.(CT); ok && o.TableNumber != nil {
+				acts = append(acts, FormatCT(ct, o.TableNumber))
+				continue
+			}
+			acts = append(acts, FormatAction(a))
+		}
 	}
 	if f.MetadataMask != 0 {
 		acts = append(acts, fmt.Sprintf("write_metadata:%#x/%#x", f.WriteMetadata, f.MetadataMask))

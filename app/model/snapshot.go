@@ -28,6 +28,9 @@ type Snapshot struct {
 	VNs      map[string]*VN
 	NVEs     map[string]*NVE
 	Ports    map[string]*Port
+	// L3Gateways are the L3 gateways by name (l3gateway.go); the store
+	// sets it on every snapshot it makes.
+	L3Gateways map[string]*L3Gateway
 
 	indexOnce sync.Once
 	ix        *index

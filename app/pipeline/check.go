@@ -278,6 +278,16 @@ func checkFlow(c *Checker, f flow.Flow, groupExists func(uint32) bool) []error {
 		errs = append(errs, fmt.Errorf("dec_ttl not allowed in table %s", t.Name))
 	}
 	for _, a := range f.Actions {
+		if ct, ok := a.(flow.CT); ok {
+			switch {
+			case !t.CT:
+				errs = append(errs, fmt.Errorf("ct not allowed in table %s", t.Name))
+			case ct.Table != "" && !slices.Contains(t.Goto, ct.Table):
+				errs = append(errs, fmt.Errorf("ct table=%s: table %s may not go there", ct.Table, t.Name))
+			}
+		}
+	}
+	for _, a := range f.Actions {
 		if g, ok := a.(flow.Group); ok && (groupExists == nil || !groupExists(g.ID)) {
 			errs = append(errs, fmt.Errorf("group %d does not exist", g.ID))
 		}
@@ -395,6 +405,16 @@ func checkActions(p Profile, acts []flow.Action, set, read fieldSet, output, gro
 				}
 			}
 			known.del(a.Dst)
+		case flow.CT:
+			if !p.Extensions {
+				errs = append(errs, fmt.Errorf("ct is a Nicira extension, not allowed in strict profile %s", p.Name))
+			}
+			if !known.isIP() {
+				errs = append(errs, fmt.Errorf("ct on a flow that does not match eth_type ipv4 or ipv6"))
+			}
+			if (a.NAT == flow.NATSrc || a.NAT == flow.NATDst) && !a.NATAddr.IsValid() {
+				errs = append(errs, fmt.Errorf("ct nat(src/dst) without an address"))
+			}
 		default:
 			errs = append(errs, fmt.Errorf("unknown action %T", a))
 		}

@@ -268,6 +268,7 @@ func Realize(base Profile, specs []TableSpec) (Profile, error) {
 			t.Match, t.Set, t.Read = union(t.Match, c.Match), union(t.Set, c.Set), union(t.Read, c.Read)
 			t.Output, t.Group, t.VLAN, t.WriteMetadata = t.Output || c.Output, t.Group || c.Group, t.VLAN || c.VLAN, t.WriteMetadata || c.WriteMetadata
 			t.DecTTL = t.DecTTL || c.DecTTL
+			t.CT = t.CT || (c.CT && p.Extensions)
 			if st.Miss == MissController {
 				t.Output = true
 			}
@@ -337,6 +338,11 @@ var OVSTables = []TableSpec{
 	{Name: L3Route, Number: 26, Stages: []string{L3Route}},
 	{Name: L2Forward, Number: 30, Stages: []string{L2Forward}},
 	{Name: Reply, Number: 40, Stages: []string{Reply}},
+	// L3 gateway (50-59).
+	{Name: L3GatewayIn, Number: 50, Stages: []string{L3GatewayIn}},
+	{Name: L3GatewayOut, Number: 51, Stages: []string{L3GatewayOut}},
+	{Name: L3GatewayRoute, Number: 52, Stages: []string{L3GatewayRoute}},
+	{Name: L3GatewayEgress, Number: 53, Stages: []string{L3GatewayEgress}},
 }
 
 // StrictTables is the strict profile's realization: the five stages a

@@ -177,7 +177,7 @@ func TestDescribe(t *testing.T) {
 	}
 	d = pipeline.Strict().Describe()
 	for _, want := range []string{"profile openflow13 (extensions=false", "table 3 l2_forward:", "stages left out: nd_advert,reply",
-		"goto: l2_forward\n", "match: in_port,vlan_vid,tun_id\n"} {
+		"goto: l2_forward\n", "match: in_port,vlan_vid,tun_id,eth_dst\n"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("strict Describe lacks %q:\n%s", want, d)
 		}

@@ -109,7 +109,7 @@ func (c *Codec) EncodeFlowMod(f flow.Flow, tables func(string) (uint8, bool), cm
 		return nil, fmt.Errorf("flow %s: unknown flow-mod command %d", describe(f), cmd)
 	}
 	if len(f.Actions) > 0 {
-		acts, err := c.encodeActions(f.Actions)
+		acts, err := c.encodeActionsTables(f.Actions, tables) // ct.go: ct's table
 		if err != nil {
 			return nil, fmt.Errorf("flow %s: %w", describe(f), err)
 		}

@@ -139,6 +139,7 @@ func decodeFlowBody(table uint8, prio uint16, cookie uint64, rest []byte, tableN
 				}
 				return f, &PartialError{Flow: describe(f), Err: err}
 			}
+			nameCTTables(acts, tableNames) // ct.go
 			f.Actions = append(f.Actions, acts...)
 		default:
 			return f, &PartialError{Flow: describe(f), Err: fmt.Errorf("instruction type %d is not representable", typ)}
@@ -335,6 +336,8 @@ func decodeNXAction(sub uint16, a []byte) (flow.Action, error) {
 			return nil, fmt.Errorf("load into %s: masked load is not representable", s.Name)
 		}
 		return flow.SetField{Field: s.Name, Value: v}, nil
+	case nxastCT:
+		return decodeCT(a) // ct.go
 	default:
 		return nil, fmt.Errorf("Nicira action subtype %d is not representable", sub)
 	}
