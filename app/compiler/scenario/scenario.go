@@ -21,7 +21,9 @@ type Domain struct {
 	VNs     map[string]*model.VN
 	NVEs    map[string]*model.NVE
 	Ports   map[string]*model.Port
-	ofports map[string]map[string]uint32
+	// Gateways are the L3 gateways (l3gateway.go).
+	Gateways map[string]*model.L3Gateway
+	ofports  map[string]map[string]uint32
 	nveIdx  map[string]int
 	rev     uint64
 }
@@ -177,7 +179,9 @@ func (d *Domain) Snapshot() *model.Snapshot {
 		c.Parse() // as the store does when it stores a port
 		ports[k] = &c
 	}
-	return model.NewSnapshot(d.rev, vns, nves, ports)
+	s := model.NewSnapshot(d.rev, vns, nves, ports)
+	s.L3Gateways = d.gatewaysCopy() // l3gateway.go
+	return s
 }
 
 // Input returns the compiler input for one NVE, with every encapsulation's
