@@ -18,14 +18,14 @@ import (
 // to the i-th NVE added (from 0) gets 1000 + 3i + 0 (vxlan), 1 (geneve)
 // or 2 (gre), on every NVE (see RemoteTunnelOFPort).
 type Domain struct {
-	VNs     map[string]*model.VN
-	NVEs    map[string]*model.NVE
-	Ports   map[string]*model.Port
+	VNs   map[string]*model.VN
+	NVEs  map[string]*model.NVE
+	Ports map[string]*model.Port
 	// Gateways are the L3 gateways (l3gateway.go).
 	Gateways map[string]*model.L3Gateway
 	ofports  map[string]map[string]uint32
-	nveIdx  map[string]int
-	rev     uint64
+	nveIdx   map[string]int
+	rev      uint64
 }
 
 // New returns an empty domain.
