@@ -12,6 +12,8 @@ type Recorded struct {
 	VN   *model.VN
 	NVE  *model.NVE
 	Port *model.Port
+	// L3Gateway: an L3 gateway's create or update (l3gateway.go).
+	L3Gateway *model.L3Gateway
 	// Err is the domain error the write failed with (nil: it applied).
 	Err *model.Error
 }
@@ -37,5 +39,5 @@ func (s *Store) Recorded(reqID string) (Recorded, bool) {
 		return Recorded{}, false
 	}
 	r := e.Result
-	return Recorded{Index: r.Index, VN: r.VN, NVE: r.NVE, Port: r.Port, Err: r.Err}, true
+	return Recorded{Index: r.Index, VN: r.VN, NVE: r.NVE, Port: r.Port, L3Gateway: r.L3Gateway, Err: r.Err}, true
 }

@@ -38,7 +38,9 @@ func tenantSnapshot(snap *model.Snapshot, tenant string) *model.Snapshot {
 			nves[p.NVE] = reducedNVE(n)
 		}
 	}
-	return model.NewSnapshot(snap.Revision, vns, nves, ports)
+	out := model.NewSnapshot(snap.Revision, vns, nves, ports)
+	out.L3Gateways = tenantL3Gateways(snap.L3Gateways, tenant) // l3gateway.go
+	return out
 }
 
 // reducedNVE is what a tenant sees of an NVE its ports are on.
