@@ -153,7 +153,7 @@ func addFieldFlags(fs *pflag.FlagSet, fields []field) {
 			fs.Uint32(f.flag, 0, f.usage)
 		case "strings":
 			fs.StringSlice(f.flag, nil, f.usage)
-		case "subnets":
+		case "subnets", "floatings":
 			fs.StringArray(f.flag, nil, f.usage)
 		}
 	}
@@ -188,6 +188,8 @@ func fieldBody(fs *pflag.FlagSet, fields []field) (map[string]any, error) {
 			v, err = mapFlag(fs, f)
 		case "subnets":
 			v, err = subnetsFlag(fs, f)
+		case "floatings":
+			v, err = floatingsFlag(fs, f) // gateway.go
 		}
 		if err != nil {
 			return nil, err

@@ -80,7 +80,7 @@ func newRootCmd(lookup func(string) (string, bool)) *cobra.Command {
 	nve.AddCommand(a.flowsCmd())
 	cluster := a.clusterCmd()
 	cluster.AddCommand(a.healthCmd())
-	root.AddCommand(a.resourceCmd(vnKind), nve, a.resourceCmd(portKind), cluster, a.topologyCmd(), a.applyCmd(), a.tokenCmd(), a.snapshotCmd(), a.traceCmd(), a.countersCmd())
+	root.AddCommand(a.resourceCmd(vnKind), nve, a.resourceCmd(portKind), cluster, a.topologyCmd(), a.applyCmd(), a.tokenCmd(), a.snapshotCmd(), a.traceCmd(), a.countersCmd(), a.resourceCmd(gatewayKind))
 	return root
 }
 
