@@ -15,7 +15,7 @@ import (
 // is frozen like the others.
 
 // KindL3Gateway is the event kind of L3 gateway changes.
-const KindL3Gateway = "l3gateway"
+const KindL3Gateway = model.ChangeL3Gateway
 
 // Command types of L3 gateways (0x28-0x2f are theirs).
 const (

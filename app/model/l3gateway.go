@@ -24,6 +24,9 @@ import (
 // with ARP (a later issue); the gateway itself answers ARP on the uplink
 // for its external address and its floating IPs.
 
+// ChangeL3Gateway is the Change kind of L3 gateways.
+const ChangeL3Gateway = "l3gateway"
+
 // L3Gateway is the gateway of one tenant's L3 domain.
 type L3Gateway struct {
 	Name string `json:"name"`

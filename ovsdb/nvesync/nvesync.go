@@ -240,6 +240,8 @@ func (s *Syncer) note(ev model.Change) {
 		d.add(&d.peersOf, ev.Name)
 	case model.ChangeNode: // every bridge's controllers
 		d.all = true
+	case model.ChangeL3Gateway: // uplink interfaces, and per-remote tunnels to gateway NVEs (rare)
+		d.all = true
 	default:
 		// Other kinds of state (none of it is an input of Desired) change
 		// no NVE's OVSDB configuration.
@@ -300,6 +302,11 @@ func desired(snap *model.Snapshot, nve *model.NVE, ctrls []string, flowTun bool)
 	}
 	for _, p := range ports {
 		d.Interfaces = append(d.Interfaces, p.Interface)
+	}
+	for _, g := range snap.SortedL3Gateways() { // an L3 gateway's uplink is a port of its NVE's bridge
+		if g.NVE == nve.Name {
+			d.Interfaces = append(d.Interfaces, g.Uplink)
+		}
 	}
 	slices.Sort(d.Interfaces)
 	d.Interfaces = slices.Compact(d.Interfaces)
