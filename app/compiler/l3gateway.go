@@ -5,8 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/nva-project/nva/app/flow"
-	"github.com/nva-project/nva/app/model"
-	"github.com/nva-project/nva/app/pipeline"
+		"github.com/nva-project/nva/app/pipeline"
 )
 
 // l3GatewayFeature is the L3 gateway to the non-virtualized network
@@ -25,7 +24,7 @@ import (
 // On the gateway NVE (the gateway's own slice): the uplink and tunnels to
 // the gateway MAC with a VNI of the domain are classified to l3gw_in and
 // l3gw_out. l3gw_out decrements the TTL, rewrites the MACs (gateway's
-// external MAC -> next hop), loads the gateway's conntrack zone into reg0
+// external MAC, model.L3Gateway.ExternalMAC, -> next hop), loads the gateway's conntrack zone into reg0
 // and commits the connection with SNAT to the external address (a
 // floating IP's for its tenant address) in that zone, resuming in
 // l3gw_egress, which outputs to the uplink. l3gw_in answers ARP for the
@@ -54,8 +53,6 @@ const (
 	PrioGatewayTun   = 110 // classify: tunnel to the gateway MAC, above the VN's own tunnel classification
 	PrioFloating     = 110 // l3gw_out: a floating IP's tenant address
 )
-
-var gatewayExtMAC = net.HardwareAddr(model.GatewayExternalMAC[:])
 
 func (l3GatewayFeature) Name() string { return "L3 gateway" }
 func (l3GatewayFeature) Stages() []string {
@@ -114,6 +111,8 @@ func (l3GatewayFeature) Gateway(c *vnCtx, out *emitter) {
 		return
 	}
 	zone := gs.gw.CTZone
+	extMAC := gs.gw.ExternalMAC()
+	gatewayExtMAC := net.HardwareAddr(extMAC[:])
 	ip4 := ethType(flow.EthTypeIPv4)
 	uplink := inPort(gs.uplink)
 	reg := flow.Exact(flow.Reg0, flow.U32(uint32(zone)))

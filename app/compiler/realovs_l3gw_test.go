@@ -74,9 +74,9 @@ func TestRealOVSGatewaySNAT(t *testing.T) {
 		{"floating IP's tenant", fromHV(500, "198.18.0.1", "02:00:00:00:05:01", "10.1.0.10", "192.0.2.80"), []uint32{upA},
 			[]string{"ct(commit,zone=61440,nat(src=203.0.113.20))"}},
 		{"ARP for the external address", sim.ARPRequest(upA, "02:ee:00:00:00:01", "203.0.113.1", "203.0.113.10"), []uint32{upA}, nil},
-		{"inbound to the external address", sim.IPv4(upA, "02:ee:00:00:00:01", model.GatewayExternalMACText, "192.0.2.80", "203.0.113.10"), nil,
+		{"inbound to the external address", sim.IPv4(upA, "02:ee:00:00:00:01", "02:4e:56:47:f0:00", "192.0.2.80", "203.0.113.10"), nil,
 			[]string{"ct(zone=61440,nat)"}},
-		{"inbound to another address", sim.IPv4(upA, "02:ee:00:00:00:01", model.GatewayExternalMACText, "192.0.2.80", "203.0.113.99"), nil, nil},
+		{"inbound to another address", sim.IPv4(upA, "02:ee:00:00:00:01", "02:4e:56:47:f0:00", "192.0.2.80", "203.0.113.99"), nil, nil},
 	} {
 		tr := o.Appctl("ofproto/trace", "br-int", c.p.TraceFlow())
 		if got := sim.OFProtoTracePorts(tr, c.p.InPort); !slices.Equal(got, c.ports) {

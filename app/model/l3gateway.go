@@ -69,13 +69,13 @@ const (
 	GatewayZoneLast  uint16 = 0xfffe
 )
 
-// GatewayExternalMAC is the MAC of every L3 gateway on its uplink (ARP
-// answers and routed packets to the next hop): locally administered, like
-// GatewayMAC, and no port may use it.
-var GatewayExternalMAC = [6]byte{0x02, 0x4e, 0x56, 0x41, 0x00, 0x02}
-
-// GatewayExternalMACText is GatewayExternalMAC in canonical text.
-const GatewayExternalMACText = "02:4e:56:41:00:02"
+// ExternalMAC is the gateway's MAC on its uplink (its ARP answers and
+// the packets it routes to the next hop): locally administered,
+// 02:4e:56:47 ("NVG") then its conntrack zone, so two gateways on one
+// external segment never share a MAC.
+func (g *L3Gateway) ExternalMAC() [6]byte {
+	return [6]byte{0x02, 0x4e, 0x56, 0x47, byte(g.CTZone >> 8), byte(g.CTZone)}
+}
 
 // DomainKey is the gateway's L3 domain as model.VN.DomainKey spells it.
 func (g *L3Gateway) DomainKey() string { return g.Tenant + "/" + g.L3Domain }
