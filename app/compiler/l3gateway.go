@@ -5,7 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/nva-project/nva/app/flow"
-		"github.com/nva-project/nva/app/pipeline"
+	"github.com/nva-project/nva/app/pipeline"
 )
 
 // l3GatewayFeature is the L3 gateway to the non-virtualized network

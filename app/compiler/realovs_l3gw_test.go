@@ -56,6 +56,10 @@ func TestRealOVSGatewaySNAT(t *testing.T) {
 	if n := strings.Count(o.Ofctl("dump-flows", "br-int"), "cookie=0x4e56"); n != len(r.Flows) {
 		t.Fatalf("installed %d nva flows, want %d", n, len(r.Flows))
 	}
+	sw, err := sim.New(prof, r.Flows, r.Groups)
+	if err != nil {
+		t.Fatal(err)
+	}
 	upA, upB, tun := d.OFPort("gw", "up-acme"), d.OFPort("gw", "up-beta"), scenario.TunnelOFPort("vxlan")
 	fromHV := func(vni uint64, hv, srcMAC, src, dst string) sim.Packet {
 		return sim.IPv4(tun, srcMAC, model.GatewayMACText, src, dst).
@@ -82,6 +86,11 @@ func TestRealOVSGatewaySNAT(t *testing.T) {
 		if got := sim.OFProtoTracePorts(tr, c.p.InPort); !slices.Equal(got, c.ports) {
 			t.Errorf("%s: OVS outputs to %v, want %v\n%s", c.name, got, c.ports, tr)
 			continue
+		}
+		// The simulator agrees on where it goes.
+		res := sw.Run(c.p)
+		if len(res.Errors) > 0 || !slices.Equal(res.Ports(), c.ports) {
+			t.Errorf("%s: simulator outputs to %v (errors %v), OVS to %v\n%s", c.name, res.Ports(), res.Errors, c.ports, res.TraceText())
 		}
 		for _, want := range c.having {
 			if !strings.Contains(tr, want) {

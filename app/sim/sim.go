@@ -324,6 +324,8 @@ func (r *run) actions(as []flow.Action, p *Packet, depth int) bool {
 				r.tracef(depth+1, "bucket %d:", i)
 				r.actions(b.Actions, &c, depth+2)
 			}
+		case flow.CT:
+			r.ct(a, p, depth) // ct.go
 		default:
 			r.errorf("unknown action %T", a)
 		}
