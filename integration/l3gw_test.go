@@ -151,3 +151,85 @@ func TestL3Gateway(t *testing.T) {
 		}
 	}
 }
+
+// TestL3GatewayStrict: a tenant on a strict OpenFlow 1.3 hypervisor (hv1,
+// kind openflow behind the ofshim conformance proxy, one VXLAN tunnel
+// port per remote) reaches the external host through the L3 gateway on
+// hv2, an Open vSwitch NVE that hosts no VN of the domain: hv1 tunnels
+// external traffic to hv2 with standard actions only, hv2 SNATs it; ext
+// sees the gateway's address, the reply crosses one routed hop, and the
+// shim refuses nothing nva sent.
+func TestL3GatewayStrict(t *testing.T) {
+	requireLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l := lab.New(t, lab.Options{Hypervisors: 2})
+	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: nvaBin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shim, err := l.StartShim(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = shim.Close() })
+	const dpid = "00000000000e8a07"
+	if err := l.PrepareStrictBridge(ctx, 1, lab.StrictBridgeOptions{
+		DatapathID: dpid, Controller: shim.Target(), Encap: "vxlan", Remotes: []int{2},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ov := lab.NewOverlayOnly(l, n)
+	ov.RealizeTimeout = realizeTimeout
+	if err := ov.AddOpenFlowNVE(ctx, 1, dpid, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ov.AddOVSNVE(ctx, 2, nil, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := ov.AddRoutedVN(ctx, lab.RoutedVNSpec{VNSpec: lab.VNSpec{Name: "web", VNI: 2201, Encap: "vxlan"}, Tenant: "acme", L3Domain: "prod",
+		Subnets: []lab.Subnet{{CIDR: "10.20.1.0/24", Gateway: "10.20.1.1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ov.AddTenant(ctx, lab.TenantSpec{Name: "aw", VN: "web", HV: 1, IP: "10.20.1.10", MAC: "02:00:00:00:0c:01", AttachBridge: lab.IntegrationBridge}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetDefaultRoute(ctx, "aw", "10.20.1.1"); err != nil {
+		t.Fatal(err)
+	}
+	const far = "192.0.2.80"
+	if _, err := l.AddExternalHost(ctx, "ext", "02:ee:00:00:00:01", "203.0.113.1/24", far+"/32"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AddUplink(ctx, 2, "up-acme"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ov.AddL3Gateway(ctx, lab.L3GatewaySpec{Name: "acme-gw", Tenant: "acme", L3Domain: "prod", NVE: "hv2", Uplink: "up-acme",
+		ExternalIP: "203.0.113.10/24", NextHop: "203.0.113.1", NextHopMAC: "02:ee:00:00:00:01"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Reachable(ctx, "aw", far, realizeTimeout); err != nil {
+		t.Fatalf("aw (strict hv1) -> %s through the gateway on hv2: %v", far, err)
+	}
+	capt, err := l.StartCapture(ctx, l.TenantPoint("ext"), "icmp[icmptype] == icmp-echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ttl, ok, err := l.PingTTL(ctx, "aw", far)
+	if err != nil || !ok || ttl != 63 {
+		t.Errorf("aw -> %s: reply TTL %d, ok %v (%v), want 63", far, ttl, ok, err)
+	}
+	lines, err := capt.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := strings.Join(lines, "\n"); !strings.Contains(text, "203.0.113.10 > "+far) || strings.Contains(text, "10.20.") {
+		t.Errorf("ext did not see aw as 203.0.113.10 only:\n%s", text)
+	}
+	if r := shim.Refused(); len(r) != 0 {
+		t.Errorf("the shim refused messages nva sent the strict switch: %v", r)
+		for _, x := range shim.Refusals() {
+			t.Errorf("  %v", x)
+		}
+	}
+}

@@ -331,6 +331,13 @@ func flowBasedTunnels(snap *model.Snapshot, nve *model.NVE, local string) []ovsd
 			encaps[vn.Encap] = true
 		}
 	}
+	for _, p := range snap.GatewayPeers(nve.Name) { // an L3 gateway NVE tunnels with its domains' VNs (model/l3gateway.go)
+		for _, name := range p.VNs {
+			if vn, ok := snap.VNs[name]; ok {
+				encaps[vn.Encap] = true
+			}
+		}
+	}
 	for _, e := range model.Encaps {
 		if encaps[e] {
 			out = append(out, ovsdb.Tunnel{Name: compiler.TunnelPortName(e), Type: string(e), LocalIP: local})
