@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/nva-project/nva/app/compiler"
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/ofctl/codec"
@@ -124,6 +125,7 @@ func (s *Southbound) status(nve string) model.OpenFlowStatus {
 		o.Profile = profileStatus(n)
 		o.Profile.TableCheck = st.tableCheck
 		o.TunnelPorts = st.tunnels
+		o.BUM = compiler.BUMStatus(s.snap, nve, s.down)
 	}
 	if w := s.workerFor(nve); w != nil {
 		o.Connected = true

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nva-project/nva/app/compiler"
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/ofctl/conn"
 	"github.com/nva-project/nva/ofctl/neighbor"
@@ -146,6 +147,7 @@ type Southbound struct {
 	seen     uint64        // store revision of snap
 	changed  chan struct{} // closed and replaced whenever realization state changes
 	switches map[uint64]*worker
+	down     map[string]bool // NVEs without a connected switch (health.go)
 	nves     map[string]*nveState
 
 	// leaderTerm (under mu) is the Raft term in which this node leads,
@@ -258,10 +260,11 @@ func New(cfg Config) *Southbound {
 	return s
 }
 
-// ownsGroup: nva's group IDs are the compiler's FloodGroupID range (a
-// 24-bit VNI shifted left by one, plus one bit). Groups outside it belong
-// to someone else and are never deleted.
-func ownsGroup(id uint32) bool { return id <= 0x1ffffff }
+// ownsGroup: nva's group IDs are the compiler's (compiler.OwnsGroup: the
+// FloodGroupID range, a 24-bit VNI shifted left by one plus one bit, and
+// the dual-homing groups). Groups outside it belong to someone else and
+// are never deleted.
+func ownsGroup(id uint32) bool { return compiler.OwnsGroup(id) }
 
 // Start opens the OpenFlow listener and starts following src. It does not
 // block; everything stops when ctx ends or Close is called.
@@ -495,6 +498,7 @@ func (s *Southbound) updateGaugesLocked() {
 	}
 	s.m.connected.Set(float64(len(s.switches) + len(s.refused)))
 	s.m.unclaimed.Set(float64(un + len(s.refused)))
+	s.healthLocked()
 }
 
 // claimant is the NVE whose datapath ID is dpid ("" if none; the first by

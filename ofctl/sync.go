@@ -667,7 +667,7 @@ type portView struct {
 // port numbers; it also returns what it saw of the switch's ports.
 func (s *Southbound) compile(snap *model.Snapshot, nve string, sw *conn.Switch, prof pipeline.Profile, cache *compiler.Cache) (compiler.Result, portView, error) {
 	pv := portView{ports: s.portNumbers(sw, nve), flowTunnels: prof.FlowTunnels}
-	in := compiler.Input{Snapshot: snap, NVE: nve, OFPorts: pv.ports, Generation: s.cfg.Generation}
+	in := compiler.Input{Snapshot: snap, NVE: nve, OFPorts: pv.ports, Generation: s.cfg.Generation, Down: s.downNVEs()}
 	if pv.flowTunnels {
 		in.Tunnels = map[model.Encap]uint32{}
 		for _, e := range model.Encaps {

@@ -46,6 +46,7 @@ type Stats struct {
 	ConnectFails uint64 // failed connection attempts
 	Ensures      uint64 // times the cache was compared with the desired state
 	Transactions uint64 // transactions sent (ensure and remove)
+	Resyncs      uint64 // sessions restarted because the cache kept failing its guards
 }
 
 // Option configures a Manager.
@@ -235,6 +236,9 @@ type worker struct {
 	conn    *conn
 	backoff time.Duration
 	retry   *time.Timer
+	// conflicts counts consecutive ensures whose guard failed; see
+	// staleAfter.
+	conflicts int
 
 	mu     sync.Mutex
 	status Status
@@ -347,8 +351,19 @@ func (w *worker) reconcile() {
 		case errors.Is(err, errNotConnected):
 			w.lost(err)
 		case errors.Is(err, errConflict), errors.Is(err, errInconsistent):
-			// Transient: recompute from the next cache state.
-			w.log.Debug("OVSDB ensure raced a concurrent change", "err", err)
+			// Transient: recompute from the next cache state. A guard
+			// that keeps failing although the cache does not move means
+			// the cache is out of step with the server: start a new
+			// session, whose monitor reads every row afresh.
+			w.conflicts++
+			if w.conflicts >= staleAfter {
+				w.log.Warn("OVSDB cache out of step with the server; resynchronizing", "conflicts", w.conflicts, "err", err)
+				w.conflicts = 0
+				w.count(func(st *Stats) { st.Resyncs++ })
+				w.dropConn()
+			} else {
+				w.log.Debug("OVSDB ensure raced a concurrent change", "err", err)
+			}
 			if w.retry != nil {
 				w.retry.Stop()
 			}
@@ -393,8 +408,17 @@ func (w *worker) ensure() error {
 		return nil
 	}
 	w.backoff = w.m.backoffMin
+	w.conflicts = 0
 	return nil
 }
+
+// staleAfter is how many consecutive ensures may fail their guard before
+// the worker resynchronizes its cache with a new session. A real
+// concurrent writer makes a guard fail once or twice; a cache whose copy of
+// a row no longer equals the server's makes it fail every time (libovsdb's
+// client applies a multi-element set difference in map order, and its
+// in-memory server compares sets in `wait` order-sensitively).
+const staleAfter = 5
 
 // settle waits until the monitor cache shows a state that needs no more
 // operations, or the settle timeout passes.

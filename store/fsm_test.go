@@ -90,7 +90,7 @@ func cloneState(s *state) *state {
 		vns: maps.Clone(s.vns), nves: maps.Clone(s.nves), ports: maps.Clone(s.ports), nodes: maps.Clone(s.nodes),
 		byVNI: maps.Clone(s.byVNI), byDPID: maps.Clone(s.byDPID), byUnderlay: maps.Clone(s.byUnderlay),
 		byMAC: maps.Clone(s.byMAC), byIP: maps.Clone(s.byIP), byAttach: maps.Clone(s.byAttach),
-		portsOfVN: sets(s.portsOfVN), portsOfNVE: sets(s.portsOfNVE),
+		portsOfVN: sets(s.portsOfVN), portsOfNVE: sets(s.portsOfNVE), pairedBy: maps.Clone(s.pairedBy),
 	}
 }
 

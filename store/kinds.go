@@ -96,6 +96,11 @@ func (vnKind) admit(st *state, v, old *model.VN) *model.Error {
 			return model.Errorf(model.KindConflict, "vni", "vni %d is already used by vn %q", v.VNI, owner)
 		}
 	}
+	for i, r := range v.BUM.Replicators { // bum.go (app/compiler): replicator NVEs
+		if _, ok := st.nves[r]; !ok {
+			return model.Errorf(model.KindReference, fmt.Sprintf("bum.replicators[%d]", i), "nve %q does not exist", r)
+		}
+	}
 	return admitVNL3(st, v)
 }
 
@@ -217,7 +222,10 @@ func (portKind) prepare(p model.Port) (model.Port, error) {
 func (portKind) get(st *state, name string) *model.Port { return st.ports[name] }
 func (portKind) put(st *state, p *model.Port)           { st.putPort(p) }
 func (portKind) del(st *state, name string)             { st.delPort(name) }
-func (portKind) dependents(*state, string) map[string]struct{} {
+func (portKind) dependents(st *state, name string) map[string]struct{} {
+	if o, ok := st.pairedBy[name]; ok { // pair.go: its twin names it
+		return map[string]struct{}{o: {}}
+	}
 	return nil
 }
 func (portKind) setResult(r *result, p *model.Port) { r.Port = p }
@@ -236,11 +244,14 @@ func (portKind) admit(st *state, p, _ *model.Port) *model.Error {
 	if _, ok := st.nves[p.NVE]; !ok {
 		return model.Errorf(model.KindReference, "nve", "nve %q does not exist", p.NVE)
 	}
-	if owner, ok := st.byMAC[vnKey{p.VN, p.MAC}]; ok && owner != p.Name {
+	if err := admitPair(st, p); err != nil {
+		return err
+	}
+	if owner, ok := st.byMAC[vnKey{p.VN, p.MAC}]; ok && !st.sharesWith(p, owner) {
 		return model.Errorf(model.KindConflict, "mac", "mac %s is already used by port %q in vn %q", p.MAC, owner, p.VN)
 	}
 	for i, ip := range p.IPs {
-		if owner, ok := st.byIP[vnKey{p.VN, ipKey(ip)}]; ok && owner != p.Name {
+		if owner, ok := st.byIP[vnKey{p.VN, ipKey(ip)}]; ok && !st.sharesWith(p, owner) {
 			return model.Errorf(model.KindConflict, fmt.Sprintf("ips[%d]", i), "ip %s is already used by port %q in vn %q", ip, owner, p.VN)
 		}
 	}

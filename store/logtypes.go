@@ -100,6 +100,8 @@ type logSubnets []logSubnet
 type logBUM struct {
 	Mode  string `json:"mode"`
 	Group string `json:"group,omitempty"`
+	// Added after version 1 was frozen, as an optional key.
+	Replicators []string `json:"replicators,omitempty"`
 }
 
 type logNVE struct {
@@ -150,6 +152,8 @@ type logPort struct {
 	IPs       []string `json:"ips,omitempty"`
 	VLAN      int      `json:"vlan,omitempty"`
 	Revision  uint64   `json:"revision,omitempty"`
+	// Added after version 1 was frozen, as an optional key.
+	Pair string `json:"pair,omitempty"`
 }
 
 // logNode is a member's metadata. State and Voter are never meaningful in
@@ -227,7 +231,7 @@ func toLogVN(v *model.VN) *logVN {
 		return nil
 	}
 	return &logVN{Name: v.Name, VNI: v.VNI, Service: string(v.Service), Encap: string(v.Encap),
-		BUM: logBUM{Mode: string(v.BUM.Mode), Group: v.BUM.Group}, Tenant: v.Tenant, MTU: v.MTU,
+		BUM: logBUM{Mode: string(v.BUM.Mode), Group: v.BUM.Group, Replicators: slices.Clone(v.BUM.Replicators)}, Tenant: v.Tenant, MTU: v.MTU,
 		Unknown: string(v.Unknown), Revision: v.Revision, Subnets: toLogSubnets(v.Subnets), L3Domain: v.L3Domain}
 }
 
@@ -236,7 +240,7 @@ func (v *logVN) model() *model.VN {
 		return nil
 	}
 	return &model.VN{Name: v.Name, VNI: v.VNI, Service: model.Service(v.Service), Encap: model.Encap(v.Encap),
-		BUM: model.BUM{Mode: model.BUMMode(v.BUM.Mode), Group: v.BUM.Group}, Tenant: v.Tenant, MTU: v.MTU,
+		BUM: model.BUM{Mode: model.BUMMode(v.BUM.Mode), Group: v.BUM.Group, Replicators: slices.Clone(v.BUM.Replicators)}, Tenant: v.Tenant, MTU: v.MTU,
 		Unknown: model.UnknownPolicy(v.Unknown), Revision: v.Revision, Subnets: logSubnets(v.Subnets).model(), L3Domain: v.L3Domain}
 }
 
@@ -273,7 +277,7 @@ func toLogPort(p *model.Port) *logPort {
 		return nil
 	}
 	return &logPort{Name: p.Name, VN: p.VN, NVE: p.NVE, Interface: p.Interface, MAC: p.MAC,
-		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision}
+		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision, Pair: p.Pair}
 }
 
 func (p *logPort) model() *model.Port {
@@ -281,7 +285,7 @@ func (p *logPort) model() *model.Port {
 		return nil
 	}
 	return &model.Port{Name: p.Name, VN: p.VN, NVE: p.NVE, Interface: p.Interface, MAC: p.MAC,
-		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision}
+		IPs: slices.Clone(p.IPs), VLAN: p.VLAN, Revision: p.Revision, Pair: p.Pair}
 }
 
 func toLogNode(n *NodeInfo) *logNode {

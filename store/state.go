@@ -40,6 +40,7 @@ type state struct {
 	byAttach   map[attachKey]string
 	portsOfVN  map[string]map[string]struct{}
 	portsOfNVE map[string]map[string]struct{}
+	pairedBy   map[string]string // port -> the port naming it as its pair (pair.go)
 }
 
 func newState() *state {
@@ -56,6 +57,7 @@ func newState() *state {
 		byAttach:   map[attachKey]string{},
 		portsOfVN:  map[string]map[string]struct{}{},
 		portsOfNVE: map[string]map[string]struct{}{},
+		pairedBy:   map[string]string{},
 	}
 }
 
@@ -120,6 +122,7 @@ func (s *state) putPort(p *model.Port) {
 	s.byAttach[attachKey{p.NVE, p.Interface, p.VLAN}] = p.Name
 	addSet(s.portsOfVN, p.VN, p.Name)
 	addSet(s.portsOfNVE, p.NVE, p.Name)
+	s.indexPair(p)
 }
 
 func (s *state) delPort(name string) {
@@ -141,6 +144,7 @@ func (s *state) delPort(name string) {
 	delSet(s.portsOfVN, old.VN, name)
 	delSet(s.portsOfNVE, old.NVE, name)
 	delete(s.ports, name)
+	s.unindexPair(old)
 }
 
 func addSet(m map[string]map[string]struct{}, k, v string) {

@@ -259,6 +259,11 @@ type Input struct {
 	RemoteTunnels map[RemoteTunnel]uint32
 	// Generation goes into every cookie (see flow.MakeCookie).
 	Generation uint16
+	// Down names the NVEs whose switches are not connected (the
+	// southbound's view): not elected designated forwarder of a
+	// dual-homed system, not sent its unicast while its twin is up, not
+	// used as a replicator (bum.go). nil: every NVE counts as up.
+	Down map[string]bool
 }
 
 // RemoteTunnel names a per-remote tunnel port: the remote NVE it reaches

@@ -27,6 +27,9 @@ func (l2Forwarding) Port(c *portCtx, out *emitter) {
 		return
 	}
 	r := c.part.remote
+	if c.part.paired {
+		return // dual-homed and remote: bum.go forwards over both its NVEs
+	}
 	if r == nil {
 		return // on this NVE without a VAP, or its NVE unknown, without underlay, or no tunnel port (warned)
 	}

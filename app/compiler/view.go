@@ -57,6 +57,10 @@ type vnView struct {
 	// slice (not a VN), its gateway (l3gwview.go).
 	gw      *gwLink
 	gwSlice *gwSlice
+	// dual and repl are the VN's dual-homed systems and replication plan
+	// (bum.go); the shared part's fingerprint covers both.
+	dual []dualHome
+	repl *replication
 }
 
 func (st *vnView) warn(format string, args ...any) {
@@ -70,6 +74,7 @@ type portPart struct {
 	vap     *vap         // its VAP when it is attached on this NVE
 	remote  *remoteNVE   // the remote NVE hosting it, when reachable
 	answers []netip.Addr // the addresses it answers for (first port of the VN by name to bind them)
+	paired  bool         // one of a dual-homed pair: bum.go forwards to it when remote
 	fp      uint64
 }
 
@@ -118,6 +123,7 @@ func buildView(in *Input, prof pipeline.Profile, keyHash uint64, underlay map[st
 			continue
 		}
 		v.findRemotes(st, st.warn)
+		v.planBUM(st)
 		v.vns = append(v.vns, st)
 	}
 	v.resolveL3()
@@ -133,7 +139,11 @@ func buildView(in *Input, prof pipeline.Profile, keyHash uint64, underlay map[st
 // owns it in its VN (the first by name).
 func ownMAC(s *model.Snapshot, vn string, p *model.Port) ([6]byte, bool) {
 	mac, ok := p.MACAddr()
-	return mac, ok && s.PortByMAC(vn, mac) == p
+	if !ok {
+		return mac, false
+	}
+	o := s.PortByMAC(vn, mac)
+	return mac, o == p || (o != nil && p.Pair != "" && s.PairPartner(p) == o) || (o != nil && o.Pair == p.Name && s.PairPartner(o) == p)
 }
 
 // attachLocal fills st.local with the VAPs of the VN's ports on this NVE
@@ -168,7 +178,8 @@ func (v *nveView) ownPorts(st *vnView, warn func(string, ...any)) {
 			warn("port %s: invalid MAC %q; skipped", p.Name, p.MAC)
 			continue
 		}
-		if o := s.PortByMAC(st.name, mac); o != p {
+		if _, own := ownMAC(s, st.name, p); !own {
+			o := s.PortByMAC(st.name, mac)
 			warn("port %s: MAC %s already used by port %s in VN %s; skipped", p.Name, net.HardwareAddr(mac[:]), o.Name, st.name)
 			continue
 		}
@@ -190,9 +201,6 @@ func (v *nveView) resolveVN(name string) (*model.VN, bool) {
 	}
 	if vn.Routed() && len(vn.Subnets) == 0 {
 		v.warn("VN %s: service %s without subnets: no gateway, nothing routed", name, vn.Service)
-	}
-	if vn.BUM.Mode == model.BUMMulticast {
-		v.warn("VN %s: BUM mode multicast is not compiled yet; using head-end replication", name)
 	}
 	return vn, true
 }
@@ -418,6 +426,7 @@ func (v *nveView) sharedFingerprint(st *vnView) uint64 {
 	}
 	h.l3(st)
 	h.gwLink(st) // l3gwview.go
+	h.bum(st)
 	h.strs(st.warnings)
 	return uint64(h)
 }
@@ -484,6 +493,9 @@ func (v *nveView) portParts(st *vnView) {
 		if p.NVE != v.in.NVE {
 			pp.remote = remotes[p.NVE]
 		}
+		for _, d := range st.dual {
+			pp.paired = pp.paired || d.ports[0] == p || d.ports[1] == p
+		}
 		for _, a := range p.Addrs() {
 			if slices.Contains(pp.answers, a) {
 				continue
@@ -523,6 +535,7 @@ func (v *nveView) portParts(st *vnView) {
 				h.addr(ip)
 			}
 		}
+		h.bool(pp.paired)
 		if r := pp.remote; r != nil {
 			h.byte(2)
 			h.str(r.nve.Name)

@@ -33,12 +33,14 @@ const (
 var Encaps = []Encap{EncapVXLAN, EncapGENEVE, EncapGRE}
 
 // BUMMode is how broadcast, unknown-unicast and multicast frames reach the
-// other NVEs of a VN (§4.4): head-end replication or underlay multicast.
+// other NVEs of a VN (§4.3): head-end replication, two-tier replication
+// through replicator NVEs, or underlay multicast (bum.go).
 type BUMMode string
 
 const (
-	BUMReplicate BUMMode = "replicate"
-	BUMMulticast BUMMode = "multicast"
+	BUMReplicate  BUMMode = "replicate"
+	BUMReplicator BUMMode = "replicator"
+	BUMMulticast  BUMMode = "multicast"
 )
 
 // UnknownPolicy is what an NVE does with an ARP request or neighbor
@@ -57,6 +59,8 @@ const MaxVNI = 1<<24 - 1
 type BUM struct {
 	Mode  BUMMode `json:"mode"`
 	Group string  `json:"group,omitempty"` // underlay multicast group, with Mode multicast
+	// Replicators names the replicator NVEs, with Mode replicator.
+	Replicators []string `json:"replicators,omitempty"`
 }
 
 // VN is a virtual network instance.
@@ -143,7 +147,10 @@ type Port struct {
 	MAC       string   `json:"mac"`
 	IPs       []string `json:"ips,omitempty"`
 	VLAN      int      `json:"vlan,omitempty"` // 0 = untagged
-	Revision  uint64   `json:"revision,omitempty"`
+	// Pair names the port that attaches the same tenant system to another
+	// NVE (dual-homing, bum.go): same VN, MAC and IPs, another NVE.
+	Pair     string `json:"pair,omitempty"`
+	Revision uint64 `json:"revision,omitempty"`
 
 	// parsed is MAC and IPs as typed values, filled by Parse (the store
 	// calls it when it stores a port). Unexported, so never serialized.
@@ -199,19 +206,7 @@ func (v *VN) Validate() error {
 	default:
 		fe.Add("encap", "must be one of vxlan, geneve, gre")
 	}
-	switch v.BUM.Mode {
-	case BUMReplicate:
-		if v.BUM.Group != "" {
-			fe.Add("bum.group", "is only allowed with mode multicast")
-		}
-	case BUMMulticast:
-		a, err := netip.ParseAddr(v.BUM.Group)
-		if err != nil || !a.IsMulticast() {
-			fe.Add("bum.group", "must be an IPv4 or IPv6 multicast group address")
-		}
-	default:
-		fe.Add("bum.mode", "must be one of replicate, multicast")
-	}
+	v.BUM.validate(&fe)
 	if v.MTU != 0 && (v.MTU < 576 || v.MTU > 9000) {
 		fe.Add("mtu", "must be between 576 and 9000 (or 0 for the default)")
 	}
@@ -517,6 +512,7 @@ func (p *Port) Validate() error {
 	if p.VLAN < 0 || p.VLAN > 4094 {
 		fe.Add("vlan", "must be between 0 (untagged) and 4094")
 	}
+	p.validatePair(&fe)
 	return fe.Err()
 }
 

@@ -78,6 +78,9 @@ type OpenFlowStatus struct {
 	// tunnel port to each remote NVE this NVE shares a VN with, as last
 	// compiled (remotes without one are also in Warnings and Awaiting).
 	TunnelPorts []TunnelPortStatus `json:"tunnel_ports,omitempty"`
+	// BUM is how the NVE delivers each VN's BUM traffic, with the copies
+	// it sends per frame (bum.go).
+	BUM []BUMStatus `json:"bum,omitempty"`
 }
 
 // SummaryContext is what SummarizeNVE needs besides the status itself.

@@ -193,7 +193,9 @@ var stages = []Stage{
 		Name: L2Forward,
 		Doc:  "destination MAC in the VN -> local VAP, tunnel to the remote NVE, or the VN's BUM group; unknown unicast drops",
 		Contract: Contract{
-			Match:  []string{flow.Metadata, flow.EthDst},
+			// eth_src and tun_src: BUM split horizon for dual-homed
+			// systems and replicators (app/compiler/bum.go).
+			Match:  []string{flow.Metadata, flow.EthDst, flow.EthSrc, flow.TunIPv4Src},
 			Set:    []string{flow.VlanVID, flow.TunID, flow.TunIPv4Dst},
 			Output: true,
 			Group:  true,

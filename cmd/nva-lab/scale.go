@@ -30,6 +30,7 @@ type scaleConfig struct {
 	Idle        time.Duration // the at-rest measurement
 	SyncTimeout time.Duration // bound on every wait for the fleet to be in sync
 	LogLevel    string        // nva's --log-level
+	NVAArgs     []string      // extra flags for the first nva node (e.g. --debug-addr for profiles)
 	Dir         string        // data dirs, logs, sockets
 	Logf        func(string, ...any)
 }
@@ -101,6 +102,7 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	idle := fs.Duration("idle", 10*time.Second, "how long nva's CPU at rest is measured")
 	syncTimeout := fs.Duration("sync-timeout", 5*time.Minute, "bound on each wait for every switch to be in sync")
 	logLevel := fs.String("nva-log-level", "info", "nva's --log-level")
+	nvaArgs := fs.String("nva-args", "", "extra space-separated flags for the first nva node, e.g. \"--debug-addr 127.0.0.1:6060\" to take heap or CPU profiles during a run")
 	keep := fs.Bool("keep", false, "keep the data directories and nva's logs (printed at the end)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -144,7 +146,7 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		cfg := scaleConfig{
 			Bin: bin, Nodes: *nodes, Attaches: *attaches, Idle: *idle, SyncTimeout: *syncTimeout,
-			LogLevel: *logLevel, Dir: dir, Logf: logger.Printf,
+			LogLevel: *logLevel, NVAArgs: strings.Fields(*nvaArgs), Dir: dir, Logf: logger.Printf,
 			Layout: fleet.Layout{NVEs: n, PortsPerNVE: *ports, Span: sp, Kind: model.NVEKind(*kind), SparePorts: (*attaches + n - 1) / n},
 		}
 		if err := cfg.Layout.Check(); err != nil {
@@ -232,6 +234,11 @@ func (r *scaleRun) startNodes(ctx context.Context) error {
 		n, err := newNVANode(fmt.Sprintf("n%d", i+1), r.cfg.Bin, r.cfg.Dir, r.cfg.LogLevel)
 		if err != nil {
 			return err
+		}
+		if i == 0 {
+			// Flags with an address (--debug-addr) would collide on
+			// the other nodes: they go to the first one only.
+			n.extraArgs = append(n.extraArgs, r.cfg.NVAArgs...)
 		}
 		if r.cfg.Nodes > 1 {
 			if i == 0 {
