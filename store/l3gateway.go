@@ -65,6 +65,11 @@ func (l3GatewayKind) admit(st *state, g, old *model.L3Gateway) *model.Error {
 	if e := model.CheckGatewayNVE(g, st.nves[g.NVE]); e != nil {
 		return e
 	}
+	for _, pn := range slices.Sorted(maps.Keys(st.portsOfNVE[g.NVE])) {
+		if p := st.ports[pn]; p != nil && p.Interface == g.Uplink {
+			return model.Errorf(model.KindConflict, "uplink", "interface %s on nve %q is port %q's", g.Uplink, g.NVE, pn)
+		}
+	}
 	ext, _ := g.External()
 	mine := map[string]string{ext.String(): "external_ip"}
 	for i, f := range g.Floating() {
@@ -79,6 +84,9 @@ func (l3GatewayKind) admit(st *state, g, old *model.L3Gateway) *model.Error {
 		used[o.CTZone] = true
 		if o.DomainKey() == g.DomainKey() {
 			return model.Errorf(model.KindConflict, "l3_domain", "l3_domain %q of tenant %q already has gateway %q (one gateway per L3 domain)", g.L3Domain, g.Tenant, name)
+		}
+		if o.NVE == g.NVE && o.Uplink == g.Uplink {
+			return model.Errorf(model.KindConflict, "uplink", "uplink %s on nve %q is already gateway %q's", g.Uplink, g.NVE, name)
 		}
 		oext, _ := o.External()
 		theirs := []string{oext.String()}
@@ -159,6 +167,17 @@ func (l3GatewayKind) fromV1(b *bodyV1) (model.L3Gateway, bool) {
 		return model.L3Gateway{}, false
 	}
 	return *b.L3Gateway.model(), true
+}
+
+// checkUplinkFree refuses a port on an interface that is an L3 gateway's
+// uplink on the same NVE (portKind.admit).
+func checkUplinkFree(st *state, p *model.Port) *model.Error {
+	for _, name := range slices.Sorted(maps.Keys(st.gateways)) {
+		if g := st.gateways[name]; g.NVE == p.NVE && g.Uplink == p.Interface {
+			return model.Errorf(model.KindConflict, "interface", "interface %s on nve %q is the uplink of L3 gateway %q", p.Interface, p.NVE, name)
+		}
+	}
+	return nil
 }
 
 // l3GatewayRecords are the snapshot records of the gateways, by name.

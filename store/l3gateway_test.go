@@ -48,6 +48,8 @@ func TestFSML3Gateway(t *testing.T) {
 	}
 	mustOK(&createNVE{Obj: model.NVE{Name: "hv1", UnderlayIPs: []string{"198.18.0.1"}, OVSDB: "unix:/x"}})
 	mustOK(&createNVE{Obj: model.NVE{Name: "tor1", Kind: model.NVEOpenFlow, UnderlayIPs: []string{"198.18.0.2"}, DatapathID: "0000000000000099"}})
+	mustOK(&createVN{Obj: model.VN{Name: "blue"}})
+	mustOK(&createPort{Obj: model.Port{Name: "p1", VN: "blue", NVE: "hv1", Interface: "tap1", MAC: "02:00:00:00:00:01"}})
 	gw := goldenGateway
 	gw.CTZone = 0
 	type gwCreate = createCmd[model.L3Gateway, l3GatewayKind]
@@ -63,12 +65,16 @@ func TestFSML3Gateway(t *testing.T) {
 		g     func(g *model.L3Gateway)
 		field string
 	}{
-		"strict NVE":      {func(g *model.L3Gateway) { other(g); g.NVE = "tor1" }, "nve"},
-		"missing NVE":     {func(g *model.L3Gateway) { other(g); g.NVE = "ghost" }, "nve"},
-		"second gateway":  {func(g *model.L3Gateway) { other(g); g.Tenant = "acme" }, "l3_domain"},
-		"used address":    {func(g *model.L3Gateway) { g.Name, g.Tenant, g.FloatingIPs = "x", "beta", nil }, "external_ip"},
-		"used floating":   {func(g *model.L3Gateway) { g.Name, g.Tenant, g.ExternalIP = "x", "beta", "203.0.113.11/24" }, "floating_ips[0].external_ip"},
-		"zone given here": {func(g *model.L3Gateway) { other(g); g.CTZone = 5 }, "ct_zone"},
+		"strict NVE":     {func(g *model.L3Gateway) { other(g); g.NVE = "tor1" }, "nve"},
+		"missing NVE":    {func(g *model.L3Gateway) { other(g); g.NVE = "ghost" }, "nve"},
+		"second gateway": {func(g *model.L3Gateway) { other(g); g.Tenant = "acme" }, "l3_domain"},
+		"used address":   {func(g *model.L3Gateway) { g.Name, g.Tenant, g.Uplink, g.FloatingIPs = "x", "beta", "eth-x", nil }, "external_ip"},
+		"used floating": {func(g *model.L3Gateway) {
+			g.Name, g.Tenant, g.Uplink, g.ExternalIP = "x", "beta", "eth-x", "203.0.113.11/24"
+		}, "floating_ips[0].external_ip"},
+		"zone given here":  {func(g *model.L3Gateway) { other(g); g.CTZone = 5 }, "ct_zone"},
+		"same uplink":      {func(g *model.L3Gateway) { other(g) }, "uplink"},
+		"port's interface": {func(g *model.L3Gateway) { other(g); g.Uplink = "tap1" }, "uplink"},
 	} {
 		g := gw
 		g.FloatingIPs = append([]model.FloatingIP(nil), gw.FloatingIPs...)
@@ -78,9 +84,12 @@ func TestFSML3Gateway(t *testing.T) {
 			t.Errorf("%s: %v, want an error naming %s", name, res.Err, c.field)
 		}
 	}
+	if r := apply(&createPort{Obj: model.Port{Name: "p2", VN: "blue", NVE: "hv1", Interface: "eth-up", MAC: "02:00:00:00:00:02"}}); r.Err == nil || r.Err.Field != "interface" {
+		t.Fatalf("a port on the uplink: %v", r.Err)
+	}
 	beta := gw
 	other(&beta)
-	beta.Name = "beta-gw"
+	beta.Name, beta.Uplink = "beta-gw", "eth-beta"
 	if z := mustOK(&gwCreate{Obj: beta}).L3Gateway.CTZone; z != model.GatewayZoneFirst+1 {
 		t.Fatalf("second zone %d", z)
 	}

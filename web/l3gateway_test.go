@@ -49,7 +49,8 @@ func TestL3GatewayAPI(t *testing.T) {
 		{`{"name":"bad","l3_domain":"d","nve":"tor1","uplink":"u","external_ip":"203.0.113.5/24","next_hop":"203.0.113.1","next_hop_mac":"02:00:00:00:00:01"}`, 422, []string{"nve"}},
 		{`{"name":"bad","l3_domain":"d","nve":"ghost","uplink":"u","external_ip":"203.0.113.5/24","next_hop":"203.0.113.1","next_hop_mac":"02:00:00:00:00:01"}`, 422, []string{"nve"}},
 		{strings.Replace(strings.Replace(gwBody, `"acme-gw"`, `"second"`, 1), "203.0.113.10/24", "203.0.113.11/24", 1), 409, []string{"l3_domain"}},
-		{strings.Replace(strings.Replace(gwBody, `"acme-gw"`, `"other"`, 1), `"tenant":"acme"`, `"tenant":"beta"`, 1), 409, []string{"external_ip"}},
+		{strings.Replace(strings.Replace(strings.Replace(gwBody, `"acme-gw"`, `"other"`, 1), `"tenant":"acme"`, `"tenant":"beta"`, 1), `"eth-up"`, `"eth-b"`, 1), 409, []string{"external_ip"}},
+		{strings.Replace(strings.Replace(strings.Replace(gwBody, `"acme-gw"`, `"other"`, 1), `"tenant":"acme"`, `"tenant":"beta"`, 1), "203.0.113.", "198.51.100.", -1), 409, []string{"uplink"}},
 	} {
 		before := state(e.st)
 		r := e.do("POST", "/api/v1/l3gateways", c.body)
