@@ -653,6 +653,7 @@ func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 			}
 		}
 	}
+	l3GatewayAffected(old, cur, out) // l3gateway.go
 	return out
 }
 

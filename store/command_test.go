@@ -61,6 +61,10 @@ func TestCommandEncodingGolden(t *testing.T) {
 		// difference from update-vn, whose bytes it leaves unchanged.
 		{"update-vn-expect-revision", 1, &updateVN{ReqID: "r-update-vn", Obj: vn, ExpectRevision: 42}},
 		{"update-vn-l3", 1, &updateVN{ReqID: "r-update-vn", Obj: routed}},
+		// L3 gateways (l3gateway.go).
+		{"create-l3gateway", 1, &createCmd[model.L3Gateway, l3GatewayKind]{ReqID: "r-create-gw", Obj: goldenGateway}},
+		{"update-l3gateway", 1, &updateCmd[model.L3Gateway, l3GatewayKind]{ReqID: "r-update-gw", Obj: goldenGateway, ExpectRevision: 7}},
+		{"delete-l3gateway", 1, &deleteCmd[model.L3Gateway, l3GatewayKind]{ReqID: "r-delete-gw", Name: "acme-gw"}},
 		{"delete-vn", 1, &deleteVN{ReqID: "r-delete-vn", Name: "blue"}},
 		{"create-nve", 1, &createNVE{ReqID: "r-create-nve", Obj: nve}},
 		{"update-nve", 1, &updateNVE{ReqID: "r-update-nve", Obj: nve}},
@@ -162,8 +166,8 @@ func TestCommandTypeNames(t *testing.T) {
 		}
 	}
 	// 0x01-0x0c (objects, nodes, batch), 0x10-0x12 (tokens) and
-	// 0x20-0x22 (policy rules), 0x38-0x39 (learned endpoints).
-	if want := int(cmdBatch) + 3 + 3 + 2; len(seen) != want {
+	// 0x20-0x22 (policy rules), 0x28-0x2a (L3 gateways), 0x38-0x39 (learned endpoints).
+	if want := int(cmdBatch) + 3 + 3 + 3 + 2; len(seen) != want {
 		t.Fatalf("%d named types, want %d", len(seen), want)
 	}
 	if got := cmdType(0x7f).String(); got != "type-0x7f" {

@@ -71,6 +71,8 @@ type result struct {
 	// Policy is a policy rule command's rule (policy.go).
 	Policy *model.PolicyRule
 	Err    *model.Error
+	// L3Gateway is an L3 gateway command's object (l3gateway.go).
+	L3Gateway *model.L3Gateway
 	// Items are a batch's per-item results, in the batch's order (each
 	// with the batch's Index; the object of a create or an update, nothing
 	// for a delete). A rejected batch has none: Err says why.

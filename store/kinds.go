@@ -271,5 +271,8 @@ func (portKind) admit(st *state, p, _ *model.Port) *model.Error {
 	if owner, ok := st.byAttach[attachKey{p.NVE, p.Interface, p.VLAN}]; ok && owner != p.Name {
 		return model.Errorf(model.KindConflict, "interface", "interface %s vlan %d on nve %q is already used by port %q", p.Interface, p.VLAN, p.NVE, owner)
 	}
+	if e := checkUplinkFree(st, p); e != nil { // l3gateway.go
+		return e
+	}
 	return admitPortOnTNVE(st, p) // accesslink.go
 }

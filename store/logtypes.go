@@ -39,6 +39,8 @@ type bodyV1 struct {
 	Policy *logPolicy `json:"policy,omitempty"`
 	// Learned is the body of report-learned and expire-learned (learned.go).
 	Learned *logLearnedBody `json:"learned,omitempty"`
+	// L3Gateway is the object of the L3 gateway commands (l3gateway.go).
+	L3Gateway *logL3Gateway `json:"l3_gateway,omitempty"`
 }
 
 // logBatchItem is one operation of a batch: the type byte of the object
@@ -209,6 +211,8 @@ type logResult struct {
 	Items []*logResult `json:"items,omitempty"`
 	// Policy: a policy rule command's rule (policy.go).
 	Policy *logPolicy `json:"policy,omitempty"`
+	// L3Gateway: an L3 gateway command's object (l3gateway.go).
+	L3Gateway *logL3Gateway `json:"l3_gateway,omitempty"`
 }
 
 // logRequest is one entry of the request-ID table in a snapshot.
@@ -241,6 +245,8 @@ type snapRecord struct {
 	// The learned endpoints and conflicts (learned.go), after the tokens.
 	Learned         *logLearned         `json:"learned,omitempty"`
 	LearnedConflict *logLearnedConflict `json:"learned_conflict,omitempty"`
+	// L3 gateways (l3gateway.go), after the tokens.
+	L3Gateway *logL3Gateway `json:"l3_gateway,omitempty"`
 }
 
 // --- exact conversions (snapshots, results, encoding commands) ---
@@ -352,7 +358,7 @@ func toLogResult(r *result) *logResult {
 		return nil
 	}
 	out := &logResult{Index: r.Index, VN: toLogVN(r.VN), NVE: toLogNVE(r.NVE), Port: toLogPort(r.Port),
-		Node: toLogNode(r.Node), Err: toLogError(r.Err), Policy: toLogPolicy(r.Policy)}
+		Node: toLogNode(r.Node), Err: toLogError(r.Err), Policy: toLogPolicy(r.Policy), L3Gateway: toLogL3Gateway(r.L3Gateway)}
 	for _, it := range r.Items {
 		out.Items = append(out.Items, toLogResult(it))
 	}
@@ -364,7 +370,7 @@ func (r *logResult) model() *result {
 		return nil
 	}
 	out := &result{Index: r.Index, VN: r.VN.model(), NVE: r.NVE.model(), Port: r.Port.model(),
-		Node: r.Node.model(), Err: r.Err.model(), Policy: r.Policy.model()}
+		Node: r.Node.model(), Err: r.Err.model(), Policy: r.Policy.model(), L3Gateway: r.L3Gateway.model()}
 	for _, it := range r.Items {
 		out.Items = append(out.Items, it.model())
 	}

@@ -186,7 +186,8 @@ func (f *fsm) snapshotLocked() *model.Snapshot {
 // that changed are copies of st's, the others the last snapshot's.
 func makeSnapshot(last *model.Snapshot, rev uint64, st *state, ch model.Changed) *model.Snapshot {
 	s := makeObjectSnapshot(last, rev, st, ch)
-	s.Policies = st.policies.byName // never changed once built (policy.go)
+	s.Policies = st.policies.byName   // never changed once built (policy.go)
+	s.L3Gateways = l3GatewaysView(st) // (l3gateway.go)
 	return s
 }
 

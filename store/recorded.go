@@ -14,6 +14,8 @@ type Recorded struct {
 	Port *model.Port
 	// Policy is a policy rule write's rule (policy.go).
 	Policy *model.PolicyRule
+	// L3Gateway: an L3 gateway's create or update (l3gateway.go).
+	L3Gateway *model.L3Gateway
 	// Err is the domain error the write failed with (nil: it applied).
 	Err *model.Error
 }
@@ -39,5 +41,5 @@ func (s *Store) Recorded(reqID string) (Recorded, bool) {
 		return Recorded{}, false
 	}
 	r := e.Result
-	return Recorded{Index: r.Index, VN: r.VN, NVE: r.NVE, Port: r.Port, Policy: r.Policy, Err: r.Err}, true
+	return Recorded{Index: r.Index, VN: r.VN, NVE: r.NVE, Port: r.Port, Policy: r.Policy, L3Gateway: r.L3Gateway, Err: r.Err}, true
 }

@@ -33,7 +33,7 @@ var registry = newRegistry(append([]cmdSpec{
 	{cmdPutNode, 1, "put-node", decodeV1(decodePutNode)},
 	{cmdRemoveNode, 1, "remove-node", decodeV1(decodeRemoveNode)},
 	{cmdBatch, 1, "batch", decodeV1(decodeBatch)},
-}, slices.Concat(tokenSpecs, policySpecs, learnedSpecs)...))
+}, slices.Concat(tokenSpecs, policySpecs, learnedSpecs, l3GatewayCommands)...)) // l3GatewayCommands: l3gateway.go
 
 // cmdSpec registers one version of one command type.
 type cmdSpec struct {

@@ -24,6 +24,7 @@ type fsmSnapshot struct {
 	tokens   []snapRecord
 	policies []snapRecord
 	learned  []snapRecord // learned.go
+	gateways []snapRecord // L3 gateways (l3gateway.go)
 	reqs     []*dedupEntry
 	logTime  int64 // the request-ID table's clock
 }
@@ -59,6 +60,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	s.tokens = tokenRecords(&f.st.tokens)
 	s.policies = policyRecords(&f.st.policies)
 	s.learned = learnedRecords(&f.st.learned)
+	s.gateways = l3GatewayRecords(f.st)
 	s.reqs = f.dedup.entries()
 	s.logTime = f.dedup.now
 	return s, nil
@@ -93,6 +95,9 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 		put(r)
 	}
 	for _, r := range s.learned {
+		put(r)
+	}
+	for _, r := range s.gateways {
 		put(r)
 	}
 	for _, r := range s.reqs {
@@ -145,6 +150,8 @@ func readSnapshot(r io.Reader, policy DedupPolicy) (*state, *dedupTable, uint64,
 			st.nodes[rec.Node.ID] = rec.Node.model()
 		case rec.Policy != nil:
 			st.policies.put(rec.Policy.model())
+		case rec.L3Gateway != nil:
+			l3GatewayKind{}.put(st, rec.L3Gateway.model())
 		case rec.Req != nil:
 			dd.add(&dedupEntry{ReqID: rec.Req.ReqID, Hash: rec.Req.Hash, Result: rec.Req.Result.model(), At: rec.Req.At})
 		default:

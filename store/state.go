@@ -33,6 +33,8 @@ type state struct {
 	policies policyState
 	// learned are the learned endpoints and conflicts (learned.go).
 	learned learnedState
+	// gateways are the L3 gateways (l3gateway.go).
+	gateways map[string]*model.L3Gateway
 
 	byVNI      map[uint32]string
 	byDPID     map[uint64]string

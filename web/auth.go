@@ -223,6 +223,13 @@ var routeAccess = map[string]access{
 	"GET /api/v1/vns/{name}/learned":    accessAny, // scoped (learned.go)
 	// multihome (tunnels.go): infrastructure, not for tenant-scoped tokens
 	"GET /api/v1/tunnels": accessRead,
+	// L3 gateways (l3gateway.go): a tenant reads its own; writes are
+	// refused to tenants by the scoped backend.
+	"GET /api/v1/l3gateways":           accessAny,
+	"POST /api/v1/l3gateways":          accessWrite,
+	"GET /api/v1/l3gateways/{name}":    accessAny,
+	"PATCH /api/v1/l3gateways/{name}":  accessWrite,
+	"DELETE /api/v1/l3gateways/{name}": accessWrite,
 }
 
 // routeAccessOf is the access of a matched route. The web UI's files

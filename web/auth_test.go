@@ -247,6 +247,13 @@ func TestAuthorizationTable(t *testing.T) {
 		{"GET", "/api/v1/learned", "/api/v1/learned", "", nil, all(501)},
 		{"GET", "/api/v1/vns/{name}/learned", "/api/v1/vns/a-net/learned", "", nil, all(501)},
 		{"GET", "/api/v1/vns/{name}/learned", "/api/v1/vns/b-net/learned", "", nil, rw(501, 501, 404)},
+		// L3 gateways (l3gateway_test.go covers scoping): every role
+		// reads; tenants may not write.
+		{"GET", "/api/v1/l3gateways", "/api/v1/l3gateways", "", nil, all(200)},
+		{"GET", "/api/v1/l3gateways/{name}", "/api/v1/l3gateways/nothing", "", nil, all(404)},
+		{"POST", "/api/v1/l3gateways", "/api/v1/l3gateways", `{"name":"g-{role}","tenant":"t{n}","l3_domain":"prod","nve":"hv1","uplink":"up{n}","external_ip":"203.0.113.1{n}/24","next_hop":"203.0.113.1","next_hop_mac":"02:ee:00:00:00:01"}`, nil, rw(403, 201, 403)},
+		{"PATCH", "/api/v1/l3gateways/{name}", "/api/v1/l3gateways/nothing", `{"uplink":"x"}`, nil, rw(403, 404, 404)},
+		{"DELETE", "/api/v1/l3gateways/{name}", "/api/v1/l3gateways/nothing", "", nil, rw(403, 404, 403)},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {

@@ -34,6 +34,10 @@ type Backend interface {
 	CreatePolicy(ctx context.Context, reqID string, r model.PolicyRule) (*model.PolicyRule, error)
 	UpdatePolicyIf(ctx context.Context, reqID string, r model.PolicyRule, expectRev uint64) (*model.PolicyRule, error)
 	DeletePolicy(ctx context.Context, reqID, name string) (uint64, error)
+	// L3 gateways (l3gateway.go).
+	CreateL3Gateway(ctx context.Context, reqID string, g model.L3Gateway) (*model.L3Gateway, error)
+	UpdateL3GatewayIf(ctx context.Context, reqID string, g model.L3Gateway, expectRev uint64) (*model.L3Gateway, error)
+	DeleteL3Gateway(ctx context.Context, reqID, name string) (uint64, error)
 	// Recorded returns the first result of the write made under a request
 	// ID, if the store still remembers it (store.DedupPolicy): a PATCH
 	// retried after its object was deleted is answered from it.

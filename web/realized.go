@@ -71,6 +71,16 @@ func (a *affected) add(obj any) {
 		if v != nil {
 			a.policy(v) // policy.go
 		}
+	case *model.L3Gateway: // its NVE and the NVEs of its domain (l3gateway.go)
+		if v != nil {
+			for _, snap := range []*model.Snapshot{a.before, a.after} {
+				if snap != nil {
+					for _, n := range snap.GatewayNVEsOf(v) {
+						a.set[n] = true
+					}
+				}
+			}
+		}
 	}
 }
 

@@ -39,8 +39,9 @@ func tenantSnapshot(snap *model.Snapshot, tenant string) *model.Snapshot {
 		}
 	}
 	out := model.NewSnapshot(snap.Revision, vns, nves, ports)
-	out.Policies = tenantPolicies(snap, tenant) // policy.go
-	out.Learned = tenantLearned(snap, vns)      // learned.go
+	out.Policies = tenantPolicies(snap, tenant)                // policy.go
+	out.Learned = tenantLearned(snap, vns)                     // learned.go
+	out.L3Gateways = tenantL3Gateways(snap.L3Gateways, tenant) // l3gateway.go
 	return out
 }
 

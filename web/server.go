@@ -229,7 +229,8 @@ func (s *Server) routes() http.Handler {
 	registerResource(s, api, s.vnResource())
 	registerResource(s, api, s.nveResource())
 	registerResource(s, api, s.portResource())
-	registerResource(s, api, s.policyResource()) // policy.go
+	registerResource(s, api, s.policyResource())    // policy.go
+	registerResource(s, api, s.l3GatewayResource()) // l3gateway.go
 	s.authRoutes(api)
 
 	r.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})).Methods(http.MethodGet)

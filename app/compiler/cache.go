@@ -233,6 +233,11 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		warnings = append(warnings, v.portWarnings...)
 		memo[v.name] = vnMemo{fp: v.allFP, states: slices.Clip(states[first:]), warnings: v.portWarnings}
 	}
+	for _, g := range view.gws { // L3 gateway slices (l3gwview.go)
+		if err := use(partKey{g.name, ""}, g.fp, g, nil); err != nil {
+			return Result{}, err
+		}
+	}
 	if len(c.parts) != len(states)-1 { // some parts are gone
 		for k, s := range c.parts {
 			if s.epoch != c.epoch {
@@ -305,6 +310,10 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 	for _, f := range c.features {
 		e.use(f)
 		switch {
+		case v != nil && v.gwSlice != nil: // an L3 gateway's slice (l3gateway.go)
+			if g, ok := f.(gatewayFeature); ok {
+				g.Gateway(vc, e)
+			}
 		case v == nil:
 			f.NVE(nc, e)
 		case p == nil:

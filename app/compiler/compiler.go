@@ -195,6 +195,37 @@
 //     dropped): their ports' and gateways' addresses are answered and
 //     their IP unicast is bridged by MAC or routed; l2l3 VNs do both.
 //
+// # L3 gateway: SNAT and floating IPs to a non-virtualized network
+//
+// An L3 domain may have one gateway (model.L3Gateway; l3gateway.go,
+// l3gwview.go): an NVE of the OVS profile with an uplink to an external
+// IPv4 network. Every NVE hosting a VN of the domain sends the IPv4 its
+// local VAPs address to the gateway MAC for a destination outside the
+// domain's subnets (l3_route, priority 10; the domain's own subnets drop
+// at 20 when no port has the address) to the gateway NVE: tunnelled
+// unchanged with the source VN's VNI (the context: the gateway NVE maps
+// each VNI to its domain), or straight to l3gw_out on the gateway NVE
+// itself. The gateway NVE classifies tunnels to the gateway MAC with a
+// VNI of the domain to l3gw_out (above the VN's own tunnel
+// classification). There the packet is routed once (dec_ttl, the
+// gateway's external MAC -> the configured next hop's MAC), reg0 gets the
+// gateway's conntrack zone and ct(commit, zone, nat(src=external address
+// or the tenant's floating IP)) resumes it in l3gw_egress, which outputs
+// to the uplink. From the uplink (classify -> l3gw_in): ARP for the
+// external and floating addresses is answered in the switch; IPv4 to the
+// external address goes through ct(zone, nat) (replies are un-SNATed; a
+// packet of no connection keeps its destination and matches no route) and
+// to a floating IP through ct(commit, zone, nat(dst=tenant address));
+// l3gw_route then routes the translated packet to the tenant port (dec_ttl,
+// gateway MAC -> the port's MAC, to its VAP or tunnelled with its VN's
+// VNI, which the port's NVE accepts from the gateway NVE). Zones: one per
+// gateway from model.GatewayZoneFirst (0xf000) up, so identical tenant
+// addresses of two domains never meet in conntrack. Strict-profile NVEs
+// of the domain tunnel to the gateway NVE through a per-remote tunnel
+// port (model.Snapshot.GatewayPeers); only the gateway NVE needs the OVS
+// profile. IPv6 to the outside is not routed (dropped at l3_route's
+// miss); the next hop's MAC is configured, not resolved.
+//
 // Not yet compiled (Result.Warnings says so when an input asks for it):
 // underlay-multicast BUM (replication is used instead); routed VNs without
 // subnets get no gateway.

@@ -45,6 +45,7 @@ var features = []feature{
 	l3Policy{},
 	segmentGateway{},
 	multipathFeature{},
+	l3GatewayFeature{}, // l3gateway.go
 }
 
 // nveCtx is what features see of the NVE being compiled.

@@ -25,6 +25,7 @@ type nveView struct {
 	vns      []*vnView               // by name
 	warnings []string                // NVE-level, local attachment and port warnings
 	domains  map[string][]*model.VN  // routed VNs by L3 domain key (l3Domains)
+	gws      []*vnView               // L3 gateway slices (l3gwview.go)
 }
 
 // vnView is one VN as the NVE compiles it: its shared part (fp) and one
@@ -55,6 +56,10 @@ type vnView struct {
 	// tagged: the VN has a passthrough VAP somewhere, so frames from
 	// tunnels may carry a tenant tag (split.go).
 	tagged bool
+	// gw is the VN's L3 gateway link; gwSlice, set only on a gateway
+	// slice (not a VN), its gateway (l3gwview.go).
+	gw      *gwLink
+	gwSlice *gwSlice
 	// dual and repl are the VN's dual-homed systems and replication plan
 	// (bum.go); the shared part's fingerprint covers both.
 	dual []dualHome
@@ -156,6 +161,7 @@ func buildView(in *Input, prof pipeline.Profile, keyHash uint64, underlay map[st
 		v.vns = append(v.vns, st)
 	}
 	v.resolveL3()
+	v.resolveGateways() // l3gwview.go
 	for _, st := range v.vns {
 		v.resolveLearned(st)
 	}
@@ -494,6 +500,7 @@ func (v *nveView) sharedFingerprint(st *vnView) uint64 {
 	}
 	h.l3(st)
 	h.bool(st.tagged)
+	h.gwLink(st) // l3gwview.go
 	h.bum(st)
 	h.policy(st)
 	h.learned(st)

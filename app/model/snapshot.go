@@ -35,6 +35,9 @@ type Snapshot struct {
 	// Learned are the learned endpoints (learned.go) by LearnedKey; nil:
 	// none. The store sets it before the snapshot is shared.
 	Learned map[string]*LearnedEndpoint
+	// L3Gateways are the L3 gateways by name (l3gateway.go); the store
+	// sets it on every snapshot it makes.
+	L3Gateways map[string]*L3Gateway
 
 	indexOnce sync.Once
 	learned   snapshotLearned

@@ -43,7 +43,7 @@ func (s *Snapshot) TunnelPeers(nve string) []TunnelPeer {
 		return nil
 	}
 	var out []TunnelPeer
-	for _, peer := range mergePeers(s.Peers(nve), s.RoutePeers(nve)) {
+	for _, peer := range mergePeers(mergePeers(s.Peers(nve), s.RoutePeers(nve)), s.GatewayPeers(nve)) { // GatewayPeers: l3gateway.go
 		remote, ok := s.NVEs[peer.NVE]
 		if !ok {
 			continue // a port names an NVE the snapshot does not have

@@ -342,6 +342,11 @@ var OVSTables = []TableSpec{
 	{Name: L3Route, Number: 29, Stages: []string{L3Route}},
 	{Name: L2Forward, Number: 30, Stages: []string{L2Forward}},
 	{Name: Reply, Number: 40, Stages: []string{Reply}},
+	// L3 gateway (50-59).
+	{Name: L3GatewayIn, Number: 50, Stages: []string{L3GatewayIn}},
+	{Name: L3GatewayOut, Number: 51, Stages: []string{L3GatewayOut}},
+	{Name: L3GatewayRoute, Number: 52, Stages: []string{L3GatewayRoute}},
+	{Name: L3GatewayEgress, Number: 53, Stages: []string{L3GatewayEgress}},
 }
 
 // StrictTables is the strict profile's realization: the five stages a

@@ -176,8 +176,8 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 	d = pipeline.Strict().Describe()
-	for _, want := range []string{"profile openflow13 (extensions=false", "table 3 l2_forward:", "stages left out: nd_advert,l3_conntrack,l3_policy,reply",
-		"goto: l2_forward\n", "match: in_port,vlan_vid,tun_id,eth_src\n"} {
+	for _, want := range []string{"profile openflow13 (extensions=false", "table 3 l2_forward:", "stages left out: nd_advert,l3_conntrack,l3_policy,reply,l3gw_in,l3gw_out,l3gw_route,l3gw_egress",
+		"goto: l2_forward\n", "match: in_port,vlan_vid,tun_id,eth_src,eth_dst\n"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("strict Describe lacks %q:\n%s", want, d)
 		}

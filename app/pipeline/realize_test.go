@@ -26,15 +26,19 @@ func TestRealizations(t *testing.T) {
 		prof pipeline.Profile
 		want string
 	}{
-		{pipeline.OVS(), `0 classify [classify] -> [port_security l3_conntrack l2_forward]
+		{pipeline.OVS(), `0 classify [classify] -> [port_security l3_conntrack l2_forward l3gw_in l3gw_out]
 10 port_security [port_security] -> [neighbor]
 20 neighbor [neighbor] -> [nd_advert l3_conntrack l3_route l2_forward reply]
 25 nd_advert [nd_advert] -> [reply]
 27 l3_conntrack [l3_conntrack] -> [l3_policy l2_forward]
 28 l3_policy [l3_policy] -> [l3_route]
-29 l3_route [l3_route] -> []
+29 l3_route [l3_route] -> [l3gw_out]
 30 l2_forward [l2_forward] -> []
 40 reply [reply] -> []
+50 l3gw_in [l3gw_in] -> [l3gw_route]
+51 l3gw_out [l3gw_out] -> [l3gw_egress]
+52 l3gw_route [l3gw_route] -> []
+53 l3gw_egress [l3gw_egress] -> []
 `},
 		{pipeline.Strict(), `0 classify [classify] -> [port_security l2_forward]
 1 port_security [port_security] -> [neighbor]
@@ -251,7 +255,7 @@ func TestWithTableIDs(t *testing.T) {
 		t.Errorf("NameOf(30) = %s", name)
 	}
 	// Only some pinned: the others keep their numbers.
-	if q, err := pipeline.OVS().WithTableIDs(map[string]uint8{pipeline.Reply: 35}); err != nil || q.Tables[len(q.Tables)-1].Number != 35 {
+	if q, err := pipeline.OVS().WithTableIDs(map[string]uint8{pipeline.Reply: 35}); err != nil || q.Tables[slices.IndexFunc(q.Tables, func(t pipeline.Table) bool { return t.Name == pipeline.Reply })].Number != 35 {
 		t.Errorf("pin reply: %v", err)
 	}
 	// Renumbering may reorder tables that do not reach each other.

@@ -50,6 +50,26 @@ const (
 	// Reply sends a packet built by Neighbor back out of its ingress VAP,
 	// re-tagging it with the VAP's VLAN.
 	Reply = "reply"
+
+	// L3 gateway to the non-virtualized network (app/compiler's
+	// l3gateway.go), on the gateway NVE only (OVS: conntrack and NAT).
+	//
+	// L3GatewayIn takes what arrives on a gateway's uplink: ARP for its
+	// external and floating addresses answered, IPv4 to them un-NATed
+	// (or DNATed for a floating IP) in the gateway's conntrack zone and
+	// resumed in L3GatewayRoute; anything else drops.
+	L3GatewayIn = "l3gw_in"
+	// L3GatewayOut routes IPv4 a tenant sent toward the external network
+	// (from l3_route on this NVE, or tunnelled here to the gateway MAC):
+	// TTL decremented, MACs rewritten for the next hop, SNAT committed in
+	// the gateway's zone, resumed in L3GatewayEgress.
+	L3GatewayOut = "l3gw_out"
+	// L3GatewayRoute routes an inbound packet, once translated, to the
+	// tenant port it is now addressed to (as l3_route does).
+	L3GatewayRoute = "l3gw_route"
+	// L3GatewayEgress outputs a translated outbound packet to its
+	// gateway's uplink.
+	L3GatewayEgress = "l3gw_egress"
 )
 
 // Next is the Goto of a flow that continues to its stage's next stage
@@ -127,8 +147,8 @@ var stages = []Stage{
 		Name: Classify,
 		Doc:  "ingress VAP (in_port[, vlan]) or tunnel (in_port, tun_id[, tun_src]) -> VN in metadata; else drop",
 		Contract: Contract{
-			Match:         []string{flow.InPort, flow.VlanVID, flow.TunID, flow.TunIPv4Src, flow.EthSrc},
-			Goto:          []string{L2Forward, L3Conntrack}, // tunnel arrivals skip port security and the responder; routed ones (from the gateway MAC) are committed to conntrack
+			Match:         []string{flow.InPort, flow.VlanVID, flow.TunID, flow.TunIPv4Src, flow.EthSrc, flow.EthDst},
+			Goto:          []string{L2Forward, L3Conntrack, L3GatewayIn, L3GatewayOut}, // tunnel arrivals skip port security and the responder; routed ones (from the gateway MAC) are committed to conntrack; an L3 gateway's uplink and tunnels to its MAC go to its stages
 			VLAN:          true,
 			WriteMetadata: true,
 			Output:        true, // CONTROLLER: learning on L2 gateway segments (app/compiler/segment.go)
@@ -196,6 +216,7 @@ var stages = []Stage{
 		Contract: Contract{
 			Match:  []string{flow.Metadata, flow.EthDst, flow.EthType, flow.IPv4Dst, flow.IPv6Dst, flow.IPTTL},
 			Set:    []string{flow.EthSrc, flow.EthDst, flow.VlanVID, flow.TunID, flow.TunIPv4Dst},
+			Goto:   []string{L3GatewayOut}, // external destinations on the gateway NVE
 			Output: true,
 			VLAN:   true,
 			DecTTL: true,
@@ -224,6 +245,53 @@ var stages = []Stage{
 			Set:    []string{flow.VlanVID},
 			Output: true,
 			VLAN:   true,
+		},
+		Miss: MissDrop,
+	},
+	{
+		Name: L3GatewayIn,
+		Doc:  "uplink of an L3 gateway: ARP for its addresses answered; IPv4 to them -> reg0 := zone, ct(zone, nat) -> l3gw_route; else drop",
+		Contract: Contract{
+			Match: []string{flow.InPort, flow.EthType, flow.ARPOp, flow.ARPTPA, flow.IPv4Dst},
+			Set:   []string{flow.EthSrc, flow.EthDst, flow.ARPOp, flow.ARPSHA, flow.ARPTHA, flow.ARPSPA, flow.ARPTPA, flow.Reg0},
+			Read:  []string{flow.EthSrc, flow.ARPSHA, flow.ARPSPA},
+			Goto:  []string{L3GatewayRoute},
+			// Output: IN_PORT for ARP answers.
+			Output: true,
+			CT:     true,
+		},
+		Miss: MissDrop,
+	},
+	{
+		Name: L3GatewayOut,
+		Doc:  "IPv4 of a gateway's L3 domain to the outside -> dec_ttl, MACs for the next hop, reg0 := zone, ct(commit, zone, nat(src=external or floating IP)) -> l3gw_egress",
+		Contract: Contract{
+			Match:  []string{flow.Metadata, flow.EthType, flow.IPv4Src},
+			Set:    []string{flow.EthSrc, flow.EthDst, flow.Reg0},
+			Goto:   []string{L3GatewayEgress},
+			DecTTL: true,
+			CT:     true,
+		},
+		Miss: MissDrop,
+	},
+	{
+		Name: L3GatewayRoute,
+		Doc:  "translated inbound IPv4 (reg0 = the gateway's zone) to a tenant port -> dec_ttl, eth_src := gateway MAC, eth_dst := the port's MAC, to its VAP or tunnel with its VN's VNI",
+		Contract: Contract{
+			Match:  []string{flow.Reg0, flow.EthType, flow.IPv4Dst},
+			Set:    []string{flow.EthSrc, flow.EthDst, flow.VlanVID, flow.TunID, flow.TunIPv4Dst},
+			Output: true,
+			VLAN:   true,
+			DecTTL: true,
+		},
+		Miss: MissDrop,
+	},
+	{
+		Name: L3GatewayEgress,
+		Doc:  "translated outbound IPv4 (reg0 = the gateway's zone) -> its uplink",
+		Contract: Contract{
+			Match:  []string{flow.Reg0},
+			Output: true,
 		},
 		Miss: MissDrop,
 	},

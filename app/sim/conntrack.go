@@ -9,7 +9,8 @@ import (
 // addresses alone) across Runs, as a host's connection tracker does. A
 // packet of a committed connection is established (trk|est, plus rpl in
 // the reply direction); any other is trk|new. TCP states, timeouts,
-// related flows and NAT are not modelled.
+// related flows and NAT of replies (un-NAT) are not modelled; SNAT and DNAT
+// translate the tracked packet (ct.go).
 
 // ctKey is one direction of a connection.
 type ctKey struct {
@@ -58,9 +59,6 @@ func (r *run) conntrack(a flow.CT, p *Packet, depth int) bool {
 		r.errorf("ct on a packet that is not IP")
 		return false
 	}
-	if a.NAT != flow.NATNone {
-		r.errorf("ct nat is not simulated")
-	}
 	state := flow.CTTracked | flow.CTNew
 	switch {
 	case r.s.conns[k]:
@@ -76,10 +74,12 @@ func (r *run) conntrack(a flow.CT, p *Packet, depth int) bool {
 	}
 	r.tracef(depth, "%s: ct_state=%#x", flow.FormatAction(a), state)
 	if a.Table == "" {
+		r.translate(a, p, depth+1) // ct.go
 		return true
 	}
 	c := p.Clone()
 	c.Fields[flow.CTState] = flow.U32(state)
+	r.translate(a, &c, depth+1) // ct.go
 	r.table(a.Table, c, depth, 1)
 	return true
 }

@@ -337,7 +337,7 @@ func (r *run) actions(as []flow.Action, p *Packet, depth int) bool {
 				r.actions(b.Actions, &c, depth+2)
 			}
 		case flow.CT:
-			if !r.conntrack(a, p, depth) {
+			if !r.conntrack(a, p, depth) { // conntrack.go, ct.go
 				return false
 			}
 		default:

@@ -137,6 +137,10 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			problems = append(problems, fmt.Sprintf("  %s -> %s: %v", c.From, c.To, c.Err))
 		}
 	}
+	l3Table, l3Problems, err := demoL3(ctx, l, ov, logger) // demo_l3.go: a routed pair and an external host through an L3 gateway
+	if err != nil {
+		return err
+	}
 	base := "http://" + n.APIAddr
 	fmt.Fprintf(stdout, "\nReachability (row pings column's IP; yes = the column tenant itself answered):\n%s\n", ov.FormatMatrix(names, cells))
 	if ok {
@@ -144,11 +148,18 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	} else {
 		fmt.Fprintf(stdout, "UNEXPECTED reachability (marked !):\n%s\n", strings.Join(problems, "\n"))
 	}
+	fmt.Fprintf(stdout, "\nRouted and external (tenant demo, L3 domain prod: r-web and r-db routed; gateway demo-gw on hv3 to inet, SNAT to %s; row pings column's IP):\n%s", demoGatewayExt, l3Table)
+	if len(l3Problems) == 0 {
+		fmt.Fprintf(stdout, "As intended: the routed pair reaches each other, both reach inet through the gateway (inet sees %s, or rd1's floating IP %s), and from outside only the floating IP answers.\n", demoGatewayExt, demoFloatingIP)
+	} else {
+		fmt.Fprintf(stdout, "UNEXPECTED (marked !):\n%s\n", strings.Join(l3Problems, "\n"))
+	}
 	fmt.Fprintf(stdout, `
 nva web UI:    %[1]s/   (open it in a browser: the lab's NVEs, tunnels and tenant ports, live)
 nva REST API:  %[1]s/api/v1   (topology: %[1]s/api/v1/topology, NVEs: %[1]s/api/v1/nves)
 nva log:       %[2]s
 Try:           ip netns exec %[3]st-b1 ping 192.0.2.13
+               ip netns exec %[3]st-rw1 ping 198.51.100.80   (through the L3 gateway; watch: ip netns exec %[3]sx-inet tcpdump -ni eth0 icmp)
                curl -s %[1]s/api/v1/nves/hv1/flows
                curl -s %[1]s/api/v1/access-links   (hv4 is a split hypervisor behind hv1: a VLAN per VN)
 Press Ctrl-C to stop the demo and remove everything.

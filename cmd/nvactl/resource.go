@@ -170,7 +170,7 @@ func addFieldFlags(fs *pflag.FlagSet, fields []field) {
 			fs.Uint32(f.flag, 0, f.usage)
 		case "strings", "ports":
 			fs.StringSlice(f.flag, nil, f.usage)
-		case "subnets":
+		case "subnets", "floatings":
 			fs.StringArray(f.flag, nil, f.usage)
 		case "ints":
 			fs.IntSlice(f.flag, nil, f.usage)
@@ -220,6 +220,8 @@ func fieldBody(fs *pflag.FlagSet, fields []field) (map[string]any, error) {
 			v, err = fs.GetBool(f.flag)
 		case "ports":
 			v, err = portsFlag(fs, f) // policy.go
+		case "floatings":
+			v, err = floatingsFlag(fs, f) // gateway.go
 		}
 		if err != nil {
 			return nil, err

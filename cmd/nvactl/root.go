@@ -81,9 +81,10 @@ func newRootCmd(lookup func(string) (string, bool)) *cobra.Command {
 	cluster := a.clusterCmd()
 	cluster.AddCommand(a.healthCmd())
 	root.AddCommand(a.resourceCmd(vnKind), nve, a.resourceCmd(portKind), cluster, a.topologyCmd(), a.applyCmd(), a.tokenCmd(), a.snapshotCmd(), a.traceCmd(), a.countersCmd())
-	root.AddCommand(a.accessLinksCmd())        // accesslink.go
-	root.AddCommand(a.resourceCmd(policyKind)) // policy.go
-	root.AddCommand(a.learnedCmd())            // learned.go
+	root.AddCommand(a.accessLinksCmd())         // accesslink.go
+	root.AddCommand(a.resourceCmd(policyKind))  // policy.go
+	root.AddCommand(a.learnedCmd())             // learned.go
+	root.AddCommand(a.resourceCmd(gatewayKind)) // gateway.go
 	return root
 }
 

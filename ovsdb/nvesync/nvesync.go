@@ -247,6 +247,8 @@ func (s *Syncer) note(ev model.Change) {
 		}
 	case model.ChangeNode: // every bridge's controllers
 		d.all = true
+	case model.ChangeL3Gateway: // uplink interfaces, and per-remote tunnels to gateway NVEs (rare)
+		d.all = true
 	default:
 		// Other kinds of state (none of it is an input of Desired) change
 		// no NVE's OVSDB configuration.
@@ -309,6 +311,11 @@ func desired(snap *model.Snapshot, nve *model.NVE, ctrls []string, flowTun bool)
 	for _, p := range ports {
 		d.Interfaces = append(d.Interfaces, p.Interface)
 	}
+	for _, g := range snap.SortedL3Gateways() { // an L3 gateway's uplink is a port of its NVE's bridge
+		if g.NVE == nve.Name {
+			d.Interfaces = append(d.Interfaces, g.Uplink)
+		}
+	}
 	d.Interfaces = append(d.Interfaces, accessLinkPorts(snap, nve)...)
 	if nve.IsTNVE() {
 		d.Tunnels = nil // a tNVE does not tunnel: its nNVE does
@@ -348,6 +355,13 @@ func flowBasedTunnels(snap *model.Snapshot, nve *model.NVE, local string) []ovsd
 	for _, name := range snap.VNsOn(nve.Name) {
 		if vn, ok := snap.VNs[name]; ok {
 			encaps[vn.Encap] = true
+		}
+	}
+	for _, p := range snap.GatewayPeers(nve.Name) { // an L3 gateway NVE tunnels with its domains' VNs (model/l3gateway.go)
+		for _, name := range p.VNs {
+			if vn, ok := snap.VNs[name]; ok {
+				encaps[vn.Encap] = true
+			}
 		}
 	}
 	for _, e := range model.Encaps {

@@ -27,6 +27,8 @@ type Domain struct {
 	rev     uint64
 	// Policies are the inter-VN policy rules (Rule).
 	Policies map[string]*model.PolicyRule
+	// Gateways are the L3 gateways (l3gateway.go).
+	Gateways map[string]*model.L3Gateway
 }
 
 // New returns an empty domain.
@@ -193,6 +195,7 @@ func (d *Domain) Snapshot() *model.Snapshot {
 		}
 	}
 	s.Learned = d.learnedCopy()
+	s.L3Gateways = d.gatewaysCopy() // l3gateway.go
 	return s
 }
 
