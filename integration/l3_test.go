@@ -139,6 +139,7 @@ func TestL3(t *testing.T) {
 				t.Fatalf("aw -> ad with TTL 1: time-exceeded from %s, want the gateway 10.10.1.1:\n%s", a, out)
 			}
 		}
+		t.Logf("aw -> ad with TTL 1: time-exceeded from %v", from)
 	}
 	if from, out, err := l.PingTimeExceeded(ctx, "ad", "10.10.1.10", 1, 2); err != nil || len(from) != 0 {
 		t.Fatalf("ad -> aw (no rule) with TTL 1: time-exceeded from %v (%v), want none:\n%s", from, err, out)
