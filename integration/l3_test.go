@@ -26,7 +26,9 @@ import (
 // it. Before the rules nothing is routed; each tenant then allows its
 // web VN to reach its db VN, and the replies pass without a reverse rule
 // (connection tracking): db starting a connection to web stays denied.
-// A packet sent with TTL 1 is not routed (dropped by the ingress NVE).
+// A packet sent with TTL 1 is not routed: the ingress NVE answers it with
+// an ICMP time-exceeded from the source subnet's gateway address, where
+// the policy allows the route.
 func TestL3(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -125,6 +127,22 @@ func TestL3(t *testing.T) {
 	}
 	if n, err := l.PingHops(ctx, "aw", "10.10.2.10", 2, 3); err != nil || n == 0 {
 		t.Fatalf("aw -> ad with TTL 2: no reply (%v)", err)
+	}
+	// On OVS the ingress NVE answers TTL 1 with an ICMP time-exceeded
+	// from the gateway address of the source's subnet (only where the
+	// policy would have routed it: ad -> aw gets none).
+	if from, out, err := l.PingTimeExceeded(ctx, "aw", "10.10.2.10", 1, 2); err != nil || len(from) == 0 {
+		t.Fatalf("aw -> ad with TTL 1: no time-exceeded (%v):\n%s", err, out)
+	} else {
+		for _, a := range from {
+			if a != "10.10.1.1" {
+				t.Fatalf("aw -> ad with TTL 1: time-exceeded from %s, want the gateway 10.10.1.1:\n%s", a, out)
+			}
+		}
+		t.Logf("aw -> ad with TTL 1: time-exceeded from %v", from)
+	}
+	if from, out, err := l.PingTimeExceeded(ctx, "ad", "10.10.1.10", 1, 2); err != nil || len(from) != 0 {
+		t.Fatalf("ad -> aw (no rule) with TTL 1: time-exceeded from %v (%v), want none:\n%s", from, err, out)
 	}
 	// The gateway MAC is the same on both hypervisors.
 	for _, name := range []string{"aw", "ad"} {

@@ -67,7 +67,7 @@ func newMetrics() *metrics {
 		}, []string{"result"}),
 		packetIns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "nva", Subsystem: "southbound", Name: "packet_ins_total",
-			Help: "Packet-ins from switches, by result (neighbor: handed to the ARP/ND responder; foreign: not from nva's flows; not_leader, unclaimed: ignored; unexpected: nva's flow but no VN context).",
+			Help: "Packet-ins from switches, by result (neighbor: handed to the ARP/ND responder; foreign: not from nva's flows; not_leader, unclaimed: ignored; unexpected: nva's flow but no VN context; time_exceeded, time_exceeded_rate, time_exceeded_drop: a routed packet whose TTL expired, answered with ICMP time-exceeded, over the switch's rate, or not answerable).",
 		}, []string{"result"}),
 		sliceDiffs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "nva", Subsystem: "southbound", Name: "diffs_total",
@@ -95,7 +95,8 @@ func newMetrics() *metrics {
 	for _, r := range []string{"clean", "drift", "full", "error"} {
 		m.audits.WithLabelValues(r)
 	}
-	for _, r := range []string{packetInNeighbor, packetInForeign, packetInNotLeader, packetInUnclaimed, packetInUnexpected} {
+	for _, r := range []string{packetInNeighbor, packetInForeign, packetInNotLeader, packetInUnclaimed, packetInUnexpected,
+		packetInTimeExceeded, packetInTimeExceededRate, packetInTimeExceededDrop} {
 		m.packetIns.WithLabelValues(r)
 	}
 	m.allCollects = []prometheus.Collector{m.flowMods, m.groupMods, m.errors, m.reconcile, m.connected, m.unclaimed, m.repairs, m.bundles, m.syncs, m.packetIns, m.sliceDiffs, m.planning, m.auditTime, m.audits, m.auditRound}

@@ -92,6 +92,10 @@ func (s *Southbound) onPacketIn(sw *conn.Switch, pi conn.PacketIn) {
 		}
 		return
 	}
+	if s.isTTLPunt(snap, nve, pi) { // ttlexceeded.go: a routed packet's TTL expired
+		s.onTTLPacketIn(sw, pi)
+		return
+	}
 	switch {
 	case !pi.Match.HasMetadata:
 		// nva's punts always carry the VN in metadata.

@@ -110,6 +110,12 @@ type Config struct {
 	LearnRate    float64
 	LearnBurst   int
 	LearnRefresh time.Duration
+
+	// TimeExceededRate and TimeExceededBurst bound the ICMP time-exceeded
+	// answers per switch (ttlexceeded.go; DefaultTimeExceededRate,
+	// DefaultTimeExceededBurst if 0).
+	TimeExceededRate  float64
+	TimeExceededBurst int
 }
 
 // Source is what the southbound needs from the replicated store.
@@ -143,6 +149,8 @@ type Southbound struct {
 	neigh *neighbor.Responder
 	// learn is the MAC learning of L2 gateway segments (learn.go).
 	learn *learner
+	// ttl rate-limits the ICMP time-exceeded answers (ttlexceeded.go).
+	ttl ttlLimiter
 
 	src    Source
 	ln     *conn.Listener

@@ -170,11 +170,13 @@
 //     routing is subject to the domain's inter-VN policy, default deny
 //     (policy.go: conntrack tables l3_conntrack and l3_policy before
 //     l3_route on OVS, stateless rules in neighbor on the strict profile).
-//   - TTL: on OVS, flows matching nw_ttl 0 and 1 (priority 200) drop
-//     expired packets so their counters count them; the strict profile
-//     has no nw_ttl match, and dec_nw_ttl drops them itself (OpenFlow 1.3
-//     invalid TTL; nva asks for no invalid-TTL packet-ins). No ICMP time
-//     exceeded is sent.
+//   - TTL: on OVS, flows matching nw_ttl 0 and 1 (priority 200) send
+//     expired packets (TTLPuntMaxLen bytes) to the controller only, which
+//     answers with an ICMP time-exceeded from the source subnet's gateway
+//     (ofctl/ttlexceeded.go, rate-limited); their counters count them as
+//     ttl_expired drops. The strict profile has no nw_ttl match, and
+//     dec_nw_ttl drops them itself, silently (OpenFlow 1.3 invalid TTL;
+//     nva asks for no invalid-TTL packet-ins).
 //   - Slices: the routes of a VN and the tunnels accepted from routing
 //     NVEs live in the VN's shared part; its fingerprint covers every
 //     destination port (name, revision, addresses, VNI, VAP or tunnel), so

@@ -31,6 +31,13 @@ func (l3Routing) Port(*portCtx, *emitter) {}
 
 var gatewayMAC = net.HardwareAddr(model.GatewayMAC[:])
 
+// TTLPuntMaxLen is how much of a routed packet whose TTL expired the
+// l3_route stage sends the controller: Ethernet (with a VLAN tag), an IPv6
+// header with room for extension headers, and 8 bytes beyond, enough for
+// the ICMP time-exceeded that quotes the original header + 8 bytes
+// (RFC 792; RFC 4443 quotes more when it fits, this is enough).
+const TTLPuntMaxLen = 256
+
 func (l3Routing) VN(c *vnCtx, out *emitter) {
 	vn := c.vn
 	if !vn.Routed() || len(vn.Subnets) == 0 {
@@ -70,13 +77,17 @@ func (l3Routing) VN(c *vnCtx, out *emitter) {
 		Match: flow.M(local, flow.Exact(flow.EthDst, gatewayMAC)), Goto: pipeline.L3Route})
 	ip4, ip6 := ethType(flow.EthTypeIPv4), ethType(flow.EthTypeIPv6)
 	if c.prof.Extensions {
-		// TTL 0 and 1 are dropped by flows of their own, so that their
-		// counters count them; on a profile without nw_ttl, dec_ttl drops
-		// them (OpenFlow 1.3 invalid TTL, no packet-in asked for).
+		// TTL 0 and 1 are not routed: flows of their own send the first
+		// TTLPuntMaxLen bytes to the controller, which answers with an
+		// ICMP time-exceeded from the gateway (ofctl/ttlexceeded.go), and
+		// their counters count them as ttl_expired drops. On a profile
+		// without nw_ttl, dec_ttl drops them silently (OpenFlow 1.3
+		// invalid TTL, no packet-in asked for).
 		for _, et := range []flow.MatchField{ip4, ip6} {
 			for _, ttl := range []uint8{0, 1} {
 				out.flow(flow.Flow{Table: pipeline.L3Route, Priority: PrioTTLDrop,
-					Match: flow.M(local, et, flow.Exact(flow.IPTTL, flow.U8(ttl)))})
+					Match:   flow.M(local, et, flow.Exact(flow.IPTTL, flow.U8(ttl))),
+					Actions: []flow.Action{flow.Output{Port: flow.PortController, MaxLen: TTLPuntMaxLen}}})
 			}
 		}
 	}

@@ -203,7 +203,7 @@ func NewIndex(snap *model.Snapshot, nve string, prof pipeline.Profile, res compi
 			f := &sl.Flows[i]
 			a := attr{vn: vn, port: port}
 			switch {
-			case len(f.Actions) == 0 && f.Goto == "":
+			case len(f.Actions) == 0 && f.Goto == "", isTTLPunt(f):
 				a.kind, a.stage, a.reason = kindDrop, stageName(stages[f.Table], f.Table), DropReason(stages[f.Table], f)
 			case has(f.Table, pipeline.Classify) && port != "":
 				a.kind = kindPortRx
@@ -225,6 +225,21 @@ func NewIndex(snap *model.Snapshot, nve string, prof pipeline.Profile, res compi
 		}
 	}
 	return ix
+}
+
+// isTTLPunt reports whether f is a routing stage's TTL-expiry flow that
+// sends the packet to the controller only (for an ICMP time-exceeded): it
+// forwards nothing, so it counts as a ttl_expired drop.
+func isTTLPunt(f *flow.Flow) bool {
+	if _, ok := f.Match.Get(flow.IPTTL); !ok || f.Goto != "" || len(f.Actions) == 0 {
+		return false
+	}
+	for _, a := range f.Actions {
+		if o, ok := a.(flow.Output); !ok || o.Port != flow.PortController {
+			return false
+		}
+	}
+	return true
 }
 
 func stageName(stages []string, table string) string {

@@ -13,7 +13,8 @@ import (
 
 // TestPolicyAndTTLDrops: packets the inter-VN policy denies are counted
 // as drops of the stage that denies them (l3_policy on OVS, neighbor on
-// the strict profile); on OVS, expired TTLs as drops of l3_route.
+// the strict profile); on OVS, expired TTLs (sent to the controller for
+// the ICMP time-exceeded) as ttl_expired drops of l3_route.
 func TestPolicyAndTTLDrops(t *testing.T) {
 	for _, prof := range []pipeline.Profile{pipeline.OVS(), pipeline.Strict()} {
 		t.Run(prof.Name, func(t *testing.T) {
@@ -47,6 +48,10 @@ func TestPolicyAndTTLDrops(t *testing.T) {
 			if prof.Extensions {
 				if got := c.Drops[pipeline.L3Route].Packets; got != 4 {
 					t.Errorf("l3_route (TTL) drops %d, want 4: %+v", got, c.Drops)
+				}
+				// The TTL flows punt for the ICMP time-exceeded: still drops.
+				if got := c.DropReasons[counters.ReasonTTLExpired].Packets; got != 4 {
+					t.Errorf("ttl_expired drops %d, want 4: %+v", got, c.DropReasons)
 				}
 			}
 		})

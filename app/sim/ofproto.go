@@ -5,9 +5,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/nva-project/nva/app/flow"
 )
 
-var traceOutput = regexp.MustCompile(`^\s*(output:(\d+)|IN_PORT)\s*$`)
+var traceOutput = regexp.MustCompile(`^\s*(output:(\d+)|IN_PORT|CONTROLLER(:\d+)?)\s*$`)
 
 // OFProtoTracePorts lists the OpenFlow ports that an
 // `ovs-appctl ofproto/trace` run sends the packet to, sorted, so a test can
@@ -15,7 +17,7 @@ var traceOutput = regexp.MustCompile(`^\s*(output:(\d+)|IN_PORT)\s*$`)
 // datapath cannot deliver it (a tunnel output without an underlay route:
 // "native tunnel routing failed"); outputs OVS skips because they are the
 // ingress port are left out, as the simulator leaves them out; IN_PORT
-// counts as inPort.
+// counts as inPort, a CONTROLLER action as flow.PortController.
 func OFProtoTracePorts(trace string, inPort uint32) []uint32 {
 	lines := strings.Split(trace, "\n")
 	var out []uint32
@@ -29,6 +31,10 @@ func OFProtoTracePorts(trace string, inPort uint32) []uint32 {
 		}
 		if m[1] == "IN_PORT" {
 			out = append(out, inPort)
+			continue
+		}
+		if strings.HasPrefix(m[1], "CONTROLLER") {
+			out = append(out, flow.PortController)
 			continue
 		}
 		n, err := strconv.ParseUint(m[2], 10, 32)

@@ -87,6 +87,29 @@ func (l *Lab) PingHops(ctx context.Context, from, toIP string, ttl, count int) (
 	return r.Received, err
 }
 
+// timeExceededRE is iputils ping's line for an ICMP time-exceeded answer
+// ("From 10.10.1.1 icmp_seq=1 Time to live exceeded").
+var timeExceededRE = regexp.MustCompile(`(?m)^From (\S+) icmp_seq=\d+ Time to live exceeded`)
+
+// PingTimeExceeded pings toIP count times from tenant from with TTL ttl
+// and returns the addresses that answered "Time to live exceeded", one
+// per answer, and the ping's output.
+func (l *Lab) PingTimeExceeded(ctx context.Context, from, toIP string, ttl, count int) ([]string, string, error) {
+	ns, err := l.tenantNS(from)
+	if err != nil {
+		return nil, "", err
+	}
+	out, _ := runIn(ctx, ns, nil, "ping", "-n", "-t", strconv.Itoa(ttl), "-c", strconv.Itoa(count), "-i", "0.2", "-W", "1", toIP)
+	if _, err := parsePing(out); err != nil {
+		return nil, out, err
+	}
+	var addrs []string
+	for _, m := range timeExceededRE.FindAllStringSubmatch(out, -1) {
+		addrs = append(addrs, m[1])
+	}
+	return addrs, out, nil
+}
+
 // tcpEchoServer and tcpEchoClient move 64 KiB each way over one TCP
 // connection (many segments both ways), in python3.
 const (

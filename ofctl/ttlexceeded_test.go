@@ -1,0 +1,143 @@
+package ofctl
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nva-project/nva/app/flow"
+	"github.com/nva-project/nva/app/icmp"
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/app/pipeline"
+)
+
+// expiredFrame is a routed ICMP echo request (IPv4 or IPv6 by the
+// addresses' family) from mac/src to the gateway MAC, TTL 1.
+func expiredFrame(mac, src, dst string) []byte {
+	m, _ := net.ParseMAC(mac)
+	f := append(append([]byte{}, model.GatewayMAC[:]...), m...)
+	s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
+	payload := []byte{8, 0, 0, 0, 0, 7, 0, 1, 'p', 'i', 'n', 'g'}
+	if s.Is4() {
+		f = binary.BigEndian.AppendUint16(f, 0x0800)
+		h := make([]byte, 20)
+		h[0], h[8], h[9] = 0x45, 1, 1
+		binary.BigEndian.PutUint16(h[2:4], uint16(20+len(payload)))
+		a, b := s.As4(), d.As4()
+		copy(h[12:], a[:])
+		copy(h[16:], b[:])
+		return append(append(f, h...), payload...)
+	}
+	payload[0] = 128
+	f = binary.BigEndian.AppendUint16(f, 0x86dd)
+	h := make([]byte, 40)
+	h[0], h[6], h[7] = 0x60, 58, 1
+	binary.BigEndian.PutUint16(h[4:6], uint16(len(payload)))
+	a, b := s.As16(), d.As16()
+	copy(h[8:], a[:])
+	copy(h[24:], b[:])
+	return append(append(f, h...), payload...)
+}
+
+// TestTimeExceededResponder: on the leader, a packet-in from the OVS
+// profile's l3_route stage (a routed packet whose TTL expired) gets one
+// ICMP time-exceeded packet-out on its in_port, from the gateway of the
+// ingress VN's subnet holding the source (IPv4 and IPv6; re-tagged for a
+// tagged VAP); a source in no subnet is not answered; past the switch's
+// burst the packet-ins are dropped and counted.
+func TestTimeExceededResponder(t *testing.T) {
+	snap := overlaySnap(10, true)
+	blue := *snap.VNs["blue"]
+	blue.Service = model.ServiceL2L3
+	blue.Subnets = []model.Subnet{{CIDR: "198.51.100.0/24", Gateway: "198.51.100.1"}, {CIDR: "2001:db8:5::/64", Gateway: "2001:db8:5::1"}}
+	snap.VNs["blue"] = &blue
+	p2 := *snap.Ports["p2"]
+	p2.VLAN = 10
+	snap.Ports["p2"] = &p2
+	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2", 100: "nva-vxlan"})
+	st := newFakeStore(snap, true)
+	// Burst 4, and a rate that refills nothing within the test.
+	sb := startFake(t, st, Config{TimeExceededRate: 1e-9, TimeExceededBurst: 4})
+	reg := prometheus.NewRegistry()
+	if err := sb.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	br.connect(sb.cfg.ListenAddr)
+	if _, err := waitRealized(t, sb, 10, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitCond(t, 5*time.Second, "leadership", func() bool { sb.mu.Lock(); defer sb.mu.Unlock(); return sb.leader })
+	table, ok := pipeline.OVS().Number(pipeline.L3Route)
+	if !ok {
+		t.Fatal("the OVS profile has no l3_route table")
+	}
+	cookie := flow.MakeCookie(0, 42)
+	const vni = 5001
+	results := func(r string) float64 { return metricValue(t, reg, "nva_southbound_packet_ins_total", "result", r) }
+
+	check := func(n int, src, gw string, inPort uint32, tagged bool) {
+		t.Helper()
+		waitCond(t, 5*time.Second, "answer "+src, func() bool { return len(br.packetOutsReceived()) == n })
+		po := br.packetOutsReceived()[n-1]
+		if po.inPort != inPort {
+			t.Fatalf("%s: packet-out in_port %d", src, po.inPort)
+		}
+		if !tagged && string(po.actions) != string(outputInPort()) {
+			t.Fatalf("%s: actions % x", src, po.actions)
+		}
+		if tagged && (len(po.actions) != 8+16+16 || binary.BigEndian.Uint16(po.actions[0:2]) != 17 ||
+			binary.BigEndian.Uint16(po.actions[8:10]) != 25 || string(po.actions[24:]) != string(outputInPort())) {
+			t.Fatalf("%s: tagged actions % x", src, po.actions)
+		}
+		if string(po.data[6:12]) != string(model.GatewayMAC[:]) {
+			t.Fatalf("%s: eth_src % x", src, po.data[6:12])
+		}
+		// The answer parses as an IP packet from the gateway to src
+		// (app/icmp's own tests check checksums and quote).
+		ip := po.data[14:]
+		var from, to netip.Addr
+		var typ uint8
+		if binary.BigEndian.Uint16(po.data[12:14]) == 0x0800 {
+			from, to, typ = netip.AddrFrom4([4]byte(ip[12:16])), netip.AddrFrom4([4]byte(ip[16:20])), ip[20]
+		} else {
+			from, to, typ = netip.AddrFrom16([16]byte(ip[8:24])), netip.AddrFrom16([16]byte(ip[24:40])), ip[40]
+		}
+		want := uint8(11)
+		if to.Is6() {
+			want = 3
+		}
+		if from != netip.MustParseAddr(gw) || to != netip.MustParseAddr(src) || typ != want {
+			t.Fatalf("answer from %s to %s type %d; want from %s to %s type %d", from, to, typ, gw, src, want)
+		}
+	}
+
+	br.sendPacketIn(cookie, table, 1, vni, expiredFrame("02:00:00:00:01:01", "198.51.100.11", "203.0.113.5"))
+	check(1, "198.51.100.11", "198.51.100.1", 1, false)
+	br.sendPacketIn(cookie, table, 1, vni, expiredFrame("02:00:00:00:01:01", "2001:db8:5::11", "2001:db8:6::5"))
+	check(2, "2001:db8:5::11", "2001:db8:5::1", 1, false)
+	br.sendPacketIn(cookie, table, 2, vni, expiredFrame("02:00:00:00:01:02", "198.51.100.12", "203.0.113.5"))
+	check(3, "198.51.100.12", "198.51.100.1", 2, true)
+	if got := results(packetInTimeExceeded); got != 3 {
+		t.Fatalf("time_exceeded %v, want 3", got)
+	}
+
+	// A source in no subnet of the VN: not answered.
+	br.sendPacketIn(cookie, table, 1, vni, expiredFrame("02:00:00:00:01:01", "192.0.2.9", "203.0.113.5"))
+	waitCond(t, 5*time.Second, "the unanswerable packet-in", func() bool { return results(packetInTimeExceededDrop) == 1 })
+
+	// The burst (4) is spent: the next ones are over the rate.
+	for i := 0; i < 3; i++ {
+		br.sendPacketIn(cookie, table, 1, vni, expiredFrame("02:00:00:00:01:01", "198.51.100.11", "203.0.113.5"))
+	}
+	waitCond(t, 5*time.Second, "rate-limited packet-ins", func() bool { return results(packetInTimeExceededRate) == 3 })
+	if n := len(br.packetOutsReceived()); n != 3 {
+		t.Fatalf("%d packet-outs, want 3", n)
+	}
+	if _, err := icmp.Parse(br.packetOutsReceived()[0].data); err == nil {
+		t.Fatal("the answer (an ICMP error) would itself be answered")
+	}
+}
