@@ -82,7 +82,7 @@ func (s *Server) handleCounters(w http.ResponseWriter, r *http.Request) {
 			DropReasons: countsWire(n.DropReasons), Interfaces: map[string]wire.InterfaceCounters{}, BUM: []wire.BUMCounters{}}
 		for _, b := range n.BUM {
 			wn.BUM = append(wn.BUM, wire.BUMCounters{VN: b.VN, Frames: b.Frames, FramesFromTunnels: b.FramesFromTunnels,
-				UnderlayCopies: b.UnderlayCopies, LocalCopies: b.LocalCopies, CompiledCopies: b.CompiledCopies})
+				UnderlayCopies: b.UnderlayCopies, LocalCopies: b.LocalCopies, CompiledCopies: b.CompiledCopies, RelayedCopies: b.RelayedCopies})
 		}
 		for k, i := range n.Interfaces {
 			wn.Interfaces[k] = wire.InterfaceCounters{Kind: i.Kind, Rx: countWire(i.Rx), Tx: countWire(i.Tx),

@@ -42,14 +42,19 @@ func TestBUMAttribution(t *testing.T) {
 		copies   int    // underlay copies per frame from a local VAP
 		local    uint64 // local VAPs of blue on nve
 		fromTuns bool   // the NVE has a group of frames from tunnels
+		// relayed copies when every flow matched one frame, per profile
+		// (a replicator's relay flows; OVS adds one per tunnel source).
+		relayedOVS, relayedStrict uint64
 	}{
 		// Head-end: hv1 copies to hv2 and hv3.
-		{"replicate", scenario.TwoVNsThreeNVEs(), "hv1", 2, 1, true},
+		{"replicate", scenario.TwoVNsThreeNVEs(), "hv1", 2, 1, true, 0, 0},
 		// Replicator mode: hv1 sends one copy per replicator (hv4, hv5).
-		{"replicator-ingress", scenario.Replicators(), "hv1", 2, 1, true},
+		{"replicator-ingress", scenario.Replicators(), "hv1", 2, 1, true, 0, 0},
 		// A replicator copies a local frame to the other replicator and
-		// its assigned NVEs (hv4: hv1, hv3 of hv1-hv3 by position).
-		{"replicator", scenario.Replicators(), "hv4", -1, 1, true},
+		// its assigned NVEs (hv4: hv1, hv3 of hv1-hv3 by position); from a
+		// tunnel it relays to both (2), and on OVS a frame from hv1 to hv3
+		// only and from hv3 to hv1 only (1 + 1).
+		{"replicator", scenario.Replicators(), "hv4", -1, 1, true, 4, 2},
 	}
 	for _, prof := range []pipeline.Profile{pipeline.OVS(), pipeline.Strict()} {
 		for _, tc := range cases {
@@ -73,7 +78,11 @@ func TestBUMAttribution(t *testing.T) {
 				}
 				ix := counters.NewBUMIndex(snap, tc.nve, res)
 				vni := snap.VNs["blue"].VNI
-				got := ix.Attribute(groupStats(res, vni, 7, 3))
+				var flows []counters.Stat
+				for _, f := range res.Flows {
+					flows = append(flows, counters.Stat{Cookie: f.Cookie, Packets: 1, Bytes: 100})
+				}
+				got := ix.Attribute(groupStats(res, vni, 7, 3), flows)
 				var b *counters.BUM
 				for i := range got {
 					if got[i].VN == "blue" {
@@ -92,6 +101,13 @@ func TestBUMAttribution(t *testing.T) {
 				if b.UnderlayCopies != 7*uint64(want) {
 					t.Errorf("underlay copies %d, want 7×%d", b.UnderlayCopies, want)
 				}
+				relayed := tc.relayedOVS
+				if prof.Name == pipeline.Strict().Name {
+					relayed = tc.relayedStrict
+				}
+				if b.RelayedCopies != relayed {
+					t.Errorf("relayed copies %d, want %d", b.RelayedCopies, relayed)
+				}
 				if b.LocalCopies != (7+3)*tc.local {
 					t.Errorf("local copies %d, want (7+3)×%d", b.LocalCopies, tc.local)
 				}
@@ -107,7 +123,7 @@ func TestBUMAttributionNoStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := counters.NewBUMIndex(snap, "hv1", res).Attribute(nil)
+	got := counters.NewBUMIndex(snap, "hv1", res).Attribute(nil, nil)
 	// Both VNs are bridged on hv1: a zero entry each, with the compiled
 	// copies (blue: hv2, hv3; red: hv2).
 	if len(got) != 2 || got[0].VN != "blue" || got[0].CompiledCopies != 2 || got[1].VN != "red" || got[1].CompiledCopies != 1 {

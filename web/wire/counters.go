@@ -54,8 +54,9 @@ type NVECounters struct {
 // delivered locally, copies sent into tunnels (to other NVEs or to
 // replicators) and to local VAPs, and the underlay copies per frame from
 // a local VAP as compiled (status.openflow.bum[].copies), to compare with
-// underlay_copies / frames. A replicator's re-replication of frames from
-// tunnels (flow actions, not a group) is not in underlay_copies.
+// underlay_copies / frames. relayed_copies are a replicator's copies of
+// frames from tunnels into tunnels (its relay flows' statistics), not in
+// underlay_copies.
 type BUMCounters struct {
 	VN                string `json:"vn"`
 	Frames            uint64 `json:"frames"`
@@ -63,6 +64,7 @@ type BUMCounters struct {
 	UnderlayCopies    uint64 `json:"underlay_copies"`
 	LocalCopies       uint64 `json:"local_copies"`
 	CompiledCopies    int    `json:"compiled_copies"`
+	RelayedCopies     uint64 `json:"relayed_copies"`
 }
 
 // InterfaceCounters is an interface's statistics as its switch counts
