@@ -238,7 +238,8 @@ func TestBUMReplicatorMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := stableBUM(t, ctx, n, "hv1", "rep", 0)
+	before := stableBUM(t, ctx, n, "hv1", "rep", nil)
+	before4 := stableBUM(t, ctx, n, "hv4", "rep", nil)
 	filter := "arp and ether src 02:00:00:00:0e:01 and ether broadcast"
 	uplink, err := l.StartCapture(ctx, l.UnderlayPoint(1), "src host "+l.UnderlayIP(1)+" and "+lab.UnderlayFilter("vxlan", vni, 0x0806, true))
 	if err != nil {
@@ -287,7 +288,7 @@ func TestBUMReplicatorMode(t *testing.T) {
 	// sent broadcasts and at most every BUM frame r1 sent meanwhile, and
 	// sent exactly one underlay copy (one replicator) of each frame its
 	// flood group processed, as compiled.
-	after := stableBUM(t, ctx, n, "hv1", "rep", before.Frames+uint64(sent))
+	after := stableBUM(t, ctx, n, "hv1", "rep", func(b wire.BUMCounters) bool { return b.Frames >= before.Frames+uint64(sent) })
 	bumPkts, err := allBUM.Stop()
 	if err != nil {
 		t.Fatal(err)
@@ -306,6 +307,17 @@ func TestBUMReplicatorMode(t *testing.T) {
 	}
 	if under != uint64(copies) && frames == uint64(sent) {
 		t.Errorf("hv1 counted %d underlay copies, its uplink carried %d", under, copies)
+	}
+	// The replicator hv4 relays each frame from a tunnel (from hv1, hv2 or
+	// hv3) to the two other NVEs: exactly two relayed copies per frame, and
+	// r1's broadcasts are among those frames.
+	after4 := stableBUM(t, ctx, n, "hv4", "rep", func(b wire.BUMCounters) bool {
+		return b.FramesFromTunnels >= before4.FramesFromTunnels+uint64(sent)
+	})
+	in4, relayed := after4.FramesFromTunnels-before4.FramesFromTunnels, after4.RelayedCopies-before4.RelayedCopies
+	t.Logf("hv4 counters: %d BUM frames from tunnels, %d relayed copies", in4, relayed)
+	if in4 < uint64(sent) || relayed != 2*in4 {
+		t.Errorf("replicator hv4 counted %d relayed copies of %d frames from tunnels (%d broadcasts from r1), want two per frame", relayed, in4, sent)
 	}
 
 	if err := ov.Post(ctx, "/api/v1/vns", map[string]any{"name": "mc", "vni": 3202, "encap": "vxlan",
@@ -354,10 +366,9 @@ func TestBUMReplicatorMode(t *testing.T) {
 }
 
 // stableBUM returns nve's live BUM counters of vn (GET /api/v1/counters)
-// once two consecutive poll rounds agree and its frames are at least
-// minFrames: no flooded frame is still on its way into the switch's
-// group statistics.
-func stableBUM(t *testing.T, ctx context.Context, n *lab.NVA, nve, vn string, minFrames uint64) wire.BUMCounters {
+// once two consecutive poll rounds agree and done (if not nil) holds: no
+// flooded frame is still on its way into the switch's statistics.
+func stableBUM(t *testing.T, ctx context.Context, n *lab.NVA, nve, vn string, done func(wire.BUMCounters) bool) wire.BUMCounters {
 	t.Helper()
 	var last wire.BUMCounters
 	var lastAt time.Time
@@ -378,7 +389,7 @@ func stableBUM(t *testing.T, ctx context.Context, n *lab.NVA, nve, vn string, mi
 				if b.VN != vn {
 					continue
 				}
-				stable := have && b == last && b.Frames >= minFrames
+				stable := have && b == last && (done == nil || done(b))
 				last, lastAt, have = b, *c.PolledAt, true
 				return stable, nil
 			}
