@@ -13,6 +13,7 @@ import (
 	"github.com/nva-project/nva/app/compiler"
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/integration/lab"
+	"github.com/nva-project/nva/web/wire"
 )
 
 // bumStatus reads NVE nve's BUM status for VN vn from the API.
@@ -189,7 +190,7 @@ func TestBUMReplicatorMode(t *testing.T) {
 	requireLab(t)
 	ctx := context.Background()
 	l := lab.New(t, lab.Options{Hypervisors: 4})
-	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: nvaBin})
+	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: nvaBin, ExtraArgs: []string{"--counter-interval", "1s"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,6 +232,14 @@ func TestBUMReplicatorMode(t *testing.T) {
 			t.Errorf("hv%d reports %d copies per BUM frame, want %d", i, s.Copies, want)
 		}
 	}
+	// Every BUM frame r1 sends while its NVE's counters are compared
+	// (an upper bound on the frames hv1 floods in the window).
+	allBUM, err := l.StartCapture(ctx, l.TenantPoint("r1"), "ether multicast and ether src 02:00:00:00:0e:01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := stableBUM(t, ctx, n, "hv1", "rep", nil)
+	before4 := stableBUM(t, ctx, n, "hv4", "rep", nil)
 	filter := "arp and ether src 02:00:00:00:0e:01 and ether broadcast"
 	uplink, err := l.StartCapture(ctx, l.UnderlayPoint(1), "src host "+l.UnderlayIP(1)+" and "+lab.UnderlayFilter("vxlan", vni, 0x0806, true))
 	if err != nil {
@@ -242,8 +251,12 @@ func TestBUMReplicatorMode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := l.Ping(ctx, "r1", "192.0.2.99", 1); err != nil {
-		t.Fatal(err)
+	// Three broadcasts: an ARP request for each of three unknown
+	// addresses (one solicitation each).
+	for _, ip := range []string{"192.0.2.97", "192.0.2.98", "192.0.2.99"} {
+		if _, err := l.Ping(ctx, "r1", ip, 1); err != nil {
+			t.Fatal(err)
+		}
 	}
 	up, err := uplink.Stop()
 	if err != nil {
@@ -270,6 +283,41 @@ func TestBUMReplicatorMode(t *testing.T) {
 		if got[name] != sent {
 			t.Errorf("%s received %d of %d broadcasts, want each exactly once", name, got[name], sent)
 		}
+	}
+	// The live copy counters (group statistics): hv1 flooded at least the
+	// sent broadcasts and at most every BUM frame r1 sent meanwhile, and
+	// sent exactly one underlay copy (one replicator) of each frame its
+	// flood group processed, as compiled.
+	after := stableBUM(t, ctx, n, "hv1", "rep", func(b wire.BUMCounters) bool { return b.Frames >= before.Frames+uint64(sent) })
+	bumPkts, err := allBUM.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames, under := after.Frames-before.Frames, after.UnderlayCopies-before.UnderlayCopies
+	t.Logf("hv1 counters: %d BUM frames, %d underlay copies, %d local copies, %d compiled copies per frame (r1 sent %d BUM frames in the window)",
+		frames, under, after.LocalCopies-before.LocalCopies, after.CompiledCopies, len(bumPkts))
+	if after.CompiledCopies != 1 {
+		t.Errorf("hv1 compiled %d underlay copies per BUM frame, want 1 (one replicator)", after.CompiledCopies)
+	}
+	if frames < uint64(sent) || frames > uint64(len(bumPkts)) {
+		t.Errorf("hv1 counted %d BUM frames, want between the %d broadcasts sent and the %d BUM frames r1 sent", frames, sent, len(bumPkts))
+	}
+	if under != frames*uint64(after.CompiledCopies) || under < uint64(sent) {
+		t.Errorf("hv1 counted %d underlay copies of %d BUM frames (%d broadcasts), want one per frame", under, frames, sent)
+	}
+	if under != uint64(copies) && frames == uint64(sent) {
+		t.Errorf("hv1 counted %d underlay copies, its uplink carried %d", under, copies)
+	}
+	// The replicator hv4 relays each frame from a tunnel (from hv1, hv2 or
+	// hv3) to the two other NVEs: exactly two relayed copies per frame, and
+	// r1's broadcasts are among those frames.
+	after4 := stableBUM(t, ctx, n, "hv4", "rep", func(b wire.BUMCounters) bool {
+		return b.FramesFromTunnels >= before4.FramesFromTunnels+uint64(sent)
+	})
+	in4, relayed := after4.FramesFromTunnels-before4.FramesFromTunnels, after4.RelayedCopies-before4.RelayedCopies
+	t.Logf("hv4 counters: %d BUM frames from tunnels, %d relayed copies", in4, relayed)
+	if in4 < uint64(sent) || relayed != 2*in4 {
+		t.Errorf("replicator hv4 counted %d relayed copies of %d frames from tunnels (%d broadcasts from r1), want two per frame", relayed, in4, sent)
 	}
 
 	if err := ov.Post(ctx, "/api/v1/vns", map[string]any{"name": "mc", "vni": 3202, "encap": "vxlan",
@@ -315,4 +363,41 @@ func TestBUMReplicatorMode(t *testing.T) {
 	if pkts, err := mcap.Stop(); err != nil || len(pkts) != 0 {
 		t.Errorf("multicast VN: m1's broadcast reached m2 on another NVE (%v): a silent fallback:\n%s", err, strings.Join(pkts, "\n"))
 	}
+}
+
+// stableBUM returns nve's live BUM counters of vn (GET /api/v1/counters)
+// once two consecutive poll rounds agree and done (if not nil) holds: no
+// flooded frame is still on its way into the switch's statistics.
+func stableBUM(t *testing.T, ctx context.Context, n *lab.NVA, nve, vn string, done func(wire.BUMCounters) bool) wire.BUMCounters {
+	t.Helper()
+	var last wire.BUMCounters
+	var lastAt time.Time
+	have := false
+	err := lab.WaitFor(ctx, 30*time.Second, 300*time.Millisecond, func() (bool, error) {
+		var c wire.Counters
+		if _, err := n.Client.Do(ctx, http.MethodGet, "/api/v1/counters", nil, &c); err != nil {
+			return false, err
+		}
+		if c.PolledAt == nil || !c.PolledAt.After(lastAt) {
+			return false, nil
+		}
+		for _, nc := range c.NVEs {
+			if nc.NVE != nve {
+				continue
+			}
+			for _, b := range nc.BUM {
+				if b.VN != vn {
+					continue
+				}
+				stable := have && b == last && (done == nil || done(b))
+				last, lastAt, have = b, *c.PolledAt, true
+				return stable, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("BUM counters of %s on %s (last %+v): %v", vn, nve, last, err)
+	}
+	return last
 }

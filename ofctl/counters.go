@@ -155,6 +155,12 @@ func (s *Southbound) pollNVE(ctx context.Context, nve string, w *worker, snap *m
 		s.log.Debug("reading port statistics", "nve", nve, "err", err)
 	}
 	out.Interfaces = ifs
+	bum, err := s.bumCounters(ctx, w, nve, c, snap, stats)
+	if err != nil {
+		// The flow counters stand without them.
+		s.log.Debug("reading group statistics", "nve", nve, "err", err)
+	}
+	out.BUM = bum
 	return out, nil
 }
 
@@ -208,13 +214,20 @@ var (
 		"Bytes through a tunnel port (port statistics), by NVE, port and direction.", []string{"nve", "port", "direction"}, nil)
 	descTunnelPortDropped = prometheus.NewDesc("nva_tunnel_port_dropped_total",
 		"Packets a tunnel port dropped (port statistics), by NVE, port and direction.", []string{"nve", "port", "direction"}, nil)
+	descBUMFrames = prometheus.NewDesc("nva_bum_frames_total",
+		"BUM frames from local VAPs an NVE flooded in a VN (its flood group's packet count, group statistics).",
+		[]string{"nve", "vn"}, nil)
+	descBUMCopies = prometheus.NewDesc("nva_bum_copies_total",
+		"Copies of BUM frames an NVE sent in a VN, by kind: underlay (frames from local VAPs into tunnels, to other NVEs or replicators) or local (to local VAPs), from the flood groups' bucket statistics; relayed (a replicator's copies of frames from tunnels into tunnels, from its relay flows' statistics).",
+		[]string{"nve", "vn", "kind"}, nil)
 	descTunnelPortErrors = prometheus.NewDesc("nva_tunnel_port_errors_total",
 		"Errors on a tunnel port (port statistics), by NVE, port and direction.", []string{"nve", "port", "direction"}, nil)
 )
 
 func (c counterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descVNPackets, descVNBytes, descTunnelPackets, descTunnelBytes, descDropPackets, descDropBytes,
-		descDropReasonPackets, descTunnelPortPackets, descTunnelPortBytes, descTunnelPortDropped, descTunnelPortErrors} {
+		descDropReasonPackets, descTunnelPortPackets, descTunnelPortBytes, descTunnelPortDropped, descTunnelPortErrors,
+		descBUMFrames, descBUMCopies} {
 		ch <- d
 	}
 }
@@ -244,6 +257,12 @@ func (c counterCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for reason, d := range n.DropReasons {
 			counter(descDropReasonPackets, d.Packets, n.NVE, reason)
+		}
+		for _, b := range n.BUM {
+			counter(descBUMFrames, b.Frames, n.NVE, b.VN)
+			counter(descBUMCopies, b.UnderlayCopies, n.NVE, b.VN, "underlay")
+			counter(descBUMCopies, b.LocalCopies, n.NVE, b.VN, "local")
+			counter(descBUMCopies, b.RelayedCopies, n.NVE, b.VN, "relayed")
 		}
 		// Tunnel ports only: VAP interfaces would be a series per port.
 		for name, i := range n.Interfaces {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nva-project/nva/app/compiler"
+	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/app/pipeline"
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,6 +68,37 @@ func TestCountersFromFlowStats(t *testing.T) {
 	}
 	br.mu.Lock()
 	br.portStats = map[uint32][8]uint64{100: {7, 9, 700, 900, 1, 3, 0, 2}, 1: {12, 11, 1200, 1100, 0, 0, 0, 0}, 4242: {1, 1, 1, 1, 1, 1, 1, 1}}
+	// Group statistics: blue's flood group of frames from local VAPs
+	// flooded 4 frames, its tunnel buckets sent a copy of each; the group
+	// of frames from tunnels delivered 5; an unknown group counts nothing.
+	vni := snap.VNs["blue"].VNI
+	var tunnelBuckets, localBuckets, tunnelGroupBuckets int
+	br.groupStats = map[uint32][]uint64{0x1fffffe: {50, 50}}
+	for _, g := range res.Groups {
+		switch g.ID {
+		case compiler.FloodGroupID(vni, false):
+			v := []uint64{4}
+			for _, bk := range g.Buckets {
+				v = append(v, 4)
+				if bucketSetsTunID(bk) {
+					tunnelBuckets++
+				} else {
+					localBuckets++
+				}
+			}
+			br.groupStats[g.ID] = v
+		case compiler.FloodGroupID(vni, true):
+			v := []uint64{5}
+			for range g.Buckets {
+				v = append(v, 5)
+				tunnelGroupBuckets++
+			}
+			br.groupStats[g.ID] = v
+		}
+	}
+	if tunnelBuckets == 0 || localBuckets == 0 {
+		t.Fatalf("blue's flood group: %d tunnel and %d local buckets", tunnelBuckets, localBuckets)
+	}
 	br.mu.Unlock()
 	if got, _, enabled := sb.TrafficCounters(); len(got) != 0 || enabled {
 		t.Fatalf("before a poll: %+v (enabled %v)", got, enabled)
@@ -98,6 +130,11 @@ func TestCountersFromFlowStats(t *testing.T) {
 	}
 	if i := c.Interfaces["v1"]; i.Kind != "vap" || i.Rx.Packets != 12 || i.Tx.Packets != 11 || len(c.Interfaces) != 2 {
 		t.Errorf("interfaces %+v", c.Interfaces)
+	}
+	if len(c.BUM) != 1 || c.BUM[0].VN != "blue" || c.BUM[0].Frames != 4 || c.BUM[0].FramesFromTunnels != 5 ||
+		c.BUM[0].UnderlayCopies != 4*uint64(tunnelBuckets) || c.BUM[0].CompiledCopies != tunnelBuckets ||
+		c.BUM[0].LocalCopies != uint64(4*localBuckets+5*tunnelGroupBuckets) {
+		t.Errorf("BUM %+v (tunnel buckets %d)", c.BUM, tunnelBuckets)
 	}
 	if c.Unattributed.Packets != 0 {
 		t.Errorf("unattributed %+v", c.Unattributed)
@@ -131,6 +168,8 @@ func TestCountersFromFlowStats(t *testing.T) {
 		"nva_tunnel_port_packets_total,direction=tx,nve=hv1,port=nva-vxlan": 9,
 		"nva_tunnel_port_dropped_total,direction=tx,nve=hv1,port=nva-vxlan": 3,
 		"nva_tunnel_port_errors_total,direction=tx,nve=hv1,port=nva-vxlan":  2,
+		"nva_bum_frames_total,nve=hv1,vn=blue":                              4,
+		"nva_bum_copies_total,kind=underlay,nve=hv1,vn=blue":                float64(4 * tunnelBuckets),
 	} {
 		if got, ok := series[k]; !ok || got != v {
 			t.Errorf("metric %s = %v (present %v), want %v", k, got, ok, v)
@@ -149,4 +188,14 @@ func TestCountersFromFlowStats(t *testing.T) {
 	if got, _, _ := sb.TrafficCounters(); len(got) != 0 {
 		t.Fatalf("after disconnect: %+v", got)
 	}
+}
+
+// bucketSetsTunID reports whether a bucket sends into a tunnel.
+func bucketSetsTunID(b flow.Bucket) bool {
+	for _, a := range b.Actions {
+		if sf, ok := a.(flow.SetField); ok && sf.Field == flow.TunID {
+			return true
+		}
+	}
+	return false
 }

@@ -50,6 +50,9 @@ type fakeBridge struct {
 	// portStats are the port statistics the bridge answers with: rx/tx
 	// packets, rx/tx bytes, rx/tx dropped, rx/tx errors, by port.
 	portStats map[uint32][8]uint64
+	// groupStats are the group statistics the bridge answers with, by
+	// group: the group's packets, then each bucket's (bytes: 100 a packet).
+	groupStats map[uint32][]uint64
 }
 
 type fakeFlow struct {
@@ -344,6 +347,21 @@ func (b *fakeBridge) handle(m []byte) [][]byte {
 				binary.BigEndian.PutUint32(e[0:4], no)
 				for i, x := range v {
 					binary.BigEndian.PutUint64(e[8+8*i:], x)
+				}
+				entries = append(entries, e)
+			}
+			b.mu.Unlock()
+		case openflow13.MultipartType_Group:
+			b.mu.Lock()
+			for id, v := range b.groupStats {
+				e := make([]byte, 40+16*(len(v)-1))
+				binary.BigEndian.PutUint16(e[0:2], uint16(len(e)))
+				binary.BigEndian.PutUint32(e[4:8], id)
+				binary.BigEndian.PutUint64(e[16:24], v[0])
+				binary.BigEndian.PutUint64(e[24:32], v[0]*100)
+				for i, x := range v[1:] {
+					binary.BigEndian.PutUint64(e[40+16*i:], x)
+					binary.BigEndian.PutUint64(e[48+16*i:], x*100)
 				}
 				entries = append(entries, e)
 			}

@@ -79,7 +79,11 @@ func (s *Server) handleCounters(w http.ResponseWriter, r *http.Request) {
 	for _, n := range nves {
 		wn := wire.NVECounters{NVE: n.NVE, VNs: map[string]wire.VNCounters{}, Ports: map[string]wire.PortCounters{},
 			Tunnels: map[string]wire.TunnelCounters{}, Drops: map[string]wire.Count{}, Unattributed: countWire(n.Unattributed),
-			DropReasons: countsWire(n.DropReasons), Interfaces: map[string]wire.InterfaceCounters{}}
+			DropReasons: countsWire(n.DropReasons), Interfaces: map[string]wire.InterfaceCounters{}, BUM: []wire.BUMCounters{}}
+		for _, b := range n.BUM {
+			wn.BUM = append(wn.BUM, wire.BUMCounters{VN: b.VN, Frames: b.Frames, FramesFromTunnels: b.FramesFromTunnels,
+				UnderlayCopies: b.UnderlayCopies, LocalCopies: b.LocalCopies, CompiledCopies: b.CompiledCopies, RelayedCopies: b.RelayedCopies})
+		}
 		for k, i := range n.Interfaces {
 			wn.Interfaces[k] = wire.InterfaceCounters{Kind: i.Kind, Rx: countWire(i.Rx), Tx: countWire(i.Tx),
 				RxDropped: i.RxDropped, TxDropped: i.TxDropped, RxErrors: i.RxErrors, TxErrors: i.TxErrors}

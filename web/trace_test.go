@@ -90,7 +90,8 @@ func TestCountersAPI(t *testing.T) {
 	c := func(p uint64) counters.Count { return counters.Count{Packets: p, Bytes: p * 100} }
 	fc := fakeCounters{[]counters.NVE{
 		{NVE: "hv1", VNs: map[string]counters.VN{"blue": {FromPorts: c(5)}}, Ports: map[string]counters.Port{"p1": {VN: "blue", Rx: c(5)}},
-			Tunnels: map[string]counters.Tunnel{"hv2": {Tx: c(4)}}, Drops: map[string]counters.Count{"port_security": c(1)}},
+			Tunnels: map[string]counters.Tunnel{"hv2": {Tx: c(4)}}, Drops: map[string]counters.Count{"port_security": c(1)},
+			BUM: []counters.BUM{{VN: "blue", Frames: 3, FramesFromTunnels: 1, UnderlayCopies: 6, LocalCopies: 4, CompiledCopies: 2, RelayedCopies: 3}}},
 		{NVE: "hv2", VNs: map[string]counters.VN{"blue": {FromTunnels: c(4)}}, Ports: map[string]counters.Port{"p2": {VN: "blue", Tx: c(4)}},
 			Tunnels: map[string]counters.Tunnel{"hv1": {Rx: c(4)}}, Drops: map[string]counters.Count{}},
 	}}
@@ -102,6 +103,10 @@ func TestCountersAPI(t *testing.T) {
 	if !all.Enabled || all.PolledAt == nil || len(all.NVEs) != 2 || all.VNs["blue"].FromPorts.Packets != 5 || all.VNs["blue"].FromTunnels.Packets != 4 ||
 		all.Tunnels["hv1->hv2"].Tx.Packets != 4 || all.Drops["port_security"].Packets != 1 {
 		t.Fatalf("counters %+v", all)
+	}
+	if b := all.NVEs[0].BUM; all.NVEs[0].NVE != "hv1" || len(b) != 1 || b[0] != (wire.BUMCounters{VN: "blue", Frames: 3, FramesFromTunnels: 1,
+		UnderlayCopies: 6, LocalCopies: 4, CompiledCopies: 2, RelayedCopies: 3}) || all.NVEs[1].BUM == nil || len(all.NVEs[1].BUM) != 0 {
+		t.Fatalf("BUM counters %+v / %+v", all.NVEs[0].BUM, all.NVEs[1].BUM)
 	}
 	var vn wire.VNCountersReport
 	e.must(200, "GET", "/api/v1/vns/blue/counters", "").decode(t, &vn)

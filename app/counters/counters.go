@@ -67,6 +67,9 @@ type NVE struct {
 	// (tunnel ports and VAP interfaces), by interface name: every frame,
 	// flooded copies included, and what the interface dropped or failed.
 	Interfaces map[string]Iface `json:"interfaces,omitempty"`
+	// BUM is the live replication per VN, from the flood groups'
+	// statistics (BUMIndex), sorted by VN.
+	BUM []BUM `json:"bum,omitempty"`
 	// Unattributed counts nva flows whose cookie the compiled state does
 	// not know (installed by an older compile, about to be replaced).
 	Unattributed Count `json:"unattributed"`

@@ -96,6 +96,21 @@ func (a *app) countersCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintln(w)
+			// BUM replication per NVE and VN (flood groups' statistics):
+			// frames flooded from local VAPs, copies sent into tunnels and
+			// to local VAPs, the compiled underlay copies per frame, and a
+			// replicator's relayed copies of frames from tunnels.
+			rows = [][]string{}
+			for _, n := range r.NVEs {
+				for _, b := range n.BUM {
+					rows = append(rows, []string{n.NVE, b.VN, strconv.FormatUint(b.Frames, 10), strconv.FormatUint(b.UnderlayCopies, 10),
+						strconv.FormatUint(b.LocalCopies, 10), strconv.Itoa(b.CompiledCopies), strconv.FormatUint(b.RelayedCopies, 10)})
+				}
+			}
+			if err := printTable(w, []string{"NVE", "BUM-VN", "FRAMES", "UNDERLAY-COPIES", "LOCAL-COPIES", "COPIES/FRAME", "RELAYED-COPIES"}, rows); err != nil {
+				return err
+			}
+			fmt.Fprintln(w)
 			// The tunnel ports' own statistics (every frame, flooded copies
 			// included, and the port's drops and errors).
 			rows = [][]string{}

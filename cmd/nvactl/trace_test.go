@@ -51,7 +51,8 @@ func (fixedCounters) TrafficCounters() ([]counters.NVE, time.Time, bool) {
 		Tunnels:     map[string]counters.Tunnel{"hv2": {Tx: counters.Count{Packets: 6, Bytes: 600}}},
 		Drops:       map[string]counters.Count{"port_security": {Packets: 1, Bytes: 100}},
 		DropReasons: map[string]counters.Count{"spoofed": {Packets: 1, Bytes: 100}},
-		Interfaces:  map[string]counters.Iface{"nva-vxlan": {Kind: "tunnel", Tx: counters.Count{Packets: 9, Bytes: 900}, TxDropped: 2}}}}, time.Now(), true
+		Interfaces:  map[string]counters.Iface{"nva-vxlan": {Kind: "tunnel", Tx: counters.Count{Packets: 9, Bytes: 900}, TxDropped: 2}},
+		BUM:         []counters.BUM{{VN: "blue", Frames: 4, UnderlayCopies: 8, LocalCopies: 3, CompiledCopies: 2, RelayedCopies: 5}}}}, time.Now(), true
 }
 
 func TestCountersCommand(t *testing.T) {
@@ -65,6 +66,9 @@ func TestCountersCommand(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("counters output lacks %q:\n%s", want, out)
 		}
+	}
+	if r := row(t, out, "hv1"); len(r) != 7 || r[1] != "blue" || r[2] != "4" || r[3] != "8" || r[4] != "3" || r[5] != "2" || r[6] != "5" {
+		t.Errorf("BUM row %v", r)
 	}
 	if r := row(t, out, "blue"); r[1] != "7" {
 		t.Errorf("blue row %v", r)

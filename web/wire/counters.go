@@ -44,6 +44,27 @@ type NVECounters struct {
 	// interfaces, by interface name.
 	Interfaces   map[string]InterfaceCounters `json:"interfaces"`
 	Unattributed Count                        `json:"unattributed"`
+	// BUM is the NVE's live BUM replication per VN (from its flood
+	// groups' statistics), sorted by VN.
+	BUM []BUMCounters `json:"bum"`
+}
+
+// BUMCounters is a VN's BUM replication on one NVE, read from its flood
+// groups' statistics: frames from local VAPs flooded, frames from tunnels
+// delivered locally, copies sent into tunnels (to other NVEs or to
+// replicators) and to local VAPs, and the underlay copies per frame from
+// a local VAP as compiled (status.openflow.bum[].copies), to compare with
+// underlay_copies / frames. relayed_copies are a replicator's copies of
+// frames from tunnels into tunnels (its relay flows' statistics), not in
+// underlay_copies.
+type BUMCounters struct {
+	VN                string `json:"vn"`
+	Frames            uint64 `json:"frames"`
+	FramesFromTunnels uint64 `json:"frames_from_tunnels"`
+	UnderlayCopies    uint64 `json:"underlay_copies"`
+	LocalCopies       uint64 `json:"local_copies"`
+	CompiledCopies    int    `json:"compiled_copies"`
+	RelayedCopies     uint64 `json:"relayed_copies"`
 }
 
 // InterfaceCounters is an interface's statistics as its switch counts
