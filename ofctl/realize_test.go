@@ -3,6 +3,7 @@ package ofctl
 import (
 	"context"
 	"errors"
+	"maps"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -124,6 +125,24 @@ func TestRealizationWaitsForPortStatus(t *testing.T) {
 	if st := sb.status("hv1"); st.Sync != SyncInSync || len(st.Awaiting) != 0 || st.RealizedRevision != 11 {
 		t.Fatalf("status after p2 was compiled in: %+v", st)
 	}
+
+	// A change that does not touch hv1 (a port of another VN on hv2):
+	// hv1 holds everything up to it, and says so.
+	// (Objects are compared by pointer, as the store shares unchanged
+	// ones between snapshots.)
+	prev := src.Snapshot()
+	s12 := &model.Snapshot{Revision: 12, VNs: maps.Clone(prev.VNs), NVEs: maps.Clone(prev.NVEs), Ports: maps.Clone(prev.Ports)}
+	s12.VNs["red"] = &model.VN{Name: "red", VNI: 5002, Encap: model.EncapVXLAN, Service: model.ServiceL2,
+		BUM: model.BUM{Mode: model.BUMReplicate}, Unknown: model.UnknownFlood, Revision: 12}
+	s12.Ports["r1"] = &model.Port{Name: "r1", VN: "red", NVE: "hv2", Interface: "eth1", MAC: "02:00:00:00:03:01", Revision: 12}
+	src.set(s12)
+	if lag, err := waitRealized(t, sb, 12, 5*time.Second); err != nil {
+		t.Fatalf("revision 12 (not touching hv1): %v %v", lag, err)
+	}
+	waitCond(t, 5*time.Second, "hv1's realized revision to reach 12", func() bool {
+		st := sb.status("hv1")
+		return st.Sync == SyncInSync && st.RealizedRevision == 12
+	})
 }
 
 // The same with the port number coming from an outside source (OVSDB):

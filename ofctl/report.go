@@ -105,9 +105,17 @@ func (s *Southbound) status(nve string) model.OpenFlowStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.state(nve)
+	// An NVE in sync with nothing pending holds every change up to the
+	// revision the southbound has seen that affects it: that is its
+	// realized revision, as ?wait=realized judges it (laggardsForLocked),
+	// even when the later changes did not touch it.
+	realized := st.realized
+	if st.sync == SyncInSync && len(st.pending) == 0 && len(st.awaiting) == 0 && realized > 0 {
+		realized = max(realized, s.seen)
+	}
 	o := model.OpenFlowStatus{
 		Sync:             st.sync,
-		RealizedRevision: st.realized,
+		RealizedRevision: realized,
 		LastSync:         timePtr(st.lastSync),
 		LastError:        st.lastErr,
 		LastErrorAt:      timePtr(st.lastErrAt),

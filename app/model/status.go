@@ -61,7 +61,10 @@ type OpenFlowStatus struct {
 	SwitchSubject     string `json:"switch_subject,omitempty"`
 	SwitchFingerprint string `json:"switch_fingerprint,omitempty"`
 	// Sync is in_sync, pending, error or disconnected.
-	Sync             string     `json:"sync"`
+	Sync string `json:"sync"`
+	// RealizedRevision is the store revision up to which every change
+	// that affects the NVE is on its switch (in sync: the latest revision
+	// the southbound has seen, whether or not it touched this NVE).
 	RealizedRevision uint64     `json:"realized_revision"`
 	LastSync         *time.Time `json:"last_sync,omitempty"`
 	LastError        string     `json:"last_error,omitempty"`
