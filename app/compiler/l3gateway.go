@@ -142,6 +142,16 @@ func (l3GatewayFeature) Gateway(c *vnCtx, out *emitter) {
 			flow.CT{Commit: true, Zone: zone, Table: pipeline.L3GatewayEgress, NAT: flow.NATSrc, NATAddr: a}}
 	}
 	for _, vni := range gs.vnis {
+		// TTL 0 and 1 are not routed out: dropped, and counted as
+		// ttl_expired drops. Only tunnelled packets can expire here (the
+		// gateway NVE's own VAPs' expire in l3_route, which answers them),
+		// and the answer would have to go back through the tunnel (a
+		// packet-out with tun_dst, a Nicira field nva's packet-outs do not
+		// use), so none is sent.
+		for _, ttl := range []uint8{0, 1} {
+			out.flow(flow.Flow{Table: pipeline.L3GatewayOut, Priority: PrioTTLDrop,
+				Match: flow.M(metaVN(vni), ip4, flow.Exact(flow.IPTTL, flow.U8(ttl)))})
+		}
 		out.flow(flow.Flow{Table: pipeline.L3GatewayOut, Priority: PrioNormal, Match: flow.M(metaVN(vni), ip4), Actions: snat(gs.ext)})
 		for _, fl := range gs.floating {
 			out.flow(flow.Flow{Table: pipeline.L3GatewayOut, Priority: PrioFloating,
@@ -166,6 +176,16 @@ func (l3GatewayFeature) Gateway(c *vnCtx, out *emitter) {
 		}
 		out.flow(flow.Flow{Table: pipeline.L3GatewayIn, Priority: PrioNormal,
 			Match: flow.M(uplink, ip4, flow.Exact(flow.IPv4Dst, ip)), Actions: []flow.Action{setReg, ct}})
+		// TTL 0 and 1 would expire in l3gw_route: checked before conntrack,
+		// so the controller answers (ofctl/ttlexceeded.go: an ICMP
+		// time-exceeded from the gateway's external address out of the
+		// uplink) quoting the packet as its sender sent it, untranslated;
+		// the flows count them as ttl_expired drops.
+		for _, ttl := range []uint8{0, 1} {
+			out.flow(flow.Flow{Table: pipeline.L3GatewayIn, Priority: PrioTTLDrop,
+				Match:   flow.M(uplink, ip4, flow.Exact(flow.IPv4Dst, ip), flow.Exact(flow.IPTTL, flow.U8(ttl))),
+				Actions: []flow.Action{flow.Output{Port: flow.PortController, MaxLen: TTLPuntMaxLen}}})
+		}
 	}
 	setSrc := flow.SetField{Field: flow.EthSrc, Value: flow.MAC(gatewayMAC)}
 	for _, r := range c.routes {

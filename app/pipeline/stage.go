@@ -250,9 +250,9 @@ var stages = []Stage{
 	},
 	{
 		Name: L3GatewayIn,
-		Doc:  "uplink of an L3 gateway: ARP for its addresses answered; IPv4 to them -> reg0 := zone, ct(zone, nat) -> l3gw_route; else drop",
+		Doc:  "uplink of an L3 gateway: ARP for its addresses answered; IPv4 to them with TTL 0 or 1 -> controller (time-exceeded); other IPv4 to them -> reg0 := zone, ct(zone, nat) -> l3gw_route; else drop",
 		Contract: Contract{
-			Match: []string{flow.InPort, flow.EthType, flow.ARPOp, flow.ARPTPA, flow.IPv4Dst},
+			Match: []string{flow.InPort, flow.EthType, flow.ARPOp, flow.ARPTPA, flow.IPv4Dst, flow.IPTTL},
 			Set:   []string{flow.EthSrc, flow.EthDst, flow.ARPOp, flow.ARPSHA, flow.ARPTHA, flow.ARPSPA, flow.ARPTPA, flow.Reg0},
 			Read:  []string{flow.EthSrc, flow.ARPSHA, flow.ARPSPA},
 			Goto:  []string{L3GatewayRoute},
@@ -264,9 +264,9 @@ var stages = []Stage{
 	},
 	{
 		Name: L3GatewayOut,
-		Doc:  "IPv4 of a gateway's L3 domain to the outside -> dec_ttl, MACs for the next hop, reg0 := zone, ct(commit, zone, nat(src=external or floating IP)) -> l3gw_egress",
+		Doc:  "IPv4 of a gateway's L3 domain to the outside: TTL 0 or 1 dropped; else dec_ttl, MACs for the next hop, reg0 := zone, ct(commit, zone, nat(src=external or floating IP)) -> l3gw_egress",
 		Contract: Contract{
-			Match:  []string{flow.Metadata, flow.EthType, flow.IPv4Src},
+			Match:  []string{flow.Metadata, flow.EthType, flow.IPv4Src, flow.IPTTL},
 			Set:    []string{flow.EthSrc, flow.EthDst, flow.Reg0},
 			Goto:   []string{L3GatewayEgress},
 			DecTTL: true,
