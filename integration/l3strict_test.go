@@ -2,10 +2,12 @@ package integration
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/nva-project/nva/integration/lab"
+	"github.com/nva-project/nva/web/wire"
 )
 
 // TestL3Strict is TestL3's routing with one hypervisor on the strict
@@ -22,14 +24,19 @@ import (
 // -> db allowed, aw reaches ad: hv1 evaluates the rule statelessly (in
 // its neighbor table), hv2 commits the routed arrival to conntrack and
 // lets ad's reply back as established. ad starting a connection to aw is
-// denied (by hv2's policy) until a db -> web rule exists. TTL 1 is not
-// routed by the strict switch (dec_nw_ttl drops it).
+// denied (by hv2's policy) until a db -> web rule exists.
+//
+// TTL 1 is not routed by the strict switch: its dec_nw_ttl sends the
+// packet to nva as an invalid-TTL packet-in (nva turned those on with
+// OFPT_SET_CONFIG through the shim), which answers with an ICMP
+// time-exceeded from aw's gateway 10.20.1.1 and counts a ttl_expired
+// drop of hv1 (GET /api/v1/counters), as the OVS profile does.
 func TestL3Strict(t *testing.T) {
 	requireLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	l := lab.New(t, lab.Options{Hypervisors: 2})
-	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: nvaBin})
+	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: nvaBin, ExtraArgs: []string{"--counter-interval", "1s"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,8 +100,25 @@ func TestL3Strict(t *testing.T) {
 	if r, err := l.Ping(ctx, "ad", "10.20.1.10", 3); err != nil || r.Received != 0 {
 		t.Fatalf("ad -> aw without a db -> web rule: %+v (%v)", r, err)
 	}
+	expiredBefore := ttlExpired(ctx, t, n, "hv1", 0)
 	if n, err := l.PingHops(ctx, "aw", "10.20.2.10", 1, 3); err != nil || n != 0 {
 		t.Fatalf("aw -> ad with TTL 1: %d replies (%v), want none", n, err)
+	}
+	if from, out, err := l.PingTimeExceeded(ctx, "aw", "10.20.2.10", 1, 2); err != nil || len(from) == 0 {
+		t.Fatalf("aw -> ad with TTL 1 through the strict switch: no time-exceeded (%v):\n%s", err, out)
+	} else {
+		for _, a := range from {
+			if a != "10.20.1.1" {
+				t.Fatalf("aw -> ad with TTL 1: time-exceeded from %s, want the gateway 10.20.1.1:\n%s", a, out)
+			}
+		}
+		t.Logf("aw -> ad with TTL 1 through the strict switch: time-exceeded from %v", from)
+	}
+	// 3 + 2 expired packets, each one invalid-TTL packet-in.
+	if got := ttlExpired(ctx, t, n, "hv1", expiredBefore+5); got < expiredBefore+5 {
+		t.Errorf("hv1's ttl_expired drops: %d -> %d, want +5", expiredBefore, got)
+	} else {
+		t.Logf("hv1's ttl_expired drops: %d -> %d", expiredBefore, got)
 	}
 	rule("db-to-web", "db", "web", 90)
 	for _, c := range []struct{ from, to string }{{"aw", "10.20.2.10"}, {"ad", "10.20.1.10"}} {
@@ -116,4 +140,33 @@ func TestL3Strict(t *testing.T) {
 	if shim.Forwarded() == 0 {
 		t.Errorf("the shim forwarded nothing: hv1 was not programmed through it")
 	}
+}
+
+// ttlExpired returns NVE nve's ttl_expired drop packets from GET
+// /api/v1/counters once they reach atLeast (from a poll round that ended
+// after the call), or after 15 s the last value read.
+func ttlExpired(ctx context.Context, t *testing.T, n *lab.NVA, nve string, atLeast uint64) uint64 {
+	t.Helper()
+	since := time.Now()
+	var got uint64
+	err := lab.WaitFor(ctx, 15*time.Second, 200*time.Millisecond, func() (bool, error) {
+		var c wire.Counters
+		if _, err := n.Client.Do(ctx, http.MethodGet, "/api/v1/counters", nil, &c); err != nil {
+			return false, err
+		}
+		if c.PolledAt == nil || !c.PolledAt.After(since) {
+			return false, nil
+		}
+		for _, x := range c.NVEs {
+			if x.NVE == nve {
+				got = x.DropReasons["ttl_expired"].Packets
+				return got >= atLeast, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Logf("counters of %s: %v", nve, err)
+	}
+	return got
 }

@@ -149,6 +149,7 @@ func (s *Southbound) pollNVE(ctx context.Context, nve string, w *worker, snap *m
 		return counters.NVE{}, err
 	}
 	out := ix.Attribute(stats)
+	s.addTTLDrops(&out) // ttlexceeded.go: the strict profile's invalid-TTL packet-ins
 	ifs, err := s.interfaceCounters(ctx, w, nve, c, snap)
 	if err != nil {
 		// The flow counters stand without them.

@@ -53,6 +53,12 @@ type fakeBridge struct {
 	// groupStats are the group statistics the bridge answers with, by
 	// group: the group's packets, then each bucket's (bytes: 100 a packet).
 	groupStats map[uint32][]uint64
+	// async is the connection's asynchronous config (OFPT_SET_ASYNC,
+	// answered by OFPT_GET_ASYNC_REPLY: packet-in, port-status and
+	// flow-removed masks, master then slave; zero answers OVS's OpenFlow
+	// 1.3 defaults); setAsyncs counts the set-asyncs received.
+	async     [6]uint32
+	setAsyncs int
 }
 
 type fakeFlow struct {
@@ -177,6 +183,11 @@ func (b *fakeBridge) sequence() []string {
 // cookie in table tableID, whose match carries in_port and, unless
 // metadata is 0, metadata.
 func (b *fakeBridge) sendPacketIn(cookie uint64, tableID uint8, inPort uint32, metadata uint64, data []byte) {
+	b.sendPacketInReason(1, cookie, tableID, inPort, metadata, data) // OFPR_ACTION
+}
+
+// sendPacketInReason is sendPacketIn with another reason (OFPR_*).
+func (b *fakeBridge) sendPacketInReason(reason uint8, cookie uint64, tableID uint8, inPort uint32, metadata uint64, data []byte) {
 	match := make([]byte, 4, 32)
 	binary.BigEndian.PutUint16(match[0:2], openflow13.MatchType_OXM)
 	match = binary.BigEndian.AppendUint32(match, 0x80000004) // in_port
@@ -192,7 +203,7 @@ func (b *fakeBridge) sendPacketIn(cookie uint64, tableID uint8, inPort uint32, m
 	body := make([]byte, 16, 16+len(match)+2+len(data))
 	binary.BigEndian.PutUint32(body[0:4], 0xffffffff)
 	binary.BigEndian.PutUint16(body[4:6], uint16(len(data)))
-	body[6] = 1 // OFPR_ACTION
+	body[6] = reason
 	body[7] = tableID
 	binary.BigEndian.PutUint64(body[8:16], cookie)
 	body = append(body, match...)
@@ -309,6 +320,25 @@ func (b *fakeBridge) handle(m []byte) [][]byte {
 			return nil
 		}
 		return [][]byte{reply(openflow13.Type_RoleReply, m[8:])}
+	case openflow13.Type_GetAsyncRequest:
+		b.mu.Lock()
+		a := b.async
+		b.mu.Unlock()
+		if a == [6]uint32{} {
+			a = [6]uint32{0x3, 0, 0x7, 0x7, 0xf, 0}
+		}
+		body := make([]byte, 24)
+		for i, v := range a {
+			binary.BigEndian.PutUint32(body[4*i:], v)
+		}
+		return [][]byte{reply(openflow13.Type_GetAsyncReply, body)}
+	case openflow13.Type_SetAsync:
+		b.mu.Lock()
+		for i := range b.async {
+			b.async[i] = binary.BigEndian.Uint32(m[8+4*i:])
+		}
+		b.setAsyncs++
+		b.mu.Unlock()
 	case openflow13.Type_BarrierRequest:
 		b.mu.Lock()
 		b.seq = append(b.seq, "barrier")

@@ -93,7 +93,7 @@ func (s *Southbound) onPacketIn(sw *conn.Switch, pi conn.PacketIn) {
 		return
 	}
 	if s.isTTLPunt(snap, nve, pi) { // ttlexceeded.go: a routed packet's TTL expired
-		s.onTTLPacketIn(sw, pi)
+		s.onTTLPacketIn(snap, nve, sw, pi)
 		return
 	}
 	switch {

@@ -39,6 +39,7 @@ type worker struct {
 	again   bool   // (mu) kicked while running: queue it again after
 
 	noBundles    bool            // the switch refused to open a bundle
+	invalidTTL   bool            // invalid-TTL packet-ins asked for on this connection (ttlexceeded.go)
 	tables       *tableFeatures  // the switch's OFPMP_TABLE_FEATURES answer (nil: not asked yet)
 	cache        *compiler.Cache // incremental compiles of the claimed NVE (it resets itself on another NVE or profile)
 	observeDelay time.Duration   // follower: next re-check delay
@@ -201,6 +202,7 @@ func (s *Southbound) syncOnce(ctx context.Context, w *worker) {
 		s.roleFailed(j.name, err)
 		return
 	}
+	s.ensureInvalidTTL(ctx, w, j.snap, j.name) // ttlexceeded.go: strict NVEs
 	if !w.have || w.haveFor != j.name {
 		j.full = true
 	}

@@ -1,18 +1,22 @@
 package ofctl
 
 import (
+	"context"
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/nva-project/nva/app/counters"
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/icmp"
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/app/pipeline"
+	"github.com/nva-project/nva/ofctl/conn"
 )
 
 // expiredFrame is a routed ICMP echo request (IPv4 or IPv6 by the
@@ -139,5 +143,102 @@ func TestTimeExceededResponder(t *testing.T) {
 	}
 	if _, err := icmp.Parse(br.packetOutsReceived()[0].data); err == nil {
 		t.Fatal("the answer (an ICMP error) would itself be answered")
+	}
+}
+
+// TestInvalidTTLStrict: on a strict NVE the leader turns on invalid-TTL
+// packet-ins (OFPT_SET_ASYNC: OFPR_INVALID_TTL added to the master
+// packet-in mask, the other masks kept), answers an OFPR_INVALID_TTL packet-in
+// from the routing table like the OVS profile's TTL punt, and counts it
+// as a ttl_expired drop of that table's stages in the NVE's traffic
+// counters; an OVS NVE's connection is left alone.
+func TestInvalidTTLStrict(t *testing.T) {
+	snap := overlaySnap(10, true)
+	hv1 := *snap.NVEs["hv1"]
+	hv1.Profile = model.ProfileStrict
+	snap.NVEs["hv1"] = &hv1
+	blue := *snap.VNs["blue"]
+	blue.Service = model.ServiceL2L3
+	blue.Subnets = []model.Subnet{{CIDR: "198.51.100.0/24", Gateway: "198.51.100.1"}, {CIDR: "2001:db8:5::/64", Gateway: "2001:db8:5::1"}}
+	snap.VNs["blue"] = &blue
+	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2"})
+	st := newFakeStore(snap, true)
+	sb := startFake(t, st, Config{})
+	reg := prometheus.NewRegistry()
+	if err := sb.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	br.connect(sb.cfg.ListenAddr)
+	waitCond(t, 5*time.Second, "the set-async", func() bool { br.mu.Lock(); defer br.mu.Unlock(); return br.setAsyncs == 1 })
+	br.mu.Lock()
+	async := br.async
+	br.mu.Unlock()
+	// OFPR_INVALID_TTL added to the master packet-in mask, the rest kept.
+	if want := [6]uint32{0x7, 0, 0x7, 0x7, 0xf, 0}; async != want {
+		t.Fatalf("async config %#x, want %#x", async, want)
+	}
+	waitCond(t, 5*time.Second, "compiled", func() bool {
+		sb.mu.Lock()
+		w := sb.switches[1]
+		sb.mu.Unlock()
+		return w != nil && w.lastCompile("hv1") != nil
+	})
+	prof := pipeline.Strict()
+	table, ok := prof.Number(pipeline.L3Route)
+	if !ok {
+		t.Fatal("the strict profile has no l3_route table")
+	}
+	results := func(r string) float64 { return metricValue(t, reg, "nva_southbound_packet_ins_total", "result", r) }
+	frame := expiredFrame("02:00:00:00:01:01", "198.51.100.11", "203.0.113.5")
+	br.sendPacketInReason(conn.ReasonInvalidTTL, flow.MakeCookie(0, 42), table, 1, 5001, frame)
+	waitCond(t, 5*time.Second, "the answer", func() bool { return len(br.packetOutsReceived()) == 1 })
+	po := br.packetOutsReceived()[0]
+	ip := po.data[14:]
+	if po.inPort != 1 || string(po.actions) != string(outputInPort()) || string(po.data[6:12]) != string(model.GatewayMAC[:]) ||
+		netip.AddrFrom4([4]byte(ip[12:16])) != netip.MustParseAddr("198.51.100.1") || ip[20] != 11 {
+		t.Fatalf("answer in_port %d actions % x frame % x", po.inPort, po.actions, po.data)
+	}
+	if got := results(packetInTimeExceeded); got != 1 {
+		t.Fatalf("time_exceeded %v, want 1", got)
+	}
+	// One that cannot be answered (no subnet holds its source) is still
+	// counted as a drop.
+	br.sendPacketInReason(conn.ReasonInvalidTTL, flow.MakeCookie(0, 42), table, 1, 5001, expiredFrame("02:00:00:00:01:01", "192.0.2.9", "203.0.113.5"))
+	waitCond(t, 5*time.Second, "the unanswerable packet-in", func() bool { return results(packetInTimeExceededDrop) == 1 })
+
+	sb.PollCounters(context.Background())
+	got, _, _ := sb.TrafficCounters()
+	if len(got) != 1 {
+		t.Fatalf("counters %+v", got)
+	}
+	var stage string
+	for _, tb := range prof.Tables {
+		if tb.Number == table {
+			stage = strings.Join(tb.Stages, "/")
+		}
+	}
+	want := counters.Count{Packets: 2, Bytes: 2 * uint64(len(frame))}
+	if r := got[0].DropReasons[counters.ReasonTTLExpired]; r != want {
+		t.Errorf("ttl_expired drops %+v, want %+v (all %+v)", r, want, got[0].DropReasons)
+	}
+	if d := got[0].Drops[stage]; d != want {
+		t.Errorf("drops of %s %+v, want %+v (all %+v)", stage, d, want, got[0].Drops)
+	}
+}
+
+// TestInvalidTTLNotOnOVS: an OVS NVE's connection keeps its async config (its
+// TTL flows punt; dec_ttl never meets an expired packet it should count):
+// no OFPT_SET_ASYNC.
+func TestInvalidTTLNotOnOVS(t *testing.T) {
+	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2", 100: "nva-vxlan"})
+	sb := startFake(t, newFakeStore(overlaySnap(10, true), true), Config{})
+	br.connect(sb.cfg.ListenAddr)
+	if _, err := waitRealized(t, sb, 10, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	if br.setAsyncs != 0 {
+		t.Fatalf("%d set-asyncs on an OVS NVE", br.setAsyncs)
 	}
 }
