@@ -23,12 +23,18 @@ import (
 // crossed one routed hop (TTL 63). From outside, ad is reached at its
 // floating IP; the gateways' SNAT addresses and the tenant subnets
 // (routed by ext to acme's gateway) are not reachable.
+//
+// TTL 1: ext's ping to the floating IP expires at the gateway (before
+// conntrack, in l3gw_in) and is answered with a time-exceeded from
+// acme's external address 203.0.113.10; ad's ping to ext with TTL 1
+// expires on its own NVE (hv2's l3_route) and is answered from its
+// gateway 10.10.2.1; both count as ttl_expired drops of their NVE.
 func TestL3Gateway(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	requireLab(t)
 	l := lab.New(t, lab.Options{Hypervisors: 2})
-	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: nvaBin})
+	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: nvaBin, ExtraArgs: []string{"--counter-interval", "1s"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,6 +156,30 @@ func TestL3Gateway(t *testing.T) {
 			t.Errorf("ext reached %s: %v (%v)", to, r, err)
 		}
 	}
+
+	// TTL 1 through the gateway, both ways: answered, and counted.
+	before1, before2 := ttlExpired(ctx, t, n, "hv1", 0), ttlExpired(ctx, t, n, "hv2", 0)
+	for _, c := range []struct{ from, to, answer string }{
+		{"ext", "203.0.113.20", "203.0.113.10"}, // expires at acme's gateway (hv1), from outside
+		{"ad", far, "10.10.2.1"},                // expires on ad's NVE (hv2), before the tunnel to the gateway
+	} {
+		from, out, err := l.PingTimeExceeded(ctx, c.from, c.to, 1, 2)
+		if err != nil || len(from) == 0 {
+			t.Fatalf("%s -> %s with TTL 1: no time-exceeded (%v):\n%s", c.from, c.to, err, out)
+		}
+		for _, a := range from {
+			if a != c.answer {
+				t.Fatalf("%s -> %s with TTL 1: time-exceeded from %s, want %s:\n%s", c.from, c.to, a, c.answer, out)
+			}
+		}
+		t.Logf("%s -> %s with TTL 1: time-exceeded from %v", c.from, c.to, from)
+	}
+	if got := ttlExpired(ctx, t, n, "hv1", before1+2); got < before1+2 {
+		t.Errorf("hv1's (the gateway's) ttl_expired drops: %d -> %d, want +2", before1, got)
+	}
+	if got := ttlExpired(ctx, t, n, "hv2", before2+2); got < before2+2 {
+		t.Errorf("hv2's ttl_expired drops: %d -> %d, want +2", before2, got)
+	}
 }
 
 // TestL3GatewayStrict: a tenant on a strict OpenFlow 1.3 hypervisor (hv1,
@@ -158,13 +188,16 @@ func TestL3Gateway(t *testing.T) {
 // hv2, an Open vSwitch NVE that hosts no VN of the domain: hv1 tunnels
 // external traffic to hv2 with standard actions only, hv2 SNATs it; ext
 // sees the gateway's address, the reply crosses one routed hop, and the
-// shim refuses nothing nva sent.
+// shim refuses nothing nva sent. aw's ping with TTL 1 is tunnelled
+// unchanged to the gateway, whose l3gw_out drops it and counts it as a
+// ttl_expired drop of hv2 (unanswered: the answer would have to go back
+// into the tunnel).
 func TestL3GatewayStrict(t *testing.T) {
 	requireLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	l := lab.New(t, lab.Options{Hypervisors: 2})
-	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: nvaBin})
+	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: nvaBin, ExtraArgs: []string{"--counter-interval", "1s"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,6 +258,15 @@ func TestL3GatewayStrict(t *testing.T) {
 	}
 	if text := strings.Join(lines, "\n"); !strings.Contains(text, "203.0.113.10 > "+far) || strings.Contains(text, "10.20.") {
 		t.Errorf("ext did not see aw as 203.0.113.10 only:\n%s", text)
+	}
+	before := ttlExpired(ctx, t, n, "hv2", 0)
+	if got, err := l.PingHops(ctx, "aw", far, 1, 3); err != nil || got != 0 {
+		t.Errorf("aw -> %s with TTL 1: %d replies (%v), want none", far, got, err)
+	}
+	if got := ttlExpired(ctx, t, n, "hv2", before+3); got < before+3 {
+		t.Errorf("hv2's (the gateway's) ttl_expired drops: %d -> %d, want +3", before, got)
+	} else {
+		t.Logf("hv2's (the gateway's) ttl_expired drops: %d -> %d", before, got)
 	}
 	if r := shim.Refused(); len(r) != 0 {
 		t.Errorf("the shim refused messages nva sent the strict switch: %v", r)

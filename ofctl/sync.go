@@ -202,7 +202,6 @@ func (s *Southbound) syncOnce(ctx context.Context, w *worker) {
 		s.roleFailed(j.name, err)
 		return
 	}
-	s.ensureInvalidTTL(ctx, w, j.snap, j.name) // ttlexceeded.go: strict NVEs
 	if !w.have || w.haveFor != j.name {
 		j.full = true
 	}
@@ -235,6 +234,9 @@ func (s *Southbound) syncOnce(ctx context.Context, w *worker) {
 	start := time.Now()
 	plan, warnings, wait, err := s.reconcileNVE(ctx, w, j.name, j.snap, j.full)
 	s.m.reconcile.WithLabelValues(j.kind()).Observe(time.Since(start).Seconds())
+	if err == nil {
+		s.ensureInvalidTTL(ctx, w, j.snap, j.name) // ttlexceeded.go: strict NVEs, once per connection
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

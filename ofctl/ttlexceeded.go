@@ -33,8 +33,8 @@ import (
 //
 // Strict OpenFlow 1.3 profile: there is no nw_ttl match, so the l3_route
 // flows' dec_nw_ttl meets the expired packet itself. The leader turns on
-// invalid-TTL packet-ins on each strict NVE's connection once it holds
-// the master role (ensureInvalidTTL: OFPT_SET_ASYNC adding OFPR_INVALID_TTL
+// invalid-TTL packet-ins on each strict NVE's connection once it has
+// reconciled it in the master role (ensureInvalidTTL: OFPT_SET_ASYNC adding OFPR_INVALID_TTL
 // to the connection's master/equal packet-in mask, the rest of its async
 // config and its switch config, miss_send_len included, left as they
 // were; OpenFlow 1.3 has no OFPC_INVALID_TTL_TO_CONTROLLER flag any more,
@@ -91,8 +91,10 @@ type ttlLimiter struct {
 
 // ensureInvalidTTL turns on invalid-TTL packet-ins on w's connection when
 // its NVE has the strict profile (no nw_ttl match: dec_nw_ttl meets the
-// expired packets), once per connection, on the leader after it got the
-// master role (setInvalidTTL: the master/equal packet-in mask). A switch
+// expired packets), once per connection, on the leader after its first
+// successful reconciliation (so in the master role, and never on a switch
+// whose tables do not fit; setInvalidTTL: the master/equal packet-in
+// mask). A switch
 // that refuses is logged and counted (errors{op="set_async"}), and not
 // asked again on this connection: routing works, expired packets are
 // then dropped by the switch uncounted.

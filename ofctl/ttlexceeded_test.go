@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/nva-project/nva/app/compiler/scenario"
 	"github.com/nva-project/nva/app/counters"
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/icmp"
@@ -240,5 +241,58 @@ func TestInvalidTTLNotOnOVS(t *testing.T) {
 	defer br.mu.Unlock()
 	if br.setAsyncs != 0 {
 		t.Fatalf("%d set-asyncs on an OVS NVE", br.setAsyncs)
+	}
+}
+
+// TestGatewayTimeExceeded: a packet-in from an L3 gateway's l3gw_in (its
+// TTL flows: IPv4 from the uplink to the gateway's addresses with TTL 0
+// or 1) is answered out of the uplink with an ICMP time-exceeded from
+// the gateway's external address and external MAC to the sender; one on
+// a port that is no gateway's uplink is not answered.
+func TestGatewayTimeExceeded(t *testing.T) {
+	snap := scenario.GatewaySNAT().Snapshot()
+	gw := snap.NVEs["gw"]
+	dpid, err := model.ParseDatapathID(gw.DatapathID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme := snap.L3Gateways["acme-gw"]
+	br := newFakeBridge(t, dpid, map[uint32]string{1: "up-acme", 2: "up-beta", 100: "nva-vxlan"})
+	sb := startFake(t, newFakeStore(snap, true), Config{})
+	reg := prometheus.NewRegistry()
+	if err := sb.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	br.connect(sb.cfg.ListenAddr)
+	waitCond(t, 5*time.Second, "gw connected and leading", func() bool {
+		sb.mu.Lock()
+		defer sb.mu.Unlock()
+		return sb.leader && sb.switches[dpid] != nil && sb.switches[dpid].nve == "gw"
+	})
+	table, ok := pipeline.OVS().Number(pipeline.L3GatewayIn)
+	if !ok {
+		t.Fatal("the OVS profile has no l3gw_in table")
+	}
+	results := func(r string) float64 { return metricValue(t, reg, "nva_southbound_packet_ins_total", "result", r) }
+	frame := expiredFrame("02:ee:00:00:00:01", "192.0.2.80", "203.0.113.20")
+	br.sendPacketIn(flow.MakeCookie(0, 7), table, 1, 0, frame)
+	waitCond(t, 5*time.Second, "the answer", func() bool { return len(br.packetOutsReceived()) == 1 })
+	po := br.packetOutsReceived()[0]
+	mac := acme.ExternalMAC()
+	ip := po.data[14:]
+	if po.inPort != 1 || string(po.actions) != string(outputInPort()) || string(po.data[6:12]) != string(mac[:]) ||
+		net.HardwareAddr(po.data[0:6]).String() != "02:ee:00:00:00:01" ||
+		netip.AddrFrom4([4]byte(ip[12:16])) != netip.MustParseAddr("203.0.113.10") ||
+		netip.AddrFrom4([4]byte(ip[16:20])) != netip.MustParseAddr("192.0.2.80") || ip[20] != 11 {
+		t.Fatalf("answer in_port %d actions % x frame % x", po.inPort, po.actions, po.data)
+	}
+	if got := results(packetInTimeExceeded); got != 1 {
+		t.Fatalf("time_exceeded %v, want 1", got)
+	}
+	// The tunnel port is no gateway's uplink.
+	br.sendPacketIn(flow.MakeCookie(0, 7), table, 100, 0, frame)
+	waitCond(t, 5*time.Second, "the unanswered packet-in", func() bool { return results(packetInTimeExceededDrop) == 1 })
+	if n := len(br.packetOutsReceived()); n != 1 {
+		t.Fatalf("%d packet-outs, want 1", n)
 	}
 }
