@@ -174,9 +174,12 @@
 //     expired packets (TTLPuntMaxLen bytes) to the controller only, which
 //     answers with an ICMP time-exceeded from the source subnet's gateway
 //     (ofctl/ttlexceeded.go, rate-limited); their counters count them as
-//     ttl_expired drops. The strict profile has no nw_ttl match, and
-//     dec_nw_ttl drops them itself, silently (OpenFlow 1.3 invalid TTL;
-//     nva asks for no invalid-TTL packet-ins).
+//     ttl_expired drops. The strict profile has no nw_ttl match: there
+//     the route flow's dec_nw_ttl meets the expired packet, and the
+//     southbound has asked the switch (OFPT_SET_ASYNC, OFPR_INVALID_TTL)
+//     to send it to the controller as an invalid-TTL packet-in, which the
+//     controller counts as a ttl_expired drop of the NVE and answers the
+//     same way; nothing in the compiled flows differs.
 //   - Slices: the routes of a VN and the tunnels accepted from routing
 //     NVEs live in the VN's shared part; its fingerprint covers every
 //     destination port (name, revision, addresses, VNI, VAP or tunnel), so
@@ -220,7 +223,18 @@
 // to a floating IP through ct(commit, zone, nat(dst=tenant address));
 // l3gw_route then routes the translated packet to the tenant port (dec_ttl,
 // gateway MAC -> the port's MAC, to its VAP or tunnelled with its VN's
-// VNI, which the port's NVE accepts from the gateway NVE). Zones: one per
+// VNI, which the port's NVE accepts from the gateway NVE). TTL: IPv4
+// from the uplink to the gateway's addresses with TTL 0 or 1 goes to the
+// controller only, from l3gw_in (priority 200, before conntrack, so the
+// ICMP time-exceeded that ofctl/ttlexceeded.go sends from the gateway's
+// external address and MAC out of the uplink quotes the packet as its
+// sender sent it, not as translated); tenant packets with TTL 0 or 1 are
+// dropped in l3gw_out (priority 200) unanswered: the gateway NVE's own
+// VAPs' packets expire earlier, in its l3_route (answered there), so
+// only tunnelled ones get here, and the answer would have to go back into
+// the tunnel toward the ingress NVE (a packet-out setting tun_dst, a
+// Nicira field nva's packet-outs do not use). Both kinds of flow count as
+// ttl_expired drops (l3gw_in, l3gw_out). Zones: one per
 // gateway from model.GatewayZoneFirst (0xf000) up, so identical tenant
 // addresses of two domains never meet in conntrack. Strict-profile NVEs
 // of the domain tunnel to the gateway NVE through a per-remote tunnel

@@ -81,8 +81,9 @@ func (l3Routing) VN(c *vnCtx, out *emitter) {
 		// TTLPuntMaxLen bytes to the controller, which answers with an
 		// ICMP time-exceeded from the gateway (ofctl/ttlexceeded.go), and
 		// their counters count them as ttl_expired drops. On a profile
-		// without nw_ttl, dec_ttl drops them silently (OpenFlow 1.3
-		// invalid TTL, no packet-in asked for).
+		// without nw_ttl, the route flows' dec_ttl meets them, and the
+		// switch sends them as invalid-TTL packet-ins (asked for by the
+		// southbound), which the controller counts and answers.
 		for _, et := range []flow.MatchField{ip4, ip6} {
 			for _, ttl := range []uint8{0, 1} {
 				out.flow(flow.Flow{Table: pipeline.L3Route, Priority: PrioTTLDrop,
