@@ -38,7 +38,7 @@ func newMetrics() *metrics {
 		}, []string{"op"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "nva", Subsystem: "southbound", Name: "errors_total",
-			Help: "Southbound errors, by kind (openflow: OFPT_ERROR from a switch; profile: a profile that cannot be realized or does not fit the switch's tables; read, compile, encode, apply: a failed reconciliation step).",
+			Help: "Southbound errors, by kind (openflow: OFPT_ERROR from a switch; profile: a profile that cannot be realized or does not fit the switch's tables; read, compile, encode, apply: a failed reconciliation step; set_async: a strict switch that did not enable invalid-TTL packet-ins).",
 		}, []string{"kind"}),
 		reconcile: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "nva", Subsystem: "southbound", Name: "reconcile_duration_seconds",
