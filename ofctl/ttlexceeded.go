@@ -34,23 +34,25 @@ import (
 // Strict OpenFlow 1.3 profile: there is no nw_ttl match, so the l3_route
 // flows' dec_nw_ttl meets the expired packet itself. The leader turns on
 // invalid-TTL packet-ins on each strict NVE's connection once it has
-// reconciled it in the master role (ensureInvalidTTL: OFPT_SET_ASYNC adding OFPR_INVALID_TTL
-// to the connection's master/equal packet-in mask, the rest of its async
-// config and its switch config, miss_send_len included, left as they
-// were; OpenFlow 1.3 has no OFPC_INVALID_TTL_TO_CONTROLLER flag any more,
+// reconciled it in the master role (ensureInvalidTTL: OFPT_SET_ASYNC
+// adding OFPR_INVALID_TTL to the connection's master/equal packet-in
+// mask, the rest of its async config and its switch config, miss_send_len
+// included, left as they were; OpenFlow 1.3 has no OFPC_INVALID_TTL_TO_CONTROLLER flag any more,
 // and Open vSwitch refuses it in a 1.3 OFPT_SET_CONFIG), and the switch
 // sends each such packet (reason OFPR_INVALID_TTL, the route flow's
-// cookie and table, the VN in metadata) instead of dropping it silently. The leader counts them per NVE
-// as ttl_expired drops of the routing stage (addTTLDrops: the same
-// Drops/DropReasons the flow counters feed, so the REST counters and
-// nva_traffic_drops*_total show them); that count is the leader's own
-// (since it started leading: followers, in the slave role, get no
+// cookie and table, the VN in metadata) instead of dropping it silently.
+// The leader counts them per NVE as ttl_expired drops of the routing
+// table's stages (addTTLDrops: the same Drops and DropReasons the flow
+// counters feed, so GET /api/v1/counters, nva_drop_packets_total and
+// nva_drop_reason_packets_total show them). That count is the leader's
+// own, since it started leading (followers, in the slave role, get no
 // packet-ins), and misses what the switch or nva's packet-in queue
 // dropped under overload.
 //
 // Either way the leader (only the leader: onPacketIn) answers, at most
 // Config.TimeExceededRate per second per switch (a token bucket of
-// Config.TimeExceededBurst), so a TTL-1 flood cannot load the controller:
+// Config.TimeExceededBurst), so a TTL-1 flood is not answered at its
+// rate (the packet-ins themselves are not limited, on either profile):
 // an ICMPv4 Time Exceeded (type 11, code 0) or ICMPv6 Time Exceeded
 // (type 3, code 0), built by app/icmp, as a packet-out on the in_port.
 // A routed packet is answered from the gateway address of the ingress

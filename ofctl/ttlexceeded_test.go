@@ -199,8 +199,18 @@ func TestInvalidTTLStrict(t *testing.T) {
 		netip.AddrFrom4([4]byte(ip[12:16])) != netip.MustParseAddr("198.51.100.1") || ip[20] != 11 {
 		t.Fatalf("answer in_port %d actions % x frame % x", po.inPort, po.actions, po.data)
 	}
-	if got := results(packetInTimeExceeded); got != 1 {
-		t.Fatalf("time_exceeded %v, want 1", got)
+	// IPv6 (hop limit): an ICMPv6 time-exceeded from the IPv6 gateway.
+	frame6 := expiredFrame("02:00:00:00:01:01", "2001:db8:5::11", "2001:db8:6::5")
+	br.sendPacketInReason(conn.ReasonInvalidTTL, flow.MakeCookie(0, 42), table, 1, 5001, frame6)
+	waitCond(t, 5*time.Second, "the IPv6 answer", func() bool { return len(br.packetOutsReceived()) == 2 })
+	po = br.packetOutsReceived()[1]
+	ip = po.data[14:]
+	if po.inPort != 1 || binary.BigEndian.Uint16(po.data[12:14]) != 0x86dd ||
+		netip.AddrFrom16([16]byte(ip[8:24])) != netip.MustParseAddr("2001:db8:5::1") || ip[40] != 3 {
+		t.Fatalf("IPv6 answer in_port %d frame % x", po.inPort, po.data)
+	}
+	if got := results(packetInTimeExceeded); got != 2 {
+		t.Fatalf("time_exceeded %v, want 2", got)
 	}
 	// One that cannot be answered (no subnet holds its source) is still
 	// counted as a drop.
@@ -218,7 +228,7 @@ func TestInvalidTTLStrict(t *testing.T) {
 			stage = strings.Join(tb.Stages, "/")
 		}
 	}
-	want := counters.Count{Packets: 2, Bytes: 2 * uint64(len(frame))}
+	want := counters.Count{Packets: 3, Bytes: 2*uint64(len(frame)) + uint64(len(frame6))}
 	if r := got[0].DropReasons[counters.ReasonTTLExpired]; r != want {
 		t.Errorf("ttl_expired drops %+v, want %+v (all %+v)", r, want, got[0].DropReasons)
 	}
