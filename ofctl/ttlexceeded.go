@@ -89,6 +89,44 @@ type ttlLimiter struct {
 	mu      sync.Mutex
 	buckets map[uint64]*tokenBucket              // by datapath ID
 	expired map[string]map[string]counters.Count // by NVE, then stage: invalid-TTL packet-ins
+	// profiles caches each NVE's profile for the packet-in and sync paths
+	// (realizing one costs ~150 µs): valid while the store's NVE record
+	// is the same (the snapshot replaces the pointer when it changes).
+	profiles map[string]cachedProfile
+}
+
+type cachedProfile struct {
+	n    *model.NVE
+	prof pipeline.Profile
+}
+
+// profile is profileOf(snap, nve), cached per NVE record.
+func (s *Southbound) profile(snap *model.Snapshot, nve string) (pipeline.Profile, error) {
+	if snap == nil {
+		return profileOf(snap, nve)
+	}
+	n := snap.NVEs[nve]
+	l := &s.ttl
+	l.mu.Lock()
+	c, ok := l.profiles[nve]
+	l.mu.Unlock()
+	if ok && n != nil && c.n == n {
+		return c.prof, nil
+	}
+	prof, err := profileOf(snap, nve)
+	if err != nil {
+		return prof, err
+	}
+	l.mu.Lock()
+	if l.profiles == nil {
+		l.profiles = map[string]cachedProfile{}
+	}
+	if len(l.profiles) > 4*len(snap.NVEs)+16 { // NVEs deleted: start afresh
+		clear(l.profiles)
+	}
+	l.profiles[nve] = cachedProfile{n: n, prof: prof}
+	l.mu.Unlock()
+	return prof, nil
 }
 
 // ensureInvalidTTL turns on invalid-TTL packet-ins on w's connection when
@@ -104,7 +142,7 @@ func (s *Southbound) ensureInvalidTTL(ctx context.Context, w *worker, snap *mode
 	if w.invalidTTL {
 		return
 	}
-	prof, err := profileOf(snap, nve)
+	prof, err := s.profile(snap, nve)
 	if err != nil || prof.Extensions {
 		return
 	}
@@ -198,7 +236,7 @@ func (m rawMsg) Len() uint16                    { return uint16(len(m)) }
 // of nve, in the stage(s) of the table it came from.
 func (s *Southbound) countInvalidTTL(snap *model.Snapshot, nve string, pi conn.PacketIn) {
 	stage := fmt.Sprintf("table %d", pi.TableID)
-	if prof, err := profileOf(snap, nve); err == nil {
+	if prof, err := s.profile(snap, nve); err == nil {
 		for _, t := range prof.Tables {
 			if t.Number == pi.TableID && len(t.Stages) > 0 {
 				stage = strings.Join(t.Stages, "/")
@@ -250,7 +288,7 @@ func (s *Southbound) isTTLPunt(snap *model.Snapshot, nve string, pi conn.PacketI
 	if pi.Reason == conn.ReasonInvalidTTL {
 		return true
 	}
-	prof, err := profileOf(snap, nve)
+	prof, err := s.profile(snap, nve)
 	if err != nil || !prof.Extensions {
 		return false
 	}
@@ -295,7 +333,7 @@ func (s *Southbound) onTTLPacketIn(snap *model.Snapshot, nve string, sw *conn.Sw
 	var inPort uint32
 	var actions []conn.Action
 	var frame []byte
-	if no, ok := gatewayTable(snap, nve); ok && pi.Reason != conn.ReasonInvalidTTL && pi.TableID == no {
+	if no, ok := s.gatewayTable(snap, nve); ok && pi.Reason != conn.ReasonInvalidTTL && pi.TableID == no {
 		inPort, actions, frame, err = s.gatewayTimeExceeded(snap, nve, sw, pi)
 	} else {
 		inPort, actions, frame, err = s.timeExceeded(sw.DPID(), pi)
@@ -351,8 +389,8 @@ func gatewayFor(vn *model.VN, src netip.Addr) (netip.Addr, bool) {
 }
 
 // gatewayTable is the l3gw_in table of nve's profile.
-func gatewayTable(snap *model.Snapshot, nve string) (uint8, bool) {
-	prof, err := profileOf(snap, nve)
+func (s *Southbound) gatewayTable(snap *model.Snapshot, nve string) (uint8, bool) {
+	prof, err := s.profile(snap, nve)
 	if err != nil || !prof.Extensions {
 		return 0, false
 	}
