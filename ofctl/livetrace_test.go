@@ -108,7 +108,7 @@ func TestLiveTraceFakeSwitch(t *testing.T) {
 	}
 	path := []flow.Flow{
 		find(pipeline.Classify, matchHas(flow.InPort, flow.U32(1))),
-		find(pipeline.PortSecurity, matchHas(flow.EthSrc, []byte{2, 0, 0, 0, 1, 1})),
+		find(pipeline.PortSecurity, matchHas(flow.InPort, flow.U32(1))),
 		find(pipeline.Neighbor, func(f flow.Flow) bool { _, ok := f.Match.Get(flow.ARPOp); return !ok && f.Goto == pipeline.L2Forward }),
 		find(pipeline.L2Forward, matchHas(flow.EthDst, []byte{2, 0, 0, 0, 1, 2})),
 	}

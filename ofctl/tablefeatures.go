@@ -219,10 +219,10 @@ func checkTables(prof pipeline.Profile, nTables uint8, features map[uint8]*table
 }
 
 // metadataBits are the metadata bits the profile's flows match and write:
-// the VN context, and the stage selector when a table realizes several
-// stages.
+// the VN context, the own-source-MAC bit of port security, and the stage
+// selector when a table realizes several stages.
 func metadataBits(prof pipeline.Profile) uint64 {
-	bits := pipeline.MetaContext
+	bits := pipeline.MetaContext | pipeline.MetaOwnSrc.Mask()
 	for _, t := range prof.Tables {
 		if t.Shared() {
 			bits |= pipeline.MetaStage.Mask()

@@ -24,21 +24,41 @@ func (classification) Port(c *portCtx, out *emitter) {
 	}
 	f := flow.Flow{Table: pipeline.Classify, Priority: PrioNormal,
 		WriteMetadata: metaContext(c.vni, false), MetadataMask: pipeline.MetaContext, Goto: pipeline.Next}
+	// Frames with the port's own source MAC also get pipeline.MetaOwnSrc,
+	// which port security's flows require (portsec.go); the others are
+	// classified all the same (they count as the port's) and dropped
+	// there.
+	own := f
+	own.Priority = PrioOwnSrc
+	own.WriteMetadata |= pipeline.MetaOwnSrc.Put(1)
+	own.MetadataMask |= pipeline.MetaOwnSrc.Mask()
+	ownSrc := len(v.mac) == 6 && c.has(pipeline.PortSecurity)
+	emit := func(m flow.Match) {
+		f.Match = m
+		out.flow(f)
+		if ownSrc {
+			own.Match = flow.M(append(append(make([]flow.MatchField, 0, len(m)+1), m...), flow.Exact(flow.EthSrc, flow.MAC(v.mac)))...)
+			out.flow(own)
+		}
+	}
 	if v.pass { // split.go: the tenant's tags stay on
 		for _, m := range passthroughMatches(*v) {
-			f.Match = m
-			out.flow(f)
+			emit(m)
 		}
 		return
 	}
 	if v.vlan == 0 {
-		f.Match = flow.M(inPort(v.ofp), vlanNone())
+		emit(flow.M(inPort(v.ofp), vlanNone()))
 	} else {
-		f.Match = flow.M(inPort(v.ofp), vlanTag(v.vlan))
 		f.Actions = []flow.Action{flow.PopVLAN{}}
+		own.Actions = f.Actions
+		emit(flow.M(inPort(v.ofp), vlanTag(v.vlan)))
 	}
-	out.flow(f)
 }
+
+// PrioOwnSrc is classify's priority for a local VAP's frames with the
+// port's own source MAC, above the VAP's other frames (PrioNormal).
+const PrioOwnSrc = PrioNormal + 10
 
 func (classification) VN(c *vnCtx, out *emitter) {
 	vni := c.vni()

@@ -62,7 +62,13 @@
 //     Tunnel arrivals skip port security and the ARP/ND responder (the
 //     sending NVE did both) and go straight to forwarding.
 //   - port_security: only ARP, IPv4 and IPv6 frames from the port's MAC
-//     pass; ARP needs arp_sha = the MAC and arp_spa = a bound IPv4; IPv4 and
+//     pass. The MAC is checked once, in classify: a VAP's frames with its
+//     own source MAC are classified with pipeline.MetaOwnSrc set (priority
+//     PrioOwnSrc), its other frames without it (so they still count as the
+//     port's and are dropped here, counted as spoofed). What any port may
+//     send whatever its addresses is NVE-wide (flows matching only that
+//     bit); a port's own flows match in_port and the VN with the bit.
+//     ARP needs arp_sha = the MAC and arp_spa = a bound IPv4; IPv4 and
 //     IPv6 need a bound source address. Always allowed besides (what an
 //     operator expects from a host booting): DHCPv4 from 0.0.0.0:68 to
 //     255.255.255.255:67, ARP probes (arp_spa 0.0.0.0, RFC 5227), IPv6
@@ -110,7 +116,9 @@
 //     whose nd_target, is an address bound to a port of the VN (the first
 //     port by name binds it). With ARPInSwitch (NDInSwitch) the switch
 //     builds the reply itself and sends it back out of the ingress VAP
-//     (tables nd_advert and reply); without it (the strict profile) the
+//     (tables nd_advert and reply: an NVE-wide reply flow sends answers
+//     back out of IN_PORT, a tagged VAP has its own that re-tags them);
+//     without it (the strict profile) the
 //     request leaves the pipeline as output:CONTROLLER with max_len 0xffff
 //     (the whole packet): the packet-in's match carries in_port (the VAP's
 //     port) and metadata (pipeline.VNIFromMetadata gives the VN's VNI),

@@ -19,6 +19,19 @@ func metaVNFrom(vni uint32, fromTunnel bool) flow.MatchField {
 	return flow.Masked(flow.Metadata, flow.U64(metaContext(vni, fromTunnel)), flow.U64(pipeline.MetaContext))
 }
 
+// metaVNOwnSrc matches a frame of the VN from a local VAP that sent it
+// with the port's own source MAC (classify sets pipeline.MetaOwnSrc).
+func metaVNOwnSrc(vni uint32) flow.MatchField {
+	return flow.Masked(flow.Metadata, flow.U64(pipeline.MetaVN.Put(uint64(vni))|pipeline.MetaOwnSrc.Put(1)),
+		flow.U64(pipeline.MetaVN.Mask()|pipeline.MetaOwnSrc.Mask()))
+}
+
+// metaOwnSrc matches a frame of any VN from a local VAP that sent it with
+// the port's own source MAC.
+func metaOwnSrc() flow.MatchField {
+	return flow.Masked(flow.Metadata, flow.U64(pipeline.MetaOwnSrc.Put(1)), flow.U64(pipeline.MetaOwnSrc.Mask()))
+}
+
 // metaContext is the metadata classify writes for a VN.
 func metaContext(vni uint32, fromTunnel bool) uint64 {
 	v := pipeline.MetaVN.Put(uint64(vni))

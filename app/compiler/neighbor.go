@@ -23,7 +23,21 @@ func (neighborResponder) Stages() []string {
 	return []string{pipeline.Neighbor, pipeline.NDAdvert, pipeline.Reply}
 }
 
-func (neighborResponder) NVE(*nveCtx, *emitter) {}
+// NVE emits the reply stage's default: answers built in the switch go
+// back out of the port they came from. An untagged VAP needs nothing
+// more (a tagged one has a flow of its own, Port, that re-tags them);
+// only the neighbor stage's answers for frames from local VAPs reach the
+// stage.
+func (neighborResponder) NVE(c *nveCtx, out *emitter) {
+	if c.has(pipeline.Neighbor) && c.has(pipeline.Reply) {
+		out.flow(flow.Flow{Table: pipeline.Reply, Priority: PrioReplyDefault,
+			Actions: []flow.Action{flow.Output{Port: flow.PortInPort}}})
+	}
+}
+
+// PrioReplyDefault is the reply stage's default (back out of the ingress
+// port), below a tagged VAP's own reply flow (PrioNormal).
+const PrioReplyDefault = 1
 
 func (neighborResponder) VN(c *vnCtx, out *emitter) {
 	if !c.has(pipeline.Neighbor) {
@@ -72,8 +86,9 @@ func (neighborResponder) Port(c *portCtx, out *emitter) {
 					Match: flow.M(in, meta, ip6, icmp6, ns, flow.Exact(flow.NDTarget, flow.IP(a)))})
 			}
 		}
-		if c.has(pipeline.Reply) {
-			// Answers built in the switch go back out of their VAP.
+		if c.has(pipeline.Reply) && v.vlan != 0 {
+			// Answers built in the switch go back out of their VAP,
+			// re-tagged (untagged VAPs: NVE's default).
 			out.flow(flow.Flow{Table: pipeline.Reply, Priority: PrioNormal,
 				Match: flow.M(in, meta), Actions: toVAP(*v, flow.PortInPort)})
 		}

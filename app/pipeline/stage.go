@@ -354,6 +354,11 @@ var (
 	// stages: flows of such a table match it, and flows going there write
 	// it (see Realize).
 	MetaStage = MetaField{Name: "stage", Offset: 25, Bits: 3}
+	// MetaOwnSrc is set by classify for a frame from a local VAP whose
+	// source MAC is the port's own: port security checks the MAC once
+	// there, and its address-independent allowances (DHCP, IPv6
+	// link-local, DAD, MLD) are NVE-wide flows that match this bit.
+	MetaOwnSrc = MetaField{Name: "own_src", Offset: 28, Bits: 1}
 	// MetaL3Domain is reserved for the L3 domain (VRF) of l3/l2l3 VNs;
 	// nothing writes it yet.
 	MetaL3Domain = MetaField{Name: "l3_domain", Offset: 32, Bits: 16}
@@ -361,7 +366,7 @@ var (
 
 // MetaFields lists the metadata layout.
 func MetaFields() []MetaField {
-	return []MetaField{MetaVN, MetaFromTunnel, MetaStage, MetaL3Domain}
+	return []MetaField{MetaVN, MetaFromTunnel, MetaStage, MetaOwnSrc, MetaL3Domain}
 }
 
 // MetaContext is the metadata classify writes: the VN and whether the

@@ -408,9 +408,24 @@ func TestSpoofedSourcesDropped(t *testing.T) {
 			"other ethertype":    sim.Eth(b1, mac, "02:00:00:00:01:02", 0x88cc),
 			"tagged on untagged": sim.IPv4(b1, mac, "02:00:00:00:01:02", "10.0.0.1", "10.0.0.2").Tagged(5),
 			"DHCP to unicast":    sim.UDP4(b1, mac, "02:00:00:00:01:02", "0.0.0.0", "10.0.0.2", 68, 67),
+			// What any port may send (NVE-wide flows), but from a MAC
+			// not its own.
+			"DHCP source MAC":       sim.UDP4(b1, other, sim.Broadcast, "0.0.0.0", "255.255.255.255", 68, 67),
+			"link-local source MAC": sim.IPv6(b1, other, "33:33:00:00:00:01", "fe80::1", "ff02::1"),
+			"DAD source MAC":        sim.NeighborSolicitation(b1, other, "::", "2001:db8::1"),
+			"ARP probe sha":         sim.ARPRequest(b1, mac, "0.0.0.0", "10.0.0.2").With(flow.ARPSHA, flow.MAC(mustMAC(other))),
 		} {
-			if r := hv1.run(t, p); !r.Dropped() {
+			r := hv1.run(t, p)
+			if !r.Dropped() {
 				t.Errorf("spoofed %s not dropped:\n%s", name, r.TraceText())
+				continue
+			}
+			// Classified as the port's (counted as its rx), dropped by
+			// port security (counted as spoofed), whatever the source MAC.
+			if name != "tagged on untagged" {
+				if last := r.Steps[len(r.Steps)-1]; last.Table != pipeline.PortSecurity {
+					t.Errorf("spoofed %s dropped in %s, want %s:\n%s", name, last.Table, pipeline.PortSecurity, r.TraceText())
+				}
 			}
 		}
 		// What a booting host needs passes: DHCP discover, IPv6 link-local,
@@ -518,6 +533,12 @@ func TestNeighborSolicitationAnswered(t *testing.T) {
 		wantPorts(t, hv1.run(t, na("fe80::1", "fe80::1", s1mac)), s3, hv1.tun("hv2", gre))
 		wantPorts(t, hv1.run(t, na("2001:db8:6::1", "2001:db8:6::3", s1mac)))               // claims s3's address
 		wantPorts(t, hv1.run(t, na("2001:db8:6::1", "2001:db8:6::1", "02:00:00:00:06:03"))) // points at s3's MAC
+		// Link-local NAs (the NVE-wide flow when without a target
+		// link-layer option): s1's pass, one pointing at s3's MAC or sent
+		// with another source MAC does not.
+		wantPorts(t, hv1.run(t, na("fe80::1", "fe80::1", "00:00:00:00:00:00")), s3, hv1.tun("hv2", gre))
+		wantPorts(t, hv1.run(t, na("fe80::1", "fe80::1", "02:00:00:00:06:03")))
+		wantPorts(t, hv1.run(t, na("fe80::1", "fe80::1", "00:00:00:00:00:00").With(flow.EthSrc, mustMAC("02:00:00:00:06:03"))))
 		// s1's real global address passes to s3 (tagged).
 		wantPorts(t, hv1.run(t, sim.IPv6(s1, s1mac, "02:00:00:00:06:03", "2001:db8:6::1", "2001:db8:6::3")), s3)
 	})

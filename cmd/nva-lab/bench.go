@@ -65,7 +65,8 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	nvaPath := fs.String("nva", "", "nva binary (default: build cmd/nva into a temporary directory)")
 	sizesFlag := fs.String("sizes", "10,50,200", "comma-separated numbers of ports M to attach")
-	iperfSecs := fs.Int("iperf-seconds", 5, "duration of each TCP throughput run")
+	iperfSecs := fs.Int("iperf-seconds", 5, "duration of each TCP throughput run (0: no throughput runs)")
+	profileDir := fs.String("cpuprofile", "", "directory for CPU profiles of nva during each size's attach ramp (nva-M<M>-<k>.pprof, 2 s each; merge them with go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -83,15 +84,18 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cleanBin()
 	iperfDur := time.Duration(*iperfSecs) * time.Second
-	rows, nvaTCP, err := benchNVA(ctx, bin, sizes, iperfDur, logger)
+	rows, nvaTCP, err := benchNVA(ctx, bin, sizes, iperfDur, *profileDir, logger)
 	if err != nil {
 		return err
+	}
+	printNVATable(stdout, rows)
+	if iperfDur == 0 {
+		return nil
 	}
 	baseTCP, err := baseline(ctx, iperfDur, logger)
 	if err != nil {
 		logger.Printf("baseline: %v", err)
 	}
-	printNVATable(stdout, rows)
 	fmt.Fprintf(stdout, "\nTCP throughput, iperf3 %d s, tenant MTU 1500, hv1 -> hv2 over VXLAN (underlay MTU %d):\n", *iperfSecs, lab.DefaultUnderlayMTU)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  through nva's pipeline\t%.0f Mbit/s\t(%d retransmits)\n", nvaTCP.BitsPerSecond/1e6, nvaTCP.Retransmits)
@@ -117,16 +121,25 @@ func parseSizes(v string) ([]int, error) {
 }
 
 // benchNVA runs nva's side on a lab of its own: TCP throughput between two
-// tenants, then the attach ramp for every size. The lab is gone when it
-// returns.
-func benchNVA(ctx context.Context, bin string, sizes []int, iperfDur time.Duration, logger *log.Logger) ([]sizeResult, lab.IperfResult, error) {
+// tenants (unless iperfDur is 0), then the attach ramp for every size,
+// with CPU profiles of nva over each ramp into profileDir if it is not
+// empty. The lab is gone when it returns.
+func benchNVA(ctx context.Context, bin string, sizes []int, iperfDur time.Duration, profileDir string, logger *log.Logger) ([]sizeResult, lab.IperfResult, error) {
 	var nvaTCP lab.IperfResult
 	l, err := lab.Create(ctx, lab.Options{Hypervisors: 3, Logf: logger.Printf})
 	if err != nil {
 		return nil, nvaTCP, err
 	}
 	defer l.Close()
-	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: bin, LogLevel: "info"})
+	opts := lab.NVAOptions{Bin: bin, LogLevel: "info"}
+	var prof *profiler
+	if profileDir != "" {
+		if prof, err = newProfiler(profileDir); err != nil {
+			return nil, nvaTCP, err
+		}
+		opts.ExtraArgs = append(opts.ExtraArgs, "--debug-addr", prof.addr)
+	}
+	n, err := l.StartNVA(ctx, opts)
 	if err != nil {
 		return nil, nvaTCP, err
 	}
@@ -149,16 +162,18 @@ func benchNVA(ctx context.Context, bin string, sizes []int, iperfDur time.Durati
 			return nil, nvaTCP, err
 		}
 	}
-	if _, err := ov.ExpectReach(ctx, "x1", "192.0.2.2", 30*time.Second); err != nil {
-		logger.Printf("x1 cannot reach x2 through nva (%v): no throughput figure", err)
-	} else if nvaTCP, err = l.Iperf(ctx, "x1", "x2", iperfDur); err != nil {
-		logger.Printf("iperf3 through nva: %v", err)
+	if iperfDur > 0 {
+		if _, err := ov.ExpectReach(ctx, "x1", "192.0.2.2", 30*time.Second); err != nil {
+			logger.Printf("x1 cannot reach x2 through nva (%v): no throughput figure", err)
+		} else if nvaTCP, err = l.Iperf(ctx, "x1", "x2", iperfDur); err != nil {
+			logger.Printf("iperf3 through nva: %v", err)
+		}
+		logger.Printf("TCP through nva's pipeline: %v", nvaTCP)
 	}
-	logger.Printf("TCP through nva's pipeline: %v", nvaTCP)
 
 	var rows []sizeResult
 	for _, m := range sizes {
-		r, err := benchSize(ctx, l, ov, m, logger)
+		r, err := benchSize(ctx, l, ov, m, prof, logger)
 		if err != nil {
 			return rows, nvaTCP, err
 		}
@@ -224,7 +239,7 @@ func joinInts(v []int) string {
 
 // benchSize attaches m ports one write at a time, each waiting for
 // realization, records latencies and flow counts, then detaches them.
-func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, logger *log.Logger) (sizeResult, error) {
+func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, prof *profiler, logger *log.Logger) (sizeResult, error) {
 	r := sizeResult{M: m}
 	hvs := len(l.Hypervisors())
 	ifname := func(i int) string { return fmt.Sprintf("vm-p%d", i) }
@@ -243,6 +258,7 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, logger *
 	defer watch.stop()
 	starts, answers := make([]time.Time, m), make([]time.Time, m)
 	before, _ := ov.NVA.Client.Metrics(ctx)
+	stopProfile := prof.start(ctx, fmt.Sprintf("nva-M%d", m), logger)
 	start := time.Now()
 	for i := 0; i < m; i++ {
 		body := map[string]any{
@@ -270,6 +286,7 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, logger *
 		r.Latencies = append(r.Latencies, d)
 	}
 	r.TotalAttachElapsed = time.Since(start)
+	stopProfile()
 	if after, err := ov.NVA.Client.Metrics(ctx); err == nil && before != nil {
 		r.MeanReconcile = meanOf(before, after, "nva_southbound_reconcile_duration_seconds")
 		r.MeanPlan = meanOf(before, after, "nva_southbound_plan_duration_seconds")

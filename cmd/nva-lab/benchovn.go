@@ -72,7 +72,7 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var nvaRows []sizeResult
 	var nvaTCP lab.IperfResult
 	if !*ovnOnly {
-		if nvaRows, nvaTCP, err = benchNVA(ctx, bin, sizes, iperfDur, logger); err != nil {
+		if nvaRows, nvaTCP, err = benchNVA(ctx, bin, sizes, iperfDur, "", logger); err != nil {
 			return fmt.Errorf("nva: %w", err)
 		}
 	}
