@@ -67,6 +67,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sizesFlag := fs.String("sizes", "10,50,200", "comma-separated numbers of ports M to attach")
 	iperfSecs := fs.Int("iperf-seconds", 5, "duration of each TCP throughput run (0: no throughput runs)")
 	profileDir := fs.String("cpuprofile", "", "directory for CPU profiles of nva during each size's attach ramp (nva-M<M>-<k>.pprof, 2 s each; merge them with go tool pprof)")
+	plugged := fs.Bool("plugged", false, "plug the M interfaces into br-int before the timed ramp (as bench-ovn's OVN side does), so a write does not include creating the OVS port")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,11 +85,11 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cleanBin()
 	iperfDur := time.Duration(*iperfSecs) * time.Second
-	rows, nvaTCP, err := benchNVA(ctx, bin, sizes, iperfDur, *profileDir, logger)
+	rows, nvaTCP, err := benchNVA(ctx, bin, sizes, iperfDur, benchOptions{ProfileDir: *profileDir, Plugged: *plugged}, logger)
 	if err != nil {
 		return err
 	}
-	printNVATable(stdout, rows)
+	printNVATable(stdout, rows, *plugged)
 	if iperfDur == 0 {
 		return nil
 	}
@@ -120,11 +121,24 @@ func parseSizes(v string) ([]int, error) {
 	return sizes, nil
 }
 
+// benchOptions are the variants of nva's side of the bench.
+type benchOptions struct {
+	// ProfileDir, if not empty, receives CPU profiles of nva over each
+	// attach ramp.
+	ProfileDir string
+	// Plugged plugs each size's interfaces into br-int (ovs-vsctl
+	// add-port, not nva-owned) before its timed ramp, as OVN's side of
+	// bench-ovn does: a write then realizes flows for an interface that
+	// already has its OpenFlow port, and does not include nva's OVSDB
+	// transaction and ovs-vswitchd's reconfiguration for a new port.
+	Plugged bool
+}
+
 // benchNVA runs nva's side on a lab of its own: TCP throughput between two
-// tenants (unless iperfDur is 0), then the attach ramp for every size,
-// with CPU profiles of nva over each ramp into profileDir if it is not
-// empty. The lab is gone when it returns.
-func benchNVA(ctx context.Context, bin string, sizes []int, iperfDur time.Duration, profileDir string, logger *log.Logger) ([]sizeResult, lab.IperfResult, error) {
+// tenants (unless iperfDur is 0), then the attach ramp for every size. The
+// lab is gone when it returns.
+func benchNVA(ctx context.Context, bin string, sizes []int, iperfDur time.Duration, o benchOptions, logger *log.Logger) ([]sizeResult, lab.IperfResult, error) {
+	profileDir := o.ProfileDir
 	var nvaTCP lab.IperfResult
 	l, err := lab.Create(ctx, lab.Options{Hypervisors: 3, Logf: logger.Printf})
 	if err != nil {
@@ -173,7 +187,7 @@ func benchNVA(ctx context.Context, bin string, sizes []int, iperfDur time.Durati
 
 	var rows []sizeResult
 	for _, m := range sizes {
-		r, err := benchSize(ctx, l, ov, m, prof, logger)
+		r, err := benchSize(ctx, l, ov, m, o.Plugged, prof, logger)
 		if err != nil {
 			return rows, nvaTCP, err
 		}
@@ -186,7 +200,10 @@ func benchNVA(ctx context.Context, bin string, sizes []int, iperfDur time.Durati
 }
 
 // printNVATable prints nva's latency table.
-func printNVATable(stdout io.Writer, rows []sizeResult) {
+func printNVATable(stdout io.Writer, rows []sizeResult, plugged bool) {
+	if plugged {
+		fmt.Fprintf(stdout, "\n(-plugged: the interfaces were on br-int before each ramp, as OVN's are in bench-ovn)")
+	}
 	fmt.Fprintf(stdout, "\nnva bench: 3 hypervisors (userspace Open vSwitch), 1 VXLAN VN, 2 tenants + M ports spread over the hypervisors;\n"+
 		"every port is a POST /api/v1/ports?wait=realized, latency measured from the request to the answer;\n"+
 		"\"port flows on NVE\" is from a port's request until OVS reports (ovs-ofctl monitor on its NVE's br-int) an nva flow matching its\n"+
@@ -239,7 +256,7 @@ func joinInts(v []int) string {
 
 // benchSize attaches m ports one write at a time, each waiting for
 // realization, records latencies and flow counts, then detaches them.
-func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, prof *profiler, logger *log.Logger) (sizeResult, error) {
+func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, plugged bool, prof *profiler, logger *log.Logger) (sizeResult, error) {
 	r := sizeResult{M: m}
 	hvs := len(l.Hypervisors())
 	ifname := func(i int) string { return fmt.Sprintf("vm-p%d", i) }
@@ -247,6 +264,11 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, prof *pr
 	for i := 0; i < m; i++ {
 		if err := l.AddBareInterface(ctx, hvOf(i), ifname(i)); err != nil {
 			return r, err
+		}
+		if plugged {
+			if _, err := l.Vsctl(ctx, hvOf(i), "--may-exist", "add-port", lab.IntegrationBridge, ifname(i)); err != nil {
+				return r, err
+			}
 		}
 	}
 	// What a tenant sees: when each port's own flows (in_port = its
@@ -321,10 +343,16 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, prof *pr
 		r.DetachLatencies = append(r.DetachLatencies, time.Since(t0))
 	}
 	sort.Slice(r.DetachLatencies, func(i, j int) bool { return r.DetachLatencies[i] < r.DetachLatencies[j] })
+	var errs []error
 	for i := 0; i < m; i++ {
+		if plugged {
+			if _, err := l.Vsctl(ctx, hvOf(i), "--if-exists", "del-port", lab.IntegrationBridge, ifname(i)); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		_ = l.DeleteInterface(ctx, hvOf(i), ifname(i))
 	}
-	return r, nil
+	return r, errors.Join(errs...)
 }
 
 // installTimeout is how long a port's flows may take to appear on its NVE

@@ -43,6 +43,7 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	iperfSecs := fs.Int("iperf-seconds", 5, "duration of each TCP throughput run")
 	encap := fs.String("ovn-encap", "geneve", "OVN's encapsulation: geneve (OVN's default) or vxlan (nva's bench VN uses vxlan)")
 	ovnOnly := fs.Bool("ovn-only", false, "run only OVN's side (to check an OVN setup; prints no ratios)")
+	nvaPlugged := fs.Bool("nva-plugged", false, "plug nva's interfaces into br-int before each timed ramp too, as OVN's are (a write then does not include creating the OVS port)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,7 +73,7 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var nvaRows []sizeResult
 	var nvaTCP lab.IperfResult
 	if !*ovnOnly {
-		if nvaRows, nvaTCP, err = benchNVA(ctx, bin, sizes, iperfDur, "", logger); err != nil {
+		if nvaRows, nvaTCP, err = benchNVA(ctx, bin, sizes, iperfDur, benchOptions{Plugged: *nvaPlugged}, logger); err != nil {
 			return fmt.Errorf("nva: %w", err)
 		}
 	}
@@ -86,7 +87,7 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 
 	if !*ovnOnly {
-		printNVATable(stdout, nvaRows)
+		printNVATable(stdout, nvaRows, *nvaPlugged)
 	}
 	fmt.Fprintf(stdout, "\nOVN 23.03 on the same lab shape (3 hypervisors, userspace OVS, one ovn-controller per hypervisor, NB/SB ovsdb-server and ovn-northd\n"+
 		"on the host, %s): every port is an \"ovn-nbctl --wait=hv lsp-add\" of a VIF already plugged into br-int (external_ids:iface-id),\n"+
