@@ -22,6 +22,7 @@ import (
 
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/integration/lab"
+	"github.com/nva-project/nva/internal/fleet"
 )
 
 var nvaCookieMatch = fmt.Sprintf("cookie=%#x/%#x", flow.NVACookie, flow.CookieTagMask)
@@ -44,6 +45,12 @@ type sizeResult struct {
 	// barrier: includes the switch's work) and of nva's own part of it
 	// (compile and diff).
 	MeanReconcile, MeanPlan time.Duration
+	// CPUPerWrite is nva's CPU time (user + system, /proc) over the
+	// attach ramp divided by M: unlike the latencies, other processes on
+	// the machine do not inflate it (0 when unknown). Load is the
+	// machine's 1-minute load average at the end of the ramp.
+	CPUPerWrite time.Duration
+	Load        string
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
@@ -210,12 +217,13 @@ func printNVATable(stdout io.Writer, rows []sizeResult, plugged bool) {
 		"OpenFlow port added, timed as the event is read; \"event after answer\" counts ports whose event was read after the realized answer\n"+
 		"(OVS sends monitor updates on their own connection, so an event read just after the answer is not by itself a late flow; the log gives the largest gap).\n")
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nM\tp50 write→realized\tp99\tmax\tfailed\tp50 write→port flows on NVE\tp99\tmissing\tevent after answer\tflows hv1/hv2/hv3\tgroups hv1/hv2/hv3\tp50 delete→realized\tmean NVE reconcile\tof which nva (compile+diff)")
+	fmt.Fprintln(tw, "\nM\tp50 write→realized\tp99\tmax\tfailed\tp50 write→port flows on NVE\tp99\tmissing\tevent after answer\tflows hv1/hv2/hv3\tgroups hv1/hv2/hv3\tp50 delete→realized\tmean NVE reconcile\tof which nva (compile+diff)\tnva CPU per write\tload")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%d\t%v\t%v\t%v\t%d\t%v\t%v\t%d\t%d\t%s\t%s\t%v\t%v\t%v\n", r.M,
+		fmt.Fprintf(tw, "%d\t%v\t%v\t%v\t%d\t%v\t%v\t%d\t%d\t%s\t%s\t%v\t%v\t%v\t%v\t%s\n", r.M,
 			round(percentile(r.Latencies, 0.5)), round(percentile(r.Latencies, 0.99)), round(percentile(r.Latencies, 1)), r.Failed,
 			round(percentile(r.Installed, 0.5)), round(percentile(r.Installed, 0.99)), r.NotInstalled, r.AfterAnswer,
-			joinInts(r.Flows), joinInts(r.Groups), round(percentile(r.DetachLatencies, 0.5)), round(r.MeanReconcile), round(r.MeanPlan))
+			joinInts(r.Flows), joinInts(r.Groups), round(percentile(r.DetachLatencies, 0.5)), round(r.MeanReconcile), round(r.MeanPlan),
+			round(r.CPUPerWrite), r.Load)
 	}
 	tw.Flush()
 	for _, r := range rows {
@@ -281,6 +289,8 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, plugged 
 	starts, answers := make([]time.Time, m), make([]time.Time, m)
 	before, _ := ov.NVA.Client.Metrics(ctx)
 	stopProfile := prof.start(ctx, fmt.Sprintf("nva-M%d", m), logger)
+	pid := ov.NVA.Proc().PID()
+	cpu0, cpuErr := fleet.ReadProc(pid)
 	start := time.Now()
 	for i := 0; i < m; i++ {
 		body := map[string]any{
@@ -308,6 +318,10 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, plugged 
 		r.Latencies = append(r.Latencies, d)
 	}
 	r.TotalAttachElapsed = time.Since(start)
+	if cpu1, err := fleet.ReadProc(pid); err == nil && cpuErr == nil {
+		r.CPUPerWrite = (cpu1.CPU - cpu0.CPU) / time.Duration(m)
+	}
+	r.Load = fleet.LoadAvg()
 	stopProfile()
 	if after, err := ov.NVA.Client.Metrics(ctx); err == nil && before != nil {
 		r.MeanReconcile = meanOf(before, after, "nva_southbound_reconcile_duration_seconds")
