@@ -37,17 +37,11 @@ type Cache struct {
 	vaps     map[vapKey]*model.Port  // built from lastVNs on demand
 	underlay map[string]underlayMemo // remote NVEs' parsed underlays, by name
 	vnMemo   map[string]vnMemo       // the last compile's VNs: their slices by vnView.allFP
-	// owner is the flow that owns each flow key (by Key.Hash64) of the
+	// owner is the slice that owns each flow key (by Key.Hash64) of the
 	// last compile's slices: a flow two slices both define is an error (a
 	// slice checks its own duplicates). Updated by the slices that come
 	// and go.
-	owner map[uint64]keyRef
-}
-
-// keyRef is one flow of a slice.
-type keyRef struct {
-	s *sliceState
-	i int
+	owner map[uint64]*sliceState
 }
 
 type vapKey struct{ ofp, vni uint32 }
@@ -64,12 +58,13 @@ type vnMemo struct {
 // Slice.Key without building the string.
 type partKey struct{ vn, port string }
 
-// sliceState is a compiled slice with its flows' keys.
+// sliceState is a compiled slice with its flows' key hashes. The keys
+// themselves are not kept (they would cost a copy of every match): the
+// rare hash collision recomputes the two keys (flow.KeyOf).
 type sliceState struct {
 	Slice
-	keys   []flow.Key // parallel to Flows
-	hashes []uint64   // the keys' Hash64
-	epoch  uint64     // the last compile that used it
+	hashes []uint64 // the flows' Key.Hash64, parallel to Flows
+	epoch  uint64   // the last compile that used it
 }
 
 // sortKey orders flows within a slice: table position, priority (highest
@@ -133,7 +128,7 @@ func (c *Cache) reset(key string, prof pipeline.Profile, gen uint16) error {
 		c.order[t.Name] = i
 	}
 	c.base, c.parts, c.lastVNs, c.vaps, c.vnMemo = nil, map[partKey]*sliceState{}, nil, nil, nil
-	c.owner = map[uint64]keyRef{}
+	c.owner = map[uint64]*sliceState{}
 	return nil
 }
 
@@ -346,7 +341,7 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 	default:
 		s.Key, s.VN, s.Fingerprint = v.name+"/"+p.port.Name, v.name, p.fp
 	}
-	keys := make([]flow.Key, len(flows))
+	keys := make([]flow.Key, len(flows)) // scratch: only their hashes are kept
 	sks := make([]sortKey, len(flows))
 	for i := range flows {
 		k := flow.KeyOf(flows[i])
@@ -362,14 +357,16 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 		idx[i] = i
 	}
 	slices.SortFunc(idx, func(a, b int) int { return sks[a].compare(sks[b]) })
-	s.Flows, s.keys, s.hashes = make([]flow.Flow, len(flows)), make([]flow.Key, len(flows)), make([]uint64, len(flows))
+	s.Flows, s.hashes = make([]flow.Flow, len(flows)), make([]uint64, len(flows))
+	dup := make([]bool, len(flows)) // dup[i]: flow i has flow i-1's key
 	for i, j := range idx {
-		s.Flows[i], s.keys[i], s.hashes[i] = flows[j], keys[j], keys[j].Hash64()
+		s.Flows[i], s.hashes[i] = flows[j], keys[j].Hash64()
+		dup[i] = i > 0 && keys[idx[i-1]] == keys[j]
 	}
 	s.Groups = e.groups
 	slices.SortFunc(s.Groups, func(a, b flow.GroupEntry) int { return cmp.Compare(a.ID, b.ID) })
 	s.Warnings = append(s.Warnings, e.warnings...)
-	return s, c.checkSlice(s)
+	return s, c.checkSlice(s, dup)
 }
 
 // checkSlice checks a slice against the profile's contracts. A slice is
@@ -378,7 +375,7 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 // (multipath.go: a port on a multipath remote is forwarded through its
 // VN's group toward that remote, which the VN's shared part owns).
 // Duplicates across slices are found by claimKeys.
-func (c *Cache) checkSlice(s *sliceState) error {
+func (c *Cache) checkSlice(s *sliceState, dup []bool) error {
 	var errs []error
 	ids := make(map[uint32]bool, len(s.Groups))
 	for i, g := range s.Groups {
@@ -390,7 +387,7 @@ func (c *Cache) checkSlice(s *sliceState) error {
 	}
 	exists := func(id uint32) bool { return ids[id] || (s.Key != s.VN && isPathGroup(id)) }
 	for i, f := range s.Flows {
-		if i > 0 && s.keys[i-1] == s.keys[i] {
+		if dup[i] {
 			errs = append(errs, fmt.Errorf("flow %s: duplicate (table, priority, match)", f))
 		}
 		errs = append(errs, c.check.Flow(f, exists)...)
@@ -417,7 +414,7 @@ func (c *Cache) checkSlice(s *sliceState) error {
 func (c *Cache) claimKeys(fresh, gone []*sliceState) error {
 	for _, s := range gone {
 		for _, h := range s.hashes {
-			if c.owner[h].s == s {
+			if c.owner[h] == s {
 				delete(c.owner, h)
 			}
 		}
@@ -426,13 +423,14 @@ func (c *Cache) claimKeys(fresh, gone []*sliceState) error {
 	for _, s := range fresh {
 		for i, h := range s.hashes {
 			o, ok := c.owner[h]
-			if ok && o.s != s && o.s.epoch == c.epoch {
-				if o.s.keys[o.i] == s.keys[i] {
-					errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", s.Flows[i], o.s.Key, s.Key))
+			if ok && o != s && o.epoch == c.epoch {
+				// The same hash: the same key unless the hashes collide.
+				if j := slices.Index(o.hashes, h); j >= 0 && flow.KeyOf(o.Flows[j]) == flow.KeyOf(s.Flows[i]) {
+					errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", s.Flows[i], o.Key, s.Key))
 				}
 				continue
 			}
-			c.owner[h] = keyRef{s, i}
+			c.owner[h] = s
 		}
 	}
 	return errors.Join(errs...)
@@ -476,6 +474,17 @@ func merge(states, fresh []*sliceState, warnings []string) (Result, error) {
 	}
 	if len(errs) > 0 {
 		return Result{}, errors.Join(errs...)
+	}
+	// Every slice's flows now live in res.Flows: the slices are re-pointed
+	// there, so the cache and the Result hold one copy of each flow (the
+	// slices' former arrays, and the previous Result's, are freed once
+	// nothing else refers to them). res.Flows is never written again.
+	off := 0
+	for i, s := range states {
+		n := len(s.Flows)
+		s.Flows = res.Flows[off : off+n : off+n]
+		res.Slices[i].Flows = s.Flows
+		off += n
 	}
 	res.Warnings = append(res.Warnings, warnings...)
 	slices.Sort(res.Warnings)
