@@ -42,6 +42,11 @@ type Cache struct {
 	// slice checks its own duplicates). Updated by the slices that come
 	// and go.
 	owner map[uint64]*sliceState
+	// pool shares port parts with other NVEs' Caches (nil: none; see
+	// PartPool); shareHash hashes what a shared part depends on besides
+	// its fingerprint: the profile and generation, not the NVE.
+	pool      *PartPool
+	shareHash uint64
 }
 
 type vapKey struct{ ofp, vni uint32 }
@@ -65,6 +70,9 @@ type sliceState struct {
 	Slice
 	hashes []uint64 // the flows' Key.Hash64, parallel to Flows
 	epoch  uint64   // the last compile that used it
+	// shared is the pool's part this slice's flows come from (nil: the
+	// slice is this Cache's own); it keeps the part alive in the pool.
+	shared *sharedPart
 }
 
 // sortKey orders flows within a slice: table position, priority (highest
@@ -87,6 +95,15 @@ func (a sortKey) compare(b sortKey) int {
 
 // NewCache returns an empty cache.
 func NewCache() *Cache { return newCacheWith(features) }
+
+// NewSharedCache returns an empty cache that shares the port parts it
+// compiles alike with the other Caches of pool (nil: like NewCache). The
+// Results are the same as NewCache's.
+func NewSharedCache(pool *PartPool) *Cache {
+	c := newCacheWith(features)
+	c.pool = pool
+	return c
+}
 
 func newCacheWith(fs []feature) *Cache { return &Cache{features: fs, parts: map[partKey]*sliceState{}} }
 
@@ -122,7 +139,10 @@ func (c *Cache) reset(key string, prof pipeline.Profile, gen uint16) error {
 	}
 	h := newFNV()
 	h.str(key)
+	sh := newFNV()
+	sh.str(cacheKey(prof, "", gen))
 	c.key, c.keyHash, c.prof, c.real, c.check, c.gen = key, uint64(h), prof, prof.Realizer(), check, gen
+	c.shareHash = uint64(sh)
 	c.order = make(map[string]int, len(prof.Tables))
 	for i, t := range prof.Tables {
 		c.order[t.Name] = i
@@ -191,7 +211,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		if s != nil && s.epoch != c.epoch {
 			gone = append(gone, s)
 		}
-		ns, err := c.compileSlice(nc, v, p)
+		ns, err := c.compilePart(nc, v, p)
 		if err != nil {
 			return err
 		}

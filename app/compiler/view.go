@@ -87,8 +87,9 @@ type portPart struct {
 	paired  bool         // one of a dual-homed pair: bum.go forwards to it when remote
 	// segs are the VN's segment VAPs on this NVE (segment.go: frames
 	// from them with this port's MAC are refused); shared by the parts.
-	segs []*vap
-	fp   uint64
+	segs  []*vap
+	fp    uint64
+	share uint64 // fp without the profile, NVE and generation (PartPool)
 }
 
 // vap is a local port's virtual access point.
@@ -602,8 +603,10 @@ func (v *nveView) portParts(st *vnView) {
 				pp.answers = append(pp.answers, a)
 			}
 		}
+		// share covers what the part reads; fp adds the profile, NVE
+		// and generation (keyHash). Parts of two NVEs with one share
+		// compile alike (PartPool).
 		h := newFNV()
-		h.u64(v.keyHash)
 		h.u64(uint64(st.vn.VNI))
 		h.port(p)
 		if a := pp.vap; a != nil {
@@ -632,6 +635,10 @@ func (v *nveView) portParts(st *vnView) {
 			h.addr(ip)
 		}
 		h.segments(segs)
+		pp.share = uint64(h)
+		h = newFNV()
+		h.u64(v.keyHash)
+		h.u64(pp.share)
 		pp.fp = uint64(h)
 	}
 }
