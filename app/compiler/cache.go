@@ -33,8 +33,8 @@ type Cache struct {
 	base     *sliceState
 	parts    map[partKey]*sliceState // VNs' shared and port parts
 	epoch    uint64                  // this compile's number: a slice with it is live
-	lastVNs  []*vnView               // the last compile's VNs, for VAP
-	vaps     map[vapKey]*model.Port  // built from lastVNs on demand
+	lastVAPs []lastVAP               // the last compile's local VAPs, for VAP and Segment
+	vaps     map[vapKey]*model.Port  // built from lastVAPs on demand
 	underlay map[string]underlayMemo // remote NVEs' parsed underlays, by name
 	vnMemo   map[string]vnMemo       // the last compile's VNs: their slices by vnView.allFP
 	// owner is the slice that owns each flow key (by Key.Hash64) of the
@@ -50,6 +50,15 @@ type Cache struct {
 }
 
 type vapKey struct{ ofp, vni uint32 }
+
+// lastVAP is one local VAP of the last compile (in VN, then port name
+// order): all the Cache keeps of its view (the rest is scratch).
+type lastVAP struct {
+	port     *model.Port
+	ofp, vni uint32
+	vlan     int
+	segment  bool
+}
 
 // vnMemo is one VN's slices (shared part, then its ports' parts) and port
 // warnings as the last compile made them, for vnView.allFP.
@@ -147,7 +156,7 @@ func (c *Cache) reset(key string, prof pipeline.Profile, gen uint16) error {
 	for i, t := range prof.Tables {
 		c.order[t.Name] = i
 	}
-	c.base, c.parts, c.lastVNs, c.vaps, c.vnMemo = nil, map[partKey]*sliceState{}, nil, nil, nil
+	c.base, c.parts, c.lastVAPs, c.vaps, c.vnMemo = nil, map[partKey]*sliceState{}, nil, nil, nil
 	c.owner = map[uint64]*sliceState{}
 	return nil
 }
@@ -268,7 +277,16 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("pipeline contract violated: %w", err)
 	}
-	c.lastVNs, c.vaps, c.vnMemo = view.vns, nil, memo
+	n = 0
+	for _, v := range view.vns {
+		n += len(v.local)
+	}
+	c.lastVAPs, c.vaps, c.vnMemo = make([]lastVAP, 0, n), nil, memo
+	for _, v := range view.vns {
+		for _, a := range v.local {
+			c.lastVAPs = append(c.lastVAPs, lastVAP{port: a.port, ofp: a.ofp, vni: v.vn.VNI, vlan: a.vlan, segment: a.segment})
+		}
+	}
 	return res, nil
 }
 
@@ -279,10 +297,8 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 func (c *Cache) VAP(inPort, vni uint32) (*model.Port, bool) {
 	if c.vaps == nil {
 		c.vaps = map[vapKey]*model.Port{}
-		for _, v := range c.lastVNs {
-			for _, a := range v.local {
-				c.vaps[vapKey{a.ofp, v.vn.VNI}] = a.port
-			}
+		for _, a := range c.lastVAPs {
+			c.vaps[vapKey{a.ofp, a.vni}] = a.port
 		}
 	}
 	p, ok := c.vaps[vapKey{inPort, vni}]
