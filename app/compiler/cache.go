@@ -30,9 +30,9 @@ type Cache struct {
 	check    *pipeline.Checker
 	order    map[string]int // table name -> position in packet order
 	gen      uint16
-	base     *sliceState
-	parts    map[partKey]*sliceState // VNs' shared and port parts
-	epoch    uint64                  // this compile's number: a slice with it is live
+	base     *sliceUse
+	parts    map[partKey]*sliceUse   // VNs' shared and port parts
+	epoch    uint64                  // this compile's number: a slice used with it is live
 	lastVAPs []lastVAP               // the last compile's local VAPs, for VAP and Segment
 	vaps     map[vapKey]*model.Port  // built from lastVAPs on demand
 	underlay map[string]underlayMemo // remote NVEs' parsed underlays, by name
@@ -41,7 +41,7 @@ type Cache struct {
 	// last compile's slices: a flow two slices both define is an error (a
 	// slice checks its own duplicates). Updated by the slices that come
 	// and go.
-	owner map[uint64]*sliceState
+	owner map[uint64]*sliceUse
 	// pool shares port parts with other NVEs' Caches (nil: none; see
 	// PartPool); shareHash hashes what a shared part depends on besides
 	// its fingerprint: the profile and generation, not the NVE.
@@ -64,7 +64,7 @@ type lastVAP struct {
 // warnings as the last compile made them, for vnView.allFP.
 type vnMemo struct {
 	fp       uint64
-	states   []*sliceState
+	states   []*sliceUse
 	warnings []string
 }
 
@@ -78,10 +78,17 @@ type partKey struct{ vn, port string }
 type sliceState struct {
 	Slice
 	hashes []uint64 // the flows' Key.Hash64, parallel to Flows
-	epoch  uint64   // the last compile that used it
-	// shared is the pool's part this slice's flows come from (nil: the
-	// slice is this Cache's own); it keeps the part alive in the pool.
-	shared *sharedPart
+	// pooled: the slice is in a PartPool, shared by Caches: it is never
+	// written again (its Flows stay its own array, see merge).
+	pooled bool
+}
+
+// sliceUse is a Cache's use of a slice: its own, or one a PartPool
+// shares (the sliceUse keeps it alive in the pool).
+type sliceUse struct {
+	s     *sliceState
+	epoch uint64 // the last compile that used it
+	fresh bool   // new in this compile (Slice.Recompiled)
 }
 
 // sortKey orders flows within a slice: table position, priority (highest
@@ -114,7 +121,7 @@ func NewSharedCache(pool *PartPool) *Cache {
 	return c
 }
 
-func newCacheWith(fs []feature) *Cache { return &Cache{features: fs, parts: map[partKey]*sliceState{}} }
+func newCacheWith(fs []feature) *Cache { return &Cache{features: fs, parts: map[partKey]*sliceUse{}} }
 
 // cacheKey identifies what a cache's slices depend on besides the view:
 // the profile (capabilities and realization), the NVE and the generation.
@@ -156,8 +163,8 @@ func (c *Cache) reset(key string, prof pipeline.Profile, gen uint16) error {
 	for i, t := range prof.Tables {
 		c.order[t.Name] = i
 	}
-	c.base, c.parts, c.lastVAPs, c.vaps, c.vnMemo = nil, map[partKey]*sliceState{}, nil, nil, nil
-	c.owner = map[uint64]*sliceState{}
+	c.base, c.parts, c.lastVAPs, c.vaps, c.vnMemo = nil, map[partKey]*sliceUse{}, nil, nil, nil
+	c.owner = map[uint64]*sliceUse{}
 	return nil
 }
 
@@ -192,42 +199,42 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	if c.underlay == nil || len(c.underlay) > 2*len(in.Snapshot.NVEs)+16 {
 		c.underlay = map[string]underlayMemo{} // (dropped NVEs' entries go with it)
 	}
-	view := buildView(&in, prof, c.keyHash, c.underlay)
+	view := buildView(&in, prof, c.keyHash, c.shareHash, c.underlay)
 	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.real}
-	var fresh, gone []*sliceState
+	var fresh, gone []*sliceUse
 	if c.base == nil {
 		s, err := c.compileSlice(nc, nil, nil)
 		if err != nil {
 			return Result{}, err
 		}
-		c.base = s
-		fresh = append(fresh, s)
+		c.base = &sliceUse{s: s, fresh: true}
+		fresh = append(fresh, c.base)
 	}
 	c.base.epoch = c.epoch
 	n := 1
 	for _, v := range view.vns {
 		n += 1 + len(v.parts)
 	}
-	states := make([]*sliceState, 0, n)
+	states := make([]*sliceUse, 0, n)
 	states = append(states, c.base)
 	use := func(key partKey, fp uint64, v *vnView, p *portPart) error {
-		s := c.parts[key]
-		if s != nil && s.Fingerprint == fp && s.epoch != c.epoch {
-			s.epoch = c.epoch
-			states = append(states, s)
+		u := c.parts[key]
+		if u != nil && u.s.Fingerprint == fp && u.epoch != c.epoch {
+			u.epoch = c.epoch
+			states = append(states, u)
 			return nil
 		}
-		if s != nil && s.epoch != c.epoch {
-			gone = append(gone, s)
+		if u != nil && u.epoch != c.epoch {
+			gone = append(gone, u)
 		}
 		ns, err := c.compilePart(nc, v, p)
 		if err != nil {
 			return err
 		}
-		ns.epoch = c.epoch
-		c.parts[key] = ns
-		fresh = append(fresh, ns)
-		states = append(states, ns)
+		nu := &sliceUse{s: ns, epoch: c.epoch, fresh: true}
+		c.parts[key] = nu
+		fresh = append(fresh, nu)
+		states = append(states, nu)
 		return nil
 	}
 	warnings := view.warnings
@@ -236,8 +243,8 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		if m, ok := c.vnMemo[v.name]; ok && m.fp == v.allFP {
 			// Nothing the VN's parts read changed: all of them are reused
 			// without resolving its ports.
-			for _, s := range m.states {
-				s.epoch = c.epoch
+			for _, u := range m.states {
+				u.epoch = c.epoch
 			}
 			states = append(states, m.states...)
 			warnings = append(warnings, m.warnings...)
@@ -263,9 +270,9 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		}
 	}
 	if len(c.parts) != len(states)-1 { // some parts are gone
-		for k, s := range c.parts {
-			if s.epoch != c.epoch {
-				gone = append(gone, s)
+		for k, u := range c.parts {
+			if u.epoch != c.epoch {
+				gone = append(gone, u)
 				delete(c.parts, k)
 			}
 		}
@@ -273,7 +280,10 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	if err := c.claimKeys(fresh, gone); err != nil {
 		return Result{}, fmt.Errorf("pipeline contract violated: %w", err)
 	}
-	res, err := merge(states, fresh, warnings)
+	res, err := merge(states, warnings)
+	for _, u := range fresh {
+		u.fresh = false
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("pipeline contract violated: %w", err)
 	}
@@ -310,7 +320,7 @@ func VAPOf(in Input, inPort, vni uint32) (*model.Port, bool) {
 	if in.Snapshot == nil || in.Snapshot.NVEs[in.NVE] == nil {
 		return nil, false
 	}
-	for _, v := range buildView(&in, pipeline.Profile{}, 0, nil).vns {
+	for _, v := range buildView(&in, pipeline.Profile{}, 0, 0, nil).vns {
 		if v.vn.VNI != vni {
 			continue
 		}
@@ -447,26 +457,27 @@ func (c *Cache) checkSlice(s *sliceState, dup []bool) error {
 // different keys with one 64-bit hash would leave the second unindexed: a
 // duplicate of it would go unnoticed, nothing worse.) It costs the flows
 // of the slices that changed.
-func (c *Cache) claimKeys(fresh, gone []*sliceState) error {
-	for _, s := range gone {
-		for _, h := range s.hashes {
-			if c.owner[h] == s {
+func (c *Cache) claimKeys(fresh, gone []*sliceUse) error {
+	for _, u := range gone {
+		for _, h := range u.s.hashes {
+			if c.owner[h] == u {
 				delete(c.owner, h)
 			}
 		}
 	}
 	var errs []error
-	for _, s := range fresh {
+	for _, u := range fresh {
+		s := u.s
 		for i, h := range s.hashes {
 			o, ok := c.owner[h]
-			if ok && o != s && o.epoch == c.epoch {
+			if ok && o != u && o.epoch == c.epoch {
 				// The same hash: the same key unless the hashes collide.
-				if j := slices.Index(o.hashes, h); j >= 0 && flow.KeyOf(o.Flows[j]) == flow.KeyOf(s.Flows[i]) {
-					errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", s.Flows[i], o.Key, s.Key))
+				if j := slices.Index(o.s.hashes, h); j >= 0 && flow.KeyOf(o.s.Flows[j]) == flow.KeyOf(s.Flows[i]) {
+					errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", s.Flows[i], o.s.Key, s.Key))
 				}
 				continue
 			}
-			c.owner[h] = s
+			c.owner[h] = u
 		}
 	}
 	return errors.Join(errs...)
@@ -476,12 +487,12 @@ func (c *Cache) claimKeys(fresh, gone []*sliceState) error {
 // slice order (each slice is sorted: no sort here), their groups sorted by
 // ID (only the NVE-wide slice and VNs' shared parts have groups) and
 // their warnings with the view's, sorted.
-func merge(states, fresh []*sliceState, warnings []string) (Result, error) {
+func merge(states []*sliceUse, warnings []string) (Result, error) {
 	total, ngroups, nwarn := 0, 0, len(warnings)
-	for _, s := range states {
-		total += len(s.Flows)
-		ngroups += len(s.Groups)
-		nwarn += len(s.Warnings)
+	for _, u := range states {
+		total += len(u.s.Flows)
+		ngroups += len(u.s.Groups)
+		nwarn += len(u.s.Warnings)
 	}
 	res := Result{
 		Flows:    make([]flow.Flow, 0, total),
@@ -489,17 +500,13 @@ func merge(states, fresh []*sliceState, warnings []string) (Result, error) {
 		Warnings: make([]string, 0, nwarn),
 		Slices:   make([]Slice, len(states)),
 	}
-	for _, s := range fresh {
-		s.Recompiled = true // in res.Slices only: cleared below
-	}
-	for i, s := range states {
+	for i, u := range states {
+		s := u.s
 		res.Slices[i] = s.Slice
+		res.Slices[i].Recompiled = u.fresh
 		res.Flows = append(res.Flows, s.Flows...)
 		res.Groups = append(res.Groups, s.Groups...)
 		res.Warnings = append(res.Warnings, s.Warnings...)
-	}
-	for _, s := range fresh {
-		s.Recompiled = false
 	}
 	slices.SortStableFunc(res.Groups, func(a, b flow.GroupEntry) int { return cmp.Compare(a.ID, b.ID) })
 	var errs []error
@@ -511,15 +518,19 @@ func merge(states, fresh []*sliceState, warnings []string) (Result, error) {
 	if len(errs) > 0 {
 		return Result{}, errors.Join(errs...)
 	}
-	// Every slice's flows now live in res.Flows: the slices are re-pointed
-	// there, so the cache and the Result hold one copy of each flow (the
-	// slices' former arrays, and the previous Result's, are freed once
-	// nothing else refers to them). res.Flows is never written again.
+	// The Cache's own slices' flows now live in res.Flows: they are
+	// re-pointed there, so the Cache and the Result hold one copy of each
+	// flow (the slices' former arrays, and the previous Result's, are
+	// freed once nothing else refers to them). res.Flows is never written
+	// again. A pooled slice keeps its array: other Caches share it.
 	off := 0
-	for i, s := range states {
+	for i, u := range states {
+		s := u.s
 		n := len(s.Flows)
-		s.Flows = res.Flows[off : off+n : off+n]
-		res.Slices[i].Flows = s.Flows
+		if !s.pooled {
+			s.Flows = res.Flows[off : off+n : off+n]
+			res.Slices[i].Flows = s.Flows
+		}
 		off += n
 	}
 	res.Warnings = append(res.Warnings, warnings...)
