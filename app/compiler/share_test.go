@@ -1,7 +1,10 @@
 package compiler_test
 
 import (
+	"fmt"
+	"reflect"
 	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/nva-project/nva/app/compiler"
@@ -92,5 +95,49 @@ func TestPartPoolSharesRemoteParts(t *testing.T) {
 		if part == nil || pool.Len() != n+1 {
 			t.Fatalf("%s: after the attach the pool holds %d parts, want %d", prof.Name, pool.Len(), n+1)
 		}
+	}
+}
+
+// TestPartPoolConcurrent: Caches on many goroutines share one PartPool
+// (as the southbound's workers do), each recompiling its NVE across a
+// change; every result equals a from-scratch compile. Run with -race.
+func TestPartPoolConcurrent(t *testing.T) {
+	d := fleetDomain(12)
+	before := d.Snapshot()
+	d.Port("a0000-00", "vn0000", "nve0000", "a0000p00", "02:f2:00:00:00:00", 0, "10.0.0.100")
+	after := d.Snapshot()
+	prof := pipeline.OVS()
+	pool := compiler.NewPartPool()
+	names := d.NVENames()
+	errs := make(chan error, len(names))
+	var wg sync.WaitGroup
+	for _, nve := range names {
+		ins := []compiler.Input{d.InputAt(before, nve), d.InputAt(after, nve), d.InputAt(before, nve)}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := compiler.NewSharedCache(pool)
+			for i, in := range ins {
+				got, err := c.Compile(in, prof)
+				if err != nil {
+					errs <- err
+					return
+				}
+				want, err := compiler.Compile(in, prof)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !reflect.DeepEqual(got.Flows, want.Flows) || !reflect.DeepEqual(got.Groups, want.Groups) {
+					errs <- fmt.Errorf("%s, compile %d: flows or groups differ from a from-scratch compile", nve, i)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
