@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ import (
 type Cache struct {
 	features []feature
 	key      string // profile, NVE and generation the slices are for
+	nve      string // the NVE they are for
 	keyHash  uint64 // its hash, part of every slice's fingerprint
 	prof     pipeline.Profile
 	real     *pipeline.Realizer
@@ -148,7 +150,7 @@ func cacheKey(p pipeline.Profile, nve string, gen uint16) string {
 }
 
 // reset prepares the cache for a new profile, NVE or generation.
-func (c *Cache) reset(key string, prof pipeline.Profile, gen uint16) error {
+func (c *Cache) reset(key, nve string, prof pipeline.Profile, gen uint16) error {
 	check, err := pipeline.NewChecker(prof)
 	if err != nil {
 		return err
@@ -157,7 +159,7 @@ func (c *Cache) reset(key string, prof pipeline.Profile, gen uint16) error {
 	h.str(key)
 	sh := newFNV()
 	sh.str(cacheKey(prof, "", gen))
-	c.key, c.keyHash, c.prof, c.real, c.check, c.gen = key, uint64(h), prof, prof.Realizer(), check, gen
+	c.key, c.nve, c.keyHash, c.prof, c.real, c.check, c.gen = key, nve, uint64(h), prof, prof.Realizer(), check, gen
 	c.shareHash = uint64(sh)
 	c.order = make(map[string]int, len(prof.Tables))
 	for i, t := range prof.Tables {
@@ -180,10 +182,15 @@ func (c *Cache) Compile(in Input, prof pipeline.Profile) (Result, error) {
 	if _, ok := in.Snapshot.NVEs[in.NVE]; !ok {
 		return Result{}, &model.Error{Kind: model.KindNotFound, Field: "nve", Message: fmt.Sprintf("compile: NVE %q not in snapshot", in.NVE)}
 	}
-	if key := cacheKey(prof, in.NVE, in.Generation); key != c.key {
-		if err := c.reset(key, prof, in.Generation); err != nil {
-			c.key = ""
-			return Result{}, fmt.Errorf("compile %s: profile %s: %w", in.NVE, prof.Name, err)
+	// The same NVE, generation and profile (compared field by field:
+	// cheaper than building the key on every compile) keep the slices.
+	same := c.key != "" && in.NVE == c.nve && in.Generation == c.gen && reflect.DeepEqual(prof, c.prof)
+	if key := ""; !same {
+		if key = cacheKey(prof, in.NVE, in.Generation); key != c.key {
+			if err := c.reset(key, in.NVE, prof, in.Generation); err != nil {
+				c.key = ""
+				return Result{}, fmt.Errorf("compile %s: profile %s: %w", in.NVE, prof.Name, err)
+			}
 		}
 	}
 	res, err := c.compile(in, prof)
