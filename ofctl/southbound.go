@@ -194,6 +194,10 @@ type Southbound struct {
 	// planHook, when set (tests only), runs in the CPU slot of every
 	// reconciliation after the compile, before the diff.
 	planHook func()
+
+	// parts is shared by every worker's compiler cache: the port parts
+	// NVEs compile alike (a VN's remote ports) are held once.
+	parts *compiler.PartPool
 }
 
 // nveState is the southbound's record of one NVE, guarded by
@@ -285,6 +289,7 @@ func New(cfg Config) *Southbound {
 		cpu:      make(chan struct{}, cfg.PlanWorkers),
 		seed:     maphash.MakeSeed(),
 		live:     liveState{slot: make(chan struct{}, 1)},
+		parts:    compiler.NewPartPool(),
 	}
 	s.runCond = sync.NewCond(&s.mu)
 	s.neigh = s.newResponder()

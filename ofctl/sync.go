@@ -86,7 +86,11 @@ type installedSlice struct {
 // alone: a Cache is not safe for concurrent use).
 func (w *worker) compilerCache() *compiler.Cache {
 	if w.cache == nil {
-		w.cache = compiler.NewCache()
+		var pool *compiler.PartPool
+		if w.sb != nil {
+			pool = w.sb.parts
+		}
+		w.cache = compiler.NewSharedCache(pool)
 	}
 	return w.cache
 }

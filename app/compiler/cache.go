@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,39 +25,48 @@ import (
 type Cache struct {
 	features []feature
 	key      string // profile, NVE and generation the slices are for
+	nve      string // the NVE they are for
 	keyHash  uint64 // its hash, part of every slice's fingerprint
 	prof     pipeline.Profile
 	real     *pipeline.Realizer
 	check    *pipeline.Checker
 	order    map[string]int // table name -> position in packet order
 	gen      uint16
-	base     *sliceState
-	parts    map[partKey]*sliceState // VNs' shared and port parts
-	epoch    uint64                  // this compile's number: a slice with it is live
-	lastVNs  []*vnView               // the last compile's VNs, for VAP
-	vaps     map[vapKey]*model.Port  // built from lastVNs on demand
+	base     *sliceUse
+	parts    map[partKey]*sliceUse   // VNs' shared and port parts
+	epoch    uint64                  // this compile's number: a slice used with it is live
+	lastVAPs []lastVAP               // the last compile's local VAPs, for VAP and Segment
+	vaps     map[vapKey]*model.Port  // built from lastVAPs on demand
 	underlay map[string]underlayMemo // remote NVEs' parsed underlays, by name
 	vnMemo   map[string]vnMemo       // the last compile's VNs: their slices by vnView.allFP
-	// owner is the flow that owns each flow key (by Key.Hash64) of the
+	// owner is the slice that owns each flow key (by Key.Hash64) of the
 	// last compile's slices: a flow two slices both define is an error (a
 	// slice checks its own duplicates). Updated by the slices that come
 	// and go.
-	owner map[uint64]keyRef
-}
-
-// keyRef is one flow of a slice.
-type keyRef struct {
-	s *sliceState
-	i int
+	owner map[uint64]*sliceUse
+	// pool shares port parts with other NVEs' Caches (nil: none; see
+	// PartPool); shareHash hashes what a shared part depends on besides
+	// its fingerprint: the profile and generation, not the NVE.
+	pool      *PartPool
+	shareHash uint64
 }
 
 type vapKey struct{ ofp, vni uint32 }
+
+// lastVAP is one local VAP of the last compile (in VN, then port name
+// order): all the Cache keeps of its view (the rest is scratch).
+type lastVAP struct {
+	port     *model.Port
+	ofp, vni uint32
+	vlan     int
+	segment  bool
+}
 
 // vnMemo is one VN's slices (shared part, then its ports' parts) and port
 // warnings as the last compile made them, for vnView.allFP.
 type vnMemo struct {
 	fp       uint64
-	states   []*sliceState
+	states   []*sliceUse
 	warnings []string
 }
 
@@ -64,12 +74,23 @@ type vnMemo struct {
 // Slice.Key without building the string.
 type partKey struct{ vn, port string }
 
-// sliceState is a compiled slice with its flows' keys.
+// sliceState is a compiled slice with its flows' key hashes. The keys
+// themselves are not kept (they would cost a copy of every match): the
+// rare hash collision recomputes the two keys (flow.KeyOf).
 type sliceState struct {
 	Slice
-	keys   []flow.Key // parallel to Flows
-	hashes []uint64   // the keys' Hash64
-	epoch  uint64     // the last compile that used it
+	hashes []uint64 // the flows' Key.Hash64, parallel to Flows
+	// pooled: the slice is in a PartPool, shared by Caches: it is never
+	// written again (its Flows stay its own array, see merge).
+	pooled bool
+}
+
+// sliceUse is a Cache's use of a slice: its own, or one a PartPool
+// shares (the sliceUse keeps it alive in the pool).
+type sliceUse struct {
+	s     *sliceState
+	epoch uint64 // the last compile that used it
+	fresh bool   // new in this compile (Slice.Recompiled)
 }
 
 // sortKey orders flows within a slice: table position, priority (highest
@@ -93,7 +114,16 @@ func (a sortKey) compare(b sortKey) int {
 // NewCache returns an empty cache.
 func NewCache() *Cache { return newCacheWith(features) }
 
-func newCacheWith(fs []feature) *Cache { return &Cache{features: fs, parts: map[partKey]*sliceState{}} }
+// NewSharedCache returns an empty cache that shares the port parts it
+// compiles alike with the other Caches of pool (nil: like NewCache). The
+// Results are the same as NewCache's.
+func NewSharedCache(pool *PartPool) *Cache {
+	c := newCacheWith(features)
+	c.pool = pool
+	return c
+}
+
+func newCacheWith(fs []feature) *Cache { return &Cache{features: fs, parts: map[partKey]*sliceUse{}} }
 
 // cacheKey identifies what a cache's slices depend on besides the view:
 // the profile (capabilities and realization), the NVE and the generation.
@@ -120,20 +150,23 @@ func cacheKey(p pipeline.Profile, nve string, gen uint16) string {
 }
 
 // reset prepares the cache for a new profile, NVE or generation.
-func (c *Cache) reset(key string, prof pipeline.Profile, gen uint16) error {
+func (c *Cache) reset(key, nve string, prof pipeline.Profile, gen uint16) error {
 	check, err := pipeline.NewChecker(prof)
 	if err != nil {
 		return err
 	}
 	h := newFNV()
 	h.str(key)
-	c.key, c.keyHash, c.prof, c.real, c.check, c.gen = key, uint64(h), prof, prof.Realizer(), check, gen
+	sh := newFNV()
+	sh.str(cacheKey(prof, "", gen))
+	c.key, c.nve, c.keyHash, c.prof, c.real, c.check, c.gen = key, nve, uint64(h), prof, prof.Realizer(), check, gen
+	c.shareHash = uint64(sh)
 	c.order = make(map[string]int, len(prof.Tables))
 	for i, t := range prof.Tables {
 		c.order[t.Name] = i
 	}
-	c.base, c.parts, c.lastVNs, c.vaps, c.vnMemo = nil, map[partKey]*sliceState{}, nil, nil, nil
-	c.owner = map[uint64]keyRef{}
+	c.base, c.parts, c.lastVAPs, c.vaps, c.vnMemo = nil, map[partKey]*sliceUse{}, nil, nil, nil
+	c.owner = map[uint64]*sliceUse{}
 	return nil
 }
 
@@ -149,10 +182,15 @@ func (c *Cache) Compile(in Input, prof pipeline.Profile) (Result, error) {
 	if _, ok := in.Snapshot.NVEs[in.NVE]; !ok {
 		return Result{}, &model.Error{Kind: model.KindNotFound, Field: "nve", Message: fmt.Sprintf("compile: NVE %q not in snapshot", in.NVE)}
 	}
-	if key := cacheKey(prof, in.NVE, in.Generation); key != c.key {
-		if err := c.reset(key, prof, in.Generation); err != nil {
-			c.key = ""
-			return Result{}, fmt.Errorf("compile %s: profile %s: %w", in.NVE, prof.Name, err)
+	// The same NVE, generation and profile (compared field by field:
+	// cheaper than building the key on every compile) keep the slices.
+	same := c.key != "" && in.NVE == c.nve && in.Generation == c.gen && reflect.DeepEqual(prof, c.prof)
+	if key := ""; !same {
+		if key = cacheKey(prof, in.NVE, in.Generation); key != c.key {
+			if err := c.reset(key, in.NVE, prof, in.Generation); err != nil {
+				c.key = ""
+				return Result{}, fmt.Errorf("compile %s: profile %s: %w", in.NVE, prof.Name, err)
+			}
 		}
 	}
 	res, err := c.compile(in, prof)
@@ -168,42 +206,42 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	if c.underlay == nil || len(c.underlay) > 2*len(in.Snapshot.NVEs)+16 {
 		c.underlay = map[string]underlayMemo{} // (dropped NVEs' entries go with it)
 	}
-	view := buildView(&in, prof, c.keyHash, c.underlay)
+	view := buildView(&in, prof, c.keyHash, c.shareHash, c.underlay)
 	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.real}
-	var fresh, gone []*sliceState
+	var fresh, gone []*sliceUse
 	if c.base == nil {
 		s, err := c.compileSlice(nc, nil, nil)
 		if err != nil {
 			return Result{}, err
 		}
-		c.base = s
-		fresh = append(fresh, s)
+		c.base = &sliceUse{s: s, fresh: true}
+		fresh = append(fresh, c.base)
 	}
 	c.base.epoch = c.epoch
 	n := 1
 	for _, v := range view.vns {
 		n += 1 + len(v.parts)
 	}
-	states := make([]*sliceState, 0, n)
+	states := make([]*sliceUse, 0, n)
 	states = append(states, c.base)
 	use := func(key partKey, fp uint64, v *vnView, p *portPart) error {
-		s := c.parts[key]
-		if s != nil && s.Fingerprint == fp && s.epoch != c.epoch {
-			s.epoch = c.epoch
-			states = append(states, s)
+		u := c.parts[key]
+		if u != nil && u.s.Fingerprint == fp && u.epoch != c.epoch {
+			u.epoch = c.epoch
+			states = append(states, u)
 			return nil
 		}
-		if s != nil && s.epoch != c.epoch {
-			gone = append(gone, s)
+		if u != nil && u.epoch != c.epoch {
+			gone = append(gone, u)
 		}
-		ns, err := c.compileSlice(nc, v, p)
+		ns, err := c.compilePart(nc, v, p)
 		if err != nil {
 			return err
 		}
-		ns.epoch = c.epoch
-		c.parts[key] = ns
-		fresh = append(fresh, ns)
-		states = append(states, ns)
+		nu := &sliceUse{s: ns, epoch: c.epoch, fresh: true}
+		c.parts[key] = nu
+		fresh = append(fresh, nu)
+		states = append(states, nu)
 		return nil
 	}
 	warnings := view.warnings
@@ -212,8 +250,8 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		if m, ok := c.vnMemo[v.name]; ok && m.fp == v.allFP {
 			// Nothing the VN's parts read changed: all of them are reused
 			// without resolving its ports.
-			for _, s := range m.states {
-				s.epoch = c.epoch
+			for _, u := range m.states {
+				u.epoch = c.epoch
 			}
 			states = append(states, m.states...)
 			warnings = append(warnings, m.warnings...)
@@ -239,9 +277,9 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		}
 	}
 	if len(c.parts) != len(states)-1 { // some parts are gone
-		for k, s := range c.parts {
-			if s.epoch != c.epoch {
-				gone = append(gone, s)
+		for k, u := range c.parts {
+			if u.epoch != c.epoch {
+				gone = append(gone, u)
 				delete(c.parts, k)
 			}
 		}
@@ -249,11 +287,23 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	if err := c.claimKeys(fresh, gone); err != nil {
 		return Result{}, fmt.Errorf("pipeline contract violated: %w", err)
 	}
-	res, err := merge(states, fresh, warnings)
+	res, err := merge(states, warnings)
+	for _, u := range fresh {
+		u.fresh = false
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("pipeline contract violated: %w", err)
 	}
-	c.lastVNs, c.vaps, c.vnMemo = view.vns, nil, memo
+	n = 0
+	for _, v := range view.vns {
+		n += len(v.local)
+	}
+	c.lastVAPs, c.vaps, c.vnMemo = make([]lastVAP, 0, n), nil, memo
+	for _, v := range view.vns {
+		for _, a := range v.local {
+			c.lastVAPs = append(c.lastVAPs, lastVAP{port: a.port, ofp: a.ofp, vni: v.vn.VNI, vlan: a.vlan, segment: a.segment})
+		}
+	}
 	return res, nil
 }
 
@@ -264,10 +314,8 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 func (c *Cache) VAP(inPort, vni uint32) (*model.Port, bool) {
 	if c.vaps == nil {
 		c.vaps = map[vapKey]*model.Port{}
-		for _, v := range c.lastVNs {
-			for _, a := range v.local {
-				c.vaps[vapKey{a.ofp, v.vn.VNI}] = a.port
-			}
+		for _, a := range c.lastVAPs {
+			c.vaps[vapKey{a.ofp, a.vni}] = a.port
 		}
 	}
 	p, ok := c.vaps[vapKey{inPort, vni}]
@@ -279,7 +327,7 @@ func VAPOf(in Input, inPort, vni uint32) (*model.Port, bool) {
 	if in.Snapshot == nil || in.Snapshot.NVEs[in.NVE] == nil {
 		return nil, false
 	}
-	for _, v := range buildView(&in, pipeline.Profile{}, 0, nil).vns {
+	for _, v := range buildView(&in, pipeline.Profile{}, 0, 0, nil).vns {
 		if v.vn.VNI != vni {
 			continue
 		}
@@ -346,7 +394,7 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 	default:
 		s.Key, s.VN, s.Fingerprint = v.name+"/"+p.port.Name, v.name, p.fp
 	}
-	keys := make([]flow.Key, len(flows))
+	keys := make([]flow.Key, len(flows)) // scratch: only their hashes are kept
 	sks := make([]sortKey, len(flows))
 	for i := range flows {
 		k := flow.KeyOf(flows[i])
@@ -362,14 +410,16 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 		idx[i] = i
 	}
 	slices.SortFunc(idx, func(a, b int) int { return sks[a].compare(sks[b]) })
-	s.Flows, s.keys, s.hashes = make([]flow.Flow, len(flows)), make([]flow.Key, len(flows)), make([]uint64, len(flows))
+	s.Flows, s.hashes = make([]flow.Flow, len(flows)), make([]uint64, len(flows))
+	dup := make([]bool, len(flows)) // dup[i]: flow i has flow i-1's key
 	for i, j := range idx {
-		s.Flows[i], s.keys[i], s.hashes[i] = flows[j], keys[j], keys[j].Hash64()
+		s.Flows[i], s.hashes[i] = flows[j], keys[j].Hash64()
+		dup[i] = i > 0 && keys[idx[i-1]] == keys[j]
 	}
 	s.Groups = e.groups
 	slices.SortFunc(s.Groups, func(a, b flow.GroupEntry) int { return cmp.Compare(a.ID, b.ID) })
 	s.Warnings = append(s.Warnings, e.warnings...)
-	return s, c.checkSlice(s)
+	return s, c.checkSlice(s, dup)
 }
 
 // checkSlice checks a slice against the profile's contracts. A slice is
@@ -378,7 +428,7 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 // (multipath.go: a port on a multipath remote is forwarded through its
 // VN's group toward that remote, which the VN's shared part owns).
 // Duplicates across slices are found by claimKeys.
-func (c *Cache) checkSlice(s *sliceState) error {
+func (c *Cache) checkSlice(s *sliceState, dup []bool) error {
 	var errs []error
 	ids := make(map[uint32]bool, len(s.Groups))
 	for i, g := range s.Groups {
@@ -390,7 +440,7 @@ func (c *Cache) checkSlice(s *sliceState) error {
 	}
 	exists := func(id uint32) bool { return ids[id] || (s.Key != s.VN && isPathGroup(id)) }
 	for i, f := range s.Flows {
-		if i > 0 && s.keys[i-1] == s.keys[i] {
+		if dup[i] {
 			errs = append(errs, fmt.Errorf("flow %s: duplicate (table, priority, match)", f))
 		}
 		errs = append(errs, c.check.Flow(f, exists)...)
@@ -414,25 +464,27 @@ func (c *Cache) checkSlice(s *sliceState) error {
 // different keys with one 64-bit hash would leave the second unindexed: a
 // duplicate of it would go unnoticed, nothing worse.) It costs the flows
 // of the slices that changed.
-func (c *Cache) claimKeys(fresh, gone []*sliceState) error {
-	for _, s := range gone {
-		for _, h := range s.hashes {
-			if c.owner[h].s == s {
+func (c *Cache) claimKeys(fresh, gone []*sliceUse) error {
+	for _, u := range gone {
+		for _, h := range u.s.hashes {
+			if c.owner[h] == u {
 				delete(c.owner, h)
 			}
 		}
 	}
 	var errs []error
-	for _, s := range fresh {
+	for _, u := range fresh {
+		s := u.s
 		for i, h := range s.hashes {
 			o, ok := c.owner[h]
-			if ok && o.s != s && o.s.epoch == c.epoch {
-				if o.s.keys[o.i] == s.keys[i] {
+			if ok && o != u && o.epoch == c.epoch {
+				// The same hash: the same key unless the hashes collide.
+				if j := slices.Index(o.s.hashes, h); j >= 0 && flow.KeyOf(o.s.Flows[j]) == flow.KeyOf(s.Flows[i]) {
 					errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", s.Flows[i], o.s.Key, s.Key))
 				}
 				continue
 			}
-			c.owner[h] = keyRef{s, i}
+			c.owner[h] = u
 		}
 	}
 	return errors.Join(errs...)
@@ -442,12 +494,12 @@ func (c *Cache) claimKeys(fresh, gone []*sliceState) error {
 // slice order (each slice is sorted: no sort here), their groups sorted by
 // ID (only the NVE-wide slice and VNs' shared parts have groups) and
 // their warnings with the view's, sorted.
-func merge(states, fresh []*sliceState, warnings []string) (Result, error) {
+func merge(states []*sliceUse, warnings []string) (Result, error) {
 	total, ngroups, nwarn := 0, 0, len(warnings)
-	for _, s := range states {
-		total += len(s.Flows)
-		ngroups += len(s.Groups)
-		nwarn += len(s.Warnings)
+	for _, u := range states {
+		total += len(u.s.Flows)
+		ngroups += len(u.s.Groups)
+		nwarn += len(u.s.Warnings)
 	}
 	res := Result{
 		Flows:    make([]flow.Flow, 0, total),
@@ -455,17 +507,13 @@ func merge(states, fresh []*sliceState, warnings []string) (Result, error) {
 		Warnings: make([]string, 0, nwarn),
 		Slices:   make([]Slice, len(states)),
 	}
-	for _, s := range fresh {
-		s.Recompiled = true // in res.Slices only: cleared below
-	}
-	for i, s := range states {
+	for i, u := range states {
+		s := u.s
 		res.Slices[i] = s.Slice
+		res.Slices[i].Recompiled = u.fresh
 		res.Flows = append(res.Flows, s.Flows...)
 		res.Groups = append(res.Groups, s.Groups...)
 		res.Warnings = append(res.Warnings, s.Warnings...)
-	}
-	for _, s := range fresh {
-		s.Recompiled = false
 	}
 	slices.SortStableFunc(res.Groups, func(a, b flow.GroupEntry) int { return cmp.Compare(a.ID, b.ID) })
 	var errs []error
@@ -476,6 +524,21 @@ func merge(states, fresh []*sliceState, warnings []string) (Result, error) {
 	}
 	if len(errs) > 0 {
 		return Result{}, errors.Join(errs...)
+	}
+	// The Cache's own slices' flows now live in res.Flows: they are
+	// re-pointed there, so the Cache and the Result hold one copy of each
+	// flow (the slices' former arrays, and the previous Result's, are
+	// freed once nothing else refers to them). res.Flows is never written
+	// again. A pooled slice keeps its array: other Caches share it.
+	off := 0
+	for i, u := range states {
+		s := u.s
+		n := len(s.Flows)
+		if !s.pooled {
+			s.Flows = res.Flows[off : off+n : off+n]
+			res.Slices[i].Flows = s.Flows
+		}
+		off += n
 	}
 	res.Warnings = append(res.Warnings, warnings...)
 	slices.Sort(res.Warnings)

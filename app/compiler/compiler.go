@@ -2,8 +2,9 @@
 // snapshot, one NVE, that NVE's OpenFlow port numbers and a switch profile
 // it computes the NVE's desired flows and groups (sorted, with cookies).
 // It does no I/O and is deterministic: the same input always gives the
-// same result. The southbound keeps one Cache per NVE and calls
-// Cache.Compile on every change; Compile is the from-scratch reference.
+// same result. The southbound keeps one Cache per NVE (all sharing one
+// PartPool) and calls Cache.Compile on every change; Compile is the
+// from-scratch reference.
 //
 // # Structure
 //
@@ -33,8 +34,10 @@
 // them) and the VN's VNI; the shared part hashes the VN, its local VAPs'
 // OpenFlow ports and VLANs and its remote NVEs as resolved (underlay
 // addresses, tunnel ports). Revisions stand for objects (their content is
-// hashed when the revision is 0), and every fingerprint includes the NVE,
-// profile and generation. Cache recompiles a slice only when its
+// hashed when the revision is 0), and every fingerprint includes the
+// profile and generation, and the NVE except a port part without a VAP
+// here (a remote port's part is compiled alike on every NVE: Caches
+// sharing a PartPool hold it once, share.go). Cache recompiles a slice only when its
 // fingerprint changes: a one-port change recompiles that port's part on
 // the NVEs hosting its VN, and the VN's shared part only where the VN's
 // local VAPs or remote NVEs changed. A VN whose ports (names and
@@ -43,8 +46,10 @@
 // changed VN's ports per compile is cheap and builds no flow: one pass
 // over them (a few index lookups and a hash each), one map lookup per
 // slice, and the concatenation of all slices' flows into Result.Flows (a
-// copy, no sort). Flow identity is flow.Key, computed once per flow from the
-// match's bytes; text is rendered only for reports and golden files.
+// copy, no sort; the Cache's own slices then point into it, so each flow
+// is held once). Flow identity is flow.Key, computed once per flow from
+// the match's bytes (the Cache keeps only its 64-bit hash); text is
+// rendered only for reports and golden files.
 //
 // # What is compiled
 //
@@ -335,10 +340,12 @@ type Slice struct {
 	// Fingerprint hashes everything the slice was compiled from, with the
 	// NVE, profile and generation: equal fingerprints, equal slices
 	// (deterministic across processes). A reconciler diffs only slices
-	// whose fingerprint changed.
+	// whose fingerprint changed. The part of a port not attached to the
+	// NVE is compiled alike on every NVE (see PartPool): its fingerprint
+	// does not cover the NVE.
 	Fingerprint uint64
-	// Recompiled is true when this call compiled the slice, false when it
-	// came from the Cache.
+	// Recompiled is true when this call compiled the slice (or took it
+	// from the Cache's PartPool), false when it came from the Cache.
 	Recompiled bool
 }
 

@@ -30,7 +30,9 @@ type feature interface {
 	VN(c *vnCtx, out *emitter)
 	// Port emits what one port of the VN contributes (c.part): its VAP's
 	// flows if it is attached here, its answers, its forwarding entry. It
-	// may read the port's part and the VN's VNI only.
+	// may read the port's part, the VN's VNI and the profile only, never
+	// the NVE (c.nve): the part of a port not attached here is compiled
+	// once for all the NVEs sharing a PartPool (share.go).
 	Port(c *portCtx, out *emitter)
 }
 

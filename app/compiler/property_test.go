@@ -206,7 +206,8 @@ func unionOfSlices(t *testing.T, what string, r compiler.Result) {
 // TestMemoizedEqualsFromScratch: for random domains, the union of the
 // memoized slices (each NVE's Cache, kept across changes) equals a
 // from-scratch compile, before and after random changes, on both
-// profiles. Fixed seed: deterministic.
+// profiles, with each Cache on its own or all of a domain's sharing a
+// PartPool. Fixed seed: deterministic.
 func TestMemoizedEqualsFromScratch(t *testing.T) {
 	r := rand.New(rand.NewSource(20261129))
 	for _, prof := range []pipeline.Profile{pipeline.OVS(), pipeline.Strict()} {
@@ -214,6 +215,10 @@ func TestMemoizedEqualsFromScratch(t *testing.T) {
 		for dom := 0; dom < 25; dom++ {
 			rd := newRandomDomain(r)
 			caches := map[string]*compiler.Cache{}
+			var pool *compiler.PartPool // odd domains: the NVEs' caches share their parts
+			if dom%2 == 1 {
+				pool = compiler.NewPartPool()
+			}
 			for step := 0; step <= 12; step++ {
 				what := fmt.Sprintf("%s domain %d step %d", prof.Name, dom, step)
 				if step > 0 {
@@ -222,7 +227,7 @@ func TestMemoizedEqualsFromScratch(t *testing.T) {
 				snap := rd.d.Snapshot()
 				for _, nve := range rd.d.NVENames() {
 					if caches[nve] == nil {
-						caches[nve] = compiler.NewCache()
+						caches[nve] = compiler.NewSharedCache(pool)
 					}
 					in := rd.d.InputAt(snap, nve)
 					// Now and then a tunnel port is missing (not created

@@ -245,11 +245,9 @@ func (h *fnv64) learned(st *vnView) {
 // VLAN vlan; 0: untagged) as the last Compile attached it: the port a
 // learning packet-in from classify came from.
 func (c *Cache) Segment(inPort uint32, vlan int) (*model.Port, bool) {
-	for _, v := range c.lastVNs {
-		for _, a := range v.local {
-			if a.segment && a.ofp == inPort && a.vlan == vlan {
-				return a.port, true
-			}
+	for _, a := range c.lastVAPs {
+		if a.segment && a.ofp == inPort && a.vlan == vlan {
+			return a.port, true
 		}
 	}
 	return nil, false

@@ -17,15 +17,19 @@ import (
 // plus one pass over each hosted VN's ports (name, revision, a few map
 // lookups: no flows) and NVEs.
 type nveView struct {
-	in       *Input
-	prof     pipeline.Profile
-	self     *model.NVE
-	keyHash  uint64                  // the cache key's hash (profile, NVE, generation)
-	underlay map[string]underlayMemo // the cache's parsed underlays (nil: parse every time)
-	vns      []*vnView               // by name
-	warnings []string                // NVE-level, local attachment and port warnings
-	domains  map[string][]*model.VN  // routed VNs by L3 domain key (l3Domains)
-	gws      []*vnView               // L3 gateway slices (l3gwview.go)
+	in      *Input
+	prof    pipeline.Profile
+	self    *model.NVE
+	keyHash uint64 // the cache key's hash (profile, NVE, generation)
+	// shareHash is the hash of the profile and generation alone: it
+	// replaces keyHash in the fingerprint of a part that does not depend
+	// on the NVE (a port not attached here; see PartPool).
+	shareHash uint64
+	underlay  map[string]underlayMemo // the cache's parsed underlays (nil: parse every time)
+	vns       []*vnView               // by name
+	warnings  []string                // NVE-level, local attachment and port warnings
+	domains   map[string][]*model.VN  // routed VNs by L3 domain key (l3Domains)
+	gws       []*vnView               // L3 gateway slices (l3gwview.go)
 }
 
 // vnView is one VN as the NVE compiles it: its shared part (fp) and one
@@ -87,8 +91,9 @@ type portPart struct {
 	paired  bool         // one of a dual-homed pair: bum.go forwards to it when remote
 	// segs are the VN's segment VAPs on this NVE (segment.go: frames
 	// from them with this port's MAC are refused); shared by the parts.
-	segs []*vap
-	fp   uint64
+	segs  []*vap
+	fp    uint64
+	share uint64 // fp without the profile, NVE and generation (PartPool)
 }
 
 // vap is a local port's virtual access point.
@@ -136,8 +141,8 @@ func (v *nveView) warn(format string, args ...any) {
 // (interface, VLAN) is the first claimer's), ports, remotes, parts and
 // fingerprints (keyHash, the cache key's hash, goes into each). A VN it
 // cannot compile is skipped with a warning.
-func buildView(in *Input, prof pipeline.Profile, keyHash uint64, underlay map[string]underlayMemo) *nveView {
-	v := &nveView{in: in, prof: prof, self: in.Snapshot.NVEs[in.NVE], keyHash: keyHash, underlay: underlay}
+func buildView(in *Input, prof pipeline.Profile, keyHash, shareHash uint64, underlay map[string]underlayMemo) *nveView {
+	v := &nveView{in: in, prof: prof, self: in.Snapshot.NVEs[in.NVE], keyHash: keyHash, shareHash: shareHash, underlay: underlay}
 	if v.self.Kind == model.NVEOpenFlow && prof.Extensions {
 		v.warn("NVE %s is a hardware OpenFlow switch but profile %s uses extensions", in.NVE, prof.Name)
 	}
@@ -602,8 +607,12 @@ func (v *nveView) portParts(st *vnView) {
 				pp.answers = append(pp.answers, a)
 			}
 		}
+		// share covers what the part reads; fp adds the profile, NVE
+		// and generation (keyHash), or for a part without a VAP here,
+		// which no NVE compiles differently, the profile and generation
+		// alone (shareHash). Parts of two NVEs with one share compile
+		// alike (PartPool).
 		h := newFNV()
-		h.u64(v.keyHash)
 		h.u64(uint64(st.vn.VNI))
 		h.port(p)
 		if a := pp.vap; a != nil {
@@ -632,6 +641,14 @@ func (v *nveView) portParts(st *vnView) {
 			h.addr(ip)
 		}
 		h.segments(segs)
+		pp.share = uint64(h)
+		h = newFNV()
+		if pp.vap != nil {
+			h.u64(v.keyHash)
+		} else {
+			h.u64(v.shareHash)
+		}
+		h.u64(pp.share)
 		pp.fp = uint64(h)
 	}
 }

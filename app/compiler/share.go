@@ -1,0 +1,101 @@
+package compiler
+
+import (
+	"runtime"
+	"sync"
+	"weak"
+)
+
+// PartPool lets the Caches of many NVEs share the port parts they compile
+// alike. A port of a VN that is not attached to the NVE compiles to the
+// same flows (its answers and its forwarding entry toward the NVE hosting
+// it) on every NVE of the VN that reaches that NVE the same way (the same
+// tunnel port and address): such a part is a function of the profile,
+// the generation and what the part reads, never of the NVE compiling it
+// (see feature.Port), and its fingerprint says so (it does not cover the
+// NVE). Caches sharing a pool compile such a part once and all use it (its
+// flows, matches and actions, key hashes), so a VN spanning k NVEs holds
+// one copy of each remote port's flows instead of k-1.
+//
+// Parts are held weakly: a part lives as long as a Cache (or a Result)
+// uses it. A PartPool is safe for concurrent use by many Caches (each
+// Cache itself is not).
+type PartPool struct {
+	mu sync.Mutex
+	m  map[uint64]weak.Pointer[sliceState] // by Slice.Fingerprint
+}
+
+// NewPartPool returns an empty pool.
+func NewPartPool() *PartPool { return &PartPool{m: map[uint64]weak.Pointer[sliceState]{}} }
+
+// Len is the number of parts the pool holds (live or not yet cleaned up).
+func (p *PartPool) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.m)
+}
+
+// get returns the live part with fingerprint fp, if it is port's part of
+// VN vn.
+func (p *PartPool) get(fp uint64, vn, port string) *sliceState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	wp, ok := p.m[fp]
+	if !ok {
+		return nil
+	}
+	s := wp.Value()
+	if s == nil || s.VN != vn || len(s.Key) != len(vn)+1+len(port) || s.Key[len(vn)+1:] != port {
+		return nil
+	}
+	return s
+}
+
+// put stores s unless a live part with its fingerprint is there already;
+// it returns the part the pool holds.
+func (p *PartPool) put(s *sliceState) *sliceState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if wp, ok := p.m[s.Fingerprint]; ok {
+		if old := wp.Value(); old != nil {
+			return old
+		}
+	}
+	p.m[s.Fingerprint] = weak.Make(s)
+	runtime.AddCleanup(s, p.drop, s.Fingerprint)
+	return s
+}
+
+// drop forgets fingerprint fp once its part is gone (and not replaced
+// since).
+func (p *PartPool) drop(fp uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if wp, ok := p.m[fp]; ok && wp.Value() == nil {
+		delete(p.m, fp)
+	}
+}
+
+// shareable reports whether port part p of v is compiled alike on every
+// NVE (its fingerprint does not cover the NVE): a port not attached to
+// this NVE (a local VAP's part names this NVE's OpenFlow ports).
+func shareable(v *vnView, p *portPart) bool {
+	return p != nil && p.vap == nil && v.gwSlice == nil
+}
+
+// compilePart compiles port part p of v (v's shared part if p is nil),
+// or takes it from the pool.
+func (c *Cache) compilePart(nc *nveCtx, v *vnView, p *portPart) (*sliceState, error) {
+	if c.pool == nil || !shareable(v, p) {
+		return c.compileSlice(nc, v, p)
+	}
+	if s := c.pool.get(p.fp, v.name, p.port.Name); s != nil {
+		return s, nil
+	}
+	s, err := c.compileSlice(nc, v, p)
+	if err != nil {
+		return nil, err
+	}
+	s.pooled = true
+	return c.pool.put(s), nil
+}

@@ -1,0 +1,143 @@
+package compiler_test
+
+import (
+	"fmt"
+	"reflect"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/nva-project/nva/app/compiler"
+	"github.com/nva-project/nva/app/pipeline"
+)
+
+// TestPartPoolSharesRemoteParts: at the fleet layout (every VN on 10
+// NVEs), Caches sharing a PartPool give the results of a from-scratch
+// compile, and a port's part on the NVEs it is not attached to is one
+// slice (the same flows array) on all of them; a port's part on its own
+// NVE is that NVE's alone. An attach recompiles the new port's part on
+// one remote NVE of its VN only: the others take it from the pool.
+func TestPartPoolSharesRemoteParts(t *testing.T) {
+	for _, prof := range []pipeline.Profile{pipeline.OVS(), pipeline.Strict()} {
+		d := fleetDomain(12)
+		snap := d.Snapshot()
+		pool := compiler.NewPartPool()
+		first := map[string]*compiler.Slice{} // by slice key: its first NVE's
+		remote, local := 0, 0
+		var caches []*compiler.Cache // (alive: the pool holds parts weakly)
+		for _, nve := range d.NVENames() {
+			in := d.InputAt(snap, nve)
+			c := compiler.NewSharedCache(pool)
+			caches = append(caches, c)
+			got, err := c.Compile(in, prof)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := compiler.Compile(in, prof)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameResult(t, prof.Name+" "+nve, got, want)
+			for i := range got.Slices {
+				s := &got.Slices[i]
+				if s.Key == s.VN || len(s.Flows) == 0 {
+					continue
+				}
+				port := s.Key[len(s.VN)+1:]
+				isLocal := d.Ports[port].NVE == nve
+				f, seen := first[s.Key]
+				switch {
+				case isLocal:
+					local++
+				case !seen:
+					first[s.Key] = s
+				default:
+					remote++
+					if &f.Flows[0] != &s.Flows[0] {
+						t.Fatalf("%s: part %s on %s is not the pool's", prof.Name, s.Key, nve)
+					}
+				}
+			}
+		}
+		if remote == 0 || local == 0 || pool.Len() == 0 {
+			t.Fatalf("%s: %d shared remote parts, %d local, pool of %d", prof.Name, remote, local, pool.Len())
+		}
+		// Attach a port on nve0000 in vn0000 (on nve0000 to nve0009): one
+		// part more in the pool, and the same on the 9 remote NVEs.
+		n := pool.Len()
+		d.Port("a0000-00", "vn0000", "nve0000", "a0000p00", "02:f2:00:00:00:00", 0, "10.0.0.100")
+		snap = d.Snapshot()
+		var part *compiler.Slice
+		for i, nve := range d.NVENames() {
+			in := d.InputAt(snap, nve)
+			got, err := caches[i].Compile(in, prof)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := compiler.Compile(in, prof)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameResult(t, prof.Name+" attach "+nve, got, want)
+			for j := range got.Slices {
+				s := &got.Slices[j]
+				if s.Key != "vn0000/a0000-00" || nve == "nve0000" {
+					continue
+				}
+				if part == nil {
+					part = s
+				} else if &part.Flows[0] != &s.Flows[0] {
+					t.Fatalf("%s: the new port's part on %s is not the pool's", prof.Name, nve)
+				}
+			}
+		}
+		runtime.KeepAlive(caches)
+		if part == nil || pool.Len() != n+1 {
+			t.Fatalf("%s: after the attach the pool holds %d parts, want %d", prof.Name, pool.Len(), n+1)
+		}
+	}
+}
+
+// TestPartPoolConcurrent: Caches on many goroutines share one PartPool
+// (as the southbound's workers do), each recompiling its NVE across a
+// change; every result equals a from-scratch compile. Run with -race.
+func TestPartPoolConcurrent(t *testing.T) {
+	d := fleetDomain(12)
+	before := d.Snapshot()
+	d.Port("a0000-00", "vn0000", "nve0000", "a0000p00", "02:f2:00:00:00:00", 0, "10.0.0.100")
+	after := d.Snapshot()
+	prof := pipeline.OVS()
+	pool := compiler.NewPartPool()
+	names := d.NVENames()
+	errs := make(chan error, len(names))
+	var wg sync.WaitGroup
+	for _, nve := range names {
+		ins := []compiler.Input{d.InputAt(before, nve), d.InputAt(after, nve), d.InputAt(before, nve)}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := compiler.NewSharedCache(pool)
+			for i, in := range ins {
+				got, err := c.Compile(in, prof)
+				if err != nil {
+					errs <- err
+					return
+				}
+				want, err := compiler.Compile(in, prof)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !reflect.DeepEqual(got.Flows, want.Flows) || !reflect.DeepEqual(got.Groups, want.Groups) {
+					errs <- fmt.Errorf("%s, compile %d: flows or groups differ from a from-scratch compile", nve, i)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
