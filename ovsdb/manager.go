@@ -72,8 +72,10 @@ func WithBackoff(min, max time.Duration) Option {
 	return func(m *Manager) { m.backoffMin, m.backoffMax = min, max }
 }
 
-// WithProbeInterval sets how often an idle OVSDB session is checked with an
-// echo request (default 5s); a failed echo drops and re-establishes it.
+// WithProbeInterval sets the inactivity probe of the OVSDB sessions
+// (default 5s, rpc.DefaultProbeInterval): a session that heard nothing from
+// the server for that long sends an echo request, and one that hears
+// nothing for another interval is dropped and re-established.
 func WithProbeInterval(d time.Duration) Option { return func(m *Manager) { m.probeInterval = d } }
 
 // Manager manages the Open vSwitch of every NVE over OVSDB: one client,
@@ -291,8 +293,6 @@ func (w *worker) offer(d Desired) {
 func (w *worker) run() {
 	defer close(w.done)
 	defer w.dropConn()
-	probe := time.NewTicker(w.m.probeInterval)
-	defer probe.Stop()
 	for {
 		var kick, lost <-chan struct{}
 		if w.conn != nil {
@@ -317,8 +317,6 @@ func (w *worker) run() {
 		case <-retry:
 			w.retry = nil
 			w.reconcile()
-		case <-probe.C:
-			w.probe()
 		}
 	}
 }
@@ -482,7 +480,7 @@ func (w *worker) publish(snap *snapshot, p *plan, converged bool) {
 func (w *worker) connect() error {
 	ctx, cancel := context.WithTimeout(w.ctx, w.m.opTimeout)
 	defer cancel()
-	c, err := dial(ctx, w.desired, w.log)
+	c, err := dial(ctx, w.desired, w.m.probeInterval, w.log)
 	if err != nil {
 		return err
 	}
@@ -533,20 +531,6 @@ func (w *worker) schedule() {
 	w.backoff = min(2*w.backoff, w.m.backoffMax)
 }
 
-func (w *worker) probe() {
-	if w.conn == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(w.ctx, w.m.probeInterval)
-	defer cancel()
-	if err := w.conn.client.Echo(ctx); err != nil {
-		if w.ctx.Err() != nil {
-			return
-		}
-		w.lost(fmt.Errorf("OVSDB echo: %w", err))
-	}
-}
-
 // remove takes nva's state off the NVE's bridge, then closes the client.
 func (w *worker) remove(ctx context.Context) error {
 	if !w.have {
@@ -554,7 +538,7 @@ func (w *worker) remove(ctx context.Context) error {
 	}
 	if w.conn == nil {
 		cctx, cancel := context.WithTimeout(ctx, w.m.opTimeout)
-		c, err := dial(cctx, w.desired, w.log)
+		c, err := dial(cctx, w.desired, w.m.probeInterval, w.log)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("remove NVE %s: %w", w.name, err)
