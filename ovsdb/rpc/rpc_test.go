@@ -299,7 +299,7 @@ func TestTransactFailedWait(t *testing.T) {
 	transact(t, s, addPorts("br0", 0, 1, true)...)
 	timeout := 0
 	ops := []ovsdb.Operation{{Op: ovsdb.OperationWait, Table: vswitch.BridgeTable, Timeout: &timeout,
-		Where: []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, "br0")},
+		Where:   []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, "br0")},
 		Columns: []string{"name"}, Until: string(ovsdb.WaitConditionEqual),
 		Rows: []ovsdb.Row{{"name": "br1"}}}}
 	res, err := s.Transact(context.Background(), db, ops)
