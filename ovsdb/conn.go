@@ -32,6 +32,15 @@ func dbModel() (model.ClientDBModel, error) {
 	})
 }
 
+// mustDBModel is dbModel, whose tables are fixed: an error is a bug.
+func mustDBModel() model.ClientDBModel {
+	m, err := dbModel()
+	if err != nil {
+		panic(fmt.Sprintf("OVSDB client model: %v", err))
+	}
+	return m
+}
+
 // monitored is what nva reads of the Open_vSwitch database: the columns it
 // plans with and reports (not the statistics, which change every few
 // seconds).
@@ -57,28 +66,19 @@ type conn struct {
 	done  chan struct{}   // closed by close()
 }
 
-// dial connects to d.Endpoint, reads the schema and starts a monitor of the
-// columns nva uses. probe is the session's inactivity probe (rpc.Config).
-func dial(ctx context.Context, d Desired, probe time.Duration, log *slog.Logger) (*conn, error) {
+// dial connects to d.Endpoint, reads the schema (models shares the model
+// made of it between sessions) and starts a monitor of the columns nva uses.
+// probe is the session's inactivity probe (rpc.Config).
+func dial(ctx context.Context, d Desired, probe time.Duration, models *rpc.Models, log *slog.Logger) (*conn, error) {
 	sess, err := rpc.Dial(ctx, d.Endpoint, rpc.Config{TLS: d.TLS, ProbeInterval: probe, Logger: log})
 	if err != nil {
 		return nil, connectError(d.Endpoint, err)
 	}
 	c := &conn{sess: sess, kick: make(chan struct{}, 1), lost: sess.Lost(), done: make(chan struct{})}
-	schema, err := sess.GetSchema(ctx, dbName)
+	dbm, err := models.Get(ctx, sess)
 	if err != nil {
 		c.close()
 		return nil, connectError(d.Endpoint, err)
-	}
-	cm, err := dbModel()
-	if err != nil {
-		c.close()
-		return nil, fmt.Errorf("OVSDB model: %w", err)
-	}
-	dbm, errs := model.NewDatabaseModel(schema, cm)
-	if len(errs) > 0 {
-		c.close()
-		return nil, fmt.Errorf("OVSDB model of %s: %w", d.Endpoint, errors.Join(errs...))
 	}
 	c.cache, err = sess.Monitor(ctx, dbm, monitored, c.poke)
 	if err != nil {

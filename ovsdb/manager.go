@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nva-project/nva/ovsdb/rpc"
 )
 
 // Status is the OVSDB-side state of one NVE, pushed to the Manager's
@@ -100,6 +102,8 @@ type Manager struct {
 	closed  bool
 
 	writeGate func(ctx context.Context) error // see WithWriteGate (gate.go)
+
+	models *rpc.Models // the database models of the sessions, shared
 }
 
 // NewManager returns a Manager that logs to logger and calls onStatus (from
@@ -123,6 +127,7 @@ func NewManager(logger *slog.Logger, onStatus func(Status), opts ...Option) *Man
 		opTimeout:     10 * time.Second,
 		settleTimeout: 2 * time.Second,
 		workers:       map[string]*worker{},
+		models:        rpc.NewModels(mustDBModel()),
 	}
 	for _, o := range opts {
 		o(m)
@@ -480,7 +485,7 @@ func (w *worker) publish(snap *snapshot, p *plan, converged bool) {
 func (w *worker) connect() error {
 	ctx, cancel := context.WithTimeout(w.ctx, w.m.opTimeout)
 	defer cancel()
-	c, err := dial(ctx, w.desired, w.m.probeInterval, w.log)
+	c, err := dial(ctx, w.desired, w.m.probeInterval, w.m.models, w.log)
 	if err != nil {
 		return err
 	}
@@ -538,7 +543,7 @@ func (w *worker) remove(ctx context.Context) error {
 	}
 	if w.conn == nil {
 		cctx, cancel := context.WithTimeout(ctx, w.m.opTimeout)
-		c, err := dial(cctx, w.desired, w.m.probeInterval, w.log)
+		c, err := dial(cctx, w.desired, w.m.probeInterval, w.m.models, w.log)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("remove NVE %s: %w", w.name, err)

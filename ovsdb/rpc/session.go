@@ -315,10 +315,14 @@ func (s *Session) Transact(ctx context.Context, db string, ops []ovsdb.Operation
 }
 
 func (s *Session) readLoop() {
-	dec := json.NewDecoder(s.conn)
+	fr := newFramer(s.conn)
 	for {
+		raw, err := fr.next()
 		var m message
-		if err := dec.Decode(&m); err != nil {
+		if err == nil {
+			err = json.Unmarshal(raw, &m)
+		}
+		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the server closed the connection")
 			} else if errors.Is(err, net.ErrClosed) {
