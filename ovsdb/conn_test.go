@@ -63,7 +63,7 @@ func memServer(t testing.TB, ports int) string {
 		wire.Operation{Op: wire.OperationInsert, Table: vswitch.ControllerTable, UUIDName: "c2", Row: wire.Row{"target": "tcp:198.18.255.2:6653"}},
 		wire.Operation{Op: wire.OperationInsert, Table: vswitch.BridgeTable, UUIDName: "br", Row: wire.Row{
 			"name": "br-int", "ports": wire.OvsSet{GoSet: portRefs},
-			"controller":  wire.OvsSet{GoSet: []any{wire.UUID{GoUUID: "c1"}, wire.UUID{GoUUID: "c2"}}},
+			"controller":   wire.OvsSet{GoSet: []any{wire.UUID{GoUUID: "c1"}, wire.UUID{GoUUID: "c2"}}},
 			"other_config": wire.OvsMap{GoMap: map[any]any{"datapath-id": "00004e5600000001"}}}},
 		wire.Operation{Op: wire.OperationInsert, Table: vswitch.OpenvSwitchTable, Row: wire.Row{"bridges": wire.UUID{GoUUID: "br"}}})
 	c, err := dial(context.Background(), Desired{Endpoint: "unix:" + path}, -1, rpc.NewModels(mustDBModel()), slog.New(slog.DiscardHandler))
