@@ -44,15 +44,17 @@ func mustDBModel() model.ClientDBModel {
 // monitored is what nva reads of the Open_vSwitch database: the columns it
 // plans with and reports (not the statistics, which change every few
 // seconds).
-var monitored = []rpc.TableColumns{
-	{Table: vswitch.OpenvSwitchTable, Columns: []string{"bridges"}},
-	{Table: vswitch.BridgeTable, Columns: []string{"name", "ports", "controller", "datapath_type", "fail_mode",
-		"protocols", "other_config", "external_ids"}},
-	{Table: vswitch.PortTable, Columns: []string{"name", "interfaces", "external_ids"}},
-	{Table: vswitch.InterfaceTable, Columns: []string{"name", "type", "options", "ofport", "link_state",
-		"error", "external_ids", "bfd", "bfd_status"}},
-	{Table: vswitch.ControllerTable, Columns: []string{"target", "connection_mode", "inactivity_probe", "max_backoff",
-		"external_ids"}},
+func monitored() []rpc.TableColumns {
+	return []rpc.TableColumns{
+		{Table: vswitch.OpenvSwitchTable, Columns: []string{"bridges"}},
+		{Table: vswitch.BridgeTable, Columns: []string{"name", "ports", "controller", "datapath_type", "fail_mode",
+			"protocols", "other_config", "external_ids"}},
+		{Table: vswitch.PortTable, Columns: []string{"name", "interfaces", "external_ids"}},
+		{Table: vswitch.InterfaceTable, Columns: []string{"name", "type", "options", "ofport", "link_state",
+			"error", "external_ids", "bfd", "bfd_status"}},
+		{Table: vswitch.ControllerTable, Columns: []string{"target", "connection_mode", "inactivity_probe", "max_backoff",
+			"external_ids"}},
+	}
 }
 
 // conn is one OVSDB session (ovsdb/rpc) with its monitor cache. A lost
@@ -80,7 +82,7 @@ func dial(ctx context.Context, d Desired, probe time.Duration, models *rpc.Model
 		c.close()
 		return nil, connectError(d.Endpoint, err)
 	}
-	c.cache, err = sess.Monitor(ctx, dbm, monitored, c.poke)
+	c.cache, err = sess.Monitor(ctx, dbm, monitored(), c.poke)
 	if err != nil {
 		c.close()
 		return nil, fmt.Errorf("monitor %s: %w", d.Endpoint, err)
@@ -90,8 +92,8 @@ func dial(ctx context.Context, d Desired, probe time.Duration, models *rpc.Model
 
 // connectError is what a failed connect reports in the NVE's status while
 // the worker retries: the dial error an operator acts on ("dial unix
-// /run/openvswitch/db.sock: no such file or directory") rather than
-// libovsdb's nested prefixes; other failures (TLS, the handshake) keep
+// /run/openvswitch/db.sock: no such file or directory") without nested
+// prefixes; other failures (TLS, the handshake) keep
 // their full text.
 func connectError(endpoint string, err error) error {
 	var op *net.OpError
@@ -131,23 +133,20 @@ func (c *conn) close() {
 // the transaction (a guard failed); the ensure is simply recomputed.
 var errConflict = errors.New("database changed concurrently")
 
-// errInconsistent means the cache kept changing while it was being read.
-var errInconsistent = errors.New("OVSDB cache did not settle to a consistent state")
+// errInconsistent means a snapshot's rows referred to rows it lacked.
+var errInconsistent = errors.New("OVSDB cache is not consistent")
 
-// snapshot copies the monitored rows out of the cache, re-reading while an
-// update is half applied.
+// snapshot copies the monitored rows out of the cache: the rows between two
+// updates, since the cache applies each update at once.
 func (c *conn) snapshot() (*snapshot, error) {
-	for i := 0; i < 200; i++ {
-		s, err := c.read()
-		if err != nil {
-			return nil, err
-		}
-		if s.consistent() {
-			return s, nil
-		}
-		time.Sleep(time.Millisecond)
+	s, err := c.read()
+	if err != nil {
+		return nil, err
 	}
-	return nil, errInconsistent
+	if !s.consistent() {
+		return nil, errInconsistent
+	}
+	return s, nil
 }
 
 func (c *conn) read() (*snapshot, error) {

@@ -430,9 +430,10 @@ func (w *worker) ensure() error {
 // staleAfter is how many consecutive ensures may fail their guard before
 // the worker resynchronizes its cache with a new session. A real
 // concurrent writer makes a guard fail once or twice; a cache whose copy of
-// a row no longer equals the server's makes it fail every time (libovsdb's
-// client applies a multi-element set difference in map order, and its
-// in-memory server compares sets in `wait` order-sensitively).
+// a row no longer equals the server's would make it fail every time. The
+// session's monitor stores each row as the server sends it (sets in the
+// server's order, which the `wait` of libovsdb's in-memory server compares
+// order-sensitively), so this is a safety net, not a routine path.
 const staleAfter = 5
 
 // settle waits until the monitor cache shows a state that needs no more

@@ -2,9 +2,17 @@ package rpc
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math/big"
 	"net"
 	"path/filepath"
 	"slices"
@@ -493,5 +501,92 @@ func TestCallContext(t *testing.T) {
 	f.send(fmt.Sprintf(`{"id":%s,"result":[],"error":null}`, m["id"]))
 	if err := <-errc; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTLS runs a session over ssl: to the in-memory server behind a TLS
+// terminating proxy; a client that does not trust the server's CA fails
+// its dial.
+func TestTLS(t *testing.T) {
+	srv := startServer(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ovsdb-server"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if err := c.(*tls.Conn).Handshake(); err != nil {
+					return
+				}
+				u, err := net.Dial("unix", srv.path)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				go func() { _, _ = io.Copy(u, c); u.Close() }()
+				_, _ = io.Copy(c, u)
+			}()
+		}
+	}()
+	endpoint := "ssl:" + l.Addr().String()
+
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	s := dialT(t, endpoint, Config{TLS: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}})
+	transact(t, s, addPorts("br0", 0, 2, true)...)
+	c, err := s.Monitor(context.Background(), bridgeModel(t, s), monitorTables, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := cachedBridge(c, "br0"); b == nil || len(b.Ports) != 2 {
+		t.Fatalf("bridge over TLS: %+v", b)
+	}
+
+	if _, err := Dial(context.Background(), endpoint, Config{TLS: &tls.Config{RootCAs: x509.NewCertPool()}}); err == nil {
+		t.Fatal("a server signed by an unknown CA was accepted")
+	}
+}
+
+func TestFramer(t *testing.T) {
+	in := ` {"a":"}{[\"\\"}` + "\n" + `[1,{"b":[]}]{"c":{}}`
+	f := newFramer(strings.NewReader(in))
+	for _, want := range []string{`{"a":"}{[\"\\"}`, `[1,{"b":[]}]`, `{"c":{}}`} {
+		got, err := f.next()
+		if err != nil || string(got) != want {
+			t.Fatalf("message %q, %v; want %q", got, err, want)
+		}
+	}
+	if _, err := f.next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("end: %v", err)
+	}
+	if _, err := newFramer(strings.NewReader(`{"a":`)).next(); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("truncated: %v", err)
+	}
+	if _, err := newFramer(strings.NewReader(`x`)).next(); err == nil {
+		t.Fatal("garbage accepted")
 	}
 }
