@@ -318,7 +318,7 @@ func (w *worker) run() {
 		case <-kick:
 			w.reconcile()
 		case <-lost:
-			w.lost(errors.New("OVSDB connection lost"))
+			w.lost(fmt.Errorf("OVSDB connection lost: %w", w.conn.sess.Err()))
 		case <-retry:
 			w.retry = nil
 			w.reconcile()
