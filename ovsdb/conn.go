@@ -10,20 +10,20 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/ovn-kubernetes/libovsdb/cache"
-	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/model"
 	wire "github.com/ovn-kubernetes/libovsdb/ovsdb"
 
+	"github.com/nva-project/nva/ovsdb/rpc"
 	"github.com/nva-project/nva/ovsdb/vswitch"
 )
+
+const dbName = "Open_vSwitch"
 
 type opLike = wire.Operation
 
 // dbModel is the part of the Open_vSwitch database nva reads and writes.
 func dbModel() (model.ClientDBModel, error) {
-	return model.NewClientDBModel("Open_vSwitch", map[string]model.Model{
+	return model.NewClientDBModel(dbName, map[string]model.Model{
 		vswitch.OpenvSwitchTable: &vswitch.OpenvSwitch{},
 		vswitch.BridgeTable:      &vswitch.Bridge{},
 		vswitch.PortTable:        &vswitch.Port{},
@@ -32,74 +32,58 @@ func dbModel() (model.ClientDBModel, error) {
 	})
 }
 
-// conn is one OVSDB session with its monitor cache. A lost session is never
-// revived: the worker dials a new one, whose fresh monitor makes the next
-// ensure start from the server's real state.
-type conn struct {
-	client client.Client
-	kick   chan struct{} // a monitored row changed (capacity 1, coalescing)
-	lost   chan struct{} // closed when the session drops
-	done   chan struct{} // closed by close()
+// mustDBModel is dbModel, whose tables are fixed: an error is a bug.
+func mustDBModel() model.ClientDBModel {
+	m, err := dbModel()
+	if err != nil {
+		panic(fmt.Sprintf("OVSDB client model: %v", err))
+	}
+	return m
 }
 
-// dial connects to d.Endpoint and starts a monitor of the columns nva uses
-// (not the statistics, which change every few seconds).
-func dial(ctx context.Context, d Desired, log *slog.Logger) (*conn, error) {
-	dbm, err := dbModel()
+// monitored is what nva reads of the Open_vSwitch database: the columns it
+// plans with and reports (not the statistics, which change every few
+// seconds).
+func monitored() []rpc.TableColumns {
+	return []rpc.TableColumns{
+		{Table: vswitch.OpenvSwitchTable, Columns: []string{"bridges"}},
+		{Table: vswitch.BridgeTable, Columns: []string{"name", "ports", "controller", "datapath_type", "fail_mode",
+			"protocols", "other_config", "external_ids"}},
+		{Table: vswitch.PortTable, Columns: []string{"name", "interfaces", "external_ids"}},
+		{Table: vswitch.InterfaceTable, Columns: []string{"name", "type", "options", "ofport", "link_state",
+			"error", "external_ids", "bfd", "bfd_status"}},
+		{Table: vswitch.ControllerTable, Columns: []string{"target", "connection_mode", "inactivity_probe", "max_backoff",
+			"external_ids"}},
+	}
+}
+
+// conn is one OVSDB session (ovsdb/rpc) with its monitor cache. A lost
+// session is never revived: the worker dials a new one, whose fresh monitor
+// makes the next ensure start from the server's real state.
+type conn struct {
+	sess  *rpc.Session
+	cache *rpc.Cache
+	kick  chan struct{}   // a monitored row changed (capacity 1, coalescing)
+	lost  <-chan struct{} // closed when the session ends
+	done  chan struct{}   // closed by close()
+}
+
+// dial connects to d.Endpoint, reads the schema (models shares the model
+// made of it between sessions) and starts a monitor of the columns nva uses.
+// probe is the session's inactivity probe (rpc.Config).
+func dial(ctx context.Context, d Desired, probe time.Duration, models *rpc.Models, log *slog.Logger) (*conn, error) {
+	sess, err := rpc.Dial(ctx, d.Endpoint, rpc.Config{TLS: d.TLS, ProbeInterval: probe, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("OVSDB model: %w", err)
+		return nil, connectError(d.Endpoint, err)
 	}
-	lr := logr.FromSlogHandler(log.Handler())
-	opts := []client.Option{client.WithEndpoint(d.Endpoint), client.WithLogger(&lr)}
-	if d.TLS != nil {
-		opts = append(opts, client.WithTLSConfig(d.TLS))
-	}
-	cl, err := client.NewOVSDBClient(dbm, opts...)
+	c := &conn{sess: sess, kick: make(chan struct{}, 1), lost: sess.Lost(), done: make(chan struct{})}
+	dbm, err := models.Get(ctx, sess)
 	if err != nil {
-		return nil, fmt.Errorf("OVSDB client for %s: %w", d.Endpoint, err)
-	}
-	c := &conn{client: cl, kick: make(chan struct{}, 1), lost: make(chan struct{}), done: make(chan struct{})}
-	// Listen for the disconnect notification before connecting: libovsdb
-	// sends it without blocking, so a late listener would miss it.
-	notify := cl.DisconnectNotify()
-	go func() {
-		select {
-		case <-notify:
-			close(c.lost)
-		case <-c.done:
-		}
-	}()
-	if err := cl.Connect(ctx); err != nil {
 		c.close()
 		return nil, connectError(d.Endpoint, err)
 	}
-	cl.Cache().AddEventHandler(&cache.EventHandlerFuncs{
-		AddFunc:    func(string, model.Model) { c.poke() },
-		UpdateFunc: func(string, model.Model, model.Model) { c.poke() },
-		DeleteFunc: func(string, model.Model) { c.poke() },
-	})
-	var (
-		ovs vswitch.OpenvSwitch
-		br  vswitch.Bridge
-		pt  vswitch.Port
-		ifc vswitch.Interface
-		ctl vswitch.Controller
-	)
-	mon := cl.NewMonitor(
-		client.WithTable(&ovs, &ovs.Bridges),
-		client.WithTable(&br, &br.Name, &br.Ports, &br.Controller, &br.DatapathType, &br.FailMode,
-			&br.Protocols, &br.OtherConfig, &br.ExternalIDs),
-		client.WithTable(&pt, &pt.Name, &pt.Interfaces, &pt.ExternalIDs),
-		client.WithTable(&ifc, &ifc.Name, &ifc.Type, &ifc.Options, &ifc.Ofport, &ifc.LinkState,
-			&ifc.Error, &ifc.ExternalIDs, &ifc.BFD, &ifc.BFDStatus),
-		client.WithTable(&ctl, &ctl.Target, &ctl.ConnectionMode, &ctl.InactivityProbe, &ctl.MaxBackoff,
-			&ctl.ExternalIDs),
-	)
-	if len(mon.Errors) > 0 {
-		c.close()
-		return nil, fmt.Errorf("OVSDB monitor request: %w", errors.Join(mon.Errors...))
-	}
-	if _, err := cl.Monitor(ctx, mon); err != nil {
+	c.cache, err = sess.Monitor(ctx, dbm, monitored(), c.poke)
+	if err != nil {
 		c.close()
 		return nil, fmt.Errorf("monitor %s: %w", d.Endpoint, err)
 	}
@@ -108,8 +92,8 @@ func dial(ctx context.Context, d Desired, log *slog.Logger) (*conn, error) {
 
 // connectError is what a failed connect reports in the NVE's status while
 // the worker retries: the dial error an operator acts on ("dial unix
-// /run/openvswitch/db.sock: no such file or directory") rather than
-// libovsdb's nested prefixes; other failures (TLS, the handshake) keep
+// /run/openvswitch/db.sock: no such file or directory") without nested
+// prefixes; other failures (TLS, the handshake) keep
 // their full text.
 func connectError(endpoint string, err error) error {
 	var op *net.OpError
@@ -142,73 +126,63 @@ func (c *conn) close() {
 	default:
 	}
 	close(c.done)
-	c.client.Close()
+	c.sess.Close()
 }
 
 // errConflict means the database changed between reading the cache and
 // the transaction (a guard failed); the ensure is simply recomputed.
 var errConflict = errors.New("database changed concurrently")
 
-// errInconsistent means the cache kept changing while it was being read.
-var errInconsistent = errors.New("OVSDB cache did not settle to a consistent state")
+// errInconsistent means a snapshot's rows referred to rows it lacked.
+var errInconsistent = errors.New("OVSDB cache is not consistent")
 
-// snapshot copies the monitored rows out of the cache, re-reading while an
-// update is half applied.
+// snapshot copies the monitored rows out of the cache: the rows between two
+// updates, since the cache applies each update at once.
 func (c *conn) snapshot() (*snapshot, error) {
-	for i := 0; i < 200; i++ {
-		s, err := c.read()
-		if err != nil {
-			return nil, err
-		}
-		if s.consistent() {
-			return s, nil
-		}
-		time.Sleep(time.Millisecond)
+	s, err := c.read()
+	if err != nil {
+		return nil, err
 	}
-	return nil, errInconsistent
+	if !s.consistent() {
+		return nil, errInconsistent
+	}
+	return s, nil
 }
 
 func (c *conn) read() (*snapshot, error) {
-	tc := c.client.Cache()
-	if tc == nil || !c.client.Connected() {
+	select {
+	case <-c.lost:
 		return nil, errNotConnected
+	default:
 	}
 	s := newSnapshot()
-	if t := tc.Table(vswitch.InterfaceTable); t != nil {
-		for u, m := range t.Rows() {
+	c.cache.Read(func(tables map[string]map[string]model.Model) {
+		for u, m := range tables[vswitch.InterfaceTable] {
 			s.ifaces[u] = m.(*vswitch.Interface)
 		}
-	}
-	if t := tc.Table(vswitch.PortTable); t != nil {
-		for u, m := range t.Rows() {
+		for u, m := range tables[vswitch.PortTable] {
 			s.ports[u] = m.(*vswitch.Port)
 		}
-	}
-	if t := tc.Table(vswitch.ControllerTable); t != nil {
-		for u, m := range t.Rows() {
+		for u, m := range tables[vswitch.ControllerTable] {
 			s.controllers[u] = m.(*vswitch.Controller)
 		}
-	}
-	if t := tc.Table(vswitch.BridgeTable); t != nil {
-		for u, m := range t.Rows() {
+		for u, m := range tables[vswitch.BridgeTable] {
 			s.bridges[u] = m.(*vswitch.Bridge)
 		}
-	}
-	if t := tc.Table(vswitch.OpenvSwitchTable); t != nil {
-		for _, m := range t.Rows() {
+		for _, m := range tables[vswitch.OpenvSwitchTable] {
 			s.root = m.(*vswitch.OpenvSwitch)
 			break
 		}
-	}
+	})
 	return s, nil
 }
 
 // transact sends ops as one transaction and turns per-operation failures into
 // one error.
 func (c *conn) transact(ctx context.Context, ops []wire.Operation) error {
-	res, err := c.client.Transact(ctx, ops...)
+	res, err := c.sess.Transact(ctx, dbName, ops)
 	if err != nil {
-		if errors.Is(err, client.ErrNotConnected) {
+		if errors.Is(err, rpc.ErrClosed) {
 			return fmt.Errorf("transact: %w", errNotConnected)
 		}
 		return fmt.Errorf("transact: %w", err)

@@ -1,8 +1,9 @@
 // Package ovsdb owns nva's management of hypervisor Open vSwitch NVEs over
-// the OVSDB protocol (RFC 7047), using libovsdb with the models generated in
-// ovsdb/vswitch.
+// the OVSDB protocol (RFC 7047): sessions are nva's own (ovsdb/rpc, which
+// uses libovsdb for the wire types and to decode rows into the models
+// generated in ovsdb/vswitch).
 //
-// A Manager keeps one OVSDB client and monitor cache per NVE, each driven by
+// A Manager keeps one OVSDB session and monitor cache per NVE, each driven by
 // its own goroutine. The goroutine connects (unix:, tcp: or ssl:), reconnects
 // with exponential backoff, and "ensures" the desired state: it computes the
 // difference between the monitor cache and the Desired value and applies it in

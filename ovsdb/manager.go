@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nva-project/nva/ovsdb/rpc"
 )
 
 // Status is the OVSDB-side state of one NVE, pushed to the Manager's
@@ -72,8 +74,10 @@ func WithBackoff(min, max time.Duration) Option {
 	return func(m *Manager) { m.backoffMin, m.backoffMax = min, max }
 }
 
-// WithProbeInterval sets how often an idle OVSDB session is checked with an
-// echo request (default 5s); a failed echo drops and re-establishes it.
+// WithProbeInterval sets the inactivity probe of the OVSDB sessions
+// (default 5s, rpc.DefaultProbeInterval): a session that heard nothing from
+// the server for that long sends an echo request, and one that hears
+// nothing for another interval is dropped and re-established.
 func WithProbeInterval(d time.Duration) Option { return func(m *Manager) { m.probeInterval = d } }
 
 // Manager manages the Open vSwitch of every NVE over OVSDB: one client,
@@ -98,6 +102,8 @@ type Manager struct {
 	closed  bool
 
 	writeGate func(ctx context.Context) error // see WithWriteGate (gate.go)
+
+	models *rpc.Models // the database models of the sessions, shared
 }
 
 // NewManager returns a Manager that logs to logger and calls onStatus (from
@@ -121,6 +127,7 @@ func NewManager(logger *slog.Logger, onStatus func(Status), opts ...Option) *Man
 		opTimeout:     10 * time.Second,
 		settleTimeout: 2 * time.Second,
 		workers:       map[string]*worker{},
+		models:        rpc.NewModels(mustDBModel()),
 	}
 	for _, o := range opts {
 		o(m)
@@ -291,8 +298,6 @@ func (w *worker) offer(d Desired) {
 func (w *worker) run() {
 	defer close(w.done)
 	defer w.dropConn()
-	probe := time.NewTicker(w.m.probeInterval)
-	defer probe.Stop()
 	for {
 		var kick, lost <-chan struct{}
 		if w.conn != nil {
@@ -313,12 +318,10 @@ func (w *worker) run() {
 		case <-kick:
 			w.reconcile()
 		case <-lost:
-			w.lost(errors.New("OVSDB connection lost"))
+			w.lost(fmt.Errorf("OVSDB connection lost: %w", w.conn.sess.Err()))
 		case <-retry:
 			w.retry = nil
 			w.reconcile()
-		case <-probe.C:
-			w.probe()
 		}
 	}
 }
@@ -427,9 +430,10 @@ func (w *worker) ensure() error {
 // staleAfter is how many consecutive ensures may fail their guard before
 // the worker resynchronizes its cache with a new session. A real
 // concurrent writer makes a guard fail once or twice; a cache whose copy of
-// a row no longer equals the server's makes it fail every time (libovsdb's
-// client applies a multi-element set difference in map order, and its
-// in-memory server compares sets in `wait` order-sensitively).
+// a row no longer equals the server's would make it fail every time. The
+// session's monitor stores each row as the server sends it (sets in the
+// server's order, which the `wait` of libovsdb's in-memory server compares
+// order-sensitively), so this is a safety net, not a routine path.
 const staleAfter = 5
 
 // settle waits until the monitor cache shows a state that needs no more
@@ -482,7 +486,7 @@ func (w *worker) publish(snap *snapshot, p *plan, converged bool) {
 func (w *worker) connect() error {
 	ctx, cancel := context.WithTimeout(w.ctx, w.m.opTimeout)
 	defer cancel()
-	c, err := dial(ctx, w.desired, w.log)
+	c, err := dial(ctx, w.desired, w.m.probeInterval, w.m.models, w.log)
 	if err != nil {
 		return err
 	}
@@ -533,20 +537,6 @@ func (w *worker) schedule() {
 	w.backoff = min(2*w.backoff, w.m.backoffMax)
 }
 
-func (w *worker) probe() {
-	if w.conn == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(w.ctx, w.m.probeInterval)
-	defer cancel()
-	if err := w.conn.client.Echo(ctx); err != nil {
-		if w.ctx.Err() != nil {
-			return
-		}
-		w.lost(fmt.Errorf("OVSDB echo: %w", err))
-	}
-}
-
 // remove takes nva's state off the NVE's bridge, then closes the client.
 func (w *worker) remove(ctx context.Context) error {
 	if !w.have {
@@ -554,7 +544,7 @@ func (w *worker) remove(ctx context.Context) error {
 	}
 	if w.conn == nil {
 		cctx, cancel := context.WithTimeout(ctx, w.m.opTimeout)
-		c, err := dial(cctx, w.desired, w.log)
+		c, err := dial(cctx, w.desired, w.m.probeInterval, w.m.models, w.log)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("remove NVE %s: %w", w.name, err)

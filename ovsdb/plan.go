@@ -73,9 +73,9 @@ func (s *snapshot) ifaceIndex() map[string]ifaceHome {
 }
 
 // consistent reports whether every reference between the snapshot's rows
-// resolves and every non-root row is referenced. The libovsdb cache applies
-// one update table by table, so a snapshot read while an update is being
-// applied can mix old and new rows; such a snapshot fails this check.
+// resolves and every non-root row is referenced. The monitor cache
+// (ovsdb/rpc) swaps each update in at once, so every snapshot should pass;
+// the check guards the plans against a cache that does not.
 func (s *snapshot) consistent() bool {
 	refPorts, refIfaces, refCtls := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	if s.root != nil {

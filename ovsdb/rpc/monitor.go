@@ -1,0 +1,153 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+)
+
+// TableColumns names a monitored table and the columns kept of its rows.
+type TableColumns struct {
+	Table   string
+	Columns []string
+}
+
+// Cache holds the rows of one monitor, decoded into the structs of the
+// database model, by table and row UUID. An update notification is decoded
+// first and then swapped in under the lock, so Read sees the rows between
+// two updates, never during one. A stored row is never modified: an update
+// stores a new one.
+type Cache struct {
+	dbm      model.DatabaseModel
+	monitor  map[string]bool // monitored tables
+	onChange func()
+
+	mu     sync.RWMutex
+	tables map[string]map[string]model.Model
+
+	// reading goroutine only
+	ready  bool              // the initial rows are in
+	queued []json.RawMessage // updates that overtook the initial rows
+}
+
+// Monitor starts a plain RFC 7047 monitor of the given tables and columns
+// of dbm's database and returns its cache, filled with the initial rows.
+// Every update after that replaces the rows it names with their new
+// contents (all monitored columns, as the server sends them, sets in the
+// server's order), then calls onChange (if not nil) on the session's
+// reading goroutine: it must not block.
+func (s *Session) Monitor(ctx context.Context, dbm model.DatabaseModel, tables []TableColumns, onChange func()) (*Cache, error) {
+	if !dbm.Valid() {
+		return nil, fmt.Errorf("monitor: the database model has no schema")
+	}
+	c := &Cache{dbm: dbm, monitor: map[string]bool{}, onChange: onChange, tables: map[string]map[string]model.Model{}}
+	reqs := make(map[string]ovsdb.MonitorRequest, len(tables))
+	for _, t := range tables {
+		if dbm.Schema.Table(t.Table) == nil {
+			return nil, fmt.Errorf("monitor: table %s is not in database %s", t.Table, dbm.Schema.Name)
+		}
+		// Select is spelled out: libovsdb's server cannot do without it.
+		reqs[t.Table] = ovsdb.MonitorRequest{Columns: t.Columns, Select: ovsdb.NewDefaultMonitorSelect()}
+		c.monitor[t.Table] = true
+		c.tables[t.Table] = map[string]model.Model{}
+	}
+	s.mu.Lock()
+	s.nextID++
+	id := fmt.Sprintf("nva-monitor-%d", s.nextID)
+	s.monitors[id] = c
+	s.mu.Unlock()
+	err := s.call(ctx, "monitor", []any{dbm.Schema.Name, id, reqs}, nil, c.initial)
+	if err != nil {
+		s.mu.Lock()
+		delete(s.monitors, id)
+		s.mu.Unlock()
+		return nil, err
+	}
+	return c, nil
+}
+
+// initial applies the monitor's reply, then any update that overtook it
+// (libovsdb's server can send one before its reply; reapplying the new
+// contents of a row already in the reply changes nothing).
+func (c *Cache) initial(raw json.RawMessage) error {
+	if err := c.apply(raw); err != nil {
+		return err
+	}
+	c.ready = true
+	for _, u := range c.queued {
+		if err := c.apply(u); err != nil {
+			return err
+		}
+	}
+	c.queued = nil
+	return nil
+}
+
+func (c *Cache) update(raw json.RawMessage) error {
+	if !c.ready {
+		c.queued = append(c.queued, raw)
+		return nil
+	}
+	return c.apply(raw)
+}
+
+// apply decodes table-updates and swaps them in at once.
+func (c *Cache) apply(raw json.RawMessage) error {
+	var tu ovsdb.TableUpdates
+	if err := json.Unmarshal(raw, &tu); err != nil {
+		return fmt.Errorf("decoding table updates: %w", err)
+	}
+	type change struct {
+		table, uuid string
+		row         model.Model // nil: deleted
+	}
+	var changes []change
+	for table, rows := range tu {
+		if !c.monitor[table] {
+			continue
+		}
+		for uuid, ru := range rows {
+			if ru == nil {
+				continue
+			}
+			ch := change{table: table, uuid: uuid}
+			if ru.New != nil {
+				m, err := model.CreateModel(c.dbm, table, ru.New, uuid)
+				if err != nil {
+					return fmt.Errorf("%s row %s: %w", table, uuid, err)
+				}
+				ch.row = m
+			}
+			changes = append(changes, ch)
+		}
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	for _, ch := range changes {
+		if ch.row == nil {
+			delete(c.tables[ch.table], ch.uuid)
+		} else {
+			c.tables[ch.table][ch.uuid] = ch.row
+		}
+	}
+	c.mu.Unlock()
+	if c.onChange != nil {
+		c.onChange()
+	}
+	return nil
+}
+
+// Read calls f with the rows of every monitored table (table -> UUID ->
+// row) as they are between two updates. f must neither keep nor modify
+// the maps; it may keep the rows, which are never modified.
+func (c *Cache) Read(f func(tables map[string]map[string]model.Model)) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	f(c.tables)
+}
