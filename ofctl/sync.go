@@ -53,12 +53,13 @@ type worker struct {
 	haveFor         string
 	installed       []flow.Flow
 	installedGroups []flow.GroupEntry
-	// slices is what the switch holds per compiler slice (by Slice.Key: ""
-	// for the NVE-wide one, a VN's name for its shared part, VN/port for a
-	// port's part) when have is true and it was set after a sync of
-	// haveFor: the reconciler then diffs only the slices whose fingerprint
-	// changed (see sliceDiff).
-	slices map[string]installedSlice
+	// slices is what the switch holds, slice by slice: the Slices of the
+	// compile result last installed (when have is true and it was set
+	// after a sync of haveFor), the very array the published compile
+	// (compiled) holds while they are the same, so the record costs
+	// nothing of its own. The reconciler then diffs only the slices whose
+	// fingerprint changed (see sliceDiff).
+	slices []compiler.Slice
 	// compiled is the last compile of the claimed NVE (compiled.go), for
 	// readers on other goroutines (the traffic counters): its slices are
 	// the compiler cache's own, immutable.
@@ -68,17 +69,6 @@ type worker struct {
 	// report hashes the same is clean without decoding or diffing
 	// anything. Zero when unknown.
 	report reportSum
-}
-
-// installedSlice is one compiler slice as the switch holds it. Its flows
-// and groups are the compiler cache's own (compiler.Slice: immutable,
-// shared, never copied per switch): the record costs a map entry per
-// slice, not a copy of every flow. The diff canonicalizes them as it
-// compares (flow.KeyOf: binary struct keys, no text).
-type installedSlice struct {
-	fingerprint uint64
-	flows       []flow.Flow
-	groups      []flow.GroupEntry
 }
 
 // compilerCache is the worker's compiler cache (the worker goroutine's
@@ -970,33 +960,40 @@ func (w *worker) sliceDiff(res compiler.Result, name string) (sliceInputs, bool)
 	if !w.have || w.slices == nil || w.haveFor != name {
 		return sliceInputs{}, false
 	}
-	var in sliceInputs
-	n, kept := 0, 0
+	n := 0
 	for _, sl := range res.Slices {
 		n += len(sl.Flows)
-		old, had := w.slices[sl.Key]
+	}
+	if n != len(res.Flows) {
+		return sliceInputs{}, false
+	}
+	old := make(map[string]int, len(w.slices)) // key -> index in w.slices
+	for i, sl := range w.slices {
+		old[sl.Key] = i
+	}
+	var in sliceInputs
+	kept := 0
+	for _, sl := range res.Slices {
+		i, had := old[sl.Key]
 		if had {
 			kept++
-			if old.fingerprint == sl.Fingerprint {
+			if w.slices[i].Fingerprint == sl.Fingerprint {
 				continue
 			}
 		}
 		in.flows = append(in.flows, sl.Flows...)
 		in.groups = append(in.groups, sl.Groups...)
 		if had {
-			in.installed = append(in.installed, old.flows...)
-			in.installedGroups = append(in.installedGroups, old.groups...)
+			in.installed = append(in.installed, w.slices[i].Flows...)
+			in.installedGroups = append(in.installedGroups, w.slices[i].Groups...)
 		}
-	}
-	if n != len(res.Flows) {
-		return sliceInputs{}, false
 	}
 	if kept < len(w.slices) { // some slices are gone
 		seen := sliceKeys(res)
-		for key, old := range w.slices {
-			if !seen[key] {
-				in.installed = append(in.installed, old.flows...)
-				in.installedGroups = append(in.installedGroups, old.groups...)
+		for _, sl := range w.slices {
+			if !seen[sl.Key] {
+				in.installed = append(in.installed, sl.Flows...)
+				in.installedGroups = append(in.installedGroups, sl.Groups...)
 			}
 		}
 	}
@@ -1012,10 +1009,10 @@ func sliceKeys(res compiler.Result) map[string]bool {
 	return seen
 }
 
-// setSlices records that the switch now holds res, slice by slice (by
-// reference to the compiler cache's slices, never a copy; the record is
-// updated in place, so the cost is a lookup per slice); false when res has
-// no slices that add up to it (then w.slices is nil).
+// setSlices records that the switch now holds res, slice by slice: the
+// record is res.Slices itself (the compiler cache's slices, never a copy;
+// the same array the published compile holds); false when res has no
+// slices that add up to it (then w.slices is nil).
 func (w *worker) setSlices(res compiler.Result) bool {
 	n := 0
 	for _, sl := range res.Slices {
@@ -1025,22 +1022,7 @@ func (w *worker) setSlices(res compiler.Result) bool {
 		w.slices = nil
 		return false
 	}
-	if w.slices == nil {
-		w.slices = make(map[string]installedSlice, len(res.Slices))
-	}
-	for _, sl := range res.Slices {
-		// Always the current reference: an equal slice the cache compiled
-		// anew must not keep the old one alive as well.
-		w.slices[sl.Key] = installedSlice{fingerprint: sl.Fingerprint, flows: sl.Flows, groups: sl.Groups}
-	}
-	if len(w.slices) != len(res.Slices) { // some slices are gone
-		seen := sliceKeys(res)
-		for key := range w.slices {
-			if !seen[key] {
-				delete(w.slices, key)
-			}
-		}
-	}
+	w.slices = res.Slices
 	return true
 }
 
@@ -1051,9 +1033,13 @@ func (w *worker) installedFlows() []flow.Flow {
 	if w.installed != nil || w.slices == nil {
 		return w.installed
 	}
-	var out []flow.Flow
+	n := 0
 	for _, sl := range w.slices {
-		out = append(out, sl.flows...)
+		n += len(sl.Flows)
+	}
+	out := make([]flow.Flow, 0, n)
+	for _, sl := range w.slices {
+		out = append(out, sl.Flows...)
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -261,10 +262,12 @@ func (s *Switch) PacketOut(ctx context.Context, inPort uint32, actions []Action,
 	return s.writeLocked(b)
 }
 
-// xidRing remembers the most recent packet-out xids, so that an error for
-// one is not attributed to a barrier.
+// xidRing remembers the most recent packet-out xids (up to
+// packetOutXidMemory), so that an error for one is not attributed to a
+// barrier. It grows with use (a switch that never gets a packet-out costs
+// nothing) and is searched only when an error arrives without a pending
+// call, which is rare: no index is kept.
 type xidRing struct {
-	set  map[uint32]struct{}
 	ring []uint32
 	next int
 }
@@ -272,27 +275,26 @@ type xidRing struct {
 const packetOutXidMemory = 4096
 
 func (r *xidRing) add(x uint32) {
-	if r.set == nil {
-		r.set = make(map[uint32]struct{}, packetOutXidMemory)
-		r.ring = make([]uint32, 0, packetOutXidMemory)
-	}
 	if len(r.ring) < packetOutXidMemory {
 		r.ring = append(r.ring, x)
-	} else {
-		delete(r.set, r.ring[r.next])
-		r.ring[r.next] = x
-		r.next = (r.next + 1) % packetOutXidMemory
+		return
 	}
-	r.set[x] = struct{}{}
+	r.ring[r.next] = x
+	r.next = (r.next + 1) % packetOutXidMemory
 }
 
-func (r *xidRing) has(x uint32) bool { _, ok := r.set[x]; return ok }
+func (r *xidRing) has(x uint32) bool { return slices.Contains(r.ring, x) }
 
 // packetIns is a switch's bounded packet-in delivery queue, drained by its
 // own goroutine so that a slow OnPacketIn never stalls the reader (echo
-// replies, barrier replies) or the other events.
+// replies, barrier replies) or the other events. The queue holds at most
+// Options.PacketInQueue packet-ins; its storage grows with what is waiting
+// and is released when the queue drains, so an idle switch costs none.
 type packetIns struct {
-	ch        chan PacketIn
+	mu        sync.Mutex
+	q         []PacketIn // waiting: q[head:]
+	head      int
+	wake      chan struct{} // capacity 1: something was queued
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
 	malformed atomic.Uint64
@@ -302,6 +304,50 @@ type packetIns struct {
 // defaultPacketInQueue is Options.PacketInQueue's default.
 const defaultPacketInQueue = 1024
 
+// keptPacketInCap is the queue storage kept once the queue drains: a
+// burst's larger array is given back.
+const keptPacketInCap = 16
+
+// push queues pi unless limit packet-ins are already waiting.
+func (p *packetIns) push(pi PacketIn, limit int) bool {
+	p.mu.Lock()
+	if len(p.q)-p.head >= limit {
+		p.mu.Unlock()
+		return false
+	}
+	if p.head > 0 && len(p.q) == cap(p.q) { // reuse the delivered prefix
+		n := copy(p.q, p.q[p.head:])
+		clear(p.q[n:])
+		p.q, p.head = p.q[:n], 0
+	}
+	p.q = append(p.q, pi)
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// pop takes the oldest waiting packet-in.
+func (p *packetIns) pop() (PacketIn, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.head == len(p.q) {
+		return PacketIn{}, false
+	}
+	pi := p.q[p.head]
+	p.q[p.head] = PacketIn{} // the frame is the handler's now
+	p.head++
+	if p.head == len(p.q) {
+		p.q, p.head = p.q[:0], 0
+		if cap(p.q) > keptPacketInCap {
+			p.q = nil
+		}
+	}
+	return pi, true
+}
+
 // handlePacketIn decodes and enqueues a packet-in (reader goroutine).
 func (s *Switch) handlePacketIn(b []byte) {
 	pi, err := decodePacketIn(b)
@@ -310,9 +356,7 @@ func (s *Switch) handlePacketIn(b []byte) {
 		s.log.Warn("dropping malformed packet-in", "dpid", fmt.Sprintf("%016x", s.DPID()), "error", err)
 		return
 	}
-	select {
-	case s.pins.ch <- pi:
-	default:
+	if !s.pins.push(pi, s.opts.PacketInQueue) {
 		if n := s.pins.dropped.Add(1); n&(n-1) == 0 { // log at powers of two
 			s.log.Warn("packet-in queue full, dropping", "dpid", fmt.Sprintf("%016x", s.DPID()), "dropped", n)
 		}
@@ -331,7 +375,18 @@ func (s *Switch) startPacketIns() {
 			select {
 			case <-s.done:
 				return
-			case pi := <-s.pins.ch:
+			case <-s.pins.wake:
+			}
+			for {
+				pi, ok := s.pins.pop()
+				if !ok {
+					break
+				}
+				select {
+				case <-s.done:
+					return
+				default:
+				}
 				s.pins.delivered.Add(1)
 				s.opts.OnPacketIn(s, pi)
 			}

@@ -97,7 +97,7 @@ func newSwitch(c net.Conn, opts Options) *Switch {
 		echoes:  make(chan []byte, echoQueue),
 	}
 	if opts.OnPacketIn != nil {
-		s.pins.ch = make(chan PacketIn, opts.PacketInQueue)
+		s.pins.wake = make(chan struct{}, 1)
 	}
 	s.lastRecv.Store(time.Now().UnixNano())
 	return s
