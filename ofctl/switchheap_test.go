@@ -90,7 +90,9 @@ func measureSwitchHeap(tb testing.TB, n int) switchHeap {
 
 	src := newFakeStore(fleetSnap(n), true)
 	sb := New(Config{ListenAddr: "unix:" + filepath.Join(tb.TempDir(), "of.sock"),
-		Logger: slog.New(slog.DiscardHandler), AuditInterval: -1})
+		Logger: slog.New(slog.DiscardHandler), AuditInterval: -1,
+		// Every allocation is profiled: slow, on a loaded machine too.
+		OpTimeout: 5 * time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := sb.Start(ctx, src); err != nil {
@@ -113,7 +115,7 @@ func measureSwitchHeap(tb testing.TB, n int) switchHeap {
 	for _, b := range bridges {
 		b.connect(sb.cfg.ListenAddr)
 	}
-	deadline := time.Now().Add(5 * time.Minute)
+	deadline := time.Now().Add(10 * time.Minute)
 	for i := 0; i < n; {
 		st := sb.status(fmt.Sprintf("hv%d", i))
 		if st.Sync == SyncInSync {
@@ -232,10 +234,8 @@ func classify(stk []uintptr) (owner, site string) {
 // own, beyond the compiler cache), cache-B/switch (the per-switch compiler
 // cache) and stack-B/switch (goroutine stacks, the fake switch's one
 // included). Run with -benchtime=1x; -v logs the largest ofctl sites.
-var switchHeapN = 10
-
 func BenchmarkSwitchHeap(b *testing.B) {
-	for _, n := range []int{switchHeapN} {
+	for _, n := range []int{50} {
 		b.Run(fmt.Sprintf("switches=%d", n), func(b *testing.B) {
 			var h switchHeap
 			for range b.N {

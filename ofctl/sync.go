@@ -71,6 +71,13 @@ type worker struct {
 	report reportSum
 }
 
+// forgetInstalled drops the record of what the switch holds (it is not
+// known any more: the next run re-reads the switch), releasing it.
+func (w *worker) forgetInstalled() {
+	w.have, w.report = false, reportSum{}
+	w.installed, w.installedGroups, w.slices = nil, nil, nil
+}
+
 // compilerCache is the worker's compiler cache (the worker goroutine's
 // alone: a Cache is not safe for concurrent use).
 func (w *worker) compilerCache() *compiler.Cache {
@@ -356,7 +363,7 @@ func (s *Southbound) auditOnce(ctx context.Context, w *worker, j syncJob) (drift
 	if err != nil {
 		s.m.audits.WithLabelValues("error").Inc()
 		s.m.errors.WithLabelValues("read").Inc()
-		w.have = false
+		w.forgetInstalled()
 		return reconcile.Plan{}, false, fmt.Errorf("audit: read installed state: %w", err)
 	}
 	report := s.reportHash(raw)
@@ -446,7 +453,7 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, j syncJob) {
 		}
 	}
 	// Not known to be in sync any more: the record is rebuilt below.
-	w.have, w.report = false, reportSum{}
+	w.forgetInstalled()
 	if err == nil {
 		if !s.cpuSlot(ctx) {
 			return
@@ -859,7 +866,7 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		raw, err := s.readRaw(ctx, w.sw)
 		if err != nil {
 			s.m.errors.WithLabelValues("read").Inc()
-			w.have = false
+			w.forgetInstalled()
 			return reconcile.Plan{}, res.Warnings, ports, fmt.Errorf("read installed state: %w", err)
 		}
 		if !s.cpuSlot(ctx) {
@@ -914,7 +921,7 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 	w.report = reportSum{} // the switch changes: its next report is new
 	if err := s.send(ctx, w, plan, msgs, prof); err != nil {
 		s.m.errors.WithLabelValues("apply").Inc()
-		w.have = false
+		w.forgetInstalled()
 		return plan, res.Warnings, ports, err
 	}
 	s.countPlan(name, plan)
@@ -967,14 +974,27 @@ func (w *worker) sliceDiff(res compiler.Result, name string) (sliceInputs, bool)
 	if n != len(res.Flows) {
 		return sliceInputs{}, false
 	}
-	old := make(map[string]int, len(w.slices)) // key -> index in w.slices
-	for i, sl := range w.slices {
-		old[sl.Key] = i
+	// The record's slice of the same key: usually at the same index (the
+	// compiler orders slices by key; only a VN or port that comes or goes
+	// shifts them), else found through an index built then.
+	var byKey map[string]int
+	find := func(i int, key string) (int, bool) {
+		if i < len(w.slices) && w.slices[i].Key == key {
+			return i, true
+		}
+		if byKey == nil {
+			byKey = make(map[string]int, len(w.slices))
+			for j, sl := range w.slices {
+				byKey[sl.Key] = j
+			}
+		}
+		j, ok := byKey[key]
+		return j, ok
 	}
 	var in sliceInputs
 	kept := 0
-	for _, sl := range res.Slices {
-		i, had := old[sl.Key]
+	for j, sl := range res.Slices {
+		i, had := find(j, sl.Key)
 		if had {
 			kept++
 			if w.slices[i].Fingerprint == sl.Fingerprint {
