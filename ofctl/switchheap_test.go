@@ -79,7 +79,7 @@ func ovsLikeFeatures() [][]byte {
 }
 
 // measureSwitchHeap connects n fake switches of the fleet layout (20
-// ports, 816 flows and 20 groups each, an OVS-like table-features answer)
+// ports, 800+ flows and 20 groups each, an OVS-like table-features answer)
 // to a southbound, waits until every NVE is in sync, audits every switch
 // twice (the first audit after a sync decodes and diffs the report, the
 // second finds it unchanged), and attributes the heap retained then by
@@ -127,7 +127,7 @@ func measureSwitchHeap(tb testing.TB, n int) switchHeap {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	audits := func() int {
+	busy := func() int {
 		sb.mu.Lock()
 		defer sb.mu.Unlock()
 		busy := 0
@@ -140,7 +140,7 @@ func measureSwitchHeap(tb testing.TB, n int) switchHeap {
 	}
 	for range 2 {
 		sb.Audit()
-		waitCond(tb, 5*time.Minute, "the audit round", func() bool { return audits() == 0 })
+		waitCond(tb, 5*time.Minute, "the audit round", func() bool { return busy() == 0 })
 	}
 	for i := range n {
 		if st := sb.status(fmt.Sprintf("hv%d", i)); st.Sync != SyncInSync {
@@ -231,9 +231,12 @@ func classify(stk []uintptr) (owner, site string) {
 
 // BenchmarkSwitchHeap reports what a connected, in-sync, idle switch of
 // the fleet layout costs the southbound's heap: ofctl-B/switch (ofctl's
-// own, beyond the compiler cache), cache-B/switch (the per-switch compiler
-// cache) and stack-B/switch (goroutine stacks, the fake switch's one
-// included). Run with -benchtime=1x; -v logs the largest ofctl sites.
+// own, beyond the compiler cache), result-B/switch (the arrays of the
+// compile results ofctl keeps: the published compile, the record of the
+// installed state), cache-B/switch (the per-switch compiler cache) and
+// stack-B/switch (goroutine stacks, the fake switch's one included). Every
+// allocation is profiled, so it takes minutes: run it alone, with
+// -benchtime=1x; -v logs the largest ofctl sites.
 func BenchmarkSwitchHeap(b *testing.B) {
 	for _, n := range []int{50} {
 		b.Run(fmt.Sprintf("switches=%d", n), func(b *testing.B) {
