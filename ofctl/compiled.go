@@ -5,17 +5,19 @@ import "github.com/nva-project/nva/app/compiler"
 // compiledNVE is a worker's last compile of its NVE, published for readers
 // on other goroutines: the traffic counters attribute flow statistics by
 // cookie with it, so they need no compiler cache (nor compile) of their
-// own. Its Result's slices are the compiler cache's, immutable and
-// shared: publishing costs one pointer.
+// own. Its Result holds the Slices only (the compiler cache's, immutable
+// and shared; the array is the one the worker's record of the installed
+// state holds too): not the flat Flows, Groups and Warnings, copies that
+// would cost every switch as much again as its flows' headers.
 type compiledNVE struct {
 	nve   string
-	res   compiler.Result
+	res   compiler.Result // Slices only
 	ports portView
 }
 
 // publish records the worker's last compile of nve.
 func (w *worker) publish(nve string, res compiler.Result, ports portView) {
-	w.compiled.Store(&compiledNVE{nve: nve, res: res, ports: ports})
+	w.compiled.Store(&compiledNVE{nve: nve, res: compiler.Result{Slices: res.Slices}, ports: ports})
 }
 
 // lastCompile is the worker's last compile of nve (nil: none yet, or of

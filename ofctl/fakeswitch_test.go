@@ -407,12 +407,24 @@ func (b *fakeBridge) handle(m []byte) [][]byte {
 			entries = append(entries, b.tableFeatures...)
 			b.mu.Unlock()
 		}
-		body := make([]byte, 8)
-		binary.BigEndian.PutUint16(body[0:2], typ)
+		// Parts of at most 64 KiB, all but the last flagged
+		// OFPMPF_REPLY_MORE.
+		var parts [][]byte
+		part := func() []byte {
+			body := make([]byte, 8, 1024)
+			binary.BigEndian.PutUint16(body[0:2], typ)
+			return body
+		}
+		body := part()
 		for _, e := range entries {
+			if 8+len(body)+len(e) > 0xffff {
+				binary.BigEndian.PutUint16(body[2:4], openflow13.OFPMPF_REPLY_MORE)
+				parts = append(parts, reply(openflow13.Type_MultiPartReply, body))
+				body = part()
+			}
 			body = append(body, e...)
 		}
-		return [][]byte{reply(openflow13.Type_MultiPartReply, body)}
+		return append(parts, reply(openflow13.Type_MultiPartReply, body))
 	case openflow13.Type_FlowMod:
 		b.flowMod(m)
 	case openflow13.Type_GroupMod:

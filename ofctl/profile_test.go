@@ -296,7 +296,7 @@ func fittingFeatures(prof pipeline.Profile, drop ...string) [][]byte {
 	return out
 }
 
-func features(t *testing.T, entries [][]byte) map[uint8]*tableFeature {
+func features(t *testing.T, entries [][]byte) *tableFeatures {
 	t.Helper()
 	var body []byte
 	for _, e := range entries {
@@ -306,11 +306,7 @@ func features(t *testing.T, entries [][]byte) map[uint8]*tableFeature {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[uint8]*tableFeature{}
-	for i := range list {
-		out[list[i].ID] = &list[i]
-	}
-	return out
+	return &tableFeatures{tables: list}
 }
 
 // TestCheckTables compares profiles with synthetic table features.

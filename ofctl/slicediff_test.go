@@ -197,3 +197,35 @@ func TestSliceDiffEqualsFullDiff(t *testing.T) {
 		t.Error("slice diff without a known installed state")
 	}
 }
+
+// The published compile keeps the result's slices only (no flat copy of
+// the flows), and the record of what the switch holds is that very array:
+// the two cost one array per switch.
+func TestRecordSharesPublishedSlices(t *testing.T) {
+	snap := fleetSnap(10)
+	prof := pipeline.OVS()
+	ofports := map[string]uint32{compiler.TunnelPortName(model.EncapVXLAN): 100}
+	for j := range 20 {
+		ofports[fmt.Sprintf("v%d", j+1)] = uint32(j + 1)
+	}
+	w := &worker{}
+	res, err := w.compilerCache().Compile(compiler.Input{Snapshot: snap, NVE: "hv0", OFPorts: ofports,
+		Tunnels: map[model.Encap]uint32{model.EncapVXLAN: 100}}, prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.publish("hv0", res, portView{})
+	if !w.setSlices(res) {
+		t.Fatal("result without slices")
+	}
+	c := w.lastCompile("hv0")
+	if c == nil || c.res.Flows != nil || c.res.Groups != nil || len(c.res.Slices) != len(res.Slices) {
+		t.Fatalf("published compile: %d flows, %d groups, %d slices", len(c.res.Flows), len(c.res.Groups), len(c.res.Slices))
+	}
+	if &w.slices[0] != &c.res.Slices[0] {
+		t.Fatal("the record and the published compile hold two arrays of slices")
+	}
+	if got := w.installedFlows(); len(got) != len(res.Flows) {
+		t.Fatalf("the record says %d flows, the result has %d", len(got), len(res.Flows))
+	}
+}

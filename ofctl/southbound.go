@@ -151,6 +151,9 @@ type Southbound struct {
 	learn *learner
 	// ttl rate-limits the ICMP time-exceeded answers (ttlexceeded.go).
 	ttl ttlLimiter
+	// tableFeatures shares the switches' parsed table-features answers
+	// (tablefeatures.go).
+	tableFeatures featuresCache
 
 	src    Source
 	ln     *conn.Listener

@@ -54,12 +54,13 @@ type worker struct {
 	haveFor         string
 	installed       []flow.Flow
 	installedGroups []flow.GroupEntry
-	// slices is what the switch holds per compiler slice (by Slice.Key: ""
-	// for the NVE-wide one, a VN's name for its shared part, VN/port for a
-	// port's part) when have is true and it was set after a sync of
-	// haveFor: the reconciler then diffs only the slices whose fingerprint
-	// changed (see sliceDiff).
-	slices map[string]installedSlice
+	// slices is what the switch holds, slice by slice: the Slices of the
+	// compile result last installed (when have is true and it was set
+	// after a sync of haveFor), the very array the published compile
+	// (compiled) holds while they are the same, so the record costs
+	// nothing of its own. The reconciler then diffs only the slices whose
+	// fingerprint changed (see sliceDiff).
+	slices []compiler.Slice
 	// compiled is the last compile of the claimed NVE (compiled.go), for
 	// readers on other goroutines (the traffic counters): its slices are
 	// the compiler cache's own, immutable.
@@ -71,15 +72,11 @@ type worker struct {
 	report reportSum
 }
 
-// installedSlice is one compiler slice as the switch holds it. Its flows
-// and groups are the compiler cache's own (compiler.Slice: immutable,
-// shared, never copied per switch): the record costs a map entry per
-// slice, not a copy of every flow. The diff canonicalizes them as it
-// compares (flow.KeyOf: binary struct keys, no text).
-type installedSlice struct {
-	fingerprint uint64
-	flows       []flow.Flow
-	groups      []flow.GroupEntry
+// forgetInstalled drops the record of what the switch holds (it is not
+// known any more: the next run re-reads the switch), releasing it.
+func (w *worker) forgetInstalled() {
+	w.have, w.report = false, reportSum{}
+	w.installed, w.installedGroups, w.slices = nil, nil, nil
 }
 
 // compilerCache is the worker's compiler cache (the worker goroutine's
@@ -374,7 +371,7 @@ func (s *Southbound) auditOnce(ctx context.Context, w *worker, j syncJob) (drift
 	if err != nil {
 		s.m.audits.WithLabelValues("error").Inc()
 		s.m.errors.WithLabelValues("read").Inc()
-		w.have = false
+		w.forgetInstalled()
 		return reconcile.Plan{}, false, fmt.Errorf("audit: read installed state: %w", err)
 	}
 	report := s.reportHash(raw)
@@ -464,7 +461,7 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, j syncJob) {
 		}
 	}
 	// Not known to be in sync any more: the record is rebuilt below.
-	w.have, w.report = false, reportSum{}
+	w.forgetInstalled()
 	if err == nil {
 		if !s.cpuSlot(ctx) {
 			return
@@ -877,7 +874,7 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		raw, err := s.readRaw(ctx, w.sw)
 		if err != nil {
 			s.m.errors.WithLabelValues("read").Inc()
-			w.have = false
+			w.forgetInstalled()
 			return reconcile.Plan{}, res.Warnings, ports, fmt.Errorf("read installed state: %w", err)
 		}
 		if !s.cpuSlot(ctx) {
@@ -932,7 +929,7 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 	w.report = reportSum{} // the switch changes: its next report is new
 	if err := s.send(ctx, w, plan, msgs, prof); err != nil {
 		s.m.errors.WithLabelValues("apply").Inc()
-		w.have = false
+		w.forgetInstalled()
 		return plan, res.Warnings, ports, err
 	}
 	s.countPlan(name, plan)
@@ -978,33 +975,53 @@ func (w *worker) sliceDiff(res compiler.Result, name string) (sliceInputs, bool)
 	if !w.have || w.slices == nil || w.haveFor != name {
 		return sliceInputs{}, false
 	}
-	var in sliceInputs
-	n, kept := 0, 0
+	n := 0
 	for _, sl := range res.Slices {
 		n += len(sl.Flows)
-		old, had := w.slices[sl.Key]
+	}
+	if n != len(res.Flows) {
+		return sliceInputs{}, false
+	}
+	// The record's slice of the same key: usually at the same index (the
+	// compiler orders slices by key; only a VN or port that comes or goes
+	// shifts them), else found through an index built then.
+	var byKey map[string]int
+	find := func(i int, key string) (int, bool) {
+		if i < len(w.slices) && w.slices[i].Key == key {
+			return i, true
+		}
+		if byKey == nil {
+			byKey = make(map[string]int, len(w.slices))
+			for j, sl := range w.slices {
+				byKey[sl.Key] = j
+			}
+		}
+		j, ok := byKey[key]
+		return j, ok
+	}
+	var in sliceInputs
+	kept := 0
+	for j, sl := range res.Slices {
+		i, had := find(j, sl.Key)
 		if had {
 			kept++
-			if old.fingerprint == sl.Fingerprint {
+			if w.slices[i].Fingerprint == sl.Fingerprint {
 				continue
 			}
 		}
 		in.flows = append(in.flows, sl.Flows...)
 		in.groups = append(in.groups, sl.Groups...)
 		if had {
-			in.installed = append(in.installed, old.flows...)
-			in.installedGroups = append(in.installedGroups, old.groups...)
+			in.installed = append(in.installed, w.slices[i].Flows...)
+			in.installedGroups = append(in.installedGroups, w.slices[i].Groups...)
 		}
-	}
-	if n != len(res.Flows) {
-		return sliceInputs{}, false
 	}
 	if kept < len(w.slices) { // some slices are gone
 		seen := sliceKeys(res)
-		for key, old := range w.slices {
-			if !seen[key] {
-				in.installed = append(in.installed, old.flows...)
-				in.installedGroups = append(in.installedGroups, old.groups...)
+		for _, sl := range w.slices {
+			if !seen[sl.Key] {
+				in.installed = append(in.installed, sl.Flows...)
+				in.installedGroups = append(in.installedGroups, sl.Groups...)
 			}
 		}
 	}
@@ -1020,10 +1037,10 @@ func sliceKeys(res compiler.Result) map[string]bool {
 	return seen
 }
 
-// setSlices records that the switch now holds res, slice by slice (by
-// reference to the compiler cache's slices, never a copy; the record is
-// updated in place, so the cost is a lookup per slice); false when res has
-// no slices that add up to it (then w.slices is nil).
+// setSlices records that the switch now holds res, slice by slice: the
+// record is res.Slices itself (the compiler cache's slices, never a copy;
+// the same array the published compile holds); false when res has no
+// slices that add up to it (then w.slices is nil).
 func (w *worker) setSlices(res compiler.Result) bool {
 	n := 0
 	for _, sl := range res.Slices {
@@ -1033,22 +1050,7 @@ func (w *worker) setSlices(res compiler.Result) bool {
 		w.slices = nil
 		return false
 	}
-	if w.slices == nil {
-		w.slices = make(map[string]installedSlice, len(res.Slices))
-	}
-	for _, sl := range res.Slices {
-		// Always the current reference: an equal slice the cache compiled
-		// anew must not keep the old one alive as well.
-		w.slices[sl.Key] = installedSlice{fingerprint: sl.Fingerprint, flows: sl.Flows, groups: sl.Groups}
-	}
-	if len(w.slices) != len(res.Slices) { // some slices are gone
-		seen := sliceKeys(res)
-		for key := range w.slices {
-			if !seen[key] {
-				delete(w.slices, key)
-			}
-		}
-	}
+	w.slices = res.Slices
 	return true
 }
 
@@ -1059,9 +1061,13 @@ func (w *worker) installedFlows() []flow.Flow {
 	if w.installed != nil || w.slices == nil {
 		return w.installed
 	}
-	var out []flow.Flow
+	n := 0
 	for _, sl := range w.slices {
-		out = append(out, sl.flows...)
+		n += len(sl.Flows)
+	}
+	out := make([]flow.Flow, 0, n)
+	for _, sl := range w.slices {
+		out = append(out, sl.Flows...)
 	}
 	return out
 }

@@ -1,13 +1,18 @@
 package ofctl
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+	"weak"
 
 	"antrea.io/libOpenflow/openflow13"
 
@@ -33,18 +38,30 @@ import (
 // not implement the request may never answer it.
 const tableFeaturesTimeout = 5 * time.Second
 
-// tableFeature is what nva reads of one ofp_table_features entry. A nil
-// slice means the switch did not send that property (nothing is checked
-// against it).
+// tableFeature is what nva keeps of one ofp_table_features entry: the
+// facts checkTables uses, nothing else (not the name, the sizes or the
+// other properties). A nil Match, or hasNext false, means the switch did
+// not send that property (nothing is checked against it).
 type tableFeature struct {
 	ID            uint8
-	Name          string
 	MetadataMatch uint64
 	MetadataWrite uint64
-	MaxEntries    uint32
-	Match         []oxmID // OFPTFPT_MATCH
-	NextTables    []uint8 // OFPTFPT_NEXT_TABLES
+	// Match is OFPTFPT_MATCH. Tables that list the same fields share one
+	// array (a switch's tables usually all match the same fields).
+	Match   []oxmID
+	next    tableSet // OFPTFPT_NEXT_TABLES
+	hasNext bool
 }
+
+// goesTo reports whether the table may go to table no (true when the
+// switch did not say).
+func (f *tableFeature) goesTo(no uint8) bool { return !f.hasNext || f.next.has(no) }
+
+// tableSet is a set of table IDs.
+type tableSet [4]uint64
+
+func (t *tableSet) add(id uint8)     { t[id/64] |= 1 << (id % 64) }
+func (t tableSet) has(id uint8) bool { return t[id/64]&(1<<(id%64)) != 0 }
 
 // oxmID is an OXM class and field (mask and length bits dropped).
 type oxmID struct {
@@ -52,16 +69,35 @@ type oxmID struct {
 	Field uint8
 }
 
-// tableFeatures is one connection's answer.
+// tableFeatures is one connection's answer: its tables sorted by ID. A
+// parsed answer is immutable, so switches that answer alike share one
+// (see featuresCache).
 type tableFeatures struct {
-	tables  map[uint8]*tableFeature
-	skipped string // why the check is skipped ("" when there is an answer)
+	tables  []tableFeature // nil: not checked (skipped says why)
+	skipped string         // why the check is skipped ("" when there is an answer)
+}
+
+// table returns the switch's table id (nil: it has none).
+func (tf *tableFeatures) table(id uint8) *tableFeature {
+	i, ok := slices.BinarySearchFunc(tf.tables, id, func(f tableFeature, id uint8) int { return cmp.Compare(f.ID, id) })
+	if !ok {
+		return nil
+	}
+	return &tf.tables[i]
 }
 
 // parseTableFeatures parses the concatenated bodies of an
-// OFPMP_TABLE_FEATURES reply.
+// OFPMP_TABLE_FEATURES reply into its tables, sorted by ID.
 func parseTableFeatures(body []byte) ([]tableFeature, error) {
-	var out []tableFeature
+	n := 0
+	for b := body; len(b) >= 2; n++ { // count the entries, to size the result
+		l := int(binary.BigEndian.Uint16(b[0:2]))
+		if l < 64 || l > len(b) {
+			break // reported below
+		}
+		b = b[l:]
+	}
+	out := make([]tableFeature, 0, n)
 	for len(body) > 0 {
 		if len(body) < 64 {
 			return nil, fmt.Errorf("table features: %d trailing bytes", len(body))
@@ -74,10 +110,8 @@ func parseTableFeatures(body []byte) ([]tableFeature, error) {
 		body = body[n:]
 		tf := tableFeature{
 			ID:            e[2],
-			Name:          strings.TrimRight(string(e[8:40]), "\x00"),
 			MetadataMatch: binary.BigEndian.Uint64(e[40:48]),
 			MetadataWrite: binary.BigEndian.Uint64(e[48:56]),
-			MaxEntries:    binary.BigEndian.Uint32(e[60:64]),
 		}
 		props := e[64:]
 		for len(props) >= 4 {
@@ -93,9 +127,17 @@ func parseTableFeatures(body []byte) ([]tableFeature, error) {
 				if err != nil {
 					return nil, fmt.Errorf("table %d: match property: %w", tf.ID, err)
 				}
+				// Share the previous table's array when it lists the
+				// same fields.
+				if k := len(out); k > 0 && out[k-1].Match != nil && slices.Equal(out[k-1].Match, ids) {
+					ids = out[k-1].Match
+				}
 				tf.Match = ids
 			case openflow13.OFPTFPT13_NEXT_TABLES:
-				tf.NextTables = append([]uint8{}, val...)
+				tf.hasNext = true
+				for _, id := range val {
+					tf.next.add(id)
+				}
 			}
 			padded := (plen + 7) / 8 * 8
 			if padded > len(props) {
@@ -105,13 +147,14 @@ func parseTableFeatures(body []byte) ([]tableFeature, error) {
 		}
 		out = append(out, tf)
 	}
+	slices.SortStableFunc(out, func(a, b tableFeature) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
 // parseOXMIDs reads an array of OXM headers (experimenter ones carry their
 // 4-byte experimenter ID after the header).
 func parseOXMIDs(b []byte) ([]oxmID, error) {
-	out := []oxmID{}
+	out := make([]oxmID, 0, len(b)/4)
 	for len(b) > 0 {
 		if len(b) < 4 {
 			return nil, fmt.Errorf("%d trailing bytes", len(b))
@@ -128,13 +171,61 @@ func parseOXMIDs(b []byte) ([]oxmID, error) {
 		out = append(out, id)
 		b = b[step:]
 	}
-	return out, nil
+	return slices.Clip(out), nil
 }
 
-// readTableFeatures asks the switch for its tables. A switch that answers
-// with an error, not at all, or with no tables is skipped (the reason is
-// returned in skipped); only a connection error is an error.
-func readTableFeatures(ctx context.Context, sw *conn.Switch) (*tableFeatures, error) {
+// featuresCache shares parsed table-features answers between the switches
+// that send the same one (a fleet of one kind of switch: all of them): a
+// switch's record costs a pointer, not its own copy of 254 tables. An
+// answer is kept while a switch refers to it (weak references: the entry
+// goes when the last switch that had it does).
+type featuresCache struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]weak.Pointer[tableFeatures]
+}
+
+// parsed returns the tables of an answer (body), parsing it unless a
+// switch that sent the same answer is still known.
+func (c *featuresCache) parsed(body []byte) (*tableFeatures, error) {
+	key := sha256.Sum256(body)
+	c.mu.Lock()
+	tf := c.m[key].Value()
+	c.mu.Unlock()
+	if tf != nil {
+		return tf, nil
+	}
+	list, err := parseTableFeatures(body)
+	if err != nil || len(list) == 0 {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.m[key].Value(); old != nil {
+		return old, nil // parsed meanwhile for another switch
+	}
+	tf = &tableFeatures{tables: list}
+	if c.m == nil {
+		c.m = map[[sha256.Size]byte]weak.Pointer[tableFeatures]{}
+	}
+	c.m[key] = weak.Make(tf)
+	runtime.AddCleanup(tf, c.forget, key)
+	return tf, nil
+}
+
+// forget drops the entry of an answer no switch refers to any more.
+func (c *featuresCache) forget(key [sha256.Size]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if wp, ok := c.m[key]; ok && wp.Value() == nil {
+		delete(c.m, key)
+	}
+}
+
+// readTableFeatures asks the switch for its tables (parsed through cache).
+// A switch that answers with an error, not at all, or with no tables is
+// skipped (the reason is returned in skipped); only a connection error is
+// an error.
+func readTableFeatures(ctx context.Context, sw *conn.Switch, cache *featuresCache) (*tableFeatures, error) {
 	ctx, cancel := context.WithTimeout(ctx, tableFeaturesTimeout)
 	defer cancel()
 	body, err := sw.Multipart(ctx, openflow13.MultipartType_TableFeatures, nil)
@@ -147,42 +238,38 @@ func readTableFeatures(ctx context.Context, sw *conn.Switch) (*tableFeatures, er
 	case err != nil:
 		return nil, fmt.Errorf("table features: %w", err)
 	}
-	list, err := parseTableFeatures(body)
+	tf, err := cache.parsed(body)
 	if err != nil {
 		return &tableFeatures{skipped: fmt.Sprintf("undecodable OFPMP_TABLE_FEATURES answer (%v)", err)}, nil
 	}
-	if len(list) == 0 {
+	if tf == nil {
 		return &tableFeatures{skipped: "the switch answered OFPMP_TABLE_FEATURES with no tables"}, nil
-	}
-	tf := &tableFeatures{tables: make(map[uint8]*tableFeature, len(list))}
-	for i := range list {
-		tf.tables[list[i].ID] = &list[i]
 	}
 	return tf, nil
 }
 
 // checkTables compares the realized profile with the switch's tables
-// (features; nTables from FEATURES_REPLY, 0 if unknown) and lists every
-// problem, each naming the table. nil means the profile fits.
-func checkTables(prof pipeline.Profile, nTables uint8, features map[uint8]*tableFeature) []string {
+// (features, nil when not known; nTables from FEATURES_REPLY, 0 if
+// unknown) and lists every problem, each naming the table. nil means the
+// profile fits.
+func checkTables(prof pipeline.Profile, nTables uint8, features *tableFeatures) []string {
 	var problems []string
 	if nTables > 0 && len(prof.Tables) > int(nTables) {
 		problems = append(problems, fmt.Sprintf("the profile needs %d tables, the switch reports %d (n_tables)", len(prof.Tables), nTables))
 	}
-	if features == nil {
+	if features == nil || features.tables == nil {
 		return problems
 	}
 	meta := metadataBits(prof)
-	ids := make([]uint8, 0, len(features))
-	for id := range features {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
 	for _, t := range prof.Tables {
 		where := fmt.Sprintf("table %d (%s)", t.Number, t.Name)
-		f, ok := features[t.Number]
-		if !ok {
-			problems = append(problems, fmt.Sprintf("%s: the switch has no table %d (its tables: %s)", where, t.Number, idRanges(ids)))
+		f := features.table(t.Number)
+		if f == nil {
+			ids := make([]uint8, len(features.tables))
+			for i, f := range features.tables {
+				ids[i] = f.ID
+			}
+			problems = append(problems, fmt.Sprintf("%s: the switch has no table %d (its tables: %s)", where, t.Number, idRanges(slices.Compact(ids))))
 			continue
 		}
 		var missing []string
@@ -203,12 +290,10 @@ func checkTables(prof pipeline.Profile, nTables uint8, features map[uint8]*table
 		if t.WriteMetadata && f.MetadataWrite&meta != meta {
 			missing = append(missing, fmt.Sprintf("write metadata bits %#x (the switch writes %#x)", meta, f.MetadataWrite))
 		}
-		if f.NextTables != nil {
-			for _, g := range t.Goto {
-				no, ok := prof.Number(g)
-				if ok && !slices.Contains(f.NextTables, no) {
-					missing = append(missing, fmt.Sprintf("goto table %d (%s)", no, g))
-				}
+		for _, g := range t.Goto {
+			no, ok := prof.Number(g)
+			if ok && !f.goesTo(no) {
+				missing = append(missing, fmt.Sprintf("goto table %d (%s)", no, g))
 			}
 		}
 		if len(missing) > 0 {
@@ -274,7 +359,7 @@ func (e *tableMismatchError) Error() string {
 // profile does not fit.
 func (s *Southbound) checkSwitchTables(ctx context.Context, w *worker, nve string, prof pipeline.Profile) error {
 	if w.tables == nil {
-		tf, err := readTableFeatures(ctx, w.sw)
+		tf, err := readTableFeatures(ctx, w.sw, &s.tableFeatures)
 		if err != nil {
 			return err
 		}
@@ -283,7 +368,7 @@ func (s *Southbound) checkSwitchTables(ctx context.Context, w *worker, nve strin
 			s.log.Info("not checking the profile's tables against the switch", "nve", nve, "dpid", fmt.Sprintf("%016x", w.dpid), "reason", tf.skipped)
 		}
 	}
-	problems := checkTables(prof, w.sw.Features().NumTables, w.tables.tables)
+	problems := checkTables(prof, w.sw.Features().NumTables, w.tables)
 	outcome := "ok"
 	switch {
 	case len(problems) > 0:

@@ -93,6 +93,33 @@ func (c *Codec) encodeAction(a flow.Action) (openflow13.Action, error) {
 	}
 }
 
+// isCanonicalActions reports whether canonicalActions(acts) equals acts
+// (so acts can stand for it).
+func isCanonicalActions(acts []flow.Action) bool {
+	if len(acts) == 0 {
+		return acts == nil
+	}
+	for _, a := range acts {
+		switch x := a.(type) {
+		case *flow.Output, *flow.SetField, *flow.Move, *flow.PushVLAN, *flow.PopVLAN, *flow.Group, *flow.DecTTL:
+			return false
+		case flow.Output:
+			if x.Port != flow.PortController && x.MaxLen != 0 {
+				return false
+			}
+		case flow.SetField:
+			if x.Value != nil && len(x.Value) == 0 {
+				return false
+			}
+		case flow.PushVLAN:
+			if x.EtherType == 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // canonicalActions returns canonical copies of actions (nil when empty).
 func canonicalActions(acts []flow.Action) []flow.Action {
 	if len(acts) == 0 {

@@ -188,9 +188,17 @@ func (e *PartialError) Error() string { return e.Flow + ": " + e.Err.Error() }
 func (e *PartialError) Unwrap() error { return e.Err }
 
 // Canonical returns the canonical form of f (see the package doc).
+//
+// A match or action list that is canonical already is returned as is (not
+// copied: neither is ever modified), so canonicalizing the compiler's flows
+// or decoded ones, which are, allocates nothing.
 func Canonical(f flow.Flow) flow.Flow {
-	f.Match = canonicalMatch(f.Match)
-	f.Actions = canonicalActions(f.Actions)
+	if !isCanonicalMatch(f.Match) {
+		f.Match = canonicalMatch(f.Match)
+	}
+	if !isCanonicalActions(f.Actions) {
+		f.Actions = canonicalActions(f.Actions)
+	}
 	if f.MetadataMask == 0 {
 		f.WriteMetadata = 0
 	} else {
@@ -206,7 +214,10 @@ func Canonical(f flow.Flow) flow.Flow {
 func CanonicalGroup(g flow.GroupEntry) flow.GroupEntry {
 	out := flow.GroupEntry{ID: g.ID, Type: g.Type}
 	for _, b := range g.Buckets {
-		nb := flow.Bucket{Weight: b.Weight, WatchPort: b.WatchPort, WatchGroup: b.WatchGroup, Actions: canonicalActions(b.Actions)}
+		nb := flow.Bucket{Weight: b.Weight, WatchPort: b.WatchPort, WatchGroup: b.WatchGroup, Actions: b.Actions}
+		if !isCanonicalActions(nb.Actions) {
+			nb.Actions = canonicalActions(nb.Actions)
+		}
 		if g.Type != flow.GroupSelect {
 			nb.Weight = 0
 		}

@@ -160,6 +160,41 @@ func (c *Codec) encodeMatch(m flow.Match) (openflow13.Match, error) {
 	return out, nil
 }
 
+// isCanonicalMatch reports whether canonicalMatch(m) equals m (so m can
+// stand for it): nil when empty, no value bit outside its mask, no empty,
+// all-zero or all-ones mask, no empty non-nil value, fields in registry
+// order.
+func isCanonicalMatch(m flow.Match) bool {
+	if len(m) == 0 {
+		return m == nil
+	}
+	prev := -1
+	for _, f := range m {
+		if f.Value != nil && len(f.Value) == 0 {
+			return false
+		}
+		if f.Mask != nil {
+			zero, ones := true, true
+			for i, b := range f.Mask {
+				if i < len(f.Value) && f.Value[i]&^b != 0 {
+					return false
+				}
+				zero = zero && b == 0
+				ones = ones && b == 0xff
+			}
+			if zero || ones { // (an empty mask is both)
+				return false
+			}
+		}
+		ord := flow.FieldOrder(f.Field)
+		if ord < prev {
+			return false
+		}
+		prev = ord
+	}
+	return true
+}
+
 // canonicalMatch returns a canonical copy: value bits outside the mask
 // cleared, all-zero masks (wildcards) dropped with their field, all-ones
 // masks dropped, fields in registry order.

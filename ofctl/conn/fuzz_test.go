@@ -52,7 +52,7 @@ func FuzzReader(f *testing.F) {
 			{kind: kindReply, want: openflow13.Type_FeaturesReply, done: make(chan struct{})},
 		}
 		calls[1].onComplete = func(c *call) {
-			if ports, err := parsePortDesc(c.body); err == nil {
+			if ports, err := parsePortDesc(c.body()); err == nil {
 				s.setPorts(ports)
 			}
 		}
@@ -85,7 +85,7 @@ func FuzzReader(f *testing.F) {
 			}
 			switch {
 			case c.kind == kindMultipart && c.mpType == openflow13.MultipartType_Flow:
-				if entries, err := splitFlowStats(c.body); err == nil {
+				if entries, err := splitFlowStats(c.body()); err == nil {
 					_, _ = decodeFlowStats(entries)
 				}
 			case c.kind == kindReply:
@@ -200,7 +200,7 @@ func TestReaderSessionSeed(t *testing.T) {
 	flow := &call{kind: kindMultipart, mpType: openflow13.MultipartType_Flow, done: make(chan struct{})}
 	pd := &call{kind: kindMultipart, mpType: openflow13.MultipartType_PortDesc, done: make(chan struct{})}
 	pd.onComplete = func(c *call) {
-		ports, err := parsePortDesc(c.body)
+		ports, err := parsePortDesc(c.body())
 		if err != nil {
 			t.Error(err)
 		}
@@ -230,7 +230,7 @@ func TestReaderSessionSeed(t *testing.T) {
 			t.Fatalf("call %d not completed", i)
 		}
 	}
-	entries, err := splitFlowStats(flow.body)
+	entries, err := splitFlowStats(flow.body())
 	if err != nil || len(entries) != 3 {
 		t.Fatalf("flow entries %d, %v", len(entries), err)
 	}

@@ -168,7 +168,7 @@ func serveConn(ctx context.Context, c net.Conn, h Handler, opts Options, track f
 	}
 	s.startPacketIns()
 	s.events.run() // delivers events until the connection is down and the queue drained
-	s.pins.wg.Wait()
+	s.pins.stop()  // and no packet-in is being delivered
 	if h != nil {
 		h.SwitchDisconnected(s, s.Err())
 	}
@@ -208,7 +208,6 @@ func (s *Switch) handshake(ctx context.Context) error {
 	_ = s.conn.SetDeadline(time.Time{})
 	s.lastRecv.Store(time.Now().UnixNano())
 	go s.readLoop()
-	go s.echoWriter()
 	go s.keepalive()
 
 	hctx, cancel := context.WithDeadline(ctx, deadline)

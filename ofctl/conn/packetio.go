@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -261,10 +262,12 @@ func (s *Switch) PacketOut(ctx context.Context, inPort uint32, actions []Action,
 	return s.writeLocked(b)
 }
 
-// xidRing remembers the most recent packet-out xids, so that an error for
-// one is not attributed to a barrier.
+// xidRing remembers the most recent packet-out xids (up to
+// packetOutXidMemory), so that an error for one is not attributed to a
+// barrier. It grows with use (a switch that never gets a packet-out costs
+// nothing) and is searched only when an error arrives without a pending
+// call, which is rare: no index is kept.
 type xidRing struct {
-	set  map[uint32]struct{}
 	ring []uint32
 	next int
 }
@@ -272,27 +275,29 @@ type xidRing struct {
 const packetOutXidMemory = 4096
 
 func (r *xidRing) add(x uint32) {
-	if r.set == nil {
-		r.set = make(map[uint32]struct{}, packetOutXidMemory)
-		r.ring = make([]uint32, 0, packetOutXidMemory)
-	}
 	if len(r.ring) < packetOutXidMemory {
 		r.ring = append(r.ring, x)
-	} else {
-		delete(r.set, r.ring[r.next])
-		r.ring[r.next] = x
-		r.next = (r.next + 1) % packetOutXidMemory
+		return
 	}
-	r.set[x] = struct{}{}
+	r.ring[r.next] = x
+	r.next = (r.next + 1) % packetOutXidMemory
 }
 
-func (r *xidRing) has(x uint32) bool { _, ok := r.set[x]; return ok }
+func (r *xidRing) has(x uint32) bool { return slices.Contains(r.ring, x) }
 
-// packetIns is a switch's bounded packet-in delivery queue, drained by its
-// own goroutine so that a slow OnPacketIn never stalls the reader (echo
-// replies, barrier replies) or the other events.
+// packetIns is a switch's bounded packet-in delivery queue, drained by a
+// goroutine of its own so that a slow OnPacketIn never stalls the reader
+// (echo replies, barrier replies) or the other events. The queue holds at
+// most Options.PacketInQueue packet-ins; its storage grows with what is
+// waiting and is released when the queue drains, and its goroutine runs
+// only while there is something to deliver: an idle switch costs neither.
 type packetIns struct {
-	ch        chan PacketIn
+	mu        sync.Mutex
+	q         []PacketIn // waiting: q[head:]
+	head      int
+	open      bool // the switch was announced: packet-ins may be delivered
+	running   bool // a delivery goroutine runs (it ends when q drains)
+	closed    bool // the connection is down: nothing is queued any more
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
 	malformed atomic.Uint64
@@ -302,6 +307,82 @@ type packetIns struct {
 // defaultPacketInQueue is Options.PacketInQueue's default.
 const defaultPacketInQueue = 1024
 
+// keptPacketInCap is the queue storage kept once the queue drains: a
+// burst's larger array is given back.
+const keptPacketInCap = 16
+
+// push queues pi unless limit packet-ins are already waiting or the
+// connection is down; start is true when the caller must start a delivery
+// goroutine (p.wg counts it already).
+func (p *packetIns) push(pi PacketIn, limit int) (queued, start bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(p.q)-p.head >= limit {
+		return false, false
+	}
+	if p.head > 0 && len(p.q) == cap(p.q) { // reuse the delivered prefix
+		n := copy(p.q, p.q[p.head:])
+		clear(p.q[n:])
+		p.q, p.head = p.q[:n], 0
+	}
+	p.q = append(p.q, pi)
+	return true, p.startLocked()
+}
+
+// startLocked marks a delivery goroutine running (counted in wg) if one
+// is needed and may run; the caller starts it when it returns true.
+func (p *packetIns) startLocked() bool {
+	if !p.open || p.closed || p.running || p.head == len(p.q) {
+		return false
+	}
+	p.running = true
+	p.wg.Add(1)
+	return true
+}
+
+// startPacketIns lets packet-ins be delivered (the switch was announced to
+// the handler: none is delivered before SwitchConnected returns),
+// starting with those already queued.
+func (s *Switch) startPacketIns() {
+	s.pins.mu.Lock()
+	s.pins.open = true
+	start := s.pins.startLocked()
+	s.pins.mu.Unlock()
+	if start {
+		go s.deliverPacketIns()
+	}
+}
+
+// pop takes the oldest waiting packet-in; when there is none, the
+// delivery goroutine calling it ends (ok false).
+func (p *packetIns) pop() (PacketIn, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.head == len(p.q) {
+		p.running = false
+		return PacketIn{}, false
+	}
+	pi := p.q[p.head]
+	p.q[p.head] = PacketIn{} // the frame is the handler's now
+	p.head++
+	if p.head == len(p.q) {
+		p.q, p.head = p.q[:0], 0
+		if cap(p.q) > keptPacketInCap {
+			p.q = nil
+		}
+	}
+	return pi, true
+}
+
+// stop refuses later packet-ins and waits until no delivery goroutine
+// runs (the connection is down: OnPacketIn is not called after it).
+func (p *packetIns) stop() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
 // handlePacketIn decodes and enqueues a packet-in (reader goroutine).
 func (s *Switch) handlePacketIn(b []byte) {
 	pi, err := decodePacketIn(b)
@@ -310,33 +391,44 @@ func (s *Switch) handlePacketIn(b []byte) {
 		s.log.Warn("dropping malformed packet-in", "dpid", fmt.Sprintf("%016x", s.DPID()), "error", err)
 		return
 	}
-	select {
-	case s.pins.ch <- pi:
-	default:
+	queued, start := s.pins.push(pi, s.opts.PacketInQueue)
+	if !queued {
 		if n := s.pins.dropped.Add(1); n&(n-1) == 0 { // log at powers of two
 			s.log.Warn("packet-in queue full, dropping", "dpid", fmt.Sprintf("%016x", s.DPID()), "dropped", n)
 		}
+		return
+	}
+	if start {
+		go s.deliverPacketIns()
 	}
 }
 
-// startPacketIns runs the delivery goroutine until the connection ends.
-func (s *Switch) startPacketIns() {
-	if s.opts.OnPacketIn == nil {
-		return
-	}
-	s.pins.wg.Add(1)
-	go func() {
-		defer s.pins.wg.Done()
-		for {
-			select {
-			case <-s.done:
-				return
-			case pi := <-s.pins.ch:
-				s.pins.delivered.Add(1)
-				s.opts.OnPacketIn(s, pi)
-			}
+// deliverPacketIns hands the queued packet-ins to OnPacketIn, in order,
+// until the queue is empty or the connection is down.
+func (s *Switch) deliverPacketIns() {
+	defer s.pins.wg.Done()
+	for {
+		pi, ok := s.pins.pop()
+		if !ok {
+			return
 		}
-	}()
+		select {
+		case <-s.done:
+			s.pins.drain()
+			return
+		default:
+		}
+		s.pins.delivered.Add(1)
+		s.opts.OnPacketIn(s, pi)
+	}
+}
+
+// drain forgets what is queued (the connection is down) and marks the
+// delivery goroutine ended.
+func (p *packetIns) drain() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.q, p.head, p.running = nil, 0, false
 }
 
 // PacketInStats returns the switch's packet-in counters.

@@ -166,6 +166,36 @@ func TestPacketInSlowHandlerDoesNotBlockReader(t *testing.T) {
 	}
 }
 
+// The packet-in queue costs an idle switch nothing: its storage grows
+// with a burst and is given back when the burst is delivered, and its
+// delivery goroutine runs only while there is something to deliver.
+func TestPacketInQueueReleasedWhenIdle(t *testing.T) {
+	var handled atomic.Int64
+	h := newHarness(t, Options{OnPacketIn: func(*Switch, PacketIn) { handled.Add(1) }})
+	f, sw := h.connect(7)
+	idle := func() bool {
+		sw.pins.mu.Lock()
+		defer sw.pins.mu.Unlock()
+		return !sw.pins.running && cap(sw.pins.q) <= keptPacketInCap
+	}
+	if !idle() || cap(sw.pins.q) != 0 {
+		t.Fatalf("a switch without packet-ins has a queue of %d or a delivery goroutine", cap(sw.pins.q))
+	}
+	const sent = 200
+	pi := packetInMsg(0, ReasonAction, 0, 0, [][]byte{oxm(oxmClassBasic, oxmInPort, u32(1))}, testFrame)
+	for range sent {
+		f.writeRaw(pi)
+	}
+	for deadline := time.Now().Add(10 * time.Second); handled.Load() < sent || !idle(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("handled %d of %d; idle %v", handled.Load(), sent, idle())
+		}
+	}
+	if st := sw.PacketInStats(); st.Delivered != sent || st.Dropped != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 func TestPacketInMalformedDropped(t *testing.T) {
 	got := make(chan PacketIn, 4)
 	h := newHarness(t, Options{OnPacketIn: func(sw *Switch, pi PacketIn) { got <- pi }})

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"antrea.io/libOpenflow/openflow13"
@@ -28,11 +29,18 @@ func flowStatsRequestBody(tableID uint8, cookie, cookieMask uint64) []byte {
 // bounds-checked) of the flows in tableID (openflow13.OFPTT_ALL for all)
 // whose cookie matches cookie under cookieMask.
 func (s *Switch) FlowStatsRaw(ctx context.Context, tableID uint8, cookie, cookieMask uint64) ([][]byte, error) {
-	body, err := s.Multipart(ctx, openflow13.MultipartType_Flow, flowStatsRequestBody(tableID, cookie, cookieMask))
+	parts, err := s.multipartParts(ctx, openflow13.MultipartType_Flow, flowStatsRequestBody(tableID, cookie, cookieMask))
 	if err != nil {
 		return nil, fmt.Errorf("flow stats: %w", err)
 	}
-	return splitFlowStats(body)
+	var out [][]byte
+	for _, p := range parts { // each part holds whole entries (OVS's do) ...
+		if out, err = appendFlowStats(out, p); err != nil {
+			// ... else they are split across parts: join them.
+			return splitFlowStats(slices.Concat(parts...))
+		}
+	}
+	return out, nil
 }
 
 // FlowStats is FlowStatsRaw decoded with libOpenflow's FlowStats codec.
@@ -46,8 +54,10 @@ func (s *Switch) FlowStats(ctx context.Context, tableID uint8, cookie, cookieMas
 	return decodeFlowStats(entries)
 }
 
-func splitFlowStats(body []byte) ([][]byte, error) {
-	var out [][]byte
+func splitFlowStats(body []byte) ([][]byte, error) { return appendFlowStats(nil, body) }
+
+// appendFlowStats appends the entries of body (one part) to out.
+func appendFlowStats(out [][]byte, body []byte) ([][]byte, error) {
 	for off := 0; off < len(body); {
 		if len(body)-off < 56 {
 			return nil, fmt.Errorf("%w: flow stats entry truncated at offset %d", ErrMalformed, off)
@@ -162,7 +172,7 @@ func (s *Switch) PortDesc(ctx context.Context) ([]PortInfo, error) {
 	var ports []PortInfo
 	var perr error
 	_, err := s.multipart(ctx, openflow13.MultipartType_PortDesc, nil, func(c *call) {
-		ports, perr = parsePortDesc(c.body)
+		ports, perr = parsePortDesc(c.body())
 		if perr == nil {
 			s.setPorts(ports)
 		}

@@ -36,11 +36,15 @@ type call struct {
 	kind   callKind
 	want   uint8  // kindReply: expected reply type (Type_Experimenter matches any experimenter)
 	mpType uint16 // kindMultipart
-	body   []byte // kindMultipart: concatenated reply bodies
-	errs   []*OFError
-	raw    []byte
-	err    error
-	done   chan struct{}
+	// kindMultipart: the reply parts' bodies as received (each a slice
+	// of its frame: nothing is copied while a large reply comes in) and
+	// their total size.
+	parts [][]byte
+	size  int
+	errs  []*OFError
+	raw   []byte
+	err   error
+	done  chan struct{}
 	// onComplete runs in the reader goroutine, before done is closed,
 	// so that its effects are ordered with later messages.
 	onComplete func(c *call)
@@ -75,7 +79,7 @@ type Switch struct {
 	events     *eventQueue
 	pins       packetIns
 	pktOuts    xidRing // guarded by mu
-	// echoes carries echo replies from the reader to echoWriter, so the
+	// echoes carries echo replies from the reader to keepalive, so the
 	// reader never waits for the write lock (a large flow-mod batch or a
 	// bundle being written by a reconciliation): it keeps reading, and
 	// every message it reads counts as liveness.
@@ -95,9 +99,6 @@ func newSwitch(c net.Conn, opts Options) *Switch {
 		events:  newEventQueue(),
 		nextXid: 0x10000,
 		echoes:  make(chan []byte, echoQueue),
-	}
-	if opts.OnPacketIn != nil {
-		s.pins.ch = make(chan PacketIn, opts.PacketInQueue)
 	}
 	s.lastRecv.Store(time.Now().UnixNano())
 	return s
@@ -448,10 +449,25 @@ func (s *Switch) plainBarrier(ctx context.Context) error {
 // entries of every part, in order; OFPMPF_REPLY_MORE parts are accumulated
 // until the last one).
 func (s *Switch) Multipart(ctx context.Context, mpType uint16, body []byte) ([]byte, error) {
-	return s.multipart(ctx, mpType, body, nil)
+	c, err := s.multipart(ctx, mpType, body, nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.body(), nil
 }
 
-func (s *Switch) multipart(ctx context.Context, mpType uint16, body []byte, onComplete func(*call)) ([]byte, error) {
+// multipartParts is Multipart returning the reply parts' bodies as they
+// came (no concatenation: each holds whole entries, as OpenFlow 1.3
+// §7.3.5 has it).
+func (s *Switch) multipartParts(ctx context.Context, mpType uint16, body []byte) ([][]byte, error) {
+	c, err := s.multipart(ctx, mpType, body, nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.parts, nil
+}
+
+func (s *Switch) multipart(ctx context.Context, mpType uint16, body []byte, onComplete func(*call)) (*call, error) {
 	if mpHeaderLen+len(body) > maxMsgLen {
 		return nil, fmt.Errorf("multipart request body of %d bytes is too large", len(body))
 	}
@@ -462,7 +478,23 @@ func (s *Switch) multipart(ctx context.Context, mpType uint16, body []byte, onCo
 	if err := s.wait(ctx, c); err != nil {
 		return nil, err
 	}
-	return c.body, nil
+	return c, nil
+}
+
+// body is a multipart call's reply parts' bodies concatenated (the part
+// itself when there is one).
+func (c *call) body() []byte {
+	switch len(c.parts) {
+	case 0:
+		return nil
+	case 1:
+		return c.parts[0]
+	}
+	out := make([]byte, 0, c.size)
+	for _, p := range c.parts {
+		out = append(out, p...)
+	}
+	return out
 }
 
 // SetRole sends an OFPT_ROLE_REQUEST and returns the role and generation
@@ -624,11 +656,14 @@ func (s *Switch) handleMultipart(b []byte) {
 		s.finish(c, nil, fmt.Errorf("%w: multipart reply type %d to request type %d", ErrMalformed, mpType, c.mpType))
 		return
 	}
-	if len(c.body)+len(b)-mpHeaderLen > maxMultipartBytes {
+	if c.size+len(b)-mpHeaderLen > maxMultipartBytes {
 		s.finish(c, nil, fmt.Errorf("multipart reply exceeds %d bytes", maxMultipartBytes))
 		return
 	}
-	c.body = append(c.body, b[mpHeaderLen:]...)
+	// The frame is this reply's own (readFrame allocates each): kept as
+	// is, not copied into a growing buffer.
+	c.parts = append(c.parts, b[mpHeaderLen:len(b):len(b)])
+	c.size += len(b) - mpHeaderLen
 	if flags&openflow13.OFPMPF_REPLY_MORE == 0 {
 		s.finish(c, nil, nil)
 	}
@@ -697,30 +732,14 @@ func (s *Switch) applyPortEvent(ev PortEvent) {
 	})
 }
 
-// echoQueue bounds the echo replies waiting for echoWriter.
+// echoQueue bounds the echo replies waiting for the keepalive goroutine.
 const echoQueue = 8
 
-// echoWriter writes the echo replies the reader queued, on a goroutine of
-// its own: a reply may wait for the write lock, the reader never does.
-func (s *Switch) echoWriter() {
-	for {
-		select {
-		case <-s.done:
-			return
-		case reply := <-s.echoes:
-			s.wmu.Lock()
-			err := s.writeLocked(reply)
-			s.wmu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}
-}
-
-// keepalive sends echo requests and enforces the dead interval: it runs on
-// its own goroutine, never behind reconciliation work, and anything the
-// reader receives (not only echo replies) counts as liveness.
+// keepalive writes the echo replies the reader queued (a reply may wait
+// for the write lock, the reader never does), sends echo requests and
+// enforces the dead interval: it runs on its own goroutine, never behind
+// reconciliation work, and anything the reader receives (not only echo
+// replies) counts as liveness.
 func (s *Switch) keepalive() {
 	tick := s.opts.EchoInterval
 	if d := s.opts.DeadInterval / 4; d < tick {
@@ -737,6 +756,13 @@ func (s *Switch) keepalive() {
 		select {
 		case <-s.done:
 			return
+		case reply := <-s.echoes:
+			s.wmu.Lock()
+			err := s.writeLocked(reply)
+			s.wmu.Unlock()
+			if err != nil {
+				return
+			}
 		case <-t.C:
 			now := time.Now()
 			late := now.Sub(prev) > 2*tick
