@@ -71,3 +71,20 @@ func TestCountersDemand(t *testing.T) {
 		t.Fatalf("after a scrape of a counter metric: %d demands, want 2", a)
 	}
 }
+
+// An events stream that carries counters events keeps wanting them.
+func TestEventsCountersDemand(t *testing.T) {
+	dc := &demandCounters{fakeCounters: fakeCounters{[]counters.NVE{{NVE: "hv1", VNs: map[string]counters.VN{}}}}}
+	e := newEnv(t, func(o *Options) { o.Counters = dc; o.Events.CountersCheck = 10 * time.Millisecond })
+	e.seed()
+	s := e.openEvents()
+	if ev := s.next(); ev.typ != "snapshot" {
+		t.Fatalf("want snapshot, got %+v", ev)
+	}
+	if ev := s.next(); ev.typ != "counters" {
+		t.Fatalf("want counters, got %+v", ev)
+	}
+	if f, a := dc.counts(); f != 0 || a < 1 {
+		t.Fatalf("an events stream: %d fresh and %d other demands, want 0 and at least 1", f, a)
+	}
+}

@@ -170,7 +170,7 @@ var settingList = []setting{
 		str: func(s *Settings) *string { return &s.OVSDBAllow }},
 
 	// OAM: traffic counters (ofctl/counters.go).
-	{name: "counter-interval", usage: "how often the traffic counters (per VN, port, tunnel, drop stage) are read from the connected switches' flow statistics; 0 turns polling off", forms: formsCounterInterval,
+	{name: "counter-interval", usage: "how often the traffic counters (per VN, port, tunnel, drop stage) are read from the connected switches' flow statistics while they are wanted (API reads, /metrics scrapes that include them, events streams; polling stops six intervals, at least 2m, after the last); 0 turns polling off", forms: formsCounterInterval,
 		str: func(s *Settings) *string { return &s.CounterInterval }},
 
 	// L2 gateways to physical segments (learned.go).
