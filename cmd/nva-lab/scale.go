@@ -106,7 +106,7 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	syncTimeout := fs.Duration("sync-timeout", 5*time.Minute, "bound on each wait for every switch to be in sync")
 	logLevel := fs.String("nva-log-level", "info", "nva's --log-level")
 	nvaArgs := fs.String("nva-args", "", "extra space-separated flags for the first nva node, e.g. \"--debug-addr 127.0.0.1:6060\" to take heap or CPU profiles during a run")
-	followerArgs := fs.String("follower-args", "", "with -nodes 3: extra space-separated flags for the second nva node, a follower until the failover phase, e.g. \"--debug-addr 127.0.0.1:6061\" to profile a follower at rest")
+	followerArgs := fs.String("follower-args", "", "with -nodes 3: extra space-separated flags for the second nva node, which joins as a follower (an election under load can still make it leader: its profile shows raft handleConn on a follower, audits on the leader), e.g. \"--debug-addr 127.0.0.1:6061\" to profile a follower at rest")
 	keep := fs.Bool("keep", false, "keep the data directories and nva's logs (printed at the end)")
 	if err := fs.Parse(args); err != nil {
 		return err
