@@ -459,7 +459,18 @@ var (
 		"Errors on a tunnel port (port statistics), by NVE, port and direction.", []string{"nve", "port", "direction"}, nil)
 )
 
+// The polling's own state (never a demand for the counters).
+var (
+	descCountersPolling = prometheus.NewDesc("nva_counters_polling",
+		"1 while the traffic counters are wanted and polled (an API read, a scrape of the counter metrics or an events stream within the window), 0 when polling is idle.",
+		nil, nil)
+	descCounterReads = prometheus.NewDesc("nva_counter_switch_reads_total",
+		"Switches whose statistics the counter polling read (one flow-, port- and group-stats round trip each).", nil, nil)
+)
+
 func (c counterCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descCountersPolling
+	ch <- descCounterReads
 	for _, d := range []*prometheus.Desc{descVNPackets, descVNBytes, descTunnelPackets, descTunnelBytes, descDropPackets, descDropBytes,
 		descDropReasonPackets, descTunnelPortPackets, descTunnelPortBytes, descTunnelPortDropped, descTunnelPortErrors,
 		descBUMFrames, descBUMCopies} {
@@ -468,6 +479,15 @@ func (c counterCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c counterCollector) Collect(ch chan<- prometheus.Metric) {
+	polling := 0.0
+	if c.s.cfg.CounterInterval > 0 && c.s.countersWanted() {
+		polling = 1
+	}
+	c.s.ctr.mu.Lock()
+	reads := c.s.ctr.reads
+	c.s.ctr.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(descCountersPolling, prometheus.GaugeValue, polling)
+	ch <- prometheus.MustNewConstMetric(descCounterReads, prometheus.CounterValue, float64(reads))
 	nves, _, _ := c.s.TrafficCounters()
 	tot := counters.Sum(nves)
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {

@@ -266,6 +266,9 @@ func TestCountersOnDemand(t *testing.T) {
 	sb.WantCounters(context.Background(), false)
 	waitCond(t, 5*time.Second, "a new index after the recompile", func() bool { _, _, n := sb.counterStats(); return n != nil && n != ix })
 
+	if got := pollingGauge(t, sb); got != 1 {
+		t.Fatalf("nva_counters_polling %v while wanted, want 1", got)
+	}
 	// Past the window, polling stops (and the indexes are dropped).
 	clock.add(sb.CounterWindow() + time.Second)
 	waitCond(t, 5*time.Second, "polling idle", func() bool { _, _, n := sb.counterStats(); return n == nil })
@@ -273,6 +276,9 @@ func TestCountersOnDemand(t *testing.T) {
 	time.Sleep(5 * iv)
 	if _, now, _ := sb.counterStats(); now != reads {
 		t.Fatalf("after the window: %d more switch reads", now-reads)
+	}
+	if got := pollingGauge(t, sb); got != 0 {
+		t.Fatalf("nva_counters_polling %v when idle, want 0", got)
 	}
 	// The counters last read stay readable, with their poll time.
 	if got, at2, _ := sb.TrafficCounters(); len(got) != 1 || at2.IsZero() {
@@ -301,4 +307,24 @@ func TestFollowerSkipsAuditRounds(t *testing.T) {
 	if got := counterValue(t, sb.m.audits); got != 0 {
 		t.Fatalf("a follower ran %v audits", got)
 	}
+}
+
+// pollingGauge is the nva_counters_polling metric.
+func pollingGauge(t *testing.T, sb *Southbound) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	if err := sb.RegisterCounterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "nva_counters_polling" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("no nva_counters_polling")
+	return 0
 }
