@@ -4,15 +4,15 @@ import (
 	"context"
 
 	"github.com/nva-project/nva/app/counters"
-	"github.com/nva-project/nva/app/model"
 )
 
 // bumCounters reads the switch's group statistics (one OFPMP_GROUP round
 // trip, all groups) and attributes its flood groups' packet and per-bucket
-// counts to the VNs of the worker's last compile: frames flooded and the
-// copies sent into tunnels versus to local VAPs, and (from the flow
-// statistics, flows) a replicator's relayed copies (counters.BUMIndex).
-func (s *Southbound) bumCounters(ctx context.Context, w *worker, nve string, c *compiledNVE, snap *model.Snapshot, flows []counters.Stat) ([]counters.BUM, error) {
+// counts to the VNs of the worker's last compile (ci.bum): frames flooded
+// and the copies sent into tunnels versus to local VAPs, and (from the
+// flow statistics, flows) a replicator's relayed copies
+// (counters.BUMIndex).
+func (s *Southbound) bumCounters(ctx context.Context, w *worker, ci *counterIndex, flows []counters.Stat) ([]counters.BUM, error) {
 	stats, err := w.sw.GroupStats(ctx)
 	if err != nil {
 		return nil, err
@@ -25,5 +25,5 @@ func (s *Southbound) bumCounters(ctx context.Context, w *worker, nve string, c *
 		}
 		gs = append(gs, st)
 	}
-	return counters.NewBUMIndex(snap, nve, c.res).Attribute(gs, flows), nil
+	return ci.bum.Attribute(gs, flows), nil
 }

@@ -3,6 +3,7 @@ package ofctl
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/app/pipeline"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // setCounters gives the fake bridge's flows with cookie c the counters.
@@ -198,4 +200,131 @@ func bucketSetsTunID(b flow.Bucket) bool {
 		}
 	}
 	return false
+}
+
+// testClock is a settable clock for Config.Now.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func (s *Southbound) counterStats() (rounds, reads uint64, ix *counterIndex) {
+	s.ctr.mu.Lock()
+	defer s.ctr.mu.Unlock()
+	return s.ctr.rounds, s.ctr.reads, s.ctr.ix["hv1"]
+}
+
+// Counters are polled on demand only: nothing is read until someone
+// wants them; a demand on stale counters waits for a fresh round; the
+// attribution index is built once per published compile; polling stops
+// once the window after the last demand has passed.
+func TestCountersOnDemand(t *testing.T) {
+	clock := &testClock{t: time.Unix(1_800_000_000, 0)}
+	const iv = 20 * time.Millisecond
+	src := newFakeStore(overlaySnap(10, false), true)
+	sb := startFake(t, src, Config{CounterInterval: iv, Now: clock.now})
+	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2", 100: "nva-vxlan"})
+	br.connect(sb.cfg.ListenAddr)
+	if lag, err := waitRealized(t, sb, 10, 5*time.Second); err != nil {
+		t.Fatalf("not realized: %v %v", lag, err)
+	}
+	time.Sleep(5 * iv) // five intervals with nobody looking
+	if rounds, reads, _ := sb.counterStats(); rounds != 0 || reads != 0 {
+		t.Fatalf("with nobody looking: %d rounds, %d switch reads; want none", rounds, reads)
+	}
+	if got, at, enabled := sb.TrafficCounters(); len(got) != 0 || !at.IsZero() || !enabled {
+		t.Fatalf("before any demand: %+v at %v (enabled %v)", got, at, enabled)
+	}
+
+	// The first demand waits for a round and gets hv1's counters.
+	sb.WantCounters(context.Background(), true)
+	got, at, _ := sb.TrafficCounters()
+	if len(got) != 1 || got[0].NVE != "hv1" || at.IsZero() {
+		t.Fatalf("after a fresh demand: %+v at %v", got, at)
+	}
+	_, _, ix := sb.counterStats()
+	if ix == nil {
+		t.Fatal("no attribution index cached")
+	}
+	// Later rounds (demand lasts) reuse the index of the same compile.
+	waitCond(t, 5*time.Second, "two more rounds", func() bool { r, _, _ := sb.counterStats(); return r >= 3 })
+	if _, _, again := sb.counterStats(); again != ix {
+		t.Fatal("the index was rebuilt without a new compile")
+	}
+	// A change that recompiles hv1 gets a new index.
+	src.set(overlaySnap(11, true))
+	if lag, err := waitRealized(t, sb, 11, 5*time.Second); err != nil {
+		t.Fatalf("not realized: %v %v", lag, err)
+	}
+	sb.WantCounters(context.Background(), false)
+	waitCond(t, 5*time.Second, "a new index after the recompile", func() bool { _, _, n := sb.counterStats(); return n != nil && n != ix })
+
+	if got := pollingGauge(t, sb); got != 1 {
+		t.Fatalf("nva_counters_polling %v while wanted, want 1", got)
+	}
+	// Past the window, polling stops (and the indexes are dropped).
+	clock.add(sb.CounterWindow() + time.Second)
+	waitCond(t, 5*time.Second, "polling idle", func() bool { _, _, n := sb.counterStats(); return n == nil })
+	_, reads, _ := sb.counterStats()
+	time.Sleep(5 * iv)
+	if _, now, _ := sb.counterStats(); now != reads {
+		t.Fatalf("after the window: %d more switch reads", now-reads)
+	}
+	if got := pollingGauge(t, sb); got != 0 {
+		t.Fatalf("nva_counters_polling %v when idle, want 0", got)
+	}
+	// The counters last read stay readable, with their poll time.
+	if got, at2, _ := sb.TrafficCounters(); len(got) != 1 || at2.IsZero() {
+		t.Fatalf("after the window: %+v at %v", got, at2)
+	}
+}
+
+// Only the leader runs audit rounds: a follower's tick audits nothing.
+func TestFollowerSkipsAuditRounds(t *testing.T) {
+	ticks := make(chan time.Time)
+	src := newFakeStore(overlaySnap(10, false), false)
+	sb, _ := startLogged(t, src, Config{AuditInterval: time.Minute,
+		NewTicker: func(time.Duration) Ticker { return manualTicker{ticks} }}, nil)
+	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 100: "nva-vxlan"})
+	br.connect(sb.cfg.ListenAddr)
+	waitCond(t, 5*time.Second, "the follower sees hv1", func() bool { return sb.status("hv1").Connected })
+	ticks <- time.Now()
+	ticks <- time.Now() // the first tick's round has been scheduled
+	var g dto.Metric
+	if err := sb.m.auditRound.Write(&g); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.GetGauge().GetValue(); got != 0 {
+		t.Fatalf("a follower's audit round has %v switches, want 0", got)
+	}
+	if got := counterValue(t, sb.m.audits); got != 0 {
+		t.Fatalf("a follower ran %v audits", got)
+	}
+}
+
+// pollingGauge is the nva_counters_polling metric.
+func pollingGauge(t *testing.T, sb *Southbound) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	if err := sb.RegisterCounterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "nva_counters_polling" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("no nva_counters_polling")
+	return 0
 }

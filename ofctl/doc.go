@@ -21,9 +21,14 @@
 //     there (Config.PortNumbers, PortsChanged) its ofports complete the
 //     table and whichever source learns a new port first triggers the
 //     recompile.
-//   - periodically (Config.AuditInterval): audit. Each interval is a
-//     round in which every switch is audited once, at its own phase (the
-//     round spreads them evenly, in datapath-ID order). An audit reads the
+//   - periodically (Config.AuditInterval; the daemon's --audit-interval,
+//     60 s by default: a clean audit of an 843-entry switch costs about
+//     1.5 ms of CPU, so 1,000 switches cost about 2.5 % of a core), on the
+//     leader only: audit.
+//     Each interval is a round in which every switch is audited once, at
+//     its own phase (the round spreads them evenly, in datapath-ID order).
+//     Followers do not audit: they re-read a switch on the triggers above
+//     (and until it is in sync), and a new leader re-reads every switch. An audit reads the
 //     switch and compares it with what nva last installed there (the
 //     worker's record: the compiler cache's slices of the last sync, by
 //     reference), not with a fresh compile: a report that hashes as the
@@ -61,11 +66,13 @@
 // tunnel port of its own, found by name in the switch's port table
 // (tunnels.go). A profile that cannot answer ARP and ND in the switch
 // punts known requests to the controller, and the leader answers them by
-// packet-out (responder.go, ofctl/neighbor). With Config.CounterInterval
-// every node reads the flow statistics of nva's flows from the switches
-// connected to it and attributes them to VNs, ports, tunnels and drop
-// stages and reasons, with the switches' port statistics of tunnel ports
-// and VAPs (counters.go, counters_ifaces.go, app/counters). The leader
+// packet-out (responder.go, ofctl/neighbor). With Config.CounterInterval,
+// while the counters are wanted (WantCounters: the API, metrics and
+// events streams signal it), a node reads the flow statistics of nva's
+// flows from the switches connected to it and attributes them to VNs,
+// ports, tunnels and drop stages and reasons, with the switches' port
+// statistics of tunnel ports and VAPs (counters.go, counters_ifaces.go,
+// app/counters); with nobody looking it reads nothing. The leader
 // runs live packet traces on OVS NVEs: a marked packet injected at a VAP
 // and observed through temporary shadow flows (livetrace.go, app/trace).
 //

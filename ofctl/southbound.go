@@ -293,6 +293,7 @@ func New(cfg Config) *Southbound {
 		seed:     maphash.MakeSeed(),
 		live:     liveState{slot: make(chan struct{}, 1)},
 		parts:    compiler.NewPartPool(),
+		ctr:      counterState{wake: make(chan struct{}, 1)},
 	}
 	s.runCond = sync.NewCond(&s.mu)
 	s.neigh = s.newResponder()
@@ -779,10 +780,17 @@ func (s *Southbound) auditLoop(ctx context.Context) {
 	}
 }
 
-// auditOrder lists the connected, claimed switches by datapath ID.
+// auditOrder lists the connected, claimed switches by datapath ID, on
+// the leader only: a follower never repairs drift, and it re-reads a
+// switch on the triggers that matter to it (a store change, a switch
+// event, a reconnect, an observation that is not yet in sync), so
+// periodic audits would only cost it a read of every switch per interval.
 func (s *Southbound) auditOrder() []uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.leader {
+		return nil
+	}
 	out := make([]uint64, 0, len(s.switches))
 	for dpid, w := range s.switches {
 		if w.nve != "" {
@@ -793,13 +801,26 @@ func (s *Southbound) auditOrder() []uint64 {
 	return out
 }
 
+// observeDelayCap bounds the back-off between re-reads of a switch that
+// is not yet in sync with this node's desired state (a follower waiting
+// for the leader's writes, or a failed read); a shorter audit interval
+// bounds it too.
+const observeDelayCap = 10 * time.Second
+
+func (s *Southbound) maxObserveDelay() time.Duration {
+	if s.cfg.AuditInterval > 0 && s.cfg.AuditInterval < observeDelayCap {
+		return s.cfg.AuditInterval
+	}
+	return observeDelayCap
+}
+
 // auditSwitch queues an audit of the switch with datapath ID dpid, if it
 // is still connected and claimed (an audit already queued is not queued
 // twice: audits never pile up).
 func (s *Southbound) auditSwitch(dpid uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if w := s.switches[dpid]; w != nil && w.nve != "" {
+	if w := s.switches[dpid]; w != nil && w.nve != "" && s.leader {
 		w.audit = true
 		w.wakeLocked("audit")
 	}

@@ -519,8 +519,8 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, j syncJob) {
 	st.sync = SyncPending
 	if w.observeDelay == 0 {
 		w.observeDelay = 50 * time.Millisecond
-	} else if w.observeDelay *= 2; s.cfg.AuditInterval > 0 && w.observeDelay > s.cfg.AuditInterval {
-		w.observeDelay = s.cfg.AuditInterval
+	} else if w.observeDelay *= 2; w.observeDelay > s.maxObserveDelay() {
+		w.observeDelay = s.maxObserveDelay()
 	}
 	time.AfterFunc(w.observeDelay, func() {
 		s.mu.Lock()

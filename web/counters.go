@@ -1,12 +1,17 @@
 package web
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/nva-project/nva/app/counters"
 	"github.com/nva-project/nva/web/wire"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // CounterReporter supplies the traffic counters (app/counters) the
@@ -16,12 +21,42 @@ type CounterReporter interface {
 	TrafficCounters() (nves []counters.NVE, at time.Time, enabled bool)
 }
 
-func (s *Server) counterData(w http.ResponseWriter) ([]counters.NVE, *time.Time, bool, bool) {
+// CounterDemand is implemented by a CounterReporter that reads the
+// counters only while they are wanted (ofctl: polling on demand). The
+// server signals demand on every read of the counters API (waiting, at
+// most freshCountersWait, for fresh counters when they are stale), on
+// every /metrics scrape that includes the counter metrics, and while an
+// events stream carries counters events.
+type CounterDemand interface {
+	WantCounters(ctx context.Context, fresh bool)
+}
+
+// freshCountersWait bounds how long a read of the counters API waits for
+// the first poll round after idle; past it, the answer has the counters
+// as last read, and polled_at says how old they are.
+const freshCountersWait = 10 * time.Second
+
+// wantCounters signals demand for the counters (see CounterDemand).
+func (s *Server) wantCounters(ctx context.Context, fresh bool) {
+	d, ok := s.counters.(CounterDemand)
+	if !ok {
+		return
+	}
+	if fresh {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, freshCountersWait)
+		defer cancel()
+	}
+	d.WantCounters(ctx, fresh)
+}
+
+func (s *Server) counterData(w http.ResponseWriter, r *http.Request) ([]counters.NVE, *time.Time, bool, bool) {
 	if s.counters == nil {
 		writeError(w, newAPIError(http.StatusNotImplemented, wire.CodeNotImplemented, "",
 			"traffic counters are not available on this node (no southbound configured)"))
 		return nil, nil, false, false
 	}
+	s.wantCounters(r.Context(), true)
 	nves, at, enabled := s.counters.TrafficCounters()
 	var atp *time.Time
 	if !at.IsZero() {
@@ -68,7 +103,7 @@ func tunnelWire(t counters.Tunnel) wire.TunnelCounters {
 
 // handleCounters answers GET /api/v1/counters (admin, operator, reader).
 func (s *Server) handleCounters(w http.ResponseWriter, r *http.Request) {
-	nves, at, enabled, ok := s.counterData(w)
+	nves, at, enabled, ok := s.counterData(w, r)
 	if !ok {
 		return
 	}
@@ -130,7 +165,7 @@ func (s *Server) handleVNCounters(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newAPIError(http.StatusNotFound, wire.CodeNotFound, "", "vn %q not found", name))
 		return
 	}
-	nves, at, enabled, ok := s.counterData(w)
+	nves, at, enabled, ok := s.counterData(w, r)
 	if !ok {
 		return
 	}
@@ -156,11 +191,62 @@ func (s *Server) handlePortCounters(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newAPIError(http.StatusNotFound, wire.CodeNotFound, "", "port %q not found", name))
 		return
 	}
-	nves, at, enabled, ok := s.counterData(w)
+	nves, at, enabled, ok := s.counterData(w, r)
 	if !ok {
 		return
 	}
 	c := counters.Sum(nves).Ports[name]
 	c.VN = p.VN
 	writeJSON(w, http.StatusOK, wire.PortCountersReport{Port: name, Enabled: enabled, PolledAt: at, Counters: portWire(c)})
+}
+
+// counterMetricPrefixes name the traffic counters' metric families
+// (ofctl's counter collector); a /metrics scrape that includes any of
+// them wants the counters.
+var counterMetricPrefixes = []string{"nva_vn_", "nva_tunnel_", "nva_drop_", "nva_bum_"}
+
+func isCounterMetric(name string) bool {
+	for _, p := range counterMetricPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// metricsHandler serves /metrics from the server's registry. A scrape
+// may keep only some metric families with name[] parameters (Prometheus'
+// convention, e.g. /metrics?name[]=go_goroutines); a scrape that includes
+// the traffic counters' families signals demand for them (without
+// waiting: a scrape answers with the counters as last read).
+func (s *Server) metricsHandler() http.Handler {
+	all := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		names := r.URL.Query()["name[]"]
+		if len(names) == 0 {
+			if s.counters != nil {
+				s.wantCounters(r.Context(), false)
+			}
+			all.ServeHTTP(w, r)
+			return
+		}
+		keep := map[string]bool{}
+		for _, n := range names {
+			keep[n] = true
+			if s.counters != nil && isCounterMetric(n) {
+				s.wantCounters(r.Context(), false)
+			}
+		}
+		g := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+			mfs, err := s.reg.Gather()
+			out := mfs[:0]
+			for _, mf := range mfs {
+				if keep[mf.GetName()] {
+					out = append(out, mf)
+				}
+			}
+			return out, err
+		})
+		promhttp.HandlerFor(g, promhttp.HandlerOpts{Registry: s.reg}).ServeHTTP(w, r)
+	})
 }

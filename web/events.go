@@ -281,6 +281,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		case <-countersTick:
+			s.wantCounters(ctx, false) // a stream with counters events keeps them polled
 			nves, at, enabled := s.counters.TrafficCounters()
 			if !enabled || at.IsZero() || !at.After(countersSent) {
 				continue

@@ -19,7 +19,6 @@ import (
 	"github.com/nva-project/nva/app/model"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // DefaultWaitTimeout bounds ?wait=realized when no ?timeout= is given.
@@ -233,7 +232,7 @@ func (s *Server) routes() http.Handler {
 	registerResource(s, api, s.l3GatewayResource()) // l3gateway.go
 	s.authRoutes(api)
 
-	r.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})).Methods(http.MethodGet)
+	r.Handle("/metrics", s.metricsHandler()).Methods(http.MethodGet) // counters.go: name[] filter, counters demand
 	// The web UI (web/ui, embedded) answers every path outside the API,
 	// /internal/ and /metrics (GET and HEAD).
 	r.MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool {

@@ -31,8 +31,11 @@ type scaleConfig struct {
 	SyncTimeout time.Duration // bound on every wait for the fleet to be in sync
 	LogLevel    string        // nva's --log-level
 	NVAArgs     []string      // extra flags for the first nva node (e.g. --debug-addr for profiles)
-	Dir         string        // data dirs, logs, sockets
-	Logf        func(string, ...any)
+	// FollowerArgs are extra flags for the second node of a cluster
+	// (a follower until a failover; e.g. --debug-addr to profile one).
+	FollowerArgs []string
+	Dir          string // data dirs, logs, sockets
+	Logf         func(string, ...any)
 }
 
 // phaseResult is one row of a size's table.
@@ -103,6 +106,7 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	syncTimeout := fs.Duration("sync-timeout", 5*time.Minute, "bound on each wait for every switch to be in sync")
 	logLevel := fs.String("nva-log-level", "info", "nva's --log-level")
 	nvaArgs := fs.String("nva-args", "", "extra space-separated flags for the first nva node, e.g. \"--debug-addr 127.0.0.1:6060\" to take heap or CPU profiles during a run")
+	followerArgs := fs.String("follower-args", "", "with -nodes 3: extra space-separated flags for the second nva node, which joins as a follower (an election under load can still make it leader: its profile shows raft handleConn on a follower, audits on the leader), e.g. \"--debug-addr 127.0.0.1:6061\" to profile a follower at rest")
 	keep := fs.Bool("keep", false, "keep the data directories and nva's logs (printed at the end)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -146,7 +150,7 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		cfg := scaleConfig{
 			Bin: bin, Nodes: *nodes, Attaches: *attaches, Idle: *idle, SyncTimeout: *syncTimeout,
-			LogLevel: *logLevel, NVAArgs: strings.Fields(*nvaArgs), Dir: dir, Logf: logger.Printf,
+			LogLevel: *logLevel, NVAArgs: strings.Fields(*nvaArgs), FollowerArgs: strings.Fields(*followerArgs), Dir: dir, Logf: logger.Printf,
 			Layout: fleet.Layout{NVEs: n, PortsPerNVE: *ports, Span: sp, Kind: model.NVEKind(*kind), SparePorts: (*attaches + n - 1) / n},
 		}
 		if err := cfg.Layout.Check(); err != nil {
@@ -239,6 +243,9 @@ func (r *scaleRun) startNodes(ctx context.Context) error {
 			// Flags with an address (--debug-addr) would collide on
 			// the other nodes: they go to the first one only.
 			n.extraArgs = append(n.extraArgs, r.cfg.NVAArgs...)
+		}
+		if i == 1 {
+			n.extraArgs = append(n.extraArgs, r.cfg.FollowerArgs...)
 		}
 		if r.cfg.Nodes > 1 {
 			if i == 0 {

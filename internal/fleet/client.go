@@ -134,9 +134,11 @@ func (c *Client) Health(ctx context.Context) (wire.Health, error) {
 }
 
 // Goroutines reads go_goroutines from the node's /metrics (-1 when
-// missing).
+// missing). It asks for that family only (name[]): a scrape of the
+// traffic counters would make nva poll them, and the harness measures
+// nva at rest with nobody looking.
 func (c *Client) Goroutines(ctx context.Context) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+"/metrics?name%5B%5D=go_goroutines", nil)
 	if err != nil {
 		return -1, err
 	}

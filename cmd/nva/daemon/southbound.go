@@ -79,6 +79,7 @@ func OpenFlowAndOVSDB(st *store.Store, s Settings, log *slog.Logger) (*Southboun
 	of := ofctl.New(ofctl.Config{ListenAddr: s.OpenFlowAddr, TLS: ofTLS, Logger: log,
 		PortNumbers:     func(nve string) map[string]uint32 { return syncer.PortNumbers(nve) },
 		CounterInterval: s.CounterPollInterval(),
+		AuditInterval:   s.AuditPeriod(), // --audit-interval (rest-cpu)
 		// L2 gateway learning (learned.go): reports go to the store, MACs
 		// still sending are re-reported every third of --learned-age.
 		Learn: st, LearnRefresh: s.LearnedMaxAge() / 3})

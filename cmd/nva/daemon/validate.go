@@ -32,6 +32,7 @@ const (
 	formsDebug             = "empty (off), :PORT (127.0.0.1) or HOST:PORT"
 	formsPEMFile           = "a readable PEM file; --tls-cert, --tls-key and --tls-ca are set together or not at all"
 	formsCounterInterval   = "a duration of at least 1s (e.g. 10s, 1m), or 0 (off)"
+	formsAuditInterval     = "a duration of at least 1s (e.g. 60s, 5m), or 0 or off (no periodic audits)"
 	formsSwitchCA          = "a readable PEM file of CA certificates, with --tls-cert, --tls-key and --tls-ca set"
 	formsMaxConns          = "a number of connections, at least 1"
 )
@@ -107,6 +108,9 @@ func (s *Settings) complete(origin map[string]string) error {
 	}
 	if s.LearnedAge != "" { // learned.go
 		check("learned-age", &s.LearnedAge, checkLearnedAge)
+	}
+	if s.AuditInterval != "" { // southbound audits (rest-cpu)
+		check("audit-interval", &s.AuditInterval, checkAuditInterval)
 	}
 	s.completeAuth(origin, bad)
 	// REST hardening and the OVSDB endpoint policy (sec-rest).
@@ -426,4 +430,34 @@ func (s Settings) CounterPollInterval() time.Duration {
 	}
 	d, _ := time.ParseDuration(v)
 	return d
+}
+
+// checkAuditInterval accepts 0 or off (no periodic audits) or a duration
+// of at least 1s.
+func checkAuditInterval(v string) (string, error) {
+	if v == "off" {
+		return "0s", nil
+	}
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		return v, errors.New("not a duration, nor off")
+	case d < 0 || (d > 0 && d < time.Second):
+		return v, errors.New("must be 0 or off, or at least 1s")
+	}
+	return d.String(), nil
+}
+
+// AuditPeriod is the parsed --audit-interval as ofctl.Config.AuditInterval
+// takes it: negative when audits are off (0 or off),
+// DefaultAuditInterval when empty; call it on completed settings.
+func (s Settings) AuditPeriod() time.Duration {
+	v := s.AuditInterval
+	if v == "" {
+		v = DefaultAuditInterval
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return d
+	}
+	return -1
 }
