@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/store"
@@ -60,12 +61,16 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	out, err := batchResponse(req.Items, res)
+	minimal := prefersMinimal(r)
+	out, err := batchResponse(req.Items, res, minimal)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	nves := func() []string { return batchAffected(before, s.be.Snapshot(), ops, res) }
+	if minimal {
+		w.Header().Set(wire.PreferenceAppliedHeader, wire.PreferReturnMinimal)
+	}
 	s.finishWrite(w, r, wait, timeout, http.StatusOK, res.Revision, nves, out)
 }
 
@@ -139,7 +144,24 @@ func decodeObject[T any](kc *keyChecker, raw json.RawMessage, clear func(*T)) (*
 }
 
 // batchResponse pairs the items with what the store did for each.
-func batchResponse(items []wire.BatchItem, res *store.BatchResult) (*wire.BatchResponse, error) {
+// prefersMinimal reports whether the request's Prefer header (RFC 7240:
+// comma-separated preferences, any number of headers) asks for
+// return=minimal.
+func prefersMinimal(r *http.Request) bool {
+	for _, h := range r.Header.Values(wire.PreferHeader) {
+		for _, p := range strings.Split(h, ",") {
+			if k, v, _ := strings.Cut(strings.TrimSpace(p), "="); strings.EqualFold(k, "return") &&
+				strings.EqualFold(strings.Trim(strings.TrimSpace(v), `"`), "minimal") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// batchResponse is the answer to a batch: per item its op, kind and name,
+// and (unless minimal) the stored object.
+func batchResponse(items []wire.BatchItem, res *store.BatchResult, minimal bool) (*wire.BatchResponse, error) {
 	if len(res.Items) != len(items) {
 		return nil, errors.New("the store answered a batch with a result per item missing")
 	}
@@ -155,7 +177,7 @@ func batchResponse(items []wire.BatchItem, res *store.BatchResult) (*wire.BatchR
 		case r.Port != nil:
 			ir.Name, obj = r.Port.Name, r.Port
 		}
-		if obj != nil {
+		if obj != nil && !minimal {
 			b, err := json.Marshal(obj)
 			if err != nil {
 				return nil, fmt.Errorf("encoding items[%d]: %w", i, err)

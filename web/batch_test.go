@@ -252,3 +252,42 @@ func TestBatchRequestID(t *testing.T) {
 		t.Fatalf("the same batch under a new ID: %d %s", r.status, r.body)
 	}
 }
+
+// TestBatchPreferMinimal: with Prefer: return=minimal the item results
+// carry op, kind and name but no objects, Preference-Applied says so, and
+// the batch is applied just the same.
+func TestBatchPreferMinimal(t *testing.T) {
+	e := newEnv(t, nil)
+	e.seed()
+	body := batchBody(t,
+		wire.BatchItem{Op: "create", Kind: "vn", Object: obj(`{"name":"green"}`)},
+		wire.BatchItem{Op: "create", Kind: "port", Object: obj(`{"name":"g1","vn":"green","nve":"hv1","interface":"tap9","mac":"02:00:00:00:09:01"}`)},
+		wire.BatchItem{Op: "delete", Kind: "port", Name: "g1"},
+	)
+	r := e.must(200, "POST", "/api/v1/batch", body, wire.PreferHeader, "respond-async, return=minimal")
+	if got := r.header.Get(wire.PreferenceAppliedHeader); got != wire.PreferReturnMinimal {
+		t.Fatalf("Preference-Applied %q", got)
+	}
+	var res wire.BatchResponse
+	r.decode(t, &res)
+	if len(res.Items) != 3 || res.Revision == 0 {
+		t.Fatalf("answer %s", r.body)
+	}
+	for i, want := range []wire.BatchItemResult{{Op: "create", Kind: "vn", Name: "green"}, {Op: "create", Kind: "port", Name: "g1"}, {Op: "delete", Kind: "port", Name: "g1"}} {
+		if it := res.Items[i]; it.Op != want.Op || it.Kind != want.Kind || it.Name != want.Name || it.Object != nil {
+			t.Fatalf("items[%d] = %+v, want %+v without object", i, it, want)
+		}
+	}
+	if _, ok := e.st.Snapshot().VNs["green"]; !ok {
+		t.Fatal("green not created")
+	}
+	// Without the preference every object comes back (and no header).
+	r = e.must(200, "POST", "/api/v1/batch", batchBody(t, wire.BatchItem{Op: "create", Kind: "vn", Object: obj(`{"name":"red"}`)}))
+	if r.header.Get(wire.PreferenceAppliedHeader) != "" {
+		t.Fatalf("Preference-Applied without Prefer: %q", r.header.Get(wire.PreferenceAppliedHeader))
+	}
+	r.decode(t, &res)
+	if len(res.Items) != 1 || res.Items[0].Object == nil {
+		t.Fatalf("answer without Prefer: %s", r.body)
+	}
+}

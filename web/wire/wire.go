@@ -21,6 +21,20 @@ const RevisionHeader = "X-Revision"
 // and sorted: the ones the server waited for (absent: none).
 const RealizedNVEsHeader = "X-Realized-NVEs"
 
+// PreferHeader is RFC 7240's Prefer request header. POST /api/v1/batch
+// honours "return=minimal": its item results then carry op, kind and name
+// only, not every stored object, which keeps the answer to a 10,000-item
+// batch small; the answer's PreferenceAppliedHeader says so.
+const PreferHeader = "Prefer"
+
+// PreferenceAppliedHeader is RFC 7240's Preference-Applied response
+// header.
+const PreferenceAppliedHeader = "Preference-Applied"
+
+// PreferReturnMinimal is the Prefer value (and Preference-Applied answer)
+// that asks for item results without their objects.
+const PreferReturnMinimal = "return=minimal"
+
 // Error codes of the API's error bodies. They are part of the API contract.
 const (
 	CodeBadRequest         = "bad_request"
