@@ -102,7 +102,7 @@ bench: build
 # ovn-host, installed on first use) in the same run, with the ratios.
 bench-ovn: build
 	./scripts/install-ovn.sh
-	./$(BIN)/nva-lab bench-ovn -nva $(BIN)/nva
+	./$(BIN)/nva-lab bench-ovn -nva $(BIN)/nva $(BENCH_OVN_ARGS)
 
 # The fleet benchmark (no root needed): simulated OpenFlow 1.3 switches and
 # OVSDB servers against a real nva at each size; a table per size and a
