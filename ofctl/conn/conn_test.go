@@ -166,6 +166,46 @@ func TestEchoReply(t *testing.T) {
 	}
 }
 
+// TestNoEchoToATalkingSwitch: the keepalive is an inactivity probe, so a
+// switch that keeps sending (here its own echo requests, as Open
+// vSwitch's probe does) is never sent an echo request, while nva still
+// answers each of its requests.
+func TestNoEchoToATalkingSwitch(t *testing.T) {
+	h := newHarness(t, Options{EchoInterval: 300 * time.Millisecond, DeadInterval: 10 * time.Second})
+	f, sw := h.connect(1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 300; i++ {
+			req := openflow13.NewEchoRequest()
+			req.Xid = uint32(0x1000 + i)
+			b, _ := req.MarshalBinary()
+			f.writeRaw(b)
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	replies := 0
+	_ = f.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for replies < 300 {
+		b, err := readFrame(f.c, 0)
+		if err != nil {
+			t.Fatalf("after %d echo replies: %v", replies, err)
+		}
+		switch b[1] {
+		case openflow13.Type_EchoRequest:
+			t.Fatalf("nva sent an echo request to a switch that talked every 5 ms (after %d replies)", replies)
+		case openflow13.Type_EchoReply:
+			replies++
+		}
+	}
+	<-done
+	select {
+	case <-sw.Done():
+		t.Fatalf("talking switch disconnected: %v", sw.Err())
+	default:
+	}
+}
+
 func TestKeepaliveAndDeadInterval(t *testing.T) {
 	h := newHarness(t, Options{EchoInterval: 20 * time.Millisecond, DeadInterval: 200 * time.Millisecond})
 	f, sw := h.connect(1)

@@ -772,7 +772,11 @@ func (s *Switch) keepalive() {
 				s.closeWith(fmt.Errorf("%w: nothing received for %s", ErrDeadInterval, idle.Round(time.Millisecond)))
 				return
 			}
-			if now.Sub(lastEcho) >= s.opts.EchoInterval {
+			// An inactivity probe, as Open vSwitch's: an echo only after
+			// EchoInterval with nothing received (a switch that talks,
+			// or probes us itself, needs none) and at most one per
+			// EchoInterval.
+			if idle >= s.opts.EchoInterval && now.Sub(lastEcho) >= s.opts.EchoInterval {
 				lastEcho = now
 				if _, err := s.sendBytes(header(openflow13.Type_EchoRequest, headerLen, 0), nil); err != nil {
 					return

@@ -29,7 +29,9 @@ type Handler interface {
 type Options struct {
 	// Logger receives connection events; nil means slog.Default().
 	Logger *slog.Logger
-	// EchoInterval is how often an ECHO_REQUEST is sent (default 5 s).
+	// EchoInterval is the inactivity probe (default 5 s): an ECHO_REQUEST
+	// is sent when nothing was received for this long, at most one per
+	// interval.
 	EchoInterval time.Duration
 	// DeadInterval closes a connection on which nothing was received for
 	// this long (default 15 s).
