@@ -109,7 +109,7 @@ func FromSnapshot(snap *model.Snapshot, name string) (Desired, bool) {
 			if !ok || snap.PortByMAC(vnName, mac) != p {
 				continue
 			}
-			loc := tunnelIP(snap.NVEs[p.NVE])
+			loc := endpointIP(snap, p.NVE)
 			if loc == "" {
 				continue
 			}
@@ -127,7 +127,7 @@ func FromSnapshot(snap *model.Snapshot, name string) (Desired, bool) {
 			if e.NVE == name || macs[e.MAC] {
 				continue // learned here (the VTEP knows it), or a port's MAC
 			}
-			if loc := tunnelIP(snap.NVEs[e.NVE]); loc != "" {
+			if loc := endpointIP(snap, e.NVE); loc != "" {
 				r := RemoteMAC{MAC: e.MAC, Locator: loc}
 				for _, ip := range e.IPs {
 					if a, err := netip.ParseAddr(ip); err == nil && a.Is4() {
@@ -144,7 +144,7 @@ func FromSnapshot(snap *model.Snapshot, name string) (Desired, bool) {
 			if other == name {
 				continue
 			}
-			if ip := tunnelIP(snap.NVEs[other]); ip != "" && !slices.Contains(v.Flood, ip) {
+			if ip := endpointIP(snap, other); ip != "" && !slices.Contains(v.Flood, ip) {
 				v.Flood = append(v.Flood, ip)
 			}
 		}
@@ -152,6 +152,17 @@ func FromSnapshot(snap *model.Snapshot, name string) (Desired, bool) {
 		d.VNs = append(d.VNs, v)
 	}
 	return d, true
+}
+
+// endpointIP is where the VTEP tunnels to reach what NVE nve hosts: the
+// tunnel IP of nve, or, for a tNVE of a split NVE (no tunnels of its
+// own), that of its nNVE, which maps its access link's VLANs to VNs and
+// encapsulates for it.
+func endpointIP(snap *model.Snapshot, nve string) string {
+	if nn := snap.NNVEOf(nve); nn != "" {
+		nve = nn
+	}
+	return tunnelIP(snap.NVEs[nve])
 }
 
 // tunnelIP is where an NVE's VXLAN tunnels end: its first IPv4 underlay

@@ -70,3 +70,38 @@ func TestFromSnapshot(t *testing.T) {
 		t.Fatal("an ovs NVE has a VTEP desired state")
 	}
 }
+
+// TestFromSnapshotSplitNVE: the tenants of a tNVE (a split NVE without
+// tunnels of its own) are reached through its nNVE, so the VTEP's remote
+// MACs and flood list name the nNVE's tunnel IP, never the tNVE's.
+func TestFromSnapshotSplitNVE(t *testing.T) {
+	port := func(name, vn, nve, iface, mac string, vlan int) *model.Port {
+		p := &model.Port{Name: name, VN: vn, NVE: nve, Interface: iface, MAC: mac, VLAN: vlan}
+		p.Parse()
+		return p
+	}
+	snap := &model.Snapshot{
+		VNs: map[string]*model.VN{"blue": {Name: "blue", VNI: 5001, Encap: model.EncapVXLAN}},
+		NVEs: map[string]*model.NVE{
+			"hv1": {Name: "hv1", Kind: model.NVEOVS, UnderlayIPs: []string{"198.18.0.1"}},
+			"hv4": {Name: "hv4", Kind: model.NVEOVS, UnderlayIPs: []string{"198.18.0.4"},
+				AccessLink: &model.AccessLink{NNVE: "hv1", Uplink: "up0", NNVEPort: "to-hv4", VLANs: map[string]int{"blue": 2001}}},
+			"tor1": {Name: "tor1", Kind: model.NVEVTEP, UnderlayIPs: []string{"198.18.0.9"}, OVSDB: "tcp:192.0.2.9:6640"},
+		},
+		Ports: map[string]*model.Port{
+			"b5": port("b5", "blue", "hv4", "tap5", "02:00:00:00:00:05", 0),
+			"bm": port("bm", "blue", "tor1", "p1", "", 100),
+		},
+	}
+	got, ok := FromSnapshot(snap, "tor1")
+	if !ok || len(got.VNs) != 1 {
+		t.Fatalf("desired %+v (%v)", got, ok)
+	}
+	v := got.VNs[0]
+	if want := []RemoteMAC{{MAC: "02:00:00:00:00:05", Locator: "198.18.0.1"}}; !reflect.DeepEqual(v.Remote, want) {
+		t.Fatalf("remote MACs %+v, want %+v (the nNVE's tunnel IP)", v.Remote, want)
+	}
+	if want := []string{"198.18.0.1"}; !reflect.DeepEqual(v.Flood, want) {
+		t.Fatalf("flood %v, want %v", v.Flood, want)
+	}
+}
