@@ -21,16 +21,7 @@ import (
 // VNI and its MAC; a packet to the SNAT address that belongs to no
 // connection goes nowhere.
 func TestGatewaySNATAndFloatingIP(t *testing.T) {
-	d := scenario.GatewaySNAT()
-	prof := pipeline.OVS()
-	r, err := compiler.Compile(d.Input("gw"), prof)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sw, err := sim.New(prof, r.Flows, r.Groups)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, sw := gatewaySwitch(t)
 	tun, upA, upB := scenario.TunnelOFPort("vxlan"), d.OFPort("gw", "up-acme"), d.OFPort("gw", "up-beta")
 	ip := func(s string) []byte { return flow.IP(netip.MustParseAddr(s)) }
 	fromHV := func(vni uint64, hv, mac, src string) sim.Packet {
@@ -69,4 +60,21 @@ func TestGatewaySNATAndFloatingIP(t *testing.T) {
 	if res := sw.Run(sim.IPv4(upA, "02:ee:00:00:00:01", "02:4e:56:47:f0:00", "192.0.2.80", "203.0.113.10")); len(res.Outputs) != 0 {
 		t.Errorf("a packet of no connection to the SNAT address went to %v\n%s", res.Ports(), res.TraceText())
 	}
+}
+
+// gatewaySwitch is the gateway NVE "gw" of scenario.GatewaySNAT compiled
+// for the OVS profile and loaded into the simulator.
+func gatewaySwitch(t *testing.T) (*scenario.Domain, *sim.Switch) {
+	t.Helper()
+	d := scenario.GatewaySNAT()
+	prof := pipeline.OVS()
+	r, err := compiler.Compile(d.Input("gw"), prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, err := sim.New(prof, r.Flows, r.Groups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, sw
 }

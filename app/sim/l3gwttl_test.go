@@ -4,11 +4,9 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/nva-project/nva/app/compiler"
 	"github.com/nva-project/nva/app/compiler/scenario"
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
-	"github.com/nva-project/nva/app/pipeline"
 	"github.com/nva-project/nva/app/sim"
 )
 
@@ -19,16 +17,7 @@ import (
 // to the SNAT or a floating address with TTL 1 goes to the controller
 // only (the time-exceeded answer), untranslated, before conntrack.
 func TestGatewayTTLExpiry(t *testing.T) {
-	d := scenario.GatewaySNAT()
-	prof := pipeline.OVS()
-	r, err := compiler.Compile(d.Input("gw"), prof)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sw, err := sim.New(prof, r.Flows, r.Groups)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, sw := gatewaySwitch(t)
 	tun, upA := scenario.TunnelOFPort("vxlan"), d.OFPort("gw", "up-acme")
 	hv := flow.IP(netip.MustParseAddr("198.18.0.2"))
 	for _, ttl := range []uint8{0, 1} {
