@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -52,6 +53,10 @@ func run(args []string, lookup func(string) (string, bool), stderr io.Writer) in
 	if err != nil {
 		fmt.Fprintf(stderr, "nva: %v\n", err)
 		return 2
+	}
+	if n := settings.MemoryLimitBytes(); n > 0 { // --memory-limit: the process's, so set here
+		debug.SetMemoryLimit(n)
+		logger.Info("memory limit set", "bytes", n)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -80,6 +80,9 @@ type Settings struct {
 	// Southbound audits (rest-cpu, ofctl/southbound.go): how often the
 	// leader re-reads every switch to find drift.
 	AuditInterval string `yaml:"audit-interval"`
+
+	// Process memory (memlimit.go): the Go runtime's soft memory limit.
+	MemoryLimit string `yaml:"memory-limit"`
 }
 
 // DefaultSettings returns the embedded default.
@@ -180,6 +183,10 @@ var settingList = []setting{
 	// Southbound audits (rest-cpu, ofctl/southbound.go).
 	{name: "audit-interval", usage: "how often the leader re-reads every connected switch's flows and groups and repairs drift (the audits of one interval are spread evenly over it); 0 or off turns periodic audits off (switches are still read on every change and reconnect)", forms: formsAuditInterval,
 		str: func(s *Settings) *string { return &s.AuditInterval }},
+
+	// Process memory (memlimit.go).
+	{name: "memory-limit", usage: "soft limit of the Go runtime's memory (the heap collects harder as it nears it, so RSS stays close to the live heap instead of about twice it; at the price of more GC CPU while tables are compiled); off or 0: none (the runtime's default, or GOMEMLIMIT)", forms: formsMemoryLimit,
+		str: func(s *Settings) *string { return &s.MemoryLimit }},
 }
 
 // DefaultCounterInterval is --counter-interval's default (when empty).

@@ -112,6 +112,9 @@ func (s *Settings) complete(origin map[string]string) error {
 	if s.AuditInterval != "" { // southbound audits (rest-cpu)
 		check("audit-interval", &s.AuditInterval, checkAuditInterval)
 	}
+	if s.MemoryLimit != "" { // memlimit.go
+		check("memory-limit", &s.MemoryLimit, checkMemoryLimit)
+	}
 	s.completeAuth(origin, bad)
 	// REST hardening and the OVSDB endpoint policy (sec-rest).
 	check("api-max-conns", &s.APIMaxConns, checkMaxConns)
