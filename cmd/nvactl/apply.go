@@ -302,6 +302,11 @@ func (a *app) sendBatches(c *cobra.Command, cl *client, q url.Values, items []ap
 	var revision uint64
 	var answers []json.RawMessage
 	batches := (len(items) + size - 1) / size
+	if a.g.output != "json" {
+		// The summary needs only each item's op and kind: the server need
+		// not send every stored object back.
+		cl = cl.preferring(wire.PreferReturnMinimal)
+	}
 	for b := 0; b < batches; b++ {
 		lo, hi := b*size, min((b+1)*size, len(items))
 		req := wire.BatchRequest{Items: make([]wire.BatchItem, hi-lo)}

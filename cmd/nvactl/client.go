@@ -27,6 +27,15 @@ type client struct {
 	attempts int
 	// token is sent as "Authorization: Bearer" when set.
 	token string
+	// prefer is sent as RFC 7240's Prefer header when set (preferring).
+	prefer string
+}
+
+// preferring returns a copy of c that sends Prefer: p with every request.
+func (c *client) preferring(p string) *client {
+	cp := *c
+	cp.prefer = p
+	return &cp
 }
 
 // apiError is an error response of the API.
@@ -104,6 +113,9 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 			req.Header.Set("Authorization", "Bearer "+c.token)
 		}
 		req.Header.Set(wire.RequestIDHeader, reqID)
+		if c.prefer != "" {
+			req.Header.Set(wire.PreferHeader, c.prefer)
+		}
 		resp, err := c.http.Do(req)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", method, u, err)
