@@ -196,30 +196,7 @@ func TestL3GatewayStrict(t *testing.T) {
 	requireLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	l := lab.New(t, lab.Options{Hypervisors: 2})
-	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: nvaBin, ExtraArgs: []string{"--counter-interval", "1s"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shim, err := l.StartShim(ctx, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = shim.Close() })
-	const dpid = "00000000000e8a07"
-	if err := l.PrepareStrictBridge(ctx, 1, lab.StrictBridgeOptions{
-		DatapathID: dpid, Controller: shim.Target(), Encap: "vxlan", Remotes: []int{2},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ov := lab.NewOverlayOnly(l, n)
-	ov.RealizeTimeout = realizeTimeout
-	if err := ov.AddOpenFlowNVE(ctx, 1, dpid, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := ov.AddOVSNVE(ctx, 2, nil, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	l, n, shim, ov := newStrictLab(t, ctx, 2, "00000000000e8a07", "--counter-interval", "1s")
 	if err := ov.AddRoutedVN(ctx, lab.RoutedVNSpec{VNSpec: lab.VNSpec{Name: "web", VNI: 2201, Encap: "vxlan"}, Tenant: "acme", L3Domain: "prod",
 		Subnets: []lab.Subnet{{CIDR: "10.20.1.0/24", Gateway: "10.20.1.1"}}}); err != nil {
 		t.Fatal(err)
@@ -268,10 +245,5 @@ func TestL3GatewayStrict(t *testing.T) {
 	} else {
 		t.Logf("hv2's (the gateway's) ttl_expired drops: %d -> %d", before, got)
 	}
-	if r := shim.Refused(); len(r) != 0 {
-		t.Errorf("the shim refused messages nva sent the strict switch: %v", r)
-		for _, x := range shim.Refusals() {
-			t.Errorf("  %v", x)
-		}
-	}
+	checkShimClean(t, shim)
 }

@@ -35,30 +35,7 @@ func TestL3Strict(t *testing.T) {
 	requireLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	l := lab.New(t, lab.Options{Hypervisors: 2})
-	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: nvaBin, ExtraArgs: []string{"--counter-interval", "1s"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shim, err := l.StartShim(ctx, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = shim.Close() })
-	const dpid = "00000000000e8a03"
-	if err := l.PrepareStrictBridge(ctx, 1, lab.StrictBridgeOptions{
-		DatapathID: dpid, Controller: shim.Target(), Encap: "vxlan", Remotes: []int{2},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ov := lab.NewOverlayOnly(l, n)
-	ov.RealizeTimeout = realizeTimeout
-	if err := ov.AddOpenFlowNVE(ctx, 1, dpid, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := ov.AddOVSNVE(ctx, 2, nil, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	l, n, shim, ov := newStrictLab(t, ctx, 2, "00000000000e8a03", "--counter-interval", "1s")
 	for _, v := range []lab.RoutedVNSpec{
 		{VNSpec: lab.VNSpec{Name: "web", VNI: 2101, Encap: "vxlan"}, Tenant: "acme", L3Domain: "prod",
 			Subnets: []lab.Subnet{{CIDR: "10.20.1.0/24", Gateway: "10.20.1.1"}}},
@@ -131,15 +108,7 @@ func TestL3Strict(t *testing.T) {
 		}
 		t.Logf("%s -> %s: reply TTL %d", c.from, c.to, ttl)
 	}
-	if r := shim.Refused(); len(r) != 0 {
-		t.Errorf("the shim refused messages nva sent the strict switch: %v", r)
-		for _, x := range shim.Refusals() {
-			t.Errorf("  %v", x)
-		}
-	}
-	if shim.Forwarded() == 0 {
-		t.Errorf("the shim forwarded nothing: hv1 was not programmed through it")
-	}
+	checkShimClean(t, shim)
 }
 
 // ttlExpired returns NVE nve's ttl_expired drop packets from GET

@@ -102,33 +102,7 @@ func TestStrictNVE(t *testing.T) {
 
 func newStrictOverlay(t *testing.T, ctx context.Context) *strictOverlay {
 	t.Helper()
-	l := lab.New(t, lab.Options{Hypervisors: 3})
-	n, err := l.StartNVA(ctx, lab.NVAOptions{Bin: nvaBin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shim, err := l.StartShim(ctx, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Runs before the lab's cleanup (which dumps the shim's refusals on
-	// failure): the shim logs through t until it is closed.
-	t.Cleanup(func() { _ = shim.Close() })
-	if err := l.PrepareStrictBridge(ctx, strictHV, lab.StrictBridgeOptions{
-		DatapathID: strictDPID, Controller: shim.Target(), Encap: "vxlan", Remotes: []int{2, 3},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ov := lab.NewOverlayOnly(l, n)
-	ov.RealizeTimeout = realizeTimeout
-	if err := ov.AddOpenFlowNVE(ctx, strictHV, strictDPID, nil); err != nil {
-		t.Fatal(err)
-	}
-	for _, hv := range []int{2, 3} {
-		if err := ov.AddOVSNVE(ctx, hv, nil, 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
+	l, n, shim, ov := newStrictLab(t, ctx, 3, strictDPID)
 	for _, v := range strictVNs {
 		if err := ov.AddVN(ctx, v); err != nil {
 			t.Fatal(err)
@@ -752,15 +726,7 @@ func (s *strictOverlay) nvaFlows(t *testing.T, hv int) []string {
 // nva's messages.
 func (s *strictOverlay) testShimRefusedNothing(t *testing.T) {
 	t.Log(strings.TrimSpace(lab.ShimReport(s.shim)))
-	if r := s.shim.Refused(); len(r) != 0 {
-		t.Errorf("the shim refused messages nva sent the strict switch: %v", r)
-		for _, x := range s.shim.Refusals() {
-			t.Errorf("  %v", x)
-		}
-	}
-	if s.shim.Forwarded() == 0 {
-		t.Errorf("the shim forwarded nothing: hv1 was not programmed through it")
-	}
+	checkShimClean(t, s.shim)
 	if v, err := s.getNVE("hv1"); err == nil && v.Status.OpenFlow != nil {
 		t.Logf("hv1: %d OpenFlow errors on the current connection (nva's count)", v.Status.OpenFlow.OpenFlowErrors)
 		if v.Status.OpenFlow.OpenFlowErrors != 0 {
