@@ -68,18 +68,6 @@ func (a *affected) policy(r *model.PolicyRule) {
 	}
 }
 
-// tenantRule checks a rule a tenant writes: its tenant is the tenant's
-// (an empty one on create becomes it).
-func tenantRule(p principal, r *model.PolicyRule, create bool) error {
-	if r.Tenant == "" && create {
-		r.Tenant = p.tenant
-	}
-	if r.Tenant != p.tenant {
-		return forbidden("tenant", "a token of tenant %q may only write policy rules of tenant %q", p.tenant, p.tenant)
-	}
-	return nil
-}
-
 func inScopeRule(snap *model.Snapshot, p principal, name string) bool {
 	r := snap.Policies[name]
 	return r != nil && r.Tenant == p.tenant
@@ -91,7 +79,7 @@ func (b scopedBackend) CreatePolicy(ctx context.Context, reqID string, r model.P
 		return nil, err
 	}
 	if p.scoped() {
-		if err := tenantRule(p, &r, true); err != nil {
+		if err := claimTenant(p, &r.Tenant, "policy rules", true); err != nil {
 			return nil, err
 		}
 	}
@@ -99,19 +87,12 @@ func (b scopedBackend) CreatePolicy(ctx context.Context, reqID string, r model.P
 }
 
 func (b scopedBackend) UpdatePolicyIf(ctx context.Context, reqID string, r model.PolicyRule, expectRev uint64) (*model.PolicyRule, error) {
-	p, err := b.writer(ctx)
+	p, _, err := b.existing(ctx, "policy", r.Name, inScopeRule)
 	if err != nil {
 		return nil, err
 	}
 	if p.scoped() {
-		snap, err := b.current(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if !inScopeRule(snap, p, r.Name) {
-			return nil, notFound("policy", r.Name)
-		}
-		if err := tenantRule(p, &r, false); err != nil {
+		if err := claimTenant(p, &r.Tenant, "policy rules", false); err != nil {
 			return nil, err
 		}
 	}
@@ -119,18 +100,8 @@ func (b scopedBackend) UpdatePolicyIf(ctx context.Context, reqID string, r model
 }
 
 func (b scopedBackend) DeletePolicy(ctx context.Context, reqID, name string) (uint64, error) {
-	p, err := b.writer(ctx)
-	if err != nil {
+	if _, _, err := b.existing(ctx, "policy", name, inScopeRule); err != nil {
 		return 0, err
-	}
-	if p.scoped() {
-		snap, err := b.current(ctx)
-		if err != nil {
-			return 0, err
-		}
-		if !inScopeRule(snap, p, name) {
-			return 0, notFound("policy", name)
-		}
 	}
 	return b.Backend.DeletePolicy(ctx, reqID, name)
 }

@@ -159,16 +159,40 @@ func (b scopedBackend) SnapshotAndWatch(ctx context.Context) (*model.Snapshot, <
 	return tenantSnapshot(snap, p.tenant), out
 }
 
-// tenantVN checks a VN a tenant writes: its tenant is the tenant's (an
+// claimTenant checks the tenant an object of a tenant-owned kind (VNs,
+// policy rules) names when a tenant writes it: it is the tenant's own (an
 // empty one on create becomes it).
-func tenantVN(p principal, vn *model.VN, create bool) error {
-	if vn.Tenant == "" && create {
-		vn.Tenant = p.tenant
+func claimTenant(p principal, tenant *string, plural string, create bool) error {
+	if *tenant == "" && create {
+		*tenant = p.tenant
 	}
-	if vn.Tenant != p.tenant {
-		return forbidden("tenant", "a token of tenant %q may only write VNs of tenant %q", p.tenant, p.tenant)
+	if *tenant != p.tenant {
+		return forbidden("tenant", "a token of tenant %q may only write %s of tenant %q", p.tenant, plural, p.tenant)
 	}
 	return nil
+}
+
+// existing admits a write to an existing object: the principal may write,
+// and a tenant's object kind/name must be in its scope (in), else it does
+// not exist for it (404). snap is the unscoped state the write was judged
+// against (nil for an unscoped principal).
+func (b scopedBackend) existing(ctx context.Context, kind, name string, in func(*model.Snapshot, principal, string) bool) (principal, *model.Snapshot, error) {
+	p, err := b.writer(ctx)
+	if err != nil || !p.scoped() {
+		return p, nil, err
+	}
+	snap, err := b.current(ctx)
+	if err != nil {
+		return p, nil, err
+	}
+	if !in(snap, p, name) {
+		return p, nil, notFound(kind, name)
+	}
+	return p, snap, nil
+}
+
+func tenantVN(p principal, vn *model.VN, create bool) error {
+	return claimTenant(p, &vn.Tenant, "VNs", create)
 }
 
 func inScopeVN(snap *model.Snapshot, p principal, name string) bool {
@@ -190,18 +214,11 @@ func (b scopedBackend) CreateVN(ctx context.Context, reqID string, vn model.VN) 
 }
 
 func (b scopedBackend) UpdateVNIf(ctx context.Context, reqID string, vn model.VN, expectRev uint64) (*model.VN, error) {
-	p, err := b.writer(ctx)
+	p, _, err := b.existing(ctx, "vn", vn.Name, inScopeVN)
 	if err != nil {
 		return nil, err
 	}
 	if p.scoped() {
-		snap, err := b.current(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if !inScopeVN(snap, p, vn.Name) {
-			return nil, notFound("vn", vn.Name)
-		}
 		if err := tenantVN(p, &vn, false); err != nil {
 			return nil, err
 		}
@@ -210,18 +227,8 @@ func (b scopedBackend) UpdateVNIf(ctx context.Context, reqID string, vn model.VN
 }
 
 func (b scopedBackend) DeleteVN(ctx context.Context, reqID, name string) (uint64, error) {
-	p, err := b.writer(ctx)
-	if err != nil {
+	if _, _, err := b.existing(ctx, "vn", name, inScopeVN); err != nil {
 		return 0, err
-	}
-	if p.scoped() {
-		snap, err := b.current(ctx)
-		if err != nil {
-			return 0, err
-		}
-		if !inScopeVN(snap, p, name) {
-			return 0, notFound("vn", name)
-		}
 	}
 	return b.Backend.DeleteVN(ctx, reqID, name)
 }
@@ -254,38 +261,19 @@ func (b scopedBackend) CreatePort(ctx context.Context, reqID string, pt model.Po
 }
 
 func (b scopedBackend) UpdatePortIf(ctx context.Context, reqID string, pt model.Port, expectRev uint64) (*model.Port, error) {
-	p, err := b.writer(ctx)
+	p, snap, err := b.existing(ctx, "port", pt.Name, portInScope)
 	if err != nil {
 		return nil, err
 	}
-	if p.scoped() {
-		snap, err := b.current(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if !portInScope(snap, p, pt.Name) {
-			return nil, notFound("port", pt.Name)
-		}
-		if !inScopeVN(snap, p, pt.VN) {
-			return nil, vnReference(pt.VN)
-		}
+	if p.scoped() && !inScopeVN(snap, p, pt.VN) {
+		return nil, vnReference(pt.VN)
 	}
 	return b.Backend.UpdatePortIf(ctx, reqID, pt, expectRev)
 }
 
 func (b scopedBackend) DeletePort(ctx context.Context, reqID, name string) (uint64, error) {
-	p, err := b.writer(ctx)
-	if err != nil {
+	if _, _, err := b.existing(ctx, "port", name, portInScope); err != nil {
 		return 0, err
-	}
-	if p.scoped() {
-		snap, err := b.current(ctx)
-		if err != nil {
-			return 0, err
-		}
-		if !portInScope(snap, p, name) {
-			return 0, notFound("port", name)
-		}
 	}
 	return b.Backend.DeletePort(ctx, reqID, name)
 }
