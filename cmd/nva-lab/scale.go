@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -37,6 +36,9 @@ type scaleConfig struct {
 	FollowerArgs []string
 	Dir          string // data dirs, logs, sockets
 	Logf         func(string, ...any)
+	// FleetCmd is the command line of the fleet's own process (nil:
+	// this program's hidden fleet command, fleetCommand).
+	FleetCmd []string
 }
 
 // phaseResult is one row of a size's table.
@@ -70,7 +72,10 @@ type scaleResult struct {
 	AttachFailed    int
 	AttachFirstErr  error
 	FlowsPerSwitch  int // flows + groups of NVE 0's switch after the initial sync
-	FleetCPU        float64
+	// FleetCPU is the fleet process's CPU over the run, HarnessCPU this
+	// process's (the REST client and the timing), in percent of a core
+	// (-1: unknown).
+	FleetCPU, HarnessCPU float64
 }
 
 func (r *scaleResult) phase(name string) *phaseResult {
@@ -86,7 +91,7 @@ func (r *scaleResult) phase(name string) *phaseResult {
 type scaleRun struct {
 	cfg    scaleConfig
 	nodes  []*nvaNode
-	fl     *fleet.Fleet
+	fl     *fleet.Remote // the fleet, in its own process
 	res    *scaleResult
 	rev    uint64 // the revision every NVE must have realized
 	logf   func(string, ...any)
@@ -138,13 +143,6 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		// libovsdb's server logs every update it cannot deliver to a
-		// closed session (nva restarting) through the standard logger:
-		// into the work directory with the nva logs.
-		if lf, err := os.Create(filepath.Join(dir, "fleet.log")); err == nil {
-			log.SetOutput(lf)
-			defer lf.Close()
-		}
 		sp := min(*span, n) // a small fleet: the largest span that divides the ports
 		for sp > 1 && *ports%sp != 0 {
 			sp--
@@ -181,7 +179,7 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // recorded in its row and the run goes on; an error is returned only when
 // the run cannot go on.
 func runScale(ctx context.Context, cfg scaleConfig) (*scaleResult, error) {
-	r := &scaleRun{cfg: cfg, logf: cfg.Logf, res: &scaleResult{Layout: cfg.Layout, Nodes: cfg.Nodes}}
+	r := &scaleRun{cfg: cfg, logf: cfg.Logf, res: &scaleResult{Layout: cfg.Layout, Nodes: cfg.Nodes, FleetCPU: -1, HarnessCPU: -1}}
 	if r.logf == nil {
 		r.logf = func(string, ...any) {}
 	}
@@ -197,12 +195,25 @@ func runScale(ctx context.Context, cfg scaleConfig) (*scaleResult, error) {
 	for _, n := range r.nodes {
 		ofAddrs = append(ofAddrs, n.openflow)
 	}
-	fl, err := fleet.Start(cfg.Layout, ofAddrs, cfg.Dir)
+	argv := cfg.FleetCmd
+	if len(argv) == 0 {
+		var err error
+		if argv, err = fleetCommand(); err != nil {
+			return nil, err
+		}
+	}
+	// The fleet runs in a process of its own, so that its goroutines do
+	// not delay this one's REST calls and timing. Its log (libovsdb's
+	// server logs every update it cannot deliver to a closed session,
+	// nva restarting) goes into the work directory with nva's logs.
+	fl, err := fleet.StartRemote(ctx, argv, filepath.Join(cfg.Dir, "fleet.log"), cfg.Layout, ofAddrs, cfg.Dir)
 	if err != nil {
 		return nil, err
 	}
 	r.fl = fl
-	fleetCPU0, _ := fleet.ReadProc(os.Getpid())
+	r.logf("fleet process %d: %d switches", fl.Pid(), cfg.Layout.NVEs)
+	fleetCPU0, fleetErr := fleet.ReadProc(fl.Pid())
+	selfCPU0, selfErr := fleet.ReadProc(os.Getpid())
 
 	if err := r.bulkLoad(ctx); err != nil {
 		return r.res, err
@@ -216,8 +227,11 @@ func runScale(ctx context.Context, cfg scaleConfig) (*scaleResult, error) {
 	if cfg.Nodes > 1 {
 		r.failover(ctx)
 	}
-	if fleetCPU1, err := fleet.ReadProc(os.Getpid()); err == nil {
+	if fleetCPU1, err := fleet.ReadProc(fl.Pid()); err == nil && fleetErr == nil {
 		r.res.FleetCPU = fleet.CPUPercent(fleetCPU0, fleetCPU1)
+	}
+	if selfCPU1, err := fleet.ReadProc(os.Getpid()); err == nil && selfErr == nil {
+		r.res.HarnessCPU = fleet.CPUPercent(selfCPU0, selfCPU1)
 	}
 	if err := r.fl.Err(); err != nil {
 		return r.res, err
@@ -260,7 +274,7 @@ func (r *scaleRun) startNodes(ctx context.Context) error {
 			return err
 		}
 		if i == 0 {
-			if _, err := r.waitLeader(ctx, 60*time.Second); err != nil {
+			if _, err := r.waitLeader(ctx, leaderTimeout); err != nil {
 				return err
 			}
 		}
@@ -305,6 +319,9 @@ func (r *scaleRun) leader(ctx context.Context) *nvaNode {
 	}
 	return nil
 }
+
+// leaderTimeout bounds every wait for a cluster to have a leader.
+const leaderTimeout = 60 * time.Second
 
 func (r *scaleRun) waitLeader(ctx context.Context, timeout time.Duration) (*nvaNode, error) {
 	deadline := time.Now().Add(timeout)
@@ -370,6 +387,9 @@ func (m *meter) end(ctx context.Context, elapsed time.Duration, detail string, e
 	r := m.r
 	if elapsed == 0 {
 		elapsed = time.Since(m.start)
+	}
+	if err == nil {
+		err = r.fl.Lost() // the figures from the fleet are missing
 	}
 	p := phaseResult{Name: m.name, Elapsed: elapsed, Detail: detail, Err: err, Goroutines: -1, Load: fleet.LoadAvg()}
 	lead := r.leader(ctx)
@@ -448,7 +468,7 @@ func (r *scaleRun) bulkLoad(ctx context.Context) error {
 		return err
 	}
 	// Encoded before the clock starts: the client's JSON work is not
-	// nva's, and this process also runs the whole fleet.
+	// nva's.
 	bodies := make([]json.RawMessage, len(batches))
 	for i, b := range batches {
 		if bodies[i], err = fleet.EncodeBatch(b); err != nil {
@@ -520,6 +540,9 @@ func (r *scaleRun) waitSync(ctx context.Context, start time.Time, minConns int, 
 	lastLog := time.Now()
 	for {
 		conn := r.fl.Connected(minConns)
+		if err := r.fl.Lost(); err != nil {
+			return time.Since(start), err
+		}
 		tot := r.fl.Totals()
 		if conn == r.cfg.Layout.NVEs && tot.Connects >= connects {
 			ok, behind, ex := r.inSync(ctx)
@@ -572,7 +595,7 @@ const verifyBudget = 2 * time.Minute
 // and groups as nva desires.
 func (r *scaleRun) verifyTables(ctx context.Context) {
 	c := r.client(ctx)
-	n := len(r.fl.Switches)
+	n := r.cfg.Layout.NVEs
 	step := max(1, (n+verifySample-1)/verifySample)
 	r.res.Verified = 0
 	budget := time.Now().Add(verifyBudget)
@@ -581,13 +604,17 @@ func (r *scaleRun) verifyTables(ctx context.Context) {
 			r.logf("comparing tables: stopped after %s (%d switches compared): nva answers flow reports too slowly", verifyBudget, r.res.Verified)
 			break
 		}
-		sw := r.fl.Switches[j]
 		r.res.Verified++
 		name := fleet.NVEName(j)
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		rep, err := c.Flows(rctx, name)
 		cancel()
-		flows, groups := sw.Tables()
+		tabs, ferr := r.fl.SwitchTables(ctx, j)
+		if ferr != nil {
+			r.res.TableMismatches = append(r.res.TableMismatches, fmt.Sprintf("%s: the switch's tables: %v", name, ferr))
+			continue
+		}
+		flows, groups := tabs[0].Flows, tabs[0].Groups
 		if j == 0 {
 			r.res.FlowsPerSwitch = flows + groups
 		}
@@ -696,9 +723,11 @@ func (r *scaleRun) idle(ctx context.Context) {
 // down (empty tables, new connections). nva must bring every switch back
 // in sync; on a warm restart without a single flow-mod.
 func (r *scaleRun) restart(ctx context.Context, name string, cold bool) {
-	lead := r.leader(ctx)
-	if lead == nil {
-		r.res.Phases = append(r.res.Phases, phaseResult{Name: name, Err: errors.New("no leader")})
+	// The previous phase may have ended with an election still running
+	// (a restarted node rejoining a cluster): wait for it.
+	lead, err := r.waitLeader(ctx, leaderTimeout)
+	if err != nil {
+		r.res.Phases = append(r.res.Phases, phaseResult{Name: name, Err: err})
 		return
 	}
 	m := r.begin(name)
@@ -752,16 +781,16 @@ func (r *scaleRun) settleDisconnects(m *meter) uint64 {
 // until a new leader has every switch in sync; the old leader then comes
 // back as a follower.
 func (r *scaleRun) failover(ctx context.Context) {
-	lead := r.leader(ctx)
-	if lead == nil {
-		r.res.Phases = append(r.res.Phases, phaseResult{Name: "leader failover", Err: errors.New("no leader")})
+	lead, err := r.waitLeader(ctx, leaderTimeout)
+	if err != nil {
+		r.res.Phases = append(r.res.Phases, phaseResult{Name: "leader failover", Err: err})
 		return
 	}
 	m := r.begin("leader failover")
 	start := time.Now()
 	lead.stop(true)
 	expected := r.settleDisconnects(m)
-	nl, err := r.waitLeader(ctx, 60*time.Second)
+	nl, err := r.waitLeader(ctx, leaderTimeout)
 	var el time.Duration
 	if err == nil {
 		el, err = r.waitSync(ctx, start, r.cfg.Nodes-1, 0)
@@ -820,7 +849,13 @@ func printPhases(w io.Writer, res *scaleResult) {
 	} else {
 		fmt.Fprintf(w, "the tables of the %d switches compared (of %d) match nva's desired state\n", res.Verified, l.NVEs)
 	}
-	fmt.Fprintf(w, "the fleet (this process) used %.0f%% of a core over the run\n", res.FleetCPU)
+	if res.FleetCPU >= 0 {
+		fmt.Fprintf(w, "the fleet (its own process) used %.0f%% of a core over the run", res.FleetCPU)
+		if res.HarnessCPU >= 0 {
+			fmt.Fprintf(w, ", the harness %.0f%%", res.HarnessCPU)
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 func printSummary(w io.Writer, results []*scaleResult) {
