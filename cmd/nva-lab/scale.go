@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,6 +59,10 @@ type phaseResult struct {
 	OVSDBDropped uint64
 	MaxSilence   time.Duration
 	Load         string
+	// SchedP99 and SchedMax bound how long the harness's runnable
+	// goroutines waited to run during the phase (p99 and the largest
+	// bucket; -1: unknown), a delay every figure it times includes.
+	SchedP99, SchedMax time.Duration
 }
 
 // scaleResult is everything measured at one size.
@@ -358,6 +363,7 @@ type meter struct {
 	procs map[*nvaNode]procBase
 	sw    fleet.SwitchStats
 	ovsdb uint64 // OVSDB sessions ended before the phase
+	sched *metrics.Float64Histogram
 }
 
 // procBase is a node's process at the start of a phase.
@@ -369,7 +375,7 @@ type procBase struct {
 func (r *scaleRun) begin(name string) *meter {
 	r.logf("phase %s", name)
 	r.fl.ResetSilence()
-	m := &meter{r: r, name: name, start: time.Now(), procs: map[*nvaNode]procBase{}, sw: r.fl.Totals()}
+	m := &meter{r: r, name: name, start: time.Now(), procs: map[*nvaNode]procBase{}, sw: r.fl.Totals(), sched: schedSample()}
 	_, m.ovsdb = r.fl.OVSDBSessions()
 	for _, n := range r.nodes {
 		if p := n.pid(); p != 0 {
@@ -391,7 +397,9 @@ func (m *meter) end(ctx context.Context, elapsed time.Duration, detail string, e
 	if err == nil {
 		err = r.fl.Lost() // the figures from the fleet are missing
 	}
-	p := phaseResult{Name: m.name, Elapsed: elapsed, Detail: detail, Err: err, Goroutines: -1, Load: fleet.LoadAvg()}
+	sched := schedSample()
+	p := phaseResult{Name: m.name, Elapsed: elapsed, Detail: detail, Err: err, Goroutines: -1, Load: fleet.LoadAvg(),
+		SchedP99: schedQuantile(m.sched, sched, 0.99), SchedMax: schedQuantile(m.sched, sched, 1)}
 	lead := r.leader(ctx)
 	order := slices.Clone(r.nodes)
 	if lead != nil {
@@ -855,6 +863,9 @@ func printPhases(w io.Writer, res *scaleResult) {
 			fmt.Fprintf(w, ", the harness %.0f%%", res.HarnessCPU)
 		}
 		fmt.Fprintln(w)
+	}
+	if t := schedText(res); t != "" {
+		fmt.Fprintf(w, "the harness's goroutines waited to run at most (p99/max): %s\n", t)
 	}
 }
 
