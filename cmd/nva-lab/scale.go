@@ -8,6 +8,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime/metrics"
@@ -118,6 +119,7 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("nva-log-level", "info", "nva's --log-level")
 	nvaArgs := fs.String("nva-args", "", "extra space-separated flags for the first nva node, e.g. \"--debug-addr 127.0.0.1:6060\" to take heap or CPU profiles during a run")
 	followerArgs := fs.String("follower-args", "", "with -nodes 3: extra space-separated flags for the second nva node, which joins as a follower (an election under load can still make it leader: its profile shows raft handleConn on a follower, audits on the leader), e.g. \"--debug-addr 127.0.0.1:6061\" to profile a follower at rest")
+	fleetDebug := fs.String("fleet-debug-addr", "", "serve the fleet process's Go profiles (/debug/pprof/) on this loopback HOST:PORT, e.g. 127.0.0.1:6070 (the fleet runs in a process of its own)")
 	keep := fs.Bool("keep", false, "keep the data directories and nva's logs (printed at the end)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -142,6 +144,15 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer cleanBin()
+	var fleetCmd []string
+	if *fleetDebug != "" {
+		if _, err := netip.ParseAddrPort(*fleetDebug); err != nil {
+			return fmt.Errorf("-fleet-debug-addr: %w", err)
+		}
+		if fleetCmd, err = fleetCommand("-debug-addr", *fleetDebug); err != nil {
+			return err
+		}
+	}
 	var results []*scaleResult
 	for _, n := range ns {
 		dir, err := os.MkdirTemp("", "nva-scale")
@@ -155,7 +166,8 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg := scaleConfig{
 			Bin: bin, Nodes: *nodes, Attaches: *attaches, Idle: *idle, SyncTimeout: *syncTimeout,
 			LogLevel: *logLevel, NVAArgs: strings.Fields(*nvaArgs), FollowerArgs: strings.Fields(*followerArgs), Dir: dir, Logf: logger.Printf,
-			Layout: fleet.Layout{NVEs: n, PortsPerNVE: *ports, Span: sp, Kind: model.NVEKind(*kind), SparePorts: (*attaches + n - 1) / n},
+			FleetCmd: fleetCmd,
+			Layout:   fleet.Layout{NVEs: n, PortsPerNVE: *ports, Span: sp, Kind: model.NVEKind(*kind), SparePorts: (*attaches + n - 1) / n},
 		}
 		if err := cfg.Layout.Check(); err != nil {
 			return err
