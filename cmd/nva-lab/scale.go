@@ -747,7 +747,7 @@ func (r *scaleRun) restart(ctx context.Context, name string, cold bool) {
 	// (a restarted node rejoining a cluster): wait for it.
 	lead, err := r.waitLeader(ctx, leaderTimeout)
 	if err != nil {
-		r.res.Phases = append(r.res.Phases, phaseResult{Name: name, Err: err})
+		r.res.Phases = append(r.res.Phases, phaseResult{Name: name, Err: err, Goroutines: -1, SchedP99: -1, SchedMax: -1})
 		return
 	}
 	m := r.begin(name)
@@ -803,7 +803,7 @@ func (r *scaleRun) settleDisconnects(m *meter) uint64 {
 func (r *scaleRun) failover(ctx context.Context) {
 	lead, err := r.waitLeader(ctx, leaderTimeout)
 	if err != nil {
-		r.res.Phases = append(r.res.Phases, phaseResult{Name: "leader failover", Err: err})
+		r.res.Phases = append(r.res.Phases, phaseResult{Name: "leader failover", Err: err, Goroutines: -1, SchedP99: -1, SchedMax: -1})
 		return
 	}
 	m := r.begin("leader failover")

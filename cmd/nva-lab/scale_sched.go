@@ -25,7 +25,8 @@ func schedSample() *metrics.Float64Histogram {
 }
 
 // schedQuantile is quantile q of the waits between two samples (an upper
-// bound: the bucket's end; -1 when unknown or nothing waited).
+// bound: the end of its bucket, 0 for the runtime's lowest bucket; -1
+// when unknown or nothing ran).
 func schedQuantile(a, b *metrics.Float64Histogram, q float64) time.Duration {
 	if a == nil || b == nil || len(a.Counts) != len(b.Counts) {
 		return -1
@@ -59,7 +60,7 @@ func schedQuantile(a, b *metrics.Float64Histogram, q float64) time.Duration {
 func schedText(res *scaleResult) string {
 	var parts []string
 	for _, p := range res.Phases {
-		if p.SchedP99 < 0 || p.SchedMax <= 0 {
+		if p.SchedP99 < 0 {
 			continue
 		}
 		parts = append(parts, fmt.Sprintf("%s %s/%s", p.Name, roundDur(p.SchedP99), roundDur(p.SchedMax)))
