@@ -6,7 +6,7 @@
 // the switch at the bridge's datapath ID and controllers: OVSDB), the
 // benchmark layout (Layout: VNs, NVEs and ports as nva's REST API takes
 // them), a small REST client over web/wire (Client), the process
-// figures read from /proc (ProcStats), and the control protocol that runs
+// figures read from /proc (ReadProc), and the control protocol that runs
 // a fleet in a process of its own (ServeControl in `nva-lab fleet`,
 // Remote in the harness: JSON lines over the child's stdin and stdout), so
 // that the fleet's goroutines do not delay the harness's timing.
