@@ -75,6 +75,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = benchOVNCmd(ctx, args[1:], stdout, stderr)
 	case "scale":
 		err = scale(ctx, args[1:], stdout, stderr)
+	case "fleet": // internal: the scale harness's fleet process
+		err = fleetProcess(ctx, args[1:])
 	case "-h", "--help", "help":
 		usage(stdout)
 		return 0

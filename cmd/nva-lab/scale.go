@@ -3,14 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +38,9 @@ type scaleConfig struct {
 	FollowerArgs []string
 	Dir          string // data dirs, logs, sockets
 	Logf         func(string, ...any)
+	// FleetCmd is the command line of the fleet's own process (nil:
+	// this program's hidden fleet command, fleetCommand).
+	FleetCmd []string
 }
 
 // phaseResult is one row of a size's table.
@@ -56,6 +60,10 @@ type phaseResult struct {
 	OVSDBDropped uint64
 	MaxSilence   time.Duration
 	Load         string
+	// SchedP99 and SchedMax bound how long the harness's runnable
+	// goroutines waited to run during the phase (p99 and the largest
+	// bucket; -1: unknown), a delay every figure it times includes.
+	SchedP99, SchedMax time.Duration
 }
 
 // scaleResult is everything measured at one size.
@@ -70,7 +78,10 @@ type scaleResult struct {
 	AttachFailed    int
 	AttachFirstErr  error
 	FlowsPerSwitch  int // flows + groups of NVE 0's switch after the initial sync
-	FleetCPU        float64
+	// FleetCPU is the fleet process's CPU over the run, HarnessCPU this
+	// process's (the REST client and the timing), in percent of a core
+	// (-1: unknown).
+	FleetCPU, HarnessCPU float64
 }
 
 func (r *scaleResult) phase(name string) *phaseResult {
@@ -86,7 +97,7 @@ func (r *scaleResult) phase(name string) *phaseResult {
 type scaleRun struct {
 	cfg    scaleConfig
 	nodes  []*nvaNode
-	fl     *fleet.Fleet
+	fl     *fleet.Remote // the fleet, in its own process
 	res    *scaleResult
 	rev    uint64 // the revision every NVE must have realized
 	logf   func(string, ...any)
@@ -108,6 +119,7 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("nva-log-level", "info", "nva's --log-level")
 	nvaArgs := fs.String("nva-args", "", "extra space-separated flags for the first nva node, e.g. \"--debug-addr 127.0.0.1:6060\" to take heap or CPU profiles during a run")
 	followerArgs := fs.String("follower-args", "", "with -nodes 3: extra space-separated flags for the second nva node, which joins as a follower (an election under load can still make it leader: its profile shows raft handleConn on a follower, audits on the leader), e.g. \"--debug-addr 127.0.0.1:6061\" to profile a follower at rest")
+	fleetDebug := fs.String("fleet-debug-addr", "", "serve the fleet process's Go profiles (/debug/pprof/) on this loopback HOST:PORT, e.g. 127.0.0.1:6070 (the fleet runs in a process of its own)")
 	keep := fs.Bool("keep", false, "keep the data directories and nva's logs (printed at the end)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -132,18 +144,20 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer cleanBin()
+	var fleetCmd []string
+	if *fleetDebug != "" {
+		if _, err := netip.ParseAddrPort(*fleetDebug); err != nil {
+			return fmt.Errorf("-fleet-debug-addr: %w", err)
+		}
+		if fleetCmd, err = fleetCommand("-debug-addr", *fleetDebug); err != nil {
+			return err
+		}
+	}
 	var results []*scaleResult
 	for _, n := range ns {
 		dir, err := os.MkdirTemp("", "nva-scale")
 		if err != nil {
 			return err
-		}
-		// libovsdb's server logs every update it cannot deliver to a
-		// closed session (nva restarting) through the standard logger:
-		// into the work directory with the nva logs.
-		if lf, err := os.Create(filepath.Join(dir, "fleet.log")); err == nil {
-			log.SetOutput(lf)
-			defer lf.Close()
 		}
 		sp := min(*span, n) // a small fleet: the largest span that divides the ports
 		for sp > 1 && *ports%sp != 0 {
@@ -152,7 +166,8 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg := scaleConfig{
 			Bin: bin, Nodes: *nodes, Attaches: *attaches, Idle: *idle, SyncTimeout: *syncTimeout,
 			LogLevel: *logLevel, NVAArgs: strings.Fields(*nvaArgs), FollowerArgs: strings.Fields(*followerArgs), Dir: dir, Logf: logger.Printf,
-			Layout: fleet.Layout{NVEs: n, PortsPerNVE: *ports, Span: sp, Kind: model.NVEKind(*kind), SparePorts: (*attaches + n - 1) / n},
+			FleetCmd: fleetCmd,
+			Layout:   fleet.Layout{NVEs: n, PortsPerNVE: *ports, Span: sp, Kind: model.NVEKind(*kind), SparePorts: (*attaches + n - 1) / n},
 		}
 		if err := cfg.Layout.Check(); err != nil {
 			return err
@@ -181,7 +196,7 @@ func scale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // recorded in its row and the run goes on; an error is returned only when
 // the run cannot go on.
 func runScale(ctx context.Context, cfg scaleConfig) (*scaleResult, error) {
-	r := &scaleRun{cfg: cfg, logf: cfg.Logf, res: &scaleResult{Layout: cfg.Layout, Nodes: cfg.Nodes}}
+	r := &scaleRun{cfg: cfg, logf: cfg.Logf, res: &scaleResult{Layout: cfg.Layout, Nodes: cfg.Nodes, FleetCPU: -1, HarnessCPU: -1}}
 	if r.logf == nil {
 		r.logf = func(string, ...any) {}
 	}
@@ -197,12 +212,25 @@ func runScale(ctx context.Context, cfg scaleConfig) (*scaleResult, error) {
 	for _, n := range r.nodes {
 		ofAddrs = append(ofAddrs, n.openflow)
 	}
-	fl, err := fleet.Start(cfg.Layout, ofAddrs, cfg.Dir)
+	argv := cfg.FleetCmd
+	if len(argv) == 0 {
+		var err error
+		if argv, err = fleetCommand(); err != nil {
+			return nil, err
+		}
+	}
+	// The fleet runs in a process of its own, so that its goroutines do
+	// not delay this one's REST calls and timing. Its log (libovsdb's
+	// server logs every update it cannot deliver to a closed session,
+	// nva restarting) goes into the work directory with nva's logs.
+	fl, err := fleet.StartRemote(ctx, argv, filepath.Join(cfg.Dir, "fleet.log"), cfg.Layout, ofAddrs, cfg.Dir)
 	if err != nil {
 		return nil, err
 	}
 	r.fl = fl
-	fleetCPU0, _ := fleet.ReadProc(os.Getpid())
+	r.logf("fleet process %d: %d switches", fl.Pid(), cfg.Layout.NVEs)
+	fleetCPU0, fleetErr := fleet.ReadProc(fl.Pid())
+	selfCPU0, selfErr := fleet.ReadProc(os.Getpid())
 
 	if err := r.bulkLoad(ctx); err != nil {
 		return r.res, err
@@ -216,8 +244,11 @@ func runScale(ctx context.Context, cfg scaleConfig) (*scaleResult, error) {
 	if cfg.Nodes > 1 {
 		r.failover(ctx)
 	}
-	if fleetCPU1, err := fleet.ReadProc(os.Getpid()); err == nil {
+	if fleetCPU1, err := fleet.ReadProc(fl.Pid()); err == nil && fleetErr == nil {
 		r.res.FleetCPU = fleet.CPUPercent(fleetCPU0, fleetCPU1)
+	}
+	if selfCPU1, err := fleet.ReadProc(os.Getpid()); err == nil && selfErr == nil {
+		r.res.HarnessCPU = fleet.CPUPercent(selfCPU0, selfCPU1)
 	}
 	if err := r.fl.Err(); err != nil {
 		return r.res, err
@@ -260,7 +291,7 @@ func (r *scaleRun) startNodes(ctx context.Context) error {
 			return err
 		}
 		if i == 0 {
-			if _, err := r.waitLeader(ctx, 60*time.Second); err != nil {
+			if _, err := r.waitLeader(ctx, leaderTimeout); err != nil {
 				return err
 			}
 		}
@@ -306,6 +337,9 @@ func (r *scaleRun) leader(ctx context.Context) *nvaNode {
 	return nil
 }
 
+// leaderTimeout bounds every wait for a cluster to have a leader.
+const leaderTimeout = 60 * time.Second
+
 func (r *scaleRun) waitLeader(ctx context.Context, timeout time.Duration) (*nvaNode, error) {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -341,6 +375,7 @@ type meter struct {
 	procs map[*nvaNode]procBase
 	sw    fleet.SwitchStats
 	ovsdb uint64 // OVSDB sessions ended before the phase
+	sched *metrics.Float64Histogram
 }
 
 // procBase is a node's process at the start of a phase.
@@ -352,7 +387,7 @@ type procBase struct {
 func (r *scaleRun) begin(name string) *meter {
 	r.logf("phase %s", name)
 	r.fl.ResetSilence()
-	m := &meter{r: r, name: name, start: time.Now(), procs: map[*nvaNode]procBase{}, sw: r.fl.Totals()}
+	m := &meter{r: r, name: name, start: time.Now(), procs: map[*nvaNode]procBase{}, sw: r.fl.Totals(), sched: schedSample()}
 	_, m.ovsdb = r.fl.OVSDBSessions()
 	for _, n := range r.nodes {
 		if p := n.pid(); p != 0 {
@@ -371,7 +406,12 @@ func (m *meter) end(ctx context.Context, elapsed time.Duration, detail string, e
 	if elapsed == 0 {
 		elapsed = time.Since(m.start)
 	}
-	p := phaseResult{Name: m.name, Elapsed: elapsed, Detail: detail, Err: err, Goroutines: -1, Load: fleet.LoadAvg()}
+	if err == nil {
+		err = r.fl.Lost() // the figures from the fleet are missing
+	}
+	sched := schedSample()
+	p := phaseResult{Name: m.name, Elapsed: elapsed, Detail: detail, Err: err, Goroutines: -1, Load: fleet.LoadAvg(),
+		SchedP99: schedQuantile(m.sched, sched, 0.99), SchedMax: schedQuantile(m.sched, sched, 1)}
 	lead := r.leader(ctx)
 	order := slices.Clone(r.nodes)
 	if lead != nil {
@@ -448,7 +488,7 @@ func (r *scaleRun) bulkLoad(ctx context.Context) error {
 		return err
 	}
 	// Encoded before the clock starts: the client's JSON work is not
-	// nva's, and this process also runs the whole fleet.
+	// nva's.
 	bodies := make([]json.RawMessage, len(batches))
 	for i, b := range batches {
 		if bodies[i], err = fleet.EncodeBatch(b); err != nil {
@@ -520,6 +560,9 @@ func (r *scaleRun) waitSync(ctx context.Context, start time.Time, minConns int, 
 	lastLog := time.Now()
 	for {
 		conn := r.fl.Connected(minConns)
+		if err := r.fl.Lost(); err != nil {
+			return time.Since(start), err
+		}
 		tot := r.fl.Totals()
 		if conn == r.cfg.Layout.NVEs && tot.Connects >= connects {
 			ok, behind, ex := r.inSync(ctx)
@@ -572,7 +615,7 @@ const verifyBudget = 2 * time.Minute
 // and groups as nva desires.
 func (r *scaleRun) verifyTables(ctx context.Context) {
 	c := r.client(ctx)
-	n := len(r.fl.Switches)
+	n := r.cfg.Layout.NVEs
 	step := max(1, (n+verifySample-1)/verifySample)
 	r.res.Verified = 0
 	budget := time.Now().Add(verifyBudget)
@@ -581,13 +624,17 @@ func (r *scaleRun) verifyTables(ctx context.Context) {
 			r.logf("comparing tables: stopped after %s (%d switches compared): nva answers flow reports too slowly", verifyBudget, r.res.Verified)
 			break
 		}
-		sw := r.fl.Switches[j]
 		r.res.Verified++
 		name := fleet.NVEName(j)
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		rep, err := c.Flows(rctx, name)
 		cancel()
-		flows, groups := sw.Tables()
+		tabs, ferr := r.fl.SwitchTables(ctx, j)
+		if ferr != nil {
+			r.res.TableMismatches = append(r.res.TableMismatches, fmt.Sprintf("%s: the switch's tables: %v", name, ferr))
+			continue
+		}
+		flows, groups := tabs[0].Flows, tabs[0].Groups
 		if j == 0 {
 			r.res.FlowsPerSwitch = flows + groups
 		}
@@ -696,9 +743,11 @@ func (r *scaleRun) idle(ctx context.Context) {
 // down (empty tables, new connections). nva must bring every switch back
 // in sync; on a warm restart without a single flow-mod.
 func (r *scaleRun) restart(ctx context.Context, name string, cold bool) {
-	lead := r.leader(ctx)
-	if lead == nil {
-		r.res.Phases = append(r.res.Phases, phaseResult{Name: name, Err: errors.New("no leader")})
+	// The previous phase may have ended with an election still running
+	// (a restarted node rejoining a cluster): wait for it.
+	lead, err := r.waitLeader(ctx, leaderTimeout)
+	if err != nil {
+		r.res.Phases = append(r.res.Phases, phaseResult{Name: name, Err: err, Goroutines: -1, SchedP99: -1, SchedMax: -1})
 		return
 	}
 	m := r.begin(name)
@@ -752,16 +801,16 @@ func (r *scaleRun) settleDisconnects(m *meter) uint64 {
 // until a new leader has every switch in sync; the old leader then comes
 // back as a follower.
 func (r *scaleRun) failover(ctx context.Context) {
-	lead := r.leader(ctx)
-	if lead == nil {
-		r.res.Phases = append(r.res.Phases, phaseResult{Name: "leader failover", Err: errors.New("no leader")})
+	lead, err := r.waitLeader(ctx, leaderTimeout)
+	if err != nil {
+		r.res.Phases = append(r.res.Phases, phaseResult{Name: "leader failover", Err: err, Goroutines: -1, SchedP99: -1, SchedMax: -1})
 		return
 	}
 	m := r.begin("leader failover")
 	start := time.Now()
 	lead.stop(true)
 	expected := r.settleDisconnects(m)
-	nl, err := r.waitLeader(ctx, 60*time.Second)
+	nl, err := r.waitLeader(ctx, leaderTimeout)
 	var el time.Duration
 	if err == nil {
 		el, err = r.waitSync(ctx, start, r.cfg.Nodes-1, 0)
@@ -820,7 +869,16 @@ func printPhases(w io.Writer, res *scaleResult) {
 	} else {
 		fmt.Fprintf(w, "the tables of the %d switches compared (of %d) match nva's desired state\n", res.Verified, l.NVEs)
 	}
-	fmt.Fprintf(w, "the fleet (this process) used %.0f%% of a core over the run\n", res.FleetCPU)
+	if res.FleetCPU >= 0 {
+		fmt.Fprintf(w, "the fleet (its own process) used %.0f%% of a core over the run", res.FleetCPU)
+		if res.HarnessCPU >= 0 {
+			fmt.Fprintf(w, ", the harness %.0f%%", res.HarnessCPU)
+		}
+		fmt.Fprintln(w)
+	}
+	if t := schedText(res); t != "" {
+		fmt.Fprintf(w, "the harness's goroutines waited to run at most (p99/max): %s\n", t)
+	}
 }
 
 func printSummary(w io.Writer, results []*scaleResult) {

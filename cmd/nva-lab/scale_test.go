@@ -14,7 +14,8 @@ import (
 // TestScaleFleet is the small fleet's correctness check (part of `make
 // test` through the integration target, which sets NVA_E2E_NVA to the
 // bin/nva it built): a real nva process, simulated switches over TCP (and
-// OVSDB servers for ovs NVEs), every phase of `nva-lab scale`. It checks
+// OVSDB servers for ovs NVEs) in a fleet process of their own (this test
+// binary, through TestMain), every phase of `nva-lab scale`. It checks
 // outcomes, never speed: every switch's tables equal nva's desired state,
 // no connection is dropped, a warm restart sends no flow-mod, every
 // attach is realized, every phase reaches its goal.
@@ -81,6 +82,9 @@ func TestScaleFleet(t *testing.T) {
 			if res.Verified != tc.nves {
 				t.Errorf("%d of %d switches compared with nva's flow report", res.Verified, tc.nves)
 			}
+			if res.FleetCPU < 0 {
+				t.Errorf("the fleet process's CPU was not read from /proc")
+			}
 			if res.FlowsPerSwitch == 0 {
 				t.Errorf("NVE 0's switch holds no flows after the initial sync")
 			}
@@ -89,4 +93,13 @@ func TestScaleFleet(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMain lets the test binary be the scale harness's fleet process: the
+// harness runs its own executable with the fleet command.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "fleet" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
 }

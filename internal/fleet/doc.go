@@ -5,8 +5,11 @@
 // plays ovs-vswitchd's part (it numbers the interfaces nva adds and points
 // the switch at the bridge's datapath ID and controllers: OVSDB), the
 // benchmark layout (Layout: VNs, NVEs and ports as nva's REST API takes
-// them), a small REST client over web/wire (Client), and the process
-// figures read from /proc (ProcStats).
+// them), a small REST client over web/wire (Client), the process
+// figures read from /proc (ReadProc), and the control protocol that runs
+// a fleet in a process of its own (ServeControl in `nva-lab fleet`,
+// Remote in the harness: JSON lines over the child's stdin and stdout), so
+// that the fleet's goroutines do not delay the harness's timing.
 //
 // A Switch answers what a controller asks of an Open vSwitch bridge or a
 // hardware switch: hello, features, echo (both ways, with an inactivity
