@@ -263,7 +263,7 @@ func hasOutput(f *flow.Flow) bool {
 
 // remoteOf is the remote NVE a tunnel classification flow admits.
 func remoteOf(f *flow.Flow, byUnderlay map[netip.Addr]string, tunnelPorts map[uint32]string) string {
-	for _, m := range f.Match {
+	for m := range f.Match.Fields() {
 		switch m.Field {
 		case flow.TunIPv4Src:
 			if a, ok := netip.AddrFromSlice(m.Value); ok && m.Mask == nil {

@@ -10,7 +10,7 @@ func TestKeyCanonical(t *testing.T) {
 	md := Masked(Metadata, U64(0x64), U64(0xffffff))
 	base := Flow{Table: "l2_forward", Priority: 100, Match: M(in, md)}
 	same := map[string]Flow{
-		"fields out of order":    {Table: "l2_forward", Priority: 100, Match: Match{md, in}},
+		"fields out of order":    {Table: "l2_forward", Priority: 100, Match: M(md, in)},
 		"all-ones mask is exact": {Table: "l2_forward", Priority: 100, Match: M(Masked(InPort, U32(3), U32(0xffffffff)), md)},
 		"bits outside the mask":  {Table: "l2_forward", Priority: 100, Match: M(in, Masked(Metadata, U64(0xff000064), U64(0xffffff)))},
 		"zero mask matches all":  {Table: "l2_forward", Priority: 100, Match: M(in, md, Masked(EthDst, U64(0)[:6], U64(0)[:6]))},

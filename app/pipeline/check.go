@@ -235,7 +235,7 @@ func checkFlow(c *Checker, f flow.Flow, groupExists func(uint32) bool) []error {
 	// actions update it as OVS does when it validates actions.
 	var known knownFields
 	var fieldSeen fieldSet
-	for _, m := range f.Match {
+	for m := range f.Match.Fields() {
 		spec, ok := flow.Spec(m.Field)
 		if !ok {
 			errs = append(errs, fmt.Errorf("unknown match field %q", m.Field))
@@ -268,7 +268,7 @@ func checkFlow(c *Checker, f flow.Flow, groupExists func(uint32) bool) []error {
 			known.set(m.Field, m.Value)
 		}
 	}
-	for _, m := range f.Match {
+	for m := range f.Match.Fields() {
 		if err := prereq(m.Field, &known); err != nil {
 			errs = append(errs, fmt.Errorf("match %s: %w", m.Field, err))
 		}
