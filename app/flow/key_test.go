@@ -60,3 +60,23 @@ func BenchmarkKeyOf(b *testing.B) {
 		}
 	})
 }
+
+// TestKeyIDsPinned: flow IDs (the cookies of installed flows) as nva
+// computed them before matches were packed; a change would make a
+// restarted nva take every installed flow for another.
+func TestKeyIDsPinned(t *testing.T) {
+	for _, c := range []struct {
+		f  Flow
+		id uint32
+	}{
+		{Flow{Table: "classify", Priority: 100, Match: M(Exact(InPort, U32(3)), Exact(VlanVID, U16(0)))}, 0x8cfd531f},
+		{Flow{Table: "l2_forward", Priority: 200, Match: M(Masked(Metadata, U64(0x1234), U64(0xffffff)), Exact(EthDst, []byte{2, 0, 0, 0, 0, 1}))}, 0xe6812c93},
+		{Flow{Table: "l3_policy", Priority: 900, Match: M(Exact(EthType, U16(EthTypeIPv6)),
+			Masked(IPv6Src, IP(netip.MustParseAddr("fd00::")), IP(netip.MustParseAddr("ffff:ffff::"))), Masked(TCPDst, U16(0x40), U16(0xffc0)))}, 0x765acb75},
+		{Flow{Table: "x", Priority: 1}, 0xc933fafa},
+	} {
+		if got := KeyOf(c.f).ID(); got != c.id {
+			t.Errorf("%s: ID %#x, want %#x", c.f, got, c.id)
+		}
+	}
+}
