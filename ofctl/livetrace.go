@@ -411,7 +411,7 @@ func (s *Southbound) liveShadow(ctx context.Context, sess *liveSession, w *worke
 // controller before its actions; false when f cannot match the trace's
 // family (it matches another ethertype).
 func shadowOf(f flow.Flow, fam uint16) (flow.Flow, bool) {
-	m := slices.Clone(f.Match)
+	m := f.Match.Slice()
 	if et, ok := f.Match.Get(flow.EthType); ok {
 		if !bytes.Equal(et.Value, flow.U16(fam)) || et.Mask != nil {
 			return flow.Flow{}, false

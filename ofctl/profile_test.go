@@ -189,7 +189,7 @@ func TestSendFenced(t *testing.T) {
 	// Standard-only flows and groups: the same plan under the strict profile.
 	table := strict.Tables[0].Name
 	mk := func(prio uint16, port uint32) flow.Flow {
-		return flow.Flow{Table: table, Priority: prio, Match: []flow.MatchField{flow.Exact(flow.InPort, flow.U32(port))}, Actions: []flow.Action{flow.Output{Port: port}}}
+		return flow.Flow{Table: table, Priority: prio, Match: flow.M(flow.Exact(flow.InPort, flow.U32(port))), Actions: []flow.Action{flow.Output{Port: port}}}
 	}
 	grp := func(id uint32) flow.GroupEntry {
 		return flow.GroupEntry{ID: id, Type: flow.GroupAll, Buckets: []flow.Bucket{{Actions: []flow.Action{flow.Output{Port: 1}}}}}

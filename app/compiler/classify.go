@@ -37,7 +37,7 @@ func (classification) Port(c *portCtx, out *emitter) {
 		f.Match = m
 		out.flow(f)
 		if ownSrc {
-			own.Match = flow.M(append(append(make([]flow.MatchField, 0, len(m)+1), m...), flow.Exact(flow.EthSrc, flow.MAC(v.mac)))...)
+			own.Match = m.With(flow.Exact(flow.EthSrc, flow.MAC(v.mac)))
 			out.flow(own)
 		}
 	}

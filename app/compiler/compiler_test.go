@@ -195,7 +195,7 @@ func TestStrictUsesStandardOpenFlowOnly(t *testing.T) {
 			tables := map[string]bool{}
 			for _, f := range r.Flows {
 				tables[f.Table] = true
-				for _, m := range f.Match {
+				for m := range f.Match.Fields() {
 					if !std(m.Field) {
 						t.Errorf("%s/%s: %s matches %s", name, nve, f, m.Field)
 					}

@@ -250,7 +250,7 @@ func (c *vnCtx) ruleFlows(p *vnPolicy, stage string, base flow.Match, out *emitt
 		for _, src := range srcs {
 			for _, dst := range dsts {
 				for _, fam := range families(src, dst, r.Protocol) {
-					m := append(append(flow.Match(nil), base...), ethType(fam))
+					m := append(base.Slice(), ethType(fam))
 					if src.IsValid() {
 						m = append(m, addrMatch(src, flow.IPv4Src, flow.IPv6Src))
 					}
@@ -263,7 +263,7 @@ func (c *vnCtx) ruleFlows(p *vnPolicy, stage string, base flow.Match, out *emitt
 					for _, pm := range ports {
 						f := verdict(allow)
 						f.Table, f.Priority = stage, prio
-						f.Match = append(append(flow.Match(nil), m...), pm...)
+						f.Match = flow.M(append(m, pm.Slice()...)...)
 						out.flow(f)
 					}
 				}
@@ -324,7 +324,7 @@ func families(src, dst netip.Prefix, proto model.PolicyProtocol) []uint16 {
 // match when it has no ports), false when the rule is left out.
 func (c *vnCtx) portMatches(r *model.PolicyRule, allow bool, out *emitter) ([]flow.Match, bool) {
 	if len(r.Ports) == 0 || (r.Protocol != model.ProtoTCP && r.Protocol != model.ProtoUDP) {
-		return []flow.Match{nil}, true
+		return []flow.Match{{}}, true
 	}
 	field := flow.TCPDst
 	if r.Protocol == model.ProtoUDP {
@@ -353,7 +353,7 @@ func (c *vnCtx) portMatches(r *model.PolicyRule, allow bool, out *emitter) ([]fl
 			return nil, false
 		}
 		out.warn("VN %s: rule %s: %d ports are more than profile %s matches (%d, exact ports only); every %s port denied", c.name, r.Name, n, c.prof.Name, maxStrictPorts, r.Protocol)
-		return []flow.Match{nil}, true
+		return []flow.Match{{}}, true
 	}
 	for _, pr := range r.Ports {
 		for p := int(pr.From); p <= int(pr.To); p++ {

@@ -126,7 +126,7 @@ const (
 
 // DropReason is why a drop flow of stages drops.
 func DropReason(stages []string, f *flow.Flow) string {
-	if _, ok := f.Match.Get(flow.IPTTL); ok {
+	if f.Match.Has(flow.IPTTL) {
 		return ReasonTTLExpired
 	}
 	if len(stages) == 0 {
@@ -234,7 +234,7 @@ func NewIndex(snap *model.Snapshot, nve string, prof pipeline.Profile, res compi
 // sends the packet to the controller only (for an ICMP time-exceeded): it
 // forwards nothing, so it counts as a ttl_expired drop.
 func isTTLPunt(f *flow.Flow) bool {
-	if _, ok := f.Match.Get(flow.IPTTL); !ok || f.Goto != "" || len(f.Actions) == 0 {
+	if !f.Match.Has(flow.IPTTL) || f.Goto != "" || len(f.Actions) == 0 {
 		return false
 	}
 	for _, a := range f.Actions {
@@ -263,7 +263,7 @@ func hasOutput(f *flow.Flow) bool {
 
 // remoteOf is the remote NVE a tunnel classification flow admits.
 func remoteOf(f *flow.Flow, byUnderlay map[netip.Addr]string, tunnelPorts map[uint32]string) string {
-	for _, m := range f.Match {
+	for m := range f.Match.Fields() {
 		switch m.Field {
 		case flow.TunIPv4Src:
 			if a, ok := netip.AddrFromSlice(m.Value); ok && m.Mask == nil {

@@ -1,88 +1,10 @@
 package flow
 
 import (
-	"bytes"
 	"encoding/binary"
 	"net"
 	"net/netip"
 )
-
-// MatchField is one field of a match: an exact value, or a value under a
-// mask (Mask nil means exact). Value and Mask are big-endian, Spec.Bytes long.
-type MatchField struct {
-	Field string
-	Value []byte
-	Mask  []byte
-}
-
-// Match is a set of match fields, kept in canonical field order with at most
-// one entry per field. Build it with M and the value helpers.
-type Match []MatchField
-
-// M builds a canonical match from fields.
-func M(fields ...MatchField) Match {
-	m := Match(append([]MatchField(nil), fields...))
-	m.Canonicalize()
-	return m
-}
-
-// Canonicalize sorts the fields and drops all-ones masks, so that equal
-// matches compare equal however they were built or decoded.
-func (m Match) Canonicalize() {
-	for i := range m {
-		if m[i].Mask != nil && allOnes(m[i].Mask) {
-			m[i].Mask = nil
-		}
-	}
-	// Insertion sort (stable, no allocation): matches have a handful of
-	// fields, usually already in order.
-	var ordBuf [12]int
-	ords := ordBuf[:0]
-	if len(m) > len(ordBuf) {
-		ords = make([]int, 0, len(m))
-	}
-	for i := range m {
-		ords = append(ords, FieldOrder(m[i].Field))
-	}
-	for i := 1; i < len(m); i++ {
-		for j := i; j > 0 && ords[j-1] > ords[j]; j-- {
-			ords[j-1], ords[j] = ords[j], ords[j-1]
-			m[j-1], m[j] = m[j], m[j-1]
-		}
-	}
-}
-
-func allOnes(b []byte) bool {
-	for _, x := range b {
-		if x != 0xff {
-			return false
-		}
-	}
-	return true
-}
-
-// Get returns the match on field, if present.
-func (m Match) Get(field string) (MatchField, bool) {
-	for _, f := range m {
-		if f.Field == field {
-			return f, true
-		}
-	}
-	return MatchField{}, false
-}
-
-// Equal reports whether two canonical matches are the same.
-func (m Match) Equal(o Match) bool {
-	if len(m) != len(o) {
-		return false
-	}
-	for i := range m {
-		if m[i].Field != o[i].Field || !bytes.Equal(m[i].Value, o[i].Value) || !bytes.Equal(m[i].Mask, o[i].Mask) {
-			return false
-		}
-	}
-	return true
-}
 
 // Value helpers: each returns the big-endian bytes of a field value.
 
@@ -103,14 +25,6 @@ func MAC(m net.HardwareAddr) []byte { return append([]byte(nil), m...) }
 
 // IP encodes an IPv4 (4 bytes) or IPv6 (16 bytes) address.
 func IP(a netip.Addr) []byte { s := a.AsSlice(); return s }
-
-// Exact builds an exact-match field.
-func Exact(field string, value []byte) MatchField { return MatchField{Field: field, Value: value} }
-
-// Masked builds a masked-match field.
-func Masked(field string, value, mask []byte) MatchField {
-	return MatchField{Field: field, Value: value, Mask: mask}
-}
 
 // Special output ports (OpenFlow 1.3).
 const (

@@ -26,74 +26,60 @@ func KeyOf(f Flow) Key {
 	return Key{Table: f.Table, Priority: f.Priority, Match: MatchKey(f.Match)}
 }
 
-// MatchKey is the binary canonical form of a match (Key.Match).
+// MatchKey is the binary canonical form of a match (Key.Match): for each
+// field, in canonical order, its registry position (or 0xff, the name's
+// length and the name), 0 and the value for an exact field, or 1, the value
+// (masked) and the mask for a masked one; fields under an all-zero mask
+// are left out. For a match as a switch reports it (Match.IsNorm, which
+// every match nva compiles is) it is the packed match itself, no copy.
 func MatchKey(m Match) string {
-	var ordBuf, idxBuf [12]int
-	ords, idx := ordBuf[:0], idxBuf[:0]
-	if len(m) > len(ordBuf) {
-		ords, idx = make([]int, 0, len(m)), make([]int, 0, len(m))
-	}
-	n := 0
-	for i := range m {
-		o, ok := fieldOrders[m[i].Field]
-		if !ok {
-			o = len(fieldSpecs)
-			n += 2 + len(m[i].Field)
+	if m.IsNorm() {
+		if m.p == "" {
+			return ""
 		}
-		ords = append(ords, o)
-		idx = append(idx, i)
-		n += 3 + len(m[i].Value) + len(m[i].Mask)
+		return m.p[1:]
 	}
-	// Insertion sort by field order (a no-op on canonical matches):
-	// matches have a handful of fields.
-	for i := 1; i < len(idx); i++ {
-		for j := i; j > 0 && ords[idx[j-1]] > ords[idx[j]]; j-- {
-			idx[j-1], idx[j] = idx[j], idx[j-1]
-		}
-	}
-	var stack [160]byte
-	b := stack[:0]
-	if n > len(stack) {
-		b = make([]byte, 0, n)
-	}
-	for _, i := range idx {
-		f := &m[i]
+	var b strings.Builder
+	b.Grow(len(m.p))
+	for f := range m.Raw() {
 		mask := f.Mask
-		if mask != nil {
-			zero, ones := true, true
-			for _, x := range mask {
-				zero = zero && x == 0
-				ones = ones && x == 0xff
-			}
-			if zero {
-				continue // matches everything: no field
-			}
-			if ones {
-				mask = nil // exact
-			}
+		if mask != "" && allZero(mask) {
+			continue // matches everything: no field
 		}
-		if o := ords[i]; o < len(fieldSpecs) {
-			b = append(b, byte(o))
+		if f.Spec != nil {
+			b.WriteByte(byte(FieldOrder(f.Name)))
 		} else {
-			// Not in the registry: named, so unknown fields still compare.
-			b = append(b, 0xff, byte(len(f.Field)))
-			b = append(b, f.Field...)
+			b.WriteByte(unknownField)
+			b.WriteByte(byte(len(f.Name)))
+			b.WriteString(f.Name)
 		}
-		if mask == nil {
-			b = append(b, 0, byte(len(f.Value)))
-			b = append(b, f.Value...)
+		if mask == "" {
+			b.WriteByte(0)
+			b.WriteByte(byte(len(f.Value)))
+			b.WriteString(f.Value)
 			continue
 		}
-		b = append(b, 1, byte(len(f.Value)))
-		for j, v := range f.Value {
+		b.WriteByte(1)
+		b.WriteByte(byte(len(f.Value)))
+		for j := 0; j < len(f.Value); j++ {
+			v := f.Value[j]
 			if j < len(mask) {
 				v &= mask[j]
 			}
-			b = append(b, v)
+			b.WriteByte(v)
 		}
-		b = append(b, mask...)
+		b.WriteString(mask)
 	}
-	return string(b)
+	return b.String()
+}
+
+func allZero(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // ID is the Key's 32-bit identity hash (FNV-1a over the table name, the

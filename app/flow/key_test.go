@@ -10,7 +10,7 @@ func TestKeyCanonical(t *testing.T) {
 	md := Masked(Metadata, U64(0x64), U64(0xffffff))
 	base := Flow{Table: "l2_forward", Priority: 100, Match: M(in, md)}
 	same := map[string]Flow{
-		"fields out of order":    {Table: "l2_forward", Priority: 100, Match: Match{md, in}},
+		"fields out of order":    {Table: "l2_forward", Priority: 100, Match: M(md, in)},
 		"all-ones mask is exact": {Table: "l2_forward", Priority: 100, Match: M(Masked(InPort, U32(3), U32(0xffffffff)), md)},
 		"bits outside the mask":  {Table: "l2_forward", Priority: 100, Match: M(in, Masked(Metadata, U64(0xff000064), U64(0xffffff)))},
 		"zero mask matches all":  {Table: "l2_forward", Priority: 100, Match: M(in, md, Masked(EthDst, U64(0)[:6], U64(0)[:6]))},
@@ -59,4 +59,24 @@ func BenchmarkKeyOf(b *testing.B) {
 			_ = FormatMatch(f.Match)
 		}
 	})
+}
+
+// TestKeyIDsPinned: flow IDs (the cookies of installed flows) as nva
+// computed them before matches were packed; a change would make a
+// restarted nva take every installed flow for another.
+func TestKeyIDsPinned(t *testing.T) {
+	for _, c := range []struct {
+		f  Flow
+		id uint32
+	}{
+		{Flow{Table: "classify", Priority: 100, Match: M(Exact(InPort, U32(3)), Exact(VlanVID, U16(0)))}, 0x8cfd531f},
+		{Flow{Table: "l2_forward", Priority: 200, Match: M(Masked(Metadata, U64(0x1234), U64(0xffffff)), Exact(EthDst, []byte{2, 0, 0, 0, 0, 1}))}, 0xe6812c93},
+		{Flow{Table: "l3_policy", Priority: 900, Match: M(Exact(EthType, U16(EthTypeIPv6)),
+			Masked(IPv6Src, IP(netip.MustParseAddr("fd00::")), IP(netip.MustParseAddr("ffff:ffff::"))), Masked(TCPDst, U16(0x40), U16(0xffc0)))}, 0x765acb75},
+		{Flow{Table: "x", Priority: 1}, 0xc933fafa},
+	} {
+		if got := KeyOf(c.f).ID(); got != c.id {
+			t.Errorf("%s: ID %#x, want %#x", c.f, got, c.id)
+		}
+	}
 }

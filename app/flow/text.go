@@ -63,35 +63,28 @@ func hexBytes(v []byte) string {
 // FormatMatch renders a match as comma-separated field=value[/mask] in
 // canonical field order ("" for match-all).
 func FormatMatch(m Match) string {
-	c := m
-	if !canonical(m) {
-		c = M(m...)
+	if m.IsEmpty() {
+		return ""
 	}
-	parts := make([]string, 0, len(c))
-	for _, f := range c {
-		s := f.Field + "=" + FormatValue(f.Field, f.Value)
-		if f.Mask != nil {
-			s += "/" + FormatValue(f.Field, f.Mask)
-			if spec, ok := Spec(f.Field); ok && spec.Format == FormatDec {
-				// ovs-ofctl wants masks of decimal fields in hex too.
-				s = f.Field + "=0x" + new(big.Int).SetBytes(f.Value).Text(16) + "/0x" + new(big.Int).SetBytes(f.Mask).Text(16)
-			}
+	var b strings.Builder
+	for f := range m.Raw() {
+		if b.Len() > 0 {
+			b.WriteByte(',')
 		}
-		parts = append(parts, s)
+		v := []byte(f.Value)
+		if f.Mask == "" {
+			b.WriteString(f.Name + "=" + FormatValue(f.Name, v))
+			continue
+		}
+		mask := []byte(f.Mask)
+		if f.Spec != nil && f.Spec.Format == FormatDec {
+			// ovs-ofctl wants masks of decimal fields in hex too.
+			b.WriteString(f.Name + "=0x" + new(big.Int).SetBytes(v).Text(16) + "/0x" + new(big.Int).SetBytes(mask).Text(16))
+			continue
+		}
+		b.WriteString(f.Name + "=" + FormatValue(f.Name, v) + "/" + FormatValue(f.Name, mask))
 	}
-	return strings.Join(parts, ",")
-}
-
-func canonical(m Match) bool {
-	for i := range m {
-		if m[i].Mask != nil && allOnes(m[i].Mask) {
-			return false
-		}
-		if i > 0 && FieldOrder(m[i-1].Field) > FieldOrder(m[i].Field) {
-			return false
-		}
-	}
-	return true
+	return b.String()
 }
 
 func formatPort(p uint32) string {

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -235,42 +234,42 @@ func checkFlow(c *Checker, f flow.Flow, groupExists func(uint32) bool) []error {
 	// actions update it as OVS does when it validates actions.
 	var known knownFields
 	var fieldSeen fieldSet
-	for _, m := range f.Match {
-		spec, ok := flow.Spec(m.Field)
-		if !ok {
-			errs = append(errs, fmt.Errorf("unknown match field %q", m.Field))
+	for m := range f.Match.Raw() {
+		spec := m.Spec
+		if spec == nil {
+			errs = append(errs, fmt.Errorf("unknown match field %q", m.Name))
 			continue
 		}
-		if fieldSeen.has(m.Field) {
-			errs = append(errs, fmt.Errorf("field %s matched twice", m.Field))
+		if fieldSeen.has(m.Name) {
+			errs = append(errs, fmt.Errorf("field %s matched twice", m.Name))
 		}
-		if o := flow.FieldOrder(m.Field); o < 64 {
+		if o := flow.FieldOrder(m.Name); o < 64 {
 			fieldSeen |= 1 << o
 		}
-		if !tr.match.has(m.Field) {
-			errs = append(errs, fmt.Errorf("table %s may not match %s", t.Name, m.Field))
+		if !tr.match.has(m.Name) {
+			errs = append(errs, fmt.Errorf("table %s may not match %s", t.Name, m.Name))
 		}
 		if spec.Nicira && !p.Extensions {
-			errs = append(errs, fmt.Errorf("match on extension field %s in strict profile %s", m.Field, p.Name))
+			errs = append(errs, fmt.Errorf("match on extension field %s in strict profile %s", m.Name, p.Name))
 		}
-		if len(m.Value) != spec.Bytes || (m.Mask != nil && len(m.Mask) != spec.Bytes) {
-			errs = append(errs, fmt.Errorf("match %s: value/mask must be %d bytes", m.Field, spec.Bytes))
+		if len(m.Value) != spec.Bytes || (m.Mask != "" && len(m.Mask) != spec.Bytes) {
+			errs = append(errs, fmt.Errorf("match %s: value/mask must be %d bytes", m.Name, spec.Bytes))
 			continue
 		}
-		if m.Mask != nil {
+		if m.Mask != "" {
 			for i := range m.Value {
 				if m.Value[i]&^m.Mask[i] != 0 {
-					errs = append(errs, fmt.Errorf("match %s: value has bits outside its mask", m.Field))
+					errs = append(errs, fmt.Errorf("match %s: value has bits outside its mask", m.Name))
 					break
 				}
 			}
 		} else {
-			known.set(m.Field, m.Value)
+			known.set(m.Name, m.Value)
 		}
 	}
-	for _, m := range f.Match {
-		if err := prereq(m.Field, &known); err != nil {
-			errs = append(errs, fmt.Errorf("match %s: %w", m.Field, err))
+	for m := range f.Match.Raw() {
+		if err := prereq(m.Name, &known); err != nil {
+			errs = append(errs, fmt.Errorf("match %s: %w", m.Name, err))
 		}
 	}
 	errs = append(errs, checkActions(p, f.Actions, tr.set, tr.read, t.Output, t.Group, t.VLAN, &known)...)
@@ -349,7 +348,7 @@ func checkActions(p Profile, acts []flow.Action, set, read fieldSet, output, gro
 			if a.EtherType != flow.EthTypeVLAN && a.EtherType != 0x88a8 {
 				errs = append(errs, fmt.Errorf("push_vlan ethertype %#x is not 0x8100 or 0x88a8", a.EtherType))
 			}
-			known.set(flow.VlanVID, flow.U16(flow.VIDPresent))
+			known.set(flow.VlanVID, vidPresent)
 		case flow.DecTTL:
 			if !known.isIP() {
 				errs = append(errs, fmt.Errorf("dec_ttl on a flow that does not match eth_type ipv4 or ipv6"))
@@ -376,7 +375,7 @@ func checkActions(p Profile, acts []flow.Action, set, read fieldSet, output, gro
 			if err := prereq(a.Field, known); err != nil {
 				errs = append(errs, fmt.Errorf("set_field %s: %w", a.Field, err))
 			}
-			known.set(a.Field, a.Value)
+			known.set(a.Field, string(a.Value))
 		case flow.Move:
 			if !p.Extensions {
 				errs = append(errs, fmt.Errorf("move is a Nicira extension, not allowed in strict profile %s", p.Name))
@@ -422,31 +421,35 @@ func checkActions(p Profile, acts []flow.Action, set, read fieldSet, output, gro
 	return errs
 }
 
+// vidPresent is vlan_vid's value after a push_vlan: flow.VIDPresent,
+// big-endian (TestVIDPresent).
+const vidPresent = "\x10\x00"
+
 // knownFields are the fields known to hold one exact value (a flow's exact
 // matches, updated by its set actions), for prerequisite checks. It lives
 // on the caller's stack: a flow has a handful of such fields.
 type knownFields struct {
 	n     int
 	names [24]string
-	vals  [24][]byte
+	vals  [24]string // big-endian bytes
 }
 
-func (k *knownFields) get(name string) ([]byte, bool) {
+func (k *knownFields) get(name string) (string, bool) {
 	for i := 0; i < k.n; i++ {
 		if k.names[i] == name {
 			return k.vals[i], true
 		}
 	}
-	return nil, false
+	return "", false
 }
 
 // isIP reports whether the flow matches eth_type IPv4 or IPv6.
 func (k *knownFields) isIP() bool {
 	v, ok := k.get(flow.EthType)
-	return ok && (bytes.Equal(v, flow.U16(flow.EthTypeIPv4)) || bytes.Equal(v, flow.U16(flow.EthTypeIPv6)))
+	return ok && (v == string(flow.U16(flow.EthTypeIPv4)) || v == string(flow.U16(flow.EthTypeIPv6)))
 }
 
-func (k *knownFields) set(name string, v []byte) {
+func (k *knownFields) set(name string, v string) {
 	for i := 0; i < k.n; i++ {
 		if k.names[i] == name {
 			k.vals[i] = v
@@ -479,7 +482,7 @@ func prereq(field string, known *knownFields) error {
 	default:
 		return nil // no prerequisite
 	}
-	is := func(f string, v []byte) bool { k, ok := known.get(f); return ok && bytes.Equal(k, v) }
+	is := func(f string, v []byte) bool { k, ok := known.get(f); return ok && k == string(v) }
 	ethIs := func(t uint16) bool { return is(flow.EthType, flow.U16(t)) }
 	need := func(ok bool, what string) error {
 		if !ok {

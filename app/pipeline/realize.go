@@ -105,9 +105,9 @@ func (r *Realizer) Flow(f *flow.Flow) error {
 // matchSelector adds metadata=value/mask to f's match, merged into its
 // metadata match if it has one.
 func matchSelector(f *flow.Flow, value, mask uint64) error {
-	m := make(flow.Match, 0, len(f.Match)+1)
+	m := make([]flow.MatchField, 0, f.Match.Len()+1)
 	merged := false
-	for _, mf := range f.Match {
+	for mf := range f.Match.Fields() {
 		if mf.Field == flow.Metadata {
 			v, mk := be64(mf.Value), ^uint64(0)
 			if mf.Mask != nil {

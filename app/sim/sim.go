@@ -175,14 +175,14 @@ func (s *Switch) Run(p Packet) Result {
 
 // Matches reports whether packet p matches m.
 func Matches(m flow.Match, p Packet) bool {
-	for _, f := range m {
-		v, ok := p.Fields[f.Field]
+	for f := range m.Raw() {
+		v, ok := p.Fields[f.Name]
 		if !ok || len(v) != len(f.Value) {
 			return false
 		}
 		for i := range v {
 			mask := byte(0xff)
-			if f.Mask != nil {
+			if f.Mask != "" {
 				mask = f.Mask[i]
 			}
 			if v[i]&mask != f.Value[i]&mask {

@@ -63,13 +63,10 @@ func TestCanonicalFastPath(t *testing.T) {
 	reg := flow.Masked(flow.Reg0, flow.U32(0xff), flow.U32(0xff))
 	in := flow.Exact(flow.InPort, flow.U32(1))
 	for i, f := range []flow.Flow{
-		{Match: flow.Match{}},
-		{Match: flow.Match{reg, in}},
-		{Match: flow.Match{in, flow.Masked(flow.Reg0, flow.U32(0xfff), flow.U32(0xff))}},
-		{Match: flow.Match{in, flow.Masked(flow.Reg0, flow.U32(0), flow.U32(0))}},
-		{Match: flow.Match{in, flow.Masked(flow.Reg0, flow.U32(7), flow.U32(0xffffffff))}},
-		{Match: flow.Match{in, {Field: flow.Reg0, Value: flow.U32(1), Mask: []byte{}}}},
-		{Match: flow.Match{{Field: flow.InPort, Value: []byte{}}}},
+		// (Field order, all-ones and empty masks, nil versus empty values:
+		// flow.M makes every match canonical in those ways.)
+		{Match: flow.M(in, flow.Masked(flow.Reg0, flow.U32(0xfff), flow.U32(0xff)))},
+		{Match: flow.M(in, flow.Masked(flow.Reg0, flow.U32(0), flow.U32(0)))},
 		{Actions: []flow.Action{}},
 		{Actions: []flow.Action{flow.Output{Port: 3, MaxLen: 9}}},
 		{Actions: []flow.Action{&flow.Output{Port: 3}}},
@@ -87,7 +84,10 @@ func TestCanonicalFastPath(t *testing.T) {
 	// And ones that are.
 	for i, f := range []flow.Flow{
 		{},
-		{Match: flow.Match{in, reg}, Actions: []flow.Action{flow.Output{Port: flow.PortController, MaxLen: 64}, flow.SetField{Field: flow.EthDst, Value: []byte{2, 0, 0, 0, 0, 1}}, flow.PopVLAN{}}},
+		{Match: flow.Match{}},
+		{Match: flow.M(reg, in)},
+		{Match: flow.M(in, flow.Masked(flow.Reg0, flow.U32(7), flow.U32(0xffffffff)))},
+		{Match: flow.M(in, reg), Actions: []flow.Action{flow.Output{Port: flow.PortController, MaxLen: 64}, flow.SetField{Field: flow.EthDst, Value: []byte{2, 0, 0, 0, 0, 1}}, flow.PopVLAN{}}},
 	} {
 		if !isCanonicalMatch(f.Match) || !isCanonicalActions(f.Actions) {
 			t.Errorf("canonical case %d not taken as canonical: %#v", i, f)

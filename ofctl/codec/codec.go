@@ -239,5 +239,5 @@ func CanonicalGroup(g flow.GroupEntry) flow.GroupEntry {
 }
 
 func describe(f flow.Flow) string {
-	return fmt.Sprintf("table=%s,priority=%d,%d match fields", f.Table, f.Priority, len(f.Match))
+	return fmt.Sprintf("table=%s,priority=%d,%d match fields", f.Table, f.Priority, f.Match.Len())
 }

@@ -117,23 +117,23 @@ func TestGroupRoundTrip(t *testing.T) {
 func TestCanonicalMatch(t *testing.T) {
 	// Built in a different order, with value bits outside the mask, an
 	// all-ones mask and an all-zero (wildcard) mask.
-	a := flow.Match{
+	a := flow.M(
 		flow.Masked(flow.Reg0, flow.U32(0xffff), flow.U32(0xff)),
 		flow.Masked(flow.EthDst, mac("02:00:00:00:00:01"), mac("ff:ff:ff:ff:ff:ff")),
 		flow.Masked(flow.Metadata, flow.U64(5), flow.U64(0)),
 		flow.Exact(flow.InPort, flow.U32(1)),
-	}
-	want := flow.Match{
+	)
+	want := flow.M(
 		flow.Exact(flow.InPort, flow.U32(1)),
 		flow.Exact(flow.EthDst, mac("02:00:00:00:00:01")),
 		flow.Masked(flow.Reg0, flow.U32(0xff), flow.U32(0xff)),
-	}
+	)
 	got := Canonical(flow.Flow{Match: a}).Match
 	if !got.Equal(want) {
 		t.Fatalf("canonical match\n got %#v\nwant %#v", got, want)
 	}
 	// The input is not modified.
-	if !reflect.DeepEqual(a[0].Value, flow.U32(0xffff)) {
+	if r, _ := a.Get(flow.Reg0); !reflect.DeepEqual(r.Value, flow.U32(0xffff)) {
 		t.Fatal("Canonical modified its input")
 	}
 }
@@ -193,10 +193,10 @@ func TestEncodeErrors(t *testing.T) {
 		"unknown table":     {Table: "nope"},
 		"unknown goto":      {Table: "classify", Goto: "nope"},
 		"backwards goto":    {Table: "l2", Goto: "classify"},
-		"unknown field":     {Table: "classify", Match: flow.Match{{Field: "sctp_dst", Value: flow.U16(1)}}},
-		"short value":       {Table: "classify", Match: flow.Match{flow.Exact(flow.InPort, flow.U16(1))}},
-		"short mask":        {Table: "classify", Match: flow.Match{flow.Masked(flow.Reg0, flow.U32(1), flow.U16(1))}},
-		"duplicate field":   {Table: "classify", Match: flow.Match{flow.Exact(flow.InPort, flow.U32(1)), flow.Exact(flow.InPort, flow.U32(2))}},
+		"unknown field":     {Table: "classify", Match: flow.M(flow.MatchField{Field: "sctp_dst", Value: flow.U16(1)})},
+		"short value":       {Table: "classify", Match: flow.M(flow.Exact(flow.InPort, flow.U16(1)))},
+		"short mask":        {Table: "classify", Match: flow.M(flow.Masked(flow.Reg0, flow.U32(1), flow.U16(1)))},
+		"duplicate field":   {Table: "classify", Match: flow.M(flow.Exact(flow.InPort, flow.U32(1)), flow.Exact(flow.InPort, flow.U32(2)))},
 		"move out of range": {Table: "classify", Actions: []flow.Action{flow.Move{Src: flow.Reg0, Dst: flow.Reg1, SrcOfs: 20, Bits: 16}}},
 		"move zero bits":    {Table: "classify", Actions: []flow.Action{flow.Move{Src: flow.Reg0, Dst: flow.Reg1}}},
 		"set short value":   {Table: "classify", Actions: []flow.Action{flow.SetField{Field: flow.EthDst, Value: []byte{1}}}},
@@ -344,7 +344,7 @@ func TestDecodeMalformed(t *testing.T) {
 func TestShapesCoverRegistry(t *testing.T) {
 	matched, set := map[string]bool{}, map[string]bool{}
 	for _, c := range allFlowCases() {
-		for _, m := range c.f.Match {
+		for m := range c.f.Match.Fields() {
 			matched[m.Field] = true
 		}
 		for _, a := range c.f.Actions {

@@ -152,29 +152,35 @@ func decodeFlowBody(table uint8, prio uint16, cookie uint64, rest []byte, tableN
 // occupies (padding included).
 func decodeMatchBytes(b []byte) (flow.Match, int, error) {
 	if len(b) < 4 {
-		return nil, 0, malformed("match truncated")
+		return flow.Match{}, 0, malformed("match truncated")
 	}
 	if t := binary.BigEndian.Uint16(b[0:]); t != 1 {
-		return nil, 0, malformed("match type %d, want OXM (1)", t)
+		return flow.Match{}, 0, malformed("match type %d, want OXM (1)", t)
 	}
 	ml := int(binary.BigEndian.Uint16(b[2:]))
 	padded := (ml + 7) / 8 * 8
 	if ml < 4 || padded > len(b) {
-		return nil, 0, malformed("match length %d (have %d bytes)", ml, len(b))
+		return flow.Match{}, 0, malformed("match length %d (have %d bytes)", ml, len(b))
 	}
-	var m flow.Match
+	// The fields point into b: MNorm copies them into the packed match.
+	var buf [12]flow.MatchField
+	fs := buf[:0]
+	var seen uint64
 	for p := 4; p < ml; {
 		s, v, mask, n, err := decodeOXM(b[p:ml])
 		if err != nil {
-			return nil, 0, fmt.Errorf("match: %w", err)
+			return flow.Match{}, 0, fmt.Errorf("match: %w", err)
 		}
-		if _, dup := m.Get(s.Name); dup {
-			return nil, 0, malformed("match: field %s appears twice", s.Name)
+		if o := flow.FieldOrder(s.Name); o < 64 {
+			if seen&(1<<o) != 0 {
+				return flow.Match{}, 0, malformed("match: field %s appears twice", s.Name)
+			}
+			seen |= 1 << o
 		}
-		m = append(m, flow.MatchField{Field: s.Name, Value: v, Mask: mask})
+		fs = append(fs, flow.MatchField{Field: s.Name, Value: v, Mask: mask})
 		p += n
 	}
-	return canonicalMatch(m), padded, nil
+	return flow.MNorm(fs...), padded, nil
 }
 
 // decodeOXM decodes one OXM TLV (header, value, optional mask).

@@ -104,8 +104,10 @@ func (c *Codec) spec(name, use string) (*flow.FieldSpec, error) {
 	return s, nil
 }
 
-// oxmField builds a libOpenflow match field for a registry field.
-func oxmField(s *flow.FieldSpec, value, mask []byte) (openflow13.MatchField, error) {
+// oxmField builds a libOpenflow match field for a registry field (value
+// and mask as the IR holds them: bytes, or a packed match's strings; an
+// empty mask means exact).
+func oxmField[T []byte | string](s *flow.FieldSpec, value, mask T) (openflow13.MatchField, error) {
 	if len(value) != s.Bytes {
 		return openflow13.MatchField{}, fmt.Errorf("field %s: value is %d bytes, want %d", s.Name, len(value), s.Bytes)
 	}
@@ -120,7 +122,7 @@ func oxmField(s *flow.FieldSpec, value, mask []byte) (openflow13.MatchField, err
 	}
 	v := rawValue(append(prefix, value...))
 	mf := openflow13.MatchField{Class: class, Field: s.Field, Length: uint8(len(prefix) + s.Bytes), Value: &v}
-	if mask != nil {
+	if len(mask) > 0 {
 		if len(mask) != s.Bytes {
 			return openflow13.MatchField{}, fmt.Errorf("field %s: mask is %d bytes, want %d", s.Name, len(mask), s.Bytes)
 		}
@@ -141,15 +143,17 @@ func headerOnly(s *flow.FieldSpec) *openflow13.MatchField {
 // encodeMatch converts a canonical IR match.
 func (c *Codec) encodeMatch(m flow.Match) (openflow13.Match, error) {
 	out := *openflow13.NewMatch()
-	seen := map[string]bool{}
-	for _, f := range m {
-		if seen[f.Field] {
-			return out, fmt.Errorf("match: field %q appears twice", f.Field)
-		}
-		seen[f.Field] = true
-		s, err := c.spec(f.Field, "match")
+	var seen uint64 // registry positions (fields outside it fail in spec)
+	for f := range m.Raw() {
+		s, err := c.spec(f.Name, "match")
 		if err != nil {
 			return out, err
+		}
+		if o := flow.FieldOrder(f.Name); o < 64 {
+			if seen&(1<<o) != 0 {
+				return out, fmt.Errorf("match: field %q appears twice", f.Name)
+			}
+			seen |= 1 << o
 		}
 		mf, err := oxmField(s, f.Value, f.Mask)
 		if err != nil {
@@ -161,64 +165,11 @@ func (c *Codec) encodeMatch(m flow.Match) (openflow13.Match, error) {
 }
 
 // isCanonicalMatch reports whether canonicalMatch(m) equals m (so m can
-// stand for it): nil when empty, no value bit outside its mask, no empty,
-// all-zero or all-ones mask, no empty non-nil value, fields in registry
-// order.
-func isCanonicalMatch(m flow.Match) bool {
-	if len(m) == 0 {
-		return m == nil
-	}
-	prev := -1
-	for _, f := range m {
-		if f.Value != nil && len(f.Value) == 0 {
-			return false
-		}
-		if f.Mask != nil {
-			zero, ones := true, true
-			for i, b := range f.Mask {
-				if i < len(f.Value) && f.Value[i]&^b != 0 {
-					return false
-				}
-				zero = zero && b == 0
-				ones = ones && b == 0xff
-			}
-			if zero || ones { // (an empty mask is both)
-				return false
-			}
-		}
-		ord := flow.FieldOrder(f.Field)
-		if ord < prev {
-			return false
-		}
-		prev = ord
-	}
-	return true
-}
+// stand for it): no value bit outside its mask, no all-zero mask (fields
+// are in registry order and all-ones masks dropped in every flow.Match).
+func isCanonicalMatch(m flow.Match) bool { return m.IsNorm() }
 
-// canonicalMatch returns a canonical copy: value bits outside the mask
+// canonicalMatch returns the canonical form: value bits outside the mask
 // cleared, all-zero masks (wildcards) dropped with their field, all-ones
 // masks dropped, fields in registry order.
-func canonicalMatch(m flow.Match) flow.Match {
-	var out flow.Match
-	for _, f := range m {
-		nf := flow.MatchField{Field: f.Field, Value: append([]byte(nil), f.Value...)}
-		if f.Mask != nil {
-			nf.Mask = append([]byte(nil), f.Mask...)
-			zero := true
-			for i := range nf.Mask {
-				if i < len(nf.Value) {
-					nf.Value[i] &= nf.Mask[i]
-				}
-				if nf.Mask[i] != 0 {
-					zero = false
-				}
-			}
-			if zero {
-				continue
-			}
-		}
-		out = append(out, nf)
-	}
-	out.Canonicalize()
-	return out
-}
+func canonicalMatch(m flow.Match) flow.Match { return m.Norm() }

@@ -40,7 +40,7 @@ func TestNothingToDo(t *testing.T) {
 	// representation differences a switch introduces: an all-ones mask
 	// spelled out, a max_len on a plain output, unused watch ports as 0.
 	inst := []flow.Flow{classify(1), l2("02:00:00:00:00:02", 2), l2("02:00:00:00:00:01", 1)}
-	inst[1].Match = flow.Match{inst[1].Match[0], flow.Masked(flow.EthDst, mac("02:00:00:00:00:02"), mac("ff:ff:ff:ff:ff:ff"))}
+	inst[1].Match = flow.M(inst[1].Match.Slice()[0], flow.Masked(flow.EthDst, mac("02:00:00:00:00:02"), mac("ff:ff:ff:ff:ff:ff")))
 	inst[2].Actions = []flow.Action{flow.Output{Port: 1, MaxLen: 0xffff}}
 	g := bum(10010, 1, 2)
 	ig := bum(10010, 1, 2)
@@ -210,14 +210,14 @@ func TestDeterministic(t *testing.T) {
 func TestKeyIsCanonical(t *testing.T) {
 	md := flow.Masked(flow.Metadata, flow.U64(0x64), flow.U64(0xffffff))
 	want := flow.Flow{Table: "l2_forward", Priority: 100, Match: flow.M(md, flow.Exact(flow.EthDst, []byte{2, 0, 0, 0, 0, 1}))}
-	for name, m := range map[string]flow.Match{
+	for name, m := range map[string][]flow.MatchField{
 		"reordered":     {flow.Exact(flow.EthDst, []byte{2, 0, 0, 0, 0, 1}), md},
 		"all-ones mask": {md, flow.Masked(flow.EthDst, []byte{2, 0, 0, 0, 0, 1}, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})},
 		"value outside mask": {flow.Masked(flow.Metadata, flow.U64(0x7f000064), flow.U64(0xffffff)),
 			flow.Exact(flow.EthDst, []byte{2, 0, 0, 0, 0, 1})},
 		"zero mask": {md, flow.Exact(flow.EthDst, []byte{2, 0, 0, 0, 0, 1}), flow.Masked(flow.InPort, flow.U32(7), flow.U32(0))},
 	} {
-		f := flow.Flow{Table: want.Table, Priority: want.Priority, Match: m}
+		f := flow.Flow{Table: want.Table, Priority: want.Priority, Match: flow.M(m...)}
 		if Key(f) != Key(want) {
 			t.Errorf("%s: key differs", name)
 		}
