@@ -1164,36 +1164,63 @@ func bundlesUnsupported(err error) bool {
 		(oe.Code == openflow13.BRC_BAD_TYPE || oe.Code == openflow13.BRC_BAD_EXPERIMENTER || oe.Code == openflow13.BRC_BAD_EXP_TYPE)
 }
 
-// encodePlan encodes a plan's steps in order, straight to wire bytes
-// (codec's direct encoder): the messages lie back to back in one buffer,
-// each a slice of it, with xid 0 (the connection stamps the xids).
+// encodePlan encodes a plan's steps in order (the order of p.Steps, walked
+// without building them), straight to wire bytes (codec's direct
+// encoder): the messages lie back to back in one buffer, each a slice of
+// it, with xid 0 (the connection stamps the xids).
 func (s *Southbound) encodePlan(p reconcile.Plan, prof pipeline.Profile) ([][]byte, error) {
 	c := codec.New(codec.Options{AllowNicira: prof.Extensions})
-	steps := p.Steps()
-	buf := make([]byte, 0, encodedStepBytes*len(steps))
-	ends := make([]int, 0, len(steps))
-	for _, st := range steps {
-		var err error
-		switch st.Kind {
-		case reconcile.AddGroup:
-			buf, err = c.AppendGroupMod(buf, st.Group, codec.GroupAdd)
-		case reconcile.ModifyGroup:
-			buf, err = c.AppendGroupMod(buf, st.Group, codec.GroupModify)
-		case reconcile.DeleteGroup:
-			buf, err = c.AppendGroupMod(buf, st.Group, codec.GroupDelete)
-		case reconcile.AddFlow, reconcile.ReplaceFlow:
-			buf, err = c.AppendFlowMod(buf, st.Flow, prof.Number, codec.FlowAdd)
-		case reconcile.ModifyFlow:
-			buf, err = c.AppendFlowMod(buf, st.Flow, prof.Number, codec.FlowModifyStrict)
-		case reconcile.DeleteFlow:
-			buf, err = c.AppendFlowMod(buf, st.Flow, prof.Number, codec.FlowDeleteStrict)
-		default:
-			err = fmt.Errorf("unknown step kind")
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", st.Kind, err)
+	n := p.Len()
+	buf := make([]byte, 0, encodedStepBytes*n)
+	ends := make([]int, 0, n)
+	var err error
+	group := func(kind reconcile.StepKind, g flow.GroupEntry, cmd uint16) error {
+		if buf, err = c.AppendGroupMod(buf, g, cmd); err != nil {
+			return fmt.Errorf("%s: %w", kind, err)
 		}
 		ends = append(ends, len(buf))
+		return nil
+	}
+	flowMod := func(kind reconcile.StepKind, f flow.Flow, cmd uint8) error {
+		if buf, err = c.AppendFlowMod(buf, f, prof.Number, cmd); err != nil {
+			return fmt.Errorf("%s: %w", kind, err)
+		}
+		ends = append(ends, len(buf))
+		return nil
+	}
+	for _, g := range p.GroupAdds {
+		if err := group(reconcile.AddGroup, g, codec.GroupAdd); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range p.GroupModifies {
+		if err := group(reconcile.ModifyGroup, m.New, codec.GroupModify); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range p.FlowAdds {
+		if err := flowMod(reconcile.AddFlow, f, codec.FlowAdd); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range p.FlowModifies {
+		kind, cmd := reconcile.ModifyFlow, uint8(codec.FlowModifyStrict)
+		if m.CookieChanged {
+			kind, cmd = reconcile.ReplaceFlow, codec.FlowAdd
+		}
+		if err := flowMod(kind, m.New, cmd); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range p.FlowDeletes {
+		if err := flowMod(reconcile.DeleteFlow, f, codec.FlowDeleteStrict); err != nil {
+			return nil, err
+		}
+	}
+	for _, g := range p.GroupDeletes {
+		if err := group(reconcile.DeleteGroup, g, codec.GroupDelete); err != nil {
+			return nil, err
+		}
 	}
 	// Sliced only now: appending may have moved the buffer.
 	msgs := make([][]byte, len(ends))
