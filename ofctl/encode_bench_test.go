@@ -1,8 +1,12 @@
 package ofctl
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"antrea.io/libOpenflow/util"
 
@@ -34,6 +38,23 @@ func fullTablePlan(tb testing.TB) reconcile.Plan {
 // checked and copied by conn.SendAll. It stays here as the benchmark's
 // reference.
 func encodePlanLibOpenflow(p reconcile.Plan, prof pipeline.Profile) ([][]byte, error) {
+	msgs, err := libOpenflowMessages(p, prof)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(msgs))
+	for i, m := range msgs { // conn.encode
+		b, err := m.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = append([]byte(nil), b...)
+	}
+	return out, nil
+}
+
+// libOpenflowMessages is the old encodePlan: libOpenflow messages.
+func libOpenflowMessages(p reconcile.Plan, prof pipeline.Profile) ([]util.Message, error) {
 	c := codec.New(codec.Options{AllowNicira: prof.Extensions})
 	msgs := make([]util.Message, 0, p.Len())
 	for _, st := range p.Steps() {
@@ -58,15 +79,7 @@ func encodePlanLibOpenflow(p reconcile.Plan, prof pipeline.Profile) ([][]byte, e
 		}
 		msgs = append(msgs, m)
 	}
-	out := make([][]byte, len(msgs))
-	for i, m := range msgs { // conn.encode
-		b, err := m.MarshalBinary()
-		if err != nil {
-			return nil, err
-		}
-		out[i] = append([]byte(nil), b...)
-	}
-	return out, nil
+	return msgs, nil
 }
 
 // TestEncodePlanMatchesLibOpenflow: a full table's plan, and one of
@@ -129,4 +142,72 @@ func BenchmarkEncodePlan(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkSendFullTable: the southbound applying the plan of one
+// switch's initial sync (fleet layout: every flow and group added) to a
+// connected switch (the fake bridge, over a unix socket, which applies
+// every mod): encode, send, barrier. Before: libOpenflow messages sent by
+// SendAll (which marshals them); now: encodePlan and send (the direct
+// encoder, SendAllRaw). The fake bridge's own work is in both.
+func BenchmarkSendFullTable(b *testing.B) {
+	snap := fleetSnap(20)
+	prof := pipeline.OVS()
+	ports := map[uint32]string{100: compiler.TunnelPortName(model.EncapVXLAN)}
+	for j := range 20 {
+		ports[uint32(j+1)] = fmt.Sprintf("v%d", j+1)
+	}
+	br := newFakeBridge(b, 1, ports)
+	sb := New(Config{ListenAddr: "unix:" + filepath.Join(b.TempDir(), "of.sock"), Logger: slog.New(slog.DiscardHandler),
+		AuditInterval: -1, RetryInterval: 50 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := sb.Start(ctx, newFakeStore(snap, true)); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = sb.Close() }()
+	br.connect(sb.cfg.ListenAddr)
+	waitCond(b, 10*time.Second, "hv0 connected", func() bool { return sb.status("hv0").Connected })
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if _, err := sb.WaitRealized(wctx, snap.Revision); err != nil {
+		b.Fatal(err)
+	}
+	sb.mu.Lock()
+	w := sb.switches[1]
+	sb.mu.Unlock()
+	p := fullTablePlan(b)
+	if br.flowCount() != len(p.FlowAdds) {
+		b.Fatalf("the switch holds %d flows, the plan adds %d", br.flowCount(), len(p.FlowAdds))
+	}
+	b.Run("libopenflow", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			msgs, err := libOpenflowMessages(p, prof)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := w.sw.SendAll(msgs); err != nil {
+				b.Fatal(err)
+			}
+			if err := w.sw.Barrier(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("direct", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			msgs, err := sb.encodePlan(p, prof)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := sb.send(ctx, w, p, msgs, prof); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	if br.flowCount() != len(p.FlowAdds) {
+		b.Fatalf("the switch holds %d flows after the benchmark, want %d", br.flowCount(), len(p.FlowAdds))
+	}
 }
