@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"antrea.io/libOpenflow/openflow13"
-	"antrea.io/libOpenflow/util"
 
 	"github.com/nva-project/nva/app/compiler"
 	"github.com/nva-project/nva/app/flow"
@@ -1090,13 +1089,13 @@ func needsAtomic(p reconcile.Plan) bool {
 // switch has not added, and nothing is deleted before its replacement is
 // in. Either way the switch has acknowledged the whole plan when send
 // returns nil.
-func (s *Southbound) send(ctx context.Context, w *worker, plan reconcile.Plan, msgs []util.Message, prof pipeline.Profile) error {
+func (s *Southbound) send(ctx context.Context, w *worker, plan reconcile.Plan, msgs [][]byte, prof pipeline.Profile) error {
 	sw := w.sw
 	if !prof.Bundles {
 		return s.sendFenced(ctx, sw, plan, msgs)
 	}
 	if needsAtomic(plan) && !w.noBundles {
-		err := sw.Bundle(ctx, msgs)
+		err := sw.BundleRaw(ctx, msgs)
 		if err == nil {
 			s.m.bundles.Inc()
 			return nil
@@ -1109,7 +1108,7 @@ func (s *Southbound) send(ctx context.Context, w *worker, plan reconcile.Plan, m
 		s.log.Warn("switch does not support bundles; changes will not be atomic", "dpid", model.FormatDatapathID(w.dpid), "error", err)
 		w.noBundles = true
 	}
-	if err := sw.SendAll(msgs); err != nil {
+	if err := sw.SendAllRaw(msgs); err != nil {
 		return fmt.Errorf("send %d messages: %w", len(msgs), err)
 	}
 	if err := sw.Barrier(ctx); err != nil {
@@ -1132,7 +1131,7 @@ func planPhases(p reconcile.Plan) []int {
 
 // sendFenced sends msgs (encoded from plan.Steps) phase by phase, each
 // non-empty phase followed by a barrier.
-func (s *Southbound) sendFenced(ctx context.Context, sw *conn.Switch, plan reconcile.Plan, msgs []util.Message) error {
+func (s *Southbound) sendFenced(ctx context.Context, sw *conn.Switch, plan reconcile.Plan, msgs [][]byte) error {
 	i := 0
 	for _, n := range planPhases(plan) {
 		if n == 0 {
@@ -1141,7 +1140,7 @@ func (s *Southbound) sendFenced(ctx context.Context, sw *conn.Switch, plan recon
 		if i+n > len(msgs) {
 			return fmt.Errorf("plan of %d steps encoded to %d messages", plan.Len(), len(msgs))
 		}
-		if err := sw.SendAll(msgs[i : i+n]); err != nil {
+		if err := sw.SendAllRaw(msgs[i : i+n]); err != nil {
 			return fmt.Errorf("send messages %d-%d of %d: %w", i+1, i+n, len(msgs), err)
 		}
 		i += n
@@ -1165,34 +1164,76 @@ func bundlesUnsupported(err error) bool {
 		(oe.Code == openflow13.BRC_BAD_TYPE || oe.Code == openflow13.BRC_BAD_EXPERIMENTER || oe.Code == openflow13.BRC_BAD_EXP_TYPE)
 }
 
-// encodePlan encodes a plan's steps in order.
-func (s *Southbound) encodePlan(p reconcile.Plan, prof pipeline.Profile) ([]util.Message, error) {
+// encodePlan encodes a plan's steps in order (the order of p.Steps, walked
+// without building them), straight to wire bytes (codec's direct
+// encoder): the messages lie back to back in one buffer, each a slice of
+// it, with xid 0 (the connection stamps the xids).
+func (s *Southbound) encodePlan(p reconcile.Plan, prof pipeline.Profile) ([][]byte, error) {
 	c := codec.New(codec.Options{AllowNicira: prof.Extensions})
-	msgs := make([]util.Message, 0, p.Len())
-	for _, st := range p.Steps() {
-		var m util.Message
-		var err error
-		switch st.Kind {
-		case reconcile.AddGroup:
-			m, err = c.EncodeGroupMod(st.Group, codec.GroupAdd)
-		case reconcile.ModifyGroup:
-			m, err = c.EncodeGroupMod(st.Group, codec.GroupModify)
-		case reconcile.DeleteGroup:
-			m, err = c.EncodeGroupMod(st.Group, codec.GroupDelete)
-		case reconcile.AddFlow, reconcile.ReplaceFlow:
-			m, err = c.EncodeFlowMod(st.Flow, prof.Number, codec.FlowAdd)
-		case reconcile.ModifyFlow:
-			m, err = c.EncodeFlowMod(st.Flow, prof.Number, codec.FlowModifyStrict)
-		case reconcile.DeleteFlow:
-			m, err = c.EncodeFlowMod(st.Flow, prof.Number, codec.FlowDeleteStrict)
+	n := p.Len()
+	buf := make([]byte, 0, encodedStepBytes*n)
+	ends := make([]int, 0, n)
+	var err error
+	group := func(kind reconcile.StepKind, g flow.GroupEntry, cmd uint16) error {
+		if buf, err = c.AppendGroupMod(buf, g, cmd); err != nil {
+			return fmt.Errorf("%s: %w", kind, err)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", st.Kind, err)
+		ends = append(ends, len(buf))
+		return nil
+	}
+	flowMod := func(kind reconcile.StepKind, f flow.Flow, cmd uint8) error {
+		if buf, err = c.AppendFlowMod(buf, f, prof.Number, cmd); err != nil {
+			return fmt.Errorf("%s: %w", kind, err)
 		}
-		msgs = append(msgs, m)
+		ends = append(ends, len(buf))
+		return nil
+	}
+	for _, g := range p.GroupAdds {
+		if err := group(reconcile.AddGroup, g, codec.GroupAdd); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range p.GroupModifies {
+		if err := group(reconcile.ModifyGroup, m.New, codec.GroupModify); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range p.FlowAdds {
+		if err := flowMod(reconcile.AddFlow, f, codec.FlowAdd); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range p.FlowModifies {
+		kind, cmd := reconcile.ModifyFlow, uint8(codec.FlowModifyStrict)
+		if m.CookieChanged {
+			kind, cmd = reconcile.ReplaceFlow, codec.FlowAdd
+		}
+		if err := flowMod(kind, m.New, cmd); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range p.FlowDeletes {
+		if err := flowMod(reconcile.DeleteFlow, f, codec.FlowDeleteStrict); err != nil {
+			return nil, err
+		}
+	}
+	for _, g := range p.GroupDeletes {
+		if err := group(reconcile.DeleteGroup, g, codec.GroupDelete); err != nil {
+			return nil, err
+		}
+	}
+	// Sliced only now: appending may have moved the buffer.
+	msgs := make([][]byte, len(ends))
+	start := 0
+	for i, end := range ends {
+		msgs[i], start = buf[start:end], end
 	}
 	return msgs, nil
 }
+
+// encodedStepBytes is about what one step encodes to (the compiler's
+// flow-mods are 100-250 bytes), to size encodePlan's buffer.
+const encodedStepBytes = 192
 
 func (s *Southbound) countPlan(name string, p reconcile.Plan) {
 	var replace, modify int

@@ -3,6 +3,15 @@
 // package: flows to FLOW_MOD, groups to GROUP_MOD, and the switch's flow
 // stats and group descriptions back to canonical IR.
 //
+// Flow and group mods have two encoders that produce the same bytes:
+// EncodeFlowMod and EncodeGroupMod build libOpenflow messages (the
+// reference, and what tools and tests marshal), while AppendFlowMod and
+// AppendGroupMod append the wire bytes straight to a caller's buffer, with
+// no libOpenflow structures and no allocation for canonical IR; the
+// southbound sends its plans with them. Tests compare both on every flow
+// and group the compiler emits for its golden scenarios and on random
+// ones, errors included.
+//
 // Canonical IR is the form Canonical and CanonicalGroup produce: matches
 // sorted with at most one entry per field, masked values reduced to the bits
 // under their mask, all-ones masks dropped, all-zero masks dropped together

@@ -16,7 +16,8 @@
 // echo-reply writer and the keepalive (echo requests, dead interval) are
 // goroutines of their own; the reader hands echo replies to the writer
 // instead of taking the write lock, so it keeps reading while a large
-// batch (SendAll) or bundle is being written, and any message received
+// batch (SendAll, or SendAllRaw for messages the caller encoded to wire
+// bytes itself) or bundle (Bundle, BundleRaw) is being written, and any message received
 // counts as liveness.
 //
 // It uses antrea.io/libOpenflow's openflow13 package only as a codec for

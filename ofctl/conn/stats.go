@@ -224,6 +224,26 @@ func (s *Switch) Bundle(ctx context.Context, msgs []util.Message) error {
 		}
 		inner[i] = b
 	}
+	return s.bundle(ctx, inner)
+}
+
+// BundleRaw is Bundle for messages already in wire form (see SendAllRaw);
+// the caller's bytes are not changed (each add carries a copy).
+func (s *Switch) BundleRaw(ctx context.Context, msgs [][]byte) error {
+	for i, b := range msgs {
+		if err := checkRaw(b); err != nil {
+			return fmt.Errorf("bundle message %d: %w", i, err)
+		}
+	}
+	return s.bundle(ctx, msgs)
+}
+
+func (s *Switch) bundle(ctx context.Context, inner [][]byte) error {
+	for i, in := range inner {
+		if err := checkBundleAdd(in); err != nil {
+			return fmt.Errorf("bundle message %d: %w", i, err)
+		}
+	}
 	id := s.nextBundle.Add(1)
 	const flags = bundleFlagAtomic | bundleFlagOrdered
 	if err := s.bundleCtl(ctx, id, bundleOpenRequest, bundleOpenReply, flags); err != nil {
@@ -253,12 +273,9 @@ func (s *Switch) Bundle(ctx context.Context, msgs []util.Message) error {
 		}
 		return cause
 	}
-	for i, in := range inner {
-		xid, err := s.sendBundleAdd(id, flags, in, sink)
-		if err != nil {
-			return fmt.Errorf("bundle %d add %d: %w", id, i, err)
-		}
-		xids = append(xids, xid)
+	var err error
+	if xids, err = s.sendBundleAdds(id, flags, inner, sink); err != nil {
+		return fmt.Errorf("bundle %d add %d: %w", id, len(xids)-1, err)
 	}
 	if err := s.plainBarrier(ctx); err != nil {
 		return discard(fmt.Errorf("bundle %d: barrier after adds: %w", id, err))
@@ -275,21 +292,39 @@ func (s *Switch) Bundle(ctx context.Context, msgs []util.Message) error {
 	return nil
 }
 
-func (s *Switch) sendBundleAdd(id uint32, flags uint16, inner []byte, sink *call) (uint32, error) {
+// sendBundleAdds sends one BUNDLE_ADD per inner message (each accepted by
+// checkBundleAdd), with consecutive xids registered for sink, in as few
+// writes as possible (chunks of up to sendAllChunk bytes). It returns the
+// xids registered, on an error too (the last one is the add that failed).
+func (s *Switch) sendBundleAdds(id uint32, flags uint16, inner [][]byte, sink *call) ([]uint32, error) {
+	total := 0
+	for _, in := range inner {
+		total += 24 + len(in)
+	}
+	xids := make([]uint32, 0, len(inner))
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	xid := s.allocXidLocked()
-	b, err := bundleAdd(id, flags, inner, xid)
-	if err != nil {
-		return 0, err
+	chunk := make([]byte, 0, min(total, sendAllChunk))
+	for _, in := range inner {
+		if len(chunk) > 0 && len(chunk)+24+len(in) > sendAllChunk {
+			if err := s.writeLocked(chunk); err != nil {
+				return xids, err
+			}
+			chunk = chunk[:0]
+		}
+		xid := s.allocXidLocked()
+		xids = append(xids, xid)
+		if err := s.register(sink, xid); err != nil {
+			return xids, err
+		}
+		chunk = appendBundleAdd(chunk, id, flags, in, xid)
 	}
-	if err := s.register(sink, xid); err != nil {
-		return 0, err
+	if len(chunk) > 0 {
+		if err := s.writeLocked(chunk); err != nil {
+			return xids, err
+		}
 	}
-	if err := s.writeLocked(b); err != nil {
-		return 0, err
-	}
-	return xid, nil
+	return xids, nil
 }
 
 func (s *Switch) bundleCtl(ctx context.Context, id uint32, typ, wantReply, flags uint16) error {

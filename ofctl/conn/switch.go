@@ -294,32 +294,78 @@ const sendAllChunk = 64 << 10
 // a write error the connection is closed (some messages may have gone).
 func (s *Switch) SendAll(msgs []util.Message) error {
 	bufs := make([][]byte, len(msgs))
-	total := 0
 	for i, m := range msgs {
 		b, err := encode(m, 0)
 		if err != nil {
 			return fmt.Errorf("message %d of %d: %w", i+1, len(msgs), err)
 		}
 		bufs[i] = b
+	}
+	return s.sendAllBytes(bufs)
+}
+
+// SendAllRaw is SendAll for messages already in wire form (e.g. appended
+// one after another to one buffer by codec.AppendFlowMod): each element is
+// one complete OpenFlow 1.3 message. Their xids are written into the
+// messages themselves, so the caller's bytes change; messages that lie
+// back to back in one buffer are written straight from it, without a
+// copy. A message that is not a well-formed OpenFlow 1.3 frame (length
+// field, version) is an error, and then nothing is sent.
+func (s *Switch) SendAllRaw(msgs [][]byte) error {
+	for i, b := range msgs {
+		if err := checkRaw(b); err != nil {
+			return fmt.Errorf("message %d of %d: %w", i+1, len(msgs), err)
+		}
+	}
+	return s.sendAllBytes(msgs)
+}
+
+// sendAllBytes stamps consecutive xids into msgs and writes them in
+// order, in runs of up to sendAllChunk bytes: a run of messages adjacent
+// in memory is written as it is, others are gathered into a chunk.
+func (s *Switch) sendAllBytes(msgs [][]byte) error {
+	total := 0
+	for _, b := range msgs {
 		total += len(b)
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	chunk := make([]byte, 0, min(total, sendAllChunk))
-	for _, b := range bufs {
-		if len(chunk) > 0 && len(chunk)+len(b) > sendAllChunk {
-			if err := s.writeLocked(chunk); err != nil {
+	var run, chunk []byte // run: the bytes to write next; chunk: our buffer
+	owned := false        // run is chunk (else a slice of the caller's buffer)
+	for _, b := range msgs {
+		if len(run) > 0 && len(run)+len(b) > sendAllChunk {
+			if err := s.writeLocked(run); err != nil {
 				return err
 			}
-			chunk = chunk[:0]
+			run, owned = nil, false
 		}
 		binary.BigEndian.PutUint32(b[4:8], s.allocXidLocked())
-		chunk = append(chunk, b...)
+		switch {
+		case len(run) == 0:
+			run = b
+		case !owned && adjacent(run, b):
+			run = run[:len(run)+len(b)]
+		default:
+			if !owned {
+				if chunk == nil {
+					chunk = make([]byte, 0, min(total, sendAllChunk))
+				}
+				run, owned = append(chunk[:0], run...), true
+			}
+			run = append(run, b...)
+			chunk = run
+		}
 	}
-	if len(chunk) > 0 {
-		return s.writeLocked(chunk)
+	if len(run) > 0 {
+		return s.writeLocked(run)
 	}
 	return nil
+}
+
+// adjacent reports whether b starts right where a ends, in the same
+// backing array (so a[:len(a)+len(b)] covers both).
+func adjacent(a, b []byte) bool {
+	return len(b) > 0 && cap(a)-len(a) >= len(b) && &a[:len(a)+1][len(a)] == &b[0]
 }
 
 // wait blocks until c completes or ctx ends.

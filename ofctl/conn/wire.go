@@ -113,6 +113,21 @@ func encode(msg util.Message, xid uint32) ([]byte, error) {
 	return b, nil
 }
 
+// checkRaw checks that b is one OpenFlow 1.3 message as the caller
+// encoded it: a valid size that its length field states, our version.
+func checkRaw(b []byte) error {
+	if len(b) < headerLen || len(b) > maxMsgLen {
+		return fmt.Errorf("encoded message: %d bytes is not a valid openflow message size", len(b))
+	}
+	if l := int(binary.BigEndian.Uint16(b[2:4])); l != len(b) {
+		return fmt.Errorf("encoded message: length field %d but %d bytes", l, len(b))
+	}
+	if b[0] != ofVersion {
+		return fmt.Errorf("encoded message: version %d, want %d", b[0], ofVersion)
+	}
+	return nil
+}
+
 func header(typ uint8, length int, xid uint32) []byte {
 	b := make([]byte, length)
 	b[0] = ofVersion
@@ -278,18 +293,28 @@ func bundleControl(bundleID uint32, typ, flags uint16, xid uint32) []byte {
 	return b
 }
 
-// bundleAdd wraps an encoded inner message. The inner message carries the
-// same xid as the add message (OVS requires them to match).
-func bundleAdd(bundleID uint32, flags uint16, inner []byte, xid uint32) ([]byte, error) {
+// checkBundleAdd fails when inner is too large to travel in a bundle add.
+func checkBundleAdd(inner []byte) error {
 	if 24+len(inner) > maxMsgLen {
-		return nil, fmt.Errorf("bundle add: inner message of %d bytes is too large", len(inner))
+		return fmt.Errorf("bundle add: inner message of %d bytes is too large", len(inner))
 	}
-	b := header(openflow13.Type_Experimenter, 24+len(inner), xid)
-	binary.BigEndian.PutUint32(b[8:12], onfExperimenter)
-	binary.BigEndian.PutUint32(b[12:16], onftBundleAdd)
-	binary.BigEndian.PutUint32(b[16:20], bundleID)
-	binary.BigEndian.PutUint16(b[22:24], flags)
-	copy(b[24:], inner)
-	binary.BigEndian.PutUint32(b[28:32], xid)
-	return b, nil
+	return nil
+}
+
+// appendBundleAdd appends an ONF BUNDLE_ADD_MESSAGE wrapping an encoded
+// inner message (which checkBundleAdd accepts). The inner message carries
+// the same xid as the add message (OVS requires them to match).
+func appendBundleAdd(b []byte, bundleID uint32, flags uint16, inner []byte, xid uint32) []byte {
+	at := len(b)
+	b = append(b, ofVersion, openflow13.Type_Experimenter)
+	b = binary.BigEndian.AppendUint16(b, uint16(24+len(inner)))
+	b = binary.BigEndian.AppendUint32(b, xid)
+	b = binary.BigEndian.AppendUint32(b, onfExperimenter)
+	b = binary.BigEndian.AppendUint32(b, onftBundleAdd)
+	b = binary.BigEndian.AppendUint32(b, bundleID)
+	b = append(b, 0, 0)
+	b = binary.BigEndian.AppendUint16(b, flags)
+	b = append(b, inner...)
+	binary.BigEndian.PutUint32(b[at+28:at+32], xid)
+	return b
 }
