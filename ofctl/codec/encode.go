@@ -45,7 +45,7 @@ func putLen16(b []byte, at, start int) { binary.BigEndian.PutUint16(b[at:], uint
 // canonical form (values under their masks, no wildcards, registry
 // order). A canonical match, as the compiler's and decoded ones are, is
 // used as is.
-func matchFields(m flow.Match) []flow.MatchField {
+func matchFields(m flow.Match) flow.Match {
 	if isCanonicalMatch(m) {
 		return m
 	}
@@ -138,18 +138,20 @@ func finishMessage(b, buf []byte, start int, what func() string) ([]byte, error)
 
 // appendMatch appends an OXM ofp_match of canonical fields, padded to 8
 // bytes (its length field counts no padding).
-func (c *Codec) appendMatch(b []byte, fields []flow.MatchField) ([]byte, error) {
+func (c *Codec) appendMatch(b []byte, m flow.Match) ([]byte, error) {
 	at := len(b)
 	b = append(b, 0, openflow13.MatchType_OXM, 0, 0)
-	for i, f := range fields {
-		for _, prev := range fields[:i] {
-			if prev.Field == f.Field {
-				return b, fmt.Errorf("match: field %q appears twice", f.Field)
-			}
-		}
-		s, err := c.spec(f.Field, "match")
+	var seen uint64 // registry positions, as encodeMatch checks them
+	for f := range m.Raw() {
+		s, err := c.spec(f.Name, "match")
 		if err != nil {
 			return b, err
+		}
+		if o := flow.FieldOrder(f.Name); o < 64 {
+			if seen&(1<<o) != 0 {
+				return b, fmt.Errorf("match: field %q appears twice", f.Name)
+			}
+			seen |= 1 << o
 		}
 		if b, err = appendOXM(b, s, f.Value, f.Mask); err != nil {
 			return b, fmt.Errorf("match: %w", err)
@@ -161,11 +163,13 @@ func (c *Codec) appendMatch(b []byte, fields []flow.MatchField) ([]byte, error) 
 
 // appendOXM appends one OXM TLV (oxmField's encoding): header, the
 // experimenter ID of a true experimenter field, value, mask.
-func appendOXM(b []byte, s *flow.FieldSpec, value, mask []byte) ([]byte, error) {
+// An empty mask is none (exact): a match's fields carry masks as strings,
+// actions' values as bytes.
+func appendOXM[V string | []byte](b []byte, s *flow.FieldSpec, value, mask V) ([]byte, error) {
 	if len(value) != s.Bytes {
 		return b, fmt.Errorf("field %s: value is %d bytes, want %d", s.Name, len(value), s.Bytes)
 	}
-	if mask != nil && len(mask) != s.Bytes {
+	if len(mask) != 0 && len(mask) != s.Bytes {
 		return b, fmt.Errorf("field %s: mask is %d bytes, want %d", s.Name, len(mask), s.Bytes)
 	}
 	class, exp, hasExp := wireClass(s)
@@ -174,7 +178,7 @@ func appendOXM(b []byte, s *flow.FieldSpec, value, mask []byte) ([]byte, error) 
 		n += 4
 	}
 	fld := s.Field << 1
-	if mask != nil {
+	if len(mask) != 0 {
 		fld |= 1
 		n += s.Bytes
 	}
@@ -184,9 +188,7 @@ func appendOXM(b []byte, s *flow.FieldSpec, value, mask []byte) ([]byte, error) 
 		b = appendU32(b, exp)
 	}
 	b = append(b, value...)
-	if mask != nil {
-		b = append(b, mask...)
-	}
+	b = append(b, mask...)
 	return b, nil
 }
 
@@ -211,7 +213,7 @@ func (c *Codec) appendAction(b []byte, a flow.Action) ([]byte, error) {
 		}
 		at := len(b)
 		b = append(b, 0, openflow13.ActionType_SetField, 0, 0)
-		if b, err = appendOXM(b, s, a.Value, nil); err != nil {
+		if b, err = appendOXM(b, s, a.Value, []byte(nil)); err != nil {
 			return b[:at], fmt.Errorf("set_field: %w", err)
 		}
 		b = pad8(b, at)
