@@ -44,28 +44,39 @@ func (s *Session) Monitor(ctx context.Context, dbm model.DatabaseModel, tables [
 	if !dbm.Valid() {
 		return nil, fmt.Errorf("monitor: the database model has no schema")
 	}
-	c := &Cache{dbm: dbm, monitor: map[string]bool{}, onChange: onChange, tables: map[string]map[string]model.Model{}}
+	c, err := newCache(dbm, tables, onChange)
+	if err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
 	reqs := make(map[string]ovsdb.MonitorRequest, len(tables))
 	for _, t := range tables {
-		if dbm.Schema.Table(t.Table) == nil {
-			return nil, fmt.Errorf("monitor: table %s is not in database %s", t.Table, dbm.Schema.Name)
-		}
 		// Select is spelled out: libovsdb's server cannot do without it.
 		reqs[t.Table] = ovsdb.MonitorRequest{Columns: t.Columns, Select: ovsdb.NewDefaultMonitorSelect()}
-		c.monitor[t.Table] = true
-		c.tables[t.Table] = map[string]model.Model{}
 	}
 	s.mu.Lock()
 	s.nextID++
 	id := fmt.Sprintf("nva-monitor-%d", s.nextID)
 	s.monitors[id] = c
 	s.mu.Unlock()
-	err := s.call(ctx, "monitor", []any{dbm.Schema.Name, id, reqs}, nil, c.initial)
+	err = s.call(ctx, "monitor", []any{dbm.Schema.Name, id, reqs}, nil, c.initial)
 	if err != nil {
 		s.mu.Lock()
 		delete(s.monitors, id)
 		s.mu.Unlock()
 		return nil, err
+	}
+	return c, nil
+}
+
+// newCache is the empty cache of a monitor of tables.
+func newCache(dbm model.DatabaseModel, tables []TableColumns, onChange func()) (*Cache, error) {
+	c := &Cache{dbm: dbm, monitor: map[string]bool{}, onChange: onChange, tables: map[string]map[string]model.Model{}}
+	for _, t := range tables {
+		if dbm.Schema.Table(t.Table) == nil {
+			return nil, fmt.Errorf("table %s is not in database %s", t.Table, dbm.Schema.Name)
+		}
+		c.monitor[t.Table] = true
+		c.tables[t.Table] = map[string]model.Model{}
 	}
 	return c, nil
 }

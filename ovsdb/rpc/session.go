@@ -318,9 +318,8 @@ func (s *Session) readLoop() {
 	fr := newFramer(s.conn)
 	for {
 		raw, err := fr.next()
-		var m message
 		if err == nil {
-			err = json.Unmarshal(raw, &m)
+			err = s.handle(raw)
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -333,13 +332,23 @@ func (s *Session) readLoop() {
 			s.end(err)
 			return
 		}
-		s.lastRead.Store(int64(time.Since(s.epoch)))
-		if m.Method != "" {
-			s.handleRequest(&m)
-			continue
-		}
-		s.handleResponse(&m)
 	}
+}
+
+// handle decodes one message (valid until the next is read) and acts on
+// it.
+func (s *Session) handle(raw []byte) error {
+	var m message
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return err
+	}
+	s.lastRead.Store(int64(time.Since(s.epoch)))
+	if m.Method != "" {
+		s.handleRequest(&m)
+		return nil
+	}
+	s.handleResponse(&m)
+	return nil
 }
 
 func (s *Session) handleResponse(m *message) {
