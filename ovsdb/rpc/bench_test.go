@@ -165,7 +165,9 @@ func BenchmarkUpdateNotification(b *testing.B) {
 		}
 	}
 	var i *vswitch.Interface
-	c.Read(func(tables map[string]map[string]model.Model) { i = tables[vswitch.InterfaceTable][uuid].(*vswitch.Interface) })
+	c.Read(func(tables map[string]map[string]model.Model) {
+		i = tables[vswitch.InterfaceTable][uuid].(*vswitch.Interface)
+	})
 	if i.LinkState == nil || *i.LinkState != "down" || i.Ofport == nil || *i.Ofport != 8 || i.ExternalIDs["nva-owned"] != "true" {
 		b.Fatalf("updated row %+v", i)
 	}
