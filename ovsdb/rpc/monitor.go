@@ -23,7 +23,7 @@ type TableColumns struct {
 // stores a new one.
 type Cache struct {
 	dbm      model.DatabaseModel
-	monitor  map[string]bool // monitored tables
+	decoders map[string]*tableDecoder // by monitored table
 	onChange func()
 
 	mu     sync.RWMutex
@@ -31,7 +31,13 @@ type Cache struct {
 
 	// reading goroutine only
 	ready  bool              // the initial rows are in
-	queued []json.RawMessage // updates that overtook the initial rows
+	queued []json.RawMessage // updates that overtook the initial rows (copies)
+}
+
+// change is one row of an update: its new contents, or nil if deleted.
+type change struct {
+	table, uuid string
+	row         model.Model
 }
 
 // Monitor starts a plain RFC 7047 monitor of the given tables and columns
@@ -70,12 +76,17 @@ func (s *Session) Monitor(ctx context.Context, dbm model.DatabaseModel, tables [
 
 // newCache is the empty cache of a monitor of tables.
 func newCache(dbm model.DatabaseModel, tables []TableColumns, onChange func()) (*Cache, error) {
-	c := &Cache{dbm: dbm, monitor: map[string]bool{}, onChange: onChange, tables: map[string]map[string]model.Model{}}
+	c := &Cache{dbm: dbm, decoders: map[string]*tableDecoder{}, onChange: onChange, tables: map[string]map[string]model.Model{}}
 	for _, t := range tables {
 		if dbm.Schema.Table(t.Table) == nil {
 			return nil, fmt.Errorf("table %s is not in database %s", t.Table, dbm.Schema.Name)
 		}
-		c.monitor[t.Table] = true
+		td, ok := newTableDecoder(dbm, t.Table)
+		if !ok {
+			td = &tableDecoder{table: t.Table}
+		}
+		td.fast = ok
+		c.decoders[t.Table] = td
 		c.tables[t.Table] = map[string]model.Model{}
 	}
 	return c, nil
@@ -84,7 +95,7 @@ func newCache(dbm model.DatabaseModel, tables []TableColumns, onChange func()) (
 // initial applies the monitor's reply, then any update that overtook it
 // (libovsdb's server can send one before its reply; reapplying the new
 // contents of a row already in the reply changes nothing).
-func (c *Cache) initial(raw json.RawMessage) error {
+func (c *Cache) initial(raw []byte) error {
 	if err := c.apply(raw); err != nil {
 		return err
 	}
@@ -98,43 +109,21 @@ func (c *Cache) initial(raw json.RawMessage) error {
 	return nil
 }
 
-func (c *Cache) update(raw json.RawMessage) error {
+// update applies an update notification's table-updates (raw is valid
+// only during the call).
+func (c *Cache) update(raw []byte) error {
 	if !c.ready {
-		c.queued = append(c.queued, raw)
+		c.queued = append(c.queued, append(json.RawMessage(nil), raw...))
 		return nil
 	}
 	return c.apply(raw)
 }
 
 // apply decodes table-updates and swaps them in at once.
-func (c *Cache) apply(raw json.RawMessage) error {
-	var tu ovsdb.TableUpdates
-	if err := json.Unmarshal(raw, &tu); err != nil {
+func (c *Cache) apply(raw []byte) error {
+	changes, err := c.decodeUpdates(raw)
+	if err != nil {
 		return fmt.Errorf("decoding table updates: %w", err)
-	}
-	type change struct {
-		table, uuid string
-		row         model.Model // nil: deleted
-	}
-	var changes []change
-	for table, rows := range tu {
-		if !c.monitor[table] {
-			continue
-		}
-		for uuid, ru := range rows {
-			if ru == nil {
-				continue
-			}
-			ch := change{table: table, uuid: uuid}
-			if ru.New != nil {
-				m, err := model.CreateModel(c.dbm, table, ru.New, uuid)
-				if err != nil {
-					return fmt.Errorf("%s row %s: %w", table, uuid, err)
-				}
-				ch.row = m
-			}
-			changes = append(changes, ch)
-		}
 	}
 	if len(changes) == 0 {
 		return nil
