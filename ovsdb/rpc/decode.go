@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
@@ -51,8 +52,17 @@ type tableDecoder struct {
 	table string
 	fast  bool         // false: rows are decoded by libovsdb (slowRow)
 	typ   reflect.Type // the model struct
-	uuid int          // field index of _uuid (-1: none)
-	cols map[string]*columnDecoder
+	uuid  int          // field index of _uuid (-1: none)
+	cols  []columnDecoder
+}
+
+func (d *tableDecoder) column(name []byte) *columnDecoder {
+	for i := range d.cols {
+		if d.cols[i].name == string(name) {
+			return &d.cols[i]
+		}
+	}
+	return nil
 }
 
 // columnDecoder decodes one column of the schema into its struct field.
@@ -65,10 +75,11 @@ type columnDecoder struct {
 	typ   reflect.Type
 }
 
-// newTableDecoder prepares the decoding of table's rows; ok is false when
-// the model has a field this decoder does not handle (rows are then
-// decoded by libovsdb).
-func newTableDecoder(dbm model.DatabaseModel, table string) (*tableDecoder, bool) {
+// newTableDecoder prepares the decoding of the given columns of table's
+// rows (other columns a server may send are skipped); ok is false when the
+// model has a field for one of them that this decoder does not handle
+// (rows are then decoded by libovsdb).
+func newTableDecoder(dbm model.DatabaseModel, table string, columns []string) (*tableDecoder, bool) {
 	ts := dbm.Schema.Table(table)
 	m, err := dbm.NewModel(table)
 	if ts == nil || err != nil {
@@ -79,7 +90,7 @@ func newTableDecoder(dbm model.DatabaseModel, table string) (*tableDecoder, bool
 		return nil, false
 	}
 	typ = typ.Elem()
-	d := &tableDecoder{table: table, typ: typ, uuid: -1, cols: map[string]*columnDecoder{}}
+	d := &tableDecoder{table: table, typ: typ, uuid: -1}
 	for i := range typ.NumField() {
 		f := typ.Field(i)
 		name := f.Tag.Get("ovsdb")
@@ -93,11 +104,14 @@ func newTableDecoder(dbm model.DatabaseModel, table string) (*tableDecoder, bool
 			d.uuid = i
 			continue
 		}
+		if !slices.Contains(columns, name) {
+			continue
+		}
 		cs := ts.Column(name)
 		if cs == nil || ovsdb.NativeType(cs) != f.Type {
 			return nil, false
 		}
-		cd := &columnDecoder{name: name, field: i, typ: f.Type}
+		cd := columnDecoder{name: name, field: i, typ: f.Type}
 		switch cs.Type {
 		case ovsdb.TypeSet:
 			cd.kind, cd.key = ovsdb.TypeSet, cs.TypeObj.Key.Type
@@ -111,7 +125,7 @@ func newTableDecoder(dbm model.DatabaseModel, table string) (*tableDecoder, bool
 		if !atomicType(cd.key) || cd.kind == ovsdb.TypeMap && !atomicType(cd.value) {
 			return nil, false
 		}
-		d.cols[name] = cd
+		d.cols = append(d.cols, cd)
 	}
 	return d, true
 }
@@ -129,7 +143,7 @@ func (d *tableDecoder) row(s *scan, uuid string) (model.Model, error) {
 	pv := reflect.New(d.typ)
 	v := pv.Elem()
 	err := s.object(func(key []byte) error {
-		cd := d.cols[string(key)]
+		cd := d.column(key)
 		if cd == nil {
 			return s.skip(0)
 		}

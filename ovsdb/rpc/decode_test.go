@@ -78,7 +78,7 @@ func TestDecodeLikeLibovsdb(t *testing.T) {
 			`"Port":{"` + u1 + `":{"new":{"name":"p","interfaces":["set",[]]},"old":null}},` +
 			`"Open_vSwitch":{"` + u1 + `":{"new":{"bridges":["set",[["uuid","` + u2 + `"]]]}}},` +
 			`"QoS":{"` + u1 + `":{"new":{"type":"linux-htb"}}},"Mirror":null}`,
-		"empty": `{}`,
+		"empty":      `{}`,
 		"null table": `{"Bridge":null}`,
 	}
 	for name, in := range cases {

@@ -81,7 +81,7 @@ func newCache(dbm model.DatabaseModel, tables []TableColumns, onChange func()) (
 		if dbm.Schema.Table(t.Table) == nil {
 			return nil, fmt.Errorf("table %s is not in database %s", t.Table, dbm.Schema.Name)
 		}
-		td, ok := newTableDecoder(dbm, t.Table)
+		td, ok := newTableDecoder(dbm, t.Table, t.Columns)
 		if !ok {
 			td = &tableDecoder{table: t.Table}
 		}
