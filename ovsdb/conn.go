@@ -77,12 +77,12 @@ func dial(ctx context.Context, d Desired, probe time.Duration, models *rpc.Model
 		return nil, connectError(d.Endpoint, err)
 	}
 	c := &conn{sess: sess, kick: make(chan struct{}, 1), lost: sess.Lost(), done: make(chan struct{})}
-	dbm, err := models.Get(ctx, sess)
+	sc, err := models.Schema(ctx, sess)
 	if err != nil {
 		c.close()
 		return nil, connectError(d.Endpoint, err)
 	}
-	c.cache, err = sess.Monitor(ctx, dbm, monitored(), c.poke)
+	c.cache, err = sess.MonitorSchema(ctx, sc, monitored(), c.poke)
 	if err != nil {
 		c.close()
 		return nil, fmt.Errorf("monitor %s: %w", d.Endpoint, err)

@@ -23,7 +23,7 @@ type TableColumns struct {
 // stores a new one.
 type Cache struct {
 	dbm      model.DatabaseModel
-	decoders map[string]*tableDecoder // by monitored table
+	decoders map[string]*tableDecoder // by monitored table (shared, read-only)
 	onChange func()
 
 	mu     sync.RWMutex
@@ -50,10 +50,28 @@ func (s *Session) Monitor(ctx context.Context, dbm model.DatabaseModel, tables [
 	if !dbm.Valid() {
 		return nil, fmt.Errorf("monitor: the database model has no schema")
 	}
-	c, err := newCache(dbm, tables, onChange)
+	decoders, err := newDecoders(dbm, tables)
 	if err != nil {
 		return nil, fmt.Errorf("monitor: %w", err)
 	}
+	return s.monitor(ctx, dbm, decoders, tables, onChange)
+}
+
+// MonitorSchema is Monitor with a shared Schema (Models.Schema), whose row
+// decoders its sessions share.
+func (s *Session) MonitorSchema(ctx context.Context, sc *Schema, tables []TableColumns, onChange func()) (*Cache, error) {
+	if !sc.Model.Valid() {
+		return nil, fmt.Errorf("monitor: the database model has no schema")
+	}
+	decoders, err := sc.decodersFor(tables)
+	if err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	return s.monitor(ctx, sc.Model, decoders, tables, onChange)
+}
+
+func (s *Session) monitor(ctx context.Context, dbm model.DatabaseModel, decoders map[string]*tableDecoder, tables []TableColumns, onChange func()) (*Cache, error) {
+	c := newCacheWith(dbm, decoders, onChange)
 	reqs := make(map[string]ovsdb.MonitorRequest, len(tables))
 	for _, t := range tables {
 		// Select is spelled out: libovsdb's server cannot do without it.
@@ -64,7 +82,7 @@ func (s *Session) Monitor(ctx context.Context, dbm model.DatabaseModel, tables [
 	id := fmt.Sprintf("nva-monitor-%d", s.nextID)
 	s.monitors[id] = c
 	s.mu.Unlock()
-	err = s.call(ctx, "monitor", []any{dbm.Schema.Name, id, reqs}, nil, c.initial)
+	err := s.call(ctx, "monitor", []any{dbm.Schema.Name, id, reqs}, nil, c.initial)
 	if err != nil {
 		s.mu.Lock()
 		delete(s.monitors, id)
@@ -74,9 +92,9 @@ func (s *Session) Monitor(ctx context.Context, dbm model.DatabaseModel, tables [
 	return c, nil
 }
 
-// newCache is the empty cache of a monitor of tables.
-func newCache(dbm model.DatabaseModel, tables []TableColumns, onChange func()) (*Cache, error) {
-	c := &Cache{dbm: dbm, decoders: map[string]*tableDecoder{}, onChange: onChange, tables: map[string]map[string]model.Model{}}
+// newDecoders prepares the row decoders of a monitor of tables.
+func newDecoders(dbm model.DatabaseModel, tables []TableColumns) (map[string]*tableDecoder, error) {
+	decoders := make(map[string]*tableDecoder, len(tables))
 	for _, t := range tables {
 		if dbm.Schema.Table(t.Table) == nil {
 			return nil, fmt.Errorf("table %s is not in database %s", t.Table, dbm.Schema.Name)
@@ -86,10 +104,27 @@ func newCache(dbm model.DatabaseModel, tables []TableColumns, onChange func()) (
 			td = &tableDecoder{table: t.Table}
 		}
 		td.fast = ok
-		c.decoders[t.Table] = td
-		c.tables[t.Table] = map[string]model.Model{}
+		decoders[t.Table] = td
 	}
-	return c, nil
+	return decoders, nil
+}
+
+// newCacheWith is the empty cache of a monitor with the given decoders.
+func newCacheWith(dbm model.DatabaseModel, decoders map[string]*tableDecoder, onChange func()) *Cache {
+	c := &Cache{dbm: dbm, decoders: decoders, onChange: onChange, tables: make(map[string]map[string]model.Model, len(decoders))}
+	for t := range decoders {
+		c.tables[t] = map[string]model.Model{}
+	}
+	return c
+}
+
+// newCache is the empty cache of a monitor of tables.
+func newCache(dbm model.DatabaseModel, tables []TableColumns, onChange func()) (*Cache, error) {
+	decoders, err := newDecoders(dbm, tables)
+	if err != nil {
+		return nil, err
+	}
+	return newCacheWith(dbm, decoders, onChange), nil
 }
 
 // initial applies the monitor's reply, then any update that overtook it
