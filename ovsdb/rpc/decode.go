@@ -1,10 +1,12 @@
 package rpc
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
+	"sync"
 
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
@@ -179,7 +181,14 @@ func (s *scan) atom(t string) (atom, error) {
 		if s.peek() != '"' {
 			return a, s.errorf("want a string")
 		}
-		a.s, err = s.str()
+		if s.in == nil {
+			a.s, err = s.str()
+			break
+		}
+		var b []byte
+		if b, err = s.strBytes(); err == nil {
+			a.s = s.in.str(b)
+		}
 	case ovsdb.TypeUUID:
 		a.s, err = s.uuid()
 	case ovsdb.TypeInteger, ovsdb.TypeReal:
@@ -355,6 +364,10 @@ func (cd *columnDecoder) decode(s *scan, field reflect.Value) error {
 			return err
 		}
 		if p, ok := field.Addr().Interface().(*map[string]string); ok {
+			if s.in != nil {
+				*p = s.in.stringMap(as)
+				return nil
+			}
 			m := make(map[string]string, len(as)/2)
 			for i := 0; i < len(as); i += 2 {
 				m[as[i].s] = as[i+1].s
@@ -380,7 +393,7 @@ func (cd *columnDecoder) decode(s *scan, field reflect.Value) error {
 // deletes the row.
 func (c *Cache) decodeUpdates(raw []byte) ([]change, error) {
 	var changes []change
-	s := scan{b: raw}
+	s := scan{b: raw, in: c.intern}
 	err := s.object(func(tkey []byte) error {
 		td, monitored := c.decoders[string(tkey)]
 		if !monitored {
@@ -440,4 +453,75 @@ func (c *Cache) slowRow(s *scan, table, uuid string) (model.Model, error) {
 		return nil, err
 	}
 	return model.CreateModel(c.dbm, table, &row, uuid)
+}
+
+// Interning bounds: how many distinct strings and maps are shared, and
+// the longest string and largest map that are.
+const (
+	maxInterned    = 4096
+	maxInternedLen = 64
+	maxInternedMap = 4
+)
+
+// interner shares equal short strings and small string maps between the
+// rows of the sessions of one schema: almost every row nva keeps has the
+// same external_ids ({"nva-owned": "true"}), empty maps, and values such
+// as "up", "internal" or "vxlan". Cached rows are never modified, so
+// sharing is safe; the tables are bounded. Safe for concurrent use.
+type interner struct {
+	mu   sync.Mutex
+	strs map[string]string
+	maps map[string]map[string]string
+	key  []byte // scratch key of stringMap, under mu
+}
+
+func newInterner() *interner {
+	return &interner{strs: map[string]string{}, maps: map[string]map[string]string{}}
+}
+
+// str returns b as a string, shared with earlier equal ones.
+func (in *interner) str(b []byte) string {
+	if len(b) > maxInternedLen {
+		return string(b)
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if s, ok := in.strs[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(in.strs) < maxInterned {
+		in.strs[s] = s
+	}
+	return s
+}
+
+// stringMap returns the map of the alternating keys and values kv, shared
+// with earlier equal ones (as listed in the same order) when small.
+func (in *interner) stringMap(kv []atom) map[string]string {
+	make := func() map[string]string {
+		m := make(map[string]string, len(kv)/2)
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i].s] = kv[i+1].s
+		}
+		return m
+	}
+	if len(kv)/2 > maxInternedMap {
+		return make()
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.key = in.key[:0]
+	for _, a := range kv {
+		in.key = binary.AppendUvarint(in.key, uint64(len(a.s)))
+		in.key = append(in.key, a.s...)
+	}
+	if m, ok := in.maps[string(in.key)]; ok && len(m) == len(kv)/2 {
+		return m
+	}
+	m := make()
+	if len(in.maps) < maxInterned && len(m) == len(kv)/2 {
+		in.maps[string(in.key)] = m
+	}
+	return m
 }

@@ -179,3 +179,28 @@ func TestParseMessageLikeJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestInternedRows: equal small maps and strings of rows are shared, and
+// only equal ones.
+func TestInternedRows(t *testing.T) {
+	_, dbm := nveReply(t)
+	const u1, u2, u3 = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222", "33333333-3333-3333-3333-333333333333"
+	in := `{"Interface":{` +
+		`"` + u1 + `":{"new":{"name":"a","external_ids":["map",[["nva-owned","true"]]],"options":["map",[["a\u0000b","c"]]]}},` +
+		`"` + u2 + `":{"new":{"name":"b","external_ids":["map",[["nva-owned","true"]]],"options":["map",[["a","b\u0000c"]]]}},` +
+		`"` + u3 + `":{"new":{"name":"c","external_ids":["map",[["nva-owned","false"]]],"options":["map",[]]}}}}`
+	got, err := ownDecode(dbm, nveTables, []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, r2, r3 := got[vswitch.InterfaceTable][u1].(*vswitch.Interface), got[vswitch.InterfaceTable][u2].(*vswitch.Interface), got[vswitch.InterfaceTable][u3].(*vswitch.Interface)
+	if reflect.ValueOf(r1.ExternalIDs).UnsafePointer() != reflect.ValueOf(r2.ExternalIDs).UnsafePointer() {
+		t.Error("equal external_ids are not shared")
+	}
+	if r3.ExternalIDs["nva-owned"] != "false" || r1.ExternalIDs["nva-owned"] != "true" {
+		t.Errorf("external_ids %v %v", r1.ExternalIDs, r3.ExternalIDs)
+	}
+	if r1.Options["a\x00b"] != "c" || r2.Options["a"] != "b\x00c" || len(r1.Options) != 1 || len(r2.Options) != 1 || r3.Options == nil || len(r3.Options) != 0 {
+		t.Errorf("options %q %q %q", r1.Options, r2.Options, r3.Options)
+	}
+}

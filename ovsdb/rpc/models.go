@@ -31,8 +31,10 @@ type Models struct {
 type Schema struct {
 	Model model.DatabaseModel
 
+	intern *interner // shared strings and maps of its sessions' rows
+
 	mu       sync.Mutex
-	decoders map[string]map[string]*tableDecoder // by monitorKey
+	decoders map[string]map[string]*tableDecoder // by the monitored tables and columns
 }
 
 // NewModels returns the models of client's database.
@@ -77,7 +79,7 @@ func (m *Models) Schema(ctx context.Context, s *Session) (*Schema, error) {
 	if prev, ok := m.byDigest[digest]; ok {
 		sc = prev
 	} else {
-		sc = &Schema{Model: dbm}
+		sc = &Schema{Model: dbm, intern: newInterner()}
 		m.byDigest[digest] = sc
 	}
 	m.mu.Unlock()

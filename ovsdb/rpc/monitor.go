@@ -24,6 +24,7 @@ type TableColumns struct {
 type Cache struct {
 	dbm      model.DatabaseModel
 	decoders map[string]*tableDecoder // by monitored table (shared, read-only)
+	intern   *interner                // shared with the caches of the same Schema
 	onChange func()
 
 	mu     sync.RWMutex
@@ -54,7 +55,7 @@ func (s *Session) Monitor(ctx context.Context, dbm model.DatabaseModel, tables [
 	if err != nil {
 		return nil, fmt.Errorf("monitor: %w", err)
 	}
-	return s.monitor(ctx, dbm, decoders, tables, onChange)
+	return s.monitor(ctx, dbm, decoders, newInterner(), tables, onChange)
 }
 
 // MonitorSchema is Monitor with a shared Schema (Models.Schema), whose row
@@ -67,11 +68,11 @@ func (s *Session) MonitorSchema(ctx context.Context, sc *Schema, tables []TableC
 	if err != nil {
 		return nil, fmt.Errorf("monitor: %w", err)
 	}
-	return s.monitor(ctx, sc.Model, decoders, tables, onChange)
+	return s.monitor(ctx, sc.Model, decoders, sc.intern, tables, onChange)
 }
 
-func (s *Session) monitor(ctx context.Context, dbm model.DatabaseModel, decoders map[string]*tableDecoder, tables []TableColumns, onChange func()) (*Cache, error) {
-	c := newCacheWith(dbm, decoders, onChange)
+func (s *Session) monitor(ctx context.Context, dbm model.DatabaseModel, decoders map[string]*tableDecoder, in *interner, tables []TableColumns, onChange func()) (*Cache, error) {
+	c := newCacheWith(dbm, decoders, in, onChange)
 	reqs := make(map[string]ovsdb.MonitorRequest, len(tables))
 	for _, t := range tables {
 		// Select is spelled out: libovsdb's server cannot do without it.
@@ -110,8 +111,8 @@ func newDecoders(dbm model.DatabaseModel, tables []TableColumns) (map[string]*ta
 }
 
 // newCacheWith is the empty cache of a monitor with the given decoders.
-func newCacheWith(dbm model.DatabaseModel, decoders map[string]*tableDecoder, onChange func()) *Cache {
-	c := &Cache{dbm: dbm, decoders: decoders, onChange: onChange, tables: make(map[string]map[string]model.Model, len(decoders))}
+func newCacheWith(dbm model.DatabaseModel, decoders map[string]*tableDecoder, in *interner, onChange func()) *Cache {
+	c := &Cache{dbm: dbm, decoders: decoders, intern: in, onChange: onChange, tables: make(map[string]map[string]model.Model, len(decoders))}
 	for t := range decoders {
 		c.tables[t] = map[string]model.Model{}
 	}
@@ -124,7 +125,7 @@ func newCache(dbm model.DatabaseModel, tables []TableColumns, onChange func()) (
 	if err != nil {
 		return nil, err
 	}
-	return newCacheWith(dbm, decoders, onChange), nil
+	return newCacheWith(dbm, decoders, newInterner(), onChange), nil
 }
 
 // initial applies the monitor's reply, then any update that overtook it

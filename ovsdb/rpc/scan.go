@@ -17,8 +17,9 @@ const maxDepth = 10000
 // slices of the message, a monitor's rows straight into their structs),
 // and what it does not keep is only checked and skipped.
 type scan struct {
-	b []byte
-	i int
+	b  []byte
+	i  int
+	in *interner // shares the strings and maps of decoded rows (nil: none)
 }
 
 func (s *scan) errorf(format string, args ...any) error {
