@@ -262,7 +262,7 @@ func (s *Session) call(ctx context.Context, method string, params []any, result 
 
 // write sends one message; ctx's deadline (if any) bounds the write.
 func (s *Session) write(ctx context.Context, v any) error {
-	b, err := json.Marshal(v)
+	b, err := encode(v)
 	if err != nil {
 		return err
 	}
