@@ -74,6 +74,7 @@ type columnDecoder struct {
 	kind  string // ovsdb.TypeSet, ovsdb.TypeMap or "" (atomic)
 	key   string // atomic type of the value, a set's elements or a map's keys
 	value string // atomic type of a map's values
+	ref   string // the table a UUID (of a set's or an atomic column) names
 	typ   reflect.Type
 }
 
@@ -123,6 +124,11 @@ func newTableDecoder(dbm model.DatabaseModel, table string, columns []string) (*
 			cd.key = cs.TypeObj.Key.Type
 		default:
 			cd.key = cs.Type
+		}
+		if cd.key == ovsdb.TypeUUID && cd.kind != ovsdb.TypeMap && cs.TypeObj != nil && cs.TypeObj.Key != nil {
+			if rt, err := cs.TypeObj.Key.RefTable(); err == nil {
+				cd.ref = rt
+			}
 		}
 		if !atomicType(cd.key) || cd.kind == ovsdb.TypeMap && !atomicType(cd.value) {
 			return nil, false
@@ -190,7 +196,10 @@ func (s *scan) atom(t string) (atom, error) {
 			a.s = s.in.str(b)
 		}
 	case ovsdb.TypeUUID:
-		a.s, err = s.uuid()
+		var b []byte
+		if b, err = s.uuid(); err == nil {
+			a.s = s.uuidString(b, s.ref)
+		}
 	case ovsdb.TypeInteger, ovsdb.TypeReal:
 		a.f, err = s.float()
 	case ovsdb.TypeBoolean:
@@ -200,28 +209,54 @@ func (s *scan) atom(t string) (atom, error) {
 }
 
 // uuid decodes ["uuid", U] or ["named-uuid", U].
-func (s *scan) uuid() (string, error) {
+func (s *scan) uuid() ([]byte, error) {
 	if err := s.want('['); err != nil {
-		return "", s.errorf("want a UUID")
+		return nil, s.errorf("want a UUID")
 	}
 	tag, err := s.strBytes()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if string(tag) != "uuid" && string(tag) != "named-uuid" {
-		return "", s.errorf("want a UUID, not %q", tag)
+		return nil, s.errorf("want a UUID, not %q", tag)
 	}
 	if err := s.want(','); err != nil {
-		return "", err
+		return nil, err
 	}
-	u, err := s.str()
+	u, err := s.strBytes()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := s.want(']'); err != nil {
-		return "", err
+		return nil, err
 	}
 	return u, nil
+}
+
+// uuidString is UUID u (of a row of table, if known) as a string: the
+// cached row's own UUID string when it is cached, or the one made for the
+// same UUID earlier in the message, so a row's UUID and the references
+// to it share one string.
+func (s *scan) uuidString(u []byte, table string) string {
+	if s.c != nil && table != "" {
+		if td := s.c.decoders[table]; td != nil && td.fast && td.uuid >= 0 {
+			// (the reading goroutine is the only writer of c.tables)
+			if m := s.c.tables[table][string(u)]; m != nil {
+				return reflect.ValueOf(m).Elem().Field(td.uuid).String()
+			}
+		}
+	}
+	if str, ok := s.pending[string(u)]; ok {
+		return str
+	}
+	str := string(u)
+	if s.c != nil {
+		if s.pending == nil {
+			s.pending = map[string]string{}
+		}
+		s.pending[str] = str
+	}
+	return str
 }
 
 // tagged consumes `[` and the tag of a ["set", ...] or ["map", ...]
@@ -320,6 +355,8 @@ func setAtom(v reflect.Value, t string, a atom) {
 // decode decodes the column's value into field.
 func (cd *columnDecoder) decode(s *scan, field reflect.Value) error {
 	var buf [16]atom
+	s.ref = cd.ref
+	defer func() { s.ref = "" }()
 	switch cd.kind {
 	case "":
 		a, err := s.atom(cd.key)
@@ -393,7 +430,7 @@ func (cd *columnDecoder) decode(s *scan, field reflect.Value) error {
 // deletes the row.
 func (c *Cache) decodeUpdates(raw []byte) ([]change, error) {
 	var changes []change
-	s := scan{b: raw, in: c.intern}
+	s := scan{b: raw, in: c.intern, c: c}
 	err := s.object(func(tkey []byte) error {
 		td, monitored := c.decoders[string(tkey)]
 		if !monitored {
@@ -407,7 +444,7 @@ func (c *Cache) decodeUpdates(raw []byte) ([]change, error) {
 			if s.null() {
 				return nil
 			}
-			uuid := string(ukey)
+			uuid := s.uuidString(ukey, table)
 			ch := change{table: table, uuid: uuid}
 			err := s.object(func(key []byte) error {
 				if string(key) != "new" {

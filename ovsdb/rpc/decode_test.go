@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
@@ -203,4 +204,50 @@ func TestInternedRows(t *testing.T) {
 	if r1.Options["a\x00b"] != "c" || r2.Options["a"] != "b\x00c" || len(r1.Options) != 1 || len(r2.Options) != 1 || r3.Options == nil || len(r3.Options) != 0 {
 		t.Errorf("options %q %q %q", r1.Options, r2.Options, r3.Options)
 	}
+}
+
+// TestReferencesShareRowUUIDs: a bridge's references to its ports are the
+// port rows' own UUID strings, in the initial rows and after an update.
+func TestReferencesShareRowUUIDs(t *testing.T) {
+	raw, dbm := nveReply(t)
+	c, err := newCache(dbm, nveTables, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.initial(raw); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		c.Read(func(tables map[string]map[string]model.Model) {
+			n := 0
+			for _, m := range tables[vswitch.BridgeTable] {
+				for _, pu := range m.(*vswitch.Bridge).Ports {
+					p := tables[vswitch.PortTable][pu].(*vswitch.Port)
+					if unsafe.StringData(p.UUID) != unsafe.StringData(pu) {
+						t.Errorf("%s: reference %s is a copy of the port's UUID", when, pu)
+					}
+					n++
+				}
+			}
+			if n != 23 {
+				t.Fatalf("%s: %d ports", when, n)
+			}
+		})
+	}
+	check("initial rows")
+	var bridge *vswitch.Bridge
+	c.Read(func(tables map[string]map[string]model.Model) {
+		for _, m := range tables[vswitch.BridgeTable] {
+			bridge = m.(*vswitch.Bridge)
+		}
+	})
+	refs := make([]string, 0, len(bridge.Ports))
+	for _, pu := range bridge.Ports {
+		refs = append(refs, `["uuid","`+pu+`"]`)
+	}
+	update := `{"Bridge":{"` + bridge.UUID + `":{"new":{"name":"br-int","ports":["set",[` + strings.Join(refs, ",") + `]]}}}}`
+	if err := c.update([]byte(update)); err != nil {
+		t.Fatal(err)
+	}
+	check("after an update")
 }

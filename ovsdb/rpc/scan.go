@@ -20,6 +20,12 @@ type scan struct {
 	b  []byte
 	i  int
 	in *interner // shares the strings and maps of decoded rows (nil: none)
+
+	// UUIDs: a UUID decoded is the string of the cached row it names, or
+	// of the same UUID decoded before in the message.
+	c       *Cache            // the cache decoded into (nil: none)
+	ref     string            // the table the UUIDs being decoded name
+	pending map[string]string // UUIDs decoded from this message
 }
 
 func (s *scan) errorf(format string, args ...any) error {
