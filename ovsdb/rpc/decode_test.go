@@ -170,7 +170,7 @@ func TestParseMessageLikeJSON(t *testing.T) {
 			t.Errorf("%s:\n got %+v\nwant %+v", in, got, want)
 		}
 	}
-	for _, in := range []string{`[1]`, `{"id":1,}`, `{"method":1}`, `{"id":tru}`, `{"id":01}`, `{"id":"a"} x`, `{"id":` + strings.Repeat("[", maxDepth+2) + strings.Repeat("]", maxDepth+2) + `}`} {
+	for _, in := range []string{`[1]`, `{"id":1,}`, `{"id":"\q"}`, `{"id":"\u12"}`, `{"x":["\u12g4"]}`, `{"method":1}`, `{"id":tru}`, `{"id":01}`, `{"id":"a"} x`, `{"id":` + strings.Repeat("[", maxDepth+2) + strings.Repeat("]", maxDepth+2) + `}`} {
 		var m message
 		if json.Unmarshal([]byte(in), &m) == nil {
 			t.Errorf("%s: encoding/json accepts it", in)

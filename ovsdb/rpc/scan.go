@@ -77,6 +77,21 @@ func (s *scan) rawString() (raw []byte, complex bool, err error) {
 		case c == '\\':
 			complex = true
 			i++
+			if i >= len(s.b) {
+				break
+			}
+			switch s.b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(s.b) || !isHex(s.b[i+1]) || !isHex(s.b[i+2]) || !isHex(s.b[i+3]) || !isHex(s.b[i+4]) {
+					s.i = i
+					return nil, false, s.errorf("bad \\u escape in a string")
+				}
+				i += 4
+			default:
+				s.i = i
+				return nil, false, s.errorf("bad escape in a string")
+			}
 		case c < 0x20:
 			s.i = i
 			return nil, false, s.errorf("control character in a string")
@@ -304,4 +319,8 @@ func (s *scan) end() error {
 		return s.errorf("data after the JSON value")
 	}
 	return nil
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }

@@ -248,6 +248,11 @@ func (s *Session) call(ctx context.Context, method string, params []any, result 
 		if r.err != nil {
 			return fmt.Errorf("%s: %w", method, r.err)
 		}
+		if raw, ok := result.(*json.RawMessage); ok {
+			// r.result is the caller's own copy, checked by the reader.
+			*raw = r.result
+			return nil
+		}
 		if result != nil {
 			if err := json.Unmarshal(r.result, result); err != nil {
 				return fmt.Errorf("%s: decoding the result: %w", method, err)
