@@ -24,11 +24,11 @@ type opLike = wire.Operation
 // dbModel is the part of the Open_vSwitch database nva reads and writes.
 func dbModel() (model.ClientDBModel, error) {
 	return model.NewClientDBModel(dbName, map[string]model.Model{
-		vswitch.OpenvSwitchTable: &vswitch.OpenvSwitch{},
-		vswitch.BridgeTable:      &vswitch.Bridge{},
-		vswitch.PortTable:        &vswitch.Port{},
-		vswitch.InterfaceTable:   &vswitch.Interface{},
-		vswitch.ControllerTable:  &vswitch.Controller{},
+		vswitch.OpenvSwitchTable: &rootRow{},
+		vswitch.BridgeTable:      &bridgeRow{},
+		vswitch.PortTable:        &portRow{},
+		vswitch.InterfaceTable:   &ifaceRow{},
+		vswitch.ControllerTable:  &ctlRow{},
 	})
 }
 
@@ -77,12 +77,12 @@ func dial(ctx context.Context, d Desired, probe time.Duration, models *rpc.Model
 		return nil, connectError(d.Endpoint, err)
 	}
 	c := &conn{sess: sess, kick: make(chan struct{}, 1), lost: sess.Lost(), done: make(chan struct{})}
-	dbm, err := models.Get(ctx, sess)
+	sc, err := models.Schema(ctx, sess)
 	if err != nil {
 		c.close()
 		return nil, connectError(d.Endpoint, err)
 	}
-	c.cache, err = sess.Monitor(ctx, dbm, monitored(), c.poke)
+	c.cache, err = sess.MonitorSchema(ctx, sc, monitored(), c.poke)
 	if err != nil {
 		c.close()
 		return nil, fmt.Errorf("monitor %s: %w", d.Endpoint, err)
@@ -158,19 +158,19 @@ func (c *conn) read() (*snapshot, error) {
 	s := newSnapshot()
 	c.cache.Read(func(tables map[string]map[string]model.Model) {
 		for u, m := range tables[vswitch.InterfaceTable] {
-			s.ifaces[u] = m.(*vswitch.Interface)
+			s.ifaces[u] = m.(*ifaceRow)
 		}
 		for u, m := range tables[vswitch.PortTable] {
-			s.ports[u] = m.(*vswitch.Port)
+			s.ports[u] = m.(*portRow)
 		}
 		for u, m := range tables[vswitch.ControllerTable] {
-			s.controllers[u] = m.(*vswitch.Controller)
+			s.controllers[u] = m.(*ctlRow)
 		}
 		for u, m := range tables[vswitch.BridgeTable] {
-			s.bridges[u] = m.(*vswitch.Bridge)
+			s.bridges[u] = m.(*bridgeRow)
 		}
 		for _, m := range tables[vswitch.OpenvSwitchTable] {
-			s.root = m.(*vswitch.OpenvSwitch)
+			s.root = m.(*rootRow)
 			break
 		}
 	})

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -80,7 +82,13 @@ func memServer(t testing.TB, ports int) string {
 // libovsdbDial is the session conn.go opened before ovsdb/rpc: libovsdb's
 // client with the same monitor.
 func libovsdbDial(ctx context.Context, endpoint string) (client.Client, error) {
-	dbm, err := dbModel()
+	dbm, err := model.NewClientDBModel(dbName, map[string]model.Model{
+		vswitch.OpenvSwitchTable: &vswitch.OpenvSwitch{},
+		vswitch.BridgeTable:      &vswitch.Bridge{},
+		vswitch.PortTable:        &vswitch.Port{},
+		vswitch.InterfaceTable:   &vswitch.Interface{},
+		vswitch.ControllerTable:  &vswitch.Controller{},
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -198,4 +206,35 @@ func BenchmarkSessionHeap(b *testing.B) {
 	}
 	b.ReportMetric(float64(old), "libovsdb-B/session")
 	b.ReportMetric(float64(rpc), "rpc-B/session")
+}
+
+// TestMonitoredColumnsAreTheRowFields: the monitor asks for exactly the
+// columns the cached row structs hold.
+func TestMonitoredColumnsAreTheRowFields(t *testing.T) {
+	rows := map[string]any{
+		vswitch.OpenvSwitchTable: rootRow{}, vswitch.BridgeTable: bridgeRow{}, vswitch.PortTable: portRow{},
+		vswitch.InterfaceTable: ifaceRow{}, vswitch.ControllerTable: ctlRow{},
+	}
+	for _, tc := range monitored() {
+		typ := reflect.TypeOf(rows[tc.Table])
+		if typ == nil {
+			t.Fatalf("no row struct for monitored table %s", tc.Table)
+		}
+		var fields []string
+		for i := range typ.NumField() {
+			if c := typ.Field(i).Tag.Get("ovsdb"); c != "_uuid" {
+				fields = append(fields, c)
+			}
+		}
+		want := slices.Clone(tc.Columns)
+		slices.Sort(fields)
+		slices.Sort(want)
+		if !slices.Equal(fields, want) {
+			t.Errorf("%s: row fields %v, monitored columns %v", tc.Table, fields, want)
+		}
+		delete(rows, tc.Table)
+	}
+	if len(rows) > 0 {
+		t.Errorf("row structs of unmonitored tables: %v", rows)
+	}
 }

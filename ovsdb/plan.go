@@ -15,23 +15,23 @@ import (
 // snapshot is a consistent copy of the monitored rows of one OVSDB, keyed by
 // row UUID. Planning is a pure function of a snapshot and a Desired value.
 type snapshot struct {
-	root        *vswitch.OpenvSwitch
-	bridges     map[string]*vswitch.Bridge
-	ports       map[string]*vswitch.Port
-	ifaces      map[string]*vswitch.Interface
-	controllers map[string]*vswitch.Controller
+	root        *rootRow
+	bridges     map[string]*bridgeRow
+	ports       map[string]*portRow
+	ifaces      map[string]*ifaceRow
+	controllers map[string]*ctlRow
 }
 
 func newSnapshot() *snapshot {
 	return &snapshot{
-		bridges:     map[string]*vswitch.Bridge{},
-		ports:       map[string]*vswitch.Port{},
-		ifaces:      map[string]*vswitch.Interface{},
-		controllers: map[string]*vswitch.Controller{},
+		bridges:     map[string]*bridgeRow{},
+		ports:       map[string]*portRow{},
+		ifaces:      map[string]*ifaceRow{},
+		controllers: map[string]*ctlRow{},
 	}
 }
 
-func (s *snapshot) bridgeByName(name string) *vswitch.Bridge {
+func (s *snapshot) bridgeByName(name string) *bridgeRow {
 	for _, b := range s.bridges {
 		if b.Name == name {
 			return b
@@ -43,14 +43,14 @@ func (s *snapshot) bridgeByName(name string) *vswitch.Bridge {
 // ifaceHome is where an interface lives: its port and that port's bridge
 // (either may be nil if the rows are not referenced).
 type ifaceHome struct {
-	iface  *vswitch.Interface
-	port   *vswitch.Port
-	bridge *vswitch.Bridge
+	iface  *ifaceRow
+	port   *portRow
+	bridge *bridgeRow
 }
 
 // ifaceIndex maps every interface name to where it lives.
 func (s *snapshot) ifaceIndex() map[string]ifaceHome {
-	portBridge := map[string]*vswitch.Bridge{}
+	portBridge := map[string]*bridgeRow{}
 	for _, b := range s.bridges {
 		for _, pu := range b.Ports {
 			portBridge[pu] = b
@@ -211,7 +211,7 @@ type plan struct {
 	txn
 	problems []string // conflicts nva will not resolve by itself (reported in status)
 	blocking bool     // a problem keeps the bridge itself (not just a VAP) from being ready
-	bridge   *vswitch.Bridge
+	bridge   *bridgeRow
 }
 
 // planEnsure computes the minimal operations that make snapshot s match d.
@@ -357,7 +357,7 @@ func (p *plan) ensureBridge(s *snapshot, d Desired) {
 // bridgeSettings returns the bridge row's update (datapath type, fail
 // mode, protocols) and mutations (datapath ID) that make b match d, and
 // records in orig the value each one changes.
-func bridgeSettings(b *vswitch.Bridge, d Desired, orig map[string]string) (wire.Row, []wire.Mutation) {
+func bridgeSettings(b *bridgeRow, d Desired, orig map[string]string) (wire.Row, []wire.Mutation) {
 	upd := wire.Row{}
 	var muts []wire.Mutation
 	if d.DatapathType != "" && effectiveDatapathType(b.DatapathType) != d.DatapathType {
@@ -429,7 +429,7 @@ func (p *plan) ensureControllers(s *snapshot, d Desired, orig map[string]string)
 
 // controllerSettings is the update that gives a kept controller row nva's
 // connection mode, inactivity probe and backoff.
-func controllerSettings(c *vswitch.Controller) wire.Row {
+func controllerSettings(c *ctlRow) wire.Row {
 	cupd := wire.Row{}
 	if c.ConnectionMode == nil || *c.ConnectionMode != vswitch.ControllerConnectionModeOutOfBand {
 		cupd["connection_mode"] = strSet(vswitch.ControllerConnectionModeOutOfBand)

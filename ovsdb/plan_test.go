@@ -81,8 +81,8 @@ func ptr[T any](v T) *T { return &v }
 // converged builds the snapshot of a bridge exactly as d wants it.
 func converged(d Desired) *snapshot {
 	s := newSnapshot()
-	s.root = &vswitch.OpenvSwitch{UUID: "root"}
-	b := &vswitch.Bridge{
+	s.root = &rootRow{UUID: "root"}
+	b := &bridgeRow{
 		UUID: "br", Name: d.Bridge, DatapathType: d.DatapathType,
 		FailMode: ptr(vswitch.BridgeFailModeSecure), Protocols: []string{vswitch.BridgeProtocolsOpenflow13},
 		OtherConfig: map[string]string{datapathIDConfigKey: d.DatapathID},
@@ -92,9 +92,9 @@ func converged(d Desired) *snapshot {
 	s.root.Bridges = []string{b.UUID}
 	addPort := func(name, typ string, opts map[string]string) {
 		iu, pu := "if-"+name, "port-"+name
-		s.ifaces[iu] = &vswitch.Interface{UUID: iu, Name: name, Type: typ, Options: opts, Ofport: ptr(len(s.ifaces) + 1),
+		s.ifaces[iu] = &ifaceRow{UUID: iu, Name: name, Type: typ, Options: opts, Ofport: ptr(len(s.ifaces) + 1),
 			ExternalIDs: map[string]string{OwnedKey: "true"}}
-		s.ports[pu] = &vswitch.Port{UUID: pu, Name: name, Interfaces: []string{iu}, ExternalIDs: map[string]string{OwnedKey: "true"}}
+		s.ports[pu] = &portRow{UUID: pu, Name: name, Interfaces: []string{iu}, ExternalIDs: map[string]string{OwnedKey: "true"}}
 		b.Ports = append(b.Ports, pu)
 	}
 	addPort(d.Bridge, "internal", nil)
@@ -106,7 +106,7 @@ func converged(d Desired) *snapshot {
 	}
 	for i, c := range d.Controllers {
 		cu := fmt.Sprintf("ctl%d", i)
-		s.controllers[cu] = &vswitch.Controller{UUID: cu, Target: c, ConnectionMode: ptr(vswitch.ControllerConnectionModeOutOfBand),
+		s.controllers[cu] = &ctlRow{UUID: cu, Target: c, ConnectionMode: ptr(vswitch.ControllerConnectionModeOutOfBand),
 			InactivityProbe: ptr(ControllerInactivityProbeMS), MaxBackoff: ptr(ControllerMaxBackoffMS),
 			ExternalIDs: map[string]string{OwnedKey: "true"}}
 		b.Controller = append(b.Controller, cu)
@@ -133,7 +133,7 @@ func opSummary(ops []wire.Operation) []string {
 func TestPlanCreatesEverythingOnEmptyDatabase(t *testing.T) {
 	d := goodDesired()
 	s := newSnapshot()
-	s.root = &vswitch.OpenvSwitch{UUID: "root"}
+	s.root = &rootRow{UUID: "root"}
 	p := planEnsure(s, d)
 	counts := map[string]int{}
 	var bridge wire.Row
@@ -199,7 +199,7 @@ func TestPlanRepairsEachDrift(t *testing.T) {
 			delete(s.ifaces, "if-nva-vxlan")
 		}, []string{"insert Interface 4", "insert Port 3", "wait Bridge 0", "mutate Bridge 1"}},
 		{"foreign controller added", func(s *snapshot) {
-			s.controllers["x"] = &vswitch.Controller{UUID: "x", Target: "tcp:192.0.2.50:6653"}
+			s.controllers["x"] = &ctlRow{UUID: "x", Target: "tcp:192.0.2.50:6653"}
 			s.bridges["br"].Controller = append(s.bridges["br"].Controller, "x")
 		}, []string{"wait Bridge 0", "mutate Bridge 1"}},
 	} {
@@ -222,10 +222,10 @@ func TestPlanForeignBridgeRecordsAndRestores(t *testing.T) {
 	b.FailMode = ptr(vswitch.BridgeFailModeStandalone)
 	b.Protocols = nil
 	// The operator's own controller and port.
-	s.controllers["op"] = &vswitch.Controller{UUID: "op", Target: "tcp:192.0.2.7:6653"}
+	s.controllers["op"] = &ctlRow{UUID: "op", Target: "tcp:192.0.2.7:6653"}
 	b.Controller = append(b.Controller, "op")
-	s.ifaces["if-user"] = &vswitch.Interface{UUID: "if-user", Name: "userport", Type: "internal"}
-	s.ports["port-user"] = &vswitch.Port{UUID: "port-user", Name: "userport", Interfaces: []string{"if-user"}}
+	s.ifaces["if-user"] = &ifaceRow{UUID: "if-user", Name: "userport", Type: "internal"}
+	s.ports["port-user"] = &portRow{UUID: "port-user", Name: "userport", Interfaces: []string{"if-user"}}
 	b.Ports = append(b.Ports, "port-user")
 
 	p := planEnsure(s, d)
@@ -301,7 +301,7 @@ func TestPlanRefusesToStealInterface(t *testing.T) {
 	d := goodDesired()
 	s := converged(d)
 	// vap0 is a port of another bridge.
-	other := &vswitch.Bridge{UUID: "br2", Name: "br-other", Ports: []string{"port-vap0"}}
+	other := &bridgeRow{UUID: "br2", Name: "br-other", Ports: []string{"port-vap0"}}
 	s.bridges["br2"] = other
 	s.root.Bridges = append(s.root.Bridges, "br2")
 	b := s.bridges["br"]
@@ -332,7 +332,7 @@ func TestSnapshotConsistency(t *testing.T) {
 		t.Error("dangling port reference not detected")
 	}
 	s = converged(goodDesired())
-	s.controllers["orphan"] = &vswitch.Controller{UUID: "orphan"}
+	s.controllers["orphan"] = &ctlRow{UUID: "orphan"}
 	if s.consistent() {
 		t.Error("unreferenced controller not detected")
 	}

@@ -7,10 +7,17 @@
 // decoded into model structs (only the monitored columns), replacing them
 // update by update so a reader never sees half of one.
 //
-// libovsdb provides the wire types and their JSON codecs (Operation,
-// OperationResult, TableUpdates, Row, DatabaseSchema) and the model/mapper
-// that turn rows into generated structs; the connection, its goroutine,
-// its buffers and its cache are this package's. A session costs its rows,
-// one reading goroutine, the JSON decoder's buffer and a timer: there is no
-// fixed-size event queue.
+// libovsdb provides the wire types (Operation, OperationResult, Row,
+// DatabaseSchema) and the model/mapper that define the row structs; the
+// connection, its goroutine, its buffers, its cache and the hot codecs
+// are this package's. A message is framed and decoded in one pass
+// (scan.go, decode.go): a monitor's rows go straight from the JSON into
+// their structs, only the monitored tables and columns, with libovsdb's
+// semantics (tested against Row.UnmarshalJSON and model.CreateModel);
+// requests are encoded in one pass too (encode.go, json.Marshal's bytes).
+// Cached rows share what repeats: a reference is the string of the row it
+// names, and equal short strings and small maps are shared between the
+// sessions of one schema (Models.Schema), as are the row decoders. A
+// session costs its rows, one reading goroutine, the framer's buffer and a
+// timer: there is no fixed-size event queue.
 package rpc

@@ -26,6 +26,7 @@ type framer struct {
 func newFramer(r io.Reader) *framer { return &framer{r: bufio.NewReaderSize(r, 4096)} }
 
 // next returns the next message; it is valid until the following call.
+// It scans what the reader has buffered a chunk at a time.
 func (f *framer) next() ([]byte, error) {
 	if cap(f.buf) > keepBuffer {
 		f.buf = nil
@@ -33,45 +34,53 @@ func (f *framer) next() ([]byte, error) {
 	f.buf = f.buf[:0]
 	depth, inStr, esc := 0, false, false
 	for {
-		b, err := f.r.ReadByte()
-		if err != nil {
+		if _, err := f.r.Peek(1); err != nil {
 			if errors.Is(err, io.EOF) && len(f.buf) > 0 {
 				err = io.ErrUnexpectedEOF
 			}
 			return nil, err
 		}
-		if depth == 0 {
-			switch b {
-			case ' ', '\t', '\r', '\n':
-				continue
-			case '{', '[':
-			default:
-				return nil, fmt.Errorf("unexpected %q between JSON-RPC messages", b)
+		chunk, _ := f.r.Peek(f.r.Buffered())
+		start := 0
+		for i, b := range chunk {
+			if depth == 0 {
+				switch b {
+				case ' ', '\t', '\r', '\n':
+					start = i + 1 // between messages
+					continue
+				case '{', '[':
+				default:
+					_, _ = f.r.Discard(i + 1)
+					return nil, fmt.Errorf("unexpected %q between JSON-RPC messages", b)
+				}
+			}
+			switch {
+			case inStr:
+				switch {
+				case esc:
+					esc = false
+				case b == '\\':
+					esc = true
+				case b == '"':
+					inStr = false
+				}
+			case b == '"':
+				inStr = true
+			case b == '{' || b == '[':
+				depth++
+			case b == '}' || b == ']':
+				depth--
+				if depth == 0 {
+					f.buf = append(f.buf, chunk[start:i+1]...)
+					_, _ = f.r.Discard(i + 1)
+					return f.buf, nil
+				}
 			}
 		}
-		if len(f.buf) >= maxMessage {
+		if len(f.buf)+len(chunk)-start > maxMessage {
 			return nil, fmt.Errorf("a JSON-RPC message exceeds %d bytes", maxMessage)
 		}
-		f.buf = append(f.buf, b)
-		switch {
-		case inStr:
-			switch {
-			case esc:
-				esc = false
-			case b == '\\':
-				esc = true
-			case b == '"':
-				inStr = false
-			}
-		case b == '"':
-			inStr = true
-		case b == '{' || b == '[':
-			depth++
-		case b == '}' || b == ']':
-			depth--
-			if depth == 0 {
-				return f.buf, nil
-			}
-		}
+		f.buf = append(f.buf, chunk[start:]...)
+		_, _ = f.r.Discard(len(chunk))
 	}
 }

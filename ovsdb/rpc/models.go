@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/ovn-kubernetes/libovsdb/model"
@@ -15,49 +16,100 @@ import (
 // Models makes the database model (a client model joined with the server's
 // schema, what Monitor decodes rows with) of sessions, sharing one model
 // between all servers that send the same schema: a decoded Open_vSwitch
-// schema takes ~100 KB, more than the rest of a session. A model is only
-// read once made, so sessions share it safely. Safe for concurrent use.
+// schema takes ~100 KB, more than the rest of a session. The row decoders
+// of a monitor are shared the same way. A model is only read once made, so
+// sessions share it safely. Safe for concurrent use.
 type Models struct {
 	client model.ClientDBModel
 
 	mu       sync.Mutex
-	byDigest map[[sha256.Size]byte]model.DatabaseModel
+	byDigest map[[sha256.Size]byte]*Schema
+}
+
+// Schema is a server's database model, shared by the sessions of every
+// server with the same schema (Models.Schema).
+type Schema struct {
+	Model model.DatabaseModel
+
+	intern *interner // shared strings and maps of its sessions' rows
+
+	mu       sync.Mutex
+	decoders map[string]map[string]*tableDecoder // by the monitored tables and columns
 }
 
 // NewModels returns the models of client's database.
 func NewModels(client model.ClientDBModel) *Models {
-	return &Models{client: client, byDigest: map[[sha256.Size]byte]model.DatabaseModel{}}
+	return &Models{client: client, byDigest: map[[sha256.Size]byte]*Schema{}}
 }
 
 // Get reads the schema of the session's server (get_schema) and returns
 // the database model for it.
 func (m *Models) Get(ctx context.Context, s *Session) (model.DatabaseModel, error) {
+	sc, err := m.Schema(ctx, s)
+	if err != nil {
+		return model.DatabaseModel{}, err
+	}
+	return sc.Model, nil
+}
+
+// Schema reads the schema of the session's server (get_schema) and returns
+// the shared Schema for it.
+func (m *Models) Schema(ctx context.Context, s *Session) (*Schema, error) {
 	var raw json.RawMessage
 	if err := s.Call(ctx, "get_schema", []any{m.client.Name()}, &raw); err != nil {
-		return model.DatabaseModel{}, err
+		return nil, err
 	}
 	digest := sha256.Sum256(raw)
 	m.mu.Lock()
-	dbm, ok := m.byDigest[digest]
+	sc, ok := m.byDigest[digest]
 	m.mu.Unlock()
 	if ok {
-		return dbm, nil
+		return sc, nil
 	}
 	var schema ovsdb.DatabaseSchema
 	if err := json.Unmarshal(raw, &schema); err != nil {
-		return model.DatabaseModel{}, fmt.Errorf("get_schema: decoding the schema: %w", err)
+		return nil, fmt.Errorf("get_schema: decoding the schema: %w", err)
 	}
 	dbm, errs := model.NewDatabaseModel(schema, m.client)
 	if len(errs) > 0 {
-		return model.DatabaseModel{}, fmt.Errorf("the server's %s schema %s does not fit nva's model: %w",
+		return nil, fmt.Errorf("the server's %s schema %s does not fit nva's model: %w",
 			schema.Name, schema.Version, errors.Join(errs...))
 	}
 	m.mu.Lock()
 	if prev, ok := m.byDigest[digest]; ok {
-		dbm = prev
+		sc = prev
 	} else {
-		m.byDigest[digest] = dbm
+		sc = &Schema{Model: dbm, intern: newInterner()}
+		m.byDigest[digest] = sc
 	}
 	m.mu.Unlock()
-	return dbm, nil
+	return sc, nil
+}
+
+// decodersFor returns the (shared, read-only) row decoders of a monitor
+// of tables.
+func (sc *Schema) decodersFor(tables []TableColumns) (map[string]*tableDecoder, error) {
+	var key strings.Builder
+	for _, t := range tables {
+		key.WriteString(t.Table)
+		for _, c := range t.Columns {
+			key.WriteByte(' ')
+			key.WriteString(c)
+		}
+		key.WriteByte('\n')
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if d, ok := sc.decoders[key.String()]; ok {
+		return d, nil
+	}
+	d, err := newDecoders(sc.Model, tables)
+	if err != nil {
+		return nil, err
+	}
+	if sc.decoders == nil {
+		sc.decoders = map[string]map[string]*tableDecoder{}
+	}
+	sc.decoders[key.String()] = d
+	return d, nil
 }

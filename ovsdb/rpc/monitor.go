@@ -23,7 +23,8 @@ type TableColumns struct {
 // stores a new one.
 type Cache struct {
 	dbm      model.DatabaseModel
-	monitor  map[string]bool // monitored tables
+	decoders map[string]*tableDecoder // by monitored table (shared, read-only)
+	intern   *interner                // shared with the caches of the same Schema
 	onChange func()
 
 	mu     sync.RWMutex
@@ -31,7 +32,13 @@ type Cache struct {
 
 	// reading goroutine only
 	ready  bool              // the initial rows are in
-	queued []json.RawMessage // updates that overtook the initial rows
+	queued []json.RawMessage // updates that overtook the initial rows (copies)
+}
+
+// change is one row of an update: its new contents, or nil if deleted.
+type change struct {
+	table, uuid string
+	row         model.Model
 }
 
 // Monitor starts a plain RFC 7047 monitor of the given tables and columns
@@ -44,16 +51,32 @@ func (s *Session) Monitor(ctx context.Context, dbm model.DatabaseModel, tables [
 	if !dbm.Valid() {
 		return nil, fmt.Errorf("monitor: the database model has no schema")
 	}
-	c := &Cache{dbm: dbm, monitor: map[string]bool{}, onChange: onChange, tables: map[string]map[string]model.Model{}}
+	decoders, err := newDecoders(dbm, tables)
+	if err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	return s.monitor(ctx, dbm, decoders, newInterner(), tables, onChange)
+}
+
+// MonitorSchema is Monitor with a shared Schema (Models.Schema), whose row
+// decoders its sessions share.
+func (s *Session) MonitorSchema(ctx context.Context, sc *Schema, tables []TableColumns, onChange func()) (*Cache, error) {
+	if !sc.Model.Valid() {
+		return nil, fmt.Errorf("monitor: the database model has no schema")
+	}
+	decoders, err := sc.decodersFor(tables)
+	if err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	return s.monitor(ctx, sc.Model, decoders, sc.intern, tables, onChange)
+}
+
+func (s *Session) monitor(ctx context.Context, dbm model.DatabaseModel, decoders map[string]*tableDecoder, in *interner, tables []TableColumns, onChange func()) (*Cache, error) {
+	c := newCacheWith(dbm, decoders, in, onChange)
 	reqs := make(map[string]ovsdb.MonitorRequest, len(tables))
 	for _, t := range tables {
-		if dbm.Schema.Table(t.Table) == nil {
-			return nil, fmt.Errorf("monitor: table %s is not in database %s", t.Table, dbm.Schema.Name)
-		}
 		// Select is spelled out: libovsdb's server cannot do without it.
 		reqs[t.Table] = ovsdb.MonitorRequest{Columns: t.Columns, Select: ovsdb.NewDefaultMonitorSelect()}
-		c.monitor[t.Table] = true
-		c.tables[t.Table] = map[string]model.Model{}
 	}
 	s.mu.Lock()
 	s.nextID++
@@ -70,10 +93,45 @@ func (s *Session) Monitor(ctx context.Context, dbm model.DatabaseModel, tables [
 	return c, nil
 }
 
+// newDecoders prepares the row decoders of a monitor of tables.
+func newDecoders(dbm model.DatabaseModel, tables []TableColumns) (map[string]*tableDecoder, error) {
+	decoders := make(map[string]*tableDecoder, len(tables))
+	for _, t := range tables {
+		if dbm.Schema.Table(t.Table) == nil {
+			return nil, fmt.Errorf("table %s is not in database %s", t.Table, dbm.Schema.Name)
+		}
+		td, ok := newTableDecoder(dbm, t.Table, t.Columns)
+		if !ok {
+			td = &tableDecoder{table: t.Table}
+		}
+		td.fast = ok
+		decoders[t.Table] = td
+	}
+	return decoders, nil
+}
+
+// newCacheWith is the empty cache of a monitor with the given decoders.
+func newCacheWith(dbm model.DatabaseModel, decoders map[string]*tableDecoder, in *interner, onChange func()) *Cache {
+	c := &Cache{dbm: dbm, decoders: decoders, intern: in, onChange: onChange, tables: make(map[string]map[string]model.Model, len(decoders))}
+	for t := range decoders {
+		c.tables[t] = map[string]model.Model{}
+	}
+	return c
+}
+
+// newCache is the empty cache of a monitor of tables.
+func newCache(dbm model.DatabaseModel, tables []TableColumns, onChange func()) (*Cache, error) {
+	decoders, err := newDecoders(dbm, tables)
+	if err != nil {
+		return nil, err
+	}
+	return newCacheWith(dbm, decoders, newInterner(), onChange), nil
+}
+
 // initial applies the monitor's reply, then any update that overtook it
 // (libovsdb's server can send one before its reply; reapplying the new
 // contents of a row already in the reply changes nothing).
-func (c *Cache) initial(raw json.RawMessage) error {
+func (c *Cache) initial(raw []byte) error {
 	if err := c.apply(raw); err != nil {
 		return err
 	}
@@ -87,43 +145,21 @@ func (c *Cache) initial(raw json.RawMessage) error {
 	return nil
 }
 
-func (c *Cache) update(raw json.RawMessage) error {
+// update applies an update notification's table-updates (raw is valid
+// only during the call).
+func (c *Cache) update(raw []byte) error {
 	if !c.ready {
-		c.queued = append(c.queued, raw)
+		c.queued = append(c.queued, append(json.RawMessage(nil), raw...))
 		return nil
 	}
 	return c.apply(raw)
 }
 
 // apply decodes table-updates and swaps them in at once.
-func (c *Cache) apply(raw json.RawMessage) error {
-	var tu ovsdb.TableUpdates
-	if err := json.Unmarshal(raw, &tu); err != nil {
+func (c *Cache) apply(raw []byte) error {
+	changes, err := c.decodeUpdates(raw)
+	if err != nil {
 		return fmt.Errorf("decoding table updates: %w", err)
-	}
-	type change struct {
-		table, uuid string
-		row         model.Model // nil: deleted
-	}
-	var changes []change
-	for table, rows := range tu {
-		if !c.monitor[table] {
-			continue
-		}
-		for uuid, ru := range rows {
-			if ru == nil {
-				continue
-			}
-			ch := change{table: table, uuid: uuid}
-			if ru.New != nil {
-				m, err := model.CreateModel(c.dbm, table, ru.New, uuid)
-				if err != nil {
-					return fmt.Errorf("%s row %s: %w", table, uuid, err)
-				}
-				ch.row = m
-			}
-			changes = append(changes, ch)
-		}
 	}
 	if len(changes) == 0 {
 		return nil

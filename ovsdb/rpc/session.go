@@ -73,10 +73,13 @@ type Session struct {
 
 type call struct {
 	done chan response // capacity 1
+	// keep: the caller decodes the result, so it is copied out of the
+	// message buffer the reading goroutine reuses.
+	keep bool
 	// inLoop runs on the reading goroutine with the result before the
 	// caller sees it, so that nothing read after the response is handled
 	// before it (a monitor's initial rows before its first update).
-	inLoop func(json.RawMessage) error
+	inLoop func([]byte) error
 }
 
 type response struct {
@@ -216,11 +219,11 @@ func (s *Session) Call(ctx context.Context, method string, params []any, result 
 	return s.call(ctx, method, params, result, nil)
 }
 
-func (s *Session) call(ctx context.Context, method string, params []any, result any, inLoop func(json.RawMessage) error) error {
+func (s *Session) call(ctx context.Context, method string, params []any, result any, inLoop func([]byte) error) error {
 	if params == nil {
 		params = []any{}
 	}
-	c := &call{done: make(chan response, 1), inLoop: inLoop}
+	c := &call{done: make(chan response, 1), inLoop: inLoop, keep: result != nil}
 	s.mu.Lock()
 	if s.err != nil {
 		err := s.err
@@ -245,6 +248,11 @@ func (s *Session) call(ctx context.Context, method string, params []any, result 
 		if r.err != nil {
 			return fmt.Errorf("%s: %w", method, r.err)
 		}
+		if raw, ok := result.(*json.RawMessage); ok {
+			// r.result is the caller's own copy, checked by the reader.
+			*raw = r.result
+			return nil
+		}
 		if result != nil {
 			if err := json.Unmarshal(r.result, result); err != nil {
 				return fmt.Errorf("%s: decoding the result: %w", method, err)
@@ -259,7 +267,7 @@ func (s *Session) call(ctx context.Context, method string, params []any, result 
 
 // write sends one message; ctx's deadline (if any) bounds the write.
 func (s *Session) write(ctx context.Context, v any) error {
-	b, err := json.Marshal(v)
+	b, err := encode(v)
 	if err != nil {
 		return err
 	}
@@ -318,9 +326,8 @@ func (s *Session) readLoop() {
 	fr := newFramer(s.conn)
 	for {
 		raw, err := fr.next()
-		var m message
 		if err == nil {
-			err = json.Unmarshal(raw, &m)
+			err = s.handle(raw)
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -333,13 +340,23 @@ func (s *Session) readLoop() {
 			s.end(err)
 			return
 		}
-		s.lastRead.Store(int64(time.Since(s.epoch)))
-		if m.Method != "" {
-			s.handleRequest(&m)
-			continue
-		}
-		s.handleResponse(&m)
 	}
+}
+
+// handle decodes one message (valid until the next is read) and acts on
+// it; the message's parts are slices of raw, copied only where kept.
+func (s *Session) handle(raw []byte) error {
+	m, err := parseMessage(raw)
+	if err != nil {
+		return err
+	}
+	s.lastRead.Store(int64(time.Since(s.epoch)))
+	if m.Method != "" {
+		s.handleRequest(&m)
+		return nil
+	}
+	s.handleResponse(&m)
+	return nil
 }
 
 func (s *Session) handleResponse(m *message) {
@@ -354,7 +371,10 @@ func (s *Session) handleResponse(m *message) {
 	if c == nil {
 		return // the caller gave up
 	}
-	r := response{result: m.Result}
+	var r response
+	if c.keep {
+		r.result = append(json.RawMessage(nil), m.Result...)
+	}
 	if len(m.Error) > 0 && string(m.Error) != "null" {
 		r.err = rpcError(m.Error)
 	} else if c.inLoop != nil {
@@ -420,22 +440,42 @@ func (s *Session) handleRequest(m *message) {
 	}
 }
 
-func (s *Session) update(params json.RawMessage) error {
-	var p []json.RawMessage
-	if err := json.Unmarshal(params, &p); err != nil || len(p) < 2 {
+// update applies an update notification ([monitor id, table-updates])
+// to its monitor's cache; params is valid only during the call.
+func (s *Session) update(params []byte) error {
+	var id, last []byte
+	idIsString, n := false, 0
+	sc := scan{b: params}
+	err := sc.array(func() error {
+		v, err := sc.value()
+		if n == 0 {
+			id, idIsString = v, len(v) > 0 && v[0] == '"'
+		}
+		last = v
+		n++
+		return err
+	})
+	if err == nil {
+		err = sc.end()
+	}
+	if err != nil || n < 2 {
 		return fmt.Errorf("malformed update notification %.100s", params)
 	}
-	var id string
-	if err := json.Unmarshal(p[0], &id); err != nil {
+	if !idIsString {
 		return nil // not a monitor of ours
 	}
+	idScan := scan{b: id}
+	name, err := idScan.strBytes()
+	if err != nil {
+		return nil
+	}
 	s.mu.Lock()
-	c := s.monitors[id]
+	c := s.monitors[string(name)]
 	s.mu.Unlock()
 	if c == nil {
 		return nil
 	}
-	return c.update(p[len(p)-1])
+	return c.update(last)
 }
 
 // probeTick runs every interval: when nothing was received for an
