@@ -85,7 +85,7 @@ func BenchmarkCompile(b *testing.B) {
 					b.Fatal(err)
 				}
 				if i == 0 {
-					b.ReportMetric(float64(len(r.Flows)), "flows")
+					b.ReportMetric(float64(r.NumFlows()), "flows")
 				}
 			}
 			reportCPU(b, start)
@@ -171,7 +171,7 @@ func BenchmarkCompileOneVN(b *testing.B) {
 							recompiled += len(s.Flows)
 						}
 					}
-					flows += len(r.Flows)
+					flows += r.NumFlows()
 				}
 				reportCPU(b, start)
 				b.ReportMetric(float64(flows)/float64(b.N), "flows")

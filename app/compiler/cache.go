@@ -20,7 +20,7 @@ import (
 // recompiled only when its fingerprint changes (see the package doc), so
 // a change to one port costs that port's part on each NVE hosting its VN
 // (and the VN's shared part when the VN's local VAPs or remote NVEs
-// changed), plus the per-NVE view and the concatenation of the result. A
+// changed), plus the per-NVE view and the list of the result's slices. A
 // Cache is not safe for concurrent use.
 type Cache struct {
 	features []feature
@@ -81,7 +81,7 @@ type sliceState struct {
 	Slice
 	hashes []uint64 // the flows' Key.Hash64, parallel to Flows
 	// pooled: the slice is in a PartPool, shared by Caches: it is never
-	// written again (its Flows stay its own array, see merge).
+	// written again.
 	pooled bool
 }
 
@@ -490,19 +490,18 @@ func (c *Cache) claimKeys(fresh, gone []*sliceUse) error {
 	return errors.Join(errs...)
 }
 
-// merge combines the slices into one result: their flows concatenated in
-// slice order (each slice is sorted: no sort here), their groups sorted by
-// ID (only the NVE-wide slice and VNs' shared parts have groups) and
-// their warnings with the view's, sorted.
+// merge combines the slices into one result: the slices in order (their
+// flows are not copied: each slice keeps its own array, the Cache's or,
+// for a pooled part, the PartPool's), their groups sorted by ID (only the
+// NVE-wide slice and VNs' shared parts have groups) and their warnings
+// with the view's, sorted.
 func merge(states []*sliceUse, warnings []string) (Result, error) {
-	total, ngroups, nwarn := 0, 0, len(warnings)
+	ngroups, nwarn := 0, len(warnings)
 	for _, u := range states {
-		total += len(u.s.Flows)
 		ngroups += len(u.s.Groups)
 		nwarn += len(u.s.Warnings)
 	}
 	res := Result{
-		Flows:    make([]flow.Flow, 0, total),
 		Groups:   make([]flow.GroupEntry, 0, ngroups),
 		Warnings: make([]string, 0, nwarn),
 		Slices:   make([]Slice, len(states)),
@@ -511,7 +510,6 @@ func merge(states []*sliceUse, warnings []string) (Result, error) {
 		s := u.s
 		res.Slices[i] = s.Slice
 		res.Slices[i].Recompiled = u.fresh
-		res.Flows = append(res.Flows, s.Flows...)
 		res.Groups = append(res.Groups, s.Groups...)
 		res.Warnings = append(res.Warnings, s.Warnings...)
 	}
@@ -524,21 +522,6 @@ func merge(states []*sliceUse, warnings []string) (Result, error) {
 	}
 	if len(errs) > 0 {
 		return Result{}, errors.Join(errs...)
-	}
-	// The Cache's own slices' flows now live in res.Flows: they are
-	// re-pointed there, so the Cache and the Result hold one copy of each
-	// flow (the slices' former arrays, and the previous Result's, are
-	// freed once nothing else refers to them). res.Flows is never written
-	// again. A pooled slice keeps its array: other Caches share it.
-	off := 0
-	for i, u := range states {
-		s := u.s
-		n := len(s.Flows)
-		if !s.pooled {
-			s.Flows = res.Flows[off : off+n : off+n]
-			res.Slices[i].Flows = s.Flows
-		}
-		off += n
 	}
 	res.Warnings = append(res.Warnings, warnings...)
 	slices.Sort(res.Warnings)
