@@ -60,7 +60,7 @@ type worker struct {
 	// (compiled) holds while they are the same, so the record costs
 	// nothing of its own. The reconciler then diffs only the slices whose
 	// fingerprint changed (see sliceDiff).
-	slices []compiler.Slice
+	slices []*compiler.Slice
 	// compiled is the last compile of the claimed NVE (compiled.go), for
 	// readers on other goroutines (the traffic counters): its slices are
 	// the compiler cache's own, immutable.

@@ -110,8 +110,8 @@ func BenchmarkCompile(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				for _, s := range r.Slices {
-					if s.Recompiled {
+				for k := range r.Slices {
+					if r.Recompiled(k) {
 						recompiled++
 					}
 				}
@@ -166,8 +166,8 @@ func BenchmarkCompileOneVN(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					for _, s := range r.Slices {
-						if s.Recompiled {
+					for i, s := range r.Slices {
+						if r.Recompiled(i) {
 							recompiled += len(s.Flows)
 						}
 					}

@@ -90,7 +90,7 @@ type sliceState struct {
 type sliceUse struct {
 	s     *sliceState
 	epoch uint64 // the last compile that used it
-	fresh bool   // new in this compile (Slice.Recompiled)
+	fresh bool   // new in this compile (Result.Recompiled)
 }
 
 // sortKey orders flows within a slice: table position, priority (highest
@@ -490,9 +490,9 @@ func (c *Cache) claimKeys(fresh, gone []*sliceUse) error {
 	return errors.Join(errs...)
 }
 
-// merge combines the slices into one result: the slices in order (their
-// flows are not copied: each slice keeps its own array, the Cache's or,
-// for a pooled part, the PartPool's), their groups sorted by ID (only the
+// merge combines the slices into one result: the slices in order (not
+// copied: the Result points at the Cache's own, or for a pooled part the
+// PartPool's, so it costs a pointer per slice), their groups sorted by ID (only the
 // NVE-wide slice and VNs' shared parts have groups) and their warnings
 // with the view's, sorted.
 func merge(states []*sliceUse, warnings []string) (Result, error) {
@@ -504,12 +504,15 @@ func merge(states []*sliceUse, warnings []string) (Result, error) {
 	res := Result{
 		Groups:   make([]flow.GroupEntry, 0, ngroups),
 		Warnings: make([]string, 0, nwarn),
-		Slices:   make([]Slice, len(states)),
+		Slices:   make([]*Slice, len(states)),
 	}
+	res.recompiled = make([]uint64, (len(states)+63)/64)
 	for i, u := range states {
 		s := u.s
-		res.Slices[i] = s.Slice
-		res.Slices[i].Recompiled = u.fresh
+		res.Slices[i] = &s.Slice
+		if u.fresh {
+			res.recompiled[i/64] |= 1 << (i % 64)
+		}
 		res.Groups = append(res.Groups, s.Groups...)
 		res.Warnings = append(res.Warnings, s.Warnings...)
 	}

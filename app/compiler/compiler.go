@@ -318,16 +318,26 @@ type Result struct {
 	// name) followed by its ports' parts (Key: VN + "/" + port, by port
 	// name). The NVE's flows are the slices' flows in slice order (Flows,
 	// FlowList): there is no concatenated copy, so a part shared through a
-	// PartPool is held once for all the NVEs using it. They share memory
-	// with the Cache (and its PartPool) that made them: read only.
-	Slices []Slice
+	// PartPool is held once for all the NVEs using it. They are the
+	// Cache's (and its PartPool's) own, shared with every Result that
+	// uses them: read only.
+	Slices []*Slice
+	// recompiled has bit i set when this call compiled Slices[i] (or took
+	// it from the Cache's PartPool) rather than reusing the Cache's.
+	recompiled []uint64
+}
+
+// Recompiled is true when the call that returned r compiled Slices[i] (or
+// took it from the Cache's PartPool), false when it came from the Cache.
+func (r Result) Recompiled(i int) bool {
+	return i >= 0 && i/64 < len(r.recompiled) && r.recompiled[i/64]&(1<<(i%64)) != 0
 }
 
 // NumFlows is the number of the NVE's flows (of all its slices).
 func (r Result) NumFlows() int {
 	n := 0
-	for i := range r.Slices {
-		n += len(r.Slices[i].Flows)
+	for _, sl := range r.Slices {
+		n += len(sl.Flows)
 	}
 	return n
 }
@@ -339,8 +349,8 @@ func (r Result) NumFlows() int {
 // Cache's: read only.
 func (r Result) Flows() iter.Seq[*flow.Flow] {
 	return func(yield func(*flow.Flow) bool) {
-		for i := range r.Slices {
-			fs := r.Slices[i].Flows
+		for _, sl := range r.Slices {
+			fs := sl.Flows
 			for j := range fs {
 				if !yield(&fs[j]) {
 					return
@@ -356,8 +366,8 @@ func (r Result) Flows() iter.Seq[*flow.Flow] {
 // costs a copy of every flow's header: do not keep it per NVE.
 func (r Result) FlowList() []flow.Flow {
 	out := make([]flow.Flow, 0, r.NumFlows())
-	for i := range r.Slices {
-		out = append(out, r.Slices[i].Flows...)
+	for _, sl := range r.Slices {
+		out = append(out, sl.Flows...)
 	}
 	return out
 }
@@ -382,9 +392,6 @@ type Slice struct {
 	// NVE is compiled alike on every NVE (see PartPool): its fingerprint
 	// does not cover the NVE.
 	Fingerprint uint64
-	// Recompiled is true when this call compiled the slice (or took it
-	// from the Cache's PartPool), false when it came from the Cache.
-	Recompiled bool
 }
 
 // TunnelPortName is the OVS interface name of the flow-based tunnel port

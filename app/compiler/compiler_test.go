@@ -277,8 +277,8 @@ func TestCacheRecompilesOnlyChangedVN(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, s := range r.Slices {
-				if !s.Recompiled {
+			for i, s := range r.Slices {
+				if !r.Recompiled(i) {
 					t.Errorf("%s: first compile reused slice %q", nve, s.VN)
 				}
 			}
@@ -292,8 +292,8 @@ func TestCacheRecompilesOnlyChangedVN(t *testing.T) {
 				t.Fatal(err)
 			}
 			var recompiled []string
-			for _, s := range r.Slices {
-				if s.Recompiled {
+			for i, s := range r.Slices {
+				if r.Recompiled(i) {
 					recompiled = append(recompiled, s.Key)
 				}
 			}
@@ -319,8 +319,8 @@ func TestCacheRecompilesOnlyChangedVN(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range r.Slices {
-			if !s.Recompiled {
+		for i, s := range r.Slices {
+			if !r.Recompiled(i) {
 				t.Errorf("%s: new generation reused slice %q", prof.Name, s.VN)
 			}
 		}

@@ -253,9 +253,9 @@ func TestMemoizedEqualsFromScratch(t *testing.T) {
 					if err := pipeline.Check(prof, got.FlowList(), got.Groups); err != nil {
 						t.Fatalf("%s, %s: %v", what, nve, err)
 					}
-					for _, s := range got.Slices {
+					for k := range got.Slices {
 						total++
-						if !s.Recompiled {
+						if !got.Recompiled(k) {
 							reused++
 						}
 					}
@@ -407,25 +407,25 @@ func TestOnePortChangeRecompilesItsPart(t *testing.T) {
 						t.Fatalf("%s: %v", where, err)
 					}
 					sameResult(t, where, got, want)
-					for _, s := range got.Slices {
+					for i, s := range got.Slices {
 						switch {
 						case s.Key == "":
-							if s.Recompiled {
+							if got.Recompiled(i) {
 								t.Errorf("%s: NVE-wide slice recompiled", where)
 							}
 						case s.Key == s.VN:
-							if s.Recompiled {
+							if got.Recompiled(i) {
 								sharedRecompiled++
 								if sig(prev, nve, s.VN) == sig(snap, nve, s.VN) {
 									t.Errorf("%s: VN %s's shared part recompiled, but its local VAPs and NVEs did not change", where, s.VN)
 								}
 							}
 						case keys[s.Key]:
-							if !s.Recompiled {
+							if !got.Recompiled(i) {
 								t.Errorf("%s: the changed port's part %s reused", where, s.Key)
 							}
 							partsRecompiled++
-						case s.Recompiled && compiled[nve][s.VN]:
+						case got.Recompiled(i) && compiled[nve][s.VN]:
 							// (A VN newly compiled on the NVE has all its parts new.)
 							t.Errorf("%s: part %s recompiled for a change to port %s", where, s.Key, p)
 						}
