@@ -207,7 +207,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		c.underlay = map[string]underlayMemo{} // (dropped NVEs' entries go with it)
 	}
 	view := buildView(&in, prof, c.keyHash, c.shareHash, c.underlay)
-	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.real}
+	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.real, pool: c.pool}
 	var fresh, gone []*sliceUse
 	if c.base == nil {
 		s, err := c.compileSlice(nc, nil, nil)
