@@ -86,7 +86,7 @@ func BenchmarkInstalledState(b *testing.B) {
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		perFlow = float64(after.HeapAlloc-before.HeapAlloc) / float64(flows)
+		perFlow = (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / float64(flows)
 		runtime.KeepAlive(workers)
 		runtime.KeepAlive(results)
 		if i := flows / switches; i < 100 {
