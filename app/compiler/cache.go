@@ -112,13 +112,12 @@ func (l *lastParts) port(u *sliceUse) string {
 
 // sliceState is a compiled slice with its flows' key hashes. The keys
 // themselves are not kept (they would cost a copy of every match): the
-// rare hash collision recomputes the two keys (flow.KeyOf).
+// rare hash collision recomputes the two keys (flow.KeyOf). It is never
+// written once compiled: Results, and the Caches sharing a PartPool, refer
+// to it.
 type sliceState struct {
 	Slice
 	hashes []uint64 // the flows' Key.Hash64, parallel to Flows
-	// pooled: the slice is in a PartPool, shared by Caches: it is never
-	// written again.
-	pooled bool
 }
 
 // sliceUse is a Cache's use of a slice: its own, or one a PartPool
@@ -542,9 +541,9 @@ func (c *Cache) claimKeys(fresh, gone []*sliceUse) error {
 
 // merge combines the slices into one result: the slices in order (not
 // copied: the Result points at the Cache's own, or for a pooled part the
-// PartPool's, so it costs a pointer per slice), their groups sorted by ID (only the
-// NVE-wide slice and VNs' shared parts have groups) and their warnings
-// with the view's, sorted.
+// PartPool's, so it costs a pointer per slice), their groups sorted by
+// ID (only the NVE-wide slice and VNs' shared parts have groups) and
+// their warnings with the view's, sorted.
 func merge(states []*sliceUse, warnings []string) (Result, error) {
 	ngroups, nwarn := 0, len(warnings)
 	for _, u := range states {

@@ -158,6 +158,5 @@ func (c *Cache) compilePart(nc *nveCtx, v *vnView, p *portPart) (*sliceState, er
 	if err != nil {
 		return nil, err
 	}
-	s.pooled = true
 	return c.pool.put(s), nil
 }
