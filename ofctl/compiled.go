@@ -7,8 +7,8 @@ import "github.com/nva-project/nva/app/compiler"
 // cookie with it, so they need no compiler cache (nor compile) of their
 // own. Its Result holds the Slices only (the compiler cache's, immutable
 // and shared; the array is the one the worker's record of the installed
-// state holds too): not the flat Flows, Groups and Warnings, copies that
-// would cost every switch as much again as its flows' headers.
+// state holds too; its flows are the slices'): not the Groups and
+// Warnings, which no reader needs.
 type compiledNVE struct {
 	nve   string
 	res   compiler.Result // Slices only

@@ -69,7 +69,7 @@ func BenchmarkInstalledState(b *testing.B) {
 				b.Fatal(err)
 			}
 			workers[i], results[i] = w, res
-			flows += len(res.Flows)
+			flows += res.NumFlows()
 		}
 		var before, after runtime.MemStats
 		runtime.GC()
@@ -86,7 +86,7 @@ func BenchmarkInstalledState(b *testing.B) {
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		perFlow = float64(after.HeapAlloc-before.HeapAlloc) / float64(flows)
+		perFlow = (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / float64(flows)
 		runtime.KeepAlive(workers)
 		runtime.KeepAlive(results)
 		if i := flows / switches; i < 100 {
@@ -132,7 +132,7 @@ func BenchmarkAudit(b *testing.B) {
 		raw, _ := m.MarshalBinary()
 		br.groupMod(raw)
 	}
-	for _, f := range res.Flows {
+	for _, f := range res.FlowList() {
 		m, err := c.EncodeFlowMod(f, prof.Number, codec.FlowAdd)
 		if err != nil {
 			b.Fatal(err)
@@ -167,7 +167,7 @@ func BenchmarkAudit(b *testing.B) {
 				b.Fatal(err)
 			}
 			flows, groups := read()
-			check(s.diff.Diff(res.Flows, flows, res.Groups, groups))
+			check(s.diff.Diff(res.FlowList(), flows, res.Groups, groups))
 		}
 	})
 	b.Run("before/warm-cache-compile", func(b *testing.B) {
@@ -178,7 +178,7 @@ func BenchmarkAudit(b *testing.B) {
 				b.Fatal(err)
 			}
 			flows, groups := read()
-			check(s.diff.Diff(res.Flows, flows, res.Groups, groups))
+			check(s.diff.Diff(res.FlowList(), flows, res.Groups, groups))
 		}
 	})
 	clean := s.reportHash(raw)

@@ -204,7 +204,7 @@ func (l *lab) desired() compiler.Result {
 func (l *lab) assertSwitchEqualsDesired() {
 	l.t.Helper()
 	res := l.desired()
-	text, err := l.profile.Text(res.Flows, true)
+	text, err := l.profile.Text(res.FlowList(), true)
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -216,8 +216,8 @@ func (l *lab) assertSwitchEqualsDesired() {
 	if err != nil || strings.TrimSpace(out) != "" {
 		l.t.Fatalf("br-int differs from the desired flows (- installed only, + desired only): %v\n%s", err, out)
 	}
-	if n := strings.Count(l.ovs.Ofctl("dump-flows", "br-int"), "cookie="); n != len(res.Flows) {
-		l.t.Fatalf("br-int has %d flows, desired %d", n, len(res.Flows))
+	if n := strings.Count(l.ovs.Ofctl("dump-flows", "br-int"), "cookie="); n != res.NumFlows() {
+		l.t.Fatalf("br-int has %d flows, desired %d", n, res.NumFlows())
 	}
 	// Groups: OVS's own rendering of what is installed against OVS's
 	// rendering of the desired groups.
@@ -288,7 +288,7 @@ func TestRealOVS(t *testing.T) {
 		}
 		res := l.desired()
 		want := map[flow.Key]string{}
-		for _, f := range res.Flows {
+		for _, f := range res.FlowList() {
 			want[reconcile.Key(f)] = flowString(t, codec.Canonical(f))
 		}
 		if len(inst) != len(want) {
@@ -316,7 +316,7 @@ func TestRealOVS(t *testing.T) {
 
 	t.Run("ofproto/trace agrees with the simulator", func(t *testing.T) {
 		res := l.desired()
-		sw, err := sim.New(l.profile, res.Flows, res.Groups)
+		sw, err := sim.New(l.profile, res.FlowList(), res.Groups)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -411,7 +411,7 @@ func TestRealOVS(t *testing.T) {
 		st := sb.status("hv1")
 		sent := st.FlowModsSent - prev.FlowModsSent
 		// The minimal diff is the set of flows whose text changed.
-		changed := flowTextDiff(t, l.profile, beforeDesired.Flows, afterDesired.Flows)
+		changed := flowTextDiff(t, l.profile, beforeDesired.FlowList(), afterDesired.FlowList())
 		if int(sent) != changed {
 			t.Fatalf("sent %d flow mods, the desired state changed by %d flows (last change %q)", sent, changed, st.LastChange)
 		}
@@ -456,7 +456,7 @@ func TestRealOVS(t *testing.T) {
 		// Delete one of nva's flows by hand, add a stale nva-tagged flow
 		// and a foreign one.
 		res := l.desired()
-		victim := res.Flows[len(res.Flows)/2]
+		victim := res.FlowList()[res.NumFlows()/2]
 		vt, err := flow.FormatFlow(victim, flow.TextOptions{TableNumber: l.profile.Number})
 		if err != nil {
 			t.Fatal(err)
@@ -515,7 +515,7 @@ func TestRealOVS(t *testing.T) {
 		l.assertSwitchEqualsDesired()
 		// Drift: the follower notices but does not repair; the leader does.
 		res := l.desired()
-		victim, err := flow.FormatFlow(res.Flows[1], flow.TextOptions{TableNumber: l.profile.Number})
+		victim, err := flow.FormatFlow(res.FlowList()[1], flow.TextOptions{TableNumber: l.profile.Number})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -523,8 +523,8 @@ func TestRealOVS(t *testing.T) {
 		f.Audit()
 		waitFor(t, 10*time.Second, "follower notices drift", func() bool { return f.status("hv1").Sync == SyncPending })
 		time.Sleep(300 * time.Millisecond)
-		if out := l.ovs.Ofctl("dump-flows", "br-int"); strings.Count(out, "cookie=") != len(res.Flows)-1 {
-			t.Fatalf("the follower repaired drift (%d flows, want %d)", strings.Count(out, "cookie="), len(res.Flows)-1)
+		if out := l.ovs.Ofctl("dump-flows", "br-int"); strings.Count(out, "cookie=") != res.NumFlows()-1 {
+			t.Fatalf("the follower repaired drift (%d flows, want %d)", strings.Count(out, "cookie="), res.NumFlows()-1)
 		}
 		l.ticks <- time.Now() // leader audit
 		waitFor(t, 10*time.Second, "follower sees the repair", func() bool { return f.status("hv1").Sync == SyncInSync })

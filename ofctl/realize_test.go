@@ -45,7 +45,7 @@ func desiredCount(t *testing.T, snap *model.Snapshot, ports map[string]uint32) i
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(res.Flows)
+	return res.NumFlows()
 }
 
 func startFake(t *testing.T, src Source, cfg Config) *Southbound {

@@ -198,9 +198,9 @@ func (s *Southbound) NVEFlows(ctx context.Context, nve string) (*model.FlowRepor
 		return nil, fmt.Errorf("compile %s: %w", nve, err)
 	}
 	rep.Warnings = res.Warnings
-	desired := make([]flow.Flow, len(res.Flows))
-	for i, f := range res.Flows {
-		desired[i] = codec.Canonical(f)
+	desired := make([]flow.Flow, 0, res.NumFlows())
+	for f := range res.Flows() {
+		desired = append(desired, codec.Canonical(*f))
 	}
 	flow.SortFlows(desired, prof.Order)
 	for _, f := range desired {
@@ -240,7 +240,7 @@ func (s *Southbound) NVEFlows(ctx context.Context, nve string) (*model.FlowRepor
 	for _, g := range groups {
 		rep.InstalledGroups = append(rep.InstalledGroups, flow.FormatGroup(g))
 	}
-	plan := s.diff.Diff(res.Flows, instFlows, res.Groups, groups)
+	plan := s.diff.Diff(res.FlowList(), instFlows, res.Groups, groups)
 	d := model.DiffSummary{InSync: plan.Empty(), ForeignIgnored: plan.Foreign, UnchangedFlows: plan.Unchanged, PlannedMessages: plan.Len()}
 	for _, f := range plan.FlowAdds {
 		d.Missing = append(d.Missing, flowText(f))

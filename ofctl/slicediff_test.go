@@ -91,7 +91,7 @@ func TestSliceDiffEqualsFullDiff(t *testing.T) {
 	}
 	install := func(res compiler.Result) {
 		w.installed = w.installed[:0]
-		for _, f := range res.Flows {
+		for _, f := range res.FlowList() {
 			w.installed = append(w.installed, codec.Canonical(f))
 		}
 		w.installedGroups = append([]flow.GroupEntry(nil), res.Groups...)
@@ -171,7 +171,7 @@ func TestSliceDiffEqualsFullDiff(t *testing.T) {
 			what = "re-underlay " + n.Name
 		}
 		res := compile(next)
-		full := planSummary(reconcile.Diff(res.Flows, w.installed, res.Groups, w.installedGroups))
+		full := planSummary(reconcile.Diff(res.FlowList(), w.installed, res.Groups, w.installedGroups))
 		sd, ok := w.sliceDiff(res, "hv1")
 		if !ok {
 			t.Fatalf("step %d (%s): no slice diff although the switch holds the last sync", step, what)
@@ -180,7 +180,7 @@ func TestSliceDiffEqualsFullDiff(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(full) {
 			t.Fatalf("step %d (%s): slice diff plans\n%v\nfull diff plans\n%v", step, what, got, full)
 		}
-		if len(sd.flows)+len(sd.installed) < len(res.Flows)+len(w.installed) {
+		if len(sd.flows)+len(sd.installed) < res.NumFlows()+len(w.installed) {
 			restricted++
 		}
 		install(res)
@@ -219,13 +219,13 @@ func TestRecordSharesPublishedSlices(t *testing.T) {
 		t.Fatal("result without slices")
 	}
 	c := w.lastCompile("hv0")
-	if c == nil || c.res.Flows != nil || c.res.Groups != nil || len(c.res.Slices) != len(res.Slices) {
-		t.Fatalf("published compile: %d flows, %d groups, %d slices", len(c.res.Flows), len(c.res.Groups), len(c.res.Slices))
+	if c == nil || c.res.Groups != nil || c.res.Warnings != nil || len(c.res.Slices) != len(res.Slices) || c.res.NumFlows() != res.NumFlows() {
+		t.Fatalf("published compile: %d flows, %d groups, %d slices", c.res.NumFlows(), len(c.res.Groups), len(c.res.Slices))
 	}
 	if &w.slices[0] != &c.res.Slices[0] {
 		t.Fatal("the record and the published compile hold two arrays of slices")
 	}
-	if got := w.installedFlows(); len(got) != len(res.Flows) {
-		t.Fatalf("the record says %d flows, the result has %d", len(got), len(res.Flows))
+	if got := w.installedFlows(); len(got) != res.NumFlows() {
+		t.Fatalf("the record says %d flows, the result has %d", len(got), res.NumFlows())
 	}
 }

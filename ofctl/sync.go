@@ -59,7 +59,7 @@ type worker struct {
 	// (compiled) holds while they are the same, so the record costs
 	// nothing of its own. The reconciler then diffs only the slices whose
 	// fingerprint changed (see sliceDiff).
-	slices []compiler.Slice
+	slices []*compiler.Slice
 	// compiled is the last compile of the claimed NVE (compiled.go), for
 	// readers on other goroutines (the traffic counters): its slices are
 	// the compiler cache's own, immutable.
@@ -482,7 +482,7 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, j syncJob) {
 		for i, f := range inst {
 			flows[i] = f.Flow
 		}
-		plan = s.diff.Diff(res.Flows, flows, res.Groups, groups)
+		plan = s.diff.Diff(res.FlowList(), flows, res.Groups, groups) // (a transient list)
 		s.cpuDone()
 		if plan.Empty() {
 			// The switch holds this node's desired state: that is the
@@ -490,7 +490,7 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, j syncJob) {
 			if w.setSlices(res) {
 				w.installed = nil
 			} else {
-				w.installed = res.Flows
+				w.installed = res.FlowList()
 			}
 			w.installedGroups = res.Groups
 			w.have, w.haveFor, w.report = true, name, report
@@ -902,7 +902,7 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		plan = s.diff.Diff(sd.flows, sd.installed, sd.groups, sd.installedGroups)
 		s.m.sliceDiffs.WithLabelValues("changed_slices").Inc()
 	} else {
-		plan = s.diff.Diff(res.Flows, w.installedFlows(), res.Groups, w.installedGroups)
+		plan = s.diff.Diff(res.FlowList(), w.installedFlows(), res.Groups, w.installedGroups) // (transient lists)
 		s.m.sliceDiffs.WithLabelValues("full").Inc()
 	}
 	if !full {
@@ -933,13 +933,13 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 	}
 	s.countPlan(name, plan)
 	// The switch now holds the desired state (plus groups nva doesn't own):
-	// slice by slice when the result has slices (only changed ones are
-	// canonicalized again; the flat list is rebuilt from them when a full
-	// diff needs it), else as one list.
+	// slice by slice when the result has slices (the flat list is rebuilt
+	// from them, transiently, when a full diff needs it), else as one
+	// (empty) list.
 	if w.setSlices(res) {
 		w.installed = nil
 	} else {
-		w.installed = res.Flows // the result's own list: read only, like the cache's slices
+		w.installed = res.FlowList()
 	}
 	keep := map[uint32]bool{}
 	for _, g := range res.Groups {
@@ -969,16 +969,9 @@ type sliceInputs struct {
 // sides together (so a flow that moves between two changed slices, e.g. a
 // port moved to another VN on the same interface, is one modify). An
 // unchanged slice costs nothing. ok is false when a full diff is needed:
-// installed state unknown, or a result without slices that add up to it.
+// the installed state is unknown or not recorded slice by slice.
 func (w *worker) sliceDiff(res compiler.Result, name string) (sliceInputs, bool) {
 	if !w.have || w.slices == nil || w.haveFor != name {
-		return sliceInputs{}, false
-	}
-	n := 0
-	for _, sl := range res.Slices {
-		n += len(sl.Flows)
-	}
-	if n != len(res.Flows) {
 		return sliceInputs{}, false
 	}
 	// The record's slice of the same key: usually at the same index (the
@@ -1039,13 +1032,9 @@ func sliceKeys(res compiler.Result) map[string]bool {
 // setSlices records that the switch now holds res, slice by slice: the
 // record is res.Slices itself (the compiler cache's slices, never a copy;
 // the same array the published compile holds); false when res has no
-// slices that add up to it (then w.slices is nil).
+// slices (then w.slices is nil).
 func (w *worker) setSlices(res compiler.Result) bool {
-	n := 0
-	for _, sl := range res.Slices {
-		n += len(sl.Flows)
-	}
-	if len(res.Slices) == 0 || n != len(res.Flows) {
+	if len(res.Slices) == 0 {
 		w.slices = nil
 		return false
 	}

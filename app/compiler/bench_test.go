@@ -85,7 +85,7 @@ func BenchmarkCompile(b *testing.B) {
 					b.Fatal(err)
 				}
 				if i == 0 {
-					b.ReportMetric(float64(len(r.Flows)), "flows")
+					b.ReportMetric(float64(r.NumFlows()), "flows")
 				}
 			}
 			reportCPU(b, start)
@@ -110,8 +110,8 @@ func BenchmarkCompile(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				for _, s := range r.Slices {
-					if s.Recompiled {
+				for k := range r.Slices {
+					if r.Recompiled(k) {
 						recompiled++
 					}
 				}
@@ -166,12 +166,12 @@ func BenchmarkCompileOneVN(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					for _, s := range r.Slices {
-						if s.Recompiled {
+					for i, s := range r.Slices {
+						if r.Recompiled(i) {
 							recompiled += len(s.Flows)
 						}
 					}
-					flows += len(r.Flows)
+					flows += r.NumFlows()
 				}
 				reportCPU(b, start)
 				b.ReportMetric(float64(flows)/float64(b.N), "flows")

@@ -37,7 +37,7 @@ func TestGoldenBUM(t *testing.T) {
 					if err != nil {
 						t.Fatalf("compile %s: %v", nve, err)
 					}
-					if err := pipeline.Check(prof, r.Flows, r.Groups); err != nil {
+					if err := pipeline.Check(prof, r.FlowList(), r.Groups); err != nil {
 						t.Fatalf("%s: %v", nve, err)
 					}
 					// The cache compiles the same (fingerprints cover the

@@ -20,7 +20,7 @@ import (
 // recompiled only when its fingerprint changes (see the package doc), so
 // a change to one port costs that port's part on each NVE hosting its VN
 // (and the VN's shared part when the VN's local VAPs or remote NVEs
-// changed), plus the per-NVE view and the concatenation of the result. A
+// changed), plus the per-NVE view and the list of the result's slices. A
 // Cache is not safe for concurrent use.
 type Cache struct {
 	features []feature
@@ -33,12 +33,15 @@ type Cache struct {
 	order    map[string]int // table name -> position in packet order
 	gen      uint16
 	base     *sliceUse
-	parts    map[partKey]*sliceUse   // VNs' shared and port parts
+	gwParts  map[string]*sliceUse    // the last compile's L3 gateway slices, by name
+	nparts   int                     // the last compile's slices besides base
 	epoch    uint64                  // this compile's number: a slice used with it is live
 	lastVAPs []lastVAP               // the last compile's local VAPs, for VAP and Segment
 	vaps     map[vapKey]*model.Port  // built from lastVAPs on demand
 	underlay map[string]underlayMemo // remote NVEs' parsed underlays, by name
-	vnMemo   map[string]vnMemo       // the last compile's VNs: their slices by vnView.allFP
+	// vnMemo is the last compile's VNs: their slices (by vnView.allFP),
+	// also where a changed VN finds its parts of the last compile.
+	vnMemo map[string]vnMemo
 	// owner is the slice that owns each flow key (by Key.Hash64) of the
 	// last compile's slices: a flow two slices both define is an error (a
 	// slice checks its own duplicates). Updated by the slices that come
@@ -70,19 +73,51 @@ type vnMemo struct {
 	warnings []string
 }
 
-// partKey names a VN's shared part (port "") or one port's part: the
-// Slice.Key without building the string.
-type partKey struct{ vn, port string }
+// lastParts are a VN's slices of the last compile (vnMemo.states), where
+// the VN's changed compile finds each part's last slice.
+type lastParts struct {
+	vn     string
+	states []*sliceUse
+	byPort map[string]*sliceUse // built on the first miss
+}
+
+// find returns the last slice of the VN's part at position i of this
+// compile (0: the shared part, port ""; i: the (i-1)-th port's part),
+// port's: usually at the same position (the parts are ordered by port
+// name; only a port that comes or goes shifts them), else found through an
+// index built then. nil: none.
+func (l *lastParts) find(i int, port string) *sliceUse {
+	if len(l.states) == 0 {
+		return nil
+	}
+	if i < len(l.states) && l.port(l.states[i]) == port {
+		return l.states[i]
+	}
+	if l.byPort == nil {
+		l.byPort = make(map[string]*sliceUse, len(l.states))
+		for _, u := range l.states {
+			l.byPort[l.port(u)] = u
+		}
+	}
+	return l.byPort[port]
+}
+
+// port is the port of one of the VN's slices ("": the shared part).
+func (l *lastParts) port(u *sliceUse) string {
+	if len(u.s.Key) <= len(l.vn) {
+		return ""
+	}
+	return u.s.Key[len(l.vn)+1:]
+}
 
 // sliceState is a compiled slice with its flows' key hashes. The keys
 // themselves are not kept (they would cost a copy of every match): the
-// rare hash collision recomputes the two keys (flow.KeyOf).
+// rare hash collision recomputes the two keys (flow.KeyOf). It is never
+// written once compiled: Results, and the Caches sharing a PartPool, refer
+// to it.
 type sliceState struct {
 	Slice
 	hashes []uint64 // the flows' Key.Hash64, parallel to Flows
-	// pooled: the slice is in a PartPool, shared by Caches: it is never
-	// written again (its Flows stay its own array, see merge).
-	pooled bool
 }
 
 // sliceUse is a Cache's use of a slice: its own, or one a PartPool
@@ -90,7 +125,7 @@ type sliceState struct {
 type sliceUse struct {
 	s     *sliceState
 	epoch uint64 // the last compile that used it
-	fresh bool   // new in this compile (Slice.Recompiled)
+	fresh bool   // new in this compile (Result.Recompiled)
 }
 
 // sortKey orders flows within a slice: table position, priority (highest
@@ -123,7 +158,7 @@ func NewSharedCache(pool *PartPool) *Cache {
 	return c
 }
 
-func newCacheWith(fs []feature) *Cache { return &Cache{features: fs, parts: map[partKey]*sliceUse{}} }
+func newCacheWith(fs []feature) *Cache { return &Cache{features: fs} }
 
 // cacheKey identifies what a cache's slices depend on besides the view:
 // the profile (capabilities and realization), the NVE and the generation.
@@ -165,7 +200,7 @@ func (c *Cache) reset(key, nve string, prof pipeline.Profile, gen uint16) error 
 	for i, t := range prof.Tables {
 		c.order[t.Name] = i
 	}
-	c.base, c.parts, c.lastVAPs, c.vaps, c.vnMemo = nil, map[partKey]*sliceUse{}, nil, nil, nil
+	c.base, c.gwParts, c.nparts, c.lastVAPs, c.vaps, c.vnMemo = nil, nil, 0, nil, nil, nil
 	c.owner = map[uint64]*sliceUse{}
 	return nil
 }
@@ -207,7 +242,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		c.underlay = map[string]underlayMemo{} // (dropped NVEs' entries go with it)
 	}
 	view := buildView(&in, prof, c.keyHash, c.shareHash, c.underlay)
-	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.real}
+	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.real, pool: c.pool}
 	var fresh, gone []*sliceUse
 	if c.base == nil {
 		s, err := c.compileSlice(nc, nil, nil)
@@ -224,35 +259,36 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	}
 	states := make([]*sliceUse, 0, n)
 	states = append(states, c.base)
-	use := func(key partKey, fp uint64, v *vnView, p *portPart) error {
-		u := c.parts[key]
+	reused := 0 // slices of the last compile used again
+	// use adds the slice of fingerprint fp: u, the last compile's slice of
+	// the same key (nil: none), if it is still the same, else a new one.
+	use := func(u *sliceUse, fp uint64, v *vnView, p *portPart) (*sliceUse, error) {
 		if u != nil && u.s.Fingerprint == fp && u.epoch != c.epoch {
 			u.epoch = c.epoch
+			reused++
 			states = append(states, u)
-			return nil
-		}
-		if u != nil && u.epoch != c.epoch {
-			gone = append(gone, u)
+			return u, nil
 		}
 		ns, err := c.compilePart(nc, v, p)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		nu := &sliceUse{s: ns, epoch: c.epoch, fresh: true}
-		c.parts[key] = nu
 		fresh = append(fresh, nu)
 		states = append(states, nu)
-		return nil
+		return nu, nil
 	}
 	warnings := view.warnings
 	memo := make(map[string]vnMemo, len(view.vns))
 	for _, v := range view.vns {
-		if m, ok := c.vnMemo[v.name]; ok && m.fp == v.allFP {
+		m, had := c.vnMemo[v.name]
+		if had && m.fp == v.allFP {
 			// Nothing the VN's parts read changed: all of them are reused
 			// without resolving its ports.
 			for _, u := range m.states {
 				u.epoch = c.epoch
 			}
+			reused += len(m.states)
 			states = append(states, m.states...)
 			warnings = append(warnings, m.warnings...)
 			memo[v.name] = m
@@ -260,27 +296,40 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		}
 		view.complete(v)
 		first := len(states)
-		if err := use(partKey{v.name, ""}, v.fp, v, nil); err != nil {
+		old := lastParts{vn: v.name, states: m.states}
+		if _, err := use(old.find(0, ""), v.fp, v, nil); err != nil {
 			return Result{}, err
 		}
 		for i := range v.parts {
-			if err := use(partKey{v.name, v.parts[i].port.Name}, v.parts[i].fp, v, &v.parts[i]); err != nil {
+			if _, err := use(old.find(i+1, v.parts[i].port.Name), v.parts[i].fp, v, &v.parts[i]); err != nil {
 				return Result{}, err
 			}
 		}
 		warnings = append(warnings, v.portWarnings...)
 		memo[v.name] = vnMemo{fp: v.allFP, states: slices.Clip(states[first:]), warnings: v.portWarnings}
 	}
+	var gwParts map[string]*sliceUse
 	for _, g := range view.gws { // L3 gateway slices (l3gwview.go)
-		if err := use(partKey{g.name, ""}, g.fp, g, nil); err != nil {
+		u, err := use(c.gwParts[g.name], g.fp, g, nil)
+		if err != nil {
 			return Result{}, err
 		}
+		if gwParts == nil {
+			gwParts = make(map[string]*sliceUse, len(view.gws))
+		}
+		gwParts[g.name] = u
 	}
-	if len(c.parts) != len(states)-1 { // some parts are gone
-		for k, u := range c.parts {
+	if reused != c.nparts { // some of the last compile's slices are gone
+		for _, m := range c.vnMemo {
+			for _, u := range m.states {
+				if u.epoch != c.epoch {
+					gone = append(gone, u)
+				}
+			}
+		}
+		for _, u := range c.gwParts {
 			if u.epoch != c.epoch {
 				gone = append(gone, u)
-				delete(c.parts, k)
 			}
 		}
 	}
@@ -298,7 +347,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	for _, v := range view.vns {
 		n += len(v.local)
 	}
-	c.lastVAPs, c.vaps, c.vnMemo = make([]lastVAP, 0, n), nil, memo
+	c.lastVAPs, c.vaps, c.vnMemo, c.gwParts, c.nparts = make([]lastVAP, 0, n), nil, memo, gwParts, len(states)-1
 	for _, v := range view.vns {
 		for _, a := range v.local {
 			c.lastVAPs = append(c.lastVAPs, lastVAP{port: a.port, ofp: a.ofp, vni: v.vn.VNI, vlan: a.vlan, segment: a.segment})
@@ -490,28 +539,29 @@ func (c *Cache) claimKeys(fresh, gone []*sliceUse) error {
 	return errors.Join(errs...)
 }
 
-// merge combines the slices into one result: their flows concatenated in
-// slice order (each slice is sorted: no sort here), their groups sorted by
+// merge combines the slices into one result: the slices in order (not
+// copied: the Result points at the Cache's own, or for a pooled part the
+// PartPool's, so it costs a pointer per slice), their groups sorted by
 // ID (only the NVE-wide slice and VNs' shared parts have groups) and
 // their warnings with the view's, sorted.
 func merge(states []*sliceUse, warnings []string) (Result, error) {
-	total, ngroups, nwarn := 0, 0, len(warnings)
+	ngroups, nwarn := 0, len(warnings)
 	for _, u := range states {
-		total += len(u.s.Flows)
 		ngroups += len(u.s.Groups)
 		nwarn += len(u.s.Warnings)
 	}
 	res := Result{
-		Flows:    make([]flow.Flow, 0, total),
 		Groups:   make([]flow.GroupEntry, 0, ngroups),
 		Warnings: make([]string, 0, nwarn),
-		Slices:   make([]Slice, len(states)),
+		Slices:   make([]*Slice, len(states)),
 	}
+	res.recompiled = make([]uint64, (len(states)+63)/64)
 	for i, u := range states {
 		s := u.s
-		res.Slices[i] = s.Slice
-		res.Slices[i].Recompiled = u.fresh
-		res.Flows = append(res.Flows, s.Flows...)
+		res.Slices[i] = &s.Slice
+		if u.fresh {
+			res.recompiled[i/64] |= 1 << (i % 64)
+		}
 		res.Groups = append(res.Groups, s.Groups...)
 		res.Warnings = append(res.Warnings, s.Warnings...)
 	}
@@ -524,21 +574,6 @@ func merge(states []*sliceUse, warnings []string) (Result, error) {
 	}
 	if len(errs) > 0 {
 		return Result{}, errors.Join(errs...)
-	}
-	// The Cache's own slices' flows now live in res.Flows: they are
-	// re-pointed there, so the Cache and the Result hold one copy of each
-	// flow (the slices' former arrays, and the previous Result's, are
-	// freed once nothing else refers to them). res.Flows is never written
-	// again. A pooled slice keeps its array: other Caches share it.
-	off := 0
-	for i, u := range states {
-		s := u.s
-		n := len(s.Flows)
-		if !s.pooled {
-			s.Flows = res.Flows[off : off+n : off+n]
-			res.Slices[i].Flows = s.Flows
-		}
-		off += n
 	}
 	res.Warnings = append(res.Warnings, warnings...)
 	slices.Sort(res.Warnings)

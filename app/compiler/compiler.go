@@ -45,9 +45,9 @@
 // slices without resolving its ports. What stays proportional to a
 // changed VN's ports per compile is cheap and builds no flow: one pass
 // over them (a few index lookups and a hash each), one map lookup per
-// slice, and the concatenation of all slices' flows into Result.Flows (a
-// copy, no sort; the Cache's own slices then point into it, so each flow
-// is held once). Flow identity is flow.Key, computed once per flow from
+// slice, and the list of the slices (no copy of their flows: a Result is
+// its slices, each flow held once by the Cache or, for a part shared by
+// the NVEs of a VN, once by the PartPool for all of them). Flow identity is flow.Key, computed once per flow from
 // the match's bytes (the Cache keeps only its 64-bit hash); text is
 // rendered only for reports and golden files.
 //
@@ -262,6 +262,7 @@ package compiler
 
 import (
 	"fmt"
+	"iter"
 	"net/netip"
 
 	"github.com/nva-project/nva/app/flow"
@@ -308,20 +309,67 @@ type RemoteTunnel struct {
 
 // Result is the desired state of one NVE.
 type Result struct {
-	// Flows are the slices' flows concatenated in slice order (each
-	// slice sorted by table in packet order, priority highest first, then
-	// binary match flow.Key.Match); cookies set. (Reports and golden files
-	// sort by match text with flow.SortFlows.)
-	Flows  []flow.Flow
 	Groups []flow.GroupEntry // sorted by ID
 	// Warnings lists inputs that were skipped or only partly compiled, in
 	// a deterministic order (for logs and the API).
 	Warnings []string
-	// Slices partition Flows and Groups: the NVE-wide slice (Key "")
+	// Slices partition the flows and Groups: the NVE-wide slice (Key "")
 	// first, then per compiled VN by name its shared part (Key: the VN's
 	// name) followed by its ports' parts (Key: VN + "/" + port, by port
-	// name). They share memory with the Cache that made them: read only.
-	Slices []Slice
+	// name). The NVE's flows are the slices' flows in slice order (Flows,
+	// FlowList): there is no concatenated copy, so a part shared through a
+	// PartPool is held once for all the NVEs using it. They are the
+	// Cache's (and its PartPool's) own, shared with every Result that
+	// uses them: read only.
+	Slices []*Slice
+	// recompiled has bit i set when this call compiled Slices[i] (or took
+	// it from the Cache's PartPool) rather than reusing the Cache's.
+	recompiled []uint64
+}
+
+// Recompiled is true when the call that returned r compiled Slices[i] (or
+// took it from the Cache's PartPool), false when it came from the Cache.
+func (r Result) Recompiled(i int) bool {
+	return i >= 0 && i/64 < len(r.recompiled) && r.recompiled[i/64]&(1<<(i%64)) != 0
+}
+
+// NumFlows is the number of the NVE's flows (of all its slices).
+func (r Result) NumFlows() int {
+	n := 0
+	for _, sl := range r.Slices {
+		n += len(sl.Flows)
+	}
+	return n
+}
+
+// Flows iterates over the NVE's flows in order: the slices' flows in slice
+// order (each slice sorted by table in packet order, priority highest
+// first, then binary match flow.Key.Match); cookies set. (Reports and
+// golden files sort by match text with flow.SortFlows.) The flows are the
+// Cache's: read only.
+func (r Result) Flows() iter.Seq[*flow.Flow] {
+	return func(yield func(*flow.Flow) bool) {
+		for _, sl := range r.Slices {
+			fs := sl.Flows
+			for j := range fs {
+				if !yield(&fs[j]) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// FlowList returns the NVE's flows in the order of Flows as a new list
+// (shallow copies: matches and actions are shared, read only), for code
+// that needs one []flow.Flow (a simulated switch, a one-off diff). It
+// costs a copy of every flow's header: do not keep it per NVE.
+func (r Result) FlowList() []flow.Flow {
+	out := make([]flow.Flow, 0, r.NumFlows())
+	for _, sl := range r.Slices {
+		out = append(out, sl.Flows...)
+	}
+	return out
 }
 
 // Slice is the part of an NVE's desired state that the NVE itself (Key
@@ -332,7 +380,7 @@ type Result struct {
 type Slice struct {
 	Key    string
 	VN     string
-	Flows  []flow.Flow       // sorted as Result.Flows
+	Flows  []flow.Flow       // sorted as in Result.Flows
 	Groups []flow.GroupEntry // sorted by ID
 	// Warnings are the ones the slice's features raised (also in
 	// Result.Warnings).
@@ -344,9 +392,6 @@ type Slice struct {
 	// NVE is compiled alike on every NVE (see PartPool): its fingerprint
 	// does not cover the NVE.
 	Fingerprint uint64
-	// Recompiled is true when this call compiled the slice (or took it
-	// from the Cache's PartPool), false when it came from the Cache.
-	Recompiled bool
 }
 
 // TunnelPortName is the OVS interface name of the flow-based tunnel port

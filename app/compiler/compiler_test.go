@@ -27,7 +27,7 @@ func compile(t *testing.T, in compiler.Input) compiler.Result {
 
 func text(t *testing.T, r compiler.Result) string {
 	t.Helper()
-	s, err := flow.FormatFlows(r.Flows, flow.TextOptions{Cookie: true})
+	s, err := flow.FormatFlows(r.FlowList(), flow.TextOptions{Cookie: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestCookies(t *testing.T) {
 	in.Generation = 3
 	r := compile(t, in)
 	ids := map[uint32]string{}
-	for _, f := range r.Flows {
+	for _, f := range r.FlowList() {
 		if !flow.IsNVACookie(f.Cookie) || flow.CookieGeneration(f.Cookie) != 3 || flow.CookieID(f.Cookie) != flow.ID(f) {
 			t.Errorf("flow %s: cookie %#x", f, f.Cookie)
 		}
@@ -84,8 +84,8 @@ func TestStateOnlyForHostedVNs(t *testing.T) {
 	// responder; no new groups.
 	d.Port("b2x", "blue", "hv2", "tap-b2x", "02:00:00:00:01:22", 0, "10.0.0.22")
 	r := compile(t, d.Input("hv3"))
-	if got, want := len(r.Flows), len(base.Flows)+2; got != want {
-		t.Errorf("remote port added %d flows, want 2:\n%s", got-len(base.Flows), lineDiff(baseText, text(t, r)))
+	if got, want := r.NumFlows(), base.NumFlows()+2; got != want {
+		t.Errorf("remote port added %d flows, want 2:\n%s", got-base.NumFlows(), lineDiff(baseText, text(t, r)))
 	}
 	if len(r.Groups) != len(base.Groups) {
 		t.Errorf("remote port on a known NVE changed the group count")
@@ -96,10 +96,10 @@ func TestStateOnlyForHostedVNs(t *testing.T) {
 	// link-local NA with its MAC as TLL; what names neither its MAC nor
 	// its addresses is NVE-wide, and an untagged VAP's answers use the
 	// NVE's reply default).
-	before := len(r.Flows)
+	before := r.NumFlows()
 	d.Port("b3x", "blue", "hv3", "tap-b3x", "02:00:00:00:01:33", 0, "10.0.0.33")
 	r2 := compile(t, d.Input("hv3"))
-	if got := len(r2.Flows) - before; got != 9 {
+	if got := r2.NumFlows() - before; got != 9 {
 		t.Errorf("local port added %d flows, want 9:\n%s", got, lineDiff(text(t, r), text(t, r2)))
 	}
 }
@@ -193,7 +193,7 @@ func TestStrictUsesStandardOpenFlowOnly(t *testing.T) {
 				t.Fatal(err)
 			}
 			tables := map[string]bool{}
-			for _, f := range r.Flows {
+			for _, f := range r.FlowList() {
 				tables[f.Table] = true
 				for m := range f.Match.Fields() {
 					if !std(m.Field) {
@@ -277,8 +277,8 @@ func TestCacheRecompilesOnlyChangedVN(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, s := range r.Slices {
-				if !s.Recompiled {
+			for i, s := range r.Slices {
+				if !r.Recompiled(i) {
 					t.Errorf("%s: first compile reused slice %q", nve, s.VN)
 				}
 			}
@@ -292,8 +292,8 @@ func TestCacheRecompilesOnlyChangedVN(t *testing.T) {
 				t.Fatal(err)
 			}
 			var recompiled []string
-			for _, s := range r.Slices {
-				if s.Recompiled {
+			for i, s := range r.Slices {
+				if r.Recompiled(i) {
 					recompiled = append(recompiled, s.Key)
 				}
 			}
@@ -319,13 +319,13 @@ func TestCacheRecompilesOnlyChangedVN(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range r.Slices {
-			if !s.Recompiled {
+		for i, s := range r.Slices {
+			if !r.Recompiled(i) {
 				t.Errorf("%s: new generation reused slice %q", prof.Name, s.VN)
 			}
 		}
-		if flow.CookieGeneration(r.Flows[0].Cookie) != 9 {
-			t.Errorf("cookie generation %d", flow.CookieGeneration(r.Flows[0].Cookie))
+		if flow.CookieGeneration(r.FlowList()[0].Cookie) != 9 {
+			t.Errorf("cookie generation %d", flow.CookieGeneration(r.FlowList()[0].Cookie))
 		}
 	}
 }
@@ -364,7 +364,7 @@ func TestNDToControllerWithoutInSwitchND(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sw, err := sim.New(prof, r.Flows, r.Groups)
+	sw, err := sim.New(prof, r.FlowList(), r.Groups)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +384,7 @@ func TestARPToControllerWithoutInSwitchARP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sw, err := sim.New(prof, r.Flows, r.Groups)
+	sw, err := sim.New(prof, r.FlowList(), r.Groups)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +429,7 @@ func BenchmarkCompileLargeDomain(b *testing.B) {
 			b.Fatal(err)
 		}
 		if i == 0 {
-			b.ReportMetric(float64(len(r.Flows)), "flows")
+			b.ReportMetric(float64(r.NumFlows()), "flows")
 		}
 	}
 }

@@ -55,6 +55,7 @@ type nveCtx struct {
 	nve  string // the NVE's name
 	prof pipeline.Profile
 	real *pipeline.Realizer
+	pool *PartPool // shares toRemote's actions with other NVEs (nil: none)
 }
 
 // has reports whether the profile realizes stage.

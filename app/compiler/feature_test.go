@@ -75,7 +75,7 @@ func compileText(t *testing.T, c *Cache, prof pipeline.Profile) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	fs := append([]flow.Flow(nil), r.Flows...)
+	fs := append([]flow.Flow(nil), r.FlowList()...)
 	flow.SortFlows(fs, prof.Order)
 	s, err := flow.FormatFlows(fs, flow.TextOptions{})
 	if err != nil {

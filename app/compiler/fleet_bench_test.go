@@ -92,7 +92,7 @@ func fleetRetained(b *testing.B, prof pipeline.Profile, pool *compiler.PartPool)
 				b.Fatal(err)
 			}
 			results[i] = r
-			flows += len(r.Flows)
+			flows += r.NumFlows()
 			groups += len(r.Groups)
 		}
 		after := heapInUse()

@@ -22,8 +22,8 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 func render(t *testing.T, prof pipeline.Profile, nve string, r compiler.Result) string {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "## nve %s: %d flows, %d groups\n", nve, len(r.Flows), len(r.Groups))
-	flows := append([]flow.Flow(nil), r.Flows...)
+	fmt.Fprintf(&b, "## nve %s: %d flows, %d groups\n", nve, r.NumFlows(), len(r.Groups))
+	flows := append([]flow.Flow(nil), r.FlowList()...)
 	flow.SortFlows(flows, prof.Order)
 	txt, err := flow.FormatFlows(flows, flow.TextOptions{})
 	if err != nil {
@@ -50,7 +50,7 @@ func compileAll(t *testing.T, prof pipeline.Profile, d *scenario.Domain) (string
 		if err != nil {
 			t.Fatalf("compile %s: %v", nve, err)
 		}
-		if err := pipeline.Check(prof, r.Flows, r.Groups); err != nil {
+		if err := pipeline.Check(prof, r.FlowList(), r.Groups); err != nil {
 			t.Fatalf("compiled %s breaks the pipeline contract: %v", nve, err)
 		}
 		out[nve] = r

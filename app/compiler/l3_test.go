@@ -31,8 +31,8 @@ func TestCacheRoutesFollowOtherVNs(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []string
-			for _, s := range r.Slices {
-				if s.Recompiled {
+			for i, s := range r.Slices {
+				if r.Recompiled(i) {
 					got = append(got, s.Key)
 				}
 			}

@@ -19,7 +19,7 @@ func TestGoldenL3Gateway(t *testing.T) {
 			}
 			// What the golden file must show, checked here too so that an
 			// -update cannot silently accept a gateway that stopped NATing.
-			gw, err := prof.Text(res["gw"].Flows, false)
+			gw, err := prof.Text(res["gw"].FlowList(), false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -34,7 +34,7 @@ func TestGoldenL3Gateway(t *testing.T) {
 					t.Errorf("gateway NVE lacks %q:\n%s", want, gw)
 				}
 			}
-			hv1, err := prof.Text(res["hv1"].Flows, false)
+			hv1, err := prof.Text(res["hv1"].FlowList(), false)
 			if err != nil {
 				t.Fatal(err)
 			}

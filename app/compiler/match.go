@@ -75,7 +75,16 @@ func toRemote(c *nveCtx, vni uint32, r remoteNVE) []flow.Action {
 			flow.Group{ID: r.group},
 		}
 	}
-	if c.prof.FlowTunnels {
+	if c.pool != nil {
+		return c.pool.remoteActions(c.prof.FlowTunnels, vni, r)
+	}
+	return tunnelActions(c.prof.FlowTunnels, vni, r)
+}
+
+// tunnelActions are toRemote's actions toward a remote reached by a tunnel
+// port (flow-based or per remote).
+func tunnelActions(flowTunnels bool, vni uint32, r remoteNVE) []flow.Action {
+	if flowTunnels {
 		return []flow.Action{
 			flow.SetField{Field: flow.TunID, Value: flow.U64(uint64(vni))},
 			flow.SetField{Field: flow.TunIPv4Dst, Value: flow.IP(r.ips[0])},

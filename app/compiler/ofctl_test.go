@@ -38,7 +38,7 @@ func testOvsOfctlAcceptsText(t *testing.T, ofctl, dir string, prof pipeline.Prof
 			if err != nil {
 				t.Fatal(err)
 			}
-			txt, err := prof.Text(r.Flows, true)
+			txt, err := prof.Text(r.FlowList(), true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,8 +50,8 @@ func testOvsOfctlAcceptsText(t *testing.T, ofctl, dir string, prof pipeline.Prof
 			if err != nil || strings.Contains(string(out), "WARN") {
 				t.Errorf("%s/%s: ovs-ofctl parse-flows rejected the flows: %v\n%s\n--- input:\n%s", name, nve, err, out, txt)
 			}
-			if n := strings.Count(string(out), "OFPT_FLOW_MOD"); n != len(r.Flows) {
-				t.Errorf("%s/%s: ovs-ofctl parsed %d flow mods, want %d", name, nve, n, len(r.Flows))
+			if n := strings.Count(string(out), "OFPT_FLOW_MOD"); n != r.NumFlows() {
+				t.Errorf("%s/%s: ovs-ofctl parsed %d flow mods, want %d", name, nve, n, r.NumFlows())
 			}
 			for _, g := range r.Groups {
 				out, err = exec.Command(ofctl, "-O", "OpenFlow13", "parse-group", flow.FormatGroup(g)).CombinedOutput()

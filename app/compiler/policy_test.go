@@ -30,8 +30,8 @@ func TestCachePolicyFollowsRules(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []string
-			for _, s := range r.Slices {
-				if s.Recompiled {
+			for i, s := range r.Slices {
+				if r.Recompiled(i) {
 					got = append(got, s.Key)
 				}
 			}

@@ -148,8 +148,8 @@ func (rd *randomDomain) change() string {
 // flows and groups.
 func sameResult(t *testing.T, what string, got, want compiler.Result) {
 	t.Helper()
-	if !reflect.DeepEqual(got.Flows, want.Flows) {
-		t.Fatalf("%s: memoized flows differ from a from-scratch compile:\n%s", what, lineDiff(flowsText(want.Flows), flowsText(got.Flows)))
+	if !reflect.DeepEqual(got.FlowList(), want.FlowList()) {
+		t.Fatalf("%s: memoized flows differ from a from-scratch compile:\n%s", what, lineDiff(flowsText(want.FlowList()), flowsText(got.FlowList())))
 	}
 	if !reflect.DeepEqual(got.Groups, want.Groups) || !reflect.DeepEqual(got.Warnings, want.Warnings) {
 		t.Fatalf("%s: groups or warnings differ:\n%v\n%v\n%v\n%v", what, got.Groups, want.Groups, got.Warnings, want.Warnings)
@@ -188,7 +188,7 @@ func unionOfSlices(t *testing.T, what string, r compiler.Result) {
 		}
 	}
 	var all []string
-	for _, f := range r.Flows {
+	for _, f := range r.FlowList() {
 		all = append(all, fmt.Sprintf("%s cookie=%#x", f, f.Cookie))
 	}
 	var allGroups []uint32
@@ -250,12 +250,12 @@ func TestMemoizedEqualsFromScratch(t *testing.T) {
 					}
 					sameResult(t, what+", "+nve, got, want)
 					unionOfSlices(t, what+", "+nve, got)
-					if err := pipeline.Check(prof, got.Flows, got.Groups); err != nil {
+					if err := pipeline.Check(prof, got.FlowList(), got.Groups); err != nil {
 						t.Fatalf("%s, %s: %v", what, nve, err)
 					}
-					for _, s := range got.Slices {
+					for k := range got.Slices {
 						total++
-						if !s.Recompiled {
+						if !got.Recompiled(k) {
 							reused++
 						}
 					}
@@ -407,25 +407,25 @@ func TestOnePortChangeRecompilesItsPart(t *testing.T) {
 						t.Fatalf("%s: %v", where, err)
 					}
 					sameResult(t, where, got, want)
-					for _, s := range got.Slices {
+					for i, s := range got.Slices {
 						switch {
 						case s.Key == "":
-							if s.Recompiled {
+							if got.Recompiled(i) {
 								t.Errorf("%s: NVE-wide slice recompiled", where)
 							}
 						case s.Key == s.VN:
-							if s.Recompiled {
+							if got.Recompiled(i) {
 								sharedRecompiled++
 								if sig(prev, nve, s.VN) == sig(snap, nve, s.VN) {
 									t.Errorf("%s: VN %s's shared part recompiled, but its local VAPs and NVEs did not change", where, s.VN)
 								}
 							}
 						case keys[s.Key]:
-							if !s.Recompiled {
+							if !got.Recompiled(i) {
 								t.Errorf("%s: the changed port's part %s reused", where, s.Key)
 							}
 							partsRecompiled++
-						case s.Recompiled && compiled[nve][s.VN]:
+						case got.Recompiled(i) && compiled[nve][s.VN]:
 							// (A VN newly compiled on the NVE has all its parts new.)
 							t.Errorf("%s: part %s recompiled for a change to port %s", where, s.Key, p)
 						}

@@ -83,7 +83,7 @@ func installHV1(t *testing.T, d *scenario.Domain, prefix string) (*ovstest.OVS, 
 	}
 	o.Vsctl("add-port", "br-int", compiler.TunnelPortName("vxlan"), "--", "set", "Interface", compiler.TunnelPortName("vxlan"),
 		"type=vxlan", "options:remote_ip=flow", "options:key=flow", fmt.Sprintf("ofport_request=%d", scenario.TunnelOFPort("vxlan")))
-	flows, err := prof.Text(r.Flows, true)
+	flows, err := prof.Text(r.FlowList(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,10 +97,10 @@ func installHV1(t *testing.T, d *scenario.Domain, prefix string) (*ovstest.OVS, 
 	o.Ofctl("del-flows", "br-int")
 	o.Ofctl("add-groups", "br-int", gf)
 	o.Ofctl("add-flows", "br-int", ff)
-	if n := strings.Count(o.Ofctl("dump-flows", "br-int"), "cookie=0x4e56"); n != len(r.Flows) {
-		t.Fatalf("installed %d nva flows, want %d", n, len(r.Flows))
+	if n := strings.Count(o.Ofctl("dump-flows", "br-int"), "cookie=0x4e56"); n != r.NumFlows() {
+		t.Fatalf("installed %d nva flows, want %d", n, r.NumFlows())
 	}
-	sw, err := sim.New(prof, r.Flows, r.Groups)
+	sw, err := sim.New(prof, r.FlowList(), r.Groups)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func TestRealOVSGatewaySNAT(t *testing.T) {
 	}
 	o.Vsctl("add-port", "br-int", compiler.TunnelPortName("vxlan"), "--", "set", "Interface", compiler.TunnelPortName("vxlan"),
 		"type=vxlan", "options:remote_ip=flow", "options:key=flow", fmt.Sprintf("ofport_request=%d", scenario.TunnelOFPort("vxlan")))
-	flows, err := prof.Text(r.Flows, true)
+	flows, err := prof.Text(r.FlowList(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,10 +53,10 @@ func TestRealOVSGatewaySNAT(t *testing.T) {
 	}
 	o.Ofctl("del-flows", "br-int")
 	o.Ofctl("add-flows", "br-int", ff)
-	if n := strings.Count(o.Ofctl("dump-flows", "br-int"), "cookie=0x4e56"); n != len(r.Flows) {
-		t.Fatalf("installed %d nva flows, want %d", n, len(r.Flows))
+	if n := strings.Count(o.Ofctl("dump-flows", "br-int"), "cookie=0x4e56"); n != r.NumFlows() {
+		t.Fatalf("installed %d nva flows, want %d", n, r.NumFlows())
 	}
-	sw, err := sim.New(prof, r.Flows, r.Groups)
+	sw, err := sim.New(prof, r.FlowList(), r.Groups)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func TestRealOVSAnswersARPAndND(t *testing.T) {
 	o.Vsctl("add-port", "br-int", compiler.TunnelPortName("vxlan"), "--", "set", "Interface", compiler.TunnelPortName("vxlan"),
 		"type=vxlan", "options:remote_ip=flow", "options:key=flow", fmt.Sprintf("ofport_request=%d", scenario.TunnelOFPort("vxlan")))
 
-	flows, err := prof.Text(r.Flows, true)
+	flows, err := prof.Text(r.FlowList(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,8 +69,8 @@ func TestRealOVSAnswersARPAndND(t *testing.T) {
 	o.Ofctl("add-groups", "br-int", gf)
 	o.Ofctl("add-flows", "br-int", ff)
 	installed := o.Ofctl("dump-flows", "br-int")
-	if n := strings.Count(installed, "cookie=0x4e56"); n != len(r.Flows) {
-		t.Fatalf("installed %d nva flows, want %d:\n%s", n, len(r.Flows), installed)
+	if n := strings.Count(installed, "cookie=0x4e56"); n != r.NumFlows() {
+		t.Fatalf("installed %d nva flows, want %d:\n%s", n, r.NumFlows(), installed)
 	}
 
 	ten("ip", "link", "set", "eth0", "address", tenMAC)
@@ -102,7 +102,7 @@ func TestRealOVSAnswersARPAndND(t *testing.T) {
 
 	// The same packets through the simulator and ofproto/trace: both drop,
 	// or both send something out.
-	sw, err := sim.New(prof, r.Flows, r.Groups)
+	sw, err := sim.New(prof, r.FlowList(), r.Groups)
 	if err != nil {
 		t.Fatal(err)
 	}

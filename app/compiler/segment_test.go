@@ -32,7 +32,7 @@ func TestLearnedEndpointForwarding(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				s, err := prof.Text(r.Flows, false)
+				s, err := prof.Text(r.FlowList(), false)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -65,7 +65,7 @@ func TestLearnedEndpointForwarding(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if s, _ := prof.Text(r.Flows, false); strings.Contains(s, "02:00:00:00:0a:01") {
+				if s, _ := prof.Text(r.FlowList(), false); strings.Contains(s, "02:00:00:00:0a:01") {
 					t.Fatalf("%s forwards to a MAC learned behind a deleted segment:\n%s", nve, s)
 				}
 			}

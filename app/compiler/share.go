@@ -1,9 +1,12 @@
 package compiler
 
 import (
+	"net/netip"
 	"runtime"
 	"sync"
 	"weak"
+
+	"github.com/nva-project/nva/app/flow"
 )
 
 // PartPool lets the Caches of many NVEs share the port parts they compile
@@ -20,13 +23,72 @@ import (
 // Parts are held weakly: a part lives as long as a Cache (or a Result)
 // uses it. A PartPool is safe for concurrent use by many Caches (each
 // Cache itself is not).
+//
+// It shares the actions that send a VN's packets into the tunnel to a
+// remote NVE (toRemote) the same way: the NVEs of a VN each have a flood
+// group bucket (and flows) toward every other NVE of the VN, with the same
+// actions wherever the tunnel port is the same, so a VN spanning k NVEs
+// holds one list per remote NVE instead of k-1.
 type PartPool struct {
-	mu sync.Mutex
-	m  map[uint64]weak.Pointer[sliceState] // by Slice.Fingerprint
+	mu   sync.Mutex
+	m    map[uint64]weak.Pointer[sliceState] // by Slice.Fingerprint
+	acts map[remoteKey]weak.Pointer[actionList]
+}
+
+// remoteKey is everything tunnelActions reads.
+type remoteKey struct {
+	flowTunnels bool
+	vni, port   uint32
+	dst         netip.Addr // with flow-based tunnels only
+}
+
+// actionList holds the actions toward one remote: the flows and buckets
+// using them refer into a, which keeps it alive.
+type actionList struct {
+	a [3]flow.Action
+	n int
 }
 
 // NewPartPool returns an empty pool.
-func NewPartPool() *PartPool { return &PartPool{m: map[uint64]weak.Pointer[sliceState]{}} }
+func NewPartPool() *PartPool {
+	return &PartPool{m: map[uint64]weak.Pointer[sliceState]{}, acts: map[remoteKey]weak.Pointer[actionList]{}}
+}
+
+// remoteActions returns tunnelActions(flowTunnels, vni, r), one list
+// for all the Caches of the pool that ask for the same one (read only: its
+// capacity is its length, so an append copies it).
+func (p *PartPool) remoteActions(flowTunnels bool, vni uint32, r remoteNVE) []flow.Action {
+	k := remoteKey{flowTunnels: flowTunnels, vni: vni, port: r.port}
+	if flowTunnels {
+		k.dst = r.ips[0]
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if wp, ok := p.acts[k]; ok {
+		if l := wp.Value(); l != nil {
+			return l.a[:l.n:l.n]
+		}
+	}
+	acts := tunnelActions(flowTunnels, vni, r)
+	if len(acts) > len(actionList{}.a) {
+		return acts
+	}
+	l := &actionList{n: len(acts)}
+	copy(l.a[:], acts)
+	p.acts[k] = weak.Make(l)
+	runtime.AddCleanup(l, p.dropActions, k)
+	return l.a[:l.n:l.n]
+}
+
+// dropActions forgets k's actions once they are gone (and not replaced
+// since).
+func (p *PartPool) dropActions(k remoteKey) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if wp, ok := p.acts[k]; ok && wp.Value() == nil {
+		delete(p.acts, k)
+	}
+}
 
 // Len is the number of parts the pool holds (live or not yet cleaned up).
 func (p *PartPool) Len() int {
@@ -96,6 +158,5 @@ func (c *Cache) compilePart(nc *nveCtx, v *vnView, p *portPart) (*sliceState, er
 	if err != nil {
 		return nil, err
 	}
-	s.pooled = true
 	return c.pool.put(s), nil
 }

@@ -38,7 +38,7 @@ func TestVTEPIsARemote(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				s, err := prof.Text(r.Flows, false)
+				s, err := prof.Text(r.FlowList(), false)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -79,7 +79,7 @@ func TestBUMAttribution(t *testing.T) {
 				ix := counters.NewBUMIndex(snap, tc.nve, res)
 				vni := snap.VNs["blue"].VNI
 				var flows []counters.Stat
-				for _, f := range res.Flows {
+				for _, f := range res.FlowList() {
 					flows = append(flows, counters.Stat{Cookie: f.Cookie, Packets: 1, Bytes: 100})
 				}
 				got := ix.Attribute(groupStats(res, vni, 7, 3), flows)

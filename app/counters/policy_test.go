@@ -25,7 +25,7 @@ func TestPolicyAndTTLDrops(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sw, err := sim.New(prof, res.Flows, res.Groups)
+			sw, err := sim.New(prof, res.FlowList(), res.Groups)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -32,10 +32,10 @@ func loadFabric(t *testing.T, prof pipeline.Profile, d *scenario.Domain, down ma
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := pipeline.Check(prof, r.Flows, r.Groups); err != nil {
+		if err := pipeline.Check(prof, r.FlowList(), r.Groups); err != nil {
 			t.Fatalf("%s: %v", n, err)
 		}
-		sw, err := sim.New(prof, r.Flows, r.Groups)
+		sw, err := sim.New(prof, r.FlowList(), r.Groups)
 		if err != nil {
 			t.Fatal(err)
 		}

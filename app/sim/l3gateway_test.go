@@ -72,7 +72,7 @@ func gatewaySwitch(t *testing.T) (*scenario.Domain, *sim.Switch) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sw, err := sim.New(prof, r.Flows, r.Groups)
+	sw, err := sim.New(prof, r.FlowList(), r.Groups)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func load(t *testing.T, prof pipeline.Profile, d *scenario.Domain, nve string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	sw, err := sim.New(prof, r.Flows, r.Groups)
+	sw, err := sim.New(prof, r.FlowList(), r.Groups)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -370,7 +370,7 @@ func (t *tracer) node(name string) (*node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compiling: %w", err)
 	}
-	n.sw, err = sim.New(prof, res.Flows, res.Groups)
+	n.sw, err = sim.New(prof, res.FlowList(), res.Groups)
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ func TestCanonicalFastPath(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				flows = append(flows, res.Flows...)
+				flows = append(flows, res.FlowList()...)
 			}
 		}
 	}

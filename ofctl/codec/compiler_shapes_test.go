@@ -34,7 +34,7 @@ func TestCompilerShapesAgainstOVS(t *testing.T) {
 				t.Fatalf("%s/%s: %v", name, nve, err)
 			}
 			var bin1 []byte
-			for _, f := range res.Flows {
+			for _, f := range res.FlowList() {
 				fm, err := c.EncodeFlowMod(f, prof.Number, FlowAdd)
 				if err != nil {
 					t.Fatalf("%s/%s: %v", name, nve, err)
@@ -49,7 +49,7 @@ func TestCompilerShapesAgainstOVS(t *testing.T) {
 				}
 				bin1 = append(bin1, b...)
 			}
-			text, err := prof.Text(res.Flows, true)
+			text, err := prof.Text(res.FlowList(), true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,8 +62,8 @@ func TestCompilerShapesAgainstOVS(t *testing.T) {
 			}
 			ours := messages(ofctl(t, bin, "ofp-parse", binFile))
 			theirs := messages(ofctl(t, bin, "-O", "OpenFlow13", "parse-flows", textFile))
-			if len(ours) != len(res.Flows) || len(theirs) != len(res.Flows) {
-				t.Fatalf("%s/%s: %d flows, ofp-parse printed %d, parse-flows %d", name, nve, len(res.Flows), len(ours), len(theirs))
+			if len(ours) != res.NumFlows() || len(theirs) != res.NumFlows() {
+				t.Fatalf("%s/%s: %d flows, ofp-parse printed %d, parse-flows %d", name, nve, res.NumFlows(), len(ours), len(theirs))
 			}
 			for i := range ours {
 				if ours[i] != theirs[i] {
