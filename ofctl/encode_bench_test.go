@@ -30,7 +30,7 @@ func fullTablePlan(tb testing.TB) reconcile.Plan {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return reconcile.Diff(res.Flows, nil, res.Groups, nil)
+	return reconcile.Diff(res.FlowList(), nil, res.Groups, nil)
 }
 
 // encodePlanLibOpenflow is how encodePlan and the connection encoded a

@@ -43,7 +43,7 @@ func compiledFlows(b *testing.B) ([]flow.Flow, []flow.GroupEntry, pipeline.Profi
 			if err != nil {
 				b.Fatal(err)
 			}
-			flows = append(flows, res.Flows...)
+			flows = append(flows, res.FlowList()...)
 			groups = append(groups, res.Groups...)
 		}
 	}

@@ -145,7 +145,7 @@ func TestAppendMatchesLibOpenflowOnGoldens(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s/%s/%s: %v", prof.Name, name, nve, err)
 				}
-				for i, f := range res.Flows {
+				for i, f := range res.FlowList() {
 					for _, a := range f.Actions {
 						_, isCT := a.(flow.CT)
 						ct = ct || isCT
