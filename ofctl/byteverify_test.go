@@ -1,0 +1,228 @@
+package ofctl
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// flowEntriesTaken is how many flow entries were taken by their bytes and
+// how many were decoded, so far.
+func flowEntriesTaken(t *testing.T, sb *Southbound) (byBytes, decoded float64) {
+	t.Helper()
+	return counterValue(t, sb.m.flowEntries.WithLabelValues("bytes")), counterValue(t, sb.m.flowEntries.WithLabelValues("decoded"))
+}
+
+// tableImage is the bridge's flow table without counters, for comparing
+// the table before and after.
+func tableImage(br *fakeBridge) string {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	out := map[string]string{}
+	for k, f := range br.flows {
+		out[fmt.Sprintf("%x", k)] = fmt.Sprintf("t%d p%d c%x %x %x", f.table, f.priority, f.cookie, f.match, f.instr)
+	}
+	return fmt.Sprint(out)
+}
+
+// reverseOXM re-encodes an ofp_match with its OXM fields in reverse order
+// (what a switch that orders fields its own way, like Open vSwitch, may
+// report): the same match, other bytes. ok is false with fewer than two
+// fields.
+func reverseOXM(t *testing.T, m []byte) ([]byte, bool) {
+	t.Helper()
+	n := int(binary.BigEndian.Uint16(m[2:4]))
+	var fields [][]byte
+	for i := 4; i < n; {
+		l := 4 + int(m[i+3])
+		fields = append(fields, m[i:i+l])
+		i += l
+	}
+	if len(fields) < 2 {
+		return m, false
+	}
+	out := append([]byte(nil), m[:4]...)
+	for i := len(fields) - 1; i >= 0; i-- {
+		out = append(out, fields[i]...)
+	}
+	if len(out) != n {
+		t.Fatalf("match of %d bytes re-encoded to %d", n, len(out))
+	}
+	return append(out, m[n:]...), true // the padding
+}
+
+// restart connects br to a new southbound (a restarted nva) and waits
+// until it realized rev.
+func restart(t *testing.T, src Source, br *fakeBridge, rev uint64) *Southbound {
+	t.Helper()
+	br.disconnect()
+	sb, _ := startLogged(t, src, Config{}, nil)
+	br.connect(sb.cfg.ListenAddr)
+	if lag, err := waitRealized(t, sb, rev, 5*time.Second); err != nil {
+		t.Fatalf("revision %d not realized after the restart: %v %v", rev, lag, err)
+	}
+	return sb
+}
+
+// A warm restart (the switch keeps its table, nva restarts) over an
+// unchanged table sends nothing and decodes nothing: every entry has the
+// bytes nva encodes for a flow it wants there.
+func TestWarmRestartDecodesNothing(t *testing.T) {
+	src := newFakeStore(overlaySnap(10, true), true)
+	sb, _ := startLogged(t, src, Config{}, nil)
+	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2", 100: "nva-vxlan"})
+	br.connect(sb.cfg.ListenAddr)
+	if lag, err := waitRealized(t, sb, 10, 5*time.Second); err != nil {
+		t.Fatalf("initial state not realized: %v %v", lag, err)
+	}
+	want := desiredCount(t, overlaySnap(10, true), map[string]uint32{"v1": 1, "v2": 2, "nva-vxlan": 100})
+	if got := br.flowCount(); got != want || want == 0 {
+		t.Fatalf("switch has %d flows, want %d", got, want)
+	}
+	mods, table := fmt.Sprint(br.modCount()), tableImage(br)
+
+	sb = restart(t, src, br, 10)
+	if got := fmt.Sprint(br.modCount()); got != mods {
+		t.Fatalf("a warm restart over an unchanged table sent mods: %s, before %s", got, mods)
+	}
+	if got := tableImage(br); got != table {
+		t.Fatal("the table changed")
+	}
+	byBytes, decoded := flowEntriesTaken(t, sb)
+	if decoded != 0 || byBytes != float64(want) {
+		t.Fatalf("warm restart: %v entries decoded, %v taken by their bytes; want 0 and %d", decoded, byBytes, want)
+	}
+
+	// The first audit after a write: the report changed (nva wrote), the
+	// switch holds what nva installed, so nothing is decoded either.
+	src.set(overlaySnap(11, false)) // p2 goes
+	if lag, err := waitRealized(t, sb, 11, 5*time.Second); err != nil {
+		t.Fatalf("revision 11 not realized: %v %v", lag, err)
+	}
+	after := desiredCount(t, overlaySnap(11, false), map[string]uint32{"v1": 1, "v2": 2, "nva-vxlan": 100})
+	if br.flowCount() != after || after == want {
+		t.Fatalf("switch has %d flows after the write, want %d (before %d)", br.flowCount(), after, want)
+	}
+	byBytes, _ = flowEntriesTaken(t, sb)
+	sb.Audit()
+	waitCond(t, 5*time.Second, "a clean audit", func() bool { return counterValue(t, sb.m.audits.WithLabelValues("clean")) == 1 })
+	nowBytes, nowDecoded := flowEntriesTaken(t, sb)
+	if nowDecoded != 0 || nowBytes-byBytes != float64(after) {
+		t.Fatalf("first audit after a write: %v entries decoded, %v taken by their bytes; want 0 and %d", nowDecoded, nowBytes-byBytes, after)
+	}
+	// The next audit compares the report's hash only.
+	sb.Audit()
+	waitCond(t, 5*time.Second, "a second clean audit", func() bool { return counterValue(t, sb.m.audits.WithLabelValues("clean")) == 2 })
+	if b, d := flowEntriesTaken(t, sb); b != nowBytes || d != 0 {
+		t.Fatalf("an audit of an unchanged report checked %v entries by bytes and decoded %v", b-nowBytes, d)
+	}
+}
+
+// Entries whose bytes differ from nva's but whose meaning is the same (OXM
+// fields in another order, as Open vSwitch reports them) are decoded and
+// found equal: a warm restart still sends nothing.
+func TestWarmRestartReorderedFieldsDecodeEqual(t *testing.T) {
+	src := newFakeStore(overlaySnap(10, true), true)
+	sb, _ := startLogged(t, src, Config{}, nil)
+	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2", 100: "nva-vxlan"})
+	br.connect(sb.cfg.ListenAddr)
+	if lag, err := waitRealized(t, sb, 10, 5*time.Second); err != nil {
+		t.Fatalf("initial state not realized: %v %v", lag, err)
+	}
+	reordered := 0
+	br.mu.Lock()
+	for k, f := range br.flows {
+		if m, ok := reverseOXM(t, f.match); ok {
+			f.match = m
+			br.flows[k] = f
+			reordered++
+		}
+	}
+	n := len(br.flows)
+	br.mu.Unlock()
+	if reordered == 0 {
+		t.Fatal("no flow with two match fields to reorder")
+	}
+	mods, table := fmt.Sprint(br.modCount()), tableImage(br)
+
+	sb = restart(t, src, br, 10)
+	if got := fmt.Sprint(br.modCount()); got != mods {
+		t.Fatalf("a warm restart over a table with reordered fields sent mods: %s, before %s", got, mods)
+	}
+	if got := tableImage(br); got != table {
+		t.Fatal("the table changed")
+	}
+	byBytes, decoded := flowEntriesTaken(t, sb)
+	if decoded != float64(reordered) || byBytes != float64(n-reordered) {
+		t.Fatalf("%v entries decoded, %v taken by bytes; want %d and %d", decoded, byBytes, reordered, n-reordered)
+	}
+	// The audit that follows: clean, by the report's hash.
+	sb.Audit()
+	waitCond(t, 5*time.Second, "a clean audit", func() bool { return counterValue(t, sb.m.audits.WithLabelValues("clean")) == 1 })
+	if r := counterValue(t, sb.m.repairs); r != 0 {
+		t.Fatalf("%v repairs", r)
+	}
+}
+
+// Real drift is still found and repaired, on a warm restart and by an
+// audit: a flow deleted and a flow whose instructions changed behind
+// nva's back. Only the changed entry is decoded.
+func TestByteVerifyFindsDrift(t *testing.T) {
+	src := newFakeStore(overlaySnap(10, true), true)
+	sb, _ := startLogged(t, src, Config{}, nil)
+	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2", 100: "nva-vxlan"})
+	br.connect(sb.cfg.ListenAddr)
+	if lag, err := waitRealized(t, sb, 10, 5*time.Second); err != nil {
+		t.Fatalf("initial state not realized: %v %v", lag, err)
+	}
+	table := tableImage(br)
+	// tamper deletes one flow and drops the instructions of another (the
+	// first two keys in order, so the test is deterministic).
+	tamper := func() {
+		br.mu.Lock()
+		defer br.mu.Unlock()
+		var keys []string
+		for k, f := range br.flows {
+			if len(f.instr) > 0 {
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) < 2 {
+			t.Fatalf("only %d flows with instructions", len(keys))
+		}
+		slices.Sort(keys)
+		delete(br.flows, keys[0])
+		f := br.flows[keys[1]]
+		f.instr = nil
+		br.flows[keys[1]] = f
+	}
+
+	tamper()
+	before := br.modCount()
+	sb = restart(t, src, br, 10)
+	got := br.modCount()
+	if got["flow add"]-before["flow add"] != 1 || got["flow modify"]-before["flow modify"] != 1 || got["flow delete"] != before["flow delete"] {
+		t.Fatalf("warm restart over a drifted table: mods %v, before %v; want one add and one modify", got, before)
+	}
+	if tableImage(br) != table {
+		t.Fatalf("the table was not repaired:\n%s\n%s", tableImage(br), table)
+	}
+	if _, decoded := flowEntriesTaken(t, sb); decoded != 1 {
+		t.Fatalf("%v entries decoded, want 1 (the changed one)", decoded)
+	}
+
+	tamper()
+	before = br.modCount()
+	sb.Audit()
+	waitCond(t, 5*time.Second, "the drift repaired", func() bool { return tableImage(br) == table })
+	waitCond(t, 5*time.Second, "the drift counted", func() bool { return counterValue(t, sb.m.repairs) == 2 })
+	got = br.modCount()
+	if got["flow add"]-before["flow add"] != 1 || got["flow modify"]-before["flow modify"] != 1 || got["flow delete"] != before["flow delete"] {
+		t.Fatalf("audit of a drifted table: mods %v, before %v; want one add and one modify", got, before)
+	}
+	if _, decoded := flowEntriesTaken(t, sb); decoded != 2 {
+		t.Fatalf("%v entries decoded in all, want 2 (the changed one, twice)", decoded)
+	}
+}
