@@ -11,12 +11,14 @@ package ofctl
 // only saves the work.
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/binary"
 	"hash/maphash"
 	"slices"
+	"sync"
+	"weak"
 
+	"github.com/nva-project/nva/app/compiler"
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/pipeline"
 	"github.com/nva-project/nva/ofctl/codec"
@@ -79,77 +81,93 @@ func flowModIdentity(dst, m []byte) ([]byte, bool) {
 	return append(dst, m[flowModFixed:]...), true
 }
 
-// sameIdentity reports whether flow-stats entry e has identity id (as
-// flowModIdentity lays it out).
-func sameIdentity(e, id []byte) bool {
-	if len(e) < flowStatsFixed || len(id) != 24+len(e)-flowStatsFixed {
-		return false
-	}
-	return bytes.Equal(e[0:4], id[0:4]) && bytes.Equal(e[12:32], id[4:24]) && bytes.Equal(e[flowStatsFixed:], id[24:])
-}
-
-// byteRef is one wanted flow: the hash of its identity, its index in the
-// list the index was built from, and where its identity bytes are.
+// byteRef is one wanted flow: the hash of its identity as nva encodes it
+// and its index in the wanted list.
 type byteRef struct {
-	sum      uint64
-	i        uint32
-	off, end uint32
+	sum uint64
+	i   uint32
 }
 
-// byteIndex finds wanted flows by their identity as nva encodes them:
-// refs sorted by hash, the identities in one buffer, so a hash hit is
-// confirmed byte for byte. It is built for one check and dropped after
-// it: a switch is checked this way once per change of its desired state
-// or of its report (the report hash covers the rest), so nothing of it is
-// kept between checks.
-type byteIndex struct {
-	refs []byteRef
-	buf  []byte
-}
+// byteIndex finds wanted flows by the identity hash of their encoding:
+// sorted by hash, 16 bytes a flow, no pointers. It is built for one check
+// and dropped after it; what makes building it cheap is kept in the
+// southbound's sumPool, per compiled slice.
+//
+// A hash hit is taken as equality: 64-bit keyed hashes (the seed is the
+// process's own, so no switch can aim at a collision), the same standard
+// as the report hash that has an audit found clean without looking at
+// the entries at all.
+type byteIndex []byteRef
 
-// newByteIndex indexes flows as nva encodes them for prof. A flow that
-// does not encode is left out: no entry is recognised as it, so the
-// decode and the diff deal with it as before.
-func (s *Southbound) newByteIndex(flows []flow.Flow, prof pipeline.Profile) byteIndex {
-	c := codec.New(codec.Options{AllowNicira: prof.Extensions})
-	var h maphash.Hash
-	h.SetSeed(s.seed)
-	x := byteIndex{refs: make([]byteRef, 0, len(flows))}
-	for i, f := range flows {
-		b, err := flowEntryBytes(c, f, prof)
-		if err != nil {
-			continue
-		}
-		off := len(x.buf)
-		var ok bool
-		if x.buf, ok = flowModIdentity(x.buf, b); !ok {
-			continue
-		}
-		id := x.buf[off:]
-		h.Reset()
-		h.Write(id)
-		x.refs = append(x.refs, byteRef{sum: h.Sum64(), i: uint32(i), off: uint32(off), end: uint32(len(x.buf))})
-	}
-	slices.SortFunc(x.refs, func(a, b byteRef) int {
-		if c := cmp.Compare(a.sum, b.sum); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.i, b.i)
-	})
-	return x
-}
-
-// lookup returns the index of the wanted flow whose identity is entry e's
-// (whose identity hash is sum) and that taken does not mark, or -1.
-func (x byteIndex) lookup(sum uint64, e []byte, taken []bool) int {
-	p, _ := slices.BinarySearchFunc(x.refs, sum, func(r byteRef, s uint64) int { return cmp.Compare(r.sum, s) })
-	for ; p < len(x.refs) && x.refs[p].sum == sum; p++ {
-		r := x.refs[p]
-		if !taken[r.i] && sameIdentity(e, x.buf[r.off:r.end]) {
-			return int(r.i)
+// lookup returns the index of the wanted flow whose identity hashes to
+// sum and that taken does not mark, or -1.
+func (x byteIndex) lookup(sum uint64, taken []bool) int {
+	p, _ := slices.BinarySearchFunc(x, sum, func(r byteRef, s uint64) int { return cmp.Compare(r.sum, s) })
+	for ; p < len(x) && x[p].sum == sum; p++ {
+		if !taken[x[p].i] {
+			return int(x[p].i)
 		}
 	}
 	return -1
+}
+
+// flowSums appends to dst the identity hash of each of flows as nva
+// encodes them for prof (see flowModIdentity); a flow that does not
+// encode gets 0, which no entry is taken for (entryIdentityHash of a real
+// entry is 0 with chance 2^-64, and then it is only decoded).
+func (s *Southbound) flowSums(dst []uint64, flows []flow.Flow, prof pipeline.Profile) []uint64 {
+	c := codec.New(codec.Options{AllowNicira: prof.Extensions})
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	var id []byte
+	for _, f := range flows {
+		var sum uint64
+		if b, err := flowEntryBytes(c, f, prof); err == nil {
+			var ok bool
+			if id, ok = flowModIdentity(id[:0], b); ok {
+				h.Reset()
+				h.Write(id)
+				sum = h.Sum64()
+			}
+		}
+		dst = append(dst, sum)
+	}
+	return dst
+}
+
+// wantedSums is the identity hash of each wanted flow, in the order of
+// want, or of the flows of sl in order when they add up to want (as a
+// compile result's or a record's slices do): then each slice's hashes
+// come from the sumPool, computed once per compiled slice (and shared by
+// every NVE using a shared part: see compiler.PartPool).
+func (s *Southbound) wantedSums(want []flow.Flow, sl []compiler.Slice, prof pipeline.Profile) ([]uint64, func(int) flow.Flow) {
+	n := 0
+	for _, x := range sl {
+		n += len(x.Flows)
+	}
+	if len(sl) == 0 || n != len(want) {
+		return s.flowSums(make([]uint64, 0, len(want)), want, prof), func(i int) flow.Flow { return want[i] }
+	}
+	sums := s.sums.collect(make([]uint64, 0, n), sl, s.profileKey(prof), func(dst []uint64, flows []flow.Flow) []uint64 {
+		return s.flowSums(dst, flows, prof)
+	})
+	// The flow at a position of the slices' order.
+	starts := make([]int, len(sl))
+	at := 0
+	for k, x := range sl {
+		starts[k] = at
+		at += len(x.Flows)
+	}
+	return sums, func(i int) flow.Flow {
+		k, found := slices.BinarySearch(starts, i)
+		if !found {
+			k--
+		}
+		for len(sl[k].Flows) == 0 { // empty slices share a start
+			k++
+		}
+		return sl[k].Flows[i-starts[k]]
+	}
 }
 
 // verified is a report checked against the flows nva wants on (or last
@@ -169,10 +187,11 @@ type verified struct {
 }
 
 // verifyInstalled checks a switch's report (raw, with the identity
-// hashes of its flow entries in sums, as reportHash returns them) against
-// want: entries whose identity bytes equal a wanted flow's encoding are
-// that flow; the rest are decoded (decodeInstalled's rules).
-func (s *Southbound) verifyInstalled(raw rawInstalled, sums []uint64, want []flow.Flow, prof pipeline.Profile) verified {
+// hashes of its flow entries in sums, as entrySums returns them) against
+// want (with sl, its slices, if any: see wantedSums): entries whose
+// identity bytes equal a wanted flow's encoding are that flow; the rest
+// are decoded (decodeInstalled's rules).
+func (s *Southbound) verifyInstalled(raw rawInstalled, sums []uint64, want []flow.Flow, sl []compiler.Slice, prof pipeline.Profile) verified {
 	var v verified
 	_, v.groups = s.decodeInstalled(rawInstalled{groups: raw.groups}, prof)
 	if len(want) == 0 || len(sums) != len(raw.flows) {
@@ -180,13 +199,25 @@ func (s *Southbound) verifyInstalled(raw rawInstalled, sums []uint64, want []flo
 		v.decoded = len(raw.flows)
 		return v
 	}
-	x := s.newByteIndex(want, prof)
-	taken := make([]bool, len(want))
+	wsums, at := s.wantedSums(want, sl, prof)
+	x := make(byteIndex, 0, len(wsums))
+	for i, sum := range wsums {
+		if sum != 0 {
+			x = append(x, byteRef{sum: sum, i: uint32(i)})
+		}
+	}
+	slices.SortFunc(x, func(a, b byteRef) int {
+		if c := cmp.Compare(a.sum, b.sum); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.i, b.i)
+	})
+	taken := make([]bool, len(wsums))
 	// match[k] is the wanted flow entry k was recognised as, or -1.
 	match := make([]int32, len(raw.flows))
 	recognised := 0
 	for k, sum := range sums {
-		i := x.lookup(sum, raw.flows[k], taken)
+		i := x.lookup(sum, taken)
 		match[k] = int32(i)
 		if i >= 0 {
 			taken[i] = true
@@ -209,7 +240,7 @@ func (s *Southbound) verifyInstalled(raw rawInstalled, sums []uint64, want []flo
 	v.flows = make([]flow.Flow, 0, recognised+len(decoded))
 	for _, i := range match {
 		if i >= 0 {
-			v.flows = append(v.flows, want[i])
+			v.flows = append(v.flows, at(int(i)))
 		}
 	}
 	v.flows = append(v.flows, decoded...)
@@ -234,4 +265,89 @@ func (v verified) heldFlows(want []flow.Flow) []flow.Flow {
 		return want
 	}
 	return v.flows
+}
+
+// sumPool keeps, per compiled slice, the identity hashes of its flows as
+// nva encodes them (flowSums), so a slice's flows are encoded for a check
+// once, not at every check, and a part shared by many NVEs (the compiler's
+// PartPool) once for all of them. An entry is tied to the very flows
+// array it was computed from (compiled slices are immutable) through a
+// weak pointer: it is valid only for that array, and dead once the
+// compiler dropped the slice. 8 bytes a flow, plus the entry.
+type sumPool struct {
+	mu sync.Mutex
+	m  map[uint64]sumEntry // by Slice.Fingerprint
+	// sweepAt is the size of m that triggers removing dead entries.
+	sweepAt int
+}
+
+type sumEntry struct {
+	flows weak.Pointer[flow.Flow] // the slice's Flows[0]
+	n     int                     // len(Flows)
+	prof  uint64                  // profileKey of the encoding
+	sums  []uint64
+}
+
+// collect appends the identity hashes of the flows of sl, in order, to
+// dst: from the pool, or computed by compute (and kept).
+func (p *sumPool) collect(dst []uint64, sl []compiler.Slice, prof uint64, compute func(dst []uint64, flows []flow.Flow) []uint64) []uint64 {
+	type miss struct{ k, at int }
+	var misses []miss
+	p.mu.Lock()
+	if p.m == nil {
+		p.m = map[uint64]sumEntry{}
+	}
+	for k, x := range sl {
+		if len(x.Flows) == 0 {
+			continue
+		}
+		if e, ok := p.m[x.Fingerprint]; ok && e.n == len(x.Flows) && e.prof == prof && e.flows.Value() == &x.Flows[0] {
+			dst = append(dst, e.sums...)
+			continue
+		}
+		misses = append(misses, miss{k, len(dst)})
+		dst = append(dst, make([]uint64, len(x.Flows))...) // filled below
+	}
+	p.mu.Unlock()
+	if len(misses) == 0 {
+		return dst
+	}
+	// Encode outside the lock; the slices' flows are immutable.
+	fresh := make([]sumEntry, len(misses))
+	for j, m := range misses {
+		x := sl[m.k]
+		sums := compute(make([]uint64, 0, len(x.Flows)), x.Flows)
+		copy(dst[m.at:], sums)
+		fresh[j] = sumEntry{flows: weak.Make(&x.Flows[0]), n: len(x.Flows), prof: prof, sums: sums}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for j, m := range misses {
+		p.m[sl[m.k].Fingerprint] = fresh[j]
+	}
+	if len(p.m) >= p.sweepAt {
+		for fp, e := range p.m {
+			if e.flows.Value() == nil {
+				delete(p.m, fp)
+			}
+		}
+		p.sweepAt = max(2*len(p.m), 1024)
+	}
+	return dst
+}
+
+// profileKey identifies what of a profile the encoding of a flow depends
+// on: its name, extensions and table numbers.
+func (s *Southbound) profileKey(prof pipeline.Profile) uint64 {
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	h.WriteString(prof.Name)
+	if prof.Extensions {
+		h.WriteByte(1)
+	}
+	for _, t := range prof.Tables {
+		h.WriteString(t.Name)
+		h.WriteByte(t.Number)
+	}
+	return h.Sum64()
 }

@@ -3,9 +3,18 @@ package ofctl
 import (
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/nva-project/nva/app/compiler"
+	"github.com/nva-project/nva/app/flow"
+	"github.com/nva-project/nva/app/model"
+	"github.com/nva-project/nva/app/pipeline"
+	"github.com/nva-project/nva/ofctl/codec"
+	"github.com/nva-project/nva/ofctl/conn"
+	"github.com/nva-project/nva/ofctl/reconcile"
 )
 
 // flowEntriesTaken is how many flow entries were taken by their bytes and
@@ -225,4 +234,183 @@ func TestByteVerifyFindsDrift(t *testing.T) {
 	if _, decoded := flowEntriesTaken(t, sb); decoded != 2 {
 		t.Fatalf("%v entries decoded in all, want 2 (the changed one, twice)", decoded)
 	}
+}
+
+// BenchmarkVerifyUnchanged measures the CPU part of a full read of an
+// in-sync switch of the fleet layout (816 flows, 20 groups) once its
+// report is read: before, every entry decoded and the whole table diffed
+// against the desired state; after, entries recognised by their bytes
+// (the index of the desired flows built on the way) and only groups
+// diffed; and the fallback when the switch re-encodes every match
+// (fields reordered): the index built for nothing, everything decoded and
+// diffed.
+func BenchmarkVerifyUnchanged(b *testing.B) {
+	res, prof, raw := fleetReport(b)
+	s := New(Config{Logger: slog.New(slog.DiscardHandler)})
+	b.Logf("%d flows, %d groups", len(raw.flows), len(raw.groups))
+	check := func(p reconcile.Plan) {
+		if !p.Empty() {
+			b.Fatalf("an in-sync switch differs: %s", p)
+		}
+	}
+	before := func(raw rawInstalled) {
+		_ = s.reportHash(raw)
+		inst, groups := s.decodeInstalled(raw, prof)
+		flows := make([]flow.Flow, 0, len(inst))
+		for _, f := range inst {
+			flows = append(flows, f.Flow)
+		}
+		check(s.diff.Diff(res.Flows, flows, res.Groups, groups))
+	}
+	after := func(raw rawInstalled) verified {
+		_, sums := s.reportSums(raw, true)
+		v := s.verifyInstalled(raw, sums, res.Flows, res.Slices, prof)
+		check(s.diffVerified(res.Flows, res.Groups, v))
+		return v
+	}
+	b.Run("before/decode-diff", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			before(raw)
+		}
+	})
+	b.Run("after/bytes-fresh-pool", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			s.sums = sumPool{} // every slice encoded: a restarted nva's first check
+			if v := after(raw); !v.same {
+				b.Fatal("not recognised")
+			}
+		}
+	})
+	b.Run("after/bytes-pooled", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if v := after(raw); !v.same {
+				b.Fatal("not recognised")
+			}
+		}
+	})
+	reordered := rawInstalled{groups: raw.groups}
+	for _, e := range raw.flows {
+		mlen := int(binary.BigEndian.Uint16(e[50:52]))
+		padded := (mlen + 7) / 8 * 8
+		m, _ := reverseOXM(&testing.T{}, e[48:48+padded])
+		r := append(append(append([]byte(nil), e[:48]...), m...), e[48+padded:]...)
+		reordered.flows = append(reordered.flows, r)
+	}
+	b.Run("before/decode-diff-reordered", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			before(reordered)
+		}
+	})
+	b.Run("after/fallback-reordered", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			after(reordered)
+		}
+	})
+}
+
+// fleetReport is the report of an in-sync switch of the fleet layout
+// (NVE hv0 of 20): its compile result, profile and flow and group
+// entries as the fake bridge reports them.
+func fleetReport(b *testing.B) (compiler.Result, pipeline.Profile, rawInstalled) {
+	res, raw := fleetSwitch(b, fleetSnap(20), "hv0", nil)
+	return res, pipeline.OVS(), raw
+}
+
+// fleetSwitch compiles NVE nve of the fleet layout snap (through cache,
+// if any) and returns the result and what a switch holding it reports.
+func fleetSwitch(b testing.TB, snap *model.Snapshot, nve string, cache *compiler.Cache) (compiler.Result, rawInstalled) {
+	prof := pipeline.OVS()
+	ofports := map[string]uint32{compiler.TunnelPortName(model.EncapVXLAN): 100}
+	for j := range 20 {
+		ofports[fmt.Sprintf("v%d", j+1)] = uint32(j + 1)
+	}
+	in := compiler.Input{Snapshot: snap, NVE: nve, OFPorts: ofports, Tunnels: map[model.Encap]uint32{model.EncapVXLAN: 100}}
+	var res compiler.Result
+	var err error
+	if cache != nil {
+		res, err = cache.Compile(in, prof)
+	} else {
+		res, err = compiler.Compile(in, prof)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	br := newFakeBridge(b, 1, nil)
+	c := codec.New(codec.Options{AllowNicira: prof.Extensions})
+	for _, g := range res.Groups {
+		m, err := c.EncodeGroupMod(g, codec.GroupAdd)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, _ := m.MarshalBinary()
+		br.groupMod(raw)
+	}
+	for _, f := range res.Flows {
+		m, err := c.EncodeFlowMod(f, prof.Number, codec.FlowAdd)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, _ := m.MarshalBinary()
+		br.flowMod(raw)
+	}
+	raw := rawInstalled{flows: br.statsEntries()}
+	for id, e := range br.groups {
+		raw.groups = append(raw.groups, &conn.GroupDesc{GroupID: id, Raw: e})
+	}
+	return res, raw
+}
+
+// BenchmarkWarmRestartFleet measures the CPU part of a warm restart's
+// full reads of 20 in-sync switches of the fleet layout (816 flows each),
+// whose compiler caches share a PartPool as the southbound's do, per
+// switch: before, everything decoded and diffed; after, from a fresh
+// sumPool (a restarted nva), so each slice is encoded once and a part
+// shared by several NVEs once for all of them.
+func BenchmarkWarmRestartFleet(b *testing.B) {
+	const switches = 20
+	snap := fleetSnap(switches)
+	prof := pipeline.OVS()
+	pool := compiler.NewPartPool()
+	results := make([]compiler.Result, switches)
+	raws := make([]rawInstalled, switches)
+	for i := range switches {
+		results[i], raws[i] = fleetSwitch(b, snap, fmt.Sprintf("hv%d", i), compiler.NewSharedCache(pool))
+	}
+	s := New(Config{Logger: slog.New(slog.DiscardHandler)})
+	b.Run("before/decode-diff", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			for i, res := range results {
+				_ = s.reportHash(raws[i])
+				inst, groups := s.decodeInstalled(raws[i], prof)
+				flows := make([]flow.Flow, 0, len(inst))
+				for _, f := range inst {
+					flows = append(flows, f.Flow)
+				}
+				if p := s.diff.Diff(res.Flows, flows, res.Groups, groups); !p.Empty() {
+					b.Fatalf("in-sync switch differs: %s", p)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*switches), "ns/switch")
+	})
+	b.Run("after/bytes", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			s.sums = sumPool{}
+			for i, res := range results {
+				_, sums := s.reportSums(raws[i], true)
+				v := s.verifyInstalled(raws[i], sums, res.Flows, res.Slices, prof)
+				if p := s.diffVerified(res.Flows, res.Groups, v); !p.Empty() || !v.same {
+					b.Fatalf("in-sync switch differs: %s", p)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*switches), "ns/switch")
+	})
 }

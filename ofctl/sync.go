@@ -386,7 +386,11 @@ func (s *Southbound) auditOnce(ctx context.Context, w *worker, j syncJob) (drift
 	// Entries with the bytes nva encodes for a flow of the record are
 	// that flow (byteverify.go): only the rest are decoded and diffed.
 	record := w.installedFlows()
-	v := s.verifyInstalled(raw, s.entrySums(raw), record, prof)
+	var sl []compiler.Slice
+	if w.installed == nil {
+		sl = w.slices // the record, slice by slice
+	}
+	v := s.verifyInstalled(raw, s.entrySums(raw), record, sl, prof)
 	var ownGroups []flow.GroupEntry
 	for _, g := range w.installedGroups {
 		if ownsGroup(g.ID) {
@@ -478,7 +482,7 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, j syncJob) {
 		if !s.cpuSlot(ctx) {
 			return
 		}
-		plan = s.diffVerified(res.Flows, res.Groups, s.verifyInstalled(raw, s.entrySums(raw), res.Flows, prof))
+		plan = s.diffVerified(res.Flows, res.Groups, s.verifyInstalled(raw, s.entrySums(raw), res.Flows, res.Slices, prof))
 		s.cpuDone()
 		if plan.Empty() {
 			// The switch holds this node's desired state: that is the
@@ -927,7 +931,7 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		// flow (byteverify.go); only the rest are decoded.
 		var sums []uint64
 		w.report, sums = s.reportSums(raw, true)
-		v := s.verifyInstalled(raw, sums, res.Flows, prof)
+		v := s.verifyInstalled(raw, sums, res.Flows, res.Slices, prof)
 		held = &v
 		w.slices = nil
 		w.installed = v.heldFlows(res.Flows)
