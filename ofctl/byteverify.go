@@ -139,35 +139,52 @@ func (s *Southbound) flowSums(dst []uint64, flows []flow.Flow, prof pipeline.Pro
 // want, or of the flows of sl in order when they add up to want (as a
 // compile result's or a record's slices do): then each slice's hashes
 // come from the sumPool, computed once per compiled slice (and shared by
-// every NVE using a shared part: see compiler.PartPool).
-func (s *Southbound) wantedSums(want []flow.Flow, sl []compiler.Slice, prof pipeline.Profile) ([]uint64, func(int) flow.Flow) {
+// every NVE using a shared part: see compiler.PartPool), with the
+// aliases learned for them (alts: the identity hash of the entry a switch
+// reported for the flow in its own encoding, 0 when none; nil when no
+// slice has any). at returns the wanted flow at a position of that order;
+// pooled says the slices were used.
+func (s *Southbound) wantedSums(want []flow.Flow, sl []compiler.Slice, prof pipeline.Profile) (sums, alts []uint64, at func(int) flow.Flow, pooled bool) {
 	n := 0
 	for _, x := range sl {
 		n += len(x.Flows)
 	}
 	if len(sl) == 0 || n != len(want) {
-		return s.flowSums(make([]uint64, 0, len(want)), want, prof), func(i int) flow.Flow { return want[i] }
+		return s.flowSums(make([]uint64, 0, len(want)), want, prof), nil, func(i int) flow.Flow { return want[i] }, false
 	}
-	sums := s.sums.collect(make([]uint64, 0, n), sl, s.profileKey(prof), func(dst []uint64, flows []flow.Flow) []uint64 {
+	sums, alts = s.sums.collect(sl, n, s.profileKey(prof), func(dst []uint64, flows []flow.Flow) []uint64 {
 		return s.flowSums(dst, flows, prof)
 	})
-	// The flow at a position of the slices' order.
+	starts := sliceStarts(sl)
+	return sums, alts, func(i int) flow.Flow {
+		k, j := slicePos(sl, starts, i)
+		return sl[k].Flows[j]
+	}, true
+}
+
+// sliceStarts is the position of each slice's first flow in the slices'
+// order.
+func sliceStarts(sl []compiler.Slice) []int {
 	starts := make([]int, len(sl))
 	at := 0
 	for k, x := range sl {
 		starts[k] = at
 		at += len(x.Flows)
 	}
-	return sums, func(i int) flow.Flow {
-		k, found := slices.BinarySearch(starts, i)
-		if !found {
-			k--
-		}
-		for len(sl[k].Flows) == 0 { // empty slices share a start
-			k++
-		}
-		return sl[k].Flows[i-starts[k]]
+	return starts
+}
+
+// slicePos returns the slice and the index in it of the flow at position
+// i of the slices' order.
+func slicePos(sl []compiler.Slice, starts []int, i int) (int, int) {
+	k, found := slices.BinarySearch(starts, i)
+	if !found {
+		k--
 	}
+	for len(sl[k].Flows) == 0 { // an empty slice shares its start with the next
+		k++
+	}
+	return k, i - starts[k]
 }
 
 // verified is a report checked against the flows nva wants on (or last
@@ -199,9 +216,14 @@ func (s *Southbound) verifyInstalled(raw rawInstalled, sums []uint64, want []flo
 		v.decoded = len(raw.flows)
 		return v
 	}
-	wsums, at := s.wantedSums(want, sl, prof)
+	wsums, alts, at, pooled := s.wantedSums(want, sl, prof)
 	x := make(byteIndex, 0, len(wsums))
 	for i, sum := range wsums {
+		if sum != 0 {
+			x = append(x, byteRef{sum: sum, i: uint32(i)})
+		}
+	}
+	for i, sum := range alts {
 		if sum != 0 {
 			x = append(x, byteRef{sum: sum, i: uint32(i)})
 		}
@@ -230,12 +252,14 @@ func (s *Southbound) verifyInstalled(raw rawInstalled, sums []uint64, want []flo
 		return v
 	}
 	var rest [][]byte
+	var restSums []uint64
 	for k, i := range match {
 		if i < 0 {
 			rest = append(rest, raw.flows[k])
+			restSums = append(restSums, sums[k])
 		}
 	}
-	decoded := s.decodeFlows(rest, prof)
+	decoded, ok := s.decodeEach(rest, prof)
 	v.decoded = len(rest)
 	v.flows = make([]flow.Flow, 0, recognised+len(decoded))
 	for _, i := range match {
@@ -243,8 +267,71 @@ func (s *Southbound) verifyInstalled(raw rawInstalled, sums []uint64, want []flo
 			v.flows = append(v.flows, at(int(i)))
 		}
 	}
-	v.flows = append(v.flows, decoded...)
+	for k, f := range decoded {
+		if ok[k] {
+			v.flows = append(v.flows, f)
+		}
+	}
+	if pooled {
+		s.learnAliases(sl, prof, want, taken, at, decoded, ok, restSums)
+	}
 	return v
+}
+
+// decodeEach decodes flow-stats entries (decodeInstalled's rules): the
+// flow of each entry, and whether it is one (an entry that does not
+// decode at all is left alone).
+func (s *Southbound) decodeEach(entries [][]byte, prof pipeline.Profile) ([]flow.Flow, []bool) {
+	tableName := func(n uint8) string {
+		name, _ := prof.NameOf(n)
+		return name
+	}
+	s.m.flowEntries.WithLabelValues("decoded").Add(float64(len(entries)))
+	flows := make([]flow.Flow, len(entries))
+	ok := make([]bool, len(entries))
+	for k, e := range entries {
+		flows[k], _, ok[k] = s.decodeFlowEntry(e, tableName)
+	}
+	return flows, ok
+}
+
+// learnAliases records, for each decoded entry that is a wanted flow not
+// recognised by its bytes (the same key, cookie and instructions: what
+// the diff takes as installed as wanted), the entry's identity hash as an
+// alias of that flow in its slice's pool entry: a switch that encodes
+// flows its own way (Open vSwitch orders OXM fields its own way) reports
+// the same bytes for the same flow again, and the next check of the slice
+// recognises them without decoding. An alias is tied to the slice's flows
+// like the flow's own hash, so it goes when the slice does.
+func (s *Southbound) learnAliases(sl []compiler.Slice, prof pipeline.Profile, want []flow.Flow, taken []bool, at func(int) flow.Flow,
+	decoded []flow.Flow, ok []bool, sums []uint64) {
+	if len(decoded) == 0 {
+		return
+	}
+	open := make(map[flow.Key]int)
+	for i := range want {
+		if !taken[i] {
+			open[flow.KeyOf(at(i))] = i
+		}
+	}
+	aliases := map[int]uint64{}
+	for k, d := range decoded {
+		if !ok[k] || d.Goto == undecodable || sums[k] == 0 {
+			continue
+		}
+		i, found := open[flow.KeyOf(d)]
+		if !found {
+			continue
+		}
+		cd, cw := codec.Canonical(d), codec.Canonical(at(i))
+		if cd.Cookie == cw.Cookie && reconcile.SameInstructions(cd, cw) {
+			aliases[i] = sums[k]
+			delete(open, flow.KeyOf(d))
+		}
+	}
+	if len(aliases) > 0 {
+		s.sums.learn(sl, sliceStarts(sl), s.profileKey(prof), aliases)
+	}
 }
 
 // diffVerified is the plan that turns what the switch holds (v) into
@@ -286,13 +373,23 @@ type sumEntry struct {
 	n     int                     // len(Flows)
 	prof  uint64                  // profileKey of the encoding
 	sums  []uint64
+	// alt are the flows' aliases (learnAliases), 0 for none; nil until
+	// one is learned.
+	alt []uint64
 }
 
-// collect appends the identity hashes of the flows of sl, in order, to
-// dst: from the pool, or computed by compute (and kept).
-func (p *sumPool) collect(dst []uint64, sl []compiler.Slice, prof uint64, compute func(dst []uint64, flows []flow.Flow) []uint64) []uint64 {
+// valid says whether e was computed from the flows of x, with prof.
+func (e sumEntry) valid(x compiler.Slice, prof uint64) bool {
+	return e.n == len(x.Flows) && e.prof == prof && len(x.Flows) > 0 && e.flows.Value() == &x.Flows[0]
+}
+
+// collect returns the identity hashes of the flows of sl (n in all), in
+// order, from the pool or computed by compute (and kept), and their
+// aliases (nil when none is known).
+func (p *sumPool) collect(sl []compiler.Slice, n int, prof uint64, compute func(dst []uint64, flows []flow.Flow) []uint64) (sums, alts []uint64) {
 	type miss struct{ k, at int }
 	var misses []miss
+	sums = make([]uint64, 0, n)
 	p.mu.Lock()
 	if p.m == nil {
 		p.m = map[uint64]sumEntry{}
@@ -301,24 +398,30 @@ func (p *sumPool) collect(dst []uint64, sl []compiler.Slice, prof uint64, comput
 		if len(x.Flows) == 0 {
 			continue
 		}
-		if e, ok := p.m[x.Fingerprint]; ok && e.n == len(x.Flows) && e.prof == prof && e.flows.Value() == &x.Flows[0] {
-			dst = append(dst, e.sums...)
+		if e, ok := p.m[x.Fingerprint]; ok && e.valid(x, prof) {
+			if e.alt != nil {
+				if alts == nil {
+					alts = make([]uint64, n)
+				}
+				copy(alts[len(sums):], e.alt)
+			}
+			sums = append(sums, e.sums...)
 			continue
 		}
-		misses = append(misses, miss{k, len(dst)})
-		dst = append(dst, make([]uint64, len(x.Flows))...) // filled below
+		misses = append(misses, miss{k, len(sums)})
+		sums = append(sums, make([]uint64, len(x.Flows))...) // filled below
 	}
 	p.mu.Unlock()
 	if len(misses) == 0 {
-		return dst
+		return sums, alts
 	}
 	// Encode outside the lock; the slices' flows are immutable.
 	fresh := make([]sumEntry, len(misses))
 	for j, m := range misses {
 		x := sl[m.k]
-		sums := compute(make([]uint64, 0, len(x.Flows)), x.Flows)
-		copy(dst[m.at:], sums)
-		fresh[j] = sumEntry{flows: weak.Make(&x.Flows[0]), n: len(x.Flows), prof: prof, sums: sums}
+		own := compute(make([]uint64, 0, len(x.Flows)), x.Flows)
+		copy(sums[m.at:], own)
+		fresh[j] = sumEntry{flows: weak.Make(&x.Flows[0]), n: len(x.Flows), prof: prof, sums: own}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -333,7 +436,28 @@ func (p *sumPool) collect(dst []uint64, sl []compiler.Slice, prof uint64, comput
 		}
 		p.sweepAt = max(2*len(p.m), 1024)
 	}
-	return dst
+	return sums, alts
+}
+
+// learn records aliases (by position in the order of sl, whose slices
+// start at starts) in the pool entries of their slices, if the entries
+// are still the ones for those slices.
+func (p *sumPool) learn(sl []compiler.Slice, starts []int, prof uint64, aliases map[int]uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, sum := range aliases {
+		k, j := slicePos(sl, starts, i)
+		x := sl[k]
+		e, ok := p.m[x.Fingerprint]
+		if !ok || !e.valid(x, prof) {
+			continue
+		}
+		alt := make([]uint64, e.n) // copy on write: an entry's slices never change
+		copy(alt, e.alt)
+		alt[j] = sum
+		e.alt = alt
+		p.m[x.Fingerprint] = e
+	}
 }
 
 // profileKey identifies what of a profile the encoding of a flow depends

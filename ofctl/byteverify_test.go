@@ -173,6 +173,50 @@ func TestWarmRestartReorderedFieldsDecodeEqual(t *testing.T) {
 	if r := counterValue(t, sb.m.repairs); r != 0 {
 		t.Fatalf("%v repairs", r)
 	}
+
+}
+
+// An entry decoded and found equal to a wanted flow is learned as an
+// alias of it: the next check against the same compiled slices (e.g. the
+// first audit after a write, for the slices the write left alone)
+// recognises the switch's own encoding without decoding it.
+func TestByteVerifyLearnsAliases(t *testing.T) {
+	res, raw := fleetSwitch(t, fleetSnap(20), "hv0", nil)
+	prof := pipeline.OVS()
+	if len(res.Slices) < 2 {
+		t.Fatalf("%d slices", len(res.Slices))
+	}
+	reordered := rawInstalled{groups: raw.groups}
+	n := 0
+	for _, e := range raw.flows {
+		mlen := int(binary.BigEndian.Uint16(e[50:52]))
+		padded := (mlen + 7) / 8 * 8
+		m, ok := reverseOXM(t, e[48:48+padded])
+		if ok {
+			n++
+		}
+		reordered.flows = append(reordered.flows, append(append(append([]byte(nil), e[:48]...), m...), e[48+padded:]...))
+	}
+	if n == 0 {
+		t.Fatal("nothing reordered")
+	}
+	s := New(Config{Logger: slog.New(slog.DiscardHandler)})
+	check := func(want int) {
+		t.Helper()
+		v := s.verifyInstalled(reordered, s.entrySums(reordered), res.Flows, res.Slices, prof)
+		if p := s.diffVerified(res.Flows, res.Groups, v); !p.Empty() {
+			t.Fatalf("differs: %s", p)
+		}
+		if v.decoded != want || v.same != (want == 0) {
+			t.Fatalf("%d entries decoded (same %v), want %d", v.decoded, v.same, want)
+		}
+	}
+	check(n) // the first check decodes every reordered entry
+	check(0) // the next one knows them
+	// Slices compiled anew (other arrays) do not inherit the aliases.
+	res2, _ := fleetSwitch(t, fleetSnap(20), "hv0", nil)
+	res = res2
+	check(n)
 }
 
 // Real drift is still found and repaired, on a warm restart and by an
