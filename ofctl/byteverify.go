@@ -26,10 +26,13 @@ import (
 )
 
 // flowEntryBytes is the one place the byte check gets the bytes nva sends
-// for flow f: the marshalled FLOW_MOD (OFPFC_ADD) of the codec. The
-// identity of a flow-stats entry is compared with what this returns, so
-// any encoder with byte-identical output may take its place.
-func flowEntryBytes(c *codec.Codec, f flow.Flow, prof pipeline.Profile) ([]byte, error) {
+// for flow f: the marshalled FLOW_MOD (OFPFC_ADD) of the codec, in buf
+// (reused by the caller; an encoder may append to buf[:0]). The identity
+// of a flow-stats entry is compared with what this returns, so any
+// encoder with byte-identical output may take its place, e.g. the direct
+// one: return c.AppendFlowMod(buf[:0], f, prof.Number, codec.FlowAdd).
+func flowEntryBytes(c *codec.Codec, buf []byte, f flow.Flow, prof pipeline.Profile) ([]byte, error) {
+	_ = buf // the libOpenflow encoder allocates its own
 	m, err := c.EncodeFlowMod(f, prof.Number, codec.FlowAdd)
 	if err != nil {
 		return nil, err
@@ -59,15 +62,15 @@ func entryIdentityHash(h *maphash.Hash, e []byte) uint64 {
 	return h.Sum64()
 }
 
-// flowModIdentity appends to dst the identity bytes of the flow-stats
-// entry a switch that keeps nva's bytes reports for the marshalled
-// FLOW_MOD m: entryIdentityHash's bytes, in the same order (length,
-// table, pad; priority, timeouts, flags, pad, cookie; match and
+// flowModIdentityHash hashes, as entryIdentityHash hashes a flow-stats
+// entry, the identity of the entry a switch that keeps nva's bytes
+// reports for the marshalled FLOW_MOD m: the same bytes in the same order
+// (length, table, pad; priority, timeouts, flags, pad, cookie; match and
 // instructions, whose length is the entry's too: both fixed parts are 48
 // bytes). False when m is no FLOW_MOD.
-func flowModIdentity(dst, m []byte) ([]byte, bool) {
+func flowModIdentityHash(h *maphash.Hash, m []byte) (uint64, bool) {
 	if len(m) < flowModFixed || len(m) > 0xffff {
-		return dst, false
+		return 0, false
 	}
 	var id [24]byte
 	binary.BigEndian.PutUint16(id[0:2], uint16(len(m)-flowModFixed+flowStatsFixed))
@@ -77,8 +80,10 @@ func flowModIdentity(dst, m []byte) ([]byte, bool) {
 	copy(id[8:10], m[28:30])  // hard timeout
 	copy(id[10:12], m[44:46]) // flags
 	copy(id[16:24], m[8:16])  // cookie
-	dst = append(dst, id[:]...)
-	return append(dst, m[flowModFixed:]...), true
+	h.Reset()
+	h.Write(id[:])
+	h.Write(m[flowModFixed:])
+	return h.Sum64(), true
 }
 
 // byteRef is one wanted flow: the hash of its identity as nva encodes it
@@ -112,22 +117,20 @@ func (x byteIndex) lookup(sum uint64, taken []bool) int {
 }
 
 // flowSums appends to dst the identity hash of each of flows as nva
-// encodes them for prof (see flowModIdentity); a flow that does not
+// encodes them for prof (see flowModIdentityHash); a flow that does not
 // encode gets 0, which no entry is taken for (entryIdentityHash of a real
 // entry is 0 with chance 2^-64, and then it is only decoded).
 func (s *Southbound) flowSums(dst []uint64, flows []flow.Flow, prof pipeline.Profile) []uint64 {
 	c := codec.New(codec.Options{AllowNicira: prof.Extensions})
 	var h maphash.Hash
 	h.SetSeed(s.seed)
-	var id []byte
+	var buf []byte
 	for _, f := range flows {
 		var sum uint64
-		if b, err := flowEntryBytes(c, f, prof); err == nil {
-			var ok bool
-			if id, ok = flowModIdentity(id[:0], b); ok {
-				h.Reset()
-				h.Write(id)
-				sum = h.Sum64()
+		if b, err := flowEntryBytes(c, buf, f, prof); err == nil {
+			buf = b
+			if v, ok := flowModIdentityHash(&h, b); ok {
+				sum = v
 			}
 		}
 		dst = append(dst, sum)
