@@ -9,6 +9,15 @@ package ofctl
 // entry a switch re-encodes (Open vSwitch, for one, orders OXM fields its
 // own way) is decoded and compared as before; recognising it by its bytes
 // only saves the work.
+//
+// What nva encodes for a compiled slice is hashed once and kept in the
+// southbound's sumPool, tied weakly to the slice's flows (8 bytes a flow;
+// a part shared by several NVEs once for all); an entry a switch encoded
+// its own way, once decoded and found equal to a wanted flow, is kept
+// there as an alias of that flow, so the next check of the same slices
+// (the first audit after a write, for the slices the write left alone)
+// takes it by its bytes too. Used by a full read (connect, warm restart,
+// retry), an audit whose report hash changed, and a follower's check.
 
 import (
 	"cmp"
