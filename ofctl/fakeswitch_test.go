@@ -458,7 +458,7 @@ func (b *fakeBridge) flowMod(m []byte) {
 	case openflow13.FC_MODIFY, openflow13.FC_MODIFY_STRICT:
 		b.mods["flow modify"]++
 		if old, ok := b.flows[key]; ok {
-			old.instr, old.cookie = f.instr, f.cookie
+			old.instr = f.instr // OpenFlow 1.3: a modify keeps the cookie
 			b.flows[key] = old
 		}
 	case openflow13.FC_DELETE, openflow13.FC_DELETE_STRICT:

@@ -24,6 +24,10 @@ type metrics struct {
 	audits      *prometheus.CounterVec
 	auditRound  prometheus.Gauge
 	allCollects []prometheus.Collector
+
+	// flowEntries: installed flow entries read, by how they were taken
+	// (byteverify.go).
+	flowEntries *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -71,7 +75,7 @@ func newMetrics() *metrics {
 		}, []string{"result"}),
 		sliceDiffs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "nva", Subsystem: "southbound", Name: "diffs_total",
-			Help: "Desired-versus-installed diffs, by scope (changed_slices: only the compiler slices whose fingerprint changed since the last sync; full: everything, after a read of the switch or when the installed state is not known slice by slice).",
+			Help: "Desired-versus-installed diffs, by scope (changed_slices: only the compiler slices whose fingerprint changed since the last sync; full: everything, after a read of the switch or when the installed state is not known slice by slice; verified: after a read of the switch that reported exactly the desired flows, byte for byte, so only groups were diffed).",
 		}, []string{"scope"}),
 		planning: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "nva", Subsystem: "southbound", Name: "plan_duration_seconds",
@@ -91,6 +95,10 @@ func newMetrics() *metrics {
 			Namespace: "nva", Subsystem: "southbound", Name: "audit_round_switches",
 			Help: "Switches the current audit round audits, spread evenly over the audit interval (the audits per interval).",
 		}),
+		flowEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "nva", Subsystem: "southbound", Name: "installed_flow_entries_total",
+			Help: "Flow entries read from switches, by how they were taken (bytes: their identity bytes equal what nva encodes for a flow it wants there, so they were not decoded; decoded).",
+		}, []string{"how"}),
 	}
 	for _, r := range []string{"clean", "drift", "full", "error"} {
 		m.audits.WithLabelValues(r)
@@ -99,7 +107,7 @@ func newMetrics() *metrics {
 		packetInTimeExceeded, packetInTimeExceededRate, packetInTimeExceededDrop} {
 		m.packetIns.WithLabelValues(r)
 	}
-	m.allCollects = []prometheus.Collector{m.flowMods, m.groupMods, m.errors, m.reconcile, m.connected, m.unclaimed, m.repairs, m.bundles, m.syncs, m.packetIns, m.sliceDiffs, m.planning, m.auditTime, m.audits, m.auditRound}
+	m.allCollects = []prometheus.Collector{m.flowMods, m.groupMods, m.errors, m.reconcile, m.connected, m.unclaimed, m.repairs, m.bundles, m.syncs, m.packetIns, m.sliceDiffs, m.planning, m.auditTime, m.audits, m.auditRound, m.flowEntries}
 	return m
 }
 

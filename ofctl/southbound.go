@@ -154,6 +154,9 @@ type Southbound struct {
 	// tableFeatures shares the switches' parsed table-features answers
 	// (tablefeatures.go).
 	tableFeatures featuresCache
+	// sums shares the identity hashes of compiled slices' flows as nva
+	// encodes them (byteverify.go).
+	sums sumPool
 
 	src    Source
 	ln     *conn.Listener

@@ -382,18 +382,22 @@ func (s *Southbound) auditOnce(ctx context.Context, w *worker, j syncJob) (drift
 	if !s.cpuSlot(ctx) {
 		return reconcile.Plan{}, false, ctx.Err()
 	}
-	inst, groups := s.decodeInstalled(raw, prof)
-	flows := make([]flow.Flow, len(inst))
-	for i, f := range inst {
-		flows[i] = f.Flow
+	// Entries with the bytes nva encodes for a flow of the record are
+	// that flow (byteverify.go): only the rest are decoded and diffed.
+	record := w.installedFlows()
+	var sl []*compiler.Slice
+	if w.installed == nil {
+		sl = w.slices // the record, slice by slice
 	}
+	v := s.verifyInstalled(raw, s.entrySums(raw), record, sl, prof)
 	var ownGroups []flow.GroupEntry
 	for _, g := range w.installedGroups {
 		if ownsGroup(g.ID) {
 			ownGroups = append(ownGroups, g)
 		}
 	}
-	drift = s.diff.Diff(w.installedFlows(), flows, ownGroups, groups)
+	drift = s.diffVerified(record, ownGroups, v)
+	flows, groups := v.heldFlows(record), v.groups
 	s.cpuDone()
 	s.m.auditTime.Observe(time.Since(start).Seconds())
 	w.report = report // the record equals this report (now, if not before)
@@ -477,12 +481,8 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, j syncJob) {
 		if !s.cpuSlot(ctx) {
 			return
 		}
-		inst, groups := s.decodeInstalled(raw, prof)
-		flows := make([]flow.Flow, len(inst))
-		for i, f := range inst {
-			flows[i] = f.Flow
-		}
-		plan = s.diff.Diff(res.FlowList(), flows, res.Groups, groups) // (a transient list)
+		want := res.FlowList() // (a transient list)
+		plan = s.diffVerified(want, res.Groups, s.verifyInstalled(raw, s.entrySums(raw), want, res.Slices, prof))
 		s.cpuDone()
 		if plan.Empty() {
 			// The switch holds this node's desired state: that is the
@@ -764,21 +764,27 @@ func (r reportSum) valid() bool { return r != reportSum{} }
 // switch reported the same flows and groups (to 64-bit hash collisions),
 // at the cost of hashing the bytes, a fraction of decoding them.
 func (s *Southbound) reportHash(raw rawInstalled) reportSum {
+	r, _ := s.reportSums(raw, false)
+	return r
+}
+
+// reportSums is reportHash, and (when entries) the identity hash of each
+// flow entry (entryIdentityHash), in report order, for verifyInstalled.
+func (s *Southbound) reportSums(raw rawInstalled, entries bool) (reportSum, []uint64) {
 	r := reportSum{n: 1 + len(raw.flows) + len(raw.groups)<<32}
 	var h maphash.Hash
 	h.SetSeed(s.seed)
 	add := func(v uint64) { r.sum += v; r.xor ^= v * 0x9e3779b97f4a7c15 }
-	for _, e := range raw.flows {
-		h.Reset()
-		if len(e) >= 48 {
-			// length, table, pad | priority .. cookie | match, instructions
-			h.Write(e[0:4])
-			h.Write(e[12:32])
-			h.Write(e[48:])
-		} else {
-			h.Write(e)
+	var sums []uint64
+	if entries {
+		sums = make([]uint64, len(raw.flows))
+	}
+	for i, e := range raw.flows {
+		v := entryIdentityHash(&h, e)
+		if entries {
+			sums[i] = v
 		}
-		add(h.Sum64())
+		add(v)
 	}
 	for _, g := range raw.groups {
 		h.Reset()
@@ -786,7 +792,19 @@ func (s *Southbound) reportHash(raw rawInstalled) reportSum {
 		h.Write(g.Raw)
 		add(h.Sum64())
 	}
-	return r
+	return r, sums
+}
+
+// entrySums is the identity hash of each flow entry of raw, in report
+// order (the ones reportHash sums).
+func (s *Southbound) entrySums(raw rawInstalled) []uint64 {
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	sums := make([]uint64, len(raw.flows))
+	for i, e := range raw.flows {
+		sums[i] = entryIdentityHash(&h, e)
+	}
+	return sums
 }
 
 // decodeInstalled decodes what readRaw read.
@@ -796,18 +814,12 @@ func (s *Southbound) decodeInstalled(raw rawInstalled, prof pipeline.Profile) ([
 		return name
 	}
 	flows := make([]installedFlow, 0, len(raw.flows))
+	s.m.flowEntries.WithLabelValues("decoded").Add(float64(len(raw.flows)))
 	for _, e := range raw.flows {
-		f, st, err := codec.DecodeFlowStatsEntry(e, tableName)
-		var pe *codec.PartialError
-		switch {
-		case errors.As(err, &pe):
-			f.Goto = undecodable
-		case err != nil:
-			s.m.errors.WithLabelValues("read").Inc()
-			s.log.Warn("installed flow not decodable; left alone", "error", err)
-			continue
+		f, st, ok := s.decodeFlowEntry(e, tableName)
+		if ok {
+			flows = append(flows, installedFlow{Flow: f, Stats: st})
 		}
-		flows = append(flows, installedFlow{Flow: f, Stats: st})
 	}
 	var groups []flow.GroupEntry
 	for _, gd := range raw.groups {
@@ -824,6 +836,40 @@ func (s *Southbound) decodeInstalled(raw rawInstalled, prof pipeline.Profile) ([
 		groups = append(groups, g)
 	}
 	return flows, groups
+}
+
+// decodeFlows decodes flow-stats entries (decodeInstalled's rules),
+// without their counters; the result is never nil.
+func (s *Southbound) decodeFlows(entries [][]byte, prof pipeline.Profile) []flow.Flow {
+	tableName := func(n uint8) string {
+		name, _ := prof.NameOf(n)
+		return name
+	}
+	flows := make([]flow.Flow, 0, len(entries))
+	s.m.flowEntries.WithLabelValues("decoded").Add(float64(len(entries)))
+	for _, e := range entries {
+		if f, _, ok := s.decodeFlowEntry(e, tableName); ok {
+			flows = append(flows, f)
+		}
+	}
+	return flows
+}
+
+// decodeFlowEntry decodes one flow-stats entry: a flow whose instructions
+// nva's IR cannot represent is kept as undecodable (it differs from every
+// desired flow); one that does not decode at all is left alone (false).
+func (s *Southbound) decodeFlowEntry(e []byte, tableName func(uint8) string) (flow.Flow, codec.FlowStats, bool) {
+	f, st, err := codec.DecodeFlowStatsEntry(e, tableName)
+	var pe *codec.PartialError
+	switch {
+	case errors.As(err, &pe):
+		f.Goto = undecodable
+	case err != nil:
+		s.m.errors.WithLabelValues("read").Inc()
+		s.log.Warn("installed flow not decodable; left alone", "error", err)
+		return flow.Flow{}, st, false
+	}
+	return f, st, true
 }
 
 type installedFlow struct {
@@ -868,6 +914,8 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		s.planHook()
 	}
 	planTime := time.Since(planStart)
+	var held *verified   // a full read's report, checked against res
+	var want []flow.Flow // with held: res's flows, listed
 	if full {
 		s.cpuDone()
 		raw, err := s.readRaw(ctx, w.sw)
@@ -879,15 +927,17 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		if !s.cpuSlot(ctx) {
 			return reconcile.Plan{}, res.Warnings, ports, ctx.Err()
 		}
-		flows, groups := s.decodeInstalled(raw, prof)
 		// What was read is the truth now: not the slices of the last sync.
-		w.report = s.reportHash(raw)
+		// Entries with the bytes nva encodes for a desired flow are that
+		// flow (byteverify.go); only the rest are decoded.
+		var sums []uint64
+		w.report, sums = s.reportSums(raw, true)
+		want = res.FlowList() // (transient: the slices say it once in sync)
+		v := s.verifyInstalled(raw, sums, want, res.Slices, prof)
+		held = &v
 		w.slices = nil
-		w.installed = make([]flow.Flow, 0, len(flows))
-		for _, f := range flows {
-			w.installed = append(w.installed, f.Flow)
-		}
-		w.installedGroups = groups
+		w.installed = v.heldFlows(want)
+		w.installedGroups = v.groups
 		w.have, w.haveFor = true, name
 	}
 	slot := true
@@ -898,7 +948,11 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 	}()
 	var plan reconcile.Plan
 	diffStart := time.Now()
-	if sd, ok := w.sliceDiff(res, name); ok && !full {
+	if held != nil && held.same {
+		// The switch holds exactly the desired flows: only groups to diff.
+		plan = s.diffVerified(want, res.Groups, *held)
+		s.m.sliceDiffs.WithLabelValues("verified").Inc()
+	} else if sd, ok := w.sliceDiff(res, name); ok && !full {
 		plan = s.diff.Diff(sd.flows, sd.installed, sd.groups, sd.installedGroups)
 		s.m.sliceDiffs.WithLabelValues("changed_slices").Inc()
 	} else {

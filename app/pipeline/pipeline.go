@@ -34,9 +34,11 @@ package pipeline
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/nva-project/nva/app/flow"
 )
@@ -403,15 +405,24 @@ func Strict() Profile {
 	}, StrictTables)
 }
 
-// Profiles returns every profile nva knows, by name.
+// Profiles returns every profile nva knows, by name. They are realized
+// once (Realize is a pure function of OVS's and Strict's fixed specs) and
+// shared by every caller: read only (WithTableIDs returns a renumbered
+// copy).
 func Profiles() map[string]Profile {
-	o, s := OVS(), Strict()
-	return map[string]Profile{o.Name: o, s.Name: s}
+	return maps.Clone(realizedProfiles())
 }
 
-// ForName returns the named profile ("ovs" or "openflow13").
+// realizedProfiles is every profile nva knows, realized on first use.
+var realizedProfiles = sync.OnceValue(func() map[string]Profile {
+	o, s := OVS(), Strict()
+	return map[string]Profile{o.Name: o, s.Name: s}
+})
+
+// ForName returns the named profile ("ovs" or "openflow13"): realized
+// once and shared, read only (see Profiles).
 func ForName(name string) (Profile, error) {
-	p, ok := Profiles()[name]
+	p, ok := realizedProfiles()[name]
 	if !ok {
 		return Profile{}, fmt.Errorf("pipeline: unknown switch profile %q (known: ovs, %s)", name, StrictName)
 	}
