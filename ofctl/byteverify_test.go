@@ -13,8 +13,6 @@ import (
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/app/pipeline"
-	"github.com/nva-project/nva/ofctl/codec"
-	"github.com/nva-project/nva/ofctl/conn"
 	"github.com/nva-project/nva/ofctl/reconcile"
 )
 
@@ -381,29 +379,7 @@ func fleetSwitch(b testing.TB, snap *model.Snapshot, nve string, cache *compiler
 	if err != nil {
 		b.Fatal(err)
 	}
-	br := newFakeBridge(b, 1, nil)
-	c := codec.New(codec.Options{AllowNicira: prof.Extensions})
-	for _, g := range res.Groups {
-		m, err := c.EncodeGroupMod(g, codec.GroupAdd)
-		if err != nil {
-			b.Fatal(err)
-		}
-		raw, _ := m.MarshalBinary()
-		br.groupMod(raw)
-	}
-	for _, f := range res.FlowList() {
-		m, err := c.EncodeFlowMod(f, prof.Number, codec.FlowAdd)
-		if err != nil {
-			b.Fatal(err)
-		}
-		raw, _ := m.MarshalBinary()
-		br.flowMod(raw)
-	}
-	raw := rawInstalled{flows: br.statsEntries()}
-	for id, e := range br.groups {
-		raw.groups = append(raw.groups, &conn.GroupDesc{GroupID: id, Raw: e})
-	}
-	return res, raw
+	return res, installedOnFakeBridge(b, res, prof)
 }
 
 // BenchmarkWarmRestartFleet measures the CPU part of a warm restart's

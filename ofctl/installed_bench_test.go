@@ -121,29 +121,7 @@ func BenchmarkAudit(b *testing.B) {
 	if !w.setSlices(res) {
 		b.Fatal("result without slices")
 	}
-	// The switch: the fake bridge, fed the encoded flow and group mods.
-	br := newFakeBridge(b, 1, nil)
-	c := codec.New(codec.Options{AllowNicira: prof.Extensions})
-	for _, g := range res.Groups {
-		m, err := c.EncodeGroupMod(g, codec.GroupAdd)
-		if err != nil {
-			b.Fatal(err)
-		}
-		raw, _ := m.MarshalBinary()
-		br.groupMod(raw)
-	}
-	for _, f := range res.FlowList() {
-		m, err := c.EncodeFlowMod(f, prof.Number, codec.FlowAdd)
-		if err != nil {
-			b.Fatal(err)
-		}
-		raw, _ := m.MarshalBinary()
-		br.flowMod(raw)
-	}
-	raw := rawInstalled{flows: br.statsEntries()}
-	for id, e := range br.groups {
-		raw.groups = append(raw.groups, &conn.GroupDesc{GroupID: id, Raw: e})
-	}
+	raw := installedOnFakeBridge(b, res, prof)
 	s := New(Config{Logger: slog.New(slog.DiscardHandler)})
 	b.Logf("%d flows, %d groups", len(raw.flows), len(raw.groups))
 	read := func() ([]flow.Flow, []flow.GroupEntry) {
@@ -197,4 +175,33 @@ func BenchmarkAudit(b *testing.B) {
 			check(s.diff.Diff(w.installedFlows(), flows, res.Groups, groups))
 		}
 	})
+}
+
+// installedOnFakeBridge is what a switch holding exactly res reports: the
+// fake bridge, fed res's encoded group and flow mods, read back.
+func installedOnFakeBridge(b testing.TB, res compiler.Result, prof pipeline.Profile) rawInstalled {
+	b.Helper()
+	br := newFakeBridge(b, 1, nil)
+	c := codec.New(codec.Options{AllowNicira: prof.Extensions})
+	for _, g := range res.Groups {
+		m, err := c.EncodeGroupMod(g, codec.GroupAdd)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, _ := m.MarshalBinary()
+		br.groupMod(raw)
+	}
+	for _, f := range res.FlowList() {
+		m, err := c.EncodeFlowMod(f, prof.Number, codec.FlowAdd)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, _ := m.MarshalBinary()
+		br.flowMod(raw)
+	}
+	raw := rawInstalled{flows: br.statsEntries()}
+	for id, e := range br.groups {
+		raw.groups = append(raw.groups, &conn.GroupDesc{GroupID: id, Raw: e})
+	}
+	return raw
 }
