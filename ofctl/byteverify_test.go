@@ -74,6 +74,22 @@ func restart(t *testing.T, src Source, br *fakeBridge, rev uint64) *Southbound {
 	return sb
 }
 
+// restartUnchanged restarts the southbound over br (restart) and fails t
+// unless the warm restart left the switch's table as it was and sent no
+// mod; what names the table in the failure.
+func restartUnchanged(t *testing.T, src Source, br *fakeBridge, rev uint64, what string) *Southbound {
+	t.Helper()
+	mods, table := fmt.Sprint(br.modCount()), tableImage(br)
+	sb := restart(t, src, br, rev)
+	if got := fmt.Sprint(br.modCount()); got != mods {
+		t.Fatalf("a warm restart over %s sent mods: %s, before %s", what, got, mods)
+	}
+	if got := tableImage(br); got != table {
+		t.Fatal("the table changed")
+	}
+	return sb
+}
+
 // A warm restart (the switch keeps its table, nva restarts) over an
 // unchanged table sends nothing and decodes nothing: every entry has the
 // bytes nva encodes for a flow it wants there.
@@ -89,15 +105,7 @@ func TestWarmRestartDecodesNothing(t *testing.T) {
 	if got := br.flowCount(); got != want || want == 0 {
 		t.Fatalf("switch has %d flows, want %d", got, want)
 	}
-	mods, table := fmt.Sprint(br.modCount()), tableImage(br)
-
-	sb = restart(t, src, br, 10)
-	if got := fmt.Sprint(br.modCount()); got != mods {
-		t.Fatalf("a warm restart over an unchanged table sent mods: %s, before %s", got, mods)
-	}
-	if got := tableImage(br); got != table {
-		t.Fatal("the table changed")
-	}
+	sb = restartUnchanged(t, src, br, 10, "an unchanged table")
 	byBytes, decoded := flowEntriesTaken(t, sb)
 	if decoded != 0 || byBytes != float64(want) {
 		t.Fatalf("warm restart: %v entries decoded, %v taken by their bytes; want 0 and %d", decoded, byBytes, want)
@@ -153,15 +161,7 @@ func TestWarmRestartReorderedFieldsDecodeEqual(t *testing.T) {
 	if reordered == 0 {
 		t.Fatal("no flow with two match fields to reorder")
 	}
-	mods, table := fmt.Sprint(br.modCount()), tableImage(br)
-
-	sb = restart(t, src, br, 10)
-	if got := fmt.Sprint(br.modCount()); got != mods {
-		t.Fatalf("a warm restart over a table with reordered fields sent mods: %s, before %s", got, mods)
-	}
-	if got := tableImage(br); got != table {
-		t.Fatal("the table changed")
-	}
+	sb = restartUnchanged(t, src, br, 10, "a table with reordered fields")
 	byBytes, decoded := flowEntriesTaken(t, sb)
 	if decoded != float64(reordered) || byBytes != float64(n-reordered) {
 		t.Fatalf("%v entries decoded, %v taken by bytes; want %d and %d", decoded, byBytes, reordered, n-reordered)

@@ -34,19 +34,10 @@ func compiledFlows(b *testing.B) ([]flow.Flow, []flow.GroupEntry, pipeline.Profi
 	prof := pipeline.OVS()
 	var flows []flow.Flow
 	var groups []flow.GroupEntry
-	for _, sc := range goldenScenarios() {
-		d := sc.d()
-		for _, nve := range d.NVENames() {
-			in := d.Input(nve)
-			in.Down = sc.down
-			res, err := compiler.Compile(in, prof)
-			if err != nil {
-				b.Fatal(err)
-			}
-			flows = append(flows, res.FlowList()...)
-			groups = append(groups, res.Groups...)
-		}
-	}
+	eachGoldenResult(b, prof, func(_, _ string, res compiler.Result) {
+		flows = append(flows, res.FlowList()...)
+		groups = append(groups, res.Groups...)
+	})
 	return flows, groups, prof
 }
 

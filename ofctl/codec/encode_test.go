@@ -127,6 +127,24 @@ func goldenScenarios() map[string]struct {
 	}
 }
 
+// eachGoldenResult compiles every NVE of every golden scenario under prof
+// and calls f with each result.
+func eachGoldenResult(tb testing.TB, prof pipeline.Profile, f func(scenario, nve string, res compiler.Result)) {
+	tb.Helper()
+	for name, sc := range goldenScenarios() {
+		d := sc.d()
+		for _, nve := range d.NVENames() {
+			in := d.Input(nve)
+			in.Down = sc.down
+			res, err := compiler.Compile(in, prof)
+			if err != nil {
+				tb.Fatalf("%s/%s/%s: %v", prof.Name, name, nve, err)
+			}
+			f(name, nve, res)
+		}
+	}
+}
+
 // TestAppendMatchesLibOpenflowOnGoldens: every flow and group the
 // compiler emits for every golden scenario, under both profiles and in
 // every command, encodes to the same bytes directly as through
@@ -136,37 +154,28 @@ func TestAppendMatchesLibOpenflowOnGoldens(t *testing.T) {
 	ct := false
 	for _, prof := range []pipeline.Profile{pipeline.OVS(), pipeline.Strict()} {
 		c := New(Options{AllowNicira: prof.Extensions})
-		for name, sc := range goldenScenarios() {
-			d := sc.d()
-			for _, nve := range d.NVENames() {
-				in := d.Input(nve)
-				in.Down = sc.down
-				res, err := compiler.Compile(in, prof)
-				if err != nil {
-					t.Fatalf("%s/%s/%s: %v", prof.Name, name, nve, err)
+		eachGoldenResult(t, prof, func(name, nve string, res compiler.Result) {
+			for i, f := range res.FlowList() {
+				for _, a := range f.Actions {
+					_, isCT := a.(flow.CT)
+					ct = ct || isCT
 				}
-				for i, f := range res.FlowList() {
-					for _, a := range f.Actions {
-						_, isCT := a.(flow.CT)
-						ct = ct || isCT
+				for _, cmd := range flowCommands {
+					if !sameFlowMod(t, fmt.Sprintf("%s/%s/%s flow %d cmd %d", prof.Name, name, nve, i, cmd), c, f, prof.Number, cmd) {
+						t.FailNow()
 					}
-					for _, cmd := range flowCommands {
-						if !sameFlowMod(t, fmt.Sprintf("%s/%s/%s flow %d cmd %d", prof.Name, name, nve, i, cmd), c, f, prof.Number, cmd) {
-							t.FailNow()
-						}
-					}
-					flows++
 				}
-				for _, g := range res.Groups {
-					for _, cmd := range groupCommands {
-						if !sameGroupMod(t, fmt.Sprintf("%s/%s/%s group %d cmd %d", prof.Name, name, nve, g.ID, cmd), c, g, cmd) {
-							t.FailNow()
-						}
-					}
-					groups++
-				}
+				flows++
 			}
-		}
+			for _, g := range res.Groups {
+				for _, cmd := range groupCommands {
+					if !sameGroupMod(t, fmt.Sprintf("%s/%s/%s group %d cmd %d", prof.Name, name, nve, g.ID, cmd), c, g, cmd) {
+						t.FailNow()
+					}
+				}
+				groups++
+			}
+		})
 	}
 	if flows == 0 || groups == 0 || !ct {
 		t.Fatalf("the scenarios compiled to %d flows, %d groups, ct actions %v", flows, groups, ct)

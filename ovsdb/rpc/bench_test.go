@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -31,25 +30,13 @@ var nveTables = []TableColumns{
 // nveModel is the database model of nveTables.
 func nveModel(t testing.TB, s *Session) model.DatabaseModel {
 	t.Helper()
-	schema, err := s.GetSchema(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cm, err := model.NewClientDBModel(db, map[string]model.Model{
+	return schemaModel(t, s, map[string]model.Model{
 		vswitch.OpenvSwitchTable: &vswitch.OpenvSwitch{},
 		vswitch.BridgeTable:      &vswitch.Bridge{},
 		vswitch.PortTable:        &vswitch.Port{},
 		vswitch.InterfaceTable:   &vswitch.Interface{},
 		vswitch.ControllerTable:  &vswitch.Controller{},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dbm, errs := model.NewDatabaseModel(schema, cm)
-	if len(errs) > 0 {
-		t.Fatal(errors.Join(errs...))
-	}
-	return dbm
 }
 
 // seedNVE fills the server with an NVE's bridge as nva configures it: the

@@ -82,16 +82,23 @@ func dialT(t testing.TB, endpoint string, cfg Config) *Session {
 // ports, made from the server's schema.
 func bridgeModel(t testing.TB, s *Session) model.DatabaseModel {
 	t.Helper()
-	schema, err := s.GetSchema(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cm, err := model.NewClientDBModel(db, map[string]model.Model{
+	return schemaModel(t, s, map[string]model.Model{
 		vswitch.OpenvSwitchTable: &vswitch.OpenvSwitch{},
 		vswitch.BridgeTable:      &vswitch.Bridge{},
 		vswitch.PortTable:        &vswitch.Port{},
 		vswitch.InterfaceTable:   &vswitch.Interface{},
 	})
+}
+
+// schemaModel is the database model of the given tables, made from the
+// server's schema.
+func schemaModel(t testing.TB, s *Session, tables map[string]model.Model) model.DatabaseModel {
+	t.Helper()
+	schema, err := s.GetSchema(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := model.NewClientDBModel(db, tables)
 	if err != nil {
 		t.Fatal(err)
 	}
