@@ -74,6 +74,21 @@ func restart(t *testing.T, src Source, br *fakeBridge, rev uint64) *Southbound {
 	return sb
 }
 
+// startOverlay starts a southbound on overlaySnap(10, true) with a fake
+// bridge (ports v1, v2 and the VXLAN tunnel) connected, once it holds
+// revision 10.
+func startOverlay(t *testing.T) (*fakeStore, *Southbound, *fakeBridge) {
+	t.Helper()
+	src := newFakeStore(overlaySnap(10, true), true)
+	sb, _ := startLogged(t, src, Config{}, nil)
+	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2", 100: "nva-vxlan"})
+	br.connect(sb.cfg.ListenAddr)
+	if lag, err := waitRealized(t, sb, 10, 5*time.Second); err != nil {
+		t.Fatalf("initial state not realized: %v %v", lag, err)
+	}
+	return src, sb, br
+}
+
 // restartUnchanged restarts the southbound over br (restart) and fails t
 // unless the warm restart left the switch's table as it was and sent no
 // mod; what names the table in the failure.
@@ -94,13 +109,7 @@ func restartUnchanged(t *testing.T, src Source, br *fakeBridge, rev uint64, what
 // unchanged table sends nothing and decodes nothing: every entry has the
 // bytes nva encodes for a flow it wants there.
 func TestWarmRestartDecodesNothing(t *testing.T) {
-	src := newFakeStore(overlaySnap(10, true), true)
-	sb, _ := startLogged(t, src, Config{}, nil)
-	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2", 100: "nva-vxlan"})
-	br.connect(sb.cfg.ListenAddr)
-	if lag, err := waitRealized(t, sb, 10, 5*time.Second); err != nil {
-		t.Fatalf("initial state not realized: %v %v", lag, err)
-	}
+	src, sb, br := startOverlay(t)
 	want := desiredCount(t, overlaySnap(10, true), map[string]uint32{"v1": 1, "v2": 2, "nva-vxlan": 100})
 	if got := br.flowCount(); got != want || want == 0 {
 		t.Fatalf("switch has %d flows, want %d", got, want)
@@ -140,13 +149,7 @@ func TestWarmRestartDecodesNothing(t *testing.T) {
 // fields in another order, as Open vSwitch reports them) are decoded and
 // found equal: a warm restart still sends nothing.
 func TestWarmRestartReorderedFieldsDecodeEqual(t *testing.T) {
-	src := newFakeStore(overlaySnap(10, true), true)
-	sb, _ := startLogged(t, src, Config{}, nil)
-	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2", 100: "nva-vxlan"})
-	br.connect(sb.cfg.ListenAddr)
-	if lag, err := waitRealized(t, sb, 10, 5*time.Second); err != nil {
-		t.Fatalf("initial state not realized: %v %v", lag, err)
-	}
+	src, sb, br := startOverlay(t)
 	reordered := 0
 	br.mu.Lock()
 	for k, f := range br.flows {
@@ -222,13 +225,7 @@ func TestByteVerifyLearnsAliases(t *testing.T) {
 // audit: a flow deleted and a flow whose instructions changed behind
 // nva's back. Only the changed entry is decoded.
 func TestByteVerifyFindsDrift(t *testing.T) {
-	src := newFakeStore(overlaySnap(10, true), true)
-	sb, _ := startLogged(t, src, Config{}, nil)
-	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2", 100: "nva-vxlan"})
-	br.connect(sb.cfg.ListenAddr)
-	if lag, err := waitRealized(t, sb, 10, 5*time.Second); err != nil {
-		t.Fatalf("initial state not realized: %v %v", lag, err)
-	}
+	src, sb, br := startOverlay(t)
 	table := tableImage(br)
 	// tamper deletes one flow and drops the instructions of another (the
 	// first two keys in order, so the test is deterministic).
