@@ -2,10 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nva-project/nva/web"
@@ -197,5 +202,43 @@ func TestParseApplyFile(t *testing.T) {
 	}
 	if _, err := parseApplyFile([]byte("vns: []\nvns: []\n")); err == nil {
 		t.Fatal("a duplicate key was accepted")
+	}
+}
+
+// TestApplyPrefersMinimal: the summary needs only each item's op and
+// kind, so apply asks for return=minimal answers; -o json prints the
+// stored objects and does not.
+func TestApplyPrefersMinimal(t *testing.T) {
+	ts, _ := server(t)
+	var mu sync.Mutex
+	var prefer []string
+	target, err := url.Parse(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/batch" {
+			mu.Lock()
+			prefer = append(prefer, r.Header.Get(wire.PreferHeader))
+			mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(rec.Close)
+	c := cli{t, map[string]string{"NVA_SERVER": rec.URL}}
+	out := c.ok("apply", "-f", writeFile(t, "a.yaml", "vns:\n  - name: blue\n"))
+	if !strings.Contains(out, "create  vn    1") {
+		t.Fatalf("summary:\n%s", out)
+	}
+	out = c.ok("apply", "-o", "json", "-f", writeFile(t, "b.yaml", "vns:\n  - name: red\n"))
+	var ans wire.BatchResponse
+	if err := json.Unmarshal([]byte(out), &ans); err != nil || len(ans.Items) != 1 || len(ans.Items[0].Object) == 0 {
+		t.Fatalf("-o json answer without the stored object: %v\n%s", err, out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(prefer) != 2 || prefer[0] != wire.PreferReturnMinimal || prefer[1] != "" {
+		t.Fatalf("Prefer headers of the two applies: %q, want %q then none", prefer, wire.PreferReturnMinimal)
 	}
 }
