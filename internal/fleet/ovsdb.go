@@ -1,24 +1,13 @@
 package fleet
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
-
-	"github.com/cenkalti/rpc2"
-
-	"github.com/google/uuid"
-	"github.com/ovn-kubernetes/libovsdb/database"
-	"github.com/ovn-kubernetes/libovsdb/database/inmemory"
-	"github.com/ovn-kubernetes/libovsdb/model"
-	"github.com/ovn-kubernetes/libovsdb/ovsdb"
-	"github.com/ovn-kubernetes/libovsdb/server"
 
 	"github.com/nva-project/nva/ovsdb/vswitch"
 )
@@ -31,17 +20,19 @@ const (
 	ofppLocalOVSDB = 65534
 )
 
-// OVSDB is a simulated hypervisor's database: libovsdb's in-memory OVSDB
-// server with Open vSwitch's schema, listening on a unix socket, and the
-// part of ovs-vswitchd nva relies on. After every transaction it looks at
-// the bridge: it numbers interfaces that have no OpenFlow port yet
-// (ofport_request when given, else the lowest free number, the same number
-// again for a name seen before) and marks them up, gives the switch the
-// bridge's other_config:datapath-id, its ports (and LOCAL, named after the
-// bridge) and the tcp: targets of its controllers.
+// OVSDB is a simulated hypervisor's database: a small in-memory OVSDB
+// server of our own (dbServer, RFC 7047) with Open vSwitch's schema,
+// listening on a unix socket, and the part of ovs-vswitchd nva relies on.
+// After every client transaction it looks at the bridge (in-process, in a
+// transaction of its own that notifies the monitors once): it numbers
+// interfaces that have no OpenFlow port yet (ofport_request when given,
+// else the lowest free number, the same number again for a name seen
+// before) and marks them up, gives the switch the bridge's
+// other_config:datapath-id, its ports (and LOCAL, named after the bridge)
+// and the tcp: targets of its controllers.
 type OVSDB struct {
-	srv  *server.OvsdbServer
-	db   database.Database
+	db   *memDB
+	srv  *dbServer
 	sw   *Switch
 	path string
 
@@ -56,55 +47,38 @@ type OVSDB struct {
 	err     error          // the last error of the vswitchd part
 }
 
-// hookDB is the in-memory database with a callback after every commit.
-type hookDB struct {
-	database.Database
-	onCommit func()
-}
-
-func (h hookDB) Commit(db string, id uuid.UUID, u database.Update) error {
-	err := h.Database.Commit(db, id, u)
-	h.onCommit()
-	return err
-}
+// vswitchSchema is Open vSwitch's schema compiled once for every
+// simulated database (read-only once made).
+var vswitchSchema = sync.OnceValues(func() (*dbSchema, error) { return compileSchema(vswitch.Schema()) })
 
 // StartOVSDB serves a fresh Open_vSwitch database (its root row only) on
 // the unix socket path and drives sw from it until Close.
 func StartOVSDB(path string, sw *Switch) (*OVSDB, error) {
-	clientModel, err := vswitch.FullDatabaseModel()
+	schema, err := vswitchSchema()
 	if err != nil {
-		return nil, err
-	}
-	dbModel, errs := model.NewDatabaseModel(vswitch.Schema(), clientModel)
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("ovsdb model: %w", errors.Join(errs...))
+		return nil, fmt.Errorf("ovsdb schema: %w", err)
 	}
 	o := &OVSDB{sw: sw, path: path, kick: make(chan struct{}, 1), done: make(chan struct{}), ofports: map[string]int{}}
-	o.db = hookDB{Database: inmemory.NewDatabase(map[string]model.ClientDBModel{dbName: clientModel}, nil), onCommit: o.poke}
-	o.srv, err = server.NewOvsdbServer(o.db, nil, dbModel)
-	if err != nil {
-		return nil, err
-	}
-	o.srv.OnConnect(func(*rpc2.Client) { o.sessions.Add(1) })
-	o.srv.OnDisConnect(func(*rpc2.Client) { o.lost.Add(1) })
-	if err := o.transact(ovsdb.Operation{Op: ovsdb.OperationInsert, Table: vswitch.OpenvSwitchTable, Row: ovsdb.Row{}}); err != nil {
+	o.db = newMemDB(schema)
+	if err := o.db.edit(o, func(t *txn) error {
+		_, err := t.insert(o.db.tables[vswitch.OpenvSwitchTable], newUUID(), nil)
+		if err != nil {
+			return err
+		}
+		return nil
+	}); err != nil {
 		return nil, fmt.Errorf("ovsdb root row: %w", err)
 	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- o.srv.Serve("unix", path) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for !o.srv.Ready() {
-		select {
-		case err := <-serveErr:
-			return nil, fmt.Errorf("ovsdb server on %s: %w", path, err)
-		default:
+	o.db.onCommit = func(by any) {
+		if by != o { // the vswitchd part's own edits need no second look
+			o.poke()
 		}
-		if time.Now().After(deadline) {
-			o.srv.Close()
-			return nil, fmt.Errorf("ovsdb server on %s: not ready after 5s", path)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("ovsdb server on %s: %w", path, err)
+	}
+	o.srv = serveDB(o.db, ln, func() { o.sessions.Add(1) }, func() { o.lost.Add(1) })
 	o.wg.Add(1)
 	go o.run()
 	return o, nil
@@ -128,7 +102,7 @@ func (o *OVSDB) Sessions() (opened, ended uint64) { return o.sessions.Load(), o.
 func (o *OVSDB) Close() {
 	close(o.done)
 	o.wg.Wait()
-	o.srv.Close()
+	o.srv.close()
 }
 
 func (o *OVSDB) poke() {
@@ -153,139 +127,29 @@ func (o *OVSDB) run() {
 	}
 }
 
-// transact runs operations as a client's transaction would (monitors,
-// nva's among them, see the result).
-func (o *OVSDB) transact(ops ...ovsdb.Operation) error {
-	args := make([]json.RawMessage, 0, 1+len(ops))
-	name, _ := json.Marshal(dbName)
-	args = append(args, name)
-	for _, op := range ops {
-		b, err := json.Marshal(op)
-		if err != nil {
-			return err
-		}
-		args = append(args, b)
-	}
-	var reply []*ovsdb.OperationResult
-	if err := o.srv.Transact(nil, args, &reply); err != nil {
-		return err
-	}
-	for i, r := range reply {
-		if r != nil && r.Error != "" {
-			return fmt.Errorf("operation %d: %s: %s", i, r.Error, r.Details)
-		}
-	}
-	return nil
-}
 
-// reconcile is vswitchd's turn after a transaction.
+// reconcile is vswitchd's turn after a transaction: one transaction of its
+// own that numbers the interfaces and marks them up, then the switch's
+// ports, datapath ID and controllers.
 func (o *OVSDB) reconcile() error {
-	bridges, err := o.db.List(dbName, vswitch.BridgeTable)
+	var (
+		ports   []Port
+		dpid    uint64
+		targets []string
+		bridge  bool
+	)
+	err := o.db.edit(o, func(t *txn) error {
+		var err error
+		ports, dpid, targets, bridge, err = o.vswitchd(t)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	if len(bridges) == 0 {
+	if !bridge {
 		o.sw.SetControllers(nil)
 		o.sw.SetPorts(nil)
 		return nil
-	}
-	if len(bridges) > 1 {
-		return fmt.Errorf("%d bridges: the simulation runs one", len(bridges))
-	}
-	var br *vswitch.Bridge
-	for _, m := range bridges {
-		br = m.(*vswitch.Bridge)
-	}
-	// Interfaces of the bridge's ports, numbered.
-	var (
-		ports  []Port
-		update []ovsdb.Operation
-		used   = map[int]bool{}
-	)
-	type ifc struct {
-		uuid string
-		row  *vswitch.Interface
-	}
-	var ifcs []ifc
-	for _, pu := range br.Ports {
-		pm, err := o.db.Get(dbName, vswitch.PortTable, pu)
-		if err != nil {
-			return fmt.Errorf("port %s: %w", pu, err)
-		}
-		for _, iu := range pm.(*vswitch.Port).Interfaces {
-			im, err := o.db.Get(dbName, vswitch.InterfaceTable, iu)
-			if err != nil {
-				return fmt.Errorf("interface %s: %w", iu, err)
-			}
-			ifcs = append(ifcs, ifc{iu, im.(*vswitch.Interface)})
-		}
-	}
-	sort.Slice(ifcs, func(i, j int) bool { return ifcs[i].row.Name < ifcs[j].row.Name })
-	for _, i := range ifcs {
-		if i.row.Ofport != nil && *i.row.Ofport > 0 {
-			used[*i.row.Ofport] = true
-		}
-	}
-	o.mu.Lock()
-	for _, i := range ifcs {
-		no := 0
-		if i.row.Ofport != nil {
-			no = *i.row.Ofport
-		}
-		if i.row.Name == br.Name { // the bridge's own interface is LOCAL
-			if no != ofppLocalOVSDB {
-				update = append(update, ovsdb.Operation{
-					Op: ovsdb.OperationUpdate, Table: vswitch.InterfaceTable,
-					Where: []ovsdb.Condition{ovsdb.NewCondition("_uuid", ovsdb.ConditionEqual, ovsdb.UUID{GoUUID: i.uuid})},
-					Row:   ovsdb.Row{"ofport": ofppLocalOVSDB, "link_state": vswitch.InterfaceLinkStateUp, "admin_state": vswitch.InterfaceAdminStateUp},
-				})
-			}
-			continue
-		}
-		if no <= 0 {
-			switch {
-			case i.row.OfportRequest != nil && !used[*i.row.OfportRequest]:
-				no = *i.row.OfportRequest
-			case o.ofports[i.row.Name] > 0 && !used[o.ofports[i.row.Name]]:
-				no = o.ofports[i.row.Name]
-			default:
-				for no = 1; used[no]; no++ {
-				}
-			}
-			used[no] = true
-			update = append(update, ovsdb.Operation{
-				Op: ovsdb.OperationUpdate, Table: vswitch.InterfaceTable,
-				Where: []ovsdb.Condition{ovsdb.NewCondition("_uuid", ovsdb.ConditionEqual, ovsdb.UUID{GoUUID: i.uuid})},
-				Row:   ovsdb.Row{"ofport": no, "link_state": vswitch.InterfaceLinkStateUp, "admin_state": vswitch.InterfaceAdminStateUp},
-			})
-		}
-		o.ofports[i.row.Name] = no
-		ports = append(ports, Port{No: uint32(no), Name: i.row.Name})
-	}
-	o.mu.Unlock()
-	ports = append(ports, Port{No: ofppLocal, Name: br.Name}) // every bridge has its LOCAL port
-	if len(update) > 0 {
-		if err := o.transact(update...); err != nil {
-			return fmt.Errorf("numbering interfaces: %w", err)
-		}
-	}
-	var dpid uint64
-	if s := br.OtherConfig["datapath-id"]; s != "" {
-		v, err := strconv.ParseUint(s, 16, 64)
-		if err != nil {
-			return fmt.Errorf("bridge %s: other_config:datapath-id %q: %w", br.Name, s, err)
-		}
-		dpid = v
-	}
-	var targets []string
-	for _, cu := range br.Controller {
-		cm, err := o.db.Get(dbName, vswitch.ControllerTable, cu)
-		if err != nil {
-			return fmt.Errorf("controller %s: %w", cu, err)
-		}
-		if t := cm.(*vswitch.Controller).Target; strings.HasPrefix(t, "tcp:") {
-			targets = append(targets, t)
-		}
 	}
 	o.sw.SetPorts(ports)
 	if dpid != 0 {
@@ -293,4 +157,115 @@ func (o *OVSDB) reconcile() error {
 	}
 	o.sw.SetControllers(targets)
 	return nil
+}
+
+// vswitchd reads the bridge in t and numbers its interfaces there.
+func (o *OVSDB) vswitchd(t *txn) (ports []Port, dpid uint64, targets []string, bridge bool, err error) {
+	tables := o.db.tables
+	brT, portT, ifT, ctlT := tables[vswitch.BridgeTable], tables[vswitch.PortTable], tables[vswitch.InterfaceTable], tables[vswitch.ControllerTable]
+	col := func(tb *dbTable, name string) *column { return tb.schema.byName[name] }
+	var (
+		brName, brPorts, brCtl, brOther = col(brT, "name"), col(brT, "ports"), col(brT, "controller"), col(brT, "other_config")
+		pIfs                            = col(portT, "interfaces")
+		ifName, ifOfport, ifRequest     = col(ifT, "name"), col(ifT, "ofport"), col(ifT, "ofport_request")
+		ifLink, ifAdmin                 = col(ifT, "link_state"), col(ifT, "admin_state")
+		ctlTarget                       = col(ctlT, "target")
+	)
+	var brs []*dbRow
+	t.each(brT, func(r *dbRow) bool { brs = append(brs, r); return true })
+	if len(brs) == 0 {
+		return nil, 0, nil, false, nil
+	}
+	if len(brs) > 1 {
+		return nil, 0, nil, false, fmt.Errorf("%d bridges: the simulation runs one", len(brs))
+	}
+	br := brs[0]
+	name := br.vals[brName.idx].keys[0].s
+	type ifc struct {
+		row     *dbRow
+		name    string
+		ofport  int // 0: none
+		request int // 0: none
+	}
+	optInt := func(d datum) int {
+		if len(d.keys) == 0 {
+			return 0
+		}
+		return int(d.keys[0].n)
+	}
+	var ifcs []ifc
+	for _, pu := range br.vals[brPorts.idx].keys {
+		p := t.get(portT, pu.s)
+		if p == nil {
+			return nil, 0, nil, false, fmt.Errorf("port %s: no such row", pu.s)
+		}
+		for _, iu := range p.vals[pIfs.idx].keys {
+			i := t.get(ifT, iu.s)
+			if i == nil {
+				return nil, 0, nil, false, fmt.Errorf("interface %s: no such row", iu.s)
+			}
+			ifcs = append(ifcs, ifc{row: i, name: i.vals[ifName.idx].keys[0].s, ofport: optInt(i.vals[ifOfport.idx]), request: optInt(i.vals[ifRequest.idx])})
+		}
+	}
+	sort.Slice(ifcs, func(i, j int) bool { return ifcs[i].name < ifcs[j].name })
+	used := map[int]bool{}
+	for _, i := range ifcs {
+		if i.ofport > 0 {
+			used[i.ofport] = true
+		}
+	}
+	up := datum{keys: []atom{{s: "up"}}}
+	number := func(i ifc, no int) {
+		t.modify(ifT, i.row, func(vals []datum) {
+			vals[ifOfport.idx] = datum{keys: []atom{{n: int64(no)}}}
+			vals[ifLink.idx] = up
+			vals[ifAdmin.idx] = up
+		})
+	}
+	o.mu.Lock()
+	for _, i := range ifcs {
+		no := i.ofport
+		if i.name == name { // the bridge's own interface is LOCAL
+			if no != ofppLocalOVSDB {
+				number(i, ofppLocalOVSDB)
+			}
+			continue
+		}
+		if no <= 0 {
+			switch {
+			case i.request > 0 && !used[i.request]:
+				no = i.request
+			case o.ofports[i.name] > 0 && !used[o.ofports[i.name]]:
+				no = o.ofports[i.name]
+			default:
+				for no = 1; used[no]; no++ {
+				}
+			}
+			used[no] = true
+			number(i, no)
+		}
+		o.ofports[i.name] = no
+		ports = append(ports, Port{No: uint32(no), Name: i.name})
+	}
+	o.mu.Unlock()
+	ports = append(ports, Port{No: ofppLocal, Name: name}) // every bridge has its LOCAL port
+	other := br.vals[brOther.idx]
+	if j := brOther.find(other, atom{s: "datapath-id"}); j >= 0 {
+		s := other.vals[j].s
+		v, err := strconv.ParseUint(s, 16, 64)
+		if err != nil {
+			return nil, 0, nil, false, fmt.Errorf("bridge %s: other_config:datapath-id %q: %w", name, s, err)
+		}
+		dpid = v
+	}
+	for _, cu := range br.vals[brCtl.idx].keys {
+		c := t.get(ctlT, cu.s)
+		if c == nil {
+			return nil, 0, nil, false, fmt.Errorf("controller %s: no such row", cu.s)
+		}
+		if tg := c.vals[ctlTarget.idx].keys[0].s; strings.HasPrefix(tg, "tcp:") {
+			targets = append(targets, tg)
+		}
+	}
+	return ports, dpid, targets, true, nil
 }

@@ -1,0 +1,383 @@
+package fleet
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// dbServer is a minimal OVSDB server (RFC 7047) of one database on a
+// stream listener: the JSON-RPC methods list_dbs, get_schema, echo,
+// transact, monitor (version 1, with "update" notifications) and
+// monitor_cancel; unknown methods get the error "unknown method" (a
+// string, as ovsdb-server and libovsdb's client have it). It answers a
+// client's echo but sends no probes of its own.
+type dbServer struct {
+	db *memDB
+	ln net.Listener
+
+	onConnect, onDisconnect func()
+
+	mu     sync.Mutex
+	conns  map[*dbConn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// serveDB serves db on ln until close.
+func serveDB(db *memDB, ln net.Listener, onConnect, onDisconnect func()) *dbServer {
+	s := &dbServer{db: db, ln: ln, onConnect: onConnect, onDisconnect: onDisconnect, conns: map[*dbConn]struct{}{}}
+	s.wg.Add(1)
+	go s.accept()
+	return s
+}
+
+func (s *dbServer) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		dc := &dbConn{srv: s, c: c, wake: make(chan struct{}, 1), monitors: map[string]*dbMonitor{}}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		s.conns[dc] = struct{}{}
+		s.wg.Add(2)
+		s.mu.Unlock()
+		if s.onConnect != nil {
+			s.onConnect()
+		}
+		go dc.readLoop()
+		go dc.writeLoop()
+	}
+}
+
+// close stops accepting, ends every session and waits for their
+// goroutines.
+func (s *dbServer) close() {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]*dbConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	s.ln.Close()
+	for _, c := range conns {
+		c.end()
+	}
+	s.wg.Wait()
+}
+
+// dbConn is one client session: a reading goroutine that handles
+// requests in order and a writing goroutine that sends what they and the
+// database's commits queue, in the order queued.
+type dbConn struct {
+	srv *dbServer
+	c   net.Conn
+
+	wmu     sync.Mutex
+	out     []byte // queued, not yet written
+	spare   []byte
+	wake    chan struct{}
+	ended   atomic.Bool
+	endOnce sync.Once
+
+	monitors map[string]*dbMonitor // by compacted id; db.mu held
+}
+
+// send queues a message; it never blocks on the client.
+func (c *dbConn) send(msg []byte) {
+	if c.ended.Load() {
+		return
+	}
+	c.wmu.Lock()
+	c.out = append(c.out, msg...)
+	c.wmu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *dbConn) writeLoop() {
+	defer c.srv.wg.Done()
+	for range c.wake {
+		c.wmu.Lock()
+		buf := c.out
+		c.out = c.spare[:0]
+		c.wmu.Unlock()
+		if len(buf) > 0 {
+			if _, err := c.c.Write(buf); err != nil {
+				c.end()
+			}
+		}
+		if cap(buf) <= 64<<10 {
+			c.wmu.Lock()
+			c.spare = buf[:0]
+			c.wmu.Unlock()
+		}
+		if c.ended.Load() {
+			return
+		}
+	}
+}
+
+// end closes the session once: its monitors stop, its goroutines end.
+func (c *dbConn) end() {
+	c.endOnce.Do(func() {
+		c.ended.Store(true)
+		c.c.Close()
+		db := c.srv.db
+		db.mu.Lock()
+		for _, m := range c.monitors {
+			delete(db.monitors, m)
+		}
+		c.monitors = nil
+		db.mu.Unlock()
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+		s := c.srv
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		if s.onDisconnect != nil {
+			s.onDisconnect()
+		}
+	})
+}
+
+func (c *dbConn) readLoop() {
+	defer c.srv.wg.Done()
+	defer c.end()
+	fr := &jsonFramer{r: bufio.NewReaderSize(c.c, 8192)}
+	for {
+		msg, err := fr.next()
+		if err != nil {
+			return
+		}
+		if err := c.handle(msg); err != nil {
+			return
+		}
+	}
+}
+
+type rpcMessage struct {
+	ID     json.RawMessage   `json:"id"`
+	Method string            `json:"method"`
+	Params []json.RawMessage `json:"params"`
+}
+
+// handle answers one JSON-RPC message; an error ends the session.
+func (c *dbConn) handle(raw []byte) error {
+	var m rpcMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return fmt.Errorf("malformed JSON-RPC message: %w", err)
+	}
+	if m.Method == "" {
+		return nil // a response (to nothing we sent) or junk
+	}
+	isCall := len(m.ID) > 0 && string(m.ID) != "null"
+	db := c.srv.db
+	switch m.Method {
+	case "echo":
+		if isCall {
+			params := []byte("[]")
+			if m.Params != nil {
+				params, _ = json.Marshal(m.Params)
+			}
+			c.reply(m.ID, params, nil)
+		}
+	case "list_dbs":
+		b, _ := json.Marshal([]string{db.schema.name})
+		c.reply(m.ID, b, nil)
+	case "get_schema":
+		if err := c.checkDB(m.Params); err != nil {
+			c.reply(m.ID, nil, err)
+			return nil
+		}
+		c.reply(m.ID, db.schema.json, nil)
+	case "transact":
+		if err := c.checkDB(m.Params); err != nil {
+			c.reply(m.ID, nil, err)
+			return nil
+		}
+		res := db.transact(m.Params[1:], c)
+		c.reply(m.ID, res, nil)
+	case "monitor":
+		c.monitor(m)
+	case "monitor_cancel":
+		if len(m.Params) != 1 {
+			c.reply(m.ID, nil, errorf("syntax error", "monitor_cancel takes one parameter"))
+			return nil
+		}
+		key := compactKey(m.Params[0])
+		db.mu.Lock()
+		mon := c.monitors[key]
+		if mon != nil {
+			delete(c.monitors, key)
+			delete(db.monitors, mon)
+		}
+		db.mu.Unlock()
+		if mon == nil {
+			c.reply(m.ID, nil, errorf("unknown monitor", "%s", m.Params[0]))
+			return nil
+		}
+		c.reply(m.ID, []byte("{}"), nil)
+	default:
+		if isCall {
+			c.send(append(append([]byte(`{"id":`), m.ID...), `,"result":null,"error":"unknown method"}`...))
+		}
+	}
+	return nil
+}
+
+// checkDB checks that params name the served database first.
+func (c *dbConn) checkDB(params []json.RawMessage) *dbError {
+	var name string
+	if len(params) == 0 || json.Unmarshal(params[0], &name) != nil {
+		return errorf("syntax error", "the first parameter must be a database name")
+	}
+	if name != c.srv.db.schema.name {
+		return errorf("unknown database", "%s", name)
+	}
+	return nil
+}
+
+// reply queues the response to a request: result (JSON) or an error.
+func (c *dbConn) reply(id json.RawMessage, result []byte, e *dbError) {
+	b := make([]byte, 0, len(result)+64)
+	b = append(b, `{"id":`...)
+	if len(id) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, id...)
+	}
+	if e != nil {
+		b = append(b, `,"result":null,"error":`...)
+		b = appendError(b, e)
+	} else {
+		b = append(b, `,"result":`...)
+		b = append(b, result...)
+		b = append(b, `,"error":null`...)
+	}
+	c.send(append(b, '}'))
+}
+
+func compactKey(raw json.RawMessage) string {
+	var buf bytes.Buffer
+	if json.Compact(&buf, raw) != nil {
+		return string(raw)
+	}
+	return buf.String()
+}
+
+// monitor registers a monitor and answers with its initial rows, under
+// the database lock so that no commit's update overtakes the reply.
+func (c *dbConn) monitor(m rpcMessage) {
+	if err := c.checkDB(m.Params); err != nil {
+		c.reply(m.ID, nil, err)
+		return
+	}
+	if len(m.Params) != 3 {
+		c.reply(m.ID, nil, errorf("syntax error", "monitor takes three parameters"))
+		return
+	}
+	db := c.srv.db
+	tables, err := parseMonitorRequests(db, m.Params[2])
+	if err != nil {
+		c.reply(m.ID, nil, err)
+		return
+	}
+	mon := &dbMonitor{conn: c, id: append(json.RawMessage(nil), m.Params[1]...), key: compactKey(m.Params[1]), tables: tables}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if c.monitors == nil { // the session ended
+		return
+	}
+	if c.monitors[mon.key] != nil {
+		c.reply(m.ID, nil, errorf("duplicate monitor ID", "%s", m.Params[1]))
+		return
+	}
+	c.monitors[mon.key] = mon
+	db.monitors[mon] = struct{}{}
+	c.reply(m.ID, mon.appendInitial(nil), nil)
+}
+
+// jsonFramer splits a stream into JSON texts sent back to back.
+type jsonFramer struct {
+	r   *bufio.Reader
+	buf []byte
+}
+
+const maxDBMessage = 64 << 20
+
+func (f *jsonFramer) next() ([]byte, error) {
+	if cap(f.buf) > 64<<10 {
+		f.buf = nil
+	}
+	f.buf = f.buf[:0]
+	depth, inStr, esc := 0, false, false
+	for {
+		if _, err := f.r.Peek(1); err != nil {
+			if errors.Is(err, io.EOF) && len(f.buf) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		chunk, _ := f.r.Peek(f.r.Buffered())
+		start := 0
+		for i, b := range chunk {
+			if depth == 0 && !inStr {
+				switch b {
+				case ' ', '\t', '\r', '\n':
+					start = i + 1
+					continue
+				case '{', '[':
+				default:
+					return nil, fmt.Errorf("unexpected %q between JSON-RPC messages", b)
+				}
+			}
+			switch {
+			case inStr:
+				switch {
+				case esc:
+					esc = false
+				case b == '\\':
+					esc = true
+				case b == '"':
+					inStr = false
+				}
+			case b == '"':
+				inStr = true
+			case b == '{' || b == '[':
+				depth++
+			case b == '}' || b == ']':
+				depth--
+				if depth == 0 {
+					f.buf = append(f.buf, chunk[start:i+1]...)
+					_, _ = f.r.Discard(i + 1)
+					return f.buf, nil
+				}
+			}
+		}
+		if len(f.buf)+len(chunk)-start > maxDBMessage {
+			return nil, fmt.Errorf("a JSON-RPC message exceeds %d bytes", maxDBMessage)
+		}
+		f.buf = append(f.buf, chunk[start:]...)
+		_, _ = f.r.Discard(len(chunk))
+	}
+}
