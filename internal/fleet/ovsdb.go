@@ -127,7 +127,6 @@ func (o *OVSDB) run() {
 	}
 }
 
-
 // reconcile is vswitchd's turn after a transaction: one transaction of its
 // own that numbers the interfaces and marks them up, then the switch's
 // ports, datapath ID and controllers.
