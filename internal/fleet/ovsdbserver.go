@@ -97,13 +97,18 @@ type dbConn struct {
 	monitors map[string]*dbMonitor // by compacted id; db.mu held
 }
 
-// send queues a message; it never blocks on the client.
+// send queues a message; it never blocks on the client. The connection
+// owns msg from now on.
 func (c *dbConn) send(msg []byte) {
 	if c.ended.Load() {
 		return
 	}
 	c.wmu.Lock()
-	c.out = append(c.out, msg...)
+	if len(c.out) == 0 && cap(msg) > cap(c.out) {
+		c.out = msg // the common case: nothing queued, no copy
+	} else {
+		c.out = append(c.out, msg...)
+	}
 	c.wmu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
@@ -123,11 +128,12 @@ func (c *dbConn) writeLoop() {
 				c.end()
 			}
 		}
+		c.wmu.Lock()
+		c.spare = nil // c.out may be the old spare: never share it
 		if cap(buf) <= 64<<10 {
-			c.wmu.Lock()
 			c.spare = buf[:0]
-			c.wmu.Unlock()
 		}
+		c.wmu.Unlock()
 		if c.ended.Load() {
 			return
 		}
@@ -215,8 +221,7 @@ func (c *dbConn) handle(raw []byte) error {
 			c.reply(m.ID, nil, err)
 			return nil
 		}
-		res := db.transact(m.Params[1:], c)
-		c.reply(m.ID, res, nil)
+		c.replyWith(m.ID, 64*len(m.Params), func(b []byte) []byte { return db.transact(b, m.Params[1:], c) }, nil)
 	case "monitor":
 		c.monitor(m)
 	case "monitor_cancel":
@@ -259,7 +264,13 @@ func (c *dbConn) checkDB(params []json.RawMessage) *dbError {
 
 // reply queues the response to a request: result (JSON) or an error.
 func (c *dbConn) reply(id json.RawMessage, result []byte, e *dbError) {
-	b := make([]byte, 0, len(result)+64)
+	c.replyWith(id, len(result), func(b []byte) []byte { return append(b, result...) }, e)
+}
+
+// replyWith is reply with the result appended by appendResult (about
+// size bytes).
+func (c *dbConn) replyWith(id json.RawMessage, size int, appendResult func([]byte) []byte, e *dbError) {
+	b := make([]byte, 0, size+64+len(id))
 	b = append(b, `{"id":`...)
 	if len(id) == 0 {
 		b = append(b, "null"...)
@@ -271,7 +282,7 @@ func (c *dbConn) reply(id json.RawMessage, result []byte, e *dbError) {
 		b = appendError(b, e)
 	} else {
 		b = append(b, `,"result":`...)
-		b = append(b, result...)
+		b = appendResult(b)
 		b = append(b, `,"error":null`...)
 	}
 	c.send(append(b, '}'))
@@ -314,7 +325,11 @@ func (c *dbConn) monitor(m rpcMessage) {
 	}
 	c.monitors[mon.key] = mon
 	db.monitors[mon] = struct{}{}
-	c.reply(m.ID, mon.appendInitial(nil), nil)
+	size := 0
+	for _, mt := range tables {
+		size += len(mt.tb.rows) * (64 + 48*len(mt.cols))
+	}
+	c.replyWith(m.ID, size, mon.appendInitial, nil)
 }
 
 // jsonFramer splits a stream into JSON texts sent back to back.

@@ -21,8 +21,8 @@ func (op dbOp) str(k string) (string, bool) {
 }
 
 // transact runs one transaction of the raw operations and returns the
-// result array (JSON). by is passed to onCommit.
-func (db *memDB) transact(raw []json.RawMessage, by any) []byte {
+// result array (JSON) appended to out. by is passed to onCommit.
+func (db *memDB) transact(out []byte, raw []json.RawMessage, by any) []byte {
 	ops := make([]dbOp, len(raw))
 	parseErrs := make([]*dbError, len(raw))
 	for i, r := range raw {
@@ -57,7 +57,6 @@ func (db *memDB) transact(raw []json.RawMessage, by any) []byte {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	t := db.begin()
-	out := make([]byte, 0, 64*len(ops))
 	out = append(out, '[')
 	var failed *dbError
 	for i, op := range ops {
