@@ -414,9 +414,27 @@ func TestDBGarbageCollection(t *testing.T) {
 	if ports := rc.selectAll("Port"); len(ports) != 1 || !reflect.DeepEqual(names, []string{"p2"}) {
 		t.Errorf("after dropping p1 from the bridge: %d ports, interfaces %v; want p2 alone", len(ports), names)
 	}
+	// A weak reference to a port that is collected is dropped: a mirror
+	// selecting both ports keeps p2 alone once p2's sibling goes.
+	res = rc.mustTransact(
+		`{"op":"insert","table":"Interface","row":{"name":"p3"},"uuid-name":"i3"}`,
+		`{"op":"insert","table":"Port","row":{"name":"p3","interfaces":["named-uuid","i3"]},"uuid-name":"p3"}`,
+		`{"op":"mutate","table":"Bridge","where":[],"mutations":[["ports","insert",["named-uuid","p3"]]]}`,
+		`{"op":"select","table":"Port","where":[["name","==","p2"]],"columns":["_uuid"]}`,
+	)
+	p3 := uuidOf(t, res[1]["uuid"])
+	p2 := uuidOf(t, res[3]["rows"].([]any)[0].(map[string]any)["_uuid"])
+	rc.mustTransact(
+		`{"op":"insert","table":"Mirror","row":{"name":"m","select_src_port":["set",[["uuid","`+p2+`"],["uuid","`+p3+`"]]]},"uuid-name":"m"}`,
+		`{"op":"mutate","table":"Bridge","where":[],"mutations":[["mirrors","insert",["named-uuid","m"]]]}`,
+	)
+	rc.mustTransact(`{"op":"mutate","table":"Bridge","where":[],"mutations":[["ports","delete",["uuid","` + p3 + `"]]]}`)
+	if m := rc.selectAll("Mirror", "select_src_port"); len(m) != 1 || !reflect.DeepEqual(uuidSetOf(t, m[0]["select_src_port"]), []string{p2}) {
+		t.Errorf("mirror after p3 went: %v, want select_src_port [%s]", m, p2)
+	}
 	// Removing the bridge from the root takes everything with it.
 	rc.mustTransact(`{"op":"update","table":"Open_vSwitch","where":[],"row":{"bridges":["set",[]]}}`)
-	for _, tb := range []string{"Bridge", "Port", "Interface"} {
+	for _, tb := range []string{"Bridge", "Port", "Interface", "Mirror"} {
 		if rows := rc.selectAll(tb); len(rows) != 0 {
 			t.Errorf("%s rows left: %v", tb, rows)
 		}
