@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 )
@@ -10,9 +9,9 @@ import (
 // per table, the columns it reports and the kinds of change it wants.
 type dbMonitor struct {
 	conn   *dbConn
-	id     json.RawMessage // the client's json-value, as sent
-	key    string          // id compacted: the session's key of the monitor
-	tables []*monTable     // sorted by table name
+	id     []byte      // the client's json-value (encoding/json's encoding of it)
+	key    string      // id compacted: the session's key of the monitor
+	tables []*monTable // sorted by table name
 }
 
 type monTable struct {
@@ -23,17 +22,10 @@ type monTable struct {
 
 // parseMonitorRequests reads monitor-requests (table -> monitor-request
 // or array of them) into the monitor's tables.
-func parseMonitorRequests(db *memDB, raw json.RawMessage) ([]*monTable, *dbError) {
-	var reqs map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &reqs); err != nil {
-		return nil, errorf("syntax error", "monitor-requests: %v", err)
-	}
-	type selectJSON struct {
-		Initial, Insert, Delete, Modify *bool
-	}
-	type reqJSON struct {
-		Columns *[]string   `json:"columns"`
-		Select  *selectJSON `json:"select"`
+func parseMonitorRequests(db *memDB, v any) ([]*monTable, *dbError) {
+	reqs, ok := v.(map[string]any)
+	if !ok {
+		return nil, errorf("syntax error", "monitor-requests: %v is not an object", v)
 	}
 	var out []*monTable
 	for name, r := range reqs {
@@ -41,22 +33,18 @@ func parseMonitorRequests(db *memDB, raw json.RawMessage) ([]*monTable, *dbError
 		if tb == nil {
 			return nil, errorf("syntax error", "unknown table %s", name)
 		}
-		var list []reqJSON
-		if strings.HasPrefix(strings.TrimSpace(string(r)), "[") {
-			if err := json.Unmarshal(r, &list); err != nil {
-				return nil, errorf("syntax error", "table %s: %v", name, err)
-			}
-		} else {
-			var one reqJSON
-			if err := json.Unmarshal(r, &one); err != nil {
-				return nil, errorf("syntax error", "table %s: %v", name, err)
-			}
-			list = []reqJSON{one}
+		list, isList := r.([]any)
+		if !isList {
+			list = []any{r}
 		}
 		mt := &monTable{tb: tb}
 		seen := map[*column]bool{}
-		for _, req := range list {
-			if req.Columns == nil {
+		for _, x := range list {
+			req, ok := x.(map[string]any)
+			if !ok {
+				return nil, errorf("syntax error", "table %s: %v is not a monitor-request", name, x)
+			}
+			if cols, ok := req["columns"]; !ok {
 				for _, c := range tb.schema.cols {
 					if !seen[c] {
 						seen[c] = true
@@ -64,10 +52,15 @@ func parseMonitorRequests(db *memDB, raw json.RawMessage) ([]*monTable, *dbError
 					}
 				}
 			} else {
-				for _, cn := range *req.Columns {
+				names, ok := cols.([]any)
+				if !ok {
+					return nil, errorf("syntax error", "table %s: columns %v is not an array", name, cols)
+				}
+				for _, n := range names {
+					cn, _ := n.(string)
 					c := tb.schema.byName[cn]
 					if c == nil {
-						return nil, errorf("syntax error", "table %s has no column %s", name, cn)
+						return nil, errorf("syntax error", "table %s has no column %v", name, n)
 					}
 					if seen[c] {
 						return nil, errorf("syntax error", "table %s column %s is monitored twice", name, cn)
@@ -76,15 +69,12 @@ func parseMonitorRequests(db *memDB, raw json.RawMessage) ([]*monTable, *dbError
 					mt.cols = append(mt.cols, c)
 				}
 			}
-			flag := func(p *bool) bool { return p == nil || *p }
-			s := req.Select
-			if s == nil {
-				s = &selectJSON{}
-			}
-			mt.initial = mt.initial || flag(s.Initial)
-			mt.insert = mt.insert || flag(s.Insert)
-			mt.delete = mt.delete || flag(s.Delete)
-			mt.modify = mt.modify || flag(s.Modify)
+			sel, _ := req["select"].(map[string]any)
+			flag := func(k string) bool { b, ok := sel[k].(bool); return !ok || b }
+			mt.initial = mt.initial || flag("initial")
+			mt.insert = mt.insert || flag("insert")
+			mt.delete = mt.delete || flag("delete")
+			mt.modify = mt.modify || flag("modify")
 		}
 		slices.SortFunc(mt.cols, func(a, b *column) int { return a.idx - b.idx })
 		out = append(out, mt)

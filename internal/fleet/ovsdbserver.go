@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,55 +180,57 @@ func (c *dbConn) readLoop() {
 	}
 }
 
-type rpcMessage struct {
-	ID     json.RawMessage   `json:"id"`
-	Method string            `json:"method"`
-	Params []json.RawMessage `json:"params"`
-}
-
 // handle answers one JSON-RPC message; an error ends the session.
 func (c *dbConn) handle(raw []byte) error {
-	var m rpcMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	v, err := parseJSON(raw)
+	if err != nil {
 		return fmt.Errorf("malformed JSON-RPC message: %w", err)
 	}
-	if m.Method == "" {
+	m, _ := v.(map[string]any)
+	method, _ := m["method"].(string)
+	if method == "" {
 		return nil // a response (to nothing we sent) or junk
 	}
-	isCall := len(m.ID) > 0 && string(m.ID) != "null"
+	idv := m["id"]
+	id, err := json.Marshal(idv)
+	if err != nil {
+		return fmt.Errorf("JSON-RPC id: %w", err)
+	}
+	params, _ := m["params"].([]any)
 	db := c.srv.db
-	switch m.Method {
+	switch method {
 	case "echo":
-		if isCall {
-			params := []byte("[]")
-			if m.Params != nil {
-				params, _ = json.Marshal(m.Params)
+		if idv != nil {
+			if params == nil {
+				params = []any{}
 			}
-			c.reply(m.ID, params, nil)
+			b, _ := json.Marshal(params)
+			c.reply(id, b, nil)
 		}
 	case "list_dbs":
 		b, _ := json.Marshal([]string{db.schema.name})
-		c.reply(m.ID, b, nil)
+		c.reply(id, b, nil)
 	case "get_schema":
-		if err := c.checkDB(m.Params); err != nil {
-			c.reply(m.ID, nil, err)
+		if err := c.checkDB(params); err != nil {
+			c.reply(id, nil, err)
 			return nil
 		}
-		c.reply(m.ID, db.schema.json, nil)
+		c.reply(id, db.schema.json, nil)
 	case "transact":
-		if err := c.checkDB(m.Params); err != nil {
-			c.reply(m.ID, nil, err)
+		if err := c.checkDB(params); err != nil {
+			c.reply(id, nil, err)
 			return nil
 		}
-		c.replyWith(m.ID, 64*len(m.Params), func(b []byte) []byte { return db.transact(b, m.Params[1:], c) }, nil)
+		c.replyWith(id, 64*len(params), func(b []byte) []byte { return db.transact(b, params[1:], c) }, nil)
 	case "monitor":
-		c.monitor(m)
+		c.monitor(id, params)
 	case "monitor_cancel":
-		if len(m.Params) != 1 {
-			c.reply(m.ID, nil, errorf("syntax error", "monitor_cancel takes one parameter"))
+		if len(params) != 1 {
+			c.reply(id, nil, errorf("syntax error", "monitor_cancel takes one parameter"))
 			return nil
 		}
-		key := compactKey(m.Params[0])
+		kb, _ := json.Marshal(params[0])
+		key := string(kb)
 		db.mu.Lock()
 		mon := c.monitors[key]
 		if mon != nil {
@@ -238,22 +239,25 @@ func (c *dbConn) handle(raw []byte) error {
 		}
 		db.mu.Unlock()
 		if mon == nil {
-			c.reply(m.ID, nil, errorf("unknown monitor", "%s", m.Params[0]))
+			c.reply(id, nil, errorf("unknown monitor", "%s", key))
 			return nil
 		}
-		c.reply(m.ID, []byte("{}"), nil)
+		c.reply(id, []byte("{}"), nil)
 	default:
-		if isCall {
-			c.send(append(append([]byte(`{"id":`), m.ID...), `,"result":null,"error":"unknown method"}`...))
+		if idv != nil {
+			c.send(append(append([]byte(`{"id":`), id...), `,"result":null,"error":"unknown method"}`...))
 		}
 	}
 	return nil
 }
 
 // checkDB checks that params name the served database first.
-func (c *dbConn) checkDB(params []json.RawMessage) *dbError {
+func (c *dbConn) checkDB(params []any) *dbError {
 	var name string
-	if len(params) == 0 || json.Unmarshal(params[0], &name) != nil {
+	if len(params) > 0 {
+		name, _ = params[0].(string)
+	}
+	if name == "" {
 		return errorf("syntax error", "the first parameter must be a database name")
 	}
 	if name != c.srv.db.schema.name {
@@ -263,20 +267,16 @@ func (c *dbConn) checkDB(params []json.RawMessage) *dbError {
 }
 
 // reply queues the response to a request: result (JSON) or an error.
-func (c *dbConn) reply(id json.RawMessage, result []byte, e *dbError) {
+func (c *dbConn) reply(id []byte, result []byte, e *dbError) {
 	c.replyWith(id, len(result), func(b []byte) []byte { return append(b, result...) }, e)
 }
 
 // replyWith is reply with the result appended by appendResult (about
 // size bytes).
-func (c *dbConn) replyWith(id json.RawMessage, size int, appendResult func([]byte) []byte, e *dbError) {
+func (c *dbConn) replyWith(id []byte, size int, appendResult func([]byte) []byte, e *dbError) {
 	b := make([]byte, 0, size+64+len(id))
 	b = append(b, `{"id":`...)
-	if len(id) == 0 {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, id...)
-	}
+	b = append(b, id...)
 	if e != nil {
 		b = append(b, `,"result":null,"error":`...)
 		b = appendError(b, e)
@@ -288,39 +288,32 @@ func (c *dbConn) replyWith(id json.RawMessage, size int, appendResult func([]byt
 	c.send(append(b, '}'))
 }
 
-func compactKey(raw json.RawMessage) string {
-	var buf bytes.Buffer
-	if json.Compact(&buf, raw) != nil {
-		return string(raw)
-	}
-	return buf.String()
-}
-
 // monitor registers a monitor and answers with its initial rows, under
 // the database lock so that no commit's update overtakes the reply.
-func (c *dbConn) monitor(m rpcMessage) {
-	if err := c.checkDB(m.Params); err != nil {
-		c.reply(m.ID, nil, err)
+func (c *dbConn) monitor(id []byte, params []any) {
+	if err := c.checkDB(params); err != nil {
+		c.reply(id, nil, err)
 		return
 	}
-	if len(m.Params) != 3 {
-		c.reply(m.ID, nil, errorf("syntax error", "monitor takes three parameters"))
+	if len(params) != 3 {
+		c.reply(id, nil, errorf("syntax error", "monitor takes three parameters"))
 		return
 	}
 	db := c.srv.db
-	tables, err := parseMonitorRequests(db, m.Params[2])
+	tables, err := parseMonitorRequests(db, params[2])
 	if err != nil {
-		c.reply(m.ID, nil, err)
+		c.reply(id, nil, err)
 		return
 	}
-	mon := &dbMonitor{conn: c, id: append(json.RawMessage(nil), m.Params[1]...), key: compactKey(m.Params[1]), tables: tables}
+	monID, _ := json.Marshal(params[1])
+	mon := &dbMonitor{conn: c, id: monID, key: string(monID), tables: tables}
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if c.monitors == nil { // the session ended
 		return
 	}
 	if c.monitors[mon.key] != nil {
-		c.reply(m.ID, nil, errorf("duplicate monitor ID", "%s", m.Params[1]))
+		c.reply(id, nil, errorf("duplicate monitor ID", "%s", monID))
 		return
 	}
 	c.monitors[mon.key] = mon
@@ -329,7 +322,7 @@ func (c *dbConn) monitor(m rpcMessage) {
 	for _, mt := range tables {
 		size += len(mt.tb.rows) * (64 + 48*len(mt.cols))
 	}
-	c.replyWith(m.ID, size, mon.appendInitial, nil)
+	c.replyWith(id, size, mon.appendInitial, nil)
 }
 
 // jsonFramer splits a stream into JSON texts sent back to back.

@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
 )
@@ -22,15 +21,15 @@ func (op dbOp) str(k string) (string, bool) {
 
 // transact runs one transaction of the raw operations and returns the
 // result array (JSON) appended to out. by is passed to onCommit.
-func (db *memDB) transact(out []byte, raw []json.RawMessage, by any) []byte {
+func (db *memDB) transact(out []byte, raw []any, by any) []byte {
 	ops := make([]dbOp, len(raw))
 	parseErrs := make([]*dbError, len(raw))
 	for i, r := range raw {
-		d := json.NewDecoder(bytes.NewReader(r))
-		d.UseNumber()
-		if err := d.Decode(&ops[i]); err != nil || ops[i] == nil {
+		m, ok := r.(map[string]any)
+		if !ok {
 			parseErrs[i] = errorf("syntax error", "operation %d is not a JSON object", i)
 		}
+		ops[i] = m
 	}
 	// Named UUIDs: every insert's uuid-name, usable in any operation.
 	names := map[string]string{}
