@@ -264,7 +264,7 @@ func TestDBTransactNamedUUIDs(t *testing.T) {
 		t.Errorf("root bridges %v, want [%s]", roots[0]["bridges"], br)
 	}
 	// A select with a condition on a map and on a set.
-	res = rc.mustTransact(`{"op":"select","table":"Interface","where":[["options","includes",["map",[["a","1"]]]],["name","!=","x"]],"columns":["name"]}`,
+	res = rc.mustTransact(`{"op":"select","table":"Interface","where":[["options","includes",["map",[["a","1"]]]],["name","!=","x"],["name","==",["set",["p1"]]]],"columns":["name"]}`,
 		`{"op":"select","table":"Interface","where":[["options","excludes",["map",[["a","1"]]]]],"columns":["name"]}`,
 		`{"op":"select","table":"Bridge","where":[["ports","includes",["uuid","`+p1+`"]]],"columns":["name"]}`)
 	if n := len(res[0]["rows"].([]any)); n != 1 {

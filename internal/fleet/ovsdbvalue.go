@@ -341,7 +341,8 @@ func parseAtom(bt *baseType, v any, names namer) (atom, *dbError) {
 	return a, nil
 }
 
-// parseDatum parses a value of column c. relax skips the size check (the
+// parseDatum parses a value of column c (a scalar column takes an atom or
+// a ["set", ...] of one, as ovsdb-server does). relax skips the size check (the
 // arguments of conditions and mutations); keysOnly parses a map column's
 // value as a set of its keys (a map delete mutation's key set).
 func parseDatum(c *column, v any, names namer, relax, keysOnly bool) (datum, *dbError) {
@@ -375,7 +376,7 @@ func parseDatum(c *column, v any, names namer, relax, keysOnly bool) (datum, *db
 		}
 	} else {
 		var elems []any
-		if arr, ok := v.([]any); ok && len(arr) == 2 && arr[0] == "set" && !c.scalar() {
+		if arr, ok := v.([]any); ok && len(arr) == 2 && arr[0] == "set" {
 			if elems, ok = arr[1].([]any); !ok {
 				return d, errorf("syntax error", "column %s: %v is not a set", c.name, v)
 			}
