@@ -162,7 +162,11 @@ func (m *dbMonitor) notify(changed map[*dbTable][]rowChange) {
 				continue
 			}
 			if b == nil {
-				b = append(make([]byte, 0, 512), `{"id":null,"method":"update","params":[`...)
+				size := 256
+				for _, mt := range m.tables {
+					size += 64 * len(changed[mt.tb]) * (1 + len(mt.cols))
+				}
+				b = append(make([]byte, 0, size), `{"id":null,"method":"update","params":[`...)
 				b = append(b, m.id...)
 				b = append(b, ",{"...)
 			}
