@@ -15,12 +15,14 @@ import (
 
 // TestManagerConvergesAfterBulkPortInsert plays nva's OVSDB manager against
 // the simulated database: a bridge gains 30 VAP ports in one transaction,
-// then one more. libovsdb's client applies a multi-element set difference
-// in map order while its in-memory server keeps mutation order, and the
-// server's `wait` compares sets order-sensitively, so the cache's copy of
-// Bridge.ports can fail every guard forever (the stuck attaches of the
-// 500-NVE fleet run). The manager must notice the repeated conflicts,
-// resynchronize its cache and converge.
+// then one more. It was written against libovsdb's in-memory server, which
+// kept sets in mutation order and compared them order-sensitively in
+// `wait`, so a client cache holding Bridge.ports in another order could
+// fail every guard forever (the stuck attaches of the 500-NVE fleet run)
+// and the manager had to notice the repeated conflicts and resynchronize.
+// The fleet's own server keeps sets sorted and compares them as sets, as
+// ovsdb-server does; the test stays as the check that bulk inserts
+// converge.
 func TestManagerConvergesAfterBulkPortInsert(t *testing.T) {
 	sw := NewSwitch(0, SwitchOptions{Bundles: true, ProbeInterval: -1})
 	defer sw.Close()
