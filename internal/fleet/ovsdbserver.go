@@ -86,15 +86,21 @@ type dbConn struct {
 	srv *dbServer
 	c   net.Conn
 
-	wmu     sync.Mutex
-	out     []byte // queued, not yet written
-	spare   []byte
-	wake    chan struct{}
-	ended   atomic.Bool
-	endOnce sync.Once
+	wmu      sync.Mutex
+	out      []byte // queued, not yet written
+	spare    []byte
+	wake     chan struct{}
+	ended    atomic.Bool
+	dropping atomic.Bool // the backlog overflowed: the session is being ended
+	endOnce  sync.Once
 
 	monitors map[string]*dbMonitor // by compacted id; db.mu held
 }
+
+// maxBacklog bounds what a session may have queued and unsent: a client
+// that stops reading is disconnected (ovsdb-server has such a limit too)
+// rather than growing the queue without end.
+const maxBacklog = 64 << 20
 
 // send queues a message; it never blocks on the client. The connection
 // owns msg from now on.
@@ -108,7 +114,12 @@ func (c *dbConn) send(msg []byte) {
 	} else {
 		c.out = append(c.out, msg...)
 	}
+	over := len(c.out) > maxBacklog
 	c.wmu.Unlock()
+	if over && c.dropping.CompareAndSwap(false, true) {
+		go c.end() // not here: the caller may hold the database lock
+		return
+	}
 	select {
 	case c.wake <- struct{}{}:
 	default:
