@@ -140,7 +140,7 @@ func (c *dbConn) writeLoop() {
 		}
 		c.wmu.Lock()
 		c.spare = nil // c.out may be the old spare: never share it
-		if cap(buf) <= 64<<10 {
+		if cap(buf) <= keepBuffer {
 			c.spare = buf[:0]
 		}
 		c.wmu.Unlock()
@@ -179,7 +179,7 @@ func (c *dbConn) end() {
 func (c *dbConn) readLoop() {
 	defer c.srv.wg.Done()
 	defer c.end()
-	fr := &jsonFramer{r: bufio.NewReaderSize(c.c, 8192)}
+	fr := &jsonFramer{r: bufio.NewReaderSize(c.c, 4096)}
 	for {
 		msg, err := fr.next()
 		if err != nil {
@@ -344,8 +344,13 @@ type jsonFramer struct {
 
 const maxDBMessage = 64 << 20
 
+// keepBuffer is the largest buffer a session keeps between messages (read
+// and write): an idle session does not hold its largest message's worth
+// of memory.
+const keepBuffer = 8 << 10
+
 func (f *jsonFramer) next() ([]byte, error) {
-	if cap(f.buf) > 64<<10 {
+	if cap(f.buf) > keepBuffer {
 		f.buf = nil
 	}
 	f.buf = f.buf[:0]
