@@ -163,14 +163,6 @@ func (t *txn) modify(tb *dbTable, r *dbRow, set func(vals []datum)) *dbRow {
 	return n
 }
 
-// setColumn is modify of one column.
-func (t *txn) setColumn(tb *dbTable, r *dbRow, c *column, d datum) *dbRow {
-	if c.hasRefs() {
-		t.refsDirty = true
-	}
-	return t.modify(tb, r, func(vals []datum) { vals[c.idx] = d })
-}
-
 // check enforces referential integrity and collects garbage, as
 // ovsdb-server does before a commit: a strong reference to a row that does
 // not exist fails the transaction; a row of a non-root table that no
