@@ -321,6 +321,53 @@ func (t *txn) danglingWeak(c *column, d datum) bool {
 	return false
 }
 
+// checkIndexes enforces the tables' indexes: in a table the transaction
+// inserted or changed rows of, no two rows may have the same values in the
+// columns of an index.
+func (t *txn) checkIndexes() *dbError {
+	for tb, m := range t.changes {
+		if len(tb.schema.indexes) == 0 {
+			continue
+		}
+		changed := false
+		for _, r := range m {
+			if r != nil {
+				changed = true
+				break
+			}
+		}
+		if !changed {
+			continue
+		}
+		for _, idx := range tb.schema.indexes {
+			seen := make(map[string]string, len(tb.rows)+len(m))
+			var key []byte
+			var bad *dbError
+			t.each(tb, func(r *dbRow) bool {
+				key = key[:0]
+				for _, c := range idx {
+					key = appendDatum(key, c, r.vals[c.idx])
+					key = append(key, 0)
+				}
+				if other, dup := seen[string(key)]; dup {
+					names := make([]string, len(idx))
+					for i, c := range idx {
+						names[i] = c.name
+					}
+					bad = errorf("constraint violation", "rows %s and %s of table %s have the same values (%s) for the index on %v", other, r.uuid, tb.schema.name, key[:len(key)-1], names)
+					return false
+				}
+				seen[string(key)] = r.uuid
+				return true
+			})
+			if bad != nil {
+				return bad
+			}
+		}
+	}
+	return nil
+}
+
 // rowChange is a committed change of one row (old nil: inserted; new nil:
 // deleted).
 type rowChange struct {
@@ -332,6 +379,9 @@ type rowChange struct {
 // nothing and notifies nobody. by is passed to onCommit.
 func (t *txn) commit(by any) *dbError {
 	if err := t.check(); err != nil {
+		return err
+	}
+	if err := t.checkIndexes(); err != nil {
 		return err
 	}
 	db := t.db

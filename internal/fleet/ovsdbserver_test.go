@@ -309,6 +309,8 @@ func TestDBTransactErrors(t *testing.T) {
 		{"duplicate uuid-name", []string{insertBridge, insertBridge}, 1, "duplicate uuid-name"},
 		{"wait ==", []string{insertBridge, addBridge, `{"op":"wait","table":"Open_vSwitch","where":` + whereRoot + `,"columns":["bridges"],"until":"==","rows":[{"bridges":["set",[]]}],"timeout":0}`}, 2, "timed out"},
 		{"division by zero", []string{`{"op":"mutate","table":"Open_vSwitch","where":[],"mutations":[["next_cfg","/=",0]]}`}, 0, "domain error"},
+		{"index", []string{insertBridge, addBridge, `{"op":"insert","table":"Bridge","row":{"name":"br"},"uuid-name":"b2"}`,
+			`{"op":"mutate","table":"Open_vSwitch","where":` + whereRoot + `,"mutations":[["bridges","insert",["named-uuid","b2"]]]}`}, 4, "constraint violation"},
 		{"referential integrity", []string{`{"op":"insert","table":"Bridge","row":{"name":"br","ports":["uuid","00000000-0000-4000-8000-000000000001"]},"uuid-name":"br"}`, addBridge}, 2, "referential integrity violation"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

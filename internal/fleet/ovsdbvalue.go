@@ -84,7 +84,8 @@ type tableSchema struct {
 	cols    []*column
 	byName  map[string]*column
 	root    bool
-	refCols []*column // columns holding references
+	refCols []*column   // columns holding references
+	indexes [][]*column // sets of columns whose values no two rows may share
 }
 
 // column looks a column up, _uuid included.
@@ -136,6 +137,17 @@ func compileSchema(s wire.DatabaseSchema) (*dbSchema, error) {
 			if c.hasRefs() {
 				ts.refCols = append(ts.refCols, c)
 			}
+		}
+		for _, idx := range t.Indexes {
+			var cols []*column
+			for _, cn := range idx {
+				c := ts.byName[cn]
+				if c == nil {
+					return nil, fmt.Errorf("table %s: index on unknown column %s", name, cn)
+				}
+				cols = append(cols, c)
+			}
+			ts.indexes = append(ts.indexes, cols)
 		}
 		ds.tables[name] = ts
 		ds.names = append(ds.names, name)
