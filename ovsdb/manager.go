@@ -89,7 +89,7 @@ type Manager struct {
 	backoffMin    time.Duration
 	backoffMax    time.Duration
 	probeInterval time.Duration
-	prober        *rpc.Prober // probes every session on one timer (nil: no probe)
+	prober        *rpc.Prober   // probes every session on one timer (nil: no probe)
 	opTimeout     time.Duration // bound on one connect or transaction
 	settleTimeout time.Duration // how long to wait for a transaction to show in the cache
 
