@@ -207,7 +207,7 @@ func (s *Switch) writeNowUnlock(b []byte) {
 		return
 	default:
 	}
-	n, err := tryWrite(s.raw, b)
+	n, err := s.raw.write(b)
 	switch {
 	case err != nil:
 		s.closeWith(fmt.Errorf("write: %w", err))

@@ -229,7 +229,7 @@ func TestEchoReplyToAFullSocket(t *testing.T) {
 	filler := make([]byte, 1<<16)
 	queued := 0
 	for {
-		n, err := tryWrite(s.raw, filler)
+		n, err := s.raw.write(filler)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"antrea.io/libOpenflow/openflow13"
@@ -83,9 +82,10 @@ type Switch struct {
 	// echoWaiting counts the echo replies waiting for the write lock
 	// (see replyEcho): the reader never waits for it.
 	echoWaiting atomic.Int32
-	// raw is conn's socket when it is an operating system socket (TCP,
-	// unix), for keepalive writes that never wait (writeNowUnlock).
-	raw syscall.RawConn
+	// raw writes to conn without waiting when it is an operating system
+	// socket (TCP, unix), for keepalive writes (writeNowUnlock); nil
+	// otherwise. Used with wmu held.
+	raw *nbWriter
 }
 
 func newSwitch(c net.Conn, opts Options) *Switch {
@@ -101,7 +101,7 @@ func newSwitch(c net.Conn, opts Options) *Switch {
 		events:  newEventQueue(),
 		nextXid: 0x10000,
 	}
-	s.raw = rawConnOf(c)
+	s.raw = newNBWriter(c)
 	s.lastRecv.Store(time.Now().UnixNano())
 	return s
 }

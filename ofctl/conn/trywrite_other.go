@@ -5,13 +5,12 @@ package conn
 import (
 	"errors"
 	"net"
-	"syscall"
 )
 
-// rawConnOf is nil here: keepalive writes go through the write lock's
-// waiting goroutine.
-func rawConnOf(net.Conn) syscall.RawConn { return nil }
+// nbWriter is not available here: keepalive writes wait for the socket
+// on a goroutine of their own.
+type nbWriter struct{}
 
-func tryWrite(syscall.RawConn, []byte) (int, error) {
-	return 0, errors.New("not supported")
-}
+func newNBWriter(net.Conn) *nbWriter { return nil }
+
+func (*nbWriter) write([]byte) (int, error) { return 0, errors.New("not supported") }
