@@ -207,6 +207,10 @@ func (s *Switch) writeNowUnlock(b []byte) {
 		return
 	default:
 	}
+	// No deadline: the raw write never waits, and the deadline an
+	// earlier writeLocked left (WriteTimeout after it) may have passed,
+	// which would fail the write before it is tried.
+	_ = s.conn.SetWriteDeadline(time.Time{})
 	n, err := s.raw.write(b)
 	switch {
 	case err != nil:

@@ -193,6 +193,9 @@ func TestEchoReplyWrittenByReader(t *testing.T) {
 	if s.raw == nil {
 		t.Fatal("a TCP connection is not taken for a raw socket")
 	}
+	// The deadline an earlier write left has passed (as it has on an
+	// idle connection WriteTimeout after the last batch): no matter.
+	_ = s.conn.SetWriteDeadline(time.Now().Add(-time.Second))
 	req := header(openflow13.Type_EchoRequest, headerLen, 0x1234)
 	if err := s.handleFrame(req); err != nil {
 		t.Fatal(err)
@@ -205,6 +208,9 @@ func TestEchoReplyWrittenByReader(t *testing.T) {
 	s.wmu.Unlock()
 	if n := s.echoWaiting.Load(); n != 0 {
 		t.Fatalf("%d echo replies waiting", n)
+	}
+	if err := s.Err(); err != nil {
+		t.Fatalf("connection closed: %v", err)
 	}
 	_ = s.peer.SetReadDeadline(time.Now().Add(10 * time.Second))
 	b, err := readFrame(s.peer, 0)
