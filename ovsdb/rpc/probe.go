@@ -19,6 +19,7 @@ type Prober struct {
 	interval time.Duration
 	now      func() time.Time
 	epoch    time.Time // session read times are durations since it
+	msg      []byte    // the echo request, encoded once (never modified)
 
 	mu       sync.Mutex
 	sessions map[*Session]time.Duration // when the unanswered echo was sent (0: none)
@@ -43,7 +44,11 @@ func newProber(interval time.Duration, now func() time.Time) *Prober {
 	if interval == 0 {
 		interval = DefaultProbeInterval
 	}
-	return &Prober{interval: interval, now: now, epoch: now(), sessions: map[*Session]time.Duration{}}
+	msg, err := encode(request{ID: "probe", Method: "echo", Params: []any{"nva probe"}})
+	if err != nil {
+		panic(fmt.Sprintf("rpc: encoding the probe: %v", err)) // a constant message
+	}
+	return &Prober{interval: interval, now: now, epoch: now(), msg: msg, sessions: map[*Session]time.Duration{}}
 }
 
 // elapsed is now as a duration since the prober's epoch (monotonic with
@@ -112,7 +117,7 @@ func (p *Prober) sweep(now time.Time) (probed, ended int) {
 		s.end(fmt.Errorf("no reply to an echo request within %v", p.interval))
 	}
 	for _, s := range due {
-		s.sendProbe(p.interval)
+		s.sendProbe(p.msg, p.interval)
 	}
 	probed, ended = len(due), len(lost)
 	clear(due)
@@ -127,12 +132,7 @@ func (p *Prober) sweep(now time.Time) (probed, ended int) {
 // (the socket takes a small message without waiting), else from a
 // goroutine of its own, so that a session busy writing a large
 // transaction delays no other session's probe.
-func (s *Session) sendProbe(interval time.Duration) {
-	b, err := encode(request{ID: "probe", Method: "echo", Params: []any{"nva probe"}})
-	if err != nil {
-		s.end(fmt.Errorf("echo: %w", err))
-		return
-	}
+func (s *Session) sendProbe(b []byte, interval time.Duration) {
 	send := func() {
 		defer s.wmu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), interval)
