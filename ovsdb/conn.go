@@ -70,9 +70,10 @@ type conn struct {
 
 // dial connects to d.Endpoint, reads the schema (models shares the model
 // made of it between sessions) and starts a monitor of the columns nva uses.
-// probe is the session's inactivity probe (rpc.Config).
-func dial(ctx context.Context, d Desired, probe time.Duration, models *rpc.Models, log *slog.Logger) (*conn, error) {
-	sess, err := rpc.Dial(ctx, d.Endpoint, rpc.Config{TLS: d.TLS, ProbeInterval: probe, Logger: log})
+// probe is the session's inactivity probe and prober the manager's, which
+// probes all its sessions on one timer (rpc.Config).
+func dial(ctx context.Context, d Desired, probe time.Duration, prober *rpc.Prober, models *rpc.Models, log *slog.Logger) (*conn, error) {
+	sess, err := rpc.Dial(ctx, d.Endpoint, rpc.Config{TLS: d.TLS, ProbeInterval: probe, Prober: prober, Logger: log})
 	if err != nil {
 		return nil, connectError(d.Endpoint, err)
 	}

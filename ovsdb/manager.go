@@ -89,6 +89,7 @@ type Manager struct {
 	backoffMin    time.Duration
 	backoffMax    time.Duration
 	probeInterval time.Duration
+	prober        *rpc.Prober   // probes every session on one timer (nil: no probe)
 	opTimeout     time.Duration // bound on one connect or transaction
 	settleTimeout time.Duration // how long to wait for a transaction to show in the cache
 
@@ -132,6 +133,7 @@ func NewManager(logger *slog.Logger, onStatus func(Status), opts ...Option) *Man
 	for _, o := range opts {
 		o(m)
 	}
+	m.prober = rpc.NewProber(m.probeInterval)
 	return m
 }
 
@@ -486,7 +488,7 @@ func (w *worker) publish(snap *snapshot, p *plan, converged bool) {
 func (w *worker) connect() error {
 	ctx, cancel := context.WithTimeout(w.ctx, w.m.opTimeout)
 	defer cancel()
-	c, err := dial(ctx, w.desired, w.m.probeInterval, w.m.models, w.log)
+	c, err := dial(ctx, w.desired, w.m.probeInterval, w.m.prober, w.m.models, w.log)
 	if err != nil {
 		return err
 	}
@@ -544,7 +546,7 @@ func (w *worker) remove(ctx context.Context) error {
 	}
 	if w.conn == nil {
 		cctx, cancel := context.WithTimeout(ctx, w.m.opTimeout)
-		c, err := dial(cctx, w.desired, w.m.probeInterval, w.m.models, w.log)
+		c, err := dial(cctx, w.desired, w.m.probeInterval, w.m.prober, w.m.models, w.log)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("remove NVE %s: %w", w.name, err)

@@ -245,6 +245,9 @@ func anyMultipath(snap *model.Snapshot) bool {
 // unknown state counts as live: nva signals only what BFD has shown.
 // Sorted by port name.
 func (t *Tracker) VAPsDown(snap *model.Snapshot) []*model.Port {
+	if !anyMultipath(snap) {
+		return nil // no pair has liveness, so none is down
+	}
 	tunnels := t.Tunnels(snap)
 	state := make(map[pairKey]model.PathState, len(tunnels))
 	for _, ts := range tunnels {

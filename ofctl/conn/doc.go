@@ -12,12 +12,17 @@
 // 1.3 actions only (output, push/pop VLAN, set vlan_vid), whose errors
 // never land in another caller's Barrier.
 //
-// Liveness never waits for the caller's work: per switch, the reader, the
-// echo-reply writer and the keepalive (echo requests, dead interval) are
-// goroutines of their own; the reader hands echo replies to the writer
-// instead of taking the write lock, so it keeps reading while a large
-// batch (SendAll, or SendAllRaw for messages the caller encoded to wire
-// bytes itself) or bundle (Bundle, BundleRaw) is being written, and any message received
+// Liveness never waits for the caller's work: per switch, the reader is
+// a goroutine of its own, and one keepalive per Listener (a sweeper on one
+// timer, not a goroutine and a ticker per switch) sends the echo requests
+// of Open vSwitch's inactivity probe to the switches silent for the echo
+// interval and enforces the dead interval. Neither ever waits for a
+// switch's write lock: the reader answers an echo request itself when the
+// lock is free and the socket takes the reply at once, else a goroutine of
+// its own waits for the lock (or the socket), so the reader keeps reading
+// while a large batch (SendAll, or SendAllRaw for messages the caller
+// encoded to wire bytes itself) or bundle (Bundle, BundleRaw) is being
+// written; likewise for the sweeper's echo requests. Any message received
 // counts as liveness.
 //
 // It uses antrea.io/libOpenflow's openflow13 package only as a codec for

@@ -23,6 +23,9 @@ type Listener struct {
 	wg     sync.WaitGroup
 	done   chan struct{}
 
+	// keep is the keepalive of every connection (one timer for all).
+	keep *sweeper
+
 	mu       sync.Mutex
 	switches map[*Switch]struct{}
 }
@@ -52,8 +55,13 @@ func Serve(ctx context.Context, ln net.Listener, tlsConf *tls.Config, h Handler,
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(ctx)
 	l := &Listener{ln: ln, tls: tlsConf, h: h, opts: opts, cancel: cancel,
-		done: make(chan struct{}), switches: make(map[*Switch]struct{})}
-	l.wg.Add(2)
+		done: make(chan struct{}), switches: make(map[*Switch]struct{}),
+		keep: newSweeper(opts, time.Now)}
+	l.wg.Add(3)
+	go func() {
+		defer l.wg.Done()
+		l.keep.run(ctx)
+	}()
 	go func() {
 		defer l.wg.Done()
 		<-ctx.Done()
@@ -123,7 +131,7 @@ func (l *Listener) acceptLoop(ctx context.Context) {
 				}
 				c = tc
 			}
-			err := serveConn(ctx, c, l.h, l.opts, l.track)
+			err := serveConn(ctx, c, l.h, l.opts, l.track, l.keep)
 			if err != nil && !errors.Is(err, ErrClosed) {
 				l.opts.Logger.Debug("openflow connection ended", "remote", c.RemoteAddr().String(), "error", err)
 			}
@@ -146,14 +154,22 @@ func (l *Listener) track(s *Switch, add bool) {
 // ends (or ctx does). It returns the handshake error, or why the
 // established connection ended.
 func ServeConn(ctx context.Context, c net.Conn, h Handler, opts Options) error {
-	return serveConn(ctx, c, h, opts.withDefaults(), nil)
+	opts = opts.withDefaults()
+	keep := newSweeper(opts, time.Now)
+	kctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go keep.run(kctx)
+	return serveConn(ctx, c, h, opts, nil, keep)
 }
 
-func serveConn(ctx context.Context, c net.Conn, h Handler, opts Options, track func(*Switch, bool)) error {
+// serveConn runs one connection; keep is the keepalive that watches it
+// from the end of the hello exchange until the connection ends.
+func serveConn(ctx context.Context, c net.Conn, h Handler, opts Options, track func(*Switch, bool), keep *sweeper) error {
 	s := newSwitch(c, opts)
+	defer keep.remove(s)
 	stop := context.AfterFunc(ctx, func() { s.closeWith(fmt.Errorf("%w: %w", ErrClosed, context.Cause(ctx))) })
 	defer stop()
-	if err := s.handshake(ctx); err != nil {
+	if err := s.handshake(ctx, keep); err != nil {
 		s.closeWith(err)
 		s.log.Warn("openflow handshake failed", "error", err)
 		return err
@@ -176,8 +192,8 @@ func serveConn(ctx context.Context, c net.Conn, h Handler, opts Options, track f
 }
 
 // handshake: HELLO both ways with version negotiation, then FEATURES and
-// PORT_DESC, with the reader and keepalive already running.
-func (s *Switch) handshake(ctx context.Context) error {
+// PORT_DESC, with the reader running and keep watching the switch.
+func (s *Switch) handshake(ctx context.Context, keep *sweeper) error {
 	deadline := time.Now().Add(s.opts.HandshakeTimeout)
 	_ = s.conn.SetDeadline(deadline)
 	s.wmu.Lock()
@@ -208,7 +224,7 @@ func (s *Switch) handshake(ctx context.Context) error {
 	_ = s.conn.SetDeadline(time.Time{})
 	s.lastRecv.Store(time.Now().UnixNano())
 	go s.readLoop()
-	go s.keepalive()
+	keep.add(s)
 
 	hctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()

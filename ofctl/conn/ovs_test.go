@@ -191,3 +191,49 @@ func TestRealOVS(t *testing.T) {
 		}
 	})
 }
+
+// TestRealOVSInactivityProbe: Open vSwitch and nva probe each other (OVS's
+// controller inactivity probe, nva's sweeper) on an otherwise idle
+// connection over several probe intervals; neither side gives up: OVS
+// keeps the same connection (no reconnect) and nva the same switch.
+func TestRealOVSInactivityProbe(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	o := ovstest.Start(t, ovstest.Options{Prefix: "nvcp"})
+	ctlSock := filepath.Join(o.Dir(), "nva.sock")
+	rec := newRecorder()
+	l, err := Listen(ctx, "unix:"+ctlSock, nil, rec,
+		Options{Logger: testLogger(t), EchoInterval: 2 * time.Second, DeadInterval: 6 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { l.Close(); <-l.Done() }()
+	br := fmt.Sprintf("nvp%d", os.Getpid()%100000)
+	o.Vsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=netdev", "protocols=OpenFlow13",
+		"fail_mode=secure", "other_config:datapath-id=00000000000abc02")
+	defer o.Vsctl("--if-exists", "del-br", br)
+	o.Vsctl("set-controller", br, "unix:"+ctlSock, "--", "set", "controller", br,
+		"connection_mode=out-of-band", "inactivity_probe=2000")
+	var sw *Switch
+	select {
+	case sw = <-rec.connected:
+	case <-time.After(30 * time.Second):
+		t.Fatal("OVS did not connect")
+	}
+	// Four of each side's probe intervals with nothing else on the
+	// connection.
+	select {
+	case <-sw.Done():
+		t.Fatalf("nva dropped the switch: %v", sw.Err())
+	case <-time.After(8 * time.Second):
+	}
+	select {
+	case again := <-rec.connected:
+		t.Fatalf("OVS reconnected (%v): it gave up on nva's echoes", again)
+	default:
+	}
+	status := o.Vsctl("get", "controller", br, "status")
+	if !strings.Contains(status, "state=ACTIVE") {
+		t.Fatalf("controller status %s, want ACTIVE", status)
+	}
+}

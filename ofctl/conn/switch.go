@@ -79,11 +79,13 @@ type Switch struct {
 	events     *eventQueue
 	pins       packetIns
 	pktOuts    xidRing // guarded by mu
-	// echoes carries echo replies from the reader to keepalive, so the
-	// reader never waits for the write lock (a large flow-mod batch or a
-	// bundle being written by a reconciliation): it keeps reading, and
-	// every message it reads counts as liveness.
-	echoes chan []byte
+	// echoWaiting counts the echo replies waiting for the write lock
+	// (see replyEcho): the reader never waits for it.
+	echoWaiting atomic.Int32
+	// raw writes to conn without waiting when it is an operating system
+	// socket (TCP, unix), for keepalive writes (writeNowUnlock); nil
+	// otherwise. Used with wmu held.
+	raw *nbWriter
 }
 
 func newSwitch(c net.Conn, opts Options) *Switch {
@@ -98,8 +100,8 @@ func newSwitch(c net.Conn, opts Options) *Switch {
 		done:    make(chan struct{}),
 		events:  newEventQueue(),
 		nextXid: 0x10000,
-		echoes:  make(chan []byte, echoQueue),
 	}
+	s.raw = newNBWriter(c)
 	s.lastRecv.Store(time.Now().UnixNano())
 	return s
 }
@@ -599,13 +601,7 @@ func (s *Switch) handleFrame(b []byte) error {
 	case openflow13.Type_EchoRequest:
 		reply := b // readFrame's buffer: this frame's own
 		reply[1] = openflow13.Type_EchoReply
-		select {
-		case s.echoes <- reply:
-		default:
-			// echoQueue replies are already waiting for the socket: the
-			// switch will see those (and ask again).
-			s.log.Debug("echo reply dropped: replies already queued", "xid", xid)
-		}
+		s.replyEcho(reply)
 		return nil
 	case openflow13.Type_EchoReply:
 		s.mu.Lock()
@@ -776,73 +772,6 @@ func (s *Switch) applyPortEvent(ev PortEvent) {
 			f(ev)
 		}
 	})
-}
-
-// echoQueue bounds the echo replies waiting for the keepalive goroutine.
-const echoQueue = 8
-
-// keepalive writes the echo replies the reader queued (a reply may wait
-// for the write lock, the reader never does), sends echo requests and
-// enforces the dead interval: it runs on its own goroutine, never behind
-// reconciliation work, and anything the reader receives (not only echo
-// replies) counts as liveness.
-func (s *Switch) keepalive() {
-	tick := s.opts.EchoInterval
-	if d := s.opts.DeadInterval / 4; d < tick {
-		tick = d
-	}
-	if tick < time.Millisecond {
-		tick = time.Millisecond
-	}
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	lastEcho := time.Now()
-	prev := lastEcho
-	for {
-		select {
-		case <-s.done:
-			return
-		case reply := <-s.echoes:
-			s.wmu.Lock()
-			err := s.writeLocked(reply)
-			s.wmu.Unlock()
-			if err != nil {
-				return
-			}
-		case <-t.C:
-			now := time.Now()
-			late := now.Sub(prev) > 2*tick
-			prev = now
-			idle := now.Sub(time.Unix(0, s.lastRecv.Load()))
-			if expired(idle, s.opts.DeadInterval, late) {
-				s.closeWith(fmt.Errorf("%w: nothing received for %s", ErrDeadInterval, idle.Round(time.Millisecond)))
-				return
-			}
-			// An inactivity probe, as Open vSwitch's: an echo only after
-			// EchoInterval with nothing received (a switch that talks,
-			// or probes us itself, needs none) and at most one per
-			// EchoInterval.
-			if idle >= s.opts.EchoInterval && now.Sub(lastEcho) >= s.opts.EchoInterval {
-				lastEcho = now
-				if _, err := s.sendBytes(header(openflow13.Type_EchoRequest, headerLen, 0), nil); err != nil {
-					return
-				}
-			}
-		}
-	}
-}
-
-// expired decides the dead interval: nothing received for dead. When the
-// keepalive itself ran late (late: its ticks came more than two apart, so
-// this process was starved of CPU and the reader may not have run either,
-// with the switch's messages waiting in the socket), the reader gets until
-// twice the dead interval: a switch is not declared dead because nva was
-// too busy to read it.
-func expired(idle, dead time.Duration, late bool) bool {
-	if late {
-		return idle >= 2*dead
-	}
-	return idle >= dead
 }
 
 // --- event delivery ---------------------------------------------------------

@@ -37,19 +37,27 @@ const (
 // body. It returns the whole message. A non-zero version is checked
 // before the body is read, so garbage is detected early.
 func readFrame(r io.Reader, version uint8) ([]byte, error) {
-	var h [headerLen]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
+	// The header is read into the message's own buffer, with room for
+	// the smallest messages (echoes, barriers: all of an idle
+	// connection's traffic), which so cost one allocation, not two.
+	buf := make([]byte, headerLen, smallFrame)
+	if _, err := io.ReadFull(r, buf); err != nil {
 		return nil, err
 	}
-	if version != 0 && h[0] != version {
-		return nil, fmt.Errorf("%w: version %d after negotiating OpenFlow 1.3", ErrMalformed, h[0])
+	if version != 0 && buf[0] != version {
+		return nil, fmt.Errorf("%w: version %d after negotiating OpenFlow 1.3", ErrMalformed, buf[0])
 	}
-	n := int(binary.BigEndian.Uint16(h[2:4]))
+	n := int(binary.BigEndian.Uint16(buf[2:4]))
 	if n < headerLen || n > maxMsgLen {
 		return nil, fmt.Errorf("%w: header length %d", ErrMalformed, n)
 	}
-	buf := make([]byte, n)
-	copy(buf, h[:])
+	if n <= cap(buf) {
+		buf = buf[:n:n]
+	} else {
+		big := make([]byte, n)
+		copy(big, buf)
+		buf = big
+	}
 	if _, err := io.ReadFull(r, buf[headerLen:]); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
@@ -58,6 +66,9 @@ func readFrame(r io.Reader, version uint8) ([]byte, error) {
 	}
 	return buf, nil
 }
+
+// smallFrame is the capacity of readFrame's first buffer.
+const smallFrame = 16
 
 func xidOf(b []byte) uint32 { return binary.BigEndian.Uint32(b[4:8]) }
 

@@ -39,8 +39,13 @@ type Config struct {
 	// TLS is the client configuration of ssl: endpoints (required for them).
 	TLS *tls.Config
 	// ProbeInterval is the inactivity probe (see DefaultProbeInterval): 0
-	// means the default, a negative value disables the probe.
+	// means the default, a negative value disables the probe. Ignored
+	// when Prober is set.
 	ProbeInterval time.Duration
+	// Prober, if set, probes this session together with the others it
+	// probes, on one timer, at its own interval (see Prober); nil: the
+	// session gets a Prober of its own for ProbeInterval.
+	Prober *Prober
 	// Logger receives the session's diagnostics (nil: discarded).
 	Logger *slog.Logger
 }
@@ -63,12 +68,9 @@ type Session struct {
 	lost     chan struct{}
 	lostOnce sync.Once
 
-	// inactivity probe, see probeTick
-	interval time.Duration
-	probe    *time.Timer
-	epoch    time.Time
-	lastRead atomic.Int64 // time since epoch of the last message received
-	probedAt int64        // when the unanswered echo was sent (0: none); probeTick only
+	// inactivity probe (nil: none), see Prober
+	prober   *Prober
+	lastRead atomic.Int64 // the prober's elapsed time at the last message received
 }
 
 type call struct {
@@ -166,14 +168,14 @@ func NewSession(c net.Conn, cfg Config) *Session {
 		pending:  map[uint64]*call{},
 		monitors: map[string]*Cache{},
 		lost:     make(chan struct{}),
-		interval: cfg.ProbeInterval,
-		epoch:    time.Now(),
+		prober:   cfg.Prober,
 	}
-	if s.interval == 0 {
-		s.interval = DefaultProbeInterval
+	if s.prober == nil {
+		s.prober = NewProber(cfg.ProbeInterval)
 	}
-	if s.interval > 0 {
-		s.probe = time.AfterFunc(s.interval, s.probeTick)
+	if s.prober != nil {
+		s.lastRead.Store(int64(s.prober.elapsed()))
+		s.prober.add(s)
 	}
 	go s.readLoop()
 	return s
@@ -201,8 +203,8 @@ func (s *Session) end(why error) {
 		pending := s.pending
 		s.pending = map[uint64]*call{}
 		s.mu.Unlock()
-		if s.probe != nil {
-			s.probe.Stop()
+		if s.prober != nil {
+			s.prober.remove(s)
 		}
 		s.conn.Close()
 		for _, c := range pending {
@@ -273,6 +275,11 @@ func (s *Session) write(ctx context.Context, v any) error {
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	return s.writeLocked(ctx, b)
+}
+
+// writeLocked is write for an encoded message, with wmu held.
+func (s *Session) writeLocked(ctx context.Context, b []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -350,7 +357,9 @@ func (s *Session) handle(raw []byte) error {
 	if err != nil {
 		return err
 	}
-	s.lastRead.Store(int64(time.Since(s.epoch)))
+	if s.prober != nil {
+		s.lastRead.Store(int64(s.prober.elapsed()))
+	}
 	if m.Method != "" {
 		s.handleRequest(&m)
 		return nil
@@ -476,33 +485,4 @@ func (s *Session) update(params []byte) error {
 		return nil
 	}
 	return c.update(last)
-}
-
-// probeTick runs every interval: when nothing was received for an
-// interval it sends an echo; when nothing was received since the previous
-// echo either (another interval), the server is gone.
-func (s *Session) probeTick() {
-	select {
-	case <-s.lost:
-		return
-	default:
-	}
-	now := int64(time.Since(s.epoch))
-	last := s.lastRead.Load()
-	if s.probedAt != 0 && last < s.probedAt {
-		s.end(fmt.Errorf("no reply to an echo request within %v", s.interval))
-		return
-	}
-	s.probedAt = 0
-	if time.Duration(now-last) >= s.interval {
-		s.probedAt = now
-		ctx, cancel := context.WithTimeout(context.Background(), s.interval)
-		err := s.write(ctx, request{ID: "probe", Method: "echo", Params: []any{"nva probe"}})
-		cancel()
-		if err != nil {
-			s.end(fmt.Errorf("echo: %w", err))
-			return
-		}
-	}
-	s.probe.Reset(s.interval)
 }

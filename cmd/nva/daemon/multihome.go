@@ -45,6 +45,10 @@ type multihome struct {
 	vaps    map[string]*model.VAPSignalStatus // port name -> what nva applied (Down) or tries to
 	signals uint64                            // port-mods that took a VAP down
 	adopted map[string]bool                   // NVEs whose admin-down VAPs were adopted since leading
+	// inUse caches signalling's use (some NVE multipath) for the
+	// snapshot inUseOf.
+	inUseOf *model.Snapshot
+	inUse   bool
 }
 
 func newMultihome(src interface {
@@ -97,15 +101,18 @@ func (m *multihome) run(ctx context.Context) {
 		} else {
 			m.mu.Lock()
 			clear(m.adopted) // a later term adopts again
+			m.inUseOf = nil  // no old snapshot kept while following
 			m.mu.Unlock()
 		}
 	}
 }
 
-// apply brings the VAPs' admin state to what the tracker wants.
+// apply brings the VAPs' admin state to what the tracker wants. With
+// VAP signalling not in use (no multipath NVE) and no VAP taken down, it
+// has nothing to do and costs nothing per NVE.
 func (m *multihome) apply(ctx context.Context) {
 	snap := m.src.Snapshot()
-	if snap == nil {
+	if snap == nil || m.idle(snap) {
 		return
 	}
 	want := map[string]*model.Port{}
@@ -161,6 +168,18 @@ func (m *multihome) apply(ctx context.Context) {
 	if changed {
 		m.notify()
 	}
+}
+
+// idle reports whether apply has nothing to do on snap: no NVE is
+// multipath (so the tracker takes no VAP down and no admin state is
+// adopted) and no VAP is down by nva or waiting to be brought back up.
+func (m *multihome) idle(snap *model.Snapshot) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.inUseOf != snap {
+		m.inUseOf, m.inUse = snap, slices.ContainsFunc(snap.SortedNVEs(), func(n *model.NVE) bool { return n.Multipath != model.MultipathNone })
+	}
+	return !m.inUse && len(m.vaps) == 0
 }
 
 // adopt records, once per NVE and term, the VAPs its switch shows

@@ -135,3 +135,39 @@ func TestVAPSignallingAdoptsDownPorts(t *testing.T) {
 		t.Fatalf("port-mods %v, want hv1's adopted port 1 brought up once", got)
 	}
 }
+
+// With no multipath NVE (VAP signalling not in use) and no VAP down,
+// apply has nothing to do: it sends no port-mod and does not even ask the
+// switches for their admin-down ports.
+func TestVAPSignallingIdleWithoutMultipath(t *testing.T) {
+	snap := scenario.New().VN("blue", 100).
+		NVE("hv1", "198.18.0.1").NVE("hv2", "198.18.0.2").
+		Port("b1", "blue", "hv1", "tap-b1", "02:00:00:00:01:01", 0, "10.0.0.1").
+		Port("b2", "blue", "hv2", "tap-b2", "02:00:00:00:01:02", 0, "10.0.0.2").
+		Snapshot()
+	mods := &portMods{}
+	m := newMultihome(fixedSrc{snap}, func(string) map[string]uint32 { return map[string]uint32{"tap-b1": 1} },
+		mods.set, slog.New(slog.DiscardHandler), func() {})
+	asked := 0
+	m.portsDown = func(string) ([]uint32, bool) { asked++; return []uint32{1}, true }
+	if !m.idle(snap) {
+		t.Fatal("not idle with no multipath NVE and no VAP down")
+	}
+	m.apply(context.Background())
+	if got := mods.take(); len(got) != 0 || asked != 0 {
+		t.Fatalf("idle apply: port-mods %v, admin state asked %d times", got, asked)
+	}
+	// A VAP nva took down while signalling was in use is still brought
+	// back up.
+	m.vaps["b1"] = &model.VAPSignalStatus{Port: "b1", VN: "blue", NVE: "hv1", Down: true}
+	if m.idle(snap) {
+		t.Fatal("idle with a VAP down")
+	}
+	m.apply(context.Background())
+	if got := mods.take(); !slices.Equal(got, []string{"hv1/1/up"}) {
+		t.Fatalf("port-mods %v, want b1 brought back up", got)
+	}
+	if !m.idle(snap) {
+		t.Fatal("not idle once every VAP is back up")
+	}
+}
