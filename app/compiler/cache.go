@@ -34,7 +34,6 @@ type Cache struct {
 	gen      uint16
 	base     *sliceUse
 	gwParts  map[string]*sliceUse    // the last compile's L3 gateway slices, by name
-	nparts   int                     // the last compile's slices besides base
 	epoch    uint64                  // this compile's number: a slice used with it is live
 	lastVAPs []lastVAP               // the last compile's local VAPs, for VAP and Segment
 	vaps     map[vapKey]*model.Port  // built from lastVAPs on demand
@@ -42,11 +41,6 @@ type Cache struct {
 	// vnMemo is the last compile's VNs: their slices (by vnView.allFP),
 	// also where a changed VN finds its parts of the last compile.
 	vnMemo map[string]vnMemo
-	// owner is the slice that owns each flow key (by Key.Hash64) of the
-	// last compile's slices: a flow two slices both define is an error (a
-	// slice checks its own duplicates). Updated by the slices that come
-	// and go.
-	owner map[uint64]*sliceUse
 	// pool shares port parts with other NVEs' Caches (nil: none; see
 	// PartPool); shareHash hashes what a shared part depends on besides
 	// its fingerprint: the profile and generation, not the NVE.
@@ -200,8 +194,7 @@ func (c *Cache) reset(key, nve string, prof pipeline.Profile, gen uint16) error 
 	for i, t := range prof.Tables {
 		c.order[t.Name] = i
 	}
-	c.base, c.gwParts, c.nparts, c.lastVAPs, c.vaps, c.vnMemo = nil, nil, 0, nil, nil, nil
-	c.owner = map[uint64]*sliceUse{}
+	c.base, c.gwParts, c.lastVAPs, c.vaps, c.vnMemo = nil, nil, nil, nil, nil
 	return nil
 }
 
@@ -243,7 +236,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	}
 	view := buildView(&in, prof, c.keyHash, c.shareHash, c.underlay)
 	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.real, pool: c.pool}
-	var fresh, gone []*sliceUse
+	var fresh []*sliceUse
 	if c.base == nil {
 		s, err := c.compileSlice(nc, nil, nil)
 		if err != nil {
@@ -259,13 +252,11 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	}
 	states := make([]*sliceUse, 0, n)
 	states = append(states, c.base)
-	reused := 0 // slices of the last compile used again
 	// use adds the slice of fingerprint fp: u, the last compile's slice of
 	// the same key (nil: none), if it is still the same, else a new one.
 	use := func(u *sliceUse, fp uint64, v *vnView, p *portPart) (*sliceUse, error) {
 		if u != nil && u.s.Fingerprint == fp && u.epoch != c.epoch {
 			u.epoch = c.epoch
-			reused++
 			states = append(states, u)
 			return u, nil
 		}
@@ -288,7 +279,6 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 			for _, u := range m.states {
 				u.epoch = c.epoch
 			}
-			reused += len(m.states)
 			states = append(states, m.states...)
 			warnings = append(warnings, m.warnings...)
 			memo[v.name] = m
@@ -319,21 +309,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		}
 		gwParts[g.name] = u
 	}
-	if reused != c.nparts { // some of the last compile's slices are gone
-		for _, m := range c.vnMemo {
-			for _, u := range m.states {
-				if u.epoch != c.epoch {
-					gone = append(gone, u)
-				}
-			}
-		}
-		for _, u := range c.gwParts {
-			if u.epoch != c.epoch {
-				gone = append(gone, u)
-			}
-		}
-	}
-	if err := c.claimKeys(fresh, gone); err != nil {
+	if err := checkKeys(states, len(fresh)); err != nil {
 		return Result{}, fmt.Errorf("pipeline contract violated: %w", err)
 	}
 	res, err := merge(states, warnings)
@@ -347,7 +323,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	for _, v := range view.vns {
 		n += len(v.local)
 	}
-	c.lastVAPs, c.vaps, c.vnMemo, c.gwParts, c.nparts = make([]lastVAP, 0, n), nil, memo, gwParts, len(states)-1
+	c.lastVAPs, c.vaps, c.vnMemo, c.gwParts = make([]lastVAP, 0, n), nil, memo, gwParts
 	for _, v := range view.vns {
 		for _, a := range v.local {
 			c.lastVAPs = append(c.lastVAPs, lastVAP{port: a.port, ofp: a.ofp, vni: v.vn.VNI, vlan: a.vlan, segment: a.segment})
@@ -476,7 +452,7 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 // part may use its VN's flood groups (none does today) and path groups
 // (multipath.go: a port on a multipath remote is forwarded through its
 // VN's group toward that remote, which the VN's shared part owns).
-// Duplicates across slices are found by claimKeys.
+// Duplicates across slices are found by checkKeys.
 func (c *Cache) checkSlice(s *sliceState, dup []bool) error {
 	var errs []error
 	ids := make(map[uint32]bool, len(s.Groups))
@@ -507,33 +483,80 @@ func (c *Cache) checkSlice(s *sliceState, dup []bool) error {
 	return fmt.Errorf("%s: pipeline contract violated: %w", what, errors.Join(errs...))
 }
 
-// claimKeys updates the flow-key index for this compile's slices: the
-// keys of slices that are gone (or replaced) are released, those of fresh
-// slices claimed; a key another live slice owns is a duplicate. (Two
-// different keys with one 64-bit hash would leave the second unindexed: a
-// duplicate of it would go unnoticed, nothing worse.) It costs the flows
-// of the slices that changed.
-func (c *Cache) claimKeys(fresh, gone []*sliceUse) error {
-	for _, u := range gone {
-		for _, h := range u.s.hashes {
-			if c.owner[h] == u {
-				delete(c.owner, h)
+// checkKeys finds the flow keys two of the compile's slices (states)
+// both define, an error (a slice checks its own duplicates: checkSlice).
+// It keeps no index between compiles: the fresh slices' flows (this
+// compile's, nfresh of states) are sorted by key hash, checked among
+// themselves and looked up for each flow of the other slices, which were
+// checked against each other when they were fresh. So it costs nothing
+// when no slice is fresh and a pass over the NVE's key hashes otherwise;
+// only a hash found twice compares the two keys (flow.KeyOf).
+func checkKeys(states []*sliceUse, nfresh int) error {
+	if nfresh == 0 {
+		return nil
+	}
+	type keyAt struct {
+		h      uint64
+		pos, i int32 // states[pos].s.Flows[i]
+	}
+	n := 0
+	for _, u := range states {
+		if u.fresh {
+			n += len(u.s.hashes)
+		}
+	}
+	fk := make([]keyAt, 0, n)
+	var filter [4]uint64 // a bit per hash's low 8 bits: most lookups end here
+	for pos, u := range states {
+		if !u.fresh {
+			continue
+		}
+		for i, h := range u.s.hashes {
+			fk = append(fk, keyAt{h, int32(pos), int32(i)})
+			filter[h>>6&3] |= 1 << (h & 63)
+		}
+	}
+	slices.SortFunc(fk, func(a, b keyAt) int {
+		if c := cmp.Compare(a.h, b.h); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.pos, b.pos); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.i, b.i)
+	})
+	var errs []error
+	// dup reports flow i of slice b when it has flow j of slice a's key
+	// (the same hash: the same key unless the hashes collide).
+	dup := func(a *sliceUse, j int, b *sliceUse, i int) bool {
+		if flow.KeyOf(a.s.Flows[j]) != flow.KeyOf(b.s.Flows[i]) {
+			return false
+		}
+		errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", b.s.Flows[i], a.s.Key, b.s.Key))
+		return true
+	}
+	for k := 1; k < len(fk); k++ { // fresh against fresh, the earlier slice first
+		for e := k - 1; e >= 0 && fk[e].h == fk[k].h; e-- {
+			if fk[e].pos != fk[k].pos && dup(states[fk[e].pos], int(fk[e].i), states[fk[k].pos], int(fk[k].i)) {
+				break
 			}
 		}
 	}
-	var errs []error
-	for _, u := range fresh {
-		s := u.s
-		for i, h := range s.hashes {
-			o, ok := c.owner[h]
-			if ok && o != u && o.epoch == c.epoch {
-				// The same hash: the same key unless the hashes collide.
-				if j := slices.Index(o.s.hashes, h); j >= 0 && flow.KeyOf(o.s.Flows[j]) == flow.KeyOf(s.Flows[i]) {
-					errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", s.Flows[i], o.s.Key, s.Key))
-				}
+	if len(fk) == 0 || nfresh == len(states) {
+		return errors.Join(errs...)
+	}
+	for _, u := range states { // the others against fresh
+		if u.fresh {
+			continue
+		}
+		for j, h := range u.s.hashes {
+			if filter[h>>6&3]&(1<<(h&63)) == 0 {
 				continue
 			}
-			c.owner[h] = u
+			k, _ := slices.BinarySearchFunc(fk, h, func(a keyAt, h uint64) int { return cmp.Compare(a.h, h) })
+			for ; k < len(fk) && fk[k].h == h; k++ {
+				dup(u, j, states[fk[k].pos], int(fk[k].i))
+			}
 		}
 	}
 	return errors.Join(errs...)
