@@ -24,13 +24,12 @@ import (
 // Cache is not safe for concurrent use.
 type Cache struct {
 	features []feature
-	key      string // profile, NVE and generation the slices are for
-	nve      string // the NVE they are for
-	keyHash  uint64 // its hash, part of every slice's fingerprint
+	// ps is what the slices' profile and generation make of it (shared
+	// with the Caches of the pool); nil: start over at the next compile.
+	ps       *profState
+	nve      string // the NVE the slices are for
+	keyHash  uint64 // the hash of the NVE, profile and generation, part of every slice's fingerprint
 	prof     pipeline.Profile
-	real     *pipeline.Realizer
-	check    *pipeline.Checker
-	order    map[string]int // table name -> position in packet order
 	gen      uint16
 	base     *sliceUse
 	gwParts  map[string]*sliceUse    // the last compile's L3 gateway slices, by name
@@ -178,22 +177,52 @@ func cacheKey(p pipeline.Profile, nve string, gen uint16) string {
 	return b.String()
 }
 
-// reset prepares the cache for a new profile, NVE or generation.
-func (c *Cache) reset(key, nve string, prof pipeline.Profile, gen uint16) error {
+// profState is what compiling for a profile and generation derives from
+// them, the same for every NVE: the Caches of a PartPool share one
+// (read only once built), the others have their own.
+type profState struct {
+	prof      pipeline.Profile
+	key       string // cacheKey(prof, "", gen): the Cache's key without the NVE
+	shareHash uint64 // its hash, part of a shared part's fingerprint
+	real      *pipeline.Realizer
+	check     *pipeline.Checker
+	order     map[string]int // table name -> position in packet order
+}
+
+func newProfState(key string, prof pipeline.Profile) (*profState, error) {
 	check, err := pipeline.NewChecker(prof)
+	if err != nil {
+		return nil, err
+	}
+	sh := newFNV()
+	sh.str(key)
+	ps := &profState{prof: prof, key: key, shareHash: uint64(sh), real: prof.Realizer(), check: check,
+		order: make(map[string]int, len(prof.Tables))}
+	for i, t := range prof.Tables {
+		ps.order[t.Name] = i
+	}
+	return ps, nil
+}
+
+// reset prepares the cache for a new profile, NVE or generation; key is
+// cacheKey(prof, "", gen).
+func (c *Cache) reset(key, nve string, prof pipeline.Profile, gen uint16) error {
+	var ps *profState
+	var err error
+	if c.pool != nil {
+		ps, err = c.pool.profile(key, prof)
+	} else {
+		ps, err = newProfState(key, prof)
+	}
 	if err != nil {
 		return err
 	}
-	h := newFNV()
-	h.str(key)
-	sh := newFNV()
-	sh.str(cacheKey(prof, "", gen))
-	c.key, c.nve, c.keyHash, c.prof, c.real, c.check, c.gen = key, nve, uint64(h), prof, prof.Realizer(), check, gen
-	c.shareHash = uint64(sh)
-	c.order = make(map[string]int, len(prof.Tables))
-	for i, t := range prof.Tables {
-		c.order[t.Name] = i
+	h := newFNV() // of cacheKey(prof, nve, gen), which is nve + key
+	for i := 0; i < len(nve); i++ {
+		h.byte(nve[i])
 	}
+	h.str(key)
+	c.ps, c.nve, c.keyHash, c.prof, c.gen = ps, nve, uint64(h), prof, gen
 	c.base, c.gwParts, c.lastVAPs, c.vaps, c.vnMemo = nil, nil, nil, nil, nil
 	return nil
 }
@@ -212,18 +241,18 @@ func (c *Cache) Compile(in Input, prof pipeline.Profile) (Result, error) {
 	}
 	// The same NVE, generation and profile (compared field by field:
 	// cheaper than building the key on every compile) keep the slices.
-	same := c.key != "" && in.NVE == c.nve && in.Generation == c.gen && reflect.DeepEqual(prof, c.prof)
-	if key := ""; !same {
-		if key = cacheKey(prof, in.NVE, in.Generation); key != c.key {
+	same := c.ps != nil && in.NVE == c.nve && in.Generation == c.gen && reflect.DeepEqual(prof, c.prof)
+	if !same {
+		if key := cacheKey(prof, "", in.Generation); c.ps == nil || in.NVE != c.nve || key != c.ps.key {
 			if err := c.reset(key, in.NVE, prof, in.Generation); err != nil {
-				c.key = ""
+				c.ps = nil
 				return Result{}, fmt.Errorf("compile %s: profile %s: %w", in.NVE, prof.Name, err)
 			}
 		}
 	}
 	res, err := c.compile(in, prof)
 	if err != nil {
-		c.key = "" // start over next time
+		c.ps = nil // start over next time
 		return Result{}, fmt.Errorf("compile %s: %w", in.NVE, err)
 	}
 	return res, nil
@@ -234,8 +263,8 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	if c.underlay == nil || len(c.underlay) > 2*len(in.Snapshot.NVEs)+16 {
 		c.underlay = map[string]underlayMemo{} // (dropped NVEs' entries go with it)
 	}
-	view := buildView(&in, prof, c.keyHash, c.shareHash, c.underlay)
-	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.real, pool: c.pool}
+	view := buildView(&in, prof, c.keyHash, c.ps.shareHash, c.underlay)
+	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.ps.real, pool: c.pool}
 	var fresh []*sliceUse
 	if c.base == nil {
 		s, err := c.compileSlice(nc, nil, nil)
@@ -400,14 +429,14 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 	}
 	flows := e.flows
 	for i := range flows {
-		if err := c.real.Flow(&flows[i]); err != nil {
+		if err := c.ps.real.Flow(&flows[i]); err != nil {
 			return nil, err
 		}
 	}
 	s := &sliceState{}
 	switch {
 	case v == nil:
-		miss, err := c.real.MissFlows()
+		miss, err := c.ps.real.MissFlows()
 		if err != nil {
 			return nil, err
 		}
@@ -424,9 +453,9 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 	for i := range flows {
 		k := flow.KeyOf(flows[i])
 		flows[i].Cookie = flow.MakeCookie(c.gen, k.ID())
-		ord, ok := c.order[k.Table]
+		ord, ok := c.ps.order[k.Table]
 		if !ok {
-			ord = len(c.order)
+			ord = len(c.ps.order)
 		}
 		keys[i], sks[i] = k, sortKey{ord: ord, prio: k.Priority, match: k.Match}
 	}
@@ -461,14 +490,14 @@ func (c *Cache) checkSlice(s *sliceState, dup []bool) error {
 			errs = append(errs, fmt.Errorf("group %d: duplicate group ID", g.ID))
 		}
 		ids[g.ID] = true
-		errs = append(errs, c.check.Group(g)...)
+		errs = append(errs, c.ps.check.Group(g)...)
 	}
 	exists := func(id uint32) bool { return ids[id] || (s.Key != s.VN && isPathGroup(id)) }
 	for i, f := range s.Flows {
 		if dup[i] {
 			errs = append(errs, fmt.Errorf("flow %s: duplicate (table, priority, match)", f))
 		}
-		errs = append(errs, c.check.Flow(f, exists)...)
+		errs = append(errs, c.ps.check.Flow(f, exists)...)
 	}
 	if len(errs) == 0 {
 		return nil
