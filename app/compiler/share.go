@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"net"
 	"net/netip"
 	"reflect"
 	"runtime"
@@ -39,6 +40,7 @@ type PartPool struct {
 	m     map[uint64]weak.Pointer[sliceState] // by Slice.Fingerprint
 	acts  map[remoteKey]weak.Pointer[actionList]
 	profs map[string]weak.Pointer[profState] // by profState.key
+	arps  map[arpKey]weak.Pointer[arpList]
 }
 
 // remoteKey is everything tunnelActions reads.
@@ -55,10 +57,61 @@ type actionList struct {
 	n int
 }
 
+// arpKey is what arpReply reads: an Ethernet and an IPv4 address.
+type arpKey struct {
+	mac [6]byte
+	ip  [4]byte
+}
+
+// arpList holds the actions of one ARP answer (arpReply) and the
+// addresses they write: the flows using them refer into it, which keeps
+// it alive.
+type arpList struct {
+	a [7]flow.Action
+	k arpKey
+}
+
 // NewPartPool returns an empty pool.
 func NewPartPool() *PartPool {
 	return &PartPool{m: map[uint64]weak.Pointer[sliceState]{}, acts: map[remoteKey]weak.Pointer[actionList]{},
-		profs: map[string]weak.Pointer[profState]{}}
+		profs: map[string]weak.Pointer[profState]{}, arps: map[arpKey]weak.Pointer[arpList]{}}
+}
+
+// arpReply returns arpReply(mac, ip), one list for all the Caches of the
+// pool that ask for the same one (read only: its capacity is its length,
+// so an append copies it).
+func (p *PartPool) arpReply(mac net.HardwareAddr, ip []byte) []flow.Action {
+	var k arpKey
+	if len(mac) != len(k.mac) || len(ip) != len(k.ip) {
+		return arpReply(mac, ip)
+	}
+	copy(k.mac[:], mac)
+	copy(k.ip[:], ip)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if wp, ok := p.arps[k]; ok {
+		if l := wp.Value(); l != nil {
+			return l.a[:]
+		}
+	}
+	l := &arpList{k: k}
+	acts := arpReply(l.k.mac[:], l.k.ip[:]) // nothing of the caller's kept
+	if len(acts) != len(l.a) {
+		return acts
+	}
+	copy(l.a[:], acts)
+	p.arps[k] = weak.Make(l)
+	runtime.AddCleanup(l, p.dropARP, k)
+	return l.a[:]
+}
+
+// dropARP forgets k's answer once it is gone (and not replaced since).
+func (p *PartPool) dropARP(k arpKey) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if wp, ok := p.arps[k]; ok && wp.Value() == nil {
+		delete(p.arps, k)
+	}
 }
 
 // profile returns the profState of key (cacheKey(prof, "", gen)) and prof,
