@@ -62,6 +62,7 @@ type lastVAP struct {
 // warnings as the last compile made them, for vnView.allFP.
 type vnMemo struct {
 	fp       uint64
+	at       int // the position of states in the compile's
 	states   []*sliceUse
 	warnings []string
 }
@@ -308,9 +309,10 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 			for _, u := range m.states {
 				u.epoch = c.epoch
 			}
+			first := len(states)
 			states = append(states, m.states...)
 			warnings = append(warnings, m.warnings...)
-			memo[v.name] = m
+			memo[v.name] = vnMemo{fp: m.fp, at: first, states: states[first:len(states):len(states)], warnings: m.warnings}
 			continue
 		}
 		view.complete(v)
@@ -325,7 +327,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 			}
 		}
 		warnings = append(warnings, v.portWarnings...)
-		memo[v.name] = vnMemo{fp: v.allFP, states: slices.Clip(states[first:]), warnings: v.portWarnings}
+		memo[v.name] = vnMemo{fp: v.allFP, at: first, states: states[first:len(states):len(states)], warnings: v.portWarnings}
 	}
 	var gwParts map[string]*sliceUse
 	for _, g := range view.gws { // L3 gateway slices (l3gwview.go)
@@ -351,6 +353,16 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	n = 0
 	for _, v := range view.vns {
 		n += len(v.local)
+	}
+	// The memo keeps the VNs' runs of states (not the last compile's
+	// arrays, nor room to spare: n above counts only the VNs' parts known
+	// before complete).
+	exact := make([]*sliceUse, len(states))
+	copy(exact, states)
+	for name, m := range memo {
+		end := m.at + len(m.states)
+		m.states = exact[m.at:end:end]
+		memo[name] = m
 	}
 	c.lastVAPs, c.vaps, c.vnMemo, c.gwParts = make([]lastVAP, 0, n), nil, memo, gwParts
 	for _, v := range view.vns {
