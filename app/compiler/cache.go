@@ -411,7 +411,13 @@ func VAPOf(in Input, inPort, vni uint32) (*model.Port, bool) {
 // features' flows are realized onto the profile's tables, with keys,
 // cookies and sort order, and checked against the profile's contracts.
 func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, error) {
-	e := &emitter{}
+	if nc.scratch == nil {
+		nc.scratch = c.newScratch()
+	}
+	sc := nc.scratch
+	e := &sc.e
+	*e = emitter{flows: sc.flows[:0]}
+	defer func() { sc.flows = e.flows[:0] }() // the features' flows are copied into the slice
 	var vc *vnCtx
 	var pc *portCtx
 	switch {
@@ -421,8 +427,8 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 	default:
 		pc = &portCtx{nveCtx: nc, vni: v.vn.VNI, part: p}
 	}
-	for _, f := range c.features {
-		e.use(f)
+	for i, f := range c.features {
+		e.cur, e.stages = f, sc.stages[i]
 		switch {
 		case v != nil && v.gwSlice != nil: // an L3 gateway's slice (l3gateway.go)
 			if g, ok := f.(gatewayFeature); ok {
@@ -460,8 +466,12 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 	default:
 		s.Key, s.VN, s.Fingerprint = v.name+"/"+p.port.Name, v.name, p.fp
 	}
-	keys := make([]flow.Key, len(flows)) // scratch: only their hashes are kept
-	sks := make([]sortKey, len(flows))
+	n := len(flows)
+	if cap(sc.keys) < n {
+		sc.keys, sc.sks, sc.idx, sc.dup = make([]flow.Key, n, 2*n), make([]sortKey, n, 2*n), make([]int, n, 2*n), make([]bool, n, 2*n)
+	}
+	// keys: only their hashes are kept
+	keys, sks, idx, dup := sc.keys[:n], sc.sks[:n], sc.idx[:n], sc.dup[:n]
 	for i := range flows {
 		k := flow.KeyOf(flows[i])
 		flows[i].Cookie = flow.MakeCookie(c.gen, k.ID())
@@ -471,14 +481,12 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 		}
 		keys[i], sks[i] = k, sortKey{ord: ord, prio: k.Priority, match: k.Match}
 	}
-	idx := make([]int, len(flows))
 	for i := range idx {
 		idx[i] = i
 	}
 	slices.SortFunc(idx, func(a, b int) int { return sks[a].compare(sks[b]) })
 	s.Flows, s.hashes = make([]flow.Flow, len(flows)), make([]uint64, len(flows))
-	dup := make([]bool, len(flows)) // dup[i]: flow i has flow i-1's key
-	for i, j := range idx {
+	for i, j := range idx { // dup[i]: flow i has flow i-1's key
 		s.Flows[i], s.hashes[i] = flows[j], keys[j].Hash64()
 		dup[i] = i > 0 && keys[idx[i-1]] == keys[j]
 	}
@@ -486,6 +494,26 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 	slices.SortFunc(s.Groups, func(a, b flow.GroupEntry) int { return cmp.Compare(a.ID, b.ID) })
 	s.Warnings = append(s.Warnings, e.warnings...)
 	return s, c.checkSlice(s, dup)
+}
+
+// sliceScratch is compileSlice's working memory, reused by the slices of
+// one compile (and dropped with it: a Cache keeps none).
+type sliceScratch struct {
+	e      emitter
+	stages [][]string // the stages of each of the Cache's features
+	flows  []flow.Flow
+	keys   []flow.Key
+	sks    []sortKey
+	idx    []int
+	dup    []bool
+}
+
+func (c *Cache) newScratch() *sliceScratch {
+	sc := &sliceScratch{stages: make([][]string, len(c.features))}
+	for i, f := range c.features {
+		sc.stages[i] = f.Stages()
+	}
+	return sc
 }
 
 // checkSlice checks a slice against the profile's contracts. A slice is
