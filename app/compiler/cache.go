@@ -554,19 +554,15 @@ func (c *Cache) checkSlice(s *sliceState, dup []bool) error {
 
 // checkKeys finds the flow keys two of the compile's slices (states)
 // both define, an error (a slice checks its own duplicates: checkSlice).
-// It keeps no index between compiles: the fresh slices' flows (this
-// compile's, nfresh of states) are sorted by key hash, checked among
-// themselves and looked up for each flow of the other slices, which were
-// checked against each other when they were fresh. So it costs nothing
-// when no slice is fresh and a pass over the NVE's key hashes otherwise;
-// only a hash found twice compares the two keys (flow.KeyOf).
+// It keeps no index between compiles: the key hashes of the fresh slices
+// (this compile's, nfresh of states) are sorted, checked among themselves
+// and looked up for each flow of the other slices, which were checked
+// against each other when they were fresh. So it costs nothing when no
+// slice is fresh and a pass over the NVE's key hashes otherwise; only a
+// hash found twice finds its flows and compares their keys (flow.KeyOf).
 func checkKeys(states []*sliceUse, nfresh int) error {
 	if nfresh == 0 {
 		return nil
-	}
-	type keyAt struct {
-		h      uint64
-		pos, i int32 // states[pos].s.Flows[i]
 	}
 	n := 0
 	for _, u := range states {
@@ -574,44 +570,58 @@ func checkKeys(states []*sliceUse, nfresh int) error {
 			n += len(u.s.hashes)
 		}
 	}
-	fk := make([]keyAt, 0, n)
+	fh := make([]uint64, 0, n)
 	var filter [4]uint64 // a bit per hash's low 8 bits: most lookups end here
-	for pos, u := range states {
-		if !u.fresh {
-			continue
-		}
-		for i, h := range u.s.hashes {
-			fk = append(fk, keyAt{h, int32(pos), int32(i)})
-			filter[h>>6&3] |= 1 << (h & 63)
-		}
-	}
-	slices.SortFunc(fk, func(a, b keyAt) int {
-		if c := cmp.Compare(a.h, b.h); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.pos, b.pos); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.i, b.i)
-	})
-	var errs []error
-	// dup reports flow i of slice b when it has flow j of slice a's key
-	// (the same hash: the same key unless the hashes collide).
-	dup := func(a *sliceUse, j int, b *sliceUse, i int) bool {
-		if flow.KeyOf(a.s.Flows[j]) != flow.KeyOf(b.s.Flows[i]) {
-			return false
-		}
-		errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", b.s.Flows[i], a.s.Key, b.s.Key))
-		return true
-	}
-	for k := 1; k < len(fk); k++ { // fresh against fresh, the earlier slice first
-		for e := k - 1; e >= 0 && fk[e].h == fk[k].h; e-- {
-			if fk[e].pos != fk[k].pos && dup(states[fk[e].pos], int(fk[e].i), states[fk[k].pos], int(fk[k].i)) {
-				break
+	for _, u := range states {
+		if u.fresh {
+			fh = append(fh, u.s.hashes...)
+			for _, h := range u.s.hashes {
+				filter[h>>6&3] |= 1 << (h & 63)
 			}
 		}
 	}
-	if len(fk) == 0 || nfresh == len(states) {
+	slices.Sort(fh)
+	var errs []error
+	// dups reports the fresh flows with hash h that have the key of an
+	// earlier one (in states order), or of flow j of slice o when o is
+	// not nil: the same hash is the same key unless the hashes collide.
+	dups := func(h uint64, o *sliceUse, j int) {
+		type at struct {
+			u *sliceUse
+			i int
+		}
+		var seen []at
+		for _, u := range states {
+			if !u.fresh {
+				continue
+			}
+			for i, fh := range u.s.hashes {
+				if fh != h {
+					continue
+				}
+				k := flow.KeyOf(u.s.Flows[i])
+				if o != nil { // against o only: fresh against fresh is checked apart
+					if flow.KeyOf(o.s.Flows[j]) == k {
+						errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", u.s.Flows[i], o.s.Key, u.s.Key))
+					}
+					continue
+				}
+				for _, e := range seen {
+					if e.u != u && flow.KeyOf(e.u.s.Flows[e.i]) == k {
+						errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", u.s.Flows[i], e.u.s.Key, u.s.Key))
+						break
+					}
+				}
+				seen = append(seen, at{u, i})
+			}
+		}
+	}
+	for k := 1; k < len(fh); k++ { // fresh against fresh
+		if fh[k] == fh[k-1] && (k == 1 || fh[k-2] != fh[k]) {
+			dups(fh[k], nil, 0)
+		}
+	}
+	if nfresh == len(states) {
 		return errors.Join(errs...)
 	}
 	for _, u := range states { // the others against fresh
@@ -622,9 +632,8 @@ func checkKeys(states []*sliceUse, nfresh int) error {
 			if filter[h>>6&3]&(1<<(h&63)) == 0 {
 				continue
 			}
-			k, _ := slices.BinarySearchFunc(fk, h, func(a keyAt, h uint64) int { return cmp.Compare(a.h, h) })
-			for ; k < len(fk) && fk[k].h == h; k++ {
-				dup(u, j, states[fk[k].pos], int(fk[k].i))
+			if _, found := slices.BinarySearch(fh, h); found {
+				dups(h, u, j)
 			}
 		}
 	}
