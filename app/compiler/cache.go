@@ -33,7 +33,7 @@ type Cache struct {
 	gen      uint16
 	base     *sliceUse
 	gwParts  map[string]*sliceUse    // the last compile's L3 gateway slices, by name
-	epoch    uint64                  // this compile's number: a slice used with it is live
+	epoch    uint32                  // this compile's number (wrapping): a slice used with it is live
 	lastVAPs []lastVAP               // the last compile's local VAPs, for VAP and Segment
 	vaps     map[vapKey]*model.Port  // built from lastVAPs on demand
 	underlay map[string]underlayMemo // remote NVEs' parsed underlays, by name
@@ -118,7 +118,7 @@ type sliceState struct {
 // shares (the sliceUse keeps it alive in the pool).
 type sliceUse struct {
 	s     *sliceState
-	epoch uint64 // the last compile that used it
+	epoch uint32 // the last compile that used it (16 bytes a sliceUse)
 	fresh bool   // new in this compile (Result.Recompiled)
 }
 
