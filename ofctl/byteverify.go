@@ -366,7 +366,8 @@ func (v verified) heldFlows(want []flow.Flow) []flow.Flow {
 // PartPool) once for all of them. An entry is tied to the very flows
 // array it was computed from (compiled slices are immutable) through a
 // weak pointer: it is valid only for that array, and dead once the
-// compiler dropped the slice. 8 bytes a flow, plus the entry.
+// compiler dropped the slice. 8 bytes a flow (16 once an alias is
+// learned), plus the entry.
 type sumPool struct {
 	mu sync.Mutex
 	m  map[uint64]sumEntry // by Slice.Fingerprint
@@ -376,17 +377,26 @@ type sumPool struct {
 
 type sumEntry struct {
 	flows weak.Pointer[flow.Flow] // the slice's Flows[0]
-	n     int                     // len(Flows)
 	prof  uint64                  // profileKey of the encoding
-	sums  []uint64
-	// alt are the flows' aliases (learnAliases), 0 for none; nil until
-	// one is learned.
-	alt []uint64
+	// sums are the flows' identity hashes, one per flow (so len(sums) is
+	// len(Flows)). Past them, within the capacity, are the flows'
+	// aliases (learnAliases; 0 for none) once one is learned: the capacity
+	// is exactly 2*len(sums) then, len(sums) before (40 bytes an entry,
+	// not 72 with a length and an alias slice of their own).
+	sums []uint64
+}
+
+// alt returns the entry's aliases, nil when none is learned.
+func (e sumEntry) alt() []uint64 {
+	if cap(e.sums) != 2*len(e.sums) || len(e.sums) == 0 {
+		return nil
+	}
+	return e.sums[len(e.sums):cap(e.sums)]
 }
 
 // valid says whether e was computed from the flows of x, with prof.
 func (e sumEntry) valid(x *compiler.Slice, prof uint64) bool {
-	return e.n == len(x.Flows) && e.prof == prof && len(x.Flows) > 0 && e.flows.Value() == &x.Flows[0]
+	return len(e.sums) == len(x.Flows) && e.prof == prof && len(x.Flows) > 0 && e.flows.Value() == &x.Flows[0]
 }
 
 // collect returns the identity hashes of the flows of sl (n in all), in
@@ -405,11 +415,11 @@ func (p *sumPool) collect(sl []*compiler.Slice, n int, prof uint64, compute func
 			continue
 		}
 		if e, ok := p.m[x.Fingerprint]; ok && e.valid(x, prof) {
-			if e.alt != nil {
+			if alt := e.alt(); alt != nil {
 				if alts == nil {
 					alts = make([]uint64, n)
 				}
-				copy(alts[len(sums):], e.alt)
+				copy(alts[len(sums):], alt)
 			}
 			sums = append(sums, e.sums...)
 			continue
@@ -425,9 +435,9 @@ func (p *sumPool) collect(sl []*compiler.Slice, n int, prof uint64, compute func
 	fresh := make([]sumEntry, len(misses))
 	for j, m := range misses {
 		x := sl[m.k]
-		own := compute(make([]uint64, 0, len(x.Flows)), x.Flows)
+		own := slices.Clip(compute(make([]uint64, 0, len(x.Flows)), x.Flows)) // no room for aliases: see sumEntry
 		copy(sums[m.at:], own)
-		fresh[j] = sumEntry{flows: weak.Make(&x.Flows[0]), n: len(x.Flows), prof: prof, sums: own}
+		fresh[j] = sumEntry{flows: weak.Make(&x.Flows[0]), prof: prof, sums: own}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -458,10 +468,12 @@ func (p *sumPool) learn(sl []*compiler.Slice, starts []int, prof uint64, aliases
 		if !ok || !e.valid(x, prof) {
 			continue
 		}
-		alt := make([]uint64, e.n) // copy on write: an entry's slices never change
-		copy(alt, e.alt)
-		alt[j] = sum
-		e.alt = alt
+		n := len(e.sums)
+		v := make([]uint64, 2*n) // copy on write: an entry's arrays never change
+		copy(v, e.sums)
+		copy(v[n:], e.alt())
+		v[n+j] = sum
+		e.sums = v[:n]
 		p.m[x.Fingerprint] = e
 	}
 }

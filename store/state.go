@@ -65,10 +65,14 @@ func newState() *state {
 	}
 }
 
-// ipKey canonicalises an IP for the per-VN index (IPv4-mapped IPv6 = IPv4).
+// ipKey canonicalises an IP for the per-VN index (IPv4-mapped IPv6 = IPv4):
+// s itself when it is canonical already (the index then shares the
+// port's string instead of holding a copy).
 func ipKey(s string) string {
 	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap().String()
+		if c := a.Unmap().String(); c != s {
+			return c
+		}
 	}
 	return s
 }

@@ -322,6 +322,7 @@ func (bum) VN(c *vnCtx, out *emitter) {
 		}
 	}
 	all := append(make([]flow.Bucket, 0, len(local)+len(targets)), local...)
+	local = all[:len(local):len(local)] // the from-tunnel group's buckets: all's first ones, not a copy
 	for _, i := range targets {
 		all = append(all, bucket(c.toRemote(i)))
 	}

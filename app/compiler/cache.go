@@ -24,29 +24,22 @@ import (
 // Cache is not safe for concurrent use.
 type Cache struct {
 	features []feature
-	key      string // profile, NVE and generation the slices are for
-	nve      string // the NVE they are for
-	keyHash  uint64 // its hash, part of every slice's fingerprint
+	// ps is what the slices' profile and generation make of it (shared
+	// with the Caches of the pool); nil: start over at the next compile.
+	ps       *profState
+	nve      string // the NVE the slices are for
+	keyHash  uint64 // the hash of the NVE, profile and generation, part of every slice's fingerprint
 	prof     pipeline.Profile
-	real     *pipeline.Realizer
-	check    *pipeline.Checker
-	order    map[string]int // table name -> position in packet order
 	gen      uint16
 	base     *sliceUse
 	gwParts  map[string]*sliceUse    // the last compile's L3 gateway slices, by name
-	nparts   int                     // the last compile's slices besides base
-	epoch    uint64                  // this compile's number: a slice used with it is live
+	epoch    uint32                  // this compile's number (wrapping): a slice used with it is live
 	lastVAPs []lastVAP               // the last compile's local VAPs, for VAP and Segment
 	vaps     map[vapKey]*model.Port  // built from lastVAPs on demand
 	underlay map[string]underlayMemo // remote NVEs' parsed underlays, by name
 	// vnMemo is the last compile's VNs: their slices (by vnView.allFP),
 	// also where a changed VN finds its parts of the last compile.
 	vnMemo map[string]vnMemo
-	// owner is the slice that owns each flow key (by Key.Hash64) of the
-	// last compile's slices: a flow two slices both define is an error (a
-	// slice checks its own duplicates). Updated by the slices that come
-	// and go.
-	owner map[uint64]*sliceUse
 	// pool shares port parts with other NVEs' Caches (nil: none; see
 	// PartPool); shareHash hashes what a shared part depends on besides
 	// its fingerprint: the profile and generation, not the NVE.
@@ -69,6 +62,7 @@ type lastVAP struct {
 // warnings as the last compile made them, for vnView.allFP.
 type vnMemo struct {
 	fp       uint64
+	at       int // the position of states in the compile's
 	states   []*sliceUse
 	warnings []string
 }
@@ -124,7 +118,7 @@ type sliceState struct {
 // shares (the sliceUse keeps it alive in the pool).
 type sliceUse struct {
 	s     *sliceState
-	epoch uint64 // the last compile that used it
+	epoch uint32 // the last compile that used it (16 bytes a sliceUse)
 	fresh bool   // new in this compile (Result.Recompiled)
 }
 
@@ -184,24 +178,53 @@ func cacheKey(p pipeline.Profile, nve string, gen uint16) string {
 	return b.String()
 }
 
-// reset prepares the cache for a new profile, NVE or generation.
-func (c *Cache) reset(key, nve string, prof pipeline.Profile, gen uint16) error {
+// profState is what compiling for a profile and generation derives from
+// them, the same for every NVE: the Caches of a PartPool share one
+// (read only once built), the others have their own.
+type profState struct {
+	prof      pipeline.Profile
+	key       string // cacheKey(prof, "", gen): the Cache's key without the NVE
+	shareHash uint64 // its hash, part of a shared part's fingerprint
+	real      *pipeline.Realizer
+	check     *pipeline.Checker
+	order     map[string]int // table name -> position in packet order
+}
+
+func newProfState(key string, prof pipeline.Profile) (*profState, error) {
 	check, err := pipeline.NewChecker(prof)
+	if err != nil {
+		return nil, err
+	}
+	sh := newFNV()
+	sh.str(key)
+	ps := &profState{prof: prof, key: key, shareHash: uint64(sh), real: prof.Realizer(), check: check,
+		order: make(map[string]int, len(prof.Tables))}
+	for i, t := range prof.Tables {
+		ps.order[t.Name] = i
+	}
+	return ps, nil
+}
+
+// reset prepares the cache for a new profile, NVE or generation; key is
+// cacheKey(prof, "", gen).
+func (c *Cache) reset(key, nve string, prof pipeline.Profile, gen uint16) error {
+	var ps *profState
+	var err error
+	if c.pool != nil {
+		ps, err = c.pool.profile(key, prof)
+	} else {
+		ps, err = newProfState(key, prof)
+	}
 	if err != nil {
 		return err
 	}
-	h := newFNV()
-	h.str(key)
-	sh := newFNV()
-	sh.str(cacheKey(prof, "", gen))
-	c.key, c.nve, c.keyHash, c.prof, c.real, c.check, c.gen = key, nve, uint64(h), prof, prof.Realizer(), check, gen
-	c.shareHash = uint64(sh)
-	c.order = make(map[string]int, len(prof.Tables))
-	for i, t := range prof.Tables {
-		c.order[t.Name] = i
+	h := newFNV() // of cacheKey(prof, nve, gen), which is nve + key
+	for i := 0; i < len(nve); i++ {
+		h.byte(nve[i])
 	}
-	c.base, c.gwParts, c.nparts, c.lastVAPs, c.vaps, c.vnMemo = nil, nil, 0, nil, nil, nil
-	c.owner = map[uint64]*sliceUse{}
+	h.str(key)
+	c.ps, c.nve, c.keyHash, c.prof, c.gen = ps, nve, uint64(h), prof, gen
+	c.base, c.gwParts, c.lastVAPs, c.vaps, c.vnMemo = nil, nil, nil, nil, nil
 	return nil
 }
 
@@ -219,18 +242,18 @@ func (c *Cache) Compile(in Input, prof pipeline.Profile) (Result, error) {
 	}
 	// The same NVE, generation and profile (compared field by field:
 	// cheaper than building the key on every compile) keep the slices.
-	same := c.key != "" && in.NVE == c.nve && in.Generation == c.gen && reflect.DeepEqual(prof, c.prof)
-	if key := ""; !same {
-		if key = cacheKey(prof, in.NVE, in.Generation); key != c.key {
+	same := c.ps != nil && in.NVE == c.nve && in.Generation == c.gen && reflect.DeepEqual(prof, c.prof)
+	if !same {
+		if key := cacheKey(prof, "", in.Generation); c.ps == nil || in.NVE != c.nve || key != c.ps.key {
 			if err := c.reset(key, in.NVE, prof, in.Generation); err != nil {
-				c.key = ""
+				c.ps = nil
 				return Result{}, fmt.Errorf("compile %s: profile %s: %w", in.NVE, prof.Name, err)
 			}
 		}
 	}
 	res, err := c.compile(in, prof)
 	if err != nil {
-		c.key = "" // start over next time
+		c.ps = nil // start over next time
 		return Result{}, fmt.Errorf("compile %s: %w", in.NVE, err)
 	}
 	return res, nil
@@ -241,9 +264,9 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	if c.underlay == nil || len(c.underlay) > 2*len(in.Snapshot.NVEs)+16 {
 		c.underlay = map[string]underlayMemo{} // (dropped NVEs' entries go with it)
 	}
-	view := buildView(&in, prof, c.keyHash, c.shareHash, c.underlay)
-	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.real, pool: c.pool}
-	var fresh, gone []*sliceUse
+	view := buildView(&in, prof, c.keyHash, c.ps.shareHash, c.underlay)
+	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.ps.real, pool: c.pool}
+	var fresh []*sliceUse
 	if c.base == nil {
 		s, err := c.compileSlice(nc, nil, nil)
 		if err != nil {
@@ -259,13 +282,11 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	}
 	states := make([]*sliceUse, 0, n)
 	states = append(states, c.base)
-	reused := 0 // slices of the last compile used again
 	// use adds the slice of fingerprint fp: u, the last compile's slice of
 	// the same key (nil: none), if it is still the same, else a new one.
 	use := func(u *sliceUse, fp uint64, v *vnView, p *portPart) (*sliceUse, error) {
 		if u != nil && u.s.Fingerprint == fp && u.epoch != c.epoch {
 			u.epoch = c.epoch
-			reused++
 			states = append(states, u)
 			return u, nil
 		}
@@ -288,10 +309,10 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 			for _, u := range m.states {
 				u.epoch = c.epoch
 			}
-			reused += len(m.states)
+			first := len(states)
 			states = append(states, m.states...)
 			warnings = append(warnings, m.warnings...)
-			memo[v.name] = m
+			memo[v.name] = vnMemo{fp: m.fp, at: first, states: states[first:len(states):len(states)], warnings: m.warnings}
 			continue
 		}
 		view.complete(v)
@@ -306,7 +327,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 			}
 		}
 		warnings = append(warnings, v.portWarnings...)
-		memo[v.name] = vnMemo{fp: v.allFP, states: slices.Clip(states[first:]), warnings: v.portWarnings}
+		memo[v.name] = vnMemo{fp: v.allFP, at: first, states: states[first:len(states):len(states)], warnings: v.portWarnings}
 	}
 	var gwParts map[string]*sliceUse
 	for _, g := range view.gws { // L3 gateway slices (l3gwview.go)
@@ -319,21 +340,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		}
 		gwParts[g.name] = u
 	}
-	if reused != c.nparts { // some of the last compile's slices are gone
-		for _, m := range c.vnMemo {
-			for _, u := range m.states {
-				if u.epoch != c.epoch {
-					gone = append(gone, u)
-				}
-			}
-		}
-		for _, u := range c.gwParts {
-			if u.epoch != c.epoch {
-				gone = append(gone, u)
-			}
-		}
-	}
-	if err := c.claimKeys(fresh, gone); err != nil {
+	if err := checkKeys(states, len(fresh)); err != nil {
 		return Result{}, fmt.Errorf("pipeline contract violated: %w", err)
 	}
 	res, err := merge(states, warnings)
@@ -347,7 +354,17 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	for _, v := range view.vns {
 		n += len(v.local)
 	}
-	c.lastVAPs, c.vaps, c.vnMemo, c.gwParts, c.nparts = make([]lastVAP, 0, n), nil, memo, gwParts, len(states)-1
+	// The memo keeps the VNs' runs of states (not the last compile's
+	// arrays, nor room to spare: n above counts only the VNs' parts known
+	// before complete).
+	exact := make([]*sliceUse, len(states))
+	copy(exact, states)
+	for name, m := range memo {
+		end := m.at + len(m.states)
+		m.states = exact[m.at:end:end]
+		memo[name] = m
+	}
+	c.lastVAPs, c.vaps, c.vnMemo, c.gwParts = make([]lastVAP, 0, n), nil, memo, gwParts
 	for _, v := range view.vns {
 		for _, a := range v.local {
 			c.lastVAPs = append(c.lastVAPs, lastVAP{port: a.port, ofp: a.ofp, vni: v.vn.VNI, vlan: a.vlan, segment: a.segment})
@@ -394,7 +411,13 @@ func VAPOf(in Input, inPort, vni uint32) (*model.Port, bool) {
 // features' flows are realized onto the profile's tables, with keys,
 // cookies and sort order, and checked against the profile's contracts.
 func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, error) {
-	e := &emitter{}
+	if nc.scratch == nil {
+		nc.scratch = c.newScratch()
+	}
+	sc := nc.scratch
+	e := &sc.e
+	*e = emitter{flows: sc.flows[:0]}
+	defer func() { sc.flows = e.flows[:0] }() // the features' flows are copied into the slice
 	var vc *vnCtx
 	var pc *portCtx
 	switch {
@@ -404,8 +427,8 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 	default:
 		pc = &portCtx{nveCtx: nc, vni: v.vn.VNI, part: p}
 	}
-	for _, f := range c.features {
-		e.use(f)
+	for i, f := range c.features {
+		e.cur, e.stages = f, sc.stages[i]
 		switch {
 		case v != nil && v.gwSlice != nil: // an L3 gateway's slice (l3gateway.go)
 			if g, ok := f.(gatewayFeature); ok {
@@ -424,14 +447,14 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 	}
 	flows := e.flows
 	for i := range flows {
-		if err := c.real.Flow(&flows[i]); err != nil {
+		if err := c.ps.real.Flow(&flows[i]); err != nil {
 			return nil, err
 		}
 	}
 	s := &sliceState{}
 	switch {
 	case v == nil:
-		miss, err := c.real.MissFlows()
+		miss, err := c.ps.real.MissFlows()
 		if err != nil {
 			return nil, err
 		}
@@ -443,25 +466,27 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 	default:
 		s.Key, s.VN, s.Fingerprint = v.name+"/"+p.port.Name, v.name, p.fp
 	}
-	keys := make([]flow.Key, len(flows)) // scratch: only their hashes are kept
-	sks := make([]sortKey, len(flows))
+	n := len(flows)
+	if cap(sc.keys) < n {
+		sc.keys, sc.sks, sc.idx, sc.dup = make([]flow.Key, n, 2*n), make([]sortKey, n, 2*n), make([]int, n, 2*n), make([]bool, n, 2*n)
+	}
+	// keys: only their hashes are kept
+	keys, sks, idx, dup := sc.keys[:n], sc.sks[:n], sc.idx[:n], sc.dup[:n]
 	for i := range flows {
 		k := flow.KeyOf(flows[i])
 		flows[i].Cookie = flow.MakeCookie(c.gen, k.ID())
-		ord, ok := c.order[k.Table]
+		ord, ok := c.ps.order[k.Table]
 		if !ok {
-			ord = len(c.order)
+			ord = len(c.ps.order)
 		}
 		keys[i], sks[i] = k, sortKey{ord: ord, prio: k.Priority, match: k.Match}
 	}
-	idx := make([]int, len(flows))
 	for i := range idx {
 		idx[i] = i
 	}
 	slices.SortFunc(idx, func(a, b int) int { return sks[a].compare(sks[b]) })
 	s.Flows, s.hashes = make([]flow.Flow, len(flows)), make([]uint64, len(flows))
-	dup := make([]bool, len(flows)) // dup[i]: flow i has flow i-1's key
-	for i, j := range idx {
+	for i, j := range idx { // dup[i]: flow i has flow i-1's key
 		s.Flows[i], s.hashes[i] = flows[j], keys[j].Hash64()
 		dup[i] = i > 0 && keys[idx[i-1]] == keys[j]
 	}
@@ -471,12 +496,32 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 	return s, c.checkSlice(s, dup)
 }
 
+// sliceScratch is compileSlice's working memory, reused by the slices of
+// one compile (and dropped with it: a Cache keeps none).
+type sliceScratch struct {
+	e      emitter
+	stages [][]string // the stages of each of the Cache's features
+	flows  []flow.Flow
+	keys   []flow.Key
+	sks    []sortKey
+	idx    []int
+	dup    []bool
+}
+
+func (c *Cache) newScratch() *sliceScratch {
+	sc := &sliceScratch{stages: make([][]string, len(c.features))}
+	for i, f := range c.features {
+		sc.stages[i] = f.Stages()
+	}
+	return sc
+}
+
 // checkSlice checks a slice against the profile's contracts. A slice is
 // self-contained: its flows use only its own groups, except that a port's
 // part may use its VN's flood groups (none does today) and path groups
 // (multipath.go: a port on a multipath remote is forwarded through its
 // VN's group toward that remote, which the VN's shared part owns).
-// Duplicates across slices are found by claimKeys.
+// Duplicates across slices are found by checkKeys.
 func (c *Cache) checkSlice(s *sliceState, dup []bool) error {
 	var errs []error
 	ids := make(map[uint32]bool, len(s.Groups))
@@ -485,14 +530,14 @@ func (c *Cache) checkSlice(s *sliceState, dup []bool) error {
 			errs = append(errs, fmt.Errorf("group %d: duplicate group ID", g.ID))
 		}
 		ids[g.ID] = true
-		errs = append(errs, c.check.Group(g)...)
+		errs = append(errs, c.ps.check.Group(g)...)
 	}
 	exists := func(id uint32) bool { return ids[id] || (s.Key != s.VN && isPathGroup(id)) }
 	for i, f := range s.Flows {
 		if dup[i] {
 			errs = append(errs, fmt.Errorf("flow %s: duplicate (table, priority, match)", f))
 		}
-		errs = append(errs, c.check.Flow(f, exists)...)
+		errs = append(errs, c.ps.check.Flow(f, exists)...)
 	}
 	if len(errs) == 0 {
 		return nil
@@ -507,33 +552,89 @@ func (c *Cache) checkSlice(s *sliceState, dup []bool) error {
 	return fmt.Errorf("%s: pipeline contract violated: %w", what, errors.Join(errs...))
 }
 
-// claimKeys updates the flow-key index for this compile's slices: the
-// keys of slices that are gone (or replaced) are released, those of fresh
-// slices claimed; a key another live slice owns is a duplicate. (Two
-// different keys with one 64-bit hash would leave the second unindexed: a
-// duplicate of it would go unnoticed, nothing worse.) It costs the flows
-// of the slices that changed.
-func (c *Cache) claimKeys(fresh, gone []*sliceUse) error {
-	for _, u := range gone {
-		for _, h := range u.s.hashes {
-			if c.owner[h] == u {
-				delete(c.owner, h)
+// checkKeys finds the flow keys two of the compile's slices (states)
+// both define, an error (a slice checks its own duplicates: checkSlice).
+// It keeps no index between compiles: the key hashes of the fresh slices
+// (this compile's, nfresh of states) are sorted, checked among themselves
+// and looked up for each flow of the other slices, which were checked
+// against each other when they were fresh. So it costs nothing when no
+// slice is fresh and a pass over the NVE's key hashes otherwise; only a
+// hash found twice finds its flows and compares their keys (flow.KeyOf).
+func checkKeys(states []*sliceUse, nfresh int) error {
+	if nfresh == 0 {
+		return nil
+	}
+	n := 0
+	for _, u := range states {
+		if u.fresh {
+			n += len(u.s.hashes)
+		}
+	}
+	fh := make([]uint64, 0, n)
+	var filter [4]uint64 // a bit per hash's low 8 bits: most lookups end here
+	for _, u := range states {
+		if u.fresh {
+			fh = append(fh, u.s.hashes...)
+			for _, h := range u.s.hashes {
+				filter[h>>6&3] |= 1 << (h & 63)
 			}
 		}
 	}
+	slices.Sort(fh)
 	var errs []error
-	for _, u := range fresh {
-		s := u.s
-		for i, h := range s.hashes {
-			o, ok := c.owner[h]
-			if ok && o != u && o.epoch == c.epoch {
-				// The same hash: the same key unless the hashes collide.
-				if j := slices.Index(o.s.hashes, h); j >= 0 && flow.KeyOf(o.s.Flows[j]) == flow.KeyOf(s.Flows[i]) {
-					errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", s.Flows[i], o.s.Key, s.Key))
-				}
+	// dups reports the fresh flows with hash h that have the key of an
+	// earlier one (in states order), or of flow j of slice o when o is
+	// not nil: the same hash is the same key unless the hashes collide.
+	dups := func(h uint64, o *sliceUse, j int) {
+		type at struct {
+			u *sliceUse
+			i int
+		}
+		var seen []at
+		for _, u := range states {
+			if !u.fresh {
 				continue
 			}
-			c.owner[h] = u
+			for i, fh := range u.s.hashes {
+				if fh != h {
+					continue
+				}
+				k := flow.KeyOf(u.s.Flows[i])
+				if o != nil { // against o only: fresh against fresh is checked apart
+					if flow.KeyOf(o.s.Flows[j]) == k {
+						errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", u.s.Flows[i], o.s.Key, u.s.Key))
+					}
+					continue
+				}
+				for _, e := range seen {
+					if e.u != u && flow.KeyOf(e.u.s.Flows[e.i]) == k {
+						errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", u.s.Flows[i], e.u.s.Key, u.s.Key))
+						break
+					}
+				}
+				seen = append(seen, at{u, i})
+			}
+		}
+	}
+	for k := 1; k < len(fh); k++ { // fresh against fresh
+		if fh[k] == fh[k-1] && (k == 1 || fh[k-2] != fh[k]) {
+			dups(fh[k], nil, 0)
+		}
+	}
+	if nfresh == len(states) {
+		return errors.Join(errs...)
+	}
+	for _, u := range states { // the others against fresh
+		if u.fresh {
+			continue
+		}
+		for j, h := range u.s.hashes {
+			if filter[h>>6&3]&(1<<(h&63)) == 0 {
+				continue
+			}
+			if _, found := slices.BinarySearch(fh, h); found {
+				dups(h, u, j)
+			}
 		}
 	}
 	return errors.Join(errs...)

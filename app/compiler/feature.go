@@ -56,6 +56,9 @@ type nveCtx struct {
 	prof pipeline.Profile
 	real *pipeline.Realizer
 	pool *PartPool // shares toRemote's actions with other NVEs (nil: none)
+	// scratch is compileSlice's, not the features' (nil until a slice
+	// is compiled).
+	scratch *sliceScratch
 }
 
 // has reports whether the profile realizes stage.
@@ -101,9 +104,6 @@ type emitter struct {
 	warnings []string
 	err      error
 }
-
-// use makes f the feature emitting from now on.
-func (e *emitter) use(f feature) { e.cur, e.stages = f, f.Stages() }
 
 func (e *emitter) flow(f flow.Flow) {
 	if !slices.Contains(e.stages, f.Table) {

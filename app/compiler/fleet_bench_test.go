@@ -59,6 +59,9 @@ func heapInUse() uint64 {
 //   - retained: every NVE compiled into its own Cache; the heap the caches
 //     and results retain after a GC, per flow (B/flow) and per NVE;
 //     retained_unshared: the same without a PartPool (NewCache);
+//   - compile: a from-scratch compile of the whole fleet as the southbound
+//     does it after a restart (a new Cache per NVE, one new PartPool), per
+//     NVE: CPU time (the process's, GC included), wall time, allocations;
 //   - attach: the compile work of one port attach (a new port on nve0000 in
 //     vn0000), per affected NVE: each iteration recompiles one of the 10
 //     NVEs of vn0000 for the other of two snapshots that differ by that
@@ -67,6 +70,7 @@ func BenchmarkFleet(b *testing.B) {
 	for _, prof := range []pipeline.Profile{pipeline.OVS(), pipeline.Strict()} {
 		b.Run(prof.Name+"/retained", func(b *testing.B) { fleetRetained(b, prof, compiler.NewPartPool()) })
 		b.Run(prof.Name+"/retained_unshared", func(b *testing.B) { fleetRetained(b, prof, nil) })
+		b.Run(prof.Name+"/compile", func(b *testing.B) { fleetCompile(b, prof) })
 		b.Run(prof.Name+"/attach", func(b *testing.B) { fleetAttach(b, prof) })
 	}
 }
@@ -113,6 +117,33 @@ func fleetRetained(b *testing.B, prof pipeline.Profile, pool *compiler.PartPool)
 		b.ReportMetric(retained/float64(len(names))/1e6, "MB/nve")
 		b.ReportMetric(float64(flows+groups)/float64(len(names)), "flows+groups/nve")
 	}
+}
+
+func fleetCompile(b *testing.B, prof pipeline.Profile) {
+	d := fleetDomain(fleetNVEs)
+	snap := d.Snapshot()
+	names := d.NVENames()
+	ins := make([]compiler.Input, len(names))
+	for i, n := range names {
+		ins[i] = d.InputAt(snap, n)
+	}
+	results := make([]compiler.Result, len(names)) // kept, as the southbound keeps them
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := cpuTime()
+	for it := 0; it < b.N; it++ {
+		pool := compiler.NewPartPool()
+		for i := range names {
+			r, err := compiler.NewSharedCache(pool).Compile(ins[i], prof)
+			if err != nil {
+				b.Fatal(err)
+			}
+			results[i] = r
+		}
+	}
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N*len(names)), "cpu-ns/nve")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(names)), "ns/nve")
+	runtime.KeepAlive(results)
 }
 
 func fleetAttach(b *testing.B, prof pipeline.Profile) {

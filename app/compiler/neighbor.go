@@ -124,7 +124,7 @@ func answer(c *nveCtx, vni uint32, mac net.HardwareAddr, addrs []netip.Addr, out
 			f := flow.Flow{Table: pipeline.Neighbor, Priority: PrioAnswer,
 				Match: flow.M(meta, arp, req, flow.Exact(flow.ARPTPA, ip))}
 			if c.prof.ARPInSwitch {
-				f.Actions, f.Goto = arpReply(mac, ip), pipeline.Reply
+				f.Actions, f.Goto = c.arpReply(mac, ip), pipeline.Reply
 			} else {
 				f.Actions = punt
 			}
@@ -171,6 +171,16 @@ func arpReply(mac net.HardwareAddr, ip []byte) []flow.Action {
 		moveSPAToTPA,
 		flow.SetField{Field: flow.ARPSPA, Value: ip},
 	}
+}
+
+// arpReply is arpReply(mac, ip), through the pool when there is one: a
+// port's answers are the same on the NVE hosting it and, in the part the
+// pool shares, on the others of its VN.
+func (c *nveCtx) arpReply(mac net.HardwareAddr, ip []byte) []flow.Action {
+	if c.pool == nil {
+		return arpReply(mac, ip)
+	}
+	return c.pool.arpReply(mac, ip)
 }
 
 // ndAdvert turns a neighbor solicitation for ip (with a source link-layer

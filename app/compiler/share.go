@@ -1,12 +1,15 @@
 package compiler
 
 import (
+	"net"
 	"net/netip"
+	"reflect"
 	"runtime"
 	"sync"
 	"weak"
 
 	"github.com/nva-project/nva/app/flow"
+	"github.com/nva-project/nva/app/pipeline"
 )
 
 // PartPool lets the Caches of many NVEs share the port parts they compile
@@ -29,10 +32,15 @@ import (
 // group bucket (and flows) toward every other NVE of the VN, with the same
 // actions wherever the tunnel port is the same, so a VN spanning k NVEs
 // holds one list per remote NVE instead of k-1.
+//
+// And it shares what the Caches derive from a profile and generation (its
+// checker, realizer and table order), which is the same for every NVE.
 type PartPool struct {
-	mu   sync.Mutex
-	m    map[uint64]weak.Pointer[sliceState] // by Slice.Fingerprint
-	acts map[remoteKey]weak.Pointer[actionList]
+	mu    sync.Mutex
+	m     map[uint64]weak.Pointer[sliceState] // by Slice.Fingerprint
+	acts  map[remoteKey]weak.Pointer[actionList]
+	profs map[string]weak.Pointer[profState] // by profState.key
+	arps  map[arpKey]weak.Pointer[arpList]
 }
 
 // remoteKey is everything tunnelActions reads.
@@ -49,9 +57,96 @@ type actionList struct {
 	n int
 }
 
+// arpKey is what arpReply reads: an Ethernet and an IPv4 address.
+type arpKey struct {
+	mac [6]byte
+	ip  [4]byte
+}
+
+// arpList holds the actions of one ARP answer (arpReply) and the
+// addresses they write: the flows using them refer into it, which keeps
+// it alive.
+type arpList struct {
+	a [7]flow.Action
+	k arpKey
+}
+
 // NewPartPool returns an empty pool.
 func NewPartPool() *PartPool {
-	return &PartPool{m: map[uint64]weak.Pointer[sliceState]{}, acts: map[remoteKey]weak.Pointer[actionList]{}}
+	return &PartPool{m: map[uint64]weak.Pointer[sliceState]{}, acts: map[remoteKey]weak.Pointer[actionList]{},
+		profs: map[string]weak.Pointer[profState]{}, arps: map[arpKey]weak.Pointer[arpList]{}}
+}
+
+// arpReply returns arpReply(mac, ip), one list for all the Caches of the
+// pool that ask for the same one (read only: its capacity is its length,
+// so an append copies it).
+func (p *PartPool) arpReply(mac net.HardwareAddr, ip []byte) []flow.Action {
+	var k arpKey
+	if len(mac) != len(k.mac) || len(ip) != len(k.ip) {
+		return arpReply(mac, ip)
+	}
+	copy(k.mac[:], mac)
+	copy(k.ip[:], ip)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if wp, ok := p.arps[k]; ok {
+		if l := wp.Value(); l != nil {
+			return l.a[:]
+		}
+	}
+	l := &arpList{k: k}
+	acts := arpReply(l.k.mac[:], l.k.ip[:]) // nothing of the caller's kept
+	if len(acts) != len(l.a) {
+		return acts
+	}
+	copy(l.a[:], acts)
+	p.arps[k] = weak.Make(l)
+	runtime.AddCleanup(l, p.dropARP, k)
+	return l.a[:]
+}
+
+// dropARP forgets k's answer once it is gone (and not replaced since).
+func (p *PartPool) dropARP(k arpKey) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if wp, ok := p.arps[k]; ok && wp.Value() == nil {
+		delete(p.arps, k)
+	}
+}
+
+// profile returns the profState of key (cacheKey(prof, "", gen)) and prof,
+// one for all the Caches of the pool that ask for the same one. A profile
+// that differs from the pooled one of its key in something the key does
+// not cover gets one of its own.
+func (p *PartPool) profile(key string, prof pipeline.Profile) (*profState, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	wp, pooled := p.profs[key]
+	if pooled {
+		if ps := wp.Value(); ps != nil {
+			if reflect.DeepEqual(ps.prof, prof) {
+				return ps, nil
+			}
+			return newProfState(key, prof)
+		}
+	}
+	ps, err := newProfState(key, prof)
+	if err != nil {
+		return nil, err
+	}
+	p.profs[key] = weak.Make(ps)
+	runtime.AddCleanup(ps, p.dropProfile, key)
+	return ps, nil
+}
+
+// dropProfile forgets key's profState once it is gone (and not replaced
+// since).
+func (p *PartPool) dropProfile(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if wp, ok := p.profs[key]; ok && wp.Value() == nil {
+		delete(p.profs, key)
+	}
 }
 
 // remoteActions returns tunnelActions(flowTunnels, vni, r), one list
