@@ -1,0 +1,337 @@
+package fleet
+
+import (
+	"encoding/binary"
+
+	"antrea.io/libOpenflow/openflow13"
+)
+
+// ofTables is a switch's flow and group tables, kept compactly: a flow is
+// its key (table, priority, padded ofp_match) and its ofp_flow_stats entry
+// (counters and duration zero), which already holds everything else a
+// controller can read back (cookie, timeouts, flags, instructions), so
+// nothing is kept twice and a flow-stats reply is a copy of the entries.
+// Callers hold the switch's lock.
+type ofTables struct {
+	numTables uint8
+	flows     map[string][]byte // key -> ofp_flow_stats entry (never nil)
+	groups    map[uint32][]byte // group id -> ofp_group_desc entry
+
+	key []byte // scratch for the key of the flow mod at hand
+
+	// While recording (a bundle commit), every change appends what it
+	// replaced, so that a failed commit can be undone without a copy of
+	// the tables.
+	recording bool
+	journal   []tableUndo
+}
+
+// tableUndo is what one change replaced: the flow at key or the group id,
+// and its previous entry (nil: there was none).
+type tableUndo struct {
+	group bool
+	id    uint32
+	key   string
+	prev  []byte
+}
+
+func newOFTables(numTables uint8) ofTables {
+	return ofTables{numTables: numTables, flows: map[string][]byte{}, groups: map[uint32][]byte{}}
+}
+
+// reset empties both tables.
+func (t *ofTables) reset() {
+	t.flows = map[string][]byte{}
+	t.groups = map[uint32][]byte{}
+}
+
+// apply applies a flow or group mod; on failure it returns the error type
+// and code to send (and changes nothing). counted says whether the
+// message was long enough to be counted as a mod.
+func (t *ofTables) apply(m []byte) (typ, code uint16, ok, counted bool) {
+	if m[1] == openflow13.Type_GroupMod {
+		return t.groupMod(m)
+	}
+	return t.flowMod(m)
+}
+
+// Offsets in an ofp_flow_stats entry.
+const (
+	fsTable    = 2
+	fsPriority = 12
+	fsIdle     = 14
+	fsHard     = 16
+	fsFlags    = 18
+	fsCookie   = 24
+	fsMatch    = 48
+)
+
+// matchLen is the padded length of the ofp_match that starts at b.
+func matchLen(b []byte) int {
+	return (int(binary.BigEndian.Uint16(b[2:4])) + 7) / 8 * 8
+}
+
+func (t *ofTables) flowMod(m []byte) (uint16, uint16, bool, bool) {
+	if len(m) < 56 {
+		return openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_LEN, false, false
+	}
+	mlen := int(binary.BigEndian.Uint16(m[50:52]))
+	padded := (mlen + 7) / 8 * 8
+	if mlen < 4 || 48+padded > len(m) {
+		return openflow13.PET_BAD_MATCH, openflow13.BMC_BAD_LEN, false, false
+	}
+	cookie := binary.BigEndian.Uint64(m[8:16])
+	cookieMask := binary.BigEndian.Uint64(m[16:24])
+	table := m[24]
+	priority := binary.BigEndian.Uint16(m[30:32])
+	match := m[48 : 48+padded]
+	instr := m[48+padded:]
+	k := append(t.key[:0], table, byte(priority>>8), byte(priority))
+	k = append(k, match...)
+	t.key = k
+	switch m[25] {
+	case openflow13.FC_ADD:
+		if table >= t.numTables {
+			return openflow13.ET_FLOW_MOD_FAILED, openflow13.FMFC_BAD_TABLE_ID, false, true
+		}
+		e := make([]byte, fsMatch+padded+len(instr))
+		e[fsTable] = table
+		binary.BigEndian.PutUint16(e[fsPriority:], priority)
+		copy(e[fsIdle:fsIdle+4], m[26:30]) // idle and hard timeouts
+		copy(e[fsFlags:fsFlags+2], m[44:46])
+		binary.BigEndian.PutUint64(e[fsCookie:], cookie)
+		copy(e[fsMatch:], match)
+		copy(e[fsMatch+padded:], instr)
+		binary.BigEndian.PutUint16(e[0:2], uint16(len(e)))
+		t.setFlow(string(k), e)
+	case openflow13.FC_MODIFY_STRICT:
+		if e, ok := t.flows[string(k)]; ok && flowCookie(e)&cookieMask == cookie&cookieMask {
+			t.setFlow(string(k), withInstructions(e, instr))
+		}
+	case openflow13.FC_DELETE_STRICT:
+		if e, ok := t.flows[string(k)]; ok && flowCookie(e)&cookieMask == cookie&cookieMask {
+			t.deleteFlow(string(k), e)
+		}
+	case openflow13.FC_MODIFY, openflow13.FC_DELETE:
+		// Non-strict: every flow of the table (or all tables) whose cookie
+		// matches, and whose match is this one or, for an empty match,
+		// any. (A real switch also takes supersets of a non-empty match;
+		// nva sends only strict modifies and deletes.)
+		for key, e := range t.flows {
+			if (table != openflow13.OFPTT_ALL && e[fsTable] != table) || flowCookie(e)&cookieMask != cookie&cookieMask {
+				continue
+			}
+			if mlen > 4 && string(e[fsMatch:fsMatch+matchLen(e[fsMatch:])]) != string(match) {
+				continue
+			}
+			if m[25] == openflow13.FC_DELETE {
+				t.deleteFlow(key, e)
+			} else {
+				t.setFlow(key, withInstructions(e, instr))
+			}
+		}
+	default:
+		return openflow13.ET_FLOW_MOD_FAILED, openflow13.FMFC_BAD_COMMAND, false, true
+	}
+	return 0, 0, true, true
+}
+
+func flowCookie(e []byte) uint64 { return binary.BigEndian.Uint64(e[fsCookie:]) }
+
+// withInstructions is a new entry: e with its instructions replaced.
+func withInstructions(e, instr []byte) []byte {
+	head := fsMatch + matchLen(e[fsMatch:])
+	n := make([]byte, head+len(instr))
+	copy(n, e[:head])
+	copy(n[head:], instr)
+	binary.BigEndian.PutUint16(n[0:2], uint16(len(n)))
+	return n
+}
+
+func (t *ofTables) setFlow(key string, e []byte) {
+	if t.recording {
+		t.journal = append(t.journal, tableUndo{key: key, prev: t.flows[key]})
+	}
+	t.flows[key] = e
+}
+
+func (t *ofTables) deleteFlow(key string, prev []byte) {
+	if t.recording {
+		t.journal = append(t.journal, tableUndo{key: key, prev: prev})
+	}
+	delete(t.flows, key)
+}
+
+func (t *ofTables) setGroup(id uint32, e []byte) {
+	if t.recording {
+		t.journal = append(t.journal, tableUndo{group: true, id: id, prev: t.groups[id]})
+	}
+	if e == nil {
+		delete(t.groups, id)
+	} else {
+		t.groups[id] = e
+	}
+}
+
+func (t *ofTables) groupMod(m []byte) (uint16, uint16, bool, bool) {
+	if len(m) < 16 {
+		return openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_LEN, false, false
+	}
+	cmd := binary.BigEndian.Uint16(m[8:10])
+	id := binary.BigEndian.Uint32(m[12:16])
+	_, exists := t.groups[id]
+	entry := func() []byte {
+		e := make([]byte, 8+len(m)-16)
+		e[2] = m[10]
+		binary.BigEndian.PutUint32(e[4:8], id)
+		copy(e[8:], m[16:])
+		binary.BigEndian.PutUint16(e[0:2], uint16(len(e)))
+		return e
+	}
+	switch cmd {
+	case openflow13.OFPGC_ADD:
+		if exists {
+			return openflow13.ET_GROUP_MOD_FAILED, openflow13.GMFC_GROUP_EXISTS, false, true
+		}
+		t.setGroup(id, entry())
+	case openflow13.OFPGC_MODIFY:
+		if !exists {
+			return openflow13.ET_GROUP_MOD_FAILED, openflow13.GMFC_UNKNOWN_GROUP, false, true
+		}
+		t.setGroup(id, entry())
+	case openflow13.OFPGC_DELETE:
+		if id == openflow13.OFPG_ALL {
+			if t.recording {
+				for gid, g := range t.groups {
+					t.journal = append(t.journal, tableUndo{group: true, id: gid, prev: g})
+				}
+			}
+			t.groups = map[uint32][]byte{}
+		} else if exists {
+			t.setGroup(id, nil)
+		}
+	default:
+		return openflow13.ET_GROUP_MOD_FAILED, openflow13.GMFC_BAD_COMMAND, false, true
+	}
+	return 0, 0, true, true
+}
+
+// begin starts recording changes (a bundle commit).
+func (t *ofTables) begin() {
+	t.recording = true
+	t.journal = t.journal[:0]
+}
+
+// end stops recording; with undo it first restores what was changed since
+// begin.
+func (t *ofTables) end(undo bool) {
+	if undo {
+		for i := len(t.journal) - 1; i >= 0; i-- {
+			u := t.journal[i]
+			switch {
+			case u.group && u.prev == nil:
+				delete(t.groups, u.id)
+			case u.group:
+				t.groups[u.id] = u.prev
+			case u.prev == nil:
+				delete(t.flows, u.key)
+			default:
+				t.flows[u.key] = u.prev
+			}
+		}
+	}
+	t.recording = false
+	clear(t.journal) // drop the references to replaced entries
+	if cap(t.journal) > 4096 {
+		t.journal = nil
+	} else {
+		t.journal = t.journal[:0]
+	}
+}
+
+// --- multipart replies ----------------------------------------------------
+
+// maxReplyBody is how much of a multipart reply goes into one message
+// before the rest follows (OFPMPF_REPLY_MORE): OpenFlow messages are at
+// most 65,535 bytes.
+const maxReplyBody = 65535 - 16
+
+// mpReply builds a multipart reply, every part of it, in one buffer: the
+// entries are appended as they come and a part is closed (OFPMPF_REPLY_MORE)
+// when the next entry would make its body longer than maxReplyBody, so
+// that the whole reply goes out in one write.
+type mpReply struct {
+	buf   []byte
+	start int // offset of the open part's header
+	typ   uint16
+	xid   uint32
+}
+
+// newMPReply starts a reply; size is the bytes of entries expected (for
+// the buffer's capacity; the reply grows past it if need be).
+func newMPReply(typ uint16, xid uint32, size int) *mpReply {
+	parts := size/(maxReplyBody/2) + 1
+	r := &mpReply{buf: make([]byte, 0, size+16*parts), typ: typ, xid: xid}
+	r.open()
+	return r
+}
+
+func (r *mpReply) open() {
+	r.start = len(r.buf)
+	r.buf = append(r.buf, make([]byte, 16)...)
+}
+
+func (r *mpReply) close(more bool) {
+	h := r.buf[r.start:]
+	h[0] = openflow13.VERSION
+	h[1] = openflow13.Type_MultiPartReply
+	binary.BigEndian.PutUint16(h[2:4], uint16(len(r.buf)-r.start))
+	binary.BigEndian.PutUint32(h[4:8], r.xid)
+	binary.BigEndian.PutUint16(h[8:10], r.typ)
+	if more {
+		binary.BigEndian.PutUint16(h[10:12], openflow13.OFPMPF_REPLY_MORE)
+	}
+}
+
+func (r *mpReply) add(e []byte) {
+	if len(r.buf)-r.start-16+len(e) > maxReplyBody {
+		r.close(true)
+		r.open()
+	}
+	r.buf = append(r.buf, e...)
+}
+
+// finish closes the last part and returns every part of the reply.
+func (r *mpReply) finish() []byte {
+	r.close(false)
+	return r.buf
+}
+
+// flowStats is the flow-stats reply (every part) for the flows of table
+// (OFPTT_ALL: all) whose cookie matches cookie under mask.
+func (t *ofTables) flowStats(xid uint32, table uint8, cookie, mask uint64) []byte {
+	size := 0
+	for _, e := range t.flows {
+		size += len(e)
+	}
+	r := newMPReply(openflow13.MultipartType_Flow, xid, size)
+	for _, e := range t.flows {
+		if (table == openflow13.OFPTT_ALL || e[fsTable] == table) && flowCookie(e)&mask == cookie&mask {
+			r.add(e)
+		}
+	}
+	return r.finish()
+}
+
+// groupDesc is the group-description reply (every part).
+func (t *ofTables) groupDesc(xid uint32) []byte {
+	size := 0
+	for _, g := range t.groups {
+		size += len(g)
+	}
+	r := newMPReply(openflow13.MultipartType_GroupDesc, xid, size)
+	for _, g := range t.groups {
+		r.add(g)
+	}
+	return r.finish()
+}
