@@ -39,10 +39,11 @@ func newOFTables(numTables uint8) ofTables {
 	return ofTables{numTables: numTables, flows: map[string][]byte{}, groups: map[uint32][]byte{}}
 }
 
-// reset empties both tables.
+// reset empties both tables (sized for as many as they held: a switch
+// that restarts is usually given its tables again).
 func (t *ofTables) reset() {
-	t.flows = map[string][]byte{}
-	t.groups = map[uint32][]byte{}
+	t.flows = make(map[string][]byte, len(t.flows))
+	t.groups = make(map[uint32][]byte, len(t.groups))
 }
 
 // apply applies a flow or group mod; on failure it returns the error type

@@ -443,6 +443,9 @@ const readBufSize = 8 << 10
 func (c *ofConn) readLoop() error {
 	br := bufio.NewReaderSize(c.nc, readBufSize)
 	for {
+		// A message already in the buffer arrived with the read that
+		// brought the one before: only a read stamps the time received.
+		read := br.Buffered() < 8
 		hdr, err := br.Peek(8)
 		if err != nil {
 			if len(hdr) > 0 && errors.Is(err, io.EOF) {
@@ -450,9 +453,8 @@ func (c *ofConn) readLoop() error {
 			}
 			return err
 		}
-		now := time.Now().UnixNano()
-		if gap := time.Duration(now - c.lastRecv.Swap(now)); c.ready.Load() && gap > time.Duration(c.s.maxSilence.Load()) {
-			c.s.maxSilence.Store(int64(gap)) // racy max across switches' conns is fine: per switch, one reader updates at a time
+		if read {
+			c.received()
 		}
 		n := int(binary.BigEndian.Uint16(hdr[2:4]))
 		if n < 8 {
@@ -485,6 +487,15 @@ func (c *ofConn) readLoop() error {
 		if n <= br.Size() {
 			_, _ = br.Discard(n)
 		}
+	}
+}
+
+// received stamps the time something was received and keeps the longest
+// silence.
+func (c *ofConn) received() {
+	now := time.Now().UnixNano()
+	if gap := time.Duration(now - c.lastRecv.Swap(now)); c.ready.Load() && gap > time.Duration(c.s.maxSilence.Load()) {
+		c.s.maxSilence.Store(int64(gap)) // racy max across switches' conns is fine: per switch, one reader updates at a time
 	}
 }
 
