@@ -2,19 +2,21 @@ package fleet
 
 import (
 	"encoding/binary"
+	"slices"
+	"sync"
 
 	"antrea.io/libOpenflow/openflow13"
 )
 
 // ofTables is a switch's flow and group tables, kept compactly: a flow is
-// its key (table, priority, padded ofp_match) and its ofp_flow_stats entry
-// (counters and duration zero), which already holds everything else a
-// controller can read back (cookie, timeouts, flags, instructions), so
-// nothing is kept twice and a flow-stats reply is a copy of the entries.
-// Callers hold the switch's lock.
+// its key (table, priority, padded ofp_match: the bytes of the flow mod)
+// and its value (cookie, timeouts, flags and the instructions' bytes),
+// nothing kept twice and nothing rendered; a flow-stats reply appends the
+// ofp_flow_stats entry of each flow (counters and duration zero) straight
+// from the two. Callers hold the switch's lock.
 type ofTables struct {
 	numTables uint8
-	flows     map[string][]byte // key -> ofp_flow_stats entry (never nil)
+	flows     map[string][]byte // key -> value (never nil), see flowValue
 	groups    map[uint32][]byte // group id -> ofp_group_desc entry
 
 	key []byte // scratch for the key of the flow mod at hand
@@ -56,20 +58,36 @@ func (t *ofTables) apply(m []byte) (typ, code uint16, ok, counted bool) {
 	return t.flowMod(m)
 }
 
-// Offsets in an ofp_flow_stats entry.
+// A flow's key is its table (1 byte), priority (2) and padded ofp_match;
+// its value is flowValue: cookie (8 bytes), idle and hard timeouts and
+// flags (2 each), 2 bytes of padding, then the instructions.
 const (
-	fsTable    = 2
-	fsPriority = 12
-	fsIdle     = 14
-	fsHard     = 16
-	fsFlags    = 18
-	fsCookie   = 24
-	fsMatch    = 48
+	keyMatch   = 3
+	valIdle    = 8
+	valFlags   = 12
+	valInstr   = 16
+	statsMatch = 48 // the match's offset in an ofp_flow_stats entry
 )
 
-// matchLen is the padded length of the ofp_match that starts at b.
-func matchLen(b []byte) int {
-	return (int(binary.BigEndian.Uint16(b[2:4])) + 7) / 8 * 8
+// appendFlowStats appends the ofp_flow_stats entry of the flow (key,
+// value): counters and duration zero.
+func appendFlowStats(b []byte, key string, v []byte) []byte {
+	n := statsMatch + len(key) - keyMatch + len(v) - valInstr
+	off := len(b)
+	b = append(b, make([]byte, statsMatch)...)
+	e := b[off:]
+	binary.BigEndian.PutUint16(e[0:2], uint16(n))
+	e[2] = key[0]
+	e[12], e[13] = key[1], key[2]         // priority
+	copy(e[14:20], v[valIdle:valFlags+2]) // idle and hard timeouts, flags
+	copy(e[24:32], v[0:8])                // cookie
+	b = append(b, key[keyMatch:]...)
+	return append(b, v[valInstr:]...)
+}
+
+// flowStatsLen is the length of the flow's ofp_flow_stats entry.
+func flowStatsLen(key string, v []byte) int {
+	return statsMatch + len(key) - keyMatch + len(v) - valInstr
 }
 
 func (t *ofTables) flowMod(m []byte) (uint16, uint16, bool, bool) {
@@ -95,16 +113,12 @@ func (t *ofTables) flowMod(m []byte) (uint16, uint16, bool, bool) {
 		if table >= t.numTables {
 			return openflow13.ET_FLOW_MOD_FAILED, openflow13.FMFC_BAD_TABLE_ID, false, true
 		}
-		e := make([]byte, fsMatch+padded+len(instr))
-		e[fsTable] = table
-		binary.BigEndian.PutUint16(e[fsPriority:], priority)
-		copy(e[fsIdle:fsIdle+4], m[26:30]) // idle and hard timeouts
-		copy(e[fsFlags:fsFlags+2], m[44:46])
-		binary.BigEndian.PutUint64(e[fsCookie:], cookie)
-		copy(e[fsMatch:], match)
-		copy(e[fsMatch+padded:], instr)
-		binary.BigEndian.PutUint16(e[0:2], uint16(len(e)))
-		t.setFlow(string(k), e)
+		v := make([]byte, valInstr+len(instr))
+		copy(v[0:8], m[8:16])                // cookie
+		copy(v[valIdle:valIdle+4], m[26:30]) // idle and hard timeouts
+		copy(v[valFlags:valFlags+2], m[44:46])
+		copy(v[valInstr:], instr)
+		t.setFlow(string(k), v)
 	case openflow13.FC_MODIFY_STRICT:
 		if e, ok := t.flows[string(k)]; ok && flowCookie(e)&cookieMask == cookie&cookieMask {
 			t.setFlow(string(k), withInstructions(e, instr))
@@ -119,10 +133,10 @@ func (t *ofTables) flowMod(m []byte) (uint16, uint16, bool, bool) {
 		// any. (A real switch also takes supersets of a non-empty match;
 		// nva sends only strict modifies and deletes.)
 		for key, e := range t.flows {
-			if (table != openflow13.OFPTT_ALL && e[fsTable] != table) || flowCookie(e)&cookieMask != cookie&cookieMask {
+			if (table != openflow13.OFPTT_ALL && key[0] != table) || flowCookie(e)&cookieMask != cookie&cookieMask {
 				continue
 			}
-			if mlen > 4 && string(e[fsMatch:fsMatch+matchLen(e[fsMatch:])]) != string(match) {
+			if mlen > 4 && key[keyMatch:] != string(match) {
 				continue
 			}
 			if m[25] == openflow13.FC_DELETE {
@@ -137,15 +151,13 @@ func (t *ofTables) flowMod(m []byte) (uint16, uint16, bool, bool) {
 	return 0, 0, true, true
 }
 
-func flowCookie(e []byte) uint64 { return binary.BigEndian.Uint64(e[fsCookie:]) }
+func flowCookie(v []byte) uint64 { return binary.BigEndian.Uint64(v[0:8]) }
 
-// withInstructions is a new entry: e with its instructions replaced.
-func withInstructions(e, instr []byte) []byte {
-	head := fsMatch + matchLen(e[fsMatch:])
-	n := make([]byte, head+len(instr))
-	copy(n, e[:head])
-	copy(n[head:], instr)
-	binary.BigEndian.PutUint16(n[0:2], uint16(len(n)))
+// withInstructions is a new value: v with its instructions replaced.
+func withInstructions(v, instr []byte) []byte {
+	n := make([]byte, valInstr+len(instr))
+	copy(n, v[:valInstr])
+	copy(n[valInstr:], instr)
 	return n
 }
 
@@ -268,11 +280,12 @@ type mpReply struct {
 	xid   uint32
 }
 
-// newMPReply starts a reply; size is the bytes of entries expected (for
-// the buffer's capacity; the reply grows past it if need be).
-func newMPReply(typ uint16, xid uint32, size int) *mpReply {
+// newMPReply starts a reply in buf (its bytes are overwritten; nil: a new
+// buffer); size is the bytes of entries expected (for the buffer's
+// capacity; the reply grows past it if need be).
+func newMPReply(buf []byte, typ uint16, xid uint32, size int) mpReply {
 	parts := size/(maxReplyBody/2) + 1
-	r := &mpReply{buf: make([]byte, 0, size+16*parts), typ: typ, xid: xid}
+	r := mpReply{buf: slices.Grow(buf[:0], size+16*parts), typ: typ, xid: xid}
 	r.open()
 	return r
 }
@@ -294,11 +307,17 @@ func (r *mpReply) close(more bool) {
 	}
 }
 
-func (r *mpReply) add(e []byte) {
-	if len(r.buf)-r.start-16+len(e) > maxReplyBody {
+// room makes room for an entry of n bytes: if it does not fit the open
+// part, that part is closed and the next one opened.
+func (r *mpReply) room(n int) {
+	if len(r.buf)-r.start-16+n > maxReplyBody {
 		r.close(true)
 		r.open()
 	}
+}
+
+func (r *mpReply) add(e []byte) {
+	r.room(len(e))
 	r.buf = append(r.buf, e...)
 }
 
@@ -308,29 +327,52 @@ func (r *mpReply) finish() []byte {
 	return r.buf
 }
 
+// replyBufs holds the buffers of multipart replies between uses: a
+// switch's reply to a flow dump is ~100 KB, built and written in a moment,
+// and the same dumps come again and again (audits, restarts). Like the
+// pools of fmt and encoding/json, it holds nothing that outlives a reply.
+var replyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledReply bounds the buffers kept in replyBufs.
+const maxPooledReply = 1 << 20
+
+// withReplyBuf calls f with a buffer from replyBufs (f's result must not
+// be kept after f's caller is done with it) and returns the buffer.
+func withReplyBuf(f func(buf []byte) []byte) {
+	bp := replyBufs.Get().(*[]byte)
+	b := f(*bp)
+	if cap(b) <= maxPooledReply {
+		*bp = b[:0]
+		replyBufs.Put(bp)
+	}
+}
+
 // flowStats is the flow-stats reply (every part) for the flows of table
 // (OFPTT_ALL: all) whose cookie matches cookie under mask.
-func (t *ofTables) flowStats(xid uint32, table uint8, cookie, mask uint64) []byte {
+// The reply is built in buf (see newMPReply).
+func (t *ofTables) flowStats(buf []byte, xid uint32, table uint8, cookie, mask uint64) []byte {
 	size := 0
-	for _, e := range t.flows {
-		size += len(e)
+	for k, v := range t.flows {
+		size += flowStatsLen(k, v)
 	}
-	r := newMPReply(openflow13.MultipartType_Flow, xid, size)
-	for _, e := range t.flows {
-		if (table == openflow13.OFPTT_ALL || e[fsTable] == table) && flowCookie(e)&mask == cookie&mask {
-			r.add(e)
+	r := newMPReply(buf, openflow13.MultipartType_Flow, xid, size)
+	for k, v := range t.flows {
+		if (table == openflow13.OFPTT_ALL || k[0] == table) && flowCookie(v)&mask == cookie&mask {
+			r.room(flowStatsLen(k, v))
+			r.buf = appendFlowStats(r.buf, k, v)
 		}
 	}
 	return r.finish()
 }
 
-// groupDesc is the group-description reply (every part).
-func (t *ofTables) groupDesc(xid uint32) []byte {
+// groupDesc is the group-description reply (every part), built in buf
+// (see newMPReply).
+func (t *ofTables) groupDesc(buf []byte, xid uint32) []byte {
 	size := 0
 	for _, g := range t.groups {
 		size += len(g)
 	}
-	r := newMPReply(openflow13.MultipartType_GroupDesc, xid, size)
+	r := newMPReply(buf, openflow13.MultipartType_GroupDesc, xid, size)
 	for _, g := range t.groups {
 		r.add(g)
 	}

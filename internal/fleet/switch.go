@@ -650,16 +650,22 @@ func (c *ofConn) multipart(m []byte) {
 		table := m[16]
 		cookie := binary.BigEndian.Uint64(m[32:40])
 		mask := binary.BigEndian.Uint64(m[40:48])
-		s.mu.Lock()
-		r := s.tab.flowStats(xid, table, cookie, mask)
-		s.mu.Unlock()
-		c.send(r)
+		withReplyBuf(func(buf []byte) []byte {
+			s.mu.Lock()
+			r := s.tab.flowStats(buf, xid, table, cookie, mask)
+			s.mu.Unlock()
+			c.send(r)
+			return r
+		})
 		return
 	case openflow13.MultipartType_GroupDesc:
-		s.mu.Lock()
-		r := s.tab.groupDesc(xid)
-		s.mu.Unlock()
-		c.send(r)
+		withReplyBuf(func(buf []byte) []byte {
+			s.mu.Lock()
+			r := s.tab.groupDesc(buf, xid)
+			s.mu.Unlock()
+			c.send(r)
+			return r
+		})
 		return
 	case openflow13.MultipartType_TableFeatures:
 		if len(m) > 16 { // setting the tables is not supported
@@ -677,7 +683,7 @@ func (c *ofConn) multipart(m []byte) {
 	for _, e := range entries {
 		size += len(e)
 	}
-	r := newMPReply(typ, xid, size)
+	r := newMPReply(nil, typ, xid, size)
 	for _, e := range entries {
 		r.add(e)
 	}

@@ -291,7 +291,11 @@ func sameTables(t *testing.T, step int, got *ofTables, want *refTables) {
 		t.Fatalf("step %d: %d flows %d groups, want %d and %d", step, len(got.flows), len(got.groups), len(want.flows), len(want.groups))
 	}
 	for k, f := range want.flows {
-		if e, ok := got.flows[k]; !ok || !bytes.Equal(e, f.stats) {
+		v, ok := got.flows[k]
+		if !ok {
+			t.Fatalf("step %d: flow %x missing", step, k)
+		}
+		if e := appendFlowStats(nil, k, v); !bytes.Equal(e, f.stats) || len(e) != flowStatsLen(k, v) {
 			t.Fatalf("step %d: flow %x: %x, want %x", step, k, e, f.stats)
 		}
 	}
@@ -359,7 +363,7 @@ func TestMultipartReplyBytes(t *testing.T) {
 			size += len(e)
 		}
 		want := bytes.Join(refMultipart(openflow13.MultipartType_Flow, 42, entries), nil)
-		mp := newMPReply(openflow13.MultipartType_Flow, 42, size)
+		mp := newMPReply(nil, openflow13.MultipartType_Flow, 42, size)
 		for _, e := range entries {
 			mp.add(e)
 		}
@@ -370,7 +374,7 @@ func TestMultipartReplyBytes(t *testing.T) {
 	// Entries that fill the first part to exactly maxReplyBody.
 	full := [][]byte{make([]byte, maxReplyBody-8), make([]byte, 8), make([]byte, 8)}
 	want := bytes.Join(refMultipart(openflow13.MultipartType_GroupDesc, 1, full), nil)
-	mp := newMPReply(openflow13.MultipartType_GroupDesc, 1, 0)
+	mp := newMPReply(nil, openflow13.MultipartType_GroupDesc, 1, 0)
 	for _, e := range full {
 		mp.add(e)
 	}
@@ -426,7 +430,7 @@ func TestFlowStatsMatchReference(t *testing.T) {
 					wantE = append(wantE, fl.stats)
 				}
 			}
-			gotE := splitReply(t, got.flowStats(9, tb, f[0], f[1]), openflow13.MultipartType_Flow, 9)
+			gotE := splitReply(t, got.flowStats(nil, 9, tb, f[0], f[1]), openflow13.MultipartType_Flow, 9)
 			sortEntries(wantE)
 			sortEntries(gotE)
 			if !slices.EqualFunc(gotE, wantE, bytes.Equal) {
@@ -498,7 +502,9 @@ func BenchmarkFlowStatsReply730(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = t.flowStats(1, openflow13.OFPTT_ALL, 0x1234_0000_0000_0000, 0xffff_0000_0000_0000)
+		withReplyBuf(func(buf []byte) []byte {
+			return t.flowStats(buf, 1, openflow13.OFPTT_ALL, 0x1234_0000_0000_0000, 0xffff_0000_0000_0000)
+		})
 	}
 }
 
