@@ -26,6 +26,7 @@ type ofTables struct {
 	// the tables.
 	recording bool
 	journal   []tableUndo
+	fromEmpty bool // recording began with both tables empty: no journal needed
 }
 
 // tableUndo is what one change replaced: the flow at key or the group id,
@@ -229,15 +230,25 @@ func (t *ofTables) groupMod(m []byte) (uint16, uint16, bool, bool) {
 	return 0, 0, true, true
 }
 
-// begin starts recording changes (a bundle commit).
-func (t *ofTables) begin() {
-	t.recording = true
+// begin starts recording changes (a bundle commit of n mods). Empty
+// tables are first sized for n flows: a controller's first install is
+// usually one bundle, and the table then does not grow step by step.
+func (t *ofTables) begin(n int) {
+	if len(t.flows) == 0 && n > 8 {
+		t.flows = make(map[string][]byte, n)
+	}
+	t.fromEmpty = len(t.flows) == 0 && len(t.groups) == 0
+	t.recording = !t.fromEmpty
 	t.journal = t.journal[:0]
 }
 
 // end stops recording; with undo it first restores what was changed since
 // begin.
 func (t *ofTables) end(undo bool) {
+	if undo && t.fromEmpty {
+		clear(t.flows)
+		clear(t.groups)
+	}
 	if undo {
 		for i := len(t.journal) - 1; i >= 0; i-- {
 			u := t.journal[i]
@@ -253,7 +264,7 @@ func (t *ofTables) end(undo bool) {
 			}
 		}
 	}
-	t.recording = false
+	t.recording, t.fromEmpty = false, false
 	clear(t.journal) // drop the references to replaced entries
 	if cap(t.journal) > 4096 {
 		t.journal = nil

@@ -773,9 +773,13 @@ func (c *ofConn) experimenter(m []byte) {
 
 // bundleMsgs is a bundle's inner messages, one after the other in one
 // buffer, each after its length (4 bytes).
-type bundleMsgs struct{ buf []byte }
+type bundleMsgs struct {
+	buf []byte
+	n   int // messages
+}
 
 func (b *bundleMsgs) add(m []byte) {
+	b.n++
 	b.buf = binary.BigEndian.AppendUint32(b.buf, uint32(len(m)))
 	b.buf = append(b.buf, m...)
 }
@@ -797,7 +801,7 @@ func (b *bundleMsgs) each(f func(m []byte) bool) {
 func (c *ofConn) commit(msgs *bundleMsgs) bool {
 	s := c.s
 	s.mu.Lock()
-	s.tab.begin()
+	s.tab.begin(msgs.n)
 	var failed []byte
 	var typ, code uint16
 	msgs.each(func(in []byte) bool {

@@ -322,7 +322,7 @@ func TestTablesMatchReference(t *testing.T) {
 					msgs = append(msgs, g.mod())
 				}
 				wt, wc, wok := want.commit(msgs)
-				got.begin()
+				got.begin(len(msgs))
 				var gt, gc uint16
 				gok := true
 				for _, m := range msgs {
@@ -537,7 +537,7 @@ func BenchmarkBundleCommit730(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		t.begin()
+		t.begin(len(mods))
 		for _, m := range mods {
 			t.apply(m)
 		}
@@ -554,5 +554,28 @@ func BenchmarkBundleCommit730Ref(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		t.commit(mods)
+	}
+}
+
+// BenchmarkBundleInstall730 is a first install: 730 adds in one bundle
+// into empty tables.
+func BenchmarkBundleInstall730(b *testing.B) {
+	mods := benchFlowMods(730)
+	b.ReportAllocs()
+	for b.Loop() {
+		t := newOFTables(254)
+		t.begin(len(mods))
+		for _, m := range mods {
+			t.apply(m)
+		}
+		t.end(false)
+	}
+}
+
+func BenchmarkBundleInstall730Ref(b *testing.B) {
+	mods := benchFlowMods(730)
+	b.ReportAllocs()
+	for b.Loop() {
+		newRefTables(254).commit(mods)
 	}
 }
