@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -672,9 +673,17 @@ func (c *ofConn) multipart(m []byte) {
 			c.sendError(m, openflow13.ET_TABLE_FEATURES_FAILED, tffcEperm)
 			return
 		}
-		for t := 0; t < int(s.opts.NumTables); t++ {
-			entries = append(entries, tableFeatures(uint8(t)))
-		}
+		withReplyBuf(func(buf []byte) []byte {
+			r := newMPReply(buf, typ, xid, 64*int(s.opts.NumTables))
+			for t := 0; t < int(s.opts.NumTables); t++ {
+				r.room(64)
+				r.buf = appendTableFeatures(r.buf, uint8(t))
+			}
+			b := r.finish()
+			c.send(b)
+			return b
+		})
+		return
 	default:
 		c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_MULTIPART)
 		return
@@ -690,17 +699,20 @@ func (c *ofConn) multipart(m []byte) {
 	c.send(r.finish())
 }
 
-// tableFeatures is one ofp_table_features entry without properties (the
-// controller then checks nothing it would read from them).
-func tableFeatures(id uint8) []byte {
-	e := make([]byte, 64)
+// appendTableFeatures appends one ofp_table_features entry without
+// properties (the controller then checks nothing it would read from them).
+func appendTableFeatures(b []byte, id uint8) []byte {
+	off := len(b)
+	b = append(b, make([]byte, 64)...)
+	e := b[off:]
 	binary.BigEndian.PutUint16(e[0:2], 64)
 	e[2] = id
-	copy(e[8:40], fmt.Sprintf("table%d", id))
+	copy(e[8:40], "table")
+	_ = strconv.AppendUint(e[13:13:40], uint64(id), 10) // in place: at most 3 digits
 	binary.BigEndian.PutUint64(e[40:48], ^uint64(0))
 	binary.BigEndian.PutUint64(e[48:56], ^uint64(0))
 	binary.BigEndian.PutUint32(e[60:64], 1000000)
-	return e
+	return b
 }
 
 // --- ONF bundles (OpenFlow 1.3 extension 230) -----------------------------

@@ -202,6 +202,29 @@ func refMultipart(typ uint16, xid uint32, entries [][]byte) [][]byte {
 	return out
 }
 
+// refTableFeatures is the old table-features entry.
+func refTableFeatures(id uint8) []byte {
+	e := make([]byte, 64)
+	binary.BigEndian.PutUint16(e[0:2], 64)
+	e[2] = id
+	copy(e[8:40], fmt.Sprintf("table%d", id))
+	binary.BigEndian.PutUint64(e[40:48], ^uint64(0))
+	binary.BigEndian.PutUint64(e[48:56], ^uint64(0))
+	binary.BigEndian.PutUint32(e[60:64], 1000000)
+	return e
+}
+
+// TestTableFeaturesMatchReference: every table's entry is the old one.
+func TestTableFeaturesMatchReference(t *testing.T) {
+	for id := 0; id < 256; id++ {
+		prefix := []byte{1, 2, 3}
+		got := appendTableFeatures(prefix, uint8(id))
+		if !bytes.Equal(got[:3], prefix) || !bytes.Equal(got[3:], refTableFeatures(uint8(id))) {
+			t.Fatalf("table %d: %x, want %x", id, got[3:], refTableFeatures(uint8(id)))
+		}
+	}
+}
+
 // --- a generator of flow and group mods -----------------------------------
 
 // modGen makes flow and group mods from a small space of tables,
