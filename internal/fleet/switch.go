@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,26 +66,13 @@ type Switch struct {
 
 	mu      sync.Mutex
 	ports   map[uint32]string
-	flows   map[string]*flowEntry // key: table, priority, padded match
-	groups  map[uint32][]byte     // ofp_group_desc entries
-	targets map[string]*target    // controller target -> its dial loop
+	tab     ofTables           // flows and groups
+	targets map[string]*target // controller target -> its dial loop
 	closed  bool
 
 	flowMods, groupMods, bundles, errs atomic.Uint64
 	connects, dropped, probeTimeouts   atomic.Uint64
 	maxSilence                         atomic.Int64
-}
-
-type flowEntry struct {
-	table      uint8
-	priority   uint16
-	cookie     uint64
-	added      time.Time
-	idle, hard uint16
-	flags      uint16
-	match      []byte // padded ofp_match
-	instr      []byte
-	stats      []byte // the ofp_flow_stats entry, rendered once (duration 0)
 }
 
 type target struct {
@@ -107,8 +96,8 @@ func NewSwitch(dpid uint64, opts SwitchOptions) *Switch {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = time.Second
 	}
-	s := &Switch{opts: opts, ports: map[uint32]string{}, flows: map[string]*flowEntry{},
-		groups: map[uint32][]byte{}, targets: map[string]*target{}}
+	s := &Switch{opts: opts, ports: map[uint32]string{}, tab: newOFTables(opts.NumTables),
+		targets: map[string]*target{}}
 	s.dpid.Store(dpid)
 	return s
 }
@@ -231,7 +220,7 @@ func (s *Switch) Stats() SwitchStats {
 func (s *Switch) Tables() (flows, groups int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.flows), len(s.groups)
+	return len(s.tab.flows), len(s.tab.groups)
 }
 
 // Restart is a restart of the switch: its flow and group tables are
@@ -239,8 +228,7 @@ func (s *Switch) Tables() (flows, groups int) {
 // dropped); it connects again at once.
 func (s *Switch) Restart() {
 	s.mu.Lock()
-	s.flows = map[string]*flowEntry{}
-	s.groups = map[uint32][]byte{}
+	s.tab.reset()
 	s.mu.Unlock()
 	s.reconnect()
 }
@@ -371,12 +359,12 @@ type ofConn struct {
 	lastRecv atomic.Int64
 	role     atomic.Uint32
 	xid      atomic.Uint32
-	bundles  map[uint32][][]byte // open bundle -> its inner messages (reader goroutine only)
+	bundles  map[uint32]*bundleMsgs // open bundle -> its inner messages (reader goroutine only)
 	readyOne atomic.Bool
 }
 
 func newOFConn(s *Switch, nc net.Conn) *ofConn {
-	c := &ofConn{s: s, nc: nc, bundles: map[uint32][][]byte{}}
+	c := &ofConn{s: s, nc: nc, bundles: map[uint32]*bundleMsgs{}}
 	c.role.Store(roleEqual)
 	return c
 }
@@ -449,34 +437,77 @@ func (c *ofConn) serve() {
 
 func (c *ofConn) nextXid() uint32 { return 0x80000000 | c.xid.Add(1) }
 
+// readBufSize is the read buffer of a connection: nva writes flow mods
+// and bundle adds in chunks, and one read takes many of them.
+const readBufSize = 8 << 10
+
 func (c *ofConn) readLoop() error {
-	var hdr [8]byte
+	br := bufio.NewReaderSize(c.nc, readBufSize)
 	for {
-		if _, err := io.ReadFull(c.nc, hdr[:]); err != nil {
+		// A message already in the buffer arrived with the read that
+		// brought the one before: only a read stamps the time received.
+		read := br.Buffered() < 8
+		hdr, err := br.Peek(8)
+		if err != nil {
+			if len(hdr) > 0 && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
 			return err
 		}
-		now := time.Now().UnixNano()
-		if gap := time.Duration(now - c.lastRecv.Swap(now)); c.ready.Load() && gap > time.Duration(c.s.maxSilence.Load()) {
-			c.s.maxSilence.Store(int64(gap)) // racy max across switches' conns is fine: per switch, one reader updates at a time
+		if read {
+			c.received()
 		}
 		n := int(binary.BigEndian.Uint16(hdr[2:4]))
 		if n < 8 {
 			return fmt.Errorf("message length %d", n)
 		}
-		m := make([]byte, n)
-		copy(m, hdr[:])
-		if _, err := io.ReadFull(c.nc, m[8:]); err != nil {
-			return err
+		// The message is read in place when it fits the buffer (handle
+		// keeps no reference to it), else into its own slice.
+		// (An end right after the header is io.EOF, within the body
+		// io.ErrUnexpectedEOF, as io.ReadFull of the body would say.)
+		var m []byte
+		if n <= br.Size() {
+			if m, err = br.Peek(n); err != nil {
+				return bodyEOF(err, len(m) > 8)
+			}
+		} else {
+			m = make([]byte, n)
+			if k, err := io.ReadFull(br, m); err != nil {
+				return bodyEOF(err, k > 8)
+			}
 		}
 		if m[0] != openflow13.VERSION {
-			if m[1] == openflow13.Type_Hello {
-				continue // a hello of another version; the bitmap in ours says 1.3
+			if m[1] != openflow13.Type_Hello {
+				c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_VERSION)
+				return fmt.Errorf("version %d", m[0])
 			}
-			c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_VERSION)
-			return fmt.Errorf("version %d", m[0])
+			// a hello of another version; the bitmap in ours says 1.3
+		} else {
+			c.handle(m)
 		}
-		c.handle(m)
+		if n <= br.Size() {
+			_, _ = br.Discard(n)
+		}
 	}
+}
+
+// received stamps the time something was received and keeps the longest
+// silence.
+func (c *ofConn) received() {
+	now := time.Now().UnixNano()
+	if gap := time.Duration(now - c.lastRecv.Swap(now)); c.ready.Load() && gap > time.Duration(c.s.maxSilence.Load()) {
+		c.s.maxSilence.Store(int64(gap)) // racy max across switches' conns is fine: per switch, one reader updates at a time
+	}
+}
+
+func bodyEOF(err error, partial bool) error {
+	if partial && (err == io.EOF || err == io.ErrUnexpectedEOF) {
+		return io.ErrUnexpectedEOF
+	}
+	if err == io.ErrUnexpectedEOF {
+		return io.EOF
+	}
+	return err
 }
 
 func (c *ofConn) reply(req []byte, typ uint8, body []byte) {
@@ -574,143 +605,21 @@ func (c *ofConn) roleRequest(m []byte) {
 	c.reply(m, openflow13.Type_RoleReply, body)
 }
 
-// applyLocked applies a flow or group mod to the tables; on failure it
-// returns the error type and code to send.
+// applyLocked applies a flow or group mod to the tables and counts it;
+// on failure it returns the error type and code to send.
 func (s *Switch) applyLocked(m []byte) (uint16, uint16, bool) {
-	if m[1] == openflow13.Type_GroupMod {
-		return s.groupModLocked(m)
-	}
-	return s.flowModLocked(m)
-}
-
-func (s *Switch) flowModLocked(m []byte) (uint16, uint16, bool) {
-	if len(m) < 56 {
-		return openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_LEN, false
-	}
-	mlen := int(binary.BigEndian.Uint16(m[50:52]))
-	padded := (mlen + 7) / 8 * 8
-	if mlen < 4 || 48+padded > len(m) {
-		return openflow13.PET_BAD_MATCH, openflow13.BMC_BAD_LEN, false
-	}
-	s.flowMods.Add(1)
-	cookie := binary.BigEndian.Uint64(m[8:16])
-	cookieMask := binary.BigEndian.Uint64(m[16:24])
-	table := m[24]
-	priority := binary.BigEndian.Uint16(m[30:32])
-	match := m[48 : 48+padded]
-	key := flowKey(table, priority, match)
-	switch m[25] {
-	case openflow13.FC_ADD:
-		if table >= s.opts.NumTables {
-			return openflow13.ET_FLOW_MOD_FAILED, openflow13.FMFC_BAD_TABLE_ID, false
-		}
-		f := &flowEntry{
-			table: table, priority: priority, cookie: cookie, added: time.Now(),
-			idle: binary.BigEndian.Uint16(m[26:28]), hard: binary.BigEndian.Uint16(m[28:30]),
-			flags: binary.BigEndian.Uint16(m[44:46]),
-			match: append([]byte(nil), match...), instr: append([]byte(nil), m[48+padded:]...),
-		}
-		f.render()
-		s.flows[key] = f
-	case openflow13.FC_MODIFY_STRICT:
-		if f, ok := s.flows[key]; ok && f.cookie&cookieMask == cookie&cookieMask {
-			f.instr = append([]byte(nil), m[48+padded:]...)
-			f.render()
-		}
-	case openflow13.FC_DELETE_STRICT:
-		if f, ok := s.flows[key]; ok && f.cookie&cookieMask == cookie&cookieMask {
-			delete(s.flows, key)
-		}
-	case openflow13.FC_MODIFY, openflow13.FC_DELETE:
-		// Non-strict: every flow of the table (or all tables) whose cookie
-		// matches, and whose match is this one or, for an empty match,
-		// any. (A real switch also takes supersets of a non-empty match;
-		// nva sends only strict modifies and deletes.)
-		for k, f := range s.flows {
-			if (table != openflow13.OFPTT_ALL && f.table != table) || f.cookie&cookieMask != cookie&cookieMask {
-				continue
-			}
-			if mlen > 4 && string(f.match) != string(match) {
-				continue
-			}
-			if m[25] == openflow13.FC_DELETE {
-				delete(s.flows, k)
-			} else {
-				f.instr = append([]byte(nil), m[48+padded:]...)
-				f.render()
-			}
-		}
-	default:
-		return openflow13.ET_FLOW_MOD_FAILED, openflow13.FMFC_BAD_COMMAND, false
-	}
-	return 0, 0, true
-}
-
-func flowKey(table uint8, priority uint16, match []byte) string {
-	b := make([]byte, 3, 3+len(match))
-	b[0] = table
-	binary.BigEndian.PutUint16(b[1:3], priority)
-	return string(append(b, match...))
-}
-
-// render builds the flow's ofp_flow_stats entry (counters and duration
-// zero).
-func (f *flowEntry) render() {
-	e := make([]byte, 48, 48+len(f.match)+len(f.instr))
-	e[2] = f.table
-	binary.BigEndian.PutUint16(e[12:14], f.priority)
-	binary.BigEndian.PutUint16(e[14:16], f.idle)
-	binary.BigEndian.PutUint16(e[16:18], f.hard)
-	binary.BigEndian.PutUint16(e[18:20], f.flags)
-	binary.BigEndian.PutUint64(e[24:32], f.cookie)
-	e = append(e, f.match...)
-	e = append(e, f.instr...)
-	binary.BigEndian.PutUint16(e[0:2], uint16(len(e)))
-	f.stats = e
-}
-
-func (s *Switch) groupModLocked(m []byte) (uint16, uint16, bool) {
-	if len(m) < 16 {
-		return openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_LEN, false
-	}
-	s.groupMods.Add(1)
-	cmd := binary.BigEndian.Uint16(m[8:10])
-	id := binary.BigEndian.Uint32(m[12:16])
-	e := make([]byte, 8, 8+len(m)-16)
-	e[2] = m[10]
-	binary.BigEndian.PutUint32(e[4:8], id)
-	e = append(e, m[16:]...)
-	binary.BigEndian.PutUint16(e[0:2], uint16(len(e)))
-	_, exists := s.groups[id]
-	switch cmd {
-	case openflow13.OFPGC_ADD:
-		if exists {
-			return openflow13.ET_GROUP_MOD_FAILED, openflow13.GMFC_GROUP_EXISTS, false
-		}
-		s.groups[id] = e
-	case openflow13.OFPGC_MODIFY:
-		if !exists {
-			return openflow13.ET_GROUP_MOD_FAILED, openflow13.GMFC_UNKNOWN_GROUP, false
-		}
-		s.groups[id] = e
-	case openflow13.OFPGC_DELETE:
-		if id == openflow13.OFPG_ALL {
-			s.groups = map[uint32][]byte{}
+	typ, code, ok, counted := s.tab.apply(m)
+	if counted {
+		if m[1] == openflow13.Type_GroupMod {
+			s.groupMods.Add(1)
 		} else {
-			delete(s.groups, id)
+			s.flowMods.Add(1)
 		}
-	default:
-		return openflow13.ET_GROUP_MOD_FAILED, openflow13.GMFC_BAD_COMMAND, false
 	}
-	return 0, 0, true
+	return typ, code, ok
 }
 
 // --- multipart ------------------------------------------------------------
-
-// maxReplyBody is how much of a multipart reply goes into one message
-// before the rest follows (OFPMPF_REPLY_MORE): OpenFlow messages are at
-// most 65,535 bytes.
-const maxReplyBody = 65535 - 16
 
 func (c *ofConn) multipart(m []byte) {
 	if len(m) < 16 {
@@ -718,6 +627,7 @@ func (c *ofConn) multipart(m []byte) {
 		return
 	}
 	typ := binary.BigEndian.Uint16(m[8:10])
+	xid := binary.BigEndian.Uint32(m[4:8])
 	s := c.s
 	var entries [][]byte
 	switch typ {
@@ -741,64 +651,68 @@ func (c *ofConn) multipart(m []byte) {
 		table := m[16]
 		cookie := binary.BigEndian.Uint64(m[32:40])
 		mask := binary.BigEndian.Uint64(m[40:48])
-		s.mu.Lock()
-		entries = make([][]byte, 0, len(s.flows))
-		for _, f := range s.flows {
-			if (table == openflow13.OFPTT_ALL || f.table == table) && f.cookie&mask == cookie&mask {
-				entries = append(entries, f.stats)
-			}
-		}
-		s.mu.Unlock()
+		withReplyBuf(func(buf []byte) []byte {
+			s.mu.Lock()
+			r := s.tab.flowStats(buf, xid, table, cookie, mask)
+			s.mu.Unlock()
+			c.send(r)
+			return r
+		})
+		return
 	case openflow13.MultipartType_GroupDesc:
-		s.mu.Lock()
-		for _, g := range s.groups {
-			entries = append(entries, g)
-		}
-		s.mu.Unlock()
+		withReplyBuf(func(buf []byte) []byte {
+			s.mu.Lock()
+			r := s.tab.groupDesc(buf, xid)
+			s.mu.Unlock()
+			c.send(r)
+			return r
+		})
+		return
 	case openflow13.MultipartType_TableFeatures:
 		if len(m) > 16 { // setting the tables is not supported
 			c.sendError(m, openflow13.ET_TABLE_FEATURES_FAILED, tffcEperm)
 			return
 		}
-		for t := 0; t < int(s.opts.NumTables); t++ {
-			entries = append(entries, tableFeatures(uint8(t)))
-		}
+		withReplyBuf(func(buf []byte) []byte {
+			r := newMPReply(buf, typ, xid, 64*int(s.opts.NumTables))
+			for t := 0; t < int(s.opts.NumTables); t++ {
+				r.room(64)
+				r.buf = appendTableFeatures(r.buf, uint8(t))
+			}
+			b := r.finish()
+			c.send(b)
+			return b
+		})
+		return
 	default:
 		c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_BAD_MULTIPART)
 		return
 	}
-	xid := binary.BigEndian.Uint32(m[4:8])
-	send := func(body []byte, more bool) {
-		r := header(openflow13.Type_MultiPartReply, 16+len(body), xid)
-		binary.BigEndian.PutUint16(r[8:10], typ)
-		if more {
-			binary.BigEndian.PutUint16(r[10:12], openflow13.OFPMPF_REPLY_MORE)
-		}
-		copy(r[16:], body)
-		c.send(r)
-	}
-	var body []byte
+	size := 0
 	for _, e := range entries {
-		if len(body)+len(e) > maxReplyBody {
-			send(body, true)
-			body = body[:0]
-		}
-		body = append(body, e...)
+		size += len(e)
 	}
-	send(body, false)
+	r := newMPReply(nil, typ, xid, size)
+	for _, e := range entries {
+		r.add(e)
+	}
+	c.send(r.finish())
 }
 
-// tableFeatures is one ofp_table_features entry without properties (the
-// controller then checks nothing it would read from them).
-func tableFeatures(id uint8) []byte {
-	e := make([]byte, 64)
+// appendTableFeatures appends one ofp_table_features entry without
+// properties (the controller then checks nothing it would read from them).
+func appendTableFeatures(b []byte, id uint8) []byte {
+	off := len(b)
+	b = append(b, make([]byte, 64)...)
+	e := b[off:]
 	binary.BigEndian.PutUint16(e[0:2], 64)
 	e[2] = id
-	copy(e[8:40], fmt.Sprintf("table%d", id))
+	copy(e[8:40], "table")
+	_ = strconv.AppendUint(e[13:13:40], uint64(id), 10) // in place: at most 3 digits
 	binary.BigEndian.PutUint64(e[40:48], ^uint64(0))
 	binary.BigEndian.PutUint64(e[48:56], ^uint64(0))
 	binary.BigEndian.PutUint32(e[60:64], 1000000)
-	return e
+	return b
 }
 
 // --- ONF bundles (OpenFlow 1.3 extension 230) -----------------------------
@@ -831,7 +745,7 @@ func (c *ofConn) experimenter(m []byte) {
 			c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_IS_SLAVE)
 			return
 		}
-		c.bundles[id] = append(c.bundles[id], append([]byte(nil), inner...))
+		c.bundles[id].add(inner)
 	case onftBundleControl:
 		typ := binary.BigEndian.Uint16(m[20:22])
 		_, open := c.bundles[id]
@@ -841,7 +755,7 @@ func (c *ofConn) experimenter(m []byte) {
 				c.sendError(m, openflow13.ET_BAD_REQUEST, openflow13.BRC_EPERM)
 				return
 			}
-			c.bundles[id] = nil
+			c.bundles[id] = &bundleMsgs{}
 		case bundleCloseRequest:
 		case bundleDiscardRequest:
 			delete(c.bundles, id)
@@ -869,29 +783,52 @@ func (c *ofConn) experimenter(m []byte) {
 	}
 }
 
-// commit applies a bundle's messages all or nothing: on the first that
-// fails, the tables are restored and that message's error is sent.
-func (c *ofConn) commit(msgs [][]byte) bool {
-	s := c.s
-	s.mu.Lock()
-	savedFlows := make(map[string]*flowEntry, len(s.flows))
-	for k, f := range s.flows {
-		cp := *f
-		savedFlows[k] = &cp
-	}
-	savedGroups := make(map[uint32][]byte, len(s.groups))
-	for k, g := range s.groups {
-		savedGroups[k] = g
-	}
-	for _, in := range msgs {
-		if typ, code, ok := s.applyLocked(in); !ok {
-			s.flows, s.groups = savedFlows, savedGroups
-			s.mu.Unlock()
-			c.sendError(in, typ, code)
-			return false
+// bundleMsgs is a bundle's inner messages, one after the other in one
+// buffer, each after its length (4 bytes).
+type bundleMsgs struct {
+	buf []byte
+	n   int // messages
+}
+
+func (b *bundleMsgs) add(m []byte) {
+	b.n++
+	b.buf = binary.BigEndian.AppendUint32(b.buf, uint32(len(m)))
+	b.buf = append(b.buf, m...)
+}
+
+// each calls f with each message in order until f returns false.
+func (b *bundleMsgs) each(f func(m []byte) bool) {
+	for off := 0; off < len(b.buf); {
+		n := int(binary.BigEndian.Uint32(b.buf[off:]))
+		m := b.buf[off+4 : off+4+n]
+		off += 4 + n
+		if !f(m) {
+			return
 		}
 	}
+}
+
+// commit applies a bundle's messages all or nothing: on the first that
+// fails, the tables are restored and that message's error is sent.
+func (c *ofConn) commit(msgs *bundleMsgs) bool {
+	s := c.s
+	s.mu.Lock()
+	s.tab.begin(msgs.n)
+	var failed []byte
+	var typ, code uint16
+	msgs.each(func(in []byte) bool {
+		var ok bool
+		if typ, code, ok = s.applyLocked(in); !ok {
+			failed = in
+		}
+		return ok
+	})
+	s.tab.end(failed != nil)
 	s.mu.Unlock()
+	if failed != nil {
+		c.sendError(failed, typ, code)
+		return false
+	}
 	s.bundles.Add(1)
 	return true
 }

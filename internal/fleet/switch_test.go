@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"bytes"
 	"encoding/binary"
 	"io"
 	"net"
@@ -351,5 +352,66 @@ func TestStrictSwitchRefusesBundles(t *testing.T) {
 	}
 	if f, _ := sw.Tables(); f != 0 {
 		t.Errorf("%d flows after a refused flow mod", f)
+	}
+}
+
+// TestSwitchReadsAnyFraming: messages arrive many in one write, split
+// across writes, and longer than the read buffer; each is applied once.
+func TestSwitchReadsAnyFraming(t *testing.T) {
+	addr, accept := listen(t)
+	sw := NewSwitch(3, SwitchOptions{ProbeInterval: -1})
+	defer sw.Close()
+	sw.SetControllers([]string{addr})
+	c := accept()
+
+	var batch []byte
+	for i := 0; i < 200; i++ {
+		b, err := flowMod(openflow13.FC_ADD, 0, 10, uint32(i), 1).MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, b...)
+	}
+	c.sendRaw(batch)
+
+	big := flowMod(openflow13.FC_ADD, 1, 10, 1, 2)
+	ins := openflow13.NewInstrApplyActions()
+	for i := 0; i < 1000; i++ {
+		_ = ins.AddAction(openflow13.NewActionOutput(uint32(i)), false)
+	}
+	big.Instructions = nil
+	big.AddInstruction(ins)
+	b, err := big.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) <= readBufSize {
+		t.Fatalf("the big flow mod has %d bytes, not more than the read buffer", len(b))
+	}
+	c.sendRaw(b[:5])
+	c.sendRaw(b[5:3000])
+	c.sendRaw(b[3000:])
+	split, err := flowMod(openflow13.FC_ADD, 2, 10, 1, 3).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.sendRaw(split[:20])
+	c.sendRaw(split[20:])
+	c.sendRaw(header(openflow13.Type_BarrierRequest, 8, 1))
+	c.expect(openflow13.Type_BarrierReply)
+	if f, _ := sw.Tables(); f != 202 {
+		t.Fatalf("%d flows, want 202", f)
+	}
+	if st := sw.Stats(); st.FlowMods != 202 || st.Errors != 0 {
+		t.Fatalf("stats %+v, want 202 flow mods and no errors", st)
+	}
+	body, _ := c.multipart(openflow13.MultipartType_Flow, flowStatsBody(2, ^uint64(0)))
+	// The entry: a flow-stats header as long as the flow mod's (48), the
+	// in_port match (16), the instructions.
+	if len(body) != len(b) {
+		t.Fatalf("flow stats of the big flow: %d bytes, want %d", len(body), len(b))
+	}
+	if !bytes.Equal(body[48+16:], b[48+16:]) {
+		t.Errorf("the big flow's instructions differ from the flow mod's")
 	}
 }
