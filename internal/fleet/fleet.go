@@ -33,9 +33,10 @@ func Start(l Layout, controllers []string, dir string) (*Fleet, error) {
 		}
 		f.dir = d
 	}
+	replies := NewReplyBufs()
 	for j := 0; j < l.NVEs; j++ {
 		if l.Kind == model.NVEOVS {
-			sw := NewSwitch(0, SwitchOptions{Bundles: true})
+			sw := NewSwitch(0, SwitchOptions{Bundles: true, Replies: replies})
 			db, err := StartOVSDB(filepath.Join(f.dir, fmt.Sprintf("n%d.sock", j)), sw)
 			if err != nil {
 				f.Close()
@@ -45,7 +46,7 @@ func Start(l Layout, controllers []string, dir string) (*Fleet, error) {
 			f.DBs = append(f.DBs, db)
 			continue
 		}
-		sw := NewSwitch(DatapathID(j), SwitchOptions{NumTables: 254})
+		sw := NewSwitch(DatapathID(j), SwitchOptions{NumTables: 254, Replies: replies})
 		sw.SetPorts(l.SwitchPorts(j))
 		sw.SetControllers(controllers)
 		f.Switches = append(f.Switches, sw)

@@ -338,23 +338,29 @@ func (r *mpReply) finish() []byte {
 	return r.buf
 }
 
-// replyBufs holds the buffers of multipart replies between uses: a
+// ReplyBufs holds the buffers of multipart replies between uses: a
 // switch's reply to a flow dump is ~100 KB, built and written in a moment,
-// and the same dumps come again and again (audits, restarts). Like the
-// pools of fmt and encoding/json, it holds nothing that outlives a reply.
-var replyBufs = sync.Pool{New: func() any { return new([]byte) }}
+// and the same dumps come again and again (audits, restarts). The switches
+// of one fleet share one (SwitchOptions.Replies); it holds nothing that
+// outlives a reply.
+type ReplyBufs struct{ p sync.Pool }
 
-// maxPooledReply bounds the buffers kept in replyBufs.
+// NewReplyBufs returns an empty buffer pool.
+func NewReplyBufs() *ReplyBufs {
+	return &ReplyBufs{p: sync.Pool{New: func() any { return new([]byte) }}}
+}
+
+// maxPooledReply bounds the buffers kept in a ReplyBufs.
 const maxPooledReply = 1 << 20
 
-// withReplyBuf calls f with a buffer from replyBufs (f's result must not
-// be kept after f's caller is done with it) and returns the buffer.
-func withReplyBuf(f func(buf []byte) []byte) {
-	bp := replyBufs.Get().(*[]byte)
+// with calls f with a buffer from the pool (f's result must not be kept
+// after f's caller is done with it) and returns the buffer.
+func (rb *ReplyBufs) with(f func(buf []byte) []byte) {
+	bp := rb.p.Get().(*[]byte)
 	b := f(*bp)
 	if cap(b) <= maxPooledReply {
 		*bp = b[:0]
-		replyBufs.Put(bp)
+		rb.p.Put(bp)
 	}
 }
 

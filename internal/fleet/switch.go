@@ -32,6 +32,9 @@ type SwitchOptions struct {
 	// it drops the connection, as Open vSwitch does (default 5s; negative:
 	// no probe).
 	ProbeInterval time.Duration
+	// Replies is the pool of multipart reply buffers, shared by the
+	// switches of a fleet (default: one of the switch's own).
+	Replies *ReplyBufs
 	// MaxBackoff bounds the wait between reconnect attempts (default 1s).
 	MaxBackoff time.Duration
 }
@@ -95,6 +98,9 @@ func NewSwitch(dpid uint64, opts SwitchOptions) *Switch {
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = time.Second
+	}
+	if opts.Replies == nil {
+		opts.Replies = NewReplyBufs()
 	}
 	s := &Switch{opts: opts, ports: map[uint32]string{}, tab: newOFTables(opts.NumTables),
 		targets: map[string]*target{}}
@@ -651,7 +657,7 @@ func (c *ofConn) multipart(m []byte) {
 		table := m[16]
 		cookie := binary.BigEndian.Uint64(m[32:40])
 		mask := binary.BigEndian.Uint64(m[40:48])
-		withReplyBuf(func(buf []byte) []byte {
+		s.opts.Replies.with(func(buf []byte) []byte {
 			s.mu.Lock()
 			r := s.tab.flowStats(buf, xid, table, cookie, mask)
 			s.mu.Unlock()
@@ -660,7 +666,7 @@ func (c *ofConn) multipart(m []byte) {
 		})
 		return
 	case openflow13.MultipartType_GroupDesc:
-		withReplyBuf(func(buf []byte) []byte {
+		s.opts.Replies.with(func(buf []byte) []byte {
 			s.mu.Lock()
 			r := s.tab.groupDesc(buf, xid)
 			s.mu.Unlock()
@@ -673,7 +679,7 @@ func (c *ofConn) multipart(m []byte) {
 			c.sendError(m, openflow13.ET_TABLE_FEATURES_FAILED, tffcEperm)
 			return
 		}
-		withReplyBuf(func(buf []byte) []byte {
+		s.opts.Replies.with(func(buf []byte) []byte {
 			r := newMPReply(buf, typ, xid, 64*int(s.opts.NumTables))
 			for t := 0; t < int(s.opts.NumTables); t++ {
 				r.room(64)

@@ -523,9 +523,10 @@ func BenchmarkFlowStatsReply730(b *testing.B) {
 	for _, m := range benchFlowMods(730) {
 		t.apply(m)
 	}
+	rb := NewReplyBufs()
 	b.ReportAllocs()
 	for b.Loop() {
-		withReplyBuf(func(buf []byte) []byte {
+		rb.with(func(buf []byte) []byte {
 			return t.flowStats(buf, 1, openflow13.OFPTT_ALL, 0x1234_0000_0000_0000, 0xffff_0000_0000_0000)
 		})
 	}
