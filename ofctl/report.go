@@ -29,12 +29,19 @@ func (s *Southbound) WaitRealized(ctx context.Context, index uint64) ([]string, 
 // (called under s.mu) names no NVE, or ctx ends (then it returns the last
 // laggards with ctx's error): the loop of WaitRealized and
 // WaitRealizedFor.
+//
+// A write's waiter usually gets here before the watch loop has taken the
+// write's events: it leaves the refresh to the watch loop, which finds
+// the NVEs the write affects from its events, for watchGrace, and only
+// then refreshes itself (comparing the snapshots in full), which covers
+// revisions that carry no event.
 func (s *Southbound) waitRealized(ctx context.Context, index uint64, laggards func(index uint64) []string) ([]string, error) {
+	grace := time.Now().Add(watchGrace)
 	for {
 		s.mu.Lock()
 		seen := s.seen
 		s.mu.Unlock()
-		if seen < index && s.src != nil {
+		if seen < index && s.src != nil && !time.Now().Before(grace) {
 			s.refresh("wait realized")
 		}
 		s.mu.Lock()
@@ -49,7 +56,11 @@ func (s *Southbound) waitRealized(ctx context.Context, index uint64, laggards fu
 		if !caughtUp {
 			// The store applies index on this node soon; its watch event
 			// wakes us, the poll covers revisions that carry no event.
-			poll = time.After(50 * time.Millisecond)
+			d := 50 * time.Millisecond
+			if g := time.Until(grace); g > 0 {
+				d = g
+			}
+			poll = time.After(d)
 		}
 		select {
 		case <-ch:
@@ -59,6 +70,9 @@ func (s *Southbound) waitRealized(ctx context.Context, index uint64, laggards fu
 		}
 	}
 }
+
+// watchGrace is how long a waiter leaves the refresh to the watch loop.
+const watchGrace = 5 * time.Millisecond
 
 // laggardsLocked lists the connected, claimed NVEs with an unrealized
 // change at or below index; before the southbound has seen index, every
