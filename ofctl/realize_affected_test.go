@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/nva-project/nva/app/model"
 )
@@ -134,5 +135,57 @@ func TestAffectedByChanges(t *testing.T) {
 	}
 	if got, ok := affectedByChanges(before, before, []model.Change{}); !ok || len(got) != 0 {
 		t.Fatalf("no event between equal snapshots: %v (ok %v), want nothing", got, ok)
+	}
+}
+
+// TestRealizationFromStoreEvents: with change events as the store sends
+// them (naming their objects), the watch loop finds the NVEs a write
+// affects from the events: a port attached to hv1 is realized there with
+// its flows, and a later change elsewhere does not hold hv1 back.
+func TestRealizationFromStoreEvents(t *testing.T) {
+	src := newFakeStore(overlaySnap(10, false), true)
+	sb := startFake(t, src, Config{})
+	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2", 100: "nva-vxlan"})
+	br.connect(sb.cfg.ListenAddr)
+	if lag, err := waitRealized(t, sb, 10, 5*time.Second); err != nil {
+		t.Fatalf("initial state not realized: %v %v", lag, err)
+	}
+	before := br.flowCount()
+
+	s11 := overlaySnap(11, true)
+	prev := src.Snapshot()
+	for name, p := range prev.Ports { // unchanged objects are shared, as the store does
+		s11.Ports[name] = p
+	}
+	s11.VNs, s11.NVEs = prev.VNs, prev.NVEs
+	src.mu.Lock()
+	src.snap = s11
+	src.mu.Unlock()
+	src.events <- model.Change{Index: 11, Kind: model.ChangePort, Op: model.OpPut, Name: "p2", New: s11.Ports["p2"]}
+	if lag, err := waitRealized(t, sb, 11, 5*time.Second); err != nil {
+		t.Fatalf("revision 11 (p2 attached to hv1): laggards %v, %v", lag, err)
+	}
+	want := desiredCount(t, s11, map[string]uint32{"v1": 1, "v2": 2, "nva-vxlan": 100})
+	if got := br.flowCount(); got != want || got <= before {
+		t.Fatalf("after p2's event the switch has %d flows, want %d (had %d without p2)", got, want, before)
+	}
+	if st := sb.status("hv1"); st.Sync != SyncInSync || st.RealizedRevision != 11 {
+		t.Fatalf("hv1 after p2's event: %+v", st)
+	}
+
+	s12 := &model.Snapshot{Revision: 12, VNs: maps.Clone(s11.VNs), NVEs: s11.NVEs, Ports: maps.Clone(s11.Ports)}
+	s12.VNs["red"] = &model.VN{Name: "red", VNI: 5002, Encap: model.EncapVXLAN, Service: model.ServiceL2,
+		BUM: model.BUM{Mode: model.BUMReplicate}, Unknown: model.UnknownFlood, Revision: 12}
+	s12.Ports["r1"] = &model.Port{Name: "r1", VN: "red", NVE: "hv2", Interface: "eth1", MAC: "02:00:00:00:03:01", Revision: 12}
+	src.mu.Lock()
+	src.snap = s12
+	src.mu.Unlock()
+	src.events <- model.Change{Index: 12, Kind: model.ChangeVN, Op: model.OpPut, Name: "red", New: s12.VNs["red"]}
+	src.events <- model.Change{Index: 12, Kind: model.ChangePort, Op: model.OpPut, Name: "r1", New: s12.Ports["r1"]}
+	if lag, err := waitRealized(t, sb, 12, 5*time.Second); err != nil {
+		t.Fatalf("revision 12 (not touching hv1): %v %v", lag, err)
+	}
+	if got := br.flowCount(); got != want {
+		t.Fatalf("a change elsewhere changed hv1's flows: %d, want %d", got, want)
 	}
 }
