@@ -31,17 +31,19 @@ func (s *Southbound) WaitRealized(ctx context.Context, index uint64) ([]string, 
 // WaitRealizedFor.
 //
 // A write's waiter usually gets here before the watch loop has taken the
-// write's events: it leaves the refresh to the watch loop, which finds
-// the NVEs the write affects from its events, for watchGrace, and only
-// then refreshes itself (comparing the snapshots in full), which covers
-// revisions that carry no event.
+// write's events (the store publishes them before it answers the write):
+// while the watch loop has events to refresh to, the waiter leaves the
+// refresh to it, which finds the NVEs the write affects from the events,
+// for up to watchGrace. Otherwise (a revision that carries no event, or
+// a watch loop that is late) it refreshes itself, comparing the
+// snapshots in full.
 func (s *Southbound) waitRealized(ctx context.Context, index uint64, laggards func(index uint64) []string) ([]string, error) {
 	grace := time.Now().Add(watchGrace)
 	for {
 		s.mu.Lock()
 		seen := s.seen
 		s.mu.Unlock()
-		if seen < index && s.src != nil && !time.Now().Before(grace) {
+		if seen < index && s.src != nil && (!s.watchBusy() || !time.Now().Before(grace)) {
 			s.refresh("wait realized")
 		}
 		s.mu.Lock()
@@ -71,7 +73,8 @@ func (s *Southbound) waitRealized(ctx context.Context, index uint64, laggards fu
 	}
 }
 
-// watchGrace is how long a waiter leaves the refresh to the watch loop.
+// watchGrace is how long a waiter leaves the refresh to a busy watch
+// loop.
 const watchGrace = 5 * time.Millisecond
 
 // laggardsLocked lists the connected, claimed NVEs with an unrealized

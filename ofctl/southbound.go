@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nva-project/nva/app/compiler"
@@ -212,6 +213,12 @@ type Southbound struct {
 	// stages times the stages of realizing a change
 	// (realize_stages.go).
 	stages *prometheus.HistogramVec
+
+	// watchPending counts the store events the watch loop has queued or
+	// taken and not yet refreshed to (watchLoop): while it is not zero,
+	// a waiter leaves the refresh to the watch loop (waitRealized).
+	watchPending atomic.Int64
+	watchCh      atomic.Pointer[<-chan model.Change] // the watch loop's channel
 }
 
 // nveState is the southbound's record of one NVE, guarded by
@@ -434,16 +441,20 @@ func (s *Southbound) Close() error {
 // (the NVEs the events affect, kicks). A reset re-subscribes.
 func (s *Southbound) watchLoop(ctx context.Context, events <-chan model.Change) {
 	var batch []model.Change // events taken, not yet refreshed to
+	s.watchCh.Store(&events)
 	for {
+		s.watchPending.Store(int64(len(batch)))
 		if len(batch) == 0 {
 			select {
 			case <-ctx.Done():
 				return
 			case ev, ok := <-events:
+				s.watchPending.Store(1)
 				if !ok || ev.Kind == model.ChangeReset {
 					if events = s.resubscribe(ctx, ok); events == nil {
 						return
 					}
+					s.watchCh.Store(&events)
 					continue
 				}
 				batch = append(batch, ev)
@@ -464,6 +475,7 @@ func (s *Southbound) watchLoop(ctx context.Context, events <-chan model.Change) 
 			if events = s.resubscribe(ctx, !closed); events == nil {
 				return
 			}
+			s.watchCh.Store(&events)
 			batch = nil
 			continue
 		}
@@ -471,6 +483,16 @@ func (s *Southbound) watchLoop(ctx context.Context, events <-chan model.Change) 
 		now, batch = splitAt(batch, snap.Revision)
 		s.refreshEvents(snap, now, "store change")
 	}
+}
+
+// watchBusy reports whether the watch loop has store events queued or
+// taken that it has not refreshed to yet.
+func (s *Southbound) watchBusy() bool {
+	if s.watchPending.Load() > 0 {
+		return true
+	}
+	ch := s.watchCh.Load()
+	return ch != nil && len(*ch) > 0
 }
 
 // drainEvents appends the events queued on events to batch without
