@@ -3,6 +3,7 @@ package ofctl
 import (
 	"context"
 	"runtime"
+	"time"
 )
 
 // The work pool. A switch's reconciliations never run on a goroutine of
@@ -28,12 +29,18 @@ const syncWorkersPerPlanWorker = 16
 // change, a port event, a retry, ...): the run recompiles and diffs.
 func (w *worker) kickLocked(reason string) {
 	w.work = true
+	if w.kickedAt.IsZero() {
+		w.kickedAt = time.Now()
+	}
 	w.wakeLocked(reason)
 }
 
 // wakeLocked queues a run of w (coalescing with one already queued; a kick
 // while w runs queues it again when it finishes). The caller holds
-// Southbound.mu.
+// Southbound.mu. A run with work (a store change, a port event: what a
+// user's write waits for) goes to the front queue, ahead of runs that only
+// audit; an audit already queued that is kicked moves to the front queue
+// too (its entry in the back queue is then skipped).
 func (w *worker) wakeLocked(reason string) {
 	if w.trigger == "" {
 		w.trigger = reason
@@ -43,27 +50,59 @@ func (w *worker) wakeLocked(reason string) {
 		w.again = true
 	case !w.queued:
 		w.queued = true
-		w.sb.runq = append(w.sb.runq, w)
+		w.sb.enqueueLocked(w)
 		w.sb.runCond.Signal()
+	case w.work && !w.urgent:
+		w.urgent = true
+		w.sb.runqUrgent = append(w.sb.runqUrgent, w)
 	}
 }
 
-// poolLoop is one pool goroutine: it runs queued workers, first in first
-// out, until ctx ends.
+// enqueueLocked appends w (queued) to the run queue its run belongs to.
+func (s *Southbound) enqueueLocked(w *worker) {
+	if w.work {
+		w.urgent = true
+		s.runqUrgent = append(s.runqUrgent, w)
+		return
+	}
+	s.runq = append(s.runq, w)
+}
+
+// dequeueLocked takes the next queued worker, front queue first (nil when
+// none is queued). Entries of a worker that has already been taken from
+// the other queue are dropped.
+func (s *Southbound) dequeueLocked() *worker {
+	for _, q := range []*[]*worker{&s.runqUrgent, &s.runq} {
+		for len(*q) > 0 {
+			w := (*q)[0]
+			(*q)[0] = nil
+			*q = (*q)[1:]
+			if w.queued {
+				w.queued, w.urgent = false, false
+				return w
+			}
+		}
+	}
+	return nil
+}
+
+// poolLoop is one pool goroutine: it runs queued workers, runs with work
+// first, each queue first in first out, until ctx ends.
 func (s *Southbound) poolLoop(ctx context.Context) {
 	s.mu.Lock()
 	for {
-		for len(s.runq) == 0 && ctx.Err() == nil {
+		var w *worker
+		for ctx.Err() == nil {
+			if w = s.dequeueLocked(); w != nil {
+				break
+			}
 			s.runCond.Wait()
 		}
 		if ctx.Err() != nil {
 			s.mu.Unlock()
 			return
 		}
-		w := s.runq[0]
-		s.runq[0] = nil
-		s.runq = s.runq[1:]
-		w.queued, w.running = false, true
+		w.running = true
 		s.mu.Unlock()
 
 		s.syncOnce(ctx, w)
@@ -74,7 +113,7 @@ func (s *Southbound) poolLoop(ctx context.Context) {
 			w.again = false
 			if s.switches[w.dpid] == w {
 				w.queued = true
-				s.runq = append(s.runq, w)
+				s.enqueueLocked(w)
 			}
 		}
 	}

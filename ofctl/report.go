@@ -29,12 +29,21 @@ func (s *Southbound) WaitRealized(ctx context.Context, index uint64) ([]string, 
 // (called under s.mu) names no NVE, or ctx ends (then it returns the last
 // laggards with ctx's error): the loop of WaitRealized and
 // WaitRealizedFor.
+//
+// A write's waiter usually gets here before the watch loop has taken the
+// write's events (the store publishes them before it answers the write):
+// while the watch loop has events to refresh to, the waiter leaves the
+// refresh to it, which finds the NVEs the write affects from the events,
+// for up to watchGrace. Otherwise (a revision that carries no event, or
+// a watch loop that is late) it refreshes itself, comparing the
+// snapshots in full.
 func (s *Southbound) waitRealized(ctx context.Context, index uint64, laggards func(index uint64) []string) ([]string, error) {
+	grace := time.Now().Add(watchGrace)
 	for {
 		s.mu.Lock()
 		seen := s.seen
 		s.mu.Unlock()
-		if seen < index && s.src != nil {
+		if seen < index && s.src != nil && (!s.watchBusy() || !time.Now().Before(grace)) {
 			s.refresh("wait realized")
 		}
 		s.mu.Lock()
@@ -49,7 +58,11 @@ func (s *Southbound) waitRealized(ctx context.Context, index uint64, laggards fu
 		if !caughtUp {
 			// The store applies index on this node soon; its watch event
 			// wakes us, the poll covers revisions that carry no event.
-			poll = time.After(50 * time.Millisecond)
+			d := 50 * time.Millisecond
+			if g := time.Until(grace); g > 0 {
+				d = g
+			}
+			poll = time.After(d)
 		}
 		select {
 		case <-ch:
@@ -59,6 +72,10 @@ func (s *Southbound) waitRealized(ctx context.Context, index uint64, laggards fu
 		}
 	}
 }
+
+// watchGrace is how long a waiter leaves the refresh to a busy watch
+// loop.
+const watchGrace = 5 * time.Millisecond
 
 // laggardsLocked lists the connected, claimed NVEs with an unrealized
 // change at or below index; before the southbound has seen index, every

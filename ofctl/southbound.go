@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nva-project/nva/app/compiler"
@@ -18,6 +19,7 @@ import (
 	"github.com/nva-project/nva/ofctl/conn"
 	"github.com/nva-project/nva/ofctl/neighbor"
 	"github.com/nva-project/nva/ofctl/reconcile"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults.
@@ -189,8 +191,11 @@ type Southbound struct {
 	// datapath ID names does not pin (identity.go); never in switches.
 	refused map[*conn.Switch]*refusedSwitch
 
-	runq    []*worker  // (mu) workers waiting for a pool goroutine, FIFO
-	runCond *sync.Cond // on mu: runq has work, or ctx ended
+	runq    []*worker  // (mu) workers waiting for a pool goroutine to audit, FIFO
+	runCond *sync.Cond // on mu: a run queue has work, or ctx ended
+	// runqUrgent (mu): workers with work (a change) waiting for a pool
+	// goroutine, FIFO, taken before runq (pool.go).
+	runqUrgent []*worker
 
 	cpu  chan struct{} // CPU slots (PlanWorkers), see cpuSlot
 	seed maphash.Seed  // for reportHash
@@ -204,6 +209,16 @@ type Southbound struct {
 	// parts is shared by every worker's compiler cache: the port parts
 	// NVEs compile alike (a VN's remote ports) are held once.
 	parts *compiler.PartPool
+
+	// stages times the stages of realizing a change
+	// (realize_stages.go).
+	stages *prometheus.HistogramVec
+
+	// watchPending counts the store events the watch loop has queued or
+	// taken and not yet refreshed to (watchLoop): while it is not zero,
+	// a waiter leaves the refresh to the watch loop (waitRealized).
+	watchPending atomic.Int64
+	watchCh      atomic.Pointer[<-chan model.Change] // the watch loop's channel
 }
 
 // nveState is the southbound's record of one NVE, guarded by
@@ -221,6 +236,9 @@ type nveState struct {
 	lastPlan  string
 	warnings  []string
 	awaiting  []string // ports without an OpenFlow port yet (see unready)
+	// pendingAt is when pending last went from empty to not (the
+	// realize stage's start).
+	pendingAt time.Time
 	// tunnels: the per-remote tunnel ports last compiled (profiles
 	// without flow tunnels); tableCheck: the table-features check.
 	tunnels    []model.TunnelPortStatus
@@ -299,6 +317,8 @@ func New(cfg Config) *Southbound {
 		ctr:      counterState{wake: make(chan struct{}, 1)},
 	}
 	s.runCond = sync.NewCond(&s.mu)
+	s.stages = newStageHistogram()
+	s.m.allCollects = append(s.m.allCollects, s.stages)
 	s.neigh = s.newResponder()
 	s.m.allCollects = append(s.m.allCollects, s.neigh)
 	s.learn = newLearner() // learn.go
@@ -418,46 +438,106 @@ func (s *Southbound) Close() error {
 }
 
 // watchLoop follows the store: every batch of events triggers a refresh
-// (snapshot diff, affected NVEs, kicks). A reset re-subscribes.
+// (the NVEs the events affect, kicks). A reset re-subscribes.
 func (s *Southbound) watchLoop(ctx context.Context, events <-chan model.Change) {
+	var batch []model.Change // events taken, not yet refreshed to
+	s.watchCh.Store(&events)
+	for {
+		s.watchPending.Store(int64(len(batch)))
+		if len(batch) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-events:
+				s.watchPending.Store(1)
+				if !ok || ev.Kind == model.ChangeReset {
+					if events = s.resubscribe(ctx, ok); events == nil {
+						return
+					}
+					s.watchCh.Store(&events)
+					continue
+				}
+				batch = append(batch, ev)
+			}
+		}
+		// Coalesce whatever else is queued, then read the snapshot: it
+		// is at least at every event taken, and the store publishes a
+		// revision's events before readers see the revision, so one more
+		// look after the read takes every event up to it. Events past it
+		// wait for the next round (with the next snapshot).
+		var reset, closed bool
+		batch, reset, closed = drainEvents(events, batch)
+		snap := s.src.Snapshot()
+		if !reset {
+			batch, reset, closed = drainEvents(events, batch)
+		}
+		if reset {
+			if events = s.resubscribe(ctx, !closed); events == nil {
+				return
+			}
+			s.watchCh.Store(&events)
+			batch = nil
+			continue
+		}
+		var now []model.Change
+		now, batch = splitAt(batch, snap.Revision)
+		s.refreshEvents(snap, now, "store change")
+	}
+}
+
+// watchBusy reports whether the watch loop has store events queued or
+// taken that it has not refreshed to yet.
+func (s *Southbound) watchBusy() bool {
+	if s.watchPending.Load() > 0 {
+		return true
+	}
+	ch := s.watchCh.Load()
+	return ch != nil && len(*ch) > 0
+}
+
+// drainEvents appends the events queued on events to batch without
+// blocking; reset when it met a reset or the closed channel (closed).
+func drainEvents(events <-chan model.Change, batch []model.Change) (_ []model.Change, reset, closed bool) {
 	for {
 		select {
-		case <-ctx.Done():
-			return
 		case ev, ok := <-events:
 			if !ok || ev.Kind == model.ChangeReset {
-				if ctx.Err() != nil {
-					return
-				}
-				if !ok {
-					// The store closed the watch; back off before
-					// re-subscribing so a closed store doesn't spin.
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(time.Second):
-					}
-				}
-				var snap *model.Snapshot
-				snap, events = s.src.SnapshotAndWatch(ctx)
-				s.refreshTo(snap, "store reset")
-				continue
+				return batch, true, !ok
 			}
-			// Coalesce whatever else is queued.
-		drain:
-			for {
-				select {
-				case ev2, ok := <-events:
-					if !ok || ev2.Kind == model.ChangeReset {
-						break drain
-					}
-				default:
-					break drain
-				}
-			}
-			s.refresh("store change")
+			batch = append(batch, ev)
+		default:
+			return batch, false, false
 		}
 	}
+}
+
+// splitAt splits events (in index order) into those at or below rev and
+// the rest.
+func splitAt(events []model.Change, rev uint64) (upTo, after []model.Change) {
+	i := len(events)
+	for i > 0 && events[i-1].Index > rev {
+		i--
+	}
+	return events[:i], slices.Clone(events[i:])
+}
+
+// resubscribe follows a reset (or a closed watch, after a pause so a
+// closed store does not spin): a new snapshot, compared with the last in
+// full, and a new watch; nil when ctx ended.
+func (s *Southbound) resubscribe(ctx context.Context, wasReset bool) <-chan model.Change {
+	if ctx.Err() != nil {
+		return nil
+	}
+	if !wasReset {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+	snap, events := s.src.SnapshotAndWatch(ctx)
+	s.refreshTo(snap, "store reset")
+	return events
 }
 
 // refresh takes the store's current snapshot and applies it.
@@ -469,6 +549,17 @@ func (s *Southbound) refresh(reason string) {
 // records the revision as pending for the connected ones, re-evaluates
 // which switch belongs to which NVE, and kicks the workers concerned.
 func (s *Southbound) refreshTo(snap *model.Snapshot, reason string) {
+	s.refreshEvents(snap, nil, reason)
+}
+
+// refreshEvents is refreshTo; evs, when not nil, are the watch's change
+// events not refreshed to yet, up to snap's revision: every event after
+// the current snapshot's revision up to snap's is among them (events of
+// revisions a refresh without events, WaitRealized's, has already taken
+// may be too, which only adds NVEs), so the affected NVEs are found from
+// them at the cost of the change (affectedByChanges) instead of
+// comparing the two snapshots object by object.
+func (s *Southbound) refreshEvents(snap *model.Snapshot, evs []model.Change, reason string) {
 	if snap == nil {
 		return
 	}
@@ -480,7 +571,14 @@ func (s *Southbound) refreshTo(snap *model.Snapshot, reason string) {
 		return
 	}
 	old := s.snap
-	affected := affectedNVEs(old, snap)
+	var affected map[string]bool
+	ok := false
+	if evs != nil {
+		affected, ok = affectedByChanges(old, snap, evs)
+	}
+	if !ok {
+		affected = affectedNVEs(old, snap)
+	}
 	s.snap, s.seen = snap, snap.Revision
 	for _, w := range s.switches {
 		if s.demoteLocked(snap, w) { // identity.go: no longer matches its NVE's pin
@@ -516,6 +614,9 @@ func (s *Southbound) refreshTo(snap *model.Snapshot, reason string) {
 func (st *nveState) addPending(rev uint64) {
 	if n := len(st.pending); n > 0 && st.pending[n-1] >= rev {
 		return
+	}
+	if len(st.pending) == 0 {
+		st.pendingAt = time.Now()
 	}
 	st.pending = append(st.pending, rev)
 	if len(st.pending) > 1024 {
@@ -568,7 +669,9 @@ func claimant(snap *model.Snapshot, dpid uint64) string {
 // (and its own NVE before and after); for a changed VN, the NVEs hosting
 // it; for a changed NVE, itself and every NVE sharing a VN with it (its
 // underlay IPs are in their tunnel flows). Objects are compared by
-// identity: the store replaces an object when it changes.
+// identity: the store replaces an object when it changes. It walks every
+// port, VN and NVE of both snapshots; affectedByChanges answers the same
+// from the store's change events at the cost of the change.
 func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 	out := map[string]bool{}
 	if old == nil {
@@ -577,104 +680,184 @@ func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 		}
 		return out
 	}
-	var domains [2]map[string][]string // L3 domains of old and cur, built on first use
-	hosting := func(vn string) {
-		for i, snap := range []*model.Snapshot{old, cur} {
-			for _, n := range snap.NVEsHosting(vn) {
-				out[n] = true
-			}
-			// A routed VN's ports are routed to from every NVE hosting a
-			// VN of its L3 domain (app/compiler's l3_route).
-			if v := snap.VNs[vn]; v != nil && v.DomainKey() != "" {
-				if domains[i] == nil {
-					domains[i] = snap.L3Domains()
-				}
-				for _, other := range domains[i][v.DomainKey()] {
-					for _, n := range snap.NVEsHosting(other) {
-						out[n] = true
-					}
-				}
-			}
-		}
-	}
+	a := newAffector(old, cur, out)
 	for name, p := range cur.Ports {
 		if op := old.Ports[name]; op != p {
-			out[p.NVE] = true
-			hosting(p.VN)
-			if op != nil {
-				out[op.NVE] = true
-				hosting(op.VN)
-			}
+			a.port(name)
 		}
 	}
-	for name, op := range old.Ports {
+	for name := range old.Ports {
 		if _, ok := cur.Ports[name]; !ok {
-			out[op.NVE] = true
-			hosting(op.VN)
+			a.port(name)
 		}
 	}
 	for name, v := range cur.VNs {
 		if old.VNs[name] != v {
-			hosting(name)
+			a.hosting(name)
 		}
 	}
 	for name := range old.VNs {
 		if _, ok := cur.VNs[name]; !ok {
-			hosting(name)
-		}
-	}
-	for _, vn := range model.LearnedChangedVNs(old, cur) { // learned endpoints moved (app/compiler/segment.go)
-		hosting(vn)
-	}
-	// A peer that gained or lost a VN with the NVE had a port change,
-	// which hosting covered above for both snapshots.
-	peers := func(snap *model.Snapshot, nve string) {
-		for _, p := range snap.Peers(nve) {
-			out[p.NVE] = true
-		}
-		for _, p := range snap.RoutePeers(nve) { // its underlay IP is in their route flows
-			out[p.NVE] = true
+			a.hosting(name)
 		}
 	}
 	for name, n := range cur.NVEs {
 		if old.NVEs[name] != n {
-			out[name] = true
-			peers(old, name)
-			peers(cur, name)
-			// A tNVE has no peers: its nNVE and every NVE of its VNs read
-			// its access link (the VLANs; who reaches its ports how).
-			for _, snap := range []*model.Snapshot{old, cur} {
-				if t := snap.NVEs[name]; t.IsTNVE() {
-					out[t.AccessLink.NNVE] = true
-					for _, vn := range snap.VNsOn(name) {
-						hosting(vn)
-					}
-				}
-			}
+			a.nve(name)
 		}
 	}
 	for name := range old.NVEs {
 		if _, ok := cur.NVEs[name]; !ok {
-			out[name] = true
-			peers(old, name)
+			a.nve(name)
 		}
 	}
-	// A changed inter-VN policy rule: every NVE hosting a VN of its L3
-	// domain (app/model's policy.go).
-	for _, dk := range model.ChangedPolicyDomains(old, cur) {
-		for i, snap := range []*model.Snapshot{old, cur} {
-			if domains[i] == nil {
-				domains[i] = snap.L3Domains()
+	a.rest()
+	return out
+}
+
+// affectedByChanges is affectedNVEs for snapshots old and cur when evs are
+// the store's change events of every revision after old's up to cur's
+// (in any order; events of revisions in between that no snapshot saw add
+// their objects too, which only adds NVEs): the ports, VNs and NVEs the
+// events name stand for the walk over every object. ok is false when an
+// event is of a kind it does not know, or does not name its object (the
+// caller then asks affectedNVEs).
+// The kinds of state that change without an event (inter-VN policies, L3
+// gateways) and the learned endpoints are compared as affectedNVEs does.
+func affectedByChanges(old, cur *model.Snapshot, evs []model.Change) (out map[string]bool, ok bool) {
+	if old == nil {
+		return nil, false
+	}
+	out = map[string]bool{}
+	a := newAffector(old, cur, out)
+	for _, ev := range evs {
+		switch ev.Kind {
+		case model.ChangePort, model.ChangeVN, model.ChangeNVE:
+			if ev.Name == "" {
+				return nil, false // a change of an unexpected shape
 			}
-			for _, vn := range domains[i][dk] {
-				for _, n := range snap.NVEsHosting(vn) {
-					out[n] = true
+		}
+		switch ev.Kind {
+		case model.ChangePort:
+			for _, o := range []any{ev.Old, ev.New} {
+				if p, _ := o.(*model.Port); p != nil { // a state no snapshot saw
+					out[p.NVE] = true
+					a.hosting(p.VN)
+				}
+			}
+			a.port(ev.Name)
+		case model.ChangeVN:
+			a.hosting(ev.Name)
+		case model.ChangeNVE:
+			a.nve(ev.Name)
+		case model.ChangeNode, model.ChangeLearned:
+			// Members are no input of the compile; learned endpoints
+			// are compared below.
+		default:
+			return nil, false
+		}
+	}
+	a.rest()
+	return out, true
+}
+
+// affector adds to out the NVEs a change of one object affects, asking
+// both snapshots (see affectedNVEs).
+type affector struct {
+	old, cur *model.Snapshot
+	out      map[string]bool
+	domains  [2]map[string][]string // L3 domains of old and cur, built on first use
+}
+
+func newAffector(old, cur *model.Snapshot, out map[string]bool) *affector {
+	return &affector{old: old, cur: cur, out: out}
+}
+
+// hosting: the NVEs hosting VN vn, and for a routed VN the NVEs hosting a
+// VN of its L3 domain (app/compiler's l3_route).
+func (a *affector) hosting(vn string) {
+	for i, snap := range []*model.Snapshot{a.old, a.cur} {
+		for _, n := range snap.NVEsHosting(vn) {
+			a.out[n] = true
+		}
+		if v := snap.VNs[vn]; v != nil && v.DomainKey() != "" {
+			if a.domains[i] == nil {
+				a.domains[i] = snap.L3Domains()
+			}
+			for _, other := range a.domains[i][v.DomainKey()] {
+				for _, n := range snap.NVEsHosting(other) {
+					a.out[n] = true
 				}
 			}
 		}
 	}
-	l3GatewayAffected(old, cur, out) // l3gateway.go
-	return out
+}
+
+// port: port name as either snapshot has it (its NVE, the NVEs hosting
+// its VN).
+func (a *affector) port(name string) {
+	for _, snap := range []*model.Snapshot{a.old, a.cur} {
+		if p := snap.Ports[name]; p != nil {
+			a.out[p.NVE] = true
+			a.hosting(p.VN)
+		}
+	}
+}
+
+// peers: the NVEs sharing a VN with nve (its underlay IP is in their
+// tunnel flows) or routing to it.
+func (a *affector) peers(snap *model.Snapshot, nve string) {
+	for _, p := range snap.Peers(nve) {
+		a.out[p.NVE] = true
+	}
+	for _, p := range snap.RoutePeers(nve) { // its underlay IP is in their route flows
+		a.out[p.NVE] = true
+	}
+}
+
+// nve: NVE name changed, came or went: itself and its peers in either
+// snapshot. (A peer that gained or lost a VN with the NVE had a port
+// change, which port covers for both snapshots.) A tNVE has no peers: its
+// nNVE and every NVE of its VNs read its access link (the VLANs; who
+// reaches its ports how).
+func (a *affector) nve(name string) {
+	a.out[name] = true
+	for _, snap := range []*model.Snapshot{a.old, a.cur} {
+		if _, ok := snap.NVEs[name]; ok {
+			a.peers(snap, name)
+		}
+	}
+	for _, snap := range []*model.Snapshot{a.old, a.cur} {
+		if t := snap.NVEs[name]; t.IsTNVE() {
+			a.out[t.AccessLink.NNVE] = true
+			for _, vn := range snap.VNsOn(name) {
+				a.hosting(vn)
+			}
+		}
+	}
+}
+
+// rest: what changes without naming a port, VN or NVE: learned endpoints
+// that moved (app/compiler/segment.go), inter-VN policy rules (every NVE
+// hosting a VN of the rule's L3 domain, app/model's policy.go) and L3
+// gateways (l3gateway.go).
+func (a *affector) rest() {
+	for _, vn := range model.LearnedChangedVNs(a.old, a.cur) {
+		a.hosting(vn)
+	}
+	for _, dk := range model.ChangedPolicyDomains(a.old, a.cur) {
+		for i, snap := range []*model.Snapshot{a.old, a.cur} {
+			if a.domains[i] == nil {
+				a.domains[i] = snap.L3Domains()
+			}
+			for _, vn := range a.domains[i][dk] {
+				for _, n := range snap.NVEsHosting(vn) {
+					a.out[n] = true
+				}
+			}
+		}
+	}
+	l3GatewayAffected(a.old, a.cur, a.out) // l3gateway.go
 }
 
 // leaderLoop follows Raft leadership: when this node becomes (or stops

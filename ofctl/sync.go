@@ -33,9 +33,14 @@ type worker struct {
 	audit   bool   // (mu) the next run audits the switch (see auditOnce)
 	work    bool   // (mu) something changed: the next run recompiles and diffs
 	trigger string // (mu) why the next run happens
-	queued  bool   // (mu) in Southbound.runq
+	queued  bool   // (mu) in Southbound.runq or runqUrgent
+	urgent  bool   // (mu) queued in Southbound.runqUrgent
 	running bool   // (mu) a pool goroutine runs it
 	again   bool   // (mu) kicked while running: queue it again after
+	// kickedAt (mu) is when the first kick the next run takes came (zero:
+	// none); runStart is when the current run took its job.
+	kickedAt time.Time
+	runStart time.Time
 
 	noBundles    bool            // the switch refused to open a bundle
 	invalidTTL   bool            // invalid-TTL packet-ins asked for on this connection (ttlexceeded.go)
@@ -269,6 +274,11 @@ func (s *Southbound) takeJob(w *worker) (syncJob, bool) {
 	}
 	j := syncJob{name: w.nve, full: w.full, audit: w.audit, work: w.work || w.full, trigger: w.trigger, snap: s.snap, target: s.seen, leader: s.leader, term: s.leaderTerm}
 	w.full, w.audit, w.work, w.trigger = false, false, false, ""
+	w.runStart = time.Now()
+	if !w.kickedAt.IsZero() {
+		s.observeStage(stageQueue, w.runStart.Sub(w.kickedAt))
+		w.kickedAt = time.Time{}
+	}
 	return j, true
 }
 
@@ -542,6 +552,9 @@ func (s *Southbound) realizeLocked(w *worker, name string, st *nveState, target 
 	if w.nve != name || s.switches[w.dpid] != w {
 		return // the claim changed meanwhile
 	}
+	if len(st.awaiting) > 0 && len(wait.names) == 0 && !st.pendingAt.IsZero() {
+		s.observeStage(stagePorts, w.runStart.Sub(st.pendingAt))
+	}
 	st.awaiting = wait.names
 	st.tunnels = wait.tunnels
 	if len(wait.names) > 0 && wait.since <= target {
@@ -560,6 +573,10 @@ func (s *Southbound) realizeLocked(w *worker, name string, st *nveState, target 
 	}
 	st.pending = st.pending[i:]
 	if len(st.pending) == 0 {
+		if !st.pendingAt.IsZero() {
+			s.observeStage(stageRealize, time.Since(st.pendingAt))
+			st.pendingAt = time.Time{}
+		}
 		st.sync = SyncInSync
 	} else {
 		st.sync = SyncPending
@@ -899,10 +916,12 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 	}
 	// CPU work (compile; decode, diff, encode) holds a CPU slot; waiting
 	// for the switch (the read, the send's barrier) does not.
+	slotStart := time.Now()
 	if !s.cpuSlot(ctx) {
 		return reconcile.Plan{}, nil, portView{}, ctx.Err()
 	}
 	planStart := time.Now()
+	s.observeStage(stageCPUWait, planStart.Sub(slotStart))
 	res, ports, err := s.compile(snap, name, w.sw, prof, w.compilerCache())
 	if err != nil {
 		s.cpuDone()
@@ -980,11 +999,13 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 	s.cpuDone()
 	slot = false
 	w.report = reportSum{} // the switch changes: its next report is new
+	sendStart := time.Now()
 	if err := s.send(ctx, w, plan, msgs, prof); err != nil {
 		s.m.errors.WithLabelValues("apply").Inc()
 		w.forgetInstalled()
 		return plan, res.Warnings, ports, err
 	}
+	s.observeStage(stageSend, time.Since(sendStart))
 	s.countPlan(name, plan)
 	// The switch now holds the desired state (plus groups nva doesn't own):
 	// slice by slice when the result has slices (the flat list is rebuilt

@@ -408,7 +408,9 @@ func (w *worker) ensure() error {
 	if !converged {
 		w.log.Info("ensuring OVSDB state", "bridge", w.desired.Bridge, "operations", len(p.ops), "summary", summarize(p.ops))
 		ctx, cancel := context.WithTimeout(w.ctx, w.m.opTimeout)
+		start := time.Now()
 		err := w.m.gate(ctx)
+		gated := time.Now()
 		if err == nil {
 			err = c.transact(ctx, p.ops)
 		}
@@ -417,7 +419,13 @@ func (w *worker) ensure() error {
 		if err != nil {
 			return fmt.Errorf("ensure bridge %s: %w", w.desired.Bridge, err)
 		}
+		done := time.Now()
 		snap, p, converged = w.settle(c)
+		// Where an ensure's time goes: the leadership check (the write
+		// gate), the transaction's round trip, and the wait for the
+		// monitor to show its result.
+		w.log.Info("OVSDB state ensured", "bridge", w.desired.Bridge, "converged", converged,
+			"gate", gated.Sub(start), "transact", done.Sub(gated), "settle", time.Since(done))
 	}
 	w.publish(snap, p, converged)
 	if !converged {

@@ -49,3 +49,31 @@ func TestVerifyLeader(t *testing.T) {
 		t.Fatalf("isolated leader %s verified twice", lead.id)
 	}
 }
+
+// TestVerifyLeaderSoleVoter: a single-voter cluster's leader verifies
+// (without asking Raft's leader loop: a quorum of one), a store that is
+// not the leader does not.
+func TestVerifyLeaderSoleVoter(t *testing.T) {
+	s, err := Open(context.Background(), Config{NodeID: "n1", InMemory: true, Bootstrap: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitFor(t, 10*time.Second, "leadership", s.IsLeader)
+	if !s.soleVoter() {
+		t.Fatal("the bootstrapped node is not its configuration's sole voter")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.VerifyLeader(ctx); err != nil {
+		t.Fatalf("sole voter and leader: %v", err)
+	}
+	f, err := Open(context.Background(), Config{NodeID: "n2", InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.VerifyLeader(ctx); err == nil {
+		t.Fatal("a node that is not the leader verified")
+	}
+}

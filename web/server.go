@@ -101,6 +101,10 @@ type Server struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// writeStage: a write waiting for realization, by stage (commit:
+	// from the request to the store's answer; realize: waiting for the
+	// switches).
+	writeStage *prometheus.HistogramVec
 
 	handler http.Handler
 
@@ -162,8 +166,13 @@ func New(opts Options) (*Server, error) {
 		Help:    "REST API request latency by route template and method.",
 		Buckets: prometheus.DefBuckets,
 	}, []string{"route", "method"})
+	s.writeStage = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "nva", Subsystem: "api", Name: "realized_write_stage_seconds",
+		Help:    "Writes with ?wait=realized, by stage: commit (from the request's arrival to the store's answer: decode, admission, Raft commit and apply) and realize (waiting until the NVEs the write affects hold it).",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	}, []string{"stage"})
 	for _, c := range []prometheus.Collector{
-		s.requests, s.latency,
+		s.requests, s.latency, s.writeStage,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
@@ -303,6 +312,7 @@ const (
 type reqInfo struct {
 	id    string
 	route string
+	start time.Time // when the request came in (instrument)
 }
 
 func infoFrom(ctx context.Context) *reqInfo {
@@ -372,7 +382,7 @@ func validRequestID(id string) bool {
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
-		ri := &reqInfo{id: r.Header.Get(wire.RequestIDHeader)}
+		ri := &reqInfo{id: r.Header.Get(wire.RequestIDHeader), start: start}
 		rec := &statusRecorder{ResponseWriter: w}
 		ctx := context.WithValue(r.Context(), keyReqInfo, ri)
 		r = r.WithContext(ctx)
@@ -479,9 +489,14 @@ func (s *Server) finishWrite(w http.ResponseWriter, r *http.Request, wait bool, 
 			// The wait may be longer than the server's timeouts allow.
 			holdOpen(w, timeout+wt)
 		}
+		waitStart := s.now()
+		if ri := infoFrom(r.Context()); ri != nil && !ri.start.IsZero() {
+			s.writeStage.WithLabelValues("commit").Observe(waitStart.Sub(ri.start).Seconds())
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		laggards, err := s.realizer.WaitRealizedFor(ctx, index, names)
 		cancel()
+		s.writeStage.WithLabelValues("realize").Observe(s.now().Sub(waitStart).Seconds())
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
 				ae := newAPIError(http.StatusGatewayTimeout, wire.CodeNotRealized, "",
