@@ -424,7 +424,7 @@ func (w *worker) ensure() error {
 		// Where an ensure's time goes: the leadership check (the write
 		// gate), the transaction's round trip, and the wait for the
 		// monitor to show its result.
-		w.log.Info("OVSDB state ensured", "bridge", w.desired.Bridge, "converged", converged,
+		w.log.Debug("OVSDB state ensured", "bridge", w.desired.Bridge, "converged", converged,
 			"gate", gated.Sub(start), "transact", done.Sub(gated), "settle", time.Since(done))
 	}
 	w.publish(snap, p, converged)
