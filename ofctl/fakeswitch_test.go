@@ -47,6 +47,8 @@ type fakeBridge struct {
 	roleMode string
 	// echoRequests counts the echo requests received.
 	echoRequests int
+	// roleRequests counts the role requests received.
+	roleRequests int
 	// portStats are the port statistics the bridge answers with: rx/tx
 	// packets, rx/tx bytes, rx/tx dropped, rx/tx errors, by port.
 	portStats map[uint32][8]uint64
@@ -303,6 +305,7 @@ func (b *fakeBridge) handle(m []byte) [][]byte {
 		return [][]byte{reply(openflow13.Type_FeaturesReply, body)}
 	case openflow13.Type_RoleRequest:
 		b.mu.Lock()
+		b.roleRequests++
 		mode, c := b.roleMode, b.conn
 		b.mu.Unlock()
 		switch mode {

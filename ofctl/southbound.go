@@ -184,6 +184,12 @@ type Southbound struct {
 	// master role with its successor's generation, and the switch would
 	// grant it and demote the real leader.
 	leaderTerm uint64
+	// roleKnown (under mu) is set once leaderLoop has seen this node
+	// lead with its store caught up, or another node lead. Until then a
+	// starting node leaves connecting switches alone (syncOnce): reading
+	// and compiling them for a mere observation would be done again as
+	// soon as the role is known, which kicks them all.
+	roleKnown bool
 
 	// refused: connected switches whose certificate the NVE their
 	// datapath ID names does not pin (identity.go); never in switches.
@@ -684,20 +690,27 @@ func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 func (s *Southbound) leaderLoop(ctx context.Context) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
+	var changed <-chan struct{} // the store's leader-change signal, when it has one
 	for first := true; ; first = false {
+		if n, ok := s.src.(leaderNotifier); ok {
+			changed = n.LeaderChanged()
+		}
 		if !first {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			case <-changed:
 			}
 		}
 		l := s.src.IsLeader() && s.leaderReady(ctx)
+		known := l || s.otherLeads()
 		s.mu.Lock()
 		if l {
 			s.leaderTerm = s.readyTerm
 		}
-		if l != s.leader {
+		switch {
+		case l != s.leader:
 			s.leader = l
 			s.log.Info("southbound role changed", "writes_to_switches", l)
 			for _, w := range s.switches {
@@ -706,9 +719,42 @@ func (s *Southbound) leaderLoop(ctx context.Context) {
 					w.kickLocked("leadership change")
 				}
 			}
+		case known && !s.roleKnown:
+			// A follower from the start: the switches left alone until
+			// now are observed.
+			for _, w := range s.switches {
+				if w.nve != "" {
+					w.full = true
+					w.kickLocked("leader known")
+				}
+			}
 		}
+		s.roleKnown = s.roleKnown || known
 		s.mu.Unlock()
 	}
+}
+
+// leaderNotifier is the part of a Source that signals leader changes
+// (the store; optional: without it leaderLoop polls every 250 ms).
+type leaderNotifier interface {
+	LeaderChanged() <-chan struct{}
+}
+
+// leaderNamer is the part of a Source that names the current leader (the
+// store; optional).
+type leaderNamer interface {
+	Leader() (id, apiAddr string)
+}
+
+// otherLeads reports whether another node is known to lead; a Source that
+// cannot tell is taken to have one, so its switches are observed at once.
+func (s *Southbound) otherLeads() bool {
+	n, ok := s.src.(leaderNamer)
+	if !ok {
+		return true
+	}
+	id, _ := n.Leader()
+	return id != "" && !s.src.IsLeader()
 }
 
 // leaderReady reports whether this node, the Raft leader, has applied

@@ -172,6 +172,8 @@ type syncJob struct {
 	target  uint64 // the store revision snap is at
 	leader  bool
 	term    uint64 // leader: the term it leads in (the master role's generation)
+	// roleKnown: the node knows whether it leads (see Southbound.roleKnown)
+	roleKnown bool
 }
 
 // kind labels the reconcile duration metric.
@@ -192,6 +194,15 @@ func (s *Southbound) syncOnce(ctx context.Context, w *worker) {
 	j, ok := s.takeJob(w)
 	if !ok || j.name == "" {
 		return // replaced, or unclaimed: never written to
+	}
+	if !j.leader && !j.roleKnown {
+		// Starting, and no node is known to lead yet (or this one
+		// leads but its store has not caught up): leaderLoop kicks
+		// every switch once the role is known.
+		s.mu.Lock()
+		w.full = true
+		s.mu.Unlock()
+		return
 	}
 	if !j.leader {
 		s.ensureRole(ctx, w, conn.RoleSlave, s.src.Term())
@@ -267,7 +278,7 @@ func (s *Southbound) takeJob(w *worker) (syncJob, bool) {
 	if s.switches[w.dpid] != w {
 		return syncJob{}, false
 	}
-	j := syncJob{name: w.nve, full: w.full, audit: w.audit, work: w.work || w.full, trigger: w.trigger, snap: s.snap, target: s.seen, leader: s.leader, term: s.leaderTerm}
+	j := syncJob{name: w.nve, full: w.full, audit: w.audit, work: w.work || w.full, trigger: w.trigger, snap: s.snap, target: s.seen, leader: s.leader, term: s.leaderTerm, roleKnown: s.roleKnown}
 	w.full, w.audit, w.work, w.trigger = false, false, false, ""
 	return j, true
 }

@@ -1,0 +1,90 @@
+package ofctl
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// electingStore is a fakeStore that names the leader (none at first, as
+// a node that has just started) and signals when that changes, as the
+// real store does (leaderNamer, leaderNotifier).
+type electingStore struct {
+	*fakeStore
+	lmu      sync.Mutex
+	leaderID string
+	changed  chan struct{}
+}
+
+func (e *electingStore) Leader() (string, string) {
+	e.lmu.Lock()
+	defer e.lmu.Unlock()
+	return e.leaderID, ""
+}
+
+func (e *electingStore) LeaderChanged() <-chan struct{} {
+	e.lmu.Lock()
+	defer e.lmu.Unlock()
+	return e.changed
+}
+
+// elect makes id the leader (self: this node) and signals the change.
+func (e *electingStore) elect(id string, self bool) {
+	e.fakeStore.mu.Lock()
+	e.fakeStore.leader = self
+	e.fakeStore.mu.Unlock()
+	e.lmu.Lock()
+	e.leaderID = id
+	close(e.changed)
+	e.changed = make(chan struct{})
+	e.lmu.Unlock()
+}
+
+// idle reports whether dpid's switch is connected and its worker neither
+// queued nor running.
+func idle(sb *Southbound, dpid uint64) bool {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	w := sb.switches[dpid]
+	return w != nil && !w.queued && !w.running
+}
+
+// A node that has just started and does not know yet who leads leaves a
+// connecting switch alone (no role request, no table read, no compile):
+// that work would be done again once the role is known. Once another node
+// is known to lead, the switch is observed; once this node leads, it is
+// reconciled.
+func TestStartingNodeWaitsForTheRoleBeforeReadingSwitches(t *testing.T) {
+	src := &electingStore{fakeStore: newFakeStore(overlaySnap(10, true), false), changed: make(chan struct{})}
+	sb, _ := startLogged(t, src, Config{}, nil)
+	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2", 100: "nva-vxlan"})
+	br.connect(sb.cfg.ListenAddr)
+	waitCond(t, 5*time.Second, "hv1 connected and its first run done", func() bool { return sb.status("hv1").Connected && idle(sb, 1) })
+	br.mu.Lock()
+	roles := br.roleRequests
+	br.mu.Unlock()
+	if roles != 0 {
+		t.Fatalf("%d role requests before any node is known to lead, want 0", roles)
+	}
+	if st := sb.status("hv1"); st.Sync == SyncInSync {
+		t.Fatalf("hv1 in sync before it was read: %+v", st)
+	}
+
+	src.elect("n2", false) // another node leads: observe
+	waitCond(t, 5*time.Second, "hv1 observed", func() bool {
+		br.mu.Lock()
+		defer br.mu.Unlock()
+		return br.roleRequests > 0
+	})
+	if n := br.flowCount(); n != 0 {
+		t.Fatalf("a follower wrote %d flows", n)
+	}
+
+	src.elect("n1", true) // this node leads: reconcile
+	if lag, err := waitRealized(t, sb, 10, 5*time.Second); err != nil {
+		t.Fatalf("revision 10 not realized once leading: %v %v", lag, err)
+	}
+	if br.flowCount() == 0 {
+		t.Fatal("the leader installed nothing")
+	}
+}
