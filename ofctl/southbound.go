@@ -503,6 +503,11 @@ func (s *Southbound) refreshTo(snap *model.Snapshot, reason string) {
 			w.full = true
 			if name != "" {
 				affected[name] = true
+				if st := s.state(name); st.sync == SyncDisconnected {
+					// Its switch is connected: its first run is
+					// pending (as SwitchConnected records it).
+					st.sync = SyncPending
+				}
 			}
 		}
 		if w.nve != "" && affected[w.nve] {

@@ -747,17 +747,46 @@ type rawInstalled struct {
 }
 
 // readRaw asks the switch for its flows and groups: I/O only, so it runs
-// outside the CPU slots.
+// outside the CPU slots. Both requests go out at once (the replies are
+// matched by transaction ID), so the read waits for the switch once, not
+// twice: on a restart, a thousand switches are read through a bounded
+// pool (Config.SyncWorkers) whose runs mostly wait for their switch.
 func (s *Southbound) readRaw(ctx context.Context, sw *conn.Switch) (rawInstalled, error) {
+	var (
+		gds    []*conn.GroupDesc
+		gerr   error
+		groups = make(chan struct{})
+	)
+	go func() {
+		defer close(groups)
+		gds, gerr = sw.GroupDesc(ctx)
+	}()
 	entries, err := sw.FlowStatsRaw(ctx, openflow13.OFPTT_ALL, flow.NVACookie, flow.CookieTagMask)
+	<-groups
 	if err != nil {
 		return rawInstalled{}, err
 	}
-	gds, err := sw.GroupDesc(ctx)
-	if err != nil {
-		return rawInstalled{}, err
+	if gerr != nil {
+		return rawInstalled{}, gerr
 	}
 	return rawInstalled{flows: entries, groups: gds}, nil
+}
+
+// rawRead is the outcome of a readRaw started ahead (readRawAhead).
+type rawRead struct {
+	raw rawInstalled
+	err error
+}
+
+// readRawAhead starts readRaw and returns where its outcome arrives (a
+// buffered channel: nothing leaks if nobody takes it; ctx bounds it).
+func (s *Southbound) readRawAhead(ctx context.Context, sw *conn.Switch) <-chan rawRead {
+	out := make(chan rawRead, 1)
+	go func() {
+		raw, err := s.readRaw(ctx, sw)
+		out <- rawRead{raw, err}
+	}()
+	return out
 }
 
 // reportSum identifies a switch's report (see reportHash); the zero value
@@ -904,6 +933,14 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		s.m.errors.WithLabelValues("profile").Inc()
 		return reconcile.Plan{}, nil, portView{}, err
 	}
+	// A full run reads the switch's flows and groups while the tables
+	// are checked and the NVE compiled: the switch answers the requests
+	// in one wait instead of one after the other. (The master role was
+	// granted before: syncOnce.)
+	var ahead <-chan rawRead
+	if full {
+		ahead = s.readRawAhead(ctx, w.sw)
+	}
 	// Nothing is written to a switch whose tables do not fit the profile.
 	if err := s.checkSwitchTables(ctx, w, name, prof); err != nil {
 		return reconcile.Plan{}, nil, portView{}, err
@@ -929,7 +966,13 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 	var want []flow.Flow // with held: res's flows, listed
 	if full {
 		s.cpuDone()
-		raw, err := s.readRaw(ctx, w.sw)
+		var raw rawInstalled
+		select {
+		case r := <-ahead:
+			raw, err = r.raw, r.err
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
 		if err != nil {
 			s.m.errors.WithLabelValues("read").Inc()
 			w.forgetInstalled()
