@@ -582,7 +582,11 @@ func claimant(snap *model.Snapshot, dpid uint64) string {
 // identity: the store replaces an object when it changes.
 func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 	out := map[string]bool{}
-	if old == nil {
+	if old == nil || len(old.NVEs) == 0 {
+		// Every NVE is new (a restarted node's first refresh after its
+		// log replay starts from an empty store): all are affected, and
+		// nothing else can be. Working that out object by object costs
+		// ~190 ms at 1,000 NVEs, under the southbound's lock.
 		for n := range cur.NVEs {
 			out[n] = true
 		}

@@ -539,7 +539,7 @@ func nveExample(n wire.NVEView) string {
 // (GET /api/v1/nves/NAME) instead of reading the whole list: a status costs
 // nva about the same either way, so with few left a poll costs it a few
 // statuses instead of the fleet's, and can come often.
-func fewLaggards(nves int) int { return min(50, max(1, nves/10)) }
+func fewLaggards(nves int) int { return min(50, max(1, nves/4)) }
 
 // laggardPollIv is how often the NVEs not yet in sync are polled one by
 // one (50 ms, plus 2 ms per NVE polled).
