@@ -1,9 +1,12 @@
 package ofctl
 
 import (
+	"encoding/binary"
 	"sync"
 	"testing"
 	"time"
+
+	"antrea.io/libOpenflow/openflow13"
 )
 
 // electingStore is a fakeStore that names the leader (none at first, as
@@ -87,4 +90,35 @@ func TestStartingNodeWaitsForTheRoleBeforeReadingSwitches(t *testing.T) {
 	if br.flowCount() == 0 {
 		t.Fatal("the leader installed nothing")
 	}
+}
+
+// isRequest reports whether m is an OpenFlow message of type typ (and,
+// for a multipart request, of multipart type mp).
+func isRequest(m []byte, typ uint8, mp uint16) bool {
+	if len(m) < 2 || m[1] != typ {
+		return false
+	}
+	return typ != openflow13.Type_MultiPartRequest || (len(m) >= 10 && binary.BigEndian.Uint16(m[8:10]) == mp)
+}
+
+// A restarted southbound asks a reconnecting switch its independent
+// questions at once: FEATURES with PORT_DESC in the handshake, the flows
+// with the groups in the full read. The bridge here answers FEATURES only
+// once PORT_DESC was asked too, and the flows only once the groups were:
+// asked one after the other, the handshake or the read would wait forever.
+// The warm restart still sends nothing.
+func TestRestartAsksIndependentQuestionsAtOnce(t *testing.T) {
+	src, _, br := startOverlay(t)
+	br.mu.Lock()
+	br.hold = func(m []byte) (bool, bool) {
+		switch {
+		case isRequest(m, openflow13.Type_FeaturesRequest, 0), isRequest(m, openflow13.Type_MultiPartRequest, openflow13.MultipartType_Flow):
+			return true, false
+		case isRequest(m, openflow13.Type_MultiPartRequest, openflow13.MultipartType_PortDesc), isRequest(m, openflow13.Type_MultiPartRequest, openflow13.MultipartType_GroupDesc):
+			return false, true
+		}
+		return false, false
+	}
+	br.mu.Unlock()
+	restartUnchanged(t, src, br, 10, "a bridge that answers only questions asked together")
 }
