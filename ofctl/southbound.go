@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"sort"
@@ -914,12 +915,31 @@ func (s *Southbound) onPortStatus(sw *conn.Switch, ev conn.PortEvent) {
 // for NVE nve may have changed (e.g. OVSDB reported a new ofport): the
 // NVE's switch, if connected, is recompiled and reconciled now. It does
 // not block.
+//
+// Numbers the NVE's last compile already used change nothing, and its
+// switch is left alone: after a restart, OVSDB reconnects and reports
+// every NVE's ofports once more, the same ones the switch's port table
+// gave the compile, and recompiling a thousand NVEs for that would double
+// the restart's CPU work.
 func (s *Southbound) PortsChanged(nve string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if w := s.workerFor(nve); w != nil {
-		w.kickLocked("port numbers of " + nve + " changed")
+	w := s.workerFor(nve)
+	s.mu.Unlock()
+	if w == nil {
+		return
 	}
+	ports := s.portNumbers(w.sw, nve) // outside s.mu: it asks Config.PortNumbers
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.workerFor(nve) != w {
+		return // replaced: the new connection's first run compiles afresh
+	}
+	if !w.running && !w.queued { // no compile in flight that could be older
+		if last := w.lastCompile(nve); last != nil && maps.Equal(last.ports.ports, ports) {
+			return
+		}
+	}
+	w.kickLocked("port numbers of " + nve + " changed")
 }
 
 // Unclaimed lists the connected switches no NVE claims.

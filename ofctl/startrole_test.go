@@ -122,3 +122,47 @@ func TestRestartAsksIndependentQuestionsAtOnce(t *testing.T) {
 	br.mu.Unlock()
 	restartUnchanged(t, src, br, 10, "a bridge that answers only questions asked together")
 }
+
+// Port numbers from outside (OVSDB) that the NVE's last compile already
+// used leave the switch alone (a restart's OVSDB sessions report them all
+// once more); a number it did not have recompiles the NVE.
+func TestPortsChangedOnlyForNewNumbers(t *testing.T) {
+	var mu sync.Mutex
+	outside := map[string]uint32{}
+	src := newFakeStore(overlaySnap(10, true), true)
+	sb := startFake(t, src, Config{PortNumbers: func(string) map[string]uint32 {
+		mu.Lock()
+		defer mu.Unlock()
+		out := map[string]uint32{}
+		for k, v := range outside {
+			out[k] = v
+		}
+		return out
+	}})
+	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2", 100: "nva-vxlan"})
+	br.connect(sb.cfg.ListenAddr)
+	if lag, err := waitRealized(t, sb, 10, 5*time.Second); err != nil {
+		t.Fatalf("revision 10 not realized: %v %v", lag, err)
+	}
+	waitCond(t, 5*time.Second, "hv1's runs done", func() bool { return idle(sb, 1) })
+
+	mu.Lock()
+	outside["v1"], outside["v2"] = 1, 2 // what the switch's port table says
+	mu.Unlock()
+	sb.PortsChanged("hv1")
+	if !idle(sb, 1) {
+		t.Fatal("numbers the last compile used kicked hv1's switch")
+	}
+
+	mu.Lock()
+	outside["v7"] = 7 // a name the switch's table lacks
+	mu.Unlock()
+	sb.PortsChanged("hv1")
+	sb.mu.Lock()
+	w := sb.switches[1]
+	sb.mu.Unlock()
+	waitCond(t, 5*time.Second, "hv1 recompiled with v7", func() bool {
+		last := w.lastCompile("hv1")
+		return last != nil && last.ports.ports["v7"] == 7
+	})
+}
