@@ -166,3 +166,12 @@ func TestPortsChangedOnlyForNewNumbers(t *testing.T) {
 		return last != nil && last.ports.ports["v7"] == 7
 	})
 }
+
+// kickNVE queues a run of NVE nve's switch, as any change does (tests).
+func kickNVE(sb *Southbound, nve string) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if w := sb.workerFor(nve); w != nil {
+		w.kickLocked("test")
+	}
+}
