@@ -90,9 +90,10 @@
 // role (it leads with its store caught up, or another node leads): a read
 // against a half-replayed store would be done again at once. With the
 // store's leader-change signal, the role is known as soon as it changes;
-// the requests of a switch's handshake and of its full read go out
-// together, so a thousand reconnecting switches each wait for their
-// switch twice, not six times. The leader also claims the OpenFlow master role with the Raft
+// the requests of a switch's handshake (features, port descriptions) and
+// of its full read (table features, flows, groups) go out together, so a
+// reconnecting switch is waited for three times (with the role request),
+// not six. The leader also claims the OpenFlow master role with the Raft
 // term as generation ID and followers take the slave role, so the switch
 // itself refuses a deposed leader.
 //
