@@ -120,15 +120,23 @@ func (s *Southbound) SwitchConnected(sw *conn.Switch) {
 	s.updateGaugesLocked()
 	s.broadcastLocked()
 	nve := w.nve // w.nve is s.mu's: a store change may reassign it
+	known := s.roleKnown
 	s.mu.Unlock()
 	if prev != nil && prev.sw != sw {
 		s.log.Info("switch reconnected; closing its previous connection", "dpid", fmt.Sprintf("%016x", dpid))
 		prev.sw.Close()
 	}
-	if nve == "" {
+	switch {
+	case nve == "" && !known:
+		// Starting: the store may not have replayed its log yet, so the
+		// NVE naming the switch may not be known yet either (refreshTo
+		// claims it then).
+		s.log.Info("switch connected while the node starts; its NVE is looked up once the store has caught up",
+			"dpid", model.FormatDatapathID(dpid), "remote", sw.RemoteAddr().String())
+	case nve == "":
 		s.log.Warn("switch connected with a datapath ID no NVE claims; leaving it untouched",
 			"dpid", model.FormatDatapathID(dpid), "remote", sw.RemoteAddr().String())
-	} else {
+	default:
 		s.log.Info("switch connected", "nve", nve, "dpid", model.FormatDatapathID(dpid), "remote", sw.RemoteAddr().String())
 	}
 }
