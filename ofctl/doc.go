@@ -83,10 +83,17 @@
 // and a new leader takes over with a fresh read. A switch therefore never
 // sees two controllers fighting over a transition. A node that has just
 // won an election may still be replaying its Raft log (typically right
-// after a restart), so the new leader keeps observing until its store says
+// after a restart), so the new leader does not write until its store says
 // it has applied everything committed before its term (Source.LeaderReady:
 // one Raft barrier per term), and only then computes desired state and
-// writes. The leader also claims the OpenFlow master role with the Raft
+// writes. A node that has just started reads no switch until it knows its
+// role (it leads with its store caught up, or another node leads): a read
+// against a half-replayed store would be done again at once. With the
+// store's leader-change signal, the role is known as soon as it changes;
+// the requests of a switch's handshake (features, port descriptions) and
+// of its full read (table features, flows, groups) go out together, so a
+// reconnecting switch is waited for three times (with the role request),
+// not six. The leader also claims the OpenFlow master role with the Raft
 // term as generation ID and followers take the slave role, so the switch
 // itself refuses a deposed leader.
 //

@@ -47,6 +47,13 @@ type fakeBridge struct {
 	roleMode string
 	// echoRequests counts the echo requests received.
 	echoRequests int
+	// roleRequests counts the role requests received.
+	roleRequests int
+	// hold, when set, says of each request whether to hold its replies
+	// back and whether to send the held ones after its own (tests of
+	// requests sent at once: a held reply waits for a request that a
+	// client waiting for that reply first would never send).
+	hold func(m []byte) (hold, release bool)
 	// portStats are the port statistics the bridge answers with: rx/tx
 	// packets, rx/tx bytes, rx/tx dropped, rx/tx errors, by port.
 	portStats map[uint32][8]uint64
@@ -263,6 +270,7 @@ func (b *fakeBridge) write(c net.Conn, m []byte) {
 
 func (b *fakeBridge) serve(c net.Conn) {
 	defer c.Close()
+	var held [][]byte // see hold
 	for {
 		hdr := make([]byte, 8)
 		if _, err := io.ReadFull(c, hdr); err != nil {
@@ -277,7 +285,21 @@ func (b *fakeBridge) serve(c net.Conn) {
 		if _, err := io.ReadFull(c, m[8:]); err != nil {
 			return
 		}
-		for _, r := range b.handle(m) {
+		rs := b.handle(m)
+		b.mu.Lock()
+		h := b.hold
+		b.mu.Unlock()
+		if h != nil {
+			hold, release := h(m)
+			if hold {
+				held = append(held, rs...)
+				continue
+			}
+			if release {
+				rs, held = append(rs, held...), nil
+			}
+		}
+		for _, r := range rs {
 			b.write(c, r)
 		}
 	}
@@ -303,6 +325,7 @@ func (b *fakeBridge) handle(m []byte) [][]byte {
 		return [][]byte{reply(openflow13.Type_FeaturesReply, body)}
 	case openflow13.Type_RoleRequest:
 		b.mu.Lock()
+		b.roleRequests++
 		mode, c := b.roleMode, b.conn
 		b.mu.Unlock()
 		switch mode {

@@ -165,10 +165,19 @@ func (s *Southbound) status(nve string) model.OpenFlowStatus {
 }
 
 func (s *Southbound) workerFor(nve string) *worker {
-	for _, w := range s.switches {
-		if w.nve == nve {
-			return w
-		}
+	// A switch's NVE is the one its datapath ID names in s.snap
+	// (claimant; re-evaluated under s.mu, which the callers hold, whenever
+	// s.snap changes) or none, so the NVE's own datapath ID finds its
+	// switch: no walk over every switch for each NVE of a status list.
+	if s.snap == nil {
+		return nil
+	}
+	n, ok := s.snap.NVEs[nve]
+	if !ok {
+		return nil
+	}
+	if w := s.switches[n.DPID()]; w != nil && w.nve == nve {
+		return w
 	}
 	return nil
 }

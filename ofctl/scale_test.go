@@ -151,7 +151,7 @@ func TestBusyReconcilesDropNoSwitch(t *testing.T) {
 			t.Fatalf("only %d CPU-heavy runs in %v: the machine is too loaded for this test", hooks.Load(), time.Since(start))
 		}
 		for i := 1; i <= n; i++ {
-			sb.PortsChanged(fmt.Sprintf("hv%d", i))
+			kickNVE(sb, fmt.Sprintf("hv%d", i))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -221,7 +221,7 @@ func TestAuditCountsOnlyDrift(t *testing.T) {
 	g := make(chan struct{})
 	gate.Store(&g)
 	held := hooks.Load()
-	sb.PortsChanged("hv1")
+	kickNVE(sb, "hv1")
 	waitCond(t, 5*time.Second, "a run held in its compile", func() bool { return hooks.Load() > held })
 	src.set(overlaySnap(11, true))
 	waitCond(t, 5*time.Second, "the store change seen", func() bool {

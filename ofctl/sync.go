@@ -125,15 +125,23 @@ func (s *Southbound) SwitchConnected(sw *conn.Switch) {
 	s.updateGaugesLocked()
 	s.broadcastLocked()
 	nve := w.nve // w.nve is s.mu's: a store change may reassign it
+	known := s.roleKnown
 	s.mu.Unlock()
 	if prev != nil && prev.sw != sw {
 		s.log.Info("switch reconnected; closing its previous connection", "dpid", fmt.Sprintf("%016x", dpid))
 		prev.sw.Close()
 	}
-	if nve == "" {
+	switch {
+	case nve == "" && !known:
+		// Starting: the store may not have replayed its log yet, so the
+		// NVE naming the switch may not be known yet either (refreshTo
+		// claims it then).
+		s.log.Info("switch connected while the node starts; its NVE is looked up once the store has caught up",
+			"dpid", model.FormatDatapathID(dpid), "remote", sw.RemoteAddr().String())
+	case nve == "":
 		s.log.Warn("switch connected with a datapath ID no NVE claims; leaving it untouched",
 			"dpid", model.FormatDatapathID(dpid), "remote", sw.RemoteAddr().String())
-	} else {
+	default:
 		s.log.Info("switch connected", "nve", nve, "dpid", model.FormatDatapathID(dpid), "remote", sw.RemoteAddr().String())
 	}
 }
@@ -177,6 +185,8 @@ type syncJob struct {
 	target  uint64 // the store revision snap is at
 	leader  bool
 	term    uint64 // leader: the term it leads in (the master role's generation)
+	// roleKnown: the node knows whether it leads (see Southbound.roleKnown)
+	roleKnown bool
 }
 
 // kind labels the reconcile duration metric.
@@ -197,6 +207,15 @@ func (s *Southbound) syncOnce(ctx context.Context, w *worker) {
 	j, ok := s.takeJob(w)
 	if !ok || j.name == "" {
 		return // replaced, or unclaimed: never written to
+	}
+	if !j.leader && !j.roleKnown {
+		// Starting, and no node is known to lead yet (or this one
+		// leads but its store has not caught up): leaderLoop kicks
+		// every switch once the role is known.
+		s.mu.Lock()
+		w.full = true
+		s.mu.Unlock()
+		return
 	}
 	if !j.leader {
 		s.ensureRole(ctx, w, conn.RoleSlave, s.src.Term())
@@ -272,7 +291,7 @@ func (s *Southbound) takeJob(w *worker) (syncJob, bool) {
 	if s.switches[w.dpid] != w {
 		return syncJob{}, false
 	}
-	j := syncJob{name: w.nve, full: w.full, audit: w.audit, work: w.work || w.full, trigger: w.trigger, snap: s.snap, target: s.seen, leader: s.leader, term: s.leaderTerm}
+	j := syncJob{name: w.nve, full: w.full, audit: w.audit, work: w.work || w.full, trigger: w.trigger, snap: s.snap, target: s.seen, leader: s.leader, term: s.leaderTerm, roleKnown: s.roleKnown}
 	w.full, w.audit, w.work, w.trigger = false, false, false, ""
 	w.runStart = time.Now()
 	if !w.kickedAt.IsZero() {
@@ -753,17 +772,46 @@ type rawInstalled struct {
 }
 
 // readRaw asks the switch for its flows and groups: I/O only, so it runs
-// outside the CPU slots.
+// outside the CPU slots. Both requests go out at once (the replies are
+// matched by transaction ID), so the read waits for the switch once, not
+// twice: on a restart, a thousand switches are read through a bounded
+// pool (Config.SyncWorkers) whose runs mostly wait for their switch.
 func (s *Southbound) readRaw(ctx context.Context, sw *conn.Switch) (rawInstalled, error) {
+	var (
+		gds    []*conn.GroupDesc
+		gerr   error
+		groups = make(chan struct{})
+	)
+	go func() {
+		defer close(groups)
+		gds, gerr = sw.GroupDesc(ctx)
+	}()
 	entries, err := sw.FlowStatsRaw(ctx, openflow13.OFPTT_ALL, flow.NVACookie, flow.CookieTagMask)
+	<-groups
 	if err != nil {
 		return rawInstalled{}, err
 	}
-	gds, err := sw.GroupDesc(ctx)
-	if err != nil {
-		return rawInstalled{}, err
+	if gerr != nil {
+		return rawInstalled{}, gerr
 	}
 	return rawInstalled{flows: entries, groups: gds}, nil
+}
+
+// rawRead is the outcome of a readRaw started ahead (readRawAhead).
+type rawRead struct {
+	raw rawInstalled
+	err error
+}
+
+// readRawAhead starts readRaw and returns where its outcome arrives (a
+// buffered channel: nothing leaks if nobody takes it; ctx bounds it).
+func (s *Southbound) readRawAhead(ctx context.Context, sw *conn.Switch) <-chan rawRead {
+	out := make(chan rawRead, 1)
+	go func() {
+		raw, err := s.readRaw(ctx, sw)
+		out <- rawRead{raw, err}
+	}()
+	return out
 }
 
 // reportSum identifies a switch's report (see reportHash); the zero value
@@ -910,6 +958,14 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		s.m.errors.WithLabelValues("profile").Inc()
 		return reconcile.Plan{}, nil, portView{}, err
 	}
+	// A full run reads the switch's flows and groups while the tables
+	// are checked and the NVE compiled: the switch answers the requests
+	// in one wait instead of one after the other. (The master role was
+	// granted before: syncOnce.)
+	var ahead <-chan rawRead
+	if full {
+		ahead = s.readRawAhead(ctx, w.sw)
+	}
 	// Nothing is written to a switch whose tables do not fit the profile.
 	if err := s.checkSwitchTables(ctx, w, name, prof); err != nil {
 		return reconcile.Plan{}, nil, portView{}, err
@@ -937,7 +993,13 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 	var want []flow.Flow // with held: res's flows, listed
 	if full {
 		s.cpuDone()
-		raw, err := s.readRaw(ctx, w.sw)
+		var raw rawInstalled
+		select {
+		case r := <-ahead:
+			raw, err = r.raw, r.err
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
 		if err != nil {
 			s.m.errors.WithLabelValues("read").Inc()
 			w.forgetInstalled()

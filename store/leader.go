@@ -48,6 +48,13 @@ func (s *Store) signalLeaderChange() {
 	s.lmu.Unlock()
 }
 
+// LeaderChanged returns a channel that is closed when the Raft leader
+// changes (this node winning or losing an election included); take a new
+// one after each change. The southbound waits on it instead of only
+// polling IsLeader, so a restarted node's switches are reconciled as soon as
+// it leads.
+func (s *Store) LeaderChanged() <-chan struct{} { return s.leaderChanged() }
+
 func (s *Store) leaderChanged() <-chan struct{} {
 	s.lmu.Lock()
 	defer s.lmu.Unlock()

@@ -35,7 +35,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.closeStores()
 		return nil, err
 	}
-	s.raft, err = raft.NewRaft(raftConfig(cfg, s.log), s.fsm, stores.logs, stores.stable, stores.snaps, s.trans)
+	rc := raftConfig(cfg, s.log)
+	s.raft, err = raft.NewRaft(rc, s.fsm, stores.logs, stores.stable, stores.snaps, s.trans)
 	if err != nil {
 		s.closeTransport()
 		s.closeStores()
@@ -52,9 +53,48 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("store: bootstrap: %w", err)
 		}
 	}
+	s.electIfAlone(rc)
 	s.start()
 	s.log.Info("store opened", "raft_addr", s.trans.LocalAddr(), "data_dir", cfg.DataDir, "in_memory", cfg.InMemory, "bootstrap", cfg.Bootstrap)
 	return s, nil
+}
+
+// electIfAlone has raft start its election at once when this node is the
+// only voter of its configuration (a single-node cluster restarting, or one
+// just bootstrapped): nobody else can lead it or send it a heartbeat, so
+// raft's wait of a heartbeat timeout first (1 to 2 s by default) would only
+// delay the node's start, and with it a restart's reconnecting switches.
+// Raft has no call for that; lowering the heartbeat timeout at run time
+// (ReloadConfig) makes its follower loop time out at once, and the timeout
+// is restored right after. Any other configuration is left to raft's
+// timers: there a wait for the current leader's heartbeat is the point.
+func (s *Store) electIfAlone(rc *raft.Config) {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	voters, self := 0, false
+	for _, srv := range f.Configuration().Servers {
+		if srv.Suffrage == raft.Voter {
+			voters++
+			self = self || srv.ID == rc.LocalID
+		}
+	}
+	if voters != 1 || !self || rc.LeaderLeaseTimeout >= rc.HeartbeatTimeout {
+		return // raft refuses a heartbeat timeout below the lease
+	}
+	normal := s.raft.ReloadableConfig()
+	fast := normal
+	fast.HeartbeatTimeout = rc.LeaderLeaseTimeout
+	if err := s.raft.ReloadConfig(fast); err != nil {
+		s.log.Debug("immediate election of a single voter", "err", err)
+		return
+	}
+	if err := s.raft.ReloadConfig(normal); err != nil {
+		s.log.Warn("restoring raft's heartbeat timeout", "err", err)
+		return
+	}
+	s.log.Info("the only voter of its cluster: electing itself at once")
 }
 
 // withDefaults checks cfg and fills what it leaves open.

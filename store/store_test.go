@@ -383,3 +383,42 @@ func TestBusyLeaderTimesOut(t *testing.T) {
 		t.Fatalf("busy leader's write: %v (timeout %v, no leader %v, leader %v)", err, IsTimeout(err), IsNoLeader(err), s.IsLeader())
 	}
 }
+
+// TestSingleVoterElectsItselfAtOnce: a node that is the only voter of its
+// configuration does not wait a heartbeat timeout before its election, on
+// bootstrap and on a restart. The timeouts are an hour here, so raft's own
+// timers would not elect it during the test; the heartbeat timeout is
+// back to its configured value afterwards.
+func TestSingleVoterElectsItselfAtOnce(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	open := func() *Store {
+		cfg := fastConfig(t, "n1")
+		cfg.DataDir, cfg.RaftAddr, cfg.Bootstrap = dir, "127.0.0.1:0", true
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Hour, time.Hour, 500*time.Millisecond
+		s, err := Open(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "leadership", s.IsLeader)
+		if got := s.raft.ReloadableConfig().HeartbeatTimeout; got != time.Hour {
+			t.Fatalf("heartbeat timeout %s after the election, want the configured 1h", got)
+		}
+		return s
+	}
+	s := open()
+	if _, err := s.CreateVN(ctx, "", model.VN{Name: "blue", VNI: 42}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open() // a restart of the single-node cluster
+	defer s.Close()
+	if err := s.WaitApplied(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Snapshot().VNs["blue"]; !ok {
+		t.Fatal("VN blue not recovered")
+	}
+}

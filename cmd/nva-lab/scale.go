@@ -9,6 +9,7 @@ import (
 	"log"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/metrics"
@@ -519,37 +520,90 @@ func (r *scaleRun) bulkLoad(ctx context.Context) error {
 	return nil
 }
 
+// nveInSync reports whether an NVE has realized r.rev with its switch
+// connected and nothing pending.
+func (r *scaleRun) nveInSync(n wire.NVEView) bool {
+	st := n.Status
+	return st != nil && st.OpenFlow != nil && st.OpenFlow.Connected && st.OpenFlow.Sync == model.SyncInSync && st.OpenFlow.RealizedRevision >= r.rev
+}
+
+// nveExample names an NVE for the log, with its status's summary.
+func nveExample(n wire.NVEView) string {
+	if n.Status != nil {
+		return n.Name + ": " + n.Status.Summary
+	}
+	return n.Name
+}
+
+// fewLaggards is how many NVEs not yet in sync are polled one by one
+// (GET /api/v1/nves/NAME) instead of reading the whole list: a status costs
+// nva about the same either way, so with few left a poll costs it a few
+// statuses instead of the fleet's, and can come often.
+func fewLaggards(nves int) int { return min(50, max(1, nves/4)) }
+
+// laggardPollIv is how often the NVEs not yet in sync are polled one by
+// one (50 ms, plus 2 ms per NVE polled).
+func laggardPollIv(laggards int) time.Duration {
+	return time.Duration(50+2*laggards) * time.Millisecond
+}
+
 // inSync reports whether every NVE has realized r.rev with its switch
-// connected, and how many have not (with one of them, for the log).
-func (r *scaleRun) inSync(ctx context.Context) (bool, int, string) {
+// connected, which NVEs have not (nil: unknown), and one of them for the
+// log. laggards are the NVEs the previous poll found behind (nil: not
+// known): when they are few, only they are read, one by one, and once all
+// of them are in sync the whole list is read to confirm that every NVE is.
+// So "in sync" is always a read of the whole list, as before; only the
+// reads while a few NVEs are behind are cheaper, and can come more often.
+func (r *scaleRun) inSync(ctx context.Context, laggards []string) (bool, []string, string) {
 	lead := r.leader(ctx)
 	if lead == nil {
-		return false, r.cfg.Layout.NVEs, "no leader"
+		return false, nil, "no leader"
+	}
+	if laggards != nil && len(laggards) <= fewLaggards(r.cfg.Layout.NVEs) {
+		var still []string
+		example := ""
+		for _, name := range laggards {
+			var v wire.NVEView
+			qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := lead.client.Do(qctx, http.MethodGet, "/api/v1/nves/"+url.PathEscape(name), nil, &v)
+			cancel()
+			if err != nil || !r.nveInSync(v) {
+				still = append(still, name)
+				if example == "" {
+					example = nveExample(v)
+					if err != nil {
+						example = name + ": " + err.Error()
+					}
+				}
+			}
+		}
+		if len(still) > 0 {
+			return false, still, example
+		}
 	}
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	nves, err := lead.client.NVEs(qctx)
 	cancel()
 	if err != nil {
-		return false, r.cfg.Layout.NVEs, err.Error()
+		return false, nil, err.Error()
 	}
-	behind, example := 0, ""
+	behind, example := []string{}, ""
+	seen := 0
 	for _, n := range nves {
-		st := n.Status
-		ok := st != nil && st.OpenFlow != nil && st.OpenFlow.Connected && st.OpenFlow.Sync == model.SyncInSync && st.OpenFlow.RealizedRevision >= r.rev
-		if !ok {
-			behind++
+		seen++
+		if !r.nveInSync(n) {
+			behind = append(behind, n.Name)
 			if example == "" {
-				example = n.Name
-				if st != nil {
-					example += ": " + st.Summary
-				}
+				example = nveExample(n)
 			}
 		}
 	}
-	if len(nves) < r.cfg.Layout.NVEs {
-		behind += r.cfg.Layout.NVEs - len(nves)
+	if seen < r.cfg.Layout.NVEs {
+		// NVEs missing from the list: not known by name, so the next
+		// poll reads the whole list again.
+		return false, nil, fmt.Sprintf("%d NVEs missing from the list", r.cfg.Layout.NVEs-seen)
 	}
-	return behind == 0, behind, example
+	return len(behind) == 0, behind, example
 }
 
 // waitSync waits until every NVE is in sync at r.rev and every switch has
@@ -558,16 +612,26 @@ func (r *scaleRun) inSync(ctx context.Context) (bool, int, string) {
 func (r *scaleRun) waitSync(ctx context.Context, start time.Time, minConns int, connects uint64) (time.Duration, error) {
 	deadline := start.Add(r.cfg.SyncTimeout)
 	lastLog := time.Now()
+	var laggards []string // the NVEs the last poll found behind (nil: unknown)
 	for {
 		conn := r.fl.Connected(minConns)
 		if err := r.fl.Lost(); err != nil {
 			return time.Since(start), err
 		}
 		tot := r.fl.Totals()
+		iv := r.pollIv
 		if conn == r.cfg.Layout.NVEs && tot.Connects >= connects {
-			ok, behind, ex := r.inSync(ctx)
+			ok, lag, ex := r.inSync(ctx, laggards)
 			if ok {
 				return time.Since(start), nil
+			}
+			laggards = lag
+			if laggards != nil && len(laggards) <= fewLaggards(r.cfg.Layout.NVEs) {
+				iv = laggardPollIv(len(laggards))
+			}
+			behind := len(lag)
+			if lag == nil {
+				behind = r.cfg.Layout.NVEs
 			}
 			if time.Since(lastLog) > 10*time.Second {
 				r.logf("  %d NVEs not in sync yet (e.g. %s)", behind, ex)
@@ -589,7 +653,7 @@ func (r *scaleRun) waitSync(ctx context.Context, start time.Time, minConns int, 
 				return time.Since(start), err
 			}
 		}
-		if !sleepCtx(ctx, r.pollIv) {
+		if !sleepCtx(ctx, iv) {
 			return time.Since(start), ctx.Err()
 		}
 	}

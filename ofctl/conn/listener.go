@@ -228,6 +228,15 @@ func (s *Switch) handshake(ctx context.Context, keep *sweeper) error {
 
 	hctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	// FEATURES and PORT_DESC are independent: both go out at once, so the
+	// handshake waits for the switch once, not twice (a restart's
+	// thousand switches reconnect together). The port-desc goroutine ends
+	// with hctx at the latest; its channel is buffered.
+	ports := make(chan error, 1)
+	go func() {
+		_, err := s.PortDesc(hctx)
+		ports <- err
+	}()
 	raw, err := s.requestBytes(hctx, header(openflow13.Type_FeaturesRequest, headerLen, 0))
 	if err != nil {
 		return fmt.Errorf("features request: %w", err)
@@ -239,7 +248,7 @@ func (s *Switch) handshake(ctx context.Context, keep *sweeper) error {
 	s.mu.Lock()
 	s.features = f
 	s.mu.Unlock()
-	if _, err := s.PortDesc(hctx); err != nil {
+	if err := <-ports; err != nil {
 		return fmt.Errorf("dpid %016x: %w", f.DPID, err)
 	}
 	return nil
