@@ -21,36 +21,52 @@ func (s *Southbound) healthLocked() {
 	if s.snap == nil {
 		return
 	}
-	up := make(map[string]bool, len(s.switches))
+	// It runs on every connect, disconnect and claim: at 1,000 switches
+	// reconnecting after a restart, building the sets afresh each time was
+	// O(N^2) in allocations. The up set is a scratch map reused between
+	// calls, the change is found without building a new down set, and a
+	// new down set (it is shared read-only with compiles) is a copy of the
+	// previous one with the change applied.
+	up := s.healthUp
+	if up == nil {
+		up = make(map[string]bool, len(s.switches))
+		s.healthUp = up
+	}
+	clear(up)
 	for _, w := range s.switches {
 		if w.nve != "" {
 			up[w.nve] = true
 		}
 	}
-	down := map[string]bool{}
+	prev := s.down
+	var changed []string
 	for name := range s.snap.NVEs {
-		if !up[name] {
-			down[name] = true
+		if !up[name] != prev[name] {
+			changed = append(changed, name)
 		}
 	}
-	prev := s.down
-	if maps.Equal(prev, down) {
+	for name := range prev {
+		if _, ok := s.snap.NVEs[name]; !ok {
+			changed = append(changed, name) // down before, gone now
+		}
+	}
+	if len(changed) == 0 {
 		return
 	}
+	down := maps.Clone(prev)
+	if down == nil {
+		down = make(map[string]bool, len(changed))
+	}
+	for _, n := range changed {
+		if _, ok := s.snap.NVEs[n]; ok && !up[n] {
+			down[n] = true
+		} else {
+			delete(down, n)
+		}
+	}
 	s.down = down
-	changed := map[string]bool{}
-	for n := range down {
-		if !prev[n] {
-			changed[n] = true
-		}
-	}
-	for n := range prev {
-		if !down[n] {
-			changed[n] = true
-		}
-	}
 	kick := map[string]bool{}
-	for n := range changed {
+	for _, n := range changed {
 		for _, vn := range s.snap.VNsOn(n) {
 			if !bumDependsOnHealth(s.snap, vn) {
 				continue
@@ -59,6 +75,9 @@ func (s *Southbound) healthLocked() {
 				kick[h] = true
 			}
 		}
+	}
+	if len(kick) == 0 {
+		return
 	}
 	for _, w := range s.switches {
 		if w.nve != "" && kick[w.nve] {

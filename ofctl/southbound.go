@@ -178,6 +178,7 @@ type Southbound struct {
 	changed  chan struct{} // closed and replaced whenever realization state changes
 	switches map[uint64]*worker
 	down     map[string]bool // NVEs without a connected switch (health.go)
+	healthUp map[string]bool // healthLocked's scratch: NVEs with a claimed switch
 	nves     map[string]*nveState
 
 	// leaderTerm (under mu) is the Raft term in which this node leads,
