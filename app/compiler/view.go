@@ -348,7 +348,11 @@ func (v *nveView) findRemotes(st *vnView, warn func(string, ...any)) {
 	if v.prof.FlowTunnels {
 		shared, hasShared = v.in.Tunnels[encap]
 	}
-	for _, nveName := range v.in.Snapshot.NVEsHosting(name) {
+	hosting := v.in.Snapshot.NVEsHosting(name)
+	if st.remotes == nil {
+		st.remotes = make([]remoteNVE, 0, len(hosting))
+	}
+	for _, nveName := range hosting {
 		if nveName == v.in.NVE {
 			continue
 		}

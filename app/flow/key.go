@@ -47,7 +47,7 @@ func MatchKey(m Match) string {
 			continue // matches everything: no field
 		}
 		if f.Spec != nil {
-			b.WriteByte(byte(FieldOrder(f.Name)))
+			b.WriteByte(byte(f.Order))
 		} else {
 			b.WriteByte(unknownField)
 			b.WriteByte(byte(len(f.Name)))

@@ -186,10 +186,10 @@ func fieldsOf(names []string) fieldSet {
 	return s
 }
 
-func (s fieldSet) has(name string) bool {
-	o := flow.FieldOrder(name)
-	return o < 64 && s&(1<<o) != 0
-}
+func (s fieldSet) has(name string) bool { return s.hasOrder(flow.FieldOrder(name)) }
+
+// hasOrder is has for the field at position o (flow.FieldOrder).
+func (s fieldSet) hasOrder(o int) bool { return o < 64 && s&(1<<o) != 0 }
 
 // NewChecker validates p and returns its checker; with an invalid profile
 // it returns the validation error and a checker that still checks what it
@@ -240,13 +240,13 @@ func checkFlow(c *Checker, f flow.Flow, groupExists func(uint32) bool) []error {
 			errs = append(errs, fmt.Errorf("unknown match field %q", m.Name))
 			continue
 		}
-		if fieldSeen.has(m.Name) {
+		if fieldSeen.hasOrder(m.Order) {
 			errs = append(errs, fmt.Errorf("field %s matched twice", m.Name))
 		}
-		if o := flow.FieldOrder(m.Name); o < 64 {
+		if o := m.Order; o < 64 {
 			fieldSeen |= 1 << o
 		}
-		if !tr.match.has(m.Name) {
+		if !tr.match.hasOrder(m.Order) {
 			errs = append(errs, fmt.Errorf("table %s may not match %s", t.Name, m.Name))
 		}
 		if spec.Nicira && !p.Extensions {
