@@ -282,6 +282,13 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	}
 	states := make([]*sliceUse, 0, n)
 	states = append(states, c.base)
+	// A compile from scratch (nothing to reuse) takes its sliceUses from
+	// one array instead of one allocation each; at worst a later compile
+	// keeps that array (16 bytes a slice) for the few it still uses.
+	var slab []sliceUse
+	if len(c.vnMemo) == 0 && len(c.gwParts) == 0 {
+		slab = make([]sliceUse, 0, n)
+	}
 	// use adds the slice of fingerprint fp: u, the last compile's slice of
 	// the same key (nil: none), if it is still the same, else a new one.
 	use := func(u *sliceUse, fp uint64, v *vnView, p *portPart) (*sliceUse, error) {
@@ -294,7 +301,13 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		nu := &sliceUse{s: ns, epoch: c.epoch, fresh: true}
+		var nu *sliceUse
+		if len(slab) < cap(slab) {
+			slab = append(slab, sliceUse{s: ns, epoch: c.epoch, fresh: true})
+			nu = &slab[len(slab)-1]
+		} else {
+			nu = &sliceUse{s: ns, epoch: c.epoch, fresh: true}
+		}
 		fresh = append(fresh, nu)
 		states = append(states, nu)
 		return nu, nil

@@ -568,7 +568,14 @@ func (v *nveView) portParts(st *vnView) {
 	}
 	var firstBinder map[netip.Addr]*model.Port // built only if the snapshot's index cannot tell
 	segs := segmentVAPs(st)                    // segment.go
-	j := 0                                     // st.local and st.ports are both in name order
+	n := 0
+	for _, p := range st.ports {
+		n += len(p.Addrs())
+	}
+	// ans backs the parts' answers (one array per VN, not one per part);
+	// each part's run is capped, so nothing appends into the next.
+	ans := make([]netip.Addr, 0, n)
+	j := 0 // st.local and st.ports are both in name order
 	for i, p := range st.ports {
 		pp := &st.parts[i]
 		pp.port = p
@@ -585,8 +592,9 @@ func (v *nveView) portParts(st *vnView) {
 		for _, d := range st.dual {
 			pp.paired = pp.paired || d.ports[0] == p || d.ports[1] == p
 		}
+		start := len(ans)
 		for _, a := range p.Addrs() {
-			if slices.Contains(pp.answers, a) {
+			if slices.Contains(ans[start:], a) {
 				continue
 			}
 			// The first port of the VN (by name) with a MAC of its own
@@ -608,8 +616,11 @@ func (v *nveView) portParts(st *vnView) {
 				first = firstBinder[a]
 			}
 			if first == p {
-				pp.answers = append(pp.answers, a)
+				ans = append(ans, a)
 			}
+		}
+		if len(ans) > start {
+			pp.answers = ans[start:len(ans):len(ans)]
 		}
 		// share covers what the part reads; fp adds the profile, NVE
 		// and generation (keyHash), or for a part without a VAP here,

@@ -375,7 +375,7 @@ func checkActions(p Profile, acts []flow.Action, set, read fieldSet, output, gro
 			if err := prereq(a.Field, known); err != nil {
 				errs = append(errs, fmt.Errorf("set_field %s: %w", a.Field, err))
 			}
-			known.set(a.Field, string(a.Value))
+			known.setBytes(a.Field, a.Value)
 		case flow.Move:
 			if !p.Extensions {
 				errs = append(errs, fmt.Errorf("move is a Nicira extension, not allowed in strict profile %s", p.Name))
@@ -431,25 +431,44 @@ const vidPresent = "\x10\x00"
 type knownFields struct {
 	n     int
 	names [24]string
-	vals  [24]string // big-endian bytes
+	vals  [24]knownValue
 }
 
-func (k *knownFields) get(name string) (string, bool) {
+// knownValue is a field's big-endian value: a match's (s) or a set
+// action's (b, not copied: the flow is not changed while it is checked).
+type knownValue struct {
+	s string
+	b []byte
+}
+
+func (v knownValue) is(x []byte) bool {
+	if v.b != nil {
+		return string(v.b) == string(x)
+	}
+	return v.s == string(x)
+}
+
+// is reports whether field name is known to hold value v.
+func (k *knownFields) is(name string, v []byte) bool {
 	for i := 0; i < k.n; i++ {
 		if k.names[i] == name {
-			return k.vals[i], true
+			return k.vals[i].is(v)
 		}
 	}
-	return "", false
+	return false
 }
 
 // isIP reports whether the flow matches eth_type IPv4 or IPv6.
 func (k *knownFields) isIP() bool {
-	v, ok := k.get(flow.EthType)
-	return ok && (v == string(flow.U16(flow.EthTypeIPv4)) || v == string(flow.U16(flow.EthTypeIPv6)))
+	return k.is(flow.EthType, flow.U16(flow.EthTypeIPv4)) || k.is(flow.EthType, flow.U16(flow.EthTypeIPv6))
 }
 
-func (k *knownFields) set(name string, v string) {
+func (k *knownFields) set(name string, v string) { k.setValue(name, knownValue{s: v}) }
+
+// setBytes is set for a set action's value (kept, not copied).
+func (k *knownFields) setBytes(name string, v []byte) { k.setValue(name, knownValue{b: v}) }
+
+func (k *knownFields) setValue(name string, v knownValue) {
 	for i := 0; i < k.n; i++ {
 		if k.names[i] == name {
 			k.vals[i] = v
@@ -482,7 +501,7 @@ func prereq(field string, known *knownFields) error {
 	default:
 		return nil // no prerequisite
 	}
-	is := func(f string, v []byte) bool { k, ok := known.get(f); return ok && k == string(v) }
+	is := known.is
 	ethIs := func(t uint16) bool { return is(flow.EthType, flow.U16(t)) }
 	need := func(ok bool, what string) error {
 		if !ok {
