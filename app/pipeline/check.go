@@ -501,7 +501,7 @@ func prereq(field string, known *knownFields) error {
 	default:
 		return nil // no prerequisite
 	}
-	is := known.is
+	is := func(f string, v []byte) bool { return known.is(f, v) }
 	ethIs := func(t uint16) bool { return is(flow.EthType, flow.U16(t)) }
 	need := func(ok bool, what string) error {
 		if !ok {
