@@ -268,6 +268,9 @@ func checkFlow(c *Checker, f flow.Flow, groupExists func(uint32) bool) []error {
 		}
 	}
 	for m := range f.Match.Raw() {
+		if m.Order < 64 && !prereqFields.hasOrder(m.Order) {
+			continue // no prerequisite (prereq would say so, by name)
+		}
 		if err := prereq(m.Name, &known); err != nil {
 			errs = append(errs, fmt.Errorf("match %s: %w", m.Name, err))
 		}
@@ -490,6 +493,12 @@ func (k *knownFields) del(name string) {
 		}
 	}
 }
+
+// prereqFields are the registry fields prereq checks (the others have no
+// prerequisite): matches skip it for the others by position.
+var prereqFields = fieldsOf([]string{flow.ARPOp, flow.ARPSPA, flow.ARPTPA, flow.ARPSHA, flow.ARPTHA, flow.IPv4Src, flow.IPv4Dst,
+	flow.IPv6Src, flow.IPv6Dst, flow.IPProto, flow.UDPSrc, flow.UDPDst, flow.ICMPv6Type, flow.ICMPv6Code, flow.NDTarget,
+	flow.NDReserved, flow.NDOptionsType, flow.NDSLL, flow.NDTLL, flow.IPTTL})
 
 // prereq checks OpenFlow's prerequisites of a field against the fields
 // known to hold one exact value.
