@@ -30,6 +30,10 @@ type nveView struct {
 	warnings  []string                // NVE-level, local attachment and port warnings
 	domains   map[string][]*model.VN  // routed VNs by L3 domain key (l3Domains)
 	gws       []*vnView               // L3 gateway slices (l3gwview.go)
+	// partsBuf backs the parts of the VN completed last: Cache.compile
+	// completes a VN and compiles its parts before the next one, and
+	// nothing reads a VN's parts after that, so one array serves them all.
+	partsBuf []portPart
 }
 
 // vnView is one VN as the NVE compiles it: its shared part (fp) and one
@@ -553,12 +557,17 @@ func (v *nveView) vnFingerprint(st *vnView) uint64 {
 	return uint64(h)
 }
 
-// portParts fills st.parts: for each of the VN's ports, its VAP (if
+// portParts fills st.parts (overwriting the parts of the VN completed
+// before: see nveView.partsBuf): for each of the VN's ports, its VAP (if
 // attached here), its remote NVE (if it is on a reachable one), the
 // addresses it answers for, and the fingerprint of exactly these with the
 // port itself and the VN's VNI. No flow is built.
 func (v *nveView) portParts(st *vnView) {
-	st.parts = make([]portPart, len(st.ports))
+	if cap(v.partsBuf) < len(st.ports) {
+		v.partsBuf = make([]portPart, len(st.ports))
+	}
+	st.parts = v.partsBuf[:len(st.ports)]
+	clear(st.parts)
 	var remotes map[string]*remoteNVE
 	if len(st.remotes) > 0 {
 		remotes = make(map[string]*remoteNVE, len(st.remotes))
