@@ -282,15 +282,6 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	}
 	states := make([]*sliceUse, 0, n)
 	states = append(states, c.base)
-	// A compile from scratch (nothing to reuse) takes its sliceUses from
-	// one array instead of one allocation each; at worst a later compile
-	// keeps that array (16 bytes a slice) for the few it still uses.
-	// (A VN's parts are known once it is completed: room is made then.)
-	scratch := len(c.vnMemo) == 0 && len(c.gwParts) == 0
-	var slab []sliceUse
-	if scratch {
-		slab = make([]sliceUse, 0, max(n, 64))
-	}
 	// use adds the slice of fingerprint fp: u, the last compile's slice of
 	// the same key (nil: none), if it is still the same, else a new one.
 	use := func(u *sliceUse, fp uint64, v *vnView, p *portPart) (*sliceUse, error) {
@@ -303,13 +294,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		var nu *sliceUse
-		if len(slab) < cap(slab) {
-			slab = append(slab, sliceUse{s: ns, epoch: c.epoch, fresh: true})
-			nu = &slab[len(slab)-1]
-		} else {
-			nu = &sliceUse{s: ns, epoch: c.epoch, fresh: true}
-		}
+		nu := &sliceUse{s: ns, epoch: c.epoch, fresh: true}
 		fresh = append(fresh, nu)
 		states = append(states, nu)
 		return nu, nil
@@ -331,9 +316,6 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 			continue
 		}
 		view.complete(v)
-		if need := 1 + len(v.parts); scratch && cap(slab)-len(slab) < need {
-			slab = make([]sliceUse, 0, max(need, 64))
-		}
 		first := len(states)
 		old := lastParts{vn: v.name, states: m.states}
 		if _, err := use(old.find(0, ""), v.fp, v, nil); err != nil {
