@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
@@ -568,12 +569,27 @@ func (v *nveView) portParts(st *vnView) {
 	}
 	st.parts = v.partsBuf[:len(st.ports)]
 	clear(st.parts)
-	var remotes map[string]*remoteNVE
-	if len(st.remotes) > 0 {
-		remotes = make(map[string]*remoteNVE, len(st.remotes))
+	// The remotes are found by name: by binary search when they are
+	// strictly in name order (findRemotes makes them so), else by a map.
+	sorted := true
+	for i := 1; i < len(st.remotes) && sorted; i++ {
+		sorted = st.remotes[i-1].nve.Name < st.remotes[i].nve.Name
+	}
+	var byName map[string]*remoteNVE
+	if !sorted {
+		byName = make(map[string]*remoteNVE, len(st.remotes))
 		for i := range st.remotes {
-			remotes[st.remotes[i].nve.Name] = &st.remotes[i]
+			byName[st.remotes[i].nve.Name] = &st.remotes[i]
 		}
+	}
+	remoteNamed := func(name string) *remoteNVE {
+		if byName != nil {
+			return byName[name]
+		}
+		if i, ok := slices.BinarySearchFunc(st.remotes, name, func(r remoteNVE, n string) int { return strings.Compare(r.nve.Name, n) }); ok {
+			return &st.remotes[i]
+		}
+		return nil
 	}
 	var firstBinder map[netip.Addr]*model.Port // built only if the snapshot's index cannot tell
 	segs := segmentVAPs(st)                    // segment.go
@@ -596,7 +612,7 @@ func (v *nveView) portParts(st *vnView) {
 			pp.vap = &st.local[j]
 		}
 		if p.NVE != v.in.NVE {
-			pp.remote = remotes[v.reachedVia(p.NVE)]
+			pp.remote = remoteNamed(v.reachedVia(p.NVE))
 		}
 		for _, d := range st.dual {
 			pp.paired = pp.paired || d.ports[0] == p || d.ports[1] == p
