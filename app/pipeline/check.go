@@ -234,7 +234,19 @@ func checkFlow(c *Checker, f flow.Flow, groupExists func(uint32) bool) []error {
 	// actions update it as OVS does when it validates actions.
 	var known knownFields
 	var fieldSeen fieldSet
+	// The fields with a prerequisite (checked once all exact matches are
+	// known), in match order; more than pre holds: all fields again.
+	var pre [8]string
+	np, overflow := 0, false
 	for m := range f.Match.Raw() {
+		if m.Order >= 64 || prereqFields.hasOrder(m.Order) {
+			if np < len(pre) {
+				pre[np] = m.Name
+				np++
+			} else {
+				overflow = true
+			}
+		}
 		spec := m.Spec
 		if spec == nil {
 			errs = append(errs, fmt.Errorf("unknown match field %q", m.Name))
@@ -267,12 +279,17 @@ func checkFlow(c *Checker, f flow.Flow, groupExists func(uint32) bool) []error {
 			known.set(m.Name, m.Value)
 		}
 	}
-	for m := range f.Match.Raw() {
-		if m.Order < 64 && !prereqFields.hasOrder(m.Order) {
-			continue // no prerequisite (prereq would say so, by name)
+	if overflow {
+		np = 0
+		for m := range f.Match.Raw() {
+			if err := prereq(m.Name, &known); err != nil {
+				errs = append(errs, fmt.Errorf("match %s: %w", m.Name, err))
+			}
 		}
-		if err := prereq(m.Name, &known); err != nil {
-			errs = append(errs, fmt.Errorf("match %s: %w", m.Name, err))
+	}
+	for _, name := range pre[:np] {
+		if err := prereq(name, &known); err != nil {
+			errs = append(errs, fmt.Errorf("match %s: %w", name, err))
 		}
 	}
 	errs = append(errs, checkActions(p, f.Actions, tr.set, tr.read, t.Output, t.Group, t.VLAN, &known)...)
