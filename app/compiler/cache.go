@@ -472,9 +472,12 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 	}
 	// keys: only their hashes are kept
 	keys, sks, idx, dup := sc.keys[:n], sc.sks[:n], sc.idx[:n], sc.dup[:n]
+	sc.hashes = sc.hashes[:0]
 	for i := range flows {
 		k := flow.KeyOf(flows[i])
-		flows[i].Cookie = flow.MakeCookie(c.gen, k.ID())
+		id, h := k.IDHash64()
+		flows[i].Cookie = flow.MakeCookie(c.gen, id)
+		sc.hashes = append(sc.hashes, h)
 		ord, ok := c.ps.order[k.Table]
 		if !ok {
 			ord = len(c.ps.order)
@@ -484,10 +487,11 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 	for i := range idx {
 		idx[i] = i
 	}
+	hashes := sc.hashes
 	slices.SortFunc(idx, func(a, b int) int { return sks[a].compare(sks[b]) })
 	s.Flows, s.hashes = make([]flow.Flow, len(flows)), make([]uint64, len(flows))
 	for i, j := range idx { // dup[i]: flow i has flow i-1's key
-		s.Flows[i], s.hashes[i] = flows[j], keys[j].Hash64()
+		s.Flows[i], s.hashes[i] = flows[j], hashes[j]
 		dup[i] = i > 0 && keys[idx[i-1]] == keys[j]
 	}
 	s.Groups = e.groups
@@ -506,6 +510,7 @@ type sliceScratch struct {
 	sks    []sortKey
 	idx    []int
 	dup    []bool
+	hashes []uint64 // the flows' key hashes (flow.Key.Hash64), in flows' order
 }
 
 func (c *Cache) newScratch() *sliceScratch {

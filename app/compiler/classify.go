@@ -76,17 +76,21 @@ func (classification) VN(c *vnCtx, out *emitter) {
 		}
 		// Inner frames are untagged, unless the VN has passthrough VAPs
 		// (split.go): then they may carry the tenant's tag.
-		vlan := []flow.MatchField{vlanNone()}
-		if c.tagged {
-			vlan = nil
+		var buf [4]flow.MatchField // flow.M keeps no field: no heap slice per flow
+		vlan := buf[3:3]
+		if !c.tagged {
+			buf[3] = vlanNone()
+			vlan = buf[3:4]
 		}
 		if !c.prof.FlowTunnels {
 			// The port is the remote's own: it identifies the sender.
-			tunnel(append([]flow.MatchField{inPort(r.port), tunID}, vlan...)...)
+			var ms [3]flow.MatchField
+			tunnel(append(append(ms[:0], inPort(r.port), tunID), vlan...)...)
 			continue
 		}
 		for _, ip := range r.ips {
-			tunnel(append([]flow.MatchField{inPort(r.port), tunID, flow.Exact(flow.TunIPv4Src, flow.IP(ip))}, vlan...)...)
+			var ms [4]flow.MatchField
+			tunnel(append(append(ms[:0], inPort(r.port), tunID, flow.Exact(flow.TunIPv4Src, flow.IP(ip))), vlan...)...)
 		}
 	}
 }

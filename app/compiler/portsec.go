@@ -80,7 +80,8 @@ func llTarget(src flow.MatchField) flow.MatchField {
 func portSecurityOf(vni uint32, v vap, out *emitter) {
 	base := []flow.MatchField{inPort(v.ofp), metaVNOwnSrc(vni)}
 	with := func(extra ...flow.MatchField) flow.Match {
-		return flow.M(append(append(make([]flow.MatchField, 0, len(base)+len(extra)), base...), extra...)...)
+		var buf [8]flow.MatchField // flow.M keeps no field: no heap slice per flow
+		return flow.M(append(append(buf[:0], base...), extra...)...)
 	}
 	pass := func(extra ...flow.MatchField) {
 		out.flow(flow.Flow{Table: pipeline.PortSecurity, Priority: PrioNormal, Match: with(extra...), Goto: pipeline.Next})

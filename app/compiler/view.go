@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
@@ -30,6 +31,10 @@ type nveView struct {
 	warnings  []string                // NVE-level, local attachment and port warnings
 	domains   map[string][]*model.VN  // routed VNs by L3 domain key (l3Domains)
 	gws       []*vnView               // L3 gateway slices (l3gwview.go)
+	// partsBuf backs the parts of the VN completed last: Cache.compile
+	// completes a VN and compiles its parts before the next one, and
+	// nothing reads a VN's parts after that, so one array serves them all.
+	partsBuf []portPart
 }
 
 // vnView is one VN as the NVE compiles it: its shared part (fp) and one
@@ -348,7 +353,11 @@ func (v *nveView) findRemotes(st *vnView, warn func(string, ...any)) {
 	if v.prof.FlowTunnels {
 		shared, hasShared = v.in.Tunnels[encap]
 	}
-	for _, nveName := range v.in.Snapshot.NVEsHosting(name) {
+	hosting := v.in.Snapshot.NVEsHosting(name)
+	if st.remotes == nil {
+		st.remotes = make([]remoteNVE, 0, len(hosting))
+	}
+	for _, nveName := range hosting {
 		if nveName == v.in.NVE {
 			continue
 		}
@@ -549,22 +558,49 @@ func (v *nveView) vnFingerprint(st *vnView) uint64 {
 	return uint64(h)
 }
 
-// portParts fills st.parts: for each of the VN's ports, its VAP (if
+// portParts fills st.parts (overwriting the parts of the VN completed
+// before: see nveView.partsBuf): for each of the VN's ports, its VAP (if
 // attached here), its remote NVE (if it is on a reachable one), the
 // addresses it answers for, and the fingerprint of exactly these with the
 // port itself and the VN's VNI. No flow is built.
 func (v *nveView) portParts(st *vnView) {
-	st.parts = make([]portPart, len(st.ports))
-	var remotes map[string]*remoteNVE
-	if len(st.remotes) > 0 {
-		remotes = make(map[string]*remoteNVE, len(st.remotes))
+	if cap(v.partsBuf) < len(st.ports) {
+		v.partsBuf = make([]portPart, len(st.ports))
+	}
+	st.parts = v.partsBuf[:len(st.ports)]
+	clear(st.parts)
+	// The remotes are found by name: by binary search when they are
+	// strictly in name order (findRemotes makes them so), else by a map.
+	sorted := true
+	for i := 1; i < len(st.remotes) && sorted; i++ {
+		sorted = st.remotes[i-1].nve.Name < st.remotes[i].nve.Name
+	}
+	var byName map[string]*remoteNVE
+	if !sorted {
+		byName = make(map[string]*remoteNVE, len(st.remotes))
 		for i := range st.remotes {
-			remotes[st.remotes[i].nve.Name] = &st.remotes[i]
+			byName[st.remotes[i].nve.Name] = &st.remotes[i]
 		}
+	}
+	remoteNamed := func(name string) *remoteNVE {
+		if byName != nil {
+			return byName[name]
+		}
+		if i, ok := slices.BinarySearchFunc(st.remotes, name, func(r remoteNVE, n string) int { return strings.Compare(r.nve.Name, n) }); ok {
+			return &st.remotes[i]
+		}
+		return nil
 	}
 	var firstBinder map[netip.Addr]*model.Port // built only if the snapshot's index cannot tell
 	segs := segmentVAPs(st)                    // segment.go
-	j := 0                                     // st.local and st.ports are both in name order
+	n := 0
+	for _, p := range st.ports {
+		n += len(p.Addrs())
+	}
+	// ans backs the parts' answers (one array per VN, not one per part);
+	// each part's run is capped, so nothing appends into the next.
+	ans := make([]netip.Addr, 0, n)
+	j := 0 // st.local and st.ports are both in name order
 	for i, p := range st.ports {
 		pp := &st.parts[i]
 		pp.port = p
@@ -576,13 +612,14 @@ func (v *nveView) portParts(st *vnView) {
 			pp.vap = &st.local[j]
 		}
 		if p.NVE != v.in.NVE {
-			pp.remote = remotes[v.reachedVia(p.NVE)]
+			pp.remote = remoteNamed(v.reachedVia(p.NVE))
 		}
 		for _, d := range st.dual {
 			pp.paired = pp.paired || d.ports[0] == p || d.ports[1] == p
 		}
+		start := len(ans)
 		for _, a := range p.Addrs() {
-			if slices.Contains(pp.answers, a) {
+			if slices.Contains(ans[start:], a) {
 				continue
 			}
 			// The first port of the VN (by name) with a MAC of its own
@@ -604,8 +641,11 @@ func (v *nveView) portParts(st *vnView) {
 				first = firstBinder[a]
 			}
 			if first == p {
-				pp.answers = append(pp.answers, a)
+				ans = append(ans, a)
 			}
+		}
+		if len(ans) > start {
+			pp.answers = ans[start:len(ans):len(ans)]
 		}
 		// share covers what the part reads; fp adds the profile, NVE
 		// and generation (keyHash), or for a part without a VAP here,

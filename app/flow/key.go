@@ -47,7 +47,7 @@ func MatchKey(m Match) string {
 			continue // matches everything: no field
 		}
 		if f.Spec != nil {
-			b.WriteByte(byte(FieldOrder(f.Name)))
+			b.WriteByte(byte(f.Order))
 		} else {
 			b.WriteByte(unknownField)
 			b.WriteByte(byte(len(f.Name)))
@@ -116,6 +116,32 @@ func (k Key) Hash64() uint64 {
 		h = (h ^ uint64(k.Match[i])) * prime
 	}
 	return h
+}
+
+// IDHash64 is (k.ID(), k.Hash64()) in one pass over the key (the two
+// hash chains run side by side).
+func (k Key) IDHash64() (uint32, uint64) {
+	const offset32, prime32 = 2166136261, 16777619
+	const offset64, prime64 = 14695981039346656037, 1099511628211
+	h32, h64 := uint32(offset32), uint64(offset64)
+	for i := 0; i < len(k.Table); i++ {
+		c := k.Table[i]
+		h32 = (h32 ^ uint32(c)) * prime32
+		h64 = (h64 ^ uint64(c)) * prime64
+	}
+	hi, lo := byte(k.Priority>>8), byte(k.Priority)
+	h32 = (h32 ^ 0) * prime32
+	h64 = (h64 ^ 0xff) * prime64
+	h32 = (h32 ^ uint32(hi)) * prime32
+	h64 = (h64 ^ uint64(hi)) * prime64
+	h32 = (h32 ^ uint32(lo)) * prime32
+	h64 = (h64 ^ uint64(lo)) * prime64
+	for i := 0; i < len(k.Match); i++ {
+		c := k.Match[i]
+		h32 = (h32 ^ uint32(c)) * prime32
+		h64 = (h64 ^ uint64(c)) * prime64
+	}
+	return h32, h64
 }
 
 // Compare orders Keys by table name, priority (highest first), then

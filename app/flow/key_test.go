@@ -75,8 +75,12 @@ func TestKeyIDsPinned(t *testing.T) {
 			Masked(IPv6Src, IP(netip.MustParseAddr("fd00::")), IP(netip.MustParseAddr("ffff:ffff::"))), Masked(TCPDst, U16(0x40), U16(0xffc0)))}, 0x765acb75},
 		{Flow{Table: "x", Priority: 1}, 0xc933fafa},
 	} {
-		if got := KeyOf(c.f).ID(); got != c.id {
+		k := KeyOf(c.f)
+		if got := k.ID(); got != c.id {
 			t.Errorf("%s: ID %#x, want %#x", c.f, got, c.id)
+		}
+		if id, h := k.IDHash64(); id != c.id || h != k.Hash64() {
+			t.Errorf("%s: IDHash64 %#x %#x, want %#x %#x", c.f, id, h, c.id, k.Hash64())
 		}
 	}
 }

@@ -206,11 +206,13 @@ func outside(value, mask []byte) bool {
 
 // RawField is a read-only view of one field of a packed Match, without
 // copying: Spec is nil for a field outside the registry. Mask is "" for an
-// exact field.
+// exact field. Order is the field's FieldOrder (read from the packed
+// match, no lookup by name).
 type RawField struct {
 	Name        string
 	Spec        *FieldSpec
 	Value, Mask string
+	Order       int
 }
 
 // next decodes the field at p[i:] and returns the index after it.
@@ -220,10 +222,12 @@ func (m Match) next(i int) (RawField, int) {
 	if o := p[i]; o != unknownField {
 		f.Spec = &fieldSpecs[o]
 		f.Name = f.Spec.Name
+		f.Order = int(o)
 		i++
 	} else {
 		l := int(p[i+1])
 		f.Name = p[i+2 : i+2+l]
+		f.Order = len(fieldSpecs)
 		i += 2 + l
 	}
 	kind := p[i]

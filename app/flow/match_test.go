@@ -296,3 +296,20 @@ func BenchmarkMatch(b *testing.B) {
 		}
 	})
 }
+
+// TestRawOrder: a raw field's Order is its FieldOrder, for registry fields
+// and others.
+func TestRawOrder(t *testing.T) {
+	m := M(Exact(EthType, U16(EthTypeIPv4)), Exact(InPort, U32(3)), Exact("x_unknown", []byte{1}),
+		Masked(IPv4Dst, []byte{10, 0, 0, 0}, []byte{255, 0, 0, 0}))
+	n := 0
+	for f := range m.Raw() {
+		n++
+		if f.Order != FieldOrder(f.Name) {
+			t.Errorf("field %s: Order %d, FieldOrder %d", f.Name, f.Order, FieldOrder(f.Name))
+		}
+	}
+	if n != 4 {
+		t.Fatalf("%d fields, want 4", n)
+	}
+}

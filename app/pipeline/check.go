@@ -186,10 +186,10 @@ func fieldsOf(names []string) fieldSet {
 	return s
 }
 
-func (s fieldSet) has(name string) bool {
-	o := flow.FieldOrder(name)
-	return o < 64 && s&(1<<o) != 0
-}
+func (s fieldSet) has(name string) bool { return s.hasOrder(flow.FieldOrder(name)) }
+
+// hasOrder is has for the field at position o (flow.FieldOrder).
+func (s fieldSet) hasOrder(o int) bool { return o < 64 && s&(1<<o) != 0 }
 
 // NewChecker validates p and returns its checker; with an invalid profile
 // it returns the validation error and a checker that still checks what it
@@ -234,19 +234,31 @@ func checkFlow(c *Checker, f flow.Flow, groupExists func(uint32) bool) []error {
 	// actions update it as OVS does when it validates actions.
 	var known knownFields
 	var fieldSeen fieldSet
+	// The fields with a prerequisite (checked once all exact matches are
+	// known), in match order; more than pre holds: all fields again.
+	var pre [8]string
+	np, overflow := 0, false
 	for m := range f.Match.Raw() {
+		if m.Order >= 64 || prereqFields.hasOrder(m.Order) {
+			if np < len(pre) {
+				pre[np] = m.Name
+				np++
+			} else {
+				overflow = true
+			}
+		}
 		spec := m.Spec
 		if spec == nil {
 			errs = append(errs, fmt.Errorf("unknown match field %q", m.Name))
 			continue
 		}
-		if fieldSeen.has(m.Name) {
+		if fieldSeen.hasOrder(m.Order) {
 			errs = append(errs, fmt.Errorf("field %s matched twice", m.Name))
 		}
-		if o := flow.FieldOrder(m.Name); o < 64 {
+		if o := m.Order; o < 64 {
 			fieldSeen |= 1 << o
 		}
-		if !tr.match.has(m.Name) {
+		if !tr.match.hasOrder(m.Order) {
 			errs = append(errs, fmt.Errorf("table %s may not match %s", t.Name, m.Name))
 		}
 		if spec.Nicira && !p.Extensions {
@@ -267,9 +279,17 @@ func checkFlow(c *Checker, f flow.Flow, groupExists func(uint32) bool) []error {
 			known.set(m.Name, m.Value)
 		}
 	}
-	for m := range f.Match.Raw() {
-		if err := prereq(m.Name, &known); err != nil {
-			errs = append(errs, fmt.Errorf("match %s: %w", m.Name, err))
+	if overflow {
+		np = 0
+		for m := range f.Match.Raw() {
+			if err := prereq(m.Name, &known); err != nil {
+				errs = append(errs, fmt.Errorf("match %s: %w", m.Name, err))
+			}
+		}
+	}
+	for _, name := range pre[:np] {
+		if err := prereq(name, &known); err != nil {
+			errs = append(errs, fmt.Errorf("match %s: %w", name, err))
 		}
 	}
 	errs = append(errs, checkActions(p, f.Actions, tr.set, tr.read, t.Output, t.Group, t.VLAN, &known)...)
@@ -375,7 +395,7 @@ func checkActions(p Profile, acts []flow.Action, set, read fieldSet, output, gro
 			if err := prereq(a.Field, known); err != nil {
 				errs = append(errs, fmt.Errorf("set_field %s: %w", a.Field, err))
 			}
-			known.set(a.Field, string(a.Value))
+			known.setBytes(a.Field, a.Value)
 		case flow.Move:
 			if !p.Extensions {
 				errs = append(errs, fmt.Errorf("move is a Nicira extension, not allowed in strict profile %s", p.Name))
@@ -431,25 +451,44 @@ const vidPresent = "\x10\x00"
 type knownFields struct {
 	n     int
 	names [24]string
-	vals  [24]string // big-endian bytes
+	vals  [24]knownValue
 }
 
-func (k *knownFields) get(name string) (string, bool) {
+// knownValue is a field's big-endian value: a match's (s) or a set
+// action's (b, not copied: the flow is not changed while it is checked).
+type knownValue struct {
+	s string
+	b []byte
+}
+
+func (v knownValue) is(x []byte) bool {
+	if v.b != nil {
+		return string(v.b) == string(x)
+	}
+	return v.s == string(x)
+}
+
+// is reports whether field name is known to hold value v.
+func (k *knownFields) is(name string, v []byte) bool {
 	for i := 0; i < k.n; i++ {
 		if k.names[i] == name {
-			return k.vals[i], true
+			return k.vals[i].is(v)
 		}
 	}
-	return "", false
+	return false
 }
 
 // isIP reports whether the flow matches eth_type IPv4 or IPv6.
 func (k *knownFields) isIP() bool {
-	v, ok := k.get(flow.EthType)
-	return ok && (v == string(flow.U16(flow.EthTypeIPv4)) || v == string(flow.U16(flow.EthTypeIPv6)))
+	return k.is(flow.EthType, flow.U16(flow.EthTypeIPv4)) || k.is(flow.EthType, flow.U16(flow.EthTypeIPv6))
 }
 
-func (k *knownFields) set(name string, v string) {
+func (k *knownFields) set(name string, v string) { k.setValue(name, knownValue{s: v}) }
+
+// setBytes is set for a set action's value (kept, not copied).
+func (k *knownFields) setBytes(name string, v []byte) { k.setValue(name, knownValue{b: v}) }
+
+func (k *knownFields) setValue(name string, v knownValue) {
 	for i := 0; i < k.n; i++ {
 		if k.names[i] == name {
 			k.vals[i] = v
@@ -472,6 +511,12 @@ func (k *knownFields) del(name string) {
 	}
 }
 
+// prereqFields are the registry fields prereq checks (the others have no
+// prerequisite): matches skip it for the others by position.
+var prereqFields = fieldsOf([]string{flow.ARPOp, flow.ARPSPA, flow.ARPTPA, flow.ARPSHA, flow.ARPTHA, flow.IPv4Src, flow.IPv4Dst,
+	flow.IPv6Src, flow.IPv6Dst, flow.IPProto, flow.UDPSrc, flow.UDPDst, flow.ICMPv6Type, flow.ICMPv6Code, flow.NDTarget,
+	flow.NDReserved, flow.NDOptionsType, flow.NDSLL, flow.NDTLL, flow.IPTTL})
+
 // prereq checks OpenFlow's prerequisites of a field against the fields
 // known to hold one exact value.
 func prereq(field string, known *knownFields) error {
@@ -482,7 +527,7 @@ func prereq(field string, known *knownFields) error {
 	default:
 		return nil // no prerequisite
 	}
-	is := func(f string, v []byte) bool { k, ok := known.get(f); return ok && k == string(v) }
+	is := func(f string, v []byte) bool { return known.is(f, v) }
 	ethIs := func(t uint16) bool { return is(flow.EthType, flow.U16(t)) }
 	need := func(ok bool, what string) error {
 		if !ok {
