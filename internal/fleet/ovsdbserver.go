@@ -1,14 +1,13 @@
 package fleet
 
 import (
-	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+
+	"github.com/nva-project/nva/ovsdb/rpc"
 )
 
 // dbServer is a minimal OVSDB server (RFC 7047) of one database on a
@@ -179,9 +178,9 @@ func (c *dbConn) end() {
 func (c *dbConn) readLoop() {
 	defer c.srv.wg.Done()
 	defer c.end()
-	fr := &jsonFramer{r: bufio.NewReaderSize(c.c, 4096)}
+	fr := rpc.NewFramer(c.c)
 	for {
-		msg, err := fr.next()
+		msg, err := fr.Next()
 		if err != nil {
 			return
 		}
@@ -336,72 +335,7 @@ func (c *dbConn) monitor(id []byte, params []any) {
 	c.replyWith(id, size, mon.appendInitial, nil)
 }
 
-// jsonFramer splits a stream into JSON texts sent back to back.
-type jsonFramer struct {
-	r   *bufio.Reader
-	buf []byte
-}
-
-const maxDBMessage = 64 << 20
-
-// keepBuffer is the largest buffer a session keeps between messages (read
-// and write): an idle session does not hold its largest message's worth
-// of memory.
+// keepBuffer is the largest write buffer a session keeps between
+// messages: an idle session does not hold its largest message's worth of
+// memory (its reads go through rpc.Framer, which does the same).
 const keepBuffer = 8 << 10
-
-func (f *jsonFramer) next() ([]byte, error) {
-	if cap(f.buf) > keepBuffer {
-		f.buf = nil
-	}
-	f.buf = f.buf[:0]
-	depth, inStr, esc := 0, false, false
-	for {
-		if _, err := f.r.Peek(1); err != nil {
-			if errors.Is(err, io.EOF) && len(f.buf) > 0 {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-		chunk, _ := f.r.Peek(f.r.Buffered())
-		start := 0
-		for i, b := range chunk {
-			if depth == 0 && !inStr {
-				switch b {
-				case ' ', '\t', '\r', '\n':
-					start = i + 1
-					continue
-				case '{', '[':
-				default:
-					return nil, fmt.Errorf("unexpected %q between JSON-RPC messages", b)
-				}
-			}
-			switch {
-			case inStr:
-				switch {
-				case esc:
-					esc = false
-				case b == '\\':
-					esc = true
-				case b == '"':
-					inStr = false
-				}
-			case b == '"':
-				inStr = true
-			case b == '{' || b == '[':
-				depth++
-			case b == '}' || b == ']':
-				depth--
-				if depth == 0 {
-					f.buf = append(f.buf, chunk[start:i+1]...)
-					_, _ = f.r.Discard(i + 1)
-					return f.buf, nil
-				}
-			}
-		}
-		if len(f.buf)+len(chunk)-start > maxDBMessage {
-			return nil, fmt.Errorf("a JSON-RPC message exceeds %d bytes", maxDBMessage)
-		}
-		f.buf = append(f.buf, chunk[start:]...)
-		_, _ = f.r.Discard(len(chunk))
-	}
-}

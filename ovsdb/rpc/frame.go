@@ -16,18 +16,20 @@ const maxMessage = 64 << 20
 // encoding/json's stream decoder would.
 const keepBuffer = 8 << 10
 
-// framer splits the stream into JSON texts (OVSDB sends objects back to
-// back, without delimiters) by tracking nesting outside strings.
-type framer struct {
+// Framer splits the stream into JSON texts (OVSDB sends objects back to
+// back, without delimiters) by tracking nesting outside strings. Both ends
+// use it: nva's sessions, and the fleet's simulated OVSDB servers.
+type Framer struct {
 	r   *bufio.Reader
 	buf []byte
 }
 
-func newFramer(r io.Reader) *framer { return &framer{r: bufio.NewReaderSize(r, 4096)} }
+// NewFramer returns a Framer reading r through a 4 KiB buffer.
+func NewFramer(r io.Reader) *Framer { return &Framer{r: bufio.NewReaderSize(r, 4096)} }
 
-// next returns the next message; it is valid until the following call.
+// Next returns the next message; it is valid until the following call.
 // It scans what the reader has buffered a chunk at a time.
-func (f *framer) next() ([]byte, error) {
+func (f *Framer) Next() ([]byte, error) {
 	if cap(f.buf) > keepBuffer {
 		f.buf = nil
 	}

@@ -20,22 +20,22 @@ func TestFramerChunks(t *testing.T) {
 		"byte a time": iotest.OneByteReader(strings.NewReader(in)),
 		"halves":      iotest.HalfReader(strings.NewReader(in)),
 	} {
-		f := newFramer(r)
+		f := NewFramer(r)
 		for i, want := range msgs {
-			got, err := f.next()
+			got, err := f.Next()
 			if err != nil || !bytes.Equal(got, []byte(want)) {
 				t.Fatalf("%s: message %d: %.60q (%d bytes), %v; want %d bytes", name, i, got, len(got), err, len(want))
 			}
 		}
-		if _, err := f.next(); !errors.Is(err, io.EOF) {
+		if _, err := f.Next(); !errors.Is(err, io.EOF) {
 			t.Fatalf("%s: end: %v", name, err)
 		}
 	}
-	f := newFramer(iotest.OneByteReader(strings.NewReader(`{"a":1} x`)))
-	if _, err := f.next(); err != nil {
+	f := NewFramer(iotest.OneByteReader(strings.NewReader(`{"a":1} x`)))
+	if _, err := f.Next(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.next(); err == nil {
+	if _, err := f.Next(); err == nil {
 		t.Fatal("garbage between messages accepted")
 	}
 }
@@ -47,11 +47,11 @@ func BenchmarkFramer(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	r := bytes.NewReader(msg)
-	f := newFramer(r)
+	f := NewFramer(r)
 	for b.Loop() {
 		r.Reset(msg)
 		f.r.Reset(r)
-		if _, err := f.next(); err != nil {
+		if _, err := f.Next(); err != nil {
 			b.Fatal(err)
 		}
 	}

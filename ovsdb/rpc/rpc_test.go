@@ -580,20 +580,20 @@ func TestTLS(t *testing.T) {
 
 func TestFramer(t *testing.T) {
 	in := ` {"a":"}{[\"\\"}` + "\n" + `[1,{"b":[]}]{"c":{}}`
-	f := newFramer(strings.NewReader(in))
+	f := NewFramer(strings.NewReader(in))
 	for _, want := range []string{`{"a":"}{[\"\\"}`, `[1,{"b":[]}]`, `{"c":{}}`} {
-		got, err := f.next()
+		got, err := f.Next()
 		if err != nil || string(got) != want {
 			t.Fatalf("message %q, %v; want %q", got, err, want)
 		}
 	}
-	if _, err := f.next(); !errors.Is(err, io.EOF) {
+	if _, err := f.Next(); !errors.Is(err, io.EOF) {
 		t.Fatalf("end: %v", err)
 	}
-	if _, err := newFramer(strings.NewReader(`{"a":`)).next(); !errors.Is(err, io.ErrUnexpectedEOF) {
+	if _, err := NewFramer(strings.NewReader(`{"a":`)).Next(); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("truncated: %v", err)
 	}
-	if _, err := newFramer(strings.NewReader(`x`)).next(); err == nil {
+	if _, err := NewFramer(strings.NewReader(`x`)).Next(); err == nil {
 		t.Fatal("garbage accepted")
 	}
 }

@@ -330,9 +330,9 @@ func (s *Session) Transact(ctx context.Context, db string, ops []ovsdb.Operation
 }
 
 func (s *Session) readLoop() {
-	fr := newFramer(s.conn)
+	fr := NewFramer(s.conn)
 	for {
-		raw, err := fr.next()
+		raw, err := fr.Next()
 		if err == nil {
 			err = s.handle(raw)
 		}
