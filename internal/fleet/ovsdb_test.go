@@ -23,13 +23,7 @@ import (
 // controller with that datapath ID and those ports.
 func TestOVSDB(t *testing.T) {
 	addr, accept := listen(t)
-	sw := NewSwitch(0, SwitchOptions{Bundles: true, ProbeInterval: -1})
-	defer sw.Close()
-	db, err := StartOVSDB(filepath.Join(t.TempDir(), "db.sock"), sw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	_, db := startSimOVSDB(t)
 
 	cm, err := vswitch.FullDatabaseModel()
 	if err != nil {
@@ -138,4 +132,19 @@ func TestOVSDB(t *testing.T) {
 	if opened, _ := db.Sessions(); opened != 1 {
 		t.Errorf("%d sessions opened, want 1", opened)
 	}
+}
+
+// startSimOVSDB starts a simulated NVE for a test: a switch without
+// inactivity probes and its OVSDB server on a socket in tb's temporary
+// directory, both closed when tb ends.
+func startSimOVSDB(tb testing.TB) (*Switch, *OVSDB) {
+	tb.Helper()
+	sw := NewSwitch(0, SwitchOptions{Bundles: true, ProbeInterval: -1})
+	tb.Cleanup(sw.Close)
+	db, err := StartOVSDB(filepath.Join(tb.TempDir(), "db.sock"), sw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(db.Close)
+	return sw, db
 }

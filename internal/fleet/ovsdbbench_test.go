@@ -82,13 +82,7 @@ func BenchmarkOVSDBSyncNVE(b *testing.B) {
 // new session to a database that already holds the NVE's bridge reads it
 // (get_schema, monitor) and finds nothing to change.
 func BenchmarkOVSDBResyncNVE(b *testing.B) {
-	sw := NewSwitch(0, SwitchOptions{Bundles: true, ProbeInterval: -1})
-	defer sw.Close()
-	db, err := StartOVSDB(filepath.Join(b.TempDir(), "db.sock"), sw)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	_, db := startSimOVSDB(b)
 	d := benchDesired(db.Endpoint())
 	syncOnce(b, d)
 	b.ReportAllocs()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -24,13 +23,7 @@ import (
 // ovsdb-server does; the test stays as the check that bulk inserts
 // converge.
 func TestManagerConvergesAfterBulkPortInsert(t *testing.T) {
-	sw := NewSwitch(0, SwitchOptions{Bundles: true, ProbeInterval: -1})
-	defer sw.Close()
-	db, err := StartOVSDB(filepath.Join(t.TempDir(), "db.sock"), sw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	_, db := startSimOVSDB(t)
 
 	m := ovsdb.NewManager(slog.New(slog.NewTextHandler(io.Discard, nil)), func(ovsdb.Status) {},
 		ovsdb.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
@@ -82,13 +75,7 @@ func TestManagerConvergesAfterBulkPortInsert(t *testing.T) {
 // garbage collection must remove the Port rows and their Interfaces, and
 // the manager must converge on what its monitor then shows.
 func TestManagerRemovesPortsGarbageCollected(t *testing.T) {
-	sw := NewSwitch(0, SwitchOptions{Bundles: true, ProbeInterval: -1})
-	defer sw.Close()
-	db, err := StartOVSDB(filepath.Join(t.TempDir(), "db.sock"), sw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	_, db := startSimOVSDB(t)
 	m := ovsdb.NewManager(slog.New(slog.NewTextHandler(io.Discard, nil)), func(ovsdb.Status) {},
 		ovsdb.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
 	defer m.Close()
