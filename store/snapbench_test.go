@@ -11,6 +11,37 @@ import (
 	"github.com/nva-project/nva/app/model"
 )
 
+// fleetCommands are the commands that write the issue-12 fleet of n
+// NVEs: n VNs and n NVEs one by one, then 20 ports per NVE (VN j spans
+// NVEs j..j+9) in batches of 2,000, as an orchestrator would.
+func fleetCommands(n int) []command {
+	var out []command
+	for i := 0; i < n; i++ {
+		out = append(out, &createNVE{Obj: model.NVE{Name: fmt.Sprintf("hv%04d", i), UnderlayIPs: []string{fmt.Sprintf("10.0.%d.%d", i>>8, i&255)}, OVSDB: "unix:/run/db.sock"}},
+			&createVN{Obj: model.VN{Name: fmt.Sprintf("vn%04d", i)}})
+	}
+	var ops []batchItem
+	for i := 0; i < n; i++ {
+		for k := 0; k < 10; k++ {
+			for j := 0; j < 2; j++ {
+				host := fmt.Sprintf("hv%04d", (i+k)%n)
+				name := fmt.Sprintf("vn%04d-%s-%d", i, host, j)
+				m := i*20 + k*2 + j
+				ops = append(ops, &createPort{Obj: model.Port{Name: name, VN: fmt.Sprintf("vn%04d", i), NVE: host,
+					Interface: "t" + name, MAC: fmt.Sprintf("02:00:00:%02x:%02x:%02x", byte(m>>16), byte(m>>8), byte(m))}})
+			}
+		}
+		if len(ops) >= 2000 {
+			out = append(out, &batchCmd{Items: ops})
+			ops = nil
+		}
+	}
+	if len(ops) > 0 {
+		out = append(out, &batchCmd{Items: ops})
+	}
+	return out
+}
+
 // bigFSM is an FSM holding the issue-12 fleet at 1,000 NVEs: 1,000 VNs,
 // 1,000 NVEs and 20,000 ports (20 per NVE; VN j spans NVEs j..j+9).
 func bigFSM(b *testing.B) (f *fsm, idx uint64) {
@@ -27,31 +58,8 @@ func bigFSM(b *testing.B) (f *fsm, idx uint64) {
 		}
 	}
 	const n = 1000
-	for i := 0; i < n; i++ {
-		apply(&createNVE{Obj: model.NVE{Name: fmt.Sprintf("hv%04d", i), UnderlayIPs: []string{fmt.Sprintf("10.0.%d.%d", i>>8, i&255)}, OVSDB: "unix:/run/db.sock"}})
-		apply(&createVN{Obj: model.VN{Name: fmt.Sprintf("vn%04d", i)}})
-	}
-	var ops []batchItem
-	flush := func() {
-		apply(&batchCmd{Items: ops})
-		ops = nil
-	}
-	for i := 0; i < n; i++ {
-		for k := 0; k < 10; k++ {
-			for j := 0; j < 2; j++ {
-				host := fmt.Sprintf("hv%04d", (i+k)%n)
-				name := fmt.Sprintf("vn%04d-%s-%d", i, host, j)
-				m := i*20 + k*2 + j
-				ops = append(ops, &createPort{Obj: model.Port{Name: name, VN: fmt.Sprintf("vn%04d", i), NVE: host,
-					Interface: "t" + name, MAC: fmt.Sprintf("02:00:00:%02x:%02x:%02x", byte(m>>16), byte(m>>8), byte(m))}})
-			}
-		}
-		if len(ops) >= 2000 {
-			flush()
-		}
-	}
-	if len(ops) > 0 {
-		flush()
+	for _, c := range fleetCommands(n) {
+		apply(c)
 	}
 	if got := len(f.snapshot().Ports); got != 20*n {
 		b.Fatalf("%d ports", got)
@@ -113,25 +121,8 @@ func BenchmarkStartup(b *testing.B) {
 		}
 	}
 	const n = 1000
-	for i := 0; i < n; i++ {
-		rec(&createNVE{Obj: model.NVE{Name: fmt.Sprintf("hv%04d", i), UnderlayIPs: []string{fmt.Sprintf("10.0.%d.%d", i>>8, i&255)}, OVSDB: "unix:/run/db.sock"}})
-		rec(&createVN{Obj: model.VN{Name: fmt.Sprintf("vn%04d", i)}})
-	}
-	var ops []batchItem
-	for i := 0; i < n; i++ {
-		for k := 0; k < 10; k++ {
-			for j := 0; j < 2; j++ {
-				host := fmt.Sprintf("hv%04d", (i+k)%n)
-				name := fmt.Sprintf("vn%04d-%s-%d", i, host, j)
-				m := i*20 + k*2 + j
-				ops = append(ops, &createPort{Obj: model.Port{Name: name, VN: fmt.Sprintf("vn%04d", i), NVE: host,
-					Interface: "t" + name, MAC: fmt.Sprintf("02:00:00:%02x:%02x:%02x", byte(m>>16), byte(m>>8), byte(m))}})
-			}
-		}
-		if len(ops) >= 2000 {
-			rec(&batchCmd{Items: ops})
-			ops = nil
-		}
+	for _, c := range fleetCommands(n) {
+		rec(c)
 	}
 	snap, err := f.Snapshot()
 	if err != nil {
