@@ -37,29 +37,19 @@ func BenchmarkFSMApplyPort(b *testing.B) {
 // BenchmarkSingleNodeWrite measures an acknowledged write through raft on
 // an in-memory single-node store.
 func BenchmarkSingleNodeWrite(b *testing.B) {
-	cfg := Config{NodeID: "n1", InMemory: true, Bootstrap: true}
-	s, err := Open(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	for !s.IsLeader() {
-		time.Sleep(10 * time.Millisecond)
-	}
-	ctx := context.Background()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := s.CreateVN(ctx, "", model.VN{Name: fmt.Sprintf("vn%d", i)}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchmarkWrites(b, Config{NodeID: "n1", InMemory: true, Bootstrap: true})
 }
 
 // BenchmarkSingleNodeWriteDisk is BenchmarkSingleNodeWrite on raft-boltdb
 // in a data directory: what an acknowledged write costs with the log's
 // fsyncs (the commit part of a write's latency).
 func BenchmarkSingleNodeWriteDisk(b *testing.B) {
-	cfg := Config{NodeID: "n1", DataDir: b.TempDir(), Bootstrap: true, RaftAddr: "127.0.0.1:0"}
+	benchmarkWrites(b, Config{NodeID: "n1", DataDir: b.TempDir(), Bootstrap: true, RaftAddr: "127.0.0.1:0"})
+}
+
+// benchmarkWrites creates one VN per iteration on a single-node store
+// opened with cfg, once it leads.
+func benchmarkWrites(b *testing.B, cfg Config) {
 	s, err := Open(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
