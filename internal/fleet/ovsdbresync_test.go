@@ -25,9 +25,7 @@ import (
 func TestManagerConvergesAfterBulkPortInsert(t *testing.T) {
 	_, db := startSimOVSDB(t)
 
-	m := ovsdb.NewManager(slog.New(slog.NewTextHandler(io.Discard, nil)), func(ovsdb.Status) {},
-		ovsdb.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
-	defer m.Close()
+	m := testManager(t)
 	d := ovsdb.Desired{
 		NVE: "nve1", Endpoint: db.Endpoint(), Bridge: "br-int", DatapathID: "00004e5600000001",
 		Controllers: []string{"tcp:127.0.0.1:1"},
@@ -76,9 +74,7 @@ func TestManagerConvergesAfterBulkPortInsert(t *testing.T) {
 // the manager must converge on what its monitor then shows.
 func TestManagerRemovesPortsGarbageCollected(t *testing.T) {
 	_, db := startSimOVSDB(t)
-	m := ovsdb.NewManager(slog.New(slog.NewTextHandler(io.Discard, nil)), func(ovsdb.Status) {},
-		ovsdb.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
-	defer m.Close()
+	m := testManager(t)
 	d := ovsdb.Desired{
 		NVE: "nve1", Endpoint: db.Endpoint(), Bridge: "br-int", DatapathID: "00004e5600000001",
 		Controllers: []string{"tcp:127.0.0.1:1"},
@@ -141,4 +137,13 @@ func TestManagerRemovesPortsGarbageCollected(t *testing.T) {
 	if ports != 2 {
 		t.Errorf("%d Port rows, want 2", ports)
 	}
+}
+
+// testManager is nva's OVSDB manager for a test against the simulated
+// databases: quiet, quick to retry, closed when t ends.
+func testManager(t *testing.T) *ovsdb.Manager {
+	m := ovsdb.NewManager(slog.New(slog.NewTextHandler(io.Discard, nil)), func(ovsdb.Status) {},
+		ovsdb.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
+	t.Cleanup(m.Close)
+	return m
 }
