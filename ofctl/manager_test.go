@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nva-project/nva/app/flow"
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/ofctl/conn"
+	"github.com/nva-project/nva/ofctl/reconcile"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -228,5 +230,43 @@ func TestAffectedNVEsL3Domain(t *testing.T) {
 	n.Ports["d4"] = &model.Port{Name: "d4", VN: "db", NVE: "hv2"}
 	if got, want := names(affectedNVEs(base, n)), []string{"hv1", "hv2"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("port added to db: affected %v, want %v", got, want)
+	}
+}
+
+// A plan that only adds (flows, and buckets of a flood group: a port
+// attaching) goes out without a bundle; one that takes anything away or
+// changes a select group needs one; a single message never does.
+func TestNeedsAtomic(t *testing.T) {
+	out := func(ports ...uint32) []flow.Bucket {
+		var bs []flow.Bucket
+		for _, p := range ports {
+			bs = append(bs, flow.Bucket{WatchPort: flow.PortAny, WatchGroup: 0xffffffff, Actions: []flow.Action{flow.Output{Port: p}}})
+		}
+		return bs
+	}
+	flood := func(ports ...uint32) flow.GroupEntry {
+		return flow.GroupEntry{ID: 1, Type: flow.GroupAll, Buckets: out(ports...)}
+	}
+	ecmp := func(ports ...uint32) flow.GroupEntry {
+		return flow.GroupEntry{ID: 2, Type: flow.GroupSelect, Buckets: out(ports...)}
+	}
+	f := flow.Flow{Table: "l2_forward", Priority: 100}
+	for _, tc := range []struct {
+		name string
+		plan reconcile.Plan
+		want bool
+	}{
+		{"attach: flows and a flood bucket", reconcile.Plan{FlowAdds: []flow.Flow{f, f}, GroupModifies: []reconcile.GroupModify{{Old: flood(1), New: flood(1, 2)}}}, false},
+		{"flows added only", reconcile.Plan{FlowAdds: []flow.Flow{f, f}}, false},
+		{"detach: a flood bucket goes", reconcile.Plan{FlowDeletes: []flow.Flow{f}, GroupModifies: []reconcile.GroupModify{{Old: flood(1, 2), New: flood(1)}}}, true},
+		{"a flood bucket goes, flows added", reconcile.Plan{FlowAdds: []flow.Flow{f}, GroupModifies: []reconcile.GroupModify{{Old: flood(1, 2), New: flood(1)}}}, true},
+		{"a select group gains a bucket", reconcile.Plan{FlowAdds: []flow.Flow{f}, GroupModifies: []reconcile.GroupModify{{Old: ecmp(1), New: ecmp(1, 2)}}}, true},
+		{"a flow modified", reconcile.Plan{FlowAdds: []flow.Flow{f}, FlowModifies: []reconcile.FlowModify{{Old: f, New: f}}}, true},
+		{"a group deleted", reconcile.Plan{FlowAdds: []flow.Flow{f}, GroupDeletes: []flow.GroupEntry{flood(1)}}, true},
+		{"one message", reconcile.Plan{FlowDeletes: []flow.Flow{f}}, false},
+	} {
+		if got := needsAtomic(tc.plan); got != tc.want {
+			t.Errorf("%s: needsAtomic = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -1199,10 +1199,27 @@ func (w *worker) installedFlows() []flow.Flow {
 
 // needsAtomic says whether a plan must be applied as one transaction: it
 // changes or removes existing state and has more than one message (e.g. a
-// port moving: its old flows go, its new ones come, groups change).
+// port moving: its old flows go, its new ones come, groups change). A
+// plan that only adds (flows, groups, and buckets of flood groups: a port
+// attaching) is applied in its make-before-break order without a bundle:
+// nothing a packet could meet before it is taken away, so every
+// intermediate state forwards all the traffic the old state did. A
+// bundle costs the switch two more round trips (each one a turn of OVS's
+// main loop, whose length grows with the bridge's ports), so an attach
+// stays one round trip.
 func needsAtomic(p reconcile.Plan) bool {
-	changes := len(p.FlowModifies) + len(p.FlowDeletes) + len(p.GroupModifies) + len(p.GroupDeletes)
-	return changes > 0 && p.Len() > 1
+	if p.Len() <= 1 {
+		return false
+	}
+	if len(p.FlowModifies)+len(p.FlowDeletes)+len(p.GroupDeletes) > 0 {
+		return true
+	}
+	for _, m := range p.GroupModifies {
+		if !m.OnlyAddsBuckets() {
+			return true
+		}
+	}
+	return false
 }
 
 // send applies the messages. A profile with bundles (Open vSwitch) sends a
@@ -1234,11 +1251,8 @@ func (s *Southbound) send(ctx context.Context, w *worker, plan reconcile.Plan, m
 		s.log.Warn("switch does not support bundles; changes will not be atomic", "dpid", model.FormatDatapathID(w.dpid), "error", err)
 		w.noBundles = true
 	}
-	if err := sw.SendAllRaw(msgs); err != nil {
-		return fmt.Errorf("send %d messages: %w", len(msgs), err)
-	}
-	if err := sw.Barrier(ctx); err != nil {
-		return fmt.Errorf("barrier after %d messages: %w", len(msgs), err)
+	if err := sw.SendAllRawBarrier(ctx, msgs); err != nil {
+		return fmt.Errorf("send %d messages and a barrier: %w", len(msgs), err)
 	}
 	return nil
 }
@@ -1266,13 +1280,10 @@ func (s *Southbound) sendFenced(ctx context.Context, sw *conn.Switch, plan recon
 		if i+n > len(msgs) {
 			return fmt.Errorf("plan of %d steps encoded to %d messages", plan.Len(), len(msgs))
 		}
-		if err := sw.SendAllRaw(msgs[i : i+n]); err != nil {
-			return fmt.Errorf("send messages %d-%d of %d: %w", i+1, i+n, len(msgs), err)
+		if err := sw.SendAllRawBarrier(ctx, msgs[i:i+n]); err != nil {
+			return fmt.Errorf("send messages %d-%d of %d and a barrier: %w", i+1, i+n, len(msgs), err)
 		}
 		i += n
-		if err := sw.Barrier(ctx); err != nil {
-			return fmt.Errorf("barrier after message %d of %d: %w", i, len(msgs), err)
-		}
 	}
 	return nil
 }

@@ -30,6 +30,7 @@ var nvaCookieMatch = fmt.Sprintf("cookie=%#x/%#x", flow.NVACookie, flow.CookieTa
 // sizeResult is one row of the latency table.
 type sizeResult struct {
 	M                  int
+	Rounds             int             // times the ramp ran (attach M ports, detach them)
 	Latencies          []time.Duration // per port write, sorted
 	Flows, Groups      []int           // per hypervisor, after attaching M ports
 	Failed             int             // writes that returned an error (e.g. 504 not realized)
@@ -75,8 +76,12 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	iperfSecs := fs.Int("iperf-seconds", 5, "duration of each TCP throughput run (0: no throughput runs)")
 	profileDir := fs.String("cpuprofile", "", "directory for CPU profiles of nva during each size's attach ramp (nva-M<M>-<k>.pprof, 2 s each; merge them with go tool pprof)")
 	plugged := fs.Bool("plugged", false, "plug the M interfaces into br-int before the timed ramp (as bench-ovn's OVN side does), so a write does not include creating the OVS port")
+	minWrites := fs.Int("min-writes", defaultMinWrites, "repeat a size's ramp (attach M ports, detach them) until it has at least this many writes, so a small M's percentiles rest on as many samples as a large one's")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *minWrites < 1 {
+		return fmt.Errorf("-min-writes: %d is not a positive number of writes", *minWrites)
 	}
 	sizes, err := parseSizes(*sizesFlag)
 	if err != nil {
@@ -92,7 +97,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cleanBin()
 	iperfDur := time.Duration(*iperfSecs) * time.Second
-	rows, nvaTCP, err := benchNVA(ctx, bin, sizes, iperfDur, benchOptions{ProfileDir: *profileDir, Plugged: *plugged}, logger)
+	rows, nvaTCP, err := benchNVA(ctx, bin, sizes, iperfDur, benchOptions{ProfileDir: *profileDir, Plugged: *plugged, MinWrites: *minWrites}, logger)
 	if err != nil {
 		return err
 	}
@@ -139,7 +144,17 @@ type benchOptions struct {
 	// already has its OpenFlow port, and does not include nva's OVSDB
 	// transaction and ovs-vswitchd's reconfiguration for a new port.
 	Plugged bool
+	// MinWrites is the fewest writes a size's row rests on: a size below
+	// it repeats its ramp (see rounds).
+	MinWrites int
 }
+
+// defaultMinWrites is the default -min-writes: at M = 10 the ramp runs ten
+// times, so its p50 is not the middle of ten samples.
+const defaultMinWrites = 100
+
+// rounds is how many times a ramp of m writes runs to reach minWrites.
+func rounds(m, minWrites int) int { return max(1, (minWrites+m-1)/m) }
 
 // benchNVA runs nva's side on a lab of its own: TCP throughput between two
 // tenants (unless iperfDur is 0), then the attach ramp for every size. The
@@ -194,7 +209,7 @@ func benchNVA(ctx context.Context, bin string, sizes []int, iperfDur time.Durati
 
 	var rows []sizeResult
 	for _, m := range sizes {
-		r, err := benchSize(ctx, l, ov, m, o.Plugged, prof, logger)
+		r, err := benchSize(ctx, l, ov, m, rounds(m, o.MinWrites), o.Plugged, prof, logger)
 		if err != nil {
 			return rows, nvaTCP, err
 		}
@@ -212,14 +227,15 @@ func printNVATable(stdout io.Writer, rows []sizeResult, plugged bool) {
 		fmt.Fprintf(stdout, "\n(-plugged: the interfaces were on br-int before each ramp, as OVN's are in bench-ovn)")
 	}
 	fmt.Fprintf(stdout, "\nnva bench: 3 hypervisors (userspace Open vSwitch), 1 VXLAN VN, 2 tenants + M ports spread over the hypervisors;\n"+
-		"every port is a POST /api/v1/ports?wait=realized, latency measured from the request to the answer;\n"+
+		"every port is a POST /api/v1/ports?wait=realized, latency measured from the request to the answer; a size with fewer\n"+
+		"ports than -min-writes repeats its ramp (attach the M ports, detach them) until it has that many writes (\"writes\");\n"+
 		"\"port flows on NVE\" is from a port's request until OVS reports (ovs-ofctl monitor on its NVE's br-int) an nva flow matching its\n"+
 		"OpenFlow port added, timed as the event is read; \"event after answer\" counts ports whose event was read after the realized answer\n"+
 		"(OVS sends monitor updates on their own connection, so an event read just after the answer is not by itself a late flow; the log gives the largest gap).\n")
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nM\tp50 write→realized\tp99\tmax\tfailed\tp50 write→port flows on NVE\tp99\tmissing\tevent after answer\tflows hv1/hv2/hv3\tgroups hv1/hv2/hv3\tp50 delete→realized\tmean NVE reconcile\tof which nva (compile+diff)\tnva CPU per write\tload")
+	fmt.Fprintln(tw, "\nM\twrites\tp50 write→realized\tp99\tmax\tfailed\tp50 write→port flows on NVE\tp99\tmissing\tevent after answer\tflows hv1/hv2/hv3\tgroups hv1/hv2/hv3\tp50 delete→realized\tmean NVE reconcile\tof which nva (compile+diff)\tnva CPU per write\tload")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%d\t%v\t%v\t%v\t%d\t%v\t%v\t%d\t%d\t%s\t%s\t%v\t%v\t%v\t%v\t%s\n", r.M,
+		fmt.Fprintf(tw, "%d\t%d\t%v\t%v\t%v\t%d\t%v\t%v\t%d\t%d\t%s\t%s\t%v\t%v\t%v\t%v\t%s\n", r.M, len(r.Latencies),
 			round(percentile(r.Latencies, 0.5)), round(percentile(r.Latencies, 0.99)), round(percentile(r.Latencies, 1)), r.Failed,
 			round(percentile(r.Installed, 0.5)), round(percentile(r.Installed, 0.99)), r.NotInstalled, r.AfterAnswer,
 			joinInts(r.Flows), joinInts(r.Groups), round(percentile(r.DetachLatencies, 0.5)), round(r.MeanReconcile), round(r.MeanPlan),
@@ -243,6 +259,51 @@ func meanOf(before, after map[string]float64, name string) time.Duration {
 	return time.Duration(sum / n * float64(time.Second))
 }
 
+// stageMeans formats the mean of each stage of a histogram labelled
+// {stage} between two scrapes, with its number of observations.
+func stageMeans(before, after map[string]float64, name string, stages ...string) string {
+	var parts []string
+	for _, st := range stages {
+		series := func(suffix string) string { return fmt.Sprintf("%s_%s{stage=%q}", name, suffix, st) }
+		n := after[series("count")] - before[series("count")]
+		if n <= 0 {
+			continue
+		}
+		mean := time.Duration((after[series("sum")] - before[series("sum")]) / n * float64(time.Second))
+		parts = append(parts, fmt.Sprintf("%s %v p50≤%v (%.0f)", st, round(mean), histQuantile(before, after, name, st, 0.5), n))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// histQuantile is the upper bound of the histogram bucket holding the q
+// quantile of a stage's observations between two scrapes.
+func histQuantile(before, after map[string]float64, name, stage string, q float64) time.Duration {
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	prefix := fmt.Sprintf("%s_bucket{stage=%q,le=", name, stage)
+	for series, v := range after {
+		if !strings.HasPrefix(series, prefix) {
+			continue
+		}
+		le, err := strconv.ParseFloat(strings.Trim(strings.TrimSuffix(series[len(prefix):], "}"), `"`), 64)
+		if err != nil {
+			continue
+		}
+		bs = append(bs, bucket{le, v - before[series]})
+	}
+	sort.Slice(bs, func(i, j int) bool { return bs[i].le < bs[j].le })
+	if len(bs) == 0 {
+		return 0
+	}
+	total := bs[len(bs)-1].n
+	for _, b := range bs {
+		if b.n >= q*total {
+			return time.Duration(b.le * float64(time.Second))
+		}
+	}
+	return 0
+}
+
 func round(d time.Duration) time.Duration {
 	switch {
 	case d > 10*time.Second:
@@ -263,9 +324,12 @@ func joinInts(v []int) string {
 }
 
 // benchSize attaches m ports one write at a time, each waiting for
-// realization, records latencies and flow counts, then detaches them.
-func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, plugged bool, prof *profiler, logger *log.Logger) (sizeResult, error) {
-	r := sizeResult{M: m}
+// realization, records latencies and flow counts, then detaches them; the
+// ramp (attach, detach) runs n times over the same interfaces, and the
+// figures are over every round's writes (flow counts after the last
+// attach).
+func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m, n int, plugged bool, prof *profiler, logger *log.Logger) (sizeResult, error) {
+	r := sizeResult{M: m, Rounds: n}
 	hvs := len(l.Hypervisors())
 	ifname := func(i int) string { return fmt.Sprintf("vm-p%d", i) }
 	hvOf := func(i int) int { return i%hvs + 1 }
@@ -286,77 +350,104 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m int, plugged 
 		return r, err
 	}
 	defer watch.stop()
-	starts, answers := make([]time.Time, m), make([]time.Time, m)
-	before, _ := ov.NVA.Client.Metrics(ctx)
 	stopProfile := prof.start(ctx, fmt.Sprintf("nva-M%d", m), logger)
+	defer stopProfile()
 	pid := ov.NVA.Proc().PID()
-	cpu0, cpuErr := fleet.ReadProc(pid)
-	start := time.Now()
-	for i := 0; i < m; i++ {
-		body := map[string]any{
-			"name":      fmt.Sprintf("p%d", i),
-			"vn":        "bench",
-			"nve":       fmt.Sprintf("hv%d", hvOf(i)),
-			"interface": ifname(i),
-			"mac":       fmt.Sprintf("02:00:00:10:%02x:%02x", i/256, i%256),
-			"ips":       []string{fmt.Sprintf("203.0.113.%d", i+1)},
-		}
-		starts[i] = time.Now()
-		_, err := ov.NVA.Client.Do(ctx, http.MethodPost, lab.Realized("/api/v1/ports", ov.RealizeTimeout), body, nil)
-		d := time.Since(starts[i])
-		if err == nil {
-			answers[i] = time.Now()
-		} else {
-			r.Failed++
-			if r.FirstErr == nil {
-				r.FirstErr = err
+	delta := map[string]float64{} // nva's metrics, summed over the attach phases
+	var cpu time.Duration
+	cpuKnown := true
+	for round := 0; round < n; round++ {
+		starts, answers := make([]time.Time, m), make([]time.Time, m)
+		before, _ := ov.NVA.Client.Metrics(ctx)
+		cpu0, cpuErr := fleet.ReadProc(pid)
+		start := time.Now()
+		for i := 0; i < m; i++ {
+			body := map[string]any{
+				"name":      fmt.Sprintf("p%d", i),
+				"vn":        "bench",
+				"nve":       fmt.Sprintf("hv%d", hvOf(i)),
+				"interface": ifname(i),
+				"mac":       fmt.Sprintf("02:00:00:10:%02x:%02x", i/256, i%256),
+				"ips":       []string{fmt.Sprintf("203.0.113.%d", i+1)},
 			}
-			if ctx.Err() != nil {
+			starts[i] = time.Now()
+			_, err := ov.NVA.Client.Do(ctx, http.MethodPost, lab.Realized("/api/v1/ports", ov.RealizeTimeout), body, nil)
+			d := time.Since(starts[i])
+			if err == nil {
+				answers[i] = time.Now()
+			} else {
+				r.Failed++
+				if r.FirstErr == nil {
+					r.FirstErr = err
+				}
+				if ctx.Err() != nil {
+					return r, ctx.Err()
+				}
+			}
+			r.Latencies = append(r.Latencies, d)
+		}
+		r.TotalAttachElapsed += time.Since(start)
+		if cpu1, err := fleet.ReadProc(pid); err == nil && cpuErr == nil {
+			cpu += cpu1.CPU - cpu0.CPU
+		} else {
+			cpuKnown = false
+		}
+		if round == 0 {
+			r.Load = fleet.LoadAvg()
+		}
+		if after, err := ov.NVA.Client.Metrics(ctx); err == nil && before != nil {
+			for k, v := range after {
+				delta[k] += v - before[k]
+			}
+		}
+		installed, missing, afterAnswer, maxAfter, err := portInstallTimes(ctx, l, watch, hvOf, ifname, starts, answers)
+		if err != nil {
+			return r, err
+		}
+		r.Installed = append(r.Installed, installed...)
+		r.NotInstalled += missing
+		r.AfterAnswer += afterAnswer
+		r.MaxAfterAnswer = max(r.MaxAfterAnswer, maxAfter)
+		if round == n-1 {
+			stopProfile()
+			watch.stop()
+			for _, hv := range l.Hypervisors() {
+				f, err := l.DumpFlows(ctx, hv.Index, lab.IntegrationBridge, nvaCookieMatch)
+				if err != nil {
+					return r, err
+				}
+				g, err := l.DumpGroups(ctx, hv.Index, lab.IntegrationBridge)
+				if err != nil {
+					return r, err
+				}
+				r.Flows = append(r.Flows, len(f))
+				r.Groups = append(r.Groups, len(g))
+			}
+		}
+		for i := 0; i < m; i++ {
+			t0 := time.Now()
+			_, err := ov.NVA.Client.Do(ctx, http.MethodDelete, lab.Realized(fmt.Sprintf("/api/v1/ports/p%d", i), ov.RealizeTimeout), nil, nil)
+			if err != nil && ctx.Err() != nil {
 				return r, ctx.Err()
 			}
+			r.DetachLatencies = append(r.DetachLatencies, time.Since(t0))
 		}
-		r.Latencies = append(r.Latencies, d)
 	}
-	r.TotalAttachElapsed = time.Since(start)
-	if cpu1, err := fleet.ReadProc(pid); err == nil && cpuErr == nil {
-		r.CPUPerWrite = (cpu1.CPU - cpu0.CPU) / time.Duration(m)
+	if cpuKnown {
+		r.CPUPerWrite = cpu / time.Duration(m*n)
 	}
-	r.Load = fleet.LoadAvg()
-	stopProfile()
-	if after, err := ov.NVA.Client.Metrics(ctx); err == nil && before != nil {
-		r.MeanReconcile = meanOf(before, after, "nva_southbound_reconcile_duration_seconds")
-		r.MeanPlan = meanOf(before, after, "nva_southbound_plan_duration_seconds")
-	}
-	r.Installed, r.NotInstalled, r.AfterAnswer, r.MaxAfterAnswer, err = portInstallTimes(ctx, l, watch, hvOf, ifname, starts, answers)
-	if err != nil {
-		return r, err
-	}
-	watch.stop()
-	sort.Slice(r.Latencies, func(i, j int) bool { return r.Latencies[i] < r.Latencies[j] })
-	for _, hv := range l.Hypervisors() {
-		f, err := l.DumpFlows(ctx, hv.Index, lab.IntegrationBridge, nvaCookieMatch)
-		if err != nil {
-			return r, err
-		}
-		g, err := l.DumpGroups(ctx, hv.Index, lab.IntegrationBridge)
-		if err != nil {
-			return r, err
-		}
-		r.Flows = append(r.Flows, len(f))
-		r.Groups = append(r.Groups, len(g))
-	}
-	logger.Printf("M=%d: attached in %v (p50 %v, p99 %v, %d failed), flows %s; %d port flow events read after the answer, by up to %v",
-		m, r.TotalAttachElapsed.Round(time.Millisecond), round(percentile(r.Latencies, 0.5)),
+	none := map[string]float64{}
+	r.MeanReconcile = meanOf(none, delta, "nva_southbound_reconcile_duration_seconds")
+	r.MeanPlan = meanOf(none, delta, "nva_southbound_plan_duration_seconds")
+	logger.Printf("M=%d: mean stages: api %s; southbound %s", m,
+		stageMeans(none, delta, "nva_api_realized_write_stage_seconds", "commit", "realize"),
+		stageMeans(none, delta, "nva_southbound_realize_stage_seconds", "queue", "cpu_wait", "send", "ports", "realize"))
+	slices.Sort(r.Latencies)
+	slices.Sort(r.Installed)
+	slices.Sort(r.DetachLatencies)
+	logger.Printf("M=%d: %d rounds attached in %v (p50 %v, p99 %v, %d failed), flows %s; %d port flow events read after the answer, by up to %v",
+		m, n, r.TotalAttachElapsed.Round(time.Millisecond), round(percentile(r.Latencies, 0.5)),
 		round(percentile(r.Latencies, 0.99)), r.Failed, joinInts(r.Flows), r.AfterAnswer, round(r.MaxAfterAnswer))
-	for i := 0; i < m; i++ {
-		t0 := time.Now()
-		_, err := ov.NVA.Client.Do(ctx, http.MethodDelete, lab.Realized(fmt.Sprintf("/api/v1/ports/p%d", i), ov.RealizeTimeout), nil, nil)
-		if err != nil && ctx.Err() != nil {
-			return r, ctx.Err()
-		}
-		r.DetachLatencies = append(r.DetachLatencies, time.Since(t0))
-	}
-	sort.Slice(r.DetachLatencies, func(i, j int) bool { return r.DetachLatencies[i] < r.DetachLatencies[j] })
 	var errs []error
 	for i := 0; i < m; i++ {
 		if plugged {

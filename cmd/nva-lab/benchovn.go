@@ -44,8 +44,12 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	encap := fs.String("ovn-encap", "geneve", "OVN's encapsulation: geneve (OVN's default) or vxlan (nva's bench VN uses vxlan)")
 	ovnOnly := fs.Bool("ovn-only", false, "run only OVN's side (to check an OVN setup; prints no ratios)")
 	nvaPlugged := fs.Bool("nva-plugged", false, "plug nva's interfaces into br-int before each timed ramp too, as OVN's are (a write then does not include creating the OVS port)")
+	minWrites := fs.Int("min-writes", defaultMinWrites, "repeat a size's ramp (attach M ports, detach them) on both systems until it has at least this many writes")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *minWrites < 1 {
+		return fmt.Errorf("-min-writes: %d is not a positive number of writes", *minWrites)
 	}
 	sizes, err := parseSizes(*sizesFlag)
 	if err != nil {
@@ -73,11 +77,11 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var nvaRows []sizeResult
 	var nvaTCP lab.IperfResult
 	if !*ovnOnly {
-		if nvaRows, nvaTCP, err = benchNVA(ctx, bin, sizes, iperfDur, benchOptions{Plugged: *nvaPlugged}, logger); err != nil {
+		if nvaRows, nvaTCP, err = benchNVA(ctx, bin, sizes, iperfDur, benchOptions{Plugged: *nvaPlugged, MinWrites: *minWrites}, logger); err != nil {
 			return fmt.Errorf("nva: %w", err)
 		}
 	}
-	ovnRows, ovnTCP, err := benchOVN(ctx, sizes, iperfDur, *encap, logger)
+	ovnRows, ovnTCP, err := benchOVN(ctx, sizes, *minWrites, iperfDur, *encap, logger)
 	if err != nil {
 		return fmt.Errorf("OVN: %w", err)
 	}
@@ -91,11 +95,11 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintf(stdout, "\nOVN 23.03 on the same lab shape (3 hypervisors, userspace OVS, one ovn-controller per hypervisor, NB/SB ovsdb-server and ovn-northd\n"+
 		"on the host, %s): every port is an \"ovn-nbctl --wait=hv lsp-add\" of a VIF already plugged into br-int (external_ids:iface-id),\n"+
-		"timed from the command's start until it exits (every hypervisor has installed the change).\n", *encap)
+		"timed from the command's start until it exits (every hypervisor has installed the change); ramps repeat as nva's do.\n", *encap)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nM\tp50 lsp-add --wait=hv\tp99\tmax\tfailed\tflows hv1/hv2/hv3\tp50 lsp-del --wait=hv")
+	fmt.Fprintln(tw, "\nM\twrites\tp50 lsp-add --wait=hv\tp99\tmax\tfailed\tflows hv1/hv2/hv3\tp50 lsp-del --wait=hv")
 	for _, r := range ovnRows {
-		fmt.Fprintf(tw, "%d\t%v\t%v\t%v\t%d\t%s\t%v\n", r.M,
+		fmt.Fprintf(tw, "%d\t%d\t%v\t%v\t%v\t%d\t%s\t%v\n", r.M, len(r.Latencies),
 			round(percentile(r.Latencies, 0.5)), round(percentile(r.Latencies, 0.99)), round(percentile(r.Latencies, 1)),
 			r.Failed, joinInts(r.Flows), round(percentile(r.DetachLatencies, 0.5)))
 	}
@@ -348,7 +352,7 @@ func plugVIF(ctx context.Context, l *lab.Lab, hv int, ifname, lsp string) error 
 }
 
 // benchOVN runs the workload on OVN.
-func benchOVN(ctx context.Context, sizes []int, iperfDur time.Duration, encap string, logger *log.Logger) ([]ovnSizeResult, lab.IperfResult, error) {
+func benchOVN(ctx context.Context, sizes []int, minWrites int, iperfDur time.Duration, encap string, logger *log.Logger) ([]ovnSizeResult, lab.IperfResult, error) {
 	var tcp lab.IperfResult
 	l, err := lab.Create(ctx, lab.Options{Hypervisors: 3, Logf: logger.Printf})
 	if err != nil {
@@ -391,7 +395,7 @@ func benchOVN(ctx context.Context, sizes []int, iperfDur time.Duration, encap st
 
 	var rows []ovnSizeResult
 	for _, m := range sizes {
-		r, err := benchOVNSize(ctx, l, o, m, logger)
+		r, err := benchOVNSize(ctx, l, o, m, rounds(m, minWrites), logger)
 		if err != nil {
 			return rows, tcp, err
 		}
@@ -404,8 +408,9 @@ func benchOVN(ctx context.Context, sizes []int, iperfDur time.Duration, encap st
 }
 
 // benchOVNSize attaches m logical ports one command at a time, each
-// waiting for every hypervisor, then detaches them.
-func benchOVNSize(ctx context.Context, l *lab.Lab, o *ovnLab, m int, logger *log.Logger) (ovnSizeResult, error) {
+// waiting for every hypervisor, then detaches them; the ramp runs n times
+// over the same VIFs (flow counts after the last attach).
+func benchOVNSize(ctx context.Context, l *lab.Lab, o *ovnLab, m, n int, logger *log.Logger) (ovnSizeResult, error) {
 	r := ovnSizeResult{M: m}
 	hvs := len(l.Hypervisors())
 	ifname := func(i int) string { return fmt.Sprintf("vm-p%d", i) }
@@ -419,43 +424,48 @@ func benchOVNSize(ctx context.Context, l *lab.Lab, o *ovnLab, m int, logger *log
 			return r, err
 		}
 	}
-	start := time.Now()
-	for i := 0; i < m; i++ {
-		mac := fmt.Sprintf("02:00:00:10:%02x:%02x", i/256, i%256)
-		ip := fmt.Sprintf("203.0.113.%d", i+1)
-		t0 := time.Now()
-		_, err := o.nbctl(ctx, "--wait=hv", "lsp-add", "bench", lsp(i), "--", "lsp-set-addresses", lsp(i), mac+" "+ip)
-		r.Latencies = append(r.Latencies, time.Since(t0))
-		if err != nil {
-			r.Failed++
-			if r.FirstErr == nil {
-				r.FirstErr = err
+	var elapsed time.Duration
+	for round := 0; round < n; round++ {
+		start := time.Now()
+		for i := 0; i < m; i++ {
+			mac := fmt.Sprintf("02:00:00:10:%02x:%02x", i/256, i%256)
+			ip := fmt.Sprintf("203.0.113.%d", i+1)
+			t0 := time.Now()
+			_, err := o.nbctl(ctx, "--wait=hv", "lsp-add", "bench", lsp(i), "--", "lsp-set-addresses", lsp(i), mac+" "+ip)
+			r.Latencies = append(r.Latencies, time.Since(t0))
+			if err != nil {
+				r.Failed++
+				if r.FirstErr == nil {
+					r.FirstErr = err
+				}
+				if ctx.Err() != nil {
+					return r, ctx.Err()
+				}
 			}
-			if ctx.Err() != nil {
+		}
+		elapsed += time.Since(start)
+		if round == n-1 {
+			for _, hv := range l.Hypervisors() {
+				f, err := l.DumpFlows(ctx, hv.Index, lab.IntegrationBridge)
+				if err != nil {
+					return r, err
+				}
+				r.Flows = append(r.Flows, len(f))
+			}
+		}
+		for i := 0; i < m; i++ {
+			t0 := time.Now()
+			_, err := o.nbctl(ctx, "--wait=hv", "lsp-del", lsp(i))
+			if err != nil && ctx.Err() != nil {
 				return r, ctx.Err()
 			}
+			r.DetachLatencies = append(r.DetachLatencies, time.Since(t0))
 		}
 	}
-	elapsed := time.Since(start)
 	sort.Slice(r.Latencies, func(i, j int) bool { return r.Latencies[i] < r.Latencies[j] })
-	for _, hv := range l.Hypervisors() {
-		f, err := l.DumpFlows(ctx, hv.Index, lab.IntegrationBridge)
-		if err != nil {
-			return r, err
-		}
-		r.Flows = append(r.Flows, len(f))
-	}
-	logger.Printf("OVN M=%d: attached in %v (p50 %v, p99 %v, %d failed), flows %s", m, elapsed.Round(time.Millisecond),
-		round(percentile(r.Latencies, 0.5)), round(percentile(r.Latencies, 0.99)), r.Failed, joinInts(r.Flows))
-	for i := 0; i < m; i++ {
-		t0 := time.Now()
-		_, err := o.nbctl(ctx, "--wait=hv", "lsp-del", lsp(i))
-		if err != nil && ctx.Err() != nil {
-			return r, ctx.Err()
-		}
-		r.DetachLatencies = append(r.DetachLatencies, time.Since(t0))
-	}
 	sort.Slice(r.DetachLatencies, func(i, j int) bool { return r.DetachLatencies[i] < r.DetachLatencies[j] })
+	logger.Printf("OVN M=%d: %d rounds attached in %v (p50 %v, p99 %v, %d failed), flows %s", m, n, elapsed.Round(time.Millisecond),
+		round(percentile(r.Latencies, 0.5)), round(percentile(r.Latencies, 0.99)), r.Failed, joinInts(r.Flows))
 	var errs []error
 	for i := 0; i < m; i++ {
 		if _, err := l.Vsctl(ctx, hvOf(i), "--if-exists", "del-port", lab.IntegrationBridge, ifname(i)); err != nil {

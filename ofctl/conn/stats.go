@@ -210,9 +210,11 @@ func (s *Switch) setPorts(ports []PortInfo) {
 
 // Bundle applies msgs atomically with an ONF bundle (OpenFlow 1.4 bundles
 // as the ONF extension to OpenFlow 1.3 that OVS implements): open, one
-// BUNDLE_ADD per message, a barrier to learn whether any add was refused
-// (then the bundle is discarded), commit. Either all messages take effect or
-// none does. The returned error is a *BatchError carrying the per-message
+// BUNDLE_ADD per message and a barrier, sent together (the switch answers
+// in order, so the open's reply or error comes before the barrier's), to
+// learn whether the open or any add was refused (then the bundle is
+// discarded); then commit. Two round trips, not three: each one is a turn
+// of the switch's main loop. Either all messages take effect or none does. The returned error is a *BatchError carrying the per-message
 // OpenFlow errors when the switch named the failing messages, and wraps the
 // commit's own error.
 func (s *Switch) Bundle(ctx context.Context, msgs []util.Message) error {
@@ -246,9 +248,8 @@ func (s *Switch) bundle(ctx context.Context, inner [][]byte) error {
 	}
 	id := s.nextBundle.Add(1)
 	const flags = bundleFlagAtomic | bundleFlagOrdered
-	if err := s.bundleCtl(ctx, id, bundleOpenRequest, bundleOpenReply, flags); err != nil {
-		return fmt.Errorf("bundle %d open: %w", id, err)
-	}
+	open := &call{kind: kindReply, want: openflow13.Type_Experimenter, done: make(chan struct{})}
+	barrier := &call{kind: kindReply, want: openflow13.Type_BarrierReply, done: make(chan struct{})}
 	sink := &call{kind: kindSink, done: make(chan struct{})}
 	var xids []uint32
 	defer func() {
@@ -274,11 +275,28 @@ func (s *Switch) bundle(ctx context.Context, inner [][]byte) error {
 		return cause
 	}
 	var err error
-	if xids, err = s.sendBundleAdds(id, flags, inner, sink); err != nil {
+	if xids, err = s.sendBundleAdds(id, flags, inner, open, sink, barrier); err != nil {
+		s.abandon(open)
+		s.abandon(barrier)
 		return fmt.Errorf("bundle %d add %d: %w", id, len(xids)-1, err)
 	}
-	if err := s.plainBarrier(ctx); err != nil {
+	if err := s.wait(ctx, barrier); err != nil {
+		s.abandon(open)
 		return discard(fmt.Errorf("bundle %d: barrier after adds: %w", id, err))
+	}
+	// Answered before the barrier: waiting cannot block.
+	if err := s.wait(ctx, open); err != nil {
+		err = fmt.Errorf("bundle %d open: %w", id, err)
+		if oe := (*OFError)(nil); errors.As(err, &oe) && oe.Type == openflow13.ET_BAD_REQUEST &&
+			(oe.Code == openflow13.BRC_BAD_TYPE || oe.Code == openflow13.BRC_BAD_EXPERIMENTER || oe.Code == openflow13.BRC_BAD_EXP_TYPE) {
+			// The switch does not know bundles: it refused the adds too
+			// and has no bundle to discard.
+			return err
+		}
+		return discard(err)
+	}
+	if err := checkBundleReply(open.raw, id, bundleOpenReply); err != nil {
+		return discard(fmt.Errorf("bundle %d open: %w", id, err))
 	}
 	if errs := sinkErrs(); len(errs) > 0 {
 		return discard(fmt.Errorf("bundle %d: adds refused, bundle discarded: %w", id, &BatchError{Errors: errs}))
@@ -292,12 +310,16 @@ func (s *Switch) bundle(ctx context.Context, inner [][]byte) error {
 	return nil
 }
 
-// sendBundleAdds sends one BUNDLE_ADD per inner message (each accepted by
-// checkBundleAdd), with consecutive xids registered for sink, in as few
-// writes as possible (chunks of up to sendAllChunk bytes). It returns the
-// xids registered, on an error too (the last one is the add that failed).
-func (s *Switch) sendBundleAdds(id uint32, flags uint16, inner [][]byte, sink *call) ([]uint32, error) {
-	total := 0
+// sendBundleAdds sends the bundle's open request (registered for open),
+// one BUNDLE_ADD per inner message (each accepted by checkBundleAdd) with
+// consecutive xids registered for sink, and a barrier request (registered
+// for barrier), in as few writes as possible (chunks of up to
+// sendAllChunk bytes): a bundle of a few messages leaves in one write, so
+// the switch can take it, and answer the open and the barrier, in one
+// turn of its loop. It returns the adds' xids registered, on an error
+// too (the last one is the add that failed).
+func (s *Switch) sendBundleAdds(id uint32, flags uint16, inner [][]byte, open, sink, barrier *call) ([]uint32, error) {
+	total := 2 * 24
 	for _, in := range inner {
 		total += 24 + len(in)
 	}
@@ -305,6 +327,11 @@ func (s *Switch) sendBundleAdds(id uint32, flags uint16, inner [][]byte, sink *c
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	chunk := make([]byte, 0, min(total, sendAllChunk))
+	xid := s.allocXidLocked()
+	if err := s.register(open, xid); err != nil {
+		return xids, err
+	}
+	chunk = append(chunk, bundleControl(id, bundleOpenRequest, flags, xid)...)
 	for _, in := range inner {
 		if len(chunk) > 0 && len(chunk)+24+len(in) > sendAllChunk {
 			if err := s.writeLocked(chunk); err != nil {
@@ -319,12 +346,12 @@ func (s *Switch) sendBundleAdds(id uint32, flags uint16, inner [][]byte, sink *c
 		}
 		chunk = appendBundleAdd(chunk, id, flags, in, xid)
 	}
-	if len(chunk) > 0 {
-		if err := s.writeLocked(chunk); err != nil {
-			return xids, err
-		}
+	xid = s.allocXidLocked()
+	if err := s.register(barrier, xid); err != nil {
+		return xids, err
 	}
-	return xids, nil
+	chunk = append(chunk, header(openflow13.Type_BarrierRequest, headerLen, xid)...)
+	return xids, s.writeLocked(chunk)
 }
 
 func (s *Switch) bundleCtl(ctx context.Context, id uint32, typ, wantReply, flags uint16) error {
@@ -332,6 +359,12 @@ func (s *Switch) bundleCtl(ctx context.Context, id uint32, typ, wantReply, flags
 	if err != nil {
 		return err
 	}
+	return checkBundleReply(raw, id, wantReply)
+}
+
+// checkBundleReply checks that raw is the bundle control reply of type
+// wantReply for bundle id.
+func checkBundleReply(raw []byte, id uint32, wantReply uint16) error {
 	if len(raw) < 24 || binary.BigEndian.Uint32(raw[8:12]) != onfExperimenter ||
 		binary.BigEndian.Uint32(raw[12:16]) != onftBundleControl {
 		return fmt.Errorf("%w: unexpected reply to bundle control", ErrMalformed)

@@ -44,6 +44,32 @@ type FlowModify struct {
 // GroupModify is one installed group to change into a desired one.
 type GroupModify struct{ Old, New flow.GroupEntry }
 
+// OnlyAddsBuckets reports whether the change only adds buckets to an ALL
+// group (a flood group gaining a port): every old bucket is still there,
+// in the same order. Every packet the old group delivered somewhere is
+// still delivered there, whichever of the two a packet meets, so the
+// change may be applied apart from the plan's other additive steps. A
+// select, indirect or fast-failover group is never additive: a new bucket
+// changes which bucket existing traffic takes.
+func (m GroupModify) OnlyAddsBuckets() bool {
+	if m.Old.Type != flow.GroupAll || m.New.Type != flow.GroupAll || len(m.New.Buckets) < len(m.Old.Buckets) {
+		return false
+	}
+	i := 0 // next old bucket to find
+	for j := range m.New.Buckets {
+		if i == len(m.Old.Buckets) {
+			break
+		}
+		if len(m.New.Buckets)-j < len(m.Old.Buckets)-i {
+			return false
+		}
+		if reflect.DeepEqual(m.Old.Buckets[i], m.New.Buckets[j]) {
+			i++
+		}
+	}
+	return i == len(m.Old.Buckets)
+}
+
 // Plan is the minimal set of changes that makes installed equal desired.
 // Apply it in the order of Steps.
 type Plan struct {

@@ -226,3 +226,31 @@ func TestKeyIsCanonical(t *testing.T) {
 		}
 	}
 }
+
+// A flood group that only gains buckets (a port attaching) is additive;
+// losing, changing or reordering a bucket is not, and neither is any
+// change of a select or fast-failover group, or of the group's type.
+func TestOnlyAddsBuckets(t *testing.T) {
+	withType := func(g flow.GroupEntry, typ flow.GroupType) flow.GroupEntry { g.Type = typ; return g }
+	for _, tc := range []struct {
+		name     string
+		old, new flow.GroupEntry
+		want     bool
+	}{
+		{"appended", bum(1, 1, 2), bum(1, 1, 2, 3), true},
+		{"inserted", bum(1, 1, 3), bum(1, 1, 2, 3), true},
+		{"first to an empty group", bum(1), bum(1, 4), true},
+		{"several added", bum(1, 2), bum(1, 1, 2, 3, 4), true},
+		{"removed", bum(1, 1, 2, 3), bum(1, 1, 3), false},
+		{"replaced", bum(1, 1, 2), bum(1, 1, 3), false},
+		{"replaced and added", bum(1, 1, 2), bum(1, 1, 3, 4), false},
+		{"reordered", bum(1, 1, 2), bum(1, 2, 1, 3), false},
+		{"select gains a bucket", withType(bum(1, 1, 2), flow.GroupSelect), withType(bum(1, 1, 2, 3), flow.GroupSelect), false},
+		{"fast failover gains a bucket", withType(bum(1, 1), flow.GroupFastFailover), withType(bum(1, 1, 2), flow.GroupFastFailover), false},
+		{"type changes", withType(bum(1, 1), flow.GroupSelect), bum(1, 1, 2), false},
+	} {
+		if got := (GroupModify{Old: tc.old, New: tc.new}).OnlyAddsBuckets(); got != tc.want {
+			t.Errorf("%s: OnlyAddsBuckets = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
