@@ -214,9 +214,10 @@ func (s *Switch) setPorts(ports []PortInfo) {
 // in order, so the open's reply or error comes before the barrier's), to
 // learn whether the open or any add was refused (then the bundle is
 // discarded); then commit. Two round trips, not three: each one is a turn
-// of the switch's main loop. Either all messages take effect or none does. The returned error is a *BatchError carrying the per-message
-// OpenFlow errors when the switch named the failing messages, and wraps the
-// commit's own error.
+// of the switch's main loop. Either all messages take effect or none
+// does. The returned error is a *BatchError carrying the per-message
+// OpenFlow errors when the switch named the failing messages, and wraps
+// the commit's own error.
 func (s *Switch) Bundle(ctx context.Context, msgs []util.Message) error {
 	inner := make([][]byte, len(msgs))
 	for i, m := range msgs {
