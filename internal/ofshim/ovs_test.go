@@ -177,12 +177,14 @@ func TestRealOVSThroughShim(t *testing.T) {
 		}
 	})
 
-	want := map[string]int{ReasonSetFieldType: 1, ReasonExperimenterAction: 1, ReasonMatchField: 1, ReasonTableID: 1, ReasonExperimenterMessage: 1}
+	// The bundle's open and its add leave together (conn.Switch.Bundle),
+	// so both are refused.
+	want := map[string]int{ReasonSetFieldType: 1, ReasonExperimenterAction: 1, ReasonMatchField: 1, ReasonTableID: 1, ReasonExperimenterMessage: 2}
 	if got := shim.Refused(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Refused() = %v, want %v", got, want)
 	}
-	if st := sw.ErrorState(); st.Count != 5 {
-		t.Errorf("switch error count %d, want 5 (one per refusal)", st.Count)
+	if st := sw.ErrorState(); st.Count != 6 {
+		t.Errorf("switch error count %d, want 6 (one per refusal)", st.Count)
 	}
 	for _, r := range shim.Refusals() {
 		t.Logf("%v", r)
