@@ -34,17 +34,27 @@ func (s *Southbound) WaitRealized(ctx context.Context, index uint64) ([]string, 
 // write's events (the store publishes them before it answers the write):
 // while the watch loop has events to refresh to, the waiter leaves the
 // refresh to it, which finds the NVEs the write affects from the events,
-// for up to watchGrace. Otherwise (a revision that carries no event, or
-// a watch loop that is late) it refreshes itself, comparing the
-// snapshots in full.
+// for up to watchGrace. An event the store hands to a watch loop blocked
+// on its channel leaves the channel empty before the loop counts it
+// (watchPending), so a watch loop that looks idle gets watchHandoff to
+// show the event before the waiter concludes that the revision carries
+// none. Otherwise (no event, or a watch loop that is late) the waiter
+// refreshes itself, comparing the snapshots in full: O(domain), 1.5 ms
+// at 1,000 NVEs, which a third of the attaches paid without the handoff.
 func (s *Southbound) waitRealized(ctx context.Context, index uint64, laggards func(index uint64) []string) ([]string, error) {
-	grace := time.Now().Add(watchGrace)
+	start := time.Now()
+	grace, handoff := start.Add(watchGrace), start.Add(watchHandoff)
 	for {
 		s.mu.Lock()
 		seen := s.seen
 		s.mu.Unlock()
-		if seen < index && s.src != nil && (!s.watchBusy() || !time.Now().Before(grace)) {
-			s.refresh("wait realized")
+		idle := false
+		if seen < index && s.src != nil {
+			now := time.Now()
+			idle = !s.watchBusy()
+			if (idle && !now.Before(handoff)) || !now.Before(grace) {
+				s.refresh("wait realized")
+			}
 		}
 		s.mu.Lock()
 		lag := laggards(index)
@@ -62,6 +72,9 @@ func (s *Southbound) waitRealized(ctx context.Context, index uint64, laggards fu
 			if g := time.Until(grace); g > 0 {
 				d = g
 			}
+			if h := time.Until(handoff); idle && h > 0 {
+				d = h
+			}
 			poll = time.After(d)
 		}
 		select {
@@ -74,8 +87,12 @@ func (s *Southbound) waitRealized(ctx context.Context, index uint64, laggards fu
 }
 
 // watchGrace is how long a waiter leaves the refresh to a busy watch
-// loop.
-const watchGrace = 5 * time.Millisecond
+// loop; watchHandoff how long it waits for an idle-looking one to take
+// an event handed to it.
+const (
+	watchGrace   = 5 * time.Millisecond
+	watchHandoff = time.Millisecond
+)
 
 // laggardsLocked lists the connected, claimed NVEs with an unrealized
 // change at or below index; before the southbound has seen index, every

@@ -227,6 +227,9 @@ type Southbound struct {
 	// a waiter leaves the refresh to the watch loop (waitRealized).
 	watchPending atomic.Int64
 	watchCh      atomic.Pointer[<-chan model.Change] // the watch loop's channel
+	// fullCompares counts refreshes that compared two snapshots object
+	// by object (affectedNVEs) for want of the events: O(domain).
+	fullCompares atomic.Int64
 }
 
 // nveState is the southbound's record of one NVE, guarded by
@@ -585,6 +588,7 @@ func (s *Southbound) refreshEvents(snap *model.Snapshot, evs []model.Change, rea
 		affected, ok = affectedByChanges(old, snap, evs)
 	}
 	if !ok {
+		s.fullCompares.Add(1)
 		affected = affectedNVEs(old, snap)
 	}
 	s.snap, s.seen = snap, snap.Revision
