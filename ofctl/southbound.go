@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"reflect"
 	"slices"
 	"sort"
 	"sync"
@@ -592,6 +593,21 @@ func (s *Southbound) refreshEvents(snap *model.Snapshot, evs []model.Change, rea
 		affected = affectedNVEs(old, snap)
 	}
 	s.snap, s.seen = snap, snap.Revision
+	if sameNVEs(old, snap) {
+		// No NVE changed (the store shares the map of a kind that did not
+		// change), so no claim and no pin did: only the affected NVEs'
+		// switches are looked at, not every switch (0.6 ms a write at
+		// 1,000 NVEs).
+		for name := range affected {
+			if w := s.workerFor(name); w != nil {
+				s.kickAffectedLocked(w, snap, reason)
+			}
+		}
+		s.promoteLocked(snap)
+		s.updateGaugesLocked()
+		s.broadcastLocked()
+		return
+	}
 	for _, w := range s.switches {
 		if s.demoteLocked(snap, w) { // identity.go: no longer matches its NVE's pin
 			continue
@@ -615,17 +631,32 @@ func (s *Southbound) refreshEvents(snap *model.Snapshot, evs []model.Change, rea
 			}
 		}
 		if w.nve != "" && affected[w.nve] {
-			st := s.state(w.nve)
-			st.addPending(snap.Revision)
-			if st.sync == SyncInSync {
-				st.sync = SyncPending
-			}
-			w.kickLocked(reason)
+			s.kickAffectedLocked(w, snap, reason)
 		}
 	}
 	s.promoteLocked(snap)
 	s.updateGaugesLocked()
 	s.broadcastLocked()
+}
+
+// kickAffectedLocked records snap's revision as pending on w's NVE, which
+// the refresh to snap affects, and kicks w.
+func (s *Southbound) kickAffectedLocked(w *worker, snap *model.Snapshot, reason string) {
+	st := s.state(w.nve)
+	st.addPending(snap.Revision)
+	if st.sync == SyncInSync {
+		st.sync = SyncPending
+	}
+	w.kickLocked(reason)
+}
+
+// sameNVEs reports whether two snapshots share their NVE map: the store
+// derives a snapshot from the last one and copies the map of a kind only
+// when an object of it changed, and never changes a published map, so a
+// shared map means the same NVEs.
+func sameNVEs(a, b *model.Snapshot) bool {
+	return a != nil && b != nil && a.NVEs != nil &&
+		reflect.ValueOf(a.NVEs).UnsafePointer() == reflect.ValueOf(b.NVEs).UnsafePointer()
 }
 
 func (st *nveState) addPending(rev uint64) {
