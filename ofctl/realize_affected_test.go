@@ -143,13 +143,7 @@ func TestAffectedByChanges(t *testing.T) {
 // affects from the events: a port attached to hv1 is realized there with
 // its flows, and a later change elsewhere does not hold hv1 back.
 func TestRealizationFromStoreEvents(t *testing.T) {
-	src := newFakeStore(overlaySnap(10, false), true)
-	sb := startFake(t, src, Config{})
-	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2", 100: "nva-vxlan"})
-	br.connect(sb.cfg.ListenAddr)
-	if lag, err := waitRealized(t, sb, 10, 5*time.Second); err != nil {
-		t.Fatalf("initial state not realized: %v %v", lag, err)
-	}
+	src, sb, br := realizedOverlay(t)
 	before := br.flowCount()
 
 	s11 := overlaySnap(11, true)
@@ -196,13 +190,7 @@ func TestRealizationFromStoreEvents(t *testing.T) {
 // whole domain itself; a revision with no event is still refreshed by
 // the waiter, after the handoff window.
 func TestWaiterLeavesRefreshToWatchLoop(t *testing.T) {
-	src := newFakeStore(overlaySnap(10, false), true)
-	sb := startFake(t, src, Config{})
-	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2", 100: "nva-vxlan"})
-	br.connect(sb.cfg.ListenAddr)
-	if lag, err := waitRealized(t, sb, 10, 5*time.Second); err != nil {
-		t.Fatalf("initial state not realized: %v %v", lag, err)
-	}
+	src, sb, _ := realizedOverlay(t)
 	const writes = 40
 	before := sb.fullCompares.Load()
 	prev := src.Snapshot()
@@ -239,4 +227,18 @@ func TestWaiterLeavesRefreshToWatchLoop(t *testing.T) {
 	if n := sb.fullCompares.Load() - before; n != 1 {
 		t.Errorf("revision without an event: %d full comparisons, want 1", n)
 	}
+}
+
+// realizedOverlay starts a southbound on overlaySnap at revision 10 with
+// hv1's switch connected, and waits until the revision is realized.
+func realizedOverlay(t *testing.T) (*fakeStore, *Southbound, *fakeBridge) {
+	t.Helper()
+	src := newFakeStore(overlaySnap(10, false), true)
+	sb := startFake(t, src, Config{})
+	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2", 100: "nva-vxlan"})
+	br.connect(sb.cfg.ListenAddr)
+	if lag, err := waitRealized(t, sb, 10, 5*time.Second); err != nil {
+		t.Fatalf("initial state not realized: %v %v", lag, err)
+	}
+	return src, sb, br
 }
