@@ -32,6 +32,24 @@ type jsonParser struct {
 
 const maxJSONDepth = 1000
 
+// next consumes what follows a member or an element: a ',' (more is
+// true) or the closing byte of its object or array (more is false).
+func (p *jsonParser) next(closing byte) (more bool, err error) {
+	p.space()
+	if p.i >= len(p.b) {
+		return false, p.errorf("unexpected end")
+	}
+	switch p.b[p.i] {
+	case ',':
+		p.i++
+		return true, nil
+	case closing:
+		p.i++
+		return false, nil
+	}
+	return false, p.errorf("',' or '%c' expected", closing)
+}
+
 func (p *jsonParser) errorf(format string, args ...any) error {
 	return fmt.Errorf("JSON at offset %d: %s", p.i, fmt.Sprintf(format, args...))
 }
@@ -83,19 +101,13 @@ func (p *jsonParser) value(depth int) (any, error) {
 				return nil, err
 			}
 			m[k] = v
-			p.space()
-			if p.i >= len(p.b) {
-				return nil, p.errorf("unexpected end")
+			more, err := p.next('}')
+			if err != nil {
+				return nil, err
 			}
-			if p.b[p.i] == ',' {
-				p.i++
-				continue
-			}
-			if p.b[p.i] == '}' {
-				p.i++
+			if !more {
 				return m, nil
 			}
-			return nil, p.errorf("',' or '}' expected")
 		}
 	case c == '[':
 		p.i++
@@ -111,19 +123,13 @@ func (p *jsonParser) value(depth int) (any, error) {
 				return nil, err
 			}
 			a = append(a, v)
-			p.space()
-			if p.i >= len(p.b) {
-				return nil, p.errorf("unexpected end")
+			more, err := p.next(']')
+			if err != nil {
+				return nil, err
 			}
-			if p.b[p.i] == ',' {
-				p.i++
-				continue
-			}
-			if p.b[p.i] == ']' {
-				p.i++
+			if !more {
 				return a, nil
 			}
-			return nil, p.errorf("',' or ']' expected")
 		}
 	case c == '"':
 		return p.str()
