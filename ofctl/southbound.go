@@ -731,38 +731,27 @@ func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 		return out
 	}
 	a := newAffector(old, cur, out)
-	for name, p := range cur.Ports {
-		if op := old.Ports[name]; op != p {
-			a.port(name)
-		}
-	}
-	for name := range old.Ports {
-		if _, ok := cur.Ports[name]; !ok {
-			a.port(name)
-		}
-	}
-	for name, v := range cur.VNs {
-		if old.VNs[name] != v {
-			a.hosting(name)
-		}
-	}
-	for name := range old.VNs {
-		if _, ok := cur.VNs[name]; !ok {
-			a.hosting(name)
-		}
-	}
-	for name, n := range cur.NVEs {
-		if old.NVEs[name] != n {
-			a.nve(name)
-		}
-	}
-	for name := range old.NVEs {
-		if _, ok := cur.NVEs[name]; !ok {
-			a.nve(name)
-		}
-	}
+	eachChanged(old.Ports, cur.Ports, a.port)
+	eachChanged(old.VNs, cur.VNs, a.hosting)
+	eachChanged(old.NVEs, cur.NVEs, a.nve)
 	a.rest()
 	return out
+}
+
+// eachChanged calls f with the name of every object of one kind that is
+// new in cur, gone from it, or replaced (another pointer: the store
+// replaces an object when it changes).
+func eachChanged[T any](old, cur map[string]*T, f func(name string)) {
+	for name, o := range cur {
+		if old[name] != o {
+			f(name)
+		}
+	}
+	for name := range old {
+		if _, ok := cur[name]; !ok {
+			f(name)
+		}
+	}
 }
 
 // affectedByChanges is affectedNVEs for snapshots old and cur when evs are
