@@ -75,7 +75,9 @@ func BenchmarkFleet(b *testing.B) {
 	}
 }
 
-func fleetRetained(b *testing.B, prof pipeline.Profile, pool *compiler.PartPool) {
+// fleetInputs is every NVE of the fleet domain and its compile input, over
+// one shared snapshot.
+func fleetInputs() ([]string, []compiler.Input) {
 	d := fleetDomain(fleetNVEs)
 	snap := d.Snapshot()
 	names := d.NVENames()
@@ -83,6 +85,11 @@ func fleetRetained(b *testing.B, prof pipeline.Profile, pool *compiler.PartPool)
 	for i, n := range names {
 		ins[i] = d.InputAt(snap, n)
 	}
+	return names, ins
+}
+
+func fleetRetained(b *testing.B, prof pipeline.Profile, pool *compiler.PartPool) {
+	names, ins := fleetInputs()
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {
 		caches := make([]*compiler.Cache, len(names))
@@ -120,13 +127,7 @@ func fleetRetained(b *testing.B, prof pipeline.Profile, pool *compiler.PartPool)
 }
 
 func fleetCompile(b *testing.B, prof pipeline.Profile) {
-	d := fleetDomain(fleetNVEs)
-	snap := d.Snapshot()
-	names := d.NVENames()
-	ins := make([]compiler.Input, len(names))
-	for i, n := range names {
-		ins[i] = d.InputAt(snap, n)
-	}
+	names, ins := fleetInputs()
 	results := make([]compiler.Result, len(names)) // kept, as the southbound keeps them
 	b.ReportAllocs()
 	b.ResetTimer()
