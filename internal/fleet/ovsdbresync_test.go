@@ -36,12 +36,7 @@ func TestManagerConvergesAfterBulkPortInsert(t *testing.T) {
 		deadline := time.Now().Add(60 * time.Second)
 		for {
 			st, ok := m.Status("nve1")
-			got := 0
-			for _, i := range d.Interfaces {
-				if st.OFPorts[i] != 0 {
-					got++
-				}
-			}
+			got := numbered(st, d.Interfaces)
 			if ok && st.BridgeReady && got == n {
 				return
 			}
@@ -107,12 +102,7 @@ func TestManagerRemovesPortsGarbageCollected(t *testing.T) {
 		deadline := time.Now().Add(60 * time.Second)
 		for {
 			st, ok := m.Status("nve1")
-			n := 0
-			for _, i := range d.Interfaces {
-				if st.OFPorts[i] != 0 {
-					n++
-				}
-			}
+			n := numbered(st, d.Interfaces)
 			stored, reachable := names()
 			if ok && st.BridgeReady && n == len(d.Interfaces) && slices.Equal(stored, want) && slices.Equal(reachable, want) {
 				return
@@ -141,6 +131,17 @@ func TestManagerRemovesPortsGarbageCollected(t *testing.T) {
 
 // testManager is nva's OVSDB manager for a test against the simulated
 // databases: quiet, quick to retry, closed when t ends.
+// numbered counts the interfaces the status gives an ofport.
+func numbered(st ovsdb.Status, ifaces []string) int {
+	n := 0
+	for _, i := range ifaces {
+		if st.OFPorts[i] != 0 {
+			n++
+		}
+	}
+	return n
+}
+
 func testManager(t *testing.T) *ovsdb.Manager {
 	m := ovsdb.NewManager(slog.New(slog.NewTextHandler(io.Discard, nil)), func(ovsdb.Status) {},
 		ovsdb.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
