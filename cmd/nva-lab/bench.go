@@ -49,7 +49,7 @@ type sizeResult struct {
 	// CPUPerWrite is nva's CPU time (user + system, /proc) over the
 	// attach ramp divided by M: unlike the latencies, other processes on
 	// the machine do not inflate it (0 when unknown). Load is the
-	// machine's 1-minute load average at the end of the ramp.
+	// machine's 1-minute load average at the end of the last ramp.
 	CPUPerWrite time.Duration
 	Load        string
 }
@@ -394,7 +394,7 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m, n int, plugg
 		} else {
 			cpuKnown = false
 		}
-		if round == 0 {
+		if round == n-1 {
 			r.Load = fleet.LoadAvg()
 		}
 		if after, err := ov.NVA.Client.Metrics(ctx); err == nil && before != nil {
