@@ -41,13 +41,13 @@ type sizeResult struct {
 	AfterAnswer        int             // ports whose flow event was read after their write's realized answer
 	MaxAfterAnswer     time.Duration   // the largest such gap
 	TotalAttachElapsed time.Duration
-	// From nva's metrics over the attach phase (0 when nva exports none):
+	// From nva's metrics over the attach phases (0 when nva exports none):
 	// the mean time of one NVE reconciliation (compile, diff, send,
 	// barrier: includes the switch's work) and of nva's own part of it
 	// (compile and diff).
 	MeanReconcile, MeanPlan time.Duration
 	// CPUPerWrite is nva's CPU time (user + system, /proc) over the
-	// attach ramp divided by M: unlike the latencies, other processes on
+	// attach ramps divided by their writes: unlike the latencies, other processes on
 	// the machine do not inflate it (0 when unknown). Load is the
 	// machine's 1-minute load average at the end of the last ramp.
 	CPUPerWrite time.Duration
