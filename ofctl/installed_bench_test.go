@@ -19,7 +19,7 @@ import (
 // one VN per NVE, each VN spanning 10 consecutive NVEs (so every NVE
 // hosts ports of 10 VNs, 2 ports each).
 func fleetSnap(nves int) *model.Snapshot {
-	snap := &model.Snapshot{Revision: 1, VNs: map[string]*model.VN{}, NVEs: map[string]*model.NVE{}, Ports: map[string]*model.Port{}}
+	snap := &model.Snapshot{Revision: 1, VNs: map[string]*model.VN{}, NVEs: map[string]*model.NVE{}}
 	for i := range nves {
 		n := fmt.Sprintf("hv%d", i)
 		snap.NVEs[n] = &model.NVE{Name: n, Kind: model.NVEOVS, UnderlayIPs: []string{fmt.Sprintf("10.%d.%d.1", i/250, i%250)},
@@ -28,15 +28,17 @@ func fleetSnap(nves int) *model.Snapshot {
 		snap.VNs[vn] = &model.VN{Name: vn, VNI: uint32(1000 + i), Encap: model.EncapVXLAN, Service: model.ServiceL2,
 			BUM: model.BUM{Mode: model.BUMReplicate}, Unknown: model.UnknownFlood, Revision: 1}
 	}
+	ports := map[string]*model.Port{}
 	for i := range nves {
 		for j := range 20 {
 			vn := (i - j/2 + nves) % nves // ports 2k, 2k+1 in the VN of NVE i-k
 			name := fmt.Sprintf("p%d-%d", i, j)
-			snap.Ports[name] = &model.Port{Name: name, VN: fmt.Sprintf("vn%d", vn), NVE: fmt.Sprintf("hv%d", i),
+			ports[name] = &model.Port{Name: name, VN: fmt.Sprintf("vn%d", vn), NVE: fmt.Sprintf("hv%d", i),
 				Interface: fmt.Sprintf("v%d", j+1), MAC: fmt.Sprintf("02:00:%02x:%02x:00:%02x", i>>8, i&0xff, j),
 				IPs: []string{fmt.Sprintf("10.%d.%d.%d", 100+i/250, i%250, j+1)}, Revision: 1}
 		}
 	}
+	snap.Ports = model.TableOf(ports)
 	return snap
 }
 

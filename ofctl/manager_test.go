@@ -22,7 +22,7 @@ var _ conn.Handler = (*Southbound)(nil)
 
 // snap builds a snapshot; ports are "name:vn:nve".
 func snap(rev uint64, nves []string, vns []string, ports ...[3]string) *model.Snapshot {
-	s := &model.Snapshot{Revision: rev, VNs: map[string]*model.VN{}, NVEs: map[string]*model.NVE{}, Ports: map[string]*model.Port{}}
+	s := &model.Snapshot{Revision: rev, VNs: map[string]*model.VN{}, NVEs: map[string]*model.NVE{}}
 	for i, n := range nves {
 		s.NVEs[n] = &model.NVE{Name: n, DatapathID: model.FormatDatapathID(uint64(i + 1))}
 	}
@@ -30,22 +30,22 @@ func snap(rev uint64, nves []string, vns []string, ports ...[3]string) *model.Sn
 		s.VNs[v] = &model.VN{Name: v}
 	}
 	for _, p := range ports {
-		s.Ports[p[0]] = &model.Port{Name: p[0], VN: p[1], NVE: p[2]}
+		s.Ports = s.Ports.With(p[0], &model.Port{Name: p[0], VN: p[1], NVE: p[2]})
 	}
 	return s
 }
 
 // next copies a snapshot (sharing unchanged objects, as the store does).
 func next(s *model.Snapshot) *model.Snapshot {
-	n := &model.Snapshot{Revision: s.Revision + 1, VNs: map[string]*model.VN{}, NVEs: map[string]*model.NVE{}, Ports: map[string]*model.Port{}}
+	n := &model.Snapshot{Revision: s.Revision + 1, VNs: map[string]*model.VN{}, NVEs: map[string]*model.NVE{}}
 	for k, v := range s.VNs {
 		n.VNs[k] = v
 	}
 	for k, v := range s.NVEs {
 		n.NVEs[k] = v
 	}
-	for k, v := range s.Ports {
-		n.Ports[k] = v
+	for k, v := range s.Ports.All() {
+		n.Ports = n.Ports.With(k, v)
 	}
 	return n
 }
@@ -69,16 +69,16 @@ func TestAffectedNVEs(t *testing.T) {
 	}{
 		{"nothing", func(*model.Snapshot) {}, nil},
 		{"port changed in blue", func(s *model.Snapshot) {
-			p := *s.Ports["b1"]
+			p := *s.Ports.Get("b1")
 			p.MAC = "02:00:00:00:00:99"
-			s.Ports["b1"] = &p
+			s.Ports = s.Ports.With("b1", &p)
 		}, []string{"hv1", "hv2"}},
-		{"port added to red on hv1", func(s *model.Snapshot) { s.Ports["r1"] = &model.Port{Name: "r1", VN: "red", NVE: "hv1"} }, []string{"hv1", "hv3"}},
-		{"port removed", func(s *model.Snapshot) { delete(s.Ports, "r3") }, []string{"hv3"}},
+		{"port added to red on hv1", func(s *model.Snapshot) { s.Ports = s.Ports.With("r1", &model.Port{Name: "r1", VN: "red", NVE: "hv1"}) }, []string{"hv1", "hv3"}},
+		{"port removed", func(s *model.Snapshot) { s.Ports = s.Ports.Without("r3") }, []string{"hv3"}},
 		{"port moves blue hv2 -> hv4", func(s *model.Snapshot) {
-			p := *s.Ports["b2"]
+			p := *s.Ports.Get("b2")
 			p.NVE = "hv4"
-			s.Ports["b2"] = &p
+			s.Ports = s.Ports.With("b2", &p)
 		}, []string{"hv1", "hv2", "hv4"}},
 		{"VN changed", func(s *model.Snapshot) { s.VNs["red"] = &model.VN{Name: "red", Encap: model.EncapGENEVE} }, []string{"hv3"}},
 		{"NVE underlay changed", func(s *model.Snapshot) {
@@ -227,7 +227,7 @@ func TestAffectedNVEsL3Domain(t *testing.T) {
 	base.VNs["db"] = &model.VN{Name: "db", Service: model.ServiceL3, Tenant: "acme", L3Domain: "prod", Subnets: sn}
 	base.VNs["other"] = &model.VN{Name: "other", Service: model.ServiceL3, Tenant: "beta", L3Domain: "prod", Subnets: sn}
 	n := next(base)
-	n.Ports["d4"] = &model.Port{Name: "d4", VN: "db", NVE: "hv2"}
+	n.Ports = n.Ports.With("d4", &model.Port{Name: "d4", VN: "db", NVE: "hv2"})
 	if got, want := names(affectedNVEs(base, n)), []string{"hv1", "hv2"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("port added to db: affected %v, want %v", got, want)
 	}

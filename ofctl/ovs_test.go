@@ -439,7 +439,7 @@ func TestRealOVS(t *testing.T) {
 			t.Fatal(err)
 		}
 		l.realized()
-		p3 := l.st.Snapshot().Ports["p3"]
+		p3 := l.st.Snapshot().Ports.Get("p3")
 		moved := *p3
 		moved.NVE, moved.Interface, moved.Revision = "hv1", l.iface(3), 0
 		if _, err := l.st.UpdatePort(l.ctx, "", moved); err != nil {

@@ -31,13 +31,13 @@ func strictSnap(rev uint64) *model.Snapshot {
 			"hv2": {Name: "hv2", Kind: model.NVEOVS, UnderlayIPs: []string{"198.18.0.2"}, DatapathID: model.FormatDatapathID(2), Revision: 5},
 			"hv3": {Name: "hv3", Kind: model.NVEOVS, UnderlayIPs: []string{"198.18.0.3"}, DatapathID: model.FormatDatapathID(3), Revision: 6},
 		},
-		Ports: map[string]*model.Port{
+		Ports: model.TableOf(map[string]*model.Port{
 			"p1": {Name: "p1", VN: "blue", NVE: "tor1", Interface: "Ethernet1", MAC: "02:00:00:00:01:01", IPs: []string{"198.51.100.11"}, Revision: 7},
 			"p3": {Name: "p3", VN: "blue", NVE: "hv2", Interface: "eth0", MAC: "02:00:00:00:02:01", IPs: []string{"198.51.100.21"}, Revision: 8},
 			"p4": {Name: "p4", VN: "blue", NVE: "hv3", Interface: "eth0", MAC: "02:00:00:00:03:01", IPs: []string{"198.51.100.31"}, Revision: 9},
 			"g1": {Name: "g1", VN: "green", NVE: "tor1", Interface: "Ethernet2", MAC: "02:00:00:00:01:02", Revision: 10},
 			"g2": {Name: "g2", VN: "green", NVE: "hv2", Interface: "eth1", MAC: "02:00:00:00:02:02", Revision: 11},
-		},
+		}),
 	}
 }
 
@@ -144,7 +144,7 @@ func TestRemoteTunnelPorts(t *testing.T) {
 	// for both, with a warning.
 	tor1 := *snap.NVEs["tor1"]
 	tor1.TunnelPorts = map[string]string{"198.18.0.2": "Tunnel2"}
-	snap2 := model.NewSnapshot(21, snap.VNs, map[string]*model.NVE{"tor1": &tor1, "hv2": snap.NVEs["hv2"], "hv3": snap.NVEs["hv3"]}, snap.Ports)
+	snap2 := model.NewSnapshot(21, snap.VNs, map[string]*model.NVE{"tor1": &tor1, "hv2": snap.NVEs["hv2"], "hv3": snap.NVEs["hv3"]}, snap.Ports.Map())
 	tps, warnings, _ = remoteTunnels(snap2, "tor1", map[string]uint32{"Tunnel2": 7})
 	if len(tps) != 3 || tps[0].OFPort != 7 || tps[1].OFPort != 7 || tps[1].Port != "Tunnel2" || len(warnings) != 1 ||
 		!strings.Contains(warnings[0], "tunnel_ports names one port (Tunnel2) for NVE hv2, but VNs shared with it use vxlan and geneve") {

@@ -64,7 +64,7 @@ func BenchmarkAffectedByChanges(b *testing.B) {
 	for _, n := range []int{100, 1000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			before, after := fleetSnapshots(n)
-			evs := []model.Change{{Index: 2, Kind: model.ChangePort, Op: model.OpPut, Name: "attach0", New: after.Ports["attach0"]}}
+			evs := []model.Change{{Index: 2, Kind: model.ChangePort, Op: model.OpPut, Name: "attach0", New: after.Ports.Get("attach0")}}
 			got, ok := affectedByChanges(before, after, evs)
 			if want := affectedNVEs(before, after); !ok || !maps.Equal(got, want) {
 				b.Fatalf("from the events: %v (ok %v), want %v", got, ok, want)
@@ -84,7 +84,7 @@ func BenchmarkAffectedByChanges(b *testing.B) {
 // event of a kind it does not know makes the caller compare in full.
 func TestAffectedByChanges(t *testing.T) {
 	before, _ := fleetSnapshots(30)
-	port := before.Ports["vn0003-nve0004-0"]
+	port := before.Ports.Get("vn0003-nve0004-0")
 	moved := *port
 	moved.NVE, moved.VN, moved.Revision = "nve0020", "vn0015", 2
 	vn := *before.VNs["vn0007"]
@@ -104,7 +104,7 @@ func TestAffectedByChanges(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			vns, nves, ports := maps.Clone(before.VNs), maps.Clone(before.NVEs), maps.Clone(before.Ports)
+			vns, nves, ports := maps.Clone(before.VNs), maps.Clone(before.NVEs), before.Ports.Map()
 			switch v := c.ev.New.(type) {
 			case *model.Port:
 				ports[v.Name] = v
@@ -148,14 +148,14 @@ func TestRealizationFromStoreEvents(t *testing.T) {
 
 	s11 := overlaySnap(11, true)
 	prev := src.Snapshot()
-	for name, p := range prev.Ports { // unchanged objects are shared, as the store does
-		s11.Ports[name] = p
+	for name, p := range prev.Ports.All() { // unchanged objects are shared, as the store does
+		s11.Ports = s11.Ports.With(name, p)
 	}
 	s11.VNs, s11.NVEs = prev.VNs, prev.NVEs
 	src.mu.Lock()
 	src.snap = s11
 	src.mu.Unlock()
-	src.events <- model.Change{Index: 11, Kind: model.ChangePort, Op: model.OpPut, Name: "p2", New: s11.Ports["p2"]}
+	src.events <- model.Change{Index: 11, Kind: model.ChangePort, Op: model.OpPut, Name: "p2", New: s11.Ports.Get("p2")}
 	if lag, err := waitRealized(t, sb, 11, 5*time.Second); err != nil {
 		t.Fatalf("revision 11 (p2 attached to hv1): laggards %v, %v", lag, err)
 	}
@@ -167,15 +167,15 @@ func TestRealizationFromStoreEvents(t *testing.T) {
 		t.Fatalf("hv1 after p2's event: %+v", st)
 	}
 
-	s12 := &model.Snapshot{Revision: 12, VNs: maps.Clone(s11.VNs), NVEs: s11.NVEs, Ports: maps.Clone(s11.Ports)}
+	s12 := &model.Snapshot{Revision: 12, VNs: maps.Clone(s11.VNs), NVEs: s11.NVEs, Ports: s11.Ports}
 	s12.VNs["red"] = &model.VN{Name: "red", VNI: 5002, Encap: model.EncapVXLAN, Service: model.ServiceL2,
 		BUM: model.BUM{Mode: model.BUMReplicate}, Unknown: model.UnknownFlood, Revision: 12}
-	s12.Ports["r1"] = &model.Port{Name: "r1", VN: "red", NVE: "hv2", Interface: "eth1", MAC: "02:00:00:00:03:01", Revision: 12}
+	s12.Ports = s12.Ports.With("r1", &model.Port{Name: "r1", VN: "red", NVE: "hv2", Interface: "eth1", MAC: "02:00:00:00:03:01", Revision: 12})
 	src.mu.Lock()
 	src.snap = s12
 	src.mu.Unlock()
 	src.events <- model.Change{Index: 12, Kind: model.ChangeVN, Op: model.OpPut, Name: "red", New: s12.VNs["red"]}
-	src.events <- model.Change{Index: 12, Kind: model.ChangePort, Op: model.OpPut, Name: "r1", New: s12.Ports["r1"]}
+	src.events <- model.Change{Index: 12, Kind: model.ChangePort, Op: model.OpPut, Name: "r1", New: s12.Ports.Get("r1")}
 	if lag, err := waitRealized(t, sb, 12, 5*time.Second); err != nil {
 		t.Fatalf("revision 12 (not touching hv1): %v %v", lag, err)
 	}
@@ -196,13 +196,13 @@ func TestWaiterLeavesRefreshToWatchLoop(t *testing.T) {
 	prev := src.Snapshot()
 	for i := range writes {
 		rev := uint64(11 + i)
-		next := &model.Snapshot{Revision: rev, VNs: prev.VNs, NVEs: prev.NVEs, Ports: maps.Clone(prev.Ports)}
+		next := &model.Snapshot{Revision: rev, VNs: prev.VNs, NVEs: prev.NVEs, Ports: prev.Ports}
 		name := fmt.Sprintf("q%d", i)
-		next.Ports[name] = &model.Port{Name: name, VN: "blue", NVE: "hv2", Interface: name, MAC: fmt.Sprintf("02:00:00:00:09:%02x", i), Revision: rev}
+		next.Ports = next.Ports.With(name, &model.Port{Name: name, VN: "blue", NVE: "hv2", Interface: name, MAC: fmt.Sprintf("02:00:00:00:09:%02x", i), Revision: rev})
 		src.mu.Lock()
 		src.snap = next
 		src.mu.Unlock()
-		src.events <- model.Change{Index: rev, Kind: model.ChangePort, Op: model.OpPut, Name: name, New: next.Ports[name]}
+		src.events <- model.Change{Index: rev, Kind: model.ChangePort, Op: model.OpPut, Name: name, New: next.Ports.Get(name)}
 		if lag, err := waitRealized(t, sb, rev, 5*time.Second); err != nil {
 			t.Fatalf("revision %d: laggards %v, %v", rev, lag, err)
 		}

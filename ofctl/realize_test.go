@@ -26,13 +26,13 @@ func overlaySnap(rev uint64, withP2 bool) *model.Snapshot {
 			"hv1": {Name: "hv1", Kind: model.NVEOVS, UnderlayIPs: []string{"198.18.0.1"}, DatapathID: model.FormatDatapathID(1), Revision: 3},
 			"hv2": {Name: "hv2", Kind: model.NVEOVS, UnderlayIPs: []string{"198.18.0.2"}, DatapathID: model.FormatDatapathID(2), Revision: 4},
 		},
-		Ports: map[string]*model.Port{
+		Ports: model.TableOf(map[string]*model.Port{
 			"p1": {Name: "p1", VN: "blue", NVE: "hv1", Interface: "v1", MAC: "02:00:00:00:01:01", IPs: []string{"198.51.100.11"}, Revision: 5},
 			"p3": {Name: "p3", VN: "blue", NVE: "hv2", Interface: "eth0", MAC: "02:00:00:00:02:01", IPs: []string{"198.51.100.21"}, Revision: 6},
-		},
+		}),
 	}
 	if withP2 {
-		s.Ports["p2"] = &model.Port{Name: "p2", VN: "blue", NVE: "hv1", Interface: "v2", MAC: "02:00:00:00:01:02", IPs: []string{"198.51.100.12"}, Revision: rev}
+		s.Ports = s.Ports.With("p2", &model.Port{Name: "p2", VN: "blue", NVE: "hv1", Interface: "v2", MAC: "02:00:00:00:01:02", IPs: []string{"198.51.100.12"}, Revision: rev})
 	}
 	return s
 }
@@ -131,10 +131,10 @@ func TestRealizationWaitsForPortStatus(t *testing.T) {
 	// (Objects are compared by pointer, as the store shares unchanged
 	// ones between snapshots.)
 	prev := src.Snapshot()
-	s12 := &model.Snapshot{Revision: 12, VNs: maps.Clone(prev.VNs), NVEs: maps.Clone(prev.NVEs), Ports: maps.Clone(prev.Ports)}
+	s12 := &model.Snapshot{Revision: 12, VNs: maps.Clone(prev.VNs), NVEs: maps.Clone(prev.NVEs), Ports: prev.Ports}
 	s12.VNs["red"] = &model.VN{Name: "red", VNI: 5002, Encap: model.EncapVXLAN, Service: model.ServiceL2,
 		BUM: model.BUM{Mode: model.BUMReplicate}, Unknown: model.UnknownFlood, Revision: 12}
-	s12.Ports["r1"] = &model.Port{Name: "r1", VN: "red", NVE: "hv2", Interface: "eth1", MAC: "02:00:00:00:03:01", Revision: 12}
+	s12.Ports = s12.Ports.With("r1", &model.Port{Name: "r1", VN: "red", NVE: "hv2", Interface: "eth1", MAC: "02:00:00:00:03:01", Revision: 12})
 	src.set(s12)
 	if lag, err := waitRealized(t, sb, 12, 5*time.Second); err != nil {
 		t.Fatalf("revision 12 (not touching hv1): %v %v", lag, err)
@@ -234,8 +234,8 @@ func TestRestartOnHalfLoadedStoreChangesNothing(t *testing.T) {
 	// The restarted controller: leader at once, store half-loaded (only
 	// the VN, the NVEs and p2) until the barrier returns.
 	half := overlaySnap(12, true)
-	delete(half.Ports, "p1")
-	delete(half.Ports, "p3")
+	half.Ports = half.Ports.Without("p1")
+	half.Ports = half.Ports.Without("p3")
 	src := &barrierStore{fakeStore: newFakeStore(half, true), gate: make(chan struct{}), catchUp: full}
 	sb := startFake(t, src, Config{ListenAddr: addr})
 	br.connect(addr)
@@ -290,8 +290,8 @@ func TestHalfLoadedStoreWithoutBarrierChurns(t *testing.T) {
 	_ = sb1.Close()
 	programmed := br.modCount()
 	half := overlaySnap(12, true)
-	delete(half.Ports, "p1")
-	delete(half.Ports, "p3")
+	half.Ports = half.Ports.Without("p1")
+	half.Ports = half.Ports.Without("p3")
 	sb := startFake(t, newFakeStore(half, true), Config{ListenAddr: addr})
 	br.connect(addr)
 	waitCond(t, 5*time.Second, "the half-loaded state to be written", func() bool {

@@ -80,9 +80,9 @@ func outputInPort() []byte {
 // ignored.
 func TestNeighborResponder(t *testing.T) {
 	snap := overlaySnap(10, true)
-	p2 := *snap.Ports["p2"]
+	p2 := *snap.Ports.Get("p2")
 	p2.VLAN = 10
-	snap.Ports["p2"] = &p2
+	snap.Ports = snap.Ports.With("p2", &p2)
 	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2", 100: "nva-vxlan"})
 	st := newFakeStore(snap, true)
 	sb := startFake(t, st, Config{})

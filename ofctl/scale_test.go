@@ -80,14 +80,14 @@ func busySnap(n int) *model.Snapshot {
 	s := &model.Snapshot{Revision: 10,
 		VNs: map[string]*model.VN{"blue": {Name: "blue", VNI: 5001, Encap: model.EncapVXLAN, Service: model.ServiceL2,
 			BUM: model.BUM{Mode: model.BUMReplicate}, Unknown: model.UnknownFlood, Revision: 2}},
-		NVEs: map[string]*model.NVE{}, Ports: map[string]*model.Port{}}
+		NVEs: map[string]*model.NVE{}}
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("hv%d", i)
 		s.NVEs[name] = &model.NVE{Name: name, Kind: model.NVEOVS, UnderlayIPs: []string{fmt.Sprintf("198.18.%d.%d", i/200, i%200+1)},
 			DatapathID: model.FormatDatapathID(uint64(i)), Revision: 3}
 		p := fmt.Sprintf("p%d", i)
-		s.Ports[p] = &model.Port{Name: p, VN: "blue", NVE: name, Interface: "v1",
-			MAC: fmt.Sprintf("02:00:00:00:%02x:%02x", i>>8, i&0xff), Revision: 5}
+		s.Ports = s.Ports.With(p, &model.Port{Name: p, VN: "blue", NVE: name, Interface: "v1",
+			MAC: fmt.Sprintf("02:00:00:00:%02x:%02x", i>>8, i&0xff), Revision: 5})
 	}
 	return s
 }

@@ -51,7 +51,7 @@ func TestSliceDiffEqualsFullDiff(t *testing.T) {
 	for i := 1; i <= 8; i++ {
 		ofports[fmt.Sprintf("v%d", i)] = uint32(i)
 	}
-	snap := &model.Snapshot{Revision: 1, VNs: map[string]*model.VN{}, NVEs: map[string]*model.NVE{}, Ports: map[string]*model.Port{}}
+	snap := &model.Snapshot{Revision: 1, VNs: map[string]*model.VN{}, NVEs: map[string]*model.NVE{}}
 	for i, name := range []string{"blue", "red", "green"} {
 		encap := model.EncapVXLAN
 		if i == 2 {
@@ -75,7 +75,7 @@ func TestSliceDiffEqualsFullDiff(t *testing.T) {
 	}
 	for range 10 {
 		p := newPort(1)
-		snap.Ports[p.Name] = p
+		snap.Ports = snap.Ports.With(p.Name, p)
 	}
 
 	cache := compiler.NewCache()
@@ -102,19 +102,19 @@ func TestSliceDiffEqualsFullDiff(t *testing.T) {
 
 	restricted := 0
 	for step := range 120 {
-		next := &model.Snapshot{Revision: snap.Revision + 1, VNs: map[string]*model.VN{}, NVEs: map[string]*model.NVE{}, Ports: map[string]*model.Port{}}
+		next := &model.Snapshot{Revision: snap.Revision + 1, VNs: map[string]*model.VN{}, NVEs: map[string]*model.NVE{}}
 		for k, v := range snap.VNs {
 			next.VNs[k] = v
 		}
 		for k, v := range snap.NVEs {
 			next.NVEs[k] = v
 		}
-		for k, v := range snap.Ports {
-			next.Ports[k] = v
+		for k, v := range snap.Ports.All() {
+			next.Ports = next.Ports.With(k, v)
 		}
 		rev := next.Revision
-		names := make([]string, 0, len(next.Ports))
-		for n := range next.Ports {
+		names := make([]string, 0, next.Ports.Len())
+		for n := range next.Ports.All() {
 			names = append(names, n)
 		}
 		sort.Strings(names)
@@ -122,34 +122,34 @@ func TestSliceDiffEqualsFullDiff(t *testing.T) {
 		switch op := rng.Intn(8); {
 		case op == 0 || len(names) == 0:
 			p := newPort(rev)
-			next.Ports[p.Name] = p
+			next.Ports = next.Ports.With(p.Name, p)
 			what = "add " + p.Name
 		case op == 1:
-			delete(next.Ports, names[rng.Intn(len(names))])
+			next.Ports = next.Ports.Without(names[rng.Intn(len(names))])
 			what = "remove"
 		case op == 2:
-			p := *next.Ports[names[rng.Intn(len(names))]]
+			p := *next.Ports.Get(names[rng.Intn(len(names))])
 			p.IPs, p.Revision = []string{fmt.Sprintf("203.0.113.%d", 1+rng.Intn(250))}, rev
-			next.Ports[p.Name] = &p
+			next.Ports = next.Ports.With(p.Name, &p)
 			what = "re-address " + p.Name
 		case op == 3:
-			p := *next.Ports[names[rng.Intn(len(names))]]
+			p := *next.Ports.Get(names[rng.Intn(len(names))])
 			p.VN, p.Revision = vnNames[rng.Intn(3)], rev // same interface, maybe another VN
-			next.Ports[p.Name] = &p
+			next.Ports = next.Ports.With(p.Name, &p)
 			what = "move " + p.Name + " to " + p.VN
 		case op == 6:
 			// Surely another VN (its key VN/port changes: the old part goes,
 			// a new one comes, with flows that share keys across them).
-			p := *next.Ports[names[rng.Intn(len(names))]]
-			for p.VN == next.Ports[p.Name].VN {
+			p := *next.Ports.Get(names[rng.Intn(len(names))])
+			for p.VN == next.Ports.Get(p.Name).VN {
 				p.VN = vnNames[rng.Intn(3)]
 			}
 			p.Revision = rev
-			next.Ports[p.Name] = &p
+			next.Ports = next.Ports.With(p.Name, &p)
 			what = "move " + p.Name + " to another VN " + p.VN
 		case op == 7:
 			// Another NVE (local <-> remote) and, half the time, another VN.
-			p := *next.Ports[names[rng.Intn(len(names))]]
+			p := *next.Ports.Get(names[rng.Intn(len(names))])
 			for old := p.NVE; p.NVE == old; {
 				p.NVE = fmt.Sprintf("hv%d", 1+rng.Intn(3))
 			}
@@ -157,7 +157,7 @@ func TestSliceDiffEqualsFullDiff(t *testing.T) {
 				p.VN = vnNames[rng.Intn(3)]
 			}
 			p.Revision = rev
-			next.Ports[p.Name] = &p
+			next.Ports = next.Ports.With(p.Name, &p)
 			what = "move " + p.Name + " to " + p.NVE + " in " + p.VN
 		case op == 4:
 			vn := *next.VNs[vnNames[rng.Intn(3)]]

@@ -731,7 +731,7 @@ func affectedNVEs(old, cur *model.Snapshot) map[string]bool {
 		return out
 	}
 	a := newAffector(old, cur, out)
-	eachChanged(old.Ports, cur.Ports, a.port)
+	model.DiffTables(old.Ports, cur.Ports, a.port)
 	eachChanged(old.VNs, cur.VNs, a.hosting)
 	eachChanged(old.NVEs, cur.NVEs, a.nve)
 	a.rest()
@@ -836,7 +836,7 @@ func (a *affector) hosting(vn string) {
 // its VN).
 func (a *affector) port(name string) {
 	for _, snap := range []*model.Snapshot{a.old, a.cur} {
-		if p := snap.Ports[name]; p != nil {
+		if p := snap.Ports.Get(name); p != nil {
 			a.out[p.NVE] = true
 			a.hosting(p.VN)
 		}

@@ -60,9 +60,9 @@ func TestTimeExceededResponder(t *testing.T) {
 	blue.Service = model.ServiceL2L3
 	blue.Subnets = []model.Subnet{{CIDR: "198.51.100.0/24", Gateway: "198.51.100.1"}, {CIDR: "2001:db8:5::/64", Gateway: "2001:db8:5::1"}}
 	snap.VNs["blue"] = &blue
-	p2 := *snap.Ports["p2"]
+	p2 := *snap.Ports.Get("p2")
 	p2.VLAN = 10
-	snap.Ports["p2"] = &p2
+	snap.Ports = snap.Ports.With("p2", &p2)
 	br := newFakeBridge(t, 1, map[uint32]string{1: "v1", 2: "v2", 100: "nva-vxlan"})
 	st := newFakeStore(snap, true)
 	// Burst 4, and a rate that refills nothing within the test.

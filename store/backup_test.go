@@ -78,7 +78,7 @@ func TestBackupRestore(t *testing.T) {
 	defer dst.Close()
 	waitFor(t, 10*time.Second, "the restored node to lead", func() bool { return dst.stateCurrent() })
 	have := dst.Snapshot()
-	if !reflect.DeepEqual(have.VNs, want.VNs) || !reflect.DeepEqual(have.NVEs, want.NVEs) || !reflect.DeepEqual(have.Ports, want.Ports) {
+	if !reflect.DeepEqual(have.VNs, want.VNs) || !reflect.DeepEqual(have.NVEs, want.NVEs) || !reflect.DeepEqual(have.Ports.Map(), want.Ports.Map()) {
 		t.Fatalf("restored objects differ:\n got %+v\nwant %+v", have, want)
 	}
 	if have.Revision < rev {

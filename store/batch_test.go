@@ -108,7 +108,7 @@ func TestBatchAppliesInOrder(t *testing.T) {
 	if old, _ := evs[5].Old.(*model.Port); old == nil || old.VN != "blue" {
 		t.Fatalf("p1's event Old = %+v", evs[5].Old)
 	}
-	if snap := h.f.snapshot(); snap.Revision != h.idx || snap.Ports["g1"] == nil {
+	if snap := h.f.snapshot(); snap.Revision != h.idx || snap.Ports.Get("g1") == nil {
 		t.Fatalf("snapshot after the batch: revision %d", snap.Revision)
 	}
 }
@@ -419,7 +419,7 @@ func TestStoreBatch(t *testing.T) {
 		res.Items[3].VN.MTU != 1400 || res.Items[3].VN.VNI != 1 || res.Items[0].VN.Revision != res.Revision {
 		t.Fatalf("result %+v", res)
 	}
-	if snap := s.Snapshot(); snap.Revision < res.Revision || snap.Ports["p1"] == nil {
+	if snap := s.Snapshot(); snap.Revision < res.Revision || snap.Ports.Get("p1") == nil {
 		t.Fatal("the batch is not readable on the node that wrote it")
 	}
 	again, err := s.Batch(ctx, "req-b", ops)
@@ -491,7 +491,7 @@ func TestBatchThroughFollower(t *testing.T) {
 	if len(res.Items) != 22 || res.Items[21].Port == nil || res.Items[21].Port.Revision != res.Revision || res.Items[1].NVE.DatapathID == "" {
 		t.Fatalf("forwarded result %+v", res)
 	}
-	if follower.s.Snapshot().Ports["p19"] == nil {
+	if follower.s.Snapshot().Ports.Get("p19") == nil {
 		t.Fatal("the follower does not read its own batch")
 	}
 	again, err := follower.s.Batch(ctx, "via-follower", ops)
@@ -506,7 +506,7 @@ func TestBatchThroughFollower(t *testing.T) {
 		t.Fatalf("refusal through the follower: %v", err)
 	}
 	waitFor(t, 10*time.Second, "the leader to have the batch", func() bool { return lead.s.Snapshot().Revision >= res.Revision })
-	if !reflect.DeepEqual(lead.s.Snapshot().Ports, follower.s.Snapshot().Ports) || len(lead.s.Snapshot().Ports) != 20 {
+	if !reflect.DeepEqual(lead.s.Snapshot().Ports.Map(), follower.s.Snapshot().Ports.Map()) || lead.s.Snapshot().Ports.Len() != 20 {
 		t.Fatal("the nodes disagree")
 	}
 }

@@ -313,7 +313,7 @@ func TestThreeNodeCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap.Revision < lastRev || snap.Ports["vm1"] == nil {
+	if snap.Revision < lastRev || snap.Ports.Get("vm1") == nil {
 		t.Fatalf("consistent read on %s at %d misses writes up to %d", fb.id, snap.Revision, lastRev)
 	}
 	vnis := map[uint32]string{}
@@ -362,7 +362,7 @@ func TestThreeNodeCluster(t *testing.T) {
 	}
 	cancel()
 	got := lead.s.Snapshot()
-	if !reflect.DeepEqual(got.VNs, want.VNs) || !reflect.DeepEqual(got.NVEs, want.NVEs) || !reflect.DeepEqual(got.Ports, want.Ports) {
+	if !reflect.DeepEqual(got.VNs, want.VNs) || !reflect.DeepEqual(got.NVEs, want.NVEs) || !reflect.DeepEqual(got.Ports.Map(), want.Ports.Map()) {
 		t.Fatalf("%s state after catch-up differs from the leader's", lead.id)
 	}
 	// Its request-ID table, log-time clock included, is the one of a node

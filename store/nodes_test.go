@@ -53,7 +53,7 @@ func TestBarrierAfterRestartSeesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap := s.Snapshot()
-	if len(snap.Ports) != n || snap.Revision < want {
-		t.Fatalf("after the barrier: %d ports at revision %d; want %d ports at revision >= %d", len(snap.Ports), snap.Revision, n, want)
+	if snap.Ports.Len() != n || snap.Revision < want {
+		t.Fatalf("after the barrier: %d ports at revision %d; want %d ports at revision >= %d", snap.Ports.Len(), snap.Revision, n, want)
 	}
 }

@@ -110,9 +110,10 @@ func (s *Store) catchUp(ctx context.Context, index uint64) {
 // NVEs and ports changed since (every change the FSM applies publishes an
 // event naming it; a command that fails, and a batch the leader only
 // checks, leave the state as it was). A snapshot copies the state's map of
-// a kind only when that kind changed, and shares the last snapshot's map
-// otherwise; its index is derived from the last one's for the changed
-// names (model.Snapshot.Derive), sharing every part they do not touch.
+// VNs or NVEs only when that kind changed, and shares the last snapshot's
+// map otherwise; its ports table and its index are derived from the last
+// one's for the changed names (model.Snapshot.Derive), sharing every part
+// they do not touch.
 type viewState struct {
 	// mu serializes the making of snapshots, which runs under the FSM's
 	// read lock; changed and reset run under its write lock, so never
@@ -193,17 +194,16 @@ func makeSnapshot(last *model.Snapshot, rev uint64, st *state, ch model.Changed)
 
 func makeObjectSnapshot(last *model.Snapshot, rev uint64, st *state, ch model.Changed) *model.Snapshot {
 	if last == nil {
-		return model.NewSnapshot(rev, maps.Clone(st.vns), maps.Clone(st.nves), maps.Clone(st.ports))
+		return model.NewSnapshot(rev, maps.Clone(st.vns), maps.Clone(st.nves), st.ports)
 	}
-	vns, nves, ports := last.VNs, last.NVEs, last.Ports
+	vns, nves := last.VNs, last.NVEs
 	if len(ch.VNs) > 0 {
 		vns = maps.Clone(st.vns)
 	}
 	if len(ch.NVEs) > 0 {
 		nves = maps.Clone(st.nves)
 	}
-	if len(ch.Ports) > 0 {
-		ports = maps.Clone(st.ports)
-	}
-	return last.Derive(rev, vns, nves, ports, ch)
+	// The ports are the last snapshot's table edited for the changed
+	// names (Derive reads only those of st.ports).
+	return last.Derive(rev, vns, nves, st.ports, ch)
 }

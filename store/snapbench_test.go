@@ -61,7 +61,7 @@ func bigFSM(b *testing.B) (f *fsm, idx uint64) {
 	for _, c := range fleetCommands(n) {
 		apply(c)
 	}
-	if got := len(f.snapshot().Ports); got != 20*n {
+	if got := f.snapshot().Ports.Len(); got != 20*n {
 		b.Fatalf("%d ports", got)
 	}
 	return f, idx
@@ -74,7 +74,7 @@ func bigFSM(b *testing.B) (f *fsm, idx uint64) {
 func BenchmarkWrite20kPorts(b *testing.B) {
 	f, idx := bigFSM(b)
 	const name = "vn0000-hv0000-0"
-	base := *f.snapshot().Ports[name]
+	base := *f.snapshot().Ports.Get(name)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -142,7 +142,7 @@ func BenchmarkStartup(b *testing.B) {
 					b.Fatalf("apply: %+v", r)
 				}
 			}
-			if len(g.snapshot().Ports) != 20*n {
+			if g.snapshot().Ports.Len() != 20*n {
 				b.Fatal("ports")
 			}
 		}
@@ -155,7 +155,7 @@ func BenchmarkStartup(b *testing.B) {
 			if err := g.Restore(io.NopCloser(bytes.NewReader(image))); err != nil {
 				b.Fatal(err)
 			}
-			if len(g.snapshot().Ports) != 20*n {
+			if g.snapshot().Ports.Len() != 20*n {
 				b.Fatal("ports")
 			}
 		}

@@ -86,7 +86,7 @@ func TestSingleNodeCRUD(t *testing.T) {
 		t.Fatalf("delete VN with ports: %v (%#v)", err, e)
 	}
 	snap := s.Snapshot()
-	if snap.Revision != s.AppliedIndex() || snap.Ports["vm1"] == nil || snap.Ports["vm1"].Revision != p.Revision {
+	if snap.Revision != s.AppliedIndex() || snap.Ports.Get("vm1") == nil || snap.Ports.Get("vm1").Revision != p.Revision {
 		t.Fatalf("snapshot %+v does not hold the port", snap)
 	}
 	cs, err := s.ConsistentSnapshot(ctx)
@@ -225,7 +225,7 @@ func TestDiskRestartRecoversState(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := s.Snapshot()
-	if !reflect.DeepEqual(got.VNs, want.VNs) || !reflect.DeepEqual(got.NVEs, want.NVEs) || !reflect.DeepEqual(got.Ports, want.Ports) {
+	if !reflect.DeepEqual(got.VNs, want.VNs) || !reflect.DeepEqual(got.NVEs, want.NVEs) || !reflect.DeepEqual(got.Ports.Map(), want.Ports.Map()) {
 		t.Fatalf("recovered state differs:\n got %+v\nwant %+v", got, want)
 	}
 	if _, ok := s.fsm.node("n1"); !ok {
@@ -233,7 +233,7 @@ func TestDiskRestartRecoversState(t *testing.T) {
 	}
 	// The request-ID table was recovered too.
 	p, err := s.CreatePort(ctx, "retry-me", model.Port{Name: "vm1", VN: "blue", NVE: "hv1", Interface: "tap1", MAC: "02:00:00:00:00:01"})
-	if err != nil || p.Revision != want.Ports["vm1"].Revision {
+	if err != nil || p.Revision != want.Ports.Get("vm1").Revision {
 		t.Fatalf("retried write after restart: %+v, %v", p, err)
 	}
 	if _, err := s.CreateVN(ctx, "", model.VN{Name: "red"}); err != nil {
@@ -319,7 +319,7 @@ func TestConditionalUpdates(t *testing.T) {
 	if _, err := s.UpdatePortIf(ctx, "", moved, p.Revision-1); !IsRevisionConflict(err) {
 		t.Fatalf("UpdatePortIf at a stale revision: %v", err)
 	}
-	if s.Snapshot().Ports["vm1"].VLAN != 0 {
+	if s.Snapshot().Ports.Get("vm1").VLAN != 0 {
 		t.Fatal("a rejected port update changed vm1")
 	}
 	if got, err := s.UpdatePortIf(ctx, "", moved, p.Revision); err != nil || got.VLAN != 7 {

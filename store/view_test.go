@@ -21,7 +21,7 @@ func sameView(t *testing.T, label string, f *fsm) {
 	if got.Revision != f.appliedIndex() {
 		t.Fatalf("%s: revision %d, applied %d", label, got.Revision, f.appliedIndex())
 	}
-	if !maps.Equal(got.VNs, f.st.vns) || !maps.Equal(got.NVEs, f.st.nves) || !maps.Equal(got.Ports, f.st.ports) {
+	if !maps.Equal(got.VNs, f.st.vns) || !maps.Equal(got.NVEs, f.st.nves) || !maps.Equal(got.Ports.Map(), f.st.ports) {
 		t.Fatalf("%s: the snapshot's objects are not the state's", label)
 	}
 	want := model.NewSnapshot(got.Revision, maps.Clone(f.st.vns), maps.Clone(f.st.nves), maps.Clone(f.st.ports))
@@ -101,11 +101,11 @@ func TestSnapshotsFollowTheState(t *testing.T) {
 		if r.Intn(3) == 0 {
 			sameView(t, fmt.Sprintf("step %d", step), h.f)
 			s := h.f.snapshot()
-			taken = append(taken, kept{s, maps.Clone(s.Ports)})
+			taken = append(taken, kept{s, s.Ports.Map()})
 		}
 	}
 	for i, k := range taken {
-		if !maps.Equal(k.s.Ports, k.ports) {
+		if !maps.Equal(k.s.Ports.Map(), k.ports) {
 			t.Fatalf("snapshot %d (revision %d) changed after it was taken", i, k.s.Revision)
 		}
 	}
@@ -123,7 +123,7 @@ func TestSnapshotsFollowTheState(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameView(t, "restored", g)
-	if len(g.snapshot().Ports) == 0 {
+	if g.snapshot().Ports.Len() == 0 {
 		t.Fatal("nothing restored")
 	}
 }
@@ -147,8 +147,8 @@ func TestSnapshotsConcurrentReaders(t *testing.T) {
 				default:
 				}
 				s := h.f.snapshot()
-				if n := len(s.PortsOn("hv0")); n != len(s.Ports) {
-					errs <- fmt.Errorf("revision %d: %d ports on hv0, %d ports", s.Revision, n, len(s.Ports))
+				if n := len(s.PortsOn("hv0")); n != s.Ports.Len() {
+					errs <- fmt.Errorf("revision %d: %d ports on hv0, %d ports", s.Revision, n, s.Ports.Len())
 					return
 				}
 			}

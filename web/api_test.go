@@ -634,7 +634,7 @@ func TestWaitRealizedAffectedNVEs(t *testing.T) {
 		t.Fatalf("attach into red with far stuck: %d %s", r.status, r.body)
 	}
 	waited(r, "far,hv2,hv4")
-	if _, ok := e.st.Snapshot().Ports["r3"]; !ok {
+	if _, ok := e.st.Snapshot().Ports.Lookup("r3"); !ok {
 		t.Fatal("the unrealized attach was not committed")
 	}
 }

@@ -73,7 +73,7 @@ func TestBatchCreatesInOrder(t *testing.T) {
 		t.Fatalf("items[0] = %+v", it)
 	}
 	snap := e.st.Snapshot()
-	if p := snap.Ports["p1"]; p == nil || p.VN != "green" || p.Revision != res.Revision {
+	if p := snap.Ports.Get("p1"); p == nil || p.VN != "green" || p.Revision != res.Revision {
 		t.Fatalf("p1 = %+v", p)
 	}
 	if _, ok := snap.NVEs["hv2"]; ok {

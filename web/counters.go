@@ -186,7 +186,7 @@ func (s *Server) handlePortCounters(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	p, ok := snap.Ports[name]
+	p, ok := snap.Ports.Lookup(name)
 	if !ok {
 		writeError(w, newAPIError(http.StatusNotFound, wire.CodeNotFound, "", "port %q not found", name))
 		return

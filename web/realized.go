@@ -111,7 +111,7 @@ func lookupAny(snap *model.Snapshot, kind, name string) (any, bool) {
 		v, ok := snap.NVEs[name]
 		return v, ok
 	case wire.KindPort:
-		v, ok := snap.Ports[name]
+		v, ok := snap.Ports.Lookup(name)
 		return v, ok
 	}
 	return nil, false

@@ -590,7 +590,7 @@ func (s *Server) portResource() *resource[model.Port] {
 		kind: "port", plural: "ports",
 		all: func(sn *model.Snapshot) []*model.Port { return sn.SortedPorts() },
 		lookup: func(sn *model.Snapshot, n string) (*model.Port, bool) {
-			v, ok := sn.Ports[n]
+			v, ok := sn.Ports.Lookup(n)
 			return v, ok
 		},
 		nameOf:   func(v *model.Port) string { return v.Name },

@@ -29,7 +29,7 @@ func tenantSnapshot(snap *model.Snapshot, tenant string) *model.Snapshot {
 	}
 	ports := map[string]*model.Port{}
 	nves := map[string]*model.NVE{}
-	for name, p := range snap.Ports {
+	for name, p := range snap.Ports.All() {
 		if _, ok := vns[p.VN]; !ok {
 			continue
 		}
@@ -235,7 +235,7 @@ func (b scopedBackend) DeleteVN(ctx context.Context, reqID, name string) (uint64
 
 // portInScope: the port exists and is in a VN of the tenant.
 func portInScope(snap *model.Snapshot, p principal, name string) bool {
-	pt := snap.Ports[name]
+	pt := snap.Ports.Get(name)
 	return pt != nil && inScopeVN(snap, p, pt.VN)
 }
 
@@ -425,7 +425,7 @@ func newTenantFilter(tenant string, snap *model.Snapshot) *tenantFilter {
 	for name, n := range snap.NVEs {
 		f.nves[name] = n
 	}
-	for name, p := range snap.Ports {
+	for name, p := range snap.Ports.All() {
 		if f.vns[p.VN] {
 			f.portNVE[name] = p.NVE
 			f.refs[p.NVE]++

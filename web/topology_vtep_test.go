@@ -25,11 +25,11 @@ func TestTopologyVTEPs(t *testing.T) {
 			"hv1":  {Name: "hv1", Kind: model.NVEOVS, UnderlayIPs: []string{"198.18.0.1"}},
 			"tor1": {Name: "tor1", Kind: model.NVEVTEP, UnderlayIPs: []string{"198.18.0.9"}},
 		},
-		Ports: map[string]*model.Port{
+		Ports: model.TableOf(map[string]*model.Port{
 			"vm1": {Name: "vm1", VN: "blue", NVE: "hv1", Interface: "tap1", MAC: "02:00:00:00:00:01"},
 			"bmb": {Name: "bmb", VN: "blue", NVE: "tor1", Interface: "p2"},
 			"bma": {Name: "bma", VN: "blue", NVE: "tor1", Interface: "p1", VLAN: 100},
-		},
+		}),
 		Learned: map[string]*model.LearnedEndpoint{
 			"blue/02:00:00:00:0b:01": {VN: "blue", MAC: "02:00:00:00:0b:01", NVE: "tor1", Via: model.ViaVTEP, FirstSeen: at, LastSeen: at},
 			"blue/02:00:00:00:0c:01": {VN: "blue", MAC: "02:00:00:00:0c:01", NVE: "hv1", Via: "seg1", FirstSeen: at, LastSeen: at},

@@ -48,11 +48,11 @@ func (s *Server) handleTrace(w http.ResponseWriter, r *http.Request) {
 	p := s.auth.principalFrom(r.Context())
 	if p.scoped() {
 		scope := scopeSnapshot(p, snap)
-		if _, ok := scope.Ports[req.Port]; !ok {
+		if _, ok := scope.Ports.Lookup(req.Port); !ok {
 			writeError(w, newAPIError(http.StatusNotFound, wire.CodeNotFound, "port", "port %q not found", req.Port))
 			return
 		}
-		if _, ok := scope.Ports[req.ToPort]; req.ToPort != "" && !ok {
+		if _, ok := scope.Ports.Lookup(req.ToPort); req.ToPort != "" && !ok {
 			writeError(w, newAPIError(http.StatusNotFound, wire.CodeNotFound, "to_port", "port %q not found", req.ToPort))
 			return
 		}

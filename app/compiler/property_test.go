@@ -391,7 +391,7 @@ func TestOnePortChangeRecompilesItsPart(t *testing.T) {
 				snap := d.Snapshot()
 				keys := map[string]bool{}
 				for _, s := range []*model.Snapshot{prev, snap} {
-					if q, ok := s.Ports[p]; ok {
+					if q, ok := s.Ports.Lookup(p); ok {
 						keys[q.VN+"/"+p] = true
 					}
 				}

@@ -196,7 +196,7 @@ func (v *nveView) resolveLearned(st *vnView) {
 		if e.Via != model.ViaVTEP {
 			// Learned behind a segment port that is gone or moved: not
 			// forwarded (the store ages it out).
-			if p := s.Ports[e.Via]; p == nil || !p.IsSegment() || p.NVE != e.NVE || p.VN != st.name {
+			if p := s.Ports.Get(e.Via); p == nil || !p.IsSegment() || p.NVE != e.NVE || p.VN != st.name {
 				continue
 			}
 		}

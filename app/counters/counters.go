@@ -214,7 +214,7 @@ func NewIndex(snap *model.Snapshot, nve string, prof pipeline.Profile, res compi
 				a.kind = kindTunnelRxVN
 				a.remote = remoteOf(f, byUnderlay, tunnelPorts)
 			case has(f.Table, pipeline.L2Forward) && port != "" && hasOutput(f):
-				if p := snap.Ports[port]; p == nil {
+				if p := snap.Ports.Get(port); p == nil {
 					a.kind = kindNone
 				} else if p.NVE == nve {
 					a.kind = kindPortTx

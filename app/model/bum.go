@@ -92,7 +92,7 @@ func sameSet(a, b []string) bool {
 // names p. A port is in at most one pair (the store keeps it so).
 func (s *Snapshot) PairPartner(p *Port) *Port {
 	if p.Pair != "" {
-		if q := s.Ports[p.Pair]; q != nil && CheckPair(p, q) == nil {
+		if q := s.Ports.Get(p.Pair); q != nil && CheckPair(p, q) == nil {
 			return q
 		}
 		return nil

@@ -232,11 +232,11 @@ func TestSnapshotQueries(t *testing.T) {
 	s := &Snapshot{
 		VNs:  map[string]*VN{"a": {Name: "a"}, "b": {Name: "b"}},
 		NVEs: map[string]*NVE{"h1": {Name: "h1"}, "h2": {Name: "h2"}, "h3": {Name: "h3"}},
-		Ports: map[string]*Port{
+		Ports: TableOf(map[string]*Port{
 			"p1": {Name: "p1", VN: "a", NVE: "h1"},
 			"p2": {Name: "p2", VN: "a", NVE: "h2"},
 			"p3": {Name: "p3", VN: "b", NVE: "h1"},
-		},
+		}),
 	}
 	if got := s.VNsOn("h1"); !reflect.DeepEqual(got, []string{"a", "b"}) {
 		t.Fatalf("VNsOn = %v", got)

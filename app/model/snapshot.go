@@ -22,12 +22,14 @@ import (
 // asks it instead of scanning the ports. Slices it returns are shared by
 // every caller (and by snapshots derived from this one) and must not be
 // modified. Snapshots may share maps with each other (the store shares a
-// kind's map between revisions that did not change it).
+// kind's map between revisions that did not change it, and every
+// snapshot's Ports table shares all but the changed ports' shards with
+// the one it was derived from).
 type Snapshot struct {
 	Revision uint64
 	VNs      map[string]*VN
 	NVEs     map[string]*NVE
-	Ports    map[string]*Port
+	Ports    Table[*Port]
 	// Policies are the inter-VN policy rules by name (policy.go). They
 	// are not indexed; the store sets the map after building the
 	// snapshot and shares it between revisions that did not change it.
@@ -42,43 +44,69 @@ type Snapshot struct {
 	indexOnce sync.Once
 	learned   snapshotLearned
 	ix        *index
-	splitOnce sync.Once   // split.go
-	split     *splitIndex // split.go
+	// sortedOnce and sorted: the ports in name order (SortedPorts), made
+	// on first use: few read them all, and a write would otherwise pay
+	// for a list of every port.
+	sortedOnce sync.Once
+	sorted     []*Port
+	splitOnce  sync.Once   // split.go
+	split      *splitIndex // split.go
 }
 
 // NewSnapshot returns the snapshot of these objects at revision rev, its
-// index already built. The maps become the snapshot's: the caller must not
-// change them afterwards.
+// index already built. The VN and NVE maps become the snapshot's: the
+// caller must not change them afterwards; the ports are copied into the
+// snapshot's table.
 func NewSnapshot(rev uint64, vns map[string]*VN, nves map[string]*NVE, ports map[string]*Port) *Snapshot {
-	s := &Snapshot{Revision: rev, VNs: vns, NVEs: nves, Ports: ports}
+	s := &Snapshot{Revision: rev, VNs: vns, NVEs: nves, Ports: TableOf(ports)}
 	s.index()
 	return s
 }
 
-// index is what a Snapshot's queries read: the objects in name order, and
-// the ports grouped by VN, by NVE and by (NVE, VN), keyed by name. Every
-// slice a query returns is sorted by name and clipped (an append by a
-// caller copies rather than writes into it).
+// index is what a Snapshot's queries read: the VNs and NVEs in name
+// order, and the ports grouped by VN, by NVE and by (NVE, VN), keyed by
+// name. Every slice a query returns is sorted by name and clipped (an
+// append by a caller copies rather than writes into it).
 //
 // Its parts are never modified once built, so a snapshot derived from
 // another (Derive) shares every part a change does not touch: a port
 // change rebuilds only the entries of the port's VN and NVE (before and
-// after), and copies only the sorted port list and the per-name maps'
-// headers.
+// after), and its tables copy only the shards holding those entries.
 type index struct {
-	vns   []*VN
-	nves  []*NVE
-	ports []*Port
+	vns  []*VN
+	nves []*NVE
 
-	portsIn   map[string][]*Port              // by VN name
-	portsOn   map[string][]*Port              // by NVE name
-	at        map[string][]vnPorts            // by NVE name: its ports by VN, VN names ascending
-	vnsOn     map[string][]string             // by NVE name: the VNs it has ports of
-	nvesOf    map[string][]string             // by VN name: the NVEs with ports of it
-	byMAC     map[string]map[[6]byte]*Port    // by VN name: first port by name with that MAC
-	byIP      map[string]map[netip.Addr]*Port // by VN name: first port by name with that IP
-	nveByDPID map[uint64]*NVE                 // first NVE by name with that datapath ID
-	vnByVNI   map[uint32]*VN                  // first VN by name with that VNI
+	portsIn   Table[[]*Port]              // by VN name
+	portsOn   Table[[]*Port]              // by NVE name
+	at        Table[[]vnPorts]            // by NVE name: its ports by VN, VN names ascending
+	vnsOn     Table[[]string]             // by NVE name: the VNs it has ports of
+	nvesOf    Table[[]string]             // by VN name: the NVEs with ports of it
+	byMAC     Table[map[[6]byte]*Port]    // by VN name: first port by name with that MAC
+	byIP      Table[map[netip.Addr]*Port] // by VN name: first port by name with that IP
+	nveByDPID map[uint64]*NVE             // first NVE by name with that datapath ID
+	vnByVNI   map[uint32]*VN              // first VN by name with that VNI
+}
+
+// indexEdit edits an index's port tables (index.edit).
+type indexEdit struct {
+	portsIn, portsOn *TableEdit[[]*Port]
+	at               *TableEdit[[]vnPorts]
+	vnsOn, nvesOf    *TableEdit[[]string]
+	byMAC            *TableEdit[map[[6]byte]*Port]
+	byIP             *TableEdit[map[netip.Addr]*Port]
+}
+
+func (ix *index) edit() *indexEdit {
+	return &indexEdit{
+		portsIn: ix.portsIn.Edit(), portsOn: ix.portsOn.Edit(), at: ix.at.Edit(),
+		vnsOn: ix.vnsOn.Edit(), nvesOf: ix.nvesOf.Edit(), byMAC: ix.byMAC.Edit(), byIP: ix.byIP.Edit(),
+	}
+}
+
+// done stores the edited tables in ix.
+func (e *indexEdit) done(ix *index) {
+	ix.portsIn, ix.portsOn, ix.at = e.portsIn.Done(), e.portsOn.Done(), e.at.Done()
+	ix.vnsOn, ix.nvesOf, ix.byMAC, ix.byIP = e.vnsOn.Done(), e.nvesOf.Done(), e.byMAC.Done(), e.byIP.Done()
 }
 
 // vnPorts is the ports of one VN on one NVE.
@@ -92,10 +120,10 @@ func (s *Snapshot) index() *index {
 	return s.ix
 }
 
-// sortedValues returns the map's values ordered by name.
-func sortedValues[T any](m map[string]T, name func(T) string) []T {
-	out := make([]T, 0, len(m))
-	for _, v := range m {
+// sortedValues returns the values of a map's entries ordered by name.
+func sortedValues[T any](all func(func(string, T) bool), n int, name func(T) string) []T {
+	out := make([]T, 0, n)
+	for _, v := range all {
 		out = append(out, v)
 	}
 	slices.SortFunc(out, func(a, b T) int { return strings.Compare(name(a), name(b)) })
@@ -207,59 +235,56 @@ func vniIndex(vns []*VN) map[uint32]*VN {
 
 // setVN (setNVE) rebuilds the entries of VN vn (NVE nve) from its ports,
 // in name order (none: the entries go).
-func (ix *index) setVN(vn string, ports []*Port) {
+func (e *indexEdit) setVN(vn string, ports []*Port) {
 	if len(ports) == 0 {
-		delete(ix.portsIn, vn)
-		delete(ix.nvesOf, vn)
-		delete(ix.byMAC, vn)
-		delete(ix.byIP, vn)
+		e.portsIn.Delete(vn)
+		e.nvesOf.Delete(vn)
+		e.byMAC.Delete(vn)
+		e.byIP.Delete(vn)
 		return
 	}
-	ix.portsIn[vn] = ports
-	ix.nvesOf[vn] = nvesOfPorts(ports)
+	e.portsIn.Set(vn, ports)
+	e.nvesOf.Set(vn, nvesOfPorts(ports))
 	macs, ips := addrIndex(ports)
 	if macs != nil {
-		ix.byMAC[vn] = macs
+		e.byMAC.Set(vn, macs)
 	} else {
-		delete(ix.byMAC, vn)
+		e.byMAC.Delete(vn)
 	}
 	if ips != nil {
-		ix.byIP[vn] = ips
+		e.byIP.Set(vn, ips)
 	} else {
-		delete(ix.byIP, vn)
+		e.byIP.Delete(vn)
 	}
 }
 
-func (ix *index) setNVE(nve string, ports []*Port) {
+func (e *indexEdit) setNVE(nve string, ports []*Port) {
 	if len(ports) == 0 {
-		delete(ix.portsOn, nve)
-		delete(ix.at, nve)
-		delete(ix.vnsOn, nve)
+		e.portsOn.Delete(nve)
+		e.at.Delete(nve)
+		e.vnsOn.Delete(nve)
 		return
 	}
-	ix.portsOn[nve] = ports
-	ix.at[nve], ix.vnsOn[nve] = runsByVN(ports)
+	e.portsOn.Set(nve, ports)
+	at, vns := runsByVN(ports)
+	e.at.Set(nve, at)
+	e.vnsOn.Set(nve, vns)
 }
 
 func buildIndex(s *Snapshot) *index {
 	ix := &index{
-		vns:   sortedValues(s.VNs, func(v *VN) string { return v.Name }),
-		nves:  sortedValues(s.NVEs, func(n *NVE) string { return n.Name }),
-		ports: sortedValues(s.Ports, portName),
+		vns:  sortedValues(maps.All(s.VNs), len(s.VNs), func(v *VN) string { return v.Name }),
+		nves: sortedValues(maps.All(s.NVEs), len(s.NVEs), func(n *NVE) string { return n.Name }),
 	}
-	ix.portsIn = groupPorts(ix.ports, func(p *Port) string { return p.VN })
-	ix.portsOn = groupPorts(ix.ports, func(p *Port) string { return p.NVE })
-	ix.nvesOf = make(map[string][]string, len(ix.portsIn))
-	ix.byMAC = make(map[string]map[[6]byte]*Port, len(ix.portsIn))
-	ix.byIP = make(map[string]map[netip.Addr]*Port, len(ix.portsIn))
-	for vn, ports := range ix.portsIn {
-		ix.setVN(vn, ports)
+	ports := s.SortedPorts()
+	e := ix.edit()
+	for vn, ports := range groupPorts(ports, func(p *Port) string { return p.VN }) {
+		e.setVN(vn, ports)
 	}
-	ix.at = make(map[string][]vnPorts, len(ix.portsOn))
-	ix.vnsOn = make(map[string][]string, len(ix.portsOn))
-	for nve, ports := range ix.portsOn {
-		ix.setNVE(nve, ports)
+	for nve, ports := range groupPorts(ports, func(p *Port) string { return p.NVE }) {
+		e.setNVE(nve, ports)
 	}
+	e.done(ix)
 	ix.nveByDPID = dpidIndex(ix.nves)
 	ix.vnByVNI = vniIndex(ix.vns)
 	return ix
@@ -274,17 +299,28 @@ type Changed struct {
 
 // Derive returns the snapshot of these objects at revision rev, given that
 // they differ from s's only in the objects ch names (s nil: none to derive
-// from). Its index is derived from s's, sharing every part the change does
-// not touch (see index), in time proportional to the changed objects'
-// VNs and NVEs plus a copy of the sorted lists, instead of a full build;
-// a change of more than a quarter of the ports is built afresh. The maps
-// become the snapshot's, as with NewSnapshot.
+// from). Its ports table is s's edited for the changed ports (ports is the
+// current ports by name: only the changed names are read, and it is not
+// kept), and its index is derived from s's, sharing every part the change
+// does not touch (see index), in time proportional to the changed
+// objects' VNs and NVEs plus a copy of the sorted VN or NVE list when
+// those changed, instead of a full build; a change of more than a quarter
+// of the ports is built afresh. The VN and NVE maps become the
+// snapshot's, as with NewSnapshot.
 func (s *Snapshot) Derive(rev uint64, vns map[string]*VN, nves map[string]*NVE, ports map[string]*Port, ch Changed) *Snapshot {
-	out := &Snapshot{Revision: rev, VNs: vns, NVEs: nves, Ports: ports}
 	if s == nil || len(ch.Ports) > len(ports)/4+16 {
-		out.index()
-		return out
+		return NewSnapshot(rev, vns, nves, ports)
 	}
+	names := slices.Compact(slices.Sorted(slices.Values(ch.Ports)))
+	pe := s.Ports.Edit()
+	for _, n := range names {
+		if p := ports[n]; p != nil {
+			pe.Set(n, p)
+		} else {
+			pe.Delete(n)
+		}
+	}
+	out := &Snapshot{Revision: rev, VNs: vns, NVEs: nves, Ports: pe.Done()}
 	prev := s.index()
 	ix := *prev
 	if len(ch.VNs) > 0 {
@@ -295,27 +331,25 @@ func (s *Snapshot) Derive(rev uint64, vns map[string]*VN, nves map[string]*NVE, 
 		ix.nves = patchSorted(prev.nves, ch.NVEs, nves, func(n *NVE) string { return n.Name })
 		ix.nveByDPID = dpidIndex(ix.nves)
 	}
-	if len(ch.Ports) > 0 {
-		names := slices.Compact(slices.Sorted(slices.Values(ch.Ports)))
-		ix.ports = patchSorted(prev.ports, names, ports, portName)
+	if len(names) > 0 {
 		changed := make(map[string]bool, len(names))
 		touchedVN, touchedNVE := map[string]bool{}, map[string]bool{}
 		for _, name := range names {
 			changed[name] = true
-			for _, p := range []*Port{s.Ports[name], ports[name]} {
+			for _, p := range []*Port{s.Ports.Get(name), ports[name]} {
 				if p != nil {
 					touchedVN[p.VN], touchedNVE[p.NVE] = true, true
 				}
 			}
 		}
-		ix.portsIn, ix.nvesOf, ix.byMAC, ix.byIP = maps.Clone(prev.portsIn), maps.Clone(prev.nvesOf), maps.Clone(prev.byMAC), maps.Clone(prev.byIP)
-		ix.portsOn, ix.at, ix.vnsOn = maps.Clone(prev.portsOn), maps.Clone(prev.at), maps.Clone(prev.vnsOn)
+		e := prev.edit()
 		for vn := range touchedVN {
-			ix.setVN(vn, patchGroup(prev.portsIn[vn], changed, names, ports, func(p *Port) bool { return p.VN == vn }))
+			e.setVN(vn, patchGroup(prev.portsIn.Get(vn), changed, names, ports, func(p *Port) bool { return p.VN == vn }))
 		}
 		for nve := range touchedNVE {
-			ix.setNVE(nve, patchGroup(prev.portsOn[nve], changed, names, ports, func(p *Port) bool { return p.NVE == nve }))
+			e.setNVE(nve, patchGroup(prev.portsOn.Get(nve), changed, names, ports, func(p *Port) bool { return p.NVE == nve }))
 		}
+		e.done(&ix)
 	}
 	out.indexOnce.Do(func() { out.ix = &ix })
 	return out
@@ -323,17 +357,16 @@ func (s *Snapshot) Derive(rev uint64, vns map[string]*VN, nves map[string]*NVE, 
 
 // patchSorted returns old (sorted by name) with the objects named in
 // names replaced by their current version in cur (dropped when cur has
-// none), in name order: one merge pass.
+// none), in name order: one pass, finding each name by binary search.
 func patchSorted[T any](old []*T, names []string, cur map[string]*T, name func(*T) string) []*T {
 	names = slices.Compact(slices.Sorted(slices.Values(names)))
 	out := make([]*T, 0, len(old)+len(names))
 	i := 0
 	for _, n := range names {
-		for i < len(old) && name(old[i]) < n {
-			out = append(out, old[i])
-			i++
-		}
-		if i < len(old) && name(old[i]) == n {
+		j, found := slices.BinarySearchFunc(old[i:], n, func(v *T, n string) int { return strings.Compare(name(v), n) })
+		out = append(out, old[i:i+j]...)
+		i += j
+		if found {
 			i++ // replaced or deleted
 		}
 		if v := cur[n]; v != nil {
@@ -375,18 +408,24 @@ func (s *Snapshot) SortedVNs() []*VN { return s.index().vns }
 // SortedNVEs returns the NVEs ordered by name.
 func (s *Snapshot) SortedNVEs() []*NVE { return s.index().nves }
 
-// SortedPorts returns the ports ordered by name.
-func (s *Snapshot) SortedPorts() []*Port { return s.index().ports }
+// SortedPorts returns the ports ordered by name. The list is made on the
+// snapshot's first call (in O(P log P)), not kept up to date by writes.
+func (s *Snapshot) SortedPorts() []*Port {
+	s.sortedOnce.Do(func() {
+		s.sorted = slices.Clip(sortedValues(s.Ports.All(), s.Ports.Len(), portName))
+	})
+	return s.sorted
+}
 
 // PortsOn returns the ports attached on NVE nve, ordered by name.
-func (s *Snapshot) PortsOn(nve string) []*Port { return s.index().portsOn[nve] }
+func (s *Snapshot) PortsOn(nve string) []*Port { return s.index().portsOn.Get(nve) }
 
 // PortsIn returns the ports of VN vn, ordered by name.
-func (s *Snapshot) PortsIn(vn string) []*Port { return s.index().portsIn[vn] }
+func (s *Snapshot) PortsIn(vn string) []*Port { return s.index().portsIn.Get(vn) }
 
 // PortsAt returns the ports of VN vn attached on NVE nve, ordered by name.
 func (s *Snapshot) PortsAt(nve, vn string) []*Port {
-	runs := s.index().at[nve]
+	runs := s.index().at.Get(nve)
 	if i, ok := slices.BinarySearchFunc(runs, vn, func(r vnPorts, vn string) int { return strings.Compare(r.vn, vn) }); ok {
 		return runs[i].ports
 	}
@@ -398,9 +437,9 @@ func (s *Snapshot) PortsAt(nve, vn string) []*Port {
 // An nNVE hosts the VNs of its tNVEs too (split.go).
 func (s *Snapshot) VNsOn(nve string) []string {
 	if s.hasSplit() {
-		return s.splitVNsOn(nve, s.index().vnsOn[nve])
+		return s.splitVNsOn(nve, s.index().vnsOn.Get(nve))
 	}
-	return s.index().vnsOn[nve]
+	return s.index().vnsOn.Get(nve)
 }
 
 // NVEsHosting returns the names of the NVEs that have a port in VN vn,
@@ -408,9 +447,9 @@ func (s *Snapshot) VNsOn(nve string) []string {
 // The nNVE of a tNVE with a port of vn is named too (split.go).
 func (s *Snapshot) NVEsHosting(vn string) []string {
 	if s.hasSplit() {
-		return s.splitNVEsHosting(s.index().nvesOf[vn])
+		return s.splitNVEsHosting(s.index().nvesOf.Get(vn))
 	}
-	return s.index().nvesOf[vn]
+	return s.index().nvesOf.Get(vn)
 }
 
 // Peer is another NVE that shares VNs with an NVE: the other end of the
@@ -429,7 +468,7 @@ type Peer struct {
 func (s *Snapshot) Peers(nve string) []Peer {
 	ix := s.index()
 	split := s.hasSplit()
-	vnsOn, hosting := func(n string) []string { return ix.vnsOn[n] }, func(vn string) []string { return ix.nvesOf[vn] }
+	vnsOn, hosting := ix.vnsOn.Get, ix.nvesOf.Get
 	if split {
 		if s.NVEs[nve].IsTNVE() {
 			return []Peer{}
@@ -467,14 +506,14 @@ type vnOnNVE struct{ nve, vn string }
 // store allows one per VN; should a snapshot hold several, the first by
 // name answers.
 func (s *Snapshot) PortByMAC(vn string, mac [6]byte) *Port {
-	return s.index().byMAC[vn][mac]
+	return s.index().byMAC.Get(vn)[mac]
 }
 
 // PortByIP returns the port of VN vn bound to address ip (IPv4-mapped
 // IPv6 is looked up as IPv4; nil if none). The store allows one per VN;
 // should a snapshot hold several, the first by name answers.
 func (s *Snapshot) PortByIP(vn string, ip netip.Addr) *Port {
-	return s.index().byIP[vn][ip.Unmap()]
+	return s.index().byIP.Get(vn)[ip.Unmap()]
 }
 
 // NVEByDPID returns the NVE whose datapath ID is dpid (nil if none or if

@@ -71,7 +71,7 @@ func randomDomain(r *rand.Rand, nVN, nNVE, nPort int) (map[string]*VN, map[strin
 
 func scanPorts(s *Snapshot, keep func(*Port) bool) []*Port {
 	var out []*Port
-	for _, p := range s.Ports {
+	for _, p := range s.Ports.All() {
 		if keep(p) {
 			out = append(out, p)
 		}
@@ -82,7 +82,7 @@ func scanPorts(s *Snapshot, keep func(*Port) bool) []*Port {
 
 func scanSet(s *Snapshot, key func(*Port) (string, bool)) []string {
 	set := map[string]bool{}
-	for _, p := range s.Ports {
+	for _, p := range s.Ports.All() {
 		if k, ok := key(p); ok {
 			set[k] = true
 		}
@@ -102,7 +102,7 @@ func scanPeers(s *Snapshot, nve string) []Peer {
 			if p.NVE != other {
 				return "", false
 			}
-			for _, q := range s.Ports {
+			for _, q := range s.Ports.All() {
 				if q.NVE == nve && q.VN == p.VN {
 					return p.VN, true
 				}
@@ -187,7 +187,7 @@ func TestSnapshotIndexMatchesScan(t *testing.T) {
 		if seed%2 == 0 {
 			s = NewSnapshot(uint64(seed), vns, nves, ports)
 		} else { // a literal: the index is built by the first query
-			s = &Snapshot{Revision: uint64(seed), VNs: vns, NVEs: nves, Ports: ports}
+			s = &Snapshot{Revision: uint64(seed), VNs: vns, NVEs: nves, Ports: TableOf(ports)}
 		}
 		checkIndex(t, fmt.Sprintf("seed %d", seed), s, nVN, nNVE)
 		fail := func(what string, got, want any) {
@@ -216,10 +216,10 @@ func checkIndex(t *testing.T, label string, s *Snapshot, nVN, nNVE int) {
 		t.Helper()
 		t.Fatalf("%s: %s = %v, want %v", label, what, got, want)
 	}
-	if got, want := s.SortedVNs(), sortedValues(vns, func(v *VN) string { return v.Name }); !same(got, want) {
+	if got, want := s.SortedVNs(), sortedValues(maps.All(vns), len(vns), func(v *VN) string { return v.Name }); !same(got, want) {
 		fail("SortedVNs", got, want)
 	}
-	if got, want := s.SortedNVEs(), sortedValues(nves, func(n *NVE) string { return n.Name }); !same(got, want) {
+	if got, want := s.SortedNVEs(), sortedValues(maps.All(nves), len(nves), func(n *NVE) string { return n.Name }); !same(got, want) {
 		fail("SortedNVEs", got, want)
 	}
 	if got, want := s.SortedPorts(), scanPorts(s, func(*Port) bool { return true }); !same(got, want) {
@@ -291,7 +291,7 @@ func TestSnapshotDeriveMatchesScan(t *testing.T) {
 		s := NewSnapshot(1, vns, nves, ports)
 		var history []*Snapshot
 		for step := 0; step < 40; step++ {
-			vns, nves, ports = maps.Clone(s.VNs), maps.Clone(s.NVEs), maps.Clone(s.Ports)
+			vns, nves, ports = maps.Clone(s.VNs), maps.Clone(s.NVEs), s.Ports.Map()
 			var ch Changed
 			nv2, nn2, np2 := randomDomain(r, nVN, nNVE, 20)
 			for k := r.Intn(4); k >= 0; k-- {
@@ -353,7 +353,7 @@ func TestSnapshotDeriveMatchesScan(t *testing.T) {
 // once: the index is built once (run with -race).
 func TestSnapshotIndexOnce(t *testing.T) {
 	vns, nves, ports := randomDomain(rand.New(rand.NewSource(7)), 5, 5, 50)
-	s := &Snapshot{VNs: vns, NVEs: nves, Ports: ports}
+	s := &Snapshot{VNs: vns, NVEs: nves, Ports: TableOf(ports)}
 	var wg sync.WaitGroup
 	got := make([]*index, 8)
 	for i := range got {

@@ -272,7 +272,7 @@ func (s *Snapshot) splitVNsOn(nve string, own []string) []string {
 	}
 	out := slices.Clone(own)
 	for _, t := range tn {
-		out = append(out, s.index().vnsOn[t.Name]...)
+		out = append(out, s.index().vnsOn.Get(t.Name)...)
 	}
 	slices.Sort(out)
 	return slices.Clip(slices.Compact(out))

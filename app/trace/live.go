@@ -86,7 +86,7 @@ func (p *LivePacket) Is(frame []byte) bool {
 // identification tag and nonce as the payload (ICMP echo data, UDP or
 // TCP payload). ARP has no DSCP to mark: an InputError on field live.
 func LiveFrame(snap *model.Snapshot, req Request, tag uint16, nonce []byte) (*LivePacket, error) {
-	src, ok := snap.Ports[req.Port]
+	src, ok := snap.Ports.Lookup(req.Port)
 	if !ok || req.Port == "" {
 		return nil, inputErr("port", "no such port %q", req.Port)
 	}
@@ -471,7 +471,7 @@ func NVEsToObserve(snap *model.Snapshot, req Request, simulated *Result) []strin
 		set[h.NVE] = true
 	}
 	for _, name := range []string{req.Port, req.ToPort} {
-		if p, ok := snap.Ports[name]; ok && name != "" {
+		if p, ok := snap.Ports.Lookup(name); ok && name != "" {
 			for _, q := range snap.PortsIn(p.VN) {
 				set[q.NVE] = true
 			}

@@ -190,7 +190,7 @@ func Run(snap *model.Snapshot, profiles Profiles, req Request) (*Result, error) 
 	if profiles == nil {
 		profiles = DefaultProfiles
 	}
-	src, ok := snap.Ports[req.Port]
+	src, ok := snap.Ports.Lookup(req.Port)
 	if !ok || req.Port == "" {
 		return nil, inputErr("port", "no such port %q", req.Port)
 	}
@@ -507,7 +507,7 @@ func buildPacket(snap *model.Snapshot, src *model.Port, req Request) (func(uint3
 	}
 	var dst *model.Port
 	if req.ToPort != "" {
-		d, ok := snap.Ports[req.ToPort]
+		d, ok := snap.Ports.Lookup(req.ToPort)
 		if !ok {
 			return nil, inputErr("to_port", "no such port %q", req.ToPort)
 		}

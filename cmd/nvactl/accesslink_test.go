@@ -19,7 +19,7 @@ func TestAccessLinkCommands(t *testing.T) {
 	c.ok("port", "create", "b1", "--vn", "blue", "--nve", "hv1", "--interface", "tap1", "--mac", "02:00:00:00:00:01")
 	c.ok("port", "create", "r1", "--vn", "red", "--nve", "hv1", "--interface", "tap2", "--mac", "02:00:00:00:00:02",
 		"--vlan-mode", "passthrough", "--allowed-vlans", "10,20", "--untagged")
-	r1 := st.Snapshot().Ports["r1"]
+	r1 := st.Snapshot().Ports.Get("r1")
 	if r1 == nil || !r1.Passthrough() || len(r1.AllowedVLANs) != 2 || !r1.Untagged {
 		t.Fatalf("r1 = %+v", r1)
 	}

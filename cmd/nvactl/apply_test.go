@@ -52,10 +52,10 @@ ports:
 `)
 	out := c.ok("apply", "-f", first)
 	snap := st.Snapshot()
-	if len(snap.VNs) != 2 || len(snap.NVEs) != 2 || len(snap.Ports) != 3 {
-		t.Fatalf("after apply: %d VNs, %d NVEs, %d ports\n%s", len(snap.VNs), len(snap.NVEs), len(snap.Ports), out)
+	if len(snap.VNs) != 2 || len(snap.NVEs) != 2 || snap.Ports.Len() != 3 {
+		t.Fatalf("after apply: %d VNs, %d NVEs, %d ports\n%s", len(snap.VNs), len(snap.NVEs), snap.Ports.Len(), out)
 	}
-	rev := snap.Ports["web1"].Revision
+	rev := snap.Ports.Get("web1").Revision
 	for _, v := range snap.VNs {
 		if v.Revision != rev {
 			t.Fatalf("not one batch: vn %s at %d, web1 at %d", v.Name, v.Revision, rev)
@@ -81,7 +81,7 @@ items:
 `)
 	out = c.ok("apply", "-f", second)
 	snap = st.Snapshot()
-	if p := snap.Ports["web1"]; len(p.IPs) != 2 || snap.Ports["web3"] == nil || snap.Ports["db1"] != nil || snap.VNs["red"] != nil {
+	if p := snap.Ports.Get("web1"); len(p.IPs) != 2 || snap.Ports.Get("web3") == nil || snap.Ports.Get("db1") != nil || snap.VNs["red"] != nil {
 		t.Fatalf("after the second apply: %+v\n%s", snap.Ports, out)
 	}
 	for _, want := range []string{"create  port  1", "update  port  1", "delete  port  1", "delete  vn    1"} {
@@ -108,10 +108,10 @@ func TestApplyJSONAndBatches(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &answers); err != nil || len(answers) != 3 {
 		t.Fatalf("-o json of 3 batches: %v\n%s", err, out)
 	}
-	if answers[2].Items[0].Name != "p3" || st.Snapshot().Ports["p3"].Revision != answers[2].Revision {
+	if answers[2].Items[0].Name != "p3" || st.Snapshot().Ports.Get("p3").Revision != answers[2].Revision {
 		t.Fatalf("last batch %+v", answers[2])
 	}
-	if len(st.Snapshot().Ports) != 3 {
+	if st.Snapshot().Ports.Len() != 3 {
 		t.Fatal("ports missing")
 	}
 }

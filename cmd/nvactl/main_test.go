@@ -159,7 +159,7 @@ func TestNVEAndPortCommands(t *testing.T) {
 	}
 	c.ok("port", "create", "p1", "--vn", "blue", "--nve", "hv1", "--interface", "veth1", "--mac", "02:00:00:00:00:01", "--ip", "10.0.0.1")
 	c.ok("port", "create", "p2", "--vn", "blue", "--nve", "hv2", "--interface", "veth2", "--mac", "02:00:00:00:00:02", "--ip", "10.0.0.2", "--ip", "2001:db8::2", "--vlan", "10")
-	p2 := st.Snapshot().Ports["p2"]
+	p2 := st.Snapshot().Ports.Get("p2")
 	if p2 == nil || strings.Join(p2.IPs, ",") != "10.0.0.2,2001:db8::2" || p2.VLAN != 10 {
 		t.Fatalf("p2 = %+v", p2)
 	}
@@ -168,7 +168,7 @@ func TestNVEAndPortCommands(t *testing.T) {
 		t.Errorf("port list --nve hv2:\n%s", out)
 	}
 	c.ok("port", "update", "p2", "--ip", "10.0.0.20")
-	if p := st.Snapshot().Ports["p2"]; strings.Join(p.IPs, ",") != "10.0.0.20" || p.VLAN != 10 || p.MAC != "02:00:00:00:00:02" {
+	if p := st.Snapshot().Ports.Get("p2"); strings.Join(p.IPs, ",") != "10.0.0.20" || p.VLAN != 10 || p.MAC != "02:00:00:00:00:02" {
 		t.Errorf("after port update: %+v", p)
 	}
 	c.ok("nve", "update", "hv1", "--bridge", "br-nva")
@@ -200,8 +200,8 @@ func TestNVEAndPortCommands(t *testing.T) {
 	c.ok("port", "delete", "p1")
 	c.ok("port", "rm", "p2")
 	c.ok("vn", "delete", "blue")
-	if s := st.Snapshot(); len(s.VNs)+len(s.Ports) != 0 {
-		t.Errorf("left: %d VNs, %d ports", len(s.VNs), len(s.Ports))
+	if s := st.Snapshot(); len(s.VNs)+s.Ports.Len() != 0 {
+		t.Errorf("left: %d VNs, %d ports", len(s.VNs), s.Ports.Len())
 	}
 }
 

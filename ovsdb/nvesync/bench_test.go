@@ -95,7 +95,7 @@ func BenchmarkStoreChange(b *testing.B) {
 				src.mu.Lock()
 				src.snap = cur
 				src.mu.Unlock()
-				src.events <- model.Change{Index: uint64(i + 3), Kind: model.ChangePort, Op: model.OpPut, Name: name, Old: prev.Ports[name], New: cur.Ports[name]}
+				src.events <- model.Change{Index: uint64(i + 3), Kind: model.ChangePort, Op: model.OpPut, Name: name, Old: prev.Ports.Get(name), New: cur.Ports.Get(name)}
 				if got := <-db.synced; got != "hv0000" {
 					b.Fatalf("synced %s, want hv0000", got)
 				}

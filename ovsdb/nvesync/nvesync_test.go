@@ -27,11 +27,11 @@ func testSnap() *model.Snapshot {
 			"hv2": {Name: "hv2", Kind: model.NVEOVS, UnderlayIPs: []string{"198.18.0.2"}, OVSDB: "unix:/tmp/hv2.sock", Bridge: "br-int", DatapathType: "netdev", DatapathID: "00004e5600000002"},
 			"tor": {Name: "tor", Kind: model.NVEOpenFlow, UnderlayIPs: []string{"198.18.0.9"}, DatapathID: "0000000000000009"},
 		},
-		Ports: map[string]*model.Port{
+		Ports: model.TableOf(map[string]*model.Port{
 			"a": {Name: "a", VN: "blue", NVE: "hv1", Interface: "veth-a"},
 			"b": {Name: "b", VN: "red", NVE: "hv1", Interface: "veth-b"},
 			"c": {Name: "c", VN: "blue", NVE: "hv2", Interface: "veth-c"},
-		},
+		}),
 	}
 }
 
@@ -73,7 +73,7 @@ func TestDesiredStrictProfile(t *testing.T) {
 	hv1.Profile = model.ProfileStrict
 	hv1.TunnelPorts = map[string]string{"198.18.0.9": "to-tor"}
 	s.NVEs["hv1"] = &hv1
-	s.Ports["d"] = &model.Port{Name: "d", VN: "red", NVE: "tor", Interface: "Ethernet4"}
+	s.Ports = s.Ports.With("d", &model.Port{Name: "d", VN: "red", NVE: "tor", Interface: "Ethernet4"})
 	got := Desired(s, s.NVEs["hv1"], testNodes)
 	want := []ovsdb.Tunnel{
 		{Name: "nvxc6120002", Type: "vxlan", LocalIP: "198.18.0.1", RemoteIP: "198.18.0.2"},
@@ -91,8 +91,9 @@ func TestDesiredStrictProfile(t *testing.T) {
 	if fingerprint(got) == fingerprint(Desired(testSnap(), testSnap().NVEs["hv1"], testNodes)) {
 		t.Fatal("the fingerprint does not see the change of tunnel ports")
 	}
-	delete(s.Ports, "c")
-	s = model.NewSnapshot(s.Revision, s.VNs, s.NVEs, s.Ports)
+	ports := s.Ports.Map()
+	delete(ports, "c")
+	s = model.NewSnapshot(s.Revision, s.VNs, s.NVEs, ports)
 	if got := Desired(s, s.NVEs["hv1"], testNodes); len(got.Tunnels) != 1 || got.Tunnels[0].Name != "to-tor" {
 		t.Fatalf("after hv2 left blue: %+v", got.Tunnels)
 	}
@@ -164,7 +165,7 @@ func changes(a, b *model.Snapshot, idx uint64) []model.Change {
 	var out []model.Change
 	out = append(out, diffKind(model.ChangeVN, a.VNs, b.VNs, idx)...)
 	out = append(out, diffKind(model.ChangeNVE, a.NVEs, b.NVEs, idx)...)
-	return append(out, diffKind(model.ChangePort, a.Ports, b.Ports, idx)...)
+	return append(out, diffKind(model.ChangePort, a.Ports.Map(), b.Ports.Map(), idx)...)
 }
 
 func diffKind[T any](kind string, a, b map[string]*T, idx uint64) []model.Change {
@@ -247,7 +248,7 @@ func TestSyncerFollowsStoreAsLeaderOnly(t *testing.T) {
 
 	// Moving port c to hv1 changes both NVEs.
 	s2 := testSnap()
-	s2.Ports["c"] = &model.Port{Name: "c", VN: "blue", NVE: "hv1", Interface: "veth-c"}
+	s2.Ports = s2.Ports.With("c", &model.Port{Name: "c", VN: "blue", NVE: "hv1", Interface: "veth-c"})
 	src.set(s2, 11)
 	eventually(t, "both NVEs re-synced", func() bool { syncs, _, _ := db.snapshot(); return len(syncs) == 4 })
 	syncs, _, _ = db.snapshot()
@@ -257,7 +258,7 @@ func TestSyncerFollowsStoreAsLeaderOnly(t *testing.T) {
 
 	// Deleting hv2 removes nva's configuration from it.
 	s3 := testSnap()
-	delete(s3.Ports, "c")
+	s3.Ports = s3.Ports.Without("c")
 	delete(s3.NVEs, "hv2")
 	src.set(s3, 12)
 	eventually(t, "hv2 removed", func() bool { _, rm, _ := db.snapshot(); return reflect.DeepEqual(rm, []string{"hv2"}) })
@@ -327,8 +328,8 @@ func (g *gatedSrc) Barrier(ctx context.Context) error {
 func TestSyncerWaitsForBarrierAfterWinningLeadership(t *testing.T) {
 	full := testSnap()
 	half := testSnap()
-	delete(half.Ports, "b") // hv1's red port, hence its GENEVE tunnel
-	delete(half.Ports, "c") // hv2's only port
+	half.Ports = half.Ports.Without("b") // hv1's red port, hence its GENEVE tunnel
+	half.Ports = half.Ports.Without("c") // hv2's only port
 	src := &gatedSrc{fakeSrc: &fakeSrc{snap: half, events: make(chan model.Change, 16)}, gate: make(chan struct{}), full: full}
 	src.term.Store(3)
 	src.leader.Store(true)

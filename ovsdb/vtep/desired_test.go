@@ -26,14 +26,14 @@ func TestFromSnapshot(t *testing.T) {
 			"tor1": {Name: "tor1", Kind: model.NVEVTEP, UnderlayIPs: []string{"198.18.0.9"}, OVSDB: "tcp:192.0.2.9:6640"},
 			"tor2": {Name: "tor2", Kind: model.NVEVTEP, UnderlayIPs: []string{"198.18.0.10"}, OVSDB: "tcp:192.0.2.10:6640"},
 		},
-		Ports: map[string]*model.Port{
+		Ports: model.TableOf(map[string]*model.Port{
 			"vm1": port("vm1", "blue", "hv1", "tap1", "02:00:00:00:00:01", 0, "10.0.0.1", "2001:db8::1"),
 			"vm2": port("vm2", "blue", "hv2", "tap2", "02:00:00:00:00:02", 0),
 			"bm":  port("bm", "blue", "tor1", "p1", "", 100),
 			"bm2": port("bm2", "blue", "tor1", "p2", "", 0),
 			"bm3": port("bm3", "blue", "tor2", "p1", "", 7),
 			"gm":  port("gm", "green", "tor1", "p1", "", 200), // refused by the store; warned here
-		},
+		}),
 		Learned: map[string]*model.LearnedEndpoint{
 			"blue/02:00:00:00:0b:01": {VN: "blue", MAC: "02:00:00:00:0b:01", NVE: "tor1", Via: model.ViaVTEP, FirstSeen: at, LastSeen: at},
 			"blue/02:00:00:00:0b:02": {VN: "blue", MAC: "02:00:00:00:0b:02", NVE: "tor2", Via: model.ViaVTEP, IPs: []string{"10.0.0.50"}, FirstSeen: at, LastSeen: at},
@@ -88,10 +88,10 @@ func TestFromSnapshotSplitNVE(t *testing.T) {
 				AccessLink: &model.AccessLink{NNVE: "hv1", Uplink: "up0", NNVEPort: "to-hv4", VLANs: map[string]int{"blue": 2001}}},
 			"tor1": {Name: "tor1", Kind: model.NVEVTEP, UnderlayIPs: []string{"198.18.0.9"}, OVSDB: "tcp:192.0.2.9:6640"},
 		},
-		Ports: map[string]*model.Port{
+		Ports: model.TableOf(map[string]*model.Port{
 			"b5": port("b5", "blue", "hv4", "tap5", "02:00:00:00:00:05", 0),
 			"bm": port("bm", "blue", "tor1", "p1", "", 100),
-		},
+		}),
 	}
 	got, ok := FromSnapshot(snap, "tor1")
 	if !ok || len(got.VNs) != 1 {

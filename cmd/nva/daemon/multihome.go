@@ -133,7 +133,7 @@ func (m *multihome) apply(ctx context.Context) {
 	}
 	for name, v := range m.vaps {
 		if want[name] == nil {
-			if p := snap.Ports[name]; p != nil && p.NVE == v.NVE {
+			if p := snap.Ports.Get(name); p != nil && p.NVE == v.NVE {
 				ops = append(ops, op{p, false})
 			} else {
 				delete(m.vaps, name) // the port is gone or moved: nothing to restore here
@@ -269,7 +269,7 @@ func (m *multihome) fill(name string, st *model.NVEStatus) {
 		return
 	}
 	for _, v := range m.signalled() {
-		p := snap.Ports[v.Port]
+		p := snap.Ports.Get(v.Port)
 		if v.NVE != name || !v.Down || p == nil {
 			continue
 		}
