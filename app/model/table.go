@@ -139,11 +139,6 @@ func (e *TableEdit[V]) own(i int) map[string]V {
 	return e.r.shards[i].m
 }
 
-// Get returns the value of name in the table being edited.
-func (e *TableEdit[V]) Get(name string) V {
-	return e.r.shards[e.r.shard(name)].get()[name]
-}
-
 // Set sets name's value.
 func (e *TableEdit[V]) Set(name string, v V) {
 	m := e.own(e.r.shard(name))
