@@ -111,19 +111,7 @@ func (s *Southbound) SwitchConnected(sw *conn.Switch) {
 		s.mu.Unlock()
 		return
 	}
-	prev := s.switches[dpid]
-	s.switches[dpid] = w
-	w.nve = claimant(s.snap, dpid)
-	if w.nve != "" {
-		st := s.state(w.nve)
-		st.sync = SyncPending
-		st.pending = nil
-		st.addPending(s.seen)
-		st.tableCheck = "" // this connection's switch is asked afresh
-	}
-	w.kickLocked("connect")
-	s.updateGaugesLocked()
-	s.broadcastLocked()
+	prev := s.registerLocked(w)
 	nve := w.nve // w.nve is s.mu's: a store change may reassign it
 	known := s.roleKnown
 	s.mu.Unlock()
@@ -146,6 +134,32 @@ func (s *Southbound) SwitchConnected(sw *conn.Switch) {
 	}
 }
 
+// registerLocked makes w the switch of its datapath ID, claiming the NVE
+// that ID names in the current snapshot, queues its first run and
+// updates NVE health and the gauges for the NVEs concerned only (this
+// runs for each of 1,000 switches reconnecting after a restart). It
+// returns the worker w replaced, if any.
+func (s *Southbound) registerLocked(w *worker) (prev *worker) {
+	prev = s.switches[w.dpid]
+	s.switches[w.dpid] = w
+	w.nve = claimant(s.snap, w.dpid)
+	if w.nve != "" {
+		st := s.state(w.nve)
+		st.sync = SyncPending
+		st.pending = nil
+		st.addPending(s.seen)
+		st.tableCheck = "" // this connection's switch is asked afresh
+	}
+	w.kickLocked("connect")
+	if prev != nil { // replaced (it claimed what w claims: the same datapath ID)
+		s.updateGaugesLocked(w.nve, prev.nve)
+	} else {
+		s.updateGaugesLocked(w.nve)
+	}
+	s.broadcastLocked()
+	return prev
+}
+
 // SwitchDisconnected implements conn.Handler.
 func (s *Southbound) SwitchDisconnected(sw *conn.Switch, err error) {
 	s.mu.Lock()
@@ -157,8 +171,14 @@ func (s *Southbound) SwitchDisconnected(sw *conn.Switch, err error) {
 	if w == nil || w.sw != sw {
 		return
 	}
-	delete(s.switches, sw.DPID())
-	s.neigh.Forget(sw.DPID())
+	s.unregisterLocked(w, err)
+}
+
+// unregisterLocked drops w, the registered switch of its datapath ID,
+// which disconnected with err: its NVE is disconnected.
+func (s *Southbound) unregisterLocked(w *worker, err error) {
+	delete(s.switches, w.dpid)
+	s.neigh.Forget(w.dpid)
 	if w.nve != "" {
 		st := s.state(w.nve)
 		st.sync = SyncDisconnected
@@ -169,7 +189,7 @@ func (s *Southbound) SwitchDisconnected(sw *conn.Switch, err error) {
 		}
 	}
 	s.log.Info("switch disconnected", "nve", w.nve, "dpid", model.FormatDatapathID(w.dpid), "error", err)
-	s.updateGaugesLocked()
+	s.updateGaugesLocked(w.nve)
 	s.broadcastLocked()
 }
 
