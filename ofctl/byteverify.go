@@ -20,6 +20,7 @@ package ofctl
 // retry), an audit whose report hash changed, and a follower's check.
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"hash/maphash"
@@ -203,20 +204,26 @@ type verified struct {
 	// flows is what the switch holds (when not same): the wanted flow
 	// for an entry recognised by its bytes, the decoded entry otherwise.
 	flows []flow.Flow
-	// groups are the switch's groups, decoded.
+	// groups are the switch's groups, in report order: the wanted group
+	// for an entry recognised by its bytes, the decoded entry otherwise.
 	groups []flow.GroupEntry
+	// groupsSame: every reported group entry has the bytes of a wanted
+	// group, and each wanted group is reported exactly once: the switch
+	// holds the wanted groups.
+	groupsSame bool
 	// decoded counts the flow entries decoded.
 	decoded int
 }
 
 // verifyInstalled checks a switch's report (raw, with the identity
 // hashes of its flow entries in sums, as entrySums returns them) against
-// want (with sl, its slices, if any: see wantedSums): entries whose
-// identity bytes equal a wanted flow's encoding are that flow; the rest
+// want (with sl, its slices, if any: see wantedSums) and wantGroups:
+// entries whose identity bytes equal a wanted flow's encoding are that
+// flow, group entries with a wanted group's bytes that group; the rest
 // are decoded (decodeInstalled's rules).
-func (s *Southbound) verifyInstalled(raw rawInstalled, sums []uint64, want []flow.Flow, sl []*compiler.Slice, prof pipeline.Profile) verified {
+func (s *Southbound) verifyInstalled(raw rawInstalled, sums []uint64, want []flow.Flow, wantGroups []flow.GroupEntry, sl []*compiler.Slice, prof pipeline.Profile) verified {
 	var v verified
-	_, v.groups = s.decodeInstalled(rawInstalled{groups: raw.groups}, prof)
+	v.groups, v.groupsSame = s.verifyGroups(raw.groups, wantGroups, prof)
 	if len(want) == 0 || len(sums) != len(raw.flows) {
 		v.flows = s.decodeFlows(raw.flows, prof)
 		v.decoded = len(raw.flows)
@@ -340,12 +347,59 @@ func (s *Southbound) learnAliases(sl []*compiler.Slice, prof pipeline.Profile, w
 	}
 }
 
+// verifyGroups checks a switch's group entries against wantGroups: an
+// entry with the bytes nva encodes for the wanted group of its ID (the
+// GROUP_MOD's type and buckets) is that group, the rest are decoded
+// (decodeInstalled's rules). same says every entry was recognised and
+// every wanted group reported once. Groups are few (a flood group per VN
+// of the NVE, the dual-homing groups), so they are found by ID and
+// compared byte for byte, not hashed and pooled like flows.
+func (s *Southbound) verifyGroups(entries [][]byte, wantGroups []flow.GroupEntry, prof pipeline.Profile) (groups []flow.GroupEntry, same bool) {
+	byID := make(map[uint32]int, len(wantGroups))
+	unique := true
+	for i, g := range wantGroups {
+		if _, dup := byID[g.ID]; dup {
+			unique = false // the diff reports the conflict
+		}
+		byID[g.ID] = i
+	}
+	c := codec.New(codec.Options{AllowNicira: prof.Extensions})
+	var buf []byte
+	taken := make([]bool, len(wantGroups))
+	recognised := 0
+	groups = make([]flow.GroupEntry, 0, len(entries))
+	for _, e := range entries {
+		if i, ok := byID[groupDescID(e)]; ok && !taken[i] {
+			m, err := c.AppendGroupMod(buf[:0], wantGroups[i], codec.GroupAdd)
+			if err == nil {
+				buf = m
+				// ofp_group_desc: length, type, pad, group_id, buckets;
+				// GROUP_MOD: header, command, type, pad, group_id, buckets.
+				if len(m) >= 16 && e[2] == m[10] && bytes.Equal(e[8:], m[16:]) {
+					taken[i] = true
+					recognised++
+					groups = append(groups, wantGroups[i])
+					continue
+				}
+			}
+		}
+		if g, ok := s.decodeGroupEntry(e); ok {
+			groups = append(groups, g)
+		}
+	}
+	return groups, unique && recognised == len(entries) && recognised == len(wantGroups)
+}
+
 // diffVerified is the plan that turns what the switch holds (v) into
 // want and wantGroups: the diff as before, except that when the switch
-// holds exactly the wanted flows (v.same) only the groups are diffed.
+// holds exactly the wanted flows (v.same) only the groups are diffed,
+// and nothing is when it holds exactly the wanted groups too.
 func (s *Southbound) diffVerified(want []flow.Flow, wantGroups []flow.GroupEntry, v verified) reconcile.Plan {
 	if !v.same {
 		return s.diff.Diff(want, v.flows, wantGroups, v.groups)
+	}
+	if v.groupsSame {
+		return reconcile.Plan{Unchanged: len(want)}
 	}
 	p := s.diff.Diff(nil, nil, wantGroups, v.groups)
 	p.Unchanged = len(want)

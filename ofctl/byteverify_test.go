@@ -205,7 +205,7 @@ func TestByteVerifyLearnsAliases(t *testing.T) {
 	s := New(Config{Logger: slog.New(slog.DiscardHandler)})
 	check := func(want int) {
 		t.Helper()
-		v := s.verifyInstalled(reordered, s.entrySums(reordered), res.FlowList(), res.Slices, prof)
+		v := s.verifyInstalled(reordered, s.entrySums(reordered), res.FlowList(), res.Groups, res.Slices, prof)
 		if p := s.diffVerified(res.FlowList(), res.Groups, v); !p.Empty() {
 			t.Fatalf("differs: %s", p)
 		}
@@ -304,7 +304,7 @@ func BenchmarkVerifyUnchanged(b *testing.B) {
 	}
 	after := func(raw rawInstalled) verified {
 		_, sums := s.reportSums(raw, true)
-		v := s.verifyInstalled(raw, sums, res.FlowList(), res.Slices, prof)
+		v := s.verifyInstalled(raw, sums, res.FlowList(), res.Groups, res.Slices, prof)
 		check(s.diffVerified(res.FlowList(), res.Groups, v))
 		return v
 	}
@@ -417,7 +417,7 @@ func BenchmarkWarmRestartFleet(b *testing.B) {
 			s.sums = sumPool{}
 			for i, res := range results {
 				_, sums := s.reportSums(raws[i], true)
-				v := s.verifyInstalled(raws[i], sums, res.FlowList(), res.Slices, prof)
+				v := s.verifyInstalled(raws[i], sums, res.FlowList(), res.Groups, res.Slices, prof)
 				if p := s.diffVerified(res.FlowList(), res.Groups, v); !p.Empty() || !v.same {
 					b.Fatalf("in-sync switch differs: %s", p)
 				}

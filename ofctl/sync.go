@@ -2,6 +2,7 @@ package ofctl
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -438,13 +439,13 @@ func (s *Southbound) auditOnce(ctx context.Context, w *worker, j syncJob) (drift
 	if w.installed == nil {
 		sl = w.slices // the record, slice by slice
 	}
-	v := s.verifyInstalled(raw, s.entrySums(raw), record, sl, prof)
 	var ownGroups []flow.GroupEntry
 	for _, g := range w.installedGroups {
 		if ownsGroup(g.ID) {
 			ownGroups = append(ownGroups, g)
 		}
 	}
+	v := s.verifyInstalled(raw, s.entrySums(raw), record, ownGroups, sl, prof)
 	drift = s.diffVerified(record, ownGroups, v)
 	flows, groups := v.heldFlows(record), v.groups
 	s.cpuDone()
@@ -531,7 +532,7 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, j syncJob) {
 			return
 		}
 		want := res.FlowList() // (a transient list)
-		plan = s.diffVerified(want, res.Groups, s.verifyInstalled(raw, s.entrySums(raw), want, res.Slices, prof))
+		plan = s.diffVerified(want, res.Groups, s.verifyInstalled(raw, s.entrySums(raw), want, res.Groups, res.Slices, prof))
 		s.cpuDone()
 		if plan.Empty() {
 			// The switch holds this node's desired state: that is the
@@ -788,7 +789,7 @@ func (s *Southbound) readInstalled(ctx context.Context, sw *conn.Switch, prof pi
 // tag) and groups, not decoded yet.
 type rawInstalled struct {
 	flows  [][]byte
-	groups []*conn.GroupDesc
+	groups [][]byte // ofp_group_desc entries (framing checked, not decoded)
 }
 
 // readRaw asks the switch for its flows and groups: I/O only, so it runs
@@ -798,13 +799,13 @@ type rawInstalled struct {
 // pool (Config.SyncWorkers) whose runs mostly wait for their switch.
 func (s *Southbound) readRaw(ctx context.Context, sw *conn.Switch) (rawInstalled, error) {
 	var (
-		gds    []*conn.GroupDesc
+		gds    [][]byte
 		gerr   error
 		groups = make(chan struct{})
 	)
 	go func() {
 		defer close(groups)
-		gds, gerr = sw.GroupDesc(ctx)
+		gds, gerr = sw.GroupDescRaw(ctx) // decoded only where not verified by their bytes
 	}()
 	entries, err := sw.FlowStatsRaw(ctx, openflow13.OFPTT_ALL, flow.NVACookie, flow.CookieTagMask)
 	<-groups
@@ -874,7 +875,7 @@ func (s *Southbound) reportSums(raw rawInstalled, entries bool) (reportSum, []ui
 	for _, g := range raw.groups {
 		h.Reset()
 		h.WriteByte(0xff) // groups apart from flows
-		h.Write(g.Raw)
+		h.Write(g)
 		add(h.Sum64())
 	}
 	return r, sums
@@ -908,20 +909,34 @@ func (s *Southbound) decodeInstalled(raw rawInstalled, prof pipeline.Profile) ([
 	}
 	var groups []flow.GroupEntry
 	for _, gd := range raw.groups {
-		g, err := codec.DecodeGroupDescEntry(gd.Raw)
-		var pe *codec.PartialError
-		switch {
-		case errors.As(err, &pe):
-			g = flow.GroupEntry{ID: gd.GroupID, Type: flow.GroupType(0xff)} // differs from any desired group
-		case err != nil:
-			s.m.errors.WithLabelValues("read").Inc()
-			s.log.Warn("installed group not decodable; left alone", "group", gd.GroupID, "error", err)
-			continue
+		if g, ok := s.decodeGroupEntry(gd); ok {
+			groups = append(groups, g)
 		}
-		groups = append(groups, g)
 	}
 	return flows, groups
 }
+
+// decodeGroupEntry decodes one group-desc entry (as conn.GroupDescRaw
+// splits them: at least 8 bytes): a group nva's IR cannot represent is
+// kept as one that differs from any desired group; one that does not
+// decode at all is left alone (false).
+func (s *Southbound) decodeGroupEntry(e []byte) (flow.GroupEntry, bool) {
+	g, err := codec.DecodeGroupDescEntry(e)
+	var pe *codec.PartialError
+	switch {
+	case errors.As(err, &pe):
+		return flow.GroupEntry{ID: groupDescID(e), Type: flow.GroupType(0xff)}, true // differs from any desired group
+	case err != nil:
+		s.m.errors.WithLabelValues("read").Inc()
+		s.log.Warn("installed group not decodable; left alone", "group", groupDescID(e), "error", err)
+		return flow.GroupEntry{}, false
+	}
+	return g, true
+}
+
+// groupDescID is the group ID of an ofp_group_desc entry (8 bytes or
+// more).
+func groupDescID(e []byte) uint32 { return binary.BigEndian.Uint32(e[4:8]) }
 
 // decodeFlows decodes flow-stats entries (decodeInstalled's rules),
 // without their counters; the result is never nil.
@@ -1034,7 +1049,7 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		var sums []uint64
 		w.report, sums = s.reportSums(raw, true)
 		want = res.FlowList() // (transient: the slices say it once in sync)
-		v := s.verifyInstalled(raw, sums, want, res.Slices, prof)
+		v := s.verifyInstalled(raw, sums, want, res.Groups, res.Slices, prof)
 		held = &v
 		w.slices = nil
 		w.installed = v.heldFlows(want)
