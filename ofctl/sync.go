@@ -434,10 +434,9 @@ func (s *Southbound) auditOnce(ctx context.Context, w *worker, j syncJob) (drift
 	}
 	// Entries with the bytes nva encodes for a flow of the record are
 	// that flow (byteverify.go): only the rest are decoded and diffed.
-	record := w.installedFlows()
-	var sl []*compiler.Slice
-	if w.installed == nil {
-		sl = w.slices // the record, slice by slice
+	record := wantedList(w.installed)
+	if w.installed == nil && w.slices != nil {
+		record = wantedSlices(w.slices) // the record, slice by slice
 	}
 	var ownGroups []flow.GroupEntry
 	for _, g := range w.installedGroups {
@@ -445,9 +444,8 @@ func (s *Southbound) auditOnce(ctx context.Context, w *worker, j syncJob) (drift
 			ownGroups = append(ownGroups, g)
 		}
 	}
-	v := s.verifyInstalled(raw, s.entrySums(raw), record, ownGroups, sl, prof)
+	v := s.verifyInstalled(raw, s.entrySums(raw), record, ownGroups, prof)
 	drift = s.diffVerified(record, ownGroups, v)
-	flows, groups := v.heldFlows(record), v.groups
 	s.cpuDone()
 	s.m.auditTime.Observe(time.Since(start).Seconds())
 	w.report = report // the record equals this report (now, if not before)
@@ -457,7 +455,7 @@ func (s *Southbound) auditOnce(ctx context.Context, w *worker, j syncJob) (drift
 	}
 	s.m.audits.WithLabelValues("drift").Inc()
 	w.slices = nil
-	w.installed, w.installedGroups = flows, groups
+	w.installed, w.installedGroups = v.heldFlows(record), v.groups
 	return drift, false, nil
 }
 
@@ -531,8 +529,8 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, j syncJob) {
 		if !s.cpuSlot(ctx) {
 			return
 		}
-		want := res.FlowList() // (a transient list)
-		plan = s.diffVerified(want, res.Groups, s.verifyInstalled(raw, s.entrySums(raw), want, res.Groups, res.Slices, prof))
+		want := wantedResult(res)
+		plan = s.diffVerified(want, res.Groups, s.verifyInstalled(raw, s.entrySums(raw), want, res.Groups, prof))
 		s.cpuDone()
 		if plan.Empty() {
 			// The switch holds this node's desired state: that is the
@@ -1024,8 +1022,8 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		s.planHook()
 	}
 	planTime := time.Since(planStart)
-	var held *verified   // a full read's report, checked against res
-	var want []flow.Flow // with held: res's flows, listed
+	var held *verified // a full read's report, checked against res
+	var want wanted    // with held: res's flows
 	if full {
 		s.cpuDone()
 		var raw rawInstalled
@@ -1048,11 +1046,17 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		// flow (byteverify.go); only the rest are decoded.
 		var sums []uint64
 		w.report, sums = s.reportSums(raw, true)
-		want = res.FlowList() // (transient: the slices say it once in sync)
-		v := s.verifyInstalled(raw, sums, want, res.Groups, res.Slices, prof)
+		want = wantedResult(res)
+		v := s.verifyInstalled(raw, sums, want, res.Groups, prof)
 		held = &v
-		w.slices = nil
-		w.installed = v.heldFlows(want)
+		if v.same && want.slices != nil {
+			// It holds res's flows: the record is res's slices (no list
+			// of 700 flows per switch on a warm restart).
+			w.slices, w.installed = res.Slices, nil
+		} else {
+			w.slices = nil
+			w.installed = v.heldFlows(want)
+		}
 		w.installedGroups = v.groups
 		w.have, w.haveFor = true, name
 	}
