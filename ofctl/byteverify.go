@@ -20,6 +20,7 @@ package ofctl
 // retry), an audit whose report hash changed, and a follower's check.
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"hash/maphash"
@@ -141,24 +142,66 @@ func (s *Southbound) flowSums(dst []uint64, flows []flow.Flow, prof pipeline.Pro
 	return dst
 }
 
-// wantedSums is the identity hash of each wanted flow, in the order of
-// want, or of the flows of sl in order when they add up to want (as a
-// compile result's or a record's slices do): then each slice's hashes
-// come from the sumPool, computed once per compiled slice (and shared by
-// every NVE using a shared part: see compiler.PartPool), with the
-// aliases learned for them (alts: the identity hash of the entry a switch
-// reported for the flow in its own encoding, 0 when none; nil when no
-// slice has any). at returns the wanted flow at a position of that order;
-// pooled says the slices were used.
-func (s *Southbound) wantedSums(want []flow.Flow, sl []*compiler.Slice, prof pipeline.Profile) (sums, alts []uint64, at func(int) flow.Flow, pooled bool) {
+// wanted is the flows nva wants on a switch (or last installed there),
+// in order: the flows of a compile result's or a record's slices, one
+// slice after the other, or a plain list. A list of slices is flattened
+// only for a caller that needs one list (the diff of a switch that does
+// not hold exactly them), not for a switch found in sync: a warm restart
+// checks 1,000 switches of 700 flows each.
+type wanted struct {
+	slices []*compiler.Slice // nil: list
+	list   []flow.Flow
+	n      int
+}
+
+// wantedSlices is the flows of sl, in order.
+func wantedSlices(sl []*compiler.Slice) wanted {
 	n := 0
 	for _, x := range sl {
 		n += len(x.Flows)
 	}
-	if len(sl) == 0 || n != len(want) {
-		return s.flowSums(make([]uint64, 0, len(want)), want, prof), nil, func(i int) flow.Flow { return want[i] }, false
+	return wanted{slices: sl, n: n}
+}
+
+// wantedList is the flows of list.
+func wantedList(list []flow.Flow) wanted { return wanted{list: list, n: len(list)} }
+
+// wantedResult is res's flows: by its slices when it has any.
+func wantedResult(res compiler.Result) wanted {
+	if len(res.Slices) > 0 {
+		return wantedSlices(res.Slices)
 	}
-	sums, alts = s.sums.collect(sl, n, s.profileKey(prof), func(dst []uint64, flows []flow.Flow) []uint64 {
+	return wantedList(res.FlowList())
+}
+
+// flows is the wanted flows as one list (built, transiently, from the
+// slices when it is given by them).
+func (w wanted) flows() []flow.Flow {
+	if w.slices == nil {
+		return w.list
+	}
+	out := make([]flow.Flow, 0, w.n)
+	for _, x := range w.slices {
+		out = append(out, x.Flows...)
+	}
+	return out
+}
+
+// wantedSums is the identity hash of each wanted flow, in order: for
+// flows given by slices (a compile result's or a record's), each slice's
+// hashes come from the sumPool, computed once per compiled slice (and
+// shared by every NVE using a shared part: see compiler.PartPool), with
+// the aliases learned for them (alts: the identity hash of the entry a
+// switch reported for the flow in its own encoding, 0 when none; nil
+// when no slice has any). at returns the wanted flow at a position of
+// that order; pooled says the slices were used.
+func (s *Southbound) wantedSums(want wanted, prof pipeline.Profile) (sums, alts []uint64, at func(int) flow.Flow, pooled bool) {
+	if want.slices == nil {
+		list := want.list
+		return s.flowSums(make([]uint64, 0, len(list)), list, prof), nil, func(i int) flow.Flow { return list[i] }, false
+	}
+	sl := want.slices
+	sums, alts = s.sums.collect(sl, want.n, s.profileKey(prof), func(dst []uint64, flows []flow.Flow) []uint64 {
 		return s.flowSums(dst, flows, prof)
 	})
 	starts := sliceStarts(sl)
@@ -203,26 +246,31 @@ type verified struct {
 	// flows is what the switch holds (when not same): the wanted flow
 	// for an entry recognised by its bytes, the decoded entry otherwise.
 	flows []flow.Flow
-	// groups are the switch's groups, decoded.
+	// groups are the switch's groups, in report order: the wanted group
+	// for an entry recognised by its bytes, the decoded entry otherwise.
 	groups []flow.GroupEntry
+	// groupsSame: every reported group entry has the bytes of a wanted
+	// group, and each wanted group is reported exactly once: the switch
+	// holds the wanted groups.
+	groupsSame bool
 	// decoded counts the flow entries decoded.
 	decoded int
 }
 
 // verifyInstalled checks a switch's report (raw, with the identity
 // hashes of its flow entries in sums, as entrySums returns them) against
-// want (with sl, its slices, if any: see wantedSums): entries whose
-// identity bytes equal a wanted flow's encoding are that flow; the rest
-// are decoded (decodeInstalled's rules).
-func (s *Southbound) verifyInstalled(raw rawInstalled, sums []uint64, want []flow.Flow, sl []*compiler.Slice, prof pipeline.Profile) verified {
+// want and wantGroups: entries whose identity bytes equal a wanted flow's
+// encoding are that flow, group entries with a wanted group's bytes that
+// group; the rest are decoded (decodeInstalled's rules).
+func (s *Southbound) verifyInstalled(raw rawInstalled, sums []uint64, want wanted, wantGroups []flow.GroupEntry, prof pipeline.Profile) verified {
 	var v verified
-	_, v.groups = s.decodeInstalled(rawInstalled{groups: raw.groups}, prof)
-	if len(want) == 0 || len(sums) != len(raw.flows) {
+	v.groups, v.groupsSame = s.verifyGroups(raw.groups, wantGroups, prof)
+	if want.n == 0 || len(sums) != len(raw.flows) {
 		v.flows = s.decodeFlows(raw.flows, prof)
 		v.decoded = len(raw.flows)
 		return v
 	}
-	wsums, alts, at, pooled := s.wantedSums(want, sl, prof)
+	wsums, alts, at, pooled := s.wantedSums(want, prof)
 	x := make(byteIndex, 0, len(wsums))
 	for i, sum := range wsums {
 		if sum != 0 {
@@ -253,7 +301,7 @@ func (s *Southbound) verifyInstalled(raw rawInstalled, sums []uint64, want []flo
 		}
 	}
 	s.m.flowEntries.WithLabelValues("bytes").Add(float64(recognised))
-	if recognised == len(raw.flows) && recognised == len(want) {
+	if recognised == len(raw.flows) && recognised == want.n {
 		v.same = true
 		return v
 	}
@@ -279,7 +327,7 @@ func (s *Southbound) verifyInstalled(raw rawInstalled, sums []uint64, want []flo
 		}
 	}
 	if pooled {
-		s.learnAliases(sl, prof, want, taken, at, decoded, ok, restSums)
+		s.learnAliases(want.slices, prof, taken, at, decoded, ok, restSums)
 	}
 	return v
 }
@@ -309,13 +357,15 @@ func (s *Southbound) decodeEach(entries [][]byte, prof pipeline.Profile) ([]flow
 // the same bytes for the same flow again, and the next check of the slice
 // recognises them without decoding. An alias is tied to the slice's flows
 // like the flow's own hash, so it goes when the slice does.
-func (s *Southbound) learnAliases(sl []*compiler.Slice, prof pipeline.Profile, want []flow.Flow, taken []bool, at func(int) flow.Flow,
+// taken marks the wanted flows (in the order of sl's flows, at) taken by
+// their bytes.
+func (s *Southbound) learnAliases(sl []*compiler.Slice, prof pipeline.Profile, taken []bool, at func(int) flow.Flow,
 	decoded []flow.Flow, ok []bool, sums []uint64) {
 	if len(decoded) == 0 {
 		return
 	}
 	open := make(map[flow.Key]int)
-	for i := range want {
+	for i := range taken {
 		if !taken[i] {
 			open[flow.KeyOf(at(i))] = i
 		}
@@ -340,22 +390,70 @@ func (s *Southbound) learnAliases(sl []*compiler.Slice, prof pipeline.Profile, w
 	}
 }
 
+// verifyGroups checks a switch's group entries against wantGroups: an
+// entry with the bytes nva encodes for the wanted group of its ID (the
+// GROUP_MOD's type and buckets) is that group, the rest are decoded
+// (decodeInstalled's rules). same says every entry was recognised and
+// every wanted group reported once. Groups are few (a flood group per VN
+// of the NVE, the dual-homing groups), so they are found by ID and
+// compared byte for byte, not hashed and pooled like flows.
+func (s *Southbound) verifyGroups(entries [][]byte, wantGroups []flow.GroupEntry, prof pipeline.Profile) (groups []flow.GroupEntry, same bool) {
+	byID := make(map[uint32]int, len(wantGroups))
+	unique := true
+	for i, g := range wantGroups {
+		if _, dup := byID[g.ID]; dup {
+			unique = false // the diff reports the conflict
+		}
+		byID[g.ID] = i
+	}
+	c := codec.New(codec.Options{AllowNicira: prof.Extensions})
+	var buf []byte
+	taken := make([]bool, len(wantGroups))
+	recognised := 0
+	groups = make([]flow.GroupEntry, 0, len(entries))
+	for _, e := range entries {
+		if i, ok := byID[groupDescID(e)]; ok && !taken[i] {
+			m, err := c.AppendGroupMod(buf[:0], wantGroups[i], codec.GroupAdd)
+			if err == nil {
+				buf = m
+				// ofp_group_desc: length, type, pad, group_id, buckets;
+				// GROUP_MOD: header, command, type, pad, group_id, buckets.
+				if len(m) >= 16 && e[2] == m[10] && bytes.Equal(e[8:], m[16:]) {
+					taken[i] = true
+					recognised++
+					groups = append(groups, wantGroups[i])
+					continue
+				}
+			}
+		}
+		if g, ok := s.decodeGroupEntry(e); ok {
+			groups = append(groups, g)
+		}
+	}
+	return groups, unique && recognised == len(entries) && recognised == len(wantGroups)
+}
+
 // diffVerified is the plan that turns what the switch holds (v) into
 // want and wantGroups: the diff as before, except that when the switch
-// holds exactly the wanted flows (v.same) only the groups are diffed.
-func (s *Southbound) diffVerified(want []flow.Flow, wantGroups []flow.GroupEntry, v verified) reconcile.Plan {
+// holds exactly the wanted flows (v.same) only the groups are diffed,
+// and nothing is when it holds exactly the wanted groups too.
+func (s *Southbound) diffVerified(want wanted, wantGroups []flow.GroupEntry, v verified) reconcile.Plan {
 	if !v.same {
-		return s.diff.Diff(want, v.flows, wantGroups, v.groups)
+		return s.diff.Diff(want.flows(), v.flows, wantGroups, v.groups) // (a transient list)
+	}
+	if v.groupsSame {
+		return reconcile.Plan{Unchanged: want.n}
 	}
 	p := s.diff.Diff(nil, nil, wantGroups, v.groups)
-	p.Unchanged = len(want)
+	p.Unchanged = want.n
 	return p
 }
 
-// heldFlows is what the switch holds as v says: want itself when same.
-func (v verified) heldFlows(want []flow.Flow) []flow.Flow {
+// heldFlows is what the switch holds as v says, as one list: the wanted
+// flows when same.
+func (v verified) heldFlows(want wanted) []flow.Flow {
 	if v.same {
-		return want
+		return want.flows()
 	}
 	return v.flows
 }

@@ -205,8 +205,8 @@ func TestByteVerifyLearnsAliases(t *testing.T) {
 	s := New(Config{Logger: slog.New(slog.DiscardHandler)})
 	check := func(want int) {
 		t.Helper()
-		v := s.verifyInstalled(reordered, s.entrySums(reordered), res.FlowList(), res.Slices, prof)
-		if p := s.diffVerified(res.FlowList(), res.Groups, v); !p.Empty() {
+		v := s.verifyInstalled(reordered, s.entrySums(reordered), wantedResult(res), res.Groups, prof)
+		if p := s.diffVerified(wantedResult(res), res.Groups, v); !p.Empty() {
 			t.Fatalf("differs: %s", p)
 		}
 		if v.decoded != want || v.same != (want == 0) {
@@ -304,8 +304,8 @@ func BenchmarkVerifyUnchanged(b *testing.B) {
 	}
 	after := func(raw rawInstalled) verified {
 		_, sums := s.reportSums(raw, true)
-		v := s.verifyInstalled(raw, sums, res.FlowList(), res.Slices, prof)
-		check(s.diffVerified(res.FlowList(), res.Groups, v))
+		v := s.verifyInstalled(raw, sums, wantedResult(res), res.Groups, prof)
+		check(s.diffVerified(wantedResult(res), res.Groups, v))
 		return v
 	}
 	b.Run("before/decode-diff", func(b *testing.B) { reportCPU(b, func() { before(raw) }) })
@@ -417,8 +417,8 @@ func BenchmarkWarmRestartFleet(b *testing.B) {
 			s.sums = sumPool{}
 			for i, res := range results {
 				_, sums := s.reportSums(raws[i], true)
-				v := s.verifyInstalled(raws[i], sums, res.FlowList(), res.Slices, prof)
-				if p := s.diffVerified(res.FlowList(), res.Groups, v); !p.Empty() || !v.same {
+				v := s.verifyInstalled(raws[i], sums, wantedResult(res), res.Groups, prof)
+				if p := s.diffVerified(wantedResult(res), res.Groups, v); !p.Empty() || !v.same {
 					b.Fatalf("in-sync switch differs: %s", p)
 				}
 			}

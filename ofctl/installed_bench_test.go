@@ -11,7 +11,6 @@ import (
 	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/app/pipeline"
 	"github.com/nva-project/nva/ofctl/codec"
-	"github.com/nva-project/nva/ofctl/conn"
 	"github.com/nva-project/nva/ofctl/reconcile"
 )
 
@@ -202,8 +201,8 @@ func installedOnFakeBridge(b testing.TB, res compiler.Result, prof pipeline.Prof
 		br.flowMod(raw)
 	}
 	raw := rawInstalled{flows: br.statsEntries()}
-	for id, e := range br.groups {
-		raw.groups = append(raw.groups, &conn.GroupDesc{GroupID: id, Raw: e})
+	for _, e := range br.groups {
+		raw.groups = append(raw.groups, e)
 	}
 	return raw
 }

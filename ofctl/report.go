@@ -167,7 +167,7 @@ func (s *Southbound) status(nve string) model.OpenFlowStatus {
 		o.Profile = profileStatus(n)
 		o.Profile.TableCheck = st.tableCheck
 		o.TunnelPorts = st.tunnels
-		o.BUM = compiler.BUMStatus(s.snap, nve, s.down)
+		o.BUM = compiler.BUMStatus(s.snap, nve, s.health.down)
 	}
 	if w := s.workerFor(nve); w != nil {
 		o.Connected = true

@@ -178,8 +178,7 @@ type Southbound struct {
 	seen     uint64        // store revision of snap
 	changed  chan struct{} // closed and replaced whenever realization state changes
 	switches map[uint64]*worker
-	down     map[string]bool // NVEs without a connected switch (health.go)
-	healthUp map[string]bool // healthLocked's scratch: NVEs with a claimed switch
+	health   healthState // NVEs without a connected switch (health.go)
 	nves     map[string]*nveState
 
 	// leaderTerm (under mu) is the Raft term in which this node leads,
@@ -686,16 +685,29 @@ func (s *Southbound) broadcastLocked() {
 	s.changed = make(chan struct{})
 }
 
-func (s *Southbound) updateGaugesLocked() {
-	var un int
-	for _, w := range s.switches {
-		if w.nve == "" {
-			un++
-		}
+// updateGaugesLocked updates NVE health (healthLocked: nves are the NVEs
+// whose claims may have changed, besides any change of the snapshot's
+// NVEs) and the connection gauges, at the cost of the change: it runs on
+// every connect, so it walks no switch and no NVE.
+func (s *Southbound) updateGaugesLocked(nves ...string) {
+	s.healthLocked(nves...)
+	connected, unclaimed := s.switchCountsLocked()
+	s.m.connected.Set(float64(connected))
+	s.m.unclaimed.Set(float64(unclaimed))
+}
+
+// switchCountsLocked counts the connected switches and those of them no
+// NVE claims (refused ones included), from the down set, which
+// healthLocked has just updated: a registered switch that claims an NVE
+// is the one workerFor finds for it (it is registered under its datapath
+// ID, which names that NVE), so the claimed switches and the NVEs that
+// are up correspond one to one.
+func (s *Southbound) switchCountsLocked() (connected, unclaimed int) {
+	claimed := 0
+	if s.snap != nil {
+		claimed = len(s.snap.NVEs) - len(s.health.down)
 	}
-	s.m.connected.Set(float64(len(s.switches) + len(s.refused)))
-	s.m.unclaimed.Set(float64(un + len(s.refused)))
-	s.healthLocked()
+	return len(s.switches) + len(s.refused), len(s.switches) - claimed + len(s.refused)
 }
 
 // claimant is the NVE whose datapath ID is dpid ("" if none; the first by

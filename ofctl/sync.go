@@ -2,6 +2,7 @@ package ofctl
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -111,19 +112,7 @@ func (s *Southbound) SwitchConnected(sw *conn.Switch) {
 		s.mu.Unlock()
 		return
 	}
-	prev := s.switches[dpid]
-	s.switches[dpid] = w
-	w.nve = claimant(s.snap, dpid)
-	if w.nve != "" {
-		st := s.state(w.nve)
-		st.sync = SyncPending
-		st.pending = nil
-		st.addPending(s.seen)
-		st.tableCheck = "" // this connection's switch is asked afresh
-	}
-	w.kickLocked("connect")
-	s.updateGaugesLocked()
-	s.broadcastLocked()
+	prev := s.registerLocked(w)
 	nve := w.nve // w.nve is s.mu's: a store change may reassign it
 	known := s.roleKnown
 	s.mu.Unlock()
@@ -146,6 +135,32 @@ func (s *Southbound) SwitchConnected(sw *conn.Switch) {
 	}
 }
 
+// registerLocked makes w the switch of its datapath ID, claiming the NVE
+// that ID names in the current snapshot, queues its first run and
+// updates NVE health and the gauges for the NVEs concerned only (this
+// runs for each of 1,000 switches reconnecting after a restart). It
+// returns the worker w replaced, if any.
+func (s *Southbound) registerLocked(w *worker) (prev *worker) {
+	prev = s.switches[w.dpid]
+	s.switches[w.dpid] = w
+	w.nve = claimant(s.snap, w.dpid)
+	if w.nve != "" {
+		st := s.state(w.nve)
+		st.sync = SyncPending
+		st.pending = nil
+		st.addPending(s.seen)
+		st.tableCheck = "" // this connection's switch is asked afresh
+	}
+	w.kickLocked("connect")
+	if prev != nil { // replaced (it claimed what w claims: the same datapath ID)
+		s.updateGaugesLocked(w.nve, prev.nve)
+	} else {
+		s.updateGaugesLocked(w.nve)
+	}
+	s.broadcastLocked()
+	return prev
+}
+
 // SwitchDisconnected implements conn.Handler.
 func (s *Southbound) SwitchDisconnected(sw *conn.Switch, err error) {
 	s.mu.Lock()
@@ -157,8 +172,14 @@ func (s *Southbound) SwitchDisconnected(sw *conn.Switch, err error) {
 	if w == nil || w.sw != sw {
 		return
 	}
-	delete(s.switches, sw.DPID())
-	s.neigh.Forget(sw.DPID())
+	s.unregisterLocked(w, err)
+}
+
+// unregisterLocked drops w, the registered switch of its datapath ID,
+// which disconnected with err: its NVE is disconnected.
+func (s *Southbound) unregisterLocked(w *worker, err error) {
+	delete(s.switches, w.dpid)
+	s.neigh.Forget(w.dpid)
 	if w.nve != "" {
 		st := s.state(w.nve)
 		st.sync = SyncDisconnected
@@ -169,7 +190,7 @@ func (s *Southbound) SwitchDisconnected(sw *conn.Switch, err error) {
 		}
 	}
 	s.log.Info("switch disconnected", "nve", w.nve, "dpid", model.FormatDatapathID(w.dpid), "error", err)
-	s.updateGaugesLocked()
+	s.updateGaugesLocked(w.nve)
 	s.broadcastLocked()
 }
 
@@ -413,20 +434,18 @@ func (s *Southbound) auditOnce(ctx context.Context, w *worker, j syncJob) (drift
 	}
 	// Entries with the bytes nva encodes for a flow of the record are
 	// that flow (byteverify.go): only the rest are decoded and diffed.
-	record := w.installedFlows()
-	var sl []*compiler.Slice
-	if w.installed == nil {
-		sl = w.slices // the record, slice by slice
+	record := wantedList(w.installed)
+	if w.installed == nil && w.slices != nil {
+		record = wantedSlices(w.slices) // the record, slice by slice
 	}
-	v := s.verifyInstalled(raw, s.entrySums(raw), record, sl, prof)
 	var ownGroups []flow.GroupEntry
 	for _, g := range w.installedGroups {
 		if ownsGroup(g.ID) {
 			ownGroups = append(ownGroups, g)
 		}
 	}
+	v := s.verifyInstalled(raw, s.entrySums(raw), record, ownGroups, prof)
 	drift = s.diffVerified(record, ownGroups, v)
-	flows, groups := v.heldFlows(record), v.groups
 	s.cpuDone()
 	s.m.auditTime.Observe(time.Since(start).Seconds())
 	w.report = report // the record equals this report (now, if not before)
@@ -436,7 +455,7 @@ func (s *Southbound) auditOnce(ctx context.Context, w *worker, j syncJob) (drift
 	}
 	s.m.audits.WithLabelValues("drift").Inc()
 	w.slices = nil
-	w.installed, w.installedGroups = flows, groups
+	w.installed, w.installedGroups = v.heldFlows(record), v.groups
 	return drift, false, nil
 }
 
@@ -510,8 +529,8 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, j syncJob) {
 		if !s.cpuSlot(ctx) {
 			return
 		}
-		want := res.FlowList() // (a transient list)
-		plan = s.diffVerified(want, res.Groups, s.verifyInstalled(raw, s.entrySums(raw), want, res.Slices, prof))
+		want := wantedResult(res)
+		plan = s.diffVerified(want, res.Groups, s.verifyInstalled(raw, s.entrySums(raw), want, res.Groups, prof))
 		s.cpuDone()
 		if plan.Empty() {
 			// The switch holds this node's desired state: that is the
@@ -768,7 +787,7 @@ func (s *Southbound) readInstalled(ctx context.Context, sw *conn.Switch, prof pi
 // tag) and groups, not decoded yet.
 type rawInstalled struct {
 	flows  [][]byte
-	groups []*conn.GroupDesc
+	groups [][]byte // ofp_group_desc entries (framing checked, not decoded)
 }
 
 // readRaw asks the switch for its flows and groups: I/O only, so it runs
@@ -778,13 +797,13 @@ type rawInstalled struct {
 // pool (Config.SyncWorkers) whose runs mostly wait for their switch.
 func (s *Southbound) readRaw(ctx context.Context, sw *conn.Switch) (rawInstalled, error) {
 	var (
-		gds    []*conn.GroupDesc
+		gds    [][]byte
 		gerr   error
 		groups = make(chan struct{})
 	)
 	go func() {
 		defer close(groups)
-		gds, gerr = sw.GroupDesc(ctx)
+		gds, gerr = sw.GroupDescRaw(ctx) // decoded only where not verified by their bytes
 	}()
 	entries, err := sw.FlowStatsRaw(ctx, openflow13.OFPTT_ALL, flow.NVACookie, flow.CookieTagMask)
 	<-groups
@@ -854,7 +873,7 @@ func (s *Southbound) reportSums(raw rawInstalled, entries bool) (reportSum, []ui
 	for _, g := range raw.groups {
 		h.Reset()
 		h.WriteByte(0xff) // groups apart from flows
-		h.Write(g.Raw)
+		h.Write(g)
 		add(h.Sum64())
 	}
 	return r, sums
@@ -888,20 +907,34 @@ func (s *Southbound) decodeInstalled(raw rawInstalled, prof pipeline.Profile) ([
 	}
 	var groups []flow.GroupEntry
 	for _, gd := range raw.groups {
-		g, err := codec.DecodeGroupDescEntry(gd.Raw)
-		var pe *codec.PartialError
-		switch {
-		case errors.As(err, &pe):
-			g = flow.GroupEntry{ID: gd.GroupID, Type: flow.GroupType(0xff)} // differs from any desired group
-		case err != nil:
-			s.m.errors.WithLabelValues("read").Inc()
-			s.log.Warn("installed group not decodable; left alone", "group", gd.GroupID, "error", err)
-			continue
+		if g, ok := s.decodeGroupEntry(gd); ok {
+			groups = append(groups, g)
 		}
-		groups = append(groups, g)
 	}
 	return flows, groups
 }
+
+// decodeGroupEntry decodes one group-desc entry (as conn.GroupDescRaw
+// splits them: at least 8 bytes): a group nva's IR cannot represent is
+// kept as one that differs from any desired group; one that does not
+// decode at all is left alone (false).
+func (s *Southbound) decodeGroupEntry(e []byte) (flow.GroupEntry, bool) {
+	g, err := codec.DecodeGroupDescEntry(e)
+	var pe *codec.PartialError
+	switch {
+	case errors.As(err, &pe):
+		return flow.GroupEntry{ID: groupDescID(e), Type: flow.GroupType(0xff)}, true // differs from any desired group
+	case err != nil:
+		s.m.errors.WithLabelValues("read").Inc()
+		s.log.Warn("installed group not decodable; left alone", "group", groupDescID(e), "error", err)
+		return flow.GroupEntry{}, false
+	}
+	return g, true
+}
+
+// groupDescID is the group ID of an ofp_group_desc entry (8 bytes or
+// more).
+func groupDescID(e []byte) uint32 { return binary.BigEndian.Uint32(e[4:8]) }
 
 // decodeFlows decodes flow-stats entries (decodeInstalled's rules),
 // without their counters; the result is never nil.
@@ -989,8 +1022,8 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		s.planHook()
 	}
 	planTime := time.Since(planStart)
-	var held *verified   // a full read's report, checked against res
-	var want []flow.Flow // with held: res's flows, listed
+	var held *verified // a full read's report, checked against res
+	var want wanted    // with held: res's flows
 	if full {
 		s.cpuDone()
 		var raw rawInstalled
@@ -1013,11 +1046,17 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 		// flow (byteverify.go); only the rest are decoded.
 		var sums []uint64
 		w.report, sums = s.reportSums(raw, true)
-		want = res.FlowList() // (transient: the slices say it once in sync)
-		v := s.verifyInstalled(raw, sums, want, res.Slices, prof)
+		want = wantedResult(res)
+		v := s.verifyInstalled(raw, sums, want, res.Groups, prof)
 		held = &v
-		w.slices = nil
-		w.installed = v.heldFlows(want)
+		if v.same && want.slices != nil {
+			// It holds res's flows: the record is res's slices (no list
+			// of 700 flows per switch on a warm restart).
+			w.slices, w.installed = res.Slices, nil
+		} else {
+			w.slices = nil
+			w.installed = v.heldFlows(want)
+		}
 		w.installedGroups = v.groups
 		w.have, w.haveFor = true, name
 	}

@@ -13,7 +13,6 @@ package reconcile
 
 import (
 	"fmt"
-	"reflect"
 	"sort"
 
 	"github.com/nva-project/nva/app/flow"
@@ -63,7 +62,7 @@ func (m GroupModify) OnlyAddsBuckets() bool {
 		if len(m.New.Buckets)-j < len(m.Old.Buckets)-i {
 			return false
 		}
-		if reflect.DeepEqual(m.Old.Buckets[i], m.New.Buckets[j]) {
+		if bucketEqual(m.Old.Buckets[i], m.New.Buckets[j]) {
 			i++
 		}
 	}
@@ -170,7 +169,7 @@ func Key(f flow.Flow) flow.Key { return flow.KeyOf(f) }
 // do the same thing (actions, metadata write, goto).
 func SameInstructions(a, b flow.Flow) bool {
 	return a.Goto == b.Goto && a.WriteMetadata == b.WriteMetadata && a.MetadataMask == b.MetadataMask &&
-		reflect.DeepEqual(a.Actions, b.Actions)
+		actionsEqual(a.Actions, b.Actions)
 }
 
 // Diff computes the plan with the default Options.
@@ -247,7 +246,7 @@ func (o Options) Diff(desired, installed []flow.Flow, desiredGroups, installedGr
 		switch {
 		case !ok:
 			p.GroupAdds = append(p.GroupAdds, d)
-		case !reflect.DeepEqual(cur, d):
+		case !groupEqual(cur, d):
 			p.GroupModifies = append(p.GroupModifies, GroupModify{Old: cur, New: d})
 		}
 	}
