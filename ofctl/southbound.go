@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"reflect"
 	"slices"
 	"sort"
 	"sync"
@@ -652,8 +651,7 @@ func (s *Southbound) kickAffectedLocked(w *worker, snap *model.Snapshot, reason 
 // when an object of it changed, and never changes a published map, so a
 // shared map means the same NVEs.
 func sameNVEs(a, b *model.Snapshot) bool {
-	return a != nil && b != nil && a.NVEs != nil &&
-		reflect.ValueOf(a.NVEs).UnsafePointer() == reflect.ValueOf(b.NVEs).UnsafePointer()
+	return a != nil && b != nil && a.NVEs != nil && sameMap(a.NVEs, b.NVEs)
 }
 
 func (st *nveState) addPending(rev uint64) {
