@@ -47,6 +47,7 @@ type fakeBridge struct {
 	roleMode string
 	// echoRequests counts the echo requests received.
 	echoRequests int
+	flowReads    int // flow-stats requests answered
 	// roleRequests counts the role requests received.
 	roleRequests int
 	// hold, when set, says of each request whether to hold its replies
@@ -392,6 +393,9 @@ func (b *fakeBridge) handle(m []byte) [][]byte {
 			}
 			b.mu.Unlock()
 		case openflow13.MultipartType_Flow:
+			b.mu.Lock()
+			b.flowReads++
+			b.mu.Unlock()
 			entries = b.statsEntries()
 		case openflow13.MultipartType_Port:
 			b.mu.Lock()

@@ -22,13 +22,14 @@ import (
 // NVEs that had not caught up, with ctx's error. NVEs that are not
 // connected are not waited for (their status says so).
 func (s *Southbound) WaitRealized(ctx context.Context, index uint64) ([]string, error) {
-	return s.waitRealized(ctx, index, s.laggardsLocked)
+	return s.waitRealized(ctx, index, nil, s.laggardsLocked)
 }
 
 // waitRealized waits until the southbound has seen index and laggards
 // (called under s.mu) names no NVE, or ctx ends (then it returns the last
 // laggards with ctx's error): the loop of WaitRealized and
-// WaitRealizedFor.
+// WaitRealizedFor. want is the NVEs waited for (nil: every NVE): a
+// follower reads their switches without holding off (holdObserve).
 //
 // A write's waiter usually gets here before the watch loop has taken the
 // write's events (the store publishes them before it answers the write):
@@ -41,7 +42,15 @@ func (s *Southbound) WaitRealized(ctx context.Context, index uint64) ([]string, 
 // none. Otherwise (no event, or a watch loop that is late) the waiter
 // refreshes itself, comparing the snapshots in full: O(domain), 1.5 ms
 // at 1,000 NVEs, which a third of the attaches paid without the handoff.
-func (s *Southbound) waitRealized(ctx context.Context, index uint64, laggards func(index uint64) []string) ([]string, error) {
+func (s *Southbound) waitRealized(ctx context.Context, index uint64, want map[string]bool, laggards func(index uint64) []string) ([]string, error) {
+	s.mu.Lock()
+	remove := s.addWaiterLocked(want)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		remove()
+		s.mu.Unlock()
+	}()
 	start := time.Now()
 	grace, handoff := start.Add(watchGrace), start.Add(watchHandoff)
 	for {

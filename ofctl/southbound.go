@@ -91,6 +91,13 @@ type Config struct {
 	// PlanWorkers if 0). More switches wait in a queue, each once however
 	// often it was kicked.
 	SyncWorkers int
+	// FollowerObserveGap is the least time between two reads of a switch
+	// by a follower that no local ?wait=realized write waits for
+	// (DefaultFollowerObserveGap if 0; negative: no gap). A follower
+	// reads a switch its NVE's changes concern to report what it holds;
+	// during a burst of writes, reading at every change cost each
+	// follower more CPU than the leader spends writing them.
+	FollowerObserveGap time.Duration
 	// NewTicker creates the audit ticker (time.NewTicker if nil). Each
 	// tick starts an audit round, which spreads the connected switches'
 	// audits evenly over AuditInterval, each at its own phase (by
@@ -178,7 +185,11 @@ type Southbound struct {
 	changed  chan struct{} // closed and replaced whenever realization state changes
 	switches map[uint64]*worker
 	health   healthState // NVEs without a connected switch (health.go)
-	nves     map[string]*nveState
+	// waitAll and waitFor (under mu) count this node's realization
+	// waiters: of every NVE, and by NVE (see holdObserve).
+	waitAll int
+	waitFor map[string]int
+	nves    map[string]*nveState
 
 	// leaderTerm (under mu) is the Raft term in which this node leads,
 	// valid while leader: the generation ID of its master role requests.
@@ -302,6 +313,9 @@ func New(cfg Config) *Southbound {
 	}
 	if cfg.SyncWorkers <= 0 {
 		cfg.SyncWorkers = syncWorkersPerPlanWorker * cfg.PlanWorkers
+	}
+	if cfg.FollowerObserveGap == 0 {
+		cfg.FollowerObserveGap = DefaultFollowerObserveGap
 	}
 	if cfg.LearnRate <= 0 {
 		cfg.LearnRate = DefaultLearnRate

@@ -48,8 +48,12 @@ type worker struct {
 	tables       *tableFeatures  // the switch's OFPMP_TABLE_FEATURES answer (nil: not asked yet)
 	cache        *compiler.Cache // incremental compiles of the claimed NVE (it resets itself on another NVE or profile)
 	observeDelay time.Duration   // follower: next re-check delay
-	role         conn.Role       // role last granted by the switch (RoleNoChange: none asked)
-	roleGen      uint64          // its generation
+	// lastObserve (mu) is when this follower last read the switch, and
+	// held (mu) says a run it put off is scheduled (see holdObserve).
+	lastObserve time.Time
+	held        bool
+	role        conn.Role // role last granted by the switch (RoleNoChange: none asked)
+	roleGen     uint64    // its generation
 	// What nva last installed on the switch (what the audit compares the
 	// switch with): have says installed* (or slices) reflect the switch,
 	// for NVE haveFor. installed is a list read from the switch, or the
@@ -239,8 +243,14 @@ func (s *Southbound) syncOnce(ctx context.Context, w *worker) {
 		return
 	}
 	if !j.leader {
+		if s.holdObserve(w, j) {
+			return
+		}
 		s.ensureRole(ctx, w, conn.RoleSlave, s.src.Term())
 		s.observeOnce(ctx, w, j)
+		s.mu.Lock()
+		w.lastObserve = time.Now()
+		s.mu.Unlock()
 		return
 	}
 	if err := s.ensureRole(ctx, w, conn.RoleMaster, j.term); err != nil {

@@ -19,7 +19,7 @@ func (s *Southbound) WaitRealizedFor(ctx context.Context, index uint64, nves []s
 	for _, n := range nves {
 		want[n] = true
 	}
-	return s.waitRealized(ctx, index, func(index uint64) []string { return s.laggardsForLocked(index, want) })
+	return s.waitRealized(ctx, index, want, func(index uint64) []string { return s.laggardsForLocked(index, want) })
 }
 
 // laggardsForLocked lists the connected, claimed NVEs of want that have
