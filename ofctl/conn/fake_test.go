@@ -85,29 +85,40 @@ func phyPort(no uint32, name string, linkDown bool) *openflow13.PhyPort {
 	return p
 }
 
-// handshake plays the switch's part: hello, features, port desc.
+// handshake plays the switch's part: hello, then the features and port
+// desc requests, answered in the order they come (the controller sends
+// both at once, from two goroutines).
 func (f *fakeSwitch) handshake(dpid uint64, ports ...*openflow13.PhyPort) {
 	f.t.Helper()
 	f.write(hello13())
 	f.expect(openflow13.Type_Hello)
-	req := f.expect(openflow13.Type_FeaturesRequest)
-	// libOpenflow v0.15.0's SwitchFeatures.MarshalBinary leaves out the
-	// DPID, so the features reply is encoded by hand.
-	fr := header(openflow13.Type_FeaturesReply, 32, xidOf(req))
-	binary.BigEndian.PutUint64(fr[8:16], dpid)
-	fr[20] = 254
-	f.writeRaw(fr)
-	mp := f.expect(openflow13.Type_MultiPartRequest)
-	if got := binary.BigEndian.Uint16(mp[8:10]); got != openflow13.MultipartType_PortDesc {
-		f.t.Fatalf("handshake multipart type %d, want PORT_DESC", got)
+	for features, portDesc := false, false; !features || !portDesc; {
+		m := f.read()
+		switch {
+		case m[1] == openflow13.Type_FeaturesRequest && !features:
+			features = true
+			// libOpenflow v0.15.0's SwitchFeatures.MarshalBinary leaves
+			// out the DPID, so the features reply is encoded by hand.
+			fr := header(openflow13.Type_FeaturesReply, 32, xidOf(m))
+			binary.BigEndian.PutUint64(fr[8:16], dpid)
+			fr[20] = 254
+			f.writeRaw(fr)
+		case m[1] == openflow13.Type_MultiPartRequest && !portDesc:
+			if got := binary.BigEndian.Uint16(m[8:10]); got != openflow13.MultipartType_PortDesc {
+				f.t.Fatalf("handshake multipart type %d, want PORT_DESC", got)
+			}
+			portDesc = true
+			rep := &openflow13.MultipartReply{Header: openflow13.NewOfp13Header(), Type: openflow13.MultipartType_PortDesc}
+			rep.Header.Type = openflow13.Type_MultiPartReply
+			rep.Header.Xid = xidOf(m)
+			for _, p := range ports {
+				rep.Body = append(rep.Body, p)
+			}
+			f.write(rep)
+		default:
+			f.t.Fatalf("fake switch: got message type %d during the handshake (features answered %v, port desc %v)", m[1], features, portDesc)
+		}
 	}
-	rep := &openflow13.MultipartReply{Header: openflow13.NewOfp13Header(), Type: openflow13.MultipartType_PortDesc}
-	rep.Header.Type = openflow13.Type_MultiPartReply
-	rep.Header.Xid = xidOf(mp)
-	for _, p := range ports {
-		rep.Body = append(rep.Body, p)
-	}
-	f.write(rep)
 }
 
 func (f *fakeSwitch) sendError(xid uint32, typ, code uint16) {
