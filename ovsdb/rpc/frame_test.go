@@ -10,17 +10,23 @@ import (
 	"testing/iotest"
 )
 
+// chunkings are readers of b that deliver it whole, a byte at a time and
+// in halves of what each read asks for.
+func chunkings(b []byte) map[string]io.Reader {
+	return map[string]io.Reader{
+		"whole":       bytes.NewReader(b),
+		"byte a time": iotest.OneByteReader(bytes.NewReader(b)),
+		"halves":      iotest.HalfReader(bytes.NewReader(b)),
+	}
+}
+
 // TestFramerChunks: messages split anywhere by the stream, and larger
 // than the reader's buffer, come out whole.
 func TestFramerChunks(t *testing.T) {
 	big := `{"k":"` + strings.Repeat(`x\"}]{[`, 3000) + `","n":[` + strings.Repeat(`{"a":[1,2]},`, 500) + `{}]}`
 	msgs := []string{`{"a":"}{[\"\\"}`, big, `[1,{"b":[]}]`, `{"c":{}}`, big}
 	in := " \n" + strings.Join(msgs, "\r\n\t ")
-	for name, r := range map[string]io.Reader{
-		"whole":       strings.NewReader(in),
-		"byte a time": iotest.OneByteReader(strings.NewReader(in)),
-		"halves":      iotest.HalfReader(strings.NewReader(in)),
-	} {
+	for name, r := range chunkings([]byte(in)) {
 		f := NewFramer(r)
 		for i, want := range msgs {
 			got, err := f.Next()
@@ -169,11 +175,7 @@ func TestFramerRandom(t *testing.T) {
 		}
 		raw := []byte(in.String())
 		want, _ := framePlain(raw)
-		for name, rd := range map[string]io.Reader{
-			"whole":       bytes.NewReader(raw),
-			"byte a time": iotest.OneByteReader(bytes.NewReader(raw)),
-			"halves":      iotest.HalfReader(bytes.NewReader(raw)),
-		} {
+		for name, rd := range chunkings(raw) {
 			f := NewFramer(rd)
 			for i, w := range want {
 				got, err := f.Next()
