@@ -70,6 +70,13 @@ func TestScaleFleet(t *testing.T) {
 					t.Errorf("phase %s: %d OpenFlow connections and %d OVSDB sessions dropped, want none", name, p.Dropped, p.OVSDBDropped)
 				}
 			}
+			for _, name := range []string{"initial sync", "warm restart", "cold restart"} {
+				// Timed by nva's last_sync (syncedAt): after the phase
+				// began, so never zero.
+				if p := res.phase(name); p != nil && p.Err == nil && p.Elapsed <= 0 {
+					t.Errorf("phase %s: elapsed %s, want > 0", name, p.Elapsed)
+				}
+			}
 			if p := res.phase("warm restart"); p != nil && p.FlowMods != 0 {
 				t.Errorf("warm restart: the switches received %d flow/group mods, want 0", p.FlowMods)
 			}
@@ -92,6 +99,27 @@ func TestScaleFleet(t *testing.T) {
 				t.Errorf("attaches: %d realized, %d failed (first: %v), want %d realized", len(res.AttachLatencies), res.AttachFailed, res.AttachFirstErr, cfg.Attaches)
 			}
 		})
+	}
+}
+
+// TestSyncedAt: the fleet's sync time is nva's latest last_sync when it
+// lies within the wait, and the poll's time otherwise.
+func TestSyncedAt(t *testing.T) {
+	start := time.Date(2026, 11, 30, 5, 0, 0, 0, time.UTC)
+	seen := start.Add(4 * time.Second)
+	for _, tc := range []struct {
+		name       string
+		last, want time.Time
+	}{
+		{"within the wait", start.Add(3200 * time.Millisecond), start.Add(3200 * time.Millisecond)},
+		{"no last_sync", time.Time{}, seen},
+		{"before the phase (nothing changed)", start.Add(-time.Second), seen},
+		{"after the poll (clock skew)", seen.Add(time.Millisecond), seen},
+		{"exactly at the start", start, seen},
+	} {
+		if got := syncedAt(start, tc.last, seen); !got.Equal(tc.want) {
+			t.Errorf("%s: syncedAt = %s, want %s", tc.name, got.Sub(start), tc.want.Sub(start))
+		}
 	}
 }
 
