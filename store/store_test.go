@@ -377,8 +377,11 @@ func TestBusyLeaderTimesOut(t *testing.T) {
 	defer s.Close()
 	waitFor(t, 5*time.Second, "leadership", s.IsLeader)
 	// Far too little time to commit anything: as if the cluster were busy.
-	s.cfg.ApplyTimeout = time.Microsecond
-	_, err = s.CreateVN(context.Background(), "", model.VN{Name: "blue"})
+	// (The caller's deadline, not a changed Config.ApplyTimeout: the
+	// leader loop reads the config concurrently.)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Microsecond)
+	defer cancel()
+	_, err = s.CreateVN(ctx, "", model.VN{Name: "blue"})
 	if !IsTimeout(err) || IsNoLeader(err) || !s.IsLeader() {
 		t.Fatalf("busy leader's write: %v (timeout %v, no leader %v, leader %v)", err, IsTimeout(err), IsNoLeader(err), s.IsLeader())
 	}
