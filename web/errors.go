@@ -132,5 +132,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	// Two writes, not append(b, '\n'): a large body (the NVE list of a
+	// big fleet) would be copied whole for its last byte.
+	w.Write(b)
+	io.WriteString(w, "\n")
 }
