@@ -2,8 +2,10 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"github.com/nva-project/nva/web/wire"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -96,8 +98,36 @@ func listHandler[T any](s *Server, res *resource[T]) http.HandlerFunc {
 				out.Items = append(out.Items, res.render(v))
 			}
 		}
-		writeJSON(w, http.StatusOK, out)
+		writeList(w, out)
 	}
+}
+
+// writeList writes l as writeJSON would, byte for byte, but marshals its
+// items one by one: encoding/json keeps the buffer of every Marshal in a
+// pool for reuse, so one Marshal of a big list (the NVEs of a 1,000-NVE
+// fleet, megabytes) would leave buffers of that size held after the
+// request, until two more garbage collections, which an idle nva may not
+// run for a long time. An item's buffer is a few kilobytes.
+func writeList(w http.ResponseWriter, l List) {
+	parts := make([][]byte, len(l.Items))
+	for i, it := range l.Items {
+		b, err := json.Marshal(it)
+		if err != nil {
+			writeJSON(w, http.StatusOK, l) // reports the error as writeJSON does
+			return
+		}
+		parts[i] = b
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, `{"items":[`)
+	for i, b := range parts {
+		if i > 0 {
+			io.WriteString(w, ",")
+		}
+		w.Write(b)
+	}
+	io.WriteString(w, "]}\n")
 }
 
 func getHandler[T any](s *Server, res *resource[T]) http.HandlerFunc {
