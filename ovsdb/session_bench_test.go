@@ -48,6 +48,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if os.Getenv("NVA_BENCH_HEAPPROFILE") != "" {
+		runtime.MemProfileRate = 1 // every allocation: the profile is of a few MB
+	}
 	os.Exit(m.Run())
 }
 

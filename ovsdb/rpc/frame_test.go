@@ -54,10 +54,9 @@ func BenchmarkFramer(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	r := bytes.NewReader(msg)
-	f := NewFramer(r)
 	for b.Loop() {
 		r.Reset(msg)
-		f.r.Reset(r)
+		f := NewFramer(r)
 		if _, err := f.Next(); err != nil {
 			b.Fatal(err)
 		}
@@ -72,10 +71,9 @@ func BenchmarkFramerSchema(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	r := bytes.NewReader(msg)
-	f := NewFramer(r)
 	for b.Loop() {
 		r.Reset(msg)
-		f.r.Reset(r)
+		f := NewFramer(r)
 		if m, err := f.Next(); err != nil || len(m) != len(msg) {
 			b.Fatal(len(m), err)
 		}
@@ -187,5 +185,49 @@ func TestFramerRandom(t *testing.T) {
 				t.Fatalf("round %d, %s: end: %v", round, name, err)
 			}
 		}
+	}
+}
+
+// sizeReader serves its messages in order, one per Read (whole, or as much
+// as fits), and records the size of the buffer each Read is given.
+type sizeReader struct {
+	data  []string
+	sizes []int
+}
+
+func (r *sizeReader) Read(p []byte) (int, error) {
+	r.sizes = append(r.sizes, len(p))
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.data[0])
+	if r.data[0] = r.data[0][n:]; r.data[0] == "" {
+		r.data = r.data[1:]
+	}
+	return n, nil
+}
+
+// TestFramerIdleBuffer: once a message larger than the idle buffer is
+// framed (with the newline a JSON encoder puts after it), the next read
+// goes to the small idle buffer again: an idle session does not keep its
+// largest message's buffer.
+func TestFramerIdleBuffer(t *testing.T) {
+	big := `{"k":"` + strings.Repeat("x", 20000) + `"}`
+	r := &sizeReader{data: []string{`{"echo":[]}` + "\n", big + "\n", `{"echo":[]}` + "\n"}}
+	f := NewFramer(r)
+	for i, want := range []string{`{"echo":[]}`, big, `{"echo":[]}`} {
+		got, err := f.Next()
+		if err != nil || string(got) != want {
+			t.Fatalf("message %d: %.40q, %v", i, got, err)
+		}
+		if i == 1 {
+			r.sizes = nil
+		}
+	}
+	if len(r.sizes) != 1 || r.sizes[0] > idleBuffer {
+		t.Fatalf("reads after the large message got buffers of %v bytes, want one of at most %d", r.sizes, idleBuffer)
+	}
+	if _, err := f.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("end: %v", err)
 	}
 }
