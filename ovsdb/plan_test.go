@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -421,5 +422,32 @@ func TestValidateBFD(t *testing.T) {
 	b, _ := json.Marshal(p.ops)
 	if !strings.Contains(string(b), `"bfd"`) || !strings.Contains(string(b), `"enable","true"`) {
 		t.Fatalf("plan does not set the bfd column: %s", b)
+	}
+}
+
+// TestNameRulesAreThePatterns: the hand-written checks of Validate accept
+// exactly what the patterns they replaced accept.
+func TestNameRulesAreThePatterns(t *testing.T) {
+	rules := []struct {
+		name  string
+		check func(string) bool
+		re    *regexp.Regexp
+	}{
+		{"interface", validIfName, regexp.MustCompile(`^[A-Za-z0-9_.:@-]{1,15}$`)},
+		{"bridge", validBridgeName, regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)},
+		{"datapath ID", validDatapathID, regexp.MustCompile(`^[0-9a-fA-F]{16}$`)},
+	}
+	inputs := []string{"", "a", "br-int", "vap0.10", "a:b@c", "A_b-Z.9", "123456789012345", "1234567890123456",
+		"12345678901234567", "00004e56000000AF", "00004e56000000AG", "br int", "br\n", "\nbr", "bré", "é",
+		"0123456789abcdef", "g123456789abcdef", "br/int", "br+int", "x\x00"}
+	for c := byte(0); c < 0x80; c++ {
+		inputs = append(inputs, "a"+string(c), string(c))
+	}
+	for _, r := range rules {
+		for _, in := range inputs {
+			if got, want := r.check(in), r.re.MatchString(in); got != want {
+				t.Errorf("%s %q: %v, the pattern says %v", r.name, in, got, want)
+			}
+		}
 	}
 }

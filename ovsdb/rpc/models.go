@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -34,7 +35,14 @@ type Schema struct {
 	intern *interner // shared strings and maps of its sessions' rows
 
 	mu       sync.Mutex
-	decoders map[string]map[string]*tableDecoder // by the monitored tables and columns
+	monitors map[string]*monitorSpec // by the monitored tables and columns
+}
+
+// monitorSpec is what the monitors of the same tables and columns share:
+// the row decoders and the encoded monitor-requests.
+type monitorSpec struct {
+	decoders map[string]*tableDecoder
+	requests json.RawMessage
 }
 
 // NewModels returns the models of client's database.
@@ -55,15 +63,28 @@ func (m *Models) Get(ctx context.Context, s *Session) (model.DatabaseModel, erro
 // Schema reads the schema of the session's server (get_schema) and returns
 // the shared Schema for it.
 func (m *Models) Schema(ctx context.Context, s *Session) (*Schema, error) {
-	var raw json.RawMessage
-	if err := s.Call(ctx, "get_schema", []any{m.client.Name()}, &raw); err != nil {
+	// The reply is looked up by its digest on the reading goroutine and
+	// copied out of the message buffer only when it is a schema not seen
+	// before (every session reads the same 27 KB).
+	var (
+		digest [sha256.Size]byte
+		sc     *Schema
+		raw    []byte
+	)
+	err := s.call(ctx, "get_schema", []any{m.client.Name()}, nil, func(result []byte) error {
+		digest = sha256.Sum256(result)
+		m.mu.Lock()
+		sc = m.byDigest[digest]
+		m.mu.Unlock()
+		if sc == nil {
+			raw = bytes.Clone(result)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	digest := sha256.Sum256(raw)
-	m.mu.Lock()
-	sc, ok := m.byDigest[digest]
-	m.mu.Unlock()
-	if ok {
+	if sc != nil {
 		return sc, nil
 	}
 	var schema ovsdb.DatabaseSchema
@@ -86,9 +107,9 @@ func (m *Models) Schema(ctx context.Context, s *Session) (*Schema, error) {
 	return sc, nil
 }
 
-// decodersFor returns the (shared, read-only) row decoders of a monitor
-// of tables.
-func (sc *Schema) decodersFor(tables []TableColumns) (map[string]*tableDecoder, error) {
+// monitorFor returns the (shared, read-only) row decoders and requests of
+// a monitor of tables.
+func (sc *Schema) monitorFor(tables []TableColumns) (*monitorSpec, error) {
 	var key strings.Builder
 	for _, t := range tables {
 		key.WriteString(t.Table)
@@ -100,16 +121,21 @@ func (sc *Schema) decodersFor(tables []TableColumns) (map[string]*tableDecoder, 
 	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	if d, ok := sc.decoders[key.String()]; ok {
-		return d, nil
+	if m, ok := sc.monitors[key.String()]; ok {
+		return m, nil
 	}
 	d, err := newDecoders(sc.Model, tables)
 	if err != nil {
 		return nil, err
 	}
-	if sc.decoders == nil {
-		sc.decoders = map[string]map[string]*tableDecoder{}
+	reqs, err := monitorRequests(tables)
+	if err != nil {
+		return nil, err
 	}
-	sc.decoders[key.String()] = d
-	return d, nil
+	if sc.monitors == nil {
+		sc.monitors = map[string]*monitorSpec{}
+	}
+	m := &monitorSpec{decoders: d, requests: reqs}
+	sc.monitors[key.String()] = m
+	return m, nil
 }

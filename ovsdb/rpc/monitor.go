@@ -55,7 +55,11 @@ func (s *Session) Monitor(ctx context.Context, dbm model.DatabaseModel, tables [
 	if err != nil {
 		return nil, fmt.Errorf("monitor: %w", err)
 	}
-	return s.monitor(ctx, dbm, decoders, newInterner(), tables, onChange)
+	reqs, err := monitorRequests(tables)
+	if err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	return s.monitor(ctx, dbm, decoders, newInterner(), reqs, onChange)
 }
 
 // MonitorSchema is Monitor with a shared Schema (Models.Schema), whose row
@@ -64,20 +68,26 @@ func (s *Session) MonitorSchema(ctx context.Context, sc *Schema, tables []TableC
 	if !sc.Model.Valid() {
 		return nil, fmt.Errorf("monitor: the database model has no schema")
 	}
-	decoders, err := sc.decodersFor(tables)
+	m, err := sc.monitorFor(tables)
 	if err != nil {
 		return nil, fmt.Errorf("monitor: %w", err)
 	}
-	return s.monitor(ctx, sc.Model, decoders, sc.intern, tables, onChange)
+	return s.monitor(ctx, sc.Model, m.decoders, sc.intern, m.requests, onChange)
 }
 
-func (s *Session) monitor(ctx context.Context, dbm model.DatabaseModel, decoders map[string]*tableDecoder, in *interner, tables []TableColumns, onChange func()) (*Cache, error) {
-	c := newCacheWith(dbm, decoders, in, onChange)
+// monitorRequests is the JSON of the monitor-requests of tables (the same
+// for every session: encoded once per Schema).
+func monitorRequests(tables []TableColumns) (json.RawMessage, error) {
 	reqs := make(map[string]ovsdb.MonitorRequest, len(tables))
 	for _, t := range tables {
 		// Select is spelled out: libovsdb's server cannot do without it.
 		reqs[t.Table] = ovsdb.MonitorRequest{Columns: t.Columns, Select: ovsdb.NewDefaultMonitorSelect()}
 	}
+	return json.Marshal(reqs)
+}
+
+func (s *Session) monitor(ctx context.Context, dbm model.DatabaseModel, decoders map[string]*tableDecoder, in *interner, reqs json.RawMessage, onChange func()) (*Cache, error) {
+	c := newCacheWith(dbm, decoders, in, onChange)
 	s.mu.Lock()
 	s.nextID++
 	id := fmt.Sprintf("nva-monitor-%d", s.nextID)
