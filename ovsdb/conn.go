@@ -68,17 +68,25 @@ type conn struct {
 	done  chan struct{}   // closed by close()
 }
 
-// dial connects to d.Endpoint, reads the schema (models shares the model
-// made of it between sessions) and starts a monitor of the columns nva uses.
-// probe is the session's inactivity probe and prober the manager's, which
-// probes all its sessions on one timer (rpc.Config).
-func dial(ctx context.Context, d Desired, probe time.Duration, prober *rpc.Prober, models *rpc.Models, log *slog.Logger) (*conn, error) {
-	sess, err := rpc.Dial(ctx, d.Endpoint, rpc.Config{TLS: d.TLS, ProbeInterval: probe, Prober: prober, Logger: log})
+// shared is what the sessions of a Manager share: the prober, which
+// probes all of them on one timer, the database models made of the
+// schemas they read, and the buffers they read messages into (rpc.Config).
+type shared struct {
+	prober *rpc.Prober
+	models *rpc.Models
+	bufs   *rpc.Buffers
+}
+
+// dial connects to d.Endpoint, reads the schema (sh.models shares the
+// model made of it between sessions) and starts a monitor of the columns
+// nva uses. probe is the session's inactivity probe.
+func dial(ctx context.Context, d Desired, probe time.Duration, sh shared, log *slog.Logger) (*conn, error) {
+	sess, err := rpc.Dial(ctx, d.Endpoint, rpc.Config{TLS: d.TLS, ProbeInterval: probe, Prober: sh.prober, Buffers: sh.bufs, Logger: log})
 	if err != nil {
 		return nil, connectError(d.Endpoint, err)
 	}
 	c := &conn{sess: sess, kick: make(chan struct{}, 1), lost: sess.Lost(), done: make(chan struct{})}
-	sc, err := models.Schema(ctx, sess)
+	sc, err := sh.models.Schema(ctx, sess)
 	if err != nil {
 		c.close()
 		return nil, connectError(d.Endpoint, err)

@@ -68,7 +68,7 @@ func memServer(t testing.TB, ports int) string {
 			"controller":   wire.OvsSet{GoSet: []any{wire.UUID{GoUUID: "c1"}, wire.UUID{GoUUID: "c2"}}},
 			"other_config": wire.OvsMap{GoMap: map[any]any{"datapath-id": "00004e5600000001"}}}},
 		wire.Operation{Op: wire.OperationInsert, Table: vswitch.OpenvSwitchTable, Row: wire.Row{"bridges": wire.UUID{GoUUID: "br"}}})
-	c, err := dial(context.Background(), Desired{Endpoint: "unix:" + path}, -1, nil, rpc.NewModels(mustDBModel()), slog.New(slog.DiscardHandler))
+	c, err := dial(context.Background(), Desired{Endpoint: "unix:" + path}, -1, shared{models: rpc.NewModels(mustDBModel())}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func sessionHeaps(t testing.TB) (old, cur uint64) {
 		return cl.Close, nil
 	})
 	cur = retainedPerSession(t, heapSessions, func() (func(), error) {
-		c, err := dial(ctx, Desired{Endpoint: endpoint}, 0, nil, models, slog.New(slog.DiscardHandler))
+		c, err := dial(ctx, Desired{Endpoint: endpoint}, 0, shared{models: models}, slog.New(slog.DiscardHandler))
 		if err != nil {
 			return nil, err
 		}

@@ -104,7 +104,8 @@ type Manager struct {
 
 	writeGate func(ctx context.Context) error // see WithWriteGate (gate.go)
 
-	models *rpc.Models // the database models of the sessions, shared
+	models *rpc.Models  // the database models of the sessions, shared
+	bufs   *rpc.Buffers // the sessions' message buffers, shared
 }
 
 // NewManager returns a Manager that logs to logger and calls onStatus (from
@@ -129,6 +130,7 @@ func NewManager(logger *slog.Logger, onStatus func(Status), opts ...Option) *Man
 		settleTimeout: 2 * time.Second,
 		workers:       map[string]*worker{},
 		models:        rpc.NewModels(mustDBModel()),
+		bufs:          rpc.NewBuffers(),
 	}
 	for _, o := range opts {
 		o(m)
@@ -136,6 +138,9 @@ func NewManager(logger *slog.Logger, onStatus func(Status), opts ...Option) *Man
 	m.prober = rpc.NewProber(m.probeInterval)
 	return m
 }
+
+// shared is what the manager's sessions share.
+func (m *Manager) shared() shared { return shared{prober: m.prober, models: m.models, bufs: m.bufs} }
 
 // Sync hands the desired state of one NVE to its goroutine, creating the
 // goroutine and its OVSDB client on first use, and returns at once. The state
@@ -496,7 +501,7 @@ func (w *worker) publish(snap *snapshot, p *plan, converged bool) {
 func (w *worker) connect() error {
 	ctx, cancel := context.WithTimeout(w.ctx, w.m.opTimeout)
 	defer cancel()
-	c, err := dial(ctx, w.desired, w.m.probeInterval, w.m.prober, w.m.models, w.log)
+	c, err := dial(ctx, w.desired, w.m.probeInterval, w.m.shared(), w.log)
 	if err != nil {
 		return err
 	}
@@ -554,7 +559,7 @@ func (w *worker) remove(ctx context.Context) error {
 	}
 	if w.conn == nil {
 		cctx, cancel := context.WithTimeout(ctx, w.m.opTimeout)
-		c, err := dial(cctx, w.desired, w.m.probeInterval, w.m.prober, w.m.models, w.log)
+		c, err := dial(cctx, w.desired, w.m.probeInterval, w.m.shared(), w.log)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("remove NVE %s: %w", w.name, err)

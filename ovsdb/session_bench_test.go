@@ -96,7 +96,7 @@ func runBenchServer(path string) error {
 	endpoint := "unix:" + path
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := dial(ctx, Desired{Endpoint: endpoint}, -1, nil, rpc.NewModels(mustDBModel()), slog.New(slog.DiscardHandler))
+	c, err := dial(ctx, Desired{Endpoint: endpoint}, -1, shared{models: rpc.NewModels(mustDBModel())}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

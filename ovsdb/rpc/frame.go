@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // maxMessage bounds one JSON-RPC message: a server sending more is broken.
@@ -22,13 +23,44 @@ const (
 	readBuffer = 4096
 )
 
+// maxPooled is the largest message buffer Buffers keeps for reuse.
+const maxPooled = 64 << 10
+
+// Buffers lends message buffers to the framers of many sessions, so that
+// the buffers of the schemas and monitor replies 1,000 sessions read when
+// they connect (and of the updates they read later) are reused instead of
+// allocated for each message; a framer gives its buffer back as soon as
+// everything it read is framed. Safe for concurrent use.
+type Buffers struct{ pool sync.Pool }
+
+// NewBuffers returns an empty pool of message buffers.
+func NewBuffers() *Buffers { return &Buffers{} }
+
+// get returns a buffer of at least n bytes (its whole capacity).
+func (b *Buffers) get(n int) []byte {
+	if b != nil {
+		if p, _ := b.pool.Get().(*[]byte); p != nil && cap(*p) >= n {
+			return (*p)[:cap(*p)]
+		}
+	}
+	return make([]byte, n)
+}
+
+// put takes back a buffer no longer used.
+func (b *Buffers) put(buf []byte) {
+	if b != nil && cap(buf) <= maxPooled {
+		b.pool.Put(&buf)
+	}
+}
+
 // Framer splits the stream into JSON texts (OVSDB sends objects back to
 // back, without delimiters) by tracking nesting outside strings. It reads
 // straight into the buffer it returns messages from (no copy). Both ends
 // use it: nva's sessions, and the fleet's simulated OVSDB servers.
 type Framer struct {
-	r   io.Reader
-	err error // the reader's error, returned once what came before it is framed
+	r    io.Reader
+	bufs *Buffers // where message buffers come from and go back to (nil: allocated)
+	err  error    // the reader's error, returned once what came before it is framed
 
 	buf      []byte // buf[off:end] is read but not yet returned
 	off, end int
@@ -43,8 +75,12 @@ type Framer struct {
 }
 
 // NewFramer returns a Framer reading r.
-func NewFramer(r io.Reader) *Framer {
-	f := &Framer{r: r}
+func NewFramer(r io.Reader) *Framer { return NewFramerBuffers(r, nil) }
+
+// NewFramerBuffers returns a Framer reading r whose message buffers
+// come from bufs.
+func NewFramerBuffers(r io.Reader, bufs *Buffers) *Framer {
+	f := &Framer{r: r, bufs: bufs}
 	f.buf = f.idle[:]
 	f.idleInUse = true
 	return f
@@ -126,20 +162,26 @@ func (f *Framer) fill() error {
 		// Everything read is framed (but white space): the next read
 		// starts a message, in the idle buffer.
 		f.off, f.end, f.pos = 0, 0, 0
-		f.buf, f.idleInUse = f.idle[:], true
+		if !f.idleInUse {
+			f.bufs.put(f.buf)
+			f.buf, f.idleInUse = f.idle[:], true
+		}
 	}
 	if f.end == len(f.buf) {
 		n := f.end - f.off
 		if n >= maxMessage {
 			return fmt.Errorf("a JSON-RPC message exceeds %d bytes", maxMessage)
 		}
-		buf := f.buf
 		if n > len(f.buf)/2 {
-			buf = make([]byte, max(readBuffer, 2*len(f.buf)))
-			f.idleInUse = false
+			buf := f.bufs.get(max(readBuffer, 2*len(f.buf)))
+			copy(buf, f.buf[f.off:f.end])
+			if !f.idleInUse {
+				f.bufs.put(f.buf)
+			}
+			f.buf, f.idleInUse = buf, false
+		} else {
+			copy(f.buf, f.buf[f.off:f.end])
 		}
-		copy(buf, f.buf[f.off:f.end])
-		f.buf = buf
 		f.pos -= f.off
 		f.off, f.end = 0, n
 	}

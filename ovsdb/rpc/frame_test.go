@@ -161,6 +161,7 @@ func TestFramerRandom(t *testing.T) {
 			return "[" + strings.Join(parts, ", ") + "]"
 		}
 	}
+	pool := NewBuffers()
 	for round := range 300 {
 		var in strings.Builder
 		for range 1 + r.IntN(8) {
@@ -175,6 +176,9 @@ func TestFramerRandom(t *testing.T) {
 		want, _ := framePlain(raw)
 		for name, rd := range chunkings(raw) {
 			f := NewFramer(rd)
+			if round%2 == 1 { // buffers shared between the framers
+				f = NewFramerBuffers(rd, pool)
+			}
 			for i, w := range want {
 				got, err := f.Next()
 				if err != nil || string(got) != w {

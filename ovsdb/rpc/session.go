@@ -48,6 +48,9 @@ type Config struct {
 	Prober *Prober
 	// Logger receives the session's diagnostics (nil: discarded).
 	Logger *slog.Logger
+	// Buffers, if set, lends the session its message buffers (shared
+	// with other sessions); nil: they are allocated per message.
+	Buffers *Buffers
 }
 
 // Session is one OVSDB JSON-RPC session. Its methods are safe for
@@ -56,6 +59,7 @@ type Config struct {
 type Session struct {
 	conn net.Conn
 	log  *slog.Logger
+	bufs *Buffers
 
 	wmu sync.Mutex // serializes writes
 
@@ -165,6 +169,7 @@ func NewSession(c net.Conn, cfg Config) *Session {
 	s := &Session{
 		conn:     c,
 		log:      log,
+		bufs:     cfg.Buffers,
 		pending:  map[uint64]*call{},
 		monitors: map[string]*Cache{},
 		lost:     make(chan struct{}),
@@ -330,7 +335,7 @@ func (s *Session) Transact(ctx context.Context, db string, ops []ovsdb.Operation
 }
 
 func (s *Session) readLoop() {
-	fr := NewFramer(s.conn)
+	fr := NewFramerBuffers(s.conn, s.bufs)
 	for {
 		raw, err := fr.Next()
 		if err == nil {
