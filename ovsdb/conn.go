@@ -164,18 +164,26 @@ func (c *conn) read() (*snapshot, error) {
 		return nil, errNotConnected
 	default:
 	}
-	s := newSnapshot()
+	var s *snapshot
 	c.cache.Read(func(tables map[string]map[string]model.Model) {
-		for u, m := range tables[vswitch.InterfaceTable] {
+		ifaces, ports, ctls, bridges := tables[vswitch.InterfaceTable], tables[vswitch.PortTable],
+			tables[vswitch.ControllerTable], tables[vswitch.BridgeTable]
+		s = &snapshot{
+			bridges:     make(map[string]*bridgeRow, len(bridges)),
+			ports:       make(map[string]*portRow, len(ports)),
+			ifaces:      make(map[string]*ifaceRow, len(ifaces)),
+			controllers: make(map[string]*ctlRow, len(ctls)),
+		}
+		for u, m := range ifaces {
 			s.ifaces[u] = m.(*ifaceRow)
 		}
-		for u, m := range tables[vswitch.PortTable] {
+		for u, m := range ports {
 			s.ports[u] = m.(*portRow)
 		}
-		for u, m := range tables[vswitch.ControllerTable] {
+		for u, m := range ctls {
 			s.controllers[u] = m.(*ctlRow)
 		}
-		for u, m := range tables[vswitch.BridgeTable] {
+		for u, m := range bridges {
 			s.bridges[u] = m.(*bridgeRow)
 		}
 		for _, m := range tables[vswitch.OpenvSwitchTable] {

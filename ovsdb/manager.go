@@ -614,10 +614,12 @@ func (w *worker) errorText(msg string) string {
 	}
 }
 
-// setStatus applies f and pushes the result if anything changed.
+// setStatus applies f and pushes the result if anything changed. f gets
+// a shallow copy of the status: it may replace its maps, never modify
+// them (the status shares them).
 func (w *worker) setStatus(f func(*Status)) {
 	w.mu.Lock()
-	next := w.status.clone()
+	next := w.status
 	f(&next)
 	if next.equal(w.status) {
 		w.mu.Unlock()

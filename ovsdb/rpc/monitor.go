@@ -175,6 +175,18 @@ func (c *Cache) apply(raw []byte) error {
 		return nil
 	}
 	c.mu.Lock()
+	if !c.ready {
+		// The initial rows: each table's map is made for its rows at once.
+		counts := make(map[string]int, len(c.tables))
+		for _, ch := range changes {
+			counts[ch.table]++
+		}
+		for t, n := range counts {
+			if len(c.tables[t]) == 0 {
+				c.tables[t] = make(map[string]model.Model, n)
+			}
+		}
+	}
 	for _, ch := range changes {
 		if ch.row == nil {
 			delete(c.tables[ch.table], ch.uuid)
