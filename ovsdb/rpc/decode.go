@@ -14,7 +14,11 @@ import (
 
 // parseMessage splits a JSON-RPC message into its members, as
 // json.Unmarshal into a message would, but without copying: the raw parts
-// are slices of b, valid until the next message is read.
+// are slices of b, valid until the next message is read. Every member is
+// checked but a result that is an object or array: that is only skipped
+// to its end, and its syntax is checked where it is used
+// (Session.handleResponse), once (a schema or a monitor reply is most of
+// what a session reads).
 func parseMessage(b []byte) (message, error) {
 	var m message
 	s := scan{b: b}
@@ -31,7 +35,7 @@ func parseMessage(b []byte) (message, error) {
 		case "params":
 			m.Params, err = s.value()
 		case "result":
-			m.Result, err = s.value()
+			m.Result, err = s.container()
 		case "error":
 			m.Error, err = s.value()
 		default:

@@ -156,6 +156,8 @@ func TestParseMessageLikeJSON(t *testing.T) {
 		`{"method":"upd\u0061te","params":[]}`,
 		`{"error":{"error":"syntax error","details":"x"},"id":7,"result":null}`,
 		`{}`,
+		`{"id":2,"result":{"a":"]}\"[{\\","b":["\\",{}],"c":"\u005d"},"error":null}`,
+		`{"id":3,"result":[["a\\\"]"],[],{}] ,"error":null}`,
 	} {
 		var want message
 		if err := json.Unmarshal([]byte(in), &want); err != nil {
@@ -175,6 +177,24 @@ func TestParseMessageLikeJSON(t *testing.T) {
 		if json.Unmarshal([]byte(in), &m) == nil {
 			t.Errorf("%s: encoding/json accepts it", in)
 		}
+		if m, err := parseMessage([]byte(in)); err == nil && checkJSON(m.Result) == nil {
+			t.Errorf("%s: accepted", in)
+		}
+	}
+	// A result is checked where it is used (checkJSON), not by
+	// parseMessage.
+	for _, in := range []string{`{"id":1,"result":[1 2]}`, `{"id":1,"result":{"a":tru}}`, `{"id":1,"result":["\q"]}`,
+		`{"id":1,"result":[` + strings.Repeat("[", maxDepth+2) + strings.Repeat("]", maxDepth+2) + `]}`} {
+		m, err := parseMessage([]byte(in))
+		if err != nil {
+			t.Errorf("%s: %v", in, err)
+			continue
+		}
+		if checkJSON(m.Result) == nil {
+			t.Errorf("%s: result %s accepted", in, m.Result)
+		}
+	}
+	for _, in := range []string{`{"id":1,"result":[1,2}`, `{"id":1,"result":{"a":"]}`} {
 		if _, err := parseMessage([]byte(in)); err == nil {
 			t.Errorf("%s: accepted", in)
 		}

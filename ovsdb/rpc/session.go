@@ -84,7 +84,9 @@ type call struct {
 	keep bool
 	// inLoop runs on the reading goroutine with the result before the
 	// caller sees it, so that nothing read after the response is handled
-	// before it (a monitor's initial rows before its first update).
+	// before it (a monitor's initial rows before its first update). It
+	// gets the result unchecked (parseMessage) and must check its syntax
+	// as it decodes it.
 	inLoop func([]byte) error
 }
 
@@ -369,22 +371,32 @@ func (s *Session) handle(raw []byte) error {
 		s.handleRequest(&m)
 		return nil
 	}
-	s.handleResponse(&m)
-	return nil
+	return s.handleResponse(&m)
 }
 
-func (s *Session) handleResponse(m *message) {
+func (s *Session) handleResponse(m *message) error {
 	id, err := strconv.ParseUint(string(m.ID), 10, 64)
 	if err != nil {
-		return // not one of ours (e.g. a probe echo answered after all)
+		// not one of ours (e.g. a probe echo answered after all)
+		return checkJSON(m.Result)
 	}
 	s.mu.Lock()
 	c := s.pending[id]
+	s.mu.Unlock()
+	if c == nil || c.inLoop == nil || c.keep {
+		// The result's syntax is checked here but for a call that
+		// decodes it on this goroutine (inLoop checks it).
+		if err := checkJSON(m.Result); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	if c == nil || s.pending[id] != c {
+		s.mu.Unlock()
+		return nil // the caller gave up, or the session ended
+	}
 	delete(s.pending, id)
 	s.mu.Unlock()
-	if c == nil {
-		return // the caller gave up
-	}
 	var r response
 	if c.keep {
 		r.result = append(json.RawMessage(nil), m.Result...)
@@ -395,6 +407,7 @@ func (s *Session) handleResponse(m *message) {
 		r.err = c.inLoop(m.Result)
 	}
 	c.done <- r
+	return nil
 }
 
 // rpcError turns a JSON-RPC error value ({"error":..., "details":...} or a
