@@ -378,6 +378,9 @@ func (cd *columnDecoder) decode(s *scan, field reflect.Value) error {
 			case 0:
 				field.SetZero()
 			case 1:
+				if s.in != nil && s.in.setPtr(field, cd.typ, as[0]) {
+					return nil
+				}
 				p := reflect.New(cd.typ.Elem())
 				setAtom(p.Elem(), cd.key, as[0])
 				field.Set(p)
@@ -510,14 +513,62 @@ const (
 // as "up", "internal" or "vxlan". Cached rows are never modified, so
 // sharing is safe; the tables are bounded. Safe for concurrent use.
 type interner struct {
-	mu   sync.Mutex
-	strs map[string]string
-	maps map[string]map[string]string
-	key  []byte // scratch key of stringMap, under mu
+	mu      sync.Mutex
+	strs    map[string]string
+	maps    map[string]map[string]string
+	strPtrs map[string]*string // the optional string columns' values ("up", "secure", ...)
+	intPtrs map[int]*int       // the optional integer columns' values (ofports, probe intervals, ...)
+	key     []byte             // scratch key of stringMap, under mu
 }
 
 func newInterner() *interner {
-	return &interner{strs: map[string]string{}, maps: map[string]map[string]string{}}
+	return &interner{strs: map[string]string{}, maps: map[string]map[string]string{},
+		strPtrs: map[string]*string{}, intPtrs: map[int]*int{}}
+}
+
+var (
+	stringPtrType = reflect.TypeFor[*string]()
+	intPtrType    = reflect.TypeFor[*int]()
+)
+
+// setPtr sets field (of type typ: *string or *int, an optional column) to a
+// shared pointer to a's value, and reports whether it did (other types,
+// long strings and a full table are left to the caller). Rows never
+// modify what their fields point to.
+func (in *interner) setPtr(field reflect.Value, typ reflect.Type, a atom) bool {
+	switch typ {
+	case stringPtrType:
+		if len(a.s) > maxInternedLen {
+			return false
+		}
+		in.mu.Lock()
+		p, ok := in.strPtrs[a.s]
+		if !ok && len(in.strPtrs) < maxInterned {
+			v := a.s
+			p, ok = &v, true
+			in.strPtrs[v] = p
+		}
+		in.mu.Unlock()
+		if ok {
+			field.Set(reflect.ValueOf(p))
+		}
+		return ok
+	case intPtrType:
+		n := int(a.f)
+		in.mu.Lock()
+		p, ok := in.intPtrs[n]
+		if !ok && len(in.intPtrs) < maxInterned {
+			v := n
+			p, ok = &v, true
+			in.intPtrs[n] = p
+		}
+		in.mu.Unlock()
+		if ok {
+			field.Set(reflect.ValueOf(p))
+		}
+		return ok
+	}
+	return false
 }
 
 // str returns b as a string, shared with earlier equal ones.
