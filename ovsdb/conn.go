@@ -96,6 +96,14 @@ func dial(ctx context.Context, d Desired, probe time.Duration, sh shared, log *s
 		c.close()
 		return nil, fmt.Errorf("monitor %s: %w", d.Endpoint, err)
 	}
+	// The initial rows poked the connection; whoever dialled reads them
+	// next (a snapshot taken after this sees them and any update since,
+	// which pokes again), so that poke would only ask for a second look
+	// at the same rows.
+	select {
+	case <-c.kick:
+	default:
+	}
 	return c, nil
 }
 

@@ -238,3 +238,23 @@ func TestMonitoredColumnsAreTheRowFields(t *testing.T) {
 		t.Errorf("row structs of unmonitored tables: %v", rows)
 	}
 }
+
+// TestDialLeavesNoKick: a new connection's initial rows do not ask for a
+// second ensure: the worker ensures right after dialling, and a kick
+// left from the initial rows would make it plan the same rows again.
+func TestDialLeavesNoKick(t *testing.T) {
+	endpoint := memServer(t, 2)
+	c, err := dial(context.Background(), Desired{Endpoint: endpoint}, -1, shared{models: rpc.NewModels(mustDBModel())}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	if snap, err := c.snapshot(); err != nil || len(snap.ports) != 2 {
+		t.Fatalf("snapshot %+v, %v", snap, err)
+	}
+	select {
+	case <-c.kick:
+		t.Fatal("the initial rows left a kick")
+	default:
+	}
+}

@@ -250,8 +250,8 @@ func retainedSessions(tb testing.TB, endpoint string, n int) (heap, stack uint64
 		rw.wait(tb, m, fmt.Sprintf("nve%04d", i))
 	}
 	for i := range n {
-		if st, _ := m.Stats(fmt.Sprintf("nve%04d", i)); st.Transactions != 0 || st.Connects != 1 {
-			tb.Fatalf("nve%04d: %+v (want one connect and no transaction: the database is converged)", i, st)
+		if st, _ := m.Stats(fmt.Sprintf("nve%04d", i)); st.Transactions != 0 || st.Connects != 1 || st.Ensures != 1 {
+			tb.Fatalf("nve%04d: %+v (want one connect, one ensure and no transaction: the database is converged)", i, st)
 		}
 	}
 	time.Sleep(100 * time.Millisecond) // the workers go idle after their last status
