@@ -85,16 +85,22 @@ func dial(ctx context.Context, d Desired, probe time.Duration, sh shared, log *s
 	if err != nil {
 		return nil, connectError(d.Endpoint, err)
 	}
+	return open(ctx, sess, d.Endpoint, sh)
+}
+
+// open reads the schema over a new session to endpoint and starts the
+// monitor (dial's part after the connect).
+func open(ctx context.Context, sess *rpc.Session, endpoint string, sh shared) (*conn, error) {
 	c := &conn{sess: sess, kick: make(chan struct{}, 1), lost: sess.Lost(), done: make(chan struct{})}
 	sc, err := sh.models.Schema(ctx, sess)
 	if err != nil {
 		c.close()
-		return nil, connectError(d.Endpoint, err)
+		return nil, connectError(endpoint, err)
 	}
 	c.cache, err = sess.MonitorSchema(ctx, sc, monitored(), c.poke)
 	if err != nil {
 		c.close()
-		return nil, fmt.Errorf("monitor %s: %w", d.Endpoint, err)
+		return nil, fmt.Errorf("monitor %s: %w", endpoint, err)
 	}
 	// The initial rows poked the connection; whoever dialled reads them
 	// next (a snapshot taken after this sees them and any update since,

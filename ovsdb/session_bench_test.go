@@ -3,10 +3,12 @@ package ovsdb
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -319,4 +321,102 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cannedServer answers a session's get_schema and monitor requests with
+// the replies of a real server captured before (and echo requests), on
+// its end of a pipe, until the pipe closes.
+func cannedServer(c net.Conn, schema, monitor []byte) {
+	defer c.Close()
+	f := rpc.NewFramer(c)
+	for {
+		msg, err := f.Next()
+		if err != nil {
+			return
+		}
+		var req struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+			Params json.RawMessage `json:"params"`
+		}
+		if json.Unmarshal(msg, &req) != nil {
+			return
+		}
+		var result []byte
+		switch req.Method {
+		case "get_schema":
+			result = schema
+		case "monitor":
+			result = monitor
+		case "echo":
+			result = req.Params
+		default:
+			return
+		}
+		out := make([]byte, 0, len(result)+64)
+		out = append(out, `{"id":`...)
+		out = append(out, req.ID...)
+		out = append(out, `,"result":`...)
+		out = append(out, result...)
+		out = append(out, `,"error":null}`...)
+		if _, err := c.Write(out); err != nil {
+			return
+		}
+	}
+}
+
+// capture reads the schema and the reply to nva's monitor from the
+// benchmark server.
+func capture(tb testing.TB, endpoint string) (schema, monitor json.RawMessage) {
+	tb.Helper()
+	ctx := context.Background()
+	sess, err := rpc.Dial(ctx, endpoint, rpc.Config{ProbeInterval: -1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer sess.Close()
+	if err := sess.Call(ctx, "get_schema", []any{dbName}, &schema); err != nil {
+		tb.Fatal(err)
+	}
+	reqs := map[string]wire.MonitorRequest{}
+	for _, t := range monitored() {
+		reqs[t.Table] = wire.MonitorRequest{Columns: t.Columns, Select: wire.NewDefaultMonitorSelect()}
+	}
+	if err := sess.Call(ctx, "monitor", []any{dbName, "capture", reqs}, &monitor); err != nil {
+		tb.Fatal(err)
+	}
+	return schema, monitor
+}
+
+// BenchmarkNVEFirstEnsure is nva's part of BenchmarkNVEConnect in one
+// process, without sockets: a session over a pipe to a server answering
+// with the captured schema and monitor reply, the reply decoded into
+// the cache, then the first ensure's snapshot, plan (nothing to change)
+// and status.
+func BenchmarkNVEFirstEnsure(b *testing.B) {
+	schema, monitor := capture(b, benchServer(b))
+	sh := shared{models: rpc.NewModels(mustDBModel()), bufs: rpc.NewBuffers()}
+	d := benchNVE("nve", "unix:/canned")
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		a, z := net.Pipe()
+		go cannedServer(z, schema, monitor)
+		c, err := open(ctx, rpc.NewSession(a, rpc.Config{ProbeInterval: -1, Buffers: sh.bufs}), d.Endpoint, sh)
+		if err != nil {
+			b.Fatal(err)
+		}
+		snap, err := c.snapshot()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if p := planEnsure(snap, d); !p.empty() {
+			b.Fatalf("plan: %v", opSummary(p.ops))
+		}
+		if ofports, _, _, _ := statusOf(snap, d.Bridge); len(ofports) != 22 {
+			b.Fatalf("ofports %v", ofports)
+		}
+		bfdStatusOf(snap, d.Bridge)
+		c.close()
+	}
 }
