@@ -159,7 +159,8 @@ func (d Desired) Validate() error {
 		}
 		seenCtl[c] = true
 	}
-	names := map[string]string{d.Bridge: "bridge"}
+	names := make(map[string]string, 1+len(d.Tunnels)+len(d.Interfaces))
+	names[d.Bridge] = "bridge"
 	seenType := map[string]bool{}
 	seenRemote := map[string]string{} // type + remote IP -> the tunnel with it
 	for i, t := range d.Tunnels {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -52,6 +53,45 @@ func (s Status) clone() Status {
 		s.BFD = bfd
 	}
 	return s
+}
+
+// workerStatus is how a worker keeps its NVE's Status: the interfaces'
+// states as one slice, sorted by name, instead of three maps (an NVE has
+// a few dozen interfaces, and a manager 1,000 NVEs); view makes the
+// Status of it.
+type workerStatus struct {
+	Status              // OFPorts, Links and Errors nil
+	ifaces []ifaceState // the bridge's interfaces, by name
+}
+
+// ifaceState is what the status says of one interface.
+type ifaceState struct {
+	name   string
+	ofport uint32 // 0: none
+	up     bool   // link_state is "up"
+	err    string // the error column
+}
+
+func (s workerStatus) equal(o workerStatus) bool {
+	return s.Status.equal(o.Status) && slices.Equal(s.ifaces, o.ifaces)
+}
+
+// view is the Status, with maps of its own.
+func (s workerStatus) view() Status {
+	v := s.Status.clone()
+	v.OFPorts = make(map[string]uint32, len(s.ifaces))
+	v.Links = make(map[string]bool, len(s.ifaces))
+	v.Errors = map[string]string{}
+	for _, i := range s.ifaces {
+		if i.ofport > 0 {
+			v.OFPorts[i.name] = i.ofport
+		}
+		v.Links[i.name] = i.up
+		if i.err != "" {
+			v.Errors[i.name] = i.err
+		}
+	}
+	return v
 }
 
 // Stats counts one NVE's OVSDB activity since it was first synced.
@@ -203,7 +243,7 @@ func (m *Manager) Status(nve string) (Status, bool) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.status.clone(), true
+	return w.status.view(), true
 }
 
 // Stats returns an NVE's counters.
@@ -267,7 +307,7 @@ type worker struct {
 	conflicts int
 
 	mu     sync.Mutex
-	status Status
+	status workerStatus
 	stats  Stats
 }
 
@@ -283,7 +323,7 @@ func newWorker(m *Manager, nve string) *worker {
 		removeCh:  make(chan removeReq),
 		done:      make(chan struct{}),
 		backoff:   m.backoffMin,
-		status:    Status{NVE: nve, OFPorts: map[string]uint32{}, Links: map[string]bool{}, Errors: map[string]string{}},
+		status:    workerStatus{Status: Status{NVE: nve}},
 	}
 }
 
@@ -337,7 +377,7 @@ func (w *worker) apply(d Desired) {
 	if err := d.Validate(); err != nil {
 		w.log.Warn("invalid desired OVSDB state", "err", err)
 		w.invalid = "invalid desired state: " + err.Error()
-		w.setStatus(func(s *Status) { s.LastError = w.errorText(w.opErr) })
+		w.setStatus(func(s *workerStatus) { s.LastError = w.errorText(w.opErr) })
 		return
 	}
 	w.invalid = ""
@@ -479,10 +519,10 @@ func (w *worker) settle(c *conn) (*snapshot, *plan, bool) {
 
 // publish derives the status from a snapshot and its plan.
 func (w *worker) publish(snap *snapshot, p *plan, converged bool) {
-	ofports, links, ifErrs, found := statusOf(snap, w.desired.Bridge)
-	w.setStatus(func(s *Status) {
+	ifaces, found := ifaceStates(snap, w.desired.Bridge)
+	w.setStatus(func(s *workerStatus) {
 		s.Connected = true
-		s.OFPorts, s.Links, s.Errors = ofports, links, ifErrs
+		s.ifaces = ifaces
 		s.BFD = bfdStatusOf(snap, w.desired.Bridge)
 		// A VAP that cannot be attached is reported but does not make the
 		// bridge itself unready.
@@ -523,7 +563,7 @@ func (w *worker) dropConn() {
 func (w *worker) lost(err error) {
 	w.log.Warn("OVSDB session lost", "err", err)
 	w.dropConn()
-	w.setStatus(func(s *Status) {
+	w.setStatus(func(s *workerStatus) {
 		s.Connected = false
 		s.BridgeReady = false
 		s.LastError = w.errorText(err.Error())
@@ -533,7 +573,7 @@ func (w *worker) lost(err error) {
 
 func (w *worker) fail(err error) {
 	w.log.Warn("OVSDB sync failed", "err", err, "retry_in", w.backoff)
-	w.setStatus(func(s *Status) {
+	w.setStatus(func(s *workerStatus) {
 		s.Connected = w.conn != nil
 		if w.conn == nil {
 			s.BridgeReady = false
@@ -615,9 +655,9 @@ func (w *worker) errorText(msg string) string {
 }
 
 // setStatus applies f and pushes the result if anything changed. f gets
-// a shallow copy of the status: it may replace its maps, never modify
-// them (the status shares them).
-func (w *worker) setStatus(f func(*Status)) {
+// a shallow copy of the status: it may replace its slice and maps, never
+// modify them (the status shares them).
+func (w *worker) setStatus(f func(*workerStatus)) {
 	w.mu.Lock()
 	next := w.status
 	f(&next)
@@ -627,7 +667,7 @@ func (w *worker) setStatus(f func(*Status)) {
 	}
 	next.Updated = w.m.now()
 	w.status = next
-	out := next.clone()
+	out := next.view()
 	w.mu.Unlock()
 	w.m.onStatus(out)
 }

@@ -593,6 +593,48 @@ func statusOf(s *snapshot, brName string) (ofports map[string]uint32, links map[
 	return ofports, links, errs, true
 }
 
+// ifaceStates reads the bridge's interfaces' ofports, link states and
+// errors (statusOf's, as a worker keeps them), sorted by name.
+func ifaceStates(s *snapshot, brName string) (out []ifaceState, found bool) {
+	b := s.bridgeByName(brName)
+	if b == nil {
+		return nil, false
+	}
+	out = make([]ifaceState, 0, len(b.Ports))
+	for _, pu := range b.Ports {
+		port := s.ports[pu]
+		if port == nil {
+			continue
+		}
+		for _, iu := range port.Interfaces {
+			i := s.ifaces[iu]
+			if i == nil {
+				continue
+			}
+			st := ifaceState{name: i.Name, up: i.LinkState != nil && *i.LinkState == vswitch.InterfaceLinkStateUp}
+			if i.Ofport != nil && *i.Ofport > 0 {
+				st.ofport = uint32(*i.Ofport)
+			}
+			if i.Error != nil {
+				st.err = *i.Error
+			}
+			out = append(out, st)
+		}
+	}
+	// (Interface names are unique in the database; were one listed twice,
+	// the later would win, as in statusOf's maps.)
+	slices.SortStableFunc(out, func(a, b ifaceState) int { return strings.Compare(a.name, b.name) })
+	k := 0
+	for j := range out {
+		if j+1 < len(out) && out[j+1].name == out[j].name {
+			continue
+		}
+		out[k] = out[j]
+		k++
+	}
+	return out[:k], true
+}
+
 // bfdStatusOf returns the bfd_status of every interface of bridge brName
 // that has one, by interface name (nil when none has).
 func bfdStatusOf(s *snapshot, brName string) map[string]map[string]string {

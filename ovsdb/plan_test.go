@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -178,6 +179,33 @@ func TestPlanIsEmptyWhenConverged(t *testing.T) {
 	ofports, links, _, found := statusOf(s, d.Bridge)
 	if !found || len(ofports) != 4 || ofports["nva-gnv"] == 0 || links["vap0"] {
 		t.Errorf("statusOf = %v %v %v", ofports, links, found)
+	}
+}
+
+// TestIfaceStatesAreStatusOf: the status a worker keeps (one slice)
+// shows the same ofports, links and errors as the maps of statusOf.
+func TestIfaceStatesAreStatusOf(t *testing.T) {
+	d := goodDesired()
+	s := converged(d)
+	for _, i := range s.ifaces {
+		switch i.Name {
+		case "vap0":
+			i.LinkState, i.Error = ptr("up"), ptr("could not open network device vap0")
+		case d.Bridge:
+			i.Ofport, i.Error = nil, ptr("")
+		}
+	}
+	ifaces, found := ifaceStates(s, d.Bridge)
+	got := workerStatus{ifaces: ifaces}.view()
+	ofports, links, errs, found2 := statusOf(s, d.Bridge)
+	if found != found2 || !maps.Equal(got.OFPorts, ofports) || !maps.Equal(got.Links, links) || !maps.Equal(got.Errors, errs) {
+		t.Fatalf("view %v %v %v %v, statusOf %v %v %v %v", got.OFPorts, got.Links, got.Errors, found, ofports, links, errs, found2)
+	}
+	if len(errs) != 1 || !links["vap0"] || len(ofports) != len(links)-1 {
+		t.Fatalf("statusOf %v %v %v", ofports, links, errs)
+	}
+	if _, found := ifaceStates(s, "nope"); found {
+		t.Fatal("found a bridge that is not there")
 	}
 }
 
