@@ -178,33 +178,48 @@ func (c *conn) read() (*snapshot, error) {
 		return nil, errNotConnected
 	default:
 	}
-	var s *snapshot
-	c.cache.Read(func(tables map[string]map[string]model.Model) {
-		ifaces, ports, ctls, bridges := tables[vswitch.InterfaceTable], tables[vswitch.PortTable],
-			tables[vswitch.ControllerTable], tables[vswitch.BridgeTable]
-		s = &snapshot{
-			bridges:     make(map[string]*bridgeRow, len(bridges)),
-			ports:       make(map[string]*portRow, len(ports)),
-			ifaces:      make(map[string]*ifaceRow, len(ifaces)),
-			controllers: make(map[string]*ctlRow, len(ctls)),
-		}
-		for u, m := range ifaces {
-			s.ifaces[u] = m.(*ifaceRow)
-		}
-		for u, m := range ports {
-			s.ports[u] = m.(*portRow)
-		}
-		for u, m := range ctls {
-			s.controllers[u] = m.(*ctlRow)
-		}
-		for u, m := range bridges {
-			s.bridges[u] = m.(*bridgeRow)
-		}
-		for _, m := range tables[vswitch.OpenvSwitchTable] {
-			s.root = m.(*rootRow)
-			break
+	s := &snapshot{}
+	c.cache.ReadRows(func(table string, uuids []string, rows []model.Model) {
+		switch table {
+		case vswitch.InterfaceTable:
+			s.ifaces = make(map[string]*ifaceRow, len(rows))
+			for i, m := range rows {
+				s.ifaces[uuids[i]] = m.(*ifaceRow)
+			}
+		case vswitch.PortTable:
+			s.ports = make(map[string]*portRow, len(rows))
+			for i, m := range rows {
+				s.ports[uuids[i]] = m.(*portRow)
+			}
+		case vswitch.ControllerTable:
+			s.controllers = make(map[string]*ctlRow, len(rows))
+			for i, m := range rows {
+				s.controllers[uuids[i]] = m.(*ctlRow)
+			}
+		case vswitch.BridgeTable:
+			s.bridges = make(map[string]*bridgeRow, len(rows))
+			for i, m := range rows {
+				s.bridges[uuids[i]] = m.(*bridgeRow)
+			}
+		case vswitch.OpenvSwitchTable:
+			if len(rows) > 0 {
+				s.root = rows[0].(*rootRow)
+			}
 		}
 	})
+	// (every table is monitored; a map stays empty, not nil, regardless)
+	if s.ifaces == nil {
+		s.ifaces = map[string]*ifaceRow{}
+	}
+	if s.ports == nil {
+		s.ports = map[string]*portRow{}
+	}
+	if s.controllers == nil {
+		s.controllers = map[string]*ctlRow{}
+	}
+	if s.bridges == nil {
+		s.bridges = map[string]*bridgeRow{}
+	}
 	return s, nil
 }
 

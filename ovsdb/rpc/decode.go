@@ -245,7 +245,7 @@ func (s *scan) uuidString(u []byte, table string) string {
 	if s.c != nil && table != "" {
 		if td := s.c.decoders[table]; td != nil && td.fast && td.uuid >= 0 {
 			// (the reading goroutine is the only writer of c.tables)
-			if m := s.c.tables[table][string(u)]; m != nil {
+			if m := s.c.tables[table].getBytes(u); m != nil {
 				return reflect.ValueOf(m).Elem().Field(td.uuid).String()
 			}
 		}

@@ -1,9 +1,11 @@
 package rpc
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/ovn-kubernetes/libovsdb/model"
@@ -28,7 +30,7 @@ type Cache struct {
 	onChange func()
 
 	mu     sync.RWMutex
-	tables map[string]map[string]model.Model
+	tables map[string]*rowList
 
 	// reading goroutine only
 	ready  bool              // the initial rows are in
@@ -122,11 +124,50 @@ func newDecoders(dbm model.DatabaseModel, tables []TableColumns) (map[string]*ta
 
 // newCacheWith is the empty cache of a monitor with the given decoders.
 func newCacheWith(dbm model.DatabaseModel, decoders map[string]*tableDecoder, in *interner, onChange func()) *Cache {
-	c := &Cache{dbm: dbm, decoders: decoders, intern: in, onChange: onChange, tables: make(map[string]map[string]model.Model, len(decoders))}
+	c := &Cache{dbm: dbm, decoders: decoders, intern: in, onChange: onChange, tables: make(map[string]*rowList, len(decoders))}
 	for t := range decoders {
-		c.tables[t] = map[string]model.Model{}
+		c.tables[t] = &rowList{}
 	}
 	return c
+}
+
+// rowList is the rows of one table, sorted by UUID: a cache holds a few
+// dozen rows of a table, kept in two slices at a fraction of a map's
+// size (a manager keeps 1,000 caches).
+type rowList struct {
+	uuids []string
+	rows  []model.Model // rows[i] is the row of uuids[i]
+}
+
+// getBytes returns the row with UUID u (nil: none).
+func (l *rowList) getBytes(u []byte) model.Model {
+	i, ok := slices.BinarySearchFunc(l.uuids, u, func(a string, b []byte) int {
+		for k := 0; k < len(a) && k < len(b); k++ {
+			if a[k] != b[k] {
+				return cmp.Compare(a[k], b[k])
+			}
+		}
+		return cmp.Compare(len(a), len(b))
+	})
+	if ok {
+		return l.rows[i]
+	}
+	return nil
+}
+
+// set stores m as the row of UUID u, or deletes it if m is nil.
+func (l *rowList) set(u string, m model.Model) {
+	i, ok := slices.BinarySearch(l.uuids, u)
+	switch {
+	case ok && m != nil:
+		l.rows[i] = m
+	case ok:
+		l.uuids = slices.Delete(l.uuids, i, i+1)
+		l.rows = slices.Delete(l.rows, i, i+1)
+	case m != nil:
+		l.uuids = slices.Insert(l.uuids, i, u)
+		l.rows = slices.Insert(l.rows, i, m)
+	}
 }
 
 // newCache is the empty cache of a monitor of tables.
@@ -176,23 +217,20 @@ func (c *Cache) apply(raw []byte) error {
 	}
 	c.mu.Lock()
 	if !c.ready {
-		// The initial rows: each table's map is made for its rows at once.
+		// The initial rows: each table's slices are made for its rows at
+		// once.
 		counts := make(map[string]int, len(c.tables))
 		for _, ch := range changes {
 			counts[ch.table]++
 		}
 		for t, n := range counts {
-			if len(c.tables[t]) == 0 {
-				c.tables[t] = make(map[string]model.Model, n)
+			if l := c.tables[t]; len(l.uuids) == 0 {
+				l.uuids, l.rows = make([]string, 0, n), make([]model.Model, 0, n)
 			}
 		}
 	}
 	for _, ch := range changes {
-		if ch.row == nil {
-			delete(c.tables[ch.table], ch.uuid)
-		} else {
-			c.tables[ch.table][ch.uuid] = ch.row
-		}
+		c.tables[ch.table].set(ch.uuid, ch.row)
 	}
 	c.mu.Unlock()
 	if c.onChange != nil {
@@ -202,10 +240,30 @@ func (c *Cache) apply(raw []byte) error {
 }
 
 // Read calls f with the rows of every monitored table (table -> UUID ->
-// row) as they are between two updates. f must neither keep nor modify
-// the maps; it may keep the rows, which are never modified.
+// row) as they are between two updates, in maps made for the call. f may
+// keep the rows, which are never modified.
 func (c *Cache) Read(f func(tables map[string]map[string]model.Model)) {
 	c.mu.RLock()
+	tables := make(map[string]map[string]model.Model, len(c.tables))
+	for t, l := range c.tables {
+		m := make(map[string]model.Model, len(l.uuids))
+		for i, u := range l.uuids {
+			m[u] = l.rows[i]
+		}
+		tables[t] = m
+	}
+	c.mu.RUnlock()
+	f(tables)
+}
+
+// ReadRows calls f with the rows of each monitored table and their UUIDs
+// (rows[i] has UUID uuids[i]), as they are between two updates: Read
+// without making maps. f must neither keep nor modify the slices; it may
+// keep the rows, which are never modified.
+func (c *Cache) ReadRows(f func(table string, uuids []string, rows []model.Model)) {
+	c.mu.RLock()
 	defer c.mu.RUnlock()
-	f(c.tables)
+	for t, l := range c.tables {
+		f(t, l.uuids, l.rows)
+	}
 }
