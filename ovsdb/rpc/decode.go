@@ -19,9 +19,13 @@ import (
 // to its end, and its syntax is checked where it is used
 // (Session.handleResponse), once (a schema or a monitor reply is most of
 // what a session reads).
-func parseMessage(b []byte) (message, error) {
+func parseMessage(b []byte) (message, error) { return parseFramed(b, nil) }
+
+// parseFramed is parseMessage for a message whose members' containers
+// the framer found at spans.
+func parseFramed(b []byte, spans []span) (message, error) {
 	var m message
-	s := scan{b: b}
+	s := scan{b: b, spans: spans}
 	err := s.object(func(key []byte) error {
 		var err error
 		switch string(key) {

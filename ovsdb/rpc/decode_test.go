@@ -167,6 +167,9 @@ func TestParseMessageLikeJSON(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", in, err)
 		}
+		if framed, err := parseFramed([]byte(in), spansPlain([]byte(in))); err != nil || !reflect.DeepEqual(framed, got) {
+			t.Fatalf("%s: with the framer's spans %+v, %v; without %+v", in, framed, err, got)
+		}
 		if string(got.ID) != string(want.ID) || got.Method != want.Method || string(got.Params) != string(want.Params) ||
 			string(got.Result) != string(want.Result) || string(got.Error) != string(want.Error) {
 			t.Errorf("%s:\n got %+v\nwant %+v", in, got, want)

@@ -69,6 +69,11 @@ type Framer struct {
 	pos        int
 	depth      int
 	inStr, esc bool
+	// spans are where the message's members' objects and arrays are
+	// (the containers at depth 2), relative to its start; open is where
+	// the current one starts.
+	spans []span
+	open  int
 
 	idle      [idleBuffer]byte // the buffer while nothing larger is needed
 	idleInUse bool             // buf is idle[:]
@@ -93,6 +98,7 @@ func NewFramerBuffers(r io.Reader, bufs *Buffers) *Framer {
 // 1,000 at once after a restart) and monitor replies are mostly strings.
 func (f *Framer) Next() ([]byte, error) {
 	f.pos, f.depth, f.inStr, f.esc = f.off, 0, false, false
+	f.spans = f.spans[:0]
 	for {
 		if msg, err, done := f.scan(); done {
 			return msg, err
@@ -137,18 +143,25 @@ func (f *Framer) scan() (msg []byte, err error, done bool) {
 		case c == '"':
 			inStr = true
 		case c == '{' || c == '[':
-			depth++
+			if depth++; depth == 2 {
+				f.open = i - off
+			}
 		case c == '}' || c == ']':
-			depth--
-			if depth == 0 {
+			switch depth--; depth {
+			case 0:
 				f.off, f.pos, f.depth = i+1, i+1, 0
 				return b[off : i+1 : i+1], nil, true
+			case 1:
+				f.spans = append(f.spans, span{f.open, i + 1 - off})
 			}
 		}
 	}
 	f.off, f.pos, f.depth, f.inStr, f.esc = off, len(b), depth, inStr, esc
 	return nil, nil, false
 }
+
+// span is where a JSON value is in a message: msg[start:end].
+type span struct{ start, end int }
 
 // fill reads more of the stream after what is buffered, making room for
 // it: the partial message moves to the front of the buffer, or to a larger

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -120,6 +121,37 @@ func framePlain(in []byte) (msgs []string, rest int) {
 	return msgs, len(in)
 }
 
+// spansPlain is where the containers at depth 2 of one message are, a
+// byte at a time: the reference of the framer's spans.
+func spansPlain(msg []byte) []span {
+	var out []span
+	depth, inStr, esc, open := 0, false, false, 0
+	for i, b := range msg {
+		switch {
+		case inStr:
+			switch {
+			case esc:
+				esc = false
+			case b == '\\':
+				esc = true
+			case b == '"':
+				inStr = false
+			}
+		case b == '"':
+			inStr = true
+		case b == '{' || b == '[':
+			if depth++; depth == 2 {
+				open = i
+			}
+		case b == '}' || b == ']':
+			if depth--; depth == 1 {
+				out = append(out, span{open, i + 1})
+			}
+		}
+	}
+	return out
+}
+
 // TestFramerRandom: random streams of JSON-ish messages (strings with
 // escapes, quotes and brackets inside them, nesting), read through
 // readers that return every size of piece, come out as the plain
@@ -183,6 +215,15 @@ func TestFramerRandom(t *testing.T) {
 				got, err := f.Next()
 				if err != nil || string(got) != w {
 					t.Fatalf("round %d, %s: message %d: %.80q, %v; want %.80q", round, name, i, got, err, w)
+				}
+				if want := spansPlain(got); !slices.Equal(f.spans, want) {
+					t.Fatalf("round %d, %s: message %d %.80q: spans %v, want %v", round, name, i, got, f.spans, want)
+				}
+				for _, sp := range f.spans { // container skips to where it would scan to
+					s := scan{b: got, i: sp.start}
+					if v, err := s.container(); err != nil || len(v) != sp.end-sp.start {
+						t.Fatalf("round %d: container at %d: %q, %v; span %v", round, sp.start, v, err, sp)
+					}
 				}
 			}
 			if _, err := f.Next(); !errors.Is(err, io.EOF) {

@@ -3,7 +3,6 @@ package rpc
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,14 +22,16 @@ import (
 type Models struct {
 	client model.ClientDBModel
 
-	mu       sync.Mutex
-	byDigest map[[sha256.Size]byte]*Schema
+	mu      sync.Mutex
+	schemas []*Schema // every schema read so far (servers of one version send the same bytes)
 }
 
 // Schema is a server's database model, shared by the sessions of every
 // server with the same schema (Models.Schema).
 type Schema struct {
 	Model model.DatabaseModel
+
+	raw []byte // the get_schema result it was made of
 
 	intern *interner // shared strings and maps of its sessions' rows
 
@@ -47,7 +48,7 @@ type monitorSpec struct {
 
 // NewModels returns the models of client's database.
 func NewModels(client model.ClientDBModel) *Models {
-	return &Models{client: client, byDigest: map[[sha256.Size]byte]*Schema{}}
+	return &Models{client: client}
 }
 
 // Get reads the schema of the session's server (get_schema) and returns
@@ -63,20 +64,15 @@ func (m *Models) Get(ctx context.Context, s *Session) (model.DatabaseModel, erro
 // Schema reads the schema of the session's server (get_schema) and returns
 // the shared Schema for it.
 func (m *Models) Schema(ctx context.Context, s *Session) (*Schema, error) {
-	// The reply is looked up by its digest on the reading goroutine and
-	// copied out of the message buffer only when it is a schema not seen
-	// before (every session reads the same 27 KB).
+	// The reply is compared with the schemas read before on the reading
+	// goroutine, and copied out of the message buffer only when it is a
+	// schema not seen before (every session reads the same 27 KB).
 	var (
-		digest [sha256.Size]byte
-		sc     *Schema
-		raw    []byte
+		sc  *Schema
+		raw []byte
 	)
 	err := s.call(ctx, "get_schema", []any{m.client.Name()}, nil, func(result []byte) error {
-		digest = sha256.Sum256(result)
-		m.mu.Lock()
-		sc = m.byDigest[digest]
-		m.mu.Unlock()
-		if sc == nil {
+		if sc = m.known(result); sc == nil {
 			raw = bytes.Clone(result)
 		}
 		return nil
@@ -97,14 +93,28 @@ func (m *Models) Schema(ctx context.Context, s *Session) (*Schema, error) {
 			schema.Name, schema.Version, errors.Join(errs...))
 	}
 	m.mu.Lock()
-	if prev, ok := m.byDigest[digest]; ok {
-		sc = prev
-	} else {
-		sc = &Schema{Model: dbm, intern: newInterner()}
-		m.byDigest[digest] = sc
+	defer m.mu.Unlock()
+	for _, prev := range m.schemas {
+		if bytes.Equal(prev.raw, raw) {
+			return prev, nil // another session's read it meanwhile
+		}
 	}
-	m.mu.Unlock()
+	sc = &Schema{Model: dbm, raw: raw, intern: newInterner()}
+	m.schemas = append(m.schemas, sc)
 	return sc, nil
+}
+
+// known returns the Schema made of the get_schema result raw before (nil:
+// none).
+func (m *Models) known(raw []byte) *Schema {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, sc := range m.schemas {
+		if bytes.Equal(sc.raw, raw) {
+			return sc
+		}
+	}
+	return nil
 }
 
 // monitorFor returns the (shared, read-only) row decoders and requests of

@@ -21,6 +21,11 @@ type scan struct {
 	i  int
 	in *interner // shares the strings and maps of decoded rows (nil: none)
 
+	// spans are where the framer found the containers of the members
+	// of the message being scanned (nil: not known), in order: container
+	// skips to their ends.
+	spans []span
+
 	// UUIDs: a UUID decoded is the string of the cached row it names, or
 	// of the same UUID decoded before in the message.
 	c       *Cache            // the cache decoded into (nil: none)
@@ -294,6 +299,14 @@ func (s *scan) value() ([]byte, error) {
 func (s *scan) container() ([]byte, error) {
 	if c := s.peek(); c != '{' && c != '[' {
 		return s.value()
+	}
+	for len(s.spans) > 0 && s.spans[0].start < s.i {
+		s.spans = s.spans[1:]
+	}
+	if len(s.spans) > 0 && s.spans[0].start == s.i && s.spans[0].end <= len(s.b) {
+		start := s.i
+		s.i = s.spans[0].end
+		return s.b[start:s.i], nil
 	}
 	start, depth := s.i, 0
 	for i := s.i; i < len(s.b); i++ {

@@ -341,7 +341,7 @@ func (s *Session) readLoop() {
 	for {
 		raw, err := fr.Next()
 		if err == nil {
-			err = s.handle(raw)
+			err = s.handleFramed(raw, fr.spans)
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -359,8 +359,12 @@ func (s *Session) readLoop() {
 
 // handle decodes one message (valid until the next is read) and acts on
 // it; the message's parts are slices of raw, copied only where kept.
-func (s *Session) handle(raw []byte) error {
-	m, err := parseMessage(raw)
+func (s *Session) handle(raw []byte) error { return s.handleFramed(raw, nil) }
+
+// handleFramed is handle for a message whose members' containers the
+// framer found at spans (nil: not known).
+func (s *Session) handleFramed(raw []byte, spans []span) error {
+	m, err := parseFramed(raw, spans)
 	if err != nil {
 		return err
 	}
