@@ -442,6 +442,11 @@ func (cd *columnDecoder) decode(s *scan, field reflect.Value) error {
 func (c *Cache) decodeUpdates(raw []byte) ([]change, error) {
 	var changes []change
 	s := scan{b: raw, in: c.intern, c: c}
+	if !c.ready {
+		// The initial rows: every UUID is new (a bridge's rows and the
+		// references between them).
+		s.pending = make(map[string]string, 64)
+	}
 	err := s.object(func(tkey []byte) error {
 		td, monitored := c.decoders[string(tkey)]
 		if !monitored {
