@@ -76,16 +76,24 @@ func (s workerStatus) equal(o workerStatus) bool {
 	return s.Status.equal(o.Status) && slices.Equal(s.ifaces, o.ifaces)
 }
 
+// ofports is the OFPorts of view.
+func (s workerStatus) ofports() map[string]uint32 {
+	m := make(map[string]uint32, len(s.ifaces))
+	for _, i := range s.ifaces {
+		if i.ofport > 0 {
+			m[i.name] = i.ofport
+		}
+	}
+	return m
+}
+
 // view is the Status, with maps of its own.
 func (s workerStatus) view() Status {
 	v := s.Status.clone()
-	v.OFPorts = make(map[string]uint32, len(s.ifaces))
+	v.OFPorts = s.ofports()
 	v.Links = make(map[string]bool, len(s.ifaces))
 	v.Errors = map[string]string{}
 	for _, i := range s.ifaces {
-		if i.ofport > 0 {
-			v.OFPorts[i.name] = i.ofport
-		}
 		v.Links[i.name] = i.up
 		if i.err != "" {
 			v.Errors[i.name] = i.err
@@ -244,6 +252,20 @@ func (m *Manager) Status(nve string) (Status, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.status.view(), true
+}
+
+// OFPorts returns Status(nve).OFPorts alone (the OpenFlow southbound
+// asks for them on every reconcile of the NVE's switch).
+func (m *Manager) OFPorts(nve string) (map[string]uint32, bool) {
+	m.mu.Lock()
+	w := m.workers[nve]
+	m.mu.Unlock()
+	if w == nil {
+		return nil, false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.status.ofports(), true
 }
 
 // Stats returns an NVE's counters.

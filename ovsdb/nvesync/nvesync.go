@@ -30,6 +30,8 @@ type OVSDB interface {
 	Sync(ctx context.Context, d ovsdb.Desired)
 	Remove(ctx context.Context, nve string) error
 	Status(nve string) (ovsdb.Status, bool)
+	// OFPorts is Status's OFPorts alone.
+	OFPorts(nve string) (map[string]uint32, bool)
 	Close()
 }
 
@@ -652,11 +654,11 @@ func (s *Syncer) PortNumbers(nve string) map[string]uint32 {
 	if db == nil {
 		return nil
 	}
-	st, ok := db.Status(nve)
+	ports, ok := db.OFPorts(nve)
 	if !ok {
 		return nil
 	}
-	return st.OFPorts
+	return ports
 }
 
 // OVSDBStatus returns the OVSDB side of an NVE's status: nil when this
