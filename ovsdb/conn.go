@@ -68,25 +68,47 @@ type conn struct {
 	done  chan struct{}   // closed by close()
 }
 
-// dial connects to d.Endpoint, reads the schema (models shares the model
-// made of it between sessions) and starts a monitor of the columns nva uses.
-// probe is the session's inactivity probe and prober the manager's, which
-// probes all its sessions on one timer (rpc.Config).
-func dial(ctx context.Context, d Desired, probe time.Duration, prober *rpc.Prober, models *rpc.Models, log *slog.Logger) (*conn, error) {
-	sess, err := rpc.Dial(ctx, d.Endpoint, rpc.Config{TLS: d.TLS, ProbeInterval: probe, Prober: prober, Logger: log})
+// shared is what the sessions of a Manager share: the prober, which
+// probes all of them on one timer, the database models made of the
+// schemas they read, and the buffers they read messages into (rpc.Config).
+type shared struct {
+	prober *rpc.Prober
+	models *rpc.Models
+	bufs   *rpc.Buffers
+}
+
+// dial connects to d.Endpoint, reads the schema (sh.models shares the
+// model made of it between sessions) and starts a monitor of the columns
+// nva uses. probe is the session's inactivity probe.
+func dial(ctx context.Context, d Desired, probe time.Duration, sh shared, log *slog.Logger) (*conn, error) {
+	sess, err := rpc.Dial(ctx, d.Endpoint, rpc.Config{TLS: d.TLS, ProbeInterval: probe, Prober: sh.prober, Buffers: sh.bufs, Logger: log})
 	if err != nil {
 		return nil, connectError(d.Endpoint, err)
 	}
+	return open(ctx, sess, d.Endpoint, sh)
+}
+
+// open reads the schema over a new session to endpoint and starts the
+// monitor (dial's part after the connect).
+func open(ctx context.Context, sess *rpc.Session, endpoint string, sh shared) (*conn, error) {
 	c := &conn{sess: sess, kick: make(chan struct{}, 1), lost: sess.Lost(), done: make(chan struct{})}
-	sc, err := models.Schema(ctx, sess)
+	sc, err := sh.models.Schema(ctx, sess)
 	if err != nil {
 		c.close()
-		return nil, connectError(d.Endpoint, err)
+		return nil, connectError(endpoint, err)
 	}
 	c.cache, err = sess.MonitorSchema(ctx, sc, monitored(), c.poke)
 	if err != nil {
 		c.close()
-		return nil, fmt.Errorf("monitor %s: %w", d.Endpoint, err)
+		return nil, fmt.Errorf("monitor %s: %w", endpoint, err)
+	}
+	// The initial rows poked the connection; whoever dialled reads them
+	// next (a snapshot taken after this sees them and any update since,
+	// which pokes again), so that poke would only ask for a second look
+	// at the same rows.
+	select {
+	case <-c.kick:
+	default:
 	}
 	return c, nil
 }
@@ -156,25 +178,48 @@ func (c *conn) read() (*snapshot, error) {
 		return nil, errNotConnected
 	default:
 	}
-	s := newSnapshot()
-	c.cache.Read(func(tables map[string]map[string]model.Model) {
-		for u, m := range tables[vswitch.InterfaceTable] {
-			s.ifaces[u] = m.(*ifaceRow)
-		}
-		for u, m := range tables[vswitch.PortTable] {
-			s.ports[u] = m.(*portRow)
-		}
-		for u, m := range tables[vswitch.ControllerTable] {
-			s.controllers[u] = m.(*ctlRow)
-		}
-		for u, m := range tables[vswitch.BridgeTable] {
-			s.bridges[u] = m.(*bridgeRow)
-		}
-		for _, m := range tables[vswitch.OpenvSwitchTable] {
-			s.root = m.(*rootRow)
-			break
+	s := &snapshot{}
+	c.cache.ReadRows(func(table string, uuids []string, rows []model.Model) {
+		switch table {
+		case vswitch.InterfaceTable:
+			s.ifaces = make(map[string]*ifaceRow, len(rows))
+			for i, m := range rows {
+				s.ifaces[uuids[i]] = m.(*ifaceRow)
+			}
+		case vswitch.PortTable:
+			s.ports = make(map[string]*portRow, len(rows))
+			for i, m := range rows {
+				s.ports[uuids[i]] = m.(*portRow)
+			}
+		case vswitch.ControllerTable:
+			s.controllers = make(map[string]*ctlRow, len(rows))
+			for i, m := range rows {
+				s.controllers[uuids[i]] = m.(*ctlRow)
+			}
+		case vswitch.BridgeTable:
+			s.bridges = make(map[string]*bridgeRow, len(rows))
+			for i, m := range rows {
+				s.bridges[uuids[i]] = m.(*bridgeRow)
+			}
+		case vswitch.OpenvSwitchTable:
+			if len(rows) > 0 {
+				s.root = rows[0].(*rootRow)
+			}
 		}
 	})
+	// (every table is monitored; a map stays empty, not nil, regardless)
+	if s.ifaces == nil {
+		s.ifaces = map[string]*ifaceRow{}
+	}
+	if s.ports == nil {
+		s.ports = map[string]*portRow{}
+	}
+	if s.controllers == nil {
+		s.controllers = map[string]*ctlRow{}
+	}
+	if s.bridges == nil {
+		s.bridges = map[string]*bridgeRow{}
+	}
 	return s, nil
 }
 

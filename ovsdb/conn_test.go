@@ -68,7 +68,7 @@ func memServer(t testing.TB, ports int) string {
 			"controller":   wire.OvsSet{GoSet: []any{wire.UUID{GoUUID: "c1"}, wire.UUID{GoUUID: "c2"}}},
 			"other_config": wire.OvsMap{GoMap: map[any]any{"datapath-id": "00004e5600000001"}}}},
 		wire.Operation{Op: wire.OperationInsert, Table: vswitch.OpenvSwitchTable, Row: wire.Row{"bridges": wire.UUID{GoUUID: "br"}}})
-	c, err := dial(context.Background(), Desired{Endpoint: "unix:" + path}, -1, nil, rpc.NewModels(mustDBModel()), slog.New(slog.DiscardHandler))
+	c, err := dial(context.Background(), Desired{Endpoint: "unix:" + path}, -1, shared{models: rpc.NewModels(mustDBModel())}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func sessionHeaps(t testing.TB) (old, cur uint64) {
 		return cl.Close, nil
 	})
 	cur = retainedPerSession(t, heapSessions, func() (func(), error) {
-		c, err := dial(ctx, Desired{Endpoint: endpoint}, 0, nil, models, slog.New(slog.DiscardHandler))
+		c, err := dial(ctx, Desired{Endpoint: endpoint}, 0, shared{models: models}, slog.New(slog.DiscardHandler))
 		if err != nil {
 			return nil, err
 		}
@@ -236,5 +236,25 @@ func TestMonitoredColumnsAreTheRowFields(t *testing.T) {
 	}
 	if len(rows) > 0 {
 		t.Errorf("row structs of unmonitored tables: %v", rows)
+	}
+}
+
+// TestDialLeavesNoKick: a new connection's initial rows do not ask for a
+// second ensure: the worker ensures right after dialling, and a kick
+// left from the initial rows would make it plan the same rows again.
+func TestDialLeavesNoKick(t *testing.T) {
+	endpoint := memServer(t, 2)
+	c, err := dial(context.Background(), Desired{Endpoint: endpoint}, -1, shared{models: rpc.NewModels(mustDBModel())}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	if snap, err := c.snapshot(); err != nil || len(snap.ports) != 2 {
+		t.Fatalf("snapshot %+v, %v", snap, err)
+	}
+	select {
+	case <-c.kick:
+		t.Fatal("the initial rows left a kick")
+	default:
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,11 +90,36 @@ type Desired struct {
 	SwitchIdentity *model.SwitchIdentity
 }
 
-var (
-	ifNameRE     = regexp.MustCompile(`^[A-Za-z0-9_.:@-]{1,15}$`)
-	bridgeNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
-	dpidRE       = regexp.MustCompile(`^[0-9a-fA-F]{16}$`)
-)
+// validIfName reports whether s is 1-15 characters of letters, digits
+// and _ . : @ - (an interface name OVS and Linux accept).
+func validIfName(s string) bool { return validChars(s, 1, 15, "_.:@-", true) }
+
+// validBridgeName reports whether s is 1-15 characters of letters, digits
+// and _ . -.
+func validBridgeName(s string) bool { return validChars(s, 1, 15, "_.-", true) }
+
+// validDatapathID reports whether s is 16 hexadecimal digits.
+func validDatapathID(s string) bool { return validChars(s, 16, 16, "abcdefABCDEF", false) }
+
+// validChars reports whether s has min to max bytes, each an ASCII digit,
+// a letter (if letters) or one of extra. (Validate runs on every desired
+// state handed to the manager: 1,000 of them after a restart.)
+func validChars(s string, min, max int, extra string, letters bool) bool {
+	if len(s) < min || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+		case letters && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'):
+		case strings.IndexByte(extra, c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // reservedOptions are the tunnel options nva sets itself.
 var reservedOptions = []string{"remote_ip", "key", "local_ip"}
@@ -114,7 +138,7 @@ func (d Desired) Validate() error {
 	} else if strings.HasPrefix(d.Endpoint, "ssl:") && d.TLS == nil {
 		bad("tls", "an ssl: endpoint needs a TLS configuration (nva needs a TLS identity: its certificate, key and CA)")
 	}
-	if !bridgeNameRE.MatchString(d.Bridge) {
+	if !validBridgeName(d.Bridge) {
 		bad("bridge", "%q is not a valid bridge name (1-15 characters of letters, digits, _ . -)", d.Bridge)
 	}
 	switch d.DatapathType {
@@ -122,7 +146,7 @@ func (d Desired) Validate() error {
 	default:
 		bad("datapath_type", "%q is not one of system, netdev", d.DatapathType)
 	}
-	if d.DatapathID != "" && !dpidRE.MatchString(d.DatapathID) {
+	if d.DatapathID != "" && !validDatapathID(d.DatapathID) {
 		bad("datapath_id", "%q is not 16 hexadecimal digits", d.DatapathID)
 	}
 	seenCtl := map[string]bool{}
@@ -135,12 +159,13 @@ func (d Desired) Validate() error {
 		}
 		seenCtl[c] = true
 	}
-	names := map[string]string{d.Bridge: "bridge"}
+	names := make(map[string]string, 1+len(d.Tunnels)+len(d.Interfaces))
+	names[d.Bridge] = "bridge"
 	seenType := map[string]bool{}
 	seenRemote := map[string]string{} // type + remote IP -> the tunnel with it
 	for i, t := range d.Tunnels {
-		f := fmt.Sprintf("tunnels[%d]", i)
-		if !ifNameRE.MatchString(t.Name) {
+		f := "tunnels[" + strconv.Itoa(i) + "]"
+		if !validIfName(t.Name) {
 			bad(f+".name", "%q is not a valid interface name", t.Name)
 		} else if other, dup := names[t.Name]; dup {
 			bad(f+".name", "%q is already used by %s", t.Name, other)
@@ -180,8 +205,8 @@ func (d Desired) Validate() error {
 		}
 	}
 	for i, n := range d.Interfaces {
-		f := fmt.Sprintf("interfaces[%d]", i)
-		if !ifNameRE.MatchString(n) {
+		f := "interfaces[" + strconv.Itoa(i) + "]"
+		if !validIfName(n) {
 			bad(f, "%q is not a valid interface name", n)
 		} else if other, dup := names[n]; dup {
 			bad(f, "%q is already used by %s", n, other)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -52,6 +53,53 @@ func (s Status) clone() Status {
 		s.BFD = bfd
 	}
 	return s
+}
+
+// workerStatus is how a worker keeps its NVE's Status: the interfaces'
+// states as one slice, sorted by name, instead of three maps (an NVE has
+// a few dozen interfaces, and a manager 1,000 NVEs); view makes the
+// Status of it.
+type workerStatus struct {
+	Status              // OFPorts, Links and Errors nil
+	ifaces []ifaceState // the bridge's interfaces, by name
+}
+
+// ifaceState is what the status says of one interface.
+type ifaceState struct {
+	name   string
+	ofport uint32 // 0: none
+	up     bool   // link_state is "up"
+	err    string // the error column
+}
+
+func (s workerStatus) equal(o workerStatus) bool {
+	return s.Status.equal(o.Status) && slices.Equal(s.ifaces, o.ifaces)
+}
+
+// ofports is the OFPorts of view.
+func (s workerStatus) ofports() map[string]uint32 {
+	m := make(map[string]uint32, len(s.ifaces))
+	for _, i := range s.ifaces {
+		if i.ofport > 0 {
+			m[i.name] = i.ofport
+		}
+	}
+	return m
+}
+
+// view is the Status, with maps of its own.
+func (s workerStatus) view() Status {
+	v := s.Status.clone()
+	v.OFPorts = s.ofports()
+	v.Links = make(map[string]bool, len(s.ifaces))
+	v.Errors = map[string]string{}
+	for _, i := range s.ifaces {
+		v.Links[i.name] = i.up
+		if i.err != "" {
+			v.Errors[i.name] = i.err
+		}
+	}
+	return v
 }
 
 // Stats counts one NVE's OVSDB activity since it was first synced.
@@ -104,7 +152,8 @@ type Manager struct {
 
 	writeGate func(ctx context.Context) error // see WithWriteGate (gate.go)
 
-	models *rpc.Models // the database models of the sessions, shared
+	models *rpc.Models  // the database models of the sessions, shared
+	bufs   *rpc.Buffers // the sessions' message buffers, shared
 }
 
 // NewManager returns a Manager that logs to logger and calls onStatus (from
@@ -129,6 +178,7 @@ func NewManager(logger *slog.Logger, onStatus func(Status), opts ...Option) *Man
 		settleTimeout: 2 * time.Second,
 		workers:       map[string]*worker{},
 		models:        rpc.NewModels(mustDBModel()),
+		bufs:          rpc.NewBuffers(),
 	}
 	for _, o := range opts {
 		o(m)
@@ -136,6 +186,9 @@ func NewManager(logger *slog.Logger, onStatus func(Status), opts ...Option) *Man
 	m.prober = rpc.NewProber(m.probeInterval)
 	return m
 }
+
+// shared is what the manager's sessions share.
+func (m *Manager) shared() shared { return shared{prober: m.prober, models: m.models, bufs: m.bufs} }
 
 // Sync hands the desired state of one NVE to its goroutine, creating the
 // goroutine and its OVSDB client on first use, and returns at once. The state
@@ -198,7 +251,21 @@ func (m *Manager) Status(nve string) (Status, bool) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.status.clone(), true
+	return w.status.view(), true
+}
+
+// OFPorts returns Status(nve).OFPorts alone (the OpenFlow southbound
+// asks for them on every reconcile of the NVE's switch).
+func (m *Manager) OFPorts(nve string) (map[string]uint32, bool) {
+	m.mu.Lock()
+	w := m.workers[nve]
+	m.mu.Unlock()
+	if w == nil {
+		return nil, false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.status.ofports(), true
 }
 
 // Stats returns an NVE's counters.
@@ -262,7 +329,7 @@ type worker struct {
 	conflicts int
 
 	mu     sync.Mutex
-	status Status
+	status workerStatus
 	stats  Stats
 }
 
@@ -278,7 +345,7 @@ func newWorker(m *Manager, nve string) *worker {
 		removeCh:  make(chan removeReq),
 		done:      make(chan struct{}),
 		backoff:   m.backoffMin,
-		status:    Status{NVE: nve, OFPorts: map[string]uint32{}, Links: map[string]bool{}, Errors: map[string]string{}},
+		status:    workerStatus{Status: Status{NVE: nve}},
 	}
 }
 
@@ -332,7 +399,7 @@ func (w *worker) apply(d Desired) {
 	if err := d.Validate(); err != nil {
 		w.log.Warn("invalid desired OVSDB state", "err", err)
 		w.invalid = "invalid desired state: " + err.Error()
-		w.setStatus(func(s *Status) { s.LastError = w.errorText(w.opErr) })
+		w.setStatus(func(s *workerStatus) { s.LastError = w.errorText(w.opErr) })
 		return
 	}
 	w.invalid = ""
@@ -474,10 +541,10 @@ func (w *worker) settle(c *conn) (*snapshot, *plan, bool) {
 
 // publish derives the status from a snapshot and its plan.
 func (w *worker) publish(snap *snapshot, p *plan, converged bool) {
-	ofports, links, ifErrs, found := statusOf(snap, w.desired.Bridge)
-	w.setStatus(func(s *Status) {
+	ifaces, found := ifaceStates(snap, w.desired.Bridge)
+	w.setStatus(func(s *workerStatus) {
 		s.Connected = true
-		s.OFPorts, s.Links, s.Errors = ofports, links, ifErrs
+		s.ifaces = ifaces
 		s.BFD = bfdStatusOf(snap, w.desired.Bridge)
 		// A VAP that cannot be attached is reported but does not make the
 		// bridge itself unready.
@@ -496,7 +563,7 @@ func (w *worker) publish(snap *snapshot, p *plan, converged bool) {
 func (w *worker) connect() error {
 	ctx, cancel := context.WithTimeout(w.ctx, w.m.opTimeout)
 	defer cancel()
-	c, err := dial(ctx, w.desired, w.m.probeInterval, w.m.prober, w.m.models, w.log)
+	c, err := dial(ctx, w.desired, w.m.probeInterval, w.m.shared(), w.log)
 	if err != nil {
 		return err
 	}
@@ -518,7 +585,7 @@ func (w *worker) dropConn() {
 func (w *worker) lost(err error) {
 	w.log.Warn("OVSDB session lost", "err", err)
 	w.dropConn()
-	w.setStatus(func(s *Status) {
+	w.setStatus(func(s *workerStatus) {
 		s.Connected = false
 		s.BridgeReady = false
 		s.LastError = w.errorText(err.Error())
@@ -528,7 +595,7 @@ func (w *worker) lost(err error) {
 
 func (w *worker) fail(err error) {
 	w.log.Warn("OVSDB sync failed", "err", err, "retry_in", w.backoff)
-	w.setStatus(func(s *Status) {
+	w.setStatus(func(s *workerStatus) {
 		s.Connected = w.conn != nil
 		if w.conn == nil {
 			s.BridgeReady = false
@@ -554,7 +621,7 @@ func (w *worker) remove(ctx context.Context) error {
 	}
 	if w.conn == nil {
 		cctx, cancel := context.WithTimeout(ctx, w.m.opTimeout)
-		c, err := dial(cctx, w.desired, w.m.probeInterval, w.m.prober, w.m.models, w.log)
+		c, err := dial(cctx, w.desired, w.m.probeInterval, w.m.shared(), w.log)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("remove NVE %s: %w", w.name, err)
@@ -609,10 +676,12 @@ func (w *worker) errorText(msg string) string {
 	}
 }
 
-// setStatus applies f and pushes the result if anything changed.
-func (w *worker) setStatus(f func(*Status)) {
+// setStatus applies f and pushes the result if anything changed. f gets
+// a shallow copy of the status: it may replace its slice and maps, never
+// modify them (the status shares them).
+func (w *worker) setStatus(f func(*workerStatus)) {
 	w.mu.Lock()
-	next := w.status.clone()
+	next := w.status
 	f(&next)
 	if next.equal(w.status) {
 		w.mu.Unlock()
@@ -620,7 +689,7 @@ func (w *worker) setStatus(f func(*Status)) {
 	}
 	next.Updated = w.m.now()
 	w.status = next
-	out := next.clone()
+	out := next.view()
 	w.mu.Unlock()
 	w.m.onStatus(out)
 }

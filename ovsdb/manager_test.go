@@ -139,6 +139,12 @@ func TestSyncConfiguresBridgeAndIsIdempotent(t *testing.T) {
 	d := labDesired(l)
 	m.Sync(context.Background(), d)
 	st := waitReady(t, m, "hv1", "nva-vxlan", "nva-gnv", "vap0")
+	if ports, ok := m.OFPorts("hv1"); !ok || len(ports) < 3 || ports["vap0"] != st.OFPorts["vap0"] {
+		t.Errorf("OFPorts = %v, %v; the status says %v", ports, ok, st.OFPorts)
+	}
+	if _, ok := m.OFPorts("nope"); ok {
+		t.Error("OFPorts of an unknown NVE")
+	}
 
 	// Every bridge property, read back with ovs-vsctl.
 	for _, c := range []struct{ col, want string }{

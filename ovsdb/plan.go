@@ -50,13 +50,13 @@ type ifaceHome struct {
 
 // ifaceIndex maps every interface name to where it lives.
 func (s *snapshot) ifaceIndex() map[string]ifaceHome {
-	portBridge := map[string]*bridgeRow{}
+	portBridge := make(map[string]*bridgeRow, len(s.ports))
 	for _, b := range s.bridges {
 		for _, pu := range b.Ports {
 			portBridge[pu] = b
 		}
 	}
-	idx := map[string]ifaceHome{}
+	idx := make(map[string]ifaceHome, len(s.ifaces))
 	for pu, p := range s.ports {
 		for _, iu := range p.Interfaces {
 			if i := s.ifaces[iu]; i != nil {
@@ -77,7 +77,9 @@ func (s *snapshot) ifaceIndex() map[string]ifaceHome {
 // (ovsdb/rpc) swaps each update in at once, so every snapshot should pass;
 // the check guards the plans against a cache that does not.
 func (s *snapshot) consistent() bool {
-	refPorts, refIfaces, refCtls := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	refPorts := make(map[string]bool, len(s.ports))
+	refIfaces := make(map[string]bool, len(s.ifaces))
+	refCtls := make(map[string]bool, len(s.controllers))
 	if s.root != nil {
 		for _, bu := range s.root.Bridges {
 			if s.bridges[bu] == nil {
@@ -449,7 +451,8 @@ func controllerSettings(c *ctlRow) wire.Row {
 func (p *plan) ensurePorts(s *snapshot, d Desired) (del, add []string) {
 	b := p.bridge
 	idx := s.ifaceIndex()
-	wantPorts := map[string]bool{b.Name: true}
+	wantPorts := make(map[string]bool, 1+len(d.Tunnels)+len(d.Interfaces))
+	wantPorts[b.Name] = true
 	for _, t := range d.Tunnels {
 		wantPorts[t.Name] = true
 		onBridge, ok := p.placeable(idx, t.Name, b.Name, true)
@@ -563,11 +566,11 @@ func planRemove(s *snapshot, brName string) *plan {
 
 // statusOf reads the bridge's interfaces' ofports, link states and errors.
 func statusOf(s *snapshot, brName string) (ofports map[string]uint32, links map[string]bool, errs map[string]string, found bool) {
-	ofports, links, errs = map[string]uint32{}, map[string]bool{}, map[string]string{}
 	b := s.bridgeByName(brName)
 	if b == nil {
-		return ofports, links, errs, false
+		return map[string]uint32{}, map[string]bool{}, map[string]string{}, false
 	}
+	ofports, links, errs = make(map[string]uint32, len(b.Ports)), make(map[string]bool, len(b.Ports)), map[string]string{}
 	for _, pu := range b.Ports {
 		port := s.ports[pu]
 		if port == nil {
@@ -588,6 +591,48 @@ func statusOf(s *snapshot, brName string) (ofports map[string]uint32, links map[
 		}
 	}
 	return ofports, links, errs, true
+}
+
+// ifaceStates reads the bridge's interfaces' ofports, link states and
+// errors (statusOf's, as a worker keeps them), sorted by name.
+func ifaceStates(s *snapshot, brName string) (out []ifaceState, found bool) {
+	b := s.bridgeByName(brName)
+	if b == nil {
+		return nil, false
+	}
+	out = make([]ifaceState, 0, len(b.Ports))
+	for _, pu := range b.Ports {
+		port := s.ports[pu]
+		if port == nil {
+			continue
+		}
+		for _, iu := range port.Interfaces {
+			i := s.ifaces[iu]
+			if i == nil {
+				continue
+			}
+			st := ifaceState{name: i.Name, up: i.LinkState != nil && *i.LinkState == vswitch.InterfaceLinkStateUp}
+			if i.Ofport != nil && *i.Ofport > 0 {
+				st.ofport = uint32(*i.Ofport)
+			}
+			if i.Error != nil {
+				st.err = *i.Error
+			}
+			out = append(out, st)
+		}
+	}
+	// (Interface names are unique in the database; were one listed twice,
+	// the later would win, as in statusOf's maps.)
+	slices.SortStableFunc(out, func(a, b ifaceState) int { return strings.Compare(a.name, b.name) })
+	k := 0
+	for j := range out {
+		if j+1 < len(out) && out[j+1].name == out[j].name {
+			continue
+		}
+		out[k] = out[j]
+		k++
+	}
+	return out[:k], true
 }
 
 // bfdStatusOf returns the bfd_status of every interface of bridge brName

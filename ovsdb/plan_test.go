@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -177,6 +179,33 @@ func TestPlanIsEmptyWhenConverged(t *testing.T) {
 	ofports, links, _, found := statusOf(s, d.Bridge)
 	if !found || len(ofports) != 4 || ofports["nva-gnv"] == 0 || links["vap0"] {
 		t.Errorf("statusOf = %v %v %v", ofports, links, found)
+	}
+}
+
+// TestIfaceStatesAreStatusOf: the status a worker keeps (one slice)
+// shows the same ofports, links and errors as the maps of statusOf.
+func TestIfaceStatesAreStatusOf(t *testing.T) {
+	d := goodDesired()
+	s := converged(d)
+	for _, i := range s.ifaces {
+		switch i.Name {
+		case "vap0":
+			i.LinkState, i.Error = ptr("up"), ptr("could not open network device vap0")
+		case d.Bridge:
+			i.Ofport, i.Error = nil, ptr("")
+		}
+	}
+	ifaces, found := ifaceStates(s, d.Bridge)
+	got := workerStatus{ifaces: ifaces}.view()
+	ofports, links, errs, found2 := statusOf(s, d.Bridge)
+	if found != found2 || !maps.Equal(got.OFPorts, ofports) || !maps.Equal(got.Links, links) || !maps.Equal(got.Errors, errs) {
+		t.Fatalf("view %v %v %v %v, statusOf %v %v %v %v", got.OFPorts, got.Links, got.Errors, found, ofports, links, errs, found2)
+	}
+	if len(errs) != 1 || !links["vap0"] || len(ofports) != len(links)-1 {
+		t.Fatalf("statusOf %v %v %v", ofports, links, errs)
+	}
+	if _, found := ifaceStates(s, "nope"); found {
+		t.Fatal("found a bridge that is not there")
 	}
 }
 
@@ -421,5 +450,32 @@ func TestValidateBFD(t *testing.T) {
 	b, _ := json.Marshal(p.ops)
 	if !strings.Contains(string(b), `"bfd"`) || !strings.Contains(string(b), `"enable","true"`) {
 		t.Fatalf("plan does not set the bfd column: %s", b)
+	}
+}
+
+// TestNameRulesAreThePatterns: the hand-written checks of Validate accept
+// exactly what the patterns they replaced accept.
+func TestNameRulesAreThePatterns(t *testing.T) {
+	rules := []struct {
+		name  string
+		check func(string) bool
+		re    *regexp.Regexp
+	}{
+		{"interface", validIfName, regexp.MustCompile(`^[A-Za-z0-9_.:@-]{1,15}$`)},
+		{"bridge", validBridgeName, regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)},
+		{"datapath ID", validDatapathID, regexp.MustCompile(`^[0-9a-fA-F]{16}$`)},
+	}
+	inputs := []string{"", "a", "br-int", "vap0.10", "a:b@c", "A_b-Z.9", "123456789012345", "1234567890123456",
+		"12345678901234567", "00004e56000000AF", "00004e56000000AG", "br int", "br\n", "\nbr", "bré", "é",
+		"0123456789abcdef", "g123456789abcdef", "br/int", "br+int", "x\x00"}
+	for c := byte(0); c < 0x80; c++ {
+		inputs = append(inputs, "a"+string(c), string(c))
+	}
+	for _, r := range rules {
+		for _, in := range inputs {
+			if got, want := r.check(in), r.re.MatchString(in); got != want {
+				t.Errorf("%s %q: %v, the pattern says %v", r.name, in, got, want)
+			}
+		}
 	}
 }

@@ -44,9 +44,10 @@ func (d *benchDB) Sync(_ context.Context, des ovsdb.Desired) {
 	default:
 	}
 }
-func (d *benchDB) Remove(context.Context, string) error { return nil }
-func (d *benchDB) Status(string) (ovsdb.Status, bool)   { return ovsdb.Status{}, false }
-func (d *benchDB) Close()                               {}
+func (d *benchDB) Remove(context.Context, string) error     { return nil }
+func (d *benchDB) Status(string) (ovsdb.Status, bool)       { return ovsdb.Status{}, false }
+func (d *benchDB) OFPorts(string) (map[string]uint32, bool) { return nil, false }
+func (d *benchDB) Close()                                   {}
 
 func cpuTime() time.Duration {
 	var ru syscall.Rusage

@@ -11,6 +11,7 @@ package nvesync
 
 import (
 	"context"
+	"crypto/sha256"
 	"log/slog"
 	"maps"
 	"slices"
@@ -29,6 +30,8 @@ type OVSDB interface {
 	Sync(ctx context.Context, d ovsdb.Desired)
 	Remove(ctx context.Context, nve string) error
 	Status(nve string) (ovsdb.Status, bool)
+	// OFPorts is Status's OFPorts alone.
+	OFPorts(nve string) (map[string]uint32, bool)
 	Close()
 }
 
@@ -73,12 +76,12 @@ type Syncer struct {
 	recheckEvery time.Duration
 
 	mu        sync.Mutex
-	db        OVSDB             // nil while not leader
-	applied   map[string]string // NVE name -> fingerprint of the last Desired sent
-	readyTerm uint64            // the term in which LeaderReady first said yes (0: none)
-	dirty     dirtySet          // what the changes since the last pass touched
-	ctrls     []string          // the controller targets of the last pass
-	recheck   string            // the safety re-check resumes after this NVE name
+	db        OVSDB                        // nil while not leader
+	applied   map[string][sha256.Size]byte // NVE name -> fingerprint of the last Desired sent
+	readyTerm uint64                       // the term in which LeaderReady first said yes (0: none)
+	dirty     dirtySet                     // what the changes since the last pass touched
+	ctrls     []string                     // the controller targets of the last pass
+	recheck   string                       // the safety re-check resumes after this NVE name
 	tunMode   map[[2]string]bool
 	stats     Stats
 	wg        sync.WaitGroup
@@ -126,7 +129,7 @@ func New(newDB func() OVSDB, log *slog.Logger) *Syncer {
 		log = slog.Default()
 	}
 	return &Syncer{newDB: newDB, log: log, tick: time.Second, timeout: 10 * time.Second, recheckEvery: time.Minute,
-		applied: map[string]string{}, tunMode: map[[2]string]bool{}}
+		applied: map[string][sha256.Size]byte{}, tunMode: map[[2]string]bool{}}
 }
 
 // Stats returns the work counted so far.
@@ -397,29 +400,37 @@ func perRemoteTunnels(snap *model.Snapshot, nve *model.NVE, local string) []ovsd
 	return out
 }
 
-func fingerprint(d ovsdb.Desired) string {
-	var b []byte
-	add := func(s string) { b = append(b, s...); b = append(b, 0) }
+// fingerprint identifies a desired state by a digest of everything in it
+// (a collision is as likely as SHA-256's): the syncer keeps one per NVE
+// to send only states that changed, 32 bytes instead of the state's text.
+func fingerprint(d ovsdb.Desired) [sha256.Size]byte {
+	b := make([]byte, 0, 512)
+	add := func(parts ...string) {
+		for _, p := range parts {
+			b = append(b, p...)
+		}
+		b = append(b, 0)
+	}
 	add(d.Endpoint)
 	add(d.Bridge)
 	add(d.DatapathType)
 	add(d.DatapathID)
 	if id := d.SwitchIdentity; id != nil {
-		add("p" + id.Fingerprint + "/" + id.Subject)
+		add("p", id.Fingerprint, "/", id.Subject)
 	}
 	for _, c := range d.Controllers {
-		add("c" + c)
+		add("c", c)
 	}
 	for _, t := range d.Tunnels {
-		add("t" + t.Name + "/" + t.Type + "/" + t.LocalIP + "/" + t.RemoteIP)
+		add("t", t.Name, "/", t.Type, "/", t.LocalIP, "/", t.RemoteIP)
 		for _, k := range slices.Sorted(maps.Keys(t.BFD)) {
-			add("b" + k + "=" + t.BFD[k])
+			add("b", k, "=", t.BFD[k])
 		}
 	}
 	for _, i := range d.Interfaces {
-		add("i" + i)
+		add("i", i)
 	}
-	return string(b)
+	return sha256.Sum256(b)
 }
 
 func (s *Syncer) setDB(db OVSDB) {
@@ -477,7 +488,7 @@ func (s *Syncer) apply(ctx context.Context, src Source, recheck bool) {
 			s.log.Info("no longer the leader: leaving OVSDB management to the new leader")
 			s.db.Close()
 			s.setDB(nil)
-			s.applied = map[string]string{}
+			s.applied = map[string][sha256.Size]byte{}
 		}
 		// Whatever changes meanwhile, the next manager starts with a
 		// full pass.
@@ -578,7 +589,7 @@ func (s *Syncer) applyOne(ctx context.Context, snap *model.Snapshot, name string
 	s.stats.Derived++
 	d := desired(snap, nve, s.ctrls, s.flowTunnels(nve))
 	fp := fingerprint(d)
-	if s.applied[name] == fp {
+	if prev, ok := s.applied[name]; ok && prev == fp {
 		return
 	}
 	if recheck {
@@ -643,11 +654,11 @@ func (s *Syncer) PortNumbers(nve string) map[string]uint32 {
 	if db == nil {
 		return nil
 	}
-	st, ok := db.Status(nve)
+	ports, ok := db.OFPorts(nve)
 	if !ok {
 		return nil
 	}
-	return st.OFPorts
+	return ports
 }
 
 // OVSDBStatus returns the OVSDB side of an NVE's status: nil when this

@@ -122,6 +122,10 @@ func (f *fakeDB) Remove(_ context.Context, nve string) error {
 func (f *fakeDB) Status(nve string) (ovsdb.Status, bool) {
 	return ovsdb.Status{NVE: nve, Connected: true, OFPorts: map[string]uint32{"veth-a": 3}, Links: map[string]bool{"veth-a": true}}, true
 }
+func (f *fakeDB) OFPorts(nve string) (map[string]uint32, bool) {
+	st, ok := f.Status(nve)
+	return st.OFPorts, ok
+}
 func (f *fakeDB) Close() { f.mu.Lock(); f.closed = true; f.mu.Unlock() }
 func (f *fakeDB) snapshot() ([]ovsdb.Desired, []string, bool) {
 	f.mu.Lock()

@@ -14,10 +14,18 @@ import (
 
 // parseMessage splits a JSON-RPC message into its members, as
 // json.Unmarshal into a message would, but without copying: the raw parts
-// are slices of b, valid until the next message is read.
-func parseMessage(b []byte) (message, error) {
+// are slices of b, valid until the next message is read. Every member is
+// checked but a result that is an object or array: that is only skipped
+// to its end, and its syntax is checked where it is used
+// (Session.handleResponse), once (a schema or a monitor reply is most of
+// what a session reads).
+func parseMessage(b []byte) (message, error) { return parseFramed(b, nil) }
+
+// parseFramed is parseMessage for a message whose members' containers
+// the framer found at spans.
+func parseFramed(b []byte, spans []span) (message, error) {
 	var m message
-	s := scan{b: b}
+	s := scan{b: b, spans: spans}
 	err := s.object(func(key []byte) error {
 		var err error
 		switch string(key) {
@@ -31,7 +39,7 @@ func parseMessage(b []byte) (message, error) {
 		case "params":
 			m.Params, err = s.value()
 		case "result":
-			m.Result, err = s.value()
+			m.Result, err = s.container()
 		case "error":
 			m.Error, err = s.value()
 		default:
@@ -241,7 +249,7 @@ func (s *scan) uuidString(u []byte, table string) string {
 	if s.c != nil && table != "" {
 		if td := s.c.decoders[table]; td != nil && td.fast && td.uuid >= 0 {
 			// (the reading goroutine is the only writer of c.tables)
-			if m := s.c.tables[table][string(u)]; m != nil {
+			if m := s.c.tables[table].getBytes(u); m != nil {
 				return reflect.ValueOf(m).Elem().Field(td.uuid).String()
 			}
 		}
@@ -374,6 +382,9 @@ func (cd *columnDecoder) decode(s *scan, field reflect.Value) error {
 			case 0:
 				field.SetZero()
 			case 1:
+				if s.in != nil && s.in.setPtr(field, cd.typ, as[0]) {
+					return nil
+				}
 				p := reflect.New(cd.typ.Elem())
 				setAtom(p.Elem(), cd.key, as[0])
 				field.Set(p)
@@ -431,6 +442,11 @@ func (cd *columnDecoder) decode(s *scan, field reflect.Value) error {
 func (c *Cache) decodeUpdates(raw []byte) ([]change, error) {
 	var changes []change
 	s := scan{b: raw, in: c.intern, c: c}
+	if !c.ready {
+		// The initial rows: every UUID is new (a bridge's rows and the
+		// references between them).
+		s.pending = make(map[string]string, 64)
+	}
 	err := s.object(func(tkey []byte) error {
 		td, monitored := c.decoders[string(tkey)]
 		if !monitored {
@@ -506,14 +522,62 @@ const (
 // as "up", "internal" or "vxlan". Cached rows are never modified, so
 // sharing is safe; the tables are bounded. Safe for concurrent use.
 type interner struct {
-	mu   sync.Mutex
-	strs map[string]string
-	maps map[string]map[string]string
-	key  []byte // scratch key of stringMap, under mu
+	mu      sync.Mutex
+	strs    map[string]string
+	maps    map[string]map[string]string
+	strPtrs map[string]*string // the optional string columns' values ("up", "secure", ...)
+	intPtrs map[int]*int       // the optional integer columns' values (ofports, probe intervals, ...)
+	key     []byte             // scratch key of stringMap, under mu
 }
 
 func newInterner() *interner {
-	return &interner{strs: map[string]string{}, maps: map[string]map[string]string{}}
+	return &interner{strs: map[string]string{}, maps: map[string]map[string]string{},
+		strPtrs: map[string]*string{}, intPtrs: map[int]*int{}}
+}
+
+var (
+	stringPtrType = reflect.TypeFor[*string]()
+	intPtrType    = reflect.TypeFor[*int]()
+)
+
+// setPtr sets field (of type typ: *string or *int, an optional column) to a
+// shared pointer to a's value, and reports whether it did (other types,
+// long strings and a full table are left to the caller). Rows never
+// modify what their fields point to.
+func (in *interner) setPtr(field reflect.Value, typ reflect.Type, a atom) bool {
+	switch typ {
+	case stringPtrType:
+		if len(a.s) > maxInternedLen {
+			return false
+		}
+		in.mu.Lock()
+		p, ok := in.strPtrs[a.s]
+		if !ok && len(in.strPtrs) < maxInterned {
+			v := a.s
+			p, ok = &v, true
+			in.strPtrs[v] = p
+		}
+		in.mu.Unlock()
+		if ok {
+			field.Set(reflect.ValueOf(p))
+		}
+		return ok
+	case intPtrType:
+		n := int(a.f)
+		in.mu.Lock()
+		p, ok := in.intPtrs[n]
+		if !ok && len(in.intPtrs) < maxInterned {
+			v := n
+			p, ok = &v, true
+			in.intPtrs[n] = p
+		}
+		in.mu.Unlock()
+		if ok {
+			field.Set(reflect.ValueOf(p))
+		}
+		return ok
+	}
+	return false
 }
 
 // str returns b as a string, shared with earlier equal ones.

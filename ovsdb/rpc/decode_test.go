@@ -156,6 +156,8 @@ func TestParseMessageLikeJSON(t *testing.T) {
 		`{"method":"upd\u0061te","params":[]}`,
 		`{"error":{"error":"syntax error","details":"x"},"id":7,"result":null}`,
 		`{}`,
+		`{"id":2,"result":{"a":"]}\"[{\\","b":["\\",{}],"c":"\u005d"},"error":null}`,
+		`{"id":3,"result":[["a\\\"]"],[],{}] ,"error":null}`,
 	} {
 		var want message
 		if err := json.Unmarshal([]byte(in), &want); err != nil {
@@ -164,6 +166,9 @@ func TestParseMessageLikeJSON(t *testing.T) {
 		got, err := parseMessage([]byte(in))
 		if err != nil {
 			t.Fatalf("%s: %v", in, err)
+		}
+		if framed, err := parseFramed([]byte(in), spansPlain([]byte(in))); err != nil || !reflect.DeepEqual(framed, got) {
+			t.Fatalf("%s: with the framer's spans %+v, %v; without %+v", in, framed, err, got)
 		}
 		if string(got.ID) != string(want.ID) || got.Method != want.Method || string(got.Params) != string(want.Params) ||
 			string(got.Result) != string(want.Result) || string(got.Error) != string(want.Error) {
@@ -175,6 +180,24 @@ func TestParseMessageLikeJSON(t *testing.T) {
 		if json.Unmarshal([]byte(in), &m) == nil {
 			t.Errorf("%s: encoding/json accepts it", in)
 		}
+		if m, err := parseMessage([]byte(in)); err == nil && checkJSON(m.Result) == nil {
+			t.Errorf("%s: accepted", in)
+		}
+	}
+	// A result is checked where it is used (checkJSON), not by
+	// parseMessage.
+	for _, in := range []string{`{"id":1,"result":[1 2]}`, `{"id":1,"result":{"a":tru}}`, `{"id":1,"result":["\q"]}`,
+		`{"id":1,"result":[` + strings.Repeat("[", maxDepth+2) + strings.Repeat("]", maxDepth+2) + `]}`} {
+		m, err := parseMessage([]byte(in))
+		if err != nil {
+			t.Errorf("%s: %v", in, err)
+			continue
+		}
+		if checkJSON(m.Result) == nil {
+			t.Errorf("%s: result %s accepted", in, m.Result)
+		}
+	}
+	for _, in := range []string{`{"id":1,"result":[1,2}`, `{"id":1,"result":{"a":"]}`} {
 		if _, err := parseMessage([]byte(in)); err == nil {
 			t.Errorf("%s: accepted", in)
 		}
@@ -187,9 +210,9 @@ func TestInternedRows(t *testing.T) {
 	_, dbm := nveReply(t)
 	const u1, u2, u3 = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222", "33333333-3333-3333-3333-333333333333"
 	in := `{"Interface":{` +
-		`"` + u1 + `":{"new":{"name":"a","external_ids":["map",[["nva-owned","true"]]],"options":["map",[["a\u0000b","c"]]]}},` +
-		`"` + u2 + `":{"new":{"name":"b","external_ids":["map",[["nva-owned","true"]]],"options":["map",[["a","b\u0000c"]]]}},` +
-		`"` + u3 + `":{"new":{"name":"c","external_ids":["map",[["nva-owned","false"]]],"options":["map",[]]}}}}`
+		`"` + u1 + `":{"new":{"name":"a","external_ids":["map",[["nva-owned","true"]]],"options":["map",[["a\u0000b","c"]]],"link_state":"up","ofport":7}},` +
+		`"` + u2 + `":{"new":{"name":"b","external_ids":["map",[["nva-owned","true"]]],"options":["map",[["a","b\u0000c"]]],"link_state":"up","ofport":["set",[7]]}},` +
+		`"` + u3 + `":{"new":{"name":"c","external_ids":["map",[["nva-owned","false"]]],"options":["map",[]],"link_state":"down","ofport":8}}}}`
 	got, err := ownDecode(dbm, nveTables, []byte(in))
 	if err != nil {
 		t.Fatal(err)
@@ -200,6 +223,12 @@ func TestInternedRows(t *testing.T) {
 	}
 	if r3.ExternalIDs["nva-owned"] != "false" || r1.ExternalIDs["nva-owned"] != "true" {
 		t.Errorf("external_ids %v %v", r1.ExternalIDs, r3.ExternalIDs)
+	}
+	if r1.LinkState != r2.LinkState || r1.Ofport != r2.Ofport {
+		t.Error("equal optional values do not share their pointers")
+	}
+	if *r1.LinkState != "up" || *r3.LinkState != "down" || *r1.Ofport != 7 || *r3.Ofport != 8 {
+		t.Errorf("link states %q %q, ofports %d %d", *r1.LinkState, *r3.LinkState, *r1.Ofport, *r3.Ofport)
 	}
 	if r1.Options["a\x00b"] != "c" || r2.Options["a"] != "b\x00c" || len(r1.Options) != 1 || len(r2.Options) != 1 || r3.Options == nil || len(r3.Options) != 0 {
 		t.Errorf("options %q %q %q", r1.Options, r2.Options, r3.Options)

@@ -16,8 +16,15 @@
 // semantics (tested against Row.UnmarshalJSON and model.CreateModel);
 // requests are encoded in one pass too (encode.go, json.Marshal's bytes).
 // Cached rows share what repeats: a reference is the string of the row it
-// names, and equal short strings and small maps are shared between the
-// sessions of one schema (Models.Schema), as are the row decoders. A
-// session costs its rows, one reading goroutine, the framer's buffer and a
-// timer: there is no fixed-size event queue.
+// names, and equal short strings, small maps and the values of optional
+// columns are shared between the sessions of one schema (Models.Schema),
+// as are the row decoders and the encoded monitor request; a table's rows
+// are kept in slices sorted by UUID. A session costs its rows, one reading
+// goroutine and a 512-byte idle buffer: a message larger than that is
+// read into a buffer lent by Buffers (shared by a manager's sessions) and
+// given back once framed, and there is no fixed-size event queue. Each
+// message is scanned once where that is possible: a response's result is
+// checked where it is decoded, the framer tells the parser where the
+// message's members end, and a schema the session's Models already has is
+// recognized by its bytes.
 package rpc

@@ -58,6 +58,8 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 		return appendTriple(b, v.Column, string(v.Mutator), v.Value)
 	case ovsdb.Operation:
 		return appendOperation(b, v)
+	case json.RawMessage: // valid JSON, encoded beforehand
+		return append(b, v...), nil
 	}
 	j, err := json.Marshal(v)
 	return append(b, j...), err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -54,10 +55,9 @@ func BenchmarkFramer(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	r := bytes.NewReader(msg)
-	f := NewFramer(r)
 	for b.Loop() {
 		r.Reset(msg)
-		f.r.Reset(r)
+		f := NewFramer(r)
 		if _, err := f.Next(); err != nil {
 			b.Fatal(err)
 		}
@@ -72,10 +72,9 @@ func BenchmarkFramerSchema(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	r := bytes.NewReader(msg)
-	f := NewFramer(r)
 	for b.Loop() {
 		r.Reset(msg)
-		f.r.Reset(r)
+		f := NewFramer(r)
 		if m, err := f.Next(); err != nil || len(m) != len(msg) {
 			b.Fatal(len(m), err)
 		}
@@ -122,6 +121,37 @@ func framePlain(in []byte) (msgs []string, rest int) {
 	return msgs, len(in)
 }
 
+// spansPlain is where the containers at depth 2 of one message are, a
+// byte at a time: the reference of the framer's spans.
+func spansPlain(msg []byte) []span {
+	var out []span
+	depth, inStr, esc, open := 0, false, false, 0
+	for i, b := range msg {
+		switch {
+		case inStr:
+			switch {
+			case esc:
+				esc = false
+			case b == '\\':
+				esc = true
+			case b == '"':
+				inStr = false
+			}
+		case b == '"':
+			inStr = true
+		case b == '{' || b == '[':
+			if depth++; depth == 2 {
+				open = i
+			}
+		case b == '}' || b == ']':
+			if depth--; depth == 1 {
+				out = append(out, span{open, i + 1})
+			}
+		}
+	}
+	return out
+}
+
 // TestFramerRandom: random streams of JSON-ish messages (strings with
 // escapes, quotes and brackets inside them, nesting), read through
 // readers that return every size of piece, come out as the plain
@@ -163,6 +193,7 @@ func TestFramerRandom(t *testing.T) {
 			return "[" + strings.Join(parts, ", ") + "]"
 		}
 	}
+	pool := NewBuffers()
 	for round := range 300 {
 		var in strings.Builder
 		for range 1 + r.IntN(8) {
@@ -177,15 +208,71 @@ func TestFramerRandom(t *testing.T) {
 		want, _ := framePlain(raw)
 		for name, rd := range chunkings(raw) {
 			f := NewFramer(rd)
+			if round%2 == 1 { // buffers shared between the framers
+				f = NewFramerBuffers(rd, pool)
+			}
 			for i, w := range want {
 				got, err := f.Next()
 				if err != nil || string(got) != w {
 					t.Fatalf("round %d, %s: message %d: %.80q, %v; want %.80q", round, name, i, got, err, w)
+				}
+				if want := spansPlain(got); !slices.Equal(f.spans, want) {
+					t.Fatalf("round %d, %s: message %d %.80q: spans %v, want %v", round, name, i, got, f.spans, want)
+				}
+				for _, sp := range f.spans { // container skips to where it would scan to
+					s := scan{b: got, i: sp.start}
+					if v, err := s.container(); err != nil || len(v) != sp.end-sp.start {
+						t.Fatalf("round %d: container at %d: %q, %v; span %v", round, sp.start, v, err, sp)
+					}
 				}
 			}
 			if _, err := f.Next(); !errors.Is(err, io.EOF) {
 				t.Fatalf("round %d, %s: end: %v", round, name, err)
 			}
 		}
+	}
+}
+
+// sizeReader serves its messages in order, one per Read (whole, or as much
+// as fits), and records the size of the buffer each Read is given.
+type sizeReader struct {
+	data  []string
+	sizes []int
+}
+
+func (r *sizeReader) Read(p []byte) (int, error) {
+	r.sizes = append(r.sizes, len(p))
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.data[0])
+	if r.data[0] = r.data[0][n:]; r.data[0] == "" {
+		r.data = r.data[1:]
+	}
+	return n, nil
+}
+
+// TestFramerIdleBuffer: once a message larger than the idle buffer is
+// framed (with the newline a JSON encoder puts after it), the next read
+// goes to the small idle buffer again: an idle session does not keep its
+// largest message's buffer.
+func TestFramerIdleBuffer(t *testing.T) {
+	big := `{"k":"` + strings.Repeat("x", 20000) + `"}`
+	r := &sizeReader{data: []string{`{"echo":[]}` + "\n", big + "\n", `{"echo":[]}` + "\n"}}
+	f := NewFramer(r)
+	for i, want := range []string{`{"echo":[]}`, big, `{"echo":[]}`} {
+		got, err := f.Next()
+		if err != nil || string(got) != want {
+			t.Fatalf("message %d: %.40q, %v", i, got, err)
+		}
+		if i == 1 {
+			r.sizes = nil
+		}
+	}
+	if len(r.sizes) != 1 || r.sizes[0] > idleBuffer {
+		t.Fatalf("reads after the large message got buffers of %v bytes, want one of at most %d", r.sizes, idleBuffer)
+	}
+	if _, err := f.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("end: %v", err)
 	}
 }

@@ -1,8 +1,8 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,8 +22,8 @@ import (
 type Models struct {
 	client model.ClientDBModel
 
-	mu       sync.Mutex
-	byDigest map[[sha256.Size]byte]*Schema
+	mu      sync.Mutex
+	schemas []*Schema // every schema read so far (servers of one version send the same bytes)
 }
 
 // Schema is a server's database model, shared by the sessions of every
@@ -31,15 +31,24 @@ type Models struct {
 type Schema struct {
 	Model model.DatabaseModel
 
+	raw []byte // the get_schema result it was made of
+
 	intern *interner // shared strings and maps of its sessions' rows
 
 	mu       sync.Mutex
-	decoders map[string]map[string]*tableDecoder // by the monitored tables and columns
+	monitors map[string]*monitorSpec // by the monitored tables and columns
+}
+
+// monitorSpec is what the monitors of the same tables and columns share:
+// the row decoders and the encoded monitor-requests.
+type monitorSpec struct {
+	decoders map[string]*tableDecoder
+	requests json.RawMessage
 }
 
 // NewModels returns the models of client's database.
 func NewModels(client model.ClientDBModel) *Models {
-	return &Models{client: client, byDigest: map[[sha256.Size]byte]*Schema{}}
+	return &Models{client: client}
 }
 
 // Get reads the schema of the session's server (get_schema) and returns
@@ -55,15 +64,23 @@ func (m *Models) Get(ctx context.Context, s *Session) (model.DatabaseModel, erro
 // Schema reads the schema of the session's server (get_schema) and returns
 // the shared Schema for it.
 func (m *Models) Schema(ctx context.Context, s *Session) (*Schema, error) {
-	var raw json.RawMessage
-	if err := s.Call(ctx, "get_schema", []any{m.client.Name()}, &raw); err != nil {
+	// The reply is compared with the schemas read before on the reading
+	// goroutine, and copied out of the message buffer only when it is a
+	// schema not seen before (every session reads the same 27 KB).
+	var (
+		sc  *Schema
+		raw []byte
+	)
+	err := s.call(ctx, "get_schema", []any{m.client.Name()}, nil, func(result []byte) error {
+		if sc = m.known(result); sc == nil {
+			raw = bytes.Clone(result)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	digest := sha256.Sum256(raw)
-	m.mu.Lock()
-	sc, ok := m.byDigest[digest]
-	m.mu.Unlock()
-	if ok {
+	if sc != nil {
 		return sc, nil
 	}
 	var schema ovsdb.DatabaseSchema
@@ -76,19 +93,33 @@ func (m *Models) Schema(ctx context.Context, s *Session) (*Schema, error) {
 			schema.Name, schema.Version, errors.Join(errs...))
 	}
 	m.mu.Lock()
-	if prev, ok := m.byDigest[digest]; ok {
-		sc = prev
-	} else {
-		sc = &Schema{Model: dbm, intern: newInterner()}
-		m.byDigest[digest] = sc
+	defer m.mu.Unlock()
+	for _, prev := range m.schemas {
+		if bytes.Equal(prev.raw, raw) {
+			return prev, nil // another session's read it meanwhile
+		}
 	}
-	m.mu.Unlock()
+	sc = &Schema{Model: dbm, raw: raw, intern: newInterner()}
+	m.schemas = append(m.schemas, sc)
 	return sc, nil
 }
 
-// decodersFor returns the (shared, read-only) row decoders of a monitor
-// of tables.
-func (sc *Schema) decodersFor(tables []TableColumns) (map[string]*tableDecoder, error) {
+// known returns the Schema made of the get_schema result raw before (nil:
+// none).
+func (m *Models) known(raw []byte) *Schema {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, sc := range m.schemas {
+		if bytes.Equal(sc.raw, raw) {
+			return sc
+		}
+	}
+	return nil
+}
+
+// monitorFor returns the (shared, read-only) row decoders and requests of
+// a monitor of tables.
+func (sc *Schema) monitorFor(tables []TableColumns) (*monitorSpec, error) {
 	var key strings.Builder
 	for _, t := range tables {
 		key.WriteString(t.Table)
@@ -100,16 +131,21 @@ func (sc *Schema) decodersFor(tables []TableColumns) (map[string]*tableDecoder, 
 	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	if d, ok := sc.decoders[key.String()]; ok {
-		return d, nil
+	if m, ok := sc.monitors[key.String()]; ok {
+		return m, nil
 	}
 	d, err := newDecoders(sc.Model, tables)
 	if err != nil {
 		return nil, err
 	}
-	if sc.decoders == nil {
-		sc.decoders = map[string]map[string]*tableDecoder{}
+	reqs, err := monitorRequests(tables)
+	if err != nil {
+		return nil, err
 	}
-	sc.decoders[key.String()] = d
-	return d, nil
+	if sc.monitors == nil {
+		sc.monitors = map[string]*monitorSpec{}
+	}
+	m := &monitorSpec{decoders: d, requests: reqs}
+	sc.monitors[key.String()] = m
+	return m, nil
 }

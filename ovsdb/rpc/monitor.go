@@ -1,9 +1,11 @@
 package rpc
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/ovn-kubernetes/libovsdb/model"
@@ -28,7 +30,7 @@ type Cache struct {
 	onChange func()
 
 	mu     sync.RWMutex
-	tables map[string]map[string]model.Model
+	tables map[string]*rowList
 
 	// reading goroutine only
 	ready  bool              // the initial rows are in
@@ -55,7 +57,11 @@ func (s *Session) Monitor(ctx context.Context, dbm model.DatabaseModel, tables [
 	if err != nil {
 		return nil, fmt.Errorf("monitor: %w", err)
 	}
-	return s.monitor(ctx, dbm, decoders, newInterner(), tables, onChange)
+	reqs, err := monitorRequests(tables)
+	if err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	return s.monitor(ctx, dbm, decoders, newInterner(), reqs, onChange)
 }
 
 // MonitorSchema is Monitor with a shared Schema (Models.Schema), whose row
@@ -64,20 +70,26 @@ func (s *Session) MonitorSchema(ctx context.Context, sc *Schema, tables []TableC
 	if !sc.Model.Valid() {
 		return nil, fmt.Errorf("monitor: the database model has no schema")
 	}
-	decoders, err := sc.decodersFor(tables)
+	m, err := sc.monitorFor(tables)
 	if err != nil {
 		return nil, fmt.Errorf("monitor: %w", err)
 	}
-	return s.monitor(ctx, sc.Model, decoders, sc.intern, tables, onChange)
+	return s.monitor(ctx, sc.Model, m.decoders, sc.intern, m.requests, onChange)
 }
 
-func (s *Session) monitor(ctx context.Context, dbm model.DatabaseModel, decoders map[string]*tableDecoder, in *interner, tables []TableColumns, onChange func()) (*Cache, error) {
-	c := newCacheWith(dbm, decoders, in, onChange)
+// monitorRequests is the JSON of the monitor-requests of tables (the same
+// for every session: encoded once per Schema).
+func monitorRequests(tables []TableColumns) (json.RawMessage, error) {
 	reqs := make(map[string]ovsdb.MonitorRequest, len(tables))
 	for _, t := range tables {
 		// Select is spelled out: libovsdb's server cannot do without it.
 		reqs[t.Table] = ovsdb.MonitorRequest{Columns: t.Columns, Select: ovsdb.NewDefaultMonitorSelect()}
 	}
+	return json.Marshal(reqs)
+}
+
+func (s *Session) monitor(ctx context.Context, dbm model.DatabaseModel, decoders map[string]*tableDecoder, in *interner, reqs json.RawMessage, onChange func()) (*Cache, error) {
+	c := newCacheWith(dbm, decoders, in, onChange)
 	s.mu.Lock()
 	s.nextID++
 	id := fmt.Sprintf("nva-monitor-%d", s.nextID)
@@ -112,11 +124,50 @@ func newDecoders(dbm model.DatabaseModel, tables []TableColumns) (map[string]*ta
 
 // newCacheWith is the empty cache of a monitor with the given decoders.
 func newCacheWith(dbm model.DatabaseModel, decoders map[string]*tableDecoder, in *interner, onChange func()) *Cache {
-	c := &Cache{dbm: dbm, decoders: decoders, intern: in, onChange: onChange, tables: make(map[string]map[string]model.Model, len(decoders))}
+	c := &Cache{dbm: dbm, decoders: decoders, intern: in, onChange: onChange, tables: make(map[string]*rowList, len(decoders))}
 	for t := range decoders {
-		c.tables[t] = map[string]model.Model{}
+		c.tables[t] = &rowList{}
 	}
 	return c
+}
+
+// rowList is the rows of one table, sorted by UUID: a cache holds a few
+// dozen rows of a table, kept in two slices at a fraction of a map's
+// size (a manager keeps 1,000 caches).
+type rowList struct {
+	uuids []string
+	rows  []model.Model // rows[i] is the row of uuids[i]
+}
+
+// getBytes returns the row with UUID u (nil: none).
+func (l *rowList) getBytes(u []byte) model.Model {
+	i, ok := slices.BinarySearchFunc(l.uuids, u, func(a string, b []byte) int {
+		for k := 0; k < len(a) && k < len(b); k++ {
+			if a[k] != b[k] {
+				return cmp.Compare(a[k], b[k])
+			}
+		}
+		return cmp.Compare(len(a), len(b))
+	})
+	if ok {
+		return l.rows[i]
+	}
+	return nil
+}
+
+// set stores m as the row of UUID u, or deletes it if m is nil.
+func (l *rowList) set(u string, m model.Model) {
+	i, ok := slices.BinarySearch(l.uuids, u)
+	switch {
+	case ok && m != nil:
+		l.rows[i] = m
+	case ok:
+		l.uuids = slices.Delete(l.uuids, i, i+1)
+		l.rows = slices.Delete(l.rows, i, i+1)
+	case m != nil:
+		l.uuids = slices.Insert(l.uuids, i, u)
+		l.rows = slices.Insert(l.rows, i, m)
+	}
 }
 
 // newCache is the empty cache of a monitor of tables.
@@ -165,12 +216,21 @@ func (c *Cache) apply(raw []byte) error {
 		return nil
 	}
 	c.mu.Lock()
-	for _, ch := range changes {
-		if ch.row == nil {
-			delete(c.tables[ch.table], ch.uuid)
-		} else {
-			c.tables[ch.table][ch.uuid] = ch.row
+	if !c.ready {
+		// The initial rows: each table's slices are made for its rows at
+		// once.
+		counts := make(map[string]int, len(c.tables))
+		for _, ch := range changes {
+			counts[ch.table]++
 		}
+		for t, n := range counts {
+			if l := c.tables[t]; len(l.uuids) == 0 {
+				l.uuids, l.rows = make([]string, 0, n), make([]model.Model, 0, n)
+			}
+		}
+	}
+	for _, ch := range changes {
+		c.tables[ch.table].set(ch.uuid, ch.row)
 	}
 	c.mu.Unlock()
 	if c.onChange != nil {
@@ -180,10 +240,30 @@ func (c *Cache) apply(raw []byte) error {
 }
 
 // Read calls f with the rows of every monitored table (table -> UUID ->
-// row) as they are between two updates. f must neither keep nor modify
-// the maps; it may keep the rows, which are never modified.
+// row) as they are between two updates, in maps made for the call. f may
+// keep the rows, which are never modified.
 func (c *Cache) Read(f func(tables map[string]map[string]model.Model)) {
 	c.mu.RLock()
+	tables := make(map[string]map[string]model.Model, len(c.tables))
+	for t, l := range c.tables {
+		m := make(map[string]model.Model, len(l.uuids))
+		for i, u := range l.uuids {
+			m[u] = l.rows[i]
+		}
+		tables[t] = m
+	}
+	c.mu.RUnlock()
+	f(tables)
+}
+
+// ReadRows calls f with the rows of each monitored table and their UUIDs
+// (rows[i] has UUID uuids[i]), as they are between two updates: Read
+// without making maps. f must neither keep nor modify the slices; it may
+// keep the rows, which are never modified.
+func (c *Cache) ReadRows(f func(table string, uuids []string, rows []model.Model)) {
+	c.mu.RLock()
 	defer c.mu.RUnlock()
-	f(c.tables)
+	for t, l := range c.tables {
+		f(t, l.uuids, l.rows)
+	}
 }

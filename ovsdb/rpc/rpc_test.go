@@ -491,6 +491,21 @@ func TestErrorResponse(t *testing.T) {
 	}
 }
 
+// TestMalformedResultEndsSession: a result that is not JSON ends the
+// session, and the call waiting for it fails, although parseMessage only
+// skips a result to its closing bracket.
+func TestMalformedResultEndsSession(t *testing.T) {
+	s, f := newFake(t, Config{ProbeInterval: -1})
+	errc := make(chan error, 1)
+	go func() { errc <- s.Echo(context.Background()) }()
+	m := f.recv()
+	f.send(fmt.Sprintf(`{"id":%s,"result":["nva" 1],"error":null}`, m["id"]))
+	if err := <-errc; err == nil || !errors.Is(err, ErrClosed) {
+		t.Fatalf("call: %v", err)
+	}
+	<-s.Lost()
+}
+
 // TestCallContext: a call whose context ends returns at once; the session
 // stays usable.
 func TestCallContext(t *testing.T) {

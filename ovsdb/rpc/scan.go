@@ -21,6 +21,11 @@ type scan struct {
 	i  int
 	in *interner // shares the strings and maps of decoded rows (nil: none)
 
+	// spans are where the framer found the containers of the members
+	// of the message being scanned (nil: not known), in order: container
+	// skips to their ends.
+	spans []span
+
 	// UUIDs: a UUID decoded is the string of the cached row it names, or
 	// of the same UUID decoded before in the message.
 	c       *Cache            // the cache decoded into (nil: none)
@@ -286,6 +291,56 @@ func (s *scan) value() ([]byte, error) {
 		return nil, err
 	}
 	return s.b[start:s.i], nil
+}
+
+// container consumes a value like value, but an object or array only to
+// its closing bracket, without checking its syntax: only its strings and
+// brackets are followed (as the framer does). checkJSON checks it.
+func (s *scan) container() ([]byte, error) {
+	if c := s.peek(); c != '{' && c != '[' {
+		return s.value()
+	}
+	for len(s.spans) > 0 && s.spans[0].start < s.i {
+		s.spans = s.spans[1:]
+	}
+	if len(s.spans) > 0 && s.spans[0].start == s.i && s.spans[0].end <= len(s.b) {
+		start := s.i
+		s.i = s.spans[0].end
+		return s.b[start:s.i], nil
+	}
+	start, depth := s.i, 0
+	for i := s.i; i < len(s.b); i++ {
+		switch s.b[i] {
+		case '"': // to the closing quote
+			for i++; i < len(s.b); i += 2 {
+				if i += stringRun(s.b[i:]); i >= len(s.b) || s.b[i] == '"' {
+					break
+				}
+				// a backslash: the next byte is escaped
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth--; depth == 0 {
+				s.i = i + 1
+				return s.b[start:s.i], nil
+			}
+		}
+	}
+	s.i = len(s.b)
+	return nil, s.errorf("unterminated JSON value")
+}
+
+// checkJSON checks the syntax of one JSON value (empty: none).
+func checkJSON(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	s := scan{b: b}
+	if err := s.skip(0); err != nil {
+		return err
+	}
+	return s.end()
 }
 
 var errTooDeep = errors.New("JSON nested too deeply")

@@ -48,6 +48,9 @@ type Config struct {
 	Prober *Prober
 	// Logger receives the session's diagnostics (nil: discarded).
 	Logger *slog.Logger
+	// Buffers, if set, lends the session its message buffers (shared
+	// with other sessions); nil: they are allocated per message.
+	Buffers *Buffers
 }
 
 // Session is one OVSDB JSON-RPC session. Its methods are safe for
@@ -56,6 +59,7 @@ type Config struct {
 type Session struct {
 	conn net.Conn
 	log  *slog.Logger
+	bufs *Buffers
 
 	wmu sync.Mutex // serializes writes
 
@@ -80,7 +84,9 @@ type call struct {
 	keep bool
 	// inLoop runs on the reading goroutine with the result before the
 	// caller sees it, so that nothing read after the response is handled
-	// before it (a monitor's initial rows before its first update).
+	// before it (a monitor's initial rows before its first update). It
+	// gets the result unchecked (parseMessage) and must check its syntax
+	// as it decodes it.
 	inLoop func([]byte) error
 }
 
@@ -165,6 +171,7 @@ func NewSession(c net.Conn, cfg Config) *Session {
 	s := &Session{
 		conn:     c,
 		log:      log,
+		bufs:     cfg.Buffers,
 		pending:  map[uint64]*call{},
 		monitors: map[string]*Cache{},
 		lost:     make(chan struct{}),
@@ -330,11 +337,11 @@ func (s *Session) Transact(ctx context.Context, db string, ops []ovsdb.Operation
 }
 
 func (s *Session) readLoop() {
-	fr := NewFramer(s.conn)
+	fr := NewFramerBuffers(s.conn, s.bufs)
 	for {
 		raw, err := fr.Next()
 		if err == nil {
-			err = s.handle(raw)
+			err = s.handleFramed(raw, fr.spans)
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -352,8 +359,12 @@ func (s *Session) readLoop() {
 
 // handle decodes one message (valid until the next is read) and acts on
 // it; the message's parts are slices of raw, copied only where kept.
-func (s *Session) handle(raw []byte) error {
-	m, err := parseMessage(raw)
+func (s *Session) handle(raw []byte) error { return s.handleFramed(raw, nil) }
+
+// handleFramed is handle for a message whose members' containers the
+// framer found at spans (nil: not known).
+func (s *Session) handleFramed(raw []byte, spans []span) error {
+	m, err := parseFramed(raw, spans)
 	if err != nil {
 		return err
 	}
@@ -364,22 +375,32 @@ func (s *Session) handle(raw []byte) error {
 		s.handleRequest(&m)
 		return nil
 	}
-	s.handleResponse(&m)
-	return nil
+	return s.handleResponse(&m)
 }
 
-func (s *Session) handleResponse(m *message) {
+func (s *Session) handleResponse(m *message) error {
 	id, err := strconv.ParseUint(string(m.ID), 10, 64)
 	if err != nil {
-		return // not one of ours (e.g. a probe echo answered after all)
+		// not one of ours (e.g. a probe echo answered after all)
+		return checkJSON(m.Result)
 	}
 	s.mu.Lock()
 	c := s.pending[id]
+	s.mu.Unlock()
+	if c == nil || c.inLoop == nil || c.keep {
+		// The result's syntax is checked here but for a call that
+		// decodes it on this goroutine (inLoop checks it).
+		if err := checkJSON(m.Result); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	if c == nil || s.pending[id] != c {
+		s.mu.Unlock()
+		return nil // the caller gave up, or the session ended
+	}
 	delete(s.pending, id)
 	s.mu.Unlock()
-	if c == nil {
-		return // the caller gave up
-	}
 	var r response
 	if c.keep {
 		r.result = append(json.RawMessage(nil), m.Result...)
@@ -390,6 +411,7 @@ func (s *Session) handleResponse(m *message) {
 		r.err = c.inLoop(m.Result)
 	}
 	c.done <- r
+	return nil
 }
 
 // rpcError turns a JSON-RPC error value ({"error":..., "details":...} or a
