@@ -28,7 +28,7 @@ type Cache struct {
 	// with the Caches of the pool); nil: start over at the next compile.
 	ps       *profState
 	nve      string // the NVE the slices are for
-	keyHash  uint64 // the hash of the NVE, profile and generation, part of every slice's fingerprint
+	keyHash  uint64 // the hash of the NVE, profile and generation, part of the fingerprint of every slice that depends on the NVE
 	prof     pipeline.Profile
 	gen      uint16
 	base     *sliceUse
@@ -268,7 +268,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.ps.real, pool: c.pool}
 	var fresh []*sliceUse
 	if c.base == nil {
-		s, err := c.compileSlice(nc, nil, nil)
+		s, err := c.compileBase(nc)
 		if err != nil {
 			return Result{}, err
 		}
@@ -459,7 +459,7 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 			return nil, err
 		}
 		flows = append(miss, flows...)
-		s.Fingerprint = c.keyHash
+		s.Fingerprint = baseFingerprint(c.ps.shareHash)
 	case p == nil:
 		s.Key, s.VN, s.Fingerprint = v.name, v.name, v.fp
 		s.Warnings = append(s.Warnings, v.warnings...)

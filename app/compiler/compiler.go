@@ -36,8 +36,9 @@
 // addresses, tunnel ports). Revisions stand for objects (their content is
 // hashed when the revision is 0), and every fingerprint includes the
 // profile and generation, and the NVE except a port part without a VAP
-// here (a remote port's part is compiled alike on every NVE: Caches
-// sharing a PartPool hold it once, share.go). Cache recompiles a slice only when its
+// here and the NVE-wide slice (a remote port's part, and the NVE-wide
+// slice, are compiled alike on every NVE: Caches sharing a PartPool hold
+// each once, share.go). Cache recompiles a slice only when its
 // fingerprint changes: a one-port change recompiles that port's part on
 // the NVEs hosting its VN, and the VN's shared part only where the VN's
 // local VAPs or remote NVEs changed. A VN whose ports (names and
@@ -389,8 +390,8 @@ type Slice struct {
 	// NVE, profile and generation: equal fingerprints, equal slices
 	// (deterministic across processes). A reconciler diffs only slices
 	// whose fingerprint changed. The part of a port not attached to the
-	// NVE is compiled alike on every NVE (see PartPool): its fingerprint
-	// does not cover the NVE.
+	// NVE, and the NVE-wide slice, are compiled alike on every NVE (see
+	// PartPool): their fingerprints do not cover the NVE.
 	Fingerprint uint64
 }
 

@@ -33,6 +33,10 @@ import (
 // actions wherever the tunnel port is the same, so a VN spanning k NVEs
 // holds one list per remote NVE instead of k-1.
 //
+// It shares the NVE-wide slice (the stages' miss flows and the features'
+// NVE-wide flows) the same way: it is a function of the profile and
+// generation only, so the Caches of a pool hold one.
+//
 // And it shares what the Caches derive from a profile and generation (its
 // checker, realizer and table order), which is the same for every NVE.
 type PartPool struct {
@@ -193,7 +197,7 @@ func (p *PartPool) Len() int {
 }
 
 // get returns the live part with fingerprint fp, if it is port's part of
-// VN vn.
+// VN vn (vn and port "": the NVE-wide slice).
 func (p *PartPool) get(fp uint64, vn, port string) *sliceState {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -202,7 +206,14 @@ func (p *PartPool) get(fp uint64, vn, port string) *sliceState {
 		return nil
 	}
 	s := wp.Value()
-	if s == nil || s.VN != vn || len(s.Key) != len(vn)+1+len(port) || s.Key[len(vn)+1:] != port {
+	switch {
+	case s == nil || s.VN != vn:
+		return nil
+	case vn == "" && port == "":
+		if s.Key != "" {
+			return nil
+		}
+	case len(s.Key) != len(vn)+1+len(port) || s.Key[len(vn)+1:] != port:
 		return nil
 	}
 	return s
@@ -231,6 +242,34 @@ func (p *PartPool) drop(fp uint64) {
 	if wp, ok := p.m[fp]; ok && wp.Value() == nil {
 		delete(p.m, fp)
 	}
+}
+
+// baseFingerprint is the fingerprint of the NVE-wide slice: it depends
+// only on the profile and generation (shareHash), never on the NVE, so
+// the Caches of a PartPool share one (compileBase).
+func baseFingerprint(shareHash uint64) uint64 {
+	h := newFNV()
+	h.str("nve-wide")
+	h.u64(shareHash)
+	return uint64(h)
+}
+
+// compileBase compiles the NVE-wide slice, or takes it from the pool:
+// its features' flows (feature.NVE) and the profile's miss flows are the
+// same on every NVE of a profile and generation.
+func (c *Cache) compileBase(nc *nveCtx) (*sliceState, error) {
+	if c.pool == nil {
+		return c.compileSlice(nc, nil, nil)
+	}
+	fp := baseFingerprint(c.ps.shareHash)
+	if s := c.pool.get(fp, "", ""); s != nil {
+		return s, nil
+	}
+	s, err := c.compileSlice(nc, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.pool.put(s), nil
 }
 
 // shareable reports whether port part p of v is compiled alike on every
