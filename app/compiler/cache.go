@@ -31,8 +31,8 @@ type Cache struct {
 	keyHash  uint64 // the hash of the NVE, profile and generation, part of the fingerprint of every slice that depends on the NVE
 	prof     pipeline.Profile
 	gen      uint16
-	base     *sliceUse
-	gwParts  map[string]*sliceUse    // the last compile's L3 gateway slices, by name
+	base     *sliceState                // the NVE-wide slice (nil: compile it)
+	gwParts  map[string]sliceUse        // the last compile's L3 gateway slices, by name
 	epoch    uint32                  // this compile's number (wrapping): a slice used with it is live
 	lastVAPs []lastVAP               // the last compile's local VAPs, for VAP and Segment
 	vaps     map[vapKey]*model.Port  // built from lastVAPs on demand
@@ -63,7 +63,7 @@ type lastVAP struct {
 type vnMemo struct {
 	fp       uint64
 	at       int // the position of states in the compile's
-	states   []*sliceUse
+	states   []sliceUse
 	warnings []string
 }
 
@@ -71,8 +71,8 @@ type vnMemo struct {
 // the VN's changed compile finds each part's last slice.
 type lastParts struct {
 	vn     string
-	states []*sliceUse
-	byPort map[string]*sliceUse // built on the first miss
+	states []sliceUse
+	byPort map[string]int // index in states, built on the first miss
 }
 
 // find returns the last slice of the VN's part at position i of this
@@ -84,16 +84,19 @@ func (l *lastParts) find(i int, port string) *sliceUse {
 	if len(l.states) == 0 {
 		return nil
 	}
-	if i < len(l.states) && l.port(l.states[i]) == port {
-		return l.states[i]
+	if i < len(l.states) && l.port(&l.states[i]) == port {
+		return &l.states[i]
 	}
 	if l.byPort == nil {
-		l.byPort = make(map[string]*sliceUse, len(l.states))
-		for _, u := range l.states {
-			l.byPort[l.port(u)] = u
+		l.byPort = make(map[string]int, len(l.states))
+		for j := range l.states {
+			l.byPort[l.port(&l.states[j])] = j
 		}
 	}
-	return l.byPort[port]
+	if j, ok := l.byPort[port]; ok {
+		return &l.states[j]
+	}
+	return nil
 }
 
 // port is the port of one of the VN's slices ("": the shared part).
@@ -115,10 +118,12 @@ type sliceState struct {
 }
 
 // sliceUse is a Cache's use of a slice: its own, or one a PartPool
-// shares (the sliceUse keeps it alive in the pool).
+// shares (the sliceUse keeps it alive in the pool). A compile's are one
+// array (16 bytes a slice, no allocation of their own), which the memo
+// keeps.
 type sliceUse struct {
 	s     *sliceState
-	epoch uint32 // the last compile that used it (16 bytes a sliceUse)
+	epoch uint32 // the last compile that used it
 	fresh bool   // new in this compile (Result.Recompiled)
 }
 
@@ -266,38 +271,40 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	}
 	view := buildView(&in, prof, c.keyHash, c.ps.shareHash, c.underlay)
 	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.ps.real, pool: c.pool}
-	var fresh []*sliceUse
+	nfresh := 0
+	base := sliceUse{s: c.base, epoch: c.epoch}
 	if c.base == nil {
 		s, err := c.compileBase(nc)
 		if err != nil {
 			return Result{}, err
 		}
-		c.base = &sliceUse{s: s, fresh: true}
-		fresh = append(fresh, c.base)
+		c.base, base.s, base.fresh = s, s, true
+		nfresh++
 	}
-	c.base.epoch = c.epoch
-	n := 1
+	n := 1 + len(view.gws)
 	for _, v := range view.vns {
 		n += 1 + len(v.parts)
+		if m, had := c.vnMemo[v.name]; had { // (parts are not known before complete)
+			n += len(m.states)
+		}
 	}
-	states := make([]*sliceUse, 0, n)
-	states = append(states, c.base)
+	states := make([]sliceUse, 0, n)
+	states = append(states, base)
 	// use adds the slice of fingerprint fp: u, the last compile's slice of
 	// the same key (nil: none), if it is still the same, else a new one.
-	use := func(u *sliceUse, fp uint64, v *vnView, p *portPart) (*sliceUse, error) {
+	use := func(u *sliceUse, fp uint64, v *vnView, p *portPart) (sliceUse, error) {
 		if u != nil && u.s.Fingerprint == fp && u.epoch != c.epoch {
 			u.epoch = c.epoch
-			states = append(states, u)
-			return u, nil
+			states = append(states, sliceUse{s: u.s, epoch: c.epoch})
+			return states[len(states)-1], nil
 		}
 		ns, err := c.compilePart(nc, v, p)
 		if err != nil {
-			return nil, err
+			return sliceUse{}, err
 		}
-		nu := &sliceUse{s: ns, epoch: c.epoch, fresh: true}
-		fresh = append(fresh, nu)
-		states = append(states, nu)
-		return nu, nil
+		nfresh++
+		states = append(states, sliceUse{s: ns, epoch: c.epoch, fresh: true})
+		return states[len(states)-1], nil
 	}
 	warnings := view.warnings
 	memo := make(map[string]vnMemo, len(view.vns))
@@ -306,8 +313,8 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		if had && m.fp == v.allFP {
 			// Nothing the VN's parts read changed: all of them are reused
 			// without resolving its ports.
-			for _, u := range m.states {
-				u.epoch = c.epoch
+			for i := range m.states {
+				m.states[i].epoch = c.epoch
 			}
 			first := len(states)
 			states = append(states, m.states...)
@@ -329,24 +336,26 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		warnings = append(warnings, v.portWarnings...)
 		memo[v.name] = vnMemo{fp: v.allFP, at: first, states: states[first:len(states):len(states)], warnings: v.portWarnings}
 	}
-	var gwParts map[string]*sliceUse
+	var gwParts map[string]sliceUse
 	for _, g := range view.gws { // L3 gateway slices (l3gwview.go)
-		u, err := use(c.gwParts[g.name], g.fp, g, nil)
+		var last *sliceUse
+		if u, ok := c.gwParts[g.name]; ok {
+			last = &u // (names are unique: used once)
+		}
+		u, err := use(last, g.fp, g, nil)
 		if err != nil {
 			return Result{}, err
 		}
 		if gwParts == nil {
-			gwParts = make(map[string]*sliceUse, len(view.gws))
+			gwParts = make(map[string]sliceUse, len(view.gws))
 		}
+		u.fresh = false
 		gwParts[g.name] = u
 	}
-	if err := checkKeys(states, len(fresh)); err != nil {
+	if err := checkKeys(states, nfresh); err != nil {
 		return Result{}, fmt.Errorf("pipeline contract violated: %w", err)
 	}
 	res, err := merge(states, warnings)
-	for _, u := range fresh {
-		u.fresh = false
-	}
 	if err != nil {
 		return Result{}, fmt.Errorf("pipeline contract violated: %w", err)
 	}
@@ -357,8 +366,11 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	// The memo keeps the VNs' runs of states (not the last compile's
 	// arrays, nor room to spare: n above counts only the VNs' parts known
 	// before complete).
-	exact := make([]*sliceUse, len(states))
+	exact := make([]sliceUse, len(states))
 	copy(exact, states)
+	for i := range exact {
+		exact[i].fresh = false
+	}
 	for name, m := range memo {
 		end := m.at + len(m.states)
 		m.states = exact[m.at:end:end]
@@ -565,20 +577,20 @@ func (c *Cache) checkSlice(s *sliceState, dup []bool) error {
 // against each other when they were fresh. So it costs nothing when no
 // slice is fresh and a pass over the NVE's key hashes otherwise; only a
 // hash found twice finds its flows and compares their keys (flow.KeyOf).
-func checkKeys(states []*sliceUse, nfresh int) error {
+func checkKeys(states []sliceUse, nfresh int) error {
 	if nfresh == 0 {
 		return nil
 	}
 	n := 0
-	for _, u := range states {
-		if u.fresh {
+	for i := range states {
+		if u := &states[i]; u.fresh {
 			n += len(u.s.hashes)
 		}
 	}
 	fh := make([]uint64, 0, n)
 	var filter [4]uint64 // a bit per hash's low 8 bits: most lookups end here
-	for _, u := range states {
-		if u.fresh {
+	for i := range states {
+		if u := &states[i]; u.fresh {
 			fh = append(fh, u.s.hashes...)
 			for _, h := range u.s.hashes {
 				filter[h>>6&3] |= 1 << (h & 63)
@@ -596,7 +608,8 @@ func checkKeys(states []*sliceUse, nfresh int) error {
 			i int
 		}
 		var seen []at
-		for _, u := range states {
+		for k := range states {
+			u := &states[k]
 			if !u.fresh {
 				continue
 			}
@@ -629,7 +642,8 @@ func checkKeys(states []*sliceUse, nfresh int) error {
 	if nfresh == len(states) {
 		return errors.Join(errs...)
 	}
-	for _, u := range states { // the others against fresh
+	for k := range states { // the others against fresh
+		u := &states[k]
 		if u.fresh {
 			continue
 		}
@@ -650,11 +664,11 @@ func checkKeys(states []*sliceUse, nfresh int) error {
 // PartPool's, so it costs a pointer per slice), their groups sorted by
 // ID (only the NVE-wide slice and VNs' shared parts have groups) and
 // their warnings with the view's, sorted.
-func merge(states []*sliceUse, warnings []string) (Result, error) {
+func merge(states []sliceUse, warnings []string) (Result, error) {
 	ngroups, nwarn := 0, len(warnings)
-	for _, u := range states {
-		ngroups += len(u.s.Groups)
-		nwarn += len(u.s.Warnings)
+	for i := range states {
+		ngroups += len(states[i].s.Groups)
+		nwarn += len(states[i].s.Warnings)
 	}
 	res := Result{
 		Groups:   make([]flow.GroupEntry, 0, ngroups),
@@ -662,7 +676,8 @@ func merge(states []*sliceUse, warnings []string) (Result, error) {
 		Slices:   make([]*Slice, len(states)),
 	}
 	res.recompiled = make([]uint64, (len(states)+63)/64)
-	for i, u := range states {
+	for i := range states {
+		u := &states[i]
 		s := u.s
 		res.Slices[i] = &s.Slice
 		if u.fresh {
