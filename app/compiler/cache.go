@@ -31,8 +31,8 @@ type Cache struct {
 	keyHash  uint64 // the hash of the NVE, profile and generation, part of the fingerprint of every slice that depends on the NVE
 	prof     pipeline.Profile
 	gen      uint16
-	base     *sliceState                // the NVE-wide slice (nil: compile it)
-	gwParts  map[string]sliceUse        // the last compile's L3 gateway slices, by name
+	base     *sliceState             // the NVE-wide slice (nil: compile it)
+	gwParts  map[string]sliceUse     // the last compile's L3 gateway slices, by name
 	epoch    uint32                  // this compile's number (wrapping): a slice used with it is live
 	lastVAPs []lastVAP               // the last compile's local VAPs, for VAP and Segment
 	vaps     map[vapKey]*model.Port  // built from lastVAPs on demand
