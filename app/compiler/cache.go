@@ -114,7 +114,7 @@ func (l *lastParts) port(u *sliceUse) string {
 // to it.
 type sliceState struct {
 	Slice
-	hashes []uint64 // the flows' Key.Hash64, parallel to Flows
+	hashes []uint32 // the flows' keyHash, parallel to Flows
 }
 
 // sliceUse is a Cache's use of a slice: its own, or one a PartPool
@@ -489,7 +489,7 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 		k := flow.KeyOf(flows[i])
 		id, h := k.IDHash64()
 		flows[i].Cookie = flow.MakeCookie(c.gen, id)
-		sc.hashes = append(sc.hashes, h)
+		sc.hashes = append(sc.hashes, keyHash(h))
 		ord, ok := c.ps.order[k.Table]
 		if !ok {
 			ord = len(c.ps.order)
@@ -501,7 +501,7 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 	}
 	hashes := sc.hashes
 	slices.SortFunc(idx, func(a, b int) int { return sks[a].compare(sks[b]) })
-	s.Flows, s.hashes = make([]flow.Flow, len(flows)), make([]uint64, len(flows))
+	s.Flows, s.hashes = make([]flow.Flow, len(flows)), make([]uint32, len(flows))
 	for i, j := range idx { // dup[i]: flow i has flow i-1's key
 		s.Flows[i], s.hashes[i] = flows[j], hashes[j]
 		dup[i] = i > 0 && keys[idx[i-1]] == keys[j]
@@ -511,6 +511,12 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 	s.Warnings = append(s.Warnings, e.warnings...)
 	return s, c.checkSlice(s, dup)
 }
+
+// keyHash folds a flow key's 64-bit hash (flow.Key.IDHash64) into the 32
+// bits a slice keeps per flow: checkKeys compares the keys of flows
+// whose hashes are equal, so a collision costs a comparison, never a
+// wrong answer (4 bytes a flow, not 8).
+func keyHash(h uint64) uint32 { return uint32(h ^ h>>32) }
 
 // sliceScratch is compileSlice's working memory, reused by the slices of
 // one compile (and dropped with it: a Cache keeps none).
@@ -522,7 +528,7 @@ type sliceScratch struct {
 	sks    []sortKey
 	idx    []int
 	dup    []bool
-	hashes []uint64 // the flows' key hashes (flow.Key.Hash64), in flows' order
+	hashes []uint32 // the flows' key hashes (keyHash), in flows' order
 }
 
 func (c *Cache) newScratch() *sliceScratch {
@@ -587,7 +593,7 @@ func checkKeys(states []sliceUse, nfresh int) error {
 			n += len(u.s.hashes)
 		}
 	}
-	fh := make([]uint64, 0, n)
+	fh := make([]uint32, 0, n)
 	var filter [4]uint64 // a bit per hash's low 8 bits: most lookups end here
 	for i := range states {
 		if u := &states[i]; u.fresh {
@@ -602,7 +608,7 @@ func checkKeys(states []sliceUse, nfresh int) error {
 	// dups reports the fresh flows with hash h that have the key of an
 	// earlier one (in states order), or of flow j of slice o when o is
 	// not nil: the same hash is the same key unless the hashes collide.
-	dups := func(h uint64, o *sliceUse, j int) {
+	dups := func(h uint32, o *sliceUse, j int) {
 		type at struct {
 			u *sliceUse
 			i int
