@@ -26,14 +26,17 @@ type Cache struct {
 	features []feature
 	// ps is what the slices' profile and generation make of it (shared
 	// with the Caches of the pool); nil: start over at the next compile.
-	ps       *profState
-	nve      string // the NVE the slices are for
-	keyHash  uint64 // the hash of the NVE, profile and generation, part of the fingerprint of every slice that depends on the NVE
-	prof     pipeline.Profile
-	gen      uint16
-	base     *sliceState             // the NVE-wide slice (nil: compile it)
-	gwParts  map[string]sliceUse     // the last compile's L3 gateway slices, by name
-	epoch    uint32                  // this compile's number (wrapping): a slice used with it is live
+	ps      *profState
+	nve     string // the NVE the slices are for
+	keyHash uint64 // the hash of the NVE, profile and generation, part of the fingerprint of every slice that depends on the NVE
+	prof    pipeline.Profile
+	gen     uint16
+	base    *Slice            // the NVE-wide slice (nil: compile it)
+	gwParts map[string]*Slice // the last compile's L3 gateway slices, by name
+	epoch   uint32            // this compile's number (wrapping)
+	// last is the last compile's slices: its Result's Slices (the Cache
+	// keeps no other list of them, and never writes it).
+	last     []*Slice
 	lastVAPs []lastVAP               // the last compile's local VAPs, for VAP and Segment
 	vaps     map[vapKey]*model.Port  // built from lastVAPs on demand
 	underlay map[string]underlayMemo // remote NVEs' parsed underlays, by name
@@ -58,74 +61,67 @@ type lastVAP struct {
 	segment  bool
 }
 
-// vnMemo is one VN's slices (shared part, then its ports' parts) and port
-// warnings as the last compile made them, for vnView.allFP.
+// vnMemo is one VN's slices (shared part, then its ports' parts: the n
+// slices of Cache.last from at) and port warnings as the last compile made
+// them, for vnView.allFP.
 type vnMemo struct {
 	fp       uint64
-	at       int // the position of states in the compile's
-	states   []sliceUse
+	at, n    int
 	warnings []string
 }
 
-// lastParts are a VN's slices of the last compile (vnMemo.states), where
-// the VN's changed compile finds each part's last slice.
+// lastParts are a VN's slices of the last compile (last[at:at+len(states)]:
+// vnMemo), where the VN's changed compile finds each part's last slice.
 type lastParts struct {
 	vn     string
-	states []sliceUse
+	at     int
+	states []*Slice
 	byPort map[string]int // index in states, built on the first miss
 }
 
-// find returns the last slice of the VN's part at position i of this
-// compile (0: the shared part, port ""; i: the (i-1)-th port's part),
-// port's: usually at the same position (the parts are ordered by port
-// name; only a port that comes or goes shifts them), else found through an
-// index built then. nil: none.
-func (l *lastParts) find(i int, port string) *sliceUse {
+// find returns the position in Cache.last of the last slice of the VN's
+// part at position i of this compile (0: the shared part, port ""; i: the
+// (i-1)-th port's part), port's: usually at the same position (the parts
+// are ordered by port name; only a port that comes or goes shifts them),
+// else found through an index built then. -1: none.
+func (l *lastParts) find(i int, port string) int {
 	if len(l.states) == 0 {
-		return nil
+		return -1
 	}
-	if i < len(l.states) && l.port(&l.states[i]) == port {
-		return &l.states[i]
+	if i < len(l.states) && l.port(l.states[i]) == port {
+		return l.at + i
 	}
 	if l.byPort == nil {
 		l.byPort = make(map[string]int, len(l.states))
-		for j := range l.states {
-			l.byPort[l.port(&l.states[j])] = j
+		for j, s := range l.states {
+			l.byPort[l.port(s)] = j
 		}
 	}
 	if j, ok := l.byPort[port]; ok {
-		return &l.states[j]
+		return l.at + j
 	}
-	return nil
+	return -1
 }
 
 // port is the port of one of the VN's slices ("": the shared part).
-func (l *lastParts) port(u *sliceUse) string {
-	if len(u.s.Key) <= len(l.vn) {
+func (l *lastParts) port(s *Slice) string {
+	if len(s.Key) <= len(l.vn) {
 		return ""
 	}
-	return u.s.Key[len(l.vn)+1:]
+	return s.Key[len(l.vn)+1:]
 }
 
-// sliceState is a compiled slice with its flows' key hashes. The keys
-// themselves are not kept (they would cost a copy of every match): the
-// rare hash collision recomputes the two keys (flow.KeyOf). It is never
-// written once compiled: Results, and the Caches sharing a PartPool, refer
-// to it.
-type sliceState struct {
-	Slice
-	hashes []uint32 // the flows' keyHash, parallel to Flows
+// bits is a set of small integers (positions in a list of slices).
+type bits []uint64
+
+func (b *bits) set(i int) {
+	for len(*b) <= i/64 {
+		*b = append(*b, 0)
+	}
+	(*b)[i/64] |= 1 << (i % 64)
 }
 
-// sliceUse is a Cache's use of a slice: its own, or one a PartPool
-// shares (the sliceUse keeps it alive in the pool). A compile's are one
-// array (16 bytes a slice, no allocation of their own), which the memo
-// keeps.
-type sliceUse struct {
-	s     *sliceState
-	epoch uint32 // the last compile that used it
-	fresh bool   // new in this compile (Result.Recompiled)
-}
+func (b bits) has(i int) bool { return i/64 < len(b) && b[i/64]&(1<<(i%64)) != 0 }
 
 // sortKey orders flows within a slice: table position, priority (highest
 // first), then binary match.
@@ -229,7 +225,7 @@ func (c *Cache) reset(key, nve string, prof pipeline.Profile, gen uint16) error 
 	}
 	h.str(key)
 	c.ps, c.nve, c.keyHash, c.prof, c.gen = ps, nve, uint64(h), prof, gen
-	c.base, c.gwParts, c.lastVAPs, c.vaps, c.vnMemo = nil, nil, nil, nil, nil
+	c.base, c.gwParts, c.lastVAPs, c.vaps, c.vnMemo, c.last = nil, nil, nil, nil, nil, nil
 	return nil
 }
 
@@ -271,40 +267,45 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	}
 	view := buildView(&in, prof, c.keyHash, c.ps.shareHash, c.underlay)
 	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.ps.real, pool: c.pool}
+	// fresh: the positions of the slices this compile compiled (or took
+	// from the pool); used: those of the last compile's it used.
+	var fresh, used bits
 	nfresh := 0
-	base := sliceUse{s: c.base, epoch: c.epoch}
 	if c.base == nil {
 		s, err := c.compileBase(nc)
 		if err != nil {
 			return Result{}, err
 		}
-		c.base, base.s, base.fresh = s, s, true
+		c.base = s
+		fresh.set(0)
 		nfresh++
 	}
 	n := 1 + len(view.gws)
 	for _, v := range view.vns {
 		n += 1 + len(v.parts)
 		if m, had := c.vnMemo[v.name]; had { // (parts are not known before complete)
-			n += len(m.states)
+			n += m.n
 		}
 	}
-	states := make([]sliceUse, 0, n)
-	states = append(states, base)
-	// use adds the slice of fingerprint fp: u, the last compile's slice of
-	// the same key (nil: none), if it is still the same, else a new one.
-	use := func(u *sliceUse, fp uint64, v *vnView, p *portPart) (sliceUse, error) {
-		if u != nil && u.s.Fingerprint == fp && u.epoch != c.epoch {
-			u.epoch = c.epoch
-			states = append(states, sliceUse{s: u.s, epoch: c.epoch})
-			return states[len(states)-1], nil
+	states := make([]*Slice, 0, n)
+	states = append(states, c.base)
+	// use adds the slice of fingerprint fp: the last compile's slice at
+	// position at of c.last, of the same key (-1: none), if it is still
+	// the same, else a new one.
+	use := func(at int, fp uint64, v *vnView, p *portPart) (*Slice, error) {
+		if at >= 0 && c.last[at].Fingerprint == fp && !used.has(at) {
+			used.set(at)
+			states = append(states, c.last[at])
+			return c.last[at], nil
 		}
 		ns, err := c.compilePart(nc, v, p)
 		if err != nil {
-			return sliceUse{}, err
+			return nil, err
 		}
+		fresh.set(len(states))
 		nfresh++
-		states = append(states, sliceUse{s: ns, epoch: c.epoch, fresh: true})
-		return states[len(states)-1], nil
+		states = append(states, ns)
+		return ns, nil
 	}
 	warnings := view.warnings
 	memo := make(map[string]vnMemo, len(view.vns))
@@ -313,18 +314,21 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		if had && m.fp == v.allFP {
 			// Nothing the VN's parts read changed: all of them are reused
 			// without resolving its ports.
-			for i := range m.states {
-				m.states[i].epoch = c.epoch
+			for i := m.at; i < m.at+m.n; i++ {
+				used.set(i)
 			}
 			first := len(states)
-			states = append(states, m.states...)
+			states = append(states, c.last[m.at:m.at+m.n]...)
 			warnings = append(warnings, m.warnings...)
-			memo[v.name] = vnMemo{fp: m.fp, at: first, states: states[first:len(states):len(states)], warnings: m.warnings}
+			memo[v.name] = vnMemo{fp: m.fp, at: first, n: m.n, warnings: m.warnings}
 			continue
 		}
 		view.complete(v)
 		first := len(states)
-		old := lastParts{vn: v.name, states: m.states}
+		old := lastParts{vn: v.name}
+		if had {
+			old.at, old.states = m.at, c.last[m.at:m.at+m.n]
+		}
 		if _, err := use(old.find(0, ""), v.fp, v, nil); err != nil {
 			return Result{}, err
 		}
@@ -334,28 +338,33 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 			}
 		}
 		warnings = append(warnings, v.portWarnings...)
-		memo[v.name] = vnMemo{fp: v.allFP, at: first, states: states[first:len(states):len(states)], warnings: v.portWarnings}
+		memo[v.name] = vnMemo{fp: v.allFP, at: first, n: len(states) - first, warnings: v.portWarnings}
 	}
-	var gwParts map[string]sliceUse
+	var gwParts map[string]*Slice
 	for _, g := range view.gws { // L3 gateway slices (l3gwview.go)
-		var last *sliceUse
-		if u, ok := c.gwParts[g.name]; ok {
-			last = &u // (names are unique: used once)
-		}
-		u, err := use(last, g.fp, g, nil)
-		if err != nil {
-			return Result{}, err
+		s, ok := c.gwParts[g.name] // (names are unique: each used once)
+		if ok && s.Fingerprint == g.fp {
+			states = append(states, s)
+		} else {
+			var err error
+			if s, err = use(-1, g.fp, g, nil); err != nil {
+				return Result{}, err
+			}
 		}
 		if gwParts == nil {
-			gwParts = make(map[string]sliceUse, len(view.gws))
+			gwParts = make(map[string]*Slice, len(view.gws))
 		}
-		u.fresh = false
-		gwParts[g.name] = u
+		gwParts[g.name] = s
 	}
-	if err := checkKeys(states, nfresh); err != nil {
+	if err := checkKeys(states, fresh, nfresh); err != nil {
 		return Result{}, fmt.Errorf("pipeline contract violated: %w", err)
 	}
-	res, err := merge(states, warnings)
+	// The Result's slices are exactly these (no room to spare: n above
+	// counts only the VNs' parts known before complete), and the Cache
+	// keeps them as c.last.
+	exact := make([]*Slice, len(states))
+	copy(exact, states)
+	res, err := merge(exact, fresh, warnings)
 	if err != nil {
 		return Result{}, fmt.Errorf("pipeline contract violated: %w", err)
 	}
@@ -363,19 +372,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	for _, v := range view.vns {
 		n += len(v.local)
 	}
-	// The memo keeps the VNs' runs of states (not the last compile's
-	// arrays, nor room to spare: n above counts only the VNs' parts known
-	// before complete).
-	exact := make([]sliceUse, len(states))
-	copy(exact, states)
-	for i := range exact {
-		exact[i].fresh = false
-	}
-	for name, m := range memo {
-		end := m.at + len(m.states)
-		m.states = exact[m.at:end:end]
-		memo[name] = m
-	}
+	c.last = exact
 	c.lastVAPs, c.vaps, c.vnMemo, c.gwParts = make([]lastVAP, 0, n), nil, memo, gwParts
 	for _, v := range view.vns {
 		for _, a := range v.local {
@@ -422,7 +419,7 @@ func VAPOf(in Input, inPort, vni uint32) (*model.Port, bool) {
 // v's shared part when p is nil, else port p's part of VN v. The
 // features' flows are realized onto the profile's tables, with keys,
 // cookies and sort order, and checked against the profile's contracts.
-func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, error) {
+func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*Slice, error) {
 	if nc.scratch == nil {
 		nc.scratch = c.newScratch()
 	}
@@ -463,7 +460,7 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 			return nil, err
 		}
 	}
-	s := &sliceState{}
+	s := &Slice{}
 	switch {
 	case v == nil:
 		miss, err := c.ps.real.MissFlows()
@@ -545,7 +542,7 @@ func (c *Cache) newScratch() *sliceScratch {
 // (multipath.go: a port on a multipath remote is forwarded through its
 // VN's group toward that remote, which the VN's shared part owns).
 // Duplicates across slices are found by checkKeys.
-func (c *Cache) checkSlice(s *sliceState, dup []bool) error {
+func (c *Cache) checkSlice(s *Slice, dup []bool) error {
 	var errs []error
 	ids := make(map[uint32]bool, len(s.Groups))
 	for i, g := range s.Groups {
@@ -583,22 +580,22 @@ func (c *Cache) checkSlice(s *sliceState, dup []bool) error {
 // against each other when they were fresh. So it costs nothing when no
 // slice is fresh and a pass over the NVE's key hashes otherwise; only a
 // hash found twice finds its flows and compares their keys (flow.KeyOf).
-func checkKeys(states []sliceUse, nfresh int) error {
+func checkKeys(states []*Slice, fresh bits, nfresh int) error {
 	if nfresh == 0 {
 		return nil
 	}
 	n := 0
-	for i := range states {
-		if u := &states[i]; u.fresh {
-			n += len(u.s.hashes)
+	for i, s := range states {
+		if fresh.has(i) {
+			n += len(s.hashes)
 		}
 	}
 	fh := make([]uint32, 0, n)
 	var filter [4]uint64 // a bit per hash's low 8 bits: most lookups end here
-	for i := range states {
-		if u := &states[i]; u.fresh {
-			fh = append(fh, u.s.hashes...)
-			for _, h := range u.s.hashes {
+	for i, s := range states {
+		if fresh.has(i) {
+			fh = append(fh, s.hashes...)
+			for _, h := range s.hashes {
 				filter[h>>6&3] |= 1 << (h & 63)
 			}
 		}
@@ -608,35 +605,31 @@ func checkKeys(states []sliceUse, nfresh int) error {
 	// dups reports the fresh flows with hash h that have the key of an
 	// earlier one (in states order), or of flow j of slice o when o is
 	// not nil: the same hash is the same key unless the hashes collide.
-	dups := func(h uint32, o *sliceUse, j int) {
-		type at struct {
-			u *sliceUse
-			i int
-		}
+	dups := func(h uint32, o *Slice, j int) {
+		type at struct{ s, i int } // flow i of states[s]
 		var seen []at
-		for k := range states {
-			u := &states[k]
-			if !u.fresh {
+		for si, u := range states {
+			if !fresh.has(si) {
 				continue
 			}
-			for i, fh := range u.s.hashes {
+			for i, fh := range u.hashes {
 				if fh != h {
 					continue
 				}
-				k := flow.KeyOf(u.s.Flows[i])
+				k := flow.KeyOf(u.Flows[i])
 				if o != nil { // against o only: fresh against fresh is checked apart
-					if flow.KeyOf(o.s.Flows[j]) == k {
-						errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", u.s.Flows[i], o.s.Key, u.s.Key))
+					if flow.KeyOf(o.Flows[j]) == k {
+						errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", u.Flows[i], o.Key, u.Key))
 					}
 					continue
 				}
 				for _, e := range seen {
-					if e.u != u && flow.KeyOf(e.u.s.Flows[e.i]) == k {
-						errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", u.s.Flows[i], e.u.s.Key, u.s.Key))
+					if e.s != si && flow.KeyOf(states[e.s].Flows[e.i]) == k {
+						errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", u.Flows[i], states[e.s].Key, u.Key))
 						break
 					}
 				}
-				seen = append(seen, at{u, i})
+				seen = append(seen, at{si, i})
 			}
 		}
 	}
@@ -648,12 +641,11 @@ func checkKeys(states []sliceUse, nfresh int) error {
 	if nfresh == len(states) {
 		return errors.Join(errs...)
 	}
-	for k := range states { // the others against fresh
-		u := &states[k]
-		if u.fresh {
+	for si, u := range states { // the others against fresh
+		if fresh.has(si) {
 			continue
 		}
-		for j, h := range u.s.hashes {
+		for j, h := range u.hashes {
 			if filter[h>>6&3]&(1<<(h&63)) == 0 {
 				continue
 			}
@@ -670,25 +662,19 @@ func checkKeys(states []sliceUse, nfresh int) error {
 // PartPool's, so it costs a pointer per slice), their groups sorted by
 // ID (only the NVE-wide slice and VNs' shared parts have groups) and
 // their warnings with the view's, sorted.
-func merge(states []sliceUse, warnings []string) (Result, error) {
+func merge(states []*Slice, fresh bits, warnings []string) (Result, error) {
 	ngroups, nwarn := 0, len(warnings)
-	for i := range states {
-		ngroups += len(states[i].s.Groups)
-		nwarn += len(states[i].s.Warnings)
+	for _, s := range states {
+		ngroups += len(s.Groups)
+		nwarn += len(s.Warnings)
 	}
 	res := Result{
-		Groups:   make([]flow.GroupEntry, 0, ngroups),
-		Warnings: make([]string, 0, nwarn),
-		Slices:   make([]*Slice, len(states)),
+		Groups:     make([]flow.GroupEntry, 0, ngroups),
+		Warnings:   make([]string, 0, nwarn),
+		Slices:     states,
+		recompiled: fresh,
 	}
-	res.recompiled = make([]uint64, (len(states)+63)/64)
-	for i := range states {
-		u := &states[i]
-		s := u.s
-		res.Slices[i] = &s.Slice
-		if u.fresh {
-			res.recompiled[i/64] |= 1 << (i % 64)
-		}
+	for _, s := range states {
 		res.Groups = append(res.Groups, s.Groups...)
 		res.Warnings = append(res.Warnings, s.Warnings...)
 	}

@@ -393,6 +393,12 @@ type Slice struct {
 	// NVE, and the NVE-wide slice, are compiled alike on every NVE (see
 	// PartPool): their fingerprints do not cover the NVE.
 	Fingerprint uint64
+	// hashes are the flows' key hashes (keyHash), parallel to Flows: the
+	// keys themselves are not kept (they would cost a copy of every
+	// match); the rare hash collision recomputes the two keys
+	// (flow.KeyOf). A compiled Slice is never written: Results, the
+	// Cache, and the Caches sharing a PartPool refer to it.
+	hashes []uint32
 }
 
 // TunnelPortName is the OVS interface name of the flow-based tunnel port

@@ -41,7 +41,7 @@ import (
 // checker, realizer and table order), which is the same for every NVE.
 type PartPool struct {
 	mu    sync.Mutex
-	m     map[uint64]weak.Pointer[sliceState] // by Slice.Fingerprint
+	m     map[uint64]weak.Pointer[Slice] // by Slice.Fingerprint
 	acts  map[remoteKey]weak.Pointer[actionList]
 	profs map[string]weak.Pointer[profState] // by profState.key
 	arps  map[arpKey]weak.Pointer[arpList]
@@ -77,7 +77,7 @@ type arpList struct {
 
 // NewPartPool returns an empty pool.
 func NewPartPool() *PartPool {
-	return &PartPool{m: map[uint64]weak.Pointer[sliceState]{}, acts: map[remoteKey]weak.Pointer[actionList]{},
+	return &PartPool{m: map[uint64]weak.Pointer[Slice]{}, acts: map[remoteKey]weak.Pointer[actionList]{},
 		profs: map[string]weak.Pointer[profState]{}, arps: map[arpKey]weak.Pointer[arpList]{}}
 }
 
@@ -198,7 +198,7 @@ func (p *PartPool) Len() int {
 
 // get returns the live part with fingerprint fp, if it is port's part of
 // VN vn (vn and port "": the NVE-wide slice).
-func (p *PartPool) get(fp uint64, vn, port string) *sliceState {
+func (p *PartPool) get(fp uint64, vn, port string) *Slice {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	wp, ok := p.m[fp]
@@ -221,7 +221,7 @@ func (p *PartPool) get(fp uint64, vn, port string) *sliceState {
 
 // put stores s unless a live part with its fingerprint is there already;
 // it returns the part the pool holds.
-func (p *PartPool) put(s *sliceState) *sliceState {
+func (p *PartPool) put(s *Slice) *Slice {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if wp, ok := p.m[s.Fingerprint]; ok {
@@ -257,7 +257,7 @@ func baseFingerprint(shareHash uint64) uint64 {
 // compileBase compiles the NVE-wide slice, or takes it from the pool:
 // its features' flows (feature.NVE) and the profile's miss flows are the
 // same on every NVE of a profile and generation.
-func (c *Cache) compileBase(nc *nveCtx) (*sliceState, error) {
+func (c *Cache) compileBase(nc *nveCtx) (*Slice, error) {
 	if c.pool == nil {
 		return c.compileSlice(nc, nil, nil)
 	}
@@ -281,7 +281,7 @@ func shareable(v *vnView, p *portPart) bool {
 
 // compilePart compiles port part p of v (v's shared part if p is nil),
 // or takes it from the pool.
-func (c *Cache) compilePart(nc *nveCtx, v *vnView, p *portPart) (*sliceState, error) {
+func (c *Cache) compilePart(nc *nveCtx, v *vnView, p *portPart) (*Slice, error) {
 	if c.pool == nil || !shareable(v, p) {
 		return c.compileSlice(nc, v, p)
 	}
