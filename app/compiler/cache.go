@@ -262,10 +262,12 @@ func (c *Cache) Compile(in Input, prof pipeline.Profile) (Result, error) {
 
 func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	c.epoch++
-	if c.underlay == nil || len(c.underlay) > 2*len(in.Snapshot.NVEs)+16 {
+	if c.pool != nil { // the pool's memo of the underlays serves all its Caches
+		c.underlay = nil
+	} else if c.underlay == nil || len(c.underlay) > 2*len(in.Snapshot.NVEs)+16 {
 		c.underlay = map[string]underlayMemo{} // (dropped NVEs' entries go with it)
 	}
-	view := buildView(&in, prof, c.keyHash, c.ps.shareHash, c.underlay)
+	view := buildView(&in, prof, c.keyHash, c.ps.shareHash, c.underlay, c.pool)
 	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.ps.real, pool: c.pool}
 	// fresh: the positions of the slices this compile compiled (or took
 	// from the pool); used: those of the last compile's it used.
@@ -402,7 +404,7 @@ func VAPOf(in Input, inPort, vni uint32) (*model.Port, bool) {
 	if in.Snapshot == nil || in.Snapshot.NVEs[in.NVE] == nil {
 		return nil, false
 	}
-	for _, v := range buildView(&in, pipeline.Profile{}, 0, 0, nil).vns {
+	for _, v := range buildView(&in, pipeline.Profile{}, 0, 0, nil, nil).vns {
 		if v.vn.VNI != vni {
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"weak"
 
 	"github.com/nva-project/nva/app/flow"
+	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/app/pipeline"
 )
 
@@ -45,6 +46,51 @@ type PartPool struct {
 	acts  map[remoteKey]weak.Pointer[actionList]
 	profs map[string]weak.Pointer[profState] // by profState.key
 	arps  map[arpKey]weak.Pointer[arpList]
+	// underlay is the NVEs' parsed IPv4 underlays, by name (each Cache's
+	// view reads the underlays of its VNs' remote NVEs): one memo for all.
+	// Entries not used since the memo last doubled are dropped (NVEs
+	// gone): ugen counts the sweeps, usweepAt is the size that triggers
+	// the next.
+	umu      sync.Mutex
+	underlay map[string]pooledUnderlay
+	ugen     uint32
+	usweepAt int
+}
+
+// pooledUnderlay is an NVE's parsed underlay and the sweep it was last
+// used in.
+type pooledUnderlay struct {
+	underlayMemo
+	gen uint32
+}
+
+// ipv4Underlay returns NVE n's IPv4 underlay addresses, parsed once per
+// revision for all the Caches of the pool (read only: shared).
+func (p *PartPool) ipv4Underlay(n *model.NVE) []netip.Addr {
+	p.umu.Lock()
+	defer p.umu.Unlock()
+	if m, ok := p.underlay[n.Name]; ok && m.rev == n.Revision {
+		if m.gen != p.ugen {
+			m.gen = p.ugen
+			p.underlay[n.Name] = m
+		}
+		return m.ips
+	}
+	if p.underlay == nil {
+		p.underlay = map[string]pooledUnderlay{}
+	}
+	if len(p.underlay) >= p.usweepAt {
+		for name, m := range p.underlay {
+			if m.gen != p.ugen {
+				delete(p.underlay, name)
+			}
+		}
+		p.ugen++
+		p.usweepAt = max(2*len(p.underlay), 1024)
+	}
+	ips := ipv4Underlay(n)
+	p.underlay[n.Name] = pooledUnderlay{underlayMemo{rev: n.Revision, ips: ips}, p.ugen}
+	return ips
 }
 
 // remoteKey is everything tunnelActions reads.

@@ -27,6 +27,7 @@ type nveView struct {
 	// on the NVE (a port not attached here; see PartPool).
 	shareHash uint64
 	underlay  map[string]underlayMemo // the cache's parsed underlays (nil: parse every time)
+	pool      *PartPool               // when not nil, its parsed underlays serve instead
 	vns       []*vnView               // by name
 	warnings  []string                // NVE-level, local attachment and port warnings
 	domains   map[string][]*model.VN  // routed VNs by L3 domain key (l3Domains)
@@ -145,9 +146,11 @@ func (v *nveView) warn(format string, args ...any) {
 // order, with their local VAPs (attached in VN then port name order: an
 // (interface, VLAN) is the first claimer's), ports, remotes, parts and
 // fingerprints (keyHash, the cache key's hash, goes into each). A VN it
-// cannot compile is skipped with a warning.
-func buildView(in *Input, prof pipeline.Profile, keyHash, shareHash uint64, underlay map[string]underlayMemo) *nveView {
-	v := &nveView{in: in, prof: prof, self: in.Snapshot.NVEs[in.NVE], keyHash: keyHash, shareHash: shareHash, underlay: underlay}
+// cannot compile is skipped with a warning. The remote NVEs' underlays are
+// parsed through pool's memo, else underlay (the Cache's), else every time
+// (both nil).
+func buildView(in *Input, prof pipeline.Profile, keyHash, shareHash uint64, underlay map[string]underlayMemo, pool *PartPool) *nveView {
+	v := &nveView{in: in, prof: prof, self: in.Snapshot.NVEs[in.NVE], keyHash: keyHash, shareHash: shareHash, underlay: underlay, pool: pool}
 	if v.self.Kind == model.NVEOpenFlow && prof.Extensions {
 		v.warn("NVE %s is a hardware OpenFlow switch but profile %s uses extensions", in.NVE, prof.Name)
 	}
@@ -316,6 +319,9 @@ type underlayMemo struct {
 // ipv4Underlay returns NVE n's IPv4 underlay addresses, parsed once per
 // revision when the view has the cache's memo (read only: shared).
 func (v *nveView) ipv4Underlay(n *model.NVE) []netip.Addr {
+	if v.pool != nil && n.Revision != 0 {
+		return v.pool.ipv4Underlay(n)
+	}
 	if v.underlay == nil || n.Revision == 0 {
 		return ipv4Underlay(n)
 	}
