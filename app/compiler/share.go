@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
-	"runtime"
 	"sync"
 	"weak"
 
@@ -25,7 +24,7 @@ import (
 // one copy of each remote port's flows instead of k-1.
 //
 // Parts are held weakly: a part lives as long as a Cache (or a Result)
-// uses it. A PartPool is safe for concurrent use by many Caches (each
+// uses it; the pool forgets the dead ones when it sweeps (weakMap). A PartPool is safe for concurrent use by many Caches (each
 // Cache itself is not).
 //
 // It shares the actions that send a VN's packets into the tunnel to a
@@ -42,10 +41,10 @@ import (
 // checker, realizer and table order), which is the same for every NVE.
 type PartPool struct {
 	mu    sync.Mutex
-	m     map[uint64]weak.Pointer[Slice] // by Slice.Fingerprint
-	acts  map[remoteKey]weak.Pointer[actionList]
-	profs map[string]weak.Pointer[profState] // by profState.key
-	arps  map[arpKey]weak.Pointer[arpList]
+	m     weakMap[uint64, Slice] // by Slice.Fingerprint
+	acts  weakMap[remoteKey, actionList]
+	profs weakMap[string, profState] // by profState.key
+	arps  weakMap[arpKey, arpList]
 	// underlay is the NVEs' parsed IPv4 underlays, by name (each Cache's
 	// view reads the underlays of its VNs' remote NVEs): one memo for all.
 	// Entries not used since the memo last doubled are dropped (NVEs
@@ -122,9 +121,39 @@ type arpList struct {
 }
 
 // NewPartPool returns an empty pool.
-func NewPartPool() *PartPool {
-	return &PartPool{m: map[uint64]weak.Pointer[Slice]{}, acts: map[remoteKey]weak.Pointer[actionList]{},
-		profs: map[string]weak.Pointer[profState]{}, arps: map[arpKey]weak.Pointer[arpList]{}}
+func NewPartPool() *PartPool { return &PartPool{} }
+
+// weakMap holds values weakly by key. A dead entry (its value collected)
+// stays until the map sweeps, which it does when it has doubled since the
+// last sweep: at most about twice the live entries, and no cleanup to
+// register per value (a weak pointer is all a value costs it).
+type weakMap[K comparable, V any] struct {
+	m       map[K]weak.Pointer[V]
+	sweepAt int
+}
+
+// get returns the live value of k (nil: none).
+func (w *weakMap[K, V]) get(k K) *V {
+	if wp, ok := w.m[k]; ok {
+		return wp.Value()
+	}
+	return nil
+}
+
+// put holds v as k's value.
+func (w *weakMap[K, V]) put(k K, v *V) {
+	if w.m == nil {
+		w.m = map[K]weak.Pointer[V]{}
+	}
+	if len(w.m) >= w.sweepAt {
+		for k, wp := range w.m {
+			if wp.Value() == nil {
+				delete(w.m, k)
+			}
+		}
+		w.sweepAt = max(2*len(w.m), 1024)
+	}
+	w.m[k] = weak.Make(v)
 }
 
 // arpReply returns arpReply(mac, ip), one list for all the Caches of the
@@ -139,10 +168,8 @@ func (p *PartPool) arpReply(mac net.HardwareAddr, ip []byte) []flow.Action {
 	copy(k.ip[:], ip)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if wp, ok := p.arps[k]; ok {
-		if l := wp.Value(); l != nil {
-			return l.a[:]
-		}
+	if l := p.arps.get(k); l != nil {
+		return l.a[:]
 	}
 	l := &arpList{k: k}
 	acts := arpReply(l.k.mac[:], l.k.ip[:]) // nothing of the caller's kept
@@ -150,18 +177,8 @@ func (p *PartPool) arpReply(mac net.HardwareAddr, ip []byte) []flow.Action {
 		return acts
 	}
 	copy(l.a[:], acts)
-	p.arps[k] = weak.Make(l)
-	runtime.AddCleanup(l, p.dropARP, k)
+	p.arps.put(k, l)
 	return l.a[:]
-}
-
-// dropARP forgets k's answer once it is gone (and not replaced since).
-func (p *PartPool) dropARP(k arpKey) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if wp, ok := p.arps[k]; ok && wp.Value() == nil {
-		delete(p.arps, k)
-	}
 }
 
 // profile returns the profState of key (cacheKey(prof, "", gen)) and prof,
@@ -171,32 +188,18 @@ func (p *PartPool) dropARP(k arpKey) {
 func (p *PartPool) profile(key string, prof pipeline.Profile) (*profState, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	wp, pooled := p.profs[key]
-	if pooled {
-		if ps := wp.Value(); ps != nil {
-			if reflect.DeepEqual(ps.prof, prof) {
-				return ps, nil
-			}
-			return newProfState(key, prof)
+	if ps := p.profs.get(key); ps != nil {
+		if reflect.DeepEqual(ps.prof, prof) {
+			return ps, nil
 		}
+		return newProfState(key, prof)
 	}
 	ps, err := newProfState(key, prof)
 	if err != nil {
 		return nil, err
 	}
-	p.profs[key] = weak.Make(ps)
-	runtime.AddCleanup(ps, p.dropProfile, key)
+	p.profs.put(key, ps)
 	return ps, nil
-}
-
-// dropProfile forgets key's profState once it is gone (and not replaced
-// since).
-func (p *PartPool) dropProfile(key string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if wp, ok := p.profs[key]; ok && wp.Value() == nil {
-		delete(p.profs, key)
-	}
 }
 
 // remoteActions returns tunnelActions(flowTunnels, vni, r), one list
@@ -209,10 +212,8 @@ func (p *PartPool) remoteActions(flowTunnels bool, vni uint32, r remoteNVE) []fl
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if wp, ok := p.acts[k]; ok {
-		if l := wp.Value(); l != nil {
-			return l.a[:l.n:l.n]
-		}
+	if l := p.acts.get(k); l != nil {
+		return l.a[:l.n:l.n]
 	}
 	acts := tunnelActions(flowTunnels, vni, r)
 	if len(acts) > len(actionList{}.a) {
@@ -220,26 +221,16 @@ func (p *PartPool) remoteActions(flowTunnels bool, vni uint32, r remoteNVE) []fl
 	}
 	l := &actionList{n: len(acts)}
 	copy(l.a[:], acts)
-	p.acts[k] = weak.Make(l)
-	runtime.AddCleanup(l, p.dropActions, k)
+	p.acts.put(k, l)
 	return l.a[:l.n:l.n]
 }
 
-// dropActions forgets k's actions once they are gone (and not replaced
-// since).
-func (p *PartPool) dropActions(k remoteKey) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if wp, ok := p.acts[k]; ok && wp.Value() == nil {
-		delete(p.acts, k)
-	}
-}
-
-// Len is the number of parts the pool holds (live or not yet cleaned up).
+// Len is the number of parts the pool holds (live, or dead and not swept
+// yet).
 func (p *PartPool) Len() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.m)
+	return len(p.m.m)
 }
 
 // get returns the live part with fingerprint fp, if it is port's part of
@@ -247,11 +238,7 @@ func (p *PartPool) Len() int {
 func (p *PartPool) get(fp uint64, vn, port string) *Slice {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	wp, ok := p.m[fp]
-	if !ok {
-		return nil
-	}
-	s := wp.Value()
+	s := p.m.get(fp)
 	switch {
 	case s == nil || s.VN != vn:
 		return nil
@@ -270,24 +257,11 @@ func (p *PartPool) get(fp uint64, vn, port string) *Slice {
 func (p *PartPool) put(s *Slice) *Slice {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if wp, ok := p.m[s.Fingerprint]; ok {
-		if old := wp.Value(); old != nil {
-			return old
-		}
+	if old := p.m.get(s.Fingerprint); old != nil {
+		return old
 	}
-	p.m[s.Fingerprint] = weak.Make(s)
-	runtime.AddCleanup(s, p.drop, s.Fingerprint)
+	p.m.put(s.Fingerprint, s)
 	return s
-}
-
-// drop forgets fingerprint fp once its part is gone (and not replaced
-// since).
-func (p *PartPool) drop(fp uint64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if wp, ok := p.m[fp]; ok && wp.Value() == nil {
-		delete(p.m, fp)
-	}
 }
 
 // baseFingerprint is the fingerprint of the NVE-wide slice: it depends

@@ -3,6 +3,7 @@ package compiler
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"testing"
 
 	"github.com/nva-project/nva/app/model"
@@ -45,4 +46,35 @@ func TestPoolUnderlayMemo(t *testing.T) {
 	if len(p.underlay) >= 3*1024+1 {
 		t.Fatalf("memo of %d entries: nothing dropped", len(p.underlay))
 	}
+}
+
+// TestWeakMapSweeps: a weakMap forgets its dead entries when it sweeps
+// (on a put at twice the size of the last sweep) and keeps the live ones.
+func TestWeakMapSweeps(t *testing.T) {
+	var w weakMap[int, [4]uint64]
+	live := make([]*[4]uint64, 0, 512)
+	for i := 0; i < 1024; i++ {
+		v := &[4]uint64{uint64(i)}
+		if i%2 == 0 {
+			live = append(live, v)
+		}
+		w.put(i, v)
+	}
+	runtime.GC() // the odd ones are gone
+	if len(w.m) != 1024 {
+		t.Fatalf("%d entries before the sweep, want 1024", len(w.m))
+	}
+	w.put(-1, &[4]uint64{}) // sweeps
+	if len(w.m) != 513 {
+		t.Fatalf("%d entries after the sweep, want the 512 live ones and the new one", len(w.m))
+	}
+	for i, v := range live {
+		if w.get(2*i) != v {
+			t.Fatalf("live entry %d lost", 2*i)
+		}
+	}
+	if w.get(1) != nil {
+		t.Fatal("a dead entry answers")
+	}
+	runtime.KeepAlive(live)
 }
