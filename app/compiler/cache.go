@@ -42,7 +42,7 @@ type Cache struct {
 	underlay map[string]underlayMemo // remote NVEs' parsed underlays, by name
 	// vnMemo is the last compile's VNs: their slices (by vnView.allFP),
 	// also where a changed VN finds its parts of the last compile.
-	vnMemo map[string]vnMemo
+	vnMemo []vnMemo // by VN name
 	// pool shares port parts with other NVEs' Caches (nil: none; see
 	// PartPool); shareHash hashes what a shared part depends on besides
 	// its fingerprint: the profile and generation, not the NVE.
@@ -65,9 +65,29 @@ type lastVAP struct {
 // slices of Cache.last from at) and port warnings as the last compile made
 // them, for vnView.allFP.
 type vnMemo struct {
+	name     string
 	fp       uint64
 	at, n    int
 	warnings []string
+}
+
+// memoCursor finds VNs' memos (sorted by name) for VNs asked for in name
+// order: usually the next one, else by binary search.
+type memoCursor struct {
+	memo []vnMemo
+	j    int
+}
+
+func (m *memoCursor) find(name string) (vnMemo, bool) {
+	if m.j >= len(m.memo) || m.memo[m.j].name != name {
+		i, ok := slices.BinarySearchFunc(m.memo, name, func(e vnMemo, n string) int { return strings.Compare(e.name, n) })
+		if !ok {
+			return vnMemo{}, false
+		}
+		m.j = i
+	}
+	m.j++
+	return m.memo[m.j-1], true
 }
 
 // lastParts are a VN's slices of the last compile (last[at:at+len(states)]:
@@ -283,9 +303,10 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		nfresh++
 	}
 	n := 1 + len(view.gws)
+	lookup := memoCursor{memo: c.vnMemo}
 	for _, v := range view.vns {
 		n += 1 + len(v.parts)
-		if m, had := c.vnMemo[v.name]; had { // (parts are not known before complete)
+		if m, had := lookup.find(v.name); had { // (parts are not known before complete)
 			n += m.n
 		}
 	}
@@ -310,9 +331,10 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		return ns, nil
 	}
 	warnings := view.warnings
-	memo := make(map[string]vnMemo, len(view.vns))
+	memo := make([]vnMemo, 0, len(view.vns))
+	lookup = memoCursor{memo: c.vnMemo}
 	for _, v := range view.vns {
-		m, had := c.vnMemo[v.name]
+		m, had := lookup.find(v.name)
 		if had && m.fp == v.allFP {
 			// Nothing the VN's parts read changed: all of them are reused
 			// without resolving its ports.
@@ -322,7 +344,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 			first := len(states)
 			states = append(states, c.last[m.at:m.at+m.n]...)
 			warnings = append(warnings, m.warnings...)
-			memo[v.name] = vnMemo{fp: m.fp, at: first, n: m.n, warnings: m.warnings}
+			memo = append(memo, vnMemo{name: v.name, fp: m.fp, at: first, n: m.n, warnings: m.warnings})
 			continue
 		}
 		view.complete(v)
@@ -340,7 +362,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 			}
 		}
 		warnings = append(warnings, v.portWarnings...)
-		memo[v.name] = vnMemo{fp: v.allFP, at: first, n: len(states) - first, warnings: v.portWarnings}
+		memo = append(memo, vnMemo{name: v.name, fp: v.allFP, at: first, n: len(states) - first, warnings: v.portWarnings})
 	}
 	var gwParts map[string]*Slice
 	for _, g := range view.gws { // L3 gateway slices (l3gwview.go)
@@ -373,6 +395,9 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	n = 0
 	for _, v := range view.vns {
 		n += len(v.local)
+	}
+	if !slices.IsSortedFunc(memo, func(a, b vnMemo) int { return strings.Compare(a.name, b.name) }) {
+		slices.SortFunc(memo, func(a, b vnMemo) int { return strings.Compare(a.name, b.name) })
 	}
 	c.last = exact
 	c.lastVAPs, c.vaps, c.vnMemo, c.gwParts = make([]lastVAP, 0, n), nil, memo, gwParts
