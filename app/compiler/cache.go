@@ -123,6 +123,17 @@ func (l *lastParts) find(i int, port string) int {
 	return -1
 }
 
+// findRemote is find for the VN's remote part for remote NVE nve (its
+// "port" is "@" + nve).
+func (l *lastParts) findRemote(i int, nve string) int {
+	if i < len(l.states) {
+		if p := l.port(l.states[i]); len(p) == 1+len(nve) && p[0] == '@' && p[1:] == nve {
+			return l.at + i
+		}
+	}
+	return l.find(i, "@"+nve)
+}
+
 // port is the port of one of the VN's slices ("": the shared part).
 func (l *lastParts) port(s *Slice) string {
 	if len(s.Key) <= len(l.vn) {
@@ -305,7 +316,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	n := 1 + len(view.gws)
 	lookup := memoCursor{memo: c.vnMemo}
 	for _, v := range view.vns {
-		n += 1 + len(v.parts)
+		n += 2 + len(v.parts) + len(v.remotes)
 		if m, had := lookup.find(v.name); had { // (parts are not known before complete)
 			n += m.n
 		}
@@ -315,13 +326,13 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	// use adds the slice of fingerprint fp: the last compile's slice at
 	// position at of c.last, of the same key (-1: none), if it is still
 	// the same, else a new one.
-	use := func(at int, fp uint64, v *vnView, p *portPart) (*Slice, error) {
+	use := func(at int, fp uint64, v *vnView, p *portPart, rp *remotePart) (*Slice, error) {
 		if at >= 0 && c.last[at].Fingerprint == fp && !used.has(at) {
 			used.set(at)
 			states = append(states, c.last[at])
 			return c.last[at], nil
 		}
-		ns, err := c.compilePart(nc, v, p)
+		ns, err := c.compilePart(nc, v, p, rp)
 		if err != nil {
 			return nil, err
 		}
@@ -353,11 +364,23 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		if had {
 			old.at, old.states = m.at, c.last[m.at:m.at+m.n]
 		}
-		if _, err := use(old.find(0, ""), v.fp, v, nil); err != nil {
+		if _, err := use(old.find(0, ""), v.fp, v, nil, nil); err != nil {
 			return Result{}, err
 		}
 		for i := range v.parts {
-			if _, err := use(old.find(i+1, v.parts[i].port.Name), v.parts[i].fp, v, &v.parts[i]); err != nil {
+			if _, err := use(old.find(i+1, v.parts[i].port.Name), v.parts[i].fp, v, &v.parts[i], nil); err != nil {
+				return Result{}, err
+			}
+		}
+		if v.gwSlice == nil {
+			for i := range v.remotes { // the VN's remote parts, after its ports'
+				rp := &remotePart{r: &v.remotes[i], fp: view.remoteFingerprint(v, &v.remotes[i])}
+				if _, err := use(old.findRemote(1+len(v.parts)+i, rp.r.nve.Name), rp.fp, v, nil, rp); err != nil {
+					return Result{}, err
+				}
+			}
+			cp := &remotePart{fp: view.commonFingerprint(v)} // the VN's common part, last
+			if _, err := use(old.find(1+len(v.parts)+len(v.remotes), "*"), cp.fp, v, nil, cp); err != nil {
 				return Result{}, err
 			}
 		}
@@ -371,7 +394,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 			states = append(states, s)
 		} else {
 			var err error
-			if s, err = use(-1, g.fp, g, nil); err != nil {
+			if s, err = use(-1, g.fp, g, nil, nil); err != nil {
 				return Result{}, err
 			}
 		}
@@ -446,7 +469,7 @@ func VAPOf(in Input, inPort, vni uint32) (*model.Port, bool) {
 // v's shared part when p is nil, else port p's part of VN v. The
 // features' flows are realized onto the profile's tables, with keys,
 // cookies and sort order, and checked against the profile's contracts.
-func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*Slice, error) {
+func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart, rp *remotePart) (*Slice, error) {
 	if nc.scratch == nil {
 		nc.scratch = c.newScratch()
 	}
@@ -469,6 +492,14 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*Slice, error)
 		case v != nil && v.gwSlice != nil: // an L3 gateway's slice (l3gateway.go)
 			if g, ok := f.(gatewayFeature); ok {
 				g.Gateway(vc, e)
+			}
+		case rp != nil && rp.r == nil:
+			if cf, ok := f.(commonFeature); ok {
+				cf.VNCommon(vc, e)
+			}
+		case rp != nil:
+			if r, ok := f.(remoteFeature); ok {
+				r.Remote(vc, rp.r, e)
 			}
 		case v == nil:
 			f.NVE(nc, e)
@@ -496,6 +527,8 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*Slice, error)
 		}
 		flows = append(miss, flows...)
 		s.Fingerprint = baseFingerprint(c.ps.shareHash)
+	case rp != nil:
+		s.Key, s.VN, s.Fingerprint = rp.key(v.name), v.name, rp.fp
 	case p == nil:
 		s.Key, s.VN, s.Fingerprint = v.name, v.name, v.fp
 		s.Warnings = append(s.Warnings, v.warnings...)
@@ -593,6 +626,10 @@ func (c *Cache) checkSlice(s *Slice, dup []bool) error {
 	switch {
 	case s.Key == s.VN && s.VN != "":
 		what = "VN " + s.VN
+	case strings.Contains(s.Key, "/@"):
+		what = "remote part " + s.Key
+	case strings.HasSuffix(s.Key, "/*"):
+		what = "common part " + s.Key
 	case s.Key != "":
 		what = "port part " + s.Key
 	}

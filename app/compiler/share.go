@@ -33,6 +33,14 @@ import (
 // actions wherever the tunnel port is the same, so a VN spanning k NVEs
 // holds one list per remote NVE instead of k-1.
 //
+// It shares a VN's remote parts (the classification of the VN's tunnel
+// traffic from one remote NVE, remoteFeature) the same way: the NVEs of a
+// VN spanning k NVEs reach each other alike (the same tunnel port), so
+// they hold one part per NVE of the VN instead of k-1 each.
+//
+// And a VN's common part (its neighbor defaults, commonFeature): one for
+// all the NVEs of the VN.
+//
 // It shares the NVE-wide slice (the stages' miss flows and the features'
 // NVE-wide flows) the same way: it is a function of the profile and
 // generation only, so the Caches of a pool hold one.
@@ -279,13 +287,13 @@ func baseFingerprint(shareHash uint64) uint64 {
 // same on every NVE of a profile and generation.
 func (c *Cache) compileBase(nc *nveCtx) (*Slice, error) {
 	if c.pool == nil {
-		return c.compileSlice(nc, nil, nil)
+		return c.compileSlice(nc, nil, nil, nil)
 	}
 	fp := baseFingerprint(c.ps.shareHash)
 	if s := c.pool.get(fp, "", ""); s != nil {
 		return s, nil
 	}
-	s, err := c.compileSlice(nc, nil, nil)
+	s, err := c.compileSlice(nc, nil, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -299,16 +307,30 @@ func shareable(v *vnView, p *portPart) bool {
 	return p != nil && p.vap == nil && v.gwSlice == nil
 }
 
-// compilePart compiles port part p of v (v's shared part if p is nil),
-// or takes it from the pool.
-func (c *Cache) compilePart(nc *nveCtx, v *vnView, p *portPart) (*Slice, error) {
-	if c.pool == nil || !shareable(v, p) {
-		return c.compileSlice(nc, v, p)
+// compilePart compiles port part p of v (v's remote or common part rp if not nil,
+// else v's shared part if p is nil), or takes it from the pool.
+func (c *Cache) compilePart(nc *nveCtx, v *vnView, p *portPart, rp *remotePart) (*Slice, error) {
+	if rp != nil && c.pool != nil && v.gwSlice == nil { // remote and common parts are alike on every NVE
+		port := "*"
+		if rp.r != nil {
+			port = "@" + rp.r.nve.Name
+		}
+		if s := c.pool.get(rp.fp, v.name, port); s != nil {
+			return s, nil
+		}
+		s, err := c.compileSlice(nc, v, nil, rp)
+		if err != nil {
+			return nil, err
+		}
+		return c.pool.put(s), nil
+	}
+	if c.pool == nil || rp != nil || !shareable(v, p) {
+		return c.compileSlice(nc, v, p, rp)
 	}
 	if s := c.pool.get(p.fp, v.name, p.port.Name); s != nil {
 		return s, nil
 	}
-	s, err := c.compileSlice(nc, v, p)
+	s, err := c.compileSlice(nc, v, p, nil)
 	if err != nil {
 		return nil, err
 	}

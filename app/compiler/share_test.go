@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -23,7 +24,7 @@ func TestPartPoolSharesRemoteParts(t *testing.T) {
 		snap := d.Snapshot()
 		pool := compiler.NewPartPool()
 		first := map[string]*compiler.Slice{} // by slice key: its first NVE's
-		remote, local := 0, 0
+		remote, local, remoteParts := 0, 0, 0
 		var caches []*compiler.Cache // (alive: the pool holds parts weakly)
 		for _, nve := range d.NVENames() {
 			in := d.InputAt(snap, nve)
@@ -52,6 +53,19 @@ func TestPartPoolSharesRemoteParts(t *testing.T) {
 					continue
 				}
 				port := s.Key[len(s.VN)+1:]
+				if p := s.Port(); (p == "") != (port[0] == '@' || port[0] == '*') || (p != "" && p != port) {
+					t.Fatalf("%s: slice %s: Port() = %q", prof.Name, s.Key, p)
+				}
+				if strings.HasPrefix(port, "@") || port == "*" { // a VN's remote part (one for all NVEs reaching it alike) or common part
+					if f, seen := first[s.Key]; !seen {
+						first[s.Key] = s
+					} else if &f.Flows[0] != &s.Flows[0] {
+						t.Fatalf("%s: remote part %s on %s is not the pool's", prof.Name, s.Key, nve)
+					} else {
+						remoteParts++
+					}
+					continue
+				}
 				isLocal := d.Ports[port].NVE == nve
 				f, seen := first[s.Key]
 				switch {
@@ -67,8 +81,8 @@ func TestPartPoolSharesRemoteParts(t *testing.T) {
 				}
 			}
 		}
-		if remote == 0 || local == 0 || pool.Len() == 0 {
-			t.Fatalf("%s: %d shared remote parts, %d local, pool of %d", prof.Name, remote, local, pool.Len())
+		if remote == 0 || local == 0 || remoteParts == 0 || pool.Len() == 0 {
+			t.Fatalf("%s: %d shared remote ports' parts, %d local, %d shared VN remote parts, pool of %d", prof.Name, remote, local, remoteParts, pool.Len())
 		}
 		// Attach a port on nve0000 in vn0000 (on nve0000 to nve0009): one
 		// part more in the pool, and the same on the 9 remote NVEs.

@@ -528,6 +528,54 @@ func (v *nveView) sharedFingerprint(st *vnView) uint64 {
 	return uint64(h)
 }
 
+// remotePart is a VN's remote part (its remote NVE) or, with r nil, its
+// common part, and the part's fingerprint.
+type remotePart struct {
+	r  *remoteNVE
+	fp uint64
+}
+
+// key is the part's slice key.
+func (rp *remotePart) key(vn string) string {
+	if rp.r == nil {
+		return vn + "/*"
+	}
+	return vn + "/@" + rp.r.nve.Name
+}
+
+// commonFingerprint is the fingerprint of VN st's common part: what a
+// commonFeature may read (the VN) with the profile and generation
+// (shareHash), never the NVE: the NVEs of the VN share the part
+// (PartPool).
+func (v *nveView) commonFingerprint(st *vnView) uint64 {
+	h := newFNV()
+	h.u64(v.shareHash)
+	h.byte(4) // (a common part)
+	h.vn(st.vn)
+	return uint64(h)
+}
+
+// remoteFingerprint is the fingerprint of VN st's remote part for r:
+// what a remoteFeature may read (the VNI, whether the VN is tagged, and
+// the remote as reached: name, tunnel port, link, underlay addresses)
+// with the profile and generation (shareHash), never the NVE: the NVEs of
+// the VN reaching r alike share the part (PartPool).
+func (v *nveView) remoteFingerprint(st *vnView, r *remoteNVE) uint64 {
+	h := newFNV()
+	h.u64(v.shareHash)
+	h.byte(3) // (a remote part)
+	h.u64(uint64(st.vn.VNI))
+	h.bool(st.tagged)
+	h.str(r.nve.Name)
+	h.u64(uint64(r.port))
+	h.link(*r)
+	h.u64(uint64(len(r.ips)))
+	for _, ip := range r.ips {
+		h.addr(ip)
+	}
+	return uint64(h)
+}
+
 // complete fills in the VN's ports and their parts (with warnings about
 // the ports skipped).
 func (v *nveView) complete(st *vnView) {
