@@ -33,7 +33,6 @@ type Cache struct {
 	gen     uint16
 	base    *Slice            // the NVE-wide slice (nil: compile it)
 	gwParts map[string]*Slice // the last compile's L3 gateway slices, by name
-	epoch   uint32            // this compile's number (wrapping)
 	// last is the last compile's slices: its Result's Slices (the Cache
 	// keeps no other list of them, and never writes it).
 	last     []*Slice
@@ -292,7 +291,6 @@ func (c *Cache) Compile(in Input, prof pipeline.Profile) (Result, error) {
 }
 
 func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
-	c.epoch++
 	if c.pool != nil { // the pool's memo of the underlays serves all its Caches
 		c.underlay = nil
 	} else if c.underlay == nil || len(c.underlay) > 2*len(in.Snapshot.NVEs)+16 {
