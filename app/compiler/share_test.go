@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/nva-project/nva/app/compiler"
+	"github.com/nva-project/nva/app/compiler/scenario"
+	"github.com/nva-project/nva/app/model"
 	"github.com/nva-project/nva/app/pipeline"
 )
 
@@ -161,5 +163,64 @@ func TestPartPoolConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestPartPoolSharedPartsFollowVNWideChanges: the parts shared through a
+// PartPool whatever the NVE (a VN's remote and common parts, the remote
+// ports' parts) follow the changes that make every NVE of a VN compile
+// them anew: a passthrough port (the VN's tunnel traffic may be tagged),
+// the VN's unknown-target policy, a remote NVE's new underlay address.
+// After each, every NVE's Cache gives a from-scratch compile's result, and
+// a changed part is one for all the NVEs using it.
+func TestPartPoolSharedPartsFollowVNWideChanges(t *testing.T) {
+	for _, prof := range []pipeline.Profile{pipeline.OVS(), pipeline.Strict()} {
+		d := fleetDomain(12)
+		pool := compiler.NewPartPool()
+		caches := map[string]*compiler.Cache{}
+		changes := []struct {
+			what string
+			do   func()
+		}{
+			{"none", func() {}},
+			{"passthrough port", func() {
+				d.Update("p0001-00", func(p *model.Port) { p.VLANMode, p.AllowedVLANs = model.VLANPassthrough, []int{10} })
+			}},
+			{"unknown-target policy", func() { d.VN("vn0001", d.VNs["vn0001"].VNI, scenario.UnknownDrop) }},
+			{"re-addressed NVE", func() { d.NVE("nve0002", "198.18.9.9") }},
+		}
+		for _, ch := range changes {
+			ch.do()
+			snap := d.Snapshot()
+			parts := map[string]*compiler.Slice{} // remote and common parts by key: the first NVE's
+			for _, nve := range d.NVENames() {
+				if caches[nve] == nil {
+					caches[nve] = compiler.NewSharedCache(pool)
+				}
+				in := d.InputAt(snap, nve)
+				got, err := caches[nve].Compile(in, prof)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := compiler.Compile(in, prof)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sameResult(t, prof.Name+" "+ch.what+" "+nve, got, want)
+				for _, s := range got.Slices {
+					if !strings.HasSuffix(s.Key, "/*") && !strings.Contains(s.Key, "/@") {
+						continue
+					}
+					if f, ok := parts[s.Key]; !ok {
+						parts[s.Key] = s
+					} else if f.Fingerprint != s.Fingerprint || &f.Flows[0] != &s.Flows[0] {
+						t.Fatalf("%s %s: part %s on %s is not the one the other NVEs use", prof.Name, ch.what, s.Key, nve)
+					}
+				}
+			}
+			if len(parts) == 0 {
+				t.Fatalf("%s %s: no remote or common part", prof.Name, ch.what)
+			}
+		}
 	}
 }
