@@ -26,20 +26,22 @@ type Cache struct {
 	features []feature
 	// ps is what the slices' profile and generation make of it (shared
 	// with the Caches of the pool); nil: start over at the next compile.
-	ps       *profState
-	nve      string // the NVE the slices are for
-	keyHash  uint64 // the hash of the NVE, profile and generation, part of every slice's fingerprint
-	prof     pipeline.Profile
-	gen      uint16
-	base     *sliceUse
-	gwParts  map[string]*sliceUse    // the last compile's L3 gateway slices, by name
-	epoch    uint32                  // this compile's number (wrapping): a slice used with it is live
+	ps      *profState
+	nve     string // the NVE the slices are for
+	keyHash uint64 // the hash of the NVE, profile and generation, part of the fingerprint of every slice that depends on the NVE
+	prof    pipeline.Profile
+	gen     uint16
+	base    *Slice            // the NVE-wide slice (nil: compile it)
+	gwParts map[string]*Slice // the last compile's L3 gateway slices, by name
+	// last is the last compile's slices: its Result's Slices (the Cache
+	// keeps no other list of them, and never writes it).
+	last     []*Slice
 	lastVAPs []lastVAP               // the last compile's local VAPs, for VAP and Segment
 	vaps     map[vapKey]*model.Port  // built from lastVAPs on demand
 	underlay map[string]underlayMemo // remote NVEs' parsed underlays, by name
 	// vnMemo is the last compile's VNs: their slices (by vnView.allFP),
 	// also where a changed VN finds its parts of the last compile.
-	vnMemo map[string]vnMemo
+	vnMemo []vnMemo // by VN name
 	// pool shares port parts with other NVEs' Caches (nil: none; see
 	// PartPool); shareHash hashes what a shared part depends on besides
 	// its fingerprint: the profile and generation, not the NVE.
@@ -58,69 +60,98 @@ type lastVAP struct {
 	segment  bool
 }
 
-// vnMemo is one VN's slices (shared part, then its ports' parts) and port
-// warnings as the last compile made them, for vnView.allFP.
+// vnMemo is one VN's slices (shared part, then its ports' parts: the n
+// slices of Cache.last from at) and port warnings as the last compile made
+// them, for vnView.allFP.
 type vnMemo struct {
+	name     string
 	fp       uint64
-	at       int // the position of states in the compile's
-	states   []*sliceUse
+	at, n    int
 	warnings []string
 }
 
-// lastParts are a VN's slices of the last compile (vnMemo.states), where
-// the VN's changed compile finds each part's last slice.
-type lastParts struct {
-	vn     string
-	states []*sliceUse
-	byPort map[string]*sliceUse // built on the first miss
+// memoCursor finds VNs' memos (sorted by name) for VNs asked for in name
+// order: usually the next one, else by binary search.
+type memoCursor struct {
+	memo []vnMemo
+	j    int
 }
 
-// find returns the last slice of the VN's part at position i of this
-// compile (0: the shared part, port ""; i: the (i-1)-th port's part),
-// port's: usually at the same position (the parts are ordered by port
-// name; only a port that comes or goes shifts them), else found through an
-// index built then. nil: none.
-func (l *lastParts) find(i int, port string) *sliceUse {
+func (m *memoCursor) find(name string) (vnMemo, bool) {
+	if m.j >= len(m.memo) || m.memo[m.j].name != name {
+		i, ok := slices.BinarySearchFunc(m.memo, name, func(e vnMemo, n string) int { return strings.Compare(e.name, n) })
+		if !ok {
+			return vnMemo{}, false
+		}
+		m.j = i
+	}
+	m.j++
+	return m.memo[m.j-1], true
+}
+
+// lastParts are a VN's slices of the last compile (last[at:at+len(states)]:
+// vnMemo), where the VN's changed compile finds each part's last slice.
+type lastParts struct {
+	vn     string
+	at     int
+	states []*Slice
+	byPort map[string]int // index in states, built on the first miss
+}
+
+// find returns the position in Cache.last of the last slice of the VN's
+// part at position i of this compile (0: the shared part, port ""; i: the
+// (i-1)-th port's part), port's: usually at the same position (the parts
+// are ordered by port name; only a port that comes or goes shifts them),
+// else found through an index built then. -1: none.
+func (l *lastParts) find(i int, port string) int {
 	if len(l.states) == 0 {
-		return nil
+		return -1
 	}
 	if i < len(l.states) && l.port(l.states[i]) == port {
-		return l.states[i]
+		return l.at + i
 	}
 	if l.byPort == nil {
-		l.byPort = make(map[string]*sliceUse, len(l.states))
-		for _, u := range l.states {
-			l.byPort[l.port(u)] = u
+		l.byPort = make(map[string]int, len(l.states))
+		for j, s := range l.states {
+			l.byPort[l.port(s)] = j
 		}
 	}
-	return l.byPort[port]
+	if j, ok := l.byPort[port]; ok {
+		return l.at + j
+	}
+	return -1
+}
+
+// findRemote is find for the VN's remote part for remote NVE nve (its
+// "port" is "@" + nve).
+func (l *lastParts) findRemote(i int, nve string) int {
+	if i < len(l.states) {
+		if p := l.port(l.states[i]); len(p) == 1+len(nve) && p[0] == '@' && p[1:] == nve {
+			return l.at + i
+		}
+	}
+	return l.find(i, "@"+nve)
 }
 
 // port is the port of one of the VN's slices ("": the shared part).
-func (l *lastParts) port(u *sliceUse) string {
-	if len(u.s.Key) <= len(l.vn) {
+func (l *lastParts) port(s *Slice) string {
+	if len(s.Key) <= len(l.vn) {
 		return ""
 	}
-	return u.s.Key[len(l.vn)+1:]
+	return s.Key[len(l.vn)+1:]
 }
 
-// sliceState is a compiled slice with its flows' key hashes. The keys
-// themselves are not kept (they would cost a copy of every match): the
-// rare hash collision recomputes the two keys (flow.KeyOf). It is never
-// written once compiled: Results, and the Caches sharing a PartPool, refer
-// to it.
-type sliceState struct {
-	Slice
-	hashes []uint64 // the flows' Key.Hash64, parallel to Flows
+// bits is a set of small integers (positions in a list of slices).
+type bits []uint64
+
+func (b *bits) set(i int) {
+	for len(*b) <= i/64 {
+		*b = append(*b, 0)
+	}
+	(*b)[i/64] |= 1 << (i % 64)
 }
 
-// sliceUse is a Cache's use of a slice: its own, or one a PartPool
-// shares (the sliceUse keeps it alive in the pool).
-type sliceUse struct {
-	s     *sliceState
-	epoch uint32 // the last compile that used it (16 bytes a sliceUse)
-	fresh bool   // new in this compile (Result.Recompiled)
-}
+func (b bits) has(i int) bool { return i/64 < len(b) && b[i/64]&(1<<(i%64)) != 0 }
 
 // sortKey orders flows within a slice: table position, priority (highest
 // first), then binary match.
@@ -224,7 +255,7 @@ func (c *Cache) reset(key, nve string, prof pipeline.Profile, gen uint16) error 
 	}
 	h.str(key)
 	c.ps, c.nve, c.keyHash, c.prof, c.gen = ps, nve, uint64(h), prof, gen
-	c.base, c.gwParts, c.lastVAPs, c.vaps, c.vnMemo = nil, nil, nil, nil, nil
+	c.base, c.gwParts, c.lastVAPs, c.vaps, c.vnMemo, c.last = nil, nil, nil, nil, nil, nil
 	return nil
 }
 
@@ -260,93 +291,125 @@ func (c *Cache) Compile(in Input, prof pipeline.Profile) (Result, error) {
 }
 
 func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
-	c.epoch++
-	if c.underlay == nil || len(c.underlay) > 2*len(in.Snapshot.NVEs)+16 {
+	if c.pool != nil { // the pool's memo of the underlays serves all its Caches
+		c.underlay = nil
+	} else if c.underlay == nil || len(c.underlay) > 2*len(in.Snapshot.NVEs)+16 {
 		c.underlay = map[string]underlayMemo{} // (dropped NVEs' entries go with it)
 	}
-	view := buildView(&in, prof, c.keyHash, c.ps.shareHash, c.underlay)
+	view := buildView(&in, prof, c.keyHash, c.ps.shareHash, c.underlay, c.pool)
 	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.ps.real, pool: c.pool}
-	var fresh []*sliceUse
+	// fresh: the positions of the slices this compile compiled (or took
+	// from the pool); used: those of the last compile's it used.
+	var fresh, used bits
+	nfresh := 0
 	if c.base == nil {
-		s, err := c.compileSlice(nc, nil, nil)
+		s, err := c.compileBase(nc)
 		if err != nil {
 			return Result{}, err
 		}
-		c.base = &sliceUse{s: s, fresh: true}
-		fresh = append(fresh, c.base)
+		c.base = s
+		fresh.set(0)
+		nfresh++
 	}
-	c.base.epoch = c.epoch
-	n := 1
+	n := 1 + len(view.gws)
+	lookup := memoCursor{memo: c.vnMemo}
 	for _, v := range view.vns {
-		n += 1 + len(v.parts)
-	}
-	states := make([]*sliceUse, 0, n)
-	states = append(states, c.base)
-	// use adds the slice of fingerprint fp: u, the last compile's slice of
-	// the same key (nil: none), if it is still the same, else a new one.
-	use := func(u *sliceUse, fp uint64, v *vnView, p *portPart) (*sliceUse, error) {
-		if u != nil && u.s.Fingerprint == fp && u.epoch != c.epoch {
-			u.epoch = c.epoch
-			states = append(states, u)
-			return u, nil
+		n += 2 + len(v.parts) + len(v.remotes)
+		if m, had := lookup.find(v.name); had { // (parts are not known before complete)
+			n += m.n
 		}
-		ns, err := c.compilePart(nc, v, p)
+	}
+	states := make([]*Slice, 0, n)
+	states = append(states, c.base)
+	// use adds the slice of fingerprint fp: the last compile's slice at
+	// position at of c.last, of the same key (-1: none), if it is still
+	// the same, else a new one.
+	use := func(at int, fp uint64, v *vnView, p *portPart, rp *remotePart) (*Slice, error) {
+		if at >= 0 && c.last[at].Fingerprint == fp && !used.has(at) {
+			used.set(at)
+			states = append(states, c.last[at])
+			return c.last[at], nil
+		}
+		ns, err := c.compilePart(nc, v, p, rp)
 		if err != nil {
 			return nil, err
 		}
-		nu := &sliceUse{s: ns, epoch: c.epoch, fresh: true}
-		fresh = append(fresh, nu)
-		states = append(states, nu)
-		return nu, nil
+		fresh.set(len(states))
+		nfresh++
+		states = append(states, ns)
+		return ns, nil
 	}
 	warnings := view.warnings
-	memo := make(map[string]vnMemo, len(view.vns))
+	memo := make([]vnMemo, 0, len(view.vns))
+	lookup = memoCursor{memo: c.vnMemo}
 	for _, v := range view.vns {
-		m, had := c.vnMemo[v.name]
+		m, had := lookup.find(v.name)
 		if had && m.fp == v.allFP {
 			// Nothing the VN's parts read changed: all of them are reused
 			// without resolving its ports.
-			for _, u := range m.states {
-				u.epoch = c.epoch
+			for i := m.at; i < m.at+m.n; i++ {
+				used.set(i)
 			}
 			first := len(states)
-			states = append(states, m.states...)
+			states = append(states, c.last[m.at:m.at+m.n]...)
 			warnings = append(warnings, m.warnings...)
-			memo[v.name] = vnMemo{fp: m.fp, at: first, states: states[first:len(states):len(states)], warnings: m.warnings}
+			memo = append(memo, vnMemo{name: v.name, fp: m.fp, at: first, n: m.n, warnings: m.warnings})
 			continue
 		}
 		view.complete(v)
 		first := len(states)
-		old := lastParts{vn: v.name, states: m.states}
-		if _, err := use(old.find(0, ""), v.fp, v, nil); err != nil {
+		old := lastParts{vn: v.name}
+		if had {
+			old.at, old.states = m.at, c.last[m.at:m.at+m.n]
+		}
+		if _, err := use(old.find(0, ""), v.fp, v, nil, nil); err != nil {
 			return Result{}, err
 		}
 		for i := range v.parts {
-			if _, err := use(old.find(i+1, v.parts[i].port.Name), v.parts[i].fp, v, &v.parts[i]); err != nil {
+			if _, err := use(old.find(i+1, v.parts[i].port.Name), v.parts[i].fp, v, &v.parts[i], nil); err != nil {
+				return Result{}, err
+			}
+		}
+		if v.gwSlice == nil {
+			for i := range v.remotes { // the VN's remote parts, after its ports'
+				rp := &remotePart{r: &v.remotes[i], fp: view.remoteFingerprint(v, &v.remotes[i])}
+				if _, err := use(old.findRemote(1+len(v.parts)+i, rp.r.nve.Name), rp.fp, v, nil, rp); err != nil {
+					return Result{}, err
+				}
+			}
+			cp := &remotePart{fp: view.commonFingerprint(v)} // the VN's common part, last
+			if _, err := use(old.find(1+len(v.parts)+len(v.remotes), "*"), cp.fp, v, nil, cp); err != nil {
 				return Result{}, err
 			}
 		}
 		warnings = append(warnings, v.portWarnings...)
-		memo[v.name] = vnMemo{fp: v.allFP, at: first, states: states[first:len(states):len(states)], warnings: v.portWarnings}
+		memo = append(memo, vnMemo{name: v.name, fp: v.allFP, at: first, n: len(states) - first, warnings: v.portWarnings})
 	}
-	var gwParts map[string]*sliceUse
+	var gwParts map[string]*Slice
 	for _, g := range view.gws { // L3 gateway slices (l3gwview.go)
-		u, err := use(c.gwParts[g.name], g.fp, g, nil)
-		if err != nil {
-			return Result{}, err
+		s, ok := c.gwParts[g.name] // (names are unique: each used once)
+		if ok && s.Fingerprint == g.fp {
+			states = append(states, s)
+		} else {
+			var err error
+			if s, err = use(-1, g.fp, g, nil, nil); err != nil {
+				return Result{}, err
+			}
 		}
 		if gwParts == nil {
-			gwParts = make(map[string]*sliceUse, len(view.gws))
+			gwParts = make(map[string]*Slice, len(view.gws))
 		}
-		gwParts[g.name] = u
+		gwParts[g.name] = s
 	}
-	if err := checkKeys(states, len(fresh)); err != nil {
+	if err := checkKeys(states, fresh, nfresh); err != nil {
 		return Result{}, fmt.Errorf("pipeline contract violated: %w", err)
 	}
-	res, err := merge(states, warnings)
-	for _, u := range fresh {
-		u.fresh = false
-	}
+	// The Result's slices are exactly these (no room to spare: n above
+	// counts only the VNs' parts known before complete), and the Cache
+	// keeps them as c.last.
+	exact := make([]*Slice, len(states))
+	copy(exact, states)
+	res, err := merge(exact, fresh, warnings)
 	if err != nil {
 		return Result{}, fmt.Errorf("pipeline contract violated: %w", err)
 	}
@@ -354,16 +417,10 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	for _, v := range view.vns {
 		n += len(v.local)
 	}
-	// The memo keeps the VNs' runs of states (not the last compile's
-	// arrays, nor room to spare: n above counts only the VNs' parts known
-	// before complete).
-	exact := make([]*sliceUse, len(states))
-	copy(exact, states)
-	for name, m := range memo {
-		end := m.at + len(m.states)
-		m.states = exact[m.at:end:end]
-		memo[name] = m
+	if !slices.IsSortedFunc(memo, func(a, b vnMemo) int { return strings.Compare(a.name, b.name) }) {
+		slices.SortFunc(memo, func(a, b vnMemo) int { return strings.Compare(a.name, b.name) })
 	}
+	c.last = exact
 	c.lastVAPs, c.vaps, c.vnMemo, c.gwParts = make([]lastVAP, 0, n), nil, memo, gwParts
 	for _, v := range view.vns {
 		for _, a := range v.local {
@@ -393,7 +450,7 @@ func VAPOf(in Input, inPort, vni uint32) (*model.Port, bool) {
 	if in.Snapshot == nil || in.Snapshot.NVEs[in.NVE] == nil {
 		return nil, false
 	}
-	for _, v := range buildView(&in, pipeline.Profile{}, 0, 0, nil).vns {
+	for _, v := range buildView(&in, pipeline.Profile{}, 0, 0, nil, nil).vns {
 		if v.vn.VNI != vni {
 			continue
 		}
@@ -410,7 +467,7 @@ func VAPOf(in Input, inPort, vni uint32) (*model.Port, bool) {
 // v's shared part when p is nil, else port p's part of VN v. The
 // features' flows are realized onto the profile's tables, with keys,
 // cookies and sort order, and checked against the profile's contracts.
-func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, error) {
+func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart, rp *remotePart) (*Slice, error) {
 	if nc.scratch == nil {
 		nc.scratch = c.newScratch()
 	}
@@ -434,6 +491,14 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 			if g, ok := f.(gatewayFeature); ok {
 				g.Gateway(vc, e)
 			}
+		case rp != nil && rp.r == nil:
+			if cf, ok := f.(commonFeature); ok {
+				cf.VNCommon(vc, e)
+			}
+		case rp != nil:
+			if r, ok := f.(remoteFeature); ok {
+				r.Remote(vc, rp.r, e)
+			}
 		case v == nil:
 			f.NVE(nc, e)
 		case p == nil:
@@ -451,7 +516,7 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 			return nil, err
 		}
 	}
-	s := &sliceState{}
+	s := &Slice{}
 	switch {
 	case v == nil:
 		miss, err := c.ps.real.MissFlows()
@@ -459,7 +524,9 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 			return nil, err
 		}
 		flows = append(miss, flows...)
-		s.Fingerprint = c.keyHash
+		s.Fingerprint = baseFingerprint(c.ps.shareHash)
+	case rp != nil:
+		s.Key, s.VN, s.Fingerprint = rp.key(v.name), v.name, rp.fp
 	case p == nil:
 		s.Key, s.VN, s.Fingerprint = v.name, v.name, v.fp
 		s.Warnings = append(s.Warnings, v.warnings...)
@@ -477,7 +544,7 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 		k := flow.KeyOf(flows[i])
 		id, h := k.IDHash64()
 		flows[i].Cookie = flow.MakeCookie(c.gen, id)
-		sc.hashes = append(sc.hashes, h)
+		sc.hashes = append(sc.hashes, keyHash(h))
 		ord, ok := c.ps.order[k.Table]
 		if !ok {
 			ord = len(c.ps.order)
@@ -489,7 +556,7 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 	}
 	hashes := sc.hashes
 	slices.SortFunc(idx, func(a, b int) int { return sks[a].compare(sks[b]) })
-	s.Flows, s.hashes = make([]flow.Flow, len(flows)), make([]uint64, len(flows))
+	s.Flows, s.hashes = make([]flow.Flow, len(flows)), make([]uint32, len(flows))
 	for i, j := range idx { // dup[i]: flow i has flow i-1's key
 		s.Flows[i], s.hashes[i] = flows[j], hashes[j]
 		dup[i] = i > 0 && keys[idx[i-1]] == keys[j]
@@ -499,6 +566,12 @@ func (c *Cache) compileSlice(nc *nveCtx, v *vnView, p *portPart) (*sliceState, e
 	s.Warnings = append(s.Warnings, e.warnings...)
 	return s, c.checkSlice(s, dup)
 }
+
+// keyHash folds a flow key's 64-bit hash (flow.Key.IDHash64) into the 32
+// bits a slice keeps per flow: checkKeys compares the keys of flows
+// whose hashes are equal, so a collision costs a comparison, never a
+// wrong answer (4 bytes a flow, not 8).
+func keyHash(h uint64) uint32 { return uint32(h ^ h>>32) }
 
 // sliceScratch is compileSlice's working memory, reused by the slices of
 // one compile (and dropped with it: a Cache keeps none).
@@ -510,7 +583,7 @@ type sliceScratch struct {
 	sks    []sortKey
 	idx    []int
 	dup    []bool
-	hashes []uint64 // the flows' key hashes (flow.Key.Hash64), in flows' order
+	hashes []uint32 // the flows' key hashes (keyHash), in flows' order
 }
 
 func (c *Cache) newScratch() *sliceScratch {
@@ -527,7 +600,7 @@ func (c *Cache) newScratch() *sliceScratch {
 // (multipath.go: a port on a multipath remote is forwarded through its
 // VN's group toward that remote, which the VN's shared part owns).
 // Duplicates across slices are found by checkKeys.
-func (c *Cache) checkSlice(s *sliceState, dup []bool) error {
+func (c *Cache) checkSlice(s *Slice, dup []bool) error {
 	var errs []error
 	ids := make(map[uint32]bool, len(s.Groups))
 	for i, g := range s.Groups {
@@ -551,6 +624,10 @@ func (c *Cache) checkSlice(s *sliceState, dup []bool) error {
 	switch {
 	case s.Key == s.VN && s.VN != "":
 		what = "VN " + s.VN
+	case strings.Contains(s.Key, "/@"):
+		what = "remote part " + s.Key
+	case strings.HasSuffix(s.Key, "/*"):
+		what = "common part " + s.Key
 	case s.Key != "":
 		what = "port part " + s.Key
 	}
@@ -565,22 +642,22 @@ func (c *Cache) checkSlice(s *sliceState, dup []bool) error {
 // against each other when they were fresh. So it costs nothing when no
 // slice is fresh and a pass over the NVE's key hashes otherwise; only a
 // hash found twice finds its flows and compares their keys (flow.KeyOf).
-func checkKeys(states []*sliceUse, nfresh int) error {
+func checkKeys(states []*Slice, fresh bits, nfresh int) error {
 	if nfresh == 0 {
 		return nil
 	}
 	n := 0
-	for _, u := range states {
-		if u.fresh {
-			n += len(u.s.hashes)
+	for i, s := range states {
+		if fresh.has(i) {
+			n += len(s.hashes)
 		}
 	}
-	fh := make([]uint64, 0, n)
+	fh := make([]uint32, 0, n)
 	var filter [4]uint64 // a bit per hash's low 8 bits: most lookups end here
-	for _, u := range states {
-		if u.fresh {
-			fh = append(fh, u.s.hashes...)
-			for _, h := range u.s.hashes {
+	for i, s := range states {
+		if fresh.has(i) {
+			fh = append(fh, s.hashes...)
+			for _, h := range s.hashes {
 				filter[h>>6&3] |= 1 << (h & 63)
 			}
 		}
@@ -590,34 +667,31 @@ func checkKeys(states []*sliceUse, nfresh int) error {
 	// dups reports the fresh flows with hash h that have the key of an
 	// earlier one (in states order), or of flow j of slice o when o is
 	// not nil: the same hash is the same key unless the hashes collide.
-	dups := func(h uint64, o *sliceUse, j int) {
-		type at struct {
-			u *sliceUse
-			i int
-		}
+	dups := func(h uint32, o *Slice, j int) {
+		type at struct{ s, i int } // flow i of states[s]
 		var seen []at
-		for _, u := range states {
-			if !u.fresh {
+		for si, u := range states {
+			if !fresh.has(si) {
 				continue
 			}
-			for i, fh := range u.s.hashes {
+			for i, fh := range u.hashes {
 				if fh != h {
 					continue
 				}
-				k := flow.KeyOf(u.s.Flows[i])
+				k := flow.KeyOf(u.Flows[i])
 				if o != nil { // against o only: fresh against fresh is checked apart
-					if flow.KeyOf(o.s.Flows[j]) == k {
-						errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", u.s.Flows[i], o.s.Key, u.s.Key))
+					if flow.KeyOf(o.Flows[j]) == k {
+						errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", u.Flows[i], o.Key, u.Key))
 					}
 					continue
 				}
 				for _, e := range seen {
-					if e.u != u && flow.KeyOf(e.u.s.Flows[e.i]) == k {
-						errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", u.s.Flows[i], e.u.s.Key, u.s.Key))
+					if e.s != si && flow.KeyOf(states[e.s].Flows[e.i]) == k {
+						errs = append(errs, fmt.Errorf("flow %s: in the slices of %q and %q", u.Flows[i], states[e.s].Key, u.Key))
 						break
 					}
 				}
-				seen = append(seen, at{u, i})
+				seen = append(seen, at{si, i})
 			}
 		}
 	}
@@ -629,11 +703,11 @@ func checkKeys(states []*sliceUse, nfresh int) error {
 	if nfresh == len(states) {
 		return errors.Join(errs...)
 	}
-	for _, u := range states { // the others against fresh
-		if u.fresh {
+	for si, u := range states { // the others against fresh
+		if fresh.has(si) {
 			continue
 		}
-		for j, h := range u.s.hashes {
+		for j, h := range u.hashes {
 			if filter[h>>6&3]&(1<<(h&63)) == 0 {
 				continue
 			}
@@ -650,24 +724,19 @@ func checkKeys(states []*sliceUse, nfresh int) error {
 // PartPool's, so it costs a pointer per slice), their groups sorted by
 // ID (only the NVE-wide slice and VNs' shared parts have groups) and
 // their warnings with the view's, sorted.
-func merge(states []*sliceUse, warnings []string) (Result, error) {
+func merge(states []*Slice, fresh bits, warnings []string) (Result, error) {
 	ngroups, nwarn := 0, len(warnings)
-	for _, u := range states {
-		ngroups += len(u.s.Groups)
-		nwarn += len(u.s.Warnings)
+	for _, s := range states {
+		ngroups += len(s.Groups)
+		nwarn += len(s.Warnings)
 	}
 	res := Result{
-		Groups:   make([]flow.GroupEntry, 0, ngroups),
-		Warnings: make([]string, 0, nwarn),
-		Slices:   make([]*Slice, len(states)),
+		Groups:     make([]flow.GroupEntry, 0, ngroups),
+		Warnings:   make([]string, 0, nwarn),
+		Slices:     states,
+		recompiled: fresh,
 	}
-	res.recompiled = make([]uint64, (len(states)+63)/64)
-	for i, u := range states {
-		s := u.s
-		res.Slices[i] = &s.Slice
-		if u.fresh {
-			res.recompiled[i/64] |= 1 << (i % 64)
-		}
+	for _, s := range states {
 		res.Groups = append(res.Groups, s.Groups...)
 		res.Warnings = append(res.Warnings, s.Warnings...)
 	}

@@ -60,37 +60,41 @@ func (classification) Port(c *portCtx, out *emitter) {
 // port's own source MAC, above the VAP's other frames (PrioNormal).
 const PrioOwnSrc = PrioNormal + 10
 
-func (classification) VN(c *vnCtx, out *emitter) {
+// VN emits nothing: a VN's tunnel classification is per remote NVE
+// (Remote), in the VN's remote parts.
+func (classification) VN(*vnCtx, *emitter) {}
+
+// Remote classifies the VN's traffic from remote NVE r: it reads the
+// VNI, whether the VN is tagged, the profile and r (see remoteFeature).
+func (classification) Remote(c *vnCtx, r *remoteNVE, out *emitter) {
 	vni := c.vni()
 	tunnel := func(m ...flow.MatchField) {
 		out.flow(flow.Flow{Table: pipeline.Classify, Priority: PrioNormal, Match: flow.M(m...),
 			WriteMetadata: metaContext(vni, true), MetadataMask: pipeline.MetaContext, Goto: pipeline.L2Forward})
 	}
 	tunID := flow.Exact(flow.TunID, flow.U64(uint64(vni)))
-	for _, r := range c.remotes {
-		if r.link != linkNone { // split.go: an access link
-			m, acts, meta := linkClassify(vni, r)
-			out.flow(flow.Flow{Table: pipeline.Classify, Priority: PrioNormal, Match: m, Actions: acts,
-				WriteMetadata: meta, MetadataMask: pipeline.MetaContext, Goto: pipeline.L2Forward})
-			continue
-		}
-		// Inner frames are untagged, unless the VN has passthrough VAPs
-		// (split.go): then they may carry the tenant's tag.
-		var buf [4]flow.MatchField // flow.M keeps no field: no heap slice per flow
-		vlan := buf[3:3]
-		if !c.tagged {
-			buf[3] = vlanNone()
-			vlan = buf[3:4]
-		}
-		if !c.prof.FlowTunnels {
-			// The port is the remote's own: it identifies the sender.
-			var ms [3]flow.MatchField
-			tunnel(append(append(ms[:0], inPort(r.port), tunID), vlan...)...)
-			continue
-		}
-		for _, ip := range r.ips {
-			var ms [4]flow.MatchField
-			tunnel(append(append(ms[:0], inPort(r.port), tunID, flow.Exact(flow.TunIPv4Src, flow.IP(ip))), vlan...)...)
-		}
+	if r.link != linkNone { // split.go: an access link
+		m, acts, meta := linkClassify(vni, *r)
+		out.flow(flow.Flow{Table: pipeline.Classify, Priority: PrioNormal, Match: m, Actions: acts,
+			WriteMetadata: meta, MetadataMask: pipeline.MetaContext, Goto: pipeline.L2Forward})
+		return
+	}
+	// Inner frames are untagged, unless the VN has passthrough VAPs
+	// (split.go): then they may carry the tenant's tag.
+	var buf [4]flow.MatchField // flow.M keeps no field: no heap slice per flow
+	vlan := buf[3:3]
+	if !c.tagged {
+		buf[3] = vlanNone()
+		vlan = buf[3:4]
+	}
+	if !c.prof.FlowTunnels {
+		// The port is the remote's own: it identifies the sender.
+		var ms [3]flow.MatchField
+		tunnel(append(append(ms[:0], inPort(r.port), tunID), vlan...)...)
+		return
+	}
+	for _, ip := range r.ips {
+		var ms [4]flow.MatchField
+		tunnel(append(append(ms[:0], inPort(r.port), tunID, flow.Exact(flow.TunIPv4Src, flow.IP(ip))), vlan...)...)
 	}
 }

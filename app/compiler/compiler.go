@@ -22,22 +22,28 @@
 // An NVE's desired state is a set of slices: the NVE-wide slice (Key
 // "": the stages' miss flows and the features' NVE-wide flows) and, per VN
 // it hosts, a shared part (Key: the VN's name: flood groups and their
-// flows, tunnel classification, the VN's neighbor defaults and unknown-
-// target policy) and one part per port of the VN (Key: VN + "/" + port:
-// its VAP's classification, port security, own-address and reply flows if
-// it is attached here, its answers, its L2 forwarding entry, local or
-// toward its remote NVE). Each has a fingerprint of exactly what it
+// flows, what the VN does on this NVE alone), one part per port of the VN
+// (Key: VN + "/" + port: its VAP's classification, port security,
+// own-address and reply flows if it is attached here, its answers, its L2
+// forwarding entry, local or toward its remote NVE), one remote part per
+// remote NVE of the VN (Key: VN + "/@" + the NVE's name: the
+// classification of the VN's tunnel traffic from that NVE,
+// remoteFeature) and a common part (Key: VN + "/*": what the VN needs
+// alike on every NVE, its neighbor defaults and unknown-target policy,
+// commonFeature). Each has a fingerprint of exactly what it
 // reads, computed without building a flow: a port's part hashes the port
 // (name and revision), its VAP as attached (OpenFlow port, VLAN, bound
 // addresses), its remote NVE's tunnel port and first underlay address,
 // the addresses it answers for (it is the first port of the VN to bind
 // them) and the VN's VNI; the shared part hashes the VN, its local VAPs'
 // OpenFlow ports and VLANs and its remote NVEs as resolved (underlay
-// addresses, tunnel ports). Revisions stand for objects (their content is
-// hashed when the revision is 0), and every fingerprint includes the
-// profile and generation, and the NVE except a port part without a VAP
-// here (a remote port's part is compiled alike on every NVE: Caches
-// sharing a PartPool hold it once, share.go). Cache recompiles a slice only when its
+// addresses, tunnel ports); a remote part hashes the VN's VNI, whether it
+// is tagged, and the remote NVE as resolved; a common part the VN.
+// Revisions stand for objects (their content is hashed when the revision
+// is 0), and every fingerprint includes the profile and generation, and
+// the NVE except a port part without a VAP here, a remote part, a common
+// part and the NVE-wide slice (these are compiled alike on every NVE:
+// Caches sharing a PartPool hold each once, share.go). Cache recompiles a slice only when its
 // fingerprint changes: a one-port change recompiles that port's part on
 // the NVEs hosting its VN, and the VN's shared part only where the VN's
 // local VAPs or remote NVEs changed. A VN whose ports (names and
@@ -316,7 +322,8 @@ type Result struct {
 	// Slices partition the flows and Groups: the NVE-wide slice (Key "")
 	// first, then per compiled VN by name its shared part (Key: the VN's
 	// name) followed by its ports' parts (Key: VN + "/" + port, by port
-	// name). The NVE's flows are the slices' flows in slice order (Flows,
+	// name), its remote parts (Key: VN + "/@" + remote NVE, by NVE name)
+	// and its common part (Key: VN + "/*"). The NVE's flows are the slices' flows in slice order (Flows,
 	// FlowList): there is no concatenated copy, so a part shared through a
 	// PartPool is held once for all the NVEs using it. They are the
 	// Cache's (and its PartPool's) own, shared with every Result that
@@ -373,10 +380,13 @@ func (r Result) FlowList() []flow.Flow {
 }
 
 // Slice is the part of an NVE's desired state that the NVE itself (Key
-// and VN ""), a VN's shared part (Key = VN: its flood groups, tunnel
-// classification and per-VN neighbor policy) or one port of a VN (Key =
-// VN + "/" + port name: its VAP's flows if local, its answers, its
-// forwarding entry) contributes. Keys are unique within a Result.
+// and VN ""), a VN's shared part (Key = VN: its flood groups and what
+// else the VN does on this NVE alone), one port of a VN (Key = VN + "/" +
+// port name: its VAP's flows if local, its answers, its forwarding
+// entry), one remote NVE of a VN (Key = VN + "/@" + NVE name: the
+// classification of the VN's tunnel traffic from it) or a VN's common
+// part (Key = VN + "/*": its neighbor defaults, alike on every NVE)
+// contributes. Keys are unique within a Result.
 type Slice struct {
 	Key    string
 	VN     string
@@ -389,9 +399,27 @@ type Slice struct {
 	// NVE, profile and generation: equal fingerprints, equal slices
 	// (deterministic across processes). A reconciler diffs only slices
 	// whose fingerprint changed. The part of a port not attached to the
-	// NVE is compiled alike on every NVE (see PartPool): its fingerprint
-	// does not cover the NVE.
+	// NVE, and the NVE-wide slice, are compiled alike on every NVE (see
+	// PartPool): their fingerprints do not cover the NVE.
 	Fingerprint uint64
+	// hashes are the flows' key hashes (keyHash), parallel to Flows: the
+	// keys themselves are not kept (they would cost a copy of every
+	// match); the rare hash collision recomputes the two keys
+	// (flow.KeyOf). A compiled Slice is never written: Results, the
+	// Cache, and the Caches sharing a PartPool refer to it.
+	hashes []uint32
+}
+
+// Port is the port whose part the slice is: "" for the NVE-wide slice, a
+// VN's shared, remote or common part and an L3 gateway's slice.
+func (s *Slice) Port() string {
+	if len(s.Key) <= len(s.VN)+1 || s.Key[len(s.VN)] != '/' {
+		return ""
+	}
+	if p := s.Key[len(s.VN)+1:]; p[0] != '@' && p[0] != '*' {
+		return p
+	}
+	return ""
 }
 
 // TunnelPortName is the OVS interface name of the flow-based tunnel port

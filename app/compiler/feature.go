@@ -24,7 +24,8 @@ type feature interface {
 	// "", compiled once per profile and generation).
 	NVE(c *nveCtx, out *emitter)
 	// VN emits the feature's flows and groups for one VN on the NVE that
-	// do not belong to one port: the VN's shared part. It may read the VN,
+	// do not belong to one port (nor to one remote NVE: remoteFeature):
+	// the VN's shared part. It may read the VN,
 	// its remote NVEs, and of its local VAPs only their OpenFlow ports and
 	// VLANs (what the shared part's fingerprint covers).
 	VN(c *vnCtx, out *emitter)
@@ -34,6 +35,26 @@ type feature interface {
 	// the NVE (c.nve): the part of a port not attached here is compiled
 	// once for all the NVEs sharing a PartPool (share.go).
 	Port(c *portCtx, out *emitter)
+}
+
+// remoteFeature is a feature that also emits, for each remote NVE of a VN,
+// what the VN needs of that remote alone: one slice per (VN, remote NVE),
+// the VN's remote part (Key: VN + "/@" + the remote's name). It may read
+// of c only the VN's VNI and tagged and the profile, and the remote as
+// this NVE reaches it (remoteFingerprint covers exactly these): never the
+// NVE or the VN's other remotes, so the part is compiled once for all
+// the NVEs of the VN sharing a PartPool.
+type remoteFeature interface {
+	Remote(c *vnCtx, r *remoteNVE, out *emitter)
+}
+
+// commonFeature is a feature that also emits what a VN needs alike on
+// every NVE hosting it: the VN's common part (Key: VN + "/*"). It may read
+// of c only the VN itself (c.vn) and the profile (commonFingerprint
+// covers exactly these), so the part is compiled once for all the NVEs of
+// the VN sharing a PartPool.
+type commonFeature interface {
+	VNCommon(c *vnCtx, out *emitter)
 }
 
 // features are the compiler's features; their order does not matter.

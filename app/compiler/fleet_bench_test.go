@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"testing"
 
 	"github.com/nva-project/nva/app/compiler"
@@ -62,6 +63,13 @@ func heapInUse() uint64 {
 //   - compile: a from-scratch compile of the whole fleet as the southbound
 //     does it after a restart (a new Cache per NVE, one new PartPool), per
 //     NVE: CPU time (the process's, GC included), wall time, allocations;
+//   - restart: a warm restart's compile (a new Cache per NVE, one new
+//     PartPool, every Result kept as the southbound keeps them), per NVE:
+//     CPU time (GC included), wall time, allocations and bytes allocated,
+//     and the bytes the caches and results retain after a GC (retained);
+//     NVA_FLEET_RESTART_NVES sets the number of NVEs compiled (of the
+//     fleet's; all by default), NVA_FLEET_HEAPPROFILE writes a heap
+//     profile of the last iteration with every allocation sampled;
 //   - attach: the compile work of one port attach (a new port on nve0000 in
 //     vn0000), per affected NVE: each iteration recompiles one of the 10
 //     NVEs of vn0000 for the other of two snapshots that differ by that
@@ -72,6 +80,7 @@ func BenchmarkFleet(b *testing.B) {
 		b.Run(prof.Name+"/retained_unshared", func(b *testing.B) { fleetRetained(b, prof, nil) })
 		b.Run(prof.Name+"/compile", func(b *testing.B) { fleetCompile(b, prof) })
 		b.Run(prof.Name+"/attach", func(b *testing.B) { fleetAttach(b, prof) })
+		b.Run(prof.Name+"/restart", func(b *testing.B) { fleetRestart(b, prof) })
 	}
 }
 
@@ -174,4 +183,67 @@ func fleetAttach(b *testing.B, prof pipeline.Profile) {
 	}
 	reportCPU(b, start)
 	b.ReportMetric(float64(len(affected)), "affected_nves")
+}
+
+func fleetRestart(b *testing.B, prof pipeline.Profile) {
+	names, ins := fleetInputs()
+	if v := os.Getenv("NVA_FLEET_RESTART_NVES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > len(names) {
+			b.Fatalf("NVA_FLEET_RESTART_NVES=%q: want 1..%d", v, len(names))
+		}
+		names, ins = names[:n], ins[:n]
+	}
+	heapFile := os.Getenv("NVA_FLEET_HEAPPROFILE")
+	if heapFile != "" {
+		defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
+		runtime.MemProfileRate = 1
+	}
+	var retained, cpu, allocs, bytes float64
+	b.ResetTimer()
+	for it := 0; it < b.N; it++ {
+		b.StopTimer()
+		results := make([]compiler.Result, len(names))
+		caches := make([]*compiler.Cache, len(names))
+		before := heapInUse()
+		var ms0, ms1 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
+		start := cpuTime()
+		b.StartTimer()
+		pool := compiler.NewPartPool()
+		for i := range names {
+			caches[i] = compiler.NewSharedCache(pool)
+			r, err := caches[i].Compile(ins[i], prof)
+			if err != nil {
+				b.Fatal(err)
+			}
+			results[i] = r
+		}
+		b.StopTimer()
+		cpu += float64(cpuTime() - start)
+		runtime.ReadMemStats(&ms1)
+		allocs += float64(ms1.Mallocs - ms0.Mallocs)
+		bytes += float64(ms1.TotalAlloc - ms0.TotalAlloc)
+		retained += float64(heapInUse()) - float64(before)
+		if heapFile != "" && it == b.N-1 {
+			w, err := os.Create(heapFile)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.WriteHeapProfile(w); err != nil {
+				b.Fatal(err)
+			}
+			w.Close()
+		}
+		runtime.KeepAlive(caches)
+		runtime.KeepAlive(results)
+		runtime.KeepAlive(pool)
+		b.StartTimer()
+	}
+	n := float64(b.N * len(names))
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/nve")
+	b.ReportMetric(cpu/n, "cpu-ns/nve")
+	b.ReportMetric(allocs/n, "allocs/nve")
+	b.ReportMetric(bytes/n, "B-alloc/nve")
+	b.ReportMetric(retained/n, "retained-B/nve")
 }

@@ -39,7 +39,13 @@ func (neighborResponder) NVE(c *nveCtx, out *emitter) {
 // port), below a tagged VAP's own reply flow (PrioNormal).
 const PrioReplyDefault = 1
 
-func (neighborResponder) VN(c *vnCtx, out *emitter) {
+// VN emits nothing: the VN's neighbor defaults are the same on every NVE
+// (VNCommon).
+func (neighborResponder) VN(*vnCtx, *emitter) {}
+
+// VNCommon emits the VN's neighbor defaults: it reads the VN's VNI and
+// unknown-target policy and the profile (see commonFeature).
+func (neighborResponder) VNCommon(c *vnCtx, out *emitter) {
 	if !c.has(pipeline.Neighbor) {
 		return
 	}

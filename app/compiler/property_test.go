@@ -420,6 +420,15 @@ func TestOnePortChangeRecompilesItsPart(t *testing.T) {
 									t.Errorf("%s: VN %s's shared part recompiled, but its local VAPs and NVEs did not change", where, s.VN)
 								}
 							}
+						case strings.Contains(s.Key, "/@") || strings.HasSuffix(s.Key, "/*"):
+							// A VN's remote part (or common part): it
+							// reads the VN and that remote NVE, which no
+							// step changes, so only a remote new to the
+							// VN (or a VN new on the NVE) has one to
+							// compile.
+							if got.Recompiled(i) && compiled[nve][s.Key] {
+								t.Errorf("%s: remote or common part %s recompiled, but its VN and remote NVE did not change", where, s.Key)
+							}
 						case keys[s.Key]:
 							if !got.Recompiled(i) {
 								t.Errorf("%s: the changed port's part %s reused", where, s.Key)

@@ -27,6 +27,7 @@ type nveView struct {
 	// on the NVE (a port not attached here; see PartPool).
 	shareHash uint64
 	underlay  map[string]underlayMemo // the cache's parsed underlays (nil: parse every time)
+	pool      *PartPool               // when not nil, its parsed underlays serve instead
 	vns       []*vnView               // by name
 	warnings  []string                // NVE-level, local attachment and port warnings
 	domains   map[string][]*model.VN  // routed VNs by L3 domain key (l3Domains)
@@ -145,9 +146,11 @@ func (v *nveView) warn(format string, args ...any) {
 // order, with their local VAPs (attached in VN then port name order: an
 // (interface, VLAN) is the first claimer's), ports, remotes, parts and
 // fingerprints (keyHash, the cache key's hash, goes into each). A VN it
-// cannot compile is skipped with a warning.
-func buildView(in *Input, prof pipeline.Profile, keyHash, shareHash uint64, underlay map[string]underlayMemo) *nveView {
-	v := &nveView{in: in, prof: prof, self: in.Snapshot.NVEs[in.NVE], keyHash: keyHash, shareHash: shareHash, underlay: underlay}
+// cannot compile is skipped with a warning. The remote NVEs' underlays are
+// parsed through pool's memo, else underlay (the Cache's), else every time
+// (both nil).
+func buildView(in *Input, prof pipeline.Profile, keyHash, shareHash uint64, underlay map[string]underlayMemo, pool *PartPool) *nveView {
+	v := &nveView{in: in, prof: prof, self: in.Snapshot.NVEs[in.NVE], keyHash: keyHash, shareHash: shareHash, underlay: underlay, pool: pool}
 	if v.self.Kind == model.NVEOpenFlow && prof.Extensions {
 		v.warn("NVE %s is a hardware OpenFlow switch but profile %s uses extensions", in.NVE, prof.Name)
 	}
@@ -316,6 +319,9 @@ type underlayMemo struct {
 // ipv4Underlay returns NVE n's IPv4 underlay addresses, parsed once per
 // revision when the view has the cache's memo (read only: shared).
 func (v *nveView) ipv4Underlay(n *model.NVE) []netip.Addr {
+	if v.pool != nil && n.Revision != 0 {
+		return v.pool.ipv4Underlay(n)
+	}
 	if v.underlay == nil || n.Revision == 0 {
 		return ipv4Underlay(n)
 	}
@@ -519,6 +525,54 @@ func (v *nveView) sharedFingerprint(st *vnView) uint64 {
 	h.policy(st)
 	h.learned(st)
 	h.strs(st.warnings)
+	return uint64(h)
+}
+
+// remotePart is a VN's remote part (its remote NVE) or, with r nil, its
+// common part, and the part's fingerprint.
+type remotePart struct {
+	r  *remoteNVE
+	fp uint64
+}
+
+// key is the part's slice key.
+func (rp *remotePart) key(vn string) string {
+	if rp.r == nil {
+		return vn + "/*"
+	}
+	return vn + "/@" + rp.r.nve.Name
+}
+
+// commonFingerprint is the fingerprint of VN st's common part: what a
+// commonFeature may read (the VN) with the profile and generation
+// (shareHash), never the NVE: the NVEs of the VN share the part
+// (PartPool).
+func (v *nveView) commonFingerprint(st *vnView) uint64 {
+	h := newFNV()
+	h.u64(v.shareHash)
+	h.byte(4) // (a common part)
+	h.vn(st.vn)
+	return uint64(h)
+}
+
+// remoteFingerprint is the fingerprint of VN st's remote part for r:
+// what a remoteFeature may read (the VNI, whether the VN is tagged, and
+// the remote as reached: name, tunnel port, link, underlay addresses)
+// with the profile and generation (shareHash), never the NVE: the NVEs of
+// the VN reaching r alike share the part (PartPool).
+func (v *nveView) remoteFingerprint(st *vnView, r *remoteNVE) uint64 {
+	h := newFNV()
+	h.u64(v.shareHash)
+	h.byte(3) // (a remote part)
+	h.u64(uint64(st.vn.VNI))
+	h.bool(st.tagged)
+	h.str(r.nve.Name)
+	h.u64(uint64(r.port))
+	h.link(*r)
+	h.u64(uint64(len(r.ips)))
+	for _, ip := range r.ips {
+		h.addr(ip)
+	}
 	return uint64(h)
 }
 

@@ -201,7 +201,7 @@ func NewIndex(snap *model.Snapshot, nve string, prof pipeline.Profile, res compi
 		}
 	}
 	for _, sl := range res.Slices {
-		vn, port, _ := strings.Cut(sl.Key, "/")
+		vn, port := sl.VN, sl.Port()
 		for i := range sl.Flows {
 			f := &sl.Flows[i]
 			a := attr{vn: vn, port: port}
