@@ -564,37 +564,8 @@ func planRemove(s *snapshot, brName string) *plan {
 	return p
 }
 
-// statusOf reads the bridge's interfaces' ofports, link states and errors.
-func statusOf(s *snapshot, brName string) (ofports map[string]uint32, links map[string]bool, errs map[string]string, found bool) {
-	b := s.bridgeByName(brName)
-	if b == nil {
-		return map[string]uint32{}, map[string]bool{}, map[string]string{}, false
-	}
-	ofports, links, errs = make(map[string]uint32, len(b.Ports)), make(map[string]bool, len(b.Ports)), map[string]string{}
-	for _, pu := range b.Ports {
-		port := s.ports[pu]
-		if port == nil {
-			continue
-		}
-		for _, iu := range port.Interfaces {
-			i := s.ifaces[iu]
-			if i == nil {
-				continue
-			}
-			if i.Ofport != nil && *i.Ofport > 0 {
-				ofports[i.Name] = uint32(*i.Ofport)
-			}
-			links[i.Name] = i.LinkState != nil && *i.LinkState == vswitch.InterfaceLinkStateUp
-			if i.Error != nil && *i.Error != "" {
-				errs[i.Name] = *i.Error
-			}
-		}
-	}
-	return ofports, links, errs, true
-}
-
 // ifaceStates reads the bridge's interfaces' ofports, link states and
-// errors (statusOf's, as a worker keeps them), sorted by name.
+// errors (as a worker keeps them), sorted by name.
 func ifaceStates(s *snapshot, brName string) (out []ifaceState, found bool) {
 	b := s.bridgeByName(brName)
 	if b == nil {
@@ -622,7 +593,7 @@ func ifaceStates(s *snapshot, brName string) (out []ifaceState, found bool) {
 		}
 	}
 	// (Interface names are unique in the database; were one listed twice,
-	// the later would win, as in statusOf's maps.)
+	// the later wins, as it would in a map by name.)
 	slices.SortStableFunc(out, func(a, b ifaceState) int { return strings.Compare(a.name, b.name) })
 	k := 0
 	for j := range out {

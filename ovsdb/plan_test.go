@@ -479,3 +479,33 @@ func TestNameRulesAreThePatterns(t *testing.T) {
 		}
 	}
 }
+
+// statusOf reads the bridge's interfaces' ofports, link states and errors
+// as maps: the tests' oracle for ifaceStates and workerStatus.view.
+func statusOf(s *snapshot, brName string) (ofports map[string]uint32, links map[string]bool, errs map[string]string, found bool) {
+	b := s.bridgeByName(brName)
+	if b == nil {
+		return map[string]uint32{}, map[string]bool{}, map[string]string{}, false
+	}
+	ofports, links, errs = make(map[string]uint32, len(b.Ports)), make(map[string]bool, len(b.Ports)), map[string]string{}
+	for _, pu := range b.Ports {
+		port := s.ports[pu]
+		if port == nil {
+			continue
+		}
+		for _, iu := range port.Interfaces {
+			i := s.ifaces[iu]
+			if i == nil {
+				continue
+			}
+			if i.Ofport != nil && *i.Ofport > 0 {
+				ofports[i.Name] = uint32(*i.Ofport)
+			}
+			links[i.Name] = i.LinkState != nil && *i.LinkState == vswitch.InterfaceLinkStateUp
+			if i.Error != nil && *i.Error != "" {
+				errs[i.Name] = *i.Error
+			}
+		}
+	}
+	return ofports, links, errs, true
+}
