@@ -172,54 +172,40 @@ func (c *conn) snapshot() (*snapshot, error) {
 	return s, nil
 }
 
+// rowsByUUID maps a table's rows (ReadRows's) by UUID.
+func rowsByUUID[T any](uuids []string, rows []model.Model) map[string]*T {
+	m := make(map[string]*T, len(rows))
+	for i, r := range rows {
+		m[uuids[i]] = r.(*T)
+	}
+	return m
+}
+
 func (c *conn) read() (*snapshot, error) {
 	select {
 	case <-c.lost:
 		return nil, errNotConnected
 	default:
 	}
-	s := &snapshot{}
+	// (every table is monitored; a map is empty, not nil, regardless)
+	s := &snapshot{ifaces: map[string]*ifaceRow{}, ports: map[string]*portRow{},
+		controllers: map[string]*ctlRow{}, bridges: map[string]*bridgeRow{}}
 	c.cache.ReadRows(func(table string, uuids []string, rows []model.Model) {
 		switch table {
 		case vswitch.InterfaceTable:
-			s.ifaces = make(map[string]*ifaceRow, len(rows))
-			for i, m := range rows {
-				s.ifaces[uuids[i]] = m.(*ifaceRow)
-			}
+			s.ifaces = rowsByUUID[ifaceRow](uuids, rows)
 		case vswitch.PortTable:
-			s.ports = make(map[string]*portRow, len(rows))
-			for i, m := range rows {
-				s.ports[uuids[i]] = m.(*portRow)
-			}
+			s.ports = rowsByUUID[portRow](uuids, rows)
 		case vswitch.ControllerTable:
-			s.controllers = make(map[string]*ctlRow, len(rows))
-			for i, m := range rows {
-				s.controllers[uuids[i]] = m.(*ctlRow)
-			}
+			s.controllers = rowsByUUID[ctlRow](uuids, rows)
 		case vswitch.BridgeTable:
-			s.bridges = make(map[string]*bridgeRow, len(rows))
-			for i, m := range rows {
-				s.bridges[uuids[i]] = m.(*bridgeRow)
-			}
+			s.bridges = rowsByUUID[bridgeRow](uuids, rows)
 		case vswitch.OpenvSwitchTable:
 			if len(rows) > 0 {
 				s.root = rows[0].(*rootRow)
 			}
 		}
 	})
-	// (every table is monitored; a map stays empty, not nil, regardless)
-	if s.ifaces == nil {
-		s.ifaces = map[string]*ifaceRow{}
-	}
-	if s.ports == nil {
-		s.ports = map[string]*portRow{}
-	}
-	if s.controllers == nil {
-		s.controllers = map[string]*ctlRow{}
-	}
-	if s.bridges == nil {
-		s.bridges = map[string]*bridgeRow{}
-	}
 	return s, nil
 }
 
