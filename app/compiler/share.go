@@ -24,8 +24,9 @@ import (
 // one copy of each remote port's flows instead of k-1.
 //
 // Parts are held weakly: a part lives as long as a Cache (or a Result)
-// uses it; the pool forgets the dead ones when it sweeps (weakMap). A PartPool is safe for concurrent use by many Caches (each
-// Cache itself is not).
+// uses it; the pool forgets the dead ones when it sweeps (weakMap). A
+// PartPool is safe for concurrent use by many Caches (each Cache itself
+// is not).
 //
 // It shares the actions that send a VN's packets into the tunnel to a
 // remote NVE (toRemote) the same way: the NVEs of a VN each have a flood
