@@ -83,6 +83,7 @@ type index struct {
 	nvesOf    Table[[]string]             // by VN name: the NVEs with ports of it
 	byMAC     Table[map[[6]byte]*Port]    // by VN name: first port by name with that MAC
 	byIP      Table[map[netip.Addr]*Port] // by VN name: first port by name with that IP
+	dups      Table[*addrDups]            // by VN name, VNs with any: MACs and IPs of more than one port
 	nveByDPID map[uint64]*NVE             // first NVE by name with that datapath ID
 	vnByVNI   map[uint32]*VN              // first VN by name with that VNI
 }
@@ -94,12 +95,20 @@ type indexEdit struct {
 	vnsOn, nvesOf    *TableEdit[[]string]
 	byMAC            *TableEdit[map[[6]byte]*Port]
 	byIP             *TableEdit[map[netip.Addr]*Port]
+	dups             *TableEdit[*addrDups]
+}
+
+// addrDups are the MACs and IPs that more than one port of a VN has.
+type addrDups struct {
+	macs map[[6]byte]bool
+	ips  map[netip.Addr]bool
 }
 
 func (ix *index) edit() *indexEdit {
 	return &indexEdit{
 		portsIn: ix.portsIn.Edit(), portsOn: ix.portsOn.Edit(), at: ix.at.Edit(),
 		vnsOn: ix.vnsOn.Edit(), nvesOf: ix.nvesOf.Edit(), byMAC: ix.byMAC.Edit(), byIP: ix.byIP.Edit(),
+		dups: ix.dups.Edit(),
 	}
 }
 
@@ -107,6 +116,7 @@ func (ix *index) edit() *indexEdit {
 func (e *indexEdit) done(ix *index) {
 	ix.portsIn, ix.portsOn, ix.at = e.portsIn.Done(), e.portsOn.Done(), e.at.Done()
 	ix.vnsOn, ix.nvesOf, ix.byMAC, ix.byIP = e.vnsOn.Done(), e.nvesOf.Done(), e.byMAC.Done(), e.byIP.Done()
+	ix.dups = e.dups.Done()
 }
 
 // vnPorts is the ports of one VN on one NVE.
@@ -190,10 +200,12 @@ func nvesOfPorts(ports []*Port) []string {
 }
 
 // addrIndex indexes one VN's ports (in name order) by MAC and by IP, the
-// first by name winning (nil maps when none has one).
-func addrIndex(ports []*Port) (map[[6]byte]*Port, map[netip.Addr]*Port) {
+// first by name winning (nil maps when none has one), and notes the MACs
+// and IPs of more than one port (nil when none).
+func addrIndex(ports []*Port) (map[[6]byte]*Port, map[netip.Addr]*Port, *addrDups) {
 	var macs map[[6]byte]*Port
 	var ips map[netip.Addr]*Port
+	var dups *addrDups
 	for i := len(ports) - 1; i >= 0; i-- {
 		p := ports[i]
 		a := p.addrs()
@@ -201,16 +213,34 @@ func addrIndex(ports []*Port) (map[[6]byte]*Port, map[netip.Addr]*Port) {
 			if macs == nil {
 				macs = make(map[[6]byte]*Port, len(ports))
 			}
+			if o, ok := macs[a.mac]; ok && o != p {
+				if dups == nil {
+					dups = &addrDups{}
+				}
+				if dups.macs == nil {
+					dups.macs = map[[6]byte]bool{}
+				}
+				dups.macs[a.mac] = true
+			}
 			macs[a.mac] = p
 		}
 		for _, ip := range a.addrs {
 			if ips == nil {
 				ips = make(map[netip.Addr]*Port, len(ports))
 			}
+			if o, ok := ips[ip]; ok && o != p {
+				if dups == nil {
+					dups = &addrDups{}
+				}
+				if dups.ips == nil {
+					dups.ips = map[netip.Addr]bool{}
+				}
+				dups.ips[ip] = true
+			}
 			ips[ip] = p
 		}
 	}
-	return macs, ips
+	return macs, ips, dups
 }
 
 func dpidIndex(nves []*NVE) map[uint64]*NVE {
@@ -241,11 +271,17 @@ func (e *indexEdit) setVN(vn string, ports []*Port) {
 		e.nvesOf.Delete(vn)
 		e.byMAC.Delete(vn)
 		e.byIP.Delete(vn)
+		e.dups.Delete(vn)
 		return
 	}
 	e.portsIn.Set(vn, ports)
 	e.nvesOf.Set(vn, nvesOfPorts(ports))
-	macs, ips := addrIndex(ports)
+	macs, ips, dups := addrIndex(ports)
+	if dups != nil {
+		e.dups.Set(vn, dups)
+	} else {
+		e.dups.Delete(vn)
+	}
 	if macs != nil {
 		e.byMAC.Set(vn, macs)
 	} else {
@@ -507,6 +543,19 @@ type vnOnNVE struct{ nve, vn string }
 // name answers.
 func (s *Snapshot) PortByMAC(vn string, mac [6]byte) *Port {
 	return s.index().byMAC.Get(vn)[mac]
+}
+
+// SharedMAC reports whether more than one port of VN vn has MAC mac.
+func (s *Snapshot) SharedMAC(vn string, mac [6]byte) bool {
+	d := s.index().dups.Get(vn)
+	return d != nil && d.macs[mac]
+}
+
+// SharedIP reports whether more than one port of VN vn binds address ip
+// (IPv4-mapped IPv6 as IPv4).
+func (s *Snapshot) SharedIP(vn string, ip netip.Addr) bool {
+	d := s.index().dups.Get(vn)
+	return d != nil && d.ips[ip.Unmap()]
 }
 
 // PortByIP returns the port of VN vn bound to address ip (IPv4-mapped
