@@ -150,9 +150,10 @@ func BenchmarkCompileOneVN(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/M=%d", prof.Name, m), func(b *testing.B) {
 				ins := make([][2]compiler.Input, len(nves))
 				caches := make([]*compiler.Cache, len(nves))
+				pool := compiler.NewPartPool() // as the southbound's NVEs share one
 				for j, n := range nves {
 					ins[j] = [2]compiler.Input{d.InputAt(before, n), d.InputAt(after, n)}
-					caches[j] = compiler.NewCache()
+					caches[j] = compiler.NewSharedCache(pool)
 					if _, err := caches[j].Compile(ins[j][0], prof); err != nil {
 						b.Fatal(err)
 					}

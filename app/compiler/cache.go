@@ -47,6 +47,9 @@ type Cache struct {
 	// its fingerprint: the profile and generation, not the NVE.
 	pool      *PartPool
 	shareHash uint64
+	// completes and deltas count the VNs resolved by complete and by
+	// completeDelta (tests).
+	completes, deltas int
 }
 
 type vapKey struct{ ofp, vni uint32 }
@@ -60,14 +63,21 @@ type lastVAP struct {
 	segment  bool
 }
 
-// vnMemo is one VN's slices (shared part, then its ports' parts: the n
-// slices of Cache.last from at) and port warnings as the last compile made
-// them, for vnView.allFP.
+// vnMemo is one VN's slices (shared part, then its ports' parts, then
+// its remote parts and common part: the n slices of Cache.last from at)
+// and port warnings as the last compile made them, with what they were
+// made from: vnView.allFP (fp) and the VN's ports, for the next compile
+// to reuse them all, else vnView.ctx, the ports and the local VAPs for
+// completeDelta to resolve only what changed.
 type vnMemo struct {
 	name     string
 	fp       uint64
 	at, n    int
 	warnings []string
+	parts    int           // how many of the n slices are port parts
+	ctx      uint64        // vnView.ctx
+	ports    []*model.Port // Snapshot.PortsIn (shared with the snapshot)
+	local    []vapSig      // the VN's local VAPs
 }
 
 // memoCursor finds VNs' memos (sorted by name) for VNs asked for in name
@@ -95,42 +105,68 @@ type lastParts struct {
 	vn     string
 	at     int
 	states []*Slice
-	byPort map[string]int // index in states, built on the first miss
+	parts  int // states[1:1+parts] are the port parts, by port name
+	next   int // the position after the last found (where the next part usually is)
 }
 
 // find returns the position in Cache.last of the last slice of the VN's
 // part at position i of this compile (0: the shared part, port ""; i: the
-// (i-1)-th port's part), port's: usually at the same position (the parts
-// are ordered by port name; only a port that comes or goes shifts them),
-// else found through an index built then. -1: none.
+// (i-1)-th port's part; "*": the common part, last), port's: usually at
+// the same position (the parts are ordered by port name; only a port that
+// comes or goes shifts them), else found by binary search among the port
+// parts. -1: none.
 func (l *lastParts) find(i int, port string) int {
 	if len(l.states) == 0 {
 		return -1
 	}
 	if i < len(l.states) && l.port(l.states[i]) == port {
+		l.next = i + 1
 		return l.at + i
 	}
-	if l.byPort == nil {
-		l.byPort = make(map[string]int, len(l.states))
-		for j, s := range l.states {
-			l.byPort[l.port(s)] = j
-		}
-	}
-	if j, ok := l.byPort[port]; ok {
+	if j := l.next; j > 0 && j < 1+l.parts && l.port(l.states[j]) == port {
+		l.next = j + 1
 		return l.at + j
+	}
+	if port == "*" {
+		if j := len(l.states) - 1; l.port(l.states[j]) == port {
+			return l.at + j
+		}
+		return -1
+	}
+	if port == "" {
+		return -1
+	}
+	ps := l.states[1 : 1+l.parts]
+	if j, ok := slices.BinarySearchFunc(ps, port, func(s *Slice, name string) int { return strings.Compare(l.port(s), name) }); ok {
+		l.next = j + 2
+		return l.at + 1 + j
 	}
 	return -1
 }
 
-// findRemote is find for the VN's remote part for remote NVE nve (its
-// "port" is "@" + nve).
-func (l *lastParts) findRemote(i int, nve string) int {
-	if i < len(l.states) {
-		if p := l.port(l.states[i]); len(p) == 1+len(nve) && p[0] == '@' && p[1:] == nve {
-			return l.at + i
+// findRemote is find for the VN's remote part r (in name order) for
+// remote NVE nve (its "port" is "@" + nve), at position i of this
+// compile.
+func (l *lastParts) findRemote(i, r int, nve string) int {
+	is := func(j int) bool {
+		if j < 1+l.parts || j >= len(l.states) {
+			return false
+		}
+		p := l.port(l.states[j])
+		return len(p) == 1+len(nve) && p[0] == '@' && p[1:] == nve
+	}
+	if is(i) {
+		return l.at + i
+	}
+	if is(1 + l.parts + r) {
+		return l.at + 1 + l.parts + r
+	}
+	for j := 1 + l.parts; j < len(l.states); j++ {
+		if is(j) {
+			return l.at + j
 		}
 	}
-	return l.find(i, "@"+nve)
+	return -1
 }
 
 // port is the port of one of the VN's slices ("": the shared part).
@@ -297,6 +333,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		c.underlay = map[string]underlayMemo{} // (dropped NVEs' entries go with it)
 	}
 	view := buildView(&in, prof, c.keyHash, c.ps.shareHash, c.underlay, c.pool)
+	defer view.release()
 	nc := &nveCtx{nve: in.NVE, prof: prof, real: c.ps.real, pool: c.pool}
 	// fresh: the positions of the slices this compile compiled (or took
 	// from the pool); used: those of the last compile's it used.
@@ -330,6 +367,9 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 			states = append(states, c.last[at])
 			return c.last[at], nil
 		}
+		if p != nil && p.clean {
+			return nil, fmt.Errorf("VN %s: port %s: the part kept from the last compile has no slice to reuse (internal error)", v.name, p.port.Name)
+		}
 		ns, err := c.compilePart(nc, v, p, rp)
 		if err != nil {
 			return nil, err
@@ -344,7 +384,8 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 	lookup = memoCursor{memo: c.vnMemo}
 	for _, v := range view.vns {
 		m, had := lookup.find(v.name)
-		if had && m.fp == v.allFP {
+		ports := in.Snapshot.PortsIn(v.name)
+		if had && m.fp == v.allFP && samePorts(m.ports, ports) {
 			// Nothing the VN's parts read changed: all of them are reused
 			// without resolving its ports.
 			for i := m.at; i < m.at+m.n; i++ {
@@ -353,15 +394,22 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 			first := len(states)
 			states = append(states, c.last[m.at:m.at+m.n]...)
 			warnings = append(warnings, m.warnings...)
-			memo = append(memo, vnMemo{name: v.name, fp: m.fp, at: first, n: m.n, warnings: m.warnings})
+			memo = append(memo, vnMemo{name: v.name, fp: m.fp, at: first, n: m.n, warnings: m.warnings,
+				parts: m.parts, ctx: m.ctx, ports: ports, local: m.local})
 			continue
 		}
-		view.complete(v)
-		first := len(states)
 		old := lastParts{vn: v.name}
 		if had {
-			old.at, old.states = m.at, c.last[m.at:m.at+m.n]
+			old.at, old.states, old.parts = m.at, c.last[m.at:m.at+m.n], m.parts
 		}
+		if !had || m.ctx != v.ctx || len(m.warnings) > 0 ||
+			!view.completeDelta(v, m.ports, m.local, old.states[1:1+m.parts]) {
+			view.complete(v)
+			c.completes++
+		} else {
+			c.deltas++
+		}
+		first := len(states)
 		if _, err := use(old.find(0, ""), v.fp, v, nil, nil); err != nil {
 			return Result{}, err
 		}
@@ -373,7 +421,7 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 		if v.gwSlice == nil {
 			for i := range v.remotes { // the VN's remote parts, after its ports'
 				rp := &remotePart{r: &v.remotes[i], fp: view.remoteFingerprint(v, &v.remotes[i])}
-				if _, err := use(old.findRemote(1+len(v.parts)+i, rp.r.nve.Name), rp.fp, v, nil, rp); err != nil {
+				if _, err := use(old.findRemote(1+len(v.parts)+i, i, rp.r.nve.Name), rp.fp, v, nil, rp); err != nil {
 					return Result{}, err
 				}
 			}
@@ -383,7 +431,8 @@ func (c *Cache) compile(in Input, prof pipeline.Profile) (Result, error) {
 			}
 		}
 		warnings = append(warnings, v.portWarnings...)
-		memo = append(memo, vnMemo{name: v.name, fp: v.allFP, at: first, n: len(states) - first, warnings: v.portWarnings})
+		memo = append(memo, vnMemo{name: v.name, fp: v.allFP, at: first, n: len(states) - first, warnings: v.portWarnings,
+			parts: len(v.parts), ctx: v.ctx, ports: ports, local: signVAPs(v.local)})
 	}
 	var gwParts map[string]*Slice
 	for _, g := range view.gws { // L3 gateway slices (l3gwview.go)

@@ -1,7 +1,9 @@
 package compiler_test
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math/rand"
 	"reflect"
 	"slices"
@@ -26,6 +28,27 @@ type randomDomain struct {
 	vns   []string
 	next  int // next port number
 	ports []string
+	// wide: ports get MACs of their own (1 in 10 from the small set
+	// that repeats) and addresses from a larger pool: large VNs whose
+	// changes touch a few ports (newWideDomain).
+	wide bool
+}
+
+// newWideDomain builds a random domain of one or two large VNs (40-100
+// ports) over three to five NVEs, where most MACs and addresses are a
+// single port's, as in a data center, but some collide.
+func newWideDomain(r *rand.Rand) *randomDomain {
+	rd := &randomDomain{r: r, d: scenario.New(), wide: true}
+	for i := 0; i < 3+r.Intn(3); i++ {
+		rd.addNVE()
+	}
+	for i := 0; i < 1+r.Intn(2); i++ {
+		rd.addVN()
+	}
+	for i := 0; i < 40+r.Intn(60); i++ {
+		rd.addPort()
+	}
+	return rd
 }
 
 func newRandomDomain(r *rand.Rand) *randomDomain {
@@ -63,12 +86,16 @@ func (rd *randomDomain) addVN() {
 }
 
 func (rd *randomDomain) ips() []string {
+	pool := 12
+	if rd.wide {
+		pool = 150
+	}
 	var out []string
 	for i := 0; i < rd.r.Intn(3); i++ {
 		if rd.r.Intn(3) == 0 {
-			out = append(out, fmt.Sprintf("2001:db8::%x", 1+rd.r.Intn(12)))
+			out = append(out, fmt.Sprintf("2001:db8::%x", 1+rd.r.Intn(pool)))
 		} else {
-			out = append(out, fmt.Sprintf("10.0.0.%d", 1+rd.r.Intn(12)))
+			out = append(out, fmt.Sprintf("10.0.0.%d", 1+rd.r.Intn(pool)))
 		}
 	}
 	slices.Sort(out)
@@ -91,6 +118,9 @@ func (rd *randomDomain) addPort() {
 	name := fmt.Sprintf("p%d", rd.next)
 	nve := rd.nves[rd.r.Intn(len(rd.nves))]
 	mac := fmt.Sprintf("02:00:00:00:%02x:%02x", rd.r.Intn(2), rd.r.Intn(24)) // some MACs repeat
+	if rd.wide && rd.r.Intn(10) != 0 {
+		mac = fmt.Sprintf("02:00:00:01:%02x:%02x", rd.next>>8, rd.next&0xff)
+	}
 	rd.d.Port(name, rd.vns[rd.r.Intn(len(rd.vns))], nve, rd.iface(nve), mac, rd.vlan(), rd.ips()...)
 	rd.ports = append(rd.ports, name)
 }
@@ -211,63 +241,79 @@ func unionOfSlices(t *testing.T, what string, r compiler.Result) {
 func TestMemoizedEqualsFromScratch(t *testing.T) {
 	r := rand.New(rand.NewSource(20261129))
 	for _, prof := range []pipeline.Profile{pipeline.OVS(), pipeline.Strict()} {
-		reused, total := 0, 0
-		for dom := 0; dom < 25; dom++ {
-			rd := newRandomDomain(r)
-			caches := map[string]*compiler.Cache{}
-			var pool *compiler.PartPool // odd domains: the NVEs' caches share their parts
-			if dom%2 == 1 {
-				pool = compiler.NewPartPool()
-			}
-			for step := 0; step <= 12; step++ {
-				what := fmt.Sprintf("%s domain %d step %d", prof.Name, dom, step)
-				if step > 0 {
-					what += " (" + rd.change() + ")"
-				}
-				snap := rd.d.Snapshot()
-				for _, nve := range rd.d.NVENames() {
-					if caches[nve] == nil {
-						caches[nve] = compiler.NewSharedCache(pool)
-					}
-					in := rd.d.InputAt(snap, nve)
-					// Now and then a tunnel port is missing (not created
-					// yet, or deleted): the slices that use it change.
-					if r.Intn(6) == 0 {
-						delete(in.Tunnels, model.Encaps[r.Intn(len(model.Encaps))])
-						for k := range in.RemoteTunnels {
-							if r.Intn(3) == 0 {
-								delete(in.RemoteTunnels, k)
-							}
-						}
-					}
-					got, err := caches[nve].Compile(in, prof)
-					if err != nil {
-						t.Fatalf("%s, %s: %v", what, nve, err)
-					}
-					want, err := compiler.Compile(in, prof)
-					if err != nil {
-						t.Fatalf("%s, %s: %v", what, nve, err)
-					}
-					sameResult(t, what+", "+nve, got, want)
-					unionOfSlices(t, what+", "+nve, got)
-					if err := pipeline.Check(prof, got.FlowList(), got.Groups); err != nil {
-						t.Fatalf("%s, %s: %v", what, nve, err)
-					}
-					for k := range got.Slices {
-						total++
-						if !got.Recompiled(k) {
-							reused++
-						}
-					}
-				}
-			}
-		}
+		reused, total, _ := memoizedEqualsFromScratch(t, r, prof, newRandomDomain, 25, 12, true)
 		// The memo must actually be used, or the test proves nothing.
 		if reused*2 < total {
 			t.Errorf("%s: only %d of %d slices came from the caches", prof.Name, reused, total)
 		}
 		t.Logf("%s: %d of %d slices reused", prof.Name, reused, total)
 	}
+}
+
+// memoizedEqualsFromScratch makes domains random domains (newDomain) and
+// steps random changes to each, and checks that each NVE's Cache, kept
+// across the changes (its NVEs sharing a PartPool in odd domains), gives
+// what a from-scratch compile gives. With dropTunnels, a tunnel port is
+// missing now and then (not created yet, or deleted). It returns how
+// many slices the caches reused, of how many, and the caches.
+func memoizedEqualsFromScratch(t *testing.T, r *rand.Rand, prof pipeline.Profile, newDomain func(*rand.Rand) *randomDomain,
+	domains, steps int, dropTunnels bool) (reused, total int, all []*compiler.Cache) {
+	t.Helper()
+	for dom := 0; dom < domains; dom++ {
+		rd := newDomain(r)
+		caches := map[string]*compiler.Cache{}
+		var pool *compiler.PartPool // odd domains: the NVEs' caches share their parts
+		if dom%2 == 1 {
+			pool = compiler.NewPartPool()
+		}
+		for step := 0; step <= steps; step++ {
+			what := fmt.Sprintf("%s domain %d step %d", prof.Name, dom, step)
+			if step > 0 {
+				what += " (" + rd.change() + ")"
+			}
+			snap := rd.d.Snapshot()
+			for _, nve := range rd.d.NVENames() {
+				if caches[nve] == nil {
+					caches[nve] = compiler.NewSharedCache(pool)
+					all = append(all, caches[nve])
+				}
+				in := rd.d.InputAt(snap, nve)
+				if dropTunnels && r.Intn(6) == 0 {
+					delete(in.Tunnels, model.Encaps[r.Intn(len(model.Encaps))])
+					// (In key order: the draws, and the test, are
+					// deterministic.)
+					keys := slices.SortedFunc(maps.Keys(in.RemoteTunnels), func(a, b compiler.RemoteTunnel) int {
+						return cmp.Or(strings.Compare(a.NVE, b.NVE), strings.Compare(string(a.Encap), string(b.Encap)))
+					})
+					for _, k := range keys {
+						if r.Intn(3) == 0 {
+							delete(in.RemoteTunnels, k)
+						}
+					}
+				}
+				got, err := caches[nve].Compile(in, prof)
+				if err != nil {
+					t.Fatalf("%s, %s: %v", what, nve, err)
+				}
+				want, err := compiler.Compile(in, prof)
+				if err != nil {
+					t.Fatalf("%s, %s: %v", what, nve, err)
+				}
+				sameResult(t, what+", "+nve, got, want)
+				unionOfSlices(t, what+", "+nve, got)
+				if err := pipeline.Check(prof, got.FlowList(), got.Groups); err != nil {
+					t.Fatalf("%s, %s: %v", what, nve, err)
+				}
+				for k := range got.Slices {
+					total++
+					if !got.Recompiled(k) {
+						reused++
+					}
+				}
+			}
+		}
+	}
+	return reused, total, all
 }
 
 // TestOnePortChangeRecompilesItsPart: in random domains without
@@ -448,5 +494,27 @@ func TestOnePortChangeRecompilesItsPart(t *testing.T) {
 			t.Errorf("%s: %d port parts, %d shared parts recompiled: the test exercised nothing", prof.Name, partsRecompiled, sharedRecompiled)
 		}
 		t.Logf("%s: %d steps: %d port parts and %d shared parts recompiled", prof.Name, steps, partsRecompiled, sharedRecompiled)
+	}
+}
+
+// TestWideVNsEqualFromScratch: in large random VNs where most MACs and
+// addresses are one port's but some collide, each NVE's Cache, kept
+// across random changes, gives what a from-scratch compile gives, on
+// both profiles, its NVEs sharing a PartPool or not; and most changed
+// VNs are resolved from the last compile (completeDelta), so this
+// checks that path against compiling from scratch. Fixed seed.
+func TestWideVNsEqualFromScratch(t *testing.T) {
+	r := rand.New(rand.NewSource(20261130))
+	for _, prof := range []pipeline.Profile{pipeline.OVS(), pipeline.Strict()} {
+		_, _, caches := memoizedEqualsFromScratch(t, r, prof, newWideDomain, 8, 40, false)
+		completes, deltas := 0, 0
+		for _, c := range caches {
+			a, b := c.Resolutions()
+			completes, deltas = completes+a, deltas+b
+		}
+		t.Logf("%s: %d VNs resolved from the last compile, %d in full", prof.Name, deltas, completes)
+		if deltas < completes {
+			t.Errorf("%s: only %d of %d changed VNs resolved from the last compile: the test does not exercise it", prof.Name, deltas, deltas+completes)
+		}
 	}
 }

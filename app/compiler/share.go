@@ -63,6 +63,10 @@ type PartPool struct {
 	underlay map[string]pooledUnderlay
 	ugen     uint32
 	usweepAt int
+	// scratch is the views' buffers (*viewScratch) between compiles: a
+	// compile needs them only while it runs, so the Caches of the pool
+	// share them.
+	scratch sync.Pool
 }
 
 // pooledUnderlay is an NVE's parsed underlay and the sweep it was last

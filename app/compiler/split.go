@@ -52,11 +52,10 @@ const QinQEtherType uint16 = 0x88a8
 
 // vapKeys are the (OpenFlow port, VLAN) pairs a VAP claims: its access
 // VLAN, or every allowed VLAN (and 0 if untagged) of a passthrough VAP.
-func vapKeys(ofp uint32, p *model.Port) [][2]uint32 {
+func vapKeys(out [][2]uint32, ofp uint32, p *model.Port) [][2]uint32 {
 	if !p.Passthrough() {
-		return [][2]uint32{{ofp, uint32(p.VLAN)}}
+		return append(out, [2]uint32{ofp, uint32(p.VLAN)})
 	}
-	out := make([][2]uint32, 0, len(p.AllowedVLANs)+1)
 	if p.Untagged {
 		out = append(out, [2]uint32{ofp, 0})
 	}

@@ -34,10 +34,40 @@ type nveView struct {
 	warnings  []string                // NVE-level, local attachment and port warnings
 	domains   map[string][]*model.VN  // routed VNs by L3 domain key (l3Domains)
 	gws       []*vnView               // L3 gateway slices (l3gwview.go)
-	// partsBuf backs the parts of the VN completed last: Cache.compile
-	// completes a VN and compiles its parts before the next one, and
-	// nothing reads a VN's parts after that, so one array serves them all.
-	partsBuf []portPart
+	// scratch is the view's buffers (taken from the pool, if any, and
+	// handed back by release).
+	scratch *viewScratch
+}
+
+// viewScratch is what a view builds and drops within one compile: the
+// parts of the VN completed last (Cache.compile completes a VN and
+// compiles its parts before the next one, and nothing reads a VN's
+// parts after that, so one array serves them all) and the maps of the
+// local VAPs' claims (vapClaims).
+type viewScratch struct {
+	parts []portPart
+	used  map[[2]uint32]string
+	ifVN  map[uint32]string
+	addrs map[netip.Addr]string
+}
+
+// maxScratchMap is the size beyond which a claims map is not kept for
+// the next view (clearing it would cost what it holds).
+const maxScratchMap = 1024
+
+// reset empties the scratch for another view.
+func (sc *viewScratch) reset() {
+	clear(sc.parts[:cap(sc.parts)])
+	sc.parts = sc.parts[:0]
+	if len(sc.used) > maxScratchMap {
+		sc.used = nil
+	}
+	clear(sc.used)
+	if len(sc.ifVN) > maxScratchMap || len(sc.addrs) > maxScratchMap {
+		sc.ifVN, sc.addrs = nil, nil
+	}
+	clear(sc.ifVN)
+	clear(sc.addrs)
 }
 
 // vnView is one VN as the NVE compiles it: its shared part (fp) and one
@@ -50,10 +80,17 @@ type vnView struct {
 	ports   []*model.Port // (complete) the VN's ports with a MAC of their own, by name
 	remotes []remoteNVE   // reachable NVEs hosting the VN, by name
 	parts   []portPart    // (complete) parallel to ports
-	// allFP hashes everything the VN's parts read (fp, the VN's ports by
-	// name and revision, its local VAPs as attached): when it is
-	// unchanged, so are all its parts, and complete is not needed.
+	// allFP hashes everything the VN's parts read (fp, ctx, its local
+	// VAPs as attached) but the VN's ports: when it is unchanged, and so
+	// are the ports (samePorts), so are all its parts, and complete is
+	// not needed.
 	allFP uint64
+	// ctx (ctxFingerprint) covers what every part of the VN reads
+	// besides its port, the port's VAP, MAC ownership and the addresses
+	// it answers for. When it is unchanged, only the parts of ports that
+	// changed, whose VAP changed, or that share a MAC or an address with
+	// a changed port, can change (completeDelta).
+	ctx uint64
 	// portWarnings are complete's about the VN's ports (invalid or
 	// duplicated MACs): they depend on what allFP covers.
 	portWarnings []string
@@ -102,6 +139,10 @@ type portPart struct {
 	segs  []*vap
 	fp    uint64
 	share uint64 // fp without the profile, NVE and generation (PartPool)
+	// clean: completeDelta kept the part of the last compile, whose
+	// slice has fingerprint fp; only port and fp are set, and the
+	// compile reuses that slice.
+	clean bool
 }
 
 // vap is a local port's virtual access point.
@@ -153,10 +194,19 @@ func (v *nveView) warn(format string, args ...any) {
 // (both nil).
 func buildView(in *Input, prof pipeline.Profile, keyHash, shareHash uint64, underlay map[string]underlayMemo, pool *PartPool) *nveView {
 	v := &nveView{in: in, prof: prof, self: in.Snapshot.NVEs[in.NVE], keyHash: keyHash, shareHash: shareHash, underlay: underlay, pool: pool}
+	if pool != nil {
+		v.scratch, _ = pool.scratch.Get().(*viewScratch)
+	}
+	if v.scratch == nil {
+		v.scratch = &viewScratch{}
+	}
 	if v.self.Kind == model.NVEOpenFlow && prof.Extensions {
 		v.warn("NVE %s is a hardware OpenFlow switch but profile %s uses extensions", in.NVE, prof.Name)
 	}
-	used := make(map[[2]uint32]string, len(in.Snapshot.PortsOn(in.NVE))) // (ofport, vlan) -> port name, across VNs
+	if v.scratch.used == nil {
+		v.scratch.used = make(map[[2]uint32]string, len(in.Snapshot.PortsOn(in.NVE)))
+	}
+	used := v.scratch.used // (ofport, vlan) -> port name, across VNs
 	for _, name := range in.Snapshot.VNsOn(in.NVE) {
 		vn, ok := v.resolveVN(name)
 		if !ok {
@@ -182,6 +232,7 @@ func buildView(in *Input, prof pipeline.Profile, keyHash, shareHash uint64, unde
 	}
 	for _, st := range v.vns {
 		st.fp = v.sharedFingerprint(st)
+		st.ctx = v.ctxFingerprint(st)
 		st.allFP = v.vnFingerprint(st)
 	}
 	return v
@@ -203,16 +254,29 @@ func ownMAC(s *model.Snapshot, vn string, p *model.Port) ([6]byte, bool) {
 func (v *nveView) attachLocal(st *vnView, used map[[2]uint32]string) {
 	claims := vapClaims{used: used}
 	ports := v.in.Snapshot.PortsAt(v.in.NVE, st.name)
+	var macs []byte // backs the VAPs' MACs (kept with the VAPs: not scratch)
 	for _, p := range ports {
 		mac, ok := ownMAC(v.in.Snapshot, st.name, p)
 		if !ok && !p.IsSegment() {
 			continue
 		}
 		if claims.ifVN == nil {
-			claims.ifVN, claims.addrs = make(map[uint32]string, len(ports)), make(map[netip.Addr]string, len(ports))
+			sc := v.scratch
+			if sc.ifVN == nil {
+				sc.ifVN, sc.addrs = make(map[uint32]string, len(ports)), make(map[netip.Addr]string, len(ports))
+			} else {
+				clear(sc.ifVN)
+				clear(sc.addrs)
+			}
+			claims.ifVN, claims.addrs = sc.ifVN, sc.addrs
 			st.local = make([]vap, 0, len(ports))
+			macs = make([]byte, 0, 6*len(ports))
 		}
 		if a, ok := v.localVAP(st, p, mac, claims); ok {
+			if !a.segment {
+				macs = append(macs, mac[:]...)
+				a.mac = macs[len(macs)-6 : len(macs) : len(macs)]
+			}
 			st.local = append(st.local, a)
 		}
 	}
@@ -279,7 +343,8 @@ func (v *nveView) localVAP(st *vnView, p *model.Port, mac [6]byte, claims vapCla
 		v.warn("port %s: interface %s has no OpenFlow port on %s yet; skipped", p.Name, p.Interface, v.in.NVE)
 		return vap{}, false
 	}
-	keys := vapKeys(ofp, p)
+	var kb [4][2]uint32
+	keys := vapKeys(kb[:0], ofp, p)
 	for _, key := range keys {
 		if o, dup := claims.used[key]; dup {
 			v.warn("port %s: interface %s VLAN %d already attached as port %s; skipped", p.Name, p.Interface, key[1], o)
@@ -296,19 +361,32 @@ func (v *nveView) localVAP(st *vnView, p *model.Port, mac [6]byte, claims vapCla
 		claims.used[key] = p.Name
 	}
 	claims.ifVN[ofp] = p.Name
+	// addrs is the port's own list (read only, capped) when every
+	// address is bound, the usual case; else a list of those bound.
+	all := p.Addrs()
 	var addrs []netip.Addr
-	for _, a := range p.Addrs() {
+	dropped := false
+	for i, a := range all {
 		if o, dup := claims.addrs[a]; dup && o != p.Name {
 			v.warn("port %s: address %s already bound to port %s in VN %s; not bound", p.Name, a, o, st.name)
+			if !dropped {
+				addrs, dropped = append(make([]netip.Addr, 0, len(all)), all[:i]...), true
+			}
 			continue
 		}
 		claims.addrs[a] = p.Name
-		addrs = append(addrs, a)
+		if dropped {
+			addrs = append(addrs, a)
+		}
+	}
+	if !dropped && len(all) > 0 {
+		addrs = all[:len(all):len(all)]
 	}
 	if p.IsSegment() {
 		return vap{port: p, ofp: ofp, vlan: p.VLAN, segment: true}, true
 	}
-	return vap{port: p, ofp: ofp, vlan: p.VLAN, mac: net.HardwareAddr(mac[:]), addrs: addrs,
+	// (attachLocal sets mac.)
+	return vap{port: p, ofp: ofp, vlan: p.VLAN, addrs: addrs,
 		pass: p.Passthrough(), allowed: p.AllowedVLANs, untagged: p.Untagged}, true
 }
 
@@ -617,19 +695,55 @@ func (v *nveView) complete(st *vnView) {
 	v.portParts(st)
 }
 
+// ctxFingerprint hashes what the parts of VN st read besides their own
+// port, its VAP here, its MAC ownership and the addresses it answers for
+// (see fillPart): the profile, NVE and generation (keyHash, shareHash),
+// the VNI, the remote NVEs as a part reaches them (name, tunnel port,
+// link, first underlay address, path group), the dual-homed pairs, the
+// segment VAPs and, for each NVE hosting the VN, which NVE it is reached
+// through (reachedVia: a tNVE's nNVE).
+func (v *nveView) ctxFingerprint(st *vnView) uint64 {
+	h := newFNV()
+	h.u64(v.keyHash)
+	h.u64(v.shareHash)
+	h.u64(uint64(st.vn.VNI))
+	h.u64(uint64(len(st.remotes)))
+	for _, r := range st.remotes {
+		h.str(r.nve.Name)
+		h.u64(uint64(r.port))
+		h.link(r)
+		if len(r.ips) > 0 {
+			h.addr(r.ips[0])
+		}
+		h.u64(uint64(r.group))
+	}
+	h.u64(uint64(len(st.dual)))
+	for _, d := range st.dual {
+		h.str(d.ports[0].Name)
+		h.str(d.ports[1].Name)
+	}
+	h.byte(5)
+	h.segments(segmentVAPs(st))
+	h.bool(v.self.IsTNVE())
+	hosting := v.in.Snapshot.NVEsHosting(st.name)
+	h.u64(uint64(len(hosting)))
+	for _, n := range hosting {
+		h.str(n)
+		h.str(v.in.Snapshot.NNVEOf(n))
+	}
+	return uint64(h)
+}
+
 // vnFingerprint hashes everything a VN's parts read, without resolving
-// them: the shared part's fingerprint (profile, NVE, generation, the VN,
-// its remote NVEs as resolved), the VN's ports by name and revision (which
-// decide who owns a MAC and who answers for an address) and its local
-// VAPs as attached (port, OpenFlow port, VLAN, bound addresses).
+// them, but its ports (which decide who owns a MAC and who answers for an
+// address: the memo compares them, samePorts): the shared part's
+// fingerprint (profile, NVE, generation, the VN, its remote NVEs as
+// resolved), ctxFingerprint's, and its local VAPs as attached (port,
+// OpenFlow port, VLAN, bound addresses).
 func (v *nveView) vnFingerprint(st *vnView) uint64 {
 	h := newFNV()
 	h.u64(st.fp)
-	ports := v.in.Snapshot.PortsIn(st.name)
-	h.u64(uint64(len(ports)))
-	for _, p := range ports {
-		h.port(p)
-	}
+	h.u64(st.ctx)
 	h.u64(uint64(len(st.local)))
 	for _, a := range st.local {
 		h.str(a.port.Name)
@@ -650,133 +764,179 @@ func (v *nveView) vnFingerprint(st *vnView) uint64 {
 // addresses it answers for, and the fingerprint of exactly these with the
 // port itself and the VN's VNI. No flow is built.
 func (v *nveView) portParts(st *vnView) {
-	if cap(v.partsBuf) < len(st.ports) {
-		v.partsBuf = make([]portPart, len(st.ports))
-	}
-	st.parts = v.partsBuf[:len(st.ports)]
-	clear(st.parts)
-	// The remotes are found by name: by binary search when they are
-	// strictly in name order (findRemotes makes them so), else by a map.
-	sorted := true
-	for i := 1; i < len(st.remotes) && sorted; i++ {
-		sorted = st.remotes[i-1].nve.Name < st.remotes[i].nve.Name
-	}
-	var byName map[string]*remoteNVE
-	if !sorted {
-		byName = make(map[string]*remoteNVE, len(st.remotes))
-		for i := range st.remotes {
-			byName[st.remotes[i].nve.Name] = &st.remotes[i]
-		}
-	}
-	remoteNamed := func(name string) *remoteNVE {
-		if byName != nil {
-			return byName[name]
-		}
-		if i, ok := slices.BinarySearchFunc(st.remotes, name, func(r remoteNVE, n string) int { return strings.Compare(r.nve.Name, n) }); ok {
-			return &st.remotes[i]
-		}
-		return nil
-	}
-	var firstBinder map[netip.Addr]*model.Port // built only if the snapshot's index cannot tell
-	segs := segmentVAPs(st)                    // segment.go
+	st.parts = v.partsFor(len(st.ports))
+	pc := v.newPartCtx(st, true)
 	n := 0
 	for _, p := range st.ports {
 		n += len(p.Addrs())
 	}
 	// ans backs the parts' answers (one array per VN, not one per part);
 	// each part's run is capped, so nothing appends into the next.
-	ans := make([]netip.Addr, 0, n)
-	j := 0 // st.local and st.ports are both in name order
+	pc.ans = make([]netip.Addr, 0, n)
 	for i, p := range st.ports {
-		pp := &st.parts[i]
-		pp.port = p
-		pp.segs = segs
-		for j < len(st.local) && st.local[j].port.Name < p.Name {
-			j++
-		}
-		if j < len(st.local) && st.local[j].port == p {
-			pp.vap = &st.local[j]
-		}
-		if p.NVE != v.in.NVE {
-			pp.remote = remoteNamed(v.reachedVia(p.NVE))
-		}
-		for _, d := range st.dual {
-			pp.paired = pp.paired || d.ports[0] == p || d.ports[1] == p
-		}
-		start := len(ans)
-		for _, a := range p.Addrs() {
-			if slices.Contains(ans[start:], a) {
-				continue
+		v.fillPart(st, &st.parts[i], p, pc)
+	}
+}
+
+// partsFor returns n cleared parts backed by the view's scratch.
+func (v *nveView) partsFor(n int) []portPart {
+	sc := v.scratch
+	if cap(sc.parts) < n {
+		sc.parts = make([]portPart, n)
+	}
+	parts := sc.parts[:n]
+	clear(parts)
+	return parts
+}
+
+// release hands the view's scratch back to its pool (emptied: nothing
+// kept alive by it). Nothing of the scratch (the VNs' parts) may be read
+// after.
+func (v *nveView) release() {
+	if v.pool == nil || v.scratch == nil {
+		return
+	}
+	v.scratch.reset()
+	v.pool.scratch.Put(v.scratch)
+	v.scratch = nil
+}
+
+// partCtx is what fillPart reads besides the port: the VN's remotes by
+// name, its segment VAPs, and the first binder of each address among the
+// VN's ports with a MAC of their own (built on the first need, if
+// allowed).
+type partCtx struct {
+	remotes     []remoteNVE
+	byName      map[string]*remoteNVE // when remotes are not in name order
+	segs        []*vap
+	ans         []netip.Addr // backs the parts' answers
+	j           int          // st.local cursor: parts are filled in name order
+	allowBinder bool
+	firstBinder map[netip.Addr]*model.Port
+}
+
+func (v *nveView) newPartCtx(st *vnView, allowBinder bool) *partCtx {
+	pc := &partCtx{remotes: st.remotes, segs: segmentVAPs(st), allowBinder: allowBinder} // segment.go
+	// The remotes are found by name: by binary search when they are
+	// strictly in name order (findRemotes makes them so), else by a map.
+	for i := 1; i < len(st.remotes); i++ {
+		if st.remotes[i-1].nve.Name >= st.remotes[i].nve.Name {
+			pc.byName = make(map[string]*remoteNVE, len(st.remotes))
+			for i := range st.remotes {
+				pc.byName[st.remotes[i].nve.Name] = &st.remotes[i]
 			}
-			// The first port of the VN (by name) with a MAC of its own
-			// that binds a answers for it: the snapshot's index gives the
-			// first port of all; only if that one has no MAC of its own
-			// are the VN's ports looked through.
-			first := v.in.Snapshot.PortByIP(st.name, a)
-			if first != p && (first == nil || !v.ownsMAC(st.name, first)) {
-				if firstBinder == nil {
-					firstBinder = map[netip.Addr]*model.Port{}
-					for _, q := range st.ports {
-						for _, b := range q.Addrs() {
-							if _, ok := firstBinder[b]; !ok {
-								firstBinder[b] = q
-							}
+			break
+		}
+	}
+	return pc
+}
+
+func (pc *partCtx) remoteNamed(name string) *remoteNVE {
+	if pc.byName != nil {
+		return pc.byName[name]
+	}
+	if i, ok := slices.BinarySearchFunc(pc.remotes, name, func(r remoteNVE, n string) int { return strings.Compare(r.nve.Name, n) }); ok {
+		return &pc.remotes[i]
+	}
+	return nil
+}
+
+// fillPart fills part pp of port p (a port of st with a MAC of its own)
+// and its fingerprints. Parts are filled in port name order. It reports
+// false, with pp incomplete, when an address's first binder had to be
+// looked for among the VN's ports and pc does not allow it.
+func (v *nveView) fillPart(st *vnView, pp *portPart, p *model.Port, pc *partCtx) bool {
+	pp.port = p
+	pp.segs = pc.segs
+	for pc.j < len(st.local) && st.local[pc.j].port.Name < p.Name {
+		pc.j++
+	}
+	if pc.j < len(st.local) && st.local[pc.j].port == p {
+		pp.vap = &st.local[pc.j]
+	}
+	if p.NVE != v.in.NVE {
+		pp.remote = pc.remoteNamed(v.reachedVia(p.NVE))
+	}
+	for _, d := range st.dual {
+		pp.paired = pp.paired || d.ports[0] == p || d.ports[1] == p
+	}
+	start := len(pc.ans)
+	for _, a := range p.Addrs() {
+		if slices.Contains(pc.ans[start:], a) {
+			continue
+		}
+		// The first port of the VN (by name) with a MAC of its own that
+		// binds a answers for it: the snapshot's index gives the first
+		// port of all; only if that one has no MAC of its own are the
+		// VN's ports looked through.
+		first := v.in.Snapshot.PortByIP(st.name, a)
+		if first != p && (first == nil || !v.ownsMAC(st.name, first)) {
+			if !pc.allowBinder {
+				return false
+			}
+			if pc.firstBinder == nil {
+				pc.firstBinder = map[netip.Addr]*model.Port{}
+				for _, q := range st.ports {
+					for _, b := range q.Addrs() {
+						if _, ok := pc.firstBinder[b]; !ok {
+							pc.firstBinder[b] = q
 						}
 					}
 				}
-				first = firstBinder[a]
 			}
-			if first == p {
-				ans = append(ans, a)
-			}
+			first = pc.firstBinder[a]
 		}
-		if len(ans) > start {
-			pp.answers = ans[start:len(ans):len(ans)]
+		if first == p {
+			pc.ans = append(pc.ans, a)
 		}
-		// share covers what the part reads; fp adds the profile, NVE
-		// and generation (keyHash), or for a part without a VAP here,
-		// which no NVE compiles differently, the profile and generation
-		// alone (shareHash). Parts of two NVEs with one share compile
-		// alike (PartPool).
-		h := newFNV()
-		h.u64(uint64(st.vn.VNI))
-		h.port(p)
-		if a := pp.vap; a != nil {
-			h.byte(1)
-			h.u64(uint64(a.ofp))
-			h.u64(uint64(a.vlan))
-			h.vapMode(*a)
-			h.u64(uint64(len(a.addrs)))
-			for _, ip := range a.addrs {
-				h.addr(ip)
-			}
-		}
-		h.bool(pp.paired)
-		if r := pp.remote; r != nil {
-			h.byte(2)
-			h.str(r.nve.Name)
-			h.u64(uint64(r.port))
-			h.link(*r)
-			if len(r.ips) > 0 {
-				h.addr(r.ips[0])
-			}
-			h.u64(uint64(r.group))
-		}
-		h.u64(uint64(len(pp.answers)))
-		for _, ip := range pp.answers {
+	}
+	if len(pc.ans) > start {
+		pp.answers = pc.ans[start:len(pc.ans):len(pc.ans)]
+	}
+	// share covers what the part reads; fp adds the profile, NVE and
+	// generation (keyHash), or for a part without a VAP here, which no
+	// NVE compiles differently, the profile and generation alone
+	// (shareHash). Parts of two NVEs with one share compile alike
+	// (PartPool).
+	h := newFNV()
+	h.u64(uint64(st.vn.VNI))
+	h.port(p)
+	if a := pp.vap; a != nil {
+		h.byte(1)
+		h.u64(uint64(a.ofp))
+		h.u64(uint64(a.vlan))
+		h.vapMode(*a)
+		h.u64(uint64(len(a.addrs)))
+		for _, ip := range a.addrs {
 			h.addr(ip)
 		}
-		h.segments(segs)
-		pp.share = uint64(h)
-		h = newFNV()
-		if pp.vap != nil {
-			h.u64(v.keyHash)
-		} else {
-			h.u64(v.shareHash)
-		}
-		h.u64(pp.share)
-		pp.fp = uint64(h)
 	}
+	h.bool(pp.paired)
+	if r := pp.remote; r != nil {
+		h.byte(2)
+		h.str(r.nve.Name)
+		h.u64(uint64(r.port))
+		h.link(*r)
+		if len(r.ips) > 0 {
+			h.addr(r.ips[0])
+		}
+		h.u64(uint64(r.group))
+	}
+	h.u64(uint64(len(pp.answers)))
+	for _, ip := range pp.answers {
+		h.addr(ip)
+	}
+	h.segments(pc.segs)
+	pp.share = uint64(h)
+	h = newFNV()
+	if pp.vap != nil {
+		h.u64(v.keyHash)
+	} else {
+		h.u64(v.shareHash)
+	}
+	h.u64(pp.share)
+	pp.fp = uint64(h)
+	return true
 }
 
 // ownsMAC reports whether port p has a valid MAC of its own in VN vn.
