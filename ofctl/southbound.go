@@ -79,7 +79,8 @@ type Config struct {
 	// for an NVE (e.g. from OVSDB); they complete the switch's port table
 	// (names the switch reports keep the switch's number). Call
 	// PortsChanged when what it returns changes, so the NVE is recompiled
-	// at once. It is called without the southbound's locks held.
+	// at once. It is called without the southbound's locks held. The
+	// southbound only reads the map it returns.
 	PortNumbers func(nve string) map[string]uint32
 	// PlanWorkers bounds how many reconciliations do CPU work (compile,
 	// decode the switch's report, diff, encode) at once

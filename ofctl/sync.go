@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -711,25 +712,36 @@ func unready(snap *model.Snapshot, nve string, pv portView) unreadyState {
 // own port table (what its flows match against), completed by the
 // configured outside source (OVSDB) for the names the table lacks, e.g. an
 // interface OVSDB reports before the switch's port-status event arrived, or
-// a name longer than an OpenFlow port name holds.
+// a name longer than an OpenFlow port name holds. It is the switch's own
+// map (shared, read only) when the outside source adds nothing, the usual
+// case: no map is built per compile.
 func (s *Southbound) portNumbers(sw *conn.Switch, nve string) map[string]uint32 {
-	out := map[string]uint32{}
+	var own map[string]uint32
 	if sw != nil {
-		for no, p := range sw.Ports() {
-			if no == 0 || no > openflow13.P_MAX {
-				continue // LOCAL and other reserved ports
-			}
-			out[p.Name] = no
-		}
+		own = sw.PortNumbers()
 	}
+	var outside map[string]uint32
 	if s.cfg.PortNumbers != nil {
-		for n, no := range s.cfg.PortNumbers(nve) {
-			if _, ok := out[n]; !ok && no != 0 && no <= openflow13.P_MAX {
-				out[n] = no
-			}
-		}
+		outside = s.cfg.PortNumbers(nve)
 	}
-	return out
+	var out map[string]uint32
+	for n, no := range outside {
+		if _, ok := own[n]; ok || no == 0 || no > openflow13.P_MAX {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]uint32, len(own)+len(outside))
+			maps.Copy(out, own)
+		}
+		out[n] = no
+	}
+	switch {
+	case out != nil:
+		return out
+	case own != nil:
+		return own
+	}
+	return map[string]uint32{}
 }
 
 // portView is what the southbound knows of a switch's ports when it

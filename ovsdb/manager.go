@@ -255,7 +255,8 @@ func (m *Manager) Status(nve string) (Status, bool) {
 }
 
 // OFPorts returns Status(nve).OFPorts alone (the OpenFlow southbound
-// asks for them on every reconcile of the NVE's switch).
+// asks for them on every reconcile of the NVE's switch). The map is
+// shared until the status next changes: read only.
 func (m *Manager) OFPorts(nve string) (map[string]uint32, bool) {
 	m.mu.Lock()
 	w := m.workers[nve]
@@ -265,7 +266,10 @@ func (m *Manager) OFPorts(nve string) (map[string]uint32, bool) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.status.ofports(), true
+	if w.ofp == nil {
+		w.ofp = w.status.ofports()
+	}
+	return w.ofp, true
 }
 
 // Stats returns an NVE's counters.
@@ -330,6 +334,7 @@ type worker struct {
 
 	mu     sync.Mutex
 	status workerStatus
+	ofp    map[string]uint32 // status.ofports(), built on demand (nil: build it)
 	stats  Stats
 }
 
@@ -688,7 +693,7 @@ func (w *worker) setStatus(f func(*workerStatus)) {
 		return
 	}
 	next.Updated = w.m.now()
-	w.status = next
+	w.status, w.ofp = next, nil
 	out := next.view()
 	w.mu.Unlock()
 	w.m.onStatus(out)

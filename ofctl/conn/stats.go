@@ -204,7 +204,7 @@ func (s *Switch) setPorts(ports []PortInfo) {
 		m[p.Number] = p
 	}
 	s.mu.Lock()
-	s.ports = m
+	s.ports, s.numbers = m, nil
 	s.mu.Unlock()
 }
 

@@ -67,6 +67,7 @@ type Switch struct {
 	dropped   uint64
 	features  Features
 	ports     map[uint32]PortInfo
+	numbers   map[string]uint32 // ports by name, built from ports on demand (nil: build it)
 	subs      map[int]func(PortEvent)
 	subSeq    int
 	errState  ErrorState
@@ -153,6 +154,23 @@ func (s *Switch) Ports() map[uint32]PortInfo {
 		out[k] = v
 	}
 	return out
+}
+
+// PortNumbers returns the switch's port numbers by port name, without
+// the reserved ports (LOCAL and above OFPP_MAX). The map is shared until
+// the port table next changes: read only.
+func (s *Switch) PortNumbers() map[string]uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.numbers == nil {
+		s.numbers = make(map[string]uint32, len(s.ports))
+		for no, p := range s.ports {
+			if no != 0 && no <= openflow13.P_MAX {
+				s.numbers[p.Name] = no
+			}
+		}
+	}
+	return s.numbers
 }
 
 // PortByName looks a port up by name.
@@ -792,6 +810,7 @@ func (s *Switch) applyPortEvent(ev PortEvent) {
 	} else {
 		s.ports[ev.Port.Number] = ev.Port
 	}
+	s.numbers = nil
 	subs := make([]func(PortEvent), 0, len(s.subs))
 	for _, f := range s.subs {
 		subs = append(subs, f)

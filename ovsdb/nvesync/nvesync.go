@@ -30,7 +30,7 @@ type OVSDB interface {
 	Sync(ctx context.Context, d ovsdb.Desired)
 	Remove(ctx context.Context, nve string) error
 	Status(nve string) (ovsdb.Status, bool)
-	// OFPorts is Status's OFPorts alone.
+	// OFPorts is Status's OFPorts alone (read only: it may be shared).
 	OFPorts(nve string) (map[string]uint32, bool)
 	Close()
 }
@@ -648,7 +648,8 @@ func (s *Syncer) flowTunnels(nve *model.NVE) bool {
 
 // PortNumbers returns the OpenFlow port number of each interface OVSDB
 // reports on NVE nve (nil when this node does not manage OVSDB). The
-// OpenFlow southbound uses it beside the switch's own port table.
+// OpenFlow southbound uses it beside the switch's own port table. The
+// map may be shared: read only.
 func (s *Syncer) PortNumbers(nve string) map[string]uint32 {
 	db := s.currentDB()
 	if db == nil {
