@@ -89,6 +89,42 @@ func BenchmarkRealOVSRoundTrip(b *testing.B) {
 					b.StartTimer()
 				}
 			})
+			// The local NVE's shape: the flows and its flood group
+			// modified with one bucket per port (OpenFlow 1.3 has no
+			// insert-bucket: a modify carries every bucket).
+			group := func(n int) []byte {
+				g := flow.GroupEntry{ID: 7, Type: flow.GroupAll}
+				for i := 1; i <= n; i++ {
+					g.Buckets = append(g.Buckets, flow.Bucket{WatchPort: flow.PortAny, Actions: []flow.Action{flow.Output{Port: uint32(i)}}})
+				}
+				m, err := enc.AppendGroupMod(nil, g, codec.GroupModify)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return m
+			}
+			add, err := enc.AppendGroupMod(nil, flow.GroupEntry{ID: 7, Type: flow.GroupAll}, codec.GroupAdd)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := sw.SendAllRawBarrier(ctx, [][]byte{add}); err != nil {
+				b.Fatal(err)
+			}
+			for _, n := range []int{1, ports} {
+				b.Run(fmt.Sprintf("two_flows_group_buckets=%d", n), func(b *testing.B) {
+					for i := range b.N {
+						msgs := append(mods(codec.FlowAdd), group(n-i%2))
+						if err := sw.SendAllRawBarrier(ctx, msgs); err != nil {
+							b.Fatal(err)
+						}
+						b.StopTimer()
+						if err := sw.SendAllRawBarrier(ctx, mods(codec.FlowDeleteStrict)); err != nil {
+							b.Fatal(err)
+						}
+						b.StartTimer()
+					}
+				})
+			}
 		})
 	}
 }
