@@ -152,6 +152,22 @@ func scanByIP(s *Snapshot, vn string, ip netip.Addr) *Port {
 	return nil
 }
 
+// scanShared reports whether more than one port of VN vn has MAC mac
+// (ip invalid) or binds ip (mac ignored).
+func scanShared(s *Snapshot, vn string, mac [6]byte, ip netip.Addr) bool {
+	n := 0
+	for _, p := range scanPorts(s, func(p *Port) bool { return p.VN == vn }) {
+		if ip.IsValid() {
+			if slices.Contains(parseIPsText(p.IPs), ip.Unmap()) {
+				n++
+			}
+		} else if m, ok := parseMACText(p.MAC); ok && m == mac {
+			n++
+		}
+	}
+	return n > 1
+}
+
 func scanByDPID(s *Snapshot, dpid uint64) *NVE {
 	var best *NVE
 	for _, n := range s.NVEs {
@@ -239,11 +255,17 @@ func checkIndex(t *testing.T, label string, s *Snapshot, nVN, nNVE int) {
 			if got, want := s.PortByMAC(vn, mac), scanByMAC(s, vn, mac); got != want {
 				fail(fmt.Sprintf("PortByMAC(%s, %s)", vn, m), got, want)
 			}
+			if got, want := s.SharedMAC(vn, mac), scanShared(s, vn, mac, netip.Addr{}); got != want {
+				fail(fmt.Sprintf("SharedMAC(%s, %s)", vn, m), got, want)
+			}
 		}
 		for _, a := range []string{"10.0.0.1", "10.0.0.2", "::ffff:10.0.0.1", "2001:db8::1", "fe80::1", "10.0.0.3", "10.9.9.9"} {
 			ip := netip.MustParseAddr(a)
 			if got, want := s.PortByIP(vn, ip), scanByIP(s, vn, ip); got != want {
 				fail(fmt.Sprintf("PortByIP(%s, %s)", vn, a), got, want)
+			}
+			if got, want := s.SharedIP(vn, ip), scanShared(s, vn, [6]byte{}, ip); got != want {
+				fail(fmt.Sprintf("SharedIP(%s, %s)", vn, a), got, want)
 			}
 		}
 	}
