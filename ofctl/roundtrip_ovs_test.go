@@ -22,9 +22,11 @@ func (connectedHandler) SwitchDisconnected(*conn.Switch, error) {}
 
 // BenchmarkRealOVSRoundTrip measures how long a real Open vSwitch
 // (userspace datapath, as in the lab and bench-ovn) takes to answer, as a
-// function of the ports on its bridge: a barrier alone, and a port
-// attach's shape on a remote NVE (two flow adds and a barrier, written
-// together as the southbound sends them; undone untimed). No nva in the
+// function of the ports on its bridge: a barrier alone, a port attach's
+// shape on a remote NVE (two flow adds and a barrier, written together as
+// the southbound sends them; undone untimed), and on the port's own NVE
+// (the same with the flood group modified: OpenFlow 1.3 has no
+// insert-bucket, so the modify carries one bucket per port). No nva in the
 // loop: one connection on the bridge's management socket. Every turn of
 // ovs-vswitchd's main loop polls each port of a netdev bridge, so the
 // answer takes longer the more ports the bridge has, whatever the
