@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -51,7 +52,32 @@ type sizeResult struct {
 	// the machine do not inflate it (0 when unknown). Load is the
 	// machine's 1-minute load average at the end of the last ramp.
 	CPUPerWrite time.Duration
-	Load        string
+	// SwitchCPUPerWrite is the same for the hypervisors' ovs-vswitchd
+	// together: what the switches spend on a write (0 when unknown).
+	SwitchCPUPerWrite time.Duration
+	Load              string
+}
+
+// switchesCPU is the CPU time (user + system) of the lab's ovs-vswitchd
+// processes together, by their pidfiles.
+func switchesCPU(l *lab.Lab) (time.Duration, error) {
+	var total time.Duration
+	for _, hv := range l.Hypervisors() {
+		b, err := os.ReadFile(filepath.Join(hv.Dir, "ovs-vswitchd.pid"))
+		if err != nil {
+			return 0, err
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", hv.Dir, err)
+		}
+		st, err := fleet.ReadProc(pid)
+		if err != nil {
+			return 0, err
+		}
+		total += st.CPU
+	}
+	return total, nil
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
@@ -235,13 +261,13 @@ func printNVATable(stdout io.Writer, rows []sizeResult, plugged bool) {
 		"OpenFlow port added, timed as the event is read; \"event after answer\" counts ports whose event was read after the realized answer\n"+
 		"(OVS sends monitor updates on their own connection, so an event read just after the answer is not by itself a late flow; the log gives the largest gap).\n")
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nM\twrites\tp50 write→realized\tp99\tmax\tfailed\tp50 write→port flows on NVE\tp99\tmissing\tevent after answer\tflows hv1/hv2/hv3\tgroups hv1/hv2/hv3\tp50 delete→realized\tmean NVE reconcile\tof which nva (compile+diff)\tnva CPU per write\tload")
+	fmt.Fprintln(tw, "\nM\twrites\tp50 write→realized\tp99\tmax\tfailed\tp50 write→port flows on NVE\tp99\tmissing\tevent after answer\tflows hv1/hv2/hv3\tgroups hv1/hv2/hv3\tp50 delete→realized\tmean NVE reconcile\tof which nva (compile+diff)\tnva CPU per write\tOVS CPU per write\tload")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%d\t%d\t%v\t%v\t%v\t%d\t%v\t%v\t%d\t%d\t%s\t%s\t%v\t%v\t%v\t%v\t%s\n", r.M, len(r.Latencies),
+		fmt.Fprintf(tw, "%d\t%d\t%v\t%v\t%v\t%d\t%v\t%v\t%d\t%d\t%s\t%s\t%v\t%v\t%v\t%v\t%v\t%s\n", r.M, len(r.Latencies),
 			round(percentile(r.Latencies, 0.5)), round(percentile(r.Latencies, 0.99)), round(percentile(r.Latencies, 1)), r.Failed,
 			round(percentile(r.Installed, 0.5)), round(percentile(r.Installed, 0.99)), r.NotInstalled, r.AfterAnswer,
 			joinInts(r.Flows), joinInts(r.Groups), round(percentile(r.DetachLatencies, 0.5)), round(r.MeanReconcile), round(r.MeanPlan),
-			round(r.CPUPerWrite), r.Load)
+			round(r.CPUPerWrite), round(r.SwitchCPUPerWrite), r.Load)
 	}
 	tw.Flush()
 	for _, r := range rows {
@@ -356,12 +382,13 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m, n int, plugg
 	defer stopProfile()
 	pid := ov.NVA.Proc().PID()
 	delta := map[string]float64{} // nva's metrics, summed over the attach phases
-	var cpu time.Duration
-	cpuKnown := true
+	var cpu, swCPU time.Duration
+	cpuKnown, swKnown := true, true
 	for round := 0; round < n; round++ {
 		starts, answers := make([]time.Time, m), make([]time.Time, m)
 		before, _ := ov.NVA.Client.Metrics(ctx)
 		cpu0, cpuErr := fleet.ReadProc(pid)
+		sw0, swErr := switchesCPU(l)
 		start := time.Now()
 		for i := 0; i < m; i++ {
 			body := map[string]any{
@@ -393,6 +420,11 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m, n int, plugg
 			cpu += cpu1.CPU - cpu0.CPU
 		} else {
 			cpuKnown = false
+		}
+		if sw1, err := switchesCPU(l); err == nil && swErr == nil {
+			swCPU += sw1 - sw0
+		} else {
+			swKnown = false
 		}
 		if round == n-1 {
 			r.Load = fleet.LoadAvg()
@@ -437,6 +469,9 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m, n int, plugg
 	}
 	if cpuKnown {
 		r.CPUPerWrite = cpu / time.Duration(m*n)
+	}
+	if swKnown {
+		r.SwitchCPUPerWrite = swCPU / time.Duration(m*n)
 	}
 	none := map[string]float64{}
 	r.MeanReconcile = meanOf(none, delta, "nva_southbound_reconcile_duration_seconds")

@@ -33,6 +33,10 @@ type ovnSizeResult struct {
 	Flows           []int           // OpenFlow flows on br-int per hypervisor after M ports
 	Failed          int
 	FirstErr        error
+	// SwitchCPUPerWrite is the hypervisors' ovs-vswitchd CPU time
+	// together over the attach ramps divided by their writes, as in
+	// nva's table (0 when unknown).
+	SwitchCPUPerWrite time.Duration
 }
 
 func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -85,9 +89,11 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("OVN: %w", err)
 	}
-	baseTCP, err := baseline(ctx, iperfDur, logger)
-	if err != nil {
-		logger.Printf("baseline: %v", err)
+	var baseTCP lab.IperfResult
+	if iperfDur > 0 {
+		if baseTCP, err = baseline(ctx, iperfDur, logger); err != nil {
+			logger.Printf("baseline: %v", err)
+		}
 	}
 
 	if !*ovnOnly {
@@ -97,11 +103,11 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		"on the host, %s): every port is an \"ovn-nbctl --wait=hv lsp-add\" of a VIF already plugged into br-int (external_ids:iface-id),\n"+
 		"timed from the command's start until it exits (every hypervisor has installed the change); ramps repeat as nva's do.\n", *encap)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nM\twrites\tp50 lsp-add --wait=hv\tp99\tmax\tfailed\tflows hv1/hv2/hv3\tp50 lsp-del --wait=hv")
+	fmt.Fprintln(tw, "\nM\twrites\tp50 lsp-add --wait=hv\tp99\tmax\tfailed\tflows hv1/hv2/hv3\tp50 lsp-del --wait=hv\tOVS CPU per write")
 	for _, r := range ovnRows {
-		fmt.Fprintf(tw, "%d\t%d\t%v\t%v\t%v\t%d\t%s\t%v\n", r.M, len(r.Latencies),
+		fmt.Fprintf(tw, "%d\t%d\t%v\t%v\t%v\t%d\t%s\t%v\t%v\n", r.M, len(r.Latencies),
 			round(percentile(r.Latencies, 0.5)), round(percentile(r.Latencies, 0.99)), round(percentile(r.Latencies, 1)),
-			r.Failed, joinInts(r.Flows), round(percentile(r.DetachLatencies, 0.5)))
+			r.Failed, joinInts(r.Flows), round(percentile(r.DetachLatencies, 0.5)), round(r.SwitchCPUPerWrite))
 	}
 	tw.Flush()
 	for _, r := range ovnRows {
@@ -116,16 +122,17 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintf(stdout, "\nnva / OVN (below 1: nva is faster or smaller):\n")
 	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "M\tp50 ratio\tp99 ratio\tmean flows per hypervisor nva / OVN")
+	fmt.Fprintln(tw, "M\tp50 ratio\tp99 ratio\tmean flows per hypervisor nva / OVN\tOVS CPU per write nva / OVN")
 	for i := range nvaRows {
 		if i >= len(ovnRows) {
 			break
 		}
 		n, o := nvaRows[i], ovnRows[i]
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f / %.0f = %s\n", n.M,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f / %.0f = %s\t%s\n", n.M,
 			ratio(percentile(n.Latencies, 0.5).Seconds(), percentile(o.Latencies, 0.5).Seconds()),
 			ratio(percentile(n.Latencies, 0.99).Seconds(), percentile(o.Latencies, 0.99).Seconds()),
-			mean(n.Flows), mean(o.Flows), ratio(mean(n.Flows), mean(o.Flows)))
+			mean(n.Flows), mean(o.Flows), ratio(mean(n.Flows), mean(o.Flows)),
+			ratio(n.SwitchCPUPerWrite.Seconds(), o.SwitchCPUPerWrite.Seconds()))
 	}
 	tw.Flush()
 	if len(nvaRows) > 1 && len(ovnRows) > 1 {
@@ -136,6 +143,10 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			ratio(percentile(olast.Latencies, 0.5).Seconds(), percentile(ofirst.Latencies, 0.5).Seconds()))
 	}
 
+	if iperfDur == 0 {
+		fmt.Fprintln(stdout, "\nNo TCP throughput runs (-iperf-seconds 0).")
+		return nil
+	}
 	fmt.Fprintf(stdout, "\nTCP throughput, iperf3 %d s, tenant MTU 1500, hv1 -> hv2 (underlay MTU %d):\n", *iperfSecs, lab.DefaultUnderlayMTU)
 	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  through nva's pipeline (vxlan)\t%.0f Mbit/s\t(%d retransmits)\n", nvaTCP.BitsPerSecond/1e6, nvaTCP.Retransmits)
@@ -397,7 +408,10 @@ func benchOVN(ctx context.Context, sizes []int, minWrites int, iperfDur time.Dur
 			return rows, tcp, ctx.Err()
 		}
 	}
-	// Throughput last, as on nva's side.
+	// Throughput last, as on nva's side (none with iperfDur 0).
+	if iperfDur == 0 {
+		return rows, tcp, nil
+	}
 	if _, err := l.Reachable(ctx, "x1", "192.0.2.2", 30*time.Second); err != nil {
 		logger.Printf("x1 cannot reach x2 through OVN (%v): no throughput figure", err)
 	} else if tcp, err = l.Iperf(ctx, "x1", "x2", iperfDur); err != nil {
@@ -424,8 +438,10 @@ func benchOVNSize(ctx context.Context, l *lab.Lab, o *ovnLab, m, n int, logger *
 			return r, err
 		}
 	}
-	var elapsed time.Duration
+	var elapsed, swCPU time.Duration
+	swKnown := true
 	for round := 0; round < n; round++ {
+		sw0, swErr := switchesCPU(l)
 		start := time.Now()
 		for i := 0; i < m; i++ {
 			mac := fmt.Sprintf("02:00:00:10:%02x:%02x", i/256, i%256)
@@ -444,6 +460,11 @@ func benchOVNSize(ctx context.Context, l *lab.Lab, o *ovnLab, m, n int, logger *
 			}
 		}
 		elapsed += time.Since(start)
+		if sw1, err := switchesCPU(l); err == nil && swErr == nil {
+			swCPU += sw1 - sw0
+		} else {
+			swKnown = false
+		}
 		if round == n-1 {
 			for _, hv := range l.Hypervisors() {
 				f, err := l.DumpFlows(ctx, hv.Index, lab.IntegrationBridge)
@@ -461,6 +482,9 @@ func benchOVNSize(ctx context.Context, l *lab.Lab, o *ovnLab, m, n int, logger *
 			}
 			r.DetachLatencies = append(r.DetachLatencies, time.Since(t0))
 		}
+	}
+	if swKnown && m*n > 0 {
+		r.SwitchCPUPerWrite = swCPU / time.Duration(m*n)
 	}
 	sort.Slice(r.Latencies, func(i, j int) bool { return r.Latencies[i] < r.Latencies[j] })
 	sort.Slice(r.DetachLatencies, func(i, j int) bool { return r.DetachLatencies[i] < r.DetachLatencies[j] })
