@@ -103,11 +103,15 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	profileDir := fs.String("cpuprofile", "", "directory for CPU profiles of nva during each size's attach ramp (nva-M<M>-<k>.pprof, 2 s each; merge them with go tool pprof)")
 	plugged := fs.Bool("plugged", false, "plug the M interfaces into br-int before the timed ramp (as bench-ovn's OVN side does), so a write does not include creating the OVS port")
 	minWrites := fs.Int("min-writes", defaultMinWrites, "repeat a size's ramp (attach M ports, detach them) until it has at least this many writes, so a small M's percentiles rest on as many samples as a large one's")
+	idlePorts := fs.Int("idle-ports", 0, "plug this many more interfaces into the br-ints (spread over the hypervisors) for the whole run, never attached to nva: a small M then runs on bridges with as many ports as a large M's, which tells the switches' cost of their ports from the VN's size")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *minWrites < 1 {
 		return fmt.Errorf("-min-writes: %d is not a positive number of writes", *minWrites)
+	}
+	if *idlePorts < 0 {
+		return fmt.Errorf("-idle-ports: %d is negative", *idlePorts)
 	}
 	sizes, err := parseSizes(*sizesFlag)
 	if err != nil {
@@ -123,9 +127,12 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cleanBin()
 	iperfDur := time.Duration(*iperfSecs) * time.Second
-	rows, nvaTCP, err := benchNVA(ctx, bin, sizes, iperfDur, benchOptions{ProfileDir: *profileDir, Plugged: *plugged, MinWrites: *minWrites}, logger)
+	rows, nvaTCP, err := benchNVA(ctx, bin, sizes, iperfDur, benchOptions{ProfileDir: *profileDir, Plugged: *plugged, MinWrites: *minWrites, IdlePorts: *idlePorts}, logger)
 	if err != nil {
 		return err
+	}
+	if *idlePorts > 0 {
+		fmt.Fprintf(stdout, "\n(-idle-ports %d: that many more interfaces were on the br-ints, never attached)", *idlePorts)
 	}
 	printNVATable(stdout, rows, *plugged)
 	if iperfDur == 0 {
@@ -173,6 +180,9 @@ type benchOptions struct {
 	// MinWrites is the fewest writes a size's row rests on: a size below
 	// it repeats its ramp (see rounds).
 	MinWrites int
+	// IdlePorts more interfaces are on the br-ints for the whole run
+	// (spread over the hypervisors), never attached to nva.
+	IdlePorts int
 }
 
 // defaultMinWrites is the default -min-writes: at M = 10 the ramp runs ten
@@ -213,6 +223,17 @@ func benchNVA(ctx context.Context, bin string, sizes []int, iperfDur time.Durati
 	const vni = 2001
 	if err := ov.AddVN(ctx, lab.VNSpec{Name: "bench", VNI: vni, Encap: "vxlan"}); err != nil {
 		return nil, nvaTCP, err
+	}
+
+	hvs := len(l.Hypervisors())
+	for i := 0; i < o.IdlePorts; i++ {
+		hv, name := i%hvs+1, fmt.Sprintf("idle-%d", i)
+		if err := l.AddBareInterface(ctx, hv, name); err != nil {
+			return nil, nvaTCP, err
+		}
+		if _, err := l.Vsctl(ctx, hv, "--may-exist", "add-port", lab.IntegrationBridge, name); err != nil {
+			return nil, nvaTCP, err
+		}
 	}
 
 	// Throughput through nva's pipeline: one tenant on hv1, one on hv2.
