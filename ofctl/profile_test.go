@@ -155,7 +155,7 @@ func TestRemoteTunnelPorts(t *testing.T) {
 	// and the outside source.
 	s := New(Config{PortNumbers: func(string) map[string]uint32 { return map[string]uint32{"Ethernet1": 1, "Tunnel3": 60} }})
 	strict, _ := profileFor(snap.NVEs["tor1"])
-	res, pv, err := s.compile(snap, "tor1", nil, strict, compiler.NewCache())
+	res, pv, err := s.compile(snap, "tor1", nil, strict, compiler.NewCache(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -245,7 +245,7 @@ func (s *Southbound) NVEFlows(ctx context.Context, nve string) (*model.FlowRepor
 	if w != nil {
 		sw = w.sw
 	}
-	res, _, err := s.compile(snap, nve, sw, prof, nil) // not the worker's cache: another goroutine
+	res, _, err := s.compile(snap, nve, sw, prof, nil, nil) // not the worker's cache nor port memo: another goroutine
 	if err != nil {
 		return nil, fmt.Errorf("compile %s: %w", nve, err)
 	}

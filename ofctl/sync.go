@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"maps"
+	"reflect"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,9 @@ type worker struct {
 	sb   *Southbound
 	sw   *conn.Switch
 	dpid uint64
+	// ports is the port map of the switch's last compile (portNumbers),
+	// kept while its sources are the same maps (the run's goroutine).
+	ports portMemo
 
 	nve     string // (mu) claimed NVE, "" when unclaimed
 	full    bool   // (mu) re-read installed state before diffing
@@ -528,7 +532,7 @@ func (s *Southbound) observeOnce(ctx context.Context, w *worker, j syncJob) {
 		if !s.cpuSlot(ctx) {
 			return
 		}
-		res, ports, err = s.compile(snap, name, w.sw, prof, w.compilerCache())
+		res, ports, err = s.compile(snap, name, w.sw, prof, w.compilerCache(), &w.ports)
 		s.cpuDone()
 		if err == nil {
 			w.publish(name, res, ports)
@@ -716,6 +720,23 @@ func unready(snap *model.Snapshot, nve string, pv portView) unreadyState {
 // map (shared, read only) when the outside source adds nothing, the usual
 // case: no map is built per compile.
 func (s *Southbound) portNumbers(sw *conn.Switch, nve string) map[string]uint32 {
+	return s.portNumbersMemo(sw, nve, nil)
+}
+
+// portMemo is a switch's last merged port map and the maps it was made
+// of, compared by identity: both sources keep a map until it changes (and
+// the memo keeps them alive, so no other map takes their address).
+type portMemo struct {
+	own, outside map[string]uint32
+	merged       map[string]uint32
+}
+
+// mapID is a map's identity.
+func mapID(m map[string]uint32) uintptr { return uintptr(reflect.ValueOf(m).UnsafePointer()) }
+
+// portNumbersMemo is portNumbers, keeping a merged map in memo (nil:
+// none) while the switch's and the outside source's maps are the same.
+func (s *Southbound) portNumbersMemo(sw *conn.Switch, nve string, memo *portMemo) map[string]uint32 {
 	var own map[string]uint32
 	if sw != nil {
 		own = sw.PortNumbers()
@@ -723,6 +744,9 @@ func (s *Southbound) portNumbers(sw *conn.Switch, nve string) map[string]uint32 
 	var outside map[string]uint32
 	if s.cfg.PortNumbers != nil {
 		outside = s.cfg.PortNumbers(nve)
+	}
+	if memo != nil && memo.merged != nil && mapID(memo.own) == mapID(own) && mapID(memo.outside) == mapID(outside) {
+		return memo.merged
 	}
 	var out map[string]uint32
 	for n, no := range outside {
@@ -737,6 +761,9 @@ func (s *Southbound) portNumbers(sw *conn.Switch, nve string) map[string]uint32 
 	}
 	switch {
 	case out != nil:
+		if memo != nil {
+			*memo = portMemo{own: own, outside: outside, merged: out}
+		}
 		return out
 	case own != nil:
 		return own
@@ -759,8 +786,8 @@ type portView struct {
 
 // compile computes nve's desired state for profile prof with the switch's
 // port numbers; it also returns what it saw of the switch's ports.
-func (s *Southbound) compile(snap *model.Snapshot, nve string, sw *conn.Switch, prof pipeline.Profile, cache *compiler.Cache) (compiler.Result, portView, error) {
-	pv := portView{ports: s.portNumbers(sw, nve), flowTunnels: prof.FlowTunnels}
+func (s *Southbound) compile(snap *model.Snapshot, nve string, sw *conn.Switch, prof pipeline.Profile, cache *compiler.Cache, memo *portMemo) (compiler.Result, portView, error) {
+	pv := portView{ports: s.portNumbersMemo(sw, nve, memo), flowTunnels: prof.FlowTunnels}
 	in := compiler.Input{Snapshot: snap, NVE: nve, OFPorts: pv.ports, Generation: s.cfg.Generation, Down: s.downNVEs()}
 	if pv.flowTunnels {
 		in.Tunnels = map[model.Encap]uint32{}
@@ -1033,7 +1060,7 @@ func (s *Southbound) reconcileCompiled(ctx context.Context, w *worker, name stri
 	}
 	planStart := time.Now()
 	s.observeStage(stageCPUWait, planStart.Sub(slotStart))
-	res, ports, err := s.compile(snap, name, w.sw, prof, w.compilerCache())
+	res, ports, err := s.compile(snap, name, w.sw, prof, w.compilerCache(), &w.ports)
 	if err != nil {
 		s.cpuDone()
 		s.m.errors.WithLabelValues("compile").Inc()
