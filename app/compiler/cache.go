@@ -20,8 +20,10 @@ import (
 // recompiled only when its fingerprint changes (see the package doc), so
 // a change to one port costs that port's part on each NVE hosting its VN
 // (and the VN's shared part when the VN's local VAPs or remote NVEs
-// changed), plus the per-NVE view and the list of the result's slices. A
-// Cache is not safe for concurrent use.
+// changed), plus the per-NVE view and the list of the result's slices.
+// The view resolves again only the ports of the VN a change touches
+// (completeDelta), not every port of it. A Cache is not safe for
+// concurrent use.
 type Cache struct {
 	features []feature
 	// ps is what the slices' profile and generation make of it (shared
