@@ -19,13 +19,15 @@ import (
 //   - the addresses a port answers for depend only on the VN's ports
 //     binding the same addresses, and on whether those own their MAC.
 //
-// So a port is resolved again when it changed (samePort), when its MAC is one a
-// changed port had or has, or when it binds an address that a changed
-// port, or a port of such a MAC, binds or bound. Every other port keeps
-// its part: the part's fingerprint is its last slice's, and the compile
+// So a port is resolved again when it changed (samePort), when its VAP
+// here changed (vapSig), when its MAC is one a changed port had or has,
+// or when it binds an address that a changed port, or a port of such a
+// MAC, binds or bound (found through the snapshot's index unless more
+// than one port has the MAC or address). Every other port keeps its
+// part: the part's fingerprint is its last slice's, and the compile
 // reuses that slice (portPart.clean). What a change to one port costs is
-// then one pass over the VN's ports comparing pointers and MACs, not
-// their resolution and hashing.
+// then a pass over the VN's ports and local VAPs comparing pointers and
+// hashes, not their resolution.
 //
 // It reports false, leaving st for complete, when the change is large
 // (more than a few ports) or when it would warn, involves a dual-homed
