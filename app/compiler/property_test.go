@@ -173,6 +173,23 @@ func (rd *randomDomain) change() string {
 	}
 }
 
+// compileChecked compiles in with c and from scratch, fails the test
+// (naming what) on an error or when the two differ (sameResult), and
+// returns c's result.
+func compileChecked(t *testing.T, what string, c *compiler.Cache, in compiler.Input, prof pipeline.Profile) compiler.Result {
+	t.Helper()
+	got, err := c.Compile(in, prof)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	want, err := compiler.Compile(in, prof)
+	if err != nil {
+		t.Fatalf("%s: from scratch: %v", what, err)
+	}
+	sameResult(t, what, got, want)
+	return got
+}
+
 // sameResult compares a memoized result with a from-scratch one: flows
 // (with cookies), groups, warnings, and each slice's VN, fingerprint,
 // flows and groups.
@@ -291,15 +308,7 @@ func memoizedEqualsFromScratch(t *testing.T, r *rand.Rand, prof pipeline.Profile
 						}
 					}
 				}
-				got, err := caches[nve].Compile(in, prof)
-				if err != nil {
-					t.Fatalf("%s, %s: %v", what, nve, err)
-				}
-				want, err := compiler.Compile(in, prof)
-				if err != nil {
-					t.Fatalf("%s, %s: %v", what, nve, err)
-				}
-				sameResult(t, what+", "+nve, got, want)
+				got := compileChecked(t, what+", "+nve, caches[nve], in, prof)
 				unionOfSlices(t, what+", "+nve, got)
 				if err := pipeline.Check(prof, got.FlowList(), got.Groups); err != nil {
 					t.Fatalf("%s, %s: %v", what, nve, err)
@@ -444,15 +453,7 @@ func TestOnePortChangeRecompilesItsPart(t *testing.T) {
 				for _, nve := range nves {
 					where := fmt.Sprintf("%s domain %d step %d (%s %s), %s", prof.Name, dom, step, what, p, nve)
 					in := d.InputAt(snap, nve)
-					got, err := caches[nve].Compile(in, prof)
-					if err != nil {
-						t.Fatalf("%s: %v", where, err)
-					}
-					want, err := compiler.Compile(in, prof)
-					if err != nil {
-						t.Fatalf("%s: %v", where, err)
-					}
-					sameResult(t, where, got, want)
+					got := compileChecked(t, where, caches[nve], in, prof)
 					for i, s := range got.Slices {
 						switch {
 						case s.Key == "":

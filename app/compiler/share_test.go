@@ -32,15 +32,7 @@ func TestPartPoolSharesRemoteParts(t *testing.T) {
 			in := d.InputAt(snap, nve)
 			c := compiler.NewSharedCache(pool)
 			caches = append(caches, c)
-			got, err := c.Compile(in, prof)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := compiler.Compile(in, prof)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sameResult(t, prof.Name+" "+nve, got, want)
+			got := compileChecked(t, prof.Name+" "+nve, c, in, prof)
 			for i := range got.Slices {
 				s := got.Slices[i]
 				if s.Key == "" { // the NVE-wide slice: one for all NVEs
@@ -94,15 +86,7 @@ func TestPartPoolSharesRemoteParts(t *testing.T) {
 		var part *compiler.Slice
 		for i, nve := range d.NVENames() {
 			in := d.InputAt(snap, nve)
-			got, err := caches[i].Compile(in, prof)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := compiler.Compile(in, prof)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sameResult(t, prof.Name+" attach "+nve, got, want)
+			got := compileChecked(t, prof.Name+" attach "+nve, caches[i], in, prof)
 			for j := range got.Slices {
 				s := got.Slices[j]
 				if s.Key != "vn0000/a0000-00" || nve == "nve0000" {
@@ -198,15 +182,7 @@ func TestPartPoolSharedPartsFollowVNWideChanges(t *testing.T) {
 					caches[nve] = compiler.NewSharedCache(pool)
 				}
 				in := d.InputAt(snap, nve)
-				got, err := caches[nve].Compile(in, prof)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, err := compiler.Compile(in, prof)
-				if err != nil {
-					t.Fatal(err)
-				}
-				sameResult(t, prof.Name+" "+ch.what+" "+nve, got, want)
+				got := compileChecked(t, prof.Name+" "+ch.what+" "+nve, caches[nve], in, prof)
 				for _, s := range got.Slices {
 					if !strings.HasSuffix(s.Key, "/*") && !strings.Contains(s.Key, "/@") {
 						continue

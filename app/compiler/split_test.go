@@ -24,16 +24,7 @@ func TestSplitCacheFollowsChanges(t *testing.T) {
 					if caches[nve] == nil {
 						caches[nve] = compiler.NewCache()
 					}
-					in := d.Input(nve)
-					got, err := caches[nve].Compile(in, prof)
-					if err != nil {
-						t.Fatal(err)
-					}
-					want, err := compiler.Compile(in, prof)
-					if err != nil {
-						t.Fatal(err)
-					}
-					sameResult(t, step+" on "+nve, got, want)
+					compileChecked(t, step+" on "+nve, caches[nve], d.Input(nve), prof)
 				}
 			}
 			check("start")
