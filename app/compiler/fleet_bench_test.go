@@ -117,14 +117,7 @@ func fleetRetained(b *testing.B, prof pipeline.Profile, pool *compiler.PartPool)
 		}
 		after := heapInUse()
 		if f := os.Getenv("NVA_FLEET_HEAPPROFILE"); f != "" {
-			w, err := os.Create(f)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := pprof.WriteHeapProfile(w); err != nil {
-				b.Fatal(err)
-			}
-			w.Close()
+			writeHeapProfile(b, f)
 		}
 		runtime.KeepAlive(caches)
 		runtime.KeepAlive(results)
@@ -226,14 +219,7 @@ func fleetRestart(b *testing.B, prof pipeline.Profile) {
 		bytes += float64(ms1.TotalAlloc - ms0.TotalAlloc)
 		retained += float64(heapInUse()) - float64(before)
 		if heapFile != "" && it == b.N-1 {
-			w, err := os.Create(heapFile)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := pprof.WriteHeapProfile(w); err != nil {
-				b.Fatal(err)
-			}
-			w.Close()
+			writeHeapProfile(b, heapFile)
 		}
 		runtime.KeepAlive(caches)
 		runtime.KeepAlive(results)
@@ -246,4 +232,16 @@ func fleetRestart(b *testing.B, prof pipeline.Profile) {
 	b.ReportMetric(allocs/n, "allocs/nve")
 	b.ReportMetric(bytes/n, "B-alloc/nve")
 	b.ReportMetric(retained/n, "retained-B/nve")
+}
+
+// writeHeapProfile writes a heap profile to path.
+func writeHeapProfile(b *testing.B, path string) {
+	w, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	if err := pprof.WriteHeapProfile(w); err != nil {
+		b.Fatal(err)
+	}
 }
