@@ -550,34 +550,27 @@ func (in *interner) setPtr(field reflect.Value, typ reflect.Type, a atom) bool {
 		if len(a.s) > maxInternedLen {
 			return false
 		}
-		in.mu.Lock()
-		p, ok := in.strPtrs[a.s]
-		if !ok && len(in.strPtrs) < maxInterned {
-			v := a.s
-			p, ok = &v, true
-			in.strPtrs[v] = p
-		}
-		in.mu.Unlock()
-		if ok {
-			field.Set(reflect.ValueOf(p))
-		}
-		return ok
+		return setShared(field, &in.mu, in.strPtrs, a.s)
 	case intPtrType:
-		n := int(a.f)
-		in.mu.Lock()
-		p, ok := in.intPtrs[n]
-		if !ok && len(in.intPtrs) < maxInterned {
-			v := n
-			p, ok = &v, true
-			in.intPtrs[n] = p
-		}
-		in.mu.Unlock()
-		if ok {
-			field.Set(reflect.ValueOf(p))
-		}
-		return ok
+		return setShared(field, &in.mu, in.intPtrs, int(a.f))
 	}
 	return false
+}
+
+// setShared sets field to the pointer ptrs shares for v (made now if
+// ptrs has room), under mu, and reports whether it did.
+func setShared[T comparable](field reflect.Value, mu *sync.Mutex, ptrs map[T]*T, v T) bool {
+	mu.Lock()
+	p, ok := ptrs[v]
+	if !ok && len(ptrs) < maxInterned {
+		p, ok = &v, true
+		ptrs[v] = p
+	}
+	mu.Unlock()
+	if ok {
+		field.Set(reflect.ValueOf(p))
+	}
+	return ok
 }
 
 // str returns b as a string, shared with earlier equal ones.
