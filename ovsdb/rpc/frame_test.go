@@ -81,12 +81,45 @@ func BenchmarkFramerSchema(b *testing.B) {
 	}
 }
 
+// plainScan is the JSON structure the plain references follow, a byte at
+// a time: the container depth, outside strings (with their escapes).
+type plainScan struct {
+	depth      int
+	inStr, esc bool
+}
+
+// step takes byte b and reports a container opened (+1), closed (-1), or
+// neither (0); depth is the depth after b.
+func (p *plainScan) step(b byte) int {
+	switch {
+	case p.inStr:
+		switch {
+		case p.esc:
+			p.esc = false
+		case b == '\\':
+			p.esc = true
+		case b == '"':
+			p.inStr = false
+		}
+	case b == '"':
+		p.inStr = true
+	case b == '{' || b == '[':
+		p.depth++
+		return 1
+	case b == '}' || b == ']':
+		p.depth--
+		return -1
+	}
+	return 0
+}
+
 // framePlain is the framer's rule, a byte at a time: the reference the
 // framer is checked against.
 func framePlain(in []byte) (msgs []string, rest int) {
-	depth, inStr, esc, start := 0, false, false, 0
+	var sc plainScan
+	start := 0
 	for i, b := range in {
-		if depth == 0 {
+		if sc.depth == 0 {
 			switch b {
 			case ' ', '\t', '\r', '\n':
 				start = i + 1
@@ -96,26 +129,9 @@ func framePlain(in []byte) (msgs []string, rest int) {
 				return msgs, i
 			}
 		}
-		switch {
-		case inStr:
-			switch {
-			case esc:
-				esc = false
-			case b == '\\':
-				esc = true
-			case b == '"':
-				inStr = false
-			}
-		case b == '"':
-			inStr = true
-		case b == '{' || b == '[':
-			depth++
-		case b == '}' || b == ']':
-			depth--
-			if depth == 0 {
-				msgs = append(msgs, string(in[start:i+1]))
-				start = i + 1
-			}
+		if sc.step(b) < 0 && sc.depth == 0 {
+			msgs = append(msgs, string(in[start:i+1]))
+			start = i + 1
 		}
 	}
 	return msgs, len(in)
@@ -125,26 +141,16 @@ func framePlain(in []byte) (msgs []string, rest int) {
 // byte at a time: the reference of the framer's spans.
 func spansPlain(msg []byte) []span {
 	var out []span
-	depth, inStr, esc, open := 0, false, false, 0
+	var sc plainScan
+	open := 0
 	for i, b := range msg {
-		switch {
-		case inStr:
-			switch {
-			case esc:
-				esc = false
-			case b == '\\':
-				esc = true
-			case b == '"':
-				inStr = false
-			}
-		case b == '"':
-			inStr = true
-		case b == '{' || b == '[':
-			if depth++; depth == 2 {
+		switch sc.step(b) {
+		case 1:
+			if sc.depth == 2 {
 				open = i
 			}
-		case b == '}' || b == ']':
-			if depth--; depth == 1 {
+		case -1:
+			if sc.depth == 1 {
 				out = append(out, span{open, i + 1})
 			}
 		}
