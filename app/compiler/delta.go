@@ -270,7 +270,12 @@ func signVAP(a *vap) uint64 {
 	h.u64(uint64(a.vlan))
 	h.vapMode(*a)
 	h.bool(a.segment)
-	h.str(string(a.mac))
+	var mac uint64
+	for _, c := range a.mac {
+		mac = mac<<8 | uint64(c)
+	}
+	h.u64(uint64(len(a.mac)))
+	h.u64(mac)
 	h.u64(uint64(len(a.addrs)))
 	for _, ip := range a.addrs {
 		h.addr(ip)
