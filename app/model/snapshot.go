@@ -368,10 +368,8 @@ func (s *Snapshot) Derive(rev uint64, vns map[string]*VN, nves map[string]*NVE, 
 		ix.nveByDPID = dpidIndex(ix.nves)
 	}
 	if len(names) > 0 {
-		changed := make(map[string]bool, len(names))
 		touchedVN, touchedNVE := map[string]bool{}, map[string]bool{}
 		for _, name := range names {
-			changed[name] = true
 			for _, p := range []*Port{s.Ports.Get(name), ports[name]} {
 				if p != nil {
 					touchedVN[p.VN], touchedNVE[p.NVE] = true, true
@@ -380,10 +378,23 @@ func (s *Snapshot) Derive(rev uint64, vns map[string]*VN, nves map[string]*NVE, 
 		}
 		e := prev.edit()
 		for vn := range touchedVN {
-			e.setVN(vn, patchGroup(prev.portsIn.Get(vn), changed, names, ports, func(p *Port) bool { return p.VN == vn }))
+			inVN := func(p *Port) bool { return p.VN == vn }
+			group := patchGroup(prev.portsIn.Get(vn), names, ports, inVN)
+			var gone, added []*Port
+			for _, name := range names {
+				if o := s.Ports.Get(name); o != nil && inVN(o) {
+					gone = append(gone, o)
+				}
+				if p := ports[name]; p != nil && inVN(p) {
+					added = append(added, p)
+				}
+			}
+			if !e.patchVN(prev, vn, group, gone, added) {
+				e.setVN(vn, group)
+			}
 		}
 		for nve := range touchedNVE {
-			e.setNVE(nve, patchGroup(prev.portsOn.Get(nve), changed, names, ports, func(p *Port) bool { return p.NVE == nve }))
+			e.setNVE(nve, patchGroup(prev.portsOn.Get(nve), names, ports, func(p *Port) bool { return p.NVE == nve }))
 		}
 		e.done(&ix)
 	}
@@ -396,6 +407,12 @@ func (s *Snapshot) Derive(rev uint64, vns map[string]*VN, nves map[string]*NVE, 
 // none), in name order: one pass, finding each name by binary search.
 func patchSorted[T any](old []*T, names []string, cur map[string]*T, name func(*T) string) []*T {
 	names = slices.Compact(slices.Sorted(slices.Values(names)))
+	return patchKept(old, names, cur, name, nil)
+}
+
+// patchKept is patchSorted for names already sorted and distinct, keeping
+// only the current versions keep accepts (nil: all).
+func patchKept[T any](old []*T, names []string, cur map[string]*T, name func(*T) string, keep func(*T) bool) []*T {
 	out := make([]*T, 0, len(old)+len(names))
 	i := 0
 	for _, n := range names {
@@ -405,7 +422,7 @@ func patchSorted[T any](old []*T, names []string, cur map[string]*T, name func(*
 		if found {
 			i++ // replaced or deleted
 		}
-		if v := cur[n]; v != nil {
+		if v := cur[n]; v != nil && (keep == nil || keep(v)) {
 			out = append(out, v)
 		}
 	}
@@ -413,29 +430,96 @@ func patchSorted[T any](old []*T, names []string, cur map[string]*T, name func(*
 }
 
 // patchGroup returns one group's ports (old, in name order) with the
-// changed ports (names, distinct) taken out and those of them that now
-// belong to it (keep) put in, in name order and clipped (nil when none).
-func patchGroup(old []*Port, changed map[string]bool, names []string, cur map[string]*Port, keep func(*Port) bool) []*Port {
-	out := make([]*Port, 0, len(old)+1)
-	for _, p := range old {
-		if !changed[p.Name] {
-			out = append(out, p)
-		}
-	}
-	added := false
-	for _, n := range names {
-		if p := cur[n]; p != nil && keep(p) {
-			out = append(out, p)
-			added = true
-		}
-	}
-	if added {
-		slices.SortFunc(out, func(a, b *Port) int { return strings.Compare(a.Name, b.Name) })
-	}
+// changed ports (names, sorted and distinct) taken out and those of them
+// that now belong to it (keep) put in, in name order and clipped (nil
+// when none). It copies old once and searches it for each name, so a
+// change of one port costs a copy of the group, not a sort of it.
+func patchGroup(old []*Port, names []string, cur map[string]*Port, keep func(*Port) bool) []*Port {
+	out := patchKept(old, names, cur, func(p *Port) string { return p.Name }, keep)
 	if len(out) == 0 {
 		return nil
 	}
 	return slices.Clip(out)
+}
+
+// patchVN edits VN vn's entries for a change of a few of its ports, from
+// the previous index's: gone are the previous versions of the changed
+// ports that were in vn, added the current ones that are. It reports
+// false, having changed nothing, when the change needs the full rebuild
+// (setVN): the VN has no ports left, it had ports sharing a MAC or an
+// address, or an added port's MAC or address is another port's. Otherwise
+// the NVE list is the previous one unless the change adds or removes an
+// NVE, and the address maps are the previous ones edited.
+func (e *indexEdit) patchVN(prev *index, vn string, ports, gone, added []*Port) bool {
+	if len(ports) == 0 || prev.dups.Get(vn) != nil {
+		return false
+	}
+	macs, ips := maps.Clone(prev.byMAC.Get(vn)), maps.Clone(prev.byIP.Get(vn))
+	for _, o := range gone {
+		a := o.addrs()
+		if a.macOK {
+			if macs[a.mac] != o {
+				return false
+			}
+			delete(macs, a.mac)
+		}
+		for _, ip := range a.addrs {
+			if q, ok := ips[ip]; ok && q != o {
+				return false
+			}
+			delete(ips, ip)
+		}
+	}
+	for _, p := range added {
+		a := p.addrs()
+		if a.macOK {
+			if _, ok := macs[a.mac]; ok {
+				return false
+			}
+			if macs == nil {
+				macs = map[[6]byte]*Port{}
+			}
+			macs[a.mac] = p
+		}
+		for _, ip := range a.addrs {
+			if q, ok := ips[ip]; ok && q != p {
+				return false
+			}
+			if ips == nil {
+				ips = map[netip.Addr]*Port{}
+			}
+			ips[ip] = p
+		}
+	}
+	nvesOf := prev.nvesOf.Get(vn)
+	for _, p := range added {
+		if _, found := slices.BinarySearch(nvesOf, p.NVE); !found {
+			nvesOf = nil
+			break
+		}
+	}
+	for _, o := range gone {
+		if nvesOf != nil && !slices.ContainsFunc(ports, func(p *Port) bool { return p.NVE == o.NVE }) {
+			nvesOf = nil
+		}
+	}
+	if nvesOf == nil {
+		nvesOf = nvesOfPorts(ports)
+	}
+	e.portsIn.Set(vn, ports)
+	e.nvesOf.Set(vn, nvesOf)
+	setOrDelete(e.byMAC, vn, macs)
+	setOrDelete(e.byIP, vn, ips)
+	return true
+}
+
+// setOrDelete sets t's entry k to m, or deletes it when m is empty.
+func setOrDelete[K comparable, V any](t *TableEdit[map[K]V], k string, m map[K]V) {
+	if len(m) == 0 {
+		t.Delete(k)
+	} else {
+		t.Set(k, m)
+	}
 }
 
 // SortedVNs returns the VNs ordered by name.
