@@ -8,7 +8,9 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
+	"weak"
 
 	"github.com/ovn-kubernetes/libovsdb/model"
 	wire "github.com/ovn-kubernetes/libovsdb/ovsdb"
@@ -66,6 +68,14 @@ type conn struct {
 	kick  chan struct{}   // a monitored row changed (capacity 1, coalescing)
 	lost  <-chan struct{} // closed when the session ends
 	done  chan struct{}   // closed by close()
+
+	// The last consistent snapshot and the cache generation it was read
+	// at: the next snapshot of the same generation is the same rows, so it
+	// is reused with its interface index, as long as somebody still holds
+	// it (weak: an idle connection keeps no copy of its rows).
+	memoMu  sync.Mutex
+	memo    weak.Pointer[snapshot]
+	memoGen uint64
 }
 
 // shared is what the sessions of a Manager share: the prober, which
@@ -162,13 +172,21 @@ var errInconsistent = errors.New("OVSDB cache is not consistent")
 // snapshot copies the monitored rows out of the cache: the rows between two
 // updates, since the cache applies each update at once.
 func (c *conn) snapshot() (*snapshot, error) {
-	s, err := c.read()
-	if err != nil {
-		return nil, err
+	select {
+	case <-c.lost:
+		return nil, errNotConnected
+	default:
 	}
+	c.memoMu.Lock()
+	defer c.memoMu.Unlock()
+	if s := c.memo.Value(); s != nil && c.memoGen == c.cache.Generation() {
+		return s, nil
+	}
+	s, gen := c.read()
 	if !s.consistent() {
 		return nil, errInconsistent
 	}
+	c.memo, c.memoGen = weak.Make(s), gen
 	return s, nil
 }
 
@@ -181,16 +199,13 @@ func rowsByUUID[T any](uuids []string, rows []model.Model) map[string]*T {
 	return m
 }
 
-func (c *conn) read() (*snapshot, error) {
-	select {
-	case <-c.lost:
-		return nil, errNotConnected
-	default:
-	}
+// read copies the cache's rows into a snapshot, and returns the cache
+// generation it read.
+func (c *conn) read() (*snapshot, uint64) {
 	// (every table is monitored; a map is empty, not nil, regardless)
 	s := &snapshot{ifaces: map[string]*ifaceRow{}, ports: map[string]*portRow{},
 		controllers: map[string]*ctlRow{}, bridges: map[string]*bridgeRow{}}
-	c.cache.ReadRows(func(table string, uuids []string, rows []model.Model) {
+	gen := c.cache.ReadRows(func(table string, uuids []string, rows []model.Model) {
 		switch table {
 		case vswitch.InterfaceTable:
 			s.ifaces = rowsByUUID[ifaceRow](uuids, rows)
@@ -206,7 +221,7 @@ func (c *conn) read() (*snapshot, error) {
 			}
 		}
 	})
-	return s, nil
+	return s, gen
 }
 
 // transact sends ops as one transaction and turns per-operation failures into

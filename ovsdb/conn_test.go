@@ -258,3 +258,57 @@ func TestDialLeavesNoKick(t *testing.T) {
 	default:
 	}
 }
+
+// TestSnapshotReusedUntilChange: snapshots of an unchanged cache are one
+// snapshot (its interface index made once); an update makes a new one
+// that shows it.
+func TestSnapshotReusedUntilChange(t *testing.T) {
+	endpoint := memServer(t, 2)
+	c, err := dial(context.Background(), Desired{Endpoint: endpoint}, -1, shared{models: rpc.NewModels(mustDBModel())}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	s1, err := c.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := c.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s1 != s2 {
+		t.Fatal("two snapshots of an unchanged cache are different snapshots")
+	}
+	idx := s1.ifaceIndex()
+	if len(idx) != 2 || reflect.ValueOf(idx).UnsafePointer() != reflect.ValueOf(s2.ifaceIndex()).UnsafePointer() {
+		t.Fatalf("interface index %v made more than once, or not of the 2 interfaces", idx)
+	}
+	ops := []wire.Operation{{Op: wire.OperationUpdate, Table: vswitch.InterfaceTable,
+		Where: []wire.Condition{{Column: "name", Function: wire.ConditionEqual, Value: "vap0"}},
+		Row:   wire.Row{"type": "internal"}}}
+	if err := c.transact(context.Background(), ops); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(10 * time.Second)
+	for {
+		s3, err := c.snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s3.ifaceIndex()["vap0"].iface.Type == "internal" {
+			if s3 == s1 || s1.ifaceIndex()["vap0"].iface.Type != "" {
+				t.Fatal("the update changed the earlier snapshot")
+			}
+			break
+		}
+		if s3 != s1 {
+			t.Fatal("a new snapshot without the update")
+		}
+		select {
+		case <-c.kick:
+		case <-timeout:
+			t.Fatal("the update never showed in a snapshot")
+		}
+	}
+}

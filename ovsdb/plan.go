@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	wire "github.com/ovn-kubernetes/libovsdb/ovsdb"
 
@@ -20,6 +21,11 @@ type snapshot struct {
 	ports       map[string]*portRow
 	ifaces      map[string]*ifaceRow
 	controllers map[string]*ctlRow
+
+	// ifaceIndex's answer, made once: a snapshot is never modified, and
+	// conn reuses it until the cache changes.
+	idxOnce sync.Once
+	idx     map[string]ifaceHome
 }
 
 func newSnapshot() *snapshot {
@@ -48,8 +54,14 @@ type ifaceHome struct {
 	bridge *bridgeRow
 }
 
-// ifaceIndex maps every interface name to where it lives.
+// ifaceIndex maps every interface name to where it lives (callers must
+// not modify the map).
 func (s *snapshot) ifaceIndex() map[string]ifaceHome {
+	s.idxOnce.Do(func() { s.idx = s.buildIfaceIndex() })
+	return s.idx
+}
+
+func (s *snapshot) buildIfaceIndex() map[string]ifaceHome {
 	portBridge := make(map[string]*bridgeRow, len(s.ports))
 	for _, b := range s.bridges {
 		for _, pu := range b.Ports {

@@ -328,14 +328,23 @@ func TestPlanForeignBridgeRecordsAndRestores(t *testing.T) {
 
 func TestPlanRefusesToStealInterface(t *testing.T) {
 	d := goodDesired()
-	s := converged(d)
-	// vap0 is a port of another bridge.
-	other := &bridgeRow{UUID: "br2", Name: "br-other", Ports: []string{"port-vap0"}}
-	s.bridges["br2"] = other
-	s.root.Bridges = append(s.root.Bridges, "br2")
-	b := s.bridges["br"]
-	b.Ports = b.Ports[:len(b.Ports)-1]
-	p := planEnsure(s, d)
+	// vap0 (and with tunnel, nva-vxlan too) is a port of another bridge.
+	// (A snapshot is not modified once planned from: each case has its own.)
+	conflict := func(tunnel bool) *snapshot {
+		s := converged(d)
+		other := &bridgeRow{UUID: "br2", Name: "br-other", Ports: []string{"port-vap0"}}
+		s.bridges["br2"] = other
+		s.root.Bridges = append(s.root.Bridges, "br2")
+		b := s.bridges["br"]
+		b.Ports = b.Ports[:len(b.Ports)-1]
+		if tunnel {
+			s.ifaces["if-nva-vxlan"].Name = "nva-vxlan"
+			other.Ports = append(other.Ports, "port-nva-vxlan")
+			b.Ports = slices.DeleteFunc(b.Ports, func(u string) bool { return u == "port-nva-vxlan" })
+		}
+		return s
+	}
+	p := planEnsure(conflict(false), d)
 	if !p.empty() {
 		t.Errorf("plan moves the interface: %v", opSummary(p.ops))
 	}
@@ -343,10 +352,7 @@ func TestPlanRefusesToStealInterface(t *testing.T) {
 		t.Errorf("problems = %q (blocking %v), want one non-blocking problem naming br-other", p.problems, p.blocking)
 	}
 	// The same conflict for a tunnel port blocks the bridge.
-	s.ifaces["if-nva-vxlan"].Name = "nva-vxlan"
-	other.Ports = append(other.Ports, "port-nva-vxlan")
-	b.Ports = slices.DeleteFunc(b.Ports, func(u string) bool { return u == "port-nva-vxlan" })
-	if p := planEnsure(s, d); !p.blocking || len(p.problems) != 2 {
+	if p := planEnsure(conflict(true), d); !p.blocking || len(p.problems) != 2 {
 		t.Errorf("tunnel conflict: problems = %q, blocking %v", p.problems, p.blocking)
 	}
 }

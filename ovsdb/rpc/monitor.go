@@ -31,6 +31,7 @@ type Cache struct {
 
 	mu     sync.RWMutex
 	tables map[string]*rowList
+	gen    uint64 // counts the updates swapped in
 
 	// reading goroutine only
 	ready  bool              // the initial rows are in
@@ -232,6 +233,7 @@ func (c *Cache) apply(raw []byte) error {
 	for _, ch := range changes {
 		c.tables[ch.table].set(ch.uuid, ch.row)
 	}
+	c.gen++
 	c.mu.Unlock()
 	if c.onChange != nil {
 		c.onChange()
@@ -260,10 +262,21 @@ func (c *Cache) Read(f func(tables map[string]map[string]model.Model)) {
 // (rows[i] has UUID uuids[i]), as they are between two updates: Read
 // without making maps. f must neither keep nor modify the slices; it may
 // keep the rows, which are never modified.
-func (c *Cache) ReadRows(f func(table string, uuids []string, rows []model.Model)) {
+//
+// It returns the cache's generation, which counts the updates swapped in:
+// two reads that return the same generation saw the same rows.
+func (c *Cache) ReadRows(f func(table string, uuids []string, rows []model.Model)) (gen uint64) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for t, l := range c.tables {
 		f(t, l.uuids, l.rows)
 	}
+	return c.gen
+}
+
+// Generation is the number of updates swapped in so far (ReadRows).
+func (c *Cache) Generation() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
 }
