@@ -402,3 +402,30 @@ func TestTableFeaturesOnConnect(t *testing.T) {
 		t.Fatalf("table check %q", tc)
 	}
 }
+
+// TestTableCheckMemo: a worker's check answers again without checking
+// while the profile, table count and features are the ones it checked,
+// and checks again when any of them changes.
+func TestTableCheckMemo(t *testing.T) {
+	prof := pipeline.OVS()
+	fits := features(t, fittingFeatures(prof))
+	var c tableCheck
+	few := c.problems(prof, 2, fits)
+	if len(few) == 0 {
+		t.Fatal("2 tables: no problem")
+	}
+	if again := c.problems(prof, 2, fits); &again[0] != &few[0] {
+		t.Error("the same inputs were checked again")
+	}
+	if p := c.problems(prof, 254, fits); p != nil {
+		t.Errorf("254 tables after 2: %q", p)
+	}
+	if p := c.problems(prof, 254, features(t, fittingFeatures(prof, "table:"+prof.Tables[1].Name))); len(p) == 0 {
+		t.Error("new features lacking a table: not checked again")
+	}
+	strict := pipeline.Strict()
+	c.problems(strict, 254, fits)
+	if c.profile != strict.Name || c.tables != &strict.Tables[0] {
+		t.Errorf("another profile: the memo is still for %s", c.profile)
+	}
+}

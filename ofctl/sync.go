@@ -51,6 +51,7 @@ type worker struct {
 	noBundles    bool            // the switch refused to open a bundle
 	invalidTTL   bool            // invalid-TTL packet-ins asked for on this connection (ttlexceeded.go)
 	tables       *tableFeatures  // the switch's OFPMP_TABLE_FEATURES answer (nil: not asked yet)
+	tableCheck   tableCheck      // checkTables's last answer for these tables
 	cache        *compiler.Cache // incremental compiles of the claimed NVE (it resets itself on another NVE or profile)
 	observeDelay time.Duration   // follower: next re-check delay
 	// lastObserve (mu) is when this follower last read the switch, and

@@ -368,7 +368,7 @@ func (s *Southbound) checkSwitchTables(ctx context.Context, w *worker, nve strin
 			s.log.Info("not checking the profile's tables against the switch", "nve", nve, "dpid", fmt.Sprintf("%016x", w.dpid), "reason", tf.skipped)
 		}
 	}
-	problems := checkTables(prof, w.sw.Features().NumTables, w.tables)
+	problems := w.tableCheck.problems(prof, w.sw.Features().NumTables, w.tables)
 	outcome := "ok"
 	switch {
 	case len(problems) > 0:
@@ -384,4 +384,29 @@ func (s *Southbound) checkSwitchTables(ctx context.Context, w *worker, nve strin
 		return &tableMismatchError{profile: prof.Name, problems: problems}
 	}
 	return nil
+}
+
+// tableCheck memoizes checkTables for one worker: its answer depends only
+// on the profile, the switch's table count and its table features, which
+// change with a new connection or profile, not with each reconciliation.
+type tableCheck struct {
+	done     bool
+	profile  string
+	tables   *pipeline.Table // the profile's first table (identity)
+	n        uint8
+	features *tableFeatures
+	answer   []string
+}
+
+func (c *tableCheck) problems(prof pipeline.Profile, nTables uint8, features *tableFeatures) []string {
+	var first *pipeline.Table
+	if len(prof.Tables) > 0 {
+		first = &prof.Tables[0]
+	}
+	if c.done && c.profile == prof.Name && c.tables == first && c.n == nTables && c.features == features {
+		return c.answer
+	}
+	*c = tableCheck{done: true, profile: prof.Name, tables: first, n: nTables, features: features,
+		answer: checkTables(prof, nTables, features)}
+	return c.answer
 }
