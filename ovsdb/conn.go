@@ -170,7 +170,9 @@ var errConflict = errors.New("database changed concurrently")
 var errInconsistent = errors.New("OVSDB cache is not consistent")
 
 // snapshot copies the monitored rows out of the cache: the rows between two
-// updates, since the cache applies each update at once.
+// updates, since the cache applies each update at once. While the cache has
+// not changed, it returns the last snapshot again (callers must not modify
+// a snapshot).
 func (c *conn) snapshot() (*snapshot, error) {
 	select {
 	case <-c.lost:
