@@ -40,8 +40,11 @@ func (v *nveView) completeDelta(st *vnView, prev []*model.Port, prevLocal []vapS
 	dirty := make([]bool, len(cur))
 	// Ports whose VAP here came, went or changed (another OpenFlow port,
 	// VLAN or mode, addresses bound or not): both lists by port name.
+	indexOf := func(name string) (int, bool) {
+		return slices.BinarySearchFunc(cur, name, func(p *model.Port, n string) int { return strings.Compare(p.Name, n) })
+	}
 	mark := func(name string) {
-		if j, ok := slices.BinarySearchFunc(cur, name, func(p *model.Port, n string) int { return strings.Compare(p.Name, n) }); ok {
+		if j, ok := indexOf(name); ok {
 			dirty[j] = true
 		}
 	}
@@ -112,7 +115,7 @@ func (v *nveView) completeDelta(st *vnView, prev []*model.Port, prevLocal []vapS
 	// MAC (the address), the usual case, else by a pass over the VN's
 	// ports.
 	at := func(o *model.Port) int {
-		if j, ok := slices.BinarySearchFunc(cur, o.Name, func(p *model.Port, n string) int { return strings.Compare(p.Name, n) }); ok && cur[j] == o {
+		if j, ok := indexOf(o.Name); ok && cur[j] == o {
 			return j
 		}
 		return -1

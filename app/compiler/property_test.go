@@ -38,28 +38,22 @@ type randomDomain struct {
 // ports) over three to five NVEs, where most MACs and addresses are a
 // single port's, as in a data center, but some collide.
 func newWideDomain(r *rand.Rand) *randomDomain {
-	rd := &randomDomain{r: r, d: scenario.New(), wide: true}
-	for i := 0; i < 3+r.Intn(3); i++ {
-		rd.addNVE()
-	}
-	for i := 0; i < 1+r.Intn(2); i++ {
-		rd.addVN()
-	}
-	for i := 0; i < 40+r.Intn(60); i++ {
-		rd.addPort()
-	}
-	return rd
+	return newDomainOf(&randomDomain{r: r, d: scenario.New(), wide: true}, 3+r.Intn(3), 1+r.Intn(2), 40+r.Intn(60))
 }
 
 func newRandomDomain(r *rand.Rand) *randomDomain {
-	rd := &randomDomain{r: r, d: scenario.New()}
-	for i := 0; i < 2+r.Intn(4); i++ {
+	return newDomainOf(&randomDomain{r: r, d: scenario.New()}, 2+r.Intn(4), 2+r.Intn(4), 4+r.Intn(20))
+}
+
+// newDomainOf adds nves NVEs, then vns VNs, then ports ports to rd.
+func newDomainOf(rd *randomDomain, nves, vns, ports int) *randomDomain {
+	for range nves {
 		rd.addNVE()
 	}
-	for i := 0; i < 2+r.Intn(4); i++ {
+	for range vns {
 		rd.addVN()
 	}
-	for i := 0; i < 4+r.Intn(20); i++ {
+	for range ports {
 		rd.addPort()
 	}
 	return rd

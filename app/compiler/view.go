@@ -695,6 +695,18 @@ func (v *nveView) complete(st *vnView) {
 	v.portParts(st)
 }
 
+// reach hashes a remote NVE as a port's part reaches it: name, tunnel
+// port, link, first underlay address and path group.
+func (h *fnv64) reach(r *remoteNVE) {
+	h.str(r.nve.Name)
+	h.u64(uint64(r.port))
+	h.link(*r)
+	if len(r.ips) > 0 {
+		h.addr(r.ips[0])
+	}
+	h.u64(uint64(r.group))
+}
+
 // ctxFingerprint hashes what the parts of VN st read besides their own
 // port, its VAP here, its MAC ownership and the addresses it answers for
 // (see fillPart): the profile, NVE and generation (keyHash, shareHash),
@@ -708,14 +720,8 @@ func (v *nveView) ctxFingerprint(st *vnView) uint64 {
 	h.u64(v.shareHash)
 	h.u64(uint64(st.vn.VNI))
 	h.u64(uint64(len(st.remotes)))
-	for _, r := range st.remotes {
-		h.str(r.nve.Name)
-		h.u64(uint64(r.port))
-		h.link(r)
-		if len(r.ips) > 0 {
-			h.addr(r.ips[0])
-		}
-		h.u64(uint64(r.group))
+	for i := range st.remotes {
+		h.reach(&st.remotes[i])
 	}
 	h.u64(uint64(len(st.dual)))
 	for _, d := range st.dual {
@@ -914,13 +920,7 @@ func (v *nveView) fillPart(st *vnView, pp *portPart, p *model.Port, pc *partCtx)
 	h.bool(pp.paired)
 	if r := pp.remote; r != nil {
 		h.byte(2)
-		h.str(r.nve.Name)
-		h.u64(uint64(r.port))
-		h.link(*r)
-		if len(r.ips) > 0 {
-			h.addr(r.ips[0])
-		}
-		h.u64(uint64(r.group))
+		h.reach(r)
 	}
 	h.u64(uint64(len(pp.answers)))
 	for _, ip := range pp.answers {
