@@ -103,6 +103,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	profileDir := fs.String("cpuprofile", "", "directory for CPU profiles of nva during each size's attach ramp (nva-M<M>-<k>.pprof, 2 s each; merge them with go tool pprof)")
 	plugged := fs.Bool("plugged", false, "plug the M interfaces into br-int before the timed ramp (as bench-ovn's OVN side does), so a write does not include creating the OVS port")
 	minWrites := fs.Int("min-writes", defaultMinWrites, "repeat a size's ramp (attach M ports, detach them) until it has at least this many writes, so a small M's percentiles rest on as many samples as a large one's")
+	portType := fs.String("port-type", "veth", portTypeUsage+"; internal needs -plugged, and applies to -idle-ports too")
 	idlePorts := fs.Int("idle-ports", 0, "plug this many more interfaces into the br-ints (spread over the hypervisors) for the whole run, never attached to nva: a small M then runs on bridges with as many ports as a large M's, which tells the switches' cost of their ports from the VN's size")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -112,6 +113,10 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *idlePorts < 0 {
 		return fmt.Errorf("-idle-ports: %d is negative", *idlePorts)
+	}
+	internal, err := parsePortType(*portType, *plugged, "-plugged")
+	if err != nil {
+		return err
 	}
 	sizes, err := parseSizes(*sizesFlag)
 	if err != nil {
@@ -127,12 +132,15 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cleanBin()
 	iperfDur := time.Duration(*iperfSecs) * time.Second
-	rows, nvaTCP, err := benchNVA(ctx, bin, sizes, iperfDur, benchOptions{ProfileDir: *profileDir, Plugged: *plugged, MinWrites: *minWrites, IdlePorts: *idlePorts}, logger)
+	rows, nvaTCP, err := benchNVA(ctx, bin, sizes, iperfDur, benchOptions{ProfileDir: *profileDir, Plugged: *plugged, MinWrites: *minWrites, IdlePorts: *idlePorts, InternalPorts: internal}, logger)
 	if err != nil {
 		return err
 	}
 	if *idlePorts > 0 {
 		fmt.Fprintf(stdout, "\n(-idle-ports %d: that many more interfaces were on the br-ints, never attached)", *idlePorts)
+	}
+	if internal {
+		fmt.Fprintf(stdout, "\n(-port-type internal: the plugged interfaces were OVS internal ports, not veths)")
 	}
 	printNVATable(stdout, rows, *plugged)
 	if iperfDur == 0 {
@@ -183,6 +191,44 @@ type benchOptions struct {
 	// IdlePorts more interfaces are on the br-ints for the whole run
 	// (spread over the hypervisors), never attached to nva.
 	IdlePorts int
+	// InternalPorts makes the plugged interfaces (Plugged, IdlePorts) OVS
+	// internal ports instead of veths (plugInterface).
+	InternalPorts bool
+}
+
+// portTypeUsage is the -port-type flag's usage (bench and bench-ovn).
+const portTypeUsage = "what a plugged interface is: veth (a veth pair, the peer left in the hypervisor's namespace; ovs-vswitchd's userspace datapath reads it with a recvmmsg into 32 buffers a poll) or internal (an OVS internal port, a tap device it reads with one read a poll)"
+
+// parsePortType checks a -port-type value: it reports whether it is
+// internal, which needs the interfaces plugged (plugged, set by the flag
+// named pluggedFlag): nva creates the ports it is not given as veths.
+func parsePortType(v string, plugged bool, pluggedFlag string) (bool, error) {
+	switch v {
+	case "veth":
+		return false, nil
+	case "internal":
+		if !plugged {
+			return false, fmt.Errorf("-port-type internal: needs %s (nva creates the ports it is not given as veths)", pluggedFlag)
+		}
+		return true, nil
+	}
+	return false, fmt.Errorf("-port-type: %q is neither veth nor internal", v)
+}
+
+// plugInterface puts interface name on hypervisor hv's br-int: a veth
+// (the peer left in the hypervisor's namespace), or with internal an OVS
+// internal port, a tap device that ovs-vswitchd's userspace datapath
+// reads with one read a poll instead of a recvmmsg into 32 buffers.
+func plugInterface(ctx context.Context, l *lab.Lab, hv int, name string, internal bool) error {
+	if internal {
+		_, err := l.Vsctl(ctx, hv, "--may-exist", "add-port", lab.IntegrationBridge, name, "--", "set", "Interface", name, "type=internal")
+		return err
+	}
+	if err := l.AddBareInterface(ctx, hv, name); err != nil {
+		return err
+	}
+	_, err := l.Vsctl(ctx, hv, "--may-exist", "add-port", lab.IntegrationBridge, name)
+	return err
 }
 
 // defaultMinWrites is the default -min-writes: at M = 10 the ramp runs ten
@@ -227,11 +273,7 @@ func benchNVA(ctx context.Context, bin string, sizes []int, iperfDur time.Durati
 
 	hvs := len(l.Hypervisors())
 	for i := 0; i < o.IdlePorts; i++ {
-		hv, name := i%hvs+1, fmt.Sprintf("idle-%d", i)
-		if err := l.AddBareInterface(ctx, hv, name); err != nil {
-			return nil, nvaTCP, err
-		}
-		if _, err := l.Vsctl(ctx, hv, "--may-exist", "add-port", lab.IntegrationBridge, name); err != nil {
+		if err := plugInterface(ctx, l, i%hvs+1, fmt.Sprintf("idle-%d", i), o.InternalPorts); err != nil {
 			return nil, nvaTCP, err
 		}
 	}
@@ -247,7 +289,7 @@ func benchNVA(ctx context.Context, bin string, sizes []int, iperfDur time.Durati
 	}
 	var rows []sizeResult
 	for _, m := range sizes {
-		r, err := benchSize(ctx, l, ov, m, rounds(m, o.MinWrites), o.Plugged, prof, logger)
+		r, err := benchSize(ctx, l, ov, m, rounds(m, o.MinWrites), o, prof, logger)
 		if err != nil {
 			return rows, nvaTCP, err
 		}
@@ -377,19 +419,21 @@ func joinInts(v []int) string {
 // ramp (attach, detach) runs n times over the same interfaces, and the
 // figures are over every round's writes (flow counts after the last
 // attach).
-func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m, n int, plugged bool, prof *profiler, logger *log.Logger) (sizeResult, error) {
+func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m, n int, o benchOptions, prof *profiler, logger *log.Logger) (sizeResult, error) {
+	plugged := o.Plugged
 	r := sizeResult{M: m, Rounds: n}
 	hvs := len(l.Hypervisors())
 	ifname := func(i int) string { return fmt.Sprintf("vm-p%d", i) }
 	hvOf := func(i int) int { return i%hvs + 1 }
 	for i := 0; i < m; i++ {
-		if err := l.AddBareInterface(ctx, hvOf(i), ifname(i)); err != nil {
-			return r, err
-		}
+		var err error
 		if plugged {
-			if _, err := l.Vsctl(ctx, hvOf(i), "--may-exist", "add-port", lab.IntegrationBridge, ifname(i)); err != nil {
-				return r, err
-			}
+			err = plugInterface(ctx, l, hvOf(i), ifname(i), o.InternalPorts)
+		} else {
+			err = l.AddBareInterface(ctx, hvOf(i), ifname(i))
+		}
+		if err != nil {
+			return r, err
 		}
 	}
 	// What a tenant sees: when each port's own flows (in_port = its
@@ -513,7 +557,9 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m, n int, plugg
 				errs = append(errs, err)
 			}
 		}
-		_ = l.DeleteInterface(ctx, hvOf(i), ifname(i))
+		if !(plugged && o.InternalPorts) { // (del-port removed an internal port)
+			_ = l.DeleteInterface(ctx, hvOf(i), ifname(i))
+		}
 	}
 	return r, errors.Join(errs...)
 }

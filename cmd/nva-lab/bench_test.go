@@ -1,6 +1,11 @@
 package main
 
-import "testing"
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+)
 
 // A size below -min-writes repeats its ramp until it has that many writes;
 // a size at or above it runs once.
@@ -30,5 +35,28 @@ func TestHistQuantile(t *testing.T) {
 	}
 	if got := histQuantile(before, after, name, "queue", 0.5); got != 0 {
 		t.Errorf("a stage without observations: %v, want 0", got)
+	}
+}
+
+// TestBenchPortTypeFlag: a -port-type bench (bench-ovn) cannot use is
+// refused, naming the flag, before any lab is made.
+func TestBenchPortTypeFlag(t *testing.T) {
+	for _, args := range [][]string{
+		{"-port-type", "tap", "-plugged"},
+		{"-port-type", "internal"}, // internal ports need -plugged
+	} {
+		err := bench(context.Background(), args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "-port-type") {
+			t.Errorf("bench %v: %v, want an error naming -port-type", args, err)
+		}
+	}
+	for _, args := range [][]string{
+		{"-port-type", "tap", "-nva-plugged"},
+		{"-port-type", "internal"}, // nva's side needs -nva-plugged
+	} {
+		err := benchOVNCmd(context.Background(), args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "-port-type") {
+			t.Errorf("bench-ovn %v: %v, want an error naming -port-type", args, err)
+		}
 	}
 }

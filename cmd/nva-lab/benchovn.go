@@ -49,7 +49,12 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	ovnOnly := fs.Bool("ovn-only", false, "run only OVN's side (to check an OVN setup; prints no ratios)")
 	nvaPlugged := fs.Bool("nva-plugged", false, "plug nva's interfaces into br-int before each timed ramp too, as OVN's are (a write then does not include creating the OVS port)")
 	minWrites := fs.Int("min-writes", defaultMinWrites, "repeat a size's ramp (attach M ports, detach them) on both systems until it has at least this many writes")
+	portType := fs.String("port-type", "veth", portTypeUsage+", on both systems (the tenants of the throughput runs stay veths); internal needs -nva-plugged")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	internal, err := parsePortType(*portType, *nvaPlugged || *ovnOnly, "-nva-plugged")
+	if err != nil {
 		return err
 	}
 	if *minWrites < 1 {
@@ -81,11 +86,11 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var nvaRows []sizeResult
 	var nvaTCP lab.IperfResult
 	if !*ovnOnly {
-		if nvaRows, nvaTCP, err = benchNVA(ctx, bin, sizes, iperfDur, benchOptions{Plugged: *nvaPlugged, MinWrites: *minWrites}, logger); err != nil {
+		if nvaRows, nvaTCP, err = benchNVA(ctx, bin, sizes, iperfDur, benchOptions{Plugged: *nvaPlugged, MinWrites: *minWrites, InternalPorts: internal}, logger); err != nil {
 			return fmt.Errorf("nva: %w", err)
 		}
 	}
-	ovnRows, ovnTCP, err := benchOVN(ctx, sizes, *minWrites, iperfDur, *encap, logger)
+	ovnRows, ovnTCP, err := benchOVN(ctx, sizes, *minWrites, iperfDur, *encap, internal, logger)
 	if err != nil {
 		return fmt.Errorf("OVN: %w", err)
 	}
@@ -102,6 +107,9 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintf(stdout, "\nOVN 23.03 on the same lab shape (3 hypervisors, userspace OVS, one ovn-controller per hypervisor, NB/SB ovsdb-server and ovn-northd\n"+
 		"on the host, %s): every port is an \"ovn-nbctl --wait=hv lsp-add\" of a VIF already plugged into br-int (external_ids:iface-id),\n"+
 		"timed from the command's start until it exits (every hypervisor has installed the change); ramps repeat as nva's do.\n", *encap)
+	if internal {
+		fmt.Fprintf(stdout, "(-port-type internal: on both systems the plugged interfaces were OVS internal ports, not veths)\n")
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nM\twrites\tp50 lsp-add --wait=hv\tp99\tmax\tfailed\tflows hv1/hv2/hv3\tp50 lsp-del --wait=hv\tOVS CPU per write")
 	for _, r := range ovnRows {
@@ -357,13 +365,23 @@ func resolveUnderlay(ctx context.Context, l *lab.Lab) {
 // logical port lsp (what a hypervisor agent does before the CMS creates the
 // logical port).
 func plugVIF(ctx context.Context, l *lab.Lab, hv int, ifname, lsp string) error {
-	_, err := l.Vsctl(ctx, hv, "--may-exist", "add-port", lab.IntegrationBridge, ifname,
-		"--", "set", "interface", ifname, "external_ids:iface-id="+lsp)
+	return plugVIFType(ctx, l, hv, ifname, lsp, false)
+}
+
+// plugVIFType is plugVIF of an existing interface, or with internal of an
+// OVS internal port it creates (plugInterface).
+func plugVIFType(ctx context.Context, l *lab.Lab, hv int, ifname, lsp string, internal bool) error {
+	set := []string{"--may-exist", "add-port", lab.IntegrationBridge, ifname,
+		"--", "set", "interface", ifname, "external_ids:iface-id=" + lsp}
+	if internal {
+		set = append(set, "type=internal")
+	}
+	_, err := l.Vsctl(ctx, hv, set...)
 	return err
 }
 
 // benchOVN runs the workload on OVN.
-func benchOVN(ctx context.Context, sizes []int, minWrites int, iperfDur time.Duration, encap string, logger *log.Logger) ([]ovnSizeResult, lab.IperfResult, error) {
+func benchOVN(ctx context.Context, sizes []int, minWrites int, iperfDur time.Duration, encap string, internal bool, logger *log.Logger) ([]ovnSizeResult, lab.IperfResult, error) {
 	var tcp lab.IperfResult
 	l, err := lab.Create(ctx, lab.Options{Hypervisors: 3, Logf: logger.Printf})
 	if err != nil {
@@ -399,7 +417,7 @@ func benchOVN(ctx context.Context, sizes []int, minWrites int, iperfDur time.Dur
 	}
 	var rows []ovnSizeResult
 	for _, m := range sizes {
-		r, err := benchOVNSize(ctx, l, o, m, rounds(m, minWrites), logger)
+		r, err := benchOVNSize(ctx, l, o, m, rounds(m, minWrites), internal, logger)
 		if err != nil {
 			return rows, tcp, err
 		}
@@ -424,17 +442,19 @@ func benchOVN(ctx context.Context, sizes []int, minWrites int, iperfDur time.Dur
 // benchOVNSize attaches m logical ports one command at a time, each
 // waiting for every hypervisor, then detaches them; the ramp runs n times
 // over the same VIFs (flow counts after the last attach).
-func benchOVNSize(ctx context.Context, l *lab.Lab, o *ovnLab, m, n int, logger *log.Logger) (ovnSizeResult, error) {
+func benchOVNSize(ctx context.Context, l *lab.Lab, o *ovnLab, m, n int, internal bool, logger *log.Logger) (ovnSizeResult, error) {
 	r := ovnSizeResult{M: m}
 	hvs := len(l.Hypervisors())
 	ifname := func(i int) string { return fmt.Sprintf("vm-p%d", i) }
 	lsp := func(i int) string { return fmt.Sprintf("p%d", i) }
 	hvOf := func(i int) int { return i%hvs + 1 }
 	for i := 0; i < m; i++ {
-		if err := l.AddBareInterface(ctx, hvOf(i), ifname(i)); err != nil {
-			return r, err
+		if !internal {
+			if err := l.AddBareInterface(ctx, hvOf(i), ifname(i)); err != nil {
+				return r, err
+			}
 		}
-		if err := plugVIF(ctx, l, hvOf(i), ifname(i), lsp(i)); err != nil {
+		if err := plugVIFType(ctx, l, hvOf(i), ifname(i), lsp(i), internal); err != nil {
 			return r, err
 		}
 	}
@@ -495,7 +515,9 @@ func benchOVNSize(ctx context.Context, l *lab.Lab, o *ovnLab, m, n int, logger *
 		if _, err := l.Vsctl(ctx, hvOf(i), "--if-exists", "del-port", lab.IntegrationBridge, ifname(i)); err != nil {
 			errs = append(errs, err)
 		}
-		_ = l.DeleteInterface(ctx, hvOf(i), ifname(i))
+		if !internal { // (del-port removed an internal port)
+			_ = l.DeleteInterface(ctx, hvOf(i), ifname(i))
+		}
 	}
 	return r, errors.Join(errs...)
 }
