@@ -33,12 +33,22 @@ func (connectedHandler) SwitchDisconnected(*conn.Switch, error) {}
 // controller sends: a bench whose ramp plugs M ports sees its switches
 // slow down with M (README, "Scale and performance").
 func BenchmarkRealOVSRoundTrip(b *testing.B) {
-	for _, ports := range []int{4, 70} {
-		b.Run(fmt.Sprintf("ports=%d", ports), func(b *testing.B) {
+	for _, bc := range []struct {
+		ports int
+		kind  string
+	}{{4, "veth"}, {70, "veth"}, {70, "internal"}} {
+		ports := bc.ports
+		b.Run(fmt.Sprintf("ports=%d/%s", ports, bc.kind), func(b *testing.B) {
 			o := ovstest.Start(b, ovstest.Options{Prefix: "nvrt"})
 			o.Vsctl("add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev", "fail_mode=secure", "protocols=OpenFlow13")
 			for i := 1; i <= ports; i++ {
 				a, z := fmt.Sprintf("rt%da", i), fmt.Sprintf("rt%dz", i)
+				if bc.kind == "internal" {
+					// A tap device the datapath reads with one read a
+					// poll (nva-lab's -port-type internal).
+					o.Vsctl("add-port", "br-int", a, "--", "set", "Interface", a, "type=internal")
+					continue
+				}
 				o.Exec("ip", "link", "add", a, "type", "veth", "peer", "name", z)
 				// No IPv6 on either end, as in the lab: no autoconf chatter.
 				o.Exec("sysctl", "-qw", "net.ipv6.conf."+a+".disable_ipv6=1", "net.ipv6.conf."+z+".disable_ipv6=1")

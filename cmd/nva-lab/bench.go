@@ -56,6 +56,10 @@ type sizeResult struct {
 	// together: what the switches spend on a write (0 when unknown).
 	SwitchCPUPerWrite time.Duration
 	Load              string
+	// PassP50 is the p50 of each pass's writes (passes.go).
+	PassP50 []time.Duration
+	// metrics are nva's metric deltas summed over the attach phases.
+	metrics map[string]float64
 }
 
 // switchesCPU is the CPU time (user + system) of the lab's ovs-vswitchd
@@ -100,16 +104,20 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	nvaPath := fs.String("nva", "", "nva binary (default: build cmd/nva into a temporary directory)")
 	sizesFlag := fs.String("sizes", "10,50,200", "comma-separated numbers of ports M to attach")
 	iperfSecs := fs.Int("iperf-seconds", 5, "duration of each TCP throughput run (0: no throughput runs)")
-	profileDir := fs.String("cpuprofile", "", "directory for CPU profiles of nva during each size's attach ramp (nva-M<M>-<k>.pprof, 2 s each; merge them with go tool pprof)")
+	profileDir := fs.String("cpuprofile", "", "directory for CPU profiles of nva during each size's attach ramp (nva-M<M>-p<pass>-<k>.pprof, 2 s each; merge them with go tool pprof)")
 	plugged := fs.Bool("plugged", false, "plug the M interfaces into br-int before the timed ramp (as bench-ovn's OVN side does), so a write does not include creating the OVS port")
 	minWrites := fs.Int("min-writes", defaultMinWrites, "repeat a size's ramp (attach M ports, detach them) until it has at least this many writes, so a small M's percentiles rest on as many samples as a large one's")
 	portType := fs.String("port-type", "veth", portTypeUsage+"; internal needs -plugged, and applies to -idle-ports too")
+	passes := fs.Int("passes", defaultPasses, passesUsage)
 	idlePorts := fs.Int("idle-ports", 0, "plug this many more interfaces into the br-ints (spread over the hypervisors) for the whole run, never attached to nva: a small M then runs on bridges with as many ports as a large M's, which tells the switches' cost of their ports from the VN's size")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *minWrites < 1 {
 		return fmt.Errorf("-min-writes: %d is not a positive number of writes", *minWrites)
+	}
+	if err := checkPasses(*passes); err != nil {
+		return err
 	}
 	if *idlePorts < 0 {
 		return fmt.Errorf("-idle-ports: %d is negative", *idlePorts)
@@ -132,7 +140,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cleanBin()
 	iperfDur := time.Duration(*iperfSecs) * time.Second
-	rows, nvaTCP, err := benchNVA(ctx, bin, sizes, iperfDur, benchOptions{ProfileDir: *profileDir, Plugged: *plugged, MinWrites: *minWrites, IdlePorts: *idlePorts, InternalPorts: internal}, logger)
+	rows, nvaTCP, err := benchNVA(ctx, bin, sizes, iperfDur, benchOptions{ProfileDir: *profileDir, Plugged: *plugged, MinWrites: *minWrites, IdlePorts: *idlePorts, InternalPorts: internal, Passes: *passes}, logger)
 	if err != nil {
 		return err
 	}
@@ -143,6 +151,10 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "\n(-port-type internal: the plugged interfaces were OVS internal ports, not veths)")
 	}
 	printNVATable(stdout, rows, *plugged)
+	if len(rows) > 1 {
+		first, last := rows[0], rows[len(rows)-1]
+		fmt.Fprintf(stdout, "flatness, p50 at M=%d / p50 at M=%d: %s\n", last.M, first.M, flatness(first.Latencies, last.Latencies, first.PassP50, last.PassP50))
+	}
 	if iperfDur == 0 {
 		return nil
 	}
@@ -194,6 +206,8 @@ type benchOptions struct {
 	// InternalPorts makes the plugged interfaces (Plugged, IdlePorts) OVS
 	// internal ports instead of veths (plugInterface).
 	InternalPorts bool
+	// Passes is how many times the sizes run in turn (passes.go).
+	Passes int
 }
 
 // portTypeUsage is the -port-type flag's usage (bench and bench-ovn).
@@ -208,7 +222,7 @@ func parsePortType(v string, plugged bool, pluggedFlag string) (bool, error) {
 		return false, nil
 	case "internal":
 		if !plugged {
-			return false, fmt.Errorf("-port-type internal: needs %s (nva creates the ports it is not given as veths)", pluggedFlag)
+			return false, fmt.Errorf("-port-type internal: needs %s (nva creates the ports it is not given as veths: give -port-type veth)", pluggedFlag)
 		}
 		return true, nil
 	}
@@ -287,15 +301,22 @@ func benchNVA(ctx context.Context, bin string, sizes []int, iperfDur time.Durati
 			return nil, nvaTCP, err
 		}
 	}
-	var rows []sizeResult
-	for _, m := range sizes {
-		r, err := benchSize(ctx, l, ov, m, rounds(m, o.MinWrites), o, prof, logger)
-		if err != nil {
-			return rows, nvaTCP, err
+	rows := make([]sizeResult, len(sizes))
+	for pass := range max(1, o.Passes) {
+		for i, m := range sizes {
+			r, err := benchSize(ctx, l, ov, m, rounds(m, o.MinWrites), o, prof, fmt.Sprintf("nva-M%d-p%d", m, pass+1), logger)
+			if err != nil {
+				return rows, nvaTCP, err
+			}
+			rows[i] = mergeSize(rows[i], r)
+			if ctx.Err() != nil {
+				return rows, nvaTCP, ctx.Err()
+			}
 		}
-		rows = append(rows, r)
-		if ctx.Err() != nil {
-			return rows, nvaTCP, ctx.Err()
+		if pass > 0 && pass == o.Passes-1 {
+			for _, r := range rows {
+				logStages(logger, fmt.Sprintf("M=%d, %d passes", r.M, o.Passes), r.metrics)
+			}
 		}
 	}
 	// Throughput last: the seconds after a saturating transfer (OVS
@@ -319,7 +340,8 @@ func printNVATable(stdout io.Writer, rows []sizeResult, plugged bool) {
 	}
 	fmt.Fprintf(stdout, "\nnva bench: 3 hypervisors (userspace Open vSwitch), 1 VXLAN VN, 2 tenants + M ports spread over the hypervisors;\n"+
 		"every port is a POST /api/v1/ports?wait=realized, latency measured from the request to the answer; a size with fewer\n"+
-		"ports than -min-writes repeats its ramp (attach the M ports, detach them) until it has that many writes (\"writes\");\n"+
+		"ports than -min-writes repeats its ramp (attach the M ports, detach them) until it has that many writes, and the sizes run in turn\n"+
+		"-passes times (\"writes\" counts all passes);\n"+
 		"\"port flows on NVE\" is from a port's request until OVS reports (ovs-ofctl monitor on its NVE's br-int) an nva flow matching its\n"+
 		"OpenFlow port added, timed as the event is read; \"event after answer\" counts ports whose event was read after the realized answer\n"+
 		"(OVS sends monitor updates on their own connection, so an event read just after the answer is not by itself a late flow; the log gives the largest gap).\n")
@@ -348,6 +370,15 @@ func meanOf(before, after map[string]float64, name string) time.Duration {
 	}
 	sum := lab.MetricSum(after, name+"_sum") - lab.MetricSum(before, name+"_sum")
 	return time.Duration(sum / n * float64(time.Second))
+}
+
+// logStages logs the mean stages of nva's realized writes from its
+// metric deltas.
+func logStages(logger *log.Logger, what string, delta map[string]float64) {
+	none := map[string]float64{}
+	logger.Printf("%s: mean stages: api %s; southbound %s", what,
+		stageMeans(none, delta, "nva_api_realized_write_stage_seconds", "commit", "realize"),
+		stageMeans(none, delta, "nva_southbound_realize_stage_seconds", "queue", "cpu_wait", "send", "ports", "realize"))
 }
 
 // stageMeans formats the mean of each stage of a histogram labelled
@@ -419,7 +450,7 @@ func joinInts(v []int) string {
 // ramp (attach, detach) runs n times over the same interfaces, and the
 // figures are over every round's writes (flow counts after the last
 // attach).
-func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m, n int, o benchOptions, prof *profiler, logger *log.Logger) (sizeResult, error) {
+func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m, n int, o benchOptions, prof *profiler, profName string, logger *log.Logger) (sizeResult, error) {
 	plugged := o.Plugged
 	r := sizeResult{M: m, Rounds: n}
 	hvs := len(l.Hypervisors())
@@ -443,7 +474,7 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m, n int, o ben
 		return r, err
 	}
 	defer watch.stop()
-	stopProfile := prof.start(ctx, fmt.Sprintf("nva-M%d", m), logger)
+	stopProfile := prof.start(ctx, profName, logger)
 	defer stopProfile()
 	pid := ov.NVA.Proc().PID()
 	delta := map[string]float64{} // nva's metrics, summed over the attach phases
@@ -538,15 +569,13 @@ func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m, n int, o ben
 	if swKnown {
 		r.SwitchCPUPerWrite = swCPU / time.Duration(m*n)
 	}
-	none := map[string]float64{}
-	r.MeanReconcile = meanOf(none, delta, "nva_southbound_reconcile_duration_seconds")
-	r.MeanPlan = meanOf(none, delta, "nva_southbound_plan_duration_seconds")
-	logger.Printf("M=%d: mean stages: api %s; southbound %s", m,
-		stageMeans(none, delta, "nva_api_realized_write_stage_seconds", "commit", "realize"),
-		stageMeans(none, delta, "nva_southbound_realize_stage_seconds", "queue", "cpu_wait", "send", "ports", "realize"))
+	r.metrics = delta
+	r.meansFromMetrics()
+	logStages(logger, fmt.Sprintf("M=%d", m), delta)
 	slices.Sort(r.Latencies)
 	slices.Sort(r.Installed)
 	slices.Sort(r.DetachLatencies)
+	r.PassP50 = []time.Duration{percentile(r.Latencies, 0.5)}
 	logger.Printf("M=%d: %d rounds attached in %v (p50 %v, p99 %v, %d failed), flows %s; %d port flow events read after the answer, by up to %v",
 		m, n, r.TotalAttachElapsed.Round(time.Millisecond), round(percentile(r.Latencies, 0.5)),
 		round(percentile(r.Latencies, 0.99)), r.Failed, joinInts(r.Flows), r.AfterAnswer, round(r.MaxAfterAnswer))

@@ -51,8 +51,9 @@ func TestBenchPortTypeFlag(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{
-		{"-port-type", "tap", "-nva-plugged"},
-		{"-port-type", "internal"}, // nva's side needs -nva-plugged
+		{"-port-type", "tap"},
+		{"-nva-plugged=false"},                           // the default internal ports need nva's plugged
+		{"-port-type", "internal", "-nva-plugged=false"}, // nva's side needs -nva-plugged
 	} {
 		err := benchOVNCmd(context.Background(), args, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "-port-type") {

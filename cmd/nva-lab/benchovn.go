@@ -28,6 +28,7 @@ import (
 // ovnSizeResult is one row of OVN's latency table.
 type ovnSizeResult struct {
 	M               int
+	Rounds          int             // times the ramp ran, over all passes
 	Latencies       []time.Duration // per lsp-add --wait=hv, sorted
 	DetachLatencies []time.Duration // per lsp-del --wait=hv, sorted
 	Flows           []int           // OpenFlow flows on br-int per hypervisor after M ports
@@ -37,6 +38,8 @@ type ovnSizeResult struct {
 	// together over the attach ramps divided by their writes, as in
 	// nva's table (0 when unknown).
 	SwitchCPUPerWrite time.Duration
+	// PassP50 is the p50 of each pass's writes (passes.go).
+	PassP50 []time.Duration
 }
 
 func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -47,9 +50,10 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	iperfSecs := fs.Int("iperf-seconds", 5, "duration of each TCP throughput run")
 	encap := fs.String("ovn-encap", "geneve", "OVN's encapsulation: geneve (OVN's default) or vxlan (nva's bench VN uses vxlan)")
 	ovnOnly := fs.Bool("ovn-only", false, "run only OVN's side (to check an OVN setup; prints no ratios)")
-	nvaPlugged := fs.Bool("nva-plugged", false, "plug nva's interfaces into br-int before each timed ramp too, as OVN's are (a write then does not include creating the OVS port)")
+	nvaPlugged := fs.Bool("nva-plugged", true, "plug nva's interfaces into br-int before each timed ramp too, as OVN's are (a write then does not include creating the OVS port): the like-for-like comparison; -nva-plugged=false has nva create each port (with -port-type veth)")
 	minWrites := fs.Int("min-writes", defaultMinWrites, "repeat a size's ramp (attach M ports, detach them) on both systems until it has at least this many writes")
-	portType := fs.String("port-type", "veth", portTypeUsage+", on both systems (the tenants of the throughput runs stay veths); internal needs -nva-plugged")
+	passes := fs.Int("passes", defaultPasses, passesUsage+", on both systems")
+	portType := fs.String("port-type", "internal", portTypeUsage+", on both systems (the tenants of the throughput runs stay veths); internal, the default, is a VM's tap and needs -nva-plugged")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,6 +63,9 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if *minWrites < 1 {
 		return fmt.Errorf("-min-writes: %d is not a positive number of writes", *minWrites)
+	}
+	if err := checkPasses(*passes); err != nil {
+		return err
 	}
 	sizes, err := parseSizes(*sizesFlag)
 	if err != nil {
@@ -86,11 +93,11 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var nvaRows []sizeResult
 	var nvaTCP lab.IperfResult
 	if !*ovnOnly {
-		if nvaRows, nvaTCP, err = benchNVA(ctx, bin, sizes, iperfDur, benchOptions{Plugged: *nvaPlugged, MinWrites: *minWrites, InternalPorts: internal}, logger); err != nil {
+		if nvaRows, nvaTCP, err = benchNVA(ctx, bin, sizes, iperfDur, benchOptions{Plugged: *nvaPlugged, MinWrites: *minWrites, InternalPorts: internal, Passes: *passes}, logger); err != nil {
 			return fmt.Errorf("nva: %w", err)
 		}
 	}
-	ovnRows, ovnTCP, err := benchOVN(ctx, sizes, *minWrites, iperfDur, *encap, internal, logger)
+	ovnRows, ovnTCP, err := benchOVN(ctx, sizes, *minWrites, *passes, iperfDur, *encap, internal, logger)
 	if err != nil {
 		return fmt.Errorf("OVN: %w", err)
 	}
@@ -108,7 +115,7 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		"on the host, %s): every port is an \"ovn-nbctl --wait=hv lsp-add\" of a VIF already plugged into br-int (external_ids:iface-id),\n"+
 		"timed from the command's start until it exits (every hypervisor has installed the change); ramps repeat as nva's do.\n", *encap)
 	if internal {
-		fmt.Fprintf(stdout, "(-port-type internal: on both systems the plugged interfaces were OVS internal ports, not veths)\n")
+		fmt.Fprintf(stdout, "(-port-type internal, the default: on both systems the plugged interfaces were OVS internal ports, tap devices as a VM's are, not veths)\n")
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nM\twrites\tp50 lsp-add --wait=hv\tp99\tmax\tfailed\tflows hv1/hv2/hv3\tp50 lsp-del --wait=hv\tOVS CPU per write")
@@ -146,9 +153,9 @@ func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(nvaRows) > 1 && len(ovnRows) > 1 {
 		first, last := nvaRows[0], nvaRows[len(nvaRows)-1]
 		ofirst, olast := ovnRows[0], ovnRows[len(ovnRows)-1]
-		fmt.Fprintf(stdout, "flatness, p50 at M=%d / p50 at M=%d: nva %s, OVN %s\n", last.M, first.M,
-			ratio(percentile(last.Latencies, 0.5).Seconds(), percentile(first.Latencies, 0.5).Seconds()),
-			ratio(percentile(olast.Latencies, 0.5).Seconds(), percentile(ofirst.Latencies, 0.5).Seconds()))
+		fmt.Fprintf(stdout, "flatness, p50 at M=%d / p50 at M=%d: nva %s; OVN %s\n", last.M, first.M,
+			flatness(first.Latencies, last.Latencies, first.PassP50, last.PassP50),
+			flatness(ofirst.Latencies, olast.Latencies, ofirst.PassP50, olast.PassP50))
 	}
 
 	if iperfDur == 0 {
@@ -381,7 +388,7 @@ func plugVIFType(ctx context.Context, l *lab.Lab, hv int, ifname, lsp string, in
 }
 
 // benchOVN runs the workload on OVN.
-func benchOVN(ctx context.Context, sizes []int, minWrites int, iperfDur time.Duration, encap string, internal bool, logger *log.Logger) ([]ovnSizeResult, lab.IperfResult, error) {
+func benchOVN(ctx context.Context, sizes []int, minWrites, passes int, iperfDur time.Duration, encap string, internal bool, logger *log.Logger) ([]ovnSizeResult, lab.IperfResult, error) {
 	var tcp lab.IperfResult
 	l, err := lab.Create(ctx, lab.Options{Hypervisors: 3, Logf: logger.Printf})
 	if err != nil {
@@ -415,15 +422,17 @@ func benchOVN(ctx context.Context, sizes []int, minWrites int, iperfDur time.Dur
 			return nil, tcp, err
 		}
 	}
-	var rows []ovnSizeResult
-	for _, m := range sizes {
-		r, err := benchOVNSize(ctx, l, o, m, rounds(m, minWrites), internal, logger)
-		if err != nil {
-			return rows, tcp, err
-		}
-		rows = append(rows, r)
-		if ctx.Err() != nil {
-			return rows, tcp, ctx.Err()
+	rows := make([]ovnSizeResult, len(sizes))
+	for range max(1, passes) {
+		for i, m := range sizes {
+			r, err := benchOVNSize(ctx, l, o, m, rounds(m, minWrites), internal, logger)
+			if err != nil {
+				return rows, tcp, err
+			}
+			rows[i] = mergeOVNSize(rows[i], r)
+			if ctx.Err() != nil {
+				return rows, tcp, ctx.Err()
+			}
 		}
 	}
 	// Throughput last, as on nva's side (none with iperfDur 0).
@@ -443,7 +452,7 @@ func benchOVN(ctx context.Context, sizes []int, minWrites int, iperfDur time.Dur
 // waiting for every hypervisor, then detaches them; the ramp runs n times
 // over the same VIFs (flow counts after the last attach).
 func benchOVNSize(ctx context.Context, l *lab.Lab, o *ovnLab, m, n int, internal bool, logger *log.Logger) (ovnSizeResult, error) {
-	r := ovnSizeResult{M: m}
+	r := ovnSizeResult{M: m, Rounds: n}
 	hvs := len(l.Hypervisors())
 	ifname := func(i int) string { return fmt.Sprintf("vm-p%d", i) }
 	lsp := func(i int) string { return fmt.Sprintf("p%d", i) }
@@ -508,6 +517,7 @@ func benchOVNSize(ctx context.Context, l *lab.Lab, o *ovnLab, m, n int, internal
 	}
 	sort.Slice(r.Latencies, func(i, j int) bool { return r.Latencies[i] < r.Latencies[j] })
 	sort.Slice(r.DetachLatencies, func(i, j int) bool { return r.DetachLatencies[i] < r.DetachLatencies[j] })
+	r.PassP50 = []time.Duration{percentile(r.Latencies, 0.5)}
 	logger.Printf("OVN M=%d: %d rounds attached in %v (p50 %v, p99 %v, %d failed), flows %s", m, n, elapsed.Round(time.Millisecond),
 		round(percentile(r.Latencies, 0.5)), round(percentile(r.Latencies, 0.99)), r.Failed, joinInts(r.Flows))
 	var errs []error

@@ -17,7 +17,9 @@
 //	nva-lab bench-ovn [-nva bin/nva] [-sizes 10,50,200] [-ovn-encap geneve]
 //	    the bench workload on nva and then on OVN 23.03 (ovn-central,
 //	    ovn-host) in the same kind of lab, in one run: both tables and the
-//	    ratios nva / OVN.
+//	    ratios nva / OVN. Both systems' interfaces are plugged into br-int
+//	    before their ramps, as OVS internal ports (tap devices, as a VM's
+//	    are); -port-type veth and -nva-plugged=false change that.
 //	nva-lab scale [-nva bin/nva] [-nves 10,100,1000] [-kind ovs|openflow] [-nodes 1|3]
 //	    the fleet benchmark: simulated OpenFlow 1.3 switches (and OVSDB
 //	    servers) against nva over real TCP, no root needed; prints a table
