@@ -30,13 +30,11 @@ var nvaCookieMatch = fmt.Sprintf("cookie=%#x/%#x", flow.NVACookie, flow.CookieTa
 
 // sizeResult is one row of the latency table.
 type sizeResult struct {
-	M                  int
-	Rounds             int             // times the ramp ran (attach M ports, detach them)
-	Latencies          []time.Duration // per port write, sorted
+	// ramp: M, the ramps run, each write's and each detach's latency
+	// (per port write and DELETE, sorted), the failed writes (e.g. 504
+	// not realized), each pass's p50.
+	ramp
 	Flows, Groups      []int           // per hypervisor, after attaching M ports
-	Failed             int             // writes that returned an error (e.g. 504 not realized)
-	FirstErr           error
-	DetachLatencies    []time.Duration // per port DELETE, sorted
 	Installed          []time.Duration // per port: write until its flows are on its NVE, sorted
 	NotInstalled       int             // ports whose flows did not appear within the timeout
 	AfterAnswer        int             // ports whose flow event was read after their write's realized answer
@@ -56,8 +54,6 @@ type sizeResult struct {
 	// together: what the switches spend on a write (0 when unknown).
 	SwitchCPUPerWrite time.Duration
 	Load              string
-	// PassP50 is the p50 of each pass's writes (passes.go).
-	PassP50 []time.Duration
 	// metrics are nva's metric deltas summed over the attach phases.
 	metrics map[string]float64
 }
@@ -452,7 +448,7 @@ func joinInts(v []int) string {
 // attach).
 func benchSize(ctx context.Context, l *lab.Lab, ov *lab.Overlay, m, n int, o benchOptions, prof *profiler, profName string, logger *log.Logger) (sizeResult, error) {
 	plugged := o.Plugged
-	r := sizeResult{M: m, Rounds: n}
+	r := sizeResult{ramp: ramp{M: m, Rounds: n}}
 	hvs := len(l.Hypervisors())
 	ifname := func(i int) string { return fmt.Sprintf("vm-p%d", i) }
 	hvOf := func(i int) int { return i%hvs + 1 }

@@ -27,19 +27,14 @@ import (
 
 // ovnSizeResult is one row of OVN's latency table.
 type ovnSizeResult struct {
-	M               int
-	Rounds          int             // times the ramp ran, over all passes
-	Latencies       []time.Duration // per lsp-add --wait=hv, sorted
-	DetachLatencies []time.Duration // per lsp-del --wait=hv, sorted
-	Flows           []int           // OpenFlow flows on br-int per hypervisor after M ports
-	Failed          int
-	FirstErr        error
+	// ramp: M, the ramps run, each lsp-add's and lsp-del's latency
+	// (--wait=hv, sorted), the failed commands, each pass's p50.
+	ramp
+	Flows []int // OpenFlow flows on br-int per hypervisor after M ports
 	// SwitchCPUPerWrite is the hypervisors' ovs-vswitchd CPU time
 	// together over the attach ramps divided by their writes, as in
 	// nva's table (0 when unknown).
 	SwitchCPUPerWrite time.Duration
-	// PassP50 is the p50 of each pass's writes (passes.go).
-	PassP50 []time.Duration
 }
 
 func benchOVNCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -452,7 +447,7 @@ func benchOVN(ctx context.Context, sizes []int, minWrites, passes int, iperfDur 
 // waiting for every hypervisor, then detaches them; the ramp runs n times
 // over the same VIFs (flow counts after the last attach).
 func benchOVNSize(ctx context.Context, l *lab.Lab, o *ovnLab, m, n int, internal bool, logger *log.Logger) (ovnSizeResult, error) {
-	r := ovnSizeResult{M: m, Rounds: n}
+	r := ovnSizeResult{ramp: ramp{M: m, Rounds: n}}
 	hvs := len(l.Hypervisors())
 	ifname := func(i int) string { return fmt.Sprintf("vm-p%d", i) }
 	lsp := func(i int) string { return fmt.Sprintf("p%d", i) }

@@ -17,28 +17,49 @@ import (
 // pass's own p50 is kept (PassP50) and printed, so the spread between
 // passes stays visible.
 
+// ramp is what both systems' rows of a size have: the writes of its
+// ramps, over all passes.
+type ramp struct {
+	M               int
+	Rounds          int             // times the ramp ran (attach M ports, detach them), over all passes
+	Latencies       []time.Duration // per attach write, sorted
+	DetachLatencies []time.Duration // per detach, sorted
+	Failed          int             // writes that returned an error
+	FirstErr        error
+	PassP50         []time.Duration // the p50 of each pass's writes
+}
+
 // writes is how many attach writes r rests on.
-func (r sizeResult) writes() int { return r.M * r.Rounds }
+func (r ramp) writes() int { return r.M * r.Rounds }
+
+// merge adds pass b of a size to a's earlier passes: counts add up,
+// latencies pool, each pass's p50 is kept.
+func (a ramp) merge(b ramp) ramp {
+	out := a
+	out.Rounds += b.Rounds
+	out.Latencies = mergeSorted(a.Latencies, b.Latencies)
+	out.DetachLatencies = mergeSorted(a.DetachLatencies, b.DetachLatencies)
+	out.Failed += b.Failed
+	if out.FirstErr == nil {
+		out.FirstErr = b.FirstErr
+	}
+	out.PassP50 = append(slices.Clone(a.PassP50), b.PassP50...)
+	return out
+}
 
 // mergeSize adds pass b of a size to the figures a of its earlier passes
-// (a zero a: b is the first pass). Counts add up, latencies pool, flow
-// and group counts and the load are b's (the latest), per-write CPU is
-// the mean over both weighted by their writes, and the means of nva's
+// (a zero a: b is the first pass): the ramp's figures merge; flow and
+// group counts and the load are b's (the latest), per-write CPU is the
+// mean over both weighted by their writes, and the means of nva's
 // histograms are taken again over both passes' observations.
 func mergeSize(a, b sizeResult) sizeResult {
 	if a.Rounds == 0 {
 		return b
 	}
 	out := a
-	out.Rounds += b.Rounds
-	out.Latencies = mergeSorted(a.Latencies, b.Latencies)
-	out.DetachLatencies = mergeSorted(a.DetachLatencies, b.DetachLatencies)
+	out.ramp = a.ramp.merge(b.ramp)
 	out.Installed = mergeSorted(a.Installed, b.Installed)
 	out.Flows, out.Groups, out.Load = b.Flows, b.Groups, b.Load
-	out.Failed += b.Failed
-	if out.FirstErr == nil {
-		out.FirstErr = b.FirstErr
-	}
 	out.NotInstalled += b.NotInstalled
 	out.AfterAnswer += b.AfterAnswer
 	out.MaxAfterAnswer = max(a.MaxAfterAnswer, b.MaxAfterAnswer)
@@ -52,7 +73,6 @@ func mergeSize(a, b sizeResult) sizeResult {
 		}
 	}
 	out.meansFromMetrics()
-	out.PassP50 = append(slices.Clone(a.PassP50), b.PassP50...)
 	return out
 }
 
@@ -70,16 +90,9 @@ func mergeOVNSize(a, b ovnSizeResult) ovnSizeResult {
 		return b
 	}
 	out := a
-	out.Rounds += b.Rounds
-	out.Latencies = mergeSorted(a.Latencies, b.Latencies)
-	out.DetachLatencies = mergeSorted(a.DetachLatencies, b.DetachLatencies)
+	out.ramp = a.ramp.merge(b.ramp)
 	out.Flows = b.Flows
-	out.Failed += b.Failed
-	if out.FirstErr == nil {
-		out.FirstErr = b.FirstErr
-	}
-	out.SwitchCPUPerWrite = weightedMean(a.SwitchCPUPerWrite, a.M*a.Rounds, b.SwitchCPUPerWrite, b.M*b.Rounds)
-	out.PassP50 = append(slices.Clone(a.PassP50), b.PassP50...)
+	out.SwitchCPUPerWrite = weightedMean(a.SwitchCPUPerWrite, a.writes(), b.SwitchCPUPerWrite, b.writes())
 	return out
 }
 

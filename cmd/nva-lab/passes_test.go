@@ -21,16 +21,16 @@ func ms(v ...float64) []time.Duration {
 // counts added, per-write CPU weighted by writes, the reconcile means
 // taken over both passes' observations, each pass's p50 kept.
 func TestMergeSize(t *testing.T) {
-	a := sizeResult{M: 10, Rounds: 10, Latencies: ms(1, 2, 3), DetachLatencies: ms(4), Installed: ms(1),
-		Flows: []int{1, 1, 1}, Failed: 1, AfterAnswer: 2, MaxAfterAnswer: time.Millisecond,
-		CPUPerWrite: time.Millisecond, SwitchCPUPerWrite: 2 * time.Millisecond, PassP50: ms(2),
+	a := sizeResult{ramp: ramp{M: 10, Rounds: 10, Latencies: ms(1, 2, 3), DetachLatencies: ms(4), Failed: 1, PassP50: ms(2)},
+		Installed: ms(1), Flows: []int{1, 1, 1}, AfterAnswer: 2, MaxAfterAnswer: time.Millisecond,
+		CPUPerWrite: time.Millisecond, SwitchCPUPerWrite: 2 * time.Millisecond,
 		metrics: map[string]float64{
 			"nva_southbound_reconcile_duration_seconds_count": 10, "nva_southbound_reconcile_duration_seconds_sum": 0.010,
 		}}
 	a.meansFromMetrics()
-	b := sizeResult{M: 10, Rounds: 30, Latencies: ms(0.5, 2.5), DetachLatencies: ms(3), Installed: ms(2),
-		Flows: []int{2, 2, 2}, Failed: 2, AfterAnswer: 1, MaxAfterAnswer: 3 * time.Millisecond,
-		CPUPerWrite: 3 * time.Millisecond, SwitchCPUPerWrite: 0, PassP50: ms(1.5),
+	b := sizeResult{ramp: ramp{M: 10, Rounds: 30, Latencies: ms(0.5, 2.5), DetachLatencies: ms(3), Failed: 2, PassP50: ms(1.5)},
+		Installed: ms(2), Flows: []int{2, 2, 2}, AfterAnswer: 1, MaxAfterAnswer: 3 * time.Millisecond,
+		CPUPerWrite: 3 * time.Millisecond, SwitchCPUPerWrite: 0,
 		metrics: map[string]float64{
 			"nva_southbound_reconcile_duration_seconds_count": 30, "nva_southbound_reconcile_duration_seconds_sum": 0.090,
 		}}
@@ -71,8 +71,8 @@ func TestMergeSize(t *testing.T) {
 }
 
 func TestMergeOVNSize(t *testing.T) {
-	a := ovnSizeResult{M: 200, Rounds: 1, Latencies: ms(10, 20), SwitchCPUPerWrite: time.Millisecond, PassP50: ms(15), Flows: []int{9}}
-	b := ovnSizeResult{M: 200, Rounds: 3, Latencies: ms(5), SwitchCPUPerWrite: 5 * time.Millisecond, PassP50: ms(5), Flows: []int{8}, Failed: 1}
+	a := ovnSizeResult{ramp: ramp{M: 200, Rounds: 1, Latencies: ms(10, 20), PassP50: ms(15)}, SwitchCPUPerWrite: time.Millisecond, Flows: []int{9}}
+	b := ovnSizeResult{ramp: ramp{M: 200, Rounds: 3, Latencies: ms(5), PassP50: ms(5), Failed: 1}, SwitchCPUPerWrite: 5 * time.Millisecond, Flows: []int{8}}
 	got := mergeOVNSize(mergeOVNSize(ovnSizeResult{}, a), b)
 	if got.Rounds != 4 || !slices.Equal(got.Latencies, ms(5, 10, 20)) || got.Failed != 1 || !slices.Equal(got.Flows, []int{8}) {
 		t.Errorf("%+v", got)
