@@ -239,16 +239,23 @@ func TestMonitoredColumnsAreTheRowFields(t *testing.T) {
 	}
 }
 
+// dialMem dials an in-memory server with n ports on its bridge; the
+// connection is closed when the test ends.
+func dialMem(t *testing.T, n int) *conn {
+	t.Helper()
+	c, err := dial(context.Background(), Desired{Endpoint: memServer(t, n)}, -1, shared{models: rpc.NewModels(mustDBModel())}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+	return c
+}
+
 // TestDialLeavesNoKick: a new connection's initial rows do not ask for a
 // second ensure: the worker ensures right after dialling, and a kick
 // left from the initial rows would make it plan the same rows again.
 func TestDialLeavesNoKick(t *testing.T) {
-	endpoint := memServer(t, 2)
-	c, err := dial(context.Background(), Desired{Endpoint: endpoint}, -1, shared{models: rpc.NewModels(mustDBModel())}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.close()
+	c := dialMem(t, 2)
 	if snap, err := c.snapshot(); err != nil || len(snap.ports) != 2 {
 		t.Fatalf("snapshot %+v, %v", snap, err)
 	}
@@ -263,12 +270,7 @@ func TestDialLeavesNoKick(t *testing.T) {
 // snapshot (its interface index made once); an update makes a new one
 // that shows it.
 func TestSnapshotReusedUntilChange(t *testing.T) {
-	endpoint := memServer(t, 2)
-	c, err := dial(context.Background(), Desired{Endpoint: endpoint}, -1, shared{models: rpc.NewModels(mustDBModel())}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.close()
+	c := dialMem(t, 2)
 	s1, err := c.snapshot()
 	if err != nil {
 		t.Fatal(err)
